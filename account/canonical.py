@@ -1,0 +1,136 @@
+"""Bring user-supplied values into the canonical form that every export can carry.
+
+Why normalise on the way in rather than on the way out: the store then holds
+exactly what an archive can represent, so "import → export → restore" gives
+back equal records and a second export equals the first. Each function either
+returns the canonical value or raises `ValueError` with a message that says
+what to fix; the importer adds the JSON path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+
+from icalendar.prop import vDuration, vRecur
+
+_LINE_BREAKS = re.compile(r"\r\n|\r")
+# C0 and C1 controls except TAB and LF, plus DEL: no vCard/iCalendar/YAML text can carry them.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+_TYPE_TOKEN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_PROPERTY_NAME = re.compile(r"^[A-Z][A-Z0-9-]*$")
+_BIRTHDAY = re.compile(r"^(\d{4}|--)-?(\d{2})-?(\d{2})$")
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu", "GMT"})
+
+
+def text(value: str) -> str:
+    """Normalise line breaks to LF and drop control characters (TAB and LF stay)."""
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValueError("contains an unpaired surrogate (invalid Unicode); re-save the file as UTF-8")
+    return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", value))
+
+
+def optional_text(value: str | None) -> str | None:
+    """Canonical text, with empty strings meaning "absent"."""
+    if value is None:
+        return None
+    cleaned = text(value)
+    return cleaned or None
+
+
+def type_token(value: str) -> str:
+    """A TYPE parameter value such as `home`, `work`, `cell`: lower case, no separators."""
+    token = value.strip().lower()
+    if not _TYPE_TOKEN.match(token):
+        raise ValueError(f"{value!r} is not a valid type: use letters, digits and '-' only (e.g. 'home')")
+    return token
+
+
+def property_name(value: str) -> str:
+    """A vCard property name for `extra`, e.g. `X-SPOUSE` or `RELATED`."""
+    name = value.strip().upper()
+    if not _PROPERTY_NAME.match(name):
+        raise ValueError(f"{value!r} is not a vCard property name (letters, digits and '-', e.g. X-SPOUSE)")
+    return name
+
+
+def raw_value(value: str) -> str:
+    """A property value kept verbatim: anything but line breaks and controls."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("a verbatim property value cannot contain line breaks; escape them as \\n")
+    return text(value)
+
+
+def birthday(value: str) -> str:
+    """`YYYY-MM-DD` or `--MM-DD` (year unknown), validated as a real calendar date."""
+    m = _BIRTHDAY.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a date: use YYYY-MM-DD, or --MM-DD when the year is unknown")
+    year, month, day = m.groups()
+    check_year = 2000 if year == "--" else int(year)  # 2000 is a leap year: --02-29 is valid
+    try:
+        dt.date(check_year, int(month), int(day))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date ({exc})") from None
+    return f"--{month}-{day}" if year == "--" else f"{year}-{month}-{day}"
+
+
+def timestamp(value: str) -> dt.datetime:
+    """An ISO 8601 instant (created/updated) as aware UTC, whole seconds.
+
+    A value without offset is taken as UTC: these are server timestamps.
+    """
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time such as 2009-10-01T08:00:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def timezone_name(value: str) -> str:
+    """An IANA zone name that this machine's zone database knows."""
+    name = value.strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a known IANA time zone (e.g. Europe/Berlin)") from None
+    return name
+
+
+def is_utc_zone(name: str) -> bool:
+    return name in _UTC_NAMES
+
+
+def rrule(value: str) -> str:
+    """An RFC 5545 RRULE value in the text form the iCalendar library writes."""
+    raw = value.strip()
+    if raw.upper().startswith("RRULE:"):
+        raw = raw[6:]
+    try:
+        parsed = vRecur.from_ical(raw)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a valid RRULE (e.g. FREQ=WEEKLY;BYDAY=MO): {exc}") from None
+    if "FREQ" not in parsed:
+        raise ValueError(f"{value!r} is not a valid RRULE: FREQ is missing")
+    return parsed.to_ical().decode()
+
+
+def duration(value: str) -> str:
+    """An RFC 5545 duration such as -PT15M, in the text form the iCalendar library writes."""
+    try:
+        parsed = vDuration.from_ical(value.strip())
+    except (ValueError, TypeError):
+        raise ValueError(f"{value!r} is not an RFC 5545 duration such as -PT15M or P1D") from None
+    return vDuration(parsed).to_ical().decode()
+
+
+def upper_token(value: str) -> str:
+    """Status, role, partstat and similar enumerations are upper case."""
+    token = text(value).strip().upper()
+    if not token or any(ch in token for ch in ';:,"\n\t'):
+        raise ValueError(f"{value!r} is not a valid value (one word such as ACCEPTED)")
+    return token
+

@@ -1,0 +1,96 @@
+"""Settings from environment variables, read by typed helpers that refuse bad values.
+
+Why by hand rather than a settings library: a dozen settings, each with a
+default that works on a fresh machine (SQLite and local disk under
+`instance/`), and `*_FILE` variants for secrets, as healthchecks does.
+Precedence: defaults, then the environment, then the test mapping given to
+`create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PREFIX = "LIFEBOAT_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with."""
+
+
+def _raw(name: str, env: Mapping[str, str]) -> str | None:
+    key = PREFIX + name
+    if key + "_FILE" in env:
+        try:
+            return Path(env[key + "_FILE"]).read_text("utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}_FILE: cannot read {env[key + '_FILE']!r}: {exc.strerror}") from None
+    return env.get(key)
+
+
+def env_str(name: str, default: str | None, env: Mapping[str, str]) -> str | None:
+    value = _raw(name, env)
+    return default if value is None or value == "" else value
+
+
+def env_int(name: str, default: int, env: Mapping[str, str], *, minimum: int = 0) -> int:
+    value = _raw(name, env)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{PREFIX}{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def env_bool(name: str, default: bool, env: Mapping[str, str]) -> bool:
+    value = _raw(name, env)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{PREFIX}{name} must be true or false, not {value!r}")
+
+
+def env_list(name: str, env: Mapping[str, str]) -> list[str]:
+    value = _raw(name, env) or ""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """All settings, with defaults for the embedded deployment."""
+    env = os.environ if env is None else env
+    instance = Path(instance_path)
+    return {
+        "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'lifeboat.sqlite3'}", env),
+        "ARCHIVE_DIR": env_str("ARCHIVE_DIR", str(instance / "archives"), env),
+        "SECRET_KEY": env_str("SECRET_KEY", None, env),
+        # Comma-separated Fernet keys, newest first; older ones still decrypt (rotation).
+        "ENCRYPTION_KEYS": env_list("ENCRYPTION_KEYS", env),
+        "VCARD_VERSION": env_str("VCARD_VERSION", "3.0", env),
+        "ARCHIVE_RETENTION_DAYS": env_int("ARCHIVE_RETENTION_DAYS", 30, env, minimum=1),
+        # Embedded: the web process also runs the scheduler and exports in a thread pool.
+        "EMBEDDED_WORKERS": env_int("EMBEDDED_WORKERS", 2, env),
+        "RUN_SCHEDULER": env_bool("RUN_SCHEDULER", False, env),
+        "CELERY_BROKER_URL": env_str("CELERY_BROKER_URL", None, env),
+        "SMTP_HOST": env_str("SMTP_HOST", None, env),
+        "SMTP_PORT": env_int("SMTP_PORT", 587, env, minimum=1),
+        "SMTP_SECURITY": env_str("SMTP_SECURITY", "starttls", env),
+        "SMTP_USERNAME": env_str("SMTP_USERNAME", None, env),
+        "SMTP_PASSWORD": env_str("SMTP_PASSWORD", None, env),
+        "MAIL_FROM": env_str("MAIL_FROM", "lifeboat@localhost", env),
+        "EMAIL_ATTACH_LIMIT_BYTES": env_int("EMAIL_ATTACH_LIMIT_BYTES", 15 * 1024 * 1024, env, minimum=1),
+        "DOWNLOAD_LINK_MAX_AGE": env_int("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600, env, minimum=60),
+        "BASE_URL": env_str("BASE_URL", "http://127.0.0.1:5000", env),
+        # Hosts/CIDRs user-supplied S3 endpoints may reach although they are not public.
+        "ENDPOINT_ALLOW_LIST": env_list("ENDPOINT_ALLOW_LIST", env),
+        "UPGRADE_MAX_ARCHIVE_AGE_HOURS": env_int("UPGRADE_MAX_ARCHIVE_AGE_HOURS", 24, env, minimum=1),
+    }

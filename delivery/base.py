@@ -1,0 +1,56 @@
+"""The delivery contract: put one verified archive somewhere the provider cannot lose it.
+
+Why a tiny base class: each destination (local disk, S3, email, memory for
+tests) implements the same two calls, so one contract test suite runs against
+every backend, and `jobs/` never needs to know which one it is driving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One verified archive, ready to deliver."""
+
+    path: Path  # the verified zip on local disk
+    sha256: str  # hex SHA-256 of the whole zip
+    size: int
+    filename: str  # e.g. lifeboat-alice-20261125T040000Z.zip
+    user_email: str
+    user_display_name: str | None
+    created_at: dt.datetime  # aware UTC
+    counts: Mapping[str, int] = field(default_factory=dict)  # contacts, events, notes, ...
+    manifest: bytes = b""  # manifest.json of the archive, delivered beside it where possible
+    download_url: str | None = None  # signed, expiring link (for emails of large archives)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where the archive landed and how it was checked; shown in the run history."""
+
+    location: str  # e.g. s3://bucket/prefix/2026/11/lifeboat-...zip or mailto:alice@example.com
+    detail: str = ""  # e.g. "verified by HEAD: size and SHA-256 match"
+    warnings: tuple[str, ...] = ()  # e.g. "store lacks SHA-256 checksum headers; verified by re-download"
+
+
+class Delivery(ABC):
+    """A destination for archives. Missing settings mean "disabled", not a crash."""
+
+    kind: str = "base"
+
+    @abstractmethod
+    def deliver(self, payload: Payload) -> Receipt:
+        """Deliver `payload` and confirm it arrived intact, or raise `errors.DeliveryError`."""
+
+    def test_connection(self) -> str:
+        """Check the destination works without delivering an archive; return a summary.
+
+        Raise `errors.DeliveryError` naming precisely what failed.
+        """
+        return "nothing to test"

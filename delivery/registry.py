@@ -1,0 +1,113 @@
+"""Build delivery backends from a user's destination rows and the operator's settings.
+
+The only place that decrypts destination secrets: the decrypted values live in
+the backend object for one delivery and are never stored, logged or shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from delivery.base import Delivery
+from delivery.email import EmailDelivery, SmtpSettings
+from delivery.secrets import SecretBox
+from store import Destination, ExportRun, User
+
+log = logging.getLogger("lifeboat.delivery")
+
+SECRET_FIELDS = ("access_key_id", "secret_access_key")
+
+
+def smtp_settings(config: dict[str, Any]) -> SmtpSettings:
+    return SmtpSettings(
+        host=config.get("SMTP_HOST"),
+        port=config.get("SMTP_PORT"),
+        security=config.get("SMTP_SECURITY", "starttls"),
+        username=config.get("SMTP_USERNAME"),
+        password=config.get("SMTP_PASSWORD"),
+        sender_address=config.get("MAIL_FROM", "lifeboat@localhost"),
+        sender_name="Lifeboat",
+    )
+
+
+def secret_box(config: dict[str, Any]) -> SecretBox | None:
+    keys = config.get("ENCRYPTION_KEYS") or []
+    return SecretBox(keys) if keys else None
+
+
+class Registry:
+    """Turns `Destination` rows into ready backends, with the operator's limits applied."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.smtp = smtp_settings(config)
+        self.box = secret_box(config)
+        self.attach_limit = config.get("EMAIL_ATTACH_LIMIT_BYTES", 15 * 1024 * 1024)
+        self.allow_list = tuple(config.get("ENDPOINT_ALLOW_LIST") or ())
+
+    def backend(self, destination: Destination, user: User) -> Delivery:
+        settings = destination.settings
+        if destination.kind == "email":
+            return EmailDelivery(self.smtp, settings.get("to") or user.email, attach_limit_bytes=self.attach_limit)
+        if destination.kind == "s3":
+            from delivery.s3 import S3Delivery
+            from delivery.s3_settings import S3Settings
+
+            secrets = self.decrypt(destination)
+            fields = {k: v for k, v in settings.items() if k not in SECRET_FIELDS}
+            return S3Delivery(S3Settings(**fields, **secrets), allow_list=self.allow_list)
+        raise ValueError(f"unknown destination kind {destination.kind!r}")
+
+    def decrypt(self, destination: Destination) -> dict[str, str]:
+        if not destination.secret_token:
+            return {}
+        if self.box is None:
+            raise ValueError("LIFEBOAT_ENCRYPTION_KEYS is not set; stored credentials cannot be read")
+        import json
+
+        value = json.loads(self.box.decrypt(destination.secret_token))
+        return {k: v for k, v in value.items() if k in SECRET_FIELDS}
+
+    def encrypt(self, secrets: dict[str, str]) -> str:
+        if self.box is None:
+            raise ValueError("LIFEBOAT_ENCRYPTION_KEYS is not set; credentials cannot be stored")
+        import json
+
+        return self.box.encrypt(json.dumps({k: secrets[k] for k in SECRET_FIELDS if secrets.get(k)}))
+
+
+def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int | None, Delivery]]]:
+    registry = Registry(dict(app.config))
+
+    def destinations(session: Session, user: User) -> Sequence[tuple[int | None, Delivery]]:
+        rows = session.scalars(
+            select(Destination).where(Destination.user_id == user.id, Destination.enabled.is_(True))
+            .order_by(Destination.id)
+        )
+        return [(row.id, registry.backend(row, user)) for row in rows]
+
+    return destinations
+
+
+def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
+    smtp = smtp_settings(dict(app.config))
+    base_url = app.config.get("BASE_URL", "")
+
+    def notify(user: User, run: ExportRun) -> None:
+        text = (
+            "Hello,\n\nLifeboat could not complete your export"
+            f" (run {run.id}, {run.attempt} attempt(s)).\n\n"
+            f"What went wrong: {run.error or 'unknown error'}\n\n"
+            f"Your earlier archives are untouched. See the details and try again at {base_url}/\n"
+        )
+        if not smtp.enabled:
+            log.warning("export failed for user %s; email not configured, cannot notify", user.id)
+            return
+        EmailDelivery(smtp, user.email).send_notice("Your Lifeboat export failed", text)
+
+    return notify

@@ -1,0 +1,401 @@
+"""Deliver archives to an S3-compatible bucket the user owns, and prove they arrived intact.
+
+Why so careful: the point of Lifeboat is a copy the provider cannot lose, so
+"the SDK returned 200" is not enough. Each archive is written once under
+`<prefix>/<yyyy>/<mm>/<filename>` (never overwriting), checked by HEAD against
+sizes and hashes we computed ourselves (and downloaded again when the store's
+report is missing or disagrees), and a damaged copy is removed, never reported
+as delivered. Errors come back as `DeliveryError`s that say what to fix and
+whether retrying can help.
+
+Modules: `s3_settings` (what the user enters), `s3_client` (botocore
+configuration, credentials, the address guard), `s3_upload` (single and
+multipart puts), `s3_checksums` (expected values, verdicts), `s3_errors`
+(error mapping), `s3_retention` (what to prune), `s3_policy` (IAM policy text),
+`s3_logging` (redaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ClientError
+
+from delivery import s3_logging
+from delivery.base import Delivery, Payload, Receipt
+from delivery.s3_checksums import (
+    BLOCK,
+    Expected,
+    expected_single,
+    hash_range,
+    judge_head,
+    plan_parts,
+    stream_sha256,
+)
+from delivery.s3_checksums import Part as _Part
+from delivery.s3_client import ClientFactory
+from delivery.s3_errors import Where, to_delivery_error
+from delivery.s3_policy import iam_policy, object_arn, trust_policy_json
+from delivery.s3_retention import doomed_archives, manifest_key
+from delivery.s3_settings import S3Settings, Timeouts, TransferSettings
+from delivery.s3_upload import Capabilities, ObjectExistsError, Uploader
+from delivery.ssrf import AllowList, check_endpoint_resolves
+from errors import DeliveryError
+
+__all__ = [
+    "S3Delivery",
+    "S3Settings",
+    "Timeouts",
+    "TransferSettings",
+    "iam_policy",
+    "manifest_key",
+    "trust_policy_json",
+]
+
+PROBE_BODY = b"Lifeboat connection test: safe to delete.\n"
+
+
+class S3Delivery(Delivery):
+    """Deliver to one user's bucket. `allow_list` is the operator's private-endpoint allow-list."""
+
+    kind = "s3"
+
+    def __init__(
+        self,
+        settings: S3Settings,
+        *,
+        allow_list: Iterable[str] | AllowList | None = None,
+        transfer: TransferSettings | None = None,
+        timeouts: Timeouts | None = None,
+        botocore_session: botocore.session.Session | None = None,
+        sts_endpoint_url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.allow_list = AllowList.parse(allow_list)
+        self.transfer = transfer or TransferSettings()
+        self.timeouts = timeouts or Timeouts()
+        self._factory = ClientFactory(
+            settings,
+            allow_list=self.allow_list,
+            timeouts=self.timeouts,
+            pool_size=self.transfer.concurrency + 2,
+            botocore_session=botocore_session,
+            sts_endpoint_url=sts_endpoint_url,
+        )
+        endpoint = settings.endpoint_url or f"AWS S3 ({settings.region})"
+        self._endpoint_shown = endpoint
+
+    def __repr__(self) -> str:
+        return f"S3Delivery({self.settings!r})"
+
+    # -- plumbing ---------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The botocore S3 client (built on first use); tests register event hooks on it."""
+        return self._factory.client
+
+    @property
+    def assume_role_calls(self) -> int:
+        return self._factory.sts_requests
+
+    def close(self) -> None:
+        self._factory.close()
+
+    def __enter__(self) -> S3Delivery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _operation(self) -> Iterator[None]:
+        """Mask this user's secrets in logs while we work; refuse bad endpoints first."""
+        secrets = self._factory.secrets()
+        s3_logging.FILTER.register(*secrets)
+        try:
+            if self.settings.endpoint_url:
+                check_endpoint_resolves(self.settings.endpoint_url, self.allow_list)
+            yield
+        finally:
+            s3_logging.FILTER.unregister(*secrets)
+
+    def _where(self, action: str) -> Where:
+        s = self.settings
+        resource = (
+            f"arn:aws:s3:::{s.bucket}"
+            if action == "s3:ListBucket"
+            else object_arn(s.bucket, s.prefix)
+        )
+        return Where(s.bucket, s.region, self._endpoint_shown, resource)
+
+    def _fail(self, exc: BaseException, action: str) -> DeliveryError:
+        return to_delivery_error(exc, action=action, where=self._where(action))
+
+    def _call(self, action: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(Bucket=self.settings.bucket, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc, action) from exc
+
+    def _uploader(self) -> Uploader:
+        return Uploader(self.client, self.settings.bucket, self.transfer, self._fail)
+
+    def object_key(self, payload: Payload) -> str:
+        """`<prefix>/<yyyy>/<mm>/<filename>`, dated by the archive's creation (UTC)."""
+        name = payload.filename
+        if not name or "/" in name or "\\" in name or name in (".", "..") or not name.isprintable():
+            raise DeliveryError(f"unusable archive file name {name!r}", permanent=True)
+        when = payload.created_at
+        folder = f"{when.year:04d}/{when.month:02d}/{name}"
+        return f"{self.settings.prefix}/{folder}" if self.settings.prefix else folder
+
+    # -- deliver ----------------------------------------------------------------
+
+    def deliver(self, payload: Payload) -> Receipt:
+        """Upload, verify, store the manifest beside it, prune old archives."""
+        with self._operation():
+            key = self.object_key(payload)
+            _check_file(payload)
+            caps = Capabilities()
+            existing = self._head(key, required=False)
+            if existing is None:
+                try:
+                    expected = self._uploader().upload(
+                        payload.path, key, payload.size, payload.sha256, caps
+                    )
+                except ObjectExistsError:
+                    existing = self._head(key, required=True)
+            if existing is not None:
+                detail, warnings = self._accept_existing(payload, key, existing)
+            else:
+                detail, warnings = self._verify(key, expected, delete_if_bad=True)
+            warnings = [*caps.warnings, *warnings]
+            if payload.manifest:
+                warnings += self._put_manifest(key, payload.manifest, caps)
+            if self.settings.retention_keep is not None:
+                pruned, retention_warnings = self._apply_retention(key)
+                warnings += retention_warnings
+                if pruned:
+                    keep = self.settings.retention_keep
+                    detail += f"; removed {pruned} older archive(s) (keeping {keep})"
+            return Receipt(
+                location=f"s3://{self.settings.bucket}/{key}",
+                detail=detail,
+                warnings=tuple(dict.fromkeys(warnings)),
+            )
+
+    def _head(self, key: str, *, required: bool) -> dict[str, Any] | None:
+        """HEAD with checksums. Absent -> None; when not `required`, a bare 403 also -> None.
+
+        Why 403 counts as "unknown" before uploading: S3 answers HEAD on a missing
+        key with 403 when the credentials may not list the bucket, and the
+        conditional write will catch a real conflict anyway.
+        """
+        try:
+            return self.client.head_object(
+                Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED"
+            )
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = str((exc.response.get("Error", {}) or {}).get("Code", ""))
+            if code in {"404", "NoSuchKey", "NotFound"} or status == 404:
+                if required:
+                    raise DeliveryError(
+                        f"s3://{self.settings.bucket}/{key} vanished right after upload",
+                        permanent=False,
+                        user_message=(
+                            "The archive was not found right after uploading; Lifeboat will retry."
+                        ),
+                    ) from exc
+                return None
+            if not required and status == 403 and code in {"403", "Forbidden"}:
+                return None
+            raise self._fail(exc, "s3:GetObject") from exc
+        except Exception as exc:
+            raise self._fail(exc, "s3:GetObject") from exc
+
+    def _expected_for(self, payload: Payload, parts: int) -> Expected:
+        """What our upload of this payload would look like, for judging an object already there."""
+        if parts == 0:
+            return expected_single(payload.path, payload.size)
+        plan = plan_parts(payload.size, self.transfer.part_size_for(payload.size))
+        with payload.path.open("rb") as handle:
+            hashed = [_Part(n, o, ln, *hash_range(handle, o, ln)) for n, o, ln in plan]
+        return Expected(size=payload.size, sha256_hex=payload.sha256.lower(), parts=tuple(hashed))
+
+    def _accept_existing(
+        self, payload: Payload, key: str, head: dict[str, Any]
+    ) -> tuple[str, list[str]]:
+        """An object is already at the key: fine if it is this very archive (an earlier attempt)."""
+        parts = 0
+        for reported in (head.get("ETag"), head.get("ChecksumSHA256")):  # "…-N" counts the parts
+            _, dash, count = str(reported or "").strip('"').rpartition("-")
+            if dash and count.isdigit():
+                parts = int(count)
+                break
+        expected = self._expected_for(payload, parts)
+        try:
+            detail, warnings = self._verify(key, expected, delete_if_bad=False, head=head)
+        except _DamagedError:
+            raise DeliveryError(
+                f"s3://{self.settings.bucket}/{key} exists and differs from this archive",
+                permanent=True,
+                user_message=(
+                    f"A different file already exists at s3://{self.settings.bucket}/{key}; "
+                    "Lifeboat never overwrites. Move or delete it, or choose another prefix."
+                ),
+            ) from None
+        return f"already delivered by an earlier attempt; {detail}", warnings
+
+    def _verify(
+        self,
+        key: str,
+        expected: Expected,
+        *,
+        delete_if_bad: bool,
+        head: dict[str, Any] | None = None,
+    ) -> tuple[str, list[str]]:
+        """HEAD (and re-download if needed); on damage remove the object and raise."""
+        head = head if head is not None else self._head(key, required=True)
+        assert head is not None
+        verdict = judge_head(head, expected)
+        if verdict.state == "verified":
+            return verdict.detail, [verdict.warning] if verdict.warning else []
+        reason = verdict.detail
+        if verdict.state == "redownload":
+            body = self._call("s3:GetObject", "get_object", Key=key)["Body"]
+            try:
+                digest, length = stream_sha256(body.iter_chunks(BLOCK))
+            except Exception as exc:
+                raise self._fail(exc, "s3:GetObject") from exc
+            finally:
+                body.close()
+            if digest == expected.sha256_hex.lower() and length == expected.size:
+                return (
+                    "verified by downloading it again: size and SHA-256 match",
+                    [f"{reason}; verified by downloading the archive again"],
+                )
+            reason = "the downloaded copy does not match the archive's SHA-256"
+        removed = ""
+        if delete_if_bad:
+            try:
+                self._call("s3:DeleteObject", "delete_object", Key=key)
+                removed = " The damaged copy was removed."
+            except DeliveryError as exc:
+                removed = (
+                    f" Removing the damaged copy failed ({exc.user_message}); delete it by hand."
+                )
+        raise _DamagedError(
+            f"verification failed for s3://{self.settings.bucket}/{key}: {reason}",
+            permanent=False,
+            user_message=f"The archive arrived damaged ({reason}).{removed} Lifeboat will retry.",
+        )
+
+    def _put_manifest(self, archive_key: str, manifest: bytes, caps: Capabilities) -> list[str]:
+        """Store manifest.json beside the archive; failing here only warns, the archive is there."""
+        key = manifest_key(archive_key)
+        try:
+            with contextlib.suppress(ObjectExistsError):
+                self._uploader().put_bytes(key, manifest, caps, "application/json")
+            stored = self._call("s3:GetObject", "get_object", Key=key)["Body"].read()
+            if stored != manifest:
+                return [f"a different manifest already exists at {key}; left it alone"]
+        except DeliveryError as exc:
+            return [f"the manifest could not be stored beside the archive: {exc.user_message}"]
+        return []
+
+    # -- retention ----------------------------------------------------------------
+
+    def _apply_retention(self, newest_key: str) -> tuple[int, list[str]]:
+        """Delete archives beyond the newest N, each with its manifest; failures only warn."""
+        prefix = self.settings.prefix
+        try:
+            listed = self._list(f"{prefix}/" if prefix else "")
+        except DeliveryError as exc:
+            return 0, [f"old archives were not pruned: {exc.user_message}"]
+        doomed = doomed_archives(
+            listed, newest_key=newest_key, keep=self.settings.retention_keep or 1, prefix=prefix
+        )
+        pruned, warnings = 0, []
+        for key in doomed:
+            try:
+                self._call("s3:DeleteObject", "delete_object", Key=key)
+                pruned += 1
+                if manifest_key(key) in listed:
+                    self._call("s3:DeleteObject", "delete_object", Key=manifest_key(key))
+            except DeliveryError as exc:
+                warnings.append(f"could not remove old archive {key}: {exc.user_message}")
+        return pruned, warnings
+
+    def _list(self, prefix: str) -> dict[str, Any]:
+        """Every key under the prefix with its LastModified."""
+        found: dict[str, Any] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.settings.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found[item["Key"]] = item["LastModified"]
+        except Exception as exc:
+            raise self._fail(exc, "s3:ListBucket") from exc
+        return found
+
+    # -- connection test ----------------------------------------------------------
+
+    def test_connection(self) -> str:
+        """Write, read back and delete a probe object; list too if retention needs it."""
+        with self._operation():
+            prefix = f"{self.settings.prefix}/" if self.settings.prefix else ""
+            key = f"{prefix}.lifeboat-connection-test-{uuid.uuid4().hex}.txt"
+            caps = Capabilities()
+            self._uploader().put_bytes(key, PROBE_BODY, caps, "text/plain")
+            try:
+                stored = self._call("s3:GetObject", "get_object", Key=key)["Body"].read()
+                head = self._head(key, required=True) or {}
+            except BaseException:
+                with contextlib.suppress(DeliveryError):
+                    self._call("s3:DeleteObject", "delete_object", Key=key)
+                raise
+            self._call("s3:DeleteObject", "delete_object", Key=key)
+            if stored != PROBE_BODY:
+                raise DeliveryError(
+                    "probe object came back different",
+                    permanent=True,
+                    user_message=f"{self._endpoint_shown} returned other bytes than were written.",
+                )
+            notes = [
+                f"Wrote, read back and deleted a test object in s3://{self.settings.bucket}/{prefix}"
+            ]
+            if self.settings.retention_keep is not None:
+                self._list(prefix)
+                notes.append("listing works (needed to keep only the newest archives)")
+            if not head.get("ChecksumSHA256"):
+                notes.append(
+                    "this store does not report SHA-256 checksums, so archives will be verified "
+                    "by their MD5 ETag or by downloading them again"
+                )
+            notes += caps.warnings
+            return "; ".join(notes) + "."
+
+
+class _DamagedError(DeliveryError):
+    """The stored object is not the archive (transient: the next attempt uploads it again)."""
+
+
+def _check_file(payload: Payload) -> None:
+    try:
+        size = payload.path.stat().st_size
+    except OSError:
+        size = -1
+    if size != payload.size:
+        raise DeliveryError(
+            f"archive {payload.path.name} is missing or not {payload.size} bytes",
+            permanent=True,
+            user_message="The archive file is missing or changed on the server; export again.",
+        )

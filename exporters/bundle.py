@@ -1,0 +1,159 @@
+"""Lay out one account as archive entries: which file holds what, in what order.
+
+Why a separate module: the format writers each turn records into bytes, the
+archive writer turns entries into a verified zip; this module is the only
+place that knows the archive's folder layout, so restore reads exactly what
+export wrote. It stays pure: the caller passes a source of records (the store's
+reader, or an in-memory account) and a progress callback.
+
+Layout (format version 1):
+
+    README.txt, manifest.json,      written by `exporters.archive`: what is inside, how to
+    SHA256SUMS                      import it, and the checksum of every file
+    contacts/contacts.vcf           the whole address book, one file
+    contacts/cards/<name>.vcf       the same contacts, one file each
+    calendars/<name>.ics            one file per calendar, each VTIMEZONE once
+    notes/<notebook>/<title>.md     one Markdown file per note, attachments beside it
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Protocol, TypeVar
+
+from account.records import CalendarInfo, Contact, Event, Note
+from exporters.archive import Entry
+from exporters.ical import iter_calendar
+from exporters.manifest import RESERVED_NAMES
+from exporters.markdown import note_files
+from exporters.paths import PathAllocator
+from exporters.vcard import contact_to_vcard
+
+ADDRESS_BOOK = "contacts/contacts.vcf"
+CARDS_DIR = "contacts/cards"
+CALENDARS_DIR = "calendars"
+NOTES_DIR = "notes"
+COPY_CHUNK = 1024 * 1024
+
+K = TypeVar("K")
+Progress = Callable[[str, int], None]  # (stage, items done in that stage)
+
+
+class AccountSource(Protocol[K]):
+    """What the bundle reads; `store.accounts.AccountReader` is one."""
+
+    def contacts(self) -> Iterable[Contact]: ...
+    def calendars(self) -> Sequence[tuple[K, CalendarInfo]]: ...
+    def events(self, calendar_key: K) -> Iterable[Event]: ...
+    def zones(self, calendar_key: K) -> Sequence[str]: ...
+    def notes(self) -> Iterable[Note]: ...
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where restore finds things: recorded in the manifest's `layout`."""
+
+    address_book: str
+    calendars: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "address_book": self.address_book,
+            "calendars": list(self.calendars),
+            "notes": list(self.notes),
+        }
+
+
+def _ignore(_stage: str, _done: int) -> None:
+    return None
+
+
+class Bundle:
+    """Entries for one account; iterate `entries()` once, then read `layout`.
+
+    The address book and the one-file-per-contact copies come from one pass
+    over the contacts: each card is serialised once, written as its own entry
+    and appended to a spool file on disk, which then becomes the address book.
+    That keeps memory flat and avoids serialising every contact twice.
+    """
+
+    def __init__(
+        self,
+        source: AccountSource[K],
+        *,
+        vcard_version: str = "3.0",
+        progress: Progress = _ignore,
+        user_label: str = "",
+    ) -> None:
+        self.source = source
+        self.vcard_version = vcard_version
+        self.progress = progress
+        self.user_label = user_label
+        self.paths = PathAllocator()
+        for reserved in RESERVED_NAMES:  # written by the archive itself
+            self.paths.file("", reserved)
+        self.paths.file("contacts", "contacts.vcf")
+        self._calendar_paths: list[str] = []
+        self._note_paths: list[str] = []
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(ADDRESS_BOOK, tuple(self._calendar_paths), tuple(self._note_paths))
+
+    def entries(self) -> Iterator[Entry]:
+        with tempfile.TemporaryFile(prefix="lifeboat-vcf-") as spool:
+            yield from self._contact_entries(spool)
+            spool.seek(0)
+            yield Entry(ADDRESS_BOOK, _read_chunks(spool))
+        yield from self._calendar_entries()
+        yield from self._note_entries()
+
+    def _contact_entries(self, spool: IO[bytes]) -> Iterator[Entry]:
+        for done, contact in enumerate(self.source.contacts(), start=1):
+            card = contact_to_vcard(contact, self.vcard_version)
+            spool.write(card)
+            stem = contact.formatted_name or _name_of(contact) or contact.uid
+            path = self.paths.stem(CARDS_DIR, stem, [".vcf"], fallback="contact") + ".vcf"
+            yield Entry(path, [card])
+            self.progress("contacts", done)
+
+    def _calendar_entries(self) -> Iterator[Entry]:
+        done = 0
+
+        def counted(events: Iterable[Event]) -> Iterator[Event]:
+            nonlocal done
+            for event in events:
+                yield event
+                done += 1
+                if done % 100 == 0:
+                    self.progress("calendars", done)
+
+        for key, info in self.source.calendars():
+            path = self.paths.stem(CALENDARS_DIR, info.name, [".ics"], fallback="calendar") + ".ics"
+            self._calendar_paths.append(path)
+            events = counted(self.source.events(key))
+            yield Entry(path, iter_calendar(info, events, self.source.zones(key)))
+        self.progress("calendars", done)
+
+    def _note_entries(self) -> Iterator[Entry]:
+        for done, note in enumerate(self.source.notes(), start=1):
+            files = note_files(note, self.paths)
+            self._note_paths.append(files[0][0])
+            for path, data in files:
+                yield Entry(path, [data])
+            self.progress("notes", done)
+
+
+def _name_of(contact: Contact) -> str | None:
+    if contact.name is None:
+        return None
+    parts = (contact.name.given, contact.name.family)
+    return " ".join(p for p in parts if p) or None
+
+
+def _read_chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    while chunk := handle.read(COPY_CHUNK):
+        yield chunk

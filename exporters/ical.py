@@ -1,0 +1,357 @@
+"""Write calendars as iCalendar (RFC 5545) with the icalendar library.
+
+Why streamed: a calendar can hold tens of thousands of events, so `iter_calendar`
+yields the header and time zones first and then one chunk per event as the caller's
+iterable is consumed; the caller works out the zone set beforehand with a query.
+The output is deterministic (same records, same bytes): DTSTAMP comes from the
+record, never the clock. Every field of the records survives `exporters.ical_read`;
+where RFC 5545 requires a value the record leaves empty (a DISPLAY alarm's
+DESCRIPTION, an override's DTSTART) the writer adds one marked `X-LIFEBOAT-DEFAULT`
+so the reader can give back `None`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from icalendar import Alarm as VAlarm
+from icalendar import Calendar as VCalendar
+from icalendar import Component
+from icalendar import Event as VEvent
+from icalendar.parser import Parameters
+from icalendar.prop import vCalAddress, vCategory, vDDDTypes, vDuration, vRecur, vText
+
+from account.records import Alarm, CalendarInfo, Event, Override, When
+from exporters.ical_tz import DEFAULT_SPAN, span_covering, vtimezone
+from exporters.ical_values import (
+    MARK,
+    UTC_NAMES,
+    canonical_duration,
+    canonical_rrule,
+    clean,
+    conform,
+    duration_between,
+    encode_url,
+    fit_end,
+    frame,
+    instant,
+    mailto,
+    normalise,
+    url_is_clean,
+    value_of,
+)
+
+__all__ = ["PRODID", "canonical_duration", "canonical_rrule", "event_to_ics", "iter_calendar", "zones_used"]
+
+PRODID = "-//Lifeboat//Lifeboat export//EN"
+# DTSTAMP for records without created/updated: fixed, so exports stay reproducible.
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+DEFAULT_REMINDER = "Reminder"
+_END = b"END:VCALENDAR\r\n"
+
+
+def iter_calendar(
+    info: CalendarInfo,
+    events: Iterable[Event],
+    tzids: Iterable[str],
+    *,
+    prodid: str = PRODID,
+    zone_span: tuple[dt.date, dt.date] = DEFAULT_SPAN,
+) -> Iterator[bytes]:
+    """Yield one VCALENDAR for a whole calendar, one chunk per event.
+
+    `tzids` must name every zone the events use (see `zones_used`); each gets one
+    VTIMEZONE covering `zone_span`. An event using another zone raises ValueError:
+    the caller's zone query is wrong, and a file with a dangling TZID would be corrupt.
+    """
+    zones = sorted({z for z in tzids if z not in UTC_NAMES})
+    head = _calendar(prodid)
+    head.add("X-WR-CALNAME", _text(info.name))
+    if info.description:
+        head.add("X-WR-CALDESC", _text(info.description))
+    if info.color:
+        head.add("X-APPLE-CALENDAR-COLOR", _text(info.color))
+    yield _opening(head) + b"".join(vtimezone(z, *zone_span) for z in zones)
+    known = frozenset(zones)
+    for event in events:
+        times = _Times.of(event)
+        missing = sorted(times.zones() - known)
+        if missing:
+            raise ValueError(
+                f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the calendar's "
+                "zone list: compute tzids with zones_used()"
+            )
+        yield b"".join(c.to_ical() for c in _components(event, times))
+    yield _END
+
+
+def event_to_ics(event: Event, *, prodid: str = PRODID) -> bytes:
+    """A standalone VCALENDAR holding one event, its overrides and its zones (a CalDAV PUT body)."""
+    times = _Times.of(event)
+    span = span_covering(times.all())
+    head = _opening(_calendar(prodid)) + b"".join(vtimezone(z, *span) for z in sorted(times.zones()))
+    return head + b"".join(c.to_ical() for c in _components(event, times)) + _END
+
+
+def zones_used(event: Event) -> set[str]:
+    """IANA zones the written event refers to by TZID (zones meaning UTC are written as `Z`)."""
+    return _Times.of(event).zones()
+
+
+def _calendar(prodid: str) -> VCalendar:
+    cal = VCalendar()
+    cal.add("VERSION", "2.0")
+    cal.add("PRODID", clean(prodid).replace("\n", " ") or PRODID)
+    cal.add("CALSCALE", "GREGORIAN")
+    return cal
+
+
+def _opening(cal: VCalendar) -> bytes:
+    data = cal.to_ical()
+    assert data.endswith(_END)
+    return data[: -len(_END)]
+
+
+@dataclass(frozen=True)
+class _Times:
+    """An event's times in canonical form, with recurrence values in the series' frame."""
+
+    start: When
+    end: When | None
+    rdates: tuple[When, ...]
+    exdates: tuple[When, ...]
+    overrides: tuple[tuple[Override, When, When | None, When | None], ...]
+
+    @classmethod
+    def of(cls, event: Event) -> _Times:
+        uid = event.uid
+        start = normalise(event.start, uid)
+        overrides = []
+        for o in event.overrides:
+            o_start = normalise(o.start, uid) if o.start else None
+            o_end = normalise(o.end, uid) if o.end else None
+            rid = conform(normalise(o.recurrence_id, uid), start)
+            overrides.append((o, rid, o_start, o_end))
+        return cls(
+            start=start,
+            end=normalise(event.end, uid) if event.end else None,
+            rdates=tuple(conform(normalise(w, uid), start) for w in event.rdates),
+            exdates=tuple(conform(normalise(w, uid), start) for w in event.exdates),
+            overrides=tuple(overrides),
+        )
+
+    def all(self) -> list[When]:
+        out = [self.start, *self.rdates, *self.exdates]
+        for _, rid, o_start, o_end in self.overrides:
+            out += [rid] + [w for w in (o_start, o_end) if w]
+        return out + ([self.end] if self.end else [])
+
+    def zones(self) -> set[str]:
+        return {w.tz for w in self.all() if w.tz and w.datetime is not None}
+
+
+def _add_end(comp: Component, start: When, end: When) -> None:
+    """DTEND as RFC 5545 wants it: same value type as DTSTART, floating only with floating, later.
+
+    An end that breaks those rules (records allow a floating start with a UTC end, or an
+    end before the start) is written converted or as a zero DURATION, and kept exactly
+    in X-LIFEBOAT-DTEND for the reader.
+    """
+    proper = fit_end(start, end)
+    assert proper is not None
+    if proper == end and frame(start) == frame(end) and end == start:
+        comp.add("DURATION", dt.timedelta(0))  # "later than DTSTART" rules out DTEND here
+        return
+    if instant(proper) > instant(start):
+        comp.add("DTEND", value_of(proper))
+    else:
+        comp.add("DURATION", dt.timedelta(0))
+    if proper != end or instant(proper) <= instant(start):
+        exact = vDDDTypes(value_of(end))
+        exact.params["VALUE"] = "DATE" if end.date is not None else "DATE-TIME"
+        comp.add("X-LIFEBOAT-DTEND", exact)
+
+
+def _components(event: Event, times: _Times) -> list[Component]:
+    master = VEvent()
+    master.add("UID", _text(event.uid))
+    master.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
+    master.add("DTSTART", value_of(times.start))
+    if times.end:
+        _add_end(master, times.start, times.end)
+    for name, value in (("SUMMARY", event.summary), ("DESCRIPTION", event.description),
+                        ("LOCATION", event.location)):
+        if value:
+            master.add(name, _text(value))
+    if event.rrule:
+        try:
+            master.add("RRULE", vRecur.from_ical(canonical_rrule(event.rrule, times.start)))
+        except ValueError:  # not a rule: keep the text where clients will not misread it
+            master.add("X-LIFEBOAT-RRULE", _text(event.rrule))
+    if times.rdates:
+        master.add("RDATE", [value_of(w) for w in times.rdates])
+    if times.exdates:
+        master.add("EXDATE", [value_of(w) for w in times.exdates])
+    if event.status:
+        master.add("STATUS", _text(event.status))
+    shared = _shared(event)
+    components: list[Component] = [master]
+    for override, rid, o_start, o_end in times.overrides:
+        components.append(_override(event, times, override, rid, o_start, o_end, shared))
+    for prop in shared:
+        prop(master)
+    for alarm in event.alarms:
+        master.add_component(_alarm(alarm, event))
+    return components
+
+
+def _override(
+    event: Event,
+    times: _Times,
+    override: Override,
+    rid: When,
+    start: When | None,
+    end: When | None,
+    shared: list[Callable[[Component], None]],
+) -> VEvent:
+    """A RECURRENCE-ID component; fields the override leaves None are inherited, marked."""
+    comp = VEvent()
+    comp.add("UID", _text(event.uid))
+    comp.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
+    comp.add("RECURRENCE-ID", value_of(rid))
+    comp.add("DTSTART", value_of(start or rid), parameters=None if start else _marked())
+    if end:
+        _add_end(comp, start or rid, end)
+    elif times.end:  # keep the series' length, as clients assume for a moved instance
+        length = duration_between(times.start, times.end)
+        if length >= dt.timedelta(0) and not ((start or rid).date and length.seconds):
+            comp.add("DURATION", vDuration(length), parameters=_marked())
+    for name, own, inherited in (
+        ("SUMMARY", override.summary, event.summary),
+        ("DESCRIPTION", override.description, event.description),
+        ("LOCATION", override.location, event.location),
+        ("STATUS", override.status, event.status),
+    ):
+        if own:
+            comp.add(name, _text(own))
+        elif inherited:
+            comp.add(name, _text(inherited), parameters=_marked())
+    for prop in shared:
+        prop(comp)
+    for alarm in event.alarms:
+        comp.add_component(_alarm(alarm, event))
+    return comp
+
+
+def _shared(event: Event) -> list[Callable[[Component], None]]:
+    """Properties an override repeats from its series, as adders (applied to each component)."""
+    adders: list[Callable[[Component], None]] = []
+
+    def add(name: str, value: object) -> None:
+        adders.append(lambda comp: comp.add(name, value))
+
+    def add_address(name: str, email: str, params: dict[str, str]) -> None:
+        adders.append(lambda comp: comp.add(name, _address(email, params)))
+
+    if event.transparency:
+        add("TRANSP", _text(event.transparency))
+    if event.organizer:
+        add_address("ORGANIZER", event.organizer.email, _cn(event.organizer.name))
+    for attendee in event.attendees:
+        params = _cn(attendee.name)
+        for key, value in (("ROLE", attendee.role), ("PARTSTAT", attendee.partstat)):
+            if value and clean(value):
+                params[key] = clean(value)
+        add_address("ATTENDEE", attendee.email, params)
+    categories = [clean(c) for c in event.categories if clean(c)]
+    if categories:
+        add("CATEGORIES", _Categories(categories))
+    if event.url:
+        if url_is_clean(event.url):
+            add("URL", event.url)
+        else:  # write a valid URI, keep the exact text for the reader
+            add("URL", encode_url(clean(event.url)))
+            add("X-LIFEBOAT-URL", _text(event.url))
+    if event.created:
+        add("CREATED", _stamp(event.created))
+    if event.updated:
+        add("LAST-MODIFIED", _stamp(event.updated))
+    return adders
+
+
+class _Params(Parameters):
+    # icalendar quotes CN only for space and "'"; its lenient parser strips an unquoted
+    # TAB and reads an unquoted backslash as an escape, so quote whenever one may appear.
+    always_quoted = (*Parameters.always_quoted, "CN")
+    quote_also = {"ROLE": " '\t\\", "PARTSTAT": " '\t\\"}
+
+
+def _address(email: str, params: dict[str, str]) -> vCalAddress:
+    value = vCalAddress(mailto(email))
+    value.params = _Params(params)
+    return value
+
+
+def _cn(name: str | None) -> dict[str, str]:
+    return {"CN": clean(name)} if name and clean(name) else {}
+
+
+def _alarm(alarm: Alarm, event: Event) -> VAlarm:
+    comp = VAlarm()
+    action = clean(alarm.action).strip() if alarm.action else ""
+    comp.add("ACTION", _text(action or "DISPLAY"), parameters=None if action else _marked())
+    try:
+        comp.add("TRIGGER", vDuration.from_ical(canonical_duration(alarm.trigger)))
+    except ValueError:  # not a duration: a harmless trigger, the text kept for the reader
+        comp.add("TRIGGER", dt.timedelta(0), parameters=_marked())
+        comp.add("X-LIFEBOAT-TRIGGER", _text(alarm.trigger))
+    kind = (action or "DISPLAY").upper()
+    default_text = clean(event.summary) if event.summary else DEFAULT_REMINDER
+    if alarm.description and clean(alarm.description):
+        comp.add("DESCRIPTION", _text(alarm.description))
+    elif kind in ("DISPLAY", "EMAIL"):  # RFC 5545 3.6.6: required for these actions
+        comp.add("DESCRIPTION", _text(default_text), parameters=_marked())
+    if kind == "EMAIL":  # also required: a subject and a recipient
+        comp.add("SUMMARY", _text(default_text), parameters=_marked())
+        recipient = event.organizer.email if event.organizer else None
+        if recipient:
+            comp.add("ATTENDEE", _address(recipient, _marked()))
+    return comp
+
+
+_BOM = "\ufeff".encode()
+
+
+class _KeepBom:
+    """icalendar drops a leading U+FEFF from every value it writes (it decodes the
+    value as utf-8-sig); doubling it keeps user text that starts with one intact."""
+
+    def to_ical(self) -> bytes:
+        data: bytes = super().to_ical()  # type: ignore[misc]
+        return _BOM + data if data.startswith(_BOM) else data
+
+
+class _Text(_KeepBom, vText):
+    pass
+
+
+class _Categories(_KeepBom, vCategory):
+    pass
+
+
+def _text(value: str) -> vText:
+    return _Text(clean(value))
+
+
+def _marked() -> dict[str, str]:
+    # a new dict each time: icalendar adds TZID/VALUE to the dict it is given
+    return {MARK: "TRUE"}
+
+
+def _stamp(value: dt.datetime) -> dt.datetime:
+    """created/updated as UTC whole seconds (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).replace(microsecond=0)

@@ -1,0 +1,308 @@
+"""Read iCalendar files (ours and other programs') back into canonical records.
+
+Why it lives next to the writer: the round trip `read_calendar(iter_calendar(...))`
+is how we prove an archive holds everything, so both sides share
+`exporters.ical_values`. Values come back canonical: text cleaned, enumerations
+upper case, RRULEs and alarm triggers in the text form of `canonical_rrule` and
+`canonical_duration`, times as `When` (zoned by IANA name, UTC, floating or all-day),
+recurrence values in the series' kind and zone. Values the writer marked
+`X-LIFEBOAT-DEFAULT` (added only because RFC 5545 requires them) read as `None`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import warnings
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from icalendar import Calendar as VCalendar
+from icalendar import Component
+from icalendar.error import GloballyUniqueTZIDGuessed
+from icalendar.prop import vDuration
+
+from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
+from errors import InvalidInput
+from exporters.ical_values import (
+    MARK,
+    UTC_NAMES,
+    canonical_rrule,
+    conform,
+    duration_between,
+    email_of,
+    fit_end,
+    instant,
+    optional,
+    shift,
+)
+
+MAX_PROBLEMS = 50
+_ESCAPE = re.compile(r"\\([\\,;:nN])")  # RFC 5545 TEXT escapes (and a stray "\:")
+
+
+def read_calendar(data: bytes) -> Calendar:
+    """Parse one .ics file (all its VCALENDARs) into a `Calendar`, or raise `InvalidInput`.
+
+    VEVENTs sharing a UID become one event: the one without RECURRENCE-ID is the series,
+    the others its overrides. Overrides whose series is missing (an invitation to single
+    instances) become a series made of exactly those instances.
+    """
+    try:
+        with warnings.catch_warnings():
+            # "/vendor/.../Europe/Berlin" TZIDs: icalendar guesses the IANA zone, as we want.
+            warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
+            calendars = VCalendar.from_ical(data, multiple=True)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The file is not a valid iCalendar file: {exc}") from None
+    calendars = [c for c in calendars if c.name == "VCALENDAR"]
+    if not calendars:
+        raise InvalidInput("The file holds no calendar (BEGIN:VCALENDAR is missing)")
+    masters: dict[str, list[Component]] = {}
+    overrides: dict[str, list[Component]] = {}
+    order: list[str] = []
+    for cal in calendars:
+        for comp in cal.subcomponents:
+            if comp.name != "VEVENT":
+                continue
+            uid = optional(comp.get("UID")) or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
+            if uid not in masters:
+                masters[uid], overrides[uid] = [], []
+                order.append(uid)
+            (overrides if "RECURRENCE-ID" in comp else masters)[uid].append(comp)
+    problems: list[tuple[str, str]] = []
+    events: list[Event] = []
+    for uid in order:
+        try:
+            events.extend(_events(uid, masters[uid], overrides[uid]))
+        except ValueError as exc:
+            if len(problems) < MAX_PROBLEMS:
+                problems.append((f"event {uid!r}", str(exc)))
+    if problems:
+        raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
+    return Calendar(info=_info(calendars[0]), events=tuple(events))
+
+
+def _info(cal: Component) -> CalendarInfo:
+    return CalendarInfo(
+        name=_x_text(cal, "X-WR-CALNAME") or optional(cal.get("NAME")) or "",
+        color=_x_text(cal, "X-APPLE-CALENDAR-COLOR") or optional(cal.get("COLOR")),
+        description=_x_text(cal, "X-WR-CALDESC") or optional(cal.get("DESCRIPTION")),
+    )
+
+
+def _events(uid: str, masters: list[Component], overrides: list[Component]) -> list[Event]:
+    if not masters:
+        return [_orphans(uid, overrides)]
+    first = _event(uid, masters[0])
+    first = _with_overrides(first, overrides)
+    return [first, *(_event(uid, m) for m in masters[1:])]
+
+
+def _with_overrides(event: Event, comps: list[Component]) -> Event:
+    return replace(event, overrides=tuple(_override(c, event.start) for c in comps))
+
+
+def _orphans(uid: str, comps: list[Component]) -> Event:
+    """A series holding exactly the instances the file overrides (its master is elsewhere)."""
+    first = comps[0]
+    start = _when(first["RECURRENCE-ID"])
+    rdates = tuple(conform(_when(c["RECURRENCE-ID"]), start) for c in comps[1:])
+    event = Event(
+        uid=uid,
+        start=start,
+        summary=optional(first.get("SUMMARY")),
+        rdates=tuple(r for r in rdates if r != start),
+    )
+    return _with_overrides(event, comps)
+
+
+def _event(uid: str, comp: Component) -> Event:
+    if "DTSTART" not in comp:
+        raise ValueError("has no start (DTSTART)")
+    start = _when(comp["DTSTART"])
+    end = _end(comp, start)
+    rrule = None
+    if "X-LIFEBOAT-RRULE" in comp:
+        rrule = _x_text(comp, "X-LIFEBOAT-RRULE")
+    elif "RRULE" in comp:
+        rrule = canonical_rrule(_first(comp["RRULE"]).to_ical().decode(), start)
+    return Event(
+        uid=uid,
+        start=start,
+        summary=_text(comp, "SUMMARY"),
+        description=_text(comp, "DESCRIPTION"),
+        location=_text(comp, "LOCATION"),
+        end=end,
+        rrule=rrule,
+        rdates=tuple(conform(w, start) for w in _whens(comp, "RDATE")),
+        exdates=tuple(conform(w, start) for w in _whens(comp, "EXDATE")),
+        status=_token(comp, "STATUS"),
+        transparency=_token(comp, "TRANSP"),
+        organizer=_person(comp.get("ORGANIZER")),
+        attendees=tuple(_attendee(a) for a in _all(comp.get("ATTENDEE"))),
+        alarms=tuple(a for c in comp.subcomponents if c.name == "VALARM" if (a := _alarm(c, start, end))),
+        categories=tuple(
+            text for prop in _all(comp.get("CATEGORIES")) for cat in prop.cats if (text := optional(cat))
+        ),
+        url=_x_text(comp, "X-LIFEBOAT-URL") or optional(comp.get("URL")),
+        created=_stamp(comp.get("CREATED")),
+        updated=_stamp(comp.get("LAST-MODIFIED")),
+    )
+
+
+def _override(comp: Component, series_start: When) -> Override:
+    rid = conform(_when(comp["RECURRENCE-ID"]), series_start)
+    start = None
+    if "DTSTART" in comp and not _marked(comp["DTSTART"]):
+        start = _when(comp["DTSTART"])
+    return Override(
+        recurrence_id=rid,
+        summary=_text(comp, "SUMMARY"),
+        description=_text(comp, "DESCRIPTION"),
+        location=_text(comp, "LOCATION"),
+        start=start,
+        end=_end(comp, start or rid),
+        status=_token(comp, "STATUS"),
+    )
+
+
+def _end(comp: Component, start: When) -> When | None:
+    if "X-LIFEBOAT-DTEND" in comp:  # an end RFC 5545 cannot express, kept by our writer
+        return _when(_first(comp["X-LIFEBOAT-DTEND"]))
+    if "DTEND" in comp and not _marked(comp["DTEND"]):
+        return fit_end(start, _when(comp["DTEND"]))
+    if "DURATION" in comp and not _marked(comp["DURATION"]):
+        return shift(start, comp["DURATION"].dt)
+    return None
+
+
+def _alarm(comp: Component, start: When, end: When | None) -> Alarm | None:
+    if "X-LIFEBOAT-TRIGGER" in comp:
+        trigger = _x_text(comp, "X-LIFEBOAT-TRIGGER") or ""
+    elif "TRIGGER" in comp:
+        prop = comp["TRIGGER"]
+        value = prop.dt
+        if isinstance(value, dt.datetime):  # absolute: as an offset from the (first) start
+            value = instant(_when_of(value, None)) - instant(start)
+        elif str(prop.params.get("RELATED", "START")).upper() == "END" and end is not None:
+            value = value + duration_between(start, end)
+        trigger = vDuration(value).to_ical().decode()
+    else:
+        return None  # RFC 5545 requires TRIGGER: an alarm without one never fires
+    return Alarm(trigger=trigger, action=_token(comp, "ACTION"), description=_text(comp, "DESCRIPTION"))
+
+
+def _person(prop: Any) -> Person | None:
+    if prop is None:
+        return None
+    prop = _first(prop)
+    return Person(email=email_of(prop), name=optional(prop.params.get("CN")))
+
+
+def _attendee(prop: Any) -> Attendee:
+    return Attendee(
+        email=email_of(prop),
+        name=optional(prop.params.get("CN")),
+        role=_upper(prop.params.get("ROLE")),
+        partstat=_upper(prop.params.get("PARTSTAT")),
+    )
+
+
+# --- values ---------------------------------------------------------------------------
+
+
+def _when(prop: Any) -> When:
+    return _when_of(prop.dt, prop.params.get("TZID"))
+
+
+def _whens(comp: Component, name: str) -> list[When]:
+    out = []
+    for prop in _all(comp.get(name)):
+        tzid = prop.params.get("TZID")
+        for item in prop.dts:
+            out.append(_when_of(item.dt, tzid))
+    return out
+
+
+def _when_of(value: Any, tzid: str | None) -> When:
+    if isinstance(value, tuple):  # a PERIOD: its start is the instance
+        value = value[0]
+    if not isinstance(value, dt.datetime):
+        return When(date=value)
+    value = value.replace(microsecond=0)
+    name = _zone_name(str(tzid), value.tzinfo) if tzid else None
+    if name is not None:
+        if name in UTC_NAMES:
+            return When(datetime=value.replace(tzinfo=None).replace(tzinfo=dt.UTC))
+        return When(datetime=value.replace(tzinfo=None), tz=name)
+    if value.tzinfo is None:
+        return When(datetime=value)  # floating (or a TZID nobody defines)
+    return When(datetime=value.astimezone(dt.UTC))  # Z, or a zone only the file defines
+
+
+def _zone_name(tzid: str, tzinfo: dt.tzinfo | None) -> str | None:
+    """The IANA name for a TZID: as written, or as icalendar resolved it (Windows names...)."""
+    try:
+        zoneinfo.ZoneInfo(tzid)
+        return tzid
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
+        return tzinfo.key
+    return None
+
+
+def _stamp(prop: Any) -> dt.datetime | None:
+    if prop is None:
+        return None
+    value = _first(prop).dt
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).replace(microsecond=0)
+
+
+def _x_text(comp: Component, name: str) -> str | None:
+    """An X- property as TEXT: icalendar keeps unknown properties escaped, so unescape here."""
+    prop = comp.get(name)
+    if prop is None:
+        return None
+    raw = _first(prop).to_ical().decode()
+    return optional(_ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), raw))
+
+
+def _marked(prop: Any) -> bool:
+    return str(getattr(prop, "params", {}).get(MARK, "")).upper() == "TRUE"
+
+
+def _text(comp: Component, name: str) -> str | None:
+    prop = comp.get(name)
+    if prop is None:
+        return None
+    prop = _first(prop)
+    return None if _marked(prop) else optional(prop)
+
+
+def _token(comp: Component, name: str) -> str | None:
+    value = _text(comp, name)
+    return _upper(value)
+
+
+def _upper(value: object) -> str | None:
+    text = optional(value)
+    return text.strip().upper() or None if text else None
+
+
+def _all(value: Any) -> Iterable[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) else value

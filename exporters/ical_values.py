@@ -1,0 +1,370 @@
+"""Value rules shared by the iCalendar writer (`exporters.ical`) and reader (`exporters.ical_read`).
+
+Why one module: every rule here has two directions (record -> property, property ->
+record) and a round trip only holds when both sides agree, so they live side by side.
+It also holds the canonical text forms of RRULE and durations that the importer applies,
+so what a user imports equals what a later export reads back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+import zoneinfo
+from functools import lru_cache
+from urllib.parse import unquote
+
+from dateutil.rrule import rrulestr
+from icalendar.prop import vDuration, vRecur
+
+from account.records import When
+
+# Parameter marking a value the writer had to add (an RFC-required property the record
+# leaves empty, or an override value inherited from its series); the reader drops it.
+MARK = "X-LIFEBOAT-DEFAULT"
+# Zone names that mean UTC: a wall time there is an absolute time, written with `Z`.
+UTC_NAMES = frozenset(
+    {
+        "UTC",
+        "Etc/UTC",
+        "Etc/Universal",
+        "Etc/Zulu",
+        "Universal",
+        "Zulu",
+        "GMT",
+        "Etc/GMT",
+        "Etc/GMT+0",
+        "Etc/GMT-0",
+        "Etc/GMT0",
+        "Etc/Greenwich",
+        "GMT0",
+        "GMT+0",
+        "GMT-0",
+        "Greenwich",
+    }
+)
+
+_LINE_BREAKS = re.compile(r"\r\n|\r")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def clean(value: str) -> str:
+    """Make any `str` safe for a TEXT value or parameter: canonical text passes unchanged.
+
+    Why: the writer must never emit a corrupt file, even for records that skipped
+    canonicalisation; RFC 5545 TEXT cannot carry control characters other than TAB.
+    """
+    value = _SURROGATES.sub("\ufffd", value)
+    return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", value))
+
+
+def optional(value: object) -> str | None:
+    """A parsed TEXT value as a canonical optional string (empty means absent)."""
+    if value is None:
+        return None
+    return clean(str(value)) or None
+
+
+# --- URIs -----------------------------------------------------------------------------
+
+# RFC 6068 `qchar` without ',' (a list separator in mailto:): kept as is in the address.
+_MAILTO_SAFE = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$'()*+;:@"
+)
+# Characters no URI may contain raw; a URL holding one is written encoded, its text kept aside.
+_URI_UNSAFE = frozenset(' "<>\\^`{|}')
+
+
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "CZ"
+
+
+def _pct(ch: str) -> str:
+    return "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+
+
+def mailto(email: str) -> str:
+    """`mailto:` URI for an address; reversible by `email_of` for every string.
+
+    `%` is always encoded, so decoding restores the address exactly; other printable
+    non-ASCII stays readable (an IRI), as calendar clients expect.
+    """
+    out = []
+    for ch in clean(email):
+        if ch in _MAILTO_SAFE or (ord(ch) > 0x7F and not _invisible(ch)):
+            out.append(ch)
+        else:
+            out.append(_pct(ch))
+    return "mailto:" + "".join(out)
+
+
+def email_of(uri: str) -> str:
+    """The address in a CAL-ADDRESS value; other URI schemes are kept whole."""
+    text = clean(str(uri)).strip()
+    if text[:7].lower() == "mailto:":
+        return unquote(text[7:])
+    return text
+
+
+def url_is_clean(url: str) -> bool:
+    """True if `url` can be written as a URI value verbatim."""
+    return bool(url) and not any(
+        ch in _URI_UNSAFE or ord(ch) < 0x20 or ch == "\x7f" or (ord(ch) > 0x7F and _invisible(ch))
+        for ch in url
+    )
+
+
+def encode_url(url: str) -> str:
+    """A valid URI for any text: unsafe characters percent-encoded (as a browser would)."""
+    return (
+        "".join(
+            _pct(ch)
+            if ch in _URI_UNSAFE
+            or ord(ch) < 0x21
+            or ch == "\x7f"
+            or (ord(ch) > 0x7F and _invisible(ch))
+            else ch
+            for ch in url
+        )
+        or "about:blank"
+    )
+
+
+# --- Times ----------------------------------------------------------------------------
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA zone `name`, or ValueError naming it."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{name!r} is not a known IANA time zone (e.g. Europe/Berlin)") from None
+
+
+def normalise(when: When, uid: str) -> When:
+    """Bring a `When` into canonical form (what a round trip gives back).
+
+    Aware times become UTC (or wall time in `tz` if both were given), zones that
+    mean UTC become absolute times, microseconds go (iCalendar has none).
+    """
+    if (when.date is None) == (when.datetime is None):
+        raise ValueError(
+            f"event {uid!r}: a time needs exactly one of an all-day date or a date-time"
+        )
+    if when.date is not None:
+        d = when.date
+        return (
+            when
+            if type(d) is dt.date and when.tz is None
+            else When(date=dt.date(d.year, d.month, d.day))
+        )
+    value = when.datetime
+    assert value is not None
+    value = value.replace(microsecond=0)
+    tz = when.tz if when.tz and when.tz not in UTC_NAMES else None
+    if value.tzinfo is not None:
+        if tz is None:
+            return When(datetime=value.astimezone(dt.UTC))
+        return When(datetime=value.astimezone(zone(tz)).replace(tzinfo=None), tz=tz)
+    if when.tz is not None and tz is None:
+        return When(datetime=value.replace(tzinfo=dt.UTC))
+    return When(datetime=value, tz=tz)
+
+
+def frame(when: When) -> tuple[str, str | None]:
+    """The kind of a normalised time: ('date'|'floating'|'utc'|'zoned', tz)."""
+    if when.date is not None:
+        return ("date", None)
+    assert when.datetime is not None
+    if when.datetime.tzinfo is not None:
+        return ("utc", None)
+    return ("zoned", when.tz) if when.tz else ("floating", None)
+
+
+def instant(when: When) -> dt.datetime:
+    """An aware datetime for comparisons; floating times and dates are read as UTC."""
+    if when.date is not None:
+        return dt.datetime.combine(when.date, dt.time(), dt.UTC)
+    assert when.datetime is not None
+    if when.datetime.tzinfo is not None:
+        return when.datetime
+    if when.tz:
+        return when.datetime.replace(tzinfo=zone(when.tz))
+    return when.datetime.replace(tzinfo=dt.UTC)
+
+
+def conform(when: When, like: When) -> When:
+    """`when` expressed in the kind and zone of `like` (both normalised).
+
+    Why: RECURRENCE-ID and EXDATE only match instances of the same value type and zone
+    as DTSTART (RFC 5545 3.8.4.4); converting keeps the meaning when a record mixes them.
+    """
+    target, tz = frame(like)
+    kind, _ = frame(when)
+    if (kind, when.tz if kind == "zoned" else None) == (target, tz):
+        return when
+    if target == "date":
+        if when.date is not None:
+            return when
+        assert when.datetime is not None
+        return When(date=when.datetime.date())
+    assert like.datetime is not None
+    if when.date is not None:  # an all-day value for a timed series: same time of day
+        wall = dt.datetime.combine(when.date, like.datetime.time().replace(tzinfo=None))
+        return (
+            When(datetime=wall.replace(tzinfo=dt.UTC))
+            if target == "utc"
+            else When(datetime=wall, tz=tz)
+        )
+    assert when.datetime is not None
+    if target == "floating":  # keep the wall time the value shows
+        return When(datetime=when.datetime.replace(tzinfo=None))
+    if kind == "floating":  # wall time read in the series' zone
+        value = when.datetime.replace(tzinfo=dt.UTC if target == "utc" else zone(tz or "UTC"))
+    else:
+        value = instant(when)
+    if target == "utc":
+        return When(datetime=value.astimezone(dt.UTC))
+    return When(datetime=value.astimezone(zone(tz or "UTC")).replace(tzinfo=None), tz=tz)
+
+
+def fit_end(start: When, end: When | None) -> When | None:
+    """DTEND of the same value type as DTSTART (RFC 5545), converted if a record mixes them."""
+    if end is None:
+        return None
+    floating = {"date": 0, "floating": 1, "utc": 2, "zoned": 2}
+    if floating[frame(start)[0]] != floating[frame(end)[0]]:
+        return conform(end, start)
+    return end
+
+
+def value_of(when: When) -> dt.date | dt.datetime:
+    """The Python value icalendar writes as DATE, floating, UTC `Z` or TZID date-time."""
+    if when.date is not None:
+        return when.date
+    assert when.datetime is not None
+    if when.tz:
+        return when.datetime.replace(tzinfo=zone(when.tz))
+    return when.datetime
+
+
+def duration_between(start: When, end: When) -> dt.timedelta:
+    """Length of an event: calendar days for dates, wall-clock time within one frame."""
+    if start.date is not None and end.date is not None:
+        return end.date - start.date
+    if start.datetime is not None and end.datetime is not None and frame(start) == frame(end):
+        return end.datetime - start.datetime
+    return instant(end) - instant(start)
+
+
+def shift(when: When, delta: dt.timedelta) -> When:
+    """`when` moved by `delta` in its own frame (wall clock for zoned times)."""
+    if when.date is not None:
+        return When(date=when.date + dt.timedelta(days=delta.days))
+    assert when.datetime is not None
+    return When(datetime=when.datetime + delta, tz=when.tz)
+
+
+# --- RRULE and durations --------------------------------------------------------------
+
+_RRULE_KEYS = (
+    "FREQ",
+    "UNTIL",
+    "COUNT",
+    "INTERVAL",
+    "BYSECOND",
+    "BYMINUTE",
+    "BYHOUR",
+    "BYDAY",
+    "BYMONTHDAY",
+    "BYYEARDAY",
+    "BYWEEKNO",
+    "BYMONTH",
+    "BYSETPOS",
+    "WKST",
+    "RSCALE",
+    "SKIP",
+)
+_DURATION = re.compile(r"[+-]?P(?:\d+W|(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)")
+
+
+def canonical_duration(value: str) -> str:
+    """An RFC 5545 duration in the text form the reader returns, e.g. `-PT15M`, `P1D`.
+
+    Weeks become days and exact times are normalised (`PT90M` -> `PT1H30M`,
+    `PT24H` -> `P1D`), as the icalendar library writes them.
+    """
+    raw = value.strip().upper()
+    if not _DURATION.fullmatch(raw) or raw.rstrip("T").lstrip("+-") == "P":
+        raise ValueError(f"{value!r} is not an RFC 5545 duration such as -PT15M, PT1H or P1D")
+    try:
+        return vDuration(vDuration.from_ical(raw)).to_ical().decode()
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is too long a duration") from None
+
+
+def canonical_rrule(value: str, start: When | None = None) -> str:
+    """An RRULE value in the text form the reader returns (the icalendar library's).
+
+    Keys are upper case in RFC order (`FREQ=WEEKLY;BYDAY=MO;COUNT=10` becomes
+    `FREQ=WEEKLY;COUNT=10;BYDAY=MO`). Given the series' `start`, UNTIL takes the value
+    type RFC 5545 requires: a date for all-day series, a floating time for floating
+    ones and UTC otherwise (a date UNTIL on a timed series means the end of that day).
+    """
+    kind = frame(start) if start is not None else None
+    return _canonical_rrule(value, kind)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_rrule(value: str, kind: tuple[str, str | None] | None) -> str:
+    raw = value.strip()
+    if raw[:6].upper() == "RRULE:":
+        raw = raw[6:]
+    parts = [p for p in raw.split(";") if p.strip()]
+    keys = []
+    for part in parts:
+        key, sep, _ = part.partition("=")
+        key = key.strip().upper()
+        if not sep or key not in _RRULE_KEYS:
+            raise ValueError(
+                f"{value!r} is not a valid RRULE: {part!r} is not a rule part such as FREQ=DAILY"
+            )
+        if key in keys:
+            raise ValueError(f"{value!r} is not a valid RRULE: {key} is given twice")
+        keys.append(key)
+    if "FREQ" not in keys:
+        raise ValueError(
+            f"{value!r} is not a valid RRULE: FREQ is missing (e.g. FREQ=WEEKLY;BYDAY=MO)"
+        )
+    if "COUNT" in keys and "UNTIL" in keys:
+        raise ValueError(f"{value!r} is not a valid RRULE: give COUNT or UNTIL, not both")
+    try:
+        rule = vRecur.from_ical(";".join(p.strip() for p in parts).upper())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a valid RRULE: {exc}") from None
+    if "UNTIL" in rule and kind is not None:
+        rule["UNTIL"] = [_until(rule["UNTIL"][0], kind)]
+    text = rule.to_ical().decode()
+    if "RSCALE" not in rule and "SKIP" not in rule:
+        until = rule.get("UNTIL", [None])[0]
+        aware = isinstance(until, dt.datetime) and until.tzinfo is not None
+        try:
+            rrulestr(text, dtstart=dt.datetime(2000, 1, 1, tzinfo=dt.UTC if aware else None))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ValueError(f"{value!r} is not a valid RRULE: {exc}") from None
+    return text
+
+
+def _until(until: dt.date | dt.datetime, kind: tuple[str, str | None]) -> dt.date | dt.datetime:
+    target, tz = kind
+    if target == "date":
+        return until.date() if isinstance(until, dt.datetime) else until
+    if not isinstance(until, dt.datetime):  # inclusive: the whole last day counts
+        until = dt.datetime.combine(until, dt.time(23, 59, 59))
+    if target == "floating":
+        return until.replace(tzinfo=None)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=zone(tz) if tz else dt.UTC)
+    return until.astimezone(dt.UTC)

@@ -1,0 +1,117 @@
+"""Write each note as a Markdown file with YAML front matter, attachments beside it.
+
+Why this shape: one `.md` per note under its notebook folders is what Obsidian
+and every text editor open directly, and front matter is where those tools look
+for title and tags. Everything a restore needs and a file name cannot carry
+(the exact title, notebook, id, attachment names and media types) goes into the
+front matter; the body follows the closing `---` byte for byte and is never
+touched, not even to add links to the attachments.
+
+Why a hand-written YAML emitter rather than PyYAML: PyYAML is only present as
+somebody else's dependency, and we emit a tiny fixed subset (double-quoted
+strings with every risky character escaped, booleans, one-line lists and
+mappings). Owning both the emitter and the parser of exactly that subset
+(`exporters.markdown_read`) means no title can change type (`yes`, `1e3`,
+`null`), break a line, or be read back differently by a future library.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import quote
+
+from account.records import Note
+from exporters.paths import PathAllocator
+
+NOTES_FOLDER = "notes"
+ASSETS_SUFFIX = ".assets"
+
+_SIMPLE_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+# Everything YAML does not count as printable, its extra line breaks (NEL,
+# LS, PS), the byte-order mark, and lone surrogates, which UTF-8 cannot carry.
+_NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    ch = match.group()
+    simple = _SIMPLE_ESCAPES.get(ch)
+    if simple is not None:
+        return simple
+    code = ord(ch)
+    return f"\\x{code:02X}" if code <= 0xFF else f"\\u{code:04X}"
+
+
+def yaml_string(text: str) -> str:
+    """Quote any `str` as a YAML double-quoted scalar that reads back identically."""
+    return '"' + _NEEDS_ESCAPE.sub(_escape_char, text) + '"'
+
+
+def format_time(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with a `Z`; a naive value (not canonical) is taken as UTC."""
+    utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return utc.isoformat().replace("+00:00", "Z")
+
+
+def notebook_parts(notebook: str | None) -> list[str]:
+    """Split a notebook into its nesting levels (`Work/Projects`), skipping empty ones."""
+    if notebook is None:
+        return []
+    return [part for part in notebook.split("/") if part]
+
+
+def _encode_body(body: str) -> bytes:
+    try:
+        return body.encode("utf-8")
+    except UnicodeEncodeError:
+        # Only non-canonical text has lone surrogates; UTF-8 cannot hold them,
+        # so they become U+FFFD rather than failing the whole export.
+        return _LONE_SURROGATE.sub("\ufffd", body).encode("utf-8")
+
+
+def front_matter(note: Note, attachment_links: list[str]) -> str:
+    """Render the front matter block, delimiters included.
+
+    `attachment_links` are the URL-quoted paths of the attachments relative to
+    the note's folder, in the order of `note.attachments`.
+    """
+    lines = ["---", f"title: {yaml_string(note.title)}", f"id: {yaml_string(note.id)}"]
+    if note.notebook is not None:
+        lines.append(f"notebook: {yaml_string(note.notebook)}")
+    lines.append("tags: [" + ", ".join(yaml_string(tag) for tag in note.tags) + "]")
+    lines.append(f"pinned: {'true' if note.pinned else 'false'}")
+    lines.append(f"archived: {'true' if note.archived else 'false'}")
+    if note.created is not None:
+        lines.append(f"created: {yaml_string(format_time(note.created))}")
+    if note.updated is not None:
+        lines.append(f"updated: {yaml_string(format_time(note.updated))}")
+    if note.attachments:
+        lines.append("attachments:")
+        for attachment, link in zip(note.attachments, attachment_links, strict=True):
+            lines.append(
+                f"  - {{file: {yaml_string(link)}, name: {yaml_string(attachment.filename)}, "
+                f"media_type: {yaml_string(attachment.media_type)}}}"
+            )
+    lines.append("---")
+    return "\n".join(lines) + "\n"
+
+
+def note_files(note: Note, paths: PathAllocator) -> list[tuple[str, bytes]]:
+    """Return `(archive path, bytes)` for the note's `.md` file and each attachment.
+
+    The note lands at `notes/<notebook parts>/<title>.md`, its attachments in
+    `<title>.assets/` beside it; `paths` keeps every name safe and unique across
+    the whole archive (same titles, case-only differences, device names).
+    """
+    folder = paths.folders("", [NOTES_FOLDER, *notebook_parts(note.notebook)])
+    suffixes = [".md", ASSETS_SUFFIX] if note.attachments else [".md"]
+    stem = paths.stem(folder, note.title, suffixes, fallback="Untitled")
+    files: list[tuple[str, bytes]] = []
+    links: list[str] = []
+    for attachment in note.attachments:
+        path = paths.file(stem + ASSETS_SUFFIX, attachment.filename, fallback="attachment")
+        links.append(quote(path[len(folder) + 1 :], safe="/"))
+        files.append((path, attachment.data))
+    text = front_matter(note, links).encode("utf-8") + _encode_body(note.body)
+    return [(stem + ".md", text), *files]

@@ -1,0 +1,243 @@
+"""Safe, unique archive paths from whatever users type as titles and folder names.
+
+Why this exists: an archive is only useful if it unpacks everywhere. A note
+titled `../../etc/passwd`, `CON`, `a: b?` or 300 emoji must become a file name
+that Windows, macOS and Linux all accept, that stays inside its folder, and that
+does not silently overwrite another note when the file system ignores case
+(`Shopping list` vs `shopping LIST`) or Unicode normalisation. The original
+text is never lost: exporters keep it inside the file (front matter, FN, ...),
+so the name only has to be safe and unique, not reversible.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+MAX_COMPONENT_BYTES = 120  # well under the 255-byte limits, leaves room for deep folders
+
+# Characters Windows forbids in names, plus the path separators.
+_FORBIDDEN = frozenset('<>:"/\\|?*')
+# Bidirectional controls let `gnp.exe` display as `exe.png`; line separators
+# break listings. Other format characters (ZWJ in emoji) are harmless and kept.
+_INVISIBLE_TROUBLE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\ufeff"
+)
+_RESERVED_BASES = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{p}{d}" for p in ("COM", "LPT") for d in "0123456789\u00b9\u00b2\u00b3"]
+)
+_EXTENSION = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_-]{0,15}\Z")
+
+
+def _bad_char(ch: str) -> bool:
+    if ch in _FORBIDDEN or ch in _INVISIBLE_TROUBLE:
+        return True
+    category = unicodedata.category(ch)
+    # Cc: C0/C1 controls and DEL; Cs: lone surrogates, which no file system can encode.
+    return category in ("Cc", "Cs")
+
+
+def is_reserved_windows_name(component: str) -> bool:
+    """Tell whether Windows treats `component` as a device (`CON`, `nul.txt`, `COM1 .md`)."""
+    base = component.split(".", 1)[0].rstrip(" ")
+    return base.upper() in _RESERVED_BASES
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _truncate(text: str, max_bytes: int) -> str:
+    """Cut `text` to at most `max_bytes` UTF-8 bytes without splitting a character."""
+    if _utf8_len(text) <= max_bytes:
+        return text
+    cut = text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+    # Do not leave a joiner or combining mark dangling off a half-kept cluster.
+    while cut and (cut[-1] == "\u200d" or unicodedata.combining(cut[-1])):
+        cut = cut[:-1]
+    return cut
+
+
+def _tidy_ends(text: str) -> str:
+    # Windows drops trailing dots and spaces (so `a.` and `a` collide); a leading
+    # dot hides the file on macOS and Linux, where users would not find it.
+    text = text.rstrip(". ")
+    if text.startswith("."):
+        text = "_" + text[1:]
+    return text
+
+
+def sanitize_component(
+    name: str, *, fallback: str = "untitled", max_bytes: int = MAX_COMPONENT_BYTES
+) -> str:
+    """Turn any text into one path component that every desktop OS accepts.
+
+    The result is NFC, non-empty, never `.` or `..`, has no forbidden or control
+    characters, no trailing dot or space, is not a Windows device name and fits
+    in `max_bytes` UTF-8 bytes. It is not unique: `PathAllocator` handles that.
+    """
+    text = unicodedata.normalize("NFC", name)
+    text = "".join("_" if _bad_char(ch) else ch for ch in text)
+    text = _tidy_ends(unicodedata.normalize("NFC", _truncate(text, max_bytes)))
+    if not text.strip():
+        text = fallback
+    if is_reserved_windows_name(text):
+        base, dot, rest = text.partition(".")
+        text = f"{base.rstrip(' ')}_{dot}{rest}"
+    text = _tidy_ends(_truncate(text, max_bytes))
+    return text or fallback
+
+
+def split_extension(filename: str) -> tuple[str, str]:
+    """Split `report.final.PDF` into (`report.final`, `.PDF`); odd suffixes stay in the stem.
+
+    Only a short alphanumeric suffix counts, so a sanitiser can keep it intact
+    while shortening the stem and numbering duplicates (`photo (2).png`).
+    """
+    match = _EXTENSION.search(filename)
+    if match is None or match.start() == 0:
+        return filename, ""
+    return filename[: match.start()], match.group()
+
+
+def collision_key(path: str) -> str:
+    """The key under which two paths clash on a case- and normalisation-insensitive disk."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", path).casefold())
+
+
+class PathAllocator:
+    """Hand out archive paths that are safe and unique within one archive.
+
+    Folders are shared: asking twice for the same original name under the same
+    parent gives the same folder (all notes of notebook `Home` land together),
+    while different originals that sanitise or case-fold alike get numbered
+    folders. Files are exclusive: every request gets a fresh name, numbered
+    `name (2).ext`, `name (3).ext`, ... on a clash. Files and folders share one
+    namespace, so a note `X` (`X.md`) never collides with a notebook `X.md`.
+    """
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+        self._folders: dict[tuple[str, str], str] = {}
+        # Where to resume numbering per (parent, stem, suffixes): without it the
+        # thousandth "Untitled" note would retry 999 taken names first.
+        self._next: dict[tuple[str, str, tuple[str, ...]], int] = {}
+
+    def _join(self, parent: str, name: str) -> str:
+        return f"{parent}/{name}" if parent else name
+
+    def _first_free(self, parent: str, stem: str, suffixes: Sequence[str], fallback: str) -> str:
+        """Pick the first `stem`, `stem (2)`, ... for which every `stem + suffix` is free."""
+        for suffix in suffixes:
+            if suffix and sanitize_component("x" + suffix) != "x" + suffix:
+                raise ValueError(f"unsafe file name suffix {suffix!r}")
+        # The number and the longest suffix are budgeted before cutting the stem.
+        longest = max((_utf8_len(s) for s in suffixes), default=0)
+        counter = (
+            collision_key(parent),
+            collision_key(sanitize_component(stem, fallback=fallback)),
+            tuple(suffixes),
+        )
+        number = self._next.get(counter, 1)
+        while True:
+            marker = "" if number == 1 else f" ({number})"
+            room = MAX_COMPONENT_BYTES - longest - _utf8_len(marker)
+            base = sanitize_component(stem, fallback=fallback, max_bytes=room)
+            names = [base + marker + suffix for suffix in suffixes]
+            keys = [collision_key(self._join(parent, n)) for n in names]
+            if not any(k in self._taken for k in keys):
+                self._taken.update(keys)
+                self._next[counter] = number + 1
+                return base + marker
+            number += 1
+
+    def folder(self, parent: str, name: str, *, fallback: str = "untitled") -> str:
+        """Return the shared folder for the original folder name `name` under `parent`."""
+        known = self._folders.get((parent, name))
+        if known is not None:
+            return known
+        stem = self._first_free(parent, name, [""], fallback)
+        path = self._join(parent, stem)
+        self._folders[(parent, name)] = path
+        return path
+
+    def folders(self, parent: str, names: Sequence[str], *, fallback: str = "untitled") -> str:
+        """Return the nested shared folder `parent/names[0]/names[1]/...`."""
+        for name in names:
+            parent = self.folder(parent, name, fallback=fallback)
+        return parent
+
+    def file(self, parent: str, filename: str, *, fallback: str = "untitled") -> str:
+        """Return a new unique path for a file called `filename`, keeping its extension."""
+        stem, ext = split_extension(unicodedata.normalize("NFC", filename))
+        return self._join(parent, self._first_free(parent, stem, [ext], fallback) + ext)
+
+    def stem(
+        self, parent: str, title: str, suffixes: Sequence[str], *, fallback: str = "untitled"
+    ) -> str:
+        """Reserve `parent/<stem><suffix>` for every suffix at once and return `parent/<stem>`.
+
+        Why several at once: a note and its attachment folder (`X.md`, `X.assets`)
+        must carry the same number, or the pairing would be lost.
+        """
+        return self._join(parent, self._first_free(parent, title, suffixes, fallback))
+
+
+_UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def unsafe_path_reason(path: str) -> str | None:
+    """Say why an archive member path could escape or break extraction, or None if it is fine.
+
+    Used on both sides: the writer refuses such paths, and readers refuse
+    archives containing them (a hostile zip must not write outside the target).
+    """
+    if not path:
+        return "the path is empty"
+    if path.startswith("/") or re.match(r"[A-Za-z]:", path):
+        return "the path is absolute"
+    if _UNSAFE_SEGMENT.search(path):
+        return "the path contains a backslash or a control character"
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            return f"the path has an empty, '.' or '..' segment ({segment!r})"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the path is not valid Unicode"
+    return None
+
+
+class PathRegistry:
+    """Collect the paths written to one archive and say what is wrong with a new one.
+
+    Why beyond `unsafe_path_reason`: a path can be harmless alone and still fail
+    on extraction: a name Windows refuses, or `a.md` beside `A.md` (one
+    overwrites the other on macOS and Windows), or a file `x` beside `x/y`.
+    """
+
+    def __init__(self) -> None:
+        self._files: set[str] = set()
+        self._folders: set[str] = set()
+
+    def add(self, path: str) -> str | None:
+        """Record `path` and return None, or return why it cannot be written."""
+        reason = unsafe_path_reason(path)
+        if reason is not None:
+            return reason
+        for part in path.split("/"):
+            if sanitize_component(part, max_bytes=255) != part:
+                return (
+                    f"{part!r} is not a name every system accepts (reserved, forbidden "
+                    "character, leading dot, trailing dot or space, too long, or not NFC)"
+                )
+        key = collision_key(path)
+        parts = key.split("/")
+        folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if key in self._files or key in self._folders or any(f in self._files for f in folders):
+            return "it clashes with another entry (names ignore case on some systems)"
+        self._files.add(key)
+        self._folders.update(folders)
+        return None

@@ -1,0 +1,76 @@
+"""The README.txt at the top of every archive: what is inside and what to do with it.
+
+Why plain text with menu paths: the person opening this may be years away from
+Lifeboat, on a new phone or a borrowed laptop. They need to know which folder
+holds what, how to get it into the programs they already use, and how to check
+nothing is damaged, without installing anything.
+"""
+
+from __future__ import annotations
+
+from exporters.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest
+
+_BODY = """\
+What is inside
+  contacts/contacts.vcf   Your whole address book in one vCard {vcard} file:
+                          this is the one to import.
+  contacts/cards/         The same contacts, one .vcf file each.
+  calendars/              One iCalendar (.ics) file per calendar.
+  notes/                  One Markdown (.md) file per note, in folders named
+                          after your notebooks. The exact title, tags and dates
+                          are at the top of each file between two '---' lines.
+                          A note's attachments are in the "<note>.assets"
+                          folder beside it.
+  {manifest:<23} Every file in this archive with its size and SHA-256.
+  {checksums:<23} The same SHA-256 fingerprints, as sha256sum reads them.
+
+Contacts (contacts/contacts.vcf)
+  Google Contacts:  contacts.google.com > Import > select the .vcf file.
+  Apple Contacts:   File > Import..., choose the .vcf file (for an iPhone,
+                    import it at icloud.com/contacts and let it sync).
+  Thunderbird:      Tools > Import... > Address Books > vCard file.
+
+Calendars (calendars/*.ics)
+  Google Calendar:  Settings > Import & export > Import, choose the .ics file
+                    and the calendar to add it to.
+  Apple Calendar:   File > Import..., choose the .ics file.
+  Outlook:          File > Open & Export > Import/Export > "Import an
+                    iCalendar (.ics) or vCalendar file"; on the web:
+                    Add calendar > Upload from file.
+
+Notes (notes/)
+  Obsidian:         "Open folder as vault" and pick the notes folder.
+  Any editor:       the .md files are plain UTF-8 text.
+
+Checking that nothing is missing or damaged
+  Unzip the archive, open a terminal in the unzipped folder and run
+    Linux:    sha256sum -c {checksums}
+    macOS:    shasum -a 256 -c {checksums}
+    Windows:  Get-FileHash -Algorithm SHA256 <file>   (in PowerShell; compare
+              with that file's value in {manifest})
+  Every file must be reported OK. With Lifeboat installed, this checks the
+  ZIP itself without unzipping it:
+    flask --app app verify <archive>.zip
+  The SHA-256 of the whole ZIP is shown in Lifeboat and in the delivery
+  message; compare it with the output of: sha256sum <archive>.zip
+"""
+
+
+def readme_text(vcard_version: str = "3.0", *, manifest: Manifest | None = None) -> str:
+    """Render README.txt; with `manifest`, it also names the owner, the time and the counts."""
+    lines = ["Lifeboat archive"]
+    if manifest is not None:
+        if manifest.email:
+            lines[0] += f" for {manifest.email}"
+        lines.append(f"Created {manifest.created_at:%Y-%m-%d %H:%M} UTC by {manifest.generator}.")
+    lines += [
+        "",
+        "This ZIP is your own copy of your contacts, calendars and notes, in open",
+        "formats that other programs read directly. Nothing in it needs Lifeboat.",
+    ]
+    counts = manifest.counts if manifest is not None else {}
+    if counts:
+        lines.append("It holds " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+    lines.append("")
+    body = _BODY.format(vcard=vcard_version, manifest=MANIFEST_NAME, checksums=CHECKSUMS_NAME)
+    return "\n".join(lines) + "\n" + body

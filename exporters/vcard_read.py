@@ -1,0 +1,319 @@
+"""Read vCards (3.0 and 4.0) back into canonical `Contact` records.
+
+Why vobject only splits the lines: its tokenizer (unfolding, group, name,
+parameters, raw value) is sound, but its value decoding is not lossless: it
+unescapes X- values that must stay verbatim and keeps only the text before an
+unescaped comma.
+So values are unescaped here, once, with the rules `exporters.vcard` writes by,
+and other producers' habits (2.1-style bare TYPE values, TYPE=pref, PREF=n,
+ungrouped LABEL, basic or extended dates, Apple's omitted year) are accepted too.
+
+What a record cannot hold is left out rather than guessed: a PHOTO that is a
+link, a date that is free text, the second of a single-valued property (FN,
+NOTE, BDAY...), parameters and repeats of an unknown property (`extra` keeps
+the first value by name).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import io
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+from vobject.base import ParseError, getLogicalLines, parseLine
+
+from account import canonical
+from account.records import Address, Blob, Contact, Name, Typed
+from errors import InvalidInput
+from exporters.vcard import CREATED_PROPERTY, DERIVED_PARAM, OMIT_YEAR_PARAM, RESERVED_PROPERTIES
+
+_ESCAPED = re.compile(r"\\(.)")
+_UNESCAPE = {"\\": "\\", "n": "\n", "N": "\n", ",": ",", ";": ";", ":": ":"}
+_CARETS = re.compile(r"\^([\^nN'])")
+_UNCARET = {"^": "^", "n": "\n", "N": "\n", "'": '"'}
+_BARE_ENCODINGS = frozenset({"B", "BASE64"})
+_ADR_FIELDS = ("po_box", "extended", "street", "locality", "region", "postal_code", "country")
+_UID_NAMESPACE = uuid.UUID("6b3b2a1e-3c55-4a1f-9d0e-6c1f0a4f7c21")
+
+
+@dataclass(frozen=True)
+class _Property:
+    name: str
+    params: dict[str, list[str]]
+    value: str  # raw: still escaped
+    group: str | None
+
+
+def read_vcards(data: bytes) -> Iterator[Contact]:
+    """Every card in a .vcf file, in order; raises `InvalidInput` for a file that is not vCard."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"the vCard file is not UTF-8 (bad byte at offset {exc.start}): re-save it as UTF-8"
+        ) from None
+    for properties in _cards(text):
+        yield _contact(properties)
+
+
+def parse_vcard(text: str) -> Contact:
+    """The one card in `text`; `InvalidInput` if there is none or more than one."""
+    contacts = [_contact(properties) for properties in _cards(text)]
+    if len(contacts) != 1:
+        raise InvalidInput(f"expected one vCard, found {len(contacts)}")
+    return contacts[0]
+
+
+def _cards(text: str) -> Iterator[list[_Property]]:
+    card: list[_Property] | None = None
+    nested = 0  # a vCard inside AGENT is part of its card, not a contact of its own
+    for line, number in getLogicalLines(io.StringIO(text), allowQP=False):
+        try:
+            name, params, value, group = parseLine(line, number)
+        except ParseError:
+            raise InvalidInput(f"line {number} is not a vCard property: {line[:60]!r}") from None
+        name = name.upper()
+        is_vcard = value.strip().upper() == "VCARD"
+        if name == "BEGIN" and is_vcard:
+            if card is None:
+                card = []
+            else:
+                nested += 1
+        elif card is None:
+            raise InvalidInput(f"line {number}: {name} is outside BEGIN:VCARD … END:VCARD")
+        elif name == "END" and is_vcard and nested:
+            nested -= 1
+        elif name == "END" and is_vcard:
+            yield card
+            card = None
+        elif not nested:
+            card.append(_Property(name, _params(params), value, group))
+    if card is not None:
+        raise InvalidInput("the last vCard has no END:VCARD: the file is cut short")
+
+
+def _params(raw: list[list[str]]) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for name, *values in raw:
+        if values:
+            key = name.upper()
+        else:  # vCard 2.1 style: ;HOME;VOICE or ;BASE64
+            key = "ENCODING" if name.upper() in _BARE_ENCODINGS else "TYPE"
+            values = [name]
+        params.setdefault(key, []).extend(
+            _CARETS.sub(lambda m: _UNCARET[m.group(1)], v) for v in values
+        )
+    return params
+
+
+def _split(value: str, separator: str) -> list[str]:
+    """Split at separators that are not backslash-escaped; the parts stay escaped."""
+    parts, current = [], []
+    chars = iter(value)
+    for ch in chars:
+        if ch == "\\":
+            current.append(ch + next(chars, ""))
+        elif ch == separator:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(value: str) -> str:
+    return _ESCAPED.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(0)), value)
+
+
+def _text(value: str) -> str | None:
+    return canonical.optional_text(_unescape(value))
+
+
+def _contact(properties: list[_Property]) -> Contact:
+    by_name: dict[str, list[_Property]] = {}
+    for prop in properties:
+        by_name.setdefault(prop.name, []).append(prop)
+
+    def first(name: str) -> _Property | None:
+        return by_name.get(name, [None])[0]
+
+    def text(name: str) -> str | None:
+        prop = first(name)
+        return None if prop is None else _text(prop.value)
+
+    uid = text("UID") or _derived_uid(properties)
+    fn = first("FN")
+    org = _split(org_prop.value, ";") if (org_prop := first("ORG")) else [""]
+    departments = [unit for unit in map(_text, org[1:]) if unit]
+    anniversary = first("ANNIVERSARY") or first("X-ANNIVERSARY")
+    extra: dict[str, str] = {}
+    for prop in properties:
+        if prop.name not in RESERVED_PROPERTIES:
+            extra.setdefault(prop.name, canonical.text(prop.value))
+    try:
+        photo = next(filter(None, map(_photo, by_name.get("PHOTO", []))), None)
+    except ValueError as exc:
+        raise InvalidInput(f"vCard {uid!r}: {exc}") from None
+    return Contact(
+        uid=uid,
+        formatted_name=None if fn is None or DERIVED_PARAM in fn.params else _text(fn.value),
+        name=_name(first("N")),
+        nickname=text("NICKNAME"),
+        organization=_text(org[0]),
+        department="; ".join(departments) or None,
+        title=text("TITLE"),
+        role=text("ROLE"),
+        emails=tuple(map(_typed, by_name.get("EMAIL", []))),
+        phones=tuple(map(_typed, by_name.get("TEL", []))),
+        addresses=_addresses(by_name.get("ADR", []), by_name.get("LABEL", [])),
+        urls=tuple(map(_typed, by_name.get("URL", []))),
+        impps=tuple(map(_typed, by_name.get("IMPP", []))),
+        birthday=_date(first("BDAY")),
+        anniversary=_date(anniversary),
+        categories=tuple(
+            category
+            for prop in by_name.get("CATEGORIES", [])
+            for category in map(_text, _split(prop.value, ","))
+            if category
+        ),
+        note=text("NOTE"),
+        photo=photo,
+        extra=extra,
+        created=_timestamp(first(CREATED_PROPERTY)),
+        updated=_timestamp(first("REV")),
+    )
+
+
+def _derived_uid(properties: list[_Property]) -> str:
+    """A card without UID gets one from its content, so importing it twice gives the same UID."""
+    content = "\n".join(f"{p.name}:{p.value}" for p in properties)
+    return f"urn:uuid:{uuid.uuid5(_UID_NAMESPACE, content)}"
+
+
+def _name(prop: _Property | None) -> Name | None:
+    """N; an N with every component empty (3.0 requires one) means no name."""
+    if prop is None:
+        return None
+    parts = [*map(_text, _split(prop.value, ";")), None, None, None, None, None][:5]
+    if not any(parts):
+        return None
+    family, given, additional, prefix, suffix = parts
+    return Name(family=family, given=given, additional=additional, prefix=prefix, suffix=suffix)
+
+
+def _types(params: dict[str, list[str]]) -> tuple[tuple[str, ...], bool]:
+    """TYPE values lower-cased and deduplicated in order; `pref` or PREF=1 means `preferred`."""
+    preferred = any(value.strip() == "1" for value in params.get("PREF", []))
+    kinds: list[str] = []
+    for value in params.get("TYPE", []):
+        for raw in value.split(","):  # TYPE="work,voice" (4.0) is the same as TYPE=work,voice
+            kind = canonical.text(raw).strip().lower()
+            if kind == "pref":
+                preferred = True
+            elif kind and kind not in kinds:
+                kinds.append(kind)
+    return tuple(kinds), preferred
+
+
+def _typed(prop: _Property) -> Typed:
+    types, preferred = _types(prop.params)
+    return Typed(value=canonical.text(_unescape(prop.value)), types=types, preferred=preferred)
+
+
+def _addresses(adrs: list[_Property], labels: list[_Property]) -> tuple[Address, ...]:
+    """ADR with its label: the LABEL parameter (4.0), else the LABEL property of its group (3.0).
+
+    An ungrouped LABEL goes to the first address with the same types that has
+    no label yet; one that matches nothing is an address of its own.
+    """
+    addresses: list[Address] = []
+    groups: dict[str, int] = {}
+    for prop in adrs:
+        parts = [*map(_text, _split(prop.value, ";")), *[None] * 7][:7]
+        types, preferred = _types(prop.params)
+        if prop.group:
+            groups[prop.group.upper()] = len(addresses)
+        addresses.append(
+            Address(
+                types=types,
+                **dict(zip(_ADR_FIELDS, parts, strict=True)),
+                label=canonical.optional_text(",".join(prop.params.get("LABEL", []))),
+                preferred=preferred,
+            )
+        )
+    for prop in labels:
+        label = _text(prop.value)
+        if label is None:
+            continue
+        types, preferred = _types(prop.params)
+        if prop.group:
+            index = groups.get(prop.group.upper())
+        else:
+            unlabelled = (i for i, a in enumerate(addresses) if a.label is None)
+            index = next((i for i in unlabelled if set(addresses[i].types) == set(types)), None)
+        if index is not None and addresses[index].label is None:
+            addresses[index] = replace(addresses[index], label=label)
+        else:
+            addresses.append(Address(types=types, label=label, preferred=preferred))
+    return tuple(addresses)
+
+
+def _date(prop: _Property | None) -> str | None:
+    """YYYY-MM-DD or --MM-DD from basic or extended forms, a date-time, or Apple's omitted year."""
+    if prop is None or "text" in (v.lower() for v in prop.params.get("VALUE", [])):
+        return None
+    value = _unescape(prop.value).strip().partition("T")[0]
+    omitted = prop.params.get(OMIT_YEAR_PARAM, [""])[0]
+    if len(omitted) == 4 and value.startswith(omitted):
+        value = "--" + value[4:].lstrip("-")
+    try:
+        return canonical.birthday(value)
+    except ValueError:
+        return None
+
+
+def _timestamp(prop: _Property | None) -> dt.datetime | None:
+    if prop is None:
+        return None
+    try:
+        return canonical.timestamp(_unescape(prop.value))
+    except ValueError:
+        return None
+
+
+def _photo(prop: _Property) -> Blob | None:
+    """An embedded photo: 3.0 ENCODING=b with TYPE, or a 4.0 `data:` URI. A link is None."""
+    value = prop.value.strip()
+    if any(e.lower() in ("b", "base64") for e in prop.params.get("ENCODING", [])):
+        kind = (prop.params.get("TYPE") or [""])[0].strip().lower()
+        if "/" in kind:
+            media_type = kind
+        else:
+            media_type = f"image/{kind}" if kind else "application/octet-stream"
+        return Blob(media_type=media_type, data=_base64(value))
+    if value[:5].lower() != "data:":
+        return None
+    header, comma, payload = _unescape(value[5:]).partition(",")  # some writers escape , and ;
+    if not comma:
+        raise ValueError("PHOTO is a data: URI without a comma before its data")
+    media_type, *flags = header.split(";")
+    if "base64" in (f.strip().lower() for f in flags):
+        data = _base64(payload)
+    else:
+        data = urllib.parse.unquote_to_bytes(payload)
+    return Blob(media_type=media_type.strip().lower() or "application/octet-stream", data=data)
+
+
+def _base64(value: str) -> bytes:
+    compact = "".join(value.split())
+    try:
+        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError("PHOTO is not valid base64") from None

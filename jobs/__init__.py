@@ -1,0 +1,76 @@
+"""Scheduling and running exports: who is due, one run at a time, in-process or on Celery.
+
+`init_app` builds the `JobContext` from configuration and, in the embedded
+deployment, the in-process runtime (started only by `flask run`/`serve`, never
+at import or in tests unless asked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from delivery.links import download_url
+from jobs.context import JobContext
+from jobs.runs import RetryPolicy
+from store import get_db
+
+EXTENSION = "lifeboat.jobs"
+
+
+def init_app(app: Flask) -> None:
+    from delivery import destinations_for, failure_notifier
+
+    config = app.config
+    ctx = JobContext(
+        db=get_db(app),
+        archive_dir=Path(config["ARCHIVE_DIR"]),
+        vcard_version=config["VCARD_VERSION"],
+        lease=dt.timedelta(seconds=config.get("RUN_LEASE_SECONDS", 120)),
+        policy=RetryPolicy(
+            base=dt.timedelta(seconds=config.get("RETRY_BASE_SECONDS", 60)),
+            cap=dt.timedelta(seconds=config.get("RETRY_CAP_SECONDS", 3600)),
+            max_attempts=config.get("RETRY_MAX_ATTEMPTS", 5),
+        ),
+        destinations=destinations_for(app),
+        notify_failure=failure_notifier(app),
+        download_link=lambda archive_id, user_id: download_url(
+            config["BASE_URL"], config["SECRET_KEY"], archive_id, user_id
+        ),
+    )
+    app.extensions[EXTENSION] = {"ctx": ctx, "runtime": None}
+    if config.get("CELERY_BROKER_URL"):
+        from jobs.worker import celery_init_app
+
+        celery_init_app(app)
+
+
+def get_context(app: Flask | None = None) -> JobContext:
+    return (app or current_app).extensions[EXTENSION]["ctx"]
+
+
+def start_embedded(app: Flask) -> None:
+    """Start the in-process scheduler and export pool (embedded deployment only)."""
+    from jobs.embedded import EmbeddedRuntime
+
+    state = app.extensions[EXTENSION]
+    if state["runtime"] is None:
+        runtime = EmbeddedRuntime(
+            state["ctx"], workers=app.config["EMBEDDED_WORKERS"], tick_seconds=app.config.get("TICK_SECONDS", 10)
+        )
+        runtime.start()
+        state["runtime"] = runtime
+
+
+def kick(app: Flask | None = None) -> None:
+    """Start queued runs now: in the embedded pool, or by handing them to Celery."""
+    app = app or current_app
+    state = app.extensions[EXTENSION]
+    if app.config.get("CELERY_BROKER_URL"):
+        from jobs.worker import dispatch_queued
+
+        dispatch_queued(state["ctx"])
+    elif state["runtime"] is not None:
+        state["runtime"].kick()

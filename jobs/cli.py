@@ -1,0 +1,150 @@
+"""Job commands: `export`, `verify`, `restore`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from errors import InvalidInput
+from exporters.check import check_archive
+from jobs.export import export_user
+from jobs.restore import restore_archive
+from store.accounts import find_user
+from store.base import utcnow
+from store.db import get_db
+
+
+@click.command("export")
+@click.argument("email")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also copy the archive here.")
+@with_appcontext
+def export_command(email: str, out: Path | None) -> None:
+    """Export EMAIL's data now and print the verified archive's path."""
+    archive_dir = Path(current_app.config["ARCHIVE_DIR"])
+    with get_db().session() as session:
+        user = find_user(session, email)
+        if user is None:
+            raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
+        result = export_user(
+            session, user, archive_dir, now=utcnow(), vcard_version=current_app.config["VCARD_VERSION"]
+        )
+    path = archive_dir / result.archive.relpath
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / result.archive.filename
+        partial = target.with_name(f".{target.name}.partial")
+        shutil.copyfile(path, partial)
+        partial.replace(target)
+        check_archive(target)  # the copy must verify too
+        path = target
+    counts = result.counts
+    click.echo(
+        f"{path}\n  {counts.contacts} contacts, {counts.events} events in {counts.calendars} calendars, "
+        f"{counts.notes} notes, {counts.attachments} attachments; {result.info.size} bytes, "
+        f"sha256 {result.info.sha256}"
+    )
+
+
+@click.command("verify")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def verify_command(archive: Path) -> None:
+    """Check every checksum in ARCHIVE and parse every file with an independent parser."""
+    try:
+        report = check_archive(archive)
+    except InvalidInput as exc:
+        raise click.ClickException(f"{archive}: NOT OK\n{exc}") from None
+    click.echo(f"{archive}: OK\n{report.summary()}")
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--email", required=True, help="The user to restore into (created if missing; data replaced).")
+@with_appcontext
+def restore_command(archive: Path, email: str) -> None:
+    """Read ARCHIVE back into the store as EMAIL's data (replacing it)."""
+    try:
+        account = restore_archive(get_db(), archive, email)
+    except InvalidInput as exc:
+        raise click.ClickException(f"{archive}: cannot restore\n{exc}") from None
+    click.echo(
+        f"Restored {account.email}: {len(account.contacts)} contacts, "
+        f"{sum(len(c.events) for c in account.calendars)} events, {len(account.notes)} notes."
+    )
+
+
+COMMANDS = [export_command, verify_command, restore_command]
+
+
+DEMO_EMAIL = "demo@lifeboat.example"
+DEMO_PASSWORD = "lifeboat-demo"  # noqa: S105 - a published demo password for a local sandbox
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Create the demo account (rich sample data and a first archive) unless it exists."""
+    from account.sample import demo_account
+    from store.accounts import replace_account
+    from store.passwords import hash_password
+
+    with get_db().session() as session:
+        user = find_user(session, DEMO_EMAIL)
+        if user is None or user.data_updated_at is None:
+            user = replace_account(session, demo_account(DEMO_EMAIL))
+            user.password_hash = hash_password(DEMO_PASSWORD)
+            session.flush()
+            export_user(
+                session, user, Path(current_app.config["ARCHIVE_DIR"]), now=utcnow(),
+                vcard_version=current_app.config["VCARD_VERSION"],
+            )
+    base = current_app.config["BASE_URL"]
+    click.echo(f"Demo account ready. Open {base}/ and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+COMMANDS.append(demo_command)
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run one dispatch tick and exit (for cron or tests).")
+@with_appcontext
+def scheduler_command(once: bool) -> None:
+    """Run the dispatcher: claim due schedules, requeue dead runs, hand runs to workers.
+
+    Safe to run several copies for availability. With LIFEBOAT_CELERY_BROKER_URL
+    set, runs go to Celery workers; otherwise this process also executes them.
+    Stops cleanly on SIGTERM or Ctrl-C.
+    """
+    from jobs.dispatcher import Dispatcher
+
+    dispatcher = Dispatcher(current_app._get_current_object())  # type: ignore[attr-defined]
+    if once:
+        click.echo(dispatcher.tick_once().describe())
+        return
+    click.echo("Dispatcher running; Ctrl-C or SIGTERM stops it.")
+    dispatcher.run_forever()
+
+
+@click.command("export-all")
+@click.option("--workers", default=2, show_default=True, help="Exports to run in parallel.")
+@click.option("--max-age-hours", type=int, default=None, help="Fresh enough (default: the upgrade guard's age).")
+@with_appcontext
+def export_all_command(workers: int, max_age_hours: int | None) -> None:
+    """Give every active user a fresh verified archive (before an upgrade).
+
+    Resumable: users who already have an archive newer than the age are
+    skipped, so running it again after an interruption continues where it stopped.
+    """
+    from jobs.bulk import export_all
+
+    hours = max_age_hours or current_app.config["UPGRADE_MAX_ARCHIVE_AGE_HOURS"]
+    outcome = export_all(current_app._get_current_object(), workers=workers, max_age_hours=hours)  # type: ignore[attr-defined]
+    click.echo(outcome.describe())
+    if outcome.failed:
+        raise click.ClickException(f"{len(outcome.failed)} export(s) failed: " + ", ".join(outcome.failed[:10]))
+
+
+COMMANDS += [scheduler_command, export_all_command]

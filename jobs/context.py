@@ -1,0 +1,56 @@
+"""What a run needs to execute, gathered once from the app's configuration.
+
+Why a plain object: the same executor runs in the web process's thread pool,
+in Celery workers and in tests with a fake clock; none of them should reach
+for `current_app` halfway through a run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from delivery.base import Delivery
+from jobs.runs import RetryPolicy
+from store import Database, ExportRun, User
+from store.base import utcnow
+
+
+class Destinations(Protocol):
+    """The user's enabled destinations as `(destination id, backend)` pairs."""
+
+    def __call__(self, session: Session, user: User) -> Sequence[tuple[int | None, Delivery]]: ...
+
+
+class Notifier(Protocol):
+    """Tell the user a run failed for good (by email in production)."""
+
+    def __call__(self, user: User, run: ExportRun) -> None: ...
+
+
+def no_destinations(_session: Session, _user: User) -> Sequence[tuple[int | None, Delivery]]:
+    return ()
+
+
+def no_notifier(_user: User, _run: ExportRun) -> None:
+    return None
+
+
+@dataclass
+class JobContext:
+    db: Database
+    archive_dir: Path
+    vcard_version: str = "3.0"
+    lease: dt.timedelta = dt.timedelta(minutes=2)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    destinations: Destinations = no_destinations
+    notify_failure: Notifier = no_notifier
+    download_link: Callable[[str, int], str | None] = lambda _archive_id, _user_id: None
+    clock: Callable[[], dt.datetime] = utcnow
+    # Only for tests that kill a run mid-export: called with each progress update.
+    on_progress: Callable[[str, int], None] | None = None

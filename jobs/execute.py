@@ -1,0 +1,227 @@
+"""Execute one export run: claim it, export, verify, deliver, finish — or retry later.
+
+Whoever calls this (an embedded pool thread, a Celery task) may be one of
+several callers for the same run; only the one whose claim succeeds works,
+and it keeps a lease alive with a heartbeat thread while it does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from sqlalchemy import select
+
+from delivery.base import Payload
+from errors import DeliveryError, LifeboatError
+from exporters.archive import ArchiveError, open_member, verify_archive
+from exporters.manifest import MANIFEST_NAME
+from jobs import runs
+from jobs.context import JobContext
+from jobs.export import export_user
+from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
+
+log = logging.getLogger("lifeboat.run")
+
+
+class LeaseLost(LifeboatError):
+    """Another executor took the run over (ours looked dead); stop without side effects."""
+
+
+class Heartbeat:
+    """Renew the run's lease in the background and carry progress to the database."""
+
+    def __init__(self, ctx: JobContext, run_id: str, owner: str) -> None:
+        self.ctx, self.run_id, self.owner = ctx, run_id, owner
+        self.stage: str | None = "starting"
+        self.progress: int | None = 0
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self, stage: str, progress: int) -> None:
+        self.stage, self.progress = stage, progress
+        if self.ctx.on_progress is not None:
+            self.ctx.on_progress(stage, progress)
+        if self.lost.is_set():
+            raise LeaseLost(f"run {self.run_id} was taken over by another worker")
+
+    def _loop(self) -> None:
+        interval = max(0.2, self.ctx.lease.total_seconds() / 4)
+        while not self._stop.wait(interval):
+            try:
+                alive = runs.heartbeat(
+                    self.ctx.db, self.run_id, self.owner, now=self.ctx.clock(), lease=self.ctx.lease,
+                    stage=self.stage, progress=self.progress,
+                )
+            except Exception:  # noqa: BLE001 - a database blip: try again next beat, the lease has slack
+                log.warning("heartbeat failed", extra={"run_id": self.run_id}, exc_info=True)
+                continue
+            if not alive:
+                self.lost.set()
+                return
+
+
+def execute_run(ctx: JobContext, run_id: str, owner: str) -> str:
+    """Run `run_id` if this caller can claim it; return the outcome for logs and tests."""
+    if not runs.claim(ctx.db, run_id, owner, now=ctx.clock(), lease=ctx.lease):
+        return "skipped"
+    return run_claimed(ctx, run_id, owner)
+
+
+def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
+    """Execute a run this caller has already claimed."""
+    log.info("run started", extra={"run_id": run_id, "owner": owner})
+    try:
+        with Heartbeat(ctx, run_id, owner) as beat:
+            archive = _archive_for(ctx, run_id, owner, beat)
+            beat.report("deliver", 97)
+            message = _deliver(ctx, run_id, archive)
+            if beat.lost.is_set():
+                raise LeaseLost(run_id)
+        if not runs.finish_delivered(ctx.db, run_id, owner, now=ctx.clock(), message=message):
+            return "lost"
+        log.info("run delivered", extra={"run_id": run_id})
+        return RunState.DELIVERED
+    except LeaseLost:
+        log.warning("run lease lost; another worker owns it now", extra={"run_id": run_id})
+        return "lost"
+    except DeliveryError as exc:
+        return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent)
+    except Exception as exc:  # noqa: BLE001 - any bug or I/O error must become a visible, retried failure
+        log.exception("run attempt crashed", extra={"run_id": run_id})
+        return _failed(ctx, run_id, owner, _describe(exc), permanent=False)
+
+
+def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> Archive:
+    """The run's verified archive: reused from an earlier attempt if intact, else a new export."""
+    with ctx.db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None
+        if run.archive is not None:
+            path = ctx.archive_dir / run.archive.relpath
+            try:
+                verify_archive(path)
+            except (ArchiveError, OSError):
+                log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
+            else:
+                return run.archive
+        user = session.get(User, run.user_id)
+        assert user is not None
+        result = export_user(
+            session, user, ctx.archive_dir, now=ctx.clock(), vcard_version=ctx.vcard_version, progress=beat.report
+        )
+        session.flush()
+        if not runs.attach_archive(session, run_id, owner, result.archive.id):
+            # Someone else owns the run now: drop our (complete but unneeded) archive.
+            session.rollback()
+            (ctx.archive_dir / result.archive.relpath).unlink(missing_ok=True)
+            raise LeaseLost(run_id)
+        counts = result.counts
+        runs.add_event(
+            session,
+            run_id,
+            "exported",
+            f"Archive written and verified: {counts.contacts} contacts, {counts.events} events, "
+            f"{counts.notes} notes; {result.info.size} bytes, SHA-256 {result.info.sha256}.",
+            at=ctx.clock(),
+        )
+        return result.archive
+
+
+def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
+    """Send the archive to every destination that has not yet received it in this run.
+
+    Each attempt is recorded (outcome, where, what to fix) and the destination's
+    status updated, so the user and support see the truth for every target.
+    """
+    with ctx.db.session() as session:
+        user = session.get(User, archive.user_id)
+        assert user is not None
+        done = set(
+            session.scalars(
+                select(DeliveryAttempt.destination_id).where(
+                    DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
+                )
+            )
+        )
+        destinations = [(key, backend) for key, backend in ctx.destinations(session, user) if key not in done]
+        path = ctx.archive_dir / archive.relpath
+        payload = Payload(
+            path=path,
+            sha256=archive.sha256,
+            size=archive.size,
+            filename=archive.filename,
+            user_email=user.email,
+            user_display_name=user.display_name,
+            created_at=archive.created_at,
+            counts=archive.counts,
+            manifest=open_member(path, MANIFEST_NAME),
+            download_url=ctx.download_link(archive.id, user.id),
+        )
+    if not done and not destinations:
+        return "Archive kept on Lifeboat's disk, ready to download (no other destination set)."
+    delivered = []
+    for key, backend in destinations:
+        try:
+            receipt = backend.deliver(payload)
+        except DeliveryError as exc:
+            outcome = "permanent" if exc.permanent else "transient"
+            _record_attempt(ctx, run_id, key, outcome, None, exc.user_message)
+            raise
+        detail = " ".join([receipt.detail, *receipt.warnings]).strip()
+        _record_attempt(ctx, run_id, key, "delivered", receipt.location, detail, warning=bool(receipt.warnings))
+        delivered.append(receipt.location)
+    if not delivered:
+        return "Already delivered to every destination."
+    return "Delivered to " + ", ".join(delivered) + "."
+
+
+def _record_attempt(
+    ctx: JobContext, run_id: str, key: int | None, outcome: str, location: str | None, message: str,
+    *, warning: bool = False,
+) -> None:
+    now = ctx.clock()
+    with ctx.db.session() as session:
+        session.add(
+            DeliveryAttempt(run_id=run_id, destination_id=key, at=now, outcome=outcome, location=location,
+                            message=message)
+        )
+        level = "info" if outcome == "delivered" and not warning else "warning" if outcome != "permanent" else "error"
+        text = f"Delivered to {location}. {message}".strip() if outcome == "delivered" else message
+        runs.add_event(session, run_id, "destination", text, at=now, level=level)
+        destination = session.get(Destination, key) if key is not None else None
+        if destination is not None:
+            destination.status = "ok" if outcome == "delivered" and not warning else (
+                "warning" if outcome != "permanent" else "error")
+            destination.status_message = text
+            destination.status_at = now
+
+
+def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: bool) -> str:
+    state = runs.finish_failed_attempt(
+        ctx.db, run_id, owner, now=ctx.clock(), error=error, permanent=permanent, policy=ctx.policy
+    )
+    if state == RunState.FAILED:
+        with ctx.db.session() as session:
+            run = session.get(ExportRun, run_id)
+            user = session.get(User, run.user_id) if run else None
+        if run is not None and user is not None:
+            try:
+                ctx.notify_failure(user, run)
+            except Exception:  # noqa: BLE001 - failing to notify must not hide the failure itself
+                log.exception("could not notify user of failed run", extra={"run_id": run_id})
+    return str(state) if state else "lost"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"Could not write the archive: {exc.strerror}. Support has been notified; Lifeboat will retry."
+    return "The export failed unexpectedly. Lifeboat will retry; support can see the details."

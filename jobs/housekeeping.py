@@ -1,0 +1,76 @@
+"""Periodic clean-up: expired archives, leftovers of crashed writers, stuck runs.
+
+Why "never the newest": retention exists to save disk, but deleting a user's
+only verified archive would recreate the Sidekick problem, so the newest
+verified archive of every user is kept whatever its age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from jobs import runs
+from jobs.context import JobContext
+from store import Archive, Database
+
+log = logging.getLogger("lifeboat.housekeeping")
+
+
+def expire_archives(database: Database, archive_dir: Path, *, now: dt.datetime, keep_days: int) -> int:
+    """Delete archives older than `keep_days`, except each user's newest verified one."""
+    cutoff = now - dt.timedelta(days=keep_days)
+    newest = (
+        select(Archive.user_id, func.max(Archive.created_at).label("newest"))
+        .where(Archive.verified_at.is_not(None), Archive.deleted_at.is_(None))
+        .group_by(Archive.user_id)
+        .subquery()
+    )
+    with database.session() as session:
+        old = list(
+            session.scalars(
+                select(Archive)
+                .join(newest, newest.c.user_id == Archive.user_id)
+                .where(
+                    Archive.deleted_at.is_(None),
+                    Archive.created_at < cutoff,
+                    Archive.created_at < newest.c.newest,
+                )
+            )
+        )
+        for archive in old:
+            (archive_dir / archive.relpath).unlink(missing_ok=True)
+            archive.deleted_at = now
+    return len(old)
+
+
+def remove_leftovers(database: Database, archive_dir: Path, *, now: dt.datetime, older_than: dt.timedelta) -> int:
+    """Remove partial files of crashed writers and complete zips no archive row refers to."""
+    if not archive_dir.is_dir():
+        return 0
+    cutoff = (now - older_than).timestamp()
+    with database.session() as session:
+        known = set(session.scalars(select(Archive.relpath)))
+    removed = 0
+    for path in archive_dir.glob("*/*"):
+        if not path.is_file() or path.stat().st_mtime > cutoff:
+            continue
+        relpath = path.relative_to(archive_dir).as_posix()
+        if path.name.startswith(".") or (path.suffix == ".zip" and relpath not in known):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[str, int]:
+    result = {
+        "requeued": len(runs.requeue_expired(ctx.db, now=now)),
+        "expired": expire_archives(ctx.db, ctx.archive_dir, now=now, keep_days=keep_days),
+        "leftovers": remove_leftovers(ctx.db, ctx.archive_dir, now=now, older_than=ctx.lease * 3),
+    }
+    if any(result.values()):
+        log.info("housekeeping", extra=result)
+    return result

@@ -1,0 +1,24 @@
+"""Restore an archive into the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from account.records import Account
+from errors import InvalidInput
+from exporters.unbundle import read_account
+from store.accounts import replace_account
+from store.db import Database
+
+
+def restore_archive(database: Database, path: Path, email: str) -> Account:
+    """Verify and read the archive, then replace `email`'s data with it in one transaction."""
+    try:
+        account = read_account(path, email=email)
+    except InvalidInput:
+        raise
+    except (ValueError, KeyError) as exc:
+        raise InvalidInput(f"The archive cannot be read: {exc}") from exc
+    with database.session() as session:
+        replace_account(session, account)
+    return account

@@ -1,0 +1,284 @@
+"""The run lifecycle: request, claim, heartbeat, finish; every transition a conditional UPDATE.
+
+Why conditional UPDATEs and not locks held in Python: executors are threads in
+one process or Celery workers on many machines, and any of them may die at
+any moment. A transition only happens if the row is still in the state the
+caller believes (and, once running, still leased to the caller), so a
+redelivered task, a second dispatcher or a zombie worker finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store import ACTIVE_STATES, Database, ExportRun, RunEvent, RunState
+
+CLAIMABLE = (RunState.QUEUED, RunState.RETRYING)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff between attempts of one run, with a cap."""
+
+    base: dt.timedelta = dt.timedelta(minutes=1)
+    cap: dt.timedelta = dt.timedelta(hours=1)
+    max_attempts: int = 5
+
+    def delay(self, attempt: int) -> dt.timedelta:
+        return min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+
+
+def add_event(session: Session, run_id: str, kind: str, message: str, *, at: dt.datetime, level: str = "info") -> None:
+    session.add(RunEvent(run_id=run_id, kind=kind, message=message, level=level, at=at))
+
+
+def active_run(session: Session, user_id: int) -> ExportRun | None:
+    return session.scalar(
+        select(ExportRun).where(ExportRun.user_id == user_id, ExportRun.state.in_(list(ACTIVE_STATES)))
+    )
+
+
+def request_run(
+    session: Session,
+    user_id: int,
+    trigger: str,
+    *,
+    now: dt.datetime,
+    period_key: str | None = None,
+    max_attempts: int = RetryPolicy.max_attempts,
+) -> tuple[ExportRun, bool]:
+    """Queue a run for the user, or return the run that already covers the request.
+
+    Returns `(run, created)`. At most one run is active per user (a partial unique
+    index), and a scheduled period is exported once (unique user and period key):
+    racing requesters all end up with the same run.
+    """
+    existing = active_run(session, user_id)
+    if existing is not None:
+        return existing, False
+    run = ExportRun(
+        user_id=user_id,
+        trigger=trigger,
+        period_key=period_key,
+        state=RunState.QUEUED,
+        not_before=now,
+        created_at=now,
+        max_attempts=max_attempts,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        found = active_run(session, user_id)
+        if found is None and period_key is not None:
+            found = session.scalar(
+                select(ExportRun).where(ExportRun.user_id == user_id, ExportRun.period_key == period_key)
+            )
+        if found is None:
+            raise
+        return found, False
+    add_event(session, run.id, "queued", f"Export requested ({trigger}).", at=now)
+    return run, True
+
+
+def claim(db: Database, run_id: str, owner: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
+    """Take a queued or retrying run that is due; True if this caller now owns it."""
+    with db.session(write=True) as session:
+        result = session.execute(
+            update(ExportRun)
+            .where(ExportRun.id == run_id, ExportRun.state.in_(CLAIMABLE), ExportRun.not_before <= now)
+            .values(
+                state=RunState.RUNNING,
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+                attempt=ExportRun.attempt + 1,
+                stage="starting",
+                progress=0,
+                started_at=now,
+                error=None,
+            )
+        )
+        if result.rowcount != 1:
+            return False
+        attempt = session.scalar(select(ExportRun.attempt).where(ExportRun.id == run_id))
+        add_event(session, run_id, "started", f"Attempt {attempt} started.", at=now)
+        return True
+
+
+def claim_next(db: Database, owner: str, *, now: dt.datetime, lease: dt.timedelta) -> str | None:
+    """Claim the oldest due run of anyone (the embedded pool's way to find work)."""
+    due = (
+        select(ExportRun.id)
+        .where(ExportRun.state.in_(CLAIMABLE), ExportRun.not_before <= now)
+        .order_by(ExportRun.not_before)
+        .limit(5)
+    )
+    with db.session() as session:
+        candidates = list(session.scalars(due))
+    for run_id in candidates:
+        if claim(db, run_id, owner, now=now, lease=lease):
+            return run_id
+    return None
+
+
+def heartbeat(
+    db: Database,
+    run_id: str,
+    owner: str,
+    *,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    stage: str | None = None,
+    progress: int | None = None,
+) -> bool:
+    """Extend the lease (and report progress); False means the run is no longer ours."""
+    values: dict[str, object] = {"lease_expires_at": now + lease}
+    if stage is not None:
+        values["stage"] = stage
+    if progress is not None:
+        values["progress"] = progress
+    with db.session() as session:
+        result = session.execute(
+            update(ExportRun)
+            .where(ExportRun.id == run_id, ExportRun.state == RunState.RUNNING, ExportRun.lease_owner == owner)
+            .values(**values)
+        )
+        return result.rowcount == 1
+
+
+def _owned(run_id: str, owner: str) -> object:
+    return and_(ExportRun.id == run_id, ExportRun.state == RunState.RUNNING, ExportRun.lease_owner == owner)
+
+
+def attach_archive(session: Session, run_id: str, owner: str, archive_id: str) -> bool:
+    result = session.execute(update(ExportRun).where(_owned(run_id, owner)).values(archive_id=archive_id))
+    return result.rowcount == 1
+
+
+def finish_delivered(db: Database, run_id: str, owner: str, *, now: dt.datetime, message: str) -> bool:
+    with db.session() as session:
+        result = session.execute(
+            update(ExportRun)
+            .where(_owned(run_id, owner))
+            .values(
+                state=RunState.DELIVERED,
+                stage="done",
+                progress=100,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                error=None,
+            )
+        )
+        if result.rowcount != 1:
+            return False
+        add_event(session, run_id, "delivered", message, at=now)
+        return True
+
+
+def finish_failed_attempt(
+    db: Database,
+    run_id: str,
+    owner: str,
+    *,
+    now: dt.datetime,
+    error: str,
+    permanent: bool,
+    policy: RetryPolicy,
+) -> RunState | None:
+    """Record a failed attempt: schedule a retry with backoff, or fail for good.
+
+    Returns the new state, or None if the run was no longer ours.
+    """
+    with db.session() as session:
+        run = session.scalar(select(ExportRun).where(_owned(run_id, owner)))
+        if run is None:
+            return None
+        final = permanent or run.attempt >= run.max_attempts
+        if final:
+            run.state = RunState.FAILED
+            run.finished_at = now
+            add_event(session, run_id, "failed", error, at=now, level="error")
+        else:
+            delay = policy.delay(run.attempt)
+            run.state = RunState.RETRYING
+            run.not_before = now + delay
+            run.dispatched_at = None
+            add_event(
+                session,
+                run_id,
+                "retry",
+                f"Attempt {run.attempt} failed: {error} Retrying in {_human(delay)}.",
+                at=now,
+                level="warning",
+            )
+        run.error = error
+        run.lease_owner = None
+        run.lease_expires_at = None
+        return RunState(run.state)
+
+
+def requeue_expired(db: Database, *, now: dt.datetime) -> list[str]:
+    """Take back runs whose executor stopped renewing its lease (crash, kill -9, lost host).
+
+    The attempt counts as failed: the run is retried right away unless it has
+    used all its attempts. Whatever the dead executor was writing never got
+    its final name, so nothing partial is visible.
+    """
+    with db.session(write=True) as session:
+        stale = list(
+            session.scalars(
+                select(ExportRun).where(ExportRun.state == RunState.RUNNING, ExportRun.lease_expires_at < now)
+            )
+        )
+        for run in stale:
+            lost = f"The worker running attempt {run.attempt} stopped responding."
+            if run.attempt >= run.max_attempts:
+                run.state = RunState.FAILED
+                run.finished_at = now
+                run.error = lost + " No attempts left."
+                add_event(session, run.id, "failed", run.error, at=now, level="error")
+            else:
+                run.state = RunState.QUEUED
+                run.not_before = now
+                run.dispatched_at = None
+                add_event(session, run.id, "requeued", lost + " Trying again.", at=now, level="warning")
+            run.lease_owner = None
+            run.lease_expires_at = None
+        return [run.id for run in stale]
+
+
+def undispatched(db: Database, *, now: dt.datetime, redispatch_after: dt.timedelta, limit: int = 1000) -> list[str]:
+    """Due runs not handed to a worker queue recently; marks them dispatched now."""
+    with db.session(write=True) as session:
+        rows = list(
+            session.scalars(
+                select(ExportRun)
+                .where(
+                    ExportRun.state.in_(CLAIMABLE),
+                    ExportRun.not_before <= now,
+                    or_(ExportRun.dispatched_at.is_(None), ExportRun.dispatched_at < now - redispatch_after),
+                )
+                .order_by(ExportRun.not_before)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for run in rows:
+            run.dispatched_at = now
+        return [run.id for run in rows]
+
+
+def _human(delay: dt.timedelta) -> str:
+    seconds = int(delay.total_seconds())
+    if seconds < 120:
+        return f"{seconds} seconds"
+    if seconds < 7200:
+        return f"{seconds // 60} minutes"
+    return f"{seconds // 3600} hours"

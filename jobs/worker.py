@@ -1,0 +1,83 @@
+"""Celery for the scale-out deployment: `celery -A jobs.worker worker`.
+
+Why the task is this thin: it takes only a run id, and all state lives in the
+run's row. Redelivery (late acks, a killed worker) and duplicate messages are
+expected; the run's claim in the database makes execution exactly-once, and
+a task that cannot claim its run simply returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+
+from celery import Celery, Task, shared_task
+from flask import Flask
+
+from jobs import get_context
+from jobs.context import JobContext
+from jobs.execute import execute_run
+from jobs.runs import undispatched
+
+# Longer than the longest export: Redis redelivers an unacknowledged task after this.
+DEFAULT_VISIBILITY_TIMEOUT = 3600
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        task_ignore_result=True,
+        task_acks_late=True,  # a task is acknowledged only once it finished ...
+        task_reject_on_worker_lost=True,  # ... and redelivered if its worker died
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": app.config.get("CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT)
+        },
+        task_default_queue="lifeboat-exports",
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+@shared_task(name="lifeboat.run_export", ignore_result=True)
+def run_export(run_id: str) -> str:
+    owner = f"celery:{socket.gethostname()}:{os.getpid()}:{run_export.request.id}"
+    return execute_run(get_context(), run_id, owner)
+
+
+def dispatch_queued(ctx: JobContext) -> int:
+    """Hand due runs to the queue: new ones, retries whose wait is over, and lost messages."""
+    ids = undispatched(ctx.db, now=ctx.clock(), redispatch_after=dt.timedelta(seconds=ctx.lease.total_seconds() * 2))
+    for run_id in ids:
+        run_export.apply_async(args=(run_id,))
+    return len(ids)
+
+
+_worker_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    """`celery -A jobs.worker worker` asks this module for `app`; build it on first use only.
+
+    Lazily, so importing the task from the web process never creates a second Flask app.
+    """
+    global _worker_app
+    if name not in ("app", "celery"):
+        raise AttributeError(name)
+    if _worker_app is None:
+        from app import create_app
+
+        flask_app = create_app()
+        if "celery" not in flask_app.extensions:
+            raise RuntimeError("set LIFEBOAT_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
+        _worker_app = flask_app.extensions["celery"]
+    return _worker_app

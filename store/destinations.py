@@ -1,0 +1,58 @@
+"""Where a user's archives go (an S3-compatible bucket, an email address), and each attempt.
+
+Why settings and secrets are separate columns: the settings (bucket, region,
+prefix, recipient) are shown back to the user; the secret (access keys) is a
+Fernet token decrypted only by the delivery layer at delivery time and never
+shown, logged or returned by any page or API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from store.base import Base, UTCDateTime, utcnow
+
+
+class Destination(Base):
+    __tablename__ = "destinations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # s3, email
+    label: Mapped[str] = mapped_column(String(200))
+    settings_json: Mapped[str] = mapped_column(Text, default="{}")
+    secret_token: Mapped[str | None] = mapped_column(Text)  # encrypted; see delivery.secrets
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The outcome of the last delivery or connection test, shown beside the destination.
+    status: Mapped[str] = mapped_column(String(16), default="untested")  # untested, ok, warning, error
+    status_message: Mapped[str | None] = mapped_column(Text)
+    status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        value = json.loads(self.settings_json or "{}")
+        return value if isinstance(value, dict) else {}
+
+    @settings.setter
+    def settings(self, value: dict[str, Any]) -> None:
+        self.settings_json = json.dumps(value, sort_keys=True)
+
+
+class DeliveryAttempt(Base):
+    """One try to deliver one run's archive to one destination: the truth the history shows."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("export_runs.id", ondelete="CASCADE"), index=True)
+    destination_id: Mapped[int | None] = mapped_column(ForeignKey("destinations.id", ondelete="SET NULL"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered, transient, permanent
+    location: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,42 @@
+"""Hypothesis strategies for hostile text, already in canonical form.
+
+Canonical text (see `account.records`) has no CR and no control characters
+other than TAB and LF, and no lone surrogates. Everything else a user could
+type is fair game: the separators vCard and iCalendar escape (`;` `,` `\\` `:`),
+quotes, emoji, right-to-left and combining marks, very long lines.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+# Characters that break naive writers, weighted in by `sampled_from`.
+NASTY = [";", ",", "\\", ":", '"', "'", "\n", "\t", " ", "=", "\u00a0", "\u200b",
+         "\u202e", "\u2028", "\ufeff", "ß", "İ", "ǅ", "𝔘", "👩‍👩‍👧", "🎉",
+         "שלום", "مرحبا", "日本語", "e\u0301", "---", "#", "*", "[", "]", "`", "..", "/"]
+
+_char = st.characters(blacklist_categories=("Cs", "Cc"))  # no surrogates, no C0/C1 controls ...
+_fragment = _char | st.sampled_from(["\t", "\n"]) | st.sampled_from(NASTY)  # ... but TAB and LF
+
+
+def hostile_text(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str]:
+    """Any canonical text, biased towards separators and odd Unicode."""
+    short = st.lists(_fragment, min_size=min_size, max_size=max_size).map("".join)
+    long_line = st.builds(
+        lambda s, n: s * n,
+        st.lists(_fragment, min_size=1, max_size=3).map("".join),
+        st.integers(min_value=100, max_value=400),
+    )
+    return st.one_of(short, short, short, long_line)
+
+
+def hostile_line(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
+    """Canonical text without LF or TAB: titles, names, single-line properties."""
+    return hostile_text(min_size, max_size).map(lambda s: s.replace("\n", " ").replace("\t", " ")).filter(
+        lambda s: len(s) >= min_size
+    )
+
+
+def optional(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str | None]:
+    """None (absent) or a non-empty value: canonical form has no empty optional strings."""
+    return st.none() | strategy.filter(bool)

@@ -1,0 +1,117 @@
+"""The command line: import-account, export, verify, restore, on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskCliRunner
+
+from account.records import Account
+from exporters.archive import Entry, write_archive
+from exporters.manifest import RESERVED_NAMES, parse_manifest
+from store import Database
+from store.accounts import AccountReader, find_user
+
+
+def _export(runner: FlaskCliRunner, email: str, *args: str) -> Path:
+    result = runner.invoke(args=["export", email, *args])
+    assert result.exit_code == 0, result.output
+    return Path(result.output.splitlines()[0])
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_import_export_restore_export_gives_the_same_files(
+    runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path
+) -> None:
+    result = runner.invoke(args=["import-account", "tests/data/alice.json"])
+    assert result.exit_code == 0, result.output
+    assert "3 contacts, 4 events in 2 calendars, 3 notes" in result.output
+    first = _export(runner, "alice@example.com")
+    result = runner.invoke(args=["restore", str(first), "--email", "copy@example.com"])
+    assert result.exit_code == 0, result.output
+    with db.session() as session:
+        user = find_user(session, "copy@example.com")
+        assert user is not None
+        restored = AccountReader(session, user).account()
+    assert restored.contacts == alice.contacts
+    assert restored.calendars == alice.calendars
+    assert restored.notes == alice.notes
+    assert (restored.display_name, restored.timezone) == (alice.display_name, alice.timezone)
+    second = _export(runner, "copy@example.com")
+    a, b = _members(first), _members(second)
+    assert a.keys() == b.keys()
+    # Every data file is byte-identical; only the manifest/README (owner, time) may differ.
+    for name in a.keys() - {"manifest.json", "README.txt", "SHA256SUMS"}:
+        assert a[name] == b[name], name
+
+
+def test_export_prints_a_verified_archive_path_and_can_copy_it_out(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    out = tmp_path / "out"
+    path = _export(runner, "alice@example.com", "--out", str(out))
+    assert path.parent == out and path.name.startswith("lifeboat-alice-") and path.suffix == ".zip"
+    result = runner.invoke(args=["verify", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output and "3 notes" in result.output
+    assert not list(out.glob(".*"))  # no partial file left behind
+
+
+def test_verify_fails_with_a_clear_message_on_a_flipped_byte(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    path = _export(runner, "alice@example.com", "--out", str(tmp_path))
+    members = _members(path)
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(broken, "w") as archive:
+        for name, data in members.items():
+            if name == "calendars/Personal.ics":
+                data = data.replace(b"Weekly sync", b"Weekly sunc")
+            archive.writestr(name, data)
+    result = runner.invoke(args=["verify", str(broken)])
+    assert result.exit_code != 0
+    assert "NOT OK" in result.output and "calendars/Personal.ics" in result.output
+
+
+def test_verify_reports_a_file_no_parser_accepts(runner: FlaskCliRunner, tmp_path: Path, now: Any) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    path = _export(runner, "alice@example.com", "--out", str(tmp_path))
+    members = _members(path)
+    meta = dict(parse_manifest(members["manifest.json"]).meta)
+    members["calendars/Work.ics"] = b"BEGIN:VCALENDAR\r\nthis is not icalendar\r\n"
+    # Checksums are all correct (the archive writer computes them); only the content is bad.
+    entries = [Entry(name, [data]) for name, data in members.items() if name not in RESERVED_NAMES]
+    forged = write_archive(tmp_path, "forged.zip", entries, meta, now).path
+    result = runner.invoke(args=["verify", str(forged)])
+    assert result.exit_code != 0
+    assert "calendars/Work.ics" in result.output and "NOT OK" in result.output
+
+
+def test_import_of_an_invalid_file_names_each_problem_and_changes_nothing(
+    runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    alice_json["contacts"][0]["birthday"] = "yesterday"
+    alice_json["notes"] = []
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(alice_json))
+    result = runner.invoke(args=["import-account", str(bad)])
+    assert result.exit_code == 1
+    assert "$.contacts[0].birthday" in result.output and "YYYY-MM-DD" in result.output
+    with db.session() as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        assert AccountReader(session, user).counts().notes == 3
+
+
+def test_export_of_an_unknown_user_says_how_to_create_one(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["export", "nobody@example.com"])
+    assert result.exit_code == 1
+    assert "import-account" in result.output

@@ -1,0 +1,46 @@
+"""Archive downloads: by the signed-in owner, or through a signed expiring link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, render_template, send_file
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from delivery.links import LinkError, read_token
+from store import Archive, get_session
+
+bp = Blueprint("archives", __name__)
+
+
+def _send(archive: Archive) -> Response:
+    path = Path(current_app.config["ARCHIVE_DIR"]) / archive.relpath
+    if archive.deleted_at is not None or not path.is_file():
+        abort(410, "This archive has expired and was deleted. Export again to get a fresh one.")
+    response = send_file(path, mimetype="application/zip", as_attachment=True, download_name=archive.filename)
+    response.headers["X-Content-SHA256"] = archive.sha256
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/archives/<archive_id>/download")
+@login_required
+def download(archive_id: str) -> Response:
+    archive = get_session().get(Archive, archive_id)
+    # Someone else's archive answers exactly like a missing one.
+    if archive is None or str(archive.user_id) != current_user.get_id():
+        abort(404)
+    return _send(archive)
+
+
+@bp.route("/d/<token>")
+def signed_download(token: str) -> Response | tuple[str, int]:
+    try:
+        grant = read_token(current_app.config["SECRET_KEY"], token, current_app.config["DOWNLOAD_LINK_MAX_AGE"])
+    except LinkError as exc:
+        return render_template("message.html", title="Link not valid", message=str(exc)), 403
+    archive = get_session().get(Archive, grant.archive_id)
+    if archive is None or archive.user_id != grant.user_id:
+        abort(404)
+    return _send(archive)

@@ -1,0 +1,28 @@
+"""The signed-in user's overview: what Lifeboat holds, and their archives."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from store import Archive, User, get_session
+from store.accounts import AccountReader
+
+bp = Blueprint("dashboard", __name__)
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    session = get_session()
+    user = session.get(User, int(current_user.get_id()))
+    assert user is not None
+    counts = AccountReader(session, user).counts()
+    archives = session.scalars(
+        select(Archive)
+        .where(Archive.user_id == user.id, Archive.deleted_at.is_(None))
+        .order_by(Archive.created_at.desc())
+        .limit(20)
+    ).all()
+    return render_template("dashboard.html", user=user, counts=counts, archives=archives)
