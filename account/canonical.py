@@ -24,11 +24,19 @@ _BIRTHDAY = re.compile(r"^(\d{4}|--)-?(\d{2})-?(\d{2})$")
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu", "GMT"})
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
 def text(value: str) -> str:
     """Normalise line breaks to LF and drop control characters (TAB and LF stay)."""
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _SURROGATE.search(value):
         raise ValueError("contains an unpaired surrogate (invalid Unicode); re-save the file as UTF-8")
     return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", value))
+
+
+def has_surrogate(value: str) -> bool:
+    return _SURROGATE.search(value) is not None
 
 
 def optional_text(value: str | None) -> str | None:
@@ -44,6 +52,30 @@ def type_token(value: str) -> str:
     token = value.strip().lower()
     if not _TYPE_TOKEN.match(token):
         raise ValueError(f"{value!r} is not a valid type: use letters, digits and '-' only (e.g. 'home')")
+    return token
+
+
+def type_tokens(values: list[str]) -> tuple[tuple[str, ...], bool]:
+    """Type tokens in order, each once; `pref` is not a type but the preferred flag.
+
+    Returns `(types, preferred)`. Raises on the first invalid token.
+    """
+    tokens: list[str] = []
+    preferred = False
+    for value in values:
+        token = type_token(value)
+        if token == "pref":
+            preferred = True
+        elif token not in tokens:
+            tokens.append(token)
+    return tuple(tokens), preferred
+
+
+def media_type(value: str) -> str:
+    """A MIME type such as image/png, lower case."""
+    token = value.strip().lower()
+    if not _MEDIA_TYPE.match(token):
+        raise ValueError(f"{value!r} is not a media type such as image/png")
     return token
 
 

@@ -157,16 +157,20 @@ def _base64(path: str, p: _Problems, value: str) -> bytes:
         return b""
 
 
+def _types(item: Mapping[str, Any], where: str, p: _Problems) -> tuple[tuple[str, ...], bool]:
+    for j, raw in enumerate(item.get("types", ())):
+        if p.value(f"{where}.types[{j}]", canonical.type_token, raw) is None:
+            return (), False
+    return canonical.type_tokens(list(item.get("types", ())))
+
+
 def _typed(items: Iterable[Mapping[str, Any]], path: str, p: _Problems) -> tuple[Typed, ...]:
     out = []
     for i, item in enumerate(items):
         where = f"{path}[{i}]"
         value = _required_text(item, "value", where, p)
-        types = tuple(
-            t for j, raw in enumerate(item.get("types", ()))
-            if (t := p.value(f"{where}.types[{j}]", canonical.type_token, raw))
-        )
-        out.append(Typed(value=value, types=types, preferred=bool(item.get("preferred", False))))
+        types, pref = _types(item, where, p)
+        out.append(Typed(value=value, types=types, preferred=pref or bool(item.get("preferred", False))))
     return tuple(out)
 
 
@@ -179,17 +183,18 @@ def _contact(d: Mapping[str, Any], path: str, p: _Problems) -> Contact:
     for i, a in enumerate(d.get("addresses", ())):
         where = f"{path}.addresses[{i}]"
         fields = ("po_box", "extended", "street", "locality", "region", "postal_code", "country", "label")
-        types = tuple(
-            t for j, raw in enumerate(a.get("types", ()))
-            if (t := p.value(f"{where}.types[{j}]", canonical.type_token, raw))
-        )
+        types, pref = _types(a, where, p)
         addresses.append(
-            Address(types=types, preferred=bool(a.get("preferred", False)), **{k: _text(a, k, where, p) for k in fields})
+            Address(
+                types=types,
+                preferred=pref or bool(a.get("preferred", False)),
+                **{k: _text(a, k, where, p) for k in fields},
+            )
         )
     photo = None
     if "photo" in d:
-        media_type = _required_text(d["photo"], "media_type", f"{path}.photo", p)
-        photo = Blob(media_type=media_type.lower(), data=_base64(f"{path}.photo.data_base64", p, d["photo"]["data_base64"]))
+        media_type = p.value(f"{path}.photo.media_type", canonical.media_type, d["photo"]["media_type"]) or ""
+        photo = Blob(media_type=media_type, data=_base64(f"{path}.photo.data_base64", p, d["photo"]["data_base64"]))
     extra = {}
     for key, value in d.get("extra", {}).items():
         prop = p.value(f"{path}.extra.{key}", canonical.property_name, key)
@@ -352,13 +357,13 @@ def _note(d: Mapping[str, Any], path: str, p: _Problems) -> Note:
     attachments = tuple(
         Attachment(
             filename=_required_text(a, "filename", f"{path}.attachments[{i}]", p),
-            media_type=_required_text(a, "media_type", f"{path}.attachments[{i}]", p).lower(),
+            media_type=p.value(f"{path}.attachments[{i}].media_type", canonical.media_type, a["media_type"]) or "",
             data=_base64(f"{path}.attachments[{i}].data_base64", p, a["data_base64"]),
         )
         for i, a in enumerate(d.get("attachments", ()))
     )
     body = d["body"]
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in body):
+    if canonical.has_surrogate(body):
         p.add(f"{path}.body", "contains an unpaired surrogate (invalid Unicode); re-save the file as UTF-8")
     return Note(
         id=_required_text(d, "id", path, p),

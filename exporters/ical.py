@@ -13,8 +13,10 @@ so the reader can give back `None`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from icalendar import Alarm as VAlarm
 from icalendar import Calendar as VCalendar
@@ -295,7 +297,14 @@ def _address(email: str, params: dict[str, str]) -> vCalAddress:
 
 
 def _cn(name: str | None) -> dict[str, str]:
-    return {"CN": clean(name)} if name and clean(name) else {}
+    if not name or not clean(name):
+        return {}
+    params = {"CN": clean(name)}
+    if _PARAM_ESCAPE.search(params["CN"]):
+        # icalendar's parser reads `\,` `\:` `\;` `\\` in a parameter as escapes (RFC 5545
+        # has none there): keep the exact name percent-encoded for our reader as well.
+        params["X-LIFEBOAT-CN"] = quote(params["CN"], safe="")
+    return params
 
 
 def _alarm(alarm: Alarm, event: Event) -> VAlarm:
@@ -322,6 +331,7 @@ def _alarm(alarm: Alarm, event: Event) -> VAlarm:
 
 
 _BOM = "\ufeff".encode()
+_PARAM_ESCAPE = re.compile(r"\\[,:;\\]")
 
 
 class _KeepBom:

@@ -18,6 +18,7 @@ import warnings
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import replace
+from urllib.parse import unquote
 from typing import Any
 
 from icalendar import Calendar as VCalendar
@@ -200,16 +201,21 @@ def _person(prop: Any) -> Person | None:
     if prop is None:
         return None
     prop = _first(prop)
-    return Person(email=email_of(prop), name=optional(prop.params.get("CN")))
+    return Person(email=email_of(prop), name=_cn(prop))
 
 
 def _attendee(prop: Any) -> Attendee:
     return Attendee(
         email=email_of(prop),
-        name=optional(prop.params.get("CN")),
+        name=_cn(prop),
         role=_upper(prop.params.get("ROLE")),
         partstat=_upper(prop.params.get("PARTSTAT")),
     )
+
+
+def _cn(prop: Any) -> str | None:
+    exact = prop.params.get("X-LIFEBOAT-CN")  # written where icalendar would misread CN
+    return optional(unquote(str(exact)) if exact else prop.params.get("CN"))
 
 
 # --- values ---------------------------------------------------------------------------

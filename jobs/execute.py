@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
+from zipfile import ZipFile
 from sqlalchemy import select
 
 from delivery.base import Payload
 from errors import DeliveryError, LifeboatError
-from exporters.archive import ArchiveError, open_member, verify_archive
+from exporters.archive import ArchiveError, verify_archive
 from exporters.manifest import MANIFEST_NAME
 from jobs import runs
 from jobs.context import JobContext
@@ -163,7 +165,7 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
             user_display_name=user.display_name,
             created_at=archive.created_at,
             counts=archive.counts,
-            manifest=open_member(path, MANIFEST_NAME),
+            manifest=_manifest_of(path),
             download_url=ctx.download_link(archive.id, user.id),
         )
     if not done and not destinations:
@@ -182,6 +184,11 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
     if not delivered:
         return "Already delivered to every destination."
     return "Delivered to " + ", ".join(delivered) + "."
+
+
+def _manifest_of(path: Path) -> bytes:
+    with ZipFile(path) as archive:
+        return archive.read(MANIFEST_NAME)
 
 
 def _record_attempt(

@@ -1,0 +1,215 @@
+"""Runs on the embedded default (SQLite): claims, retries, leases, schedules, no double runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from account.records import Account
+from delivery.base import Delivery, Payload, Receipt
+from errors import DeliveryError
+from jobs import dispatch, get_context, runs
+from jobs.context import JobContext
+from jobs.execute import execute_run
+from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule, User
+from store.accounts import replace_account
+
+
+class Clock:
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+class FlakyDelivery(Delivery):
+    """Fails with the given errors first, then succeeds; records what it received."""
+
+    kind = "memory"
+
+    def __init__(self, *errors: DeliveryError) -> None:
+        self.errors = list(errors)
+        self.received: list[Payload] = []
+
+    def deliver(self, payload: Payload) -> Receipt:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.received.append(payload)
+        return Receipt(location="memory://archive", detail="kept in memory")
+
+
+@pytest.fixture
+def clock(now: dt.datetime) -> Clock:
+    return Clock(now)
+
+
+@pytest.fixture
+def ctx(app: Flask, clock: Clock) -> JobContext:
+    context = get_context(app)
+    context.clock = clock
+    return context
+
+
+@pytest.fixture
+def user_id(db: Database, alice: Account) -> int:
+    with db.session() as session:
+        return replace_account(session, alice).id
+
+
+def _with(ctx: JobContext, backend: Delivery) -> JobContext:
+    def destinations(_session: Session, _user: User) -> Sequence[tuple[int | None, Delivery]]:
+        return [(None, backend)]
+
+    ctx.destinations = destinations
+    return ctx
+
+
+def _queue(db: Database, user_id: int, now: dt.datetime) -> str:
+    with db.session() as session:
+        run, created = runs.request_run(session, user_id, "manual", now=now)
+        assert created
+        return run.id
+
+
+def _history(db: Database, run_id: str) -> list[str]:
+    with db.session() as session:
+        return list(session.scalars(select(RunEvent.kind).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
+
+
+def test_a_run_exports_verifies_and_delivers(ctx: JobContext, db: Database, user_id: int, clock: Clock) -> None:
+    backend = FlakyDelivery()
+    run_id = _queue(db, user_id, clock())
+    assert execute_run(_with(ctx, backend), run_id, "test") == RunState.DELIVERED
+    with db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.state == RunState.DELIVERED and run.progress == 100
+        assert run.archive is not None and (ctx.archive_dir / run.archive.relpath).is_file()
+    assert backend.received[0].sha256 == run.archive.sha256
+    assert _history(db, run_id) == ["queued", "started", "exported", "destination", "delivered"]
+
+
+def test_only_one_active_run_per_user(db: Database, user_id: int, clock: Clock) -> None:
+    first = _queue(db, user_id, clock())
+    with db.session() as session:
+        again, created = runs.request_run(session, user_id, "manual", now=clock())
+    assert not created and again.id == first
+
+
+def test_a_second_executor_cannot_claim_a_running_run(ctx: JobContext, db: Database, user_id: int) -> None:
+    run_id = _queue(db, user_id, ctx.clock())
+    assert runs.claim(db, run_id, "one", now=ctx.clock(), lease=ctx.lease)
+    assert execute_run(ctx, run_id, "two") == "skipped"
+
+
+def test_transient_failures_retry_with_backoff_and_reuse_the_archive(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    backend = FlakyDelivery(DeliveryError("timeout", permanent=False, user_message="The bucket timed out."))
+    run_id = _queue(db, user_id, clock())
+    assert execute_run(_with(ctx, backend), run_id, "test") == RunState.RETRYING
+    assert execute_run(ctx, run_id, "test") == "skipped"  # not before the backoff
+    clock.advance(seconds=ctx.policy.delay(1).total_seconds())
+    assert execute_run(ctx, run_id, "test") == RunState.DELIVERED
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Archive)) == 1  # exported once
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.attempt == 2
+    assert "retry" in _history(db, run_id)
+
+
+def test_a_permanent_failure_stops_and_tells_the_user(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    notified: list[str] = []
+    ctx.notify_failure = lambda user, run: notified.append(f"{user.email}: {run.error}")
+    backend = FlakyDelivery(DeliveryError("403", permanent=True, user_message="Access denied: fix the key."))
+    run_id = _queue(db, user_id, clock())
+    assert execute_run(_with(ctx, backend), run_id, "test") == RunState.FAILED
+    assert notified == ["alice@example.com: Access denied: fix the key."]
+
+
+def test_retries_stop_after_the_last_attempt(ctx: JobContext, db: Database, user_id: int, clock: Clock) -> None:
+    error = DeliveryError("slow", permanent=False, user_message="Timed out.")
+    backend = FlakyDelivery(*[error] * 10)
+    _with(ctx, backend)
+    run_id = _queue(db, user_id, clock())
+    outcomes = []
+    for attempt in range(1, ctx.policy.max_attempts + 1):
+        outcomes.append(execute_run(ctx, run_id, "test"))
+        clock.advance(seconds=ctx.policy.delay(attempt).total_seconds())
+    assert outcomes == [RunState.RETRYING] * (ctx.policy.max_attempts - 1) + [RunState.FAILED]
+
+
+def test_a_run_whose_worker_died_is_requeued_and_completed(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    run_id = _queue(db, user_id, clock())
+    assert runs.claim(db, run_id, "dead-worker", now=clock(), lease=ctx.lease)
+    assert runs.requeue_expired(db, now=clock()) == []  # lease still valid
+    clock.advance(seconds=ctx.lease.total_seconds() + 1)
+    assert runs.requeue_expired(db, now=clock()) == [run_id]
+    assert execute_run(ctx, run_id, "live-worker") == RunState.DELIVERED
+    # The dead worker's late finish is refused: the run is no longer its own.
+    assert not runs.finish_delivered(db, run_id, "dead-worker", now=clock(), message="late")
+
+
+def _schedule(db: Database, user_id: int, **fields: object) -> None:
+    with db.session() as session:
+        session.add(Schedule(user_id=user_id, frequency="daily", time_of_day="02:00", timezone="Europe/Berlin",
+                             weekday=0, day_of_month=1, enabled=True, **fields))
+
+
+def test_two_dispatchers_create_one_run_per_period(db: Database, user_id: int, clock: Clock) -> None:
+    _schedule(db, user_id, next_run_at=clock() - dt.timedelta(minutes=1))
+    first = dispatch.tick(db, now=clock())
+    # A second dispatcher that saw the same due row (before the first moved it) creates nothing.
+    with db.session() as session:
+        session.get(Schedule, 1).next_run_at = clock() - dt.timedelta(minutes=1)  # type: ignore[union-attr]
+    second = dispatch.tick(db, now=clock())
+    assert len(first.created) == 1 and second.created == []
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ExportRun)) == 1
+
+
+def test_a_week_of_downtime_gives_one_catch_up_run(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    _schedule(db, user_id)
+    assert dispatch.initialise_schedules(db, now=clock()) == 1
+    clock.advance(days=7)
+    result = dispatch.tick(db, now=clock())
+    assert len(result.created) == 1
+    assert execute_run(ctx, result.created[0], "test") == RunState.DELIVERED
+    assert dispatch.tick(db, now=clock()).created == []
+    with db.session() as session:
+        schedule = session.scalar(select(Schedule))
+        assert schedule is not None and schedule.next_run_at is not None and schedule.next_run_at > clock()
+
+
+def test_housekeeping_removes_partial_files_but_keeps_archives(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    from jobs.housekeeping import run_all
+
+    run_id = _queue(db, user_id, clock())
+    execute_run(ctx, run_id, "test")
+    partial = ctx.archive_dir / str(user_id) / ".x.zip.partial-abc"
+    partial.write_bytes(b"half an archive")
+    import os
+
+    old = (clock() - dt.timedelta(days=1)).timestamp()
+    os.utime(partial, (old, old))
+    result = run_all(ctx, now=clock() + dt.timedelta(days=400))
+    assert result["leftovers"] == 1 and not partial.exists()
+    assert result["expired"] == 0  # the newest verified archive is never deleted
+    assert len(list(Path(ctx.archive_dir).glob("*/*.zip"))) == 1
