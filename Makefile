@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo
-	$(BIN)/flask --app app run --with-threads
+	$(BIN)/flask --app app serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

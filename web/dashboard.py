@@ -6,8 +6,9 @@ from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from store import Archive, User, get_session
+from store import Archive, ExportRun, User, get_session
 from store.accounts import AccountReader
+from web.runs import ExportNowForm
 
 bp = Blueprint("dashboard", __name__)
 
@@ -25,4 +26,9 @@ def index() -> str:
         .order_by(Archive.created_at.desc())
         .limit(20)
     ).all()
-    return render_template("dashboard.html", user=user, counts=counts, archives=archives)
+    recent = session.scalars(
+        select(ExportRun).where(ExportRun.user_id == user.id).order_by(ExportRun.created_at.desc()).limit(10)
+    ).all()
+    return render_template(
+        "dashboard.html", user=user, counts=counts, archives=archives, runs=recent, form=ExportNowForm()
+    )

@@ -43,7 +43,7 @@ from tests.strategies.events import events
 
 pytestmark = pytest.mark.server
 
-SAMPLE = Path("/work/shared/samples/alice.json")
+SAMPLE = Path(__file__).parents[1] / "data" / "alice.json"  # the `alice` fixture's file
 VERSIONS = ("3.0", "4.0")
 GENERATED = settings(
     max_examples=30,

@@ -1,0 +1,118 @@
+"""Destination commands: `destination add-s3|add-email|list|test|policy`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from delivery.destinations import add_destination, list_destinations, public_view, test_destination
+from delivery.registry import Registry
+from errors import DeliveryError, InvalidInput
+from store import Destination
+from store.accounts import find_user
+from store.db import get_db
+
+
+@click.group("destination")
+def destination() -> None:
+    """Where a user's archives are delivered."""
+
+
+def _user(session: object, email: str) -> object:
+    user = find_user(session, email)  # type: ignore[arg-type]
+    if user is None:
+        raise click.ClickException(f"No user {email!r}.")
+    return user
+
+
+@destination.command("add-s3")
+@click.argument("email")
+@click.option("--bucket", required=True)
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option("--endpoint-url", default=None, help="For MinIO, R2, B2, Wasabi, ...; omit for AWS.")
+@click.option("--prefix", default="lifeboat", show_default=True)
+@click.option("--path-style", is_flag=True)
+@click.option("--access-key-id", default=None)
+@click.option("--secret-access-key", default=None, envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
+              help="Better given through the environment variable than the command line.")
+@click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
+@click.option("--keep", "retention_keep", type=int, default=None, help="Keep the newest N archives in the bucket.")
+@with_appcontext
+def add_s3(email: str, **options: object) -> None:
+    """Deliver EMAIL's archives to an S3-compatible bucket."""
+    registry = Registry(dict(current_app.config))
+    with get_db().session() as session:
+        user = _user(session, email)
+        try:
+            row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(json.dumps(public_view(row), indent=2))
+
+
+@destination.command("add-email")
+@click.argument("email")
+@click.option("--to", default=None, help="Recipient (default: the user's own address).")
+@with_appcontext
+def add_email(email: str, to: str | None) -> None:
+    """Email EMAIL's archives (attached when small, else a signed download link)."""
+    registry = Registry(dict(current_app.config))
+    with get_db().session() as session:
+        user = _user(session, email)
+        settings = {"to": to} if to else {}
+        row = add_destination(session, registry, user, "email", f"email {to or email}", settings)  # type: ignore[arg-type]
+        click.echo(json.dumps(public_view(row), indent=2))
+
+
+@destination.command("list")
+@click.argument("email")
+@with_appcontext
+def list_command(email: str) -> None:
+    """Show EMAIL's destinations (never their secrets)."""
+    with get_db().session() as session:
+        rows = [public_view(d) for d in list_destinations(session, _user(session, email))]  # type: ignore[arg-type]
+    click.echo(json.dumps(rows, indent=2))
+
+
+@destination.command("test")
+@click.argument("destination_id", type=int)
+@with_appcontext
+def test_command(destination_id: int) -> None:
+    """Write, read back and delete a probe object (S3) or say hello to the mail server."""
+    registry = Registry(dict(current_app.config))
+    with get_db().session() as session:
+        row = session.get(Destination, destination_id)
+        if row is None:
+            raise click.ClickException(f"No destination {destination_id}.")
+        from store import User
+
+        user = session.get(User, row.user_id)
+        try:
+            click.echo(test_destination(session, registry, row, user))  # type: ignore[arg-type]
+        except DeliveryError as exc:
+            session.commit()
+            raise click.ClickException(exc.user_message) from None
+
+
+@destination.command("policy")
+@click.argument("destination_id", type=int)
+@with_appcontext
+def policy_command(destination_id: int) -> None:
+    """Print the least-privilege IAM policy (and role trust policy) to paste for an S3 destination."""
+    from delivery.s3_policy import iam_policy, trust_policy_json
+
+    with get_db().session() as session:
+        row = session.get(Destination, destination_id)
+        if row is None or row.kind != "s3":
+            raise click.ClickException(f"No S3 destination {destination_id}.")
+        settings = row.settings
+    click.echo(iam_policy(settings["bucket"], settings.get("prefix", "lifeboat")))
+    if settings.get("external_id"):
+        principal = current_app.config.get("AWS_PRINCIPAL_ARN") or "arn:aws:iam::<lifeboat-account-id>:root"
+        click.echo(trust_policy_json(principal, settings["external_id"]))
+
+
+COMMANDS = [destination]

@@ -1,0 +1,74 @@
+"""Add, list and test a user's destinations; the only writer of destination secrets.
+
+Settings are validated by building the real backend before anything is
+stored, so a bad region, a private endpoint or a missing key is refused with
+the backend's own message rather than failing on the first scheduled run.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from delivery.registry import SECRET_FIELDS, Registry
+from errors import DeliveryError, InvalidInput
+from store import Destination, User
+from store.base import utcnow
+
+
+def external_id_for(user: User) -> str:
+    """A per-user ExternalId for AWS role trust policies (the confused-deputy guard)."""
+    return f"lifeboat-{user.id}-{secrets.token_hex(8)}"
+
+
+def add_destination(
+    session: Session, registry: Registry, user: User, kind: str, label: str, settings: dict[str, Any]
+) -> Destination:
+    """Validate and store a destination; secret fields are encrypted, never stored in clear."""
+    clear = {k: v for k, v in settings.items() if k not in SECRET_FIELDS and v not in (None, "")}
+    hidden = {k: v for k, v in settings.items() if k in SECRET_FIELDS and v}
+    if kind == "s3" and clear.get("role_arn") and not clear.get("external_id"):
+        clear["external_id"] = external_id_for(user)
+    destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
+    destination.settings = clear
+    destination.secret_token = registry.encrypt(hidden) if hidden else None
+    try:
+        registry.backend(destination, user)  # validates every field
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"The {kind} destination is not valid: {exc}") from None
+    session.add(destination)
+    session.flush()
+    return destination
+
+
+def list_destinations(session: Session, user: User) -> list[Destination]:
+    return list(session.scalars(select(Destination).where(Destination.user_id == user.id).order_by(Destination.id)))
+
+
+def test_destination(session: Session, registry: Registry, destination: Destination, user: User) -> str:
+    """Run the backend's connection test and record the outcome on the destination."""
+    try:
+        summary = registry.backend(destination, user).test_connection()
+    except DeliveryError as exc:
+        destination.status, destination.status_message = "error", exc.user_message
+        destination.status_at = utcnow()
+        raise
+    destination.status, destination.status_message, destination.status_at = "ok", summary, utcnow()
+    return summary
+
+
+def public_view(destination: Destination) -> dict[str, Any]:
+    """What pages and APIs may show: settings without secrets, and whether a secret is set."""
+    return {
+        "id": destination.id,
+        "kind": destination.kind,
+        "label": destination.label,
+        "settings": destination.settings,
+        "has_secret": destination.secret_token is not None,
+        "enabled": destination.enabled,
+        "status": destination.status,
+        "status_message": destination.status_message,
+    }

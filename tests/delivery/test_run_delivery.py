@@ -1,0 +1,131 @@
+"""A run delivers its verified archive to a real bucket and a real mail server.
+
+The bytes in the bucket and in the email attachment are the verified archive
+(same SHA-256), the history tells the truth about every attempt, and no
+secret appears in logs, pages or API responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy import select
+
+from account.records import Account
+from delivery.destinations import add_destination, public_view
+from delivery.registry import Registry
+from jobs import get_context, runs
+from jobs.execute import execute_run
+from store import DeliveryAttempt, Destination, ExportRun, RunState
+from store.accounts import replace_account
+from store.base import utcnow
+from store.passwords import hash_password
+from tests.servers.s3 import MotoS3
+from tests.servers.smtp import SmtpServer
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY1"
+ACCESS = "AKIALIFEBOATTEST0001"
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def delivery_app(app: Flask, smtp_server: SmtpServer) -> Iterator[Flask]:
+    app.config.update(
+        ENCRYPTION_KEYS=[Fernet.generate_key().decode()],
+        SMTP_HOST=smtp_server.host,
+        SMTP_PORT=smtp_server.port,
+        SMTP_SECURITY="none",
+        MAIL_FROM="lifeboat@example.com",
+        ENDPOINT_ALLOW_LIST=["127.0.0.0/8"],
+    )
+    # Rebuild the job context from the updated configuration.
+    import jobs
+
+    jobs.init_app(app)
+    yield app
+
+
+def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, email: bool = True) -> tuple[int, str]:
+    ctx = get_context(app)
+    registry = Registry(dict(app.config))
+    with ctx.db.session() as session:
+        user = replace_account(session, alice)
+        user.password_hash = hash_password("pw")
+        add_destination(session, registry, user, "s3", "my bucket", {
+            "bucket": bucket, "endpoint_url": moto_server.url, "path_style": True, "region": "us-east-1",
+            "access_key_id": ACCESS, "secret_access_key": SECRET,
+        })
+        if email:
+            add_destination(session, registry, user, "email", "me", {})
+        run, _ = runs.request_run(session, user.id, "manual", now=utcnow())
+        return user.id, run.id
+
+
+def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, smtp_server: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    user_id, run_id = _setup(delivery_app, alice, moto_server, s3_bucket)
+    ctx = get_context(delivery_app)
+    assert execute_run(ctx, run_id, "w") == RunState.DELIVERED
+    with ctx.db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.archive is not None
+        expected = run.archive.sha256
+        attempts = list(session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == run_id)))
+        stored = [d.secret_token for d in session.scalars(select(Destination))]
+    assert [a.outcome for a in attempts] == ["delivered", "delivered"]
+    key = attempts[0].location.split(f"s3://{s3_bucket}/", 1)[1]  # type: ignore[union-attr]
+    body = moto_server.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == expected
+    message = smtp_server.received[0].message()
+    zips = [p for p in message.iter_attachments() if p.get_filename().endswith(".zip")]
+    assert hashlib.sha256(zips[0].get_content()).hexdigest() == expected
+    assert expected in message.get_body(("plain",)).get_content()
+    # The secret is encrypted at rest and appears nowhere a person or log could see it.
+    assert all(SECRET not in (token or "") for token in stored)
+    client = delivery_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"email": "alice@example.com", "password": "pw", "csrf_token": token})
+    seen = client.get("/").get_data(as_text=True) + client.get(f"/runs/{run_id}.json").get_data(as_text=True)
+    with ctx.db.session() as session:
+        seen += str([public_view(d) for d in session.scalars(select(Destination))])
+    for text in (seen, caplog.text):
+        assert SECRET not in text and SECRET[:12] not in text
+
+
+def test_a_bucket_that_refuses_marks_the_run_failed_with_the_fix(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
+) -> None:
+    user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
+    ctx = get_context(delivery_app)
+    notified: list[str] = []
+    ctx.notify_failure = lambda user, run: notified.append(run.error or "")
+    assert execute_run(ctx, run_id, "w") == RunState.FAILED
+    with ctx.db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.error and "bucket" in run.error.lower()
+        destination = session.scalar(select(Destination))
+        assert destination is not None and destination.status == "error"
+        assert run.archive is not None  # the verified archive is kept: nothing is lost
+    assert notified and "bucket" in notified[0].lower()
+
+
+def test_the_user_is_emailed_when_a_run_fails_for_good(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
+) -> None:
+    user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
+    assert execute_run(get_context(delivery_app), run_id, "w") == RunState.FAILED
+    notice = smtp_server.received[-1].message()
+    assert notice["To"] == "alice@example.com" and "failed" in notice["Subject"]
+    assert "bucket" in notice.get_content().lower()
+

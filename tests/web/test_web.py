@@ -1,0 +1,129 @@
+"""The web layer: sign-in, CSRF, own data only, export now with progress, signed links, health."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from account.records import Account
+from delivery.links import make_token
+from jobs import get_context
+from jobs.execute import execute_run
+from store import Database
+from store.accounts import replace_account
+from store.passwords import hash_password
+
+
+def _csrf(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+        r'name="csrf_token" value="([^"]+)"', page
+    )
+    assert match, page
+    return match.group(1)
+
+
+@pytest.fixture
+def alice_user(db: Database, alice: Account) -> int:
+    with db.session() as session:
+        user = replace_account(session, alice)
+        user.password_hash = hash_password("correct horse")
+        return user.id
+
+
+@pytest.fixture
+def signed_in(app: Flask, alice_user: int) -> FlaskClient:
+    client = app.test_client()
+    token = _csrf(client, "/login")
+    response = client.post("/login", data={"email": "alice@example.com", "password": "correct horse",
+                                           "csrf_token": token})
+    assert response.status_code == 302
+    return client
+
+
+def test_it_refuses_a_wrong_password_without_saying_which_part_was_wrong(app: Flask, alice_user: int) -> None:
+    client = app.test_client()
+    token = _csrf(client, "/login")
+    page = client.post("/login", data={"email": "alice@example.com", "password": "nope", "csrf_token": token})
+    assert page.status_code == 200 and "Wrong email or password" in page.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_forms_without_a_csrf_token_are_refused(app: Flask, alice_user: int) -> None:
+    client = app.test_client()
+    response = client.post("/login", data={"email": "alice@example.com", "password": "correct horse"})
+    assert response.status_code in (200, 400)
+    assert client.get("/").status_code == 302  # not signed in
+
+
+def test_export_now_runs_and_the_archive_downloads(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
+    page = signed_in.get("/").get_data(as_text=True)
+    assert "No archives yet" in page and "3</strong> contacts" in page
+    token = _csrf(signed_in, "/")
+    response = signed_in.post("/export", data={"csrf_token": token})
+    assert response.status_code == 302
+    run_id = re.search(r'id="run-([0-9a-f]+)"', signed_in.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    status = signed_in.get(f"/runs/{run_id}.json").get_json()
+    assert status["state"] == "queued"
+    assert execute_run(get_context(app), run_id, "test-worker") == "delivered"
+    status = signed_in.get(f"/runs/{run_id}.json").get_json()
+    assert status["state"] == "delivered" and status["progress"] == 100 and status["archive_id"]
+    download = signed_in.get(f"/archives/{status['archive_id']}/download")
+    assert download.status_code == 200 and download.data[:2] == b"PK"
+    assert download.headers["Content-Disposition"].startswith("attachment; filename=lifeboat-alice-")
+    download.close()
+
+
+def test_users_see_only_their_own_runs_and_archives(
+    app: Flask, signed_in: FlaskClient, db: Database, alice: Account
+) -> None:
+    from dataclasses import replace
+
+    from jobs import runs
+    from store.base import utcnow
+
+    with db.session() as session:
+        mallory = replace_account(session, replace(alice, email="mallory@example.com"))
+        run, _ = runs.request_run(session, mallory.id, "manual", now=utcnow())
+        run_id = run.id
+    execute_run(get_context(app), run_id, "w")
+    with db.session() as session:
+        from store import ExportRun
+
+        archive_id = session.get(ExportRun, run_id).archive_id  # type: ignore[union-attr]
+    assert signed_in.get(f"/runs/{run_id}.json").status_code == 404
+    assert signed_in.get(f"/archives/{archive_id}/download").status_code == 404
+
+
+def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alice_user: int) -> None:
+    from jobs import runs
+    from store import ExportRun
+    from store.base import utcnow
+
+    with db.session() as session:
+        run, _ = runs.request_run(session, alice_user, "manual", now=utcnow())
+    execute_run(get_context(app), run.id, "w")
+    with db.session() as session:
+        archive_id = session.get(ExportRun, run.id).archive_id  # type: ignore[union-attr]
+    client = app.test_client()
+    good = make_token(app.config["SECRET_KEY"], archive_id, alice_user)
+    opened = client.get(f"/d/{good}")
+    assert opened.status_code == 200
+    opened.close()
+    assert client.get(f"/d/{good}x").status_code == 403
+    forged = make_token("another-key", archive_id, alice_user)
+    assert client.get(f"/d/{forged}").status_code == 403
+    app.config["DOWNLOAD_LINK_MAX_AGE"] = -1
+    expired = client.get(f"/d/{good}")
+    assert expired.status_code == 403 and "expired" in expired.get_data(as_text=True)
+
+
+def test_health_and_metrics_answer(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"status": "ok", "database": "ok"}
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'lifeboat_runs{state="delivered"} 0.0' in text
+    assert "lifeboat_oldest_due_schedule_lag_seconds" in text

@@ -1,0 +1,53 @@
+"""Export now, and watch a run: the form the dashboard posts and the JSON its script polls."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, jsonify, redirect, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+
+import jobs
+from jobs import runs
+from store import ExportRun, get_session
+from store.base import utcnow
+
+bp = Blueprint("runs", __name__)
+
+
+class ExportNowForm(FlaskForm):
+    """No fields: the form exists for its CSRF token."""
+
+
+@bp.route("/export", methods=["POST"])
+@login_required
+def export_now() -> Response:
+    if not ExportNowForm().validate_on_submit():
+        abort(400, "The form expired; reload the page and try again.")
+    session = get_session()
+    run, created = runs.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
+    session.commit()
+    if created:
+        jobs.kick()
+        flash("Export started. This page shows its progress.", "info")
+    else:
+        flash("An export is already in progress; it is shown below.", "info")
+    return redirect(url_for("dashboard.index", _anchor=f"run-{run.id}"))
+
+
+@bp.route("/runs/<run_id>.json")
+@login_required
+def run_status(run_id: str) -> Response:
+    run = get_session().get(ExportRun, run_id)
+    if run is None or str(run.user_id) != current_user.get_id():
+        abort(404)
+    return jsonify(
+        id=run.id,
+        state=run.state,
+        stage=run.stage,
+        progress=run.progress,
+        attempt=run.attempt,
+        error=run.error,
+        archive_id=run.archive_id,
+        history=[{"at": e.at.isoformat(), "level": e.level, "message": e.message} for e in run.history],
+    )
