@@ -32,9 +32,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     import cli
     import jobs
+    import logs
     import store
     import web
 
+    if not app.testing:
+        logs.configure(app.config.get("LOG_LEVEL", "INFO"))
     store.init_app(app)
     jobs.init_app(app)
     web.init_app(app)

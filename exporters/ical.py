@@ -334,21 +334,28 @@ _BOM = "\ufeff".encode()
 _PARAM_ESCAPE = re.compile(r"\\[,:;\\]")
 
 
-class _KeepBom:
-    """icalendar drops a leading U+FEFF from every value it writes (it decodes the
-    value as utf-8-sig); doubling it keeps user text that starts with one intact."""
+def _escape(value: str) -> bytes:
+    """RFC 5545 TEXT escaping of cleaned text (no CR left).
 
+    Why not icalendar's: it first turns a literal backslash-N into a line break, so
+    "C:\\New folder" would come back as two lines.
+    """
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n").encode()
+
+
+def _keep_bom(data: bytes) -> bytes:
+    # icalendar decodes each written value as utf-8-sig, dropping one leading U+FEFF
+    return _BOM + data if data.startswith(_BOM) else data
+
+
+class _Text(vText):
     def to_ical(self) -> bytes:
-        data: bytes = super().to_ical()  # type: ignore[misc]
-        return _BOM + data if data.startswith(_BOM) else data
+        return _keep_bom(_escape(str(self)))
 
 
-class _Text(_KeepBom, vText):
-    pass
-
-
-class _Categories(_KeepBom, vCategory):
-    pass
+class _Categories(vCategory):
+    def to_ical(self) -> bytes:
+        return _keep_bom(b",".join(_escape(str(c)) for c in self.cats))
 
 
 def _text(value: str) -> vText:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
@@ -42,7 +43,7 @@ def export_all(app: Flask, *, workers: int, max_age_hours: int) -> BulkOutcome:
             run_ids[run.id] = user.email
     owner = f"export-all:{os.getpid()}"
     with (
-        click.progressbar(length=len(run_ids), label="Exporting", file=click.get_text_stream("stderr")) as bar,
+        click.progressbar(length=len(run_ids), label="Exporting", file=sys.stderr) as bar,
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
     ):
         futures = {pool.submit(_run, ctx, run_id, f"{owner}:{run_id}"): run_id for run_id in run_ids}

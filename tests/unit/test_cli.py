@@ -115,3 +115,53 @@ def test_export_of_an_unknown_user_says_how_to_create_one(runner: FlaskCliRunner
     result = runner.invoke(args=["export", "nobody@example.com"])
     assert result.exit_code == 1
     assert "import-account" in result.output
+
+
+def test_log_lines_are_json_with_the_run_id() -> None:
+    import logging
+
+    from logs import JsonFormatter
+
+    record = logging.makeLogRecord({"name": "lifeboat.run", "msg": "run started", "levelname": "INFO",
+                                    "run_id": "abc123"})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "run started" and line["run_id"] == "abc123" and line["level"] == "info"
+
+
+def test_db_upgrade_refuses_until_everyone_has_a_fresh_archive(
+    runner: FlaskCliRunner, monkeypatch: Any
+) -> None:
+    from store import migrate
+
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    upgraded: list[bool] = []
+    monkeypatch.setattr(migrate, "pending", lambda _db: True)  # pretend a new migration shipped
+    monkeypatch.setattr(migrate, "upgrade", lambda _db: upgraded.append(True))
+    refused = runner.invoke(args=["db", "upgrade"])
+    assert refused.exit_code == 1 and "alice@example.com" in refused.output and "export-all" in refused.output
+    assert not upgraded
+    result = runner.invoke(args=["export-all", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 user(s) now have a fresh verified archive" in result.output
+    again = runner.invoke(args=["export-all"])
+    assert "already has a fresh verified archive" in again.output  # resumable: nothing left to do
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0 and upgraded == [True]
+
+
+def test_scheduler_once_queues_due_runs(runner: FlaskCliRunner, db: Database) -> None:
+    import datetime as dt
+
+    from store import ExportRun, Schedule
+
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    with db.session() as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        session.add(Schedule(user_id=user.id, frequency="daily", time_of_day="02:00", timezone="UTC",
+                             weekday=0, day_of_month=1, enabled=True,
+                             next_run_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+    result = runner.invoke(args=["scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 run(s) queued from schedules" in result.output
+    with db.session() as session:
+        assert session.query(ExportRun).count() == 1

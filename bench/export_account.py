@@ -1,0 +1,465 @@
+"""Benchmark: exporting a heavy account, against what the libraries alone cost (issue 2).
+
+Why: an export reads the store, serialises with vobject and icalendar, zips,
+hashes, and re-reads the zip to verify it. This shows what all of that costs
+next to the bare library serialisation of the same records, and that memory
+stays flat as the account grows. Targets: `export_user` (write + verify) at most
+1.25x the library-only cost; peak RSS at most 250 MB and growing at most 1.5x
+when the data grows 10x.
+
+Sizes are fractions of `account.sample.HEAVY` (10,000 contacts, 10% with 20 KiB
+photos; 50,000 events, ~10% recurring with an override and an EXDATE; 5,000
+notes, 1% with attachments). The default measures 0.1x and 1x HEAVY: a 10x
+growth that ends at the issue's size (10x HEAVY takes too long to import here).
+
+Every measurement runs in a child process of its own, so each peak RSS
+(`resource.getrusage`) belongs to that measurement alone:
+
+- setup: generate the account and import it into SQLite (not measured);
+- rss: one `export_user`, nothing else, in a fresh process (peak RSS);
+- check: `exporters.check.check_archive` on that archive (independent parsers;
+  reported separately, it is not part of an export);
+- timing: `--repeat` rounds of `export_user` and, on the same records in the same
+  process, the library-only baseline (vobject `.serialize()`, icalendar
+  `.to_ical()`, a string join for Markdown; no database, zip, hashing or
+  verification). Medians are reported, and per-format app time comes from when
+  the export pulls each kind of record from the store.
+
+    .venv/bin/python bench/export_account.py [--scales 0.1,1] [--repeat 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EMAIL = "bench@example.com"
+FORMATS = ("contacts", "calendars", "notes")
+NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+MB = 1_000_000
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB  # KiB on Linux
+
+
+def db_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'lifeboat.db'}"
+
+
+# --- children ---------------------------------------------------------------------------
+
+
+def setup(folder: Path, scale: float) -> dict[str, Any]:
+    """Generate HEAVY x `scale` and import it (skipped when `folder` already holds it)."""
+    marker = folder / "account.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    from account.sample import HEAVY, generate_account
+    from store import migrate
+    from store.accounts import replace_account
+    from store.db import Database
+
+    size = replace(
+        HEAVY,
+        contacts=round(HEAVY.contacts * scale),
+        events=round(HEAVY.events * scale),
+        notes=round(HEAVY.notes * scale),
+    )
+    account = generate_account(EMAIL, size, seed=2)
+    events = [e for c in account.calendars for e in c.events]
+    stats = {
+        "contacts": len(account.contacts),
+        "photos": sum(c.photo is not None for c in account.contacts),
+        "events": len(events),
+        "recurring": sum(e.rrule is not None for e in events),
+        "overrides": sum(len(e.overrides) for e in events),
+        "notes": len(account.notes),
+        "attachments": sum(len(n.attachments) for n in account.notes),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    database = Database(db_url(folder))
+    migrate.upgrade(database)
+    start = time.perf_counter()
+    with database.session() as session:
+        replace_account(session, account)
+    stats["import_s"] = time.perf_counter() - start
+    database.dispose()
+    marker.write_text(json.dumps(stats))
+    return stats
+
+
+def _export(folder: Path, run: int) -> tuple[float, Any]:
+    """One `export_user` into `folder/archives`; returns (seconds, result)."""
+    from exporters.ical_tz import vtimezone
+    from jobs.export import export_user
+    from store.accounts import find_user
+    from store.db import Database
+
+    vtimezone.cache_clear()  # every run builds its VTIMEZONEs, as the baseline does
+    database = Database(db_url(folder))
+    with database.session() as session:
+        user = find_user(session, EMAIL)
+        assert user is not None
+        gc.collect()
+        start = time.perf_counter()
+        result = export_user(
+            session, user, folder / "archives", now=NOW + dt.timedelta(minutes=run), archive_id=f"bench-{run}"
+        )
+        seconds = time.perf_counter() - start
+    database.dispose()
+    return seconds, result
+
+
+def rss(folder: Path) -> dict[str, Any]:
+    """Peak RSS of a process that does one export and nothing else."""
+    import jobs.export  # noqa: F401  (imports count in the "after imports" figure)
+    import store.accounts  # noqa: F401
+
+    after_imports = rss_mb()
+    seconds, result = _export(folder, 0)
+    return {
+        "after_imports_mb": after_imports,
+        "peak_mb": rss_mb(),
+        "export_s": seconds,
+        "archive": str(result.info.path),
+        "archive_bytes": result.info.size,
+    }
+
+
+def check(archive: Path) -> dict[str, Any]:
+    from exporters.check import check_archive
+
+    start = time.perf_counter()
+    report = check_archive(archive)
+    return {"check_s": time.perf_counter() - start, "peak_mb": rss_mb(), "items": dict(report.items)}
+
+
+class _Clock:
+    """Stage boundaries of one export, taken where it pulls each kind of record from the store."""
+
+    marks: dict[str, float] = {}
+
+    @classmethod
+    def reader(cls) -> type:
+        from store.accounts import AccountReader
+
+        marks = cls.marks
+
+        class TimedReader(AccountReader):
+            def contacts(self) -> Iterator[Any]:
+                marks["contacts"] = time.perf_counter()
+                yield from super().contacts()
+
+            def calendars(self) -> list[Any]:
+                marks["calendars"] = time.perf_counter()  # contacts and address book are written
+                return super().calendars()
+
+            def notes(self) -> Iterator[Any]:
+                marks["notes"] = time.perf_counter()  # every calendar is written
+                yield from super().notes()
+                marks["finish"] = time.perf_counter()  # every note is written; README, sums, verify next
+
+        return TimedReader
+
+
+def timing(folder: Path, repeat: int) -> dict[str, Any]:
+    """`repeat` interleaved rounds of the app's export and the library-only baseline."""
+    import jobs.export
+    from store.accounts import AccountReader, find_user
+    from store.db import Database
+
+    database = Database(db_url(folder))
+    with database.session() as session:  # the very records the export serialises
+        user = find_user(session, EMAIL)
+        assert user is not None
+        reader = AccountReader(session, user)
+        contacts = list(reader.contacts())
+        calendars = [(info, list(reader.events(key))) for key, info in reader.calendars()]
+        notes = list(reader.notes())
+    database.dispose()
+    jobs.export.AccountReader = _Clock.reader()  # type: ignore[misc]  # this process only
+    app: dict[str, list[float]] = {k: [] for k in (*FORMATS, "setup", "finish", "total")}
+    lib: dict[str, list[float]] = {k: [] for k in (*FORMATS, "total")}
+    for run in range(repeat):
+        _Clock.marks.clear()
+        seconds, result = _export(folder, run + 1)
+        marks = _Clock.marks
+        result.info.path.unlink()
+        app["total"].append(seconds)
+        app["contacts"].append(marks["calendars"] - marks["contacts"])
+        app["calendars"].append(marks["notes"] - marks["calendars"])
+        app["notes"].append(marks["finish"] - marks["notes"])
+        app["finish"].append(seconds - (marks["finish"] - marks["contacts"]))  # counts + README/sums/verify
+        gc.collect()
+        times = library_only(contacts, calendars, notes)
+        for key, value in times.items():
+            lib[key].append(value)
+        lib["total"].append(sum(times.values()))
+        print(f"  round {run + 1}: export_user {seconds:.2f} s, library {lib['total'][-1]:.2f} s", file=sys.stderr)
+    return {"app": app, "lib": lib}
+
+
+# --- the library-only baseline ------------------------------------------------------------
+
+
+def library_only(contacts: list[Any], calendars: list[Any], notes: list[Any]) -> dict[str, float]:
+    """Seconds per format to serialise the records with the libraries alone, as a minimal exporter would."""
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    cards = [_vcard(c) for c in contacts]
+    out["contacts"] = time.perf_counter() - start
+    start = time.perf_counter()
+    files = [_ics(info, events) for info, events in calendars]
+    out["calendars"] = time.perf_counter() - start
+    start = time.perf_counter()
+    texts = [_markdown(n) for n in notes]
+    out["notes"] = time.perf_counter() - start
+    assert cards and files and texts
+    return out
+
+
+def _vcard(c: Any) -> bytes:
+    import vobject
+
+    card = vobject.vCard()
+    card.add("uid").value = c.uid
+    card.add("fn").value = c.formatted_name or ""
+    n = c.name
+    card.add("n").value = vobject.vcard.Name(
+        family=n.family or "", given=n.given or "", additional=n.additional or "",
+        prefix=n.prefix or "", suffix=n.suffix or "",
+    )  # fmt: skip
+    for prop, value in (("nickname", c.nickname), ("title", c.title), ("role", c.role), ("note", c.note)):
+        if value:
+            card.add(prop).value = value
+    if c.organization or c.department:
+        card.add("org").value = [c.organization or "", *([c.department] if c.department else [])]
+    for prop, items in (("email", c.emails), ("tel", c.phones), ("url", c.urls)):
+        for item in items:
+            line = card.add(prop)
+            line.value = item.value
+            line.params["TYPE"] = [*item.types, *(["pref"] if item.preferred else [])]
+    for a in c.addresses:
+        line = card.add("adr")
+        line.value = vobject.vcard.Address(
+            box=a.po_box or "", extended=a.extended or "", street=a.street or "", city=a.locality or "",
+            region=a.region or "", code=a.postal_code or "", country=a.country or "",
+        )  # fmt: skip
+        line.params["TYPE"] = list(a.types)
+    if c.birthday:
+        card.add("bday").value = c.birthday
+    if c.categories:
+        card.add("categories").value = list(c.categories)
+    if c.photo:
+        line = card.add("photo")
+        line.encoding_param = "b"
+        line.type_param = c.photo.media_type.split("/")[-1].upper()
+        line.value = c.photo.data
+    for key, value in c.extra.items():
+        card.add(key).value = value
+    if c.updated:
+        card.add("rev").value = c.updated.strftime("%Y%m%dT%H%M%SZ")
+    return card.serialize().encode("utf-8")
+
+
+def _ics(info: Any, events: list[Any]) -> bytes:
+    import zoneinfo
+
+    from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vDuration, vRecur
+
+    def value(when: Any) -> Any:
+        if when.date is not None:
+            return when.date
+        return when.datetime.replace(tzinfo=zoneinfo.ZoneInfo(when.tz)) if when.tz else when.datetime
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    cal = Calendar()
+    for key, text in (("PRODID", "-//bench//EN"), ("VERSION", "2.0"), ("X-WR-CALNAME", info.name)):
+        cal.add(key, text)
+    zones = {w.tz for e in events for w in (e.start, e.end, *e.exdates) if w and w.tz}
+    for tzid in sorted(zones):
+        cal.add_component(Timezone.from_tzid(tzid, first_date=dt.date(1970, 1, 1), last_date=dt.date(2100, 1, 1)))
+    for e in events:
+        comp = Event()
+        comp.add("UID", e.uid)
+        comp.add("DTSTAMP", e.updated or e.created or epoch)
+        comp.add("DTSTART", value(e.start))
+        if e.end:
+            comp.add("DTEND", value(e.end))
+        for key, text in (("SUMMARY", e.summary), ("DESCRIPTION", e.description),
+                          ("LOCATION", e.location), ("STATUS", e.status)):  # fmt: skip
+            if text:
+                comp.add(key, text)
+        if e.rrule:
+            comp.add("RRULE", vRecur.from_ical(e.rrule))
+        if e.exdates:
+            comp.add("EXDATE", [value(w) for w in e.exdates])
+        people = [("ORGANIZER", e.organizer, {})] if e.organizer else []
+        people += [("ATTENDEE", a, {"ROLE": a.role, "PARTSTAT": a.partstat}) for a in e.attendees]
+        for key, person, params in people:
+            address = vCalAddress(f"mailto:{person.email}")
+            for name, text in {"CN": person.name, **params}.items():
+                if text:
+                    address.params[name] = text
+            comp.add(key, address)
+        if e.categories:
+            comp.add("CATEGORIES", list(e.categories))
+        for a in e.alarms:
+            alarm = Alarm()
+            alarm.add("ACTION", a.action or "DISPLAY")
+            alarm.add("TRIGGER", vDuration.from_ical(a.trigger))
+            alarm.add("DESCRIPTION", a.description or e.summary or "Reminder")
+            comp.add_component(alarm)
+        cal.add_component(comp)
+        for o in e.overrides:
+            moved = Event()
+            moved.add("UID", e.uid)
+            moved.add("DTSTAMP", e.updated or e.created or epoch)
+            moved.add("RECURRENCE-ID", value(o.recurrence_id))
+            moved.add("DTSTART", value(o.start or o.recurrence_id))
+            if o.end:
+                moved.add("DTEND", value(o.end))
+            if o.summary:
+                moved.add("SUMMARY", o.summary)
+            cal.add_component(moved)
+    return cal.to_ical()
+
+
+def _markdown(note: Any) -> list[bytes]:
+    def q(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    lines = ["---", f"title: {q(note.title)}", f"id: {q(note.id)}", f"notebook: {q(note.notebook or '')}",
+             "tags: [" + ", ".join(q(t) for t in note.tags) + "]",
+             f"pinned: {str(note.pinned).lower()}", f"archived: {str(note.archived).lower()}",
+             f"created: {q(note.created.isoformat())}", f"updated: {q(note.updated.isoformat())}"]  # fmt: skip
+    if note.attachments:
+        lines.append("attachments:")
+        lines += [f"  - {{file: {q(a.filename)}, media_type: {q(a.media_type)}}}" for a in note.attachments]
+    return [("\n".join(lines) + "\n---\n" + note.body).encode("utf-8"), *(a.data for a in note.attachments)]
+
+
+# --- the parent -------------------------------------------------------------------------
+
+
+def child(*args: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", *args]
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(workdir: Path, scale: float, repeat: int) -> dict[str, Any]:
+    folder = workdir / f"x{scale:g}"
+    say = lambda text: print(f"[{time.strftime('%H:%M:%S')}] x{scale:g}: {text}", file=sys.stderr, flush=True)  # noqa: E731
+    say("setup (generate + import)")
+    stats = child("setup", str(folder), str(scale))
+    say(f"rss (one export); import took {stats['import_s']:.1f} s")
+    memory = child("rss", str(folder))
+    say("check_archive")
+    checked = child("check", memory["archive"])
+    say(f"timing ({repeat} rounds)")
+    timed = child("timing", str(folder), str(repeat))
+    shutil.rmtree(folder / "archives", ignore_errors=True)
+    return {"scale": scale, "stats": stats, "rss": memory, "check": checked, **timed}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def report(results: list[dict[str, Any]], repeat: int) -> None:
+    print(f"Lifeboat export benchmark: HEAVY x scale, SQLite, {repeat} rounds per scale (medians), "
+          f"Python {sys.version.split()[0]}")  # fmt: skip
+    for r in results:
+        s = r["stats"]
+        print(f"  x{r['scale']:g}: {s['contacts']} contacts ({s['photos']} with photos), {s['events']} events "
+              f"({s['recurring']} recurring, {s['overrides']} overrides), {s['notes']} notes "
+              f"({s['attachments']} attachments); import {s['import_s']:.1f} s (setup, not measured)")  # fmt: skip
+    print()
+    head = f"{'scale':>6} {'format':<10} {'items':>7} {'app s':>8} {'app items/s':>12} {'lib s':>8} {'lib items/s':>12} {'ratio':>6}"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        s, app, lib = r["stats"], r["app"], r["lib"]
+        counts = {"contacts": s["contacts"], "calendars": s["events"], "notes": s["notes"]}
+        for fmt in FORMATS:
+            a, b = median(app[fmt]), median(lib[fmt])
+            print(f"{r['scale']:>5g}x {fmt:<10} {counts[fmt]:>7} {a:>8.2f} {counts[fmt] / a:>12.0f} "
+                  f"{b:>8.2f} {counts[fmt] / b:>12.0f} {a / b:>5.2f}x")  # fmt: skip
+        print(f"{r['scale']:>5g}x {'counts+README+sums+verify':<39} {median(app['finish']):>8.2f}")
+        total, base = median(app["total"]), median(lib["total"])
+        items = sum(counts.values())
+        print(f"{r['scale']:>5g}x {'ALL':<10} {items:>7} {total:>8.2f} {items / total:>12.0f} "
+              f"{base:>8.2f} {items / base:>12.0f} {total / base:>5.2f}x   <- export_user (write+verify) "
+              "/ library-only; target <= 1.25x")  # fmt: skip
+        print(f"{'':>6} rounds: export_user {', '.join(f'{x:.2f}' for x in app['total'])} s; "
+              f"library {', '.join(f'{x:.2f}' for x in lib['total'])} s; "
+              f"ratio of medians {total / base:.2f}x")  # fmt: skip
+        c = r["check"]
+        print(f"{'':>6} check_archive (independent parsers, not part of the export): {c['check_s']:.2f} s, "
+              f"archive {r['rss']['archive_bytes'] / MB:.1f} MB")  # fmt: skip
+        print()
+    print(f"{'scale':>6} {'export peak RSS MB':>19} {'after imports MB':>17} {'export s':>9} {'check_archive peak RSS MB':>26}")
+    for r in results:
+        m = r["rss"]
+        print(f"{r['scale']:>5g}x {m['peak_mb']:>19.0f} {m['after_imports_mb']:>17.0f} {m['export_s']:>9.2f} "
+              f"{r['check']['peak_mb']:>26.0f}")  # fmt: skip
+    if len(results) >= 2:
+        small, big = results[0], results[-1]
+        growth = big["rss"]["peak_mb"] / small["rss"]["peak_mb"]
+        data = big["scale"] / small["scale"]
+        print(f"export peak RSS: {big['rss']['peak_mb']:.0f} MB at x{big['scale']:g} (target <= 250 MB); "
+              f"grows {growth:.2f}x for {data:g}x the data (target <= 1.5x)")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="0.1,1", help="fractions of HEAVY, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="smoke run: scales 0.005,0.05, 2 rounds")
+    parser.add_argument("--workdir", type=Path, help="keep databases here and reuse them (default: temp)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "setup":
+            out = setup(Path(rest[0]), float(rest[1]))
+        elif kind == "rss":
+            out = rss(Path(rest[0]))
+        elif kind == "check":
+            out = check(Path(rest[0]))
+        else:
+            out = timing(Path(rest[0]), int(rest[1]))
+        print(json.dumps(out))
+        return
+    scales = [0.005, 0.05] if args.quick else [float(x) for x in args.scales.split(",")]
+    repeat = 2 if args.quick and args.repeat == 3 else args.repeat
+    temp = None if args.workdir else tempfile.mkdtemp(prefix="lifeboat-bench-")
+    workdir = args.workdir or Path(temp or ".")
+    try:
+        results = [measure(workdir, scale, repeat) for scale in sorted(scales)]
+    finally:
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+    report(results, repeat)
+
+
+if __name__ == "__main__":
+    main()
