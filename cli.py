@@ -18,7 +18,10 @@ def serve_command(host: str, port: int) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     jobs.start_embedded(app)
     click.echo(f"Lifeboat on http://{host}:{port}/ (scheduler and {app.config['EMBEDDED_WORKERS']} export workers)")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    # `app.run()` refuses to start inside the flask CLI; run the server it would have run.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,254 @@
+"""PostgreSQL, Redis and Celery for the scale-out tests (`pytest -m scale`).
+
+Why real servers: the properties under test (two dispatchers racing on `FOR
+UPDATE SKIP LOCKED`, `ON CONFLICT DO NOTHING` against a partial unique index,
+a Celery task redelivered after its worker was killed, connections cut by the
+database) do not exist on SQLite or in an in-memory broker.
+
+Isolation: every test module gets a freshly created and migrated database
+named `lifeboat_test_<random>` (dropped `WITH (FORCE)` afterwards) and an empty
+Redis database index (flushed afterwards), so parallel runs never collide.
+Every test starts from empty tables. When PostgreSQL or Redis is not
+reachable the tests are skipped, or fail when `CI` is set: in CI a skipped
+scale suite would look like a passing one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import psycopg
+import pytest
+import redis
+from psycopg import sql
+from sqlalchemy import insert, text
+
+from store import Base, Database, Schedule, User, migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+ADMIN_DSN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres connect_timeout=3"
+SECRET = "scale-test-secret-key"
+# Short enough for tests to see a dead worker's lease run out, long enough that a
+# live worker on two busy cores always renews it (it beats every lease/4).
+LEASE_SECONDS = 3
+# Redis hands an unacknowledged task out again after this (the default is an hour).
+VISIBILITY_TIMEOUT = 5
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip locally, fail in CI: a scale suite that silently skips in CI proves nothing."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def _admin() -> psycopg.Connection:
+    try:
+        return psycopg.connect(ADMIN_DSN, autocommit=True)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} not reachable; start it or run in CI ({exc})")
+
+
+@pytest.fixture(scope="module")
+def pg_name() -> Iterator[str]:
+    """A new, migrated PostgreSQL database for this test module; dropped afterwards."""
+    name = f"lifeboat_test_{secrets.token_hex(6)}"
+    with _admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        database = Database(pg_url_for(name))
+        migrate.upgrade(database)
+        database.dispose()
+        yield name
+    finally:
+        with _admin() as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def pg_url_for(name: str) -> str:
+    return f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_name: str) -> str:
+    return pg_url_for(pg_name)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """An empty Redis database index (1-15) for this module's broker; flushed afterwards."""
+    try:
+        probe = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0, socket_connect_timeout=3)
+        probe.ping()
+        probe.close()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable; start it or run in CI ({exc})")
+    indexes = list(range(1, 16))
+    random.shuffle(indexes)
+    for index in indexes:
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
+        # Claim the index with a marker so a concurrent run picks another one.
+        if client.dbsize() == 0 and client.set("lifeboat-test-owner", secrets.token_hex(8), nx=True):
+            break
+        client.close()
+    else:
+        pytest.fail("no empty Redis database index (1-15) left for this test run")
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}"
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[Database]:
+    """The module's database, emptied for this test (schema kept)."""
+    database = Database(pg_url)
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with database.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def terminate_backends(pg_name: str) -> Callable[[], int]:
+    """Cut every connection to the test database, as a database restart would; returns how many.
+
+    Only this test's own database is touched; the machine's PostgreSQL keeps running.
+    """
+
+    def terminate() -> int:
+        with _admin() as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (pg_name,),
+            ).fetchall()
+        return sum(1 for (done,) in rows if done)
+
+    return terminate
+
+
+def add_users(
+    database: Database,
+    count: int,
+    *,
+    zones: list[str],
+    times: list[str],
+    frequencies: list[str] | None = None,
+) -> list[int]:
+    """Insert `count` users, each with an enabled schedule (no next run time yet), in bulk.
+
+    Zones, times and frequencies are dealt round-robin so every combination is exercised.
+    """
+    frequencies = frequencies or ["daily"]
+    with database.session() as session:
+        ids = list(
+            session.scalars(
+                insert(User).returning(User.id),
+                [{"email": f"user{i:05d}@scale.example", "timezone": zones[i % len(zones)]} for i in range(count)],
+            )
+        )
+        session.execute(
+            insert(Schedule),
+            [
+                {
+                    "user_id": user_id,
+                    "frequency": frequencies[i % len(frequencies)],
+                    "time_of_day": times[i % len(times)],
+                    "timezone": zones[i % len(zones)],
+                    "weekday": i % 7,
+                    "day_of_month": 1 + i % 31,
+                    "enabled": True,
+                }
+                for i, user_id in enumerate(ids)
+            ],
+        )
+    return ids
+
+
+@pytest.fixture
+def scale_env(pg_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
+    """Environment for subprocess workers and dispatchers: the test's database, broker and disk."""
+    archive_dir = tmp_path / "archives"
+    archive_dir.mkdir()
+    return {
+        "LIFEBOAT_DATABASE_URL": pg_url,
+        "LIFEBOAT_ARCHIVE_DIR": str(archive_dir),
+        "LIFEBOAT_CELERY_BROKER_URL": redis_url,
+        "LIFEBOAT_SECRET_KEY": SECRET,
+        "LIFEBOAT_RUN_LEASE_SECONDS": str(LEASE_SECONDS),
+        "LIFEBOAT_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+    }
+
+
+@dataclass
+class Process:
+    """A subprocess started by a test, with its combined output in a log file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text("utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up code runs, exactly like a lost machine."""
+        os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def wait_for(self, marker: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while marker not in self.output():
+            if self.popen.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} did not print {marker!r} in {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def spawn_worker(scale_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start a real Celery worker process (`spawn_worker("w1", **extra_env)`), ready to consume.
+
+    Every worker started is stopped at teardown, by its own pid only.
+    """
+    started: list[Process] = []
+
+    def start(name: str, **extra_env: str) -> Process:
+        command = [
+            str(BIN / "celery"), "-A", "jobs.worker", "worker", "--pool=threads", "-c", "2",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
+            "-n", f"{name}@%h",
+        ]  # fmt: skip
+        log = tmp_path / f"{name}.log"
+        env = {**os.environ, **scale_env, **extra_env, "PYTHONUNBUFFERED": "1"}
+        with log.open("wb") as handle:
+            popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        process = Process(name, popen, log)
+        started.append(process)
+        process.wait_for("ready.", timeout=60)
+        return process
+
+    yield start
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.terminate()
+            try:
+                process.popen.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
