@@ -77,7 +77,9 @@ def assert_well_formed(card: bytes) -> list[str]:
     physical = card[:-2].split(b"\r\n")
     for line in physical:
         assert b"\r" not in line and b"\n" not in line, line
-        assert len(line) <= 75, (len(line), line)
+        # Over 75 octets only where folding earlier would leave a blank continuation
+        # line, which vobject-based readers (Radicale) drop: see exporters.folding.
+        assert len(line) <= 75 or line[:74].decode("utf-8", "ignore").isspace(), (len(line), line)
         line.decode("utf-8")  # each physical line on its own: no character split by a fold
     assert not physical[0].startswith(b" ")
     logical = card.decode("utf-8")[:-2].replace("\r\n ", "").split("\r\n")
