@@ -337,9 +337,9 @@ def _event(d: Mapping[str, Any], path: str, p: _Problems) -> Event:
         description=_text(d, "description", path, p),
         location=_text(d, "location", path, p),
         end=end,
-        rrule=p.value(f"{path}.rrule", canonical.rrule, d["rrule"]) if "rrule" in d else None,
-        rdates=_whens(d.get("rdates", ()), f"{path}.rdates", p),
-        exdates=_whens(d.get("exdates", ()), f"{path}.exdates", p),
+        rrule=p.value(f"{path}.rrule", lambda v: _rrule(v, start), d["rrule"]) if "rrule" in d else None,
+        rdates=_same_kind(_whens(d.get("rdates", ()), f"{path}.rdates", p), start, f"{path}.rdates", p),
+        exdates=_same_kind(_whens(d.get("exdates", ()), f"{path}.exdates", p), start, f"{path}.exdates", p),
         overrides=tuple(overrides),
         status=d.get("status"),
         transparency=d.get("transparency"),
@@ -351,6 +351,23 @@ def _event(d: Mapping[str, Any], path: str, p: _Problems) -> Event:
         created=_stamp(d, "created", path, p),
         updated=_stamp(d, "updated", path, p),
     )
+
+
+def _rrule(value: str, start: When) -> str:
+    """The RRULE in canonical form; UNTIL takes the value type the series' start needs."""
+    from exporters.ical import canonical_rrule  # the iCalendar writer owns the text form
+
+    return canonical_rrule(canonical.rrule(value), start)
+
+
+def _same_kind(whens: tuple[When, ...], start: When, path: str, p: _Problems) -> tuple[When, ...]:
+    for i, when in enumerate(whens):
+        if when.is_all_day != start.is_all_day or when.tz != start.tz or (
+            when.datetime is not None and start.datetime is not None
+            and (when.datetime.tzinfo is None) != (start.datetime.tzinfo is None)
+        ):
+            p.add(f"{path}[{i}]", "must have the same kind (date or date-time) and zone as the event's start")
+    return whens
 
 
 def _note(d: Mapping[str, Any], path: str, p: _Problems) -> Note:

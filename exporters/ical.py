@@ -13,23 +13,28 @@ so the reader can give back `None`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from icalendar import Alarm as VAlarm
 from icalendar import Calendar as VCalendar
 from icalendar import Component
 from icalendar import Event as VEvent
-from icalendar.parser import Parameters
-from icalendar.prop import vCalAddress, vCategory, vDDDTypes, vDuration, vRecur, vText
+from icalendar.prop import vDDDTypes, vDuration, vRecur
 
 from account.records import Alarm, CalendarInfo, Event, Override, When
+from exporters.ical_props import (
+    Categories,
+    add_token,
+    address,
+    cn_params,
+    marked,
+    serialise,
+    text,
+    token,
+)
 from exporters.ical_tz import DEFAULT_SPAN, span_covering, vtimezone
 from exporters.ical_values import (
-    MARK,
-    UTC_NAMES,
     canonical_duration,
     canonical_rrule,
     clean,
@@ -39,13 +44,20 @@ from exporters.ical_values import (
     fit_end,
     frame,
     instant,
-    mailto,
+    is_utc_zone,
     normalise,
     url_is_clean,
     value_of,
 )
 
-__all__ = ["PRODID", "canonical_duration", "canonical_rrule", "event_to_ics", "iter_calendar", "zones_used"]
+__all__ = [
+    "PRODID",
+    "canonical_duration",
+    "canonical_rrule",
+    "event_to_ics",
+    "iter_calendar",
+    "zones_used",
+]
 
 PRODID = "-//Lifeboat//Lifeboat export//EN"
 # DTSTAMP for records without created/updated: fixed, so exports stay reproducible.
@@ -68,13 +80,13 @@ def iter_calendar(
     VTIMEZONE covering `zone_span`. An event using another zone raises ValueError:
     the caller's zone query is wrong, and a file with a dangling TZID would be corrupt.
     """
-    zones = sorted({z for z in tzids if z not in UTC_NAMES})
+    zones = sorted({z for z in tzids if not is_utc_zone(z)})
     head = _calendar(prodid)
-    head.add("X-WR-CALNAME", _text(info.name))
+    head.add("X-WR-CALNAME", text(info.name))
     if info.description:
-        head.add("X-WR-CALDESC", _text(info.description))
+        head.add("X-WR-CALDESC", text(info.description))
     if info.color:
-        head.add("X-APPLE-CALENDAR-COLOR", _text(info.color))
+        head.add("X-APPLE-CALENDAR-COLOR", text(info.color))
     yield _opening(head) + b"".join(vtimezone(z, *zone_span) for z in zones)
     known = frozenset(zones)
     for event in events:
@@ -82,10 +94,10 @@ def iter_calendar(
         missing = sorted(times.zones() - known)
         if missing:
             raise ValueError(
-                f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the calendar's "
-                "zone list: compute tzids with zones_used()"
+                f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the "
+                "calendar's zone list: compute tzids with zones_used()"
             )
-        yield b"".join(c.to_ical() for c in _components(event, times))
+        yield b"".join(serialise(c) for c in _components(event, times))
     yield _END
 
 
@@ -93,8 +105,10 @@ def event_to_ics(event: Event, *, prodid: str = PRODID) -> bytes:
     """A standalone VCALENDAR holding one event, its overrides and its zones (a CalDAV PUT body)."""
     times = _Times.of(event)
     span = span_covering(times.all())
-    head = _opening(_calendar(prodid)) + b"".join(vtimezone(z, *span) for z in sorted(times.zones()))
-    return head + b"".join(c.to_ical() for c in _components(event, times)) + _END
+    head = _opening(_calendar(prodid)) + b"".join(
+        vtimezone(z, *span) for z in sorted(times.zones())
+    )
+    return head + b"".join(serialise(c) for c in _components(event, times)) + _END
 
 
 def zones_used(event: Event) -> set[str]:
@@ -111,7 +125,7 @@ def _calendar(prodid: str) -> VCalendar:
 
 
 def _opening(cal: VCalendar) -> bytes:
-    data = cal.to_ical()
+    data = serialise(cal)
     assert data.endswith(_END)
     return data[: -len(_END)]
 
@@ -178,26 +192,29 @@ def _add_end(comp: Component, start: When, end: When) -> None:
 
 def _components(event: Event, times: _Times) -> list[Component]:
     master = VEvent()
-    master.add("UID", _text(event.uid))
+    master.add("UID", text(event.uid))
     master.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
     master.add("DTSTART", value_of(times.start))
     if times.end:
         _add_end(master, times.start, times.end)
-    for name, value in (("SUMMARY", event.summary), ("DESCRIPTION", event.description),
-                        ("LOCATION", event.location)):
+    for name, value in (
+        ("SUMMARY", event.summary),
+        ("DESCRIPTION", event.description),
+        ("LOCATION", event.location),
+    ):
         if value:
-            master.add(name, _text(value))
+            master.add(name, text(value))
     if event.rrule:
         try:
             master.add("RRULE", vRecur.from_ical(canonical_rrule(event.rrule, times.start)))
         except ValueError:  # not a rule: keep the text where clients will not misread it
-            master.add("X-LIFEBOAT-RRULE", _text(event.rrule))
+            master.add("X-LIFEBOAT-RRULE", text(event.rrule))
     if times.rdates:
         master.add("RDATE", [value_of(w) for w in times.rdates])
     if times.exdates:
         master.add("EXDATE", [value_of(w) for w in times.exdates])
     if event.status:
-        master.add("STATUS", _text(event.status))
+        add_token(master, "STATUS", event.status)
     shared = _shared(event)
     components: list[Component] = [master]
     for override, rid, o_start, o_end in times.overrides:
@@ -220,26 +237,29 @@ def _override(
 ) -> VEvent:
     """A RECURRENCE-ID component; fields the override leaves None are inherited, marked."""
     comp = VEvent()
-    comp.add("UID", _text(event.uid))
+    comp.add("UID", text(event.uid))
     comp.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
     comp.add("RECURRENCE-ID", value_of(rid))
-    comp.add("DTSTART", value_of(start or rid), parameters=None if start else _marked())
+    comp.add("DTSTART", value_of(start or rid), parameters=None if start else marked())
     if end:
         _add_end(comp, start or rid, end)
     elif times.end:  # keep the series' length, as clients assume for a moved instance
         length = duration_between(times.start, times.end)
         if length >= dt.timedelta(0) and not ((start or rid).date and length.seconds):
-            comp.add("DURATION", vDuration(length), parameters=_marked())
+            comp.add("DURATION", vDuration(length), parameters=marked())
     for name, own, inherited in (
         ("SUMMARY", override.summary, event.summary),
         ("DESCRIPTION", override.description, event.description),
         ("LOCATION", override.location, event.location),
-        ("STATUS", override.status, event.status),
     ):
         if own:
-            comp.add(name, _text(own))
+            comp.add(name, text(own))
         elif inherited:
-            comp.add(name, _text(inherited), parameters=_marked())
+            comp.add(name, text(inherited), parameters=marked())
+    if override.status:
+        add_token(comp, "STATUS", override.status)
+    elif event.status and token(event.status, "STATUS"):
+        comp.add("STATUS", token(event.status, "STATUS"), parameters=marked())
     for prop in shared:
         prop(comp)
     for alarm in event.alarms:
@@ -254,28 +274,28 @@ def _shared(event: Event) -> list[Callable[[Component], None]]:
     def add(name: str, value: object) -> None:
         adders.append(lambda comp: comp.add(name, value))
 
-    def add_address(name: str, email: str, params: dict[str, str]) -> None:
-        adders.append(lambda comp: comp.add(name, _address(email, params)))
+    def addaddress(name: str, email: str, params: dict[str, str]) -> None:
+        adders.append(lambda comp: comp.add(name, address(email, params)))
 
     if event.transparency:
-        add("TRANSP", _text(event.transparency))
+        adders.append(lambda comp: add_token(comp, "TRANSP", event.transparency or ""))
     if event.organizer:
-        add_address("ORGANIZER", event.organizer.email, _cn(event.organizer.name))
+        addaddress("ORGANIZER", event.organizer.email, cn_params(event.organizer.name))
     for attendee in event.attendees:
-        params = _cn(attendee.name)
+        params = cn_params(attendee.name)
         for key, value in (("ROLE", attendee.role), ("PARTSTAT", attendee.partstat)):
             if value and clean(value):
                 params[key] = clean(value)
-        add_address("ATTENDEE", attendee.email, params)
+        addaddress("ATTENDEE", attendee.email, params)
     categories = [clean(c) for c in event.categories if clean(c)]
     if categories:
-        add("CATEGORIES", _Categories(categories))
+        add("CATEGORIES", Categories(categories))
     if event.url:
         if url_is_clean(event.url):
             add("URL", event.url)
         else:  # write a valid URI, keep the exact text for the reader
             add("URL", encode_url(clean(event.url)))
-            add("X-LIFEBOAT-URL", _text(event.url))
+            add("X-LIFEBOAT-URL", text(event.url))
     if event.created:
         add("CREATED", _stamp(event.created))
     if event.updated:
@@ -283,88 +303,29 @@ def _shared(event: Event) -> list[Callable[[Component], None]]:
     return adders
 
 
-class _Params(Parameters):
-    # icalendar quotes CN only for space and "'"; its lenient parser strips an unquoted
-    # TAB and reads an unquoted backslash as an escape, so quote whenever one may appear.
-    always_quoted = (*Parameters.always_quoted, "CN")
-    quote_also = {"ROLE": " '\t\\", "PARTSTAT": " '\t\\"}
-
-
-def _address(email: str, params: dict[str, str]) -> vCalAddress:
-    value = vCalAddress(mailto(email))
-    value.params = _Params(params)
-    return value
-
-
-def _cn(name: str | None) -> dict[str, str]:
-    if not name or not clean(name):
-        return {}
-    params = {"CN": clean(name)}
-    if _PARAM_ESCAPE.search(params["CN"]):
-        # icalendar's parser reads `\,` `\:` `\;` `\\` in a parameter as escapes (RFC 5545
-        # has none there): keep the exact name percent-encoded for our reader as well.
-        params["X-LIFEBOAT-CN"] = quote(params["CN"], safe="")
-    return params
-
-
 def _alarm(alarm: Alarm, event: Event) -> VAlarm:
     comp = VAlarm()
-    action = clean(alarm.action).strip() if alarm.action else ""
-    comp.add("ACTION", _text(action or "DISPLAY"), parameters=None if action else _marked())
+    action = token(alarm.action, "ACTION") if alarm.action else None
+    comp.add("ACTION", action or "DISPLAY", parameters=None if action else marked())
+    if alarm.action and not action:
+        comp.add("X-LIFEBOAT-ACTION", text(alarm.action))
     try:
         comp.add("TRIGGER", vDuration.from_ical(canonical_duration(alarm.trigger)))
     except ValueError:  # not a duration: a harmless trigger, the text kept for the reader
-        comp.add("TRIGGER", dt.timedelta(0), parameters=_marked())
-        comp.add("X-LIFEBOAT-TRIGGER", _text(alarm.trigger))
+        comp.add("TRIGGER", dt.timedelta(0), parameters=marked())
+        comp.add("X-LIFEBOAT-TRIGGER", text(alarm.trigger))
     kind = (action or "DISPLAY").upper()
     default_text = clean(event.summary) if event.summary else DEFAULT_REMINDER
     if alarm.description and clean(alarm.description):
-        comp.add("DESCRIPTION", _text(alarm.description))
+        comp.add("DESCRIPTION", text(alarm.description))
     elif kind in ("DISPLAY", "EMAIL"):  # RFC 5545 3.6.6: required for these actions
-        comp.add("DESCRIPTION", _text(default_text), parameters=_marked())
+        comp.add("DESCRIPTION", text(default_text), parameters=marked())
     if kind == "EMAIL":  # also required: a subject and a recipient
-        comp.add("SUMMARY", _text(default_text), parameters=_marked())
+        comp.add("SUMMARY", text(default_text), parameters=marked())
         recipient = event.organizer.email if event.organizer else None
         if recipient:
-            comp.add("ATTENDEE", _address(recipient, _marked()))
+            comp.add("ATTENDEE", address(recipient, marked()))
     return comp
-
-
-_BOM = "\ufeff".encode()
-_PARAM_ESCAPE = re.compile(r"\\[,:;\\]")
-
-
-def _escape(value: str) -> bytes:
-    """RFC 5545 TEXT escaping of cleaned text (no CR left).
-
-    Why not icalendar's: it first turns a literal backslash-N into a line break, so
-    "C:\\New folder" would come back as two lines.
-    """
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n").encode()
-
-
-def _keep_bom(data: bytes) -> bytes:
-    # icalendar decodes each written value as utf-8-sig, dropping one leading U+FEFF
-    return _BOM + data if data.startswith(_BOM) else data
-
-
-class _Text(vText):
-    def to_ical(self) -> bytes:
-        return _keep_bom(_escape(str(self)))
-
-
-class _Categories(vCategory):
-    def to_ical(self) -> bytes:
-        return _keep_bom(b",".join(_escape(str(c)) for c in self.cats))
-
-
-def _text(value: str) -> vText:
-    return _Text(clean(value))
-
-
-def _marked() -> dict[str, str]:
-    # a new dict each time: icalendar adds TZID/VALUE to the dict it is given
-    return {MARK: "TRUE"}
 
 
 def _stamp(value: dt.datetime) -> dt.datetime:

@@ -18,25 +18,25 @@ import warnings
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import replace
-from urllib.parse import unquote
 from typing import Any
 
 from icalendar import Calendar as VCalendar
 from icalendar import Component
 from icalendar.error import GloballyUniqueTZIDGuessed
 from icalendar.prop import vDuration
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from errors import InvalidInput
 from exporters.ical_values import (
     MARK,
-    UTC_NAMES,
     canonical_rrule,
     conform,
     duration_between,
     email_of,
     fit_end,
     instant,
+    is_utc_zone,
     optional,
     shift,
 )
@@ -56,7 +56,7 @@ def read_calendar(data: bytes) -> Calendar:
         with warnings.catch_warnings():
             # "/vendor/.../Europe/Berlin" TZIDs: icalendar guesses the IANA zone, as we want.
             warnings.simplefilter("ignore", GloballyUniqueTZIDGuessed)
-            calendars = VCalendar.from_ical(data, multiple=True)
+            calendars = _parse(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"The file is not a valid iCalendar file: {exc}") from None
     calendars = [c for c in calendars if c.name == "VCALENDAR"]
@@ -69,7 +69,10 @@ def read_calendar(data: bytes) -> Calendar:
         for comp in cal.subcomponents:
             if comp.name != "VEVENT":
                 continue
-            uid = optional(comp.get("UID")) or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
+            uid = (
+                optional(comp.get("UID"))
+                or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
+            )
             if uid not in masters:
                 masters[uid], overrides[uid] = [], []
                 order.append(uid)
@@ -85,6 +88,57 @@ def read_calendar(data: bytes) -> Calendar:
     if problems:
         raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
     return Calendar(info=_info(calendars[0]), events=tuple(events))
+
+
+_FOLD = re.compile(r"\r?\n[ \t]")
+_NAME = re.compile(r"[^;:]*")
+
+
+def _parse(data: bytes) -> list[Component]:
+    """icalendar's parse, with backslashes in parameters taken literally.
+
+    Why: RFC 5545 has no backslash escapes in parameters (RFC 6868 uses `^`), but
+    icalendar reads `\\;` `\\:` `\\,` there as escapes, so `CN=Ann\\;PARTSTAT=ACCEPTED`
+    (as Radicale serves a name ending in a backslash) would swallow the PARTSTAT. A
+    character absent from the file stands in for them while icalendar parses.
+    """
+    text = data.decode("utf-8-sig", errors="replace")
+    if "\\" not in text:
+        return VCalendar.from_ical(text, multiple=True)
+    stand_in = next(chr(c) for c in range(0xE000, 0x10FFFF) if chr(c) not in text)
+    lines = _FOLD.sub("", text).split("\n")
+    protected = [_protect_line(line, stand_in) for line in lines]
+    calendars = VCalendar.from_ical("\n".join(protected), multiple=True)
+    if protected != lines:
+        for cal in calendars:
+            for comp in cal.walk():
+                for value in comp.values():
+                    for prop in value if isinstance(value, list) else [value]:
+                        _restore(getattr(prop, "params", None), stand_in)
+    return calendars
+
+
+def _protect_line(line: str, stand_in: str) -> str:
+    name_end = _NAME.match(line).end()  # type: ignore[union-attr]  # always matches
+    if "\\" not in line or name_end >= len(line) or line[name_end] != ";":
+        return line
+    quoted = False
+    for end in range(name_end, len(line)):
+        if line[end] == '"':
+            quoted = not quoted
+        elif line[end] == ":" and not quoted:
+            break
+    else:
+        end = len(line)
+    return line[:name_end] + line[name_end:end].replace("\\", stand_in) + line[end:]
+
+
+def _restore(params: dict[str, Any] | None, stand_in: str) -> None:
+    for key, value in (params or {}).items():
+        if isinstance(value, str) and stand_in in value:
+            params[key] = value.replace(stand_in, "\\")  # type: ignore[index]
+        elif isinstance(value, list):
+            params[key] = [v.replace(stand_in, "\\") if isinstance(v, str) else v for v in value]  # type: ignore[index]
 
 
 def _info(cal: Component) -> CalendarInfo:
@@ -145,9 +199,14 @@ def _event(uid: str, comp: Component) -> Event:
         transparency=_token(comp, "TRANSP"),
         organizer=_person(comp.get("ORGANIZER")),
         attendees=tuple(_attendee(a) for a in _all(comp.get("ATTENDEE"))),
-        alarms=tuple(a for c in comp.subcomponents if c.name == "VALARM" if (a := _alarm(c, start, end))),
+        alarms=tuple(
+            a for c in comp.subcomponents if c.name == "VALARM" if (a := _alarm(c, start, end))
+        ),
         categories=tuple(
-            text for prop in _all(comp.get("CATEGORIES")) for cat in prop.cats if (text := optional(cat))
+            text
+            for prop in _all(comp.get("CATEGORIES"))
+            for cat in prop.cats
+            if (text := optional(cat))
         ),
         url=_x_text(comp, "X-LIFEBOAT-URL") or optional(comp.get("URL")),
         created=_stamp(comp.get("CREATED")),
@@ -189,12 +248,14 @@ def _alarm(comp: Component, start: When, end: When | None) -> Alarm | None:
         value = prop.dt
         if isinstance(value, dt.datetime):  # absolute: as an offset from the (first) start
             value = instant(_when_of(value, None)) - instant(start)
-        elif str(prop.params.get("RELATED", "START")).upper() == "END" and end is not None:
+        elif (_param(prop, "RELATED") or "START").upper() == "END" and end is not None:
             value = value + duration_between(start, end)
         trigger = vDuration(value).to_ical().decode()
     else:
         return None  # RFC 5545 requires TRIGGER: an alarm without one never fires
-    return Alarm(trigger=trigger, action=_token(comp, "ACTION"), description=_text(comp, "DESCRIPTION"))
+    return Alarm(
+        trigger=trigger, action=_token(comp, "ACTION"), description=_text(comp, "DESCRIPTION")
+    )
 
 
 def _person(prop: Any) -> Person | None:
@@ -208,27 +269,26 @@ def _attendee(prop: Any) -> Attendee:
     return Attendee(
         email=email_of(prop),
         name=_cn(prop),
-        role=_upper(prop.params.get("ROLE")),
-        partstat=_upper(prop.params.get("PARTSTAT")),
+        role=_upper(_param(prop, "ROLE")),
+        partstat=_upper(_param(prop, "PARTSTAT")),
     )
 
 
 def _cn(prop: Any) -> str | None:
-    exact = prop.params.get("X-LIFEBOAT-CN")  # written where icalendar would misread CN
-    return optional(unquote(str(exact)) if exact else prop.params.get("CN"))
+    return optional(_param(prop, "CN"))
 
 
 # --- values ---------------------------------------------------------------------------
 
 
 def _when(prop: Any) -> When:
-    return _when_of(prop.dt, prop.params.get("TZID"))
+    return _when_of(prop.dt, _param(prop, "TZID"))
 
 
 def _whens(comp: Component, name: str) -> list[When]:
     out = []
     for prop in _all(comp.get(name)):
-        tzid = prop.params.get("TZID")
+        tzid = _param(prop, "TZID")
         for item in prop.dts:
             out.append(_when_of(item.dt, tzid))
     return out
@@ -242,7 +302,7 @@ def _when_of(value: Any, tzid: str | None) -> When:
     value = value.replace(microsecond=0)
     name = _zone_name(str(tzid), value.tzinfo) if tzid else None
     if name is not None:
-        if name in UTC_NAMES:
+        if is_utc_zone(name):
             return When(datetime=value.replace(tzinfo=None).replace(tzinfo=dt.UTC))
         return When(datetime=value.replace(tzinfo=None), tz=name)
     if value.tzinfo is None:
@@ -251,12 +311,18 @@ def _when_of(value: Any, tzid: str | None) -> When:
 
 
 def _zone_name(tzid: str, tzinfo: dt.tzinfo | None) -> str | None:
-    """The IANA name for a TZID: as written, or as icalendar resolved it (Windows names...)."""
+    """The IANA name for a TZID: as written, a Windows name's equivalent, or icalendar's guess.
+
+    Why prefer a name over the file's VTIMEZONE: a weekly 09:00 meeting must stay at
+    09:00 local time across DST changes, which only a zone (not a UTC offset) gives.
+    """
     try:
         zoneinfo.ZoneInfo(tzid)
         return tzid
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         pass
+    if tzid in WINDOWS_TO_OLSON:
+        return WINDOWS_TO_OLSON[tzid]
     if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
         return tzinfo.key
     return None
@@ -273,6 +339,11 @@ def _stamp(prop: Any) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(microsecond=0)
 
 
+def _param(prop: Any, name: str) -> str | None:
+    value = getattr(prop, "params", {}).get(name)
+    return None if value is None else str(value)
+
+
 def _x_text(comp: Component, name: str) -> str | None:
     """An X- property as TEXT: icalendar keeps unknown properties escaped, so unescape here."""
     prop = comp.get(name)
@@ -283,7 +354,7 @@ def _x_text(comp: Component, name: str) -> str | None:
 
 
 def _marked(prop: Any) -> bool:
-    return str(getattr(prop, "params", {}).get(MARK, "")).upper() == "TRUE"
+    return (_param(prop, MARK) or "").upper() == "TRUE"
 
 
 def _text(comp: Component, name: str) -> str | None:
@@ -295,8 +366,9 @@ def _text(comp: Component, name: str) -> str | None:
 
 
 def _token(comp: Component, name: str) -> str | None:
-    value = _text(comp, name)
-    return _upper(value)
+    if f"X-LIFEBOAT-{name}" in comp:  # a value RFC 5545 does not allow, kept by our writer
+        return _x_text(comp, f"X-LIFEBOAT-{name}")
+    return _upper(_text(comp, name))
 
 
 def _upper(value: object) -> str | None:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from icalendar import Timezone
 
 from account.records import When
+from exporters.ical_props import serialise
 from exporters.ical_values import zone
 
 DEFAULT_SPAN: tuple[dt.date, dt.date] = (dt.date(1970, 1, 1), dt.date(2100, 1, 1))
@@ -26,7 +27,16 @@ def vtimezone(
 ) -> bytes:
     """The serialised VTIMEZONE for `tzid` covering `first` to `last` (cached: it is slow-ish)."""
     zone(tzid)  # a clear ValueError for unknown names
-    return Timezone.from_tzid(tzid, first_date=first, last_date=last).to_ical()
+    component = Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    for observance in component.subcomponents:
+        # One RDATE per line: vobject (so Radicale) keeps only the first value of a list here.
+        rdates = observance.pop("RDATE", None)
+        for rdate in rdates.dts if rdates is not None else ():
+            observance.add("RDATE", rdate.dt)
+    # Observances grouped by kind, first kind first: the order vobject (Radicale) serves back.
+    kinds = list(dict.fromkeys(o.name for o in component.subcomponents))
+    component.subcomponents.sort(key=lambda o: kinds.index(o.name))
+    return serialise(component)
 
 
 def span_covering(

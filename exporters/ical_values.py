@@ -18,33 +18,12 @@ from urllib.parse import unquote
 from dateutil.rrule import rrulestr
 from icalendar.prop import vDuration, vRecur
 
+from account.canonical import is_utc_zone  # zones meaning UTC: written as `Z`
 from account.records import When
 
 # Parameter marking a value the writer had to add (an RFC-required property the record
 # leaves empty, or an override value inherited from its series); the reader drops it.
 MARK = "X-LIFEBOAT-DEFAULT"
-# Zone names that mean UTC: a wall time there is an absolute time, written with `Z`.
-UTC_NAMES = frozenset(
-    {
-        "UTC",
-        "Etc/UTC",
-        "Etc/Universal",
-        "Etc/Zulu",
-        "Universal",
-        "Zulu",
-        "GMT",
-        "Etc/GMT",
-        "Etc/GMT+0",
-        "Etc/GMT-0",
-        "Etc/GMT0",
-        "Etc/Greenwich",
-        "GMT0",
-        "GMT+0",
-        "GMT-0",
-        "Greenwich",
-    }
-)
-
 _LINE_BREAKS = re.compile(r"\r\n|\r")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
@@ -163,12 +142,12 @@ def normalise(when: When, uid: str) -> When:
     value = when.datetime
     assert value is not None
     value = value.replace(microsecond=0)
-    tz = when.tz if when.tz and when.tz not in UTC_NAMES else None
+    tz = when.tz if when.tz and not is_utc_zone(when.tz) else None
     if value.tzinfo is not None:
         if tz is None:
             return When(datetime=value.astimezone(dt.UTC))
         return When(datetime=value.astimezone(zone(tz)).replace(tzinfo=None), tz=tz)
-    if when.tz is not None and tz is None:
+    if when.tz and tz is None:  # a zone meaning UTC
         return When(datetime=value.replace(tzinfo=dt.UTC))
     return When(datetime=value, tz=tz)
 
@@ -287,6 +266,19 @@ _RRULE_KEYS = (
     "RSCALE",
     "SKIP",
 )
+_RANGES = {
+    "COUNT": (1, 2**31),
+    "INTERVAL": (1, 2**31),
+    "BYSECOND": (0, 60),
+    "BYMINUTE": (0, 59),
+    "BYHOUR": (0, 23),
+    "BYMONTHDAY": (1, 31),
+    "BYYEARDAY": (1, 366),
+    "BYWEEKNO": (1, 53),
+    "BYMONTH": (1, 12),
+    "BYSETPOS": (1, 366),
+}
+_SIGNED = frozenset({"BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS"})
 _DURATION = re.compile(r"[+-]?P(?:\d+W|(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)")
 
 
@@ -344,6 +336,12 @@ def _canonical_rrule(value: str, kind: tuple[str, str | None] | None) -> str:
         rule = vRecur.from_ical(";".join(p.strip() for p in parts).upper())
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{value!r} is not a valid RRULE: {exc}") from None
+    for key, (low, high) in _RANGES.items():
+        for number in rule.get(key, []):
+            if isinstance(number, int) and not (
+                low <= abs(number) <= high and (number >= 0 or key in _SIGNED)
+            ):
+                raise ValueError(f"{value!r} is not a valid RRULE: {key}={number} is out of range")
     if "UNTIL" in rule and kind is not None:
         rule["UNTIL"] = [_until(rule["UNTIL"][0], kind)]
     text = rule.to_ical().decode()

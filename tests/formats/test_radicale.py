@@ -288,16 +288,15 @@ def test_radicale_keeps_a_long_run_of_spaces(dav: DavClient, dav_addressbook: st
     assert_radicale_keeps_contact(dav, dav_addressbook, contact, "3.0")
 
 
-@pytest.mark.xfail(strict=True, reason="vobject keeps only the first value of a multi-valued "
-                   "RDATE inside VTIMEZONE; fixable by writing one RDATE per line")  # fmt: skip
+# exporters.ical writes one RDATE per line inside VTIMEZONE: vobject keeps only the first
+# value of a multi-valued RDATE there.
 def test_radicale_keeps_our_vtimezones(dav: DavClient, dav_calendar: str) -> None:
     sent = event_to_ics(WEEKLY_SYNC)
     assert _zones(dav.get(dav.put_ics(dav_calendar, sent))) == _zones(sent)
 
 
-@pytest.mark.xfail(strict=True, reason="Radicale serves CN=Ann\\;PARTSTAT=... unquoted and "
-                   "the icalendar parser reads \\; as an escape; "
-                   "fixable in exporters.ical_read")  # fmt: skip
+# Radicale serves CN=Ann\;PARTSTAT=... unquoted; exporters.ical_read reads parameter
+# backslashes literally, so the participation status survives.
 def test_radicale_keeps_an_attendee_whose_name_ends_in_a_backslash(
     dav: DavClient, dav_calendar: str
 ) -> None:

@@ -19,8 +19,17 @@ from exporters.ical import canonical_duration, canonical_rrule
 from tests.strategies.text import hostile_line, hostile_text, optional
 
 # Zones with odd offsets (+05:45, +13:45, half-hour DST) and southern-hemisphere DST.
-ZONES = ("Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe",
-         "Pacific/Chatham", "America/St_Johns", "Europe/London", "America/Sao_Paulo", "Asia/Tokyo")
+ZONES = (
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Europe/London",
+    "America/Sao_Paulo",
+    "Asia/Tokyo",
+)
 KINDS = ("date", "floating", "utc", "zoned")
 
 _dates = st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31))
@@ -71,8 +80,12 @@ def _end(start: When) -> st.SearchStrategy[When]:
 
 def rrules(start: When) -> st.SearchStrategy[str]:
     """Canonical RRULE text for a series starting at `start`."""
-    days = st.lists(st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), min_size=1,
-                    max_size=3, unique=True)
+    days = st.lists(
+        st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]),
+        min_size=1,
+        max_size=3,
+        unique=True,
+    )
     limit = st.one_of(
         st.none(),
         st.integers(1, 30).map(lambda n: f"COUNT={n}"),
@@ -89,26 +102,39 @@ def rrules(start: When) -> st.SearchStrategy[str]:
             parts.append(end)
         return canonical_rrule(";".join(parts), start)
 
-    return st.builds(build, st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]),
-                     st.none() | st.integers(1, 4), st.none() | days, limit)
+    return st.builds(
+        build,
+        st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]),
+        st.none() | st.integers(1, 4),
+        st.none() | days,
+        limit,
+    )
 
 
 def _until_text(when: When) -> str:
     if when.date is not None:
         return "UNTIL=" + when.date.strftime("%Y%m%d")
     assert when.datetime is not None
-    return "UNTIL=" + when.datetime.strftime("%Y%m%dT%H%M%S") + ("Z" if when.datetime.tzinfo else "")
+    return (
+        "UNTIL=" + when.datetime.strftime("%Y%m%dT%H%M%S") + ("Z" if when.datetime.tzinfo else "")
+    )
 
 
 def alarms() -> st.SearchStrategy[Alarm]:
     trigger = st.builds(
         lambda sign, d, h, m, s: canonical_duration(f"{sign}P{d}DT{h}H{m}M{s}S"),
-        st.sampled_from(["", "-", "+"]), st.integers(0, 30), st.integers(0, 23), st.integers(0, 59),
+        st.sampled_from(["", "-", "+"]),
+        st.integers(0, 30),
+        st.integers(0, 23),
+        st.integers(0, 59),
         st.integers(0, 59),
     )
-    return st.builds(Alarm, trigger=trigger,
-                     action=st.none() | st.sampled_from(["DISPLAY", "EMAIL", "AUDIO"]),
-                     description=optional(hostile_text()))
+    return st.builds(
+        Alarm,
+        trigger=trigger,
+        action=st.none() | st.sampled_from(["DISPLAY", "EMAIL", "AUDIO"]),
+        description=optional(hostile_text()),
+    )
 
 
 def emails() -> st.SearchStrategy[str]:
@@ -125,15 +151,23 @@ def attendees() -> st.SearchStrategy[Attendee]:
         return st.none() | st.sampled_from(values)
 
     return st.builds(
-        Attendee, email=emails(), name=optional(hostile_text()),
+        Attendee,
+        email=emails(),
+        name=optional(hostile_text()),
         role=token(["REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT", "CHAIR", "X-HOST"]),
         partstat=token(["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED"]),
     )
 
 
 _stamps = st.none() | _naive(1970).map(lambda d: d.replace(tzinfo=dt.UTC))
-_urls = st.sampled_from(["https://example.com/a?b=1&c=2", "https://de.wikipedia.org/wiki/Müller",
-                         "mailto:x@example.com", "https://example.com/a,b;c"]) | hostile_line(1)
+_urls = st.sampled_from(
+    [
+        "https://example.com/a?b=1&c=2",
+        "https://de.wikipedia.org/wiki/Müller",
+        "mailto:x@example.com",
+        "https://example.com/a,b;c",
+    ]
+) | hostile_line(1)
 
 
 @st.composite
@@ -169,8 +203,11 @@ def events(draw: st.DrawFn, uid: st.SearchStrategy[str] | None = None) -> Event:
         rrule=rrule,
         rdates=rdates,
         exdates=tuple(draw(st.lists(_like(start), max_size=3, unique=True))) if recurring else (),
-        overrides=tuple(draw(st.lists(overrides(start), max_size=3,
-                                      unique_by=lambda o: o.recurrence_id))) if recurring else (),
+        overrides=tuple(
+            draw(st.lists(overrides(start), max_size=3, unique_by=lambda o: o.recurrence_id))
+        )
+        if recurring
+        else (),
         status=draw(st.none() | st.sampled_from(["TENTATIVE", "CONFIRMED", "CANCELLED"])),
         transparency=draw(st.none() | st.sampled_from(["OPAQUE", "TRANSPARENT"])),
         organizer=draw(st.none() | people()),
@@ -185,8 +222,12 @@ def events(draw: st.DrawFn, uid: st.SearchStrategy[str] | None = None) -> Event:
 
 def calendar_infos() -> st.SearchStrategy[CalendarInfo]:
     colors = st.sampled_from(["#3366cc", "#FF0000FF", "red"]) | hostile_line(1)
-    return st.builds(CalendarInfo, name=hostile_text(1).filter(bool), color=st.none() | colors,
-                     description=optional(hostile_text()))
+    return st.builds(
+        CalendarInfo,
+        name=hostile_text(1).filter(bool),
+        color=st.none() | colors,
+        description=optional(hostile_text()),
+    )
 
 
 def calendars(max_events: int = 4) -> st.SearchStrategy[Calendar]:
