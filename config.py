@@ -81,6 +81,15 @@ def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, 
         "EMBEDDED_WORKERS": env_int("EMBEDDED_WORKERS", 2, env),
         "RUN_SCHEDULER": env_bool("RUN_SCHEDULER", False, env),
         "CELERY_BROKER_URL": env_str("CELERY_BROKER_URL", None, env),
+        # Redis hands an unacknowledged task out again after this; above the longest export.
+        "CELERY_VISIBILITY_TIMEOUT": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, env, minimum=1),
+        # A run's executor renews its lease every quarter of this; an expired lease means retry.
+        "RUN_LEASE_SECONDS": env_int("RUN_LEASE_SECONDS", 120, env, minimum=1),
+        # The wait before a failed run's second attempt; it doubles with each attempt.
+        "RETRY_BASE_SECONDS": env_int("RETRY_BASE_SECONDS", 60, env, minimum=1),
+        # Test-only: sleep this long at every progress step of an export in Celery workers, so a
+        # test can kill a worker mid-export (tests/scale). 0, the default, changes nothing.
+        "TEST_EXPORT_DELAY_MS": env_int("TEST_EXPORT_DELAY_MS", 0, env),
         "SMTP_HOST": env_str("SMTP_HOST", None, env),
         "SMTP_PORT": env_int("SMTP_PORT", 587, env, minimum=1),
         "SMTP_SECURITY": env_str("SMTP_SECURITY", "starttls", env),

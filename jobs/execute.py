@@ -103,7 +103,25 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
 
 
 def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> Archive:
-    """The run's verified archive: reused from an earlier attempt if intact, else a new export."""
+    """The run's verified archive: reused from an earlier attempt if intact, else a new export.
+
+    If the transaction recording a new archive fails (the database went away
+    between writing the zip and committing its row), the zip is removed: a
+    complete file that no archive row names must not look like one. The next
+    attempt exports again.
+    """
+    written: list[Path] = []
+    try:
+        return _recorded_archive(ctx, run_id, owner, beat, written)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _recorded_archive(
+    ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[Path]
+) -> Archive:
     with ctx.db.session() as session:
         run = session.get(ExportRun, run_id)
         assert run is not None
@@ -120,6 +138,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> A
         result = export_user(
             session, user, ctx.archive_dir, now=ctx.clock(), vcard_version=ctx.vcard_version, progress=beat.report
         )
+        written.append(ctx.archive_dir / result.archive.relpath)
         session.flush()
         if not runs.attach_archive(session, run_id, owner, result.archive.id):
             # Someone else owns the run now: drop our (complete but unneeded) archive.

@@ -196,8 +196,9 @@ def finish_failed_attempt(
 
     Returns the new state, or None if the run was no longer ours.
     """
-    with db.session() as session:
-        run = session.scalar(select(ExportRun).where(_owned(run_id, owner)))
+    with db.session(write=True) as session:
+        # Locked: a dispatcher requeueing the run (lease ran out) must not interleave with this.
+        run = session.scalar(select(ExportRun).where(_owned(run_id, owner)).with_for_update())
         if run is None:
             return None
         final = permanent or run.attempt >= run.max_attempts
@@ -232,9 +233,14 @@ def requeue_expired(db: Database, *, now: dt.datetime) -> list[str]:
     its final name, so nothing partial is visible.
     """
     with db.session(write=True) as session:
+        # Locked, skipping rows another dispatcher or the run's own (late) executor holds: without
+        # the lock, an executor finishing right now would have its delivered run set back to queued
+        # and exported again, and two dispatchers would both requeue (and double-count) one run.
         stale = list(
             session.scalars(
-                select(ExportRun).where(ExportRun.state == RunState.RUNNING, ExportRun.lease_expires_at < now)
+                select(ExportRun)
+                .where(ExportRun.state == RunState.RUNNING, ExportRun.lease_expires_at < now)
+                .with_for_update(skip_locked=True)
             )
         )
         for run in stale:

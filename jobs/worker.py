@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 
 from celery import Celery, Task, shared_task
 from flask import Flask
@@ -31,6 +32,7 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask)
+    visibility = int(app.config.get("CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT))
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         task_ignore_result=True,
@@ -39,7 +41,12 @@ def celery_init_app(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
-            "visibility_timeout": app.config.get("CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT)
+            "visibility_timeout": visibility,
+            # Workers look for a dead worker's unacknowledged tasks every interval x throttle
+            # seconds; kombu 5.7's defaults (10 s x 10) add up to 100 s after the timeout. Sweep
+            # every tenth of the timeout instead (1 to 10 s; one cheap ZRANGE per worker).
+            "unacked_restore_interval": max(1, min(10, visibility // 10)),
+            "unacked_restore_throttle": 1,
         },
         task_default_queue="lifeboat-exports",
     )
@@ -79,5 +86,18 @@ def __getattr__(name: str) -> Celery:
         flask_app = create_app()
         if "celery" not in flask_app.extensions:
             raise RuntimeError("set LIFEBOAT_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
+        _slow_exports_for_tests(flask_app)
         _worker_app = flask_app.extensions["celery"]
     return _worker_app
+
+
+def _slow_exports_for_tests(flask_app: Flask) -> None:
+    """Test-only knob: `LIFEBOAT_TEST_EXPORT_DELAY_MS` sleeps at every progress step of an export.
+
+    Why: the scale tests kill a worker process mid-export and must find it
+    there reliably; a tiny account exports in milliseconds. Unset or 0 (the
+    default) leaves the context untouched.
+    """
+    delay = flask_app.config.get("TEST_EXPORT_DELAY_MS", 0) / 1000
+    if delay > 0:
+        get_context(flask_app).on_progress = lambda _stage, _percent: time.sleep(delay)

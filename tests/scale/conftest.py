@@ -21,8 +21,10 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -30,10 +32,13 @@ from typing import NoReturn
 import psycopg
 import pytest
 import redis
+from flask import Flask
 from psycopg import sql
 from sqlalchemy import insert, text
 
-from store import Base, Database, Schedule, User, migrate
+from app import create_app
+from jobs.dispatcher import Dispatcher
+from store import Base, Database, Schedule, User, get_db, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -46,6 +51,8 @@ SECRET = "scale-test-secret-key"
 LEASE_SECONDS = 3
 # Redis hands an unacknowledged task out again after this (the default is an hour).
 VISIBILITY_TIMEOUT = 5
+# A failed attempt is retried after this (then twice as long, ...); a minute in production.
+RETRY_BASE_SECONDS = 1
 
 
 def unavailable(message: str) -> NoReturn:
@@ -59,7 +66,9 @@ def _admin() -> psycopg.Connection:
     try:
         return psycopg.connect(ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as exc:
-        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} not reachable; start it or run in CI ({exc})")
+        unavailable(
+            f"PostgreSQL at {PG_HOST}:{PG_PORT} not reachable; start it or run in CI ({exc})"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +84,9 @@ def pg_name() -> Iterator[str]:
         yield name
     finally:
         with _admin() as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def pg_url_for(name: str) -> str:
@@ -95,13 +106,17 @@ def redis_url() -> Iterator[str]:
         probe.ping()
         probe.close()
     except redis.RedisError as exc:
-        unavailable(f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable; start it or run in CI ({exc})")
+        unavailable(
+            f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable; start it or run in CI ({exc})"
+        )
     indexes = list(range(1, 16))
     random.shuffle(indexes)
     for index in indexes:
         client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
         # Claim the index with a marker so a concurrent run picks another one.
-        if client.dbsize() == 0 and client.set("lifeboat-test-owner", secrets.token_hex(8), nx=True):
+        if client.dbsize() == 0 and client.set(
+            "lifeboat-test-owner", secrets.token_hex(8), nx=True
+        ):
             break
         client.close()
     else:
@@ -134,7 +149,8 @@ def terminate_backends(pg_name: str) -> Callable[[], int]:
     def terminate() -> int:
         with _admin() as admin:
             rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
                 (pg_name,),
             ).fetchall()
         return sum(1 for (done,) in rows if done)
@@ -159,7 +175,10 @@ def add_users(
         ids = list(
             session.scalars(
                 insert(User).returning(User.id),
-                [{"email": f"user{i:05d}@scale.example", "timezone": zones[i % len(zones)]} for i in range(count)],
+                [
+                    {"email": f"user{i:05d}@scale.example", "timezone": zones[i % len(zones)]}
+                    for i in range(count)
+                ],
             )
         )
         session.execute(
@@ -192,7 +211,31 @@ def scale_env(pg_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
         "LIFEBOAT_SECRET_KEY": SECRET,
         "LIFEBOAT_RUN_LEASE_SECONDS": str(LEASE_SECONDS),
         "LIFEBOAT_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+        "LIFEBOAT_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
     }
+
+
+@pytest.fixture
+def scale_app(pg_db: Database, scale_env: dict[str, str]) -> Iterator[Flask]:
+    """This process's app on the test database and broker, configured like the workers.
+
+    For the dispatcher (`jobs.dispatcher.Dispatcher`) and for sending tasks.
+    """
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": scale_env["LIFEBOAT_DATABASE_URL"],
+            "ARCHIVE_DIR": scale_env["LIFEBOAT_ARCHIVE_DIR"],
+            "CELERY_BROKER_URL": scale_env["LIFEBOAT_CELERY_BROKER_URL"],
+            "SECRET_KEY": SECRET,
+            "RUN_LEASE_SECONDS": LEASE_SECONDS,
+            "CELERY_VISIBILITY_TIMEOUT": VISIBILITY_TIMEOUT,
+            "RETRY_BASE_SECONDS": RETRY_BASE_SECONDS,
+        }
+    )
+    yield app
+    app.extensions["celery"].close()
+    get_db(app).dispose()
 
 
 @dataclass
@@ -215,9 +258,13 @@ class Process:
         deadline = time.monotonic() + timeout
         while marker not in self.output():
             if self.popen.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
+                raise AssertionError(
+                    f"{self.name} exited with {self.popen.returncode}:\n{self.output()}"
+                )
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} did not print {marker!r} in {timeout} s:\n{self.output()}")
+                raise AssertionError(
+                    f"{self.name} did not print {marker!r} in {timeout} s:\n{self.output()}"
+                )
             time.sleep(0.05)
 
 
@@ -236,9 +283,17 @@ def spawn_worker(scale_env: dict[str, str], tmp_path: Path) -> Iterator[Callable
             "-n", f"{name}@%h",
         ]  # fmt: skip
         log = tmp_path / f"{name}.log"
-        env = {**os.environ, **scale_env, **extra_env, "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **scale_env,
+            **extra_env,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT),
+        }
         with log.open("wb") as handle:
-            popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+            )
         process = Process(name, popen, log)
         started.append(process)
         process.wait_for("ready.", timeout=60)
@@ -252,3 +307,30 @@ def spawn_worker(scale_env: dict[str, str], tmp_path: Path) -> Iterator[Callable
                 process.popen.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def dispatcher_ticking(app: Flask, every: float = 0.5) -> Iterator[Dispatcher]:
+    """The production dispatcher's tick (requeue dead runs, hand runs to Celery), in a thread."""
+    dispatcher = Dispatcher(app)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            dispatcher._safe_tick()  # logs and survives a failed tick, like the service
+
+    thread = threading.Thread(target=loop, name="dispatcher", daemon=True)
+    thread.start()
+    try:
+        yield dispatcher
+    finally:
+        stop.set()
+        thread.join(timeout=30)
