@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import queue
-import random
 import shutil
 import threading
 from collections import Counter, defaultdict
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from account.sample import SampleSize, generate_account
@@ -38,7 +37,7 @@ from jobs import dispatch, runs
 from jobs.context import JobContext
 from jobs.execute import execute_run
 from jobs.export import ExportResult, archive_filename
-from jobs.schedule import ScheduleSpec, latest_due, next_run_after, period_key
+from jobs.schedule import ScheduleSpec, next_run_after, period_key
 from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule, User
 from store.accounts import Counts, replace_account
 from store.runs import new_id
@@ -334,75 +333,3 @@ def test_full_exports_by_racing_dispatchers_and_workers_are_one_per_user_per_per
     for path in archive_dir.glob("*/*.zip"):
         verify_archive(path)
     assert total >= 20 * 4 + 10
-
-
-def test_a_dispatcher_with_a_stale_view_creates_no_second_run_on_postgresql(
-    pg_db: Database,
-) -> None:
-    """`ON CONFLICT DO NOTHING` against both unique keys, as PostgreSQL (not SQLite) runs it."""
-    users = add_users(pg_db, 2, zones=["Europe/Berlin"], times=["02:00"])
-    now = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
-
-    def make_due() -> None:
-        with pg_db.session() as session:
-            session.execute(update(Schedule).values(next_run_at=now - dt.timedelta(minutes=5)))
-
-    make_due()
-    first = dispatch.tick(pg_db, now=now)
-    assert first.due == 2 and len(first.created) == 2
-    with pg_db.session() as session:  # the first user's run is over; the second's still queued
-        session.execute(
-            update(ExportRun).where(ExportRun.user_id == users[0]).values(state=RunState.DELIVERED)
-        )
-    # A dispatcher that read both schedules before they were moved: same period, no new run.
-    make_due()
-    stale = dispatch.tick(pg_db, now=now)
-    assert stale.due == 2 and stale.created == []
-    # The next day, only the user without an active run gets one (one active run per user).
-    tomorrow = dispatch.tick(pg_db, now=now + dt.timedelta(days=1))
-    with pg_db.session() as session:
-        rows = session.execute(select(ExportRun.user_id, ExportRun.period_key)).all()
-    assert sorted((r.user_id, r.period_key) for r in rows) == [
-        (users[0], "daily:2026-11-25"),
-        (users[0], "daily:2026-11-26"),
-        (users[1], "daily:2026-11-25"),
-    ]
-    assert len(tomorrow.created) == 1
-    with pg_db.session() as session:  # every new run has its "queued" history line
-        queued = session.scalars(select(RunEvent.run_id).where(RunEvent.kind == "queued"))
-        assert sorted(queued) == sorted([*first.created, *tomorrow.created])
-
-
-def test_the_ticks_shortcut_finds_the_run_latest_due_finds() -> None:
-    """The tick trusts a schedule's stored `next_run_at` and shares calendar walks between users
-    (`dispatch._due_and_next`); it must give what `latest_due` and `next_run_after` give, for
-    stored times that are the due run, an older run (downtime) or no run at all (stale)."""
-    rng = random.Random(4)
-    zones = [*ZONES, "Australia/Lord_Howe", "America/Santiago", "Asia/Kathmandu", "Pacific/Chatham"]
-    checked = 0
-    for _ in range(60):
-        times = dispatch._RunTimes()  # one per tick, shared by the tick's schedules
-        now = START + dt.timedelta(seconds=rng.randrange(365 * 86_400))
-        for _ in range(20):
-            spec = ScheduleSpec(
-                frequency=rng.choice(["daily", "weekly", "monthly"]),
-                time_of_day=rng.choice([*TIMES, "01:30"]),
-                timezone=rng.choice(zones),
-                weekday=rng.randrange(7),
-                day_of_month=rng.randrange(1, 32),
-                user_id=rng.randrange(1, 10**6),
-            )
-            due = latest_due(spec, now)
-            stored = rng.choice(
-                [
-                    due,
-                    next_run_after(spec, now - dt.timedelta(days=rng.randrange(1, 60))),
-                    now - dt.timedelta(seconds=rng.randrange(40 * 86_400)),
-                ]
-            )
-            if stored is None or stored > now:
-                continue
-            expected = (due or stored, next_run_after(spec, now))
-            assert dispatch._due_and_next(times, spec, stored, now) == expected, (spec, stored, now)
-            checked += 1
-    assert checked > 900
