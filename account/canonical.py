@@ -64,7 +64,7 @@ def type_tokens(values: list[str]) -> tuple[tuple[str, ...], bool]:
     preferred = False
     for value in values:
         token = type_token(value)
-        if token == "pref":
+        if token == "pref":  # noqa: S105 - a vCard TYPE value, not a password
             preferred = True
         elif token not in tokens:
             tokens.append(token)
@@ -165,4 +165,3 @@ def upper_token(value: str) -> str:
     if not token or any(ch in token for ch in ';:,"\n\t'):
         raise ValueError(f"{value!r} is not a valid value (one word such as ACCEPTED)")
     return token
-

@@ -177,7 +177,9 @@ def _typed(items: Iterable[Mapping[str, Any]], path: str, p: _Problems) -> tuple
 def _contact(d: Mapping[str, Any], path: str, p: _Problems) -> Contact:
     name = None
     if "name" in d:
-        parts = {k: _text(d["name"], k, f"{path}.name", p) for k in ("family", "given", "additional", "prefix", "suffix")}
+        parts = {
+            k: _text(d["name"], k, f"{path}.name", p) for k in ("family", "given", "additional", "prefix", "suffix")
+        }
         name = Name(**parts) if any(parts.values()) else None
     addresses = []
     for i, a in enumerate(d.get("addresses", ())):
@@ -218,7 +220,9 @@ def _contact(d: Mapping[str, Any], path: str, p: _Problems) -> Contact:
         urls=_typed(d.get("urls", ()), f"{path}.urls", p),
         impps=_typed(d.get("impps", ()), f"{path}.impps", p),
         birthday=p.value(f"{path}.birthday", canonical.birthday, d["birthday"]) if "birthday" in d else None,
-        anniversary=p.value(f"{path}.anniversary", canonical.birthday, d["anniversary"]) if "anniversary" in d else None,
+        anniversary=p.value(f"{path}.anniversary", canonical.birthday, d["anniversary"])
+        if "anniversary" in d
+        else None,
         categories=_texts(d, "categories", path, p),
         note=_text(d, "note", path, p),
         photo=photo,
@@ -362,9 +366,14 @@ def _rrule(value: str, start: When) -> str:
 
 def _same_kind(whens: tuple[When, ...], start: When, path: str, p: _Problems) -> tuple[When, ...]:
     for i, when in enumerate(whens):
-        if when.is_all_day != start.is_all_day or when.tz != start.tz or (
-            when.datetime is not None and start.datetime is not None
-            and (when.datetime.tzinfo is None) != (start.datetime.tzinfo is None)
+        if (
+            when.is_all_day != start.is_all_day
+            or when.tz != start.tz
+            or (
+                when.datetime is not None
+                and start.datetime is not None
+                and (when.datetime.tzinfo is None) != (start.datetime.tzinfo is None)
+            )
         ):
             p.add(f"{path}[{i}]", "must have the same kind (date or date-time) and zone as the event's start")
     return whens

@@ -31,10 +31,48 @@ from account.records import (
     When,
 )
 
-GIVEN = ["Alice", "Bob", "Chloé", "Dmitri", "Eun-ji", "Fatima", "Günther", "Hiroshi", "Ines", "José",
-         "Kwame", "Léa", "Mateo", "Nadia", "Øyvind", "Priya", "Quentin", "Rūta", "Siobhán", "Thanh"]
-FAMILY = ["Müller", "Smith", "García", "Nakamura", "O'Brien", "Kowalski", "Nguyen", "Rossi", "Dubois",
-          "Andersson", "Yılmaz", "Kim", "Novak", "Silva", "Jensen", "Popescu", "Cohen", "Singh"]
+GIVEN = [
+    "Alice",
+    "Bob",
+    "Chloé",
+    "Dmitri",
+    "Eun-ji",
+    "Fatima",
+    "Günther",
+    "Hiroshi",
+    "Ines",
+    "José",
+    "Kwame",
+    "Léa",
+    "Mateo",
+    "Nadia",
+    "Øyvind",
+    "Priya",
+    "Quentin",
+    "Rūta",
+    "Siobhán",
+    "Thanh",
+]
+FAMILY = [
+    "Müller",
+    "Smith",
+    "García",
+    "Nakamura",
+    "O'Brien",
+    "Kowalski",
+    "Nguyen",
+    "Rossi",
+    "Dubois",
+    "Andersson",
+    "Yılmaz",
+    "Kim",
+    "Novak",
+    "Silva",
+    "Jensen",
+    "Popescu",
+    "Cohen",
+    "Singh",
+]
 ORGS = ["Danger, Inc.", "Hiptop Labs", "Acme; Widgets", "Café Zoë", "Example GmbH", "北京科技"]
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "America/Sao_Paulo"]
 WORDS = ["backup", "sync", "review", "lunch", "call", "plan", "dentist", "flight", "yoga", "retro"]
@@ -74,12 +112,25 @@ def generate_account(email: str, size: SampleSize = TYPICAL, *, seed: int = 1) -
         for _ in range(count):
             events.append(_event(rng, counter, size))
             counter += 1
-        calendars.append(Calendar(CalendarInfo(name=["Personal", "Work", "Family", "Travel"][c % 4] + (f" {c}" if c >= 4 else ""),
-                                               color=f"#{rng.randrange(0xFFFFFF):06x}",
-                                               description="Generated sample calendar"), tuple(events)))
+        calendars.append(
+            Calendar(
+                CalendarInfo(
+                    name=["Personal", "Work", "Family", "Travel"][c % 4] + (f" {c}" if c >= 4 else ""),
+                    color=f"#{rng.randrange(0xFFFFFF):06x}",
+                    description="Generated sample calendar",
+                ),
+                tuple(events),
+            )
+        )
     notes = tuple(_note(rng, i, size, base) for i in range(size.notes))
-    return Account(email=email, display_name="Demo User", timezone="Europe/Berlin",
-                   contacts=contacts, calendars=tuple(calendars), notes=notes)
+    return Account(
+        email=email,
+        display_name="Demo User",
+        timezone="Europe/Berlin",
+        contacts=contacts,
+        calendars=tuple(calendars),
+        notes=notes,
+    )
 
 
 def _blob(rng: random.Random, size: int) -> bytes:
@@ -101,10 +152,21 @@ def _contact(rng: random.Random, i: int, size: SampleSize, base: dt.datetime) ->
         title="Engineer" if i % 4 == 0 else None,
         emails=(Typed(f"{local}{i}@example.com", ("work",), True), Typed(f"{local}{i}@example.org", ("home",))),
         phones=(Typed(f"+49 30 {rng.randrange(10**6, 10**7)}", ("cell",)),),
-        addresses=(Address(types=("home",), street=f"Hauptstraße {i % 200 + 1}", locality="Berlin",
-                           postal_code=f"{10115 + i % 100}", country="Germany"),) if i % 2 == 0 else (),
+        addresses=(
+            Address(
+                types=("home",),
+                street=f"Hauptstraße {i % 200 + 1}",
+                locality="Berlin",
+                postal_code=f"{10115 + i % 100}",
+                country="Germany",
+            ),
+        )
+        if i % 2 == 0
+        else (),
         urls=(Typed(f"https://{local}.example.com", ("home",)),) if i % 7 == 0 else (),
-        birthday=f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}" if i % 3 else f"--{1 + i % 12:02d}-{1 + i % 28:02d}",
+        birthday=f"{1950 + i % 50}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        if i % 3
+        else f"--{1 + i % 12:02d}-{1 + i % 28:02d}",
         categories=("Friends",) if i % 2 else ("Work", "Friends"),
         note=f"Met at event {i}.\nSecond line; with, separators." if i % 4 == 0 else None,
         photo=Blob("image/png", _blob(rng, size.photo_bytes)) if rng.random() < size.photo_ratio else None,
@@ -133,8 +195,14 @@ def _event(rng: random.Random, i: int, size: SampleSize) -> Event:
         rrule = "FREQ=WEEKLY;COUNT=10" if kind else "FREQ=YEARLY"
         second = _shift(start, 7 if kind else 365)
         third = _shift(start, 14 if kind else 730)
-        overrides = (Override(recurrence_id=second, summary="Moved instance", start=_shift(second, 0, hours=1),
-                              end=_shift(second, 0, hours=2) if kind else None),)
+        overrides = (
+            Override(
+                recurrence_id=second,
+                summary="Moved instance",
+                start=_shift(second, 0, hours=1),
+                end=_shift(second, 0, hours=2) if kind else None,
+            ),
+        )
         exdates = (third,)
     return Event(
         uid=f"event-{i:07d}@lifeboat.example",
@@ -189,14 +257,14 @@ def demo_account(email: str) -> Account:
 
     from account.jsonio import account_from_dict
 
-    sample = account_from_dict(
-        json.loads(resources.files("account").joinpath("samples/alice.json").read_text("utf-8"))
-    )
+    sample = account_from_dict(json.loads(resources.files("account").joinpath("samples/alice.json").read_text("utf-8")))
     generated = generate_account(email)
     by_name = {c.info.name: c for c in generated.calendars}
     for calendar in sample.calendars:  # sample events first, in calendars of the same name
         known = by_name.get(calendar.info.name)
-        by_name[calendar.info.name] = calendar if known is None else Calendar(known.info, calendar.events + known.events)
+        by_name[calendar.info.name] = (
+            calendar if known is None else Calendar(known.info, calendar.events + known.events)
+        )
     return replace(
         generated,
         display_name="Demo User",

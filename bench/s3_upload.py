@@ -71,9 +71,7 @@ def make_file(folder: Path, size: int) -> tuple[Path, str]:
     return path, digest.hexdigest()
 
 
-def run_variant(
-    variant: str, endpoint: str, path: Path, sha256: str, repeat: int
-) -> dict[str, object]:
+def run_variant(variant: str, endpoint: str, path: Path, sha256: str, repeat: int) -> dict[str, object]:
     """Upload `repeat` times with one method; runs inside a child process."""
     import boto3
 
@@ -154,9 +152,7 @@ def main() -> None:
     parser.add_argument("--sha256")
     args = parser.parse_args()
     if args.child:
-        print(
-            json.dumps(run_variant(args.child, args.endpoint, args.file, args.sha256, args.repeat))
-        )
+        print(json.dumps(run_variant(args.child, args.endpoint, args.file, args.sha256, args.repeat)))
         return
 
     port = free_port()
@@ -177,16 +173,11 @@ def main() -> None:
                 time.sleep(0.1)
         import boto3
 
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **KEYS).create_bucket(
-            Bucket=BUCKET
-        )
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **KEYS).create_bucket(Bucket=BUCKET)
         with tempfile.TemporaryDirectory(prefix="lifeboat-bench-") as folder:
             size = args.size_mb << 20
             path, sha256 = make_file(Path(folder), size)
-            results = {
-                v: child(v, endpoint, path, sha256, args.repeat)
-                for v in ("lifeboat", "upload_file")
-            }
+            results = {v: child(v, endpoint, path, sha256, args.repeat) for v in ("lifeboat", "upload_file")}
     finally:
         if moto.stdin:
             moto.stdin.close()
@@ -204,10 +195,7 @@ def main() -> None:
             f"peak RSS {result['peak_rss_mib']:.0f} MiB "
             f"(after imports {result['baseline_rss_mib']:.0f} MiB)"
         )
-    print(
-        f"ratio S3Delivery / upload_file: {medians['lifeboat'] / medians['upload_file']:.2f}x "
-        "(target <= 2x)"
-    )
+    print(f"ratio S3Delivery / upload_file: {medians['lifeboat'] / medians['upload_file']:.2f}x (target <= 2x)")
     print(f"this process peak RSS: {rss_mib():.0f} MiB")
 
 

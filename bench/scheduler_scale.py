@@ -80,13 +80,9 @@ def load(name: str, start: int, stop: int) -> float:
     created = naive(NOW - dt.timedelta(days=400))
     earlier = naive(NOW - dt.timedelta(days=5))
     with psycopg.connect(dsn(name)) as conn, conn.cursor() as cur:
-        with cur.copy(
-            "COPY users (id, email, timezone, is_active, is_support, created_at) FROM STDIN"
-        ) as copy:
+        with cur.copy("COPY users (id, email, timezone, is_active, is_support, created_at) FROM STDIN") as copy:
             for i in range(start, stop):
-                copy.write_row(
-                    (i, f"user{i}@bench.example", ZONES[i % len(ZONES)], True, False, created)
-                )
+                copy.write_row((i, f"user{i}@bench.example", ZONES[i % len(ZONES)], True, False, created))
         with cur.copy(
             "COPY schedules (id, user_id, frequency, time_of_day, weekday, day_of_month, timezone,"
             " enabled, next_run_at) FROM STDIN"
@@ -108,9 +104,9 @@ def load(name: str, start: int, stop: int) -> float:
                 )  # fmt: skip
         for table in ("users", "schedules"):  # COPY gave explicit ids: move the sequences past them
             cur.execute(
-                sql.SQL(
-                    "SELECT setval(pg_get_serial_sequence({}, 'id'), (SELECT max(id) FROM {}))"
-                ).format(sql.Literal(table), sql.Identifier(table))
+                sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), (SELECT max(id) FROM {}))").format(
+                    sql.Literal(table), sql.Identifier(table)
+                )
             )
         conn.commit()
         for table in ("users", "schedules", "export_runs"):
@@ -161,9 +157,7 @@ def _latest_run(i: int) -> dt.datetime:
     return fired
 
 
-def due_ticks(
-    name: str, db: Database, users: int, rounds: int = 5, profile: bool = False
-) -> tuple[float, float]:
+def due_ticks(name: str, db: Database, users: int, rounds: int = 5, profile: bool = False) -> tuple[float, float]:
     """Median ms to turn 1,000 due schedules into queued runs, and to hand those runs out."""
     rng = random.Random(users)
     ticks, handouts = [], []
@@ -186,9 +180,7 @@ def due_ticks(
             created = result.created  # type: ignore[attr-defined]
             assert len(created) == 1000, f"expected 1,000 new runs, got {len(created)}"
             ticks.append(seconds)
-            seconds, handed = timed(
-                lambda: runs.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
-            )
+            seconds, handed = timed(lambda: runs.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4)))
             assert len(handed) == 1000  # type: ignore[arg-type]
             handouts.append(seconds)
             # Reset: the new runs go, the schedules return to the future.
@@ -278,15 +270,11 @@ def verdict(value: float, target: float, *, at_most: bool) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="schedule counts, ascending")
     parser.add_argument("--export-seconds", type=float, default=60.0)
     parser.add_argument("--export-workers", type=int, default=2)
-    parser.add_argument(
-        "--profile", action="store_true", help="print a profile of the last due tick"
-    )
+    parser.add_argument("--profile", action="store_true", help="print a profile of the last due tick")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
@@ -311,9 +299,7 @@ def main() -> None:
         rate, done, mean = exports_per_minute(url, args.export_workers, args.export_seconds)
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     header = ["schedules", "bulk load (COPY)", "idle tick", "idle dispatcher pass",
               "1,000 due -> queued runs", "hand out 1,000 runs"]  # fmt: skip

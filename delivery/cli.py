@@ -36,8 +36,12 @@ def _user(session: object, email: str) -> object:
 @click.option("--prefix", default="lifeboat", show_default=True)
 @click.option("--path-style", is_flag=True)
 @click.option("--access-key-id", default=None)
-@click.option("--secret-access-key", default=None, envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
-              help="Better given through the environment variable than the command line.")
+@click.option(
+    "--secret-access-key",
+    default=None,
+    envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
+    help="Better given through the environment variable than the command line.",
+)
 @click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
 @click.option("--keep", "retention_keep", type=int, default=None, help="Keep the newest N archives in the bucket.")
 @with_appcontext

@@ -39,9 +39,7 @@ log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
-_CHANGED = (
-    "The archive changed on disk after it was verified, so it was not sent. Run the export again."
-)
+_CHANGED = "The archive changed on disk after it was verified, so it was not sent. Run the export again."
 
 
 @dataclass(frozen=True, repr=False)
@@ -129,9 +127,7 @@ class EmailDelivery(Delivery):
 
     kind = "email"
 
-    def __init__(
-        self, settings: SmtpSettings, recipient: str, *, attach_limit_bytes: int = 15 * 1024 * 1024
-    ) -> None:
+    def __init__(self, settings: SmtpSettings, recipient: str, *, attach_limit_bytes: int = 15 * 1024 * 1024) -> None:
         self.settings = settings
         self.recipient = recipient
         self.attach_limit_bytes = attach_limit_bytes
@@ -198,15 +194,12 @@ class EmailDelivery(Delivery):
             sent, warnings = f"archive attached ({human_size(payload.size)})", ()
         else:
             sent = f"download link sent instead of the archive ({reason})"
-            warnings = (
-                f"archive not attached because {reason}; the email carries a download link",
-            )
+            warnings = (f"archive not attached because {reason}; the email carries a download link",)
         name = safe_filename(payload.filename)
         log.info("emailed %s to %s via %s: %s", name, to.addr_spec, self._where(), sent)
         return Receipt(
             location=f"mailto:{to.addr_spec}",
-            detail=f"accepted by {self._where()} ({self._clean(reply)}); {sent}; "
-            f"SHA-256 {payload.sha256}",
+            detail=f"accepted by {self._where()} ({self._clean(reply)}); {sent}; SHA-256 {payload.sha256}",
             warnings=warnings,
         )
 
@@ -265,9 +258,7 @@ class EmailDelivery(Delivery):
         else:
             smtp = smtplib.SMTP(host, port, timeout=s.timeout)
         try:
-            steps.append(
-                f"connected to {self._where()}" + (" over TLS" if s.security == "ssl" else "")
-            )
+            steps.append(f"connected to {self._where()}" + (" over TLS" if s.security == "ssl" else ""))
             stage[0] = "EHLO"
             smtp.ehlo_or_helo_if_needed()
             if s.security == "starttls":
@@ -288,9 +279,7 @@ class EmailDelivery(Delivery):
             raise
         return smtp
 
-    def _transmit(
-        self, smtp: smtplib.SMTP, rcpt: str, message: StreamedMessage, stage: list[str]
-    ) -> bytes:
+    def _transmit(self, smtp: smtplib.SMTP, rcpt: str, message: StreamedMessage, stage: list[str]) -> bytes:
         """Run MAIL, RCPT and a streamed, dot-stuffed DATA; return the final reply text."""
         sender = parse_address(self.settings.sender_address).addr_spec
         stage[0] = "MAIL FROM"
@@ -344,8 +333,7 @@ class EmailDelivery(Delivery):
     def _too_big(self, payload: Payload, reason: str) -> DeliveryError:
         size = human_size(payload.size)
         return DeliveryError(
-            f"cannot email {safe_filename(payload.filename)} ({size}): {reason}, "
-            "and there is no download link",
+            f"cannot email {safe_filename(payload.filename)} ({size}): {reason}, and there is no download link",
             permanent=True,
             user_message=f"Your archive ({size}) is too large to email because {reason}. "
             "Raise the email attachment limit, or deliver to S3 instead.",
@@ -374,9 +362,7 @@ class EmailDelivery(Delivery):
                 "fix the server's certificate or use the host name it was issued for",
                 True,
             )
-        if isinstance(exc, ssl.SSLError) and not isinstance(
-            exc, ssl.SSLEOFError | ssl.SSLZeroReturnError
-        ):
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
             return _error(
                 f"TLS with the mail server {where} failed during {stage} ({self._clean(str(exc))});"
                 " check the SMTP security setting ('ssl' for port 465, 'starttls' for 587)",
@@ -384,9 +370,7 @@ class EmailDelivery(Delivery):
             )
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             rcpt, (code, text) = next(iter(exc.recipients.items()))
-            return self._by_code(
-                code, text, f"the mail server refused recipient {rcpt}", "check the address"
-            )
+            return self._by_code(code, text, f"the mail server refused recipient {rcpt}", "check the address")
         if isinstance(exc, smtplib.SMTPSenderRefused):
             fix = "check the SMTP sender address; servers often accept only their own domain"
             what = f"the mail server refused sender {exc.sender}"
@@ -413,9 +397,7 @@ class EmailDelivery(Delivery):
             )
         if isinstance(exc, TimeoutError):
             timeout = self.settings.timeout
-            return _error(
-                f"the mail server {where} did not answer within {timeout:g} s during {stage}", False
-            )
+            return _error(f"the mail server {where} did not answer within {timeout:g} s during {stage}", False)
         return _error(f"lost the connection to the mail server {where} during {stage}", False)
 
     def _by_code(self, code: int, text: str | bytes, what: str, fix: str) -> DeliveryError:

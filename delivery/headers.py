@@ -86,9 +86,7 @@ def parse_address(value: str) -> Address:
         if unicodedata.category(char) in _LINE_CATEGORIES | {"Cs", "Zs", "Cf"}:
             raise HeaderValueError("the address contains spaces, line breaks or control characters")
         if char in _ADDRESS_FORBIDDEN:
-            raise HeaderValueError(
-                f"the address contains {char!r}; give one bare address like name@example.com"
-            )
+            raise HeaderValueError(f"the address contains {char!r}; give one bare address like name@example.com")
     if "=?" in value:
         raise HeaderValueError("the address contains an encoded word ('=?')")
     if value.count("@") != 1:
@@ -97,9 +95,7 @@ def parse_address(value: str) -> Address:
     if not local or len(local) > 64:
         raise HeaderValueError("the part before '@' must be 1 to 64 characters")
     if not local.isascii() or not _LOCAL_PART.match(local):
-        raise HeaderValueError(
-            "the part before '@' may only contain ASCII letters, digits and !#$%&'*+/=?^_`{|}~.-"
-        )
+        raise HeaderValueError("the part before '@' may only contain ASCII letters, digits and !#$%&'*+/=?^_`{|}~.-")
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise HeaderValueError("the part before '@' has a misplaced '.'")
     domain = _ascii_domain(domain)
@@ -134,9 +130,7 @@ def _ascii_domain(domain: str) -> str:
 def mailbox(address: str, display_name: str | None) -> Address:
     """Build an `Address` from a strictly parsed address and a cleaned display name."""
     parsed = parse_address(address)
-    return Address(
-        display_name=clean_text(display_name), username=parsed.username, domain=parsed.domain
-    )
+    return Address(display_name=clean_text(display_name), username=parsed.username, domain=parsed.domain)
 
 
 def safe_filename(name: str, *, default: str = "lifeboat-archive.zip", limit: int = 100) -> str:
@@ -149,9 +143,5 @@ def safe_filename(name: str, *, default: str = "lifeboat-archive.zip", limit: in
     cleaned = _FILENAME_UNSAFE.sub("_", name or "").lstrip("._")
     if len(cleaned) > limit:
         stem, dot, ext = cleaned.rpartition(".")
-        cleaned = (
-            (stem[: limit - len(ext) - 1] + dot + ext)
-            if dot and len(ext) <= 10
-            else cleaned[:limit]
-        )
+        cleaned = (stem[: limit - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else cleaned[:limit]
     return cleaned or default

@@ -86,9 +86,7 @@ class StreamedMessage:
                 while block := file.read(CHUNK):
                     digest.update(block)
                     encoded = base64.b64encode(block)
-                    lines = b"\r\n".join(
-                        encoded[i : i + LINE] for i in range(0, len(encoded), LINE)
-                    )
+                    lines = b"\r\n".join(encoded[i : i + LINE] for i in range(0, len(encoded), LINE))
                     yield (b"\r\n" if size else b"") + lines
                     size += len(block)
             if size != self.archive_size or digest.hexdigest() != self.archive_sha256.lower():
@@ -96,9 +94,7 @@ class StreamedMessage:
         yield self.tail
 
 
-def build_message(
-    payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str
-) -> StreamedMessage:
+def build_message(payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str) -> StreamedMessage:
     """Flatten the archive email; `reason` says why the archive is not attached, if it is not."""
     summary = Summary.of(payload, to, attached=attach, reason=reason)
     msg = EmailMessage(policy=POLICY)
@@ -115,9 +111,7 @@ def build_message(
         msg.add_attachment(b"", maintype="application", subtype="zip", filename=summary.filename)
         msg.get_payload()[-1].set_payload(token)
     if payload.manifest:
-        msg.add_attachment(
-            payload.manifest, maintype="application", subtype="json", filename="manifest.json"
-        )
+        msg.add_attachment(payload.manifest, maintype="application", subtype="json", filename="manifest.json")
     buffer = io.BytesIO()
     BytesGenerator(buffer, policy=POLICY).flatten(msg)
     raw = buffer.getvalue()

@@ -86,7 +86,8 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
 
     def destinations(session: Session, user: User) -> Sequence[tuple[int | None, Delivery]]:
         rows = session.scalars(
-            select(Destination).where(Destination.user_id == user.id, Destination.enabled.is_(True))
+            select(Destination)
+            .where(Destination.user_id == user.id, Destination.enabled.is_(True))
             .order_by(Destination.id)
         )
         return [(row.id, registry.backend(row, user)) for row in rows]

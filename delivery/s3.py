@@ -126,11 +126,7 @@ class S3Delivery(Delivery):
 
     def _where(self, action: str) -> Where:
         s = self.settings
-        resource = (
-            f"arn:aws:s3:::{s.bucket}"
-            if action == "s3:ListBucket"
-            else object_arn(s.bucket, s.prefix)
-        )
+        resource = f"arn:aws:s3:::{s.bucket}" if action == "s3:ListBucket" else object_arn(s.bucket, s.prefix)
         return Where(s.bucket, s.region, self._endpoint_shown, resource)
 
     def _fail(self, exc: BaseException, action: str) -> DeliveryError:
@@ -165,9 +161,7 @@ class S3Delivery(Delivery):
             existing = self._head(key, required=False)
             if existing is None:
                 try:
-                    expected = self._uploader().upload(
-                        payload.path, key, payload.size, payload.sha256, caps
-                    )
+                    expected = self._uploader().upload(payload.path, key, payload.size, payload.sha256, caps)
                 except ObjectExistsError:
                     existing = self._head(key, required=True)
             if existing is not None:
@@ -197,9 +191,7 @@ class S3Delivery(Delivery):
         conditional write will catch a real conflict anyway.
         """
         try:
-            return self.client.head_object(
-                Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED"
-            )
+            return self.client.head_object(Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as exc:
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             code = str((exc.response.get("Error", {}) or {}).get("Code", ""))
@@ -208,9 +200,7 @@ class S3Delivery(Delivery):
                     raise DeliveryError(
                         f"s3://{self.settings.bucket}/{key} vanished right after upload",
                         permanent=False,
-                        user_message=(
-                            "The archive was not found right after uploading; Lifeboat will retry."
-                        ),
+                        user_message=("The archive was not found right after uploading; Lifeboat will retry."),
                     ) from exc
                 return None
             if not required and status == 403 and code in {"403", "Forbidden"}:
@@ -228,9 +218,7 @@ class S3Delivery(Delivery):
             hashed = [_Part(n, o, ln, *hash_range(handle, o, ln)) for n, o, ln in plan]
         return Expected(size=payload.size, sha256_hex=payload.sha256.lower(), parts=tuple(hashed))
 
-    def _accept_existing(
-        self, payload: Payload, key: str, head: dict[str, Any]
-    ) -> tuple[str, list[str]]:
+    def _accept_existing(self, payload: Payload, key: str, head: dict[str, Any]) -> tuple[str, list[str]]:
         """An object is already at the key: fine if it is this very archive (an earlier attempt)."""
         parts = 0
         for reported in (head.get("ETag"), head.get("ChecksumSHA256")):  # "…-N" counts the parts
@@ -287,9 +275,7 @@ class S3Delivery(Delivery):
                 self._call("s3:DeleteObject", "delete_object", Key=key)
                 removed = " The damaged copy was removed."
             except DeliveryError as exc:
-                removed = (
-                    f" Removing the damaged copy failed ({exc.user_message}); delete it by hand."
-                )
+                removed = f" Removing the damaged copy failed ({exc.user_message}); delete it by hand."
         raise _DamagedError(
             f"verification failed for s3://{self.settings.bucket}/{key}: {reason}",
             permanent=False,
@@ -318,9 +304,7 @@ class S3Delivery(Delivery):
             listed = self._list(f"{prefix}/" if prefix else "")
         except DeliveryError as exc:
             return 0, [f"old archives were not pruned: {exc.user_message}"]
-        doomed = doomed_archives(
-            listed, newest_key=newest_key, keep=self.settings.retention_keep or 1, prefix=prefix
-        )
+        doomed = doomed_archives(listed, newest_key=newest_key, keep=self.settings.retention_keep or 1, prefix=prefix)
         pruned, warnings = 0, []
         for key in doomed:
             try:
@@ -336,9 +320,7 @@ class S3Delivery(Delivery):
         """Every key under the prefix with its LastModified."""
         found: dict[str, Any] = {}
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.settings.bucket, Prefix=prefix
-            )
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix)
             for page in pages:
                 for item in page.get("Contents", []):
                     found[item["Key"]] = item["LastModified"]
@@ -369,9 +351,7 @@ class S3Delivery(Delivery):
                     permanent=True,
                     user_message=f"{self._endpoint_shown} returned other bytes than were written.",
                 )
-            notes = [
-                f"Wrote, read back and deleted a test object in s3://{self.settings.bucket}/{prefix}"
-            ]
+            notes = [f"Wrote, read back and deleted a test object in s3://{self.settings.bucket}/{prefix}"]
             if self.settings.retention_keep is not None:
                 self._list(prefix)
                 notes.append("listing works (needed to keep only the newest archives)")

@@ -151,8 +151,7 @@ def from_client_error(exc: bex.ClientError, *, action: str, where: Where) -> Del
             permanent=True,
             user_message=(
                 f"The bucket '{where.bucket}' is in {where_to}, but your S3 settings say "
-                f"'{where.region}'. "
-                + (f"Set the region to '{hint}'." if hint else "Set the bucket's region.")
+                f"'{where.region}'. " + (f"Set the region to '{hint}'." if hint else "Set the bucket's region.")
             ),
         )
     if code in _DENIED_CODES or (status == 403 and code not in _TRANSIENT_CODES):

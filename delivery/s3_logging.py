@@ -47,9 +47,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if len(value) >= _MIN_SECRET:
             text = text.replace(value, MASK)
     for pattern in _PATTERNS:
-        text = pattern.sub(
-            lambda m: m.group(1) + MASK + (m.group(3) if m.re.groups >= 3 else ""), text
-        )
+        text = pattern.sub(lambda m: m.group(1) + MASK + (m.group(3) if m.re.groups >= 3 else ""), text)
     return text
 
 
@@ -99,11 +97,7 @@ def install() -> RedactingFilter:
     loggers created by late imports are covered too.
     """
     with _install_lock:
-        names = [
-            name
-            for name in list(logging.Logger.manager.loggerDict)
-            if name.split(".", 1)[0] in _LOGGER_PREFIXES
-        ]
+        names = [name for name in list(logging.Logger.manager.loggerDict) if name.split(".", 1)[0] in _LOGGER_PREFIXES]
         for name in {*names, *_LOGGER_PREFIXES}:
             logger = logging.getLogger(name)
             if FILTER not in logger.filters:

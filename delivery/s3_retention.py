@@ -29,9 +29,7 @@ def archive_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(folder + r"\d{4}/\d{2}/[^/]+\.zip")
 
 
-def doomed_archives(
-    listed: Mapping[str, dt.datetime], *, newest_key: str, keep: int, prefix: str
-) -> list[str]:
+def doomed_archives(listed: Mapping[str, dt.datetime], *, newest_key: str, keep: int, prefix: str) -> list[str]:
     """Archive keys to delete, newest first: all but `newest_key` and the next `keep - 1` newest."""
     pattern = archive_pattern(prefix)
     archives = sorted(

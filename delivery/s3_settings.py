@@ -61,9 +61,7 @@ class S3Settings:
         clean["prefix"] = _normalise_prefix(clean["prefix"] or "", problems)
 
         if not _BUCKET.match(clean["bucket"]) or ".." in clean["bucket"]:
-            problems.append(
-                ("bucket", "Enter the bucket name: 3 to 63 letters, digits, dots or hyphens.")
-            )
+            problems.append(("bucket", "Enter the bucket name: 3 to 63 letters, digits, dots or hyphens."))
         if not _REGION.match(clean["region"]) or len(clean["region"]) > 32:
             problems.append(
                 (
@@ -80,9 +78,7 @@ class S3Settings:
         _check_auth(clean, problems)
         keep = clean["retention_keep"]
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-            problems.append(
-                ("retention_keep", "Keep at least 1 archive, or leave empty to keep all.")
-            )
+            problems.append(("retention_keep", "Keep at least 1 archive, or leave empty to keep all."))
         if problems:
             raise InvalidInput("The S3 settings need fixing.", problems)
         for name, value in clean.items():
@@ -142,13 +138,9 @@ def _check_auth(clean: dict[str, object], problems: list[tuple[str, str]]) -> No
         if key is not None or secret is not None:
             problems.append(("role_arn", "Use either access keys or a role, not both."))
         if not isinstance(role, str) or not _ROLE_ARN.match(role):
-            problems.append(
-                ("role_arn", "Enter the role ARN, e.g. arn:aws:iam::123456789012:role/lifeboat.")
-            )
+            problems.append(("role_arn", "Enter the role ARN, e.g. arn:aws:iam::123456789012:role/lifeboat."))
         if not isinstance(external, str) or not _EXTERNAL_ID.match(external):
-            problems.append(
-                ("external_id", "A role needs the external ID Lifeboat generated for you.")
-            )
+            problems.append(("external_id", "A role needs the external ID Lifeboat generated for you."))
         return
     if not isinstance(key, str) or not _ACCESS_KEY.match(key):
         problems.append(("access_key_id", "Enter the access key ID (or use a role instead)."))

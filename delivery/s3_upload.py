@@ -104,9 +104,7 @@ class Uploader:
         self.transfer = transfer
         self.fail = fail
 
-    def upload(
-        self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities
-    ) -> Expected:
+    def upload(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Expected:
         """Upload with whatever the store accepts; return what the stored object should be.
 
         Raise `ObjectExistsError` if the key turned out to be taken, `DeliveryError` otherwise.
@@ -155,9 +153,7 @@ class Uploader:
         except Exception as exc:
             raise self.fail(exc, "s3:PutObject") from exc
 
-    def _single(
-        self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities
-    ) -> Expected:
+    def _single(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Expected:
         expected = expected_single(path, size)
         _check_local(expected.sha256_hex, sha256_hex)
         with FileSlice(path, 0, size) as body:
@@ -172,9 +168,7 @@ class Uploader:
             self._put(args, expected.checksum_b64, caps)
         return expected
 
-    def _multipart(
-        self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities
-    ) -> Expected:
+    def _multipart(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Expected:
         create: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -219,9 +213,7 @@ class Uploader:
                         future = pool.submit(self._send_part, path, key, upload_id, part, caps)
                         window.append((part, future))
                         # Bound the read-ahead, and surface the first failure early.
-                        while len(window) > 2 * self.transfer.concurrency or (
-                            window and window[0][1].done()
-                        ):
+                        while len(window) > 2 * self.transfer.concurrency or (window and window[0][1].done()):
                             done, result = window.popleft()
                             sent.append((done, result.result()))
                 while window:
@@ -234,9 +226,7 @@ class Uploader:
         _check_local(whole.hexdigest(), sha256_hex)
         return sent
 
-    def _send_part(
-        self, path: Path, key: str, upload_id: str, part: Part, caps: Capabilities
-    ) -> str:
+    def _send_part(self, path: Path, key: str, upload_id: str, part: Part, caps: Capabilities) -> str:
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -259,9 +249,7 @@ class Uploader:
                 raise self.fail(exc, "s3:PutObject") from exc
         return str(answer["ETag"])
 
-    def _complete(
-        self, key: str, upload_id: str, sent: list[tuple[Part, str]], caps: Capabilities
-    ) -> None:
+    def _complete(self, key: str, upload_id: str, sent: list[tuple[Part, str]], caps: Capabilities) -> None:
         listed = []
         for part, etag in sent:
             entry: dict[str, Any] = {"PartNumber": part.number, "ETag": etag}

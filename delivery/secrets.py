@@ -52,9 +52,7 @@ class SecretBox:
         self._count = len(fernets)
 
     @classmethod
-    def from_setting(
-        cls, value: str | Iterable[str] | None, *, setting: str = DEFAULT_SETTING
-    ) -> SecretBox:
+    def from_setting(cls, value: str | Iterable[str] | None, *, setting: str = DEFAULT_SETTING) -> SecretBox:
         """Build from a setting: keys separated by commas or whitespace, or a list of keys."""
         if value is None:
             keys: list[str] = []

@@ -108,9 +108,7 @@ class AllowList:
     def allows_address(self, address: IPAddress) -> bool:
         """True if an allow-listed network contains the address (or the IPv4 inside it)."""
         candidates = [address, *filter(None, [_embedded_ipv4(address)])]
-        return any(
-            a in net for a in candidates for net in self.networks if a.version == net.version
-        )
+        return any(a in net for a in candidates for net in self.networks if a.version == net.version)
 
 
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
@@ -176,9 +174,7 @@ def check_endpoint_url(url: str, allow_list: AllowList) -> None:
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise EndpointNotAllowedError(
-            f"The endpoint URL must start with https:// (or http://), not {parts.scheme!r}."
-        )
+        raise EndpointNotAllowedError(f"The endpoint URL must start with https:// (or http://), not {parts.scheme!r}.")
     if parts.username or parts.password:
         raise EndpointNotAllowedError(
             "The endpoint URL must not contain a user name or password; "
@@ -186,9 +182,7 @@ def check_endpoint_url(url: str, allow_list: AllowList) -> None:
         )
     host = parts.hostname
     if not host:
-        raise EndpointNotAllowedError(
-            "The endpoint URL has no host name; enter e.g. https://s3.example.com."
-        )
+        raise EndpointNotAllowedError("The endpoint URL has no host name; enter e.g. https://s3.example.com.")
     try:
         address = parse_address(host)
     except ValueError:
@@ -310,19 +304,11 @@ class GuardedHTTPSConnection(_GuardMixin, AWSHTTPSConnection):
 @functools.lru_cache(maxsize=64)
 def guarded_pool_classes(allow_list: AllowList) -> dict[str, type]:
     """Connection pool classes bound to one allow-list, for `PoolManager.pool_classes_by_scheme`."""
-    http_conn = type(
-        "GuardedHTTPConnection", (GuardedHTTPConnection,), {"lifeboat_allow_list": allow_list}
-    )
-    https_conn = type(
-        "GuardedHTTPSConnection", (GuardedHTTPSConnection,), {"lifeboat_allow_list": allow_list}
-    )
+    http_conn = type("GuardedHTTPConnection", (GuardedHTTPConnection,), {"lifeboat_allow_list": allow_list})
+    https_conn = type("GuardedHTTPSConnection", (GuardedHTTPSConnection,), {"lifeboat_allow_list": allow_list})
     return {
-        "http": type(
-            "GuardedHTTPConnectionPool", (AWSHTTPConnectionPool,), {"ConnectionCls": http_conn}
-        ),
-        "https": type(
-            "GuardedHTTPSConnectionPool", (AWSHTTPSConnectionPool,), {"ConnectionCls": https_conn}
-        ),
+        "http": type("GuardedHTTPConnectionPool", (AWSHTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("GuardedHTTPSConnectionPool", (AWSHTTPSConnectionPool,), {"ConnectionCls": https_conn}),
     }
 
 

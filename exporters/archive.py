@@ -77,9 +77,7 @@ def _zip_info(path: str, now: dt.datetime) -> zipfile.ZipInfo:
     return info
 
 
-def _write_member(
-    zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], now: dt.datetime
-) -> ManifestFile:
+def _write_member(zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], now: dt.datetime) -> ManifestFile:
     if isinstance(chunks, bytes | bytearray | memoryview):
         chunks = [bytes(chunks)]  # iterating bytes would yield ints
     digest = hashlib.sha256()
@@ -105,9 +103,7 @@ def _write_zip(
     try:
         for entry in entries:
             if entry.path != README_NAME and collision_key(entry.path) in _RESERVED_KEYS:
-                raise ArchiveError(
-                    f"entry {entry.path!r} uses a name the archive reserves for itself"
-                )
+                raise ArchiveError(f"entry {entry.path!r} uses a name the archive reserves for itself")
             _check_path(checker, entry.path)
             files.append(_write_member(zf, entry.path, entry.chunks, now))
         if layout is not None:
@@ -222,15 +218,11 @@ def write_archive(
     return ArchiveInfo(path=final, sha256=sha256, size=size, manifest=manifest)
 
 
-def _read_checked(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: ManifestFile
-) -> Iterator[bytes]:
+def _read_checked(zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: ManifestFile) -> Iterator[bytes]:
     """Yield a member's bytes, raising `ArchiveError` at the end if they do not match."""
     path = expected.path
     if info.file_size != expected.size:
-        raise ArchiveError(
-            f"{path}: size is {info.file_size} bytes in the zip, {expected.size} in manifest.json"
-        )
+        raise ArchiveError(f"{path}: size is {info.file_size} bytes in the zip, {expected.size} in manifest.json")
     digest = hashlib.sha256()
     size = 0
     try:
@@ -238,9 +230,7 @@ def _read_checked(
             while chunk := member.read(CHUNK):
                 size += len(chunk)
                 if size > expected.size:
-                    raise ArchiveError(
-                        f"{path}: larger than the {expected.size} bytes manifest.json lists"
-                    )
+                    raise ArchiveError(f"{path}: larger than the {expected.size} bytes manifest.json lists")
                 digest.update(chunk)
                 yield chunk
     except (
@@ -255,9 +245,7 @@ def _read_checked(
     if size != expected.size:
         raise ArchiveError(f"{path}: {size} bytes, but manifest.json lists {expected.size}")
     if digest.hexdigest() != expected.sha256:
-        raise ArchiveError(
-            f"{path}: SHA-256 does not match manifest.json (the file was changed or damaged)"
-        )
+        raise ArchiveError(f"{path}: SHA-256 does not match manifest.json (the file was changed or damaged)")
 
 
 class ArchiveReader:
@@ -272,9 +260,7 @@ class ArchiveReader:
     def __enter__(self) -> ArchiveReader:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -290,9 +276,7 @@ class ArchiveReader:
         try:
             info = self._zip.getinfo(path)
         except KeyError:
-            raise ArchiveError(
-                f"{path}: listed in manifest.json but missing from the zip"
-            ) from None
+            raise ArchiveError(f"{path}: listed in manifest.json but missing from the zip") from None
         return b"".join(_read_checked(self._zip, info, expected))
 
 
@@ -320,9 +304,7 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     except FileNotFoundError:
         raise ArchiveError(f"{path} does not exist") from None
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ArchiveError(
-            f"{path} is not a readable ZIP archive; is it truncated? ({exc})"
-        ) from None
+        raise ArchiveError(f"{path} is not a readable ZIP archive; is it truncated? ({exc})") from None
 
 
 def verify_archive(path: Path) -> Manifest:
@@ -346,13 +328,9 @@ def verify_archive(path: Path) -> Manifest:
             names[info.filename] = info
         manifest_info = names.get(MANIFEST_NAME)
         if manifest_info is None:
-            raise ArchiveError(
-                f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive"
-            )
+            raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
         if manifest_info.file_size > MAX_MANIFEST_BYTES:
-            raise ArchiveError(
-                f"{MANIFEST_NAME} is implausibly large ({manifest_info.file_size} bytes)"
-            )
+            raise ArchiveError(f"{MANIFEST_NAME} is implausibly large ({manifest_info.file_size} bytes)")
         try:
             manifest = parse_manifest(zf.read(manifest_info))
         except (
@@ -367,20 +345,14 @@ def verify_archive(path: Path) -> Manifest:
         listed = {f.path for f in manifest.files}
         for required in (README_NAME, CHECKSUMS_NAME):
             if required not in listed:
-                raise ArchiveError(
-                    f"{required}: not listed in manifest.json, which every archive has"
-                )
+                raise ArchiveError(f"{required}: not listed in manifest.json, which every archive has")
         for name in names:
             if name != MANIFEST_NAME and name not in listed:
-                raise ArchiveError(
-                    f"{name}: in the zip but not listed in manifest.json (added later?)"
-                )
+                raise ArchiveError(f"{name}: in the zip but not listed in manifest.json (added later?)")
         for expected in manifest.files:
             info = names.get(expected.path)
             if info is None:
-                raise ArchiveError(
-                    f"{expected.path}: listed in manifest.json but missing from the zip"
-                )
+                raise ArchiveError(f"{expected.path}: listed in manifest.json but missing from the zip")
             if expected.path == CHECKSUMS_NAME:
                 data = b"".join(_read_checked(zf, info, expected))
                 if data != checksums_text(manifest.files):

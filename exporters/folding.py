@@ -37,10 +37,7 @@ def fold_line(line: str) -> bytes:
         # The common long line (a base64 PHOTO): one octet per character and no blank
         # to move around, so the folds below fall every 75, then 74, octets.
         rest = range(MAX_OCTETS, len(data), MAX_OCTETS - 1)
-        return (
-            b"\r\n ".join([data[:MAX_OCTETS], *(data[i : i + MAX_OCTETS - 1] for i in rest)])
-            + b"\r\n"
-        )
+        return b"\r\n ".join([data[:MAX_OCTETS], *(data[i : i + MAX_OCTETS - 1] for i in rest)]) + b"\r\n"
     chunks = []
     start, limit = 0, MAX_OCTETS
     while len(data) - start > limit:

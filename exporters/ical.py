@@ -105,9 +105,7 @@ def event_to_ics(event: Event, *, prodid: str = PRODID) -> bytes:
     """A standalone VCALENDAR holding one event, its overrides and its zones (a CalDAV PUT body)."""
     times = _Times.of(event)
     span = span_covering(times.all())
-    head = _opening(_calendar(prodid)) + b"".join(
-        vtimezone(z, *span) for z in sorted(times.zones())
-    )
+    head = _opening(_calendar(prodid)) + b"".join(vtimezone(z, *span) for z in sorted(times.zones()))
     return head + b"".join(serialise(c) for c in _components(event, times)) + _END
 
 

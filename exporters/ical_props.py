@@ -80,13 +80,7 @@ def escape_text(value: str) -> bytes:
     Why not icalendar's: it first turns a literal backslash-N into a line break, so
     "C:\\New folder" would come back as two lines.
     """
-    return (
-        value.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\n", "\\n")
-        .encode()
-    )
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n").encode()
 
 
 def _keep_bom(data: bytes) -> bytes:

@@ -69,10 +69,7 @@ def read_calendar(data: bytes) -> Calendar:
         for comp in cal.subcomponents:
             if comp.name != "VEVENT":
                 continue
-            uid = (
-                optional(comp.get("UID"))
-                or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
-            )
+            uid = optional(comp.get("UID")) or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
             if uid not in masters:
                 masters[uid], overrides[uid] = [], []
                 order.append(uid)
@@ -199,15 +196,8 @@ def _event(uid: str, comp: Component) -> Event:
         transparency=_token(comp, "TRANSP"),
         organizer=_person(comp.get("ORGANIZER")),
         attendees=tuple(_attendee(a) for a in _all(comp.get("ATTENDEE"))),
-        alarms=tuple(
-            a for c in comp.subcomponents if c.name == "VALARM" if (a := _alarm(c, start, end))
-        ),
-        categories=tuple(
-            text
-            for prop in _all(comp.get("CATEGORIES"))
-            for cat in prop.cats
-            if (text := optional(cat))
-        ),
+        alarms=tuple(a for c in comp.subcomponents if c.name == "VALARM" if (a := _alarm(c, start, end))),
+        categories=tuple(text for prop in _all(comp.get("CATEGORIES")) for cat in prop.cats if (text := optional(cat))),
         url=_x_text(comp, "X-LIFEBOAT-URL") or optional(comp.get("URL")),
         created=_stamp(comp.get("CREATED")),
         updated=_stamp(comp.get("LAST-MODIFIED")),
@@ -253,9 +243,7 @@ def _alarm(comp: Component, start: When, end: When | None) -> Alarm | None:
         trigger = vDuration(value).to_ical().decode()
     else:
         return None  # RFC 5545 requires TRIGGER: an alarm without one never fires
-    return Alarm(
-        trigger=trigger, action=_token(comp, "ACTION"), description=_text(comp, "DESCRIPTION")
-    )
+    return Alarm(trigger=trigger, action=_token(comp, "ACTION"), description=_text(comp, "DESCRIPTION"))
 
 
 def _person(prop: Any) -> Person | None:

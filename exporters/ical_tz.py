@@ -22,9 +22,7 @@ DEFAULT_SPAN: tuple[dt.date, dt.date] = (dt.date(1970, 1, 1), dt.date(2100, 1, 1
 
 
 @lru_cache(maxsize=256)
-def vtimezone(
-    tzid: str, first: dt.date = DEFAULT_SPAN[0], last: dt.date = DEFAULT_SPAN[1]
-) -> bytes:
+def vtimezone(tzid: str, first: dt.date = DEFAULT_SPAN[0], last: dt.date = DEFAULT_SPAN[1]) -> bytes:
     """The serialised VTIMEZONE for `tzid` covering `first` to `last` (cached: it is slow-ish)."""
     zone(tzid)  # a clear ValueError for unknown names
     component = Timezone.from_tzid(tzid, first_date=first, last_date=last)
@@ -39,15 +37,11 @@ def vtimezone(
     return serialise(component)
 
 
-def span_covering(
-    whens: Iterable[When], span: tuple[dt.date, dt.date] = DEFAULT_SPAN
-) -> tuple[dt.date, dt.date]:
+def span_covering(whens: Iterable[When], span: tuple[dt.date, dt.date] = DEFAULT_SPAN) -> tuple[dt.date, dt.date]:
     """`span`, widened to whole years around every time in `whens`."""
     first, last = span
     for when in whens:
-        day = (
-            when.date if when.date is not None else when.datetime.date() if when.datetime else None
-        )
+        day = when.date if when.date is not None else when.datetime.date() if when.datetime else None
         if day is None:
             continue
         first = min(first, dt.date(day.year, 1, 1))

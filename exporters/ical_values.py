@@ -49,9 +49,7 @@ def optional(value: object) -> str | None:
 # --- URIs -----------------------------------------------------------------------------
 
 # RFC 6068 `qchar` without ',' (a list separator in mailto:): kept as is in the address.
-_MAILTO_SAFE = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$'()*+;:@"
-)
+_MAILTO_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$'()*+;:@")
 # Characters no URI may contain raw; a URL holding one is written encoded, its text kept aside.
 _URI_UNSAFE = frozenset(' "<>\\^`{|}')
 
@@ -90,8 +88,7 @@ def email_of(uri: str) -> str:
 def url_is_clean(url: str) -> bool:
     """True if `url` can be written as a URI value verbatim."""
     return bool(url) and not any(
-        ch in _URI_UNSAFE or ord(ch) < 0x20 or ch == "\x7f" or (ord(ch) > 0x7F and _invisible(ch))
-        for ch in url
+        ch in _URI_UNSAFE or ord(ch) < 0x20 or ch == "\x7f" or (ord(ch) > 0x7F and _invisible(ch)) for ch in url
     )
 
 
@@ -100,10 +97,7 @@ def encode_url(url: str) -> str:
     return (
         "".join(
             _pct(ch)
-            if ch in _URI_UNSAFE
-            or ord(ch) < 0x21
-            or ch == "\x7f"
-            or (ord(ch) > 0x7F and _invisible(ch))
+            if ch in _URI_UNSAFE or ord(ch) < 0x21 or ch == "\x7f" or (ord(ch) > 0x7F and _invisible(ch))
             else ch
             for ch in url
         )
@@ -129,16 +123,10 @@ def normalise(when: When, uid: str) -> When:
     mean UTC become absolute times, microseconds go (iCalendar has none).
     """
     if (when.date is None) == (when.datetime is None):
-        raise ValueError(
-            f"event {uid!r}: a time needs exactly one of an all-day date or a date-time"
-        )
+        raise ValueError(f"event {uid!r}: a time needs exactly one of an all-day date or a date-time")
     if when.date is not None:
         d = when.date
-        return (
-            when
-            if type(d) is dt.date and when.tz is None
-            else When(date=dt.date(d.year, d.month, d.day))
-        )
+        return when if type(d) is dt.date and when.tz is None else When(date=dt.date(d.year, d.month, d.day))
     value = when.datetime
     assert value is not None
     value = value.replace(microsecond=0)
@@ -192,11 +180,7 @@ def conform(when: When, like: When) -> When:
     assert like.datetime is not None
     if when.date is not None:  # an all-day value for a timed series: same time of day
         wall = dt.datetime.combine(when.date, like.datetime.time().replace(tzinfo=None))
-        return (
-            When(datetime=wall.replace(tzinfo=dt.UTC))
-            if target == "utc"
-            else When(datetime=wall, tz=tz)
-        )
+        return When(datetime=wall.replace(tzinfo=dt.UTC)) if target == "utc" else When(datetime=wall, tz=tz)
     assert when.datetime is not None
     if target == "floating":  # keep the wall time the value shows
         return When(datetime=when.datetime.replace(tzinfo=None))
@@ -320,16 +304,12 @@ def _canonical_rrule(value: str, kind: tuple[str, str | None] | None) -> str:
         key, sep, _ = part.partition("=")
         key = key.strip().upper()
         if not sep or key not in _RRULE_KEYS:
-            raise ValueError(
-                f"{value!r} is not a valid RRULE: {part!r} is not a rule part such as FREQ=DAILY"
-            )
+            raise ValueError(f"{value!r} is not a valid RRULE: {part!r} is not a rule part such as FREQ=DAILY")
         if key in keys:
             raise ValueError(f"{value!r} is not a valid RRULE: {key} is given twice")
         keys.append(key)
     if "FREQ" not in keys:
-        raise ValueError(
-            f"{value!r} is not a valid RRULE: FREQ is missing (e.g. FREQ=WEEKLY;BYDAY=MO)"
-        )
+        raise ValueError(f"{value!r} is not a valid RRULE: FREQ is missing (e.g. FREQ=WEEKLY;BYDAY=MO)")
     if "COUNT" in keys and "UNTIL" in keys:
         raise ValueError(f"{value!r} is not a valid RRULE: give COUNT or UNTIL, not both")
     try:
@@ -338,9 +318,7 @@ def _canonical_rrule(value: str, kind: tuple[str, str | None] | None) -> str:
         raise ValueError(f"{value!r} is not a valid RRULE: {exc}") from None
     for key, (low, high) in _RANGES.items():
         for number in rule.get(key, []):
-            if isinstance(number, int) and not (
-                low <= abs(number) <= high and (number >= 0 or key in _SIGNED)
-            ):
+            if isinstance(number, int) and not (low <= abs(number) <= high and (number >= 0 or key in _SIGNED)):
                 raise ValueError(f"{value!r} is not a valid RRULE: {key}={number} is out of range")
     if "UNTIL" in rule and kind is not None:
         rule["UNTIL"] = [_until(rule["UNTIL"][0], kind)]

@@ -105,9 +105,7 @@ def manifest_from_meta(meta: Mapping[str, Any], now: dt.datetime) -> Manifest:
     if clash:
         raise ArchiveError(f"meta may not set {', '.join(clash)}: the archive writer sets them")
     counts = rest.get("counts", {})
-    if not isinstance(counts, Mapping) or not all(
-        isinstance(k, str) and type(v) is int for k, v in counts.items()
-    ):
+    if not isinstance(counts, Mapping) or not all(isinstance(k, str) and type(v) is int for k, v in counts.items()):
         raise ArchiveError("meta 'counts' must map names to whole numbers")
     manifest = Manifest(
         created_at=now.astimezone(dt.UTC),
@@ -133,9 +131,7 @@ def _file_entry(raw: Any, index: int) -> ManifestFile:
     _require(isinstance(path, str), f"files[{index}] has no path")
     reason = unsafe_path_reason(path)
     _require(reason is None, f"file {path!r} has an unsafe path: {reason}")
-    _require(
-        isinstance(sha, str) and bool(_SHA256.match(sha)), f"file {path!r} has no valid sha256"
-    )
+    _require(isinstance(sha, str) and bool(_SHA256.match(sha)), f"file {path!r} has no valid sha256")
     _require(type(size) is int and size >= 0, f"file {path!r} has no valid size")
     return ManifestFile(path=path, sha256=sha, size=size)
 
@@ -147,9 +143,7 @@ def parse_manifest(data: bytes) -> Manifest:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArchiveError(f"manifest.json is not valid JSON: {exc}") from None
     _require(isinstance(document, dict), "is not a JSON object")
-    _require(
-        document.get("format") == FORMAT, f"format is {document.get('format')!r}, not {FORMAT!r}"
-    )
+    _require(document.get("format") == FORMAT, f"format is {document.get('format')!r}, not {FORMAT!r}")
     version = document.get("format_version")
     _require(
         version in SUPPORTED_VERSIONS,
@@ -181,7 +175,5 @@ def parse_manifest(data: bytes) -> Manifest:
 
 def checksums_text(files: tuple[ManifestFile, ...] | list[ManifestFile]) -> bytes:
     """`SHA256SUMS` for `files`, as `sha256sum` writes it (paths never need its escaping)."""
-    lines = [
-        f"{f.sha256}  {f.path}\n" for f in files if f.path not in (CHECKSUMS_NAME, MANIFEST_NAME)
-    ]
+    lines = [f"{f.sha256}  {f.path}\n" for f in files if f.path not in (CHECKSUMS_NAME, MANIFEST_NAME)]
     return "".join(lines).encode("utf-8")

@@ -188,9 +188,7 @@ def _time(fields: dict[str, Any], key: str) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise MarkdownError(
-            f"front matter field {key!r} is not an ISO 8601 time: {value!r}"
-        ) from None
+        raise MarkdownError(f"front matter field {key!r} is not an ISO 8601 time: {value!r}") from None
     # Canonical records hold aware UTC; a hand-edited naive time is taken as UTC.
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
@@ -199,9 +197,7 @@ def _attachment_path(md_path: str, link: str) -> str:
     try:
         relative = unquote(link, errors="strict")
     except UnicodeDecodeError:
-        raise MarkdownError(
-            f"attachment link {link!r} is not valid percent-encoded UTF-8"
-        ) from None
+        raise MarkdownError(f"attachment link {link!r} is not valid percent-encoded UTF-8") from None
     reason = unsafe_path_reason(relative)
     if reason is not None:
         raise MarkdownError(f"attachment link {link!r} is unsafe: {reason}")
@@ -209,9 +205,7 @@ def _attachment_path(md_path: str, link: str) -> str:
     return f"{folder}/{relative}" if folder else relative
 
 
-def _attachments(
-    fields: dict[str, Any], md_path: str, open_member: Callable[[str], bytes]
-) -> tuple[Attachment, ...]:
+def _attachments(fields: dict[str, Any], md_path: str, open_member: Callable[[str], bytes]) -> tuple[Attachment, ...]:
     entries = fields.get("attachments", [])
     if not isinstance(entries, list):
         raise MarkdownError("front matter field 'attachments' must be a list")
@@ -255,8 +249,6 @@ def read_note(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]
             updated=_time(fields, "updated"),
         )
     except UnicodeDecodeError as exc:
-        raise MarkdownError(
-            f"{md_path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
+        raise MarkdownError(f"{md_path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except MarkdownError as exc:
         raise MarkdownError(f"{md_path}: {exc}") from None

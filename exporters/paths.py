@@ -69,9 +69,7 @@ def _tidy_ends(text: str) -> str:
     return text
 
 
-def sanitize_component(
-    name: str, *, fallback: str = "untitled", max_bytes: int = MAX_COMPONENT_BYTES
-) -> str:
+def sanitize_component(name: str, *, fallback: str = "untitled", max_bytes: int = MAX_COMPONENT_BYTES) -> str:
     """Turn any text into one path component that every desktop OS accepts.
 
     The result is NFC, non-empty, never `.` or `..`, has no forbidden or control
@@ -174,9 +172,7 @@ class PathAllocator:
         stem, ext = split_extension(unicodedata.normalize("NFC", filename))
         return self._join(parent, self._first_free(parent, stem, [ext], fallback) + ext)
 
-    def stem(
-        self, parent: str, title: str, suffixes: Sequence[str], *, fallback: str = "untitled"
-    ) -> str:
+    def stem(self, parent: str, title: str, suffixes: Sequence[str], *, fallback: str = "untitled") -> str:
         """Reserve `parent/<stem><suffix>` for every suffix at once and return `parent/<stem>`.
 
         Why several at once: a note and its attachment folder (`X.md`, `X.assets`)

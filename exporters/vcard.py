@@ -136,9 +136,7 @@ def _build(contact: Contact, version: str) -> vobject.base.Component:
     for index, address in enumerate(contact.addresses, start=1):
         _address(card, address, version, f"item{index}")
     _date(card, "BDAY", contact.birthday, version)
-    _date(
-        card, "ANNIVERSARY" if version == "4.0" else "X-ANNIVERSARY", contact.anniversary, version
-    )
+    _date(card, "ANNIVERSARY" if version == "4.0" else "X-ANNIVERSARY", contact.anniversary, version)
     if contact.categories:
         _raw(card, "CATEGORIES", ",".join(backslashEscape(clean(c)) for c in contact.categories))
     if contact.photo is not None:
@@ -244,10 +242,7 @@ def _timestamp(value: dt.datetime) -> str | None:
         utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
     except OverflowError:
         return None
-    return (
-        f"{utc.year:04d}{utc.month:02d}{utc.day:02d}"
-        f"T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
-    )
+    return f"{utc.year:04d}{utc.month:02d}{utc.day:02d}T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
 
 
 def _photo(card: vobject.base.Component, photo: Blob, version: str) -> None:

@@ -106,9 +106,7 @@ def _params(raw: list[list[str]]) -> dict[str, list[str]]:
         else:  # vCard 2.1 style: ;HOME;VOICE or ;BASE64
             key = "ENCODING" if name.upper() in _BARE_ENCODINGS else "TYPE"
             values = [name]
-        params.setdefault(key, []).extend(
-            _CARETS.sub(lambda m: _UNCARET[m.group(1)], v) for v in values
-        )
+        params.setdefault(key, []).extend(_CARETS.sub(lambda m: _UNCARET[m.group(1)], v) for v in values)
     return params
 
 

@@ -98,7 +98,10 @@ def demo_command() -> None:
             user.password_hash = hash_password(DEMO_PASSWORD)
             session.flush()
             export_user(
-                session, user, Path(current_app.config["ARCHIVE_DIR"]), now=utcnow(),
+                session,
+                user,
+                Path(current_app.config["ARCHIVE_DIR"]),
+                now=utcnow(),
                 vcard_version=current_app.config["VCARD_VERSION"],
             )
     base = current_app.config["BASE_URL"]

@@ -76,16 +76,16 @@ def tick(database: Database, *, now: dt.datetime, limit: int = 1000) -> TickResu
                     "progress": 0,
                 }
             )
-            schedule_rows.append(
-                {"id": schedule.id, "next_run_at": upcoming, "last_period_key": key}
-            )
+            schedule_rows.append({"id": schedule.id, "next_run_at": upcoming, "last_period_key": key})
         if database.engine.dialect.name == "postgresql":
             created = _queue_on_postgresql(session, run_rows, schedule_rows, now)
         else:
             created = _queue(database, session, run_rows, schedule_rows, now)
     if len(created) < len(run_rows):
-        log.info("some due schedules already had a run for the period or an active run",
-                 extra={"due": len(run_rows), "created": len(created)})
+        log.info(
+            "some due schedules already had a run for the period or an active run",
+            extra={"due": len(run_rows), "created": len(created)},
+        )
     return TickResult(due=len(run_rows), created=created)
 
 

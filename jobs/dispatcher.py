@@ -86,11 +86,11 @@ class Dispatcher:
         try:
             with self.app.app_context():
                 self.tick_once()
-        except Exception:  # noqa: BLE001 - a failed tick (database restarting) is retried next tick
+        except Exception:
             log.exception("dispatch tick failed")
 
     def _housekeep(self) -> None:
         try:
             housekeeping.run_all(self.ctx, now=self.ctx.clock(), keep_days=self.app.config["ARCHIVE_RETENTION_DAYS"])
-        except Exception:  # noqa: BLE001 - retried at the next interval
+        except Exception:
             log.exception("housekeeping failed")

@@ -11,6 +11,7 @@ import logging
 import threading
 from pathlib import Path
 from zipfile import ZipFile
+
 from sqlalchemy import select
 
 from delivery.base import Payload
@@ -60,10 +61,15 @@ class Heartbeat:
         while not self._stop.wait(interval):
             try:
                 alive = runs.heartbeat(
-                    self.ctx.db, self.run_id, self.owner, now=self.ctx.clock(), lease=self.ctx.lease,
-                    stage=self.stage, progress=self.progress,
+                    self.ctx.db,
+                    self.run_id,
+                    self.owner,
+                    now=self.ctx.clock(),
+                    lease=self.ctx.lease,
+                    stage=self.stage,
+                    progress=self.progress,
                 )
-            except Exception:  # noqa: BLE001 - a database blip: try again next beat, the lease has slack
+            except Exception:
                 log.warning("heartbeat failed", extra={"run_id": self.run_id}, exc_info=True)
                 continue
             if not alive:
@@ -97,7 +103,7 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
         return "lost"
     except DeliveryError as exc:
         return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent)
-    except Exception as exc:  # noqa: BLE001 - any bug or I/O error must become a visible, retried failure
+    except Exception as exc:
         log.exception("run attempt crashed", extra={"run_id": run_id})
         return _failed(ctx, run_id, owner, _describe(exc), permanent=False)
 
@@ -119,9 +125,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> A
         raise
 
 
-def _recorded_archive(
-    ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[Path]
-) -> Archive:
+def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[Path]) -> Archive:
     with ctx.db.session() as session:
         run = session.get(ExportRun, run_id)
         assert run is not None
@@ -211,22 +215,30 @@ def _manifest_of(path: Path) -> bytes:
 
 
 def _record_attempt(
-    ctx: JobContext, run_id: str, key: int | None, outcome: str, location: str | None, message: str,
-    *, warning: bool = False,
+    ctx: JobContext,
+    run_id: str,
+    key: int | None,
+    outcome: str,
+    location: str | None,
+    message: str,
+    *,
+    warning: bool = False,
 ) -> None:
     now = ctx.clock()
     with ctx.db.session() as session:
         session.add(
-            DeliveryAttempt(run_id=run_id, destination_id=key, at=now, outcome=outcome, location=location,
-                            message=message)
+            DeliveryAttempt(
+                run_id=run_id, destination_id=key, at=now, outcome=outcome, location=location, message=message
+            )
         )
         level = "info" if outcome == "delivered" and not warning else "warning" if outcome != "permanent" else "error"
         text = f"Delivered to {location}. {message}".strip() if outcome == "delivered" else message
         runs.add_event(session, run_id, "destination", text, at=now, level=level)
         destination = session.get(Destination, key) if key is not None else None
         if destination is not None:
-            destination.status = "ok" if outcome == "delivered" and not warning else (
-                "warning" if outcome != "permanent" else "error")
+            destination.status = (
+                "ok" if outcome == "delivered" and not warning else ("warning" if outcome != "permanent" else "error")
+            )
             destination.status_message = text
             destination.status_at = now
 
@@ -242,7 +254,7 @@ def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: 
         if run is not None and user is not None:
             try:
                 ctx.notify_failure(user, run)
-            except Exception:  # noqa: BLE001 - failing to notify must not hide the failure itself
+            except Exception:
                 log.exception("could not notify user of failed run", extra={"run_id": run_id})
     return str(state) if state else "lost"
 

@@ -206,22 +206,18 @@ def _problems(spec: ScheduleSpec) -> list[tuple[str, str]]:
         problems.append(
             (
                 "time_of_day",
-                f"Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30, "
-                f"not {spec.time_of_day!r}.",
+                f"Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30, not {spec.time_of_day!r}.",
             )
         )
     if not isinstance(spec.timezone, str) or spec.timezone not in _zone_names():
         problems.append(
             (
                 "timezone",
-                f"{spec.timezone!r} is not a time zone name; "
-                f"use one such as Europe/Berlin or America/New_York.",
+                f"{spec.timezone!r} is not a time zone name; use one such as Europe/Berlin or America/New_York.",
             )
         )
     if not _int_in(spec.weekday, 0, 6):
-        problems.append(
-            ("weekday", f"Choose a weekday from 0 (Monday) to 6 (Sunday), not {spec.weekday!r}.")
-        )
+        problems.append(("weekday", f"Choose a weekday from 0 (Monday) to 6 (Sunday), not {spec.weekday!r}."))
     if not _int_in(spec.day_of_month, 1, 31):
         problems.append(
             (

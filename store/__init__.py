@@ -18,9 +18,9 @@ from store.calendars import (
 )
 from store.contacts import ContactAddressRow, ContactCategoryRow, ContactExtraRow, ContactRow, ContactValueRow
 from store.db import Database, get_db, get_session, init_app
+from store.destinations import DeliveryAttempt, Destination
 from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
 from store.runs import ACTIVE_STATES, Archive, ExportRun, RunEvent, RunState
-from store.destinations import DeliveryAttempt, Destination
 from store.schedules import Schedule
 from store.users import User
 

@@ -22,7 +22,5 @@ def users_without_fresh_archive(database: Database, max_age: dt.timedelta) -> li
     )
     with database.session() as session:
         return list(
-            session.scalars(
-                select(User.email).where(User.is_active.is_(True), User.id.not_in(fresh)).order_by(User.id)
-            )
+            session.scalars(select(User.email).where(User.is_active.is_(True), User.id.not_in(fresh)).order_by(User.id))
         )

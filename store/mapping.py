@@ -120,7 +120,9 @@ def contact_record(row: ContactRow) -> Contact:
         anniversary=row.anniversary,
         categories=tuple(c.value for c in row.categories),
         note=row.note,
-        photo=Blob(row.photo_media_type, row.photo_data) if row.photo_media_type and row.photo_data is not None else None,
+        photo=Blob(row.photo_media_type, row.photo_data)
+        if row.photo_media_type and row.photo_data is not None
+        else None,
         extra={e.name: e.value for e in row.extra},
         created=row.created,
         updated=row.updated,

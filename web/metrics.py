@@ -31,18 +31,21 @@ def metrics() -> Response:
         counts.get(RunState.QUEUED.value, 0) + counts.get(RunState.RETRYING.value, 0)
     )
     duration = Gauge(
-        "lifeboat_run_duration_seconds", "Duration of finished runs over the last day", ["quantile"],
+        "lifeboat_run_duration_seconds",
+        "Duration of finished runs over the last day",
+        ["quantile"],
         registry=registry,
     )
     since = utcnow().replace(microsecond=0)
     finished = session.execute(
-        select(ExportRun.started_at, ExportRun.finished_at).where(
-            ExportRun.finished_at.is_not(None), ExportRun.finished_at >= since.replace(hour=0, minute=0, second=0)
-        ).limit(10_000)
+        select(ExportRun.started_at, ExportRun.finished_at)
+        .where(ExportRun.finished_at.is_not(None), ExportRun.finished_at >= since.replace(hour=0, minute=0, second=0))
+        .limit(10_000)
     ).all()
     seconds = sorted((f - s).total_seconds() for s, f in finished if s and f)
     for quantile in (0.5, 0.9, 0.99):
         duration.labels(quantile=str(quantile)).set(seconds[int(quantile * (len(seconds) - 1))] if seconds else 0)
-    Gauge("lifeboat_oldest_due_schedule_lag_seconds", "How late the most overdue schedule is",
-          registry=registry).set(oldest_due_lag(get_db(), now=utcnow()))
+    Gauge("lifeboat_oldest_due_schedule_lag_seconds", "How late the most overdue schedule is", registry=registry).set(
+        oldest_due_lag(get_db(), now=utcnow())
+    )
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -51,9 +50,7 @@ def upgrade() -> None:
         sa.Column("verified_at", sa.DateTime(), nullable=True),
         sa.Column("expires_at", sa.DateTime(), nullable=True),
         sa.Column("deleted_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_archives_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_archives_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_archives")),
     )
     with op.batch_alter_table("archives", schema=None) as batch_op:
@@ -67,9 +64,7 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("color", sa.String(length=64), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_calendars_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_calendars_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendars")),
         sa.UniqueConstraint("user_id", "name", name=op.f("uq_calendars_user_id_name")),
     )
@@ -100,9 +95,7 @@ def upgrade() -> None:
         sa.Column("photo_data", sa.LargeBinary(), nullable=True),
         sa.Column("created", sa.DateTime(), nullable=True),
         sa.Column("updated", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_contacts_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_contacts_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
         sa.UniqueConstraint("user_id", "uid", name=op.f("uq_contacts_user_id_uid")),
     )
@@ -146,9 +139,7 @@ def upgrade() -> None:
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.Column("created", sa.DateTime(), nullable=True),
         sa.Column("updated", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_notes_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_notes_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notes")),
         sa.UniqueConstraint("user_id", "note_id", name=op.f("uq_notes_user_id_note_id")),
     )
@@ -168,9 +159,7 @@ def upgrade() -> None:
         sa.Column("next_run_at", sa.DateTime(), nullable=True),
         sa.Column("last_period_key", sa.String(length=64), nullable=True),
         sa.Column("paused_reason", sa.Text(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_schedules_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_schedules_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schedules")),
         sa.UniqueConstraint("user_id", name=op.f("uq_schedules_user_id")),
     )
@@ -201,9 +190,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_addresses")),
     )
     with op.batch_alter_table("contact_addresses", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contact_addresses_contact_id"), ["contact_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_contact_addresses_contact_id"), ["contact_id"], unique=False)
 
     op.create_table(
         "contact_categories",
@@ -220,9 +207,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_categories")),
     )
     with op.batch_alter_table("contact_categories", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contact_categories_contact_id"), ["contact_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_contact_categories_contact_id"), ["contact_id"], unique=False)
 
     op.create_table(
         "contact_extra",
@@ -240,9 +225,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_extra")),
     )
     with op.batch_alter_table("contact_extra", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contact_extra_contact_id"), ["contact_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_contact_extra_contact_id"), ["contact_id"], unique=False)
 
     op.create_table(
         "contact_values",
@@ -262,9 +245,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contact_values")),
     )
     with op.batch_alter_table("contact_values", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_contact_values_contact_id"), ["contact_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_contact_values_contact_id"), ["contact_id"], unique=False)
 
     op.create_table(
         "events",
@@ -329,14 +310,10 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_export_runs_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_export_runs")),
-        sa.UniqueConstraint(
-            "user_id", "period_key", name=op.f("uq_export_runs_user_id_period_key")
-        ),
+        sa.UniqueConstraint("user_id", "period_key", name=op.f("uq_export_runs_user_id_period_key")),
     )
     with op.batch_alter_table("export_runs", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_export_runs_state_not_before", ["state", "not_before"], unique=False
-        )
+        batch_op.create_index("ix_export_runs_state_not_before", ["state", "not_before"], unique=False)
         batch_op.create_index(batch_op.f("ix_export_runs_user_id"), ["user_id"], unique=False)
         batch_op.create_index(
             "uq_export_runs_one_active_per_user",
@@ -371,9 +348,7 @@ def upgrade() -> None:
         sa.Column("note_id", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["note_id"], ["notes.id"], name=op.f("fk_note_tags_note_id_notes"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["note_id"], ["notes.id"], name=op.f("fk_note_tags_note_id_notes"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_note_tags")),
     )
     with op.batch_alter_table("note_tags", schema=None) as batch_op:
@@ -459,9 +434,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event_categories")),
     )
     with op.batch_alter_table("event_categories", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_event_categories_event_id"), ["event_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_event_categories_event_id"), ["event_id"], unique=False)
 
     op.create_table(
         "event_dates",

@@ -85,9 +85,7 @@ def make_payload(tmp_path: Path, size: int = 200_000, **changes: object) -> Payl
     return Payload(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def smtp_settings(
-    server: SmtpServer | None = None, port: int = 25, **changes: object
-) -> SmtpSettings:
+def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: object) -> SmtpSettings:
     values: dict[str, object] = {
         "host": server.host if server else "127.0.0.1",
         "port": server.port if server else port,
@@ -155,20 +153,14 @@ def test_it_dot_stuffs_lines_that_start_with_a_dot(smtp_server: SmtpServer, tmp_
     # 110 dots overflow a 76-character quoted-printable line, so a body line
     # starts with "."; unstuffed, the server would drop one dot per line.
     name = "Dot" + "." * 110
-    EmailDelivery(smtp_settings(smtp_server), ALICE).deliver(
-        make_payload(tmp_path, size=1000, user_display_name=name)
-    )
+    EmailDelivery(smtp_settings(smtp_server), ALICE).deliver(make_payload(tmp_path, size=1000, user_display_name=name))
     assert f"Hello {name}," in body_text(only_message(smtp_server))
 
 
 @pytest.mark.server
-def test_it_sends_a_download_link_when_the_archive_is_over_the_limit(
-    smtp_server: SmtpServer, tmp_path: Path
-) -> None:
+def test_it_sends_a_download_link_when_the_archive_is_over_the_limit(smtp_server: SmtpServer, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, size=5000, download_url=URL)
-    receipt = EmailDelivery(smtp_settings(smtp_server), ALICE, attach_limit_bytes=1000).deliver(
-        payload
-    )
+    receipt = EmailDelivery(smtp_settings(smtp_server), ALICE, attach_limit_bytes=1000).deliver(payload)
 
     msg = only_message(smtp_server)
     assert list(attachments(msg)) == ["manifest.json"]
@@ -177,9 +169,7 @@ def test_it_sends_a_download_link_when_the_archive_is_over_the_limit(
     assert receipt.warnings and "download link" in receipt.warnings[0]
 
 
-def test_it_refuses_an_archive_over_the_limit_without_a_link(
-    tmp_path: Path, closed_port: int
-) -> None:
+def test_it_refuses_an_archive_over_the_limit_without_a_link(tmp_path: Path, closed_port: int) -> None:
     delivery = EmailDelivery(smtp_settings(port=closed_port), ALICE, attach_limit_bytes=1000)
     with pytest.raises(DeliveryError) as caught:
         delivery.deliver(make_payload(tmp_path, size=5000))
@@ -203,9 +193,7 @@ def test_it_falls_back_to_the_link_when_the_server_announces_a_smaller_size(
 
 @pytest.mark.server
 @pytest.mark.parametrize("step", [TEMPFAIL_DATA, TEMPFAIL_RCPT])
-def test_it_reports_451_as_transient_and_the_retry_succeeds(
-    smtp_server: SmtpServer, tmp_path: Path, step: str
-) -> None:
+def test_it_reports_451_as_transient_and_the_retry_succeeds(smtp_server: SmtpServer, tmp_path: Path, step: str) -> None:
     smtp_server.script(step)
     delivery = EmailDelivery(smtp_settings(smtp_server), ALICE)
     payload = make_payload(tmp_path)
@@ -233,9 +221,7 @@ def test_it_reports_a_refused_recipient_as_permanent_naming_the_address(
 
 
 @pytest.mark.server
-def test_it_reports_a_rejected_message_as_permanent(
-    smtp_server: SmtpServer, tmp_path: Path
-) -> None:
+def test_it_reports_a_rejected_message_as_permanent(smtp_server: SmtpServer, tmp_path: Path) -> None:
     smtp_server.script(REJECT_DATA)
     with pytest.raises(DeliveryError) as caught:
         EmailDelivery(smtp_settings(smtp_server), ALICE).deliver(make_payload(tmp_path))
@@ -243,9 +229,7 @@ def test_it_reports_a_rejected_message_as_permanent(
 
 
 @pytest.mark.server
-def test_it_reports_a_connection_dropped_during_data_as_transient(
-    smtp_server: SmtpServer, tmp_path: Path
-) -> None:
+def test_it_reports_a_connection_dropped_during_data_as_transient(smtp_server: SmtpServer, tmp_path: Path) -> None:
     smtp_server.script(DROP)
     delivery = EmailDelivery(smtp_settings(smtp_server), ALICE)
     with pytest.raises(DeliveryError) as caught:
@@ -257,9 +241,7 @@ def test_it_reports_a_connection_dropped_during_data_as_transient(
 
 @pytest.mark.server
 @pytest.mark.parametrize("name", INJECTIONS)
-def test_it_never_lets_a_display_name_add_a_header(
-    smtp_server: SmtpServer, tmp_path: Path, name: str
-) -> None:
+def test_it_never_lets_a_display_name_add_a_header(smtp_server: SmtpServer, tmp_path: Path, name: str) -> None:
     counts = {**COUNTS, "notes=?UTF-8?Q?=0A?=Bcc: y@evil.example": 1}
     EmailDelivery(smtp_settings(smtp_server), ALICE).deliver(
         make_payload(tmp_path, user_display_name=name, counts=counts)
@@ -303,9 +285,7 @@ def test_it_logs_in_and_never_shows_the_password(
     smtp_auth_server: SmtpServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    good = EmailDelivery(
-        smtp_settings(smtp_auth_server, username=SMTP_USER, password=SMTP_PASSWORD), ALICE
-    )
+    good = EmailDelivery(smtp_settings(smtp_auth_server, username=SMTP_USER, password=SMTP_PASSWORD), ALICE)
     assert f"logged in as {SMTP_USER}" in good.test_connection()
     good.deliver(make_payload(tmp_path))
     assert len(smtp_auth_server.received) == 1
@@ -346,9 +326,7 @@ def test_it_says_it_cannot_connect_to_a_closed_port(closed_port: int) -> None:
 def test_it_delivers_over_starttls_with_a_verified_certificate(
     smtp_starttls_server: SmtpServer, trust_test_ca: Path, tmp_path: Path
 ) -> None:
-    settings = smtp_settings(
-        smtp_starttls_server, security="starttls", username=SMTP_USER, password=SMTP_PASSWORD
-    )
+    settings = smtp_settings(smtp_starttls_server, security="starttls", username=SMTP_USER, password=SMTP_PASSWORD)
     delivery = EmailDelivery(settings, ALICE)
     assert "STARTTLS ok; logged in as lifeboat" in delivery.test_connection()
     payload = make_payload(tmp_path)
@@ -367,13 +345,9 @@ def test_it_refuses_a_certificate_it_cannot_verify(smtp_starttls_server: SmtpSer
 
 
 @pytest.mark.server
-def test_it_delivers_over_implicit_tls(
-    smtps_server: SmtpServer, trust_test_ca: Path, tmp_path: Path
-) -> None:
+def test_it_delivers_over_implicit_tls(smtps_server: SmtpServer, trust_test_ca: Path, tmp_path: Path) -> None:
     delivery = EmailDelivery(smtp_settings(smtps_server, security="ssl"), ALICE)
-    assert delivery.test_connection().startswith(
-        f"connected to 127.0.0.1:{smtps_server.port} over TLS"
-    )
+    assert delivery.test_connection().startswith(f"connected to 127.0.0.1:{smtps_server.port} over TLS")
     delivery.deliver(make_payload(tmp_path))
     assert len(smtps_server.received) == 1
 
@@ -392,9 +366,7 @@ def test_it_explains_a_security_setting_the_server_does_not_match(
 
 
 @pytest.mark.server
-def test_it_does_not_complete_a_message_whose_archive_changed(
-    smtp_server: SmtpServer, tmp_path: Path
-) -> None:
+def test_it_does_not_complete_a_message_whose_archive_changed(smtp_server: SmtpServer, tmp_path: Path) -> None:
     delivery = EmailDelivery(smtp_settings(smtp_server), ALICE)
     tampered = make_payload(tmp_path, sha256="f" * 64)  # same size, other content
     with pytest.raises(DeliveryError) as caught:
@@ -424,9 +396,7 @@ def test_it_does_not_complete_a_message_whose_archive_changed(
         "alice@[127.0.0.1]",
     ],
 )
-def test_it_refuses_a_bad_recipient_before_connecting(
-    tmp_path: Path, closed_port: int, recipient: str
-) -> None:
+def test_it_refuses_a_bad_recipient_before_connecting(tmp_path: Path, closed_port: int, recipient: str) -> None:
     # The closed port proves no connection was tried: that would be transient.
     with pytest.raises(DeliveryError) as caught:
         EmailDelivery(smtp_settings(port=closed_port), recipient).deliver(make_payload(tmp_path))
@@ -503,9 +473,6 @@ def test_it_neutralises_header_text(raw: str | None, clean: str) -> None:
 
 
 def test_it_makes_attachment_names_plain() -> None:
-    assert (
-        safe_filename("lifeboat-alice-20261125T040000Z.zip")
-        == "lifeboat-alice-20261125T040000Z.zip"
-    )
+    assert safe_filename("lifeboat-alice-20261125T040000Z.zip") == "lifeboat-alice-20261125T040000Z.zip"
     assert safe_filename('../../etc/"pa ss"\r\n.zip') == "etc_pa_ss_.zip"
     assert safe_filename("") == "lifeboat-archive.zip"

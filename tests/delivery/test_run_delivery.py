@@ -58,10 +58,21 @@ def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, emai
     with ctx.db.session() as session:
         user = replace_account(session, alice)
         user.password_hash = hash_password("pw")
-        add_destination(session, registry, user, "s3", "my bucket", {
-            "bucket": bucket, "endpoint_url": moto_server.url, "path_style": True, "region": "us-east-1",
-            "access_key_id": ACCESS, "secret_access_key": SECRET,
-        })
+        add_destination(
+            session,
+            registry,
+            user,
+            "s3",
+            "my bucket",
+            {
+                "bucket": bucket,
+                "endpoint_url": moto_server.url,
+                "path_style": True,
+                "region": "us-east-1",
+                "access_key_id": ACCESS,
+                "secret_access_key": SECRET,
+            },
+        )
         if email:
             add_destination(session, registry, user, "email", "me", {})
         run, _ = runs.request_run(session, user.id, "manual", now=utcnow())
@@ -69,11 +80,15 @@ def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, emai
 
 
 def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
-    delivery_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, smtp_server: SmtpServer,
+    delivery_app: Flask,
+    alice: Account,
+    moto_server: MotoS3,
+    s3_bucket: str,
+    smtp_server: SmtpServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    user_id, run_id = _setup(delivery_app, alice, moto_server, s3_bucket)
+    _user_id, run_id = _setup(delivery_app, alice, moto_server, s3_bucket)
     ctx = get_context(delivery_app)
     assert execute_run(ctx, run_id, "w") == RunState.DELIVERED
     with ctx.db.session() as session:
@@ -106,7 +121,7 @@ def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
 def test_a_bucket_that_refuses_marks_the_run_failed_with_the_fix(
     delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
 ) -> None:
-    user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
+    _user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
     ctx = get_context(delivery_app)
     notified: list[str] = []
     ctx.notify_failure = lambda user, run: notified.append(run.error or "")
@@ -123,9 +138,8 @@ def test_a_bucket_that_refuses_marks_the_run_failed_with_the_fix(
 def test_the_user_is_emailed_when_a_run_fails_for_good(
     delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
 ) -> None:
-    user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
+    _user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
     assert execute_run(get_context(delivery_app), run_id, "w") == RunState.FAILED
     notice = smtp_server.received[-1].message()
     assert notice["To"] == "alice@example.com" and "failed" in notice["Subject"]
     assert "bucket" in notice.get_content().lower()
-

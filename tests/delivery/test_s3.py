@@ -84,9 +84,7 @@ def stored(moto: MotoS3, bucket: str, key: str) -> bytes:
 
 
 def keys(moto: MotoS3, bucket: str) -> list[str]:
-    return sorted(
-        o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    )
+    return sorted(o["Key"] for o in moto.client().list_objects_v2(Bucket=bucket).get("Contents", []))
 
 
 def test_it_delivers_an_archive_under_prefix_year_month_and_verifies_it(
@@ -120,9 +118,7 @@ def test_it_sends_sha256_and_md5_headers_and_never_chunked_trailers(
         assert "aws-chunked" not in text(request.headers.get("Content-Encoding", ""))
 
 
-def test_it_uses_path_style_urls_when_asked(
-    moto_server: MotoS3, s3_bucket: str, tmp_path: Path
-) -> None:
+def test_it_uses_path_style_urls_when_asked(moto_server: MotoS3, s3_bucket: str, tmp_path: Path) -> None:
     with delivery(moto_server.url, s3_bucket, path_style=True) as target:
         sent = record_requests(target)
         target.deliver(make_payload(tmp_path, 1000))
@@ -216,9 +212,7 @@ def test_it_classifies_a_stalled_store_as_a_transient_timeout(
     moto_server: MotoS3, fault_proxy: FaultProxy, s3_bucket: str, tmp_path: Path
 ) -> None:
     fault_proxy.add(Fault(delay=3.0), times=None)
-    target = delivery(
-        fault_proxy.url, s3_bucket, timeouts=Timeouts(connect=1, read=0.3, max_attempts=2)
-    )
+    target = delivery(fault_proxy.url, s3_bucket, timeouts=Timeouts(connect=1, read=0.3, max_attempts=2))
     with target, pytest.raises(DeliveryError) as caught:
         target.deliver(make_payload(tmp_path, 5000))
     assert caught.value.permanent is False
@@ -238,9 +232,7 @@ def test_it_never_overwrites_a_different_object_at_the_same_key(
     assert stored(moto_server, s3_bucket, key) == b"someone else's file"
 
 
-def test_it_treats_its_own_earlier_upload_as_delivered(
-    moto_server: MotoS3, s3_bucket: str, tmp_path: Path
-) -> None:
+def test_it_treats_its_own_earlier_upload_as_delivered(moto_server: MotoS3, s3_bucket: str, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, 12 * MIB)
     with delivery(moto_server.url, s3_bucket, transfer=SMALL_PARTS) as target:
         first = target.deliver(payload)
@@ -252,9 +244,7 @@ def test_it_treats_its_own_earlier_upload_as_delivered(
     )
 
 
-def test_it_refuses_an_archive_that_changed_on_disk(
-    moto_server: MotoS3, s3_bucket: str, tmp_path: Path
-) -> None:
+def test_it_refuses_an_archive_that_changed_on_disk(moto_server: MotoS3, s3_bucket: str, tmp_path: Path) -> None:
     payload = make_payload(tmp_path, 5000)
     payload.path.write_bytes(b"x" * 5000)  # same size, different bytes
     with delivery(moto_server.url, s3_bucket) as target, pytest.raises(DeliveryError) as caught:
@@ -271,9 +261,7 @@ def test_it_falls_back_to_the_md5_etag_when_the_store_ignores_sha256(
     with delivery(fault_proxy.url, s3_bucket) as target:
         receipt = target.deliver(make_payload(tmp_path, 5000))
     assert receipt.detail == "verified by HEAD: size and MD5 ETag match"
-    assert receipt.warnings[0].startswith(
-        "this store does not support SHA-256 checksums; verified by"
-    )
+    assert receipt.warnings[0].startswith("this store does not support SHA-256 checksums; verified by")
 
 
 def test_it_uploads_without_checksum_headers_when_the_store_rejects_them(
@@ -322,28 +310,20 @@ def test_it_keeps_the_newest_archives_and_deletes_older_ones_with_their_manifest
     assert "removed 1 older archive(s)" in receipts[-1].detail
 
 
-def test_it_never_prunes_the_archive_it_just_delivered(
-    moto_server: MotoS3, s3_bucket: str, tmp_path: Path
-) -> None:
+def test_it_never_prunes_the_archive_it_just_delivered(moto_server: MotoS3, s3_bucket: str, tmp_path: Path) -> None:
     with delivery(moto_server.url, s3_bucket, retention_keep=1) as target:
         target.deliver(make_payload(tmp_path, 1000, "lifeboat-alice-20261101T040000Z.zip"))
         # An archive dated earlier than the one already there is still the one just delivered.
         latest = target.deliver(
-            make_payload(
-                tmp_path, 1000, "lifeboat-alice-20261001T040000Z.zip", when=WHEN.replace(month=10)
-            )
+            make_payload(tmp_path, 1000, "lifeboat-alice-20261001T040000Z.zip", when=WHEN.replace(month=10))
         )
     key = latest.location.split("/", 3)[3]
     assert keys(moto_server, s3_bucket) == sorted([key, manifest_key(key)])
 
 
-def test_it_proves_the_connection_with_a_probe_it_cleans_up(
-    moto_server: MotoS3, s3_bucket: str
-) -> None:
+def test_it_proves_the_connection_with_a_probe_it_cleans_up(moto_server: MotoS3, s3_bucket: str) -> None:
     with delivery(moto_server.url, s3_bucket, retention_keep=3) as target:
         summary = target.test_connection()
-    assert summary.startswith(
-        f"Wrote, read back and deleted a test object in s3://{s3_bucket}/lifeboat/"
-    )
+    assert summary.startswith(f"Wrote, read back and deleted a test object in s3://{s3_bucket}/lifeboat/")
     assert "listing works" in summary
     assert keys(moto_server, s3_bucket) == []

@@ -40,9 +40,7 @@ ROLE = "arn:aws:iam::123456789012:role/lifeboat-delivery"
 
 
 @pytest.mark.server
-def test_it_reports_an_unknown_access_key(
-    moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any
-) -> None:
+def test_it_reports_an_unknown_access_key(moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any) -> None:
     moto_iam_user(json_policy(s3_bucket))
     target = S3Delivery(
         S3Settings(
@@ -60,9 +58,7 @@ def test_it_reports_an_unknown_access_key(
 
 
 @pytest.mark.server
-def test_it_reports_a_wrong_secret_key(
-    moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any
-) -> None:
+def test_it_reports_a_wrong_secret_key(moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any) -> None:
     keys = moto_iam_user(json_policy(s3_bucket))
     target = with_keys(moto_server, s3_bucket, keys["access_key_id"], "not-the-right-secret")
     error = connection_error(target)
@@ -70,9 +66,7 @@ def test_it_reports_a_wrong_secret_key(
 
 
 @pytest.mark.server
-def test_it_names_the_action_a_policy_does_not_allow(
-    moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any
-) -> None:
+def test_it_names_the_action_a_policy_does_not_allow(moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any) -> None:
     keys = moto_iam_user(
         {
             "Version": "2012-10-17",
@@ -135,23 +129,16 @@ def test_it_names_the_bucket_region_when_the_region_is_wrong(
     fault_proxy.add(fault, times=None)
     error = connection_error(delivery(fault_proxy.url, s3_bucket, timeouts=QUICK))
     assert error.permanent
-    assert (
-        "is in region 'eu-west-1'" in error.user_message
-        and "Set the region to 'eu-west-1'" in error.user_message
-    )
+    assert "is in region 'eu-west-1'" in error.user_message and "Set the region to 'eu-west-1'" in error.user_message
 
 
-def role_delivery(
-    proxy: FaultProxy, bucket: str, external_id: str
-) -> tuple[S3Delivery, list[bytes], list[dict]]:
+def role_delivery(proxy: FaultProxy, bucket: str, external_id: str) -> tuple[S3Delivery, list[bytes], list[dict]]:
     """A role-based delivery whose STS calls go through the proxy; also what STS got and gave."""
     base = botocore.session.Session()
     base.set_credentials("AKIAOPERATOR00000000", "operator-secret-never-logged")
     sent: list[bytes] = []
     issued: list[dict[str, Any]] = []
-    base.register(
-        "before-send.sts.AssumeRole", lambda request, **_: sent.append(as_bytes(request.body))
-    )
+    base.register("before-send.sts.AssumeRole", lambda request, **_: sent.append(as_bytes(request.body)))
     base.register(
         "after-call.sts.AssumeRole",
         lambda parsed, **_: issued.append(parsed.get("Credentials", {})),
@@ -180,9 +167,7 @@ def only_external_id(expected: str) -> tuple[Fault, Any]:
         form = seen.form
         return form.get("Action") == ["AssumeRole"] and form.get("ExternalId") != [expected]
 
-    return sts_error(
-        403, "AccessDenied", f"Not authorized to perform sts:AssumeRole on {ROLE}"
-    ), wrong
+    return sts_error(403, "AccessDenied", f"Not authorized to perform sts:AssumeRole on {ROLE}"), wrong
 
 
 @pytest.mark.server
@@ -291,20 +276,14 @@ def self_signed_tls(tmp_path: Path) -> Iterator[int]:
 
 @pytest.mark.server
 def test_it_reports_an_untrusted_certificate_as_a_permanent_tls_error(self_signed_tls: int) -> None:
-    error = connection_error(
-        delivery(f"https://127.0.0.1:{self_signed_tls}", "some-bucket", timeouts=QUICK)
-    )
+    error = connection_error(delivery(f"https://127.0.0.1:{self_signed_tls}", "some-bucket", timeouts=QUICK))
     assert error.permanent and "TLS certificate" in error.user_message
 
 
 @pytest.mark.server
-def test_it_reports_a_stalled_connection_test_as_a_transient_timeout(
-    fault_proxy: FaultProxy, s3_bucket: str
-) -> None:
+def test_it_reports_a_stalled_connection_test_as_a_transient_timeout(fault_proxy: FaultProxy, s3_bucket: str) -> None:
     fault_proxy.add(Fault(delay=3.0), times=None)
-    target = delivery(
-        fault_proxy.url, s3_bucket, timeouts=Timeouts(connect=1, read=0.3, max_attempts=1)
-    )
+    target = delivery(fault_proxy.url, s3_bucket, timeouts=Timeouts(connect=1, read=0.3, max_attempts=1))
     error = connection_error(target)
     assert not error.permanent and "Timed out waiting for" in error.user_message
 
@@ -359,9 +338,7 @@ def json_policy(bucket: str) -> dict[str, Any]:
     return json.loads(iam_policy(bucket, "lifeboat"))
 
 
-def with_keys(
-    moto: MotoS3, bucket: str, access_key_id: str, secret_access_key: str, **extra: Any
-) -> S3Delivery:
+def with_keys(moto: MotoS3, bucket: str, access_key_id: str, secret_access_key: str, **extra: Any) -> S3Delivery:
     settings = S3Settings(
         bucket=bucket,
         endpoint_url=moto.url,

@@ -57,9 +57,7 @@ def test_it_prunes_only_its_own_archives_and_never_the_one_just_delivered() -> N
         "lb/2026/10/readme.txt": T0.replace(month=1),
         "lb/2026/07/just-delivered.zip": T0.replace(month=7),  # store clock or name says "old"
     }
-    doomed = doomed_archives(
-        listed, newest_key="lb/2026/07/just-delivered.zip", keep=2, prefix="lb"
-    )
+    doomed = doomed_archives(listed, newest_key="lb/2026/07/just-delivered.zip", keep=2, prefix="lb")
     assert doomed == ["lb/2026/09/b.zip", "lb/2026/08/a.zip"]
     assert manifest_key("lb/2026/08/a.zip") == "lb/2026/08/a.manifest.json"
 

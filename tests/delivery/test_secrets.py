@@ -59,9 +59,7 @@ def test_it_rejects_a_malformed_key_without_echoing_it() -> None:
 
 @pytest.mark.parametrize("token", ["", "garbage", "gAAAAA" + "A" * 80, "tökén"])
 def test_it_explains_a_token_that_cannot_be_decrypted(token: str) -> None:
-    with pytest.raises(
-        SecretDecryptError, match=r"cannot be decrypted|not a valid encrypted token"
-    ):
+    with pytest.raises(SecretDecryptError, match=r"cannot be decrypted|not a valid encrypted token"):
         SecretBox([NEW]).decrypt(token)
 
 

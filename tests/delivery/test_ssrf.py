@@ -55,9 +55,7 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     return seen
 
 
-def resolver(
-    monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]], repeat_last: bool = True
-) -> None:
+def resolver(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]], repeat_last: bool = True) -> None:
     """Make `socket.getaddrinfo` answer the given names with successive addresses."""
     real = socket.getaddrinfo
     calls: dict[str, int] = {}
@@ -68,11 +66,7 @@ def resolver(
         n = calls[host] = calls.get(host, -1) + 1
         address = answers[host][min(n, len(answers[host]) - 1)]
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sockaddr = (
-            (address, int(port or 0), 0, 0)
-            if family == socket.AF_INET6
-            else (address, int(port or 0))
-        )
+        sockaddr = (address, int(port or 0), 0, 0) if family == socket.AF_INET6 else (address, int(port or 0))
         return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr)]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
@@ -95,9 +89,7 @@ def refused_at_connect(target: S3Delivery) -> EndpointNotAllowedError:
     """Call botocore directly, skipping Lifeboat's early check: only the connect guard is left."""
     with target, pytest.raises(Exception) as caught:
         target.client.list_objects_v2(Bucket=target.settings.bucket)
-    refusal = next(
-        (e for e in _chain(caught.value) if isinstance(e, EndpointNotAllowedError)), None
-    )
+    refusal = next((e for e in _chain(caught.value) if isinstance(e, EndpointNotAllowedError)), None)
     assert refusal is not None, f"not refused by the guard: {caught.value!r}"
     return refusal
 
@@ -182,9 +174,7 @@ def test_it_refuses_a_loopback_endpoint_unless_allow_listed(
 
 
 @pytest.mark.server
-def test_it_refuses_a_host_name_that_resolves_to_loopback(
-    moto_server: MotoS3, connects: list[Any]
-) -> None:
+def test_it_refuses_a_host_name_that_resolves_to_loopback(moto_server: MotoS3, connects: list[Any]) -> None:
     refused_by_test_connection(s3(f"http://localhost:{moto_server.port}"))
     refused_at_connect(s3(f"http://localhost:{moto_server.port}"))
     assert connects == []
@@ -201,9 +191,7 @@ def test_it_refuses_a_host_name_that_resolves_to_loopback(
         "http://0.0.0.0:9000",
     ],
 )
-def test_it_refuses_internal_ip_endpoints_before_any_connection(
-    endpoint: str, connects: list[Any]
-) -> None:
+def test_it_refuses_internal_ip_endpoints_before_any_connection(endpoint: str, connects: list[Any]) -> None:
     refused_by_test_connection(s3(endpoint))
     assert connects == []
 
@@ -246,9 +234,7 @@ def test_it_checks_the_peer_address_again_after_connecting(
 
 
 @pytest.mark.server
-def test_it_lets_an_allow_listed_host_name_through(
-    moto_server: MotoS3, connects: list[Any]
-) -> None:
+def test_it_lets_an_allow_listed_host_name_through(moto_server: MotoS3, connects: list[Any]) -> None:
     sock = guarded_create_connection(
         ("localhost", moto_server.port),
         1.0,

@@ -149,9 +149,7 @@ def test_it_stores_the_layout_known_only_after_the_entries(tmp_path: Path) -> No
             seen.append(entry.path)
             yield entry
 
-    info = write_archive(
-        tmp_path, "a.zip", produce(), META, NOW, layout=lambda: {"files": list(seen)}
-    )
+    info = write_archive(tmp_path, "a.zip", produce(), META, NOW, layout=lambda: {"files": list(seen)})
     assert info.manifest.meta["layout"] == {"files": list(FILES)}
 
 
@@ -159,9 +157,7 @@ def test_it_writes_sha256sums_that_sha256sum_accepts(written: Path, tmp_path: Pa
     out = tmp_path / "out"
     with zipfile.ZipFile(written) as zf:
         zf.extractall(out)
-    result = subprocess.run(
-        ["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True
-    )
+    result = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(": OK") == len(FILES) + 1  # + README.txt
 
@@ -197,9 +193,7 @@ def test_it_leaves_nothing_when_an_entry_fails_mid_stream(tmp_path: Path) -> Non
     assert os.listdir(tmp_path) == []
 
 
-def test_it_leaves_nothing_when_verification_fails(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_it_leaves_nothing_when_verification_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(path: Path) -> None:
         assert path.name.startswith(".a.zip.partial-") and path.exists()
         raise ArchiveError("simulated bad read-back")
@@ -225,18 +219,14 @@ def test_it_leaves_nothing_when_verification_fails(
         ({"sha256sums": b""}, "reserves"),
     ],
 )
-def test_it_refuses_unsafe_or_clashing_entry_paths(
-    tmp_path: Path, files: dict[str, bytes], message: str
-) -> None:
+def test_it_refuses_unsafe_or_clashing_entry_paths(tmp_path: Path, files: dict[str, bytes], message: str) -> None:
     with pytest.raises(ArchiveError, match=message):
         write_archive(tmp_path, "a.zip", entries(files), META, NOW)
     assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", ["../a.zip", "sub/a.zip", ".hidden.zip", "a:b.zip", "CON.zip", ""])
-def test_it_refuses_an_archive_name_that_is_not_a_plain_file_name(
-    tmp_path: Path, name: str
-) -> None:
+def test_it_refuses_an_archive_name_that_is_not_a_plain_file_name(tmp_path: Path, name: str) -> None:
     with pytest.raises(ArchiveError, match="not a plain, portable file name"):
         write_archive(tmp_path, name, entries(), META, NOW)
 
@@ -268,9 +258,7 @@ def test_it_detects_a_member_changed_and_rezipped_with_a_valid_crc(written: Path
     tampered = rebuild(written, change={"notes/empty.md": b"sneaked in"})
     with pytest.raises(ArchiveError, match=r"^notes/empty\.md: size is 10 bytes in the zip, 0 in"):
         verify_archive(tampered)
-    same_size = rebuild(
-        written, change={"contacts/contacts.vcf": FILES["contacts/contacts.vcf"].upper()}
-    )
+    same_size = rebuild(written, change={"contacts/contacts.vcf": FILES["contacts/contacts.vcf"].upper()})
     with pytest.raises(ArchiveError, match=r"^contacts/contacts\.vcf: SHA-256 does not match"):
         verify_archive(same_size)
 
@@ -295,15 +283,11 @@ def test_it_detects_a_deleted_manifest(written: Path) -> None:
 
 
 def test_it_detects_a_deleted_member(written: Path) -> None:
-    with pytest.raises(
-        ArchiveError, match=r"^calendars/Personal\.ics: listed in manifest\.json but missing"
-    ):
+    with pytest.raises(ArchiveError, match=r"^calendars/Personal\.ics: listed in manifest\.json but missing"):
         verify_archive(rebuild(written, drop=("calendars/Personal.ics",)))
 
 
-@pytest.mark.parametrize(
-    "name", ["../evil.sh", "/etc/cron.d/evil", "notes\\..\\..\\evil", "C:/evil"]
-)
+@pytest.mark.parametrize("name", ["../evil.sh", "/etc/cron.d/evil", "notes\\..\\..\\evil", "C:/evil"])
 def test_it_refuses_members_that_would_escape_the_folder(written: Path, name: str) -> None:
     with pytest.raises(ArchiveError, match="is unsafe to extract"):
         verify_archive(rebuild(written, add={name: b"x"}))
@@ -350,9 +334,7 @@ def test_it_reads_members_back_for_a_restore(tmp_path: Path) -> None:
     info = write_archive(tmp_path, "a.zip", [Entry(p, [d]) for p, d in files], META, NOW)
     with open_archive(info.path) as archive:
         md_paths = [p for p in archive.paths() if p.endswith(".md")]
-        assert [
-            read_note(p, archive.open_member(p), archive.open_member) for p in md_paths
-        ] == notes
+        assert [read_note(p, archive.open_member(p), archive.open_member) for p in md_paths] == notes
         with pytest.raises(KeyError):
             archive.open_member("notes/not-there.md")
 
@@ -381,15 +363,10 @@ def test_it_keeps_memory_flat_for_a_200_mb_archive(tmp_path: Path) -> None:
     started = time.monotonic()
     tracemalloc.start()
     try:
-        info = write_archive(
-            tmp_path, "big.zip", (Entry(f"data/{i}.bin", big(3200)) for i in range(4)), META, NOW
-        )
+        info = write_archive(tmp_path, "big.zip", (Entry(f"data/{i}.bin", big(3200)) for i in range(4)), META, NOW)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert (
-        sum(f.size for f in info.manifest.files if f.path.startswith("data/"))
-        == 4 * 3200 * 16 * 1024
-    )
+    assert sum(f.size for f in info.manifest.files if f.path.startswith("data/")) == 4 * 3200 * 16 * 1024
     assert peak < 16 * 1024 * 1024, f"peak traced memory {peak / 1e6:.1f} MB"
     assert time.monotonic() - started < 10

@@ -86,9 +86,7 @@ def test_it_round_trips_generated_calendars_with_hostile_text(cal: Calendar) -> 
     assert [e.description for e in masters] == [e.description for e in cal.events]
     # ical 14 also splits CATEGORIES at escaped commas (RFC 5545 3.3.11: `\\,` is text).
     plain = [i for i, e in enumerate(cal.events) if not any("," in c for c in e.categories)]
-    assert [list(masters[i].categories) for i in plain] == [
-        list(cal.events[i].categories) for i in plain
-    ]
+    assert [list(masters[i].categories) for i in plain] == [list(cal.events[i].categories) for i in plain]
 
 
 _any_text = st.text(max_size=30)  # surrogates, CR, NUL: nothing canonical about it
@@ -113,9 +111,7 @@ def test_it_never_writes_a_corrupt_file_for_any_string(
         organizer=Person(email=text, name=name),
         attendees=(Attendee(email=name, name=text, role=name),),
         alarms=(Alarm(trigger=trigger, action=text, description=text),),
-        overrides=tuple(
-            Override(recurrence_id=o.recurrence_id, summary=text) for o in event.overrides
-        ),
+        overrides=tuple(Override(recurrence_id=o.recurrence_id, summary=text) for o in event.overrides),
     )
     info = CalendarInfo(name=text, color=name, description=text)
     data = b"".join(iter_calendar(info, [odd], zones_used(odd)))
@@ -150,9 +146,7 @@ def test_it_keeps_defaults_it_had_to_add_out_of_the_records() -> None:
     data = event_to_ics(event)
     parsed = VCalendar.from_ical(data)
     alarm = parsed.walk("VALARM")[0]
-    assert (
-        str(alarm["ACTION"]) == "DISPLAY" and str(alarm["DESCRIPTION"]) == "Sync"
-    )  # RFC 5545 needs both
+    assert str(alarm["ACTION"]) == "DISPLAY" and str(alarm["DESCRIPTION"]) == "Sync"  # RFC 5545 needs both
     moved = next(e for e in parsed.walk("VEVENT") if "RECURRENCE-ID" in e)
     assert str(moved["LOCATION"]) == "Room 1"  # inherited, so other clients show it
     assert moved["DURATION"].dt == dt.timedelta(hours=1)
@@ -169,9 +163,7 @@ def test_it_keeps_backslash_n_literally() -> None:
 
 
 def test_it_writes_a_url_with_spaces_as_a_valid_uri() -> None:
-    event = Event(
-        uid="u-1", start=When(date=dt.date(2024, 1, 1)), url="https://example.com/my file"
-    )
+    event = Event(uid="u-1", start=When(date=dt.date(2024, 1, 1)), url="https://example.com/my file")
     data = event_to_ics(event)
     assert b"URL:https://example.com/my%20file\r\n" in data
     assert read_calendar(data).events[0].url == "https://example.com/my file"
@@ -216,9 +208,7 @@ def test_it_is_deterministic(alice: tuple[Calendar, ...]) -> None:
 
 
 def test_it_refuses_an_event_whose_zone_was_not_announced() -> None:
-    chunks = iter_calendar(
-        CalendarInfo(name="x"), [Event(uid="e-9", start=berlin(2024, 1, 1, 9))], []
-    )
+    chunks = iter_calendar(CalendarInfo(name="x"), [Event(uid="e-9", start=berlin(2024, 1, 1, 9))], [])
     next(chunks)
     with pytest.raises(ValueError, match=r"e-9.*Europe/Berlin"):
         next(chunks)
@@ -231,9 +221,7 @@ def test_it_pulls_events_one_at_a_time() -> None:
         nonlocal pulled
         for i in range(20_000):
             pulled += 1
-            yield Event(
-                uid=f"n-{i}", start=berlin(2024, 1, 1, 9), summary="x" * 200, rrule="FREQ=DAILY"
-            )
+            yield Event(uid=f"n-{i}", start=berlin(2024, 1, 1, 9), summary="x" * 200, rrule="FREQ=DAILY")
 
     tracemalloc.start()
     try:
@@ -299,18 +287,13 @@ def expanded_by_recurring_ical_events(data: bytes, lo: dt.datetime, hi: dt.datet
             end = comp["DTEND"].dt
         else:
             end = start + (comp["DURATION"].dt if "DURATION" in comp else dt.timedelta(0))
-        out.add(
-            (str(comp["UID"]), _key(start), _key(end), comp.get("SUMMARY") and str(comp["SUMMARY"]))
-        )
+        out.add((str(comp["UID"]), _key(start), _key(end), comp.get("SUMMARY") and str(comp["SUMMARY"])))
     return out
 
 
 def expanded_by_ical(data: bytes, lo: dt.datetime, hi: dt.datetime) -> set[tuple]:
     parsed = IcsCalendarStream.calendar_from_ics(data.decode())
-    return {
-        (e.uid, _key(e.start), _key(e.end), e.summary)
-        for e in parsed.timeline_tz(dt.UTC).overlapping(lo, hi)
-    }
+    return {(e.uid, _key(e.start), _key(e.end), e.summary) for e in parsed.timeline_tz(dt.UTC).overlapping(lo, hi)}
 
 
 EXPANDERS = [expanded_by_recurring_ical_events, expanded_by_ical]
@@ -432,10 +415,7 @@ def test_it_gives_until_the_value_type_of_the_start() -> None:
     assert canonical_rrule(rule, When(date=dt.date(2024, 3, 1))) == "FREQ=DAILY;UNTIL=20240310"
     assert canonical_rrule(rule, berlin(2024, 3, 1, 9)) == "FREQ=DAILY;UNTIL=20240310T225959Z"
     floating = When(datetime=dt.datetime(2024, 3, 1, 9))
-    assert (
-        canonical_rrule("FREQ=DAILY;UNTIL=20240310T090000Z", floating)
-        == "FREQ=DAILY;UNTIL=20240310T090000"
-    )
+    assert canonical_rrule("FREQ=DAILY;UNTIL=20240310T090000Z", floating) == "FREQ=DAILY;UNTIL=20240310T090000"
 
 
 @pytest.mark.parametrize(
@@ -487,12 +467,8 @@ def test_it_reads_a_google_export() -> None:
     assert event.rrule == "FREQ=WEEKLY;UNTIL=20230130T085959Z;BYDAY=MO;WKST=MO"
     assert event.status == "CONFIRMED" and event.location is None
     assert event.organizer == Person(email="carol@example.com", name="Carol")
-    assert event.attendees == (
-        Attendee("dan@example.com", "Dan O'Brien", "REQ-PARTICIPANT", "ACCEPTED"),
-    )
-    assert event.alarms == (
-        Alarm(trigger="-PT10M", action="DISPLAY", description="This is an event reminder"),
-    )
+    assert event.attendees == (Attendee("dan@example.com", "Dan O'Brien", "REQ-PARTICIPANT", "ACCEPTED"),)
+    assert event.alarms == (Alarm(trigger="-PT10M", action="DISPLAY", description="This is an event reminder"),)
     assert event.overrides[0].start == berlin(2023, 1, 16, 12)
     assert read_calendar(export(cal)) == cal
 

@@ -229,9 +229,7 @@ def test_it_writes_front_matter_that_a_real_yaml_parser_reads_the_same(note: Not
     assert data["id"] == note.id
     assert data.get("notebook") == note.notebook
     assert tuple(data["tags"]) == note.tags
-    assert [a["name"] for a in data.get("attachments", [])] == [
-        a.filename for a in note.attachments
-    ]
+    assert [a["name"] for a in data.get("attachments", [])] == [a.filename for a in note.attachments]
 
 
 def md(front: str, body: str = "") -> bytes:
@@ -259,9 +257,7 @@ def test_it_refuses_a_broken_note_file_naming_the_problem(data: bytes, message: 
 
 @pytest.mark.parametrize("link", ["../secret.txt", "/etc/passwd", "a/%2e%2e/b", "a\\b", "a//b"])
 def test_it_refuses_attachment_links_that_leave_the_note_folder(link: str) -> None:
-    data = md(
-        f'title: "x"\nid: "1"\nattachments:\n  - {{file: "{link}", name: "a", media_type: "b"}}\n'
-    )
+    data = md(f'title: "x"\nid: "1"\nattachments:\n  - {{file: "{link}", name: "a", media_type: "b"}}\n')
     with pytest.raises(MarkdownError, match="unsafe"):
         read_note("notes/x.md", data, lambda path: b"")
 
@@ -269,9 +265,7 @@ def test_it_refuses_attachment_links_that_leave_the_note_folder(link: str) -> No
 def test_it_names_a_missing_attachment() -> None:
     item = '{file: "x.assets/a.png", name: "a", media_type: "b"}'
     data = md(f'title: "x"\nid: "1"\nattachments:\n  - {item}\n')
-    with pytest.raises(
-        MarkdownError, match=r"notes/x\.md: attachment 'x\.assets/a\.png' is missing"
-    ):
+    with pytest.raises(MarkdownError, match=r"notes/x\.md: attachment 'x\.assets/a\.png' is missing"):
         read_note("notes/x.md", data, {}.__getitem__)
 
 

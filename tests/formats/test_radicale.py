@@ -100,9 +100,7 @@ def assert_radicale_keeps_contact(
     assert got == expected
 
 
-def assert_radicale_keeps_event(
-    dav: DavClient, calendar: str, event: Event, *, people: bool = True
-) -> None:
+def assert_radicale_keeps_event(dav: DavClient, calendar: str, event: Event, *, people: bool = True) -> None:
     """PUT the exported .ics (series, overrides, zones), GET it back, compare as records.
 
     With `people=False` organizer and attendees are left out of the comparison.
@@ -187,9 +185,7 @@ HANDWRITTEN_EVENT = (
 )
 
 
-def test_it_serves_back_a_handwritten_vcard_with_the_same_fields(
-    dav: DavClient, dav_addressbook: str
-) -> None:
+def test_it_serves_back_a_handwritten_vcard_with_the_same_fields(dav: DavClient, dav_addressbook: str) -> None:
     path = dav.put_vcard(dav_addressbook, HANDWRITTEN_VCARD)
     sent = vobject.readOne(HANDWRITTEN_VCARD.decode())
     served = vobject.readOne(dav.get(path).decode("utf-8"))
@@ -199,9 +195,7 @@ def test_it_serves_back_a_handwritten_vcard_with_the_same_fields(
     assert served.org.value == ["Danger, Inc.", "Hiptop"]
 
 
-def test_it_serves_back_a_handwritten_recurring_event_with_its_override(
-    dav: DavClient, dav_calendar: str
-) -> None:
+def test_it_serves_back_a_handwritten_recurring_event_with_its_override(dav: DavClient, dav_calendar: str) -> None:
     path = dav.put_ics(dav_calendar, HANDWRITTEN_EVENT)
     sent = vobject.readOne(HANDWRITTEN_EVENT.decode())
     served = vobject.readOne(dav.get(path).decode("utf-8"))
@@ -222,9 +216,7 @@ def test_it_serves_back_a_handwritten_recurring_event_with_its_override(
     assert [tz.tzid.value for tz in served.vtimezone_list] == ["Europe/Berlin"]
 
 
-def test_it_reports_a_refused_item_with_the_servers_reason(
-    dav: DavClient, dav_addressbook: str
-) -> None:
+def test_it_reports_a_refused_item_with_the_servers_reason(dav: DavClient, dav_addressbook: str) -> None:
     # Proves the harness cannot pass silently: Radicale refuses a vCard without UID.
     no_uid = HANDWRITTEN_VCARD.replace(b"UID:hand-0001\r\n", b"")
     with pytest.raises(DavError, match=r"PUT .* -> 400"):
@@ -248,16 +240,12 @@ def test_radicale_accepts_and_keeps_every_sample_contact(
 
 
 @pytest.mark.parametrize("event", ALICE_EVENTS, ids=lambda e: e.uid)
-def test_radicale_accepts_and_keeps_every_sample_event(
-    dav: DavClient, dav_calendar: str, event: Event
-) -> None:
+def test_radicale_accepts_and_keeps_every_sample_event(dav: DavClient, dav_calendar: str, event: Event) -> None:
     assert_radicale_keeps_event(dav, dav_calendar, event)
 
 
 @pytest.mark.parametrize("reason", ["UNTIL before DTSTART", "estimated occurrences above"])
-def test_radicale_refuses_recurrences_beyond_its_limits(
-    dav: DavClient, dav_calendar: str, reason: str
-) -> None:
+def test_radicale_refuses_recurrences_beyond_its_limits(dav: DavClient, dav_calendar: str, reason: str) -> None:
     # Well-formed series Radicale refuses by policy; `recurrence_refusal` predicts it.
     until = "UNTIL=20090101T000000Z" if reason.startswith("UNTIL") else "UNTIL=20990101T000000Z"
     series = replace(WEEKLY_SYNC, rrule=f"FREQ=DAILY;{until}", overrides=(), exdates=())
@@ -297,9 +285,7 @@ def test_radicale_keeps_our_vtimezones(dav: DavClient, dav_calendar: str) -> Non
 
 # Radicale serves CN=Ann\;PARTSTAT=... unquoted; exporters.ical_read reads parameter
 # backslashes literally, so the participation status survives.
-def test_radicale_keeps_an_attendee_whose_name_ends_in_a_backslash(
-    dav: DavClient, dav_calendar: str
-) -> None:
+def test_radicale_keeps_an_attendee_whose_name_ends_in_a_backslash(dav: DavClient, dav_calendar: str) -> None:
     attendee = Attendee("ann@example.com", name="Ann\\", partstat="ACCEPTED")
     assert_radicale_keeps_event(dav, dav_calendar, replace(WEEKLY_SYNC, attendees=(attendee,)))
 
@@ -321,9 +307,7 @@ def test_radicale_accepts_and_keeps_generated_contacts(
 
 @settings(GENERATED, max_examples=60)  # about half are skipped (see below)
 @given(event=events())
-def test_radicale_accepts_and_keeps_generated_events(
-    radicale_server: RadicaleServer, event: Event
-) -> None:
+def test_radicale_accepts_and_keeps_generated_events(radicale_server: RadicaleServer, event: Event) -> None:
     refusal = recurrence_refusal(event)
     if refusal is not None or has_blank_continuation(event_to_ics(event)):
         note(f"Radicale refusal: {refusal}")

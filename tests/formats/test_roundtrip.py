@@ -46,9 +46,7 @@ accounts = st.builds(
         display_name="Generated",
         timezone="Europe/Berlin",
         contacts=_unique(cs, "uid"),
-        calendars=tuple(
-            type(c)(c.info, _unique(list(c.events), "uid")) for c in _unique(cals, "name")
-        ),
+        calendars=tuple(type(c)(c.info, _unique(list(c.events), "uid")) for c in _unique(cals, "name")),
         notes=_unique(ns, "id"),
     ),
     st.lists(contacts(), max_size=4),
@@ -70,8 +68,9 @@ def _data_files(path: Path) -> dict[str, bytes]:
         return {n: archive.read(n) for n in archive.namelist() if n not in RESERVED_NAMES}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(account=accounts)
 def test_generated_accounts_survive_the_whole_round_trip(db: Database, account: Account) -> None:
     with db.session() as session:

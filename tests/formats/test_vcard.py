@@ -224,9 +224,7 @@ def test_it_escapes_separators_in_text_and_structured_values() -> None:
     assert lines_named(card, "ADR") == [
         "ADR;TYPE=home,postal,pref:;;Rue de l'Église 1\\; Bât. B;Paris\\, 5e;;75005;France"
     ]
-    assert lines_named(card, "CATEGORIES") == [
-        "CATEGORIES:Friends\\, close,Work\\;Paris,back\\\\slash"
-    ]
+    assert lines_named(card, "CATEGORIES") == ["CATEGORIES:Friends\\, close,Work\\;Paris,back\\\\slash"]
     assert lines_named(card, "NOTE")[0].endswith("\\nSecond line.\\n\\nAfter a blank line.")
     assert lines_named(card, "X-ESCAPED") == ["X-ESCAPED:kept\\, as\\; written"]  # verbatim
 
@@ -267,12 +265,8 @@ def test_it_writes_the_photo_each_version_expects() -> None:
     png = Blob("image/png", b"\x89PNG\r\n\x1a\n")
     contact = Contact(uid="p", formatted_name="P", photo=png)
     encoded = base64.b64encode(png.data).decode()
-    assert lines_named(contact_to_vcard(contact, "3.0"), "PHOTO") == [
-        f"PHOTO;ENCODING=b;TYPE=PNG:{encoded}"
-    ]
-    assert lines_named(contact_to_vcard(contact, "4.0"), "PHOTO") == [
-        f"PHOTO:data:image/png;base64,{encoded}"
-    ]
+    assert lines_named(contact_to_vcard(contact, "3.0"), "PHOTO") == [f"PHOTO;ENCODING=b;TYPE=PNG:{encoded}"]
+    assert lines_named(contact_to_vcard(contact, "4.0"), "PHOTO") == [f"PHOTO:data:image/png;base64,{encoded}"]
 
 
 def test_it_marks_preference_and_types_per_version() -> None:

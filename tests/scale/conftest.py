@@ -66,9 +66,7 @@ def _admin() -> psycopg.Connection:
     try:
         return psycopg.connect(ADMIN_DSN, autocommit=True)
     except psycopg.OperationalError as exc:
-        unavailable(
-            f"PostgreSQL at {PG_HOST}:{PG_PORT} not reachable; start it or run in CI ({exc})"
-        )
+        unavailable(f"PostgreSQL at {PG_HOST}:{PG_PORT} not reachable; start it or run in CI ({exc})")
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +82,7 @@ def pg_name() -> Iterator[str]:
         yield name
     finally:
         with _admin() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def pg_url_for(name: str) -> str:
@@ -106,17 +102,13 @@ def redis_url() -> Iterator[str]:
         probe.ping()
         probe.close()
     except redis.RedisError as exc:
-        unavailable(
-            f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable; start it or run in CI ({exc})"
-        )
+        unavailable(f"Redis at {REDIS_HOST}:{REDIS_PORT} not reachable; start it or run in CI ({exc})")
     indexes = list(range(1, 16))
     random.shuffle(indexes)
     for index in indexes:
         client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
         # Claim the index with a marker so a concurrent run picks another one.
-        if client.dbsize() == 0 and client.set(
-            "lifeboat-test-owner", secrets.token_hex(8), nx=True
-        ):
+        if client.dbsize() == 0 and client.set("lifeboat-test-owner", secrets.token_hex(8), nx=True):
             break
         client.close()
     else:
@@ -149,8 +141,7 @@ def terminate_backends(pg_name: str) -> Callable[[], int]:
     def terminate() -> int:
         with _admin() as admin:
             rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                 (pg_name,),
             ).fetchall()
         return sum(1 for (done,) in rows if done)
@@ -175,10 +166,7 @@ def add_users(
         ids = list(
             session.scalars(
                 insert(User).returning(User.id),
-                [
-                    {"email": f"user{i:05d}@scale.example", "timezone": zones[i % len(zones)]}
-                    for i in range(count)
-                ],
+                [{"email": f"user{i:05d}@scale.example", "timezone": zones[i % len(zones)]} for i in range(count)],
             )
         )
         session.execute(
@@ -258,13 +246,9 @@ class Process:
         deadline = time.monotonic() + timeout
         while marker not in self.output():
             if self.popen.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {self.popen.returncode}:\n{self.output()}"
-                )
+                raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()}")
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.name} did not print {marker!r} in {timeout} s:\n{self.output()}"
-                )
+                raise AssertionError(f"{self.name} did not print {marker!r} in {timeout} s:\n{self.output()}")
             time.sleep(0.05)
 
 
@@ -291,9 +275,7 @@ def spawn_worker(scale_env: dict[str, str], tmp_path: Path) -> Iterator[Callable
             "PYTHONPATH": str(ROOT),
         }
         with log.open("wb") as handle:
-            popen = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
-            )
+            popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
         process = Process(name, popen, log)
         started.append(process)
         process.wait_for("ready.", timeout=60)

@@ -54,11 +54,7 @@ def load(db: Database, run_id: str) -> ExportRun:
 
 def history(db: Database, run_id: str) -> list[str]:
     with db.session() as session:
-        return list(
-            session.scalars(
-                select(RunEvent.kind).where(RunEvent.run_id == run_id).order_by(RunEvent.id)
-            )
-        )
+        return list(session.scalars(select(RunEvent.kind).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
 
 
 def archive_rows(db: Database) -> list[Archive]:
@@ -86,10 +82,7 @@ def test_a_worker_killed_mid_export_leaves_no_archive_and_another_worker_complet
     assert dispatch_queued(get_context(scale_app)) == 1
     # Mid-export: the worker owns the run and its zip is still a partial file.
     wait_until(
-        lambda: (
-            any((archive_dir / str(user_id)).glob(".*.partial-*"))
-            and load(pg_db, run_id).progress > 0
-        ),
+        lambda: any((archive_dir / str(user_id)).glob(".*.partial-*")) and load(pg_db, run_id).progress > 0,
         timeout=30,
         what="the first worker to be half-way through the export",
     )
@@ -106,12 +99,8 @@ def test_a_worker_killed_mid_export_leaves_no_archive_and_another_worker_complet
         )
         # The original message comes back once Redis's visibility timeout has passed; whichever
         # of it and the dispatcher's new message claims the requeued run, the other does nothing.
-        (original,) = re.findall(
-            r"Task lifeboat\.run_export\[([0-9a-f-]+)\] received", first.output()
-        )
-        wait_until(
-            lambda: original in task_ids(second, ""), timeout=30, what="the redelivered task"
-        )
+        (original,) = re.findall(r"Task lifeboat\.run_export\[([0-9a-f-]+)\] received", first.output())
+        wait_until(lambda: original in task_ids(second, ""), timeout=30, what="the redelivered task")
 
     run = load(pg_db, run_id)
     assert run.attempt == 2 and run.lease_owner is None
@@ -132,9 +121,7 @@ def test_a_worker_killed_mid_export_leaves_no_archive_and_another_worker_complet
     an_hour_later = utcnow() + dt.timedelta(hours=1)
     grace = dt.timedelta(seconds=LEASE_SECONDS * 3)
     assert remove_leftovers(pg_db, archive_dir, now=an_hour_later, older_than=grace) == 1
-    assert sorted(p.name for p in (archive_dir / str(user_id)).iterdir()) == [
-        Path(archive.relpath).name
-    ]
+    assert sorted(p.name for p in (archive_dir / str(user_id)).iterdir()) == [Path(archive.relpath).name]
 
 
 @pytest.mark.timeout(90)

@@ -41,9 +41,7 @@ def runs_by_user(db: Database) -> dict[int, list[ExportRun]]:
 
 
 def delivered(db: Database) -> int:
-    return sum(
-        1 for runs in runs_by_user(db).values() for run in runs if run.state == RunState.DELIVERED
-    )
+    return sum(1 for runs in runs_by_user(db).values() for run in runs if run.state == RunState.DELIVERED)
 
 
 @pytest.mark.timeout(120)
@@ -62,12 +60,8 @@ def test_runs_and_dispatcher_ticks_survive_the_database_dropping_every_connectio
         # The first user is due now; the others fall due one by one while connections are cut,
         # so the dispatcher creates runs throughout.
         for i, user_id in enumerate(ids):
-            due = (
-                now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * 0.2)
-            )
-            session.execute(
-                update(Schedule).where(Schedule.user_id == user_id).values(next_run_at=due)
-            )
+            due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * 0.2)
+            session.execute(update(Schedule).where(Schedule.user_id == user_id).values(next_run_at=due))
     spawn_worker("worker", LIFEBOAT_TEST_EXPORT_DELAY_MS="150")
     cuts: list[int] = []
     with dispatcher_ticking(scale_app, every=0.3):
@@ -96,8 +90,6 @@ def test_runs_and_dispatcher_ticks_survive_the_database_dropping_every_connectio
     assert kinds.count("delivered") == 1
     # One archive per run, and no zip on disk that is not one of them (none half-recorded).
     assert sorted(a.id for a in archives) == sorted(runs[0].archive_id for runs in found.values())
-    assert {p.relative_to(archive_dir).as_posix() for p in archive_dir.glob("*/*.zip")} == {
-        a.relpath for a in archives
-    }
+    assert {p.relative_to(archive_dir).as_posix() for p in archive_dir.glob("*/*.zip")} == {a.relpath for a in archives}
     for archive in archives:
         verify_archive(archive_dir / archive.relpath)

@@ -38,9 +38,7 @@ def test_a_dispatcher_with_a_stale_view_creates_no_second_run_on_postgresql(
     first = dispatch.tick(pg_db, now=now)
     assert first.due == 2 and len(first.created) == 2
     with pg_db.session() as session:  # the first user's run is over; the second's still queued
-        session.execute(
-            update(ExportRun).where(ExportRun.user_id == users[0]).values(state=RunState.DELIVERED)
-        )
+        session.execute(update(ExportRun).where(ExportRun.user_id == users[0]).values(state=RunState.DELIVERED))
     # A dispatcher that read both schedules before they were moved: same period, no new run.
     make_due()
     stale = dispatch.tick(pg_db, now=now)

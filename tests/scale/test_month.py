@@ -133,9 +133,7 @@ class Worker:
         self.errors: list[BaseException] = []
         self._lock = threading.Lock()
         self.threads = [
-            threading.Thread(
-                target=self._loop, args=(f"{name}:{i}",), name=f"{name}:{i}", daemon=True
-            )
+            threading.Thread(target=self._loop, args=(f"{name}:{i}",), name=f"{name}:{i}", daemon=True)
             for i in range(threads)
         ]
 
@@ -173,9 +171,7 @@ def _tiny_export(template: Path) -> Callable[..., ExportResult]:
 
     sha256 = hashlib.sha256(template.read_bytes()).hexdigest()
 
-    def export_user(
-        session: Session, user: User, archive_dir: Path, *, now: dt.datetime, **kw: Any
-    ) -> ExportResult:
+    def export_user(session: Session, user: User, archive_dir: Path, *, now: dt.datetime, **kw: Any) -> ExportResult:
         archive_id = new_id()
         user_dir = archive_dir / str(user.id)
         user_dir.mkdir(parents=True, exist_ok=True)
@@ -207,18 +203,13 @@ def _expected_periods(database: Database, end: dt.datetime) -> dict[int, set[str
     return expected
 
 
-def simulate_month(
-    url: str, archive_dir: Path, *, days: int
-) -> tuple[MemoryDelivery, list[Worker], list[int]]:
+def simulate_month(url: str, archive_dir: Path, *, days: int) -> tuple[MemoryDelivery, list[Worker], list[int]]:
     """Run two dispatchers and three workers from START for `days`; return what they did."""
     clock = Clock(START)
     inbox: queue.Queue[str | None] = queue.Queue()
     backend = MemoryDelivery()
     dispatchers = [Dispatcher(url, inbox) for _ in range(2)]
-    workers = [
-        Worker(f"worker{i}", url, archive_dir, clock, backend, inbox, threads=THREADS)
-        for i in range(3)
-    ]
+    workers = [Worker(f"worker{i}", url, archive_dir, clock, backend, inbox, threads=THREADS) for i in range(3)]
     threads = [thread for worker in workers for thread in worker.threads]
     for thread in threads:
         thread.start()
@@ -261,9 +252,7 @@ def assert_one_archive_per_user_per_period(
                 ExportRun.archive_id,
             )
         ).all()
-        started = Counter(
-            session.scalars(select(RunEvent.run_id).where(RunEvent.kind == "started"))
-        )
+        started = Counter(session.scalars(select(RunEvent.run_id).where(RunEvent.kind == "started")))
         archives = {a.id: a for a in session.scalars(select(Archive))}
         emails = {user_id: email for user_id, email in session.execute(select(User.id, User.email))}
     # Per user: exactly the periods the schedule has in the month, no more, no fewer.
@@ -277,9 +266,7 @@ def assert_one_archive_per_user_per_period(
     assert len(rows) == sum(created) == total
     # Every run delivered on its first attempt, with an archive of its own ...
     assert Counter((r.state, r.attempt) for r in rows) == {(RunState.DELIVERED, 1): total}
-    assert len({r.archive_id for r in rows}) == total and set(archives) == {
-        r.archive_id for r in rows
-    }
+    assert len({r.archive_id for r in rows}) == total and set(archives) == {r.archive_id for r in rows}
     # ... and executed once: one start each, every second copy of a message skipped.
     assert len(started) == total and set(started.values()) == {1}
     outcomes = sum((w.outcomes for w in workers), Counter())
@@ -304,9 +291,7 @@ def test_two_dispatchers_and_three_workers_deliver_one_archive_per_user_per_peri
     archive_dir = tmp_path / "archives"
     add_users(pg_db, 500, zones=ZONES, times=TIMES, frequencies=FREQUENCIES)
     backend, workers, created = simulate_month(pg_url, archive_dir, days=30)
-    total = assert_one_archive_per_user_per_period(
-        pg_db, archive_dir, backend, workers, created, days=30
-    )
+    total = assert_one_archive_per_user_per_period(pg_db, archive_dir, backend, workers, created, days=30)
     assert all(created)  # both dispatchers won some of the schedules they raced for
     daily = sum(1 for i in range(500) if FREQUENCIES[i % len(FREQUENCIES)] == "daily")
     assert total >= daily * 29  # the month really ran: daily users about every day
@@ -323,13 +308,9 @@ def test_full_exports_by_racing_dispatchers_and_workers_are_one_per_user_per_per
         for i in range(len(ids)):
             replace_account(session, generate_account(f"user{i:05d}@scale.example", tiny, seed=i))
     backend, workers, created = simulate_month(pg_url, archive_dir, days=5)
-    total = assert_one_archive_per_user_per_period(
-        pg_db, archive_dir, backend, workers, created, days=5
-    )
+    total = assert_one_archive_per_user_per_period(pg_db, archive_dir, backend, workers, created, days=5)
     with pg_db.session() as session:
-        assert (
-            session.scalar(select(func.min(Archive.contacts))) == 2
-        )  # real content, not a stand-in
+        assert session.scalar(select(func.min(Archive.contacts))) == 2  # real content, not a stand-in
     for path in archive_dir.glob("*/*.zip"):
         verify_archive(path)
     assert total >= 20 * 4 + 10

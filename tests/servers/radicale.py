@@ -179,10 +179,7 @@ def start_radicale(workdir: Path, attempts: int = 3) -> RadicaleServer:
             time.sleep(0.05)
         if process.poll() is None:  # still alive but silent: give up, do not retry
             stop_radicale(server)
-            pytest.fail(
-                f"Radicale did not answer on port {port} within {START_TIMEOUT} s:\n"
-                + server.log_since()
-            )
+            pytest.fail(f"Radicale did not answer on port {port} within {START_TIMEOUT} s:\n" + server.log_since())
         log = server.log_since()
         failures.append(f"exit {process.returncode} on port {port}:\n{log}")
         if "in use" not in log:  # only a lost race for the port is worth another try
@@ -221,9 +218,7 @@ class DavClient:
     ) -> DavResponse:
         token = base64.b64encode(f"{self.user}:x".encode()).decode("ascii")
         sent = {"Authorization": f"Basic {token}", **(headers or {})}
-        conn = http.client.HTTPConnection(
-            self.server.host, self.server.port, timeout=REQUEST_TIMEOUT
-        )
+        conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=REQUEST_TIMEOUT)
         try:
             conn.request(method, path, body=body, headers=sent)
             resp = conn.getresponse()
@@ -269,9 +264,7 @@ class DavClient:
         """Create a uniquely named calendar (MKCALENDAR, RFC 4791) and return its path."""
         path = self._new_collection_path("calendar")
         body = _MKCALENDAR.format(name=_xml_text(name)).encode("utf-8")
-        self.expect(
-            (201,), "MKCALENDAR", path, body, {"Content-Type": "application/xml; charset=utf-8"}
-        )
+        self.expect((201,), "MKCALENDAR", path, body, {"Content-Type": "application/xml; charset=utf-8"})
         self.created.append(path)
         return path
 

@@ -54,9 +54,7 @@ class MotoS3:
     port: int
 
     def client(self, service: str = "s3", **kwargs: Any) -> Any:
-        return boto3.client(
-            service, endpoint_url=self.url, region_name=REGION, **ADMIN_KEYS, **kwargs
-        )
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION, **ADMIN_KEYS, **kwargs)
 
     def set_auth(self, enforce: bool) -> None:
         """Make moto check signatures and IAM policies (process-wide) or stop checking."""
@@ -172,15 +170,10 @@ class _Rule:
     remaining: int | None
 
 
-def s3_error(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: str
-) -> Fault:
+def s3_error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: str) -> Fault:
     """An S3-style XML error answer; `extra` become elements such as `<Region>`."""
     fields = "".join(f"<{k}>{v}</{k}>" for k, v in extra.items())
-    body = (
-        f"<Error><Code>{code}</Code><Message>{message}</Message>{fields}"
-        "<RequestId>FAULT</RequestId></Error>"
-    )
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message>{fields}<RequestId>FAULT</RequestId></Error>"
     return Fault(
         status=status,
         body=body.encode(),
@@ -223,14 +216,10 @@ class FaultProxy:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
-    def add(
-        self, fault: Fault, *, when: Callable[[Seen], bool] = lambda _: True, times: int | None = 1
-    ) -> None:
+    def add(self, fault: Fault, *, when: Callable[[Seen], bool] = lambda _: True, times: int | None = 1) -> None:
         """Apply `fault` to the next `times` matching requests (None: all of them)."""
         with self._lock:
             self._rules.append(_Rule(when, fault, times))

@@ -84,9 +84,7 @@ class ScriptedHandler:
                 return self.steps.popleft()
             return ACCEPT
 
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         step = self._take(_RCPT_STEPS)
         if step == TEMPFAIL_RCPT:
             return "451 4.2.1 Mailbox busy, try again later"
@@ -117,9 +115,7 @@ class ScriptedHandler:
         return f"250 2.0.0 Ok: queued as TEST{number}"
 
 
-def _authenticator(
-    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-) -> AuthResult:
+def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
     """Accept SMTP_USER/SMTP_PASSWORD; on failure, echo what was sent, as careless servers do."""
     if not isinstance(auth_data, LoginPassword):
         return AuthResult(success=False, handled=False)
@@ -153,9 +149,7 @@ class SmtpServer:
 def _start(**kwargs: Any) -> tuple[Controller, SmtpServer]:
     handler = ScriptedHandler()
     port = free_port()
-    controller = Controller(
-        handler, hostname=HOST, port=port, server_hostname="smtp.lifeboat.test", **kwargs
-    )
+    controller = Controller(handler, hostname=HOST, port=port, server_hostname="smtp.lifeboat.test", **kwargs)
     controller.start()
     return controller, SmtpServer(HOST, port, handler)
 
@@ -190,9 +184,7 @@ def _certificates(directory: Path) -> SmtpCertificates:
         if ca:
             usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
             builder = builder.add_extension(usage, critical=True)
-            builder = builder.add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
+            builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         else:
             names = [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
@@ -210,11 +202,7 @@ def _certificates(directory: Path) -> SmtpCertificates:
     ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "server.pem", "key.pem"))
     ca_file.write_bytes(ca_cert.public_bytes(pem))
     cert_file.write_bytes(server_cert.public_bytes(pem))
-    key_file.write_bytes(
-        server_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    key_file.write_bytes(server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return SmtpCertificates(ca_file, context)

@@ -35,9 +35,7 @@ def type_tokens() -> st.SearchStrategy[tuple[str, ...]]:
 
 
 def typed() -> st.SearchStrategy[Typed]:
-    return st.builds(
-        Typed, value=hostile_text(min_size=1), types=type_tokens(), preferred=st.booleans()
-    )
+    return st.builds(Typed, value=hostile_text(min_size=1), types=type_tokens(), preferred=st.booleans())
 
 
 def names() -> st.SearchStrategy[Name | None]:

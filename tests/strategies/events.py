@@ -115,9 +115,7 @@ def _until_text(when: When) -> str:
     if when.date is not None:
         return "UNTIL=" + when.date.strftime("%Y%m%d")
     assert when.datetime is not None
-    return (
-        "UNTIL=" + when.datetime.strftime("%Y%m%dT%H%M%S") + ("Z" if when.datetime.tzinfo else "")
-    )
+    return "UNTIL=" + when.datetime.strftime("%Y%m%dT%H%M%S") + ("Z" if when.datetime.tzinfo else "")
 
 
 def alarms() -> st.SearchStrategy[Alarm]:
@@ -203,9 +201,7 @@ def events(draw: st.DrawFn, uid: st.SearchStrategy[str] | None = None) -> Event:
         rrule=rrule,
         rdates=rdates,
         exdates=tuple(draw(st.lists(_like(start), max_size=3, unique=True))) if recurring else (),
-        overrides=tuple(
-            draw(st.lists(overrides(start), max_size=3, unique_by=lambda o: o.recurrence_id))
-        )
+        overrides=tuple(draw(st.lists(overrides(start), max_size=3, unique_by=lambda o: o.recurrence_id)))
         if recurring
         else (),
         status=draw(st.none() | st.sampled_from(["TENTATIVE", "CONFIRMED", "CANCELLED"])),

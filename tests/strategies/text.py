@@ -11,9 +11,41 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 # Characters that break naive writers, weighted in by `sampled_from`.
-NASTY = [";", ",", "\\", ":", '"', "'", "\n", "\t", " ", "=", "\u00a0", "\u200b",
-         "\u202e", "\u2028", "\ufeff", "ß", "İ", "ǅ", "𝔘", "👩‍👩‍👧", "🎉",
-         "שלום", "مرحبا", "日本語", "e\u0301", "---", "#", "*", "[", "]", "`", "..", "/"]
+NASTY = [
+    ";",
+    ",",
+    "\\",
+    ":",
+    '"',
+    "'",
+    "\n",
+    "\t",
+    " ",
+    "=",
+    "\u00a0",
+    "\u200b",
+    "\u202e",
+    "\u2028",
+    "\ufeff",
+    "ß",
+    "İ",
+    "ǅ",
+    "𝔘",
+    "👩‍👩‍👧",
+    "🎉",
+    "שלום",
+    "مرحبا",
+    "日本語",
+    "e\u0301",
+    "---",
+    "#",
+    "*",
+    "[",
+    "]",
+    "`",
+    "..",
+    "/",
+]
 
 _char = st.characters(blacklist_categories=("Cs", "Cc"))  # no surrogates, no C0/C1 controls ...
 _fragment = _char | st.sampled_from(["\t", "\n"]) | st.sampled_from(NASTY)  # ... but TAB and LF
@@ -32,8 +64,10 @@ def hostile_text(min_size: int = 0, max_size: int = 40) -> st.SearchStrategy[str
 
 def hostile_line(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str]:
     """Canonical text without LF or TAB: titles, names, single-line properties."""
-    return hostile_text(min_size, max_size).map(lambda s: s.replace("\n", " ").replace("\t", " ")).filter(
-        lambda s: len(s) >= min_size
+    return (
+        hostile_text(min_size, max_size)
+        .map(lambda s: s.replace("\n", " ").replace("\t", " "))
+        .filter(lambda s: len(s) >= min_size)
     )
 
 

@@ -52,9 +52,7 @@ def test_import_export_restore_export_gives_the_same_files(
         assert a[name] == b[name], name
 
 
-def test_export_prints_a_verified_archive_path_and_can_copy_it_out(
-    runner: FlaskCliRunner, tmp_path: Path
-) -> None:
+def test_export_prints_a_verified_archive_path_and_can_copy_it_out(runner: FlaskCliRunner, tmp_path: Path) -> None:
     runner.invoke(args=["import-account", "tests/data/alice.json"])
     out = tmp_path / "out"
     path = _export(runner, "alice@example.com", "--out", str(out))
@@ -122,15 +120,14 @@ def test_log_lines_are_json_with_the_run_id() -> None:
 
     from logs import JsonFormatter
 
-    record = logging.makeLogRecord({"name": "lifeboat.run", "msg": "run started", "levelname": "INFO",
-                                    "run_id": "abc123"})
+    record = logging.makeLogRecord(
+        {"name": "lifeboat.run", "msg": "run started", "levelname": "INFO", "run_id": "abc123"}
+    )
     line = json.loads(JsonFormatter().format(record))
     assert line["message"] == "run started" and line["run_id"] == "abc123" and line["level"] == "info"
 
 
-def test_db_upgrade_refuses_until_everyone_has_a_fresh_archive(
-    runner: FlaskCliRunner, monkeypatch: Any
-) -> None:
+def test_db_upgrade_refuses_until_everyone_has_a_fresh_archive(runner: FlaskCliRunner, monkeypatch: Any) -> None:
     from store import migrate
 
     runner.invoke(args=["import-account", "tests/data/alice.json"])
@@ -157,9 +154,18 @@ def test_scheduler_once_queues_due_runs(runner: FlaskCliRunner, db: Database) ->
     with db.session() as session:
         user = find_user(session, "alice@example.com")
         assert user is not None
-        session.add(Schedule(user_id=user.id, frequency="daily", time_of_day="02:00", timezone="UTC",
-                             weekday=0, day_of_month=1, enabled=True,
-                             next_run_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+        session.add(
+            Schedule(
+                user_id=user.id,
+                frequency="daily",
+                time_of_day="02:00",
+                timezone="UTC",
+                weekday=0,
+                day_of_month=1,
+                enabled=True,
+                next_run_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+            )
+        )
     result = runner.invoke(args=["scheduler", "--once"])
     assert result.exit_code == 0, result.output
     assert "1 run(s) queued from schedules" in result.output

@@ -74,10 +74,16 @@ def test_it_names_the_json_path_of_every_problem(alice_json: dict[str, Any]) -> 
         (lambda d: d.update(timezone="Mars/Olympus"), "$.timezone", "IANA"),
         (lambda d: d["contacts"][0]["emails"][0].update(types=["wo rk"]), "$.contacts[0].emails[0].types[0]", "type"),
         (lambda d: d["contacts"][0]["extra"].update({"X-BAD": "a\nb"}), "$.contacts[0].extra.X-BAD", "line breaks"),
-        (lambda d: d["calendars"][0]["events"][2].update(end={"date": "2009-11-02"}), "$.calendars[0].events[2].end",
-         "both"),
-        (lambda d: d["calendars"][0]["events"][0]["alarms"][0].update(trigger="15 minutes"),
-         "$.calendars[0].events[0].alarms[0].trigger", "duration"),
+        (
+            lambda d: d["calendars"][0]["events"][2].update(end={"date": "2009-11-02"}),
+            "$.calendars[0].events[2].end",
+            "both",
+        ),
+        (
+            lambda d: d["calendars"][0]["events"][0]["alarms"][0].update(trigger="15 minutes"),
+            "$.calendars[0].events[0].alarms[0].trigger",
+            "duration",
+        ),
     ],
 )
 def test_it_rejects_bad_values_with_a_message_that_says_what_to_fix(

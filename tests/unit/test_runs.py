@@ -165,8 +165,18 @@ def test_a_run_whose_worker_died_is_requeued_and_completed(
 
 def _schedule(db: Database, user_id: int, **fields: object) -> None:
     with db.session() as session:
-        session.add(Schedule(user_id=user_id, frequency="daily", time_of_day="02:00", timezone="Europe/Berlin",
-                             weekday=0, day_of_month=1, enabled=True, **fields))
+        session.add(
+            Schedule(
+                user_id=user_id,
+                frequency="daily",
+                time_of_day="02:00",
+                timezone="Europe/Berlin",
+                weekday=0,
+                day_of_month=1,
+                enabled=True,
+                **fields,
+            )
+        )
 
 
 def test_two_dispatchers_create_one_run_per_period(db: Database, user_id: int, clock: Clock) -> None:
@@ -181,9 +191,7 @@ def test_two_dispatchers_create_one_run_per_period(db: Database, user_id: int, c
         assert session.scalar(select(func.count()).select_from(ExportRun)) == 1
 
 
-def test_a_week_of_downtime_gives_one_catch_up_run(
-    ctx: JobContext, db: Database, user_id: int, clock: Clock
-) -> None:
+def test_a_week_of_downtime_gives_one_catch_up_run(ctx: JobContext, db: Database, user_id: int, clock: Clock) -> None:
     _schedule(db, user_id)
     assert dispatch.initialise_schedules(db, now=clock()) == 1
     clock.advance(days=7)

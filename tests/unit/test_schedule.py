@@ -211,9 +211,7 @@ def test_it_keys_los_angeles_evenings_by_the_local_date() -> None:
 
 def test_it_keys_pago_pago_month_end_by_the_local_month() -> None:
     # -11: 22:00 on 30 November there is 09:00 on 1 December in UTC.
-    s = spec(
-        frequency="monthly", day_of_month=31, time_of_day="22:00", timezone="Pacific/Pago_Pago"
-    )
+    s = spec(frequency="monthly", day_of_month=31, time_of_day="22:00", timezone="Pacific/Pago_Pago")
     fire = next_run_after(s, utc(2026, 11, 25))
     assert unjittered(s, fire) == utc(2026, 12, 1, 9, 0)
     assert period_key(s, fire) == "monthly:2026-11"
@@ -469,9 +467,7 @@ specs = st.builds(
     day_of_month=st.integers(1, 31),
     user_id=st.integers(1, 10**9),
 )
-afters = st.datetimes(
-    min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2060, 1, 1), timezones=st.just(UTC)
-)
+afters = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2060, 1, 1), timezones=st.just(UTC))
 
 
 @settings(max_examples=200, deadline=None)
@@ -508,16 +504,12 @@ def test_it_reads_a_spec_from_a_schedule_row() -> None:
         day_of_month=31,
         user_id=5,
     )
-    duck = SimpleNamespace(
-        user_id=5, frequency="daily", time_of_day="01:00", weekday=0, day_of_month=1, timezone="UTC"
-    )
+    duck = SimpleNamespace(user_id=5, frequency="daily", time_of_day="01:00", weekday=0, day_of_month=1, timezone="UTC")
     assert ScheduleSpec.from_row(duck).frequency == "daily"
 
 
 def test_it_accepts_a_valid_spec() -> None:
-    spec(
-        frequency="weekly", weekday=6, time_of_day="23:59", timezone="Pacific/Kiritimati"
-    ).validate()
+    spec(frequency="weekly", weekday=6, time_of_day="23:59", timezone="Pacific/Kiritimati").validate()
     spec(frequency="monthly", day_of_month=31, time_of_day="00:00").validate()
 
 
@@ -553,9 +545,7 @@ def test_it_explains_an_invalid_spec(fields: dict[str, object], field: str, word
 
 
 def test_it_lists_every_problem_at_once() -> None:
-    bad = spec(
-        frequency="yearly", time_of_day="noon", timezone="Nowhere", weekday=9, day_of_month=0
-    )
+    bad = spec(frequency="yearly", time_of_day="noon", timezone="Nowhere", weekday=9, day_of_month=0)
     with pytest.raises(InvalidInput) as caught:
         bad.validate()
     assert [where for where, _ in caught.value.problems] == [

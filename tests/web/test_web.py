@@ -38,8 +38,9 @@ def alice_user(db: Database, alice: Account) -> int:
 def signed_in(app: Flask, alice_user: int) -> FlaskClient:
     client = app.test_client()
     token = _csrf(client, "/login")
-    response = client.post("/login", data={"email": "alice@example.com", "password": "correct horse",
-                                           "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": "alice@example.com", "password": "correct horse", "csrf_token": token}
+    )
     assert response.status_code == 302
     return client
 
