@@ -1,25 +1,50 @@
 """Put a whole account into the store, and stream it back out as records.
 
 Why streaming: an export of 10,000 contacts with photos must not load them all
-at once. `AccountReader` yields records in batches (`yield_per`) with their
-child rows loaded by `selectinload`, and computes per-calendar zone sets with
-one query so the iCalendar writer can emit each VTIMEZONE up front.
+at once. `AccountReader` yields records in batches of `BATCH` rows, loading each
+batch's child rows with one `IN` query per child table, and computes
+per-calendar zone sets with one query so the iCalendar writer can emit each
+VTIMEZONE up front.
+
+Why plain rows rather than ORM objects on the way out: the reader only turns
+rows into records, and building ORM instances (identity map, instance state,
+an instrumented collection per relationship, five per event even when empty)
+cost the export about as much again as reading the rows (bench/export_account.py).
+`mapping.*_record` only reads attributes, so a row's columns plus its children
+as attributes (`_with_children`) serve it as well as an ORM object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import delete, func, select, union
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Column, ColumnElement, Row, Table, delete, func, select, union
+from sqlalchemy.orm import Session
 
 from account.records import Account, CalendarInfo, Contact, Event, Note
 from store import mapping
 from store.base import utcnow
-from store.calendars import CalendarRow, EventDateRow, EventOverrideRow, EventRow
-from store.contacts import ContactRow
-from store.notes import NoteAttachmentRow, NoteRow
+from store.calendars import (
+    CalendarRow,
+    EventAlarmRow,
+    EventAttendeeRow,
+    EventCategoryRow,
+    EventDateRow,
+    EventOverrideRow,
+    EventRow,
+)
+from store.contacts import (
+    ContactAddressRow,
+    ContactCategoryRow,
+    ContactExtraRow,
+    ContactRow,
+    ContactValueRow,
+)
+from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
 from store.users import User
 
 BATCH = 500
@@ -61,9 +86,7 @@ def append_calendar(
     session.add(row)
     session.flush()
     for start in range(0, len(events), BATCH):
-        session.add_all(
-            mapping.event_row(e, row.id, start + i) for i, e in enumerate(events[start : start + BATCH])
-        )
+        session.add_all(mapping.event_row(e, row.id, start + i) for i, e in enumerate(events[start : start + BATCH]))
         session.flush()
     return row
 
@@ -105,19 +128,14 @@ class AccountReader:
         )
 
     def contacts(self) -> Iterator[Contact]:
-        query = (
-            select(ContactRow)
-            .where(ContactRow.user_id == self.user.id)
-            .order_by(ContactRow.position)
-            .options(
-                selectinload(ContactRow.values),
-                selectinload(ContactRow.addresses),
-                selectinload(ContactRow.categories),
-                selectinload(ContactRow.extra),
-            )
-            .execution_options(yield_per=BATCH)
-        )
-        for row in self.session.scalars(query):
+        table = _table(ContactRow)
+        children = {
+            "values": _table(ContactValueRow),
+            "addresses": _table(ContactAddressRow),
+            "categories": _table(ContactCategoryRow),
+            "extra": _table(ContactExtraRow),
+        }
+        for row in self._stream(table, table.c.user_id == self.user.id, children, "contact_id"):
             yield mapping.contact_record(row)
 
     def calendars(self) -> list[tuple[int, CalendarInfo]]:
@@ -127,20 +145,15 @@ class AccountReader:
         return [(row.id, mapping.calendar_info(row)) for row in rows]
 
     def events(self, calendar_id: int) -> Iterator[Event]:
-        query = (
-            select(EventRow)
-            .where(EventRow.calendar_id == calendar_id)
-            .order_by(EventRow.position)
-            .options(
-                selectinload(EventRow.dates),
-                selectinload(EventRow.overrides),
-                selectinload(EventRow.attendees),
-                selectinload(EventRow.alarms),
-                selectinload(EventRow.categories),
-            )
-            .execution_options(yield_per=BATCH)
-        )
-        for row in self.session.scalars(query):
+        table = _table(EventRow)
+        children = {
+            "dates": _table(EventDateRow),
+            "overrides": _table(EventOverrideRow),
+            "attendees": _table(EventAttendeeRow),
+            "alarms": _table(EventAlarmRow),
+            "categories": _table(EventCategoryRow),
+        }
+        for row in self._stream(table, table.c.calendar_id == calendar_id, children, "event_id"):
             yield mapping.event_record(row)
 
     def zones(self, calendar_id: int) -> list[str]:
@@ -158,15 +171,37 @@ class AccountReader:
         return sorted(tz for tz in found if tz)
 
     def notes(self) -> Iterator[Note]:
-        query = (
-            select(NoteRow)
-            .where(NoteRow.user_id == self.user.id)
-            .order_by(NoteRow.position)
-            .options(selectinload(NoteRow.tags), selectinload(NoteRow.attachments))
-            .execution_options(yield_per=BATCH)
-        )
-        for row in self.session.scalars(query):
+        table = _table(NoteRow)
+        children = {"tags": _table(NoteTagRow), "attachments": _table(NoteAttachmentRow)}
+        for row in self._stream(table, table.c.user_id == self.user.id, children, "note_id"):
             yield mapping.note_record(row)
+
+    def _stream(
+        self,
+        table: Table,
+        where: ColumnElement[bool],
+        children: Mapping[str, Table],
+        parent_key: str,
+    ) -> Iterator[Any]:
+        """Rows of `table` in `position` order, each with its child rows attached.
+
+        `children` maps an attribute name to a child table whose `parent_key`
+        column points at `table`; each batch costs one query per child table.
+        """
+        query = select(table).where(where).order_by(table.c.position)
+        for batch in self.session.execute(query.execution_options(yield_per=BATCH)).partitions():
+            ids = [row.id for row in batch]
+            loaded = {name: self._children(child, child.c[parent_key], ids) for name, child in children.items()}
+            for row in batch:
+                found = {name: by_parent.get(row.id, ()) for name, by_parent in loaded.items()}
+                yield _with_children(row, found)
+
+    def _children(self, table: Table, parent: Column[int], ids: list[int]) -> dict[int, list[Row[Any]]]:
+        grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+        query = select(table).where(parent.in_(ids)).order_by(parent, table.c.position)
+        for row in self.session.execute(query):
+            grouped[row._mapping[parent]].append(row)
+        return grouped
 
     def account(self) -> Account:
         """The whole account in memory (tests and small accounts only)."""
@@ -180,3 +215,13 @@ class AccountReader:
             calendars=tuple(Calendar(info, tuple(self.events(cid))) for cid, info in self.calendars()),
             notes=tuple(self.notes()),
         )
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _with_children(row: Row[Any], children: Mapping[str, Sequence[Row[Any]]]) -> Any:
+    """What `mapping.*_record` reads from an ORM object: the columns and each child list."""
+    return SimpleNamespace(**row._mapping, **children)
