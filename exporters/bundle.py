@@ -86,12 +86,10 @@ class Bundle:
         *,
         vcard_version: str = "3.0",
         progress: Progress = _ignore,
-        user_label: str = "",
     ) -> None:
         self.source = source
         self.vcard_version = vcard_version
         self.progress = progress
-        self.user_label = user_label
         self.paths = PathAllocator()
         for reserved in RESERVED_NAMES:  # written by the archive itself
             self.paths.file("", reserved)

@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from jobs import get_context, runs
+from jobs.context import JobContext
 from jobs.execute import execute_run
 from store import ExportRun, RunState, User
 from store.freshness import users_without_fresh_archive
@@ -54,10 +55,7 @@ def export_all(app: Flask, *, workers: int, max_age_hours: int) -> BulkOutcome:
     return outcome
 
 
-def _run(ctx: object, run_id: str, owner: str) -> str:
-    from jobs.context import JobContext
-
-    assert isinstance(ctx, JobContext)
+def _run(ctx: JobContext, run_id: str, owner: str) -> str:
     outcome = execute_run(ctx, run_id, owner)
     if outcome == "skipped":  # someone else (the dispatcher's pool) is running it: wait for its end
         with ctx.db.session() as session:

@@ -7,6 +7,8 @@ database holds the truth for every process; a scrape costs a few indexed queries
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -36,10 +38,10 @@ def metrics() -> Response:
         ["quantile"],
         registry=registry,
     )
-    since = utcnow().replace(microsecond=0)
+    since = utcnow() - dt.timedelta(days=1)
     finished = session.execute(
         select(ExportRun.started_at, ExportRun.finished_at)
-        .where(ExportRun.finished_at.is_not(None), ExportRun.finished_at >= since.replace(hour=0, minute=0, second=0))
+        .where(ExportRun.finished_at.is_not(None), ExportRun.finished_at >= since)
         .limit(10_000)
     ).all()
     seconds = sorted((f - s).total_seconds() for s, f in finished if s and f)
