@@ -16,23 +16,12 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from icalendar import Alarm as VAlarm
 from icalendar import Calendar as VCalendar
-from icalendar import Component
-from icalendar import Event as VEvent
-from icalendar.prop import vDDDTypes, vDuration, vRecur
 
 from account.records import Alarm, CalendarInfo, Event, Override, When
-from exporters.ical_props import (
-    Categories,
-    add_token,
-    address,
-    cn_params,
-    marked,
-    serialise,
-    text,
-    token,
-)
+from exporters import ical_content as ic
+from exporters.ical_content import MARKED, Props
+from exporters.ical_props import add_token, cn_params, serialise, text, token
 from exporters.ical_tz import DEFAULT_SPAN, span_covering, vtimezone
 from exporters.ical_values import (
     canonical_duration,
@@ -97,7 +86,7 @@ def iter_calendar(
                 f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the "
                 "calendar's zone list: compute tzids with zones_used()"
             )
-        yield b"".join(serialise(c) for c in _components(event, times))
+        yield b"".join(c.to_bytes() for c in _components(event, times))
     yield _END
 
 
@@ -106,7 +95,7 @@ def event_to_ics(event: Event, *, prodid: str = PRODID) -> bytes:
     times = _Times.of(event)
     span = span_covering(times.all())
     head = _opening(_calendar(prodid)) + b"".join(vtimezone(z, *span) for z in sorted(times.zones()))
-    return head + b"".join(serialise(c) for c in _components(event, times)) + _END
+    return head + b"".join(c.to_bytes() for c in _components(event, times)) + _END
 
 
 def zones_used(event: Event) -> set[str]:
@@ -166,7 +155,7 @@ class _Times:
         return {w.tz for w in self.all() if w.tz and w.datetime is not None}
 
 
-def _add_end(comp: Component, start: When, end: When) -> None:
+def _add_end(comp: Props, start: When, end: When) -> None:
     """DTEND as RFC 5545 wants it: same value type as DTSTART, floating only with floating, later.
 
     An end that breaks those rules (records allow a floating start with a UTC end, or an
@@ -176,23 +165,22 @@ def _add_end(comp: Component, start: When, end: When) -> None:
     proper = fit_end(start, end)
     assert proper is not None
     if proper == end and frame(start) == frame(end) and end == start:
-        comp.add("DURATION", dt.timedelta(0))  # "later than DTSTART" rules out DTEND here
+        comp.add("DURATION", ic.duration(dt.timedelta(0)))  # "later than DTSTART" rules out DTEND here
         return
     if instant(proper) > instant(start):
-        comp.add("DTEND", value_of(proper))
+        comp.add("DTEND", *ic.date_or_time(value_of(proper)))
     else:
-        comp.add("DURATION", dt.timedelta(0))
+        comp.add("DURATION", ic.duration(dt.timedelta(0)))
     if proper != end or instant(proper) <= instant(start):
-        exact = vDDDTypes(value_of(end))
-        exact.params["VALUE"] = "DATE" if end.date is not None else "DATE-TIME"
-        comp.add("X-LIFEBOAT-DTEND", exact)
+        kind = {"VALUE": "DATE" if end.date is not None else "DATE-TIME"}
+        comp.add("X-LIFEBOAT-DTEND", *ic.date_or_time(value_of(end), kind))
 
 
-def _components(event: Event, times: _Times) -> list[Component]:
-    master = VEvent()
-    master.add("UID", text(event.uid))
+def _components(event: Event, times: _Times) -> list[Props]:
+    master = Props("VEVENT", ic.EVENT_ORDER)
+    master.add("UID", ic.text(event.uid))
     master.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
-    master.add("DTSTART", value_of(times.start))
+    master.add("DTSTART", *ic.date_or_time(value_of(times.start)))
     if times.end:
         _add_end(master, times.start, times.end)
     for name, value in (
@@ -201,26 +189,27 @@ def _components(event: Event, times: _Times) -> list[Component]:
         ("LOCATION", event.location),
     ):
         if value:
-            master.add(name, text(value))
+            master.add(name, ic.text(value))
     if event.rrule:
         try:
-            master.add("RRULE", vRecur.from_ical(canonical_rrule(event.rrule, times.start)))
+            master.add("RRULE", ic.recur(canonical_rrule(event.rrule, times.start)))
         except ValueError:  # not a rule: keep the text where clients will not misread it
-            master.add("X-LIFEBOAT-RRULE", text(event.rrule))
+            master.add("X-LIFEBOAT-RRULE", ic.text(event.rrule))
     if times.rdates:
-        master.add("RDATE", [value_of(w) for w in times.rdates])
+        master.add("RDATE", *ic.date_list([value_of(w) for w in times.rdates]))
     if times.exdates:
-        master.add("EXDATE", [value_of(w) for w in times.exdates])
+        master.add("EXDATE", *ic.date_list([value_of(w) for w in times.exdates]))
     if event.status:
         add_token(master, "STATUS", event.status)
     shared = _shared(event)
-    components: list[Component] = [master]
+    components = [master]
     for override, rid, o_start, o_end in times.overrides:
         components.append(_override(event, times, override, rid, o_start, o_end, shared))
     for prop in shared:
         prop(master)
-    for alarm in event.alarms:
-        master.add_component(_alarm(alarm, event))
+    alarms = [_alarm(alarm, event) for alarm in event.alarms]
+    for alarm in alarms:
+        master.add_component(alarm)
     return components
 
 
@@ -231,33 +220,33 @@ def _override(
     rid: When,
     start: When | None,
     end: When | None,
-    shared: list[Callable[[Component], None]],
-) -> VEvent:
+    shared: list[Callable[[Props], None]],
+) -> Props:
     """A RECURRENCE-ID component; fields the override leaves None are inherited, marked."""
-    comp = VEvent()
-    comp.add("UID", text(event.uid))
+    comp = Props("VEVENT", ic.EVENT_ORDER)
+    comp.add("UID", ic.text(event.uid))
     comp.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
-    comp.add("RECURRENCE-ID", value_of(rid))
-    comp.add("DTSTART", value_of(start or rid), parameters=None if start else marked())
+    comp.add("RECURRENCE-ID", *ic.date_or_time(value_of(rid)))
+    comp.add("DTSTART", *ic.date_or_time(value_of(start or rid), None if start else MARKED))
     if end:
         _add_end(comp, start or rid, end)
     elif times.end:  # keep the series' length, as clients assume for a moved instance
         length = duration_between(times.start, times.end)
         if length >= dt.timedelta(0) and not ((start or rid).date and length.seconds):
-            comp.add("DURATION", vDuration(length), parameters=marked())
+            comp.add("DURATION", ic.duration(length), MARKED)
     for name, own, inherited in (
         ("SUMMARY", override.summary, event.summary),
         ("DESCRIPTION", override.description, event.description),
         ("LOCATION", override.location, event.location),
     ):
         if own:
-            comp.add(name, text(own))
+            comp.add(name, ic.text(own))
         elif inherited:
-            comp.add(name, text(inherited), parameters=marked())
+            comp.add(name, ic.text(inherited), MARKED)
     if override.status:
         add_token(comp, "STATUS", override.status)
     elif event.status and token(event.status, "STATUS"):
-        comp.add("STATUS", token(event.status, "STATUS"), parameters=marked())
+        comp.add("STATUS", token(event.status, "STATUS") or "", MARKED)
     for prop in shared:
         prop(comp)
     for alarm in event.alarms:
@@ -265,15 +254,16 @@ def _override(
     return comp
 
 
-def _shared(event: Event) -> list[Callable[[Component], None]]:
+def _shared(event: Event) -> list[Callable[[Props], None]]:
     """Properties an override repeats from its series, as adders (applied to each component)."""
-    adders: list[Callable[[Component], None]] = []
+    adders: list[Callable[[Props], None]] = []
 
-    def add(name: str, value: object) -> None:
+    def add(name: str, value: str) -> None:
         adders.append(lambda comp: comp.add(name, value))
 
     def addaddress(name: str, email: str, params: dict[str, str]) -> None:
-        adders.append(lambda comp: comp.add(name, address(email, params)))
+        line = ic.address_line(name, email, params)
+        adders.append(lambda comp: comp.add_raw_line(name, line))
 
     if event.transparency:
         adders.append(lambda comp: add_token(comp, "TRANSP", event.transparency or ""))
@@ -287,13 +277,13 @@ def _shared(event: Event) -> list[Callable[[Component], None]]:
         addaddress("ATTENDEE", attendee.email, params)
     categories = [clean(c) for c in event.categories if clean(c)]
     if categories:
-        add("CATEGORIES", Categories(categories))
+        add("CATEGORIES", ic.categories(categories))
     if event.url:
         if url_is_clean(event.url):
             add("URL", event.url)
         else:  # write a valid URI, keep the exact text for the reader
             add("URL", encode_url(clean(event.url)))
-            add("X-LIFEBOAT-URL", text(event.url))
+            add("X-LIFEBOAT-URL", ic.text(event.url))
     if event.created:
         add("CREATED", _stamp(event.created))
     if event.updated:
@@ -301,33 +291,33 @@ def _shared(event: Event) -> list[Callable[[Component], None]]:
     return adders
 
 
-def _alarm(alarm: Alarm, event: Event) -> VAlarm:
-    comp = VAlarm()
+def _alarm(alarm: Alarm, event: Event) -> Props:
+    comp = Props("VALARM")
     action = token(alarm.action, "ACTION") if alarm.action else None
-    comp.add("ACTION", action or "DISPLAY", parameters=None if action else marked())
+    comp.add("ACTION", action or "DISPLAY", None if action else MARKED)
     if alarm.action and not action:
-        comp.add("X-LIFEBOAT-ACTION", text(alarm.action))
+        comp.add("X-LIFEBOAT-ACTION", ic.text(alarm.action))
     try:
-        comp.add("TRIGGER", vDuration.from_ical(canonical_duration(alarm.trigger)))
+        comp.add("TRIGGER", ic.duration_text(canonical_duration(alarm.trigger)))
     except ValueError:  # not a duration: a harmless trigger, the text kept for the reader
-        comp.add("TRIGGER", dt.timedelta(0), parameters=marked())
-        comp.add("X-LIFEBOAT-TRIGGER", text(alarm.trigger))
+        comp.add("TRIGGER", ic.duration(dt.timedelta(0)), MARKED)
+        comp.add("X-LIFEBOAT-TRIGGER", ic.text(alarm.trigger))
     kind = (action or "DISPLAY").upper()
     default_text = clean(event.summary) if event.summary else DEFAULT_REMINDER
     if alarm.description and clean(alarm.description):
-        comp.add("DESCRIPTION", text(alarm.description))
+        comp.add("DESCRIPTION", ic.text(alarm.description))
     elif kind in ("DISPLAY", "EMAIL"):  # RFC 5545 3.6.6: required for these actions
-        comp.add("DESCRIPTION", text(default_text), parameters=marked())
+        comp.add("DESCRIPTION", ic.text(default_text), MARKED)
     if kind == "EMAIL":  # also required: a subject and a recipient
-        comp.add("SUMMARY", text(default_text), parameters=marked())
+        comp.add("SUMMARY", ic.text(default_text), MARKED)
         recipient = event.organizer.email if event.organizer else None
         if recipient:
-            comp.add("ATTENDEE", address(recipient, marked()))
+            comp.add_raw_line("ATTENDEE", ic.address_line("ATTENDEE", recipient, MARKED))
     return comp
 
 
-def _stamp(value: dt.datetime) -> dt.datetime:
+def _stamp(value: dt.datetime) -> str:
     """created/updated as UTC whole seconds (naive values are taken as UTC)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).replace(microsecond=0)
+    return ic.utc_stamp(value.astimezone(dt.UTC).replace(microsecond=0))

@@ -1,10 +1,11 @@
-"""Property values and bytes for the iCalendar writer, so that every reader gets them back.
+"""Values and bytes for the parts of the iCalendar writer that go through `icalendar.Component`.
 
-Why not icalendar's own: icalendar 7 writes a literal backslash-N as a line break,
-drops a leading U+FEFF, leaves a parameter with a TAB at its edge unquoted (its
-lenient parser then strips it), accepts any text for enumerated properties (strict
-parsers such as `ical` reject the file) and may fold a blank continuation line
-(vobject drops it). Each helper here fixes one of those.
+The calendar header and VTIMEZONEs are built as icalendar components (once per
+calendar); events are assembled by `exporters.ical_content`. Why not icalendar's own
+text handling: icalendar 7 writes a literal backslash-N as a line break, drops a
+leading U+FEFF, accepts any text for enumerated properties (strict parsers such as
+`ical` reject the file) and may fold a blank continuation line (vobject drops it).
+Each helper here fixes one of those.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import re
 
 from icalendar import Component
-from icalendar.parser import Parameters
-from icalendar.prop import vCalAddress, vCategory, vText
+from icalendar.prop import vText
 
 from exporters.folding import fold_line
-from exporters.ical_values import MARK, clean, mailto
+from exporters.ical_content import Props, escape
+from exporters.ical_values import clean
 
 
 def serialise(component: Component) -> bytes:
@@ -26,19 +27,6 @@ def serialise(component: Component) -> bytes:
     in a description), which vobject, and so Radicale, drops as an empty line.
     """
     return b"".join(fold_line(str(line)) for line in component.content_lines() if line)
-
-
-class QuotedParams(Parameters):
-    # icalendar quotes CN only for a space or "'"; its lenient parser strips an unquoted
-    # TAB at the edges, so quote CN always and the tokens when they hold odd characters.
-    always_quoted = (*Parameters.always_quoted, "CN")
-    quote_also = {"ROLE": " '\t\\", "PARTSTAT": " '\t\\"}
-
-
-def address(email: str, params: dict[str, str]) -> vCalAddress:
-    value = vCalAddress(mailto(email))
-    value.params = QuotedParams(params)
-    return value
 
 
 def cn_params(name: str | None) -> dict[str, str]:
@@ -62,13 +50,13 @@ def token(value: str, name: str) -> str | None:
     return upper if valid else None
 
 
-def add_token(comp: Component, name: str, value: str) -> None:
+def add_token(comp: Props, name: str, value: str) -> None:
     """An enumerated property; a value strict parsers would reject goes to X-LIFEBOAT-<name>."""
     valid = token(value, name)
     if valid:
         comp.add(name, valid)
     elif clean(value):
-        comp.add(f"X-LIFEBOAT-{name}", text(value))
+        comp.add(f"X-LIFEBOAT-{name}", escape(clean(value)))
 
 
 _BOM = "\ufeff".encode()
@@ -80,7 +68,7 @@ def escape_text(value: str) -> bytes:
     Why not icalendar's: it first turns a literal backslash-N into a line break, so
     "C:\\New folder" would come back as two lines.
     """
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n").encode()
+    return escape(value).encode()
 
 
 def _keep_bom(data: bytes) -> bytes:
@@ -93,15 +81,5 @@ class Text(vText):
         return _keep_bom(escape_text(str(self)))
 
 
-class Categories(vCategory):
-    def to_ical(self) -> bytes:
-        return _keep_bom(b",".join(escape_text(str(c)) for c in self.cats))
-
-
 def text(value: str) -> vText:
     return Text(clean(value))
-
-
-def marked() -> dict[str, str]:
-    # a new dict each time: icalendar adds TZID/VALUE to the dict it is given
-    return {MARK: "TRUE"}
