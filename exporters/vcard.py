@@ -1,10 +1,11 @@
 """Write contacts as vCard 3.0 (default) or 4.0, one card per contact.
 
-Why vobject builds the card but does not have the last word: it escapes text,
-N, ADR and ORG correctly, but it only knows 3.0, folds by characters instead of
-octets, never folds PHOTO and mangles the 4.0 `data:` PHOTO. So vobject
-serializes without folding, values it gets wrong are handed to it already
-encoded, and every logical line is folded again by `fold_line`.
+Why the lines are joined here and not by a `vobject.vCard`: vobject escapes text,
+N, ADR and ORG correctly (its `backslashEscape` and `dquoteEscape` still do that
+here), but it only knows 3.0, folds by characters instead of octets, never folds
+PHOTO, mangles the 4.0 `data:` PHOTO, and building a component per contact cost
+more than serialising it. So `_Card` orders the lines as vobject did and every
+logical line is folded by `fold_line`.
 
 Everything `exporters.vcard_read` needs to restore a record exactly is in the
 card, in forms other address books also understand:
@@ -29,8 +30,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 
-import vobject
-from vobject.base import ContentLine, backslashEscape
+from vobject.base import backslashEscape, dquoteEscape
 
 from account.records import Address, Blob, Contact, Name, Typed
 from errors import InvalidInput
@@ -50,7 +50,6 @@ RESERVED_PROPERTIES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-_NO_FOLDING = 10**9  # vobject folds by characters: let it write whole lines, fold_line folds
 _LINE_BREAKS = re.compile(r"\r\n?")
 _UNWRITABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 _PROPERTY_NAME = re.compile(r"[A-Z0-9-]+")
@@ -62,8 +61,7 @@ _OCTET_STREAM = "application/octet-stream"
 def contact_to_vcard(contact: Contact, version: str = "3.0") -> bytes:
     """One complete card, BEGIN:VCARD to END:VCARD, CRLF line endings, folded at 75 octets."""
     _check_version(version)
-    text = _build(contact, version).serialize(lineLength=_NO_FOLDING)
-    return b"".join(fold_line(line) for line in text.removesuffix("\r\n").split("\r\n"))
+    return _build(contact, version).to_bytes()
 
 
 def iter_vcards(contacts: Iterable[Contact], version: str = "3.0") -> Iterator[bytes]:
@@ -97,23 +95,49 @@ def derive_formatted_name(contact: Contact) -> str:
     return next((c for c in candidates if c), "")
 
 
-def _build(contact: Contact, version: str) -> vobject.base.Component:
-    card = vobject.vCard()
-    _raw(card, "VERSION", version)  # vobject would only ever write 3.0
-    _text(card, "UID", contact.uid)
+class _Card:
+    """A card's content lines in the order vobject serialises them: VERSION, UID, then by name.
+
+    Why not a `vobject.vCard`: building one per contact and serialising it cost more
+    than half of a contact's export (measured with `bench/export_account.py`), spent in
+    vobject's attribute and behaviour machinery rather than in escaping. vobject still
+    escapes every text and structured value (`backslashEscape`) and quotes parameter
+    values (`dquoteEscape`); this class only joins `[group.]NAME;PARAMS:VALUE` and folds
+    each line with `fold_line`. `tests/formats/test_vcard_lines.py` holds the bytes equal
+    to what the vobject component wrote.
+    """
+
+    _FIRST = ("VERSION", "PRODID", "UID")
+    __slots__ = ("props",)
+
+    def __init__(self) -> None:
+        self.props: dict[str, list[str]] = {}
+
+    def add(self, name: str, value: str, params: dict[str, list[str]] | None = None, group: str | None = None) -> None:
+        """Add a property whose value is already in vCard syntax (escaped by the caller)."""
+        line = f"{group}.{name}" if group else name
+        if params:
+            line += "".join(f";{key}={','.join(dquoteEscape(p) for p in params[key])}" for key in sorted(params))
+        self.props.setdefault(name, []).append(f"{line}:{value}")
+
+    def to_bytes(self) -> bytes:
+        first = [name for name in self._FIRST if name in self.props]
+        rest = sorted(name for name in self.props if name not in self._FIRST)
+        lines = ["BEGIN:VCARD", *(line for name in first + rest for line in self.props[name]), "END:VCARD"]
+        return b"".join(fold_line(line) for line in lines)
+
+
+def _build(contact: Contact, version: str) -> _Card:
+    card = _Card()
+    card.add("VERSION", version)
+    card.add("UID", _text(contact.uid))
     if contact.formatted_name is None:
-        _text(card, "FN", derive_formatted_name(contact)).params[DERIVED_PARAM] = ["TRUE"]
+        card.add("FN", _text(derive_formatted_name(contact)), {DERIVED_PARAM: ["TRUE"]})
     else:
-        _text(card, "FN", contact.formatted_name)
+        card.add("FN", _text(contact.formatted_name))
     if contact.name is not None or version == "3.0":  # 3.0 requires N; all-empty reads as no name
         n = contact.name or Name()
-        card.add("n").value = vobject.vcard.Name(
-            family=_part(n.family),
-            given=_part(n.given),
-            additional=_part(n.additional),
-            prefix=_part(n.prefix),
-            suffix=_part(n.suffix),
-        )
+        card.add("N", _fields(n.family, n.given, n.additional, n.prefix, n.suffix))
     for name, value in (
         ("NICKNAME", contact.nickname),
         ("TITLE", contact.title),
@@ -121,54 +145,42 @@ def _build(contact: Contact, version: str) -> vobject.base.Component:
         ("NOTE", contact.note),
     ):
         if value is not None:
-            _text(card, name, value)
+            card.add(name, _text(value))
     if contact.organization is not None or contact.department is not None:
-        units = [_part(contact.organization)]
-        if contact.department is not None:
-            units.append(_part(contact.department))
-        card.add("org").value = units  # a list: a plain string comes out as one unit per character
+        units = [contact.organization] + ([contact.department] if contact.department is not None else [])
+        card.add("ORG", _fields(*units))
     for name, items in (("EMAIL", contact.emails), ("TEL", contact.phones)):
         for item in items:
-            _typed(_text(card, name, item.value), item, version)
+            card.add(name, _text(item.value), _typed(item, version))
     for name, items in (("URL", contact.urls), ("IMPP", contact.impps)):
         for item in items:
-            _typed(_raw(card, name, _uri(item.value)), item, version)
+            card.add(name, _uri(item.value), _typed(item, version))
     for index, address in enumerate(contact.addresses, start=1):
         _address(card, address, version, f"item{index}")
     _date(card, "BDAY", contact.birthday, version)
     _date(card, "ANNIVERSARY" if version == "4.0" else "X-ANNIVERSARY", contact.anniversary, version)
     if contact.categories:
-        _raw(card, "CATEGORIES", ",".join(backslashEscape(clean(c)) for c in contact.categories))
+        card.add("CATEGORIES", ",".join(backslashEscape(clean(c)) for c in contact.categories))
     if contact.photo is not None:
         _photo(card, contact.photo, version)
     for name, value in contact.extra.items():
         key = clean(name).strip().upper()
         if _PROPERTY_NAME.fullmatch(key) and key not in RESERVED_PROPERTIES:
-            _raw(card, key, clean(value).replace("\n", "\\n"))  # verbatim: the importer checked it
+            card.add(key, clean(value).replace("\n", "\\n"))  # verbatim: the importer checked it
     for name, stamp in ((CREATED_PROPERTY, contact.created), ("REV", contact.updated)):
         if stamp is not None and (value := _timestamp(stamp)) is not None:
-            _raw(card, name, value)
+            card.add(name, value)
     return card
 
 
-def _part(value: str | None) -> str:
-    """One component of N, ADR or ORG: vobject wants "" for an empty one."""
-    return "" if value is None else clean(value)
+def _text(value: str) -> str:
+    """A text value: backslash, comma, semicolon and newline escaped (by vobject)."""
+    return backslashEscape(clean(value))
 
 
-def _text(card: vobject.base.Component, name: str, value: str) -> ContentLine:
-    """A text property: vobject escapes backslash, comma, semicolon and newline."""
-    line = card.add(name)
-    line.value = clean(value)
-    return line
-
-
-def _raw(card: vobject.base.Component, name: str, value: str) -> ContentLine:
-    """A property whose value is already in vCard syntax: vobject must not escape it again."""
-    line = card.add(name)
-    line.value = value
-    line.encoded = True
-    return line
+def _fields(*parts: str | None) -> str:
+    """N, ADR or ORG: each component escaped, joined by ';' (an absent one is empty)."""
+    return ";".join(backslashEscape("" if part is None else clean(part)) for part in parts)
 
 
 def _uri(value: str) -> str:
@@ -181,41 +193,32 @@ def _param(value: str) -> str:
     return clean(value).replace("^", "^^").replace("\n", "^n").replace('"', "^'")
 
 
-def _typed(line: ContentLine, item: Typed | Address, version: str) -> None:
+def _typed(item: Typed | Address, version: str) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
     types = [_param(t) for t in item.types if clean(t)]
     if item.preferred:
         if version == "4.0":
-            line.params["PREF"] = ["1"]
+            params["PREF"] = ["1"]
         else:
             types.append("pref")
     if types:
-        line.params["TYPE"] = types
+        params["TYPE"] = types
+    return params
 
 
-def _address(card: vobject.base.Component, address: Address, version: str, group: str) -> None:
+def _address(card: _Card, address: Address, version: str, group: str) -> None:
     grouped = version == "3.0" and bool(address.label)
-    line = card.add("adr", group=group if grouped else None)
-    line.value = vobject.vcard.Address(
-        box=_part(address.po_box),
-        extended=_part(address.extended),
-        street=_part(address.street),
-        city=_part(address.locality),
-        region=_part(address.region),
-        code=_part(address.postal_code),
-        country=_part(address.country),
-    )
-    _typed(line, address, version)
-    if not address.label:
-        return
-    if version == "4.0":
-        line.params["LABEL"] = [_param(address.label)]
-    else:
-        label = card.add("label", group=group)
-        label.value = clean(address.label)
-        _typed(label, address, version)
+    a = address
+    value = _fields(a.po_box, a.extended, a.street, a.locality, a.region, a.postal_code, a.country)
+    params = _typed(address, version)
+    if address.label and version == "4.0":
+        params["LABEL"] = [_param(address.label)]
+    card.add("ADR", value, params, group=group if grouped else None)
+    if address.label and version == "3.0":
+        card.add("LABEL", _text(address.label), _typed(address, version), group=group)
 
 
-def _date(card: vobject.base.Component, name: str, value: str | None, version: str) -> None:
+def _date(card: _Card, name: str, value: str | None, version: str) -> None:
     """YYYY-MM-DD or --MM-DD; anything else cannot be a vCard date and is left out."""
     match = _DATE.fullmatch(value or "")
     if match is None:
@@ -226,11 +229,11 @@ def _date(card: vobject.base.Component, name: str, value: str | None, version: s
     except ValueError:
         return
     if version == "4.0":
-        _raw(card, name, f"{year or '--'}{month}{day}")
+        card.add(name, f"{year or '--'}{month}{day}")
     elif year is None:
-        _raw(card, name, f"{OMIT_YEAR}-{month}-{day}").params[OMIT_YEAR_PARAM] = [OMIT_YEAR]
+        card.add(name, f"{OMIT_YEAR}-{month}-{day}", {OMIT_YEAR_PARAM: [OMIT_YEAR]})
     else:
-        _raw(card, name, f"{year}-{month}-{day}")
+        card.add(name, f"{year}-{month}-{day}")
 
 
 def _timestamp(value: dt.datetime) -> str | None:
@@ -245,16 +248,13 @@ def _timestamp(value: dt.datetime) -> str | None:
     return f"{utc.year:04d}{utc.month:02d}{utc.day:02d}T{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
 
 
-def _photo(card: vobject.base.Component, photo: Blob, version: str) -> None:
+def _photo(card: _Card, photo: Blob, version: str) -> None:
     media_type = clean(photo.media_type).strip().lower()
     if not _MEDIA_TYPE.fullmatch(media_type):
         media_type = _OCTET_STREAM
-    if version == "4.0":  # vobject mangles the data: URI, so hand it over finished
-        data = base64.b64encode(photo.data).decode("ascii")
-        _raw(card, "PHOTO", f"data:{media_type};base64,{data}")
+    data = base64.b64encode(photo.data).decode("ascii")
+    if version == "4.0":
+        card.add("PHOTO", f"data:{media_type};base64,{data}")
         return
-    line = card.add("photo")
-    line.encoding_param = "b"  # vobject base64-encodes bytes itself when ENCODING=b
     kind, _, subtype = media_type.partition("/")
-    line.type_param = _param(subtype.upper() if kind == "image" else media_type)
-    line.value = photo.data
+    card.add("PHOTO", data, {"ENCODING": ["b"], "TYPE": [_param(subtype.upper() if kind == "image" else media_type)]})
