@@ -1,0 +1,90 @@
+"""The independent check parses big files in chunks without losing an item or a structural error.
+
+Why: `flask verify` must stay within memory on a large account, so `exporters.check`
+streams each calendar and address book and parses it in runs of items. These tests
+shrink the run length so that many chunk boundaries fall inside small files.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import icalendar
+import pytest
+
+from account.sample import TYPICAL, generate_account
+from exporters import check
+from exporters.ical import iter_calendar, zones_used
+from exporters.vcard import iter_vcards
+
+
+@pytest.fixture(scope="module")
+def account() -> Any:
+    return generate_account("check@example.com", TYPICAL, seed=3)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check, "CHUNK", 7)
+
+
+def calendar_bytes(account: Any, events: int = 120) -> bytes:
+    calendar = account.calendars[0]
+    chosen = calendar.events[:events]
+    zones = set().union(*(zones_used(e) for e in chosen))
+    return b"".join(iter_calendar(calendar.info, chosen, zones))
+
+
+def lines(data: bytes) -> list[str]:
+    return [line.decode() for line in io.BytesIO(data)]
+
+
+def test_a_calendar_checked_in_chunks_counts_every_event_and_keeps_overrides_with_their_series(
+    account: Any, small_chunks: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = calendar_bytes(account)
+    chunks: list[str] = []
+    original = check.IcsCalendarStream.calendar_from_ics
+    monkeypatch.setattr(
+        check.IcsCalendarStream, "calendar_from_ics", lambda text: chunks.append(text) or original(text)
+    )
+    whole = len(icalendar.Calendar.from_ical(data).walk("VEVENT"))
+    assert b"RECURRENCE-ID" in data and whole > 100
+    assert check._check_calendar(lines(data)) == whole
+    assert len(chunks) > whole // 8
+    for text in chunks:
+        parsed = icalendar.Calendar.from_ical(text)
+        masters = {str(e["UID"]) for e in parsed.walk("VEVENT") if "RECURRENCE-ID" not in e}
+        moved = {str(e["UID"]) for e in parsed.walk("VEVENT") if "RECURRENCE-ID" in e}
+        assert moved <= masters
+        assert parsed.walk("VTIMEZONE") or b"BEGIN:VTIMEZONE" not in data  # every chunk has the zones
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: d + b"BEGIN:VEVENT\r\n", "after END:VCALENDAR"),
+        (lambda d: d.replace(b"END:VCALENDAR\r\n", b""), "ends inside|no END:VCALENDAR"),
+        (lambda d: d.replace(b"BEGIN:VCALENDAR\r\n", b"", 1), "does not start"),
+        (lambda d: d[: d.rindex(b"END:VEVENT")] + b"END:VCALENDAR\r\n", "ends inside a VEVENT"),
+        (lambda d: d.replace(b"END:VEVENT\r\nBEGIN:VEVENT", b"END:VEVENT\r\nX-STRAY:1\r\nBEGIN:VEVENT", 1), "between"),
+    ],
+)
+def test_a_damaged_calendar_frame_is_reported(account: Any, small_chunks: None, damage: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check._check_calendar(lines(damage(calendar_bytes(account, events=20))))
+
+
+def test_an_address_book_checked_in_chunks_counts_every_card(account: Any, small_chunks: None) -> None:
+    data = b"".join(iter_vcards(account.contacts))
+    report = check.Report()
+    check._check_member("contacts/contacts.vcf", io.BytesIO(data), report, is_note=False)
+    assert report.items["address-book cards"] == len(account.contacts) == 200
+
+
+def test_a_stray_line_between_cards_is_reported(account: Any, small_chunks: None) -> None:
+    cards = list(iter_vcards(account.contacts[:3]))
+    data = cards[0] + b"NOT A CARD\r\n" + b"".join(cards[1:])
+    with pytest.raises(ValueError, match="outside a VCARD"):
+        check._check_member("contacts/contacts.vcf", io.BytesIO(data), check.Report(), is_note=False)
