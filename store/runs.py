@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import uuid
+import os
+import threading
+import time
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -36,8 +38,29 @@ ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.RETRYING}
 _ACTIVE_SQL = "state IN ('queued', 'running', 'retrying')"
 
 
+_id_lock = threading.Lock()
+_last_stamp = 0  # the last (milliseconds << 12 | sequence) handed out by this process
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A new row id: 32 hex digits laid out as a UUIDv7 (RFC 9562), so ids sort by creation time.
+
+    Why not uuid4: a random primary key puts each new row on a random page of the
+    key's B-tree (and of every index holding it, such as `run_events.run_id`). With a
+    million runs, inserting a dispatcher tick's 1,000 runs dirtied ~2,000 pages with
+    uuid4 keys and ~1,200 with these (EXPLAIN (ANALYZE, BUFFERS), bench/scheduler_scale.py);
+    each dirtied page is also a full-page image in the WAL after a checkpoint. Time-ordered
+    ids land on the right-most pages. Layout: 48-bit Unix milliseconds, version 7, a 12-bit
+    sequence that keeps ids from one process strictly increasing within a
+    millisecond (and across a clock step back), the variant, then 62 random bits
+    from `os.urandom`, which keep ids from different processes unique and unguessable.
+    """
+    global _last_stamp
+    with _id_lock:
+        stamp = _last_stamp = max(time.time_ns() // 1_000_000 << 12, _last_stamp + 1)
+    random_bits = int.from_bytes(os.urandom(8), "big") >> 2
+    value = (stamp >> 12) << 80 | 0x7 << 76 | (stamp & 0xFFF) << 64 | 0b10 << 62 | random_bits
+    return f"{value:032x}"
 
 
 class Archive(Base):
@@ -85,7 +108,8 @@ class ExportRun(Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the unique (user_id, period_key) index starts with it (migration 0002).
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     trigger: Mapped[str] = mapped_column(String(16))  # manual, schedule, cli, upgrade, support
     # For scheduled runs: the period this run covers (e.g. "daily:2026-11-25"); unique per user,
     # which is what makes a second dispatcher or a redelivered task unable to double-run it.
