@@ -9,6 +9,13 @@ name must be complete and correct. It is written to `.<name>.partial-<random>`
 in the destination folder, fsynced, read back in full (each member's SHA-256,
 size and ZIP CRC against the manifest), and only then linked into place without
 ever replacing an existing archive. Any failure removes the partial file.
+
+Why per-member records go to disk: a large account has 150,000 members, and
+everything known per member (its path and hash for the manifest and SHA256SUMS,
+its place in the zip, its name for clash checks) is kept in a temporary SQLite
+`Spool` while writing and verifying, and `manifest.json` is written and parsed
+as a stream. Memory then stays flat whatever the number of members; only the
+verified manifest handed back holds the file list, packed (`FileTable`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import datetime as dt
 import hashlib
 import os
 import secrets
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,16 +42,19 @@ from exporters.manifest import (
     ArchiveError,
     Manifest,
     ManifestFile,
-    checksums_text,
+    checksums_chunks,
     manifest_from_meta,
-    parse_manifest,
+    read_manifest,
 )
 from exporters.paths import PathRegistry, collision_key, sanitize_component, unsafe_path_reason
 from exporters.readme import readme_text
+from exporters.spool import Spool, iter_rows
+from exporters.zipdir import Member, central_directory, member_chunks, spool_members
 
 CHUNK = 1 << 20
 _RESERVED_KEYS = frozenset(collision_key(n) for n in RESERVED_NAMES)
 MAX_MANIFEST_BYTES = 256 << 20  # far above any real account; refuses zip bombs posing as one
+MANIFEST_CHUNK = 1 << 16  # manifest.json is parsed as it is read: small pieces suffice
 
 
 @dataclass(frozen=True)
@@ -68,26 +79,41 @@ def _check_path(registry: PathRegistry, path: str) -> None:
         raise ArchiveError(f"entry {path!r} cannot be archived: {problem}")
 
 
-def _zip_info(path: str, now: dt.datetime) -> zipfile.ZipInfo:
+def _date_time(now: dt.datetime) -> tuple[int, int, int, int, int, int]:
     stamp = now.astimezone(dt.UTC)
-    date_time = (1980, 1, 1, 0, 0, 0) if stamp.year < 1980 else stamp.timetuple()[:6]
-    info = zipfile.ZipInfo(path, date_time=date_time)  # type: ignore[arg-type]
+    return (1980, 1, 1, 0, 0, 0) if stamp.year < 1980 else stamp.timetuple()[:6]  # type: ignore[return-value]
+
+
+def _zip_info(path: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(path, date_time=date_time)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.external_attr = 0o644 << 16  # readable files once extracted (0 means "no permissions")
     return info
 
 
-def _write_member(zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], now: dt.datetime) -> ManifestFile:
+def _write_member(
+    zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], date_time: tuple[int, int, int, int, int, int]
+) -> tuple[str, str, int]:
+    """Write one member; return (path, SHA-256, size) for the manifest."""
     if isinstance(chunks, bytes | bytearray | memoryview):
         chunks = [bytes(chunks)]  # iterating bytes would yield ints
     digest = hashlib.sha256()
     size = 0
-    with zf.open(_zip_info(path, now), "w", force_zip64=True) as member:
+    with zf.open(_zip_info(path, date_time), "w", force_zip64=True) as member:
         for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
             member.write(chunk)
-    return ManifestFile(path=path, sha256=digest.hexdigest(), size=size)
+    return path, digest.hexdigest(), size
+
+
+_WRITER_SCHEMA = "CREATE TABLE files (path TEXT, sha256 TEXT, size INTEGER)"
+
+
+def _listed(spool: Spool) -> Iterator[ManifestFile]:
+    """The files written so far, in order, as the manifest lists them."""
+    for path, sha256, size in iter_rows(spool.execute("SELECT path, sha256, size FROM files ORDER BY rowid")):
+        yield ManifestFile(path, sha256, size)
 
 
 def _write_zip(
@@ -97,31 +123,35 @@ def _write_zip(
     now: dt.datetime,
     layout: Callable[[], Mapping[str, Any]] | None,
 ) -> None:
-    checker = PathRegistry()
-    files: list[ManifestFile] = []
-    zf = zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED)
-    try:
-        for entry in entries:
-            if entry.path != README_NAME and collision_key(entry.path) in _RESERVED_KEYS:
-                raise ArchiveError(f"entry {entry.path!r} uses a name the archive reserves for itself")
-            _check_path(checker, entry.path)
-            files.append(_write_member(zf, entry.path, entry.chunks, now))
-        if layout is not None:
-            head = _with_meta(head, "layout", layout())
-        if not any(f.path == README_NAME for f in files):
-            _check_path(checker, README_NAME)
-            version = str(head.meta.get("vcard_version", "3.0"))
-            text = readme_text(version, manifest=head).encode("utf-8")
-            files.append(_write_member(zf, README_NAME, text, now))
-        files.append(_write_member(zf, CHECKSUMS_NAME, checksums_text(files), now))
-        manifest = replace(head, files=tuple(files))
-        _write_member(zf, MANIFEST_NAME, manifest.to_json(), now)
-    except BaseException:
-        # The caller deletes the partial file; closing only releases it.
-        with contextlib.suppress(Exception):
-            zf.close()
-        raise
-    zf.close()
+    date_time = _date_time(now)
+    with Spool(_WRITER_SCHEMA) as spool:
+        checker = PathRegistry(files=spool.keys("names"))
+        files = spool.table("files", 3)
+        has_readme = False
+        zf = zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED)
+        try:
+            spool_members(zf, spool)
+            for entry in entries:
+                if entry.path != README_NAME and collision_key(entry.path) in _RESERVED_KEYS:
+                    raise ArchiveError(f"entry {entry.path!r} uses a name the archive reserves for itself")
+                _check_path(checker, entry.path)
+                files.add(_write_member(zf, entry.path, entry.chunks, date_time))
+                has_readme = has_readme or entry.path == README_NAME
+            if layout is not None:
+                head = _with_meta(head, "layout", layout())
+            if not has_readme:
+                _check_path(checker, README_NAME)
+                version = str(head.meta.get("vcard_version", "3.0"))
+                text = readme_text(version, manifest=head).encode("utf-8")
+                files.add(_write_member(zf, README_NAME, text, date_time))
+            files.add(_write_member(zf, CHECKSUMS_NAME, checksums_chunks(_listed(spool)), date_time))
+            _write_member(zf, MANIFEST_NAME, head.json_chunks(_listed(spool)), date_time)
+        except BaseException:
+            # The caller deletes the partial file; closing only releases it.
+            with contextlib.suppress(Exception):
+                zf.close()
+            raise
+        zf.close()
 
 
 def _with_meta(head: Manifest, key: str, value: Any) -> Manifest:
@@ -218,29 +248,24 @@ def write_archive(
     return ArchiveInfo(path=final, sha256=sha256, size=size, manifest=manifest)
 
 
-def _read_checked(zf: zipfile.ZipFile, info: zipfile.ZipInfo, expected: ManifestFile) -> Iterator[bytes]:
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
+
+
+def _read_checked(f: IO[bytes], member: Member, expected: ManifestFile) -> Iterator[bytes]:
     """Yield a member's bytes, raising `ArchiveError` at the end if they do not match."""
     path = expected.path
-    if info.file_size != expected.size:
-        raise ArchiveError(f"{path}: size is {info.file_size} bytes in the zip, {expected.size} in manifest.json")
+    if member.file_size != expected.size:
+        raise ArchiveError(f"{path}: size is {member.file_size} bytes in the zip, {expected.size} in manifest.json")
     digest = hashlib.sha256()
     size = 0
     try:
-        with zf.open(info) as member:
-            while chunk := member.read(CHUNK):
-                size += len(chunk)
-                if size > expected.size:
-                    raise ArchiveError(f"{path}: larger than the {expected.size} bytes manifest.json lists")
-                digest.update(chunk)
-                yield chunk
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        EOFError,
-        OSError,
-        RuntimeError,
-        NotImplementedError,
-    ) as exc:
+        for chunk in member_chunks(f, member):
+            size += len(chunk)
+            if size > expected.size:
+                raise ArchiveError(f"{path}: larger than the {expected.size} bytes manifest.json lists")
+            digest.update(chunk)
+            yield chunk
+    except _DAMAGE as exc:
         raise ArchiveError(f"{path}: damaged in the zip ({exc})") from None
     if size != expected.size:
         raise ArchiveError(f"{path}: {size} bytes, but manifest.json lists {expected.size}")
@@ -253,9 +278,7 @@ class ArchiveReader:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.manifest = verify_archive(self.path)
-        self._zip = zipfile.ZipFile(self.path)
-        self._listed = {f.path: f for f in self.manifest.files}
+        self.manifest, self._file, self._spool = _verified(self.path, keep=True)
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -264,20 +287,19 @@ class ArchiveReader:
         self.close()
 
     def close(self) -> None:
-        self._zip.close()
+        self._spool.close()
+        self._file.close()
 
     def paths(self) -> list[str]:
         """The user data in the archive: every listed file but README, SHA256SUMS and manifest."""
-        return [f.path for f in self.manifest.files if f.path not in RESERVED_NAMES]
+        return self.manifest.paths
 
     def open_member(self, path: str) -> bytes:
         """Return the bytes of `path`, re-checked; `KeyError` if the manifest does not list it."""
-        expected = self._listed[path]
-        try:
-            info = self._zip.getinfo(path)
-        except KeyError:
-            raise ArchiveError(f"{path}: listed in manifest.json but missing from the zip") from None
-        return b"".join(_read_checked(self._zip, info, expected))
+        row = self._spool.first(f"SELECT {_JOINED} WHERE listed.path = ?", (path,))
+        if row is None:
+            raise KeyError(path)
+        return b"".join(_read_checked(self._file, Member(*row[1:]), self.manifest.files[row[0]]))
 
 
 def open_archive(path: Path) -> ArchiveReader:
@@ -298,13 +320,132 @@ def open_member(path: Path, member: str) -> bytes:
         return archive.open_member(member)
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
+_READER_SCHEMA = """
+CREATE TABLE zip (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, flags INTEGER, method INTEGER, crc INTEGER,
+                  csize INTEGER, size INTEGER, offset INTEGER);
+CREATE TABLE listed (seq INTEGER PRIMARY KEY, path TEXT NOT NULL)
+"""
+# Each listed file with its zip member (NULLs when the zip lacks it), for `SELECT ... WHERE/ORDER BY`.
+_JOINED = (
+    "listed.seq, zip.name, zip.flags, zip.method, zip.crc, zip.csize, zip.size, zip.offset "
+    "FROM listed LEFT JOIN zip ON zip.name = listed.path"
+)
+
+
+def read_member(path: Path, name: str) -> bytes:
+    """One member's bytes, CRC-checked but without verifying the rest (e.g. manifest.json to attach).
+
+    Unlike `zipfile.ZipFile(path).read(name)`, it scans the central directory
+    one entry at a time instead of loading an object per member, so memory is
+    the member's size whatever the archive holds. `KeyError` if it is absent.
+    """
+    with _open_file(Path(path)) as f:
+        try:
+            member = next((m for m in central_directory(f) if m.name == name), None)
+            if member is None:
+                raise KeyError(name)
+            return b"".join(member_chunks(f, member))
+        except (*_DAMAGE, struct.error) as exc:
+            raise ArchiveError(f"{name}: cannot be read from {path} ({exc})") from None
+
+
+def _open_file(path: Path) -> IO[bytes]:
     try:
-        return zipfile.ZipFile(path)
+        return path.open("rb")
     except FileNotFoundError:
         raise ArchiveError(f"{path} does not exist") from None
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except OSError as exc:
+        raise ArchiveError(f"{path} cannot be read ({exc})") from None
+
+
+def _scan_members(path: Path, f: IO[bytes], spool: Spool) -> Member | None:
+    """Record every zip member in `spool` (refusing unsafe and repeated names); return manifest.json's."""
+    rows = spool.table("zip", 8)
+    manifest = None
+    try:
+        for seq, member in enumerate(central_directory(f)):
+            reason = unsafe_path_reason(member.name)
+            if reason is not None:
+                raise ArchiveError(f"member {member.name!r} is unsafe to extract: {reason}")
+            rows.add((seq, *member[:7]))
+            if member.name == MANIFEST_NAME:
+                manifest = member
+    except ArchiveError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, struct.error) as exc:
         raise ArchiveError(f"{path} is not a readable ZIP archive; is it truncated? ({exc})") from None
+    twice = spool.first("SELECT name FROM zip GROUP BY name HAVING count(*) > 1 ORDER BY max(seq) LIMIT 1")
+    if twice is not None:
+        raise ArchiveError(f"member {twice[0]!r} appears twice in the zip")
+    spool.execute("CREATE UNIQUE INDEX zip_name ON zip (name)")
+    return manifest
+
+
+def _verified(path: Path, *, keep: bool = False) -> tuple[Manifest, IO[bytes], Spool]:
+    """Verify the archive at `path` (see `verify_archive`); return the open file and the spool of members.
+
+    With `keep`, the caller closes both; otherwise they are closed already.
+    """
+    f = _open_file(path)
+    spool = Spool(_READER_SCHEMA)
+    try:
+        manifest = _verify(path, f, spool)
+    except BaseException:
+        spool.close()
+        f.close()
+        raise
+    if not keep:
+        spool.close()
+        f.close()
+    return manifest, f, spool
+
+
+def _verify(path: Path, f: IO[bytes], spool: Spool) -> Manifest:
+    manifest_member = _scan_members(path, f, spool)
+    if manifest_member is None:
+        raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
+    if manifest_member.file_size > MAX_MANIFEST_BYTES:
+        raise ArchiveError(f"{MANIFEST_NAME} is implausibly large ({manifest_member.file_size} bytes)")
+    try:
+        chunks = member_chunks(f, manifest_member, MANIFEST_CHUNK)
+        manifest = read_manifest(chunks, seen=spool.keys("listed_keys"))
+    except _DAMAGE as exc:
+        raise ArchiveError(f"{MANIFEST_NAME}: damaged in the zip ({exc})") from None
+    listed = spool.table("listed", 2)
+    has = {README_NAME: False, CHECKSUMS_NAME: False}
+    for seq, entry in enumerate(manifest.files):
+        listed.add((seq, entry.path))
+        if entry.path in has:
+            has[entry.path] = True
+    for required, present in has.items():
+        if not present:
+            raise ArchiveError(f"{required}: not listed in manifest.json, which every archive has")
+    spool.execute("CREATE UNIQUE INDEX listed_path ON listed (path)")
+    extra = spool.first(
+        "SELECT name FROM zip WHERE name != ? AND name NOT IN (SELECT path FROM listed) ORDER BY seq LIMIT 1",
+        (MANIFEST_NAME,),
+    )
+    if extra is not None:
+        raise ArchiveError(f"{extra[0]}: in the zip but not listed in manifest.json (added later?)")
+    rows = iter_rows(spool.execute(f"SELECT {_JOINED} ORDER BY listed.seq"))
+    for row, expected in zip(rows, manifest.files, strict=True):
+        if row[1] is None:
+            raise ArchiveError(f"{expected.path}: listed in manifest.json but missing from the zip")
+        checked = _read_checked(f, Member(*row[1:]), expected)
+        if expected.path != CHECKSUMS_NAME:
+            for _ in checked:
+                pass
+            continue
+        for _ in checked:
+            pass
+        # The member matched its listed hash; it agrees if the manifest's own list hashes the same.
+        digest, size = hashlib.sha256(), 0
+        for chunk in checksums_chunks(manifest.files):
+            digest.update(chunk)
+            size += len(chunk)
+        if (digest.hexdigest(), size) != (expected.sha256, expected.size):
+            raise ArchiveError(f"{CHECKSUMS_NAME}: does not agree with manifest.json")
+    return manifest
 
 
 def verify_archive(path: Path) -> Manifest:
@@ -314,50 +455,7 @@ def verify_archive(path: Path) -> Manifest:
     must be present with the listed size and SHA-256 (and a good CRC); nothing
     else may be in it; no member path may escape the extraction folder; and
     SHA256SUMS must agree with the manifest. Raises `ArchiveError` naming the
-    file and the problem.
+    file and the problem. Memory stays flat in the number of members: they are
+    checked one at a time against records in a temporary `Spool`.
     """
-    with _open_zip(Path(path)) as zf:
-        infos = zf.infolist()
-        names: dict[str, zipfile.ZipInfo] = {}
-        for info in infos:
-            reason = unsafe_path_reason(info.filename)
-            if reason is not None:
-                raise ArchiveError(f"member {info.filename!r} is unsafe to extract: {reason}")
-            if info.filename in names:
-                raise ArchiveError(f"member {info.filename!r} appears twice in the zip")
-            names[info.filename] = info
-        manifest_info = names.get(MANIFEST_NAME)
-        if manifest_info is None:
-            raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
-        if manifest_info.file_size > MAX_MANIFEST_BYTES:
-            raise ArchiveError(f"{MANIFEST_NAME} is implausibly large ({manifest_info.file_size} bytes)")
-        try:
-            manifest = parse_manifest(zf.read(manifest_info))
-        except (
-            zipfile.BadZipFile,
-            zlib.error,
-            EOFError,
-            OSError,
-            RuntimeError,
-            NotImplementedError,
-        ) as exc:
-            raise ArchiveError(f"{MANIFEST_NAME}: damaged in the zip ({exc})") from None
-        listed = {f.path for f in manifest.files}
-        for required in (README_NAME, CHECKSUMS_NAME):
-            if required not in listed:
-                raise ArchiveError(f"{required}: not listed in manifest.json, which every archive has")
-        for name in names:
-            if name != MANIFEST_NAME and name not in listed:
-                raise ArchiveError(f"{name}: in the zip but not listed in manifest.json (added later?)")
-        for expected in manifest.files:
-            info = names.get(expected.path)
-            if info is None:
-                raise ArchiveError(f"{expected.path}: listed in manifest.json but missing from the zip")
-            if expected.path == CHECKSUMS_NAME:
-                data = b"".join(_read_checked(zf, info, expected))
-                if data != checksums_text(manifest.files):
-                    raise ArchiveError(f"{CHECKSUMS_NAME}: does not agree with manifest.json")
-                continue
-            for _ in _read_checked(zf, info, expected):
-                pass
-    return manifest
+    return _verified(Path(path))[0]

@@ -9,14 +9,16 @@ says the same in the format `sha256sum -c` and `shasum -a 256 -c` read.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-from exporters.paths import collision_key, unsafe_path_reason
+from exporters.paths import KeySet, collision_key, unsafe_path_reason
 
 FORMAT = "lifeboat-archive"
 FORMAT_VERSION = 1
@@ -29,6 +31,9 @@ GENERATOR = "Lifeboat"
 # Keys the archive writer owns; everything else in manifest.json is the caller's meta.
 _FORMAT_KEYS = ("format", "format_version", "generator", "created_at", "files")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
+_BATCH = 1024  # files per chunk when streaming manifest.json or SHA256SUMS
+_READ_AHEAD = 1 << 16  # characters of manifest.json read at a time
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 class ArchiveError(ValueError):
@@ -42,12 +47,81 @@ class ManifestFile:
     size: int
 
 
+class FileTable(Sequence[ManifestFile]):
+    """The files a manifest lists, packed into a few flat buffers.
+
+    Why: a large account's archive lists 150,000 files, and as `ManifestFile`
+    objects (with their strings) each costs about 500 bytes; packed, it is the
+    UTF-8 path plus 48 bytes. Items are `ManifestFile`s made on access.
+    """
+
+    __slots__ = ("_digests", "_ends", "_paths", "_sizes")
+
+    def __init__(self, files: Iterable[ManifestFile] = ()) -> None:
+        self._paths = bytearray()
+        self._ends = array("Q")
+        self._digests = bytearray()
+        self._sizes = array("Q")
+        for f in files:
+            self.append(f.path, f.sha256, f.size)
+
+    def append(self, path: str, sha256: str, size: int) -> None:
+        """Add a file; `sha256` must be 64 lower-case hex digits, `size` a whole number >= 0."""
+        if not _SHA256.match(sha256) or type(size) is not int or size < 0:
+            raise ValueError(f"not a SHA-256 and size: {sha256!r}, {size!r}")
+        self._paths += path.encode("utf-8")
+        self._ends.append(len(self._paths))
+        self._digests += bytes.fromhex(sha256)
+        self._sizes.append(size)
+
+    def __len__(self) -> int:
+        return len(self._sizes)
+
+    def _item(self, index: int) -> ManifestFile:
+        start = self._ends[index - 1] if index else 0
+        path = self._paths[start : self._ends[index]].decode("utf-8")
+        return ManifestFile(path, self._digests[32 * index : 32 * index + 32].hex(), self._sizes[index])
+
+    @overload
+    def __getitem__(self, index: int) -> ManifestFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ManifestFile, ...]: ...
+    def __getitem__(self, index: int | slice) -> ManifestFile | tuple[ManifestFile, ...]:
+        if isinstance(index, slice):
+            return tuple(self._item(i) for i in range(*index.indices(len(self))))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("file index out of range")
+        return self._item(index)
+
+    def __iter__(self) -> Iterator[ManifestFile]:
+        return (self._item(i) for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FileTable):
+            return (self._paths, self._ends, self._digests, self._sizes) == (
+                other._paths,
+                other._ends,
+                other._digests,
+                other._sizes,
+            )
+        if isinstance(other, tuple | list):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  (it grows)
+
+    def __repr__(self) -> str:
+        return f"<FileTable of {len(self)} files>"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """What `manifest.json` says: format, time, the caller's meta, and every file."""
 
     created_at: dt.datetime  # aware UTC
-    files: tuple[ManifestFile, ...]
+    files: Sequence[ManifestFile]  # a `FileTable` when read from an archive
     # The caller's meta, e.g. user (email), counts, vcard_version, layout; JSON values.
     meta: Mapping[str, Any] = field(default_factory=dict)
     generator: str = GENERATOR
@@ -77,15 +151,43 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """The exact bytes of `manifest.json` (UTF-8, indented for people reading it)."""
+        return b"".join(self.json_chunks())
+
+    def json_chunks(self, files: Iterable[ManifestFile] | None = None) -> Iterator[bytes]:
+        """`to_json()` in pieces, listing `files` (default: `self.files`) as they come.
+
+        Why: the file list is most of the manifest (150 bytes a file); streamed,
+        it never sits in memory whole. The bytes are exactly what
+        `json.dumps(document, ensure_ascii=False, indent=2)` gives, "files" last.
+        """
+        meta = {k: v for k, v in self.meta.items() if k not in _FORMAT_KEYS}
         document: dict[str, Any] = {
             "format": FORMAT,
             "format_version": self.format_version,
             "generator": self.generator,
             "created_at": format_utc(self.created_at),
-            **dict(self.meta),
-            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in self.files],
+            **meta,
+            "files": [],
         }
-        return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        head = json.dumps(document, ensure_ascii=False, indent=2)
+        empty = "[]\n}"
+        if not head.endswith(f'"files": {empty}'):
+            raise ValueError("manifest.json must end with its files list")
+        yield head[: -len(empty)].encode("utf-8")
+        string = json.JSONEncoder(ensure_ascii=False).encode
+        parts: list[str] = []
+        separator = "[\n"
+        for f in self.files if files is None else files:
+            parts.append(
+                f'{separator}    {{\n      "path": {string(f.path)},\n'
+                f'      "sha256": {string(f.sha256)},\n      "size": {int(f.size)}\n    }}'
+            )
+            separator = ",\n"
+            if len(parts) >= _BATCH:
+                yield "".join(parts).encode("utf-8")
+                parts.clear()
+        parts.append(empty + "\n" if separator == "[\n" else "\n  ]\n}\n")
+        yield "".join(parts).encode("utf-8")
 
 
 def format_utc(value: dt.datetime) -> str:
@@ -125,7 +227,7 @@ def _require(condition: bool, message: str) -> None:
         raise ArchiveError(f"manifest.json: {message}")
 
 
-def _file_entry(raw: Any, index: int) -> ManifestFile:
+def _add_file(files: FileTable, seen: KeySet, raw: Any, index: int) -> None:
     _require(isinstance(raw, dict), f"files[{index}] is not an object")
     path, sha, size = raw.get("path"), raw.get("sha256"), raw.get("size")
     _require(isinstance(path, str), f"files[{index}] has no path")
@@ -133,16 +235,13 @@ def _file_entry(raw: Any, index: int) -> ManifestFile:
     _require(reason is None, f"file {path!r} has an unsafe path: {reason}")
     _require(isinstance(sha, str) and bool(_SHA256.match(sha)), f"file {path!r} has no valid sha256")
     _require(type(size) is int and size >= 0, f"file {path!r} has no valid size")
-    return ManifestFile(path=path, sha256=sha, size=size)
+    key = collision_key(path)
+    _require(key not in seen, f"lists {path!r} twice (or twice in different case)")
+    seen.add(key)
+    files.append(path, sha, size)
 
 
-def parse_manifest(data: bytes) -> Manifest:
-    """Parse and check `manifest.json`, raising `ArchiveError` that says what is wrong."""
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArchiveError(f"manifest.json is not valid JSON: {exc}") from None
-    _require(isinstance(document, dict), "is not a JSON object")
+def _check_head(document: Mapping[str, Any]) -> None:
     _require(document.get("format") == FORMAT, f"format is {document.get('format')!r}, not {FORMAT!r}")
     version = document.get("format_version")
     _require(
@@ -150,30 +249,163 @@ def parse_manifest(data: bytes) -> Manifest:
         f"format_version {version!r} is not one this Lifeboat understands "
         f"({', '.join(map(str, sorted(SUPPORTED_VERSIONS)))}); use a newer Lifeboat",
     )
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    """Parse and check `manifest.json`, raising `ArchiveError` that says what is wrong."""
+    return read_manifest([data])
+
+
+def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Manifest:
+    """Parse and check `manifest.json` from its bytes in pieces; `ArchiveError` says what is wrong.
+
+    Why pieces: the file list of a large account's manifest runs to tens of MB
+    and, as parsed JSON, to hundreds. It is read one entry at a time into a
+    `FileTable`; `seen` (default: a set) holds the entries' collision keys to
+    catch a path listed twice, and may keep them on disk.
+    """
+    files = FileTable()
+    seen = set() if seen is None else seen
+    reader = _JsonReader(chunks)
+    document: dict[str, Any] = {}
     try:
-        created_at = dt.datetime.fromisoformat(document.get("created_at"))
+        if reader.peek() != "{":
+            json.loads(reader.rest())  # says what is wrong, if anything
+            _require(False, "is not a JSON object")
+        reader.take("{")
+        while reader.peek() != "}":
+            if document:
+                reader.take(",")
+            if reader.peek() != '"':
+                raise reader.error("Expecting property name enclosed in double quotes")
+            key = reader.value()
+            reader.take(":")
+            if key == "files" and reader.peek() == "[":
+                _require(len(files) == 0 and document.get("files") is not files, "has two files lists")
+                if "format" in document:
+                    _check_head(document)  # a future format's files are not for us to judge
+                document["files"] = files
+                reader.take("[")
+                while reader.peek() != "]":
+                    if len(files):
+                        reader.take(",")
+                    _add_file(files, seen, reader.value(), len(files))
+                reader.take("]")
+            else:
+                document[key] = reader.value()
+        reader.take("}")
+        reader.end()
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchiveError(f"manifest.json is not valid JSON: {exc}") from None
+    _check_head(document)
+    try:
+        created_at = dt.datetime.fromisoformat(document.get("created_at"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ArchiveError("manifest.json: created_at is not an ISO 8601 time") from None
     _require(created_at.tzinfo is not None, "created_at has no time zone")
-    raw_files = document.get("files")
-    _require(isinstance(raw_files, list), "has no files list")
-    files = tuple(_file_entry(raw, i) for i, raw in enumerate(raw_files))
-    seen: set[str] = set()
-    for entry in files:
-        key = collision_key(entry.path)
-        _require(key not in seen, f"lists {entry.path!r} twice (or twice in different case)")
-        seen.add(key)
+    _require(document.get("files") is files, "has no files list")
     _require(isinstance(document.get("counts", {}), dict), "counts is not an object")
     return Manifest(
         created_at=created_at.astimezone(dt.UTC),
         files=files,
         meta={k: v for k, v in document.items() if k not in _FORMAT_KEYS},
         generator=str(document.get("generator", "")),
-        format_version=version,
+        format_version=document["format_version"],
     )
 
 
-def checksums_text(files: tuple[ManifestFile, ...] | list[ManifestFile]) -> bytes:
-    """`SHA256SUMS` for `files`, as `sha256sum` writes it (paths never need its escaping)."""
-    lines = [f"{f.sha256}  {f.path}\n" for f in files if f.path not in (CHECKSUMS_NAME, MANIFEST_NAME)]
-    return "".join(lines).encode("utf-8")
+class _JsonReader:
+    """One JSON text read from UTF-8 pieces, a value at a time (`json` decodes each value).
+
+    The buffer holds what is not yet consumed; when a value runs past its end,
+    at least as much again is read, so a value of any size costs linear time.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._decode = codecs.getincrementaldecoder("utf-8")("strict").decode
+        self._decoder = json.JSONDecoder()
+        self._text = ""
+        self._at = 0
+        self._dropped = 0  # characters consumed and let go, for error positions
+        self._ended = False
+
+    def _more(self) -> bool:
+        """Read more text after the unconsumed rest; False at the end of the input."""
+        if self._ended:
+            return False
+        self._dropped += self._at
+        parts = [self._text[self._at :]]
+        self._at = 0
+        wanted, got = max(_READ_AHEAD, len(parts[0])), 0
+        while got < wanted:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                parts.append(self._decode(b"", True))
+                self._ended = True
+                break
+            parts.append(self._decode(chunk))
+            got += len(chunk)
+        self._text = "".join(parts)
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not JSON whitespace, not consumed; "" at the end."""
+        while True:
+            self._at = _WHITESPACE.match(self._text, self._at).end()  # type: ignore[union-attr]
+            if self._at < len(self._text):
+                return self._text[self._at]
+            if not self._more():
+                return ""
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            raise self.error(f"Expecting {char!r} delimiter" if char in ",:" else f"Expecting {char!r}")
+        self._at += 1
+
+    def value(self) -> Any:
+        """Decode the next value; a number or word at the buffer's end waits for more text."""
+        self.peek()
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._text, self._at)
+            except json.JSONDecodeError as exc:
+                if self._more():
+                    continue
+                raise self.error(exc.msg, exc.pos) from None
+            if end == len(self._text) and self._more():
+                continue
+            self._at = end
+            return value
+
+    def rest(self) -> str:
+        """Everything not yet consumed (to let `json.loads` describe a text that is no object)."""
+        while self._more():
+            pass
+        return self._text[self._at :]
+
+    def end(self) -> None:
+        if self.peek() != "":
+            raise self.error("Extra data")
+
+    def error(self, message: str, at: int | None = None) -> ArchiveError:
+        at = self._at if at is None else at
+        return ArchiveError(f"manifest.json is not valid JSON: {message} (character {self._dropped + at})")
+
+
+def checksums_chunks(files: Iterable[ManifestFile]) -> Iterator[bytes]:
+    """`SHA256SUMS` for `files` in pieces, as `sha256sum` writes it (paths never need its escaping)."""
+    lines: list[str] = []
+    for f in files:
+        if f.path not in (CHECKSUMS_NAME, MANIFEST_NAME):
+            lines.append(f"{f.sha256}  {f.path}\n")
+            if len(lines) >= _BATCH:
+                yield "".join(lines).encode("utf-8")
+                lines.clear()
+    if lines:
+        yield "".join(lines).encode("utf-8")
+
+
+def checksums_text(files: Iterable[ManifestFile]) -> bytes:
+    """`SHA256SUMS` for `files`, as `sha256sum` writes it."""
+    return b"".join(checksums_chunks(files))

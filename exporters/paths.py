@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Protocol
+
+from exporters.spool import SpillingKeys
 
 MAX_COMPONENT_BYTES = 120  # well under the 255-byte limits, leaves room for deep folders
 
@@ -29,6 +32,13 @@ _RESERVED_BASES = frozenset(
     + [f"{p}{d}" for p in ("COM", "LPT") for d in "0123456789\u00b9\u00b2\u00b3"]
 )
 _EXTENSION = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_-]{0,15}\Z")
+
+
+class KeySet(Protocol):
+    """The part of `set[str]` that path bookkeeping uses; `exporters.spool.SpoolKeys` keeps it on disk."""
+
+    def __contains__(self, key: object, /) -> bool: ...
+    def add(self, key: str, /) -> None: ...
 
 
 def _bad_char(ch: str) -> bool:
@@ -117,7 +127,8 @@ class PathAllocator:
     """
 
     def __init__(self) -> None:
-        self._taken: set[str] = set()
+        # Every name handed out (as collision keys): past a few thousand, on disk.
+        self._taken: KeySet = SpillingKeys()
         self._folders: dict[tuple[str, str], str] = {}
         # Where to resume numbering per (parent, stem, suffixes): without it the
         # thousandth "Untitled" note would retry 999 taken names first.
@@ -146,8 +157,12 @@ class PathAllocator:
             names = [base + marker + suffix for suffix in suffixes]
             keys = [collision_key(self._join(parent, n)) for n in names]
             if not any(k in self._taken for k in keys):
-                self._taken.update(keys)
-                self._next[counter] = number + 1
+                for key in keys:
+                    self._taken.add(key)
+                # Most names are used once: no entry for that (one per file would grow with the
+                # account); a second request finds the first's names taken and goes on to 2.
+                if number > 1:
+                    self._next[counter] = number + 1
                 return base + marker
             number += 1
 
@@ -214,8 +229,9 @@ class PathRegistry:
     overwrites the other on macOS and Windows), or a file `x` beside `x/y`.
     """
 
-    def __init__(self) -> None:
-        self._files: set[str] = set()
+    def __init__(self, files: KeySet | None = None) -> None:
+        # One key per file, so `files` may live on disk (a `SpoolKeys`); folders are few and stay here.
+        self._files: KeySet = set() if files is None else files
         self._folders: set[str] = set()
 
     def add(self, path: str) -> str | None:
@@ -232,8 +248,11 @@ class PathRegistry:
         key = collision_key(path)
         parts = key.split("/")
         folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
-        if key in self._files or key in self._folders or any(f in self._files for f in folders):
+        # A known folder was checked not to be a file when it was recorded, and no
+        # file is recorded under a known folder's name: only new folders need a look.
+        new = [f for f in folders if f not in self._folders]
+        if key in self._folders or any(f in self._files for f in new) or key in self._files:
             return "it clashes with another entry (names ignore case on some systems)"
         self._files.add(key)
-        self._folders.update(folders)
+        self._folders.update(new)
         return None
