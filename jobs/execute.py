@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from zipfile import ZipFile
 
 from sqlalchemy import select
 
 from delivery.base import Payload
 from errors import DeliveryError, LifeboatError
-from exporters.archive import ArchiveError, verify_archive
+from exporters.archive import ArchiveError, read_member, verify_archive
 from exporters.manifest import MANIFEST_NAME
 from jobs import runs
 from jobs.context import JobContext
@@ -210,8 +209,8 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
 
 
 def _manifest_of(path: Path) -> bytes:
-    with ZipFile(path) as archive:
-        return archive.read(MANIFEST_NAME)
+    """manifest.json's bytes, without loading the zip's whole member list (flat memory)."""
+    return read_member(path, MANIFEST_NAME)
 
 
 def _record_attempt(
