@@ -210,7 +210,7 @@ def finish_failed_attempt(
             delay = policy.delay(run.attempt)
             run.state = RunState.RETRYING
             run.not_before = now + delay
-            run.dispatched_at = None
+            run.dispatched_at = run.redispatch_at = None
             add_event(
                 session,
                 run_id,
@@ -253,15 +253,30 @@ def requeue_expired(db: Database, *, now: dt.datetime) -> list[str]:
             else:
                 run.state = RunState.QUEUED
                 run.not_before = now
-                run.dispatched_at = None
+                run.dispatched_at = run.redispatch_at = None
                 add_event(session, run.id, "requeued", lost + " Trying again.", at=now, level="warning")
             run.lease_owner = None
             run.lease_expires_at = None
         return [run.id for run in stale]
 
 
-def undispatched(db: Database, *, now: dt.datetime, redispatch_after: dt.timedelta, limit: int = 1000) -> list[str]:
-    """Due runs not handed to a worker queue recently; marks them dispatched now."""
+def undispatched(
+    db: Database,
+    *,
+    now: dt.datetime,
+    redispatch_after: dt.timedelta,
+    limit: int = 1000,
+    max_redispatch_after: dt.timedelta | None = None,
+) -> list[str]:
+    """Due runs to hand to the worker queue now: never sent, or sent and still unclaimed; marks them.
+
+    A run still queued `redispatch_after` after it was sent is sent again: its message
+    may have been lost (a broker restarted without persistence). Why the wait then
+    doubles, up to `max_redispatch_after` (16x by default): a run that is merely waiting
+    behind a long backlog would otherwise be re-sent every period and pile duplicates
+    into the queue. Duplicates are harmless (only one claim succeeds), just wasteful.
+    """
+    cap = max_redispatch_after or redispatch_after * 16
     with db.session(write=True) as session:
         rows = list(
             session.scalars(
@@ -269,7 +284,7 @@ def undispatched(db: Database, *, now: dt.datetime, redispatch_after: dt.timedel
                 .where(
                     ExportRun.state.in_(CLAIMABLE),
                     ExportRun.not_before <= now,
-                    or_(ExportRun.dispatched_at.is_(None), ExportRun.dispatched_at < now - redispatch_after),
+                    or_(ExportRun.redispatch_at.is_(None), ExportRun.redispatch_at <= now),
                 )
                 .order_by(ExportRun.not_before)
                 .limit(limit)
@@ -277,7 +292,10 @@ def undispatched(db: Database, *, now: dt.datetime, redispatch_after: dt.timedel
             )
         )
         for run in rows:
-            run.dispatched_at = now
+            wait = redispatch_after
+            if run.dispatched_at is not None and run.redispatch_at is not None:
+                wait = min(max(2 * (run.redispatch_at - run.dispatched_at), redispatch_after), cap)
+            run.dispatched_at, run.redispatch_at = now, now + wait
         return [run.id for run in rows]
 
 

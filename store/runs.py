@@ -120,9 +120,11 @@ class ExportRun(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When the run was last handed to a worker queue; a queued run not picked up
-    # for a while is handed again (a lost message must not lose the run).
+    # When the run was last handed to a worker queue, and when it may be handed again if
+    # no worker has claimed it by then (a lost message must not lose the run); the wait
+    # doubles with each re-send so a long backlog is not sent over and over (jobs.runs).
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    redispatch_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -163,6 +163,32 @@ def test_a_run_whose_worker_died_is_requeued_and_completed(
     assert not runs.finish_delivered(db, run_id, "dead-worker", now=clock(), message="late")
 
 
+def test_an_unclaimed_run_is_resent_with_a_doubling_wait_and_a_retry_is_sent_at_once(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    run_id = _queue(db, user_id, clock.now)
+    base = dt.timedelta(minutes=4)
+    sent: list[float] = []
+    start = clock.now
+    for _ in range(8 * 60):  # a backlog: nobody claims the run for eight hours
+        if runs.undispatched(db, now=clock.now, redispatch_after=base) == [run_id]:
+            sent.append((clock.now - start) / base)
+        clock.advance(minutes=1)
+    # sent at once, then after 1, 2, 4, 8, 16 waits, then every 16 (the cap): not 120 times
+    assert sent == [0, 1, 3, 7, 15, 31, 47, 63, 79, 95, 111]
+    # a failed attempt resets the wait: its retry is sent as soon as it is due
+    assert runs.claim(db, run_id, "worker-1", now=clock.now, lease=ctx.lease)
+    state = runs.finish_failed_attempt(
+        db, run_id, "worker-1", now=clock.now, error="Boom.", permanent=False, policy=ctx.policy
+    )
+    assert state == RunState.RETRYING
+    with db.session() as session:
+        due = session.get(ExportRun, run_id)
+        assert due is not None and due.redispatch_at is None
+        clock.now = due.not_before
+    assert runs.undispatched(db, now=clock.now, redispatch_after=base) == [run_id]
+
+
 def _schedule(db: Database, user_id: int, **fields: object) -> None:
     with db.session() as session:
         session.add(
