@@ -1,4 +1,4 @@
-"""Job commands: `export`, `verify`, `restore`."""
+"""Job commands: `export`, `verify`, `restore`, `demo`, `scheduler`, `export-all`, `schedule`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from errors import InvalidInput
 from exporters.check import check_archive
 from jobs.export import export_user
 from jobs.restore import restore_archive
+from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store.accounts import find_user
 from store.base import utcnow
 from store.db import get_db
@@ -97,6 +98,7 @@ def demo_command() -> None:
             user = replace_account(session, demo_account(DEMO_EMAIL))
             user.password_hash = hash_password(DEMO_PASSWORD)
             session.flush()
+            save_schedule(session, user, ScheduleChange(frequency="daily"), now=utcnow())
             export_user(
                 session,
                 user,
@@ -150,4 +152,44 @@ def export_all_command(workers: int, max_age_hours: int | None) -> None:
         raise click.ClickException(f"{len(outcome.failed)} export(s) failed: " + ", ".join(outcome.failed[:10]))
 
 
-COMMANDS += [scheduler_command, export_all_command]
+@click.command("schedule")
+@click.argument("email")
+@click.option("--every", "frequency", type=click.Choice(["daily", "weekly", "monthly"]), help="How often.")
+@click.option("--at", "time_of_day", metavar="HH:MM", help="Time of day in the schedule's zone (24-hour).")
+@click.option("--timezone", metavar="ZONE", help="IANA zone, e.g. Europe/Berlin (default: the user's).")
+@click.option("--weekday", type=click.Choice(WEEKDAYS), help="Day of the week (weekly).")
+@click.option("--day", "day_of_month", type=int, metavar="1-31", help="Day of the month (monthly).")
+@click.option("--off", is_flag=True, help="Switch scheduled exports off (archives are kept).")
+@with_appcontext
+def schedule_command(
+    email: str,
+    frequency: str | None,
+    time_of_day: str | None,
+    timezone: str | None,
+    weekday: str | None,
+    day_of_month: int | None,
+    off: bool,
+) -> None:
+    """Show EMAIL's export schedule, or change it (any option given) and print the next run."""
+    change = ScheduleChange(
+        frequency=frequency,
+        time_of_day=time_of_day,
+        timezone=timezone,
+        weekday=WEEKDAYS.index(weekday) if weekday else None,
+        day_of_month=day_of_month,
+    )
+    with get_db().session() as session:
+        user = find_user(session, email)
+        if user is None:
+            raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
+        if off:
+            switch_off(session, user)
+        elif change != ScheduleChange():
+            try:
+                save_schedule(session, user, change, now=utcnow())
+            except InvalidInput as exc:
+                raise click.ClickException(str(exc)) from None
+        click.echo(describe(find_schedule(session, user)))
+
+
+COMMANDS += [scheduler_command, export_all_command, schedule_command]

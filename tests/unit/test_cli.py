@@ -171,3 +171,44 @@ def test_scheduler_once_queues_due_runs(runner: FlaskCliRunner, db: Database) ->
     assert "1 run(s) queued from schedules" in result.output
     with db.session() as session:
         assert session.query(ExportRun).count() == 1
+
+
+def test_schedule_sets_shows_changes_and_switches_off_with_the_next_run_recomputed(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    from store import Schedule
+
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    assert "No export schedule." in runner.invoke(args=["schedule", "alice@example.com"]).output
+
+    def stored() -> Schedule:
+        with db.session() as session:
+            row = session.query(Schedule).one()
+            session.expunge(row)
+            return row
+
+    result = runner.invoke(args=["schedule", "alice@example.com", "--every", "daily", "--at", "02:00"])
+    assert result.exit_code == 0, result.output
+    first = stored()
+    assert (first.frequency, first.time_of_day, first.timezone, first.enabled) == (
+        "daily",
+        "02:00",
+        "Europe/Berlin",
+        True,
+    )
+    assert first.next_run_at is not None and "Next run:" in result.output and "Europe/Berlin" in result.output
+
+    result = runner.invoke(args=["schedule", "alice@example.com", "--at", "14:30", "--timezone", "Asia/Tokyo"])
+    assert result.exit_code == 0, result.output
+    moved = stored()
+    assert (moved.frequency, moved.time_of_day, moved.timezone) == ("daily", "14:30", "Asia/Tokyo")
+    assert moved.next_run_at is not None and moved.next_run_at != first.next_run_at  # recomputed at once
+
+    bad = runner.invoke(args=["schedule", "alice@example.com", "--at", "25:00", "--timezone", "Mars/Olympus"])
+    assert bad.exit_code != 0 and "HH:MM" in bad.output and "Mars/Olympus" in bad.output
+    assert stored().time_of_day == "14:30"  # nothing changed
+
+    result = runner.invoke(args=["schedule", "alice@example.com", "--off"])
+    assert result.exit_code == 0 and "Switched off." in result.output
+    off = stored()
+    assert not off.enabled and off.next_run_at is None
