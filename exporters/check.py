@@ -22,8 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
-from zipfile import ZipFile
+from typing import IO, Any
 
 import icalendar
 import vobject
@@ -32,6 +31,8 @@ from ical.calendar_stream import IcsCalendarStream
 
 from errors import InvalidInput
 from exporters.archive import ArchiveError, verify_archive
+from exporters.manifest import RESERVED_NAMES
+from exporters.zipdir import central_directory, member_chunks
 
 
 @dataclass
@@ -54,16 +55,44 @@ def check_archive(path: Path) -> Report:
     problems: list[tuple[str, str]] = []
     layout = manifest.meta.get("layout") or {}
     notes = set(layout.get("notes", ()))
-    with ZipFile(path) as archive:
-        for name in manifest.paths:
+    # Two handles: one walks the central directory, the other reads members (no per-member
+    # objects, unlike zipfile.ZipFile). verify_archive has checked that the members are
+    # exactly the files the manifest lists, with the right sizes and hashes.
+    with path.open("rb") as directory, path.open("rb") as data:
+        for member in central_directory(directory):
+            name = member.name
+            if name in RESERVED_NAMES:
+                continue
             try:
-                with archive.open(name) as stream:
-                    _check_member(name, stream, report, is_note=name in notes)
+                stream = io.BufferedReader(_ChunkReader(member_chunks(data, member)))
+                _check_member(name, stream, report, is_note=name in notes)
             except Exception as exc:
                 problems.append((name, f"{type(exc).__name__}: {exc}"))
     if problems:
         raise InvalidInput(f"{len(problems)} file(s) failed to parse", problems)
     return report
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (a member as `member_chunks` yields it)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._left = memoryview(chunk)
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]  # a view: no copy of the rest
+        return size
 
 
 # Items per parse: large enough that parser start-up does not dominate, small enough for flat memory.
