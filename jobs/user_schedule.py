@@ -3,8 +3,9 @@
 Why every change goes through here: the dispatcher only looks at `next_run_at`, so a
 schedule whose settings change must get its next run recomputed at once, or it
 would keep firing at the old time until then. Clearing a pause (a permanent failure
-the user has now fixed) happens here too. A change never causes a second run in a
-period that already had one: the (user, period) key on export runs refuses it.
+the user has now fixed) happens here too. Moving the time or zone never causes a
+second run in a period that already had one (the (user, period) key on export runs
+refuses it); a new frequency has periods of its own, so it may run once more.
 """
 
 from __future__ import annotations
