@@ -25,8 +25,9 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from jobs.runs import add_event
 from jobs.schedule import ScheduleSpec, jitter, latest_due, next_run_after, period_key
-from store import Database, ExportRun, RunEvent, RunState, Schedule
+from store import ACTIVE_STATES, Database, ExportRun, RunEvent, RunState, Schedule
 from store.runs import new_id
 
 log = logging.getLogger("lifeboat.dispatch")
@@ -94,12 +95,60 @@ def tick(database: Database, *, now: dt.datetime, limit: int = 1000) -> TickResu
             created = _queue_on_postgresql(session, queued, now)
         else:
             created = _queue(database, session, queued, now)
-    if len(created) < len(queued):
-        log.info(
-            "some due schedules already had a run for the period or an active run",
-            extra={"due": len(queued), "created": len(created)},
-        )
+        if len(created) < len(queued):
+            made = set(created)
+            _note_folded(session, [q for q in queued if q.run_id not in made], now)
     return TickResult(due=len(queued), created=created)
+
+
+def _note_folded(session: Session, skipped: list[_Queued], now: dt.datetime) -> None:
+    """Say in the history of a user's active run that a scheduled period was folded into it.
+
+    Why: at most one run per user may be active, so a period that comes due while an
+    export is still queued, running or retrying gets no run of its own; that run's
+    archive serves it. The user and support should see that, not just a log line.
+    A period that already has its run (another dispatcher made it) needs no note.
+    """
+    users = [q.user_id for q in skipped]
+    keys = {q.period_key for q in skipped}
+    served = {
+        (user, key)
+        for user, key in session.execute(
+            select(ExportRun.user_id, ExportRun.period_key).where(
+                ExportRun.user_id.in_(users), ExportRun.period_key.in_(keys)
+            )
+        )
+    }
+    active = {
+        user: run_id
+        for user, run_id in session.execute(
+            select(ExportRun.user_id, ExportRun.id).where(
+                ExportRun.user_id.in_(users), ExportRun.state.in_(ACTIVE_STATES)
+            )
+        )
+    }
+    folded = 0
+    for item in skipped:
+        run_id = active.get(item.user_id)
+        if (item.user_id, item.period_key) in served or run_id is None:
+            continue
+        when = item.period_key.partition(":")[2]
+        add_event(
+            session,
+            run_id,
+            "folded",
+            f"The scheduled export for {when} was folded into this run, which was still in progress.",
+            at=now,
+        )
+        folded += 1
+    log.info(
+        "due schedules without a new run",
+        extra={
+            "due": len(skipped),
+            "folded_into_active_runs": folded,
+            "period_already_had_a_run": len(skipped) - folded,
+        },
+    )
 
 
 def _queue(database: Database, session: Session, queued: list[_Queued], now: dt.datetime) -> list[str]:

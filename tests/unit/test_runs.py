@@ -213,6 +213,20 @@ def test_two_dispatchers_create_one_run_per_period(db: Database, user_id: int, c
         session.get(Schedule, 1).next_run_at = clock() - dt.timedelta(minutes=1)  # type: ignore[union-attr]
     second = dispatch.tick(db, now=clock())
     assert len(first.created) == 1 and second.created == []
+    assert "folded" not in _history(db, first.created[0])  # the period has its run: nothing to note
+
+
+def test_a_period_due_while_a_run_is_active_is_noted_in_that_runs_history(
+    db: Database, user_id: int, clock: Clock
+) -> None:
+    manual = _queue(db, user_id, clock())
+    _schedule(db, user_id, next_run_at=clock() - dt.timedelta(minutes=1))
+    result = dispatch.tick(db, now=clock())
+    assert result.due == 1 and result.created == []  # one active run per user
+    assert _history(db, manual)[-1] == "folded"
+    with db.session() as session:
+        message = session.scalars(select(RunEvent.message).where(RunEvent.kind == "folded")).one()
+        assert "scheduled export for 20" in message and "still in progress" in message
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ExportRun)) == 1
 
