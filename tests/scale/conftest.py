@@ -132,6 +132,45 @@ def pg_db(pg_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def restart_postgresql() -> Callable[[], float]:
+    """Restart the machine's PostgreSQL server for real (stop, start); returns the seconds it was down.
+
+    Why besides `terminate_backends`: a restart also refuses new connections while the
+    server is down and loses every prepared statement and lock, which no connection
+    cut shows. It needs a local Debian cluster this process may control (root, with
+    `pg_ctlcluster`), as on the CI machine; elsewhere the test is skipped, and in CI
+    it fails instead. The server is up again before this returns.
+    """
+    clusters = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").is_dir() else []
+    if not clusters or os.geteuid() != 0 or not _which("pg_ctlcluster"):
+        unavailable("restarting PostgreSQL needs root and a local Debian cluster (pg_ctlcluster)")
+    version = clusters[0].parent.name
+
+    def restart() -> float:
+        began = time.monotonic()
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "--mode", "fast"],
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 60
+        while subprocess.run(["pg_isready", "-q", "-h", PG_HOST, "-p", str(PG_PORT)]).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("PostgreSQL did not come back within 60 s of its restart")
+            time.sleep(0.2)
+        return time.monotonic() - began
+
+    return restart
+
+
+def _which(command: str) -> bool:
+    import shutil
+
+    return shutil.which(command) is not None
+
+
+@pytest.fixture
 def terminate_backends(pg_name: str) -> Callable[[], int]:
     """Cut every connection to the test database, as a database restart would; returns how many.
 

@@ -1,11 +1,12 @@
 """The database going away mid-run is survived: every run still ends delivered, exactly once.
 
-A restart of PostgreSQL is simulated without touching the machine's server:
-every connection to the test database is terminated (`pg_terminate_backend`),
-first while one export is half-written, then every half second while a Celery
-worker exports and the dispatcher ticks. Each process must notice on its own
-(pool pre-ping, failed heartbeats, failed ticks retried at the next tick, a
-failed attempt retried after its backoff) and carry on.
+Two ways: every connection to the test database is terminated
+(`pg_terminate_backend`), first while one export is half-written, then every
+half second while a Celery worker exports and the dispatcher ticks; and the
+machine's PostgreSQL server is really restarted (`pg_ctlcluster restart`) while
+an export is half-written, so for a moment it refuses connections too. Each
+process must notice on its own (pool pre-ping, failed heartbeats, failed ticks
+retried at the next tick, a failed attempt retried after its backoff) and carry on.
 """
 
 from __future__ import annotations
@@ -42,6 +43,60 @@ def runs_by_user(db: Database) -> dict[int, list[ExportRun]]:
 
 def delivered(db: Database) -> int:
     return sum(1 for runs in runs_by_user(db).values() for run in runs if run.state == RunState.DELIVERED)
+
+
+def assert_each_user_delivered_once(db: Database, ids: list[int], archive_dir: Path) -> list[ExportRun]:
+    """One delivered run per user, one archive per run, and no zip on disk that is not one of them."""
+    found = runs_by_user(db)
+    assert sorted(found) == sorted(ids)
+    assert all(len(runs) == 1 and runs[0].state == RunState.DELIVERED for runs in found.values())
+    with db.session() as session:
+        archives = list(session.scalars(select(Archive)))
+    assert sorted(a.id for a in archives) == sorted(runs[0].archive_id for runs in found.values())
+    assert {p.relative_to(archive_dir).as_posix() for p in archive_dir.glob("*/*.zip")} == {a.relpath for a in archives}
+    for archive in archives:
+        verify_archive(archive_dir / archive.relpath)
+    return [runs[0] for runs in found.values()]
+
+
+def schedule_in_turn(db: Database, ids: list[int]) -> None:
+    """The first user is due now; the others fall due one by one during the test."""
+    now = utcnow()
+    with db.session() as session:
+        replace_account(session, generate_account("user00000@scale.example", SMALL))
+        for i, user_id in enumerate(ids):
+            due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * 0.2)
+            session.execute(update(Schedule).where(Schedule.user_id == user_id).values(next_run_at=due))
+
+
+@pytest.mark.timeout(180)
+def test_runs_and_dispatcher_ticks_survive_a_real_postgresql_restart(
+    scale_app: Flask,
+    pg_db: Database,
+    spawn_worker: Callable[..., Process],
+    restart_postgresql: Callable[[], float],
+) -> None:
+    archive_dir = Path(scale_app.config["ARCHIVE_DIR"])
+    ids = add_users(pg_db, USERS, zones=["Europe/Berlin", "UTC"], times=["02:00"])
+    slow_user = ids[0]
+    schedule_in_turn(pg_db, ids)
+    pg_db.dispose()  # this process's own pool holds no connection across the restart
+    spawn_worker("worker", LIFEBOAT_TEST_EXPORT_DELAY_MS="150")
+    with dispatcher_ticking(scale_app, every=0.3):
+        wait_until(
+            lambda: any((archive_dir / str(slow_user)).glob(".*.partial-*")),
+            timeout=30,
+            what="the first export to be half-written",
+        )
+        down = restart_postgresql()
+        wait_until(lambda: delivered(pg_db) == USERS, timeout=120, what="every run to be delivered")
+
+    assert down > 0.5  # the server really went away
+    runs = assert_each_user_delivered_once(pg_db, ids, archive_dir)
+    (slow,) = [run for run in runs if run.user_id == slow_user]
+    with pg_db.session() as session:
+        kinds = list(session.scalars(select(RunEvent.kind).where(RunEvent.run_id == slow.id)))
+    assert kinds.count("delivered") == 1
 
 
 @pytest.mark.timeout(120)
