@@ -26,6 +26,14 @@ from exporters.paths import PathAllocator
 
 NOTES_FOLDER = "notes"
 ASSETS_SUFFIX = ".assets"
+# Longest archive path, in UTF-8 bytes (never fewer than the UTF-16 units Windows counts).
+# Why 180: Windows' classic MAX_PATH is 260 characters for the whole path, and an
+# archive is usually extracted into a folder such as
+# C:\Users\<name>\Downloads\lifeboat-<name>-<timestamp>\ (60-80 characters). Notebook
+# folders may use 80 of it; names get at least MIN_NAME_BYTES however deep the notebook.
+PATH_BUDGET = 180
+FOLDER_BUDGET = 80
+MIN_NAME_BYTES = 24
 
 _SIMPLE_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 # Everything YAML does not count as printable, its extra line breaks (NEL,
@@ -97,6 +105,23 @@ def front_matter(note: Note, attachment_links: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _notebook_folder(note: Note, paths: PathAllocator) -> str:
+    """`notes/<level>/<level>/...`, each level shortened to fit `FOLDER_BUDGET`; levels that
+    cannot fit at least `MIN_NAME_BYTES` are left out (the note lands in the deepest that
+    fits). Nothing is lost: the front matter keeps the exact notebook for restores."""
+    folder = paths.folder("", NOTES_FOLDER)
+    for part in notebook_parts(note.notebook):
+        room = FOLDER_BUDGET - _bytes(folder) - 1
+        if room < MIN_NAME_BYTES:
+            break
+        folder = paths.folder(folder, part, max_bytes=room)
+    return folder
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
 def note_files(note: Note, paths: PathAllocator) -> list[tuple[str, bytes]]:
     """Return `(archive path, bytes)` for the note's `.md` file and each attachment.
 
@@ -104,13 +129,17 @@ def note_files(note: Note, paths: PathAllocator) -> list[tuple[str, bytes]]:
     `<title>.assets/` beside it; `paths` keeps every name safe and unique across
     the whole archive (same titles, case-only differences, device names).
     """
-    folder = paths.folders("", [NOTES_FOLDER, *notebook_parts(note.notebook)])
+    folder = _notebook_folder(note, paths)
     suffixes = [".md", ASSETS_SUFFIX] if note.attachments else [".md"]
-    stem = paths.stem(folder, note.title, suffixes, fallback="Untitled")
+    room = PATH_BUDGET - _bytes(folder) - 1
+    if note.attachments:  # leave the attachments' names room beside `<stem>.assets/`
+        room -= _bytes(ASSETS_SUFFIX) + 1 + MIN_NAME_BYTES - _bytes(".md")
+    stem = paths.stem(folder, note.title, suffixes, fallback="Untitled", max_bytes=room)
     files: list[tuple[str, bytes]] = []
     links: list[str] = []
     for attachment in note.attachments:
-        path = paths.file(stem + ASSETS_SUFFIX, attachment.filename, fallback="attachment")
+        room = PATH_BUDGET - _bytes(stem + ASSETS_SUFFIX) - 1
+        path = paths.file(stem + ASSETS_SUFFIX, attachment.filename, fallback="attachment", max_bytes=room)
         links.append(quote(path[len(folder) + 1 :], safe="/"))
         files.append((path, attachment.data))
     text = front_matter(note, links).encode("utf-8") + _encode_body(note.body)

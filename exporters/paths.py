@@ -137,8 +137,10 @@ class PathAllocator:
     def _join(self, parent: str, name: str) -> str:
         return f"{parent}/{name}" if parent else name
 
-    def _first_free(self, parent: str, stem: str, suffixes: Sequence[str], fallback: str) -> str:
-        """Pick the first `stem`, `stem (2)`, ... for which every `stem + suffix` is free."""
+    def _first_free(
+        self, parent: str, stem: str, suffixes: Sequence[str], fallback: str, max_bytes: int = MAX_COMPONENT_BYTES
+    ) -> str:
+        """Pick the first `stem`, `stem (2)`, ... for which every `stem + suffix` is free (and fits `max_bytes`)."""
         for suffix in suffixes:
             if suffix and sanitize_component("x" + suffix) != "x" + suffix:
                 raise ValueError(f"unsafe file name suffix {suffix!r}")
@@ -152,7 +154,7 @@ class PathAllocator:
         number = self._next.get(counter, 1)
         while True:
             marker = "" if number == 1 else f" ({number})"
-            room = MAX_COMPONENT_BYTES - longest - _utf8_len(marker)
+            room = min(max_bytes, MAX_COMPONENT_BYTES) - longest - _utf8_len(marker)
             base = sanitize_component(stem, fallback=fallback, max_bytes=room)
             names = [base + marker + suffix for suffix in suffixes]
             keys = [collision_key(self._join(parent, n)) for n in names]
@@ -166,12 +168,14 @@ class PathAllocator:
                 return base + marker
             number += 1
 
-    def folder(self, parent: str, name: str, *, fallback: str = "untitled") -> str:
+    def folder(
+        self, parent: str, name: str, *, fallback: str = "untitled", max_bytes: int = MAX_COMPONENT_BYTES
+    ) -> str:
         """Return the shared folder for the original folder name `name` under `parent`."""
         known = self._folders.get((parent, name))
         if known is not None:
             return known
-        stem = self._first_free(parent, name, [""], fallback)
+        stem = self._first_free(parent, name, [""], fallback, max_bytes)
         path = self._join(parent, stem)
         self._folders[(parent, name)] = path
         return path
@@ -182,18 +186,28 @@ class PathAllocator:
             parent = self.folder(parent, name, fallback=fallback)
         return parent
 
-    def file(self, parent: str, filename: str, *, fallback: str = "untitled") -> str:
+    def file(
+        self, parent: str, filename: str, *, fallback: str = "untitled", max_bytes: int = MAX_COMPONENT_BYTES
+    ) -> str:
         """Return a new unique path for a file called `filename`, keeping its extension."""
         stem, ext = split_extension(unicodedata.normalize("NFC", filename))
-        return self._join(parent, self._first_free(parent, stem, [ext], fallback) + ext)
+        return self._join(parent, self._first_free(parent, stem, [ext], fallback, max_bytes) + ext)
 
-    def stem(self, parent: str, title: str, suffixes: Sequence[str], *, fallback: str = "untitled") -> str:
+    def stem(
+        self,
+        parent: str,
+        title: str,
+        suffixes: Sequence[str],
+        *,
+        fallback: str = "untitled",
+        max_bytes: int = MAX_COMPONENT_BYTES,
+    ) -> str:
         """Reserve `parent/<stem><suffix>` for every suffix at once and return `parent/<stem>`.
 
         Why several at once: a note and its attachment folder (`X.md`, `X.assets`)
         must carry the same number, or the pairing would be lost.
         """
-        return self._join(parent, self._first_free(parent, title, suffixes, fallback))
+        return self._join(parent, self._first_free(parent, title, suffixes, fallback, max_bytes))
 
 
 _UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f\\]")

@@ -275,3 +275,39 @@ def test_it_reads_times_as_aware_utc() -> None:
     created = read_note(md_paths[0], files[md_paths[0]], files.__getitem__).created
     assert created is not None and created.utcoffset() == dt.timedelta(0)
     assert b'created: "2009-09-30T12:00:00Z"' in files[md_paths[0]]
+
+
+def test_every_path_fits_windows_limits_however_deep_and_long_the_notebook_and_names() -> None:
+    """Archive paths stay within 180 UTF-8 bytes (so within 180 UTF-16 units), leaving room for the
+    folder Windows extracts into under its 260-character MAX_PATH; the exact names come back."""
+    level = "Ünïcode notebook level with a rather long name 📁"
+    deep = Note(
+        id="deep",
+        title="A very long note title " * 8,
+        body="body\n",
+        notebook="/".join(f"{level} {i}" for i in range(12)),
+        attachments=(
+            Attachment(
+                filename="an attachment with an extremely long file name " * 4 + ".pdf",
+                media_type="application/pdf",
+                data=b"%PDF",
+            ),
+            Attachment(
+                filename="an attachment with an extremely long file name " * 4 + ".pdf",
+                media_type="application/pdf",
+                data=b"%PDF-2",
+            ),
+        ),
+    )
+    plain = Note(id="plain", title="Z" * 300, body="", notebook=deep.notebook)
+    short = Note(id="short", title="Groceries", body="", notebook="Home")
+    files, md_paths = export([deep, plain, short])
+    assert_paths_are_portable(list(files))
+    for path in files:
+        assert len(path.encode("utf-8")) <= 180, path
+        assert len(path.encode("utf-16-le")) // 2 <= 180, path
+    assert md_paths[2] == "notes/Home/Groceries.md"  # short names are untouched
+    assert md_paths[0].count("/") >= 2  # still nested, as deep as fits
+    back = [read_note(p, files[p], files.__getitem__) for p in md_paths]
+    assert back == [deep, plain, short]
+    assert back[0].attachments[0].data != back[0].attachments[1].data
