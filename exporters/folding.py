@@ -1,4 +1,4 @@
-"""Fold one content line into physical lines, as vCard and iCalendar require.
+"""Fold content lines as vCard and iCalendar require, and collect one component's lines in order.
 
 Why our own: RFC 6350 3.2 and RFC 5545 3.1 limit physical lines to 75 *octets*
 and forbid splitting a multi-octet character, but vobject counts characters
@@ -16,6 +16,7 @@ whitespace run about a line long (70 octets or more) can still yield one.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 MAX_OCTETS = 75
 _SPACE = re.compile(r"\s")  # what str.isspace() counts as whitespace
@@ -76,3 +77,41 @@ def _char_start(data: bytes, index: int) -> int:
     while index < len(data) and data[index] & 0xC0 == 0x80:  # a UTF-8 continuation byte
         index -= 1
     return index
+
+
+class ContentLines:
+    """One component's logical lines, BEGIN to END, in the order its library would write them.
+
+    Why shared: the vCard and iCalendar writers both assemble lines themselves (see
+    `exporters.vcard` and `exporters.ical_content`) and must order properties as
+    vobject and icalendar did: the names in `first` in that order, then the rest
+    sorted by name, lines of one name in the order added, subcomponents last.
+    """
+
+    __slots__ = ("first", "name", "props", "subs")
+
+    def __init__(self, name: str, first: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.first = first
+        self.props: dict[str, list[str]] = {}
+        self.subs: list[ContentLines] = []
+
+    def add_line(self, name: str, line: str) -> None:
+        """Add a complete logical line (name, parameters and value) of property `name`."""
+        self.props.setdefault(name, []).append(line)
+
+    def add_component(self, sub: ContentLines) -> None:
+        self.subs.append(sub)
+
+    def lines(self) -> Iterator[str]:
+        yield f"BEGIN:{self.name}"
+        leading = [key for key in self.first if key in self.props]
+        rest = sorted(key for key in self.props if key not in self.first)
+        for key in leading + rest:
+            yield from self.props[key]
+        for sub in self.subs:
+            yield from sub.lines()
+        yield f"END:{self.name}"
+
+    def to_bytes(self) -> bytes:
+        return b"".join(fold_line(line) for line in self.lines())

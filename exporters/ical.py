@@ -207,9 +207,8 @@ def _components(event: Event, times: _Times) -> list[Props]:
         components.append(_override(event, times, override, rid, o_start, o_end, shared))
     for prop in shared:
         prop(master)
-    alarms = [_alarm(alarm, event) for alarm in event.alarms]
-    for alarm in alarms:
-        master.add_component(alarm)
+    for alarm in event.alarms:
+        master.add_component(_alarm(alarm, event))
     return components
 
 
@@ -263,7 +262,7 @@ def _shared(event: Event) -> list[Callable[[Props], None]]:
 
     def addaddress(name: str, email: str, params: dict[str, str]) -> None:
         line = ic.address_line(name, email, params)
-        adders.append(lambda comp: comp.add_raw_line(name, line))
+        adders.append(lambda comp: comp.add_line(name, line))
 
     if event.transparency:
         adders.append(lambda comp: add_token(comp, "TRANSP", event.transparency or ""))
@@ -312,7 +311,7 @@ def _alarm(alarm: Alarm, event: Event) -> Props:
         comp.add("SUMMARY", ic.text(default_text), MARKED)
         recipient = event.organizer.email if event.organizer else None
         if recipient:
-            comp.add_raw_line("ATTENDEE", ic.address_line("ATTENDEE", recipient, MARKED))
+            comp.add_line("ATTENDEE", ic.address_line("ATTENDEE", recipient, MARKED))
     return comp
 
 

@@ -23,7 +23,7 @@ from icalendar.parser import Parameters, param_value
 from icalendar.prop import vDuration, vRecur
 from icalendar.timezone.tzid import tzid_from_dt
 
-from exporters.folding import fold_line
+from exporters.folding import ContentLines
 from exporters.ical_values import MARK, clean, mailto
 
 # The order icalendar's Event writes its leading properties in; the rest follow sorted.
@@ -54,41 +54,14 @@ Params = Mapping[str, str]
 MARKED: Params = {MARK: "TRUE"}
 
 
-class Props:
-    """One component's content lines, in icalendar's order, with subcomponents after them."""
+class Props(ContentLines):
+    """One VEVENT's or VALARM's lines, in icalendar's order, with iCalendar parameter encoding."""
 
-    __slots__ = ("name", "order", "props", "subs")
-
-    def __init__(self, name: str, order: tuple[str, ...] = ()) -> None:
-        self.name = name
-        self.order = order
-        self.props: dict[str, list[str]] = {}
-        self.subs: list[Props] = []
+    __slots__ = ()
 
     def add(self, name: str, value: str, params: Params | None = None) -> None:
         """Add `value`, already encoded for its type, with optional parameters."""
-        line = f"{name};{encode_params(params)}:{value}" if params else f"{name}:{value}"
-        self.props.setdefault(name, []).append(line)
-
-    def add_raw_line(self, name: str, line: str) -> None:
-        """Add a line whose parameters were encoded by the caller (calendar addresses)."""
-        self.props.setdefault(name, []).append(line)
-
-    def add_component(self, sub: Props) -> None:
-        self.subs.append(sub)
-
-    def lines(self) -> Iterable[str]:
-        yield f"BEGIN:{self.name}"
-        first = [key for key in self.order if key in self.props]
-        rest = sorted(key for key in self.props if key not in self.order)
-        for key in first + rest:
-            yield from self.props[key]
-        for sub in self.subs:
-            yield from sub.lines()
-        yield f"END:{self.name}"
-
-    def to_bytes(self) -> bytes:
-        return b"".join(fold_line(line) for line in self.lines())
+        self.add_line(name, f"{name};{encode_params(params)}:{value}" if params else f"{name}:{value}")
 
 
 def encode_params(
@@ -122,23 +95,27 @@ def categories(values: Iterable[str]) -> str:
     return ",".join(escape(v) for v in values)
 
 
-def _stamp_text(value: dt.datetime | dt.date) -> str:
+def _tzid(value: dt.date | dt.datetime) -> str | None:
+    """The zone id icalendar gives an aware DATE-TIME ("UTC" for UTC); None for dates and floating times."""
+    return tzid_from_dt(value) if isinstance(value, dt.datetime) and value.tzinfo is not None else None
+
+
+def _stamp_text(value: dt.date | dt.datetime, tzid: str | None) -> str:
     if not isinstance(value, dt.datetime):
         return f"{value.year:04}{value.month:02}{value.day:02}"
     out = f"{value.year:04}{value.month:02}{value.day:02}T{value.hour:02}{value.minute:02}{value.second:02}"
-    return out + "Z" if value.tzinfo is not None and tzid_from_dt(value) == "UTC" else out
+    return out + "Z" if tzid == "UTC" else out
 
 
 def date_or_time(value: dt.date | dt.datetime, params: Params | None = None) -> tuple[str, dict[str, str]]:
     """A DATE or DATE-TIME value and its parameters (VALUE=DATE, or TZID unless UTC)."""
     out = dict(params or {})
+    tzid = _tzid(value)
     if not isinstance(value, dt.datetime):
         out["VALUE"] = "DATE"
-    elif value.tzinfo is not None:
-        tzid = tzid_from_dt(value)
-        if tzid and tzid != "UTC":
-            out["TZID"] = tzid
-    return _stamp_text(value), out
+    elif tzid and tzid != "UTC":
+        out["TZID"] = tzid
+    return _stamp_text(value, tzid), out
 
 
 def date_list(values: list[dt.date | dt.datetime]) -> tuple[str, dict[str, str]]:
@@ -146,17 +123,18 @@ def date_list(values: list[dt.date | dt.datetime]) -> tuple[str, dict[str, str]]
     params: dict[str, str] = {}
     if all(not isinstance(v, dt.datetime) for v in values):
         params["VALUE"] = "DATE"
+    texts = []
     for value in values:
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            tzid = tzid_from_dt(value)
-            if tzid and tzid != "UTC":
-                params["TZID"] = tzid
-    return ",".join(_stamp_text(v) for v in values), params
+        tzid = _tzid(value)
+        if tzid and tzid != "UTC":
+            params["TZID"] = tzid
+        texts.append(_stamp_text(value, tzid))
+    return ",".join(texts), params
 
 
 def utc_stamp(value: dt.datetime) -> str:
     """A DATE-TIME already in UTC (DTSTAMP, CREATED, LAST-MODIFIED)."""
-    return _stamp_text(value)
+    return _stamp_text(value, "UTC")
 
 
 @lru_cache(maxsize=4096)

@@ -22,7 +22,7 @@ import re
 from urllib.parse import quote
 
 from account.records import Note
-from exporters.paths import PathAllocator
+from exporters.paths import PathAllocator, utf8_len
 
 NOTES_FOLDER = "notes"
 ASSETS_SUFFIX = ".assets"
@@ -111,15 +111,11 @@ def _notebook_folder(note: Note, paths: PathAllocator) -> str:
     fits). Nothing is lost: the front matter keeps the exact notebook for restores."""
     folder = paths.folder("", NOTES_FOLDER)
     for part in notebook_parts(note.notebook):
-        room = FOLDER_BUDGET - _bytes(folder) - 1
+        room = FOLDER_BUDGET - utf8_len(folder) - 1
         if room < MIN_NAME_BYTES:
             break
         folder = paths.folder(folder, part, max_bytes=room)
     return folder
-
-
-def _bytes(text: str) -> int:
-    return len(text.encode("utf-8"))
 
 
 def note_files(note: Note, paths: PathAllocator) -> list[tuple[str, bytes]]:
@@ -131,14 +127,14 @@ def note_files(note: Note, paths: PathAllocator) -> list[tuple[str, bytes]]:
     """
     folder = _notebook_folder(note, paths)
     suffixes = [".md", ASSETS_SUFFIX] if note.attachments else [".md"]
-    room = PATH_BUDGET - _bytes(folder) - 1
+    room = PATH_BUDGET - utf8_len(folder) - 1
     if note.attachments:  # leave the attachments' names room beside `<stem>.assets/`
-        room -= _bytes(ASSETS_SUFFIX) + 1 + MIN_NAME_BYTES - _bytes(".md")
+        room -= utf8_len(ASSETS_SUFFIX) + 1 + MIN_NAME_BYTES - utf8_len(".md")
     stem = paths.stem(folder, note.title, suffixes, fallback="Untitled", max_bytes=room)
     files: list[tuple[str, bytes]] = []
     links: list[str] = []
     for attachment in note.attachments:
-        room = PATH_BUDGET - _bytes(stem + ASSETS_SUFFIX) - 1
+        room = PATH_BUDGET - utf8_len(stem + ASSETS_SUFFIX) - 1
         path = paths.file(stem + ASSETS_SUFFIX, attachment.filename, fallback="attachment", max_bytes=room)
         links.append(quote(path[len(folder) + 1 :], safe="/"))
         files.append((path, attachment.data))

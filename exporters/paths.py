@@ -55,13 +55,13 @@ def is_reserved_windows_name(component: str) -> bool:
     return base.upper() in _RESERVED_BASES
 
 
-def _utf8_len(text: str) -> int:
+def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
 def _truncate(text: str, max_bytes: int) -> str:
     """Cut `text` to at most `max_bytes` UTF-8 bytes without splitting a character."""
-    if _utf8_len(text) <= max_bytes:
+    if utf8_len(text) <= max_bytes:
         return text
     cut = text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
     # Do not leave a joiner or combining mark dangling off a half-kept cluster.
@@ -145,7 +145,7 @@ class PathAllocator:
             if suffix and sanitize_component("x" + suffix) != "x" + suffix:
                 raise ValueError(f"unsafe file name suffix {suffix!r}")
         # The number and the longest suffix are budgeted before cutting the stem.
-        longest = max((_utf8_len(s) for s in suffixes), default=0)
+        longest = max((utf8_len(s) for s in suffixes), default=0)
         counter = (
             collision_key(parent),
             collision_key(sanitize_component(stem, fallback=fallback)),
@@ -154,7 +154,7 @@ class PathAllocator:
         number = self._next.get(counter, 1)
         while True:
             marker = "" if number == 1 else f" ({number})"
-            room = min(max_bytes, MAX_COMPONENT_BYTES) - longest - _utf8_len(marker)
+            room = min(max_bytes, MAX_COMPONENT_BYTES) - longest - utf8_len(marker)
             base = sanitize_component(stem, fallback=fallback, max_bytes=room)
             names = [base + marker + suffix for suffix in suffixes]
             keys = [collision_key(self._join(parent, n)) for n in names]

@@ -34,7 +34,7 @@ from vobject.base import backslashEscape, dquoteEscape
 
 from account.records import Address, Blob, Contact, Name, Typed
 from errors import InvalidInput
-from exporters.folding import fold_line
+from exporters.folding import ContentLines
 
 VERSIONS = ("3.0", "4.0")
 DERIVED_PARAM = "X-LIFEBOAT-DERIVED"
@@ -95,7 +95,7 @@ def derive_formatted_name(contact: Contact) -> str:
     return next((c for c in candidates if c), "")
 
 
-class _Card:
+class _Card(ContentLines):
     """A card's content lines in the order vobject serialises them: VERSION, UID, then by name.
 
     Why not a `vobject.vCard`: building one per contact and serialising it cost more
@@ -107,24 +107,17 @@ class _Card:
     to what the vobject component wrote.
     """
 
-    _FIRST = ("VERSION", "PRODID", "UID")
-    __slots__ = ("props",)
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self.props: dict[str, list[str]] = {}
+        super().__init__("VCARD", ("VERSION", "PRODID", "UID"))
 
     def add(self, name: str, value: str, params: dict[str, list[str]] | None = None, group: str | None = None) -> None:
         """Add a property whose value is already in vCard syntax (escaped by the caller)."""
         line = f"{group}.{name}" if group else name
         if params:
             line += "".join(f";{key}={','.join(dquoteEscape(p) for p in params[key])}" for key in sorted(params))
-        self.props.setdefault(name, []).append(f"{line}:{value}")
-
-    def to_bytes(self) -> bytes:
-        first = [name for name in self._FIRST if name in self.props]
-        rest = sorted(name for name in self.props if name not in self._FIRST)
-        lines = ["BEGIN:VCARD", *(line for name in first + rest for line in self.props[name]), "END:VCARD"]
-        return b"".join(fold_line(line) for line in lines)
+        self.add_line(name, f"{line}:{value}")
 
 
 def _build(contact: Contact, version: str) -> _Card:

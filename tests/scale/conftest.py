@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,7 +143,7 @@ def restart_postgresql() -> Callable[[], float]:
     it fails instead. The server is up again before this returns.
     """
     clusters = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").is_dir() else []
-    if not clusters or os.geteuid() != 0 or not _which("pg_ctlcluster"):
+    if not clusters or os.geteuid() != 0 or not shutil.which("pg_ctlcluster"):
         unavailable("restarting PostgreSQL needs root and a local Debian cluster (pg_ctlcluster)")
     version = clusters[0].parent.name
 
@@ -162,12 +163,6 @@ def restart_postgresql() -> Callable[[], float]:
         return time.monotonic() - began
 
     return restart
-
-
-def _which(command: str) -> bool:
-    import shutil
-
-    return shutil.which(command) is not None
 
 
 @pytest.fixture
