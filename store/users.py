@@ -22,6 +22,11 @@ class User(Base):
     is_support: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     data_updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by sign-out and password change: every session cookie carrying an older
+    # value stops working at once (cookies are client-side, so they cannot be deleted).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # "3.0" or "4.0" for this user's archives; None means the server's LIFEBOAT_VCARD_VERSION.
+    vcard_version: Mapped[str | None] = mapped_column(String(8))
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
