@@ -51,7 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _generate_missing_keys(app)
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):
-        log.info("created the database schema (first use)")
+        log.debug("created the database schema (first use)")
     jobs.init_app(app)
     web.init_app(app)
     cli.init_app(app)
@@ -89,6 +89,7 @@ def _generate_missing_keys(app: Flask) -> None:
     if not app.config.get("ENCRYPTION_KEYS") and str(app.config["DATABASE_URL"]).startswith("sqlite"):
         from delivery.secrets import SecretBox
 
-        keys = config.instance_secret(instance, "encryption_keys", SecretBox.generate_key)
+        # Said once at INFO: without this file the stored destination credentials are lost.
+        keys = config.instance_secret(instance, "encryption_keys", SecretBox.generate_key, level=logging.INFO)
         app.config["ENCRYPTION_KEYS"] = config.split_keys(keys)
         app.config["ENCRYPTION_KEYS_SOURCE"] = str(instance / "encryption_keys")

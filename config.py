@@ -9,7 +9,7 @@ Precedence: defaults, then the environment, then the test mapping given to
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -19,6 +19,7 @@ from typing import Any
 from errors import LifeboatError
 
 PREFIX = "LIFEBOAT_"
+log = logging.getLogger("lifeboat.config")
 
 
 class ConfigError(LifeboatError, ValueError):
@@ -85,7 +86,7 @@ def instance_dir(default: str | Path, env: Mapping[str, str] | None = None) -> P
     return Path(value).expanduser().resolve() if value else Path(default)
 
 
-def instance_secret(folder: Path, name: str, generate: Callable[[], str]) -> str:
+def instance_secret(folder: Path, name: str, generate: Callable[[], str], *, level: int = logging.DEBUG) -> str:
     """Read the secret kept in `folder/name`, creating it with `generate()` on first use.
 
     Why this shape: the embedded default must need no hand-made secret, yet a
@@ -94,7 +95,7 @@ def instance_secret(folder: Path, name: str, generate: Callable[[], str]) -> str
     created readable by its owner only (0600) and atomically: written under a
     temporary name, then hard-linked into place, so two processes starting at
     once agree on the first one's key and nobody ever reads a half-written file.
-    The value is never logged.
+    The value is never logged; creating the file is, at `level`.
     """
     path = folder / name
     try:
@@ -115,9 +116,13 @@ def instance_secret(folder: Path, name: str, generate: Callable[[], str]) -> str
             handle.write(generate() + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        # Another process may have got there first: then its key is the one to use.
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process got there first: its key is the one to use
+        else:
+            # The path only, never the value; a lost key file means lost sessions or secrets.
+            log.log(level, "generated %s on first use; back it up with the database", path)
     finally:
         temporary.unlink(missing_ok=True)
     return path.read_text("utf-8").strip()

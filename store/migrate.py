@@ -7,6 +7,7 @@ lesson) and the rest is three Alembic calls.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
@@ -14,7 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from store.db import Database
 
@@ -51,6 +52,21 @@ def create_schema_if_new(database: Database) -> bool:
     """
     if not database.is_sqlite:
         return False
+    # Connections opening a brand-new file at the same instant race to switch it to WAL
+    # (store.db's connect pragma), and SQLite answers the losers "database is locked" at
+    # once, busy timeout or not. Only the very first connections can meet this, so retry
+    # for a few seconds; once the file is in WAL mode the pragma no longer takes a lock.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            return _create_schema_if_new(database)
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _create_schema_if_new(database: Database) -> bool:
     cfg = alembic_config(database)
     with database.write_engine.begin() as connection:
         if inspect(connection).get_table_names():
