@@ -147,8 +147,15 @@ def init_app(app: Flask) -> None:
 
 def _create_app() -> Flask:
     from app import create_app
+    from store import get_db
 
-    return create_app()
+    app = create_app()
+    # Close the connection pool when the command ends, not whenever the garbage collector
+    # gets to it: the process may go on (tests invoke many commands in one process).
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(get_db(app).dispose)
+    return app
 
 
 class LifeboatGroup(FlaskGroup):
