@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,13 +181,11 @@ def test_a_broken_setting_is_one_line_naming_it(fresh_env: dict[str, str], monke
 def test_serve_on_a_busy_port_refuses_before_starting_any_export_thread(
     fresh_env: dict[str, str], busy_port: int
 ) -> None:
-    import threading
-
-    before = threading.active_count()
     result = CliRunner().invoke(cli.main, ["serve", "--port", str(busy_port)])
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: Cannot listen on 127.0.0.1:{busy_port}")
-    assert threading.active_count() == before
+    embedded = [t.name for t in threading.enumerate() if t.name == "APScheduler" or t.name.startswith("lifeboat-")]
+    assert embedded == []
 
 
 def test_the_console_script_works_from_another_folder(tmp_path: Path) -> None:
