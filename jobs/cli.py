@@ -100,7 +100,8 @@ def _export_and_deliver(email: str, user_id: int, archive_dir: Path, out: Path |
             f"Run {outcome.run_id} {outcome.state}: {outcome.message} "
             "From here, run this command again once the problem is fixed."
         )
-    click.echo(f"Run {outcome.run_id} delivered.")
+    done = "delivered" if outcome.destinations else "finished (nothing to deliver to)"
+    click.echo(f"Run {outcome.run_id} {done}.")
 
 
 def _copy_out(path: Path, filename: str, out: Path | None) -> Path:
