@@ -311,8 +311,9 @@ class ArchiveReader:
         return b"".join(self.member_chunks(path))
 
     def paths_in_zip_order(self) -> Iterator[str]:
-        """Every listed file (reserved ones included) in the order the zip stores them: reads never seek back."""
-        for (path,) in iter_rows(self._spool.execute("SELECT path FROM zip ORDER BY seq")):
+        """Every file manifest.json lists (README and SHA256SUMS too) in zip order: reads never seek back."""
+        query = "SELECT zip.path FROM zip JOIN listed ON listed.path = zip.path ORDER BY zip.seq"
+        for (path,) in iter_rows(self._spool.execute(query)):
             yield path
 
 
