@@ -7,6 +7,7 @@ shrink the run length so that many chunk boundaries fall inside small files.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import Any
 
@@ -17,6 +18,8 @@ from account.sample import TYPICAL, generate_account
 from exporters import check
 from exporters.ical import iter_calendar, zones_used
 from exporters.vcard import iter_vcards
+
+STAMP = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)  # export time: DTSTAMP of events without one
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def calendar_bytes(account: Any, events: int = 120) -> bytes:
     calendar = account.calendars[0]
     chosen = calendar.events[:events]
     zones = set().union(*(zones_used(e) for e in chosen))
-    return b"".join(iter_calendar(calendar.info, chosen, zones))
+    return b"".join(iter_calendar(calendar.info, chosen, zones, stamp=STAMP))
 
 
 def lines(data: bytes) -> list[str]:
