@@ -60,7 +60,7 @@ class _Memory:
 @pytest.fixture
 def original(alice: Account, tmp_path: Path) -> Path:
     """Alice's archive as `jobs.export` writes it (same meta, same layout)."""
-    bundle = Bundle(_Memory(alice))
+    bundle = Bundle(_Memory(alice), now=NOW, timezone=alice.timezone)
     meta = {
         "user": alice.email,
         "display_name": alice.display_name,
