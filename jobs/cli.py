@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from errors import InvalidInput
 from exporters.check import check_archive
+from exporters.counts import account_counts, counts_line
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
@@ -64,11 +65,8 @@ def export_command(email: str, out: Path | None, deliver: bool, vcard_version: s
         vcard_version=vcard_version,
     )
     path = _copy_out(archive_dir / result.archive.relpath, result.archive.filename, out)
-    counts = result.counts
     click.echo(
-        f"{path}\n  {counts.contacts} contacts, {counts.events} events in {counts.calendars} calendars, "
-        f"{counts.notes} notes, {counts.attachments} attachments; {result.info.size} bytes, "
-        f"sha256 {result.info.sha256}\n"
+        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
     )
 
@@ -163,10 +161,7 @@ def restore_command(archive: Path, email: str) -> None:
         account = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
         raise click.ClickException(f"{archive}: cannot restore\n{exc}") from None
-    click.echo(
-        f"Restored {account.email}: {len(account.contacts)} contacts, "
-        f"{sum(len(c.events) for c in account.calendars)} events, {len(account.notes)} notes."
-    )
+    click.echo(f"Restored {account.email}: {counts_line(account_counts(account))}.")
 
 
 COMMANDS = [export_command, archive_options_command, verify_command, restore_command]

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from delivery.base import Payload
 from errors import DeliveryError, LifeboatError
 from exporters.archive import ArchiveError, read_member, verify_archive
+from exporters.counts import counts_line
 from exporters.manifest import MANIFEST_NAME
 from jobs import runs
 from jobs.context import JobContext
@@ -170,8 +171,8 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
             session,
             run_id,
             "exported",
-            f"Archive written and verified: {counts.contacts} contacts, {counts.events} events, "
-            f"{counts.notes} notes; {result.info.size} bytes, SHA-256 {result.info.sha256}.",
+            f"Archive written and verified: {counts_line(counts.as_dict())}; "
+            f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
             at=ctx.clock(),
         )
     return result.archive

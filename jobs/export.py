@@ -81,7 +81,7 @@ def export_user(
         if progress is not None:
             progress(stage, weights.percent(stage, done))
 
-    bundle = Bundle(reader, vcard_version=vcard_version, progress=on_item)
+    bundle = Bundle(reader, now=now, timezone=user.timezone, vcard_version=vcard_version, progress=on_item)
     archive_id = archive_id or new_id()
     filename = archive_filename(user, now)
     user_dir = archive_dir / str(user.id)
