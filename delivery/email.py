@@ -413,7 +413,7 @@ class EmailDelivery(Delivery):
         reply = f"{code} {self._clean(text)}".strip()
         if code >= 500:
             return _error(f"{what}: {reply}; {fix}", True)
-        return _error(f"{what}: {reply} (temporary; will retry)", False)
+        return _error(f"{what}: {reply} (temporary)", False)
 
 
 class _NotOfferedError(smtplib.SMTPException):

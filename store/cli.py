@@ -80,7 +80,7 @@ def import_account(file: Path) -> None:
         account = load_account(file.read_bytes())
     except InvalidInput as exc:
         raise click.ClickException(f"{file}: {exc}") from None
-    with get_db().session() as session:
+    with get_db().session(write=True) as session:
         replace_account(session, account)
     click.echo(
         f"Imported {account.email}: {len(account.contacts)} contacts, "

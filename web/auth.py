@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from store import User, get_session
+from store import User, get_db, get_session
 from store.accounts import find_user
 from store.passwords import check_password, end_sessions
 from web import limiter, login_manager
@@ -77,11 +77,11 @@ def login() -> str | Response:
 @login_required
 def logout() -> Response:
     """End this session and every other one of this user's, wherever its cookie is."""
-    db_session = get_session()
-    user = db_session.get(User, int(current_user.get_id()))
-    if user is not None:
-        end_sessions(user)
-        db_session.commit()
+    # A short write transaction of its own: the request's session is read-only (store.db).
+    with get_db().session(write=True) as db_session:
+        user = db_session.get(User, int(current_user.get_id()))
+        if user is not None:
+            end_sessions(user)
     logout_user()
     session.pop(SESSION_VERSION_KEY, None)
     flash("Signed out.", "info")

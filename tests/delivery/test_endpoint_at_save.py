@@ -243,7 +243,7 @@ def test_the_hostile_list_is_long_and_has_no_repeats() -> None:
 def test_every_hostile_endpoint_is_refused_when_saved(db: Database, alice: Account, registry: Registry) -> None:
     saved: list[str] = []
     messages: dict[str, str] = {}
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, alice)
         for endpoint in HOSTILE:
             try:
@@ -283,7 +283,7 @@ def test_each_refusal_says_why_in_one_line(endpoint: str, says: str) -> None:
 
 @pytest.mark.parametrize("endpoint", ["https://s3.example.com", "https://s3.example.com:9000", "http://93.184.215.14"])
 def test_a_public_endpoint_is_saved(db: Database, alice: Account, registry: Registry, endpoint: str) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, alice)
         row = add_destination(session, registry, user, "s3", "b", _settings(endpoint))
         assert row.id is not None
@@ -292,7 +292,7 @@ def test_a_public_endpoint_is_saved(db: Database, alice: Account, registry: Regi
 def test_the_operator_allow_list_lets_a_private_store_be_saved(db: Database, alice: Account) -> None:
     keys = [Fernet.generate_key().decode()]
     registry = Registry({"ENCRYPTION_KEYS": keys, "ENDPOINT_ALLOW_LIST": ["127.0.0.0/8", "minio.internal"]})
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, alice)
         add_destination(session, registry, user, "s3", "a", _settings("http://127.0.0.1:9000"))
         add_destination(session, registry, user, "s3", "b", _settings("http://minio.internal:9000"))
@@ -304,7 +304,7 @@ def test_aws_without_an_endpoint_needs_no_lookup(
     db: Database, alice: Account, registry: Registry, no_traffic: list[Any]
 ) -> None:
     settings = _settings("")
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, alice)
         add_destination(session, registry, user, "s3", "aws", settings)
     assert no_traffic == []

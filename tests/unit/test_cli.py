@@ -151,7 +151,7 @@ def test_scheduler_once_queues_due_runs(runner: FlaskCliRunner, db: Database) ->
     from store import ExportRun, Schedule
 
     runner.invoke(args=["import-account", "tests/data/alice.json"])
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = find_user(session, "alice@example.com")
         assert user is not None
         session.add(

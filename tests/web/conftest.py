@@ -35,7 +35,7 @@ def sign_in(
 
 @pytest.fixture
 def alice_user(db: Database, alice: Account) -> int:
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, alice)
         user.password_hash = hash_password(PASSWORD)
         return user.id

@@ -34,7 +34,7 @@ ALICE = {"contacts": 3, "calendars": 2, "events": 4, "notes": 3, "attachments": 
 
 def _everywhere(app: Flask, runner: FlaskCliRunner, db: Database, account: Account, tmp_path: Path) -> list[str]:
     """What the manifest, export, verify, restore, the run history and the dashboard say, as text."""
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, account)
         user.password_hash = hash_password("correct horse")
         run, _ = runs.request_run(session, user.id, "manual", now=utcnow())

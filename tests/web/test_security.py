@@ -187,7 +187,7 @@ def test_signing_out_ends_the_sessions_on_every_device(app: Flask, signed_in: Fl
 def test_changing_the_password_ends_existing_sessions(
     app: Flask, signed_in: FlaskClient, db: Database, alice_user: int
 ) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = session.get(User, alice_user)
         assert user is not None
         set_password(user, "a new battery staple")

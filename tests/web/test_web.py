@@ -57,7 +57,7 @@ def test_users_see_only_their_own_runs_and_archives(
     from jobs import runs
     from store.base import utcnow
 
-    with db.session() as session:
+    with db.session(write=True) as session:
         mallory = replace_account(session, replace(alice, email="mallory@example.com"))
         run, _ = runs.request_run(session, mallory.id, "manual", now=utcnow())
         run_id = run.id
@@ -75,7 +75,7 @@ def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alic
     from store import ExportRun
     from store.base import utcnow
 
-    with db.session() as session:
+    with db.session(write=True) as session:
         run, _ = runs.request_run(session, alice_user, "manual", now=utcnow())
     execute_run(get_context(app), run.id, "w")
     with db.session() as session:
