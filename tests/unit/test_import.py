@@ -133,7 +133,7 @@ def test_a_file_that_is_not_an_object_is_one_problem() -> None:
 )  # fmt: skip
 def test_it_refuses_an_account_email_that_is_not_an_address(alice_json: dict[str, Any], address: str) -> None:
     bad = copy.deepcopy(alice_json)
-    bad["email"] = address.replace("\\x00", "\x00")
+    bad["email"] = address
     with pytest.raises(InvalidInput) as info:
         account_from_dict(bad)
     assert [path for path, _ in info.value.problems] == ["$.email"]
