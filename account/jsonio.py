@@ -52,7 +52,9 @@ T = TypeVar("T")
 MAX_PROBLEMS = 50
 _PATH_PART = re.compile(r"\[(\d+)\]|\.([^.\[]+)")
 # The file's own order, so problems are listed as a reader meets them.
-_TOP_LEVEL_ORDER = {name: i for i, name in enumerate(("email", "display_name", "timezone", "contacts", "calendars", "notes"))}
+_TOP_LEVEL_ORDER = {
+    name: i for i, name in enumerate(("email", "display_name", "timezone", "contacts", "calendars", "notes"))
+}
 
 
 @cache
