@@ -12,6 +12,7 @@ as an archive being restored (`replace_account` directly); both are covered.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +23,14 @@ from account import canonical, storable
 from account.jsonio import parse_account
 from account.records import Account
 from errors import InvalidInput
+from jobs.restore import restore_archive
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account
 from tests.strategies.contacts import contacts
 from tests.strategies.documents import documents
 from tests.strategies.events import calendars
 from tests.strategies.notes import notes
+from tests.unit.test_import_rules import archive_with_raw_nul
 
 pytestmark = pytest.mark.scale
 
@@ -107,3 +110,21 @@ def test_records_from_any_source_get_the_nul_rule_on_both_databases(
     assert replaced  # every generated account has at least one NUL
     assert on_sqlite == ("stored", expected)
     _no_nul_anywhere(on_sqlite[1])
+
+
+def test_restoring_an_old_archive_with_raw_nul_gives_the_same_notes_on_both_databases(
+    db: Database, pg_db: Database, tmp_path: Path
+) -> None:
+    archive = archive_with_raw_nul(db, tmp_path)
+    restored = [restore_archive(database, archive, "copy@example.com") for database in (db, pg_db)]
+    assert restored[0] == restored[1]
+    stored = [_store_view(database) for database in (db, pg_db)]
+    assert stored[0] == stored[1]
+    assert stored[0].notes[0].body == "old\ufffdbody\n"
+
+
+def _store_view(database: Database) -> Account:
+    with database.session() as session:
+        user = find_user(session, "copy@example.com")
+        assert user is not None
+        return AccountReader(session, user).account()

@@ -17,11 +17,14 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import update
 
+from account.jsonio import account_from_dict
 from delivery.destinations import add_destination
 from delivery.registry import Registry
 from errors import InvalidInput
+from jobs.export import export_user
 from store import Database
-from store.accounts import AccountReader, find_user
+from store.accounts import AccountReader, find_user, replace_account
+from store.base import utcnow
 from store.notes import NoteRow
 from tests.unit.test_import import THREE_PROBLEMS, three_problem_file
 
@@ -97,16 +100,32 @@ def test_a_nul_in_a_note_never_reaches_a_markdown_file(
     assert any("\ufffdfront\ufffd\n".encode() in data for data in files.values())
 
 
+def archive_with_raw_nul(db: Database, tmp_path: Path) -> Path:
+    """An archive as Lifeboat wrote it before the NUL rule: a raw NUL in a Markdown body.
+
+    Built without the CLI (the store held the NUL, the writer copied it) so the
+    PostgreSQL test can reuse it.
+    """
+    document = json.loads(Path("tests/data/alice.json").read_text("utf-8"))
+    with db.session() as session:
+        user = replace_account(session, account_from_dict(document))
+        session.flush()
+        session.execute(
+            update(NoteRow).where(NoteRow.user_id == user.id, NoteRow.position == 0).values(body="old\x00body\n")
+        )
+    with db.session() as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        result = export_user(session, user, tmp_path / "archives", now=utcnow())
+    archive = tmp_path / "archives" / result.archive.relpath
+    assert any(b"old\x00body" in data for data in _markdown_files(archive).values())
+    return archive
+
+
 def test_restoring_an_archive_with_raw_nul_applies_the_same_rule(
     runner: FlaskCliRunner, db: Database, tmp_path: Path
 ) -> None:
-    # An archive written before the rule existed: the store held a raw NUL and the
-    # Markdown writer copied it into the body.
-    assert runner.invoke(args=["import-account", "tests/data/alice.json"]).exit_code == 0
-    with db.session() as session:
-        session.execute(update(NoteRow).where(NoteRow.position == 0).values(body="old\x00body\n"))
-    old_archive = _export(runner, "alice@example.com")
-    assert any(b"old\x00body" in data for data in _markdown_files(old_archive).values())
+    old_archive = archive_with_raw_nul(db, tmp_path)
     result = runner.invoke(args=["restore", str(old_archive), "--email", "copy@example.com"])
     assert result.exit_code == 0, result.output
     with db.session() as session:
