@@ -67,7 +67,10 @@ def add_email(email: str, to: str | None) -> None:
     with get_db().session(write=True) as session:
         user = _user(session, email)
         settings = {"to": to} if to else {}
-        row = add_destination(session, registry, user, "email", f"email {to or email}", settings)  # type: ignore[arg-type]
+        try:
+            row = add_destination(session, registry, user, "email", f"email {to or email}", settings)  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(public_view(row), indent=2))
 
 

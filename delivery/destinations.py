@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from account import canonical
 from delivery.registry import SECRET_FIELDS, Registry
 from delivery.ssrf import AllowList, EndpointNotAllowedError, check_endpoint_at_save
 from errors import DeliveryError, InvalidInput
@@ -30,6 +31,12 @@ def add_destination(
 ) -> Destination:
     """Validate and store a destination; secret fields are encrypted, never stored in clear."""
     clear = {k: v for k, v in settings.items() if k not in SECRET_FIELDS and v not in (None, "")}
+    if kind == "email" and "to" in clear:
+        # Checked here, not in a form or a command, so every caller refuses the same addresses.
+        try:
+            clear["to"] = canonical.email_address(clear["to"])
+        except ValueError as exc:
+            raise InvalidInput("The email destination is not valid", [("to", str(exc))]) from None
     hidden = {k: v for k, v in settings.items() if k in SECRET_FIELDS and v}
     if kind == "s3" and clear.get("endpoint_url"):
         _check_s3_endpoint(str(clear["endpoint_url"]), registry)
