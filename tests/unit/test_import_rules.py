@@ -107,7 +107,7 @@ def archive_with_raw_nul(db: Database, tmp_path: Path) -> Path:
     PostgreSQL test can reuse it.
     """
     document = json.loads(Path("tests/data/alice.json").read_text("utf-8"))
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, account_from_dict(document))
         session.flush()
         session.execute(
@@ -140,7 +140,7 @@ def test_an_email_destination_refuses_a_recipient_that_is_not_an_address(
     app: Flask, db: Database, runner: FlaskCliRunner, to: str
 ) -> None:
     assert runner.invoke(args=["import-account", "tests/data/alice.json"]).exit_code == 0
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = find_user(session, "alice@example.com")
         assert user is not None
         with pytest.raises(InvalidInput) as info:
@@ -159,7 +159,7 @@ def test_an_email_destination_keeps_a_valid_recipient_canonical(
     app: Flask, db: Database, runner: FlaskCliRunner
 ) -> None:
     assert runner.invoke(args=["import-account", "tests/data/alice.json"]).exit_code == 0
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = find_user(session, "alice@example.com")
         assert user is not None
         row = add_destination(
