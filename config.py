@@ -168,5 +168,11 @@ def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, 
         "BASE_URL": env_str("BASE_URL", "http://127.0.0.1:5000", env),
         # Hosts/CIDRs user-supplied S3 endpoints may reach although they are not public.
         "ENDPOINT_ALLOW_LIST": env_list("ENDPOINT_ALLOW_LIST", env),
+        # Session cookies only over HTTPS; on by default when BASE_URL is https.
+        "SECURE_COOKIES": env_bool("SECURE_COOKIES", (env_str("BASE_URL", "", env) or "").startswith("https:"), env),
+        # Bearer token for /metrics; without one, only loopback clients may scrape.
+        "METRICS_TOKEN": env_str("METRICS_TOKEN", None, env),
+        # Sign-in throttling counters (else the Celery broker if Redis, else memory).
+        "REDIS_URL": env_str("REDIS_URL", None, env),
         "UPGRADE_MAX_ARCHIVE_AGE_HOURS": env_int("UPGRADE_MAX_ARCHIVE_AGE_HOURS", 24, env, minimum=1),
     }

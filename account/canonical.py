@@ -13,11 +13,29 @@ import datetime as dt
 import re
 import zoneinfo
 
+import email_validator
 from icalendar.prop import vDuration, vRecur
 
 _LINE_BREAKS = re.compile(r"\r\n|\r")
 # C0 and C1 controls except TAB and LF, plus DEL: no vCard/iCalendar/YAML text can carry them.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+# U+0000 is not among them: it follows the NUL rule below instead of vanishing.
+_CONTROLS = re.compile(r"[\x01-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+NUL = "\x00"
+# The NUL rule (issue 11, defect 2): in every free-text field, U+0000 becomes U+FFFD.
+#
+# Why one rule before any database sees the text: PostgreSQL `text` refuses
+# U+0000 while SQLite stores it, so the same file used to import on one and
+# crash on the other. Why replace rather than refuse: a stray NUL is damage, not
+# meaning (a bad copy-paste, a C string overrun in the provider's export), and
+# refusing would make a whole account un-importable for one invisible character
+# the user may have no way to edit. U+FFFD is what CommonMark prescribes for
+# U+0000 in Markdown (section 2.3), so a note renders the same everywhere, and it
+# stays visible where the damage was. Each replacement is reported by JSON path
+# (see `account.jsonio.Loaded.replaced`). Structured values (zones, dates,
+# rules, types, addresses) are not free text: a NUL makes them invalid, and
+# they are refused with their path like any other bad value.
+NUL_REPLACEMENT = "\ufffd"
 _TYPE_TOKEN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _PROPERTY_NAME = re.compile(r"^[A-Z][A-Z0-9-]*$")
 _BIRTHDAY = re.compile(r"^(\d{4}|--)-?(\d{2})-?(\d{2})$")
@@ -29,14 +47,56 @@ _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]
 
 
 def text(value: str) -> str:
-    """Normalise line breaks to LF and drop control characters (TAB and LF stay)."""
+    """Normalise line breaks to LF, apply the NUL rule and drop other controls (TAB and LF stay)."""
+    _refuse_surrogates(value)
+    return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", replace_nul(value)))
+
+
+def markdown(value: str) -> str:
+    """A note body: kept byte for byte, except that the NUL rule applies here too.
+
+    Why the body gets the rule although it is otherwise untouched: a Markdown
+    file must never carry a raw NUL, and the store must hold the same body on
+    every database.
+    """
+    _refuse_surrogates(value)
+    return replace_nul(value)
+
+
+def replace_nul(value: str) -> str:
+    """Apply the NUL rule: every U+0000 becomes U+FFFD (see `NUL_REPLACEMENT`)."""
+    return value.replace(NUL, NUL_REPLACEMENT) if NUL in value else value
+
+
+def _refuse_surrogates(value: str) -> None:
+    # A lone surrogate is not damage inside valid text but text that is not
+    # Unicode at all (no UTF-8 file, no database can hold it): refused, never replaced.
     if _SURROGATE.search(value):
         raise ValueError("contains an unpaired surrogate (invalid Unicode); re-save the file as UTF-8")
-    return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", value))
 
 
 def has_surrogate(value: str) -> bool:
     return _SURROGATE.search(value) is not None
+
+
+def email_address(value: str) -> str:
+    """Check that `value` is one email address and return it canonical (trimmed, lower case).
+
+    Why one function: the account's own address, an email destination's
+    recipient and any later web or API form must accept and refuse exactly the
+    same addresses. `email-validator` checks the syntax (RFC 5322 dot-atoms,
+    internationalised domains, length limits, special-use domains such as
+    `.test` or `localhost`) without DNS: deliverability is the mail server's
+    answer, and this machine may have no resolver. Lower case because Lifeboat
+    finds users by address case-insensitively.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an email address")
+    try:
+        checked = email_validator.validate_email(value.strip(), check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not an email address ({exc})") from None
+    return checked.normalized.lower()
 
 
 def optional_text(value: str | None) -> str | None:
@@ -139,6 +199,8 @@ def is_utc_zone(name: str) -> bool:
 def rrule(value: str) -> str:
     """An RFC 5545 RRULE value in the text form the iCalendar library writes."""
     raw = value.strip()
+    if _CONTROLS.search(raw) or NUL in raw or "\n" in raw or "\t" in raw:
+        raise ValueError(f"{value!r} is not a valid RRULE: it contains control characters")
     if raw.upper().startswith("RRULE:"):
         raw = raw[6:]
     try:
@@ -161,6 +223,8 @@ def duration(value: str) -> str:
 
 def upper_token(value: str) -> str:
     """Status, role, partstat and similar enumerations are upper case."""
+    if NUL in value:
+        raise ValueError(f"{value!r} contains U+0000; give one word such as ACCEPTED")
     token = text(value).strip().upper()
     if not token or any(ch in token for ch in ';:,"\n\t'):
         raise ValueError(f"{value!r} is not a valid value (one word such as ACCEPTED)")

@@ -8,6 +8,9 @@ Canonical form (applied once, on the way in, by `account.canonical`): text never
 contains CR or control characters other than TAB and LF; empty optional strings
 are `None`; absolute datetimes are UTC; created/updated are aware UTC datetimes.
 The Markdown body of a note is the one exception: it is kept byte for byte.
+No string anywhere, the body included, contains U+0000: it becomes U+FFFD (the
+NUL rule, `account.canonical.NUL_REPLACEMENT`), and every value fits what the
+store holds on every database (`account.storable`).
 """
 
 from __future__ import annotations

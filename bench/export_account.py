@@ -99,7 +99,7 @@ def setup(folder: Path, scale: float) -> dict[str, Any]:
     database = Database(db_url(folder))
     migrate.upgrade(database)
     start = time.perf_counter()
-    with database.session() as session:
+    with database.session(write=True) as session:
         replace_account(session, account)
     stats["import_s"] = time.perf_counter() - start
     database.dispose()

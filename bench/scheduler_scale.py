@@ -228,7 +228,7 @@ def _export_worker(url: str, archive_dir: str, user_ids: list[int], seconds: flo
                 db.dispose()
                 results.put((done, busy))
                 return
-            with db.session() as session:
+            with db.session(write=True) as session:
                 run, _ = runs.request_run(session, user_id, "bench", now=utcnow())
                 run_id = run.id
             outcome = execute_run(ctx, run_id, f"bench:{user_id}")
@@ -246,7 +246,7 @@ def exports_per_minute(url: str, workers: int, seconds: float) -> tuple[float, i
     db = Database(url)
     per_worker = 3
     user_ids: list[int] = []
-    with db.session() as session:
+    with db.session(write=True) as session:
         for i in range(workers * per_worker):
             account = generate_account(f"typical{i}@bench.example", TYPICAL, seed=i)
             user_ids.append(replace_account(session, account).id)

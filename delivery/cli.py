@@ -48,7 +48,7 @@ def _user(session: object, email: str) -> object:
 def add_s3(email: str, **options: object) -> None:
     """Deliver EMAIL's archives to an S3-compatible bucket."""
     registry = Registry(dict(current_app.config))
-    with get_db().session() as session:
+    with get_db().session(write=True) as session:
         user = _user(session, email)
         try:
             row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))  # type: ignore[arg-type]
@@ -64,10 +64,13 @@ def add_s3(email: str, **options: object) -> None:
 def add_email(email: str, to: str | None) -> None:
     """Email EMAIL's archives (attached when small, else a signed download link)."""
     registry = Registry(dict(current_app.config))
-    with get_db().session() as session:
+    with get_db().session(write=True) as session:
         user = _user(session, email)
         settings = {"to": to} if to else {}
-        row = add_destination(session, registry, user, "email", f"email {to or email}", settings)  # type: ignore[arg-type]
+        try:
+            row = add_destination(session, registry, user, "email", f"email {to or email}", settings)  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(public_view(row), indent=2))
 
 
@@ -86,19 +89,26 @@ def list_command(email: str) -> None:
 @with_appcontext
 def test_command(destination_id: int) -> None:
     """Write, read back and delete a probe object (S3) or say hello to the mail server."""
+    from store import User
+
     registry = Registry(dict(current_app.config))
     with get_db().session() as session:
         row = session.get(Destination, destination_id)
         if row is None:
             raise click.ClickException(f"No destination {destination_id}.")
-        from store import User
-
         user = session.get(User, row.user_id)
-        try:
-            click.echo(test_destination(session, registry, row, user))  # type: ignore[arg-type]
-        except DeliveryError as exc:
-            session.commit()
-            raise click.ClickException(exc.user_message) from None
+    # The probe talks to the network: outside any transaction. Its outcome (on `row`)
+    # is written afterwards in a short one, so no write lock waits on a remote server.
+    failed: DeliveryError | None = None
+    try:
+        summary = test_destination(None, registry, row, user)  # type: ignore[arg-type]
+    except DeliveryError as exc:
+        failed = exc
+    with get_db().session(write=True) as session:
+        session.merge(row)
+    if failed is not None:
+        raise click.ClickException(failed.user_message) from None
+    click.echo(summary)
 
 
 @destination.command("policy")

@@ -13,7 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from account import canonical
 from delivery.registry import SECRET_FIELDS, Registry
+from delivery.ssrf import AllowList, EndpointNotAllowedError, check_endpoint_at_save
 from errors import DeliveryError, InvalidInput
 from store import Destination, User
 from store.base import utcnow
@@ -29,7 +31,15 @@ def add_destination(
 ) -> Destination:
     """Validate and store a destination; secret fields are encrypted, never stored in clear."""
     clear = {k: v for k, v in settings.items() if k not in SECRET_FIELDS and v not in (None, "")}
+    if kind == "email" and "to" in clear:
+        # Checked here, not in a form or a command, so every caller refuses the same addresses.
+        try:
+            clear["to"] = canonical.email_address(clear["to"])
+        except ValueError as exc:
+            raise InvalidInput("The email destination is not valid", [("to", str(exc))]) from None
     hidden = {k: v for k, v in settings.items() if k in SECRET_FIELDS and v}
+    if kind == "s3" and clear.get("endpoint_url"):
+        _check_s3_endpoint(str(clear["endpoint_url"]), registry)
     if kind == "s3" and clear.get("role_arn") and not clear.get("external_id"):
         clear["external_id"] = external_id_for(user)
     destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
@@ -42,6 +52,18 @@ def add_destination(
     session.add(destination)
     session.flush()
     return destination
+
+
+def _check_s3_endpoint(url: str, registry: Registry) -> None:
+    """Refuse an endpoint that is or resolves to a non-public host now, not at the first delivery.
+
+    The connect-time guard (delivery.ssrf) still checks every connection; this
+    is so the user hears about `http://0x7f.1` in one line when they save it.
+    """
+    try:
+        check_endpoint_at_save(url, AllowList.parse(registry.allow_list))
+    except EndpointNotAllowedError as exc:
+        raise InvalidInput(f"The s3 destination is not valid: {exc.user_message}") from None
 
 
 def list_destinations(session: Session, user: User) -> list[Destination]:

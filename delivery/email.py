@@ -27,10 +27,12 @@ from email.message import EmailMessage
 from delivery.base import Delivery, Payload, Receipt
 from delivery.headers import HeaderValueError, clean_text, mailbox, parse_address, safe_filename
 from delivery.mime import (
+    POLICY,
     ArchiveChangedError,
     StreamedMessage,
     UnsafeHeadersError,
     build_message,
+    check_addresses,
     human_size,
 )
 from errors import DeliveryError
@@ -215,12 +217,18 @@ class EmailDelivery(Delivery):
         message["To"] = mailbox(self.recipient, None)
         message["Subject"] = clean_text(subject, limit=200)
         message.set_content(text)
+        sender, to = message["From"].addresses[0].addr_spec, message["To"].addresses[0].addr_spec
+        try:
+            check_addresses(message.as_bytes(policy=POLICY), {"from": [sender], "to": [to]})
+        except UnsafeHeadersError as exc:
+            raise DeliveryError(f"refusing to send the notice: {exc}", permanent=True) from None
         stage = ["connect"]
         try:
             smtp = self._open(stage)
             try:
                 stage[0] = "DATA"
-                smtp.send_message(message)
+                # An explicit envelope: recipients never come from parsing our own headers.
+                smtp.send_message(message, from_addr=sender, to_addrs=[to])
             except BaseException:
                 smtp.close()
                 raise
@@ -405,7 +413,7 @@ class EmailDelivery(Delivery):
         reply = f"{code} {self._clean(text)}".strip()
         if code >= 500:
             return _error(f"{what}: {reply}; {fix}", True)
-        return _error(f"{what}: {reply} (temporary; will retry)", False)
+        return _error(f"{what}: {reply} (temporary)", False)
 
 
 class _NotOfferedError(smtplib.SMTPException):

@@ -21,8 +21,9 @@ import datetime as dt
 import hashlib
 import html
 import io
+import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email import policy as email_policy
 from email.generator import BytesGenerator
@@ -49,6 +50,7 @@ HEADERS = (
     "content-type",
 )
 _COUNT_ORDER = ("contacts", "address_books", "calendars", "events", "tasks", "notes", "attachments")
+log = logging.getLogger(__name__)
 _SINGULAR = {"address_books": "address book", "entries": "entry"}
 
 
@@ -58,6 +60,10 @@ class ArchiveChangedError(Exception):
 
 class UnsafeHeadersError(Exception):
     """The flattened message does not carry exactly the headers that were set."""
+
+
+class UnsafeAddressError(UnsafeHeadersError):
+    """An address header does not read back as exactly the addresses that were set."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,32 @@ class StreamedMessage:
 
 
 def build_message(payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str) -> StreamedMessage:
-    """Flatten the archive email; `reason` says why the archive is not attached, if it is not."""
+    """Flatten the archive email; `reason` says why the archive is not attached, if it is not.
+
+    If an address header does not read back as exactly `sender` and `to` (Python
+    3.11.7 refolds a long display name such as `Bcc: x@evil.example; xxx…`
+    without its quotes, so `To:` reads back as a group plus a second address),
+    the message is built again without display names: the mail still reaches
+    exactly the intended person, only without their name. If even that does
+    not read back right, `UnsafeHeadersError`: nothing is sent.
+    """
+    tries = [(sender, to), (sender, _bare(to)), (_bare(sender), _bare(to))]
+    tries = [pair for n, pair in enumerate(tries) if pair not in tries[:n]]
+    for n, (from_, to_) in enumerate(tries):
+        try:
+            return _build(payload, from_, to_, attach=attach, reason=reason)
+        except UnsafeAddressError as exc:
+            if n == len(tries) - 1:
+                raise
+            log.warning("display name dropped from the archive email: %s", exc)
+    raise AssertionError("unreachable")
+
+
+def _bare(address: Address) -> Address:
+    return Address(username=address.username, domain=address.domain)
+
+
+def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str) -> StreamedMessage:
     summary = Summary.of(payload, to, attached=attach, reason=reason)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
@@ -116,6 +147,7 @@ def build_message(payload: Payload, sender: Address, to: Address, *, attach: boo
     BytesGenerator(buffer, policy=POLICY).flatten(msg)
     raw = buffer.getvalue()
     check_headers(raw)
+    check_addresses(raw, {"from": [sender], "to": [to]})
     if not attach:
         return StreamedMessage(head=raw)
     head, found, tail = raw.partition(token.encode())
@@ -134,6 +166,45 @@ def check_headers(raw: bytes) -> None:
         raise UnsafeHeadersError(f"unexpected headers {names}")
     if b"\r" in without_crlf or b"\n" in without_crlf or not raw.isascii():
         raise UnsafeHeadersError("bare line break or non-ASCII byte in the message")
+
+
+def check_addresses(raw: bytes, expected: Mapping[str, Sequence[str | Address]]) -> None:
+    """Raise `UnsafeAddressError` unless each header reads back as exactly `expected` addresses.
+
+    Why read back rather than trust what was set: what counts is what a mail
+    client parses out of the bytes, and the library's folding has changed
+    that before (see `build_message`). A named group (`Bcc: x@evil;`) is
+    refused as well as any extra, missing or different address.
+    """
+    header_block = raw.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    parsed = BytesHeaderParser(policy=email_policy.default).parsebytes(header_block)
+    for name, addresses in expected.items():
+        try:
+            values = parsed.get_all(name) or []
+            groups = [group for value in values for group in value.groups]
+            found = [address.addr_spec for value in values for address in value.addresses]
+        except Exception as exc:
+            # Python 3.11.7 itself trips over some of what its folding produced, with
+            # AttributeError, TypeError or HeaderParseError from deep inside the parser.
+            raise UnsafeAddressError(f"{name}: does not parse as an address list ({exc!r})") from None
+        if len(values) != 1:
+            raise UnsafeAddressError(f"{name}: {len(values)} headers instead of 1")
+        if any(group.display_name is not None for group in groups):
+            raise UnsafeAddressError(f"{name}: reads back as a group of addresses")
+        wanted = [a.addr_spec if isinstance(a, Address) else a for a in addresses]
+        if [a.lower() for a in found] != [a.lower() for a in wanted]:
+            raise UnsafeAddressError(f"{name}: reads back as {found} instead of {wanted}")
+        # A display name that lost its quotes may still give the right address (`,x <a@b>`
+        # reads as an empty entry and `x`), but it is no longer what was set: not trusted.
+        shown = [_squeezed(a.display_name) for value in values for a in value.addresses]
+        for address, read_back in zip(addresses, shown, strict=True):
+            if isinstance(address, Address) and _squeezed(address.display_name) != read_back:
+                raise UnsafeAddressError(f"{name}: the display name does not read back as it was set")
+
+
+def _squeezed(text: str) -> str:
+    """Text without white space: folding may add spaces between encoded words (3.11.7)."""
+    return "".join(text.split())
 
 
 def human_size(size: int) -> str:

@@ -200,7 +200,7 @@ class S3Delivery(Delivery):
                     raise DeliveryError(
                         f"s3://{self.settings.bucket}/{key} vanished right after upload",
                         permanent=False,
-                        user_message=("The archive was not found right after uploading; Lifeboat will retry."),
+                        user_message=("The archive was not found right after uploading."),
                     ) from exc
                 return None
             if not required and status == 403 and code in {"403", "Forbidden"}:
@@ -279,7 +279,7 @@ class S3Delivery(Delivery):
         raise _DamagedError(
             f"verification failed for s3://{self.settings.bucket}/{key}: {reason}",
             permanent=False,
-            user_message=f"The archive arrived damaged ({reason}).{removed} Lifeboat will retry.",
+            user_message=f"The archive arrived damaged ({reason}).{removed}",
         )
 
     def _put_manifest(self, archive_key: str, manifest: bytes, caps: Capabilities) -> list[str]:

@@ -101,7 +101,7 @@ def from_client_error(exc: bex.ClientError, *, action: str, where: Where) -> Del
                 "role's trust policy allows Lifeboat's account with exactly the external ID "
                 f"shown in your settings.{store_text}"
                 if not transient
-                else f"AWS STS is not answering properly; Lifeboat will retry.{store_text}"
+                else f"AWS STS is not answering properly.{store_text}"
             ),
         )
     if code == "InvalidAccessKeyId":
@@ -181,8 +181,7 @@ def from_client_error(exc: bex.ClientError, *, action: str, where: Where) -> Del
             f"{detail}.{store_text}",
             permanent=False,
             user_message=(
-                f"{where.endpoint} answered {code or status} ({action}); this is usually "
-                f"temporary and Lifeboat will retry.{store_text}"
+                f"{where.endpoint} answered {code or status} ({action}); this is usually temporary.{store_text}"
             ),
         )
     return DeliveryError(
@@ -224,7 +223,7 @@ def to_delivery_error(exc: BaseException, *, action: str, where: Where) -> Deliv
         return DeliveryError(
             f"timed out {what} {where.endpoint} ({action})",
             permanent=False,
-            user_message=f"Timed out {what} {where.endpoint}; Lifeboat will retry.",
+            user_message=f"Timed out {what} {where.endpoint}.",
         )
     gai = _find(exc, socket.gaierror)
     if isinstance(gai, socket.gaierror):
@@ -235,7 +234,7 @@ def to_delivery_error(exc: BaseException, *, action: str, where: Where) -> Deliv
             user_message=(
                 f"The host name of {where.endpoint} does not exist. Check the endpoint URL."
                 if permanent
-                else f"Could not look up {where.endpoint} right now; Lifeboat will retry."
+                else f"Could not look up {where.endpoint} right now."
             ),
         )
     refused_conn = _find(exc, ConnectionRefusedError)
@@ -245,7 +244,7 @@ def to_delivery_error(exc: BaseException, *, action: str, where: Where) -> Deliv
             permanent=False,
             user_message=(
                 f"Nothing accepted the connection at {where.endpoint}. Check the endpoint URL "
-                "(host and port) and that the store is running; Lifeboat will retry."
+                "(host and port) and that the store is running."
             ),
         )
     if isinstance(exc, bex.EndpointConnectionError | bex.ConnectionError | bex.HTTPClientError) or (
@@ -254,7 +253,7 @@ def to_delivery_error(exc: BaseException, *, action: str, where: Where) -> Deliv
         return DeliveryError(
             f"connection to {where.endpoint} failed ({action})",
             permanent=False,
-            user_message=f"The connection to {where.endpoint} failed; Lifeboat will retry.",
+            user_message=f"The connection to {where.endpoint} failed.",
         )
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
         return DeliveryError(
@@ -271,7 +270,7 @@ def to_delivery_error(exc: BaseException, *, action: str, where: Where) -> Deliv
     return DeliveryError(
         f"{action} failed: {type(exc).__name__}",
         permanent=False,
-        user_message=f"Delivery to {where.endpoint} failed unexpectedly; Lifeboat will retry.",
+        user_message=f"Delivery to {where.endpoint} failed unexpectedly.",
     )
 
 

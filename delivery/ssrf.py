@@ -13,14 +13,25 @@ Policy: anything that is not a globally routable unicast address is refused
 (`is_global` alone lets multicast through and `is_private` misses CGNAT
 100.64.0.0/10, where a cloud metadata service lives at 100.100.100.200), unless
 the operator's allow-list names the host or a network containing the address.
+`ipaddress` is not trusted alone: Python 3.11 calls parts of 192.0.0.0/24 global
+(192.0.0.8 passed), so the IANA special-purpose registries are listed here
+explicitly and checked first; `not is_global` stays as a second net.
+
+When a destination is saved, `check_endpoint_at_save` also refuses what a
+browser or resolver would read as an internal host although it does not look
+like one: `2130706433`, `0x7f.1`, `017700000001` (inet_aton forms), full-width
+digits that IDNA maps to ASCII, `localhost` and `*.localhost`, single-label and
+private-use names, metadata host names, ports no browser may fetch, and URLs
+with credentials, spaces or backslashes.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +55,52 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+
+_PRIVATE = "a private-network address"
+_DOCUMENTATION = "a documentation address"
+_AS112 = "an AS112 DNS sink address"
+# IANA IPv4 and IPv6 Special-Purpose Address Registries (plus multicast), checked before
+# `ipaddress`'s own properties, which differ between Python releases. The embedded-IPv4
+# forms (::ffff:0:0/96, 64:ff9b::/96, 2002::/16) are judged by the address inside them.
+SPECIAL_PURPOSE: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(network), reason)
+    for network, reason in [
+        ("0.0.0.0/8", "an unspecified ('this network') address"),
+        ("10.0.0.0/8", _PRIVATE),
+        ("100.64.0.0/10", "a shared (CGNAT) address"),
+        ("127.0.0.0/8", "a loopback address"),
+        ("169.254.0.0/16", "a link-local address"),
+        ("172.16.0.0/12", _PRIVATE),
+        ("192.0.0.0/24", "an IETF protocol assignment (192.0.0.0/24)"),
+        ("192.0.2.0/24", _DOCUMENTATION),
+        ("192.31.196.0/24", _AS112),
+        ("192.52.193.0/24", "an AMT relay address"),
+        ("192.88.99.0/24", "a deprecated 6to4 relay anycast address"),
+        ("192.168.0.0/16", _PRIVATE),
+        ("192.175.48.0/24", _AS112),
+        ("198.18.0.0/15", "a benchmarking address"),
+        ("198.51.100.0/24", _DOCUMENTATION),
+        ("203.0.113.0/24", _DOCUMENTATION),
+        ("224.0.0.0/4", "a multicast address"),
+        ("240.0.0.0/4", "a reserved address"),
+        ("255.255.255.255/32", "the broadcast address"),
+        ("::/128", "an unspecified address"),
+        ("::1/128", "a loopback address"),
+        ("64:ff9b:1::/48", "a local-use NAT64 address"),
+        ("100::/64", "a discard-only address"),
+        ("100:0:0:1::/64", "a dummy-prefix address"),
+        ("2001::/23", "an IETF protocol assignment (2001::/23, Teredo included)"),
+        ("2001:db8::/32", _DOCUMENTATION),
+        ("2620:4f:8000::/48", _AS112),
+        ("3fff::/20", _DOCUMENTATION),
+        ("5f00::/16", "an SRv6 segment identifier"),
+        ("fc00::/7", "a unique-local (private-network) address"),
+        ("fe80::/10", "a link-local address"),
+        ("fec0::/10", "a site-local address"),
+        ("ff00::/8", "a multicast address"),
+    ]
+)
 _METADATA = {
     ipaddress.ip_address("169.254.169.254"),
     ipaddress.ip_address("100.100.100.200"),
@@ -132,6 +189,11 @@ def why_not_public(address: IPAddress) -> str | None:
         return f"{reason} (inside {address})" if reason else None
     if address in _METADATA:
         return "a cloud metadata service address"
+    for network, reason in SPECIAL_PURPOSE:
+        if address.version == network.version and address in network:
+            return reason
+    if address.version == 6 and address not in _GLOBAL_UNICAST_V6:
+        return "outside the IPv6 global unicast range (2000::/3)"
     checks = [
         (address.is_unspecified, "an unspecified address"),
         (address.is_loopback, "a loopback address"),
@@ -188,6 +250,132 @@ def check_endpoint_url(url: str, allow_list: AllowList) -> None:
     except ValueError:
         return
     check_address(address, host=host, allow_list=allow_list)
+
+
+# Ports the Fetch standard forbids browsers to use ("bad ports"): other protocols' services.
+BAD_PORTS = frozenset(
+    int(port)
+    for port in """
+    0 1 7 9 11 13 15 17 19 20 21 22 23 25 37 42 43 53 69 77 79 87 95 101 102 103 104 109 110 111 113 115
+    117 119 123 135 137 139 143 161 179 389 427 465 512 513 514 515 526 530 531 532 540 548 554 556 563
+    587 601 636 989 990 993 995 1719 1720 1723 2049 3659 4045 4190 5060 5061 6000 6566 6665 6666 6667
+    6668 6669 6679 6697 10080
+    """.split()  # noqa: SIM905 (a table, easier to compare with the standard)
+)
+# Names that only mean something inside a network (RFC 6761, RFC 6762, RFC 8375, ICANN's
+# `.internal`, and suffixes commonly used on private networks).
+PRIVATE_SUFFIXES = (
+    "localhost",
+    "local",
+    "localdomain",
+    "internal",
+    "intranet",
+    "private",
+    "corp",
+    "home",
+    "lan",
+    "home.arpa",
+    "in-addr.arpa",
+    "ip6.arpa",
+    "invalid",
+    "onion",
+    "alt",
+    "svc",
+)
+METADATA_NAMES = frozenset({"metadata", "metadata.goog", "instance-data", "metadata.google.internal"})
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\\u0080-\u009f\u2028\u2029]")
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+Resolver = Callable[..., list[tuple[Any, ...]]]
+
+
+def check_endpoint_at_save(url: str, allow_list: AllowList, *, resolve: Resolver | None = None) -> None:
+    """Refuse an endpoint that is, or resolves to, anything but a public host, in one line.
+
+    Why at save time too: the connect-time guard stops the traffic, but a user
+    should hear about `http://0x7f.1` when they enter it, not from a failed
+    night's export. The name is resolved once here (numeric forms are decoded
+    without the network); a name that does not exist is refused as such.
+    """
+    host, port = _checked_host(url, allow_list)
+    if allow_list.allows_host(host):
+        return
+    lookup = resolve or socket.getaddrinfo
+    try:
+        infos = lookup(host, port, 0, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        if exc.errno in _NO_SUCH_NAME:
+            raise EndpointNotAllowedError(
+                f"The endpoint host {host} does not exist (DNS has no such name); check the endpoint URL."
+            ) from None
+        raise EndpointNotAllowedError(
+            f"The endpoint host {host} could not be looked up ({exc.strerror}); try again when DNS answers."
+        ) from None
+    if not infos:
+        raise EndpointNotAllowedError(f"The endpoint host {host} has no addresses; check the endpoint URL.")
+    for *_, sockaddr in infos:
+        check_address(parse_address(str(sockaddr[0])), host=host, allow_list=allow_list)
+
+
+def _checked_host(url: str, allow_list: AllowList) -> tuple[str, int]:
+    """Check everything but DNS; return the host (IDNA, lower case, no dot at the end) and port."""
+    if not isinstance(url, str) or not url or len(url) > 2048:
+        raise EndpointNotAllowedError("Enter the endpoint as a URL such as https://s3.example.com.")
+    # urlsplit silently drops tabs and newlines, and browsers read `\` as `/`: refuse them instead.
+    if _URL_FORBIDDEN.search(url):
+        raise EndpointNotAllowedError("The endpoint URL must not contain spaces, control characters or backslashes.")
+    check_endpoint_url(url, allow_list)
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        raise EndpointNotAllowedError(
+            "The endpoint URL must not contain a user name or password; "
+            "enter the keys in the access key fields instead."
+        )
+    try:
+        port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise EndpointNotAllowedError("The endpoint URL has an invalid port; use a number from 1 to 65535.") from None
+    if port in BAD_PORTS:
+        raise EndpointNotAllowedError(
+            f"The endpoint port {port} belongs to another protocol; S3 endpoints use 443, 80 or their own port."
+        )
+    raw_host = parts.hostname or ""
+    if parts.netloc.startswith("["):
+        if "%" in raw_host:
+            raise EndpointNotAllowedError("The endpoint URL must not name an IPv6 zone (%...).")
+        return raw_host, port  # an IPv6 literal: check_endpoint_url judged it
+    try:
+        host = raw_host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise EndpointNotAllowedError(f"The endpoint host {raw_host!r} is not a valid host name.") from None
+    host = host[:-1] if host.endswith(".") else host
+    labels = host.split(".")
+    if not host or not all(_LABEL.match(label) for label in labels):
+        raise EndpointNotAllowedError(f"The endpoint host {raw_host!r} is not a valid host name.")
+    if _NUMERIC_LABEL.match(labels[-1]):
+        # Resolvers read such names with inet_aton: 2130706433, 0x7f.1 and 0177.0.0.1 are 127.0.0.1.
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            raise EndpointNotAllowedError(f"The endpoint host {raw_host!r} is not a valid IPv4 address.") from None
+        check_address(address, host=host, allow_list=allow_list)
+        if str(address) != host:
+            raise EndpointNotAllowedError(
+                f"Write the endpoint's IPv4 address as four decimal numbers ({address}), not {raw_host!r}."
+            )
+        return host, port
+    if allow_list.allows_host(host):
+        return host, port
+    if host in METADATA_NAMES or host.startswith("metadata."):
+        raise EndpointNotAllowedError(f"Refusing the endpoint {host}: it is a cloud metadata service name.")
+    if len(labels) == 1 or any(host == s or host.endswith("." + s) for s in PRIVATE_SUFFIXES):
+        raise EndpointNotAllowedError(
+            f"Refusing the endpoint {host}: it is a name that only exists inside a private network. "
+            "Use your store's public endpoint URL (an operator can allow-list a store on a private network)."
+        )
+    return host, port
 
 
 def check_endpoint_resolves(url: str, allow_list: AllowList) -> None:

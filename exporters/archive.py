@@ -46,8 +46,9 @@ from exporters.manifest import (
     manifest_from_meta,
     read_manifest,
 )
-from exporters.paths import PathRegistry, collision_key, sanitize_component, unsafe_path_reason
+from exporters.paths import PathRegistry, collision_key, sanitize_component
 from exporters.readme import readme_text
+from exporters.repack import Kind, UnsafeMember, ZipSurvey, classify
 from exporters.spool import Spool, iter_rows
 from exporters.zipdir import Member, central_directory, member_chunks, spool_members
 
@@ -274,11 +275,15 @@ def _read_checked(f: IO[bytes], member: Member, expected: ManifestFile) -> Itera
 
 
 class ArchiveReader:
-    """A verified archive opened for restores: members are read by path and re-checked."""
+    """A verified archive opened for restores and checks: members are read by path and re-checked.
+
+    `survey` says what verification passed over (folder entries, macOS
+    extras, a top folder) in a zip the user made again from the unpacked files.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.manifest, self._file, self._spool = _verified(self.path, keep=True)
+        self.manifest, self.survey, self._file, self._spool = _verified(self.path, keep=True)
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -294,12 +299,22 @@ class ArchiveReader:
         """The user data in the archive: every listed file but README, SHA256SUMS and manifest."""
         return self.manifest.paths
 
-    def open_member(self, path: str) -> bytes:
-        """Return the bytes of `path`, re-checked; `KeyError` if the manifest does not list it."""
+    def member_chunks(self, path: str) -> Iterator[bytes]:
+        """Yield the bytes of `path` in pieces, re-checked at the end; `KeyError` if not listed."""
         row = self._spool.first(f"SELECT {_JOINED} WHERE listed.path = ?", (path,))
         if row is None:
             raise KeyError(path)
-        return b"".join(_read_checked(self._file, Member(*row[1:]), self.manifest.files[row[0]]))
+        return _read_checked(self._file, Member(*row[1:]), self.manifest.files[row[0]])
+
+    def open_member(self, path: str) -> bytes:
+        """Return the bytes of `path`, re-checked; `KeyError` if the manifest does not list it."""
+        return b"".join(self.member_chunks(path))
+
+    def paths_in_zip_order(self) -> Iterator[str]:
+        """Every file manifest.json lists (README and SHA256SUMS too) in zip order: reads never seek back."""
+        query = "SELECT zip.path FROM zip JOIN listed ON listed.path = zip.path ORDER BY zip.seq"
+        for (path,) in iter_rows(self._spool.execute(query)):
+            yield path
 
 
 def open_archive(path: Path) -> ArchiveReader:
@@ -320,15 +335,17 @@ def open_member(path: Path, member: str) -> bytes:
         return archive.open_member(member)
 
 
+# `zip` holds the members that are files (not folder entries or macOS extras): `name` as the zip
+# spells it (to find its header), `path` the archive path it stands for (`exporters.repack`).
 _READER_SCHEMA = """
 CREATE TABLE zip (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, flags INTEGER, method INTEGER, crc INTEGER,
-                  csize INTEGER, size INTEGER, offset INTEGER);
+                  csize INTEGER, size INTEGER, offset INTEGER, path TEXT NOT NULL);
 CREATE TABLE listed (seq INTEGER PRIMARY KEY, path TEXT NOT NULL)
 """
 # Each listed file with its zip member (NULLs when the zip lacks it), for `SELECT ... WHERE/ORDER BY`.
 _JOINED = (
     "listed.seq, zip.name, zip.flags, zip.method, zip.crc, zip.csize, zip.size, zip.offset "
-    "FROM listed LEFT JOIN zip ON zip.name = listed.path"
+    "FROM listed LEFT JOIN zip ON zip.path = listed.path"
 )
 
 
@@ -358,30 +375,39 @@ def _open_file(path: Path) -> IO[bytes]:
         raise ArchiveError(f"{path} cannot be read ({exc})") from None
 
 
-def _scan_members(path: Path, f: IO[bytes], spool: Spool) -> Member | None:
-    """Record every zip member in `spool` (refusing unsafe and repeated names); return manifest.json's."""
-    rows = spool.table("zip", 8)
-    manifest = None
+def _scan_members(path: Path, f: IO[bytes], spool: Spool) -> tuple[Member | None, ZipSurvey]:
+    """Record every file member in `spool` (refusing unsafe and repeated names); return manifest.json's.
+
+    Folder entries and macOS extras are checked for safety, counted in the
+    returned `ZipSurvey` and left out; a top folder shared by everything (a zip of
+    the unpacked folder made from outside it) is dropped from the paths.
+    """
+    rows = spool.table("zip", 9)
+    survey = ZipSurvey()
     try:
         for seq, member in enumerate(central_directory(f)):
-            reason = unsafe_path_reason(member.name)
-            if reason is not None:
-                raise ArchiveError(f"member {member.name!r} is unsafe to extract: {reason}")
-            rows.add((seq, *member[:7]))
-            if member.name == MANIFEST_NAME:
-                manifest = member
-    except ArchiveError:
-        raise
+            kind, member_path = classify(member.name, member.mode)
+            survey.add(kind, member_path)
+            if kind is Kind.FOLDER and member.file_size:
+                raise ArchiveError(f"member {member.name!r} is a folder entry that holds data")
+            if kind is Kind.FILE:
+                rows.add((seq, *member[:7], member_path))
+    except UnsafeMember as exc:
+        raise ArchiveError(str(exc)) from None
     except (zipfile.BadZipFile, OSError, ValueError, struct.error) as exc:
         raise ArchiveError(f"{path} is not a readable ZIP archive; is it truncated? ({exc})") from None
-    twice = spool.first("SELECT name FROM zip GROUP BY name HAVING count(*) > 1 ORDER BY max(seq) LIMIT 1")
+    prefix = survey.prefix()
+    if prefix:
+        spool.execute("UPDATE zip SET path = substr(path, ?)", (len(prefix) + 1,))
+    twice = spool.first("SELECT name FROM zip GROUP BY path HAVING count(*) > 1 ORDER BY max(seq) LIMIT 1")
     if twice is not None:
         raise ArchiveError(f"member {twice[0]!r} appears twice in the zip")
-    spool.execute("CREATE UNIQUE INDEX zip_name ON zip (name)")
-    return manifest
+    spool.execute("CREATE UNIQUE INDEX zip_path ON zip (path)")
+    row = spool.first("SELECT name, flags, method, crc, csize, size, offset FROM zip WHERE path = ?", (MANIFEST_NAME,))
+    return (None if row is None else Member(*row)), survey
 
 
-def _verified(path: Path, *, keep: bool = False) -> tuple[Manifest, IO[bytes], Spool]:
+def _verified(path: Path, *, keep: bool = False) -> tuple[Manifest, ZipSurvey, IO[bytes], Spool]:
     """Verify the archive at `path` (see `verify_archive`); return the open file and the spool of members.
 
     With `keep`, the caller closes both; otherwise they are closed already.
@@ -389,7 +415,7 @@ def _verified(path: Path, *, keep: bool = False) -> tuple[Manifest, IO[bytes], S
     f = _open_file(path)
     spool = Spool(_READER_SCHEMA)
     try:
-        manifest = _verify(path, f, spool)
+        manifest, survey = _verify(path, f, spool)
     except BaseException:
         spool.close()
         f.close()
@@ -397,11 +423,11 @@ def _verified(path: Path, *, keep: bool = False) -> tuple[Manifest, IO[bytes], S
     if not keep:
         spool.close()
         f.close()
-    return manifest, f, spool
+    return manifest, survey, f, spool
 
 
-def _verify(path: Path, f: IO[bytes], spool: Spool) -> Manifest:
-    manifest_member = _scan_members(path, f, spool)
+def _verify(path: Path, f: IO[bytes], spool: Spool) -> tuple[Manifest, ZipSurvey]:
+    manifest_member, survey = _scan_members(path, f, spool)
     if manifest_member is None:
         raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
     if manifest_member.file_size > MAX_MANIFEST_BYTES:
@@ -422,7 +448,7 @@ def _verify(path: Path, f: IO[bytes], spool: Spool) -> Manifest:
             raise ArchiveError(f"{required}: not listed in manifest.json, which every archive has")
     spool.execute("CREATE UNIQUE INDEX listed_path ON listed (path)")
     extra = spool.first(
-        "SELECT name FROM zip WHERE name != ? AND name NOT IN (SELECT path FROM listed) ORDER BY seq LIMIT 1",
+        "SELECT name FROM zip WHERE path != ? AND path NOT IN (SELECT path FROM listed) ORDER BY seq LIMIT 1",
         (MANIFEST_NAME,),
     )
     if extra is not None:
@@ -445,7 +471,7 @@ def _verify(path: Path, f: IO[bytes], spool: Spool) -> Manifest:
             size += len(chunk)
         if (digest.hexdigest(), size) != (expected.sha256, expected.size):
             raise ArchiveError(f"{CHECKSUMS_NAME}: does not agree with manifest.json")
-    return manifest
+    return manifest, survey
 
 
 def verify_archive(path: Path) -> Manifest:
@@ -457,5 +483,10 @@ def verify_archive(path: Path) -> Manifest:
     SHA256SUMS must agree with the manifest. Raises `ArchiveError` naming the
     file and the problem. Memory stays flat in the number of members: they are
     checked one at a time against records in a temporary `Spool`.
+
+    A zip made again from the unpacked files verifies too (`exporters.repack`):
+    folder entries and the files macOS adds are passed over, names are read
+    as the zipping tool meant them, and one top folder around everything is
+    dropped; unsafe names are refused wherever they appear.
     """
     return _verified(Path(path))[0]

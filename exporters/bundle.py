@@ -18,6 +18,7 @@ Layout (format version 1):
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -84,10 +85,16 @@ class Bundle:
         self,
         source: AccountSource[K],
         *,
+        now: dt.datetime,
+        timezone: str = "UTC",
         vcard_version: str = "3.0",
         progress: Progress = _ignore,
     ) -> None:
+        """`now` is the export time (DTSTAMP of events that lack one), `timezone` the owner's
+        zone (the VTIMEZONE that keeps a calendar without events a valid file)."""
         self.source = source
+        self.now = now
+        self.timezone = timezone
         self.vcard_version = vcard_version
         self.progress = progress
         self.paths = PathAllocator()
@@ -133,7 +140,8 @@ class Bundle:
             path = self.paths.stem(CALENDARS_DIR, info.name, [".ics"], fallback="calendar") + ".ics"
             self._calendar_paths.append(path)
             events = counted(self.source.events(key))
-            yield Entry(path, iter_calendar(info, events, self.source.zones(key)))
+            zones = self.source.zones(key)
+            yield Entry(path, iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone))
         self.progress("calendars", done)
 
     def _note_entries(self) -> Iterator[Entry]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,47 +30,80 @@ import yaml
 from ical.calendar_stream import IcsCalendarStream
 
 from errors import InvalidInput
-from exporters.archive import ArchiveError, verify_archive
-from exporters.manifest import RESERVED_NAMES
-from exporters.zipdir import central_directory, member_chunks
+from exporters.archive import ArchiveError, open_archive
+from exporters.counts import EVENTS_MEANING, KEYS, counts_line
+from exporters.manifest import MANIFEST_NAME, RESERVED_NAMES
 
 
 @dataclass
 class Report:
+    """What `check_archive` read: files by kind, items parsed, and what verification passed over."""
+
     files: Counter[str] = field(default_factory=Counter)
     items: Counter[str] = field(default_factory=Counter)
+    skipped: str = ""  # folder entries and macOS extras of a zip made again from the unpacked files
+    top_folder: str = ""  # the one folder around everything, dropped ("" when there was none)
+
+    def counts(self) -> dict[str, int]:
+        """The figures as `exporters.counts` defines them, from what the parsers found."""
+        return {
+            "contacts": self.items["address-book cards"],
+            "calendars": self.files["ics"],
+            "events": self.items["events"],
+            "notes": self.items["notes"],
+            "attachments": self.files["attachment"],
+        }
 
     def summary(self) -> str:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.files.items()))
-        items = ", ".join(f"{n} {kind}" for kind, n in sorted(self.items.items()))
-        return f"  files checked: {kinds}\n  items parsed: {items}"
+        lines = [f"  files checked: {kinds}", f"  items parsed: {counts_line(self.counts())}"]
+        moved = self.items["changed occurrences"]
+        lines.append(f"  events: {EVENTS_MEANING} ({moved} such, {self.items['events'] + moved} VEVENTs in all)")
+        lines.append(f"  contacts: the same {self.items['cards']} cards again in contacts/cards/, one file each")
+        if self.top_folder:
+            lines.append(f"  read inside the top folder {self.top_folder!r} (the zip was made around it)")
+        if self.skipped:
+            lines.append(f"  ignored: {self.skipped}")
+        return "\n".join(lines)
 
 
 def check_archive(path: Path) -> Report:
+    """Verify the archive at `path`, parse every file independently and compare the figures with the manifest.
+
+    Raises `InvalidInput` naming each file that fails, or a figure that does
+    not match `manifest.json`'s counts (each counted as `exporters.counts` says).
+    """
     try:
-        manifest = verify_archive(path)
+        archive = open_archive(path)
     except ArchiveError as exc:
         raise InvalidInput(str(exc)) from None
-    report = Report()
+    report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
     problems: list[tuple[str, str]] = []
-    layout = manifest.meta.get("layout") or {}
-    notes = set(layout.get("notes", ()))
-    # Two handles: one walks the central directory, the other reads members (no per-member
-    # objects, unlike zipfile.ZipFile). verify_archive has checked that the members are
-    # exactly the files the manifest lists, with the right sizes and hashes.
-    with path.open("rb") as directory, path.open("rb") as data:
-        for member in central_directory(directory):
-            name = member.name
+    with archive:
+        layout = archive.manifest.meta.get("layout") or {}
+        notes = set(layout.get("notes", ()))
+        # In the zip's own order: each member is read straight after the previous one.
+        for name in archive.paths_in_zip_order():
             if name in RESERVED_NAMES:
                 continue
             try:
-                stream = io.BufferedReader(_ChunkReader(member_chunks(data, member)))
+                stream = io.BufferedReader(_ChunkReader(archive.member_chunks(name)))
                 _check_member(name, stream, report, is_note=name in notes)
             except Exception as exc:
                 problems.append((name, f"{type(exc).__name__}: {exc}"))
+        problems += _count_problems(archive.manifest.counts, report.counts())
     if problems:
-        raise InvalidInput(f"{len(problems)} file(s) failed to parse", problems)
+        raise InvalidInput(f"{len(problems)} problem(s) found", problems)
     return report
+
+
+def _count_problems(listed: Mapping[str, int], found: Mapping[str, int]) -> list[tuple[str, str]]:
+    """Each figure of manifest.json's counts that the files do not bear out."""
+    return [
+        (MANIFEST_NAME, f"counts say {listed[key]} {key}, the files hold {found[key]}")
+        for key in KEYS
+        if key in listed and listed[key] != found[key]
+    ]
 
 
 class _ChunkReader(io.RawIOBase):
@@ -111,7 +144,9 @@ def _check_member(name: str, stream: IO[bytes], report: Report, *, is_note: bool
         report.files["vcf"] += 1
         report.items["cards" if name != "contacts/contacts.vcf" else "address-book cards"] += cards
     elif lower.endswith(".ics") and name.startswith("calendars/"):
-        report.items["events"] += _check_calendar(_lines(stream))
+        events, changed = _check_calendar(_lines(stream))
+        report.items["events"] += events
+        report.items["changed occurrences"] += changed
         report.files["ics"] += 1
     elif is_note:
         text = stream.read().decode("utf-8")
@@ -123,6 +158,8 @@ def _check_member(name: str, stream: IO[bytes], report: Report, *, is_note: bool
             raise ValueError("front matter has no id")
         report.files["md"] += 1
         report.items["notes"] += 1
+    elif name.startswith("notes/"):
+        report.files["attachment"] += 1
     else:
         report.files["other"] += 1
 
@@ -171,11 +208,15 @@ def _batches(blocks: Iterable[list[str]], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def _check_calendar(lines: Iterable[str]) -> int:
-    """Parse a VCALENDAR in runs of events with both parsers; returns the number of VEVENTs."""
+def _check_calendar(lines: Iterable[str]) -> tuple[int, int]:
+    """Parse a VCALENDAR in runs of events with both parsers; return (events, changed occurrences).
+
+    Events are the VEVENTs without RECURRENCE-ID (a repeating event counts
+    once); the others are its moved or changed occurrences (`exporters.counts`).
+    """
     head: list[str] = []
     tail: list[str] = []
-    events = 0
+    events = changed = 0
     run: list[str] = []
     run_size = 0
 
@@ -183,8 +224,12 @@ def _check_calendar(lines: Iterable[str]) -> int:
         text = "".join(head + run + ["END:VCALENDAR\r\n"])
         calendar = icalendar.Calendar.from_ical(text)
         IcsCalendarStream.calendar_from_ics(text)
-        nonlocal events
-        events += len(calendar.walk("VEVENT"))
+        nonlocal events, changed
+        for event in calendar.walk("VEVENT"):
+            if "RECURRENCE-ID" in event:
+                changed += 1
+            else:
+                events += 1
 
     frame: list[str] = []
     started = False
@@ -207,7 +252,7 @@ def _check_calendar(lines: Iterable[str]) -> int:
     parse()
     if tail:
         raise ValueError(f"unexpected text after END:VCALENDAR: {tail[0].strip()[:60]!r}")
-    return events
+    return events, changed
 
 
 def _vcalendar_body(lines: Iterable[str], tail: list[str]) -> Iterator[str]:

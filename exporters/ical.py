@@ -3,8 +3,9 @@
 Why streamed: a calendar can hold tens of thousands of events, so `iter_calendar`
 yields the header and time zones first and then one chunk per event as the caller's
 iterable is consumed; the caller works out the zone set beforehand with a query.
-The output is deterministic (same records, same bytes): DTSTAMP comes from the
-record, never the clock. Every field of the records survives `exporters.ical_read`;
+The output is deterministic (same records and export time, same bytes): DTSTAMP is
+the record's last change, or the export time the caller passes when the record has
+none (RFC 5545 requires one; exporters never read the clock). Every field of the records survives `exporters.ical_read`;
 where RFC 5545 requires a value the record leaves empty (a DISPLAY alarm's
 DESCRIPTION, an override's DTSTART) the writer adds one marked `X-LIFEBOAT-DEFAULT`
 so the reader can give back `None`.
@@ -22,7 +23,7 @@ from account.records import Alarm, CalendarInfo, Event, Override, When
 from exporters import ical_content as ic
 from exporters.ical_content import MARKED, Props
 from exporters.ical_props import add_token, cn_params, serialise, text, token
-from exporters.ical_tz import DEFAULT_SPAN, span_covering, vtimezone
+from exporters.ical_tz import vtimezone
 from exporters.ical_values import (
     canonical_duration,
     canonical_rrule,
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 PRODID = "-//Lifeboat//Lifeboat export//EN"
-# DTSTAMP for records without created/updated: fixed, so exports stay reproducible.
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 DEFAULT_REMINDER = "Reminder"
 _END = b"END:VCALENDAR\r\n"
 
@@ -60,14 +59,21 @@ def iter_calendar(
     events: Iterable[Event],
     tzids: Iterable[str],
     *,
+    stamp: dt.datetime,
     prodid: str = PRODID,
-    zone_span: tuple[dt.date, dt.date] = DEFAULT_SPAN,
+    home_zone: str = "Etc/UTC",
 ) -> Iterator[bytes]:
     """Yield one VCALENDAR for a whole calendar, one chunk per event.
 
     `tzids` must name every zone the events use (see `zones_used`); each gets one
-    VTIMEZONE covering `zone_span`. An event using another zone raises ValueError:
-    the caller's zone query is wrong, and a file with a dangling TZID would be corrupt.
+    VTIMEZONE, valid at every instant (see `exporters.ical_tz`). An event using another
+    zone raises ValueError: the caller's zone query is wrong, and a file with a
+    dangling TZID would be corrupt. `stamp` (the export time) is the DTSTAMP of events
+    that do not say when they last changed.
+
+    A calendar without events still needs one component (RFC 5545 3.4), so it gets
+    the VTIMEZONE of `home_zone` (the owner's zone): strict readers accept the file
+    and restore recreates the empty calendar with its name, colour and description.
     """
     zones = sorted({z for z in tzids if not is_utc_zone(z)})
     head = _calendar(prodid)
@@ -76,8 +82,9 @@ def iter_calendar(
         head.add("X-WR-CALDESC", text(info.description))
     if info.color:
         head.add("X-APPLE-CALENDAR-COLOR", text(info.color))
-    yield _opening(head) + b"".join(vtimezone(z, *zone_span) for z in zones)
+    yield _opening(head) + b"".join(vtimezone(z) for z in zones)
     known = frozenset(zones)
+    written = bool(zones)
     for event in events:
         times = _Times.of(event)
         missing = sorted(times.zones() - known)
@@ -86,16 +93,27 @@ def iter_calendar(
                 f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the "
                 "calendar's zone list: compute tzids with zones_used()"
             )
-        yield b"".join(c.to_bytes() for c in _components(event, times))
-    yield _END
+        yield b"".join(c.to_bytes() for c in _components(event, times, stamp))
+        written = True
+    yield (b"" if written else _home_vtimezone(home_zone)) + _END
 
 
-def event_to_ics(event: Event, *, prodid: str = PRODID) -> bytes:
-    """A standalone VCALENDAR holding one event, its overrides and its zones (a CalDAV PUT body)."""
+def _home_vtimezone(tzid: str) -> bytes:
+    """The owner's zone as a VTIMEZONE (UTC's if the name is not a known zone)."""
+    try:
+        return vtimezone(tzid)
+    except ValueError:
+        return vtimezone("Etc/UTC")
+
+
+def event_to_ics(event: Event, *, stamp: dt.datetime, prodid: str = PRODID) -> bytes:
+    """A standalone VCALENDAR holding one event, its overrides and its zones (a CalDAV PUT body).
+
+    `stamp` is the DTSTAMP if the event does not say when it last changed.
+    """
     times = _Times.of(event)
-    span = span_covering(times.all())
-    head = _opening(_calendar(prodid)) + b"".join(vtimezone(z, *span) for z in sorted(times.zones()))
-    return head + b"".join(c.to_bytes() for c in _components(event, times)) + _END
+    head = _opening(_calendar(prodid)) + b"".join(vtimezone(z) for z in sorted(times.zones()))
+    return head + b"".join(c.to_bytes() for c in _components(event, times, stamp)) + _END
 
 
 def zones_used(event: Event) -> set[str]:
@@ -176,10 +194,12 @@ def _add_end(comp: Props, start: When, end: When) -> None:
         comp.add("X-LIFEBOAT-DTEND", *ic.date_or_time(value_of(end), kind))
 
 
-def _components(event: Event, times: _Times) -> list[Props]:
+def _components(event: Event, times: _Times, stamp: dt.datetime) -> list[Props]:
+    """The series' VEVENT (alarms inside) and one VEVENT per override; `stamp`: see `iter_calendar`."""
+    dtstamp = _stamp(event.updated or event.created or stamp)
     master = Props("VEVENT", ic.EVENT_ORDER)
     master.add("UID", ic.text(event.uid))
-    master.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
+    master.add("DTSTAMP", dtstamp)
     master.add("DTSTART", *ic.date_or_time(value_of(times.start)))
     if times.end:
         _add_end(master, times.start, times.end)
@@ -204,7 +224,7 @@ def _components(event: Event, times: _Times) -> list[Props]:
     shared = _shared(event)
     components = [master]
     for override, rid, o_start, o_end in times.overrides:
-        components.append(_override(event, times, override, rid, o_start, o_end, shared))
+        components.append(_override(event, times, override, rid, o_start, o_end, shared, dtstamp))
     for prop in shared:
         prop(master)
     for alarm in event.alarms:
@@ -220,11 +240,12 @@ def _override(
     start: When | None,
     end: When | None,
     shared: list[Callable[[Props], None]],
+    dtstamp: str,
 ) -> Props:
     """A RECURRENCE-ID component; fields the override leaves None are inherited, marked."""
     comp = Props("VEVENT", ic.EVENT_ORDER)
     comp.add("UID", ic.text(event.uid))
-    comp.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
+    comp.add("DTSTAMP", dtstamp)
     comp.add("RECURRENCE-ID", *ic.date_or_time(value_of(rid)))
     comp.add("DTSTART", *ic.date_or_time(value_of(start or rid), None if start else MARKED))
     if end:

@@ -1,7 +1,7 @@
 """Values and bytes for the parts of the iCalendar writer that go through `icalendar.Component`.
 
-The calendar header and VTIMEZONEs are built as icalendar components (once per
-calendar); events are assembled by `exporters.ical_content`. Why not icalendar's own
+The calendar header is built as an icalendar component (once per calendar), VTIMEZONEs
+by `exporters.ical_tz`; events are assembled by `exporters.ical_content`. Why not icalendar's own
 text handling: icalendar 7 writes a literal backslash-N as a line break, drops a
 leading U+FEFF, accepts any text for enumerated properties (strict parsers such as
 `ical` reject the file) and may fold a blank continuation line (vobject drops it).

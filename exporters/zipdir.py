@@ -13,6 +13,16 @@ The reader (`central_directory`, `member_chunks`) parses the format directly
 (PKWARE APPNOTE 6.3: end records, ZIP64, central and local headers) and holds
 one record at a time; it reads stored and deflated members, which is what any
 common tool writes.
+
+Why names are decoded beyond what `zipfile` does: `zipfile` reads a name as
+UTF-8 only when general-purpose flag bit 11 is set and as CP437 otherwise. Many
+tools set no flag: Info-ZIP's `zip` on Linux and macOS stores the file system's
+UTF-8 bytes as they are (and sometimes the same name again in its "Unicode
+Path" extra field, 0x7075), so an archive a user unpacked and zipped again
+would come back with `Müller` read as `M├╝ller`. `_decode_name` follows the
+order Info-ZIP's own `unzip` trusts: the flag, then a Unicode Path field whose
+CRC matches the stored name, then bytes that are valid UTF-8, then CP437 (what
+DOS and Windows' built-in compressed folders write for names in the OEM code page).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ _MAX_COMMENT = 0xFFFF
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _ZIP64_EXTRA = 0x0001
+_UNICODE_PATH_EXTRA = 0x7075  # Info-ZIP: version 1, CRC-32 of the stored name, the name in UTF-8
 _FULL32 = 0xFFFFFFFF
 
 BadZip = zipfile.BadZipFile
@@ -52,6 +63,7 @@ class Member(NamedTuple):
     compress_size: int
     file_size: int
     header_offset: int  # already corrected for data prepended to the archive
+    mode: int = 0  # Unix file type and permissions (high half of the external attributes), 0 if none
 
 
 # ---------------------------------------------------------------- writing
@@ -192,18 +204,51 @@ def central_directory(f: IO[bytes]) -> Iterator[Member]:
         rest = f.read(name_len + extra_len + comment_len)
         if len(rest) != name_len + extra_len + comment_len:
             raise BadZip("Truncated central directory")
-        name = _decode_name(rest[:name_len], flags)
+        extra = rest[name_len : name_len + extra_len]
+        name = _decode_name(rest[:name_len], flags, extra)
         if _FULL32 in (fsize, csize, offset):
-            fsize, csize, offset = _zip64_values(rest[name_len : name_len + extra_len], [fsize, csize, offset])
+            fsize, csize, offset = _zip64_values(extra, [fsize, csize, offset])
         done += _CENTRAL.size + len(rest)
-        yield Member(name, flags, method, crc, csize, fsize, offset + prepended)
+        yield Member(name, flags, method, crc, csize, fsize, offset + prepended, fields[17] >> 16)
 
 
-def _decode_name(raw: bytes, flags: int) -> str:
+def _unicode_path(raw: bytes, extra: bytes) -> str | None:
+    """The name from an Info-ZIP Unicode Path field (0x7075), if there is one that belongs to `raw`.
+
+    The field carries the CRC-32 of the name it was written for; a tool that
+    renamed the member without updating the field leaves a stale one, which
+    Info-ZIP's specification says to ignore.
+    """
+    at = 0
+    while at + _EXTRA.size <= len(extra):
+        kind, length = _EXTRA.unpack_from(extra, at)
+        body = extra[at + 4 : at + 4 + length]
+        at += 4 + length
+        if kind != _UNICODE_PATH_EXTRA or len(body) < 5 or body[0] != 1:
+            continue
+        if struct.unpack_from("<L", body, 1)[0] != zlib.crc32(raw):
+            continue
+        try:
+            return body[5:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadZip(f"member name {raw!r} has a Unicode Path field that is not UTF-8") from None
+    return None
+
+
+def _decode_name(raw: bytes, flags: int, extra: bytes = b"") -> str:
+    """A member's name as the tool that wrote it meant it (see the module docstring for the order)."""
+    if flags & _UTF8_FLAG:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadZip(f"member name {raw!r} is not valid UTF-8") from None
+    unicode_path = _unicode_path(raw, extra)
+    if unicode_path is not None:
+        return unicode_path
     try:
-        return raw.decode("utf-8") if flags & _UTF8_FLAG else raw.decode("cp437")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadZip(f"member name {raw!r} is not valid UTF-8") from None
+        return raw.decode("cp437")  # every byte is a CP437 character: never fails
 
 
 def member_chunks(f: IO[bytes], member: Member, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -220,10 +265,10 @@ def member_chunks(f: IO[bytes], member: Member, chunk: int = CHUNK) -> Iterator[
     fields = _LOCAL.unpack(head)
     if fields[0] != b"PK\x03\x04":
         raise BadZip("Bad magic number for file header")
-    name = _decode_name(f.read(fields[10]), fields[3])
+    raw = f.read(fields[10] + fields[11])
+    name = _decode_name(raw[: fields[10]], fields[3], raw[fields[10] :])
     if name != member.name:
         raise BadZip(f"File name in directory {member.name!r} and header {name!r} differ.")
-    f.seek(fields[11], 1)
     if member.flags & _ENCRYPTED_FLAG:
         raise NotImplementedError("the member is encrypted")
     if member.method == zipfile.ZIP_STORED:

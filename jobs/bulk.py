@@ -38,7 +38,7 @@ def export_all(app: Flask, *, workers: int, max_age_hours: int) -> BulkOutcome:
     if not emails:
         return outcome
     run_ids: dict[str, str] = {}
-    with ctx.db.session() as session:
+    with ctx.db.session(write=True) as session:
         for user in session.scalars(select(User).where(User.email.in_(emails))):
             run, _ = runs.request_run(session, user.id, "upgrade", now=ctx.clock())
             run_ids[run.id] = user.email

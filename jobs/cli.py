@@ -1,4 +1,4 @@
-"""Job commands: `export`, `verify`, `restore`, `demo`, `scheduler`, `export-all`, `schedule`."""
+"""Job commands: `export`, `archive-options`, `verify`, `restore`, `demo`, `scheduler`, `export-all`, `schedule`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from errors import InvalidInput
 from exporters.check import check_archive
-from jobs.export import export_user
+from exporters.counts import account_counts, counts_line
+from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
+from store import Archive
 from store.accounts import find_user
 from store.base import utcnow
 from store.db import get_db
@@ -22,32 +25,119 @@ from store.db import get_db
 @click.command("export")
 @click.argument("email")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Also copy the archive here.")
+@click.option(
+    "--deliver",
+    is_flag=True,
+    help="Also deliver the archive to EMAIL's destinations (S3, email), as a scheduled export does. "
+    "Without it nothing leaves this machine.",
+)
+@click.option(
+    "--vcard-version",
+    type=click.Choice(VCARD_VERSIONS),
+    default=None,
+    help="vCard version for this export only (default: the user's option, see archive-options).",
+)
 @with_appcontext
-def export_command(email: str, out: Path | None) -> None:
-    """Export EMAIL's data now and print the verified archive's path."""
+def export_command(email: str, out: Path | None, deliver: bool, vcard_version: str | None) -> None:
+    """Export EMAIL's data now and print the verified archive's path.
+
+    Without --deliver the archive is only written to Lifeboat's archive folder
+    (and --out): it is NOT sent to the user's destinations. With --deliver it
+    goes through a real run, like "Export now" on the dashboard, and each
+    destination's outcome is printed; the exit status is non-zero if any
+    delivery failed.
+    """
     archive_dir = Path(current_app.config["ARCHIVE_DIR"])
     with get_db().session() as session:
         user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
-        result = export_user(
-            session, user, archive_dir, now=utcnow(), vcard_version=current_app.config["VCARD_VERSION"]
-        )
-    path = archive_dir / result.archive.relpath
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / result.archive.filename
-        partial = target.with_name(f".{target.name}.partial")
-        shutil.copyfile(path, partial)
-        partial.replace(target)
-        check_archive(target)  # the copy must verify too
-        path = target
-    counts = result.counts
-    click.echo(
-        f"{path}\n  {counts.contacts} contacts, {counts.events} events in {counts.calendars} calendars, "
-        f"{counts.notes} notes, {counts.attachments} attachments; {result.info.size} bytes, "
-        f"sha256 {result.info.sha256}"
+        user_id = user.id
+    if deliver:
+        _export_and_deliver(email, user_id, archive_dir, out, vcard_version)
+        return
+    result = export_and_record(
+        get_db(),
+        user_id,
+        archive_dir,
+        now=utcnow(),
+        default_vcard_version=current_app.config["VCARD_VERSION"],
+        vcard_version=vcard_version,
     )
+    path = _copy_out(archive_dir / result.archive.relpath, result.archive.filename, out)
+    click.echo(
+        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
+        "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
+    )
+
+
+def _export_and_deliver(email: str, user_id: int, archive_dir: Path, out: Path | None, vcard: str | None) -> None:
+    from jobs import get_context
+    from jobs.now import ExportInProgress, deliver_now
+
+    try:
+        outcome = deliver_now(get_context(), user_id, vcard_version=vcard)
+    except ExportInProgress as exc:
+        raise click.ClickException(str(exc)) from None
+    if outcome.archive_relpath is not None:
+        path = archive_dir / outcome.archive_relpath
+        filename = f"{path.stem}.zip"
+        with get_db().session() as session:
+            archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
+            filename = archive.filename if archive is not None else filename
+        click.echo(_copy_out(path, filename, out))
+    for destination in outcome.destinations:
+        click.echo(f"  {destination.label}: {destination.outcome}. {destination.detail}".rstrip())
+    if not outcome.destinations and outcome.delivered:
+        click.echo(
+            f"  {email} has no destinations: the archive is kept on Lifeboat's disk only. "
+            "Add one with `flask --app app destination add-s3|add-email`."
+        )
+    if not outcome.delivered:
+        raise click.ClickException(
+            f"Run {outcome.run_id} {outcome.state}: {outcome.message} "
+            "From here, run this command again once the problem is fixed."
+        )
+    done = "delivered" if outcome.destinations else "finished (nothing to deliver to)"
+    click.echo(f"Run {outcome.run_id} {done}.")
+
+
+def _copy_out(path: Path, filename: str, out: Path | None) -> Path:
+    """Copy a verified archive into `out` (atomically, and verified again); the path to show."""
+    if out is None:
+        return path
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / filename
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(path, partial)
+    partial.replace(target)
+    check_archive(target)  # the copy must verify too
+    return target
+
+
+@click.command("archive-options")
+@click.argument("email")
+@click.option(
+    "--vcard-version",
+    type=click.Choice([*VCARD_VERSIONS, "default"]),
+    default=None,
+    help="vCard version of EMAIL's archives; 'default' follows the server's LIFEBOAT_VCARD_VERSION.",
+)
+@with_appcontext
+def archive_options_command(email: str, vcard_version: str | None) -> None:
+    """Show EMAIL's archive options, or change them (scheduled runs, export-all and export use them)."""
+    with get_db().session(write=vcard_version is not None) as session:
+        user = find_user(session, email)
+        if user is None:
+            raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
+        if vcard_version is not None:
+            user.vcard_version = None if vcard_version == "default" else vcard_version
+        chosen = user.vcard_version
+    default = current_app.config["VCARD_VERSION"]
+    if chosen is None:
+        click.echo(f"vCard version: {default} (the server's default, LIFEBOAT_VCARD_VERSION)")
+    else:
+        click.echo(f"vCard version: {chosen} (chosen for {email})")
 
 
 @click.command("verify")
@@ -71,13 +161,10 @@ def restore_command(archive: Path, email: str) -> None:
         account = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
         raise click.ClickException(f"{archive}: cannot restore\n{exc}") from None
-    click.echo(
-        f"Restored {account.email}: {len(account.contacts)} contacts, "
-        f"{sum(len(c.events) for c in account.calendars)} events, {len(account.notes)} notes."
-    )
+    click.echo(f"Restored {account.email}: {counts_line(account_counts(account))}.")
 
 
-COMMANDS = [export_command, verify_command, restore_command]
+COMMANDS = [export_command, archive_options_command, verify_command, restore_command]
 
 
 DEMO_EMAIL = "demo@lifeboat.example"
@@ -92,20 +179,24 @@ def demo_command() -> None:
     from store.accounts import replace_account
     from store.passwords import hash_password
 
-    with get_db().session() as session:
+    # The account and its schedule in one short write; the export reads afterwards, then records.
+    with get_db().session(write=True) as session:
         user = find_user(session, DEMO_EMAIL)
         if user is None or user.data_updated_at is None:
             user = replace_account(session, demo_account(DEMO_EMAIL))
             user.password_hash = hash_password(DEMO_PASSWORD)
             session.flush()
             save_schedule(session, user, ScheduleChange(frequency="daily"), now=utcnow())
-            export_user(
-                session,
-                user,
-                Path(current_app.config["ARCHIVE_DIR"]),
-                now=utcnow(),
-                vcard_version=current_app.config["VCARD_VERSION"],
-            )
+        user_id = user.id
+        has_archive = session.scalar(select(Archive.id).where(Archive.user_id == user_id).limit(1)) is not None
+    if not has_archive:
+        export_and_record(
+            get_db(),
+            user_id,
+            Path(current_app.config["ARCHIVE_DIR"]),
+            now=utcnow(),
+            default_vcard_version=current_app.config["VCARD_VERSION"],
+        )
     base = current_app.config["BASE_URL"]
     click.echo(f"Demo account ready. Open {base}/ and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
@@ -178,7 +269,8 @@ def schedule_command(
         weekday=WEEKDAYS.index(weekday) if weekday else None,
         day_of_month=day_of_month,
     )
-    with get_db().session() as session:
+    changing = off or change != ScheduleChange()
+    with get_db().session(write=changing) as session:
         user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")

@@ -45,7 +45,9 @@ def no_notifier(_user: User, _run: ExportRun) -> None:
 class JobContext:
     db: Database
     archive_dir: Path
-    vcard_version: str = "3.0"
+    vcard_version: str = "3.0"  # the server's default; a user's own option wins
+    # A one-off choice for every export through this context (`flask export --vcard-version`).
+    vcard_override: str | None = None
     lease: dt.timedelta = dt.timedelta(minutes=2)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     destinations: Destinations = no_destinations

@@ -16,10 +16,11 @@ from sqlalchemy import select
 from delivery.base import Payload
 from errors import DeliveryError, LifeboatError
 from exporters.archive import ArchiveError, read_member, verify_archive
+from exporters.counts import counts_line
 from exporters.manifest import MANIFEST_NAME
 from jobs import runs
 from jobs.context import JobContext
-from jobs.export import export_user
+from jobs.export import export_user, vcard_version_for
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
 
 log = logging.getLogger("lifeboat.run")
@@ -125,6 +126,16 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> A
 
 
 def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[Path]) -> Archive:
+    """Reuse the run's archive or export a new one, then record it.
+
+    Why two transactions: the export reads for as long as the account is big,
+    while other connections commit (claims, ticks, other exports, this run's
+    own heartbeat). On SQLite a transaction that has read cannot start writing
+    after that, so the export reads in a read-only session and the archive row,
+    the run's link to it and the history line are written afterwards in one
+    short write transaction. If the run is no longer ours by then, nothing is
+    written and the zip is removed (by `_archive_for`).
+    """
     with ctx.db.session() as session:
         run = session.get(ExportRun, run_id)
         assert run is not None
@@ -139,25 +150,32 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
         user = session.get(User, run.user_id)
         assert user is not None
         result = export_user(
-            session, user, ctx.archive_dir, now=ctx.clock(), vcard_version=ctx.vcard_version, progress=beat.report
+            session,
+            user,
+            ctx.archive_dir,
+            now=ctx.clock(),
+            vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
+            progress=beat.report,
         )
         written.append(ctx.archive_dir / result.archive.relpath)
+    if beat.lost.is_set():
+        raise LeaseLost(run_id)
+    with ctx.db.session(write=True) as session:
+        session.add(result.archive)
         session.flush()
         if not runs.attach_archive(session, run_id, owner, result.archive.id):
-            # Someone else owns the run now: drop our (complete but unneeded) archive.
-            session.rollback()
-            (ctx.archive_dir / result.archive.relpath).unlink(missing_ok=True)
+            # Someone else owns the run now: roll back; our complete but unneeded zip goes.
             raise LeaseLost(run_id)
         counts = result.counts
         runs.add_event(
             session,
             run_id,
             "exported",
-            f"Archive written and verified: {counts.contacts} contacts, {counts.events} events, "
-            f"{counts.notes} notes; {result.info.size} bytes, SHA-256 {result.info.sha256}.",
+            f"Archive written and verified: {counts_line(counts.as_dict())}; "
+            f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
             at=ctx.clock(),
         )
-        return result.archive
+    return result.archive
 
 
 def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
@@ -224,7 +242,7 @@ def _record_attempt(
     warning: bool = False,
 ) -> None:
     now = ctx.clock()
-    with ctx.db.session() as session:
+    with ctx.db.session(write=True) as session:
         session.add(
             DeliveryAttempt(
                 run_id=run_id, destination_id=key, at=now, outcome=outcome, location=location, message=message
@@ -259,6 +277,7 @@ def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: 
 
 
 def _describe(exc: BaseException) -> str:
+    """What went wrong, for the user; whether Lifeboat retries is added by `runs.finish_failed_attempt`."""
     if isinstance(exc, OSError) and exc.strerror:
-        return f"Could not write the archive: {exc.strerror}. Support has been notified; Lifeboat will retry."
-    return "The export failed unexpectedly. Lifeboat will retry; support can see the details."
+        return f"Could not write the archive: {exc.strerror}. Support has been notified."
+    return "The export failed unexpectedly; support can see the details."

@@ -2,7 +2,14 @@
 
 This is the run's core, shared by the CLI, the embedded worker pool and Celery
 tasks: read the store, lay out the bundle, write and verify the zip, record
-the archive. It never delivers; `jobs.run` does that afterwards.
+the archive. It never delivers; `jobs.execute` does that afterwards.
+
+Why reading and recording are two transactions: an export reads for as long
+as the account is big (minutes for a large one), and on SQLite a transaction
+that has read cannot start writing once anyone else committed meanwhile. So
+the export reads in a read-only session and its `Archive` row is inserted
+afterwards in a short write transaction (`export_and_record`, or the run's
+own in `jobs.execute`).
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from sqlalchemy.orm import Session
 
 from exporters.archive import ArchiveInfo, write_archive
 from exporters.bundle import Bundle
-from store import Archive, User
+from store import Archive, Database, User
 from store.accounts import AccountReader, Counts
 from store.runs import new_id
+
+VCARD_VERSIONS = ("3.0", "4.0")
 
 ProgressCallback = Callable[[str, int], None]  # (stage, percent)
 
@@ -40,6 +49,11 @@ def archive_filename(user: User, now: dt.datetime) -> str:
     return f"lifeboat-{slug}-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.zip"
 
 
+def vcard_version_for(user: User, default: str, override: str | None = None) -> str:
+    """The vCard version of `user`'s archive: a one-off override, else their own option, else the server's."""
+    return override or user.vcard_version or default
+
+
 def export_user(
     session: Session,
     user: User,
@@ -50,12 +64,14 @@ def export_user(
     progress: ProgressCallback | None = None,
     archive_id: str | None = None,
 ) -> ExportResult:
-    """Write, verify and record a new archive of `user`'s data.
+    """Write and verify a new archive of `user`'s data, reading through `session`.
 
     The archive lands as `<archive_dir>/<user id>/<archive id>.zip`, written under
     a temporary name and renamed only after it was re-read and verified, so a
-    crash leaves nothing that looks like an archive. The `Archive` row is added
-    to `session`; the caller commits.
+    crash leaves nothing that looks like an archive. The returned `Archive` row
+    is not added to any session: the caller inserts it in a short write
+    transaction after this read (see the module docstring), and removes the
+    file if that fails.
     """
     reader = AccountReader(session, user)
     counts = reader.counts()
@@ -65,7 +81,7 @@ def export_user(
         if progress is not None:
             progress(stage, weights.percent(stage, done))
 
-    bundle = Bundle(reader, vcard_version=vcard_version, progress=on_item)
+    bundle = Bundle(reader, now=now, timezone=user.timezone, vcard_version=vcard_version, progress=on_item)
     archive_id = archive_id or new_id()
     filename = archive_filename(user, now)
     user_dir = archive_dir / str(user.id)
@@ -93,8 +109,38 @@ def export_user(
         verified_at=now,
         **counts.as_dict(),
     )
-    session.add(archive)
     return ExportResult(archive=archive, info=info, counts=counts)
+
+
+def export_and_record(
+    database: Database,
+    user_id: int,
+    archive_dir: Path,
+    *,
+    now: dt.datetime,
+    default_vcard_version: str,
+    vcard_version: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExportResult:
+    """Export `user_id` (read-only transaction), then record the archive (short write transaction).
+
+    For exports outside a run (`flask export`, the demo account). `vcard_version`
+    overrides the user's own option once; without either the server default is used.
+    """
+    with database.session() as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise LookupError(f"no user {user_id}")
+        version = vcard_version_for(user, default_vcard_version, vcard_version)
+        result = export_user(session, user, archive_dir, now=now, vcard_version=version, progress=progress)
+    try:
+        with database.session(write=True) as session:
+            session.add(result.archive)
+    except BaseException:
+        # A complete zip that no archive row names must not look like an archive.
+        (archive_dir / result.archive.relpath).unlink(missing_ok=True)
+        raise
+    return result
 
 
 class _Weights:

@@ -29,7 +29,8 @@ def expire_archives(database: Database, archive_dir: Path, *, now: dt.datetime, 
         .group_by(Archive.user_id)
         .subquery()
     )
-    with database.session() as session:
+    # A writer from the start: it reads the old archives and then marks them deleted.
+    with database.session(write=True) as session:
         old = list(
             session.scalars(
                 select(Archive)

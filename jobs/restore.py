@@ -19,6 +19,6 @@ def restore_archive(database: Database, path: Path, email: str) -> Account:
         raise
     except (ValueError, KeyError) as exc:
         raise InvalidInput(f"The archive cannot be read: {exc}") from exc
-    with database.session() as session:
+    with database.session(write=True) as session:
         replace_account(session, account)
     return account

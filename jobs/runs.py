@@ -143,7 +143,7 @@ def heartbeat(
         values["stage"] = stage
     if progress is not None:
         values["progress"] = progress
-    with db.session() as session:
+    with db.session(write=True) as session:
         result = session.execute(
             update(ExportRun)
             .where(ExportRun.id == run_id, ExportRun.state == RunState.RUNNING, ExportRun.lease_owner == owner)
@@ -162,7 +162,7 @@ def attach_archive(session: Session, run_id: str, owner: str, archive_id: str) -
 
 
 def finish_delivered(db: Database, run_id: str, owner: str, *, now: dt.datetime, message: str) -> bool:
-    with db.session() as session:
+    with db.session(write=True) as session:
         result = session.execute(
             update(ExportRun)
             .where(_owned(run_id, owner))
@@ -194,7 +194,10 @@ def finish_failed_attempt(
 ) -> RunState | None:
     """Record a failed attempt: schedule a retry with backoff, or fail for good.
 
-    Returns the new state, or None if the run was no longer ours.
+    `error` says what went wrong (and how to fix it); the sentence about what
+    happens next is added here, where it is decided, so a run that failed for
+    good never promises a retry. Returns the new state, or None if the run was
+    no longer ours.
     """
     with db.session(write=True) as session:
         # Locked: a dispatcher requeueing the run (lease ran out) must not interleave with this.
@@ -203,6 +206,7 @@ def finish_failed_attempt(
             return None
         final = permanent or run.attempt >= run.max_attempts
         if final:
+            error = f"{error} {given_up(run.attempt, permanent=permanent)}"
             run.state = RunState.FAILED
             run.finished_at = now
             add_event(session, run_id, "failed", error, at=now, level="error")
@@ -219,6 +223,7 @@ def finish_failed_attempt(
                 at=now,
                 level="warning",
             )
+            error = f"{error} Lifeboat will try again in {_human(delay)} (attempt {run.attempt} of {run.max_attempts})."
         run.error = error
         run.lease_owner = None
         run.lease_expires_at = None
@@ -248,7 +253,7 @@ def requeue_expired(db: Database, *, now: dt.datetime) -> list[str]:
             if run.attempt >= run.max_attempts:
                 run.state = RunState.FAILED
                 run.finished_at = now
-                run.error = lost + " No attempts left."
+                run.error = f"{lost} {given_up(run.attempt, permanent=False)}"
                 add_event(session, run.id, "failed", run.error, at=now, level="error")
             else:
                 run.state = RunState.QUEUED
@@ -297,6 +302,19 @@ def undispatched(
                 wait = min(max(2 * (run.redispatch_at - run.dispatched_at), redispatch_after), cap)
             run.dispatched_at, run.redispatch_at = now, now + wait
         return [run.id for run in rows]
+
+
+def given_up(attempts: int, *, permanent: bool) -> str:
+    """What a run that failed for good tells the user: that Lifeboat stopped, and what to do now."""
+    if permanent:
+        return (
+            "Lifeboat will not retry this by itself: once it is fixed, press “Export now” "
+            "(or wait for the next scheduled export)."
+        )
+    return (
+        f"Lifeboat gave up after {attempts} attempt{'s' if attempts != 1 else ''}: press “Export now” "
+        "to try again, and contact support if it keeps failing."
+    )
 
 
 def _human(delay: dt.timedelta) -> str:

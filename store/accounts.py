@@ -16,6 +16,7 @@ as attributes (`_with_children`) serve it as well as an ORM object.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Row, Table, delete, func, select, union
 from sqlalchemy.orm import Session
 
+from account import storable
 from account.records import Account, CalendarInfo, Contact, Event, Note
 from store import mapping
 from store.base import utcnow
@@ -48,6 +50,7 @@ from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
 from store.users import User
 
 BATCH = 500
+log = logging.getLogger(__name__)
 
 
 def get_or_create_user(session: Session, email: str) -> User:
@@ -64,7 +67,18 @@ def find_user(session: Session, email: str) -> User | None:
 
 
 def replace_account(session: Session, account: Account) -> User:
-    """Create the user if needed and replace all their data with `account`, in the caller's transaction."""
+    """Create the user if needed and replace all their data with `account`, in the caller's transaction.
+
+    Every write of account data passes here, so this is where the rules that
+    make SQLite and PostgreSQL hold the same data are enforced for every
+    source (import, restore, demo): U+0000 becomes U+FFFD, and a value some
+    database could not hold is refused with `InvalidInput` before any row is
+    written (`account.storable`). The importer applies the same rules earlier
+    and reports replacements; here they are logged, for other sources.
+    """
+    account, replaced = storable.prepare(account)
+    if replaced:
+        log.warning("U+0000 replaced with U+FFFD in %d field(s) of %s: %s", len(replaced), account.email, replaced)
     user = get_or_create_user(session, account.email)
     user.display_name = account.display_name
     user.timezone = account.timezone

@@ -77,16 +77,19 @@ def import_account(file: Path) -> None:
     with its JSON path.
     """
     try:
-        account = load_account(file.read_bytes())
+        loaded = load_account(file.read_bytes())
     except InvalidInput as exc:
         raise click.ClickException(f"{file}: {exc}") from None
-    with get_db().session() as session:
+    account = loaded.account
+    with get_db().session(write=True) as session:
         replace_account(session, account)
     click.echo(
         f"Imported {account.email}: {len(account.contacts)} contacts, "
         f"{sum(len(c.events) for c in account.calendars)} events in {len(account.calendars)} calendars, "
         f"{len(account.notes)} notes."
     )
+    for path in loaded.replaced:
+        click.echo(f"  {path}: U+0000 replaced with U+FFFD (no database or Markdown file can hold it)")
 
 
 COMMANDS = [db, import_account]

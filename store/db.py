@@ -3,6 +3,25 @@
 Why not Flask-SQLAlchemy: jobs and Celery workers run the same code outside a
 request, so the store exposes a plain `Database` with a `session()` context
 manager; the web layer gets one session per request through `get_session()`.
+
+Why every session is either read-only or a writer from its first statement:
+SQLite in WAL mode cannot turn a transaction that has read into a writer once
+another connection has committed; it answers "database is locked" at once,
+whatever busy_timeout says. A long export that read for a minute and then
+inserted its archive row failed whenever anything else (another export, a
+claim, a tick, its own heartbeat) committed meanwhile. So:
+
+- `session()` is read-only: on SQLite its connection runs with
+  `PRAGMA query_only`, on PostgreSQL in a READ ONLY transaction. A write there
+  fails at once, in tests, instead of now and then in production.
+- `session(write=True)` takes SQLite's write lock at `BEGIN IMMEDIATE` (waiting
+  up to busy_timeout for it), so it never needs an upgrade. Keep these short:
+  while one is open, every other writer waits. Long work (an export, a network
+  call) reads in a read session and writes its outcome afterwards in a short
+  write session of its own.
+
+PostgreSQL keeps its own semantics (`FOR UPDATE SKIP LOCKED` claims); its
+writers are ordinary READ COMMITTED transactions.
 """
 
 from __future__ import annotations
@@ -12,31 +31,39 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 EXTENSION = "lifeboat.db"
+
+# Execution option naming how a SQLite transaction begins: "read" (query_only), "write"
+# (BEGIN IMMEDIATE); absent: a plain deferred transaction (migrations, admin tools).
+_MODE = "lifeboat_mode"
 
 
 class Database:
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # Unrestricted: migrations and tools that manage their own transactions.
         self.engine: Engine = make_engine(url, **engine_options)
-        # SQLite has no SELECT ... FOR UPDATE; read-modify-write transactions take the
-        # write lock at BEGIN (IMMEDIATE) instead, on an engine of their own so long
-        # read-only transactions (an export streaming rows) never block writers.
-        self.write_engine: Engine = (
-            make_engine(url, immediate=True, **engine_options) if self.is_sqlite else self.engine
-        )
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Both share `engine`'s pool; only how their transactions begin differs.
+        if self.is_sqlite:
+            self.read_engine = self.engine.execution_options(**{_MODE: "read"})
+            self.write_engine = self.engine.execution_options(**{_MODE: "write"})
+        else:
+            self.read_engine = self.engine.execution_options(postgresql_readonly=True)
+            self.write_engine = self.engine
+        self.sessionmaker = sessionmaker(self.read_engine, expire_on_commit=False)
         self.write_sessionmaker = sessionmaker(self.write_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error.
+        """A transaction that commits on success and rolls back on error.
 
-        `write=True` for transactions that read and then update the same rows.
+        Read-only unless `write=True`. A writing transaction holds SQLite's only
+        write lock from its start to its end: keep it to the writes and the reads
+        they depend on, never a whole export or a network call.
         """
         maker = self.write_sessionmaker if write else self.sessionmaker
         with maker() as session, session.begin():
@@ -44,24 +71,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self.write_engine is not self.engine:
-            self.write_engine.dispose()
 
 
-def make_engine(url: str, *, immediate: bool = False, **options: Any) -> Engine:
+def make_engine(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
-        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     options.setdefault("pool_pre_ping", True)  # survive a database restart
     return create_engine(url, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin_immediate).
+    # Let SQLAlchemy issue BEGIN itself (see _sqlite_begin).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
@@ -69,6 +93,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Begin as the session's mode asks: read-only, a writer holding the lock, or plain."""
+    mode = connection.get_execution_options().get(_MODE)
+    query_only = mode == "read"
+    # query_only is a flag of the pooled connection: set it only when it changes.
+    if connection.info.get("query_only", False) != query_only:
+        connection.exec_driver_sql(f"PRAGMA query_only = {int(query_only)}")
+        connection.info["query_only"] = query_only
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "write" else "BEGIN")
 
 
 def init_app(app: Flask) -> None:
@@ -87,7 +122,11 @@ def get_db(app: Flask | None = None) -> Database:
 
 
 def get_session() -> Session:
-    """The request's session (web layer only)."""
+    """The request's read-only session (web layer only).
+
+    A view that changes something does it in a short transaction of its own,
+    `with get_db().session(write=True) as session:`, committed before it responds.
+    """
     if "db_session" not in g:
         g.db_session = get_db().sessionmaker()
     return g.db_session

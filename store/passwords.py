@@ -24,3 +24,19 @@ def check_password(user: User | None, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     return user is not None and user.password_hash is not None and user.is_active
+
+
+def end_sessions(user: User) -> None:
+    """Invalidate every session of `user` (sign-out everywhere); the caller commits.
+
+    Sessions are signed cookies held by browsers, so they cannot be deleted;
+    each carries the `session_version` it was issued under, and the web layer
+    accepts only the current one.
+    """
+    user.session_version = (user.session_version or 0) + 1
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password and end every session that was signed in with the old one."""
+    user.password_hash = hash_password(password)
+    end_sessions(user)

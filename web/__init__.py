@@ -1,8 +1,10 @@
-"""Blueprints and the web-wide extensions (sessions, CSRF)."""
+"""Blueprints and the web-wide extensions (sessions, CSRF, sign-in throttling)."""
 
 from __future__ import annotations
 
 from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -10,14 +12,31 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to see your data."
+limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import archives, auth, dashboard, health, metrics, runs
+    from web import archives, auth, dashboard, health, limits, metrics, runs
 
     csrf.init_app(app)
     login_manager.init_app(app)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    configure_cookies(app)
+    limits.configure(app)
+    limiter.init_app(app)
     for module in (auth, dashboard, archives, health, metrics, runs):
         app.register_blueprint(module.bp)
+
+
+def configure_cookies(app: Flask) -> None:
+    """Set, not `setdefault`: Flask's defaults already hold these keys (SameSite None).
+
+    SameSite=Lax keeps the cookie off cross-site POSTs (a second line behind
+    CSRF tokens); HttpOnly keeps it from scripts; Secure, on whenever
+    LIFEBOAT_BASE_URL is https (or LIFEBOAT_SECURE_COOKIES says so), keeps it
+    off plain HTTP. The same for the remember-me cookie, should it be used.
+    """
+    secure = bool(app.config.get("SECURE_COOKIES", False))
+    for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
+        app.config[f"{prefix}_HTTPONLY"] = True
+        app.config[f"{prefix}_SAMESITE"] = "Lax"
+        app.config[f"{prefix}_SECURE"] = secure

@@ -1,20 +1,32 @@
-"""Sign in and out. Passwords are hashed with Argon2id."""
+"""Sign in and out. Passwords are hashed with Argon2id.
+
+Why a session version: Flask keeps the session in a signed cookie on the
+client, so signing out cannot delete a copy someone captured earlier. Every
+session therefore carries the user's `session_version` at sign-in, the user
+loader accepts it only while it still matches the database, and signing out
+(or changing the password, `store.passwords.set_password`) bumps the number:
+every older cookie stops working at once, on every device.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import UserMixin, login_required, login_user, logout_user
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from store import User, get_session
+from store import User, get_db, get_session
 from store.accounts import find_user
-from store.passwords import check_password
-from web import login_manager
+from store.passwords import check_password, end_sessions
+from web import limiter, login_manager
+from web.limits import account_key, account_limits, address_key, address_limits, failed_sign_in
+from web.redirects import safe_next
 
 bp = Blueprint("auth", __name__)
+
+SESSION_VERSION_KEY = "session_version"
 
 
 class SessionUser(UserMixin):
@@ -24,12 +36,20 @@ class SessionUser(UserMixin):
         self.id = str(user.id)
         self.email = user.email
         self.is_support = user.is_support
+        self.session_version = user.session_version
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> SessionUser | None:
+    """The signed-in user, or None if the account is gone, inactive or this session was ended."""
     user = get_session().get(User, int(user_id)) if user_id.isdigit() else None
-    return SessionUser(user) if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    # A cookie from before the last sign-out or password change carries an older number
+    # (or none at all, like cookies issued before sessions were versioned).
+    if session.get(SESSION_VERSION_KEY) != user.session_version:
+        return None
+    return SessionUser(user)
 
 
 class LoginForm(FlaskForm):
@@ -38,6 +58,8 @@ class LoginForm(FlaskForm):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(account_limits, key_func=account_key, methods=["POST"], deduct_when=failed_sign_in)
+@limiter.limit(address_limits, key_func=address_key, methods=["POST"], deduct_when=failed_sign_in)
 def login() -> str | Response:
     form = LoginForm()
     if form.validate_on_submit():
@@ -45,11 +67,8 @@ def login() -> str | Response:
         if check_password(user, form.password.data or ""):
             assert user is not None
             login_user(SessionUser(user))
-            target = request.args.get("next", "")
-            # Only same-site relative paths: never an open redirect.
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("dashboard.index")
-            return redirect(target)
+            session[SESSION_VERSION_KEY] = user.session_version
+            return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
         flash("Wrong email or password.", "error")
     return render_template("login.html", form=form)
 
@@ -57,6 +76,13 @@ def login() -> str | Response:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
+    """End this session and every other one of this user's, wherever its cookie is."""
+    # A short write transaction of its own: the request's session is read-only (store.db).
+    with get_db().session(write=True) as db_session:
+        user = db_session.get(User, int(current_user.get_id()))
+        if user is not None:
+            end_sessions(user)
     logout_user()
+    session.pop(SESSION_VERSION_KEY, None)
     flash("Signed out.", "info")
     return redirect(url_for("auth.login"))

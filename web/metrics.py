@@ -3,13 +3,22 @@
 Why from the database: runs execute in other processes (Celery workers, other
 web processes), so in-process counters would each see only a slice. The
 database holds the truth for every process; a scrape costs a few indexed queries.
+
+Why protected: the figures say how many users and runs there are and when
+exports fail, which is nobody else's business. With LIFEBOAT_METRICS_TOKEN set,
+a scraper sends `Authorization: Bearer <token>`; without one, only clients on
+this machine may scrape, and a request that came through a proxy (it carries
+forwarding headers) does not count as one, since a proxy on the same machine
+would otherwise make every visitor look local.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
@@ -21,8 +30,48 @@ from store.base import utcnow
 bp = Blueprint("metrics", __name__)
 
 
+_FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def _refusal() -> Response | None:
+    """None if this request may read the metrics, else the 401/403 answer."""
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), str(token).encode()):
+            return None
+        return Response(
+            "A bearer token is required (LIFEBOAT_METRICS_TOKEN).\n",
+            401,
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+            mimetype="text/plain",
+        )
+    if _is_local_client():
+        return None
+    return Response(
+        "Metrics are only served to this machine; set LIFEBOAT_METRICS_TOKEN to scrape from elsewhere.\n",
+        403,
+        mimetype="text/plain",
+    )
+
+
+def _is_local_client() -> bool:
+    if any(name in request.headers for name in _FORWARDING_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address((request.remote_addr or "").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 @bp.route("/metrics")
 def metrics() -> Response:
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
     registry = CollectorRegistry()
     session = get_session()
     by_state = Gauge("lifeboat_runs", "Export runs by state (outcome)", ["state"], registry=registry)

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 import jobs
 from jobs import runs
-from store import ExportRun, get_session
+from store import ExportRun, get_db, get_session
 from store.base import utcnow
 
 bp = Blueprint("runs", __name__)
@@ -24,9 +24,8 @@ class ExportNowForm(FlaskForm):
 def export_now() -> Response:
     if not ExportNowForm().validate_on_submit():
         abort(400, "The form expired; reload the page and try again.")
-    session = get_session()
-    run, created = runs.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
-    session.commit()
+    with get_db().session(write=True) as session:
+        run, created = runs.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
     if created:
         jobs.kick()
         flash("Export started. This page shows its progress.", "info")

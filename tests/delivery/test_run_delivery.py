@@ -55,7 +55,7 @@ def delivery_app(app: Flask, smtp_server: SmtpServer) -> Iterator[Flask]:
 def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, email: bool = True) -> tuple[int, str]:
     ctx = get_context(app)
     registry = Registry(dict(app.config))
-    with ctx.db.session() as session:
+    with ctx.db.session(write=True) as session:
         user = replace_account(session, alice)
         user.password_hash = hash_password("pw")
         add_destination(

@@ -117,6 +117,12 @@ def refused_at_connect(target: S3Delivery) -> EndpointNotAllowedError:
         ("64:ff9b::a9fe:a9fe", "metadata"),  # NAT64 spelling of 169.254.169.254
         ("2002:a00:1::1", "private"),  # 6to4 around 10.0.0.1
         ("240.0.0.1", "reserved"),
+        ("192.0.0.8", "IETF protocol assignment"),  # Python 3.11 calls it global
+        ("::ffff:192.0.0.8", "IETF protocol assignment"),
+        ("198.18.0.1", "benchmarking"),
+        ("2001:db8::1", "documentation"),
+        ("64:ff9b:1::a00:1", "NAT64"),
+        ("::127.0.0.1", "global unicast range"),
     ],
 )
 def test_it_refuses_every_kind_of_internal_address(address: str, reason: str) -> None:

@@ -19,7 +19,7 @@ from icalendar.parser import Parameters
 from icalendar.prop import vCalAddress, vCategory, vDDDTypes, vDuration, vRecur, vText
 
 from account.records import Alarm, Event, Override, When
-from exporters.ical import DEFAULT_REMINDER, EPOCH, _Times
+from exporters.ical import DEFAULT_REMINDER, _Times
 from exporters.ical_props import cn_params, serialise, token
 from exporters.ical_values import (
     MARK,
@@ -37,9 +37,12 @@ from exporters.ical_values import (
 )
 
 
-def event_bytes(event: Event) -> bytes:
-    """The VEVENTs (series and overrides) of one event, as the Component writer wrote them."""
-    return b"".join(serialise(c) for c in _components(event, _Times.of(event)))
+def event_bytes(event: Event, stamp: dt.datetime) -> bytes:
+    """The VEVENTs (series and overrides) of one event, as the Component writer wrote them.
+
+    `stamp` (the export time) is the DTSTAMP of an event that does not say when it changed.
+    """
+    return b"".join(serialise(c) for c in _components(event, _Times.of(event), stamp))
 
 
 class QuotedParams(Parameters):
@@ -118,10 +121,10 @@ def _add_end(comp: Component, start: When, end: When) -> None:
         comp.add("X-LIFEBOAT-DTEND", exact)
 
 
-def _components(event: Event, times: _Times) -> list[Component]:
+def _components(event: Event, times: _Times, stamp: dt.datetime) -> list[Component]:
     master = VEvent()
     master.add("UID", text(event.uid))
-    master.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
+    master.add("DTSTAMP", _stamp(event.updated or event.created or stamp))
     master.add("DTSTART", value_of(times.start))
     if times.end:
         _add_end(master, times.start, times.end)
@@ -146,7 +149,7 @@ def _components(event: Event, times: _Times) -> list[Component]:
     shared = _shared(event)
     components: list[Component] = [master]
     for override, rid, o_start, o_end in times.overrides:
-        components.append(_override(event, times, override, rid, o_start, o_end, shared))
+        components.append(_override(event, times, override, rid, o_start, o_end, shared, stamp))
     for prop in shared:
         prop(master)
     for alarm in event.alarms:
@@ -162,11 +165,12 @@ def _override(
     start: When | None,
     end: When | None,
     shared: list[Callable[[Component], None]],
+    stamp: dt.datetime,
 ) -> VEvent:
     """A RECURRENCE-ID component; fields the override leaves None are inherited, marked."""
     comp = VEvent()
     comp.add("UID", text(event.uid))
-    comp.add("DTSTAMP", _stamp(event.updated or event.created or EPOCH))
+    comp.add("DTSTAMP", _stamp(event.updated or event.created or stamp))
     comp.add("RECURRENCE-ID", value_of(rid))
     comp.add("DTSTART", value_of(start or rid), parameters=None if start else marked())
     if end:

@@ -8,6 +8,7 @@ which we compute independently from the records with dateutil.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -40,11 +41,12 @@ from tests.strategies.events import calendars, events
 ALICE = Path(__file__).parent.parent / "data" / "alice.json"
 DATA = Path(__file__).parent.parent / "data" / "ical"
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
+STAMP = dt.datetime(2026, 5, 1, 12, 30, tzinfo=dt.UTC)  # export time: DTSTAMP of events without one
 
 
 def export(cal: Calendar) -> bytes:
     tzids = set().union(set(), *(zones_used(e) for e in cal.events))
-    return b"".join(iter_calendar(cal.info, cal.events, tzids))
+    return b"".join(iter_calendar(cal.info, cal.events, tzids, stamp=STAMP))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,7 @@ def test_it_round_trips_alice_calendars(alice: tuple[Calendar, ...]) -> None:
 
 def test_it_writes_each_event_alone_for_caldav(alice: tuple[Calendar, ...]) -> None:
     for event in (e for cal in alice for e in cal.events):
-        data = event_to_ics(event)
+        data = event_to_ics(event, stamp=STAMP)
         assert read_calendar(data).events == (event,)
         assert data.count(b"BEGIN:VTIMEZONE") == len(zones_used(event))
         IcsCalendarStream.calendar_from_ics(data.decode())
@@ -114,7 +116,7 @@ def test_it_never_writes_a_corrupt_file_for_any_string(
         overrides=tuple(Override(recurrence_id=o.recurrence_id, summary=text) for o in event.overrides),
     )
     info = CalendarInfo(name=text, color=name, description=text)
-    data = b"".join(iter_calendar(info, [odd], zones_used(odd)))
+    data = b"".join(iter_calendar(info, [odd], zones_used(odd), stamp=STAMP))
     assert_well_formed(data)
     IcsCalendarStream.calendar_from_ics(data.decode())
     read_calendar(data)
@@ -143,7 +145,7 @@ def test_it_keeps_defaults_it_had_to_add_out_of_the_records() -> None:
         alarms=(Alarm(trigger="-PT5M"),),
         overrides=(Override(recurrence_id=berlin(2024, 1, 15, 9), summary="Sync (renamed)"),),
     )
-    data = event_to_ics(event)
+    data = event_to_ics(event, stamp=STAMP)
     parsed = VCalendar.from_ical(data)
     alarm = parsed.walk("VALARM")[0]
     assert str(alarm["ACTION"]) == "DISPLAY" and str(alarm["DESCRIPTION"]) == "Sync"  # RFC 5545 needs both
@@ -156,7 +158,7 @@ def test_it_keeps_defaults_it_had_to_add_out_of_the_records() -> None:
 def test_it_keeps_backslash_n_literally() -> None:
     # icalendar's own escaper reads a literal backslash-N as a line break.
     event = Event(uid="p-1", start=When(date=dt.date(2024, 1, 1)), summary="C:\\New folder\\N;x,y")
-    data = event_to_ics(event)
+    data = event_to_ics(event, stamp=STAMP)
     assert b"SUMMARY:C:\\\\New folder\\\\N\\;x\\,y\r\n" in data
     assert read_calendar(data).events == (event,)
     assert IcsCalendarStream.calendar_from_ics(data.decode()).events[0].summary == event.summary
@@ -164,7 +166,7 @@ def test_it_keeps_backslash_n_literally() -> None:
 
 def test_it_writes_a_url_with_spaces_as_a_valid_uri() -> None:
     event = Event(uid="u-1", start=When(date=dt.date(2024, 1, 1)), url="https://example.com/my file")
-    data = event_to_ics(event)
+    data = event_to_ics(event, stamp=STAMP)
     assert b"URL:https://example.com/my%20file\r\n" in data
     assert read_calendar(data).events[0].url == "https://example.com/my file"
 
@@ -175,7 +177,7 @@ def test_it_encodes_odd_email_addresses_in_mailto() -> None:
         start=When(date=dt.date(2024, 1, 1)),
         attendees=(Attendee(email="a,b c%@example.com", name='Quote "me"\nplease'),),
     )
-    data = event_to_ics(event)
+    data = event_to_ics(event, stamp=STAMP)
     unfolded = data.replace(b"\r\n ", b"")
     assert b"mailto:a%2Cb%20c%25@example.com" in unfolded
     assert b"CN=\"Quote ^'me^'^nplease\"" in unfolded  # RFC 6868
@@ -195,12 +197,58 @@ def test_it_writes_each_vtimezone_once_before_the_events() -> None:
     assert_well_formed(data)
 
 
-def test_it_describes_zones_until_2100_for_long_series() -> None:
+def test_it_describes_zones_for_ever_with_the_zones_current_rule() -> None:
+    # An unbounded series needs no horizon: the rule itself is written as RRULEs, and
+    # the zone's whole history before it (tests/formats/test_ical_tz.py checks every onset).
     event = Event(uid="l-1", start=berlin(2024, 1, 1, 9), rrule="FREQ=YEARLY")
-    data = event_to_ics(event)
-    unfolded = data.replace(b"\r\n ", b"")
-    zone = unfolded[unfolded.index(b"BEGIN:VTIMEZONE") : unfolded.index(b"END:VTIMEZONE")]
-    assert max(int(year) for year in re.findall(rb"(\d{4})\d{4}T\d{6}", zone)) == 2099
+    data = event_to_ics(event, stamp=STAMP)
+    zone = data[data.index(b"BEGIN:VTIMEZONE") : data.index(b"END:VTIMEZONE")]
+    assert b"DTSTART:16010101T000000\r\n" in zone  # before the first change (local mean time)
+    assert b"RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n" in zone
+    assert b"RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n" in zone
+    assert b"COMMENT" not in zone  # RFC 5545 allows none directly in VTIMEZONE
+
+
+def test_archive_calendars_describe_zones_beyond_2100_and_before_1970() -> None:
+    # Archives used to get 1970-2100 whatever their events: icalendar's VTIMEZONE
+    # reader (which trusts the file for a TZID it does not know) put these an hour off.
+    cases = [
+        (When(datetime=dt.datetime(2101, 7, 1, 12), tz=BERLIN), dt.datetime(2101, 7, 1, 10, tzinfo=dt.UTC)),
+        (When(datetime=dt.datetime(1965, 7, 1, 12), tz=NEW_YORK), dt.datetime(1965, 7, 1, 16, tzinfo=dt.UTC)),
+    ]
+    events = [Event(uid=f"s-{i}", start=start) for i, (start, _) in enumerate(cases)]
+    data = export(Calendar(CalendarInfo(name="Span"), tuple(events))).decode()
+    for tzid in (BERLIN, NEW_YORK):
+        data = data.replace(tzid, f"Span test {tzid}")  # unknown to every database: the VTIMEZONE decides
+    starts = {e["UID"]: e.decoded("DTSTART") for e in VCalendar.from_ical(data).walk("VEVENT")}
+    assert [starts[f"s-{i}"].astimezone(dt.UTC) for i in range(2)] == [utc for _, utc in cases]
+
+
+def test_events_without_timestamps_are_stamped_with_the_export_time() -> None:
+    plain = Event(uid="d-1", start=berlin(2024, 1, 1, 9), rrule="FREQ=DAILY")
+    plain = dataclasses.replace(plain, overrides=(Override(recurrence_id=berlin(2024, 1, 2, 9), summary="moved"),))
+    changed = Event(uid="d-2", start=berlin(2024, 1, 1, 9), updated=dt.datetime(2023, 2, 3, 4, 5, 6, tzinfo=dt.UTC))
+    data = export(Calendar(CalendarInfo(name="Stamps"), (plain, changed)))
+    stamps = {
+        e["UID"] + ("*" if "RECURRENCE-ID" in e else ""): e.decoded("DTSTAMP")
+        for e in VCalendar.from_ical(data).walk("VEVENT")
+    }
+    assert stamps == {"d-1": STAMP, "d-1*": STAMP, "d-2": dt.datetime(2023, 2, 3, 4, 5, 6, tzinfo=dt.UTC)}
+    assert b"19700101T000000Z" not in data
+    assert read_calendar(data).events == (plain, changed)  # the stamp is not read back as a change time
+
+
+def test_a_calendar_without_events_still_holds_a_component_and_round_trips() -> None:
+    # RFC 5545 3.4 wants at least one component; strict readers refuse an empty VCALENDAR.
+    cal = Calendar(CalendarInfo(name="Holidays (none yet)", color="#ff0000", description="later"))
+    data = b"".join(iter_calendar(cal.info, [], [], stamp=STAMP, home_zone="Asia/Tokyo"))
+    parsed = VCalendar.from_ical(data)
+    assert [c.name for c in parsed.subcomponents] == ["VTIMEZONE"]
+    assert str(parsed.subcomponents[0]["TZID"]) == "Asia/Tokyo"
+    IcsCalendarStream.calendar_from_ics(data.decode())
+    assert read_calendar(data) == cal
+    fallback = b"".join(iter_calendar(cal.info, [], [], stamp=STAMP, home_zone="Not/A_Zone"))
+    assert b"TZID:Etc/UTC\r\n" in fallback and read_calendar(fallback) == cal
 
 
 def test_it_is_deterministic(alice: tuple[Calendar, ...]) -> None:
@@ -208,7 +256,7 @@ def test_it_is_deterministic(alice: tuple[Calendar, ...]) -> None:
 
 
 def test_it_refuses_an_event_whose_zone_was_not_announced() -> None:
-    chunks = iter_calendar(CalendarInfo(name="x"), [Event(uid="e-9", start=berlin(2024, 1, 1, 9))], [])
+    chunks = iter_calendar(CalendarInfo(name="x"), [Event(uid="e-9", start=berlin(2024, 1, 1, 9))], [], stamp=STAMP)
     next(chunks)
     with pytest.raises(ValueError, match=r"e-9.*Europe/Berlin"):
         next(chunks)
@@ -225,7 +273,7 @@ def test_it_pulls_events_one_at_a_time() -> None:
 
     tracemalloc.start()
     try:
-        chunks = iter_calendar(CalendarInfo(name="Big"), many(), [BERLIN])
+        chunks = iter_calendar(CalendarInfo(name="Big"), many(), [BERLIN], stamp=STAMP)
         assert b"BEGIN:VTIMEZONE" in next(chunks) and pulled == 0
         for n in range(1, 301):
             assert b"UID:n-%d\r\n" % (n - 1) in next(chunks)
@@ -512,9 +560,9 @@ def test_it_reads_backslashes_in_parameters_literally() -> None:
 
 def test_it_writes_one_rdate_per_line_in_vtimezones() -> None:
     # vobject (and so Radicale) keeps only the first value of an RDATE list there.
-    data = event_to_ics(Event(uid="v-1", start=berlin(2024, 1, 1, 9)))
+    data = event_to_ics(Event(uid="v-1", start=berlin(2024, 1, 1, 9)), stamp=STAMP)
     zone = data[data.index(b"BEGIN:VTIMEZONE") : data.index(b"END:VTIMEZONE")]
-    assert b"RDATE:19810329T030000\r\n" in zone and b"," not in zone
+    assert b"RDATE:19810329T020000\r\n" in zone and b"," not in zone  # 02:00 CET: the spring-forward onset
 
 
 @pytest.mark.parametrize("data", [b"", b"hello", b"BEGIN:VCARD\r\nEND:VCARD\r\n"])

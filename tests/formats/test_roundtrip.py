@@ -73,7 +73,7 @@ def _data_files(path: Path) -> dict[str, bytes]:
 )
 @given(account=accounts)
 def test_generated_accounts_survive_the_whole_round_trip(db: Database, account: Account) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, account)
     with tempfile.TemporaryDirectory() as tmp:
         first = _export(db, account.email, Path(tmp))
@@ -82,7 +82,7 @@ def test_generated_accounts_survive_the_whole_round_trip(db: Database, account: 
         assert restored.contacts == account.contacts
         assert restored.calendars == account.calendars
         assert restored.notes == account.notes
-        with db.session() as session:
+        with db.session(write=True) as session:
             replace_account(session, restored)
         with db.session() as session:
             user = find_user(session, "copy@example.com")

@@ -196,7 +196,7 @@ def add_users(
     Zones, times and frequencies are dealt round-robin so every combination is exercised.
     """
     frequencies = frequencies or ["daily"]
-    with database.session() as session:
+    with database.session(write=True) as session:
         ids = list(
             session.scalars(
                 insert(User).returning(User.id),

@@ -38,7 +38,7 @@ SLOW = {"LIFEBOAT_TEST_EXPORT_DELAY_MS": "250"}
 
 
 def queue_run(db: Database, email: str) -> tuple[int, str]:
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, generate_account(email, SMALL))
         run, created = runs.request_run(session, user.id, "manual", now=utcnow())
         assert created

@@ -62,7 +62,7 @@ def assert_each_user_delivered_once(db: Database, ids: list[int], archive_dir: P
 def schedule_in_turn(db: Database, ids: list[int]) -> None:
     """The first user is due now; the others fall due one by one during the test."""
     now = utcnow()
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, generate_account("user00000@scale.example", SMALL))
         for i, user_id in enumerate(ids):
             due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * 0.2)
@@ -110,7 +110,7 @@ def test_runs_and_dispatcher_ticks_survive_the_database_dropping_every_connectio
     ids = add_users(pg_db, USERS, zones=["Europe/Berlin", "UTC"], times=["02:00"])
     slow_user = ids[0]
     now = utcnow()
-    with pg_db.session() as session:
+    with pg_db.session(write=True) as session:
         replace_account(session, generate_account("user00000@scale.example", SMALL))
         # The first user is due now; the others fall due one by one while connections are cut,
         # so the dispatcher creates runs throughout.

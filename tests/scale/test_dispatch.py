@@ -31,13 +31,13 @@ def test_a_dispatcher_with_a_stale_view_creates_no_second_run_on_postgresql(
     now = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 
     def make_due() -> None:
-        with pg_db.session() as session:
+        with pg_db.session(write=True) as session:
             session.execute(update(Schedule).values(next_run_at=now - dt.timedelta(minutes=5)))
 
     make_due()
     first = dispatch.tick(pg_db, now=now)
     assert first.due == 2 and len(first.created) == 2
-    with pg_db.session() as session:  # the first user's run is over; the second's still queued
+    with pg_db.session(write=True) as session:  # the first user's run is over; the second's still queued
         session.execute(update(ExportRun).where(ExportRun.user_id == users[0]).values(state=RunState.DELIVERED))
     # A dispatcher that read both schedules before they were moved: same period, no new run.
     make_due()

@@ -162,8 +162,8 @@ def _tiny_export(template: Path) -> Callable[..., ExportResult]:
     Why: 15,000 real exports would take minutes on two busy cores, and what this
     test checks is who runs what, not the archive's content (the formats have
     their own tests; `test_full_exports_...` below runs the real exporter). The
-    stand-in still puts a complete zip under its final name and records an
-    `Archive` row in the run's transaction, as `export_user` does.
+    stand-in still puts a complete zip under its final name and returns an
+    unsaved `Archive` row for the run to record, as `export_user` does.
     """
     info = verify_archive(template)
     size = template.stat().st_size
@@ -184,7 +184,6 @@ def _tiny_export(template: Path) -> Callable[..., ExportResult]:
             relpath=f"{user.id}/{path.name}",
             sha256=sha256, size=size, created_at=now, verified_at=now,
         )  # fmt: skip
-        session.add(archive)
         return ExportResult(archive, ArchiveInfo(path, sha256, size, info), Counts(0, 0, 0, 0, 0))
 
     return export_user
@@ -304,7 +303,7 @@ def test_full_exports_by_racing_dispatchers_and_workers_are_one_per_user_per_per
     archive_dir = tmp_path / "archives"
     ids = add_users(pg_db, 30, zones=ZONES, times=TIMES, frequencies=["daily", "daily", "weekly"])
     tiny = SampleSize(contacts=2, events=2, notes=1, calendars=1, photo_ratio=0, attachment_ratio=0)
-    with pg_db.session() as session:
+    with pg_db.session(write=True) as session:
         for i in range(len(ids)):
             replace_account(session, generate_account(f"user{i:05d}@scale.example", tiny, seed=i))
     backend, workers, created = simulate_month(pg_url, archive_dir, days=5)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from account.records import Address, Blob, Contact, Name, Typed
 from exporters.vcard import RESERVED_PROPERTIES
-from tests.strategies.text import hostile_line, hostile_text, optional
+from tests.strategies.text import hostile_line, hostile_text, identifiers, optional
 
 # `pref` is not a type in canonical form: it is `preferred=True`.
 TYPE_TOKENS = ["home", "work", "cell", "fax", "voice", "internet", "other", "x-custom", "iphone",
@@ -96,7 +96,7 @@ def contacts() -> st.SearchStrategy[Contact]:
     """A canonical contact; every optional field is sometimes absent, sometimes hostile."""
     return st.builds(
         Contact,
-        uid=hostile_text(min_size=1).filter(bool),
+        uid=identifiers(),
         formatted_name=some_text(),
         name=names(),
         nickname=some_text(),

@@ -1,7 +1,8 @@
 """Hypothesis strategies for hostile text, already in canonical form.
 
 Canonical text (see `account.records`) has no CR and no control characters
-other than TAB and LF, and no lone surrogates. Everything else a user could
+other than TAB and LF (so no U+0000: the NUL rule turns it into U+FFFD), and no
+lone surrogates. Everything else a user could
 type is fair game: the separators vCard and iCalendar escape (`;` `,` `\\` `:`),
 quotes, emoji, right-to-left and combining marks, very long lines.
 """
@@ -74,3 +75,18 @@ def hostile_line(min_size: int = 1, max_size: int = 40) -> st.SearchStrategy[str
 def optional(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str | None]:
     """None (absent) or a non-empty value: canonical form has no empty optional strings."""
     return st.none() | strategy.filter(bool)
+
+
+# A unique key (UID, note id, calendar name) must fit a PostgreSQL B-tree entry
+# on every backend: `account.storable.KEY_BYTES`.
+KEY_BYTES = 1000
+
+
+def fit_bytes(value: str, limit: int = KEY_BYTES) -> str:
+    """`value` cut to at most `limit` UTF-8 bytes, never inside a character."""
+    return value.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def identifiers(strategy: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[str]:
+    """Hostile, non-empty identifiers that any backend can index (at most `KEY_BYTES`)."""
+    return (hostile_text(min_size=1) if strategy is None else strategy).map(fit_bytes).filter(bool)

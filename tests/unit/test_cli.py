@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskCliRunner
 
 from account.records import Account
@@ -28,8 +30,16 @@ def _members(path: Path) -> dict[str, bytes]:
 
 
 def test_import_export_restore_export_gives_the_same_files(
-    runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path
+    runner: FlaskCliRunner,
+    db: Database,
+    alice: Account,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    now: dt.datetime,
 ) -> None:
+    # Events without a timestamp of their own carry the export time as DTSTAMP (RFC 5545),
+    # so both exports must happen at the same instant for their calendars to be identical.
+    monkeypatch.setattr("jobs.cli.utcnow", lambda: now)
     result = runner.invoke(args=["import-account", "tests/data/alice.json"])
     assert result.exit_code == 0, result.output
     assert "3 contacts, 4 events in 2 calendars, 3 notes" in result.output
@@ -151,7 +161,7 @@ def test_scheduler_once_queues_due_runs(runner: FlaskCliRunner, db: Database) ->
     from store import ExportRun, Schedule
 
     runner.invoke(args=["import-account", "tests/data/alice.json"])
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = find_user(session, "alice@example.com")
         assert user is not None
         session.add(

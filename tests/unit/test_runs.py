@@ -62,7 +62,7 @@ def ctx(app: Flask, clock: Clock) -> JobContext:
 
 @pytest.fixture
 def user_id(db: Database, alice: Account) -> int:
-    with db.session() as session:
+    with db.session(write=True) as session:
         return replace_account(session, alice).id
 
 
@@ -75,7 +75,7 @@ def _with(ctx: JobContext, backend: Delivery) -> JobContext:
 
 
 def _queue(db: Database, user_id: int, now: dt.datetime) -> str:
-    with db.session() as session:
+    with db.session(write=True) as session:
         run, created = runs.request_run(session, user_id, "manual", now=now)
         assert created
         return run.id
@@ -100,7 +100,7 @@ def test_a_run_exports_verifies_and_delivers(ctx: JobContext, db: Database, user
 
 def test_only_one_active_run_per_user(db: Database, user_id: int, clock: Clock) -> None:
     first = _queue(db, user_id, clock())
-    with db.session() as session:
+    with db.session(write=True) as session:
         again, created = runs.request_run(session, user_id, "manual", now=clock())
     assert not created and again.id == first
 
@@ -135,7 +135,8 @@ def test_a_permanent_failure_stops_and_tells_the_user(
     backend = FlakyDelivery(DeliveryError("403", permanent=True, user_message="Access denied: fix the key."))
     run_id = _queue(db, user_id, clock())
     assert execute_run(_with(ctx, backend), run_id, "test") == RunState.FAILED
-    assert notified == ["alice@example.com: Access denied: fix the key."]
+    assert len(notified) == 1 and notified[0].startswith("alice@example.com: Access denied: fix the key. ")
+    assert "will not retry" in notified[0] and "Export now" in notified[0]
 
 
 def test_retries_stop_after_the_last_attempt(ctx: JobContext, db: Database, user_id: int, clock: Clock) -> None:
@@ -190,7 +191,7 @@ def test_an_unclaimed_run_is_resent_with_a_doubling_wait_and_a_retry_is_sent_at_
 
 
 def _schedule(db: Database, user_id: int, **fields: object) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         session.add(
             Schedule(
                 user_id=user_id,
@@ -209,7 +210,7 @@ def test_two_dispatchers_create_one_run_per_period(db: Database, user_id: int, c
     _schedule(db, user_id, next_run_at=clock() - dt.timedelta(minutes=1))
     first = dispatch.tick(db, now=clock())
     # A second dispatcher that saw the same due row (before the first moved it) creates nothing.
-    with db.session() as session:
+    with db.session(write=True) as session:
         session.get(Schedule, 1).next_run_at = clock() - dt.timedelta(minutes=1)  # type: ignore[union-attr]
     second = dispatch.tick(db, now=clock())
     assert len(first.created) == 1 and second.created == []

@@ -14,7 +14,7 @@ from store.accounts import AccountReader, find_user, replace_account
 
 
 def test_it_gives_back_alice_exactly(db: Database, alice: Account) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, alice)
     with db.session() as session:
         user = find_user(session, "ALICE@example.com")
@@ -23,10 +23,10 @@ def test_it_gives_back_alice_exactly(db: Database, alice: Account) -> None:
 
 
 def test_it_replaces_all_data_on_a_second_import(db: Database, alice: Account) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, alice)
     smaller = replace(alice, contacts=alice.contacts[:1], notes=())
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, smaller)
     with db.session() as session:
         user = find_user(session, alice.email)
@@ -36,17 +36,17 @@ def test_it_replaces_all_data_on_a_second_import(db: Database, alice: Account) -
 
 
 def test_a_failed_import_changes_nothing(db: Database, alice: Account) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, alice)
     duplicate = replace(alice, contacts=alice.contacts + alice.contacts[:1])  # violates unique (user, uid)
-    with pytest.raises(Exception, match="UNIQUE"), db.session() as session:
+    with pytest.raises(Exception, match="UNIQUE"), db.session(write=True) as session:
         replace_account(session, duplicate)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ContactRow)) == len(alice.contacts)
 
 
 def test_it_counts_and_lists_zones_per_calendar(db: Database, alice: Account) -> None:
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, alice)
         reader = AccountReader(session, user)
         counts = reader.counts()
@@ -58,7 +58,7 @@ def test_it_counts_and_lists_zones_per_calendar(db: Database, alice: Account) ->
 
 def test_it_streams_a_generated_account_in_order(db: Database) -> None:
     account = generate_account("gen@example.com", SampleSize(contacts=600, events=600, notes=60), seed=7)
-    with db.session() as session:
+    with db.session(write=True) as session:
         user = replace_account(session, account)
     with db.session() as session:
         reader = AccountReader(session, user)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -14,40 +13,12 @@ from jobs import get_context
 from jobs.execute import execute_run
 from store import Database
 from store.accounts import replace_account
-from store.passwords import hash_password
-
-
-def _csrf(client: FlaskClient, path: str) -> str:
-    page = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
-        r'name="csrf_token" value="([^"]+)"', page
-    )
-    assert match, page
-    return match.group(1)
-
-
-@pytest.fixture
-def alice_user(db: Database, alice: Account) -> int:
-    with db.session() as session:
-        user = replace_account(session, alice)
-        user.password_hash = hash_password("correct horse")
-        return user.id
-
-
-@pytest.fixture
-def signed_in(app: Flask, alice_user: int) -> FlaskClient:
-    client = app.test_client()
-    token = _csrf(client, "/login")
-    response = client.post(
-        "/login", data={"email": "alice@example.com", "password": "correct horse", "csrf_token": token}
-    )
-    assert response.status_code == 302
-    return client
+from tests.web.conftest import csrf_token
 
 
 def test_it_refuses_a_wrong_password_without_saying_which_part_was_wrong(app: Flask, alice_user: int) -> None:
     client = app.test_client()
-    token = _csrf(client, "/login")
+    token = csrf_token(client, "/login")
     page = client.post("/login", data={"email": "alice@example.com", "password": "nope", "csrf_token": token})
     assert page.status_code == 200 and "Wrong email or password" in page.get_data(as_text=True)
     assert client.get("/").status_code == 302
@@ -63,7 +34,7 @@ def test_forms_without_a_csrf_token_are_refused(app: Flask, alice_user: int) -> 
 def test_export_now_runs_and_the_archive_downloads(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
     page = signed_in.get("/").get_data(as_text=True)
     assert "No archives yet" in page and "3</strong> contacts" in page
-    token = _csrf(signed_in, "/")
+    token = csrf_token(signed_in, "/")
     response = signed_in.post("/export", data={"csrf_token": token})
     assert response.status_code == 302
     run_id = re.search(r'id="run-([0-9a-f]+)"', signed_in.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
@@ -86,7 +57,7 @@ def test_users_see_only_their_own_runs_and_archives(
     from jobs import runs
     from store.base import utcnow
 
-    with db.session() as session:
+    with db.session(write=True) as session:
         mallory = replace_account(session, replace(alice, email="mallory@example.com"))
         run, _ = runs.request_run(session, mallory.id, "manual", now=utcnow())
         run_id = run.id
@@ -104,7 +75,7 @@ def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alic
     from store import ExportRun
     from store.base import utcnow
 
-    with db.session() as session:
+    with db.session(write=True) as session:
         run, _ = runs.request_run(session, alice_user, "manual", now=utcnow())
     execute_run(get_context(app), run.id, "w")
     with db.session() as session:

@@ -1,0 +1,139 @@
+"""What the store accepts, the same on every database: the last check before any write.
+
+Why a check of its own beside the importer: SQLite stores what PostgreSQL
+refuses (U+0000 in `text`, a value longer than its `VARCHAR(n)`, a unique key
+too large for a B-tree entry), so the same account used to import on one
+backend and crash with a raw `DataError` on the other. Every path into the
+store (`import-account`, `restore`, the demo, tests) goes through
+`store.accounts.replace_account`, which calls `prepare` here, so the rule
+holds whatever produced the records: an archive restored from an older
+version, a hand-edited note, a future API. The importer applies the same
+rules earlier, with the JSON paths of the file (`account.jsonio`).
+
+Paths are those of the account JSON format (`$.calendars[0].color`), so the
+importer and a restore name a problem the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import fields, is_dataclass, replace
+from typing import Any
+
+from account import canonical
+from account.records import Account, Calendar
+from errors import InvalidInput
+
+# Column widths that PostgreSQL enforces and SQLite ignores: `VARCHAR(n)` counts
+# characters. Keyed by record class and field; `store` declares the same widths
+# (tests/unit/test_storable.py keeps the two in step).
+CHAR_LIMITS: dict[str, int] = {
+    "Account.email": 320,
+    "Account.display_name": 500,
+    "Account.timezone": 64,
+    "CalendarInfo.color": 64,
+    "Blob.media_type": 255,
+    "Attachment.media_type": 255,
+    "Contact.extra.name": 255,
+    "Contact.birthday": 10,
+    "Contact.anniversary": 10,
+    "When.tz": 64,
+    "Event.status": 16,
+    "Event.transparency": 16,
+    "Override.status": 32,
+    "Attendee.role": 64,
+    "Attendee.partstat": 64,
+    "Alarm.trigger": 64,
+    "Alarm.action": 16,
+}
+# Values under a unique constraint. A PostgreSQL B-tree entry must fit in a third of
+# a page (2,704 bytes, after compression, so the real limit depends on the text);
+# 1,000 UTF-8 bytes always fits and is far more than any real UID or name needs.
+KEY_BYTES = 1000
+KEYS = frozenset({"Contact.uid", "Event.uid", "Note.id", "CalendarInfo.name"})
+
+
+def prepare(account: Account) -> tuple[Account, list[str]]:
+    """Apply the NUL rule to every string and refuse what some database could not hold.
+
+    Returns the account with U+0000 replaced by U+FFFD everywhere (the rule of
+    `account.canonical.NUL_REPLACEMENT`) and the paths where that happened.
+    Raises `InvalidInput` naming every value that is too long, so no backend
+    ever sees a value another backend would take.
+    """
+    problems = limit_problems(account)
+    if problems:
+        raise InvalidInput(f"The account has {len(problems)} value(s) too long to store", problems)
+    replaced: list[str] = []
+    clean = _replace_nul(account, "$", replaced)
+    return clean, replaced
+
+
+def limit_problems(account: Account) -> list[tuple[str, str]]:
+    """`(path, message)` for every value longer than the store can hold on every backend."""
+    problems = []
+    for path, key, value in strings(account):
+        limit = CHAR_LIMITS.get(key)
+        if limit is not None and len(value) > limit:
+            problems.append((path, f"is {len(value)} characters long; at most {limit} can be stored"))
+        if key in KEYS and len(value.encode("utf-8", "surrogatepass")) > KEY_BYTES:
+            size = len(value.encode("utf-8", "surrogatepass"))
+            problems.append((path, f"is {size} bytes long in UTF-8; an identifier may have at most {KEY_BYTES}"))
+    return problems
+
+
+def strings(value: Any, path: str = "$", key: str = "") -> Iterator[tuple[str, str, str]]:
+    """Every string in a record tree as `(json_path, "Class.field", value)`.
+
+    A mapping (a contact's `extra`) yields each name under `Class.field.name`
+    and each value under `Class.field`.
+    """
+    if isinstance(value, str):
+        yield path, key, value
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from strings(item, f"{path}[{i}]", key)
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from strings(name, f"{path}.{name}", f"{key}.name")
+            yield from strings(item, f"{path}.{name}", key)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for field in fields(value):
+            yield from strings(getattr(value, field.name), _child(value, path, field.name), _key(value, field.name))
+
+
+def _key(owner: Any, name: str) -> str:
+    return f"{type(owner).__name__}.{name}"
+
+
+def _child(owner: Any, path: str, name: str) -> str:
+    # The JSON format has a calendar's name, colour and description beside its events.
+    return path if isinstance(owner, Calendar) and name == "info" else f"{path}.{name}"
+
+
+def _replace_nul(value: Any, path: str, replaced: list[str]) -> Any:
+    """`value` with the NUL rule applied to every string; unchanged parts are the same objects."""
+    if isinstance(value, str):
+        if canonical.NUL in value:
+            replaced.append(path)
+            return canonical.replace_nul(value)
+        return value
+    if isinstance(value, tuple):
+        items = tuple(_replace_nul(item, f"{path}[{i}]", replaced) for i, item in enumerate(value))
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, Mapping):
+        pairs = [
+            (_replace_nul(name, f"{path}.{name}", replaced), _replace_nul(item, f"{path}.{name}", replaced))
+            for name, item in value.items()
+        ]
+        changed = any(a is not name or b is not item for (a, b), (name, item) in zip(pairs, value.items(), strict=True))
+        return dict(pairs) if changed else value
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for field in fields(value):
+            old = getattr(value, field.name)
+            new = _replace_nul(old, _child(value, path, field.name), replaced)
+            if new is not old:
+                changes[field.name] = new
+        return replace(value, **changes) if changes else value
+    return value

@@ -1,0 +1,50 @@
+"""What the figures Lifeboat shows count, and the one way they are written.
+
+Why one definition: the same account must read the same everywhere (the
+manifest's `counts`, `export`, `verify`, `restore`, a run's history and the
+dashboard), or a user comparing them concludes that data went missing. The
+figures are what the user entered, the way the store holds them:
+
+- contacts: people in the address book (`contacts/contacts.vcf`, one card
+  each; `contacts/cards/` holds the same cards again, one file each);
+- calendars: one `.ics` file each;
+- events: each event once, a repeating one included, however many times it
+  occurs. An occurrence that was moved or changed is part of its event, not
+  another one, although iCalendar stores it as an extra VEVENT (with a
+  RECURRENCE-ID); `verify` names those separately as changed occurrences;
+- notes: one Markdown file each; attachments: the files beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from account.records import Account
+
+KEYS = ("contacts", "calendars", "events", "notes", "attachments")
+EVENTS_MEANING = "a repeating event counts once; its moved or changed occurrences are part of it"
+_SINGULAR = {"contacts": "contact", "calendars": "calendar", "events": "event", "notes": "note"}
+
+
+def _of(n: int, plural: str) -> str:
+    return f"{n} {_SINGULAR.get(plural, plural[:-1]) if n == 1 else plural}"
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """`3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment`: the figures as every place shows them."""
+    get = {key: int(counts.get(key, 0)) for key in KEYS}
+    return (
+        f"{_of(get['contacts'], 'contacts')}, {_of(get['events'], 'events')} in {_of(get['calendars'], 'calendars')}, "
+        f"{_of(get['notes'], 'notes')}, {_of(get['attachments'], 'attachments')}"
+    )
+
+
+def account_counts(account: Account) -> dict[str, int]:
+    """The figures for records in memory (what a restore read), as `store.accounts.Counts` gives them."""
+    return {
+        "contacts": len(account.contacts),
+        "calendars": len(account.calendars),
+        "events": sum(len(calendar.events) for calendar in account.calendars),
+        "notes": len(account.notes),
+        "attachments": sum(len(note.attachments) for note in account.notes),
+    }

@@ -1,0 +1,88 @@
+"""Sign-in throttling: per account and per client address, counted on failures only.
+
+Why failures only: a person who types the right password is never slowed
+down, while guessing is capped both per account (one victim, many guesses)
+and per address (one machine, many accounts). Once a limit is reached, even
+the right password is refused until the window passes, or a guesser would
+learn when they hit it.
+
+Why Redis when configured: with several web processes, in-memory counters
+would each allow the full budget. The storage is the Redis named by
+LIFEBOAT_REDIS_URL, else the Celery broker when that is Redis, else memory
+(the embedded single-process default).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app, render_template, request
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from werkzeug.wrappers import Response
+
+DEFAULT_ACCOUNT_LIMITS = "5/minute;20/hour"
+DEFAULT_ADDRESS_LIMITS = "50/hour"
+
+
+def account_limits() -> str:
+    """Failed sign-ins allowed per account (config `LOGIN_ACCOUNT_LIMITS`, for tests)."""
+    return str(current_app.config.get("LOGIN_ACCOUNT_LIMITS", DEFAULT_ACCOUNT_LIMITS))
+
+
+def address_limits() -> str:
+    """Failed sign-ins allowed per client address (config `LOGIN_ADDRESS_LIMITS`, for tests)."""
+    return str(current_app.config.get("LOGIN_ADDRESS_LIMITS", DEFAULT_ADDRESS_LIMITS))
+
+
+def storage_uri(config: Mapping[str, Any]) -> str:
+    """The limits storage: LIFEBOAT_REDIS_URL, else a Redis Celery broker, else memory."""
+    for candidate in (config.get("REDIS_URL"), config.get("CELERY_BROKER_URL")):
+        if candidate and str(candidate).startswith(("redis://", "rediss://", "unix://")):
+            return str(candidate)
+    return "memory://"
+
+
+def account_key() -> str:
+    """The account a sign-in names, spelled the way `find_user` would find it."""
+    return "account:" + (request.form.get("email") or "").strip().lower()[:320]
+
+
+def address_key() -> str:
+    return "address:" + (get_remote_address() or "unknown")
+
+
+def failed_sign_in(response: Response) -> bool:
+    """A sign-in that did not redirect (wrong password, bad form, no CSRF token) failed."""
+    return response.status_code != 302
+
+
+def configure(app: Flask) -> None:
+    """Point Flask-Limiter at the right storage and answer 429 with a page that says when."""
+    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app.config)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "lifeboat")
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    # A Redis outage must not lock everyone out (or crash sign-in): count in memory meanwhile.
+    app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    app.register_error_handler(RateLimitExceeded, too_many_attempts)
+
+
+def too_many_attempts(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
+    """Say plainly why sign-in is refused and when it will work again."""
+    from web import limiter
+
+    current = limiter.current_limit
+    reset_at = current.reset_at if current is not None else int(time.time()) + 60
+    wait = max(1, reset_at - int(time.time()))
+    minutes = math.ceil(wait / 60)
+    when = dt.datetime.fromtimestamp(reset_at, dt.UTC).strftime("%H:%M UTC")
+    message = (
+        "Too many failed sign-in attempts. For your account's safety, sign-in is paused: "
+        f"try again in {minutes} minute{'s' if minutes != 1 else ''} (after {when})."
+    )
+    page = render_template("message.html", title="Too many sign-in attempts", message=message)
+    return page, 429, {"Retry-After": str(wait)}
