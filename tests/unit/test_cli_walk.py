@@ -34,7 +34,12 @@ ALICE = ROOT / "tests" / "data" / "alice.json"
 REALISTIC: dict[str, list[list[str]]] = {
     "db downgrade": [[], ["no-such-revision"]],
     "import-account": [["{missing}.json"], ["{not_json}"]],
-    "export": [["nobody@example.com"], ["nobody@example.com", "--out", "{not_a_folder}"]],
+    "export": [
+        ["nobody@example.com"],
+        ["nobody@example.com", "--out", "{not_a_folder}"],
+        ["nobody@example.com", "--deliver"],
+    ],
+    "archive-options": [["nobody@example.com"], ["nobody@example.com", "--vcard-version", "4.0"]],
     "verify": [["{missing}.zip"], ["{not_json}"]],
     "restore": [["{missing}.zip", "--email", "nobody@example.com"], ["{not_json}", "--email", "nobody@example.com"]],
     "schedule": [["nobody@example.com"], ["nobody@example.com", "--every", "daily", "--at", "25:99"]],
