@@ -2,32 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 import config
 
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("lifeboat.app")
+
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    root = os.path.dirname(os.path.abspath(__file__))
+    """Build the app: defaults, then the environment, then `test_config`.
+
+    The embedded default (SQLite under the instance folder) needs no setup at
+    all: missing keys are generated into the instance folder and a brand-new
+    SQLite database gets its schema, both on first use.
+    """
+    test_config = dict(test_config or {})
+    instance = test_config.pop("INSTANCE_PATH", None) or config.instance_dir(default_instance_dir())
     app = Flask(
         __name__,
+        instance_path=str(instance),
         instance_relative_config=True,
-        template_folder=os.path.join(root, "templates"),
-        static_folder=os.path.join(root, "static"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
     )
     app.config.from_mapping(config.load(app.instance_path))
-    if test_config is not None:
-        app.config.from_mapping(test_config)
-    if not app.config.get("SECRET_KEY"):
-        # Embedded default: a per-instance key kept beside the database, so sessions and
-        # signed links survive restarts without any setup.
-        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
-    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(test_config)
+    # Owner-only when we create it: it holds the keys, the database and everyone's archives.
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     os.makedirs(app.config["ARCHIVE_DIR"], exist_ok=True)
 
     import cli
@@ -35,10 +44,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import logs
     import store
     import web
+    from store import migrate
 
     if not app.testing:
         logs.configure(app.config.get("LOG_LEVEL", "INFO"))
+    _generate_missing_keys(app)
     store.init_app(app)
+    if migrate.create_schema_if_new(store.get_db(app)):
+        log.debug("created the database schema (first use)")
     jobs.init_app(app)
     web.init_app(app)
     cli.init_app(app)
@@ -47,15 +60,36 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _instance_secret(instance_path: str) -> str:
-    path = os.path.join(instance_path, "secret_key")
-    os.makedirs(instance_path, exist_ok=True)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(key)
-        return key
+def default_instance_dir() -> Path:
+    """Where settings-free state lives when LIFEBOAT_INSTANCE_DIR is not set.
+
+    A source checkout (the one `make run` and the README use) keeps it in its own
+    `instance/` whatever folder a command runs from, so `lifeboat` run from
+    elsewhere finds the same database; an installed copy has no checkout to
+    write into and uses the per-user data folder instead.
+    """
+    if (ROOT / "pyproject.toml").is_file():
+        return ROOT / "instance"
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(data_home) / "lifeboat"
+
+
+def _generate_missing_keys(app: Flask) -> None:
+    """Fill in the session and encryption keys the operator did not set.
+
+    The session key is always safe to keep per instance folder. The encryption
+    keys only on SQLite: a database shared between hosts (PostgreSQL) needs the
+    same keys on every host, and a key made up on one host would leave the
+    secrets it encrypted unreadable on the others, so there the operator sets
+    LIFEBOAT_ENCRYPTION_KEYS and storing a secret without it is refused.
+    """
+    instance = Path(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config.instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48))
+    if not app.config.get("ENCRYPTION_KEYS") and str(app.config["DATABASE_URL"]).startswith("sqlite"):
+        from delivery.secrets import SecretBox
+
+        # Said once at INFO: without this file the stored destination credentials are lost.
+        keys = config.instance_secret(instance, "encryption_keys", SecretBox.generate_key, level=logging.INFO)
+        app.config["ENCRYPTION_KEYS"] = config.split_keys(keys)
+        app.config["ENCRYPTION_KEYS_SOURCE"] = str(instance / "encryption_keys")

@@ -1,33 +1,202 @@
-"""Command-line entry points (`flask --app app ...`): thin wrappers over services."""
+"""Command-line entry points: the `lifeboat` console script and `flask --app app ...`.
+
+Why one error mechanism here rather than try/except in each command: a
+command that cannot proceed (a setting it cannot start with, a database
+without tables, a file it may not write) must print one line saying what to
+do and exit non-zero, and a command added next year must get that for free.
+`one_line_errors` decides which exceptions are such refusals; `LifeboatGroup`
+(the console script) applies it to loading the app and to every command, and
+`init_app` applies it to the commands `flask --app app` finds on `app.cli`.
+Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import click
+from alembic.util import CommandError
 from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command, with_appcontext
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
+
+from config import ConfigError
+from errors import DeliveryError, LifeboatError, UserError
+
+# Already one clear line (click prints "Error: ..."), or not an error at all.
+_CLICK_OWN = (click.ClickException, click.exceptions.Exit, click.Abort)
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The line to print for an error that stops a command, or None for a bug (keep its traceback)."""
+    if isinstance(exc, DeliveryError):
+        return exc.user_message
+    if isinstance(exc, UserError):
+        return str(exc)  # safe to show and already says what to fix, problem list included
+    if isinstance(exc, ConfigError | LifeboatError):
+        return _one_line(str(exc))
+    if isinstance(exc, DBAPIError | NoSuchTableError):
+        return _database_refusal(exc)
+    if isinstance(exc, ArgumentError):  # create_engine refusing the URL (which is never echoed: passwords)
+        return f"LIFEBOAT_DATABASE_URL is not a usable database URL: {_one_line(str(exc))}"
+    if isinstance(exc, CommandError):  # Alembic: an unknown revision and the like
+        return f"Migration: {_one_line(str(exc))}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return None
+
+
+def _database_refusal(exc: BaseException) -> str:
+    """Name the fix (`db upgrade`) when the schema is missing or old, else the driver's first line."""
+    from store import get_db, migrate
+
+    if current_app:
+        advice = migrate.schema_advice(get_db())
+        if advice:
+            return advice
+    original = getattr(exc, "orig", None) or exc
+    return f"Database error: {_one_line(str(original))} (check LIFEBOAT_DATABASE_URL)"
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn refusals (see `refusal`) into a ClickException: "Error: <one line>", exit status 1."""
+    try:
+        yield
+    except _CLICK_OWN:
+        raise
+    except Exception as exc:
+        message = refusal(exc)
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
+
+
+def guarded(command: click.Command) -> click.Command:
+    """A copy of `command` (and of its subcommands) whose callbacks run under `one_line_errors`.
+
+    A copy, so the module-level command objects stay untouched however many
+    apps register them (the tests build hundreds).
+    """
+    result = copy.copy(command)
+    if command.callback is not None:
+        result.callback = _guard_callback(command.callback)
+    if isinstance(command, click.Group):
+        result.commands = {name: guarded(sub) for name, sub in command.commands.items()}
+    return result
+
+
+def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with one_line_errors():
+            return callback(*args, **kwargs)
+
+    return run
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", default=5000, show_default=True, help="0 picks a free port.")
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
     """Serve the web app and run the scheduler and exports in this one process (embedded)."""
+    from werkzeug.serving import make_server
+
     import jobs
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Listen before starting the scheduler, so a busy port is one clear line and leaves
+    # no export threads behind.
+    try:
+        listener = socket.create_server((host, port))
+    except OSError as exc:
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Stop whatever uses it or pass another --port."
+        ) from None
+    # `app.run()` refuses to start inside the flask CLI; serve with the server it would have used.
+    with listener:
+        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
+    bound_port = server.socket.getsockname()[1]
     jobs.start_embedded(app)
-    click.echo(f"Lifeboat on http://{host}:{port}/ (scheduler and {app.config['EMBEDDED_WORKERS']} export workers)")
-    from werkzeug.serving import run_simple
-
-    # `app.run()` refuses to start inside the flask CLI; run the server it would have run.
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    workers = app.config["EMBEDDED_WORKERS"]
+    click.echo(f"Lifeboat on http://{host}:{bound_port}/ (scheduler and {workers} export workers)")
+    server.serve_forever()
 
 
 def init_app(app: Flask) -> None:
+    """Register every command on `app.cli`, each guarded by `one_line_errors`."""
     from delivery.cli import COMMANDS as DELIVERY_COMMANDS
     from jobs.cli import COMMANDS as JOB_COMMANDS
     from store.cli import COMMANDS as STORE_COMMANDS
 
     for command in (*STORE_COMMANDS, *JOB_COMMANDS, *DELIVERY_COMMANDS, serve_command):
-        app.cli.add_command(command)
+        app.cli.add_command(guarded(command))
+
+
+def _create_app() -> Flask:
+    from app import create_app
+    from store import get_db
+
+    app = create_app()
+    # Close the connection pool when the command ends, not whenever the garbage collector
+    # gets to it: the process may go on (tests invoke many commands in one process).
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(get_db(app).dispose)
+    return app
+
+
+class LifeboatGroup(FlaskGroup):
+    """The `lifeboat` console script: Flask's CLI on `app.create_app`, from any folder.
+
+    Loading the app (reading settings, generating keys, creating a new
+    database's schema) runs under `one_line_errors` too, which `flask --app app`
+    cannot offer: there a broken setting still ends in Flask's traceback.
+    Flask's `run` is left out (`serve` is the way to serve Lifeboat); `shell`
+    and `routes` stay for operators.
+    """
+
+    def __init__(self, **extra: Any) -> None:
+        super().__init__(create_app=_create_app, add_default_commands=False, add_version_option=False, **extra)
+        # --app would be silently ignored (the app is always app.create_app): do not offer it.
+        self.params = [param for param in self.params if param.name != "app"]
+        self.add_command(shell_command)
+        self.add_command(routes_command)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with one_line_errors():
+            return super().invoke(ctx)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # FlaskGroup prints the whole traceback when the app fails to load here (for
+        # --help); one line says more, and the built-in commands are still listed.
+        try:
+            with one_line_errors():
+                ctx.ensure_object(ScriptInfo).load_app()
+        except click.ClickException as exc:
+            exc.show()
+            return sorted(self.commands)
+        return super().list_commands(ctx)
+
+
+main = LifeboatGroup(
+    name="lifeboat",
+    help=(
+        "Lifeboat: verified archives of your contacts, calendars and notes.\n\n"
+        "Settings are LIFEBOAT_* environment variables (see .env.example); with none set, "
+        "everything lives in the instance folder (LIFEBOAT_INSTANCE_DIR, default: the "
+        "checkout's instance/)."
+    ),
+)

@@ -14,9 +14,10 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config import ConfigError
 from delivery.base import Delivery
 from delivery.email import EmailDelivery, SmtpSettings
-from delivery.secrets import SecretBox
+from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
 from store import Destination, ExportRun, User
 
 log = logging.getLogger("lifeboat.delivery")
@@ -24,21 +25,37 @@ log = logging.getLogger("lifeboat.delivery")
 SECRET_FIELDS = ("access_key_id", "secret_access_key")
 
 
+NO_KEYS = (
+    "LIFEBOAT_ENCRYPTION_KEYS is not set, so delivery credentials cannot be {verb}: set it to the same "
+    "Fernet key(s) on every host that shares this database (generate one with " + GENERATE_HINT + ")."
+)
+
+
 def smtp_settings(config: dict[str, Any]) -> SmtpSettings:
-    return SmtpSettings(
-        host=config.get("SMTP_HOST"),
-        port=config.get("SMTP_PORT"),
-        security=config.get("SMTP_SECURITY", "starttls"),
-        username=config.get("SMTP_USERNAME"),
-        password=config.get("SMTP_PASSWORD"),
-        sender_address=config.get("MAIL_FROM", "lifeboat@localhost"),
-        sender_name="Lifeboat",
-    )
+    """The operator's SMTP settings; a value SmtpSettings refuses is a ConfigError naming the settings.
+
+    Defaults come from `config.py` alone: a second default here once drifted
+    from it (`lifeboat@localhost`, which the sender check itself refuses).
+    """
+    try:
+        return SmtpSettings(
+            host=config.get("SMTP_HOST"),
+            port=config.get("SMTP_PORT"),
+            security=config.get("SMTP_SECURITY") or "starttls",
+            username=config.get("SMTP_USERNAME"),
+            password=config.get("SMTP_PASSWORD"),
+            sender_address=config.get("MAIL_FROM") or "",
+            sender_name="Lifeboat",
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (check the LIFEBOAT_SMTP_* settings and LIFEBOAT_MAIL_FROM)") from None
 
 
 def secret_box(config: dict[str, Any]) -> SecretBox | None:
+    """The configured keys, or None; a bad key's message names where it came from (setting or file)."""
     keys = config.get("ENCRYPTION_KEYS") or []
-    return SecretBox(keys) if keys else None
+    setting = config.get("ENCRYPTION_KEYS_SOURCE") or "LIFEBOAT_ENCRYPTION_KEYS"
+    return SecretBox(keys, setting=setting) if keys else None
 
 
 class Registry:
@@ -67,7 +84,7 @@ class Registry:
         if not destination.secret_token:
             return {}
         if self.box is None:
-            raise ValueError("LIFEBOAT_ENCRYPTION_KEYS is not set; stored credentials cannot be read")
+            raise SecretKeyError(NO_KEYS.format(verb="read"))
         import json
 
         value = json.loads(self.box.decrypt(destination.secret_token))
@@ -75,7 +92,7 @@ class Registry:
 
     def encrypt(self, secrets: dict[str, str]) -> str:
         if self.box is None:
-            raise ValueError("LIFEBOAT_ENCRYPTION_KEYS is not set; credentials cannot be stored")
+            raise SecretKeyError(NO_KEYS.format(verb="stored"))
         import json
 
         return self.box.encrypt(json.dumps({k: secrets[k] for k in SECRET_FIELDS if secrets.get(k)}))

@@ -7,6 +7,8 @@ over the stored tokens, and only then drops the old key.
 
 Keys come from configuration (e.g. `LIFEBOAT_ENCRYPTION_KEYS`, newest first,
 separated by commas or whitespace); generate one with `SecretBox.generate_key()`.
+On SQLite, where none is set, app.py generates one into the instance folder
+(`encryption_keys`, mode 0600) on first use; `setting` then names that file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from errors import LifeboatError
 
 DEFAULT_SETTING = "LIFEBOAT_ENCRYPTION_KEYS"
+# What an operator can run; `SecretBox.generate_key()` means nothing outside Python.
+GENERATE_HINT = '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
 
 
 class SecretKeyError(LifeboatError, ValueError):
@@ -40,13 +44,12 @@ class SecretBox:
                 # Never echo the key: it is the secret this class protects.
                 raise SecretKeyError(
                     f"Key {position} in {setting} is not a Fernet key (32 url-safe base64-encoded "
-                    "bytes). Generate one with SecretBox.generate_key() and fix the setting."
+                    f"bytes). Generate one with {GENERATE_HINT} and fix it."
                 ) from None
         if not fernets:
             raise SecretKeyError(
                 f"{setting} is empty: set it to one or more Fernet keys (newest first) so "
-                "delivery secrets can be stored encrypted. Generate one with "
-                "SecretBox.generate_key()."
+                f"delivery secrets can be stored encrypted. Generate one with {GENERATE_HINT}."
             )
         self._multi = MultiFernet(fernets)
         self._count = len(fernets)

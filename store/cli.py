@@ -31,7 +31,7 @@ def db_upgrade(force: bool) -> None:
 
     Refuses while any active user lacks a verified archive newer than
     LIFEBOAT_UPGRADE_MAX_ARCHIVE_AGE_HOURS: an upgrade must never be the moment
-    the only copy is lost. Run `flask --app app export-all` first.
+    the only copy is lost. Run `lifeboat export-all` first.
     """
     database = get_db()
     if not migrate.pending(database):
@@ -44,7 +44,7 @@ def db_upgrade(force: bool) -> None:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise click.ClickException(
                 f"{len(missing)} active user(s) have no verified archive newer than {max_age}: {shown}.\n"
-                "Run `flask --app app export-all` first (or pass --force if you accept the risk)."
+                "Run `lifeboat export-all` first (or pass --force if you accept the risk)."
             )
     migrate.upgrade(database)
     click.echo(f"Database upgraded to revision {migrate.current_revision(database)}.")

@@ -60,6 +60,7 @@ def app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Flask]:
     app = create_app(
         {
             "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),  # generated keys stay out of the checkout
             "DATABASE_URL": f"sqlite:///{tmp_path / 'lifeboat.sqlite3'}",
             "ARCHIVE_DIR": str(tmp_path / "archives"),
             "SECRET_KEY": "test-secret-key",
