@@ -50,6 +50,8 @@ REALISTIC: dict[str, list[list[str]]] = {
     "destination test": [["999"], ["not-a-number"]],
     "destination policy": [["999"]],
     "serve": [["--port", "{busy_port}"]],  # a free port would serve forever
+    # Flask-Limiter's plugin: an operator lifting a sign-in lockout (without -y it asks first).
+    "limiter clear": [["--key", "nobody@example.com", "-y"]],
 }
 
 SETTINGS = {
