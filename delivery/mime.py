@@ -273,7 +273,7 @@ class Summary:
             "To check that your copy is intact, compare the SHA-256 above with the output of:",
             f"  Linux:    sha256sum {name}",
             f"  macOS:    shasum -a 256 {name}",
-            f"  Lifeboat: flask --app app verify {name}",
+            f"  Lifeboat: lifeboat verify {name}",
             f"The last one also checks every file inside against {manifest},",
             "which lists each file's SHA-256 and size.",
         ]

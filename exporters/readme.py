@@ -50,7 +50,7 @@ Checking that nothing is missing or damaged
               with that file's value in {manifest})
   Every file must be reported OK. With Lifeboat installed, this checks the
   ZIP itself without unzipping it:
-    flask --app app verify <archive>.zip
+    lifeboat verify <archive>.zip
   The SHA-256 of the whole ZIP is shown in Lifeboat and in the delivery
   message; compare it with the output of: sha256sum <archive>.zip
 """

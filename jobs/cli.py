@@ -51,7 +51,7 @@ def export_command(email: str, out: Path | None, deliver: bool, vcard_version: s
     with get_db().session() as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
+            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
         user_id = user.id
     if deliver:
         _export_and_deliver(email, user_id, archive_dir, out, vcard_version)
@@ -91,7 +91,7 @@ def _export_and_deliver(email: str, user_id: int, archive_dir: Path, out: Path |
     if not outcome.destinations and outcome.delivered:
         click.echo(
             f"  {email} has no destinations: the archive is kept on Lifeboat's disk only. "
-            "Add one with `flask --app app destination add-s3|add-email`."
+            "Add one with `lifeboat destination add-s3|add-email`."
         )
     if not outcome.delivered:
         raise click.ClickException(
@@ -129,7 +129,7 @@ def archive_options_command(email: str, vcard_version: str | None) -> None:
     with get_db().session(write=vcard_version is not None) as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
+            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
         if vcard_version is not None:
             user.vcard_version = None if vcard_version == "default" else vcard_version
         chosen = user.vcard_version
@@ -273,7 +273,7 @@ def schedule_command(
     with get_db().session(write=changing) as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `flask --app app import-account FILE`.")
+            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
         if off:
             switch_off(session, user)
         elif change != ScheduleChange():

@@ -1,4 +1,4 @@
-"""The standalone dispatcher process (`flask --app app scheduler`).
+"""The standalone dispatcher process (`lifeboat scheduler`).
 
 APScheduler is only the ticker here, in one process with fixed job ids; the
 database decides what is due and who runs it, so several dispatchers can run

@@ -140,7 +140,7 @@ def test_it_attaches_the_archive_with_its_sha256_and_says_what_is_inside(
     assert payload.sha256 in text
     assert f"sha256sum {payload.filename}" in text
     assert f"shasum -a 256 {payload.filename}" in text
-    assert f"flask --app app verify {payload.filename}" in text
+    assert f"lifeboat verify {payload.filename}" in text
     assert "195.3 KB (200,000 bytes)" in text
     html = msg.get_body(preferencelist=("html",))
     assert html is not None and payload.sha256 in html.get_content()

@@ -130,7 +130,7 @@ def test_it_adds_a_readme_that_explains_imports_and_checks(written: Path) -> Non
     readme = open_member(written, "README.txt").decode()
     needles = [
         *("alice@example.com", "3 contacts", "Google Contacts", "Apple Calendar", "Outlook"),
-        *("Thunderbird", "Obsidian", "sha256sum -c SHA256SUMS", "flask --app app verify"),
+        *("Thunderbird", "Obsidian", "sha256sum -c SHA256SUMS", "lifeboat verify"),
     ]
     assert [n for n in needles if n not in readme] == []
 
