@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -93,6 +95,46 @@ def test_it_works_with_exactly_the_suggested_policy(
     target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261001T000000Z.zip"))
     receipt = target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261101T000000Z.zip"))
     assert "removed 1 older archive(s)" in receipt.detail
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("action", "call", "arguments"),
+    [
+        ("s3:GetObject", "head_object", {"Key": "lifeboat/probe", "ChecksumMode": "ENABLED"}),
+        ("s3:ListBucket", "list_objects_v2", {"Prefix": "lifeboat/"}),
+        ("s3:PutObject", "create_multipart_upload", {"Key": "lifeboat/new"}),
+    ],
+)
+def test_moto_checks_the_iam_action_aws_documents_for_each_call(
+    moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any, action: str, call: str, arguments: dict[str, Any]
+) -> None:
+    """The policy tests above trust moto to authorise each call as AWS does.
+
+    AWS's API reference: HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket, the
+    multipart calls s3:PutObject; s3:HeadObject, s3:ListObjectsV2 and s3:CreateMultipartUpload
+    are not IAM actions at all. moto 5.2.6 checked those API names instead, and the policy test
+    failed with a bare 403; this names the cause if a moto upgrade does it again.
+    """
+    moto_server.client().put_object(Bucket=s3_bucket, Key="lifeboat/probe", Body=b"probe")
+    resources = [f"arn:aws:s3:::{s3_bucket}", f"arn:aws:s3:::{s3_bucket}/*"]
+    keys = moto_iam_user(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resources}]}
+    )
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_server.url,
+        region_name="us-east-1",
+        aws_access_key_id=keys["access_key_id"],
+        aws_secret_access_key=keys["secret_access_key"],
+    )
+    try:
+        getattr(client, call)(Bucket=s3_bucket, **arguments)
+    except ClientError as exc:
+        pytest.fail(
+            f"moto refused {call} to a policy allowing {action}, the action AWS checks for it ({exc}): "
+            "a moto regression, see requirements/constraints.txt"
+        )
 
 
 @pytest.mark.server
