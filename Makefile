@@ -12,7 +12,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 # The lock tool lives apart from the project's packages, so `make lock` never changes what tests see.
 UV_VERSION := 0.13.9
-TOOLS := $(VENV)/tools
+TOOLS := $(VENV)/uv-$(UV_VERSION)
 UV := $(TOOLS)/bin/uv
 # Python 3.11 on Linux x86_64: the machines this project runs and is tested on.
 COMPILE := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
@@ -45,7 +45,7 @@ $(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/python
 # Refresh both locks from pyproject.toml. run.txt first; test.txt is constrained by it, so the
 # packages both share are the same versions in both (tests exercise what production runs).
 lock: | $(BIN)/python
-	test -x $(UV) || $(BIN)/python -m pip install -q --target $(TOOLS) 'uv==$(UV_VERSION)'
+	test -x $(UV) || $(BIN)/python -m pip install -q --target $(TOOLS) uv==$(UV_VERSION)
 	$(COMPILE) -o $(RUN_LOCK)
 	$(COMPILE) --extra test -c $(RUN_LOCK) -o $(TEST_LOCK)
 
