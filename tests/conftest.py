@@ -30,11 +30,11 @@ pytest_plugins = ["tests.servers.radicale", "tests.servers.smtp", "tests.servers
 # Hypothesis profiles. "ci" is Hypothesis's own CI profile (the same examples on every run,
 # so a red CI is reproducible rather than a lucky draw; no deadline on a busy machine; the
 # failing example's blob printed) with every test's full example count: tests scale explicit
-# counts through tests/profiles.py. "dev", the default elsewhere, tries a fifth as many, so
+# counts through tests/profiles.py. "dev", the default elsewhere, tries a tenth as many, so
 # `make test-fast` stays short; its random draws and local example database still find new
 # failures over time. CI (set by `.ci/run`) selects "ci"; HYPOTHESIS_PROFILE picks either.
 settings.register_profile("ci", settings.get_profile("ci"), max_examples=100)
-settings.register_profile("dev", max_examples=20)
+settings.register_profile("dev", max_examples=10)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 DATA = Path(__file__).parent / "data"

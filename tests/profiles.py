@@ -1,7 +1,7 @@
 """How many examples a property test tries, scaled by the Hypothesis profile in force.
 
 The profiles themselves are registered in `tests/conftest.py`: "ci" (the thorough run,
-`make test` in CI) and "dev" (the default elsewhere, a fifth of the examples).
+`make test` in CI) and "dev" (the default elsewhere, a tenth of the examples).
 
 Why a helper: an explicit `@settings(max_examples=150)` pins the count, so no profile
 could shorten it. A test that needs its own count (more for a cheap property, fewer for
