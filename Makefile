@@ -1,39 +1,88 @@
 # Lifeboat: `make run` serves the embedded default with a demo account; `make test` runs every test.
+#
+# Installs come from the hashed lock files in requirements/ (run.txt: what running needs;
+# test.txt: that plus the test tools and real servers), so every machine gets the same
+# versions; pyproject.toml keeps only lower bounds. `make lock` refreshes both locks.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUN_LOCK := requirements/run.txt
+TEST_LOCK := requirements/test.txt
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+# The lock tool lives apart from the project's packages, so `make lock` never changes what tests see.
+UV_VERSION := 0.13.9
+TOOLS := $(VENV)/uv-$(UV_VERSION)
+UV := $(TOOLS)/bin/uv
+# Python 3.11 on Linux x86_64: the machines this project runs and is tested on.
+COMPILE := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --generate-hashes --custom-compile-command "make lock" \
+	-c requirements/constraints.txt $(LOCK_FLAGS)
+# `make lock` keeps every pin it can and adds what pyproject.toml gained; `make lock LOCK_FLAGS=--upgrade`
+# moves everything to the newest versions allowed.
+LOCK_FLAGS ?=
 
-.PHONY: run test test-fast check lint format bench clean
+.PHONY: run test test-fast check lint format bench clean lock system-deps
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	$(BIN)/python -m pip install -q -e '.[test]'
-	touch $(STAMP)
 
-run: $(STAMP)
+# --no-deps: the lock already names every package; the project itself comes last, without resolving.
+# pip check then catches a pyproject.toml that gained a dependency the lock does not have yet.
+$(RUN_STAMP): $(RUN_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(RUN_LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check || { echo "$(RUN_LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
+	touch $@
+
+$(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(TEST_LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check || { echo "$(TEST_LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
+	touch $@
+
+# Refresh both locks from pyproject.toml. run.txt first; test.txt is constrained by it, so the
+# packages both share are the same versions in both (tests exercise what production runs).
+lock: | $(BIN)/python
+	test -x $(UV) || $(BIN)/python -m pip install -q --target $(TOOLS) uv==$(UV_VERSION)
+	$(COMPILE) -o $(RUN_LOCK)
+	$(COMPILE) --extra test -c $(RUN_LOCK) -o $(TEST_LOCK)
+
+# Debian packages the tests use (the archive tests re-pack with Info-ZIP's zip/unzip).
+# A no-op when they are present; needs root for apt-get, otherwise says what to install.
+system-deps:
+	@missing=""; for tool in zip unzip; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
+	else \
+		echo "not root: skipping apt-get; install$$missing (e.g. sudo apt-get install$$missing)"; \
+	fi
+
+run: $(RUN_STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo
 	$(BIN)/flask --app app serve
 
-test: $(STAMP)
+# Hypothesis runs the long "ci" profile when CI is set (see tests/conftest.py), the short "dev" one otherwise.
+test: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q -m "not server and not scale and not slow"
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 check: lint test
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/export_account.py
 
 clean:

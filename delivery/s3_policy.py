@@ -1,9 +1,13 @@
 """The least-privilege IAM policy text the settings page shows the user.
 
 Why generate it: users who paste `s3:*` on `*` give a leaked key the run of
-their account. Lifeboat needs exactly four actions, on one prefix of one
-bucket: put and verify archives, delete old ones (retention, the connection
-probe), and list the prefix (retention).
+their account. Lifeboat needs exactly five actions, on one prefix of one
+bucket: put archives (s3:PutObject covers every multipart call but the abort),
+read and HEAD them back to verify (s3:GetObject), abort a failed multipart
+upload (s3:AbortMultipartUpload; without it the parts of every failed upload
+stay in the bucket, billed and unlisted), delete old ones (retention, the
+connection probe), and list the prefix (retention; it also makes a HEAD on a
+missing key answer 404 rather than 403).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def permissions_policy(bucket: str, prefix: str) -> dict[str, object]:
             {
                 "Sid": "LifeboatWriteArchives",
                 "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
                 "Resource": object_arn(bucket, prefix),
             },
             list_statement,

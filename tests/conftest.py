@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from hypothesis import settings
 
 from account.jsonio import account_from_dict
 from account.records import Account
@@ -24,6 +26,16 @@ from app import create_app
 from store import Database, get_db, migrate
 
 pytest_plugins = ["tests.servers.radicale", "tests.servers.smtp", "tests.servers.s3"]
+
+# Hypothesis profiles. "ci" is Hypothesis's own CI profile (the same examples on every run,
+# so a red CI is reproducible rather than a lucky draw; no deadline on a busy machine; the
+# failing example's blob printed) with every test's full example count: tests scale explicit
+# counts through tests/profiles.py. "dev", the default elsewhere, tries a tenth as many, so
+# `make test-fast` stays short; its random draws and local example database still find new
+# failures over time. CI (set by `.ci/run`) selects "ci"; HYPOTHESIS_PROFILE picks either.
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=100)
+settings.register_profile("dev", max_examples=10)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 DATA = Path(__file__).parent / "data"
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)

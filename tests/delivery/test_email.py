@@ -25,6 +25,7 @@ from delivery.email import EmailDelivery, SmtpSettings
 from delivery.headers import HeaderValueError, clean_text, mailbox, parse_address, safe_filename
 from delivery.mime import build_message
 from errors import DeliveryError
+from tests.profiles import examples
 from tests.servers.smtp import (
     DROP,
     REJECT_DATA,
@@ -257,7 +258,7 @@ def test_it_never_lets_a_display_name_add_a_header(smtp_server: SmtpServer, tmp_
     assert "\n" not in str(msg["Subject"]) and "\n" not in msg["To"].addresses[0].display_name
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     name=st.one_of(hostile_text(), st.text(), st.lists(st.sampled_from(INJECTIONS)).map("".join)),
     tail=st.sampled_from(["", "=?", "?=", "\r", "\u2028", "=?utf-8?b?DQpCY2M6IHg=?="]),

@@ -22,6 +22,7 @@ from delivery.headers import clean_text, mailbox
 from delivery.mime import UnsafeAddressError, build_message, check_addresses
 from errors import DeliveryError
 from tests.delivery.test_email import ALICE, SENDER, make_payload, smtp_settings
+from tests.profiles import examples
 from tests.servers.smtp import SmtpServer
 from tests.strategies.text import hostile_text
 
@@ -56,7 +57,7 @@ def test_the_reported_display_name_no_longer_adds_a_recipient() -> None:
 _SPECIALS = st.sampled_from(["Bcc: ", "evil@attacker.test", ";", ",", "<", ">", '"', "\\", "(", ")", ":", " ", "x"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.one_of(
         hostile_text(),

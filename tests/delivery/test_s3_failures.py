@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.session
 import pytest
+from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -93,6 +95,80 @@ def test_it_works_with_exactly_the_suggested_policy(
     target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261001T000000Z.zip"))
     receipt = target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261101T000000Z.zip"))
     assert "removed 1 older archive(s)" in receipt.detail
+
+
+@pytest.mark.server
+def test_the_suggested_policy_allows_every_call_delivery_makes(
+    moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any
+) -> None:
+    """Each S3 call delivery, retention and the connection test make, under exactly the policy.
+
+    Aborting a failed multipart upload is best effort in the code, so nothing else would
+    notice a policy without s3:AbortMultipartUpload: the parts of every failed upload
+    would stay in the user's bucket, billed and invisible in a normal listing.
+    """
+    s3 = client_with_keys(moto_server, **moto_iam_user(json_policy(s3_bucket)))
+    key, bucket = "lifeboat/2026/11/a.zip", {"Bucket": s3_bucket}
+    part = b"x" * (5 * 1024 * 1024)
+    calls: list[tuple[str, Any]] = [
+        ("PutObject", lambda: s3.put_object(Key=key, Body=b"zip", IfNoneMatch="*", **bucket)),
+        ("HeadObject", lambda: s3.head_object(Key=key, ChecksumMode="ENABLED", **bucket)),
+        ("GetObject", lambda: s3.get_object(Key=key, **bucket)["Body"].read()),
+        ("ListObjectsV2", lambda: s3.list_objects_v2(Prefix="lifeboat/", **bucket)),
+        ("DeleteObject", lambda: s3.delete_object(Key=key, **bucket)),
+    ]
+    for name, call in calls:
+        try:
+            call()
+        except ClientError as exc:
+            pytest.fail(f"the suggested policy refuses {name}: {exc}")
+
+    upload = s3.create_multipart_upload(Key=key, ChecksumAlgorithm="SHA256", **bucket)["UploadId"]
+    etag = s3.upload_part(Key=key, UploadId=upload, PartNumber=1, Body=part, **bucket)["ETag"]
+    s3.complete_multipart_upload(
+        Key=key, UploadId=upload, MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": 1}]}, **bucket
+    )
+    abandoned = s3.create_multipart_upload(Key=key, **bucket)["UploadId"]
+    try:
+        s3.abort_multipart_upload(Key=key, UploadId=abandoned, **bucket)
+    except ClientError as exc:
+        pytest.fail(f"the suggested policy refuses AbortMultipartUpload, so failed uploads pile up: {exc}")
+    moto_server.set_auth(False)
+    assert "Uploads" not in moto_server.client().list_multipart_uploads(Bucket=s3_bucket)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("action", "call", "arguments"),
+    [
+        ("s3:GetObject", "head_object", {"Key": "lifeboat/probe", "ChecksumMode": "ENABLED"}),
+        ("s3:ListBucket", "list_objects_v2", {"Prefix": "lifeboat/"}),
+        ("s3:PutObject", "create_multipart_upload", {"Key": "lifeboat/new"}),
+    ],
+)
+def test_moto_checks_the_iam_action_aws_documents_for_each_call(
+    moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any, action: str, call: str, arguments: dict[str, Any]
+) -> None:
+    """The policy tests above trust moto to authorise each call as AWS does.
+
+    AWS's API reference: HeadObject needs s3:GetObject, ListObjectsV2 s3:ListBucket, the
+    multipart calls s3:PutObject; s3:HeadObject, s3:ListObjectsV2 and s3:CreateMultipartUpload
+    are not IAM actions at all. moto 5.2.6 checked those API names instead, and the policy test
+    failed with a bare 403; this names the cause if a moto upgrade does it again.
+    """
+    moto_server.client().put_object(Bucket=s3_bucket, Key="lifeboat/probe", Body=b"probe")
+    resources = [f"arn:aws:s3:::{s3_bucket}", f"arn:aws:s3:::{s3_bucket}/*"]
+    keys = moto_iam_user(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resources}]}
+    )
+    client = client_with_keys(moto_server, **keys)
+    try:
+        getattr(client, call)(Bucket=s3_bucket, **arguments)
+    except ClientError as exc:
+        pytest.fail(
+            f"moto refused {call} to a policy allowing {action}, the action AWS checks for it ({exc}): "
+            "a moto regression, see requirements/constraints.txt"
+        )
 
 
 @pytest.mark.server
@@ -348,6 +424,17 @@ def with_keys(moto: MotoS3, bucket: str, access_key_id: str, secret_access_key: 
         **extra,
     )
     return S3Delivery(settings, allow_list=LOOPBACK, timeouts=QUICK)
+
+
+def client_with_keys(moto: MotoS3, access_key_id: str, secret_access_key: str) -> Any:
+    """A plain boto3 S3 client signing as an IAM user (moto's auth must be on to matter)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=moto.url,
+        region_name="us-east-1",
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
+    )
 
 
 def connection_error(target: S3Delivery) -> DeliveryError:

@@ -41,7 +41,7 @@ def test_it_rejects_settings_that_would_leave_the_bucket_or_policy() -> None:
 def test_it_suggests_a_least_privilege_policy_for_the_prefix() -> None:
     policy = json.loads(iam_policy("my-bucket", "lifeboat/alice"))
     write, listing = policy["Statement"]
-    assert sorted(write["Action"]) == ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    assert sorted(write["Action"]) == ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
     assert write["Resource"] == "arn:aws:s3:::my-bucket/lifeboat/alice/*"
     assert listing["Action"] == "s3:ListBucket" and listing["Resource"] == "arn:aws:s3:::my-bucket"
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["lifeboat/alice/*", "lifeboat/alice"]

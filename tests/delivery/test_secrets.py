@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from delivery.secrets import SecretBox, SecretDecryptError, SecretKeyError
+from tests.profiles import examples
 
 OLD, NEW = SecretBox.generate_key(), SecretBox.generate_key()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.text())
 def test_it_round_trips_any_text(secret: str) -> None:
     box = SecretBox([NEW])

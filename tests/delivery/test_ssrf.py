@@ -28,6 +28,7 @@ from delivery.ssrf import (
     why_not_public,
 )
 from errors import DeliveryError
+from tests.profiles import examples
 from tests.servers.s3 import MotoS3
 
 KEYS = {
@@ -135,7 +136,7 @@ def test_it_allows_public_unicast_addresses(address: str) -> None:
     assert why_not_public(ipaddress.ip_address(address)) is None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.ip_addresses())
 def test_it_only_ever_allows_global_unicast(address: Any) -> None:
     if why_not_public(address) is None:

@@ -34,6 +34,7 @@ from exporters.archive import (
 from exporters.markdown import note_files
 from exporters.markdown_read import read_note
 from exporters.paths import PathAllocator
+from tests.profiles import examples
 from tests.strategies.notes import notes
 
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
@@ -339,7 +340,7 @@ def test_it_reads_members_back_for_a_restore(tmp_path: Path) -> None:
             archive.open_member("notes/not-there.md")
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(notes(), max_size=4))
 def test_it_archives_and_restores_any_notes(notes_: list[Note]) -> None:
     paths = PathAllocator()

@@ -27,6 +27,7 @@ from exporters.manifest import FileTable, Manifest, ManifestFile, parse_manifest
 from exporters.paths import PathAllocator
 from exporters.spool import SpillingKeys, Spool
 from exporters.zipdir import central_directory, member_chunks, spool_members
+from tests.profiles import examples
 
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 META = {"user": "alice@example.com", "counts": {"notes": 3}}
@@ -52,7 +53,7 @@ def old_to_json(manifest: Manifest) -> bytes:
 paths = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.tuples(paths, st.binary(max_size=8), st.integers(0, 2**53)), max_size=6),
     st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("format", "files")), st.text(), max_size=3),
@@ -259,6 +260,7 @@ def traced_peak(members: int) -> int:
             tracemalloc.stop()
 
 
+@pytest.mark.slow  # writes 9,000 members under tracemalloc: 5-10 s on a busy 2-core machine
 def test_it_keeps_memory_flat_as_the_number_of_members_grows() -> None:
     # Kept per member: the verified manifest's packed file list (path + 48 bytes).
     # Before the spool it was about 1.9 KB (ZipInfo, manifest dicts, names, parsed JSON).

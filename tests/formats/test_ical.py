@@ -36,6 +36,7 @@ from exporters.ical import (
     zones_used,
 )
 from exporters.ical_read import read_calendar
+from tests.profiles import examples
 from tests.strategies.events import calendars, events
 
 ALICE = Path(__file__).parent.parent / "data" / "alice.json"
@@ -74,7 +75,7 @@ def test_it_writes_each_event_alone_for_caldav(alice: tuple[Calendar, ...]) -> N
         IcsCalendarStream.calendar_from_ics(data.decode())
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(calendars())
 def test_it_round_trips_generated_calendars_with_hostile_text(cal: Calendar) -> None:
     data = export(cal)
@@ -94,7 +95,7 @@ def test_it_round_trips_generated_calendars_with_hostile_text(cal: Calendar) -> 
 _any_text = st.text(max_size=30)  # surrogates, CR, NUL: nothing canonical about it
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events(), _any_text, _any_text, _any_text, _any_text, _any_text)
 def test_it_never_writes_a_corrupt_file_for_any_string(
     event: Event, text: str, rrule: str, trigger: str, url: str, name: str

@@ -23,10 +23,11 @@ from account.records import Alarm, Attendee, Event, Person
 from account.sample import TYPICAL, generate_account
 from exporters.ical import _components, _Times
 from tests.formats.ical_oracle import event_bytes
+from tests.profiles import examples
 from tests.strategies.events import events
 
 ALICE = Path(__file__).parent.parent / "data" / "alice.json"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 
 # Any code point, surrogates and controls included: what a record that skipped the importer may hold.
 raw = st.text(st.characters(codec=None, exclude_categories=()), max_size=30)

@@ -17,6 +17,7 @@ from account.records import Attachment, Note
 from exporters.markdown import note_files
 from exporters.markdown_read import MarkdownError, read_note
 from exporters.paths import PathAllocator, sanitize_component, unsafe_path_reason
+from tests.profiles import examples
 from tests.strategies.notes import HOSTILE_NAMES, names, notes
 
 ALICE = Path("/work/shared/samples/alice.json")
@@ -191,21 +192,21 @@ def test_it_numbers_thousands_of_same_titled_notes_without_slowing_down() -> Non
     assert md_paths[-1] == "notes/Untitled (3000).md"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(notes(), max_size=5))
 def test_it_reads_back_every_note_exactly(notes_: list[Note]) -> None:
     files, md_paths = export(notes_)
     assert [read_note(p, files[p], files.__getitem__) for p in md_paths] == notes_
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.lists(notes(), max_size=6))
 def test_it_only_generates_portable_unique_paths(notes_: list[Note]) -> None:
     files, _ = export(notes_)
     assert_paths_are_portable(list(files))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(names())
 def test_it_sanitises_any_name_into_one_portable_component(name: str) -> None:
     component = sanitize_component(name)
@@ -218,7 +219,7 @@ def test_it_sanitises_each_known_troublemaker(name: str) -> None:
     assert_component_is_portable(sanitize_component(name))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(notes())
 def test_it_writes_front_matter_that_a_real_yaml_parser_reads_the_same(note: Note) -> None:
     yaml = pytest.importorskip("yaml")  # not a declared dependency: interop check only

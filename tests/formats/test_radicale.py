@@ -31,6 +31,7 @@ from exporters.ical import event_to_ics
 from exporters.ical_read import read_calendar
 from exporters.vcard import contact_to_vcard
 from exporters.vcard_read import parse_vcard
+from tests.profiles import examples
 from tests.servers.radicale import (
     DavClient,
     DavError,
@@ -48,7 +49,7 @@ SAMPLE = Path(__file__).parents[1] / "data" / "alice.json"  # the `alice` fixtur
 VERSIONS = ("3.0", "4.0")
 STAMP = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)  # export time: DTSTAMP of events without one
 GENERATED = settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,  # each example is a few HTTP round trips on a shared machine
     suppress_health_check=[HealthCheck.too_slow],
     # No shrinking: at four requests an example it ran past five minutes. The
@@ -307,7 +308,7 @@ def test_radicale_accepts_and_keeps_generated_contacts(
         assert_radicale_keeps_contact(dav, book, contact, version, raw_values=raw_values)
 
 
-@settings(GENERATED, max_examples=60)  # about half are skipped (see below)
+@settings(GENERATED, max_examples=examples(60))  # about half are skipped (see below)
 @given(event=events())
 def test_radicale_accepts_and_keeps_generated_events(radicale_server: RadicaleServer, event: Event) -> None:
     refusal = recurrence_refusal(event)

@@ -22,6 +22,7 @@ from exporters.unbundle import read_account
 from jobs.export import export_user
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account
+from tests.profiles import examples
 from tests.strategies.contacts import contacts
 from tests.strategies.events import calendars
 from tests.strategies.notes import notes
@@ -69,7 +70,9 @@ def _data_files(path: Path) -> dict[str, bytes]:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(account=accounts)
 def test_generated_accounts_survive_the_whole_round_trip(db: Database, account: Account) -> None:

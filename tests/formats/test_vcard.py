@@ -25,6 +25,7 @@ from errors import InvalidInput
 from exporters.folding import fold_line
 from exporters.vcard import RESERVED_PROPERTIES, contact_to_vcard, iter_vcards
 from exporters.vcard_read import parse_vcard, read_vcards
+from tests.profiles import examples
 from tests.strategies.contacts import contacts
 
 DATA = Path(__file__).parent.parent / "data" / "vcard"
@@ -129,7 +130,7 @@ def test_it_refuses_to_fold_a_line_break(line: str) -> None:
 
 
 @given(st.text(max_size=400))
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 def test_it_unfolds_to_the_same_line(line: str) -> None:
     line = line.replace("\r", "").replace("\n", "")
     folded = fold_line(line)
@@ -143,7 +144,7 @@ def test_it_keeps_trailing_spaces_on_a_visible_line() -> None:
 
 
 @given(st.lists(st.sampled_from(["x", " ", "\t", "日", "\u3000", "🎉", "\xa0"]), max_size=300))
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 def test_it_avoids_blank_continuation_lines(chars: list[str]) -> None:
     line = "NOTE:" + "".join(chars)
     assume(not re.search(r"\s{23,}", line))  # 23 blanks can be 69 octets: plus one character, 73
@@ -173,7 +174,7 @@ def test_it_round_trips_hard_contacts(contact: Contact, version: str) -> None:
 
 
 @given(contact=contacts())
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_it_round_trips_generated_contacts(contact: Contact) -> None:
     for version in VERSIONS:  # one drawn contact, both versions: generating is the slow part
         card = contact_to_vcard(contact, version)
@@ -397,7 +398,7 @@ hostile_contacts = st.builds(
 
 
 @given(contact=hostile_contacts)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_hostile_text_never_breaks_the_card(contact: Contact) -> None:
     for version in VERSIONS:
         card = contact_to_vcard(contact, version)

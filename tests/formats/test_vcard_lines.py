@@ -24,10 +24,11 @@ from account.records import Address, Blob, Contact, Name, Typed
 from account.sample import TYPICAL, generate_account
 from exporters.vcard import contact_to_vcard
 from tests.formats import vcard_oracle
+from tests.profiles import examples
 from tests.strategies.contacts import contacts
 
 ALICE = Path(__file__).parent.parent / "data" / "alice.json"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
 VERSIONS = st.sampled_from(["3.0", "4.0"])
 
 # Any code point, surrogates and controls included: what a record that skipped the importer may hold.

@@ -26,6 +26,7 @@ from errors import InvalidInput
 from jobs.restore import restore_archive
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account
+from tests.profiles import examples
 from tests.strategies.contacts import contacts
 from tests.strategies.documents import documents
 from tests.strategies.events import calendars
@@ -35,7 +36,7 @@ from tests.unit.test_import_rules import archive_with_raw_nul
 pytestmark = pytest.mark.scale
 
 BOTH = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

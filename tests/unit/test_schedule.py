@@ -30,6 +30,7 @@ from jobs.schedule import (
     period_key,
 )
 from store.schedules import Schedule
+from tests.profiles import examples
 
 UTC = dt.UTC
 ZONES = [
@@ -470,7 +471,7 @@ specs = st.builds(
 afters = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2060, 1, 1), timezones=st.just(UTC))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(s=specs, after=afters)
 def test_it_agrees_with_a_plain_calendar_walk(s: ScheduleSpec, after: dt.datetime) -> None:
     fire = next_run_after(s, after)

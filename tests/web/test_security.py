@@ -15,6 +15,7 @@ from werkzeug.test import TestResponse
 import config
 from store import Database, User
 from store.passwords import set_password
+from tests.profiles import examples
 from tests.web.conftest import PASSWORD, csrf_token, sign_in
 from web.limits import DEFAULT_ACCOUNT_LIMITS, DEFAULT_ADDRESS_LIMITS, storage_uri
 from web.redirects import safe_next
@@ -106,7 +107,7 @@ def test_it_follows_a_same_site_next_after_sign_in(app: Flask, alice_user: int, 
 _ALPHABET = st.sampled_from([*"/\\\t\n\r %:@.?#aejvsx2F5C09\x00\x7f\u3000\u2028", "%2F", "%5C", "%09"])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.lists(_ALPHABET, max_size=12).map("".join))
 @example("/%09/evil.example")
 @example("/\\evil.example")
