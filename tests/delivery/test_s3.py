@@ -205,7 +205,7 @@ def test_it_reports_persistent_throttling_as_transient(
     with target, pytest.raises(DeliveryError) as caught:
         target.deliver(make_payload(tmp_path, 5000))
     assert caught.value.permanent is False
-    assert "retry" in caught.value.user_message
+    assert "SlowDown" in caught.value.user_message and "temporary" in caught.value.user_message
 
 
 def test_it_classifies_a_stalled_store_as_a_transient_timeout(

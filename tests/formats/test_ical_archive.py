@@ -30,7 +30,7 @@ BUSY = Calendar(
 
 def test_an_empty_calendar_and_the_export_time_survive_export_verify_and_restore(db: Database) -> None:
     account = Account(email="cal@example.com", timezone="America/Chicago", calendars=(EMPTY, BUSY))
-    with db.session() as session:
+    with db.session(write=True) as session:
         replace_account(session, account)
     with tempfile.TemporaryDirectory() as tmp, db.session() as session:
         user = find_user(session, account.email)
