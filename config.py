@@ -308,8 +308,9 @@ def _wrap(text: str, prefix: str, width: int = 100) -> list[str]:
     return textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=prefix, break_on_hyphens=False)
 
 
-def write_docs(root: Path = Path(__file__).resolve().parent) -> list[Path]:
+def write_docs(root: Path | None = None) -> list[Path]:
     """Rewrite .env.example and the table in docs/deployment.md from `SETTINGS` (`make docs`); the changed files."""
+    root = root or Path(__file__).resolve().parent
     changed = []
     deployment = root / "docs" / "deployment.md"
     text = deployment.read_text("utf-8")

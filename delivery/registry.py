@@ -41,7 +41,7 @@ def smtp_settings(config: dict[str, Any]) -> SmtpSettings:
         return SmtpSettings(
             host=config.get("SMTP_HOST"),
             port=config.get("SMTP_PORT"),
-            security=config["SMTP_SECURITY"],
+            security=config.get("SMTP_SECURITY") or "starttls",
             username=config.get("SMTP_USERNAME"),
             password=config.get("SMTP_PASSWORD"),
             sender_address=config.get("MAIL_FROM") or "",
@@ -64,7 +64,7 @@ class Registry:
     def __init__(self, config: dict[str, Any]) -> None:
         self.smtp = smtp_settings(config)
         self.box = secret_box(config)
-        self.attach_limit = config["EMAIL_ATTACH_LIMIT_BYTES"]
+        self.attach_limit = config.get("EMAIL_ATTACH_LIMIT_BYTES", 15 * 1024 * 1024)
         self.allow_list = tuple(config.get("ENDPOINT_ALLOW_LIST") or ())
 
     def backend(self, destination: Destination, user: User) -> Delivery:
@@ -114,7 +114,7 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
 
 def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
     smtp = smtp_settings(dict(app.config))
-    base_url = app.config["BASE_URL"]
+    base_url = app.config.get("BASE_URL", "")
 
     def notify(user: User, run: ExportRun) -> None:
         text = (
