@@ -22,7 +22,7 @@ COMPILE := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 # moves everything to the newest versions allowed.
 LOCK_FLAGS ?=
 
-.PHONY: run test test-fast check lint format bench clean lock system-deps
+.PHONY: run test test-fast check lint layers docs format bench clean lock system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,7 +80,16 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: lint test
+# The import contracts in pyproject.toml ([tool.importlinter]); tests/unit/test_layers.py runs them in `make test` too.
+layers: $(TEST_STAMP)
+	$(BIN)/lint-imports --no-cache
+
+# .env.example and the settings table in docs/deployment.md, generated from config.SETTINGS
+# (tests/unit/test_settings.py fails while they are out of date).
+docs: | $(BIN)/python
+	$(BIN)/python -c "import config; [print('wrote', path) for path in config.write_docs()]"
+
+check: lint layers test
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/export_account.py

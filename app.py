@@ -1,4 +1,10 @@
-"""The application factory: wire the layers together, nothing else of weight."""
+"""The application factory: wire the parts together, nothing else of weight.
+
+Why here and nowhere else: the parts (store, exporters, delivery, jobs, web)
+import one way only (see [tool.importlinter] in pyproject.toml); the one module
+that may know all of them builds the app from them, hands `cli` the parts'
+commands, and reads settings from the schema in `config`.
+"""
 
 from __future__ import annotations
 
@@ -44,17 +50,30 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import logs
     import store
     import web
+    from delivery.cli import COMMANDS as DESTINATION_COMMANDS
+    from jobs.commands import COMMANDS as JOB_COMMANDS
+    from jobs.commands import db_upgrade_command
     from store import migrate
+    from store.schema_commands import SCHEMA_COMMANDS
 
     if not app.testing:
-        logs.configure(app.config.get("LOG_LEVEL", "INFO"))
+        logs.configure(app.config["LOG_LEVEL"])
     _generate_missing_keys(app)
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):
         log.debug("created the database schema (first use)")
     jobs.init_app(app)
     web.init_app(app)
-    cli.init_app(app)
+    cli.init_app(
+        app,
+        commands=[*JOB_COMMANDS, *DESTINATION_COMMANDS],
+        db_commands=[db_upgrade_command, *SCHEMA_COMMANDS],
+        hooks=cli.Hooks(
+            start_background=jobs.start_embedded,
+            schema_advice=lambda: migrate.schema_advice(store.get_db()),
+            close=lambda done: store.get_db(done).dispose(),
+        ),
+    )
     if app.config["RUN_SCHEDULER"] and not app.testing:
         jobs.start_embedded(app)
     return app
@@ -84,9 +103,9 @@ def _generate_missing_keys(app: Flask) -> None:
     LIFEBOAT_ENCRYPTION_KEYS and storing a secret without it is refused.
     """
     instance = Path(app.instance_path)
-    if not app.config.get("SECRET_KEY"):
+    if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = config.instance_secret(instance, "secret_key", lambda: secrets.token_urlsafe(48))
-    if not app.config.get("ENCRYPTION_KEYS") and str(app.config["DATABASE_URL"]).startswith("sqlite"):
+    if not app.config["ENCRYPTION_KEYS"] and str(app.config["DATABASE_URL"]).startswith("sqlite"):
         from delivery.secrets import SecretBox
 
         # Said once at INFO: without this file the stored destination credentials are lost.

@@ -8,6 +8,10 @@ do and exit non-zero, and a command added next year must get that for free.
 (the console script) applies it to loading the app and to every command, and
 `init_app` applies it to the commands `flask --app app` finds on `app.cli`.
 Anything else is a bug and keeps its traceback.
+
+Why this module imports none of the parts: `app.py` is the one place that
+wires parts together, so it hands `init_app` the parts' commands and the few
+calls this module needs (`Hooks`); the parts never learn about the CLI's shape.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import copy
 import functools
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -27,6 +32,18 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
 from config import ConfigError
 from errors import DeliveryError, LifeboatError, UserError
+
+EXTENSION = "lifeboat.cli"
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What the CLI needs from the parts, handed over by `app.py`."""
+
+    start_background: Callable[[Flask], None]  # `serve`: the embedded scheduler and export pool
+    schema_advice: Callable[[], str | None]  # a database error's advice (`db upgrade`) in an app context
+    close: Callable[[Flask], None]  # a command ended: release the database pool
+
 
 # Already one clear line (click prints "Error: ..."), or not an error at all.
 _CLICK_OWN = (click.ClickException, click.exceptions.Exit, click.Abort)
@@ -54,10 +71,8 @@ def refusal(exc: BaseException) -> str | None:
 
 def _database_refusal(exc: BaseException) -> str:
     """Name the fix (`db upgrade`) when the schema is missing or old, else the driver's first line."""
-    from store import get_db, migrate
-
-    if current_app:
-        advice = migrate.schema_advice(get_db())
+    if current_app and EXTENSION in current_app.extensions:
+        advice = current_app.extensions[EXTENSION].schema_advice()
         if advice:
             return advice
     original = getattr(exc, "orig", None) or exc
@@ -114,8 +129,6 @@ def serve_command(host: str, port: int) -> None:
     """Serve the web app and run the scheduler and exports in this one process (embedded)."""
     from werkzeug.serving import make_server
 
-    import jobs
-
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     # Listen before starting the scheduler, so a busy port is one clear line and leaves
     # no export threads behind.
@@ -129,32 +142,29 @@ def serve_command(host: str, port: int) -> None:
     with listener:
         server = make_server(host, port, app, threaded=True, fd=listener.fileno())
     bound_port = server.socket.getsockname()[1]
-    jobs.start_embedded(app)
+    app.extensions[EXTENSION].start_background(app)
     workers = app.config["EMBEDDED_WORKERS"]
     click.echo(f"Lifeboat on http://{host}:{bound_port}/ (scheduler and {workers} export workers)")
     server.serve_forever()
 
 
-def init_app(app: Flask) -> None:
-    """Register every command on `app.cli`, each guarded by `one_line_errors`."""
-    from delivery.cli import COMMANDS as DELIVERY_COMMANDS
-    from jobs.cli import COMMANDS as JOB_COMMANDS
-    from store.cli import COMMANDS as STORE_COMMANDS
-
-    for command in (*STORE_COMMANDS, *JOB_COMMANDS, *DELIVERY_COMMANDS, serve_command):
+def init_app(app: Flask, commands: Iterable[click.Command], db_commands: Iterable[click.Command], hooks: Hooks) -> None:
+    """Register the parts' `commands`, a `db` group of `db_commands`, and `serve`, each guarded."""
+    app.extensions[EXTENSION] = hooks
+    db = click.Group("db", help="Database schema migrations.", commands=list(db_commands))
+    for command in (db, *commands, serve_command):
         app.cli.add_command(guarded(command))
 
 
 def _create_app() -> Flask:
     from app import create_app
-    from store import get_db
 
     app = create_app()
     # Close the connection pool when the command ends, not whenever the garbage collector
     # gets to it: the process may go on (tests invoke many commands in one process).
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
-        ctx.call_on_close(get_db(app).dispose)
+        ctx.call_on_close(lambda: app.extensions[EXTENSION].close(app))
     return app
 
 

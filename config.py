@@ -1,8 +1,12 @@
-"""Settings from environment variables, read by typed helpers that refuse bad values.
+"""Every setting, declared once: name, type, default, what it does, and whether it is a secret.
 
-Why by hand rather than a settings library: a dozen settings, each with a
-default that works on a fresh machine (SQLite and local disk under
-`instance/`), and `*_FILE` variants for secrets, as healthchecks does.
+Why a declarative list (the way Radicale's config.py lists its options):
+reading, validating, `.env.example` and the table in docs/deployment.md all
+come from `SETTINGS`, so a default cannot be written twice or drift between
+code and documentation, and consumers read `app.config[NAME]` without a
+fallback of their own. Why by hand rather than a settings library: a few dozen
+flat values from `LIFEBOAT_*` variables, secrets also from `LIFEBOAT_*_FILE`
+(as healthchecks does); the stdlib does it in a page.
 Precedence: defaults, then the environment, then the test mapping given to
 `create_app`.
 """
@@ -12,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import textwrap
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +32,110 @@ class ConfigError(LifeboatError, ValueError):
     """A setting has a value the service cannot start with; the message names the setting."""
 
 
-def _raw(name: str, env: Mapping[str, str]) -> str | None:
-    key = PREFIX + name
+# A default may depend on the instance folder and on settings declared before it.
+Default = Any | Callable[[Path, Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One `LIFEBOAT_<name>` variable; `name` is also its `app.config` key."""
+
+    name: str
+    kind: str  # "str", "int", "bool", "list" (comma-separated) or "keys" (commas or whitespace)
+    default: Default
+    help: str
+    secret: bool = False  # may be given as LIFEBOAT_<name>_FILE; never shown
+    minimum: int | None = None
+    choices: tuple[str, ...] = ()
+    shown_default: str | None = None  # the docs' wording when the default is computed
+    in_example: bool = True  # False: test-only knobs stay out of .env.example and the docs
+
+    @property
+    def variable(self) -> str:
+        return PREFIX + self.name
+
+
+def _in_instance(relative: str, prefix: str = "") -> Callable[[Path, Mapping[str, Any]], str]:
+    return lambda instance, _values: f"{prefix}{instance / relative}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("INSTANCE_DIR", "str", None, "Where the database, keys and archives live (read before the app exists).",
+            shown_default="the checkout's instance/, else ~/.local/share/lifeboat"),
+    Setting("DATABASE_URL", "str", _in_instance("lifeboat.sqlite3", "sqlite:///"),
+            "SQLAlchemy URL. SQLite gets its schema on first use; on PostgreSQL (e.g. "
+            "postgresql+psycopg://lifeboat@db/lifeboat) run `lifeboat db upgrade` yourself.",
+            secret=True, shown_default="SQLite in the instance folder"),
+    Setting("ARCHIVE_DIR", "str", _in_instance("archives"), "Where verified archives are kept.",
+            shown_default="archives/ in the instance folder"),
+    Setting("SECRET_KEY", "str", None, "Signs sessions and download links. Unset: generated into the instance "
+            "folder on first use (secret_key, mode 0600).", secret=True),
+    Setting("ENCRYPTION_KEYS", "keys", [], "Fernet keys for destination credentials, newest first, separated by "
+            "commas; older ones still decrypt (rotation). Unset on SQLite: generated into the instance folder "
+            "(encryption_keys, mode 0600; back it up). Required on PostgreSQL, the same on every host. Generate "
+            "one with: python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\".",
+            secret=True),
+    Setting("VCARD_VERSION", "str", "3.0", "vCard version of exported contacts.", choices=("3.0", "4.0")),
+    Setting("ARCHIVE_RETENTION_DAYS", "int", 30, "Archives older than this are deleted; the newest verified "
+            "archive per user is always kept.", minimum=1),
+    Setting("EMBEDDED_WORKERS", "int", 2, "Export threads in the embedded process.", minimum=0),
+    Setting("RUN_SCHEDULER", "bool", False, "true: `flask run` also runs the scheduler (`lifeboat serve` always "
+            "does)."),
+    Setting("TICK_SECONDS", "int", 10, "How often the scheduler looks for due schedules and dead runs.", minimum=1),
+    Setting("CELERY_BROKER_URL", "str", None, "e.g. redis://127.0.0.1:6379/0 switches exports to Celery workers.",
+            secret=True),
+    Setting("CELERY_VISIBILITY_TIMEOUT", "int", 3600, "Redis hands an unacknowledged task out again after this "
+            "many seconds; set it above the longest export.", minimum=1),
+    Setting("RUN_LEASE_SECONDS", "int", 120, "A run's executor renews its lease every quarter of this; an expired "
+            "lease means retry.", minimum=1),
+    Setting("RETRY_BASE_SECONDS", "int", 60, "The wait before a failed run's second attempt; it doubles with each "
+            "attempt.", minimum=1),
+    Setting("RETRY_CAP_SECONDS", "int", 3600, "The longest wait between two attempts of a run.", minimum=1),
+    Setting("RETRY_MAX_ATTEMPTS", "int", 5, "Attempts of one run before it is given up as failed.", minimum=1),
+    Setting("TEST_EXPORT_DELAY_MS", "int", 0, "Test-only: Celery workers sleep this long at every progress step "
+            "of an export, so the scale tests can kill one mid-export.", in_example=False),
+    Setting("SMTP_HOST", "str", None, "Mail server for email delivery and failure notices. Unset: email is off."),
+    Setting("SMTP_PORT", "int", 587, "Mail server port.", minimum=1),
+    Setting("SMTP_SECURITY", "str", "starttls", "How the connection to the mail server is protected.",
+            choices=("starttls", "ssl", "none")),
+    Setting("SMTP_USERNAME", "str", None, "Mail server user name."),
+    Setting("SMTP_PASSWORD", "str", None, "Mail server password.", secret=True),
+    Setting("MAIL_FROM", "str", "lifeboat@example.com", "The sender. The default (a reserved example domain) "
+            "passes the sender check; set an address your mail server accepts."),
+    Setting("EMAIL_ATTACH_LIMIT_BYTES", "int", 15 * 1024 * 1024, "Larger archives are sent as a download link "
+            "instead of an attachment.", minimum=1),
+    Setting("DOWNLOAD_LINK_MAX_AGE", "int", 7 * 24 * 3600, "Seconds a signed download link stays valid.",
+            minimum=60),
+    Setting("BASE_URL", "str", "http://127.0.0.1:5000", "The address users reach Lifeboat at (links in email)."),
+    Setting("ENDPOINT_ALLOW_LIST", "list", [], "Hosts/CIDRs user-supplied S3 endpoints may reach although they "
+            "are not public, separated by commas."),
+    Setting("AWS_PRINCIPAL_ARN", "str", "arn:aws:iam::<lifeboat-account-id>:root", "The AWS principal Lifeboat's "
+            "S3 credentials belong to, named in the bucket policy `lifeboat destination policy` suggests."),
+    Setting("SECURE_COOKIES", "bool", lambda _instance, values: values["BASE_URL"].startswith("https:"),
+            "Session cookies only over HTTPS.", shown_default="on when LIFEBOAT_BASE_URL is https"),
+    Setting("METRICS_TOKEN", "str", None, "Bearer token for /metrics. Unset: only loopback clients may scrape.",
+            secret=True),
+    Setting("REDIS_URL", "str", None, "Sign-in throttling counters. Unset: the Celery broker if it is Redis, "
+            "else memory.", secret=True),
+    Setting("LOGIN_ACCOUNT_LIMITS", "str", "5/minute;20/hour", "Failed sign-ins allowed per account "
+            "(Flask-Limiter syntax)."),
+    Setting("LOGIN_ADDRESS_LIMITS", "str", "50/hour", "Failed sign-ins allowed per client address."),
+    Setting("UPGRADE_MAX_ARCHIVE_AGE_HOURS", "int", 24, "`lifeboat db upgrade` refuses while an active user has "
+            "no verified archive newer than this.", minimum=1),
+    Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr.",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+)  # fmt: skip
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+# Read before the app exists (it decides where the app lives), so not part of `app.config`.
+STARTUP = frozenset({"INSTANCE_DIR"})
+
+
+def _raw(setting: Setting, env: Mapping[str, str]) -> str | None:
+    """The variable's text, from LIFEBOAT_<name>_FILE for secrets; None or "" means unset."""
+    key = setting.variable
     if key + "_FILE" in env:
+        if not setting.secret:
+            raise ConfigError(f"{key}_FILE: only secrets are read from files; set {key} itself")
         try:
             return Path(env[key + "_FILE"]).read_text("utf-8").strip()
         except OSError as exc:
@@ -36,43 +143,56 @@ def _raw(name: str, env: Mapping[str, str]) -> str | None:
     return env.get(key)
 
 
-def env_str(name: str, default: str | None, env: Mapping[str, str]) -> str | None:
-    value = _raw(name, env)
-    return default if value is None or value == "" else value
-
-
-def env_int(name: str, default: int, env: Mapping[str, str], *, minimum: int = 0) -> int:
-    value = _raw(name, env)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{PREFIX}{name} must be a whole number, not {value!r}") from None
-    if number < minimum:
-        raise ConfigError(f"{PREFIX}{name} must be at least {minimum}, not {number}")
-    return number
-
-
-def env_bool(name: str, default: bool, env: Mapping[str, str]) -> bool:
-    value = _raw(name, env)
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{PREFIX}{name} must be true or false, not {value!r}")
-
-
-def env_list(name: str, env: Mapping[str, str]) -> list[str]:
-    value = _raw(name, env) or ""
-    return [item.strip() for item in value.split(",") if item.strip()]
+def _parse(setting: Setting, value: str) -> Any:
+    """`value` as the setting's type, or a ConfigError naming the variable."""
+    key = setting.variable
+    if setting.kind == "int":
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be a whole number, not {value!r}") from None
+        if setting.minimum is not None and number < setting.minimum:
+            raise ConfigError(f"{key} must be at least {setting.minimum}, not {number}")
+        return number
+    if setting.kind == "bool":
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if value.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{key} must be true or false, not {value!r}")
+    if setting.kind == "list":
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if setting.kind == "keys":
+        return split_keys(value)
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"{key} must be one of {', '.join(setting.choices)}, not {value!r}")
+    return value
 
 
 def split_keys(value: str) -> list[str]:
     """Keys separated by commas or whitespace (newlines in a key file), in order."""
     return [part for part in value.replace(",", " ").split() if part]
+
+
+def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every setting but the start-up ones: its variable if set, else its default; refuses bad values."""
+    env = os.environ if env is None else env
+    instance = Path(instance_path)
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in STARTUP:
+            continue
+        text = _raw(setting, env)
+        if text is None or text == "":
+            default = setting.default
+            values[setting.name] = default(instance, values) if callable(default) else _copy(default)
+        else:
+            values[setting.name] = _parse(setting, text)
+    return values
+
+
+def _copy(default: Any) -> Any:
+    return list(default) if isinstance(default, list) else default
 
 
 def instance_dir(default: str | Path, env: Mapping[str, str] | None = None) -> Path:
@@ -81,8 +201,7 @@ def instance_dir(default: str | Path, env: Mapping[str, str] | None = None) -> P
     Why a setting: the console script runs from any folder, and an installed
     copy has no checkout to keep its database, keys and archives in.
     """
-    env = os.environ if env is None else env
-    value = env_str("INSTANCE_DIR", None, env)
+    value = _raw(BY_NAME["INSTANCE_DIR"], os.environ if env is None else env)
     return Path(value).expanduser().resolve() if value else Path(default)
 
 
@@ -128,51 +247,79 @@ def instance_secret(folder: Path, name: str, generate: Callable[[], str], *, lev
     return path.read_text("utf-8").strip()
 
 
-def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """All settings, with defaults for the embedded deployment."""
-    env = os.environ if env is None else env
-    instance = Path(instance_path)
-    return {
-        "DATABASE_URL": env_str("DATABASE_URL", f"sqlite:///{instance / 'lifeboat.sqlite3'}", env),
-        "ARCHIVE_DIR": env_str("ARCHIVE_DIR", str(instance / "archives"), env),
-        # Unset: generated into the instance folder on first use (app.py).
-        "SECRET_KEY": env_str("SECRET_KEY", None, env),
-        # Fernet keys separated by commas or whitespace, newest first; older ones still decrypt (rotation).
-        # Unset on SQLite: generated into the instance folder on first use (app.py).
-        "ENCRYPTION_KEYS": split_keys(_raw("ENCRYPTION_KEYS", env) or ""),
-        "VCARD_VERSION": env_str("VCARD_VERSION", "3.0", env),
-        "ARCHIVE_RETENTION_DAYS": env_int("ARCHIVE_RETENTION_DAYS", 30, env, minimum=1),
-        # Embedded: the web process also runs the scheduler and exports in a thread pool.
-        "EMBEDDED_WORKERS": env_int("EMBEDDED_WORKERS", 2, env),
-        "RUN_SCHEDULER": env_bool("RUN_SCHEDULER", False, env),
-        "CELERY_BROKER_URL": env_str("CELERY_BROKER_URL", None, env),
-        # Redis hands an unacknowledged task out again after this; above the longest export.
-        "CELERY_VISIBILITY_TIMEOUT": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, env, minimum=1),
-        # A run's executor renews its lease every quarter of this; an expired lease means retry.
-        "RUN_LEASE_SECONDS": env_int("RUN_LEASE_SECONDS", 120, env, minimum=1),
-        # The wait before a failed run's second attempt; it doubles with each attempt.
-        "RETRY_BASE_SECONDS": env_int("RETRY_BASE_SECONDS", 60, env, minimum=1),
-        # Test-only: sleep this long at every progress step of an export in Celery workers, so a
-        # test can kill a worker mid-export (tests/scale). 0, the default, changes nothing.
-        "TEST_EXPORT_DELAY_MS": env_int("TEST_EXPORT_DELAY_MS", 0, env),
-        "SMTP_HOST": env_str("SMTP_HOST", None, env),
-        "SMTP_PORT": env_int("SMTP_PORT", 587, env, minimum=1),
-        "SMTP_SECURITY": env_str("SMTP_SECURITY", "starttls", env),
-        "SMTP_USERNAME": env_str("SMTP_USERNAME", None, env),
-        "SMTP_PASSWORD": env_str("SMTP_PASSWORD", None, env),
-        # The default passes the sender check (a reserved example domain, RFC 2606), so setting only
-        # SMTP_HOST works; real servers usually want an address of their own domain here.
-        "MAIL_FROM": env_str("MAIL_FROM", "lifeboat@example.com", env),
-        "EMAIL_ATTACH_LIMIT_BYTES": env_int("EMAIL_ATTACH_LIMIT_BYTES", 15 * 1024 * 1024, env, minimum=1),
-        "DOWNLOAD_LINK_MAX_AGE": env_int("DOWNLOAD_LINK_MAX_AGE", 7 * 24 * 3600, env, minimum=60),
-        "BASE_URL": env_str("BASE_URL", "http://127.0.0.1:5000", env),
-        # Hosts/CIDRs user-supplied S3 endpoints may reach although they are not public.
-        "ENDPOINT_ALLOW_LIST": env_list("ENDPOINT_ALLOW_LIST", env),
-        # Session cookies only over HTTPS; on by default when BASE_URL is https.
-        "SECURE_COOKIES": env_bool("SECURE_COOKIES", (env_str("BASE_URL", "", env) or "").startswith("https:"), env),
-        # Bearer token for /metrics; without one, only loopback clients may scrape.
-        "METRICS_TOKEN": env_str("METRICS_TOKEN", None, env),
-        # Sign-in throttling counters (else the Celery broker if Redis, else memory).
-        "REDIS_URL": env_str("REDIS_URL", None, env),
-        "UPGRADE_MAX_ARCHIVE_AGE_HOURS": env_int("UPGRADE_MAX_ARCHIVE_AGE_HOURS", 24, env, minimum=1),
-    }
+# --- The schema's two views for people: .env.example and the table in docs/deployment.md ---
+
+TABLE_START = "<!-- settings table: generated from config.py by `make docs`; do not edit by hand -->"
+TABLE_END = "<!-- end of settings table -->"
+
+
+def _default_text(setting: Setting) -> str:
+    """The default as written in .env.example: empty when unset or computed."""
+    if setting.shown_default is not None or setting.default is None or callable(setting.default):
+        return ""
+    if isinstance(setting.default, bool):
+        return "true" if setting.default else "false"
+    if isinstance(setting.default, list):
+        return ",".join(setting.default)
+    return str(setting.default)
+
+
+def _type_text(setting: Setting) -> str:
+    if setting.choices:
+        return " \\| ".join(f"`{choice}`" for choice in setting.choices)
+    return {"str": "text", "int": "whole number", "bool": "true/false", "list": "list", "keys": "keys"}[setting.kind]
+
+
+def markdown_table() -> str:
+    """The settings table for docs/deployment.md, markers included."""
+    rows = [TABLE_START, "", "| variable | type | default | what it does |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        if not setting.in_example:
+            continue
+        default = setting.shown_default or (f"`{_default_text(setting)}`" if _default_text(setting) else "unset")
+        secret = " Secret: may be given as `…_FILE`." if setting.secret else ""
+        rows.append(f"| `{setting.variable}` | {_type_text(setting)} | {default} | {setting.help}{secret} |")
+    return "\n".join([*rows, "", TABLE_END])
+
+
+def env_example() -> str:
+    """.env.example: every setting at its default, its help on the lines above."""
+    lines = [
+        "# Lifeboat settings, generated from config.py by `make docs` (do not edit by hand). All are optional",
+        "# on the embedded default (SQLite and archives in the instance folder). Secrets may also be given as",
+        "# NAME_FILE=/path/to/file. Comments sit on their own lines so the file also works where inline",
+        "# comments are not understood (docker --env-file, systemd EnvironmentFile).",
+    ]
+    for setting in SETTINGS:
+        if not setting.in_example:
+            continue
+        lines.append("#")
+        comment = setting.help + (f" Default: {setting.shown_default}." if setting.shown_default else "")
+        if setting.choices:
+            comment += f" One of: {', '.join(setting.choices)}."
+        if setting.secret:
+            comment += f" Secret: or {setting.variable}_FILE."
+        lines.extend(_wrap(comment, "# "))
+        lines.append(f"{setting.variable}={_default_text(setting)}")
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, prefix: str, width: int = 100) -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=prefix, subsequent_indent=prefix, break_on_hyphens=False)
+
+
+def write_docs(root: Path | None = None) -> list[Path]:
+    """Rewrite .env.example and the table in docs/deployment.md from `SETTINGS` (`make docs`); the changed files."""
+    root = root or Path(__file__).resolve().parent
+    changed = []
+    deployment = root / "docs" / "deployment.md"
+    text = deployment.read_text("utf-8")
+    start, end = text.index(TABLE_START), text.index(TABLE_END) + len(TABLE_END)
+    for path, wanted in (
+        (root / ".env.example", env_example()),
+        (deployment, text[:start] + markdown_table() + text[end:]),
+    ):
+        if path.read_text("utf-8") != wanted:
+            path.write_text(wanted, "utf-8")
+            changed.append(path)
+    return changed

@@ -51,7 +51,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs import dispatch, runs  # noqa: E402
+from jobs import dispatch, run_lifecycle  # noqa: E402
 from jobs.schedule import ScheduleSpec, latest_due  # noqa: E402
 from store import Database, migrate  # noqa: E402
 
@@ -138,8 +138,8 @@ def idle_ticks(db: Database, rounds: int = 20) -> tuple[float, float]:
     def dispatcher_pass() -> None:
         dispatch.initialise_schedules(db, now=NOW)
         dispatch.tick(db, now=NOW)
-        runs.requeue_expired(db, now=NOW)
-        runs.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
+        run_lifecycle.requeue_expired(db, now=NOW)
+        run_lifecycle.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
 
     for _ in range(3):  # warm the pool and the plan cache
         dispatcher_pass()
@@ -196,7 +196,9 @@ def due_ticks(
             created = result.created  # type: ignore[attr-defined]
             assert len(created) == 1000, f"expected 1,000 new runs, got {len(created)}"
             ticks.append(seconds * 1000)
-            seconds, handed = timed(lambda: runs.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4)))
+            seconds, handed = timed(
+                lambda: run_lifecycle.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
+            )
             assert len(handed) == 1000  # type: ignore[arg-type]
             handouts.append(seconds)
             # Reset: the new runs go, the schedules return to the future.
@@ -229,7 +231,7 @@ def _export_worker(url: str, archive_dir: str, user_ids: list[int], seconds: flo
                 results.put((done, busy))
                 return
             with db.session(write=True) as session:
-                run, _ = runs.request_run(session, user_id, "bench", now=utcnow())
+                run, _ = run_lifecycle.request_run(session, user_id, "bench", now=utcnow())
                 run_id = run.id
             outcome = execute_run(ctx, run_id, f"bench:{user_id}")
             finished = time.time()

@@ -125,7 +125,7 @@ def policy_command(destination_id: int) -> None:
         settings = row.settings
     click.echo(iam_policy(settings["bucket"], settings.get("prefix", "lifeboat")))
     if settings.get("external_id"):
-        principal = current_app.config.get("AWS_PRINCIPAL_ARN") or "arn:aws:iam::<lifeboat-account-id>:root"
+        principal = current_app.config["AWS_PRINCIPAL_ARN"]
         click.echo(trust_policy_json(principal, settings["external_id"]))
 
 

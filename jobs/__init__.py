@@ -14,7 +14,7 @@ from flask import Flask, current_app
 
 from delivery.links import download_url
 from jobs.context import JobContext
-from jobs.runs import RetryPolicy
+from jobs.run_lifecycle import RetryPolicy
 from store import get_db
 
 EXTENSION = "lifeboat.jobs"
@@ -28,11 +28,11 @@ def init_app(app: Flask) -> None:
         db=get_db(app),
         archive_dir=Path(config["ARCHIVE_DIR"]),
         vcard_version=config["VCARD_VERSION"],
-        lease=dt.timedelta(seconds=config.get("RUN_LEASE_SECONDS", 120)),
+        lease=dt.timedelta(seconds=config["RUN_LEASE_SECONDS"]),
         policy=RetryPolicy(
-            base=dt.timedelta(seconds=config.get("RETRY_BASE_SECONDS", 60)),
-            cap=dt.timedelta(seconds=config.get("RETRY_CAP_SECONDS", 3600)),
-            max_attempts=config.get("RETRY_MAX_ATTEMPTS", 5),
+            base=dt.timedelta(seconds=config["RETRY_BASE_SECONDS"]),
+            cap=dt.timedelta(seconds=config["RETRY_CAP_SECONDS"]),
+            max_attempts=config["RETRY_MAX_ATTEMPTS"],
         ),
         destinations=destinations_for(app),
         notify_failure=failure_notifier(app),
@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
         ),
     )
     app.extensions[EXTENSION] = {"ctx": ctx, "runtime": None}
-    if config.get("CELERY_BROKER_URL"):
+    if config["CELERY_BROKER_URL"]:
         from jobs.worker import celery_init_app
 
         celery_init_app(app)
@@ -58,7 +58,7 @@ def start_embedded(app: Flask) -> None:
     state = app.extensions[EXTENSION]
     if state["runtime"] is None:
         runtime = EmbeddedRuntime(
-            state["ctx"], workers=app.config["EMBEDDED_WORKERS"], tick_seconds=app.config.get("TICK_SECONDS", 10)
+            state["ctx"], workers=app.config["EMBEDDED_WORKERS"], tick_seconds=app.config["TICK_SECONDS"]
         )
         runtime.start()
         state["runtime"] = runtime
@@ -68,7 +68,7 @@ def kick(app: Flask | None = None) -> None:
     """Start queued runs now: in the embedded pool, or by handing them to Celery."""
     app = app or current_app
     state = app.extensions[EXTENSION]
-    if app.config.get("CELERY_BROKER_URL"):
+    if app.config["CELERY_BROKER_URL"]:
         from jobs.worker import dispatch_queued
 
         dispatch_queued(state["ctx"])

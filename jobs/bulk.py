@@ -12,7 +12,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
-from jobs import get_context, runs
+from jobs import get_context, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import execute_run
 from store import ExportRun, RunState, User
@@ -40,7 +40,7 @@ def export_all(app: Flask, *, workers: int, max_age_hours: int) -> BulkOutcome:
     run_ids: dict[str, str] = {}
     with ctx.db.session(write=True) as session:
         for user in session.scalars(select(User).where(User.email.in_(emails))):
-            run, _ = runs.request_run(session, user.id, "upgrade", now=ctx.clock())
+            run, _ = run_lifecycle.request_run(session, user.id, "upgrade", now=ctx.clock())
             run_ids[run.id] = user.email
     owner = f"export-all:{os.getpid()}"
     with (

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from delivery.base import Delivery
-from jobs.runs import RetryPolicy
+from jobs.run_lifecycle import RetryPolicy
 from store import Database, ExportRun, User
 from store.base import utcnow
 

@@ -25,7 +25,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from jobs.runs import add_event
+from jobs.run_lifecycle import add_event
 from jobs.schedule import ScheduleSpec, jitter, latest_due, next_run_after, period_key
 from store import ACTIVE_STATES, Database, ExportRun, RunEvent, RunState, Schedule
 from store.runs import new_id

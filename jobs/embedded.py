@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from jobs import dispatch, housekeeping, runs
+from jobs import dispatch, housekeeping, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import run_claimed
 
@@ -53,7 +53,7 @@ class EmbeddedRuntime:
         now = self.ctx.clock()
         dispatch.initialise_schedules(self.ctx.db, now=now)
         dispatch.tick(self.ctx.db, now=now)
-        runs.requeue_expired(self.ctx.db, now=now)
+        run_lifecycle.requeue_expired(self.ctx.db, now=now)
         self.fill()
 
     def housekeep(self) -> None:
@@ -70,7 +70,7 @@ class EmbeddedRuntime:
                     return
                 self._counter += 1
                 owner = f"{self.owner_prefix}:{self._counter}"
-            run_id = runs.claim_next(self.ctx.db, owner, now=self.ctx.clock(), lease=self.ctx.lease)
+            run_id = run_lifecycle.claim_next(self.ctx.db, owner, now=self.ctx.clock(), lease=self.ctx.lease)
             if run_id is None:
                 return
             with self._lock:

@@ -18,7 +18,7 @@ from errors import DeliveryError, LifeboatError
 from exporters.archive import ArchiveError, read_member, verify_archive
 from exporters.counts import counts_line
 from exporters.manifest import MANIFEST_NAME
-from jobs import runs
+from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from jobs.export import export_user, vcard_version_for
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from jobs import runs
+from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from store import Archive, Database
 

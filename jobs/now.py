@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from errors import UserError
-from jobs import runs
+from jobs import run_lifecycle
 from jobs.context import JobContext, no_notifier
 from jobs.execute import execute_run
 from store import DeliveryAttempt, Destination, ExportRun, RunState
@@ -51,7 +51,7 @@ def deliver_now(ctx: JobContext, user_id: int, *, vcard_version: str | None = No
     """Queue a run for `user_id`, execute it in this thread, and report each destination's outcome."""
     now = ctx.clock()
     with ctx.db.session(write=True) as session:
-        run, created = runs.request_run(session, user_id, "cli", now=now, max_attempts=1)
+        run, created = run_lifecycle.request_run(session, user_id, "cli", now=now, max_attempts=1)
         if not created:
             raise ExportInProgress(
                 f"An export of this user is already {run.state} (run {run.id}); wait for it to end "

@@ -19,10 +19,7 @@ from flask import Flask
 from jobs import get_context
 from jobs.context import JobContext
 from jobs.execute import execute_run
-from jobs.runs import undispatched
-
-# Longer than the longest export: Redis redelivers an unacknowledged task after this.
-DEFAULT_VISIBILITY_TIMEOUT = 3600
+from jobs.run_lifecycle import undispatched
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -32,7 +29,7 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask)
-    visibility = int(app.config.get("CELERY_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT))
+    visibility = app.config["CELERY_VISIBILITY_TIMEOUT"]
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         task_ignore_result=True,
@@ -98,6 +95,6 @@ def _slow_exports_for_tests(flask_app: Flask) -> None:
     there reliably; a tiny account exports in milliseconds. Unset or 0 (the
     default) leaves the context untouched.
     """
-    delay = flask_app.config.get("TEST_EXPORT_DELAY_MS", 0) / 1000
+    delay = flask_app.config["TEST_EXPORT_DELAY_MS"] / 1000
     if delay > 0:
         get_context(flask_app).on_progress = lambda _stage, _percent: time.sleep(delay)

@@ -122,7 +122,7 @@ class ExportRun(Base):
     not_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the run was last handed to a worker queue, and when it may be handed again if
     # no worker has claimed it by then (a lost message must not lose the run); the wait
-    # doubles with each re-send so a long backlog is not sent over and over (jobs.runs).
+    # doubles with each re-send so a long backlog is not sent over and over (jobs.run_lifecycle).
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     redispatch_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(128))

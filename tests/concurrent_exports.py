@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from account.records import Account
 from delivery.base import Delivery, Payload, Receipt
-from jobs import dispatch, get_context, runs
+from jobs import dispatch, get_context, run_lifecycle
 from jobs.context import JobContext
 from jobs.embedded import EmbeddedRuntime
 from store import Archive, ExportRun, RunEvent, RunState, User, get_db
@@ -122,7 +122,7 @@ def embedded_pool_rounds(app: Flask, account: Account) -> None:
             now = ctx.clock()
             dispatch.initialise_schedules(ctx.db, now=now)
             dispatch.tick(ctx.db, now=now)
-            runs.requeue_expired(ctx.db, now=now)
+            run_lifecycle.requeue_expired(ctx.db, now=now)
 
     ticker = threading.Thread(target=ticking, daemon=True)
     ticker.start()
@@ -130,7 +130,7 @@ def embedded_pool_rounds(app: Flask, account: Account) -> None:
         for round_ in range(1, ROUNDS + 1):
             for user_id in user_ids:  # everyone presses "Export now" within the same second
                 with ctx.db.session(write=True) as session:
-                    runs.request_run(session, user_id, "manual", now=ctx.clock())
+                    run_lifecycle.request_run(session, user_id, "manual", now=ctx.clock())
             pool.kick()
             deadline = time.monotonic() + 120
             while _active(app):
@@ -151,7 +151,7 @@ def _active(app: Flask) -> int:
             session.scalar(
                 select(func.count())
                 .select_from(ExportRun)
-                .where(ExportRun.state.in_([s.value for s in runs.CLAIMABLE] + ["running"]))
+                .where(ExportRun.state.in_([s.value for s in run_lifecycle.CLAIMABLE] + ["running"]))
             )
             or 0
         )

@@ -16,14 +16,14 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import archives, auth, dashboard, health, limits, metrics, runs
+    from web import archives, auth, dashboard, export_now, health, limits, metrics
 
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_cookies(app)
     limits.configure(app)
     limiter.init_app(app)
-    for module in (auth, dashboard, archives, health, metrics, runs):
+    for module in (auth, dashboard, archives, health, metrics, export_now):
         app.register_blueprint(module.bp)
 
 
@@ -35,7 +35,7 @@ def configure_cookies(app: Flask) -> None:
     LIFEBOAT_BASE_URL is https (or LIFEBOAT_SECURE_COOKIES says so), keeps it
     off plain HTTP. The same for the remember-me cookie, should it be used.
     """
-    secure = bool(app.config.get("SECURE_COOKIES", False))
+    secure = bool(app.config["SECURE_COOKIES"])
     for prefix in ("SESSION_COOKIE", "REMEMBER_COOKIE"):
         app.config[f"{prefix}_HTTPONLY"] = True
         app.config[f"{prefix}_SAMESITE"] = "Lax"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from exporters.counts import EVENTS_MEANING, counts_line
 from store import Archive, ExportRun, User, get_session
 from store.accounts import AccountReader
-from web.runs import ExportNowForm
+from web.export_now import ExportNowForm
 
 bp = Blueprint("dashboard", __name__)
 # The figures read the same here as in `export`, `verify`, `restore` and a run's history.

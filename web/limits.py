@@ -25,18 +25,15 @@ from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
-DEFAULT_ACCOUNT_LIMITS = "5/minute;20/hour"
-DEFAULT_ADDRESS_LIMITS = "50/hour"
-
 
 def account_limits() -> str:
-    """Failed sign-ins allowed per account (config `LOGIN_ACCOUNT_LIMITS`, for tests)."""
-    return str(current_app.config.get("LOGIN_ACCOUNT_LIMITS", DEFAULT_ACCOUNT_LIMITS))
+    """Failed sign-ins allowed per account (LIFEBOAT_LOGIN_ACCOUNT_LIMITS)."""
+    return str(current_app.config["LOGIN_ACCOUNT_LIMITS"])
 
 
 def address_limits() -> str:
-    """Failed sign-ins allowed per client address (config `LOGIN_ADDRESS_LIMITS`, for tests)."""
-    return str(current_app.config.get("LOGIN_ADDRESS_LIMITS", DEFAULT_ADDRESS_LIMITS))
+    """Failed sign-ins allowed per client address (LIFEBOAT_LOGIN_ADDRESS_LIMITS)."""
+    return str(current_app.config["LOGIN_ADDRESS_LIMITS"])
 
 
 def storage_uri(config: Mapping[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 Why: a queued run was re-sent every two lease periods while it waited, so a long
 backlog piled duplicate messages into the queue. The wait now doubles with each
-re-send (jobs.runs.undispatched), which needs the next time stored per run.
+re-send (jobs.run_lifecycle.undispatched), which needs the next time stored per run.
 Rows that exist already have NULL, which means "may be sent now", as before.
 
 Revision ID: 0003

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from account.records import Account
 from delivery.destinations import add_destination, public_view
 from delivery.registry import Registry
-from jobs import get_context, runs
+from jobs import get_context, run_lifecycle
 from jobs.execute import execute_run
 from store import DeliveryAttempt, Destination, ExportRun, RunState
 from store.accounts import replace_account
@@ -75,7 +75,7 @@ def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, emai
         )
         if email:
             add_destination(session, registry, user, "email", "me", {})
-        run, _ = runs.request_run(session, user.id, "manual", now=utcnow())
+        run, _ = run_lifecycle.request_run(session, user.id, "manual", now=utcnow())
         return user.id, run.id
 
 

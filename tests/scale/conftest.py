@@ -38,7 +38,7 @@ from psycopg import sql
 from sqlalchemy import insert, text
 
 from app import create_app
-from jobs.dispatcher import Dispatcher
+from jobs.scheduler_loop import Dispatcher
 from store import Base, Database, Schedule, User, get_db, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -241,7 +241,7 @@ def scale_env(pg_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
 def scale_app(pg_db: Database, scale_env: dict[str, str]) -> Iterator[Flask]:
     """This process's app on the test database and broker, configured like the workers.
 
-    For the dispatcher (`jobs.dispatcher.Dispatcher`) and for sending tasks.
+    For the dispatcher (`jobs.scheduler_loop.Dispatcher`) and for sending tasks.
     """
     app = create_app(
         {

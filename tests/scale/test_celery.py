@@ -1,7 +1,7 @@
 """Real Celery workers on Redis and PostgreSQL: a killed worker loses nothing, a duplicate nothing.
 
 Workers are `celery -A jobs.worker worker --pool=threads -c 2` processes, as
-deployed; the dispatcher is `jobs.dispatcher.Dispatcher` ticking in this
+deployed; the dispatcher is `jobs.scheduler_loop.Dispatcher` ticking in this
 process. Redis redelivers an unacknowledged task after the (shortened)
 visibility timeout, and the dispatcher requeues a run whose lease ran out, so
 a run can reach a worker more than once: the claim in the database must make
@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from account.sample import SampleSize, generate_account
 from exporters.archive import verify_archive
-from jobs import get_context, runs
+from jobs import get_context, run_lifecycle
 from jobs.housekeeping import remove_leftovers
 from jobs.worker import dispatch_queued, run_export
 from store import Archive, Database, ExportRun, RunEvent, RunState
@@ -40,7 +40,7 @@ SLOW = {"LIFEBOAT_TEST_EXPORT_DELAY_MS": "250"}
 def queue_run(db: Database, email: str) -> tuple[int, str]:
     with db.session(write=True) as session:
         user = replace_account(session, generate_account(email, SMALL))
-        run, created = runs.request_run(session, user.id, "manual", now=utcnow())
+        run, created = run_lifecycle.request_run(session, user.id, "manual", now=utcnow())
         assert created
         return user.id, run.id
 

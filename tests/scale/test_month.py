@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from account.sample import SampleSize, generate_account
 from delivery.base import Delivery, Payload, Receipt
 from exporters.archive import ArchiveInfo, verify_archive, write_archive
-from jobs import dispatch, runs
+from jobs import dispatch, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import execute_run
 from jobs.export import ExportResult, archive_filename
@@ -107,8 +107,8 @@ class Dispatcher:
         dispatch.initialise_schedules(self.db, now=now)
         while (result := dispatch.tick(self.db, now=now, limit=BATCH)).due:
             self.created += len(result.created)
-        runs.requeue_expired(self.db, now=now)
-        while ids := runs.undispatched(self.db, now=now, redispatch_after=2 * LEASE, limit=BATCH):
+        run_lifecycle.requeue_expired(self.db, now=now)
+        while ids := run_lifecycle.undispatched(self.db, now=now, redispatch_after=2 * LEASE, limit=BATCH):
             for run_id in ids:
                 self.out.put(run_id)
                 self.out.put(run_id)  # at-least-once delivery: the same message again

@@ -39,7 +39,7 @@ def test_import_export_restore_export_gives_the_same_files(
 ) -> None:
     # Events without a timestamp of their own carry the export time as DTSTAMP (RFC 5545),
     # so both exports must happen at the same instant for their calendars to be identical.
-    monkeypatch.setattr("jobs.cli.utcnow", lambda: now)
+    monkeypatch.setattr("jobs.commands.utcnow", lambda: now)
     result = runner.invoke(args=["import-account", "tests/data/alice.json"])
     assert result.exit_code == 0, result.output
     assert "3 contacts, 4 events in 2 calendars, 3 notes" in result.output

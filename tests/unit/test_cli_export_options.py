@@ -14,7 +14,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 import jobs
-from jobs import runs
+from jobs import run_lifecycle
 from jobs.execute import execute_run
 from store import Database, DeliveryAttempt, ExportRun, RunState
 from store.accounts import find_user
@@ -114,7 +114,7 @@ def test_export_deliver_refuses_while_another_export_is_active(
     with db.session(write=True) as session:
         user = find_user(session, imported)
         assert user is not None
-        runs.request_run(session, user.id, "manual", now=utcnow())
+        run_lifecycle.request_run(session, user.id, "manual", now=utcnow())
     result = runner.invoke(args=["export", imported, "--deliver"])
     assert result.exit_code != 0 and "already queued" in result.output
 
@@ -152,7 +152,7 @@ def test_scheduled_runs_and_export_all_use_the_users_vcard_version(
         run = session.scalars(select(ExportRun)).one()
         assert run.archive is not None
         first = archive_dir / run.archive.relpath
-        scheduled, _ = runs.request_run(session, user.id, "schedule", now=utcnow())
+        scheduled, _ = run_lifecycle.request_run(session, user.id, "schedule", now=utcnow())
     assert _vcard_version(first) == "4.0"
     assert execute_run(jobs.get_context(app), scheduled.id, "worker") == RunState.DELIVERED
     with db.session() as session:

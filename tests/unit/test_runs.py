@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from account.records import Account
 from delivery.base import Delivery, Payload, Receipt
 from errors import DeliveryError
-from jobs import dispatch, get_context, runs
+from jobs import dispatch, get_context, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import execute_run
 from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule, User
@@ -76,7 +76,7 @@ def _with(ctx: JobContext, backend: Delivery) -> JobContext:
 
 def _queue(db: Database, user_id: int, now: dt.datetime) -> str:
     with db.session(write=True) as session:
-        run, created = runs.request_run(session, user_id, "manual", now=now)
+        run, created = run_lifecycle.request_run(session, user_id, "manual", now=now)
         assert created
         return run.id
 
@@ -101,13 +101,13 @@ def test_a_run_exports_verifies_and_delivers(ctx: JobContext, db: Database, user
 def test_only_one_active_run_per_user(db: Database, user_id: int, clock: Clock) -> None:
     first = _queue(db, user_id, clock())
     with db.session(write=True) as session:
-        again, created = runs.request_run(session, user_id, "manual", now=clock())
+        again, created = run_lifecycle.request_run(session, user_id, "manual", now=clock())
     assert not created and again.id == first
 
 
 def test_a_second_executor_cannot_claim_a_running_run(ctx: JobContext, db: Database, user_id: int) -> None:
     run_id = _queue(db, user_id, ctx.clock())
-    assert runs.claim(db, run_id, "one", now=ctx.clock(), lease=ctx.lease)
+    assert run_lifecycle.claim(db, run_id, "one", now=ctx.clock(), lease=ctx.lease)
     assert execute_run(ctx, run_id, "two") == "skipped"
 
 
@@ -155,13 +155,13 @@ def test_a_run_whose_worker_died_is_requeued_and_completed(
     ctx: JobContext, db: Database, user_id: int, clock: Clock
 ) -> None:
     run_id = _queue(db, user_id, clock())
-    assert runs.claim(db, run_id, "dead-worker", now=clock(), lease=ctx.lease)
-    assert runs.requeue_expired(db, now=clock()) == []  # lease still valid
+    assert run_lifecycle.claim(db, run_id, "dead-worker", now=clock(), lease=ctx.lease)
+    assert run_lifecycle.requeue_expired(db, now=clock()) == []  # lease still valid
     clock.advance(seconds=ctx.lease.total_seconds() + 1)
-    assert runs.requeue_expired(db, now=clock()) == [run_id]
+    assert run_lifecycle.requeue_expired(db, now=clock()) == [run_id]
     assert execute_run(ctx, run_id, "live-worker") == RunState.DELIVERED
     # The dead worker's late finish is refused: the run is no longer its own.
-    assert not runs.finish_delivered(db, run_id, "dead-worker", now=clock(), message="late")
+    assert not run_lifecycle.finish_delivered(db, run_id, "dead-worker", now=clock(), message="late")
 
 
 def test_an_unclaimed_run_is_resent_with_a_doubling_wait_and_a_retry_is_sent_at_once(
@@ -172,14 +172,14 @@ def test_an_unclaimed_run_is_resent_with_a_doubling_wait_and_a_retry_is_sent_at_
     sent: list[float] = []
     start = clock.now
     for _ in range(8 * 60):  # a backlog: nobody claims the run for eight hours
-        if runs.undispatched(db, now=clock.now, redispatch_after=base) == [run_id]:
+        if run_lifecycle.undispatched(db, now=clock.now, redispatch_after=base) == [run_id]:
             sent.append((clock.now - start) / base)
         clock.advance(minutes=1)
     # sent at once, then after 1, 2, 4, 8, 16 waits, then every 16 (the cap): not 120 times
     assert sent == [0, 1, 3, 7, 15, 31, 47, 63, 79, 95, 111]
     # a failed attempt resets the wait: its retry is sent as soon as it is due
-    assert runs.claim(db, run_id, "worker-1", now=clock.now, lease=ctx.lease)
-    state = runs.finish_failed_attempt(
+    assert run_lifecycle.claim(db, run_id, "worker-1", now=clock.now, lease=ctx.lease)
+    state = run_lifecycle.finish_failed_attempt(
         db, run_id, "worker-1", now=clock.now, error="Boom.", permanent=False, policy=ctx.policy
     )
     assert state == RunState.RETRYING
@@ -187,7 +187,7 @@ def test_an_unclaimed_run_is_resent_with_a_doubling_wait_and_a_retry_is_sent_at_
         due = session.get(ExportRun, run_id)
         assert due is not None and due.redispatch_at is None
         clock.now = due.not_before
-    assert runs.undispatched(db, now=clock.now, redispatch_after=base) == [run_id]
+    assert run_lifecycle.undispatched(db, now=clock.now, redispatch_after=base) == [run_id]
 
 
 def _schedule(db: Database, user_id: int, **fields: object) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 from account.records import Account
-from jobs import get_context, runs
+from jobs import get_context, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import execute_run
 from store import Database, ExportRun, RunEvent, RunState, User
@@ -34,7 +34,7 @@ def ctx(app: Flask) -> JobContext:
 def _queue(db: Database, account: Account) -> tuple[int, str]:
     with db.session(write=True) as session:
         user = replace_account(session, account)
-        run, _ = runs.request_run(session, user.id, "manual", now=utcnow())
+        run, _ = run_lifecycle.request_run(session, user.id, "manual", now=utcnow())
         return user.id, run.id
 
 
@@ -67,7 +67,7 @@ def test_an_export_survives_another_connection_committing_in_the_middle(
     def someone_else_commits(stage: str, _percent: int) -> None:
         if stage == "calendars" and not commits:  # halfway through the export's reading
             with db.session(write=True) as session:
-                second, _ = runs.request_run(session, other_id, "manual", now=utcnow())
+                second, _ = run_lifecycle.request_run(session, other_id, "manual", now=utcnow())
                 commits.append(second.id)
 
     ctx.on_progress = someone_else_commits

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from account.records import Account
 from account.sample import demo_account
 from exporters.counts import account_counts, counts_line
-from jobs import get_context, runs
+from jobs import get_context, run_lifecycle
 from jobs.execute import execute_run
 from store import Database, ExportRun, RunEvent
 from store.accounts import replace_account
@@ -37,7 +37,7 @@ def _everywhere(app: Flask, runner: FlaskCliRunner, db: Database, account: Accou
     with db.session(write=True) as session:
         user = replace_account(session, account)
         user.password_hash = hash_password("correct horse")
-        run, _ = runs.request_run(session, user.id, "manual", now=utcnow())
+        run, _ = run_lifecycle.request_run(session, user.id, "manual", now=utcnow())
         run_id = run.id
     said = []
     export = runner.invoke(args=["export", account.email, "--out", str(tmp_path / "out")])

@@ -54,12 +54,12 @@ def test_users_see_only_their_own_runs_and_archives(
 ) -> None:
     from dataclasses import replace
 
-    from jobs import runs
+    from jobs import run_lifecycle
     from store.base import utcnow
 
     with db.session(write=True) as session:
         mallory = replace_account(session, replace(alice, email="mallory@example.com"))
-        run, _ = runs.request_run(session, mallory.id, "manual", now=utcnow())
+        run, _ = run_lifecycle.request_run(session, mallory.id, "manual", now=utcnow())
         run_id = run.id
     execute_run(get_context(app), run_id, "w")
     with db.session() as session:
@@ -71,12 +71,12 @@ def test_users_see_only_their_own_runs_and_archives(
 
 
 def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alice_user: int) -> None:
-    from jobs import runs
+    from jobs import run_lifecycle
     from store import ExportRun
     from store.base import utcnow
 
     with db.session(write=True) as session:
-        run, _ = runs.request_run(session, alice_user, "manual", now=utcnow())
+        run, _ = run_lifecycle.request_run(session, alice_user, "manual", now=utcnow())
     execute_run(get_context(app), run.id, "w")
     with db.session() as session:
         archive_id = session.get(ExportRun, run.id).archive_id  # type: ignore[union-attr]

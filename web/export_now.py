@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 import jobs
-from jobs import runs
+from jobs import run_lifecycle
 from store import ExportRun, get_db, get_session
 from store.base import utcnow
 
@@ -25,7 +25,7 @@ def export_now() -> Response:
     if not ExportNowForm().validate_on_submit():
         abort(400, "The form expired; reload the page and try again.")
     with get_db().session(write=True) as session:
-        run, created = runs.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
+        run, created = run_lifecycle.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
     if created:
         jobs.kick()
         flash("Export started. This page shows its progress.", "info")

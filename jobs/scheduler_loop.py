@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import dispatch, get_context, housekeeping, runs
+from jobs import dispatch, get_context, housekeeping, run_lifecycle
 
 log = logging.getLogger("lifeboat.dispatcher")
 
@@ -39,7 +39,7 @@ class Dispatcher:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.ctx = get_context(app)
-        self.celery = bool(app.config.get("CELERY_BROKER_URL"))
+        self.celery = bool(app.config["CELERY_BROKER_URL"])
         self._local = None
         if not self.celery:
             from jobs.embedded import EmbeddedRuntime
@@ -50,7 +50,7 @@ class Dispatcher:
         now = self.ctx.clock()
         initialised = dispatch.initialise_schedules(self.ctx.db, now=now)
         created = dispatch.tick(self.ctx.db, now=now).created
-        requeued = runs.requeue_expired(self.ctx.db, now=now)
+        requeued = run_lifecycle.requeue_expired(self.ctx.db, now=now)
         if self.celery:
             from jobs.worker import dispatch_queued
 
@@ -67,7 +67,7 @@ class Dispatcher:
     def run_forever(self) -> None:
         scheduler = BlockingScheduler(timezone="UTC")
         common = {"replace_existing": True, "coalesce": True, "max_instances": 1, "misfire_grace_time": None}
-        seconds = self.app.config.get("TICK_SECONDS", 10)
+        seconds = self.app.config["TICK_SECONDS"]
         scheduler.add_job(self._safe_tick, "interval", seconds=seconds, id="lifeboat-dispatch", **common)
         scheduler.add_job(self._housekeep, "interval", minutes=10, id="lifeboat-housekeeping", **common)
 

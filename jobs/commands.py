@@ -1,25 +1,30 @@
-"""Job commands: `export`, `archive-options`, `verify`, `restore`, `demo`, `scheduler`, `export-all`, `schedule`."""
+"""Job commands: `import-account`, `export`, `archive-options`, `verify`, `restore`, `demo`, `scheduler`,
+`export-all`, `schedule`, and `db upgrade` (guarded: jobs know when an upgrade is safe, store only migrates).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
+from account.jsonio import load_account
 from errors import InvalidInput
 from exporters.check import check_archive
 from exporters.counts import account_counts, counts_line
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
-from store import Archive
-from store.accounts import find_user
+from store import Archive, migrate
+from store.accounts import find_user, replace_account
 from store.base import utcnow
 from store.db import get_db
+from store.freshness import users_without_fresh_archive
 
 
 @click.command("export")
@@ -176,7 +181,6 @@ DEMO_PASSWORD = "lifeboat-demo"  # noqa: S105 - a published demo password for a 
 def demo_command() -> None:
     """Create the demo account (rich sample data and a first archive) unless it exists."""
     from account.sample import demo_account
-    from store.accounts import replace_account
     from store.passwords import hash_password
 
     # The account and its schedule in one short write; the export reads afterwards, then records.
@@ -214,7 +218,7 @@ def scheduler_command(once: bool) -> None:
     set, runs go to Celery workers; otherwise this process also executes them.
     Stops cleanly on SIGTERM or Ctrl-C.
     """
-    from jobs.dispatcher import Dispatcher
+    from jobs.scheduler_loop import Dispatcher
 
     dispatcher = Dispatcher(current_app._get_current_object())  # type: ignore[attr-defined]
     if once:
@@ -285,3 +289,58 @@ def schedule_command(
 
 
 COMMANDS += [scheduler_command, export_all_command, schedule_command]
+
+
+@click.command("import-account")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_account_command(file: Path) -> None:
+    """Load an account JSON file (account.schema.json), replacing that user's data.
+
+    Nothing changes unless the whole file is valid; every problem is reported
+    with its JSON path.
+    """
+    try:
+        loaded = load_account(file.read_bytes())
+    except InvalidInput as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    account = loaded.account
+    with get_db().session(write=True) as session:
+        replace_account(session, account)
+    click.echo(
+        f"Imported {account.email}: {len(account.contacts)} contacts, "
+        f"{sum(len(c.events) for c in account.calendars)} events in {len(account.calendars)} calendars, "
+        f"{len(account.notes)} notes."
+    )
+    for path in loaded.replaced:
+        click.echo(f"  {path}: U+0000 replaced with U+FFFD (no database or Markdown file can hold it)")
+
+
+COMMANDS.insert(0, import_account_command)
+
+
+@click.command("upgrade")
+@click.option("--force", is_flag=True, help="Migrate even if some users lack a fresh verified archive.")
+@with_appcontext
+def db_upgrade_command(force: bool) -> None:
+    """Migrate the database to the newest schema.
+
+    Refuses while any active user lacks a verified archive newer than
+    LIFEBOAT_UPGRADE_MAX_ARCHIVE_AGE_HOURS: an upgrade must never be the moment
+    the only copy is lost. Run `lifeboat export-all` first.
+    """
+    database = get_db()
+    if not migrate.pending(database):
+        click.echo(f"Database is up to date (revision {migrate.current_revision(database)}).")
+        return
+    if not force and inspect(database.engine).has_table("users"):
+        max_age = dt.timedelta(hours=current_app.config["UPGRADE_MAX_ARCHIVE_AGE_HOURS"])
+        missing = users_without_fresh_archive(database, max_age)
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise click.ClickException(
+                f"{len(missing)} active user(s) have no verified archive newer than {max_age}: {shown}.\n"
+                "Run `lifeboat export-all` first (or pass --force if you accept the risk)."
+            )
+    migrate.upgrade(database)
+    click.echo(f"Database upgraded to revision {migrate.current_revision(database)}.")
