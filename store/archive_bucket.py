@@ -26,7 +26,6 @@ writes them.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import logging
@@ -41,7 +40,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from store.archive_bucket_io import BodyReader, Expected, FileSlice, hash_file, hash_range, plan_parts
+from store.archive_bucket_io import READ_CHUNK, BodyReader, Expected
+from store.archive_bucket_upload import SourceChanged, Taken, Uploader
 
 try:
     from store.archive_files import ArchiveFilesError
@@ -107,10 +107,8 @@ class BucketArchiveFiles:
         self.settings = settings
         self._prefix = settings.prefix.strip("/") + "/" if settings.prefix.strip("/") else ""
         self._client: Any = None
+        self._uploader: Uploader | None = None
         self._lock = threading.Lock()
-        # Discovered per process: stores that refuse a header are remembered and spared it.
-        self.conditional_writes = True
-        self.checksum_headers = True
 
     # -- the protocol -----------------------------------------------------------------
 
@@ -130,20 +128,21 @@ class BucketArchiveFiles:
             raise ArchiveFilesError(f"cannot read {source}: {exc.strerror}") from exc
         if actual != size:
             raise ArchiveFilesError(f"{source} is {actual} bytes, expected {size}; not stored")
-        if not self.conditional_writes and self.exists(relpath):
+        if not self.uploader.conditional_writes and self.exists(relpath):
             raise ArchiveExistsError(f"{relpath} is already stored; not overwritten")
         try:
-            if size < self.settings.multipart_threshold:
-                expected = self._put_single(key, source, size, sha256.lower())
-            else:
-                expected = self._put_multipart(key, source, size, sha256.lower())
-        except _Exists as exists:
+            expected = self.uploader.upload(key, source, size, sha256.lower())
+        except Taken as taken:
             # A retried request whose first attempt landed finds its own object: that is success.
-            if exists.retried and self._judge(key, exists.expected) is None:
+            if taken.retried and self._judge(key, taken.expected) is None:
                 return
             raise ArchiveExistsError(f"{relpath} is already stored; not overwritten") from None
+        except SourceChanged:
+            raise ArchiveFilesError(f"{source} does not match its recorded SHA-256; not stored") from None
         except OSError as exc:
             raise ArchiveFilesError(f"cannot read {source}: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error("upload", key, exc) from exc
         problem = self._judge(key, expected)
         if problem is not None:
             self._delete_key(key)
@@ -154,22 +153,22 @@ class BucketArchiveFiles:
         try:
             answer = self.client.get_object(Bucket=self.settings.bucket, Key=self.key(relpath))
         except ClientError as exc:
-            if _status(exc) == 404:
+            if _missing(exc):
                 raise ArchiveMissingError(f"no archive stored as {relpath}") from None
-            raise self._error("read", relpath, exc) from exc
+            raise self._error("read", self.key(relpath), exc) from exc
         except BotoCoreError as exc:
-            raise self._error("read", relpath, exc) from exc
-        return io.BufferedReader(BodyReader(answer["Body"]), buffer_size=MiB)
+            raise self._error("read", self.key(relpath), exc) from exc
+        return io.BufferedReader(BodyReader(answer["Body"]), buffer_size=READ_CHUNK)
 
     def exists(self, relpath: str) -> bool:
         try:
             self.client.head_object(Bucket=self.settings.bucket, Key=self.key(relpath))
         except ClientError as exc:
-            if _status(exc) == 404:
+            if _missing(exc):
                 return False
-            raise self._error("check", relpath, exc) from exc
+            raise self._error("check", self.key(relpath), exc) from exc
         except BotoCoreError as exc:
-            raise self._error("check", relpath, exc) from exc
+            raise self._error("check", self.key(relpath), exc) from exc
         return True
 
     def delete(self, relpath: str) -> None:
@@ -177,7 +176,7 @@ class BucketArchiveFiles:
         try:
             self._delete_key(self.key(relpath), quiet=False)
         except (ClientError, BotoCoreError) as exc:
-            raise self._error("delete", relpath, exc) from exc
+            raise self._error("delete", self.key(relpath), exc) from exc
 
     def download_url(self, relpath: str, *, filename: str, expires_in: int) -> str | None:
         """A presigned GET that makes browsers save the file as `filename`; None when streaming.
@@ -213,6 +212,18 @@ class BucketArchiveFiles:
                 self._client = self._build_client()
             return self._client
 
+    @property
+    def uploader(self) -> Uploader:
+        """The uploader, which remembers the headers this store refused (for this process)."""
+        client = self.client
+        with self._lock:
+            if self._uploader is None:
+                s = self.settings
+                self._uploader = Uploader(
+                    client, s.bucket, multipart_threshold=s.multipart_threshold, part_size=s.part_size
+                )
+            return self._uploader
+
     def _build_client(self) -> Any:
         s = self.settings
         config = Config(
@@ -246,131 +257,7 @@ class BucketArchiveFiles:
             if self._client is not None:
                 self._client.close()
                 self._client = None
-
-    # -- uploads ------------------------------------------------------------------------
-
-    def _put_single(self, key: str, source: Path, size: int, sha256: str) -> Expected:
-        expected = hash_file(source, size)
-        _check_source(source, expected.sha256_hex, sha256)
-        args: dict[str, Any] = {
-            "Bucket": self.settings.bucket,
-            "Key": key,
-            "ContentLength": size,
-            "ContentType": "application/zip",
-            "ContentMD5": _b64(expected.md5),
-        }
-        while True:
-            call = dict(args)
-            if self.checksum_headers:
-                call |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": expected.checksum_b64}
-            if self.conditional_writes:
-                call["IfNoneMatch"] = "*"
-            with FileSlice(source, 0, size) as body:
-                try:
-                    self.client.put_object(Body=body, **call)
-                except ClientError as exc:
-                    if _precondition_failed(exc):
-                        raise _Exists(expected, _retried(exc)) from None
-                    if self._drop_refused(exc):
-                        continue
-                    raise self._error("upload", key, exc) from exc
-                except BotoCoreError as exc:
-                    raise self._error("upload", key, exc) from exc
-            return expected
-
-    def _put_multipart(self, key: str, source: Path, size: int, sha256: str) -> Expected:
-        """Parts stream from disk one at a time; each is hashed just before it is sent."""
-        bucket = self.settings.bucket
-        create: dict[str, Any] = {"Bucket": bucket, "Key": key, "ContentType": "application/zip"}
-        if self.checksum_headers:
-            create["ChecksumAlgorithm"] = "SHA256"
-        try:
-            upload_id = self.client.create_multipart_upload(**create)["UploadId"]
-        except ClientError as exc:
-            if self._drop_refused(exc):
-                return self._put_multipart(key, source, size, sha256)
-            raise self._error("upload", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._error("upload", key, exc) from exc
-        try:
-            whole = hashlib.sha256()
-            parts: list[dict[str, Any]] = []
-            digests: list[tuple[bytes, bytes]] = []
-            with source.open("rb") as handle:
-                for number, offset, length in plan_parts(size, self.settings.part_size):
-                    part_sha, part_md5 = hash_range(handle, offset, length, whole)
-                    args: dict[str, Any] = {
-                        "Bucket": bucket,
-                        "Key": key,
-                        "UploadId": upload_id,
-                        "PartNumber": number,
-                        "ContentLength": length,
-                        "ContentMD5": _b64(part_md5),
-                    }
-                    if "ChecksumAlgorithm" in create:
-                        args |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": _b64(part_sha)}
-                    with FileSlice(source, offset, length) as body:
-                        etag = self.client.upload_part(Body=body, **args)["ETag"]
-                    entry = {"PartNumber": number, "ETag": etag}
-                    if "ChecksumAlgorithm" in create:
-                        entry["ChecksumSHA256"] = _b64(part_sha)
-                    parts.append(entry)
-                    digests.append((part_sha, part_md5))
-            _check_source(source, whole.hexdigest(), sha256)
-            expected = Expected(size=size, sha256_hex=sha256, parts=tuple(digests))
-            self._complete(key, upload_id, parts, expected)
-        except BaseException as exc:
-            self._abort(key, upload_id)
-            if isinstance(exc, (ClientError, BotoCoreError)):
-                raise self._error("upload", key, exc) from exc
-            raise
-        return expected
-
-    def _complete(self, key: str, upload_id: str, parts: list[dict[str, Any]], expected: Expected) -> None:
-        args: dict[str, Any] = {
-            "Bucket": self.settings.bucket,
-            "Key": key,
-            "UploadId": upload_id,
-            "MultipartUpload": {"Parts": parts},
-        }
-        while True:
-            call = dict(args, IfNoneMatch="*") if self.conditional_writes else args
-            try:
-                self.client.complete_multipart_upload(**call)
-                return
-            except ClientError as exc:
-                if _precondition_failed(exc):
-                    raise _Exists(expected, _retried(exc)) from None
-                if _refused(exc) == "conditional" and self.conditional_writes:
-                    self._drop("conditional")
-                    continue
-                raise
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        """Best effort: an abandoned upload costs storage until a lifecycle rule clears it."""
-        try:
-            self.client.abort_multipart_upload(Bucket=self.settings.bucket, Key=key, UploadId=upload_id)
-        except (ClientError, BotoCoreError):
-            log.warning("could not abort a multipart upload", extra={"key": key})
-
-    def _drop_refused(self, exc: ClientError) -> bool:
-        """Forget a header this store refused; True if the request should be tried again without it."""
-        capability = _refused(exc)
-        if capability == "checksums" and self.checksum_headers:
-            self._drop("checksums")
-            return True
-        if capability == "conditional" and self.conditional_writes:
-            self._drop("conditional")
-            return True
-        return False
-
-    def _drop(self, capability: str) -> None:
-        if capability == "checksums":
-            self.checksum_headers = False
-            log.warning("the archive bucket refuses SHA-256 checksum headers; verifying by reading back")
-        else:
-            self.conditional_writes = False
-            log.warning("the archive bucket refuses If-None-Match; checking for existing objects first (racy)")
+                self._uploader = None
 
     # -- verification ----------------------------------------------------------------
 
@@ -417,18 +304,8 @@ class BucketArchiveFiles:
                 raise
             log.warning("could not remove a damaged archive object", extra={"key": key})
 
-    def _error(self, action: str, relpath: str, exc: BaseException) -> ArchiveFilesError:
-        where = f"s3://{self.settings.bucket}/{self._prefix}{relpath}" if "/" in relpath else relpath
-        return ArchiveFilesError(f"could not {action} {where}: {exc}")
-
-
-class _Exists(Exception):
-    """The conditional write found the key taken; `retried` if an earlier attempt may have been ours."""
-
-    def __init__(self, expected: Expected, retried: bool) -> None:
-        super().__init__("exists")
-        self.expected = expected
-        self.retried = retried
+    def _error(self, action: str, key: str, exc: BaseException) -> ArchiveFilesError:
+        return ArchiveFilesError(f"could not {action} s3://{self.settings.bucket}/{key}: {exc}")
 
 
 def content_disposition(filename: str) -> str:
@@ -440,42 +317,9 @@ def content_disposition(filename: str) -> str:
     return value
 
 
-def _check_source(source: Path, actual_hex: str, recorded_hex: str) -> None:
-    if actual_hex != recorded_hex:
-        raise ArchiveFilesError(f"{source} does not match its recorded SHA-256; not stored")
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _status(exc: ClientError) -> int | None:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return 404 if code in {"NoSuchKey", "NotFound", "404"} else status
-
-
-def _precondition_failed(exc: ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return code in {"PreconditionFailed", "412"} or _status(exc) == 412
-
-
-def _retried(exc: ClientError) -> bool:
-    return bool(exc.response.get("ResponseMetadata", {}).get("RetryAttempts"))
-
-
-def _refused(exc: ClientError) -> str | None:
-    """Which header ("checksums" or "conditional") a 400/501 refuses, if that is what it says."""
-    error = exc.response.get("Error", {}) or {}
-    code = str(error.get("Code", ""))
-    if code not in {"NotImplemented", "InvalidArgument", "InvalidRequest", "BadRequest", "501"}:
-        return None
-    text = " ".join(str(error.get(name, "")) for name in ("Header", "ArgumentName", "Message")).lower()
-    if "checksum" in text:
-        return "checksums"
-    if "if-none-match" in text or "conditional" in text or code in {"NotImplemented", "501"}:
-        return "conditional"
-    return None
+def _missing(exc: ClientError) -> bool:
+    """A missing key (GET says NoSuchKey, HEAD only 404); NoSuchBucket is a setup error, not a missing archive."""
+    return str(exc.response.get("Error", {}).get("Code", "")) in {"NoSuchKey", "NotFound", "404"}
 
 
 __all__ = [

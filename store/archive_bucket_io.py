@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 BLOCK = 1 << 20
+READ_CHUNK = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class BodyReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
+        data = self._body.read(min(len(buffer), READ_CHUNK))  # bounded, however much the caller asks for
         buffer[: len(data)] = data
         return len(data)
 
