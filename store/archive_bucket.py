@@ -188,19 +188,18 @@ class BucketArchiveFiles:
             return None
         if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
             raise ValueError(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
-        return str(
-            self.client.generate_presigned_url(
-                "get_object",
-                Params={
-                    "Bucket": self.settings.bucket,
-                    "Key": self.key(relpath),
-                    "ResponseContentDisposition": content_disposition(filename),
-                    "ResponseContentType": "application/zip",
-                    "ResponseCacheControl": "private, no-store",
-                },
-                ExpiresIn=expires_in,
-            )
-        )
+        key = self.key(relpath)
+        params = {
+            "Bucket": self.settings.bucket,
+            "Key": key,
+            "ResponseContentDisposition": content_disposition(filename),
+            "ResponseContentType": "application/zip",
+            "ResponseCacheControl": "private, no-store",
+        }
+        try:
+            return str(self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
+        except BotoCoreError as exc:  # e.g. no credentials found by the default chain
+            raise self._error("sign a download link for", key, exc) from exc
 
     # -- the client and keys -----------------------------------------------------------
 
@@ -237,7 +236,6 @@ class BucketArchiveFiles:
             retries={"mode": "standard", "max_attempts": s.max_attempts},
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
-            user_agent_appid="lifeboat-archives",
         )
         session = boto3.session.Session(  # our own session: the default one is not thread-safe to create
             aws_access_key_id=s.access_key_id,
