@@ -45,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import store
     import web
     from store import migrate
+    from web import links
 
     if not app.testing:
         logs.configure(app.config.get("LOG_LEVEL", "INFO"))
@@ -52,7 +53,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):
         log.debug("created the database schema (first use)")
-    jobs.init_app(app)
+    jobs.init_app(app, download_link=links.link_maker(app))
     web.init_app(app)
     cli.init_app(app)
     if app.config["RUN_SCHEDULER"] and not app.testing:

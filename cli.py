@@ -137,11 +137,11 @@ def serve_command(host: str, port: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register every command on `app.cli`, each guarded by `one_line_errors`."""
-    from delivery.cli import COMMANDS as DELIVERY_COMMANDS
     from jobs.cli import COMMANDS as JOB_COMMANDS
+    from jobs.destination_commands import COMMANDS as DESTINATION_COMMANDS
     from store.cli import COMMANDS as STORE_COMMANDS
 
-    for command in (*STORE_COMMANDS, *JOB_COMMANDS, *DELIVERY_COMMANDS, serve_command):
+    for command in (*STORE_COMMANDS, *JOB_COMMANDS, *DESTINATION_COMMANDS, serve_command):
         app.cli.add_command(guarded(command))
 
 

@@ -15,10 +15,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from account.records import Account
-from delivery.destinations import add_destination
-from delivery.registry import Registry
-from delivery.ssrf import SPECIAL_PURPOSE, AllowList, EndpointNotAllowedError, check_endpoint_at_save, why_not_public
+from delivery.s3.addresses import SPECIAL_PURPOSE, AllowList, EndpointNotAllowedError, why_not_public
+from delivery.s3.endpoint_check import check_endpoint_at_save
 from errors import InvalidInput
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination
 from store import Database, Destination
 from store.accounts import replace_account
 

@@ -1,5 +1,10 @@
 """Build delivery backends from a user's destination rows and the operator's settings.
 
+Why in `jobs/`: this is where store rows (`Destination`, `User`) meet the
+app's configuration and become plain settings dataclasses; `delivery/` then
+sees only those, never a row or Flask. Also the failure notice, whose text
+is made of a run's details.
+
 The only place that decrypts destination secrets: the decrypted values live in
 the backend object for one delivery and are never stored, logged or shown.
 """
@@ -73,7 +78,7 @@ class Registry:
             return EmailDelivery(self.smtp, settings.get("to") or user.email, attach_limit_bytes=self.attach_limit)
         if destination.kind == "s3":
             from delivery.s3 import S3Delivery
-            from delivery.s3_settings import S3Settings
+            from delivery.s3.settings import S3Settings
 
             secrets = self.decrypt(destination)
             fields = {k: v for k, v in settings.items() if k not in SECRET_FIELDS}
