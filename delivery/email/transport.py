@@ -5,14 +5,16 @@ Why the archive email is not sent with `smtplib.SMTP.send_message`:
 `sendmail` then copies it again while dot-stuffing, so an attached archive is
 held in memory several times over (a 15 MiB archive is a 20 MiB base64 body).
 Measured with `bench/email_memory.py` (tracemalloc peak of the sending
-process, aiosmtpd on loopback, Python 3.11.7): a 15 MiB archive peaks at
-about 103 MiB through `EmailMessage.add_attachment` + `send_message`, and at
-about 0.3 MiB through `send_streamed`, which encodes the archive 57 KiB at a
-time straight from disk (`delivery.email.message.StreamedMessage`). Streaming
-also lets a file that changed since it was verified be caught before the
-final "." (the connection is dropped and the server discards the partial
-message). Every message without a streamed attachment (the failure notice)
-goes through `send_message` with an explicit envelope.
+process, aiosmtpd in another process on loopback, Python 3.11.7, 2026-12): a
+15 MiB archive peaks at 84.5 MiB through `EmailMessage.add_attachment` +
+`send_message` (7.3 s), and at 2.0 MiB through `send_streamed` (2.5 s),
+which encodes the archive 57 KiB at a time straight from disk
+(`delivery.email.message.StreamedMessage`). Streaming also lets a file that
+changed since it was verified be caught before the final "." (the connection
+is dropped and the server discards the partial message). The message itself
+is still built by `EmailMessage` (with a placeholder where the archive's
+base64 goes), and every message without a streamed attachment (the failure
+notice) goes through `send_message` with an explicit envelope.
 """
 
 from __future__ import annotations
