@@ -72,8 +72,8 @@ class EmailDelivery(Delivery):
             to = mailbox(self.recipient, payload.user_display_name)
         except HeaderValueError as exc:
             shown = repr(self.recipient[:100]) + ("..." if len(self.recipient) > 100 else "")
-            message = f"the email address {shown} cannot be used: {exc}; check the address"
-            raise error(message, permanent=True) from None
+            refusal = f"the email address {shown} cannot be used: {exc}; check the address"
+            raise error(refusal, permanent=True) from None
         sender = mailbox(self.settings.sender_address, self.settings.sender_name)
         attach = payload.size <= self.attach_limit_bytes
         reason = f"it is larger than the {human_size(self.attach_limit_bytes)} attachment limit"
@@ -109,8 +109,9 @@ class EmailDelivery(Delivery):
                 user_message="The email could not be built safely from your account's display "
                 "name; change the display name and try again.",
             ) from None
+        warnings: tuple[str, ...] = ()
         if attach:
-            sent, warnings = f"archive attached ({human_size(payload.size)})", ()
+            sent = f"archive attached ({human_size(payload.size)})"
         else:
             sent = f"download link sent instead of the archive ({reason})"
             warnings = (f"archive not attached because {reason}; the email carries a download link",)

@@ -137,7 +137,9 @@ def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reas
     token = f"lifeboat-archive-{uuid.uuid4().hex}"
     if attach:
         msg.add_attachment(b"", maintype="application", subtype="zip", filename=summary.filename)
-        msg.get_payload()[-1].set_payload(token)
+        parts = msg.get_payload()
+        assert isinstance(parts, list) and not isinstance(parts[-1], str)  # multipart once an attachment is added
+        parts[-1].set_payload(token)
     if payload.manifest:
         msg.add_attachment(payload.manifest, maintype="application", subtype="json", filename="manifest.json")
     buffer = io.BytesIO()

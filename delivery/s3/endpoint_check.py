@@ -166,4 +166,4 @@ def check_endpoint_resolves(url: str, allow_list: AllowList) -> None:
     except OSError:
         return
     for *_, sockaddr in infos:
-        check_address(parse_address(sockaddr[0]), host=host, allow_list=allow_list)
+        check_address(parse_address(str(sockaddr[0])), host=host, allow_list=allow_list)

@@ -51,7 +51,7 @@ def guarded_create_connection(
     refusal: EndpointNotAllowedError | None = None
     for family, socktype, proto, _, sockaddr in infos:
         try:
-            check_address(parse_address(sockaddr[0]), host=host, allow_list=allow_list)
+            check_address(parse_address(str(sockaddr[0])), host=host, allow_list=allow_list)
         except EndpointNotAllowedError as exc:
             refusal = refusal or exc
             continue
@@ -100,6 +100,8 @@ class _GuardMixin:
                 source_address=self.source_address,
                 socket_options=self.socket_options,
             )
+        # urllib3 types these errors' `conn` as its HTTPConnection; this mixin is only ever
+        # mixed into botocore's subclasses of it, hence the ignores below.
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
         except TimeoutError as exc:
@@ -107,9 +109,8 @@ class _GuardMixin:
                 self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
             ) from exc
         except OSError as exc:
-            raise NewConnectionError(  # type: ignore[arg-type]
-                self, f"Failed to establish a new connection: {exc}"
-            ) from exc
+            message = f"Failed to establish a new connection: {exc}"
+            raise NewConnectionError(self, message) from exc  # type: ignore[arg-type]
 
 
 class GuardedHTTPConnection(_GuardMixin, AWSHTTPConnection):
