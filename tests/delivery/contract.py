@@ -17,8 +17,8 @@ test file. What every destination promises:
 Fixtures a subclass provides:
 - `destination`: a working `Delivery`;
 - `read_back(receipt) -> list[bytes]`: every archive copy found at the receipt's location;
-- `plant(payload, data)`: put other bytes where `payload` would land, or `pytest.skip` if the
-  destination has no such place;
+- `plant(payload, data) -> reader`: put other bytes where `payload` would land and return a
+  function reading them back, or `pytest.skip` if the destination has no such place;
 - `broken_destination`: a `Delivery` that cannot work (with `BROKEN_IS_PERMANENT` saying
   whether that failure is permanent).
 """
@@ -42,7 +42,7 @@ WHEN = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 NAME = "lifeboat-alice-20261125T040000Z.zip"
 
 ReadBack = Callable[[Receipt], list[bytes]]
-Plant = Callable[[Payload, bytes], None]
+Plant = Callable[[Payload, bytes], Callable[[], bytes]]
 
 
 def archive_payload(folder: Path, size: int = 50_000, *, name: str = NAME, data: bytes | None = None) -> Payload:
@@ -105,13 +105,13 @@ class DeliveryContract:
         assert caught.value.permanent
         assert "overwrite" in caught.value.user_message
 
-    def test_planted_file_is_left_as_it_was(
+    def test_the_refused_name_keeps_its_file_and_other_names_still_deliver(
         self, destination: Delivery, plant: Plant, payload: Payload, tmp_path: Path
     ) -> None:
-        plant(payload, b"someone else's file")
+        planted = plant(payload, b"someone else's file")
         with pytest.raises(DeliveryError):
             destination.deliver(payload)
-        # The planted bytes are still there: a second, legitimate name still delivers.
+        assert planted() == b"someone else's file"
         other = archive_payload(tmp_path / "other", name="lifeboat-alice-20261126T040000Z.zip")
         assert destination.deliver(other).location
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,9 @@ class TestFolderDelivery(DeliveryContract):
 
     @pytest.fixture
     def plant(self, folder: Path) -> Plant:
-        def put(payload: Payload, data: bytes) -> None:
+        def put(payload: Payload, data: bytes) -> Callable[[], bytes]:
             (folder / payload.filename).write_bytes(data)
+            return (folder / payload.filename).read_bytes
 
         return put
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from delivery.base import Payload, Receipt
@@ -28,8 +30,9 @@ class TestMemoryDelivery(DeliveryContract):
 
     @pytest.fixture
     def plant(self, destination: MemoryDelivery) -> Plant:
-        def put(payload: Payload, data: bytes) -> None:
+        def put(payload: Payload, data: bytes) -> Callable[[], bytes]:
             destination.archives[payload.filename] = data
+            return lambda: destination.archives[payload.filename]
 
         return put
 

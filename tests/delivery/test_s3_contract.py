@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,9 +35,11 @@ class TestS3Delivery(DeliveryContract):
 
     @pytest.fixture
     def plant(self, moto_server: MotoS3, s3_bucket: str, destination: S3Delivery) -> Plant:
-        def put(payload: Payload, data: bytes) -> None:
+        def put(payload: Payload, data: bytes) -> Callable[[], bytes]:
             key = destination.object_key(payload)
-            moto_server.client().put_object(Bucket=s3_bucket, Key=key, Body=data)
+            client = moto_server.client()
+            client.put_object(Bucket=s3_bucket, Key=key, Body=data)
+            return lambda: client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
 
         return put
 
