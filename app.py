@@ -50,11 +50,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import logs
     import store
     import web
-    from delivery.cli import COMMANDS as DESTINATION_COMMANDS
     from jobs.commands import COMMANDS as JOB_COMMANDS
     from jobs.commands import db_upgrade_command
     from store import migrate
     from store.schema_commands import SCHEMA_COMMANDS
+    from web import links
 
     if not app.testing:
         logs.configure(app.config["LOG_LEVEL"])
@@ -62,11 +62,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):
         log.debug("created the database schema (first use)")
-    jobs.init_app(app)
+    jobs.init_app(app, download_link=links.link_maker(app))
     web.init_app(app)
     cli.init_app(
         app,
-        commands=[*JOB_COMMANDS, *DESTINATION_COMMANDS],
+        commands=JOB_COMMANDS,
         db_commands=[db_upgrade_command, *SCHEMA_COMMANDS],
         hooks=cli.Hooks(
             start_background=jobs.start_embedded,

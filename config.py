@@ -66,8 +66,23 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL. SQLite gets its schema on first use; on PostgreSQL (e.g. "
             "postgresql+psycopg://lifeboat@db/lifeboat) run `lifeboat db upgrade` yourself.",
             secret=True, shown_default="SQLite in the instance folder"),
-    Setting("ARCHIVE_DIR", "str", _in_instance("archives"), "Where verified archives are kept.",
+    Setting("ARCHIVE_DIR", "str", _in_instance("archives"), "Where verified archives are kept (ARCHIVE_STORE=folder); "
+            "with ARCHIVE_STORE=s3 only scratch space for exports before upload.",
             shown_default="archives/ in the instance folder"),
+    Setting("ARCHIVE_STORE", "str", "folder", "Where archives live: folder (ARCHIVE_DIR, one host) or s3 "
+            "(ARCHIVE_BUCKET, which every web, scheduler and worker host must reach).", choices=("folder", "s3")),
+    Setting("ARCHIVE_BUCKET", "str", None, "With ARCHIVE_STORE=s3: the name of the operator's bucket for archives."),
+    Setting("ARCHIVE_BUCKET_PREFIX", "str", "", "Key prefix inside ARCHIVE_BUCKET, e.g. lifeboat/archives."),
+    Setting("ARCHIVE_BUCKET_ENDPOINT_URL", "str", None, "Endpoint of an S3-compatible store "
+            "(e.g. https://minio.internal:9000); unset for AWS."),
+    Setting("ARCHIVE_BUCKET_REGION", "str", None, "Region of ARCHIVE_BUCKET."),
+    Setting("ARCHIVE_BUCKET_ACCESS_KEY_ID", "str", None, "Set together with the secret, or leave both unset to use "
+            "the default AWS credential chain."),
+    Setting("ARCHIVE_BUCKET_SECRET_ACCESS_KEY", "str", None, "Secret for ARCHIVE_BUCKET_ACCESS_KEY_ID.", secret=True),
+    Setting("ARCHIVE_BUCKET_PATH_STYLE", "bool", False, "Path-style bucket addressing (most MinIO and Ceph setups)."),
+    Setting("ARCHIVE_BUCKET_DOWNLOADS", "str", "redirect", "redirect: browsers fetch archives from short-lived "
+            "presigned URLs (the endpoint must be reachable by users); stream: the web process relays the bytes.",
+            choices=("redirect", "stream")),
     Setting("SECRET_KEY", "str", None, "Signs sessions and download links. Unset: generated into the instance "
             "folder on first use (secret_key, mode 0600).", secret=True),
     Setting("ENCRYPTION_KEYS", "keys", [], "Fernet keys for destination credentials, newest first, separated by "

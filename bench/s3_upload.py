@@ -75,7 +75,7 @@ def run_variant(variant: str, endpoint: str, path: Path, sha256: str, repeat: in
     """Upload `repeat` times with one method; runs inside a child process."""
     import boto3
 
-    from delivery.base import Payload
+    from delivery.contract import Payload
     from delivery.s3 import S3Delivery, S3Settings
 
     admin = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **KEYS)

@@ -8,11 +8,11 @@ at import or in tests unless asked).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, current_app
 
-from delivery.links import download_url
 from jobs.context import JobContext
 from jobs.run_lifecycle import RetryPolicy
 from store import get_db
@@ -20,8 +20,18 @@ from store import get_db
 EXTENSION = "lifeboat.jobs"
 
 
-def init_app(app: Flask) -> None:
-    from delivery import destinations_for, failure_notifier
+DownloadLink = Callable[[str, int], str | None]
+
+
+def init_app(app: Flask, download_link: DownloadLink | None = None) -> None:
+    """Build the job context; `download_link(archive_id, user_id)` makes a signed URL.
+
+    Why passed in: signed links are an HTTP concern (`web.links`), and `jobs`
+    imports no `web`; `app.py` wires the two together. Called again without
+    one (tests rebuild the context after changing settings), it keeps the
+    link maker it was given before.
+    """
+    from jobs.destination_backends import destinations_for, failure_notifier
 
     config = app.config
     ctx = JobContext(
@@ -36,10 +46,12 @@ def init_app(app: Flask) -> None:
         ),
         destinations=destinations_for(app),
         notify_failure=failure_notifier(app),
-        download_link=lambda archive_id, user_id: download_url(
-            config["BASE_URL"], config["SECRET_KEY"], archive_id, user_id
-        ),
     )
+    previous = app.extensions.get(EXTENSION)
+    if download_link is None and previous is not None:
+        download_link = previous["ctx"].download_link
+    if download_link is not None:
+        ctx.download_link = download_link
     app.extensions[EXTENSION] = {"ctx": ctx, "runtime": None}
     if config["CELERY_BROKER_URL"]:
         from jobs.worker import celery_init_app

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from delivery.base import Delivery
+from delivery.contract import Delivery
 from jobs.run_lifecycle import RetryPolicy
 from store import Database, ExportRun, User
 from store.base import utcnow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from delivery.base import Payload
+from delivery.contract import Payload
 from errors import DeliveryError, LifeboatError
 from exporters.archive import ArchiveError, read_member, verify_archive
 from exporters.counts import counts_line

@@ -1,4 +1,4 @@
-"""Celery for the scale-out deployment: `celery -A jobs.worker worker`.
+"""Celery for the scale-out deployment (workers start with `celery -A make_celery worker`).
 
 Why the task is this thin: it takes only a run id, and all state lives in the
 run's row. Redelivery (late acks, a killed worker) and duplicate messages are
@@ -66,26 +66,17 @@ def dispatch_queued(ctx: JobContext) -> int:
     return len(ids)
 
 
-_worker_app: Celery | None = None
+def worker_celery(flask_app: Flask) -> Celery:
+    """The Celery app a worker process runs, from a built Flask app (see `make_celery.py`).
 
-
-def __getattr__(name: str) -> Celery:
-    """`celery -A jobs.worker worker` asks this module for `app`; build it on first use only.
-
-    Lazily, so importing the task from the web process never creates a second Flask app.
+    Why not built here: building the Flask app is `app.py`'s job, and `jobs`
+    never imports `app` (that was a cycle app -> jobs -> app).
     """
-    global _worker_app
-    if name not in ("app", "celery"):
-        raise AttributeError(name)
-    if _worker_app is None:
-        from app import create_app
-
-        flask_app = create_app()
-        if "celery" not in flask_app.extensions:
-            raise RuntimeError("set LIFEBOAT_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
-        _slow_exports_for_tests(flask_app)
-        _worker_app = flask_app.extensions["celery"]
-    return _worker_app
+    if "celery" not in flask_app.extensions:
+        raise RuntimeError("set LIFEBOAT_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
+    _slow_exports_for_tests(flask_app)
+    celery: Celery = flask_app.extensions["celery"]
+    return celery
 
 
 def _slow_exports_for_tests(flask_app: Flask) -> None:

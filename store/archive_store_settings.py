@@ -31,7 +31,7 @@ def archive_files_from_config(config: Mapping[str, Any]) -> ArchiveFiles:
     (archives in `ARCHIVE_BUCKET`; `ARCHIVE_DIR` then only holds exports being
     written, before upload).
     """
-    store = str(config.get("ARCHIVE_STORE") or "folder").strip().lower()
+    store = str(config["ARCHIVE_STORE"]).strip().lower()
     if store not in STORES:
         raise ValueError(f"ARCHIVE_STORE must be one of {', '.join(STORES)}, not {store!r}")
     archive_dir = Path(str(config["ARCHIVE_DIR"]))
@@ -71,7 +71,7 @@ def bucket_settings_from_config(config: Mapping[str, Any], *, scratch_dir: Path)
 
 
 def _downloads(config: Mapping[str, Any]) -> bool:
-    mode = str(config.get("ARCHIVE_BUCKET_DOWNLOADS") or "redirect").strip().lower()
+    mode = str(config["ARCHIVE_BUCKET_DOWNLOADS"]).strip().lower()
     if mode not in {"redirect", "stream"}:
         raise ValueError(f"ARCHIVE_BUCKET_DOWNLOADS must be redirect or stream, not {mode!r}")
     return mode == "redirect"

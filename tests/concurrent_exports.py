@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from account.records import Account
-from delivery.base import Delivery, Payload, Receipt
+from delivery.contract import Delivery, Payload, Receipt
 from jobs import dispatch, get_context, run_lifecycle
 from jobs.context import JobContext
 from jobs.embedded import EmbeddedRuntime

@@ -8,8 +8,8 @@ from flask import Blueprint, abort, current_app, render_template, send_file
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from delivery.links import LinkError, read_token
 from store import Archive, get_session
+from web.links import LinkError, read_token
 
 bp = Blueprint("archives", __name__)
 

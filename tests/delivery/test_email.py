@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from delivery.base import Payload
+from delivery.contract import Payload
 from delivery.email import EmailDelivery, SmtpSettings
-from delivery.headers import HeaderValueError, clean_text, mailbox, parse_address, safe_filename
-from delivery.mime import build_message
+from delivery.email.headers import HeaderValueError, clean_text, mailbox, parse_address, safe_filename
+from delivery.email.message import build_message
 from errors import DeliveryError
 from tests.profiles import examples
 from tests.servers.smtp import (

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from delivery.base import Payload
+from delivery.contract import Payload
 from delivery.email import EmailDelivery
-from delivery.headers import clean_text, mailbox
-from delivery.mime import UnsafeAddressError, build_message, check_addresses
+from delivery.email.headers import clean_text, mailbox
+from delivery.email.message import UnsafeAddressError, build_message, check_addresses
 from errors import DeliveryError
 from tests.delivery.test_email import ALICE, SENDER, make_payload, smtp_settings
 from tests.profiles import examples
@@ -107,7 +107,7 @@ def test_it_refuses_a_second_to_header() -> None:
 def test_an_unbuildable_message_is_a_permanent_delivery_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_port: int
 ) -> None:
-    import delivery.email as email_module
+    import delivery.email.backend as email_module
 
     def never(*_: object, **__: object) -> None:
         raise UnsafeAddressError("to: reads back as a group of addresses")
@@ -120,7 +120,7 @@ def test_an_unbuildable_message_is_a_permanent_delivery_error(
             pass
 
     monkeypatch.setattr(email_module, "build_message", never)
-    monkeypatch.setattr(EmailDelivery, "_open", lambda self, stage, steps=None: NoServer())
+    monkeypatch.setattr(EmailDelivery, "_open", lambda self, progress: NoServer())
     with pytest.raises(DeliveryError) as caught:
         EmailDelivery(smtp_settings(port=closed_port), ALICE).deliver(make_payload(tmp_path, size=100))
     assert caught.value.permanent and "display name" in caught.value.user_message

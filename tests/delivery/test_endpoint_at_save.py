@@ -14,11 +14,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+import config as settings
 from account.records import Account
-from delivery.destinations import add_destination
-from delivery.registry import Registry
-from delivery.ssrf import SPECIAL_PURPOSE, AllowList, EndpointNotAllowedError, check_endpoint_at_save, why_not_public
+from delivery.s3.addresses import SPECIAL_PURPOSE, AllowList, EndpointNotAllowedError, why_not_public
+from delivery.s3.endpoint_check import check_endpoint_at_save
 from errors import InvalidInput
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination
 from store import Database, Destination
 from store.accounts import replace_account
 
@@ -221,7 +223,7 @@ def no_traffic(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 @pytest.fixture
 def registry() -> Registry:
-    return Registry({"ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
+    return Registry({**settings.load("instance", env={}), "ENCRYPTION_KEYS": [Fernet.generate_key().decode()]})
 
 
 def _settings(endpoint: str) -> dict[str, Any]:
@@ -291,7 +293,13 @@ def test_a_public_endpoint_is_saved(db: Database, alice: Account, registry: Regi
 
 def test_the_operator_allow_list_lets_a_private_store_be_saved(db: Database, alice: Account) -> None:
     keys = [Fernet.generate_key().decode()]
-    registry = Registry({"ENCRYPTION_KEYS": keys, "ENDPOINT_ALLOW_LIST": ["127.0.0.0/8", "minio.internal"]})
+    registry = Registry(
+        {
+            **settings.load("instance", env={}),
+            "ENCRYPTION_KEYS": keys,
+            "ENDPOINT_ALLOW_LIST": ["127.0.0.0/8", "minio.internal"],
+        }
+    )
     with db.session(write=True) as session:
         user = replace_account(session, alice)
         add_destination(session, registry, user, "s3", "a", _settings("http://127.0.0.1:9000"))

@@ -18,9 +18,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from account.records import Account
-from delivery.destinations import add_destination, public_view
-from delivery.registry import Registry
 from jobs import get_context, run_lifecycle
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination, public_view
 from jobs.execute import execute_run
 from store import DeliveryAttempt, Destination, ExportRun, RunState
 from store.accounts import replace_account

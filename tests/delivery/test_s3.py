@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from delivery.base import Payload
+from delivery.contract import Payload
 from delivery.s3 import S3Delivery, S3Settings, TransferSettings, manifest_key
-from delivery.s3_settings import MIB, Timeouts
+from delivery.s3.settings import MIB, Timeouts
 from errors import DeliveryError
 from tests.servers.s3 import Fault, FaultProxy, MotoS3, s3_error
 

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from delivery.s3 import S3Delivery, S3Settings, iam_policy
-from delivery.s3_settings import Timeouts
-from delivery.ssrf import EndpointNotAllowedError
+from delivery.s3.addresses import EndpointNotAllowedError
+from delivery.s3.settings import Timeouts
 from errors import DeliveryError
 from tests.delivery.test_s3 import KEYS, LOOPBACK, delivery, make_payload
 from tests.servers.s3 import Fault, FaultProxy, MotoS3, s3_error, sts_error

@@ -9,9 +9,9 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from delivery.s3 import S3Delivery, S3Settings, iam_policy
-from delivery.s3_errors import Where, to_delivery_error
-from delivery.s3_logging import redact
-from delivery.s3_retention import doomed_archives, manifest_key
+from delivery.s3.errors import Where, to_delivery_error
+from delivery.s3.redaction import redact
+from delivery.s3.retention import doomed_archives, manifest_key
 from errors import InvalidInput
 
 KEYS = {

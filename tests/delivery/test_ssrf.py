@@ -17,16 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from delivery.s3 import S3Delivery, S3Settings
-from delivery.s3_errors import _chain
-from delivery.s3_settings import Timeouts
-from delivery.ssrf import (
-    AllowList,
-    EndpointNotAllowedError,
-    check_endpoint_url,
-    guarded_create_connection,
-    install_guard,
-    why_not_public,
-)
+from delivery.s3.addresses import AllowList, EndpointNotAllowedError, check_endpoint_url, why_not_public
+from delivery.s3.errors import _chain
+from delivery.s3.network_guard import guarded_create_connection, install_guard
+from delivery.s3.settings import Timeouts
 from errors import DeliveryError
 from tests.profiles import examples
 from tests.servers.s3 import MotoS3

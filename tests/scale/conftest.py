@@ -296,7 +296,7 @@ def spawn_worker(scale_env: dict[str, str], tmp_path: Path) -> Iterator[Callable
 
     def start(name: str, **extra_env: str) -> Process:
         command = [
-            str(BIN / "celery"), "-A", "jobs.worker", "worker", "--pool=threads", "-c", "2",
+            str(BIN / "celery"), "-A", "make_celery", "worker", "--pool=threads", "-c", "2",
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
             "-n", f"{name}@%h",
         ]  # fmt: skip

@@ -1,6 +1,6 @@
 """Real Celery workers on Redis and PostgreSQL: a killed worker loses nothing, a duplicate nothing.
 
-Workers are `celery -A jobs.worker worker --pool=threads -c 2` processes, as
+Workers are `celery -A make_celery worker --pool=threads -c 2` processes, as
 deployed; the dispatcher is `jobs.scheduler_loop.Dispatcher` ticking in this
 process. Redis redelivers an unacknowledged task after the (shortened)
 visibility timeout, and the dispatcher requeues a run whose lease ran out, so

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from account.sample import SampleSize, generate_account
-from delivery.base import Delivery, Payload, Receipt
+from delivery.contract import Delivery, Payload, Receipt
 from exporters.archive import ArchiveInfo, verify_archive, write_archive
 from jobs import dispatch, run_lifecycle
 from jobs.context import JobContext

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+import config as settings
 from store.archive_bucket import BucketArchiveFiles
 from store.archive_store_settings import archive_files_from_config
 
@@ -21,7 +22,8 @@ BUCKET = {
 
 
 def config(tmp_path: Path, **values: Any) -> dict[str, Any]:
-    return {"ARCHIVE_DIR": str(tmp_path / "archives"), **values}
+    """The settings as the app has them (every default from the schema), with `values` on top."""
+    return {**settings.load(str(tmp_path), env={}), "ARCHIVE_DIR": str(tmp_path / "archives"), **values}
 
 
 def test_it_keeps_archives_in_the_folder_by_default(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ from sqlalchemy import inspect
 import cli
 import config
 from app import create_app
-from delivery.registry import Registry
 from delivery.secrets import SecretBox, SecretKeyError
+from jobs.destination_backends import Registry
 from store import Database, Destination, get_db, migrate
 
 ROOT = Path(__file__).resolve().parents[2]

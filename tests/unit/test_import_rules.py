@@ -18,9 +18,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import update
 
 from account.jsonio import account_from_dict
-from delivery.destinations import add_destination
-from delivery.registry import Registry
 from errors import InvalidInput
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination
 from jobs.export import export_user
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account

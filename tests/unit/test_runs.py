@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from account.records import Account
-from delivery.base import Delivery, Payload, Receipt
+from delivery.contract import Delivery, Payload, Receipt
 from errors import DeliveryError
 from jobs import dispatch, get_context, run_lifecycle
 from jobs.context import JobContext

@@ -8,12 +8,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from account.records import Account
-from delivery.links import make_token
 from jobs import get_context
 from jobs.execute import execute_run
 from store import Database
 from store.accounts import replace_account
 from tests.web.conftest import csrf_token
+from web.links import make_token
 
 
 def test_it_refuses_a_wrong_password_without_saying_which_part_was_wrong(app: Flask, alice_user: int) -> None:

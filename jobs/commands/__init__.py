@@ -17,6 +17,7 @@ from account.jsonio import load_account
 from errors import InvalidInput
 from exporters.check import check_archive
 from exporters.counts import account_counts, counts_line
+from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
@@ -317,6 +318,7 @@ def import_account_command(file: Path) -> None:
 
 
 COMMANDS.insert(0, import_account_command)
+COMMANDS += DESTINATION_COMMANDS
 
 
 @click.command("upgrade")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from botocore import exceptions as bex
 
-from delivery.s3_logging import FILTER, redact
-from delivery.ssrf import EndpointNotAllowedError
+from delivery.s3.addresses import EndpointNotAllowedError
+from delivery.s3.redaction import FILTER, redact
 from errors import DeliveryError
 
 _TRANSIENT_CODES = {

@@ -27,10 +27,11 @@ from botocore.credentials import (
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
-from delivery import s3_logging
-from delivery.s3_errors import Where, to_delivery_error
-from delivery.s3_settings import S3Settings, Timeouts
-from delivery.ssrf import AllowList, install_guard
+from delivery.s3 import redaction
+from delivery.s3.addresses import AllowList
+from delivery.s3.errors import Where, to_delivery_error
+from delivery.s3.network_guard import install_guard
+from delivery.s3.settings import S3Settings, Timeouts
 
 ROLE_SESSION_SECONDS = 3600
 _LOADER = botocore.loaders.create_loader()  # shared: parsing the S3 model costs ~0.3 s per session
@@ -110,7 +111,7 @@ class ClientFactory:
         return self._client
 
     def _build(self) -> Any:
-        s3_logging.install()
+        redaction.install()
         s = self.settings
         session = _session()
         kwargs: dict[str, Any] = {
@@ -127,7 +128,7 @@ class ClientFactory:
             kwargs["aws_secret_access_key"] = s.secret_access_key
         client = session.create_client("s3", **kwargs)
         install_guard(client, self.allow_list)
-        s3_logging.install()  # botocore may have created loggers while building the client
+        redaction.install()  # botocore may have created loggers while building the client
         return client
 
     def _assume_role(self) -> dict[str, str]:
@@ -159,7 +160,7 @@ class ClientFactory:
             sts.close()
         creds = answer["Credentials"]
         self._temporary += [creds["SecretAccessKey"], creds["SessionToken"]]
-        s3_logging.FILTER.register(creds["SecretAccessKey"], creds["SessionToken"])
+        redaction.FILTER.register(creds["SecretAccessKey"], creds["SessionToken"])
         expiry = creds["Expiration"]
         if isinstance(expiry, dt.datetime):
             expiry = expiry.astimezone(dt.UTC).isoformat()
@@ -172,7 +173,7 @@ class ClientFactory:
 
     def close(self) -> None:
         """Close the connection pool and stop masking this client's temporary secrets."""
-        s3_logging.FILTER.unregister(*self._temporary)
+        redaction.FILTER.unregister(*self._temporary)
         self._temporary.clear()
         if self._client is not None:
             self._client.close()

@@ -1,5 +1,8 @@
 """Add, list and test a user's destinations; the only writer of destination secrets.
 
+Why in `jobs/`: a service that joins store rows with delivery backends, for
+the web views and the `destination` commands alike.
+
 Settings are validated by building the real backend before anything is
 stored, so a bad region, a private endpoint or a missing key is refused with
 the backend's own message rather than failing on the first scheduled run.
@@ -14,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from account import canonical
-from delivery.registry import SECRET_FIELDS, Registry
-from delivery.ssrf import AllowList, EndpointNotAllowedError, check_endpoint_at_save
+from delivery.s3.addresses import AllowList, EndpointNotAllowedError
+from delivery.s3.endpoint_check import check_endpoint_at_save
 from errors import DeliveryError, InvalidInput
+from jobs.destination_backends import SECRET_FIELDS, Registry
 from store import Destination, User
 from store.base import utcnow
 
@@ -57,7 +61,7 @@ def add_destination(
 def _check_s3_endpoint(url: str, registry: Registry) -> None:
     """Refuse an endpoint that is or resolves to a non-public host now, not at the first delivery.
 
-    The connect-time guard (delivery.ssrf) still checks every connection; this
+    The connect-time guard (delivery.s3.network_guard) still checks every connection; this
     is so the user hears about `http://0x7f.1` in one line when they save it.
     """
     try:

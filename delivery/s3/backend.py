@@ -8,11 +8,8 @@ report is missing or disagrees), and a damaged copy is removed, never reported
 as delivered. Errors come back as `DeliveryError`s that say what to fix and
 whether retrying can help.
 
-Modules: `s3_settings` (what the user enters), `s3_client` (botocore
-configuration, credentials, the address guard), `s3_upload` (single and
-multipart puts), `s3_checksums` (expected values, verdicts), `s3_errors`
-(error mapping), `s3_retention` (what to prune), `s3_policy` (IAM policy text),
-`s3_logging` (redaction).
+The other modules of `delivery.s3` each hold one concern (listed in its
+`__init__`); this one ties them into the `Delivery` contract.
 """
 
 from __future__ import annotations
@@ -25,9 +22,10 @@ from typing import Any
 import botocore.session
 from botocore.exceptions import ClientError
 
-from delivery import s3_logging
-from delivery.base import Delivery, Payload, Receipt
-from delivery.s3_checksums import (
+from delivery.contract import Delivery, Payload, Receipt
+from delivery.s3 import redaction
+from delivery.s3.addresses import AllowList
+from delivery.s3.checksums import (
     BLOCK,
     Expected,
     expected_single,
@@ -36,25 +34,15 @@ from delivery.s3_checksums import (
     plan_parts,
     stream_sha256,
 )
-from delivery.s3_checksums import Part as _Part
-from delivery.s3_client import ClientFactory
-from delivery.s3_errors import Where, to_delivery_error
-from delivery.s3_policy import iam_policy, object_arn, trust_policy_json
-from delivery.s3_retention import doomed_archives, manifest_key
-from delivery.s3_settings import S3Settings, Timeouts, TransferSettings
-from delivery.s3_upload import Capabilities, ObjectExistsError, Uploader
-from delivery.ssrf import AllowList, check_endpoint_resolves
+from delivery.s3.checksums import Part as _Part
+from delivery.s3.client import ClientFactory
+from delivery.s3.endpoint_check import check_endpoint_resolves
+from delivery.s3.errors import Where, to_delivery_error
+from delivery.s3.policy import object_arn
+from delivery.s3.retention import doomed_archives, manifest_key
+from delivery.s3.settings import S3Settings, Timeouts, TransferSettings
+from delivery.s3.upload import Capabilities, ObjectExistsError, Uploader
 from errors import DeliveryError
-
-__all__ = [
-    "S3Delivery",
-    "S3Settings",
-    "Timeouts",
-    "TransferSettings",
-    "iam_policy",
-    "manifest_key",
-    "trust_policy_json",
-]
 
 PROBE_BODY = b"Lifeboat connection test: safe to delete.\n"
 
@@ -116,13 +104,13 @@ class S3Delivery(Delivery):
     def _operation(self) -> Iterator[None]:
         """Mask this user's secrets in logs while we work; refuse bad endpoints first."""
         secrets = self._factory.secrets()
-        s3_logging.FILTER.register(*secrets)
+        redaction.FILTER.register(*secrets)
         try:
             if self.settings.endpoint_url:
                 check_endpoint_resolves(self.settings.endpoint_url, self.allow_list)
             yield
         finally:
-            s3_logging.FILTER.unregister(*secrets)
+            redaction.FILTER.unregister(*secrets)
 
     def _where(self, action: str) -> Where:
         s = self.settings

@@ -1,5 +1,10 @@
 """Build delivery backends from a user's destination rows and the operator's settings.
 
+Why in `jobs/`: this is where store rows (`Destination`, `User`) meet the
+app's configuration and become plain settings dataclasses; `delivery/` then
+sees only those, never a row or Flask. Also the failure notice, whose text
+is made of a run's details.
+
 The only place that decrypts destination secrets: the decrypted values live in
 the backend object for one delivery and are never stored, logged or shown.
 """
@@ -15,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import ConfigError
-from delivery.base import Delivery
+from delivery.contract import Delivery
 from delivery.email import EmailDelivery, SmtpSettings
 from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
 from store import Destination, ExportRun, User
@@ -64,7 +69,7 @@ class Registry:
     def __init__(self, config: dict[str, Any]) -> None:
         self.smtp = smtp_settings(config)
         self.box = secret_box(config)
-        self.attach_limit = config.get("EMAIL_ATTACH_LIMIT_BYTES", 15 * 1024 * 1024)
+        self.attach_limit = config["EMAIL_ATTACH_LIMIT_BYTES"]
         self.allow_list = tuple(config.get("ENDPOINT_ALLOW_LIST") or ())
 
     def backend(self, destination: Destination, user: User) -> Delivery:
@@ -73,7 +78,7 @@ class Registry:
             return EmailDelivery(self.smtp, settings.get("to") or user.email, attach_limit_bytes=self.attach_limit)
         if destination.kind == "s3":
             from delivery.s3 import S3Delivery
-            from delivery.s3_settings import S3Settings
+            from delivery.s3.settings import S3Settings
 
             secrets = self.decrypt(destination)
             fields = {k: v for k, v in settings.items() if k not in SECRET_FIELDS}
@@ -114,7 +119,7 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
 
 def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
     smtp = smtp_settings(dict(app.config))
-    base_url = app.config.get("BASE_URL", "")
+    base_url = app.config["BASE_URL"]
 
     def notify(user: User, run: ExportRun) -> None:
         text = (

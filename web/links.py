@@ -1,4 +1,4 @@
-"""Signed, expiring download links for archives (used in emails and by the web).
+"""Signed, expiring download links for archives (made for emails, opened by the web).
 
 Why itsdangerous with its own salt and a max age: a link in an email may be
 forwarded or leaked; it must open exactly one archive, only for a while, and a
@@ -7,8 +7,10 @@ token minted for another purpose must not work here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask import Flask
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 SALT = "lifeboat.archive-download.v1"
@@ -46,3 +48,13 @@ def read_token(secret_key: str, token: str, max_age: int) -> DownloadGrant:
 
 def download_url(base_url: str, secret_key: str, archive_id: str, user_id: int) -> str:
     return f"{base_url.rstrip('/')}/d/{make_token(secret_key, archive_id, user_id)}"
+
+
+def link_maker(app: Flask) -> Callable[[str, int], str]:
+    """`download_link(archive_id, user_id)` for `jobs.init_app`, read from `app`'s settings.
+
+    The settings are read at each call, not now, so a base URL set after the
+    app was built (tests do) is the one in the link.
+    """
+    config = app.config
+    return lambda archive_id, user_id: download_url(config["BASE_URL"], config["SECRET_KEY"], archive_id, user_id)

@@ -1,4 +1,7 @@
-"""Destination commands: `destination add-s3|add-email|list|test|policy`."""
+"""Destination commands: `destination add-s3|add-email|list|test|policy`.
+
+Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from delivery.destinations import add_destination, list_destinations, public_view, test_destination
-from delivery.registry import Registry
 from errors import DeliveryError, InvalidInput
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
 from store import Destination
 from store.accounts import find_user
 from store.db import get_db
@@ -116,7 +119,7 @@ def test_command(destination_id: int) -> None:
 @with_appcontext
 def policy_command(destination_id: int) -> None:
     """Print the least-privilege IAM policy (and role trust policy) to paste for an S3 destination."""
-    from delivery.s3_policy import iam_policy, trust_policy_json
+    from delivery.s3 import iam_policy, trust_policy_json
 
     with get_db().session() as session:
         row = session.get(Destination, destination_id)

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from delivery.s3_checksums import (
+from delivery.s3.checksums import (
     Expected,
     FileSlice,
     Part,
@@ -33,7 +33,7 @@ from delivery.s3_checksums import (
     hash_range,
     plan_parts,
 )
-from delivery.s3_settings import TransferSettings
+from delivery.s3.settings import TransferSettings
 from errors import DeliveryError
 
 Fail = Callable[[BaseException, str], DeliveryError]

@@ -1,0 +1,128 @@
+"""What the archive email says: subject, plain text and HTML, from a payload.
+
+Why separate from the MIME building: the wording is for people (counts in
+words, sizes in binary units, how to check the SHA-256) and changes for
+reasons of its own; every user-controlled string in it is cleaned here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address
+
+from delivery.contract import Payload
+from delivery.email.headers import clean_text, safe_filename
+
+_COUNT_ORDER = ("contacts", "address_books", "calendars", "events", "tasks", "notes", "attachments")
+_SINGULAR = {"address_books": "address book", "entries": "entry"}
+
+
+def human_size(size: int) -> str:
+    """Say a size the way file managers do (binary units), for people, not for checks."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def counted(counts: Mapping[str, int]) -> list[str]:
+    """Say "12 contacts", "1 calendar", ... in a stable order, known kinds first."""
+    keys = [k for k in _COUNT_ORDER if k in counts]
+    keys += sorted(str(k) for k in counts if k not in _COUNT_ORDER)
+    parts = []
+    for key in keys:
+        n, plural = int(counts[key]), clean_text(str(key).replace("_", " "), limit=40)
+        singular = _SINGULAR.get(key, plural.removesuffix("s"))
+        parts.append(f"{n:,} {singular if n == 1 else plural}")
+    return parts
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the email says, computed once; user-controlled strings are already cleaned."""
+
+    name: str
+    filename: str
+    size: int
+    sha256: str
+    created: str
+    counts: list[str]
+    attached: bool
+    reason: str
+    url: str | None
+    manifest: bool
+
+    @classmethod
+    def of(cls, payload: Payload, to: Address, *, attached: bool, reason: str) -> Summary:
+        return cls(
+            name=clean_text(to.display_name),
+            filename=safe_filename(payload.filename),
+            size=payload.size,
+            sha256=payload.sha256.lower(),
+            created=payload.created_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            counts=counted(payload.counts),
+            attached=attached,
+            reason=reason,
+            url=None if attached else payload.download_url,
+            manifest=bool(payload.manifest),
+        )
+
+    def subject(self) -> str:
+        inside = ", ".join(self.counts) or "no items"
+        who = f" for {self.name}" if self.name else ""
+        return clean_text(f"Lifeboat archive{who}, {self.created[:10]}: {inside}", limit=250)
+
+    def verify_lines(self) -> list[str]:
+        manifest = "manifest.json (attached)" if self.manifest else "the manifest.json inside"
+        name = self.filename
+        return [
+            f"File:    {name}",
+            f"Size:    {human_size(self.size)} ({self.size:,} bytes)",
+            f"SHA-256: {self.sha256}",
+            "",
+            "To check that your copy is intact, compare the SHA-256 above with the output of:",
+            f"  Linux:    sha256sum {name}",
+            f"  macOS:    shasum -a 256 {name}",
+            f"  Lifeboat: lifeboat verify {name}",
+            f"The last one also checks every file inside against {manifest},",
+            "which lists each file's SHA-256 and size.",
+        ]
+
+    def text(self) -> str:
+        lines = [f"Hello {self.name}," if self.name else "Hello,", ""]
+        lines += [f"Here is your Lifeboat archive from {self.created}. Inside:", ""]
+        lines += [f"  - {part}" for part in self.counts or ["no items"]]
+        lines.append("")
+        if self.attached:
+            lines.append(f"The archive is attached as {self.filename}.")
+        else:
+            lines += [
+                f"The archive is not attached because {self.reason}.",
+                "Download it here (the link expires, so download it soon):",
+                f"  {self.url}",
+            ]
+        return "\n".join([*lines, "", *self.verify_lines(), ""])
+
+    def html(self) -> str:
+        e = html.escape
+        greeting = f"Hello {self.name}," if self.name else "Hello,"
+        items = "".join(f"<li>{e(part)}</li>" for part in self.counts or ["no items"])
+        if self.attached:
+            where = f"<p>The archive is attached as <code>{e(self.filename)}</code>.</p>"
+        else:
+            url = self.url or ""
+            is_web = url.startswith(("https://", "http://"))
+            link = f'<a href="{e(url)}">{e(url)}</a>' if is_web else e(url)
+            where = (
+                f"<p>The archive is not attached because {e(self.reason)}. "
+                f"Download it here (the link expires, so download it soon):<br>{link}</p>"
+            )
+        return (
+            f"<!DOCTYPE html><html><body><p>{e(greeting)}</p>"
+            f"<p>Here is your Lifeboat archive from {e(self.created)}. Inside:</p>"
+            f"<ul>{items}</ul>{where}<pre>{e(chr(10).join(self.verify_lines()))}</pre>"
+            "</body></html>\n"
+        )
