@@ -11,6 +11,7 @@ about a microsecond each. Nothing in it outlives the archive it describes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -50,11 +51,15 @@ class Spool:
             target = os.fspath(self._file)
         # One user at a time, though perhaps not the thread that opened it (a reader handed on).
         self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-        if self._file is not None:
-            weakref.finalize(self, _remove, self._file)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        if self._file is not None:
+            # Unlinked once open (journals are off), as SQLite does with its own temporary
+            # files: the connection keeps it, and a killed process leaves nothing to clean up.
+            # Where open files cannot be unlinked (Windows), `close` removes it instead.
+            with contextlib.suppress(OSError):
+                self._file.unlink()
         self._db.execute("BEGIN")  # one transaction: no commit (and no file sync) per statement
         for statement in filter(str.strip, schema.split(";")):  # executescript would commit
             self._db.execute(statement)
@@ -85,19 +90,13 @@ class Spool:
     def close(self) -> None:
         self._db.close()
         if self._file is not None:
-            _remove(self._file)
+            self._file.unlink(missing_ok=True)
 
     def __enter__(self) -> Spool:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
-
-
-def _remove(path: Path) -> None:
-    """Delete a spool file (and any journal SQLite left); missing is fine."""
-    for leftover in (path, path.with_name(path.name + "-journal")):
-        leftover.unlink(missing_ok=True)
 
 
 class SpoolTable:
