@@ -8,7 +8,7 @@ reader, or an in-memory account) and a progress callback.
 
 Layout (format version 1):
 
-    README.txt, manifest.json,      written by `exporters.archive`: what is inside, how to
+    README.txt, manifest.json,      written by `exporters.archive.writer`: what is inside, how to
     SHA256SUMS                      import it, and the checksum of every file
     contacts/contacts.vcf           the whole address book, one file
     contacts/cards/<name>.vcf       the same contacts, one file each
