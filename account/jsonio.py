@@ -46,6 +46,8 @@ from account.records import (
     Typed,
     When,
 )
+from account.recurrence import canonical_rrule  # the one text form the iCalendar writer writes
+from account.reserved import RESERVED_VCARD_PROPERTIES
 from errors import InvalidInput
 
 T = TypeVar("T")
@@ -304,7 +306,7 @@ def _contact(d: Mapping[str, Any], path: str, p: _Problems) -> Contact:
         prop = p.value(f"{path}.extra.{key}", canonical.property_name, key)
         raw = p.value(f"{path}.extra.{key}", canonical.raw_value, value if isinstance(value, str) else None)
         if prop and raw is not None:
-            if prop in _reserved_vcard_properties():
+            if prop in RESERVED_VCARD_PROPERTIES:
                 p.add(f"{path}.extra.{key}", f"{prop} is written by Lifeboat itself; use the matching field instead")
             extra[prop] = raw
     return Contact(
@@ -330,19 +332,6 @@ def _contact(d: Mapping[str, Any], path: str, p: _Problems) -> Contact:
         created=_stamp(d, "created", path, p),
         updated=_stamp(d, "updated", path, p),
     )
-
-
-@cache
-def _reserved_vcard_properties() -> frozenset[str]:
-    """The vCard properties Lifeboat writes itself, which `extra` must not repeat.
-
-    Imported lazily so the account layer stays importable alone; but never
-    with a fallback: an empty set here would silently switch the check off, so
-    a missing exporter is an error, not a pass.
-    """
-    from exporters.vcard import RESERVED_PROPERTIES
-
-    return RESERVED_PROPERTIES
 
 
 def _when(d: Mapping[str, Any] | None, path: str, p: _Problems) -> When | None:
@@ -476,8 +465,6 @@ def _event(d: Mapping[str, Any], path: str, p: _Problems) -> Event:
 
 def _rrule(value: str, start: When) -> str:
     """The RRULE in canonical form; UNTIL takes the value type the series' start needs."""
-    from exporters.ical import canonical_rrule  # the iCalendar writer owns the text form
-
     return canonical_rrule(canonical.rrule(value), start)
 
 

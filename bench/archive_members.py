@@ -4,9 +4,9 @@ Why: a heavy account's archive has a member per contact and per note (15,000
 at HEAVY, 150,000 at 10x), so anything the writer or its read-back
 verification keeps per member grows with the account; the target is peak RSS
 growing at most 1.5x when the data grows 10x. This writes N small synthetic
-members the way `exporters.bundle` does (names from a `PathAllocator`:
+members the way `exporters.archive.layout` does (names from a `PathAllocator`:
 2/3 `contacts/cards/<name>.vcf`, 1/3 `notes/<notebook>/<title>.md`, and a
-layout listing the notes) through `exporters.archive.write_archive`, each N in
+layout listing the notes) through `jobs.export.write_verified`, each N in
 fresh child processes:
 
 - rss: one archive, peak RSS (`ru_maxrss`) and CPU seconds of the process;
@@ -52,8 +52,9 @@ def rss_mb() -> float:
 
 def write(n: int, folder: Path) -> int:
     """Write an archive of `n` members (plus README, SHA256SUMS, manifest); return its size."""
-    from exporters.archive import Entry, write_archive
-    from exporters.paths import PathAllocator
+    from exporters.archive.paths import PathAllocator
+    from exporters.archive.writer import Entry
+    from tests.archives import write_archive
 
     paths = PathAllocator()
     notes: list[str] = []
@@ -74,7 +75,7 @@ def write(n: int, folder: Path) -> int:
 
 
 def measure_rss(n: int) -> dict[str, Any]:
-    import exporters.archive  # noqa: F401  (imports are not the archive's cost)
+    import jobs.export  # noqa: F401  (imports are not the archive's cost)
 
     before = rss_mb()
     started = time.process_time()
@@ -90,7 +91,7 @@ def measure_rss(n: int) -> dict[str, Any]:
 
 
 def measure_traced(n: int, top: int) -> dict[str, Any]:
-    import exporters.archive as archive
+    import jobs.export as archive
 
     snapshots: list[tuple[str, int, tracemalloc.Snapshot]] = []
 
@@ -99,9 +100,9 @@ def measure_traced(n: int, top: int) -> dict[str, Any]:
 
     verify = archive.verify_archive
 
-    def watched(path: Path) -> Any:
+    def watched(path: Path, **kw: Any) -> Any:
         take("written")
-        manifest = verify(path)
+        manifest = verify(path, **kw)
         take("verified")
         return manifest
 

@@ -19,7 +19,7 @@ Every measurement runs in a child process of its own, so each peak RSS
 
 - setup: generate the account and import it into SQLite (not measured);
 - rss: one `export_user`, nothing else, in a fresh process (peak RSS);
-- check: `exporters.check.check_archive` on that archive (independent parsers;
+- check: `exporters.archive.check.check_archive` on that archive (independent parsers;
   reported separately, it is not part of an export);
 - timing: `--repeat` rounds of `export_user` and, on the same records in the same
   process, the library-only baseline (vobject `.serialize()`, icalendar
@@ -119,7 +119,7 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
 
 def _export(folder: Path, run: int) -> tuple[tuple[float, float], Any]:
     """One `export_user` into `folder/archives`; returns ((wall, CPU) seconds, result)."""
-    from exporters.ical_tz import vtimezone
+    from exporters.ical.timezones import vtimezone
     from jobs.export import export_user
     from store.accounts import find_user
     from store.db import Database
@@ -160,7 +160,7 @@ def rss(folder: Path) -> dict[str, Any]:
 
 
 def check(archive: Path) -> dict[str, Any]:
-    from exporters.check import check_archive
+    from exporters.archive.check import check_archive
 
     start = time.perf_counter()
     report = check_archive(archive)

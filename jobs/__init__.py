@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from jobs.context import JobContext
 from jobs.run_lifecycle import RetryPolicy
 from store import get_db
+from store.archive_store_settings import archive_files_from_config
 
 EXTENSION = "lifeboat.jobs"
 
@@ -46,6 +47,8 @@ def init_app(app: Flask, download_link: DownloadLink | None = None) -> None:
         ),
         destinations=destinations_for(app),
         notify_failure=failure_notifier(app),
+        # ARCHIVE_STORE: a folder (embedded default) or the operator's bucket (scale-out).
+        archive_files=archive_files_from_config(config),
     )
     previous = app.extensions.get(EXTENSION)
     if download_link is None and previous is not None:

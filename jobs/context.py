@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from delivery.contract import Delivery
 from jobs.run_lifecycle import RetryPolicy
 from store import Database, ExportRun, User
+from store.archive_files import ArchiveFiles, LocalArchiveFiles
 from store.base import utcnow
 
 
@@ -44,7 +45,7 @@ def no_notifier(_user: User, _run: ExportRun) -> None:
 @dataclass
 class JobContext:
     db: Database
-    archive_dir: Path
+    archive_dir: Path  # ARCHIVE_DIR: where archives live unless `archive_files` says otherwise
     vcard_version: str = "3.0"  # the server's default; a user's own option wins
     # A one-off choice for every export through this context (`flask export --vcard-version`).
     vcard_override: str | None = None
@@ -56,3 +57,12 @@ class JobContext:
     clock: Callable[[], dt.datetime] = utcnow
     # Only for tests that kill a run mid-export: called with each progress update.
     on_progress: Callable[[str, int], None] | None = None
+    # Where archive files live; None means the folder `archive_dir` (the embedded default).
+    archive_files: ArchiveFiles | None = None
+
+    @property
+    def files(self) -> ArchiveFiles:
+        """The archive store every run, download and clean-up goes through."""
+        if self.archive_files is None:
+            self.archive_files = LocalArchiveFiles(self.archive_dir)
+        return self.archive_files

@@ -15,13 +15,14 @@ from sqlalchemy import select
 
 from delivery.contract import Payload
 from errors import DeliveryError, LifeboatError
-from exporters.archive import ArchiveError, read_member, verify_archive
-from exporters.counts import counts_line
-from exporters.manifest import MANIFEST_NAME
+from exporters.archive.counts import counts_line
+from exporters.archive.manifest import MANIFEST_NAME, ArchiveError
+from exporters.archive.reader import read_member, verify_archive
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from jobs.export import export_user, vcard_version_for
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
+from store.archive_files import ArchiveFilesError, local_copy
 
 log = logging.getLogger("lifeboat.run")
 
@@ -116,16 +117,16 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> A
     complete file that no archive row names must not look like one. The next
     attempt exports again.
     """
-    written: list[Path] = []
+    written: list[str] = []
     try:
         return _recorded_archive(ctx, run_id, owner, beat, written)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        for relpath in written:
+            ctx.files.delete(relpath)
         raise
 
 
-def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[Path]) -> Archive:
+def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[str]) -> Archive:
     """Reuse the run's archive or export a new one, then record it.
 
     Why two transactions: the export reads for as long as the account is big,
@@ -140,10 +141,10 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
         run = session.get(ExportRun, run_id)
         assert run is not None
         if run.archive is not None:
-            path = ctx.archive_dir / run.archive.relpath
             try:
-                verify_archive(path)
-            except (ArchiveError, OSError):
+                with local_copy(ctx.files, run.archive.relpath) as path:
+                    verify_archive(path, scratch=ctx.files.scratch())
+            except (ArchiveError, ArchiveFilesError, OSError):
                 log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
             else:
                 return run.archive
@@ -152,12 +153,12 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
         result = export_user(
             session,
             user,
-            ctx.archive_dir,
+            ctx.files,
             now=ctx.clock(),
             vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
             progress=beat.report,
         )
-        written.append(ctx.archive_dir / result.archive.relpath)
+        written.append(result.archive.relpath)
     if beat.lost.is_set():
         raise LeaseLost(run_id)
     with ctx.db.session(write=True) as session:
@@ -183,7 +184,15 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
 
     Each attempt is recorded (outcome, where, what to fix) and the destination's
     status updated, so the user and support see the truth for every target.
+    Destinations read a real file: the stored one, or a download of it when
+    archives live in a bucket.
     """
+    with local_copy(ctx.files, archive.relpath) as path:
+        return _deliver_file(ctx, run_id, archive, path)
+
+
+def _deliver_file(ctx: JobContext, run_id: str, archive: Archive, path: Path) -> str:
+    """`_deliver` with the archive at `path`."""
     with ctx.db.session() as session:
         user = session.get(User, archive.user_id)
         assert user is not None
@@ -195,7 +204,6 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
             )
         )
         destinations = [(key, backend) for key, backend in ctx.destinations(session, user) if key not in done]
-        path = ctx.archive_dir / archive.relpath
         payload = Payload(
             path=path,
             sha256=archive.sha256,

@@ -1,4 +1,4 @@
-"""Export one user's data into a verified archive on local disk.
+"""Export one user's data into a verified archive in the archive store.
 
 This is the run's core, shared by the CLI, the embedded worker pool and Celery
 tasks: read the store, lay out the bundle, write and verify the zip, record
@@ -17,21 +17,74 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exporters.archive import ArchiveInfo, write_archive
-from exporters.bundle import Bundle
+from exporters.archive.layout import Bundle
+from exporters.archive.manifest import ArchiveError, Manifest
+from exporters.archive.paths import sanitize_component
+from exporters.archive.reader import verify_archive
+from exporters.archive.writer import Entry, write_archive
 from store import Archive, Database, User
 from store.accounts import AccountReader, Counts
+from store.archive_files import ArchiveFiles, as_archive_files, store_new
 from store.runs import new_id
 
 VCARD_VERSIONS = ("3.0", "4.0")
 
 ProgressCallback = Callable[[str, int], None]  # (stage, percent)
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """A verified archive as stored: where, its SHA-256 and size, and the manifest read back from it."""
+
+    relpath: str
+    path: Path | None  # the stored file, for the local store; None in a bucket
+    sha256: str  # of the whole zip file
+    size: int
+    manifest: Manifest
+
+
+def write_verified(
+    files: ArchiveFiles,
+    name: str,
+    entries: Iterable[Entry],
+    meta: Mapping[str, Any],
+    now: dt.datetime,
+    *,
+    folder: str = "",
+    layout: Callable[[], Mapping[str, Any]] | None = None,
+) -> ArchiveInfo:
+    """Write an archive to a temporary file, read it back with the verifier, then store it as `folder/name`.
+
+    The exporters write bytes and verify them; `store.archive_files.store_new`
+    owns the temporary file, fsync and placement without overwriting. Raises
+    `ArchiveError` for an unportable file name or bad entries, `ArchiveFilesError`
+    if `relpath` exists or cannot be stored.
+    """
+    # 200 bytes leaves room for the `.<name>.partial-<random>` temporary name.
+    if name.startswith(".") or sanitize_component(name, max_bytes=200) != name:
+        raise ArchiveError(f"archive name {name!r} is not a plain, portable file name")
+    relpath = f"{folder}/{name}" if folder else name
+    scratch = files.scratch()
+    stored = store_new(
+        files,
+        relpath,
+        lambda out: write_archive(out, entries, meta, now, scratch=scratch, layout=layout),
+        lambda temp: verify_archive(temp, scratch=scratch),
+    )
+    return ArchiveInfo(
+        relpath=relpath,
+        path=files.local_path(relpath),
+        sha256=stored.sha256,
+        size=stored.size,
+        manifest=stored.verified,
+    )
 
 
 @dataclass(frozen=True)
@@ -57,7 +110,7 @@ def vcard_version_for(user: User, default: str, override: str | None = None) -> 
 def export_user(
     session: Session,
     user: User,
-    archive_dir: Path,
+    where: ArchiveFiles | Path,
     *,
     now: dt.datetime,
     vcard_version: str = "3.0",
@@ -66,13 +119,14 @@ def export_user(
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
-    The archive lands as `<archive_dir>/<user id>/<archive id>.zip`, written under
-    a temporary name and renamed only after it was re-read and verified, so a
+    The archive is stored as `<user id>/<archive id>.zip`, written under a
+    temporary name and placed only after it was re-read and verified, so a
     crash leaves nothing that looks like an archive. The returned `Archive` row
     is not added to any session: the caller inserts it in a short write
     transaction after this read (see the module docstring), and removes the
     file if that fails.
     """
+    files = as_archive_files(where)
     reader = AccountReader(session, user)
     counts = reader.counts()
     weights = _Weights(counts)
@@ -81,11 +135,16 @@ def export_user(
         if progress is not None:
             progress(stage, weights.percent(stage, done))
 
-    bundle = Bundle(reader, now=now, timezone=user.timezone, vcard_version=vcard_version, progress=on_item)
+    bundle = Bundle(
+        reader,
+        now=now,
+        timezone=user.timezone,
+        vcard_version=vcard_version,
+        progress=on_item,
+        scratch=files.scratch(),
+    )
     archive_id = archive_id or new_id()
     filename = archive_filename(user, now)
-    user_dir = archive_dir / str(user.id)
-    user_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "user": user.email,
         "display_name": user.display_name,
@@ -93,8 +152,14 @@ def export_user(
         "counts": counts.as_dict(),
         "vcard_version": vcard_version,
     }
-    info = write_archive(
-        user_dir, f"{archive_id}.zip", bundle.entries(), meta, now, layout=lambda: bundle.layout.as_dict()
+    info = write_verified(
+        files,
+        f"{archive_id}.zip",
+        bundle.entries(),
+        meta,
+        now,
+        folder=str(user.id),
+        layout=lambda: bundle.layout.as_dict(),
     )
     if progress is not None:
         progress("verified", 100)
@@ -102,7 +167,7 @@ def export_user(
         id=archive_id,
         user_id=user.id,
         filename=filename,
-        relpath=f"{user.id}/{archive_id}.zip",
+        relpath=info.relpath,
         sha256=info.sha256,
         size=info.size,
         created_at=now,
@@ -115,7 +180,7 @@ def export_user(
 def export_and_record(
     database: Database,
     user_id: int,
-    archive_dir: Path,
+    where: ArchiveFiles | Path,
     *,
     now: dt.datetime,
     default_vcard_version: str,
@@ -127,18 +192,19 @@ def export_and_record(
     For exports outside a run (`flask export`, the demo account). `vcard_version`
     overrides the user's own option once; without either the server default is used.
     """
+    files = as_archive_files(where)
     with database.session() as session:
         user = session.get(User, user_id)
         if user is None:
             raise LookupError(f"no user {user_id}")
         version = vcard_version_for(user, default_vcard_version, vcard_version)
-        result = export_user(session, user, archive_dir, now=now, vcard_version=version, progress=progress)
+        result = export_user(session, user, files, now=now, vcard_version=version, progress=progress)
     try:
         with database.session(write=True) as session:
             session.add(result.archive)
     except BaseException:
         # A complete zip that no archive row names must not look like an archive.
-        (archive_dir / result.archive.relpath).unlink(missing_ok=True)
+        files.delete(result.archive.relpath)
         raise
     return result
 

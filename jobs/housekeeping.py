@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, select
 
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from store import Archive, Database
+from store.archive_files import ArchiveFiles, as_archive_files
 
 log = logging.getLogger("lifeboat.housekeeping")
 
 
-def expire_archives(database: Database, archive_dir: Path, *, now: dt.datetime, keep_days: int) -> int:
+def expire_archives(database: Database, files: ArchiveFiles | Path, *, now: dt.datetime, keep_days: int) -> int:
     """Delete archives older than `keep_days`, except each user's newest verified one."""
+    files = as_archive_files(files)
     cutoff = now - dt.timedelta(days=keep_days)
     newest = (
         select(Archive.user_id, func.max(Archive.created_at).label("newest"))
@@ -43,25 +45,23 @@ def expire_archives(database: Database, archive_dir: Path, *, now: dt.datetime, 
             )
         )
         for archive in old:
-            (archive_dir / archive.relpath).unlink(missing_ok=True)
+            files.delete(archive.relpath)
             archive.deleted_at = now
     return len(old)
 
 
-def remove_leftovers(database: Database, archive_dir: Path, *, now: dt.datetime, older_than: dt.timedelta) -> int:
+def remove_leftovers(
+    database: Database, files: ArchiveFiles | Path, *, now: dt.datetime, older_than: dt.timedelta
+) -> int:
     """Remove partial files of crashed writers and complete zips no archive row refers to."""
-    if not archive_dir.is_dir():
-        return 0
-    cutoff = (now - older_than).timestamp()
+    files = as_archive_files(files)
     with database.session() as session:
         known = set(session.scalars(select(Archive.relpath)))
     removed = 0
-    for path in archive_dir.glob("*/*"):
-        if not path.is_file() or path.stat().st_mtime > cutoff:
-            continue
-        relpath = path.relative_to(archive_dir).as_posix()
-        if path.name.startswith(".") or (path.suffix == ".zip" and relpath not in known):
-            path.unlink(missing_ok=True)
+    for relpath in files.stored_before(now - older_than):
+        name = PurePosixPath(relpath)
+        if name.name.startswith(".") or (name.suffix == ".zip" and relpath not in known):
+            files.delete(relpath)
             removed += 1
     return removed
 
@@ -69,8 +69,8 @@ def remove_leftovers(database: Database, archive_dir: Path, *, now: dt.datetime,
 def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[str, int]:
     result = {
         "requeued": len(runs.requeue_expired(ctx.db, now=now)),
-        "expired": expire_archives(ctx.db, ctx.archive_dir, now=now, keep_days=keep_days),
-        "leftovers": remove_leftovers(ctx.db, ctx.archive_dir, now=now, older_than=ctx.lease * 3),
+        "expired": expire_archives(ctx.db, ctx.files, now=now, keep_days=keep_days),
+        "leftovers": remove_leftovers(ctx.db, ctx.files, now=now, older_than=ctx.lease * 3),
     }
     if any(result.values()):
         log.info("housekeeping", extra=result)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from account.records import Account
 from errors import InvalidInput
-from exporters.unbundle import read_account
+from exporters.archive.reader import read_account
 from store.accounts import replace_account
 from store.db import Database
 

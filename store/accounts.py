@@ -118,7 +118,7 @@ class Counts:
 
 
 class AccountReader:
-    """Read one user's data as records, streaming; what `exporters.bundle` consumes."""
+    """Read one user's data as records, streaming; what `exporters.archive.layout` consumes."""
 
     def __init__(self, session: Session, user: User) -> None:
         self.session = session

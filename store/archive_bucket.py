@@ -26,12 +26,14 @@ writes them.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import logging
 import re
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,14 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from store.archive_bucket_io import READ_CHUNK, BodyReader, Expected
 from store.archive_bucket_upload import SourceChanged, Taken, Uploader
-
-try:
-    from store.archive_files import ArchiveFilesError
-except ImportError:  # pragma: no cover  MERGE: drop this fallback once a1's store/archive_files.py is in
-
-    class ArchiveFilesError(Exception):  # type: ignore[no-redef]
-        """Stand-in for `store.archive_files.ArchiveFilesError` until that module is merged."""
-
+from store.archive_files import ArchiveExistsError, ArchiveFilesError, ArchiveMissingError
 
 log = logging.getLogger("lifeboat.archive_bucket")
 
@@ -57,14 +52,6 @@ MiB = 1 << 20
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}(-\d+)?$")
 _SAFE_RELPATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
-
-
-class ArchiveExistsError(ArchiveFilesError, FileExistsError):
-    """Something is already stored under that name; it was left alone."""
-
-
-class ArchiveMissingError(ArchiveFilesError, FileNotFoundError):
-    """Nothing is stored under that name (never written, expired or deleted)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +230,21 @@ class BucketArchiveFiles:
             region_name=s.region,
         )
         return session.client("s3", endpoint_url=s.endpoint_url, config=config)
+
+    def stored_before(self, cutoff: dt.datetime) -> Iterator[str]:
+        """Relpaths of objects under the prefix last written before `cutoff` (housekeeping's clean-up).
+
+        A bucket holds no partial files (an upload appears whole or not at all);
+        abandoned multipart uploads are for the bucket's lifecycle rule.
+        """
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=self._prefix)
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"] < cutoff:
+                        yield item["Key"][len(self._prefix) :]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error("list", self._prefix or "/", exc) from exc
 
     def key(self, relpath: str) -> str:
         """The object key for `relpath`; refuses anything that could leave the prefix."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from config import ConfigError
 from store.archive_bucket import BucketArchiveFiles, BucketSettings
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def archive_files_from_config(config: Mapping[str, Any]) -> ArchiveFiles:
     """
     store = str(config["ARCHIVE_STORE"]).strip().lower()
     if store not in STORES:
-        raise ValueError(f"ARCHIVE_STORE must be one of {', '.join(STORES)}, not {store!r}")
+        raise ConfigError(f"ARCHIVE_STORE must be one of {', '.join(STORES)}, not {store!r}")
     archive_dir = Path(str(config["ARCHIVE_DIR"]))
     if store == "folder":
         from store.archive_files import LocalArchiveFiles
@@ -46,14 +47,14 @@ def bucket_settings_from_config(config: Mapping[str, Any], *, scratch_dir: Path)
     """`BucketSettings` from the `ARCHIVE_BUCKET*` names, refusing what cannot work."""
     bucket = _text(config, "ARCHIVE_BUCKET")
     if bucket is None:
-        raise ValueError("ARCHIVE_STORE=s3 needs ARCHIVE_BUCKET (the bucket's name)")
+        raise ConfigError("ARCHIVE_STORE=s3 needs ARCHIVE_BUCKET (the bucket's name)")
     endpoint = _text(config, "ARCHIVE_BUCKET_ENDPOINT_URL")
     if endpoint is not None and not endpoint.startswith(("https://", "http://")):
-        raise ValueError("ARCHIVE_BUCKET_ENDPOINT_URL must start with https:// (or http:// on a private network)")
+        raise ConfigError("ARCHIVE_BUCKET_ENDPOINT_URL must start with https:// (or http:// on a private network)")
     key_id = _text(config, "ARCHIVE_BUCKET_ACCESS_KEY_ID")
     secret = _text(config, "ARCHIVE_BUCKET_SECRET_ACCESS_KEY")
     if (key_id is None) != (secret is None):
-        raise ValueError(
+        raise ConfigError(
             "set both ARCHIVE_BUCKET_ACCESS_KEY_ID and ARCHIVE_BUCKET_SECRET_ACCESS_KEY, "
             "or neither to use the default AWS credential chain"
         )
@@ -73,7 +74,7 @@ def bucket_settings_from_config(config: Mapping[str, Any], *, scratch_dir: Path)
 def _downloads(config: Mapping[str, Any]) -> bool:
     mode = str(config["ARCHIVE_BUCKET_DOWNLOADS"]).strip().lower()
     if mode not in {"redirect", "stream"}:
-        raise ValueError(f"ARCHIVE_BUCKET_DOWNLOADS must be redirect or stream, not {mode!r}")
+        raise ConfigError(f"ARCHIVE_BUCKET_DOWNLOADS must be redirect or stream, not {mode!r}")
     return mode == "redirect"
 
 
@@ -96,7 +97,7 @@ def _flag(config: Mapping[str, Any], name: str, *, default: bool) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
 
 
 __all__ = ["STORES", "archive_files_from_config", "bucket_settings_from_config"]

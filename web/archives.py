@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
-from flask import Blueprint, abort, current_app, render_template, send_file
+from flask import Blueprint, abort, current_app, redirect, render_template, send_file
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from jobs import get_context
 from store import Archive, get_session
 from web.links import LinkError, read_token
 
 bp = Blueprint("archives", __name__)
 
 
+_PRESIGNED_SECONDS = 300  # long enough to start a download, short enough that a leaked URL expires
+
+
 def _send(archive: Archive) -> Response:
-    path = Path(current_app.config["ARCHIVE_DIR"]) / archive.relpath
-    if archive.deleted_at is not None or not path.is_file():
+    files = get_context().files
+    if archive.deleted_at is not None or not files.exists(archive.relpath):
         abort(410, "This archive has expired and was deleted. Export again to get a fresh one.")
-    response = send_file(path, mimetype="application/zip", as_attachment=True, download_name=archive.filename)
+    url = files.download_url(archive.relpath, filename=archive.filename, expires_in=_PRESIGNED_SECONDS)
+    if url is not None:  # a bucket serves it directly, to the owner this view just checked
+        redirect_response = redirect(url, code=303)
+        redirect_response.headers["Cache-Control"] = "private, no-store"
+        return redirect_response
+    source: Path | BinaryIO = files.local_path(archive.relpath) or files.open(archive.relpath)
+    response = send_file(source, mimetype="application/zip", as_attachment=True, download_name=archive.filename)
     response.headers["X-Content-SHA256"] = archive.sha256
     response.headers["Cache-Control"] = "private, no-store"
     return response

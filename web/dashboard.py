@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from exporters.counts import EVENTS_MEANING, counts_line
+from exporters.archive.counts import EVENTS_MEANING, counts_line
 from store import Archive, ExportRun, User, get_session
 from store.accounts import AccountReader
 from web.export_now import ExportNowForm

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import click
 from flask import current_app
@@ -15,14 +15,15 @@ from sqlalchemy import inspect, select
 
 from account.jsonio import load_account
 from errors import InvalidInput
-from exporters.check import check_archive
-from exporters.counts import account_counts, counts_line
+from exporters.archive.check import check_archive
+from exporters.archive.counts import account_counts, counts_line
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import Archive, migrate
 from store.accounts import find_user, replace_account
+from store.archive_files import ArchiveFiles
 from store.base import utcnow
 from store.db import get_db
 from store.freshness import users_without_fresh_archive
@@ -53,31 +54,33 @@ def export_command(email: str, out: Path | None, deliver: bool, vcard_version: s
     destination's outcome is printed; the exit status is non-zero if any
     delivery failed.
     """
-    archive_dir = Path(current_app.config["ARCHIVE_DIR"])
+    from jobs import get_context
+
+    files = get_context().files
     with get_db().session() as session:
         user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
         user_id = user.id
     if deliver:
-        _export_and_deliver(email, user_id, archive_dir, out, vcard_version)
+        _export_and_deliver(email, user_id, files, out, vcard_version)
         return
     result = export_and_record(
         get_db(),
         user_id,
-        archive_dir,
+        files,
         now=utcnow(),
         default_vcard_version=current_app.config["VCARD_VERSION"],
         vcard_version=vcard_version,
     )
-    path = _copy_out(archive_dir / result.archive.relpath, result.archive.filename, out)
+    path = _copy_out(files, result.archive.relpath, result.archive.filename, out)
     click.echo(
         f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
     )
 
 
-def _export_and_deliver(email: str, user_id: int, archive_dir: Path, out: Path | None, vcard: str | None) -> None:
+def _export_and_deliver(email: str, user_id: int, files: ArchiveFiles, out: Path | None, vcard: str | None) -> None:
     from jobs import get_context
     from jobs.now import ExportInProgress, deliver_now
 
@@ -86,12 +89,11 @@ def _export_and_deliver(email: str, user_id: int, archive_dir: Path, out: Path |
     except ExportInProgress as exc:
         raise click.ClickException(str(exc)) from None
     if outcome.archive_relpath is not None:
-        path = archive_dir / outcome.archive_relpath
-        filename = f"{path.stem}.zip"
+        filename = PurePosixPath(outcome.archive_relpath).name
         with get_db().session() as session:
             archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
             filename = archive.filename if archive is not None else filename
-        click.echo(_copy_out(path, filename, out))
+        click.echo(_copy_out(files, outcome.archive_relpath, filename, out))
     for destination in outcome.destinations:
         click.echo(f"  {destination.label}: {destination.outcome}. {destination.detail}".rstrip())
     if not outcome.destinations and outcome.delivered:
@@ -108,14 +110,15 @@ def _export_and_deliver(email: str, user_id: int, archive_dir: Path, out: Path |
     click.echo(f"Run {outcome.run_id} {done}.")
 
 
-def _copy_out(path: Path, filename: str, out: Path | None) -> Path:
-    """Copy a verified archive into `out` (atomically, and verified again); the path to show."""
+def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None) -> Path | str:
+    """Copy a stored archive into `out` (atomically, and verified again); what to show as its place."""
     if out is None:
-        return path
+        return files.local_path(relpath) or f"{relpath} in the archive store"
     out.mkdir(parents=True, exist_ok=True)
     target = out / filename
     partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(path, partial)
+    with files.open(relpath) as source, partial.open("wb") as copy:
+        shutil.copyfileobj(source, copy, 1 << 20)
     partial.replace(target)
     check_archive(target)  # the copy must verify too
     return target
@@ -195,10 +198,12 @@ def demo_command() -> None:
         user_id = user.id
         has_archive = session.scalar(select(Archive.id).where(Archive.user_id == user_id).limit(1)) is not None
     if not has_archive:
+        from jobs import get_context
+
         export_and_record(
             get_db(),
             user_id,
-            Path(current_app.config["ARCHIVE_DIR"]),
+            get_context().files,
             now=utcnow(),
             default_vcard_version=current_app.config["VCARD_VERSION"],
         )

@@ -1,7 +1,7 @@
-"""The iCalendar event writer as it was before `exporters.ical_content`: an oracle for tests.
+"""The iCalendar event writer as it was before `exporters.ical.lines`: an oracle for tests.
 
-Why kept: `exporters.ical` now assembles event content lines itself for speed (see
-`exporters.ical_content`). This is the previous writer, which built `icalendar.Event`
+Why kept: `exporters.ical.writer` now assembles event content lines itself for speed (see
+`exporters.ical.lines`). This is the previous writer, which built `icalendar.Event`
 components and let icalendar order, encode and parameterise every property; the
 new writer must produce the same bytes for every event (tests/formats/test_ical_content.py).
 Do not use it outside tests.
@@ -19,12 +19,10 @@ from icalendar.parser import Parameters
 from icalendar.prop import vCalAddress, vCategory, vDDDTypes, vDuration, vRecur, vText
 
 from account.records import Alarm, Event, Override, When
-from exporters.ical import DEFAULT_REMINDER, _Times
-from exporters.ical_props import cn_params, serialise, token
-from exporters.ical_values import (
+from account.recurrence import canonical_duration, canonical_rrule
+from exporters.ical.lines import cn_params, serialise, token
+from exporters.ical.values import (
     MARK,
-    canonical_duration,
-    canonical_rrule,
     clean,
     duration_between,
     encode_url,
@@ -35,6 +33,7 @@ from exporters.ical_values import (
     url_is_clean,
     value_of,
 )
+from exporters.ical.writer import DEFAULT_REMINDER, _Times
 
 
 def event_bytes(event: Event, stamp: dt.datetime) -> bytes:

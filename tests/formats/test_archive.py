@@ -20,20 +20,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import exporters.archive as archive_module
+import jobs.export as archive_module
 from account.records import Attachment, Note
-from exporters.archive import (
-    ArchiveError,
-    Entry,
-    iter_members,
-    open_archive,
-    open_member,
-    verify_archive,
-    write_archive,
-)
-from exporters.markdown import note_files
-from exporters.markdown_read import read_note
-from exporters.paths import PathAllocator
+from exporters.archive.manifest import ArchiveError
+from exporters.archive.paths import PathAllocator
+from exporters.archive.reader import iter_members, open_archive, open_member, verify_archive
+from exporters.archive.writer import Entry
+from exporters.markdown.reader import read_note
+from exporters.markdown.writer import note_files
+from store.archive_files import ArchiveFilesError
+from tests.archives import write_archive
 from tests.profiles import examples
 from tests.strategies.notes import notes
 
@@ -178,7 +174,7 @@ def test_it_writes_the_same_bytes_for_the_same_input(tmp_path: Path) -> None:
 
 def test_it_never_overwrites_an_existing_archive(written: Path) -> None:
     before = written.read_bytes()
-    with pytest.raises(ArchiveError, match="already exists"):
+    with pytest.raises(ArchiveFilesError, match="already exists"):
         write_archive(written.parent, written.name, entries({"x.txt": b"new"}), META, NOW)
     assert written.read_bytes() == before
     assert os.listdir(written.parent) == [written.name]
@@ -195,7 +191,7 @@ def test_it_leaves_nothing_when_an_entry_fails_mid_stream(tmp_path: Path) -> Non
 
 
 def test_it_leaves_nothing_when_verification_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(path: Path) -> None:
+    def refuse(path: Path, **_: object) -> None:
         assert path.name.startswith(".a.zip.partial-") and path.exists()
         raise ArchiveError("simulated bad read-back")
 

@@ -22,13 +22,14 @@ import pytest
 
 from account.records import Account, CalendarInfo, Contact, Event, Note
 from errors import InvalidInput
-from exporters.archive import ArchiveError, open_archive, verify_archive, write_archive
-from exporters.bundle import Bundle
-from exporters.check import check_archive
-from exporters.counts import account_counts
-from exporters.ical import zones_used
-from exporters.unbundle import read_account
-from exporters.zipdir import central_directory
+from exporters.archive.check import check_archive
+from exporters.archive.counts import account_counts
+from exporters.archive.layout import Bundle
+from exporters.archive.manifest import ArchiveError
+from exporters.archive.reader import open_archive, read_account, verify_archive
+from exporters.archive.zipdir import central_directory
+from exporters.ical.writer import zones_used
+from tests.archives import write_archive
 from tests.conftest import NOW
 from tests.formats.zipbuild import FAT, UTF8_FLAG, Raw, build_zip, unicode_path_extra
 

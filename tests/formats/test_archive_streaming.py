@@ -22,11 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporters.archive import ArchiveError, Entry, read_member, verify_archive, write_archive
-from exporters.manifest import FileTable, Manifest, ManifestFile, parse_manifest, read_manifest
-from exporters.paths import PathAllocator
-from exporters.spool import SpillingKeys, Spool
-from exporters.zipdir import central_directory, member_chunks, spool_members
+from exporters.archive.manifest import ArchiveError, FileTable, Manifest, ManifestFile, parse_manifest, read_manifest
+from exporters.archive.paths import PathAllocator
+from exporters.archive.reader import read_member, verify_archive
+from exporters.archive.spool import SpillingKeys, Spool
+from exporters.archive.writer import Entry
+from exporters.archive.zipdir import central_directory, member_chunks, spool_members
+from tests.archives import write_archive
 from tests.profiles import examples
 
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)

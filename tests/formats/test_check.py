@@ -1,6 +1,6 @@
 """The independent check parses big files in chunks without losing an item or a structural error.
 
-Why: `flask verify` must stay within memory on a large account, so `exporters.check`
+Why: `flask verify` must stay within memory on a large account, so `exporters.archive.check`
 streams each calendar and address book and parses it in runs of items. These tests
 shrink the run length so that many chunk boundaries fall inside small files.
 """
@@ -15,9 +15,9 @@ import icalendar
 import pytest
 
 from account.sample import TYPICAL, generate_account
-from exporters import check
-from exporters.ical import iter_calendar, zones_used
-from exporters.vcard import iter_vcards
+from exporters.archive import check
+from exporters.ical.writer import iter_calendar, zones_used
+from exporters.vcard.writer import iter_vcards
 
 STAMP = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)  # export time: DTSTAMP of events without one
 
@@ -55,7 +55,7 @@ def test_a_calendar_checked_in_chunks_counts_each_event_once_and_keeps_overrides
     whole = len(icalendar.Calendar.from_ical(data).walk("VEVENT"))
     overrides = data.count(b"\r\nRECURRENCE-ID")
     assert overrides and whole > 100
-    # 120 events as the store holds them; each moved occurrence is part of its event (exporters.counts).
+    # 120 events as the store holds them; each moved occurrence is part of its event (exporters.archive.counts).
     assert check._check_calendar(lines(data)) == (120, overrides) and whole == 120 + overrides
     assert len(chunks) > whole // 8
     for text in chunks:

@@ -28,14 +28,14 @@ from icalendar import Calendar as VCalendar
 from account.jsonio import account_from_dict
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from errors import InvalidInput
-from exporters.ical import (
+from exporters.ical.reader import read_calendar
+from exporters.ical.writer import (
     canonical_duration,
     canonical_rrule,
     event_to_ics,
     iter_calendar,
     zones_used,
 )
-from exporters.ical_read import read_calendar
 from tests.profiles import examples
 from tests.strategies.events import calendars, events
 
@@ -127,7 +127,7 @@ def assert_well_formed(data: bytes) -> None:
     assert data.endswith(b"\r\n")
     lines = data.split(b"\r\n")[:-1]
     assert all(b"\r" not in line and b"\n" not in line for line in lines), "bare CR or LF"
-    # exporters.folding goes past 75 octets only inside a whitespace run of about a
+    # exporters.contentlines goes past 75 octets only inside a whitespace run of about a
     # line (a blank continuation line would be dropped by vobject, so by Radicale).
     for line in (line for line in lines if len(line) > 75):
         runs = re.findall(r"\s+", line.decode("utf-8"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import icalendar
 
 from account.records import Account, Calendar, CalendarInfo, Event, When
-from exporters.check import check_archive
-from exporters.unbundle import read_account
+from exporters.archive.check import check_archive
+from exporters.archive.reader import read_account
 from jobs.export import export_user
 from store import Database
 from store.accounts import find_user, replace_account

@@ -1,6 +1,6 @@
 """The directly assembled event lines are byte-for-byte what icalendar's Component writer produced.
 
-Why a differential test: `exporters.ical_content` replaced `icalendar.Event` objects
+Why a differential test: `exporters.ical.lines` replaced `icalendar.Event` objects
 on the hot path for speed. Every other iCalendar test proves the output is right;
 this one proves the rewrite changed nothing, against the previous writer kept as an
 oracle (`tests.formats.ical_oracle`), for canonical records, for records that skipped
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from account.jsonio import account_from_dict
 from account.records import Alarm, Attendee, Event, Person
 from account.sample import TYPICAL, generate_account
-from exporters.ical import _components, _Times
+from exporters.ical.writer import _components, _Times
 from tests.formats.ical_oracle import event_bytes
 from tests.profiles import examples
 from tests.strategies.events import events

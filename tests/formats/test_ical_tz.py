@@ -23,8 +23,8 @@ from dateutil.rrule import rrulestr
 from ical.calendar_stream import IcsCalendarStream
 
 from account.records import CalendarInfo, Event, When
-from exporters.ical import iter_calendar
-from exporters.ical_tz import vtimezone
+from exporters.ical.timezones import vtimezone
+from exporters.ical.writer import iter_calendar
 
 UTC = dt.UTC
 # RRULE onsets are checked up to 2100, and for 29 years at least. Why that is enough: a

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from account.jsonio import account_from_dict
 from account.records import Attachment, Note
-from exporters.markdown import note_files
-from exporters.markdown_read import MarkdownError, read_note
-from exporters.paths import PathAllocator, sanitize_component, unsafe_path_reason
+from exporters.archive.paths import PathAllocator, sanitize_component, unsafe_path_reason
+from exporters.markdown.reader import MarkdownError, read_note
+from exporters.markdown.writer import note_files
 from tests.profiles import examples
 from tests.strategies.notes import HOSTILE_NAMES, names, notes
 

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 
 from account.jsonio import account_from_dict
 from account.records import Account, Attendee, Contact, Event, Typed
-from exporters.ical import event_to_ics
-from exporters.ical_read import read_calendar
-from exporters.vcard import contact_to_vcard
-from exporters.vcard_read import parse_vcard
+from exporters.ical.reader import read_calendar
+from exporters.ical.writer import event_to_ics
+from exporters.vcard.reader import parse_vcard
+from exporters.vcard.writer import contact_to_vcard
 from tests.profiles import examples
 from tests.servers.radicale import (
     DavClient,
@@ -272,21 +272,21 @@ def test_radicale_keeps_a_url_with_a_comma(dav: DavClient, dav_addressbook: str)
 
 
 def test_radicale_keeps_a_long_run_of_spaces(dav: DavClient, dav_addressbook: str) -> None:
-    # exporters.folding lets a line run past 75 octets rather than fold a blank
+    # exporters.contentlines lets a line run past 75 octets rather than fold a blank
     # continuation line, which vobject (and so Radicale) would drop.
     contact = replace(BOB, note="Table:\n" + " " * 200 + "|")
     assert not has_blank_continuation(contact_to_vcard(contact))
     assert_radicale_keeps_contact(dav, dav_addressbook, contact, "3.0")
 
 
-# exporters.ical writes one RDATE per line inside VTIMEZONE: vobject keeps only the first
+# exporters.ical.writer writes one RDATE per line inside VTIMEZONE: vobject keeps only the first
 # value of a multi-valued RDATE there.
 def test_radicale_keeps_our_vtimezones(dav: DavClient, dav_calendar: str) -> None:
     sent = event_to_ics(WEEKLY_SYNC, stamp=STAMP)
     assert _zones(dav.get(dav.put_ics(dav_calendar, sent))) == _zones(sent)
 
 
-# Radicale serves CN=Ann\;PARTSTAT=... unquoted; exporters.ical_read reads parameter
+# Radicale serves CN=Ann\;PARTSTAT=... unquoted; exporters.ical.reader reads parameter
 # backslashes literally, so the participation status survives.
 def test_radicale_keeps_an_attendee_whose_name_ends_in_a_backslash(dav: DavClient, dav_calendar: str) -> None:
     attendee = Attendee("ann@example.com", name="Ann\\", partstat="ACCEPTED")

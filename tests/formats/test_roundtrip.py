@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from account.records import Account
-from exporters.check import check_archive
-from exporters.manifest import RESERVED_NAMES
-from exporters.unbundle import read_account
+from exporters.archive.check import check_archive
+from exporters.archive.manifest import RESERVED_NAMES
+from exporters.archive.reader import read_account
 from jobs.export import export_user
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account

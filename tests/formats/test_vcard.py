@@ -22,9 +22,9 @@ from vcard.vcard_validator import validate_file
 
 from account.records import Account, Address, Blob, Contact, Name, Typed
 from errors import InvalidInput
-from exporters.folding import fold_line
-from exporters.vcard import RESERVED_PROPERTIES, contact_to_vcard, iter_vcards
-from exporters.vcard_read import parse_vcard, read_vcards
+from exporters.contentlines import fold_line
+from exporters.vcard.reader import parse_vcard, read_vcards
+from exporters.vcard.writer import RESERVED_PROPERTIES, contact_to_vcard, iter_vcards
 from tests.profiles import examples
 from tests.strategies.contacts import contacts
 
@@ -79,7 +79,7 @@ def assert_well_formed(card: bytes) -> list[str]:
     for line in physical:
         assert b"\r" not in line and b"\n" not in line, line
         # Over 75 octets only where folding earlier would leave a blank continuation
-        # line, which vobject-based readers (Radicale) drop: see exporters.folding.
+        # line, which vobject-based readers (Radicale) drop: see exporters.contentlines.
         assert len(line) <= 75 or line[:74].decode("utf-8", "ignore").isspace(), (len(line), line)
         line.decode("utf-8")  # each physical line on its own: no character split by a fold
     assert not physical[0].startswith(b" ")

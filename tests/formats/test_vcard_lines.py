@@ -1,6 +1,6 @@
 """The directly joined vCard lines are byte-for-byte what the vobject component writer produced.
 
-Why a differential test: `exporters.vcard` stopped building a `vobject.vCard` per
+Why a differential test: `exporters.vcard.writer` stopped building a `vobject.vCard` per
 contact for speed. Every other vCard test proves the output is right; this one proves
 the rewrite changed nothing, against the previous writer kept as an oracle
 (`tests.formats.vcard_oracle`), in both versions, for canonical contacts, for contacts
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from account.jsonio import account_from_dict
 from account.records import Address, Blob, Contact, Name, Typed
 from account.sample import TYPICAL, generate_account
-from exporters.vcard import contact_to_vcard
+from exporters.vcard.writer import contact_to_vcard
 from tests.formats import vcard_oracle
 from tests.profiles import examples
 from tests.strategies.contacts import contacts

@@ -1,6 +1,6 @@
-"""The vCard writer as it was before `exporters.vcard._Card`: an oracle for tests.
+"""The vCard writer as it was before `exporters.vcard.writer._Card`: an oracle for tests.
 
-Why kept: `exporters.vcard` now joins content lines itself for speed. This is the
+Why kept: `exporters.vcard.writer` now joins content lines itself for speed. This is the
 previous writer, which built a `vobject.vCard` per contact and let vobject order,
 escape and parameterise every property; the new writer must give the same bytes for
 every contact (tests/formats/test_vcard_lines.py). Helpers the rewrite did not touch
@@ -16,8 +16,8 @@ import vobject
 from vobject.base import ContentLine, backslashEscape
 
 from account.records import Address, Blob, Contact, Name, Typed
-from exporters.folding import fold_line
-from exporters.vcard import (
+from exporters.contentlines import fold_line
+from exporters.vcard.writer import (
     _DATE,
     _MEDIA_TYPE,
     _OCTET_STREAM,

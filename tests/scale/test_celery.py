@@ -20,7 +20,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from account.sample import SampleSize, generate_account
-from exporters.archive import verify_archive
+from exporters.archive.reader import verify_archive
 from jobs import get_context, run_lifecycle
 from jobs.housekeeping import remove_leftovers
 from jobs.worker import dispatch_queued, run_export

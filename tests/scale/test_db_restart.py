@@ -21,7 +21,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from account.sample import SampleSize, generate_account
-from exporters.archive import verify_archive
+from exporters.archive.reader import verify_archive
 from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule
 from store.accounts import replace_account
 from store.base import utcnow

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import queue
-import shutil
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -32,15 +31,17 @@ from sqlalchemy.orm import Session
 
 from account.sample import SampleSize, generate_account
 from delivery.contract import Delivery, Payload, Receipt
-from exporters.archive import ArchiveInfo, verify_archive, write_archive
+from exporters.archive.reader import verify_archive
 from jobs import dispatch, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import execute_run
-from jobs.export import ExportResult, archive_filename
+from jobs.export import ArchiveInfo, ExportResult, archive_filename
 from jobs.schedule import ScheduleSpec, next_run_after, period_key
 from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule, User
 from store.accounts import Counts, replace_account
+from store.archive_files import ArchiveFiles
 from store.runs import new_id
+from tests.archives import write_archive
 from tests.scale.conftest import add_users
 
 pytestmark = pytest.mark.scale
@@ -171,20 +172,19 @@ def _tiny_export(template: Path) -> Callable[..., ExportResult]:
 
     sha256 = hashlib.sha256(template.read_bytes()).hexdigest()
 
-    def export_user(session: Session, user: User, archive_dir: Path, *, now: dt.datetime, **kw: Any) -> ExportResult:
+    def export_user(session: Session, user: User, files: ArchiveFiles, *, now: dt.datetime, **kw: Any) -> ExportResult:
         archive_id = new_id()
-        user_dir = archive_dir / str(user.id)
-        user_dir.mkdir(parents=True, exist_ok=True)
-        path = user_dir / f"{archive_id}.zip"
-        shutil.copyfile(template, path)
+        relpath = f"{user.id}/{archive_id}.zip"
+        files.put(relpath, template, sha256=sha256, size=size)
         if kw.get("progress") is not None:
             kw["progress"]("verified", 100)
         archive = Archive(
             id=archive_id, user_id=user.id, filename=archive_filename(user, now),
-            relpath=f"{user.id}/{path.name}",
+            relpath=relpath,
             sha256=sha256, size=size, created_at=now, verified_at=now,
         )  # fmt: skip
-        return ExportResult(archive, ArchiveInfo(path, sha256, size, info), Counts(0, 0, 0, 0, 0))
+        info_ = ArchiveInfo(relpath, files.local_path(relpath), sha256, size, info)
+        return ExportResult(archive, info_, Counts(0, 0, 0, 0, 0))
 
     return export_user
 

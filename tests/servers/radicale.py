@@ -311,7 +311,7 @@ def has_blank_continuation(data: bytes) -> bool:
     Radicale reads uploads with vobject's `getLogicalLines(allowQP=True)`, which
     takes such a line for a blank one: it drops it and ends the property there,
     so the rest of the value is lost or the next piece fails to parse (400).
-    `exporters.folding` avoids this except for whitespace runs of a line or more.
+    `exporters.contentlines` avoids this except for whitespace runs of a line or more.
     """
     return any(line[:1] in (" ", "\t") and not line.strip() for line in data.decode().split("\r\n"))
 

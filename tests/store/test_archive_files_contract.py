@@ -7,6 +7,7 @@ vdirsyncer runs one storage suite against every backend.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import tracemalloc
@@ -95,6 +96,13 @@ class ArchiveFilesContract:
         files.delete("7/a5.zip")
         assert not files.exists("7/a5.zip")
         files.delete("7/a5.zip")
+
+    def test_stored_before_lists_what_was_written_before_the_cutoff_only(self, files: Any) -> None:
+        path, sha, size = stage(files, b"listed")
+        files.put("7/a6.zip", path, sha256=sha, size=size)
+        now = dt.datetime.now(dt.UTC)
+        assert "7/a6.zip" in set(files.stored_before(now + dt.timedelta(minutes=5)))
+        assert "7/a6.zip" not in set(files.stored_before(now - dt.timedelta(hours=1)))
 
     def test_open_of_a_missing_archive_raises_file_not_found_naming_it(self, files: Any) -> None:
         with pytest.raises(FileNotFoundError) as caught:

@@ -13,7 +13,7 @@ import datetime as dt
 from hypothesis import strategies as st
 
 from account.records import Address, Blob, Contact, Name, Typed
-from exporters.vcard import RESERVED_PROPERTIES
+from exporters.vcard.writer import RESERVED_PROPERTIES
 from tests.strategies.text import hostile_line, hostile_text, identifiers, optional
 
 # `pref` is not a type in canonical form: it is `preferred=True`.

@@ -15,7 +15,7 @@ import datetime as dt
 from hypothesis import strategies as st
 
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
-from exporters.ical import canonical_duration, canonical_rrule
+from exporters.ical.writer import canonical_duration, canonical_rrule
 from tests.strategies.text import hostile_line, hostile_text, identifiers, optional
 
 # Zones with odd offsets (+05:45, +13:45, half-hour DST) and southern-hemisphere DST.

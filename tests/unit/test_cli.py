@@ -12,10 +12,11 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from account.records import Account
-from exporters.archive import Entry, write_archive
-from exporters.manifest import RESERVED_NAMES, parse_manifest
+from exporters.archive.manifest import RESERVED_NAMES, parse_manifest
+from exporters.archive.writer import Entry
 from store import Database
 from store.accounts import AccountReader, find_user
+from tests.archives import write_archive
 
 
 def _export(runner: FlaskCliRunner, email: str, *args: str) -> Path:

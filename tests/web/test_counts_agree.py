@@ -3,7 +3,7 @@
 Why: `verify` once said 1094 events where the dashboard said 1004 for the demo
 account: it counted VEVENT components, and a repeating event's moved or
 changed occurrences are extra VEVENTs. The figures are now what the user
-entered (`exporters.counts`): the manifest, `export`, `verify`, `restore`, the
+entered (`exporters.archive.counts`): the manifest, `export`, `verify`, `restore`, the
 run's history and the dashboard must all say so.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from account.records import Account
 from account.sample import demo_account
-from exporters.counts import account_counts, counts_line
+from exporters.archive.counts import account_counts, counts_line
 from jobs import get_context, run_lifecycle
 from jobs.execute import execute_run
 from store import Database, ExportRun, RunEvent

@@ -8,7 +8,7 @@ nothing is damaged, without installing anything.
 
 from __future__ import annotations
 
-from exporters.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest
+from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest
 
 _BODY = """\
 What is inside

@@ -4,7 +4,7 @@ Why vobject only splits the lines: its tokenizer (unfolding, group, name,
 parameters, raw value) is sound, but its value decoding is not lossless: it
 unescapes X- values that must stay verbatim and keeps only the text before an
 unescaped comma.
-So values are unescaped here, once, with the rules `exporters.vcard` writes by,
+So values are unescaped here, once, with the rules `exporters.vcard.writer` writes by,
 and other producers' habits (2.1-style bare TYPE values, TYPE=pref, PREF=n,
 ungrouped LABEL, basic or extended dates, Apple's omitted year) are accepted too.
 
@@ -31,7 +31,7 @@ from vobject.base import ParseError, getLogicalLines, parseLine
 from account import canonical
 from account.records import Address, Blob, Contact, Name, Typed
 from errors import InvalidInput
-from exporters.vcard import CREATED_PROPERTY, DERIVED_PARAM, OMIT_YEAR_PARAM, RESERVED_PROPERTIES
+from exporters.vcard.writer import CREATED_PROPERTY, DERIVED_PARAM, OMIT_YEAR_PARAM, RESERVED_PROPERTIES
 
 _ESCAPED = re.compile(r"\\(.)")
 _UNESCAPE = {"\\": "\\", "n": "\n", "N": "\n", ",": ",", ";": ";", ":": ":"}

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
-from exporters.spool import SpillingKeys
+from exporters.archive.spool import SpillingKeys
 
 MAX_COMPONENT_BYTES = 120  # well under the 255-byte limits, leaves room for deep folders
 
@@ -35,7 +36,7 @@ _EXTENSION = re.compile(r"\.[A-Za-z0-9][A-Za-z0-9_-]{0,15}\Z")
 
 
 class KeySet(Protocol):
-    """The part of `set[str]` that path bookkeeping uses; `exporters.spool.SpoolKeys` keeps it on disk."""
+    """The part of `set[str]` that path bookkeeping uses; `exporters.archive.spool.SpoolKeys` keeps it on disk."""
 
     def __contains__(self, key: object, /) -> bool: ...
     def add(self, key: str, /) -> None: ...
@@ -126,9 +127,9 @@ class PathAllocator:
     namespace, so a note `X` (`X.md`) never collides with a notebook `X.md`.
     """
 
-    def __init__(self) -> None:
-        # Every name handed out (as collision keys): past a few thousand, on disk.
-        self._taken: KeySet = SpillingKeys()
+    def __init__(self, *, scratch: Path | None = None) -> None:
+        # Every name handed out (as collision keys): past a few thousand, on disk in `scratch`.
+        self._taken: KeySet = SpillingKeys(folder=scratch)
         self._folders: dict[tuple[str, str], str] = {}
         # Where to resume numbering per (parent, stem, suffixes): without it the
         # thousandth "Untitled" note would retry 999 taken names first.

@@ -1,9 +1,9 @@
-"""Value rules shared by the iCalendar writer (`exporters.ical`) and reader (`exporters.ical_read`).
+"""Value rules shared by the iCalendar writer (`exporters.ical.writer`) and reader (`exporters.ical.reader`).
 
 Why one module: every rule here has two directions (record -> property, property ->
 record) and a round trip only holds when both sides agree, so they live side by side.
-It also holds the canonical text forms of RRULE and durations that the importer applies,
-so what a user imports equals what a later export reads back.
+The canonical text forms of RRULE and durations, which the importer applies too, are
+part of the records contract (`account.recurrence`).
 """
 
 from __future__ import annotations
@@ -11,15 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-import zoneinfo
-from functools import lru_cache
 from urllib.parse import unquote
-
-from dateutil.rrule import rrulestr
-from icalendar.prop import vDuration, vRecur
 
 from account.canonical import is_utc_zone  # zones meaning UTC: written as `Z`
 from account.records import When
+from account.recurrence import frame, zone  # shared with the records contract
 
 # Parameter marking a value the writer had to add (an RFC-required property the record
 # leaves empty, or an override value inherited from its series); the reader drops it.
@@ -108,14 +104,6 @@ def encode_url(url: str) -> str:
 # --- Times ----------------------------------------------------------------------------
 
 
-def zone(name: str) -> zoneinfo.ZoneInfo:
-    """The IANA zone `name`, or ValueError naming it."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"{name!r} is not a known IANA time zone (e.g. Europe/Berlin)") from None
-
-
 def normalise(when: When, uid: str) -> When:
     """Bring a `When` into canonical form (what a round trip gives back).
 
@@ -138,16 +126,6 @@ def normalise(when: When, uid: str) -> When:
     if when.tz and tz is None:  # a zone meaning UTC
         return When(datetime=value.replace(tzinfo=dt.UTC))
     return When(datetime=value, tz=tz)
-
-
-def frame(when: When) -> tuple[str, str | None]:
-    """The kind of a normalised time: ('date'|'floating'|'utc'|'zoned', tz)."""
-    if when.date is not None:
-        return ("date", None)
-    assert when.datetime is not None
-    if when.datetime.tzinfo is not None:
-        return ("utc", None)
-    return ("zoned", when.tz) if when.tz else ("floating", None)
 
 
 def instant(when: When) -> dt.datetime:
@@ -228,119 +206,3 @@ def shift(when: When, delta: dt.timedelta) -> When:
         return When(date=when.date + dt.timedelta(days=delta.days))
     assert when.datetime is not None
     return When(datetime=when.datetime + delta, tz=when.tz)
-
-
-# --- RRULE and durations --------------------------------------------------------------
-
-_RRULE_KEYS = (
-    "FREQ",
-    "UNTIL",
-    "COUNT",
-    "INTERVAL",
-    "BYSECOND",
-    "BYMINUTE",
-    "BYHOUR",
-    "BYDAY",
-    "BYMONTHDAY",
-    "BYYEARDAY",
-    "BYWEEKNO",
-    "BYMONTH",
-    "BYSETPOS",
-    "WKST",
-    "RSCALE",
-    "SKIP",
-)
-_RANGES = {
-    "COUNT": (1, 2**31),
-    "INTERVAL": (1, 2**31),
-    "BYSECOND": (0, 60),
-    "BYMINUTE": (0, 59),
-    "BYHOUR": (0, 23),
-    "BYMONTHDAY": (1, 31),
-    "BYYEARDAY": (1, 366),
-    "BYWEEKNO": (1, 53),
-    "BYMONTH": (1, 12),
-    "BYSETPOS": (1, 366),
-}
-_SIGNED = frozenset({"BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS"})
-_DURATION = re.compile(r"[+-]?P(?:\d+W|(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?)")
-
-
-def canonical_duration(value: str) -> str:
-    """An RFC 5545 duration in the text form the reader returns, e.g. `-PT15M`, `P1D`.
-
-    Weeks become days and exact times are normalised (`PT90M` -> `PT1H30M`,
-    `PT24H` -> `P1D`), as the icalendar library writes them.
-    """
-    raw = value.strip().upper()
-    if not _DURATION.fullmatch(raw) or raw.rstrip("T").lstrip("+-") == "P":
-        raise ValueError(f"{value!r} is not an RFC 5545 duration such as -PT15M, PT1H or P1D")
-    try:
-        return vDuration(vDuration.from_ical(raw)).to_ical().decode()
-    except (ValueError, OverflowError):
-        raise ValueError(f"{value!r} is too long a duration") from None
-
-
-def canonical_rrule(value: str, start: When | None = None) -> str:
-    """An RRULE value in the text form the reader returns (the icalendar library's).
-
-    Keys are upper case in RFC order (`FREQ=WEEKLY;BYDAY=MO;COUNT=10` becomes
-    `FREQ=WEEKLY;COUNT=10;BYDAY=MO`). Given the series' `start`, UNTIL takes the value
-    type RFC 5545 requires: a date for all-day series, a floating time for floating
-    ones and UTC otherwise (a date UNTIL on a timed series means the end of that day).
-    """
-    kind = frame(start) if start is not None else None
-    return _canonical_rrule(value, kind)
-
-
-@lru_cache(maxsize=4096)
-def _canonical_rrule(value: str, kind: tuple[str, str | None] | None) -> str:
-    raw = value.strip()
-    if raw[:6].upper() == "RRULE:":
-        raw = raw[6:]
-    parts = [p for p in raw.split(";") if p.strip()]
-    keys = []
-    for part in parts:
-        key, sep, _ = part.partition("=")
-        key = key.strip().upper()
-        if not sep or key not in _RRULE_KEYS:
-            raise ValueError(f"{value!r} is not a valid RRULE: {part!r} is not a rule part such as FREQ=DAILY")
-        if key in keys:
-            raise ValueError(f"{value!r} is not a valid RRULE: {key} is given twice")
-        keys.append(key)
-    if "FREQ" not in keys:
-        raise ValueError(f"{value!r} is not a valid RRULE: FREQ is missing (e.g. FREQ=WEEKLY;BYDAY=MO)")
-    if "COUNT" in keys and "UNTIL" in keys:
-        raise ValueError(f"{value!r} is not a valid RRULE: give COUNT or UNTIL, not both")
-    try:
-        rule = vRecur.from_ical(";".join(p.strip() for p in parts).upper())
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{value!r} is not a valid RRULE: {exc}") from None
-    for key, (low, high) in _RANGES.items():
-        for number in rule.get(key, []):
-            if isinstance(number, int) and not (low <= abs(number) <= high and (number >= 0 or key in _SIGNED)):
-                raise ValueError(f"{value!r} is not a valid RRULE: {key}={number} is out of range")
-    if "UNTIL" in rule and kind is not None:
-        rule["UNTIL"] = [_until(rule["UNTIL"][0], kind)]
-    text = rule.to_ical().decode()
-    if "RSCALE" not in rule and "SKIP" not in rule:
-        until = rule.get("UNTIL", [None])[0]
-        aware = isinstance(until, dt.datetime) and until.tzinfo is not None
-        try:
-            rrulestr(text, dtstart=dt.datetime(2000, 1, 1, tzinfo=dt.UTC if aware else None))
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise ValueError(f"{value!r} is not a valid RRULE: {exc}") from None
-    return text
-
-
-def _until(until: dt.date | dt.datetime, kind: tuple[str, str | None]) -> dt.date | dt.datetime:
-    target, tz = kind
-    if target == "date":
-        return until.date() if isinstance(until, dt.datetime) else until
-    if not isinstance(until, dt.datetime):  # inclusive: the whole last day counts
-        until = dt.datetime.combine(until, dt.time(23, 59, 59))
-    if target == "floating":
-        return until.replace(tzinfo=None)
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=zone(tz) if tz else dt.UTC)
-    return until.astimezone(dt.UTC)

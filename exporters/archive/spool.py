@@ -11,10 +11,14 @@ about a microsecond each. Nothing in it outlives the archive it describes.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import secrets
 import sqlite3
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -33,15 +37,29 @@ def _table_name(name: str) -> str:
 
 
 class Spool:
-    """A private temporary database (`sqlite3.connect("")`), one transaction, never committed."""
+    """A private temporary database, one transaction, never committed, deleted when closed.
 
-    def __init__(self, schema: str) -> None:
-        # "" is SQLite's private temporary on-disk database, removed when the connection closes.
+    It lives in `folder` (the caller's scratch folder, as a dot-file) or, without
+    one, where SQLite puts its own private temporary databases (`connect("")`).
+    """
+
+    def __init__(self, schema: str, *, folder: Path | None = None) -> None:
+        self._file: Path | None = None
+        target = ""  # SQLite's private temporary on-disk database, removed when the connection closes
+        if folder is not None:
+            self._file = Path(folder) / f".spool-{secrets.token_hex(8)}.sqlite"
+            target = os.fspath(self._file)
         # One user at a time, though perhaps not the thread that opened it (a reader handed on).
-        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=OFF")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        if self._file is not None:
+            # Unlinked once open (journals are off), as SQLite does with its own temporary
+            # files: the connection keeps it, and a killed process leaves nothing to clean up.
+            # Where open files cannot be unlinked (Windows), `close` removes it instead.
+            with contextlib.suppress(OSError):
+                self._file.unlink()
         self._db.execute("BEGIN")  # one transaction: no commit (and no file sync) per statement
         for statement in filter(str.strip, schema.split(";")):  # executescript would commit
             self._db.execute(statement)
@@ -71,6 +89,8 @@ class Spool:
 
     def close(self) -> None:
         self._db.close()
+        if self._file is not None:
+            self._file.unlink(missing_ok=True)
 
     def __enter__(self) -> Spool:
         return self
@@ -150,8 +170,9 @@ class SpillingKeys:
     this set is garbage collected.
     """
 
-    def __init__(self, limit: int = 4 * BATCH) -> None:
+    def __init__(self, limit: int = 4 * BATCH, *, folder: Path | None = None) -> None:
         self._limit = limit
+        self._folder = folder
         self._memory: set[str] = set()
         self._disk: SpoolKeys | None = None
 
@@ -164,7 +185,7 @@ class SpillingKeys:
             return
         self._memory.add(key)
         if len(self._memory) >= self._limit:
-            spool = Spool("")
+            spool = Spool("", folder=self._folder)
             weakref.finalize(self, spool.close)
             self._disk = spool.keys("keys")
             for known in self._memory:

@@ -11,7 +11,7 @@ Why a hand-written YAML emitter rather than PyYAML: PyYAML is only present as
 somebody else's dependency, and we emit a tiny fixed subset (double-quoted
 strings with every risky character escaped, booleans, one-line lists and
 mappings). Owning both the emitter and the parser of exactly that subset
-(`exporters.markdown_read`) means no title can change type (`yes`, `1e3`,
+(`exporters.markdown.reader`) means no title can change type (`yes`, `1e3`,
 `null`), break a line, or be read back differently by a future library.
 """
 
@@ -22,7 +22,7 @@ import re
 from urllib.parse import quote
 
 from account.records import Note
-from exporters.paths import PathAllocator, utf8_len
+from exporters.archive.paths import PathAllocator, utf8_len
 
 NOTES_FOLDER = "notes"
 ASSETS_SUFFIX = ".assets"

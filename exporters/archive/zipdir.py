@@ -33,7 +33,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, Any, NamedTuple
 
-from exporters.spool import Spool, iter_rows
+from exporters.archive.spool import Spool, iter_rows
 
 CHUNK = 1 << 18  # what a member read yields at most: a few of these are all a read holds
 

@@ -8,7 +8,7 @@ reader, or an in-memory account) and a progress callback.
 
 Layout (format version 1):
 
-    README.txt, manifest.json,      written by `exporters.archive`: what is inside, how to
+    README.txt, manifest.json,      written by `exporters.archive.writer`: what is inside, how to
     SHA256SUMS                      import it, and the checksum of every file
     contacts/contacts.vcf           the whole address book, one file
     contacts/cards/<name>.vcf       the same contacts, one file each
@@ -22,15 +22,16 @@ import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
 from account.records import CalendarInfo, Contact, Event, Note
-from exporters.archive import Entry
-from exporters.ical import iter_calendar
-from exporters.manifest import RESERVED_NAMES
-from exporters.markdown import note_files
-from exporters.paths import PathAllocator
-from exporters.vcard import contact_to_vcard
+from exporters.archive.manifest import RESERVED_NAMES
+from exporters.archive.paths import PathAllocator
+from exporters.archive.writer import Entry
+from exporters.ical.writer import iter_calendar
+from exporters.markdown.writer import note_files
+from exporters.vcard.writer import contact_to_vcard
 
 ADDRESS_BOOK = "contacts/contacts.vcf"
 CARDS_DIR = "contacts/cards"
@@ -89,15 +90,18 @@ class Bundle:
         timezone: str = "UTC",
         vcard_version: str = "3.0",
         progress: Progress = _ignore,
+        scratch: Path | None = None,
     ) -> None:
         """`now` is the export time (DTSTAMP of events that lack one), `timezone` the owner's
-        zone (the VTIMEZONE that keeps a calendar without events a valid file)."""
+        zone (the VTIMEZONE that keeps a calendar without events a valid file), `scratch`
+        the folder where path bookkeeping spills past a few thousand names."""
         self.source = source
         self.now = now
         self.timezone = timezone
         self.vcard_version = vcard_version
         self.progress = progress
-        self.paths = PathAllocator()
+        self.scratch = scratch
+        self.paths = PathAllocator(scratch=scratch)
         for reserved in RESERVED_NAMES:  # written by the archive itself
             self.paths.file("", reserved)
         self.paths.file("contacts", "contacts.vcf")
@@ -109,7 +113,8 @@ class Bundle:
         return Layout(ADDRESS_BOOK, tuple(self._calendar_paths), tuple(self._note_paths))
 
     def entries(self) -> Iterator[Entry]:
-        with tempfile.TemporaryFile(prefix="lifeboat-vcf-") as spool:
+        # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file.
+        with tempfile.TemporaryFile(prefix=".lifeboat-vcf-", dir=self.scratch) as spool:
             yield from self._contact_entries(spool)
             spool.seek(0)
             yield Entry(ADDRESS_BOOK, _read_chunks(spool))

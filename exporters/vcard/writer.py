@@ -7,7 +7,7 @@ PHOTO, mangles the 4.0 `data:` PHOTO, and building a component per contact cost
 more than serialising it. So `_Card` orders the lines as vobject did and every
 logical line is folded by `fold_line`.
 
-Everything `exporters.vcard_read` needs to restore a record exactly is in the
+Everything `exporters.vcard.reader` needs to restore a record exactly is in the
 card, in forms other address books also understand:
 
 - an FN made up because the contact has none carries `X-LIFEBOAT-DERIVED=TRUE`;
@@ -33,22 +33,16 @@ from collections.abc import Iterable, Iterator
 from vobject.base import backslashEscape, dquoteEscape
 
 from account.records import Address, Blob, Contact, Name, Typed
+from account.reserved import CREATED_PROPERTY, RESERVED_VCARD_PROPERTIES
 from errors import InvalidInput
-from exporters.folding import ContentLines
+from exporters.contentlines import ContentLines
 
 VERSIONS = ("3.0", "4.0")
 DERIVED_PARAM = "X-LIFEBOAT-DERIVED"
-CREATED_PROPERTY = "X-LIFEBOAT-CREATED"
 OMIT_YEAR_PARAM = "X-APPLE-OMIT-YEAR"
 OMIT_YEAR = "1604"  # a leap year, so --02-29 survives; the year Apple uses
 
-RESERVED_PROPERTIES: frozenset[str] = frozenset(
-    {
-        "BEGIN", "END", "VERSION", "UID", "FN", "N", "NICKNAME", "ORG", "TITLE", "ROLE",
-        "EMAIL", "TEL", "ADR", "LABEL", "URL", "IMPP", "BDAY", "ANNIVERSARY", "X-ANNIVERSARY",
-        "CATEGORIES", "NOTE", "PHOTO", "REV", CREATED_PROPERTY,
-    }
-)  # fmt: skip
+RESERVED_PROPERTIES = RESERVED_VCARD_PROPERTIES  # written by this module; `extra` may not repeat them
 
 _LINE_BREAKS = re.compile(r"\r\n?")
 _UNWRITABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -5,8 +5,8 @@ yields the header and time zones first and then one chunk per event as the calle
 iterable is consumed; the caller works out the zone set beforehand with a query.
 The output is deterministic (same records and export time, same bytes): DTSTAMP is
 the record's last change, or the export time the caller passes when the record has
-none (RFC 5545 requires one; exporters never read the clock). Every field of the records survives `exporters.ical_read`;
-where RFC 5545 requires a value the record leaves empty (a DISPLAY alarm's
+none (RFC 5545 requires one; exporters never read the clock). Every field of the
+records survives `exporters.ical.reader`; where RFC 5545 requires a value the record leaves empty (a DISPLAY alarm's
 DESCRIPTION, an override's DTSTART) the writer adds one marked `X-LIFEBOAT-DEFAULT`
 so the reader can give back `None`.
 """
@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from icalendar import Calendar as VCalendar
 
 from account.records import Alarm, CalendarInfo, Event, Override, When
-from exporters import ical_content as ic
-from exporters.ical_content import MARKED, Props
-from exporters.ical_props import add_token, cn_params, serialise, text, token
-from exporters.ical_tz import vtimezone
-from exporters.ical_values import (
-    canonical_duration,
-    canonical_rrule,
+from account.recurrence import canonical_duration, canonical_rrule
+from exporters.ical import lines as ic
+from exporters.ical.lines import MARKED, Props, add_token, cn_params, serialise, text_value, token
+from exporters.ical.timezones import vtimezone
+from exporters.ical.values import (
     clean,
     conform,
     duration_between,
@@ -66,7 +64,7 @@ def iter_calendar(
     """Yield one VCALENDAR for a whole calendar, one chunk per event.
 
     `tzids` must name every zone the events use (see `zones_used`); each gets one
-    VTIMEZONE, valid at every instant (see `exporters.ical_tz`). An event using another
+    VTIMEZONE, valid at every instant (see `exporters.ical.timezones`). An event using another
     zone raises ValueError: the caller's zone query is wrong, and a file with a
     dangling TZID would be corrupt. `stamp` (the export time) is the DTSTAMP of events
     that do not say when they last changed.
@@ -77,11 +75,11 @@ def iter_calendar(
     """
     zones = sorted({z for z in tzids if not is_utc_zone(z)})
     head = _calendar(prodid)
-    head.add("X-WR-CALNAME", text(info.name))
+    head.add("X-WR-CALNAME", text_value(info.name))
     if info.description:
-        head.add("X-WR-CALDESC", text(info.description))
+        head.add("X-WR-CALDESC", text_value(info.description))
     if info.color:
-        head.add("X-APPLE-CALENDAR-COLOR", text(info.color))
+        head.add("X-APPLE-CALENDAR-COLOR", text_value(info.color))
     yield _opening(head) + b"".join(vtimezone(z) for z in zones)
     known = frozenset(zones)
     written = bool(zones)

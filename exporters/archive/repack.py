@@ -6,7 +6,7 @@ around and zip it again with whatever their system offers (`zip -r`, Windows'
 Those tools change nothing the manifest vouches for, but they change the zip:
 
 - folder entries (`notes/`) appear, zero bytes, name ending in `/`;
-- names lose the UTF-8 flag (see `exporters.zipdir`), may use `\\` between
+- names lose the UTF-8 flag (see `exporters.archive.zipdir`), may use `\\` between
   folders (Windows PowerShell 5's `Compress-Archive`) and may be decomposed
   (macOS HFS+ stores `ü` as `u` + U+0308);
 - zipping the folder from outside puts every member under one top folder
@@ -31,8 +31,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
 
-from exporters.manifest import MANIFEST_NAME
-from exporters.paths import unsafe_path_reason
+from exporters.archive.manifest import MANIFEST_NAME
+from exporters.archive.paths import unsafe_path_reason
 
 _MACOS_FOLDER = "__MACOSX"
 _MACOS_FILES = frozenset({".DS_Store"})

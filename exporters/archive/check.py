@@ -30,9 +30,9 @@ import yaml
 from ical.calendar_stream import IcsCalendarStream
 
 from errors import InvalidInput
-from exporters.archive import ArchiveError, open_archive
-from exporters.counts import EVENTS_MEANING, KEYS, counts_line
-from exporters.manifest import MANIFEST_NAME, RESERVED_NAMES
+from exporters.archive.counts import EVENTS_MEANING, KEYS, counts_line
+from exporters.archive.manifest import MANIFEST_NAME, RESERVED_NAMES, ArchiveError
+from exporters.archive.reader import open_archive
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Report:
     top_folder: str = ""  # the one folder around everything, dropped ("" when there was none)
 
     def counts(self) -> dict[str, int]:
-        """The figures as `exporters.counts` defines them, from what the parsers found."""
+        """The figures as `exporters.archive.counts` defines them, from what the parsers found."""
         return {
             "contacts": self.items["address-book cards"],
             "calendars": self.files["ics"],
@@ -71,7 +71,7 @@ def check_archive(path: Path) -> Report:
     """Verify the archive at `path`, parse every file independently and compare the figures with the manifest.
 
     Raises `InvalidInput` naming each file that fails, or a figure that does
-    not match `manifest.json`'s counts (each counted as `exporters.counts` says).
+    not match `manifest.json`'s counts (each counted as `exporters.archive.counts` says).
     """
     try:
         archive = open_archive(path)
@@ -212,7 +212,7 @@ def _check_calendar(lines: Iterable[str]) -> tuple[int, int]:
     """Parse a VCALENDAR in runs of events with both parsers; return (events, changed occurrences).
 
     Events are the VEVENTs without RECURRENCE-ID (a repeating event counts
-    once); the others are its moved or changed occurrences (`exporters.counts`).
+    once); the others are its moved or changed occurrences (`exporters.archive.counts`).
     """
     head: list[str] = []
     tail: list[str] = []

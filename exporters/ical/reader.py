@@ -2,7 +2,7 @@
 
 Why it lives next to the writer: the round trip `read_calendar(iter_calendar(...))`
 is how we prove an archive holds everything, so both sides share
-`exporters.ical_values`. Values come back canonical: text cleaned, enumerations
+`exporters.ical.values`. Values come back canonical: text cleaned, enumerations
 upper case, RRULEs and alarm triggers in the text form of `canonical_rrule` and
 `canonical_duration`, times as `When` (zoned by IANA name, UTC, floating or all-day),
 recurrence values in the series' kind and zone. Values the writer marked
@@ -27,10 +27,10 @@ from icalendar.prop import vDuration
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
+from account.recurrence import canonical_rrule
 from errors import InvalidInput
-from exporters.ical_values import (
+from exporters.ical.values import (
     MARK,
-    canonical_rrule,
     conform,
     duration_between,
     email_of,

@@ -1,4 +1,4 @@
-"""Read a note back from the Markdown file `exporters.markdown` wrote.
+"""Read a note back from the Markdown file `exporters.markdown.writer` wrote.
 
 Why a parser of our own: it accepts exactly the YAML subset the writer emits
 (double-quoted strings, booleans, one-line lists and mappings), so a restore
@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from account.records import Attachment, Note
-from exporters.paths import unsafe_path_reason
+from exporters.archive.paths import unsafe_path_reason
 
 _KEY_LINE = re.compile(r"([a-z_]+):(?: (.*))?\Z")
 _ITEM_LINE = re.compile(r"  - (.*)\Z")

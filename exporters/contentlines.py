@@ -83,7 +83,7 @@ class ContentLines:
     """One component's logical lines, BEGIN to END, in the order its library would write them.
 
     Why shared: the vCard and iCalendar writers both assemble lines themselves (see
-    `exporters.vcard` and `exporters.ical_content`) and must order properties as
+    `exporters.vcard.writer` and `exporters.ical.lines`) and must order properties as
     vobject and icalendar did: the names in `first` in that order, then the rest
     sorted by name, lines of one name in the order added, subcomponents last.
     """

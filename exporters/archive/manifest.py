@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from exporters.paths import KeySet, collision_key, unsafe_path_reason
+from exporters.archive.paths import KeySet, collision_key, unsafe_path_reason
 
 FORMAT = "lifeboat-archive"
 FORMAT_VERSION = 1

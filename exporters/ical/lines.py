@@ -1,4 +1,6 @@
-"""Content lines of one VEVENT or VALARM, assembled directly rather than through `icalendar.Component`.
+"""iCalendar content lines: VEVENT/VALARM lines assembled by hand, and the header's values.
+
+Events and alarms are joined here directly rather than through `icalendar.Component`.
 
 Why by hand: building an `icalendar.Event` per event and calling `to_ical()` cost about
 60 % of a typical account's export (measured with `bench/export_account.py` and a
@@ -9,22 +11,30 @@ not in encoding values. So icalendar still encodes what needs a rule (RRULE thro
 with RFC 6868 escaping, zone ids through `tzid_from_dt`), and this module only joins
 `NAME;PARAMS:VALUE` in the order icalendar writes them (the canonical properties
 first, then the rest alphabetically; parameters sorted) and folds each line with
-`exporters.folding`. The output is byte-for-byte what the Component path wrote;
+`exporters.contentlines`. The output is byte-for-byte what the Component path wrote;
 `tests/formats/test_ical_content.py` holds the two side by side on hostile events.
+
+The calendar header is still an icalendar component (once per calendar), so the
+second half of this module fixes icalendar's own text handling for it: icalendar 7
+writes a literal backslash-N as a line break, drops a leading U+FEFF, accepts any
+text for enumerated properties (strict parsers such as `ical` reject the file) and
+may fold a blank continuation line (vobject drops it). Each helper fixes one of those.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
+from icalendar import Component
 from icalendar.parser import Parameters, param_value
-from icalendar.prop import vDuration, vRecur
+from icalendar.prop import vDuration, vRecur, vText
 from icalendar.timezone.tzid import tzid_from_dt
 
-from exporters.folding import ContentLines
-from exporters.ical_values import MARK, clean, mailto
+from exporters.contentlines import ContentLines, fold_line
+from exporters.ical.values import MARK, clean, mailto
 
 # The order icalendar's Event writes its leading properties in; the rest follow sorted.
 EVENT_ORDER = (
@@ -50,7 +60,7 @@ ADDRESS_ALWAYS_QUOTED = _ALWAYS_QUOTED | {"CN"}
 ADDRESS_QUOTE_ALSO = {**_QUOTE_ALSO, "ROLE": " '\t\\", "PARTSTAT": " '\t\\"}
 
 Params = Mapping[str, str]
-# Parameters marking a value the writer had to add (see `exporters.ical_values.MARK`).
+# Parameters marking a value the writer had to add (see `exporters.ical.values.MARK`).
 MARKED: Params = {MARK: "TRUE"}
 
 
@@ -82,7 +92,7 @@ def encode_params(
 
 
 def escape(value: str) -> str:
-    """RFC 5545 TEXT escaping of cleaned text (see `exporters.ical_props.escape_text`)."""
+    """RFC 5545 TEXT escaping of cleaned text (see `escape_text`)."""
     return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
@@ -160,3 +170,69 @@ def address_line(name: str, email: str, params: Params) -> str:
     if not params:
         return f"{name}:{value}"
     return f"{name};{encode_params(params, ADDRESS_ALWAYS_QUOTED, ADDRESS_QUOTE_ALSO)}:{value}"
+
+
+def serialise(component: Component) -> bytes:
+    """A component's bytes, folded by `exporters.contentlines` rather than by icalendar.
+
+    Why: icalendar may leave a continuation line of only blanks (a long run of spaces
+    in a description), which vobject, and so Radicale, drops as an empty line.
+    """
+    return b"".join(fold_line(str(line)) for line in component.content_lines() if line)
+
+
+def cn_params(name: str | None) -> dict[str, str]:
+    return {"CN": clean(name)} if name and clean(name) else {}
+
+
+# Values RFC 5545 allows for enumerated properties (`None`: any iana-token or x-name).
+TOKENS: dict[str, frozenset[str] | None] = {
+    "STATUS": frozenset({"TENTATIVE", "CONFIRMED", "CANCELLED"}),
+    "TRANSP": frozenset({"OPAQUE", "TRANSPARENT"}),
+    "ACTION": None,
+}
+_TOKEN_RE = re.compile(r"[A-Z0-9-]+")
+
+
+def token(value: str, name: str) -> str | None:
+    """The value as RFC 5545 writes it (upper case), or None if it is not a valid one."""
+    upper = clean(value).strip().upper()
+    allowed = TOKENS[name]
+    valid = upper in allowed if allowed is not None else _TOKEN_RE.fullmatch(upper)
+    return upper if valid else None
+
+
+def add_token(comp: Props, name: str, value: str) -> None:
+    """An enumerated property; a value strict parsers would reject goes to X-LIFEBOAT-<name>."""
+    valid = token(value, name)
+    if valid:
+        comp.add(name, valid)
+    elif clean(value):
+        comp.add(f"X-LIFEBOAT-{name}", escape(clean(value)))
+
+
+_BOM = "\ufeff".encode()
+
+
+def escape_text(value: str) -> bytes:
+    """RFC 5545 TEXT escaping of cleaned text (no CR left).
+
+    Why not icalendar's: it first turns a literal backslash-N into a line break, so
+    "C:\\New folder" would come back as two lines.
+    """
+    return escape(value).encode()
+
+
+def _keep_bom(data: bytes) -> bytes:
+    # icalendar decodes each written value as utf-8-sig, dropping one leading U+FEFF
+    return _BOM + data if data.startswith(_BOM) else data
+
+
+class Text(vText):
+    def to_ical(self) -> bytes:
+        return _keep_bom(escape_text(str(self)))
+
+
+def text_value(value: str) -> vText:
+    """A TEXT value for the icalendar-built calendar header (our escaping, leading U+FEFF kept)."""
+    return Text(clean(value))

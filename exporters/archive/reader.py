@@ -1,0 +1,343 @@
+"""Read a Lifeboat archive back: verify it in full, read members, restore an account's records.
+
+Why verify everything before trusting anything: an archive comes back from the
+user's disk or bucket, perhaps damaged or zipped again from the unpacked
+folder. Each listed member must match manifest.json (SHA-256, size, ZIP CRC),
+nothing unlisted may be in it, and no path may escape the extraction folder;
+`exporters.archive.repack` says which members of a re-made zip stand for which
+archive paths.
+
+Why per-member records go to disk: a large account has 150,000 members; their
+places in the zip and the manifest's list are kept in a `Spool` (SQLite in a
+scratch folder) and manifest.json is parsed as a stream, so memory stays flat.
+
+Sources are a path or a seekable binary file object (e.g. a download from the
+archive store); this module opens only the paths it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO, BinaryIO
+
+from account.records import Account, Calendar
+from exporters.archive.layout import ADDRESS_BOOK
+from exporters.archive.manifest import (
+    CHECKSUMS_NAME,
+    MANIFEST_NAME,
+    README_NAME,
+    ArchiveError,
+    Manifest,
+    ManifestFile,
+    checksums_chunks,
+    read_manifest,
+)
+from exporters.archive.repack import Kind, UnsafeMember, ZipSurvey, classify
+from exporters.archive.spool import Spool, iter_rows
+from exporters.archive.zipdir import Member, central_directory, member_chunks
+from exporters.ical.reader import read_calendar
+from exporters.markdown.reader import read_note
+from exporters.vcard.reader import read_vcards
+
+Source = str | os.PathLike[str] | BinaryIO | IO[bytes]
+MAX_MANIFEST_BYTES = 256 << 20  # far above any real account; refuses zip bombs posing as one
+MANIFEST_CHUNK = 1 << 16  # manifest.json is parsed as it is read: small pieces suffice
+
+_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
+
+
+def _read_checked(f: IO[bytes], member: Member, expected: ManifestFile) -> Iterator[bytes]:
+    """Yield a member's bytes, raising `ArchiveError` at the end if they do not match."""
+    path = expected.path
+    if member.file_size != expected.size:
+        raise ArchiveError(f"{path}: size is {member.file_size} bytes in the zip, {expected.size} in manifest.json")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in member_chunks(f, member):
+            size += len(chunk)
+            if size > expected.size:
+                raise ArchiveError(f"{path}: larger than the {expected.size} bytes manifest.json lists")
+            digest.update(chunk)
+            yield chunk
+    except _DAMAGE as exc:
+        raise ArchiveError(f"{path}: damaged in the zip ({exc})") from None
+    if size != expected.size:
+        raise ArchiveError(f"{path}: {size} bytes, but manifest.json lists {expected.size}")
+    if digest.hexdigest() != expected.sha256:
+        raise ArchiveError(f"{path}: SHA-256 does not match manifest.json (the file was changed or damaged)")
+
+
+class ArchiveReader:
+    """A verified archive opened for restores and checks: members are read by path and re-checked.
+
+    `survey` says what verification passed over (folder entries, macOS
+    extras, a top folder) in a zip the user made again from the unpacked files.
+    """
+
+    def __init__(self, source: Source, *, scratch: Path | None = None) -> None:
+        self.manifest, self.survey, self._file, self._spool = _verified(source, keep=True, scratch=scratch)
+        self._owns_file = not _is_file_object(source)
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._spool.close()
+        if self._owns_file:
+            self._file.close()
+
+    def paths(self) -> list[str]:
+        """The user data in the archive: every listed file but README, SHA256SUMS and manifest."""
+        return self.manifest.paths
+
+    def member_chunks(self, path: str) -> Iterator[bytes]:
+        """Yield the bytes of `path` in pieces, re-checked at the end; `KeyError` if not listed."""
+        row = self._spool.first(f"SELECT {_JOINED} WHERE listed.path = ?", (path,))
+        if row is None:
+            raise KeyError(path)
+        return _read_checked(self._file, Member(*row[1:]), self.manifest.files[row[0]])
+
+    def open_member(self, path: str) -> bytes:
+        """Return the bytes of `path`, re-checked; `KeyError` if the manifest does not list it."""
+        return b"".join(self.member_chunks(path))
+
+    def paths_in_zip_order(self) -> Iterator[str]:
+        """Every file manifest.json lists (README and SHA256SUMS too) in zip order: reads never seek back."""
+        query = "SELECT zip.path FROM zip JOIN listed ON listed.path = zip.path ORDER BY zip.seq"
+        for (path,) in iter_rows(self._spool.execute(query)):
+            yield path
+
+
+def open_archive(source: Source, *, scratch: Path | None = None) -> ArchiveReader:
+    """Verify the archive at `source` (a path or a seekable binary file) in full, then open it for reading."""
+    return ArchiveReader(source, scratch=scratch)
+
+
+def iter_members(source: Source) -> Iterator[tuple[str, bytes]]:
+    """Yield `(path, bytes)` for each user file of a verified archive, in archive order."""
+    with open_archive(source) as archive:
+        for member in archive.paths():
+            yield member, archive.open_member(member)
+
+
+def open_member(source: Source, member: str) -> bytes:
+    """Return one member of the archive at `source` after verifying the whole archive."""
+    with open_archive(source) as archive:
+        return archive.open_member(member)
+
+
+# `zip` holds the members that are files (not folder entries or macOS extras): `name` as the zip
+# spells it (to find its header), `path` the archive path it stands for (`exporters.archive.repack`).
+_READER_SCHEMA = """
+CREATE TABLE zip (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, flags INTEGER, method INTEGER, crc INTEGER,
+                  csize INTEGER, size INTEGER, offset INTEGER, path TEXT NOT NULL);
+CREATE TABLE listed (seq INTEGER PRIMARY KEY, path TEXT NOT NULL)
+"""
+# Each listed file with its zip member (NULLs when the zip lacks it), for `SELECT ... WHERE/ORDER BY`.
+_JOINED = (
+    "listed.seq, zip.name, zip.flags, zip.method, zip.crc, zip.csize, zip.size, zip.offset "
+    "FROM listed LEFT JOIN zip ON zip.path = listed.path"
+)
+
+
+def read_member(source: Source, name: str) -> bytes:
+    """One member's bytes, CRC-checked but without verifying the rest (e.g. manifest.json to attach).
+
+    Unlike `zipfile.ZipFile(path).read(name)`, it scans the central directory
+    one entry at a time instead of loading an object per member, so memory is
+    the member's size whatever the archive holds. `KeyError` if it is absent.
+    """
+    f = _open_file(source)
+    try:
+        member = next((m for m in central_directory(f) if m.name == name), None)
+        if member is None:
+            raise KeyError(name)
+        return b"".join(member_chunks(f, member))
+    except (*_DAMAGE, struct.error) as exc:
+        raise ArchiveError(f"{name}: cannot be read from {_label(source)} ({exc})") from None
+    finally:
+        if not _is_file_object(source):
+            f.close()
+
+
+def _is_file_object(source: Source) -> bool:
+    return not isinstance(source, str | os.PathLike)
+
+
+def _label(source: Source) -> str:
+    """How messages name the archive: its path, or the file object's name if it has one."""
+    return str(source) if not _is_file_object(source) else str(getattr(source, "name", "the archive"))
+
+
+def _open_file(source: Source) -> IO[bytes]:
+    """A file object given is used as is (the caller closes it); a path is opened here."""
+    if not isinstance(source, str | os.PathLike):
+        return source
+    path = Path(source)
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        raise ArchiveError(f"{path} does not exist") from None
+    except OSError as exc:
+        raise ArchiveError(f"{path} cannot be read ({exc})") from None
+
+
+def _scan_members(path: str, f: IO[bytes], spool: Spool) -> tuple[Member | None, ZipSurvey]:
+    """Record every file member in `spool` (refusing unsafe and repeated names); return manifest.json's.
+
+    Folder entries and macOS extras are checked for safety, counted in the
+    returned `ZipSurvey` and left out; a top folder shared by everything (a zip of
+    the unpacked folder made from outside it) is dropped from the paths.
+    """
+    rows = spool.table("zip", 9)
+    survey = ZipSurvey()
+    try:
+        for seq, member in enumerate(central_directory(f)):
+            kind, member_path = classify(member.name, member.mode)
+            survey.add(kind, member_path)
+            if kind is Kind.FOLDER and member.file_size:
+                raise ArchiveError(f"member {member.name!r} is a folder entry that holds data")
+            if kind is Kind.FILE:
+                rows.add((seq, *member[:7], member_path))
+    except UnsafeMember as exc:
+        raise ArchiveError(str(exc)) from None
+    except (zipfile.BadZipFile, OSError, ValueError, struct.error) as exc:
+        raise ArchiveError(f"{path} is not a readable ZIP archive; is it truncated? ({exc})") from None
+    prefix = survey.prefix()
+    if prefix:
+        spool.execute("UPDATE zip SET path = substr(path, ?)", (len(prefix) + 1,))
+    twice = spool.first("SELECT name FROM zip GROUP BY path HAVING count(*) > 1 ORDER BY max(seq) LIMIT 1")
+    if twice is not None:
+        raise ArchiveError(f"member {twice[0]!r} appears twice in the zip")
+    spool.execute("CREATE UNIQUE INDEX zip_path ON zip (path)")
+    row = spool.first("SELECT name, flags, method, crc, csize, size, offset FROM zip WHERE path = ?", (MANIFEST_NAME,))
+    return (None if row is None else Member(*row)), survey
+
+
+def _verified(
+    source: Source, *, keep: bool = False, scratch: Path | None = None
+) -> tuple[Manifest, ZipSurvey, IO[bytes], Spool]:
+    """Verify the archive at `source` (see `verify_archive`); return the open file and the spool of members.
+
+    With `keep`, the caller closes both; otherwise they are closed already (a
+    file object the caller gave is never closed here).
+    """
+    f = _open_file(source)
+    owned = not _is_file_object(source)
+    spool = Spool(_READER_SCHEMA, folder=scratch)
+    try:
+        manifest, survey = _verify(_label(source), f, spool)
+    except BaseException:
+        spool.close()
+        if owned:
+            f.close()
+        raise
+    if not keep:
+        spool.close()
+        if owned:
+            f.close()
+    return manifest, survey, f, spool
+
+
+def _verify(path: str, f: IO[bytes], spool: Spool) -> tuple[Manifest, ZipSurvey]:
+    manifest_member, survey = _scan_members(path, f, spool)
+    if manifest_member is None:
+        raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
+    if manifest_member.file_size > MAX_MANIFEST_BYTES:
+        raise ArchiveError(f"{MANIFEST_NAME} is implausibly large ({manifest_member.file_size} bytes)")
+    try:
+        chunks = member_chunks(f, manifest_member, MANIFEST_CHUNK)
+        manifest = read_manifest(chunks, seen=spool.keys("listed_keys"))
+    except _DAMAGE as exc:
+        raise ArchiveError(f"{MANIFEST_NAME}: damaged in the zip ({exc})") from None
+    listed = spool.table("listed", 2)
+    has = {README_NAME: False, CHECKSUMS_NAME: False}
+    for seq, entry in enumerate(manifest.files):
+        listed.add((seq, entry.path))
+        if entry.path in has:
+            has[entry.path] = True
+    for required, present in has.items():
+        if not present:
+            raise ArchiveError(f"{required}: not listed in manifest.json, which every archive has")
+    spool.execute("CREATE UNIQUE INDEX listed_path ON listed (path)")
+    extra = spool.first(
+        "SELECT name FROM zip WHERE path != ? AND path NOT IN (SELECT path FROM listed) ORDER BY seq LIMIT 1",
+        (MANIFEST_NAME,),
+    )
+    if extra is not None:
+        raise ArchiveError(f"{extra[0]}: in the zip but not listed in manifest.json (added later?)")
+    rows = iter_rows(spool.execute(f"SELECT {_JOINED} ORDER BY listed.seq"))
+    for row, expected in zip(rows, manifest.files, strict=True):
+        if row[1] is None:
+            raise ArchiveError(f"{expected.path}: listed in manifest.json but missing from the zip")
+        checked = _read_checked(f, Member(*row[1:]), expected)
+        if expected.path != CHECKSUMS_NAME:
+            for _ in checked:
+                pass
+            continue
+        for _ in checked:
+            pass
+        # The member matched its listed hash; it agrees if the manifest's own list hashes the same.
+        digest, size = hashlib.sha256(), 0
+        for chunk in checksums_chunks(manifest.files):
+            digest.update(chunk)
+            size += len(chunk)
+        if (digest.hexdigest(), size) != (expected.sha256, expected.size):
+            raise ArchiveError(f"{CHECKSUMS_NAME}: does not agree with manifest.json")
+    return manifest, survey
+
+
+def verify_archive(source: Source, *, scratch: Path | None = None) -> Manifest:
+    """Check the archive at `source` (a path, or a seekable binary file the caller closes) completely.
+
+    Returns its manifest.
+
+    It must be a zip with a known-format `manifest.json`; every listed file
+    must be present with the listed size and SHA-256 (and a good CRC); nothing
+    else may be in it; no member path may escape the extraction folder; and
+    SHA256SUMS must agree with the manifest. Raises `ArchiveError` naming the
+    file and the problem. Memory stays flat in the number of members: they are
+    checked one at a time against records in a `Spool` in `scratch` (None:
+    SQLite's own temporary folder).
+
+    A zip made again from the unpacked files verifies too (`exporters.archive.repack`):
+    folder entries and the files macOS adds are passed over, names are read
+    as the zipping tool meant them, and one top folder around everything is
+    dropped; unsafe names are refused wherever they appear.
+    """
+    return _verified(source, scratch=scratch)[0]
+
+
+def read_account(source: Source, *, email: str | None = None) -> Account:
+    """Records of the archive at `source`, following the layout its manifest records (for restore).
+
+    `email` overrides the archive's owner. Members are read through
+    `ArchiveReader`, which knows the archive paths they stand for: in a zip the
+    user made again, the zip's own names may differ and `zipfile` would not find them.
+    """
+    with open_archive(source) as archive:
+        meta = archive.manifest.meta
+        layout = meta["layout"]
+        member = archive.open_member
+        contacts = tuple(read_vcards(member(layout.get("address_book", ADDRESS_BOOK))))
+        calendars: list[Calendar] = [read_calendar(member(name)) for name in layout["calendars"]]
+        notes = tuple(read_note(name, member(name), member) for name in layout["notes"])
+    return Account(
+        email=(email or meta["user"]).strip().lower(),
+        display_name=meta.get("display_name"),
+        timezone=meta.get("timezone", "UTC"),
+        contacts=contacts,
+        calendars=tuple(calendars),
+        notes=notes,
+    )

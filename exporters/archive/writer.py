@@ -1,0 +1,174 @@
+"""Write a Lifeboat archive, entry by entry, into a binary file object the caller gives.
+
+Why streaming: a large account can hold gigabytes of attachments, so every
+entry is copied chunk by chunk into `ZipFile.open(name, "w")` while its SHA-256
+and size are counted; memory stays flat whatever the archive size.
+
+Why per-member records go to disk: a large account has 150,000 members, and
+everything known per member (its path and hash for the manifest and SHA256SUMS,
+its place in the zip, its name for clash checks) is kept in a `Spool` (a
+private SQLite file in the scratch folder the caller names) while writing, and
+`manifest.json` is written as a stream. Memory then stays flat whatever the
+number of members.
+
+Why no files are placed here: where the archive lives (a folder, a bucket),
+fsyncing it, reading it back with `exporters.archive.reader.verify_archive` and
+putting it under its final name without overwriting are the caller's
+(`jobs.export` through `store.archive_files`). This module only turns records
+into bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO, Any
+
+from exporters.archive.manifest import (
+    CHECKSUMS_NAME,
+    MANIFEST_NAME,
+    README_NAME,
+    RESERVED_NAMES,
+    ArchiveError,
+    Manifest,
+    ManifestFile,
+    checksums_chunks,
+    manifest_from_meta,
+)
+from exporters.archive.paths import PathRegistry, collision_key
+from exporters.archive.readme import readme_text
+from exporters.archive.spool import Spool, iter_rows
+from exporters.archive.zipdir import spool_members
+
+_RESERVED_KEYS = frozenset(collision_key(n) for n in RESERVED_NAMES)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of the archive: its path inside the zip and its content as chunks."""
+
+    path: str
+    chunks: Iterable[bytes]
+
+
+def _check_path(registry: PathRegistry, path: str) -> None:
+    problem = registry.add(path)
+    if problem is not None:
+        raise ArchiveError(f"entry {path!r} cannot be archived: {problem}")
+
+
+def _date_time(now: dt.datetime) -> tuple[int, int, int, int, int, int]:
+    stamp = now.astimezone(dt.UTC)
+    return (1980, 1, 1, 0, 0, 0) if stamp.year < 1980 else stamp.timetuple()[:6]  # type: ignore[return-value]
+
+
+def _zip_info(path: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(path, date_time=date_time)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16  # readable files once extracted (0 means "no permissions")
+    return info
+
+
+def _write_member(
+    zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], date_time: tuple[int, int, int, int, int, int]
+) -> tuple[str, str, int]:
+    """Write one member; return (path, SHA-256, size) for the manifest."""
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        chunks = [bytes(chunks)]  # iterating bytes would yield ints
+    digest = hashlib.sha256()
+    size = 0
+    with zf.open(_zip_info(path, date_time), "w", force_zip64=True) as member:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            member.write(chunk)
+    return path, digest.hexdigest(), size
+
+
+_WRITER_SCHEMA = "CREATE TABLE files (path TEXT, sha256 TEXT, size INTEGER)"
+
+
+def _listed(spool: Spool) -> Iterator[ManifestFile]:
+    """The files written so far, in order, as the manifest lists them."""
+    for path, sha256, size in iter_rows(spool.execute("SELECT path, sha256, size FROM files ORDER BY rowid")):
+        yield ManifestFile(path, sha256, size)
+
+
+def _write_zip(
+    raw: IO[bytes],
+    entries: Iterable[Entry],
+    head: Manifest,
+    now: dt.datetime,
+    layout: Callable[[], Mapping[str, Any]] | None,
+    scratch: Path | None,
+) -> None:
+    date_time = _date_time(now)
+    with Spool(_WRITER_SCHEMA, folder=scratch) as spool:
+        checker = PathRegistry(files=spool.keys("names"))
+        files = spool.table("files", 3)
+        has_readme = False
+        zf = zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED)
+        try:
+            spool_members(zf, spool)
+            for entry in entries:
+                if entry.path != README_NAME and collision_key(entry.path) in _RESERVED_KEYS:
+                    raise ArchiveError(f"entry {entry.path!r} uses a name the archive reserves for itself")
+                _check_path(checker, entry.path)
+                files.add(_write_member(zf, entry.path, entry.chunks, date_time))
+                has_readme = has_readme or entry.path == README_NAME
+            if layout is not None:
+                head = _with_meta(head, "layout", layout())
+            if not has_readme:
+                _check_path(checker, README_NAME)
+                version = str(head.meta.get("vcard_version", "3.0"))
+                text = readme_text(version, manifest=head).encode("utf-8")
+                files.add(_write_member(zf, README_NAME, text, date_time))
+            files.add(_write_member(zf, CHECKSUMS_NAME, checksums_chunks(_listed(spool)), date_time))
+            _write_member(zf, MANIFEST_NAME, head.json_chunks(_listed(spool)), date_time)
+        except BaseException:
+            # The caller discards the partial output; closing only releases it.
+            with contextlib.suppress(Exception):
+                zf.close()
+            raise
+        zf.close()
+
+
+def _with_meta(head: Manifest, key: str, value: Any) -> Manifest:
+    manifest = replace(head, meta={**head.meta, key: value})
+    try:
+        manifest.to_json()
+    except (TypeError, ValueError) as exc:
+        raise ArchiveError(f"meta {key!r} cannot be stored in manifest.json: {exc}") from None
+    return manifest
+
+
+def write_archive(
+    out: IO[bytes],
+    entries: Iterable[Entry],
+    meta: Mapping[str, Any],
+    now: dt.datetime,
+    *,
+    scratch: Path | None = None,
+    layout: Callable[[], Mapping[str, Any]] | None = None,
+) -> None:
+    """Write `entries` plus SHA256SUMS and manifest.json (and README.txt) as a zip into `out`.
+
+    `out` must be writable and seekable (zipfile patches each member's header
+    after its data); the caller owns it, flushes and closes it. `meta` goes
+    into the manifest as is: usually `user` (email), `counts` and
+    `vcard_version`, optionally `generator`. `layout`, if given, is called once
+    every entry is written and its result stored as meta `layout` (a bundle
+    knows its file names only then). If no entry is `README.txt`, one is added.
+    `now` (aware) is the creation time and every member's timestamp, so the
+    same input gives the same bytes. `scratch` is the folder for the per-member
+    spool (None: SQLite's own temporary folder). Raises `ArchiveError` if an
+    entry path is unsafe or clashes, or the meta cannot be stored; `out` then
+    holds a partial zip the caller discards.
+    """
+    head = manifest_from_meta(meta, now)
+    _write_zip(out, entries, head, now, layout, scratch)
