@@ -107,8 +107,8 @@ def guarded(command: click.Command) -> click.Command:
     result = copy.copy(command)
     if command.callback is not None:
         result.callback = _guard_callback(command.callback)
-    if isinstance(command, click.Group):
-        result.commands = {name: guarded(sub) for name, sub in command.commands.items()}
+    if isinstance(result, click.Group):  # a copy of a group is a group
+        result.commands = {name: guarded(sub) for name, sub in result.commands.items()}
     return result
 
 

@@ -110,7 +110,7 @@ class FileTable(Sequence[ManifestFile]):
             return tuple(self) == tuple(other)
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  (it grows)
+    __hash__ = None  # type: ignore[assignment]  # unhashable: it grows (typeshed wants a method)
 
     def __repr__(self) -> str:
         return f"<FileTable of {len(self)} files>"

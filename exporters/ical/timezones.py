@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from account.recurrence import zone
 from exporters.contentlines import fold_line
 from exporters.ical.lines import escape
-from exporters.ical.values import zone
 
 __all__ = ["HORIZON", "vtimezone"]
 

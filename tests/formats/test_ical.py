@@ -572,6 +572,16 @@ def test_it_refuses_files_that_are_not_calendars(data: bytes) -> None:
         read_calendar(data)
 
 
+@pytest.mark.parametrize(("duration", "trigger"), [("20200101", "-PT15M"), ("PT1H", "20200101")])
+def test_it_refuses_a_date_where_a_duration_belongs(duration: str, trigger: str) -> None:
+    # icalendar reads these as dates; the reader used to fail with a TypeError (found by mypy).
+    data = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:odd-duration\r\nDTSTART:20200101T100000Z\r\n"
+    data += f"DURATION:{duration}\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:{trigger}\r\nEND:VALARM\r\n"
+    data += "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    with pytest.raises(InvalidInput, match="odd-duration"):
+        read_calendar(data.encode())
+
+
 def test_it_names_the_event_without_a_start() -> None:
     data = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:no-start\r\n"
     data += b"END:VEVENT\r\nEND:VCALENDAR\r\n"
