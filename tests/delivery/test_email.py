@@ -15,6 +15,7 @@ import random
 import tracemalloc
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -104,10 +105,12 @@ def only_message(server: SmtpServer) -> EmailMessage:
 
 
 def attachments(msg: EmailMessage) -> dict[str, bytes]:
-    found = {}
+    found: dict[str, bytes] = {}
     for part in msg.iter_attachments():
         assert isinstance(part, EmailMessage)
-        found[part.get_filename()] = part.get_content()
+        name = part.get_filename()
+        assert name is not None
+        found[name] = part.get_content()
     return found
 
 
@@ -432,7 +435,7 @@ def test_it_is_disabled_without_a_host(tmp_path: Path) -> None:
         ({"host": "smtp.example.net", "username": "u", "password": "p"}, "unencrypted"),
     ],
 )
-def test_it_refuses_broken_settings_at_startup(changes: dict[str, object], message: str) -> None:
+def test_it_refuses_broken_settings_at_startup(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         smtp_settings(**changes)
 

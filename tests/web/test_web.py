@@ -79,7 +79,9 @@ def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alic
         run, _ = run_lifecycle.request_run(session, alice_user, "manual", now=utcnow())
     execute_run(get_context(app), run.id, "w")
     with db.session() as session:
-        archive_id = session.get(ExportRun, run.id).archive_id  # type: ignore[union-attr]
+        row = session.get(ExportRun, run.id)
+        assert row is not None and row.archive_id is not None
+        archive_id = row.archive_id
     client = app.test_client()
     good = make_token(app.config["SECRET_KEY"], archive_id, alice_user)
     opened = client.get(f"/d/{good}")
