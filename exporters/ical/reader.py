@@ -131,11 +131,13 @@ def _protect_line(line: str, stand_in: str) -> str:
 
 
 def _restore(params: dict[str, Any] | None, stand_in: str) -> None:
-    for key, value in (params or {}).items():
+    if params is None:
+        return
+    for key, value in params.items():
         if isinstance(value, str) and stand_in in value:
-            params[key] = value.replace(stand_in, "\\")  # type: ignore[index]
+            params[key] = value.replace(stand_in, "\\")
         elif isinstance(value, list):
-            params[key] = [v.replace(stand_in, "\\") if isinstance(v, str) else v for v in value]  # type: ignore[index]
+            params[key] = [v.replace(stand_in, "\\") if isinstance(v, str) else v for v in value]
 
 
 def _info(cal: Component) -> CalendarInfo:
