@@ -67,7 +67,7 @@ EXPECTED_HEADERS = [
 ]
 
 
-def make_payload(tmp_path: Path, size: int = 200_000, **changes: object) -> Payload:
+def make_payload(tmp_path: Path, size: int = 200_000, **changes: Any) -> Payload:
     """A payload whose file really has `size` random bytes and the matching SHA-256."""
     data = random.Random(size).randbytes(size)
     path = tmp_path / "lifeboat-alice-20261125T040000Z.zip"
@@ -84,11 +84,11 @@ def make_payload(tmp_path: Path, size: int = 200_000, **changes: object) -> Payl
         "manifest": MANIFEST,
         "download_url": None,
     }
-    return Payload(**{**fields, **changes})  # type: ignore[arg-type]
+    return Payload(**{**fields, **changes})
 
 
-def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: object) -> SmtpSettings:
-    values: dict[str, object] = {
+def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: Any) -> SmtpSettings:
+    values: dict[str, Any] = {
         "host": server.host if server else "127.0.0.1",
         "port": server.port if server else port,
         "security": "none",
@@ -96,7 +96,7 @@ def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: o
         "sender_name": "Lifeboat",
         "timeout": 5.0,
     }
-    return SmtpSettings(**{**values, **changes})  # type: ignore[arg-type]
+    return SmtpSettings(**{**values, **changes})
 
 
 def only_message(server: SmtpServer) -> EmailMessage:

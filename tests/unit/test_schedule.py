@@ -53,15 +53,15 @@ ZONES = [
 ]
 
 
-def spec(**fields: object) -> ScheduleSpec:
-    values: dict[str, object] = {
+def spec(**fields: Any) -> ScheduleSpec:
+    values: dict[str, Any] = {
         "frequency": "daily",
         "time_of_day": "02:00",
         "timezone": "UTC",
         "user_id": 1,
     }
     values.update(fields)
-    return ScheduleSpec(**values)  # type: ignore[arg-type]
+    return ScheduleSpec(**values)
 
 
 def utc(*parts: Any) -> dt.datetime:
