@@ -6,6 +6,7 @@ The store knows no file formats, runs or HTTP; it hands plain records
 
 from __future__ import annotations
 
+from store.access import ApiToken, DownloadLink
 from store.base import Base
 from store.calendars import (
     CalendarRow,
@@ -26,6 +27,7 @@ from store.users import User
 
 __all__ = [
     "ACTIVE_STATES",
+    "ApiToken",
     "Archive",
     "Base",
     "CalendarRow",
@@ -37,6 +39,7 @@ __all__ = [
     "Database",
     "DeliveryAttempt",
     "Destination",
+    "DownloadLink",
     "EventAlarmRow",
     "EventAttendeeRow",
     "EventCategoryRow",

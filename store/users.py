@@ -27,6 +27,8 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # "3.0" or "4.0" for this user's archives; None means the server's LIFEBOAT_VCARD_VERSION.
     vcard_version: Mapped[str | None] = mapped_column(String(8))
+    # Set when the owner of the address followed the confirmation link (sign-up); None: not yet.
+    email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
