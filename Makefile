@@ -22,7 +22,7 @@ COMPILE := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 # moves everything to the newest versions allowed.
 LOCK_FLAGS ?=
 
-.PHONY: run test test-fast check lint layers docs format bench clean lock system-deps
+.PHONY: run test test-fast check lint layers typecheck docs format bench clean lock system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,7 +66,8 @@ run: $(RUN_STAMP)
 	$(BIN)/flask --app app serve
 
 # Hypothesis runs the long "ci" profile when CI is set (see tests/conftest.py), the short "dev" one otherwise.
-test: $(TEST_STAMP) system-deps
+# Types first: a type error fails `make test` (and so .ci/run) before the long pytest run starts.
+test: typecheck system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(TEST_STAMP) system-deps
@@ -80,6 +81,11 @@ format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# mypy as configured in pyproject.toml ([tool.mypy]): strict for account, exporters and store, default
+# mode elsewhere, tests and bench included. Not part of test-fast, which stays quick.
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
 # The import contracts in pyproject.toml ([tool.importlinter]); tests/unit/test_layers.py runs them in `make test` too.
 layers: $(TEST_STAMP)
 	$(BIN)/lint-imports --no-cache
@@ -89,10 +95,10 @@ layers: $(TEST_STAMP)
 docs: | $(BIN)/python
 	$(BIN)/python -c "import config; [print('wrote', path) for path in config.write_docs()]"
 
-check: lint layers test
+check: lint layers typecheck test
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/export_account.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache

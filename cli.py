@@ -107,8 +107,8 @@ def guarded(command: click.Command) -> click.Command:
     result = copy.copy(command)
     if command.callback is not None:
         result.callback = _guard_callback(command.callback)
-    if isinstance(command, click.Group):
-        result.commands = {name: guarded(sub) for name, sub in command.commands.items()}
+    if isinstance(result, click.Group):  # a copy of a group is a group
+        result.commands = {name: guarded(sub) for name, sub in result.commands.items()}
     return result
 
 
@@ -129,7 +129,7 @@ def serve_command(host: str, port: int) -> None:
     """Serve the web app and run the scheduler and exports in this one process (embedded)."""
     from werkzeug.serving import make_server
 
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
     # Listen before starting the scheduler, so a busy port is one clear line and leaves
     # no export threads behind.
     try:
