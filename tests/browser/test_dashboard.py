@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from store import Database
 from tests.browser.conftest import PHONE, page_width, screenshot, serious_violations
 from tests.browser.rows import add_archives, add_run, set_schedule, update_run
+from web.formatting import local_time
 
 pytestmark = pytest.mark.browser
 
@@ -68,7 +69,7 @@ def test_progress_updates_without_reload_and_a_retry_says_when_the_next_attempt_
     update_run(db, run_id, state="retrying", not_before=retry_at, error="The bucket did not answer; trying again.")
     stage = page.locator(".progress-block .stage")
     expect(stage).to_contain_text("Attempt 1 of 5 did not finish. Next attempt at ")
-    expect(stage).to_contain_text(f"{retry_at:%H:%M}")
+    expect(stage).to_contain_text(local_time(retry_at, "Europe/Berlin", with_date=False))  # Alice's zone
     expect(page.locator(".progress-block .run-error")).to_have_text("The bucket did not answer; trying again.")
     expect(live).to_contain_text("Next attempt")
 
