@@ -16,7 +16,7 @@
     badge.textContent = run.state_label;
     badge.className = "badge state " + run.state;
     bar.value = run.progress;
-    bar.textContent = run.progress + " %";
+    bar.textContent = run.progress + "%";
     stage.textContent = run.label;
     error.textContent = run.error || "";
     error.hidden = !run.error;

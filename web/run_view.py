@@ -51,7 +51,7 @@ class RunView:
     items_done: int | None
     items_total: int | None
     progress: int
-    label: str  # the sentence the live region reads: "Calendars: 120 of 500 events (45 %)"
+    label: str  # the sentence the live region reads: "Calendars: 120 of 500 events (45%)"
     attempt: int
     max_attempts: int
     next_attempt_at: str | None
@@ -82,7 +82,7 @@ def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = 
     elif run.state == "queued":
         label = "Waiting to start."
     elif run.state == "running":
-        label = f"{stage_label} ({progress} %)" if stage_label else f"Running ({progress} %)"
+        label = f"{stage_label} ({progress}%)" if stage_label else f"Running ({progress}%)"
     elif run.state == "delivered":
         label = "Done: the archive is ready."
     else:

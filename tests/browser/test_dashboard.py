@@ -47,7 +47,7 @@ def test_a_running_export_names_its_stage_and_items_and_its_bar_never_covers_the
     bar = page.get_by_role("progressbar", name="Export progress")
     expect(bar).to_have_attribute("value", "45")
     stage = page.locator(".progress-block .stage")
-    expect(stage).to_have_text("Calendars: 120 of 500 events (45 %)")
+    expect(stage).to_have_text("Calendars: 120 of 500 events (45%)")
     bar_box, text_box = bar.bounding_box(), stage.bounding_box()
     assert bar_box is not None and text_box is not None
     assert bar_box["y"] + bar_box["height"] <= text_box["y"], (bar_box, text_box)
@@ -63,7 +63,7 @@ def test_progress_updates_without_reload_and_a_retry_says_when_the_next_attempt_
     page.reload()
     live = page.locator(".progress-block [aria-live=polite]")
     update_run(db, run_id, stage="contacts:2/3", progress=20)
-    expect(page.locator(".progress-block .stage")).to_have_text("Contacts: 2 of 3 contacts (20 %)")
+    expect(page.locator(".progress-block .stage")).to_have_text("Contacts: 2 of 3 contacts (20%)")
     expect(live).to_contain_text("Contacts")
     retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)
     update_run(db, run_id, state="retrying", not_before=retry_at, error="The bucket did not answer; trying again.")
