@@ -22,7 +22,7 @@ COMPILE := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 # moves everything to the newest versions allowed.
 LOCK_FLAGS ?=
 
-.PHONY: run test test-fast check lint layers typecheck docs format bench clean lock system-deps
+.PHONY: run test test-fast test-browser check lint layers typecheck docs format bench clean lock system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,13 @@ lock: | $(BIN)/python
 	$(COMPILE) -o $(RUN_LOCK)
 	$(COMPILE) --extra test -c $(RUN_LOCK) -o $(TEST_LOCK)
 
-# Debian packages the tests use (the archive tests re-pack with Info-ZIP's zip/unzip).
-# A no-op when they are present; needs root for apt-get, otherwise says what to install.
+# Debian packages the tests use: Info-ZIP's zip/unzip (the archive tests re-pack with them) and
+# Chromium (the browser tests drive /usr/lib/chromium/chromium through Playwright; `playwright
+# install` is never used). A no-op when they are present; needs root for apt-get, otherwise
+# says what to install.
 system-deps:
 	@missing=""; for tool in zip unzip; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	test -x /usr/lib/chromium/chromium || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 		echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
@@ -71,7 +74,11 @@ test: typecheck system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(TEST_STAMP) system-deps
-	$(BIN)/python -m pytest -q -m "not server and not scale and not slow"
+	$(BIN)/python -m pytest -q -m "not server and not scale and not slow and not browser"
+
+# The pages in Chromium: screenshots go to tests/browser/screenshots/ (or $$LIFEBOAT_SCREENSHOTS).
+test-browser: $(TEST_STAMP) system-deps
+	$(BIN)/python -m pytest -q -m browser tests/browser
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
