@@ -92,12 +92,14 @@ def expired_form(error: CSRFError) -> Response:
     if request.endpoint == "auth.login" and not wants_json():
         from web.auth import expired_sign_in
 
-        return expired_sign_in()
+        page, status = expired_sign_in()
+        return Response(page, status=status, mimetype="text/html")
     slug, title, message = EXPIRED_FORM
     return render(400, slug, title, message)
 
 
 def render(code: int, slug: str, title: str, message: str) -> Response:
+    response: Response
     if wants_json():
         response = jsonify(code=slug, message=message)
     else:
