@@ -8,7 +8,9 @@ disk; only its member list is swapped for `SpooledFileList`, which keeps each
 `ZipInfo` as a row in a `Spool` and rebuilds it when `zipfile` writes the
 central directory at `close()` (`ZipFile.filelist` and `ZipFile.NameToInfo` are
 the only places `zipfile` keeps members; every archive is read back in full
-afterwards, so a change there in a future Python fails loudly, not silently).
+afterwards, and tests/formats/test_zipfile_internals.py checks both attributes
+and `ZipInfo.__slots__` on a real `ZipFile`, naming whichever a future Python
+changes).
 The reader (`central_directory`, `member_chunks`) parses the format directly
 (PKWARE APPNOTE 6.3: end records, ZIP64, central and local headers) and holds
 one record at a time; it reads stored and deflated members, which is what any
