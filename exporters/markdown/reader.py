@@ -26,7 +26,7 @@ import yaml
 from account.records import Attachment, Note
 from exporters.archive.paths import unsafe_path_reason
 
-# libyaml's loader is some 10x faster than the pure-Python one; PyYAML ships it in its wheels.
+# libyaml's loader is 14x faster than the pure-Python one (bench/front_matter.py); PyYAML's wheels include it.
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

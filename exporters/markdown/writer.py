@@ -20,7 +20,7 @@ emitter still write
   the escape tables are fixed in libyaml's C and PyYAML's `Emitter`),
 - `- {file: ...}` for each attachment (we indent it, `  - {file: ...}`; libyaml
   always writes a block sequence inside a mapping without indentation);
-and it takes 9x our CPU time. The subset is tiny (double-quoted strings with
+and it takes 12x our CPU time. The subset is tiny (double-quoted strings with
 every risky character escaped, booleans, one-line lists and mappings), so no
 title can change type (`yes`, `1e3`, `null`) or break a line; the reader parses
 it with PyYAML and refuses anything outside it (`exporters.markdown.reader`).
