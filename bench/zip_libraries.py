@@ -177,7 +177,7 @@ def manifest_ijson(path: Path) -> int:
 
     from exporters.archive.manifest import FileTable, _add_file, _check_head
 
-    files, seen, document = FileTable(), set(), {}  # type: ignore[var-annotated]
+    files, seen, document = FileTable(), set[str](), dict[str, Any]()
     events = ijson.parse(_Pieces(pieces(manifest_bytes(path))), use_float=True)
     key = None  # no top-level key yet (the document's own start_map has prefix "")
     for prefix, event, value in events:
@@ -200,7 +200,7 @@ def manifest_ijson_items(path: Path) -> int:
 
     from exporters.archive.manifest import FileTable, _add_file
 
-    files, seen = FileTable(), set()  # type: ignore[var-annotated]
+    files, seen = FileTable(), set[str]()
     for index, raw in enumerate(ijson.items(_Pieces(pieces(manifest_bytes(path))), "files.item", use_float=True)):
         _add_file(files, seen, raw, index)
     return len(files)
