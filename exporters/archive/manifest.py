@@ -319,6 +319,8 @@ class _JsonReader:
 
     The buffer holds what is not yet consumed; when a value runs past its end,
     at least as much again is read, so a value of any size costs linear time.
+    Why not ijson: the one-pass ijson reader this needs took 1.28x the CPU at the
+    same memory (docs/performance.md, "Manifest parser"; bench/zip_libraries.py).
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:

@@ -8,11 +8,16 @@ disk; only its member list is swapped for `SpooledFileList`, which keeps each
 `ZipInfo` as a row in a `Spool` and rebuilds it when `zipfile` writes the
 central directory at `close()` (`ZipFile.filelist` and `ZipFile.NameToInfo` are
 the only places `zipfile` keeps members; every archive is read back in full
-afterwards, so a change there in a future Python fails loudly, not silently).
+afterwards, and tests/formats/test_zipfile_internals.py checks both attributes
+and `ZipInfo.__slots__` on a real `ZipFile`, naming whichever a future Python
+changes).
 The reader (`central_directory`, `member_chunks`) parses the format directly
 (PKWARE APPNOTE 6.3: end records, ZIP64, central and local headers) and holds
 one record at a time; it reads stored and deflated members, which is what any
-common tool writes.
+common tool writes. Why not stream-zip / stream-unzip: the first writes other
+bytes and keeps every central-directory record in memory; the second never reads
+the central directory, so it cannot compare it with the local headers, and took
+5x the CPU (docs/performance.md, "Zip writer", "Zip reader").
 
 Why names are decoded beyond what `zipfile` does: `zipfile` reads a name as
 UTF-8 only when general-purpose flag bit 11 is set and as CP437 otherwise. Many

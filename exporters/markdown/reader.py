@@ -1,10 +1,15 @@
 """Read a note back from the Markdown file `exporters.markdown.writer` wrote.
 
-Why a parser of our own: it accepts exactly the YAML subset the writer emits
-(double-quoted strings, booleans, one-line lists and mappings), so a restore
-gives back the very same `Note` and never depends on how some YAML library
-types `no` or `2009-10-01`. Anything else is refused with a message naming the
-file and the line, rather than guessed at.
+The front matter is parsed by PyYAML (libyaml's `CSafeLoader` when PyYAML was
+built with it, the pure-Python `SafeLoader` otherwise) into nodes, not values:
+the reader then takes only what the writer emits (double-quoted strings, the
+plain words `true`, `false` and `null`, lists and mappings with lower-case keys)
+and refuses anything else with a message naming the file and the line. So a
+restore gives back the very same `Note` and never depends on how YAML 1.1
+would type `no`, `1e3` or `2009-10-01`, and a hand-edited `title: yes` is an
+error rather than a silent boolean. The previous hand-written parser of the
+same subset is kept as a test oracle (tests/formats/front_matter_oracle.py);
+`bench/front_matter.py` times both (docs/performance.md, "Front matter").
 """
 
 from __future__ import annotations
@@ -16,151 +21,91 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
+import yaml
+
 from account.records import Attachment, Note
 from exporters.archive.paths import unsafe_path_reason
 
-_KEY_LINE = re.compile(r"([a-z_]+):(?: (.*))?\Z")
-_ITEM_LINE = re.compile(r"  - (.*)\Z")
-_IDENT = re.compile(r"[a-z_]+")
-_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "0": "\0",
-           "a": "\a", "b": "\b", "e": "\x1b", "f": "\f", "v": "\v", " ": " ",
-           "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029"}  # fmt: skip
-_HEX_LENGTH = {"x": 2, "u": 4, "U": 8}
+# libyaml's loader is 14x faster than the pure-Python one (bench/front_matter.py); PyYAML's wheels include it.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class MarkdownError(ValueError):
     """A note file that this version of Lifeboat cannot read back."""
 
 
-class _Value:
-    """Recursive-descent parser for one flow value on one line."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-
-    def fail(self, what: str) -> MarkdownError:
-        return MarkdownError(f"{what} at column {self.pos + 1}")
-
-    def parse_all(self) -> Any:
-        value = self.value()
-        if self.pos != len(self.text):
-            raise self.fail("unexpected text after the value")
-        return value
-
-    def value(self) -> Any:
-        rest = self.text[self.pos :]
-        if rest.startswith('"'):
-            return self.string()
-        if rest.startswith("["):
-            return self.sequence()
-        if rest.startswith("{"):
-            return self.mapping()
-        for word, result in (("true", True), ("false", False), ("null", None)):
-            if rest.startswith(word):
-                self.pos += len(word)
-                return result
-        raise self.fail("expected a quoted string, list, mapping, true or false")
-
-    def string(self) -> str:
-        out: list[str] = []
-        self.pos += 1
-        text = self.text
-        while True:
-            end = self.pos
-            while end < len(text) and text[end] not in '"\\':
-                end += 1
-            out.append(text[self.pos : end])
-            if end >= len(text):
-                self.pos = end
-                raise self.fail("unterminated string")
-            self.pos = end + 1
-            if text[end] == '"':
-                return "".join(out)
-            out.append(self.escape())
-
-    def escape(self) -> str:
-        code = self.text[self.pos : self.pos + 1]
-        if code in _SIMPLE:
-            self.pos += 1
-            return _SIMPLE[code]
-        length = _HEX_LENGTH.get(code)
-        digits = self.text[self.pos + 1 : self.pos + 1 + (length or 0)]
-        if length is None or len(digits) != length or not re.fullmatch(r"[0-9A-Fa-f]+", digits):
-            raise self.fail(f"bad escape \\{code}")
-        self.pos += 1 + length
-        number = int(digits, 16)
-        if number > 0x10FFFF:
-            raise self.fail(f"escape \\{code}{digits} is beyond Unicode")
-        return chr(number)
-
-    def separator(self, closing: str) -> bool:
-        """Consume `, ` and return True, or the closing bracket and return False."""
-        if self.text.startswith(", ", self.pos):
-            self.pos += 2
-            return True
-        if self.text.startswith(closing, self.pos):
-            self.pos += 1
-            return False
-        raise self.fail(f"expected ', ' or '{closing}'")
-
-    def sequence(self) -> list[Any]:
-        self.pos += 1
-        items: list[Any] = []
-        if self.text.startswith("]", self.pos):
-            self.pos += 1
-            return items
-        while True:
-            items.append(self.value())
-            if not self.separator("]"):
-                return items
-
-    def mapping(self) -> dict[str, Any]:
-        self.pos += 1
-        result: dict[str, Any] = {}
-        while True:
-            match = _IDENT.match(self.text, self.pos)
-            if match is None or not self.text.startswith(": ", match.end()):
-                raise self.fail("expected 'key: ' in a mapping")
-            if match.group() in result:
-                raise self.fail(f"duplicate key {match.group()!r}")
-            self.pos = match.end() + 2
-            result[match.group()] = self.value()
-            if not self.separator("}"):
-                return result
-
-
-def split_front_matter(text: str) -> tuple[list[str], str]:
-    """Return the front matter lines and the body that follows the closing `---`."""
+def split_front_matter(text: str) -> tuple[str, str]:
+    """Return the front matter (its lines, each ending in LF) and the body after the closing `---`."""
     if not text.startswith("---\n"):
         raise MarkdownError("the file does not start with a '---' front matter line")
     end = text.find("\n---\n", 3)
     if end < 0:
         raise MarkdownError("the front matter has no closing '---' line")
-    return text[4:end].split("\n") if end > 3 else [], text[end + 5 :]
+    return text[4 : end + 1], text[end + 5 :]
 
 
-def parse_front_matter(lines: list[str]) -> dict[str, Any]:
-    """Parse the front matter subset into plain Python values."""
-    fields: dict[str, Any] = {}
-    list_key: str | None = None
-    for number, line in enumerate(lines, start=2):
-        try:
-            item = _ITEM_LINE.match(line)
-            if item is not None and list_key is not None:
-                fields[list_key].append(_Value(item.group(1)).parse_all())
-                continue
-            match = _KEY_LINE.match(line)
-            if match is None:
-                raise MarkdownError("expected 'key: value'")
-            key, raw = match.groups()
-            if key in fields:
-                raise MarkdownError(f"duplicate key {key!r}")
-            list_key = key if raw is None else None
-            fields[key] = [] if raw is None else _Value(raw).parse_all()
-        except MarkdownError as exc:
-            raise MarkdownError(f"line {number}: {exc}") from None
-    return fields
+def parse_front_matter(front: str) -> dict[str, Any]:
+    """Parse the front matter into plain Python values, refusing what the writer never emits."""
+    try:
+        node = yaml.compose(front, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + _FIRST_LINE}: " if mark is not None else ""
+        raise MarkdownError(f"{where}{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:  # e.g. a character YAML does not allow in a stream
+        raise MarkdownError(str(exc)) from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise _refuse(node, "expected 'key: value'")
+    return _mapping(node, set())
+
+
+_FIRST_LINE = 2  # the front matter starts on the file's second line, after '---'
+_IDENT = re.compile(r"[a-z_]+\Z")
+_STR = "tag:yaml.org,2002:str"
+# The plain words taken, each with the tag YAML resolves it to (`key:` alone is null too).
+_WORDS = {
+    ("true", "tag:yaml.org,2002:bool"): True,
+    ("false", "tag:yaml.org,2002:bool"): False,
+    ("null", "tag:yaml.org,2002:null"): None,
+    ("", "tag:yaml.org,2002:null"): None,
+}
+
+
+def _refuse(node: yaml.Node, what: str) -> MarkdownError:
+    return MarkdownError(f"line {node.start_mark.line + _FIRST_LINE}: {what}")
+
+
+def _value(node: yaml.Node, seen: set[int]) -> Any:
+    # An alias makes two places share one node; refused so a few lines cannot expand exponentially.
+    if id(node) in seen:
+        raise _refuse(node, "anchors and aliases are not allowed")
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        if node.style == '"' and node.tag == _STR:
+            return node.value
+        if not node.style and (node.value, node.tag) in _WORDS:  # plain: None, or "" from libyaml
+            return _WORDS[node.value, node.tag]
+        raise _refuse(node, "expected a quoted string, list, mapping, true or false")
+    if isinstance(node, yaml.SequenceNode):
+        return [_value(item, seen) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        return _mapping(node, seen)
+    raise _refuse(node, "expected a quoted string, list, mapping, true or false")
+
+
+def _mapping(node: yaml.MappingNode, seen: set[int]) -> dict[str, Any]:
+    seen.add(id(node))
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.style or not _IDENT.match(key):
+            raise _refuse(key_node, "expected 'key: value' with a lower-case key")
+        if key in result:
+            raise _refuse(key_node, f"duplicate key {key!r}")
+        result[key] = _value(value_node, seen)
+    return result
 
 
 def _text(fields: dict[str, Any], key: str, *, required: bool = False) -> str | None:
@@ -231,8 +176,8 @@ def read_note(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]
     """
     try:
         text = md_bytes.decode("utf-8")
-        lines, body = split_front_matter(text)
-        fields = parse_front_matter(lines)
+        front, body = split_front_matter(text)
+        fields = parse_front_matter(front)
         tags = fields.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
             raise MarkdownError("front matter field 'tags' must be a list of quoted strings")

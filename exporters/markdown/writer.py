@@ -7,12 +7,23 @@ for title and tags. Everything a restore needs and a file name cannot carry
 front matter; the body follows the closing `---` byte for byte and is never
 touched, not even to add links to the attachments.
 
-Why a hand-written YAML emitter rather than PyYAML: PyYAML is only present as
-somebody else's dependency, and we emit a tiny fixed subset (double-quoted
-strings with every risky character escaped, booleans, one-line lists and
-mappings). Owning both the emitter and the parser of exactly that subset
-(`exporters.markdown.reader`) means no title can change type (`yes`, `1e3`,
-`null`), break a line, or be read back differently by a future library.
+Why a hand-written YAML emitter rather than PyYAML's `CSafeDumper` (issue 12
+asked; `bench/front_matter.py` shows it): no PyYAML setting gives today's bytes,
+so switching would change every archive with such a note. With double-quoted
+strings forced through a representer, flow lists and mappings, `allow_unicode`,
+unbounded width and `sort_keys=False`, both libyaml's and the pure-Python
+emitter still write
+- `title: "\\U0001F600"` for a title holding 😀 (we write the character: any
+  emoji or other character beyond U+FFFF is escaped by PyYAML),
+- `"\\0"`, `"\\a"`, `"\\e"`, `"\\N"`, `"\\L"`, `"\\P"` for NUL, BEL, ESC, NEL,
+  LS, PS (we write `\\x00`, `\\x07`, `\\x1B`, `\\x85`, `\\u2028`, `\\u2029`;
+  the escape tables are fixed in libyaml's C and PyYAML's `Emitter`),
+- `- {file: ...}` for each attachment (we indent it, `  - {file: ...}`; libyaml
+  always writes a block sequence inside a mapping without indentation);
+and it takes 12x our CPU time. The subset is tiny (double-quoted strings with
+every risky character escaped, booleans, one-line lists and mappings), so no
+title can change type (`yes`, `1e3`, `null`) or break a line; the reader parses
+it with PyYAML and refuses anything outside it (`exporters.markdown.reader`).
 """
 
 from __future__ import annotations

@@ -9,14 +9,17 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from account.jsonio import account_from_dict
 from account.records import Attachment, Note
 from exporters.archive.paths import PathAllocator, sanitize_component, unsafe_path_reason
-from exporters.markdown.reader import MarkdownError, read_note
+from exporters.markdown import reader
+from exporters.markdown.reader import MarkdownError, parse_front_matter, read_note, split_front_matter
 from exporters.markdown.writer import note_files
+from tests.formats import front_matter_oracle
 from tests.profiles import examples
 from tests.strategies.notes import HOSTILE_NAMES, names, notes
 
@@ -222,7 +225,6 @@ def test_it_sanitises_each_known_troublemaker(name: str) -> None:
 @settings(max_examples=examples(60), deadline=None)
 @given(notes())
 def test_it_writes_front_matter_that_a_real_yaml_parser_reads_the_same(note: Note) -> None:
-    yaml = pytest.importorskip("yaml")  # not a declared dependency: interop check only
     files, md_paths = export([note])
     text = files[md_paths[0]].decode("utf-8")
     data = yaml.safe_load(text[4 : text.index("\n---\n", 3)])
@@ -231,6 +233,25 @@ def test_it_writes_front_matter_that_a_real_yaml_parser_reads_the_same(note: Not
     assert data.get("notebook") == note.notebook
     assert tuple(data["tags"]) == note.tags
     assert [a["name"] for a in data.get("attachments", [])] == [a.filename for a in note.attachments]
+
+
+@pytest.fixture(params=["CSafeLoader", "SafeLoader"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the reader with libyaml's loader and with the pure-Python one it falls back to."""
+    monkeypatch.setattr(reader, "_Loader", getattr(yaml, request.param))
+    return request.param
+
+
+@pytest.mark.parametrize("loader_name", ["CSafeLoader", "SafeLoader"])
+@settings(max_examples=examples(60), deadline=None)
+@given(note=notes())
+def test_it_parses_front_matter_as_the_previous_hand_written_parser_did(loader_name: str, note: Note) -> None:
+    files, md_paths = export([note])
+    front, _ = split_front_matter(files[md_paths[0]].decode("utf-8"))
+    expected = front_matter_oracle.parse_front_matter(front[:-1].split("\n") if front else [])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reader, "_Loader", getattr(yaml, loader_name))
+        assert parse_front_matter(front) == expected
 
 
 def md(front: str, body: str = "") -> bytes:
@@ -244,13 +265,18 @@ def md(front: str, body: str = "") -> bytes:
         (b'---\ntitle: "x"\nid: "1"\n', "no closing '---'"),
         (md('title: "x"\n'), "no 'id'"),
         (md('title: x\nid: "1"\n'), "line 2: expected a quoted string"),
-        (md('title: "\\q"\nid: "1"\n'), "bad escape"),
+        (md('title: "\\q"\nid: "1"\n'), "line 2: found unknown escape character"),
+        (md('title: yes\nid: "1"\n'), "line 2: expected a quoted string"),
+        (md('title: "x"\nid: !!int "1"\n'), "line 3: expected a quoted string"),
+        (md('title: "x"\nid: "1"\ntitle: "y"\n'), "line 4: duplicate key 'title'"),
+        (md('title: &t "x"\nid: *t\n'), "anchors and aliases are not allowed"),
+        (md('Title: "x"\nid: "1"\n'), "line 2: expected 'key: value' with a lower-case key"),
         (md('title: "x"\nid: "1"\npinned: "yes"\n'), "'pinned' must be true or false"),
         (md('title: "x"\nid: "1"\ncreated: "yesterday"\n'), "not an ISO 8601 time"),
         (b'---\ntitle: "\xff"\n---\n', "not UTF-8"),
     ],
 )
-def test_it_refuses_a_broken_note_file_naming_the_problem(data: bytes, message: str) -> None:
+def test_it_refuses_a_broken_note_file_naming_the_problem(loader: str, data: bytes, message: str) -> None:
     with pytest.raises(MarkdownError, match=re.escape(message)) as caught:
         read_note("notes/x.md", data, dict[str, bytes]().__getitem__)
     assert str(caught.value).startswith("notes/x.md: ")
