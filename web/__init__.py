@@ -16,14 +16,14 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import archives, auth, dashboard, export_now, health, limits, metrics
+    from web import account, archives, auth, dashboard, export_now, health, limits, metrics, settings, signup
 
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_cookies(app)
     limits.configure(app)
     limiter.init_app(app)
-    for module in (auth, dashboard, archives, health, metrics, export_now):
+    for module in (auth, dashboard, archives, health, metrics, export_now, signup, account, settings):
         app.register_blueprint(module.bp)
 
 
