@@ -12,14 +12,25 @@ import re
 import unicodedata
 
 from flask_wtf import FlaskForm
-from wtforms import Field, IntegerField, SelectField, StringField, SubmitField
+from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, ValidationError
 
 from jobs.schedule import zone_names
 from jobs.user_schedule import WEEKDAYS
 
-FREQUENCIES = [("off", "Off"), ("daily", "Every day"), ("weekly", "Every week"), ("monthly", "Every month")]
-TOKEN_LIFETIMES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("0", "Never (revoke it yourself)")]
+FREQUENCIES = [
+    SelectChoice(value, label)
+    for value, label in (("off", "Off"), ("daily", "Every day"), ("weekly", "Every week"), ("monthly", "Every month"))
+]
+TOKEN_LIFETIMES = [
+    SelectChoice(value, label)
+    for value, label in (("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("0", "Never (revoke it yourself)"))
+]
+VCARD_VERSIONS = [
+    SelectChoice("default", "Server default"),
+    SelectChoice("3.0", "vCard 3.0 (widest support)"),
+    SelectChoice("4.0", "vCard 4.0 (RFC 6350)"),
+]
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _ONE_LINE = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]")
 
@@ -57,7 +68,7 @@ class ScheduleForm(FlaskForm):
     )
     weekday = SelectField(
         "Day of the week (weekly)",
-        choices=[(n, day.capitalize()) for n, day in enumerate(WEEKDAYS)],
+        choices=[SelectChoice(n, day.capitalize()) for n, day in enumerate(WEEKDAYS)],
         coerce=int,
         default=0,
     )
@@ -74,7 +85,7 @@ class ScheduleForm(FlaskForm):
 class ArchiveForm(FlaskForm):
     vcard_version = SelectField(
         "vCard version of contacts",
-        choices=[("default", "Server default"), ("3.0", "vCard 3.0 (widest support)"), ("4.0", "vCard 4.0 (RFC 6350)")],
+        choices=VCARD_VERSIONS,
     )
 
 
