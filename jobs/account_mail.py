@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from delivery.email import EmailDelivery
+from delivery.email import EmailDelivery, SmtpSettings
 from jobs.destination_backends import smtp_settings
 
 log = logging.getLogger("lifeboat.account_mail")
@@ -77,7 +77,7 @@ def send(config: Mapping[str, Any], mail: AccountMail) -> Future[None]:
     return _pool.submit(_send, settings, mail)
 
 
-def _send(settings: Any, mail: AccountMail) -> None:
+def _send(settings: SmtpSettings, mail: AccountMail) -> None:
     if not settings.enabled:
         # The operator's way in when no mail server is set; never the address's owner.
         log.warning("email is not configured (LIFEBOAT_SMTP_HOST); %r for %s: %s", mail.subject, mail.to, mail.link)

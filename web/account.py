@@ -17,6 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required, login_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from jobs import account_mail
@@ -58,8 +59,8 @@ def reset_link(user: User) -> str:
     return current_app.config["BASE_URL"].rstrip("/") + url_for("account.reset", token=token)
 
 
-def user_for_reset(token: str) -> User:
-    """The user the link names while it is valid, unused and unexpired; else ValueError with words to show."""
+def _claim(token: str) -> tuple[int, str]:
+    """The user id and password fingerprint a genuine, unexpired link carries; else ValueError with words."""
     try:
         data = _serializer().loads(token, max_age=current_app.config["RESET_LINK_MAX_AGE"])
     except SignatureExpired:
@@ -68,10 +69,16 @@ def user_for_reset(token: str) -> User:
         raise ValueError(BAD_LINK) from None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("f"), str):
         raise ValueError(BAD_LINK)
-    user = get_session().get(User, data["u"])
+    return data["u"], data["f"]
+
+
+def user_for_reset(session: Session, token: str) -> User:
+    """The user the link names while it is valid, unused and unexpired; else ValueError with words to show."""
+    user_id, fingerprint = _claim(token)
+    user = session.get(User, user_id)
     if user is None or not user.is_active:
         raise ValueError(BAD_LINK)
-    if data["f"] != reset_fingerprint(user):
+    if fingerprint != reset_fingerprint(user):
         raise ValueError(USED_LINK)
     return user
 
@@ -97,31 +104,25 @@ def reset_request() -> str:
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str) -> str | Response:
     try:
-        user_id = user_for_reset(token).id
+        user_for_reset(get_session(), token)
     except ValueError as exc:
         flash(str(exc), "error")
         return redirect(url_for("account.reset_request"))
     form = ResetForm()
-    if form.validate_on_submit():
-        with get_db().session(write=True) as db_session:
-            user = db_session.get(User, user_id)
-            assert user is not None
+    if not form.validate_on_submit():
+        return render_template("reset.html", form=form)
+    with get_db().session(write=True) as db_session:
+        try:
             # Checked again inside the write: two tabs submitting the same link set one password.
-            if reset_fingerprint(user) != user_for_reset_fingerprint(token):
-                flash(USED_LINK, "error")
-                return redirect(url_for("account.reset_request"))
-            set_password(user, form.password.data or "")
-            # Following a link sent to the address proves it is theirs.
-            user.email_confirmed_at = user.email_confirmed_at or utcnow()
-        flash("Your new password is set, and every other session is signed out. Sign in with it now.", "info")
-        return redirect(url_for("auth.login"))
-    return render_template("reset.html", form=form)
-
-
-def user_for_reset_fingerprint(token: str) -> str:
-    """The fingerprint the (already verified) token carries."""
-    data = _serializer().loads(token, max_age=current_app.config["RESET_LINK_MAX_AGE"])
-    return str(data["f"])
+            user = user_for_reset(db_session, token)
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("account.reset_request"))
+        set_password(user, form.password.data or "")
+        # Following a link sent to the address proves it is theirs.
+        user.email_confirmed_at = user.email_confirmed_at or utcnow()
+    flash("Your new password is set, and every other session is signed out. Sign in with it now.", "info")
+    return redirect(url_for("auth.login"))
 
 
 def _signed_in_key() -> str:

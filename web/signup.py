@@ -20,6 +20,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from jobs import account_mail
@@ -69,16 +70,20 @@ def signup() -> str:
     if form.validate_on_submit():
         email = form.email.data or ""
         password_hash = hash_password(form.password.data or "")  # in both cases: the same time either way
-        with get_db().session(write=True) as session:
-            existing = find_user(session, email)
-            if existing is None:
-                user = User(email=email, display_name=form.name.data, password_hash=password_hash)
-                session.add(user)
-                session.flush()
-                mail = account_mail.confirmation(email, confirm_link(user), _hours())
-            else:
-                mail = account_mail.already_registered(existing.email, reset_link(existing))
-        account_mail.send(current_app.config, mail)
+        try:
+            with get_db().session(write=True) as session:
+                existing = find_user(session, email)
+                if existing is None:
+                    user = User(email=email, display_name=form.name.data, password_hash=password_hash)
+                    session.add(user)
+                    session.flush()
+                    mail = account_mail.confirmation(email, confirm_link(user), _hours())
+                else:
+                    mail = account_mail.already_registered(existing.email, reset_link(existing))
+        except IntegrityError:
+            mail = None  # the same address signed up at the same moment: that sign-up sends the mail
+        if mail is not None:
+            account_mail.send(current_app.config, mail)
         return render_template(
             "message.html", title="Check your email", message=SENT.format(email=email, hours=_hours())
         )
