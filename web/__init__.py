@@ -16,14 +16,25 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import account, archives, auth, dashboard, export_now, health, limits, metrics, settings, signup
+    from web import (
+        account_passwords,
+        archives,
+        auth,
+        dashboard,
+        export_now,
+        health,
+        limits,
+        metrics,
+        settings_page,
+        signup,
+    )
 
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_cookies(app)
     limits.configure(app)
     limiter.init_app(app)
-    for module in (auth, dashboard, archives, health, metrics, export_now, signup, account, settings):
+    for module in (auth, dashboard, archives, health, metrics, export_now, signup, account_passwords, settings_page):
         app.register_blueprint(module.bp)
 
 

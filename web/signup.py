@@ -8,7 +8,7 @@ hashed in both cases, and mail goes out in the background, so the time taken
 says nothing either. Nobody is signed in by signing up, for the same reason.
 
 Why an unconfirmed account may sign in but not export (web/export_now.py and
-the schedule in web/settings.py check `email_confirmed_at`): a new account
+the schedule in web/settings_page.py check `email_confirmed_at`): a new account
 holds nothing yet, so looking around is harmless, while an export sends mail
 (failure notices, an email destination defaulting to the account's address)
 to an address nobody has shown is theirs. Accounts an operator creates count
@@ -29,8 +29,8 @@ from store.accounts import find_user
 from store.base import utcnow
 from store.passwords import hash_password
 from web import limiter
-from web.account import reset_link
 from web.account_forms import ResendForm, SignUpForm
+from web.account_passwords import reset_link
 from web.limits import mail_account_key, mail_account_limits, mail_address_key, mail_address_limits
 
 bp = Blueprint("signup", __name__)

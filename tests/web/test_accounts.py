@@ -57,6 +57,7 @@ def confirmed_at(app: Flask, email: str) -> object:
 # --- sign-up and confirmation ---
 
 
+@pytest.mark.server
 def test_sign_up_sends_a_link_that_confirms_the_address(app: Flask, mail: SmtpServer) -> None:
     client = app.test_client()
     response = sign_up(client, "Bob@Example.com", name="Bob")
@@ -74,6 +75,7 @@ def test_sign_up_sends_a_link_that_confirms_the_address(app: Flask, mail: SmtpSe
     assert "Confirm your address" not in client.get("/").get_data(as_text=True)
 
 
+@pytest.mark.server
 def test_an_unconfirmed_account_signs_in_sees_a_banner_and_cannot_export(app: Flask, mail: SmtpServer) -> None:
     client = app.test_client()
     sign_up(client, "carol@example.com")
@@ -90,6 +92,7 @@ def test_an_unconfirmed_account_signs_in_sees_a_banner_and_cannot_export(app: Fl
         assert session.scalars(select(ExportRun)).all() == []
 
 
+@pytest.mark.server
 def test_the_banner_sends_a_new_confirmation_link(app: Flask, mail: SmtpServer) -> None:
     client = app.test_client()
     sign_up(client, "dave@example.com")
@@ -102,6 +105,7 @@ def test_the_banner_sends_a_new_confirmation_link(app: Flask, mail: SmtpServer) 
     assert confirmed_at(app, "dave@example.com") is not None
 
 
+@pytest.mark.server
 def test_signing_up_with_a_registered_address_answers_the_same_and_changes_nothing(
     app: Flask, mail: SmtpServer, alice_user: int
 ) -> None:
@@ -116,6 +120,7 @@ def test_signing_up_with_a_registered_address_answers_the_same_and_changes_nothi
     assert sign_in(app.test_client(), "alice@example.com", NEW_PASSWORD).status_code != 302
 
 
+@pytest.mark.server
 def test_a_tampered_or_expired_confirmation_link_confirms_nothing(
     app: Flask, mail: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,6 +137,7 @@ def test_a_tampered_or_expired_confirmation_link_confirms_nothing(
     assert confirmed_at(app, "erin@example.com") is None
 
 
+@pytest.mark.server
 def test_sign_up_can_be_switched_off(app: Flask, mail: SmtpServer) -> None:
     app.config["SIGNUP_ENABLED"] = False
     client = app.test_client()
@@ -155,6 +161,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(("fields", "field", "words"), HOSTILE, ids=[f"{h[1]}-{n}" for n, h in enumerate(HOSTILE)])
 def test_hostile_sign_up_input_gets_one_clear_message(
     app: Flask, mail: SmtpServer, fields: dict[str, str], field: str, words: str
@@ -174,6 +181,7 @@ def test_hostile_sign_up_input_gets_one_clear_message(
     assert_no_mail(mail, wait=0.1)
 
 
+@pytest.mark.server
 def test_a_name_in_any_script_is_welcome(app: Flask, mail: SmtpServer) -> None:
     sign_up(app.test_client(), "zoe@example.com", name="Zoë 山田 👩‍🚀")
     wait_for_mail(mail)
@@ -193,6 +201,7 @@ def test_every_account_form_needs_its_csrf_token(app: Flask, signed_in: FlaskCli
 # --- password reset ---
 
 
+@pytest.mark.server
 def test_a_reset_link_works_once(app: Flask, mail: SmtpServer, alice_user: int) -> None:
     client = app.test_client()
     request_reset(client, "alice@example.com")
@@ -212,6 +221,7 @@ def test_a_reset_link_works_once(app: Flask, mail: SmtpServer, alice_user: int) 
     assert sign_in(app.test_client(), "alice@example.com", NEW_PASSWORD).status_code == 302
 
 
+@pytest.mark.server
 def test_a_reset_link_expires(app: Flask, mail: SmtpServer, alice_user: int, monkeypatch: pytest.MonkeyPatch) -> None:
     now = int(time.time())
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: now - app.config["RESET_LINK_MAX_AGE"] - 5)
@@ -223,6 +233,7 @@ def test_a_reset_link_expires(app: Flask, mail: SmtpServer, alice_user: int, mon
     assert sign_in(app.test_client(), "alice@example.com", PASSWORD).status_code == 302
 
 
+@pytest.mark.server
 def test_a_newer_reset_link_or_password_change_retires_older_links(
     app: Flask, mail: SmtpServer, alice_user: int
 ) -> None:
@@ -233,6 +244,7 @@ def test_a_newer_reset_link_or_password_change_retires_older_links(
     assert "already used" in app.test_client().get(first, follow_redirects=True).get_data(as_text=True)
 
 
+@pytest.mark.server
 def test_a_reset_answers_the_same_whether_or_not_the_address_has_an_account(
     app: Flask, mail: SmtpServer, alice_user: int
 ) -> None:
@@ -251,6 +263,7 @@ def assert_no_mail_beyond(server: SmtpServer, count: int) -> None:
     assert len(server.received) == count
 
 
+@pytest.mark.server
 def test_reset_requests_are_limited_per_address_and_say_when_to_try_again(
     app: Flask, mail: SmtpServer, alice_user: int
 ) -> None:
@@ -264,6 +277,7 @@ def test_reset_requests_are_limited_per_address_and_say_when_to_try_again(
     assert_no_mail_beyond(mail, 3)
 
 
+@pytest.mark.server
 def test_sign_ups_are_limited_per_client(app: Flask, mail: SmtpServer) -> None:
     app.config["ACCOUNT_MAIL_ADDRESS_LIMITS"] = "2/hour"
     assert sign_up(app.test_client(), "one@example.com").status_code == 200
@@ -271,6 +285,7 @@ def test_sign_ups_are_limited_per_client(app: Flask, mail: SmtpServer) -> None:
     assert sign_up(app.test_client(), "three@example.com").status_code == 429
 
 
+@pytest.mark.server
 def test_following_a_reset_link_confirms_the_address(app: Flask, mail: SmtpServer) -> None:
     client = app.test_client()
     sign_up(client, "frank@example.com")
