@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Optional, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from account.canonical import email_address
 from store.passwords import MAX_PASSWORD_LENGTH, password_problem
@@ -56,15 +55,6 @@ def new_password(form: FlaskForm, field: Field) -> None:
         raise ValidationError(problem)
 
 
-class _PasswordField(PasswordField):
-    """Refuses absurd lengths before anything hashes them."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        super().process_formdata(valuelist)
-        if self.data and len(self.data) > 4 * MAX_PASSWORD_LENGTH:
-            self.data = self.data[: 4 * MAX_PASSWORD_LENGTH + 1]
-
-
 REQUIRED_EMAIL = DataRequired(BAD_EMAIL)
 SAME = "The two new passwords differ; type the same one twice."
 
@@ -72,8 +62,8 @@ SAME = "The two new passwords differ; type the same one twice."
 class SignUpForm(FlaskForm):
     email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
     name = StringField("Your name (optional)", validators=[Optional(), display_name])
-    password = _PasswordField("Password", validators=[DataRequired("Choose a password."), new_password])
-    confirm = _PasswordField("Password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), new_password])
+    confirm = PasswordField("Password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
 
 
 class ResetRequestForm(FlaskForm):
@@ -81,14 +71,21 @@ class ResetRequestForm(FlaskForm):
 
 
 class ResetForm(FlaskForm):
-    password = _PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
-    confirm = _PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+    password = PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
+    confirm = PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
 
 
 class PasswordChangeForm(FlaskForm):
-    current = _PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
-    password = _PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
-    confirm = _PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+    # Capped before anything hashes it; no real password is longer than MAX_PASSWORD_LENGTH.
+    current = PasswordField(
+        "Current password",
+        validators=[
+            DataRequired("Enter your current password."),
+            Length(max=MAX_PASSWORD_LENGTH, message="That is not your current password."),
+        ],
+    )
+    password = PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
+    confirm = PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
 
 
 class ResendForm(FlaskForm):

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from playwright.sync_api import Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from tests.servers.smtp import SmtpServer
 from tests.web.mail_helpers import link_in, use_mail_server, wait_for_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
-sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 ARGS = [
@@ -44,10 +44,10 @@ def live_url(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture
-def page() -> Iterator[object]:
+def page() -> Iterator[Page]:
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed (the project's test setup installs it with apt-get)")
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         yield context.new_page()
@@ -56,11 +56,10 @@ def page() -> Iterator[object]:
 
 
 def test_sign_up_confirm_sign_in_and_set_a_schedule(
-    app: Flask, smtp_server: SmtpServer, live_url: str, page: object, tmp_path: Path
+    app: Flask, smtp_server: SmtpServer, live_url: str, page: Page, tmp_path: Path
 ) -> None:
     use_mail_server(app, smtp_server)
-    expect = sync_api.expect
-    p = page  # a playwright Page
+    p = page
 
     p.goto(f"{live_url}/login")
     p.get_by_role("link", name="Create an account").click()

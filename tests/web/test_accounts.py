@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from store import ExportRun, User
 from store.accounts import find_user
@@ -29,17 +30,17 @@ def mail(app: Flask, smtp_server: SmtpServer) -> SmtpServer:
     return smtp_server
 
 
-def sign_up(client: FlaskClient, email: str, password: str = NEW_PASSWORD, **extra: str):  # type: ignore[no-untyped-def]
+def sign_up(client: FlaskClient, email: str, password: str = NEW_PASSWORD, **extra: str) -> TestResponse:
     form = {"email": email, "password": password, "confirm": password, "csrf_token": csrf_token(client, "/signup")}
     form.update(extra)
     return client.post("/signup", data=form)
 
 
-def request_reset(client: FlaskClient, email: str):  # type: ignore[no-untyped-def]
+def request_reset(client: FlaskClient, email: str) -> TestResponse:
     return client.post("/reset", data={"email": email, "csrf_token": csrf_token(client, "/reset")})
 
 
-def choose_password(client: FlaskClient, path: str, password: str = NEW_PASSWORD):  # type: ignore[no-untyped-def]
+def choose_password(client: FlaskClient, path: str, password: str = NEW_PASSWORD) -> TestResponse:
     page = client.get(path)
     if page.status_code != 200:
         return page
@@ -298,7 +299,7 @@ def test_following_a_reset_link_confirms_the_address(app: Flask, mail: SmtpServe
 # --- password change ---
 
 
-def change_password(client: FlaskClient, current: str, new: str = NEW_PASSWORD):  # type: ignore[no-untyped-def]
+def change_password(client: FlaskClient, current: str, new: str = NEW_PASSWORD) -> TestResponse:
     token = csrf_token(client, "/account/password")
     return client.post(
         "/account/password", data={"current": current, "password": new, "confirm": new, "csrf_token": token}

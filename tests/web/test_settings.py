@@ -9,6 +9,7 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from jobs.schedule import ScheduleSpec, upcoming_runs
 from store import Schedule, User, get_db
@@ -18,7 +19,7 @@ DAILY_BERLIN = {"frequency": "daily", "time_of_day": "03:30", "weekday": "0", "d
 HAS_TOKENS = importlib.util.find_spec("jobs.api_tokens") is not None
 
 
-def post_schedule(client: FlaskClient, button: str = "save", **fields: str):  # type: ignore[no-untyped-def]
+def post_schedule(client: FlaskClient, button: str = "save", **fields: str) -> TestResponse:
     form = {**DAILY_BERLIN, "timezone": "Europe/Berlin", button: "1", **fields}
     form["csrf_token"] = csrf_token(client, "/settings")
     return client.post("/settings/schedule", data=form)
