@@ -135,6 +135,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_ACCOUNT_LIMITS", "str", "5/minute;20/hour", "Failed sign-ins allowed per account "
             "(Flask-Limiter syntax)."),
     Setting("LOGIN_ADDRESS_LIMITS", "str", "50/hour", "Failed sign-ins allowed per client address."),
+    Setting("SIGNUP_ENABLED", "bool", True, "Anyone who can reach Lifeboat may create an account (confirmed by "
+            "an emailed link). false: only an operator creates accounts."),
+    Setting("CONFIRM_LINK_MAX_AGE", "int", 3 * 24 * 3600, "Seconds a sign-up confirmation link stays valid.",
+            minimum=60),
+    Setting("RESET_LINK_MAX_AGE", "int", 3600, "Seconds a password reset link stays valid (it also works only "
+            "once).", minimum=60),
+    Setting("ACCOUNT_MAIL_ACCOUNT_LIMITS", "str", "3/hour;10/day", "Sign-up and password reset emails sent to one "
+            "address (Flask-Limiter syntax), so nobody can flood someone's mailbox."),
+    Setting("ACCOUNT_MAIL_ADDRESS_LIMITS", "str", "10/hour", "Sign-up and password reset requests allowed per "
+            "client address."),
     Setting("UPGRADE_MAX_ARCHIVE_AGE_HOURS", "int", 24, "`lifeboat db upgrade` refuses while an active user has "
             "no verified archive newer than this.", minimum=1),
     Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr.",

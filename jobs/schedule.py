@@ -184,6 +184,21 @@ def period_key(spec: ScheduleSpec, fire_time: dt.datetime) -> str:
     return f"monthly:{day.year:04d}-{day.month:02d}"
 
 
+def upcoming_runs(spec: ScheduleSpec, after: dt.datetime, count: int = 3) -> list[dt.datetime]:
+    """The next `count` runs strictly after `after`, as aware UTC: the preview a user checks before saving."""
+    runs: list[dt.datetime] = []
+    fire = _aware(after, "after")
+    for _ in range(count):
+        fire = next_run_after(spec, fire)
+        runs.append(fire)
+    return runs
+
+
+def zone_names() -> list[str]:
+    """Every IANA zone name a schedule accepts, sorted (for a picker)."""
+    return sorted(_zone_names())
+
+
 # --- validation ---------------------------------------------------------------
 
 

@@ -56,7 +56,9 @@ log = logging.getLogger(__name__)
 def get_or_create_user(session: Session, email: str) -> User:
     user = find_user(session, email)
     if user is None:
-        user = User(email=email.strip().lower())
+        # An address an operator (or an import) gives counts as confirmed; only web
+        # sign-ups start unconfirmed (web/signup.py).
+        user = User(email=email.strip().lower(), email_confirmed_at=utcnow())
         session.add(user)
         session.flush()
     return user

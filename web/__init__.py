@@ -16,7 +16,20 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import archives, auth, dashboard, error_pages, export_now, formatting, health, limits, metrics
+    from web import (
+        account_passwords,
+        archives,
+        auth,
+        dashboard,
+        error_pages,
+        export_now,
+        formatting,
+        health,
+        limits,
+        metrics,
+        settings_page,
+        signup,
+    )
 
     csrf.init_app(app)
     error_pages.register(app)
@@ -25,7 +38,7 @@ def init_app(app: Flask) -> None:
     configure_cookies(app)
     limits.configure(app)
     limiter.init_app(app)
-    for module in (auth, dashboard, archives, health, metrics, export_now):
+    for module in (auth, dashboard, archives, health, metrics, export_now, signup, account_passwords, settings_page):
         app.register_blueprint(module.bp)
 
 

@@ -40,6 +40,8 @@ class SessionUser(UserMixin):
         self.email = user.email
         self.is_support = user.is_support
         self.session_version = user.session_version
+        # False for a web sign-up until its address is confirmed (web/signup.py): a banner, no exports.
+        self.email_confirmed = user.email_confirmed_at is not None
 
 
 @login_manager.user_loader

@@ -12,6 +12,7 @@ from jobs import run_lifecycle
 from store import ExportRun, User, get_db, get_session
 from store.base import utcnow
 from web.run_view import run_view
+from web.signup import is_confirmed
 
 bp = Blueprint("runs", __name__)
 
@@ -25,6 +26,9 @@ class ExportNowForm(FlaskForm):
 def export_now() -> Response:
     if not ExportNowForm().validate_on_submit():
         abort(400, "The form expired, so no export was started. Reload the page and press “Export now” again.")
+    if not is_confirmed(current_user.get_id()):
+        flash("Confirm your email address first: follow the link we sent you, or ask for a new one.", "error")
+        return redirect(url_for("dashboard.index"))
     with get_db().session(write=True) as session:
         run, created = run_lifecycle.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
     if created:

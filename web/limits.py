@@ -36,6 +36,30 @@ def address_limits() -> str:
     return str(current_app.config["LOGIN_ADDRESS_LIMITS"])
 
 
+def mail_account_limits() -> str:
+    """Sign-up and reset emails one address may receive (LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS)."""
+    return str(current_app.config["ACCOUNT_MAIL_ACCOUNT_LIMITS"])
+
+
+def mail_address_limits() -> str:
+    """Sign-up and reset requests per client address (LIFEBOAT_ACCOUNT_MAIL_ADDRESS_LIMITS)."""
+    return str(current_app.config["ACCOUNT_MAIL_ADDRESS_LIMITS"])
+
+
+def mail_account_key() -> str:
+    """The address a sign-up or reset request would send mail to; every request counts.
+
+    Why every request and not failures: each one may send an email, and the
+    answer is the same whether or not the address has an account, so there is
+    no "failure" to count without revealing which it was.
+    """
+    return "mail-to:" + (request.form.get("email") or "").strip().lower()[:320]
+
+
+def mail_address_key() -> str:
+    return "mail-from:" + (get_remote_address() or "unknown")
+
+
 def storage_uri(config: Mapping[str, Any]) -> str:
     """The limits storage: LIFEBOAT_REDIS_URL, else a Redis Celery broker, else memory."""
     for candidate in (config.get("REDIS_URL"), config.get("CELERY_BROKER_URL")):
@@ -77,12 +101,15 @@ def too_many_attempts(error: RateLimitExceeded) -> Response:
     wait = max(1, reset_at - int(time.time()))
     minutes = math.ceil(wait / 60)
     when = dt.datetime.fromtimestamp(reset_at, dt.UTC).strftime("%H:%M UTC")
-    message = (
-        "Too many failed sign-in attempts. For your account's safety, sign-in is paused: "
-        f"try again in {minutes} minute{'s' if minutes != 1 else ''} (after {when})."
-    )
+    again = f"try again in {minutes} minute{'s' if minutes != 1 else ''} (after {when})."
+    if request.endpoint in ("auth.login", "account.change_password"):
+        title = "Too many sign-in attempts"
+        message = f"Too many failed sign-in attempts. For your account's safety, sign-in is paused: {again}"
+    else:
+        title = "Too many requests"
+        message = f"Too many requests of this kind. To protect everyone's mailbox, please wait: {again}"
     from web.error_pages import render
 
-    response = render(429, "too_many_requests", "Too many sign-in attempts", message)
+    response = render(429, "too_many_requests", title, message)
     response.headers["Retry-After"] = str(wait)
     return response

@@ -48,6 +48,9 @@ def upgrade() -> None:
     op.create_index("ix_download_links_user_id", "download_links", ["user_id"])
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email_confirmed_at", sa.DateTime(), nullable=True))
+    # Every account before this revision was made by an operator, who typed its address:
+    # confirmed. Only web sign-ups start unconfirmed (and may not export until they confirm).
+    op.execute("UPDATE users SET email_confirmed_at = created_at WHERE email_confirmed_at IS NULL")
 
 
 def downgrade() -> None:

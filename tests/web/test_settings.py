@@ -1,0 +1,143 @@
+"""The settings page: schedule with its next-run preview, archive options, API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from jobs.schedule import ScheduleSpec, upcoming_runs
+from store import Schedule, User, get_db
+from tests.web.conftest import csrf_token
+
+DAILY_BERLIN = {"frequency": "daily", "time_of_day": "03:30", "weekday": "0", "day_of_month": "1"}
+HAS_TOKENS = importlib.util.find_spec("jobs.api_tokens") is not None
+
+
+def post_schedule(client: FlaskClient, button: str = "save", **fields: str) -> TestResponse:
+    form = {**DAILY_BERLIN, "timezone": "Europe/Berlin", button: "1", **fields}
+    form["csrf_token"] = csrf_token(client, "/settings")
+    return client.post("/settings/schedule", data=form)
+
+
+def runs_listed(page: str, list_id: str) -> list[str]:
+    block = re.search(rf'<ol class="next-runs" id="{list_id}">(.*?)</ol>', page, re.S)
+    return re.findall(r'<time datetime="([^"]+)">', block.group(1)) if block else []
+
+
+def test_the_settings_page_needs_sign_in(app: Flask) -> None:
+    response = app.test_client().get("/settings")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_saving_a_schedule_shows_the_next_three_runs_in_the_users_zone(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    assert post_schedule(signed_in).status_code == 302
+    page = signed_in.get("/settings").get_data(as_text=True)
+    runs = [dt.datetime.fromisoformat(run) for run in runs_listed(page, "next-runs")]
+    assert len(runs) == 3
+    with get_db(app).session() as session:
+        row = session.query(Schedule).filter_by(user_id=alice_user).one()
+        assert (row.frequency, row.time_of_day, row.timezone, row.enabled) == ("daily", "03:30", "Europe/Berlin", True)
+        assert runs[0] == row.next_run_at
+        assert runs[1:] == upcoming_runs(ScheduleSpec.from_row(row), row.next_run_at, 2)
+        user = session.get(User, alice_user)
+        assert user is not None and user.timezone == "Europe/Berlin"
+    berlin = [run.astimezone(dt.timezone(dt.timedelta(hours=1))) for run in runs]  # CET in winter
+    assert [b.strftime("%H") for b in berlin] == ["03"] * 3
+    assert "(Europe/Berlin)" in page
+
+
+def test_preview_shows_the_runs_without_saving(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
+    response = post_schedule(signed_in, "preview", frequency="monthly", day_of_month="31")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert len(runs_listed(page, "preview-runs")) == 3
+    with get_db(app).session() as session:
+        assert session.query(Schedule).filter_by(user_id=alice_user).first() is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"timezone": "Mars/Olympus_Mons"}, "Choose a time zone from the list"),
+        ({"timezone": "Europe/Berlin\r\nX: y"}, "Choose a time zone from the list"),
+        ({"time_of_day": "25:00"}, "Give the time as HH:MM"),
+        ({"day_of_month": "32"}, "Choose a day from 1 to 31."),
+        ({"frequency": "hourly"}, "Not a valid choice"),
+    ],
+)
+def test_a_wrong_schedule_is_refused_with_words_and_nothing_saved(
+    app: Flask, signed_in: FlaskClient, alice_user: int, fields: dict[str, str], words: str
+) -> None:
+    response = post_schedule(signed_in, **fields)
+    assert response.status_code == 400
+    assert words in response.get_data(as_text=True)
+    with get_db(app).session() as session:
+        assert session.query(Schedule).filter_by(user_id=alice_user).first() is None
+
+
+def test_switching_the_schedule_off_clears_the_next_runs(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
+    post_schedule(signed_in)
+    assert post_schedule(signed_in, frequency="off").status_code == 302
+    page = signed_in.get("/settings").get_data(as_text=True)
+    assert runs_listed(page, "next-runs") == []
+    assert "No scheduled exports." in page
+    with get_db(app).session() as session:
+        assert session.query(Schedule).filter_by(user_id=alice_user).one().enabled is False
+
+
+def test_an_unconfirmed_account_may_preview_but_not_save_a_schedule(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    with get_db(app).session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        user.email_confirmed_at = None
+    assert post_schedule(signed_in, "preview").status_code == 200
+    refused = post_schedule(signed_in)
+    assert refused.status_code == 403
+    assert "Confirm your email address first" in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("choice", "stored"), [("4.0", "4.0"), ("3.0", "3.0"), ("default", None)])
+def test_the_vcard_version_is_saved_for_later_exports(
+    app: Flask, signed_in: FlaskClient, alice_user: int, choice: str, stored: str | None
+) -> None:
+    token = csrf_token(signed_in, "/settings")
+    assert signed_in.post("/settings/archive", data={"vcard_version": choice, "csrf_token": token}).status_code == 302
+    with get_db(app).session() as session:
+        user = session.get(User, alice_user)
+        assert user is not None and user.vcard_version == stored
+
+
+@pytest.mark.parametrize("path", ["/settings/schedule", "/settings/archive", "/settings/tokens"])
+def test_every_settings_form_needs_its_csrf_token(signed_in: FlaskClient, path: str) -> None:
+    assert signed_in.post(path, data={"frequency": "off", "vcard_version": "4.0", "name": "x"}).status_code == 400
+
+
+@pytest.mark.skipif(HAS_TOKENS, reason="the token service is installed")
+def test_without_the_token_service_the_section_says_tokens_are_unavailable(signed_in: FlaskClient) -> None:
+    assert "API tokens are not available on this server yet." in signed_in.get("/settings").get_data(as_text=True)
+
+
+@pytest.mark.skipif(not HAS_TOKENS, reason="jobs.api_tokens (the token service) is not on this branch")
+def test_a_token_is_shown_once_listed_and_revoked(signed_in: FlaskClient) -> None:
+    token = csrf_token(signed_in, "/settings")
+    created = signed_in.post("/settings/tokens", data={"name": "NAS script", "lifetime": "30", "csrf_token": token})
+    page = created.get_data(as_text=True)
+    assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
+    secret = re.search(r'<code class="token-value" id="new-token">([^<]+)</code>', page)
+    assert secret is not None
+    later = signed_in.get("/settings").get_data(as_text=True)
+    assert "NAS script" in later and secret.group(1) not in later
+    revoke = re.search(r'action="(/settings/tokens/[^"]+/revoke)"', later)
+    assert revoke is not None
+    assert signed_in.post(revoke.group(1), data={"csrf_token": token}).status_code == 302
+    assert signed_in.post("/settings/tokens/not-a-token/revoke", data={"csrf_token": token}).status_code == 404

@@ -1,0 +1,92 @@
+"""The forms of an account's life (sign up, reset, change password), and the checks they share.
+
+Why one message per field and never the library's own: hostile input
+(a 10,000-character address, a name carrying `\\r\\nBcc:` or an encoded word
+`=?UTF-8?Q?=0A?=`, lone surrogates) must get one clear sentence a person can
+act on, not a traceback or a validator's internals echoing the input back.
+Addresses are checked by `account.canonical.email_address`, the same rule the
+CLI, the importer and email destinations use.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, Field, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from account.canonical import email_address
+from store.passwords import MAX_PASSWORD_LENGTH, password_problem
+
+MAX_EMAIL = 320  # RFC 5321's limit for a whole address (64 + @ + 255)
+MAX_NAME = 100
+BAD_EMAIL = "Enter one email address, such as name@example.com."
+# Line breaks of every kind, and the start of an encoded word: both can become a
+# header in a mail program (see TOOLING: Python 3.11.7 decodes `=?…?=` into one).
+_HEADER_BREAKERS = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]|=\\?")
+
+
+def canonical_email(form: FlaskForm, field: Field) -> None:
+    """Accept one address and store its canonical form in `field.data`."""
+    value = field.data or ""
+    if len(value) > MAX_EMAIL:
+        raise ValidationError(BAD_EMAIL)
+    try:
+        field.data = email_address(value)
+    except ValueError:
+        raise ValidationError(BAD_EMAIL) from None
+
+
+def display_name(form: FlaskForm, field: Field) -> None:
+    """A name for greetings: printable text on one line, no encoded words, at most MAX_NAME characters."""
+    value = (field.data or "").strip()
+    if len(value) > MAX_NAME:
+        raise ValidationError(f"Use a name of at most {MAX_NAME} characters.")
+    if _HEADER_BREAKERS.search(value) or any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in value):
+        raise ValidationError("Use a name on one line, without control characters or '=?'.")
+    field.data = unicodedata.normalize("NFC", value) or None
+
+
+def new_password(form: FlaskForm, field: Field) -> None:
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+REQUIRED_EMAIL = DataRequired(BAD_EMAIL)
+SAME = "The two new passwords differ; type the same one twice."
+
+
+class SignUpForm(FlaskForm):
+    email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
+    name = StringField("Your name (optional)", validators=[Optional(), display_name])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), new_password])
+    confirm = PasswordField("Password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
+
+
+class ResetForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
+    confirm = PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+
+
+class PasswordChangeForm(FlaskForm):
+    # Capped before anything hashes it; no real password is longer than MAX_PASSWORD_LENGTH.
+    current = PasswordField(
+        "Current password",
+        validators=[
+            DataRequired("Enter your current password."),
+            Length(max=MAX_PASSWORD_LENGTH, message="That is not your current password."),
+        ],
+    )
+    password = PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
+    confirm = PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+
+
+class ResendForm(FlaskForm):
+    """No fields: the form exists for its CSRF token."""

@@ -1,0 +1,98 @@
+"""The forms of the settings page: schedule, archive options, API tokens.
+
+Why the checks here are only about shape (a choice from the list, HH:MM, a
+known zone): the schedule's rules live in `jobs.schedule.ScheduleSpec.validate`,
+which the CLI and the API share; the form turns its `problems` into field
+errors rather than repeating them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from flask_wtf import FlaskForm
+from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, InputRequired, NumberRange, ValidationError
+
+from jobs.schedule import zone_names
+from jobs.user_schedule import WEEKDAYS
+
+FREQUENCIES = [
+    SelectChoice(value, label)
+    for value, label in (("off", "Off"), ("daily", "Every day"), ("weekly", "Every week"), ("monthly", "Every month"))
+]
+TOKEN_LIFETIMES = [
+    SelectChoice(value, label)
+    for value, label in (("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("0", "Never (revoke it yourself)"))
+]
+VCARD_VERSIONS = [
+    SelectChoice("default", "Server default"),
+    SelectChoice("3.0", "vCard 3.0 (widest support)"),
+    SelectChoice("4.0", "vCard 4.0 (RFC 6350)"),
+]
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_ONE_LINE = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]")
+
+
+def time_of_day(form: FlaskForm, field: Field) -> None:
+    value = (field.data or "").strip()
+    # <input type=time> may send seconds ("02:00:00") in some browsers.
+    if len(value) == 8 and value.endswith(":00"):
+        value = value[:5]
+    if not _TIME.fullmatch(value):
+        raise ValidationError("Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30.")
+    field.data = value
+
+
+def time_zone(form: FlaskForm, field: Field) -> None:
+    value = (field.data or "").strip()
+    if value not in zone_names():
+        raise ValidationError("Choose a time zone from the list, such as Europe/Berlin or America/New_York.")
+    field.data = value
+
+
+def token_name(form: FlaskForm, field: Field) -> None:
+    value = (field.data or "").strip()
+    if not value or len(value) > 100:
+        raise ValidationError("Give the token a name of 1 to 100 characters, such as “backup script on my NAS”.")
+    if _ONE_LINE.search(value) or any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in value):
+        raise ValidationError("Use a name on one line, without control characters.")
+    field.data = unicodedata.normalize("NFC", value)
+
+
+class ScheduleForm(FlaskForm):
+    frequency = SelectField("How often", choices=FREQUENCIES, default="weekly")
+    time_of_day = StringField(
+        "Time of day", validators=[DataRequired("Give a time of day."), time_of_day], default="02:00"
+    )
+    weekday = SelectField(
+        "Day of the week (weekly)",
+        choices=[SelectChoice(n, day.capitalize()) for n, day in enumerate(WEEKDAYS)],
+        coerce=int,
+        default=0,
+    )
+    day_of_month = IntegerField(
+        "Day of the month (monthly)",
+        validators=[InputRequired("Give a day of the month."), NumberRange(1, 31, "Choose a day from 1 to 31.")],
+        default=1,
+    )
+    timezone = StringField("Time zone", validators=[DataRequired("Choose a time zone."), time_zone], default="UTC")
+    preview = SubmitField("Preview next runs")
+    save = SubmitField("Save schedule")
+
+
+class ArchiveForm(FlaskForm):
+    vcard_version = SelectField(
+        "vCard version of contacts",
+        choices=VCARD_VERSIONS,
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Token name", validators=[token_name])
+    lifetime = SelectField("Expires after", choices=TOKEN_LIFETIMES, default="90")
+
+
+class RevokeForm(FlaskForm):
+    """No fields: the form exists for its CSRF token."""

@@ -1,0 +1,198 @@
+"""The settings page: export schedule (with a preview of the next runs), archive options, API tokens.
+
+Why each section posts to its own route: a page with one big form would
+make a typo in the schedule throw away a token name being typed, and the
+answer to each post can say precisely what changed. Each view checks its
+form and calls one service: `jobs.user_schedule` for the schedule (which
+recomputes the next run at once), the user row for the vCard version,
+`jobs.api_tokens` for tokens.
+
+Why the token section is behind a feature check: the token service is
+written alongside this page (`create_token(session, user, name, expires_at)
+-> (ApiToken, plaintext)`, `list_tokens(session, user)`, `revoke_token(session,
+user, token_id)`); until it is installed the section says tokens are not
+available rather than failing. A new token's secret is rendered in the
+response to the post that made it, never put in the (client-side) session
+or a flash message, and the page is marked no-store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+from types import ModuleType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from errors import InvalidInput
+from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
+from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
+from store import User, get_db, get_session
+from store.base import utcnow
+from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, TokenForm
+
+bp = Blueprint("settings", __name__, url_prefix="/settings")
+
+
+def token_service() -> ModuleType | None:
+    """`jobs.api_tokens` when it is installed, else None (the section then says so)."""
+    try:
+        return importlib.import_module("jobs.api_tokens")
+    except ImportError:
+        return None
+
+
+def _user(session: Any) -> User:
+    user = session.get(User, int(current_user.get_id()))
+    if user is None:
+        abort(404)
+    return user
+
+
+def _when(moments: list[dt.datetime], zone: str) -> list[dict[str, str]]:
+    """Runs in the user's zone for reading, with the UTC instant for `<time datetime>`."""
+    tz = ZoneInfo(zone)
+    return [
+        {"iso": m.isoformat(), "text": m.astimezone(tz).strftime("%a %d %b %Y, %H:%M") + f" ({zone})"} for m in moments
+    ]
+
+
+def _schedule_form(user: User) -> ScheduleForm:
+    row = find_schedule(get_session(), user)
+    if row is None:
+        return ScheduleForm(frequency="off", timezone=user.timezone or "UTC")
+    return ScheduleForm(
+        frequency=row.frequency if row.enabled else "off",
+        time_of_day=row.time_of_day,
+        weekday=row.weekday,
+        day_of_month=row.day_of_month,
+        timezone=row.timezone,
+    )
+
+
+def _saved_runs(user: User) -> list[dict[str, str]]:
+    row = find_schedule(get_session(), user)
+    if row is None or not row.enabled or row.next_run_at is None:
+        return []
+    runs = [row.next_run_at, *upcoming_runs(ScheduleSpec.from_row(row), row.next_run_at, 2)]
+    return _when(runs, row.timezone)
+
+
+def _page(user: User, status: int = 200, **overrides: Any) -> Response:
+    service = token_service()
+    values: dict[str, Any] = {
+        "user": user,
+        "schedule_form": _schedule_form(user),
+        "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default"),
+        "token_form": TokenForm(),
+        "revoke_form": RevokeForm(),
+        "next_runs": _saved_runs(user),
+        "preview": None,
+        "zones": zone_names(),
+        "server_vcard": current_app.config["VCARD_VERSION"],
+        "tokens": service.list_tokens(get_session(), user) if service else None,
+        "new_token": None,
+        "paused": getattr(find_schedule(get_session(), user), "paused_reason", None),
+    }
+    values.update(overrides)
+    response = make_response(render_template("settings.html", **values), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("")
+@login_required
+def index() -> Response:
+    return _page(_user(get_session()))
+
+
+@bp.route("/schedule", methods=["POST"])
+@login_required
+def schedule() -> Response:
+    user = _user(get_session())
+    form = ScheduleForm()
+    if not form.validate_on_submit():
+        return _page(user, 400, schedule_form=form)
+    if form.frequency.data == "off":
+        if form.preview.data:
+            return _page(user, schedule_form=form, preview=[])
+        with get_db().session(write=True) as session:
+            switch_off(session, _user(session))
+        flash("Scheduled exports are off. Your archives are kept.", "info")
+        return redirect(url_for("settings.index", _anchor="schedule"))
+    change = ScheduleChange(
+        frequency=form.frequency.data,
+        time_of_day=form.time_of_day.data,
+        timezone=form.timezone.data,
+        weekday=form.weekday.data,
+        day_of_month=form.day_of_month.data,
+    )
+    spec = ScheduleSpec(user_id=user.id, **dataclasses.asdict(change))
+    try:
+        runs = upcoming_runs(spec, utcnow())
+    except InvalidInput as exc:
+        for name, message in exc.problems:
+            getattr(form, name).errors = [message]
+        return _page(user, 400, schedule_form=form)
+    if form.preview.data:
+        return _page(user, schedule_form=form, preview=_when(runs, spec.timezone))
+    if user.email_confirmed_at is None:
+        flash("Confirm your email address first: scheduled exports start once it is confirmed.", "error")
+        return _page(user, 403, schedule_form=form, preview=_when(runs, spec.timezone))
+    with get_db().session(write=True) as session:
+        row_user = _user(session)
+        save_schedule(session, row_user, change, now=utcnow())
+        row_user.timezone = spec.timezone  # times elsewhere are shown in this zone too
+    flash("Schedule saved. The next runs are listed below.", "info")
+    return redirect(url_for("settings.index", _anchor="schedule"))
+
+
+@bp.route("/archive", methods=["POST"])
+@login_required
+def archive() -> Response:
+    form = ArchiveForm()
+    if not form.validate_on_submit():
+        return _page(_user(get_session()), 400, archive_form=form)
+    with get_db().session(write=True) as session:
+        _user(session).vcard_version = None if form.vcard_version.data == "default" else form.vcard_version.data
+    flash("Archive options saved; they apply from the next export.", "info")
+    return redirect(url_for("settings.index", _anchor="archive"))
+
+
+@bp.route("/tokens", methods=["POST"])
+@login_required
+def create_token() -> Response:
+    service = token_service()
+    if service is None:
+        abort(404)
+    form = TokenForm()
+    if not form.validate_on_submit():
+        return _page(_user(get_session()), 400, token_form=form)
+    days = int(form.lifetime.data or 0)
+    expires_at = utcnow() + dt.timedelta(days=days) if days else None
+    with get_db().session(write=True) as session:
+        token, plaintext = service.create_token(session, _user(session), form.name.data, expires_at)
+        name = token.name
+    return _page(_user(get_session()), new_token={"name": name, "value": plaintext})
+
+
+@bp.route("/tokens/<token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: str) -> Response:
+    service = token_service()
+    if service is None or not RevokeForm().validate_on_submit():
+        abort(404 if service is None else 400)
+    with get_db().session(write=True) as session:
+        try:
+            done = service.revoke_token(session, _user(session), token_id)
+        except LookupError:
+            done = False
+    if done is False:
+        abort(404)  # not this user's token (or no such token): the same answer
+    flash("Token revoked. Scripts using it are refused from now on.", "info")
+    return redirect(url_for("settings.index", _anchor="tokens"))
