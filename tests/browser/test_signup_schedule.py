@@ -1,63 +1,25 @@
-"""In Chromium: sign up, confirm by the emailed link, sign in, set a schedule and see its next runs.
-
-The live server and page fixtures here are a minimal local stand-in: the
-shared ones (tests/browser/conftest.py, live server + Playwright page) are
-being written alongside; once they are in, this module should use them.
-"""
+"""In Chromium: sign up, confirm by the emailed link, sign in, set a schedule and see its next runs."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect, sync_playwright
-from werkzeug.serving import make_server
+from playwright.sync_api import Page, expect
 
 from tests.servers.smtp import SmtpServer
 from tests.web.mail_helpers import link_in, use_mail_server, wait_for_mail
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "sailing home at dawn"
 
 
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (the project's test setup installs it with apt-get)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        context.close()
-        browser.close()
-
-
 def test_sign_up_confirm_sign_in_and_set_a_schedule(
-    app: Flask, smtp_server: SmtpServer, live_url: str, page: Page, tmp_path: Path
+    app: Flask, smtp_server: SmtpServer, live_server: str, page: Page, tmp_path: Path
 ) -> None:
+    live_url = live_server
     use_mail_server(app, smtp_server)
     p = page
 
