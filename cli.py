@@ -153,6 +153,15 @@ def serve_command(host: str, port: int, threads: int) -> None:
     # The worker is a fork of this process: it must open its own database connections.
     hooks.close(app)
     workers = app.config["EMBEDDED_WORKERS"]
+    forks = [0]  # counted in the master before each fork; a worker sees the count it was forked at
+
+    def worker_ready(_worker: object) -> None:
+        hooks.start_background(app)
+        if forks[0] == 1:  # the first worker says where it serves; a replacement starts quietly
+            click.echo(f"Lifeboat on http://{host}:{bound_port}/ (scheduler and {workers} export workers)")
+
+    def count_fork(_server: object, _worker: object) -> None:
+        forks[0] += 1
 
     class Embedded(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -168,10 +177,8 @@ def serve_command(host: str, port: int, threads: int) -> None:
                 "errorlog": "-",
                 "loglevel": "warning",
                 "proc_name": "lifeboat",
-                "post_worker_init": lambda _worker: hooks.start_background(app),
-                "when_ready": lambda _server: click.echo(
-                    f"Lifeboat on http://{host}:{bound_port}/ (scheduler and {workers} export workers)"
-                ),
+                "pre_fork": count_fork,
+                "post_worker_init": worker_ready,
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)

@@ -129,9 +129,7 @@ def open_link(session: Session, link_id: str, *, now: dt.datetime) -> Archive:
 
 def count_download(session: Session, link_id: str) -> None:
     """Count one fetch through the link (a single UPDATE: concurrent downloads never lose a count)."""
-    session.execute(
-        update(DownloadLink).where(DownloadLink.id == link_id).values(downloads=DownloadLink.downloads + 1)
-    )
+    session.execute(update(DownloadLink).where(DownloadLink.id == link_id).values(downloads=DownloadLink.downloads + 1))
 
 
 @contextlib.contextmanager

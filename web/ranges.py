@@ -26,8 +26,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from flask import request
-from werkzeug.utils import secure_filename
 from werkzeug.http import http_date, parse_date, parse_range_header
+from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
@@ -76,7 +76,7 @@ class _FileSlice:
         self._file.close()
 
 
-def _wanted_range(size: int, etag: str, last_modified: dt.datetime | None) -> tuple[int, int] | None | bool:
+def _wanted_range(size: int, etag: str, last_modified: dt.datetime | None) -> tuple[int, int] | bool | None:
     """(start, length) for one satisfiable range; None: send it all; False: unsatisfiable (416)."""
     header = request.headers.get("Range")
     if not header or request.method not in ("GET", "HEAD"):

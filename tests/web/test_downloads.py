@@ -106,9 +106,7 @@ def test_a_suffix_longer_than_the_archive_means_all_of_it(client: FlaskClient, l
     assert answer.headers["Content-Range"] == f"bytes 0-{len(stored) - 1}/{len(stored)}"
 
 
-def test_several_ranges_are_answered_200_with_the_whole_archive(
-    client: FlaskClient, link: str, stored: bytes
-) -> None:
+def test_several_ranges_are_answered_200_with_the_whole_archive(client: FlaskClient, link: str, stored: bytes) -> None:
     """A documented choice (web/ranges.py): no multipart/byteranges; RFC 9110 lets a server ignore Range."""
     answer = client.get(link, headers={"Range": "bytes=0-9,20-29"})
     assert answer.status_code == 200 and answer.data == stored
