@@ -271,3 +271,15 @@ def test_a_big_archive_streams_in_constant_memory(
         tracemalloc.stop()
     assert received == 64 << 20
     assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB while streaming 64 MiB"
+
+
+def test_the_link_a_run_puts_in_email_is_a_revocable_row(
+    client: FlaskClient, app: Flask, db: Database, archive: Archive, stored: bytes
+) -> None:
+    url = get_context(app).download_link(archive.id, archive.user_id)
+    assert url is not None and url.startswith(app.config["BASE_URL"].rstrip("/") + "/d/")
+    path = url[len(app.config["BASE_URL"].rstrip("/")) :]
+    assert client.get(path).data == stored
+    with db.session(write=True) as session:
+        assert revoke_archive_links(session, archive.id, archive.user_id, now=utcnow()) >= 1
+    assert client.get(path).status_code == 410
