@@ -22,7 +22,7 @@ COMPILE := $(UV) pip compile pyproject.toml --quiet --python-version 3.11 \
 # moves everything to the newest versions allowed.
 LOCK_FLAGS ?=
 
-.PHONY: run test test-fast check lint layers docs format bench clean lock system-deps
+.PHONY: run test test-fast test-browser check lint layers typecheck docs format bench clean lock system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,13 @@ lock: | $(BIN)/python
 	$(COMPILE) -o $(RUN_LOCK)
 	$(COMPILE) --extra test -c $(RUN_LOCK) -o $(TEST_LOCK)
 
-# Debian packages the tests use (the archive tests re-pack with Info-ZIP's zip/unzip).
-# A no-op when they are present; needs root for apt-get, otherwise says what to install.
+# Debian packages the tests use: Info-ZIP's zip/unzip (the archive tests re-pack with them) and
+# Chromium (the browser tests drive /usr/lib/chromium/chromium through Playwright; `playwright
+# install` is never used). A no-op when they are present; needs root for apt-get, otherwise
+# says what to install.
 system-deps:
 	@missing=""; for tool in zip unzip; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	test -x /usr/lib/chromium/chromium || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 		echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing; \
@@ -66,11 +69,16 @@ run: $(RUN_STAMP)
 	$(BIN)/flask --app app serve
 
 # Hypothesis runs the long "ci" profile when CI is set (see tests/conftest.py), the short "dev" one otherwise.
-test: $(TEST_STAMP) system-deps
+# Types first: a type error fails `make test` (and so .ci/run) before the long pytest run starts.
+test: typecheck system-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(TEST_STAMP) system-deps
-	$(BIN)/python -m pytest -q -m "not server and not scale and not slow"
+	$(BIN)/python -m pytest -q -m "not server and not scale and not slow and not browser"
+
+# The pages in Chromium: screenshots go to tests/browser/screenshots/ (or $$LIFEBOAT_SCREENSHOTS).
+test-browser: $(TEST_STAMP) system-deps
+	$(BIN)/python -m pytest -q -m browser tests/browser
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
@@ -79,6 +87,11 @@ lint: $(TEST_STAMP)
 format: $(TEST_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# mypy as configured in pyproject.toml ([tool.mypy]): strict for account, exporters and store, default
+# mode elsewhere, tests and bench included. Not part of test-fast, which stays quick.
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
 
 # The import contracts in pyproject.toml ([tool.importlinter]); tests/unit/test_layers.py runs them in `make test` too.
 layers: $(TEST_STAMP)
@@ -89,10 +102,10 @@ layers: $(TEST_STAMP)
 docs: | $(BIN)/python
 	$(BIN)/python -c "import config; [print('wrote', path) for path in config.write_docs()]"
 
-check: lint layers test
+check: lint layers typecheck test
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/export_account.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .mypy_cache

@@ -107,8 +107,8 @@ def guarded(command: click.Command) -> click.Command:
     result = copy.copy(command)
     if command.callback is not None:
         result.callback = _guard_callback(command.callback)
-    if isinstance(command, click.Group):
-        result.commands = {name: guarded(sub) for name, sub in command.commands.items()}
+    if isinstance(result, click.Group):  # a copy of a group is a group
+        result.commands = {name: guarded(sub) for name, sub in result.commands.items()}
     return result
 
 
@@ -139,7 +139,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     """
     from gunicorn.app.base import BaseApplication
 
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
     hooks: Hooks = app.extensions[EXTENSION]
     # Listen before anything starts, so a busy port is one clear line and leaves no threads behind.
     try:

@@ -209,7 +209,8 @@ def rrule(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid RRULE (e.g. FREQ=WEEKLY;BYDAY=MO): {exc}") from None
     if "FREQ" not in parsed:
         raise ValueError(f"{value!r} is not a valid RRULE: FREQ is missing")
-    return parsed.to_ical().decode()
+    text: str = parsed.to_ical().decode()
+    return text
 
 
 def duration(value: str) -> str:
@@ -218,7 +219,8 @@ def duration(value: str) -> str:
         parsed = vDuration.from_ical(value.strip())
     except (ValueError, TypeError):
         raise ValueError(f"{value!r} is not an RFC 5545 duration such as -PT15M or P1D") from None
-    return vDuration(parsed).to_ical().decode()
+    text: str = vDuration(parsed).to_ical().decode()  # vDuration is unannotated
+    return text
 
 
 def upper_token(value: str) -> str:

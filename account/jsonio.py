@@ -61,7 +61,8 @@ _TOP_LEVEL_ORDER = {
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("account").joinpath("account.schema.json").read_text("utf-8"))
+    document: dict[str, Any] = json.loads(resources.files("account").joinpath("account.schema.json").read_text("utf-8"))
+    return document
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ def canonical_duration(value: str) -> str:
     if not _DURATION.fullmatch(raw) or raw.rstrip("T").lstrip("+-") == "P":
         raise ValueError(f"{value!r} is not an RFC 5545 duration such as -PT15M, PT1H or P1D")
     try:
-        return vDuration(vDuration.from_ical(raw)).to_ical().decode()
+        text: str = vDuration(vDuration.from_ical(raw)).to_ical().decode()  # vDuration is unannotated
+        return text
     except (ValueError, OverflowError):
         raise ValueError(f"{value!r} is too long a duration") from None
 
@@ -129,7 +130,7 @@ def _canonical_rrule(value: str, kind: tuple[str, str | None] | None) -> str:
                 raise ValueError(f"{value!r} is not a valid RRULE: {key}={number} is out of range")
     if "UNTIL" in rule and kind is not None:
         rule["UNTIL"] = [_until(rule["UNTIL"][0], kind)]
-    text = rule.to_ical().decode()
+    text: str = rule.to_ical().decode()
     if "RSCALE" not in rule and "SKIP" not in rule:
         until = rule.get("UNTIL", [None])[0]
         aware = isinstance(until, dt.datetime) and until.tzinfo is not None

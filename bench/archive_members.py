@@ -106,7 +106,7 @@ def measure_traced(n: int, top: int) -> dict[str, Any]:
         take("verified")
         return manifest
 
-    archive.verify_archive = watched  # type: ignore[assignment]
+    archive.verify_archive = watched  # type: ignore[assignment]  # patched for this process only
     tracemalloc.start(1)
     with tempfile.TemporaryDirectory() as tmp:
         write(n, Path(tmp))

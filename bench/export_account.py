@@ -46,7 +46,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,6 +55,9 @@ EMAIL = "bench@example.com"
 FORMATS = ("contacts", "calendars", "notes")
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 MB = 1_000_000
+
+if TYPE_CHECKING:  # imported lazily below, once sys.path holds the checkout
+    from store.accounts import AccountReader
 
 
 def rss_mb() -> float:
@@ -86,7 +89,7 @@ def setup(folder: Path, scale: float) -> dict[str, Any]:
     )
     account = generate_account(EMAIL, size, seed=2)
     events = [e for c in account.calendars for e in c.events]
-    stats = {
+    stats: dict[str, float] = {
         "contacts": len(account.contacts),
         "photos": sum(c.photo is not None for c in account.contacts),
         "events": len(events),
@@ -177,7 +180,7 @@ class _Clock:
     marks: dict[str, tuple[float, float]] = {}
 
     @classmethod
-    def reader(cls) -> type:
+    def reader(cls) -> type[AccountReader]:
         from store.accounts import AccountReader
 
         marks = cls.marks
@@ -357,7 +360,7 @@ def _ics(info: Any, events: list[Any]) -> bytes:
             comp.add("RRULE", vRecur.from_ical(e.rrule))
         if e.exdates:
             comp.add("EXDATE", [value(w) for w in e.exdates])
-        people = [("ORGANIZER", e.organizer, {})] if e.organizer else []
+        people: list[tuple[str, Any, dict[str, str]]] = [("ORGANIZER", e.organizer, {})] if e.organizer else []
         people += [("ATTENDEE", a, {"ROLE": a.role, "PARTSTAT": a.partstat}) for a in e.attendees]
         for key, person, params in people:
             address = vCalAddress(f"mailto:{person.email}")

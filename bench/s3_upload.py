@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -123,7 +124,7 @@ def run_variant(variant: str, endpoint: str, path: Path, sha256: str, repeat: in
     }
 
 
-def child(variant: str, endpoint: str, path: Path, sha256: str, repeat: int) -> dict[str, object]:
+def child(variant: str, endpoint: str, path: Path, sha256: str, repeat: int) -> dict[str, Any]:
     command = [
         sys.executable,
         __file__,
@@ -187,11 +188,11 @@ def main() -> None:
     medians = {}
     for variant, result in results.items():
         seconds = result["seconds"]
-        median = statistics.median(seconds)  # type: ignore[arg-type]
+        median = statistics.median(seconds)
         medians[variant] = median
         print(
             f"{variant:12s} median {median:6.2f} s  {size / median / (1 << 20):7.1f} MiB/s  "
-            f"runs {', '.join(f'{s:.2f}' for s in seconds)}  "  # type: ignore[union-attr]
+            f"runs {', '.join(f'{s:.2f}' for s in seconds)}  "
             f"peak RSS {result['peak_rss_mib']:.0f} MiB "
             f"(after imports {result['baseline_rss_mib']:.0f} MiB)"
         )

@@ -44,6 +44,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -125,7 +126,10 @@ def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
 
-def timed(action: Callable[[], object]) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(action: Callable[[], T]) -> tuple[float, T]:
     began = time.perf_counter()
     result = action()
     return time.perf_counter() - began, result
@@ -146,7 +150,7 @@ def idle_ticks(db: Database, rounds: int = 20) -> tuple[float, float]:
     ticks, passes = [], []
     for _ in range(rounds):
         seconds, result = timed(lambda: dispatch.tick(db, now=NOW))
-        assert result.due == 0, "the benchmark's schedules must not be due at NOW"  # type: ignore[attr-defined]
+        assert result.due == 0, "the benchmark's schedules must not be due at NOW"
         ticks.append(seconds)
         passes.append(timed(dispatcher_pass)[0])
     return median_ms(ticks), median_ms(passes)
@@ -181,7 +185,7 @@ def due_ticks(
                     "UPDATE schedules SET next_run_at = %s WHERE id = %s",
                     [(naive(_latest_run(i)), i) for i in chosen],
                 )
-            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]  # one row
             profiler = cProfile.Profile() if profile and round_ == rounds - 1 else None
             if profiler:
                 profiler.enable()
@@ -192,14 +196,14 @@ def due_ticks(
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
             wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,)).fetchone()
-            wals.append(float(wal[0]) / 2**20)  # type: ignore[index]
-            created = result.created  # type: ignore[attr-defined]
+            wals.append(float(wal[0]) / 2**20)  # type: ignore[index]  # one row
+            created = result.created
             assert len(created) == 1000, f"expected 1,000 new runs, got {len(created)}"
             ticks.append(seconds * 1000)
             seconds, handed = timed(
                 lambda: run_lifecycle.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
             )
-            assert len(handed) == 1000  # type: ignore[arg-type]
+            assert len(handed) == 1000
             handouts.append(seconds)
             # Reset: the new runs go, the schedules return to the future.
             conn.execute("DELETE FROM run_events WHERE run_id = ANY(%s)", (created,))

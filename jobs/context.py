@@ -25,13 +25,13 @@ from store.base import utcnow
 class Destinations(Protocol):
     """The user's enabled destinations as `(destination id, backend)` pairs."""
 
-    def __call__(self, session: Session, user: User) -> Sequence[tuple[int | None, Delivery]]: ...
+    def __call__(self, session: Session, user: User, /) -> Sequence[tuple[int | None, Delivery]]: ...
 
 
 class Notifier(Protocol):
     """Tell the user a run failed for good (by email in production)."""
 
-    def __call__(self, user: User, run: ExportRun) -> None: ...
+    def __call__(self, user: User, run: ExportRun, /) -> None: ...
 
 
 def no_destinations(_session: Session, _user: User) -> Sequence[tuple[int | None, Delivery]]:

@@ -81,8 +81,10 @@ class Registry:
             from delivery.s3.settings import S3Settings
 
             secrets = self.decrypt(destination)
-            fields = {k: v for k, v in settings.items() if k not in SECRET_FIELDS}
-            return S3Delivery(S3Settings(**fields, **secrets), allow_list=self.allow_list)
+            # One mapping of stored JSON values: S3Settings checks each field's type and grammar itself.
+            values: dict[str, Any] = {k: v for k, v in settings.items() if k not in SECRET_FIELDS}
+            values.update(secrets)
+            return S3Delivery(S3Settings(**values), allow_list=self.allow_list)
         raise ValueError(f"unknown destination kind {destination.kind!r}")
 
     def decrypt(self, destination: Destination) -> dict[str, str]:

@@ -74,7 +74,7 @@ def list_destinations(session: Session, user: User) -> list[Destination]:
     return list(session.scalars(select(Destination).where(Destination.user_id == user.id).order_by(Destination.id)))
 
 
-def test_destination(session: Session, registry: Registry, destination: Destination, user: User) -> str:
+def test_destination(session: Session | None, registry: Registry, destination: Destination, user: User) -> str:
     """Run the backend's connection test and record the outcome on the destination."""
     try:
         summary = registry.backend(destination, user).test_connection()

@@ -133,7 +133,7 @@ def export_user(
 
     def on_item(stage: str, done: int) -> None:
         if progress is not None:
-            progress(stage, weights.percent(stage, done))
+            progress(weights.stage(stage, done), weights.percent(stage, done))
 
     bundle = Bundle(
         reader,
@@ -218,7 +218,29 @@ class _Weights:
         order = ["contacts", "calendars", "notes"]
         self.before = {stage: sum(self.totals[s] for s in order[: order.index(stage)]) for stage in order}
 
+    def stage(self, stage: str, done: int) -> str:
+        """`calendars:120/500`: the stage with items done of total, as the run's stage column keeps it."""
+        if stage not in self.totals:
+            return stage
+        return f"{stage}:{min(done, self.totals[stage])}/{self.totals[stage]}"
+
     def percent(self, stage: str, done: int) -> int:
         if stage not in self.totals:
             return 95
         return min(95, int(95 * (self.before[stage] + min(done, self.totals[stage])) / self.all))
+
+
+def split_stage(value: str | None) -> tuple[str | None, int | None, int | None]:
+    """`calendars:120/500` -> ("calendars", 120, 500); a bare stage name has no counts.
+
+    Why packed into one column: the run row already carries the stage to every
+    reader (web, API, CLI) through the heartbeat, and items done of total are
+    what a user watching a long export wants to see ("Calendars: 120 of 500 events").
+    """
+    if not value:
+        return None, None, None
+    name, _, counts = value.partition(":")
+    done, _, total = counts.partition("/")
+    if done.isdigit() and total.isdigit():
+        return name, int(done), int(total)
+    return name, None, None

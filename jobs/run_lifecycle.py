@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,11 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> dt.timedelta:
         return min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows a conditional UPDATE changed (a DML result is a CursorResult; Session.execute is typed as Result)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def add_event(session: Session, run_id: str, kind: str, message: str, *, at: dt.datetime, level: str = "info") -> None:
@@ -104,7 +110,7 @@ def claim(db: Database, run_id: str, owner: str, *, now: dt.datetime, lease: dt.
                 error=None,
             )
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             return False
         attempt = session.scalar(select(ExportRun.attempt).where(ExportRun.id == run_id))
         add_event(session, run_id, "started", f"Attempt {attempt} started.", at=now)
@@ -149,16 +155,16 @@ def heartbeat(
             .where(ExportRun.id == run_id, ExportRun.state == RunState.RUNNING, ExportRun.lease_owner == owner)
             .values(**values)
         )
-        return result.rowcount == 1
+        return _rowcount(result) == 1
 
 
-def _owned(run_id: str, owner: str) -> object:
+def _owned(run_id: str, owner: str) -> ColumnElement[bool]:
     return and_(ExportRun.id == run_id, ExportRun.state == RunState.RUNNING, ExportRun.lease_owner == owner)
 
 
 def attach_archive(session: Session, run_id: str, owner: str, archive_id: str) -> bool:
     result = session.execute(update(ExportRun).where(_owned(run_id, owner)).values(archive_id=archive_id))
-    return result.rowcount == 1
+    return _rowcount(result) == 1
 
 
 def finish_delivered(db: Database, run_id: str, owner: str, *, now: dt.datetime, message: str) -> bool:
@@ -176,7 +182,7 @@ def finish_delivered(db: Database, run_id: str, owner: str, *, now: dt.datetime,
                 error=None,
             )
         )
-        if result.rowcount != 1:
+        if _rowcount(result) != 1:
             return False
         add_event(session, run_id, "delivered", message, at=now)
         return True

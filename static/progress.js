@@ -1,22 +1,51 @@
-// Poll active runs and update their state and progress bar; reload once one finishes
-// so the new archive appears. Without JavaScript the page still works (reload by hand).
+// Watch the active export: copy the server's words for its stage and progress into the page,
+// announce stage changes through the polite live region, and reload once the run has
+// finished so the new archive appears. Without JavaScript the page still works (reload by hand).
 (function () {
-  const active = () => document.querySelectorAll('li.run[data-active="yes"]');
-  async function poll() {
-    let finished = false;
-    for (const item of active()) {
-      try {
-        const response = await fetch(item.dataset.statusUrl, { headers: { Accept: "application/json" } });
-        if (!response.ok) continue;
-        const run = await response.json();
-        item.querySelector(".state").textContent = run.state;
-        item.querySelector("progress").value = run.progress;
-        item.querySelector(".stage").textContent = run.stage || "";
-        if (!["queued", "running", "retrying"].includes(run.state)) finished = true;
-      } catch (error) { /* offline for a moment: try again next time */ }
+  "use strict";
+  const block = document.querySelector('.progress-block[data-active="yes"]');
+  if (!block) return;
+  const bar = block.querySelector("progress");
+  const stage = block.querySelector(".stage");
+  const badge = block.querySelector(".state");
+  const error = block.querySelector(".run-error");
+  const live = block.querySelector(".live");
+  let announced = "";
+
+  function show(run) {
+    badge.textContent = run.state_label;
+    badge.className = "badge state " + run.state;
+    bar.value = run.progress;
+    bar.textContent = run.progress + "%";
+    stage.textContent = run.label;
+    error.textContent = run.error || "";
+    error.hidden = !run.error;
+    // Announce a new stage or state, not every count: a screen reader would hear nothing else.
+    const key = run.state + "/" + (run.stage || "");
+    if (key !== announced) {
+      announced = key;
+      live.textContent = run.state === "running" ? (run.stage_label || run.state_label) : run.label;
     }
-    if (finished) window.location.reload();
-    else if (active().length) setTimeout(poll, 1500);
   }
-  if (active().length) setTimeout(poll, 1000);
+
+  async function poll() {
+    let delay = 1000;
+    try {
+      const response = await fetch(block.dataset.statusUrl, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const run = await response.json();
+        show(run);
+        if (!run.active) {
+          setTimeout(() => window.location.reload(), 800);
+          return;
+        }
+      } else if (response.status === 401 || response.status === 404) {
+        return;
+      }
+    } catch (e) {
+      delay = 5000; // offline for a moment: try again a little later
+    }
+    setTimeout(poll, delay);
+  }
+  setTimeout(poll, 500);
 })();

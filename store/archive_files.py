@@ -206,7 +206,7 @@ class Stored(Generic[T]):
 def store_new(
     files: ArchiveFiles,
     relpath: str,
-    write: Callable[[BinaryIO], None],
+    write: Callable[[BinaryIO], object],  # what it returns (a byte count, say) is ignored
     verify: Callable[[Path], T],
 ) -> Stored[T]:
     """Write a new file through `write`, fsync it, `verify` it, then `put` it as `relpath`.

@@ -49,8 +49,8 @@ class Database:
         self.engine: Engine = make_engine(url, **engine_options)
         # Both share `engine`'s pool; only how their transactions begin differs.
         if self.is_sqlite:
-            self.read_engine = self.engine.execution_options(**{_MODE: "read"})
-            self.write_engine = self.engine.execution_options(**{_MODE: "write"})
+            self.read_engine: Engine = self.engine.execution_options(**{_MODE: "read"})
+            self.write_engine: Engine = self.engine.execution_options(**{_MODE: "write"})
         else:
             self.read_engine = self.engine.execution_options(postgresql_readonly=True)
             self.write_engine = self.engine
@@ -118,7 +118,8 @@ def init_app(app: Flask) -> None:
 
 
 def get_db(app: Flask | None = None) -> Database:
-    return (app or current_app).extensions[EXTENSION]
+    database: Database = (app or current_app).extensions[EXTENSION]  # set by init_app
+    return database
 
 
 def get_session() -> Session:
@@ -129,4 +130,5 @@ def get_session() -> Session:
     """
     if "db_session" not in g:
         g.db_session = get_db().sessionmaker()
-    return g.db_session
+    session: Session = g.db_session
+    return session

@@ -29,3 +29,9 @@ def write_archive(
 ) -> ArchiveInfo:
     """Write, verify and place `dest_dir/name`; see `jobs.export.write_verified`."""
     return write_verified(LocalArchiveFiles(Path(dest_dir)), name, entries, meta, now, layout=layout)
+
+
+def local_path(info: ArchiveInfo) -> Path:
+    """The file `write_archive` placed (a folder store always has one; a bucket would not)."""
+    assert info.path is not None
+    return info.path

@@ -66,7 +66,7 @@ def with_memory_destination(app: Flask) -> MemoryDelivery:
     def destinations(_session: object, _user: User) -> Sequence[tuple[int | None, Delivery]]:
         return [(None, backend)]
 
-    ctx.destinations = destinations  # type: ignore[assignment]
+    ctx.destinations = destinations
     ctx.on_progress = lambda _stage, _percent: time.sleep(0.002)
     return backend
 

@@ -24,4 +24,6 @@ def examples(thorough: int) -> int:
         full = settings.get_profile("ci").max_examples
     except InvalidArgument:  # the profiles are not registered: a module imported on its own
         return thorough
-    return max(FLOOR, round(thorough * settings.default.max_examples / full))
+    current = settings.default
+    assert current is not None  # hypothesis always has a loaded profile
+    return max(FLOOR, round(thorough * current.max_examples / full))

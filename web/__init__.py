@@ -16,9 +16,11 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import archives, auth, dashboard, export_now, health, limits, metrics
+    from web import archives, auth, dashboard, error_pages, export_now, formatting, health, limits, metrics
 
     csrf.init_app(app)
+    error_pages.register(app)
+    formatting.register(app)
     login_manager.init_app(app)
     configure_cookies(app)
     limits.configure(app)

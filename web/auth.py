@@ -10,9 +10,12 @@ every older cookie stops working at once, on every device.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -53,8 +56,8 @@ def load_user(user_id: str) -> SessionUser | None:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -68,9 +71,41 @@ def login() -> str | Response:
             assert user is not None
             login_user(SessionUser(user))
             session[SESSION_VERSION_KEY] = user.session_version
-            return redirect(safe_next(request.args.get("next")) or url_for("dashboard.index"))
+            return redirect(landing(request.args.get("next")))
         flash("Wrong email or password.", "error")
     return render_template("login.html", form=form)
+
+
+def expired_sign_in() -> tuple[str, int]:
+    """The sign-in form sat open too long (or its cookie went): show it again, saying so."""
+    flash("The sign-in form expired. Please sign in again.", "error")
+    # The email is kept (it is no secret and saves typing); the password is asked again.
+    form = LoginForm(formdata=None, email=(request.form.get("email") or "")[:320])
+    return render_template("login.html", form=form), 400
+
+
+def landing(next_value: str | None) -> str:
+    """Where to go after signing in: `next` if it is a page of ours that opens with GET, else the dashboard.
+
+    Why the GET check: a form posted after the session ended (Export now in a tab
+    left open after signing out elsewhere) sends the browser here with `next`
+    naming a POST-only address; following it would show "405 Method Not
+    Allowed". The action is not repeated behind the user's back either: they
+    land on the dashboard, told to press the button again.
+    """
+    target = safe_next(next_value)
+    if target is None:
+        return url_for("dashboard.index")
+    adapter = current_app.create_url_adapter(request)
+    try:
+        if adapter is not None:
+            adapter.match(urlsplit(target).path, method="GET")
+    except MethodNotAllowed:
+        flash("You were signed out, so that was not done. Nothing was started: press the button again.", "info")
+        return url_for("dashboard.index")
+    except HTTPException:
+        pass  # a redirect or a 404 is the target's own business
+    return target
 
 
 @bp.route("/logout", methods=["POST"])

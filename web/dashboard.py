@@ -1,4 +1,10 @@
-"""The signed-in user's overview: what Lifeboat holds, and their archives."""
+"""The signed-in user's overview: what Lifeboat holds, the last and next export, and the archives.
+
+Why the schedule and the last finished run are read here: a dashboard that
+says "No exports yet … or set a schedule" while archives exist and a schedule
+is set makes a user doubt their backups; each line must come from the rows
+that decide it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,16 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from exporters.archive.counts import EVENTS_MEANING, counts_line
-from store import Archive, ExportRun, User, get_session
+from store import Archive, Destination, ExportRun, Schedule, User, get_session
 from store.accounts import AccountReader
 from web.export_now import ExportNowForm
+from web.run_view import ACTIVE, run_view
 
 bp = Blueprint("dashboard", __name__)
 # The figures read the same here as in `export`, `verify`, `restore` and a run's history.
 bp.add_app_template_filter(counts_line, "counts_line")
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 @bp.route("/")
@@ -32,12 +41,34 @@ def index() -> str:
     recent = session.scalars(
         select(ExportRun).where(ExportRun.user_id == user.id).order_by(ExportRun.created_at.desc()).limit(10)
     ).all()
+    schedule = session.scalar(select(Schedule).where(Schedule.user_id == user.id))
+    destinations = session.scalars(
+        select(Destination).where(Destination.user_id == user.id, Destination.enabled.is_(True))
+    ).all()
+    views = [run_view(run, user.timezone) for run in recent]
     return render_template(
         "dashboard.html",
         user=user,
         counts=counts,
         events_meaning=EVENTS_MEANING,
         archives=archives,
-        runs=recent,
+        runs=views,
+        active=next((v for v in views if v.state in ACTIVE), None),
+        last=next((v for v in views if v.state not in ACTIVE), None),
+        schedule=schedule,
+        schedule_words=schedule_words(schedule),
+        destinations=destinations,
         form=ExportNowForm(),
     )
+
+
+def schedule_words(schedule: Schedule | None) -> str:
+    """`Weekly on Monday at 02:00 (Europe/Berlin)`, or "" when there is no schedule on."""
+    if schedule is None or not schedule.enabled:
+        return ""
+    when = f"at {schedule.time_of_day} ({schedule.timezone})"
+    if schedule.frequency == "daily":
+        return f"Daily {when}"
+    if schedule.frequency == "weekly":
+        return f"Weekly on {_WEEKDAYS[schedule.weekday % 7]} {when}"
+    return f"Monthly on day {schedule.day_of_month} {when}"

@@ -9,8 +9,9 @@ from werkzeug.wrappers import Response
 
 import jobs
 from jobs import run_lifecycle
-from store import ExportRun, get_db, get_session
+from store import ExportRun, User, get_db, get_session
 from store.base import utcnow
+from web.run_view import run_view
 
 bp = Blueprint("runs", __name__)
 
@@ -23,7 +24,7 @@ class ExportNowForm(FlaskForm):
 @login_required
 def export_now() -> Response:
     if not ExportNowForm().validate_on_submit():
-        abort(400, "The form expired; reload the page and try again.")
+        abort(400, "The form expired, so no export was started. Reload the page and press “Export now” again.")
     with get_db().session(write=True) as session:
         run, created = run_lifecycle.request_run(session, int(current_user.get_id()), "manual", now=utcnow())
     if created:
@@ -40,13 +41,10 @@ def run_status(run_id: str) -> Response:
     run = get_session().get(ExportRun, run_id)
     if run is None or str(run.user_id) != current_user.get_id():
         abort(404)
+    user = get_session().get(User, run.user_id)
+    view = run_view(run, user.timezone if user is not None else None)
     return jsonify(
-        id=run.id,
-        state=run.state,
-        stage=run.stage,
-        progress=run.progress,
-        attempt=run.attempt,
-        error=run.error,
+        **view.as_json(),
         archive_id=run.archive_id,
         history=[{"at": e.at.isoformat(), "level": e.level, "message": e.message} for e in run.history],
     )

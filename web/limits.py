@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, request
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
@@ -68,7 +68,7 @@ def configure(app: Flask) -> None:
     app.register_error_handler(RateLimitExceeded, too_many_attempts)
 
 
-def too_many_attempts(error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
+def too_many_attempts(error: RateLimitExceeded) -> Response:
     """Say plainly why sign-in is refused and when it will work again."""
     from web import limiter
 
@@ -81,5 +81,8 @@ def too_many_attempts(error: RateLimitExceeded) -> tuple[str, int, dict[str, str
         "Too many failed sign-in attempts. For your account's safety, sign-in is paused: "
         f"try again in {minutes} minute{'s' if minutes != 1 else ''} (after {when})."
     )
-    page = render_template("message.html", title="Too many sign-in attempts", message=message)
-    return page, 429, {"Retry-After": str(wait)}
+    from web.error_pages import render
+
+    response = render(429, "too_many_requests", "Too many sign-in attempts", message)
+    response.headers["Retry-After"] = str(wait)
+    return response

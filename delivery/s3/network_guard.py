@@ -103,14 +103,14 @@ class _GuardMixin:
         # urllib3 types these errors' `conn` as its HTTPConnection; this mixin is only ever
         # mixed into botocore's subclasses of it, hence the ignores below.
         except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
+            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]  # see above
         except TimeoutError as exc:
             raise ConnectTimeoutError(
                 self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
             ) from exc
         except OSError as exc:
             message = f"Failed to establish a new connection: {exc}"
-            raise NewConnectionError(self, message) from exc  # type: ignore[arg-type]
+            raise NewConnectionError(self, message) from exc  # type: ignore[arg-type]  # see above
 
 
 class GuardedHTTPConnection(_GuardMixin, AWSHTTPConnection):

@@ -110,7 +110,7 @@ class FileTable(Sequence[ManifestFile]):
             return tuple(self) == tuple(other)
         return NotImplemented
 
-    __hash__ = None  # type: ignore[assignment]  (it grows)
+    __hash__ = None  # type: ignore[assignment]  # unhashable: it grows (typeshed wants a method)
 
     def __repr__(self) -> str:
         return f"<FileTable of {len(self)} files>"
@@ -299,7 +299,7 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
         raise ArchiveError(f"manifest.json is not valid JSON: {exc}") from None
     _check_head(document)
     try:
-        created_at = dt.datetime.fromisoformat(document.get("created_at"))  # type: ignore[arg-type]
+        created_at = dt.datetime.fromisoformat(document.get("created_at"))  # type: ignore[arg-type]  # TypeError caught
     except (TypeError, ValueError):
         raise ArchiveError("manifest.json: created_at is not an ISO 8601 time") from None
     _require(created_at.tzinfo is not None, "created_at has no time zone")
@@ -352,7 +352,7 @@ class _JsonReader:
     def peek(self) -> str:
         """The next character that is not JSON whitespace, not consumed; "" at the end."""
         while True:
-            self._at = _WHITESPACE.match(self._text, self._at).end()  # type: ignore[union-attr]
+            self._at = _WHITESPACE.match(self._text, self._at).end()  # type: ignore[union-attr]  # `*`: always matches
             if self._at < len(self._text):
                 return self._text[self._at]
             if not self._more():

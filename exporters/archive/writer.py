@@ -64,7 +64,7 @@ def _check_path(registry: PathRegistry, path: str) -> None:
 
 def _date_time(now: dt.datetime) -> tuple[int, int, int, int, int, int]:
     stamp = now.astimezone(dt.UTC)
-    return (1980, 1, 1, 0, 0, 0) if stamp.year < 1980 else stamp.timetuple()[:6]  # type: ignore[return-value]
+    return (1980, 1, 1, 0, 0, 0) if stamp.year < 1980 else stamp.timetuple()[:6]
 
 
 def _zip_info(path: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:
@@ -75,7 +75,7 @@ def _zip_info(path: str, date_time: tuple[int, int, int, int, int, int]) -> zipf
 
 
 def _write_member(
-    zf: zipfile.ZipFile, path: str, chunks: Iterable[bytes], date_time: tuple[int, int, int, int, int, int]
+    zf: zipfile.ZipFile, path: str, chunks: bytes | Iterable[bytes], date_time: tuple[int, int, int, int, int, int]
 ) -> tuple[str, str, int]:
     """Write one member; return (path, SHA-256, size) for the manifest."""
     if isinstance(chunks, bytes | bytearray | memoryview):

@@ -125,7 +125,7 @@ def spool_members(zf: zipfile.ZipFile, spool: Spool) -> None:
     """Make the write-mode `zf` keep its member list in `spool` instead of in memory."""
     if zf.filelist or zf.NameToInfo:
         raise ValueError("swap the member list before writing any member")
-    zf.filelist = SpooledFileList(spool)  # type: ignore[assignment]
+    zf.filelist = SpooledFileList(spool)  # type: ignore[assignment]  # list stand-in (test_archive_streaming)
     zf.NameToInfo = UnindexedNames()
 
 

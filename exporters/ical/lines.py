@@ -150,12 +150,14 @@ def utc_stamp(value: dt.datetime) -> str:
 @lru_cache(maxsize=4096)
 def recur(rule: str) -> str:
     """A canonical RRULE as icalendar's vRecur writes it; ValueError if it is not a rule."""
-    return vRecur.from_ical(rule).to_ical().decode()
+    text: str = vRecur.from_ical(rule).to_ical().decode()
+    return text
 
 
 @lru_cache(maxsize=1024)
 def duration(value: dt.timedelta) -> str:
-    return vDuration(value).to_ical().decode()
+    text: str = vDuration(value).to_ical().decode()  # vDuration.to_ical is unannotated
+    return text
 
 
 @lru_cache(maxsize=1024)

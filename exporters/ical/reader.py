@@ -26,6 +26,7 @@ from icalendar.error import GloballyUniqueTZIDGuessed
 from icalendar.prop import vDuration
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from account.canonical import is_utc_zone
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from account.recurrence import canonical_rrule
 from errors import InvalidInput
@@ -36,7 +37,6 @@ from exporters.ical.values import (
     email_of,
     fit_end,
     instant,
-    is_utc_zone,
     optional,
     shift,
 )
@@ -91,7 +91,7 @@ _FOLD = re.compile(r"\r?\n[ \t]")
 _NAME = re.compile(r"[^;:]*")
 
 
-def _parse(data: bytes) -> list[Component]:
+def _parse(data: bytes) -> list[VCalendar]:
     """icalendar's parse, with backslashes in parameters taken literally.
 
     Why: RFC 5545 has no backslash escapes in parameters (RFC 6868 uses `^`), but
@@ -131,11 +131,13 @@ def _protect_line(line: str, stand_in: str) -> str:
 
 
 def _restore(params: dict[str, Any] | None, stand_in: str) -> None:
-    for key, value in (params or {}).items():
+    if params is None:
+        return
+    for key, value in params.items():
         if isinstance(value, str) and stand_in in value:
-            params[key] = value.replace(stand_in, "\\")  # type: ignore[index]
+            params[key] = value.replace(stand_in, "\\")
         elif isinstance(value, list):
-            params[key] = [v.replace(stand_in, "\\") if isinstance(v, str) else v for v in value]  # type: ignore[index]
+            params[key] = [v.replace(stand_in, "\\") if isinstance(v, str) else v for v in value]
 
 
 def _info(cal: Component) -> CalendarInfo:
@@ -226,20 +228,29 @@ def _end(comp: Component, start: When) -> When | None:
     if "DTEND" in comp and not _marked(comp["DTEND"]):
         return fit_end(start, _when(comp["DTEND"]))
     if "DURATION" in comp and not _marked(comp["DURATION"]):
-        return shift(start, comp["DURATION"].dt)
+        return shift(start, _duration(comp["DURATION"], "DURATION"))
     return None
+
+
+def _duration(prop: Any, name: str) -> dt.timedelta:
+    """A DURATION value; icalendar reads `DURATION:20200101` as a date, which is a problem, not a crash."""
+    value = prop.dt
+    if not isinstance(value, dt.timedelta):
+        raise ValueError(f"{name} is not a duration such as PT1H or -PT15M")
+    return value
 
 
 def _alarm(comp: Component, start: When, end: When | None) -> Alarm | None:
     if "X-LIFEBOAT-TRIGGER" in comp:
         trigger = _x_text(comp, "X-LIFEBOAT-TRIGGER") or ""
     elif "TRIGGER" in comp:
-        prop = comp["TRIGGER"]
-        value = prop.dt
-        if isinstance(value, dt.datetime):  # absolute: as an offset from the (first) start
-            value = instant(_when_of(value, None)) - instant(start)
-        elif (_param(prop, "RELATED") or "START").upper() == "END" and end is not None:
-            value = value + duration_between(start, end)
+        prop: Any = comp["TRIGGER"]  # any of icalendar's value types: checked below
+        if isinstance(prop.dt, dt.datetime):  # absolute: as an offset from the (first) start
+            value = instant(_when_of(prop.dt, None)) - instant(start)
+        else:
+            value = _duration(prop, "TRIGGER")
+            if (_param(prop, "RELATED") or "START").upper() == "END" and end is not None:
+                value = value + duration_between(start, end)
         trigger = vDuration(value).to_ical().decode()
     else:
         return None  # RFC 5545 requires TRIGGER: an alarm without one never fires

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from account.recurrence import zone
 from exporters.contentlines import fold_line
 from exporters.ical.lines import escape
-from exporters.ical.values import zone
 
 __all__ = ["HORIZON", "vtimezone"]
 
@@ -82,7 +82,7 @@ class State:
 
 def state_at(tz: zoneinfo.ZoneInfo, timestamp: int) -> State:
     local = dt.datetime.fromtimestamp(timestamp, tz)
-    offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]  # aware
+    offset = int(local.utcoffset().total_seconds())  # type: ignore[union-attr]  # aware: never None
     return State(offset, bool(local.dst()), local.tzname() or _offset_text(offset))
 
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from icalendar import Calendar as VCalendar
 
+from account.canonical import is_utc_zone
 from account.records import Alarm, CalendarInfo, Event, Override, When
-from account.recurrence import canonical_duration, canonical_rrule
+from account.recurrence import canonical_duration, canonical_rrule, frame
 from exporters.ical import lines as ic
 from exporters.ical.lines import MARKED, Props, add_token, cn_params, serialise, text_value, token
 from exporters.ical.timezones import vtimezone
@@ -30,9 +31,7 @@ from exporters.ical.values import (
     duration_between,
     encode_url,
     fit_end,
-    frame,
     instant,
-    is_utc_zone,
     normalise,
     url_is_clean,
     value_of,

@@ -30,8 +30,9 @@ from vobject.base import ParseError, getLogicalLines, parseLine
 
 from account import canonical
 from account.records import Address, Blob, Contact, Name, Typed
+from account.reserved import CREATED_PROPERTY
 from errors import InvalidInput
-from exporters.vcard.writer import CREATED_PROPERTY, DERIVED_PARAM, OMIT_YEAR_PARAM, RESERVED_PROPERTIES
+from exporters.vcard.writer import DERIVED_PARAM, OMIT_YEAR_PARAM, RESERVED_PROPERTIES
 
 _ESCAPED = re.compile(r"\\(.)")
 _UNESCAPE = {"\\": "\\", "n": "\n", "N": "\n", ",": ",", ";": ";", ":": ":"}

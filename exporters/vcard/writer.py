@@ -162,7 +162,8 @@ def _build(contact: Contact, version: str) -> _Card:
 
 def _text(value: str) -> str:
     """A text value: backslash, comma, semicolon and newline escaped (by vobject)."""
-    return backslashEscape(clean(value))
+    escaped: str = backslashEscape(clean(value))  # vobject has no types
+    return escaped
 
 
 def _fields(*parts: str | None) -> str:

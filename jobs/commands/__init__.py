@@ -226,7 +226,7 @@ def scheduler_command(once: bool) -> None:
     """
     from jobs.scheduler_loop import Dispatcher
 
-    dispatcher = Dispatcher(current_app._get_current_object())  # type: ignore[attr-defined]
+    dispatcher = Dispatcher(current_app._get_current_object())  # type: ignore[attr-defined]  # flask types the proxy as Flask
     if once:
         click.echo(dispatcher.tick_once().describe())
         return
@@ -247,7 +247,8 @@ def export_all_command(workers: int, max_age_hours: int | None) -> None:
     from jobs.bulk import export_all
 
     hours = max_age_hours or current_app.config["UPGRADE_MAX_ARCHIVE_AGE_HOURS"]
-    outcome = export_all(current_app._get_current_object(), workers=workers, max_age_hours=hours)  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
+    outcome = export_all(app, workers=workers, max_age_hours=hours)
     click.echo(outcome.describe())
     if outcome.failed:
         raise click.ClickException(f"{len(outcome.failed)} export(s) failed: " + ", ".join(outcome.failed[:10]))

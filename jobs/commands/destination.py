@@ -6,15 +6,17 @@ Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.orm import Session
 
 from errors import DeliveryError, InvalidInput
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
-from store import Destination
+from store import Destination, User
 from store.accounts import find_user
 from store.db import get_db
 
@@ -24,8 +26,8 @@ def destination() -> None:
     """Where a user's archives are delivered."""
 
 
-def _user(session: object, email: str) -> object:
-    user = find_user(session, email)  # type: ignore[arg-type]
+def _user(session: Session, email: str) -> User:
+    user = find_user(session, email)
     if user is None:
         raise click.ClickException(f"No user {email!r}.")
     return user
@@ -48,13 +50,13 @@ def _user(session: object, email: str) -> object:
 @click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
 @click.option("--keep", "retention_keep", type=int, default=None, help="Keep the newest N archives in the bucket.")
 @with_appcontext
-def add_s3(email: str, **options: object) -> None:
+def add_s3(email: str, **options: Any) -> None:
     """Deliver EMAIL's archives to an S3-compatible bucket."""
     registry = Registry(dict(current_app.config))
     with get_db().session(write=True) as session:
         user = _user(session, email)
         try:
-            row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))  # type: ignore[arg-type]
+            row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(public_view(row), indent=2))
@@ -69,9 +71,9 @@ def add_email(email: str, to: str | None) -> None:
     registry = Registry(dict(current_app.config))
     with get_db().session(write=True) as session:
         user = _user(session, email)
-        settings = {"to": to} if to else {}
+        settings: dict[str, Any] = {"to": to} if to else {}
         try:
-            row = add_destination(session, registry, user, "email", f"email {to or email}", settings)  # type: ignore[arg-type]
+            row = add_destination(session, registry, user, "email", f"email {to or email}", settings)
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(json.dumps(public_view(row), indent=2))
@@ -83,7 +85,7 @@ def add_email(email: str, to: str | None) -> None:
 def list_command(email: str) -> None:
     """Show EMAIL's destinations (never their secrets)."""
     with get_db().session() as session:
-        rows = [public_view(d) for d in list_destinations(session, _user(session, email))]  # type: ignore[arg-type]
+        rows = [public_view(d) for d in list_destinations(session, _user(session, email))]
     click.echo(json.dumps(rows, indent=2))
 
 
@@ -92,19 +94,18 @@ def list_command(email: str) -> None:
 @with_appcontext
 def test_command(destination_id: int) -> None:
     """Write, read back and delete a probe object (S3) or say hello to the mail server."""
-    from store import User
-
     registry = Registry(dict(current_app.config))
     with get_db().session() as session:
         row = session.get(Destination, destination_id)
         if row is None:
             raise click.ClickException(f"No destination {destination_id}.")
         user = session.get(User, row.user_id)
+        assert user is not None  # destinations.user_id is a foreign key
     # The probe talks to the network: outside any transaction. Its outcome (on `row`)
     # is written afterwards in a short one, so no write lock waits on a remote server.
     failed: DeliveryError | None = None
     try:
-        summary = test_destination(None, registry, row, user)  # type: ignore[arg-type]
+        summary = test_destination(None, registry, row, user)
     except DeliveryError as exc:
         failed = exc
     with get_db().session(write=True) as session:

@@ -15,6 +15,7 @@ import random
 import tracemalloc
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -66,7 +67,7 @@ EXPECTED_HEADERS = [
 ]
 
 
-def make_payload(tmp_path: Path, size: int = 200_000, **changes: object) -> Payload:
+def make_payload(tmp_path: Path, size: int = 200_000, **changes: Any) -> Payload:
     """A payload whose file really has `size` random bytes and the matching SHA-256."""
     data = random.Random(size).randbytes(size)
     path = tmp_path / "lifeboat-alice-20261125T040000Z.zip"
@@ -83,11 +84,11 @@ def make_payload(tmp_path: Path, size: int = 200_000, **changes: object) -> Payl
         "manifest": MANIFEST,
         "download_url": None,
     }
-    return Payload(**{**fields, **changes})  # type: ignore[arg-type]
+    return Payload(**{**fields, **changes})
 
 
-def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: object) -> SmtpSettings:
-    values: dict[str, object] = {
+def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: Any) -> SmtpSettings:
+    values: dict[str, Any] = {
         "host": server.host if server else "127.0.0.1",
         "port": server.port if server else port,
         "security": "none",
@@ -95,7 +96,7 @@ def smtp_settings(server: SmtpServer | None = None, port: int = 25, **changes: o
         "sender_name": "Lifeboat",
         "timeout": 5.0,
     }
-    return SmtpSettings(**{**values, **changes})  # type: ignore[arg-type]
+    return SmtpSettings(**{**values, **changes})
 
 
 def only_message(server: SmtpServer) -> EmailMessage:
@@ -104,10 +105,12 @@ def only_message(server: SmtpServer) -> EmailMessage:
 
 
 def attachments(msg: EmailMessage) -> dict[str, bytes]:
-    found = {}
+    found: dict[str, bytes] = {}
     for part in msg.iter_attachments():
         assert isinstance(part, EmailMessage)
-        found[part.get_filename()] = part.get_content()
+        name = part.get_filename()
+        assert name is not None
+        found[name] = part.get_content()
     return found
 
 
@@ -432,7 +435,7 @@ def test_it_is_disabled_without_a_host(tmp_path: Path) -> None:
         ({"host": "smtp.example.net", "username": "u", "password": "p"}, "unencrypted"),
     ],
 )
-def test_it_refuses_broken_settings_at_startup(changes: dict[str, object], message: str) -> None:
+def test_it_refuses_broken_settings_at_startup(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         smtp_settings(**changes)
 

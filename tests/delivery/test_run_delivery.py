@@ -98,18 +98,21 @@ def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
         attempts = list(session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == run_id)))
         stored = [d.secret_token for d in session.scalars(select(Destination))]
     assert [a.outcome for a in attempts] == ["delivered", "delivered"]
-    key = attempts[0].location.split(f"s3://{s3_bucket}/", 1)[1]  # type: ignore[union-attr]
+    location = attempts[0].location
+    assert location is not None
+    key = location.split(f"s3://{s3_bucket}/", 1)[1]
     body = moto_server.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == expected
     message = smtp_server.received[0].message()
-    zips = [p for p in message.iter_attachments() if p.get_filename().endswith(".zip")]
+    zips = [p for p in message.iter_attachments() if (p.get_filename() or "").endswith(".zip")]
     assert hashlib.sha256(zips[0].get_content()).hexdigest() == expected
-    assert expected in message.get_body(("plain",)).get_content()
+    plain = message.get_body(("plain",))
+    assert plain is not None and expected in plain.get_content()
     # The secret is encrypted at rest and appears nowhere a person or log could see it.
     assert all(SECRET not in (token or "") for token in stored)
     client = delivery_app.test_client()
     page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]  # no match fails the test
     client.post("/login", data={"email": "alice@example.com", "password": "pw", "csrf_token": token})
     seen = client.get("/").get_data(as_text=True) + client.get(f"/runs/{run_id}.json").get_data(as_text=True)
     with ctx.db.session() as session:

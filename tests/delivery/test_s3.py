@@ -28,7 +28,7 @@ from tests.servers.s3 import Fault, FaultProxy, MotoS3, s3_error
 pytestmark = pytest.mark.server
 
 LOOPBACK = ["127.0.0.0/8", "::1"]
-KEYS = {
+KEYS: dict[str, Any] = {  # S3Settings fields
     "access_key_id": "AKIATESTKEY000000001",
     "secret_access_key": "test-secret-never-logged-123",
 }
@@ -61,7 +61,7 @@ def make_payload(
 
 
 def delivery(endpoint: str, bucket: str, **options: Any) -> S3Delivery:
-    settings = {"bucket": bucket, "endpoint_url": endpoint, "path_style": True, **KEYS}
+    settings: dict[str, Any] = {"bucket": bucket, "endpoint_url": endpoint, "path_style": True, **KEYS}
     for name in ("path_style", "retention_keep", "prefix"):
         if name in options:
             settings[name] = options.pop(name)

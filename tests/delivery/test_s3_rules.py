@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
@@ -14,7 +15,7 @@ from delivery.s3.redaction import redact
 from delivery.s3.retention import doomed_archives, manifest_key
 from errors import InvalidInput
 
-KEYS = {
+KEYS: dict[str, Any] = {  # S3Settings fields
     "access_key_id": "AKIATESTKEY000000001",
     "secret_access_key": "test-secret-never-logged-123",
 }

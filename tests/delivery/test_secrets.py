@@ -45,7 +45,8 @@ def test_it_encrypts_with_the_first_key() -> None:
 
 
 def test_it_says_what_to_do_when_no_key_is_configured() -> None:
-    for empty in (None, "", " , ", []):
+    empties: list[str | list[str] | None] = [None, "", " , ", []]
+    for empty in empties:
         with pytest.raises(SecretKeyError, match="LIFEBOAT_ENCRYPTION_KEYS is empty"):
             SecretBox.from_setting(empty)
 

@@ -25,7 +25,7 @@ from errors import DeliveryError
 from tests.profiles import examples
 from tests.servers.s3 import MotoS3
 
-KEYS = {
+KEYS: dict[str, Any] = {  # S3Settings fields
     "access_key_id": "AKIATESTKEY000000001",
     "secret_access_key": "test-secret-never-logged-123",
 }

@@ -19,7 +19,7 @@ from icalendar.parser import Parameters
 from icalendar.prop import vCalAddress, vCategory, vDDDTypes, vDuration, vRecur, vText
 
 from account.records import Alarm, Event, Override, When
-from account.recurrence import canonical_duration, canonical_rrule
+from account.recurrence import canonical_duration, canonical_rrule, frame
 from exporters.ical.lines import cn_params, serialise, token
 from exporters.ical.values import (
     MARK,
@@ -27,7 +27,6 @@ from exporters.ical.values import (
     duration_between,
     encode_url,
     fit_end,
-    frame,
     instant,
     mailto,
     url_is_clean,
@@ -47,7 +46,7 @@ def event_bytes(event: Event, stamp: dt.datetime) -> bytes:
 class QuotedParams(Parameters):
     # icalendar quotes CN only for a space or "'"; its lenient parser strips an unquoted
     # TAB at the edges, so quote CN always and the tokens when they hold odd characters.
-    always_quoted = (*Parameters.always_quoted, "CN")
+    always_quoted = (*Parameters.always_quoted, "CN")  # type: ignore[assignment]  # icalendar types its tuple by length
     quote_also = {"ROLE": " '\t\\", "PARTSTAT": " '\t\\"}
 
 
@@ -171,7 +170,7 @@ def _override(
     comp.add("UID", text(event.uid))
     comp.add("DTSTAMP", _stamp(event.updated or event.created or stamp))
     comp.add("RECURRENCE-ID", value_of(rid))
-    comp.add("DTSTART", value_of(start or rid), parameters=None if start else marked())
+    comp.add("DTSTART", value_of(start or rid), parameters=None if start else marked())  # type: ignore[arg-type]  # None is add()'s own default
     if end:
         _add_end(comp, start or rid, end)
     elif times.end:  # keep the series' length, as clients assume for a moved instance
@@ -237,7 +236,7 @@ def _shared(event: Event) -> list[Callable[[Component], None]]:
 def _alarm(alarm: Alarm, event: Event) -> VAlarm:
     comp = VAlarm()
     action = token(alarm.action, "ACTION") if alarm.action else None
-    comp.add("ACTION", action or "DISPLAY", parameters=None if action else marked())
+    comp.add("ACTION", action or "DISPLAY", parameters=None if action else marked())  # type: ignore[arg-type]  # None is add()'s own default
     if alarm.action and not action:
         comp.add("X-LIFEBOAT-ACTION", text(alarm.action))
     try:

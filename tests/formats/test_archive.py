@@ -29,7 +29,7 @@ from exporters.archive.writer import Entry
 from exporters.markdown.reader import read_note
 from exporters.markdown.writer import note_files
 from store.archive_files import ArchiveFilesError
-from tests.archives import write_archive
+from tests.archives import local_path, write_archive
 from tests.profiles import examples
 from tests.strategies.notes import notes
 
@@ -56,7 +56,7 @@ def entries(files: dict[str, bytes] = FILES) -> list[Entry]:
 
 @pytest.fixture
 def written(tmp_path: Path) -> Path:
-    return write_archive(tmp_path, "archive.zip", entries(), META, NOW).path
+    return local_path(write_archive(tmp_path, "archive.zip", entries(), META, NOW))
 
 
 def rebuild(
@@ -134,7 +134,7 @@ def test_it_adds_a_readme_that_explains_imports_and_checks(written: Path) -> Non
 
 def test_it_keeps_a_readme_the_caller_supplies(tmp_path: Path) -> None:
     own = {"README.txt": b"custom readme\n", **FILES}
-    path = write_archive(tmp_path, "a.zip", entries(own), META, NOW).path
+    path = local_path(write_archive(tmp_path, "a.zip", entries(own), META, NOW))
     assert open_member(path, "README.txt") == b"custom readme\n"
 
 
@@ -329,7 +329,7 @@ def test_it_reads_members_back_for_a_restore(tmp_path: Path) -> None:
     paths = PathAllocator()
     files = [file for note in notes for file in note_files(note, paths)]
     info = write_archive(tmp_path, "a.zip", [Entry(p, [d]) for p, d in files], META, NOW)
-    with open_archive(info.path) as archive:
+    with open_archive(local_path(info)) as archive:
         md_paths = [p for p in archive.paths() if p.endswith(".md")]
         assert [read_note(p, archive.open_member(p), archive.open_member) for p in md_paths] == notes
         with pytest.raises(KeyError):
@@ -344,7 +344,7 @@ def test_it_archives_and_restores_any_notes(notes_: list[Note]) -> None:
     entries_ = [Entry(path, [data]) for files in written for path, data in files]
     with tempfile.TemporaryDirectory() as folder:
         info = write_archive(Path(folder), "a.zip", entries_, META, NOW)
-        with open_archive(info.path) as archive:
+        with open_archive(local_path(info)) as archive:
             md_paths = [files[0][0] for files in written]
             restored = [read_note(p, archive.open_member(p), archive.open_member) for p in md_paths]
     assert restored == notes_

@@ -29,7 +29,7 @@ from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import open_archive, read_account, verify_archive
 from exporters.archive.zipdir import central_directory
 from exporters.ical.writer import zones_used
-from tests.archives import write_archive
+from tests.archives import local_path, write_archive
 from tests.conftest import NOW
 from tests.formats.zipbuild import FAT, UTF8_FLAG, Raw, build_zip, unicode_path_extra
 
@@ -71,7 +71,7 @@ def original(alice: Account, tmp_path: Path) -> Path:
     }
     info = write_archive(tmp_path, "original.zip", bundle.entries(), meta, NOW, layout=lambda: bundle.layout.as_dict())
     assert any(not n.isascii() for n in info.manifest.paths), "the sample must have non-ASCII names"
-    return info.path
+    return local_path(info)
 
 
 def _members(path: Path) -> list[tuple[str, bytes]]:

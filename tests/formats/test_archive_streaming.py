@@ -28,7 +28,7 @@ from exporters.archive.reader import read_member, verify_archive
 from exporters.archive.spool import SpillingKeys, Spool
 from exporters.archive.writer import Entry
 from exporters.archive.zipdir import central_directory, member_chunks, spool_members
-from tests.archives import write_archive
+from tests.archives import local_path, write_archive
 from tests.profiles import examples
 
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
@@ -52,7 +52,7 @@ def old_to_json(manifest: Manifest) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-paths = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
+paths = st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=30)
 
 
 @settings(max_examples=examples(60), deadline=None)
@@ -171,7 +171,7 @@ def test_it_reads_the_central_directory_as_zipfile_does(monkeypatch: pytest.Monk
 
 
 def written(tmp: Path, members: dict[str, bytes]) -> Path:
-    return write_archive(tmp, "a.zip", [Entry(p, [d]) for p, d in members.items()], META, NOW).path
+    return local_path(write_archive(tmp, "a.zip", [Entry(p, [d]) for p, d in members.items()], META, NOW))
 
 
 def patch_central(path: Path, name: str, offset: int, value: bytes) -> None:

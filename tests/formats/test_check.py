@@ -13,6 +13,7 @@ from typing import Any
 
 import icalendar
 import pytest
+from ical.calendar_stream import IcsCalendarStream
 
 from account.sample import TYPICAL, generate_account
 from exporters.archive import check
@@ -48,10 +49,13 @@ def test_a_calendar_checked_in_chunks_counts_each_event_once_and_keeps_overrides
 ) -> None:
     data = calendar_bytes(account)
     chunks: list[str] = []
-    original = check.IcsCalendarStream.calendar_from_ics
-    monkeypatch.setattr(
-        check.IcsCalendarStream, "calendar_from_ics", lambda text: chunks.append(text) or original(text)
-    )
+    original = IcsCalendarStream.calendar_from_ics
+
+    def recorded(text: str) -> Any:
+        chunks.append(text)
+        return original(text)
+
+    monkeypatch.setattr(IcsCalendarStream, "calendar_from_ics", recorded)
     whole = len(icalendar.Calendar.from_ical(data).walk("VEVENT"))
     overrides = data.count(b"\r\nRECURRENCE-ID")
     assert overrides and whole > 100

@@ -13,8 +13,9 @@ import datetime as dt
 import json
 import re
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -55,7 +56,7 @@ def alice() -> tuple[Calendar, ...]:
     return account_from_dict(json.loads(ALICE.read_text("utf-8"))).calendars
 
 
-def berlin(*args: int) -> When:
+def berlin(*args: Any) -> When:
     return When(datetime=dt.datetime(*args), tz=BERLIN)
 
 
@@ -152,7 +153,7 @@ def test_it_keeps_defaults_it_had_to_add_out_of_the_records() -> None:
     assert str(alarm["ACTION"]) == "DISPLAY" and str(alarm["DESCRIPTION"]) == "Sync"  # RFC 5545 needs both
     moved = next(e for e in parsed.walk("VEVENT") if "RECURRENCE-ID" in e)
     assert str(moved["LOCATION"]) == "Room 1"  # inherited, so other clients show it
-    assert moved["DURATION"].dt == dt.timedelta(hours=1)
+    assert moved.decoded("DURATION") == dt.timedelta(hours=1)
     assert read_calendar(data).events == (event,)
 
 
@@ -221,7 +222,7 @@ def test_archive_calendars_describe_zones_beyond_2100_and_before_1970() -> None:
     data = export(Calendar(CalendarInfo(name="Span"), tuple(events))).decode()
     for tzid in (BERLIN, NEW_YORK):
         data = data.replace(tzid, f"Span test {tzid}")  # unknown to every database: the VTIMEZONE decides
-    starts = {e["UID"]: e.decoded("DTSTART") for e in VCalendar.from_ical(data).walk("VEVENT")}
+    starts = {str(e["UID"]): e.decoded("DTSTART") for e in VCalendar.from_ical(data).walk("VEVENT")}
     assert [starts[f"s-{i}"].astimezone(dt.UTC) for i in range(2)] == [utc for _, utc in cases]
 
 
@@ -231,7 +232,7 @@ def test_events_without_timestamps_are_stamped_with_the_export_time() -> None:
     changed = Event(uid="d-2", start=berlin(2024, 1, 1, 9), updated=dt.datetime(2023, 2, 3, 4, 5, 6, tzinfo=dt.UTC))
     data = export(Calendar(CalendarInfo(name="Stamps"), (plain, changed)))
     stamps = {
-        e["UID"] + ("*" if "RECURRENCE-ID" in e else ""): e.decoded("DTSTAMP")
+        str(e["UID"]) + ("*" if "RECURRENCE-ID" in e else ""): e.decoded("DTSTAMP")
         for e in VCalendar.from_ical(data).walk("VEVENT")
     }
     assert stamps == {"d-1": STAMP, "d-1*": STAMP, "d-2": dt.datetime(2023, 2, 3, 4, 5, 6, tzinfo=dt.UTC)}
@@ -282,6 +283,7 @@ def test_it_pulls_events_one_at_a_time() -> None:
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    assert isinstance(chunks, Generator)
     chunks.close()
     assert peak < 5_000_000  # nothing accumulates per event
 
@@ -296,8 +298,8 @@ def expected_instances(cal: Calendar, lo: dt.datetime, hi: dt.datetime) -> set[t
         start, all_day = _py(event.start), event.start.date is not None
         length = (_py(event.end) - start) if event.end else dt.timedelta(days=1 if all_day else 0)
         if event.rrule:
-            bounds = [b if start.tzinfo else b.replace(tzinfo=None) for b in (lo, hi)]
-            starts = list(rrulestr(event.rrule, dtstart=start).between(*bounds, inc=True))
+            after, before = (b if start.tzinfo else b.replace(tzinfo=None) for b in (lo, hi))
+            starts = list(rrulestr(event.rrule, dtstart=start).between(after, before, inc=True))
         else:
             starts = [start]
         starts += [_py(w) for w in event.rdates]
@@ -309,9 +311,8 @@ def expected_instances(cal: Calendar, lo: dt.datetime, hi: dt.datetime) -> set[t
             new_end = _py(o.end) if o.end else new_start + length
             instances[rid] = (new_start, new_end, o.summary or event.summary)
         for s, e, summary in instances.values():
-            if all_day:
-                s, e = s.date(), e.date()
-            out.add((event.uid, _key(s), _key(e), summary))
+            first, last = (s.date(), e.date()) if all_day else (s, e)
+            out.add((event.uid, _key(first), _key(last), summary))
     return out
 
 
@@ -536,7 +537,7 @@ def test_it_reads_windows_zone_names_durations_and_absolute_alarms() -> None:
 
 def test_it_makes_a_series_of_overrides_whose_series_is_missing() -> None:
     (event,) = read_calendar((DATA / "orphan-overrides.ics").read_bytes()).events
-    utc = lambda *a: When(datetime=dt.datetime(*a, tzinfo=dt.UTC))  # noqa: E731
+    utc = lambda *a: When(datetime=dt.datetime(*a).replace(tzinfo=dt.UTC))  # noqa: E731
     assert (event.start, event.rdates) == (utc(2024, 5, 6, 8), (utc(2024, 5, 13, 8),))
     assert [(o.start, o.status) for o in event.overrides] == [
         (utc(2024, 5, 6, 9), None),
@@ -570,6 +571,16 @@ def test_it_writes_one_rdate_per_line_in_vtimezones() -> None:
 def test_it_refuses_files_that_are_not_calendars(data: bytes) -> None:
     with pytest.raises(InvalidInput):
         read_calendar(data)
+
+
+@pytest.mark.parametrize(("duration", "trigger"), [("20200101", "-PT15M"), ("PT1H", "20200101")])
+def test_it_refuses_a_date_where_a_duration_belongs(duration: str, trigger: str) -> None:
+    # icalendar reads these as dates; the reader used to fail with a TypeError (found by mypy).
+    data = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:odd-duration\r\nDTSTART:20200101T100000Z\r\n"
+    data += f"DURATION:{duration}\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:{trigger}\r\nEND:VALARM\r\n"
+    data += "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    with pytest.raises(InvalidInput, match="odd-duration"):
+        read_calendar(data.encode())
 
 
 def test_it_names_the_event_without_a_start() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
-from zoneinfo import _zoneinfo as pure_zoneinfo  # stdlib's pure-Python reader: its own TZif parse
+from zoneinfo import _zoneinfo as pure_zoneinfo  # type: ignore[attr-defined]  # stdlib's pure-Python TZif reader, private
 
 import icalendar
 import pytest
@@ -42,7 +42,7 @@ def onsets(tzid: str) -> list[tuple[dt.datetime, dt.timedelta, dt.timedelta, str
     component = icalendar.Component.from_ical(vtimezone(tzid).decode())
     assert component.name == "VTIMEZONE" and str(component["TZID"]) == tzid
     assert "COMMENT" not in component  # RFC 5545 3.6.5 allows none here
-    out = []
+    out: list[tuple[dt.datetime, dt.timedelta, dt.timedelta, str, str]] = []
     for obs in component.subcomponents:
         start = obs.decoded("DTSTART")
         before, after = obs.decoded("TZOFFSETFROM"), obs.decoded("TZOFFSETTO")
@@ -52,14 +52,16 @@ def onsets(tzid: str) -> list[tuple[dt.datetime, dt.timedelta, dt.timedelta, str
             local += [d.dt for d in rdate.dts]
         if "RRULE" in obs:
             until = max(END, start + CYCLE)
-            local += list(rrulestr(obs["RRULE"].to_ical().decode(), dtstart=start).between(start, until))
-        out += [(t - before, before, after, obs.name, str(obs["TZNAME"])) for t in local]
+            rule = obs["RRULE"]
+            assert isinstance(rule, icalendar.vRecur)
+            local += list(rrulestr(rule.to_ical().decode(), dtstart=start).between(start, until))
+        out += [(t - before, before, after, str(obs.name), str(obs["TZNAME"])) for t in local]
     return sorted(out)
 
 
 def offset_at(tz: zoneinfo.ZoneInfo, utc: dt.datetime) -> tuple[dt.timedelta, bool, str]:
     local = utc.replace(tzinfo=UTC).astimezone(tz)
-    return local.utcoffset(), bool(local.dst()), local.tzname()  # type: ignore[return-value]
+    return local.utcoffset(), bool(local.dst()), local.tzname()  # type: ignore[return-value]  # aware: never None
 
 
 def assert_onsets_are_zoneinfos_transitions(tzid: str) -> None:
@@ -73,8 +75,8 @@ def assert_onsets_are_zoneinfos_transitions(tzid: str) -> None:
         assert offset_at(tz, utc - second)[0] == before, (tzid, utc)
         assert offset_at(tz, utc) == (after, kind == "DAYLIGHT", name), (tzid, utc)
     # Nothing in between: zoneinfo keeps each observance's offset until the next onset.
-    last = (found[-1][0] + dt.timedelta(days=1),)
-    for (utc, _, after, _, _), (following, *_) in zip(found, [*found[1:], last], strict=True):
+    following_starts = [onset[0] for onset in found[1:]] + [found[-1][0] + dt.timedelta(days=1)]
+    for (utc, _, after, _, _), following in zip(found, following_starts, strict=True):
         middle = max(utc, dt.datetime(1601, 1, 3)) + (following - max(utc, dt.datetime(1601, 1, 3))) / 2
         assert offset_at(tz, middle)[0] == after, (tzid, middle)
 
@@ -173,7 +175,7 @@ def by_icalendar(text: str) -> dt.datetime:
 
 
 def by_ical(text: str) -> dt.datetime:
-    return IcsCalendarStream.calendar_from_ics(text).events[0].dtstart  # type: ignore[return-value]
+    return IcsCalendarStream.calendar_from_ics(text).events[0].dtstart  # type: ignore[return-value]  # a DATE-TIME start
 
 
 def by_recurring_ical_events(text: str) -> dt.datetime:

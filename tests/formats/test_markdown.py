@@ -252,7 +252,7 @@ def md(front: str, body: str = "") -> bytes:
 )
 def test_it_refuses_a_broken_note_file_naming_the_problem(data: bytes, message: str) -> None:
     with pytest.raises(MarkdownError, match=re.escape(message)) as caught:
-        read_note("notes/x.md", data, {}.__getitem__)
+        read_note("notes/x.md", data, dict[str, bytes]().__getitem__)
     assert str(caught.value).startswith("notes/x.md: ")
 
 
@@ -267,7 +267,7 @@ def test_it_names_a_missing_attachment() -> None:
     item = '{file: "x.assets/a.png", name: "a", media_type: "b"}'
     data = md(f'title: "x"\nid: "1"\nattachments:\n  - {item}\n')
     with pytest.raises(MarkdownError, match=r"notes/x\.md: attachment 'x\.assets/a\.png' is missing"):
-        read_note("notes/x.md", data, {}.__getitem__)
+        read_note("notes/x.md", data, dict[str, bytes]().__getitem__)
 
 
 def test_it_reads_times_as_aware_utc() -> None:

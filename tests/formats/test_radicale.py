@@ -26,7 +26,7 @@ from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 
 from account.jsonio import account_from_dict
-from account.records import Account, Attendee, Contact, Event, Typed
+from account.records import Account, Attendee, Contact, Event, Person, Typed
 from exporters.ical.reader import read_calendar
 from exporters.ical.writer import event_to_ics
 from exporters.vcard.reader import parse_vcard
@@ -124,7 +124,7 @@ def _names_the_reader_misreads(event: Event) -> bool:
     """vobject unquotes `CN="..."` unless it holds `,;:`, and the icalendar parser then
     strips whitespace at the edges and around `=`, and takes `\\` for an escape, so
     `CN=Ann\\;PARTSTAT=ACCEPTED` becomes one name and the PARTSTAT is lost."""
-    people = [*event.attendees, *([event.organizer] if event.organizer else [])]
+    people: list[Attendee | Person] = [*event.attendees, *([event.organizer] if event.organizer else [])]
     return any(p.name is not None and MISREAD_IN_PARAMS.search(p.name) for p in people)
 
 

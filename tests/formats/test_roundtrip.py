@@ -30,7 +30,7 @@ from tests.strategies.notes import notes
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 
 
-def _unique(items: list, key: str) -> tuple:  # type: ignore[type-arg]
+def _unique(items: list, key: str) -> tuple:
     seen: set[str] = set()
     out = []
     for item in items:

@@ -87,9 +87,9 @@ def assert_well_formed(card: bytes) -> list[str]:
     assert logical[0] == "BEGIN:VCARD"
     assert logical[1] in ("VERSION:3.0", "VERSION:4.0")
     assert logical[-1] == "END:VCARD"
-    for line in logical[1:-1]:
-        assert CONTENT_LINE.match(line), line
-        assert not re.match(r"(BEGIN|END)[;:]", line, re.IGNORECASE), line
+    for text in logical[1:-1]:
+        assert CONTENT_LINE.match(text), text
+        assert not re.match(r"(BEGIN|END)[;:]", text, re.IGNORECASE), text
     return logical
 
 

@@ -16,13 +16,13 @@ import vobject
 from vobject.base import ContentLine, backslashEscape
 
 from account.records import Address, Blob, Contact, Name, Typed
+from account.reserved import CREATED_PROPERTY
 from exporters.contentlines import fold_line
 from exporters.vcard.writer import (
     _DATE,
     _MEDIA_TYPE,
     _OCTET_STREAM,
     _PROPERTY_NAME,
-    CREATED_PROPERTY,
     DERIVED_PARAM,
     OMIT_YEAR,
     OMIT_YEAR_PARAM,

@@ -180,9 +180,9 @@ def start_radicale(workdir: Path, attempts: int = 3) -> RadicaleServer:
         if process.poll() is None:  # still alive but silent: give up, do not retry
             stop_radicale(server)
             pytest.fail(f"Radicale did not answer on port {port} within {START_TIMEOUT} s:\n" + server.log_since())
-        log = server.log_since()
-        failures.append(f"exit {process.returncode} on port {port}:\n{log}")
-        if "in use" not in log:  # only a lost race for the port is worth another try
+        output = server.log_since()
+        failures.append(f"exit {process.returncode} on port {port}:\n{output}")
+        if "in use" not in output:  # only a lost race for the port is worth another try
             break
     pytest.fail("Radicale would not start:\n" + "\n".join(failures))
 

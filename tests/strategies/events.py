@@ -69,12 +69,12 @@ def _like(start: When) -> st.SearchStrategy[When]:
 def _end(start: When) -> st.SearchStrategy[When]:
     """An end with the start's all-day-ness: usually later, in any zone; sometimes odd."""
     if start.date is not None:
-        later = st.integers(0, 400).map(lambda n: When(date=start.date + dt.timedelta(days=n)))
+        day = start.date
+        later = st.integers(0, 400).map(lambda n: When(date=day + dt.timedelta(days=n)))
         return later | whens("date")
     assert start.datetime is not None
-    later = st.integers(0, 3 * 86400).map(
-        lambda s: When(datetime=start.datetime + dt.timedelta(seconds=s), tz=start.tz)
-    )
+    moment = start.datetime
+    later = st.integers(0, 3 * 86400).map(lambda s: When(datetime=moment + dt.timedelta(seconds=s), tz=start.tz))
     return st.one_of(later, later, st.sampled_from(("floating", "utc", "zoned")).flatmap(whens))
 
 

@@ -37,7 +37,7 @@ def test_new_ids_sort_in_creation_order_and_never_repeat() -> None:
 def test_new_ids_keep_increasing_when_the_clock_steps_back(monkeypatch: pytest.MonkeyPatch) -> None:
     now = time.time_ns()
     clock = iter([now, now - 1_000_000_000, now - 1_000_000_000])  # an NTP step back of a second
-    monkeypatch.setattr(store_runs.time, "time_ns", lambda: next(clock))
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock))  # the module store.runs reads it from
     monkeypatch.setattr(store_runs, "_last_stamp", 0)  # restored afterwards
     first, second, third = new_id(), new_id(), new_id()
     assert first < second < third

@@ -114,9 +114,9 @@ def archive_with_raw_nul(db: Database, tmp_path: Path) -> Path:
             update(NoteRow).where(NoteRow.user_id == user.id, NoteRow.position == 0).values(body="old\x00body\n")
         )
     with db.session() as session:
-        user = find_user(session, "alice@example.com")
-        assert user is not None
-        result = export_user(session, user, tmp_path / "archives", now=utcnow())
+        stored = find_user(session, "alice@example.com")
+        assert stored is not None
+        result = export_user(session, stored, tmp_path / "archives", now=utcnow())
     archive = tmp_path / "archives" / result.archive.relpath
     assert any(b"old\x00body" in data for data in _markdown_files(archive).values())
     return archive

@@ -211,7 +211,7 @@ def test_two_dispatchers_create_one_run_per_period(db: Database, user_id: int, c
     first = dispatch.tick(db, now=clock())
     # A second dispatcher that saw the same due row (before the first moved it) creates nothing.
     with db.session(write=True) as session:
-        session.get(Schedule, 1).next_run_at = clock() - dt.timedelta(minutes=1)  # type: ignore[union-attr]
+        session.get(Schedule, 1).next_run_at = clock() - dt.timedelta(minutes=1)  # type: ignore[union-attr]  # schedule 1 exists
     second = dispatch.tick(db, now=clock())
     assert len(first.created) == 1 and second.created == []
     assert "folded" not in _history(db, first.created[0])  # the period has its run: nothing to note

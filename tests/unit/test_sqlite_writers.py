@@ -82,7 +82,7 @@ def test_a_heartbeat_committing_during_a_long_export_does_not_break_it(
 ) -> None:
     ctx.lease = dt.timedelta(seconds=0.8)  # the heartbeat commits every 0.2 s
     _, run_id = _queue(db, alice)
-    seen: list[int] = []  # the progress the heartbeat committed, as another connection reads it
+    seen: list[int | None] = []  # the progress the heartbeat committed, as another connection reads it
 
     def slow(_stage: str, _percent: int) -> None:
         time.sleep(0.1)

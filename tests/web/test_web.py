@@ -39,7 +39,7 @@ def test_export_now_runs_and_the_archive_downloads(app: Flask, signed_in: FlaskC
     token = csrf_token(signed_in, "/")
     response = signed_in.post("/export", data={"csrf_token": token})
     assert response.status_code == 302
-    run_id = re.search(r'id="run-([0-9a-f]+)"', signed_in.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]
+    run_id = re.search(r'id="run-([0-9a-f]+)"', signed_in.get("/").get_data(as_text=True)).group(1)  # type: ignore[union-attr]  # no match fails the test
     status = signed_in.get(f"/runs/{run_id}.json").get_json()
     assert status["state"] == "queued"
     assert execute_run(get_context(app), run_id, "test-worker") == "delivered"
@@ -67,7 +67,7 @@ def test_users_see_only_their_own_runs_and_archives(
     with db.session() as session:
         from store import ExportRun
 
-        archive_id = session.get(ExportRun, run_id).archive_id  # type: ignore[union-attr]
+        archive_id = session.get(ExportRun, run_id).archive_id  # type: ignore[union-attr]  # the run exists
     assert signed_in.get(f"/runs/{run_id}.json").status_code == 404
     assert signed_in.get(f"/archives/{archive_id}/download").status_code == 404
 
@@ -81,7 +81,9 @@ def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alic
         run, _ = run_lifecycle.request_run(session, alice_user, "manual", now=utcnow())
     execute_run(get_context(app), run.id, "w")
     with db.session() as session:
-        archive_id = session.get(ExportRun, run.id).archive_id  # type: ignore[union-attr]
+        row = session.get(ExportRun, run.id)
+        assert row is not None and row.archive_id is not None
+        archive_id = row.archive_id
     client = app.test_client()
     with db.session(write=True) as session:
         link_id = create_link(session, archive_id, alice_user, max_age=dt.timedelta(days=7), now=utcnow()).id

@@ -1,0 +1,75 @@
+"""How figures and times read on pages: sizes in human units, plurals, times in the user's zone.
+
+Why one module: the dashboard, the run status JSON the page polls and the
+error pages must say "4.5 MB" and "Sun 6 Dec 2026, 14:07 CET" the same way,
+and Jinja filters registered once reach every template.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask
+
+_UNITS = ("KB", "MB", "GB", "TB")
+
+
+def human_size(size: int | None) -> str:
+    """`512 bytes`, `1 byte`, `4.5 KB`, `12 MB`: decimal units (as file managers show them).
+
+    One decimal below ten units, whole numbers above, so a size never reads
+    "0.0 MB" and never claims more precision than is useful.
+    """
+    value = float(size or 0)
+    if value < 1000:
+        return plural(int(value), "byte")
+    for unit in _UNITS:
+        value /= 1000
+        if value < 999.95 or unit == _UNITS[-1]:
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:,.0f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 attachment`, `2 attachments`: the count with its noun.
+
+    No thousands separator: the figures must read exactly as `counts_line` writes
+    them in the manifest, the CLI and the history (exporters.archive.counts).
+    """
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def zone(name: str | None) -> dt.tzinfo:
+    """The user's zone; UTC when it is unset or unknown (a page must still render)."""
+    try:
+        return ZoneInfo(name) if name else dt.UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
+
+
+def local_time(value: dt.datetime | None, timezone: str | None, *, with_date: bool = True) -> str:
+    """`Sun 6 Dec 2026, 14:07 CET` in `timezone` (naive values are UTC, as the store keeps them)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    local = value.astimezone(zone(timezone))
+    clock = f"{local:%H:%M} {local.tzname() or ''}".strip()
+    return f"{local:%a} {local.day} {local:%b %Y}, {clock}" if with_date else clock
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """Machine-readable time for `<time datetime>` and JSON (UTC, with its offset)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat()
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(human_size, "human_size")
+    app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(iso, "iso")
+    app.add_template_global(plural, "plural")
