@@ -137,7 +137,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     new one (with its own scheduler) if it dies. The scale-out deployment runs
     `gunicorn 'app:create_app()'` without a scheduler (docs/deployment.md).
     """
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
     hooks: Hooks = app.extensions[EXTENSION]
@@ -163,7 +163,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     def count_fork(_server: object, _worker: object) -> None:
         forks[0] += 1
 
-    class Embedded(BaseApplication):  # type: ignore[misc]
+    class Embedded(BaseApplication):
         def load_config(self) -> None:
             settings = {
                 "bind": [f"fd://{listener.fileno()}"],

@@ -219,7 +219,7 @@ def stream(url: str, link: str, pid: int, target: Path) -> dict[str, float]:
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    figures = {}
+    figures: dict[str, float] = {}
     for name, out in (("mbps", str(target)), ("devnull_mbps", "/dev/null")):
         began = time.perf_counter()
         subprocess.run(["curl", "-sS", "--fail", "-o", out, url + link], check=True, timeout=600)

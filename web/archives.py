@@ -125,9 +125,7 @@ def signed_checksums(token: str) -> Response:
     _, archive = opened
     parts = _parts_or_gone(archive)
     text = b"".join(checksums_lines(archive, parts))
-    response = Response(text, mimetype="text/plain", headers={"Cache-Control": "private, no-store"})
-    response.charset = "utf-8"
-    return response
+    return Response(text, content_type="text/plain; charset=utf-8", headers={"Cache-Control": "private, no-store"})
 
 
 @bp.route("/d/<token>/parts")
