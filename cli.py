@@ -124,28 +124,69 @@ def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, help="0 picks a free port.")
+@click.option("--threads", default=32, show_default=True, help="Requests served at once (a download holds one).")
 @with_appcontext
-def serve_command(host: str, port: int) -> None:
-    """Serve the web app and run the scheduler and exports in this one process (embedded)."""
-    from werkzeug.serving import make_server
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the web app and run the scheduler and exports in this one process (embedded).
+
+    Why gunicorn with one worker process of many threads: it sends archives with
+    `sendfile` (werkzeug's development server copied them 8 KiB at a time, at
+    0.15x `cp`) and serves pages several times faster, while the embedded
+    scheduler and export pool, started in that one worker once it runs, still
+    exist exactly once. gunicorn's master only watches the worker and starts a
+    new one (with its own scheduler) if it dies. The scale-out deployment runs
+    `gunicorn 'app:create_app()'` without a scheduler (docs/deployment.md).
+    """
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
-    # Listen before starting the scheduler, so a busy port is one clear line and leaves
-    # no export threads behind.
+    hooks: Hooks = app.extensions[EXTENSION]
+    # Listen before anything starts, so a busy port is one clear line and leaves no threads behind.
     try:
-        listener = socket.create_server((host, port))
+        listener = socket.create_server((host, port), backlog=2048)
     except OSError as exc:
         raise click.ClickException(
             f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Stop whatever uses it or pass another --port."
         ) from None
-    # `app.run()` refuses to start inside the flask CLI; serve with the server it would have used.
-    with listener:
-        server = make_server(host, port, app, threaded=True, fd=listener.fileno())
-    bound_port = server.socket.getsockname()[1]
-    app.extensions[EXTENSION].start_background(app)
+    listener.set_inheritable(True)
+    bound_port = listener.getsockname()[1]
+    # The worker is a fork of this process: it must open its own database connections.
+    hooks.close(app)
     workers = app.config["EMBEDDED_WORKERS"]
-    click.echo(f"Lifeboat on http://{host}:{bound_port}/ (scheduler and {workers} export workers)")
-    server.serve_forever()
+    forks = [0]  # counted in the master before each fork; a worker sees the count it was forked at
+
+    def worker_ready(_worker: object) -> None:
+        hooks.start_background(app)
+        if forks[0] == 1:  # the first worker says where it serves; a replacement starts quietly
+            click.echo(f"Lifeboat on http://{host}:{bound_port}/ (scheduler and {workers} export workers)")
+
+    def count_fork(_server: object, _worker: object) -> None:
+        forks[0] += 1
+
+    class Embedded(BaseApplication):
+        def load_config(self) -> None:
+            settings = {
+                "bind": [f"fd://{listener.fileno()}"],
+                "workers": 1,
+                "worker_class": "gthread",
+                "threads": threads,
+                "keepalive": 5,
+                "timeout": 60,
+                "graceful_timeout": 10,
+                "accesslog": None,
+                "errorlog": "-",
+                "loglevel": "warning",
+                "proc_name": "lifeboat",
+                "pre_fork": count_fork,
+                "post_worker_init": worker_ready,
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    Embedded().run()
 
 
 def init_app(app: Flask, commands: Iterable[click.Command], db_commands: Iterable[click.Command], hooks: Hooks) -> None:

@@ -1,38 +1,78 @@
-"""Archive downloads: by the signed-in owner, or through a signed expiring link."""
+"""Archive downloads: by the signed-in owner, or through a signed link that needs no browser session.
+
+A link (`web.links`, `jobs.download_links`) opens, for anyone holding it, until
+it expires or is revoked and as often as asked:
+
+    /d/<token>                 the archive (Range, ETag, If-Range: curl -C -, wget -c, download managers)
+    /d/<token>/SHA256SUMS      `sha256sum -c` text for the archive file and every file inside it
+    /d/<token>/parts           JSON: name, size, SHA-256 and URL of every file inside the archive
+    /d/<token>/parts/<name>    one file's bytes, streamed from the zip
+
+An altered token is 403, an expired or revoked one 410, a link to an archive
+that is not (or no longer) its owner's 404, like a missing one. Bytes come
+from disk in constant memory (`web.ranges`); a bucket-held archive redirects to
+a short presigned URL, or is relayed when ARCHIVE_BUCKET_DOWNLOADS says so.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import BinaryIO
+import json
+from collections.abc import Iterator
+from pathlib import PurePosixPath
 
-from flask import Blueprint, abort, current_app, redirect, render_template, send_file
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from exporters.archive.manifest import ManifestFile
 from jobs import get_context
+from jobs.download_links import LinkRefused, archive_parts, checksums_lines, count_download, member_chunks, open_link
 from store import Archive, get_session
-from web.links import LinkError, read_token
+from store.base import utcnow
+from web.links import LinkError, part_url, read_token
+from web.ranges import Body, send
 
 bp = Blueprint("archives", __name__)
 
 
 _PRESIGNED_SECONDS = 300  # long enough to start a download, short enough that a leaked URL expires
+_GONE = "This archive has expired and was deleted. Export again to get a fresh one."
 
 
 def _send(archive: Archive) -> Response:
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
-        abort(410, "This archive has expired and was deleted. Export again to get a fresh one.")
+        abort(410, _GONE)
     url = files.download_url(archive.relpath, filename=archive.filename, expires_in=_PRESIGNED_SECONDS)
-    if url is not None:  # a bucket serves it directly, to the owner this view just checked
+    if url is not None:  # a bucket serves it directly (with its own Range support), to whom this view checked
         redirect_response = redirect(url, code=303)
         redirect_response.headers["Cache-Control"] = "private, no-store"
         return redirect_response
-    source: Path | BinaryIO = files.local_path(archive.relpath) or files.open(archive.relpath)
-    response = send_file(source, mimetype="application/zip", as_attachment=True, download_name=archive.filename)
-    response.headers["X-Content-SHA256"] = archive.sha256
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    path = files.local_path(archive.relpath)
+
+    def relay(start: int, length: int) -> Iterator[bytes]:
+        """A bucket-held archive read through: bytes before `start` are read and dropped."""
+        with files.open(archive.relpath) as source:
+            skip, left = start, length
+            while left and (chunk := source.read(1 << 20)):
+                if skip:
+                    cut = min(skip, len(chunk))
+                    chunk, skip = chunk[cut:], skip - cut
+                chunk = chunk[:left]
+                left -= len(chunk)
+                if chunk:
+                    yield chunk
+
+    body = Body(
+        size=archive.size,
+        sha256=archive.sha256,
+        mimetype="application/zip",
+        filename=archive.filename,
+        last_modified=archive.created_at,
+        path=path,
+        chunks=None if path is not None else relay,
+    )
+    return send(body)
 
 
 @bp.route("/archives/<archive_id>/download")
@@ -45,13 +85,92 @@ def download(archive_id: str) -> Response:
     return _send(archive)
 
 
-@bp.route("/d/<token>")
-def signed_download(token: str) -> Response | tuple[str, int]:
+def _refusal(title: str, message: str, status: int) -> Response:
+    response = current_app.make_response((render_template("message.html", title=title, message=message), status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _open(token: str) -> tuple[str, Archive] | Response:
+    """The link id and archive a token opens, or the refusal page (403 altered, 410 gone, 404 not theirs)."""
+    config = current_app.config
     try:
-        grant = read_token(current_app.config["SECRET_KEY"], token, current_app.config["DOWNLOAD_LINK_MAX_AGE"])
+        link_id = read_token(config["SECRET_KEY"], token, config["DOWNLOAD_LINK_MAX_AGE"])
     except LinkError as exc:
-        return render_template("message.html", title="Link not valid", message=str(exc)), 403
-    archive = get_session().get(Archive, grant.archive_id)
-    if archive is None or archive.user_id != grant.user_id:
+        return _refusal("Link not valid", str(exc), 410 if exc.expired else 403)
+    try:
+        return link_id, open_link(get_session(), link_id, now=utcnow())
+    except LinkRefused as exc:
+        return _refusal("Link not valid" if exc.status == 410 else "Not found", str(exc), exc.status)
+
+
+@bp.route("/d/<token>")
+def signed_download(token: str) -> Response:
+    opened = _open(token)
+    if isinstance(opened, Response):
+        return opened
+    link_id, archive = opened
+    response = _send(archive)
+    if request.method == "GET" and response.status_code in (200, 206, 303):
+        with get_context().db.session(write=True) as session:
+            count_download(session, link_id)
+    return response
+
+
+@bp.route("/d/<token>/SHA256SUMS")
+def signed_checksums(token: str) -> Response:
+    opened = _open(token)
+    if isinstance(opened, Response):
+        return opened
+    _, archive = opened
+    parts = _parts_or_gone(archive)
+    text = b"".join(checksums_lines(archive, parts))
+    return Response(text, content_type="text/plain; charset=utf-8", headers={"Cache-Control": "private, no-store"})
+
+
+@bp.route("/d/<token>/parts")
+def signed_parts(token: str) -> Response:
+    opened = _open(token)
+    if isinstance(opened, Response):
+        return opened
+    _, archive = opened
+    parts = _parts_or_gone(archive)
+    base = url_for("archives.signed_download", token=token, _external=True)
+
+    def document() -> Iterator[bytes]:
+        head = {"archive": archive.filename, "size": archive.size, "sha256": archive.sha256, "url": base}
+        yield json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "parts": ['
+        for index, part in enumerate(parts):
+            item = {"name": part.path, "size": part.size, "sha256": part.sha256, "url": part_url(base, part.path)}
+            yield (b", " if index else b"") + json.dumps(item, ensure_ascii=False).encode()
+        yield b"]}\n"
+
+    return Response(document(), mimetype="application/json", headers={"Cache-Control": "private, no-store"})
+
+
+@bp.route("/d/<token>/parts/<path:name>")
+def signed_part(token: str, name: str) -> Response:
+    opened = _open(token)
+    if isinstance(opened, Response):
+        return opened
+    _, archive = opened
+    files = get_context().files
+    entry = next((p for p in _parts_or_gone(archive) if p.path == name), None)
+    if entry is None:
         abort(404)
-    return _send(archive)
+    body = Body(
+        size=entry.size,
+        sha256=entry.sha256,
+        mimetype="application/octet-stream",
+        filename=PurePosixPath(name).name,
+        last_modified=archive.created_at,
+        chunks=lambda start, length: member_chunks(files, archive, name, start=start, length=length),
+    )
+    return send(body)
+
+
+def _parts_or_gone(archive: Archive) -> Iterator[ManifestFile]:
+    files = get_context().files
+    if archive.deleted_at is not None or not files.exists(archive.relpath):
+        abort(410, _GONE)
+    return archive_parts(files, archive)

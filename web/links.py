@@ -1,60 +1,91 @@
-"""Signed, expiring download links for archives (made for emails, opened by the web).
+"""Signed download links: a token that names a `download_links` row, and the URLs built on it.
 
-Why itsdangerous with its own salt and a max age: a link in an email may be
-forwarded or leaked; it must open exactly one archive, only for a while, and a
-token minted for another purpose must not work here.
+Why itsdangerous with its own salt: a token minted for another purpose (a
+password reset, the old archive-and-user links) must not open an archive, and a
+changed character must be refused (403) before the database is asked. Why the
+token names only a row: the row (`jobs.download_links`) says which archive,
+whose, until when, and whether it was revoked, so revoking it stops the link at
+once. The signature's own age limit (DOWNLOAD_LINK_MAX_AGE) is a second lock
+behind the row's `expires_at`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
 
 from flask import Flask
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
-SALT = "lifeboat.archive-download.v1"
+from jobs import get_context
+from jobs.download_links import create_link
+from store.base import utcnow
 
-
-@dataclass(frozen=True)
-class DownloadGrant:
-    archive_id: str
-    user_id: int
+SALT = "lifeboat.download-link.v2"
 
 
 class LinkError(ValueError):
-    """The link is invalid or expired; the message is safe to show."""
+    """The token is not one of ours (403) or too old (`expired`: 410); the message is safe to show."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
-def make_token(secret_key: str, archive_id: str, user_id: int) -> str:
-    return _serializer(secret_key).dumps({"a": archive_id, "u": user_id})
+def make_token(secret_key: str, link_id: str) -> str:
+    return _serializer(secret_key).dumps({"l": link_id})
 
 
-def read_token(secret_key: str, token: str, max_age: int) -> DownloadGrant:
+def read_token(secret_key: str, token: str, max_age: int) -> str:
+    """The link id a token names; `LinkError` if it was altered, signed elsewhere, or is older than `max_age`."""
     try:
         data = _serializer(secret_key).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise LinkError("This download link has expired. Sign in to download the archive.") from None
+        raise LinkError("This download link has expired. Sign in to make a new one.", expired=True) from None
     except BadSignature:
         raise LinkError("This download link is not valid.") from None
-    if not isinstance(data, dict) or not isinstance(data.get("a"), str) or not isinstance(data.get("u"), int):
+    if not isinstance(data, dict) or not isinstance(data.get("l"), str):
         raise LinkError("This download link is not valid.")
-    return DownloadGrant(archive_id=data["a"], user_id=data["u"])
+    return data["l"]
 
 
-def download_url(base_url: str, secret_key: str, archive_id: str, user_id: int) -> str:
-    return f"{base_url.rstrip('/')}/d/{make_token(secret_key, archive_id, user_id)}"
+def link_url(base_url: str, secret_key: str, link_id: str) -> str:
+    """The archive's signed URL; `SHA256SUMS`, `parts` and `parts/<name>` sit beneath it."""
+    return f"{base_url.rstrip('/')}/d/{make_token(secret_key, link_id)}"
 
 
-def link_maker(app: Flask) -> Callable[[str, int], str]:
-    """`download_link(archive_id, user_id)` for `jobs.init_app`, read from `app`'s settings.
+def part_url(link: str, name: str) -> str:
+    """The URL of one member beneath a link's URL (each path segment percent-encoded)."""
+    return f"{link}/parts/{quote(name, safe='/')}"
+
+
+def new_link_url(config: Mapping[str, Any], session: Session, archive_id: str, user_id: int) -> str:
+    """Make a link row for the user's archive (valid DOWNLOAD_LINK_MAX_AGE) and return its signed URL.
+
+    `jobs.download_links.LinkRefused` if the archive is not theirs or is gone.
+    """
+    max_age = dt.timedelta(seconds=config["DOWNLOAD_LINK_MAX_AGE"])
+    link = create_link(session, archive_id, user_id, max_age=max_age, now=utcnow())
+    return link_url(config["BASE_URL"], config["SECRET_KEY"], link.id)
+
+
+def link_maker(app: Flask) -> Callable[[str, int], str | None]:
+    """`download_link(archive_id, user_id)` for `jobs.init_app`: a new link row, its URL (for emails).
 
     The settings are read at each call, not now, so a base URL set after the
-    app was built (tests do) is the one in the link.
+    app was built (tests do) is the one in the link. The row is written in its
+    own short transaction.
     """
-    config = app.config
-    return lambda archive_id, user_id: download_url(config["BASE_URL"], config["SECRET_KEY"], archive_id, user_id)
+
+    def make(archive_id: str, user_id: int) -> str | None:
+        with get_context(app).db.session(write=True) as session:
+            return new_link_url(app.config, session, archive_id, user_id)
+
+    return make

@@ -10,6 +10,7 @@ reach the bucket.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import shutil
 import urllib.request
@@ -21,7 +22,9 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from jobs.download_links import create_link
 from store import Archive, get_db
+from store.base import utcnow
 from tests.servers.s3 import ADMIN_KEYS, MotoS3
 from web.links import make_token
 
@@ -79,7 +82,7 @@ def test_a_web_process_that_did_not_write_the_archive_redirects_to_a_presigned_u
     tmp_path: Path, shared_db: Path, moto_server: MotoS3, s3_bucket: str, exported: Archive
 ) -> None:
     web = _app(tmp_path, shared_db, "web", moto_server, s3_bucket)
-    answer = web.test_client().get(f"/d/{make_token(SECRET, exported.id, exported.user_id)}")
+    answer = web.test_client().get(_link_path(web, exported))
     assert answer.status_code == 303
     assert answer.headers["Cache-Control"] == "private, no-store"
     with urllib.request.urlopen(answer.headers["Location"], timeout=10) as fetched:
@@ -95,7 +98,7 @@ def test_a_web_process_relays_the_bytes_when_browsers_cannot_reach_the_bucket(
     tmp_path: Path, shared_db: Path, moto_server: MotoS3, s3_bucket: str, exported: Archive
 ) -> None:
     web = _app(tmp_path, shared_db, "web", moto_server, s3_bucket, ARCHIVE_BUCKET_DOWNLOADS="stream")
-    answer = web.test_client().get(f"/d/{make_token(SECRET, exported.id, exported.user_id)}")
+    answer = web.test_client().get(_link_path(web, exported))
     assert answer.status_code == 200
     assert hashlib.sha256(answer.data).hexdigest() == exported.sha256
     assert answer.headers["X-Content-SHA256"] == exported.sha256
@@ -117,3 +120,10 @@ def test_a_worker_delivers_a_bucket_held_archive_it_did_not_write(
             assert hashlib.sha256(path.read_bytes()).hexdigest() == exported.sha256
         assert not path.exists()
     get_db(other).dispose()
+
+
+def _link_path(web: Flask, archive: Archive) -> str:
+    """The path of a new signed link (a `download_links` row) to `archive`."""
+    with get_db(web).session(write=True) as session:
+        link = create_link(session, archive.id, archive.user_id, max_age=dt.timedelta(days=1), now=utcnow())
+        return f"/d/{make_token(SECRET, link.id)}"

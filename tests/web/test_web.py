@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from flask import Flask
@@ -9,6 +10,7 @@ from flask.testing import FlaskClient
 
 from account.records import Account
 from jobs import get_context
+from jobs.download_links import create_link
 from jobs.execute import execute_run
 from store import Database
 from store.accounts import replace_account
@@ -83,16 +85,18 @@ def test_signed_links_open_one_archive_and_expire(app: Flask, db: Database, alic
         assert row is not None and row.archive_id is not None
         archive_id = row.archive_id
     client = app.test_client()
-    good = make_token(app.config["SECRET_KEY"], archive_id, alice_user)
+    with db.session(write=True) as session:
+        link_id = create_link(session, archive_id, alice_user, max_age=dt.timedelta(days=7), now=utcnow()).id
+    good = make_token(app.config["SECRET_KEY"], link_id)
     opened = client.get(f"/d/{good}")
     assert opened.status_code == 200
     opened.close()
     assert client.get(f"/d/{good}x").status_code == 403
-    forged = make_token("another-key", archive_id, alice_user)
+    forged = make_token("another-key", link_id)
     assert client.get(f"/d/{forged}").status_code == 403
     app.config["DOWNLOAD_LINK_MAX_AGE"] = -1
     expired = client.get(f"/d/{good}")
-    assert expired.status_code == 403 and "expired" in expired.get_data(as_text=True)
+    assert expired.status_code == 410 and "expired" in expired.get_data(as_text=True)
 
 
 def test_health_and_metrics_answer(app: Flask) -> None:

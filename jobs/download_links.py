@@ -1,0 +1,205 @@
+"""Download links a user hands to curl, wget or a download manager, and what they open.
+
+Why rows (`store.DownloadLink`) and not only signed strings: a link in an email
+or a script may leak; revoking its row stops it at once, however long its
+signature would still be valid, and the user can list what is out there. The
+signed token (an HTTP concern: `web.links`) names only the row's id.
+
+Why the part list and the per-member streams live here: the web pages and the
+JSON API (`web.api`) offer the same things, so both call these functions; the
+member bytes are read straight from the stored zip one piece at a time
+(`exporters.archive.zipdir`), so memory stays flat whatever the archive holds.
+
+The function API (for `web.archives` and `web.api`):
+
+- `create_link(session, archive_id, user_id, max_age=, now=)` -> `DownloadLink` row
+- `revoke_link(session, link_id, user_id, now=)` -> bool; `revoke_archive_links(...)` -> int
+- `active_links(session, archive_id, user_id, now=)` -> list of rows
+- `open_link(session, link_id, now=)` -> the `Archive` it opens, or `LinkRefused` (404 / 410)
+- `count_download(session, link_id)`
+- `archive_parts(files, archive)` -> the manifest's `ManifestFile`s (name, size, SHA-256)
+- `checksums_lines(archive, parts)` -> `SHA256SUMS` text for the archive file and every part
+- `member_chunks(files, archive, name, start=, length=)` -> one member's bytes, or `KeyError`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import IO
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from errors import LifeboatError
+from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, ManifestFile, read_manifest
+from exporters.archive.zipdir import Member, central_directory
+from exporters.archive.zipdir import member_chunks as zip_member_chunks
+from store import Archive, DownloadLink
+from store.archive_files import ArchiveFiles, local_copy
+
+# Files a part list leaves out: manifest.json cannot list its own hash, and SHA256SUMS is served apart.
+_NOT_PARTS = frozenset({CHECKSUMS_NAME, MANIFEST_NAME})
+
+
+class LinkRefused(LifeboatError):
+    """A link that opens nothing: `status` is 404 (no such link or archive) or 410 (expired, revoked, deleted)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_link(
+    session: Session, archive_id: str, user_id: int, *, max_age: dt.timedelta, now: dt.datetime
+) -> DownloadLink:
+    """A new link to the user's own, still stored archive, valid for `max_age` from `now`.
+
+    Someone else's archive answers like a missing one (`LinkRefused(404)`), so a
+    caller cannot learn which archive ids exist.
+    """
+    archive = session.get(Archive, archive_id)
+    if archive is None or archive.user_id != user_id:
+        raise LinkRefused(404, "No such archive.")
+    if archive.deleted_at is not None:
+        raise LinkRefused(410, "This archive has expired and was deleted. Export again to get a fresh one.")
+    link = DownloadLink(archive_id=archive_id, user_id=user_id, created_at=now, expires_at=now + max_age, downloads=0)
+    session.add(link)
+    session.flush()  # the id, for the token
+    return link
+
+
+def revoke_link(session: Session, link_id: str, user_id: int, *, now: dt.datetime) -> bool:
+    """Revoke one of the user's links at once; False if it is not theirs or does not exist."""
+    link = session.get(DownloadLink, link_id)
+    if link is None or link.user_id != user_id:
+        return False
+    if link.revoked_at is None:
+        link.revoked_at = now
+    return True
+
+
+def revoke_archive_links(session: Session, archive_id: str, user_id: int, *, now: dt.datetime) -> int:
+    """Revoke every live link to one archive of the user's (e.g. when it is deleted); how many."""
+    result = session.execute(
+        update(DownloadLink)
+        .where(
+            DownloadLink.archive_id == archive_id,
+            DownloadLink.user_id == user_id,
+            DownloadLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def active_links(session: Session, archive_id: str, user_id: int, *, now: dt.datetime) -> list[DownloadLink]:
+    """The user's links to the archive that still open it, newest first."""
+    return list(
+        session.scalars(
+            select(DownloadLink)
+            .where(
+                DownloadLink.archive_id == archive_id,
+                DownloadLink.user_id == user_id,
+                DownloadLink.revoked_at.is_(None),
+                DownloadLink.expires_at > now,
+            )
+            .order_by(DownloadLink.created_at.desc())
+        )
+    )
+
+
+def open_link(session: Session, link_id: str, *, now: dt.datetime) -> Archive:
+    """The archive a link opens, checked against its row: revoked or expired links are refused (410)."""
+    link = session.get(DownloadLink, link_id)
+    if link is None:
+        raise LinkRefused(404, "No such download link.")
+    if link.revoked_at is not None:
+        raise LinkRefused(410, "This download link was revoked. Sign in to make a new one.")
+    if link.expires_at <= now:
+        raise LinkRefused(410, "This download link has expired. Sign in to make a new one.")
+    archive = session.get(Archive, link.archive_id)
+    if archive is None or archive.user_id != link.user_id:
+        raise LinkRefused(404, "No such archive.")
+    if archive.deleted_at is not None:
+        raise LinkRefused(410, "This archive has expired and was deleted. Export again to get a fresh one.")
+    return archive
+
+
+def count_download(session: Session, link_id: str) -> None:
+    """Count one fetch through the link (a single UPDATE: concurrent downloads never lose a count)."""
+    session.execute(update(DownloadLink).where(DownloadLink.id == link_id).values(downloads=DownloadLink.downloads + 1))
+
+
+@contextlib.contextmanager
+def _opened(files: ArchiveFiles, archive: Archive) -> Iterator[IO[bytes]]:
+    """The stored zip opened for seeking: the file itself, or a scratch copy of a bucket-held one."""
+    with local_copy(files, archive.relpath) as path, path.open("rb") as f:
+        yield f
+
+
+def _find(f: IO[bytes], name: str) -> Member | None:
+    return next((m for m in central_directory(f) if m.name == name), None)
+
+
+def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:
+    """Every file the archive's manifest lists (path, SHA-256, size), manifest.json and SHA256SUMS aside.
+
+    manifest.json is parsed as it is read from the zip, and the list it gives
+    is packed (`FileTable`), so even a 150,000-file archive costs a few MB.
+    """
+    with _opened(files, archive) as f:
+        member = _find(f, MANIFEST_NAME)
+        if member is None:
+            raise KeyError(MANIFEST_NAME)
+        manifest = read_manifest(zip_member_chunks(f, member))
+    return (entry for entry in manifest.files if entry.path not in _NOT_PARTS)
+
+
+def checksums_lines(archive: Archive, parts: Iterable[ManifestFile]) -> Iterator[bytes]:
+    """`SHA256SUMS` in the format `sha256sum -c` reads: the archive file itself, then every part.
+
+    With `sha256sum -c --ignore-missing` the same file checks a downloaded
+    archive, the parts fetched one by one into their folders, or both.
+    """
+    yield f"{archive.sha256}  {archive.filename}\n".encode()
+    batch: list[str] = []
+    for part in parts:
+        batch.append(f"{part.sha256}  {part.path}\n")
+        if len(batch) >= 1024:
+            yield "".join(batch).encode("utf-8")
+            batch.clear()
+    if batch:
+        yield "".join(batch).encode("utf-8")
+
+
+def member_chunks(
+    files: ArchiveFiles, archive: Archive, name: str, *, start: int = 0, length: int | None = None
+) -> Iterator[bytes]:
+    """The bytes `start` to `start + length` of one member, decompressed from the stored zip piece by piece.
+
+    A generator: the zip is opened at the first byte asked for and closed after
+    the last, and `KeyError` comes then when the archive holds no such member
+    (check the name against `archive_parts` first to answer 404 before any
+    byte). Bytes before `start` are decompressed and dropped: a deflated member
+    cannot be entered in the middle, and this keeps memory flat.
+    """
+    with _opened(files, archive) as f:
+        member = _find(f, name)
+        if member is None or name in _NOT_PARTS:
+            raise KeyError(name)
+        skip, left = start, length
+        for chunk in zip_member_chunks(f, member):
+            if skip:
+                if skip >= len(chunk):
+                    skip -= len(chunk)
+                    continue
+                chunk, skip = chunk[skip:], 0
+            if left is not None:
+                chunk = chunk[:left]
+                left -= len(chunk)
+            if chunk:
+                yield chunk
+            if left == 0:
+                return
