@@ -16,15 +16,16 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def init_app(app: Flask) -> None:
-    from web import archives, auth, dashboard, export_now, health, limits, metrics
+    from web import api, archives, auth, automate, dashboard, export_now, health, limits, metrics
 
     csrf.init_app(app)
     login_manager.init_app(app)
     configure_cookies(app)
     limits.configure(app)
     limiter.init_app(app)
-    for module in (auth, dashboard, archives, health, metrics, export_now):
+    for module in (auth, dashboard, archives, health, metrics, export_now, automate):
         app.register_blueprint(module.bp)
+    api.init_app(app)  # the JSON API and its OpenAPI document (web.api)
 
 
 def configure_cookies(app: Flask) -> None:
