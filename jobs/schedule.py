@@ -198,6 +198,9 @@ def _zone_names() -> frozenset[str]:
     return frozenset(text.split()) - {"Factory"}
 
 
+zone_names = _zone_names  # public: the API documents the accepted names (web.api.schemas)
+
+
 def _problems(spec: ScheduleSpec) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if not isinstance(spec.frequency, str) or spec.frequency not in FREQUENCIES:

@@ -64,14 +64,14 @@ def put_schedule(body: dict[str, Any]) -> dict[str, Any]:
     with get_db().session(write=True) as session:
         user = session.get(User, user_id())
         assert user is not None
+        if enabled or body:  # settings sent with `enabled: false` are checked and kept, switched off
+            try:
+                save_schedule(session, user, ScheduleChange(**body), now=utcnow())
+            except InvalidInput as exc:
+                fail(422, "invalid_schedule", str(exc).splitlines()[0], exc.problems)
         if not enabled:
             switch_off(session, user)
-            return _schedule_view(find_schedule(session, user))
-        try:
-            row = save_schedule(session, user, ScheduleChange(**body), now=utcnow())
-        except InvalidInput as exc:
-            fail(422, "invalid_schedule", str(exc).splitlines()[0], exc.problems)
-        return _schedule_view(row)
+        return _schedule_view(find_schedule(session, user))
 
 
 def _token_view(token: ApiToken) -> dict[str, Any]:

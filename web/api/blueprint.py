@@ -107,6 +107,20 @@ def authenticate() -> None:
     if user is None or not user.is_active:
         fail(401, "invalid_token", "The account this token belongs to is closed.")
     g.api_user_id = found
+    if request.endpoint in NEEDS_BODY:
+        _require_json_body()
+
+
+# Operations whose body is documented as required. webargs reads a missing body as `{}`, which
+# for PUT /schedule (every field optional) would silently mean "change nothing and switch on".
+NEEDS_BODY = frozenset({"api.put_schedule", "api.create_token", "api.post_destination"})
+
+
+def _require_json_body() -> None:
+    if not request.is_json:
+        fail(415, "unsupported_media_type", "Send a JSON object with Content-Type: application/json.")
+    if not request.get_data(cache=True):
+        fail(422, "invalid_input", "The request needs a JSON object body.", [("body", "Missing.")])
 
 
 @bp.errorhandler(HTTPException)

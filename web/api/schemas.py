@@ -8,11 +8,32 @@ Times are ISO 8601 in UTC; ids are strings except destinations' (integers).
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS
+from jobs.schedule import zone_names
 
 _ID = validate.Regexp(r"^[0-9a-f]{32}$", error="Not an id.")
+
+
+class JsonInteger(fields.Integer):
+    """A JSON number without a fraction: not "5", not 5.5, not true (marshmallow would take all three)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("Not an integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JsonBoolean(fields.Boolean):
+    """JSON true or false only (marshmallow would also take 0, 1, "yes")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):  # 0 == False in Python, so truthy/falsy sets cannot say this
+            raise ValidationError("Not a boolean.")
+        return value
 
 
 class ProblemSchema(Schema):
@@ -144,14 +165,20 @@ class ScheduleSchema(Schema):
 
 
 class ScheduleInSchema(Schema):
-    """Omitted fields keep their value (or the default for a new schedule: weekly, Monday, 02:00)."""
+    """Omitted fields keep their value (or the default for a new schedule: weekly, Monday, 02:00).
 
-    enabled = fields.Boolean(load_default=True, metadata={"description": "false switches scheduled exports off."})
-    frequency = fields.String(validate=validate.OneOf(["daily", "weekly", "monthly"]))
-    time_of_day = fields.String(validate=validate.Length(max=5), metadata={"example": "02:00"})
-    timezone = fields.String(validate=validate.Length(max=64), metadata={"example": "Europe/Berlin"})
-    weekday = fields.Integer(validate=validate.Range(min=-1000, max=1000))
-    day_of_month = fields.Integer(validate=validate.Range(min=-1000, max=1000))
+    The constraints are documented here but checked by `jobs.schedule` (one rule for
+    every caller, and its messages say how to fix each field); a wrong value is a 422.
+    """
+
+    enabled = JsonBoolean(load_default=True, metadata={"description": "false switches scheduled exports off."})
+    frequency = fields.String(metadata={"enum": ["daily", "weekly", "monthly"]})
+    time_of_day = fields.String(metadata={"example": "02:00", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"})
+    timezone = fields.String(metadata={"example": "Europe/Berlin", "enum": sorted(zone_names())})
+    weekday = JsonInteger(metadata={"minimum": 0, "maximum": 6, "description": "0 is Monday."})
+    day_of_month = JsonInteger(
+        metadata={"minimum": 1, "maximum": 31, "description": "Past a month's end: its last day."}
+    )
 
 
 class DestinationSchema(Schema):
@@ -175,11 +202,11 @@ class DestinationInSchema(Schema):
     region = fields.String(validate=validate.Length(max=64))
     endpoint_url = fields.String(validate=validate.Length(max=2000), metadata={"description": "Empty for AWS."})
     prefix = fields.String(validate=validate.Length(max=500))
-    path_style = fields.Boolean()
+    path_style = JsonBoolean()
     access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
     secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
     role_arn = fields.String(validate=validate.Length(max=2048))
-    retention_keep = fields.Integer(validate=validate.Range(min=1, max=100000))
+    retention_keep = JsonInteger(validate=validate.Range(min=1, max=100000))
 
 
 class DestinationTestSchema(Schema):
@@ -203,5 +230,7 @@ class NewTokenSchema(TokenSchema):
 
 
 class TokenInSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    expires_in_days = fields.Integer(load_default=DEFAULT_DAYS, validate=validate.Range(min=1, max=MAX_DAYS))
+    name = fields.String(
+        required=True, validate=[validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="Give it a name.")]
+    )
+    expires_in_days = JsonInteger(load_default=DEFAULT_DAYS, validate=validate.Range(min=1, max=MAX_DAYS))
