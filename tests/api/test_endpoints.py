@@ -213,3 +213,12 @@ def test_token_create_shows_the_secret_once(as_alice: Call) -> None:
     listing = as_alice("get", "/api/v1/tokens").get_data(as_text=True)
     assert body["token"] not in listing and "nightly" in listing
     assert as_alice("post", "/api/v1/tokens", json={"name": "x", "expires_in_days": 9999}).status_code == 422
+
+
+def test_ids_and_queries_out_of_range_are_client_errors_not_crashes(as_alice: Call) -> None:
+    """Found by schemathesis: a 20-digit destination id overflowed the driver; `?limt=` was ignored."""
+    assert as_alice("delete", f"/api/v1/destinations/{2**70}").status_code == 404
+    response = as_alice("get", "/api/v1/runs", query_string={"limt": 5})
+    assert response.status_code == 422 and response.get_json()["problems"][0]["field"] == "limt"
+    response = as_alice("put", "/api/v1/schedule", data="{}")  # not declared as JSON
+    assert response.status_code == 415

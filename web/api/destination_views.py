@@ -23,7 +23,8 @@ def _registry() -> Registry:
 
 
 def _own(session: Any, destination_id: int) -> Destination:
-    row = session.get(Destination, destination_id)
+    # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
+    row = session.get(Destination, destination_id) if destination_id < 2**63 else None
     if row is None or row.user_id != user_id():
         fail(404, "not_found", "You have no destination with this id.")
     return row

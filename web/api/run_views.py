@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from flask import url_for
+from marshmallow import RAISE
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 
@@ -74,7 +75,7 @@ def export_now() -> tuple[dict[str, Any], int, dict[str, str]]:
 
 
 @bp.route("/runs")
-@bp.arguments(schemas.PageArgsSchema, location="query")
+@bp.arguments(schemas.PageArgsSchema, location="query", unknown=RAISE)  # a typo (?limt=) is told
 @bp.response(200, schemas.RunPageSchema)
 def list_runs(args: dict[str, Any]) -> dict[str, Any]:
     """Your export runs, newest first."""
@@ -135,7 +136,7 @@ def _archive_view(archive: Archive) -> dict[str, Any]:
 
 
 @bp.route("/archives")
-@bp.arguments(schemas.PageArgsSchema, location="query")
+@bp.arguments(schemas.PageArgsSchema, location="query", unknown=RAISE)  # a typo (?limt=) is told
 @bp.response(200, schemas.ArchivePageSchema)
 def list_archives(args: dict[str, Any]) -> dict[str, Any]:
     """Your archives that still exist, newest first."""
