@@ -236,6 +236,38 @@ def finish_failed_attempt(
         return RunState(run.state)
 
 
+def cancel(db: Database, run_id: str, user_id: int, *, now: dt.datetime) -> RunState | None:
+    """Cancel the user's run if it is still active; return its state afterwards, None if not theirs.
+
+    A queued or retrying run is cancelled outright. A running one is set to
+    cancelled too, lease and all: its executor's next heartbeat finds the run no
+    longer its own, so it stops at its next progress report and writes nothing
+    more (no archive row, no "delivered"), exactly as when another worker took
+    the run over. A delivery already in flight at that moment still completes
+    and is recorded as an attempt. One conditional UPDATE, so a run finishing at
+    the same instant is either delivered or cancelled, never both.
+    """
+    with db.session(write=True) as session:
+        result = session.execute(
+            update(ExportRun)
+            .where(ExportRun.id == run_id, ExportRun.user_id == user_id, ExportRun.state.in_(list(ACTIVE_STATES)))
+            .values(
+                state=RunState.CANCELLED,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+                dispatched_at=None,
+                redispatch_at=None,
+                error=None,
+            )
+        )
+        if _rowcount(result) == 1:
+            add_event(session, run_id, "cancelled", "Export cancelled at your request.", at=now, level="warning")
+            return RunState.CANCELLED
+        state = session.scalar(select(ExportRun.state).where(ExportRun.id == run_id, ExportRun.user_id == user_id))
+        return None if state is None else RunState(state)
+
+
 def requeue_expired(db: Database, *, now: dt.datetime) -> list[str]:
     """Take back runs whose executor stopped renewing its lease (crash, kill -9, lost host).
 

@@ -28,6 +28,7 @@ class RunState(enum.StrEnum):
     RETRYING = "retrying"  # waiting for `not_before` after a transient failure
     DELIVERED = "delivered"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by the user (jobs.run_lifecycle.cancel); its executor stops at its next report
 
     @property
     def active(self) -> bool:

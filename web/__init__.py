@@ -18,8 +18,10 @@ limiter = Limiter(key_func=get_remote_address)
 def init_app(app: Flask) -> None:
     from web import (
         account_passwords,
+        api,
         archives,
         auth,
+        automate,
         dashboard,
         error_pages,
         export_now,
@@ -38,8 +40,20 @@ def init_app(app: Flask) -> None:
     configure_cookies(app)
     limits.configure(app)
     limiter.init_app(app)
-    for module in (auth, dashboard, archives, health, metrics, export_now, signup, account_passwords, settings_page):
+    for module in (
+        auth,
+        dashboard,
+        archives,
+        health,
+        metrics,
+        export_now,
+        signup,
+        account_passwords,
+        settings_page,
+        automate,
+    ):
         app.register_blueprint(module.bp)
+    api.init_app(app)  # the JSON API and its OpenAPI document (web.api)
 
 
 def configure_cookies(app: Flask) -> None:

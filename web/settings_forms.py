@@ -23,8 +23,7 @@ FREQUENCIES = [
     for value, label in (("off", "Off"), ("daily", "Every day"), ("weekly", "Every week"), ("monthly", "Every month"))
 ]
 TOKEN_LIFETIMES = [
-    SelectChoice(value, label)
-    for value, label in (("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("0", "Never (revoke it yourself)"))
+    SelectChoice(value, label) for value, label in (("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
 ]
 VCARD_VERSIONS = [
     SelectChoice("default", "Server default"),

@@ -5,23 +5,17 @@ make a typo in the schedule throw away a token name being typed, and the
 answer to each post can say precisely what changed. Each view checks its
 form and calls one service: `jobs.user_schedule` for the schedule (which
 recomputes the next run at once), the user row for the vCard version,
-`jobs.api_tokens` for tokens.
+`jobs.api_tokens` for tokens (the same service the JSON API uses).
 
-Why the token section is behind a feature check: the token service is
-written alongside this page (`create_token(session, user, name, expires_at)
--> (ApiToken, plaintext)`, `list_tokens(session, user)`, `revoke_token(session,
-user, token_id)`); until it is installed the section says tokens are not
-available rather than failing. A new token's secret is rendered in the
-response to the post that made it, never put in the (client-side) session
-or a flash message, and the page is marked no-store.
+A new token's secret is rendered in the response to the post that made it,
+never put in the (client-side) session or a flash message, and the page is
+marked no-store.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
-from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +24,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from errors import InvalidInput
+from jobs import api_tokens
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
 from store import User, get_db, get_session
@@ -37,14 +32,6 @@ from store.base import utcnow
 from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, TokenForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
-
-
-def token_service() -> ModuleType | None:
-    """`jobs.api_tokens` when it is installed, else None (the section then says so)."""
-    try:
-        return importlib.import_module("jobs.api_tokens")
-    except ImportError:
-        return None
 
 
 def _user(session: Any) -> User:
@@ -84,7 +71,6 @@ def _saved_runs(user: User) -> list[dict[str, str]]:
 
 
 def _page(user: User, status: int = 200, **overrides: Any) -> Response:
-    service = token_service()
     values: dict[str, Any] = {
         "user": user,
         "schedule_form": _schedule_form(user),
@@ -95,7 +81,7 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "preview": None,
         "zones": zone_names(),
         "server_vcard": current_app.config["VCARD_VERSION"],
-        "tokens": service.list_tokens(get_session(), user) if service else None,
+        "tokens": api_tokens.list_tokens(get_session(), user.id),
         "new_token": None,
         "paused": getattr(find_schedule(get_session(), user), "paused_reason", None),
     }
@@ -167,32 +153,25 @@ def archive() -> Response:
 @bp.route("/tokens", methods=["POST"])
 @login_required
 def create_token() -> Response:
-    service = token_service()
-    if service is None:
-        abort(404)
     form = TokenForm()
     if not form.validate_on_submit():
         return _page(_user(get_session()), 400, token_form=form)
-    days = int(form.lifetime.data or 0)
-    expires_at = utcnow() + dt.timedelta(days=days) if days else None
     with get_db().session(write=True) as session:
-        token, plaintext = service.create_token(session, _user(session), form.name.data, expires_at)
-        name = token.name
-    return _page(_user(get_session()), new_token={"name": name, "value": plaintext})
+        made = api_tokens.create_token(
+            session, _user(session).id, form.name.data or "", days=int(form.lifetime.data), now=utcnow()
+        )
+        name = made.token.name
+    return _page(_user(get_session()), new_token={"name": name, "value": made.secret})
 
 
 @bp.route("/tokens/<token_id>/revoke", methods=["POST"])
 @login_required
 def revoke_token(token_id: str) -> Response:
-    service = token_service()
-    if service is None or not RevokeForm().validate_on_submit():
-        abort(404 if service is None else 400)
+    if not RevokeForm().validate_on_submit():
+        abort(400)
     with get_db().session(write=True) as session:
-        try:
-            done = service.revoke_token(session, _user(session), token_id)
-        except LookupError:
-            done = False
-    if done is False:
+        token = api_tokens.revoke_token(session, _user(session).id, token_id, now=utcnow())
+    if token is None:
         abort(404)  # not this user's token (or no such token): the same answer
     flash("Token revoked. Scripts using it are refused from now on.", "info")
     return redirect(url_for("settings.index", _anchor="tokens"))

@@ -35,6 +35,12 @@ NOT_SETTINGS = {
     "RATELIMIT_HEADERS_ENABLED",
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
     "TESTING",
+    # flask-smorest's fixed description of the JSON API (web.api), not operator settings.
+    "API_TITLE",
+    "API_VERSION",
+    "OPENAPI_VERSION",
+    "OPENAPI_URL_PREFIX",
+    "OPENAPI_JSON_PATH",
 }
 
 

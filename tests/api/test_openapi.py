@@ -1,0 +1,80 @@
+"""The OpenAPI document describes the API truthfully: schemathesis fuzzes every operation against it.
+
+Why an app built at import: `schemathesis.openapi.from_wsgi` loads the document
+when the test module is collected (`from_fixture` breaks on newer pytest). The
+app lives in a temporary folder removed at exit; its user has data and a token.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, settings
+
+from account.jsonio import account_from_dict
+from app import create_app
+from jobs import api_tokens, get_context, run_lifecycle
+from jobs.execute import execute_run
+from store import get_db
+from store.accounts import replace_account
+from store.base import utcnow
+from tests.conftest import DATA
+
+
+def _app() -> tuple[Flask, str]:
+    folder = Path(tempfile.mkdtemp(prefix="lifeboat-openapi-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(folder / "instance"),
+            "DATABASE_URL": f"sqlite:///{folder / 'lifeboat.sqlite3'}",
+            "ARCHIVE_DIR": str(folder / "archives"),
+            "SECRET_KEY": "test-secret-key",
+        }
+    )
+    import json
+
+    with get_db(app).session(write=True) as session:
+        user = replace_account(session, account_from_dict(json.loads((DATA / "alice.json").read_text("utf-8"))))
+        secret = api_tokens.create_token(session, user.id, "fuzz", days=30, now=utcnow()).secret
+        run, _ = run_lifecycle.request_run(session, user.id, "manual", now=utcnow())
+    # One delivered run and its archive, so lists and details answer with real items too.
+    execute_run(get_context(app), run.id, "fuzz")
+    return app, secret
+
+
+APP, TOKEN = _app()
+document = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
+# Not fuzzed here (tests/api/test_endpoints.py covers them): saving an S3 endpoint resolves its
+# host name and a destination test connects to it; random names would go to the network.
+schema = document.exclude(method="POST", path="/api/v1/destinations").exclude(path_regex=r".*/test$")
+
+
+def test_the_document_is_openapi_3_with_bearer_auth() -> None:
+    document = APP.test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A personal API token, `lb_…`.",
+    }
+    assert document["security"] == [{"bearerAuth": []}]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            assert "default" in operation["responses"], (method, path)  # the JSON error shape
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_operation_answers_5xx_or_off_its_schema(case: schemathesis.Case) -> None:
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"})

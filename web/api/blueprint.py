@@ -1,0 +1,174 @@
+"""The /api/v1 blueprint: who is asking (bearer token, or the session with its CSRF token) and JSON errors.
+
+Why bearer tokens are exempt from Flask-WTF's CSRF check: a browser never
+attaches an `Authorization` header on its own, so a token is not an ambient
+credential a forged cross-site request could borrow. The session cookie is
+one, so a request that relies on it must carry the page's CSRF token in
+`X-CSRFToken` (any method): without one the cookie is ignored and the request
+is unauthenticated.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NoReturn
+
+from flask import abort, g, jsonify, request
+from flask_login import current_user
+from flask_smorest import Blueprint
+from flask_wtf.csrf import validate_csrf
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+from wtforms import ValidationError
+
+from jobs import api_tokens
+from store import User, get_db, get_session
+from store.base import utcnow
+
+log = logging.getLogger("lifeboat.api")
+
+bp = Blueprint(
+    "api", __name__, url_prefix="/api/v1", description="Lifeboat's JSON API: everything a signed-in user can do."
+)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    410: "gone",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+    500: "internal_error",
+}
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="lifeboat"'}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    problems: list[tuple[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if problems:
+        body["problems"] = [{"field": where, "message": what} for where, what in problems]
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def fail(status: int, code: str, message: str, problems: list[tuple[str, str]] | None = None) -> NoReturn:
+    """Stop the request with a JSON error (401s also say how to authenticate)."""
+    abort(error_response(status, code, message, problems, _CHALLENGE if status == 401 else None))
+
+
+def user_id() -> int:
+    """The id of the user this API request acts for (set by `authenticate`)."""
+    return int(g.api_user_id)
+
+
+def current_api_user() -> User:
+    user = get_session().get(User, user_id())
+    assert user is not None  # checked by `authenticate`
+    return user
+
+
+@bp.before_request
+def authenticate() -> None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, secret = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            fail(401, "invalid_token", "Send the token as `Authorization: Bearer lb_…`.")
+        found = api_tokens.authenticate(get_db(), secret.strip(), now=utcnow())
+        if found is None:
+            fail(401, "invalid_token", "This API token is unknown, revoked or expired: create a new one in Settings.")
+    elif current_user.is_authenticated:
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except ValidationError:
+            fail(
+                401,
+                "csrf_token_required",
+                "Signed in through the browser, send the page's CSRF token in X-CSRFToken, or use an API token.",
+            )
+        found = int(current_user.get_id())
+    else:
+        fail(401, "missing_token", "Authenticate with `Authorization: Bearer <token>`; create a token in Settings.")
+    user = get_session().get(User, found)
+    if user is None or not user.is_active:
+        fail(401, "invalid_token", "The account this token belongs to is closed.")
+    g.api_user_id = found
+    if request.endpoint in NEEDS_BODY:
+        _require_json_body()
+
+
+# Operations whose body is documented as required. webargs reads a missing body as `{}`, which
+# for PUT /schedule (every field optional) would silently mean "change nothing and switch on".
+NEEDS_BODY = frozenset({"api.put_schedule", "api.create_token", "api.post_destination"})
+
+
+def _require_json_body() -> None:
+    if not request.is_json:
+        fail(415, "unsupported_media_type", "Send a JSON object with Content-Type: application/json.")
+    if not request.get_data(cache=True):
+        fail(422, "invalid_input", "The request needs a JSON object body.", [("body", "Missing.")])
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    if exc.response is not None:  # from `fail`: already the JSON the client gets
+        return exc.response  # type: ignore[return-value]
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    problems = _problems(data.get("messages")) if isinstance(data, dict) else []
+    message = data.get("message") if isinstance(data, dict) and data.get("message") else None
+    if status == 422 and problems:
+        message = "The request is not valid: " + " ".join(f"{where}: {what}" for where, what in problems)
+    headers = _CHALLENGE if status == 401 else {}
+    if status == 405 and exc.get_headers():
+        headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
+    return error_response(status, CODES.get(status, "error"), message or exc.description or exc.name, problems, headers)
+
+
+@bp.errorhandler(Exception)
+def unexpected_error(exc: Exception) -> Response:
+    log.exception("API request failed", extra={"path": request.path})
+    return error_response(500, "internal_error", "Something went wrong on our side; support can see the details.")
+
+
+def routing_error() -> Response | None:
+    """Unknown paths and methods under /api/: JSON, not the site's HTML error pages.
+
+    Why a before_request hook of the app: such a request matches no blueprint,
+    so blueprint error handlers never see it, and the app's handlers belong to
+    the pages. Flask runs app hooks before it raises the routing error.
+    """
+    exc = request.routing_exception
+    if not isinstance(exc, HTTPException) or (exc.code or 0) < 400 or not request.path.startswith("/api/"):
+        return None
+    status = exc.code or 404
+    headers = {k: v for k, v in exc.get_headers() if k == "Allow"}
+    message = "There is no such API endpoint; see /api/v1/openapi.json." if status == 404 else exc.description
+    return error_response(status, CODES.get(status, "error"), message or exc.name, None, headers)
+
+
+def _problems(messages: Any, where: str = "") -> list[tuple[str, str]]:
+    """Flatten webargs' nested `{"json": {"field": ["msg"]}}` into (field, message) pairs."""
+    if isinstance(messages, dict):
+        found: list[tuple[str, str]] = []
+        for key, value in messages.items():
+            inner = key if where in ("", "json", "query", "form", "path") else f"{where}.{key}"
+            found += _problems(value, str(inner))
+        return found
+    if isinstance(messages, list):
+        return [item for message in messages for item in _problems(message, where)]
+    return [(where or "request", str(messages))]

@@ -1,0 +1,89 @@
+"""API: where archives go (S3-compatible buckets, email), tested on demand, removed at will.
+
+Secrets (access keys) go in and never come out: responses carry
+`jobs.destination_setup.public_view`, which says only whether one is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
+from store import Destination, User, get_db, get_session
+from web.api import schemas
+from web.api.blueprint import bp, current_api_user, fail, user_id
+
+
+def _registry() -> Registry:
+    return Registry(dict(current_app.config))
+
+
+def _own(session: Any, destination_id: int) -> Destination:
+    # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
+    row = session.get(Destination, destination_id) if destination_id < 2**63 else None
+    if row is None or row.user_id != user_id():
+        fail(404, "not_found", "You have no destination with this id.")
+    return row
+
+
+@bp.route("/destinations")
+@bp.response(200, schemas.DestinationSchema(many=True))
+def get_destinations() -> list[dict[str, Any]]:
+    """Where your archives go, with the outcome of the last delivery or test."""
+    return [public_view(d) for d in list_destinations(get_session(), current_api_user())]
+
+
+@bp.route("/destinations", methods=["POST"])
+@bp.arguments(schemas.DestinationInSchema)
+@bp.response(201, schemas.DestinationSchema)
+def post_destination(body: dict[str, Any]) -> dict[str, Any]:
+    """Add an S3-compatible bucket (`bucket`, keys or `role_arn`, …) or an email address (`to`)."""
+    kind = body.pop("kind")
+    label = body.pop("label", "") or (f"s3://{body.get('bucket', '')}" if kind == "s3" else body.get("to", "email"))
+    with get_db().session(write=True) as session:
+        user = session.get(User, user_id())
+        assert user is not None
+        try:
+            row = add_destination(session, _registry(), user, kind, label, body)
+        except InvalidInput as exc:
+            fail(422, "invalid_destination", str(exc).splitlines()[0], exc.problems)
+        except LifeboatError as exc:  # e.g. no encryption keys configured to store the secret
+            fail(409, "cannot_store_destination", str(exc))
+        return public_view(row)
+
+
+@bp.route("/destinations/<int:destination_id>/test", methods=["POST"])
+@bp.response(200, schemas.DestinationTestSchema)
+def test(destination_id: int) -> dict[str, Any]:
+    """Try the destination now (connect, check access); the outcome is also kept as its status.
+
+    The network call happens outside any write transaction; only its outcome is written.
+    """
+    with get_db().session() as session:
+        row = _own(session, destination_id)
+        user = session.get(User, user_id())
+        assert user is not None  # the token's user exists: authentication just looked it up
+    try:
+        with get_db().session() as session:  # read-only: the row is detached and only noted on
+            message, ok = test_destination(session, _registry(), row, user), True
+    except DeliveryError as exc:
+        message, ok = exc.user_message, False
+    except (LifeboatError, ValueError, TypeError) as exc:
+        message, ok = str(exc), False
+        row.status, row.status_message = "error", message
+    with get_db().session(write=True) as session:
+        stored = _own(session, destination_id)
+        stored.status, stored.status_message, stored.status_at = row.status, row.status_message, row.status_at
+        return {"ok": ok, "message": message, "destination": public_view(stored)}
+
+
+@bp.route("/destinations/<int:destination_id>", methods=["DELETE"])
+@bp.response(204)
+def delete_destination(destination_id: int) -> None:
+    """Remove a destination. Archives already delivered there stay where they are."""
+    with get_db().session(write=True) as session:
+        session.delete(_own(session, destination_id))

@@ -1,0 +1,176 @@
+"""API: export now, follow and cancel runs, list archives and read one's manifest.
+
+Someone else's run or archive answers exactly like one that does not exist
+(404): every query is scoped to the token's user.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import url_for
+from marshmallow import RAISE
+from sqlalchemy import select
+from sqlalchemy.sql import Select
+
+import jobs
+from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
+from exporters.archive.reader import read_member
+from jobs import get_context, run_lifecycle
+from store import Archive, DeliveryAttempt, ExportRun, RunState, get_db, get_session
+from store.archive_files import ArchiveFilesError
+from store.base import utcnow
+from web.api import schemas
+from web.api.blueprint import bp, fail, user_id
+
+_NOT_FOUND = "You have no {} with this id."
+
+
+def _run_view(run: ExportRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "trigger": run.trigger,
+        "state": run.state,
+        "stage": run.stage,
+        "progress": run.progress,
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "next_attempt_at": run.not_before if run.state == RunState.RETRYING else None,
+        "error": run.error,
+        "archive_id": run.archive_id,
+    }
+
+
+def _page(query: Select[Any], column: Any, args: dict[str, Any]) -> tuple[list[Any], str | None]:
+    """One page, newest first, by id (ids sort by creation time); the cursor is the last id shown."""
+    if args.get("cursor"):
+        query = query.where(column < args["cursor"])
+    rows = list(get_session().scalars(query.order_by(column.desc()).limit(args["limit"] + 1)))
+    more = len(rows) > args["limit"]
+    rows = rows[: args["limit"]]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+def _own_run(run_id: str) -> ExportRun:
+    run = get_session().get(ExportRun, run_id)
+    if run is None or run.user_id != user_id():
+        fail(404, "not_found", _NOT_FOUND.format("export run"))
+    return run
+
+
+@bp.route("/exports", methods=["POST"])
+@bp.response(202, schemas.RunSchema, headers={"Location": {"schema": {"type": "string"}}})
+def export_now() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Export now. While a run is active, calling again returns that same run (202 either way)."""
+    with get_db().session(write=True) as session:
+        run, created = run_lifecycle.request_run(session, user_id(), "api", now=utcnow())
+        view = _run_view(run)
+    if created:
+        jobs.kick()
+    return view, 202, {"Location": url_for("api.get_run", run_id=view["id"])}
+
+
+@bp.route("/runs")
+@bp.arguments(schemas.PageArgsSchema, location="query", unknown=RAISE)  # a typo (?limt=) is told
+@bp.response(200, schemas.RunPageSchema)
+def list_runs(args: dict[str, Any]) -> dict[str, Any]:
+    """Your export runs, newest first."""
+    rows, cursor = _page(select(ExportRun).where(ExportRun.user_id == user_id()), ExportRun.id, args)
+    return {"items": [_run_view(r) for r in rows], "next_cursor": cursor}
+
+
+@bp.route("/runs/<run_id>")
+@bp.response(200, schemas.RunDetailSchema)
+def get_run(run_id: str) -> dict[str, Any]:
+    """One run: state, stage, progress, attempts, next retry, what went wrong, each delivery and its receipt."""
+    run = _own_run(run_id)
+    attempts = get_session().scalars(
+        select(DeliveryAttempt).where(DeliveryAttempt.run_id == run.id).order_by(DeliveryAttempt.id)
+    )
+    return {
+        **_run_view(run),
+        "delivery_attempts": [
+            {
+                "at": a.at,
+                "destination_id": a.destination_id,
+                "outcome": a.outcome,
+                "location": a.location,
+                "message": a.message,
+            }
+            for a in attempts
+        ],
+        "history": [{"at": e.at, "level": e.level, "kind": e.kind, "message": e.message} for e in run.history],
+    }
+
+
+@bp.route("/runs/<run_id>/cancel", methods=["POST"])
+@bp.response(202, schemas.RunSchema)
+def cancel_run(run_id: str) -> dict[str, Any]:
+    """Cancel a queued, retrying or running export; a running one stops at its next progress report."""
+    state = run_lifecycle.cancel(get_db(), run_id, user_id(), now=utcnow())
+    if state is None:
+        fail(404, "not_found", _NOT_FOUND.format("export run"))
+    if state != RunState.CANCELLED:
+        fail(409, "run_finished", f"This export already ended ({state}); there is nothing to cancel.")
+    with get_db().session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None
+        return _run_view(run)
+
+
+def _archive_view(archive: Archive) -> dict[str, Any]:
+    return {
+        "id": archive.id,
+        "filename": archive.filename,
+        "created_at": archive.created_at,
+        "size": archive.size,
+        "sha256": archive.sha256,
+        "counts": archive.counts,
+        "verified_at": archive.verified_at,
+        "expires_at": archive.expires_at,
+    }
+
+
+@bp.route("/archives")
+@bp.arguments(schemas.PageArgsSchema, location="query", unknown=RAISE)  # a typo (?limt=) is told
+@bp.response(200, schemas.ArchivePageSchema)
+def list_archives(args: dict[str, Any]) -> dict[str, Any]:
+    """Your archives that still exist, newest first."""
+    query = select(Archive).where(Archive.user_id == user_id(), Archive.deleted_at.is_(None))
+    rows, cursor = _page(query, Archive.id, args)
+    return {"items": [_archive_view(a) for a in rows], "next_cursor": cursor}
+
+
+@bp.route("/archives/<archive_id>")
+@bp.response(200, schemas.ArchiveDetailSchema)
+def get_archive(archive_id: str) -> dict[str, Any]:
+    """One archive and a summary of its manifest (read from the archive itself)."""
+    archive = get_session().get(Archive, archive_id)
+    if archive is None or archive.user_id != user_id():
+        fail(404, "not_found", _NOT_FOUND.format("archive"))
+    gone = "This archive has expired and was deleted. Export again to get a fresh one."
+    files = get_context().files
+    if archive.deleted_at is not None or not files.exists(archive.relpath):
+        fail(410, "archive_gone", gone)
+    try:
+        with files.open(archive.relpath) as f:
+            manifest = parse_manifest(read_member(f, MANIFEST_NAME))
+    except (ArchiveError, ArchiveFilesError, OSError):
+        fail(410, "archive_unreadable", "This archive can no longer be read. Export again to get a fresh one.")
+    folders = Counter(f.path.split("/", 1)[0] if "/" in f.path else "." for f in manifest.files)
+    version = manifest.meta.get("vcard_version")
+    return {
+        **_archive_view(archive),
+        "manifest": {
+            "format_version": manifest.format_version,
+            "created_at": manifest.created_at,
+            "files": len(manifest.files),
+            "total_size": sum(f.size for f in manifest.files),
+            "folders": dict(folders),
+            "vcard_version": version if isinstance(version, str) else None,
+        },
+    }

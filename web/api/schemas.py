@@ -1,0 +1,236 @@
+"""The JSON API's request and response shapes: marshmallow schemas, the source of the OpenAPI document.
+
+Why schemas rather than hand-built dicts: the same declarations validate what
+comes in, shape what goes out and describe both in `/api/v1/openapi.json`, so
+the document cannot drift from the code (schemathesis checks that it has not).
+Times are ISO 8601 in UTC; ids are strings except destinations' (integers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS
+from jobs.schedule import zone_names
+
+_ID = validate.Regexp(r"^[0-9a-f]{32}$", error="Not an id.")
+
+
+class JsonInteger(fields.Integer):
+    """A JSON number without a fraction: not "5", not 5.5, not true (marshmallow would take all three)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("Not an integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JsonBoolean(fields.Boolean):
+    """JSON true or false only (marshmallow would also take 0, 1, "yes")."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):  # 0 == False in Python, so truthy/falsy sets cannot say this
+            raise ValidationError("Not a boolean.")
+        return value
+
+
+class ProblemSchema(Schema):
+    field = fields.String(required=True, metadata={"description": "Where: a field name or location."})
+    message = fields.String(required=True)
+
+
+class ErrorSchema(Schema):
+    """Every error under /api/: a stable code to branch on and a sentence to show a person."""
+
+    code = fields.String(required=True, metadata={"example": "not_found"})
+    message = fields.String(required=True)
+    problems = fields.List(fields.Nested(ProblemSchema), metadata={"description": "One entry per invalid field."})
+
+
+class PageArgsSchema(Schema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(validate=_ID, metadata={"description": "`next_cursor` of the previous page."})
+
+
+class MeSchema(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    display_name = fields.String(allow_none=True, required=True)
+    timezone = fields.String(required=True)
+    vcard_version = fields.String(required=True, metadata={"description": "3.0 or 4.0: what this user's archives use."})
+
+
+class CountsSchema(Schema):
+    contacts = fields.Integer(required=True)
+    calendars = fields.Integer(required=True)
+    events = fields.Integer(required=True, metadata={"description": "A repeating event counts once."})
+    notes = fields.Integer(required=True)
+    attachments = fields.Integer(required=True)
+    summary = fields.String(required=True, metadata={"description": "The figures as the dashboard writes them."})
+    last_change_at = fields.DateTime(allow_none=True, required=True)
+
+
+class DeliveryAttemptSchema(Schema):
+    at = fields.DateTime(required=True)
+    destination_id = fields.Integer(allow_none=True, required=True)
+    outcome = fields.String(required=True, metadata={"description": "delivered, transient or permanent"})
+    location = fields.String(allow_none=True, required=True, metadata={"description": "S3 key or recipient."})
+    message = fields.String(required=True, metadata={"description": "The receipt (version id, ETag, Message-ID)."})
+
+
+class RunEventSchema(Schema):
+    at = fields.DateTime(required=True)
+    level = fields.String(required=True)
+    kind = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class RunSchema(Schema):
+    id = fields.String(required=True)
+    trigger = fields.String(required=True)
+    state = fields.String(
+        required=True, metadata={"enum": ["queued", "running", "retrying", "delivered", "failed", "cancelled"]}
+    )
+    stage = fields.String(allow_none=True, required=True)
+    progress = fields.Integer(required=True, metadata={"description": "Percent."})
+    attempt = fields.Integer(required=True)
+    max_attempts = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True, required=True)
+    finished_at = fields.DateTime(allow_none=True, required=True)
+    next_attempt_at = fields.DateTime(allow_none=True, required=True, metadata={"description": "When retrying."})
+    error = fields.String(allow_none=True, required=True, metadata={"description": "What went wrong and what to do."})
+    archive_id = fields.String(allow_none=True, required=True)
+
+
+class RunDetailSchema(RunSchema):
+    delivery_attempts = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
+    history = fields.List(fields.Nested(RunEventSchema), required=True)
+
+
+class RunPageSchema(Schema):
+    items = fields.List(fields.Nested(RunSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class ArchiveCountsSchema(Schema):
+    contacts = fields.Integer(required=True)
+    calendars = fields.Integer(required=True)
+    events = fields.Integer(required=True)
+    notes = fields.Integer(required=True)
+    attachments = fields.Integer(required=True)
+
+
+class ArchiveSchema(Schema):
+    id = fields.String(required=True)
+    filename = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    size = fields.Integer(required=True, metadata={"description": "Bytes."})
+    sha256 = fields.String(required=True)
+    counts = fields.Nested(ArchiveCountsSchema, required=True)
+    verified_at = fields.DateTime(allow_none=True, required=True)
+    expires_at = fields.DateTime(allow_none=True, required=True)
+
+
+class ManifestSummarySchema(Schema):
+    format_version = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    files = fields.Integer(required=True, metadata={"description": "Files listed, README and checksums included."})
+    total_size = fields.Integer(required=True)
+    folders = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    vcard_version = fields.String(allow_none=True, required=True)
+
+
+class ArchiveDetailSchema(ArchiveSchema):
+    manifest = fields.Nested(ManifestSummarySchema, required=True)
+
+
+class ArchivePageSchema(Schema):
+    items = fields.List(fields.Nested(ArchiveSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class ScheduleSchema(Schema):
+    enabled = fields.Boolean(required=True)
+    frequency = fields.String(allow_none=True, required=True, metadata={"enum": ["daily", "weekly", "monthly"]})
+    time_of_day = fields.String(allow_none=True, required=True, metadata={"example": "02:00"})
+    timezone = fields.String(allow_none=True, required=True)
+    weekday = fields.Integer(allow_none=True, required=True, metadata={"description": "0 is Monday."})
+    day_of_month = fields.Integer(allow_none=True, required=True)
+    next_run_at = fields.DateTime(allow_none=True, required=True)
+    paused_reason = fields.String(allow_none=True, required=True)
+    description = fields.String(required=True)
+
+
+class ScheduleInSchema(Schema):
+    """Omitted fields keep their value (or the default for a new schedule: weekly, Monday, 02:00).
+
+    The constraints are documented here but checked by `jobs.schedule` (one rule for
+    every caller, and its messages say how to fix each field); a wrong value is a 422.
+    """
+
+    enabled = JsonBoolean(load_default=True, metadata={"description": "false switches scheduled exports off."})
+    frequency = fields.String(metadata={"enum": ["daily", "weekly", "monthly"]})
+    time_of_day = fields.String(metadata={"example": "02:00", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"})
+    timezone = fields.String(metadata={"example": "Europe/Berlin", "enum": sorted(zone_names())})
+    weekday = JsonInteger(metadata={"minimum": 0, "maximum": 6, "description": "0 is Monday."})
+    day_of_month = JsonInteger(
+        metadata={"minimum": 1, "maximum": 31, "description": "Past a month's end: its last day."}
+    )
+
+
+class DestinationSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    label = fields.String(required=True)
+    settings = fields.Dict(keys=fields.String(), required=True, metadata={"description": "Never any secret."})
+    has_secret = fields.Boolean(required=True)
+    enabled = fields.Boolean(required=True)
+    status = fields.String(required=True, metadata={"description": "untested, ok, warning or error"})
+    status_message = fields.String(allow_none=True, required=True)
+
+
+class DestinationInSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(["s3", "email"]))
+    label = fields.String(validate=validate.Length(max=200))
+    # email
+    to = fields.String(validate=validate.Length(max=320), metadata={"description": "email: the recipient."})
+    # s3
+    bucket = fields.String(validate=validate.Length(max=255))
+    region = fields.String(validate=validate.Length(max=64))
+    endpoint_url = fields.String(validate=validate.Length(max=2000), metadata={"description": "Empty for AWS."})
+    prefix = fields.String(validate=validate.Length(max=500))
+    path_style = JsonBoolean()
+    access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
+    secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
+    role_arn = fields.String(validate=validate.Length(max=2048))
+    retention_keep = JsonInteger(validate=validate.Range(min=1, max=100000))
+
+
+class DestinationTestSchema(Schema):
+    ok = fields.Boolean(required=True)
+    message = fields.String(required=True, metadata={"description": "What worked, or what to fix."})
+    destination = fields.Nested(DestinationSchema, required=True)
+
+
+class TokenSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(allow_none=True, required=True)
+    last_used_at = fields.DateTime(allow_none=True, required=True)
+    revoked_at = fields.DateTime(allow_none=True, required=True)
+    active = fields.Boolean(required=True)
+
+
+class NewTokenSchema(TokenSchema):
+    token = fields.String(required=True, metadata={"description": "The secret, shown this once."})
+
+
+class TokenInSchema(Schema):
+    name = fields.String(
+        required=True, validate=[validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="Give it a name.")]
+    )
+    expires_in_days = JsonInteger(load_default=DEFAULT_DAYS, validate=validate.Range(min=1, max=MAX_DAYS))
