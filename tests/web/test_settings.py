@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import re
 
 import pytest
@@ -16,7 +15,6 @@ from store import Schedule, User, get_db
 from tests.web.conftest import csrf_token
 
 DAILY_BERLIN = {"frequency": "daily", "time_of_day": "03:30", "weekday": "0", "day_of_month": "1"}
-HAS_TOKENS = importlib.util.find_spec("jobs.api_tokens") is not None
 
 
 def post_schedule(client: FlaskClient, button: str = "save", **fields: str) -> TestResponse:
@@ -122,12 +120,6 @@ def test_every_settings_form_needs_its_csrf_token(signed_in: FlaskClient, path: 
     assert signed_in.post(path, data={"frequency": "off", "vcard_version": "4.0", "name": "x"}).status_code == 400
 
 
-@pytest.mark.skipif(HAS_TOKENS, reason="the token service is installed")
-def test_without_the_token_service_the_section_says_tokens_are_unavailable(signed_in: FlaskClient) -> None:
-    assert "API tokens are not available on this server yet." in signed_in.get("/settings").get_data(as_text=True)
-
-
-@pytest.mark.skipif(not HAS_TOKENS, reason="jobs.api_tokens (the token service) is not on this branch")
 def test_a_token_is_shown_once_listed_and_revoked(signed_in: FlaskClient) -> None:
     token = csrf_token(signed_in, "/settings")
     created = signed_in.post("/settings/tokens", data={"name": "NAS script", "lifetime": "30", "csrf_token": token})
