@@ -24,6 +24,7 @@ from account.jsonio import account_from_dict
 from account.records import Account
 from app import create_app
 from store import Database, get_db, migrate
+from web import limiter
 
 pytest_plugins = ["tests.servers.radicale", "tests.servers.smtp", "tests.servers.s3"]
 
@@ -79,6 +80,9 @@ def app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Flask]:
             "WTF_CSRF_ENABLED": True,
         }
     )
+    # Flask-Limiter's one Limiter (web.limiter) keeps its in-memory counters across the apps of
+    # this process: start each test with none, so one test's failed sign-ins cannot throttle another.
+    limiter.reset()
     yield app
     get_db(app).dispose()
 
