@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from errors import DeliveryError
+
 
 @dataclass(frozen=True)
 class Payload:
@@ -54,3 +56,12 @@ class Delivery(ABC):
         Raise `errors.DeliveryError` naming precisely what failed.
         """
         return "nothing to test"
+
+
+def archive_unreadable(payload: Payload, exc: OSError) -> DeliveryError:
+    """The permanent error for an archive file a backend cannot open: the same words from every backend."""
+    return DeliveryError(
+        f"cannot read the archive {payload.path}: {exc.strerror}",
+        permanent=True,
+        user_message="The archive file is missing on the server. Run the export again.",
+    )

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from delivery.contract import Delivery, Payload, Receipt
+from delivery.contract import Delivery, Payload, Receipt, archive_unreadable
 from errors import DeliveryError
 
 BLOCK = 1024 * 1024
@@ -113,11 +113,7 @@ class FolderDelivery(Delivery):
         try:
             source = payload.path.open("rb")
         except OSError as exc:
-            raise DeliveryError(
-                f"cannot read the archive {payload.path}: {exc.strerror}",
-                permanent=True,
-                user_message="The archive file is missing on the server. Run the export again.",
-            ) from None
+            raise archive_unreadable(payload, exc) from None
         try:
             handle, name = tempfile.mkstemp(dir=folder, prefix=".lifeboat-", suffix=".part")
         except OSError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from delivery.contract import Delivery, Payload, Receipt
+from delivery.contract import Delivery, Payload, Receipt, archive_unreadable
 from errors import DeliveryError
 
 
@@ -71,11 +71,7 @@ def read_verified(payload: Payload) -> bytes:
     try:
         data = payload.path.read_bytes()
     except OSError as exc:
-        raise DeliveryError(
-            f"cannot read the archive {payload.path}: {exc.strerror}",
-            permanent=True,
-            user_message="The archive file is missing on the server. Run the export again.",
-        ) from None
+        raise archive_unreadable(payload, exc) from None
     if len(data) != payload.size or hashlib.sha256(data).hexdigest() != payload.sha256.lower():
         raise DeliveryError(
             f"{payload.path} is not the verified archive (size or SHA-256 differ)",

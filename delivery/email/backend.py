@@ -18,7 +18,7 @@ import logging
 import smtplib
 from email.message import EmailMessage
 
-from delivery.contract import Delivery, Payload, Receipt
+from delivery.contract import Delivery, Payload, Receipt, archive_unreadable
 from delivery.email.errors import classify, error, quoted
 from delivery.email.headers import HeaderValueError, clean_text, mailbox, parse_address, safe_filename
 from delivery.email.message import (
@@ -176,11 +176,7 @@ class EmailDelivery(Delivery):
         try:
             size = payload.path.stat().st_size
         except OSError as exc:
-            raise DeliveryError(
-                f"cannot read the archive {payload.path}: {exc.strerror}",
-                permanent=True,
-                user_message="The archive file is missing on the server. Run the export again.",
-            ) from None
+            raise archive_unreadable(payload, exc) from None
         if size != payload.size:
             raise DeliveryError(
                 f"{payload.path} is {size} bytes but was verified at {payload.size}; not sent",
