@@ -98,7 +98,11 @@ def too_many_attempts(error: RateLimitExceeded) -> Response:
 
     current = limiter.current_limit
     reset_at = current.reset_at if current is not None else int(time.time()) + 60
-    wait = max(1, reset_at - int(time.time()))
+    # Never longer than the limit's own window: Redis rounds its expiry up a second, which
+    # would turn a one-minute pause into "2 minutes".
+    window = current.limit.get_expiry() if current is not None else 60
+    wait = max(1, min(reset_at - int(time.time()), window))
+    reset_at = int(time.time()) + wait
     minutes = math.ceil(wait / 60)
     when = dt.datetime.fromtimestamp(reset_at, dt.UTC).strftime("%H:%M UTC")
     again = f"try again in {minutes} minute{'s' if minutes != 1 else ''} (after {when})."
