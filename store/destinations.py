@@ -56,3 +56,9 @@ class DeliveryAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # delivered, transient, permanent
     location: Mapped[str | None] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
+    # The receipt, as the destination reported it (None where it does not apply):
+    # the S3 object key, version id (versioned buckets) and ETag, or the email's Message-ID.
+    object_key: Mapped[str | None] = mapped_column(Text)
+    version_id: Mapped[str | None] = mapped_column(String(1024))
+    etag: Mapped[str | None] = mapped_column(String(256))
+    message_id: Mapped[str | None] = mapped_column(String(998))

@@ -29,6 +29,9 @@ class User(Base):
     vcard_version: Mapped[str | None] = mapped_column(String(8))
     # Set when the owner of the address followed the confirmation link (sign-up); None: not yet.
     email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Which kinds this user's archives hold, comma-separated from "contacts,calendars,notes";
+    # None means all of them (the default, and what every archive held before the option).
+    export_kinds: Mapped[str | None] = mapped_column(String(64))
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
