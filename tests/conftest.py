@@ -100,3 +100,16 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def archive_dir(app: Flask) -> Path:
     return Path(app.config["ARCHIVE_DIR"])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep every scale test on one xdist worker (`make test` runs `-n auto --dist loadgroup`).
+
+    Why: one of them restarts PostgreSQL and another terminates backends; run beside other
+    PostgreSQL tests on a second worker, those would fail for reasons that are not theirs.
+    The rest of the suite shares nothing between processes (temporary directories, ports
+    chosen by the OS, a database per test), so it spreads freely.
+    """
+    for item in items:
+        if item.get_closest_marker("scale"):
+            item.add_marker(pytest.mark.xdist_group("scale"))

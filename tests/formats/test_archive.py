@@ -10,7 +10,6 @@ import random
 import shutil
 import subprocess
 import tempfile
-import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
@@ -357,7 +356,6 @@ def test_it_keeps_memory_flat_for_a_200_mb_archive(tmp_path: Path) -> None:
         for i in range(n):
             yield block[i % 64 :] + block[: i % 64]
 
-    started = time.monotonic()
     tracemalloc.start()
     try:
         info = write_archive(tmp_path, "big.zip", (Entry(f"data/{i}.bin", big(3200)) for i in range(4)), META, NOW)
@@ -366,4 +364,3 @@ def test_it_keeps_memory_flat_for_a_200_mb_archive(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert sum(f.size for f in info.manifest.files if f.path.startswith("data/")) == 4 * 3200 * 16 * 1024
     assert peak < 16 * 1024 * 1024, f"peak traced memory {peak / 1e6:.1f} MB"
-    assert time.monotonic() - started < 10

@@ -140,7 +140,7 @@ def test_a_task_delivered_twice_exports_once(
     wait_until(lambda: sent <= finished(), timeout=60, what="both copies of the task to finish")
     delivered = set().union(*(task_ids(w, "delivered") for w in workers))
     skipped = set().union(*(task_ids(w, "skipped") for w in workers))
-    assert len(delivered) == 1 and delivered | skipped == sent
+    assert len(delivered) == 1 and delivered | skipped == sent, "\n\n".join(w.output()[-4000:] for w in workers)
 
     # A late third copy, after the run is over, does nothing either.
     with scale_app.app_context():
