@@ -4,11 +4,12 @@ Why the routes come from `app.url_map` and not a list written here: a route
 added later is walked by every test below without anyone remembering to, and
 until it is classified in `ROUTES` (and its URL parameters in `PARAMS`) the
 first test fails and says so. Each walk fills every URL parameter with the
-victim's value and checks, after every request, three things: the answer
-(404 for another user's ids; 403 for an altered link, 410 for an expired or
-revoked one; sign-in or 401 without credentials), that no byte of the
-victim's data or identifiers is in its body or headers (except what the
-request itself sent), and that none of the victim's rows changed.
+victim's value and checks three things: the answer to every request (404 for
+another user's ids; 403 for an altered link, 410 for an expired or revoked
+one; sign-in or 401 without credentials), that no byte of the victim's data
+or identifiers is in its body or headers (except what the request itself
+sent), and that none of the victim's rows changed (after every request that
+may write, and at the end of the walk).
 
 One app and one pair of users serve the module (`two_users`): building them
 (two exports) costs most of the time, and the walks write nothing of the
@@ -35,10 +36,11 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from jobs import api_tokens
-from jobs.download_links import create_link, revoke_link
-from store import get_db
+from jobs.download_links import revoke_link
+from store import Archive, get_db
 from store.base import utcnow
 from tests.web.conftest import TwoUsers, csrf_token, sign_in
+from tests.web.test_downloads import _link
 from tests.web.two_users import Holder, account_with_token, close_account, expired_token, snapshot
 from web.links import make_token
 
@@ -545,11 +547,8 @@ def _link_calls(app: Flask, victim: Holder, token: str) -> Iterator[Call]:
 
 def _link_row(app: Flask, holder: Holder, **changes: object) -> tuple[str, str]:
     """A new link to the holder's archive, changed by `changes`: its id and token."""
-    with get_db(app).session(write=True) as session:
-        link = create_link(session, holder.archive_id, holder.user_id, max_age=dt.timedelta(days=7), now=utcnow())
-        for key, value in changes.items():
-            setattr(link, key, value)
-        return link.id, make_token(app.config["SECRET_KEY"], link.id)
+    link_id, path = _link(app, get_db(app), Archive(id=holder.archive_id, user_id=holder.user_id), **changes)
+    return link_id, path.removeprefix("/d/")
 
 
 def _refusals(app: Flask, victim: Holder, token: str, status: int) -> list[str]:
