@@ -146,7 +146,13 @@ _SKIPPED_METHODS = {"HEAD", "OPTIONS"}  # answered like GET, or by Flask itself
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 # The victim's (alice's sample) data as it could appear in a page or JSON: names, numbers, addresses.
-_CONTENT = ("Alice Example", "Dr. Bob Müller Jr.", "+49 30 1234567", "bob.home@example.org", "Shopping list")
+_CONTENT = (
+    "Alice Example",
+    "Dr. Bob Müller Jr.",
+    "+49 30 1234567",
+    "bob.home@example.org",
+    "Met at the 2009 conference",
+)
 
 
 class Unclassified(LookupError):
@@ -249,8 +255,8 @@ def leaked(response: TestResponse, victim: Holder, sent: frozenset[str]) -> list
     found = [what for what, value in named.items() if not _was_sent(value, sent) and _mentions(blob, value)]
     if victim.part_bytes in blob:
         found.append("a file from the victim's archive")
-    size = len(victim.archive_bytes)
-    if any(victim.archive_bytes[at : at + 32] in blob for at in range(0, size - 32, size // 16)):
+    stored = victim.part_stored
+    if any(stored[at : at + 24] in blob for at in range(0, max(1, len(stored) - 24), 24)):
         found.append("bytes of the victim's archive")
     return found
 
