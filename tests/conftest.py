@@ -67,22 +67,32 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Flask]:
-    shutil.copyfile(migrated_sqlite, tmp_path / "lifeboat.sqlite3")
+def build_app(folder: Path, migrated: Path) -> Flask:
+    """An app on a copy of the migrated database in `folder` (keys, archives and all inside it).
+
+    For the `app` fixture and for module-scoped apps (tests/web/test_route_access.py)
+    that share one set of users and archives among many read-mostly tests.
+    """
+    shutil.copyfile(migrated, folder / "lifeboat.sqlite3")
     app = create_app(
         {
             "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path / "instance"),  # generated keys stay out of the checkout
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'lifeboat.sqlite3'}",
-            "ARCHIVE_DIR": str(tmp_path / "archives"),
+            "INSTANCE_PATH": str(folder / "instance"),  # generated keys stay out of the checkout
+            "DATABASE_URL": f"sqlite:///{folder / 'lifeboat.sqlite3'}",
+            "ARCHIVE_DIR": str(folder / "archives"),
             "SECRET_KEY": "test-secret-key",
             "WTF_CSRF_ENABLED": True,
         }
     )
     # Flask-Limiter's one Limiter (web.limiter) keeps its in-memory counters across the apps of
-    # this process: start each test with none, so one test's failed sign-ins cannot throttle another.
+    # this process: start each app with none, so one test's failed sign-ins cannot throttle another.
     limiter.reset()
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Flask]:
+    app = build_app(tmp_path, migrated_sqlite)
     yield app
     get_db(app).dispose()
 

@@ -1,18 +1,27 @@
-"""Web fixtures: a user with a password, a signed-in client, and the CSRF token of a page."""
+"""Web fixtures: a user with a password, a signed-in client, the CSRF token of a page, and two users
+with everything a user can own in one app per module (`two_users`)."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from account.jsonio import account_from_dict
 from account.records import Account
-from store import Database
+from account.sample import SampleSize, generate_account
+from store import Database, get_db
 from store.accounts import replace_account
 from store.passwords import hash_password
+from tests.conftest import DATA, build_app
+from tests.web.two_users import Holder, make_holder
 
 PASSWORD = "correct horse"
 
@@ -47,3 +56,21 @@ def signed_in(app: Flask, alice_user: int) -> FlaskClient:
     response = sign_in(client)
     assert response.status_code == 302
     return client
+
+
+@dataclass(frozen=True)
+class TwoUsers:
+    """One app shared by a module's tests: a victim (alice's sample data) and an attacker (other data)."""
+
+    app: Flask
+    victim: Holder
+    attacker: Holder
+
+
+@pytest.fixture(scope="module")
+def two_users(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Iterator[TwoUsers]:
+    app = build_app(tmp_path_factory.mktemp("two-users"), migrated_sqlite)
+    victim = account_from_dict(json.loads((DATA / "alice.json").read_text("utf-8")))
+    attacker = generate_account("mallory@example.net", SampleSize(contacts=3, events=4, notes=2, calendars=1))
+    yield TwoUsers(app, make_holder(app, victim, PASSWORD), make_holder(app, attacker, "mallory's password"))
+    get_db(app).dispose()
