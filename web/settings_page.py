@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response
 from errors import InvalidInput
 from jobs import api_tokens
 from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options
+from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
 from store import User, get_db, get_session
@@ -84,6 +85,7 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "zones": zone_names(),
         "server_vcard": current_app.config["VCARD_VERSION"],
         "tokens": api_tokens.list_tokens(get_session(), user.id),
+        "destinations": list_destinations(get_session(), user),
         "new_token": None,
         "paused": getattr(find_schedule(get_session(), user), "paused_reason", None),
     }
