@@ -130,6 +130,8 @@ def test(destination_id: int) -> Response:
     outcome = try_destination(get_db(), _registry(), destination_id, int(current_user.get_id()))
     if outcome is None:
         abort(404)  # not this user's destination (or none): the same answer
+    # The request's read session may predate the outcome just written (a snapshot): read afresh.
+    get_session().rollback()
     return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})
 
 

@@ -177,6 +177,8 @@ def test_test_reports_a_wrong_secret_and_a_missing_bucket_in_words_and_success_w
     assert f"The bucket &#39;{s3_bucket}-missing&#39; does not exist" in tested
     tested = post(signed_in, f"/{right.id}/test").get_data(as_text=True)
     assert "Test passed: Wrote, read back and deleted a test object" in tested
+    assert tested.count('<span class="badge">Not working</span>') == 2  # the page shows the outcomes just written
+    assert tested.count('<span class="badge">Working</span>') == 1
     assert keys["secret_access_key"] not in tested
     statuses = {row.id: row.status for row in rows(app, alice_user)}
     assert statuses == {wrong.id: "error", missing.id: "error", right.id: "ok"}
