@@ -87,9 +87,9 @@ def replace_account(session: Session, account: Account, kinds: Collection[str] =
     user = get_or_create_user(session, account.email)
     user.display_name = account.display_name
     user.timezone = account.timezone
-    models = {"contacts": ContactRow, "calendars": CalendarRow, "notes": NoteRow}
-    for kind in kinds:
-        session.execute(delete(models[kind]).where(models[kind].user_id == user.id))
+    for kind, model in (("contacts", ContactRow), ("calendars", CalendarRow), ("notes", NoteRow)):
+        if kind in kinds:
+            session.execute(delete(model).where(model.user_id == user.id))
     if "contacts" in kinds:
         session.add_all(mapping.contact_row(c, user.id, i) for i, c in enumerate(account.contacts))
     if "calendars" in kinds:

@@ -67,7 +67,7 @@ def test_add_an_s3_bucket_test_it_wrong_then_right_and_remove_it(
     expect(page.locator("li", has=page.get_by_role("heading", name=label))).to_contain_text("Working")
     assert keys["secret_access_key"] not in page.content()
     screenshot(page, "destinations-test-passed")
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
     assert page_width(page) <= PHONE["width"]
     assert serious_violations(page) == []
 
