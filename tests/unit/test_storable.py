@@ -53,7 +53,13 @@ ACCOUNT_TABLES = {"users", "contacts", "contact_values", "contact_addresses", "c
                   "calendars", "events", "event_dates", "event_overrides", "event_attendees", "event_alarms",
                   "event_categories", "notes", "note_tags", "note_attachments"}  # fmt: skip
 # Written by Lifeboat itself, never from an account file or an archive.
-INTERNAL = {("users", "password_hash"), ("users", "vcard_version"), ("contact_values", "kind"), ("event_dates", "kind")}
+INTERNAL = {
+    ("users", "password_hash"),
+    ("users", "vcard_version"),
+    ("users", "export_kinds"),
+    ("contact_values", "kind"),
+    ("event_dates", "kind"),
+}
 
 
 def test_every_varchar_column_of_account_data_has_the_same_limit_in_the_contract() -> None:
