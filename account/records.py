@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 FORMAT_VERSION = 1
+# The kinds of data an account holds, in the order archives write them (a user may export some only).
+KINDS = ("contacts", "calendars", "notes")
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class Registry:
         self.box = secret_box(config)
         self.attach_limit = config["EMAIL_ATTACH_LIMIT_BYTES"]
         self.allow_list = tuple(config.get("ENDPOINT_ALLOW_LIST") or ())
+        # Keys each user's ExternalId (jobs.destination_setup.external_id_for): stable, not guessable.
+        self.external_id_key = str(config.get("SECRET_KEY") or "")
 
     def backend(self, destination: Destination, user: User) -> Delivery:
         settings = destination.settings

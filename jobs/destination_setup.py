@@ -10,7 +10,10 @@ the backend's own message rather than failing on the first scheduled run.
 
 from __future__ import annotations
 
-import secrets
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -19,15 +22,22 @@ from sqlalchemy.orm import Session
 from account import canonical
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
-from errors import DeliveryError, InvalidInput
+from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.destination_backends import SECRET_FIELDS, Registry
-from store import Destination, User
+from store import Database, DeliveryAttempt, Destination, User
 from store.base import utcnow
 
 
-def external_id_for(user: User) -> str:
-    """A per-user ExternalId for AWS role trust policies (the confused-deputy guard)."""
-    return f"lifeboat-{user.id}-{secrets.token_hex(8)}"
+def external_id_for(user: User, key: str) -> str:
+    """The user's ExternalId for AWS role trust policies (the confused-deputy guard).
+
+    Why derived rather than random: the settings page shows it before the role is
+    saved, so the user can put it in the role's trust policy first; it must be the
+    same when they save, and never chosen by the user (another user could then
+    name someone else's). An HMAC of the user id under the server's secret key is both.
+    """
+    digest = hmac.new(key.encode(), f"external-id:{user.id}".encode(), hashlib.sha256).hexdigest()
+    return f"lifeboat-{user.id}-{digest[:16]}"
 
 
 def add_destination(
@@ -44,15 +54,18 @@ def add_destination(
     hidden = {k: v for k, v in settings.items() if k in SECRET_FIELDS and v}
     if kind == "s3" and clear.get("endpoint_url"):
         _check_s3_endpoint(str(clear["endpoint_url"]), registry)
-    if kind == "s3" and clear.get("role_arn") and not clear.get("external_id"):
-        clear["external_id"] = external_id_for(user)
+    if kind == "s3" and clear.get("role_arn"):
+        clear["external_id"] = external_id_for(user, registry.external_id_key)
     destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
     destination.settings = clear
     destination.secret_token = registry.encrypt(hidden) if hidden else None
     try:
         registry.backend(destination, user)  # validates every field
     except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"The {kind} destination is not valid: {exc}") from None
+        # The backend's own field problems are kept, so a form can show each next to its field.
+        problems = exc.problems if isinstance(exc, InvalidInput) else None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput(f"The {kind} destination is not valid: {first}", problems) from None
     session.add(destination)
     session.flush()
     return destination
@@ -72,6 +85,40 @@ def _check_s3_endpoint(url: str, registry: Registry) -> None:
 
 def list_destinations(session: Session, user: User) -> list[Destination]:
     return list(session.scalars(select(Destination).where(Destination.user_id == user.id).order_by(Destination.id)))
+
+
+@dataclass(frozen=True)
+class TryOutcome:
+    """What pressing "Test" found: whether it worked, and in words what worked or what to fix."""
+
+    ok: bool
+    message: str
+
+
+def try_destination(database: Database, registry: Registry, destination_id: int, user_id: int) -> TryOutcome | None:
+    """Test `user_id`'s destination now and keep the outcome as its status; None if it is not theirs.
+
+    The network call happens outside any transaction (a slow store must not hold
+    the write lock); only its outcome is written, in a short write afterwards.
+    """
+    with database.session() as session:
+        # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
+        row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
+        user = session.get(User, user_id)
+        if row is None or user is None or row.user_id != user_id:
+            return None
+    try:
+        outcome = TryOutcome(True, test_destination(None, registry, row, user))
+    except DeliveryError as exc:
+        outcome = TryOutcome(False, exc.user_message)
+    except (LifeboatError, ValueError, TypeError) as exc:  # e.g. the keys to read its secret are gone
+        outcome = TryOutcome(False, str(exc))
+        row.status, row.status_message, row.status_at = "error", outcome.message, utcnow()
+    with database.session(write=True) as session:
+        stored = session.get(Destination, destination_id)
+        if stored is not None:  # removed meanwhile: nothing to note it on
+            stored.status, stored.status_message, stored.status_at = row.status, row.status_message, row.status_at
+    return outcome
 
 
 def test_destination(session: Session | None, registry: Registry, destination: Destination, user: User) -> str:
@@ -98,3 +145,71 @@ def public_view(destination: Destination) -> dict[str, Any]:
         "status": destination.status,
         "status_message": destination.status_message,
     }
+
+
+def mask_key_id(value: str | None) -> str:
+    """`AKIA…WXYZ`: enough of an access key ID to tell keys apart, not enough to use one."""
+    if not value:
+        return "not set"
+    return f"{value[:4]}…{value[-4:]}" if len(value) >= 12 else "…" * 3
+
+
+@dataclass(frozen=True)
+class DestinationView:
+    """One destination as the settings page shows it: where, how it signs in (masked), how it went."""
+
+    id: int
+    kind: str
+    label: str
+    where: str
+    credentials: str  # e.g. "access key AKIA…WXYZ (secret key stored encrypted)"; never a secret
+    status: str
+    status_message: str | None
+    status_at: dt.datetime | None
+    last_attempt: DeliveryAttempt | None
+
+
+def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
+    """The user's destinations for the settings page, each with its latest delivery attempt."""
+    return [_describe(session, registry, row) for row in list_destinations(session, user)]
+
+
+def _describe(session: Session, registry: Registry, row: Destination) -> DestinationView:
+    settings = row.settings
+    if row.kind == "s3":
+        prefix = settings.get("prefix", "lifeboat")
+        where = f"s3://{settings.get('bucket', '')}/{prefix}".rstrip("/")
+        where += f" at {settings['endpoint_url']}" if settings.get("endpoint_url") else " (AWS)"
+        if settings.get("role_arn"):
+            credentials = f"role {settings['role_arn']} with ExternalId {settings.get('external_id', '')}"
+        else:
+            credentials = _key_shown(registry, row)
+    else:
+        where, credentials = str(settings.get("to") or "your account's address"), "none needed"
+    last = session.scalar(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.destination_id == row.id)
+        .order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc())
+        .limit(1)
+    )
+    return DestinationView(
+        id=row.id,
+        kind=row.kind,
+        label=row.label,
+        where=where,
+        credentials=credentials,
+        status=row.status,
+        status_message=row.status_message,
+        status_at=row.status_at,
+        last_attempt=last,
+    )
+
+
+def _key_shown(registry: Registry, row: Destination) -> str:
+    if not row.secret_token:
+        return "no access key stored"
+    try:
+        key_id = registry.decrypt(row).get("access_key_id")
+    except (LifeboatError, ValueError) as exc:
+        return f"access key stored, but it cannot be read: {exc}"
+    return f"access key {mask_key_id(key_id)} (secret key stored encrypted)"

@@ -24,17 +24,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exporters.archive.layout import Bundle
+from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
 from exporters.archive.reader import verify_archive
 from exporters.archive.writer import Entry, write_archive
+from jobs.archive_options import VCARD_VERSIONS, kinds_of
 from store import Archive, Database, User
 from store.accounts import AccountReader, Counts
 from store.archive_files import ArchiveFiles, as_archive_files, store_new
 from store.runs import new_id
 
-VCARD_VERSIONS = ("3.0", "4.0")
+__all__ = ["VCARD_VERSIONS", "export_and_record", "export_user", "write_verified"]
 
 ProgressCallback = Callable[[str, int], None]  # (stage, percent)
 
@@ -116,8 +117,12 @@ def export_user(
     vcard_version: str = "3.0",
     progress: ProgressCallback | None = None,
     archive_id: str | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
+
+    `kinds` (default: the user's archive options) are the kinds of data included;
+    the counts of the others are 0 in the manifest and the `Archive` row.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -128,7 +133,8 @@ def export_user(
     """
     files = as_archive_files(where)
     reader = AccountReader(session, user)
-    counts = reader.counts()
+    kinds = kinds or kinds_of(user)
+    counts = Counts(**counts_of_kinds(reader.counts().as_dict(), kinds))
     weights = _Weights(counts)
 
     def on_item(stage: str, done: int) -> None:
@@ -142,6 +148,7 @@ def export_user(
         vcard_version=vcard_version,
         progress=on_item,
         scratch=files.scratch(),
+        kinds=kinds,
     )
     archive_id = archive_id or new_id()
     filename = archive_filename(user, now)
@@ -151,6 +158,7 @@ def export_user(
         "timezone": user.timezone,
         "counts": counts.as_dict(),
         "vcard_version": vcard_version,
+        "kinds": list(kinds),
     }
     info = write_verified(
         files,

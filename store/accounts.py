@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy import Column, ColumnElement, Row, ScalarSelect, Select, Table, 
 from sqlalchemy.orm import Session
 
 from account import storable
-from account.records import Account, CalendarInfo, Contact, Event, Note
+from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note
 from store import mapping
 from store.base import utcnow
 from store.calendars import (
@@ -68,8 +68,11 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
-def replace_account(session: Session, account: Account) -> User:
+def replace_account(session: Session, account: Account, kinds: Collection[str] = KINDS) -> User:
     """Create the user if needed and replace all their data with `account`, in the caller's transaction.
+
+    With `kinds` (some of contacts, calendars, notes) only those are replaced and the
+    rest is kept: restoring an archive made with notes only must not empty the address book.
 
     Every write of account data passes here, so this is where the rules that
     make SQLite and PostgreSQL hold the same data are enforced for every
@@ -84,12 +87,16 @@ def replace_account(session: Session, account: Account) -> User:
     user = get_or_create_user(session, account.email)
     user.display_name = account.display_name
     user.timezone = account.timezone
-    for model in (ContactRow, CalendarRow, NoteRow):
-        session.execute(delete(model).where(model.user_id == user.id))
-    session.add_all(mapping.contact_row(c, user.id, i) for i, c in enumerate(account.contacts))
-    for position, calendar in enumerate(account.calendars):
-        append_calendar(session, user, calendar.info, calendar.events, position)
-    session.add_all(mapping.note_row(n, user.id, i) for i, n in enumerate(account.notes))
+    for kind, model in (("contacts", ContactRow), ("calendars", CalendarRow), ("notes", NoteRow)):
+        if kind in kinds:
+            session.execute(delete(model).where(model.user_id == user.id))
+    if "contacts" in kinds:
+        session.add_all(mapping.contact_row(c, user.id, i) for i, c in enumerate(account.contacts))
+    if "calendars" in kinds:
+        for position, calendar in enumerate(account.calendars):
+            append_calendar(session, user, calendar.info, calendar.events, position)
+    if "notes" in kinds:
+        session.add_all(mapping.note_row(n, user.id, i) for i, n in enumerate(account.notes))
     user.data_updated_at = utcnow()
     session.flush()
     return user

@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         auth,
         automate,
         dashboard,
+        destinations_page,
         error_pages,
         export_now,
         formatting,
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
         signup,
         account_passwords,
         settings_page,
+        destinations_page,
         automate,
     ):
         app.register_blueprint(module.bp)

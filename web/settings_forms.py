@@ -12,8 +12,9 @@ import re
 import unicodedata
 
 from flask_wtf import FlaskForm
-from wtforms import Field, IntegerField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import Field, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from jobs.schedule import zone_names
 from jobs.user_schedule import WEEKDAYS
@@ -29,6 +30,11 @@ VCARD_VERSIONS = [
     SelectChoice("default", "Server default"),
     SelectChoice("3.0", "vCard 3.0 (widest support)"),
     SelectChoice("4.0", "vCard 4.0 (RFC 6350)"),
+]
+KIND_CHOICES = [
+    SelectChoice("contacts", "Contacts (vCard)"),
+    SelectChoice("calendars", "Calendars (iCalendar)"),
+    SelectChoice("notes", "Notes (Markdown, with attachments)"),
 ]
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _ONE_LINE = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]")
@@ -82,9 +88,19 @@ class ScheduleForm(FlaskForm):
 
 
 class ArchiveForm(FlaskForm):
+    """The rules (at least one kind, known values) are `jobs.archive_options`', shared with the API."""
+
     vcard_version = SelectField(
         "vCard version of contacts",
         choices=VCARD_VERSIONS,
+    )
+    # Checkboxes; no `validate_choice`: an empty or odd choice gets the service's own words.
+    kinds = SelectMultipleField(
+        "Include in each archive",
+        choices=KIND_CHOICES,
+        validate_choice=False,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
     )
 
 

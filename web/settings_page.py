@@ -4,7 +4,8 @@ Why each section posts to its own route: a page with one big form would
 make a typo in the schedule throw away a token name being typed, and the
 answer to each post can say precisely what changed. Each view checks its
 form and calls one service: `jobs.user_schedule` for the schedule (which
-recomputes the next run at once), the user row for the vCard version,
+recomputes the next run at once), `jobs.archive_options` for the vCard version
+and the kinds of data included (the rules the API applies too),
 `jobs.api_tokens` for tokens (the same service the JSON API uses).
 
 A new token's secret is rendered in the response to the post that made it,
@@ -25,6 +26,8 @@ from werkzeug.wrappers import Response
 
 from errors import InvalidInput
 from jobs import api_tokens
+from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options
+from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
 from store import User, get_db, get_session
@@ -74,7 +77,7 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
     values: dict[str, Any] = {
         "user": user,
         "schedule_form": _schedule_form(user),
-        "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default"),
+        "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default", kinds=list(kinds_of(user))),
         "token_form": TokenForm(),
         "revoke_form": RevokeForm(),
         "next_runs": _saved_runs(user),
@@ -82,6 +85,7 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "zones": zone_names(),
         "server_vcard": current_app.config["VCARD_VERSION"],
         "tokens": api_tokens.list_tokens(get_session(), user.id),
+        "destinations": list_destinations(get_session(), user),
         "new_token": None,
         "paused": getattr(find_schedule(get_session(), user), "paused_reason", None),
     }
@@ -144,8 +148,14 @@ def archive() -> Response:
     form = ArchiveForm()
     if not form.validate_on_submit():
         return _page(_user(get_session()), 400, archive_form=form)
-    with get_db().session(write=True) as session:
-        _user(session).vcard_version = None if form.vcard_version.data == "default" else form.vcard_version.data
+    try:
+        with get_db().session(write=True) as session:
+            change = ArchiveOptions(vcard_version=form.vcard_version.data, kinds=form.kinds.data or [])
+            save_archive_options(_user(session), change)
+    except InvalidInput as exc:
+        for name, message in exc.problems:
+            getattr(form, name).errors = [message]
+        return _page(_user(get_session()), 400, archive_form=form)
     flash("Archive options saved; they apply from the next export.", "info")
     return redirect(url_for("settings.index", _anchor="archive"))
 

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from account.records import Account
+from account.records import KINDS, Account
+
+__all__ = ["KEYS", "KINDS", "KIND_COUNTS", "account_counts", "counts_line"]
 
 KEYS = ("contacts", "calendars", "events", "notes", "attachments")
+# Which of `KEYS` the files of each of `account.records.KINDS` bear out (0 when the kind is left out).
+KIND_COUNTS = {"contacts": ("contacts",), "calendars": ("calendars", "events"), "notes": ("notes", "attachments")}
 EVENTS_MEANING = "a repeating event counts once; its moved or changed occurrences are part of it"
 _SINGULAR = {"contacts": "contact", "calendars": "calendar", "events": "event", "notes": "note"}
 

@@ -14,19 +14,24 @@ Layout (format version 1):
     contacts/cards/<name>.vcf       the same contacts, one file each
     calendars/<name>.ics            one file per calendar, each VTIMEZONE once
     notes/<notebook>/<title>.md     one Markdown file per note, attachments beside it
+
+A user may leave kinds out (`KINDS`): their files are then simply absent, the
+layout records no address book (`address_book` null) or empty lists, and the
+manifest's `kinds` names what was included.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
 from account.records import CalendarInfo, Contact, Event, Note
-from exporters.archive.manifest import RESERVED_NAMES
+from exporters.archive.counts import KIND_COUNTS, KINDS
+from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.paths import PathAllocator
 from exporters.archive.writer import Entry
 from exporters.ical.writer import iter_calendar
@@ -57,7 +62,7 @@ class AccountSource(Protocol[K]):
 class Layout:
     """Where restore finds things: recorded in the manifest's `layout`."""
 
-    address_book: str
+    address_book: str | None  # None: contacts were left out
     calendars: tuple[str, ...]
     notes: tuple[str, ...]
 
@@ -91,10 +96,13 @@ class Bundle:
         vcard_version: str = "3.0",
         progress: Progress = _ignore,
         scratch: Path | None = None,
+        kinds: Iterable[str] = KINDS,
     ) -> None:
         """`now` is the export time (DTSTAMP of events that lack one), `timezone` the owner's
         zone (the VTIMEZONE that keeps a calendar without events a valid file), `scratch`
-        the folder where path bookkeeping spills past a few thousand names."""
+        the folder where path bookkeeping spills past a few thousand names, `kinds` the
+        kinds of data to include (the rest is not read at all)."""
+        self.kinds = included_kinds(kinds)
         self.source = source
         self.now = now
         self.timezone = timezone
@@ -110,16 +118,20 @@ class Bundle:
 
     @property
     def layout(self) -> Layout:
-        return Layout(ADDRESS_BOOK, tuple(self._calendar_paths), tuple(self._note_paths))
+        book = ADDRESS_BOOK if "contacts" in self.kinds else None
+        return Layout(book, tuple(self._calendar_paths), tuple(self._note_paths))
 
     def entries(self) -> Iterator[Entry]:
-        # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file.
-        with tempfile.TemporaryFile(prefix=".lifeboat-vcf-", dir=self.scratch) as spool:
-            yield from self._contact_entries(spool)
-            spool.seek(0)
-            yield Entry(ADDRESS_BOOK, _read_chunks(spool))
-        yield from self._calendar_entries()
-        yield from self._note_entries()
+        if "contacts" in self.kinds:
+            # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file.
+            with tempfile.TemporaryFile(prefix=".lifeboat-vcf-", dir=self.scratch) as spool:
+                yield from self._contact_entries(spool)
+                spool.seek(0)
+                yield Entry(ADDRESS_BOOK, _read_chunks(spool))
+        if "calendars" in self.kinds:
+            yield from self._calendar_entries()
+        if "notes" in self.kinds:
+            yield from self._note_entries()
 
     def _contact_entries(self, spool: IO[bytes]) -> Iterator[Entry]:
         for done, contact in enumerate(self.source.contacts(), start=1):
@@ -156,6 +168,21 @@ class Bundle:
             for path, data in files:
                 yield Entry(path, [data])
             self.progress("notes", done)
+
+
+def included_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """`kinds` in archive order; an unknown kind or none at all is an `ArchiveError` (a caller's bug)."""
+    wanted = set(kinds)
+    unknown = sorted(wanted - set(KINDS))
+    if unknown or not wanted:
+        raise ArchiveError(f"kinds must be a non-empty subset of {', '.join(KINDS)}, not {sorted(wanted)}")
+    return tuple(kind for kind in KINDS if kind in wanted)
+
+
+def counts_of_kinds(counts: Mapping[str, int], kinds: Iterable[str]) -> dict[str, int]:
+    """`counts` with the figures of left-out kinds set to 0: what an archive of only `kinds` holds."""
+    kept = {key for kind in included_kinds(kinds) for key in KIND_COUNTS[kind]}
+    return {key: (value if key in kept else 0) for key, value in counts.items()}
 
 
 def _name_of(contact: Contact) -> str | None:

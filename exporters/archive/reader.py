@@ -22,13 +22,14 @@ import os
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from account.records import Account, Calendar
-from exporters.archive.layout import ADDRESS_BOOK
+from exporters.archive.counts import KINDS
+from exporters.archive.layout import ADDRESS_BOOK, included_kinds
 from exporters.archive.manifest import (
     CHECKSUMS_NAME,
     MANIFEST_NAME,
@@ -326,14 +327,26 @@ def read_account(source: Source, *, email: str | None = None) -> Account:
     `ArchiveReader`, which knows the archive paths they stand for: in a zip the
     user made again, the zip's own names may differ and `zipfile` would not find them.
     """
+    return read_account_and_kinds(source, email=email)[0]
+
+
+def read_account_and_kinds(source: Source, *, email: str | None = None) -> tuple[Account, tuple[str, ...]]:
+    """`read_account`, and which kinds of data the archive holds (its manifest's `kinds`).
+
+    Why both: an archive made with some kinds left out holds none of them, which
+    is not the same as an account that has none; restore replaces only the kinds
+    the archive holds. Archives made before the option hold every kind.
+    """
     with open_archive(source) as archive:
         meta = archive.manifest.meta
+        kinds = archive_kinds(meta)
         layout = meta["layout"]
         member = archive.open_member
-        contacts = tuple(read_vcards(member(layout.get("address_book", ADDRESS_BOOK))))
+        book = layout.get("address_book", ADDRESS_BOOK)  # null: contacts were left out of this archive
+        contacts = tuple(read_vcards(member(book))) if book is not None else ()
         calendars: list[Calendar] = [read_calendar(member(name)) for name in layout["calendars"]]
         notes = tuple(read_note(name, member(name), member) for name in layout["notes"])
-    return Account(
+    account = Account(
         email=(email or meta["user"]).strip().lower(),
         display_name=meta.get("display_name"),
         timezone=meta.get("timezone", "UTC"),
@@ -341,3 +354,17 @@ def read_account(source: Source, *, email: str | None = None) -> Account:
         calendars=tuple(calendars),
         notes=notes,
     )
+    return account, kinds
+
+
+def archive_kinds(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """The kinds a manifest's meta says the archive holds: all of them when it does not say."""
+    listed = meta.get("kinds")
+    if listed is None:
+        return KINDS
+    if not isinstance(listed, list) or not all(isinstance(kind, str) for kind in listed):
+        raise ArchiveError(f"manifest.json: kinds must be a list of names, not {listed!r}")
+    try:
+        return included_kinds(listed)
+    except ArchiveError as exc:
+        raise ArchiveError(f"manifest.json: {exc}") from None

@@ -8,6 +8,7 @@ nothing is damaged, without installing anything.
 
 from __future__ import annotations
 
+from exporters.archive.counts import KINDS
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest
 
 _BODY = """\
@@ -71,6 +72,21 @@ def readme_text(vcard_version: str = "3.0", *, manifest: Manifest | None = None)
     counts = manifest.counts if manifest is not None else {}
     if counts:
         lines.append("It holds " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+    left_out = _left_out(manifest)
+    if left_out:
+        lines += [
+            "",
+            f"Left out, as chosen in the archive options: {' and '.join(left_out)}.",
+            "Their folders are not in this archive; change the options to include them again.",
+        ]
     lines.append("")
     body = _BODY.format(vcard=vcard_version, manifest=MANIFEST_NAME, checksums=CHECKSUMS_NAME)
     return "\n".join(lines) + "\n" + body
+
+
+def _left_out(manifest: Manifest | None) -> list[str]:
+    """The kinds the manifest's `kinds` omits (none for archives made before the option)."""
+    kinds = manifest.meta.get("kinds") if manifest is not None else None
+    if not isinstance(kinds, list):
+        return []
+    return [kind for kind in KINDS if kind not in kinds]

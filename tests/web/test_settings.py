@@ -109,10 +109,42 @@ def test_the_vcard_version_is_saved_for_later_exports(
     app: Flask, signed_in: FlaskClient, alice_user: int, choice: str, stored: str | None
 ) -> None:
     token = csrf_token(signed_in, "/settings")
-    assert signed_in.post("/settings/archive", data={"vcard_version": choice, "csrf_token": token}).status_code == 302
+    form = {"vcard_version": choice, "kinds": ["contacts", "calendars", "notes"], "csrf_token": token}
+    assert signed_in.post("/settings/archive", data=form).status_code == 302
     with get_db(app).session() as session:
         user = session.get(User, alice_user)
         assert user is not None and user.vcard_version == stored
+
+
+def test_the_kinds_to_include_round_trip_through_the_page_and_the_api(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    token = csrf_token(signed_in, "/settings")
+    form = {"vcard_version": "default", "kinds": ["notes", "calendars"], "csrf_token": token}
+    assert signed_in.post("/settings/archive", data=form).status_code == 302
+    page = signed_in.get("/settings").get_data(as_text=True)
+    checked = re.findall(r'<input checked id="kinds-\d" name="kinds" type="checkbox" value="(\w+)">', page)
+    assert checked == ["calendars", "notes"]
+    with get_db(app).session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None and user.export_kinds == "calendars,notes"
+        user.export_kinds = "contacts"  # as PUT /api/v1/options stores it
+    page = signed_in.get("/settings").get_data(as_text=True)
+    assert re.findall(r'<input checked id="kinds-\d" name="kinds" type="checkbox" value="(\w+)">', page) == ["contacts"]
+
+
+def test_leaving_every_kind_out_is_refused_in_words_and_changes_nothing(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    token = csrf_token(signed_in, "/settings")
+    refused = signed_in.post("/settings/archive", data={"vcard_version": "4.0", "csrf_token": token})
+    assert refused.status_code == 400
+    page = refused.get_data(as_text=True)
+    assert 'id="kinds-error">Choose at least one kind of data to include' in page
+    assert 'aria-describedby="kinds-error"' in page
+    with get_db(app).session() as session:
+        user = session.get(User, alice_user)
+        assert user is not None and user.export_kinds is None and user.vcard_version is None
 
 
 @pytest.mark.parametrize("path", ["/settings/schedule", "/settings/archive", "/settings/tokens"])

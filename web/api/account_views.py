@@ -1,4 +1,4 @@
-"""API: who I am, what Lifeboat holds, my export schedule, my API tokens."""
+"""API: who I am, what Lifeboat holds, my export schedule and archive options, my API tokens."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import current_app
 from errors import InvalidInput
 from exporters.archive.counts import counts_line
 from jobs import api_tokens
+from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options
 from jobs.user_schedule import ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import ApiToken, Schedule, User, get_db, get_session
 from store.accounts import AccountReader
@@ -72,6 +73,36 @@ def put_schedule(body: dict[str, Any]) -> dict[str, Any]:
         if not enabled:
             switch_off(session, user)
         return _schedule_view(find_schedule(session, user))
+
+
+def _options_view(user: User) -> dict[str, Any]:
+    return {
+        "vcard_version": user.vcard_version or "default",
+        "effective_vcard_version": user.vcard_version or current_app.config["VCARD_VERSION"],
+        "kinds": list(kinds_of(user)),
+    }
+
+
+@bp.route("/options")
+@bp.response(200, schemas.OptionsSchema)
+def get_options() -> dict[str, Any]:
+    """What your archives hold: the vCard version of contacts and which kinds of data are included."""
+    return _options_view(current_api_user())
+
+
+@bp.route("/options", methods=["PUT"])
+@bp.arguments(schemas.OptionsInSchema)
+@bp.response(200, schemas.OptionsSchema)
+def put_options(body: dict[str, Any]) -> dict[str, Any]:
+    """Change the archive options from the next export on; no kind at all is a 422 `invalid_options`."""
+    with get_db().session(write=True) as session:
+        user = session.get(User, user_id())
+        assert user is not None
+        try:
+            save_archive_options(user, ArchiveOptions(**body))
+        except InvalidInput as exc:
+            fail(422, "invalid_options", str(exc).splitlines()[0], exc.problems)
+        return _options_view(user)
 
 
 def _token_view(token: ApiToken) -> dict[str, Any]:

@@ -113,7 +113,7 @@ def authenticate() -> None:
 
 # Operations whose body is documented as required. webargs reads a missing body as `{}`, which
 # for PUT /schedule (every field optional) would silently mean "change nothing and switch on".
-NEEDS_BODY = frozenset({"api.put_schedule", "api.create_token", "api.post_destination"})
+NEEDS_BODY = frozenset({"api.put_schedule", "api.put_options", "api.create_token", "api.post_destination"})
 
 
 def _require_json_body() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import current_app
 
-from errors import DeliveryError, InvalidInput, LifeboatError
+from errors import InvalidInput, LifeboatError
 from jobs.destination_backends import Registry
-from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
+from jobs.destination_setup import add_destination, list_destinations, public_view, try_destination
 from store import Destination, User, get_db, get_session
 from web.api import schemas
 from web.api.blueprint import bp, current_api_user, fail, user_id
@@ -63,22 +63,11 @@ def test(destination_id: int) -> dict[str, Any]:
 
     The network call happens outside any write transaction; only its outcome is written.
     """
+    outcome = try_destination(get_db(), _registry(), destination_id, user_id())
+    if outcome is None:
+        fail(404, "not_found", "You have no destination with this id.")
     with get_db().session() as session:
-        row = _own(session, destination_id)
-        user = session.get(User, user_id())
-        assert user is not None  # the token's user exists: authentication just looked it up
-    try:
-        with get_db().session() as session:  # read-only: the row is detached and only noted on
-            message, ok = test_destination(session, _registry(), row, user), True
-    except DeliveryError as exc:
-        message, ok = exc.user_message, False
-    except (LifeboatError, ValueError, TypeError) as exc:
-        message, ok = str(exc), False
-        row.status, row.status_message = "error", message
-    with get_db().session(write=True) as session:
-        stored = _own(session, destination_id)
-        stored.status, stored.status_message, stored.status_at = row.status, row.status_message, row.status_at
-        return {"ok": ok, "message": message, "destination": public_view(stored)}
+        return {"ok": outcome.ok, "message": outcome.message, "destination": public_view(_own(session, destination_id))}
 
 
 @bp.route("/destinations/<int:destination_id>", methods=["DELETE"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from account.records import KINDS
 from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS
 from jobs.schedule import zone_names
 
@@ -234,3 +235,26 @@ class TokenInSchema(Schema):
         required=True, validate=[validate.Length(min=1, max=200), validate.Regexp(r"^\s*\S", error="Give it a name.")]
     )
     expires_in_days = JsonInteger(load_default=DEFAULT_DAYS, validate=validate.Range(min=1, max=MAX_DAYS))
+
+
+class OptionsSchema(Schema):
+    vcard_version = fields.String(
+        required=True, metadata={"enum": ["default", "3.0", "4.0"], "description": "As chosen; default: the server's."}
+    )
+    effective_vcard_version = fields.String(required=True, metadata={"description": "What archives use now."})
+    kinds = fields.List(
+        fields.String(metadata={"enum": list(KINDS)}),
+        required=True,
+        metadata={"description": "The kinds of data archives include; the others are left out."},
+    )
+
+
+class OptionsInSchema(Schema):
+    """Omitted fields keep their value. The rules are `jobs.archive_options`' (a wrong value is a 422
+    `invalid_options` naming the field), so the page and the API refuse the same things."""
+
+    vcard_version = fields.String(metadata={"enum": ["default", "3.0", "4.0"]})
+    kinds = fields.List(
+        fields.String(metadata={"enum": list(KINDS)}),
+        metadata={"minItems": 1, "description": "At least one of contacts, calendars, notes."},
+    )

@@ -1,0 +1,62 @@
+"""A user's archive options: which vCard version, and which kinds of data their archives hold.
+
+Why one module: the settings page, the JSON API and the export all read or
+change these two values, and each must refuse the same things with the same
+words (no kind at all, a kind that does not exist, an unknown vCard version).
+`users.export_kinds` holds the kinds comma-separated; None means all of them,
+which is what every archive held before the option existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from account.records import KINDS
+from errors import InvalidInput
+from store import User
+
+VCARD_VERSIONS = ("3.0", "4.0")
+NO_KIND = "Choose at least one kind of data to include: contacts, calendars or notes."
+
+
+def kinds_of(user: User) -> tuple[str, ...]:
+    """The kinds `user`'s archives hold, in archive order (all of them when none were chosen)."""
+    if not user.export_kinds:
+        return KINDS
+    chosen = {part.strip() for part in user.export_kinds.split(",")}
+    return tuple(kind for kind in KINDS if kind in chosen) or KINDS
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """A change of options; None leaves that option as it is. `vcard_version` "default" means the server's."""
+
+    vcard_version: str | None = None
+    kinds: Iterable[str] | None = None
+
+
+def save_archive_options(user: User, change: ArchiveOptions) -> None:
+    """Check `change` and apply it to `user` (the caller's write session commits it).
+
+    Raises `InvalidInput` naming each field to fix; nothing is changed then.
+    """
+    problems: list[tuple[str, str]] = []
+    version = change.vcard_version
+    if version is not None and version != "default" and version not in VCARD_VERSIONS:
+        problems.append(("vcard_version", "Choose vCard 3.0, 4.0 or the server default."))
+    kinds: tuple[str, ...] | None = None
+    if change.kinds is not None:
+        wanted = [str(kind) for kind in change.kinds]
+        unknown = sorted(set(wanted) - set(KINDS))
+        if unknown:
+            problems.append(("kinds", f"Unknown kind {unknown[0]!r}: choose from contacts, calendars and notes."))
+        kinds = tuple(kind for kind in KINDS if kind in wanted)
+        if not kinds and not unknown:
+            problems.append(("kinds", NO_KIND))
+    if problems:
+        raise InvalidInput("The archive options need fixing.", problems)
+    if version is not None:
+        user.vcard_version = None if version == "default" else version
+    if kinds is not None:
+        user.export_kinds = None if kinds == KINDS else ",".join(kinds)

@@ -1,0 +1,56 @@
+"""`/api/v1/options`: the vCard version and the kinds of data archives include, as the settings page sets them."""
+
+from __future__ import annotations
+
+from store import Database, User
+from tests.api.conftest import Call
+
+
+def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database, alice_id: int) -> None:
+    view = as_alice("get", "/api/v1/options").get_json()
+    assert view == {
+        "vcard_version": "default",
+        "effective_vcard_version": "3.0",
+        "kinds": ["contacts", "calendars", "notes"],
+    }
+    saved = as_alice("put", "/api/v1/options", json={"kinds": ["notes", "contacts"], "vcard_version": "4.0"})
+    assert saved.status_code == 200
+    assert saved.get_json() == {
+        "vcard_version": "4.0",
+        "effective_vcard_version": "4.0",
+        "kinds": ["contacts", "notes"],
+    }
+    assert as_alice("get", "/api/v1/options").get_json() == saved.get_json()
+    with db.session() as session:
+        user = session.get(User, alice_id)
+        assert user is not None and user.export_kinds == "contacts,notes" and user.vcard_version == "4.0"
+    # Every kind again is stored as "all" (None), so kinds added later are included too.
+    as_alice("put", "/api/v1/options", json={"kinds": ["contacts", "calendars", "notes"]})
+    with db.session() as session:
+        user = session.get(User, alice_id)
+        assert user is not None and user.export_kinds is None and user.vcard_version == "4.0"
+
+
+def test_no_kind_at_all_is_422_invalid_options_and_changes_nothing(as_alice: Call) -> None:
+    as_alice("put", "/api/v1/options", json={"kinds": ["notes"]})
+    response = as_alice("put", "/api/v1/options", json={"kinds": [], "vcard_version": "4.0"})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == "invalid_options"
+    assert body["problems"] == [
+        {"field": "kinds", "message": "Choose at least one kind of data to include: contacts, calendars or notes."}
+    ]
+    assert as_alice("get", "/api/v1/options").get_json()["kinds"] == ["notes"]
+    assert as_alice("get", "/api/v1/options").get_json()["vcard_version"] == "default"
+
+
+def test_an_unknown_kind_or_version_is_422_naming_the_field(as_alice: Call) -> None:
+    response = as_alice("put", "/api/v1/options", json={"kinds": ["photos"], "vcard_version": "2.1"})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == "invalid_options" and {p["field"] for p in body["problems"]} == {"kinds", "vcard_version"}
+
+
+def test_each_user_sees_only_their_own_options(as_alice: Call, as_bob: Call) -> None:
+    as_alice("put", "/api/v1/options", json={"kinds": ["calendars"]})
+    assert as_bob("get", "/api/v1/options").get_json()["kinds"] == ["contacts", "calendars", "notes"]

@@ -1,0 +1,54 @@
+"""The forms of the destinations page: an S3-compatible bucket, an email address, and the per-row buttons.
+
+Why only shape here: what makes a bucket, region, prefix, key or address valid
+is decided by `jobs.destination_setup.add_destination` (which builds the real
+backend), shared with the API and the CLI; the page turns its `problems` into
+field errors instead of repeating the rules.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, RadioField, SelectChoice, StringField
+from wtforms.validators import Length
+
+AUTH_CHOICES = [
+    SelectChoice("keys", "Access key and secret key"),
+    SelectChoice("role", "An IAM role Lifeboat assumes (AWS only)"),
+]
+
+
+class S3Form(FlaskForm):
+    endpoint_url = StringField("Endpoint URL (leave empty for AWS)", validators=[Length(max=2000)])
+    region = StringField("Region", validators=[Length(max=64)], default="us-east-1")
+    bucket = StringField("Bucket", validators=[Length(max=255)])
+    prefix = StringField("Folder in the bucket (prefix)", validators=[Length(max=500)], default="lifeboat")
+    path_style = BooleanField("Path-style addresses (MinIO and some other stores need this)")
+    auth = RadioField("How Lifeboat signs in", choices=AUTH_CHOICES, default="keys")
+    access_key_id = StringField("Access key ID", validators=[Length(max=200)])
+    secret_access_key = PasswordField("Secret access key", validators=[Length(max=200)])
+    role_arn = StringField("Role ARN", validators=[Length(max=2048)])
+
+    def settings(self) -> dict[str, object]:
+        """What `add_destination` takes: the chosen way of signing in only, empty fields left out."""
+        values: dict[str, object] = {
+            "endpoint_url": self.endpoint_url.data,
+            "region": self.region.data,
+            "bucket": self.bucket.data,
+            "prefix": self.prefix.data,
+            "path_style": bool(self.path_style.data),
+        }
+        if self.auth.data == "role":
+            values["role_arn"] = self.role_arn.data
+        else:
+            values["access_key_id"] = self.access_key_id.data
+            values["secret_access_key"] = self.secret_access_key.data
+        return {name: value.strip() if isinstance(value, str) else value for name, value in values.items()}
+
+
+class EmailForm(FlaskForm):
+    to = StringField("Email address", validators=[Length(max=320)])
+
+
+class RowForm(FlaskForm):
+    """No fields: the Test and Remove buttons' forms exist for their CSRF token."""

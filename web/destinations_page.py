@@ -1,0 +1,150 @@
+"""Settings → Destinations: where archives go (an S3-compatible bucket, email), tested and removed in the browser.
+
+Why its own page: the S3 form (endpoint, region, bucket, prefix, keys or a
+role with its ExternalId, and the policy to paste) is long, and at 390 px it
+would bury the schedule and token sections. Each action calls the service the
+API and the CLI use (`jobs.destination_setup`): adding builds the real backend
+first (so a bad region or a private endpoint is refused in words before
+anything is stored, and secrets are encrypted), Test probes outside any
+transaction and keeps its outcome as the destination's status.
+
+Secrets never come back: the page shows an access key ID masked (`AKIA…WXYZ`),
+never the secret key, and a form that failed is re-shown without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from delivery.s3.policy import iam_policy, trust_policy_json
+from errors import InvalidInput, LifeboatError
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination, describe_destinations, external_id_for, try_destination
+from store import Destination, User, get_db, get_session
+from web.destination_forms import EmailForm, RowForm, S3Form
+
+bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
+
+# Where `add_destination`'s problems are shown: its field names, and the form field that owns each.
+_S3_FIELDS = {"external_id": "role_arn"}
+
+
+def _registry() -> Registry:
+    return Registry(dict(current_app.config))
+
+
+def _user(session: Any) -> User:
+    user = session.get(User, int(current_user.get_id()))
+    if user is None:
+        abort(404)
+    return user
+
+
+def _page(status: int = 200, **overrides: Any) -> Response:
+    session = get_session()
+    user = _user(session)
+    registry = _registry()
+    s3_form = overrides.pop("s3_form", None) or S3Form()
+    external_id = external_id_for(user, registry.external_id_key)
+    values: dict[str, Any] = {
+        "user": user,
+        "destinations": describe_destinations(session, registry, user),
+        "s3_form": s3_form,
+        "email_form": EmailForm(to=user.email),
+        "row_form": RowForm(),
+        "external_id": external_id,
+        "trust_policy": trust_policy_json(current_app.config["AWS_PRINCIPAL_ARN"], external_id),
+        "policy": iam_policy(s3_form.bucket.data or "YOUR-BUCKET", s3_form.prefix.data or ""),
+        "policy_for": s3_form.bucket.data or None,
+        "s3_error": None,
+        "email_error": None,
+        "tested": None,
+    }
+    values.update(overrides)
+    response = make_response(render_template("destinations.html", **values), status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("")
+@login_required
+def index() -> Response:
+    return _page()
+
+
+def _add(kind: str, label: str, settings: dict[str, Any]) -> int:
+    """Add a destination for the signed-in user; raises `InvalidInput` or `LifeboatError` with the words to show."""
+    with get_db().session(write=True) as session:
+        return add_destination(session, _registry(), _user(session), kind, label, settings).id
+
+
+@bp.route("/s3", methods=["POST"])
+@login_required
+def add_s3() -> Response:
+    form = S3Form()
+    if not form.validate_on_submit():
+        return _page(400, s3_form=form)
+    if "show_policy" in request.form:  # "Show the policy for this bucket": nothing is saved
+        return _page(s3_form=form)
+    try:
+        new_id = _add("s3", f"s3://{form.bucket.data.strip()}", form.settings())
+    except InvalidInput as exc:
+        for name, message in exc.problems:
+            field = getattr(form, _S3_FIELDS.get(name, name), None)
+            if field is not None:
+                field.errors = [message]
+        return _page(400, s3_form=form, s3_error=str(exc).splitlines()[0])
+    except LifeboatError as exc:  # e.g. no encryption keys configured to store the secret
+        return _page(409, s3_form=form, s3_error=str(exc))
+    flash(f"Bucket {form.bucket.data.strip()} added. Press “Test” to check that Lifeboat can write to it.", "info")
+    return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
+
+
+@bp.route("/email", methods=["POST"])
+@login_required
+def add_email() -> Response:
+    form = EmailForm()
+    if not form.validate_on_submit():
+        return _page(400, email_form=form)
+    to = (form.to.data or "").strip() or _user(get_session()).email
+    try:
+        new_id = _add("email", f"email {to}", {"to": to})
+    except InvalidInput as exc:
+        form.to.errors = [message for _name, message in exc.problems] or [str(exc)]
+        return _page(400, email_form=form)
+    except LifeboatError as exc:
+        return _page(409, email_form=form, email_error=str(exc))
+    flash(f"Archives will also be emailed to {to}. Press “Test” to check the mail server.", "info")
+    return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
+
+
+@bp.route("/<int:destination_id>/test", methods=["POST"])
+@login_required
+def test(destination_id: int) -> Response:
+    if not RowForm().validate_on_submit():
+        abort(400)
+    outcome = try_destination(get_db(), _registry(), destination_id, int(current_user.get_id()))
+    if outcome is None:
+        abort(404)  # not this user's destination (or none): the same answer
+    # The request's read session may predate the outcome just written (a snapshot): read afresh.
+    get_session().rollback()
+    return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})
+
+
+@bp.route("/<int:destination_id>/remove", methods=["POST"])
+@login_required
+def remove(destination_id: int) -> Response:
+    if not RowForm().validate_on_submit():
+        abort(400)
+    with get_db().session(write=True) as session:
+        row = session.get(Destination, destination_id) if destination_id < 2**63 else None
+        if row is None or row.user_id != int(current_user.get_id()):
+            abort(404)
+        label = row.label
+        session.delete(row)
+    flash(f"{label} removed. Archives already delivered there stay where they are.", "info")
+    return redirect(url_for("destinations.index"))
