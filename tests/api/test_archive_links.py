@@ -8,7 +8,6 @@ import json
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError
 
 from flask import Flask
 from flask.testing import FlaskClient
