@@ -202,7 +202,7 @@ def delete(archive_id: str) -> Response:
                 user=user,
                 archive=archive,
                 links=len(active_links(session, archive.id, user.id, now=utcnow())),
-                )
+            )
         )
     removed = remove_archive(get_db(), get_context().files, archive_id, user.id, now=utcnow())
     if removed is None:

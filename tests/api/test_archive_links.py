@@ -160,4 +160,6 @@ def test_the_openapi_document_describes_the_link_endpoints(client: FlaskClient) 
     assert {"get", "delete"} <= set(paths["/api/v1/archives/{archive_id}"])
     assert "delete" in paths["/api/v1/links/{link_id}"]
     link = document["components"]["schemas"]["Link"]
+    lifetime = document["components"]["schemas"]["LinkIn"]["properties"]["expires_in_days"]
+    assert (lifetime["minimum"], lifetime["maximum"]) == (1, 7)  # the setting's 7 days, as the server enforces
     assert {"url", "sha256sums_url", "parts_url", "expires_at", "id"} <= set(link["required"])

@@ -45,4 +45,5 @@ def init_app(app: Flask) -> None:
     )
     csrf.exempt(bp)
     api.register_blueprint(bp)
+    archive_views.document_limits(api.spec, app.config)  # a setting-dependent bound the schemas cannot know
     app.before_request(routing_error)

@@ -10,8 +10,11 @@ missing one; a deleted archive gets no new link (410).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
+from apispec import APISpec
 from flask import current_app
 
 from errors import InvalidInput
@@ -26,6 +29,17 @@ from web.api.link_schemas import LinkInSchema, LinkSchema
 from web.links import link_urls, new_link
 
 _NO_ARCHIVE = "You have no archive with this id."
+
+
+def document_limits(spec: APISpec, config: Mapping[str, Any]) -> None:
+    """Write this server's longest link lifetime into the document as `expires_in_days`' maximum.
+
+    Why after registration: the limit is a setting (DOWNLOAD_LINK_MAX_AGE), and a
+    schema is a class; a document that promised more than the server grants
+    would make valid-looking requests fail (schemathesis rightly calls that a bug).
+    """
+    days = dt.timedelta(seconds=config["DOWNLOAD_LINK_MAX_AGE"]).days
+    spec.components.schemas["LinkIn"]["properties"]["expires_in_days"]["maximum"] = days
 
 
 def link_view(link: DownloadLink) -> dict[str, Any]:
@@ -52,7 +66,7 @@ def delete_archive(archive_id: str) -> None:
 
 
 @bp.route("/archives/<archive_id>/links", methods=["POST"])
-@bp.arguments(LinkInSchema)
+@bp.arguments(LinkInSchema, required=False)  # no body: the longest lifetime
 @bp.response(201, LinkSchema)
 def create_archive_link(body: dict[str, Any], archive_id: str) -> dict[str, Any]:
     """A new signed link to the archive, for curl, wget or a download manager; `SHA256SUMS` and `parts` beside it."""

@@ -12,7 +12,7 @@ class LinkInSchema(Schema):
         metadata={
             "minimum": 1,
             "description": "Days the link works; left out: the longest the server allows "
-            "(LIFEBOAT_DOWNLOAD_LINK_MAX_AGE, 7 days unless set). More than that is a 422.",
+            "(LIFEBOAT_DOWNLOAD_LINK_MAX_AGE, 7 days unless set: the maximum here). More is a 422.",
         }
     )
 
