@@ -81,6 +81,8 @@ def deliveries(session: Session, archive_ids: Iterable[str]) -> dict[str, list[D
         .order_by(DeliveryAttempt.at, DeliveryAttempt.id)
     )
     for archive_id, attempt, label in rows:
+        if archive_id is None:  # not possible under the WHERE; the column is nullable
+            continue
         key = attempt.destination_id if attempt.destination_id is not None else attempt.location
         found[archive_id][key] = Delivered(  # later attempts replace earlier ones
             label=label or attempt.location or "a removed destination",
