@@ -12,6 +12,7 @@ An altered token is 403, an expired or revoked one 410, a link to an archive
 that is not (or no longer) its owner's 404, like a missing one. Bytes come
 from disk in constant memory (`web.ranges`); a bucket-held archive redirects to
 a short presigned URL, or is relayed when ARCHIVE_BUCKET_DOWNLOADS says so.
+The pages that list archives, show one and delete it are `web.archive_pages`.
 """
 
 from __future__ import annotations
