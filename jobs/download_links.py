@@ -17,6 +17,10 @@ The function API (for `web.archives` and `web.api`):
 - `active_links(session, archive_id, user_id, now=)` -> list of rows
 - `open_link(session, link_id, now=)` -> the `Archive` it opens, or `LinkRefused` (404 / 410)
 - `count_download(session, link_id)`
+- `link_lifetime(max_age_seconds, days=None)` -> how long a new link lives (bounded by the setting)
+- `links_for(session, archive_ids, user_id, now=)` -> active links of many archives at once
+- `needs_download_link(backends)` -> whether a run's deliveries may use a link (email only)
+- `archive_manifest(files, archive)` -> the archive's whole `Manifest` (meta and file list)
 - `archive_parts(files, archive)` -> the manifest's `ManifestFile`s (name, size, SHA-256)
 - `checksums_lines(archive, parts)` -> `SHA256SUMS` text for the archive file and every part
 - `member_chunks(files, archive, name, start=, length=)` -> one member's bytes, or `KeyError`
@@ -26,19 +30,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import IO
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from errors import LifeboatError
-from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, ManifestFile, read_manifest
+from delivery.contract import Delivery
+from errors import InvalidInput, LifeboatError
+from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest, ManifestFile, read_manifest
 from exporters.archive.zipdir import Member, central_directory
 from exporters.archive.zipdir import member_chunks as zip_member_chunks
 from store import Archive, DownloadLink
 from store.archive_files import ArchiveFiles, local_copy
 
+ARCHIVE_GONE = "This archive was deleted, by you or when it expired. Export again to get a fresh one."
 # Files a part list leaves out: manifest.json cannot list its own hash, and SHA256SUMS is served apart.
 _NOT_PARTS = frozenset({CHECKSUMS_NAME, MANIFEST_NAME})
 
@@ -49,6 +56,36 @@ class LinkRefused(LifeboatError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def link_lifetime(max_age_seconds: int, days: int | None = None) -> dt.timedelta:
+    """How long a new link lives: `days`, or the longest allowed (DOWNLOAD_LINK_MAX_AGE) when None.
+
+    Why bounded by the setting: the signature inside the link stops at that age
+    whatever its row says, so a longer row would promise a link that no longer
+    opens. A request for more is refused in words rather than silently cut.
+    """
+    longest = dt.timedelta(seconds=max_age_seconds)
+    if days is None:
+        return longest
+    allowed = longest.days
+    if days < 1 or dt.timedelta(days=days) > longest:
+        limit = f"between 1 and {allowed}" if allowed >= 1 else "left out (links here last under a day)"
+        raise InvalidInput(
+            f"expires_in_days must be {limit}: the server's limit is LIFEBOAT_DOWNLOAD_LINK_MAX_AGE",
+            problems=[("expires_in_days", f"Must be {limit}.")],
+        )
+    return dt.timedelta(days=days)
+
+
+def needs_download_link(backends: Iterable[Delivery]) -> bool:
+    """Whether any of a run's deliveries may put a download link in front of the user.
+
+    Only email does (an archive too large to attach, for the message or the
+    server, goes as a link; which of the two is known only while sending), so
+    a run with no email destination makes no link row nobody would ever use.
+    """
+    return any(backend.kind == "email" for backend in backends)
 
 
 def create_link(
@@ -63,7 +100,7 @@ def create_link(
     if archive is None or archive.user_id != user_id:
         raise LinkRefused(404, "No such archive.")
     if archive.deleted_at is not None:
-        raise LinkRefused(410, "This archive has expired and was deleted. Export again to get a fresh one.")
+        raise LinkRefused(410, ARCHIVE_GONE)
     link = DownloadLink(archive_id=archive_id, user_id=user_id, created_at=now, expires_at=now + max_age, downloads=0)
     session.add(link)
     session.flush()  # the id, for the token
@@ -110,20 +147,43 @@ def active_links(session: Session, archive_id: str, user_id: int, *, now: dt.dat
     )
 
 
+def links_for(
+    session: Session, archive_ids: Iterable[str], user_id: int, *, now: dt.datetime
+) -> dict[str, list[DownloadLink]]:
+    """`active_links` for a page of archives in one query: archive id -> its live links, newest first."""
+    found: dict[str, list[DownloadLink]] = defaultdict(list)
+    ids = list(archive_ids)
+    if not ids:
+        return found
+    rows = session.scalars(
+        select(DownloadLink)
+        .where(
+            DownloadLink.archive_id.in_(ids),
+            DownloadLink.user_id == user_id,
+            DownloadLink.revoked_at.is_(None),
+            DownloadLink.expires_at > now,
+        )
+        .order_by(DownloadLink.created_at.desc())
+    )
+    for link in rows:
+        found[link.archive_id].append(link)
+    return found
+
+
 def open_link(session: Session, link_id: str, *, now: dt.datetime) -> Archive:
-    """The archive a link opens, checked against its row: revoked or expired links are refused (410)."""
+    """The archive a link opens, checked against its row: a deleted archive, a revoked or expired link: 410."""
     link = session.get(DownloadLink, link_id)
     if link is None:
         raise LinkRefused(404, "No such download link.")
+    archive = session.get(Archive, link.archive_id)
+    if archive is None or archive.user_id != link.user_id:
+        raise LinkRefused(404, "No such archive.")
+    if archive.deleted_at is not None:  # first: it says more than "revoked", which deleting also did
+        raise LinkRefused(410, ARCHIVE_GONE)
     if link.revoked_at is not None:
         raise LinkRefused(410, "This download link was revoked. Sign in to make a new one.")
     if link.expires_at <= now:
         raise LinkRefused(410, "This download link has expired. Sign in to make a new one.")
-    archive = session.get(Archive, link.archive_id)
-    if archive is None or archive.user_id != link.user_id:
-        raise LinkRefused(404, "No such archive.")
-    if archive.deleted_at is not None:
-        raise LinkRefused(410, "This archive has expired and was deleted. Export again to get a fresh one.")
     return archive
 
 
@@ -143,17 +203,23 @@ def _find(f: IO[bytes], name: str) -> Member | None:
     return next((m for m in central_directory(f) if m.name == name), None)
 
 
-def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:
-    """Every file the archive's manifest lists (path, SHA-256, size), manifest.json and SHA256SUMS aside.
+def archive_manifest(files: ArchiveFiles, archive: Archive) -> Manifest:
+    """The stored archive's manifest.json: its meta (counts, vCard version, ...) and every file it lists.
 
     manifest.json is parsed as it is read from the zip, and the list it gives
     is packed (`FileTable`), so even a 150,000-file archive costs a few MB.
+    `KeyError` if the zip holds no manifest, `ArchiveError` if it is not one.
     """
     with _opened(files, archive) as f:
         member = _find(f, MANIFEST_NAME)
         if member is None:
             raise KeyError(MANIFEST_NAME)
-        manifest = read_manifest(zip_member_chunks(f, member))
+        return read_manifest(zip_member_chunks(f, member))
+
+
+def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:
+    """Every file the archive's manifest lists (path, SHA-256, size), manifest.json and SHA256SUMS aside."""
+    manifest = archive_manifest(files, archive)
     return (entry for entry in manifest.files if entry.path not in _NOT_PARTS)
 
 

@@ -20,6 +20,7 @@ from exporters.archive.manifest import MANIFEST_NAME, ArchiveError
 from exporters.archive.reader import read_member, verify_archive
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
+from jobs.download_links import needs_download_link
 from jobs.export import export_user, vcard_version_for
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
 from store.archive_files import ArchiveFilesError, local_copy
@@ -228,7 +229,10 @@ def _deliver_file(ctx: JobContext, run_id: str, archive: Archive, path: Path) ->
             created_at=archive.created_at,
             counts=archive.counts,
             manifest=_manifest_of(path),
-            download_url=ctx.download_link(archive.id, user.id),
+            # A link row only when an email may carry it (no stray rows for runs that never show one).
+            download_url=ctx.download_link(archive.id, user.id)
+            if needs_download_link(backend for _, backend in destinations)
+            else None,
         )
     if not done and not destinations:
         return "Archive kept on Lifeboat's disk, ready to download (no other destination set)."

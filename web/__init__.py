@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     from web import (
         account_passwords,
         api,
+        archive_pages,
         archives,
         auth,
         automate,
@@ -45,6 +46,7 @@ def init_app(app: Flask) -> None:
         auth,
         dashboard,
         archives,
+        archive_pages,
         health,
         metrics,
         export_now,

@@ -12,6 +12,7 @@ An altered token is 403, an expired or revoked one 410, a link to an archive
 that is not (or no longer) its owner's 404, like a missing one. Bytes come
 from disk in constant memory (`web.ranges`); a bucket-held archive redirects to
 a short presigned URL, or is relayed when ARCHIVE_BUCKET_DOWNLOADS says so.
+The pages that list archives, show one and delete it are `web.archive_pages`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from werkzeug.wrappers import Response
 
 from exporters.archive.manifest import ManifestFile
 from jobs import get_context
-from jobs.download_links import LinkRefused, archive_parts, checksums_lines, count_download, member_chunks, open_link
+from jobs.download_links import (
+    ARCHIVE_GONE,
+    LinkRefused,
+    archive_parts,
+    checksums_lines,
+    count_download,
+    member_chunks,
+    open_link,
+)
 from store import Archive, get_session
 from store.base import utcnow
 from web.links import LinkError, part_url, read_token
@@ -36,13 +45,12 @@ bp = Blueprint("archives", __name__)
 
 
 _PRESIGNED_SECONDS = 300  # long enough to start a download, short enough that a leaked URL expires
-_GONE = "This archive has expired and was deleted. Export again to get a fresh one."
 
 
 def _send(archive: Archive) -> Response:
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
-        abort(410, _GONE)
+        abort(410, ARCHIVE_GONE)
     url = files.download_url(archive.relpath, filename=archive.filename, expires_in=_PRESIGNED_SECONDS)
     if url is not None:  # a bucket serves it directly (with its own Range support), to whom this view checked
         redirect_response = redirect(url, code=303)
@@ -172,5 +180,5 @@ def signed_part(token: str, name: str) -> Response:
 def _parts_or_gone(archive: Archive) -> Iterator[ManifestFile]:
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
-        abort(410, _GONE)
+        abort(410, ARCHIVE_GONE)
     return archive_parts(files, archive)

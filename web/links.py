@@ -11,8 +11,8 @@ behind the row's `expires_at`.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +21,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from jobs import get_context
-from jobs.download_links import create_link
+from jobs.download_links import create_link, link_lifetime
+from store import DownloadLink
 from store.base import utcnow
 
 SALT = "lifeboat.download-link.v2"
@@ -66,14 +67,42 @@ def part_url(link: str, name: str) -> str:
     return f"{link}/parts/{quote(name, safe='/')}"
 
 
-def new_link_url(config: Mapping[str, Any], session: Session, archive_id: str, user_id: int) -> str:
-    """Make a link row for the user's archive (valid DOWNLOAD_LINK_MAX_AGE) and return its signed URL.
+@dataclass(frozen=True)
+class LinkUrls:
+    """A link's three addresses: the archive, its `SHA256SUMS`, its JSON part list."""
 
-    `jobs.download_links.LinkRefused` if the archive is not theirs or is gone.
+    url: str
+    checksums: str
+    parts: str
+
+
+def link_urls(config: Mapping[str, Any], link_id: str) -> LinkUrls:
+    """The URLs of a link row, signed now with the configured base URL.
+
+    Why signing again is safe: the token names only the row, so each page
+    view may mint a fresh one; the row's expiry and revocation still decide.
+    The base is LIFEBOAT_BASE_URL, not the request's Host: these addresses go
+    into scripts and emails, so they must be the public one.
     """
-    max_age = dt.timedelta(seconds=config["DOWNLOAD_LINK_MAX_AGE"])
-    link = create_link(session, archive_id, user_id, max_age=max_age, now=utcnow())
-    return link_url(config["BASE_URL"], config["SECRET_KEY"], link.id)
+    url = link_url(config["BASE_URL"], config["SECRET_KEY"], link_id)
+    return LinkUrls(url=url, checksums=f"{url}/SHA256SUMS", parts=f"{url}/parts")
+
+
+def new_link(
+    config: Mapping[str, Any], session: Session, archive_id: str, user_id: int, *, days: int | None = None
+) -> DownloadLink:
+    """Make a link row for the user's archive, valid `days` (default: the longest DOWNLOAD_LINK_MAX_AGE allows).
+
+    `jobs.download_links.LinkRefused` if the archive is not theirs or is gone;
+    `errors.InvalidInput` if `days` is over the limit.
+    """
+    lifetime = link_lifetime(config["DOWNLOAD_LINK_MAX_AGE"], days)
+    return create_link(session, archive_id, user_id, max_age=lifetime, now=utcnow())
+
+
+def new_link_url(config: Mapping[str, Any], session: Session, archive_id: str, user_id: int) -> str:
+    """Make a link row for the user's archive (valid DOWNLOAD_LINK_MAX_AGE) and return its signed URL."""
+    return link_urls(config, new_link(config, session, archive_id, user_id).id).url
 
 
 def link_maker(app: Flask) -> Callable[[str, int], str | None]:

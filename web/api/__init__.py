@@ -26,7 +26,7 @@ class LifeboatApi(Api):
 def init_app(app: Flask) -> None:
     """Register the API blueprint (CSRF-exempt: see `web.api.blueprint`) and its document."""
     from web import csrf
-    from web.api import account_views, destination_views, run_views  # noqa: F401  (they add routes to bp)
+    from web.api import account_views, archive_views, destination_views, run_views  # noqa: F401  (they add routes)
 
     app.config["API_TITLE"] = "Lifeboat"
     app.config["API_VERSION"] = "v1"
@@ -45,4 +45,5 @@ def init_app(app: Flask) -> None:
     )
     csrf.exempt(bp)
     api.register_blueprint(bp)
+    archive_views.document_limits(api.spec, app.config)  # a setting-dependent bound the schemas cannot know
     app.before_request(routing_error)
