@@ -29,6 +29,11 @@ class S3Form(FlaskForm):
     secret_access_key = PasswordField("Secret access key", validators=[Length(max=200)])
     role_arn = StringField("Role ARN", validators=[Length(max=2048)])
 
+    @property
+    def bucket_name(self) -> str:
+        """The bucket as typed, trimmed; "" when the field was not sent at all (a hand-made POST)."""
+        return (self.bucket.data or "").strip()
+
     def settings(self) -> dict[str, object]:
         """What `add_destination` takes: the chosen way of signing in only, empty fields left out."""
         values: dict[str, object] = {

@@ -91,7 +91,7 @@ def add_s3() -> Response:
     if "show_policy" in request.form:  # "Show the policy for this bucket": nothing is saved
         return _page(s3_form=form)
     try:
-        new_id = _add("s3", f"s3://{form.bucket.data.strip()}", form.settings())
+        new_id = _add("s3", f"s3://{form.bucket_name}", form.settings())
     except InvalidInput as exc:
         for name, message in exc.problems:
             field = getattr(form, _S3_FIELDS.get(name, name), None)
@@ -100,7 +100,7 @@ def add_s3() -> Response:
         return _page(400, s3_form=form, s3_error=str(exc).splitlines()[0])
     except LifeboatError as exc:  # e.g. no encryption keys configured to store the secret
         return _page(409, s3_form=form, s3_error=str(exc))
-    flash(f"Bucket {form.bucket.data.strip()} added. Press “Test” to check that Lifeboat can write to it.", "info")
+    flash(f"Bucket {form.bucket_name} added. Press “Test” to check that Lifeboat can write to it.", "info")
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
 
 

@@ -38,7 +38,7 @@ def mask(value: str | None, *, keep: int = 0) -> str:
 class S3Settings:
     """One user's S3 destination. Authenticate with keys, or with a role and ExternalId."""
 
-    bucket: str
+    bucket: str = ""  # required: "" (or leaving it out) is refused below, in words, like any other bad name
     region: str = "us-east-1"
     endpoint_url: str | None = None  # None means AWS S3
     prefix: str = "lifeboat"

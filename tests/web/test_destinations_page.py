@@ -69,6 +69,15 @@ def test_a_bad_field_is_refused_next_to_it_and_the_secret_is_not_sent_back(
     assert rows(app, alice_user) == []
 
 
+def test_a_form_posted_without_its_fields_is_refused_in_words_not_a_server_error(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    refused = post(signed_in, "/s3")
+    assert refused.status_code == 400
+    assert 'id="bucket-error">' in refused.get_data(as_text=True)
+    assert rows(app, alice_user) == []
+
+
 def test_a_private_endpoint_is_refused_in_words_when_saved(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
     refused = post(signed_in, "/s3", **s3_form(endpoint_url="http://10.0.0.7:9000"))
     assert refused.status_code == 400

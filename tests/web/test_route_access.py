@@ -96,6 +96,13 @@ ROUTES: dict[str, Access] = {
     "/archives/<archive_id>": Access.OWNED,
     "/archives/<archive_id>/download": Access.OWNED,
     "/archives/<archive_id>/delete": Access.OWNED,
+    "/archives/<archive_id>/links": Access.OWNED,
+    "/archives/<archive_id>/links/<link_id>/revoke": Access.OWNED,
+    "/settings/destinations": Access.SELF,
+    "/settings/destinations/s3": Access.SELF,
+    "/settings/destinations/email": Access.SELF,
+    "/settings/destinations/<int:destination_id>/test": Access.OWNED,
+    "/settings/destinations/<int:destination_id>/remove": Access.OWNED,
     # The JSON API.
     "/api/v1/me": Access.SELF,
     "/api/v1/counts": Access.SELF,
