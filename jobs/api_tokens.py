@@ -45,7 +45,9 @@ def digest(secret: str) -> str:
 
 def create_token(session: Session, user_id: int, name: str, *, days: int, now: dt.datetime) -> NewToken:
     """Make a token for `user_id` that expires after `days` days (1 to 366)."""
-    name = name.strip()
+    # U+0000 becomes U+FFFD, the rule for every free text Lifeboat stores (account.storable):
+    # PostgreSQL refuses NUL in text, and a name is free text.
+    name = name.strip().replace("\x00", "\ufffd")
     problems = []
     if not name or len(name) > 200:
         problems.append(("name", "Give the token a name of 1 to 200 characters, e.g. the script that uses it."))

@@ -222,3 +222,12 @@ def test_ids_and_queries_out_of_range_are_client_errors_not_crashes(as_alice: Ca
     assert response.status_code == 422 and response.get_json()["problems"][0]["field"] == "limt"
     response = as_alice("put", "/api/v1/schedule", data="{}")  # not declared as JSON
     assert response.status_code == 415
+
+
+def test_a_token_name_the_document_allows_is_accepted_and_one_it_refuses_is_refused(as_alice: Call) -> None:
+    """Found by schemathesis: U+001C is whitespace to Python's `strip()` but not to the document's `\\s`."""
+    for blank in ("\x1c\x1f", " \u3000\t", "\x85"):
+        refused = as_alice("post", "/api/v1/tokens", json={"name": blank})
+        assert refused.status_code == 422 and refused.get_json()["problems"][0]["field"] == "name"
+    created = as_alice("post", "/api/v1/tokens", json={"name": "\x1c nightly\x00"})
+    assert created.status_code == 201 and created.get_json()["name"] == "nightly\ufffd"
