@@ -16,7 +16,7 @@ from exporters.archive.counts import EVENTS_MEANING, counts_line
 from store import Archive, Destination, ExportRun, Schedule, User, get_session
 from store.accounts import AccountReader
 from web.export_now import ExportNowForm
-from web.run_view import ACTIVE, run_view
+from web.run_view import ACTIVE, last_export, run_view
 
 bp = Blueprint("dashboard", __name__)
 # The figures read the same here as in `export`, `verify`, `restore` and a run's history.
@@ -54,7 +54,7 @@ def index() -> str:
         archives=archives,
         runs=views,
         active=next((v for v in views if v.state in ACTIVE), None),
-        last=next((v for v in views if v.state not in ACTIVE), None),
+        last=last_export(recent, archives[0] if archives else None, user.timezone),
         schedule=schedule,
         schedule_words=schedule_words(schedule),
         destinations=destinations,
