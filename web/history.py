@@ -24,7 +24,7 @@ from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
 from web.redirects import safe_next
 from web.run_detail import attempt_views, stage_timings
-from web.run_view import RunView, run_view, state_words
+from web.run_view import ACTIVE, RunView, run_view, state_words
 
 bp = Blueprint("history", __name__)
 PER_PAGE = 25
@@ -91,10 +91,15 @@ def cancel(run_id: str) -> Response:
     """Cancel the user's run while it is active; say what happened either way."""
     if not CancelForm().validate_on_submit():
         abort(400, "The form expired, so nothing was cancelled. Reload the page and press “Cancel” again.")
-    state = run_lifecycle.cancel(get_db(), run_id, int(current_user.get_id()), now=utcnow())
+    user_id = int(current_user.get_id())
+    run = get_session().get(ExportRun, run_id)
+    if run is None or run.user_id != user_id:
+        abort(404, NO_SUCH_RUN)
+    # Read first: `cancel` answers "cancelled" for a run cancelled earlier too, and the user should hear which.
+    state = run_lifecycle.cancel(get_db(), run_id, user_id, now=utcnow()) if run.state in ACTIVE else run.state
     if state is None:
         abort(404, NO_SUCH_RUN)
-    if state == RunState.CANCELLED:
+    if state == RunState.CANCELLED and run.state in ACTIVE:
         flash(
             "Export cancelled. If it was already running, it stops at its next step; "
             "a delivery already under way still completes and is listed below.",

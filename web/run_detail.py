@@ -96,11 +96,8 @@ def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
         session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == run_id).order_by(DeliveryAttempt.id))
     )
     ids = {a.destination_id for a in attempts if a.destination_id is not None}
-    labels = (
-        dict(session.execute(select(Destination.id, Destination.label).where(Destination.id.in_(ids))).tuples().all())
-        if ids
-        else {}
-    )
+    rows = session.execute(select(Destination.id, Destination.label).where(Destination.id.in_(ids))) if ids else []
+    labels: dict[int, str] = {key: label for key, label in rows}
     return [
         AttemptView(
             at=a.at,
