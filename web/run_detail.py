@@ -96,8 +96,10 @@ def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
         session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == run_id).order_by(DeliveryAttempt.id))
     )
     ids = {a.destination_id for a in attempts if a.destination_id is not None}
-    rows = session.execute(select(Destination.id, Destination.label).where(Destination.id.in_(ids))) if ids else []
-    labels: dict[int, str] = {key: label for key, label in rows}
+    labels: dict[int, str] = {}
+    if ids:
+        named = select(Destination.id, Destination.label).where(Destination.id.in_(ids))
+        labels = {key: label for key, label in session.execute(named)}
     return [
         AttemptView(
             at=a.at,

@@ -38,7 +38,7 @@ def test_an_s3_receipt_names_the_key_version_and_etag_the_bucket_holds(
     head = moto_server.client().head_object(Bucket=s3_bucket, Key=key)
     assert receipt.object_key == key and receipt.location == f"s3://{s3_bucket}/{key}"
     assert receipt.version_id is not None and receipt.version_id == head["VersionId"]
-    assert receipt.etag == head["ETag"].strip('"') and '"' not in receipt.etag
+    assert receipt.etag is not None and receipt.etag == head["ETag"].strip('"') and '"' not in receipt.etag
     assert receipt.message_id is None
 
 
