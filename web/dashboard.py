@@ -39,7 +39,11 @@ def index() -> str:
         .limit(20)
     ).all()
     recent = session.scalars(
-        select(ExportRun).where(ExportRun.user_id == user.id).order_by(ExportRun.created_at.desc()).limit(10)
+        select(ExportRun)
+        .where(ExportRun.user_id == user.id)
+        # Times are whole seconds (store.base.utcnow): ids, which sort by creation, break ties.
+        .order_by(ExportRun.created_at.desc(), ExportRun.id.desc())
+        .limit(10)
     ).all()
     schedule = session.scalar(select(Schedule).where(Schedule.user_id == user.id))
     destinations = session.scalars(

@@ -238,3 +238,17 @@ def test_stage_timings_follow_each_attempt_until_it_ends() -> None:
     ]
     running = stage_timings([at(0, "started"), at(2, "stage", "calendars")])
     assert [(s.name, s.seconds) for s in running] == [("starting", 2.0), ("calendars", None)]
+
+
+def test_last_export_is_the_later_of_two_runs_requested_in_the_same_second(
+    db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    """Times are whole seconds: a cancelled run and the export pressed right after it tie on time."""
+    at = utcnow()
+    with db.session(write=True) as session:
+        for state in ("cancelled", "delivered"):
+            session.add(ExportRun(user_id=alice_user, trigger="manual", state=state, created_at=at, finished_at=at))
+            session.flush()
+    page = _text(signed_in.get("/"))
+    last = page[page.index("Last export") : page.index("Next export")]
+    assert "Delivered" in last and "Cancelled" not in last
