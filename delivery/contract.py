@@ -34,11 +34,21 @@ class Payload:
 
 @dataclass(frozen=True)
 class Receipt:
-    """Where the archive landed and how it was checked; shown in the run history."""
+    """Where the archive landed and how it was checked; shown in the run history.
+
+    The optional fields are the destination's own proof, as its server returned
+    it, so a user (or support) can find the very object or message: the S3 object
+    key with the version id (versioned buckets) and ETag it was stored under, or
+    the Message-ID header the email was sent with. None where it does not apply.
+    """
 
     location: str  # e.g. s3://bucket/prefix/2026/11/lifeboat-...zip or mailto:alice@example.com
     detail: str = ""  # e.g. "verified by HEAD: size and SHA-256 match"
     warnings: tuple[str, ...] = ()  # e.g. "store lacks SHA-256 checksum headers; verified by re-download"
+    object_key: str | None = None  # S3: the key inside the bucket
+    version_id: str | None = None  # S3: the version the store gave this object (versioned buckets only)
+    etag: str | None = None  # S3: the ETag the store returned, without its quotes
+    message_id: str | None = None  # email: the Message-ID header, e.g. <...@example.net>
 
 
 class Delivery(ABC):

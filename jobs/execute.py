@@ -7,13 +7,14 @@ and it keeps a lease alive with a heartbeat thread while it does.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from pathlib import Path
 
 from sqlalchemy import select
 
-from delivery.contract import Payload
+from delivery.contract import Payload, Receipt
 from errors import DeliveryError, LifeboatError
 from exporters.archive.counts import counts_line
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError
@@ -35,7 +36,13 @@ class LeaseLost(LifeboatError):
 
 
 class Heartbeat:
-    """Renew the run's lease in the background and carry progress to the database."""
+    """Renew the run's lease in the background and carry progress and stage changes to the database.
+
+    Each stage change is noted with the time it happened and written as a
+    "stage" history line with the next renewal (and at the latest when the
+    heartbeat stops), in the renewal's own short transaction and only while
+    the run is still ours: the run's page times each stage from these lines.
+    """
 
     def __init__(self, ctx: JobContext, run_id: str, owner: str) -> None:
         self.ctx, self.run_id, self.owner = ctx, run_id, owner
@@ -44,6 +51,9 @@ class Heartbeat:
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id[:8]}", daemon=True)
+        self._named = "starting"  # the claim's "started" line marks when "starting" began
+        self._changes: list[tuple[str, dt.datetime]] = []  # stage changes not yet written
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -52,11 +62,18 @@ class Heartbeat:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        if self._changes and not self.lost.is_set():
+            self._beat()
 
     def report(self, stage: str, progress: int) -> None:
         self.stage, self.progress = stage, progress
+        name = stage.partition(":")[0]  # the name, without its counts
+        if name != self._named:
+            self._named = name
+            with self._lock:
+                self._changes.append((name, self.ctx.clock()))
         if self.ctx.on_progress is not None:
-            self.ctx.on_progress(stage.partition(":")[0], progress)  # the name, without its counts
+            self.ctx.on_progress(name, progress)
         if self.lost.is_set():
             raise LeaseLost(f"run {self.run_id} was taken over by another worker")
 
@@ -72,25 +89,33 @@ class Heartbeat:
         since = 0.0
         while not self._stop.wait(tick):
             since += tick
-            if since < interval and (self.stage, self.progress) == written:
+            if since < interval and (self.stage, self.progress) == written and not self._changes:
                 continue
             since, written = 0.0, (self.stage, self.progress)
-            try:
-                alive = runs.heartbeat(
-                    self.ctx.db,
-                    self.run_id,
-                    self.owner,
-                    now=self.ctx.clock(),
-                    lease=self.ctx.lease,
-                    stage=self.stage,
-                    progress=self.progress,
-                )
-            except Exception:
-                log.warning("heartbeat failed", extra={"run_id": self.run_id}, exc_info=True)
-                continue
-            if not alive:
+            if self._beat() is False:
                 self.lost.set()
                 return
+
+    def _beat(self) -> bool | None:
+        """One renewal with the progress and any stage changes; None if the write failed (retried next time)."""
+        with self._lock:
+            changes, self._changes = self._changes, []
+        try:
+            return runs.heartbeat(
+                self.ctx.db,
+                self.run_id,
+                self.owner,
+                now=self.ctx.clock(),
+                lease=self.ctx.lease,
+                stage=self.stage,
+                progress=self.progress,
+                stages=changes,
+            )
+        except Exception:
+            log.warning("heartbeat failed", extra={"run_id": self.run_id}, exc_info=True)
+            with self._lock:
+                self._changes[:0] = changes
+            return None
 
 
 def execute_run(ctx: JobContext, run_id: str, owner: str) -> str:
@@ -245,7 +270,7 @@ def _deliver_file(ctx: JobContext, run_id: str, archive: Archive, path: Path) ->
             _record_attempt(ctx, run_id, key, outcome, None, exc.user_message)
             raise
         detail = " ".join([receipt.detail, *receipt.warnings]).strip()
-        _record_attempt(ctx, run_id, key, "delivered", receipt.location, detail, warning=bool(receipt.warnings))
+        _record_attempt(ctx, run_id, key, "delivered", receipt, detail)
         delivered.append(receipt.location)
     if not delivered:
         return "Already delivered to every destination."
@@ -258,20 +283,25 @@ def _manifest_of(path: Path) -> bytes:
 
 
 def _record_attempt(
-    ctx: JobContext,
-    run_id: str,
-    key: int | None,
-    outcome: str,
-    location: str | None,
-    message: str,
-    *,
-    warning: bool = False,
+    ctx: JobContext, run_id: str, key: int | None, outcome: str, receipt: Receipt | None, message: str
 ) -> None:
+    """One attempt and its receipt as data (key, version id, ETag, Message-ID), the run's history line, the status."""
     now = ctx.clock()
+    location = receipt.location if receipt is not None else None
+    warning = bool(receipt is not None and receipt.warnings)
     with ctx.db.session(write=True) as session:
         session.add(
             DeliveryAttempt(
-                run_id=run_id, destination_id=key, at=now, outcome=outcome, location=location, message=message
+                run_id=run_id,
+                destination_id=key,
+                at=now,
+                outcome=outcome,
+                location=location,
+                message=message,
+                object_key=receipt.object_key if receipt is not None else None,
+                version_id=receipt.version_id if receipt is not None else None,
+                etag=receipt.etag if receipt is not None else None,
+                message_id=receipt.message_id if receipt is not None else None,
             )
         )
         level = "info" if outcome == "delivered" and not warning else "warning" if outcome != "permanent" else "error"

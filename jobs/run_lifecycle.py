@@ -10,6 +10,7 @@ redelivered task, a second dispatcher or a zombie worker finds nothing to do.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from store import ACTIVE_STATES, Database, ExportRun, RunEvent, RunState
 
 CLAIMABLE = (RunState.QUEUED, RunState.RETRYING)
+STAGE_EVENT = "stage"  # a history line whose message is the name of the stage that began at its time
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,14 @@ def heartbeat(
     lease: dt.timedelta,
     stage: str | None = None,
     progress: int | None = None,
+    stages: Sequence[tuple[str, dt.datetime]] = (),
 ) -> bool:
-    """Extend the lease (and report progress); False means the run is no longer ours."""
+    """Extend the lease (and report progress); False means the run is no longer ours.
+
+    `stages` are the stage changes since the last heartbeat, each with the time
+    it began: written as "stage" history lines (the stage's name as message) in
+    the same transaction, so only the run's owner records them.
+    """
     values: dict[str, object] = {"lease_expires_at": now + lease}
     if stage is not None:
         values["stage"] = stage
@@ -155,7 +163,11 @@ def heartbeat(
             .where(ExportRun.id == run_id, ExportRun.state == RunState.RUNNING, ExportRun.lease_owner == owner)
             .values(**values)
         )
-        return _rowcount(result) == 1
+        if _rowcount(result) != 1:
+            return False
+        for name, at in stages:
+            add_event(session, run_id, STAGE_EVENT, name, at=at)
+        return True
 
 
 def _owned(run_id: str, owner: str) -> ColumnElement[bool]:

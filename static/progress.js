@@ -1,6 +1,6 @@
 // Watch the active export: copy the server's words for its stage and progress into the page,
-// announce stage changes through the polite live region, and reload once the run has
-// finished so the new archive appears. Without JavaScript the page still works (reload by hand).
+// announce stage changes through the polite live region, offer Cancel only while the run is
+// active, and reload once the run has finished so the new archive appears. Without JavaScript the page still works (reload by hand).
 (function () {
   "use strict";
   const block = document.querySelector('.progress-block[data-active="yes"]');
@@ -10,6 +10,7 @@
   const badge = block.querySelector(".state");
   const error = block.querySelector(".run-error");
   const live = block.querySelector(".live");
+  const cancel = block.querySelector(".run-cancel");
   let announced = "";
 
   function show(run) {
@@ -20,6 +21,8 @@
     stage.textContent = run.label;
     error.textContent = run.error || "";
     error.hidden = !run.error;
+    // Cancelling only means something while the run is active.
+    if (cancel) cancel.hidden = !run.active;
     // Announce a new stage or state, not every count: a screen reader would hear nothing else.
     const key = run.state + "/" + (run.stage || "");
     if (key !== announced) {

@@ -16,7 +16,7 @@ from exporters.archive.counts import EVENTS_MEANING, counts_line
 from store import Archive, Destination, ExportRun, Schedule, User, get_session
 from store.accounts import AccountReader
 from web.export_now import ExportNowForm
-from web.run_view import ACTIVE, run_view
+from web.run_view import ACTIVE, last_export, run_view
 
 bp = Blueprint("dashboard", __name__)
 # The figures read the same here as in `export`, `verify`, `restore` and a run's history.
@@ -39,7 +39,11 @@ def index() -> str:
         .limit(20)
     ).all()
     recent = session.scalars(
-        select(ExportRun).where(ExportRun.user_id == user.id).order_by(ExportRun.created_at.desc()).limit(10)
+        select(ExportRun)
+        .where(ExportRun.user_id == user.id)
+        # Times are whole seconds (store.base.utcnow): ids, which sort by creation, break ties.
+        .order_by(ExportRun.created_at.desc(), ExportRun.id.desc())
+        .limit(10)
     ).all()
     schedule = session.scalar(select(Schedule).where(Schedule.user_id == user.id))
     destinations = session.scalars(
@@ -54,7 +58,7 @@ def index() -> str:
         archives=archives,
         runs=views,
         active=next((v for v in views if v.state in ACTIVE), None),
-        last=next((v for v in views if v.state not in ACTIVE), None),
+        last=last_export(recent, archives[0] if archives else None, user.timezone),
         schedule=schedule,
         schedule_words=schedule_words(schedule),
         destinations=destinations,

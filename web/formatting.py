@@ -40,6 +40,25 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
+def duration(seconds: float | None) -> str:
+    """`under a second`, `42 s`, `3 min 5 s`, `2 h 4 min`: how long something took, to the unit that matters.
+
+    Empty for None (still going, or never measured), so a template can write `or "…"`.
+    """
+    if seconds is None:
+        return ""
+    whole = round(seconds)
+    if whole < 1:
+        return "under a second"
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def zone(name: str | None) -> dt.tzinfo:
     """The user's zone; UTC when it is unset or unknown (a page must still render)."""
     try:
@@ -72,4 +91,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(human_size, "human_size")
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(iso, "iso")
+    app.add_template_filter(duration, "duration")
     app.add_template_global(plural, "plural")

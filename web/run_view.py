@@ -10,11 +10,12 @@ knows them (`jobs.export.split_stage`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from jobs.export import split_stage
-from store import ExportRun
+from store import Archive, ExportRun
 from web.formatting import iso, local_time
 
 ACTIVE = ("queued", "running", "retrying")
@@ -35,6 +36,16 @@ _STATE_WORDS = {
     "retrying": "Waiting to retry",
     "delivered": "Delivered",
     "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+# Who or what asked for the run (`ExportRun.trigger`), in words.
+_TRIGGER_WORDS = {
+    "manual": "You pressed “Export now”",
+    "schedule": "Your schedule",
+    "cli": "Command line (an operator)",
+    "api": "The API (a token of yours)",
+    "upgrade": "Before a Lifeboat upgrade",
+    "support": "Support",
 }
 
 
@@ -58,9 +69,11 @@ class RunView:
     next_attempt: str  # in the user's zone
     error: str | None
     trigger: str
+    trigger_label: str
     created_at: str | None
     created: str
     finished: str
+    seconds: float | None  # from request to finish; None while active
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,12 +98,14 @@ def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = 
         label = f"{stage_label} ({progress}%)" if stage_label else f"Running ({progress}%)"
     elif run.state == "delivered":
         label = "Done: the archive is ready."
+    elif run.state == "cancelled":
+        label = "Cancelled."
     else:
         label = "Failed."
     return RunView(
         id=run.id,
         state=run.state,
-        state_label=_STATE_WORDS.get(run.state, run.state.capitalize()),
+        state_label=state_words(run.state),
         active=active,
         stage=name,
         stage_label=stage_label,
@@ -104,16 +119,34 @@ def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = 
         next_attempt=next_attempt,
         error=run.error,
         trigger=run.trigger,
+        trigger_label=_TRIGGER_WORDS.get(run.trigger, run.trigger.capitalize()),
         created_at=iso(run.created_at),
         created=local_time(run.created_at, timezone),
         finished=local_time(run.finished_at, timezone),
+        seconds=_elapsed(run.created_at, run.finished_at),
     )
+
+
+def state_words(state: str) -> str:
+    """`Waiting to retry` for "retrying": a run's state as the pages show it."""
+    return _STATE_WORDS.get(state, state.capitalize())
+
+
+def stage_words(name: str) -> str:
+    """`Checking the archive` for "verified": a stage's name as the pages show it."""
+    return _STAGE_WORDS.get(name, name.replace("_", " ").capitalize())
+
+
+def _elapsed(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, (end - start).total_seconds())
 
 
 def _stage_label(name: str | None, done: int | None, total: int | None) -> str:
     if not name:
         return ""
-    words = _STAGE_WORDS.get(name, name.replace("_", " ").capitalize())
+    words = stage_words(name)
     if done is None or total is None or name not in _ITEMS:
         return words
     one, many = _ITEMS[name]
@@ -130,3 +163,46 @@ def _when(at: dt.datetime | None, timezone: str | None, now: dt.datetime | None)
     minutes = max(0, round((at - now).total_seconds() / 60))
     wait = "in under a minute" if minutes < 1 else f"in {minutes} minute{'s' if minutes != 1 else ''}"
     return f"at {local_time(at, timezone, with_date=(at - now) > dt.timedelta(hours=12))} ({wait})"
+
+
+@dataclass(frozen=True)
+class LastExport:
+    """The dashboard's "Last export" line: the newest finished run, or a newer archive made outside any run."""
+
+    state: str
+    state_label: str
+    at: str | None  # ISO, for <time datetime>
+    when: str  # in the user's zone
+    error: str | None
+    run_id: str | None  # None for an archive written outside a run
+
+
+def last_export(runs: Sequence[ExportRun], newest: Archive | None, timezone: str | None) -> LastExport | None:
+    """What the "Last export" line says, from the rows that decide it: finished runs and archives.
+
+    Why both: an archive can exist without a run (the demo account's first
+    archive, `lifeboat export` at a terminal), and a dashboard that reads
+    "None yet" above a list of archives makes a user doubt their backups.
+    Whichever finished last wins.
+    """
+    run = next((r for r in runs if r.state not in ACTIVE), None)
+    ended = (run.finished_at or run.created_at) if run is not None else None
+    if newest is not None and (ended is None or newest.created_at > ended):
+        return LastExport(
+            state="delivered",
+            state_label="Archive ready",
+            at=iso(newest.created_at),
+            when=local_time(newest.created_at, timezone),
+            error=None,
+            run_id=None,
+        )
+    if run is None or ended is None:
+        return None
+    return LastExport(
+        state=run.state,
+        state_label=state_words(run.state),
+        at=iso(ended),
+        when=local_time(ended, timezone),
+        error=run.error,
+        run_id=run.id,
+    )

@@ -122,6 +122,7 @@ class EmailDelivery(Delivery):
             location=f"mailto:{to.addr_spec}",
             detail=f"{accepted}; {sent}; SHA-256 {payload.sha256}",
             warnings=warnings,
+            message_id=message.message_id,
         )
 
     def send_notice(self, subject: str, text: str) -> None:

@@ -72,6 +72,7 @@ class StreamedMessage:
     archive: Path | None = None
     archive_size: int = 0
     archive_sha256: str = ""
+    message_id: str = ""  # the Message-ID header in `head`: the delivery's receipt
 
     @property
     def size(self) -> int:
@@ -130,7 +131,8 @@ def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reas
     msg["To"] = to
     msg["Subject"] = summary.subject()
     msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = make_msgid(domain=sender.domain)
+    message_id = make_msgid(domain=sender.domain)
+    msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     msg.set_content(summary.text(), cte="quoted-printable")
     msg.add_alternative(summary.html(), subtype="html", cte="quoted-printable")
@@ -148,11 +150,11 @@ def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reas
     check_headers(raw)
     check_addresses(raw, {"from": [sender], "to": [to]})
     if not attach:
-        return StreamedMessage(head=raw)
+        return StreamedMessage(head=raw, message_id=message_id)
     head, found, tail = raw.partition(token.encode())
     if not found or token.encode() in tail:
         raise UnsafeHeadersError("the archive placeholder is not in the message exactly once")
-    return StreamedMessage(head, tail, payload.path, payload.size, payload.sha256)
+    return StreamedMessage(head, tail, payload.path, payload.size, payload.sha256, message_id)
 
 
 def check_headers(raw: bytes) -> None:

@@ -41,7 +41,7 @@ from delivery.s3.errors import Where, to_delivery_error
 from delivery.s3.policy import object_arn
 from delivery.s3.retention import doomed_archives, manifest_key
 from delivery.s3.settings import S3Settings, Timeouts, TransferSettings
-from delivery.s3.upload import Capabilities, ObjectExistsError, Uploader
+from delivery.s3.upload import Capabilities, ObjectExistsError, Uploader, answered_ids
 from errors import DeliveryError
 
 PROBE_BODY = b"Lifeboat connection test: safe to delete.\n"
@@ -149,13 +149,16 @@ class S3Delivery(Delivery):
             existing = self._head(key, required=False)
             if existing is None:
                 try:
-                    expected = self._uploader().upload(payload.path, key, payload.size, payload.sha256, caps)
+                    stored = self._uploader().upload(payload.path, key, payload.size, payload.sha256, caps)
                 except ObjectExistsError:
                     existing = self._head(key, required=True)
             if existing is not None:
+                # An earlier attempt's object: its receipt is what the store reports for it now.
                 detail, warnings = self._accept_existing(payload, key, existing)
+                etag, version_id = answered_ids(existing)
             else:
-                detail, warnings = self._verify(key, expected, delete_if_bad=True)
+                detail, warnings = self._verify(key, stored.expected, delete_if_bad=True)
+                etag, version_id = stored.etag, stored.version_id
             warnings = [*caps.warnings, *warnings]
             if payload.manifest:
                 warnings += self._put_manifest(key, payload.manifest, caps)
@@ -169,6 +172,9 @@ class S3Delivery(Delivery):
                 location=f"s3://{self.settings.bucket}/{key}",
                 detail=detail,
                 warnings=tuple(dict.fromkeys(warnings)),
+                object_key=key,
+                version_id=version_id,
+                etag=etag,
             )
 
     def _head(self, key: str, *, required: bool) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,27 @@ Fail = Callable[[BaseException, str], DeliveryError]
 
 class ObjectExistsError(Exception):
     """The key exists (the conditional write said so); the caller decides what that means."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An upload as the store acknowledged it: what it should hold, and the ETag and version id it answered.
+
+    Why keep the answer: the ETag and version id are the receipt a user can
+    look the object up by (a versioned bucket keeps every version under one key).
+    """
+
+    expected: Expected
+    etag: str | None = None
+    version_id: str | None = None
+
+
+def answered_ids(answer: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(ETag without its quotes, version id) from a PutObject, CompleteMultipartUpload or HeadObject answer."""
+    etag = str(answer.get("ETag") or "").strip('"') or None
+    version = answer.get("VersionId")
+    # S3 answers "null" for an object written while versioning was off or suspended.
+    return etag, (str(version) if version and version != "null" else None)
 
 
 class _CapabilityRefusedError(Exception):
@@ -104,8 +125,8 @@ class Uploader:
         self.transfer = transfer
         self.fail = fail
 
-    def upload(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Expected:
-        """Upload with whatever the store accepts; return what the stored object should be.
+    def upload(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Stored:
+        """Upload with whatever the store accepts; return what the stored object should be, and the store's answer.
 
         Raise `ObjectExistsError` if the key turned out to be taken, `DeliveryError` otherwise.
         """
@@ -135,14 +156,14 @@ class Uploader:
                 caps.drop(refused.capability)
         raise DeliveryError("the store refused every upload variant", permanent=True)
 
-    def _put(self, args: dict[str, Any], sha256_b64: str, caps: Capabilities) -> None:
+    def _put(self, args: dict[str, Any], sha256_b64: str, caps: Capabilities) -> dict[str, Any]:
         call = dict(args)
         if caps.checksums:
             call |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha256_b64}
         if caps.conditional:
             call["IfNoneMatch"] = "*"
         try:
-            self.client.put_object(**call)
+            return dict(self.client.put_object(**call))
         except ClientError as exc:
             if _is_precondition_failed(exc):
                 raise ObjectExistsError(args["Key"]) from None
@@ -153,7 +174,7 @@ class Uploader:
         except Exception as exc:
             raise self.fail(exc, "s3:PutObject") from exc
 
-    def _single(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Expected:
+    def _single(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Stored:
         expected = expected_single(path, size)
         _check_local(expected.sha256_hex, sha256_hex)
         with FileSlice(path, 0, size) as body:
@@ -165,10 +186,10 @@ class Uploader:
                 "ContentType": "application/zip",
                 "ContentMD5": b64(expected.md5),
             }
-            self._put(args, expected.checksum_b64, caps)
-        return expected
+            answer = self._put(args, expected.checksum_b64, caps)
+        return Stored(expected, *answered_ids(answer))
 
-    def _multipart(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Expected:
+    def _multipart(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Stored:
         create: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
@@ -187,11 +208,12 @@ class Uploader:
             raise self.fail(exc, "s3:PutObject") from exc
         try:
             sent = self._send_parts(path, key, size, sha256_hex, upload_id, caps)
-            self._complete(key, upload_id, sent, caps)
+            answer = self._complete(key, upload_id, sent, caps)
         except BaseException:
             self._abort(key, upload_id)
             raise
-        return Expected(size=size, sha256_hex=sha256_hex, parts=tuple(part for part, _ in sent))
+        expected = Expected(size=size, sha256_hex=sha256_hex, parts=tuple(part for part, _ in sent))
+        return Stored(expected, *answered_ids(answer))
 
     def _send_parts(
         self, path: Path, key: str, size: int, sha256_hex: str, upload_id: str, caps: Capabilities
@@ -249,7 +271,7 @@ class Uploader:
                 raise self.fail(exc, "s3:PutObject") from exc
         return str(answer["ETag"])
 
-    def _complete(self, key: str, upload_id: str, sent: list[tuple[Part, str]], caps: Capabilities) -> None:
+    def _complete(self, key: str, upload_id: str, sent: list[tuple[Part, str]], caps: Capabilities) -> dict[str, Any]:
         listed = []
         for part, etag in sent:
             entry: dict[str, Any] = {"PartNumber": part.number, "ETag": etag}
@@ -265,8 +287,7 @@ class Uploader:
         for _ in range(2):
             call = dict(args, IfNoneMatch="*") if caps.conditional else args
             try:
-                self.client.complete_multipart_upload(**call)
-                return
+                return dict(self.client.complete_multipart_upload(**call))
             except ClientError as exc:
                 if _is_precondition_failed(exc):
                     raise ObjectExistsError(key) from None
@@ -276,6 +297,7 @@ class Uploader:
                 raise self.fail(exc, "s3:PutObject") from exc
             except Exception as exc:
                 raise self.fail(exc, "s3:PutObject") from exc
+        raise DeliveryError("the store refused every way of completing the upload", permanent=True)
 
     def _abort(self, key: str, upload_id: str) -> None:
         """Best effort: an abandoned upload only costs storage until a lifecycle rule cleans it."""
@@ -295,4 +317,4 @@ def _check_local(actual_hex: str, recorded_hex: str) -> None:
         )
 
 
-__all__ = ["Capabilities", "ObjectExistsError", "Uploader"]
+__all__ = ["Capabilities", "ObjectExistsError", "Stored", "Uploader", "answered_ids"]

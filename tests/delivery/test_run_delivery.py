@@ -79,7 +79,7 @@ def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, emai
         return user.id, run.id
 
 
-def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
+def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks_and_receipts_are_kept(
     delivery_app: Flask,
     alice: Account,
     moto_server: MotoS3,
@@ -88,6 +88,7 @@ def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    moto_server.client().put_bucket_versioning(Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"})
     _user_id, run_id = _setup(delivery_app, alice, moto_server, s3_bucket)
     ctx = get_context(delivery_app)
     assert execute_run(ctx, run_id, "w") == RunState.DELIVERED
@@ -103,7 +104,12 @@ def test_bucket_and_email_receive_the_verified_archive_and_no_secret_leaks(
     key = location.split(f"s3://{s3_bucket}/", 1)[1]
     body = moto_server.client().get_object(Bucket=s3_bucket, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == expected
+    # Each attempt keeps its receipt as data: what the bucket and the mail server were given.
+    head = moto_server.client().head_object(Bucket=s3_bucket, Key=key)
+    assert (attempts[0].object_key, attempts[0].version_id) == (key, head["VersionId"])
+    assert attempts[0].etag == head["ETag"].strip('"') and attempts[0].message_id is None
     message = smtp_server.received[0].message()
+    assert attempts[1].message_id == message["Message-ID"] and attempts[1].object_key is None
     zips = [p for p in message.iter_attachments() if (p.get_filename() or "").endswith(".zip")]
     assert hashlib.sha256(zips[0].get_content()).hexdigest() == expected
     plain = message.get_body(("plain",))

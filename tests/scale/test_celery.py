@@ -53,8 +53,10 @@ def load(db: Database, run_id: str) -> ExportRun:
 
 
 def history(db: Database, run_id: str) -> list[str]:
+    """The run's history lines by kind, without the "stage" lines (their count depends on timing)."""
     with db.session() as session:
-        return list(session.scalars(select(RunEvent.kind).where(RunEvent.run_id == run_id).order_by(RunEvent.id)))
+        query = select(RunEvent.kind).where(RunEvent.run_id == run_id, RunEvent.kind != "stage")
+        return list(session.scalars(query.order_by(RunEvent.id)))
 
 
 def archive_rows(db: Database) -> list[Archive]:

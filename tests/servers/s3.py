@@ -88,6 +88,10 @@ def _empty_and_delete(client: Any, bucket: str) -> None:
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
             client.delete_object(Bucket=bucket, Key=item["Key"])
+    # A test may have switched versioning on: every version and delete marker must go too.
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
     client.delete_bucket(Bucket=bucket)
 
 

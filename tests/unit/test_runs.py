@@ -95,7 +95,13 @@ def test_a_run_exports_verifies_and_delivers(ctx: JobContext, db: Database, user
         assert run is not None and run.state == RunState.DELIVERED and run.progress == 100
         assert run.archive is not None and (ctx.archive_dir / run.archive.relpath).is_file()
     assert backend.received[0].sha256 == run.archive.sha256
-    assert _history(db, run_id) == ["queued", "started", "exported", "destination", "delivered"]
+    kinds = [kind for kind in _history(db, run_id) if kind != "stage"]
+    assert kinds == ["queued", "started", "exported", "destination", "delivered"]
+    with db.session() as session:
+        stages = session.scalars(
+            select(RunEvent.message).where(RunEvent.run_id == run_id, RunEvent.kind == "stage").order_by(RunEvent.id)
+        )
+        assert list(stages) == ["contacts", "calendars", "notes", "verified", "deliver"]
 
 
 def test_only_one_active_run_per_user(db: Database, user_id: int, clock: Clock) -> None:

@@ -7,6 +7,7 @@ Someone else's run or archive answers exactly like one that does not exist
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 from flask import url_for
@@ -18,11 +19,12 @@ import jobs
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
 from exporters.archive.reader import read_member
 from jobs import get_context, run_lifecycle
-from store import Archive, DeliveryAttempt, ExportRun, RunState, get_db, get_session
+from store import Archive, ExportRun, RunState, get_db, get_session
 from store.archive_files import ArchiveFilesError
 from store.base import utcnow
 from web.api import schemas
 from web.api.blueprint import bp, fail, user_id
+from web.run_detail import attempt_views, stage_timings
 
 _NOT_FOUND = "You have no {} with this id."
 
@@ -88,21 +90,13 @@ def list_runs(args: dict[str, Any]) -> dict[str, Any]:
 def get_run(run_id: str) -> dict[str, Any]:
     """One run: state, stage, progress, attempts, next retry, what went wrong, each delivery and its receipt."""
     run = _own_run(run_id)
-    attempts = get_session().scalars(
-        select(DeliveryAttempt).where(DeliveryAttempt.run_id == run.id).order_by(DeliveryAttempt.id)
-    )
     return {
         **_run_view(run),
-        "delivery_attempts": [
-            {
-                "at": a.at,
-                "destination_id": a.destination_id,
-                "outcome": a.outcome,
-                "location": a.location,
-                "message": a.message,
-            }
-            for a in attempts
+        "stages": [
+            {"attempt": s.attempt, "name": s.name, "started_at": s.started_at, "seconds": s.seconds}
+            for s in stage_timings(run.history)
         ],
+        "attempts": [asdict(a) for a in attempt_views(get_session(), run.id)],
         "history": [{"at": e.at, "level": e.level, "kind": e.kind, "message": e.message} for e in run.history],
     }
 

@@ -74,11 +74,35 @@ class CountsSchema(Schema):
 
 
 class DeliveryAttemptSchema(Schema):
+    """One try to deliver the run's archive to one destination, with the destination's receipt."""
+
     at = fields.DateTime(required=True)
-    destination_id = fields.Integer(allow_none=True, required=True)
-    outcome = fields.String(required=True, metadata={"description": "delivered, transient or permanent"})
-    location = fields.String(allow_none=True, required=True, metadata={"description": "S3 key or recipient."})
-    message = fields.String(required=True, metadata={"description": "The receipt (version id, ETag, Message-ID)."})
+    destination = fields.String(required=True, metadata={"description": "The destination's label."})
+    destination_id = fields.Integer(allow_none=True, required=True, metadata={"description": "None once removed."})
+    outcome = fields.String(required=True, metadata={"enum": ["delivered", "transient", "permanent"]})
+    location = fields.String(
+        allow_none=True, required=True, metadata={"description": "s3://bucket/key or mailto:recipient."}
+    )
+    message = fields.String(required=True, metadata={"description": "How it was checked, or what to fix."})
+    object_key = fields.String(allow_none=True, required=True, metadata={"description": "S3: the key in the bucket."})
+    version_id = fields.String(
+        allow_none=True, required=True, metadata={"description": "S3: the object's version (versioned buckets)."}
+    )
+    etag = fields.String(allow_none=True, required=True, metadata={"description": "S3: the ETag, without quotes."})
+    message_id = fields.String(
+        allow_none=True, required=True, metadata={"description": "Email: the Message-ID header it was sent with."}
+    )
+
+
+class StageSchema(Schema):
+    """One stage of one attempt (starting, contacts, calendars, notes, verified, deliver, done)."""
+
+    attempt = fields.Integer(required=True)
+    name = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    seconds = fields.Float(
+        allow_none=True, required=True, metadata={"description": "How long it took; null while going on, and for done."}
+    )
 
 
 class RunEventSchema(Schema):
@@ -107,7 +131,8 @@ class RunSchema(Schema):
 
 
 class RunDetailSchema(RunSchema):
-    delivery_attempts = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
+    stages = fields.List(fields.Nested(StageSchema), required=True)
+    attempts = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
     history = fields.List(fields.Nested(RunEventSchema), required=True)
 
 

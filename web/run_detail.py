@@ -1,0 +1,118 @@
+"""A finished or running export in detail: how long each stage took, and each delivery with its receipt.
+
+Why computed from the run's history lines: the executor writes a "stage" line
+when a stage begins (`jobs.execute.Heartbeat`), the claim a "started" line per
+attempt, and the end of an attempt its own line (retry, failed, delivered,
+cancelled, requeued). A stage lasts until the next of these, so the timings
+need no columns of their own and read the same on the page and in the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobs.run_lifecycle import STAGE_EVENT
+from store import DeliveryAttempt, Destination, RunEvent
+from web.run_view import stage_words
+
+# History lines that end an attempt, and so the stage that was going on.
+_ENDS = frozenset({"retry", "failed", "delivered", "cancelled", "requeued"})
+_REMOVED = "A destination since removed"
+_OUTCOME_WORDS = {
+    "delivered": "Delivered",
+    "transient": "Failed; will be retried",
+    "permanent": "Failed",
+}
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    """One stage of one attempt: when it began and how many seconds it took (None: still going, or the end)."""
+
+    attempt: int
+    name: str
+    label: str
+    started_at: dt.datetime
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    """One delivery attempt as the user sees it, with the destination's receipt."""
+
+    at: dt.datetime
+    destination: str
+    destination_id: int | None
+    outcome: str
+    outcome_label: str
+    location: str | None
+    message: str
+    object_key: str | None
+    version_id: str | None
+    etag: str | None
+    message_id: str | None
+
+
+def stage_timings(history: Iterable[RunEvent]) -> list[StageTiming]:
+    """Each stage of each attempt, in order; a delivered run ends with a "done" stage of no duration."""
+    timings: list[StageTiming] = []
+    attempt = 0
+    current: tuple[str, dt.datetime] | None = None
+
+    def close(at: dt.datetime | None) -> None:
+        nonlocal current
+        if current is not None:
+            name, began = current
+            seconds = None if at is None else max(0.0, (at - began).total_seconds())
+            timings.append(StageTiming(attempt, name, stage_words(name), began, seconds))
+        current = None
+
+    # Stage lines are written with the heartbeat after they happened: order by time (stable for ties).
+    # Times read from the store are aware UTC (store.base.UTCDateTime).
+    for event in sorted(history, key=lambda e: e.at):
+        if event.kind == "started":
+            close(event.at)
+            attempt += 1
+            current = ("starting", event.at)
+        elif event.kind == STAGE_EVENT and attempt:
+            close(event.at)
+            current = (event.message, event.at)
+        elif event.kind in _ENDS:
+            close(event.at)
+            if event.kind == "delivered":
+                timings.append(StageTiming(attempt, "done", stage_words("done"), event.at, None))
+    close(None)
+    return timings
+
+
+def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
+    """The run's delivery attempts, oldest first, each named by its destination's label."""
+    attempts = list(
+        session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == run_id).order_by(DeliveryAttempt.id))
+    )
+    ids = {a.destination_id for a in attempts if a.destination_id is not None}
+    labels: dict[int, str] = {}
+    if ids:
+        named = select(Destination.id, Destination.label).where(Destination.id.in_(ids))
+        labels = {key: label for key, label in session.execute(named)}
+    return [
+        AttemptView(
+            at=a.at,
+            destination=labels.get(a.destination_id or 0, _REMOVED),
+            destination_id=a.destination_id,
+            outcome=a.outcome,
+            outcome_label=_OUTCOME_WORDS.get(a.outcome, a.outcome.capitalize()),
+            location=a.location,
+            message=a.message,
+            object_key=a.object_key,
+            version_id=a.version_id,
+            etag=a.etag,
+            message_id=a.message_id,
+        )
+        for a in attempts
+    ]
