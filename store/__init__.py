@@ -23,11 +23,13 @@ from store.destinations import DeliveryAttempt, Destination
 from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
 from store.runs import ACTIVE_STATES, Archive, ExportRun, RunEvent, RunState
 from store.schedules import Schedule
+from store.staff import AuditEvent, RecoveryCode
 from store.users import User
 
 __all__ = [
     "ACTIVE_STATES",
     "ApiToken",
+    "AuditEvent",
     "Archive",
     "Base",
     "CalendarRow",
@@ -50,6 +52,7 @@ __all__ = [
     "NoteAttachmentRow",
     "NoteRow",
     "NoteTagRow",
+    "RecoveryCode",
     "RunEvent",
     "RunState",
     "Schedule",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.base import Base, UTCDateTime, utcnow
@@ -32,6 +32,12 @@ class User(Base):
     # Which kinds this user's archives hold, comma-separated from "contacts,calendars,notes";
     # None means all of them (the default, and what every archive held before the option).
     export_kinds: Mapped[str | None] = mapped_column(String(64))
+    # user, support or admin (store.staff.ROLES). Staff hold no data of their own in the console.
+    role: Mapped[str] = mapped_column(String(16), default="user", server_default="user")
+    # The TOTP secret (encrypted with the instance's keys, like destination secrets), and when
+    # the staff member proved their authenticator shows its codes; until then it is not in force.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

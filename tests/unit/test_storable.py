@@ -56,6 +56,7 @@ ACCOUNT_TABLES = {"users", "contacts", "contact_values", "contact_addresses", "c
 INTERNAL = {
     ("users", "password_hash"),
     ("users", "vcard_version"),
+    ("users", "role"),
     ("users", "export_kinds"),
     ("contact_values", "kind"),
     ("event_dates", "kind"),
