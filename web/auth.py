@@ -39,6 +39,7 @@ class SessionUser(UserMixin):
         self.id = str(user.id)
         self.email = user.email
         self.is_support = user.is_support
+        self.role = user.role  # user, support or admin: web/staff_access.py decides what each may open
         self.session_version = user.session_version
         # False for a web sign-up until its address is confirmed (web/signup.py): a banner, no exports.
         self.email_confirmed = user.email_confirmed_at is not None
