@@ -14,6 +14,7 @@ from flask_smorest import Api
 
 from web.api import schemas
 from web.api.blueprint import bp, routing_error
+from web.api.support_blueprint import support_bp
 
 
 class LifeboatApi(Api):
@@ -45,5 +46,7 @@ def init_app(app: Flask) -> None:
     )
     csrf.exempt(bp)
     api.register_blueprint(bp)
+    csrf.exempt(support_bp)
+    api.register_blueprint(support_bp)
     archive_views.document_limits(api.spec, app.config)  # a setting-dependent bound the schemas cannot know
     app.before_request(routing_error)

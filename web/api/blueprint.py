@@ -81,16 +81,22 @@ def current_api_user() -> User:
     return user
 
 
+def bearer_user_id(header: str) -> int:
+    """The user an `Authorization: Bearer` header names, or a 401 saying what is wrong with it."""
+    scheme, _, secret = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        fail(401, "invalid_token", "Send the token as `Authorization: Bearer lb_…`.")
+    found = api_tokens.authenticate(get_db(), secret.strip(), now=utcnow())
+    if found is None:
+        fail(401, "invalid_token", "This API token is unknown, revoked or expired: create a new one in Settings.")
+    return found
+
+
 @bp.before_request
 def authenticate() -> None:
     header = request.headers.get("Authorization")
     if header is not None:
-        scheme, _, secret = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            fail(401, "invalid_token", "Send the token as `Authorization: Bearer lb_…`.")
-        found = api_tokens.authenticate(get_db(), secret.strip(), now=utcnow())
-        if found is None:
-            fail(401, "invalid_token", "This API token is unknown, revoked or expired: create a new one in Settings.")
+        found = bearer_user_id(header)
     elif current_user.is_authenticated:
         try:
             validate_csrf(request.headers.get("X-CSRFToken"))
