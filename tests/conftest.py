@@ -112,6 +112,7 @@ def archive_dir(app: Flask) -> Path:
     return Path(app.config["ARCHIVE_DIR"])
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep every scale test on one xdist worker (`make test` runs `-n auto --dist loadgroup`).
 
