@@ -29,8 +29,8 @@ from store.users import User
 __all__ = [
     "ACTIVE_STATES",
     "ApiToken",
-    "AuditEvent",
     "Archive",
+    "AuditEvent",
     "Base",
     "CalendarRow",
     "ContactAddressRow",
