@@ -43,7 +43,11 @@ OUTCOME_SUFFIX = ":outcome"
 
 
 class UnknownTarget(UserError):
-    """No user (or none of theirs) with this id: the pages answer 404."""
+    """No user (or no destination of theirs) with this id: the pages answer 404. `kind`: "user" or "destination"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ActionRefused(UserError):
@@ -96,7 +100,7 @@ def _target(session: Session, user_id: int) -> User:
     # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
     user = session.get(User, user_id) if 0 < user_id < 2**63 else None
     if user is None:
-        raise UnknownTarget(f"There is no user with id {user_id}.")
+        raise UnknownTarget("user", f"There is no user with id {user_id}.")
     return user
 
 
@@ -321,7 +325,7 @@ def retest_destination(
         user = _target(session, user_id)
         row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
         if row is None or row.user_id != user.id:
-            raise UnknownTarget(f"{user.email} has no destination {destination_id}.")
+            raise UnknownTarget("destination", f"{user.email} has no destination {destination_id}.")
         label, previous = row.label, row.status
         row.status, row.status_message, row.status_at = "untested", "Error cleared by support; testing again.", now
         _done(
