@@ -41,8 +41,10 @@ from store import (
 )
 from store.accounts import replace_account
 from store.base import utcnow
+from store.passwords import hash_password
 from tests.servers.s3 import MotoS3
 from tests.servers.smtp import SmtpServer
+from tests.web.conftest import PASSWORD, sign_in
 
 NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
 
@@ -274,6 +276,17 @@ def test_a_resend_to_email_delivers_the_same_bytes_to_the_users_own_address(
         run = session.get(ExportRun, result.run_id)
         assert run is not None and run.trigger == "support" and run.archive_id == archive.id
         assert len(list(session.scalars(select(Archive)))) == 1  # no new export
+    # The user sees it in their History: who asked, which archive, and the delivery with its receipt.
+    with adb.session(write=True) as session:
+        user = session.get(User, alice_id)
+        assert user is not None
+        user.password_hash = hash_password(PASSWORD)
+    client = actions_app.test_client()
+    sign_in(client)
+    page = client.get(f"/runs/{result.run_id}").get_data(as_text=True)
+    assert "Requested by</dt><dd>Support" in page and f"SHA-256 {archive.sha256}" in page
+    assert "email address (sent again by support)" in page and message["Message-ID"].strip("<>") in page
+    assert result.run_id in client.get("/history").get_data(as_text=True)
 
 
 @pytest.mark.server
