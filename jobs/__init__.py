@@ -32,7 +32,7 @@ def init_app(app: Flask, download_link: DownloadLink | None = None) -> None:
     one (tests rebuild the context after changing settings), it keeps the
     link maker it was given before.
     """
-    from jobs.destination_backends import destinations_for, failure_notifier
+    from jobs.destination_backends import destinations_for, failure_notifier, own_email_for
 
     config = app.config
     ctx = JobContext(
@@ -46,6 +46,7 @@ def init_app(app: Flask, download_link: DownloadLink | None = None) -> None:
             max_attempts=config["RETRY_MAX_ATTEMPTS"],
         ),
         destinations=destinations_for(app),
+        own_email=own_email_for(app),
         notify_failure=failure_notifier(app),
         # ARCHIVE_STORE: a folder (embedded default) or the operator's bucket (scale-out).
         archive_files=archive_files_from_config(config),

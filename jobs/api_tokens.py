@@ -18,7 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from errors import InvalidInput
@@ -78,6 +78,20 @@ def revoke_token(session: Session, user_id: int, token_id: str, *, now: dt.datet
         token.revoked_at = now
         session.flush()
     return token
+
+
+def revoke_user_tokens(session: Session, user_id: int, *, now: dt.datetime) -> int:
+    """Revoke every usable token of the user's at once (support, after a leak); how many."""
+    result = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def is_usable(token: ApiToken, now: dt.datetime) -> bool:

@@ -34,6 +34,16 @@ class Notifier(Protocol):
     def __call__(self, user: User, run: ExportRun, /) -> None: ...
 
 
+class OwnEmail(Protocol):
+    """The user's own email address as a destination (a support re-send "to email"): `[(None, backend)]`."""
+
+    def __call__(self, user: User, /) -> Sequence[tuple[int | None, Delivery]]: ...
+
+
+def no_own_email(_user: User) -> Sequence[tuple[int | None, Delivery]]:
+    return ()
+
+
 def no_destinations(_session: Session, _user: User) -> Sequence[tuple[int | None, Delivery]]:
     return ()
 
@@ -52,6 +62,7 @@ class JobContext:
     lease: dt.timedelta = dt.timedelta(minutes=2)
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     destinations: Destinations = no_destinations
+    own_email: OwnEmail = no_own_email
     notify_failure: Notifier = no_notifier
     download_link: Callable[[str, int], str | None] = lambda _archive_id, _user_id: None
     clock: Callable[[], dt.datetime] = utcnow

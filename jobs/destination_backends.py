@@ -121,6 +121,17 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
     return destinations
 
 
+def own_email_for(app: Flask) -> Callable[[User], Sequence[tuple[int | None, Delivery]]]:
+    """The user's account address as a one-off destination (no destination row: `None` as its id)."""
+    registry = Registry(dict(app.config))
+
+    def own_email(user: User) -> Sequence[tuple[int | None, Delivery]]:
+        backend = EmailDelivery(registry.smtp, user.email, attach_limit_bytes=registry.attach_limit)
+        return [(None, backend)]
+
+    return own_email
+
+
 def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
     smtp = smtp_settings(dict(app.config))
     base_url = app.config["BASE_URL"]

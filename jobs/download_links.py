@@ -131,6 +131,16 @@ def revoke_archive_links(session: Session, archive_id: str, user_id: int, *, now
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def revoke_user_links(session: Session, user_id: int, *, now: dt.datetime) -> int:
+    """Revoke every live link of the user's, to any archive (support, after a leak); how many."""
+    result = session.execute(
+        update(DownloadLink)
+        .where(DownloadLink.user_id == user_id, DownloadLink.revoked_at.is_(None), DownloadLink.expires_at > now)
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def active_links(session: Session, archive_id: str, user_id: int, *, now: dt.datetime) -> list[DownloadLink]:
     """The user's links to the archive that still open it, newest first."""
     return list(

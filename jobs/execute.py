@@ -29,6 +29,10 @@ from store.archive_files import ArchiveFilesError, local_copy
 log = logging.getLogger("lifeboat.run")
 # How often, at most, a running export writes its progress for the pages that watch it.
 PROGRESS_EVERY = 1.0
+RESEND_GONE = (
+    "The archive to re-send is no longer on Lifeboat (deleted or damaged), so nothing was sent: "
+    "re-send a newer archive, or start a new export."
+)
 
 
 class LeaseLost(LifeboatError):
@@ -188,6 +192,9 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
                 log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
             else:
                 return run.archive
+        if run.resend_to is not None:
+            # A re-send promises the same bytes: a new export would be a different archive.
+            raise DeliveryError("re-send archive unusable", permanent=True, user_message=RESEND_GONE)
         user = session.get(User, run.user_id)
         assert user is not None
         result = export_user(
@@ -243,7 +250,10 @@ def _deliver_file(ctx: JobContext, run_id: str, archive: Archive, path: Path) ->
                 )
             )
         )
-        destinations = [(key, backend) for key, backend in ctx.destinations(session, user) if key not in done]
+        run = session.get(ExportRun, run_id)
+        to_own_email = run is not None and run.resend_to == "email"  # a support re-send to the account's address
+        targets = ctx.own_email(user) if to_own_email else ctx.destinations(session, user)
+        destinations = [(key, backend) for key, backend in targets if key not in done]
         payload = Payload(
             path=path,
             sha256=archive.sha256,

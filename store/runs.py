@@ -133,6 +133,8 @@ class ExportRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)  # safe to show the user: what went wrong and the fix
     archive_id: Mapped[str | None] = mapped_column(ForeignKey("archives.id", ondelete="SET NULL"))
+    # A re-send of `archive` (attached when queued; never exported anew): "destinations" or "email".
+    resend_to: Mapped[str | None] = mapped_column(String(16))
 
     archive: Mapped[Archive | None] = relationship()
     history: Mapped[list[RunEvent]] = relationship(

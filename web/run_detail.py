@@ -17,12 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.run_lifecycle import STAGE_EVENT
-from store import DeliveryAttempt, Destination, RunEvent
+from store import DeliveryAttempt, Destination, ExportRun, RunEvent
 from web.run_view import stage_words
 
 # History lines that end an attempt, and so the stage that was going on.
 _ENDS = frozenset({"retry", "failed", "delivered", "cancelled", "requeued"})
 _REMOVED = "A destination since removed"
+_OWN_ADDRESS = "Your account's email address (sent again by support)"  # a re-send "to email": no destination row
 _OUTCOME_WORDS = {
     "delivered": "Delivered",
     "transient": "Failed; will be retried",
@@ -100,10 +101,15 @@ def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
     if ids:
         named = select(Destination.id, Destination.label).where(Destination.id.in_(ids))
         labels = {key: label for key, label in session.execute(named)}
+    unnamed = (
+        _OWN_ADDRESS
+        if session.scalar(select(ExportRun.resend_to).where(ExportRun.id == run_id)) == "email"
+        else _REMOVED
+    )
     return [
         AttemptView(
             at=a.at,
-            destination=labels.get(a.destination_id or 0, _REMOVED),
+            destination=labels.get(a.destination_id or 0, unnamed),
             destination_id=a.destination_id,
             outcome=a.outcome,
             outcome_label=_OUTCOME_WORDS.get(a.outcome, a.outcome.capitalize()),

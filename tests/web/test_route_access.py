@@ -52,6 +52,7 @@ class Access(enum.Enum):
     LINK = "anyone holding the signed token in the URL (it is the credential); an altered token is refused"
     SELF = "signed in (API: a token): acts on the caller's own data only, names nothing of anyone's"
     OWNED = "signed in (API: a token): names the caller's things by id; another user's ids answer 404"
+    STAFF = "support staff past their second factor (API: a staff token); a regular user gets 403, nobody sign-in/401"
 
 
 # ---- THE TABLE: every route of app.url_map, by its rule string ---------------------------------------
@@ -121,6 +122,19 @@ ROUTES: dict[str, Access] = {
     "/api/v1/destinations/<int:destination_id>": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>/test": Access.OWNED,
     "/api/v1/tokens/<token_id>": Access.OWNED,
+    # Support staff's actions on a user's account (issue 14).
+    "/support/users/<int:user_id>/resend": Access.STAFF,
+    "/support/users/<int:user_id>/export": Access.STAFF,
+    "/support/users/<int:user_id>/pause": Access.STAFF,
+    "/support/users/<int:user_id>/resume": Access.STAFF,
+    "/support/users/<int:user_id>/destinations/<int:destination_id>/retest": Access.STAFF,
+    "/support/users/<int:user_id>/revoke-credentials": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>/resend": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>/export": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>/pause": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>/resume": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>/destinations/<int:destination_id>/retest": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>/revoke-credentials": Access.STAFF,
 }
 
 
@@ -141,6 +155,7 @@ PARAMS: dict[str, Callable[[Holder, str], list[str]]] = {
     "run_id": lambda h, _: [h.run_id, h.active_run_id],  # a delivered run and one a cancel could stop
     "archive_id": lambda h, _: [h.archive_id],
     "destination_id": lambda h, _: [str(h.destination_id)],
+    "user_id": lambda h, _: [str(h.user_id)],
     "token_id": lambda h, _: [h.token_id],
     "link_id": lambda h, _: [h.link_id],
     "token": _capability,
@@ -419,6 +434,13 @@ def test_another_users_ids_answer_404_and_carry_none_of_their_data(
             if call.access is Access.OWNED:
                 ok = status == 404 and (not call.api or _json_code(response) == "not_found")
                 check(problems, call, response, "404 (not_found)", ok, victim)
+            elif call.access is Access.STAFF and call.api and "Authorization" not in (response.request.headers or {}):
+                # The staff API takes staff tokens only: a browser session is nobody there.
+                ok = status == 401 and _json_code(response) == "missing_token"
+                check(problems, call, response, "401 (missing_token: staff tokens only)", ok, victim)
+            elif call.access is Access.STAFF:
+                ok = status == 403 and (not call.api or _json_code(response) == "staff_only")
+                check(problems, call, response, "403 (staff_only)", ok, victim)
             elif call.access is Access.LINK:
                 wanted = 403 if call.rule.startswith("/d/") else None
                 ok = status == wanted if wanted else 300 <= status < 500
