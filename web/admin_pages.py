@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import EmailField, HiddenField, SelectField, StringField
+from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from errors import UserError
@@ -44,7 +44,7 @@ def _fresh_key() -> str:
 
 class CreateStaffForm(FlaskForm):
     email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
-    role = SelectField("Role", choices=[(role, role.capitalize()) for role in STAFF_ROLES], default="support")
+    role = SelectField("Role", choices=[SelectChoice(role, role.capitalize()) for role in STAFF_ROLES], default="support")
     reason = StringField("Reason", validators=REASON)
     request_key = HiddenField(default=_fresh_key, validators=[DataRequired()])
 

@@ -110,7 +110,7 @@ def second_factor() -> str | Response | tuple[str, int]:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     if not is_staff():
-        return redirect(url_for("dashboard.index"))
+        abort(403)  # users have no second step: this page is for staff only
     if session.get(STAFF_VERIFIED_KEY):
         return redirect(CONSOLE)
     user = get_session().get(User, int(current_user.get_id()))

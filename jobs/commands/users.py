@@ -41,7 +41,10 @@ def _read_password(from_stdin: bool) -> str:
         if not line.strip():
             raise StaffError("--password-stdin read no password: pipe one line holding it.")
         return line.rstrip("\r\n")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    try:
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    except click.Abort:  # end of input (nothing typed, or Ctrl-D/Ctrl-C): one line, not "Aborted!"
+        raise StaffError("No password given: type it twice when asked, or pipe it with --password-stdin.") from None
 
 
 @users.command("create")

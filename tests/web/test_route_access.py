@@ -52,6 +52,7 @@ class Access(enum.Enum):
     LINK = "anyone holding the signed token in the URL (it is the credential); an altered token is refused"
     SELF = "signed in (API: a token): acts on the caller's own data only, names nothing of anyone's"
     OWNED = "signed in (API: a token): names the caller's things by id; another user's ids answer 404"
+    STAFF = "support or admin staff past their second factor: a regular user gets 403, the signed-out sign-in"
 
 
 # ---- THE TABLE: every route of app.url_map, by its rule string ---------------------------------------
@@ -121,6 +122,10 @@ ROUTES: dict[str, Access] = {
     "/api/v1/destinations/<int:destination_id>": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>/test": Access.OWNED,
     "/api/v1/tokens/<token_id>": Access.OWNED,
+    # Staff only (web/staff_access.py staff_required; the second step of a staff sign-in).
+    "/staff/sign-in": Access.STAFF,
+    "/admin/staff": Access.STAFF,
+    "/admin/staff/<int:user_id>/deactivate": Access.STAFF,
 }
 
 
@@ -143,6 +148,7 @@ PARAMS: dict[str, Callable[[Holder, str], list[str]]] = {
     "destination_id": lambda h, _: [str(h.destination_id)],
     "token_id": lambda h, _: [h.token_id],
     "link_id": lambda h, _: [h.link_id],
+    "user_id": lambda h, _: [str(h.user_id)],
     "token": _capability,
     "name": lambda h, _: [h.part_name],
     "filename": lambda h, _: ["style.css"],
@@ -419,6 +425,9 @@ def test_another_users_ids_answer_404_and_carry_none_of_their_data(
             if call.access is Access.OWNED:
                 ok = status == 404 and (not call.api or _json_code(response) == "not_found")
                 check(problems, call, response, "404 (not_found)", ok, victim)
+            elif call.access is Access.STAFF:  # the support API answers a session without a token 401
+                ok = status == 403 or (call.api and status == 401)
+                check(problems, call, response, "403 (staff only)", ok, victim)
             elif call.access is Access.LINK:
                 wanted = 403 if call.rule.startswith("/d/") else None
                 ok = status == wanted if wanted else 300 <= status < 500
