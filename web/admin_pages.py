@@ -44,7 +44,9 @@ def _fresh_key() -> str:
 
 class CreateStaffForm(FlaskForm):
     email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
-    role = SelectField("Role", choices=[SelectChoice(role, role.capitalize()) for role in STAFF_ROLES], default="support")
+    role = SelectField(
+        "Role", choices=[SelectChoice(name, name.capitalize()) for name in STAFF_ROLES], default="support"
+    )
     reason = StringField("Reason", validators=REASON)
     request_key = HiddenField(default=_fresh_key, validators=[DataRequired()])
 

@@ -142,6 +142,7 @@ def second_factor() -> str | Response | tuple[str, int]:
 def _enrol() -> str | Response | tuple[str, int]:
     """Show the new secret (QR code and text); a correct code puts it in force and shows recovery codes once."""
     form = CodeForm()
+    form.code.label.text = "Code from your authenticator app"  # recovery codes come after enrolment
     config: dict[str, Any] = dict(current_app.config)
     with get_db().session(write=True) as db_session:
         row = db_session.get(User, int(current_user.get_id()))

@@ -84,7 +84,8 @@ def test_create_refuses_an_existing_address_without_changing_its_role(runner: Fl
 
 def test_set_role_changes_it_deliberately_with_a_reason_in_the_audit_log(runner: FlaskCliRunner, db: Database) -> None:
     assert _create(runner, "helper@example.com").exit_code == 0
-    assert "--reason" in _one_error_line(runner.invoke(args=["users", "set-role", "helper@example.com", "--role", "admin"]))
+    unexplained = runner.invoke(args=["users", "set-role", "helper@example.com", "--role", "admin"])
+    assert "--reason" in _one_error_line(unexplained)
     result = runner.invoke(args=["users", "set-role", "helper@example.com", "--role", "admin", "--reason", "team lead"])
     assert result.exit_code == 0 and "is now admin" in result.output
     missing = runner.invoke(args=["users", "set-role", "nobody@example.com", "--role", "admin", "--reason", "x"])

@@ -9,6 +9,7 @@ import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from jobs.audit import Actor
 from jobs.staff_accounts import create_staff
@@ -55,7 +56,7 @@ def next_code(secret: str) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30)
 
 
-def submit_code(client: FlaskClient, code: str):  # type: ignore[no-untyped-def]  # a TestResponse
+def submit_code(client: FlaskClient, code: str) -> TestResponse:
     return client.post("/staff/sign-in", data={"code": code, "csrf_token": csrf_token(client, "/staff/sign-in")})
 
 
