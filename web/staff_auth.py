@@ -26,6 +26,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -132,7 +133,7 @@ def second_factor() -> str | Response | tuple[str, int]:
             left = recovery_codes_left(db_session, row.id)
         if verdict.ok:
             if verdict.method == "recovery code":
-                flash(f"Recovery code accepted; you have {left} left. Enrol a new authenticator soon.", "info")
+                flash(f"Recovery code accepted; you have {left} left, each good once.", "info")
             return _verified()
         g.code_refused = True
         form.code.errors = [_refusal(verdict)]
@@ -166,7 +167,7 @@ def _enrol() -> str | Response | tuple[str, int]:
     return render_template("staff/enrol.html", form=form, secret=secret, qr=_qr_svg(provisioning_uri(secret, email)))
 
 
-def _audit(db_session: Any, user: User, verdict: Verdict, now: dt.datetime) -> None:
+def _audit(db_session: Session, user: User, verdict: Verdict, now: dt.datetime) -> None:
     outcome = "ok" if verdict.ok else "refused"
     record(
         db_session, actor(user), SIGN_IN, now=now, outcome=outcome, detail={"step": "second factor", **verdict.detail()}

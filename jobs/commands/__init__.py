@@ -18,7 +18,7 @@ from errors import InvalidInput
 from exporters.archive.check import check_archive
 from exporters.archive.counts import account_counts, counts_line
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
-from jobs.commands.users import COMMANDS as USER_COMMANDS
+from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.staff_accounts import refuse_staff_data

@@ -155,7 +155,9 @@ def test_second_factor_attempts_are_throttled(app: Flask, enrolled_admin: tuple[
     app.config["STAFF_CODE_LIMITS"] = "2/minute"
     client = app.test_client()
     sign_in(client, ADMIN, STAFF_PASSWORD)
-    assert [submit_code(client, "000001").status_code for _ in range(3)] == [200, 200, 429]
+    answers = [submit_code(client, "000001") for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert "Too many failed sign-in attempts" in answers[2].get_data(as_text=True)
 
 
 def test_a_wrong_staff_password_is_audited(app: Flask, admin: int) -> None:
