@@ -135,6 +135,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_ACCOUNT_LIMITS", "str", "5/minute;20/hour", "Failed sign-ins allowed per account "
             "(Flask-Limiter syntax)."),
     Setting("LOGIN_ADDRESS_LIMITS", "str", "50/hour", "Failed sign-ins allowed per client address."),
+    Setting("STAFF_IDLE_MINUTES", "int", 15, "Support and admin staff are signed out after this many minutes "
+            "without a request (users are not).", minimum=1),
+    Setting("STAFF_CODE_LIMITS", "str", "5/minute;20/hour", "Failed second-factor codes allowed per staff "
+            "member (Flask-Limiter syntax)."),
     Setting("SIGNUP_ENABLED", "bool", True, "Anyone who can reach Lifeboat may create an account (confirmed by "
             "an emailed link). false: only an operator creates accounts."),
     Setting("CONFIRM_LINK_MAX_AGE", "int", 3 * 24 * 3600, "Seconds a sign-up confirmation link stays valid.",

@@ -18,6 +18,7 @@ limiter = Limiter(key_func=get_remote_address)
 def init_app(app: Flask) -> None:
     from web import (
         account_passwords,
+        admin_pages,
         api,
         archive_pages,
         archives,
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
         metrics,
         settings_page,
         signup,
+        staff_auth,
         support_actions_page,
     )
 
@@ -59,6 +61,8 @@ def init_app(app: Flask) -> None:
         destinations_page,
         automate,
         support_actions_page,
+        staff_auth,
+        admin_pages,
     ):
         app.register_blueprint(module.bp)
     api.init_app(app)  # the JSON API and its OpenAPI document (web.api)

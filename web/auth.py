@@ -23,7 +23,8 @@ from wtforms.validators import DataRequired, Length
 from store import User, get_db, get_session
 from store.accounts import find_user
 from store.passwords import check_password, end_sessions
-from web import limiter, login_manager
+from store.staff import STAFF_ROLES
+from web import limiter, login_manager, staff_auth
 from web.limits import account_key, account_limits, address_key, address_limits, failed_sign_in
 from web.redirects import safe_next
 
@@ -74,7 +75,11 @@ def login() -> str | Response:
             assert user is not None
             login_user(SessionUser(user))
             session[SESSION_VERSION_KEY] = user.session_version
+            if user.role in STAFF_ROLES:  # not through yet: the second factor comes next
+                return staff_auth.start_second_factor()
             return redirect(landing(request.args.get("next")))
+        if user is not None and user.role in STAFF_ROLES:
+            staff_auth.audit_password_refused(user)
         flash("Wrong email or password.", "error")
     return render_template("login.html", form=form)
 

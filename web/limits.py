@@ -106,7 +106,7 @@ def too_many_attempts(error: RateLimitExceeded) -> Response:
     minutes = math.ceil(wait / 60)
     when = dt.datetime.fromtimestamp(reset_at, dt.UTC).strftime("%H:%M UTC")
     again = f"try again in {minutes} minute{'s' if minutes != 1 else ''} (after {when})."
-    if request.endpoint in ("auth.login", "account.change_password"):
+    if request.endpoint in ("auth.login", "account.change_password", "staff_auth.second_factor"):
         title = "Too many sign-in attempts"
         message = f"Too many failed sign-in attempts. For your account's safety, sign-in is paused: {again}"
     else:

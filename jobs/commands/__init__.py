@@ -1,5 +1,5 @@
 """Job commands: `import-account`, `export`, `archive-options`, `verify`, `restore`, `demo`, `scheduler`,
-`export-all`, `schedule`, and `db upgrade` (guarded: jobs know when an upgrade is safe, store only migrates).
+`export-all`, `schedule`, `users`, and `db upgrade` (guarded: jobs know when an upgrade is safe, store only migrates).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from errors import InvalidInput
 from exporters.archive.check import check_archive
 from exporters.archive.counts import account_counts, counts_line
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
+from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
+from jobs.staff_accounts import refuse_staff_data
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import Archive, migrate
 from store.accounts import find_user, replace_account
@@ -166,6 +168,8 @@ def verify_command(archive: Path) -> None:
 @with_appcontext
 def restore_command(archive: Path, email: str) -> None:
     """Read ARCHIVE back into the store as EMAIL's data (replacing it)."""
+    with get_db().session() as session:
+        refuse_staff_data(session, email)
     try:
         account = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
@@ -189,6 +193,7 @@ def demo_command() -> None:
 
     # The account and its schedule in one short write; the export reads afterwards, then records.
     with get_db().session(write=True) as session:
+        refuse_staff_data(session, DEMO_EMAIL)
         user = find_user(session, DEMO_EMAIL)
         if user is None or user.data_updated_at is None:
             user = replace_account(session, demo_account(DEMO_EMAIL))
@@ -313,6 +318,7 @@ def import_account_command(file: Path) -> None:
         raise click.ClickException(f"{file}: {exc}") from None
     account = loaded.account
     with get_db().session(write=True) as session:
+        refuse_staff_data(session, account.email)
         replace_account(session, account)
     click.echo(
         f"Imported {account.email}: {len(account.contacts)} contacts, "
@@ -324,7 +330,7 @@ def import_account_command(file: Path) -> None:
 
 
 COMMANDS.insert(0, import_account_command)
-COMMANDS += DESTINATION_COMMANDS
+COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS
 
 
 @click.command("upgrade")

@@ -49,6 +49,8 @@ REALISTIC: dict[str, list[list[str]]] = {
     "destination list": [["nobody@example.com"]],
     "destination test": [["999"], ["not-a-number"]],
     "destination policy": [["999"]],
+    "users create": [["not an address", "--role", "support", "--password-stdin"], ["a@example.com", "--role", "admin"]],
+    "users set-role": [["nobody@example.com", "--role", "admin", "--reason", "promotion"]],
     "serve": [["--port", "{busy_port}"]],  # a free port would serve forever
     # Flask-Limiter's plugin: an operator lifting a sign-in lockout (without -y it asks first).
     "limiter clear": [["--key", "nobody@example.com", "-y"]],

@@ -135,6 +135,10 @@ ROUTES: dict[str, Access] = {
     "/api/v1/support/users/<int:user_id>/resume": Access.STAFF,
     "/api/v1/support/users/<int:user_id>/destinations/<int:destination_id>/retest": Access.STAFF,
     "/api/v1/support/users/<int:user_id>/revoke-credentials": Access.STAFF,
+    # Staff only (web/staff_access.py staff_required; the second step of a staff sign-in).
+    "/staff/sign-in": Access.STAFF,
+    "/admin/staff": Access.STAFF,
+    "/admin/staff/<int:user_id>/deactivate": Access.STAFF,
 }
 
 

@@ -24,6 +24,7 @@ from wtforms import ValidationError
 from jobs import api_tokens
 from store import User, get_db, get_session
 from store.base import utcnow
+from store.staff import STAFF_ROLES
 
 log = logging.getLogger("lifeboat.api")
 
@@ -112,6 +113,8 @@ def authenticate() -> None:
     user = get_session().get(User, found)
     if user is None or not user.is_active:
         fail(401, "invalid_token", "The account this token belongs to is closed.")
+    if user.role in STAFF_ROLES:  # staff hold no data and never act as a user: /api/v1/support is theirs
+        fail(403, "staff_forbidden", "Staff accounts cannot use the user API; use /api/v1/support.")
     g.api_user_id = found
     if request.endpoint in NEEDS_BODY:
         _require_json_body()

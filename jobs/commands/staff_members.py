@@ -1,0 +1,81 @@
+"""Staff account commands: `users create EMAIL --role support|admin` and `users set-role EMAIL --role ROLE`.
+
+Registered by the top-level `cli.init_app` with the other job commands; refusals
+(`jobs.staff_accounts.StaffError`, a `UserError`) become one `Error: …` line
+through `cli.one_line_errors`. Changes made here are audited like the admin
+page's, with the operator's login name as the actor.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from jobs.audit import Actor
+from jobs.staff_accounts import StaffError, create_staff, set_role
+from store.base import utcnow
+from store.db import get_db
+from store.staff import ROLES, STAFF_ROLES
+
+
+def operator() -> Actor:
+    """The person at the command line, as the audit log names them."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return Actor(user_id=None, email=f"cli:{name}", role="operator")
+
+
+@click.group("users")
+def users() -> None:
+    """Support and admin accounts."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise StaffError("--password-stdin read no password: pipe one line holding it.")
+        return line.rstrip("\r\n")
+    try:
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    except click.Abort:  # end of input (nothing typed, or Ctrl-D/Ctrl-C): one line, not "Aborted!"
+        raise StaffError("No password given: type it twice when asked, or pipe it with --password-stdin.") from None
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True, help="support or admin.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--reason", default="created at the command line", show_default=True, help="For the audit log.")
+@with_appcontext
+def create_command(email: str, role: str, password_stdin: bool, reason: str) -> None:
+    """Create a support or admin account for EMAIL, with a password (asked twice, hidden).
+
+    They enrol an authenticator app (TOTP) when they first sign in.
+    """
+    password = _read_password(password_stdin)
+    with get_db().session(write=True) as session:
+        user = create_staff(session, operator(), email, role, password=password, reason=reason, now=utcnow())
+        address = user.email
+    click.echo(f"Created {role} account {address}. They enrol an authenticator app at their first sign-in.")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--reason", required=True, help="Why: it goes into the audit log.")
+@with_appcontext
+def set_role_command(email: str, role: str, reason: str) -> None:
+    """Change EMAIL's role (user, support or admin); their sessions end so it applies at once."""
+    with get_db().session(write=True) as session:
+        user = set_role(session, operator(), email, role, reason=reason, now=utcnow())
+        address = user.email
+    click.echo(f"{address} is now {role}.")
+
+
+COMMANDS: list[click.Command] = [users]

@@ -1,0 +1,142 @@
+"""/admin/staff: admins list, create and deactivate support and admin accounts, each change audited.
+
+Why a new account gets no password here: the admin would have to pass it on,
+and it would sit in a chat window. The new staff member gets the ordinary
+password-reset email instead (`web.account_passwords.reset_link`: works once,
+expires), chooses a password, and enrols an authenticator at first sign-in.
+
+Why a request key in every form: a double click (or a resubmitted page) must
+act once; the second submission finds the first one's audit row
+(`jobs.audit.already_done`) and only reports it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from errors import UserError
+from jobs import account_mail
+from jobs.audit import already_done
+from jobs.staff_accounts import create_staff, deactivate, list_staff
+from store import User, get_db, get_session
+from store.base import utcnow
+from store.staff import STAFF_ROLES
+from web.account_forms import REQUIRED_EMAIL, canonical_email
+from web.account_passwords import reset_link
+from web.staff_access import staff_required
+from web.staff_auth import actor
+
+bp = Blueprint("admin_staff", __name__, url_prefix="/admin/staff")
+
+REASON = [DataRequired("Say why: it goes into the audit log."), Length(max=500, message="At most 500 characters.")]
+
+
+def _fresh_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class CreateStaffForm(FlaskForm):
+    email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
+    role = SelectField(
+        "Role", choices=[SelectChoice(name, name.capitalize()) for name in STAFF_ROLES], default="support"
+    )
+    reason = StringField("Reason", validators=REASON)
+    request_key = HiddenField(default=_fresh_key, validators=[DataRequired()])
+
+
+class DeactivateForm(FlaskForm):
+    reason = StringField("Reason", validators=REASON)
+    request_key = HiddenField(default=_fresh_key, validators=[DataRequired()])
+
+
+def _page(form: CreateStaffForm | None = None, status: int = 200) -> tuple[str, int]:
+    rows = list_staff(get_session())
+    me = get_session().get(User, int(current_user.get_id()))
+    deactivate_forms = {row.id: DeactivateForm(formdata=None, prefix=f"d{row.id}") for row in rows if row.active}
+    page = render_template(
+        "staff/admin_staff.html",
+        rows=rows,
+        form=form or CreateStaffForm(formdata=None),
+        deactivate_forms=deactivate_forms,
+        me=me.id if me else None,
+        zone=me.timezone if me else None,
+    )
+    return page, status
+
+
+@bp.route("")
+@staff_required("admin")
+def index() -> tuple[str, int]:
+    return _page()
+
+
+@bp.route("", methods=["POST"])
+@staff_required("admin")
+def create() -> Response | tuple[str, int]:
+    form = CreateStaffForm()
+    if not form.validate_on_submit():
+        return _page(form, 400)
+    email, role = form.email.data or "", form.role.data or ""
+    link = ""
+    with get_db().session(write=True) as db_session:
+        if already_done(db_session, form.request_key.data):
+            flash(f"Already done: {email} was created by the first click.", "info")
+            return redirect(url_for("admin_staff.index"))
+        me = db_session.get(User, int(current_user.get_id()))
+        assert me is not None
+        try:
+            user = create_staff(
+                db_session,
+                actor(me),
+                email,
+                role,
+                password=None,
+                reason=form.reason.data or "",
+                now=utcnow(),
+                request_key=form.request_key.data,
+            )
+        except UserError as exc:
+            form.email.errors = [str(exc)]
+            return _page(form, 400)
+        link = reset_link(user)
+    minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
+    account_mail.send(current_app.config, account_mail.password_reset(email, link, minutes))
+    flash(f"Created {role} account {email}; a link to choose a password is on its way to them.", "info")
+    return redirect(url_for("admin_staff.index"))
+
+
+@bp.route("/<int:user_id>/deactivate", methods=["POST"])
+@staff_required("admin")
+def deactivate_staff(user_id: int) -> Response | tuple[str, int]:
+    form = DeactivateForm(prefix=f"d{user_id}")
+    if not form.validate_on_submit():
+        flash("Say why the account is deactivated: it goes into the audit log.", "error")
+        return redirect(url_for("admin_staff.index"))
+    with get_db().session(write=True) as db_session:
+        if already_done(db_session, form.request_key.data):
+            flash("Already done by the first click.", "info")
+            return redirect(url_for("admin_staff.index"))
+        me = db_session.get(User, int(current_user.get_id()))
+        assert me is not None
+        try:
+            user = deactivate(
+                db_session,
+                actor(me),
+                user_id,
+                reason=form.reason.data or "",
+                now=utcnow(),
+                request_key=form.request_key.data,
+            )
+        except UserError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("admin_staff.index"))
+        email = user.email
+    flash(f"Deactivated {email}: their sessions ended and they can no longer sign in.", "info")
+    return redirect(url_for("admin_staff.index"))
