@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         metrics,
         settings_page,
         signup,
+        support_console,
     )
 
     csrf.init_app(app)
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> None:
         settings_page,
         destinations_page,
         automate,
+        support_console,
     ):
         app.register_blueprint(module.bp)
     api.init_app(app)  # the JSON API and its OpenAPI document (web.api)

@@ -27,7 +27,14 @@ class LifeboatApi(Api):
 def init_app(app: Flask) -> None:
     """Register the API blueprint (CSRF-exempt: see `web.api.blueprint`) and its document."""
     from web import csrf
-    from web.api import account_views, archive_views, destination_views, run_views  # noqa: F401  (they add routes)
+    from web.api import (  # noqa: F401  (they add routes)
+        account_views,
+        archive_views,
+        destination_views,
+        history_views,
+        run_views,
+        support_read_views,
+    )
 
     app.config["API_TITLE"] = "Lifeboat"
     app.config["API_VERSION"] = "v1"
