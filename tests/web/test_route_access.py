@@ -52,6 +52,7 @@ class Access(enum.Enum):
     LINK = "anyone holding the signed token in the URL (it is the credential); an altered token is refused"
     SELF = "signed in (API: a token): acts on the caller's own data only, names nothing of anyone's"
     OWNED = "signed in (API: a token): names the caller's things by id; another user's ids answer 404"
+    STAFF = "support staff only (pages: staff_required; API: a staff token): a regular user gets 403"
 
 
 # ---- THE TABLE: every route of app.url_map, by its rule string ---------------------------------------
@@ -121,6 +122,18 @@ ROUTES: dict[str, Access] = {
     "/api/v1/destinations/<int:destination_id>": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>/test": Access.OWNED,
     "/api/v1/tokens/<token_id>": Access.OWNED,
+    "/api/v1/history/support": Access.SELF,
+    # The support console (issue 14): staff only, metadata only.
+    "/support": Access.STAFF,
+    "/support/find": Access.STAFF,
+    "/support/users/<int:user_id>": Access.STAFF,
+    "/support/audit": Access.STAFF,
+    "/support/audit.csv": Access.STAFF,
+    "/support/audit.json": Access.STAFF,
+    "/api/v1/support/queue": Access.STAFF,
+    "/api/v1/support/users": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>": Access.STAFF,
+    "/api/v1/support/audit": Access.STAFF,
 }
 
 
@@ -146,6 +159,7 @@ PARAMS: dict[str, Callable[[Holder, str], list[str]]] = {
     "token": _capability,
     "name": lambda h, _: [h.part_name],
     "filename": lambda h, _: ["style.css"],
+    "user_id": lambda h, _: [str(h.user_id)],
 }
 # ------------------------------------------------------------------------------------------------------
 
@@ -419,6 +433,11 @@ def test_another_users_ids_answer_404_and_carry_none_of_their_data(
             if call.access is Access.OWNED:
                 ok = status == 404 and (not call.api or _json_code(response) == "not_found")
                 check(problems, call, response, "404 (not_found)", ok, victim)
+            elif call.access is Access.STAFF:
+                # A staff API route reads only a bearer token: a session cookie is no credential there.
+                refusal, code = (403, "staff_only") if response is answers[0] else (401, "missing_token")
+                ok = status == refusal and (not call.api or _json_code(response) == code)
+                check(problems, call, response, f"{refusal} ({code})" if call.api else "403", ok, victim)
             elif call.access is Access.LINK:
                 wanted = 403 if call.rule.startswith("/d/") else None
                 ok = status == wanted if wanted else 300 <= status < 500
