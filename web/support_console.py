@@ -137,6 +137,7 @@ def user_page(user_id: int) -> str:
     return render_template(
         "support/user.html",
         s=summary,
+        user=summary.user,  # the target, for the actions partial (support/_actions.html)
         next_run=next_run_at(summary),
         runs=run_rows(get_session(), summary.runs),
         zone=ZONE,
