@@ -37,6 +37,7 @@ def init_app(app: Flask) -> None:
         signup,
         staff_auth,
         support_actions_page,
+        support_console,
     )
 
     csrf.init_app(app)
@@ -63,6 +64,7 @@ def init_app(app: Flask) -> None:
         support_actions_page,
         staff_auth,
         admin_pages,
+        support_console,
     ):
         app.register_blueprint(module.bp)
     api.init_app(app)  # the JSON API and its OpenAPI document (web.api)

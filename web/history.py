@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from jobs import run_lifecycle
+from jobs.audit_search import support_actions
 from jobs.run_lifecycle import STAGE_EVENT
 from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
@@ -61,7 +62,14 @@ def index() -> str:
     rows = [HistoryRow(run_view(run, user.timezone), _kept(run.archive)) for run in runs]
     has_archives = session.scalar(select(Archive.id).where(Archive.user_id == user.id).limit(1)) is not None
     return render_template(
-        "history.html", rows=rows, page=page, pages=pages, total=total, has_archives=has_archives, user=user
+        "history.html",
+        rows=rows,
+        page=page,
+        pages=pages,
+        total=total,
+        has_archives=has_archives,
+        user=user,
+        support_actions=support_actions(session, user.id),
     )
 
 

@@ -17,11 +17,13 @@ from werkzeug.test import TestResponse
 from account.jsonio import account_from_dict
 from account.records import Account
 from account.sample import SampleSize, generate_account
-from store import Database, get_db
+from store import Database, User, get_db
 from store.accounts import replace_account
+from store.base import utcnow
 from store.passwords import hash_password
 from tests.conftest import DATA, build_app
 from tests.web.two_users import Holder, make_holder
+from web.staff_access import STAFF_VERIFIED_KEY
 
 PASSWORD = "correct horse"
 
@@ -74,3 +76,43 @@ def two_users(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -
     attacker = generate_account("mallory@example.net", SampleSize(contacts=3, events=4, notes=2, calendars=1))
     yield TwoUsers(app, make_holder(app, victim, PASSWORD), make_holder(app, attacker, "mallory's password"))
     get_db(app).dispose()
+
+
+# ---- support staff (issue 14) ---------------------------------------------------------------------------
+
+STAFF_PASSWORD = "staff horse battery"
+
+
+def make_staff(db: Database, email: str, role: str) -> int:
+    """A confirmed staff account with STAFF_PASSWORD (its second factor is marked passed by `staff_client`)."""
+    with db.session(write=True) as session:
+        user = User(
+            email=email,
+            role=role,
+            is_support=True,
+            password_hash=hash_password(STAFF_PASSWORD),
+            email_confirmed_at=utcnow(),
+        )
+        session.add(user)
+        session.flush()
+        return user.id
+
+
+def staff_client(app: Flask, email: str, role: str) -> FlaskClient:
+    """A client signed in as a new staff member whose session passed the second factor (as web.staff_auth marks it)."""
+    make_staff(get_db(app), email, role)
+    client = app.test_client()
+    assert sign_in(client, email, STAFF_PASSWORD).status_code == 302
+    with client.session_transaction() as session:
+        session[STAFF_VERIFIED_KEY] = True
+    return client
+
+
+@pytest.fixture
+def support_client(app: Flask) -> FlaskClient:
+    return staff_client(app, "sam@support.example.com", "support")
+
+
+@pytest.fixture
+def admin_client(app: Flask) -> FlaskClient:
+    return staff_client(app, "ada@admin.example.com", "admin")

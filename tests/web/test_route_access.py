@@ -139,6 +139,18 @@ ROUTES: dict[str, Access] = {
     "/staff/sign-in": Access.STAFF,
     "/admin/staff": Access.STAFF,
     "/admin/staff/<int:user_id>/deactivate": Access.STAFF,
+    "/api/v1/history/support": Access.SELF,
+    # The support console (issue 14): staff only, metadata only.
+    "/support": Access.STAFF,
+    "/support/find": Access.STAFF,
+    "/support/users/<int:user_id>": Access.STAFF,
+    "/support/audit": Access.STAFF,
+    "/support/audit.csv": Access.STAFF,
+    "/support/audit.json": Access.STAFF,
+    "/api/v1/support/queue": Access.STAFF,
+    "/api/v1/support/users": Access.STAFF,
+    "/api/v1/support/users/<int:user_id>": Access.STAFF,
+    "/api/v1/support/audit": Access.STAFF,
 }
 
 

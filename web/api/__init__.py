@@ -31,8 +31,10 @@ def init_app(app: Flask) -> None:
         account_views,
         archive_views,
         destination_views,
+        history_views,
         run_views,
         support_action_views,
+        support_read_views,
     )
 
     app.config["API_TITLE"] = "Lifeboat"

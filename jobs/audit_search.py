@@ -1,0 +1,165 @@
+"""Read the audit trail: admins filter and export it; each user sees what support did on their account.
+
+Why the user's view leaves out the staff member's address and the client
+address: the user is told what was done and why, by support; who in
+particular did it is for admins (the full log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from errors import InvalidInput
+from store import AuditEvent
+from store.staff import STAFF_ROLES
+
+EXPORT_BATCH = 500
+# What each action is called when the user reads it (unknown actions: the name, made readable).
+ACTION_WORDS = {
+    "view_user": "Looked at your account's export status (never your contacts, calendars or notes)",
+    "resend_archive": "Re-sent an existing archive to your destinations",
+    "resend": "Re-sent an existing archive to your destinations",
+    "bulk_resend": "Re-sent an existing archive after a delivery outage",
+    "export_now": "Started a fresh export",
+    "pause_schedule": "Paused your export schedule",
+    "resume_schedule": "Resumed your export schedule",
+    "clear_destination_error": "Cleared a destination's error",
+    "retest_destination": "Tested a destination again",
+    "test_destination": "Tested a destination",
+    "revoke_access": "Revoked all your download links and API tokens",
+    "revoke_links_and_tokens": "Revoked all your download links and API tokens",
+}
+OUTCOME_WORDS = {"ok": "Done", "refused": "Refused", "failed": "Failed"}
+
+
+def action_words(action: str) -> str:
+    return ACTION_WORDS.get(action, action.replace("_", " ").capitalize())
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """The admin's filters; None or "" leaves one out. `until` is exclusive."""
+
+    actor: str | None = None  # an email prefix, or a user id
+    target: str | None = None  # an email prefix, or a user id
+    action: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def parse_filter(args: Mapping[str, str]) -> AuditFilter:
+    """The filters from a query string (`actor`, `target`, `action`, `since`, `until` as YYYY-MM-DD, UTC days).
+
+    `until` names the last day included. A malformed date raises `InvalidInput` naming it and the form to use.
+    """
+    problems: list[tuple[str, str]] = []
+    days: dict[str, dt.datetime | None] = {}
+    for name in ("since", "until"):
+        value = (args.get(name) or "").strip()
+        try:
+            day = dt.date.fromisoformat(value) if value else None
+        except ValueError:
+            problems.append((name, f"“{value}” is not a date: write it as YYYY-MM-DD, e.g. 2026-12-01."))
+            day = None
+        days[name] = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day is not None else None
+    if problems:
+        raise InvalidInput("A date filter is not valid", problems)
+    until = days["until"]
+    return AuditFilter(
+        actor=(args.get("actor") or "").strip() or None,
+        target=(args.get("target") or "").strip() or None,
+        action=(args.get("action") or "").strip() or None,
+        since=days["since"],
+        until=until + dt.timedelta(days=1) if until is not None else None,
+    )
+
+
+def _who(id_column: Any, email_column: Any, value: str) -> Any:
+    text = value.strip().lower()
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    by_email = func.lower(email_column).like(escaped, escape="\\")
+    return or_(id_column == int(text), by_email) if text.isdigit() and len(text) < 19 else by_email
+
+
+def audit_query(filters: AuditFilter) -> Select[AuditEvent]:
+    """The rows matching `filters`, newest first (ties by id, so pages and exports are stable)."""
+    query = select(AuditEvent)
+    if filters.actor:
+        query = query.where(_who(AuditEvent.actor_id, AuditEvent.actor_email, filters.actor))
+    if filters.target:
+        query = query.where(_who(AuditEvent.target_user_id, AuditEvent.target_email, filters.target))
+    if filters.action:
+        query = query.where(AuditEvent.action == filters.action.strip())
+    if filters.since is not None:
+        query = query.where(AuditEvent.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(AuditEvent.at < filters.until)
+    return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+
+
+def audit_count(session: Session, filters: AuditFilter) -> int:
+    return session.scalar(select(func.count()).select_from(audit_query(filters).order_by(None).subquery())) or 0
+
+
+def audit_page(session: Session, filters: AuditFilter, *, limit: int, offset: int) -> list[AuditEvent]:
+    return list(session.scalars(audit_query(filters).limit(limit).offset(offset)))
+
+
+def audit_rows(session: Session, filters: AuditFilter) -> Iterator[AuditEvent]:
+    """Every matching row, read in batches by keyset (an export of a large log never holds it all)."""
+    last: tuple[dt.datetime, int] | None = None
+    while True:
+        query = audit_query(filters)
+        if last is not None:
+            at, row_id = last
+            query = query.where(or_(AuditEvent.at < at, (AuditEvent.at == at) & (AuditEvent.id < row_id)))
+        batch = list(session.scalars(query.limit(EXPORT_BATCH)))
+        yield from batch
+        if len(batch) < EXPORT_BATCH:
+            return
+        last = (batch[-1].at, batch[-1].id)
+
+
+def audit_actions(session: Session) -> list[str]:
+    """The actions in the log, for the filter's choices."""
+    return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+
+
+@dataclass(frozen=True)
+class SupportAction:
+    """One thing support did on the user's account, as the user reads it (no staff address)."""
+
+    at: dt.datetime
+    action: str
+    what: str
+    reason: str
+    outcome: str
+    outcome_label: str
+
+
+def support_actions(session: Session, user_id: int, *, limit: int = 50) -> list[SupportAction]:
+    """Staff actions on `user_id`'s account, newest first."""
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.target_user_id == user_id, AuditEvent.actor_role.in_(STAFF_ROLES))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return [
+        SupportAction(
+            at=row.at,
+            action=row.action,
+            what=action_words(row.action),
+            reason=row.reason,
+            outcome=row.outcome,
+            outcome_label=OUTCOME_WORDS.get(row.outcome, row.outcome.capitalize()),
+        )
+        for row in rows
+    ]

@@ -1,0 +1,214 @@
+"""The support console: the queue of what needs attention, find, a user's page (metadata only), the audit log."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from jobs.audit import Actor, record
+from store import AuditEvent, Database, User
+from tests.web.run_helpers import ETAG, KEY, VERSION
+from tests.web.support_seed import ALICE_CONTENT, DENIED, KEY_ID, SECRET, Seeded, seed
+
+
+@pytest.fixture
+def seeded(app: Flask, db: Database, alice_user: int) -> Seeded:
+    return seed(app, db, alice_user)
+
+
+def _text(response: object) -> str:
+    return re.sub(r"\s+", " ", response.get_data(as_text=True))  # type: ignore[attr-defined]
+
+
+def test_the_queue_lists_each_kind_of_trouble_newest_first_and_nobody_who_is_fine(
+    seeded: Seeded, support_client: FlaskClient
+) -> None:
+    page = _text(support_client.get("/support"))
+    for kind, email in seeded.by_kind.items():
+        assert re.search(rf'class="queue-item {kind}".*?{re.escape(email)}', page), kind
+    assert "frank@fine.example" not in page
+    order = [page.index(f'class="queue-item {k}"') for k in seeded.by_kind]
+    assert order == sorted(order)  # seeded newest first in that order
+    assert DENIED in page and "The bucket bob-bucket does not exist." in page
+    assert "Lifeboat will try again in 5 minutes" in page and "Export running: calendars" in page
+    assert "No delivered export on a daily schedule" in page
+    assert "7 items" in page  # alice is in twice: her last delivery failed and her keyed bucket is in error
+
+
+def test_the_queue_filtered_by_kind_shows_only_that_kind(seeded: Seeded, support_client: FlaskClient) -> None:
+    for kind, email in seeded.by_kind.items():
+        page = _text(support_client.get(f"/support?kind={kind}"))
+        assert email in page, kind
+        assert set(re.findall(r'class="queue-item (\w+)"', page)) == {kind}
+        assert f'<option value="{kind}" selected>' in page
+
+
+def test_find_a_user_by_email_prefix_in_any_case_user_id_run_id_or_checksum(
+    seeded: Seeded, support_client: FlaskClient
+) -> None:
+    for q in ("ALICE@EX", "alice", str(seeded.alice), seeded.failed_run, seeded.sha256, seeded.sha256[:8].upper()):
+        page = _text(support_client.get("/support/find", query_string={"q": q}))
+        assert f'href="/support/users/{seeded.alice}">alice@example.com</a>' in page, q
+        assert "1 user found" in page and "bob@queue.example" not in page, q
+
+
+def test_find_needs_eight_digits_of_a_checksum_and_says_so_when_nothing_matches(
+    seeded: Seeded, support_client: FlaskClient
+) -> None:
+    page = _text(support_client.get("/support/find", query_string={"q": seeded.sha256[:7]}))
+    assert "0 users found" in page and "No user matches" in page and "at least 8 characters" in page
+    wildcard = _text(support_client.get("/support/find?q=%25"))  # a % is a character, not "any"
+    assert "0 users found" in wildcard and "@queue.example" not in wildcard
+
+
+def test_the_user_page_shows_receipts_timings_masked_keys_and_archive_checksums_but_no_content(
+    app: Flask, db: Database, seeded: Seeded, support_client: FlaskClient
+) -> None:
+    response = support_client.get(f"/support/users/{seeded.alice}")
+    assert response.status_code == 200
+    page = _text(response)
+    for receipt in (KEY, VERSION, ETAG):
+        assert receipt in page
+    assert DENIED in page and seeded.failed_run in page and seeded.delivered_run in page
+    assert "access key AKIA…WXYZ (secret key stored encrypted)" in page
+    assert SECRET not in page and KEY_ID not in page
+    assert seeded.sha256 in page and "3 contacts" in page
+    assert "Checking the archive" in page and "Delivering" in page  # stage timings
+    assert "Daily: every day at 02:00" in page and "Next run" in page
+    for content in ALICE_CONTENT:
+        assert content not in page, content
+    console = page[page.index('<main id="main">') :]  # the site's own nav links to the staff member's pages
+    assert "/download" not in console and "/d/" not in console and 'href="/archives' not in console
+
+
+def test_viewing_a_user_page_is_audited_as_view_user(db: Database, seeded: Seeded, support_client: FlaskClient) -> None:
+    support_client.get(f"/support/users/{seeded.alice}")
+    with db.session() as session:
+        (row,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "view_user"))
+    assert (row.target_user_id, row.actor_email, row.actor_role) == (seeded.alice, "sam@support.example.com", "support")
+
+
+def test_the_user_page_of_nobody_or_of_a_staff_member_is_404(db: Database, support_client: FlaskClient) -> None:
+    assert support_client.get("/support/users/999999").status_code == 404
+    with db.session() as session:
+        sam = session.scalar(select(User.id).where(User.email == "sam@support.example.com"))
+    assert support_client.get(f"/support/users/{sam}").status_code == 404
+
+
+def test_a_regular_user_gets_403_and_a_visitor_is_sent_to_sign_in(app: Flask, signed_in: FlaskClient) -> None:
+    for path in ("/support", "/support/find?q=a", "/support/users/1", "/support/audit", "/support/audit.csv"):
+        assert signed_in.get(path).status_code == 403, path
+        response = app.test_client().get(path)
+        assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login", path
+
+
+def test_the_audit_log_is_for_admins_only(support_client: FlaskClient, admin_client: FlaskClient) -> None:
+    for path in ("/support/audit", "/support/audit.csv", "/support/audit.json"):
+        assert support_client.get(path).status_code == 403, path
+        assert admin_client.get(path).status_code == 200, path
+    assert 'href="/support/audit"' in admin_client.get("/support").get_data(as_text=True)
+    assert 'href="/support/audit"' not in support_client.get("/support").get_data(as_text=True)
+
+
+def _audit_rows(db: Database, alice: int) -> None:
+    """Three rows: two by support on alice on 2026-12-01 and 12-03, one admin sign-in on 12-05."""
+    with db.session(write=True) as session:
+        sam = session.scalar(select(User).where(User.email == "sam@support.example.com"))
+        ada = session.scalar(select(User).where(User.email == "ada@admin.example.com"))
+        target = session.get(User, alice)
+        assert sam is not None and ada is not None and target is not None
+        support = Actor.of(sam, "192.0.2.7")
+        at = dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC)
+        record(session, support, "resend_archive", now=at, target=target, reason="=HYPERLINK(1) user called")
+        later = dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC)
+        record(session, support, "pause_schedule", now=later, target=target, reason="On holiday", detail={"n": 1})
+        record(session, Actor.of(ada, "192.0.2.9"), "sign_in", now=dt.datetime(2026, 12, 5, 9, tzinfo=dt.UTC))
+
+
+def test_the_audit_log_filters_by_actor_target_action_and_days(
+    db: Database, alice_user: int, support_client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    _audit_rows(db, alice_user)
+    everything = _text(admin_client.get("/support/audit"))
+    assert "3 rows" in everything and "192.0.2.7" in everything
+    shown = re.findall(r'data-label="Action">(\w+)<', everything)
+    assert shown == ["sign_in", "pause_schedule", "resend_archive"]  # newest first
+    for query, expected in (
+        ("actor=ada", {"sign_in"}),
+        ("actor=SAM@support", {"resend_archive", "pause_schedule"}),
+        (f"target={alice_user}", {"resend_archive", "pause_schedule"}),
+        ("target=alice@", {"resend_archive", "pause_schedule"}),
+        ("action=pause_schedule", {"pause_schedule"}),
+        ("since=2026-12-02&until=2026-12-03", {"pause_schedule"}),
+        ("until=2026-12-01", {"resend_archive"}),
+    ):
+        page = _text(admin_client.get(f"/support/audit?{query}"))
+        found = set(re.findall(r'data-label="Action">(\w+)<', page))
+        assert found == expected, query
+    bad = _text(admin_client.get("/support/audit?since=yesterday"))
+    assert "“yesterday” is not a date: write it as YYYY-MM-DD" in bad and "3 rows" in bad
+
+
+def test_the_audit_log_exports_the_filtered_rows_as_csv_and_json(
+    db: Database, alice_user: int, support_client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    _audit_rows(db, alice_user)
+    response = admin_client.get(f"/support/audit.csv?target={alice_user}")
+    assert response.mimetype == "text/csv" and "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [r["action"] for r in rows] == ["pause_schedule", "resend_archive"]
+    assert rows[1]["reason"] == "'=HYPERLINK(1) user called"  # a formula is kept as text
+    assert rows[0]["address"] == "192.0.2.7" and json.loads(rows[0]["detail"]) == {"n": 1}
+    assert rows[0]["at"] == "2026-12-03T09:00:00+00:00"
+    exported = json.loads(admin_client.get("/support/audit.json?action=sign_in").get_data(as_text=True))
+    assert [(e["action"], e["actor_email"], e["actor_role"]) for e in exported] == [
+        ("sign_in", "ada@admin.example.com", "admin")
+    ]
+    assert json.loads(admin_client.get("/support/audit.json?actor=nobody").get_data(as_text=True)) == []
+    assert admin_client.get("/support/audit.csv?since=never").status_code == 400
+
+
+def test_the_user_sees_support_actions_on_their_history_without_the_staff_members_address(
+    db: Database, alice_user: int, support_client: FlaskClient, admin_client: FlaskClient, signed_in: FlaskClient
+) -> None:
+    _audit_rows(db, alice_user)
+    page = _text(signed_in.get("/history"))
+    assert "Support actions on your account" in page
+    assert "Re-sent an existing archive to your destinations" in page and "Paused your export schedule" in page
+    assert "On holiday" in page and "Done" in page
+    assert "sam@support.example.com" not in page and "192.0.2.7" not in page
+    assert "sign_in" not in page  # the admin's sign-in targets nobody
+    answer = signed_in.get("/api/v1/history/support", headers={"X-CSRFToken": _api_csrf(signed_in)})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    items = answer.get_json()["items"]
+    assert [i["action"] for i in items] == ["pause_schedule", "resend_archive"]
+    assert items[0]["reason"] == "On holiday" and "sam@" not in json.dumps(items)
+
+
+def test_history_has_no_support_section_when_support_never_acted(signed_in: FlaskClient) -> None:
+    assert "Support actions on your account" not in signed_in.get("/history").get_data(as_text=True)
+
+
+def _api_csrf(client: FlaskClient) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True))
+    assert found
+    return found.group(1)
+
+
+def test_the_user_page_offers_each_action_on_the_users_own_archives_and_destinations(
+    seeded: Seeded, support_client: FlaskClient
+) -> None:
+    page = _text(support_client.get(f"/support/users/{seeded.alice}"))
+    for action in ("resend", "export", "pause", "revoke-credentials"):
+        assert f'action="/support/users/{seeded.alice}/{action}"' in page, action
+    assert f'action="/support/users/{seeded.alice}/destinations/' in page  # clear the error and test again
+    assert 'name="archive_id"' in page and "No destinations." not in page
