@@ -90,6 +90,21 @@ def _act(page: Page, form_name: str, reason: str, button: str) -> None:
     form.get_by_role("button", name=button).click()
 
 
+def _reason_boxes_overflowing_their_card(page: Page) -> list[str]:
+    """The ids of reason boxes on the actions card that are narrower than half of it or stick out of it."""
+    return list(
+        page.evaluate(
+            """() => {
+              const card = document.querySelector('#support-actions').getBoundingClientRect();
+              return [...document.querySelectorAll('#support-actions textarea')]
+                .filter(t => { const r = t.getBoundingClientRect();
+                               return r.right > card.right || r.width < card.width / 3; })
+                .map(t => t.id);
+            }"""
+        )
+    )
+
+
 def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_and_the_user_sees_why(
     jobs_app: Flask,
     db: Database,
@@ -122,6 +137,7 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
     screenshot(page, "support-user-failed-delivery")
     page.set_viewport_size(PHONE)
     assert page_width(page) <= PHONE["width"]
+    assert _reason_boxes_overflowing_their_card(page) == []
     page.set_viewport_size({"width": 1280, "height": 900})
 
     # Alice saves the right secret (as her settings page would); support clears the error and tests again.
