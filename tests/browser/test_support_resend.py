@@ -190,7 +190,7 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
         alice_context.close()
 
 
-def test_a_support_member_gets_403_on_every_page_file_link_and_api_of_a_user_and_on_admin_pages(
+def test_a_support_member_gets_403_on_every_user_page_file_link_and_api_and_on_admin_pages_and_the_console_fits_a_phone(
     jobs_app: Flask, db: Database, alice_user: int, page: Page
 ) -> None:
     ctx = get_context(jobs_app)
@@ -222,3 +222,19 @@ def test_a_support_member_gets_403_on_every_page_file_link_and_api_of_a_user_and
         answer = page.request.get(path, max_redirects=0, headers=csrf if path.startswith("/api/") else None)
         assert answer.status == 403, (path, answer.status)
         assert archive.sha256 not in answer.text(), path
+
+    # The console itself on a phone: every page support opens fits 390 px and passes axe.
+    page.set_viewport_size(PHONE)
+    problems = []
+    for path in (
+        "/support",
+        "/support/find?q=alice",
+        f"/support/find?q={archive.sha256[:12]}",
+        f"/support/users/{alice_user}",
+    ):
+        response = page.goto(path)
+        assert response is not None and response.status == 200, path
+        if page_width(page) > PHONE["width"]:
+            problems.append(f"{path}: {page_width(page)} px wide")
+        problems += [f"{path}: {finding}" for finding in serious_violations(page)]
+    assert problems == []
