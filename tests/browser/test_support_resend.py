@@ -133,6 +133,8 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
     destination = page.locator(".destinations li").filter(has_text=LABEL)
     expect(destination).to_contain_text(WRONG_KEY)
     expect(page.locator("code.sha256").first).to_have_text(sha256)
+    # The reason is shown to the user on their History (below): the hint must not promise otherwise.
+    expect(page.locator("#support-reason-hint")).to_contain_text("the user reads it (without your name)")
     assert serious_violations(page) == []
     screenshot(page, "support-user-failed-delivery")
     page.set_viewport_size(PHONE)
@@ -184,6 +186,7 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
         actions = alice_page.locator("#support-actions")
         for reason in (RETEST_WHY, RESEND_WHY):
             expect(actions).to_contain_text(reason)
+        assert SUPPORT not in alice_page.content()  # what and why, never which staff member
         screenshot(alice_page, "history-support-actions")
         assert serious_violations(alice_page) == []
     finally:
