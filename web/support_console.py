@@ -55,6 +55,10 @@ AUDIT_COLUMNS = (
 )
 
 
+# Far past any real queue, and small enough that its offset fits the database's 64-bit integers.
+MAX_QUEUE_PAGE = 10**9
+
+
 def _page_number(pages: int) -> int:
     return min(max(request.args.get("page", 1, type=int) or 1, 1), max(pages, 1))
 
@@ -65,7 +69,7 @@ def queue_page() -> str:
     """What needs attention, newest first; `?kind=` keeps one kind."""
     kind = request.args.get("kind") or ""
     kinds = (kind,) if kind in KINDS else KINDS
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = _page_number(MAX_QUEUE_PAGE)  # the total is not known before the query: bound the offset instead
     found = queue(get_session(), now=utcnow(), kinds=kinds, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     pages = max(1, math.ceil(found.total / PER_PAGE))
     return render_template(

@@ -52,6 +52,15 @@ def test_the_queue_filtered_by_kind_shows_only_that_kind(seeded: Seeded, support
         assert f'<option value="{kind}" selected>' in page
 
 
+@pytest.mark.parametrize("page", ["99999999999999999999", "-3", "abc", "0"])
+def test_a_queue_page_number_out_of_range_or_not_a_number_shows_a_page_not_an_error(
+    support_client: FlaskClient, page: str
+) -> None:
+    answer = support_client.get(f"/support?page={page}")
+    assert answer.status_code == 200  # a page number beyond 64 bits overflowed the database driver: a 500
+    assert "Needs attention" in answer.get_data(as_text=True)
+
+
 def test_find_a_user_by_email_prefix_in_any_case_user_id_run_id_or_checksum(
     seeded: Seeded, support_client: FlaskClient
 ) -> None:
