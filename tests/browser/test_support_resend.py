@@ -226,6 +226,13 @@ def test_a_support_member_gets_403_on_every_user_page_file_link_and_api_and_on_a
         assert answer.status == 403, (path, answer.status)
         assert archive.sha256 not in answer.text(), path
 
+    # The refusal a support member reads leads back to the console, not to a user's dashboard.
+    response = page.goto("/archives")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    page.get_by_role("link", name="Back to the support console").click()
+    expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
+
     # The console itself on a phone: every page support opens fits 390 px and passes axe.
     page.set_viewport_size(PHONE)
     problems = []
