@@ -133,6 +133,9 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
     destination = page.locator(".destinations li").filter(has_text=LABEL)
     expect(destination).to_contain_text(WRONG_KEY)
     expect(page.locator("code.sha256").first).to_have_text(sha256)
+    expect(page.locator("#support-resend-archive")).to_contain_text(
+        "UTC"
+    )  # the page's "Times in UTC", not alice's zone
     # The reason is shown to the user on their History (below): the hint must not promise otherwise.
     expect(page.locator("#support-reason-hint")).to_contain_text("the user reads it (without your name)")
     assert serious_violations(page) == []
