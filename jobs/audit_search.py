@@ -35,8 +35,22 @@ ACTION_WORDS = {
     "test_destination": "Tested a destination",
     "revoke_access": "Revoked all your download links and API tokens",
     "revoke_links_and_tokens": "Revoked all your download links and API tokens",
+    # The names jobs.support_actions records (the console's and the staff API's actions).
+    "archive.resend": "Re-sent an existing archive (the same file) to your destinations or your email",
+    "export.start": "Started a fresh export",
+    "schedule.pause": "Paused your export schedule",
+    "schedule.resume": "Resumed your export schedule",
+    "destination.retest": "Cleared a destination's error and started testing it again",
+    "destination.retest.result": "Tested a destination again",
+    "credentials.revoke": "Revoked all your download links and API tokens",
 }
-OUTCOME_WORDS = {"ok": "Done", "refused": "Refused", "failed": "Failed"}
+OUTCOME_WORDS = {
+    "ok": "Done",
+    "refused": "Refused",
+    "failed": "Failed",
+    "started": "Started",
+    "already_running": "An export was already running",
+}
 
 
 def action_words(action: str) -> str:

@@ -190,6 +190,8 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
         for reason in (RETEST_WHY, RESEND_WHY):
             expect(actions).to_contain_text(reason)
         assert SUPPORT not in alice_page.content()  # what and why, never which staff member
+        expect(actions).to_contain_text("Re-sent an existing archive (the same file)")
+        expect(actions).to_contain_text("Cleared a destination's error and started testing it again")
         screenshot(alice_page, "history-support-actions")
         assert serious_violations(alice_page) == []
     finally:

@@ -203,6 +203,22 @@ def test_the_user_sees_support_actions_on_their_history_without_the_staff_member
     assert items[0]["reason"] == "On holiday" and "sam@" not in json.dumps(items)
 
 
+def test_every_action_support_can_take_has_words_for_the_users_history() -> None:
+    """The actions module and the history's wording were written apart: an action without words showed
+    its code ("Archive.resend") to the user."""
+    import inspect
+
+    from jobs import support_actions
+    from jobs.audit_search import ACTION_WORDS, OUTCOME_WORDS
+
+    source = inspect.getsource(support_actions)
+    actions = set(re.findall(r'^\s+"([a-z]+\.[a-z.]+)",$', source, re.MULTILINE))
+    assert actions >= {"archive.resend", "destination.retest", "destination.retest.result", "credentials.revoke"}
+    assert sorted(actions - ACTION_WORDS.keys()) == []
+    outcomes = set(re.findall(r'outcome="([a-z_]+)"', source)) | {"ok", "failed"}
+    assert sorted(outcomes - OUTCOME_WORDS.keys()) == []
+
+
 def test_history_has_no_support_section_when_support_never_acted(signed_in: FlaskClient) -> None:
     assert "Support actions on your account" not in signed_in.get("/history").get_data(as_text=True)
 
