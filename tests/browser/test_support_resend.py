@@ -18,7 +18,7 @@ from typing import Any
 import pyotp
 import pytest
 from flask import Flask
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
 import jobs
@@ -140,7 +140,7 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
     expect(page.locator("#support-reason-hint")).to_contain_text("the user reads it (without your name)")
     assert serious_violations(page) == []
     screenshot(page, "support-user-failed-delivery")
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size(ViewportSize(width=PHONE["width"], height=PHONE["height"]))
     assert page_width(page) <= PHONE["width"]
     assert _reason_boxes_overflowing_their_card(page) == []
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -239,7 +239,7 @@ def test_a_support_member_gets_403_on_every_user_page_file_link_and_api_and_on_a
     expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
 
     # The console itself on a phone: every page support opens fits 390 px and passes axe.
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size(ViewportSize(width=PHONE["width"], height=PHONE["height"]))
     problems = []
     for path in (
         "/support",
