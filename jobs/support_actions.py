@@ -239,8 +239,9 @@ def pause_schedule(
 ) -> ActionResult:
     """Stop the user's scheduled exports until resumed (by support, or by the user saving their schedule).
 
-    The staff member's reason goes to the audit log only; the user's settings
-    page shows a fixed sentence (`PAUSED_BY_SUPPORT`), never staff notes.
+    The user's settings page shows a fixed sentence (`PAUSED_BY_SUPPORT`); the
+    staff member's reason is in the audit log, which the user reads (without
+    the staff member's name) on their History page.
     """
     reason, request_key = check_reason(reason), check_request_key(request_key)
     with db.session(write=True) as session:
