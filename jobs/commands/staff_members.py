@@ -1,4 +1,5 @@
-"""Staff account commands: `users create EMAIL --role support|admin` and `users set-role EMAIL --role ROLE`.
+"""Staff account commands: `users create EMAIL --role support|admin`, `users set-role EMAIL --role ROLE`,
+and `users token EMAIL --name NAME` (a staff API token for /api/v1/support).
 
 Registered by the top-level `cli.init_app` with the other job commands; refusals
 (`jobs.staff_accounts.StaffError`, a `UserError`) become one `Error: …` line
@@ -14,8 +15,10 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from jobs.audit import Actor
+from jobs.api_tokens import MAX_DAYS, create_token
+from jobs.audit import Actor, record
 from jobs.staff_accounts import StaffError, create_staff, set_role
+from store.accounts import find_user
 from store.base import utcnow
 from store.db import get_db
 from store.staff import ROLES, STAFF_ROLES
@@ -76,6 +79,33 @@ def set_role_command(email: str, role: str, reason: str) -> None:
         user = set_role(session, operator(), email, role, reason=reason, now=utcnow())
         address = user.email
     click.echo(f"{address} is now {role}.")
+
+
+@users.command("token")
+@click.argument("email")
+@click.option("--name", required=True, help="What the token is for, e.g. the script that uses it.")
+@click.option("--days", type=click.IntRange(1, MAX_DAYS), default=30, show_default=True, help="Days until it expires.")
+@click.option("--reason", required=True, help="Why: it goes into the audit log.")
+@with_appcontext
+def token_command(email: str, name: str, days: int, reason: str) -> None:
+    """Make a staff API token for EMAIL (support or admin) and print it once.
+
+    Why only here: the support API acts on other people's accounts, so its tokens
+    are handed out by an operator, audited, not made on a web page by a session
+    that might have been left open. Revoke it like any token (support can revoke
+    credentials; an admin deactivating the account stops it at once).
+    """
+    with get_db().session(write=True) as session:
+        user = find_user(session, email)
+        if user is None or user.role not in STAFF_ROLES:
+            raise StaffError(f"{email} is not a support or admin account: create it with `users create` first.")
+        now = utcnow()
+        made = create_token(session, user.id, name, days=days, now=now)
+        record(session, operator(), "staff_token.create", now=now, target=user, reason=reason,
+               detail={"token_id": made.token.id, "name": made.token.name, "days": days})  # fmt: skip
+        secret = made.secret
+    click.echo(secret)
+    click.echo(f"Staff API token for {email}, valid {days} days: shown only this once.", err=True)
 
 
 COMMANDS: list[click.Command] = [users]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
@@ -106,3 +107,22 @@ def test_staff_hold_no_data_so_import_and_demo_for_them_are_refused(
     with db.session() as session:
         user = find_user(session, "alice@example.com")
         assert user is not None and user.data_updated_at is None
+
+
+def test_a_staff_token_from_the_command_line_opens_the_support_api_only_and_is_audited(
+    runner: FlaskCliRunner, db: Database, app: Flask
+) -> None:
+    assert _create(runner, "sam@support.example").exit_code == 0
+    made = runner.invoke(args=["users", "token", "sam@support.example", "--name", "outage script", "--reason", "INC-7"])
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip().splitlines()[0]
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/api/v1/support/queue", headers=auth).status_code == 200
+    refused = client.get("/api/v1/me", headers=auth)
+    assert refused.status_code == 403 and refused.get_json()["code"] == "staff_forbidden"
+    with db.session() as session:
+        row = session.scalars(select(AuditEvent).where(AuditEvent.action == "staff_token.create")).one()
+        assert row.reason == "INC-7" and row.target_email == "sam@support.example" and secret not in row.detail
+    plain = runner.invoke(args=["users", "token", "nobody@example.com", "--name", "x", "--reason", "y"])
+    assert "is not a support or admin account" in _one_error_line(plain)
