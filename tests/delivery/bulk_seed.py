@@ -28,8 +28,9 @@ def failed_user(
         user = User(email=email)
         session.add(user)
         session.flush()
-        settings = '{"endpoint_url": "%s", "bucket": "b"}' % endpoint if kind == "s3" else '{"to": "%s"}' % email
-        destination = Destination(user_id=user.id, kind=kind, label=f"{kind} of {email}", settings_json=settings)
+        settings = {"endpoint_url": endpoint, "bucket": "b"} if kind == "s3" else {"to": email}
+        destination = Destination(user_id=user.id, kind=kind, label=f"{kind} of {email}")
+        destination.settings = settings
         session.add(destination)
         made = failed_at - dt.timedelta(hours=1)
         if archive:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 
 import pytest
+from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from errors import InvalidInput
@@ -184,3 +185,42 @@ def test_an_unknown_or_malformed_job_id_is_refused(db: Database) -> None:
         for job in ("0123456789abcdef", "%", "../x"):
             with pytest.raises(bulk_resend.UnknownJob):
                 bulk_resend.status(session, job)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def cli_args(*extra: str, staff: str = "helper@lifeboat.example") -> list[str]:
+    since, until = OUTAGE.isoformat(), (OUTAGE + 3 * HOUR).isoformat()
+    return ["support", "bulk-resend", "--since", since, "--until", until, "--as", staff, *extra]
+
+
+def test_the_command_prints_a_dry_run_sample_then_runs_and_resumes_a_job_by_id(
+    runner: FlaskCliRunner, db: Database, outage: dict[str, int], staff: Actor
+) -> None:
+    dry = runner.invoke(args=cli_args("--host", "minio.example", "--reason", "Outage", "--dry-run"))
+    assert dry.exit_code == 0, dry.output
+    assert dry.output.splitlines()[0].startswith("Dry run: 3 users would get their latest archive again")
+    assert "  m1@example.com  failed 2026-12-05 09:00  s3 (minio.example)" in dry.output
+    assert resend_runs(db) == []
+    real = runner.invoke(args=cli_args("--host", "minio.example", "--reason", "Outage", "--per-minute", "6000"))
+    assert real.exit_code == 0, real.output
+    assert real.output.splitlines()[-1].endswith("3 of 3 users done (3 re-sent, 0 skipped), finished.")
+    job = real.output.split()[3].rstrip(".")
+    again = runner.invoke(args=["support", "bulk-resend", "--job", job, "--as", "helper@lifeboat.example"])
+    assert again.exit_code == 0 and "3 of 3 users done" in again.output
+    assert len(resend_runs(db)) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (cli_args("--reason", "x", "--dry-run", staff="nobody@example.com"), "not an active"),
+        (cli_args("--dry-run"), "Give a reason"),
+        (["support", "bulk-resend", "--job", "feedfeedfeedfeed", "--as", "helper@lifeboat.example"], "no bulk re-send"),
+    ],
+)
+def test_the_command_refuses_in_one_line(runner: FlaskCliRunner, staff: Actor, args: list[str], problem: str) -> None:
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and problem in result.output and len(result.output.splitlines()) == 1
