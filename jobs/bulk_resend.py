@@ -21,28 +21,33 @@ queue their re-send. A dry run writes one row (`bulk_resend_dry_run`) and nothin
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from errors import InvalidInput
 from jobs import support_actions
 from jobs.audit import Actor, already_done, record
-from jobs.support_actions import ActionRefused, UnknownTarget, check_reason
+from jobs.support_actions import ActionRefused, UnknownTarget, check_reason, check_request_key
 from store import Archive, AuditEvent, Database, DeliveryAttempt, Destination, ExportRun, User
 
 KINDS = ("s3", "email")
 AWS_HOST = "aws"  # the host filter's name for an S3 destination without an endpoint (AWS itself)
 SAMPLE_SIZE = 20
 BATCH_SIZE = 50
+LOG = logging.getLogger(__name__)
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 STARTED, PAUSED, RESUMED, SKIPPED, DRY_RUN = (
     "bulk_resend_started",
@@ -209,13 +214,28 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
-def start(db: Database, actor: Actor, flt: BulkFilter, *, reason: str, per_minute: int | None, now: dt.datetime) -> str:
-    """Freeze the selection into a new job's `bulk_resend_started` row; its id. Nothing is sent yet (`run`)."""
-    reason = check_reason(reason)
+def start(
+    db: Database,
+    actor: Actor,
+    flt: BulkFilter,
+    *,
+    reason: str,
+    per_minute: int | None,
+    now: dt.datetime,
+    request_key: str | None = None,
+) -> str:
+    """Freeze the selection into a new job's `bulk_resend_started` row; its id. Nothing is sent yet (`run`).
+
+    With a `request_key` (a form's, an API call's) the job id is derived from
+    it, so a second press of "Start" finds the first job instead of making another.
+    """
+    reason, request_key = check_reason(reason), check_request_key(request_key)
     if per_minute is not None and per_minute < 1:
         raise InvalidInput("The rate is at least 1 user a minute (or leave it out: no limit).", [("per_minute", "< 1")])
-    job_id = secrets.token_hex(8)
+    job_id = hashlib.sha256(request_key.encode()).hexdigest()[:16] if request_key else secrets.token_hex(8)
     with db.session(write=True) as session:
+        if already_done(session, f"bulk:{job_id}") is not None:
+            return job_id
         user_ids = [c.user_id for c in select_users(session, flt)]
         record(
             session,
@@ -365,17 +385,18 @@ def run(
                     continue
             if stop_after is not None and handled >= stop_after:
                 kick()
-                return _status(db, job_id)
+                return current_status(db, job_id)
             _resend_one(db, actor, job, user_id, now())
             handled += 1
             if gap:
                 sleep(gap)
         kick()
-        on_progress(_status(db, job_id))
-    return _status(db, job_id)
+        on_progress(current_status(db, job_id))
+    return current_status(db, job_id)
 
 
-def _status(db: Database, job_id: str) -> JobStatus:
+def current_status(db: Database, job_id: str) -> JobStatus:
+    """The job's status read in a session of its own (sees every commit so far, e.g. the runner's)."""
     with db.session() as session:
         return status(session, job_id)
 
@@ -404,3 +425,30 @@ def _resend_one(db: Database, actor: Actor, job: JobStatus, user_id: int, now: d
                     detail={"job_id": job.job_id, "message": str(exc)},
                     request_key=key,
                 )
+
+
+def run_in_background(app: Flask, job_id: str) -> None:
+    """Run the job in a thread of this process (the console's and the API's "Start" and "Resume").
+
+    Why a plain thread is enough: the job is restart-safe, so if this process
+    ends midway nothing is lost or doubled; "Continue" on the job's page (or
+    `flask support bulk-resend --job ID`) picks it up. Two runners of one job
+    never send twice either (each user's key is checked inside the write that
+    queues them). `BULK_RESEND_INLINE` (tests) runs it in the caller instead.
+    """
+    from jobs import get_context, kick
+    from store.base import utcnow
+
+    def work() -> None:
+        with app.app_context():
+            try:
+                run(get_context(app).db, job_id, now=utcnow, kick=lambda: kick(app))
+            except Exception:  # a thread's exception would vanish: log it; the job continues on "Continue"
+                LOG.exception("bulk re-send %s stopped", job_id)
+                if app.config.get("BULK_RESEND_INLINE"):
+                    raise
+
+    if app.config.get("BULK_RESEND_INLINE"):
+        work()
+    else:
+        threading.Thread(target=work, name=f"bulk-resend-{job_id}", daemon=True).start()
