@@ -48,6 +48,7 @@ AWS_HOST = "aws"  # the host filter's name for an S3 destination without an endp
 SAMPLE_SIZE = 20
 BATCH_SIZE = 50
 LOG = logging.getLogger(__name__)
+INLINE = "lifeboat.bulk_resend.inline"  # in app.extensions: run jobs in the caller, not a thread (tests)
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 STARTED, PAUSED, RESUMED, SKIPPED, DRY_RUN = (
     "bulk_resend_started",
@@ -434,7 +435,7 @@ def run_in_background(app: Flask, job_id: str) -> None:
     ends midway nothing is lost or doubled; "Continue" on the job's page (or
     `flask support bulk-resend --job ID`) picks it up. Two runners of one job
     never send twice either (each user's key is checked inside the write that
-    queues them). `BULK_RESEND_INLINE` (tests) runs it in the caller instead.
+    queues them). `app.extensions[INLINE]` set (tests) runs it in the caller instead.
     """
     from jobs import get_context, kick
     from store.base import utcnow
@@ -445,10 +446,10 @@ def run_in_background(app: Flask, job_id: str) -> None:
                 run(get_context(app).db, job_id, now=utcnow, kick=lambda: kick(app))
             except Exception:  # a thread's exception would vanish: log it; the job continues on "Continue"
                 LOG.exception("bulk re-send %s stopped", job_id)
-                if app.config.get("BULK_RESEND_INLINE"):
+                if app.extensions.get(INLINE):
                     raise
 
-    if app.config.get("BULK_RESEND_INLINE"):
+    if app.extensions.get(INLINE):
         work()
     else:
         threading.Thread(target=work, name=f"bulk-resend-{job_id}", daemon=True).start()

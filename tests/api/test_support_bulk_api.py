@@ -19,7 +19,7 @@ WINDOW = {"since": "2026-12-05T08:00:00", "until": "2026-12-05T12:00:00Z"}
 
 @pytest.fixture
 def staff_token(app: Flask, db: Database) -> str:
-    app.config["BULK_RESEND_INLINE"] = True  # the job runs in the request: its result is there to check
+    app.extensions[bulk_resend.INLINE] = True  # the job runs in the request: its result is there to check
     return make_token(db, staff_member(db), "console")
 
 

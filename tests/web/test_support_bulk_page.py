@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from jobs import bulk_resend
 from store import AuditEvent, Database, ExportRun, User
 from store.passwords import hash_password
 from tests.delivery.bulk_seed import OUTAGE, failed_user
@@ -21,7 +22,7 @@ FORM = {"since": "2026-12-05T08:00", "until": "2026-12-05T12:00", "kind": "", "h
 @pytest.fixture
 def staff_client(app: Flask, db: Database) -> FlaskClient:
     """A support member past their second factor; the job runs in the request (its outcome is there to check)."""
-    app.config["BULK_RESEND_INLINE"] = True
+    app.extensions[bulk_resend.INLINE] = True
     with db.session(write=True) as session:
         session.add(User(email="helper@example.com", password_hash=hash_password(PASSWORD), role="support"))
     client = app.test_client()
@@ -92,8 +93,6 @@ def test_dry_run_then_start_then_progress_re_sends_each_user_once(
 def test_pause_and_resume_from_the_job_page(
     staff_client: FlaskClient, app: Flask, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jobs import bulk_resend
-
     token = csrf_token(staff_client, "/support/bulk-resend")
     with monkeypatch.context() as patch:  # started, but its runner never got going
         patch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
