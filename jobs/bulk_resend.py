@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from errors import InvalidInput
 from jobs import support_actions
 from jobs.audit import Actor, already_done, record
-from jobs.support_actions import ActionRefused, UnknownTarget, check_reason, check_request_key
+from jobs.support_actions import MAX_REASON, ActionRefused, UnknownTarget, check_reason, check_request_key
 from store import Archive, AuditEvent, Database, DeliveryAttempt, Destination, ExportRun, User
 
 KINDS = ("s3", "email")
@@ -300,19 +300,13 @@ def status(session: Session, job_id: str) -> JobStatus:
             .group_by(AuditEvent.action)
         ).all()
     )
-    control = session.scalar(
-        select(AuditEvent.action)
-        .where(AuditEvent.request_key.like(f"bulkctl:{job_id}:%"))
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    )
     return JobStatus(
         job_id=job_id,
         count=int(detail["count"]),
         done=sum(done.values()),
         sent=done.get("archive.resend", 0),
         skipped=done.get(SKIPPED, 0),
-        paused=control == PAUSED,
+        paused=_paused(session, job_id),
         filter=BulkFilter.of_detail(detail["filter"]),
         reason=started.reason,
         started_at=started.at,
@@ -320,6 +314,17 @@ def status(session: Session, job_id: str) -> JobStatus:
         per_minute=detail.get("per_minute"),
         user_ids=[int(u) for u in detail["user_ids"]],
     )
+
+
+def _paused(session: Session, job_id: str) -> bool:
+    """Whether the job's last pause/resume row is a pause (cheap: the runner asks before every user)."""
+    control = session.scalar(
+        select(AuditEvent.action)
+        .where(AuditEvent.request_key.like(f"bulkctl:{job_id}:%"))
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return control == PAUSED
 
 
 def _control(db: Database, actor: Actor, job_id: str, action: str, *, reason: str, now: dt.datetime) -> JobStatus:
@@ -378,10 +383,9 @@ def run(
         batch = job.user_ids[first : first + BATCH_SIZE]
         for user_id in batch:
             with db.session() as session:
-                current = status(session, job_id)
-                if current.paused:
+                if _paused(session, job_id):
                     kick()
-                    return current
+                    return status(session, job_id)
                 if already_done(session, _key(job_id, user_id)) is not None:
                     continue
             if stop_after is not None and handled >= stop_after:
@@ -404,7 +408,8 @@ def current_status(db: Database, job_id: str) -> JobStatus:
 
 def _resend_one(db: Database, actor: Actor, job: JobStatus, user_id: int, now: dt.datetime) -> None:
     """Queue one user's re-send, or record why not (so the job counts them done and never retries them)."""
-    key, reason = _key(job.job_id, user_id), f"{job.reason} (bulk re-send {job.job_id})"
+    suffix = f" (bulk re-send {job.job_id})"  # the reason may already be the longest allowed: make room
+    key, reason = _key(job.job_id, user_id), job.reason[: MAX_REASON - len(suffix)].rstrip() + suffix
     with db.session() as session:
         archive = latest_archive(session, user_id)
         archive_id = archive.id if archive is not None else ""

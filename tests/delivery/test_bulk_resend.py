@@ -224,3 +224,11 @@ def test_the_command_refuses_in_one_line(runner: FlaskCliRunner, staff: Actor, a
     result = runner.invoke(args=args)
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and problem in result.output and len(result.output.splitlines()) == 1
+
+
+def test_the_longest_reason_still_fits_each_users_audit_row(db: Database, outage: dict[str, int], staff: Actor) -> None:
+    job = bulk_resend.start(db, staff, window(kind="email"), reason="x" * 500, per_minute=None, now=utcnow())
+    assert bulk_resend.run(db, job, now=utcnow).sent == 1
+    with db.session() as session:
+        row = session.scalars(select(AuditEvent).where(AuditEvent.action == "archive.resend")).one()
+    assert len(row.reason) == 500 and row.reason.endswith(f"(bulk re-send {job})")
