@@ -27,7 +27,6 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
-    TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
@@ -60,7 +59,7 @@ class BulkResendForm(FlaskForm):
         validate_choice=True,
     )
     host = StringField("S3 endpoint host (optional)", validators=[Optional(), Length(max=253)])
-    reason = TextAreaField(
+    reason = StringField(
         "Reason", validators=[DataRequired("Give a reason: it is kept in the audit log."), Length(max=MAX_REASON)]
     )
     per_minute = IntegerField(
