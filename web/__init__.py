@@ -37,6 +37,7 @@ def init_app(app: Flask) -> None:
         signup,
         staff_auth,
         support_actions_page,
+        support_bulk_page,
         support_console,
     )
 
@@ -65,6 +66,7 @@ def init_app(app: Flask) -> None:
         staff_auth,
         admin_pages,
         support_console,
+        support_bulk_page,
     ):
         app.register_blueprint(module.bp)
     api.init_app(app)  # the JSON API and its OpenAPI document (web.api)

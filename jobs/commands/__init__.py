@@ -19,6 +19,7 @@ from exporters.archive.check import check_archive
 from exporters.archive.counts import account_counts, counts_line
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
+from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
 from jobs.staff_accounts import refuse_staff_data
@@ -330,7 +331,7 @@ def import_account_command(file: Path) -> None:
 
 
 COMMANDS.insert(0, import_account_command)
-COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS
+COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS
 
 
 @click.command("upgrade")

@@ -151,6 +151,17 @@ ROUTES: dict[str, Access] = {
     "/api/v1/support/users": Access.STAFF,
     "/api/v1/support/users/<int:user_id>": Access.STAFF,
     "/api/v1/support/audit": Access.STAFF,
+    # Bulk re-send after an outage (issue 14): staff only.
+    "/support/bulk-resend": Access.STAFF,
+    "/support/bulk-resend/start": Access.STAFF,
+    "/support/bulk-resend/<job_id>": Access.STAFF,
+    "/support/bulk-resend/<job_id>/status.json": Access.STAFF,
+    "/support/bulk-resend/<job_id>/pause": Access.STAFF,
+    "/support/bulk-resend/<job_id>/resume": Access.STAFF,
+    "/api/v1/support/bulk-resends": Access.STAFF,
+    "/api/v1/support/bulk-resends/<job_id>": Access.STAFF,
+    "/api/v1/support/bulk-resends/<job_id>/pause": Access.STAFF,
+    "/api/v1/support/bulk-resends/<job_id>/resume": Access.STAFF,
 }
 
 
@@ -177,6 +188,7 @@ PARAMS: dict[str, Callable[[Holder, str], list[str]]] = {
     "token": _capability,
     "name": lambda h, _: [h.part_name],
     "filename": lambda h, _: ["style.css"],
+    "job_id": lambda h, _: ["0123456789abcdef"],  # a bulk re-send's id: staff routes, nobody's data
 }
 # ------------------------------------------------------------------------------------------------------
 

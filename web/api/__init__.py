@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         history_views,
         run_views,
         support_action_views,
+        support_bulk_views,
         support_read_views,
     )
 
