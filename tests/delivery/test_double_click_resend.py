@@ -131,7 +131,7 @@ def test_a_double_clicked_resend_sends_one_email_and_one_object_version(
     assert mail.message()["Message-ID"] == mail_attempt.message_id
     listing = moto_server.client().list_object_versions(Bucket=s3_bucket)
     versions = [(v["Key"], v["VersionId"]) for v in listing.get("Versions", [])]
-    keys = [key for key, _version in versions]
-    assert len(keys) == len(set(keys))  # one version of each object (the zip and its manifest beside it)
+    names = [name for name, _version in versions]
+    assert len(names) == len(set(names))  # one version of each object (the zip and its manifest beside it)
     assert (s3_attempt.object_key, s3_attempt.version_id) in versions
     assert not listing.get("DeleteMarkers")
