@@ -29,7 +29,8 @@ from web.run_detail import attempt_views, stage_timings
 _NOT_FOUND = "You have no {} with this id."
 
 
-def _run_view(run: ExportRun) -> dict[str, Any]:
+def run_fields(run: ExportRun) -> dict[str, Any]:
+    """A run as the API shows it, to its user here and to support (web/api/support_read_views.py)."""
     return {
         "id": run.id,
         "trigger": run.trigger,
@@ -70,7 +71,7 @@ def export_now() -> tuple[dict[str, Any], int, dict[str, str]]:
     """Export now. While a run is active, calling again returns that same run (202 either way)."""
     with get_db().session(write=True) as session:
         run, created = run_lifecycle.request_run(session, user_id(), "api", now=utcnow())
-        view = _run_view(run)
+        view = run_fields(run)
     if created:
         jobs.kick()
     return view, 202, {"Location": url_for("api.get_run", run_id=view["id"])}
@@ -82,7 +83,7 @@ def export_now() -> tuple[dict[str, Any], int, dict[str, str]]:
 def list_runs(args: dict[str, Any]) -> dict[str, Any]:
     """Your export runs, newest first."""
     rows, cursor = _page(select(ExportRun).where(ExportRun.user_id == user_id()), ExportRun.id, args)
-    return {"items": [_run_view(r) for r in rows], "next_cursor": cursor}
+    return {"items": [run_fields(r) for r in rows], "next_cursor": cursor}
 
 
 @bp.route("/runs/<run_id>")
@@ -91,7 +92,7 @@ def get_run(run_id: str) -> dict[str, Any]:
     """One run: state, stage, progress, attempts, next retry, what went wrong, each delivery and its receipt."""
     run = _own_run(run_id)
     return {
-        **_run_view(run),
+        **run_fields(run),
         "stages": [
             {"attempt": s.attempt, "name": s.name, "started_at": s.started_at, "seconds": s.seconds}
             for s in stage_timings(run.history)
@@ -113,7 +114,7 @@ def cancel_run(run_id: str) -> dict[str, Any]:
     with get_db().session() as session:
         run = session.get(ExportRun, run_id)
         assert run is not None
-        return _run_view(run)
+        return run_fields(run)
 
 
 def _archive_view(archive: Archive) -> dict[str, Any]:

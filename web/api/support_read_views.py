@@ -21,6 +21,7 @@ from store import Archive, get_session
 from store.base import utcnow
 from web.api import support_schemas as schemas
 from web.api.blueprint import fail
+from web.api.run_views import run_fields
 from web.api.support_blueprint import staff_user, support_bp
 from web.support_console import audit_dict, record_view, run_rows, summary_or_404
 
@@ -74,19 +75,7 @@ def user_summary(user_id: int) -> dict[str, Any]:
     for row, run in zip(run_rows(get_session(), summary.runs), summary.runs, strict=True):
         runs.append(
             {
-                "id": run.id,
-                "trigger": run.trigger,
-                "state": run.state,
-                "stage": run.stage,
-                "progress": run.progress,
-                "attempt": run.attempt,
-                "max_attempts": run.max_attempts,
-                "created_at": run.created_at,
-                "started_at": run.started_at,
-                "finished_at": run.finished_at,
-                "next_attempt_at": run.not_before if run.state == "retrying" else None,
-                "error": run.error,
-                "archive_id": run.archive_id,
+                **run_fields(run),
                 "stages": [asdict(s) for s in row.stages],
                 "attempts": [asdict(a) for a in row.attempts],
                 "archive": _archive(row.archive) if row.archive is not None else None,
