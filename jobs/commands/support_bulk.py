@@ -9,6 +9,9 @@ each user is still sent to once, see `jobs.bulk_resend`). Refusals become one
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
@@ -43,6 +46,15 @@ def _echo_progress(status: bulk_resend.JobStatus) -> None:
     click.echo(status.describe())
 
 
+@contextmanager
+def _first_line_only() -> Iterator[None]:
+    """A refused filter in one line: `InvalidInput`'s field list is for forms and the API."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+
+
 @support.command("bulk-resend")
 @click.option("--since", metavar="ISO", help="Failures from this time (ISO 8601; UTC unless a zone is given).")
 @click.option("--until", metavar="ISO", help="…up to this time (exclusive).")
@@ -71,48 +83,32 @@ def bulk_resend_command(
     prints its job id and progress; Ctrl-C (or a pause from the console) stops
     it between users, and `--job ID` continues it without re-sending to anyone twice.
     """
-    try:
-        _bulk_resend(since, until, kind, host, reason, staff_email, dry_run, job_id, per_minute)
-    except InvalidInput as exc:  # its field list is for forms and the API: one line here
-        raise click.ClickException(str(exc).splitlines()[0]) from None
-
-
-def _bulk_resend(
-    since: str | None,
-    until: str | None,
-    kind: str | None,
-    host: str | None,
-    reason: str | None,
-    staff_email: str,
-    dry_run: bool,
-    job_id: str | None,
-    per_minute: int,
-) -> None:
-    actor, db = _staff(staff_email), get_db()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
-    if job_id is None:
-        flt = bulk_resend.parse_filter(since, until, kind, host)
-        if dry_run:
-            result = bulk_resend.dry_run(db, actor, flt, reason=reason or "", now=utcnow())
-            click.echo(f"Dry run: {result.count} users would get their latest archive again ({flt.describe()}).")
-            for c in result.sample:
-                click.echo(
-                    f"  {c.email}  failed {c.failed_at:%Y-%m-%d %H:%M}  {c.destination}  "
-                    f"archive of {c.archive_at:%Y-%m-%d %H:%M} ({c.archive_size} bytes)"
-                )
-            if result.count > len(result.sample):
-                click.echo(f"  … and {result.count - len(result.sample)} more.")
-            return
-        job_id = bulk_resend.start(db, actor, flt, reason=reason or "", per_minute=per_minute, now=utcnow())
-        click.echo(f"Started bulk re-send {job_id}. Continue it after an interruption with --job {job_id}.")
-    elif dry_run or since or until:
-        raise InvalidInput("--job resumes a job as it was started: leave out --since, --until and --dry-run.", [])
-    else:
-        with db.session() as session:
-            if bulk_resend.status(session, job_id).paused:
-                bulk_resend.resume(db, actor, job_id, reason=reason or "", now=utcnow())
-    done = bulk_resend.run(db, job_id, now=utcnow, kick=lambda: jobs.kick(app), on_progress=_echo_progress)
-    click.echo(done.describe())
+    with _first_line_only():
+        actor, db = _staff(staff_email), get_db()
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
+        if job_id is None:
+            flt = bulk_resend.parse_filter(since, until, kind, host)
+            if dry_run:
+                result = bulk_resend.dry_run(db, actor, flt, reason=reason or "", now=utcnow())
+                click.echo(f"Dry run: {result.count} users would get their latest archive again ({flt.describe()}).")
+                for c in result.sample:
+                    click.echo(
+                        f"  {c.email}  failed {c.failed_at:%Y-%m-%d %H:%M}  {c.destination}  "
+                        f"archive of {c.archive_at:%Y-%m-%d %H:%M} ({c.archive_size} bytes)"
+                    )
+                if result.count > len(result.sample):
+                    click.echo(f"  … and {result.count - len(result.sample)} more.")
+                return
+            job_id = bulk_resend.start(db, actor, flt, reason=reason or "", per_minute=per_minute, now=utcnow())
+            click.echo(f"Started bulk re-send {job_id}. Continue it after an interruption with --job {job_id}.")
+        elif dry_run or since or until:
+            raise InvalidInput("--job resumes a job as it was started: leave out --since, --until and --dry-run.", [])
+        else:
+            with db.session() as session:
+                if bulk_resend.status(session, job_id).paused:
+                    bulk_resend.resume(db, actor, job_id, reason=reason or "", now=utcnow())
+        done = bulk_resend.run(db, job_id, now=utcnow, kick=lambda: jobs.kick(app), on_progress=_echo_progress)
+        click.echo(done.describe())
 
 
 COMMANDS: list[click.Command] = [support]
