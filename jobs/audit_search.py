@@ -40,7 +40,8 @@ ACTION_WORDS = {
     "export.start": "Started a fresh export",
     "schedule.pause": "Paused your export schedule",
     "schedule.resume": "Resumed your export schedule",
-    "destination.retest": "Cleared a destination's error and started testing it again",
+    "destination.retest": "Cleared a destination's error and tested it again",
+    # Written by earlier builds, which recorded the test's outcome as a second row.
     "destination.retest.result": "Tested a destination again",
     "credentials.revoke": "Revoked all your download links and API tokens",
 }

@@ -101,6 +101,31 @@ def try_destination(database: Database, registry: Registry, destination_id: int,
     The network call happens outside any transaction (a slow store must not hold
     the write lock); only its outcome is written, in a short write afterwards.
     """
+    probed = probe_destination(database, registry, destination_id, user_id)
+    if probed is None:
+        return None
+    with database.session(write=True) as session:
+        keep_probe_status(session, probed)
+    return probed.outcome
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A destination tested outside any transaction: the outcome, and the status to store for it."""
+
+    destination_id: int
+    outcome: TryOutcome
+    status: str
+    status_message: str | None
+    status_at: dt.datetime | None
+
+
+def probe_destination(database: Database, registry: Registry, destination_id: int, user_id: int) -> Probe | None:
+    """Test the destination over the network and write nothing; None if it is not `user_id`'s.
+
+    Split from the write so a caller (support's clear-and-re-test) can store the
+    status in the same transaction as its own record of the action.
+    """
     with database.session() as session:
         # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
         row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
@@ -114,11 +139,16 @@ def try_destination(database: Database, registry: Registry, destination_id: int,
     except (LifeboatError, ValueError, TypeError) as exc:  # e.g. the keys to read its secret are gone
         outcome = TryOutcome(False, str(exc))
         row.status, row.status_message, row.status_at = "error", outcome.message, utcnow()
-    with database.session(write=True) as session:
-        stored = session.get(Destination, destination_id)
-        if stored is not None:  # removed meanwhile: nothing to note it on
-            stored.status, stored.status_message, stored.status_at = row.status, row.status_message, row.status_at
-    return outcome
+    return Probe(destination_id, outcome, row.status, row.status_message, row.status_at)
+
+
+def keep_probe_status(session: Session, probe: Probe) -> bool:
+    """Store what the probe found as the destination's status; False if it was removed meanwhile."""
+    stored = session.get(Destination, probe.destination_id)
+    if stored is None:  # removed meanwhile: nothing to note it on
+        return False
+    stored.status, stored.status_message, stored.status_at = probe.status, probe.status_message, probe.status_at
+    return True
 
 
 def test_destination(session: Session | None, registry: Registry, destination: Destination, user: User) -> str:

@@ -30,7 +30,7 @@ from errors import InvalidInput, UserError
 from jobs import api_tokens, download_links, run_lifecycle
 from jobs.audit import Actor, already_done, record
 from jobs.destination_backends import Registry
-from jobs.destination_setup import try_destination
+from jobs.destination_setup import keep_probe_status, probe_destination
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule
 from store import Archive, AuditEvent, Database, Destination, User
 
@@ -39,7 +39,6 @@ MAX_REQUEST_KEY = 128  # audit_events.request_key
 RESEND_TARGETS = ("destinations", "email")
 PAUSED_BY_SUPPORT = "Paused by Lifeboat support. Saving your schedule on the Settings page resumes it."
 # The second audit row of a re-test (its outcome) carries the first's request key with this suffix.
-OUTCOME_SUFFIX = ":outcome"
 
 
 class UnknownTarget(UserError):
@@ -308,28 +307,34 @@ def retest_destination(
     request_key: str | None,
     now: dt.datetime,
 ) -> ActionResult:
-    """Clear a destination's error (the user says they fixed it) and test it again now.
+    """Clear a destination's error (the user says they fixed it) by testing it again now.
 
-    Why two writes and two audit rows: the test talks to the user's bucket or
-    mail server, which may take many seconds, and no write transaction may be
-    held open that long. The first write clears the error and records the
-    intent ("destination.retest"); the network call runs outside any
-    transaction; a second short write records its outcome
-    ("destination.retest.result", keyed `request_key + ":outcome"`). A repeat of
-    the request key returns the recorded outcome and tests nothing again.
+    The test talks to the user's bucket or mail server, which may take many
+    seconds, and no write transaction may be held open that long: so the test
+    runs first, outside any transaction, and then one short write replaces the
+    error with what the test found and records the one audit row, together. A
+    crash before that write leaves the error and no row; a repeat of the request
+    key returns the recorded outcome and writes nothing (a double click racing
+    the first may test twice, which changes nothing but the test object).
     """
     reason, request_key = check_reason(reason), check_request_key(request_key)
-    with db.session(write=True) as session:
+    with db.session() as session:
         if (earlier := already_done(session, request_key)) is not None:
-            outcome = already_done(session, request_key + OUTCOME_SUFFIX) if request_key else None
-            return ActionResult.of(outcome or earlier)
+            return ActionResult.of(earlier)
         user = _target(session, user_id)
         row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
         if row is None or row.user_id != user.id:
             raise UnknownTarget("destination", f"{user.email} has no destination {destination_id}.")
         label, previous = row.label, row.status
-        row.status, row.status_message, row.status_at = "untested", "Error cleared by support; testing again.", now
-        _done(
+    probe = probe_destination(db, registry, destination_id, user_id)
+    with db.session(write=True) as session:
+        if (earlier := already_done(session, request_key)) is not None:
+            return ActionResult.of(earlier)
+        user = _target(session, user_id)
+        if probe is None or not keep_probe_status(session, probe):
+            raise UnknownTarget("destination", f"“{label}” was removed before it could be tested.")
+        verdict = "test passed" if probe.outcome.ok else "test failed"
+        return _done(
             session,
             actor,
             "destination.retest",
@@ -337,29 +342,10 @@ def retest_destination(
             reason=reason,
             request_key=request_key,
             now=now,
-            message=f"Cleared the error on “{label}” and started a test.",
-            outcome="started",
+            message=f"Cleared the error on “{label}” and tested it again: {verdict}. {probe.outcome.message}",
+            outcome="ok" if probe.outcome.ok else "failed",
             destination_id=destination_id,
             previous_status=previous,
-        )
-    tried = try_destination(db, registry, destination_id, user_id)
-    if tried is None:  # removed in between
-        ok, message = False, f"“{label}” was removed before it could be tested."
-    else:
-        ok, message = tried.ok, f"“{label}”: {'test passed' if tried.ok else 'test failed'}. {tried.message}"
-    with db.session(write=True) as session:
-        user = _target(session, user_id)
-        return _done(
-            session,
-            actor,
-            "destination.retest.result",
-            user,
-            reason=reason,
-            request_key=request_key + OUTCOME_SUFFIX if request_key else None,
-            now=now,
-            message=message,
-            outcome="ok" if ok else "failed",
-            destination_id=destination_id,
         )
 
 
