@@ -69,12 +69,16 @@ def get_context(app: Flask | None = None) -> JobContext:
 
 def start_embedded(app: Flask) -> None:
     """Start the in-process scheduler and export pool (embedded deployment only)."""
+    from jobs.bulk_resend import continue_unattended
     from jobs.embedded import EmbeddedRuntime
 
     state = app.extensions[EXTENSION]
     if state["runtime"] is None:
         runtime = EmbeddedRuntime(
-            state["ctx"], workers=app.config["EMBEDDED_WORKERS"], tick_seconds=app.config["TICK_SECONDS"]
+            state["ctx"],
+            workers=app.config["EMBEDDED_WORKERS"],
+            tick_seconds=app.config["TICK_SECONDS"],
+            also_each_tick=lambda: continue_unattended(app),
         )
         runtime.start()
         state["runtime"] = runtime

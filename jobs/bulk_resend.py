@@ -24,8 +24,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import re
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,14 +36,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from errors import InvalidInput
 from jobs import support_actions
 from jobs.audit import Actor, already_done, record
 from jobs.support_actions import MAX_REASON, ActionRefused, UnknownTarget, check_reason, check_request_key
-from store import Archive, AuditEvent, Database, DeliveryAttempt, Destination, ExportRun, User
+from store import Archive, AuditEvent, BulkResendRunner, Database, DeliveryAttempt, Destination, ExportRun, User
 
 KINDS = ("s3", "email")
 AWS_HOST = "aws"  # the host filter's name for an S3 destination without an endpoint (AWS itself)
@@ -253,6 +255,7 @@ def start(
             },
             request_key=f"bulk:{job_id}",
         )
+        session.add(BulkResendRunner(job_id=job_id, owner="", expires_at=now))  # unclaimed: any runner may take it
     return job_id
 
 
@@ -354,6 +357,37 @@ def resume(db: Database, actor: Actor, job_id: str, *, reason: str = "", now: dt
     return _control(db, actor, job_id, RESUMED, reason=reason, now=now)
 
 
+def claim(
+    db: Database, job_id: str, owner: str, *, now: dt.datetime, lease: dt.timedelta, take_over: bool = False
+) -> bool:
+    """Take (or keep) the job's runner lease until `now + lease`; False if a live runner holds it.
+
+    One conditional UPDATE, atomic on SQLite and PostgreSQL alike: of two
+    processes that find the same expired lease, exactly one gets the row.
+    `take_over` (a person pressed Continue or ran `--job`) takes it even from a
+    live holder, which sees the new owner before its next user and stops.
+    """
+    with db.session(write=True) as session:
+        free = or_(BulkResendRunner.expires_at <= now, BulkResendRunner.owner == owner)
+        taken = session.execute(
+            update(BulkResendRunner)
+            .where(BulkResendRunner.job_id == job_id)
+            .where(true() if take_over else free)
+            .values(owner=owner, expires_at=now + lease)
+        )
+        return bool(getattr(taken, "rowcount", 0))
+
+
+def _let_go(db: Database, job_id: str, owner: str, *, finished: bool, now: dt.datetime) -> None:
+    """Drop the lease: the row goes with a finished job; a paused one stays, claimable once resumed."""
+    with db.session(write=True) as session:
+        mine = (BulkResendRunner.job_id == job_id) & (BulkResendRunner.owner == owner)
+        if finished:
+            session.execute(delete(BulkResendRunner).where(BulkResendRunner.job_id == job_id))
+        else:
+            session.execute(update(BulkResendRunner).where(mine).values(expires_at=now))
+
+
 def run(
     db: Database,
     job_id: str,
@@ -363,6 +397,9 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     stop_after: int | None = None,
     on_progress: Callable[[JobStatus], None] = lambda _status: None,
+    owner: str | None = None,
+    lease: dt.timedelta = dt.timedelta(minutes=2),
+    take_over: bool = False,
 ) -> JobStatus:
     """Re-send to every user of the job not done yet, in batches, until finished or paused.
 
@@ -370,13 +407,40 @@ def run(
     `bulk:<job>:<user>`): stopping anywhere loses nothing and repeats nothing.
     `kick` wakes the workers after each batch; at most `per_minute` users a
     minute are queued so one recovered bucket is not flooded. `stop_after`
-    (tests: an interruption) stops after that many users of this call.
+    (tests: an interruption) stops after that many users of this call, as a
+    killed process would: holding its lease until it expires.
+
+    The runner holds the job's lease (`claim`), renewed at half its length, so
+    while it lives no dispatch tick starts a second runner of the same job (which
+    would send nobody twice, but would double the rate). If another runner holds
+    it, this returns at once with the job's status, unless `take_over` (see `claim`).
     """
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{secrets.token_hex(4)}"
     with db.session() as session:
         job = status(session, job_id)
         started = already_done(session, f"bulk:{job_id}")
         assert started is not None
         actor = Actor(started.actor_id, started.actor_email, started.actor_role, started.address)
+    claimed_until: dt.datetime | None = None
+
+    def hold(first: bool = False) -> bool:
+        nonlocal claimed_until
+        moment = now()
+        if claimed_until is not None and moment < claimed_until - lease / 2:
+            return True
+        with db.session(write=True) as session:  # a job started before runners had rows: give it one
+            if session.get(BulkResendRunner, job_id) is None:
+                session.add(BulkResendRunner(job_id=job_id, owner="", expires_at=moment))
+        if not claim(db, job_id, owner, now=moment, lease=lease, take_over=take_over and first):
+            return False
+        claimed_until = moment + lease
+        return True
+
+    if job.finished:
+        _let_go(db, job_id, owner, finished=True, now=now())
+        return job
+    if not hold(first=True):
+        return job
     gap = 60.0 / job.per_minute if job.per_minute else 0.0
     handled = 0
     for first in range(0, len(job.user_ids), BATCH_SIZE):
@@ -385,11 +449,18 @@ def run(
             with db.session() as session:
                 if _paused(session, job_id):
                     kick()
+                    _let_go(db, job_id, owner, finished=False, now=now())
                     return status(session, job_id)
                 if already_done(session, _key(job_id, user_id)) is not None:
                     continue
+                runner = session.get(BulkResendRunner, job_id)
+                if runner is None or runner.owner != owner:  # someone took the job over (Continue, `--job`)
+                    kick()
+                    return status(session, job_id)
             if stop_after is not None and handled >= stop_after:
                 kick()
+                return current_status(db, job_id)
+            if not hold():  # lost the lease (this process stalled past it): the new holder goes on
                 return current_status(db, job_id)
             _resend_one(db, actor, job, user_id, now())
             handled += 1
@@ -397,7 +468,16 @@ def run(
                 sleep(gap)
         kick()
         on_progress(current_status(db, job_id))
-    return current_status(db, job_id)
+    final = current_status(db, job_id)
+    _let_go(db, job_id, owner, finished=final.finished, now=now())
+    return final
+
+
+def unattended(db: Database, *, now: dt.datetime) -> list[str]:
+    """Unfinished jobs whose runner died (lease expired) and that nobody paused: the ones to continue."""
+    with db.session() as session:
+        expired = list(session.scalars(select(BulkResendRunner.job_id).where(BulkResendRunner.expires_at <= now)))
+        return [job_id for job_id in expired if not _paused(session, job_id)]
 
 
 def current_status(db: Database, job_id: str) -> JobStatus:
@@ -433,23 +513,30 @@ def _resend_one(db: Database, actor: Actor, job: JobStatus, user_id: int, now: d
                 )
 
 
-def run_in_background(app: Flask, job_id: str) -> None:
+def run_in_background(app: Flask, job_id: str, *, take_over: bool = False) -> None:
     """Run the job in a thread of this process (the console's and the API's "Start" and "Resume").
 
-    Why a plain thread is enough: the job is restart-safe, so if this process
-    ends midway nothing is lost or doubled; "Continue" on the job's page (or
-    `flask support bulk-resend --job ID`) picks it up. Two runners of one job
-    never send twice either (each user's key is checked inside the write that
-    queues them). `app.extensions[INLINE]` set (tests) runs it in the caller instead.
+    Why a plain thread is enough: the job is restart-safe and leased, so if
+    this process ends midway nothing is lost or doubled, and the next dispatch
+    tick of any process continues it (`continue_unattended`) once the lease
+    expires. `take_over`: a person asked to continue now (see `claim`).
+    `app.extensions[INLINE]` set (tests) runs it in the caller instead.
     """
     from jobs import get_context, kick
-    from store.base import utcnow
 
     def work() -> None:
         with app.app_context():
+            ctx = get_context(app)
             try:
-                run(get_context(app).db, job_id, now=utcnow, kick=lambda: kick(app))
-            except Exception:  # a thread's exception would vanish: log it; the job continues on "Continue"
+                run(
+                    ctx.db,
+                    job_id,
+                    now=ctx.clock,
+                    kick=lambda: kick(app),
+                    lease=ctx.lease,
+                    take_over=take_over,
+                )
+            except Exception:  # a thread's exception would vanish: log it; the next tick continues the job
                 LOG.exception("bulk re-send %s stopped", job_id)
                 if app.extensions.get(INLINE):
                     raise
@@ -458,3 +545,15 @@ def run_in_background(app: Flask, job_id: str) -> None:
         work()
     else:
         threading.Thread(target=work, name=f"bulk-resend-{job_id}", daemon=True).start()
+
+
+def continue_unattended(app: Flask) -> list[str]:
+    """Start a runner for each job whose runner died; called by every dispatch tick (a tiny table: cheap)."""
+    from jobs import get_context
+
+    ctx = get_context(app)
+    waiting = unattended(ctx.db, now=ctx.clock())
+    for job_id in waiting:
+        LOG.info("continuing bulk re-send %s: its runner stopped", job_id)
+        run_in_background(app, job_id)
+    return waiting

@@ -69,7 +69,7 @@ def link_lifetime(max_age_seconds: int, days: int | None = None) -> dt.timedelta
     if days is None:
         return longest
     allowed = longest.days
-    if days < 1 or dt.timedelta(days=days) > longest:
+    if not 1 <= days <= allowed:  # ints: a huge `days` must not reach timedelta (OverflowError, a 500)
         limit = f"between 1 and {allowed}" if allowed >= 1 else "left out (links here last under a day)"
         raise InvalidInput(
             f"expires_in_days must be {limit}: the server's limit is LIFEBOAT_DOWNLOAD_LINK_MAX_AGE",

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,8 +25,16 @@ log = logging.getLogger("lifeboat.embedded")
 
 
 class EmbeddedRuntime:
-    def __init__(self, ctx: JobContext, *, workers: int = 2, tick_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        *,
+        workers: int = 2,
+        tick_seconds: float = 10.0,
+        also_each_tick: Callable[[], object] = lambda: None,
+    ) -> None:
         self.ctx = ctx
+        self.also_each_tick = also_each_tick  # e.g. continue a bulk re-send whose runner died
         self.workers = max(1, workers)
         self.tick_seconds = tick_seconds
         self.owner_prefix = f"embedded:{socket.gethostname()}:{os.getpid()}"
@@ -55,6 +64,7 @@ class EmbeddedRuntime:
         dispatch.tick(self.ctx.db, now=now)
         run_lifecycle.requeue_expired(self.ctx.db, now=now)
         self.fill()
+        self.also_each_tick()
 
     def housekeep(self) -> None:
         housekeeping.run_all(self.ctx, now=self.ctx.clock())

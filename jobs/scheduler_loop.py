@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from jobs import dispatch, get_context, housekeeping, run_lifecycle
+from jobs import bulk_resend, dispatch, get_context, housekeeping, run_lifecycle
 
 log = logging.getLogger("lifeboat.dispatcher")
 
@@ -59,6 +59,7 @@ class Dispatcher:
             assert self._local is not None
             self._local.fill()
             handed = 0
+        bulk_resend.continue_unattended(self.app)  # a bulk re-send whose runner (a web process) died
         report = TickReport(initialised, len(created), len(requeued), handed)
         if report.created or report.requeued or report.handed_out:
             log.info(report.describe())

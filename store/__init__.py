@@ -18,12 +18,12 @@ from store.calendars import (
     EventRow,
 )
 from store.contacts import ContactAddressRow, ContactCategoryRow, ContactExtraRow, ContactRow, ContactValueRow
-from store.db import Database, get_db, get_session, init_app
+from store.db import Database, get_db, get_fresh_session, get_session, init_app
 from store.destinations import DeliveryAttempt, Destination
 from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
 from store.runs import ACTIVE_STATES, Archive, ExportRun, RunEvent, RunState
 from store.schedules import Schedule
-from store.staff import AuditEvent, RecoveryCode
+from store.staff import AuditEvent, BulkResendRunner, RecoveryCode
 from store.users import User
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Archive",
     "AuditEvent",
     "Base",
+    "BulkResendRunner",
     "CalendarRow",
     "ContactAddressRow",
     "ContactCategoryRow",
@@ -58,6 +59,7 @@ __all__ = [
     "Schedule",
     "User",
     "get_db",
+    "get_fresh_session",
     "get_session",
     "init_app",
 ]

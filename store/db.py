@@ -132,3 +132,19 @@ def get_session() -> Session:
         g.db_session = get_db().sessionmaker()
     session: Session = g.db_session
     return session
+
+
+def get_fresh_session() -> Session:
+    """The request's read session, made to see what this request has just written.
+
+    Why: on SQLite (WAL) a read transaction reads one snapshot from its first
+    query to its end, so a view that read (the signed-in user, a form's
+    choices), wrote, then rendered from `get_session()` showed the page as it
+    was before its own write (a token just made missing from the list beside
+    it). Ending the read transaction makes the next read start afresh; objects
+    it loaded reload on next use. For views that render after writing instead
+    of redirecting (a secret shown once, a test result).
+    """
+    session = get_session()
+    session.rollback()
+    return session

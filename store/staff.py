@@ -51,3 +51,20 @@ class RecoveryCode(Base):
     code_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class BulkResendRunner(Base):
+    """Which process is running an unfinished bulk re-send, until when; the row goes when the job finishes.
+
+    Why beside the audit log, not in it: the audit log is append-only and says
+    what was done; this says who is doing it now, which changes every minute.
+    A row whose `expires_at` has passed is a job whose runner died (a web
+    process restarted): the next dispatch tick, in any process, claims it and
+    goes on. The row is written with the job's start, in the same transaction.
+    """
+
+    __tablename__ = "bulk_resend_runners"
+
+    job_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     from web import (
         account_passwords,
         admin_pages,
+        admin_tokens,
         api,
         archive_pages,
         archives,
@@ -65,6 +66,7 @@ def init_app(app: Flask) -> None:
         support_actions_page,
         staff_auth,
         admin_pages,
+        admin_tokens,
         support_console,
         support_bulk_page,
     ):

@@ -13,17 +13,19 @@ act once; the second submission finds the first one's audit row
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import EmailField, HiddenField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from errors import UserError
 from jobs import account_mail
-from jobs.audit import already_done
+from jobs.audit import Actor, already_done
 from jobs.staff_accounts import create_staff, deactivate, list_staff
 from store import User, get_db, get_session
 from store.base import utcnow
@@ -38,7 +40,7 @@ bp = Blueprint("admin_staff", __name__, url_prefix="/admin/staff")
 REASON = [DataRequired("Say why: it goes into the audit log."), Length(max=500, message="At most 500 characters.")]
 
 
-def _fresh_key() -> str:
+def fresh_key() -> str:
     return secrets.token_urlsafe(18)
 
 
@@ -48,18 +50,20 @@ class CreateStaffForm(FlaskForm):
         "Role", choices=[SelectChoice(name, name.capitalize()) for name in STAFF_ROLES], default="support"
     )
     reason = StringField("Reason", validators=REASON)
-    request_key = HiddenField(default=_fresh_key, validators=[DataRequired()])
+    request_key = HiddenField(default=fresh_key, validators=[DataRequired()])
 
 
-class DeactivateForm(FlaskForm):
+class ReasonForm(FlaskForm):
+    """A row button's form: why (for the audit log), and the key that makes a double click act once."""
+
     reason = StringField("Reason", validators=REASON)
-    request_key = HiddenField(default=_fresh_key, validators=[DataRequired()])
+    request_key = HiddenField(default=fresh_key, validators=[DataRequired()])
 
 
 def _page(form: CreateStaffForm | None = None, status: int = 200) -> tuple[str, int]:
     rows = list_staff(get_session())
     me = get_session().get(User, int(current_user.get_id()))
-    deactivate_forms = {row.id: DeactivateForm(formdata=None, prefix=f"d{row.id}") for row in rows if row.active}
+    deactivate_forms = {row.id: ReasonForm(formdata=None, prefix=f"d{row.id}") for row in rows if row.active}
     page = render_template(
         "staff/admin_staff.html",
         rows=rows,
@@ -112,31 +116,42 @@ def create() -> Response | tuple[str, int]:
     return redirect(url_for("admin_staff.index"))
 
 
-@bp.route("/<int:user_id>/deactivate", methods=["POST"])
-@staff_required("admin")
-def deactivate_staff(user_id: int) -> Response | tuple[str, int]:
-    form = DeactivateForm(prefix=f"d{user_id}")
+def reasoned_action(
+    form: ReasonForm, back: str, missing_reason: str, act: Callable[[Session, Actor, str, str], str]
+) -> Response:
+    """An admin page's row button: a reason, once per request key, the change and its audit row in one write.
+
+    `act(session, actor, reason, request_key)` makes the change (writing its
+    audit row) and returns what to tell the admin; a `UserError` is shown as is.
+    """
     if not form.validate_on_submit():
-        flash("Say why the account is deactivated: it goes into the audit log.", "error")
-        return redirect(url_for("admin_staff.index"))
+        flash(missing_reason, "error")
+        return redirect(url_for(back))
     with get_db().session(write=True) as db_session:
         if already_done(db_session, form.request_key.data):
             flash("Already done by the first click.", "info")
-            return redirect(url_for("admin_staff.index"))
+            return redirect(url_for(back))
         me = db_session.get(User, int(current_user.get_id()))
         assert me is not None
         try:
-            user = deactivate(
-                db_session,
-                actor(me),
-                user_id,
-                reason=form.reason.data or "",
-                now=utcnow(),
-                request_key=form.request_key.data,
-            )
+            message = act(db_session, actor(me), form.reason.data or "", form.request_key.data or "")
         except UserError as exc:
             flash(str(exc), "error")
-            return redirect(url_for("admin_staff.index"))
-        email = user.email
-    flash(f"Deactivated {email}: their sessions ended and they can no longer sign in.", "info")
-    return redirect(url_for("admin_staff.index"))
+            return redirect(url_for(back))
+    flash(message, "info")
+    return redirect(url_for(back))
+
+
+@bp.route("/<int:user_id>/deactivate", methods=["POST"])
+@staff_required("admin")
+def deactivate_staff(user_id: int) -> Response:
+    def act(db_session: Session, who: Actor, reason: str, key: str) -> str:
+        user = deactivate(db_session, who, user_id, reason=reason, now=utcnow(), request_key=key)
+        return f"Deactivated {user.email}: their sessions ended and they can no longer sign in."
+
+    return reasoned_action(
+        ReasonForm(prefix=f"d{user_id}"),
+        "admin_staff.index",
+        "Say why the account is deactivated: it goes into the audit log.",
+        act,
+    )

@@ -24,7 +24,7 @@ from delivery.s3.policy import iam_policy, trust_policy_json
 from errors import InvalidInput, LifeboatError
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, describe_destinations, external_id_for, try_destination
-from store import Destination, User, get_db, get_session
+from store import Destination, User, get_db, get_fresh_session, get_session
 from web.destination_forms import EmailForm, RowForm, S3Form
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
@@ -130,8 +130,7 @@ def test(destination_id: int) -> Response:
     outcome = try_destination(get_db(), _registry(), destination_id, int(current_user.get_id()))
     if outcome is None:
         abort(404)  # not this user's destination (or none): the same answer
-    # The request's read session may predate the outcome just written (a snapshot): read afresh.
-    get_session().rollback()
+    get_fresh_session()  # the request's read snapshot predates the outcome just written
     return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})
 
 

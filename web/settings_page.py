@@ -30,7 +30,7 @@ from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options
 from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
-from store import User, get_db, get_session
+from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
 from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, TokenForm
 
@@ -171,7 +171,7 @@ def create_token() -> Response:
             session, _user(session).id, form.name.data or "", days=int(form.lifetime.data), now=utcnow()
         )
         name = made.token.name
-    return _page(_user(get_session()), new_token={"name": name, "value": made.secret})
+    return _page(_user(get_fresh_session()), new_token={"name": name, "value": made.secret})
 
 
 @bp.route("/tokens/<token_id>/revoke", methods=["POST"])

@@ -9,7 +9,9 @@ count and a sample and sends nothing → "Start" (its request key makes a
 second press find the same job) → the job's page, whose progress comes from
 the audit log (`status.json` for the small script that polls it), with Pause
 and Resume/Continue. The job runs in a thread of the web process; if that
-process ends, "Continue" picks the job up and nobody is sent to twice.
+process ends, the next dispatch tick of any process continues it once its
+runner's lease (RUN_LEASE_SECONDS) has expired, and "Continue" does so at once;
+nobody is sent to twice.
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ def resume(job_id: str) -> Response:
         get_db(), acting_staff(), _job(job_id).job_id, reason=request.form.get("reason", ""), now=utcnow()
     )
     if not job.finished:
-        bulk_resend.run_in_background(current_app._get_current_object(), job_id)  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        bulk_resend.run_in_background(app, job_id, take_over=True)  # a person asked: continue now
         flash("Continuing where the job stopped; nobody is sent to twice.", "info")
     return redirect(url_for("support_bulk.job_page", job_id=job_id))

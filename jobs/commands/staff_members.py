@@ -15,9 +15,10 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from jobs.api_tokens import MAX_DAYS, create_token
-from jobs.audit import Actor, record
+from jobs.api_tokens import MAX_DAYS
+from jobs.audit import Actor
 from jobs.staff_accounts import StaffError, create_staff, set_role
+from jobs.staff_tokens import make_staff_token
 from store.accounts import find_user
 from store.base import utcnow
 from store.db import get_db
@@ -90,20 +91,16 @@ def set_role_command(email: str, role: str, reason: str) -> None:
 def token_command(email: str, name: str, days: int, reason: str) -> None:
     """Make a staff API token for EMAIL (support or admin) and print it once.
 
-    Why only here: the support API acts on other people's accounts, so its tokens
-    are handed out by an operator, audited, not made on a web page by a session
-    that might have been left open. Revoke it like any token (support can revoke
-    credentials; an admin deactivating the account stops it at once).
+    The support API acts on other people's accounts, so its tokens are handed
+    out only here and by an admin at /admin/staff/tokens, each audited
+    (`jobs.staff_tokens`). An admin revokes it there; deactivating the account
+    stops it at once.
     """
     with get_db().session(write=True) as session:
         user = find_user(session, email)
         if user is None or user.role not in STAFF_ROLES:
             raise StaffError(f"{email} is not a support or admin account: create it with `users create` first.")
-        now = utcnow()
-        made = create_token(session, user.id, name, days=days, now=now)
-        record(session, operator(), "staff_token.create", now=now, target=user, reason=reason,
-               detail={"token_id": made.token.id, "name": made.token.name, "days": days})  # fmt: skip
-        secret = made.secret
+        secret = make_staff_token(session, operator(), user, name, days=days, reason=reason, now=utcnow()).secret
     click.echo(secret)
     click.echo(f"Staff API token for {email}, valid {days} days: shown only this once.", err=True)
 

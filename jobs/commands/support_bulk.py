@@ -86,6 +86,7 @@ def bulk_resend_command(
     with _first_line_only():
         actor, db = _staff(staff_email), get_db()
         app = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
+        resuming = job_id is not None  # a person says the earlier runner is gone: take the job over
         if job_id is None:
             flt = bulk_resend.parse_filter(since, until, kind, host)
             if dry_run:
@@ -107,7 +108,9 @@ def bulk_resend_command(
             with db.session() as session:
                 if bulk_resend.status(session, job_id).paused:
                     bulk_resend.resume(db, actor, job_id, reason=reason or "", now=utcnow())
-        done = bulk_resend.run(db, job_id, now=utcnow, kick=lambda: jobs.kick(app), on_progress=_echo_progress)
+        done = bulk_resend.run(
+            db, job_id, now=utcnow, kick=lambda: jobs.kick(app), on_progress=_echo_progress, take_over=resuming
+        )
         click.echo(done.describe())
 
 

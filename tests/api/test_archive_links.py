@@ -96,6 +96,8 @@ def test_a_lifetime_is_chosen_in_days_up_to_the_servers_limit(app: Flask, as_ali
     assert error["problems"][0]["field"] == "expires_in_days"
     wrong_type = as_alice("post", f"/api/v1/archives/{archive['id']}/links", json={"expires_in_days": "2"})
     assert wrong_type.status_code == 422
+    huge = as_alice("post", f"/api/v1/archives/{archive['id']}/links", json={"expires_in_days": 2**40})
+    assert huge.status_code == 422 and "between 1 and 7" in huge.get_json()["message"]  # once a 500 (OverflowError)
 
 
 def test_a_revoked_link_is_410_at_once_and_leaves_the_list(app: Flask, as_alice: Call) -> None:

@@ -68,3 +68,15 @@ def test_an_admin_enrols_an_authenticator_and_creates_a_support_user(page, cli_a
     with db.session() as session:
         helper = session.scalar(select(User).where(User.email == "helper@lifeboat.example"))
         assert helper is not None and helper.role == "support" and helper.password_hash is None
+
+    # A token for the helper's scripts, shown once; the page fits a phone.
+    page.get_by_role("link", name="Staff API tokens").click()
+    expect(page.get_by_role("heading", name="Staff API tokens")).to_be_visible()
+    page.get_by_label("Staff member").select_option(label="helper@lifeboat.example (support)")
+    page.get_by_label("What it is for").fill("outage runbook")
+    page.get_by_label("Reason", exact=True).fill("runs the outage runbook")
+    page.get_by_role("button", name="Make token").click()
+    expect(page.get_by_role("status")).to_contain_text("shown only this once")
+    expect(page.locator("#new-token")).to_contain_text("lb_")
+    expect(page.get_by_role("row").filter(has_text="outage runbook")).to_contain_text("helper@lifeboat.example")
+    _fits_a_phone_and_passes_axe(page, "admin-staff-tokens")

@@ -225,6 +225,7 @@ def test_a_support_member_gets_403_on_every_user_page_file_link_and_api_and_on_a
         "/api/v1/me",
         "/api/v1/archives",
         "/admin/staff",
+        "/admin/staff/tokens",
     ):
         answer = page.request.get(path, max_redirects=0, headers=csrf if path.startswith("/api/") else None)
         assert answer.status == 403, (path, answer.status)

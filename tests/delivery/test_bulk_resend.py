@@ -12,13 +12,15 @@ import datetime as dt
 import json
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from errors import InvalidInput
-from jobs import bulk_resend
+from jobs import bulk_resend, get_context
 from jobs.audit import Actor
-from store import AuditEvent, Database, ExportRun
+from jobs.scheduler_loop import Dispatcher
+from store import AuditEvent, BulkResendRunner, Database, ExportRun
 from store.base import utcnow
 from tests.delivery.bulk_seed import OUTAGE, failed_user, staff_member
 
@@ -142,8 +144,69 @@ def test_a_job_interrupted_after_some_users_finishes_the_rest_when_restarted(
     partial = bulk_resend.run(db, job, now=utcnow, stop_after=2)
     assert (partial.done, partial.state) == (2, "running")
     assert len(resend_runs(db)) == 2
-    finished = bulk_resend.run(db, job, now=utcnow)
+    finished = bulk_resend.run(db, job, now=utcnow, take_over=True)  # what `--job ID` and Continue do
     assert finished.done == 5 and len(resend_runs(db)) == len(set(resend_runs(db))) == 5
+
+
+# -- a job whose runner died goes on by itself ------------------------------------------------
+
+
+def runners(db: Database) -> list[tuple[str, str]]:
+    with db.session() as session:
+        return [(r.job_id, r.owner) for r in session.scalars(select(BulkResendRunner))]
+
+
+def test_while_a_runner_holds_the_job_a_second_runner_starts_nothing(
+    db: Database, outage: dict[str, int], staff: Actor
+) -> None:
+    job = bulk_resend.start(db, staff, window(), reason="Outage", per_minute=None, now=utcnow())
+    bulk_resend.run(db, job, now=utcnow, stop_after=2, owner="web-1")  # then the process "dies", lease held
+    assert bulk_resend.unattended(db, now=utcnow()) == []
+    second = bulk_resend.run(db, job, now=utcnow, owner="scheduler-1")
+    assert second.done == 2 and len(resend_runs(db)) == 2
+    assert runners(db) == [(job, "web-1")]
+
+
+def test_once_the_runners_lease_expires_the_next_dispatch_tick_finishes_the_job_sending_each_user_once(
+    app: Flask, db: Database, outage: dict[str, int], staff: Actor
+) -> None:
+    job = bulk_resend.start(db, staff, window(), reason="Outage", per_minute=None, now=utcnow())
+    bulk_resend.run(db, job, now=utcnow, stop_after=2, owner="web-1", lease=dt.timedelta(minutes=2))
+    app.extensions[bulk_resend.INLINE] = True
+    later = utcnow() + dt.timedelta(minutes=3)
+    ctx = get_context(app)
+    ctx.clock = lambda: later
+    assert bulk_resend.unattended(db, now=later) == [job]
+    Dispatcher(app).tick_once()  # the standalone dispatcher's tick; the embedded runtime calls the same
+    assert bulk_resend.current_status(db, job).state == "finished"
+    assert len(resend_runs(db)) == len(set(resend_runs(db))) == 5
+    assert runners(db) == []  # a finished job leaves no runner row behind
+    assert bulk_resend.continue_unattended(app) == []
+
+
+def test_a_paused_job_is_not_continued_by_the_tick_however_old_its_lease(
+    app: Flask, db: Database, outage: dict[str, int], staff: Actor
+) -> None:
+    job = bulk_resend.start(db, staff, window(), reason="Outage", per_minute=None, now=utcnow())
+    bulk_resend.pause(db, staff, job, now=utcnow())
+    assert bulk_resend.run(db, job, now=utcnow).done == 0
+    assert bulk_resend.unattended(db, now=utcnow() + dt.timedelta(days=1)) == []
+    bulk_resend.resume(db, staff, job, now=utcnow())
+    assert bulk_resend.unattended(db, now=utcnow() + dt.timedelta(seconds=1)) == [job]
+
+
+def test_continue_takes_the_job_from_a_live_runner_which_stops_before_its_next_user(
+    db: Database, outage: dict[str, int], staff: Actor
+) -> None:
+    job = bulk_resend.start(db, staff, window(), reason="Outage", per_minute=600, now=utcnow())
+
+    def someone_presses_continue(_seconds: float) -> None:
+        assert bulk_resend.claim(db, job, "web-2", now=utcnow(), lease=dt.timedelta(minutes=2), take_over=True)
+
+    first = bulk_resend.run(db, job, now=utcnow, sleep=someone_presses_continue, owner="web-1")
+    assert first.done == 1 and runners(db) == [(job, "web-2")]
+    rest = bulk_resend.run(db, job, now=utcnow, sleep=lambda _s: None, owner="web-2")
+    assert rest.state == "finished" and len(resend_runs(db)) == len(set(resend_runs(db))) == 5
 
 
 def test_a_user_whose_account_refuses_the_re_send_is_counted_skipped_and_not_retried(

@@ -116,3 +116,24 @@ def support_client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def admin_client(app: Flask) -> FlaskClient:
     return staff_client(app, "ada@admin.example.com", "admin")
+
+
+ADMIN = "admin@lifeboat.example"
+
+
+@pytest.fixture
+def admin(app: Flask) -> int:
+    """An admin account (password `tests.web.staff_helpers.STAFF_PASSWORD`), not yet enrolled."""
+    from tests.web.staff_helpers import make_staff  # it imports this module: not at the top
+
+    return make_staff(app, ADMIN, "admin")
+
+
+@pytest.fixture
+def enrolled_admin(app: Flask, admin: int) -> tuple[FlaskClient, str, list[str]]:
+    """An admin through enrolment, signed in and verified in `client`: the secret and recovery codes."""
+    from tests.web.staff_helpers import enrol
+
+    client = app.test_client()
+    secret, codes = enrol(client, ADMIN)
+    return client, secret, codes

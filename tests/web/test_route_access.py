@@ -139,6 +139,8 @@ ROUTES: dict[str, Access] = {
     "/staff/sign-in": Access.STAFF,
     "/admin/staff": Access.STAFF,
     "/admin/staff/<int:user_id>/deactivate": Access.STAFF,
+    "/admin/staff/tokens": Access.STAFF,
+    "/admin/staff/tokens/<token_id>/revoke": Access.STAFF,
     "/api/v1/history/support": Access.SELF,
     # The support console (issue 14): staff only, metadata only.
     "/support": Access.STAFF,

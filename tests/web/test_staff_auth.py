@@ -19,7 +19,7 @@ from sqlalchemy import select
 from jobs import api_tokens
 from store import AuditEvent, RecoveryCode, User, get_db
 from store.base import utcnow
-from tests.web.conftest import csrf_token, sign_in
+from tests.web.conftest import ADMIN, csrf_token, sign_in
 from tests.web.staff_helpers import (
     STAFF_PASSWORD,
     enrol,
@@ -32,21 +32,7 @@ from tests.web.staff_helpers import (
 from web import staff_auth
 from web.staff_access import STAFF_VERIFIED_KEY
 
-ADMIN = "admin@lifeboat.example"
 SUPPORT = "support@lifeboat.example"
-
-
-@pytest.fixture
-def admin(app: Flask) -> int:
-    return make_staff(app, ADMIN, "admin")
-
-
-@pytest.fixture
-def enrolled_admin(app: Flask, admin: int) -> tuple[FlaskClient, str, list[str]]:
-    """An admin through enrolment, signed in and verified in `client`: the secret and recovery codes."""
-    client = app.test_client()
-    secret, codes = enrol(client, ADMIN)
-    return client, secret, codes
 
 
 def _user(app: Flask, user_id: int) -> User:

@@ -174,5 +174,6 @@ def post_bulk_resume(body: dict[str, Any], job_id: str) -> dict[str, Any]:
     except InvalidInput as exc:
         _refused(exc)
     if not job.finished:
-        bulk_resend.run_in_background(current_app._get_current_object(), job_id)  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        bulk_resend.run_in_background(app, job_id, take_over=True)  # a person asked: continue now
     return job_json(bulk_resend.current_status(get_db(), job_id))
