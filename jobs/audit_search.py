@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 
 from errors import InvalidInput
 from store import AuditEvent
+from store.base import is_row_id
 from store.staff import STAFF_ROLES
 
 EXPORT_BATCH = 500
@@ -92,7 +93,8 @@ def parse_filter(args: Mapping[str, str]) -> AuditFilter:
         target=(args.get("target") or "").strip() or None,
         action=(args.get("action") or "").strip() or None,
         since=days["since"],
-        until=until + dt.timedelta(days=1) if until is not None else None,
+        # The end of the day given; the last day there is (9999-12-31) has no next day: no bound then.
+        until=until + dt.timedelta(days=1) if until is not None and until.date() < dt.date.max else None,
     )
 
 
@@ -100,7 +102,11 @@ def _who(id_column: Any, email_column: Any, value: str) -> Any:
     text = value.strip().lower()
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     by_email = func.lower(email_column).like(escaped, escape="\\")
-    return or_(id_column == int(text), by_email) if text.isdigit() and len(text) < 19 else by_email
+    return (
+        or_(id_column == int(text), by_email)
+        if text.isdigit() and len(text) < 19 and is_row_id(int(text))
+        else by_email
+    )
 
 
 def audit_query(filters: AuditFilter) -> Select[AuditEvent]:

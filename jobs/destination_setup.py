@@ -25,7 +25,7 @@ from delivery.s3.endpoint_check import check_endpoint_at_save
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.destination_backends import SECRET_FIELDS, Registry
 from store import Database, DeliveryAttempt, Destination, User
-from store.base import utcnow
+from store.base import is_row_id, utcnow
 
 
 def external_id_for(user: User, key: str) -> str:
@@ -127,8 +127,7 @@ def probe_destination(database: Database, registry: Registry, destination_id: in
     status in the same transaction as its own record of the action.
     """
     with database.session() as session:
-        # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
-        row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
+        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
         user = session.get(User, user_id)
         if row is None or user is None or row.user_id != user_id:
             return None

@@ -25,6 +25,7 @@ from errors import InvalidInput, LifeboatError
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, describe_destinations, external_id_for, try_destination
 from store import Destination, User, get_db, get_fresh_session, get_session
+from store.base import is_row_id
 from web.destination_forms import EmailForm, RowForm, S3Form
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
@@ -140,7 +141,7 @@ def remove(destination_id: int) -> Response:
     if not RowForm().validate_on_submit():
         abort(400)
     with get_db().session(write=True) as session:
-        row = session.get(Destination, destination_id) if destination_id < 2**63 else None
+        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
         if row is None or row.user_id != int(current_user.get_id()):
             abort(404)
         label = row.label

@@ -315,3 +315,11 @@ def test_the_totp_library_agrees_with_the_codes_the_page_accepts(app: Flask, adm
     assert secret
     stale = pyotp.TOTP(secret.group(1)).at(utcnow() - dt.timedelta(minutes=5))
     assert "That code is not right" in submit_code(client, stale).get_data(as_text=True)
+
+
+def test_a_staff_sign_in_on_a_server_without_encryption_keys_says_so_instead_of_a_500(app: Flask, admin: int) -> None:
+    app.config["ENCRYPTION_KEYS"] = []
+    client = app.test_client()
+    sign_in(client, ADMIN, STAFF_PASSWORD)
+    page = client.get("/staff/sign-in")
+    assert page.status_code == 503 and "LIFEBOAT_ENCRYPTION_KEYS" in page.get_data(as_text=True)

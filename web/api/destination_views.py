@@ -14,6 +14,7 @@ from errors import InvalidInput, LifeboatError
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, list_destinations, public_view, try_destination
 from store import Destination, User, get_db, get_session
+from store.base import is_row_id
 from web.api import schemas
 from web.api.blueprint import bp, current_api_user, fail, user_id
 
@@ -23,8 +24,7 @@ def _registry() -> Registry:
 
 
 def _own(session: Any, destination_id: int) -> Destination:
-    # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
-    row = session.get(Destination, destination_id) if destination_id < 2**63 else None
+    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
     if row is None or row.user_id != user_id():
         fail(404, "not_found", "You have no destination with this id.")
     return row
