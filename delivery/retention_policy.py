@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from errors import InvalidInput
 
@@ -86,11 +87,11 @@ class RetentionPolicy:
     @classmethod
     def from_settings(cls, values: Mapping[str, object]) -> RetentionPolicy:
         """From a destination's stored settings (`retention_keep`, `retention_daily`, ...); absent or None is 0."""
-        counts = {}
+        counts: dict[str, Any] = {}  # any JSON value: __post_init__ refuses what is not a count, in words
         for name, setting, _, _ in RULES:
             value = values.get(setting)
             counts[name] = 0 if value is None else value
-        return cls(**counts)  # type: ignore[arg-type]  (checked in __post_init__, with the field's words)
+        return cls(**counts)
 
     def as_settings(self) -> dict[str, int | None]:
         """Every setting name, None for a rule that is off (so saving a policy also clears the old one)."""

@@ -15,6 +15,7 @@ from delivery.retention_policy import (
     NO_POLICY,
     NO_VERIFIED,
     Candidate,
+    Decision,
     RetentionPolicy,
     plan_retention,
 )
@@ -31,8 +32,8 @@ def daily(start: dt.datetime, days: int, *, verified: bool = True) -> list[Candi
     ]
 
 
-def kept(plan_decisions: list[object]) -> list[str]:
-    return [d.key for d in plan_decisions]  # type: ignore[attr-defined]
+def kept(plan_decisions: list[Decision]) -> list[str]:
+    return [d.key for d in plan_decisions]
 
 
 def reasons_by_key(candidates: list[Candidate], policy: RetentionPolicy, zone: dt.tzinfo = UTC) -> dict[str, tuple]:
