@@ -23,6 +23,7 @@ from account import canonical
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
 from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs.bucket_retention import policy_of
 from jobs.destination_backends import SECRET_FIELDS, Registry
 from store import Database, DeliveryAttempt, Destination, User
 from store.base import utcnow
@@ -174,7 +175,18 @@ def public_view(destination: Destination) -> dict[str, Any]:
         "enabled": destination.enabled,
         "status": destination.status,
         "status_message": destination.status_message,
+        "retention_summary": retention_summary(destination),
     }
+
+
+def retention_summary(destination: Destination) -> str | None:
+    """An S3 destination's retention policy in plain words; None for email (nothing to prune)."""
+    if destination.kind != "s3":
+        return None
+    try:
+        return policy_of(destination).summary()
+    except InvalidInput:  # stored before today's rules: say so rather than fail the whole list
+        return "The stored retention policy is not valid; choose it again."
 
 
 def mask_key_id(value: str | None) -> str:
