@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from account import canonical
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
+from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_of
 from jobs.destination_backends import SECRET_FIELDS, Registry
@@ -209,6 +210,8 @@ class DestinationView:
     status_message: str | None
     status_at: dt.datetime | None
     last_attempt: DeliveryAttempt | None
+    retention: RetentionPolicy | None = None  # S3: the stored policy (None if unreadable or not a bucket)
+    retention_summary: str | None = None  # S3: in plain words
 
 
 def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
@@ -244,7 +247,16 @@ def _describe(session: Session, registry: Registry, row: Destination) -> Destina
         status_message=row.status_message,
         status_at=row.status_at,
         last_attempt=last,
+        retention=_readable_policy(row),
+        retention_summary=retention_summary(row),
     )
+
+
+def _readable_policy(row: Destination) -> RetentionPolicy | None:
+    try:
+        return policy_of(row) if row.kind == "s3" else None
+    except InvalidInput:
+        return None
 
 
 def _key_shown(registry: Registry, row: Destination) -> str:
