@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from account import canonical
+from delivery.retention_policy import RetentionPolicy
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
-from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_of
 from jobs.destination_backends import SECRET_FIELDS, Registry
