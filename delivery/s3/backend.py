@@ -340,7 +340,7 @@ class S3Delivery(Delivery):
             notes = [f"Wrote, read back and deleted a test object in s3://{self.settings.bucket}/{prefix}"]
             if self.settings.retention.active:
                 self._list(prefix)
-                notes.append("listing works (needed to keep only the newest archives)")
+                notes.append("listing works (needed by the retention policy)")
             if not head.get("ChecksumSHA256"):
                 notes.append(
                     "this store does not report SHA-256 checksums, so archives will be verified "
