@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from delivery.s3.retention import archive_created_at, archive_key_pattern, manif
 from errors import DeliveryError
 
 MAX_BATCH = 1000  # S3's DeleteObjects limit
+HEAD_THREADS = 8  # within the client's connection pool (S3Delivery: transfer concurrency + 2 = 10)
 _NOT_THERE = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -136,13 +138,14 @@ class Pruner:
         if dry_run or not doomed:
             return PruneReport(plan, dry_run)
         when = now or dt.datetime.now(dt.UTC)
-        deletable, skipped = [], []
-        for key in doomed:
-            held = self._lock_on(key, when)
-            if held is None:
-                deletable.append(key)
-            else:
-                skipped.append(Skipped(key, held))
+        # HEADs in parallel: a first pruning of a year of daily archives HEADs ~345 (a day's, one or two).
+        # bench/retention_prune.py, moto on loopback in-process on a loaded 2-core machine, 4 interleaved
+        # rounds: 2.38 s vs 3.01 s one at a time (median per-round ratio 0.77; CPU 1.38 s vs 1.40 s).
+        # Against a real store each HEAD waits on the network, where the pool pays more.
+        with ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix="s3-prune") as pool:
+            holds = list(pool.map(lambda key: self._lock_on(key, when), doomed))
+        deletable = [key for key, held in zip(doomed, holds, strict=True) if held is None]
+        skipped = [Skipped(key, held) for key, held in zip(doomed, holds, strict=True) if held is not None]
         deleted, refused = self._delete(deletable)
         skipped += refused
         manifests = [manifest_key(key) for key in deleted if manifest_key(key) in listed]

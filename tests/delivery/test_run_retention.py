@@ -17,7 +17,7 @@ from sqlalchemy import select
 from account.records import Account
 from delivery.retention_policy import RetentionPolicy
 from delivery.s3 import manifest_key
-from jobs import get_context, run_lifecycle
+from jobs import api_tokens, get_context, run_lifecycle
 from jobs.bucket_retention import name_prefix, run_retention, set_retention, verified_keys
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination
@@ -94,6 +94,13 @@ def test_after_a_delivery_old_archives_go_by_the_policy_and_the_run_says_so(
     survivors = [new_key, old[-1], old[-2]]
     assert bucket_keys(moto_server, s3_bucket) == {*survivors, *map(manifest_key, survivors), *FOREIGN}
     assert retention_lines(bucket_app, run_id) == [("info", "Retention: deleted 8 old archive(s), kept 3.")]
+    # The user sees it in the run's detail (the API's, as the page's, is the run's history).
+    with get_context(bucket_app).db.session(write=True) as session:
+        token = api_tokens.create_token(session, user_id, "t", days=1, now=utcnow()).secret
+    detail = bucket_app.test_client().get(f"/api/v1/runs/{run_id}", headers={"Authorization": f"Bearer {token}"})
+    assert {"level": "info", "kind": "retention", "message": "Retention: deleted 8 old archive(s), kept 3."} in [
+        {k: e[k] for k in ("level", "kind", "message")} for e in detail.get_json()["history"]
+    ]
 
 
 def test_a_pruning_failure_is_a_warning_and_the_run_is_still_delivered(
