@@ -23,7 +23,7 @@ def test_a_retention_policy_is_previewed_and_saved_on_a_phone(
     for key in keys:
         moto_server.client().put_object(Bucket=s3_bucket, Key=key, Body=b"x")
     page = signed_in_page
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
     page.goto(live_server + "/settings/destinations")
     add_bucket(page, moto_server.url, s3_bucket, ADMIN_KEYS["aws_access_key_id"], ADMIN_KEYS["aws_secret_access_key"])
     entry = page.locator("li", has=page.get_by_role("heading", name=f"s3://{s3_bucket}"))
@@ -40,7 +40,7 @@ def test_a_retention_policy_is_previewed_and_saved_on_a_phone(
     assert page_width(page) <= PHONE["width"]
     assert serious_violations(page) == []
     screenshot(page, "retention-preview")  # at 1280 and 390 px; it leaves the page at 1280
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
 
     entry = page.locator("li", has=page.get_by_role("heading", name=f"s3://{s3_bucket}"))
     entry.get_by_role("button", name="Save").click()
