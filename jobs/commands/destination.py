@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
 from delivery.retention_policy import RetentionPolicy
-from errors import DeliveryError, InvalidInput
+from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
@@ -183,6 +183,8 @@ def retention_command(destination_id: int, **counts: int | None) -> None:
             set_retention(session, Registry(dict(current_app.config)), user_id, destination_id, policy)
     except InvalidInput as exc:
         raise click.ClickException(_one_line(exc)) from None
+    except LifeboatError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
     click.echo(policy.summary())
 
 
@@ -203,6 +205,8 @@ def prune_command(destination_id: int, dry_run: bool, **counts: int | None) -> N
         raise click.ClickException(exc.user_message) from None
     except InvalidInput as exc:
         raise click.ClickException(_one_line(exc)) from None
+    except LifeboatError as exc:  # e.g. the keys to read the destination's secret are not configured
+        raise click.ClickException(str(exc).splitlines()[0]) from None
     assert preview is not None  # _owner found it
     report = preview.report
     click.echo(preview.policy.summary())
