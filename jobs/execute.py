@@ -20,6 +20,7 @@ from exporters.archive.counts import counts_line
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError
 from exporters.archive.reader import read_member, verify_archive
 from jobs import run_lifecycle as runs
+from jobs.bucket_retention import prune_after_delivery
 from jobs.context import JobContext
 from jobs.download_links import needs_download_link
 from jobs.export import export_user, vcard_version_for
@@ -282,6 +283,8 @@ def _deliver_file(ctx: JobContext, run_id: str, archive: Archive, path: Path) ->
         detail = " ".join([receipt.detail, *receipt.warnings]).strip()
         _record_attempt(ctx, run_id, key, "delivered", receipt, detail)
         delivered.append(receipt.location)
+        # Old archives go only after this one is verified and recorded; never fails the delivery.
+        prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
     if not delivered:
         return "Already delivered to every destination."
     return "Delivered to " + ", ".join(delivered) + "."
