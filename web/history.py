@@ -20,11 +20,10 @@ from werkzeug.wrappers import Response
 
 from jobs import run_lifecycle
 from jobs.audit_search import support_actions
-from jobs.run_lifecycle import STAGE_EVENT
 from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
 from web.redirects import safe_next
-from web.run_detail import attempt_views, stage_timings
+from web.run_detail import attempt_views, owner_events, stage_timings
 from web.run_view import ACTIVE, RunView, run_view, state_words
 
 bp = Blueprint("history", __name__)
@@ -89,7 +88,7 @@ def run_detail(run_id: str) -> str:
         archive=_kept(run.archive),
         stages=stage_timings(run.history),
         attempts=attempt_views(session, run.id),
-        history=[e for e in run.history if e.kind != STAGE_EVENT],
+        history=owner_events(run),
     )
 
 
