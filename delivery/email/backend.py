@@ -175,7 +175,7 @@ class EmailDelivery(Delivery):
                 "email delivery is not configured",
                 permanent=True,
                 operator=True,
-                user_message="Email delivery is not set up on this Lifeboat server (it has no mail server to send through).",
+                user_message="Email delivery is not set up on this Lifeboat server (it has no mail server to use).",
             )
 
     def _check_file(self, payload: Payload) -> None:
