@@ -33,6 +33,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from errors import InvalidInput
 from jobs.audit import Actor, record
@@ -73,7 +74,7 @@ def _page_number(pages: int) -> int:
     return min(max(request.args.get("page", 1, type=int) or 1, 1), max(pages, 1))
 
 
-def _last_page(endpoint: str, page: int, pages: int, args: dict[str, str]) -> Response | None:
+def _last_page(endpoint: str, page: int, pages: int, args: dict[str, str]) -> BaseResponse | None:
     """A redirect to the last page when `page` is past it, else None.
 
     Why: a page past the end (an old link, the queue shrank since) showed the
@@ -82,12 +83,13 @@ def _last_page(endpoint: str, page: int, pages: int, args: dict[str, str]) -> Re
     """
     if page <= pages:
         return None
-    return redirect(url_for(endpoint, **args, page=pages if pages > 1 else None))
+    values: dict[str, Any] = {**args, "page": pages if pages > 1 else None}
+    return redirect(url_for(endpoint, **values))
 
 
 @bp.route("")
 @staff_required()
-def queue_page() -> str | Response:
+def queue_page() -> str | BaseResponse:
     """What needs attention, newest first; `?kind=` keeps one kind."""
     kind = request.args.get("kind") or ""
     kinds = (kind,) if kind in KINDS else KINDS
@@ -185,7 +187,7 @@ def _filters() -> tuple[AuditFilter, str | None]:
 
 @bp.route("/audit")
 @staff_required("admin")
-def audit() -> str | Response:
+def audit() -> str | BaseResponse:
     """The audit log (admins): filter by actor, target user, action and days; export the same rows."""
     filters, problem = _filters()
     session = get_session()
