@@ -14,7 +14,7 @@ from jobs.execute import execute_run
 from jobs.support_actions import resend_archive
 from store import Database, ExportRun, RunState
 from store.base import utcnow
-from tests.web.conftest import make_staff
+from tests.web.conftest import csrf_token, make_staff
 from tests.web.run_helpers import run_now
 
 TRIGGERS = ("manual", "schedule", "cli", "api", "upgrade", "support")
@@ -62,6 +62,10 @@ def test_a_failed_support_resend_names_the_state_once_and_says_the_operator_must
     assert "once it is fixed" not in page.lower() and "once you have fixed" not in page.lower()
     assert "ask support to send it again" in page
     assert "to your email address" in page and "their" not in page
+    headers = {"X-CSRFToken": csrf_token(signed_in, "/history")}
+    lines = signed_in.get(f"/api/v1/runs/{run_id}", headers=headers).get_json()["history"]
+    [resend] = [line["message"] for line in lines if line["kind"] == "resend"]
+    assert resend.endswith("to your email address.")  # the API reads the same as the page
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
