@@ -148,7 +148,7 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
         log.warning("run lease lost; another worker owns it now", extra={"run_id": run_id})
         return "lost"
     except DeliveryError as exc:
-        return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent)
+        return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent, operator=exc.operator)
     except Exception as exc:
         log.exception("run attempt crashed", extra={"run_id": run_id})
         return _failed(ctx, run_id, owner, _describe(exc), permanent=False)
@@ -329,9 +329,9 @@ def _record_attempt(
             destination.status_at = now
 
 
-def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: bool) -> str:
+def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: bool, operator: bool = False) -> str:
     state = runs.finish_failed_attempt(
-        ctx.db, run_id, owner, now=ctx.clock(), error=error, permanent=permanent, policy=ctx.policy
+        ctx.db, run_id, owner, now=ctx.clock(), error=error, permanent=permanent, policy=ctx.policy, operator=operator
     )
     if state == RunState.FAILED:
         with ctx.db.session() as session:

@@ -306,7 +306,8 @@ def resend_archive(
             reason=reason,
             request_key=request_key,
             now=now,
-            message=f"Re-send of {archive.filename} to {where} queued (run {run.id}); its History shows each delivery.",
+            message=f"Re-send of {archive.filename} to {where} queued (run {run.id}): "
+            "its deliveries appear under that run in this user's recent runs.",
             run_id=run.id,
             queued=True,
             archive_id=archive.id,

@@ -100,8 +100,15 @@ def token_command(email: str, name: str, days: int, reason: str) -> None:
     """
     with get_db().session(write=True) as session:
         user = find_user(session, email)
-        if user is None or user.role not in STAFF_ROLES:
-            raise StaffError(f"{email} is not a support or admin account: create it with `users create` first.")
+        if user is None:
+            raise StaffError(
+                f"There is no account {email}: create it with `users create {email} --role support` first."
+            )
+        if user.role not in STAFF_ROLES:
+            raise StaffError(
+                f"{user.email} is a user account, and staff tokens are for support and admin accounts: give it a role "
+                f"first with `users set-role {user.email} --role support --reason …`."
+            )
         secret = make_staff_token(session, operator(), user, name, days=days, reason=reason, now=utcnow()).secret
     click.echo(secret)
     click.echo(f"Staff API token for {email}, valid {days} days: shown only this once.", err=True)

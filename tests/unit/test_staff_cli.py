@@ -128,7 +128,7 @@ def test_a_staff_token_from_the_command_line_opens_the_support_api_only_and_is_a
         row = session.scalars(select(AuditEvent).where(AuditEvent.action == "staff_token.create")).one()
         assert row.reason == "INC-7" and row.target_email == "sam@support.example" and secret not in row.detail
     plain = runner.invoke(args=["users", "token", "nobody@example.com", "--name", "x", "--reason", "y"])
-    assert "is not a support or admin account" in _one_error_line(plain)
+    assert "There is no account nobody@example.com: create it with `users create" in _one_error_line(plain)
 
 
 def test_create_refuses_in_one_line_when_the_server_could_not_keep_a_second_factor(
