@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import fields, is_dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from account import canonical
 from account.records import Account, Calendar
@@ -69,10 +69,35 @@ def prepare(account: Account) -> tuple[Account, list[str]]:
     return clean, replaced
 
 
+R = TypeVar("R")
+
+
+def prepare_record(record: R, path: str) -> tuple[R, list[str], list[tuple[str, str]]]:
+    """`prepare` for one record of a stream (a contact, a calendar's info, an event, a note).
+
+    Returns the record with the NUL rule applied, the paths where it was, and the
+    problems `limit_problems` would report for it; `path` is where the record sits
+    in the account JSON (`$.calendars[0].events[3]`; `$.calendars[0]` for a
+    calendar's info), so problems read as they do for a whole account.
+    Why it returns problems instead of raising: a writer streaming records reports
+    every problem of the stream at once, as `prepare` does for an account.
+    """
+    problems = _limit_problems(record, path)
+    if problems:
+        return record, [], problems
+    replaced: list[str] = []
+    clean = _replace_nul(record, path, replaced)
+    return clean, replaced, []
+
+
 def limit_problems(account: Account) -> list[tuple[str, str]]:
     """`(path, message)` for every value longer than the store can hold on every backend."""
+    return _limit_problems(account, "$")
+
+
+def _limit_problems(record: Any, at: str) -> list[tuple[str, str]]:
     problems = []
-    for path, key, value in strings(account):
+    for path, key, value in strings(record, at):
         limit = CHAR_LIMITS.get(key)
         if limit is not None and len(value) > limit:
             problems.append((path, f"is {len(value)} characters long; at most {limit} can be stored"))
