@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import datetime as dt
 import io
 import re
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from vobject.base import ParseError, getLogicalLines, parseLine
@@ -71,10 +72,68 @@ def parse_vcard(text: str) -> Contact:
     return contacts[0]
 
 
-def _cards(text: str) -> Iterator[list[_Property]]:
+def stream_vcards(chunks: Iterable[bytes]) -> Iterator[Contact]:
+    """`read_vcards` for a file that arrives in pieces: memory is one card, however many there are.
+
+    The text is cut into cards at END:VCARD lines (counting nested BEGIN:VCARD) and
+    each card is read by the code `read_vcards` uses, so the contacts, checks and
+    messages are the same; line numbers count from the start of the file.
+    """
+    for text, first_line in _card_texts(chunks):
+        for properties in _cards(text, first_line):
+            yield _contact(properties)
+
+
+_CARD_MARK = re.compile(r"(?:[^:;.]*\.)?(BEGIN|END)(?:;[^:]*)?:(.*)", re.IGNORECASE | re.DOTALL)
+
+
+def _card_texts(chunks: Iterable[bytes]) -> Iterator[tuple[str, int]]:
+    """Each card's text (with anything before it) and the number of its first line."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    offset = 0  # bytes decoded before the current chunk, for the message
+    rest = ""
+    card: list[str] = []
+    first = number = 1
+    depth = 0
+    ended = False  # the last line ended the card, unless the next one continues it
+    for chunk in _then_none(chunks):
+        try:
+            text = rest + (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"the vCard file is not UTF-8 (bad byte near offset {offset + exc.start}): re-save it as UTF-8"
+            ) from None
+        offset += len(chunk or b"")
+        lines = text.split("\n")
+        rest = lines.pop() if chunk is not None else ""
+        for line in lines:
+            if line[:1] in (" ", "\t") and line:
+                ended = False
+            else:
+                if ended:
+                    yield "".join(card), first
+                    card, first = [], number
+                    ended = False
+                mark = _CARD_MARK.match(line.rstrip("\r"))
+                if mark is not None and mark.group(2).strip().upper() == "VCARD":
+                    depth = depth + 1 if mark.group(1).upper() == "BEGIN" else max(depth - 1, 0)
+                    ended = depth == 0
+            card.append(line + "\n")
+            number += 1
+    if card:
+        yield "".join(card), first
+
+
+def _then_none(chunks: Iterable[bytes]) -> Iterator[bytes | None]:
+    yield from chunks
+    yield None  # the end: the decoder is flushed and the last line taken
+
+
+def _cards(text: str, first_line: int = 1) -> Iterator[list[_Property]]:
     card: list[_Property] | None = None
     nested = 0  # a vCard inside AGENT is part of its card, not a contact of its own
-    for line, number in getLogicalLines(io.StringIO(text), allowQP=False):
+    for line, at in getLogicalLines(io.StringIO(text), allowQP=False):
+        number = at + first_line - 1
         try:
             name, params, value, group = parseLine(line, number)
         except ParseError:
