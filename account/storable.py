@@ -16,6 +16,7 @@ importer and a restore name a problem the same way.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import fields, is_dataclass, replace
 from typing import Any, TypeVar
@@ -82,12 +83,48 @@ def prepare_record(record: R, path: str) -> tuple[R, list[str], list[tuple[str, 
     Why it returns problems instead of raising: a writer streaming records reports
     every problem of the stream at once, as `prepare` does for an account.
     """
+    if _fits(record, ""):
+        return record, [], []
     problems = _limit_problems(record, path)
     if problems:
         return record, [], problems
     replaced: list[str] = []
     clean = _replace_nul(record, path, replaced)
     return clean, replaced, []
+
+
+def _fits(value: Any, key: str) -> bool:
+    """True when `prepare_record` would change and report nothing: the common case, checked fast.
+
+    Why a second walk beside `strings`: that one builds a JSON path for every
+    string; a restore checks every record of the account, and on a 0.1x HEAVY
+    archive the two walks took a fifth of the time (cProfile). This one builds
+    no paths and asks `dataclasses.fields` once per class; only a record that
+    fails it takes the full walk, which names the paths.
+    """
+    if isinstance(value, str):
+        if canonical.NUL in value:
+            return False
+        limit = CHAR_LIMITS.get(key)
+        if limit is not None and len(value) > limit:
+            return False
+        # At most 4 UTF-8 bytes per character: a short value needs no encoding to know it fits.
+        return not (
+            key in KEYS and len(value) * 4 > KEY_BYTES and len(value.encode("utf-8", "surrogatepass")) > KEY_BYTES
+        )
+    if isinstance(value, tuple):
+        return all(_fits(item, key) for item in value)
+    if isinstance(value, Mapping):
+        return all(_fits(name, f"{key}.name") and _fits(item, key) for name, item in value.items())
+    if is_dataclass(value) and not isinstance(value, type):
+        return all(_fits(getattr(value, name), field_key) for name, field_key in _fields_of(type(value)))
+    return True
+
+
+@functools.cache
+def _fields_of(cls: type[Any]) -> tuple[tuple[str, str], ...]:
+    """A dataclass's field names, each with its `Class.field` key."""
+    return tuple((field.name, f"{cls.__name__}.{field.name}") for field in fields(cls))
 
 
 def limit_problems(account: Account) -> list[tuple[str, str]]:

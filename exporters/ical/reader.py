@@ -25,6 +25,8 @@ from icalendar import Calendar as VCalendar
 from icalendar import Component
 from icalendar.error import GloballyUniqueTZIDGuessed
 from icalendar.parser.content_line import Contentline
+from icalendar.parser.parameter import Parameters
+from icalendar.parser.string import validate_token
 from icalendar.prop import vDuration
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
@@ -153,6 +155,7 @@ def _stream_events(items: Iterator[tuple[str, list[str]]]) -> Iterator[Event]:
         raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
 
 
+_BLANKS = re.compile(r"[ \t]+")
 _BEGIN_END = re.compile(r"(BEGIN|END):(.*)\Z", re.IGNORECASE | re.DOTALL)
 
 
@@ -293,6 +296,13 @@ class _Line(Contentline):
         head = self[:colon]
         if '"' in head or "\\" in head:  # quotes or escapes before the ':': the careful walk decides
             return super().raw_parts()
+        if ";" not in head and colon:  # no parameters (most lines): what icalendar makes of an empty list
+            name = head if getattr(self, "strict", False) else _BLANKS.sub("", head.strip())
+            try:
+                validate_token(name)
+            except ValueError:
+                return super().raw_parts()
+            return name, Parameters(), self[colon + 1 :]
         try:
             name, params, _ = Contentline(self[: colon + 1], strict=getattr(self, "strict", False)).raw_parts()
         except ValueError:

@@ -88,21 +88,27 @@ _CARD_MARK = re.compile(r"(?:[^:;.]*\.)?(BEGIN|END)(?:;[^:]*)?:(.*)", re.IGNOREC
 
 
 def _card_texts(chunks: Iterable[bytes]) -> Iterator[tuple[str, int]]:
-    """Each card's text (with anything before it) and the number of its first line."""
+    """Each card's text (with anything before it) and the number vobject gives its first line.
+
+    vobject numbers a line 2 after a plain one and 1 more per fold (it counts the
+    line end and the end of the text each logical line is), so messages name the
+    line `read_vcards` names.
+    """
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    offset = 0  # bytes decoded before the current chunk, for the message
+    offset = 0  # bytes given to the decoder before the current chunk
     rest = ""
     card: list[str] = []
     first = number = 1
     depth = 0
     ended = False  # the last line ended the card, unless the next one continues it
     for chunk in _then_none(chunks):
+        pending = len(decoder.getstate()[0])
         try:
             text = rest + (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True))
         except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"the vCard file is not UTF-8 (bad byte near offset {offset + exc.start}): re-save it as UTF-8"
-            ) from None
+            bom = 3 if offset == 0 and (chunk or b"").startswith(codecs.BOM_UTF8) else 0
+            at = offset - pending + exc.start + bom
+            raise InvalidInput(f"the vCard file is not UTF-8 (bad byte at offset {at}): re-save it as UTF-8") from None
         offset += len(chunk or b"")
         lines = text.split("\n")
         rest = lines.pop() if chunk is not None else ""
@@ -118,8 +124,9 @@ def _card_texts(chunks: Iterable[bytes]) -> Iterator[tuple[str, int]]:
                 if mark is not None and mark.group(2).strip().upper() == "VCARD":
                     depth = depth + 1 if mark.group(1).upper() == "BEGIN" else max(depth - 1, 0)
                     ended = depth == 0
+                number += 1  # a logical line starts here
             card.append(line + "\n")
-            number += 1
+            number += 1  # and a line ends
     if card:
         yield "".join(card), first
 
