@@ -269,7 +269,7 @@ def note_record(row: NoteRow) -> Note:
 # with its children (bench: 50,000 events, 6.4 s CPU), far more than the insert itself;
 # `store.replace` inserts these dicts with `insert(table)` instead. They carry every
 # column the `*_row` functions set except the keys (`id`, and the parent's id, which
-# the writer fills in); tests/store/test_bulk_rows.py proves both give the same columns,
+# the writer fills in); tests/unit/test_bulk_rows.py proves both give the same columns,
 # so a column added to a `*_row` function must be added here too.
 
 
