@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import functools
 import hashlib
 import re
 import warnings
@@ -25,6 +26,7 @@ from icalendar import Calendar as VCalendar
 from icalendar import Component
 from icalendar.error import GloballyUniqueTZIDGuessed
 from icalendar.parser.content_line import Contentline
+from icalendar.parser.ical.calendar import CalendarIcalParser
 from icalendar.parser.parameter import Parameters
 from icalendar.parser.string import validate_token
 from icalendar.prop import vDuration
@@ -262,7 +264,8 @@ def _parse_lines(lines: list[str]) -> list[Component]:
                 protected = [_protect_line(line, stand_in) for line in lines]
             else:
                 protected = lines
-            components = VCalendar.from_ical([_Line(line) for line in protected], multiple=True)  # type: ignore[call-overload, no-untyped-call]
+            content: list[Contentline] = [_Line(line) for line in protected]  # type: ignore[no-untyped-call]
+            components = _Parser(content, _COMPONENTS, _TYPES).parse()
             if stand_in is not None and protected != lines:
                 for comp in components:
                     for sub in comp.walk():
@@ -303,11 +306,51 @@ class _Line(Contentline):
             except ValueError:
                 return super().raw_parts()
             return name, Parameters(), self[colon + 1 :]
-        try:
-            name, params, _ = Contentline(self[: colon + 1], strict=getattr(self, "strict", False)).raw_parts()
-        except ValueError:
-            return super().raw_parts()
-        return name, params, self[colon + 1 :]
+        strict = getattr(self, "strict", False)
+        known = _HEADS.get((head, strict))
+        if known is None:
+            try:
+                name, params, _ = Contentline(self[: colon + 1], strict=strict).raw_parts()
+            except ValueError:
+                return super().raw_parts()
+            if len(_HEADS) >= _HEADS_KEPT:
+                _HEADS.clear()
+            known = _HEADS[head, strict] = name, tuple(params.items())
+        name, items = known
+        # A new Parameters each time: a property's parameters may be changed after parsing (`_restore`).
+        return (
+            name,
+            Parameters((key, list(value) if isinstance(value, list) else value) for key, value in items),
+            self[colon + 1 :],
+        )
+
+
+# Lines with parameters repeat their name and parameters (`DTSTART;TZID=Europe/Berlin`,
+# `ATTENDEE;ROLE=...`): parsed once each, as long as a few thousand fit.
+_HEADS: dict[tuple[str, bool], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+_HEADS_KEPT = 4096
+
+
+class _Parser(CalendarIcalParser):
+    """icalendar's calendar parser, finding each property's value type once per name and VALUE.
+
+    Why: icalendar looks the type up twice per property, each time through
+    case-insensitive dictionaries; the answer depends on the name and the VALUE
+    parameter only. Memoised, parsing a calendar took 18% less CPU (0.1x HEAVY,
+    2,500 events: 0.60 s -> 0.49 s).
+    """
+
+    def get_factory_for_property(self, name: str, params: Parameters) -> Any:
+        return _factory(name, params.value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _factory(name: str, value: str | None) -> Any:
+    return _TYPES.for_property(name, value)
+
+
+_TYPES = VCalendar.types_factory
+_COMPONENTS = VCalendar._get_component_factory()  # what `VCalendar.from_ical` gives its parser
 
 
 _FOLD = re.compile(r"\r?\n[ \t]")

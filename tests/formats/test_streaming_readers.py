@@ -125,6 +125,15 @@ def test_the_quick_line_split_gives_icalendars_own_parts_or_error(line: str) -> 
         return name, dict(params), type(params), value
 
     assert parts(_Line) == parts(Contentline)
+    assert parts(_Line) == parts(Contentline)  # again, from the cache of parsed parameters
+
+
+def test_parameters_parsed_once_are_handed_out_as_new_objects() -> None:
+    line = 'ATTENDEE;CN="Ann";ROLE=CHAIR;DELEGATED-TO="mailto:b@x","mailto:c@x":mailto:a@x'
+    first = _Line(line).parts()[1]
+    first["CN"] = "changed"
+    first["DELEGATED-TO"].append("mailto:d@x")
+    assert _Line(line).parts() == Contentline(line).parts()
 
 
 # --- vCard --------------------------------------------------------------------------------
