@@ -5,7 +5,7 @@ refuses (U+0000 in `text`, a value longer than its `VARCHAR(n)`, a unique key
 too large for a B-tree entry), so the same account used to import on one
 backend and crash with a raw `DataError` on the other. Every path into the
 store (`import-account`, `restore`, the demo, tests) goes through
-`store.accounts.replace_account`, which calls `prepare` here, so the rule
+`store.replace`, which calls `prepare_record` here on each record, so the rule
 holds whatever produced the records: an archive restored from an older
 version, a hand-edited note, a future API. The importer applies the same
 rules earlier, with the JSON paths of the file (`account.jsonio`).
