@@ -125,9 +125,8 @@ def spread(values: list[float]) -> str:
 
 
 def report(results: list[dict[str, Any]], repeat: int) -> None:
-    print(
-        f"Lifeboat restore benchmark: HEAVY x scale, SQLite, {repeat} interleaved rounds; Python {sys.version.split()[0]}"
-    )
+    python = sys.version.split()[0]
+    print(f"Lifeboat restore benchmark: HEAVY x scale, SQLite, {repeat} interleaved rounds; Python {python}")
     print("  figures: median (min-max) over rounds; ratios are per round, restore / that round's export")
     for r in results:
         s = r["stats"]
