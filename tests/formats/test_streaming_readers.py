@@ -183,3 +183,25 @@ def test_a_bad_address_book_is_refused_with_the_line_counted_from_the_start_of_t
         assert "not UTF-8" in str(stream.value)
     with pytest.raises(InvalidInput, match="no END:VCARD"):
         list(stream_vcards([good[:-12]]))
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b"NOTE:one\rX-TWO:two\r\n",  # a lone CR ends a line for vobject
+        b"NOTE:one\r\n\r\n  folded after a blank line\r\n",
+        b"NOTE:one\r\n\tfolded with a tab\r\n",
+        b"NOTE:one\rnot a property\r\n",
+    ],
+)
+def test_odd_line_ends_read_as_vobject_reads_them(odd: bytes) -> None:
+    card = contact_to_vcard(Contact(uid="a", formatted_name="Ann"))
+    data = card + card.replace(b"END:VCARD", odd + b"END:VCARD") + card
+
+    def outcome(read: object) -> object:
+        try:
+            return list(read)  # type: ignore[call-overload]
+        except InvalidInput as exc:
+            return str(exc)
+
+    assert outcome(stream_vcards(pieces(data, 3))) == outcome(read_vcards(data))
