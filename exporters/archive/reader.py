@@ -26,9 +26,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
 from account.records import Account, Calendar, CalendarInfo, Contact, Event, Note
+from errors import InvalidInput
 from exporters.archive.counts import KINDS
 from exporters.archive.layout import ADDRESS_BOOK, included_kinds
 from exporters.archive.manifest import (
@@ -377,17 +378,36 @@ class ArchiveRecords:
         book = self._layout.get("address_book", ADDRESS_BOOK)  # null: contacts were left out of this archive
         if book is None:
             return iter(())
-        return stream_vcards(self._archive.member_chunks(book))
+        return _naming(book, stream_vcards(self._archive.member_chunks(book)))
 
     def calendars(self) -> Iterator[tuple[CalendarInfo, Iterator[Event]]]:
         """Each calendar's info, then its events: read them before asking for the next calendar."""
         for name in self._layout["calendars"]:
-            yield stream_calendar(self._archive.member_chunks(name))
+            try:
+                info, events = stream_calendar(self._archive.member_chunks(name))
+            except InvalidInput as exc:
+                raise _named(name, exc) from None
+            yield info, _naming(name, events)
 
     def notes(self) -> Iterator[Note]:
         member = self._archive.open_member
         for name in self._layout["notes"]:
             yield read_note(name, member(name), member)
+
+
+T = TypeVar("T")
+
+
+def _naming(path: str, items: Iterator[T]) -> Iterator[T]:
+    """`items`, with the member's path put before the message of an `InvalidInput` they raise."""
+    try:
+        yield from items
+    except InvalidInput as exc:
+        raise _named(path, exc) from None
+
+
+def _named(path: str, exc: InvalidInput) -> InvalidInput:
+    return InvalidInput(f"{path}: {exc.args[0]}", exc.problems)
 
 
 @contextmanager

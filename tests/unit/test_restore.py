@@ -185,7 +185,10 @@ def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
     spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (broken,))))
     archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
     _drop_dtstart(archive, tmp_path)
-    with watch_writes(db) as writes, pytest.raises(InvalidInput, match="1 problem") as refused:
+    with (
+        watch_writes(db) as writes,
+        pytest.raises(InvalidInput, match=r"^calendars/Late.ics: The calendar file has 1 problem") as refused,
+    ):
         restore_archive(db, tmp_path / "rewritten.zip", alice.email)
     assert refused.value.problems == [("event 'no-start'", "has no start (DTSTART)")]
     assert writes == []
