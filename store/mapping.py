@@ -1,5 +1,10 @@
 """Convert between ORM rows and plain records, field by field.
 
+Each row built here carries `content_sha256`, the digest of the record it was
+built from (`account.versions`): the item's content version, which a repeat
+export compares to reuse what it wrote before. Anything that changes a row's
+content must go through these builders (or set the digest again).
+
 Why by hand: each record field maps to a named column or child row, and the
 round-trip tests prove nothing is dropped; a generic serializer would hide a
 forgotten field inside a blob.
@@ -23,6 +28,7 @@ from account.records import (
     Typed,
     When,
 )
+from account.versions import record_digest
 from store.calendars import (
     CalendarRow,
     EventAlarmRow,
@@ -69,6 +75,7 @@ def contact_row(contact: Contact, user_id: int, position: int) -> ContactRow:
         photo_data=contact.photo.data if contact.photo else None,
         created=contact.created,
         updated=contact.updated,
+        content_sha256=record_digest(contact),
         **{f"name_{part}": getattr(name, part) for part in _NAME_PARTS},
     )
     for kind, items in zip(_VALUE_KINDS, (contact.emails, contact.phones, contact.urls, contact.impps), strict=True):
@@ -154,6 +161,7 @@ def event_row(event: Event, calendar_id: int, position: int) -> EventRow:
         organizer_name=event.organizer.name if event.organizer else None,
         created=event.created,
         updated=event.updated,
+        content_sha256=record_digest(event),
         **{k: getattr(event, k) for k in _EVENT_TEXT},
     )
     row.dates = [
@@ -237,6 +245,7 @@ def note_row(note: Note, user_id: int, position: int) -> NoteRow:
         archived=note.archived,
         created=note.created,
         updated=note.updated,
+        content_sha256=record_digest(note),
     )
     row.tags = [NoteTagRow(position=i, value=v) for i, v in enumerate(note.tags)]
     row.attachments = [

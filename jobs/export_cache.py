@@ -1,0 +1,176 @@
+"""The per-user item cache of repeat exports: one small SQLite file per user, on local disk.
+
+What it is for: `exporters.archive.reuse` (the bytes an export wrote per item,
+keyed by content version, options and writer fingerprint). It is an
+optimisation only, so every failure here turns into a miss, never a failed
+export: a damaged entry (its checksum does not match) is deleted and the item is
+serialised again; a damaged, locked or missing file disables the cache for the
+run; the folder may be deleted at any time.
+
+Why SQLite rather than a file per item: a heavy account has 65,000 items, and
+one file each costs an inode, a directory entry and an open/read/close per
+item, where SQLite answers 500 keys in one statement from one file and writes
+them in one transaction; no half-written entry survives a crash.
+
+Why bounded by "what the latest run used": each run marks the entries it read
+or wrote with its number, and a completed run deletes the rest, so the file
+holds about one export's worth of bytes (the plain items plus the contacts'
+compressed segments) and never grows with history. `MAX_BYTES` caps it for an
+account too big to be worth caching: past it, nothing new is added.
+
+Never shared between users: the file lives in `<folder>/<user id>/`, and the
+cache object is made for one user's export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import shutil
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILENAME = "items.sqlite3"
+MAX_BYTES = 4 * 1024**3
+WRITE_BATCH = 500
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
+    "checksum BLOB NOT NULL, run INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS runs (last INTEGER NOT NULL)",
+)
+
+
+def _checksum(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
+
+
+class ItemCacheFile:
+    """`exporters.archive.reuse.ItemCache` in `<folder>/<user_id>/items.sqlite3`; use as a context manager.
+
+    `commit()` after a successful export keeps what this run used and drops the
+    rest; leaving without it keeps what was written (still valid entries) and
+    drops nothing.
+    """
+
+    def __init__(self, folder: Path, user_id: int, *, max_bytes: int = MAX_BYTES) -> None:
+        self.path = Path(folder) / str(int(user_id)) / FILENAME
+        self.max_bytes = max_bytes
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, bytes, bytes, int]] = []
+        self._used: list[str] = []
+        self._run = 0
+        self.discarded = 0  # damaged entries found and dropped (tests and logs)
+        self._full = False
+
+    def __enter__(self) -> ItemCacheFile:
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up("cannot be opened", exc, remove=True)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        self._db = db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # losing the last entries in a power cut costs only a miss
+        for statement in _SCHEMA:
+            db.execute(statement)
+        last = db.execute("SELECT max(last) FROM runs").fetchone()[0]
+        self._run = int(last or 0) + 1
+        db.execute("BEGIN")
+        db.execute("DELETE FROM runs")
+        db.execute("INSERT INTO runs VALUES (?)", (self._run,))
+        db.execute("COMMIT")
+        pages = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
+        self._full = pages >= self.max_bytes
+
+    def _give_up(self, what: str, exc: BaseException, *, remove: bool = False) -> None:
+        """Stop using the cache for this run (and remove a file that cannot be read, for the next one)."""
+        log.warning("export cache %s %s (%s); exporting without it", self.path, what, exc)
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        if remove:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self.path.parent)
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]:
+        if self._db is None or not keys:
+            return {}
+        found: dict[str, bytes] = {}
+        damaged: list[str] = []
+        try:  # the keys as one JSON parameter: one statement per batch, whatever its length
+            rows = self._db.execute(
+                "SELECT key, value, checksum FROM items WHERE key IN (SELECT value FROM json_each(?))",
+                (json.dumps(keys),),
+            )
+            for key, value, checksum in rows:
+                if _checksum(value) == checksum:
+                    found[key] = bytes(value)
+                else:
+                    damaged.append(key)
+            if damaged:
+                self.discarded += len(damaged)
+                log.warning("export cache %s: %d damaged entries dropped", self.path, len(damaged))
+                self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in damaged])
+        except sqlite3.Error as exc:
+            self._give_up("cannot be read", exc, remove=True)
+            return {}
+        self._used.extend(found)
+        if len(self._used) >= WRITE_BATCH:
+            self._flush()
+        return found
+
+    def put(self, key: str, value: bytes) -> None:
+        if self._db is None or self._full:
+            return
+        self._pending.append((key, value, _checksum(value), self._run))
+        if len(self._pending) >= WRITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._db is None:
+            return
+        pending, used = self._pending, self._used
+        self._pending, self._used = [], []
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", pending)
+            for start in range(0, len(used), WRITE_BATCH):
+                part = used[start : start + WRITE_BATCH]
+                self._db.execute(
+                    "UPDATE items SET run = ? WHERE key IN (SELECT value FROM json_each(?))",
+                    (self._run, json.dumps(part)),
+                )
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._give_up("cannot be written", exc)
+
+    def commit(self) -> None:
+        """The export succeeded: keep what it used or wrote, drop every other entry."""
+        self._flush()
+        if self._db is None:
+            return
+        try:
+            self._db.execute("DELETE FROM items WHERE run < ?", (self._run,))
+        except sqlite3.Error as exc:
+            self._give_up("cannot be pruned", exc)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._flush()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
