@@ -50,6 +50,17 @@ def _bad_char(ch: str) -> bool:
     return category in ("Cc", "Cs")
 
 
+# `_bad_char` as one character class, for `sanitize_component`'s hot path: Cc is exactly
+# U+0000-U+001F and U+007F-U+009F, Cs exactly the surrogates (tests/unit/test_paths_bad_chars.py
+# checks every code point against `_bad_char`). Why: a per-character generator was a quarter
+# of a repeat export's CPU time (cProfile, 0.1x HEAVY, issue 15); one `re.sub` is ~10x faster.
+_BAD_CHARS = re.compile(
+    "["
+    + re.escape("".join(sorted(_FORBIDDEN | _INVISIBLE_TROUBLE)))
+    + "\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+)
+
+
 def is_reserved_windows_name(component: str) -> bool:
     """Tell whether Windows treats `component` as a device (`CON`, `nul.txt`, `COM1 .md`)."""
     base = component.split(".", 1)[0].rstrip(" ")
@@ -88,7 +99,7 @@ def sanitize_component(name: str, *, fallback: str = "untitled", max_bytes: int 
     in `max_bytes` UTF-8 bytes. It is not unique: `PathAllocator` handles that.
     """
     text = unicodedata.normalize("NFC", name)
-    text = "".join("_" if _bad_char(ch) else ch for ch in text)
+    text = _BAD_CHARS.sub("_", text)
     text = _tidy_ends(unicodedata.normalize("NFC", _truncate(text, max_bytes)))
     if not text.strip():
         text = fallback
