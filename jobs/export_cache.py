@@ -12,8 +12,9 @@ one file each costs an inode, a directory entry and an open/read/close per
 item, where SQLite answers 500 keys in one statement from one file and writes
 them in one transaction; no half-written entry survives a crash.
 
-Why bounded by "what the latest run used": each run marks the entries it read
-or wrote with its number, and a completed run deletes the rest, so the file
+Why bounded by "what the latest run used": each run notes the keys it read or
+wrote (in a small table of its own: marking the items in place would rewrite
+every row with its blob), and a completed run deletes the rest, so the file
 holds about one export's worth of bytes (the plain items plus the contacts'
 compressed segments) and never grows with history. `MAX_BYTES` caps it for an
 account too big to be worth caching: past it, nothing new is added.
@@ -38,10 +39,10 @@ log = logging.getLogger(__name__)
 FILENAME = "items.sqlite3"
 MAX_BYTES = 4 * 1024**3
 WRITE_BATCH = 500
+SCHEMA_VERSION = 1
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
-    "checksum BLOB NOT NULL, run INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS runs (last INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, checksum BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys this run used
 )
 
 
@@ -61,9 +62,8 @@ class ItemCacheFile:
         self.path = Path(folder) / str(int(user_id)) / FILENAME
         self.max_bytes = max_bytes
         self._db: sqlite3.Connection | None = None
-        self._pending: list[tuple[str, bytes, bytes, int]] = []
+        self._pending: list[tuple[str, bytes, bytes]] = []
         self._used: list[str] = []
-        self._run = 0
         self.discarded = 0  # damaged entries found and dropped (tests and logs)
         self._full = False
 
@@ -81,16 +81,17 @@ class ItemCacheFile:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
         self._db = db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # losing the last entries in a power cut costs only a miss
+        # No fsync: a cache lost or torn by a power cut costs a slower export, and a damaged
+        # file or entry is noticed (errors, checksums) and dropped. The rollback journal
+        # still keeps a crashed process's half-written batch out.
+        db.execute("PRAGMA synchronous=OFF")
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # new, or another layout
+            for table in ("items", "touched"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for statement in _SCHEMA:
             db.execute(statement)
-        last = db.execute("SELECT max(last) FROM runs").fetchone()[0]
-        self._run = int(last or 0) + 1
-        db.execute("BEGIN")
-        db.execute("DELETE FROM runs")
-        db.execute("INSERT INTO runs VALUES (?)", (self._run,))
-        db.execute("COMMIT")
+        db.execute("DELETE FROM touched")
         pages = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
         self._full = pages >= self.max_bytes
 
@@ -117,7 +118,7 @@ class ItemCacheFile:
             )
             for key, value, checksum in rows:
                 if _checksum(value) == checksum:
-                    found[key] = bytes(value)
+                    found[key] = value
                 else:
                     damaged.append(key)
             if damaged:
@@ -135,7 +136,7 @@ class ItemCacheFile:
     def put(self, key: str, value: bytes) -> None:
         if self._db is None or self._full:
             return
-        self._pending.append((key, value, _checksum(value), self._run))
+        self._pending.append((key, value, _checksum(value)))
         if len(self._pending) >= WRITE_BATCH:
             self._flush()
 
@@ -146,13 +147,9 @@ class ItemCacheFile:
         self._pending, self._used = [], []
         try:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", pending)
-            for start in range(0, len(used), WRITE_BATCH):
-                part = used[start : start + WRITE_BATCH]
-                self._db.execute(
-                    "UPDATE items SET run = ? WHERE key IN (SELECT value FROM json_each(?))",
-                    (self._run, json.dumps(part)),
-                )
+            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", pending)
+            touched = [(k,) for k, _, _ in pending] + [(k,) for k in used]
+            self._db.executemany("INSERT OR IGNORE INTO touched VALUES (?)", touched)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._give_up("cannot be written", exc)
@@ -163,7 +160,7 @@ class ItemCacheFile:
         if self._db is None:
             return
         try:
-            self._db.execute("DELETE FROM items WHERE run < ?", (self._run,))
+            self._db.execute("DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)")
         except sqlite3.Error as exc:
             self._give_up("cannot be pruned", exc)
 

@@ -51,6 +51,7 @@ from exporters.ical.writer import (
     event_depends_on_stamp,
     from_stamp_template,
     iter_calendar,
+    stamp_line,
     stamp_template,
 )
 from exporters.markdown.writer import note_files, note_paths, note_text
@@ -60,7 +61,10 @@ ADDRESS_BOOK = "contacts/contacts.vcf"
 CARDS_DIR = "contacts/cards"
 CALENDARS_DIR = "calendars"
 NOTES_DIR = "notes"
-REUSE_BATCH = 500  # items looked up in the cache (and missing records loaded) at a time
+# Items looked up in the cache (and missing records loaded) at a time: what a batch holds in
+# memory (cards carry photos; events are small, and fewer batches mean fewer queries for misses).
+CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 2000, 500
+CHUNK = 64 * 1024  # calendar bytes handed to the zip writer at a time
 _PAIR = struct.Struct("<II")
 
 K = TypeVar("K")
@@ -176,7 +180,7 @@ class Bundle:
                 yield _stem_of(contact.formatted_name, _name_of(contact), contact.uid), card, deflate_segment(card)
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
-        for batch in _batches(versioned.contact_versions()):
+        for batch in _batches(versioned.contact_versions(), CONTACT_BATCH):
             keys = [item_key("contact", v.digest, self.vcard_version) if v.digest else "" for v in batch]
             found = self.cache.get_many([k for k in keys if k])
             packed = {k: pair for k in found if (pair := unpack_card(found[k])) is not None}
@@ -202,9 +206,11 @@ class Bundle:
             if self.cache is None:
                 events = self._counted(self.source.events(key))
                 zones = self.source.zones(key)
-                yield Entry(path, iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone))
+                chunks = iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone)
             else:
-                yield Entry(path, self._reused_calendar(key, info))
+                chunks = self._reused_calendar(key, info)
+            # The same grouping on both paths: the zip writer gets the same writes either way.
+            yield Entry(path, _grouped(chunks))
         self.progress("calendars", self._events_done)
 
     def _counted(self, events: Iterable[K]) -> Iterator[K]:
@@ -221,14 +227,15 @@ class Bundle:
         head, known = calendar_head(info, self.source.zones(key))
         yield head
         written = bool(known)
-        for batch in _batches(versioned.event_versions(key)):
+        line = stamp_line(self.now)
+        for batch in _batches(versioned.event_versions(key), EVENT_BATCH):
             keys = [item_key("event", v.digest) if v.digest else "" for v in batch]
             found = self.cache.get_many([k for k in keys if k])
             missing = [v.key for v, k in zip(batch, keys, strict=True) if k not in found]
             records = versioned.events_by_key(key, missing) if missing else {}
             for version, item in self._counted(zip(batch, keys, strict=True)):
                 value = found.get(item)
-                chunk = _event_from_cache(value, self.now) if value is not None else None
+                chunk = _event_from_cache(value, line) if value is not None else None
                 if chunk is None:
                     event = records[version.key] if version.key in records else self._one_event(key, version.key)
                     chunk = event_chunk(event, known, stamp=self.now)
@@ -257,7 +264,7 @@ class Bundle:
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
         done = 0
-        for batch in _batches(versioned.note_versions()):
+        for batch in _batches(versioned.note_versions(), NOTE_BATCH):
             placed = [note_paths(v.title, v.notebook, v.attachments, self.paths) for v in batch]
             keys = [
                 item_key("note", v.digest, *p.links) if v.digest else "" for v, p in zip(batch, placed, strict=True)
@@ -324,23 +331,38 @@ def _event_for_cache(event: Event, chunk: bytes, now: dt.datetime) -> bytes:
     return b"" if template is None else b"@" + template
 
 
-def _event_from_cache(value: bytes, now: dt.datetime) -> bytes | None:
+def _event_from_cache(value: bytes, line: bytes) -> bytes | None:
+    """The event's chunk from its cache value, with `line` (`stamp_line` of this export) in any slots."""
     if value[:1] == b"=":
         return value[1:]
     if value[:1] == b"@":
-        return from_stamp_template(value[1:], now)
+        return from_stamp_template(value[1:], line)
     return None  # not an event's entry: serialise again
 
 
-def _batches(items: Iterable[T]) -> Iterator[list[T]]:
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     batch: list[T] = []
     for item in items:
         batch.append(item)
-        if len(batch) == REUSE_BATCH:
+        if len(batch) == size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _grouped(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """`chunks` joined into pieces of at least `CHUNK` bytes (one write per event costs more than the event)."""
+    group: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        group.append(chunk)
+        size += len(chunk)
+        if size >= CHUNK:
+            yield b"".join(group)
+            group, size = [], 0
+    if group:
+        yield b"".join(group)
 
 
 def _is_versioned(source: object) -> bool:

@@ -11,6 +11,7 @@ so the name only has to be safe and unique, not reversible.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -55,9 +56,7 @@ def _bad_char(ch: str) -> bool:
 # checks every code point against `_bad_char`). Why: a per-character generator was a quarter
 # of a repeat export's CPU time (cProfile, 0.1x HEAVY, issue 15); one `re.sub` is ~10x faster.
 _BAD_CHARS = re.compile(
-    "["
-    + re.escape("".join(sorted(_FORBIDDEN | _INVISIBLE_TROUBLE)))
-    + "\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+    "[" + re.escape("".join(sorted(_FORBIDDEN | _INVISIBLE_TROUBLE))) + "\x00-\x1f\x7f-\x9f\ud800-\udfff]"
 )
 
 
@@ -91,6 +90,10 @@ def _tidy_ends(text: str) -> str:
     return text
 
 
+# Why cached: every member path is sanitised again part by part when the writer checks it
+# (`PathRegistry.add`), and the allocator checks the same suffixes and folder names for every
+# file; half the calls of an export repeat an earlier one (issue 15). Pure, so safe to share.
+@functools.lru_cache(maxsize=4096)
 def sanitize_component(name: str, *, fallback: str = "untitled", max_bytes: int = MAX_COMPONENT_BYTES) -> str:
     """Turn any text into one path component that every desktop OS accepts.
 

@@ -114,8 +114,14 @@ def unpack_card(value: bytes) -> tuple[bytes, bytes] | None:
 
 def item_key(kind: str, digest: str, *options: str) -> str:
     """The cache key of an item's bytes: its content version under these options and these writers."""
-    text = "\x1f".join((writer_fingerprint(), kind, digest, *options))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return _key_prefix(kind, options) + digest
+
+
+@functools.lru_cache(maxsize=64)
+def _key_prefix(kind: str, options: tuple[str, ...]) -> str:
+    """What every key of `kind` under `options` starts with (one hash per kind, not per item)."""
+    text = "\x1f".join((writer_fingerprint(), kind, *options))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32] + ":"
 
 
 @functools.cache

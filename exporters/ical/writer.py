@@ -48,6 +48,7 @@ __all__ = [
     "event_to_ics",
     "from_stamp_template",
     "iter_calendar",
+    "stamp_line",
     "stamp_template",
     "zones_used",
 ]
@@ -132,15 +133,24 @@ def stamp_template(chunk: bytes, stamp: dt.datetime) -> bytes | None:
     A repeat export fills the slots (`from_stamp_template`) instead of serialising
     again. None if some DTSTAMP line is not `stamp`'s (then it cannot be a template).
     """
-    line = b"\r\nDTSTAMP:" + _stamp(stamp).encode("ascii") + b"\r\n"
+    line = stamp_line(stamp)
     if chunk.count(line) != chunk.count(b"\r\nDTSTAMP:") or b"\x00" in chunk:
         return None
     return chunk.replace(line, _STAMP_SLOT)
 
 
-def from_stamp_template(template: bytes, stamp: dt.datetime) -> bytes:
-    """The chunk `event_chunk` writes at `stamp`, from a `stamp_template` of the same event."""
-    return template.replace(_STAMP_SLOT, b"\r\nDTSTAMP:" + _stamp(stamp).encode("ascii") + b"\r\n")
+def from_stamp_template(template: bytes, stamp: dt.datetime | bytes) -> bytes:
+    """The chunk `event_chunk` writes at `stamp`, from a `stamp_template` of the same event.
+
+    `stamp` may be given as `stamp_line(stamp)`, worked out once for many events.
+    """
+    line = stamp if isinstance(stamp, bytes) else stamp_line(stamp)
+    return template.replace(_STAMP_SLOT, line)
+
+
+def stamp_line(stamp: dt.datetime) -> bytes:
+    """What fills a `stamp_template`'s slots for `stamp`."""
+    return b"\r\nDTSTAMP:" + _stamp(stamp).encode("ascii") + b"\r\n"
 
 
 def calendar_tail(written: bool, home_zone: str) -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from account.records import Account, Calendar, Contact, Event, Note
+from account.records import Account, Calendar, Contact, Note
 from account.sample import SampleSize, generate_account
 from exporters.archive.check import check_archive
 from exporters.archive.reader import verify_archive
@@ -135,6 +135,13 @@ def test_archives_with_and_without_the_cache_are_byte_identical_across_edited_ru
             # A later run is a later time: events that never say when they changed take it as DTSTAMP.
             cached, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(minutes=run), vcard_version=version)
             assert with_cache == without
+            events_ = sum(len(c.events) for c in account.calendars)
+            for kind, count in (
+                ("contacts", len(account.contacts)),
+                ("events", events_),
+                ("notes", len(account.notes)),
+            ):
+                assert cached.reuse.hits[kind] + cached.reuse.misses[kind] == count
 
 
 def _sample(seed: int = 3) -> Account:
@@ -229,7 +236,8 @@ def test_a_corrupted_cache_entry_is_detected_rebuilt_and_never_copied_into_an_ar
     _flip_inside(store, b"UID:" + victim)
     # One entry cut short (a note's text), as a partial write would leave it.
     with sqlite3.connect(store) as raw:
-        raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = (SELECT max(rowid) FROM items)")
+        (last,) = raw.execute("SELECT max(rowid) FROM items").fetchone()
+        raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = ?", (last,))
     raw.close()
 
     repeat, with_cache, without = _both(db, out, cache, NOW)
