@@ -31,7 +31,7 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,13 @@ class ItemCacheFile:
         if len(self._used) >= WRITE_BATCH:
             self._flush()
         return found
+
+    def keep(self, keys: Iterable[str]) -> None:
+        if self._db is None:
+            return
+        self._used.extend(keys)
+        if len(self._used) >= WRITE_BATCH:
+            self._flush()
 
     def put(self, key: str, value: bytes) -> None:
         if self._db is None or self._full:

@@ -23,6 +23,7 @@ manifest's `kinds` names what was included.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
 from account.records import CalendarInfo, Contact, Event, Note
+from account.versions import EventVersion
 from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.paths import PathAllocator
@@ -65,6 +67,7 @@ NOTES_DIR = "notes"
 # memory (cards carry photos; events are small, and fewer batches mean fewer queries for misses).
 CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 2000, 500
 CHUNK = 64 * 1024  # calendar bytes handed to the zip writer at a time
+RUN_TARGET, RUN_MAX = 16, 64  # events per cached run: on average, at most (see `_runs`)
 _PAIR = struct.Struct("<II")
 
 K = TypeVar("K")
@@ -209,8 +212,8 @@ class Bundle:
                 chunks = iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone)
             else:
                 chunks = self._reused_calendar(key, info)
-            # The same grouping on both paths: the zip writer gets the same writes either way.
-            yield Entry(path, _grouped(chunks))
+            # Cut into equal pieces on both paths: the zip writer gets the same writes either way.
+            yield Entry(path, _rechunk(chunks))
         self.progress("calendars", self._events_done)
 
     def _counted(self, events: Iterable[K]) -> Iterator[K]:
@@ -220,32 +223,68 @@ class Bundle:
             if self._events_done % 100 == 0:
                 self.progress("calendars", self._events_done)
 
+    def _count(self, events: int) -> None:
+        before, self._events_done = self._events_done, self._events_done + events
+        if before // 100 != self._events_done // 100:
+            self.progress("calendars", self._events_done)
+
     def _reused_calendar(self, key: Any, info: CalendarInfo) -> Iterator[bytes]:
-        """`iter_calendar`'s bytes (one chunk per event, as it yields them), unchanged events' from the cache."""
+        """`iter_calendar`'s bytes, unchanged events' from the cache.
+
+        Why runs of events: a lookup per event costs about as much again as the
+        rest of a repeat export's work on it. Consecutive events are grouped into
+        runs cut where an event's content version says so (`_runs`: an edit,
+        insertion or deletion changes only the run it is in), and a run whose
+        events are all unchanged is one cache entry. The events of any other run
+        are looked up one by one, and the run is kept whole for the next export.
+        """
         assert self.cache is not None
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
         head, known = calendar_head(info, self.source.zones(key))
         yield head
         written = bool(known)
         line = stamp_line(self.now)
-        for batch in _batches(versioned.event_versions(key), EVENT_BATCH):
-            keys = [item_key("event", v.digest) if v.digest else "" for v in batch]
-            found = self.cache.get_many([k for k in keys if k])
-            missing = [v.key for v, k in zip(batch, keys, strict=True) if k not in found]
+        for batch in _batches(_runs(versioned.event_versions(key)), EVENT_BATCH // RUN_TARGET):
+            run_keys = [_run_key(run) for run in batch]
+            found_runs = self.cache.get_many([k for k in run_keys if k])
+            loose = [v for run, k in zip(batch, run_keys, strict=True) if k not in found_runs for v in run]
+            keys = {v.key: item_key("event", v.digest) if v.digest else "" for v in loose}
+            found = self.cache.get_many([k for k in keys.values() if k]) if loose else {}
+            missing = [v.key for v in loose if keys[v.key] not in found]
             records = versioned.events_by_key(key, missing) if missing else {}
-            for version, item in self._counted(zip(batch, keys, strict=True)):
-                value = found.get(item)
-                chunk = _event_from_cache(value, line) if value is not None else None
-                if chunk is None:
-                    event = records[version.key] if version.key in records else self._one_event(key, version.key)
-                    chunk = event_chunk(event, known, stamp=self.now)
-                    if item and (kept := _event_for_cache(event, chunk, self.now)):
-                        self.cache.put(item, kept)
-                    self.reuse.misses["events"] += 1
-                else:
-                    self.reuse.hits["events"] += 1
-                written = True
-                yield chunk
+            for run, run_key in zip(batch, run_keys, strict=True):
+                value = found_runs.get(run_key)
+                text = _event_from_cache(value, line) if value is not None else None
+                if text is not None:
+                    # Its events' own entries are what the next export needs if one of them changes.
+                    self.cache.keep(item_key("event", v.digest) for v in run if v.digest)
+                    self.reuse.hits["events"] += len(run)
+                    self._count(len(run))
+                    written = True
+                    yield text
+                    continue
+                kept_run: list[bytes] = []  # each event as the cache keeps it, to keep the run whole
+                for version in run:
+                    item = keys[version.key]
+                    kept = found.get(item, b"")
+                    chunk = _event_from_cache(kept, line) if kept else None
+                    if chunk is None:
+                        event = records[version.key] if version.key in records else self._one_event(key, version.key)
+                        chunk = event_chunk(event, known, stamp=self.now)
+                        kept = _event_for_cache(event, chunk, self.now) if item else b""
+                        if kept:
+                            self.cache.put(item, kept)
+                        self.reuse.misses["events"] += 1
+                    else:
+                        self.reuse.hits["events"] += 1
+                    kept_run.append(kept)
+                    self._count(1)
+                    written = True
+                    yield chunk
+                if run_key and all(kept_run):
+                    # Each piece is its chunk (b"=") or template (b"@"); chunks hold no slot (no NUL),
+                    # so the run joined is one template whose slots all take this export's time.
+                    self.cache.put(run_key, b"@" + b"".join(piece[1:] for piece in kept_run))
         yield calendar_tail(written, self.timezone)
 
     def _one_event(self, calendar_key: Any, key: int) -> Event:
@@ -351,18 +390,46 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def _grouped(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """`chunks` joined into pieces of at least `CHUNK` bytes (one write per event costs more than the event)."""
-    group: list[bytes] = []
-    size = 0
+def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The bytes of `chunks` in pieces of exactly `CHUNK` bytes (the last shorter), however they came cut.
+
+    Why: one zip write per event costs more than the event, and the zip writer must
+    see the same writes whether events came one by one or as cached runs.
+    """
+    buffer = bytearray()
     for chunk in chunks:
-        group.append(chunk)
-        size += len(chunk)
-        if size >= CHUNK:
-            yield b"".join(group)
-            group, size = [], 0
-    if group:
-        yield b"".join(group)
+        buffer += chunk
+        while len(buffer) >= CHUNK:
+            yield bytes(buffer[:CHUNK])
+            del buffer[:CHUNK]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _runs(versions: Iterable[EventVersion]) -> Iterator[list[EventVersion]]:
+    """Consecutive events in runs of about `RUN_TARGET`, cut after an event whose digest starts low.
+
+    Content-defined cuts: where a run ends depends only on its own events, so an
+    edit, insertion or deletion changes one run and leaves the others' keys as
+    they were. An event without a version ends its run (which then has no key).
+    """
+    run: list[EventVersion] = []
+    for version in versions:
+        run.append(version)
+        digest = version.digest
+        if digest is None or len(run) >= RUN_MAX or int(digest[:2], 16) < 256 // RUN_TARGET:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _run_key(run: Sequence[EventVersion]) -> str:
+    """The cache key of a run's bytes (its events' versions, in order), or "" if one has none."""
+    digests = [v.digest for v in run]
+    if any(d is None for d in digests):
+        return ""
+    return item_key("events-run", hashlib.sha256(" ".join(digests).encode()).hexdigest())  # type: ignore[arg-type]
 
 
 def _is_versioned(source: object) -> bool:

@@ -62,11 +62,14 @@ class ItemCache(Protocol):
     """Bytes by key, kept between exports of one user; an optimisation only.
 
     `get_many` returns only entries it can vouch for (a damaged one is dropped and
-    left out, so the item is serialised again); `put` may keep or forget.
+    left out, so the item is serialised again); `put` may keep or forget. `keep`
+    says these entries are still wanted though not read this time (the events of
+    a run read whole), so a cache that drops what an export did not use keeps them.
     """
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]: ...
     def put(self, key: str, value: bytes) -> None: ...
+    def keep(self, keys: Iterable[str]) -> None: ...
 
 
 class VersionedSource(Protocol[K]):

@@ -178,6 +178,10 @@ def test_reimporting_with_one_percent_edited_reuses_the_other_items(db: Database
     events_total = sum(len(c.events) for c in account.calendars)
     assert first.reuse.misses == {"contacts": 200, "events": events_total, "notes": 100}
 
+    same, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(hours=1))  # nothing changed
+    assert with_cache == without
+    assert same.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}
+
     edited, contacts_edited, events_edited, notes_edited = _edit_one_percent(account)
     with db.session(write=True) as session:  # the import path: a whole account replaces the old one
         replace_account(session, edited)
