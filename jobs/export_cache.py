@@ -14,7 +14,8 @@ them in one transaction; no half-written entry survives a crash.
 
 Why bounded by "what the latest run used": each run notes the keys it read or
 wrote (in a small table of its own: marking the items in place would rewrite
-every row with its blob), and a completed run deletes the rest, so the file
+every row with its blob), and a completed run deletes the rest (but an entry
+whose group it used: an event whose whole run was read), so the file
 holds about one export's worth of bytes (the plain items plus the contacts'
 compressed segments) and never grows with history. `MAX_BYTES` caps it for an
 account too big to be worth caching: past it, nothing new is added.
@@ -31,7 +32,7 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,10 @@ log = logging.getLogger(__name__)
 FILENAME = "items.sqlite3"
 MAX_BYTES = 4 * 1024**3
 WRITE_BATCH = 500
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, checksum BLOB NOT NULL)",
+    # grp: the key of an entry holding this one's bytes too (an event's run): kept while either is used.
+    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, checksum BLOB NOT NULL, grp TEXT)",
     "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys this run used
 )
 
@@ -62,8 +64,9 @@ class ItemCacheFile:
         self.path = Path(folder) / str(int(user_id)) / FILENAME
         self.max_bytes = max_bytes
         self._db: sqlite3.Connection | None = None
-        self._pending: list[tuple[str, bytes, bytes]] = []
+        self._pending: list[tuple[str, bytes, bytes, str | None]] = []
         self._used: list[str] = []
+        self._regrouped: list[tuple[str, str]] = []
         self.discarded = 0  # damaged entries found and dropped (tests and logs)
         self._full = False
 
@@ -133,29 +136,30 @@ class ItemCacheFile:
             self._flush()
         return found
 
-    def keep(self, keys: Iterable[str]) -> None:
-        if self._db is None:
-            return
-        self._used.extend(keys)
-        if len(self._used) >= WRITE_BATCH:
-            self._flush()
-
-    def put(self, key: str, value: bytes) -> None:
+    def put(self, key: str, value: bytes, group: str = "") -> None:
         if self._db is None or self._full:
             return
-        self._pending.append((key, value, _checksum(value)))
+        self._pending.append((key, value, _checksum(value), group or None))
         if len(self._pending) >= WRITE_BATCH:
+            self._flush()
+
+    def regroup(self, keys: Sequence[str], group: str) -> None:
+        if self._db is None:
+            return
+        self._regrouped.extend((group, key) for key in keys)
+        if len(self._regrouped) >= WRITE_BATCH:
             self._flush()
 
     def _flush(self) -> None:
         if self._db is None:
             return
-        pending, used = self._pending, self._used
-        self._pending, self._used = [], []
+        pending, used, regrouped = self._pending, self._used, self._regrouped
+        self._pending, self._used, self._regrouped = [], [], []
         try:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", pending)
-            touched = [(k,) for k, _, _ in pending] + [(k,) for k in used]
+            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", pending)
+            self._db.executemany("UPDATE items SET grp = ? WHERE key = ?", regrouped)
+            touched = [(k,) for k, _, _, _ in pending] + [(k,) for k in used]
             self._db.executemany("INSERT OR IGNORE INTO touched VALUES (?)", touched)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -167,7 +171,10 @@ class ItemCacheFile:
         if self._db is None:
             return
         try:
-            self._db.execute("DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)")
+            self._db.execute(
+                "DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)"
+                " AND (grp IS NULL OR grp NOT IN (SELECT key FROM touched))"
+            )
         except sqlite3.Error as exc:
             self._give_up("cannot be pruned", exc)
 

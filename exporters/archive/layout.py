@@ -256,14 +256,13 @@ class Bundle:
                 value = found_runs.get(run_key)
                 text = _event_from_cache(value, line) if value is not None else None
                 if text is not None:
-                    # Its events' own entries are what the next export needs if one of them changes.
-                    self.cache.keep(item_key("event", v.digest) for v in run if v.digest)
                     self.reuse.hits["events"] += len(run)
                     self._count(len(run))
                     written = True
                     yield text
                     continue
                 kept_run: list[bytes] = []  # each event as the cache keeps it, to keep the run whole
+                reused: list[str] = []
                 for version in run:
                     item = keys[version.key]
                     kept = found.get(item, b"")
@@ -273,9 +272,10 @@ class Bundle:
                         chunk = event_chunk(event, known, stamp=self.now)
                         kept = _event_for_cache(event, chunk, self.now) if item else b""
                         if kept:
-                            self.cache.put(item, kept)
+                            self.cache.put(item, kept, group=run_key)
                         self.reuse.misses["events"] += 1
                     else:
+                        reused.append(item)
                         self.reuse.hits["events"] += 1
                     kept_run.append(kept)
                     self._count(1)
@@ -285,6 +285,7 @@ class Bundle:
                     # Each piece is its chunk (b"=") or template (b"@"); chunks hold no slot (no NUL),
                     # so the run joined is one template whose slots all take this export's time.
                     self.cache.put(run_key, b"@" + b"".join(piece[1:] for piece in kept_run))
+                    self.cache.regroup(reused, run_key)
         yield calendar_tail(written, self.timezone)
 
     def _one_event(self, calendar_key: Any, key: int) -> Event:

@@ -125,6 +125,7 @@ def split_extension(filename: str) -> tuple[str, str]:
     return filename[: match.start()], match.group()
 
 
+@functools.lru_cache(maxsize=4096)  # parents and folder names repeat for every file (issue 15)
 def collision_key(path: str) -> str:
     """The key under which two paths clash on a case- and normalisation-insensitive disk."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", path).casefold())

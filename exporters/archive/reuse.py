@@ -62,14 +62,16 @@ class ItemCache(Protocol):
     """Bytes by key, kept between exports of one user; an optimisation only.
 
     `get_many` returns only entries it can vouch for (a damaged one is dropped and
-    left out, so the item is serialised again); `put` may keep or forget. `keep`
-    says these entries are still wanted though not read this time (the events of
-    a run read whole), so a cache that drops what an export did not use keeps them.
+    left out, so the item is serialised again); `put` may keep or forget. A `group`
+    names an entry that holds this one's bytes too (an event's run): a cache that
+    drops what an export did not read keeps an entry whose group was read, since
+    the run's events are wanted one by one again as soon as one of them changes;
+    `regroup` moves stored entries into another group.
     """
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]: ...
-    def put(self, key: str, value: bytes) -> None: ...
-    def keep(self, keys: Iterable[str]) -> None: ...
+    def put(self, key: str, value: bytes, group: str = "") -> None: ...
+    def regroup(self, keys: Sequence[str], group: str) -> None: ...
 
 
 class VersionedSource(Protocol[K]):
