@@ -19,7 +19,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,8 @@ class ExportResult:
     archive: Archive
     info: ArchiveInfo
     counts: Counts
-    reuse: ReuseStats  # items whose bytes came from the per-user cache, and those serialised now
+    # Items whose bytes came from the per-user cache, and those serialised now.
+    reuse: ReuseStats = field(default_factory=ReuseStats)
 
 
 def archive_filename(user: User, now: dt.datetime) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from exporters.archive.writer import Entry
+from exporters.archive.writer import DeflatedEntry, Entry
 from jobs.export import ArchiveInfo, write_verified
 from store.archive_files import LocalArchiveFiles
 
@@ -21,7 +21,7 @@ from store.archive_files import LocalArchiveFiles
 def write_archive(
     dest_dir: Path,
     name: str,
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | DeflatedEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,

@@ -11,7 +11,9 @@ import dataclasses
 import datetime as dt
 import sqlite3
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -50,7 +52,7 @@ def _both(
     return cached, (out / cached.archive.relpath).read_bytes(), (out / plain.archive.relpath).read_bytes()
 
 
-def _unique(items: list, key: str) -> tuple:  # type: ignore[type-arg]
+def _unique(items: Sequence[Any], key: str) -> tuple[Any, ...]:
     seen: set[str] = set()
     out = []
     for item in items:
@@ -73,9 +75,9 @@ def _account(cs: list[Contact], cals: list[Calendar], ns: list[Note], timezone: 
 
 
 @st.composite
-def _edited(draw: st.DrawFn, items: tuple, new: st.SearchStrategy, key: str) -> list:  # type: ignore[type-arg]
+def _edited(draw: st.DrawFn, items: tuple[Any, ...], new: st.SearchStrategy[Any], key: str) -> list[Any]:
     """`items` with some deleted, some replaced by new content under the same key, some added."""
-    out = []
+    out: list[Any] = []
     for item in items:
         action = draw(st.sampled_from(["keep", "keep", "keep", "edit", "delete"]))
         if action == "keep":
@@ -83,7 +85,8 @@ def _edited(draw: st.DrawFn, items: tuple, new: st.SearchStrategy, key: str) -> 
         elif action == "edit":
             out.append(dataclasses.replace(draw(new), **{key: getattr(item, key)}))
     out.extend(draw(st.lists(new, max_size=2)))
-    if out and draw(st.booleans()):  # a moved item changes file numbering, never the bytes
+    moved: bool = draw(st.booleans())
+    if out and moved:  # a moved item changes file numbering, never the bytes
         out.insert(0, out.pop())
     return out
 

@@ -48,9 +48,9 @@ def test_an_import_keeps_the_version_of_what_did_not_change(db: Database) -> Non
 
     def versions() -> dict[str, str | None]:
         with db.session() as session:
-            rows = session.execute(select(NoteRow.note_id, NoteRow.content_sha256)).all()
-            rows += session.execute(select(ContactRow.uid, ContactRow.content_sha256)).all()
-        return dict(rows)  # type: ignore[arg-type]
+            rows = [*session.execute(select(NoteRow.note_id, NoteRow.content_sha256))]
+            rows += session.execute(select(ContactRow.uid, ContactRow.content_sha256))
+        return {key: value for key, value in rows}
 
     with db.session(write=True) as session:
         replace_account(session, account)
