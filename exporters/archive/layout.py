@@ -65,7 +65,7 @@ CALENDARS_DIR = "calendars"
 NOTES_DIR = "notes"
 # Items looked up in the cache (and missing records loaded) at a time: what a batch holds in
 # memory (cards carry photos; events are small, and fewer batches mean fewer queries for misses).
-CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 2000, 500
+CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 8000, 1000
 CHUNK = 64 * 1024  # calendar bytes handed to the zip writer at a time
 RUN_TARGET, RUN_MAX = 16, 64  # events per cached run: on average, at most (see `_runs`)
 _PAIR = struct.Struct("<II")
