@@ -17,7 +17,7 @@ from account.jsonio import load_account
 from config import BY_NAME
 from errors import InvalidInput
 from exporters.archive.check import check_archive
-from exporters.archive.counts import account_counts, counts_line
+from exporters.archive.counts import counts_line
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
@@ -173,10 +173,10 @@ def restore_command(archive: Path, email: str) -> None:
     with get_db().session() as session:
         refuse_staff_data(session, email)
     try:
-        account = restore_archive(get_db(), archive, email)
+        restored = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
         raise click.ClickException(f"{archive}: cannot restore\n{exc}") from None
-    click.echo(f"Restored {account.email}: {counts_line(account_counts(account))}.")
+    click.echo(f"Restored {restored.email}: {counts_line(restored.counts.as_dict())}.")
 
 
 COMMANDS = [export_command, archive_options_command, verify_command, restore_command]
