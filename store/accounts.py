@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Row, ScalarSelect, Select, Table, delete, func, select, union
+from sqlalchemy import Column, ColumnElement, Row, ScalarSelect, Select, Table, func, select, union
 from sqlalchemy.orm import Session
 
-from account import storable
 from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note
 from account.versions import ContactVersion, EventVersion, NoteVersion
 from store import mapping
@@ -75,44 +74,22 @@ def replace_account(session: Session, account: Account, kinds: Collection[str] =
     With `kinds` (some of contacts, calendars, notes) only those are replaced and the
     rest is kept: restoring an archive made with notes only must not empty the address book.
 
-    Every write of account data passes here, so this is where the rules that
-    make SQLite and PostgreSQL hold the same data are enforced for every
-    source (import, restore, demo): U+0000 becomes U+FFFD, and a value some
-    database could not hold is refused with `InvalidInput` before any row is
-    written (`account.storable`). The importer applies the same rules earlier
-    and reports replacements; here they are logged, for other sources.
+    Every write of account data passes through `store.replace` (this function,
+    and restore's staged path), so this is where the rules that make SQLite and
+    PostgreSQL hold the same data are enforced for every source (import, restore,
+    demo): U+0000 becomes U+FFFD, and a value some database could not hold is
+    refused with `InvalidInput` (`account.storable`). Records are checked as they
+    are inserted in batches, so a bad value late in the account is found after
+    rows were written: the caller's transaction must roll back (as
+    `store.db.Database.session` does on any error), and then nothing has changed.
+    The importer applies the same rules earlier and reports replacements; here
+    they are logged, for other sources.
     """
-    account, replaced = storable.prepare(account)
-    if replaced:
-        log.warning("U+0000 replaced with U+FFFD in %d field(s) of %s: %s", len(replaced), account.email, replaced)
-    user = get_or_create_user(session, account.email)
-    user.display_name = account.display_name
-    user.timezone = account.timezone
-    for kind, model in (("contacts", ContactRow), ("calendars", CalendarRow), ("notes", NoteRow)):
-        if kind in kinds:
-            session.execute(delete(model).where(model.user_id == user.id))
-    if "contacts" in kinds:
-        session.add_all(mapping.contact_row(c, user.id, i) for i, c in enumerate(account.contacts))
-    if "calendars" in kinds:
-        for position, calendar in enumerate(account.calendars):
-            append_calendar(session, user, calendar.info, calendar.events, position)
-    if "notes" in kinds:
-        session.add_all(mapping.note_row(n, user.id, i) for i, n in enumerate(account.notes))
-    user.data_updated_at = utcnow()
-    session.flush()
+    from store.replace import AccountRecords, Owner, replace_records  # store.replace builds on this module
+
+    owner = Owner(account.email, account.display_name, account.timezone)
+    user, _ = replace_records(session, owner, AccountRecords(account), kinds)
     return user
-
-
-def append_calendar(
-    session: Session, user: User, info: CalendarInfo, events: tuple[Event, ...], position: int
-) -> CalendarRow:
-    row = mapping.calendar_row(info, user.id, position)
-    session.add(row)
-    session.flush()
-    for start in range(0, len(events), BATCH):
-        session.add_all(mapping.event_row(e, row.id, start + i) for i, e in enumerate(events[start : start + BATCH]))
-        session.flush()
-    return row
 
 
 @dataclass(frozen=True)
