@@ -205,6 +205,7 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
             now=ctx.clock(),
             vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
             progress=beat.report,
+            cache_dir=ctx.export_cache_dir,
         )
         written.append(result.archive.relpath)
     if beat.lost.is_set():

@@ -27,6 +27,7 @@ from sqlalchemy import Column, ColumnElement, Row, ScalarSelect, Select, Table, 
 from sqlalchemy.orm import Session
 
 from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note
+from account.versions import ContactVersion, EventVersion, NoteVersion
 from store import mapping
 from store.base import utcnow
 from store.calendars import (
@@ -209,6 +210,75 @@ class AccountReader:
         for row in self.session.execute(query):
             grouped[row._mapping[parent]].append(row)
         return grouped
+
+    # --- content versions: what a repeat export reads first (issue 15) ---------------------
+    #
+    # Why separate, light queries: an export that reuses what it wrote for unchanged items
+    # needs, per item, only its key, content version and the fields that name its file; the
+    # full record with its child rows is loaded (`*_by_key`) for the few items it has no
+    # bytes for. Both sides keep `position` order, so paths are allocated as a full export does.
+
+    def contact_versions(self) -> Iterator[ContactVersion]:
+        t = _table(ContactRow)
+        query = (
+            select(t.c.id, t.c.content_sha256, t.c.uid, t.c.formatted_name, t.c.name_given, t.c.name_family)
+            .where(t.c.user_id == self.user.id)
+            .order_by(t.c.position)
+        )
+        for row in self.session.execute(query.execution_options(yield_per=BATCH)):
+            yield ContactVersion(*row)
+
+    def contacts_by_key(self, keys: Collection[int]) -> dict[int, Contact]:
+        """The full records of these contacts (keys from `contact_versions`), by key."""
+        table = _table(ContactRow)
+        children = {
+            "values": _table(ContactValueRow),
+            "addresses": _table(ContactAddressRow),
+            "categories": _table(ContactCategoryRow),
+            "extra": _table(ContactExtraRow),
+        }
+        where = (table.c.user_id == self.user.id) & table.c.id.in_(list(keys))
+        return {row.id: mapping.contact_record(row) for row in self._stream(table, where, children, "contact_id")}
+
+    def event_versions(self, calendar_id: int) -> Iterator[EventVersion]:
+        t = _table(EventRow)
+        query = select(t.c.id, t.c.content_sha256).where(t.c.calendar_id == calendar_id).order_by(t.c.position)
+        for row in self.session.execute(query.execution_options(yield_per=BATCH)):
+            yield EventVersion(*row)
+
+    def events_by_key(self, calendar_id: int, keys: Collection[int]) -> dict[int, Event]:
+        table = _table(EventRow)
+        children = {
+            "dates": _table(EventDateRow),
+            "overrides": _table(EventOverrideRow),
+            "attendees": _table(EventAttendeeRow),
+            "alarms": _table(EventAlarmRow),
+            "categories": _table(EventCategoryRow),
+        }
+        where = (table.c.calendar_id == calendar_id) & table.c.id.in_(list(keys))
+        return {row.id: mapping.event_record(row) for row in self._stream(table, where, children, "event_id")}
+
+    def note_versions(self) -> Iterator[NoteVersion]:
+        t = _table(NoteRow)
+        a = _table(NoteAttachmentRow)
+        query = (
+            select(t.c.id, t.c.content_sha256, t.c.title, t.c.notebook)
+            .where(t.c.user_id == self.user.id)
+            .order_by(t.c.position)
+        )
+        for batch in self.session.execute(query.execution_options(yield_per=BATCH)).partitions():
+            names: dict[int, list[str]] = defaultdict(list)
+            found = select(a.c.note_id, a.c.filename).where(a.c.note_id.in_([row.id for row in batch]))
+            for note_id, filename in self.session.execute(found.order_by(a.c.note_id, a.c.position)):
+                names[note_id].append(filename)
+            for row in batch:
+                yield NoteVersion(row.id, row.content_sha256, row.title, row.notebook, tuple(names.get(row.id, ())))
+
+    def notes_by_key(self, keys: Collection[int]) -> dict[int, Note]:
+        table = _table(NoteRow)
+        children = {"tags": _table(NoteTagRow), "attachments": _table(NoteAttachmentRow)}
+        where = (table.c.user_id == self.user.id) & table.c.id.in_(list(keys))
+        return {row.id: mapping.note_record(row) for row in self._stream(table, where, children, "note_id")}
 
     def account(self) -> Account:
         """The whole account in memory (tests and small accounts only)."""

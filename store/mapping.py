@@ -1,5 +1,10 @@
 """Convert between ORM rows and plain records, field by field.
 
+Each row built here carries `content_sha256`, the digest of the record it was
+built from (`account.versions`): the item's content version, which a repeat
+export compares to reuse what it wrote before. Anything that changes a row's
+content must go through these builders (or set the digest again).
+
 Why by hand: each record field maps to a named column or child row, and the
 round-trip tests prove nothing is dropped; a generic serializer would hide a
 forgotten field inside a blob.
@@ -25,6 +30,7 @@ from account.records import (
     Typed,
     When,
 )
+from account.versions import record_digest
 from store.calendars import (
     CalendarRow,
     EventAlarmRow,
@@ -71,6 +77,7 @@ def contact_row(contact: Contact, user_id: int, position: int) -> ContactRow:
         photo_data=contact.photo.data if contact.photo else None,
         created=contact.created,
         updated=contact.updated,
+        content_sha256=record_digest(contact),
         **{f"name_{part}": getattr(name, part) for part in _NAME_PARTS},
     )
     for kind, items in zip(_VALUE_KINDS, (contact.emails, contact.phones, contact.urls, contact.impps), strict=True):
@@ -156,6 +163,7 @@ def event_row(event: Event, calendar_id: int, position: int) -> EventRow:
         organizer_name=event.organizer.name if event.organizer else None,
         created=event.created,
         updated=event.updated,
+        content_sha256=record_digest(event),
         **{k: getattr(event, k) for k in _EVENT_TEXT},
     )
     row.dates = [
@@ -239,6 +247,7 @@ def note_row(note: Note, user_id: int, position: int) -> NoteRow:
         archived=note.archived,
         created=note.created,
         updated=note.updated,
+        content_sha256=record_digest(note),
     )
     row.tags = [NoteTagRow(position=i, value=v) for i, v in enumerate(note.tags)]
     row.attachments = [
@@ -298,6 +307,7 @@ def contact_dicts(contact: Contact, position: int) -> RowDicts:
         "photo_data": contact.photo.data if contact.photo else None,
         "created": contact.created,
         "updated": contact.updated,
+        "content_sha256": record_digest(contact),
         **{f"name_{part}": getattr(name, part) for part in _NAME_PARTS},
     }
     values = [
@@ -340,6 +350,7 @@ def event_dicts(event: Event, position: int) -> RowDicts:
         "organizer_name": event.organizer.name if event.organizer else None,
         "created": event.created,
         "updated": event.updated,
+        "content_sha256": record_digest(event),
         **{k: getattr(event, k) for k in _EVENT_TEXT},
     }
     return RowDicts(
@@ -390,6 +401,7 @@ def note_dicts(note: Note, position: int) -> RowDicts:
         "archived": note.archived,
         "created": note.created,
         "updated": note.updated,
+        "content_sha256": record_digest(note),
     }
     return RowDicts(
         row,

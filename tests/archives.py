@@ -16,7 +16,7 @@ from typing import Any
 from account.records import Account, CalendarInfo, Contact, Event, Note
 from exporters.archive.counts import account_counts
 from exporters.archive.layout import Bundle
-from exporters.archive.writer import Entry
+from exporters.archive.writer import DeflatedEntry, Entry
 from exporters.ical.writer import zones_used
 from jobs.export import ArchiveInfo, write_verified
 from store.archive_files import LocalArchiveFiles
@@ -25,7 +25,7 @@ from store.archive_files import LocalArchiveFiles
 def write_archive(
     dest_dir: Path,
     name: str,
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | DeflatedEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,

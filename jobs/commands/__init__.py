@@ -76,6 +76,7 @@ def export_command(email: str, out: Path | None, deliver: bool, vcard_version: s
         now=utcnow(),
         default_vcard_version=current_app.config["VCARD_VERSION"],
         vcard_version=vcard_version,
+        cache_dir=get_context().export_cache_dir,
     )
     path = _copy_out(files, result.archive.relpath, result.archive.filename, out)
     click.echo(
