@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import functools
 import multiprocessing
 import os
 import pstats
@@ -56,6 +57,7 @@ CODE = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys
 sys.path.insert(0, str(CODE))
 
 from jobs import dispatch, run_lifecycle  # noqa: E402
+from jobs.context import JobContext  # noqa: E402
 from jobs.schedule import ScheduleSpec, latest_due  # noqa: E402
 from store import Database, migrate  # noqa: E402
 
@@ -323,6 +325,7 @@ class Round(NamedTuple):
     seconds: float
     cpu: float  # CPU seconds of everything that executed the runs (workers, their database backends)
     dispatcher_cpu: float  # CPU seconds of whoever queued and dispatched them (this bench, or the web process)
+    server_cpu: float = 0.0  # of `cpu`: the PostgreSQL backends'
 
     @property
     def per_minute(self) -> float:
@@ -423,7 +426,7 @@ class CeleryWorkers:
             backend = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
             mine = time.process_time() - mine
             _drain(self.db)
-            return Round(_delivered_between(self.db, start, stop), took, workers + backend, mine)
+            return Round(_delivered_between(self.db, start, stop), took, workers + backend, mine, backend)
 
     def close(self) -> None:
         for process in self.processes:
@@ -439,64 +442,102 @@ class CeleryWorkers:
         self.broker.close()
 
 
-def _embedded_round(folder: str, seconds: float, workers: int, results: multiprocessing.Queue[Round]) -> None:
-    """One embedded process (SQLite, `EmbeddedRuntime`'s export pool of `workers`), as `lifeboat serve` runs it.
-
-    Its own thread plays the web process's "Export now": it queues each user's next
-    run and kicks the pool. The process's whole CPU time is counted (SQLite is in it).
-    """
+def _bench_context(folder: str) -> JobContext:
+    """The embedded round's job context (in the round's process, or in each export process)."""
     from jobs.context import JobContext
+
+    return JobContext(db=Database(f"sqlite:///{folder}/lifeboat.sqlite3"), archive_dir=Path(folder) / "archives")
+
+
+def supports_processes() -> bool:
+    """Whether the measured code has export processes (EMBEDDED_PROCESSES); main before issue 15 had not."""
+    import inspect
+
+    from jobs.embedded import EmbeddedRuntime
+
+    return "processes" in inspect.signature(EmbeddedRuntime).parameters
+
+
+def _embedded_round(
+    folder: str, seconds: float, workers: int, processes: bool, results: multiprocessing.Queue[Round]
+) -> None:
+    """One embedded process (SQLite, `EmbeddedRuntime` with `workers` export threads or processes).
+
+    As `lifeboat serve` runs it; its own thread plays the web process's "Export now": it
+    queues each user's next run and kicks the pool. The CPU counted is the whole process's
+    (SQLite runs inside it) and its export processes'.
+    """
     from jobs.embedded import EmbeddedRuntime
     from store.base import utcnow
 
-    db = Database(f"sqlite:///{folder}/lifeboat.sqlite3")
+    ctx = _bench_context(folder)
+    db = ctx.db
     known = Path(folder, "users")  # the first round imports the accounts, later ones reuse them
     if not known.exists():
         migrate.upgrade(db)
         known.write_text(" ".join(map(str, _typical_users(db))))
     users = [int(value) for value in known.read_text().split()]
-    runtime = EmbeddedRuntime(JobContext(db=db, archive_dir=Path(folder) / "archives"), workers=workers)
+    if processes:
+        runtime = EmbeddedRuntime(ctx, workers=workers, processes=functools.partial(_bench_context, folder))
+        assert runtime.children is not None
+        runtime.children.start()
+    else:
+        runtime = EmbeddedRuntime(ctx, workers=workers)
     for _ in range(2):  # warm-up, as a long-running process is
         _top_up(db, users)
         runtime.kick()
         _drain(db)
-    start, began, cpu = utcnow(), time.perf_counter(), time.process_time()
+    children = runtime.children.pids() if runtime.children is not None else []
+    start, began = utcnow(), time.perf_counter()
+    cpu = time.process_time() + sum(map(_cpu_of, children))
     while time.perf_counter() - began < seconds:
         if _top_up(db, users):
             runtime.kick()
         time.sleep(POLL)
-    stop, took, cpu = utcnow(), time.perf_counter() - began, time.process_time() - cpu
+    stop, took = utcnow(), time.perf_counter() - began
+    cpu = time.process_time() + sum(map(_cpu_of, children)) - cpu
     _drain(db)
     runtime.shutdown()
     results.put(Round(_delivered_between(db, start, stop), took, cpu, 0.0))
     db.dispose()
 
 
-def embedded_round(folder: Path, seconds: float, workers: int) -> Round:
+def embedded_round(folder: Path, seconds: float, workers: int, processes: bool) -> Round:
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[Round] = context.Queue()
-    process = context.Process(target=_embedded_round, args=(str(folder), seconds, workers, results))
+    process = context.Process(target=_embedded_round, args=(str(folder), seconds, workers, processes, results))
     process.start()
     outcome = results.get(timeout=seconds + 300)
     process.join()
     return outcome
 
 
-def export_rounds(name: str, url: str, args: argparse.Namespace) -> tuple[list[Round], list[Round]]:
-    """Interleaved rounds: PostgreSQL + Celery workers, then the embedded SQLite default, `args.rounds` times."""
+def export_rounds(name: str, url: str, args: argparse.Namespace) -> dict[str, list[Round]]:
+    """Interleaved rounds, `args.rounds` times: PostgreSQL + Celery workers, the embedded SQLite
+    default (export threads), and the embedded deployment with export processes where the code has them."""
     folder = Path(tempfile.mkdtemp(prefix="lifeboat-bench-exports-"))
     (folder / "sqlite").mkdir()
     celery = CeleryWorkers(name, url, args.export_workers, CODE, folder)
-    postgres, embedded = [], []
+    n = args.export_workers
+    labels = {
+        "postgres": f"PostgreSQL + {n} Celery workers (solo pool)",
+        "threads": f"embedded SQLite default ({n} export threads, one process)",
+        "processes": f"embedded SQLite, EMBEDDED_PROCESSES=true ({n} export processes)",
+    }
+    results: dict[str, list[Round]] = {label: [] for label in labels.values()}
+    if not supports_processes():
+        del results[labels["processes"]]
     try:
         for round_ in range(args.rounds):
-            postgres.append(celery.round(args.export_seconds))
-            embedded.append(embedded_round(folder / "sqlite", args.export_seconds, args.export_workers))
+            results[labels["postgres"]].append(celery.round(args.export_seconds))
+            results[labels["threads"]].append(embedded_round(folder / "sqlite", args.export_seconds, n, False))
+            if labels["processes"] in results:
+                results[labels["processes"]].append(embedded_round(folder / "sqlite", args.export_seconds, n, True))
             print(f"  export round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     finally:
         celery.close()
         shutil.rmtree(folder, ignore_errors=True)
-    return postgres, embedded
+    return results
 
 
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
@@ -538,7 +579,7 @@ def main() -> None:
             rows.append((size, load_seconds, idle_tick, idle_pass, due))
             print(f"  {size:,} schedules measured", file=sys.stderr, flush=True)
         db.dispose()
-        postgres, embedded = export_rounds(name, url, args) if args.rounds > 0 else ([], [])
+        exports = export_rounds(name, url, args) if args.rounds > 0 else {}
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -574,7 +615,7 @@ def main() -> None:
                 f"Due ticks at {size:,} schedules, each round: {walls} ms wall; {cpus} ms client CPU;"
                 f" {servers} ms server CPU; {wals} MB WAL."
             )
-    if postgres:
+    if exports:
         cores = os.cpu_count() or 1
         print(
             f"\nExports of typical accounts (200 contacts, 1,000 events, 100 notes), archives on local disk;"
@@ -587,10 +628,7 @@ def main() -> None:
                    "dispatcher CPU ms per export"]  # fmt: skip
         print("| " + " | ".join(columns) + " |")
         print("|---|---:|---:|---:|---:|")
-        for label, results in (
-            (f"PostgreSQL + {args.export_workers} Celery workers (solo pool)", postgres),
-            (f"embedded SQLite default ({args.export_workers} export threads, one process)", embedded),
-        ):
+        for label, results in exports.items():
             rate = [r.per_minute for r in results]
             cpu = [r.cpu_ms for r in results]
             bound = [cores * 60_000 / ms for ms in cpu]
@@ -600,8 +638,12 @@ def main() -> None:
                 f"| {label} | {spread(rate)} ({verdict(statistics.median(rate), TARGETS['exports'], at_most=False)})"
                 f" | {spread(cpu)} | {spread(bound)} | {dispatched} |"
             )
-        for label, results in (("PostgreSQL", postgres), ("SQLite", embedded)):
-            each = "; ".join(f"{r.exports} in {r.seconds:.0f} s, {r.cpu_ms:.0f} ms CPU each" for r in results)
+        for label, results in exports.items():
+            each = "; ".join(
+                f"{r.exports} in {r.seconds:.0f} s, {r.cpu_ms:.0f} ms CPU each"
+                + (f" ({r.server_cpu * 1000 / max(r.exports, 1):.0f} of them PostgreSQL's)" if r.server_cpu else "")
+                for r in results
+            )
             print(f"{label} rounds: {each}.")
     print(
         f"\nTargets (issue 15): idle tick <= {TARGETS['idle']:.0f} ms; 1,000 due schedules -> queued runs"
