@@ -35,6 +35,7 @@ import functools
 import multiprocessing
 import os
 import pstats
+import queue
 import random
 import secrets
 import shutil
@@ -487,7 +488,8 @@ def _embedded_round(
         _top_up(db, users)
         runtime.kick()
         _drain(db)
-    children = runtime.children.pids() if runtime.children is not None else []
+    pool = getattr(runtime, "children", None)  # None: threads (and code from before export processes)
+    children = pool.pids() if pool is not None else []
     start, began = utcnow(), time.perf_counter()
     cpu = time.process_time() + sum(map(_cpu_of, children))
     while time.perf_counter() - began < seconds:
@@ -507,7 +509,16 @@ def embedded_round(folder: Path, seconds: float, workers: int, processes: bool) 
     results: multiprocessing.Queue[Round] = context.Queue()
     process = context.Process(target=_embedded_round, args=(str(folder), seconds, workers, processes, results))
     process.start()
-    outcome = results.get(timeout=seconds + 300)
+    deadline = time.monotonic() + seconds + 300
+    while True:
+        try:
+            outcome = results.get(timeout=5)
+            break
+        except queue.Empty:
+            if not process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the embedded round's process ended without a result ({process.exitcode})"
+                ) from None
     process.join()
     return outcome
 
