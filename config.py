@@ -95,7 +95,7 @@ SETTINGS: tuple[Setting, ...] = (
             "archive per user is always kept.", minimum=1),
     Setting("EMBEDDED_WORKERS", "int", 2, "Export threads in the embedded process.", minimum=0),
     Setting("EMBEDDED_PROCESSES", "bool", False, "true: the embedded deployment exports in EMBEDDED_WORKERS child "
-            "processes (one core each, ~80 MB each) instead of threads sharing one core."),
+            "processes (one core each; each holds a whole app, ~125 MB RSS) instead of threads sharing one core."),
     Setting("RUN_SCHEDULER", "bool", False, "true: `flask run` also runs the scheduler (`lifeboat serve` always "
             "does)."),
     Setting("TICK_SECONDS", "int", 10, "How often the scheduler looks for due schedules and dead runs.", minimum=1),
