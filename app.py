@@ -62,7 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):
         log.debug("created the database schema (first use)")
-    jobs.init_app(app, download_link=links.link_maker(app))
+    jobs.init_app(app, download_link=links.link_maker(app), app_factory=create_app)
     web.init_app(app)
     cli.init_app(
         app,

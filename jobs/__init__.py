@@ -8,8 +8,12 @@ at import or in tests unless asked).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import functools
+import pickle
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app
 
@@ -22,15 +26,18 @@ EXTENSION = "lifeboat.jobs"
 
 
 DownloadLink = Callable[[str, int], str | None]
+AppFactory = Callable[[Mapping[str, Any]], Flask]  # `app.create_app`
 
 
-def init_app(app: Flask, download_link: DownloadLink | None = None) -> None:
+def init_app(app: Flask, download_link: DownloadLink | None = None, app_factory: AppFactory | None = None) -> None:
     """Build the job context; `download_link(archive_id, user_id)` makes a signed URL.
 
     Why passed in: signed links are an HTTP concern (`web.links`), and `jobs`
     imports no `web`; `app.py` wires the two together. Called again without
     one (tests rebuild the context after changing settings), it keeps the
-    link maker it was given before.
+    link maker it was given before. `app_factory` (`app.create_app`, passed in for
+    the same reason) builds the app again inside export processes
+    (EMBEDDED_PROCESSES).
     """
     from jobs.destination_backends import destinations_for, failure_notifier, own_email_for
 
@@ -56,7 +63,9 @@ def init_app(app: Flask, download_link: DownloadLink | None = None) -> None:
         download_link = previous["ctx"].download_link
     if download_link is not None:
         ctx.download_link = download_link
-    app.extensions[EXTENSION] = {"ctx": ctx, "runtime": None}
+    if app_factory is None and previous is not None:
+        app_factory = previous["app_factory"]
+    app.extensions[EXTENSION] = {"ctx": ctx, "runtime": None, "app_factory": app_factory}
     if config["CELERY_BROKER_URL"]:
         from jobs.worker import celery_init_app
 
@@ -74,14 +83,42 @@ def start_embedded(app: Flask) -> None:
 
     state = app.extensions[EXTENSION]
     if state["runtime"] is None:
+        processes = app.config["EMBEDDED_PROCESSES"] and state["app_factory"] is not None
         runtime = EmbeddedRuntime(
             state["ctx"],
             workers=app.config["EMBEDDED_WORKERS"],
             tick_seconds=app.config["TICK_SECONDS"],
             also_each_tick=lambda: continue_unattended(app),
+            processes=child_context_factory(app, state["app_factory"]) if processes else None,
         )
         runtime.start()
         state["runtime"] = runtime
+
+
+def child_context_factory(app: Flask, app_factory: AppFactory) -> Callable[[], JobContext]:
+    """A picklable recipe for `app`'s job context in an export process: the app built again there.
+
+    The child gets this app's settings as they are now (only those that pickle: plain
+    values), never starts a scheduler of its own, and opens its own connections.
+    """
+    settings: dict[str, Any] = {}
+    for key, value in app.config.items():
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: S112  # a setting that cannot cross processes stays behind
+            continue
+        settings[key] = value
+    settings.update({"INSTANCE_PATH": app.instance_path, "RUN_SCHEDULER": False})
+    return functools.partial(_child_context, app_factory, settings)
+
+
+def _child_context(app_factory: AppFactory, settings: Mapping[str, Any]) -> JobContext:
+    app = app_factory(settings)
+    ctx = get_context(app)
+    delay = app.config["TEST_EXPORT_DELAY_MS"] / 1000  # test-only, as in Celery workers (jobs.worker)
+    if delay > 0:
+        ctx.on_progress = lambda _stage, _percent: time.sleep(delay)
+    return ctx
 
 
 def kick(app: Flask | None = None) -> None:

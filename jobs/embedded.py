@@ -1,7 +1,9 @@
 """The embedded deployment: scheduler and a bounded export pool inside the web process.
 
 APScheduler runs two interval jobs with fixed ids (`replace_existing`): the
-dispatch tick and housekeeping. Exports run in a small thread pool. Starting
+dispatch tick and housekeeping. Exports run in a small thread pool, or, given a
+context factory, in as many child processes (`jobs.export_processes`: one core
+each instead of one core between them). Starting
 two such processes by mistake is harmless: every schedule claim and run claim
 is a conditional UPDATE in the database, so each run executes once.
 """
@@ -20,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from jobs import dispatch, housekeeping, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import run_claimed
+from jobs.export_processes import ContextFactory, ExportProcesses
 
 log = logging.getLogger("lifeboat.embedded")
 
@@ -32,7 +35,9 @@ class EmbeddedRuntime:
         workers: int = 2,
         tick_seconds: float = 10.0,
         also_each_tick: Callable[[], object] = lambda: None,
+        processes: ContextFactory | None = None,
     ) -> None:
+        """`processes`: builds a run's context in a child process; given, exports run in `workers` children."""
         self.ctx = ctx
         self.also_each_tick = also_each_tick  # e.g. continue a bulk re-send whose runner died
         self.workers = max(1, workers)
@@ -43,6 +48,7 @@ class EmbeddedRuntime:
         self._busy = 0
         self._lock = threading.Lock()
         self._counter = 0
+        self.children = ExportProcesses(processes, self.workers) if processes is not None else None
 
     def start(self) -> None:
         # misfire_grace_time=None: a tick missed while the process was busy still runs
@@ -50,12 +56,16 @@ class EmbeddedRuntime:
         common = {"replace_existing": True, "coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         self.scheduler.add_job(self.tick, "interval", seconds=self.tick_seconds, id="lifeboat-dispatch", **common)
         self.scheduler.add_job(self.housekeep, "interval", minutes=10, id="lifeboat-housekeeping", **common)
+        if self.children is not None:
+            self.children.start()
         self.scheduler.start()
         log.info("embedded scheduler started", extra={"workers": self.workers})
 
     def shutdown(self, wait: bool = True) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+        if self.children is not None:
+            self.children.shutdown(wait=wait)
         self.pool.shutdown(wait=wait)
 
     def tick(self) -> None:
@@ -63,6 +73,8 @@ class EmbeddedRuntime:
         dispatch.initialise_schedules(self.ctx.db, now=now)
         dispatch.tick(self.ctx.db, now=now)
         run_lifecycle.requeue_expired(self.ctx.db, now=now)
+        if self.children is not None:
+            self.children.check()
         self.fill()
         self.also_each_tick()
 
@@ -74,6 +86,9 @@ class EmbeddedRuntime:
         self.fill()
 
     def fill(self) -> None:
+        if self.children is not None:  # the children claim for themselves
+            self.children.wake()
+            return
         while True:
             with self._lock:
                 if self._busy >= self.workers:

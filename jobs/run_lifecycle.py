@@ -98,7 +98,9 @@ def request_run(
 def claim(db: Database, run_id: str, owner: str, *, now: dt.datetime, lease: dt.timedelta) -> bool:
     """Take a queued or retrying run that is due; True if this caller now owns it."""
     with db.session(write=True) as session:
-        result = session.execute(
+        # RETURNING the new attempt number: one statement where an UPDATE and a SELECT were
+        # (every run pays its claim; SQLite has RETURNING since 3.35).
+        attempt = session.execute(
             update(ExportRun)
             .where(ExportRun.id == run_id, ExportRun.state.in_(CLAIMABLE), ExportRun.not_before <= now)
             .values(
@@ -111,10 +113,10 @@ def claim(db: Database, run_id: str, owner: str, *, now: dt.datetime, lease: dt.
                 started_at=now,
                 error=None,
             )
-        )
-        if _rowcount(result) != 1:
+            .returning(ExportRun.attempt)
+        ).scalar_one_or_none()
+        if attempt is None:
             return False
-        attempt = session.scalar(select(ExportRun.attempt).where(ExportRun.id == run_id))
         add_event(session, run_id, "started", f"Attempt {attempt} started.", at=now)
         return True
 
@@ -179,7 +181,20 @@ def attach_archive(session: Session, run_id: str, owner: str, archive_id: str) -
     return _rowcount(result) == 1
 
 
-def finish_delivered(db: Database, run_id: str, owner: str, *, now: dt.datetime, message: str) -> bool:
+def finish_delivered(
+    db: Database,
+    run_id: str,
+    owner: str,
+    *,
+    now: dt.datetime,
+    message: str,
+    stages: Sequence[tuple[str, dt.datetime]] = (),
+) -> bool:
+    """Mark the run delivered; False means it is no longer ours (nothing is written then).
+
+    `stages` are stage changes the heartbeat has not written yet (as in `heartbeat`):
+    written here, in the same transaction, instead of in a last renewal of their own.
+    """
     with db.session(write=True) as session:
         result = session.execute(
             update(ExportRun)
@@ -196,6 +211,8 @@ def finish_delivered(db: Database, run_id: str, owner: str, *, now: dt.datetime,
         )
         if _rowcount(result) != 1:
             return False
+        for name, at in stages:
+            add_event(session, run_id, STAGE_EVENT, name, at=at)
         add_event(session, run_id, "delivered", message, at=now)
         return True
 
