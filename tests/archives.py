@@ -9,11 +9,13 @@ the archive's bytes want all of that in one step against a plain folder.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from account.records import Account, CalendarInfo, Contact, Event, Note
 from exporters.archive.writer import Entry
+from exporters.ical.writer import zones_used
 from jobs.export import ArchiveInfo, write_verified
 from store.archive_files import LocalArchiveFiles
 
@@ -35,3 +37,25 @@ def local_path(info: ArchiveInfo) -> Path:
     """The file `write_archive` placed (a folder store always has one; a bucket would not)."""
     assert info.path is not None
     return info.path
+
+
+class MemorySource:
+    """A `Bundle`'s source for an account in memory (what `store.accounts.AccountReader` is for the store)."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+    def contacts(self) -> Iterable[Contact]:
+        return self.account.contacts
+
+    def calendars(self) -> Sequence[tuple[int, CalendarInfo]]:
+        return [(i, c.info) for i, c in enumerate(self.account.calendars)]
+
+    def events(self, calendar_key: int) -> Iterable[Event]:
+        return self.account.calendars[calendar_key].events
+
+    def zones(self, calendar_key: int) -> Sequence[str]:
+        return sorted(set().union(*(zones_used(e) for e in self.account.calendars[calendar_key].events)))
+
+    def notes(self) -> Iterable[Note]:
+        return self.account.notes
