@@ -17,6 +17,7 @@ from exporters.archive.check import Share, check_share
 
 def main(argv: list[str]) -> int:
     path, index, count, chunk = argv
+    answer: dict[str, object]
     try:
         partial = check_share(Path(path), Share(int(index), int(count)), int(chunk))
     except InvalidInput as exc:

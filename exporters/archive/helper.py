@@ -41,17 +41,23 @@ class Helper:
     """`python -m module args...` started now; `result()` waits for it and returns its JSON answer."""
 
     def __init__(self, module: str, args: Sequence[str]) -> None:
-        self._out = tempfile.TemporaryFile()
-        self._err = tempfile.TemporaryFile()
+        # Closed by `close()`: the helper writes into them for as long as it runs.
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *([path] if path else [])])}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=self._out,
-            stderr=self._err,
-            env=env,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=self._out,
+                stderr=self._err,
+                env=env,
+            )
+        except OSError as exc:
+            self._out.close()
+            self._err.close()
+            raise HelperFailed(f"the second process could not start ({exc})") from None
 
     def __enter__(self) -> Helper:
         return self

@@ -140,35 +140,60 @@ def damage_notes(members: Members) -> None:
     members[second] = re.sub(rb"\nid: [^\n]*", b"", members[second], count=1)
 
 
+def cards_without_uid(m: Members) -> None:
+    for i in (3, 77, 150):
+        replace_card(m, i, without(b"UID"), own_file=True)
+
+
+def card_without_fn_then_stray_line(m: Members) -> None:
+    replace_card(m, 20, without(b"FN"), own_file=False)
+    stray_before_card(m, 180)
+
+
+def stray_line_then_card_without_fn(m: Members) -> None:
+    stray_before_card(m, 20)
+    replace_card(m, 180, without(b"FN"), own_file=False)
+
+
+def card_file_unlike_its_card(m: Members) -> None:
+    card = cards(m)[42]
+    m[card_file(m, card)] = without(b"FN")(card)
+
+
+def bad_event_then_stray_line(m: Members) -> None:
+    change_event(m, 130, bad_start)
+    change_event(m, 380, stray_after)
+
+
+def stray_line_then_bad_event(m: Members) -> None:
+    change_event(m, 130, stray_after)
+    change_event(m, 380, bad_start)
+
+
+def calendar_not_utf8(m: Members) -> None:
+    change_event(m, 260, bad_utf8)
+
+
 DAMAGE: dict[str, tuple[Callable[[Members], None], list[str]]] = {
     "cards without UID, in the book and their files": (
-        lambda m: [replace_card(m, i, without(b"UID"), own_file=True) for i in (3, 77, 150)],
+        cards_without_uid,
         ["contacts/contacts.vcf: ValueError: a card lacks FN or UID", "contacts/cards/"],
     ),
     "a card without FN, then a stray line": (
-        lambda m: (replace_card(m, 20, without(b"FN"), own_file=False), stray_before_card(m, 180)),
+        card_without_fn_then_stray_line,
         ["contacts/contacts.vcf: ValueError: a card lacks FN or UID"],
     ),
     "a stray line, then a card without FN": (
-        lambda m: (stray_before_card(m, 20), replace_card(m, 180, without(b"FN"), own_file=False)),
+        stray_line_then_card_without_fn,
         ["contacts/contacts.vcf: ValueError: unexpected line outside a VCARD"],
     ),
-    "a card file that is not its book card": (
-        lambda m: m.__setitem__(card_file(m, cards(m)[42]), without(b"FN")(cards(m)[42])),
-        ["contacts/cards/", "a card lacks FN or UID"],
-    ),
-    "an event no parser reads, then a stray line": (
-        lambda m: (change_event(m, 130, bad_start), change_event(m, 380, stray_after)),
-        ["CalendarParseError"],
-    ),
+    "a card file that is not its book card": (card_file_unlike_its_card, ["contacts/cards/", "a card lacks FN or UID"]),
+    "an event no parser reads, then a stray line": (bad_event_then_stray_line, ["CalendarParseError"]),
     "a stray line, then an event no parser reads": (
-        lambda m: (change_event(m, 130, stray_after), change_event(m, 380, bad_start)),
+        stray_line_then_bad_event,
         ["ValueError: unexpected line between events"],
     ),
-    "bytes that are not UTF-8 in a calendar": (
-        lambda m: change_event(m, 260, bad_utf8),
-        ["UnicodeDecodeError"],
-    ),
+    "bytes that are not UTF-8 in a calendar": (calendar_not_utf8, ["UnicodeDecodeError"]),
     "notes without front matter or id": (
         damage_notes,
         ["ValueError: the note has no front matter", "ValueError: front matter has no id"],
