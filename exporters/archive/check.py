@@ -66,9 +66,11 @@ _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CHUNK = 1000
 # Cards the address book lends to the card files; past this the rest are parsed again (~100 bytes each).
 CARD_MEMO_LIMIT = 250_000
-# From this archive size on, two processes: below it a second interpreter's start (~0.6 s CPU,
-# and its own read-back check of the archive) costs more than half the parsing it takes over.
-TWO_PROCESSES_FROM = 1 << 20
+# From this archive size on, two processes. The second costs ~0.75 s CPU more in all (its interpreter
+# and imports, its own read-back check, reading the shared files), measured from 0.005x to 0.05x HEAVY
+# (`bench/verify_archive.py --threshold`); below 4 MiB (~0.08x HEAVY, ~2.5 s CPU in one process) halving
+# the parse does not pay for that by enough to be worth a second process on a busy machine.
+TWO_PROCESSES_FROM = 4 << 20
 WORKER = "exporters.archive.check_worker"
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select
 
 from account.jsonio import load_account
 from errors import InvalidInput
-from exporters.archive.check import check_archive
+from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import account_counts, counts_line
 from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
@@ -209,10 +209,14 @@ def archive_options_command(email: str, vcard_version: str | None) -> None:
     "--processes",
     type=click.IntRange(1, 2),
     default=None,
-    help="Parse in 1 or 2 processes (default: 2 for an archive of 1 MiB or more on two or more cores).",
+    help=f"Parse in 1 or 2 processes (default: 2 for an archive of {TWO_PROCESSES_FROM >> 20} MiB or more "
+    "on two or more cores).",
 )
 def verify_command(archive: Path, processes: int | None) -> None:
-    """Check every checksum in ARCHIVE and parse every file with an independent parser."""
+    """Check every checksum in ARCHIVE and parse every file with an independent parser.
+
+    A large archive is parsed in two processes, one per core; the report is the same.
+    """
     try:
         report = check_archive(archive, processes=processes)
     except InvalidInput as exc:

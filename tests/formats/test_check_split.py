@@ -318,3 +318,15 @@ def test_a_helper_that_dies_is_one_line_not_a_hang(
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert f"{path}: not checked: {said}" in result.output and "--processes 1" in result.output
+
+
+def test_two_processes_only_for_a_large_archive_on_two_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small, large = tmp_path / "small.zip", tmp_path / "large.zip"
+    small.write_bytes(b"x" * (check.TWO_PROCESSES_FROM - 1))
+    with large.open("wb") as f:
+        f.truncate(check.TWO_PROCESSES_FROM)
+    monkeypatch.setattr(check.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert (check.processes_for(small), check.processes_for(large)) == (1, 2)
+    assert check.processes_for(tmp_path / "missing.zip") == 1  # opening it says what is wrong
+    monkeypatch.setattr(check.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert check.processes_for(large) == 1
