@@ -12,6 +12,7 @@ Calendar runs are shortened so that a small archive has many of them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -325,8 +326,8 @@ def test_two_processes_only_for_a_large_archive_on_two_cores(tmp_path: Path, mon
     small.write_bytes(b"x" * (check.TWO_PROCESSES_FROM - 1))
     with large.open("wb") as f:
         f.truncate(check.TWO_PROCESSES_FROM)
-    monkeypatch.setattr(check.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
     assert (check.processes_for(small), check.processes_for(large)) == (1, 2)
     assert check.processes_for(tmp_path / "missing.zip") == 1  # opening it says what is wrong
-    monkeypatch.setattr(check.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert check.processes_for(large) == 1
