@@ -66,10 +66,10 @@ _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CHUNK = 1000
 # Cards the address book lends to the card files; past this the rest are parsed again (~100 bytes each).
 CARD_MEMO_LIMIT = 250_000
-# From this archive size on, two processes. The second costs ~0.75 s CPU more in all (its interpreter
-# and imports, its own read-back check, reading the shared files), measured from 0.005x to 0.05x HEAVY
-# (`bench/verify_archive.py --threshold`); below 4 MiB (~0.08x HEAVY, ~2.5 s CPU in one process) halving
-# the parse does not pay for that by enough to be worth a second process on a busy machine.
+# From this archive size on, two processes. The second costs ~0.6 s CPU more in all (its interpreter
+# and imports, its own read-back check, reading the shared files): 0.16 -> 0.76 s at 0.005x HEAVY,
+# 3.0 -> 3.65 s at 0.1x (`bench/verify_archive.py --threshold`). Below 4 MiB (~0.08x HEAVY, ~2.5 s CPU
+# in one process) halving the parse does not pay for that by enough on a machine whose other core is busy.
 TWO_PROCESSES_FROM = 4 << 20
 WORKER = "exporters.archive.check_worker"
 
