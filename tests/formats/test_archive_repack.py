@@ -15,12 +15,12 @@ import shutil
 import subprocess
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
-from account.records import Account, CalendarInfo, Contact, Event, Note
+from account.records import Account
 from errors import InvalidInput
 from exporters.archive.check import check_archive
 from exporters.archive.counts import account_counts
@@ -28,40 +28,17 @@ from exporters.archive.layout import Bundle
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import open_archive, read_account, verify_archive
 from exporters.archive.zipdir import central_directory
-from exporters.ical.writer import zones_used
-from tests.archives import local_path, write_archive
+from tests.archives import MemorySource, local_path, write_archive
 from tests.conftest import NOW
 from tests.formats.zipbuild import FAT, UTF8_FLAG, Raw, build_zip, unicode_path_extra
 
 TOP = "lifeboat-alice"
 
 
-class _Memory:
-    """The bundle's source for an account in memory (what `store.accounts.AccountReader` is for the store)."""
-
-    def __init__(self, account: Account) -> None:
-        self.account = account
-
-    def contacts(self) -> Iterable[Contact]:
-        return self.account.contacts
-
-    def calendars(self) -> Sequence[tuple[int, CalendarInfo]]:
-        return [(i, c.info) for i, c in enumerate(self.account.calendars)]
-
-    def events(self, calendar_key: int) -> Iterable[Event]:
-        return self.account.calendars[calendar_key].events
-
-    def zones(self, calendar_key: int) -> Sequence[str]:
-        return sorted(set().union(*(zones_used(e) for e in self.account.calendars[calendar_key].events)))
-
-    def notes(self) -> Iterable[Note]:
-        return self.account.notes
-
-
 @pytest.fixture
 def original(alice: Account, tmp_path: Path) -> Path:
     """Alice's archive as `jobs.export` writes it (same meta, same layout)."""
-    bundle = Bundle(_Memory(alice), now=NOW, timezone=alice.timezone)
+    bundle = Bundle(MemorySource(alice), now=NOW, timezone=alice.timezone)
     meta = {
         "user": alice.email,
         "display_name": alice.display_name,

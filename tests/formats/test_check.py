@@ -1,8 +1,8 @@
-"""The independent check parses big files in chunks without losing an item or a structural error.
+"""The independent check parses big files in pieces without losing an item or a structural error.
 
 Why: `flask verify` must stay within memory on a large account, so `exporters.archive.check`
-streams each calendar and address book and parses it in runs of items. These tests
-shrink the run length so that many chunk boundaries fall inside small files.
+streams each calendar and address book and parses calendars in runs of events and cards one
+at a time. These tests shrink the run length so that many run boundaries fall inside small files.
 """
 
 from __future__ import annotations
@@ -85,15 +85,14 @@ def test_a_damaged_calendar_frame_is_reported(account: Any, small_chunks: None, 
         check._check_calendar(lines(damage(calendar_bytes(account, events=20))))
 
 
-def test_an_address_book_checked_in_chunks_counts_every_card(account: Any, small_chunks: None) -> None:
+def test_an_address_book_checked_card_by_card_counts_every_card(account: Any) -> None:
     data = b"".join(iter_vcards(account.contacts))
-    report = check.Report()
-    check._check_member("contacts/contacts.vcf", io.BytesIO(data), report, is_note=False)
-    assert report.items["address-book cards"] == len(account.contacts) == 200
+    counted = check._check_cards(lines(data), check.Share(), check._Steps(), check._CardMemo())
+    assert counted == len(account.contacts) == 200
 
 
-def test_a_stray_line_between_cards_is_reported(account: Any, small_chunks: None) -> None:
+def test_a_stray_line_between_cards_is_reported(account: Any) -> None:
     cards = list(iter_vcards(account.contacts[:3]))
     data = cards[0] + b"NOT A CARD\r\n" + b"".join(cards[1:])
     with pytest.raises(ValueError, match="outside a VCARD"):
-        check._check_member("contacts/contacts.vcf", io.BytesIO(data), check.Report(), is_note=False)
+        check._check_cards(lines(data), check.Share(), check._Steps(), check._CardMemo())

@@ -12,7 +12,9 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from account.records import Account
-from exporters.archive.manifest import RESERVED_NAMES, parse_manifest
+from exporters.archive.check import check_archive
+from exporters.archive.manifest import RESERVED_NAMES, ArchiveError, parse_manifest
+from exporters.archive.reader import verify_archive
 from exporters.archive.writer import Entry
 from store import Database
 from store.accounts import AccountReader, find_user
@@ -74,7 +76,54 @@ def test_export_prints_a_verified_archive_path_and_can_copy_it_out(runner: Flask
     assert not list(out.glob(".*"))  # no partial file left behind
 
 
-def test_verify_fails_with_a_clear_message_on_a_flipped_byte(runner: FlaskCliRunner, tmp_path: Path) -> None:
+def test_export_out_reads_the_copy_back_and_parses_every_file_only_with_check(
+    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    read_back: list[Path] = []
+    parsed: list[Path] = []
+
+    def verify(path: Path, **options: Any) -> Any:
+        read_back.append(path)
+        return verify_archive(path, **options)
+
+    def check(path: Path, **options: Any) -> Any:
+        parsed.append(path)
+        return check_archive(path, **options)
+
+    monkeypatch.setattr("jobs.commands.verify_archive", verify)
+    monkeypatch.setattr("jobs.commands.check_archive", check)
+    plain = _export(runner, "alice@example.com", "--out", str(tmp_path / "plain"))
+    assert [p.parent for p in read_back] == [plain.parent] and not parsed
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path / "checked"), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "Checked: every file parses with independent parsers" in result.output
+    assert parsed == [Path(result.output.splitlines()[0])] and len(read_back) == 2
+    result = runner.invoke(args=["export", "alice@example.com", "--check"])  # the stored archive itself
+    assert result.exit_code == 0, result.output
+    assert parsed[-1] == Path(result.output.splitlines()[0]) and len(parsed) == 2
+
+
+def test_a_copy_that_does_not_read_back_is_removed_and_named(
+    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+
+    def damaged(path: Path, **options: Any) -> Any:
+        raise ArchiveError("README.txt: SHA-256 does not match manifest.json (the file was changed or damaged)")
+
+    monkeypatch.setattr("jobs.commands.verify_archive", damaged)
+    out = tmp_path / "out"
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
+    assert result.exit_code == 1
+    assert f"The copy in {out} does not verify, so it was removed: README.txt: SHA-256" in result.output
+    assert not list(out.iterdir()) and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_verify_fails_with_a_clear_message_on_a_flipped_byte(
+    runner: FlaskCliRunner, tmp_path: Path, processes: str
+) -> None:
     runner.invoke(args=["import-account", "tests/data/alice.json"])
     path = _export(runner, "alice@example.com", "--out", str(tmp_path))
     members = _members(path)
@@ -84,12 +133,15 @@ def test_verify_fails_with_a_clear_message_on_a_flipped_byte(runner: FlaskCliRun
             if name == "calendars/Personal.ics":
                 data = data.replace(b"Weekly sync", b"Weekly sunc")
             archive.writestr(name, data)
-    result = runner.invoke(args=["verify", str(broken)])
+    result = runner.invoke(args=["verify", "--processes", processes, str(broken)])
     assert result.exit_code != 0
     assert "NOT OK" in result.output and "calendars/Personal.ics" in result.output
 
 
-def test_verify_reports_a_file_no_parser_accepts(runner: FlaskCliRunner, tmp_path: Path, now: Any) -> None:
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_verify_reports_a_file_no_parser_accepts(
+    runner: FlaskCliRunner, tmp_path: Path, now: Any, processes: str
+) -> None:
     runner.invoke(args=["import-account", "tests/data/alice.json"])
     path = _export(runner, "alice@example.com", "--out", str(tmp_path))
     members = _members(path)
@@ -98,7 +150,7 @@ def test_verify_reports_a_file_no_parser_accepts(runner: FlaskCliRunner, tmp_pat
     # Checksums are all correct (the archive writer computes them); only the content is bad.
     entries = [Entry(name, [data]) for name, data in members.items() if name not in RESERVED_NAMES]
     forged = write_archive(tmp_path, "forged.zip", entries, meta, now).path
-    result = runner.invoke(args=["verify", str(forged)])
+    result = runner.invoke(args=["verify", "--processes", processes, str(forged)])
     assert result.exit_code != 0
     assert "calendars/Work.ics" in result.output and "NOT OK" in result.output
 
