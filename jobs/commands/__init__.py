@@ -241,7 +241,8 @@ def restore_command(archive: Path, email: str) -> None:
     try:
         restored = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
-        raise click.ClickException(f"{archive}: cannot restore\n{exc}") from None
+        first, *rest = str(exc).splitlines() or [type(exc).__name__]
+        raise click.ClickException("\n".join([f"{archive}: cannot restore: {first}", *rest])) from None
     click.echo(f"Restored {restored.email}: {counts_line(restored.counts.as_dict())}.")
 
 
