@@ -10,47 +10,56 @@ Why plain rows rather than ORM objects on the way out: the reader only turns
 rows into records, and building ORM instances (identity map, instance state,
 an instrumented collection per relationship, five per event even when empty)
 cost the export about as much again as reading the rows (bench/export_account.py).
-`mapping.*_record` only reads attributes, so a row's columns plus its children
-as attributes (`_with_children`) serve it as well as an ORM object.
+Even rows dressed up as objects (a namespace per row, attribute lookups,
+`WhenText` values built then copied with their zone) cost 25x a plain scan of
+the same rows, so the reader selects explicit columns and `store.reading` builds
+records from the tuples directly (bench/export_floor.py measures the read against
+the plain scan).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Row, ScalarSelect, Select, Table, delete, func, select, union
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    type_coerce,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from account import storable
 from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note
-from store import mapping
-from store.base import utcnow
+from store import mapping, reading
+from store.base import Base, WhenText, utcnow
 from store.calendars import (
     CalendarRow,
-    EventAlarmRow,
-    EventAttendeeRow,
-    EventCategoryRow,
     EventDateRow,
     EventOverrideRow,
     EventRow,
 )
 from store.contacts import (
-    ContactAddressRow,
-    ContactCategoryRow,
-    ContactExtraRow,
     ContactRow,
-    ContactValueRow,
 )
-from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
+from store.notes import NoteAttachmentRow, NoteRow
 from store.users import User
 
 BATCH = 500
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 def get_or_create_user(session: Session, email: str) -> User:
@@ -158,15 +167,7 @@ class AccountReader:
         return Counts(contacts=contacts, calendars=calendars, events=events, notes=notes, attachments=attachments)
 
     def contacts(self) -> Iterator[Contact]:
-        table = _table(ContactRow)
-        children = {
-            "values": _table(ContactValueRow),
-            "addresses": _table(ContactAddressRow),
-            "categories": _table(ContactCategoryRow),
-            "extra": _table(ContactExtraRow),
-        }
-        for row in self._stream(table, table.c.user_id == self.user.id, children, "contact_id"):
-            yield mapping.contact_record(row)
+        yield from self._stream(_CONTACTS, ContactRow.user_id == self.user.id)
 
     def calendars(self) -> list[tuple[int, CalendarInfo]]:
         rows = self.session.scalars(
@@ -175,16 +176,7 @@ class AccountReader:
         return [(row.id, mapping.calendar_info(row)) for row in rows]
 
     def events(self, calendar_id: int) -> Iterator[Event]:
-        table = _table(EventRow)
-        children = {
-            "dates": _table(EventDateRow),
-            "overrides": _table(EventOverrideRow),
-            "attendees": _table(EventAttendeeRow),
-            "alarms": _table(EventAlarmRow),
-            "categories": _table(EventCategoryRow),
-        }
-        for row in self._stream(table, table.c.calendar_id == calendar_id, children, "event_id"):
-            yield mapping.event_record(row)
+        yield from self._stream(_EVENTS, EventRow.calendar_id == calendar_id)
 
     def zones(self, calendar_id: int) -> list[str]:
         """Every IANA zone any event, date or override of the calendar uses, sorted."""
@@ -201,37 +193,24 @@ class AccountReader:
         return sorted(tz for tz in found if tz)
 
     def notes(self) -> Iterator[Note]:
-        table = _table(NoteRow)
-        children = {"tags": _table(NoteTagRow), "attachments": _table(NoteAttachmentRow)}
-        for row in self._stream(table, table.c.user_id == self.user.id, children, "note_id"):
-            yield mapping.note_record(row)
+        yield from self._stream(_NOTES, NoteRow.user_id == self.user.id)
 
-    def _stream(
-        self,
-        table: Table,
-        where: ColumnElement[bool],
-        children: Mapping[str, Table],
-        parent_key: str,
-    ) -> Iterator[Any]:
-        """Rows of `table` in `position` order, each with its child rows attached.
+    def _stream(self, plan: _Plan[R], where: ColumnElement[bool]) -> Iterator[R]:
+        """Records of `plan`'s rows matching `where`, in `position` order, `BATCH` rows at a time.
 
-        `children` maps an attribute name to a child table whose `parent_key`
-        column points at `table`; each batch costs one query per child table.
+        Each batch costs one query per child table (`parent_id IN (...)`, one expanding
+        parameter, so SQLAlchemy compiles each statement once per process). Rows stay
+        Core rows, unpacked as tuples by `plan.build`: no ORM objects, no per-row dicts.
         """
-        query = select(table).where(where).order_by(table.c.position)
-        for batch in self.session.execute(query.execution_options(yield_per=BATCH)).partitions():
-            ids = [row.id for row in batch]
-            loaded = {name: self._children(child, child.c[parent_key], ids) for name, child in children.items()}
+        connection = self.session.connection()
+        result = connection.execute(plan.parents.where(where), execution_options={"yield_per": BATCH})
+        build = plan.build
+        for batch in result.partitions():
+            ids = [row[0] for row in batch]
+            loaded = [_grouped(connection.execute(query, {"ids": ids}).all()) for query in plan.children]
             for row in batch:
-                found = {name: by_parent.get(row.id, ()) for name, by_parent in loaded.items()}
-                yield _with_children(row, found)
-
-    def _children(self, table: Table, parent: Column[int], ids: list[int]) -> dict[int, list[Row[Any]]]:
-        grouped: dict[int, list[Row[Any]]] = defaultdict(list)
-        query = select(table).where(parent.in_(ids)).order_by(parent, table.c.position)
-        for row in self.session.execute(query):
-            grouped[row._mapping[parent]].append(row)
-        return grouped
+                key = row[0]
+                yield build(row, *[by_parent.get(key, ()) for by_parent in loaded])
 
     def account(self) -> Account:
         """The whole account in memory (tests and small accounts only)."""
@@ -252,6 +231,53 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
-def _with_children(row: Row[Any], children: Mapping[str, Sequence[Row[Any]]]) -> Any:
-    """What `mapping.*_record` reads from an ORM object: the columns and each child list."""
-    return SimpleNamespace(**row._mapping, **children)
+@dataclass(frozen=True)
+class _Plan(Generic[R]):
+    """How `AccountReader._stream` reads one kind: the statements and the builder that unpacks their rows."""
+
+    parents: Select[Any]  # `store.reading.*_COLUMNS`, in `position` order; the caller adds the WHERE
+    children: tuple[Select[Any], ...]  # one per child table; rows start with the parent id
+    build: Callable[..., R]
+
+
+def _plan(
+    model: type[Any], columns: Sequence[str], children: Sequence[tuple[str, Sequence[str]]], build: Callable[..., R]
+) -> _Plan[R]:
+    """The statements for `columns` of `model` and each (child table, columns) of `children`.
+
+    Built once at import: a statement SQLAlchemy has seen hits its compiled cache, and
+    an expanding `ids` parameter keeps one statement for every batch size.
+    """
+    table = _table(model)
+    parents = select(*(_raw(table.c[name]) for name in columns)).order_by(table.c.position)
+    queries = []
+    for name, child_columns in children:
+        child = Base.metadata.tables[name]
+        link = next(fk.parent for fk in child.foreign_keys if fk.column.table is table)
+        query = select(link, *(_raw(child.c[c]) for c in child_columns))
+        queries.append(query.where(link.in_(bindparam("ids", expanding=True))).order_by(link, child.c.position))
+    return _Plan(parents, tuple(queries), build)
+
+
+def _raw(column: Column[Any]) -> ColumnElement[Any]:
+    """`column` as selected; a `WhenText` as its stored text, which `store.reading` parses with its zone."""
+    if isinstance(column.type, WhenText):
+        return type_coerce(column, String()).label(column.name)
+    return column
+
+
+def _grouped(rows: Sequence[Row[Any]]) -> dict[Any, list[Row[Any]]]:
+    """Child rows by their first column, the parent id, keeping their order."""
+    grouped: dict[Any, list[Row[Any]]] = {}
+    for row in rows:
+        found = grouped.get(row[0])
+        if found is None:
+            grouped[row[0]] = [row]
+        else:
+            found.append(row)
+    return grouped
+
+
+_CONTACTS = _plan(ContactRow, reading.CONTACT_COLUMNS, reading.CONTACT_CHILDREN, reading.contact_record)
+_EVENTS = _plan(EventRow, reading.EVENT_COLUMNS, reading.EVENT_CHILDREN, reading.event_record)
+_NOTES = _plan(NoteRow, reading.NOTE_COLUMNS, reading.NOTE_CHILDREN, reading.note_record)
