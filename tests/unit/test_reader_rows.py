@@ -7,7 +7,6 @@ Both must agree on every account, including child rows that straddle a batch.
 
 from __future__ import annotations
 
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
