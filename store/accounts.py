@@ -19,22 +19,27 @@ the plain scan).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    ARRAY,
     Column,
     ColumnElement,
+    Integer,
     Row,
     ScalarSelect,
     Select,
     String,
     Table,
+    any_,
     bindparam,
     delete,
     func,
+    literal_column,
     select,
     type_coerce,
     union,
@@ -198,16 +203,18 @@ class AccountReader:
     def _stream(self, plan: _Plan[R], where: ColumnElement[bool]) -> Iterator[R]:
         """Records of `plan`'s rows matching `where`, in `position` order, `BATCH` rows at a time.
 
-        Each batch costs one query per child table (`parent_id IN (...)`, one expanding
-        parameter, so SQLAlchemy compiles each statement once per process). Rows stay
-        Core rows, unpacked as tuples by `plan.build`: no ORM objects, no per-row dicts.
+        Each batch costs one query per child table, its ids passed as one parameter
+        (`_in_batch`). Rows stay Core rows, unpacked as tuples by `plan.build`: no ORM
+        objects, no per-row dicts.
         """
         connection = self.session.connection()
+        dialect = connection.dialect.name
+        children = plan.child_queries(dialect)
         result = connection.execute(plan.parents.where(where), execution_options={"yield_per": BATCH})
         build = plan.build
         for batch in result.partitions():
-            ids = [row[0] for row in batch]
-            loaded = [_grouped(connection.execute(query, {"ids": ids}).all()) for query in plan.children]
+            ids = _batch_ids([row[0] for row in batch], dialect)
+            loaded = [_grouped(connection.execute(query, ids).all()) for query in children]
             for row in batch:
                 key = row[0]
                 yield build(row, *[by_parent.get(key, ()) for by_parent in loaded])
@@ -236,27 +243,58 @@ class _Plan(Generic[R]):
     """How `AccountReader._stream` reads one kind: the statements and the builder that unpacks their rows."""
 
     parents: Select[Any]  # `store.reading.*_COLUMNS`, in `position` order; the caller adds the WHERE
-    children: tuple[Select[Any], ...]  # one per child table; rows start with the parent id
+    children: tuple[tuple[Column[Any], Select[Any]], ...]  # (link to the parent, its rows: link first, ordered)
     build: Callable[..., R]
+    _by_dialect: dict[str, tuple[Select[Any], ...]] = field(default_factory=dict)
+
+    def child_queries(self, dialect: str) -> tuple[Select[Any], ...]:
+        """One statement per child table, for the rows of one batch of parents, in parent then position order.
+
+        Built once per dialect: the same statement object hits SQLAlchemy's compiled cache.
+        """
+        found = self._by_dialect.get(dialect)
+        if found is None:
+            found = tuple(query.where(_in_batch(link, dialect)) for link, query in self.children)
+            self._by_dialect[dialect] = found
+        return found
 
 
 def _plan(
     model: type[Any], columns: Sequence[str], children: Sequence[tuple[str, Sequence[str]]], build: Callable[..., R]
 ) -> _Plan[R]:
-    """The statements for `columns` of `model` and each (child table, columns) of `children`.
-
-    Built once at import: a statement SQLAlchemy has seen hits its compiled cache, and
-    an expanding `ids` parameter keeps one statement for every batch size.
-    """
+    """The statements for `columns` of `model` and each (child table, columns) of `children`."""
     table = _table(model)
     parents = select(*(_raw(table.c[name]) for name in columns)).order_by(table.c.position)
     queries = []
     for name, child_columns in children:
         child = Base.metadata.tables[name]
         link = next(fk.parent for fk in child.foreign_keys if fk.column.table is table)
-        query = select(link, *(_raw(child.c[c]) for c in child_columns))
-        queries.append(query.where(link.in_(bindparam("ids", expanding=True))).order_by(link, child.c.position))
+        query = select(link, *(_raw(child.c[c]) for c in child_columns)).order_by(link, child.c.position)
+        queries.append((link, query))
     return _Plan(parents, tuple(queries), build)
+
+
+def _in_batch(link: Column[Any], dialect: str) -> ColumnElement[bool]:
+    """`link` is one of a batch's parent ids, all passed as one parameter `ids` (`_batch_ids`).
+
+    Why one parameter instead of `IN (?, ?, ...)`: SQLAlchemy renders an expanding
+    IN anew for every execution, one placeholder per id; for 500 ids that cost
+    0.53 ms of CPU per query against 0.22 ms with a JSON array on SQLite, 0.2 s of
+    the 1.4 s it takes to read a 1x HEAVY account (600 child queries).
+    """
+    if dialect == "postgresql":
+        return link == any_(bindparam("ids", type_=ARRAY(Integer)))
+    if dialect == "sqlite":  # json_each: SQLite's JSON functions, built in since 3.38
+        listed: Select[Any] = select(literal_column("value")).select_from(
+            func.json_each(bindparam("ids", type_=String()))
+        )
+        return link.in_(listed)
+    return link.in_(bindparam("ids", expanding=True))
+
+
+def _batch_ids(ids: list[int], dialect: str) -> dict[str, Any]:
+    """The `ids` parameter of `_in_batch`'s statements."""
+    return {"ids": json.dumps(ids) if dialect == "sqlite" else ids}
 
 
 def _raw(column: Column[Any]) -> ColumnElement[Any]:

@@ -67,7 +67,8 @@ def orm_account(session: Session, user: User) -> Account:
     )
 
 
-def _both(db: Database, account: Account) -> tuple[Account, Account]:
+def both_ways(db: Database, account: Account) -> tuple[Account, Account]:
+    """Store `account`, then read it back (fast reader, ORM path)."""
     with db.session(write=True) as session:
         replace_account(session, account)
     with db.session() as session:
@@ -77,7 +78,7 @@ def _both(db: Database, account: Account) -> tuple[Account, Account]:
 
 
 def test_alice_reads_the_same_through_rows_and_through_orm_objects(db: Database, alice: Account) -> None:
-    fast, orm = _both(db, alice)
+    fast, orm = both_ways(db, alice)
     assert fast == orm == alice
 
 
@@ -86,14 +87,14 @@ def test_child_rows_reach_their_parent_whatever_the_batch_size(
     db: Database, alice: Account, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("store.accounts.BATCH", batch)
-    fast, orm = _both(db, alice)
+    fast, orm = both_ways(db, alice)
     assert fast == orm == alice
 
 
 def test_a_generated_account_over_several_batches_reads_the_same_both_ways(db: Database) -> None:
     # 1,100 contacts: three batches of 500; 1,200 events over the sample calendars.
     account = generate_account("gen@example.com", SampleSize(contacts=1100, events=1200, notes=60), seed=11)
-    fast, orm = _both(db, account)
+    fast, orm = both_ways(db, account)
     assert fast == orm == account
 
 
@@ -115,7 +116,7 @@ def accounts(draw: st.DrawFn) -> Account:
 )
 @given(account=accounts())
 def test_any_account_reads_the_same_through_rows_and_through_orm_objects(db: Database, account: Account) -> None:
-    fast, orm = _both(db, account)
+    fast, orm = both_ways(db, account)
     assert fast == orm
     expected, _ = storable.prepare(account)
     assert fast == expected
