@@ -213,12 +213,14 @@ def event_record(
         rrule=rrule,
         rdates=tuple(rdates),
         exdates=tuple(exdates),
-        overrides=tuple(_override(o, start) for o in overrides),
+        overrides=tuple(_override(o, start) for o in overrides) if overrides else (),
         status=status,
         transparency=transparency,
         organizer=Person(organizer_email, organizer_name) if organizer_email is not None else None,
-        attendees=tuple(Attendee(email, name, role, partstat) for _, email, name, role, partstat in attendees),
-        alarms=tuple(Alarm(trigger, action, text) for _, trigger, action, text in alarms),
+        attendees=tuple(Attendee(email, name, role, partstat) for _, email, name, role, partstat in attendees)
+        if attendees
+        else (),
+        alarms=tuple(Alarm(trigger, action, text) for _, trigger, action, text in alarms) if alarms else (),
         categories=tuple(c[1] for c in categories),
         url=url,
         created=created,
