@@ -120,3 +120,14 @@ def test_any_account_reads_the_same_through_rows_and_through_orm_objects(db: Dat
     assert fast == orm
     expected, _ = storable.prepare(account)
     assert fast == expected
+
+
+def test_the_reader_sees_changes_its_session_has_not_flushed_yet(db: Database, alice: Account) -> None:
+    with db.session(write=True) as session:
+        user = replace_account(session, alice)
+        first = session.scalars(
+            select(ContactRow).where(ContactRow.user_id == user.id).order_by(ContactRow.position)
+        ).first()
+        assert first is not None
+        first.nickname = "Not flushed yet"
+        assert next(AccountReader(session, user).contacts()).nickname == "Not flushed yet"
