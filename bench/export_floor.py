@@ -65,7 +65,9 @@ def floor_export(
 
         def member(path: str, chunks: Iterable[bytes]) -> None:
             digest = hashlib.sha256()
-            with zf.open(zipfile.ZipInfo(path, date_time=(2026, 1, 1, 0, 0, 0)), "w", force_zip64=True) as f:
+            info = zipfile.ZipInfo(path, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED  # a ZipInfo's own default is STORED
+            with zf.open(info, "w", force_zip64=True) as f:
                 for chunk in chunks:
                     digest.update(chunk)
                     f.write(chunk)
