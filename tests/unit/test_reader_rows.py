@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from account import storable
-from account.records import Account, Calendar
+from account.records import Account, Calendar, Event
 from account.sample import SampleSize, generate_account
 from store import Database, mapping
 from store.accounts import AccountReader, find_user, replace_account
@@ -42,7 +42,7 @@ def orm_account(session: Session, user: User) -> Account:
     ).all()
     event_children = (EventRow.dates, EventRow.overrides, EventRow.attendees, EventRow.alarms, EventRow.categories)
 
-    def events(calendar: CalendarRow) -> tuple[mapping.Event, ...]:
+    def events(calendar: CalendarRow) -> tuple[Event, ...]:
         rows = session.scalars(
             select(EventRow)
             .where(EventRow.calendar_id == calendar.id)
