@@ -44,7 +44,11 @@ class DeliveryError(LifeboatError):
     with backoff.
     """
 
-    def __init__(self, message: str, *, permanent: bool, user_message: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool, user_message: str | None = None, operator: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.user_message = user_message or message
+        # The fix is the service operator's (server settings), not the user's: the user is told so.
+        self.operator = operator

@@ -71,6 +71,16 @@ def password_reset(to: str, link: str, minutes: int) -> AccountMail:
     return AccountMail(to, "Choose a new Lifeboat password", text, link)
 
 
+def can_send(config: Mapping[str, Any]) -> bool:
+    """Whether a message would reach anyone: False when no mail server is set (LIFEBOAT_SMTP_HOST).
+
+    Why asked before sending: a page that promises "a link is on its way" must
+    know it is; without a mail server the link is only logged (see `_send`), and
+    a page that can show it (an admin's) shows it instead.
+    """
+    return smtp_settings(dict(config)).enabled
+
+
 def send(config: Mapping[str, Any], mail: AccountMail) -> Future[None]:
     """Send `mail` in the background; the future is for tests and never raises to the web."""
     settings = smtp_settings(dict(config))

@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 
 from errors import InvalidInput
 from store import AuditEvent
+from store.base import is_row_id
 from store.staff import STAFF_ROLES
 
 EXPORT_BATCH = 500
@@ -92,7 +93,8 @@ def parse_filter(args: Mapping[str, str]) -> AuditFilter:
         target=(args.get("target") or "").strip() or None,
         action=(args.get("action") or "").strip() or None,
         since=days["since"],
-        until=until + dt.timedelta(days=1) if until is not None else None,
+        # The end of the day given; the last day there is (9999-12-31) has no next day: no bound then.
+        until=until + dt.timedelta(days=1) if until is not None and until.date() < dt.date.max else None,
     )
 
 
@@ -100,7 +102,11 @@ def _who(id_column: Any, email_column: Any, value: str) -> Any:
     text = value.strip().lower()
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     by_email = func.lower(email_column).like(escaped, escape="\\")
-    return or_(id_column == int(text), by_email) if text.isdigit() and len(text) < 19 else by_email
+    return (
+        or_(id_column == int(text), by_email)
+        if text.isdigit() and len(text) < 19 and is_row_id(int(text))
+        else by_email
+    )
 
 
 def audit_query(filters: AuditFilter) -> Select[AuditEvent]:
@@ -159,13 +165,26 @@ class SupportAction:
     outcome_label: str
 
 
-def support_actions(session: Session, user_id: int, *, limit: int = 50) -> list[SupportAction]:
-    """Staff actions on `user_id`'s account, newest first."""
+# Support opening the user's page: recorded each time, shown to the user as one count (`support_views`).
+VIEW_ACTION = "view_user"
+
+
+def _on_account(user_id: int) -> Any:
+    return (AuditEvent.target_user_id == user_id) & AuditEvent.actor_role.in_(STAFF_ROLES)
+
+
+def support_actions(session: Session, user_id: int, *, limit: int = 50, offset: int = 0) -> list[SupportAction]:
+    """Staff actions on `user_id`'s account, newest first, without the views (those are `support_views`).
+
+    Why views apart: every console visit writes one, about two per action, and
+    listed one by one they would bury what support actually did.
+    """
     rows = session.scalars(
         select(AuditEvent)
-        .where(AuditEvent.target_user_id == user_id, AuditEvent.actor_role.in_(STAFF_ROLES))
+        .where(_on_account(user_id), AuditEvent.action != VIEW_ACTION)
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
         .limit(limit)
+        .offset(offset)
     )
     return [
         SupportAction(
@@ -178,3 +197,25 @@ def support_actions(session: Session, user_id: int, *, limit: int = 50) -> list[
         )
         for row in rows
     ]
+
+
+def support_action_count(session: Session, user_id: int) -> int:
+    """How many staff actions (views left out) there are on the account: for the pager."""
+    query = select(func.count()).select_from(AuditEvent).where(_on_account(user_id), AuditEvent.action != VIEW_ACTION)
+    return session.scalar(query) or 0
+
+
+@dataclass(frozen=True)
+class SupportViews:
+    """How often support looked at the account's status, and when last (None: never)."""
+
+    count: int
+    last_at: dt.datetime | None
+
+
+def support_views(session: Session, user_id: int) -> SupportViews:
+    query = select(func.count(), func.max(AuditEvent.at)).where(_on_account(user_id), AuditEvent.action == VIEW_ACTION)
+    count, last_at = session.execute(query).one()
+    if last_at is not None and last_at.tzinfo is None:
+        last_at = last_at.replace(tzinfo=dt.UTC)  # an aggregate is not read through the column's type on SQLite
+    return SupportViews(count or 0, last_at)

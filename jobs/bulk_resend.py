@@ -49,7 +49,7 @@ KINDS = ("s3", "email")
 AWS_HOST = "aws"  # the host filter's name for an S3 destination without an endpoint (AWS itself)
 SAMPLE_SIZE = 20
 BATCH_SIZE = 50
-LOG = logging.getLogger(__name__)
+LOG = logging.getLogger("lifeboat.bulk_resend")  # under "lifeboat": the JSON log lines
 INLINE = "lifeboat.bulk_resend.inline"  # in app.extensions: run jobs in the caller, not a thread (tests)
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 STARTED, PAUSED, RESUMED, SKIPPED, DRY_RUN = (
@@ -106,7 +106,13 @@ def _moment(text: str | dt.datetime | None, name: str) -> dt.datetime:
                 f"--{name} {text!r} is not a time: write it as ISO 8601, e.g. 2026-12-06T09:30 (UTC without a zone).",
                 [(name, "not a time")],
             ) from None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    try:
+        return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before the first moment there is in UTC
+        raise InvalidInput(
+            f"--{name} {text!r} is outside the times Lifeboat can compare: give one in the years 1 to 9999 UTC.",
+            [(name, "out of range")],
+        ) from None
 
 
 def parse_filter(
@@ -171,12 +177,24 @@ def select_users(session: Session, flt: BulkFilter) -> list[Candidate]:
     found = []
     for user_id in sorted(last):
         user = session.get(User, user_id)
+        if user is None or not user.is_active or user.role != "user" or _recovered(session, user_id, last[user_id][0]):
+            continue
         archive = latest_archive(session, user_id)
-        if user is None or not user.is_active or archive is None:
+        if archive is None:
             continue
         at, where = last[user_id]
         found.append(Candidate(user_id, user.email, at, where, archive.id, archive.created_at, archive.size))
     return found
+
+
+def _recovered(session: Session, user_id: int, failed_at: dt.datetime) -> bool:
+    """Whether a delivery of the user's succeeded after their last failure: they have a good copy already."""
+    delivered = session.scalar(
+        select(func.max(DeliveryAttempt.at))
+        .join(ExportRun, ExportRun.id == DeliveryAttempt.run_id)
+        .where(ExportRun.user_id == user_id, DeliveryAttempt.outcome == "delivered")
+    )
+    return delivered is not None and delivered > failed_at
 
 
 def latest_archive(session: Session, user_id: int) -> Archive | None:
@@ -240,6 +258,12 @@ def start(
         if already_done(session, f"bulk:{job_id}") is not None:
             return job_id
         user_ids = [c.user_id for c in select_users(session, flt)]
+        if not user_ids:
+            raise InvalidInput(
+                f"Nobody to re-send to for {flt.describe()}: no such failure, or each such user has had a"
+                " delivery since or has no verified archive. Widen the window or check the filter.",
+                [("since", "no users")],
+            )
         record(
             session,
             actor,
@@ -296,19 +320,19 @@ def status(session: Session, job_id: str) -> JobStatus:
     if started is None or started.action != STARTED:
         raise UnknownJob(job_id)
     detail: dict[str, Any] = json.loads(started.detail or "{}")
-    done = dict(
-        session.execute(
-            select(AuditEvent.action, func.count(AuditEvent.id))
-            .where(AuditEvent.request_key.like(f"bulk:{job_id}:%"))
-            .group_by(AuditEvent.action)
-        ).all()
-    )
+    outcomes = session.execute(
+        select(AuditEvent.action, AuditEvent.outcome, func.count(AuditEvent.id))
+        .where(AuditEvent.request_key.like(f"bulk:{job_id}:%"))
+        .group_by(AuditEvent.action, AuditEvent.outcome)
+    ).all()
+    done = {"all": sum(n for _a, _o, n in outcomes)}
+    sent = sum(n for action, outcome, n in outcomes if action == "archive.resend" and outcome == "ok")
     return JobStatus(
         job_id=job_id,
         count=int(detail["count"]),
-        done=sum(done.values()),
-        sent=done.get("archive.resend", 0),
-        skipped=done.get(SKIPPED, 0),
+        done=done["all"],
+        sent=sent,
+        skipped=done["all"] - sent,  # refused re-sends (audited as such) and users skipped
         paused=_paused(session, job_id),
         filter=BulkFilter.of_detail(detail["filter"]),
         reason=started.reason,
@@ -442,6 +466,7 @@ def run(
     if not hold(first=True):
         return job
     gap = 60.0 / job.per_minute if job.per_minute else 0.0
+    _keep_the_rate(db, job_id, gap, now=now, sleep=sleep)
     handled = 0
     for first in range(0, len(job.user_ids), BATCH_SIZE):
         batch = job.user_ids[first : first + BATCH_SIZE]
@@ -478,6 +503,28 @@ def unattended(db: Database, *, now: dt.datetime) -> list[str]:
     with db.session() as session:
         expired = list(session.scalars(select(BulkResendRunner.job_id).where(BulkResendRunner.expires_at <= now)))
         return [job_id for job_id in expired if not _paused(session, job_id)]
+
+
+def _keep_the_rate(
+    db: Database, job_id: str, gap: float, *, now: Callable[[], dt.datetime], sleep: Callable[[float], None]
+) -> None:
+    """Before a runner's first user, wait out the gap since the job's last re-send (by any runner).
+
+    Why: a runner that takes the job over (Continue, `--job`, a dispatch tick)
+    would otherwise send at once, and pressing Continue again and again would
+    send faster than the job's rate. (Audit times are whole seconds: close enough
+    for a rate counted per minute.)
+    """
+    if not gap:
+        return
+    with db.session() as session:
+        last = session.scalar(
+            select(func.max(AuditEvent.at)).where(
+                AuditEvent.request_key.like(f"bulk:{job_id}:%"), AuditEvent.action == "archive.resend"
+            )
+        )
+    if last is not None and (wait := (last - now()).total_seconds() + gap) > 0:
+        sleep(min(wait, gap))
 
 
 def current_status(db: Database, job_id: str) -> JobStatus:

@@ -70,6 +70,13 @@ class JobContext:
     on_progress: Callable[[str, int], None] | None = None
     # Where archive files live; None means the folder `archive_dir` (the embedded default).
     archive_files: ArchiveFiles | None = None
+    # Each user's export item cache (`jobs.export_cache`); None means `export-cache` beside `archive_dir`.
+    item_cache_dir: Path | None = None
+
+    @property
+    def export_cache_dir(self) -> Path:
+        """Local disk, beside the archives (not inside: nothing there may look like an archive)."""
+        return self.item_cache_dir or self.archive_dir.parent / "export-cache"
 
     @property
     def files(self) -> ArchiveFiles:

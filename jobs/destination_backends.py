@@ -23,6 +23,7 @@ from config import ConfigError
 from delivery.contract import Delivery
 from delivery.email import EmailDelivery, SmtpSettings
 from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
+from errors import DeliveryError, LifeboatError
 from store import Destination, ExportRun, User
 
 log = logging.getLogger("lifeboat.delivery")
@@ -116,9 +117,27 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
             .where(Destination.user_id == user.id, Destination.enabled.is_(True))
             .order_by(Destination.id)
         )
-        return [(row.id, registry.backend(row, user)) for row in rows]
+        return [(row.id, _usable_backend(registry, row, user)) for row in rows]
 
     return destinations
+
+
+def _usable_backend(registry: Registry, row: Destination, user: User) -> Delivery:
+    """The row's backend; settings it cannot use (or a secret no key opens) fail the delivery for good.
+
+    Why permanent: retrying cannot mend stored settings, and a crash would be
+    retried five times with a traceback in the log; the user is told what to fix.
+    """
+    try:
+        return registry.backend(row, user)
+    except (ValueError, TypeError, LifeboatError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DeliveryError(
+            f"destination {row.id} unusable: {first}",
+            permanent=True,
+            user_message=f"The destination “{row.label}” cannot be used ({first}): "
+            "open Settings → Destinations and fix or remove it.",
+        ) from exc
 
 
 def own_email_for(app: Flask) -> Callable[[User], Sequence[tuple[int | None, Delivery]]]:

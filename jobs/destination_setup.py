@@ -20,12 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from account import canonical
+from delivery.retention_policy import RetentionPolicy
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
 from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs.bucket_retention import policy_of
 from jobs.destination_backends import SECRET_FIELDS, Registry
 from store import Database, DeliveryAttempt, Destination, User
-from store.base import utcnow
+from store.base import is_row_id, utcnow
 
 
 def external_id_for(user: User, key: str) -> str:
@@ -127,8 +129,7 @@ def probe_destination(database: Database, registry: Registry, destination_id: in
     status in the same transaction as its own record of the action.
     """
     with database.session() as session:
-        # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
-        row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
+        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
         user = session.get(User, user_id)
         if row is None or user is None or row.user_id != user_id:
             return None
@@ -174,7 +175,18 @@ def public_view(destination: Destination) -> dict[str, Any]:
         "enabled": destination.enabled,
         "status": destination.status,
         "status_message": destination.status_message,
+        "retention_summary": retention_summary(destination),
     }
+
+
+def retention_summary(destination: Destination) -> str | None:
+    """An S3 destination's retention policy in plain words; None for email (nothing to prune)."""
+    if destination.kind != "s3":
+        return None
+    try:
+        return policy_of(destination).summary()
+    except InvalidInput:  # stored before today's rules: say so rather than fail the whole list
+        return "The stored retention policy is not valid; choose it again."
 
 
 def mask_key_id(value: str | None) -> str:
@@ -197,6 +209,8 @@ class DestinationView:
     status_message: str | None
     status_at: dt.datetime | None
     last_attempt: DeliveryAttempt | None
+    retention: RetentionPolicy | None = None  # S3: the stored policy (None if unreadable or not a bucket)
+    retention_summary: str | None = None  # S3: in plain words
 
 
 def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
@@ -232,7 +246,16 @@ def _describe(session: Session, registry: Registry, row: Destination) -> Destina
         status_message=row.status_message,
         status_at=row.status_at,
         last_attempt=last,
+        retention=_readable_policy(row),
+        retention_summary=retention_summary(row),
     )
+
+
+def _readable_policy(row: Destination) -> RetentionPolicy | None:
+    try:
+        return policy_of(row) if row.kind == "s3" else None
+    except InvalidInput:
+        return None
 
 
 def _key_shown(registry: Registry, row: Destination) -> str:

@@ -20,6 +20,7 @@ from exporters.archive.counts import counts_line
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError
 from exporters.archive.reader import read_member, verify_archive
 from jobs import run_lifecycle as runs
+from jobs.bucket_retention import prune_after_delivery
 from jobs.context import JobContext
 from jobs.download_links import needs_download_link
 from jobs.export import export_user, vcard_version_for
@@ -147,7 +148,7 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
         log.warning("run lease lost; another worker owns it now", extra={"run_id": run_id})
         return "lost"
     except DeliveryError as exc:
-        return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent)
+        return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent, operator=exc.operator)
     except Exception as exc:
         log.exception("run attempt crashed", extra={"run_id": run_id})
         return _failed(ctx, run_id, owner, _describe(exc), permanent=False)
@@ -204,6 +205,7 @@ def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat,
             now=ctx.clock(),
             vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
             progress=beat.report,
+            cache_dir=ctx.export_cache_dir,
         )
         written.append(result.archive.relpath)
     if beat.lost.is_set():
@@ -282,6 +284,8 @@ def _deliver_file(ctx: JobContext, run_id: str, archive: Archive, path: Path) ->
         detail = " ".join([receipt.detail, *receipt.warnings]).strip()
         _record_attempt(ctx, run_id, key, "delivered", receipt, detail)
         delivered.append(receipt.location)
+        # Old archives go only after this one is verified and recorded; never fails the delivery.
+        prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
     if not delivered:
         return "Already delivered to every destination."
     return "Delivered to " + ", ".join(delivered) + "."
@@ -326,9 +330,9 @@ def _record_attempt(
             destination.status_at = now
 
 
-def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: bool) -> str:
+def _failed(ctx: JobContext, run_id: str, owner: str, error: str, *, permanent: bool, operator: bool = False) -> str:
     state = runs.finish_failed_attempt(
-        ctx.db, run_id, owner, now=ctx.clock(), error=error, permanent=permanent, policy=ctx.policy
+        ctx.db, run_id, owner, now=ctx.clock(), error=error, permanent=permanent, policy=ctx.policy, operator=operator
     )
     if state == RunState.FAILED:
         with ctx.db.session() as session:

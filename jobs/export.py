@@ -14,11 +14,12 @@ own in `jobs.execute`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
 from exporters.archive.reader import verify_archive
-from exporters.archive.writer import Entry, write_archive
+from exporters.archive.reuse import ReuseStats
+from exporters.archive.writer import DeflatedEntry, Entry, write_archive
 from jobs.archive_options import VCARD_VERSIONS, kinds_of
+from jobs.export_cache import ItemCacheFile
 from store import Archive, Database, User
 from store.accounts import AccountReader, Counts
 from store.archive_files import ArchiveFiles, as_archive_files, store_new
@@ -54,7 +57,7 @@ class ArchiveInfo:
 def write_verified(
     files: ArchiveFiles,
     name: str,
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | DeflatedEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,
@@ -93,6 +96,8 @@ class ExportResult:
     archive: Archive
     info: ArchiveInfo
     counts: Counts
+    # Items whose bytes came from the per-user cache, and those serialised now.
+    reuse: ReuseStats = field(default_factory=ReuseStats)
 
 
 def archive_filename(user: User, now: dt.datetime) -> str:
@@ -118,11 +123,15 @@ def export_user(
     progress: ProgressCallback | None = None,
     archive_id: str | None = None,
     kinds: tuple[str, ...] | None = None,
+    cache_dir: Path | None = None,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
     `kinds` (default: the user's archive options) are the kinds of data included;
     the counts of the others are 0 in the manifest and the `Archive` row.
+    `cache_dir` (None: no cache) holds each user's item cache (`jobs.export_cache`):
+    items unchanged since the last export are not read or serialised again, and
+    the archive is the same bytes as without it.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -141,34 +150,39 @@ def export_user(
         if progress is not None:
             progress(weights.stage(stage, done), weights.percent(stage, done))
 
-    bundle = Bundle(
-        reader,
-        now=now,
-        timezone=user.timezone,
-        vcard_version=vcard_version,
-        progress=on_item,
-        scratch=files.scratch(),
-        kinds=kinds,
-    )
-    archive_id = archive_id or new_id()
-    filename = archive_filename(user, now)
-    meta = {
-        "user": user.email,
-        "display_name": user.display_name,
-        "timezone": user.timezone,
-        "counts": counts.as_dict(),
-        "vcard_version": vcard_version,
-        "kinds": list(kinds),
-    }
-    info = write_verified(
-        files,
-        f"{archive_id}.zip",
-        bundle.entries(),
-        meta,
-        now,
-        folder=str(user.id),
-        layout=lambda: bundle.layout.as_dict(),
-    )
+    with contextlib.ExitStack() as stack:
+        cache = stack.enter_context(ItemCacheFile(cache_dir, user.id)) if cache_dir is not None else None
+        bundle = Bundle(
+            reader,
+            now=now,
+            timezone=user.timezone,
+            vcard_version=vcard_version,
+            progress=on_item,
+            scratch=files.scratch(),
+            kinds=kinds,
+            cache=cache,
+        )
+        archive_id = archive_id or new_id()
+        filename = archive_filename(user, now)
+        meta = {
+            "user": user.email,
+            "display_name": user.display_name,
+            "timezone": user.timezone,
+            "counts": counts.as_dict(),
+            "vcard_version": vcard_version,
+            "kinds": list(kinds),
+        }
+        info = write_verified(
+            files,
+            f"{archive_id}.zip",
+            bundle.entries(),
+            meta,
+            now,
+            folder=str(user.id),
+            layout=lambda: bundle.layout.as_dict(),
+        )
+        if cache is not None:
+            cache.commit()  # the archive verified: keep what it used, drop the rest
     if progress is not None:
         progress("verified", 100)
     archive = Archive(
@@ -182,7 +196,7 @@ def export_user(
         verified_at=now,
         **counts.as_dict(),
     )
-    return ExportResult(archive=archive, info=info, counts=counts)
+    return ExportResult(archive=archive, info=info, counts=counts, reuse=bundle.reuse)
 
 
 def export_and_record(
@@ -194,6 +208,7 @@ def export_and_record(
     default_vcard_version: str,
     vcard_version: str | None = None,
     progress: ProgressCallback | None = None,
+    cache_dir: Path | None = None,
 ) -> ExportResult:
     """Export `user_id` (read-only transaction), then record the archive (short write transaction).
 
@@ -206,7 +221,9 @@ def export_and_record(
         if user is None:
             raise LookupError(f"no user {user_id}")
         version = vcard_version_for(user, default_vcard_version, vcard_version)
-        result = export_user(session, user, files, now=now, vcard_version=version, progress=progress)
+        result = export_user(
+            session, user, files, now=now, vcard_version=version, progress=progress, cache_dir=cache_dir
+        )
     try:
         with database.session(write=True) as session:
             session.add(result.archive)

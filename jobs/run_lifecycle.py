@@ -209,14 +209,17 @@ def finish_failed_attempt(
     error: str,
     permanent: bool,
     policy: RetryPolicy,
+    operator: bool = False,
 ) -> RunState | None:
     """Record a failed attempt: schedule a retry with backoff, or fail for good.
 
     `error` says what went wrong (and how to fix it); the sentence about what
     happens next is added here, where it is decided, so a run that failed for
-    good never promises a retry. Returns the new state, or None if the run was
-    no longer ours.
+    good never promises a retry. `operator`: only the service's operator can fix
+    the cause (the user is not told to fix it). Returns the new state, or None
+    if the run was no longer ours.
     """
+    error = sentence(error)
     with db.session(write=True) as session:
         # Locked: a dispatcher requeueing the run (lease ran out) must not interleave with this.
         run = session.scalar(select(ExportRun).where(_owned(run_id, owner)).with_for_update())
@@ -224,7 +227,7 @@ def finish_failed_attempt(
             return None
         final = permanent or run.attempt >= run.max_attempts
         if final:
-            error = f"{error} {given_up(run.attempt, permanent=permanent)}"
+            error = f"{error} {given_up(run.attempt, permanent=permanent, operator=operator, trigger=run.trigger)}"
             run.state = RunState.FAILED
             run.finished_at = now
             add_event(session, run_id, "failed", error, at=now, level="error")
@@ -303,7 +306,7 @@ def requeue_expired(db: Database, *, now: dt.datetime) -> list[str]:
             if run.attempt >= run.max_attempts:
                 run.state = RunState.FAILED
                 run.finished_at = now
-                run.error = f"{lost} {given_up(run.attempt, permanent=False)}"
+                run.error = f"{lost} {given_up(run.attempt, permanent=False, trigger=run.trigger)}"
                 add_event(session, run.id, "failed", run.error, at=now, level="error")
             else:
                 run.state = RunState.QUEUED
@@ -354,17 +357,40 @@ def undispatched(
         return [run.id for run in rows]
 
 
-def given_up(attempts: int, *, permanent: bool) -> str:
-    """What a run that failed for good tells the user: that Lifeboat stopped, and what to do now."""
-    if permanent:
+def sentence(text: str) -> str:
+    """`text` as a sentence: capitalised, ending in a full stop (error texts often are neither).
+
+    Why: the run's error is this text followed by what happens next; without
+    the stop the two run together ("… not configured Lifeboat will not …").
+    """
+    text = text.strip()
+    if not text:
+        return text
+    return text[:1].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
+
+
+def given_up(attempts: int, *, permanent: bool, operator: bool = False, trigger: str = "manual") -> str:
+    """What a run that failed for good tells its user: that Lifeboat stopped, and what they can do now.
+
+    Who can fix the cause decides the advice: a setting of the user's (a bucket
+    key) they fix and export again; a setting of the server's (no mail server)
+    only the operator can fix, so the user is not told to fix it. A re-send
+    that support started is one the user can ask support for again; a run of
+    the schedule will be followed by the next scheduled one.
+    """
+    again = "ask support to send it again, or press “Export now”" if trigger == "support" else "press “Export now”"
+    later = " (or wait for the next scheduled export)" if trigger == "schedule" else ""
+    if permanent and operator:
         return (
-            "Lifeboat will not retry this by itself: once it is fixed, press “Export now” "
-            "(or wait for the next scheduled export)."
+            "Only the operator of this Lifeboat service can fix this, so Lifeboat will not retry it by itself. "
+            f"Your earlier archives are untouched: try again later ({again}){later}."
         )
-    return (
-        f"Lifeboat gave up after {attempts} attempt{'s' if attempts != 1 else ''}: press “Export now” "
-        "to try again, and contact support if it keeps failing."
-    )
+    if permanent:
+        return f"Lifeboat will not retry this by itself. Once you have fixed it, {again}{later}."
+    gave_up = f"Lifeboat gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+    if trigger == "support":
+        return f"{gave_up}. To try again, {again}."
+    return f"{gave_up}: {again} to try again{later}, and contact support if it keeps failing."
 
 
 def _human(delay: dt.timedelta) -> str:

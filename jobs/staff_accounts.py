@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from account.canonical import email_address
 from delivery.secrets import SecretBox
 from errors import UserError
+from jobs.api_tokens import revoke_user_tokens
 from jobs.audit import Actor, record
 from jobs.destination_backends import secret_box
 from store import AuditEvent, User
@@ -104,7 +106,7 @@ def create_staff(
 
 
 def set_role(session: Session, actor: Actor, email: str, role: str, *, reason: str, now: dt.datetime) -> User:
-    """Change an account's role (audited); the person's sessions end so the new role applies at once."""
+    """Change an account's role (audited); the person's sessions and API tokens end so the new role applies at once."""
     checked_role(role, ROLES)
     if not reason.strip():
         raise StaffError("Say why the role changes (--reason): it goes into the audit log.")
@@ -118,7 +120,11 @@ def set_role(session: Session, actor: Actor, email: str, role: str, *, reason: s
         user.totp_secret = None
         user.totp_confirmed_at = None
     end_sessions(user)
-    record(session, actor, "set_role", now=now, target=user, reason=reason, detail={"from": before, "to": role})
+    # A token made for one role must not carry another: a user's own token would otherwise open the
+    # support API on promotion, unaudited and without a second factor (and a staff token a user's API).
+    revoked = revoke_user_tokens(session, user.id, now=now) if role != before else 0
+    detail = {"from": before, "to": role, "api_tokens_revoked": revoked}
+    record(session, actor, "set_role", now=now, target=user, reason=reason, detail=detail)
     return user
 
 
@@ -179,11 +185,22 @@ def refuse_staff_data(session: Session, email: str) -> None:
 # ---- second factor ----------------------------------------------------------------------------------
 
 
-def _box(config: dict[str, Any]) -> SecretBox:
-    box = secret_box(config)
+NO_KEYS = (
+    "Staff cannot enrol an authenticator: this server has no LIFEBOAT_ENCRYPTION_KEYS (second-factor secrets "
+    "are stored encrypted). Set it (see docs/deployment.md) and restart."
+)
+
+
+def _box(config: Mapping[str, Any]) -> SecretBox:
+    box = secret_box(dict(config))
     if box is None:
-        raise StaffError("Set LIFEBOAT_ENCRYPTION_KEYS: second-factor secrets are stored encrypted.")
+        raise StaffError(NO_KEYS)
     return box
+
+
+def require_second_factor_keys(config: Mapping[str, Any]) -> None:
+    """Refuse to make a staff account the server could not enrol (checked before, not at first sign-in)."""
+    _box(config)
 
 
 def enrolment_secret(session: Session, config: dict[str, Any], user: User) -> str:

@@ -12,18 +12,25 @@ audit row, whichever door it came through. Each action:
   is never an action without its row, nor a row for an action rolled back.
 
 A refusal that is the state of the account (the archive is not the user's,
-another export is running) raises `ActionRefused`, in words, and records
-nothing: nothing happened.
+another export is running) raises `ActionRefused`, in words, changes nothing,
+and is audited with outcome "refused" (`_audited`, which also refuses a request
+key reused for another action and answers a racing twin with the winner's outcome).
+Staff accounts are no target: support acts on users only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from errors import InvalidInput, UserError
@@ -33,12 +40,13 @@ from jobs.destination_backends import Registry
 from jobs.destination_setup import keep_probe_status, probe_destination
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule
 from store import Archive, AuditEvent, Database, Destination, User
+from store.base import is_row_id
 
 MAX_REASON = 500
 MAX_REQUEST_KEY = 128  # audit_events.request_key
 RESEND_TARGETS = ("destinations", "email")
+P = ParamSpec("P")
 PAUSED_BY_SUPPORT = "Paused by Lifeboat support. Saving your schedule on the Settings page resumes it."
-# The second audit row of a re-test (its outcome) carries the first's request key with this suffix.
 
 
 class UnknownTarget(UserError):
@@ -77,9 +85,22 @@ class ActionResult:
         )
 
 
+# Control characters (but tab and newline) and the bidirectional overrides and isolates: a reason
+# is read in the console, the CSV export and the user's History, where an escape sequence or a
+# right-to-left override would change what the reader sees.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+CLIENT_KEY_PREFIX = "req:"  # keys from forms and API calls; the system's own (a bulk job's) never start so
+
+
 def check_reason(reason: str | None) -> str:
-    """The reason as stored: required, at most 500 characters (NUL becomes U+FFFD, as for all free text)."""
-    text = (reason or "").strip().replace("\x00", "\ufffd")
+    """The reason as stored: required, at most 500 characters, free of hidden characters.
+
+    Control characters and bidirectional overrides are dropped and lone
+    surrogates (valid JSON, not valid text) become U+FFFD, as NUL does for all
+    free text: the reason is shown to people, and stored in any database.
+    """
+    text = _SURROGATE.sub("\ufffd", _HIDDEN.sub("", (reason or "").replace("\x00", "\ufffd"))).strip()
     if not text:
         raise InvalidInput("Give a reason: it is kept in the audit log with the action.", [("reason", "required")])
     if len(text) > MAX_REASON:
@@ -90,15 +111,102 @@ def check_reason(reason: str | None) -> str:
 
 
 def check_request_key(request_key: str | None) -> str | None:
-    if request_key is not None and (not request_key or len(request_key) > MAX_REQUEST_KEY):
-        raise InvalidInput(f"The request key must be 1 to {MAX_REQUEST_KEY} characters.", [("request_key", "bad")])
+    """A request key as given: 1 to 128 printable characters (it is stored and compared, never shown)."""
+    if request_key is not None and (
+        not request_key or len(request_key) > MAX_REQUEST_KEY or not request_key.isprintable()
+    ):
+        raise InvalidInput(
+            f"The request key must be 1 to {MAX_REQUEST_KEY} printable characters.", [("request_key", "bad")]
+        )
     return request_key
 
 
+def client_request_key(request_key: str | None) -> str | None:
+    """A key from a form or an API call, in its own namespace.
+
+    Why: the audit log's request keys are one unique column shared with the
+    system's own keys (a bulk re-send's `bulk:<job>:<user>`, which count its
+    progress); a client sending such a key would mark a user of that job as done.
+    """
+    checked = check_request_key(request_key)
+    return None if checked is None else (CLIENT_KEY_PREFIX + checked)[:MAX_REQUEST_KEY]
+
+
+class RequestKeyReused(InvalidInput):
+    """The request key was already used for another action or another user: nothing was done (409)."""
+
+
+def _audited(action: str) -> Callable[[Callable[P, ActionResult]], Callable[P, ActionResult]]:
+    """What every staff action does around its own work, whichever door (console, API, bulk) it came through.
+
+    - A request key already used for a *different* action or user is refused
+      (`RequestKeyReused`), never answered with that other action's outcome.
+    - A refusal (`ActionRefused`) is audited too, with outcome "refused" and the
+      request key, so a resubmitted refused form answers "already refused" once.
+    - A concurrent twin (two requests with one key racing: PostgreSQL lets both
+      read "not done", then one insert of the unique key fails) answers with the
+      winner's outcome instead of an IntegrityError.
+    """
+
+    def wrap(act: Callable[P, ActionResult]) -> Callable[P, ActionResult]:
+        signature = inspect.signature(act)
+
+        @functools.wraps(act)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> ActionResult:
+            given = signature.bind(*args, **kwargs).arguments
+            db: Database = given["db"]
+            key = check_request_key(given["request_key"])
+            user_id: int = given["user_id"]
+            with db.session() as session:
+                earlier = already_done(session, key)
+            if earlier is not None and (earlier.action != action or earlier.target_user_id != user_id):
+                raise RequestKeyReused(
+                    "This request key was already used for another action or user: send a new key.",
+                    [("request_key", "reused")],
+                )
+            try:
+                return act(*args, **kwargs)
+            except ActionRefused as refusal:
+                _record_refusal(db, given, action, str(refusal))
+                raise
+            except IntegrityError:
+                with db.session() as session:
+                    winner = already_done(session, key)
+                if winner is None:
+                    raise
+                return ActionResult.of(winner)
+
+        return guarded
+
+    return wrap
+
+
+def _record_refusal(db: Database, given: Mapping[str, Any], action: str, message: str) -> None:
+    """The audit row of a refused action (its own short write; a twin that recorded it first wins)."""
+    actor: Actor = given["actor"]
+    try:
+        with db.session(write=True) as session:
+            if already_done(session, given["request_key"]) is not None:
+                return
+            user = session.get(User, given["user_id"]) if is_row_id(given["user_id"]) else None
+            record(
+                session,
+                actor,
+                action,
+                now=given["now"],
+                target=user,
+                reason=check_reason(given["reason"]),
+                outcome="refused",
+                detail={"message": f"Nothing was done: {message}"},
+                request_key=given["request_key"],
+            )
+    except IntegrityError:
+        return
+
+
 def _target(session: Session, user_id: int) -> User:
-    # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
-    user = session.get(User, user_id) if 0 < user_id < 2**63 else None
-    if user is None:
+    user = session.get(User, user_id) if is_row_id(user_id) else None
+    if user is None or user.role != "user":  # staff accounts are no support target: the same 404 as the page
         raise UnknownTarget("user", f"There is no user with id {user_id}.")
     return user
 
@@ -133,6 +241,7 @@ def _done(
     return ActionResult(action=action, ok=outcome == "ok", message=message, run_id=run_id, queued=queued)
 
 
+@_audited("archive.resend")
 def resend_archive(
     db: Database,
     actor: Actor,
@@ -143,8 +252,12 @@ def resend_archive(
     reason: str,
     request_key: str | None,
     now: dt.datetime,
+    email_ready: bool = True,
 ) -> ActionResult:
     """Send an archive the user already has again: the same bytes, to their destinations or their email.
+
+    `email_ready` False (the server has no mail server set): a re-send to the
+    user's email is refused now, rather than queued to fail in their History.
 
     Why a run and not a direct upload: the re-send then gets everything a
     delivery has (retries with backoff, one attempt row and receipt per
@@ -159,13 +272,18 @@ def resend_archive(
         if (earlier := already_done(session, request_key)) is not None:
             return ActionResult.of(earlier)
         user = _target(session, user_id)
-        archive = session.get(Archive, archive_id) if archive_id else None
+        archive = session.get(Archive, archive_id) if archive_id and archive_id.isprintable() else None
         if archive is None or archive.user_id != user.id:
             raise ActionRefused(f"{user.email} has no archive {archive_id}: pick one from their archive list.")
         if archive.deleted_at is not None:
             raise ActionRefused("That archive was deleted, so it cannot be sent again: pick a newer one.")
         if archive.verified_at is None:
             raise ActionRefused("That archive was never verified, so Lifeboat will not send it: pick a verified one.")
+        if to == "email" and not email_ready:
+            raise ActionRefused(
+                "This server has no mail server set (LIFEBOAT_SMTP_HOST), so nothing can be emailed: "
+                "re-send to their destinations, or ask the operator to set one up."
+            )
         if to == "destinations" and not _has_destinations(session, user):
             raise ActionRefused(f"{user.email} has no destination switched on: re-send to their email instead.")
         if (running := run_lifecycle.active_run(session, user.id)) is not None:
@@ -188,7 +306,8 @@ def resend_archive(
             reason=reason,
             request_key=request_key,
             now=now,
-            message=f"Re-send of {archive.filename} to {where} queued (run {run.id}); its History shows each delivery.",
+            message=f"Re-send of {archive.filename} to {where} queued (run {run.id}): "
+            "its deliveries appear under that run in this user's recent runs.",
             run_id=run.id,
             queued=True,
             archive_id=archive.id,
@@ -204,6 +323,7 @@ def _has_destinations(session: Session, user: User) -> bool:
     return bool(count)
 
 
+@_audited("export.start")
 def export_now(
     db: Database, actor: Actor, user_id: int, *, reason: str, request_key: str | None, now: dt.datetime
 ) -> ActionResult:
@@ -233,6 +353,7 @@ def export_now(
         )
 
 
+@_audited("schedule.pause")
 def pause_schedule(
     db: Database, actor: Actor, user_id: int, *, reason: str, request_key: str | None, now: dt.datetime
 ) -> ActionResult:
@@ -264,6 +385,7 @@ def pause_schedule(
         )
 
 
+@_audited("schedule.resume")
 def resume_schedule(
     db: Database, actor: Actor, user_id: int, *, reason: str, request_key: str | None, now: dt.datetime
 ) -> ActionResult:
@@ -296,6 +418,7 @@ def resume_schedule(
         )
 
 
+@_audited("destination.retest")
 def retest_destination(
     db: Database,
     registry: Registry,
@@ -322,7 +445,7 @@ def retest_destination(
         if (earlier := already_done(session, request_key)) is not None:
             return ActionResult.of(earlier)
         user = _target(session, user_id)
-        row = session.get(Destination, destination_id) if 0 < destination_id < 2**63 else None
+        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
         if row is None or row.user_id != user.id:
             raise UnknownTarget("destination", f"{user.email} has no destination {destination_id}.")
         label, previous = row.label, row.status
@@ -349,6 +472,7 @@ def retest_destination(
         )
 
 
+@_audited("credentials.revoke")
 def revoke_credentials(
     db: Database, actor: Actor, user_id: int, *, reason: str, request_key: str | None, now: dt.datetime
 ) -> ActionResult:

@@ -21,6 +21,7 @@ from jobs.destination_backends import Registry
 from jobs.destination_setup import DestinationView, describe_destinations
 from jobs.user_schedule import describe, find_schedule
 from store import Archive, ExportRun, Schedule, User
+from store.base import is_row_id
 
 SHA256_PREFIX_MIN = 8
 RUN_COUNT = 20
@@ -44,12 +45,12 @@ class UserHit:
 
 
 def find_users(session: Session, query: str, *, limit: int = 50) -> list[UserHit]:
-    """Users matching `query`: an email prefix (any case), user id, run id, or archive SHA-256 (≥8 leading digits)."""
+    """Users (not staff) matching `query`: email prefix (any case), user id, run id, or archive SHA-256 (8+ digits)."""
     text = query.strip().lower()
     if not text:
         return []
     ids: set[int] = set()
-    if text.isdigit() and len(text) < 19:  # ids are 64-bit at most
+    if text.isdigit() and len(text) < 19 and is_row_id(int(text)):
         ids.add(int(text))
     if _HEX.match(text):
         if len(text) == 32:
@@ -58,7 +59,9 @@ def find_users(session: Session, query: str, *, limit: int = 50) -> list[UserHit
             ids.update(session.scalars(select(Archive.user_id).where(Archive.sha256.like(f"{text}%")).limit(limit)))
     prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     by_email = func.lower(User.email).like(prefix, escape="\\")
-    found = select(User).where(User.id.in_(ids) | by_email if ids else by_email).order_by(User.email).limit(limit)
+    matches = User.id.in_(ids) | by_email if ids else by_email
+    # Staff accounts are no support case (their pages answer 404): finding them would only lead there.
+    found = select(User).where(matches, User.role == "user").order_by(User.email).limit(limit)
     return [
         UserHit(u.id, u.email, u.role, u.is_active, u.email_confirmed_at is not None) for u in session.scalars(found)
     ]
@@ -80,7 +83,7 @@ class UserSummary:
 
 def user_summary(session: Session, registry: Registry, user_id: int, *, runs: int = RUN_COUNT) -> UserSummary | None:
     """The user's summary, or None if there is no such user (ids beyond 64 bits name nobody)."""
-    user = session.get(User, user_id) if 0 < user_id < 2**63 else None
+    user = session.get(User, user_id) if is_row_id(user_id) else None
     if user is None:
         return None
     schedule = find_schedule(session, user)

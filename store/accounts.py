@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -39,7 +40,6 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
-    delete,
     func,
     literal_column,
     select,
@@ -48,8 +48,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from account import storable
 from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note
+from account.versions import ContactVersion, EventVersion, NoteVersion
 from store import mapping, reading
 from store.base import Base, WhenText, utcnow
 from store.calendars import CalendarRow, EventDateRow, EventOverrideRow, EventRow
@@ -83,44 +83,22 @@ def replace_account(session: Session, account: Account, kinds: Collection[str] =
     With `kinds` (some of contacts, calendars, notes) only those are replaced and the
     rest is kept: restoring an archive made with notes only must not empty the address book.
 
-    Every write of account data passes here, so this is where the rules that
-    make SQLite and PostgreSQL hold the same data are enforced for every
-    source (import, restore, demo): U+0000 becomes U+FFFD, and a value some
-    database could not hold is refused with `InvalidInput` before any row is
-    written (`account.storable`). The importer applies the same rules earlier
-    and reports replacements; here they are logged, for other sources.
+    Every write of account data passes through `store.replace` (this function,
+    and restore's staged path), so this is where the rules that make SQLite and
+    PostgreSQL hold the same data are enforced for every source (import, restore,
+    demo): U+0000 becomes U+FFFD, and a value some database could not hold is
+    refused with `InvalidInput` (`account.storable`). Records are checked as they
+    are inserted in batches, so a bad value late in the account is found after
+    rows were written: the caller's transaction must roll back (as
+    `store.db.Database.session` does on any error), and then nothing has changed.
+    The importer applies the same rules earlier and reports replacements; here
+    they are logged, for other sources.
     """
-    account, replaced = storable.prepare(account)
-    if replaced:
-        log.warning("U+0000 replaced with U+FFFD in %d field(s) of %s: %s", len(replaced), account.email, replaced)
-    user = get_or_create_user(session, account.email)
-    user.display_name = account.display_name
-    user.timezone = account.timezone
-    for kind, model in (("contacts", ContactRow), ("calendars", CalendarRow), ("notes", NoteRow)):
-        if kind in kinds:
-            session.execute(delete(model).where(model.user_id == user.id))
-    if "contacts" in kinds:
-        session.add_all(mapping.contact_row(c, user.id, i) for i, c in enumerate(account.contacts))
-    if "calendars" in kinds:
-        for position, calendar in enumerate(account.calendars):
-            append_calendar(session, user, calendar.info, calendar.events, position)
-    if "notes" in kinds:
-        session.add_all(mapping.note_row(n, user.id, i) for i, n in enumerate(account.notes))
-    user.data_updated_at = utcnow()
-    session.flush()
+    from store.replace import AccountRecords, Owner, replace_records  # store.replace builds on this module
+
+    owner = Owner(account.email, account.display_name, account.timezone)
+    user, _ = replace_records(session, owner, AccountRecords(account), kinds)
     return user
-
-
-def append_calendar(
-    session: Session, user: User, info: CalendarInfo, events: tuple[Event, ...], position: int
-) -> CalendarRow:
-    row = mapping.calendar_row(info, user.id, position)
-    session.add(row)
-    session.flush()
-    for start in range(0, len(events), BATCH):
-        session.add_all(mapping.event_row(e, row.id, start + i) for i, e in enumerate(events[start : start + BATCH]))
-        session.flush()
-    return row
 
 
 @dataclass(frozen=True)
@@ -167,7 +145,7 @@ class AccountReader:
         return Counts(contacts=contacts, calendars=calendars, events=events, notes=notes, attachments=attachments)
 
     def contacts(self) -> Iterator[Contact]:
-        yield from self._stream(_CONTACTS, ContactRow.user_id == self.user.id)
+        yield from _records(self._stream(_CONTACTS, ContactRow.user_id == self.user.id))
 
     def calendars(self) -> list[tuple[int, CalendarInfo]]:
         rows = self.session.scalars(
@@ -176,7 +154,7 @@ class AccountReader:
         return [(row.id, mapping.calendar_info(row)) for row in rows]
 
     def events(self, calendar_id: int) -> Iterator[Event]:
-        yield from self._stream(_EVENTS, EventRow.calendar_id == calendar_id)
+        yield from _records(self._stream(_EVENTS, EventRow.calendar_id == calendar_id))
 
     def zones(self, calendar_id: int) -> list[str]:
         """Every IANA zone any event, date or override of the calendar uses, sorted."""
@@ -193,10 +171,10 @@ class AccountReader:
         return sorted(tz for tz in found if tz)
 
     def notes(self) -> Iterator[Note]:
-        yield from self._stream(_NOTES, NoteRow.user_id == self.user.id)
+        yield from _records(self._stream(_NOTES, NoteRow.user_id == self.user.id))
 
-    def _stream(self, plan: _Plan[R], where: ColumnElement[bool]) -> Iterator[R]:
-        """Records of `plan`'s rows matching `where`, in `position` order, `BATCH` rows at a time.
+    def _stream(self, plan: _Plan[R], where: ColumnElement[bool]) -> Iterator[tuple[int, R]]:
+        """(row id, record) of `plan`'s rows matching `where`, in `position` order, `BATCH` rows at a time.
 
         Each batch costs one query per child table, its ids passed as one parameter
         (`_in_batch`). Rows stay Core rows, unpacked as tuples by `plan.build`: no ORM
@@ -216,7 +194,57 @@ class AccountReader:
             loaded = [_grouped(connection.execute(query, ids).all()) for query in children]
             for row in batch:
                 key = row[0]
-                yield build(row, *[by_parent.get(key, ()) for by_parent in loaded])
+                yield key, build(row, *[by_parent.get(key, ()) for by_parent in loaded])
+
+    # --- content versions: what a repeat export reads first (issue 15) ---------------------
+    #
+    # Why separate, light queries: an export that reuses what it wrote for unchanged items
+    # needs, per item, only its key, content version and the fields that name its file; the
+    # full record with its child rows is loaded (`*_by_key`) for the few items it has no
+    # bytes for. Both sides keep `position` order, so paths are allocated as a full export does.
+
+    def contact_versions(self) -> Iterator[ContactVersion]:
+        t = _table(ContactRow)
+        query = (
+            select(t.c.id, t.c.content_sha256, t.c.uid, t.c.formatted_name, t.c.name_given, t.c.name_family)
+            .where(t.c.user_id == self.user.id)
+            .order_by(t.c.position)
+        )
+        for row in self.session.execute(query.execution_options(yield_per=BATCH)):
+            yield ContactVersion(*row)
+
+    def contacts_by_key(self, keys: Collection[int]) -> dict[int, Contact]:
+        """The full records of these contacts (keys from `contact_versions`), by key."""
+        return dict(self._stream(_CONTACTS, (ContactRow.user_id == self.user.id) & ContactRow.id.in_(list(keys))))
+
+    def event_versions(self, calendar_id: int) -> Iterator[EventVersion]:
+        t = _table(EventRow)
+        query = select(t.c.id, t.c.content_sha256).where(t.c.calendar_id == calendar_id).order_by(t.c.position)
+        for row in self.session.execute(query.execution_options(yield_per=BATCH)):
+            yield EventVersion(*row)
+
+    def events_by_key(self, calendar_id: int, keys: Collection[int]) -> dict[int, Event]:
+        where = (EventRow.calendar_id == calendar_id) & EventRow.id.in_(list(keys))
+        return dict(self._stream(_EVENTS, where))
+
+    def note_versions(self) -> Iterator[NoteVersion]:
+        t = _table(NoteRow)
+        a = _table(NoteAttachmentRow)
+        query = (
+            select(t.c.id, t.c.content_sha256, t.c.title, t.c.notebook)
+            .where(t.c.user_id == self.user.id)
+            .order_by(t.c.position)
+        )
+        for batch in self.session.execute(query.execution_options(yield_per=BATCH)).partitions():
+            names: dict[int, list[str]] = defaultdict(list)
+            found = select(a.c.note_id, a.c.filename).where(a.c.note_id.in_([row.id for row in batch]))
+            for note_id, filename in self.session.execute(found.order_by(a.c.note_id, a.c.position)):
+                names[note_id].append(filename)
+            for row in batch:
+                yield NoteVersion(row.id, row.content_sha256, row.title, row.notebook, tuple(names.get(row.id, ())))
+
+    def notes_by_key(self, keys: Collection[int]) -> dict[int, Note]:
+        return dict(self._stream(_NOTES, (NoteRow.user_id == self.user.id) & NoteRow.id.in_(list(keys))))
 
     def account(self) -> Account:
         """The whole account in memory (tests and small accounts only)."""
@@ -301,6 +329,10 @@ def _raw(column: Column[Any]) -> ColumnElement[Any]:
     if isinstance(column.type, WhenText):
         return type_coerce(column, String()).label(column.name)
     return column
+
+
+def _records(pairs: Iterator[tuple[int, R]]) -> Iterator[R]:
+    return map(itemgetter(1), pairs)
 
 
 def _grouped(rows: Sequence[Row[Any]]) -> dict[Any, list[Row[Any]]]:

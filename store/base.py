@@ -77,5 +77,15 @@ def parse_when(value: str, tz: str | None) -> When:
     return When(datetime=dt.datetime.fromisoformat(value), tz=tz)
 
 
+# Integer primary keys are 32-bit on PostgreSQL (SQLite's are 64-bit): a larger id names
+# nothing, and asking the database for it would fail in the driver (a 500) instead of a 404.
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Whether `value` can be the id of a row with an Integer key, on every database Lifeboat runs on."""
+    return 0 < value <= MAX_ROW_ID
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -46,6 +46,8 @@ class EventRow(Base):
     url: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # `account.versions.record_digest` of the record the row was built from; None: unknown (never reused).
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
 
     dates: Mapped[list[EventDateRow]] = relationship(
         order_by="EventDateRow.position", cascade="all, delete-orphan", passive_deletes=True

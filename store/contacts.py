@@ -36,6 +36,8 @@ class ContactRow(Base):
     photo_data: Mapped[bytes | None] = mapped_column(LargeBinary)
     created: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # `account.versions.record_digest` of the record the row was built from; None: unknown (never reused).
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
 
     values: Mapped[list[ContactValueRow]] = relationship(
         order_by="ContactValueRow.position", cascade="all, delete-orphan", passive_deletes=True

@@ -25,6 +25,8 @@ class NoteRow(Base):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # `account.versions.record_digest` of the record the row was built from; None: unknown (never reused).
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
 
     tags: Mapped[list[NoteTagRow]] = relationship(
         order_by="NoteTagRow.position", cascade="all, delete-orphan", passive_deletes=True

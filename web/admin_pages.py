@@ -5,6 +5,11 @@ and it would sit in a chat window. The new staff member gets the ordinary
 password-reset email instead (`web.account_passwords.reset_link`: works once,
 expires), chooses a password, and enrols an authenticator at first sign-in.
 
+Without a mail server (no LIFEBOAT_SMTP_HOST) no email can go, so the page
+that answers the form shows the admin the one-time link to hand over
+privately: once, in the response (never in a flash, which would outlive it),
+and not cached.
+
 Why a request key in every form: a double click (or a resubmitted page) must
 act once; the second submission finds the first one's audit row
 (`jobs.audit.already_done`) and only reports it.
@@ -15,7 +20,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -27,7 +32,7 @@ from errors import UserError
 from jobs import account_mail
 from jobs.audit import Actor, already_done
 from jobs.staff_accounts import create_staff, deactivate, list_staff
-from store import User, get_db, get_session
+from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
 from store.staff import STAFF_ROLES
 from web.account_forms import REQUIRED_EMAIL, canonical_email
@@ -60,7 +65,9 @@ class ReasonForm(FlaskForm):
     request_key = HiddenField(default=fresh_key, validators=[DataRequired()])
 
 
-def _page(form: CreateStaffForm | None = None, status: int = 200) -> tuple[str, int]:
+def _page(
+    form: CreateStaffForm | None = None, status: int = 200, handover: dict[str, object] | None = None
+) -> tuple[str, int]:
     rows = list_staff(get_session())
     me = get_session().get(User, int(current_user.get_id()))
     deactivate_forms = {row.id: ReasonForm(formdata=None, prefix=f"d{row.id}") for row in rows if row.active}
@@ -71,6 +78,7 @@ def _page(form: CreateStaffForm | None = None, status: int = 200) -> tuple[str, 
         deactivate_forms=deactivate_forms,
         me=me.id if me else None,
         zone=me.timezone if me else None,
+        handover=handover,
     )
     return page, status
 
@@ -111,9 +119,20 @@ def create() -> Response | tuple[str, int]:
             return _page(form, 400)
         link = reset_link(user)
     minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
+    if not account_mail.can_send(current_app.config):
+        return _handover(email, role, link, minutes)
     account_mail.send(current_app.config, account_mail.password_reset(email, link, minutes))
     flash(f"Created {role} account {email}; a link to choose a password is on its way to them.", "info")
     return redirect(url_for("admin_staff.index"))
+
+
+def _handover(email: str, role: str, link: str, minutes: int) -> Response:
+    """The list page with the new account's one-time link, for the admin to pass on (no mail server to send it)."""
+    get_fresh_session()  # the request's read snapshot predates the new account: list it
+    page, status = _page(handover={"email": email, "role": role, "link": link, "minutes": minutes})
+    response = make_response(page, status)
+    response.headers["Cache-Control"] = "no-store"  # the page holds a link that sets a password
+    return response
 
 
 def reasoned_action(

@@ -9,8 +9,10 @@ field errors instead of repeating the rules.
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, RadioField, SelectChoice, StringField
-from wtforms.validators import Length
+from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectChoice, StringField
+from wtforms.validators import Length, NumberRange, Optional
+
+from delivery.retention_policy import MAX_COUNT, RetentionPolicy
 
 AUTH_CHOICES = [
     SelectChoice("keys", "Access key and secret key"),
@@ -57,3 +59,35 @@ class EmailForm(FlaskForm):
 
 class RowForm(FlaskForm):
     """No fields: the Test and Remove buttons' forms exist for their CSRF token."""
+
+
+def _count(label: str) -> IntegerField:
+    return IntegerField(
+        label,
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=MAX_COUNT, message=f"Enter a whole number from 0 (off) to {MAX_COUNT}."),
+        ],
+    )
+
+
+class RetentionForm(FlaskForm):
+    """One bucket's retention policy; each destination's form has its own prefix (`retention-<id>`)."""
+
+    retention_keep = _count("Keep the last")
+    retention_daily = _count("Days (one a day)")
+    retention_weekly = _count("Weeks (one a week)")
+    retention_monthly = _count("Months (one a month)")
+    retention_yearly = _count("Years (one a year)")
+
+    def fill(self, policy: RetentionPolicy | None) -> RetentionForm:
+        """Show the stored policy (empty for a rule that is off)."""
+        for name, value in (policy or RetentionPolicy()).as_settings().items():
+            getattr(self, name).data = value
+        return self
+
+    def policy(self) -> RetentionPolicy:
+        """The policy as entered; empty fields are 0 (off). Call after `validate`."""
+        return RetentionPolicy.from_settings(
+            {name: getattr(self, name).data for name in RetentionPolicy().as_settings()}
+        )

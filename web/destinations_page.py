@@ -6,7 +6,9 @@ would bury the schedule and token sections. Each action calls the service the
 API and the CLI use (`jobs.destination_setup`): adding builds the real backend
 first (so a bad region or a private endpoint is refused in words before
 anything is stored, and secrets are encrypted), Test probes outside any
-transaction and keeps its outcome as the destination's status.
+transaction and keeps its outcome as the destination's status. Each bucket has
+a retention form: "Show what it would delete" lists the bucket and decides,
+deleting nothing; "Save" stores the policy, applied after each delivery.
 
 Secrets never come back: the page shows an access key ID masked (`AKIA…WXYZ`),
 never the secret key, and a form that failed is re-shown without it.
@@ -21,11 +23,13 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from delivery.s3.policy import iam_policy, trust_policy_json
-from errors import InvalidInput, LifeboatError
+from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs.bucket_retention import run_retention, set_retention
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, describe_destinations, external_id_for, try_destination
 from store import Destination, User, get_db, get_fresh_session, get_session
-from web.destination_forms import EmailForm, RowForm, S3Form
+from store.base import is_row_id
+from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
 
@@ -50,9 +54,19 @@ def _page(status: int = 200, **overrides: Any) -> Response:
     registry = _registry()
     s3_form = overrides.pop("s3_form", None) or S3Form()
     external_id = external_id_for(user, registry.external_id_key)
+    destinations = describe_destinations(session, registry, user)
+    retention_forms = {
+        d.id: RetentionForm(formdata=None, prefix=f"retention-{d.id}").fill(d.retention)
+        for d in destinations
+        if d.kind == "s3"
+    }
+    retention_forms.update(overrides.pop("retention_forms", {}))
     values: dict[str, Any] = {
         "user": user,
-        "destinations": describe_destinations(session, registry, user),
+        "destinations": destinations,
+        "retention_forms": retention_forms,
+        "preview": None,
+        "retention_error": None,
         "s3_form": s3_form,
         "email_form": EmailForm(to=user.email),
         "row_form": RowForm(),
@@ -134,13 +148,56 @@ def test(destination_id: int) -> Response:
     return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})
 
 
+def _refused(status: int, destination_id: int, form: RetentionForm, message: str) -> Response:
+    """The page again with the policy as typed and one line saying what to fix, next to that bucket."""
+    return _page(
+        status, retention_forms={destination_id: form}, retention_error={"id": destination_id, "message": message}
+    )
+
+
+@bp.route("/<int:destination_id>/retention", methods=["POST"])
+@login_required
+def retention(destination_id: int) -> Response:
+    """Save a bucket's retention policy, or ("preview") list what it would delete now, deleting nothing."""
+    form = RetentionForm(prefix=f"retention-{destination_id}")
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _refused(400, destination_id, form, "Enter whole numbers from 0 (off) upwards, or leave a rule empty.")
+    user_id = int(current_user.get_id())
+    policy = form.policy()
+    if "preview" in request.form:
+        try:
+            preview = run_retention(get_db(), _registry(), destination_id, user_id, policy=policy, dry_run=True)
+        except DeliveryError as exc:
+            return _refused(409, destination_id, form, f"The bucket could not be listed: {exc.user_message}")
+        except LifeboatError as exc:
+            status = 400 if isinstance(exc, InvalidInput) else 409
+            return _refused(status, destination_id, form, str(exc).splitlines()[0])
+        if preview is None:
+            abort(404)
+        return _page(retention_forms={destination_id: form}, preview=preview)
+    try:
+        with get_db().session(write=True) as session:  # an error raised inside rolls the change back
+            row = set_retention(session, _registry(), user_id, destination_id, policy)
+            label = row.label if row is not None else None
+    except LifeboatError as exc:  # InvalidInput included: its first line names the field
+        status = 400 if isinstance(exc, InvalidInput) else 409
+        return _refused(status, destination_id, form, str(exc).splitlines()[0])
+    if label is None:
+        abort(404)
+    get_fresh_session()
+    flash(f"{label}: {policy.summary()} Applied after each delivery.", "info")
+    return redirect(url_for("destinations.index", _anchor=f"destination-{destination_id}"))
+
+
 @bp.route("/<int:destination_id>/remove", methods=["POST"])
 @login_required
 def remove(destination_id: int) -> Response:
     if not RowForm().validate_on_submit():
         abort(400)
     with get_db().session(write=True) as session:
-        row = session.get(Destination, destination_id) if destination_id < 2**63 else None
+        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
         if row is None or row.user_id != int(current_user.get_id()):
             abort(404)
         label = row.label

@@ -19,16 +19,16 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from jobs import run_lifecycle
-from jobs.audit_search import support_actions
-from jobs.run_lifecycle import STAGE_EVENT
+from jobs.audit_search import support_action_count, support_actions, support_views
 from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
 from web.redirects import safe_next
-from web.run_detail import attempt_views, stage_timings
+from web.run_detail import attempt_views, owner_events, stage_timings
 from web.run_view import ACTIVE, RunView, run_view, state_words
 
 bp = Blueprint("history", __name__)
 PER_PAGE = 25
+ACTIONS_PER_PAGE = 25  # support actions, paged apart from the runs (`?actions=N`)
 NO_SUCH_RUN = "You have no export with this id. It may belong to another account, or the link is incomplete."
 
 
@@ -50,7 +50,10 @@ def index() -> str:
     user = _user()
     total = session.scalar(select(func.count()).select_from(ExportRun).where(ExportRun.user_id == user.id)) or 0
     pages = max(1, math.ceil(total / PER_PAGE))
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
+    page = _page_arg("page", pages)
+    action_total = support_action_count(session, user.id)
+    action_pages = max(1, math.ceil(action_total / ACTIONS_PER_PAGE))
+    action_page = _page_arg("actions", action_pages)
     runs = session.scalars(
         select(ExportRun)
         .where(ExportRun.user_id == user.id)
@@ -69,8 +72,19 @@ def index() -> str:
         total=total,
         has_archives=has_archives,
         user=user,
-        support_actions=support_actions(session, user.id),
+        support_actions=support_actions(
+            session, user.id, limit=ACTIONS_PER_PAGE, offset=(action_page - 1) * ACTIONS_PER_PAGE
+        ),
+        action_total=action_total,
+        action_page=action_page,
+        action_pages=action_pages,
+        support_views=support_views(session, user.id),
     )
+
+
+def _page_arg(name: str, pages: int) -> int:
+    """The page number in `?name=`, kept within 1..pages (a stale link past the end shows the last page)."""
+    return min(max(request.args.get(name, 1, type=int) or 1, 1), pages)
 
 
 @bp.route("/runs/<run_id>")
@@ -89,7 +103,7 @@ def run_detail(run_id: str) -> str:
         archive=_kept(run.archive),
         stages=stage_timings(run.history),
         attempts=attempt_views(session, run.id),
-        history=[e for e in run.history if e.kind != STAGE_EVENT],
+        history=owner_events(run),
     )
 
 

@@ -32,6 +32,41 @@ _OUTCOME_WORDS = {
 
 
 @dataclass(frozen=True)
+class EventLine:
+    """One history line as the run's owner reads it."""
+
+    at: dt.datetime
+    level: str
+    kind: str
+    message: str
+
+
+def owner_events(run: ExportRun, *, stages: bool = False) -> list[EventLine]:
+    """The run's history lines in its owner's words; stage lines only if `stages` (the timings table shows them).
+
+    Why rewritten here: the "resend" line is stored as staff read it ("… to
+    their email address"), and support's pages show it that way; the user is
+    told the same thing about their own account ("… to your email address"),
+    from the run's own columns, so lines written by any build read the same.
+    """
+    lines = []
+    for event in run.history:
+        if event.kind == STAGE_EVENT and not stages:
+            continue
+        message = _resend_line(run) if event.kind == "resend" else event.message
+        lines.append(EventLine(event.at, event.level, event.kind, message or event.message))
+    return lines
+
+
+def _resend_line(run: ExportRun) -> str | None:
+    archive = run.archive
+    if archive is None:
+        return None
+    where = "your email address" if run.resend_to == "email" else "your destinations"
+    return f"Support re-sends archive {archive.filename} (SHA-256 {archive.sha256}) to {where}."
+
+
+@dataclass(frozen=True)
 class StageTiming:
     """One stage of one attempt: when it began and how many seconds it took (None: still going, or the end)."""
 

@@ -78,6 +78,19 @@ class RunView:
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def detail(self) -> str:
+        """What `label` says beyond the state badge beside it; "" when it would only repeat it ("Failed Failed.").
+
+        Why not `label` itself: the dashboard's live region reads `label` alone, so
+        it must name the state; the run page shows it after a badge that already does.
+        """
+        if self.state in ("queued", "failed", "cancelled"):
+            return ""
+        if self.state == "delivered":
+            return "The archive is ready."
+        return self.label
+
 
 def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = None) -> RunView:
     """Describe `run` for its owner, times in `timezone`."""

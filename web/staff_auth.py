@@ -34,6 +34,7 @@ from wtforms.validators import DataRequired, Length
 from jobs.audit import Actor, record
 from jobs.staff_accounts import (
     SIGN_IN,
+    StaffError,
     Verdict,
     check_totp,
     confirm_enrolment,
@@ -148,7 +149,10 @@ def _enrol() -> str | Response | tuple[str, int]:
     with get_db().session(write=True) as db_session:
         row = db_session.get(User, int(current_user.get_id()))
         assert row is not None
-        secret = enrolment_secret(db_session, config, row)
+        try:
+            secret = enrolment_secret(db_session, config, row)
+        except StaffError as exc:  # the server cannot keep second-factor secrets: say so, not a 500
+            abort(503, str(exc))
         email = row.email
         codes: list[str] = []
         if form.validate_on_submit():

@@ -49,7 +49,8 @@ def acting_staff() -> Actor:
 def _act(user_id: int, action: Callable[[Actor, str, str | None], ActionResult]) -> Response:
     """Run `action(actor, reason, request_key)`, flash its outcome, and go back to the user's page."""
     try:
-        result = action(acting_staff(), request.form.get("reason", ""), request.form.get("request_key") or None)
+        key = support_actions.client_request_key(request.form.get("request_key") or None)
+        result = action(acting_staff(), request.form.get("reason", ""), key)
     except InvalidInput as exc:
         abort(400, str(exc).splitlines()[0] + " Go back, fix it and press the button again; nothing was done.")
     except UnknownTarget as exc:
@@ -71,7 +72,15 @@ def resend(user_id: int) -> Response:
     return _act(
         user_id,
         lambda actor, reason, key: support_actions.resend_archive(
-            get_db(), actor, user_id, archive_id, to, reason=reason, request_key=key, now=utcnow()
+            get_db(),
+            actor,
+            user_id,
+            archive_id,
+            to,
+            reason=reason,
+            request_key=key,
+            now=utcnow(),
+            email_ready=bool(current_app.config["SMTP_HOST"]),
         ),
     )
 

@@ -21,8 +21,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from errors import InvalidInput
 from jobs.audit import Actor, record
@@ -63,15 +74,30 @@ def _page_number(pages: int) -> int:
     return min(max(request.args.get("page", 1, type=int) or 1, 1), max(pages, 1))
 
 
+def _last_page(endpoint: str, page: int, pages: int, args: dict[str, str]) -> BaseResponse | None:
+    """A redirect to the last page when `page` is past it, else None.
+
+    Why: a page past the end (an old link, the queue shrank since) showed the
+    total ("27 items") above the empty state ("Nothing needs attention"),
+    which contradict each other; the last page shows the items that exist.
+    """
+    if page <= pages:
+        return None
+    values: dict[str, Any] = {**args, "page": pages if pages > 1 else None}
+    return redirect(url_for(endpoint, **values))
+
+
 @bp.route("")
 @staff_required()
-def queue_page() -> str:
+def queue_page() -> str | BaseResponse:
     """What needs attention, newest first; `?kind=` keeps one kind."""
     kind = request.args.get("kind") or ""
     kinds = (kind,) if kind in KINDS else KINDS
     page = _page_number(MAX_QUEUE_PAGE)  # the total is not known before the query: bound the offset instead
     found = queue(get_session(), now=utcnow(), kinds=kinds, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     pages = max(1, math.ceil(found.total / PER_PAGE))
+    if (back := _last_page("support.queue_page", page, pages, {"kind": kind} if kind in KINDS else {})) is not None:
+        return back
     return render_template(
         "support/queue.html",
         items=found.items,
@@ -145,6 +171,7 @@ def user_page(user_id: int) -> str:
         user=summary.user,
         archives=summary.archives,
         destinations=summary.destinations,
+        schedule=summary.schedule,
         next_run=next_run_at(summary),
         runs=run_rows(get_session(), summary.runs),
         zone=ZONE,
@@ -160,15 +187,17 @@ def _filters() -> tuple[AuditFilter, str | None]:
 
 @bp.route("/audit")
 @staff_required("admin")
-def audit() -> str:
+def audit() -> str | BaseResponse:
     """The audit log (admins): filter by actor, target user, action and days; export the same rows."""
     filters, problem = _filters()
     session = get_session()
     total = audit_count(session, filters)
     pages = max(1, math.ceil(total / PER_PAGE))
+    args = {k: v for k, v in request.args.items() if k in ("actor", "target", "action", "since", "until") and v}
+    if (back := _last_page("support.audit", _page_number(MAX_QUEUE_PAGE), pages, args)) is not None:
+        return back
     page = _page_number(pages)
     rows = audit_page(session, filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
-    args = {k: v for k, v in request.args.items() if k in ("actor", "target", "action", "since", "until") and v}
     return render_template(
         "support/audit.html",
         rows=rows,

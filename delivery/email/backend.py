@@ -171,7 +171,12 @@ class EmailDelivery(Delivery):
 
     def _require_enabled(self) -> None:
         if not self.enabled:
-            raise DeliveryError("email delivery is not configured", permanent=True)
+            raise DeliveryError(
+                "email delivery is not configured",
+                permanent=True,
+                operator=True,
+                user_message="Email delivery is not set up on this Lifeboat server (it has no mail server to use).",
+            )
 
     def _check_file(self, payload: Payload) -> None:
         try:

@@ -7,7 +7,8 @@ One concern per module, as Radicale's storage package is split:
 - `upload`: single and multipart conditional puts
 - `checksums`: the values we expect and the verdict on what the store reports
 - `errors`: botocore and socket failures mapped to `DeliveryError`s that say what to fix
-- `retention`: which old archives to prune
+- `retention`: which keys are this account's archives (Lifeboat's layout), and their manifests
+- `pruning`: list them and delete what `delivery.retention_policy` decides (batches, Object Lock)
 - `policy`: the least-privilege IAM and trust policy text to show the user
 - `redaction`: secrets kept out of botocore's logs
 - `addresses`: which network addresses are off limits (SSRF policy, operator allow-list)

@@ -15,14 +15,16 @@ The other modules of `delivery.s3` each hold one concern (listed in its
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import botocore.session
 from botocore.exceptions import ClientError
 
 from delivery.contract import Delivery, Payload, Receipt
+from delivery.retention_policy import RetentionPolicy
 from delivery.s3 import redaction
 from delivery.s3.addresses import AllowList
 from delivery.s3.checksums import (
@@ -39,7 +41,8 @@ from delivery.s3.client import ClientFactory
 from delivery.s3.endpoint_check import check_endpoint_resolves
 from delivery.s3.errors import Where, to_delivery_error
 from delivery.s3.policy import object_arn
-from delivery.s3.retention import doomed_archives, manifest_key
+from delivery.s3.pruning import MAX_BATCH, Pruner, PruneReport
+from delivery.s3.retention import manifest_key
 from delivery.s3.settings import S3Settings, Timeouts, TransferSettings
 from delivery.s3.upload import Capabilities, ObjectExistsError, Uploader, answered_ids
 from errors import DeliveryError
@@ -141,7 +144,7 @@ class S3Delivery(Delivery):
     # -- deliver ----------------------------------------------------------------
 
     def deliver(self, payload: Payload) -> Receipt:
-        """Upload, verify, store the manifest beside it, prune old archives."""
+        """Upload, verify, store the manifest beside it (pruning is `prune`, called by the job after this)."""
         with self._operation():
             key = self.object_key(payload)
             _check_file(payload)
@@ -162,12 +165,6 @@ class S3Delivery(Delivery):
             warnings = [*caps.warnings, *warnings]
             if payload.manifest:
                 warnings += self._put_manifest(key, payload.manifest, caps)
-            if self.settings.retention_keep is not None:
-                pruned, retention_warnings = self._apply_retention(key)
-                warnings += retention_warnings
-                if pruned:
-                    keep = self.settings.retention_keep
-                    detail += f"; removed {pruned} older archive(s) (keeping {keep})"
             return Receipt(
                 location=f"s3://{self.settings.bucket}/{key}",
                 detail=detail,
@@ -291,36 +288,31 @@ class S3Delivery(Delivery):
 
     # -- retention ----------------------------------------------------------------
 
-    def _apply_retention(self, newest_key: str) -> tuple[int, list[str]]:
-        """Delete archives beyond the newest N, each with its manifest; failures only warn."""
-        prefix = self.settings.prefix
-        try:
-            listed = self._list(f"{prefix}/" if prefix else "")
-        except DeliveryError as exc:
-            return 0, [f"old archives were not pruned: {exc.user_message}"]
-        doomed = doomed_archives(listed, newest_key=newest_key, keep=self.settings.retention_keep or 1, prefix=prefix)
-        pruned, warnings = 0, []
-        for key in doomed:
-            try:
-                self._call("s3:DeleteObject", "delete_object", Key=key)
-                pruned += 1
-                if manifest_key(key) in listed:
-                    self._call("s3:DeleteObject", "delete_object", Key=manifest_key(key))
-            except DeliveryError as exc:
-                warnings.append(f"could not remove old archive {key}: {exc.user_message}")
-        return pruned, warnings
+    def prune(
+        self,
+        policy: RetentionPolicy,
+        zone: dt.tzinfo,
+        *,
+        name_prefix: str,
+        verified: Iterable[str],
+        pinned: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        batch_size: int = MAX_BATCH,
+    ) -> PruneReport:
+        """Apply `policy` to this account's archives under the prefix (see `delivery.s3.pruning`).
+
+        Raises `DeliveryError` only when the prefix cannot be listed (then nothing
+        was decided or deleted); refused or locked deletes are in the report.
+        """
+        with self._operation():
+            pruner = Pruner(self.client, self.settings.bucket, self.settings.prefix, self._fail, batch_size=batch_size)
+            return pruner.prune(
+                policy, zone, name_prefix=name_prefix, verified=verified, pinned=pinned, dry_run=dry_run
+            )
 
     def _list(self, prefix: str) -> dict[str, Any]:
         """Every key under the prefix with its LastModified."""
-        found: dict[str, Any] = {}
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix)
-            for page in pages:
-                for item in page.get("Contents", []):
-                    found[item["Key"]] = item["LastModified"]
-        except Exception as exc:
-            raise self._fail(exc, "s3:ListBucket") from exc
-        return found
+        return Pruner(self.client, self.settings.bucket, prefix.rstrip("/"), self._fail).listing()
 
     # -- connection test ----------------------------------------------------------
 
@@ -346,9 +338,9 @@ class S3Delivery(Delivery):
                     user_message=f"{self._endpoint_shown} returned other bytes than were written.",
                 )
             notes = [f"Wrote, read back and deleted a test object in s3://{self.settings.bucket}/{prefix}"]
-            if self.settings.retention_keep is not None:
+            if self.settings.retention.active:
                 self._list(prefix)
-                notes.append("listing works (needed to keep only the newest archives)")
+                notes.append("listing works (needed by the retention policy)")
             if not head.get("ChecksumSHA256"):
                 notes.append(
                     "this store does not report SHA-256 checksums, so archives will be verified "

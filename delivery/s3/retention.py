@@ -1,20 +1,22 @@
-"""Which archives to delete when a user keeps only the newest N.
+"""Which keys in a bucket are Lifeboat's archives, and where each one's manifest sits.
 
-Why a pure function: deleting a user's backups is the one destructive thing
-this backend does, so the choice is made here, from a listing, where it can be
-tested without a store. Only keys in Lifeboat's own layout
-(`<prefix>/<yyyy>/<mm>/<name>.zip`) are ever candidates; anything else a user
-keeps under the prefix is left alone, and the archive just delivered always
-survives, whatever its date or the store's clock says.
+Why so strict: retention deletes what matches here (`delivery.s3.pruning`), so
+only keys in Lifeboat's own layout qualify: `<prefix>/<yyyy>/<mm>/<name>` with
+`<name>` = `lifeboat-<who>-<yyyymmddTHHMMSSZ>.zip` (as `jobs.export.archive_filename`
+writes it), the folder matching the stamp. Given the account's own
+`lifeboat-<who>-`, another account's archives in a shared bucket do not match
+either. Anything else a user keeps under the prefix is never touched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
 
 MANIFEST_SUFFIX = ".manifest.json"
+# Any account's name part, as archive_filename makes it: ASCII letters and digits in hyphen-joined runs.
+ANY_ACCOUNT = "lifeboat-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*-"
+_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 def manifest_key(archive_key: str) -> str:
@@ -23,22 +25,19 @@ def manifest_key(archive_key: str) -> str:
     return stem + MANIFEST_SUFFIX
 
 
-def archive_pattern(prefix: str) -> re.Pattern[str]:
-    """Keys Lifeboat itself writes under `prefix`."""
+def archive_key_pattern(prefix: str, name_prefix: str | None = None) -> re.Pattern[str]:
+    """Keys of archives Lifeboat wrote under `prefix`; only `name_prefix`'s (e.g. `lifeboat-alice-`) when given."""
     folder = re.escape(prefix) + "/" if prefix else ""
-    return re.compile(folder + r"\d{4}/\d{2}/[^/]+\.zip")
+    name = re.escape(name_prefix) if name_prefix else ANY_ACCOUNT
+    return re.compile(folder + r"(?P<year>\d{4})/(?P<month>\d{2})/" + name + r"(?P<stamp>\d{8}T\d{6}Z)\.zip")
 
 
-def doomed_archives(listed: Mapping[str, dt.datetime], *, newest_key: str, keep: int, prefix: str) -> list[str]:
-    """Archive keys to delete, newest first: all but `newest_key` and the next `keep - 1` newest."""
-    pattern = archive_pattern(prefix)
-    archives = sorted(
-        ((modified, key) for key, modified in listed.items() if pattern.fullmatch(key)),
-        reverse=True,
-    )
-    survivors = {newest_key}
-    for _, key in archives:
-        if len(survivors) >= max(keep, 1):
-            break
-        survivors.add(key)
-    return [key for _, key in archives if key not in survivors]
+def archive_created_at(match: re.Match[str]) -> dt.datetime | None:
+    """When the archive was made, from the stamp in its name; None if the stamp or its folder is not real."""
+    try:
+        when = dt.datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    if (match["year"], match["month"]) != (f"{when.year:04d}", f"{when.month:02d}"):
+        return None
+    return when

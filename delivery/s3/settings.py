@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
+from delivery.retention_policy import RetentionPolicy
 from errors import InvalidInput
 
 MIB = 1024 * 1024
@@ -47,7 +48,12 @@ class S3Settings:
     secret_access_key: str | None = None
     role_arn: str | None = None
     external_id: str | None = None
-    retention_keep: int | None = None  # keep the newest N archives; None keeps all
+    # Retention (delivery.retention_policy): keep the last N, one a day/week/month/year; None or 0 is off.
+    retention_keep: int | None = None
+    retention_daily: int | None = None
+    retention_weekly: int | None = None
+    retention_monthly: int | None = None
+    retention_yearly: int | None = None
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -76,13 +82,19 @@ class S3Settings:
             else:
                 clean["endpoint_url"] = clean["endpoint_url"].rstrip("/")
         _check_auth(clean, problems)
-        keep = clean["retention_keep"]
-        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-            problems.append(("retention_keep", "Keep at least 1 archive, or leave empty to keep all."))
+        try:
+            RetentionPolicy.from_settings(clean)
+        except InvalidInput as exc:
+            problems += exc.problems
         if problems:
             raise InvalidInput("The S3 settings need fixing.", problems)
         for name, value in clean.items():
             object.__setattr__(self, name, value)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The retention policy these settings hold (every count 0: keep everything)."""
+        return RetentionPolicy.from_settings({f.name: getattr(self, f.name) for f in fields(self)})
 
     @property
     def uses_role(self) -> bool:

@@ -23,28 +23,55 @@ manifest's `kinds` names what was included.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from account.records import CalendarInfo, Contact, Event, Note
+from account.versions import EventVersion
 from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.paths import PathAllocator
-from exporters.archive.writer import Entry
-from exporters.ical.writer import iter_calendar
-from exporters.markdown.writer import note_files
+from exporters.archive.reuse import (
+    ItemCache,
+    ReuseStats,
+    VersionedSource,
+    deflate_segment,
+    item_key,
+    pack_card,
+    unpack_card,
+)
+from exporters.archive.writer import DeflatedEntry, Entry
+from exporters.ical.writer import (
+    calendar_head,
+    calendar_tail,
+    event_chunk,
+    event_depends_on_stamp,
+    from_stamp_template,
+    iter_calendar,
+    stamp_line,
+    stamp_template,
+)
+from exporters.markdown.writer import note_files, note_paths, note_text
 from exporters.vcard.writer import contact_to_vcard
 
 ADDRESS_BOOK = "contacts/contacts.vcf"
 CARDS_DIR = "contacts/cards"
 CALENDARS_DIR = "calendars"
 NOTES_DIR = "notes"
-COPY_CHUNK = 1024 * 1024
+# Items looked up in the cache (and missing records loaded) at a time: what a batch holds in
+# memory (cards carry photos; events are small, and fewer batches mean fewer queries for misses).
+CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 8000, 1000
+CHUNK = 64 * 1024  # calendar bytes handed to the zip writer at a time
+RUN_TARGET, RUN_MAX = 16, 64  # events per cached run: on average, at most (see `_runs`)
+_PAIR = struct.Struct("<II")
 
 K = TypeVar("K")
+T = TypeVar("T")
 Progress = Callable[[str, int], None]  # (stage, items done in that stage)
 
 
@@ -97,11 +124,14 @@ class Bundle:
         progress: Progress = _ignore,
         scratch: Path | None = None,
         kinds: Iterable[str] = KINDS,
+        cache: ItemCache | None = None,
     ) -> None:
         """`now` is the export time (DTSTAMP of events that lack one), `timezone` the owner's
         zone (the VTIMEZONE that keeps a calendar without events a valid file), `scratch`
         the folder where path bookkeeping spills past a few thousand names, `kinds` the
-        kinds of data to include (the rest is not read at all)."""
+        kinds of data to include (the rest is not read at all). With a `cache` and a
+        source that gives content versions (`reuse.VersionedSource`), items whose bytes
+        the cache holds are not read or serialised again; the entries are the same bytes."""
         self.kinds = included_kinds(kinds)
         self.source = source
         self.now = now
@@ -115,59 +145,191 @@ class Bundle:
         self.paths.file("contacts", "contacts.vcf")
         self._calendar_paths: list[str] = []
         self._note_paths: list[str] = []
+        self.cache = cache if cache is not None and _is_versioned(source) else None
+        self.reuse = ReuseStats()
 
     @property
     def layout(self) -> Layout:
         book = ADDRESS_BOOK if "contacts" in self.kinds else None
         return Layout(book, tuple(self._calendar_paths), tuple(self._note_paths))
 
-    def entries(self) -> Iterator[Entry]:
+    def entries(self) -> Iterator[Entry | DeflatedEntry]:
         if "contacts" in self.kinds:
-            # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file.
+            # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file,
+            # each as (card, its DEFLATE segment), so the address book is never compressed again.
             with tempfile.TemporaryFile(prefix=".lifeboat-vcf-", dir=self.scratch) as spool:
                 yield from self._contact_entries(spool)
                 spool.seek(0)
-                yield Entry(ADDRESS_BOOK, _read_chunks(spool))
+                yield DeflatedEntry(ADDRESS_BOOK, _read_pairs(spool))
         if "calendars" in self.kinds:
             yield from self._calendar_entries()
         if "notes" in self.kinds:
             yield from self._note_entries()
 
-    def _contact_entries(self, spool: IO[bytes]) -> Iterator[Entry]:
-        for done, contact in enumerate(self.source.contacts(), start=1):
-            card = contact_to_vcard(contact, self.vcard_version)
+    def _contact_entries(self, spool: IO[bytes]) -> Iterator[DeflatedEntry]:
+        for done, (stem, card, segment) in enumerate(self._cards(), start=1):
+            spool.write(_PAIR.pack(len(card), len(segment)))
             spool.write(card)
-            stem = contact.formatted_name or _name_of(contact) or contact.uid
+            spool.write(segment)
             path = self.paths.stem(CARDS_DIR, stem, [".vcf"], fallback="contact") + ".vcf"
-            yield Entry(path, [card])
+            yield DeflatedEntry(path, [(card, segment)])
             self.progress("contacts", done)
 
+    def _cards(self) -> Iterator[tuple[str, bytes, bytes]]:
+        """(file name stem, vCard, its DEFLATE segment) per contact, in order."""
+        if self.cache is None:
+            for contact in self.source.contacts():
+                card = contact_to_vcard(contact, self.vcard_version)
+                yield _stem_of(contact.formatted_name, _name_of(contact), contact.uid), card, deflate_segment(card)
+            return
+        versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
+        for batch in _batches(versioned.contact_versions(), CONTACT_BATCH):
+            keys = [item_key("contact", v.digest, self.vcard_version) if v.digest else "" for v in batch]
+            found = self.cache.get_many([k for k in keys if k])
+            packed = {k: pair for k in found if (pair := unpack_card(found[k])) is not None}
+            records = versioned.contacts_by_key([v.key for v, k in zip(batch, keys, strict=True) if k not in packed])
+            for version, key in zip(batch, keys, strict=True):
+                stem = _stem_of(version.formatted_name, _joined(version.given, version.family), version.uid)
+                pair = packed.get(key)
+                if pair is None:
+                    card = contact_to_vcard(records[version.key], self.vcard_version)
+                    pair = card, deflate_segment(card)
+                    if key:
+                        self.cache.put(key, pack_card(*pair))
+                    self.reuse.misses["contacts"] += 1
+                else:
+                    self.reuse.hits["contacts"] += 1
+                yield stem, pair[0], pair[1]
+
     def _calendar_entries(self) -> Iterator[Entry]:
-        done = 0
-
-        def counted(events: Iterable[Event]) -> Iterator[Event]:
-            nonlocal done
-            for event in events:
-                yield event
-                done += 1
-                if done % 100 == 0:
-                    self.progress("calendars", done)
-
+        self._events_done = 0
         for key, info in self.source.calendars():
             path = self.paths.stem(CALENDARS_DIR, info.name, [".ics"], fallback="calendar") + ".ics"
             self._calendar_paths.append(path)
-            events = counted(self.source.events(key))
-            zones = self.source.zones(key)
-            yield Entry(path, iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone))
-        self.progress("calendars", done)
+            if self.cache is None:
+                events = self._counted(self.source.events(key))
+                zones = self.source.zones(key)
+                chunks = iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone)
+            else:
+                chunks = self._reused_calendar(key, info)
+            # Cut into equal pieces on both paths: the zip writer gets the same writes either way.
+            yield Entry(path, _rechunk(chunks))
+        self.progress("calendars", self._events_done)
+
+    def _counted(self, events: Iterable[K]) -> Iterator[K]:
+        for event in events:
+            yield event
+            self._events_done += 1
+            if self._events_done % 100 == 0:
+                self.progress("calendars", self._events_done)
+
+    def _count(self, events: int) -> None:
+        before, self._events_done = self._events_done, self._events_done + events
+        if before // 100 != self._events_done // 100:
+            self.progress("calendars", self._events_done)
+
+    def _reused_calendar(self, key: Any, info: CalendarInfo) -> Iterator[bytes]:
+        """`iter_calendar`'s bytes, unchanged events' from the cache.
+
+        Why runs of events: a lookup per event costs about as much again as the
+        rest of a repeat export's work on it. Consecutive events are grouped into
+        runs cut where an event's content version says so (`_runs`: an edit,
+        insertion or deletion changes only the run it is in), and a run whose
+        events are all unchanged is one cache entry. The events of any other run
+        are looked up one by one, and the run is kept whole for the next export.
+        """
+        assert self.cache is not None
+        versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
+        head, known = calendar_head(info, self.source.zones(key))
+        yield head
+        written = bool(known)
+        line = stamp_line(self.now)
+        for batch in _batches(_runs(versioned.event_versions(key)), EVENT_BATCH // RUN_TARGET):
+            run_keys = [_run_key(run) for run in batch]
+            found_runs = self.cache.get_many([k for k in run_keys if k])
+            loose = [v for run, k in zip(batch, run_keys, strict=True) if k not in found_runs for v in run]
+            keys = {v.key: item_key("event", v.digest) if v.digest else "" for v in loose}
+            found = self.cache.get_many([k for k in keys.values() if k]) if loose else {}
+            missing = [v.key for v in loose if keys[v.key] not in found]
+            records = versioned.events_by_key(key, missing) if missing else {}
+            for run, run_key in zip(batch, run_keys, strict=True):
+                value = found_runs.get(run_key)
+                text = _event_from_cache(value, line) if value is not None else None
+                if text is not None:
+                    self.reuse.hits["events"] += len(run)
+                    self._count(len(run))
+                    written = True
+                    yield text
+                    continue
+                kept_run: list[bytes] = []  # each event as the cache keeps it, to keep the run whole
+                reused: list[str] = []
+                for version in run:
+                    item = keys[version.key]
+                    kept = found.get(item, b"")
+                    chunk = _event_from_cache(kept, line) if kept else None
+                    if chunk is None:
+                        event = records[version.key] if version.key in records else self._one_event(key, version.key)
+                        chunk = event_chunk(event, known, stamp=self.now)
+                        kept = _event_for_cache(event, chunk, self.now) if item else b""
+                        if kept:
+                            self.cache.put(item, kept, group=run_key)
+                        self.reuse.misses["events"] += 1
+                    else:
+                        reused.append(item)
+                        self.reuse.hits["events"] += 1
+                    kept_run.append(kept)
+                    self._count(1)
+                    written = True
+                    yield chunk
+                if run_key and all(kept_run):
+                    # Each piece is its chunk (b"=") or template (b"@"); chunks hold no slot (no NUL),
+                    # so the run joined is one template whose slots all take this export's time.
+                    self.cache.put(run_key, b"@" + b"".join(piece[1:] for piece in kept_run))
+                    self.cache.regroup(reused, run_key)
+        yield calendar_tail(written, self.timezone)
+
+    def _one_event(self, calendar_key: Any, key: int) -> Event:
+        """An event whose cached value turned out unusable: read now."""
+        versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
+        return versioned.events_by_key(calendar_key, [key])[key]
 
     def _note_entries(self) -> Iterator[Entry]:
-        for done, note in enumerate(self.source.notes(), start=1):
-            files = note_files(note, self.paths)
-            self._note_paths.append(files[0][0])
-            for path, data in files:
-                yield Entry(path, [data])
-            self.progress("notes", done)
+        if self.cache is None:
+            for done, note in enumerate(self.source.notes(), start=1):
+                files = note_files(note, self.paths)
+                self._note_paths.append(files[0][0])
+                for path, data in files:
+                    yield Entry(path, [data])
+                self.progress("notes", done)
+            return
+        versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
+        done = 0
+        for batch in _batches(versioned.note_versions(), NOTE_BATCH):
+            placed = [note_paths(v.title, v.notebook, v.attachments, self.paths) for v in batch]
+            keys = [
+                item_key("note", v.digest, *p.links) if v.digest else "" for v, p in zip(batch, placed, strict=True)
+            ]
+            found = self.cache.get_many([k for k in keys if k])
+            # Attachments are not cached: a note that has them is read in full either way.
+            wanted = [v.key for v, k in zip(batch, keys, strict=True) if k not in found or v.attachments]
+            records = versioned.notes_by_key(wanted) if wanted else {}
+            for version, where, key in zip(batch, placed, keys, strict=True):
+                text = found.get(key)
+                if text is None:
+                    text = note_text(records[version.key], where.links)
+                    if key:
+                        self.cache.put(key, text)
+                    self.reuse.misses["notes"] += 1
+                else:
+                    self.reuse.hits["notes"] += 1
+                self._note_paths.append(where.markdown)
+                yield Entry(where.markdown, [text])
+                if version.attachments:
+                    attachments = records[version.key].attachments
+                    for path, attachment in zip(where.attachments, attachments, strict=True):
+                        yield Entry(path, [attachment.data])
+                done += 1
+                self.progress("notes", done)
 
 
 def included_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
@@ -188,10 +350,96 @@ def counts_of_kinds(counts: Mapping[str, int], kinds: Iterable[str]) -> dict[str
 def _name_of(contact: Contact) -> str | None:
     if contact.name is None:
         return None
-    parts = (contact.name.given, contact.name.family)
-    return " ".join(p for p in parts if p) or None
+    return _joined(contact.name.given, contact.name.family)
 
 
-def _read_chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(COPY_CHUNK):
-        yield chunk
+def _stem_of(formatted_name: str | None, name: str | None, uid: str) -> str:
+    """What names a contact's card file: its formatted name, else its given and family name, else its UID."""
+    return formatted_name or name or uid
+
+
+def _joined(given: str | None, family: str | None) -> str | None:
+    return " ".join(p for p in (given, family) if p) or None
+
+
+def _event_for_cache(event: Event, chunk: bytes, now: dt.datetime) -> bytes:
+    """What the cache keeps for an event: its chunk (b"=" first), or, when its DTSTAMP is the
+    export time, the chunk with that time left as a slot (b"@" first), filled in on reuse."""
+    if not event_depends_on_stamp(event):
+        return b"=" + chunk
+    template = stamp_template(chunk, now)
+    return b"" if template is None else b"@" + template
+
+
+def _event_from_cache(value: bytes, line: bytes) -> bytes | None:
+    """The event's chunk from its cache value, with `line` (`stamp_line` of this export) in any slots."""
+    if value[:1] == b"=":
+        return value[1:]
+    if value[:1] == b"@":
+        return from_stamp_template(value[1:], line)
+    return None  # not an event's entry: serialise again
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The bytes of `chunks` in pieces of exactly `CHUNK` bytes (the last shorter), however they came cut.
+
+    Why: one zip write per event costs more than the event, and the zip writer must
+    see the same writes whether events came one by one or as cached runs.
+    """
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) >= CHUNK:
+            yield bytes(buffer[:CHUNK])
+            del buffer[:CHUNK]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _runs(versions: Iterable[EventVersion]) -> Iterator[list[EventVersion]]:
+    """Consecutive events in runs of about `RUN_TARGET`, cut after an event whose digest starts low.
+
+    Content-defined cuts: where a run ends depends only on its own events, so an
+    edit, insertion or deletion changes one run and leaves the others' keys as
+    they were. An event without a version ends its run (which then has no key).
+    """
+    run: list[EventVersion] = []
+    for version in versions:
+        run.append(version)
+        digest = version.digest
+        if digest is None or len(run) >= RUN_MAX or int(digest[:2], 16) < 256 // RUN_TARGET:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _run_key(run: Sequence[EventVersion]) -> str:
+    """The cache key of a run's bytes (its events' versions, in order), or "" if one has none."""
+    digests = [v.digest for v in run]
+    if any(d is None for d in digests):
+        return ""
+    return item_key("events-run", hashlib.sha256(" ".join(digests).encode()).hexdigest())  # type: ignore[arg-type]
+
+
+def _is_versioned(source: object) -> bool:
+    names = ("contact_versions", "contacts_by_key", "event_versions", "events_by_key", "note_versions", "notes_by_key")
+    return all(callable(getattr(source, name, None)) for name in names)
+
+
+def _read_pairs(handle: IO[bytes]) -> Iterator[tuple[bytes, bytes]]:
+    """The (card, segment) pairs `_contact_entries` spooled, in order."""
+    while head := handle.read(_PAIR.size):
+        card_size, segment_size = _PAIR.unpack(head)
+        yield handle.read(card_size), handle.read(segment_size)

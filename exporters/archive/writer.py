@@ -42,6 +42,7 @@ from exporters.archive.manifest import (
 )
 from exporters.archive.paths import PathRegistry, collision_key
 from exporters.archive.readme import readme_text
+from exporters.archive.reuse import FINAL_BLOCK
 from exporters.archive.spool import Spool, iter_rows
 from exporters.archive.zipdir import spool_members
 
@@ -54,6 +55,40 @@ class Entry:
 
     path: str
     chunks: Iterable[bytes]
+
+
+@dataclass(frozen=True)
+class DeflatedEntry:
+    """A file whose content comes already compressed: (plain bytes, raw-DEFLATE segment) pairs.
+
+    Each segment must be a raw-DEFLATE stream of its plain bytes ending on a byte
+    boundary (`exporters.archive.reuse.deflate_segment`); the member is the
+    segments joined and closed with an empty final block. zipfile still counts
+    the CRC-32 and sizes from the plain bytes, and the SHA-256 is taken here as
+    for any entry, so a wrong segment fails the read-back check, never silently.
+    """
+
+    path: str
+    segments: Iterable[tuple[bytes, bytes]]
+
+
+class _Segments:
+    """Stands in for a member's zlib compressor: hands back the segment given for the next write.
+
+    zipfile's `_ZipWriteFile.write` calls `_compressor.compress(plain)` and writes
+    what it returns; `close` writes `_compressor.flush()`
+    (tests/formats/test_zipfile_internals.py pins both).
+    """
+
+    def __init__(self) -> None:
+        self.next = b""
+
+    def compress(self, _plain: bytes) -> bytes:
+        segment, self.next = self.next, b""
+        return segment
+
+    def flush(self) -> bytes:
+        return FINAL_BLOCK
 
 
 def _check_path(registry: PathRegistry, path: str) -> None:
@@ -90,6 +125,26 @@ def _write_member(
     return path, digest.hexdigest(), size
 
 
+def _write_deflated(
+    zf: zipfile.ZipFile,
+    path: str,
+    segments: Iterable[tuple[bytes, bytes]],
+    date_time: tuple[int, int, int, int, int, int],
+) -> tuple[str, str, int]:
+    """Write one member from precompressed segments; return (path, SHA-256, size) for the manifest."""
+    digest = hashlib.sha256()
+    size = 0
+    with zf.open(_zip_info(path, date_time), "w", force_zip64=True) as member:
+        feed = _Segments()
+        member._compressor = feed  # type: ignore[attr-defined]  # zipfile internal, pinned by a test
+        for plain, segment in segments:
+            digest.update(plain)
+            size += len(plain)
+            feed.next = segment
+            member.write(plain)
+    return path, digest.hexdigest(), size
+
+
 _WRITER_SCHEMA = "CREATE TABLE files (path TEXT, sha256 TEXT, size INTEGER)"
 
 
@@ -101,7 +156,7 @@ def _listed(spool: Spool) -> Iterator[ManifestFile]:
 
 def _write_zip(
     raw: IO[bytes],
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | DeflatedEntry],
     head: Manifest,
     now: dt.datetime,
     layout: Callable[[], Mapping[str, Any]] | None,
@@ -119,7 +174,10 @@ def _write_zip(
                 if entry.path != README_NAME and collision_key(entry.path) in _RESERVED_KEYS:
                     raise ArchiveError(f"entry {entry.path!r} uses a name the archive reserves for itself")
                 _check_path(checker, entry.path)
-                files.add(_write_member(zf, entry.path, entry.chunks, date_time))
+                if isinstance(entry, DeflatedEntry):
+                    files.add(_write_deflated(zf, entry.path, entry.segments, date_time))
+                else:
+                    files.add(_write_member(zf, entry.path, entry.chunks, date_time))
                 has_readme = has_readme or entry.path == README_NAME
             if layout is not None:
                 head = _with_meta(head, "layout", layout())
@@ -149,7 +207,7 @@ def _with_meta(head: Manifest, key: str, value: Any) -> Manifest:
 
 def write_archive(
     out: IO[bytes],
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | DeflatedEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,

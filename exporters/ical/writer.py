@@ -39,10 +39,17 @@ from exporters.ical.values import (
 
 __all__ = [
     "PRODID",
+    "calendar_head",
+    "calendar_tail",
     "canonical_duration",
     "canonical_rrule",
+    "event_chunk",
+    "event_depends_on_stamp",
     "event_to_ics",
+    "from_stamp_template",
     "iter_calendar",
+    "stamp_line",
+    "stamp_template",
     "zones_used",
 ]
 
@@ -72,6 +79,22 @@ def iter_calendar(
     the VTIMEZONE of `home_zone` (the owner's zone): strict readers accept the file
     and restore recreates the empty calendar with its name, colour and description.
     """
+    head, known = calendar_head(info, tzids, prodid=prodid)
+    yield head
+    written = bool(known)
+    for event in events:
+        yield event_chunk(event, known, stamp=stamp)
+        written = True
+    yield calendar_tail(written, home_zone)
+
+
+def calendar_head(info: CalendarInfo, tzids: Iterable[str], *, prodid: str = PRODID) -> tuple[bytes, frozenset[str]]:
+    """The VCALENDAR's opening and its VTIMEZONEs, and the zones written (what `event_chunk` checks against).
+
+    `iter_calendar` in parts, for a caller that has some events' chunks already
+    (a repeat export reuses them: `exporters.archive.reuse`); the parts joined are
+    exactly `iter_calendar`'s output.
+    """
     zones = sorted({z for z in tzids if not is_utc_zone(z)})
     head = _calendar(prodid)
     head.add("X-WR-CALNAME", text_value(info.name))
@@ -79,20 +102,60 @@ def iter_calendar(
         head.add("X-WR-CALDESC", text_value(info.description))
     if info.color:
         head.add("X-APPLE-CALENDAR-COLOR", text_value(info.color))
-    yield _opening(head) + b"".join(vtimezone(z) for z in zones)
-    known = frozenset(zones)
-    written = bool(zones)
-    for event in events:
-        times = _Times.of(event)
-        missing = sorted(times.zones() - known)
-        if missing:
-            raise ValueError(
-                f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the "
-                "calendar's zone list: compute tzids with zones_used()"
-            )
-        yield b"".join(c.to_bytes() for c in _components(event, times, stamp))
-        written = True
-    yield (b"" if written else _home_vtimezone(home_zone)) + _END
+    return _opening(head) + b"".join(vtimezone(z) for z in zones), frozenset(zones)
+
+
+def event_chunk(event: Event, known: frozenset[str], *, stamp: dt.datetime) -> bytes:
+    """One event's VEVENTs as `iter_calendar` writes them; ValueError if it uses a zone not in `known`."""
+    times = _Times.of(event)
+    missing = sorted(times.zones() - known)
+    if missing:
+        raise ValueError(
+            f"event {event.uid!r} uses time zone {missing[0]!r}, which is not in the "
+            "calendar's zone list: compute tzids with zones_used()"
+        )
+    return b"".join(c.to_bytes() for c in _components(event, times, stamp))
+
+
+def event_depends_on_stamp(event: Event) -> bool:
+    """Whether the event's chunk holds the export time (it says nowhere when it last changed)."""
+    return event.updated is None and event.created is None
+
+
+_STAMP_SLOT = b"\r\nDTSTAMP:\x00\r\n"  # NUL never occurs in an export (account.canonical): no clash
+
+
+def stamp_template(chunk: bytes, stamp: dt.datetime) -> bytes | None:
+    """`chunk` (an `event_chunk` made at `stamp`) with its DTSTAMP lines made a slot for another time.
+
+    Why: an event that does not say when it changed carries the export time in
+    every VEVENT's DTSTAMP, so its bytes differ in every run by those lines only.
+    A repeat export fills the slots (`from_stamp_template`) instead of serialising
+    again. None if some DTSTAMP line is not `stamp`'s (then it cannot be a template).
+    """
+    line = stamp_line(stamp)
+    if chunk.count(line) != chunk.count(b"\r\nDTSTAMP:") or b"\x00" in chunk:
+        return None
+    return chunk.replace(line, _STAMP_SLOT)
+
+
+def from_stamp_template(template: bytes, stamp: dt.datetime | bytes) -> bytes:
+    """The chunk `event_chunk` writes at `stamp`, from a `stamp_template` of the same event.
+
+    `stamp` may be given as `stamp_line(stamp)`, worked out once for many events.
+    """
+    line = stamp if isinstance(stamp, bytes) else stamp_line(stamp)
+    return template.replace(_STAMP_SLOT, line)
+
+
+def stamp_line(stamp: dt.datetime) -> bytes:
+    """What fills a `stamp_template`'s slots for `stamp`."""
+    return b"\r\nDTSTAMP:" + _stamp(stamp).encode("ascii") + b"\r\n"
+
+
+def calendar_tail(written: bool, home_zone: str) -> bytes:
+    """The closing line, after the owner's VTIMEZONE if nothing else was written (see `iter_calendar`)."""
+    return (b"" if written else _home_vtimezone(home_zone)) + _END
 
 
 def _home_vtimezone(tzid: str) -> bytes:

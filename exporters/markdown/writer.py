@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
+from typing import NamedTuple
 from urllib.parse import quote
 
 from account.records import Note
@@ -116,12 +118,12 @@ def front_matter(note: Note, attachment_links: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _notebook_folder(note: Note, paths: PathAllocator) -> str:
+def _notebook_folder(notebook: str | None, paths: PathAllocator) -> str:
     """`notes/<level>/<level>/...`, each level shortened to fit `FOLDER_BUDGET`; levels that
     cannot fit at least `MIN_NAME_BYTES` are left out (the note lands in the deepest that
     fits). Nothing is lost: the front matter keeps the exact notebook for restores."""
     folder = paths.folder("", NOTES_FOLDER)
-    for part in notebook_parts(note.notebook):
+    for part in notebook_parts(notebook):
         room = FOLDER_BUDGET - utf8_len(folder) - 1
         if room < MIN_NAME_BYTES:
             break
@@ -136,18 +138,39 @@ def note_files(note: Note, paths: PathAllocator) -> list[tuple[str, bytes]]:
     `<title>.assets/` beside it; `paths` keeps every name safe and unique across
     the whole archive (same titles, case-only differences, device names).
     """
-    folder = _notebook_folder(note, paths)
-    suffixes = [".md", ASSETS_SUFFIX] if note.attachments else [".md"]
+    placed = note_paths(note.title, note.notebook, [a.filename for a in note.attachments], paths)
+    files = [(path, attachment.data) for path, attachment in zip(placed.attachments, note.attachments, strict=True)]
+    return [(placed.markdown, note_text(note, placed.links)), *files]
+
+
+class NotePaths(NamedTuple):
+    markdown: str  # archive path of the `.md` file
+    attachments: tuple[str, ...]  # archive path of each attachment, in order
+    links: tuple[str, ...]  # each attachment as the front matter links it (relative, URL-quoted)
+
+
+def note_paths(title: str, notebook: str | None, attachments: Sequence[str], paths: PathAllocator) -> NotePaths:
+    """Allocate a note's paths from what names them: its title, notebook and attachment file names.
+
+    Why apart from the text: a repeat export that reuses a note's text still has to
+    reserve its names in the same order as a full export, from a light query.
+    """
+    folder = _notebook_folder(notebook, paths)
+    suffixes = [".md", ASSETS_SUFFIX] if attachments else [".md"]
     room = PATH_BUDGET - utf8_len(folder) - 1
-    if note.attachments:  # leave the attachments' names room beside `<stem>.assets/`
+    if attachments:  # leave the attachments' names room beside `<stem>.assets/`
         room -= utf8_len(ASSETS_SUFFIX) + 1 + MIN_NAME_BYTES - utf8_len(".md")
-    stem = paths.stem(folder, note.title, suffixes, fallback="Untitled", max_bytes=room)
-    files: list[tuple[str, bytes]] = []
+    stem = paths.stem(folder, title, suffixes, fallback="Untitled", max_bytes=room)
+    placed: list[str] = []
     links: list[str] = []
-    for attachment in note.attachments:
+    for filename in attachments:
         room = PATH_BUDGET - utf8_len(stem + ASSETS_SUFFIX) - 1
-        path = paths.file(stem + ASSETS_SUFFIX, attachment.filename, fallback="attachment", max_bytes=room)
+        path = paths.file(stem + ASSETS_SUFFIX, filename, fallback="attachment", max_bytes=room)
         links.append(quote(path[len(folder) + 1 :], safe="/"))
-        files.append((path, attachment.data))
-    text = front_matter(note, links).encode("utf-8") + _encode_body(note.body)
-    return [(stem + ".md", text), *files]
+        placed.append(path)
+    return NotePaths(stem + ".md", tuple(placed), tuple(links))
+
+
+def note_text(note: Note, links: Sequence[str]) -> bytes:
+    """The `.md` file's bytes: front matter (linking the attachments at `links`) and the body."""
+    return front_matter(note, list(links)).encode("utf-8") + _encode_body(note.body)

@@ -14,9 +14,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import inspect, select
 
 from account.jsonio import load_account
+from config import BY_NAME
 from errors import InvalidInput
 from exporters.archive.check import check_archive
-from exporters.archive.counts import account_counts, counts_line
+from exporters.archive.counts import counts_line
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
@@ -75,6 +76,7 @@ def export_command(email: str, out: Path | None, deliver: bool, vcard_version: s
         now=utcnow(),
         default_vcard_version=current_app.config["VCARD_VERSION"],
         vcard_version=vcard_version,
+        cache_dir=get_context().export_cache_dir,
     )
     path = _copy_out(files, result.archive.relpath, result.archive.filename, out)
     click.echo(
@@ -172,10 +174,10 @@ def restore_command(archive: Path, email: str) -> None:
     with get_db().session() as session:
         refuse_staff_data(session, email)
     try:
-        account = restore_archive(get_db(), archive, email)
+        restored = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
         raise click.ClickException(f"{archive}: cannot restore\n{exc}") from None
-    click.echo(f"Restored {account.email}: {counts_line(account_counts(account))}.")
+    click.echo(f"Restored {restored.email}: {counts_line(restored.counts.as_dict())}.")
 
 
 COMMANDS = [export_command, archive_options_command, verify_command, restore_command]
@@ -213,8 +215,24 @@ def demo_command() -> None:
             now=utcnow(),
             default_vcard_version=current_app.config["VCARD_VERSION"],
         )
-    base = current_app.config["BASE_URL"]
-    click.echo(f"Demo account ready. Open {base}/ and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    click.echo(f"Demo account ready. {where_to_open()} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+def where_to_open() -> str:
+    """Where the site is: LIFEBOAT_BASE_URL when the operator set it, else how to find the address.
+
+    Why not always BASE_URL: its default (http://127.0.0.1:5000) is only a
+    guess, and this command cannot know the port `lifeboat serve` (--port, 0
+    for a free one) or gunicorn was started on; a wrong address sends people
+    to nothing, so without a setting it says where the address is printed.
+    """
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    if base != str(BY_NAME["BASE_URL"].default).rstrip("/"):
+        return f"Open {base}/"
+    return (
+        "Open the address `lifeboat serve` printed when it started (“Lifeboat on http://…”; "
+        "set LIFEBOAT_BASE_URL and this line names it)"
+    )
 
 
 COMMANDS.append(demo_command)

@@ -1,4 +1,4 @@
-"""Destination commands: `destination add-s3|add-email|list|test|policy`.
+"""Destination commands: `destination add-s3|add-email|list|test|policy|retention|prune`.
 
 Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
 """
@@ -6,6 +6,7 @@ Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -13,11 +14,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
-from errors import DeliveryError, InvalidInput
+from delivery.retention_policy import RetentionPolicy
+from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs.bucket_retention import policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
 from store import Destination, User
 from store.accounts import find_user
+from store.base import is_row_id
 from store.db import get_db
 
 
@@ -31,6 +35,21 @@ def _user(session: Session, email: str) -> User:
     if user is None:
         raise click.ClickException(f"No user {email!r}.")
     return user
+
+
+def retention_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--keep/--daily/--weekly/--monthly/--yearly, stored as the destination's retention_* settings."""
+    for flag, setting, words in reversed(
+        [
+            ("--keep", "retention_keep", "Keep the last N archives."),
+            ("--daily", "retention_daily", "Keep one a day for the last N days that have one."),
+            ("--weekly", "retention_weekly", "Keep one a week (ISO weeks) for N weeks."),
+            ("--monthly", "retention_monthly", "Keep one a month for N months."),
+            ("--yearly", "retention_yearly", "Keep one a year for N years."),
+        ]
+    ):
+        command = click.option(flag, setting, type=int, default=None, help=words + " 0 or left out: off.")(command)
+    return command
 
 
 @destination.command("add-s3")
@@ -48,7 +67,7 @@ def _user(session: Session, email: str) -> User:
     help="Better given through the environment variable than the command line.",
 )
 @click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
-@click.option("--keep", "retention_keep", type=int, default=None, help="Keep the newest N archives in the bucket.")
+@retention_options
 @with_appcontext
 def add_s3(email: str, **options: Any) -> None:
     """Deliver EMAIL's archives to an S3-compatible bucket."""
@@ -131,6 +150,74 @@ def policy_command(destination_id: int) -> None:
     if settings.get("external_id"):
         principal = current_app.config["AWS_PRINCIPAL_ARN"]
         click.echo(trust_policy_json(principal, settings["external_id"]))
+
+
+def _policy(counts: dict[str, int | None]) -> RetentionPolicy:
+    try:
+        return policy_from_form(counts)
+    except InvalidInput as exc:
+        raise click.ClickException(_one_line(exc)) from None
+
+
+def _one_line(exc: InvalidInput) -> str:
+    return "; ".join(f"{where}: {what}" for where, what in exc.problems) or str(exc).splitlines()[0]
+
+
+def _owner(destination_id: int) -> int:
+    with get_db().session() as session:
+        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
+        if row is None or row.kind != "s3":
+            raise click.ClickException(f"No S3 destination {destination_id}.")
+        return row.user_id
+
+
+@destination.command("retention")
+@click.argument("destination_id", type=int)
+@retention_options
+@with_appcontext
+def retention_command(destination_id: int, **counts: int | None) -> None:
+    """Choose which archives stay in an S3 destination's bucket (the whole policy: a rule left out is off)."""
+    policy = _policy(counts)
+    user_id = _owner(destination_id)
+    try:
+        with get_db().session(write=True) as session:
+            set_retention(session, Registry(dict(current_app.config)), user_id, destination_id, policy)
+    except InvalidInput as exc:
+        raise click.ClickException(_one_line(exc)) from None
+    except LifeboatError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    click.echo(policy.summary())
+
+
+@destination.command("prune")
+@click.argument("destination_id", type=int)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted, and why the rest stays; delete nothing.")
+@retention_options
+@with_appcontext
+def prune_command(destination_id: int, dry_run: bool, **counts: int | None) -> None:
+    """Apply the destination's retention policy to its bucket now (or the one given by --keep/--daily/...)."""
+    policy = _policy(counts) if any(v is not None for v in counts.values()) else None
+    user_id = _owner(destination_id)
+    try:
+        preview = run_retention(
+            get_db(), Registry(dict(current_app.config)), destination_id, user_id, policy=policy, dry_run=dry_run
+        )
+    except DeliveryError as exc:
+        raise click.ClickException(exc.user_message) from None
+    except InvalidInput as exc:
+        raise click.ClickException(_one_line(exc)) from None
+    except LifeboatError as exc:  # e.g. the keys to read the destination's secret are not configured
+        raise click.ClickException(str(exc).splitlines()[0]) from None
+    assert preview is not None  # _owner found it
+    report = preview.report
+    click.echo(preview.policy.summary())
+    for decision in report.plan.decisions:
+        verdict = "keep  " if decision.keep else ("would delete" if dry_run else "delete")
+        why = ", ".join(decision.reasons)
+        click.echo(f"{verdict:<12} {decision.key}  {why}".rstrip())
+    for skipped in report.skipped:
+        click.echo(f"skipped      {skipped.key}  {skipped.why}")
+    click.echo(report.summary())
 
 
 COMMANDS = [destination]

@@ -13,11 +13,12 @@ import getpass
 import sys
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from jobs.api_tokens import MAX_DAYS
 from jobs.audit import Actor
-from jobs.staff_accounts import StaffError, create_staff, set_role
+from jobs.staff_accounts import StaffError, create_staff, require_second_factor_keys, set_role
 from jobs.staff_tokens import make_staff_token
 from store.accounts import find_user
 from store.base import utcnow
@@ -62,6 +63,7 @@ def create_command(email: str, role: str, password_stdin: bool, reason: str) -> 
 
     They enrol an authenticator app (TOTP) when they first sign in.
     """
+    require_second_factor_keys(current_app.config)
     password = _read_password(password_stdin)
     with get_db().session(write=True) as session:
         user = create_staff(session, operator(), email, role, password=password, reason=reason, now=utcnow())
@@ -98,8 +100,15 @@ def token_command(email: str, name: str, days: int, reason: str) -> None:
     """
     with get_db().session(write=True) as session:
         user = find_user(session, email)
-        if user is None or user.role not in STAFF_ROLES:
-            raise StaffError(f"{email} is not a support or admin account: create it with `users create` first.")
+        if user is None:
+            raise StaffError(
+                f"There is no account {email}: create it with `users create {email} --role support` first."
+            )
+        if user.role not in STAFF_ROLES:
+            raise StaffError(
+                f"{user.email} is a user account, and staff tokens are for support and admin accounts: give it a role "
+                f"first with `users set-role {user.email} --role support --reason …`."
+            )
         secret = make_staff_token(session, operator(), user, name, days=days, reason=reason, now=utcnow()).secret
     click.echo(secret)
     click.echo(f"Staff API token for {email}, valid {days} days: shown only this once.", err=True)

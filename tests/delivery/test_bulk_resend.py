@@ -20,7 +20,7 @@ from errors import InvalidInput
 from jobs import bulk_resend, get_context
 from jobs.audit import Actor
 from jobs.scheduler_loop import Dispatcher
-from store import AuditEvent, BulkResendRunner, Database, ExportRun
+from store import AuditEvent, BulkResendRunner, Database, DeliveryAttempt, ExportRun, RunState, User
 from store.base import utcnow
 from tests.delivery.bulk_seed import OUTAGE, failed_user, staff_member
 
@@ -295,3 +295,52 @@ def test_the_longest_reason_still_fits_each_users_audit_row(db: Database, outage
     with db.session() as session:
         row = session.scalars(select(AuditEvent).where(AuditEvent.action == "archive.resend")).one()
     assert len(row.reason) == 500 and row.reason.endswith(f"(bulk re-send {job})")
+
+
+# -- what a tester found ------------------------------------------------------------------------
+
+
+def test_users_who_had_a_good_delivery_since_and_staff_accounts_are_not_selected(
+    db: Database, outage: dict[str, int]
+) -> None:
+    recovered = failed_user(db, "back@example.com", failed_at=OUTAGE + HOUR)
+    with db.session(write=True) as session:
+        run = ExportRun(user_id=recovered, trigger="schedule", state=RunState.DELIVERED, finished_at=OUTAGE + 5 * HOUR)
+        session.add(run)
+        session.flush()
+        session.add(
+            DeliveryAttempt(run_id=run.id, destination_id=None, at=OUTAGE + 5 * HOUR, outcome="delivered", message="ok")
+        )
+    staff_with_failure = failed_user(db, "ops@example.com", failed_at=OUTAGE + HOUR)
+    with db.session(write=True) as session:
+        user = session.get(User, staff_with_failure)
+        assert user is not None
+        user.role = "support"
+    picked = emails(db, window())
+    assert "back@example.com" not in picked and "ops@example.com" not in picked
+    assert "aws@example.com" in picked
+
+
+def test_a_job_that_would_select_nobody_is_refused_in_one_line_and_not_created(db: Database, staff: Actor) -> None:
+    with pytest.raises(InvalidInput, match="Nobody to re-send to") as refused:
+        bulk_resend.start(db, staff, window(), reason="Outage", per_minute=None, now=utcnow())
+    assert "Widen the window" in str(refused.value).splitlines()[0]  # what the pages and the CLI show
+    assert audit_actions(db) == []
+
+
+@pytest.mark.parametrize(
+    ("since", "until"), [("0001-01-01T00:00+14:00", "2026-12-01"), ("2026-12-01", "9999-12-31T23:59-14:00")]
+)
+def test_a_time_past_the_ends_of_the_calendar_is_refused_in_words(since: str, until: str) -> None:
+    with pytest.raises(InvalidInput, match="years 1 to 9999"):
+        bulk_resend.parse_filter(since, until)
+
+
+def test_a_runner_taking_the_job_over_waits_out_the_rate_before_its_first_user(
+    db: Database, outage: dict[str, int], staff: Actor
+) -> None:
+    job = bulk_resend.start(db, staff, window(), reason="Outage", per_minute=6, now=utcnow())
+    bulk_resend.run(db, job, now=utcnow, stop_after=1, owner="web-1", sleep=lambda _s: None)
+    waits: list[float] = []
+    bulk_resend.run(db, job, now=utcnow, owner="web-2", take_over=True, stop_after=1, sleep=waits.append)
+    assert waits and 5 <= waits[0] <= 10  # the gap at 6 a minute, less the moments that passed

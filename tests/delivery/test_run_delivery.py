@@ -152,3 +152,20 @@ def test_the_user_is_emailed_when_a_run_fails_for_good(
     notice = smtp_server.received[-1].message()
     assert notice["To"] == "alice@example.com" and "failed" in notice["Subject"]
     assert "bucket" in notice.get_content().lower()
+
+
+def test_a_destination_whose_stored_settings_cannot_be_used_fails_the_run_for_good_with_the_fix(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3
+) -> None:
+    _user_id, run_id = _setup(delivery_app, alice, moto_server, "lifeboat-any", email=False)
+    ctx = get_context(delivery_app)
+    ctx.notify_failure = lambda _user, _run: None
+    with ctx.db.session(write=True) as session:
+        destination = session.scalar(select(Destination))
+        assert destination is not None
+        destination.settings = {"bucket": "", "endpoint_url": "not a url"}  # written around the checks
+    assert execute_run(ctx, run_id, "w") == RunState.FAILED
+    with ctx.db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.state == RunState.FAILED  # for good: not "retrying"
+        assert run.error and "“my bucket” cannot be used" in run.error and "Settings → Destinations" in run.error

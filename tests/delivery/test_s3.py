@@ -294,7 +294,7 @@ def test_it_downloads_again_when_the_store_reports_no_usable_hash(
     assert "verified by downloading the archive again" in receipt.warnings[0]
 
 
-def test_it_keeps_the_newest_archives_and_deletes_older_ones_with_their_manifests(
+def test_delivering_deletes_nothing_and_pruning_after_it_keeps_the_newest_with_their_manifests(
     moto_server: MotoS3, s3_bucket: str, tmp_path: Path
 ) -> None:
     foreign = "lifeboat/notes-i-keep-here.txt"
@@ -305,20 +305,31 @@ def test_it_keeps_the_newest_archives_and_deletes_older_ones_with_their_manifest
             target.deliver(make_payload(tmp_path, 1000, name, when=WHEN.replace(month=m)))
             for name, m in zip(names, (8, 9, 10, 11), strict=True)
         ]
-    kept = [r.location.split("/", 3)[3] for r in receipts[-2:]]
+        delivered = [r.location.split("/", 3)[3] for r in receipts]
+        assert keys(moto_server, s3_bucket) == sorted([foreign, *delivered, *map(manifest_key, delivered)])
+        report = target.prune(target.settings.retention, dt.UTC, name_prefix="lifeboat-alice-", verified=delivered)
+    kept = delivered[-2:]
     assert keys(moto_server, s3_bucket) == sorted([foreign, *kept, *map(manifest_key, kept)])
-    assert "removed 1 older archive(s)" in receipts[-1].detail
+    assert report.summary() == "Retention: deleted 2 old archive(s), kept 2."
 
 
-def test_it_never_prunes_the_archive_it_just_delivered(moto_server: MotoS3, s3_bucket: str, tmp_path: Path) -> None:
+def test_pruning_never_removes_the_archive_just_delivered(moto_server: MotoS3, s3_bucket: str, tmp_path: Path) -> None:
     with delivery(moto_server.url, s3_bucket, retention_keep=1) as target:
-        target.deliver(make_payload(tmp_path, 1000, "lifeboat-alice-20261101T040000Z.zip"))
-        # An archive dated earlier than the one already there is still the one just delivered.
+        first = target.deliver(make_payload(tmp_path, 1000, "lifeboat-alice-20261101T040000Z.zip"))
+        # An archive dated earlier than the one already there (a re-send) is still the one just delivered.
         latest = target.deliver(
             make_payload(tmp_path, 1000, "lifeboat-alice-20261001T040000Z.zip", when=WHEN.replace(month=10))
         )
-    key = latest.location.split("/", 3)[3]
-    assert keys(moto_server, s3_bucket) == sorted([key, manifest_key(key)])
+        delivered = [first.object_key or "", latest.object_key or ""]
+        report = target.prune(
+            target.settings.retention,
+            dt.UTC,
+            name_prefix="lifeboat-alice-",
+            verified=delivered,
+            pinned={delivered[1]: "just delivered"},
+        )
+    assert report.deleted == ()
+    assert keys(moto_server, s3_bucket) == sorted([*delivered, *map(manifest_key, delivered)])
 
 
 def test_it_proves_the_connection_with_a_probe_it_cleans_up(moto_server: MotoS3, s3_bucket: str) -> None:

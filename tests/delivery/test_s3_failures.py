@@ -92,9 +92,11 @@ def test_it_works_with_exactly_the_suggested_policy(
     keys = moto_iam_user(json_policy(s3_bucket))
     target = with_keys(moto_server, s3_bucket, retention_keep=1, **keys)
     assert "listing works" in target.test_connection()
-    target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261001T000000Z.zip"))
-    receipt = target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261101T000000Z.zip"))
-    assert "removed 1 older archive(s)" in receipt.detail
+    old = target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261001T000000Z.zip", when=OCTOBER))
+    new = target.deliver(make_payload(tmp_path, 1000, "lifeboat-a-20261101T000000Z.zip", when=NOVEMBER))
+    verified = [old.object_key or "", new.object_key or ""]
+    report = target.prune(target.settings.retention, dt.UTC, name_prefix="lifeboat-a-", verified=verified)
+    assert (report.deleted, report.skipped, report.warnings) == ((old.object_key,), (), ())
 
 
 @pytest.mark.server
@@ -408,6 +410,10 @@ def test_it_keeps_every_secret_out_of_debug_logs(
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+OCTOBER = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+NOVEMBER = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 def json_policy(bucket: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from delivery.s3 import S3Delivery, S3Settings, iam_policy
 from delivery.s3.errors import Where, to_delivery_error
 from delivery.s3.redaction import redact
-from delivery.s3.retention import doomed_archives, manifest_key
+from delivery.s3.retention import archive_created_at, archive_key_pattern, manifest_key
 from errors import InvalidInput
 
 KEYS: dict[str, Any] = {  # S3Settings fields
@@ -48,24 +48,36 @@ def test_it_suggests_a_least_privilege_policy_for_the_prefix() -> None:
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["lifeboat/alice/*", "lifeboat/alice"]
 
 
-def test_it_prunes_only_its_own_archives_and_never_the_one_just_delivered() -> None:
-    listed = {
-        "lb/2026/08/a.zip": T0.replace(month=8),
-        "lb/2026/08/a.manifest.json": T0.replace(month=8),
-        "lb/2026/09/b.zip": T0.replace(month=9),
-        "lb/2026/10/c.zip": T0.replace(month=10),
-        "lb/notes/keep-me.zip": T0.replace(month=1),  # not Lifeboat's layout
-        "lb/2026/10/readme.txt": T0.replace(month=1),
-        "lb/2026/07/just-delivered.zip": T0.replace(month=7),  # store clock or name says "old"
-    }
-    doomed = doomed_archives(listed, newest_key="lb/2026/07/just-delivered.zip", keep=2, prefix="lb")
-    assert doomed == ["lb/2026/09/b.zip", "lb/2026/08/a.zip"]
+@pytest.mark.parametrize(
+    ("key", "when"),
+    [
+        ("lb/2026/08/lifeboat-alice-20260801T040000Z.zip", dt.datetime(2026, 8, 1, 4, tzinfo=dt.UTC)),
+        ("lb/2026/12/lifeboat-alice-20261231T235959Z.zip", dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=dt.UTC)),
+        ("lb/2026/08/lifeboat-alice-bob-20260801T040000Z.zip", None),  # another account's name
+        ("lb/2026/08/lifeboat-bob-20260801T040000Z.zip", None),
+        ("lb/2026/09/lifeboat-alice-20260801T040000Z.zip", None),  # folder and stamp disagree
+        ("lb/2026/02/lifeboat-alice-20260230T040000Z.zip", None),  # no such day
+        ("lb/2026/08/lifeboat-alice-20260801T040000Z.manifest.json", None),
+        ("lb/notes/lifeboat-alice-20260801T040000Z.zip", None),
+        ("lb/x/2026/08/lifeboat-alice-20260801T040000Z.zip", None),
+        ("other/2026/08/lifeboat-alice-20260801T040000Z.zip", None),
+        ("lb/2026/08/lifeboat-alice-20260801T040000Z.zip.part", None),
+    ],
+)
+def test_only_this_accounts_archives_in_lifeboats_layout_are_retention_candidates(
+    key: str, when: dt.datetime | None
+) -> None:
+    match = archive_key_pattern("lb", "lifeboat-alice-").fullmatch(key)
+    assert (archive_created_at(match) if match else None) == when
+
+
+def test_without_an_account_name_any_lifeboat_archive_in_the_layout_matches() -> None:
+    pattern = archive_key_pattern("", None)
+    assert pattern.fullmatch("2026/08/lifeboat-alice-bob-20260801T040000Z.zip")
+    assert pattern.fullmatch("2026/08/lifeboat-user7-20260801T040000Z.zip")
+    assert not pattern.fullmatch("2026/08/lifeboat--20260801T040000Z.zip")
+    assert not pattern.fullmatch("lb/2026/08/lifeboat-alice-20260801T040000Z.zip")
     assert manifest_key("lb/2026/08/a.zip") == "lb/2026/08/a.manifest.json"
-
-
-def test_it_keeps_everything_within_the_limit() -> None:
-    listed = {"2026/10/c.zip": T0, "2026/11/d.zip": T0.replace(month=11)}
-    assert doomed_archives(listed, newest_key="2026/11/d.zip", keep=5, prefix="") == []
 
 
 def test_it_masks_credential_shapes_in_botocore_debug_text() -> None:

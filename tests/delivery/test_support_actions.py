@@ -306,7 +306,12 @@ def test_a_schedule_the_user_switched_off_is_not_resumed_by_support(
         save_schedule(session, user, ScheduleChange(), now=NOW).enabled = False
     with pytest.raises(support_actions.ActionRefused, match="switched it off themselves"):
         support_actions.resume_schedule(adb, staff, alice_id, reason="r", request_key="r", now=NOW)
-    assert audit_rows(adb) == []
+    [refusal] = audit_rows(adb)  # the refusal is audited, and a resubmitted form answers it once
+    assert (refusal.action, refusal.outcome, refusal.request_key) == ("schedule.resume", "refused", "r")
+    again = support_actions.resume_schedule(adb, staff, alice_id, reason="r", request_key="r", now=NOW)
+    assert again.repeated and not again.ok and "switched it off themselves" in again.message
+    with adb.session() as session:
+        assert find_schedule(session, session.get(User, alice_id)).enabled is False  # type: ignore[arg-type, union-attr]
 
 
 def test_another_users_deleted_or_unverified_archive_is_refused(
@@ -332,7 +337,13 @@ def test_another_users_deleted_or_unverified_archive_is_refused(
         row.verified_at, row.deleted_at = NOW, NOW
     with pytest.raises(support_actions.ActionRefused, match="deleted"):
         support_actions.resend_archive(adb, staff, alice_id, archive.id, "email", reason="r", request_key="3", now=NOW)
-    assert audit_rows(adb) == []
+    assert [(r.action, r.outcome, r.target_user_id) for r in audit_rows(adb)] == [
+        ("archive.resend", "refused", bob_id),
+        ("archive.resend", "refused", alice_id),
+        ("archive.resend", "refused", alice_id),
+    ]
+    with adb.session() as session:
+        assert list(session.scalars(select(ExportRun).where(ExportRun.trigger == "support"))) == []
 
 
 # -- re-sending through real servers ------------------------------------------------------------

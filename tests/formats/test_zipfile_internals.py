@@ -86,3 +86,36 @@ def test_zipinfo_slots_still_hold_every_field_the_spool_rebuilds() -> None:
         (rebuilt,) = list(filelist)
     differ = [s for s in (*_SHARED, *_VARYING) if getattr(rebuilt, s, None) != getattr(original, s, None)]
     assert not differ, f"zipfile.ZipInfo fields {differ} do not survive the spool (ZipInfo.__slots__): {RELIES}"
+
+
+SEGMENTS = "exporters/archive/writer.py (DeflatedEntry) relies on it; see _Segments"
+
+
+def test_a_member_written_through_a_swapped_compressor_holds_its_segments_and_plain_crc() -> None:
+    """`_ZipWriteFile` compresses through `_compressor.compress(data)` and ends with `_compressor.flush()`,
+    while CRC-32 and sizes come from the plain bytes given to `write`."""
+    from exporters.archive.reuse import FINAL_BLOCK, deflate_segment
+    from exporters.archive.writer import _Segments
+
+    parts = [b"BEGIN:VCARD\r\nFN:One\r\nEND:VCARD\r\n", b"", b"BEGIN:VCARD\r\nFN:Two\r\nEND:VCARD\r\n" * 40]
+    segments = [deflate_segment(p) for p in parts]
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("book.vcf", (2026, 1, 2, 3, 4, 6))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w", force_zip64=True) as member:
+            assert hasattr(member, "_compressor"), f"_ZipWriteFile has no _compressor any more: {SEGMENTS}"
+            feed = _Segments()
+            member._compressor = feed
+            for plain, segment in zip(parts, segments, strict=True):
+                feed.next = segment
+                member.write(plain)
+    with zipfile.ZipFile(raw) as back:
+        (written,) = back.infolist()
+        assert back.read("book.vcf") == b"".join(parts), f"the member is not the segments' plain bytes: {SEGMENTS}"
+    assert written.compress_size == sum(map(len, segments)) + len(FINAL_BLOCK), (
+        f"_ZipWriteFile no longer writes what _compressor returns, then its flush(): {SEGMENTS}"
+    )
+    assert raw.getvalue().count(b"".join(segments) + FINAL_BLOCK) == 1, (
+        f"the segments are not in the zip as given: {SEGMENTS}"
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from jobs.audit import Actor, record
 from jobs.audit_search import AuditFilter, audit_count, audit_page, support_actions
 from jobs.support_lookup import find_users
@@ -67,3 +69,39 @@ def test_the_queue_find_and_audit_filters_answer_on_postgresql(pg_db: Database) 
         assert audit_count(session, filters) == 1
         assert [e.action for e in audit_page(session, filters, limit=10, offset=0)] == ["export_now"]
         assert [a.what for a in support_actions(session, ids["fine"])] == ["Started a fresh export"]
+
+
+def test_hostile_ids_and_twin_requests_are_answered_not_crashed_on_postgresql(pg_db: Database) -> None:
+    """What a tester found: int4 overflow, NUL, and two requests with one key racing (each once a 500)."""
+    import threading
+
+    from jobs import support_actions
+    from jobs.support_lookup import user_summary
+
+    ids = _seed(pg_db)
+    staff = Actor(None, "helper@pg.example", "support")
+    with pg_db.session() as session:
+        assert find_users(session, "2147483648") == [] and find_users(session, "a\ufffdb") == []
+        assert user_summary(session, None, 2**31) is None  # type: ignore[arg-type]
+        assert audit_count(session, AuditFilter(target="2147483648")) == 0
+    with pytest.raises(support_actions.UnknownTarget):
+        support_actions.pause_schedule(pg_db, staff, 2**31, reason="r", request_key=None, now=NOW)
+    target, results, errors = ids["fine"], [], []
+
+    def press() -> None:
+        try:
+            results.append(
+                support_actions.revoke_credentials(pg_db, staff, target, reason="leak", request_key="req:twin", now=NOW)
+            )
+        except Exception as exc:  # the point is that none happens
+            errors.append(exc)
+
+    threads = [threading.Thread(target=press) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 6
+    assert sum(not r.repeated for r in results) == 1
+    with pg_db.session() as session:
+        assert audit_count(session, AuditFilter(action="credentials.revoke")) == 1

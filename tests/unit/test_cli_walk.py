@@ -49,6 +49,8 @@ REALISTIC: dict[str, list[list[str]]] = {
     "destination list": [["nobody@example.com"]],
     "destination test": [["999"], ["not-a-number"]],
     "destination policy": [["999"]],
+    "destination retention": [["999", "--keep", "3"], ["999", "--daily", "-1"]],
+    "destination prune": [["999", "--dry-run"], ["999", "--monthly", "10001", "--dry-run"]],
     "users create": [["not an address", "--role", "support", "--password-stdin"], ["a@example.com", "--role", "admin"]],
     "users set-role": [["nobody@example.com", "--role", "admin", "--reason", "promotion"]],
     "serve": [["--port", "{busy_port}"]],  # a free port would serve forever

@@ -93,7 +93,10 @@ def test_set_role_changes_it_deliberately_with_a_reason_in_the_audit_log(runner:
     assert "No account 'nobody@example.com'" in _one_error_line(missing)
     with db.session() as session:
         row = session.scalars(select(AuditEvent).where(AuditEvent.action == "set_role")).one()
-        assert (row.reason, json.loads(row.detail)) == ("team lead", {"from": "support", "to": "admin"})
+        assert (row.reason, json.loads(row.detail)) == (
+            "team lead",
+            {"from": "support", "to": "admin", "api_tokens_revoked": 0},
+        )
 
 
 def test_staff_hold_no_data_so_import_and_demo_for_them_are_refused(
@@ -125,4 +128,14 @@ def test_a_staff_token_from_the_command_line_opens_the_support_api_only_and_is_a
         row = session.scalars(select(AuditEvent).where(AuditEvent.action == "staff_token.create")).one()
         assert row.reason == "INC-7" and row.target_email == "sam@support.example" and secret not in row.detail
     plain = runner.invoke(args=["users", "token", "nobody@example.com", "--name", "x", "--reason", "y"])
-    assert "is not a support or admin account" in _one_error_line(plain)
+    assert "There is no account nobody@example.com: create it with `users create" in _one_error_line(plain)
+
+
+def test_create_refuses_in_one_line_when_the_server_could_not_keep_a_second_factor(
+    app: Flask, runner: FlaskCliRunner, db: Database
+) -> None:
+    app.config["ENCRYPTION_KEYS"] = []  # e.g. PostgreSQL deployed without LIFEBOAT_ENCRYPTION_KEYS
+    line = _one_error_line(_create(runner, "helper@example.com"))
+    assert "LIFEBOAT_ENCRYPTION_KEYS" in line
+    with db.session() as session:
+        assert find_user(session, "helper@example.com") is None

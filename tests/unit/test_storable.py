@@ -60,6 +60,10 @@ INTERNAL = {
     ("users", "export_kinds"),
     ("contact_values", "kind"),
     ("event_dates", "kind"),
+    # Each item's content version (account.versions.record_digest), computed on the way in.
+    ("contacts", "content_sha256"),
+    ("events", "content_sha256"),
+    ("notes", "content_sha256"),
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from account.records import Account
 from account.sample import SampleSize, generate_account
+from errors import InvalidInput
 from store import ContactRow, Database, User
 from store.accounts import AccountReader, find_user, replace_account
 
@@ -39,7 +40,7 @@ def test_a_failed_import_changes_nothing(db: Database, alice: Account) -> None:
     with db.session(write=True) as session:
         replace_account(session, alice)
     duplicate = replace(alice, contacts=alice.contacts + alice.contacts[:1])  # violates unique (user, uid)
-    with pytest.raises(Exception, match="UNIQUE"), db.session(write=True) as session:
+    with pytest.raises(InvalidInput, match="two contacts have the same UID"), db.session(write=True) as session:
         replace_account(session, duplicate)
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(ContactRow)) == len(alice.contacts)

@@ -104,6 +104,7 @@ ROUTES: dict[str, Access] = {
     "/settings/destinations/email": Access.SELF,
     "/settings/destinations/<int:destination_id>/test": Access.OWNED,
     "/settings/destinations/<int:destination_id>/remove": Access.OWNED,
+    "/settings/destinations/<int:destination_id>/retention": Access.OWNED,
     # The JSON API.
     "/api/v1/me": Access.SELF,
     "/api/v1/counts": Access.SELF,
@@ -121,6 +122,8 @@ ROUTES: dict[str, Access] = {
     "/api/v1/links/<link_id>": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>/test": Access.OWNED,
+    "/api/v1/destinations/<int:destination_id>/retention": Access.OWNED,
+    "/api/v1/destinations/<int:destination_id>/retention/dry-run": Access.OWNED,
     "/api/v1/tokens/<token_id>": Access.OWNED,
     # Support staff's actions on a user's account (issue 14).
     "/support/users/<int:user_id>/resend": Access.STAFF,

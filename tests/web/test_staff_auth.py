@@ -249,6 +249,7 @@ def test_an_admin_creates_a_support_user_who_gets_a_reset_link_once_however_ofte
 ) -> None:
     client, _, _ = enrolled_admin
     sent: list[object] = []
+    monkeypatch.setitem(app.config, "SMTP_HOST", "smtp.example.com")  # a mail server: the link goes by email
     monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
     form = {**_admin_form(client), "email": "New.Helper@Example.com", "role": "support", "reason": "joins support"}
     assert client.post("/admin/staff", data=form).headers["Location"] == "/admin/staff"
@@ -268,6 +269,29 @@ def test_an_admin_creates_a_support_user_who_gets_a_reset_link_once_however_ofte
     taken = {**_admin_form(client), "email": ADMIN, "role": "support", "reason": "again"}
     refused = client.post("/admin/staff", data=taken)
     assert refused.status_code == 400 and "already has an account" in refused.get_data(as_text=True)
+
+
+def test_without_a_mail_server_the_admin_is_shown_the_one_time_link_once_and_told_to_pass_it_on_privately(
+    app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _, _ = enrolled_admin
+    assert not app.config.get("SMTP_HOST")
+    sent: list[object] = []
+    monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
+    form = {**_admin_form(client), "email": "helper@example.com", "role": "support", "reason": "joins support"}
+    answer = client.post("/admin/staff", data=form)
+    page = re.sub(r"\s+", " ", answer.get_data(as_text=True))
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+    assert sent == []  # nothing pretends to go out
+    assert "on its way" not in page and "Email is not set up on this server" in page
+    link = re.search(r'<code class="token-value" id="handover-link">([^<]+)</code>', page)
+    assert link is not None and "/reset/" in link.group(1)
+    assert "Give them this link privately" in page and "It works once and expires in 60 minutes" in page
+    assert re.search(r"<td[^>]*>helper@example.com</td>", page)  # listed on the same page
+    later = client.get("/admin/staff").get_data(as_text=True)
+    assert link.group(1) not in later and "Created support account" not in later  # not kept in a flash
+    token = link.group(1).rsplit("/reset/", 1)[1]
+    assert client.get(f"/reset/{token}").status_code == 200  # the link works
 
 
 def test_an_admin_deactivates_a_staff_account_and_its_sessions_end(
@@ -315,3 +339,11 @@ def test_the_totp_library_agrees_with_the_codes_the_page_accepts(app: Flask, adm
     assert secret
     stale = pyotp.TOTP(secret.group(1)).at(utcnow() - dt.timedelta(minutes=5))
     assert "That code is not right" in submit_code(client, stale).get_data(as_text=True)
+
+
+def test_a_staff_sign_in_on_a_server_without_encryption_keys_says_so_instead_of_a_500(app: Flask, admin: int) -> None:
+    app.config["ENCRYPTION_KEYS"] = []
+    client = app.test_client()
+    sign_in(client, ADMIN, STAFF_PASSWORD)
+    page = client.get("/staff/sign-in")
+    assert page.status_code == 503 and "LIFEBOAT_ENCRYPTION_KEYS" in page.get_data(as_text=True)

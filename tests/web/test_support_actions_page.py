@@ -9,7 +9,7 @@ from flask import Flask, render_template
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from store import Archive, AuditEvent, Database, Destination, ExportRun, User
+from store import Archive, AuditEvent, Database, Destination, ExportRun, Schedule, User
 from store.passwords import hash_password
 from tests.web.conftest import PASSWORD, csrf_token, sign_in
 from web.staff_access import STAFF_VERIFIED_KEY
@@ -54,13 +54,20 @@ def test_the_partial_has_one_form_per_action_each_with_csrf_a_reason_and_its_own
         session.flush()
         session.expunge_all()
     with app.test_request_context("/support/users/1"):
-        page = render_template("support/_actions.html", user=user, archives=[archive], destinations=[destination])
+        page = render_template(
+            "support/_actions.html",
+            user=user,
+            archives=[archive],
+            destinations=[destination],
+            schedule=Schedule(enabled=True),  # running, so pause is offered (and resume once paused)
+        )
+        paused = render_template("support/_actions.html", user=user, schedule=Schedule(enabled=False))
         bare = render_template("support/_actions.html", user=user)
         nobody = render_template("support/_actions.html")
     forms = re.findall(r"<form .*?</form>", page, re.S)
     actions = [re.search(r'action="([^"]+)"', form).group(1) for form in forms]  # type: ignore[union-attr]
     assert sorted(actions) == sorted(
-        [f"/support/users/{alice_user}/{a}" for a in ACTIONS]
+        [f"/support/users/{alice_user}/{a}" for a in ACTIONS if a != "resume"]
         + [f"/support/users/{alice_user}/destinations/{destination.id}/retest"]
     )
     keys = [re.search(r'name="request_key" value="([^"]+)"', form).group(1) for form in forms]  # type: ignore[union-attr]
@@ -70,6 +77,7 @@ def test_the_partial_has_one_form_per_action_each_with_csrf_a_reason_and_its_own
     # Without archives or destinations the other forms still render; without a user, nothing does.
     assert "No verified archive to re-send." in bare and f"/support/users/{alice_user}/export" in bare
     assert "<form" not in nobody
+    assert f"/support/users/{alice_user}/resume" in paused and f"/support/users/{alice_user}/pause" not in paused
 
 
 def test_an_action_runs_flashes_its_outcome_and_goes_back_to_the_users_page(

@@ -56,7 +56,7 @@ def test_the_queue_filtered_by_kind_shows_only_that_kind(seeded: Seeded, support
 def test_a_queue_page_number_out_of_range_or_not_a_number_shows_a_page_not_an_error(
     support_client: FlaskClient, page: str
 ) -> None:
-    answer = support_client.get(f"/support?page={page}")
+    answer = support_client.get(f"/support?page={page}", follow_redirects=True)  # past the end: to the last page
     assert answer.status_code == 200  # a page number beyond 64 bits overflowed the database driver: a 500
     assert "Needs attention" in answer.get_data(as_text=True)
 
@@ -108,9 +108,22 @@ def test_viewing_a_user_page_is_audited_as_view_user(db: Database, seeded: Seede
 
 def test_the_user_page_of_nobody_or_of_a_staff_member_is_404(db: Database, support_client: FlaskClient) -> None:
     assert support_client.get("/support/users/999999").status_code == 404
+    assert support_client.get("/support/users/2147483648").status_code == 404  # past PostgreSQL's integer ids
     with db.session() as session:
         sam = session.scalar(select(User.id).where(User.email == "sam@support.example.com"))
     assert support_client.get(f"/support/users/{sam}").status_code == 404
+    found = _text(support_client.get("/support/find", query_string={"q": "sam@"}))  # nor does find lead there
+    assert "0 users found" in found
+
+
+def test_hostile_search_and_filters_are_answered_not_crashed_on(
+    seeded: Seeded, support_client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    assert support_client.get("/support/find?q=a%00b").status_code == 200  # NUL: U+FFFD, matches nobody
+    assert "0 users found" in _text(support_client.get("/support/find?q=2147483648"))
+    for query in ("until=9999-12-31", "since=0001-01-01", "target=2147483648", "actor=%00", "target=a%00"):
+        assert admin_client.get(f"/support/audit?{query}").status_code == 200, query
+        assert admin_client.get(f"/support/audit.csv?{query}").status_code == 200, query
 
 
 def test_a_regular_user_gets_403_and_a_visitor_is_sent_to_sign_in(app: Flask, signed_in: FlaskClient) -> None:

@@ -10,11 +10,14 @@ from typing import Any
 
 from flask import current_app
 
-from errors import InvalidInput, LifeboatError
+from delivery.retention_policy import Decision, RetentionPolicy
+from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, list_destinations, public_view, try_destination
 from store import Destination, User, get_db, get_session
-from web.api import schemas
+from store.base import is_row_id
+from web.api import retention_schemas, schemas
 from web.api.blueprint import bp, current_api_user, fail, user_id
 
 
@@ -23,8 +26,7 @@ def _registry() -> Registry:
 
 
 def _own(session: Any, destination_id: int) -> Destination:
-    # Ids are 64-bit at most: a larger number names nothing (and would overflow the database driver).
-    row = session.get(Destination, destination_id) if destination_id < 2**63 else None
+    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
     if row is None or row.user_id != user_id():
         fail(404, "not_found", "You have no destination with this id.")
     return row
@@ -76,3 +78,80 @@ def delete_destination(destination_id: int) -> None:
     """Remove a destination. Archives already delivered there stay where they are."""
     with get_db().session(write=True) as session:
         session.delete(_own(session, destination_id))
+
+
+def _policy_from(body: dict[str, Any]) -> RetentionPolicy:
+    try:
+        return policy_from_form(body)
+    except InvalidInput as exc:
+        fail(422, "invalid_retention", str(exc).splitlines()[0], exc.problems)
+
+
+@bp.route("/destinations/<int:destination_id>/retention", methods=["PUT"])
+@bp.arguments(retention_schemas.RetentionInSchema)
+@bp.response(200, schemas.DestinationSchema)
+def put_retention(body: dict[str, Any], destination_id: int) -> dict[str, Any]:
+    """Choose which archives stay in the bucket: the last N plus one a day/week/month/year (a rule left out is off).
+
+    Applied after each successful delivery; the newest verified archive is never
+    deleted. Try it first with `POST …/retention/dry-run`.
+    """
+    policy = _policy_from(body)
+    with get_db().session(write=True) as session:
+        try:
+            row = set_retention(session, _registry(), user_id(), destination_id, policy)
+        except InvalidInput as exc:
+            fail(422, "invalid_retention", str(exc).splitlines()[0], exc.problems)
+        except LifeboatError as exc:  # e.g. the keys to read its secret are gone
+            fail(409, "cannot_store_destination", str(exc))
+        if row is None:
+            fail(404, "not_found", "You have no destination with this id.")
+        return public_view(row)
+
+
+@bp.route("/destinations/<int:destination_id>/retention/dry-run", methods=["POST"])
+@bp.arguments(retention_schemas.RetentionInSchema)
+@bp.response(200, retention_schemas.RetentionRunSchema)
+def retention_dry_run(body: dict[str, Any], destination_id: int) -> dict[str, Any]:
+    """What a policy would delete from the bucket now, and why each other archive stays; nothing is deleted.
+
+    With no counts in the body, the destination's saved policy is tried; with
+    any, that policy (a rule left out is off). The bucket is listed, so this
+    takes as long as listing it does.
+    """
+    policy = _policy_from(body) if body else None
+    try:
+        preview = run_retention(get_db(), _registry(), destination_id, user_id(), policy=policy, dry_run=True)
+    except InvalidInput as exc:
+        fail(422, "invalid_retention", str(exc).splitlines()[0], exc.problems)
+    except DeliveryError as exc:
+        fail(409, "bucket_unavailable", exc.user_message)
+    except LifeboatError as exc:
+        fail(409, "bucket_unavailable", str(exc))
+    if preview is None:
+        fail(404, "not_found", "You have no destination with this id.")
+    return retention_fields(preview)
+
+
+def retention_fields(preview: Preview) -> dict[str, Any]:
+    """A dry run (or pruning) as the API shows it."""
+    report = preview.report
+
+    def decided(decisions: list[Decision]) -> list[dict[str, Any]]:
+        return [
+            {"key": d.key, "created_at": d.created_at, "verified": d.verified, "reasons": list(d.reasons)}
+            for d in decisions
+        ]
+
+    counts = {k: v or 0 for k, v in preview.policy.as_settings().items()}
+    return {
+        "destination_id": preview.destination_id,
+        "dry_run": report.dry_run,
+        "policy": {**counts, "summary": preview.policy.summary()},
+        "summary": report.summary(),
+        "note": report.plan.note,
+        "delete": decided(report.plan.delete),
+        "keep": decided(report.plan.keep),
+        "deleted": list(report.deleted),
+        "skipped": [f"{s.key}: {s.why}" for s in report.skipped],
+    }

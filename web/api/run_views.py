@@ -24,7 +24,7 @@ from store.archive_files import ArchiveFilesError
 from store.base import utcnow
 from web.api import schemas
 from web.api.blueprint import bp, fail, user_id
-from web.run_detail import attempt_views, stage_timings
+from web.run_detail import attempt_views, owner_events, stage_timings
 
 _NOT_FOUND = "You have no {} with this id."
 
@@ -98,7 +98,7 @@ def get_run(run_id: str) -> dict[str, Any]:
             for s in stage_timings(run.history)
         ],
         "attempts": [asdict(a) for a in attempt_views(get_session(), run.id)],
-        "history": [{"at": e.at, "level": e.level, "kind": e.kind, "message": e.message} for e in run.history],
+        "history": [asdict(e) for e in owner_events(run, stages=True)],
     }
 
 

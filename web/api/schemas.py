@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from account.records import KINDS
+from delivery.retention_policy import MAX_COUNT
 from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS
 from jobs.schedule import zone_names
 
@@ -216,6 +217,11 @@ class DestinationSchema(Schema):
     enabled = fields.Boolean(required=True)
     status = fields.String(required=True, metadata={"description": "untested, ok, warning or error"})
     status_message = fields.String(allow_none=True, required=True)
+    retention_summary = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "S3: the retention policy in plain words (settings hold its counts); email: null."},
+    )
 
 
 class DestinationInSchema(Schema):
@@ -232,7 +238,12 @@ class DestinationInSchema(Schema):
     access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
     secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
     role_arn = fields.String(validate=validate.Length(max=2048))
-    retention_keep = JsonInteger(validate=validate.Range(min=1, max=100000))
+    # Retention: see PUT /destinations/{id}/retention, which takes the same five counts.
+    retention_keep = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
+    retention_daily = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
+    retention_weekly = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
+    retention_monthly = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
+    retention_yearly = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
 
 
 class DestinationTestSchema(Schema):

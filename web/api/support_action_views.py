@@ -6,7 +6,8 @@ The request key comes from the body (`request_key`) or the `Idempotency-Key`
 header; a retried call with the same key answers the first call's outcome
 with `repeated: true` and does nothing again. Errors have stable codes:
 `invalid_input` (422: e.g. no reason), `unknown_user` / `unknown_destination`
-(404), `action_refused` (409: the account's state forbids it; nothing done).
+(404), `action_refused` (409: the account's state forbids it; nothing done),
+`request_key_reused` (409: that key was used for another action or user).
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ class SupportActionSchema(Schema):
 
 
 def _act(body: dict[str, Any], action: Callable[[Actor, str, str | None], ActionResult]) -> dict[str, Any]:
-    key = body.get("request_key") or request.headers.get("Idempotency-Key") or None
     try:
+        key = support_actions.client_request_key(body.get("request_key") or request.headers.get("Idempotency-Key"))
         result = action(Actor.of(staff_user(), request.remote_addr), body.get("reason", ""), key)
+    except support_actions.RequestKeyReused as exc:
+        fail(409, "request_key_reused", str(exc))
     except InvalidInput as exc:
         fail(422, "invalid_input", str(exc).splitlines()[0], exc.problems)
     except support_actions.UnknownTarget as exc:
@@ -87,7 +90,15 @@ def post_resend(body: dict[str, Any], user_id: int) -> dict[str, Any]:
     return _act(
         body,
         lambda actor, reason, key: support_actions.resend_archive(
-            get_db(), actor, user_id, body["archive_id"], body["to"], reason=reason, request_key=key, now=utcnow()
+            get_db(),
+            actor,
+            user_id,
+            body["archive_id"],
+            body["to"],
+            reason=reason,
+            request_key=key,
+            now=utcnow(),
+            email_ready=bool(current_app.config["SMTP_HOST"]),
         ),
     )
 

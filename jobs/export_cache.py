@@ -1,0 +1,187 @@
+"""The per-user item cache of repeat exports: one small SQLite file per user, on local disk.
+
+What it is for: `exporters.archive.reuse` (the bytes an export wrote per item,
+keyed by content version, options and writer fingerprint). It is an
+optimisation only, so every failure here turns into a miss, never a failed
+export: a damaged entry (its checksum does not match) is deleted and the item is
+serialised again; a damaged, locked or missing file disables the cache for the
+run; the folder may be deleted at any time.
+
+Why SQLite rather than a file per item: a heavy account has 65,000 items, and
+one file each costs an inode, a directory entry and an open/read/close per
+item, where SQLite answers 500 keys in one statement from one file and writes
+them in one transaction; no half-written entry survives a crash.
+
+Why bounded by "what the latest run used": each run notes the keys it read or
+wrote (in a small table of its own: marking the items in place would rewrite
+every row with its blob), and a completed run deletes the rest (but an entry
+whose group it used: an event whose whole run was read), so the file
+holds about one export's worth of bytes (the plain items plus the contacts'
+compressed segments) and never grows with history. `MAX_BYTES` caps it for an
+account too big to be worth caching: past it, nothing new is added.
+
+Never shared between users: the file lives in `<folder>/<user id>/`, and the
+cache object is made for one user's export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import shutil
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILENAME = "items.sqlite3"
+MAX_BYTES = 4 * 1024**3
+WRITE_BATCH = 500
+SCHEMA_VERSION = 2
+_SCHEMA = (
+    # grp: the key of an entry holding this one's bytes too (an event's run): kept while either is used.
+    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, checksum BLOB NOT NULL, grp TEXT)",
+    "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys this run used
+)
+
+
+def _checksum(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
+
+
+class ItemCacheFile:
+    """`exporters.archive.reuse.ItemCache` in `<folder>/<user_id>/items.sqlite3`; use as a context manager.
+
+    `commit()` after a successful export keeps what this run used and drops the
+    rest; leaving without it keeps what was written (still valid entries) and
+    drops nothing.
+    """
+
+    def __init__(self, folder: Path, user_id: int, *, max_bytes: int = MAX_BYTES) -> None:
+        self.path = Path(folder) / str(int(user_id)) / FILENAME
+        self.max_bytes = max_bytes
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[str, bytes, bytes, str | None]] = []
+        self._used: list[str] = []
+        self._regrouped: list[tuple[str, str]] = []
+        self.discarded = 0  # damaged entries found and dropped (tests and logs)
+        self._full = False
+
+    def __enter__(self) -> ItemCacheFile:
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up("cannot be opened", exc, remove=True)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+        self._db = db
+        # No fsync: a cache lost or torn by a power cut costs a slower export, and a damaged
+        # file or entry is noticed (errors, checksums) and dropped. The rollback journal
+        # still keeps a crashed process's half-written batch out.
+        db.execute("PRAGMA synchronous=OFF")
+        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # new, or another layout
+            for table in ("items", "touched"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for statement in _SCHEMA:
+            db.execute(statement)
+        db.execute("DELETE FROM touched")
+        pages = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
+        self._full = pages >= self.max_bytes
+
+    def _give_up(self, what: str, exc: BaseException, *, remove: bool = False) -> None:
+        """Stop using the cache for this run (and remove a file that cannot be read, for the next one)."""
+        log.warning("export cache %s %s (%s); exporting without it", self.path, what, exc)
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        if remove:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self.path.parent)
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]:
+        if self._db is None or not keys:
+            return {}
+        found: dict[str, bytes] = {}
+        damaged: list[str] = []
+        try:  # the keys as one JSON parameter: one statement per batch, whatever its length
+            rows = self._db.execute(
+                "SELECT key, value, checksum FROM items WHERE key IN (SELECT value FROM json_each(?))",
+                (json.dumps(keys),),
+            )
+            for key, value, checksum in rows:
+                if _checksum(value) == checksum:
+                    found[key] = value
+                else:
+                    damaged.append(key)
+            if damaged:
+                self.discarded += len(damaged)
+                log.warning("export cache %s: %d damaged entries dropped", self.path, len(damaged))
+                self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in damaged])
+        except sqlite3.Error as exc:
+            self._give_up("cannot be read", exc, remove=True)
+            return {}
+        self._used.extend(found)
+        if len(self._used) >= WRITE_BATCH:
+            self._flush()
+        return found
+
+    def put(self, key: str, value: bytes, group: str = "") -> None:
+        if self._db is None or self._full:
+            return
+        self._pending.append((key, value, _checksum(value), group or None))
+        if len(self._pending) >= WRITE_BATCH:
+            self._flush()
+
+    def regroup(self, keys: Sequence[str], group: str) -> None:
+        if self._db is None:
+            return
+        self._regrouped.extend((group, key) for key in keys)
+        if len(self._regrouped) >= WRITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._db is None:
+            return
+        pending, used, regrouped = self._pending, self._used, self._regrouped
+        self._pending, self._used, self._regrouped = [], [], []
+        try:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", pending)
+            self._db.executemany("UPDATE items SET grp = ? WHERE key = ?", regrouped)
+            touched = [(k,) for k, _, _, _ in pending] + [(k,) for k in used]
+            self._db.executemany("INSERT OR IGNORE INTO touched VALUES (?)", touched)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._give_up("cannot be written", exc)
+
+    def commit(self) -> None:
+        """The export succeeded: keep what it used or wrote, drop every other entry."""
+        self._flush()
+        if self._db is None:
+            return
+        try:
+            self._db.execute(
+                "DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)"
+                " AND (grp IS NULL OR grp NOT IN (SELECT key FROM touched))"
+            )
+        except sqlite3.Error as exc:
+            self._give_up("cannot be pruned", exc)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._flush()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None

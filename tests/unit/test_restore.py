@@ -1,0 +1,240 @@
+"""Restore streams an archive into the store: into an empty or an existing account, all or nothing.
+
+Why real archives and a real database: the guarantee is about what the store
+holds after a restore that fails at any point, so the tests build archives the
+way the export does (tests/archives.py, from records in memory, so an archive
+may hold what no store would), damage or spoil them, and read the store back.
+The same checks run on PostgreSQL in tests/scale/test_restore_on_postgresql.py.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from account import storable
+from account.records import Account, Attachment, Calendar, CalendarInfo, Event, Note
+from account.sample import SampleSize, generate_account
+from errors import InvalidInput
+from exporters.archive.reader import iter_members, verify_archive
+from exporters.archive.writer import Entry
+from jobs.restore import restore_archive
+from store import Database
+from store.accounts import AccountReader, find_user, replace_account
+from store.contacts import ContactRow
+from tests.archives import archive_of, write_archive
+from tests.conftest import NOW
+
+OTHER = "bystander@example.com"
+
+
+def stored(database: Database, email: str) -> Account | None:
+    with database.session() as session:
+        user = find_user(session, email)
+        return None if user is None else AccountReader(session, user).account()
+
+
+def records_of(account: Account | None) -> tuple[Any, ...] | None:
+    if account is None:
+        return None
+    return account.contacts, account.calendars, account.notes, account.display_name, account.timezone
+
+
+def store_account(database: Database, account: Account) -> None:
+    with database.session(write=True) as session:
+        replace_account(session, account)
+
+
+def _generated(email: str, seed: int) -> Account:
+    return generate_account(email, SampleSize(contacts=30, events=40, notes=12), seed=seed)
+
+
+# The checks, each on a given database (SQLite here, PostgreSQL in tests/scale).
+
+
+def check_restore_into_an_empty_account(database: Database, alice: Account, tmp_path: Path) -> None:
+    store_account(database, _generated(OTHER, 1))
+    before_other = stored(database, OTHER)
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    restored = restore_archive(database, archive, "copy@example.com")
+    assert records_of(stored(database, "copy@example.com")) == records_of(alice)
+    counts = restored.counts
+    assert (counts.contacts, counts.calendars, counts.events, counts.notes, counts.attachments) == (3, 2, 4, 3, 1)
+    assert stored(database, OTHER) == before_other  # nobody else's data is touched
+
+
+def check_restore_replaces_an_existing_account(database: Database, alice: Account, tmp_path: Path) -> None:
+    store_account(database, _generated(alice.email, 2))  # more contacts, events and notes than alice has
+    store_account(database, _generated(OTHER, 3))
+    before_other = stored(database, OTHER)
+    restore_archive(database, archive_of(alice, tmp_path, "alice.zip", NOW), alice.email)
+    assert records_of(stored(database, alice.email)) == records_of(alice)
+    assert stored(database, OTHER) == before_other
+    with database.session() as session:  # the old rows are gone, not just hidden
+        assert session.scalar(select(func.count()).select_from(ContactRow)) == len(alice.contacts) + 30
+
+
+def check_a_failure_half_way_through_the_writes_changes_nothing(
+    database: Database, alice: Account, tmp_path: Path
+) -> None:
+    """Two notes share an id: found by the database when contacts and calendars are already written."""
+    before = _generated(alice.email, 4)
+    store_account(database, before)
+    spoiled = replace(alice, notes=(*alice.notes, replace(alice.notes[0], title="Same id, another note")))
+    archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
+    with pytest.raises(InvalidInput, match=r"two notes have the same id \('n-0001'\)"):
+        restore_archive(database, archive, alice.email)
+    assert records_of(stored(database, alice.email)) == records_of(before)
+
+
+def check_a_value_too_long_late_in_the_archive_changes_nothing(
+    database: Database, alice: Account, tmp_path: Path
+) -> None:
+    """The last item of the archive breaks a store rule: refused with its path before the store is touched."""
+    before = _generated(alice.email, 5)
+    store_account(database, before)
+    too_long = Attachment("late.bin", "application/" + "x" * 300, b"data")
+    last = replace(alice.notes[-1], attachments=(*alice.notes[-1].attachments, too_long))
+    spoiled = replace(alice, notes=(*alice.notes[:-1], last))
+    archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
+    with watch_writes(database) as writes, pytest.raises(InvalidInput) as refused:
+        restore_archive(database, archive, alice.email)
+    assert refused.value.problems == [
+        ("$.notes[2].attachments[1].media_type", "is 312 characters long; at most 255 can be stored")
+    ]
+    assert writes == []  # no write transaction was even begun
+    assert records_of(stored(database, alice.email)) == records_of(before)
+
+
+@contextmanager
+def watch_writes(database: Database) -> Iterator[list[bool]]:
+    """Record each write transaction `database` begins while the block runs."""
+    writes: list[bool] = []
+    original = database.session
+
+    @contextmanager
+    def session(*, write: bool = False) -> Iterator[Any]:
+        if write:
+            writes.append(write)
+        with original(write=write) as opened:
+            yield opened
+
+    database.session = session  # type: ignore[method-assign]
+    try:
+        yield writes
+    finally:
+        database.session = original  # type: ignore[method-assign]
+
+
+# --- on SQLite ---------------------------------------------------------------------------------
+
+
+def test_a_restore_into_an_empty_account_gives_back_every_record(db: Database, alice: Account, tmp_path: Path) -> None:
+    check_restore_into_an_empty_account(db, alice, tmp_path)
+
+
+def test_a_restore_into_an_existing_account_replaces_all_of_its_data(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    check_restore_replaces_an_existing_account(db, alice, tmp_path)
+
+
+def test_a_failure_half_way_through_the_writes_leaves_the_account_as_it_was(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    check_a_failure_half_way_through_the_writes_changes_nothing(db, alice, tmp_path)
+
+
+def test_a_value_too_long_late_in_the_archive_is_refused_before_the_store_is_touched(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    check_a_value_too_long_late_in_the_archive_changes_nothing(db, alice, tmp_path)
+
+
+def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alice: Account, tmp_path: Path) -> None:
+    before = _generated(alice.email, 6)
+    store_account(db, before)
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(damaged, "w") as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith(".ics"):
+                data = data.replace(b"VERSION:2.0", b"VERSION:2.1", 1)  # same size, another SHA-256
+            out.writestr(info, data)
+    with watch_writes(db) as writes, pytest.raises(InvalidInput, match=r"calendars/.*SHA-256 does not match"):
+        restore_archive(db, damaged, alice.email)
+    assert writes == []
+    assert records_of(stored(db, alice.email)) == records_of(before)
+
+
+def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    """The last calendar has an event without a start: found while reading, after everything before it."""
+    before = _generated(alice.email, 7)
+    store_account(db, before)
+    broken = Event(uid="no-start", start=alice.calendars[-1].events[0].start)
+    spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (broken,))))
+    archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
+    _drop_dtstart(archive, tmp_path)
+    with (
+        watch_writes(db) as writes,
+        pytest.raises(InvalidInput, match=r"^calendars/Late.ics: The calendar file has 1 problem") as refused,
+    ):
+        restore_archive(db, tmp_path / "rewritten.zip", alice.email)
+    assert refused.value.problems == [("event 'no-start'", "has no start (DTSTART)")]
+    assert writes == []
+    assert records_of(stored(db, alice.email)) == records_of(before)
+
+
+def _drop_dtstart(archive: Path, tmp_path: Path) -> None:
+    """The archive again with the DTSTART of event no-start removed, its manifest and sums made to match."""
+    entries = []
+    for path, data in iter_members(archive):
+        if path in ("README.txt", "SHA256SUMS"):
+            continue  # the writer makes them again
+        if path == "calendars/Late.ics":  # its one event
+            data = b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"DTSTART"))
+        entries.append(Entry(path, [data]))
+    meta = dict(verify_archive(archive).meta)
+    layout = meta.pop("layout")
+    write_archive(tmp_path, "rewritten.zip", entries, meta, NOW, layout=lambda: layout)
+
+
+def test_replace_account_refuses_a_late_bad_value_with_every_problem_and_changes_nothing(
+    db: Database, alice: Account
+) -> None:
+    """Without staging (import-account, the demo) rows are written before the bad value: the rollback undoes them."""
+    before = _generated(alice.email, 8)
+    store_account(db, before)
+    first = replace(alice.notes[0], attachments=(Attachment("a", "x" * 256, b""),))
+    last = replace(alice.notes[-1], id="i" * 1001)
+    spoiled = replace(alice, notes=(first, *alice.notes[1:-1], last))
+    with pytest.raises(InvalidInput) as refused, db.session(write=True) as session:
+        replace_account(session, spoiled)
+    assert refused.value.problems == storable.limit_problems(spoiled)  # every problem, as for a whole account
+    assert [path for path, _ in refused.value.problems] == ["$.notes[0].attachments[0].media_type", "$.notes[2].id"]
+    assert records_of(stored(db, alice.email)) == records_of(before)
+
+
+def test_restore_reads_notes_with_attachments_and_left_out_kinds_as_export_wrote_them(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    note = Note(
+        id="big",
+        title="Big",
+        body="x\n",
+        attachments=(Attachment("b.bin", "application/octet-stream", bytes(range(256)) * 4096),),
+    )
+    account = replace(alice, notes=(*alice.notes, note))
+    restore_archive(db, archive_of(account, tmp_path, "a.zip", NOW), "copy@example.com")
+    copy = stored(db, "copy@example.com")
+    assert copy is not None and copy.notes == account.notes
