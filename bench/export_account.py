@@ -25,7 +25,10 @@ Every measurement runs in a child process of its own, so each peak RSS
   process, the library-only baseline (vobject `.serialize()`, icalendar
   `.to_ical()`, a string join for Markdown; no database, zip, hashing or
   verification). Medians are reported, and per-format app time comes from when
-  the export pulls each kind of record from the store.
+  the export pulls each kind of record from the store. Each round also times the
+  plain-writer floor, the store read alone and a plain scan (bench/export_floor.py),
+  printed as "first export vs plain-writer floor" and "store read alone vs plain
+  scan": median ratio of the rounds with min-max, wall and CPU.
 
     .venv/bin/python bench/export_account.py [--scales 0.1,1] [--memory-scales 1,10] [--repeat 3] [--quick]
 """
@@ -218,6 +221,11 @@ def timing(folder: Path, repeat: int) -> dict[str, Any]:
         notes = list(reader.notes())
     database.dispose()
     jobs.export.AccountReader = _Clock.reader()  # type: ignore[misc]  # this process only
+    from export_floor import timed_floor, timed_reads
+
+    floor: list[list[float]] = []  # issue 15: the plain-writer pipeline, and the store read vs a plain scan
+    reads: list[list[float]] = []
+    scans: list[list[float]] = []
     # Each list holds one [wall, CPU] pair per round.
     app: dict[str, list[list[float]]] = {k: [] for k in (*FORMATS, "finish", "total")}
     lib: dict[str, list[list[float]]] = {k: [] for k in (*FORMATS, "total")}
@@ -240,12 +248,18 @@ def timing(folder: Path, repeat: int) -> dict[str, Any]:
         for key, value in times.items():
             lib[key].append(list(value))
         lib["total"].append([sum(v[i] for v in times.values()) for i in (0, 1)])
+        floor.append(timed_floor(contacts, calendars, notes, folder))
+        read, scan = timed_reads(db_url(folder), EMAIL)
+        reads.append(read)
+        scans.append(scan)
         print(
             f"  round {run + 1}: export_user {seconds[0]:.2f} s (CPU {seconds[1]:.2f} s), "
-            f"library {lib['total'][-1][0]:.2f} s (CPU {lib['total'][-1][1]:.2f} s)",
+            f"library {lib['total'][-1][0]:.2f} s (CPU {lib['total'][-1][1]:.2f} s), "
+            f"floor {floor[-1][0]:.2f} s (CPU {floor[-1][1]:.2f} s), "
+            f"store read {read[0]:.2f} s (CPU {read[1]:.2f} s), plain scan {scan[0]:.2f} s (CPU {scan[1]:.2f} s)",
             file=sys.stderr,
         )
-    return {"app": app, "lib": lib}
+    return {"app": app, "lib": lib, "floor": floor, "read": reads, "scan": scans}
 
 
 # --- the library-only baseline ------------------------------------------------------------
@@ -500,6 +514,10 @@ def report(everything: list[dict[str, Any]], repeat: int, memory_scales: list[fl
             f"{', '.join(f'{x:.2f}' for x in wall)} (CPU {', '.join(f'{x:.2f}' for x in cpu)}); "
             f"median {statistics.median(wall):.2f}x (CPU {statistics.median(cpu):.2f}x)"
         )
+        from export_floor import ratio_line
+
+        print(f"{'':>6} " + ratio_line("first export vs plain-writer floor", app["total"], r["floor"]))
+        print(f"{'':>6} " + ratio_line("store read alone vs plain scan", r["read"], r["scan"]))
         c = r["check"]
         print(
             f"{'':>6} check_archive (independent parsers, not part of the export): "
@@ -507,7 +525,7 @@ def report(everything: list[dict[str, Any]], repeat: int, memory_scales: list[fl
             f"for a {r['rss']['archive_bytes'] / MB:.1f} MB archive"
         )
         print()
-    print("target: export_user <= 1.25x library-only (ALL row)")
+    print("target: export_user <= 1.25x library-only (ALL row); first export <= 2x the plain-writer floor (issue 15)")
     print()
     head = (
         f"{'scale':>6} | {'export peak RSS MB':>18} {'after imports MB':>16} {'export s':>8} | "

@@ -65,13 +65,16 @@ class WhenText(TypeDecorator[When]):
         return value.datetime.strftime("%Y-%m-%dT%H:%M:%S")
 
     def process_result_value(self, value: str | None, dialect: Any) -> When | None:
-        if value is None:
-            return None
-        if len(value) == 10:
-            return When(date=dt.date.fromisoformat(value))
-        if value.endswith("Z"):
-            return When(datetime=dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC))
-        return When(datetime=dt.datetime.fromisoformat(value))
+        return None if value is None else parse_when(value, None)
+
+
+def parse_when(value: str, tz: str | None) -> When:
+    """A `WhenText` value and its zone column as one `When` (`store.reading` reads the text raw)."""
+    if len(value) == 10:
+        return When(date=dt.date.fromisoformat(value), tz=tz)
+    if value.endswith("Z"):
+        return When(datetime=dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC), tz=tz)
+    return When(datetime=dt.datetime.fromisoformat(value), tz=tz)
 
 
 # Integer primary keys are 32-bit on PostgreSQL (SQLite's are 64-bit): a larger id names
