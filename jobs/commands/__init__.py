@@ -295,10 +295,7 @@ def where_to_open() -> str:
     base = str(current_app.config["BASE_URL"]).rstrip("/")
     if base != str(BY_NAME["BASE_URL"].default).rstrip("/"):
         return f"Open {base}/"
-    return (
-        "Open the address `lifeboat serve` printed when it started (“Lifeboat on http://…”; "
-        "set LIFEBOAT_BASE_URL and this line names it)"
-    )
+    return "Open the address `lifeboat serve` prints (its line “Lifeboat on http://…”)"
 
 
 COMMANDS.append(demo_command)

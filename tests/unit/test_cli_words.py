@@ -25,7 +25,7 @@ def test_demo_says_where_to_find_the_address_when_none_is_configured(runner: Fla
     answer = runner.invoke(args=["demo"])
     assert answer.exit_code == 0, answer.output
     assert "5000" not in answer.output  # the port `serve` really uses is not known here
-    assert "`lifeboat serve` printed when it started" in answer.output and DEMO_EMAIL in answer.output
+    assert "`lifeboat serve` prints" in answer.output and DEMO_EMAIL in answer.output
 
 
 def test_demo_names_the_configured_address(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
