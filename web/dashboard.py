@@ -9,7 +9,7 @@ that decide it.
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import Integer, bindparam, select
 
 from exporters.archive.counts import EVENTS_MEANING, counts_line
