@@ -19,6 +19,10 @@ interleaved (werkzeug, gunicorn, werkzeug, ...) so a shared machine's load
 falls on both; medians and min-max are printed.
 
     .venv/bin/python bench/web_load.py [--rounds 3] [--size-mb 512] [--requests 400] [--servers gunicorn,werkzeug]
+
+`--servers` may also name `scaleout`: the web line of docs/deployment.md's scale-out table
+(`gunicorn -k gthread --threads 32 -w 2 'app:create_app()'`, no scheduler), whose two worker
+processes are not held to one core by the GIL as the embedded `lifeboat serve` is.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +41,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -123,15 +128,55 @@ def werkzeug_server(settings: dict[str, str]) -> Iterator[tuple[str, int]]:
             process.stdout.close()
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
 @contextmanager
-def running(kind: str, settings: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """(base URL, pid whose RSS is the server's) for `kind`."""
+def scaleout_server(settings: dict[str, str], workers: int = 2) -> Iterator[tuple[str, list[int]]]:
+    """gunicorn as docs/deployment.md's scale-out web line runs it; (base URL, worker pids)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_")}
+    env.update({f"LIFEBOAT_{k}": v for k, v in settings.items()})
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's code, not the editable install's
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "-k", "gthread", "--threads", "32", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    process = subprocess.Popen([*command, "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children(process.pid)) < workers or not _answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn (scale-out) did not start")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}", children(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def running(kind: str, settings: dict[str, str]) -> Iterator[tuple[str, list[int]]]:
+    """(base URL, the pids that serve: the first one's RSS is sampled, all count for CPU) for `kind`."""
     if kind == "werkzeug":
         with werkzeug_server(settings) as (url, pid):
-            yield url, pid
+            yield url, [pid]
+    elif kind == "scaleout":
+        with scaleout_server(settings) as (url, pids):
+            yield url, pids
     else:
         with serve(settings) as served:
-            yield served.url, served.worker_pids()[0]
+            yield served.url, served.worker_pids()
 
 
 def sign_in(url: str) -> str:
@@ -153,8 +198,21 @@ def sign_in(url: str) -> str:
     return answer.getheader("Set-Cookie", "").split(";", 1)[0]
 
 
-def dashboard(url: str, cookie: str, clients: int, total: int) -> dict[str, float]:
-    """`total` GET / split over `clients` keep-alive connections at once; latency percentiles in ms."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process `pid` has used so far (/proc/PID/stat), 0.0 if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dashboard(url: str, cookie: str, clients: int, total: int, pids: Sequence[int] = ()) -> dict[str, float]:
+    """`total` GET / split over `clients` keep-alive connections at once; latency percentiles in ms.
+
+    With the server's `pids`, also their CPU per request (ms): at 20 clients on two cores the
+    queue, so this figure, sets p95.
+    """
     host = urllib.parse.urlsplit(url).netloc
     latencies: list[float] = []
     errors: list[str] = []
@@ -182,6 +240,7 @@ def dashboard(url: str, cookie: str, clients: int, total: int) -> dict[str, floa
         with lock:
             latencies.extend(mine)
 
+    cpu_before = sum(map(cpu_seconds, pids))
     began = time.perf_counter()
     threads = [threading.Thread(target=client, args=(total // clients,)) for _ in range(clients)]
     for thread in threads:
@@ -189,8 +248,9 @@ def dashboard(url: str, cookie: str, clients: int, total: int) -> dict[str, floa
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    cpu_ms = (sum(map(cpu_seconds, pids)) - cpu_before) * 1000 / len(latencies)
     cuts = statistics.quantiles(latencies, n=100)
-    return {"p50": cuts[49], "p95": cuts[94], "rps": len(latencies) / elapsed, "errors": len(errors)}
+    return {"p50": cuts[49], "p95": cuts[94], "rps": len(latencies) / elapsed, "cpu_ms": cpu_ms, "errors": len(errors)}
 
 
 def rss_kib(pid: int) -> int:
@@ -268,14 +328,14 @@ def main() -> None:
         for round_number in range(args.rounds):
             note("cp", "mbps", copy(big, folder / "copy.bin"))
             for kind in kinds:
-                with running(kind, settings) as (url, pid):
+                with running(kind, settings) as (url, pids):
                     cookie = sign_in(url)
                     dashboard(url, cookie, 4, 40)  # warm-up: templates, connection pool
                     for clients in (1, 20):
-                        figures = dashboard(url, cookie, clients, args.requests)
+                        figures = dashboard(url, cookie, clients, args.requests, pids)
                         for name, value in figures.items():
                             note(kind, f"{name}@{clients}", value)
-                    for name, value in stream(url, link, pid, folder / "download.bin").items():
+                    for name, value in stream(url, link, pids[0], folder / "download.bin").items():
                         note(kind, name, value)
             print(
                 f"round {round_number + 1}: "
@@ -287,9 +347,12 @@ def main() -> None:
         r = results[kind]
         print(f"\n{kind}")
         for clients in (1, 20):
-            p50, p95, rps = (summary(r[f"{name}@{clients}"]) for name in ("p50", "p95", "rps"))
+            p50, p95, rps, cpu = (summary(r[f"{name}@{clients}"]) for name in ("p50", "p95", "rps", "cpu_ms"))
             errors = sum(r[f"errors@{clients}"])
-            print(f"  dashboard {clients:2} clients  p50 ms {p50}   p95 ms {p95}   req/s {rps}   errors {errors:.0f}")
+            print(
+                f"  dashboard {clients:2} clients  p50 ms {p50}   p95 ms {p95}   req/s {rps}"
+                f"   server CPU ms/request {cpu}   errors {errors:.0f}"
+            )
         ratios = [m / c for m, c in zip(r["mbps"], results["cp"]["mbps"], strict=True)]
         print(f"  archive to a file  MB/s {summary(r['mbps'])}   vs cp (same round) {summary(ratios)}x")
         null = [m / c for m, c in zip(r["devnull_mbps"], results["cp"]["mbps"], strict=True)]

@@ -39,6 +39,8 @@ EXTENSION = "lifeboat.db"
 # Execution option naming how a SQLite transaction begins: "read" (query_only), "write"
 # (BEGIN IMMEDIATE); absent: a plain deferred transaction (migrations, admin tools).
 _MODE = "lifeboat_mode"
+# Connections SQLite keeps open for reuse (see make_engine); as many as `lifeboat serve`'s default threads.
+SQLITE_POOL_SIZE = 32
 
 
 class Database:
@@ -76,6 +78,15 @@ class Database:
 def make_engine(url: str, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
+        if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+            # Keep a connection for every thread that may read at once (`lifeboat serve
+            # --threads`, default 32, plus the export pool and scheduler). With SQLAlchemy's
+            # default (5 kept, 10 more opened and closed per checkout), 20 concurrent dashboard
+            # requests opened a connection, ran four PRAGMAs and closed it on most requests
+            # (py-spy on the gunicorn worker, bench/web_load.py). An idle SQLite connection
+            # costs little memory; its page cache grows only with what it reads.
+            options.setdefault("pool_size", SQLITE_POOL_SIZE)
+            options.setdefault("max_overflow", SQLITE_POOL_SIZE)
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

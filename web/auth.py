@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -56,7 +56,19 @@ def load_user(user_id: str) -> SessionUser | None:
     # (or none at all, like cookies issued before sessions were versioned).
     if session.get(SESSION_VERSION_KEY) != user.session_version:
         return None
+    # Kept for this request only (g ends with the request's session): the session's identity
+    # map holds rows weakly, so without this reference the dashboard read the same row again.
+    g.signed_in_row = user
     return SessionUser(user)
+
+
+def signed_in_row() -> User:
+    """The signed-in user's row in the request's session, as the user loader read it (no second query)."""
+    user = g.get("signed_in_row")
+    if user is None or str(user.id) != current_user.get_id():
+        user = get_session().get(User, int(current_user.get_id()))
+    assert user is not None
+    return user
 
 
 class LoginForm(FlaskForm):

@@ -47,6 +47,9 @@ def serve(settings: Mapping[str, str], *, threads: int = 32, timeout: float = 90
     """Run `lifeboat serve --port 0` with `settings` as LIFEBOAT_* variables; stop it afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFEBOAT_")}
     env.update({f"LIFEBOAT_{name}": value for name, value in settings.items()})
+    # This checkout's code first: the venv's `lifeboat` script imports through the editable
+    # install, which points at whichever checkout installed it (a git worktree shares one venv).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     lifeboat = Path(sys.executable).with_name("lifeboat")
     process = subprocess.Popen(
         [str(lifeboat), "serve", "--port", "0", "--threads", str(threads)],
