@@ -185,3 +185,24 @@ class ItemCacheFile:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
+
+
+def remove_idle_caches(folder: Path, *, idle_for: float, now: float) -> int:
+    """Delete the caches of users who have not exported for `idle_for` seconds (by the file's mtime); how many.
+
+    Why: each cache is bounded by one export's worth of bytes, but a user who
+    stopped exporting (account closed, schedule off) would keep theirs for ever.
+    Safe whenever it runs: a cache is only an optimisation and its folder may
+    go at any time (an export then runs without it).
+    """
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for entry in folder.iterdir():
+        if not entry.name.isdigit() or not entry.is_dir():
+            continue  # only `<user id>/` folders are the cache's
+        stamps = [p.stat().st_mtime for p in entry.iterdir() if p.is_file()]
+        if not stamps or now - max(stamps) > idle_for:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed += 1
+    return removed

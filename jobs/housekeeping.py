@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
+from jobs.export_cache import remove_idle_caches
 from store import Archive, Database
 from store.archive_files import ArchiveFiles, as_archive_files
 
@@ -71,6 +72,10 @@ def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[s
         "requeued": len(runs.requeue_expired(ctx.db, now=now)),
         "expired": expire_archives(ctx.db, ctx.files, now=now, keep_days=keep_days),
         "leftovers": remove_leftovers(ctx.db, ctx.files, now=now, older_than=ctx.lease * 3),
+        # Longer than the longest schedule (monthly) and the archives' own retention.
+        "idle_caches": remove_idle_caches(
+            ctx.export_cache_dir, idle_for=dt.timedelta(days=max(45, keep_days)).total_seconds(), now=now.timestamp()
+        ),
     }
     if any(result.values()):
         log.info("housekeeping", extra=result)

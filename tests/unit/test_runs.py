@@ -268,3 +268,25 @@ def test_housekeeping_removes_partial_files_but_keeps_archives(
     assert result["leftovers"] == 1 and not partial.exists()
     assert result["expired"] == 0  # the newest verified archive is never deleted
     assert len(list(Path(ctx.archive_dir).glob("*/*.zip"))) == 1
+
+
+def test_housekeeping_removes_the_export_cache_of_a_user_idle_for_45_days_and_keeps_the_rest(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    import os
+
+    from jobs.housekeeping import run_all
+
+    execute_run(ctx, _queue(db, user_id, clock()), "test")
+    own = ctx.export_cache_dir / str(user_id)
+    assert any(own.iterdir()), "the export left its item cache"
+    idle = ctx.export_cache_dir / "999"
+    idle.mkdir()
+    (idle / "items.sqlite3").write_bytes(b"x")
+    stranger = ctx.export_cache_dir / "notes.txt"
+    stranger.write_text("not a cache")
+    old = (clock() - dt.timedelta(days=46)).timestamp()
+    os.utime(idle / "items.sqlite3", (old, old))
+    result = run_all(ctx, now=clock())
+    assert result["idle_caches"] == 1 and not idle.exists()
+    assert own.exists() and stranger.exists()
