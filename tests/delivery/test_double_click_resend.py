@@ -10,14 +10,12 @@ requests racing each other from two threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import select
 
-import jobs
 from account.records import Account
 from jobs import get_context, support_actions
 from jobs.audit import Actor
@@ -37,18 +35,8 @@ Resend = Callable[[], support_actions.ActionResult]
 
 
 @pytest.fixture
-def resend_app(app: Flask, smtp_server: SmtpServer) -> Iterator[Flask]:
-    app.config.update(
-        ENCRYPTION_KEYS=[Fernet.generate_key().decode()],
-        SMTP_HOST=smtp_server.host,
-        SMTP_PORT=smtp_server.port,
-        SMTP_SECURITY="none",
-        MAIL_FROM="lifeboat@example.com",
-        ENDPOINT_ALLOW_LIST=["127.0.0.0/8"],
-    )
-    jobs.init_app(app)
-    get_context(app).notify_failure = lambda _user, _run: None
-    yield app
+def resend_app(quiet_delivery_app: Flask) -> Flask:
+    return quiet_delivery_app
 
 
 def click_twice_in_a_row(resend: Resend) -> list[support_actions.ActionResult]:

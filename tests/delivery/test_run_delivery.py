@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
 
 import pytest
-from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import select
 
@@ -33,23 +31,6 @@ SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY1"
 ACCESS = "AKIALIFEBOATTEST0001"
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def delivery_app(app: Flask, smtp_server: SmtpServer) -> Iterator[Flask]:
-    app.config.update(
-        ENCRYPTION_KEYS=[Fernet.generate_key().decode()],
-        SMTP_HOST=smtp_server.host,
-        SMTP_PORT=smtp_server.port,
-        SMTP_SECURITY="none",
-        MAIL_FROM="lifeboat@example.com",
-        ENDPOINT_ALLOW_LIST=["127.0.0.0/8"],
-    )
-    # Rebuild the job context from the updated configuration.
-    import jobs
-
-    jobs.init_app(app)
-    yield app
 
 
 def _setup(app: Flask, alice: Account, moto_server: MotoS3, bucket: str, *, email: bool = True) -> tuple[int, str]:

@@ -9,15 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import select
 
-import jobs
 from account.records import Account
 from errors import InvalidInput
 from jobs import api_tokens, get_context, run_lifecycle, support_actions
@@ -51,18 +48,8 @@ NOW = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def actions_app(app: Flask, smtp_server: SmtpServer) -> Iterator[Flask]:
-    app.config.update(
-        ENCRYPTION_KEYS=[Fernet.generate_key().decode()],
-        SMTP_HOST=smtp_server.host,
-        SMTP_PORT=smtp_server.port,
-        SMTP_SECURITY="none",
-        MAIL_FROM="lifeboat@example.com",
-        ENDPOINT_ALLOW_LIST=["127.0.0.0/8"],
-    )
-    jobs.init_app(app)  # the job context from the settings above
-    get_context(app).notify_failure = lambda _user, _run: None
-    yield app
+def actions_app(quiet_delivery_app: Flask) -> Flask:
+    return quiet_delivery_app
 
 
 @pytest.fixture
