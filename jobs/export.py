@@ -30,9 +30,10 @@ from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
 from exporters.archive.reader import verify_archive
 from exporters.archive.reuse import ReuseStats
-from exporters.archive.writer import DeflatedEntry, Entry, write_archive
+from exporters.archive.writer import DeflatedEntry, Entry, RawEntry, write_archive
 from jobs.archive_options import VCARD_VERSIONS, kinds_of
 from jobs.export_cache import ItemCacheFile
+from jobs.export_split import CalendarsElsewhere, database_url, processes_for
 from store import Archive, Database, User
 from store.accounts import AccountReader, Counts
 from store.archive_files import ArchiveFiles, as_archive_files, store_new
@@ -57,7 +58,7 @@ class ArchiveInfo:
 def write_verified(
     files: ArchiveFiles,
     name: str,
-    entries: Iterable[Entry | DeflatedEntry],
+    entries: Iterable[Entry | DeflatedEntry | RawEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,
@@ -124,6 +125,7 @@ def export_user(
     archive_id: str | None = None,
     kinds: tuple[str, ...] | None = None,
     cache_dir: Path | None = None,
+    processes: int | None = None,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
@@ -131,7 +133,9 @@ def export_user(
     the counts of the others are 0 in the manifest and the `Archive` row.
     `cache_dir` (None: no cache) holds each user's item cache (`jobs.export_cache`):
     items unchanged since the last export are not read or serialised again, and
-    the archive is the same bytes as without it.
+    the archive is the same bytes as without it. `processes` (default: by size,
+    `jobs.export_split.processes_for`) is 2 to make the calendars in a second
+    process, 1 for none; the archive is the same bytes either way.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -150,6 +154,10 @@ def export_user(
         if progress is not None:
             progress(weights.stage(stage, done), weights.percent(stage, done))
 
+    url = database_url(session)
+    if processes is None:
+        processes = processes_for(counts, kinds, url)
+
     with contextlib.ExitStack() as stack:
         cache = stack.enter_context(ItemCacheFile(cache_dir, user.id)) if cache_dir is not None else None
         bundle = Bundle(
@@ -162,6 +170,14 @@ def export_user(
             kinds=kinds,
             cache=cache,
         )
+        entries: Iterable[Entry | DeflatedEntry | RawEntry] = bundle.entries()
+        if processes > 1 and url is not None:  # started once the cache is open: it joins this run's use of it
+            elsewhere = stack.enter_context(
+                CalendarsElsewhere(
+                    url, user.id, now=now, timezone=user.timezone, cache_dir=cache_dir, scratch=files.scratch()
+                )
+            )
+            entries = elsewhere.entries(bundle, counts)
         archive_id = archive_id or new_id()
         filename = archive_filename(user, now)
         meta = {
@@ -175,7 +191,7 @@ def export_user(
         info = write_verified(
             files,
             f"{archive_id}.zip",
-            bundle.entries(),
+            entries,
             meta,
             now,
             folder=str(user.id),

@@ -1,0 +1,153 @@
+"""One big export on both cores: the calendars in a second process, merged into the one archive.
+
+Why: serialising is pure Python, so one export uses one core. At 1x HEAVY
+(10,000 contacts, 50,000 events, 5,000 notes) the calendars are about half the
+work (docs/performance.md, "issue 15: one export on both cores"), so a second
+process makes them while this one writes the contacts and the notes.
+
+How the archive stays the same bytes: its order is contacts, calendars, notes.
+The second process (`jobs.export_calendars`, a plain `python -m` subprocess
+through `exporters.archive.helper.Helper`, for the reasons given there: no fork
+of a web process's threads and connections, no second import of the app) packs
+each calendar's member, compressed exactly as the zip writer would, into a file
+(`exporters.archive.packed`). Meanwhile this process writes the contacts into
+the zip and packs the notes the same way into a file of its own, then copies
+the calendars and the notes into the zip as they are (`writer.RawEntry`). Each
+calendar's path comes from a `Bundle` of the same account in the second process,
+whose path allocator starts as this one's; paths under `calendars/` never
+meet the contacts' or notes', so they are the paths one process would give.
+
+Both read the store, each in its own read transaction. They could see different
+states of an account edited during the export; the second process's event and
+calendar counts are compared with this one's, and a difference fails the
+export (`ExportChanged`) rather than give an archive whose manifest disagrees
+with its files. (Within one process on PostgreSQL, READ COMMITTED reads do not
+share a snapshot either.)
+
+A failed or killed second process fails the export with one line
+(`HelperFailed`); the zip being written is discarded by `store_new`, the item
+cache is not committed, and the packed files go with the private folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from errors import LifeboatError
+from exporters.archive.helper import Helper
+from exporters.archive.layout import Bundle
+from exporters.archive.packed import PackedMember, pack_entries, raw_entries
+from exporters.archive.writer import DeflatedEntry, Entry, RawEntry
+from store.accounts import Counts
+
+WORKER = "jobs.export_calendars"
+# From this many events on, two processes. The second costs about 0.5 s of CPU of its own (its
+# interpreter and imports, its connection) and the notes are packed and copied once more; below
+# this the calendars take too little time for running them beside the contacts to make up for it
+# (bench/export_two_cores.py; docs/performance.md).
+TWO_PROCESSES_FROM = 5000
+
+
+class ExportChanged(LifeboatError):
+    """The account changed while its export read it; running the export again gives a consistent archive."""
+
+
+def processes_for(counts: Counts, kinds: tuple[str, ...], database_url: str | None) -> int:
+    """Two processes for an export with `TWO_PROCESSES_FROM` events or more beside other data, on two cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    others = ("contacts" in kinds and counts.contacts > 0) or ("notes" in kinds and counts.notes > 0)
+    big = "calendars" in kinds and counts.events >= TWO_PROCESSES_FROM
+    return 2 if cores >= 2 and big and others and database_url is not None else 1
+
+
+def database_url(session: Session) -> str | None:
+    """The URL a second process connects with to `session`'s database; None for a private in-memory one."""
+    url = session.get_bind().engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+class CalendarsElsewhere:
+    """The second process, started now; `entries(bundle, counts)` is the whole archive's entries.
+
+    Use as a context manager: leaving it kills the process if it still runs and
+    removes its files.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        user_id: int,
+        *,
+        now: dt.datetime,
+        timezone: str,
+        cache_dir: Path | None,
+        scratch: Path | None,
+    ) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix=".lifeboat-split-", dir=scratch)  # mode 0700
+        folder = Path(self._folder.name)
+        self._out = folder / "calendars.packed"
+        request = folder / "request.json"
+        with open(os.open(request, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            json.dump(
+                {
+                    "database": url,
+                    "user": user_id,
+                    "now": now.isoformat(),
+                    "timezone": timezone,
+                    "cache": os.fspath(cache_dir) if cache_dir is not None else None,
+                    "scratch": os.fspath(folder),
+                    "out": os.fspath(self._out),
+                },
+                handle,
+            )
+        try:
+            self._helper = Helper(WORKER, [os.fspath(request)])
+        except BaseException:
+            self._folder.cleanup()
+            raise
+
+    def __enter__(self) -> CalendarsElsewhere:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self._helper.close()
+        finally:
+            self._folder.cleanup()
+
+    def entries(self, bundle: Bundle, counts: Counts) -> Iterator[Entry | DeflatedEntry | RawEntry]:
+        """`bundle.entries()`'s members in its order, the calendars made by the second process."""
+        yield from bundle.contact_entries()
+        with tempfile.TemporaryFile(dir=self._folder.name) as notes_file:
+            notes = list(pack_entries(bundle.note_entries(), notes_file))
+            answer = self._helper.result()
+            calendars = [PackedMember.from_json(row) for row in answer["members"]]
+            self._check(answer, calendars, counts)
+            bundle.reuse.hits["events"] += answer["hits"]
+            bundle.reuse.misses["events"] += answer["misses"]
+            with open(self._out, "rb") as packed:
+                yield from bundle.placed_calendars(raw_entries(calendars, packed))
+            bundle.progress("calendars", answer["events"])
+            yield from raw_entries(notes, notes_file)
+
+    @staticmethod
+    def _check(answer: dict[str, Any], calendars: list[PackedMember], counts: Counts) -> None:
+        if (answer["events"], len(calendars)) != (counts.events, counts.calendars):
+            raise ExportChanged(
+                f"the account changed during its export ({answer['events']} events in {len(calendars)} calendars "
+                f"read, {counts.events} in {counts.calendars} counted); run the export again"
+            )
