@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import gc
 import hashlib
+import importlib.util
 import json
 import resource
 import shutil
@@ -44,22 +45,31 @@ sys.path.insert(0, str(ROOT))
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 
 
+def _export_repeat() -> Any:
+    """bench/export_repeat.py, whose account set-up (HEAVY x scale, seed 2) and `Database` cache this shares."""
+    spec = importlib.util.spec_from_file_location("export_repeat", ROOT / "bench" / "export_repeat.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def one(folder: Path, processes: int, name: str, cache: Path | None) -> dict[str, Any]:
     """One export in this (fresh) process; what it cost."""
-    from bench.export_repeat import EMAIL, database_of
     from exporters.ical.timezones import vtimezone
     from jobs.export import export_user
     from store.accounts import find_user
 
     out = folder / "archives"
-    database = database_of(folder)
+    repeat = _export_repeat()
+    database = repeat.database_of(folder)
     with database.sessionmaker() as session:  # warm-up: a small export of the same user is not possible,
-        user = find_user(session, EMAIL)  # so the imports and statements warm up on a kinds=notes export
+        user = find_user(session, repeat.EMAIL)  # so the imports and statements warm up on a kinds=notes export
         assert user is not None
         export_user(session, user, out, now=NOW, archive_id=f"{name}-warm", kinds=("notes",), processes=1)
     vtimezone.cache_clear()
     with database.sessionmaker() as session:
-        user = find_user(session, EMAIL)
+        user = find_user(session, repeat.EMAIL)
         assert user is not None
         gc.collect()
         wall, cpu = time.perf_counter(), time.process_time()
@@ -106,12 +116,10 @@ def main() -> None:
     parser.add_argument("--cache", action="store_true", help="a repeat export with a warm item cache (0 % changed)")
     parser.add_argument("--workdir", type=Path, help="keep the imported database here (default: temporary)")
     args = parser.parse_args()
-    from bench.export_repeat import setup
-
     work = args.workdir or Path(tempfile.mkdtemp(prefix="lifeboat-two-cores-"))
     folder = work / f"x{args.scale:g}"
     print(f"[{time.strftime('%H:%M:%S')}] importing HEAVY x{args.scale:g} into {folder}")
-    setup(folder, args.scale, edited=False)
+    _export_repeat().setup(folder, args.scale, edited=False)
     cache = work / "export-cache" if args.cache else None
     if cache is not None:
         shutil.rmtree(cache, ignore_errors=True)

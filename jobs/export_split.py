@@ -26,11 +26,12 @@ share a snapshot either.)
 
 A failed or killed second process fails the export with one line
 (`HelperFailed`); the zip being written is discarded by `store_new`, the item
-cache is not committed, and the packed files go with the private folder.
+cache is not committed, and the packed files are removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -38,7 +39,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -97,11 +97,13 @@ class CalendarsElsewhere:
         cache_dir: Path | None,
         scratch: Path | None,
     ) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix=".lifeboat-split-", dir=scratch)  # mode 0700
-        folder = Path(self._folder.name)
-        self._out = folder / "calendars.packed"
-        request = folder / "request.json"
-        with open(os.open(request, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+        # Dot-files in the scratch folder, as the zip's own temporary file: housekeeping removes
+        # what a crash leaves there (`ArchiveFiles.stored_before`). mkstemp makes them 0600.
+        self._scratch = scratch
+        self._files: list[str] = []
+        request = self._new_file(".json")
+        self._out = self._new_file(".packed")
+        with open(request, "w", encoding="utf-8") as handle:
             json.dump(
                 {
                     "database": url,
@@ -109,16 +111,27 @@ class CalendarsElsewhere:
                     "now": now.isoformat(),
                     "timezone": timezone,
                     "cache": os.fspath(cache_dir) if cache_dir is not None else None,
-                    "scratch": os.fspath(folder),
-                    "out": os.fspath(self._out),
+                    "scratch": os.fspath(scratch) if scratch is not None else tempfile.gettempdir(),
+                    "out": self._out,
                 },
                 handle,
             )
         try:
-            self._helper = Helper(WORKER, [os.fspath(request)])
+            self._helper = Helper(WORKER, [request])
         except BaseException:
-            self._folder.cleanup()
+            self._remove_files()
             raise
+
+    def _new_file(self, suffix: str) -> str:
+        handle, path = tempfile.mkstemp(prefix=".lifeboat-split-", suffix=suffix, dir=self._scratch)
+        os.close(handle)
+        self._files.append(path)
+        return path
+
+    def _remove_files(self) -> None:
+        for path in self._files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def __enter__(self) -> CalendarsElsewhere:
         return self
@@ -127,16 +140,16 @@ class CalendarsElsewhere:
         try:
             self._helper.close()
         finally:
-            self._folder.cleanup()
+            self._remove_files()
 
     def entries(self, bundle: Bundle, counts: Counts) -> Iterator[Entry | DeflatedEntry | RawEntry]:
         """`bundle.entries()`'s members in its order, the calendars made by the second process."""
         yield from bundle.contact_entries()
-        with tempfile.TemporaryFile(dir=self._folder.name) as notes_file:
+        with tempfile.TemporaryFile(prefix=".lifeboat-split-", dir=self._scratch) as notes_file:
             notes = list(pack_entries(bundle.note_entries(), notes_file))
             answer = self._helper.result()
             calendars = [PackedMember.from_json(row) for row in answer["members"]]
-            self._check(answer, calendars, counts)
+            same_account(answer["events"], len(calendars), counts)
             bundle.reuse.hits["events"] += answer["hits"]
             bundle.reuse.misses["events"] += answer["misses"]
             with open(self._out, "rb") as packed:
@@ -144,10 +157,11 @@ class CalendarsElsewhere:
             bundle.progress("calendars", answer["events"])
             yield from raw_entries(notes, notes_file)
 
-    @staticmethod
-    def _check(answer: dict[str, Any], calendars: list[PackedMember], counts: Counts) -> None:
-        if (answer["events"], len(calendars)) != (counts.events, counts.calendars):
-            raise ExportChanged(
-                f"the account changed during its export ({answer['events']} events in {len(calendars)} calendars "
-                f"read, {counts.events} in {counts.calendars} counted); run the export again"
-            )
+
+def same_account(events: int, calendars: int, counts: Counts) -> None:
+    """`ExportChanged` unless the second process read as many events and calendars as this one counted."""
+    if (events, calendars) != (counts.events, counts.calendars):
+        raise ExportChanged(
+            f"the account changed during its export ({events} events in {calendars} calendars read, "
+            f"{counts.events} in {counts.calendars} counted); run the export again"
+        )
