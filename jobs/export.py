@@ -148,15 +148,15 @@ def export_user(
     reader = AccountReader(session, user)
     kinds = kinds or kinds_of(user)
     counts = Counts(**counts_of_kinds(reader.counts().as_dict(), kinds))
-    weights = _Weights(counts)
+    url = database_url(session)
+    if processes is None:
+        processes = processes_for(counts, kinds, url)
+    split = processes > 1 and url is not None and "calendars" in kinds
+    weights = _Weights(counts, split=split)
 
     def on_item(stage: str, done: int) -> None:
         if progress is not None:
             progress(weights.stage(stage, done), weights.percent(stage, done))
-
-    url = database_url(session)
-    if processes is None:
-        processes = processes_for(counts, kinds, url)
 
     with contextlib.ExitStack() as stack:
         cache = stack.enter_context(ItemCacheFile(cache_dir, user.id)) if cache_dir is not None else None
@@ -171,7 +171,7 @@ def export_user(
             cache=cache,
         )
         entries: Iterable[Entry | DeflatedEntry | RawEntry] = bundle.entries()
-        if processes > 1 and url is not None:  # started once the cache is open: it joins this run's use of it
+        if split and url is not None:  # started once the cache is open: it joins this run's use of it
             elsewhere = stack.enter_context(
                 CalendarsElsewhere(
                     url, user.id, now=now, timezone=user.timezone, cache_dir=cache_dir, scratch=files.scratch()
@@ -253,10 +253,11 @@ def export_and_record(
 class _Weights:
     """Turn items done per stage into an overall percentage (export is 95%, verify the rest)."""
 
-    def __init__(self, counts: Counts) -> None:
+    def __init__(self, counts: Counts, *, split: bool = False) -> None:
+        """`split`: the calendars are made in a second process and counted last (`jobs.export_split`)."""
         self.totals = {"contacts": counts.contacts, "calendars": counts.events, "notes": counts.notes}
         self.all = max(1, sum(self.totals.values()))
-        order = ["contacts", "calendars", "notes"]
+        order = ["contacts", "notes", "calendars"] if split else ["contacts", "calendars", "notes"]
         self.before = {stage: sum(self.totals[s] for s in order[: order.index(stage)]) for stage in order}
 
     def stage(self, stage: str, done: int) -> str:

@@ -93,6 +93,10 @@ def test_zipfile_still_counts_crc_and_size_where_the_raw_copy_sets_them() -> Non
         assert (getattr(member, "_crc", None), getattr(member, "_file_size", None)) == (zlib.crc32(b"abc"), 3)
 
 
+def _refuse(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("a second process was started")
+
+
 @pytest.mark.parametrize(
     ("how", "said"),
     [
@@ -121,10 +125,7 @@ def test_a_small_export_starts_no_second_process(
     with db.session(write=True) as session:
         replace_account(session, alice)
 
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("a small export started a second process")
-
-    monkeypatch.setattr(export_split, "Helper", refuse)
+    monkeypatch.setattr(export_split, "Helper", _refuse)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
     with db.session() as session:
         user = find_user(session, alice.email)
@@ -154,3 +155,30 @@ def test_an_account_that_changed_between_the_two_reads_fails_the_export() -> Non
     with pytest.raises(export_split.ExportChanged, match="run the export again"):
         export_split.same_account(9, 2, counts)
     export_split.same_account(10, 2, counts)
+
+
+def test_a_split_export_reports_progress_that_never_goes_back(db: Database, alice: Account, tmp_path: Path) -> None:
+    with db.session(write=True) as session:
+        replace_account(session, alice)
+    seen: list[tuple[str, int]] = []
+    with db.session() as session:
+        user = find_user(session, alice.email)
+        assert user is not None
+        export_user(session, user, tmp_path, now=NOW, processes=2, progress=lambda s, p: seen.append((s, p)))
+    percents = [p for _, p in seen]
+    assert percents == sorted(percents) and percents[-1] == 100
+    events = sum(len(c.events) for c in alice.calendars)
+    assert f"calendars:{events}/{events}" in [s for s, _ in seen]
+
+
+def test_an_export_without_calendars_starts_no_second_process(
+    db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.session(write=True) as session:
+        replace_account(session, alice)
+    monkeypatch.setattr(export_split, "Helper", _refuse)
+    with db.session() as session:
+        user = find_user(session, alice.email)
+        assert user is not None
+        result = export_user(session, user, tmp_path, now=NOW, processes=2, kinds=("contacts", "notes"))
+    assert result.counts.events == 0
