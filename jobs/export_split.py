@@ -50,11 +50,16 @@ from exporters.archive.writer import DeflatedEntry, Entry, RawEntry
 from store.accounts import Counts
 
 WORKER = "jobs.export_calendars"
-# From this many events on, two processes. The second costs about 0.5 s of CPU of its own (its
-# interpreter and imports, its connection) and the notes are packed and copied once more; below
-# this the calendars take too little time for running them beside the contacts to make up for it
-# (bench/export_two_cores.py; docs/performance.md).
-TWO_PROCESSES_FROM = 5000
+# When two processes pay (bench/export_two_cores.py, docs/performance.md). The second process costs
+# ~1.3 s of CPU before it makes anything: its interpreter and imports (~0.7 s, a third of it boto3
+# through `store`), SQLAlchemy's first mapper set-up and statement compiles (~0.4 s), its connection.
+# Making the calendars takes ~0.1 ms of CPU per event; the rest of an export (contacts, notes, the
+# read-back check) ~0.4 ms per contact or note (1x HEAVY: 11.1 s in one process; 6.4 s + 6.5 s in
+# two). The longer of the two processes beats one process only when the rest outlasts that start-up,
+# and clearly (~0.8x or better) when the calendars take at least the start-up and the rest at least
+# twice it: below either, one process.
+EVENTS_FROM = 13_000
+OTHERS_FROM = 6_000  # contacts and notes
 
 
 class ExportChanged(LifeboatError):
@@ -62,14 +67,14 @@ class ExportChanged(LifeboatError):
 
 
 def processes_for(counts: Counts, kinds: tuple[str, ...], database_url: str | None) -> int:
-    """Two processes for an export with `TWO_PROCESSES_FROM` events or more beside other data, on two cores."""
+    """Two processes for an export with `EVENTS_FROM` events and `OTHERS_FROM` other items or more, on two cores."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    others = ("contacts" in kinds and counts.contacts > 0) or ("notes" in kinds and counts.notes > 0)
-    big = "calendars" in kinds and counts.events >= TWO_PROCESSES_FROM
-    return 2 if cores >= 2 and big and others and database_url is not None else 1
+    others = (counts.contacts if "contacts" in kinds else 0) + (counts.notes if "notes" in kinds else 0)
+    big = "calendars" in kinds and counts.events >= EVENTS_FROM and others >= OTHERS_FROM
+    return 2 if cores >= 2 and big and database_url is not None else 1
 
 
 def database_url(session: Session) -> str | None:

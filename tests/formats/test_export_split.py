@@ -134,20 +134,25 @@ def test_a_small_export_starts_no_second_process(
     assert result.counts.events > 0
 
 
-def test_two_processes_only_for_many_events_beside_other_data_on_two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    big = Counts(contacts=10, calendars=1, events=export_split.TWO_PROCESSES_FROM, notes=0, attachments=0)
-    small = Counts(contacts=10, calendars=1, events=export_split.TWO_PROCESSES_FROM - 1, notes=0, attachments=0)
-    only_events = Counts(contacts=0, calendars=1, events=export_split.TWO_PROCESSES_FROM, notes=0, attachments=0)
+def test_two_processes_only_for_many_events_beside_many_other_items_on_two_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events, others = export_split.EVENTS_FROM, export_split.OTHERS_FROM
+
+    def counts(events: int, contacts: int, notes: int) -> Counts:
+        return Counts(contacts=contacts, calendars=1, events=events, notes=notes, attachments=0)
+
     every = ("contacts", "calendars", "notes")
     url = "sqlite:///x.db"
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    assert export_split.processes_for(big, every, url) == 2
-    assert export_split.processes_for(small, every, url) == 1
-    assert export_split.processes_for(only_events, every, url) == 1  # nothing to do beside the calendars
-    assert export_split.processes_for(big, ("contacts", "notes"), url) == 1
-    assert export_split.processes_for(big, every, None) == 1  # an in-memory database has no second connection
+    assert export_split.processes_for(counts(events, others - 10, 10), every, url) == 2
+    assert export_split.processes_for(counts(events - 1, others, 0), every, url) == 1
+    assert export_split.processes_for(counts(events, others - 11, 10), every, url) == 1  # too little beside them
+    assert export_split.processes_for(counts(events, others, 0), ("calendars", "notes"), url) == 1
+    assert export_split.processes_for(counts(events, others, 0), ("contacts", "notes"), url) == 1
+    assert export_split.processes_for(counts(events, others, 0), every, None) == 1  # in memory: no second connection
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
-    assert export_split.processes_for(big, every, url) == 1
+    assert export_split.processes_for(counts(events, others, 0), every, url) == 1
 
 
 def test_an_account_that_changed_between_the_two_reads_fails_the_export() -> None:
