@@ -15,6 +15,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,6 +38,15 @@ def _export(db: Database, email: str, out: Path, *, processes: int, cache: Path 
         user = find_user(session, email)
         assert user is not None
         return export_user(session, user, out, now=NOW, processes=processes, cache_dir=cache, archive_id=name)
+
+
+def _import_and_export(db: Database, account: Account, out: Path, **options: Any) -> ExportResult:
+    with db.session(write=True) as session:
+        replace_account(session, account)
+    with db.session() as session:
+        user = find_user(session, account.email)
+        assert user is not None
+        return export_user(session, user, out, now=NOW, **options)
 
 
 def check_two_processes_give_the_same_archive(db: Database, account: Account, tmp_path: Path) -> None:
@@ -122,16 +132,9 @@ def test_a_second_process_that_dies_fails_the_export_in_one_line_and_leaves_no_a
 def test_a_small_export_starts_no_second_process(
     db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with db.session(write=True) as session:
-        replace_account(session, alice)
-
     monkeypatch.setattr(export_split, "Helper", _refuse)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    with db.session() as session:
-        user = find_user(session, alice.email)
-        assert user is not None
-        result = export_user(session, user, tmp_path, now=NOW)
-    assert result.counts.events > 0
+    assert _import_and_export(db, alice, tmp_path).counts.events > 0
 
 
 def test_two_processes_only_for_many_events_beside_many_other_items_on_two_cores(
@@ -163,13 +166,8 @@ def test_an_account_that_changed_between_the_two_reads_fails_the_export() -> Non
 
 
 def test_a_split_export_reports_progress_that_never_goes_back(db: Database, alice: Account, tmp_path: Path) -> None:
-    with db.session(write=True) as session:
-        replace_account(session, alice)
     seen: list[tuple[str, int]] = []
-    with db.session() as session:
-        user = find_user(session, alice.email)
-        assert user is not None
-        export_user(session, user, tmp_path, now=NOW, processes=2, progress=lambda s, p: seen.append((s, p)))
+    _import_and_export(db, alice, tmp_path, processes=2, progress=lambda s, p: seen.append((s, p)))
     percents = [p for _, p in seen]
     assert percents == sorted(percents) and percents[-1] == 100
     events = sum(len(c.events) for c in alice.calendars)
@@ -179,11 +177,6 @@ def test_a_split_export_reports_progress_that_never_goes_back(db: Database, alic
 def test_an_export_without_calendars_starts_no_second_process(
     db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with db.session(write=True) as session:
-        replace_account(session, alice)
     monkeypatch.setattr(export_split, "Helper", _refuse)
-    with db.session() as session:
-        user = find_user(session, alice.email)
-        assert user is not None
-        result = export_user(session, user, tmp_path, now=NOW, processes=2, kinds=("contacts", "notes"))
+    result = _import_and_export(db, alice, tmp_path, processes=2, kinds=("contacts", "notes"))
     assert result.counts.events == 0
