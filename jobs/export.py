@@ -149,17 +149,18 @@ def export_user(
     kinds = kinds or kinds_of(user)
     counts = Counts(**counts_of_kinds(reader.counts().as_dict(), kinds))
     url = database_url(session)
-    if processes is None:
-        processes = processes_for(counts, kinds, url)
-    split = processes > 1 and url is not None and "calendars" in kinds
-    weights = _Weights(counts, split=split)
-
-    def on_item(stage: str, done: int) -> None:
-        if progress is not None:
-            progress(weights.stage(stage, done), weights.percent(stage, done))
 
     with contextlib.ExitStack() as stack:
         cache = stack.enter_context(ItemCacheFile(cache_dir, user.id)) if cache_dir is not None else None
+        if processes is None:
+            processes = processes_for(counts, kinds, url, warm_cache=cache is not None and cache.holds_entries())
+        split = processes > 1 and url is not None and "calendars" in kinds
+        weights = _Weights(counts, split=split)
+
+        def on_item(stage: str, done: int) -> None:
+            if progress is not None:
+                progress(weights.stage(stage, done), weights.percent(stage, done))
+
         bundle = Bundle(
             reader,
             now=now,

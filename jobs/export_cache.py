@@ -113,6 +113,16 @@ class ItemCacheFile:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.path.parent)
 
+    def holds_entries(self) -> bool:
+        """Whether an earlier export left anything here (a repeat export then reuses most of its items)."""
+        if self._db is None:
+            return False
+        try:
+            return self._db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
+        except sqlite3.Error as exc:
+            self._give_up("cannot be read", exc, remove=True)
+            return False
+
     def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]:
         if self._db is None or not keys:
             return {}

@@ -14,6 +14,7 @@ import io
 import os
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pytest
 
 from account.records import Account
 from account.sample import SampleSize, generate_account
-from exporters.archive.helper import HelperFailed
+from exporters.archive.helper import Helper, HelperFailed
 from exporters.archive.packed import pack_entries, raw_entries
 from exporters.archive.writer import Entry, write_archive
 from jobs import export_split
@@ -154,6 +155,7 @@ def test_two_processes_only_for_many_events_beside_many_other_items_on_two_cores
     assert export_split.processes_for(counts(events, others, 0), ("calendars", "notes"), url) == 1
     assert export_split.processes_for(counts(events, others, 0), ("contacts", "notes"), url) == 1
     assert export_split.processes_for(counts(events, others, 0), every, None) == 1  # in memory: no second connection
+    assert export_split.processes_for(counts(events, others, 0), every, url, warm_cache=True) == 1  # a repeat
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert export_split.processes_for(counts(events, others, 0), every, url) == 1
 
@@ -180,3 +182,23 @@ def test_an_export_without_calendars_starts_no_second_process(
     monkeypatch.setattr(export_split, "Helper", _refuse)
     result = _import_and_export(db, alice, tmp_path, processes=2, kinds=("contacts", "notes"))
     assert result.counts.events == 0
+
+
+def test_a_repeat_export_with_a_warm_item_cache_stays_in_one_process(
+    db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    class Counted(Helper):
+        def __init__(self, module: str, args: Sequence[str]) -> None:
+            started.append(module)
+            super().__init__(module, args)
+
+    monkeypatch.setattr(export_split, "EVENTS_FROM", 1)
+    monkeypatch.setattr(export_split, "OTHERS_FROM", 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    monkeypatch.setattr(export_split, "Helper", Counted)
+    first = _import_and_export(db, alice, tmp_path / "archives", cache_dir=tmp_path / "cache")
+    assert started == [export_split.WORKER] and sum(first.reuse.hits.values()) == 0
+    repeat = _import_and_export(db, alice, tmp_path / "archives", cache_dir=tmp_path / "cache")
+    assert started == [export_split.WORKER] and sum(repeat.reuse.misses.values()) == 0
