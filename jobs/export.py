@@ -2,7 +2,8 @@
 
 This is the run's core, shared by the CLI, the embedded worker pool and Celery
 tasks: read the store, lay out the bundle, write and verify the zip, record
-the archive. It never delivers; `jobs.execute` does that afterwards.
+the archive. It never delivers; `jobs.execute` does that afterwards. A big
+first export makes its calendars in a second process (`jobs.export_split`).
 
 Why reading and recording are two transactions: an export reads for as long
 as the account is big (minutes for a large one), and on SQLite a transaction
