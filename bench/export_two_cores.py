@@ -132,7 +132,8 @@ def main() -> None:
         print(
             f"  round {r + 1}: one process CPU {a['cpu']:.2f} s, wall {a['wall']:.2f} s, RSS {a['rss']:.0f} MB; "
             f"two: CPU {b['cpu']:.2f} + {b['child_cpu']:.2f} s, wall {b['wall']:.2f} s, "
-            f"RSS {b['rss']:.0f} + {b['child_rss']:.0f} MB; same bytes: {a['sha256'] == b['sha256']}"
+            f"RSS {b['rss']:.0f} + {b['child_rss']:.0f} MB; same bytes: {a['sha256'] == b['sha256']}; "
+            f"items from the cache {a['hits']} / {b['hits']}"
         )
     kind = "repeat export, warm item cache (0 % changed)" if cache else "first export, no item cache"
     print(f"\nLifeboat two-process export: HEAVY x{args.scale:g}, SQLite, {kind}, {args.repeat} interleaved rounds")
