@@ -2,7 +2,8 @@
 
 This is the run's core, shared by the CLI, the embedded worker pool and Celery
 tasks: read the store, lay out the bundle, write and verify the zip, record
-the archive. It never delivers; `jobs.execute` does that afterwards.
+the archive. It never delivers; `jobs.execute` does that afterwards. A big
+first export makes its calendars in a second process (`jobs.export_split`).
 
 Why reading and recording are two transactions: an export reads for as long
 as the account is big (minutes for a large one), and on SQLite a transaction
@@ -30,9 +31,10 @@ from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
 from exporters.archive.reader import verify_archive
 from exporters.archive.reuse import ReuseStats
-from exporters.archive.writer import DeflatedEntry, Entry, write_archive
+from exporters.archive.writer import DeflatedEntry, Entry, RawEntry, write_archive
 from jobs.archive_options import VCARD_VERSIONS, kinds_of
 from jobs.export_cache import ItemCacheFile
+from jobs.export_split import CalendarsElsewhere, database_url, processes_for
 from store import Archive, Database, User
 from store.accounts import AccountReader, Counts
 from store.archive_files import ArchiveFiles, as_archive_files, store_new
@@ -57,7 +59,7 @@ class ArchiveInfo:
 def write_verified(
     files: ArchiveFiles,
     name: str,
-    entries: Iterable[Entry | DeflatedEntry],
+    entries: Iterable[Entry | DeflatedEntry | RawEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,
@@ -124,6 +126,7 @@ def export_user(
     archive_id: str | None = None,
     kinds: tuple[str, ...] | None = None,
     cache_dir: Path | None = None,
+    processes: int | None = None,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
@@ -131,7 +134,9 @@ def export_user(
     the counts of the others are 0 in the manifest and the `Archive` row.
     `cache_dir` (None: no cache) holds each user's item cache (`jobs.export_cache`):
     items unchanged since the last export are not read or serialised again, and
-    the archive is the same bytes as without it.
+    the archive is the same bytes as without it. `processes` (default: by size,
+    `jobs.export_split.processes_for`) is 2 to make the calendars in a second
+    process, 1 for none; the archive is the same bytes either way.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -144,14 +149,19 @@ def export_user(
     reader = AccountReader(session, user)
     kinds = kinds or kinds_of(user)
     counts = Counts(**counts_of_kinds(reader.counts().as_dict(), kinds))
-    weights = _Weights(counts)
-
-    def on_item(stage: str, done: int) -> None:
-        if progress is not None:
-            progress(weights.stage(stage, done), weights.percent(stage, done))
+    url = database_url(session)
 
     with contextlib.ExitStack() as stack:
         cache = stack.enter_context(ItemCacheFile(cache_dir, user.id)) if cache_dir is not None else None
+        if processes is None:
+            processes = processes_for(counts, kinds, url, warm_cache=cache is not None and cache.holds_entries())
+        split = processes > 1 and url is not None and "calendars" in kinds
+        weights = _Weights(counts, split=split)
+
+        def on_item(stage: str, done: int) -> None:
+            if progress is not None:
+                progress(weights.stage(stage, done), weights.percent(stage, done))
+
         bundle = Bundle(
             reader,
             now=now,
@@ -162,6 +172,14 @@ def export_user(
             kinds=kinds,
             cache=cache,
         )
+        entries: Iterable[Entry | DeflatedEntry | RawEntry] = bundle.entries()
+        if split and url is not None:  # started once the cache is open: it joins this run's use of it
+            elsewhere = stack.enter_context(
+                CalendarsElsewhere(
+                    url, user.id, now=now, timezone=user.timezone, cache_dir=cache_dir, scratch=files.scratch()
+                )
+            )
+            entries = elsewhere.entries(bundle, counts)
         archive_id = archive_id or new_id()
         filename = archive_filename(user, now)
         meta = {
@@ -175,7 +193,7 @@ def export_user(
         info = write_verified(
             files,
             f"{archive_id}.zip",
-            bundle.entries(),
+            entries,
             meta,
             now,
             folder=str(user.id),
@@ -237,10 +255,11 @@ def export_and_record(
 class _Weights:
     """Turn items done per stage into an overall percentage (export is 95%, verify the rest)."""
 
-    def __init__(self, counts: Counts) -> None:
+    def __init__(self, counts: Counts, *, split: bool = False) -> None:
+        """`split`: the calendars are made in a second process and counted last (`jobs.export_split`)."""
         self.totals = {"contacts": counts.contacts, "calendars": counts.events, "notes": counts.notes}
         self.all = max(1, sum(self.totals.values()))
-        order = ["contacts", "calendars", "notes"]
+        order = ["contacts", "notes", "calendars"] if split else ["contacts", "calendars", "notes"]
         self.before = {stage: sum(self.totals[s] for s in order[: order.index(stage)]) for stage in order}
 
     def stage(self, stage: str, done: int) -> str:

@@ -60,9 +60,12 @@ class ItemCacheFile:
     drops nothing.
     """
 
-    def __init__(self, folder: Path, user_id: int, *, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, folder: Path, user_id: int, *, max_bytes: int = MAX_BYTES, joins: bool = False) -> None:
+        """`joins`: this is the second process of an export whose first opened the file (`jobs.export_split`):
+        what it uses counts for that run, so the first's list of used keys is kept, and the first commits."""
         self.path = Path(folder) / str(int(user_id)) / FILENAME
         self.max_bytes = max_bytes
+        self.joins = joins
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[str, bytes, bytes, str | None]] = []
         self._used: list[str] = []
@@ -94,7 +97,8 @@ class ItemCacheFile:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for statement in _SCHEMA:
             db.execute(statement)
-        db.execute("DELETE FROM touched")
+        if not self.joins:
+            db.execute("DELETE FROM touched")
         pages = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
         self._full = pages >= self.max_bytes
 
@@ -108,6 +112,16 @@ class ItemCacheFile:
         if remove:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.path.parent)
+
+    def holds_entries(self) -> bool:
+        """Whether an earlier export left anything here (a repeat export then reuses most of its items)."""
+        if self._db is None:
+            return False
+        try:
+            return self._db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
+        except sqlite3.Error as exc:
+            self._give_up("cannot be read", exc, remove=True)
+            return False
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]:
         if self._db is None or not keys:

@@ -72,6 +72,14 @@ _PAIR = struct.Struct("<II")
 
 K = TypeVar("K")
 T = TypeVar("T")
+
+
+class _Placed(Protocol):
+    @property
+    def path(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Placed)
 Progress = Callable[[str, int], None]  # (stage, items done in that stage)
 
 
@@ -154,17 +162,36 @@ class Bundle:
         return Layout(book, tuple(self._calendar_paths), tuple(self._note_paths))
 
     def entries(self) -> Iterator[Entry | DeflatedEntry]:
-        if "contacts" in self.kinds:
-            # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file,
-            # each as (card, its DEFLATE segment), so the address book is never compressed again.
-            with tempfile.TemporaryFile(prefix=".lifeboat-vcf-", dir=self.scratch) as spool:
-                yield from self._contact_entries(spool)
-                spool.seek(0)
-                yield DeflatedEntry(ADDRESS_BOOK, _read_pairs(spool))
+        yield from self.contact_entries()
+        yield from self.calendar_entries()
+        yield from self.note_entries()
+
+    # The three parts of `entries()`, in its order, for a caller that makes the calendars elsewhere
+    # (`jobs.export_split`): what it makes goes through `placed_calendars` so the layout lists it.
+
+    def contact_entries(self) -> Iterator[DeflatedEntry]:
+        if "contacts" not in self.kinds:
+            return
+        # contacts.vcf is all cards again, after the cards: they wait in an unnamed temporary file,
+        # each as (card, its DEFLATE segment), so the address book is never compressed again.
+        with tempfile.TemporaryFile(prefix=".lifeboat-vcf-", dir=self.scratch) as spool:
+            yield from self._contact_entries(spool)
+            spool.seek(0)
+            yield DeflatedEntry(ADDRESS_BOOK, _read_pairs(spool))
+
+    def calendar_entries(self) -> Iterator[Entry]:
         if "calendars" in self.kinds:
             yield from self._calendar_entries()
+
+    def note_entries(self) -> Iterator[Entry]:
         if "notes" in self.kinds:
             yield from self._note_entries()
+
+    def placed_calendars(self, entries: Iterable[P]) -> Iterator[P]:
+        """Calendar entries another bundle of the same account made (`calendar_entries`), as this one's."""
+        for entry in entries:
+            self._calendar_paths.append(entry.path)
+            yield entry
 
     def _contact_entries(self, spool: IO[bytes]) -> Iterator[DeflatedEntry]:
         for done, (stem, card, segment) in enumerate(self._cards(), start=1):

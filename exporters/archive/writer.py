@@ -72,6 +72,22 @@ class DeflatedEntry:
     segments: Iterable[tuple[bytes, bytes]]
 
 
+@dataclass(frozen=True)
+class RawEntry:
+    """A file whose whole raw-DEFLATE stream was made elsewhere (`exporters.archive.packed`): copied as is.
+
+    `crc`, `size` and `sha256` are of the plain bytes, counted where they were
+    compressed; the zip's read-back check inflates the member and compares its
+    CRC-32 and SHA-256 again, so a wrong stream fails there, never silently.
+    """
+
+    path: str
+    crc: int
+    size: int
+    sha256: str
+    compressed: Iterable[bytes]
+
+
 class _Segments:
     """Stands in for a member's zlib compressor: hands back the segment given for the next write.
 
@@ -145,6 +161,29 @@ def _write_deflated(
     return path, digest.hexdigest(), size
 
 
+def _write_raw(
+    zf: zipfile.ZipFile, entry: RawEntry, date_time: tuple[int, int, int, int, int, int]
+) -> tuple[str, str, int]:
+    """Write one member from its finished raw-DEFLATE stream; return (path, SHA-256, size) for the manifest.
+
+    The stream goes through `_Segments` as empty writes (zipfile counts its
+    compressed size), ends with no final block of ours (it has its own), and
+    the CRC-32 and size zipfile would have counted are set before `close`
+    writes them into the header (tests/formats/test_export_split.py pins both
+    attributes).
+    """
+    with zf.open(_zip_info(entry.path, date_time), "w", force_zip64=True) as member:
+        feed = _Segments()
+        feed.flush = lambda: b""  # type: ignore[method-assign]  # the stream is already closed
+        member._compressor = feed  # type: ignore[attr-defined]  # zipfile internal, pinned by a test
+        for data in entry.compressed:
+            feed.next = data
+            member.write(b"")
+        member._crc = entry.crc  # type: ignore[attr-defined]
+        member._file_size = entry.size  # type: ignore[attr-defined]
+    return entry.path, entry.sha256, entry.size
+
+
 _WRITER_SCHEMA = "CREATE TABLE files (path TEXT, sha256 TEXT, size INTEGER)"
 
 
@@ -156,7 +195,7 @@ def _listed(spool: Spool) -> Iterator[ManifestFile]:
 
 def _write_zip(
     raw: IO[bytes],
-    entries: Iterable[Entry | DeflatedEntry],
+    entries: Iterable[Entry | DeflatedEntry | RawEntry],
     head: Manifest,
     now: dt.datetime,
     layout: Callable[[], Mapping[str, Any]] | None,
@@ -176,6 +215,8 @@ def _write_zip(
                 _check_path(checker, entry.path)
                 if isinstance(entry, DeflatedEntry):
                     files.add(_write_deflated(zf, entry.path, entry.segments, date_time))
+                elif isinstance(entry, RawEntry):
+                    files.add(_write_raw(zf, entry, date_time))
                 else:
                     files.add(_write_member(zf, entry.path, entry.chunks, date_time))
                 has_readme = has_readme or entry.path == README_NAME
@@ -207,7 +248,7 @@ def _with_meta(head: Manifest, key: str, value: Any) -> Manifest:
 
 def write_archive(
     out: IO[bytes],
-    entries: Iterable[Entry | DeflatedEntry],
+    entries: Iterable[Entry | DeflatedEntry | RawEntry],
     meta: Mapping[str, Any],
     now: dt.datetime,
     *,
