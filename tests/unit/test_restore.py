@@ -10,7 +10,7 @@ The same checks run on PostgreSQL in tests/scale/test_restore_on_postgresql.py.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -184,7 +184,7 @@ def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
     broken = Event(uid="no-start", start=alice.calendars[-1].events[0].start)
     spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (broken,))))
     archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
-    _drop_dtstart(archive, tmp_path)
+    _edit_late_calendar(archive, tmp_path, lambda lines: [line for line in lines if not line.startswith(b"DTSTART")])
     with (
         watch_writes(db) as writes,
         pytest.raises(InvalidInput, match=r"^calendars/Late.ics: The calendar file has 1 problem") as refused,
@@ -195,14 +195,50 @@ def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
     assert records_of(stored(db, alice.email)) == records_of(before)
 
 
-def _drop_dtstart(archive: Path, tmp_path: Path) -> None:
-    """The archive again with the DTSTART of event no-start removed, its manifest and sums made to match."""
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda line: [line, line] if line.startswith(b"DTSTART") else [line], "has DTSTART more than once"),
+        (
+            lambda line: [b"DTSTART:PT1H"] if line.startswith(b"DTSTART") else [line],
+            "DTSTART is not a date or a date-time",
+        ),
+        (
+            lambda line: [line, b"X-LIFEBOAT-DTEND:1"] if line.startswith(b"DTSTART") else [line],
+            "X-LIFEBOAT-DTEND is not a date or a date-time",
+        ),
+        (
+            lambda line: [line, b"RDATE;VALUE=PERIOD:x"] if line.startswith(b"DTSTART") else [line],
+            "Cannot access 'dts' on broken property 'RDATE'",
+        ),
+    ],
+)
+def test_an_event_edited_by_hand_into_nonsense_is_one_problem_not_a_crash(
+    db: Database, alice: Account, tmp_path: Path, edit: Any, problem: str
+) -> None:
+    """A user may edit an archive before restoring it: each odd value is a problem of that event, named."""
+    before = _generated(alice.email, 9)
+    store_account(db, before)
+    late = Event(uid="edited", start=alice.calendars[-1].events[0].start)
+    spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (late,))))
+    archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
+    _edit_late_calendar(archive, tmp_path, lambda lines: [out for line in lines for out in edit(line)])
+    with watch_writes(db) as writes, pytest.raises(InvalidInput, match=r"^calendars/Late.ics: The calendar") as refused:
+        restore_archive(db, tmp_path / "rewritten.zip", alice.email)
+    ((where, message),) = refused.value.problems
+    assert where == "event 'edited'" and message.startswith(problem) and "\n" not in message
+    assert writes == []
+    assert records_of(stored(db, alice.email)) == records_of(before)
+
+
+def _edit_late_calendar(archive: Path, tmp_path: Path, edit: Callable[[list[bytes]], list[bytes]]) -> None:
+    """The archive again with calendars/Late.ics's lines edited, its manifest and sums made to match."""
     entries = []
     for path, data in iter_members(archive):
         if path in ("README.txt", "SHA256SUMS"):
             continue  # the writer makes them again
         if path == "calendars/Late.ics":  # its one event
-            data = b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"DTSTART"))
+            data = b"\r\n".join(edit(data.split(b"\r\n")))
         entries.append(Entry(path, [data]))
     meta = dict(verify_archive(archive).meta)
     layout = meta.pop("layout")
