@@ -149,7 +149,7 @@ class LeanDecoder:
         if name in _TEXT:
             if "VALUE" in params:
                 raise _Refused  # another value type: another icalendar class
-            text = _Text(unescape_backslash(raw))
+            text = _Text(unescape_backslash(raw) if "\\" in raw else raw)
             text.params = params
             return name, text
         if name in _TIMES or name in _LISTS:
@@ -239,6 +239,7 @@ def is_zone(tzid: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=_KEPT)  # DTSTAMPs repeat, and a series' times: values are immutable, safe to share
 def _value(text: str, tzid: str | None) -> dt.date:
     """A DATE or DATE-TIME as `vDDDTypes.from_ical` gives it, less the zone of a TZID (the reader drops it).
 
