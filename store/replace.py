@@ -198,31 +198,73 @@ class Staged:
         self.counts = tally.counts()
         self.replaced = list(tally.replaced)
         self._spool = spool
+        self._calendars: IO[bytes] | None = None
 
     def __enter__(self) -> Staged:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._spool.close()
+        if self._calendars is not None:
+            self._calendars.close()
+
+    def add_calendars(self, spool: IO[bytes], calendars: int, events: int, replaced: list[str]) -> None:
+        """Take the calendars staged by another process (`stage` with `("calendars",)` into `spool`).
+
+        `write_staged` then writes them where one process would have: after the
+        contacts, before the notes. This object closes `spool`.
+        """
+        self._calendars = spool
+        self.kinds = tuple(k for k in KINDS if k in self.kinds or k == "calendars")
+        c = self.counts
+        self.counts = Counts(c.contacts, calendars, events, c.notes, c.attachments)
+        self.replaced += replaced
 
     def steps(self) -> Iterator[Step]:
-        self._spool.seek(0)
-        while True:
-            try:
-                yield pickle.load(self._spool)  # noqa: S301  # our own spool, written just before
-            except EOFError:
+        main = _load(self._spool)
+        if self._calendars is None:
+            yield from main
+            return
+        for step in main:
+            if step[0] != "contacts":
+                yield from _load(self._calendars)
+                yield step
+                yield from main
                 return
+            yield step
+        yield from _load(self._calendars)
 
 
-def stage(owner: Owner, source: RecordSource, kinds: Collection[str] = KINDS, *, scratch: Path | None = None) -> Staged:
+def _load(spool: IO[bytes]) -> Iterator[Step]:
+    spool.seek(0)
+    while True:
+        try:
+            yield pickle.load(spool)  # noqa: S301  # our own spool, written just before
+        except EOFError:
+            return
+
+
+def stage(
+    owner: Owner,
+    source: RecordSource,
+    kinds: Collection[str] = KINDS,
+    *,
+    scratch: Path | None = None,
+    spool: IO[bytes] | None = None,
+) -> Staged:
     """Read, check and map every record of `source` into a spool file; `InvalidInput` lists every problem.
 
     Memory is one batch; disk is about the size of the rows (a temporary file in
-    `scratch`, or the system's temporary folder, removed when closed).
+    `scratch`, or the system's temporary folder, removed when closed; or `spool`,
+    a file another process reads: `jobs.restore_worker`).
     """
     tally = _Tally()
     owner = _clean_owner(owner, tally)
-    spool = tempfile.TemporaryFile(prefix=".lifeboat-restore-", dir=scratch)  # noqa: SIM115  # Staged closes it
+    if spool is None:
+        spool = tempfile.TemporaryFile(prefix=".lifeboat-restore-", dir=scratch)  # noqa: SIM115  # Staged closes it
     try:
         for step in _steps(owner, source, kinds, tally):
             pickler = pickle.Pickler(spool, protocol=pickle.HIGHEST_PROTOCOL)

@@ -25,6 +25,7 @@ from account.sample import SampleSize, generate_account
 from errors import InvalidInput
 from exporters.archive.reader import iter_members, verify_archive
 from exporters.archive.writer import Entry
+from jobs import restore
 from jobs.restore import restore_archive
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account
@@ -194,8 +195,9 @@ def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alic
         ),
     ],
 )
+@pytest.mark.parametrize("processes", [1, 2])
 def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
-    db: Database, alice: Account, tmp_path: Path, edit: Any, problem: str
+    db: Database, alice: Account, tmp_path: Path, edit: Any, problem: str, processes: int
 ) -> None:
     """The last calendar's one event was edited by hand (no start, two, a duration...): found while reading,
     after everything before it, as one problem of that event, never a crash.
@@ -210,7 +212,7 @@ def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
         watch_writes(db) as writes,
         pytest.raises(InvalidInput, match=r"^calendars/Late.ics: The calendar file has 1 problem") as refused,
     ):
-        restore_archive(db, tmp_path / "rewritten.zip", alice.email)
+        restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
     ((where, message),) = refused.value.problems
     assert where == "event 'edited'" and message.startswith(problem) and "\n" not in message
     assert writes == []
@@ -260,3 +262,25 @@ def test_restore_reads_notes_with_attachments_and_left_out_kinds_as_export_wrote
     restore_archive(db, archive_of(account, tmp_path, "a.zip", NOW), "copy@example.com")
     copy = stored(db, "copy@example.com")
     assert copy is not None and copy.notes == account.notes
+
+
+def test_a_restore_in_two_processes_stores_what_one_process_stores(db: Database, tmp_path: Path) -> None:
+    """The calendars staged by `jobs.restore_worker` land where one process puts them, with the same counts."""
+    account = generate_account("two@example.com", SampleSize(contacts=40, events=120, notes=15), seed=11)
+    archive = archive_of(account, tmp_path, "two.zip", NOW)
+    one = restore_archive(db, archive, "one@example.com", processes=1)
+    two = restore_archive(db, archive, "two@example.com", processes=2)
+    assert (two.kinds, two.counts) == (one.kinds, one.counts)
+    assert records_of(stored(db, "two@example.com")) == records_of(stored(db, "one@example.com"))
+
+
+@pytest.mark.parametrize("how", ["kill", "raise", "mute"])
+def test_a_restore_whose_second_process_dies_is_done_in_one(
+    db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setattr(restore, "WORKER", "tests.formats.dying_check_worker")
+    monkeypatch.setenv("DYING_CHECK_WORKER", how)
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    restored = restore_archive(db, archive, "copy@example.com", processes=2)
+    assert records_of(stored(db, "copy@example.com")) == records_of(alice)
+    assert restored.counts.events == 4
