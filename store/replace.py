@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import pickle
 import tempfile
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from account import storable
-from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note
+from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note, When
 from errors import InvalidInput
 from store import mapping
 from store.accounts import Counts, get_or_create_user
@@ -198,38 +198,92 @@ class Staged:
         self.counts = tally.counts()
         self.replaced = list(tally.replaced)
         self._spool = spool
+        self._calendars: IO[bytes] | None = None
 
     def __enter__(self) -> Staged:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._spool.close()
+        if self._calendars is not None:
+            self._calendars.close()
+
+    def add_calendars(self, spool: IO[bytes], calendars: int, events: int, replaced: list[str]) -> None:
+        """Take the calendars staged by another process (`stage` with `("calendars",)` into `spool`).
+
+        `write_staged` then writes them where one process would have: after the
+        contacts, before the notes. This object closes `spool`.
+        """
+        self._calendars = spool
+        self.kinds = tuple(k for k in KINDS if k in self.kinds or k == "calendars")
+        c = self.counts
+        self.counts = Counts(c.contacts, calendars, events, c.notes, c.attachments)
+        self.replaced += replaced
 
     def steps(self) -> Iterator[Step]:
-        self._spool.seek(0)
-        while True:
-            try:
-                yield pickle.load(self._spool)  # noqa: S301  # our own spool, written just before
-            except EOFError:
+        main = _load(self._spool)
+        if self._calendars is None:
+            yield from main
+            return
+        for step in main:
+            if step[0] != "contacts":
+                yield from _load(self._calendars)
+                yield step
+                yield from main
                 return
+            yield step
+        yield from _load(self._calendars)
 
 
-def stage(owner: Owner, source: RecordSource, kinds: Collection[str] = KINDS, *, scratch: Path | None = None) -> Staged:
+def _load(spool: IO[bytes]) -> Iterator[Step]:
+    spool.seek(0)
+    while True:
+        try:
+            yield pickle.load(spool)  # noqa: S301  # our own spool, written just before
+        except EOFError:
+            return
+
+
+def stage(
+    owner: Owner,
+    source: RecordSource,
+    kinds: Collection[str] = KINDS,
+    *,
+    scratch: Path | None = None,
+    spool: IO[bytes] | None = None,
+) -> Staged:
     """Read, check and map every record of `source` into a spool file; `InvalidInput` lists every problem.
 
     Memory is one batch; disk is about the size of the rows (a temporary file in
-    `scratch`, or the system's temporary folder, removed when closed).
+    `scratch`, or the system's temporary folder, removed when closed; or `spool`,
+    a file another process reads: `jobs.restore_worker`).
     """
     tally = _Tally()
     owner = _clean_owner(owner, tally)
-    spool = tempfile.TemporaryFile(prefix=".lifeboat-restore-", dir=scratch)  # noqa: SIM115  # Staged closes it
+    if spool is None:
+        spool = tempfile.TemporaryFile(prefix=".lifeboat-restore-", dir=scratch)  # noqa: SIM115  # Staged closes it
     try:
         for step in _steps(owner, source, kinds, tally):
-            pickle.dump(step, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler = pickle.Pickler(spool, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.dispatch_table = _SPOOL_REDUCERS
+            pickler.dump(step)
     except BaseException:
         spool.close()
         raise
     return Staged(owner, kinds, spool, tally)
+
+
+def _when_args(when: When) -> tuple[type[When], tuple[Any, ...]]:
+    return When, (when.date, when.datetime, when.tz)
+
+
+# Why: a frozen dataclass is pickled with its `__dict__` and read back through
+# `copyreg`; as a call with its three fields it loads 4x faster (0.17 -> 0.04 s
+# CPU for the 5,000 events of a 0.1x HEAVY restore, most of the spool's cost).
+_SPOOL_REDUCERS: dict[type, Callable[[Any], Any]] = {When: _when_args}
 
 
 def write_staged(session: Session, staged: Staged) -> User:
@@ -283,13 +337,22 @@ def _insert_calendar(session: Session, user_id: int, row: dict[str, Any]) -> int
 def _insert_tree(
     session: Session, model: type[Any], parent_key: str, parent_id: int, rows: list[mapping.RowDicts], duplicate: str
 ) -> None:
-    """Insert parent rows with `RETURNING id`, then every child table of the batch in one executemany each."""
+    """Insert parent rows with `RETURNING id, position`, then every child table of the batch in one executemany each.
+
+    Why the position and not `sort_by_parameter_order`: SQLite does not promise
+    the order of a multi-row INSERT's RETURNING, so with it SQLAlchemy sends one
+    INSERT per row (6,500 statements at 0.1x HEAVY, about a quarter of the
+    write's CPU). Each row of a batch has a position of its own: the ids are
+    matched to the rows by it, in whatever order they come back.
+    """
     table = _table(model)
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    statement = insert(table).returning(table.c.id, table.c.position)
     try:
-        ids = session.execute(statement, [{**r.row, parent_key: parent_id} for r in rows]).scalars().all()
+        returned = session.execute(statement, [{**r.row, parent_key: parent_id} for r in rows]).all()
     except IntegrityError:
         raise InvalidInput(f"The data cannot be stored: {duplicate} ({_first_duplicate(rows)})") from None
+    by_position = {position: new_id for new_id, position in returned}
+    ids = [by_position[r.row["position"]] for r in rows]
     for name, (child, key) in _children(model).items():
         params = [{**c, key: new_id} for new_id, r in zip(ids, rows, strict=True) for c in r.children[name]]
         if params:

@@ -18,7 +18,7 @@ import hashlib
 import re
 import warnings
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +36,7 @@ from account.canonical import is_utc_zone
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from account.recurrence import canonical_rrule
 from errors import InvalidInput
+from exporters.ical.lean import LeanDecoder, is_zone
 from exporters.ical.values import (
     MARK,
     conform,
@@ -93,7 +94,7 @@ def read_calendar(data: bytes) -> Calendar:
     return Calendar(info=_info(calendars[0]), events=tuple(events))
 
 
-def stream_calendar(chunks: Iterable[bytes]) -> tuple[CalendarInfo, Iterator[Event]]:
+def stream_calendar(chunks: Iterable[bytes], *, lean: bool = True) -> tuple[CalendarInfo, Iterator[Event]]:
     """`read_calendar` for a calendar that arrives in pieces: its info now, then its events one by one.
 
     Why: an archive's calendar can hold 100,000 events; `read_calendar` holds the
@@ -111,6 +112,10 @@ def stream_calendar(chunks: Iterable[bytes]) -> tuple[CalendarInfo, Iterator[Eve
     names, as Lifeboat writes, need none). The event generator raises
     `InvalidInput` at the end if any event had a problem (at most `MAX_PROBLEMS`
     listed), after yielding the others: a caller writing them must roll back.
+
+    VEVENTs are decoded by `exporters.ical.lean` where it can give exactly what
+    icalendar gives (it does for what our writer emits), else by icalendar;
+    `lean=False` always uses icalendar (the tests compare the two).
     """
     items = _calendar_items(_logical_lines(chunks))
     header: list[str] = []
@@ -122,10 +127,12 @@ def stream_calendar(chunks: Iterable[bytes]) -> tuple[CalendarInfo, Iterator[Eve
     else:
         raise InvalidInput("The file holds no calendar (BEGIN:VCALENDAR is missing)")
     (calendar,) = _parse_lines(["BEGIN:VCALENDAR", *header, "END:VCALENDAR"])
-    return _info(calendar), _stream_events(items)
+    return _info(calendar), _stream_events(items, _LEAN.decode if lean else None)
 
 
-def _stream_events(items: Iterator[tuple[str, list[str]]]) -> Iterator[Event]:
+def _stream_events(
+    items: Iterator[tuple[str, list[str]]], decode: Callable[[list[str]], Any] | None
+) -> Iterator[Event]:
     problems: list[tuple[str, str]] = []
     uid: str | None = None
     masters: list[Component] = []
@@ -144,7 +151,9 @@ def _stream_events(items: Iterator[tuple[str, list[str]]]) -> Iterator[Event]:
         if kind != "component":
             _parse_lines(["BEGIN:VCALENDAR", *lines, "END:VCALENDAR"] if kind != "other" else lines)
             continue
-        (comp,) = _parse_lines(lines)
+        comp = decode(lines) if decode is not None else None
+        if comp is None:
+            (comp,) = _parse_lines(lines)
         if comp.name != "VEVENT":
             continue  # VTIMEZONE (icalendar keeps it for the TZIDs after it), VTODO...: not records
         comp_uid = optional(comp.get("UID")) or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
@@ -174,7 +183,7 @@ def _calendar_items(lines: Iterator[str]) -> Iterator[tuple[str, list[str]]]:
     header: list[str] | None = None
     outside = False
     for line in lines:
-        mark = _BEGIN_END.match(line)
+        mark = _BEGIN_END.match(line) if line[0] in "BbEe" else None
         if depth == 0:
             if mark is None:
                 if line.upper().startswith("X-COMMENT"):
@@ -350,6 +359,7 @@ def _factory(name: str, value: str | None) -> Any:
 
 
 _TYPES = VCalendar.types_factory
+_LEAN = LeanDecoder(_parse_lines)
 _COMPONENTS = VCalendar._get_component_factory()  # what `VCalendar.from_ical` gives its parser
 
 
@@ -423,14 +433,16 @@ def _events(uid: str, masters: list[Component], overrides: list[Component]) -> l
 
 
 def _with_overrides(event: Event, comps: list[Component]) -> Event:
+    if not comps:
+        return event  # most events: `replace` would rebuild the record for nothing
     return replace(event, overrides=tuple(_override(c, event.start) for c in comps))
 
 
 def _orphans(uid: str, comps: list[Component]) -> Event:
     """A series holding exactly the instances the file overrides (its master is elsewhere)."""
     first = comps[0]
-    start = _when(first["RECURRENCE-ID"])
-    rdates = tuple(conform(_when(c["RECURRENCE-ID"]), start) for c in comps[1:])
+    start = _when(first["RECURRENCE-ID"], "RECURRENCE-ID")
+    rdates = tuple(conform(_when(c["RECURRENCE-ID"], "RECURRENCE-ID"), start) for c in comps[1:])
     event = Event(
         uid=uid,
         start=start,
@@ -443,7 +455,7 @@ def _orphans(uid: str, comps: list[Component]) -> Event:
 def _event(uid: str, comp: Component) -> Event:
     if "DTSTART" not in comp:
         raise ValueError("has no start (DTSTART)")
-    start = _when(comp["DTSTART"])
+    start = _when(comp["DTSTART"], "DTSTART")
     end = _end(comp, start)
     rrule = None
     if "X-LIFEBOAT-RRULE" in comp:
@@ -465,7 +477,7 @@ def _event(uid: str, comp: Component) -> Event:
         organizer=_person(comp.get("ORGANIZER")),
         attendees=tuple(_attendee(a) for a in _all(comp.get("ATTENDEE"))),
         alarms=tuple(a for c in comp.subcomponents if c.name == "VALARM" if (a := _alarm(c, start, end))),
-        categories=tuple(text for prop in _all(comp.get("CATEGORIES")) for cat in prop.cats if (text := optional(cat))),
+        categories=tuple(t for prop in _all(comp.get("CATEGORIES")) for cat in _cats(prop) if (t := optional(cat))),
         url=_x_text(comp, "X-LIFEBOAT-URL") or optional(comp.get("URL")),
         created=_stamp(comp.get("CREATED")),
         updated=_stamp(comp.get("LAST-MODIFIED")),
@@ -473,10 +485,10 @@ def _event(uid: str, comp: Component) -> Event:
 
 
 def _override(comp: Component, series_start: When) -> Override:
-    rid = conform(_when(comp["RECURRENCE-ID"]), series_start)
+    rid = conform(_when(comp["RECURRENCE-ID"], "RECURRENCE-ID"), series_start)
     start = None
     if "DTSTART" in comp and not _marked(comp["DTSTART"]):
-        start = _when(comp["DTSTART"])
+        start = _when(comp["DTSTART"], "DTSTART")
     return Override(
         recurrence_id=rid,
         summary=_text(comp, "SUMMARY"),
@@ -490,9 +502,9 @@ def _override(comp: Component, series_start: When) -> Override:
 
 def _end(comp: Component, start: When) -> When | None:
     if "X-LIFEBOAT-DTEND" in comp:  # an end RFC 5545 cannot express, kept by our writer
-        return _when(_first(comp["X-LIFEBOAT-DTEND"]))
+        return _when(_first(comp["X-LIFEBOAT-DTEND"]), "X-LIFEBOAT-DTEND")
     if "DTEND" in comp and not _marked(comp["DTEND"]):
-        return fit_end(start, _when(comp["DTEND"]))
+        return fit_end(start, _when(comp["DTEND"], "DTEND"))
     if "DURATION" in comp and not _marked(comp["DURATION"]):
         return shift(start, _duration(comp["DURATION"], "DURATION"))
     return None
@@ -500,7 +512,7 @@ def _end(comp: Component, start: When) -> When | None:
 
 def _duration(prop: Any, name: str) -> dt.timedelta:
     """A DURATION value; icalendar reads `DURATION:20200101` as a date, which is a problem, not a crash."""
-    value = prop.dt
+    value = getattr(prop, "dt", None)  # none if repeated (a list) or unreadable
     if not isinstance(value, dt.timedelta):
         raise ValueError(f"{name} is not a duration such as PT1H or -PT15M")
     return value
@@ -511,8 +523,9 @@ def _alarm(comp: Component, start: When, end: When | None) -> Alarm | None:
         trigger = _x_text(comp, "X-LIFEBOAT-TRIGGER") or ""
     elif "TRIGGER" in comp:
         prop: Any = comp["TRIGGER"]  # any of icalendar's value types: checked below
-        if isinstance(prop.dt, dt.datetime):  # absolute: as an offset from the (first) start
-            value = instant(_when_of(prop.dt, None)) - instant(start)
+        absolute = getattr(prop, "dt", None)
+        if isinstance(absolute, dt.datetime):  # absolute: as an offset from the (first) start
+            value = instant(_when_of(absolute, None)) - instant(start)
         else:
             value = _duration(prop, "TRIGGER")
             if (_param(prop, "RELATED") or "START").upper() == "END" and end is not None:
@@ -546,15 +559,39 @@ def _cn(prop: Any) -> str | None:
 # --- values ---------------------------------------------------------------------------
 
 
-def _when(prop: Any) -> When:
-    return _when_of(prop.dt, _param(prop, "TZID"))
+def _when(prop: Any, name: str) -> When:
+    return _when_of(_time(prop, name), _param(prop, "TZID"))
+
+
+def _time(prop: Any, name: str) -> Any:
+    """The date, date-time or period of a property that may appear once; ValueError for anything else.
+
+    Why: a file edited by hand may repeat DTSTART (icalendar then gives a list) or
+    hold a value icalendar keeps unparsed; that is a problem with the event, not a crash.
+    """
+    if isinstance(prop, list):
+        raise ValueError(f"has {name} more than once")
+    value = getattr(prop, "dt", None)
+    if not isinstance(value, dt.date | tuple):
+        raise ValueError(f"{name} is not a date or a date-time")
+    return value
+
+
+def _cats(prop: Any) -> list[Any]:
+    values = getattr(prop, "cats", None)
+    if values is None:
+        raise ValueError("CATEGORIES cannot be read")
+    return list(values)
 
 
 def _whens(comp: Component, name: str) -> list[When]:
     out = []
     for prop in _all(comp.get(name)):
         tzid = _param(prop, "TZID")
-        for item in prop.dts:
+        items = getattr(prop, "dts", None)
+        if items is None:
+            raise ValueError(f"{name} is not a list of dates or date-times")
+        for item in items:
             out.append(_when_of(item.dt, tzid))
     return out
 
@@ -581,11 +618,8 @@ def _zone_name(tzid: str, tzinfo: dt.tzinfo | None) -> str | None:
     Why prefer a name over the file's VTIMEZONE: a weekly 09:00 meeting must stay at
     09:00 local time across DST changes, which only a zone (not a UTC offset) gives.
     """
-    try:
-        zoneinfo.ZoneInfo(tzid)
+    if is_zone(tzid):
         return tzid
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        pass
     if tzid in WINDOWS_TO_OLSON:
         return WINDOWS_TO_OLSON[tzid]
     if isinstance(tzinfo, zoneinfo.ZoneInfo) and tzinfo.key:
@@ -596,7 +630,9 @@ def _zone_name(tzid: str, tzinfo: dt.tzinfo | None) -> str | None:
 def _stamp(prop: Any) -> dt.datetime | None:
     if prop is None:
         return None
-    value = _first(prop).dt
+    value = getattr(_first(prop), "dt", None)
+    if not isinstance(value, dt.date):
+        raise ValueError("CREATED or LAST-MODIFIED is not a date-time")
     if not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if value.tzinfo is None:

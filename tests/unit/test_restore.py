@@ -10,7 +10,7 @@ The same checks run on PostgreSQL in tests/scale/test_restore_on_postgresql.py.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from account.sample import SampleSize, generate_account
 from errors import InvalidInput
 from exporters.archive.reader import iter_members, verify_archive
 from exporters.archive.writer import Entry
+from jobs import restore
 from jobs.restore import restore_archive
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account
@@ -175,34 +176,57 @@ def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alic
     assert records_of(stored(db, alice.email)) == records_of(before)
 
 
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda line: [] if line.startswith(b"DTSTART") else [line], "has no start (DTSTART)"),
+        (lambda line: [line, line] if line.startswith(b"DTSTART") else [line], "has DTSTART more than once"),
+        (
+            lambda line: [b"DTSTART:PT1H"] if line.startswith(b"DTSTART") else [line],
+            "DTSTART is not a date or a date-time",
+        ),
+        (
+            lambda line: [line, b"X-LIFEBOAT-DTEND:1"] if line.startswith(b"DTSTART") else [line],
+            "X-LIFEBOAT-DTEND is not a date or a date-time",
+        ),
+        (
+            lambda line: [line, b"RDATE;VALUE=PERIOD:x"] if line.startswith(b"DTSTART") else [line],
+            "Cannot access 'dts' on broken property 'RDATE'",
+        ),
+    ],
+)
+@pytest.mark.parametrize("processes", [1, 2])
 def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
-    db: Database, alice: Account, tmp_path: Path
+    db: Database, alice: Account, tmp_path: Path, edit: Any, problem: str, processes: int
 ) -> None:
-    """The last calendar has an event without a start: found while reading, after everything before it."""
-    before = _generated(alice.email, 7)
+    """The last calendar's one event was edited by hand (no start, two, a duration...): found while reading,
+    after everything before it, as one problem of that event, never a crash.
+    """
+    before = _generated(alice.email, 9)
     store_account(db, before)
-    broken = Event(uid="no-start", start=alice.calendars[-1].events[0].start)
-    spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (broken,))))
+    late = Event(uid="edited", start=alice.calendars[-1].events[0].start)
+    spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (late,))))
     archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
-    _drop_dtstart(archive, tmp_path)
+    _edit_late_calendar(archive, tmp_path, lambda lines: [out for line in lines for out in edit(line)])
     with (
         watch_writes(db) as writes,
         pytest.raises(InvalidInput, match=r"^calendars/Late.ics: The calendar file has 1 problem") as refused,
     ):
-        restore_archive(db, tmp_path / "rewritten.zip", alice.email)
-    assert refused.value.problems == [("event 'no-start'", "has no start (DTSTART)")]
+        restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
+    ((where, message),) = refused.value.problems
+    assert where == "event 'edited'" and message.startswith(problem) and "\n" not in message
     assert writes == []
     assert records_of(stored(db, alice.email)) == records_of(before)
 
 
-def _drop_dtstart(archive: Path, tmp_path: Path) -> None:
-    """The archive again with the DTSTART of event no-start removed, its manifest and sums made to match."""
+def _edit_late_calendar(archive: Path, tmp_path: Path, edit: Callable[[list[bytes]], list[bytes]]) -> None:
+    """The archive again with calendars/Late.ics's lines edited, its manifest and sums made to match."""
     entries = []
     for path, data in iter_members(archive):
         if path in ("README.txt", "SHA256SUMS"):
             continue  # the writer makes them again
         if path == "calendars/Late.ics":  # its one event
-            data = b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"DTSTART"))
+            data = b"\r\n".join(edit(data.split(b"\r\n")))
         entries.append(Entry(path, [data]))
     meta = dict(verify_archive(archive).meta)
     layout = meta.pop("layout")
@@ -238,3 +262,25 @@ def test_restore_reads_notes_with_attachments_and_left_out_kinds_as_export_wrote
     restore_archive(db, archive_of(account, tmp_path, "a.zip", NOW), "copy@example.com")
     copy = stored(db, "copy@example.com")
     assert copy is not None and copy.notes == account.notes
+
+
+def test_a_restore_in_two_processes_stores_what_one_process_stores(db: Database, tmp_path: Path) -> None:
+    """The calendars staged by `jobs.restore_worker` land where one process puts them, with the same counts."""
+    account = generate_account("two@example.com", SampleSize(contacts=40, events=120, notes=15), seed=11)
+    archive = archive_of(account, tmp_path, "two.zip", NOW)
+    one = restore_archive(db, archive, "one@example.com", processes=1)
+    two = restore_archive(db, archive, "two@example.com", processes=2)
+    assert (two.kinds, two.counts) == (one.kinds, one.counts)
+    assert records_of(stored(db, "two@example.com")) == records_of(stored(db, "one@example.com"))
+
+
+@pytest.mark.parametrize("how", ["kill", "raise", "mute"])
+def test_a_restore_whose_second_process_dies_is_done_in_one(
+    db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    monkeypatch.setattr(restore, "WORKER", "tests.formats.dying_check_worker")
+    monkeypatch.setenv("DYING_CHECK_WORKER", how)
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    restored = restore_archive(db, archive, "copy@example.com", processes=2)
+    assert records_of(stored(db, "copy@example.com")) == records_of(alice)
+    assert restored.counts.events == 4

@@ -1,0 +1,40 @@
+"""The second process of a two-process restore: `python -m jobs.restore_worker ARCHIVE SCRATCH SPOOL EMAIL`.
+
+It verifies the archive on its own (the first process does too, at the same
+time), reads, checks and maps its calendars into the spool file SPOOL, and
+prints one JSON object: `{"staged": {"calendars": n, "events": n, "replaced":
+[...]}}`, or `{"invalid": message}` if anything is wrong with the archive
+(`jobs.restore` then redoes the restore in one process, which reports it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from errors import InvalidInput
+from exporters.archive.reader import open_records
+from store.replace import Owner, stage
+
+
+def main(argv: list[str]) -> int:
+    archive, scratch, spool, email = argv
+    answer: dict[str, object]
+    try:
+        with open_records(Path(archive), email=email, scratch=Path(scratch)) as records:
+            owner = Owner(records.email, records.display_name, records.timezone)
+            with Path(spool).open("w+b") as out:
+                kinds = ("calendars",) if "calendars" in records.kinds else ()
+                staged = stage(owner, records, kinds, spool=out)
+    except (InvalidInput, ValueError, KeyError) as exc:  # ArchiveError is a ValueError
+        answer = {"invalid": str(exc)}
+    else:
+        counts = staged.counts
+        answer = {"staged": {"calendars": counts.calendars, "events": counts.events, "replaced": staged.replaced}}
+    sys.stdout.write(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,228 @@
+"""The lean VEVENT decoder gives the records icalendar's parse gives, and is what reads our own files.
+
+Why both halves: equality alone would hold if the lean decoder refused every
+line (the icalendar path then reads everything), so the tests also prove it
+decodes every VEVENT our writer emits. The comparison is of whole streams:
+records, the calendar's info, and the problems and messages of files that fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from account.jsonio import account_from_dict
+from account.records import Calendar, CalendarInfo, Event, Override, When
+from account.sample import SampleSize, generate_account
+from errors import InvalidInput
+from exporters.ical import reader
+from exporters.ical.reader import stream_calendar
+from exporters.ical.writer import iter_calendar, zones_used
+from tests.profiles import examples
+from tests.strategies.events import calendars
+from tests.strategies.text import hostile_text
+
+DATA = Path(__file__).parent.parent / "data"
+STAMP = dt.datetime(2026, 5, 1, 12, 30, tzinfo=dt.UTC)
+SOME = settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def export(cal: Calendar) -> bytes:
+    zones = set().union(set(), *(zones_used(e) for e in cal.events))
+    return b"".join(iter_calendar(cal.info, cal.events, zones, stamp=STAMP))
+
+
+def outcome(data: bytes, *, lean: bool, size: int = 1 << 16) -> tuple[Any, ...]:
+    """What a stream gives: (info, events) or the error's type, message and problems, at the point it fails."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+    try:
+        info, events = stream_calendar(pieces, lean=lean)
+    except InvalidInput as exc:
+        return ("refused", str(exc), exc.problems)
+    got: list[Event] = []
+    try:
+        for event in events:
+            got.append(event)
+    except InvalidInput as exc:
+        return (info, tuple(got), str(exc), exc.problems)
+    return (info, tuple(got))
+
+
+def assert_same(data: bytes, size: int = 1 << 16) -> Any:
+    lean = outcome(data, lean=True, size=size)
+    assert lean == outcome(data, lean=False, size=size)
+    return lean
+
+
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether the lean decoder took each VEVENT it was given (True) or left it to icalendar."""
+    seen: list[bool] = []
+    decode: Callable[[list[str]], Any] = reader._LEAN.decode
+
+    def counting(lines: list[str]) -> Any:
+        component = decode(lines)
+        if lines[0].upper() == "BEGIN:VEVENT":
+            seen.append(component is not None)
+        return component
+
+    monkeypatch.setattr(reader._LEAN, "decode", counting)
+    return seen
+
+
+def test_alices_calendars_decode_lean_to_the_records_icalendar_gives(decoded: list[bool]) -> None:
+    for cal in account_from_dict(json.loads((DATA / "alice.json").read_text("utf-8"))).calendars:
+        data = export(cal)
+        decoded.clear()
+        assert assert_same(data) == (cal.info, cal.events)
+        assert decoded and all(decoded)
+
+
+def test_a_generated_account_decodes_lean_to_the_records_icalendar_gives(decoded: list[bool]) -> None:
+    size = SampleSize(contacts=0, events=600, notes=0)
+    for cal in generate_account("gen@example.com", size, seed=7).calendars:
+        data = export(cal)
+        decoded.clear()
+        info, events = assert_same(data, size=4096)
+        assert (info, events) == (cal.info, cal.events)
+        assert len(decoded) >= len(cal.events) and all(decoded)
+
+
+@SOME
+@given(cal=calendars(), size=st.sampled_from([1, 7, 1 << 16]))
+def test_generated_calendars_decode_lean_to_what_icalendar_gives(cal: Calendar, size: int) -> None:
+    data = export(cal)
+    assert assert_same(data, size) == (cal.info, cal.events)
+
+
+def test_every_vevent_our_writer_emits_takes_the_lean_path(decoded: list[bool]) -> None:
+    """Odd zones, recurrence with moved and cancelled instances, escapes, folding, non-ASCII, alarms."""
+    start = When(datetime=dt.datetime(2026, 3, 29, 1, 30), tz="Australia/Lord_Howe")
+    text = "Zürich; \\n, \\N; 日本語 " * 40 + "\n\\\\ end"
+    event = Event(
+        uid="odd;uid,with\\escapes",
+        start=start,
+        end=When(datetime=dt.datetime(2026, 3, 29, 3, 0), tz="Asia/Kathmandu"),
+        summary=text[:200],
+        description=text,
+        location='Dach, "Ost"; 3:4',
+        rrule="FREQ=WEEKLY;BYDAY=SU;COUNT=10",
+        rdates=(When(datetime=dt.datetime(2026, 4, 1, 1, 30), tz="Australia/Lord_Howe"),),
+        exdates=(When(datetime=dt.datetime(2026, 4, 12, 1, 30), tz="Australia/Lord_Howe"),),
+        overrides=(
+            Override(recurrence_id=When(datetime=dt.datetime(2026, 4, 5, 1, 30), tz="Australia/Lord_Howe")),
+            Override(
+                recurrence_id=When(datetime=dt.datetime(2026, 4, 19, 1, 30), tz="Australia/Lord_Howe"),
+                summary="moved: ünïcödé",
+                start=When(datetime=dt.datetime(2026, 4, 20, 9, 0, tzinfo=dt.UTC)),
+                status="CANCELLED",
+            ),
+        ),
+        categories=("a,b", "c;d", "ë"),
+        url="https://example.com/ä b",
+        status="x-odd status",
+        transparency="TRANSPARENT",
+        created=dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        updated=dt.datetime(2021, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    )
+    all_day = Event(uid="day", start=When(date=dt.date(2026, 1, 1)), end=When(date=dt.date(2026, 1, 1)))
+    floating = Event(uid="float", start=When(datetime=dt.datetime(2026, 1, 1, 9)), end=When(date=dt.date(2026, 1, 3)))
+    cal = Calendar(CalendarInfo("Ödd: cal", "#FF0000", "a\\nb"), (event, all_day, floating))
+    data = export(cal)
+    assert max(len(line) for line in data.split(b"\r\n")) <= 75  # folded
+    _, events = assert_same(data, 5)  # not all canonical records: equal to icalendar's, not to these
+    assert [e.uid for e in events] == ["odd;uid,with\\escapes", "day", "float"]
+    assert events[0].overrides[1].summary == "moved: ünïcödé" and events[0].description == text
+    assert decoded and all(decoded)
+
+
+# --- files not ours: whatever the lean decoder refuses, icalendar reads as before ---------
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "ical").glob("*.ics")))
+def test_other_programs_files_read_the_same_either_way(name: str) -> None:
+    assert_same((DATA / "ical" / name).read_bytes())
+
+
+_EVENT = Event(
+    uid="base",
+    start=When(datetime=dt.datetime(2026, 1, 5, 9, 0), tz="Europe/Berlin"),
+    end=When(datetime=dt.datetime(2026, 1, 5, 10, 0), tz="Europe/Berlin"),
+    summary="Stand-up",
+    rrule="FREQ=DAILY;COUNT=5",
+)
+
+# Lines an edited or foreign file may hold, each placed into a VEVENT written by us.
+_ODD_LINES = [
+    "DTSTART;TZID=W. Europe Standard Time:20260105T090000",  # a Windows zone name
+    "DTSTART;TZID=Europe/Berlin:20260105",  # a date with a zone
+    "DTSTART;TZID=Europe/Berlin:20260105T090000Z",
+    "DTSTART;VALUE=PERIOD:20260105T090000Z/PT1H",
+    "DTSTART:20261305T090000",  # month 13
+    "DTSTART:2026-01-05",
+    "DTSTART;TZID=Nowhere/Special:20260105T090000",
+    "dtstart;tzid=Europe/Berlin:20260105T090000",
+    'DTSTART;TZID="Europe/Berlin":20260105T090000',
+    "DTSTART:20260105T090000",  # a second DTSTART
+    "DTEND;VALUE=DATE:20260106",
+    "SUMMARY;VALUE=TEXT:typed",
+    "SUMMARY;LANGUAGE=de:Grüße\\, alle",
+    "SUMMARY;X-A=a\\;b:backslash in a parameter",
+    "SUMMARY:second summary",
+    'DESCRIPTION;ALTREP="cid:x:y":quoted colon',
+    "UID:",
+    "RDATE:",
+    "RDATE;VALUE=DATE:20260110,20260111",
+    "RDATE:20260110T090000Z/PT1H",
+    "EXDATE;TZID=Europe/Berlin:20260106T090000,20260107T090000",
+    "EXDATE:20260106T090000Z",
+    "X-LIFEBOAT-DTEND:20260105T110000",
+    "X-LIFEBOAT-DTEND;VALUE=DATE-TIME;TZID=Asia/Tokyo:20260105T110000",
+    "CREATED;TZID=Europe/Berlin:20200101T000000",
+    "LAST-MODIFIED:20200101",
+    'ATTENDEE;CN="Ann: the \\"boss\\"";PARTSTAT=ACCEPTED:mailto:ann@example.com',
+    "ATTENDEE;CN=Bob\\;PARTSTAT=DECLINED:mailto:bob@example.com",
+    "ORGANIZER:mailto:x@example.com",
+    "CATEGORIES:a\\,b,c",
+    "STATUS:confirmed",
+    "TRIGGER:-PT15M",
+    "X-LIFEBOAT-RRULE:not a rule",
+    "BEGIN:VTODO",
+    "END:VTODO",
+    "BEGIN:VALARM",
+    "END:VALARM",
+    "RRULE:FREQ=NEVER",
+    "DURATION:20260101",
+    "NOCOLON",
+    ":novalue",
+]
+
+
+@SOME
+@given(
+    lines=st.lists(st.sampled_from(_ODD_LINES) | hostile_text().map(lambda t: "SUMMARY:" + t), max_size=4),
+    at=st.integers(1, 12),
+)
+def test_edited_vevents_read_the_same_either_way(lines: list[str], at: int) -> None:
+    data = export(Calendar(CalendarInfo("Edited"), (_EVENT, replace(_EVENT, uid="next"))))
+    text = data.decode()
+    head, _, rest = text.partition("BEGIN:VEVENT\r\n")
+    body = rest.split("\r\n")
+    at = min(at, len(body) - 1)
+    edited = head + "BEGIN:VEVENT\r\n" + "\r\n".join(body[:at] + [line.replace("\r", "") for line in lines] + body[at:])
+    assert_same(edited.encode())
+
+
+@pytest.mark.parametrize("line", _ODD_LINES)
+def test_each_odd_line_reads_the_same_either_way(line: str) -> None:
+    data = export(Calendar(CalendarInfo("Edited"), (_EVENT,)))
+    assert_same(data.replace(b"SUMMARY:Stand-up\r\n", line.encode() + b"\r\n"))
+    assert_same(data.replace(b"SUMMARY:Stand-up\r\n", b"SUMMARY:Stand-up\r\n" + line.encode() + b"\r\n"))
