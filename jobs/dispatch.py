@@ -84,9 +84,9 @@ def _insert(database: Database, table: Any) -> Any:
 # runs' per-user key, the user row and index the runs' foreign key locks), one after another in
 # one backend on one core. Two transactions of 500, the second claimed (SKIP LOCKED) while the
 # first computes and queues its runs, put both cores of the 2-core target machine on it. Measured
-# at 1,000,000 schedules (bench/scheduler_scale.py --compare, interleaved rounds, load 10-18):
-# wall 0.73x (0.22-1.13) of one transaction; the slowest part's queue statement 130 ms against
-# 203 ms for all 1,000 in one (EXPLAIN ANALYZE); CPU 1.09x (a second transaction and thread).
+# at 1,000,000 schedules (bench/scheduler_scale.py --compare, interleaved rounds, load 12): wall
+# 0.80x (0.73-1.11) of one transaction; the slower part's queue statement 130 ms against 203 ms
+# for all 1,000 in one (EXPLAIN ANALYZE); CPU 1.10x (a second transaction and thread).
 _PART = 500
 
 
