@@ -47,6 +47,7 @@ import argparse
 import cProfile
 import datetime as dt
 import functools
+import importlib.util
 import multiprocessing
 import os
 import pstats
@@ -62,6 +63,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import NamedTuple, TypeVar
 
 import psycopg
@@ -156,9 +158,20 @@ def timed(action: Callable[[], T]) -> tuple[float, T]:
     return time.perf_counter() - began, result
 
 
-def idle_ticks(db: Database, rounds: int = 20) -> tuple[float, float]:
-    """Median ms of `dispatch.tick` finding nothing due, and of a whole dispatcher pass
-    (initialise + tick + requeue_expired + undispatched, what `Dispatcher.tick_once` runs)."""
+def idle_ticks(db: Database, dispatchers: dict[str, ModuleType], rounds: int = 20) -> dict[str, tuple[float, float]]:
+    """Per dispatcher, median ms of `dispatch.tick` finding nothing due, and of a whole dispatcher pass
+    (initialise + tick + requeue_expired + undispatched, what `Dispatcher.tick_once` runs); several
+    dispatchers (`--compare`) take turns in blocks of 5."""
+    found: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in dispatchers}
+    for block in range(0, rounds, 5):
+        for label in list(dispatchers) if block % 10 == 0 else list(dispatchers)[::-1]:
+            ticks, passes = _idle_ticks(db, dispatchers[label], min(5, rounds - block))
+            found[label][0].extend(ticks)
+            found[label][1].extend(passes)
+    return {label: (median_ms(ticks), median_ms(passes)) for label, (ticks, passes) in found.items()}
+
+
+def _idle_ticks(db: Database, dispatch: ModuleType, rounds: int) -> tuple[list[float], list[float]]:
 
     def dispatcher_pass() -> None:
         dispatch.initialise_schedules(db, now=NOW)
@@ -174,7 +187,7 @@ def idle_ticks(db: Database, rounds: int = 20) -> tuple[float, float]:
         assert result.due == 0, "the benchmark's schedules must not be due at NOW"
         ticks.append(seconds)
         passes.append(timed(dispatcher_pass)[0])
-    return median_ms(ticks), median_ms(passes)
+    return ticks, passes
 
 
 def _latest_run(i: int) -> dt.datetime:
@@ -191,57 +204,100 @@ def _latest_run(i: int) -> dt.datetime:
 class Due(NamedTuple):
     walls: list[float]  # ms per tick
     cpus: list[float]  # ms of this process's CPU per tick
-    servers: list[float]  # ms of PostgreSQL backend CPU per tick (10 ms resolution)
-    wals: list[float]  # MB of WAL per tick
+    servers: list[float]  # ms on CPU of the PostgreSQL backends per tick (/proc/PID/schedstat)
+    wals: list[float]  # MB of WAL per tick (the whole server's: other databases' writes count too)
     handout: float  # median ms to hand the runs out
 
 
-def due_ticks(name: str, db: Database, users: int, rounds: int = 5, profile: bool = False) -> Due:
+def other_dispatch(checkout: Path) -> ModuleType:
+    """`checkout`'s jobs/dispatch.py as a module of its own, run on this checkout's store and jobs.
+
+    Why: before/after ticks in interleaved rounds of one run, on the same database, are
+    the only comparison a shared machine allows (`--compare`); the dispatcher is this file.
+    """
+    spec = importlib.util.spec_from_file_location("compared_dispatch", checkout / "jobs" / "dispatch.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def due_ticks(
+    name: str, db: Database, users: int, dispatchers: dict[str, ModuleType], rounds: int = 5, profile: bool = False
+) -> dict[str, Due]:
     """Each tick turning 1,000 due schedules into queued runs: wall ms, this process's CPU ms, the
     database backends' CPU ms and the MB of WAL PostgreSQL wrote for it (the wall time moves with
     the other load on the machine; CPU and WAL, which is mostly full-page images of every page the
-    tick dirtied first since the last checkpoint, much less), and the median ms to hand those runs out."""
+    tick dirtied first since the last checkpoint, much less), and the median ms to hand those runs out.
+    With several dispatchers (`--compare`), each round runs each of them, in alternating order."""
     rng = random.Random(users)
-    ticks, cpus, servers, wals, handouts = [], [], [], [], []
+    measured = {label: ([], [], [], [], []) for label in dispatchers}  # type: ignore[var-annotated]
     with psycopg.connect(dsn(name), autocommit=True) as conn:
         for round_ in range(rounds):
-            chosen = rng.sample(range(1, users + 1), 1000)
-            # Due as in production: next_run_at is the run time that came due (not measured).
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "UPDATE schedules SET next_run_at = %s WHERE id = %s",
-                    [(naive(_latest_run(i)), i) for i in chosen],
+            order = list(dispatchers) if round_ % 2 == 0 else list(dispatchers)[::-1]
+            for label in order:
+                ticks, cpus, servers, wals, handouts = measured[label]
+                dispatch = dispatchers[label]
+                chosen = rng.sample(range(1, users + 1), 1000)
+                # Due as in production: next_run_at is the run time that came due (not measured).
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "UPDATE schedules SET next_run_at = %s WHERE id = %s",
+                        [(naive(_latest_run(i)), i) for i in chosen],
+                    )
+                lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]  # one row
+                profiler = cProfile.Profile() if profile and round_ == rounds - 1 else None
+                if profiler:
+                    profiler.enable()
+                backends = _backends_on_cpu(name)
+                cpu = time.process_time()
+                seconds, result = timed(functools.partial(dispatch.tick, db, now=NOW, limit=1000))
+                cpus.append((time.process_time() - cpu) * 1000)
+                servers.append(sum(cpu - backends.get(pid, 0.0) for pid, cpu in _backends_on_cpu(name).items()) * 1000)
+                if profiler:
+                    profiler.disable()
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+                wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,)).fetchone()
+                wals.append(float(wal[0]) / 2**20)  # type: ignore[index]  # one row
+                created = result.created
+                assert len(created) == 1000, f"expected 1,000 new runs, got {len(created)}"
+                ticks.append(seconds * 1000)
+                seconds, handed = timed(
+                    lambda: run_lifecycle.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
                 )
-            lsn = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]  # one row
-            profiler = cProfile.Profile() if profile and round_ == rounds - 1 else None
-            if profiler:
-                profiler.enable()
-            backends = _backends(name)
-            cpu = time.process_time()
-            seconds, result = timed(lambda: dispatch.tick(db, now=NOW, limit=1000))
-            cpus.append((time.process_time() - cpu) * 1000)
-            servers.append(sum(cpu - backends.get(pid, 0.0) for pid, cpu in _backends(name).items()) * 1000)
-            if profiler:
-                profiler.disable()
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
-            wal = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (lsn,)).fetchone()
-            wals.append(float(wal[0]) / 2**20)  # type: ignore[index]  # one row
-            created = result.created
-            assert len(created) == 1000, f"expected 1,000 new runs, got {len(created)}"
-            ticks.append(seconds * 1000)
-            seconds, handed = timed(
-                lambda: run_lifecycle.undispatched(db, now=NOW, redispatch_after=dt.timedelta(minutes=4))
-            )
-            assert len(handed) == 1000
-            handouts.append(seconds)
-            # Reset: the new runs go, the schedules return to the future.
-            conn.execute("DELETE FROM run_events WHERE run_id = ANY(%s)", (created,))
-            conn.execute("DELETE FROM export_runs WHERE id = ANY(%s)", (created,))
-            conn.execute(
-                "UPDATE schedules SET next_run_at = %s, last_period_key = NULL WHERE id = ANY(%s)",
-                (naive(NOW + dt.timedelta(hours=6)), chosen),
-            )
-    return Due(ticks, cpus, servers, wals, median_ms(handouts))
+                assert len(handed) == 1000
+                handouts.append(seconds)
+                # Reset: the new runs go, the schedules return to the future.
+                conn.execute("DELETE FROM run_events WHERE run_id = ANY(%s)", (created,))
+                conn.execute("DELETE FROM export_runs WHERE id = ANY(%s)", (created,))
+                conn.execute(
+                    "UPDATE schedules SET next_run_at = %s, last_period_key = NULL WHERE id = ANY(%s)",
+                    (naive(NOW + dt.timedelta(hours=6)), chosen),
+                )
+    return {
+        label: Due(ticks, cpus, servers, wals, median_ms(handouts))
+        for label, (ticks, cpus, servers, wals, handouts) in measured.items()
+    }
+
+
+def _backends_on_cpu(name: str) -> dict[int, float]:
+    """Seconds on CPU so far of every PostgreSQL backend connected to database `name`, by pid.
+
+    Why not `_backends`: /proc/PID/stat counts in clock ticks (10 ms), as much as a tenth of
+    a due tick; schedstat counts nanoseconds (Linux only).
+    """
+    with psycopg.connect(dsn(name), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+        ).fetchall()
+    found = {}
+    for (pid,) in rows:
+        try:
+            found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 # --- exports of typical accounts: PostgreSQL + Celery workers, and the embedded SQLite default ---
@@ -584,7 +640,13 @@ def main() -> None:
     parser.add_argument("--export-workers", type=int, default=2, help="Celery workers; embedded export threads")
     parser.add_argument("--code", type=Path, default=ROOT, help="the Lifeboat checkout to measure (default: this one)")
     parser.add_argument("--profile", action="store_true", help="print a profile of the last due tick")
+    parser.add_argument(
+        "--compare", type=Path, help="also tick with this checkout's jobs/dispatch.py, in interleaved rounds"
+    )
     args = parser.parse_args()
+    dispatchers = {"measured": dispatch}
+    if args.compare:
+        dispatchers = {"compared": other_dispatch(args.compare.resolve()), **dispatchers}
     sizes = sorted(int(size) for size in args.sizes.split(",") if int(size) > 0)
 
     load_before = os.getloadavg()[0]
@@ -600,9 +662,9 @@ def main() -> None:
         for size in sizes:
             load_seconds = load(name, loaded + 1, size + 1)
             loaded = size
-            idle_tick, idle_pass = idle_ticks(db)
-            due = due_ticks(name, db, size, profile=args.profile)
-            rows.append((size, load_seconds, idle_tick, idle_pass, due))
+            idle = idle_ticks(db, dispatchers)
+            dues = due_ticks(name, db, size, dispatchers, profile=args.profile)
+            rows += [(size, load_seconds, label, *idle[label], dues[label]) for label in dispatchers]
             print(f"  {size:,} schedules measured", file=sys.stderr, flush=True)
         db.dispose()
         exports = export_rounds(name, url, args) if args.rounds > 0 else {}
@@ -611,15 +673,18 @@ def main() -> None:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     print(f"\nLifeboat code measured: {CODE} ({_commit_of(CODE)})")
+    if args.compare:
+        print(f"Dispatcher compared (its jobs/dispatch.py): {args.compare} ({_commit_of(args.compare)})")
     if rows:
-        header = ["schedules", "bulk load (COPY)", "idle tick", "idle dispatcher pass",
+        header = ["code", "schedules", "bulk load (COPY)", "idle tick", "idle dispatcher pass",
                   "1,000 due -> queued runs, wall", "client CPU", "server CPU", "WAL MB",
                   "hand out 1,000 runs"]  # fmt: skip
         print("\nDispatcher on PostgreSQL: medians (min–max) of 20 idle ticks and of 5 due ticks.")
         print("| " + " | ".join(header) + " |")
         print("|" + "---:|" * len(header))
-        for size, load_seconds, idle_tick, idle_pass, due in rows:
+        for size, load_seconds, label, idle_tick, idle_pass, due in rows:
             cells = [
+                label,
                 f"{size:,}",
                 f"{load_seconds:.1f} s",
                 f"{idle_tick:.2f} ms ({verdict(idle_tick, TARGETS['idle'], at_most=True)})",
@@ -632,14 +697,25 @@ def main() -> None:
             ]
             print("| " + " | ".join(cells) + " |")
         print()
-        for size, *_, due in rows:
+        for size, _, label, *_, due in rows:
             walls = ", ".join(f"{ms:.0f}" for ms in due.walls)
             cpus = ", ".join(f"{ms:.0f}" for ms in due.cpus)
             servers = ", ".join(f"{ms:.0f}" for ms in due.servers)
             wals = ", ".join(f"{mb:.1f}" for mb in due.wals)
             print(
-                f"Due ticks at {size:,} schedules, each round: {walls} ms wall; {cpus} ms client CPU;"
+                f"Due ticks at {size:,} schedules ({label}), each round: {walls} ms wall; {cpus} ms client CPU;"
                 f" {servers} ms server CPU; {wals} MB WAL."
+            )
+        by_code = {(size, label): due for size, _, label, *_, due in rows}
+        for size in sizes if args.compare else []:
+            new, old = by_code[size, "measured"], by_code[size, "compared"]
+            wall_ratios = [a / b for a, b in zip(new.walls, old.walls, strict=True)]
+            cpu_ratios = [
+                (a + c) / (b + d) for a, b, c, d in zip(new.cpus, old.cpus, new.servers, old.servers, strict=True)
+            ]
+            print(
+                f"Measured / compared at {size:,} schedules, per round: wall {spread(wall_ratios, '{:.2f}')};"
+                f" client + server CPU {spread(cpu_ratios, '{:.2f}')}."
             )
     if exports:
         cores = os.cpu_count() or 1

@@ -91,3 +91,29 @@ def test_the_ticks_shortcut_finds_the_run_latest_due_finds() -> None:
             assert dispatch._due_and_next(times, spec, stored, now) == expected, (spec, stored, now)
             checked += 1
     assert checked > 900
+
+
+def test_a_tick_cut_into_parts_queues_each_due_schedule_once_on_postgresql(
+    pg_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parts of 3 claimed by two threads: every due schedule gets one run and moves on, `limit` holds,
+    and schedules already claimed by another dispatcher are left to it (SKIP LOCKED)."""
+    monkeypatch.setattr(dispatch, "_PART", 3)
+    users = add_users(pg_db, 14, zones=["UTC", "Europe/Berlin"], times=["02:00", "03:30"])
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    with pg_db.session(write=True) as session:
+        session.execute(update(Schedule).values(next_run_at=now - dt.timedelta(hours=1)))
+    with pg_db.session(write=True) as other:  # another dispatcher holds two of them
+        held = other.scalars(select(Schedule.user_id).where(Schedule.user_id.in_(users[:2])).with_for_update()).all()
+        first = dispatch.tick(pg_db, now=now, limit=10)
+        assert first.due == 10 and len(set(first.created)) == 10
+        rest = dispatch.tick(pg_db, now=now, limit=10)
+        assert rest.due == 2 and len(rest.created) == 2
+        assert dispatch.tick(pg_db, now=now).due == 0
+    with pg_db.session() as session:
+        runs = session.execute(select(ExportRun.user_id, ExportRun.id)).all()
+        moved = session.scalars(select(Schedule.user_id).where(Schedule.next_run_at > now)).all()
+        queued = session.scalars(select(RunEvent.run_id).where(RunEvent.kind == "queued")).all()
+    assert sorted(user for user, _ in runs) == sorted(set(users) - set(held))
+    assert sorted(moved) == sorted(set(users) - set(held))
+    assert sorted(queued) == sorted([*first.created, *rest.created]) == sorted(run for _, run in runs)
