@@ -334,14 +334,19 @@ def _delivered_between(db: Database, start: dt.datetime, stop: dt.datetime) -> i
 def _drain(db: Database, timeout: float = 120.0) -> None:
     """Wait until no run is active, so the next round starts from an idle machine."""
     from sqlalchemy import func, select
+    from sqlalchemy.exc import OperationalError
 
     from store import ACTIVE_STATES, ExportRun
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with db.session() as session:
-            if not session.scalar(select(func.count()).where(ExportRun.state.in_(list(ACTIVE_STATES)))):
-                return
+        try:
+            with db.session() as session:
+                if not session.scalar(select(func.count()).where(ExportRun.state.in_(list(ACTIVE_STATES)))):
+                    return
+        except OperationalError:  # the shared server restarting: the round's figures say so, wait for it
+            print("  database unreachable while draining; waiting", file=sys.stderr, flush=True)
+            time.sleep(1)
         time.sleep(0.1)
     raise RuntimeError("runs still active after the round; a worker is stuck")
 
