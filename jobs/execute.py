@@ -219,43 +219,47 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
     (`_Made.record`, or with the run's finish). If writing them fails or the run
     is no longer ours by then, nothing is written and the zip is removed.
     """
-    with ctx.db.session() as session:
-        run = session.get(ExportRun, run_id)
-        assert run is not None
-        user_id, attempt, resend_to = run.user_id, run.attempt, run.resend_to
-        if run.archive is not None:
-            try:
-                with local_copy(ctx.files, run.archive.relpath) as path:
-                    verify_archive(path, scratch=ctx.files.scratch())
-            except (ArchiveError, ArchiveFilesError, OSError):
-                log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
-            else:
-                return _Made(run.archive, user_id, attempt, resend_to)
-        if run.resend_to is not None:
-            # A re-send promises the same bytes: a new export would be a different archive.
-            raise DeliveryError("re-send archive unusable", permanent=True, user_message=RESEND_GONE)
-        user = session.get(User, run.user_id)
-        assert user is not None
-        result = export_user(
-            session,
-            user,
-            ctx.files,
-            now=ctx.clock(),
-            vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
-            progress=beat.report,
-            cache_dir=ctx.export_cache_dir,
-        )
-    counts = result.counts
-    exported = runs.NewArchive(
-        row=result.archive,
-        message=f"Archive written and verified: {counts_line(counts.as_dict())}; "
-        f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
-        at=ctx.clock(),
-    )
-    made = _Made(result.archive, user_id, attempt, resend_to, unrecorded=exported)
-    if beat.lost.is_set():
-        made.discard(ctx)
-        raise LeaseLost(run_id)
+    made: _Made | None = None
+    try:
+        with ctx.db.session() as session:
+            run = session.get(ExportRun, run_id)
+            assert run is not None
+            user_id, attempt, resend_to = run.user_id, run.attempt, run.resend_to
+            if run.archive is not None:
+                try:
+                    with local_copy(ctx.files, run.archive.relpath) as path:
+                        verify_archive(path, scratch=ctx.files.scratch())
+                except (ArchiveError, ArchiveFilesError, OSError):
+                    log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
+                else:
+                    return _Made(run.archive, user_id, attempt, resend_to)
+            if run.resend_to is not None:
+                # A re-send promises the same bytes: a new export would be a different archive.
+                raise DeliveryError("re-send archive unusable", permanent=True, user_message=RESEND_GONE)
+            user = session.get(User, run.user_id)
+            assert user is not None
+            result = export_user(
+                session,
+                user,
+                ctx.files,
+                now=ctx.clock(),
+                vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
+                progress=beat.report,
+                cache_dir=ctx.export_cache_dir,
+            )
+            exported = runs.NewArchive(
+                row=result.archive,
+                message=f"Archive written and verified: {counts_line(result.counts.as_dict())}; "
+                f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
+                at=ctx.clock(),
+            )
+            made = _Made(result.archive, user_id, attempt, resend_to, unrecorded=exported)
+        if beat.lost.is_set():
+            raise LeaseLost(run_id)
+    except BaseException:
+        if made is not None:  # the zip is stored, its row not written (e.g. the read's commit failed)
+            made.discard(ctx)
+        raise
     return made
 
 
