@@ -29,13 +29,18 @@ Exports run in interleaved rounds of three deployments: real Celery workers
 `jobs.worker.dispatch_queued` from this process; the embedded default
 (`EmbeddedRuntime`, export threads in one process, SQLite); and the embedded
 runtime with export processes (EMBEDDED_PROCESSES). Each user's next run is queued
-as soon as the last one finished, as "Export now" would. Besides exports per
+as soon as the last one finished, as "Export now" would. Each deployment runs in two
+modes: "repeat" (the steady state of periodic runs: every user was exported before and
+nothing changed, so the per-user export cache serves unchanged items) and "first" (each
+user's export cache is deleted before the run is queued: a first export of an account
+already in the store). Besides exports per
 minute (wall), each round gives the CPU per export of everything that executed it
 (Celery workers and their PostgreSQL backends, read from /proc: Linux only; or the
 embedded process and its children), which a shared machine disturbs far less.
 
     .venv/bin/python bench/scheduler_scale.py [--sizes 100000,1000000] [--rounds 3]
-        [--export-seconds 30] [--export-workers 2] [--code CHECKOUT] [--profile]
+        [--export-seconds 30] [--export-workers 2] [--export-modes repeat,first]
+        [--deployments postgres,threads,processes] [--code CHECKOUT] [--profile]
 
 `--sizes 0` skips the dispatcher, `--rounds 0` the exports; `--code /work/main`
 measures another checkout's code with this bench (before/after in one session).
@@ -340,11 +345,13 @@ def _typical_users(db: Database) -> list[int]:
         ]
 
 
-def _top_up(db: Database, user_ids: list[int]) -> int:
+def _top_up(db: Database, user_ids: list[int], forget: Path | None = None) -> int:
     """Queue a run for every user who has none active (what "Export now" does); how many were queued.
 
     One read to find them, and a write only when there are some: the bench must cost the
-    machine as little as a user pressing a button would.
+    machine as little as a user pressing a button would. `forget` (the export cache folder,
+    `JobContext.export_cache_dir`): each queued user's cache is deleted first, so the run is a
+    first export (the cache may go at any time; no run of that user is active then).
     """
     from sqlalchemy import select
 
@@ -354,6 +361,9 @@ def _top_up(db: Database, user_ids: list[int]) -> int:
     with db.session() as session:
         busy = set(session.scalars(select(ExportRun.user_id).where(ExportRun.state.in_(list(ACTIVE_STATES)))))
     idle = [user_id for user_id in user_ids if user_id not in busy]
+    if forget is not None:
+        for user_id in idle:
+            shutil.rmtree(forget / str(user_id), ignore_errors=True)
     if idle:
         with db.session(write=True) as session:
             for user_id in idle:
@@ -380,14 +390,19 @@ def _delivered_between(db: Database, start: dt.datetime, stop: dt.datetime) -> i
 def _drain(db: Database, timeout: float = 120.0) -> None:
     """Wait until no run is active, so the next round starts from an idle machine."""
     from sqlalchemy import func, select
+    from sqlalchemy.exc import OperationalError
 
     from store import ACTIVE_STATES, ExportRun
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with db.session() as session:
-            if not session.scalar(select(func.count()).where(ExportRun.state.in_(list(ACTIVE_STATES)))):
-                return
+        try:
+            with db.session() as session:
+                if not session.scalar(select(func.count()).where(ExportRun.state.in_(list(ACTIVE_STATES)))):
+                    return
+        except OperationalError:  # the shared server restarting: the round's figures say so, wait for it
+            print("  database unreachable while draining; waiting", file=sys.stderr, flush=True)
+            time.sleep(1)
         time.sleep(0.1)
     raise RuntimeError("runs still active after the round; a worker is stuck")
 
@@ -476,20 +491,22 @@ class CeleryWorkers:
                     raise RuntimeError(f"Celery worker {i} did not start:\n{log.read_text(errors='replace')}")
                 time.sleep(0.1)
 
-    def round(self, seconds: float) -> Round:
+    def round(self, seconds: float, mode: str) -> Round:
+        """Exports for `seconds`: `mode` "repeat" (each user exported before, account unchanged) or "first"."""
         from jobs.worker import dispatch_queued
         from store.base import utcnow
 
+        forget = _cache_folder(self.ctx, mode)
         with self.app.app_context():
             for _ in range(2):  # warm-up: every worker has exported and holds its connections
-                _top_up(self.db, self.users)
+                _top_up(self.db, self.users, forget)
                 dispatch_queued(self.ctx)
                 _drain(self.db)
             pids = [process.pid for process in self.processes]
             start, began = utcnow(), time.perf_counter()
             workers, backends, mine = sum(map(_cpu_of, pids)), _backends(self.name), time.process_time()
             while time.perf_counter() - began < seconds:
-                if _top_up(self.db, self.users):
+                if _top_up(self.db, self.users, forget):
                     dispatch_queued(self.ctx)
                 time.sleep(POLL)
             stop, took = utcnow(), time.perf_counter() - began
@@ -514,6 +531,19 @@ class CeleryWorkers:
         self.broker.close()
 
 
+MODES = {
+    "repeat": "repeat (exported before, unchanged)",
+    "first": "first (no export cache)",
+}
+
+
+def _cache_folder(ctx: JobContext, mode: str) -> Path | None:
+    """The export cache folder the bench empties per user before each run of a "first" round; else None."""
+    if mode not in MODES:
+        raise ValueError(f"unknown export mode {mode!r}; one of {', '.join(MODES)}")
+    return getattr(ctx, "export_cache_dir", None) if mode == "first" else None
+
+
 def _bench_context(folder: str) -> JobContext:
     """The embedded round's job context (in the round's process, or in each export process)."""
     from jobs.context import JobContext
@@ -531,7 +561,7 @@ def supports_processes() -> bool:
 
 
 def _embedded_round(
-    folder: str, seconds: float, workers: int, processes: bool, results: multiprocessing.Queue[Round]
+    folder: str, seconds: float, workers: int, processes: bool, mode: str, results: multiprocessing.Queue[Round]
 ) -> None:
     """One embedded process (SQLite, `EmbeddedRuntime` with `workers` export threads or processes).
 
@@ -544,6 +574,7 @@ def _embedded_round(
 
     ctx = _bench_context(folder)
     db = ctx.db
+    forget = _cache_folder(ctx, mode)
     known = Path(folder, "users")  # the first round imports the accounts, later ones reuse them
     if not known.exists():
         migrate.upgrade(db)
@@ -556,7 +587,7 @@ def _embedded_round(
     else:
         runtime = EmbeddedRuntime(ctx, workers=workers)
     for _ in range(2):  # warm-up, as a long-running process is
-        _top_up(db, users)
+        _top_up(db, users, forget)
         runtime.kick()
         _drain(db)
     pool = getattr(runtime, "children", None)  # None: threads (and code from before export processes)
@@ -564,7 +595,7 @@ def _embedded_round(
     start, began = utcnow(), time.perf_counter()
     cpu = time.process_time() + sum(map(_cpu_of, children))
     while time.perf_counter() - began < seconds:
-        if _top_up(db, users):
+        if _top_up(db, users, forget):
             runtime.kick()
         time.sleep(POLL)
     stop, took = utcnow(), time.perf_counter() - began
@@ -575,10 +606,10 @@ def _embedded_round(
     db.dispose()
 
 
-def embedded_round(folder: Path, seconds: float, workers: int, processes: bool) -> Round:
+def embedded_round(folder: Path, seconds: float, workers: int, processes: bool, mode: str) -> Round:
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[Round] = context.Queue()
-    process = context.Process(target=_embedded_round, args=(str(folder), seconds, workers, processes, results))
+    process = context.Process(target=_embedded_round, args=(str(folder), seconds, workers, processes, mode, results))
     process.start()
     deadline = time.monotonic() + seconds + 300
     while True:
@@ -596,28 +627,42 @@ def embedded_round(folder: Path, seconds: float, workers: int, processes: bool) 
 
 def export_rounds(name: str, url: str, args: argparse.Namespace) -> dict[str, list[Round]]:
     """Interleaved rounds, `args.rounds` times: PostgreSQL + Celery workers, the embedded SQLite
-    default (export threads), and the embedded deployment with export processes where the code has them."""
+    default (export threads), and the embedded deployment with export processes where the code has
+    them; each in every mode of `args.export_modes` (repeat exports, first exports)."""
     folder = Path(tempfile.mkdtemp(prefix="lifeboat-bench-exports-"))
     (folder / "sqlite").mkdir()
-    celery = CeleryWorkers(name, url, args.export_workers, CODE, folder)
     n = args.export_workers
-    labels = {
+    deployments = {
         "postgres": f"PostgreSQL + {n} Celery workers (solo pool)",
         "threads": f"embedded SQLite default ({n} export threads, one process)",
         "processes": f"embedded SQLite, EMBEDDED_PROCESSES=true ({n} export processes)",
     }
-    results: dict[str, list[Round]] = {label: [] for label in labels.values()}
-    if not supports_processes():
-        del results[labels["processes"]]
+    wanted = [d for d in args.deployments.split(",") if d]
+    unknown = [d for d in wanted if d not in deployments]
+    if unknown:
+        raise SystemExit(f"unknown deployments {unknown}; choose from {', '.join(deployments)}")
+    if "processes" in wanted and not supports_processes():
+        wanted.remove("processes")
+    modes = [m for m in args.export_modes.split(",") if m]
+    if any(mode not in MODES for mode in modes):
+        raise SystemExit(f"unknown export modes in {modes}; choose from {', '.join(MODES)}")
+    results: dict[str, list[Round]] = {f"{deployments[d]}, {MODES[m]}": [] for d in wanted for m in modes}
+    celery = CeleryWorkers(name, url, n, CODE, folder) if "postgres" in wanted else None
     try:
         for round_ in range(args.rounds):
-            results[labels["postgres"]].append(celery.round(args.export_seconds))
-            results[labels["threads"]].append(embedded_round(folder / "sqlite", args.export_seconds, n, False))
-            if labels["processes"] in results:
-                results[labels["processes"]].append(embedded_round(folder / "sqlite", args.export_seconds, n, True))
+            for mode in modes:
+                for deployment in wanted:
+                    if deployment == "postgres":
+                        assert celery is not None
+                        outcome = celery.round(args.export_seconds, mode)
+                    else:
+                        processes = deployment == "processes"
+                        outcome = embedded_round(folder / "sqlite", args.export_seconds, n, processes, mode)
+                    results[f"{deployments[deployment]}, {MODES[mode]}"].append(outcome)
             print(f"  export round {round_ + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     finally:
-        celery.close()
+        if celery is not None:
+            celery.close()
         shutil.rmtree(folder, ignore_errors=True)
     return results
 
@@ -638,6 +683,12 @@ def main() -> None:
     parser.add_argument("--export-seconds", type=float, default=30.0, help="length of one export round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved export rounds (PostgreSQL, SQLite)")
     parser.add_argument("--export-workers", type=int, default=2, help="Celery workers; embedded export threads")
+    parser.add_argument(
+        "--export-modes",
+        default="repeat,first",
+        help="repeat: each user exported before, account unchanged (periodic runs); first: no export cache",
+    )
+    parser.add_argument("--deployments", default="postgres,threads,processes", help="which export deployments")
     parser.add_argument("--code", type=Path, default=ROOT, help="the Lifeboat checkout to measure (default: this one)")
     parser.add_argument("--profile", action="store_true", help="print a profile of the last due tick")
     parser.add_argument(
@@ -726,7 +777,7 @@ def main() -> None:
             f" 'CPU-bound rate' is what {cores} cores would export if they did nothing else:"
             f" {cores} x 60 s / CPU per export."
         )
-        columns = ["deployment", "exports/min (wall)", "CPU ms per export", "CPU-bound rate /min",
+        columns = ["deployment, exports", "exports/min (wall)", "CPU ms per export", "CPU-bound rate /min",
                    "dispatcher CPU ms per export"]  # fmt: skip
         print("| " + " | ".join(columns) + " |")
         print("|---|---:|---:|---:|---:|")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from delivery.contract import Payload, Receipt
 from errors import DeliveryError, LifeboatError
@@ -139,18 +141,30 @@ def execute_run(ctx: JobContext, run_id: str, owner: str) -> str:
 
 
 def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
-    """Execute a run this caller has already claimed."""
+    """Execute a run this caller has already claimed.
+
+    Why a new archive's row is written late: with nothing to send (the embedded
+    default keeps archives on disk only), the archive row, the run's link to it,
+    its history lines and "delivered" are one write transaction instead of two,
+    and the destinations are read once. A run with somewhere to send it records
+    the archive first, as before, so a retry after a failed delivery reuses it.
+    Until its row is written the zip is removed on any failure (`made.discard`).
+    """
     log.info("run started", extra={"run_id": run_id, "owner": owner})
+    made: _Made | None = None
     try:
         with Heartbeat(ctx, run_id, owner) as beat:
-            archive = _archive_for(ctx, run_id, owner, beat)
+            made = _archive_for(ctx, run_id, owner, beat)
             beat.report("deliver", 97)
-            message = _deliver(ctx, run_id, archive)
+            message = _deliver(ctx, run_id, owner, made)
             if beat.lost.is_set():
                 raise LeaseLost(run_id)
         stages = beat.take_changes()
-        if not runs.finish_delivered(ctx.db, run_id, owner, now=ctx.clock(), message=message, stages=stages):
+        if not runs.finish_delivered(
+            ctx.db, run_id, owner, now=ctx.clock(), message=message, stages=stages, archive=made.unrecorded
+        ):
             return "lost"
+        made.unrecorded = None
         log.info("run delivered", extra={"run_id": run_id})
         return RunState.DELIVERED
     except LeaseLost:
@@ -161,83 +175,95 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
     except Exception as exc:
         log.exception("run attempt crashed", extra={"run_id": run_id})
         return _failed(ctx, run_id, owner, _describe(exc), permanent=False)
+    finally:
+        if made is not None:
+            made.discard(ctx)
 
 
-def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> Archive:
-    """The run's verified archive: reused from an earlier attempt if intact, else a new export.
+@dataclass
+class _Made:
+    """The run's verified archive, and what delivering it needs to know of the run and its user."""
 
-    If the transaction recording a new archive fails (the database went away
-    between writing the zip and committing its row), the zip is removed: a
-    complete file that no archive row names must not look like one. The next
-    attempt exports again.
+    archive: Archive
+    user_id: int
+    attempt: int
+    resend_to: str | None
+    # A new export whose row is not written yet (`runs.NewArchive`); None once it is, or for an earlier one.
+    unrecorded: runs.NewArchive | None = None
+
+    def record(self, ctx: JobContext, run_id: str, owner: str) -> None:
+        """Write the new archive's row, link and history line now (before sending it anywhere)."""
+        if self.unrecorded is None:
+            return
+        with ctx.db.session(write=True) as session:
+            if not runs.record_archive(session, run_id, owner, self.unrecorded):
+                # Someone else owns the run now: roll back; our complete but unneeded zip goes.
+                raise LeaseLost(run_id)
+        self.unrecorded = None
+
+    def discard(self, ctx: JobContext) -> None:
+        """Remove the zip of a new export whose row was never written: no file may look like an archive."""
+        if self.unrecorded is not None:
+            ctx.files.delete(self.unrecorded.row.relpath)
+            self.unrecorded = None
+
+
+def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _Made:
+    """The run's verified archive: reused from an earlier attempt if intact, else a new export (not recorded).
+
+    Why the export reads in a read-only session: it reads for as long as the
+    account is big, while other connections commit (claims, ticks, other
+    exports, this run's own heartbeat). On SQLite a transaction that has read
+    cannot start writing after that, so the archive row, the run's link to it
+    and the history line are written afterwards in a short write transaction
+    (`_Made.record`, or with the run's finish). If writing them fails or the run
+    is no longer ours by then, nothing is written and the zip is removed.
     """
-    written: list[str] = []
+    made: _Made | None = None
     try:
-        return _recorded_archive(ctx, run_id, owner, beat, written)
-    except BaseException:
-        for relpath in written:
-            ctx.files.delete(relpath)
-        raise
-
-
-def _recorded_archive(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat, written: list[str]) -> Archive:
-    """Reuse the run's archive or export a new one, then record it.
-
-    Why two transactions: the export reads for as long as the account is big,
-    while other connections commit (claims, ticks, other exports, this run's
-    own heartbeat). On SQLite a transaction that has read cannot start writing
-    after that, so the export reads in a read-only session and the archive row,
-    the run's link to it and the history line are written afterwards in one
-    short write transaction. If the run is no longer ours by then, nothing is
-    written and the zip is removed (by `_archive_for`).
-    """
-    with ctx.db.session() as session:
-        run = session.get(ExportRun, run_id)
-        assert run is not None
-        if run.archive is not None:
-            try:
-                with local_copy(ctx.files, run.archive.relpath) as path:
-                    verify_archive(path, scratch=ctx.files.scratch())
-            except (ArchiveError, ArchiveFilesError, OSError):
-                log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
-            else:
-                return run.archive
-        if run.resend_to is not None:
-            # A re-send promises the same bytes: a new export would be a different archive.
-            raise DeliveryError("re-send archive unusable", permanent=True, user_message=RESEND_GONE)
-        user = session.get(User, run.user_id)
-        assert user is not None
-        result = export_user(
-            session,
-            user,
-            ctx.files,
-            now=ctx.clock(),
-            vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
-            progress=beat.report,
-            cache_dir=ctx.export_cache_dir,
-        )
-        written.append(result.archive.relpath)
-    if beat.lost.is_set():
-        raise LeaseLost(run_id)
-    with ctx.db.session(write=True) as session:
-        session.add(result.archive)
-        session.flush()
-        if not runs.attach_archive(session, run_id, owner, result.archive.id):
-            # Someone else owns the run now: roll back; our complete but unneeded zip goes.
+        with ctx.db.session() as session:
+            run = session.get(ExportRun, run_id)
+            assert run is not None
+            user_id, attempt, resend_to = run.user_id, run.attempt, run.resend_to
+            if run.archive is not None:
+                try:
+                    with local_copy(ctx.files, run.archive.relpath) as path:
+                        verify_archive(path, scratch=ctx.files.scratch())
+                except (ArchiveError, ArchiveFilesError, OSError):
+                    log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
+                else:
+                    return _Made(run.archive, user_id, attempt, resend_to)
+            if run.resend_to is not None:
+                # A re-send promises the same bytes: a new export would be a different archive.
+                raise DeliveryError("re-send archive unusable", permanent=True, user_message=RESEND_GONE)
+            user = session.get(User, run.user_id)
+            assert user is not None
+            result = export_user(
+                session,
+                user,
+                ctx.files,
+                now=ctx.clock(),
+                vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
+                progress=beat.report,
+                cache_dir=ctx.export_cache_dir,
+            )
+            exported = runs.NewArchive(
+                row=result.archive,
+                message=f"Archive written and verified: {counts_line(result.counts.as_dict())}; "
+                f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
+                at=ctx.clock(),
+            )
+            made = _Made(result.archive, user_id, attempt, resend_to, unrecorded=exported)
+        if beat.lost.is_set():
             raise LeaseLost(run_id)
-        counts = result.counts
-        runs.add_event(
-            session,
-            run_id,
-            "exported",
-            f"Archive written and verified: {counts_line(counts.as_dict())}; "
-            f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
-            at=ctx.clock(),
-        )
-    return result.archive
+    except BaseException:
+        if made is not None:  # the zip is stored, its row not written (e.g. the read's commit failed)
+            made.discard(ctx)
+        raise
+    return made
 
 
-def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
+def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
     """Send the archive to every destination that has not yet received it in this run.
 
     Each attempt is recorded (outcome, where, what to fix) and the destination's
@@ -245,29 +271,31 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
     Destinations read a real file: the stored one, or a download of it when
     archives live in a bucket. Who still needs it is decided first: a run with
     nothing to send (the embedded default keeps archives on disk only) neither
-    downloads the archive from a bucket nor reads its manifest back.
+    downloads the archive from a bucket nor reads its manifest back, and leaves
+    a new archive's row to the run's finish. Otherwise the archive is recorded
+    before anything is sent, even when its destinations turn out unusable.
     """
-    with ctx.db.session() as session:
-        user = session.get(User, archive.user_id)
-        assert user is not None
-        done = set(
-            session.scalars(
-                select(DeliveryAttempt.destination_id).where(
-                    DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
-                )
-            )
-        )
-        run = session.get(ExportRun, run_id)
-        to_own_email = run is not None and run.resend_to == "email"  # a support re-send to the account's address
-        targets = ctx.own_email(user) if to_own_email else ctx.destinations(session, user)
-        destinations = [(key, backend) for key, backend in targets if key not in done]
-        if not destinations:
-            if not done:
-                return "Archive kept on Lifeboat's disk, ready to download (no other destination set)."
-            return "Already delivered to every destination."
-        # A link row only when an email may carry it (no stray rows for runs that never show one).
-        link = ctx.download_link(archive.id, user.id) if needs_download_link(b for _, b in destinations) else None
-        email, display_name = user.email, user.display_name
+    archive = made.archive
+    try:
+        with ctx.db.session() as session:
+            user = session.get(User, made.user_id)
+            assert user is not None
+            # Deliveries are recorded only by this run's own attempts: none before its first.
+            done = set() if made.attempt <= 1 else _delivered_to(session, run_id)
+            to_own_email = made.resend_to == "email"  # a support re-send to the account's address
+            targets = ctx.own_email(user) if to_own_email else ctx.destinations(session, user)
+            destinations = [(key, backend) for key, backend in targets if key not in done]
+            if not destinations:
+                if not done:
+                    return "Archive kept on Lifeboat's disk, ready to download (no other destination set)."
+                return "Already delivered to every destination."
+            email, display_name, user_id = user.email, user.display_name, user.id
+    except DeliveryError:
+        made.record(ctx, run_id, owner)  # the archive stays the run's, as when a delivery fails
+        raise
+    made.record(ctx, run_id, owner)
+    # A link row only when an email may carry it (no stray rows for runs that never show one).
+    link = ctx.download_link(archive.id, user_id) if needs_download_link(b for _, b in destinations) else None
     with local_copy(ctx.files, archive.relpath) as path:
         payload = Payload(
             path=path,
@@ -295,6 +323,17 @@ def _deliver(ctx: JobContext, run_id: str, archive: Archive) -> str:
             # Old archives go only after this one is verified and recorded; never fails the delivery.
             prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
     return "Delivered to " + ", ".join(delivered) + "."
+
+
+def _delivered_to(session: Session, run_id: str) -> set[int | None]:
+    """Destinations an earlier attempt of this run already delivered to."""
+    return set(
+        session.scalars(
+            select(DeliveryAttempt.destination_id).where(
+                DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
+            )
+        )
+    )
 
 
 def _manifest_of(path: Path) -> bytes:

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store import ACTIVE_STATES, Database, ExportRun, RunEvent, RunState
+from store import ACTIVE_STATES, Archive, Database, ExportRun, RunEvent, RunState
 
 CLAIMABLE = (RunState.QUEUED, RunState.RETRYING)
 STAGE_EVENT = "stage"  # a history line whose message is the name of the stage that began at its time
@@ -43,6 +43,26 @@ def _rowcount(result: Result[Any]) -> int:
 
 def add_event(session: Session, run_id: str, kind: str, message: str, *, at: dt.datetime, level: str = "info") -> None:
     session.add(RunEvent(run_id=run_id, kind=kind, message=message, level=level, at=at))
+
+
+def add_events(session: Session, run_id: str, lines: Sequence[tuple[str, str, dt.datetime]]) -> None:
+    """Several "info" history lines `(kind, message, at)` in one statement, in this order.
+
+    Why not `add_event` each: the ORM inserts each object with its own INSERT ... RETURNING,
+    and a run's finish writes half a dozen lines (its stages, "exported", "delivered").
+    """
+    rows = [{"run_id": run_id, "kind": kind, "message": text, "level": "info", "at": at} for kind, text, at in lines]
+    if rows:
+        session.execute(insert(RunEvent), rows)
+
+
+@dataclass(frozen=True)
+class NewArchive:
+    """A new, verified archive whose row is not written yet, and its "exported" history line."""
+
+    row: Archive
+    message: str
+    at: dt.datetime
 
 
 def active_run(session: Session, user_id: int) -> ExportRun | None:
@@ -181,6 +201,23 @@ def attach_archive(session: Session, run_id: str, owner: str, archive_id: str) -
     return _rowcount(result) == 1
 
 
+def record_archive(session: Session, run_id: str, owner: str, archive: NewArchive) -> bool:
+    """Insert the archive's row, link the run to it and write its "exported" line; False if the run is not ours.
+
+    On False the caller rolls the transaction back (the row must not stay without its run).
+    """
+    session.add(archive.row)
+    session.flush()
+    if not attach_archive(session, run_id, owner, archive.row.id):
+        return False
+    add_event(session, run_id, "exported", archive.message, at=archive.at)
+    return True
+
+
+class _NotOurs(Exception):
+    """Rolls back a finish whose run turned out to be someone else's."""
+
+
 def finish_delivered(
     db: Database,
     run_id: str,
@@ -189,32 +226,41 @@ def finish_delivered(
     now: dt.datetime,
     message: str,
     stages: Sequence[tuple[str, dt.datetime]] = (),
+    archive: NewArchive | None = None,
 ) -> bool:
     """Mark the run delivered; False means it is no longer ours (nothing is written then).
 
     `stages` are stage changes the heartbeat has not written yet (as in `heartbeat`):
     written here, in the same transaction, instead of in a last renewal of their own.
+    `archive`: a new archive not recorded yet (a run with nothing to send), recorded
+    in the same transaction as its "exported" line, before the stages.
     """
-    with db.session(write=True) as session:
-        result = session.execute(
-            update(ExportRun)
-            .where(_owned(run_id, owner))
-            .values(
-                state=RunState.DELIVERED,
-                stage="done",
-                progress=100,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                error=None,
-            )
-        )
-        if _rowcount(result) != 1:
-            return False
-        for name, at in stages:
-            add_event(session, run_id, STAGE_EVENT, name, at=at)
-        add_event(session, run_id, "delivered", message, at=now)
-        return True
+    values: dict[str, object] = {
+        "state": RunState.DELIVERED,
+        "stage": "done",
+        "progress": 100,
+        "finished_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "error": None,
+    }
+    lines: list[tuple[str, str, dt.datetime]] = []
+    try:
+        with db.session(write=True) as session:
+            if archive is not None:
+                session.add(archive.row)
+                session.flush()  # the row first: the run's archive_id refers to it
+                values["archive_id"] = archive.row.id
+                lines.append(("exported", archive.message, archive.at))
+            result = session.execute(update(ExportRun).where(_owned(run_id, owner)).values(**values))
+            if _rowcount(result) != 1:
+                raise _NotOurs
+            lines.extend((STAGE_EVENT, name, at) for name, at in stages)
+            lines.append(("delivered", message, now))
+            add_events(session, run_id, lines)
+    except _NotOurs:
+        return False
+    return True
 
 
 def finish_failed_attempt(

@@ -214,7 +214,8 @@ class Bundle:
             keys = [item_key("contact", v.digest, self.vcard_version) if v.digest else "" for v in batch]
             found = self.cache.get_many([k for k in keys if k])
             packed = {k: pair for k in found if (pair := unpack_card(found[k])) is not None}
-            records = versioned.contacts_by_key([v.key for v, k in zip(batch, keys, strict=True) if k not in packed])
+            missing = [v.key for v, k in zip(batch, keys, strict=True) if k not in packed]
+            records = versioned.contacts_by_key(missing) if missing else {}  # no query when all were cached
             for version, key in zip(batch, keys, strict=True):
                 stem = _stem_of(version.formatted_name, _joined(version.given, version.family), version.uid)
                 pair = packed.get(key)

@@ -104,6 +104,52 @@ def test_a_run_exports_verifies_and_delivers(ctx: JobContext, db: Database, user
         assert list(stages) == ["contacts", "calendars", "notes", "verified", "deliver"]
 
 
+def test_a_run_with_nothing_to_send_records_its_archive_and_history_in_its_finish(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    run_id = _queue(db, user_id, clock())
+    assert execute_run(ctx, run_id, "test") == RunState.DELIVERED
+    with db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.state == RunState.DELIVERED and run.archive is not None
+        assert (ctx.archive_dir / run.archive.relpath).is_file()
+        lines = list(
+            session.execute(
+                select(RunEvent.kind, RunEvent.message).where(RunEvent.run_id == run_id).order_by(RunEvent.id)
+            )
+        )
+    assert [kind for kind, _ in lines if kind != "stage"] == ["queued", "started", "exported", "delivered"]
+    assert [message for kind, message in lines if kind == "stage"] == [
+        "contacts",
+        "calendars",
+        "notes",
+        "verified",
+        "deliver",
+    ]
+    assert lines[-1][1].startswith("Archive kept on Lifeboat's disk")
+
+
+def test_a_run_taken_over_before_its_finish_leaves_no_archive_row_and_no_zip(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    run_id = _queue(db, user_id, clock())
+
+    def taken_over(stage: str, _percent: int) -> None:
+        if stage == "deliver":  # the export is verified, its row not written: another worker takes the run
+            with db.session(write=True) as session:
+                run = session.get(ExportRun, run_id)
+                assert run is not None
+                run.lease_owner = "another-worker"
+
+    ctx.on_progress = taken_over
+    assert execute_run(ctx, run_id, "test") == "lost"
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Archive)) == 0
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.state == RunState.RUNNING and run.archive_id is None
+    assert [p for p in ctx.archive_dir.rglob("*") if p.is_file()] == []
+
+
 def test_only_one_active_run_per_user(db: Database, user_id: int, clock: Clock) -> None:
     first = _queue(db, user_id, clock())
     with db.session(write=True) as session:
