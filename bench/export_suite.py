@@ -150,7 +150,8 @@ def run_scale(workdir: Path, scale: float, rounds: int) -> dict[str, Any]:
         out["restore"].append(child("restore", first["archive"], folder / "restore.db"))
         out["verify"].append(child("verify", first["archive"]))
         Path(first["archive"]).unlink()
-        say(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} CPU {v[-1]['cpu']:.2f} s" for k, v in out.items()))
+        done = (f"{k} CPU {v[-1]['cpu']:.2f} s {peak_mb(v[-1]):.0f} MB" for k, v in out.items())
+        say(f"round {r + 1}/{rounds}: " + ", ".join(done))  # a run stopped half-way still leaves its figures
     shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(folder / "archives", ignore_errors=True)
     return {"scale": scale, "stats": stats, "steps": out}
@@ -185,7 +186,7 @@ def report(results: list[dict[str, Any]], rounds: int) -> None:
     print()
     head = (
         f"{'scale':>5} {'step':<9} {'vs':<5} | {'CPU ratio':>18} {'wall ratio':>18} | "
-        f"{'CPU s':>19} {'wall s':>19} | {'peak RSS MB':>11}"
+        f"{'CPU s':>21} {'wall s':>23} | {'peak RSS MB':>11}"
     )
     print(head)
     print("-" * len(head))
@@ -200,7 +201,7 @@ def report(results: list[dict[str, Any]], rounds: int) -> None:
                 ]
             print(
                 f"{r['scale']:>4g}x {step:<9} {base or '':<5} | {ratios[0]:>18} {ratios[1]:>18} | "
-                f"{spread([x['cpu'] for x in runs], ' s'):>19} {spread([x['wall'] for x in runs], ' s'):>19} | "
+                f"{spread([x['cpu'] for x in runs], ' s'):>21} {spread([x['wall'] for x in runs], ' s'):>23} | "
                 f"{max(peak_mb(x) for x in runs):>11.0f}"
             )
         checks = steps["verify"]
