@@ -207,21 +207,12 @@ class _Clock:
 
 def timing(folder: Path, repeat: int) -> dict[str, Any]:
     """`repeat` interleaved rounds of the app's export and the library-only baseline."""
-    import jobs.export
-    from store.accounts import AccountReader, find_user
-    from store.db import Database
+    from export_floor import records, timed_floor, timed_reads
 
-    database = Database(db_url(folder))
-    with database.session() as session:  # the very records the export serialises
-        user = find_user(session, EMAIL)
-        assert user is not None
-        reader = AccountReader(session, user)
-        contacts = list(reader.contacts())
-        calendars = [(info, list(reader.events(key))) for key, info in reader.calendars()]
-        notes = list(reader.notes())
-    database.dispose()
+    import jobs.export
+
+    contacts, calendars, notes = records(db_url(folder), EMAIL)  # the very records the export serialises
     jobs.export.AccountReader = _Clock.reader()  # type: ignore[misc]  # this process only
-    from export_floor import timed_floor, timed_reads
 
     floor: list[list[float]] = []  # issue 15: the plain-writer pipeline, and the store read vs a plain scan
     reads: list[list[float]] = []

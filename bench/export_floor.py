@@ -149,6 +149,25 @@ def plain_scan(session: Session, user: User) -> int:
     return total + scan(*_NOTES, user.id)
 
 
+def records(db_url: str, email: str) -> tuple[list[Contact], list[tuple[CalendarInfo, list[Event]]], list[Note]]:
+    """The very records an export of `email` serialises, read once into memory (what the floor writes)."""
+    from store.accounts import find_user
+    from store.db import Database
+
+    database = Database(db_url)
+    try:
+        with database.session() as session:
+            user = find_user(session, email)
+            assert user is not None
+            reader = AccountReader(session, user)
+            contacts = list(reader.contacts())
+            calendars = [(info, list(reader.events(key))) for key, info in reader.calendars()]
+            notes = list(reader.notes())
+    finally:
+        database.dispose()
+    return contacts, calendars, notes
+
+
 def timed_floor(
     contacts: list[Contact], calendars: list[tuple[CalendarInfo, list[Event]]], notes: list[Note], folder: Path
 ) -> list[float]:
