@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -50,8 +51,11 @@ def restore_archive(
 
     Archives of `TWO_PROCESSES_FROM` bytes or more on two or more cores (or
     `processes=2`) are staged by two processes: the calendars by a plain
-    `python -m jobs.restore_worker` (not a fork of a web process, not the app),
-    contacts and notes here. If either finds anything wrong, the staging is done
+    `jobs.restore_worker` (not a fork of a web process, not the app), contacts
+    and notes here. The worker does not verify the archive again: it checks
+    that the file has the SHA-256 this process took before verifying it, and
+    its answer is used only if that verification passed. If either finds
+    anything wrong, the staging is done
     again in one process, whose error is the one reported: the outcome is always
     the one-process outcome.
     """
@@ -86,11 +90,17 @@ def _staged_by_one(path: Path, email: str, scratch: Path | None) -> Staged:
 
 def _staged_by_two(path: Path, email: str, scratch: Path | None) -> Staged | None:
     """Contacts and notes staged here while the worker stages the calendars; None if either failed."""
+    try:
+        with path.open("rb") as f:
+            # What the worker checks instead of verifying again: this file, which is verified below.
+            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None  # the one-process restore says why
     handle, name = tempfile.mkstemp(prefix=".lifeboat-restore-calendars-", dir=scratch)
     os.close(handle)
     spool = Path(name)
     try:
-        with Helper(WORKER, [str(path), str(scratch or tempfile.gettempdir()), name, email]) as helper:
+        with Helper(WORKER, [str(path), str(scratch or tempfile.gettempdir()), name, email, sha256]) as helper:
             try:
                 with open_records(path, email=email, scratch=scratch) as records:
                     owner = Owner(records.email, records.display_name, records.timezone)
