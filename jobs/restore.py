@@ -16,8 +16,9 @@ from store.accounts import Counts
 from store.db import Database
 from store.replace import Owner, Staged, stage, write_staged
 
-# Below this the second process costs more than it saves: its imports and its own verify take ~1.1 s CPU,
-# what the calendars of a 0.1x HEAVY archive (5.4 MB) cost here (~0.75 s); 1x is 55 MB.
+# Below this the second process costs more than it saves: its start-up takes ~0.67 s CPU (imports; it checks
+# the file's digest instead of verifying again), near what the calendars of a 0.1x HEAVY archive (5.4 MB) cost
+# here (~0.75 s): forced to two processes at 0.1x, 0.76 s here + 1.18 s in the worker vs ~1.5 s in one; 1x is 55 MB.
 TWO_PROCESSES_FROM = 16 << 20
 WORKER = "jobs.restore_worker"
 log = logging.getLogger(__name__)
