@@ -100,18 +100,27 @@ def _fits(value: Any, key: str) -> bool:
     string; a restore checks every record of the account, and on a 0.1x HEAVY
     archive the two walks took a fifth of the time (cProfile). This one builds
     no paths and asks `dataclasses.fields` once per class; only a record that
-    fails it takes the full walk, which names the paths.
+    fails it takes the full walk, which names the paths. It tests the exact
+    type of the frequent values (str, tuple, a record class) before the
+    `isinstance` chain (`Mapping` is an ABC, slow to test) and loops without
+    generators: that halved its cost again (cProfile, 0.1x HEAVY restore).
     """
+    kind: Any = type(value)  # Any: mypy does not take type[Any] as the cache's Hashable key
+    if kind is str:
+        return _str_fits(value, key)
+    if kind is tuple:
+        for item in value:  # noqa: SIM110  (a generator per tuple costs more than the check)
+            if not _fits(item, key):
+                return False
+        return True
+    record = _record_fields(kind)
+    if record is not None:
+        for name, field_key in record:  # noqa: SIM110  (as above)
+            if not _fits(getattr(value, name), field_key):
+                return False
+        return True
     if isinstance(value, str):
-        if canonical.NUL in value:
-            return False
-        limit = CHAR_LIMITS.get(key)
-        if limit is not None and len(value) > limit:
-            return False
-        # At most 4 UTF-8 bytes per character: a short value needs no encoding to know it fits.
-        return not (
-            key in KEYS and len(value) * 4 > KEY_BYTES and len(value.encode("utf-8", "surrogatepass")) > KEY_BYTES
-        )
+        return _str_fits(value, key)
     if isinstance(value, tuple):
         return all(_fits(item, key) for item in value)
     if isinstance(value, Mapping):
@@ -119,6 +128,27 @@ def _fits(value: Any, key: str) -> bool:
     if is_dataclass(value) and not isinstance(value, type):
         return all(_fits(getattr(value, name), field_key) for name, field_key in _fields_of(type(value)))
     return True
+
+
+def _str_fits(value: str, key: str) -> bool:
+    if _NUL in value:
+        return False
+    limit = CHAR_LIMITS.get(key)
+    if limit is not None and len(value) > limit:
+        return False
+    # At most 4 UTF-8 bytes per character: a short value needs no encoding to know it fits.
+    return not (key in KEYS and len(value) * 4 > KEY_BYTES and len(value.encode("utf-8", "surrogatepass")) > KEY_BYTES)
+
+
+_NUL = canonical.NUL
+
+
+@functools.cache
+def _record_fields(kind: type[Any]) -> tuple[tuple[str, str], ...] | None:
+    """`_fields_of` for a dataclass that `_fits` checks field by field (not a str, tuple or Mapping); else None."""
+    if not is_dataclass(kind) or issubclass(kind, (str, tuple, Mapping)):
+        return None
+    return _fields_of(kind)
 
 
 @functools.cache

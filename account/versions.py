@@ -18,6 +18,7 @@ that no two different records encode alike (`("a", "bc")` vs `("ab", "c")`,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
@@ -36,6 +37,48 @@ def record_digest(record: Any) -> str:
 
 
 def _feed(update: Any, value: Any) -> None:
+    """Feed `value`'s encoding to `update`: the common exact types first, everything else by `_feed_any`.
+
+    Why the fast path: a restore digests every record, and on a 0.1x HEAVY
+    archive this walk, as one `isinstance` chain with `dataclasses.fields` per
+    record, was the largest Python cost of staging (cProfile). Testing the
+    exact type of the frequent values (str, None, tuple, a record class) and
+    taking a record class's field names from a cache feeds the same bytes.
+    """
+    kind: Any = type(value)  # Any: mypy does not take type[Any] as the cache's Hashable key
+    if kind is str:
+        data = value.encode("utf-8", "surrogatepass")
+        update(b"s%d:" % len(data))
+        update(data)
+    elif value is None:
+        update(b"N")
+    elif kind is tuple or kind is list:
+        update(b"(%d:" % len(value))
+        for item in value:
+            _feed(update, item)
+    else:
+        record = _record_class(kind)
+        if record is None:
+            _feed_any(update, value)
+            return
+        header, names = record
+        update(header)
+        for name in names:
+            _feed(update, getattr(value, name))
+
+
+@functools.cache
+def _record_class(kind: type[Any]) -> tuple[bytes, tuple[str, ...]] | None:
+    """For a dataclass `_feed_any` would encode as one: its header and field names; otherwise None."""
+    earlier = (bool, str, bytes, bytearray, memoryview, int, dt.date, tuple, list, Mapping)
+    if not is_dataclass(kind) or issubclass(kind, earlier):
+        return None
+    name = kind.__name__.encode()
+    return b"<%d:%s" % (len(name), name), tuple(spec.name for spec in fields(kind))
+
+
+def _feed_any(update: Any, value: Any) -> None:
+    """The encoding of every type `record_digest` takes (`_feed` takes the frequent ones the same way)."""
     if value is None:
         update(b"N")
     elif value is True or value is False:

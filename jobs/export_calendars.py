@@ -24,8 +24,9 @@ from typing import Any
 from exporters.archive.layout import Bundle
 from exporters.archive.packed import pack_entries
 from jobs.export_cache import ItemCacheFile
-from store import Database, User
 from store.accounts import AccountReader
+from store.db import Database
+from store.users import User
 
 
 def export_calendars(request: dict[str, Any]) -> dict[str, Any]:

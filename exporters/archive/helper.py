@@ -12,12 +12,25 @@ fails is a reason the job could not finish, not something wrong with its input,
 and the caller says so in one sentence. The caller only ever waits for the
 helper after doing its own part, and a helper that exits, however it exits,
 ends that wait; leaving the `with` block early kills the helper.
+
+Why the helper is started through this module (`python -m exporters.archive.helper
+jobs.restore_worker ...`) and not as `python -m jobs.restore_worker`: `-m` runs
+the package's `__init__` first, and `jobs/__init__` wires jobs into the Flask app
+(Flask, SQLAlchemy's engine, boto3 through the archive bucket settings), none of
+which a helper uses: measured at ~1.0 s CPU of the restore worker's ~1.9 s
+start-up (`python -X importtime`). `_run` registers the top package as a bare
+package (its folder, no `__init__`) and runs the module in it as `__main__`; a
+helper that needs something of its package's `__init__` imports the module that
+defines it, like any other caller.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -48,7 +61,7 @@ class Helper:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *([path] if path else [])])}
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", module, *args],
+                [sys.executable, "-m", "exporters.archive.helper", module, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=self._out,
                 stderr=self._err,
@@ -96,3 +109,19 @@ class Helper:
         lines = [line.strip() for line in self._err.read().decode("utf-8", "replace").splitlines() if line.strip()]
         said = f": {lines[-1][:200]}" if lines else ""
         return f"failed (exit status {code}){said}"
+
+
+def _run(argv: list[str]) -> None:
+    """`python -m exporters.archive.helper MODULE ARGS...`: MODULE as `__main__`, its top package bare."""
+    module, *args = argv
+    top = module.partition(".")[0]
+    if top not in sys.modules:
+        spec = importlib.machinery.ModuleSpec(top, None, is_package=True)
+        spec.submodule_search_locations = [str(ROOT / top)]
+        sys.modules[top] = importlib.util.module_from_spec(spec)
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _run(sys.argv[1:])

@@ -85,8 +85,10 @@ class ArchiveReader:
     extras, a top folder) in a zip the user made again from the unpacked files.
     """
 
-    def __init__(self, source: Source, *, scratch: Path | None = None) -> None:
-        self.manifest, self.survey, self._file, self._spool = _verified(source, keep=True, scratch=scratch)
+    def __init__(self, source: Source, *, scratch: Path | None = None, verified_sha256: str | None = None) -> None:
+        self.manifest, self.survey, self._file, self._spool = _verified(
+            source, keep=True, scratch=scratch, verified_sha256=verified_sha256
+        )
         self._owns_file = not _is_file_object(source)
 
     def __enter__(self) -> ArchiveReader:
@@ -133,9 +135,16 @@ class ArchiveReader:
             yield files[seq]
 
 
-def open_archive(source: Source, *, scratch: Path | None = None) -> ArchiveReader:
-    """Verify the archive at `source` (a path or a seekable binary file) in full, then open it for reading."""
-    return ArchiveReader(source, scratch=scratch)
+def open_archive(source: Source, *, scratch: Path | None = None, verified_sha256: str | None = None) -> ArchiveReader:
+    """Verify the archive at `source` (a path or a seekable binary file) in full, then open it for reading.
+
+    `verified_sha256`: the SHA-256 of the whole file, which another process has
+    verified in full already (`jobs.restore_worker`). The file's digest is then
+    checked instead of every member (0.04 s instead of ~0.9 s CPU for a 55 MB
+    archive): the zip and manifest are still read, and each member read is still
+    checked against its listed SHA-256. `ArchiveError` if the digest differs.
+    """
+    return ArchiveReader(source, scratch=scratch, verified_sha256=verified_sha256)
 
 
 def iter_members(source: Source) -> Iterator[tuple[str, bytes]]:
@@ -240,7 +249,7 @@ def _scan_members(path: str, f: IO[bytes], spool: Spool) -> tuple[Member | None,
 
 
 def _verified(
-    source: Source, *, keep: bool = False, scratch: Path | None = None
+    source: Source, *, keep: bool = False, scratch: Path | None = None, verified_sha256: str | None = None
 ) -> tuple[Manifest, ZipSurvey, IO[bytes], Spool]:
     """Verify the archive at `source` (see `verify_archive`); return the open file and the spool of members.
 
@@ -251,7 +260,9 @@ def _verified(
     owned = not _is_file_object(source)
     spool = Spool(_READER_SCHEMA, folder=scratch)
     try:
-        manifest, survey = _verify(_label(source), f, spool)
+        if verified_sha256 is not None:
+            _check_file_digest(_label(source), f, verified_sha256)
+        manifest, survey = _verify(_label(source), f, spool, members=verified_sha256 is None)
     except BaseException:
         spool.close()
         if owned:
@@ -264,7 +275,17 @@ def _verified(
     return manifest, survey, f, spool
 
 
-def _verify(path: str, f: IO[bytes], spool: Spool) -> tuple[Manifest, ZipSurvey]:
+def _check_file_digest(path: str, f: IO[bytes], sha256: str) -> None:
+    start, digest = f.tell(), hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
+    f.seek(start)
+    found = digest.hexdigest()
+    if found != sha256:
+        raise ArchiveError(f"{path}: changed since it was verified (SHA-256 {found}, not {sha256})")
+
+
+def _verify(path: str, f: IO[bytes], spool: Spool, *, members: bool = True) -> tuple[Manifest, ZipSurvey]:
     manifest_member, survey = _scan_members(path, f, spool)
     if manifest_member is None:
         raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
@@ -291,6 +312,8 @@ def _verify(path: str, f: IO[bytes], spool: Spool) -> tuple[Manifest, ZipSurvey]
     )
     if extra is not None:
         raise ArchiveError(f"{extra[0]}: in the zip but not listed in manifest.json (added later?)")
+    if not members:
+        return manifest, survey  # verified in full by whoever gave the file's digest
     rows = iter_rows(spool.execute(f"SELECT {_JOINED} ORDER BY listed.seq"))
     for row, expected in zip(rows, manifest.files, strict=True):
         if row[1] is None:
@@ -422,9 +445,14 @@ def _named(path: str, exc: InvalidInput) -> InvalidInput:
 
 
 @contextmanager
-def open_records(source: Source, *, email: str | None = None, scratch: Path | None = None) -> Iterator[ArchiveRecords]:
-    """Verify the archive at `source` in full (`ArchiveError` if it fails), then stream its records."""
-    with open_archive(source, scratch=scratch) as archive:
+def open_records(
+    source: Source, *, email: str | None = None, scratch: Path | None = None, verified_sha256: str | None = None
+) -> Iterator[ArchiveRecords]:
+    """Verify the archive at `source` in full (`ArchiveError` if it fails), then stream its records.
+
+    `verified_sha256`: see `open_archive`.
+    """
+    with open_archive(source, scratch=scratch, verified_sha256=verified_sha256) as archive:
         yield ArchiveRecords(archive, email=email)
 
 

@@ -195,12 +195,23 @@ def _params(raw: list[list[str]]) -> dict[str, list[str]]:
         else:  # vCard 2.1 style: ;HOME;VOICE or ;BASE64
             key = "ENCODING" if name.upper() in _BARE_ENCODINGS else "TYPE"
             values = [name]
-        params.setdefault(key, []).extend(_CARETS.sub(lambda m: _UNCARET[m.group(1)], v) for v in values)
+        params.setdefault(key, []).extend(_CARETS.sub(_uncaret, v) if "^" in v else v for v in values)
     return params
+
+
+def _uncaret(match: re.Match[str]) -> str:
+    return _UNCARET[match.group(1)]
+
+
+# Why the `in` tests before the loops and regular expressions below: most values have no
+# escapes, and skipping the work for them took the 1,000 cards of a 0.1x HEAVY archive from
+# 0.144 to 0.131 s CPU (median of 5, equal contacts).
 
 
 def _split(value: str, separator: str) -> list[str]:
     """Split at separators that are not backslash-escaped; the parts stay escaped."""
+    if "\\" not in value:
+        return value.split(separator)
     parts, current = [], []
     chars = iter(value)
     for ch in chars:
@@ -216,6 +227,8 @@ def _split(value: str, separator: str) -> list[str]:
 
 
 def _unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
     return _ESCAPED.sub(lambda m: _UNESCAPE.get(m.group(1), m.group(0)), value)
 
 

@@ -9,6 +9,7 @@ The same checks run on PostgreSQL in tests/scale/test_restore_on_postgresql.py.
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ from account import storable
 from account.records import Account, Attachment, Calendar, CalendarInfo, Event, Note
 from account.sample import SampleSize, generate_account
 from errors import InvalidInput
-from exporters.archive.reader import iter_members, verify_archive
+from exporters.archive.manifest import ArchiveError
+from exporters.archive.reader import iter_members, open_records, verify_archive
 from exporters.archive.writer import Entry
 from jobs import restore
 from jobs.restore import restore_archive
@@ -284,3 +286,29 @@ def test_a_restore_whose_second_process_dies_is_done_in_one(
     restored = restore_archive(db, archive, "copy@example.com", processes=2)
     assert records_of(stored(db, "copy@example.com")) == records_of(alice)
     assert restored.counts.events == 4
+
+
+def _records(archive: Path, **options: Any) -> tuple[Any, ...]:
+    with open_records(archive, **options) as records:
+        calendars = [(info, list(events)) for info, events in records.calendars()]
+        return list(records.contacts()), calendars, list(records.notes())
+
+
+def test_an_archive_opened_with_the_digest_verified_elsewhere_reads_the_records_a_full_verify_reads(
+    alice: Account, tmp_path: Path
+) -> None:
+    """What `jobs.restore_worker` does instead of verifying again: the same records come out."""
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert _records(archive, verified_sha256=digest) == _records(archive)
+
+
+def test_an_archive_that_is_not_the_file_whose_digest_was_verified_is_refused(alice: Account, tmp_path: Path) -> None:
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    archive.write_bytes(archive.read_bytes() + b"\0")  # a zip still, read as before; another file all the same
+    with (
+        pytest.raises(ArchiveError, match="changed since it was verified"),
+        open_records(archive, verified_sha256=digest),
+    ):
+        pass
