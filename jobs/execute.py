@@ -26,6 +26,7 @@ from jobs.bucket_retention import prune_after_delivery
 from jobs.context import JobContext
 from jobs.download_links import needs_download_link
 from jobs.export import export_user, vcard_version_for
+from jobs.export_split import SplitExportStopped
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
 from store.archive_files import ArchiveFilesError, local_copy
 
@@ -172,6 +173,9 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
         return "lost"
     except DeliveryError as exc:
         return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent, operator=exc.operator)
+    except SplitExportStopped as exc:
+        log.warning("run attempt stopped: %s", exc.what, extra={"run_id": run_id})
+        return _failed(ctx, run_id, owner, f"{exc.what[:1].upper()}{exc.what[1:]}.", permanent=False)
     except Exception as exc:
         log.exception("run attempt crashed", extra={"run_id": run_id})
         return _failed(ctx, run_id, owner, _describe(exc), permanent=False)

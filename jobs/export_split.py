@@ -25,8 +25,12 @@ with its files. (Within one process on PostgreSQL, READ COMMITTED reads do not
 share a snapshot either.)
 
 A failed or killed second process fails the export with one line
-(`HelperFailed`); the zip being written is discarded by `store_new`, the item
-cache is not committed, and the packed files are removed.
+(`CalendarsFailed`, "run the export again"; a scheduled run retries by itself);
+the zip being written is discarded by `store_new` and the packed files are
+removed. Entries this process already wrote to the item cache stay (the cache's
+"drop what this export did not use" step is skipped, nothing else is undone):
+each is checked before reuse, and the retry counts the cache as warm and runs
+in one process.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from types import TracebackType
 from sqlalchemy.orm import Session
 
 from errors import LifeboatError
-from exporters.archive.helper import Helper
+from exporters.archive.helper import Helper, HelperFailed
 from exporters.archive.layout import Bundle
 from exporters.archive.packed import PackedMember, pack_entries, raw_entries
 from exporters.archive.writer import DeflatedEntry, Entry, RawEntry
@@ -62,8 +66,23 @@ EVENTS_FROM = 13_000
 OTHERS_FROM = 6_000  # contacts and notes
 
 
-class ExportChanged(LifeboatError):
+class SplitExportStopped(LifeboatError):
+    """A passing condition of a split export that running it again clears; `what` says what happened.
+
+    Its message, for the CLI, adds the fix; a scheduled run shows `what` alone, since it retries by itself.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what}; run the export again")
+        self.what = what
+
+
+class ExportChanged(SplitExportStopped):
     """The account changed while its export read it; running the export again gives a consistent archive."""
+
+
+class CalendarsFailed(SplitExportStopped):
+    """The second process stopped before it made the calendars (killed, out of memory, an error there)."""
 
 
 def processes_for(counts: Counts, kinds: tuple[str, ...], database_url: str | None, *, warm_cache: bool = False) -> int:
@@ -158,7 +177,10 @@ class CalendarsElsewhere:
         yield from bundle.contact_entries()
         with tempfile.TemporaryFile(prefix=".lifeboat-split-", dir=self._scratch) as notes_file:
             notes = list(pack_entries(bundle.note_entries(), notes_file))
-            answer = self._helper.result()
+            try:
+                answer = self._helper.result()
+            except HelperFailed as exc:
+                raise CalendarsFailed(f"the calendars could not be exported: {exc}") from None
             calendars = [PackedMember.from_json(row) for row in answer["members"]]
             same_account(answer["events"], len(calendars), counts)
             bundle.reuse.hits["events"] += answer["hits"]
@@ -174,5 +196,5 @@ def same_account(events: int, calendars: int, counts: Counts) -> None:
     if (events, calendars) != (counts.events, counts.calendars):
         raise ExportChanged(
             f"the account changed during its export ({events} events in {calendars} calendars read, "
-            f"{counts.events} in {counts.calendars} counted); run the export again"
+            f"{counts.events} in {counts.calendars} counted)"
         )

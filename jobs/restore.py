@@ -101,7 +101,9 @@ def _staged_by_two(path: Path, email: str, scratch: Path | None) -> Staged | Non
     os.close(handle)
     spool = Path(name)
     try:
-        with Helper(WORKER, [str(path), str(scratch or tempfile.gettempdir()), name, email, sha256]) as helper:
+        with Helper(
+            WORKER, [str(path), str(scratch or tempfile.gettempdir()), name, email, sha256, str(os.getpid())]
+        ) as helper:
             try:
                 with open_records(path, email=email, scratch=scratch) as records:
                     owner = Owner(records.email, records.display_name, records.timezone)

@@ -1,4 +1,4 @@
-"""The second process of a two-process restore: `jobs.restore_worker ARCHIVE SCRATCH SPOOL EMAIL SHA256`.
+"""The second process of a two-process restore: `jobs.restore_worker ARCHIVE SCRATCH SPOOL EMAIL SHA256 PARENT_PID`.
 
 Started by `exporters.archive.helper`, not `python -m`, so that `jobs/__init__`
 (the Flask app's wiring) is not imported. The first process verifies the archive
@@ -14,7 +14,9 @@ prints one JSON object: `{"staged": {"calendars": n, "events": n, "replaced":
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +26,8 @@ from store.replace import Owner, stage
 
 
 def main(argv: list[str]) -> int:
-    archive, scratch, spool, email, sha256 = argv
+    archive, scratch, spool, email, sha256, parent_pid = argv
+    parent = int(parent_pid)  # passed, not read at start: the first process may be gone before this one starts
     answer: dict[str, object]
     try:
         with open_records(Path(archive), email=email, scratch=Path(scratch), verified_sha256=sha256) as records:
@@ -37,6 +40,12 @@ def main(argv: list[str]) -> int:
     else:
         counts = staged.counts
         answer = {"staged": {"calendars": counts.calendars, "events": counts.events, "replaced": staged.replaced}}
+    if os.getppid() != parent:
+        # The first process was killed (it removes the spool on every exit it lives through): nobody will
+        # read this spool, and in the system's temporary folder no housekeeping would ever remove it.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(spool)
+        return 1
     sys.stdout.write(json.dumps(answer))
     return 0
 

@@ -235,11 +235,16 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     Lines end at LF (a CR before it is dropped); a line starting with a space or
     a tab continues the one before, blank lines are skipped.
     """
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     rest = ""
     current: list[str] = []
+    read = 0
     for chunk in _with_end(chunks):
-        text = rest + (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True))
+        try:
+            text = rest + (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(read + exc.start) from None
+        read += len(chunk or b"")
         physical = text.split("\n")
         rest = physical.pop() if chunk is not None else ""
         for raw in physical:
@@ -254,6 +259,11 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
             current = [line]
     if current:
         yield "".join(current)
+
+
+def _not_utf8(offset: int) -> InvalidInput:
+    """Refused, as the vCard and Markdown readers refuse it: replacing bad bytes would change the data unseen."""
+    return InvalidInput(f"the calendar file is not UTF-8 (bad byte near offset {offset}): re-save it as UTF-8")
 
 
 def _with_end(chunks: Iterable[bytes]) -> Iterator[bytes | None]:
@@ -375,7 +385,10 @@ def _parse(data: bytes) -> list[VCalendar]:
     (as Radicale serves a name ending in a backslash) would swallow the PARTSTAT. A
     character absent from the file stands in for them while icalendar parses.
     """
-    text = data.decode("utf-8-sig", errors="replace")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(exc.start) from None
     if "\\" not in text:
         return VCalendar.from_ical(text, multiple=True)
     stand_in = next(chr(c) for c in range(0xE000, 0x10FFFF) if chr(c) not in text)

@@ -22,7 +22,7 @@ import pytest
 
 from account.records import Account
 from account.sample import SampleSize, generate_account
-from exporters.archive.helper import Helper, HelperFailed
+from exporters.archive.helper import Helper
 from exporters.archive.packed import pack_entries, raw_entries
 from exporters.archive.writer import Entry, write_archive
 from jobs import export_split
@@ -124,9 +124,10 @@ def test_a_second_process_that_dies_fails_the_export_in_one_line_and_leaves_no_a
     out = tmp_path / "archives"
     monkeypatch.setattr(export_split, "WORKER", "tests.formats.dying_check_worker")
     monkeypatch.setenv("DYING_CHECK_WORKER", how)
-    with pytest.raises(HelperFailed) as caught:
+    with pytest.raises(export_split.CalendarsFailed) as caught:
         _export(db, alice.email, out, processes=2, cache=tmp_path / "cache", name="dies")
-    assert str(caught.value).startswith(said) and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"the calendars could not be exported: {said}")
+    assert str(caught.value).endswith("; run the export again") and "\n" not in str(caught.value)
     assert [p for p in out.rglob("*") if p.is_file()] == []  # no archive, no partial zip, no packed file
 
 

@@ -10,6 +10,7 @@ The same checks run on PostgreSQL in tests/scale/test_restore_on_postgresql.py.
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from errors import InvalidInput
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import iter_members, open_records, verify_archive
 from exporters.archive.writer import Entry
-from jobs import restore
+from jobs import restore, restore_worker
 from jobs.restore import restore_archive
 from store import Database
 from store.accounts import AccountReader, find_user, replace_account
@@ -312,3 +313,44 @@ def test_an_archive_that_is_not_the_file_whose_digest_was_verified_is_refused(al
         open_records(archive, verified_sha256=digest),
     ):
         pass
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_calendar_that_is_not_utf8_is_refused_not_stored_with_replacement_characters(
+    db: Database, alice: Account, tmp_path: Path, processes: int
+) -> None:
+    before = _generated(alice.email, 9)
+    store_account(db, before)
+    late = Event(uid="edited", summary="Review", start=alice.calendars[-1].events[0].start)
+    spoiled = replace(alice, calendars=(*alice.calendars, Calendar(CalendarInfo("Late"), (late,))))
+    archive = archive_of(spoiled, tmp_path, "spoiled.zip", NOW)
+    _edit_late_calendar(
+        archive,
+        tmp_path,
+        lambda lines: [b"SUMMARY:Review \xff\xfe" if line.startswith(b"SUMMARY") else line for line in lines],
+    )
+    with (
+        watch_writes(db) as writes,
+        pytest.raises(
+            InvalidInput, match=r"^calendars/Late.ics: .*not UTF-8 \(bad byte near offset \d+\): re-save it as UTF-8"
+        ),
+    ):
+        restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
+    assert writes == []
+    assert records_of(stored(db, alice.email)) == records_of(before)
+
+
+def test_a_restore_worker_whose_first_process_is_gone_removes_its_spool_and_answers_nothing(
+    alice: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A killed `restore` cannot remove the worker's spool in the system's temporary folder: the worker does."""
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    spool = tmp_path / ".lifeboat-restore-calendars-test"
+    spool.touch()
+    gone = str(os.getpid() + 4_000_000)  # not this process, the worker's parent when it is called here
+    assert restore_worker.main([str(archive), str(tmp_path), str(spool), alice.email, digest, gone]) == 1
+    assert not spool.exists() and capsys.readouterr().out == ""
+    spool.touch()
+    assert restore_worker.main([str(archive), str(tmp_path), str(spool), alice.email, digest, str(os.getppid())]) == 0
+    assert spool.stat().st_size > 0 and '"staged"' in capsys.readouterr().out

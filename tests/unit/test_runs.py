@@ -11,10 +11,11 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import jobs.export
 from account.records import Account
 from delivery.contract import Delivery, Payload, Receipt
 from errors import DeliveryError
-from jobs import dispatch, get_context, run_lifecycle
+from jobs import dispatch, export_split, get_context, run_lifecycle
 from jobs.context import JobContext
 from jobs.execute import execute_run
 from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule, User
@@ -336,3 +337,27 @@ def test_housekeeping_removes_the_export_cache_of_a_user_idle_for_45_days_and_ke
     result = run_all(ctx, now=clock())
     assert result["idle_caches"] == 1 and not idle.exists()
     assert own.exists() and stranger.exists()
+
+
+def test_a_split_export_whose_second_process_dies_retries_and_says_why_without_a_traceback(
+    ctx: JobContext,
+    db: Database,
+    user_id: int,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(jobs.export, "processes_for", lambda *_args, **_kwargs: 2)
+    monkeypatch.setattr(export_split, "WORKER", "tests.formats.dying_check_worker")
+    monkeypatch.setenv("DYING_CHECK_WORKER", "kill")
+    run_id = _queue(db, user_id, clock())
+    assert execute_run(ctx, run_id, "test") == RunState.RETRYING
+    with db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.error is not None
+        assert run.error.startswith("The calendars could not be exported: the second process was killed by SIGKILL")
+        assert "unexpectedly" not in run.error and "run the export again" not in run.error  # it retries by itself
+    assert not [r for r in caplog.records if r.exc_info], "no traceback is logged for a passing condition"
+    monkeypatch.undo()
+    clock.advance(seconds=ctx.policy.delay(1).total_seconds())
+    assert execute_run(ctx, run_id, "test") == RunState.DELIVERED
