@@ -175,7 +175,7 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
         return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent, operator=exc.operator)
     except SplitExportStopped as exc:
         log.warning("run attempt stopped: %s", exc.what, extra={"run_id": run_id})
-        return _failed(ctx, run_id, owner, f"{exc.what[:1].upper()}{exc.what[1:]}.", permanent=False)
+        return _failed(ctx, run_id, owner, exc.what, permanent=False)  # made a sentence there
     except Exception as exc:
         log.exception("run attempt crashed", extra={"run_id": run_id})
         return _failed(ctx, run_id, owner, _describe(exc), permanent=False)
