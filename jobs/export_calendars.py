@@ -1,4 +1,6 @@
-"""The second process of a big export: `python -m jobs.export_calendars REQUEST` (see `jobs.export_split`).
+"""The second process of a big export: `jobs.export_calendars REQUEST`, started by `exporters.archive.helper`.
+
+See `jobs.export_split`; the helper runs it without `jobs/__init__` (the Flask app's wiring).
 
 It reads one user's calendars from the store over a connection of its own,
 serialises them (through the user's item cache, like the first process would)
