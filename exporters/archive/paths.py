@@ -263,18 +263,23 @@ class PathRegistry:
         # One key per file, so `files` may live on disk (a `SpoolKeys`); folders are few and stay here.
         self._files: KeySet = set() if files is None else files
         self._folders: set[str] = set()
+        # Folder names found portable: the same few (`contacts`, `cards`, a notebook) lead every
+        # path, so each is checked once per archive rather than once per file under it.
+        self._portable_folders: set[str] = set()
 
     def add(self, path: str) -> str | None:
         """Record `path` and return None, or return why it cannot be written."""
         reason = unsafe_path_reason(path)
         if reason is not None:
             return reason
-        for part in path.split("/"):
-            if sanitize_component(part, max_bytes=255) != part:
-                return (
-                    f"{part!r} is not a name every system accepts (reserved, forbidden "
-                    "character, leading dot, trailing dot or space, too long, or not NFC)"
-                )
+        *folders_of, name = path.split("/")
+        for part in folders_of:
+            if part not in self._portable_folders:
+                if sanitize_component(part, max_bytes=255) != part:
+                    return _not_portable(part)
+                self._portable_folders.add(part)
+        if sanitize_component(name, max_bytes=255) != name:
+            return _not_portable(name)
         key = collision_key(path)
         parts = key.split("/")
         folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
@@ -286,3 +291,10 @@ class PathRegistry:
         self._files.add(key)
         self._folders.update(new)
         return None
+
+
+def _not_portable(part: str) -> str:
+    return (
+        f"{part!r} is not a name every system accepts (reserved, forbidden "
+        "character, leading dot, trailing dot or space, too long, or not NFC)"
+    )

@@ -119,3 +119,54 @@ def test_a_member_written_through_a_swapped_compressor_holds_its_segments_and_pl
     assert raw.getvalue().count(b"".join(segments) + FINAL_BLOCK) == 1, (
         f"the segments are not in the zip as given: {SEGMENTS}"
     )
+
+
+def test_members_put_in_whole_are_the_bytes_zipfile_writes_itself() -> None:
+    """`writer._put_whole` writes header and data at once; zipfile's `open(..., "w")` is the reference.
+
+    Members of both kinds alternate (a streamed one leaves the file where the
+    next whole one starts), names include non-ASCII (the UTF-8 flag) and an
+    empty file, and the result must read back through zipfile with every CRC.
+    """
+    from exporters.archive import writer
+
+    members = [("a.txt", b"hello " * 50), ("caf\u00e9/b.vcf", "n\u00e4me".encode() * 9), ("empty.md", b""), ("z", b"x")]
+    stamp = (2026, 1, 2, 3, 4, 6)
+
+    def archive(whole: bool) -> bytes:
+        raw = io.BytesIO()
+        with Spool("") as spool, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+            spool_members(zf, spool)
+            for n, (name, data) in enumerate(members):
+                if whole and n % 2 == 0:
+                    writer._write_member(zf, name, [data[:7], data[7:]], stamp)
+                else:
+                    writer._write_member(zf, name, iter([data[:7], data[7:]]), stamp)  # streamed by zipfile
+        return raw.getvalue()
+
+    reference, mixed = archive(False), archive(True)
+    assert mixed == reference, f"a member put in whole differs from zipfile's own bytes: {RELIES}"
+    with zipfile.ZipFile(io.BytesIO(mixed)) as zf:
+        assert zf.testzip() is None
+        assert [(i.filename, zf.read(i)) for i in zf.infolist()] == members
+
+
+def test_a_card_segment_put_in_whole_is_the_member_zipfile_writes_through_the_segments() -> None:
+    from exporters.archive import writer
+    from exporters.archive.reuse import deflate_segment
+
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nEND:VCARD\r\n" * 3
+    stamp = (2026, 1, 2, 3, 4, 6)
+
+    def archive(pairs: object) -> bytes:
+        raw = io.BytesIO()
+        with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+            writer._write_deflated(zf, "c.vcf", pairs, stamp)  # type: ignore[arg-type]
+            writer._write_member(zf, "d.txt", iter([b"after"]), stamp)
+        return raw.getvalue()
+
+    whole = archive([(card, deflate_segment(card))])
+    streamed = archive(iter([(card, deflate_segment(card))]))
+    assert whole == streamed, f"a card put in whole differs from zipfile's own bytes: {RELIES}"
+    with zipfile.ZipFile(io.BytesIO(whole)) as zf:
+        assert zf.read("c.vcf") == card and zf.testzip() is None
