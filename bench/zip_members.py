@@ -11,7 +11,12 @@ Each round writes `--members` card-sized members (one raw-DEFLATE segment each,
 as the export cache holds them) into an in-memory zip both ways, interleaved;
 CPU and wall of each, then the ratio per round, median (min-max).
 
+`--read ARCHIVE` instead times the read-back check (`verify_archive`) of an
+existing archive with small members read whole (`zipdir.small_member`) against
+all members streamed, interleaved in one process.
+
     .venv/bin/python bench/zip_members.py [--members 10000] [--rounds 7]
+    .venv/bin/python bench/zip_members.py --read ARCHIVE [--rounds 6]
 """
 
 from __future__ import annotations
@@ -69,11 +74,32 @@ def spread(values: list[float], unit: str = "x") -> str:
     return f"{statistics.median(values):.3f}{unit} ({min(values):.3f}-{max(values):.3f})"
 
 
+def read_back(archive: Path, rounds: int) -> None:
+    from exporters.archive import reader
+
+    whole = reader.SMALL_MEMBER  # the limit `_verify` reads, set here per round
+    runs: dict[str, list[tuple[float, float]]] = {"streamed": [], "whole": []}
+    for _ in range(rounds):
+        for name, limit in (("streamed", 0), ("whole", whole)):
+            reader.SMALL_MEMBER = limit
+            wall, cpu = time.perf_counter(), time.process_time()
+            reader.verify_archive(archive)
+            runs[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    reader.SMALL_MEMBER = whole
+    for index, what in ((1, "CPU"), (0, "wall")):
+        ratios = [b[index] / a[index] for a, b in zip(runs["streamed"], runs["whole"], strict=True)]
+        print(f"read-back, small members whole / streamed, {what}: {spread(ratios)} over {rounds} interleaved rounds")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--read", type=Path, help="time the read-back check of this archive instead")
     args = parser.parse_args()
+    if args.read:
+        read_back(args.read, args.rounds)
+        return
     members = cards(args.members)
     if through_open(members) != put_whole(members):
         raise SystemExit("the two ways wrote different bytes")

@@ -44,7 +44,8 @@ from exporters.archive.manifest import (
 )
 from exporters.archive.repack import Kind, UnsafeMember, ZipSurvey, classify
 from exporters.archive.spool import Spool, iter_rows
-from exporters.archive.zipdir import Member, central_directory, member_chunks
+from exporters.archive.zipdir import SMALL_MEMBER as SMALL_MEMBER  # re-exported: bench/zip_members.py sets it
+from exporters.archive.zipdir import Member, central_directory, member_chunks, small_member
 from exporters.ical.reader import stream_calendar
 from exporters.markdown.reader import read_note
 from exporters.vcard.reader import stream_vcards
@@ -75,6 +76,19 @@ def _read_checked(f: IO[bytes], member: Member, expected: ManifestFile) -> Itera
     if size != expected.size:
         raise ArchiveError(f"{path}: {size} bytes, but manifest.json lists {expected.size}")
     if digest.hexdigest() != expected.sha256:
+        raise ArchiveError(f"{path}: SHA-256 does not match manifest.json (the file was changed or damaged)")
+
+
+def _check_small(f: IO[bytes], member: Member, expected: ManifestFile) -> None:
+    """`_read_checked` for a member small enough to read whole (`zipdir.small_member`): the same checks."""
+    path = expected.path
+    if member.file_size != expected.size:
+        raise ArchiveError(f"{path}: size is {member.file_size} bytes in the zip, {expected.size} in manifest.json")
+    try:
+        data = small_member(f, member)
+    except _DAMAGE as exc:
+        raise ArchiveError(f"{path}: damaged in the zip ({exc})") from None
+    if hashlib.sha256(data).hexdigest() != expected.sha256:
         raise ArchiveError(f"{path}: SHA-256 does not match manifest.json (the file was changed or damaged)")
 
 
@@ -318,7 +332,11 @@ def _verify(path: str, f: IO[bytes], spool: Spool, *, members: bool = True) -> t
     for row, expected in zip(rows, manifest.files, strict=True):
         if row[1] is None:
             raise ArchiveError(f"{expected.path}: listed in manifest.json but missing from the zip")
-        checked = _read_checked(f, Member(*row[1:]), expected)
+        member = Member(*row[1:])
+        if expected.path != CHECKSUMS_NAME and max(member.file_size, member.compress_size) <= SMALL_MEMBER:
+            _check_small(f, member, expected)
+            continue
+        checked = _read_checked(f, member, expected)
         if expected.path != CHECKSUMS_NAME:
             for _ in checked:
                 pass
