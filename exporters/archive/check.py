@@ -51,7 +51,7 @@ import vobject
 import yaml
 from ical.calendar_stream import IcsCalendarStream
 
-from errors import InvalidInput
+from errors import InvalidInput, UserError, not_utf8
 from exporters.archive.counts import EVENTS_MEANING, KEYS, counts_line
 from exporters.archive.helper import Helper
 from exporters.archive.layout import ADDRESS_BOOK
@@ -266,7 +266,12 @@ def _shared(index: int, name: str, kind: str, check: Callable[[_Steps], dict[str
     try:
         return Outcome(index, name, kind, check(steps))
     except Exception as exc:
-        return Outcome(index, name, kind, failed_at=steps.at, problem=f"{type(exc).__name__}: {exc}")
+        return Outcome(index, name, kind, failed_at=steps.at, problem=_problem(exc))
+
+
+def _problem(exc: Exception) -> str:
+    """A file's problem as verify prints it: our own words as they are, a parser's with its error's name."""
+    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
 def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
@@ -280,7 +285,7 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
         return io.BufferedReader(_ChunkReader(archive.member_chunks(name)))
 
     def book(steps: _Steps) -> dict[str, int]:
-        return {"address-book cards": _check_cards(_lines(read(ADDRESS_BOOK)), share, steps, memo)}
+        return {"address-book cards": _check_cards(_lines(read(ADDRESS_BOOK), "the vCard file"), share, steps, memo)}
 
     # The address book first, so that its cards stand for the card files before them in the zip.
     first = _shared(-1, ADDRESS_BOOK, "vcf", book)
@@ -295,7 +300,7 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
         elif name.lower().endswith(".ics") and name.startswith("calendars/"):
 
             def calendar(steps: _Steps, name: str = name, index: int = index) -> dict[str, int]:
-                events, changed = _check_calendar(_lines(read(name)), share, steps, index, chunk)
+                events, changed = _check_calendar(_lines(read(name), "the calendar file"), share, steps, index, chunk)
                 return {"events": events, "changed occurrences": changed}
 
             partial.shared.append(_shared(index, name, "ics", calendar))
@@ -303,7 +308,7 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
             try:
                 _check_alone(name, entry.sha256, read, memo, files, items, is_note=name in notes)
             except Exception as exc:
-                partial.failed.append(Outcome(index, name, "", problem=f"{type(exc).__name__}: {exc}"))
+                partial.failed.append(Outcome(index, name, "", problem=_problem(exc)))
     partial.files, partial.items = dict(files), dict(items)
     return partial
 
@@ -321,7 +326,7 @@ def _check_alone(
     """Check a file one share checks whole: a card file, a note, an attachment or anything else."""
     if name.lower().endswith(".vcf") and name.startswith("contacts/"):
         known = bytes.fromhex(sha256) in memo  # a card of the address book, byte for byte
-        cards = 1 if known else _check_cards(_lines(read(name)), Share(), _Steps(), memo)
+        cards = 1 if known else _check_cards(_lines(read(name), "the vCard file"), Share(), _Steps(), memo)
         files["vcf"] += 1
         items["cards"] += cards
     elif is_note:
@@ -335,7 +340,10 @@ def _check_alone(
 
 
 def _check_note(stream: IO[bytes]) -> None:
-    text = stream.read().decode("utf-8")
+    try:
+        text = stream.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(not_utf8("the note", exc.start)) from None
     if not text.startswith("---\n") or "\n---\n" not in text:
         raise ValueError("the note has no front matter")
     head = text.split("\n---\n", 1)[0][4:]
@@ -369,6 +377,10 @@ class _ChunkReader(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._left = memoryview(b"")
+        self._given = 0  # bytes handed out: `tell`, for the offset of a byte that is not UTF-8
+
+    def tell(self) -> int:
+        return self._given
 
     def readable(self) -> bool:
         return True
@@ -382,6 +394,7 @@ class _ChunkReader(io.RawIOBase):
         size = min(len(buffer), len(self._left))
         buffer[:size] = self._left[:size]
         self._left = self._left[size:]  # a view: no copy of the rest
+        self._given += size
         return size
 
 
@@ -405,10 +418,17 @@ def _check_cards(lines: Iterable[str], share: Share, steps: _Steps, memo: _CardM
     return cards
 
 
-def _lines(stream: IO[bytes]) -> Iterator[str]:
-    """Physical lines, decoded (a UTF-8 error names the file like any other problem)."""
+def _lines(stream: IO[bytes], what: str = "the file") -> Iterator[str]:
+    """Physical lines, decoded; bytes that are not UTF-8 are a problem of the file, at their offset in it.
+
+    The offset is found only then (the stream's position, less the line): nothing is counted per line.
+    """
     for raw in stream:
-        yield raw.decode("utf-8")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(not_utf8(what, stream.tell() - len(raw) + exc.start)) from None
+        yield line
 
 
 def _blocks(lines: Iterable[str], kind: str, *, frame: list[str] | None) -> Iterator[list[str]]:

@@ -35,7 +35,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from account.canonical import is_utc_zone
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from account.recurrence import canonical_rrule
-from errors import InvalidInput
+from errors import InvalidInput, not_utf8
 from exporters.ical.lean import LeanDecoder, is_zone
 from exporters.ical.values import (
     MARK,
@@ -243,7 +243,9 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         try:
             text = rest + (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True))
         except UnicodeDecodeError as exc:
-            raise _not_utf8(read + exc.start) from None
+            # Counted from the file's start: less what the decoder held back from the last chunk, plus a BOM it ate.
+            bom = 3 if read == 0 and (chunk or b"").startswith(codecs.BOM_UTF8) else 0
+            raise _not_utf8(read - len(decoder.getstate()[0]) + exc.start + bom) from None
         read += len(chunk or b"")
         physical = text.split("\n")
         rest = physical.pop() if chunk is not None else ""
@@ -263,7 +265,7 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
 
 def _not_utf8(offset: int) -> InvalidInput:
     """Refused, as the vCard and Markdown readers refuse it: replacing bad bytes would change the data unseen."""
-    return InvalidInput(f"the calendar file is not UTF-8 (bad byte near offset {offset}): re-save it as UTF-8")
+    return InvalidInput(not_utf8("the calendar file", offset))
 
 
 def _with_end(chunks: Iterable[bytes]) -> Iterator[bytes | None]:

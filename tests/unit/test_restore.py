@@ -332,7 +332,7 @@ def test_a_calendar_that_is_not_utf8_is_refused_not_stored_with_replacement_char
     with (
         watch_writes(db) as writes,
         pytest.raises(
-            InvalidInput, match=r"^calendars/Late.ics: .*not UTF-8 \(bad byte near offset \d+\): re-save it as UTF-8"
+            InvalidInput, match=r"^calendars/Late.ics: .*not UTF-8 \(bad byte at offset \d+\): re-save it as UTF-8"
         ),
     ):
         restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
