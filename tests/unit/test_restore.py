@@ -186,15 +186,20 @@ def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alic
         (lambda line: [line, line] if line.startswith(b"DTSTART") else [line], "has DTSTART more than once"),
         (
             lambda line: [b"DTSTART:PT1H"] if line.startswith(b"DTSTART") else [line],
-            "DTSTART is not a date or a date-time",
+            "DTSTART 'PT1H' is not a date or a date-time: write it as YYYYMMDD",
+        ),
+        (
+            lambda line: [b"DTSTART:20261301T000000"] if line.startswith(b"DTSTART") else [line],
+            "DTSTART '20261301T000000' is not a date or a date-time: "
+            "write it as YYYYMMDD (all day) or YYYYMMDDTHHMMSS (Z at the end for UTC)",
         ),
         (
             lambda line: [line, b"X-LIFEBOAT-DTEND:1"] if line.startswith(b"DTSTART") else [line],
-            "X-LIFEBOAT-DTEND is not a date or a date-time",
+            "X-LIFEBOAT-DTEND '1' is not a date or a date-time",
         ),
         (
             lambda line: [line, b"RDATE;VALUE=PERIOD:x"] if line.startswith(b"DTSTART") else [line],
-            "Cannot access 'dts' on broken property 'RDATE'",
+            "RDATE 'x' is not a list of dates or date-times: write it as YYYYMMDD",
         ),
     ],
 )
@@ -218,6 +223,7 @@ def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
         restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
     ((where, message),) = refused.value.problems
     assert where == "event 'edited'" and message.startswith(problem) and "\n" not in message
+    assert "broken property" not in message  # icalendar's own wording stays inside
     assert writes == []
     assert records_of(stored(db, alice.email)) == records_of(before)
 
