@@ -52,10 +52,11 @@ import yaml
 from ical.calendar_stream import IcsCalendarStream
 
 from errors import InvalidInput, UserError, not_utf8
-from exporters.archive.counts import EVENTS_MEANING, KEYS, counts_line
+from exporters.archive.counts import EVENTS_MEANING, counts_line
+from exporters.archive.file_kinds import OUTSIDE_LAYOUT, count_problems, file_kind
 from exporters.archive.helper import Helper
 from exporters.archive.layout import ADDRESS_BOOK
-from exporters.archive.manifest import MANIFEST_NAME, RESERVED_NAMES, ArchiveError
+from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.reader import ArchiveReader, open_archive
 
 # PyYAML's libyaml loader: the same safe constructor, its scanner in C (14x faster, docs/performance.md).
@@ -181,7 +182,7 @@ def check_archive(path: Path, *, processes: int | None = None) -> Report:
         partials.append(Partial.from_json(answer["partial"]))
     report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
     problems = _merge(partials, report)
-    problems += _count_problems(archive.manifest.counts, report.counts())
+    problems += count_problems(archive.manifest.counts, report.counts())
     if problems:
         raise InvalidInput(f"{len(problems)} problem(s) found", problems)
     return report
@@ -236,15 +237,6 @@ def _merge(partials: list[Partial], report: Report) -> list[tuple[str, str]]:
     return [(name, problem) for _, name, problem in sorted(problems, key=lambda p: p[0])]
 
 
-def _count_problems(listed: Mapping[str, int], found: Mapping[str, int]) -> list[tuple[str, str]]:
-    """Each figure of manifest.json's counts that the files do not bear out."""
-    return [
-        (MANIFEST_NAME, f"counts say {listed[key]} {key}, the files hold {found[key]}")
-        for key in KEYS
-        if key in listed and listed[key] != found[key]
-    ]
-
-
 class _Steps:
     """Numbers the points of one file's check in reading order, the same in every share.
 
@@ -294,10 +286,11 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
         name = entry.path
         if name in RESERVED_NAMES:
             continue
+        kind = file_kind(name, notes)  # what restore sorts files by too
         if name == ADDRESS_BOOK:
             first.index = index
             partial.shared.append(first)
-        elif name.lower().endswith(".ics") and name.startswith("calendars/"):
+        elif kind == "ics":
 
             def calendar(steps: _Steps, name: str = name, index: int = index) -> dict[str, int]:
                 events, changed = _check_calendar(_lines(read(name), "the calendar file"), share, steps, index, chunk)
@@ -306,7 +299,7 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
             partial.shared.append(_shared(index, name, "ics", calendar))
         elif share.owns(_key(bytes.fromhex(entry.sha256))):
             try:
-                _check_alone(name, entry.sha256, read, memo, files, items, is_note=name in notes)
+                _check_alone(name, kind, entry.sha256, read, memo, files, items)
             except Exception as exc:
                 partial.failed.append(Outcome(index, name, "", problem=_problem(exc)))
     partial.files, partial.items = dict(files), dict(items)
@@ -315,28 +308,27 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
 
 def _check_alone(
     name: str,
+    kind: str,
     sha256: str,
     read: Callable[[str], IO[bytes]],
     memo: _CardMemo,
     files: Counter[str],
     items: Counter[str],
-    *,
-    is_note: bool,
 ) -> None:
-    """Check a file one share checks whole: a card file, a note, an attachment or anything else."""
-    if name.lower().endswith(".vcf") and name.startswith("contacts/"):
+    """Check a file one share checks whole: a card file, a note or an attachment; refuse anything else."""
+    if kind == "vcf":
         known = bytes.fromhex(sha256) in memo  # a card of the address book, byte for byte
         cards = 1 if known else _check_cards(_lines(read(name), "the vCard file"), Share(), _Steps(), memo)
         files["vcf"] += 1
         items["cards"] += cards
-    elif is_note:
+    elif kind == "md":
         _check_note(read(name))
         files["md"] += 1
         items["notes"] += 1
-    elif name.startswith("notes/"):
+    elif kind == "attachment":
         files["attachment"] += 1
-    else:
-        files["other"] += 1
+    else:  # restore would leave it behind unread
+        raise InvalidInput(OUTSIDE_LAYOUT)
 
 
 def _check_note(stream: IO[bytes]) -> None:
