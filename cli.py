@@ -30,7 +30,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
-from config import ConfigError
+from config import BY_NAME, ConfigError, is_set
 from errors import DeliveryError, LifeboatError, UserError
 
 EXTENSION = "lifeboat.cli"
@@ -150,6 +150,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
         ) from None
     listener.set_inheritable(True)
     bound_port = listener.getsockname()[1]
+    follow_listener(app, host, bound_port)
     # The worker is a fork of this process: it must open its own database connections.
     hooks.close(app)
     workers = app.config["EMBEDDED_WORKERS"]
@@ -187,6 +188,24 @@ def serve_command(host: str, port: int, threads: int) -> None:
             return app
 
     Embedded().run()
+
+
+def follow_listener(app: Flask, host: str, port: int) -> None:
+    """Point BASE_URL at where `serve` listens, unless the operator chose it (LIFEBOAT_BASE_URL or the app's config).
+
+    Why: its default (http://127.0.0.1:5000) is only a guess at this address; with
+    `--port 8080` the /automate page, sign-up and password mails would otherwise
+    send people to port 5000, where nothing answers. A wildcard host (0.0.0.0, ::)
+    names no address others can use, so loopback stands for it, as in the default.
+    """
+    default = BY_NAME["BASE_URL"].default
+    if is_set("BASE_URL") or app.config["BASE_URL"] != default:
+        return
+    if host in ("", "0.0.0.0"):  # noqa: S104  (compared, not bound)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    app.config["BASE_URL"] = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def init_app(app: Flask, commands: Iterable[click.Command], db_commands: Iterable[click.Command], hooks: Hooks) -> None:

@@ -123,7 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
             "instead of an attachment.", minimum=1),
     Setting("DOWNLOAD_LINK_MAX_AGE", "int", 7 * 24 * 3600, "Seconds a signed download link stays valid.",
             minimum=60),
-    Setting("BASE_URL", "str", "http://127.0.0.1:5000", "The address users reach Lifeboat at (links in email)."),
+    Setting("BASE_URL", "str", "http://127.0.0.1:5000", "The address users reach Lifeboat at (links in email).",
+            shown_default="http://127.0.0.1:5000, or under lifeboat serve the --host and --port it listens on"),
     Setting("ENDPOINT_ALLOW_LIST", "list", [], "Hosts/CIDRs user-supplied S3 endpoints may reach although they "
             "are not public, separated by commas."),
     Setting("AWS_PRINCIPAL_ARN", "str", "arn:aws:iam::<lifeboat-account-id>:root", "The AWS principal Lifeboat's "
@@ -220,6 +221,11 @@ def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, 
         else:
             values[setting.name] = _parse(setting, text)
     return values
+
+
+def is_set(name: str, env: Mapping[str, str] | None = None) -> bool:
+    """Whether the operator set `LIFEBOAT_<name>` (or its `_FILE`): a default may then be chosen later, by a command."""
+    return _raw(BY_NAME[name], os.environ if env is None else env) not in (None, "")
 
 
 def _copy(default: Any) -> Any:

@@ -35,6 +35,17 @@ class InvalidInput(UserError, ValueError):
         return "\n".join(lines)
 
 
+def not_utf8(what: str, offset: int) -> str:
+    """The one wording for bytes that are not UTF-8: which file (`what`), where, and the fix.
+
+    Why one: restore, import and verify meet this in vCard, iCalendar and
+    Markdown files alike, and none of them replaces bad bytes (that would change
+    the data unseen); the user should read the same sentence wherever it is met.
+    `offset` counts bytes from the start of the file.
+    """
+    return f"{what} is not UTF-8 (bad byte at offset {offset}): re-save it as UTF-8"
+
+
 class DeliveryError(LifeboatError):
     """A delivery attempt failed.
 

@@ -22,6 +22,8 @@ from jobs.schedule import ScheduleSpec, next_run_after
 from store import Schedule, User
 
 T = TypeVar("T")
+# The IANA names of UTC itself: a time in one of them needs no "in UTC" beside it.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"})
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -95,9 +97,21 @@ def describe(row: Schedule | None) -> str:
         reason = f" Paused: {row.paused_reason}" if row.paused_reason else ""
         return f"{text} Switched off.{reason}"
     if row.next_run_at is not None:
-        local = row.next_run_at.astimezone(ZoneInfo(spec.timezone))
-        text += f" Next run: {local:%Y-%m-%d %H:%M} {spec.timezone} ({row.next_run_at:%Y-%m-%d %H:%M} UTC)."
+        text += f" Next run: {next_run_text(row.next_run_at, spec.timezone)}."
     return text
+
+
+def next_run_text(moment: dt.datetime, zone: str) -> str:
+    """`moment` in the user's `zone`, then in UTC only where that reads differently.
+
+    Why not always both: for a user in UTC (or a zone on UTC+0 that day) the two
+    are the same text, and "04:02 UTC (04:02 UTC)" reads like a mistake.
+    """
+    local = f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+    utc = f"{moment.astimezone(dt.UTC):%Y-%m-%d %H:%M}"
+    if local != utc:
+        return f"{local} {zone} ({utc} UTC)"
+    return f"{local} {zone}" if zone in _UTC_NAMES else f"{local} {zone} (the same in UTC)"
 
 
 def _pick(new: T | None, old: T) -> T:

@@ -51,11 +51,12 @@ import vobject
 import yaml
 from ical.calendar_stream import IcsCalendarStream
 
-from errors import InvalidInput
-from exporters.archive.counts import EVENTS_MEANING, KEYS, counts_line
+from errors import InvalidInput, UserError, not_utf8
+from exporters.archive.counts import EVENTS_MEANING, counts_line
+from exporters.archive.file_kinds import OUTSIDE_LAYOUT, count_problems, file_kind
 from exporters.archive.helper import Helper
 from exporters.archive.layout import ADDRESS_BOOK
-from exporters.archive.manifest import MANIFEST_NAME, RESERVED_NAMES, ArchiveError
+from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.reader import ArchiveReader, open_archive
 
 # PyYAML's libyaml loader: the same safe constructor, its scanner in C (14x faster, docs/performance.md).
@@ -181,7 +182,7 @@ def check_archive(path: Path, *, processes: int | None = None) -> Report:
         partials.append(Partial.from_json(answer["partial"]))
     report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
     problems = _merge(partials, report)
-    problems += _count_problems(archive.manifest.counts, report.counts())
+    problems += count_problems(archive.manifest.counts, report.counts())
     if problems:
         raise InvalidInput(f"{len(problems)} problem(s) found", problems)
     return report
@@ -236,15 +237,6 @@ def _merge(partials: list[Partial], report: Report) -> list[tuple[str, str]]:
     return [(name, problem) for _, name, problem in sorted(problems, key=lambda p: p[0])]
 
 
-def _count_problems(listed: Mapping[str, int], found: Mapping[str, int]) -> list[tuple[str, str]]:
-    """Each figure of manifest.json's counts that the files do not bear out."""
-    return [
-        (MANIFEST_NAME, f"counts say {listed[key]} {key}, the files hold {found[key]}")
-        for key in KEYS
-        if key in listed and listed[key] != found[key]
-    ]
-
-
 class _Steps:
     """Numbers the points of one file's check in reading order, the same in every share.
 
@@ -266,7 +258,12 @@ def _shared(index: int, name: str, kind: str, check: Callable[[_Steps], dict[str
     try:
         return Outcome(index, name, kind, check(steps))
     except Exception as exc:
-        return Outcome(index, name, kind, failed_at=steps.at, problem=f"{type(exc).__name__}: {exc}")
+        return Outcome(index, name, kind, failed_at=steps.at, problem=_problem(exc))
+
+
+def _problem(exc: Exception) -> str:
+    """A file's problem as verify prints it: our own words as they are, a parser's with its error's name."""
+    return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
 def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
@@ -280,7 +277,7 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
         return io.BufferedReader(_ChunkReader(archive.member_chunks(name)))
 
     def book(steps: _Steps) -> dict[str, int]:
-        return {"address-book cards": _check_cards(_lines(read(ADDRESS_BOOK)), share, steps, memo)}
+        return {"address-book cards": _check_cards(_lines(read(ADDRESS_BOOK), "the vCard file"), share, steps, memo)}
 
     # The address book first, so that its cards stand for the card files before them in the zip.
     first = _shared(-1, ADDRESS_BOOK, "vcf", book)
@@ -289,53 +286,56 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
         name = entry.path
         if name in RESERVED_NAMES:
             continue
+        kind = file_kind(name, notes)  # what restore sorts files by too
         if name == ADDRESS_BOOK:
             first.index = index
             partial.shared.append(first)
-        elif name.lower().endswith(".ics") and name.startswith("calendars/"):
+        elif kind == "ics":
 
             def calendar(steps: _Steps, name: str = name, index: int = index) -> dict[str, int]:
-                events, changed = _check_calendar(_lines(read(name)), share, steps, index, chunk)
+                events, changed = _check_calendar(_lines(read(name), "the calendar file"), share, steps, index, chunk)
                 return {"events": events, "changed occurrences": changed}
 
             partial.shared.append(_shared(index, name, "ics", calendar))
         elif share.owns(_key(bytes.fromhex(entry.sha256))):
             try:
-                _check_alone(name, entry.sha256, read, memo, files, items, is_note=name in notes)
+                _check_alone(name, kind, entry.sha256, read, memo, files, items)
             except Exception as exc:
-                partial.failed.append(Outcome(index, name, "", problem=f"{type(exc).__name__}: {exc}"))
+                partial.failed.append(Outcome(index, name, "", problem=_problem(exc)))
     partial.files, partial.items = dict(files), dict(items)
     return partial
 
 
 def _check_alone(
     name: str,
+    kind: str,
     sha256: str,
     read: Callable[[str], IO[bytes]],
     memo: _CardMemo,
     files: Counter[str],
     items: Counter[str],
-    *,
-    is_note: bool,
 ) -> None:
-    """Check a file one share checks whole: a card file, a note, an attachment or anything else."""
-    if name.lower().endswith(".vcf") and name.startswith("contacts/"):
+    """Check a file one share checks whole: a card file, a note or an attachment; refuse anything else."""
+    if kind == "vcf":
         known = bytes.fromhex(sha256) in memo  # a card of the address book, byte for byte
-        cards = 1 if known else _check_cards(_lines(read(name)), Share(), _Steps(), memo)
+        cards = 1 if known else _check_cards(_lines(read(name), "the vCard file"), Share(), _Steps(), memo)
         files["vcf"] += 1
         items["cards"] += cards
-    elif is_note:
+    elif kind == "md":
         _check_note(read(name))
         files["md"] += 1
         items["notes"] += 1
-    elif name.startswith("notes/"):
+    elif kind == "attachment":
         files["attachment"] += 1
-    else:
-        files["other"] += 1
+    else:  # restore would leave it behind unread
+        raise InvalidInput(OUTSIDE_LAYOUT)
 
 
 def _check_note(stream: IO[bytes]) -> None:
-    text = stream.read().decode("utf-8")
+    try:
+        text = stream.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(not_utf8("the note", exc.start)) from None
     if not text.startswith("---\n") or "\n---\n" not in text:
         raise ValueError("the note has no front matter")
     head = text.split("\n---\n", 1)[0][4:]
@@ -369,6 +369,10 @@ class _ChunkReader(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._left = memoryview(b"")
+        self._given = 0  # bytes handed out: `tell`, for the offset of a byte that is not UTF-8
+
+    def tell(self) -> int:
+        return self._given
 
     def readable(self) -> bool:
         return True
@@ -382,6 +386,7 @@ class _ChunkReader(io.RawIOBase):
         size = min(len(buffer), len(self._left))
         buffer[:size] = self._left[:size]
         self._left = self._left[size:]  # a view: no copy of the rest
+        self._given += size
         return size
 
 
@@ -405,10 +410,17 @@ def _check_cards(lines: Iterable[str], share: Share, steps: _Steps, memo: _CardM
     return cards
 
 
-def _lines(stream: IO[bytes]) -> Iterator[str]:
-    """Physical lines, decoded (a UTF-8 error names the file like any other problem)."""
+def _lines(stream: IO[bytes], what: str = "the file") -> Iterator[str]:
+    """Physical lines, decoded; bytes that are not UTF-8 are a problem of the file, at their offset in it.
+
+    The offset is found only then (the stream's position, less the line): nothing is counted per line.
+    """
     for raw in stream:
-        yield raw.decode("utf-8")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(not_utf8(what, stream.tell() - len(raw) + exc.start)) from None
+        yield line
 
 
 def _blocks(lines: Iterable[str], kind: str, *, frame: list[str] | None) -> Iterator[list[str]]:

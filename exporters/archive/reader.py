@@ -22,6 +22,7 @@ import os
 import struct
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 from account.records import Account, Calendar, CalendarInfo, Contact, Event, Note
 from errors import InvalidInput
 from exporters.archive.counts import KINDS
+from exporters.archive.file_kinds import ADDED_FIX, AS_WRITTEN, OUTSIDE_LAYOUT, count_problems, file_figures, file_kind
 from exporters.archive.layout import ADDRESS_BOOK, included_kinds
 from exporters.archive.manifest import (
     CHECKSUMS_NAME,
@@ -422,6 +424,7 @@ class ArchiveRecords:
         meta = archive.manifest.meta
         self.kinds = archive_kinds(meta)
         self._layout = meta["layout"]
+        _refuse_unread_files(archive, self._layout)
         self.email = (email or meta["user"]).strip().lower()
         self.display_name: str | None = meta.get("display_name")
         self.timezone: str = meta.get("timezone", "UTC")
@@ -445,6 +448,57 @@ class ArchiveRecords:
         member = self._archive.open_member
         for name in self._layout["notes"]:
             yield read_note(name, member(name), member)
+
+
+def _refuse_unread_files(archive: ArchiveReader, layout: Mapping[str, Any]) -> None:
+    """Refuse, before any record is read, an archive holding a file that restore would leave behind unread.
+
+    Restore reads what the layout points to; a file outside it, or one more
+    calendar or attachment than manifest.json's counts say (a file added later,
+    listed in the manifest and SHA256SUMS and linked by no note), is what
+    `verify` refuses by the same rule (`exporters.archive.file_kinds`). Only
+    paths are looked at (the manifest is in memory already); the notes are read
+    only when a count is off, to name the file no note links.
+    """
+    notes = set(layout.get("notes", ()))
+    files: Counter[str] = Counter()
+    for path in archive.paths():
+        kind = file_kind(path, notes)
+        if kind == "other":
+            raise InvalidInput(f"{path}: {OUTSIDE_LAYOUT}")
+        files[kind] += 1
+    problems = count_problems(archive.manifest.counts, file_figures(files))
+    if not problems:
+        return
+    problem = problems[0][1]
+    unread = _first_unread(archive, layout, notes)
+    if unread is not None:
+        path, why = unread
+        raise InvalidInput(f"{path}: {why} (manifest.json {problem}); {ADDED_FIX}")
+    raise InvalidInput(f"{MANIFEST_NAME}: {problem}; the archive was changed after the export: {AS_WRITTEN}")
+
+
+def _first_unread(archive: ArchiveReader, layout: Mapping[str, Any], notes: set[str]) -> tuple[str, str] | None:
+    """The first calendar the layout does not list or attachment no note links (in manifest order), and which."""
+    linked: set[str] = set()
+
+    def link(path: str) -> bytes:
+        linked.add(path)
+        return b""
+
+    for name in notes:
+        try:
+            read_note(name, archive.open_member(name), link)
+        except (ValueError, KeyError):
+            continue  # restore names this note's own problem when it reads it
+    calendars = set(layout.get("calendars", ()))
+    for path in archive.paths():
+        kind = file_kind(path, notes)
+        if kind == "ics" and path not in calendars:
+            return path, "a calendar manifest.json's layout does not list"
+        if kind == "attachment" and path not in linked:
+            return path, "an attachment no note links"
+    return None
 
 
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from typing import Any
 
 from icalendar import Calendar as VCalendar
 from icalendar import Component
-from icalendar.error import GloballyUniqueTZIDGuessed
+from icalendar.error import BrokenCalendarProperty, GloballyUniqueTZIDGuessed
 from icalendar.parser.content_line import Contentline
 from icalendar.parser.ical.calendar import CalendarIcalParser
 from icalendar.parser.parameter import Parameters
@@ -35,7 +35,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from account.canonical import is_utc_zone
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from account.recurrence import canonical_rrule
-from errors import InvalidInput
+from errors import InvalidInput, not_utf8
 from exporters.ical.lean import LeanDecoder, is_zone
 from exporters.ical.values import (
     MARK,
@@ -88,7 +88,7 @@ def read_calendar(data: bytes) -> Calendar:
             events.extend(_events(uid, masters[uid], overrides[uid]))
         except ValueError as exc:
             if len(problems) < MAX_PROBLEMS:
-                problems.append((f"event {uid!r}", str(exc)))
+                problems.append((_which_event(uid, (masters[uid] or overrides[uid])[0]), str(exc)))
     if problems:
         raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
     return Calendar(info=_info(calendars[0]), events=tuple(events))
@@ -145,7 +145,7 @@ def _stream_events(
             yield from _events(uid, masters, overrides)
         except ValueError as exc:
             if len(problems) < MAX_PROBLEMS:
-                problems.append((f"event {uid!r}", str(exc)))
+                problems.append((_which_event(uid, (masters or overrides)[0]), str(exc)))
 
     for kind, lines in items:
         if kind != "component":
@@ -164,6 +164,17 @@ def _stream_events(
     yield from flush()
     if problems:
         raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
+
+
+def _which_event(uid: str, comp: Component) -> str:
+    """How a problem names its event: by UID, or by its summary where the file gave it no UID.
+
+    Why: the UID made up for an event without one (`lifeboat-<hash>`) is in no file the user could search.
+    """
+    if "UID" in comp:
+        return f"event {uid!r}"
+    summary = optional(comp.get("SUMMARY"))
+    return f"event without UID, summary {summary!r}" if summary else "event without UID or SUMMARY"
 
 
 _BLANKS = re.compile(r"[ \t]+")
@@ -243,7 +254,9 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         try:
             text = rest + (decoder.decode(chunk) if chunk is not None else decoder.decode(b"", final=True))
         except UnicodeDecodeError as exc:
-            raise _not_utf8(read + exc.start) from None
+            # Counted from the file's start: less what the decoder held back from the last chunk, plus a BOM it ate.
+            bom = 3 if read == 0 and (chunk or b"").startswith(codecs.BOM_UTF8) else 0
+            raise _not_utf8(read - len(decoder.getstate()[0]) + exc.start + bom) from None
         read += len(chunk or b"")
         physical = text.split("\n")
         rest = physical.pop() if chunk is not None else ""
@@ -263,7 +276,7 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
 
 def _not_utf8(offset: int) -> InvalidInput:
     """Refused, as the vCard and Markdown readers refuse it: replacing bad bytes would change the data unseen."""
-    return InvalidInput(f"the calendar file is not UTF-8 (bad byte near offset {offset}): re-save it as UTF-8")
+    return InvalidInput(not_utf8("the calendar file", offset))
 
 
 def _with_end(chunks: Iterable[bytes]) -> Iterator[bytes | None]:
@@ -525,9 +538,9 @@ def _end(comp: Component, start: When) -> When | None:
 
 def _duration(prop: Any, name: str) -> dt.timedelta:
     """A DURATION value; icalendar reads `DURATION:20200101` as a date, which is a problem, not a crash."""
-    value = getattr(prop, "dt", None)  # none if repeated (a list) or unreadable
+    value = _parsed(prop, "dt")  # none if repeated (a list) or unreadable
     if not isinstance(value, dt.timedelta):
-        raise ValueError(f"{name} is not a duration such as PT1H or -PT15M")
+        raise ValueError(f"{name} {_shown(prop)}is not a duration: write it as PT1H, P1D or -PT15M")
     return value
 
 
@@ -536,7 +549,7 @@ def _alarm(comp: Component, start: When, end: When | None) -> Alarm | None:
         trigger = _x_text(comp, "X-LIFEBOAT-TRIGGER") or ""
     elif "TRIGGER" in comp:
         prop: Any = comp["TRIGGER"]  # any of icalendar's value types: checked below
-        absolute = getattr(prop, "dt", None)
+        absolute = _parsed(prop, "dt")
         if isinstance(absolute, dt.datetime):  # absolute: as an offset from the (first) start
             value = instant(_when_of(absolute, None)) - instant(start)
         else:
@@ -584,10 +597,41 @@ def _time(prop: Any, name: str) -> Any:
     """
     if isinstance(prop, list):
         raise ValueError(f"has {name} more than once")
-    value = getattr(prop, "dt", None)
+    try:  # inline, not `_parsed`: this runs for every event, and a `try` costs nothing until it catches
+        value = getattr(prop, "dt", None)
+    except BrokenCalendarProperty:  # see `_parsed`
+        value = None
     if not isinstance(value, dt.date | tuple):
-        raise ValueError(f"{name} is not a date or a date-time")
+        raise ValueError(f"{name} {_shown(prop)}is not a date or a date-time: {_DATE_FORMS}")
     return value
+
+
+# The fix in a problem's words: what a date or date-time looks like in an .ics file (RFC 5545 3.3.4, 3.3.5).
+_DATE_FORMS = "write it as YYYYMMDD (all day) or YYYYMMDDTHHMMSS (Z at the end for UTC)"
+
+
+def _parsed(prop: Any, attribute: str) -> Any:
+    """`prop.<attribute>` (`dt`, `dts`), or None where icalendar kept the value unparsed or it has none.
+
+    Why: for a value it could not parse (`DTSTART:20261301T000000`) icalendar keeps
+    the text and raises its own wording on access ("Cannot access 'dt' on broken
+    property 'DTSTART' (expected 'vDDDTypes')..."); the event's problem should say
+    which property, what it holds and how to write it instead. Only a broken value
+    pays for the `try` (none is paid on Python 3.11 when nothing is raised).
+    """
+    try:
+        return getattr(prop, attribute, None)
+    except BrokenCalendarProperty:
+        return None
+
+
+def _shown(prop: Any) -> str:
+    """The property's value as the file has it, quoted and followed by a space, for a problem's words ("" if none)."""
+    try:
+        text = str(prop) if isinstance(prop, str) else prop.to_ical().decode()
+    except (AttributeError, ValueError, TypeError):
+        return ""
+    return f"{text[:40]!r} " if text else ""
 
 
 def _cats(prop: Any) -> list[Any]:
@@ -601,9 +645,11 @@ def _whens(comp: Component, name: str) -> list[When]:
     out = []
     for prop in _all(comp.get(name)):
         tzid = _param(prop, "TZID")
-        items = getattr(prop, "dts", None)
+        items = _parsed(prop, "dts")
         if items is None:
-            raise ValueError(f"{name} is not a list of dates or date-times")
+            raise ValueError(
+                f"{name} {_shown(prop)}is not a list of dates or date-times: {_DATE_FORMS}, commas between"
+            )
         for item in items:
             out.append(_when_of(item.dt, tzid))
     return out
@@ -643,9 +689,12 @@ def _zone_name(tzid: str, tzinfo: dt.tzinfo | None) -> str | None:
 def _stamp(prop: Any) -> dt.datetime | None:
     if prop is None:
         return None
-    value = getattr(_first(prop), "dt", None)
+    try:  # inline for speed, as in `_time`
+        value = getattr(_first(prop), "dt", None)
+    except BrokenCalendarProperty:  # see `_parsed`
+        value = None
     if not isinstance(value, dt.date):
-        raise ValueError("CREATED or LAST-MODIFIED is not a date-time")
+        raise ValueError(f"CREATED or LAST-MODIFIED {_shown(_first(prop))}is not a date-time: {_DATE_FORMS}")
     if not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if value.tzinfo is None:

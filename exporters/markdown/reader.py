@@ -24,6 +24,7 @@ from urllib.parse import unquote
 import yaml
 
 from account.records import Attachment, Note
+from errors import not_utf8
 from exporters.archive.paths import unsafe_path_reason
 
 # libyaml's loader is 14x faster than the pure-Python one (bench/front_matter.py); PyYAML's wheels include it.
@@ -194,6 +195,6 @@ def read_note(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]
             updated=_time(fields, "updated"),
         )
     except UnicodeDecodeError as exc:
-        raise MarkdownError(f"{md_path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise MarkdownError(f"{md_path}: {not_utf8('the note', exc.start)}") from None
     except MarkdownError as exc:
         raise MarkdownError(f"{md_path}: {exc}") from None

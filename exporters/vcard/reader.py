@@ -32,7 +32,7 @@ from vobject.base import ParseError, getLogicalLines, parseLine
 from account import canonical
 from account.records import Address, Blob, Contact, Name, Typed
 from account.reserved import CREATED_PROPERTY
-from errors import InvalidInput
+from errors import InvalidInput, not_utf8
 from exporters.vcard.writer import DERIVED_PARAM, OMIT_YEAR_PARAM, RESERVED_PROPERTIES
 
 _ESCAPED = re.compile(r"\\(.)")
@@ -57,9 +57,7 @@ def read_vcards(data: bytes) -> Iterator[Contact]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"the vCard file is not UTF-8 (bad byte at offset {exc.start}): re-save it as UTF-8"
-        ) from None
+        raise InvalidInput(not_utf8("the vCard file", exc.start)) from None
     for properties in _cards(text):
         yield _contact(properties)
 
@@ -117,7 +115,7 @@ def _card_texts(chunks: Iterable[bytes]) -> Iterator[tuple[str, int, Numbered | 
         except UnicodeDecodeError as exc:
             bom = 3 if offset == 0 and (chunk or b"").startswith(codecs.BOM_UTF8) else 0
             at = offset - pending + exc.start + bom
-            raise InvalidInput(f"the vCard file is not UTF-8 (bad byte at offset {at}): re-save it as UTF-8") from None
+            raise InvalidInput(not_utf8("the vCard file", at)) from None
         offset += len(chunk or b"")
         lines = text.split("\n")
         rest = lines.pop() if chunk is not None else ""

@@ -194,7 +194,10 @@ DAMAGE: dict[str, tuple[Callable[[Members], None], list[str]]] = {
         stray_line_then_bad_event,
         ["ValueError: unexpected line between events"],
     ),
-    "bytes that are not UTF-8 in a calendar": (calendar_not_utf8, ["UnicodeDecodeError"]),
+    "bytes that are not UTF-8 in a calendar": (
+        calendar_not_utf8,
+        ["the calendar file is not UTF-8 (bad byte at offset ", "): re-save it as UTF-8"],
+    ),
     "notes without front matter or id": (
         damage_notes,
         ["ValueError: the note has no front matter", "ValueError: front matter has no id"],
@@ -217,6 +220,40 @@ def test_two_processes_report_the_same_problems_as_one(members: Members, tmp_pat
         assert text in said, said
     if "then" in case:  # two problems in one file: only the first is reported
         assert len([p for p in one if p[0] == ADDRESS_BOOK or p[0].startswith("calendars/")]) == 1
+
+
+def note_not_utf8(m: Members) -> None:
+    name = notes(m)[5]
+    m[name] = m[name].replace(b"\n---\n", b"\n---\n\xff", 1)
+
+
+def card_not_utf8(m: Members) -> None:
+    replace_card(m, 150, lambda card: card.replace(b"\r\nUID:", b"\r\nNOTE:caf\xe9\r\nUID:", 1), own_file=False)
+
+
+@pytest.mark.parametrize(
+    ("damage", "kind", "what"),
+    [
+        (calendar_not_utf8, "calendars/", "the calendar file"),
+        (note_not_utf8, "notes/", "the note"),
+        (card_not_utf8, ADDRESS_BOOK, "the vCard file"),
+    ],
+)
+def test_bytes_that_are_not_utf8_are_one_line_naming_the_file_the_offset_and_the_fix(
+    members: Members, tmp_path: Path, damage: Callable[[Members], None], kind: str, what: str
+) -> None:
+    """Deep in a large file (past the first read), in words, the offset counted from the file's start."""
+    broken = dict(members)
+    damage(broken)
+    (name,) = [n for n in broken if broken[n] != members[n] and n.startswith(kind)]
+    with pytest.raises(UnicodeDecodeError) as whole:  # the whole file decoded at once says where
+        broken[name].decode("utf-8")
+    bad = whole.value.start
+    assert bad > 8192 or kind == "notes/"  # past the first buffer, where a per-line position would be wrong
+    path = forge(tmp_path, broken)
+    one, _ = found(path, 1)
+    assert one == found(path, 2)[0]
+    assert (name, f"{what} is not UTF-8 (bad byte at offset {bad}): re-save it as UTF-8") in one
 
 
 def test_manifest_counts_the_files_do_not_bear_out_are_reported_in_both(members: Members, tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from icalendar import Calendar as VCalendar
 from account.jsonio import account_from_dict
 from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Override, Person, When
 from errors import InvalidInput
-from exporters.ical.reader import read_calendar
+from exporters.ical.reader import read_calendar, stream_calendar
 from exporters.ical.writer import (
     canonical_duration,
     canonical_rrule,
@@ -588,3 +588,42 @@ def test_it_names_the_event_without_a_start() -> None:
     data += b"END:VEVENT\r\nEND:VCALENDAR\r\n"
     with pytest.raises(InvalidInput, match="no-start"):
         read_calendar(data)
+
+
+def _one_event(*lines: str) -> bytes:
+    body = "".join(f"{line}\r\n" for line in lines)
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n{body}END:VEVENT\r\nEND:VCALENDAR\r\n".encode()
+
+
+def _problems(data: bytes, how: str) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidInput) as refused:
+        if how == "whole":
+            read_calendar(data)
+        else:
+            list(stream_calendar([data], lean=how == "lean")[1])
+    return refused.value.problems
+
+
+BROKEN_DATES = [
+    ("DTSTART:20261301T000000", "DTSTART '20261301T000000' is not a date or a date-time"),
+    ("DTSTART;TZID=Europe/Berlin:20261201T25", "DTSTART '20261201T25' is not a date or a date-time"),
+    ("DTSTART:2026-12-01", "DTSTART '2026-12-01' is not a date or a date-time"),
+]
+
+
+@pytest.mark.parametrize("how", ["whole", "lean", "icalendar"])
+@pytest.mark.parametrize(("line", "said"), BROKEN_DATES)
+def test_a_broken_dtstart_is_one_line_naming_the_event_the_value_and_how_to_write_it(
+    line: str, said: str, how: str
+) -> None:
+    """In our words, not icalendar's ("Cannot access 'dt' on broken property ..."), by every reading path."""
+    ((where, what),) = _problems(_one_event("UID:meet-1", "SUMMARY:Standup", line), how)
+    assert where == "event 'meet-1'"
+    assert what == f"{said}: write it as YYYYMMDD (all day) or YYYYMMDDTHHMMSS (Z at the end for UTC)"
+
+
+@pytest.mark.parametrize("how", ["whole", "lean", "icalendar"])
+def test_an_event_without_uid_is_named_by_its_summary_not_a_made_up_uid(how: str) -> None:
+    ((where, what),) = _problems(_one_event("SUMMARY:Standup", "DTSTART:20261301T000000"), how)
+    assert where == "event without UID, summary 'Standup'"
+    assert what.startswith("DTSTART '20261301T000000' is not a date")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,32 @@ def test_schedule_sets_shows_changes_and_switches_off_with_the_next_run_recomput
     assert result.exit_code == 0 and "Switched off." in result.output
     off = stored()
     assert not off.enabled and off.next_run_at is None
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("UTC", r"Next run: \d{4}-\d\d-\d\d 04:[0-5]\d UTC\.$"),
+        # 02:xx or 03:xx UTC: Berlin is UTC+1 in winter, UTC+2 in summer (the next run is tomorrow's).
+        ("Europe/Berlin", r"Next run: [-\d]{10} 04:[0-5]\d Europe/Berlin \([-\d]{10} 0[23]:[0-5]\d UTC\)\.$"),
+    ],
+)
+def test_schedule_shows_the_next_run_in_utc_only_once_for_a_user_in_utc(
+    runner: FlaskCliRunner, zone: str, shown: str
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    result = runner.invoke(
+        args=["schedule", "alice@example.com", "--every", "daily", "--at", "04:00", "--timezone", zone]
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(shown, result.output.strip()), result.output
+
+
+def test_a_next_run_on_utc_plus_0_outside_utc_says_it_is_the_same_in_utc() -> None:
+    from jobs.user_schedule import next_run_text
+
+    winter = dt.datetime(2026, 12, 7, 4, 2, tzinfo=dt.UTC)
+    assert next_run_text(winter, "Europe/London") == "2026-12-07 04:02 Europe/London (the same in UTC)"
+    assert next_run_text(winter, "Etc/UTC") == "2026-12-07 04:02 Etc/UTC"
+    summer = dt.datetime(2026, 7, 7, 3, 2, tzinfo=dt.UTC)
+    assert next_run_text(summer, "Europe/London") == "2026-07-07 04:02 Europe/London (2026-07-07 03:02 UTC)"

@@ -10,6 +10,7 @@ The same checks run on PostgreSQL in tests/scale/test_restore_on_postgresql.py.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from account import storable
 from account.records import Account, Attachment, Calendar, CalendarInfo, Event, Note
 from account.sample import SampleSize, generate_account
 from errors import InvalidInput
+from exporters.archive.check import check_archive
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import iter_members, open_records, verify_archive
 from exporters.archive.writer import Entry
@@ -186,15 +188,20 @@ def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alic
         (lambda line: [line, line] if line.startswith(b"DTSTART") else [line], "has DTSTART more than once"),
         (
             lambda line: [b"DTSTART:PT1H"] if line.startswith(b"DTSTART") else [line],
-            "DTSTART is not a date or a date-time",
+            "DTSTART 'PT1H' is not a date or a date-time: write it as YYYYMMDD",
+        ),
+        (
+            lambda line: [b"DTSTART:20261301T000000"] if line.startswith(b"DTSTART") else [line],
+            "DTSTART '20261301T000000' is not a date or a date-time: "
+            "write it as YYYYMMDD (all day) or YYYYMMDDTHHMMSS (Z at the end for UTC)",
         ),
         (
             lambda line: [line, b"X-LIFEBOAT-DTEND:1"] if line.startswith(b"DTSTART") else [line],
-            "X-LIFEBOAT-DTEND is not a date or a date-time",
+            "X-LIFEBOAT-DTEND '1' is not a date or a date-time",
         ),
         (
             lambda line: [line, b"RDATE;VALUE=PERIOD:x"] if line.startswith(b"DTSTART") else [line],
-            "Cannot access 'dts' on broken property 'RDATE'",
+            "RDATE 'x' is not a list of dates or date-times: write it as YYYYMMDD",
         ),
     ],
 )
@@ -218,6 +225,7 @@ def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
         restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
     ((where, message),) = refused.value.problems
     assert where == "event 'edited'" and message.startswith(problem) and "\n" not in message
+    assert "broken property" not in message  # icalendar's own wording stays inside
     assert writes == []
     assert records_of(stored(db, alice.email)) == records_of(before)
 
@@ -332,7 +340,7 @@ def test_a_calendar_that_is_not_utf8_is_refused_not_stored_with_replacement_char
     with (
         watch_writes(db) as writes,
         pytest.raises(
-            InvalidInput, match=r"^calendars/Late.ics: .*not UTF-8 \(bad byte near offset \d+\): re-save it as UTF-8"
+            InvalidInput, match=r"^calendars/Late.ics: .*not UTF-8 \(bad byte at offset \d+\): re-save it as UTF-8"
         ),
     ):
         restore_archive(db, tmp_path / "rewritten.zip", alice.email, processes=processes)
@@ -354,3 +362,58 @@ def test_a_restore_worker_whose_first_process_is_gone_removes_its_spool_and_answ
     spool.touch()
     assert restore_worker.main([str(archive), str(tmp_path), str(spool), alice.email, digest, str(os.getppid())]) == 0
     assert spool.stat().st_size > 0 and '"staged"' in capsys.readouterr().out
+
+
+def _with_added_file(archive: Path, tmp_path: Path, added: str) -> Path:
+    """The archive again with one more file, listed in manifest.json and SHA256SUMS, that nothing refers to."""
+    entries = [Entry(path, [data]) for path, data in iter_members(archive) if path not in ("README.txt", "SHA256SUMS")]
+    entries.append(Entry(added, [b"\x00\x01added later"]))
+    meta = dict(verify_archive(archive).meta)
+    layout = meta.pop("layout")
+    write_archive(tmp_path, "added.zip", entries, meta, NOW, layout=lambda: layout)
+    return tmp_path / "added.zip"
+
+
+ADDED = [
+    (
+        "notes/attachments/x.bin",
+        "an attachment no note links (manifest.json counts say 1 attachments, the files hold 2)",
+    ),
+    ("notes/Home/Shopping list.assets/y.png", "an attachment no note links"),  # where an attachment would be
+    ("calendars/Extra.ics", "a calendar manifest.json's layout does not list (manifest.json counts say 2 calendars"),
+    ("stuff/other.txt", "not a file of a Lifeboat archive (contacts/, calendars/, notes/)"),
+    ("contacts/photo.jpg", "not a file of a Lifeboat archive"),
+]
+
+
+@pytest.mark.parametrize(("added", "said"), ADDED)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_file_added_to_the_archive_that_restore_would_leave_unread_is_refused_before_anything_changes(
+    db: Database, alice: Account, tmp_path: Path, added: str, said: str, processes: int
+) -> None:
+    """As `verify` refuses it (the same rule, exporters/archive/file_kinds.py): one line naming the file and the fix."""
+    before = _generated(alice.email, 9)
+    store_account(db, before)
+    archive = _with_added_file(archive_of(alice, tmp_path, "alice.zip", NOW), tmp_path, added)
+    with watch_writes(db) as writes, pytest.raises(InvalidInput) as refused:
+        restore_archive(db, archive, alice.email, processes=processes)
+    message = str(refused.value)
+    assert message.startswith(f"{added}: {said}") and "\n" not in message
+    assert message.endswith("it was added after the export: use a copy of the archive as Lifeboat wrote it")
+    assert writes == []
+    assert records_of(stored(db, alice.email)) == records_of(before)
+    with pytest.raises(InvalidInput):  # verify refuses the same archive
+        check_archive(archive, processes=processes)
+
+
+def test_the_restore_worker_refuses_a_file_added_to_the_archive_too(
+    alice: Account, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second process of a large restore answers 'invalid' for it rather than staging the calendars."""
+    archive = _with_added_file(archive_of(alice, tmp_path, "alice.zip", NOW), tmp_path, "notes/attachments/x.bin")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    spool = tmp_path / ".lifeboat-restore-calendars-test"
+    argv = [str(archive), str(tmp_path), str(spool), alice.email, digest, str(os.getppid())]
+    assert restore_worker.main(argv) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["invalid"].startswith("notes/attachments/x.bin: an attachment no note links")

@@ -1,0 +1,69 @@
+"""`lifeboat serve --host/--port`: pages and links use the address it listens on, unless the operator set one.
+
+Why a real `serve`: the user-visible fault was the /automate page of a server
+started with --port showing port 5000, which only the real command shows.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+from flask import Flask
+
+from cli import follow_listener
+from tests.web.live_server import serve
+
+
+def _automate_base(url: str) -> set[str]:
+    with urlopen(f"{url}/automate", timeout=30) as answer:
+        page = answer.read().decode()
+    return set(re.findall(r"(https?://[^\s\"'<]+)/api/v1", page))
+
+
+@pytest.mark.server
+def test_serve_on_another_port_shows_that_port_on_the_automate_page(tmp_path: Path) -> None:
+    with serve({"INSTANCE_DIR": str(tmp_path / "instance"), "EMBEDDED_WORKERS": "1"}, threads=2) as served:
+        assert ":5000" not in served.url
+        assert _automate_base(served.url) == {served.url}
+
+
+@pytest.mark.server
+def test_serve_keeps_a_base_url_the_operator_set(tmp_path: Path) -> None:
+    settings = {
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "EMBEDDED_WORKERS": "1",
+        "BASE_URL": "https://backup.example.org",
+    }
+    with serve(settings, threads=2) as served:
+        assert _automate_base(served.url) == {"https://backup.example.org"}
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "http://127.0.0.1:8080"),  # noqa: S104  (the option's value, not a bind)
+        ("::", "http://[::1]:8080"),
+        ("::1", "http://[::1]:8080"),
+        ("backup.lan", "http://backup.lan:8080"),
+    ],
+)
+def test_the_default_base_url_follows_host_and_port(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, host: str, url: str
+) -> None:
+    monkeypatch.delenv("LIFEBOAT_BASE_URL", raising=False)
+    follow_listener(app, host, 8080)
+    assert app.config["BASE_URL"] == url
+
+
+def test_a_base_url_set_in_the_environment_or_the_config_is_kept(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIFEBOAT_BASE_URL", "http://127.0.0.1:5000")  # the default's value, but chosen
+    follow_listener(app, "127.0.0.1", 8080)
+    assert app.config["BASE_URL"] == "http://127.0.0.1:5000"
+    monkeypatch.delenv("LIFEBOAT_BASE_URL")
+    app.config["BASE_URL"] = "https://backup.example.org"
+    follow_listener(app, "127.0.0.1", 8080)
+    assert app.config["BASE_URL"] == "https://backup.example.org"
