@@ -355,6 +355,13 @@ def _paused(session: Session, job_id: str) -> bool:
 
 
 def _control(db: Database, actor: Actor, job_id: str, action: str, *, reason: str, now: dt.datetime) -> JobStatus:
+    """Pause or resume, with one audit row; a reason given is held to the rule every staff reason follows.
+
+    Why checked here: the staff API and the console pass what was typed, and a
+    NUL in it made PostgreSQL refuse the row (a 500); an over-long one was kept
+    whole. No reason at all (the CLI) falls back to the job's own.
+    """
+    given = check_reason(reason) if reason else ""
     with db.session(write=True) as session:
         current = status(session, job_id)
         if current.finished or current.paused == (action == PAUSED):
@@ -364,7 +371,7 @@ def _control(db: Database, actor: Actor, job_id: str, action: str, *, reason: st
             actor,
             action,
             now=now,
-            reason=reason or current.reason,
+            reason=given or current.reason,
             detail={"job_id": job_id, "done": current.done, "count": current.count},
             request_key=f"bulkctl:{job_id}:{secrets.token_hex(6)}",
         )

@@ -101,12 +101,50 @@ def test_pause_and_resume_from_the_job_page(
         )
     job_url = started.headers["Location"]
     assert "Pause</button>" in staff_client.get(job_url).get_data(as_text=True)
-    assert staff_client.post(f"{job_url}/pause", data={"csrf_token": token}).status_code == 302
+    pause = {"csrf_token": token, "reason": "MinIO flapping again"}
+    assert staff_client.post(f"{job_url}/pause", data=pause).status_code == 302
     paused = staff_client.get(job_url).get_data(as_text=True)
     assert "0 of 2 users done" in paused and "paused" in paused and "Resume</button>" in paused
-    staff_client.post(f"{job_url}/resume", data={"csrf_token": token})
+    staff_client.post(f"{job_url}/resume", data={"csrf_token": token, "reason": "MinIO steady for an hour"})
     assert "2 of 2 users done" in staff_client.get(job_url).get_data(as_text=True)
     assert actions(db).count("bulk_resend_paused") == actions(db).count("bulk_resend_resumed") == 1
+
+
+def _control_reasons(db: Database) -> list[tuple[str, str]]:
+    with db.session() as session:
+        rows = session.execute(
+            select(AuditEvent.action, AuditEvent.reason)
+            .where(AuditEvent.action.in_(("bulk_resend_paused", "bulk_resend_resumed")))
+            .order_by(AuditEvent.id)
+        )
+        return [(action, reason) for action, reason in rows]
+
+
+def test_pause_and_resume_each_ask_a_reason_and_keep_the_one_typed_clean(
+    staff_client: FlaskClient, app: Flask, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = csrf_token(staff_client, "/support/bulk-resend")
+    with monkeypatch.context() as patch:  # started, but its runner never got going
+        patch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
+        started = staff_client.post(
+            "/support/bulk-resend/start", data={**FORM, "reason": "Outage", "csrf_token": token, "request_key": "k"}
+        )
+    job_url = started.headers["Location"]
+    page = staff_client.get(job_url).get_data(as_text=True)
+    assert 'id="bulk-pause-reason" name="reason"' in page and 'id="bulk-resume-reason" name="reason"' in page
+    for reason, words in (("", "Give a reason"), ("\x01\x1b", "Give a reason"), ("x" * 501, "501 characters")):
+        refused = staff_client.post(f"{job_url}/pause", data={"csrf_token": token, "reason": reason})
+        assert refused.status_code == 400 and words in refused.get_data(as_text=True)
+    assert _control_reasons(db) == [] and "running" in staff_client.get(job_url).get_data(as_text=True)
+
+    staff_client.post(f"{job_url}/pause", data={"csrf_token": token, "reason": "bucket\x00 flapping\u202e"})
+    refused = staff_client.post(f"{job_url}/resume", data={"csrf_token": token, "reason": "  "})
+    assert refused.status_code == 400 and "paused" in staff_client.get(job_url).get_data(as_text=True)
+    staff_client.post(f"{job_url}/resume", data={"csrf_token": token, "reason": "steady again"})
+    assert _control_reasons(db) == [
+        ("bulk_resend_paused", "bucket\ufffd flapping"),
+        ("bulk_resend_resumed", "steady again"),
+    ]
 
 
 def test_a_bad_window_is_refused_in_words_and_nothing_is_counted(
