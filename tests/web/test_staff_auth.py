@@ -164,7 +164,7 @@ def test_staff_are_signed_out_after_the_idle_minutes(
     assert client.get("/admin/staff").status_code == 200
     monkeypatch.setattr(staff_auth, "utcnow", lambda: start + dt.timedelta(minutes=44))
     timed_out = client.get("/admin/staff")
-    assert timed_out.headers["Location"] == "/login"
+    assert timed_out.headers["Location"] == "/login?next=/admin/staff"  # back to this page after signing in
     assert "15 minutes without activity" in client.get("/login").get_data(as_text=True)
     with client.session_transaction() as session:
         assert STAFF_VERIFIED_KEY not in session
