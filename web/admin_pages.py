@@ -146,9 +146,28 @@ def create() -> Response | tuple[str, int]:
     minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
     if not account_mail.can_send(current_app.config):
         return _handover(email, role, link, minutes)
-    account_mail.send(current_app.config, account_mail.password_reset(email, link, minutes))
+    account_mail.send(current_app.config, staff_invitation(email, role, link, minutes))
     flash(f"Created {role} account {email}; a link to choose a password is on its way to them.", "info")
     return redirect(url_for("admin_staff.index"))
+
+
+def staff_invitation(to: str, role: str, link: str, minutes: int) -> account_mail.AccountMail:
+    """The new staff member's email: an invitation from an admin, with the link to choose a password.
+
+    Why not the password-reset email: it says "someone (we hope you) asked"
+    and "if it was not you, ignore this message", and a new staff member, who
+    asked for nothing, would rightly ignore it (trial 14).
+    """
+    text = (
+        "Hello,\n\n"
+        f"An administrator of Lifeboat made you a {role} account with this address.\n"
+        f"Choose your password with this link within {minutes} minutes; it works once:\n\n{link}\n\n"
+        "At your first sign-in you will also set up an authenticator app, which gives the code asked after the "
+        "password.\n"
+        "If the link has expired, use \u201cForgot your password?\u201d on the sign-in page. If you did not expect "
+        "this email, tell your Lifeboat administrator: nobody can sign in to the account until a password is chosen.\n"
+    )
+    return account_mail.AccountMail(to, f"Your Lifeboat {role} account: choose a password", text, link)
 
 
 def _handover(email: str, role: str, link: str, minutes: int) -> Response:

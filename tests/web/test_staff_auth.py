@@ -271,6 +271,23 @@ def test_an_admin_creates_a_support_user_who_gets_a_reset_link_once_however_ofte
     assert refused.status_code == 400 and "already has an account" in refused.get_data(as_text=True)
 
 
+def test_the_new_staff_members_email_is_an_invitation_not_a_reset_they_never_asked_for(
+    app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _, _ = enrolled_admin
+    sent: list[object] = []
+    monkeypatch.setitem(app.config, "SMTP_HOST", "smtp.example.com")
+    monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
+    form = {**_admin_form(client), "email": "helper@example.com", "role": "support", "reason": "joins support"}
+    assert client.post("/admin/staff", data=form).status_code == 302
+    [mail] = sent
+    text = re.sub(r"\s+", " ", mail.text)  # type: ignore[attr-defined]
+    assert mail.subject == "Your Lifeboat support account: choose a password"  # type: ignore[attr-defined]
+    assert "An administrator of Lifeboat made you a support account" in text
+    assert "within 60 minutes" in text and mail.link in text  # type: ignore[attr-defined]
+    assert "authenticator app" in text and "ignore this message" not in text and "we hope you" not in text
+
+
 def test_without_a_mail_server_the_admin_is_shown_the_one_time_link_once_and_told_to_pass_it_on_privately(
     app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
