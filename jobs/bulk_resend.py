@@ -92,7 +92,12 @@ class BulkFilter:
     def describe(self) -> str:
         what = f"{self.kind} deliveries" if self.kind else "deliveries"
         where = f" to {self.host}" if self.host else ""
-        return f"{what}{where} that failed from {self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M} UTC"
+        return f"{what}{where} that failed from {minute(self.since)} to {minute(self.until)} UTC"
+
+
+def minute(moment: dt.datetime) -> str:
+    """`2026-12-05 08:00`; why not strftime's %Y: glibc writes the year 1 as "1", not "0001" (trial 14)."""
+    return moment.isoformat(sep=" ", timespec="minutes")[:16]
 
 
 def _moment(text: str | dt.datetime | None, name: str) -> dt.datetime:
@@ -121,7 +126,12 @@ def parse_filter(
     """The filter as typed (CLI, form, API), checked: times in ISO 8601 (UTC when no zone), since before until."""
     start, end = _moment(since, "since"), _moment(until, "until")
     if start >= end:
-        raise InvalidInput("--since must be before --until: swap them.", [("until", "before since")])
+        # Said for every caller (form, API, CLI): the web form has no "--since" to swap.
+        raise InvalidInput(
+            f"The window starts at {minute(start)} UTC, after it ends ({minute(end)} UTC): "
+            "the start (since) must come before the end (until), so swap the two times.",
+            [("until", "before since")],
+        )
     kind = (kind or "").strip().lower() or None
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"The kind is “s3” or “email”, not {kind!r}.", [("kind", "unknown")])
