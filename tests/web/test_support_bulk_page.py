@@ -180,3 +180,15 @@ def test_a_regular_user_gets_403_and_the_signed_out_go_to_sign_in(app: Flask, si
 def test_an_unknown_job_is_404(staff_client: FlaskClient) -> None:
     assert staff_client.get("/support/bulk-resend/feedfeedfeedfeed").status_code == 404
     assert staff_client.get("/support/bulk-resend/not-a-job/status.json").status_code == 404
+
+
+def test_a_job_limited_to_one_user_a_minute_says_so_in_the_singular(
+    staff_client: FlaskClient, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job page said "at most 1 users a minute" (trial 14)."""
+    monkeypatch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
+    token = csrf_token(staff_client, "/support/bulk-resend")
+    data = {**FORM, "per_minute": "1", "reason": "Outage", "csrf_token": token, "request_key": "one"}
+    page = staff_client.get(staff_client.post("/support/bulk-resend/start", data=data).headers["Location"])
+    words = re.sub(r"\s+", " ", page.get_data(as_text=True))
+    assert "at most 1 user a minute" in words and "1 users" not in words
