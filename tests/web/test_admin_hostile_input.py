@@ -61,6 +61,9 @@ def test_an_over_long_or_unprintable_request_key_makes_no_account_and_says_why(
     for key in ("k" * 129, "k\x00", "k\n"):
         answer = client.post("/admin/staff", data={**base, "request_key": key})
         assert answer.status_code == 400, key
+        assert "This form could not be used as sent (The request key must be 1 to 128 printable characters.)" in (
+            answer.get_data(as_text=True)
+        )
     with get_db(app).session() as session:
         assert session.scalar(select(User).where(User.email == HELPER)) is None
     assert _reasons(app, "create_staff") == []
@@ -128,3 +131,21 @@ def test_a_staff_token_with_a_nul_reason_is_made_and_an_over_long_revoke_reason_
     page = client.get("/admin/staff/tokens").get_data(as_text=True)
     assert "The reason is 600 characters long; keep it to 500." in page
     assert _reasons(app, "staff_token.revoke") == []
+
+
+def test_a_token_form_with_a_bad_request_key_says_so_and_makes_nothing(
+    app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]]
+) -> None:
+    client, _, _ = enrolled_admin
+    helper_id = make_staff(app, HELPER)
+    form = {
+        "csrf_token": csrf_token(client, "/admin/staff/tokens"),
+        "request_key": "k" * 129,
+        "staff_id": str(helper_id),
+        "name": "outage script",
+        "lifetime": "30",
+        "reason": "runbook",
+    }
+    answer = client.post("/admin/staff/tokens", data=form)
+    assert answer.status_code == 400 and "This form could not be used as sent" in answer.get_data(as_text=True)
+    assert _reasons(app, "staff_token.create") == []
