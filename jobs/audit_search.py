@@ -46,6 +46,16 @@ ACTION_WORDS = {
     "destination.retest.result": "Tested a destination again",
     "credentials.revoke": "Revoked all your download links and API tokens",
 }
+# What a refused action is called instead (nothing was changed): "Paused your export schedule … Refused"
+# read as if it had been paused (trial 14).
+REFUSED_WORDS = {
+    "archive.resend": "Tried to re-send an archive; nothing was sent",
+    "export.start": "Tried to start a fresh export; none was started",
+    "schedule.pause": "Tried to pause your export schedule; it was not changed",
+    "schedule.resume": "Tried to resume your export schedule; it was not changed",
+    "destination.retest": "Tried to clear a destination's error and test it again; nothing was changed",
+    "credentials.revoke": "Tried to revoke your download links and API tokens; nothing was revoked",
+}
 OUTCOME_WORDS = {
     "ok": "Done",
     "refused": "Refused",
@@ -55,7 +65,10 @@ OUTCOME_WORDS = {
 }
 
 
-def action_words(action: str) -> str:
+def action_words(action: str, outcome: str = "ok") -> str:
+    """What `action` did, as the user reads it; a refused one says it was tried and changed nothing."""
+    if outcome == "refused":
+        return REFUSED_WORDS.get(action, f"{action_words(action)} (not done)")
     return ACTION_WORDS.get(action, action.replace("_", " ").capitalize())
 
 
@@ -190,7 +203,7 @@ def support_actions(session: Session, user_id: int, *, limit: int = 50, offset: 
         SupportAction(
             at=row.at,
             action=row.action,
-            what=action_words(row.action),
+            what=action_words(row.action, row.outcome),
             reason=row.reason,
             outcome=row.outcome,
             outcome_label=OUTCOME_WORDS.get(row.outcome, row.outcome.capitalize()),

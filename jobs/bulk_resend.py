@@ -92,7 +92,12 @@ class BulkFilter:
     def describe(self) -> str:
         what = f"{self.kind} deliveries" if self.kind else "deliveries"
         where = f" to {self.host}" if self.host else ""
-        return f"{what}{where} that failed from {self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M} UTC"
+        return f"{what}{where} that failed from {minute(self.since)} to {minute(self.until)} UTC"
+
+
+def minute(moment: dt.datetime) -> str:
+    """`2026-12-05 08:00`; why not strftime's %Y: glibc writes the year 1 as "1", not "0001" (trial 14)."""
+    return moment.isoformat(sep=" ", timespec="minutes")[:16]
 
 
 def _moment(text: str | dt.datetime | None, name: str) -> dt.datetime:
@@ -121,7 +126,12 @@ def parse_filter(
     """The filter as typed (CLI, form, API), checked: times in ISO 8601 (UTC when no zone), since before until."""
     start, end = _moment(since, "since"), _moment(until, "until")
     if start >= end:
-        raise InvalidInput("--since must be before --until: swap them.", [("until", "before since")])
+        # Said for every caller (form, API, CLI): the web form has no "--since" to swap.
+        raise InvalidInput(
+            f"The window starts at {minute(start)} UTC, after it ends ({minute(end)} UTC): "
+            "the start (since) must come before the end (until), so swap the two times.",
+            [("until", "before since")],
+        )
     kind = (kind or "").strip().lower() or None
     if kind is not None and kind not in KINDS:
         raise InvalidInput(f"The kind is “s3” or “email”, not {kind!r}.", [("kind", "unknown")])
@@ -355,6 +365,13 @@ def _paused(session: Session, job_id: str) -> bool:
 
 
 def _control(db: Database, actor: Actor, job_id: str, action: str, *, reason: str, now: dt.datetime) -> JobStatus:
+    """Pause or resume, with one audit row; a reason given is held to the rule every staff reason follows.
+
+    Why checked here: the staff API and the console pass what was typed, and a
+    NUL in it made PostgreSQL refuse the row (a 500); an over-long one was kept
+    whole. No reason at all (the CLI) falls back to the job's own.
+    """
+    given = check_reason(reason) if reason else ""
     with db.session(write=True) as session:
         current = status(session, job_id)
         if current.finished or current.paused == (action == PAUSED):
@@ -364,7 +381,7 @@ def _control(db: Database, actor: Actor, job_id: str, action: str, *, reason: st
             actor,
             action,
             now=now,
-            reason=reason or current.reason,
+            reason=given or current.reason,
             detail={"job_id": job_id, "done": current.done, "count": current.count},
             request_key=f"bulkctl:{job_id}:{secrets.token_hex(6)}",
         )

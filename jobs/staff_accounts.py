@@ -32,6 +32,7 @@ from errors import UserError
 from jobs.api_tokens import revoke_user_tokens
 from jobs.audit import Actor, record
 from jobs.destination_backends import secret_box
+from jobs.support_actions import check_reason, check_request_key
 from store import AuditEvent, User
 from store.accounts import find_user
 from store.passwords import end_sessions, hash_password, password_problem
@@ -83,6 +84,7 @@ def create_staff(
     """
     address = checked_email(email)
     checked_role(role)
+    reason, request_key = check_reason(reason), check_request_key(request_key)
     if password is not None and (problem := password_problem(password)):
         raise StaffError(problem)
     existing = find_user(session, address)
@@ -110,6 +112,7 @@ def set_role(session: Session, actor: Actor, email: str, role: str, *, reason: s
     checked_role(role, ROLES)
     if not reason.strip():
         raise StaffError("Say why the role changes (--reason): it goes into the audit log.")
+    reason = check_reason(reason)
     user = find_user(session, checked_email(email))
     if user is None:
         raise StaffError(f"No account {email!r}. Create staff with `users create EMAIL --role support|admin`.")
@@ -132,6 +135,7 @@ def deactivate(
     session: Session, actor: Actor, user_id: int, *, reason: str, now: dt.datetime, request_key: str | None = None
 ) -> User:
     """Close a staff account (audited): it can no longer sign in, and its sessions end at once."""
+    reason, request_key = check_reason(reason), check_request_key(request_key)
     user = session.get(User, user_id)
     if user is None or user.role not in STAFF_ROLES:
         raise StaffError("There is no such staff account.")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from jobs.api_tokens import NewToken, create_token, is_usable, revoke_token
 from jobs.audit import Actor, record
 from jobs.staff_accounts import StaffError
+from jobs.support_actions import check_reason, check_request_key
 from store import ApiToken, User
 from store.staff import STAFF_ROLES
 
@@ -47,6 +48,7 @@ def make_staff_token(
     request_key: str | None = None,
 ) -> NewToken:
     """A new token for `staff` (support or admin), with its `staff_token.create` audit row."""
+    reason, request_key = check_reason(reason), check_request_key(request_key)
     if staff.role not in STAFF_ROLES or not staff.is_active:
         raise StaffError(f"{staff.email} is not an active support or admin account: create it first.")
     made = create_token(session, staff.id, name, days=days, now=now)
@@ -67,6 +69,7 @@ def revoke_staff_token(
     session: Session, actor: Actor, token_id: str, *, reason: str, now: dt.datetime, request_key: str | None = None
 ) -> ApiToken:
     """Revoke one staff member's token now, with its `staff_token.revoke` audit row."""
+    reason, request_key = check_reason(reason), check_request_key(request_key)
     token = session.get(ApiToken, token_id)
     owner = session.get(User, token.user_id) if token is not None else None
     if token is None or owner is None or owner.role not in STAFF_ROLES:

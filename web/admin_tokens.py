@@ -14,7 +14,6 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired
 
 from errors import UserError
 from jobs.audit import Actor, already_done
@@ -22,7 +21,7 @@ from jobs.staff_accounts import list_staff
 from jobs.staff_tokens import list_staff_tokens, make_staff_token, revoke_staff_token
 from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
-from web.admin_pages import REASON, ReasonForm, fresh_key, reasoned_action
+from web.admin_pages import REASON, REQUEST_KEY, ReasonForm, fresh_key, reasoned_action
 from web.settings_forms import TOKEN_LIFETIMES, token_name
 from web.staff_access import staff_required
 from web.staff_auth import actor
@@ -35,7 +34,7 @@ class StaffTokenForm(FlaskForm):
     name = StringField("What it is for", validators=[token_name])
     lifetime = SelectField("Expires after", choices=TOKEN_LIFETIMES, default="30")
     reason = StringField("Reason", validators=REASON)
-    request_key = HiddenField(default=fresh_key, validators=[DataRequired()])
+    request_key = HiddenField(default=fresh_key, validators=REQUEST_KEY)
 
 
 def _with_choices(form: StaffTokenForm) -> StaffTokenForm:

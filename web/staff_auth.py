@@ -47,12 +47,15 @@ from jobs.staff_accounts import (
 from store import User, get_db, get_session
 from store.base import utcnow
 from web import limiter
+from web.redirects import safe_next
 from web.staff_access import STAFF_VERIFIED_KEY, is_staff
 
 bp = Blueprint("staff_auth", __name__)
 
 CONSOLE = "/support"  # the support console (its own blueprint); a plain path so this works without it
 SEEN_KEY = "staff_seen"  # when this staff session last made a request (POSIX seconds)
+NEXT_KEY = "staff_next"  # the console page a staff member asked for before signing in (see `remember_next`)
+CONSOLE_PATHS = ("/support", "/admin/")  # where `next` may lead a staff member after the second factor
 # What a staff session may open; everything else is a user's page and answers 403 (see the module docstring).
 STAFF_PATHS = ("/support", "/admin/", "/staff/", "/static/", "/login", "/logout", "/reset", "/healthz", "/automate")
 NOT_FOR_STAFF = (
@@ -88,7 +91,22 @@ def start_second_factor() -> Response:
     """After the password step of a staff member: not through yet (see the module docstring)."""
     session.pop(STAFF_VERIFIED_KEY, None)
     session[SEEN_KEY] = utcnow().timestamp()
+    session.pop(NEXT_KEY, None)
+    remember_next(request.args.get("next"))
     return redirect(url_for("staff_auth.second_factor"))
+
+
+def remember_next(target: str | None) -> None:
+    """Keep the console page a staff member was sent to sign in from, to open it once the code is accepted.
+
+    Why: a link to one user's console page (in a ticket, or the page an idle
+    sign-out left) used to land on the queue after the second factor, and the
+    user had to be found again. Only console and admin pages are kept: a staff
+    session opens nothing else.
+    """
+    path = safe_next(target)
+    if path is not None and path.startswith(CONSOLE_PATHS):
+        session[NEXT_KEY] = path.removesuffix("?")  # `request.full_path` ends a bare path with "?"
 
 
 # ---- the second step --------------------------------------------------------------------------------
@@ -115,6 +133,8 @@ def second_factor() -> str | Response | tuple[str, int]:
         abort(403)  # users have no second step: this page is for staff only
     if session.get(STAFF_VERIFIED_KEY):
         return redirect(CONSOLE)
+    if request.method == "GET":
+        remember_next(request.args.get("next"))  # from `staff_required`, for a page opened before this step
     user = get_session().get(User, int(current_user.get_id()))
     assert user is not None  # the user loader found it
     if user.totp_confirmed_at is None:
@@ -166,8 +186,8 @@ def _enrol() -> str | Response | tuple[str, int]:
                 g.code_refused = True
                 form.code.errors = [_refusal(verdict)]
     if codes:
-        _verified()  # the codes are shown on this answer, once; the page links on to the console
-        return render_template("staff/recovery_codes.html", codes=codes, console=CONSOLE)
+        onward = _verified().location  # the codes are shown on this answer, once; the page links on from there
+        return render_template("staff/recovery_codes.html", codes=codes, console=onward)
     return render_template("staff/enrol.html", form=form, secret=secret, qr=_qr_svg(provisioning_uri(secret, email)))
 
 
@@ -187,9 +207,10 @@ def _refusal(verdict: Verdict) -> str:
 
 
 def _verified() -> Response:
+    """Through: on to the console page asked for before signing in (`remember_next`), or the queue."""
     session[STAFF_VERIFIED_KEY] = True
     session[SEEN_KEY] = utcnow().timestamp()
-    return redirect(CONSOLE)
+    return redirect(session.pop(NEXT_KEY, None) or CONSOLE)
 
 
 def _qr_svg(uri: str) -> Markup:
@@ -220,7 +241,10 @@ def guard_staff_session() -> Response | None:
             "Sign in again.",
             "info",
         )
-        return redirect(url_for("auth.login"))
+        # Back to the same page after signing in again (a page, not a form post that would be lost anyway).
+        page = request.full_path.removesuffix("?")
+        again = page if request.method == "GET" and request.path.startswith(CONSOLE_PATHS) else None
+        return redirect(url_for("auth.login", next=again))
     session[SEEN_KEY] = now
     path = request.path
     if path == "/":

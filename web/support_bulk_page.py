@@ -35,7 +35,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from errors import InvalidInput
 from jobs import bulk_resend
 from jobs.bulk_resend import JobStatus, UnknownJob
-from jobs.support_actions import MAX_REASON
+from jobs.support_actions import MAX_REASON, check_reason
 from store import AuditEvent, get_db, get_session
 from store.base import utcnow
 from web.staff_access import staff_required
@@ -172,11 +172,24 @@ def status_json(job: JobStatus) -> dict[str, Any]:
     }
 
 
+def _control_reason() -> str:
+    """The reason typed beside Pause or Resume, as the audit log keeps it; without one, a 400 page says so.
+
+    Why asked: pausing or taking over a job that re-sends to hundreds of users
+    is a staff action like any other, and the job's own reason (why it was
+    started) does not say why it was stopped.
+    """
+    try:
+        return check_reason(request.form.get("reason"))
+    except InvalidInput as exc:
+        abort(400, str(exc).splitlines()[0] + " Go back, fix it and press the button again; nothing was done.")
+
+
 @bp.route("/<job_id>/pause", methods=["POST"])
 @staff_required()
 def pause(job_id: str) -> Response:
     job = _job(job_id)
-    bulk_resend.pause(get_db(), acting_staff(), job.job_id, reason=request.form.get("reason", ""), now=utcnow())
+    bulk_resend.pause(get_db(), acting_staff(), job.job_id, reason=_control_reason(), now=utcnow())
     flash("Paused: no further user is queued. Re-sends already queued still go out.", "info")
     return redirect(url_for("support_bulk.job_page", job_id=job_id))
 
@@ -185,9 +198,8 @@ def pause(job_id: str) -> Response:
 @staff_required()
 def resume(job_id: str) -> Response:
     """Resume a paused job, or continue one whose runner stopped (a restart): each user is still sent to once."""
-    job = bulk_resend.resume(
-        get_db(), acting_staff(), _job(job_id).job_id, reason=request.form.get("reason", ""), now=utcnow()
-    )
+    found = _job(job_id)
+    job = bulk_resend.resume(get_db(), acting_staff(), found.job_id, reason=_control_reason(), now=utcnow())
     if not job.finished:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         bulk_resend.run_in_background(app, job_id, take_over=True)  # a person asked: continue now

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from jobs import bulk_resend
-from store import Database, ExportRun
+from store import AuditEvent, Database, ExportRun
 from tests.api.conftest import bearer, make_token
 from tests.delivery.bulk_seed import OUTAGE, failed_user, staff_member
 
@@ -84,6 +84,21 @@ def test_pause_and_resume_change_the_state_and_resume_finishes_the_rest(
     resumed = post(client, staff_token, f"/{job['job_id']}/resume", {})
     assert (resumed.get_json()["state"], resumed.get_json()["done"]) == ("finished", 3)
     assert resent(db) == sorted(hit)
+
+
+def test_a_pause_reason_with_nul_is_kept_clean_and_one_of_only_control_characters_is_refused(
+    client: FlaskClient, db: Database, staff_token: str, hit: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NUL in the reason made PostgreSQL refuse the audit row (a 500, trial 14); now it is U+FFFD, as everywhere."""
+    monkeypatch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
+    job = post(client, staff_token, "", {**WINDOW, "reason": "Outage"}).get_json()["job"]
+    refused = post(client, staff_token, f"/{job['job_id']}/pause", {"reason": "\x01\x1b"})
+    assert refused.status_code == 422 and refused.get_json()["code"] == "invalid_input"
+    paused = post(client, staff_token, f"/{job['job_id']}/pause", {"reason": "still\x00 flaky"})
+    assert paused.get_json()["state"] == "paused"
+    with db.session() as session:
+        reasons = session.scalars(select(AuditEvent.reason).where(AuditEvent.action == "bulk_resend_paused"))
+        assert list(reasons) == ["still\ufffd flaky"]
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_selection_narrows_to_one_kind_or_one_endpoint_host(db: Database, outage
     ("since", "until", "kind", "host", "problem"),
     [
         ("yesterday", "2026-12-06", None, None, "is not a time"),
-        ("2026-12-06", "2026-12-05", None, None, "must be before"),
+        ("2026-12-06", "2026-12-05", None, None, "must come before the end"),
         ("2026-12-05", "2026-12-06", "ftp", None, "not 'ftp'"),
         ("2026-12-05", "2026-12-06", "email", "minio.example", "filters S3 endpoints"),
     ],
@@ -344,3 +344,9 @@ def test_a_runner_taking_the_job_over_waits_out_the_rate_before_its_first_user(
     waits: list[float] = []
     bulk_resend.run(db, job, now=utcnow, owner="web-2", take_over=True, stop_after=1, sleep=waits.append)
     assert waits and 5 <= waits[0] <= 10  # the gap at 6 a minute, less the moments that passed
+
+
+def test_a_window_from_the_first_year_reads_with_four_digit_years() -> None:
+    """strftime's %Y wrote the year 1 as "1" on this libc, so the job page said "from 1-01-01" (trial 14)."""
+    flt = bulk_resend.parse_filter("0001-01-01T00:00", "9999-12-31T23:59")
+    assert flt.describe() == "deliveries that failed from 0001-01-01 00:00 to 9999-12-31 23:59 UTC"

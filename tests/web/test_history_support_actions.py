@@ -85,3 +85,16 @@ def test_the_api_pages_the_actions_and_counts_the_views(db: Database, signed_in:
     assert {i["reason"] for i in body["items"] + rest["items"]} == {f"action {n}" for n in range(30)}
     bad = signed_in.get("/api/v1/history/support?cursor=soon", headers=headers)
     assert bad.status_code == 422
+
+
+def test_a_refused_action_reads_as_tried_not_as_done(db: Database, signed_in: FlaskClient, alice_user: int) -> None:
+    """A refused pause (no schedule to pause) showed as "Paused your export schedule … Refused" (trial 14)."""
+    with db.session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        record(session, STAFF, "schedule.pause", now=START, target=user, reason="ticket 5", outcome="refused")
+        record(session, STAFF, "schedule.resume", now=START + dt.timedelta(minutes=1), target=user, reason="ticket 6")
+    page = _words(signed_in.get("/history").get_data(as_text=True))
+    assert "Tried to pause your export schedule; it was not changed ticket 5 Refused" in page
+    assert "Paused your export schedule" not in page
+    assert "Resumed your export schedule ticket 6 Done" in page

@@ -164,7 +164,7 @@ def test_staff_are_signed_out_after_the_idle_minutes(
     assert client.get("/admin/staff").status_code == 200
     monkeypatch.setattr(staff_auth, "utcnow", lambda: start + dt.timedelta(minutes=44))
     timed_out = client.get("/admin/staff")
-    assert timed_out.headers["Location"] == "/login"
+    assert timed_out.headers["Location"] == "/login?next=/admin/staff"  # back to this page after signing in
     assert "15 minutes without activity" in client.get("/login").get_data(as_text=True)
     with client.session_transaction() as session:
         assert STAFF_VERIFIED_KEY not in session
@@ -269,6 +269,23 @@ def test_an_admin_creates_a_support_user_who_gets_a_reset_link_once_however_ofte
     taken = {**_admin_form(client), "email": ADMIN, "role": "support", "reason": "again"}
     refused = client.post("/admin/staff", data=taken)
     assert refused.status_code == 400 and "already has an account" in refused.get_data(as_text=True)
+
+
+def test_the_new_staff_members_email_is_an_invitation_not_a_reset_they_never_asked_for(
+    app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _, _ = enrolled_admin
+    sent: list[object] = []
+    monkeypatch.setitem(app.config, "SMTP_HOST", "smtp.example.com")
+    monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
+    form = {**_admin_form(client), "email": "helper@example.com", "role": "support", "reason": "joins support"}
+    assert client.post("/admin/staff", data=form).status_code == 302
+    [mail] = sent
+    text = re.sub(r"\s+", " ", mail.text)  # type: ignore[attr-defined]
+    assert mail.subject == "Your Lifeboat support account: choose a password"  # type: ignore[attr-defined]
+    assert "An administrator of Lifeboat made you a support account" in text
+    assert "within 60 minutes" in text and mail.link in text  # type: ignore[attr-defined]
+    assert "authenticator app" in text and "ignore this message" not in text and "we hope you" not in text
 
 
 def test_without_a_mail_server_the_admin_is_shown_the_one_time_link_once_and_told_to_pass_it_on_privately(

@@ -101,12 +101,50 @@ def test_pause_and_resume_from_the_job_page(
         )
     job_url = started.headers["Location"]
     assert "Pause</button>" in staff_client.get(job_url).get_data(as_text=True)
-    assert staff_client.post(f"{job_url}/pause", data={"csrf_token": token}).status_code == 302
+    pause = {"csrf_token": token, "reason": "MinIO flapping again"}
+    assert staff_client.post(f"{job_url}/pause", data=pause).status_code == 302
     paused = staff_client.get(job_url).get_data(as_text=True)
     assert "0 of 2 users done" in paused and "paused" in paused and "Resume</button>" in paused
-    staff_client.post(f"{job_url}/resume", data={"csrf_token": token})
+    staff_client.post(f"{job_url}/resume", data={"csrf_token": token, "reason": "MinIO steady for an hour"})
     assert "2 of 2 users done" in staff_client.get(job_url).get_data(as_text=True)
     assert actions(db).count("bulk_resend_paused") == actions(db).count("bulk_resend_resumed") == 1
+
+
+def _control_reasons(db: Database) -> list[tuple[str, str]]:
+    with db.session() as session:
+        rows = session.execute(
+            select(AuditEvent.action, AuditEvent.reason)
+            .where(AuditEvent.action.in_(("bulk_resend_paused", "bulk_resend_resumed")))
+            .order_by(AuditEvent.id)
+        )
+        return [(action, reason) for action, reason in rows]
+
+
+def test_pause_and_resume_each_ask_a_reason_and_keep_the_one_typed_clean(
+    staff_client: FlaskClient, app: Flask, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = csrf_token(staff_client, "/support/bulk-resend")
+    with monkeypatch.context() as patch:  # started, but its runner never got going
+        patch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
+        started = staff_client.post(
+            "/support/bulk-resend/start", data={**FORM, "reason": "Outage", "csrf_token": token, "request_key": "k"}
+        )
+    job_url = started.headers["Location"]
+    page = staff_client.get(job_url).get_data(as_text=True)
+    assert 'id="bulk-pause-reason" name="reason"' in page and 'id="bulk-resume-reason" name="reason"' in page
+    for reason, words in (("", "Give a reason"), ("\x01\x1b", "Give a reason"), ("x" * 501, "501 characters")):
+        refused = staff_client.post(f"{job_url}/pause", data={"csrf_token": token, "reason": reason})
+        assert refused.status_code == 400 and words in refused.get_data(as_text=True)
+    assert _control_reasons(db) == [] and "running" in staff_client.get(job_url).get_data(as_text=True)
+
+    staff_client.post(f"{job_url}/pause", data={"csrf_token": token, "reason": "bucket\x00 flapping\u202e"})
+    refused = staff_client.post(f"{job_url}/resume", data={"csrf_token": token, "reason": "  "})
+    assert refused.status_code == 400 and "paused" in staff_client.get(job_url).get_data(as_text=True)
+    staff_client.post(f"{job_url}/resume", data={"csrf_token": token, "reason": "steady again"})
+    assert _control_reasons(db) == [
+        ("bulk_resend_paused", "bucket\ufffd flapping"),
+        ("bulk_resend_resumed", "steady again"),
+    ]
 
 
 def test_a_bad_window_is_refused_in_words_and_nothing_is_counted(
@@ -115,7 +153,9 @@ def test_a_bad_window_is_refused_in_words_and_nothing_is_counted(
     token = csrf_token(staff_client, "/support/bulk-resend")
     data = {**FORM, "since": "2026-12-06T00:00", "until": "2026-12-05T00:00", "reason": "x", "csrf_token": token}
     answer = staff_client.post("/support/bulk-resend", data=data)
-    assert answer.status_code == 400 and "must be before" in answer.get_data(as_text=True)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "the start (since) must come before the end (until)" in page
+    assert "--since" not in page  # a command-line flag means nothing on the form
     missing = staff_client.post("/support/bulk-resend", data={**FORM, "reason": "", "csrf_token": token})
     assert missing.status_code == 400 and "Give a reason" in missing.get_data(as_text=True)
     assert actions(db) == []
@@ -140,3 +180,15 @@ def test_a_regular_user_gets_403_and_the_signed_out_go_to_sign_in(app: Flask, si
 def test_an_unknown_job_is_404(staff_client: FlaskClient) -> None:
     assert staff_client.get("/support/bulk-resend/feedfeedfeedfeed").status_code == 404
     assert staff_client.get("/support/bulk-resend/not-a-job/status.json").status_code == 404
+
+
+def test_a_job_limited_to_one_user_a_minute_says_so_in_the_singular(
+    staff_client: FlaskClient, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job page said "at most 1 users a minute" (trial 14)."""
+    monkeypatch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
+    token = csrf_token(staff_client, "/support/bulk-resend")
+    data = {**FORM, "per_minute": "1", "reason": "Outage", "csrf_token": token, "request_key": "one"}
+    page = staff_client.get(staff_client.post("/support/bulk-resend/start", data=data).headers["Location"])
+    words = re.sub(r"\s+", " ", page.get_data(as_text=True))
+    assert "at most 1 user a minute" in words and "1 users" not in words
