@@ -429,7 +429,11 @@ def sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text
-    return text[:1].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
+    first = text.split(None, 1)[0]
+    # A leading address, command or name in code ("http://…", "s3:PutObject", "boto3 …") keeps its case.
+    keep = "://" in first or ":" in first.rstrip(":") or "/" in first or not first[:1].islower() or "_" in first
+    head = text if keep else text[:1].upper() + text[1:]
+    return head + ("" if text[-1] in ".!?" else ".")
 
 
 def given_up(attempts: int, *, permanent: bool, operator: bool = False, trigger: str = "manual") -> str:

@@ -88,6 +88,9 @@ def test_what_a_run_that_gave_up_advises_is_sentences_fitting_who_fixes_it_and_w
         ("email delivery is not configured", "Email delivery is not configured."),
         ("Access denied: fix the key.", "Access denied: fix the key."),
         ("Is it up?", "Is it up?"),
+        ("http://127.0.0.1:9000/ refused the connection", "http://127.0.0.1:9000/ refused the connection."),
+        ("s3:PutObject was denied", "s3:PutObject was denied."),
+        ("error: the key is wrong", "Error: the key is wrong."),
     ],
 )
 def test_an_error_becomes_one_sentence_before_what_happens_next_is_added(raw: str, expected: str) -> None:
