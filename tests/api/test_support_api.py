@@ -90,7 +90,11 @@ def test_a_users_summary_has_receipts_masked_keys_and_checksums_but_no_content(
     with db.session() as session:
         row = session.scalar(select(AuditEvent).where(AuditEvent.action == "view_user"))
         assert row is not None and row.target_user_id == seeded.alice and row.detail == '{"via": "api"}'
-    assert client.get("/api/v1/support/users/987654", headers=bearer(support_token)).status_code == 404
+    missing = client.get("/api/v1/support/users/987654", headers=bearer(support_token))
+    assert missing.status_code == 404
+    error = missing.get_json()
+    assert error["message"].startswith("There is no user with this id")
+    assert not error.get("problems")  # no field to blame, and no "None" standing in for one
 
 
 def test_the_audit_log_is_admin_only_and_filters(
@@ -136,3 +140,12 @@ def test_support_actions_on_my_account_through_the_user_api(
             "outcome_label": "Done",
         }
     ]
+
+
+def test_a_bad_staff_token_is_told_to_ask_an_admin_not_to_visit_settings(client: FlaskClient) -> None:
+    response = client.get("/api/v1/support/queue", headers=bearer("lb_not_a_real_token"))
+    assert response.status_code == 401
+    message = response.get_json()["message"]
+    assert "ask an admin" in message and "Settings" not in message
+    user_api = client.get("/api/v1/me", headers=bearer("lb_not_a_real_token"))
+    assert user_api.status_code == 401 and "create a new one in Settings" in user_api.get_json()["message"]

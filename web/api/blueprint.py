@@ -82,6 +82,13 @@ def current_api_user() -> User:
     return user
 
 
+def _where_tokens_come_from() -> str:
+    """Where a new token comes from: users make their own in Settings; staff get theirs from an admin."""
+    if request.path.startswith("/api/v1/support"):
+        return "ask an admin for a new staff token (/admin/staff/tokens)."
+    return "create a new one in Settings."
+
+
 def bearer_user_id(header: str) -> int:
     """The user an `Authorization: Bearer` header names, or a 401 saying what is wrong with it."""
     scheme, _, secret = header.strip().partition(" ")
@@ -89,7 +96,7 @@ def bearer_user_id(header: str) -> int:
         fail(401, "invalid_token", "Send the token as `Authorization: Bearer lb_…`.")
     found = api_tokens.authenticate(get_db(), secret.strip(), now=utcnow())
     if found is None:
-        fail(401, "invalid_token", "This API token is unknown, revoked or expired: create a new one in Settings.")
+        fail(401, "invalid_token", "This API token is unknown, revoked or expired: " + _where_tokens_come_from())
     return found
 
 
@@ -180,4 +187,6 @@ def _problems(messages: Any, where: str = "") -> list[tuple[str, str]]:
         return found
     if isinstance(messages, list):
         return [item for message in messages for item in _problems(message, where)]
+    if messages is None:  # an error raised with a message only (`abort(404, "…")`): no field to blame
+        return []
     return [(where or "request", str(messages))]
