@@ -71,6 +71,7 @@ class ActionResult:
     repeated: bool = False
     run_id: str | None = None
     queued: bool = False  # a new run waits: the caller should wake the workers (`jobs.kick`)
+    refused: bool = False  # a repeat of a refused action: the API answers it as it answered the first (409)
 
     @classmethod
     def of(cls, event: AuditEvent) -> ActionResult:
@@ -82,6 +83,7 @@ class ActionResult:
             message=str(detail.get("message") or f"Already done ({event.action}, {event.outcome})."),
             repeated=True,
             run_id=detail.get("run_id"),
+            refused=event.outcome == "refused",
         )
 
 

@@ -227,3 +227,15 @@ def test_promoting_a_user_ends_their_own_api_tokens_so_none_opens_the_support_ap
         )
     answer = client.get("/api/v1/support/queue", headers=bearer(alice_token))
     assert answer.status_code == 401
+
+
+def test_a_refused_action_sent_again_with_its_key_is_answered_409_again_and_audited_once(
+    client: FlaskClient, db: Database, staff_token: str, alice_id: int
+) -> None:
+    body = {"reason": "user asked", "request_key": "resume-twice"}
+    first = call(client, staff_token, f"{alice_id}/resume", body)
+    again = call(client, staff_token, f"{alice_id}/resume", body)
+    assert (first.status_code, first.get_json()["code"]) == (409, "action_refused")
+    assert (again.status_code, again.get_json()["code"]) == (409, "action_refused")
+    assert again.get_json()["message"].startswith("Nothing was done")
+    assert [row.outcome for row in audit(db)] == ["refused"]

@@ -73,6 +73,8 @@ def _act(body: dict[str, Any], action: Callable[[Actor, str, str | None], Action
         fail(404, f"unknown_{exc.kind}", str(exc))
     except ActionRefused as exc:
         fail(409, "action_refused", f"Nothing was done: {exc}")
+    if result.refused:  # the same key again after a refusal: the same answer as the first time
+        fail(409, "action_refused", result.message)
     if result.queued:
         jobs.kick()
     return asdict(result)
