@@ -52,6 +52,8 @@ def find_users(session: Session, query: str, *, limit: int = 50) -> list[UserHit
     ids: set[int] = set()
     if text.isdigit() and len(text) < 19 and is_row_id(int(text)):
         ids.add(int(text))
+    if len(text) == 36 and text.count("-") == 4 and _HEX.match(text.replace("-", "")):
+        text = text.replace("-", "")  # a run id written as a UUID (8-4-4-4-12), as some tools print it
     if _HEX.match(text):
         if len(text) == 32:
             ids.update(session.scalars(select(ExportRun.user_id).where(ExportRun.id == text)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from flask import Flask
@@ -59,7 +60,8 @@ def test_the_queue_lists_each_kind_pages_by_cursor_and_filters_by_kind(
 
 
 def test_find_users_by_run_id_and_checksum_prefix(client: FlaskClient, seeded: Seeded, support_token: str) -> None:
-    for q in (seeded.failed_run, seeded.sha256[:12], "Alice@"):
+    dashed = str(uuid.UUID(hex=seeded.failed_run))  # the same run id as a UUID prints it
+    for q in (seeded.failed_run, dashed, dashed.upper(), seeded.sha256[:12], "Alice@"):
         found = client.get("/api/v1/support/users", query_string={"q": q}, headers=bearer(support_token)).get_json()
         assert found["items"] == [
             {"id": seeded.alice, "email": "alice@example.com", "role": "user", "state": "active", "confirmed": True}
