@@ -90,16 +90,21 @@ def test_dry_run_then_start_then_progress_re_sends_each_user_once(
     assert (status["done"], status["count"], status["state"]) == (2, 2, "finished")
 
 
-def test_pause_and_resume_from_the_job_page(
-    staff_client: FlaskClient, app: Flask, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _started_not_running(staff_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """(CSRF token, job page) of a bulk job started from the page whose runner never got going."""
     token = csrf_token(staff_client, "/support/bulk-resend")
-    with monkeypatch.context() as patch:  # started, but its runner never got going
+    with monkeypatch.context() as patch:
         patch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
         started = staff_client.post(
             "/support/bulk-resend/start", data={**FORM, "reason": "Outage", "csrf_token": token, "request_key": "k"}
         )
-    job_url = started.headers["Location"]
+    return token, started.headers["Location"]
+
+
+def test_pause_and_resume_from_the_job_page(
+    staff_client: FlaskClient, app: Flask, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, job_url = _started_not_running(staff_client, monkeypatch)
     assert "Pause</button>" in staff_client.get(job_url).get_data(as_text=True)
     pause = {"csrf_token": token, "reason": "MinIO flapping again"}
     assert staff_client.post(f"{job_url}/pause", data=pause).status_code == 302
@@ -123,13 +128,7 @@ def _control_reasons(db: Database) -> list[tuple[str, str]]:
 def test_pause_and_resume_each_ask_a_reason_and_keep_the_one_typed_clean(
     staff_client: FlaskClient, app: Flask, db: Database, hit: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = csrf_token(staff_client, "/support/bulk-resend")
-    with monkeypatch.context() as patch:  # started, but its runner never got going
-        patch.setattr(bulk_resend, "run_in_background", lambda _app, _job: None)
-        started = staff_client.post(
-            "/support/bulk-resend/start", data={**FORM, "reason": "Outage", "csrf_token": token, "request_key": "k"}
-        )
-    job_url = started.headers["Location"]
+    token, job_url = _started_not_running(staff_client, monkeypatch)
     page = staff_client.get(job_url).get_data(as_text=True)
     assert 'id="bulk-pause-reason" name="reason"' in page and 'id="bulk-resume-reason" name="reason"' in page
     for reason, words in (("", "Give a reason"), ("\x01\x1b", "Give a reason"), ("x" * 501, "501 characters")):
