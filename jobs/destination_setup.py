@@ -99,7 +99,7 @@ def edit_destination(
 
     Why in place rather than remove and add: the id, the retention policy and the
     delivery history stay with it, and support's "fixed the key, re-send" finds it.
-    In `changes` a field left out (or None) keeps its value; "" empties a plain
+    In `changes` a field left out (or None) keeps its value, as does an empty `label`; "" empties a plain
     field; a blank secret keeps the stored one (secrets never travel back to a
     page to be re-sent). Giving keys switches from a role to keys; giving a role
     drops the stored keys. The error status is cleared: the caller tests it again.
@@ -116,7 +116,9 @@ def edit_destination(
         settings.update({**registry.decrypt(row), **new_secrets})
     before = _auto_label(row.kind, row.settings)
     _store_checked(registry, user, row, settings)
-    if row.label == before:  # a label the user did not choose follows the new bucket or address
+    if changes.get("label"):
+        row.label = str(changes["label"])[:200]
+    elif row.label == before:  # a label the user did not choose follows the new bucket or address
         row.label = _auto_label(row.kind, row.settings)[:200] or row.kind
     row.status, row.status_message, row.status_at = "untested", None, utcnow()
     return row
