@@ -113,7 +113,9 @@ def edit_destination(
     if new_secrets and "role_arn" not in given:
         settings.pop("role_arn", None)  # keys given: sign in with them from now on
     if not settings.get("role_arn"):
-        settings.update({**registry.decrypt(row), **new_secrets})
+        # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
+        kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
+        settings.update({**kept, **new_secrets})
     before = _auto_label(row.kind, row.settings)
     _store_checked(registry, user, row, settings)
     if changes.get("label"):

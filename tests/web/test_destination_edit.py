@@ -89,6 +89,21 @@ def test_new_keys_replace_the_stored_ones_encrypted(
     assert secrets(app, row) == new and "the-new-secret" not in (row.secret_token or "") + row.settings_json
 
 
+def test_both_new_keys_replace_keys_that_can_no_longer_be_read(
+    app: Flask, signed_in: FlaskClient, alice_user: int, bucket: Destination
+) -> None:
+    with get_db(app).session(write=True) as session:
+        stored = session.get(Destination, bucket.id)
+        assert stored is not None
+        stored.secret_token = "sealed under an encryption key this server no longer has"
+    only_secret = edit(signed_in, bucket.id, **bucket_fields(secret_access_key="the-new-secret"))
+    assert only_secret.status_code == 409 and 'id="edit-error"' in only_secret.get_data(as_text=True)
+    new = {"access_key_id": "AKIANEWKEYEXAMPLE123", "secret_access_key": "the-new-secret"}
+    assert edit(signed_in, bucket.id, **bucket_fields(**new)).status_code == 200
+    (row,) = rows(app, alice_user)
+    assert secrets(app, row) == new
+
+
 def test_switching_to_a_role_drops_the_keys_and_back_needs_new_keys(
     app: Flask, signed_in: FlaskClient, alice_user: int, bucket: Destination
 ) -> None:
