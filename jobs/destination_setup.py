@@ -72,8 +72,6 @@ def _store_checked(registry: Registry, user: User, destination: Destination, set
         _check_s3_endpoint(str(clear["endpoint_url"]), registry)
     if kind == "s3" and clear.get("role_arn"):
         clear["external_id"] = external_id_for(user, registry.external_id_key)
-    else:
-        clear.pop("external_id", None)
     destination.settings = clear
     destination.secret_token = registry.encrypt(hidden) if hidden else None
     try:
@@ -113,6 +111,7 @@ def edit_destination(
     if new_secrets and "role_arn" not in given:
         settings.pop("role_arn", None)  # keys given: sign in with them from now on
     if not settings.get("role_arn"):
+        settings.pop("external_id", None)  # it belongs to the role just dropped
         # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
         kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
         settings.update({**kept, **new_secrets})
