@@ -46,6 +46,20 @@ def add_destination(
     session: Session, registry: Registry, user: User, kind: str, label: str, settings: dict[str, Any]
 ) -> Destination:
     """Validate and store a destination; secret fields are encrypted, never stored in clear."""
+    destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
+    _store_checked(registry, user, destination, settings)
+    session.add(destination)
+    session.flush()
+    return destination
+
+
+def _store_checked(registry: Registry, user: User, destination: Destination, settings: dict[str, Any]) -> None:
+    """Put `settings` on `destination` (secrets encrypted) and build its backend; `InvalidInput` if any is wrong.
+
+    Shared by adding and editing, so a changed destination is held to exactly the
+    rules a new one is, and its secrets are written the one way.
+    """
+    kind = destination.kind
     clear = {k: v for k, v in settings.items() if k not in SECRET_FIELDS and v not in (None, "")}
     if kind == "email" and "to" in clear:
         # Checked here, not in a form or a command, so every caller refuses the same addresses.
@@ -58,7 +72,6 @@ def add_destination(
         _check_s3_endpoint(str(clear["endpoint_url"]), registry)
     if kind == "s3" and clear.get("role_arn"):
         clear["external_id"] = external_id_for(user, registry.external_id_key)
-    destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
     destination.settings = clear
     destination.secret_token = registry.encrypt(hidden) if hidden else None
     try:
@@ -68,9 +81,53 @@ def add_destination(
         problems = exc.problems if isinstance(exc, InvalidInput) else None
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidInput(f"The {kind} destination is not valid: {first}", problems) from None
-    session.add(destination)
-    session.flush()
-    return destination
+
+
+# What a user may change on an existing destination; retention has its own form and endpoint.
+EDITABLE = {
+    "s3": ("endpoint_url", "region", "bucket", "prefix", "path_style", "role_arn", *SECRET_FIELDS),
+    "email": ("to",),
+}
+
+
+def edit_destination(
+    session: Session, registry: Registry, user: User, destination_id: int, changes: dict[str, Any]
+) -> Destination | None:
+    """Change `user`'s destination in place; None if it is not theirs. Raises `InvalidInput` as adding does.
+
+    Why in place rather than remove and add: the id, the retention policy and the
+    delivery history stay with it, and support's "fixed the key, re-send" finds it.
+    In `changes` a field left out (or None) keeps its value, as does an empty `label`; "" empties a plain
+    field; a blank secret keeps the stored one (secrets never travel back to a
+    page to be re-sent). Giving keys switches from a role to keys; giving a role
+    drops the stored keys. The error status is cleared: the caller tests it again.
+    """
+    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
+    if row is None or row.user_id != user.id:
+        return None
+    given = {k: v for k, v in changes.items() if k in EDITABLE.get(row.kind, ()) and v is not None}
+    settings: dict[str, Any] = {**row.settings, **{k: v for k, v in given.items() if k not in SECRET_FIELDS}}
+    new_secrets = {k: v for k, v in given.items() if k in SECRET_FIELDS and v}
+    if new_secrets and "role_arn" not in given:
+        settings.pop("role_arn", None)  # keys given: sign in with them from now on
+    if not settings.get("role_arn"):
+        settings.pop("external_id", None)  # it belongs to the role just dropped
+        # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
+        kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
+        settings.update({**kept, **new_secrets})
+    before = _auto_label(row.kind, row.settings)
+    _store_checked(registry, user, row, settings)
+    if changes.get("label"):
+        row.label = str(changes["label"])[:200]
+    elif row.label == before:  # a label the user did not choose follows the new bucket or address
+        row.label = _auto_label(row.kind, row.settings)[:200] or row.kind
+    row.status, row.status_message, row.status_at = "untested", None, utcnow()
+    return row
+
+
+def _auto_label(kind: str, settings: dict[str, Any]) -> str:
+    """The label the page gives a destination it adds: `s3://bucket` or `email address`."""
+    return f"s3://{settings.get('bucket', '')}" if kind == "s3" else f"email {settings.get('to', '')}"
 
 
 def _check_s3_endpoint(url: str, registry: Registry) -> None:
@@ -211,6 +268,7 @@ class DestinationView:
     last_attempt: DeliveryAttempt | None
     retention: RetentionPolicy | None = None  # S3: the stored policy (None if unreadable or not a bucket)
     retention_summary: str | None = None  # S3: in plain words
+    settings: dict[str, Any] | None = None  # what the edit form starts from; never a secret (those are encrypted)
 
 
 def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
@@ -248,6 +306,7 @@ def _describe(session: Session, registry: Registry, row: Destination) -> Destina
         last_attempt=last,
         retention=_readable_policy(row),
         retention_summary=retention_summary(row),
+        settings=dict(row.settings),
     )
 
 

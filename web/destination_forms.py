@@ -8,6 +8,8 @@ field errors instead of repeating the rules.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectChoice, StringField
 from wtforms.validators import Length, NumberRange, Optional
@@ -55,6 +57,36 @@ class S3Form(FlaskForm):
 
 class EmailForm(FlaskForm):
     to = StringField("Email address", validators=[Length(max=320)])
+
+
+def edit_form(kind: str, destination_id: int, settings: dict[str, Any] | None = None) -> S3Form | EmailForm:
+    """The add form of this kind, prefixed per destination; with `settings`, filled from them, else from the POST.
+
+    Why the add forms: editing takes the same fields under the same rules. The
+    key fields start empty: a blank secret means "keep the stored one", so a
+    stored secret (or key ID) never goes back to the page.
+    """
+    prefix = f"edit-{destination_id}"
+    form_class: type[S3Form] | type[EmailForm] = S3Form if kind == "s3" else EmailForm
+    if settings is None:
+        return form_class(prefix=prefix)
+    shown = {k: v for k, v in settings.items() if k in _SHOWN}
+    if kind == "s3":
+        shown["auth"] = "role" if settings.get("role_arn") else "keys"
+    return form_class(formdata=None, prefix=prefix, data=shown)
+
+
+_SHOWN = ("endpoint_url", "region", "bucket", "prefix", "path_style", "role_arn", "to")
+
+
+def edit_changes(form: S3Form | EmailForm) -> dict[str, object]:
+    """What `edit_destination` takes from a submitted edit form: every field, the unchosen way of signing in off."""
+    if isinstance(form, EmailForm):
+        return {"to": (form.to.data or "").strip()}
+    changes = form.settings()
+    if form.auth.data != "role":
+        changes["role_arn"] = ""  # keys chosen: a stored role is dropped
+    return changes
 
 
 class RowForm(FlaskForm):

@@ -26,10 +26,16 @@ from delivery.s3.policy import iam_policy, trust_policy_json
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import run_retention, set_retention
 from jobs.destination_backends import Registry
-from jobs.destination_setup import add_destination, describe_destinations, external_id_for, try_destination
+from jobs.destination_setup import (
+    add_destination,
+    describe_destinations,
+    edit_destination,
+    external_id_for,
+    try_destination,
+)
 from store import Destination, User, get_db, get_fresh_session, get_session
 from store.base import is_row_id
-from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form
+from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form, edit_changes, edit_form
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
 
@@ -61,10 +67,14 @@ def _page(status: int = 200, **overrides: Any) -> Response:
         if d.kind == "s3"
     }
     retention_forms.update(overrides.pop("retention_forms", {}))
+    edit_forms = {d.id: edit_form(d.kind, d.id, d.settings or {}) for d in destinations}
+    edit_forms.update(overrides.pop("edit_forms", {}))
     values: dict[str, Any] = {
         "user": user,
         "destinations": destinations,
         "retention_forms": retention_forms,
+        "edit_forms": edit_forms,
+        "edit_error": None,
         "preview": None,
         "retention_error": None,
         "s3_form": s3_form,
@@ -145,6 +155,52 @@ def test(destination_id: int) -> Response:
     if outcome is None:
         abort(404)  # not this user's destination (or none): the same answer
     get_fresh_session()  # the request's read snapshot predates the outcome just written
+    return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})
+
+
+def _edit_refused(status: int, destination_id: int, form: S3Form | EmailForm, message: str) -> Response:
+    """The page again with the edit form as typed (secrets left out) and one line saying what to fix."""
+    return _page(status, edit_forms={destination_id: form}, edit_error={"id": destination_id, "message": message})
+
+
+@bp.route("/<int:destination_id>/edit", methods=["POST"])
+@login_required
+def edit(destination_id: int) -> Response:
+    """Change a destination in place (e.g. a rotated key), then test it and say how that went.
+
+    Keeps its id, retention policy and delivery history, which remove-and-add loses.
+    """
+    user_id = int(current_user.get_id())
+    row = get_session().get(Destination, destination_id) if is_row_id(destination_id) else None
+    if row is None or row.user_id != user_id:
+        abort(404)  # not this user's destination (or none): the same answer as the other actions
+    form = edit_form(row.kind, destination_id)
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _edit_refused(400, destination_id, form, "Correct the fields marked below.")
+    changes = edit_changes(form)
+    if isinstance(form, EmailForm) and not changes["to"]:
+        changes["to"] = _user(get_session()).email  # as when adding: empty means the account's address
+    try:
+        with get_db().session(write=True) as session:  # an error raised inside rolls the change back
+            edited = edit_destination(session, _registry(), _user(session), destination_id, changes)
+            label = edited.label if edited is not None else None
+    except InvalidInput as exc:
+        for name, message in exc.problems:
+            field = getattr(form, _S3_FIELDS.get(name, name), None)
+            if field is not None:
+                field.errors = [message]
+        return _edit_refused(400, destination_id, form, str(exc).splitlines()[0])
+    except LifeboatError as exc:  # e.g. the keys to read or store its secret are gone
+        return _edit_refused(409, destination_id, form, str(exc))
+    if label is None:
+        abort(404)
+    outcome = try_destination(get_db(), _registry(), destination_id, user_id)
+    get_fresh_session()  # the request's read snapshot predates the change and the outcome
+    flash(f"{label}: your changes are saved, and Lifeboat tested it again.", "info")
+    if outcome is None:  # removed in between, in another tab
+        return redirect(url_for("destinations.index"))
     return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})
 
 

@@ -1,7 +1,9 @@
 """Issue 14's proof in Chromium: support re-sends a failed S3 delivery after the user fixed the key.
 
 Everything behind the browser is real: alice's export runs through
-`jobs.execute` into moto's S3 with a wrong secret key and fails; the support
+`jobs.execute` into moto's S3 with a wrong secret key and fails; alice pastes
+the right secret key on her Destinations page (the same destination: its id
+and history stay); the support
 member is made by the operator's CLI and signs in with a password and a TOTP
 code; the re-send run is executed by the same executor; the object is read
 back from the bucket with boto3. Setup and the run itself happen here in the
@@ -84,6 +86,23 @@ def _support_signs_in_with_totp(app: Flask, page: Page) -> None:
     expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
 
 
+def _user_fixes_the_secret_key(page: Page, secret: str) -> None:
+    """Alice opens her bucket's edit form, pastes only the secret key (the key ID kept), saves; the test passes."""
+    page.goto("/settings/destinations")
+    destination = page.locator(".destinations > li").filter(has_text=LABEL)
+    expect(destination).to_contain_text("Not working")
+    destination.get_by_text("Change the bucket or replace its keys").click()
+    form = page.get_by_role("form", name=f"Change {LABEL}")
+    expect(form.get_by_label("Access key ID")).to_have_value("")  # stored keys never come back to the page
+    form.get_by_label("Secret access key").fill(secret)
+    form.get_by_role("button", name="Save and test").click()
+    expect(page.locator("#test-result")).to_contain_text("Test passed: Wrote, read back and deleted a test object")
+    expect(page.get_by_text(f"{LABEL}: your changes are saved")).to_be_visible()
+    assert secret not in page.content()
+    assert serious_violations(page) == []
+    screenshot(page, "destination-key-fixed")
+
+
 def _act(page: Page, form_name: str, reason: str, button: str) -> None:
     form = page.get_by_role("form", name=form_name)
     form.get_by_label("Reason").fill(reason)
@@ -119,6 +138,10 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
 ) -> None:
     keys = moto_iam_user(json.loads(iam_policy(s3_bucket, "lifeboat")))  # moto checks keys from here on
     sha256 = _failed_s3_delivery(jobs_app, db, alice_user, moto_server, s3_bucket, keys)
+    with db.session() as session:
+        failed_row = session.scalar(select(Destination).where(Destination.user_id == alice_user))
+        assert failed_row is not None and failed_row.status == "error"
+        destination_id = failed_row.id
     _support_signs_in_with_totp(jobs_app, page)
 
     # The queue lists alice's failed delivery; her page says what went wrong, in words.
@@ -145,45 +168,46 @@ def test_support_resends_the_same_archive_after_the_user_fixed_a_wrong_s3_key_an
     assert _reason_boxes_overflowing_their_card(page) == []
     page.set_viewport_size({"width": 1280, "height": 900})
 
-    # Alice saves the right secret (as her settings page would); support clears the error and tests again.
-    registry = Registry(dict(jobs_app.config))
-    with db.session(write=True) as session:
-        row = session.scalar(select(Destination).where(Destination.user_id == alice_user))
-        assert row is not None and row.status == "error"
-        row.secret_token = registry.encrypt(keys)
-    _act(page, f"Clear the error on {LABEL} and test it again", RETEST_WHY, "Clear the error and test again")
-    expect(page.get_by_role("status")).to_contain_text(f"“{LABEL}” and tested it again: test passed.")
-
-    _act(page, "Re-send an archive", RESEND_WHY, "Re-send the same archive")
-    expect(page.get_by_role("status")).to_contain_text("queued (run ")
-    with db.session() as session:
-        resend = session.scalar(select(ExportRun).where(ExportRun.trigger == "support"))
-        assert resend is not None and resend.resend_to == "destinations"
-        resend_id = resend.id
-    assert execute_run(get_context(jobs_app), resend_id, "test-worker") == RunState.DELIVERED
-
-    with db.session() as session:
-        [attempt] = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == resend_id))
-        assert len(list(session.scalars(select(Archive)))) == 1  # the same archive: nothing exported anew
-        audit = [
-            (row.action, row.outcome, row.reason)
-            for row in session.scalars(
-                select(AuditEvent).where(AuditEvent.target_user_id == alice_user).order_by(AuditEvent.id)
-            )
-            if row.action != "view_user"
-        ]
-    moto_server.set_auth(False)
-    body = moto_server.client().get_object(Bucket=s3_bucket, Key=attempt.object_key)["Body"].read()
-    assert hashlib.sha256(body).hexdigest() == sha256
-    assert audit == [
-        ("destination.retest", "ok", RETEST_WHY),
-        ("archive.resend", "ok", RESEND_WHY),
-    ]
-
-    # Alice, in her own browser, reads on History what support did and why.
+    # Alice, in her own browser, pastes the right secret key on Settings → Destinations; support then
+    # clears the error and tests again.
     alice_context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
     try:
         alice_page = sign_in_page(alice_context.new_page())
+        _user_fixes_the_secret_key(alice_page, keys["secret_access_key"])
+        with db.session() as session:
+            row = session.scalar(select(Destination).where(Destination.user_id == alice_user))
+            assert row is not None and row.id == destination_id and row.status == "ok"
+            assert Registry(dict(jobs_app.config)).decrypt(row) == keys
+        _act(page, f"Clear the error on {LABEL} and test it again", RETEST_WHY, "Clear the error and test again")
+        expect(page.get_by_role("status")).to_contain_text(f"“{LABEL}” and tested it again: test passed.")
+
+        _act(page, "Re-send an archive", RESEND_WHY, "Re-send the same archive")
+        expect(page.get_by_role("status")).to_contain_text("queued (run ")
+        with db.session() as session:
+            resend = session.scalar(select(ExportRun).where(ExportRun.trigger == "support"))
+            assert resend is not None and resend.resend_to == "destinations"
+            resend_id = resend.id
+        assert execute_run(get_context(jobs_app), resend_id, "test-worker") == RunState.DELIVERED
+
+        with db.session() as session:
+            [attempt] = session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.run_id == resend_id))
+            assert len(list(session.scalars(select(Archive)))) == 1  # the same archive: nothing exported anew
+            audit = [
+                (row.action, row.outcome, row.reason)
+                for row in session.scalars(
+                    select(AuditEvent).where(AuditEvent.target_user_id == alice_user).order_by(AuditEvent.id)
+                )
+                if row.action != "view_user"
+            ]
+        moto_server.set_auth(False)
+        body = moto_server.client().get_object(Bucket=s3_bucket, Key=attempt.object_key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == sha256
+        assert audit == [
+            ("destination.retest", "ok", RETEST_WHY),
+            ("archive.resend", "ok", RESEND_WHY),
+        ]
+
+        # Alice, in the same browser, reads on History what support did and why.
         alice_page.goto("/history")
         actions = alice_page.locator("#support-actions")
         for reason in (RETEST_WHY, RESEND_WHY):

@@ -104,6 +104,7 @@ ROUTES: dict[str, Access] = {
     "/settings/destinations/email": Access.SELF,
     "/settings/destinations/<int:destination_id>/test": Access.OWNED,
     "/settings/destinations/<int:destination_id>/remove": Access.OWNED,
+    "/settings/destinations/<int:destination_id>/edit": Access.OWNED,
     "/settings/destinations/<int:destination_id>/retention": Access.OWNED,
     # The JSON API.
     "/api/v1/me": Access.SELF,

@@ -14,7 +14,7 @@ from delivery.retention_policy import Decision, RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
-from jobs.destination_setup import add_destination, list_destinations, public_view, try_destination
+from jobs.destination_setup import add_destination, edit_destination, list_destinations, public_view, try_destination
 from store import Destination, User, get_db, get_session
 from store.base import is_row_id
 from web.api import retention_schemas, schemas
@@ -65,11 +65,40 @@ def test(destination_id: int) -> dict[str, Any]:
 
     The network call happens outside any write transaction; only its outcome is written.
     """
+    return _tested(destination_id)
+
+
+def _tested(destination_id: int) -> dict[str, Any]:
+    """Test the destination now (outside any write transaction) and answer with the outcome and the destination."""
     outcome = try_destination(get_db(), _registry(), destination_id, user_id())
     if outcome is None:
         fail(404, "not_found", "You have no destination with this id.")
     with get_db().session() as session:
         return {"ok": outcome.ok, "message": outcome.message, "destination": public_view(_own(session, destination_id))}
+
+
+@bp.route("/destinations/<int:destination_id>", methods=["PATCH"])
+@bp.arguments(schemas.DestinationPatchSchema)
+@bp.response(200, schemas.DestinationTestSchema)
+def patch_destination(body: dict[str, Any], destination_id: int) -> dict[str, Any]:
+    """Change a destination in place (e.g. a rotated key), then test it; id, retention and history stay.
+
+    Validated as POST is (same 422 `invalid_destination` problems). The error
+    status is cleared and the destination tested at once: `ok` and `message` say
+    how that went, `destination` is what GET shows. Secrets are never returned.
+    """
+    with get_db().session(write=True) as session:
+        user = session.get(User, user_id())
+        assert user is not None
+        try:
+            row = edit_destination(session, _registry(), user, destination_id, body)
+        except InvalidInput as exc:
+            fail(422, "invalid_destination", str(exc).splitlines()[0], exc.problems)
+        except LifeboatError as exc:  # e.g. the keys to read or store its secret are gone
+            fail(409, "cannot_store_destination", str(exc))
+        if row is None:
+            fail(404, "not_found", "You have no destination with this id.")
+    return _tested(destination_id)
 
 
 @bp.route("/destinations/<int:destination_id>", methods=["DELETE"])

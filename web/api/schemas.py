@@ -246,6 +246,27 @@ class DestinationInSchema(Schema):
     retention_yearly = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
 
 
+class DestinationPatchSchema(Schema):
+    """PATCH /destinations/{id}: the fields of POST a destination of its kind takes; a field left out is unchanged.
+
+    Keys are write-only, as when adding: both left out keeps the stored ones;
+    giving keys switches a role destination to keys, and `role_arn` drops the
+    stored keys. `""` empties a plain field (e.g. `endpoint_url` back to AWS).
+    Retention is changed with PUT /destinations/{id}/retention.
+    """
+
+    label = fields.String(validate=validate.Length(max=200))
+    to = fields.String(validate=validate.Length(max=320), metadata={"description": "email: the recipient."})
+    bucket = fields.String(validate=validate.Length(max=255))
+    region = fields.String(validate=validate.Length(max=64))
+    endpoint_url = fields.String(validate=validate.Length(max=2000), metadata={"description": "Empty for AWS."})
+    prefix = fields.String(validate=validate.Length(max=500))
+    path_style = JsonBoolean()
+    access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
+    secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
+    role_arn = fields.String(validate=validate.Length(max=2048))
+
+
 class DestinationTestSchema(Schema):
     ok = fields.Boolean(required=True)
     message = fields.String(required=True, metadata={"description": "What worked, or what to fix."})
