@@ -1,4 +1,4 @@
-"""Destination commands: `destination add-s3|add-email|list|test|policy|retention|prune`.
+"""Destination commands: `destination add-s3|add-email|edit|list|test|policy|retention|prune`.
 
 Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
 """
@@ -18,7 +18,13 @@ from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
-from jobs.destination_setup import add_destination, list_destinations, public_view, test_destination
+from jobs.destination_setup import (
+    add_destination,
+    edit_destination,
+    list_destinations,
+    public_view,
+    test_destination,
+)
 from store import Destination, User
 from store.accounts import find_user
 from store.base import is_row_id
@@ -98,6 +104,43 @@ def add_email(email: str, to: str | None) -> None:
         click.echo(json.dumps(public_view(row), indent=2))
 
 
+@destination.command("edit")
+@click.argument("destination_id", type=int)
+@click.option("--bucket", default=None)
+@click.option("--region", default=None)
+@click.option("--endpoint-url", default=None, help='"" goes back to AWS.')
+@click.option("--prefix", default=None)
+@click.option("--path-style/--no-path-style", default=None)
+@click.option("--access-key-id", default=None)
+@click.option(
+    "--secret-access-key",
+    default=None,
+    envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
+    help="Better given through the environment variable than the command line.",
+)
+@click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
+@click.option("--to", default=None, help="Email destinations: the new recipient.")
+@click.option("--label", default=None)
+@with_appcontext
+def edit_command(destination_id: int, **changes: Any) -> None:
+    """Change a destination in place (new keys, bucket or address); what is left out stays. Tests it after.
+
+    Why not remove and add: the id, retention policy and delivery history stay
+    with the destination (and support's "the user fixed the key, re-send" finds it).
+    """
+    registry = Registry(dict(current_app.config))
+    with get_db().session(write=True) as session:
+        owner = session.get(User, _owner(destination_id, kind=None))
+        assert owner is not None  # destinations.user_id is a foreign key
+        try:
+            row = edit_destination(session, registry, owner, destination_id, changes)
+        except InvalidInput as exc:
+            raise click.ClickException(_one_line(exc)) from None
+        assert row is not None  # `_owner` found it
+        click.echo(json.dumps(public_view(row), indent=2))
+    _probe(registry, destination_id)
+
+
 @destination.command("list")
 @click.argument("email")
 @with_appcontext
@@ -113,7 +156,11 @@ def list_command(email: str) -> None:
 @with_appcontext
 def test_command(destination_id: int) -> None:
     """Write, read back and delete a probe object (S3) or say hello to the mail server."""
-    registry = Registry(dict(current_app.config))
+    _probe(Registry(dict(current_app.config)), destination_id)
+
+
+def _probe(registry: Registry, destination_id: int) -> None:
+    """Test the destination and print the outcome in words (a failure as a one-line error)."""
     with get_db().session() as session:
         row = session.get(Destination, destination_id)
         if row is None:
@@ -163,11 +210,12 @@ def _one_line(exc: InvalidInput) -> str:
     return "; ".join(f"{where}: {what}" for where, what in exc.problems) or str(exc).splitlines()[0]
 
 
-def _owner(destination_id: int) -> int:
+def _owner(destination_id: int, kind: str | None = "s3") -> int:
+    """The id of the user whose destination this is (of `kind`, or any kind with None), or a one-line error."""
     with get_db().session() as session:
         row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
-        if row is None or row.kind != "s3":
-            raise click.ClickException(f"No S3 destination {destination_id}.")
+        if row is None or (kind is not None and row.kind != kind):
+            raise click.ClickException(f"No {kind.upper() + ' ' if kind else ''}destination {destination_id}.")
         return row.user_id
 
 

@@ -46,6 +46,7 @@ REALISTIC: dict[str, list[list[str]]] = {
     "scheduler": [["--once"]],  # without it the dispatcher runs until stopped
     "destination add-s3": [["nobody@example.com", "--bucket", "my-bucket"]],
     "destination add-email": [["nobody@example.com"], ["nobody@example.com", "--to", "not an address"]],
+    "destination edit": [["999", "--bucket", "b"], ["not-a-number"]],
     "destination list": [["nobody@example.com"]],
     "destination test": [["999"], ["not-a-number"]],
     "destination policy": [["999"]],

@@ -1,0 +1,64 @@
+"""`lifeboat destination edit`: fix a wrong key in place from the command line (moto S3), id and retention kept."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from account.records import Account
+from store import get_db
+from store.accounts import replace_account
+from tests.servers.s3 import MotoS3
+
+pytestmark = pytest.mark.server
+
+
+def test_a_wrong_secret_is_replaced_in_place_and_the_destination_tested_again(
+    app: Flask, runner: FlaskCliRunner, alice: Account, moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any
+) -> None:
+    keys = moto_iam_user(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    )  # moto checks this user's signatures: a wrong secret is refused
+    app.config.update(ENCRYPTION_KEYS=[Fernet.generate_key().decode()], ENDPOINT_ALLOW_LIST=["127.0.0.0/8"])
+    with get_db(app).session(write=True) as session:
+        replace_account(session, alice)
+    added = runner.invoke(
+        args=[
+            "destination", "add-s3", "alice@example.com", "--bucket", s3_bucket, "--endpoint-url", moto_server.url,
+            "--path-style", "--access-key-id", keys["access_key_id"],
+            "--secret-access-key", "not-the-secret", "--keep", "3",
+        ]
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    row = json.loads(added.output)
+    failing = runner.invoke(args=["destination", "test", str(row["id"])])
+    assert failing.exit_code != 0 and "Traceback" not in failing.output
+    fixed = runner.invoke(
+        args=["destination", "edit", str(row["id"])],
+        env={"LIFEBOAT_NEW_SECRET_ACCESS_KEY": keys["secret_access_key"]},
+    )
+    assert fixed.exit_code == 0, fixed.output
+    edited = json.loads(fixed.output[: fixed.output.rindex("}") + 1])
+    assert edited["id"] == row["id"] and edited["retention_summary"] == row["retention_summary"]
+    assert "not-the-secret" not in fixed.output and keys["secret_access_key"] not in fixed.output
+    assert runner.invoke(args=["destination", "test", str(row["id"])]).exit_code == 0
+
+
+def test_editing_with_bad_input_says_what_is_wrong_in_one_line_and_changes_nothing(
+    app: Flask, runner: FlaskCliRunner, alice: Account
+) -> None:
+    with get_db(app).session(write=True) as session:
+        replace_account(session, alice)
+    email = json.loads(runner.invoke(args=["destination", "add-email", "alice@example.com"]).output)
+    refused = runner.invoke(args=["destination", "edit", str(email["id"]), "--to", "not an address"])
+    assert refused.exit_code != 0 and len(refused.output.strip().splitlines()) == 1, refused.output
+    assert "Traceback" not in refused.output
+    listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com"]).output)
+    assert [d["label"] for d in listed] == [email["label"]]
+    missing = runner.invoke(args=["destination", "edit", "987654", "--bucket", "b"])
+    assert missing.exit_code != 0 and "No destination 987654." in missing.output
