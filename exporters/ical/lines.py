@@ -27,11 +27,12 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from icalendar import Component
 from icalendar.parser import Parameters, param_value
 from icalendar.prop import vDuration, vRecur, vText
-from icalendar.timezone.tzid import tzid_from_dt
+from icalendar.timezone.tzid import tzid_from_dt, tzid_from_tzinfo
 
 from exporters.contentlines import ContentLines, fold_line
 from exporters.ical.values import MARK, clean, mailto
@@ -79,7 +80,28 @@ def encode_params(
     always_quoted: frozenset[str] = _ALWAYS_QUOTED,
     quote_also: Mapping[str, str] = _QUOTE_ALSO,
 ) -> str:
-    """Parameters as `Parameters.to_ical` writes them: sorted, quoted by its rules."""
+    """Parameters as `Parameters.to_ical` writes them: sorted, quoted by its rules.
+
+    Remembered per export process for the default rules: a calendar repeats a few
+    parameter sets (`TZID=Europe/Berlin`, `VALUE=DATE`, the marker) on most of its
+    lines, and icalendar's `param_value` costs more than the lookup.
+    """
+    if always_quoted is _ALWAYS_QUOTED and quote_also is _QUOTE_ALSO:
+        key = tuple(params.items())
+        found = _ENCODED.get(key)
+        if found is None:
+            if len(_ENCODED) >= _ENCODED_MAX:
+                _ENCODED.clear()
+            found = _ENCODED[key] = _encode_params(params, always_quoted, quote_also)
+        return found
+    return _encode_params(params, always_quoted, quote_also)
+
+
+_ENCODED: dict[tuple[tuple[str, str], ...], str] = {}
+_ENCODED_MAX = 4096
+
+
+def _encode_params(params: Params, always_quoted: frozenset[str], quote_also: Mapping[str, str]) -> str:
     out = []
     for key in sorted(params):
         value = params[key]
@@ -107,7 +129,25 @@ def categories(values: Iterable[str]) -> str:
 
 def _tzid(value: dt.date | dt.datetime) -> str | None:
     """The zone id icalendar gives an aware DATE-TIME ("UTC" for UTC); None for dates and floating times."""
-    return tzid_from_dt(value) if isinstance(value, dt.datetime) and value.tzinfo is not None else None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        return None
+    tzinfo = value.tzinfo
+    if tzinfo is dt.UTC:
+        return "UTC"  # what tzid_from_dt gives it
+    if type(tzinfo) is ZoneInfo and tzinfo.key is not None:
+        found = _zone_tzid(tzinfo.key)
+        if found is not None:
+            return found
+    return tzid_from_dt(value)  # its fallback (the zone's name at this time) depends on the time
+
+
+@lru_cache(maxsize=1024)
+def _zone_tzid(key: str) -> str | None:
+    """`tzid_from_dt` of a time in the IANA zone `key`: it depends on the zone alone (icalendar
+    looks its equivalent ids up by the key), and that lookup cost more than the rest of a
+    DTSTART line."""
+    found: str | None = tzid_from_tzinfo(ZoneInfo(key))
+    return found
 
 
 def _stamp_text(value: dt.date | dt.datetime, tzid: str | None) -> str:
