@@ -247,12 +247,12 @@ def _add_end(comp: Props, start: When, end: When) -> None:
         return
     later = _later(proper, start)
     if later:
-        comp.add("DTEND", *ic.date_or_time(value_of(proper)))
+        comp.add("DTEND", *ic.when_value(proper))
     else:
         comp.add("DURATION", ic.duration(dt.timedelta(0)))
     if proper != end or not later:
         kind = {"VALUE": "DATE" if end.date is not None else "DATE-TIME"}
-        comp.add("X-LIFEBOAT-DTEND", *ic.date_or_time(value_of(end), kind))
+        comp.add("X-LIFEBOAT-DTEND", *ic.when_value(end, kind))
 
 
 def _later(a: When, b: When) -> bool:
@@ -277,7 +277,7 @@ def _components(event: Event, times: _Times, stamp: dt.datetime) -> list[Props]:
     master = Props("VEVENT", ic.EVENT_ORDER)
     master.add("UID", ic.text(event.uid))
     master.add("DTSTAMP", dtstamp)
-    master.add("DTSTART", *ic.date_or_time(value_of(times.start)))
+    master.add("DTSTART", *ic.when_value(times.start))
     if times.end:
         _add_end(master, times.start, times.end)
     for name, value in (
@@ -323,8 +323,8 @@ def _override(
     comp = Props("VEVENT", ic.EVENT_ORDER)
     comp.add("UID", ic.text(event.uid))
     comp.add("DTSTAMP", dtstamp)
-    comp.add("RECURRENCE-ID", *ic.date_or_time(value_of(rid)))
-    comp.add("DTSTART", *ic.date_or_time(value_of(start or rid), None if start else MARKED))
+    comp.add("RECURRENCE-ID", *ic.when_value(rid))
+    comp.add("DTSTART", *ic.when_value(start or rid, None if start else MARKED))
     if end:
         _add_end(comp, start or rid, end)
     elif times.end:  # keep the series' length, as clients assume for a moved instance
