@@ -84,22 +84,27 @@ def encode_params(
 ) -> str:
     """Parameters as `Parameters.to_ical` writes them: sorted, quoted by its rules.
 
-    Remembered per export process for the default rules: a calendar repeats a few
-    parameter sets (`TZID=Europe/Berlin`, `VALUE=DATE`, the marker) on most of its
-    lines, and icalendar's `param_value` costs more than the lookup.
+    Remembered per process for the default and the address rules: a calendar
+    repeats a few parameter sets (`TZID=Europe/Berlin`, `VALUE=DATE`, the marker,
+    its owner's CN) on most of its lines, and icalendar's `param_value` costs more
+    than the lookup.
     """
     if always_quoted is _ALWAYS_QUOTED and quote_also is _QUOTE_ALSO:
-        key = tuple(params.items())
-        found = _ENCODED.get(key)
-        if found is None:
-            if len(_ENCODED) >= _ENCODED_MAX:
-                _ENCODED.clear()
-            found = _ENCODED[key] = _encode_params(params, always_quoted, quote_also)
-        return found
-    return _encode_params(params, always_quoted, quote_also)
+        rules = 0
+    elif always_quoted is ADDRESS_ALWAYS_QUOTED and quote_also is ADDRESS_QUOTE_ALSO:
+        rules = 1
+    else:
+        return _encode_params(params, always_quoted, quote_also)
+    key = (rules, *params.items())
+    found = _ENCODED.get(key)
+    if found is None:
+        if len(_ENCODED) >= _ENCODED_MAX:
+            _ENCODED.clear()
+        found = _ENCODED[key] = _encode_params(params, always_quoted, quote_also)
+    return found
 
 
-_ENCODED: dict[tuple[tuple[str, str], ...], str] = {}
+_ENCODED: dict[tuple[object, ...], str] = {}
 _ENCODED_MAX = 4096
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from icalendar import Calendar as VCalendar
 
@@ -388,6 +389,13 @@ def _shared(event: Event) -> list[Callable[[Props], None]]:
     return adders
 
 
+@lru_cache(maxsize=1024)
+def _trigger(trigger: str) -> str:
+    """A TRIGGER's value; ValueError if it is not a duration. Remembered: a calendar's alarms
+    repeat a few triggers, and parsing one twice through icalendar cost more than the alarm's other lines."""
+    return ic.duration_text(canonical_duration(trigger))
+
+
 def _alarm(alarm: Alarm, event: Event) -> Props:
     comp = Props("VALARM")
     action = token(alarm.action, "ACTION") if alarm.action else None
@@ -395,7 +403,7 @@ def _alarm(alarm: Alarm, event: Event) -> Props:
     if alarm.action and not action:
         comp.add("X-LIFEBOAT-ACTION", ic.text(alarm.action))
     try:
-        comp.add("TRIGGER", ic.duration_text(canonical_duration(alarm.trigger)))
+        comp.add("TRIGGER", _trigger(alarm.trigger))
     except ValueError:  # not a duration: a harmless trigger, the text kept for the reader
         comp.add("TRIGGER", ic.duration(dt.timedelta(0)), MARKED)
         comp.add("X-LIFEBOAT-TRIGGER", ic.text(alarm.trigger))
