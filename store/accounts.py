@@ -192,20 +192,29 @@ class AccountReader:
     def notes(self) -> Iterator[Note]:
         yield from _records(self._stream(_NOTES, NoteRow.user_id == self.user.id))
 
-    def _stream(self, plan: _Plan[R], where: ColumnElement[bool]) -> Iterator[tuple[int, R]]:
-        """(row id, record) of `plan`'s rows matching `where`, in `position` order, `BATCH` rows at a time.
+    def _stream(
+        self, plan: _Plan[R], where: ColumnElement[bool], keys: Collection[int] | None = None
+    ) -> Iterator[tuple[int, R]]:
+        """(row id, record) of `plan`'s rows matching `where` (and among `keys`, if given), in `position` order,
+        `BATCH` rows at a time.
 
         Each batch costs one query per child table, its ids passed as one parameter
         (`_in_batch`). Rows stay Core rows, unpacked as tuples by `plan.build`: no ORM
-        objects, no per-row dicts.
+        objects, no per-row dicts. `keys` go the same way, as one parameter: an
+        expanding `IN` of a first export's 500 events per calendar was rendered anew
+        for every statement and cost the read about a third more than streaming them.
         """
         if self.session.autoflush:  # what `session.execute` would do: the session's own changes are read
             self.session.flush()
         # Straight on the session's connection: through the session, each row also passes
         # the ORM's loading machinery, a tenth of the whole read.
         connection = self.session.connection()
-        result = connection.execute(plan.parents.where(where), execution_options={"yield_per": BATCH})
         dialect = connection.dialect.name
+        statement, params = plan.parents.where(where), {}
+        if keys is not None:
+            statement = statement.where(_in_batch(plan.key, dialect))
+            params = _batch_ids(list(keys), dialect)
+        result = connection.execute(statement, params, execution_options={"yield_per": BATCH})
         children = plan.child_queries(dialect)
         build = plan.build
         for batch in result.partitions():
@@ -234,7 +243,7 @@ class AccountReader:
 
     def contacts_by_key(self, keys: Collection[int]) -> dict[int, Contact]:
         """The full records of these contacts (keys from `contact_versions`), by key."""
-        return dict(self._stream(_CONTACTS, (ContactRow.user_id == self.user.id) & ContactRow.id.in_(list(keys))))
+        return dict(self._stream(_CONTACTS, ContactRow.user_id == self.user.id, keys))
 
     def event_versions(self, calendar_id: int) -> Iterator[EventVersion]:
         t = _table(EventRow)
@@ -243,8 +252,7 @@ class AccountReader:
             yield EventVersion(*row)
 
     def events_by_key(self, calendar_id: int, keys: Collection[int]) -> dict[int, Event]:
-        where = (EventRow.calendar_id == calendar_id) & EventRow.id.in_(list(keys))
-        return dict(self._stream(_EVENTS, where))
+        return dict(self._stream(_EVENTS, EventRow.calendar_id == calendar_id, keys))
 
     def note_versions(self) -> Iterator[NoteVersion]:
         t = _table(NoteRow)
@@ -263,7 +271,7 @@ class AccountReader:
                 yield NoteVersion(row.id, row.content_sha256, row.title, row.notebook, tuple(names.get(row.id, ())))
 
     def notes_by_key(self, keys: Collection[int]) -> dict[int, Note]:
-        return dict(self._stream(_NOTES, (NoteRow.user_id == self.user.id) & NoteRow.id.in_(list(keys))))
+        return dict(self._stream(_NOTES, NoteRow.user_id == self.user.id, keys))
 
     def account(self) -> Account:
         """The whole account in memory (tests and small accounts only)."""
@@ -291,6 +299,7 @@ class _Plan(Generic[R]):
     parents: Select[Any]  # `store.reading.*_COLUMNS`, in `position` order; the caller adds the WHERE
     children: tuple[tuple[Column[Any], Select[Any]], ...]  # (link to the parent, its rows: link first, ordered)
     build: Callable[..., R]
+    key: Column[Any]  # the parents' `id`, for `_stream`'s `keys`
     _by_dialect: dict[str, tuple[Select[Any], ...]] = field(default_factory=dict)  # filled by child_queries
 
     def child_queries(self, dialect: str) -> tuple[Select[Any], ...]:
@@ -317,7 +326,7 @@ def _plan(
         link = next(fk.parent for fk in child.foreign_keys if fk.column.table is table)
         query = select(link, *(_raw(child.c[c]) for c in child_columns)).order_by(link, child.c.position)
         queries.append((link, query))
-    return _Plan(parents, tuple(queries), build)
+    return _Plan(parents, tuple(queries), build, table.c.id)
 
 
 def _in_batch(link: Column[Any], dialect: str) -> ColumnElement[bool]:

@@ -23,6 +23,7 @@ MARK = "X-LIFEBOAT-DEFAULT"
 _LINE_BREAKS = re.compile(r"\r\n|\r")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+_UNCLEAN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\ud800-\udfff]")  # what `clean` changes (CR is in \x0b-\x1f)
 
 
 def clean(value: str) -> str:
@@ -31,6 +32,8 @@ def clean(value: str) -> str:
     Why: the writer must never emit a corrupt file, even for records that skipped
     canonicalisation; RFC 5545 TEXT cannot carry control characters other than TAB.
     """
+    if _UNCLEAN.search(value) is None:  # the usual case: one scan instead of three substitutions
+        return value
     value = _SURROGATES.sub("\ufffd", value)
     return _CONTROLS.sub("", _LINE_BREAKS.sub("\n", value))
 
@@ -117,6 +120,11 @@ def normalise(when: When, uid: str) -> When:
         return when if type(d) is dt.date and when.tz is None else When(date=dt.date(d.year, d.month, d.day))
     value = when.datetime
     assert value is not None
+    if not value.microsecond:  # already canonical (what the store gives): the same value, without copies
+        if value.tzinfo is None and (when.tz is None or (when.tz != "" and not is_utc_zone(when.tz))):
+            return when
+        if value.tzinfo is dt.UTC and when.tz is None:
+            return when
     value = value.replace(microsecond=0)
     tz = when.tz if when.tz and not is_utc_zone(when.tz) else None
     if value.tzinfo is not None:
