@@ -58,6 +58,18 @@ def retention_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def credential_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--access-key-id, --secret-access-key (or LIFEBOAT_NEW_SECRET_ACCESS_KEY) and --role-arn, for add and edit."""
+    command = click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")(command)
+    command = click.option(
+        "--secret-access-key",
+        default=None,
+        envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
+        help="Better given through the environment variable than the command line.",
+    )(command)
+    return click.option("--access-key-id", default=None)(command)
+
+
 @destination.command("add-s3")
 @click.argument("email")
 @click.option("--bucket", required=True)
@@ -65,14 +77,7 @@ def retention_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--endpoint-url", default=None, help="For MinIO, R2, B2, Wasabi, ...; omit for AWS.")
 @click.option("--prefix", default="lifeboat", show_default=True)
 @click.option("--path-style", is_flag=True)
-@click.option("--access-key-id", default=None)
-@click.option(
-    "--secret-access-key",
-    default=None,
-    envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
-    help="Better given through the environment variable than the command line.",
-)
-@click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
+@credential_options
 @retention_options
 @with_appcontext
 def add_s3(email: str, **options: Any) -> None:
@@ -111,14 +116,7 @@ def add_email(email: str, to: str | None) -> None:
 @click.option("--endpoint-url", default=None, help='"" goes back to AWS.')
 @click.option("--prefix", default=None)
 @click.option("--path-style/--no-path-style", default=None)
-@click.option("--access-key-id", default=None)
-@click.option(
-    "--secret-access-key",
-    default=None,
-    envvar="LIFEBOAT_NEW_SECRET_ACCESS_KEY",
-    help="Better given through the environment variable than the command line.",
-)
-@click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")
+@credential_options
 @click.option("--to", default=None, help="Email destinations: the new recipient.")
 @click.option("--label", default=None)
 @with_appcontext
