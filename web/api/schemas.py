@@ -224,8 +224,9 @@ class DestinationSchema(Schema):
     )
 
 
-class DestinationInSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(["s3", "email"]))
+class DestinationFieldsSchema(Schema):
+    """The settings a destination is made of, as POST takes them and PATCH changes them."""
+
     label = fields.String(validate=validate.Length(max=200))
     # email
     to = fields.String(validate=validate.Length(max=320), metadata={"description": "email: the recipient."})
@@ -238,6 +239,10 @@ class DestinationInSchema(Schema):
     access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
     secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
     role_arn = fields.String(validate=validate.Length(max=2048))
+
+
+class DestinationInSchema(DestinationFieldsSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(["s3", "email"]))
     # Retention: see PUT /destinations/{id}/retention, which takes the same five counts.
     retention_keep = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
     retention_daily = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
@@ -246,7 +251,7 @@ class DestinationInSchema(Schema):
     retention_yearly = JsonInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_COUNT))
 
 
-class DestinationPatchSchema(Schema):
+class DestinationPatchSchema(DestinationFieldsSchema):
     """PATCH /destinations/{id}: the fields of POST a destination of its kind takes; a field left out is unchanged.
 
     Keys are write-only, as when adding: both left out keeps the stored ones;
@@ -254,17 +259,6 @@ class DestinationPatchSchema(Schema):
     stored keys. `""` empties a plain field (e.g. `endpoint_url` back to AWS).
     Retention is changed with PUT /destinations/{id}/retention.
     """
-
-    label = fields.String(validate=validate.Length(max=200))
-    to = fields.String(validate=validate.Length(max=320), metadata={"description": "email: the recipient."})
-    bucket = fields.String(validate=validate.Length(max=255))
-    region = fields.String(validate=validate.Length(max=64))
-    endpoint_url = fields.String(validate=validate.Length(max=2000), metadata={"description": "Empty for AWS."})
-    prefix = fields.String(validate=validate.Length(max=500))
-    path_style = JsonBoolean()
-    access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
-    secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
-    role_arn = fields.String(validate=validate.Length(max=2048))
 
 
 class DestinationTestSchema(Schema):
