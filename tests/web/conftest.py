@@ -17,7 +17,7 @@ from werkzeug.test import TestResponse
 from account.jsonio import account_from_dict
 from account.records import Account
 from account.sample import SampleSize, generate_account
-from store import Database, User, get_db
+from store import Database, Destination, User, get_db
 from store.accounts import replace_account
 from store.base import utcnow
 from store.passwords import hash_password
@@ -137,3 +137,17 @@ def enrolled_admin(app: Flask, admin: int) -> tuple[FlaskClient, str, list[str]]
     client = app.test_client()
     secret, codes = enrol(client, ADMIN)
     return client, secret, codes
+
+
+@pytest.fixture
+def bobs_destination(app: Flask) -> int:
+    """The id of an email destination of another user (bob): never alice's to see or change."""
+    with get_db(app).session(write=True) as session:
+        bob = User(email="bob@example.com")
+        session.add(bob)
+        session.flush()
+        theirs = Destination(user_id=bob.id, kind="email", label="bob's", enabled=True)
+        theirs.settings = {"to": "bob@example.com"}
+        session.add(theirs)
+        session.flush()
+        return theirs.id

@@ -11,7 +11,7 @@ from werkzeug.test import TestResponse
 
 from jobs import run_lifecycle
 from jobs.destination_backends import Registry
-from store import DeliveryAttempt, Destination, User, get_db
+from store import DeliveryAttempt, Destination, get_db
 from store.base import utcnow
 from tests.web.conftest import csrf_token
 from tests.web.test_destinations_page import PAGE, ROLE, post, rows, s3_form
@@ -148,19 +148,11 @@ def test_an_email_destination_changes_its_address_under_the_add_rules(
 
 
 def test_edit_needs_csrf_and_another_users_destination_is_404(
-    app: Flask, signed_in: FlaskClient, alice_user: int, bucket: Destination
+    app: Flask, signed_in: FlaskClient, alice_user: int, bucket: Destination, bobs_destination: int
 ) -> None:
     no_token = signed_in.post(f"{PAGE}/{bucket.id}/edit", data={f"edit-{bucket.id}-bucket": "other"})
     assert no_token.status_code == 400
-    with get_db(app).session(write=True) as session:
-        bob = User(email="bob@example.com")
-        session.add(bob)
-        session.flush()
-        theirs = Destination(user_id=bob.id, kind="email", label="bob's", enabled=True)
-        theirs.settings = {"to": "bob@example.com"}
-        session.add(theirs)
-        session.flush()
-        theirs_id = theirs.id
+    theirs_id = bobs_destination
     assert edit(signed_in, theirs_id, to="alice@example.com").status_code == 404
     assert edit(signed_in, 2**70, to="alice@example.com").status_code == 404
     with get_db(app).session() as session:

@@ -139,19 +139,13 @@ def test_the_last_delivery_attempt_is_shown_in_words(app: Flask, signed_in: Flas
     assert re.search(r"Failed,\s*<time datetime=\"[^\"]+\">[^<]+</time>: The mail server refused it\.", page)
 
 
-def test_remove_needs_csrf_and_only_removes_your_own(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
+def test_remove_needs_csrf_and_only_removes_your_own(
+    app: Flask, signed_in: FlaskClient, alice_user: int, bobs_destination: int
+) -> None:
     post(signed_in, "/email", to="alice@example.com")
     (row,) = rows(app, alice_user)
     assert signed_in.post(f"{PAGE}/{row.id}/remove").status_code == 400
-    with get_db(app).session(write=True) as session:
-        bob = User(email="bob@example.com")
-        session.add(bob)
-        session.flush()
-        theirs = Destination(user_id=bob.id, kind="email", label="bob's", enabled=True)
-        theirs.settings = {"to": "bob@example.com"}
-        session.add(theirs)
-        session.flush()
-        theirs_id = theirs.id
+    theirs_id = bobs_destination
     assert post(signed_in, f"/{theirs_id}/remove").status_code == 404
     assert post(signed_in, f"/{theirs_id}/test").status_code == 404
     assert post(signed_in, f"/{2**70}/test").status_code == 404
