@@ -9,17 +9,26 @@ a task that cannot claim its run simply returns.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import time
 
 from celery import Celery, Task, shared_task
 from flask import Flask
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from jobs import get_context
+from jobs import run_lifecycle as runs
 from jobs.context import JobContext
-from jobs.execute import execute_run
+from jobs.execute import run_claimed
 from jobs.run_lifecycle import undispatched
+
+log = logging.getLogger("lifeboat.worker")
+# How long a task waits for an unreachable database before it gives its message up
+# (the dispatcher sends the run again later), and the longest pause between tries.
+DATABASE_PATIENCE = 60.0
+_LONGEST_PAUSE = 4.0
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -55,7 +64,37 @@ def celery_init_app(app: Flask) -> Celery:
 @shared_task(name="lifeboat.run_export", ignore_result=True)
 def run_export(run_id: str) -> str:
     owner = f"celery:{socket.gethostname()}:{os.getpid()}:{run_export.request.id}"
-    return execute_run(get_context(), run_id, owner)
+    ctx = get_context()
+    if not claim_when_reachable(ctx, run_id, owner):
+        return "skipped"
+    return run_claimed(ctx, run_id, owner)
+
+
+def claim_when_reachable(ctx: JobContext, run_id: str, owner: str, *, patience: float = DATABASE_PATIENCE) -> bool:
+    """Claim the run, waiting (up to `patience` seconds) while the database cannot be reached.
+
+    Why: a worker takes its next message as soon as a task returns. When PostgreSQL
+    restarted, every queued task failed its claim within a second and its message was
+    acknowledged and gone: a 0.6 s restart drained 15 messages from the queue in a test
+    (tests/scale/test_db_restart.py), and each run then waited for the dispatcher to send
+    it again, a wait that doubles while a run sits in a backlog (up to 16x twice the
+    lease: minutes). Waiting here keeps the other messages in the broker (each thread
+    holds one) until the database is back. After `patience` the error is raised as before.
+    """
+    pause = 0.25
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return runs.claim(ctx.db, run_id, owner, now=ctx.clock(), lease=ctx.lease)
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning(
+                "database unreachable; waiting to claim the run",
+                extra={"run_id": run_id, "retry_in_seconds": pause, "error": str(exc.orig or exc).strip()},
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
 
 
 def dispatch_queued(ctx: JobContext) -> int:

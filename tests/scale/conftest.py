@@ -328,11 +328,15 @@ def spawn_worker(scale_env: dict[str, str], tmp_path: Path) -> Iterator[Callable
                 process.kill()
 
 
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str) -> None:
+def wait_until(
+    condition: Callable[[], object], *, timeout: float, what: str, explain: Callable[[], str] | None = None
+) -> None:
+    """Poll `condition` until true; on timeout fail with `what`, and what `explain` says of the state then."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            detail = f":\n{explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
         time.sleep(0.1)
 
 
