@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 import jobs
@@ -30,8 +31,14 @@ def test_export_now_shows_each_stage_by_name_then_the_new_archive(export_pool: N
     seen: list[str] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if stage.count():
-            text = stage.inner_text()
+        # One look that does not wait: the block may go (the page reloads when the run ends)
+        # between a count and a read, and a read would then wait for it.
+        try:
+            texts = stage.all_inner_texts()
+        except PlaywrightError:  # caught mid-reload: look again at the new page
+            continue
+        if texts:
+            text = texts[0]
             if not seen or seen[-1] != text:
                 seen.append(text)
         elif seen:
