@@ -85,13 +85,17 @@ def moto_server() -> Iterator[MotoS3]:
 def _empty_and_delete(client: Any, bucket: str) -> None:
     for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
         client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    # One DeleteObjects call per page of up to 1,000 keys: a year of archives (738 objects)
+    # took ~5 s of teardown deleted one at a time.
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=bucket, Key=item["Key"])
+        if keys := [{"Key": item["Key"]} for item in page.get("Contents", [])]:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
     # A test may have switched versioning on: every version and delete marker must go too.
     for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
-        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-            client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+        versions = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        if versions:
+            doomed = [{"Key": item["Key"], "VersionId": item["VersionId"]} for item in versions]
+            client.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
     client.delete_bucket(Bucket=bucket)
 
 
