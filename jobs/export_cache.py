@@ -12,17 +12,22 @@ one file each costs an inode, a directory entry and an open/read/close per
 item, where SQLite answers 500 keys in one statement from one file and writes
 them in one transaction; no half-written entry survives a crash.
 
-Why bounded by "what the latest run used": each run notes the keys it read or
-wrote (in a small table of its own: marking the items in place would rewrite
-every row with its blob), and a completed run deletes the rest (but an entry
-whose group it used: an event whose whole run was read), so the file
-holds about one export's worth of bytes (the plain items plus the contacts'
-compressed segments) and never grows with history. `MAX_BYTES` caps it for an
-account too big to be worth caching: past it, nothing new is added. A first
-export (the file empty when it opened) keeps no such list and prunes nothing:
-everything in the file is its own (replaying a typical first export's 1,438
-cache calls: 32.9 vs 39.9 ms CPU, medians of 9 interleaved runs, min 19.7 vs
-23.9).
+Why bounded by "what a recent run used", and pruned now and then: a pruning
+run notes the keys it read or wrote (in a small table of its own: marking the
+items in place would rewrite every row with its blob), and when it completes it
+deletes the rest (but an entry whose group it used: an event whose whole run was
+read). A run prunes only once the file holds `PRUNE_SLACK` times the entries the
+last prune kept (or when no prune ever ran), the way backup tools prune now and
+then rather than on every backup: a periodic export with 1 % changed adds about
+1 % of new entries, so it prunes about every 25th run, and the file holds at most
+about 1.25 exports' worth of bytes (the plain items plus the contacts' compressed
+segments) and never grows with history. Noting 65,000 used keys and the prune's
+scan cost a 1x HEAVY repeat export ~7 % of its time (py-spy). `MAX_BYTES` caps
+the file for an account too big to be worth caching: past it, nothing new is
+added. A first export (the file empty when it opened) keeps no such list and
+prunes nothing: everything in the file is its own (replaying a typical first
+export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9 interleaved runs,
+min 19.7 vs 23.9).
 
 Never shared between users: the file lives in `<folder>/<user id>/`, and the
 cache object is made for one user's export.
@@ -44,11 +49,16 @@ log = logging.getLogger(__name__)
 FILENAME = "items.sqlite3"
 MAX_BYTES = 4 * 1024**3
 WRITE_BATCH = 500
-SCHEMA_VERSION = 2
+# A run prunes when the file holds this many times the entries the last prune kept.
+PRUNE_SLACK = 1.25
+SCHEMA_VERSION = 3
 _SCHEMA = (
     # grp: the key of an entry holding this one's bytes too (an event's run): kept while either is used.
-    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, value BLOB NOT NULL, checksum BLOB NOT NULL, grp TEXT)",
-    "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys this run used
+    # It comes before the blob so that a prune reads it without walking the blob's overflow pages.
+    "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, grp TEXT, checksum BLOB NOT NULL, value BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys a pruning run used
+    # "kept": entries the last prune left; "prunes": 1 while the run that opened the file prunes.
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
 )
 
 
@@ -77,6 +87,7 @@ class ItemCacheFile:
         self.discarded = 0  # damaged entries found and dropped (tests and logs)
         self._full = False
         self._fresh = False  # empty when opened by the run's first process: nothing to prune
+        self.prunes = False  # this run notes what it uses and, at commit, drops the rest
 
     def __enter__(self) -> ItemCacheFile:
         try:
@@ -97,16 +108,27 @@ class ItemCacheFile:
         # still keeps a crashed process's half-written batch out.
         db.execute("PRAGMA synchronous=OFF")
         if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # new, or another layout
-            for table in ("items", "touched"):
+            for table in ("items", "touched", "meta"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for statement in _SCHEMA:
             db.execute(statement)
-        if not self.joins:
+        if self.joins:  # the first process decided
+            self.prunes = bool(self._meta(db, "prunes"))
+        else:
             db.execute("DELETE FROM touched")
-            self._fresh = db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
+            entries = db.execute("SELECT count(*) FROM items").fetchone()[0]
+            kept = self._meta(db, "kept")
+            self._fresh = entries == 0
+            self.prunes = not self._fresh and (kept is None or entries >= kept * PRUNE_SLACK)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('prunes', ?)", (int(self.prunes),))
         pages = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
         self._full = pages >= self.max_bytes
+
+    @staticmethod
+    def _meta(db: sqlite3.Connection, name: str) -> int | None:
+        row = db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
 
     def _give_up(self, what: str, exc: BaseException, *, remove: bool = False) -> None:
         """Stop using the cache for this run (and remove a file that cannot be read, for the next one)."""
@@ -151,6 +173,8 @@ class ItemCacheFile:
         except sqlite3.Error as exc:
             self._give_up("cannot be read", exc, remove=True)
             return {}
+        if not self.prunes:
+            return found
         self._used.extend(found)
         if len(self._used) >= WRITE_BATCH:
             self._flush()
@@ -159,7 +183,7 @@ class ItemCacheFile:
     def put(self, key: str, value: bytes, group: str = "") -> None:
         if self._db is None or self._full:
             return
-        self._pending.append((key, value, _checksum(value), group or None))
+        self._pending.append((key, group or None, _checksum(value), value))
         if len(self._pending) >= WRITE_BATCH:
             self._flush()
 
@@ -179,7 +203,7 @@ class ItemCacheFile:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", pending)
             self._db.executemany("UPDATE items SET grp = ? WHERE key = ?", regrouped)
-            if not self._fresh:  # in a file that was empty, every entry is this run's: no list needed
+            if self.prunes:  # a run that does not prune needs no list (nor a first one: all is its own)
                 touched = [(k,) for k, _, _, _ in pending] + [(k,) for k in used]
                 self._db.executemany("INSERT OR IGNORE INTO touched VALUES (?)", touched)
             self._db.execute("COMMIT")
@@ -189,13 +213,17 @@ class ItemCacheFile:
     def commit(self) -> None:
         """The export succeeded: keep what it used or wrote, drop every other entry."""
         self._flush()
-        if self._db is None or self._fresh:
+        if self._db is None or self.joins:
             return
         try:
-            self._db.execute(
-                "DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)"
-                " AND (grp IS NULL OR grp NOT IN (SELECT key FROM touched))"
-            )
+            if self.prunes:
+                self._db.execute(
+                    "DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)"
+                    " AND (grp IS NULL OR grp NOT IN (SELECT key FROM touched))"
+                )
+            if self.prunes or self._fresh:  # what the next runs measure their growth against
+                kept = self._db.execute("SELECT count(*) FROM items").fetchone()[0]
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('kept', ?)", (kept,))
         except sqlite3.Error as exc:
             self._give_up("cannot be pruned", exc)
 

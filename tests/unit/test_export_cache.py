@@ -21,23 +21,72 @@ def test_a_first_run_into_an_empty_file_keeps_every_entry_it_wrote(tmp_path: Pat
     assert _keys(tmp_path) == {f"k{i}" for i in range(1200)}
 
 
-def test_a_later_run_keeps_what_it_read_or_wrote_and_drops_the_rest(tmp_path: Path) -> None:
+def _grow(folder: Path, *keys: str) -> None:
+    """A run that uses nothing old and adds `keys` (it prunes nothing unless the file is due for it)."""
+    with ItemCacheFile(folder, 7) as cache:
+        for key in keys:
+            cache.put(key, key.encode())
+        cache.commit()
+
+
+def test_a_pruning_run_keeps_what_it_read_or_wrote_and_drops_the_rest(tmp_path: Path) -> None:
     with ItemCacheFile(tmp_path, 7) as cache:
         for key in ("a", "b", "c", "run"):
             cache.put(key, key.encode())
         cache.put("grouped", b"g", group="run")
         cache.commit()
+    _grow(tmp_path, "x", "y")  # 7 entries: a quarter more than the 5 the first run kept
     with ItemCacheFile(tmp_path, 7) as cache:
+        assert cache.prunes
         assert cache.get_many(["a", "run"]) == {"a": b"a", "run": b"run"}
         cache.put("d", b"d")
         cache.commit()
     assert _keys(tmp_path) == {"a", "run", "grouped", "d"}  # "grouped": its run was read
 
 
+def test_a_run_prunes_only_once_the_file_grew_by_a_quarter_since_the_last_prune(tmp_path: Path) -> None:
+    _grow(tmp_path, *(f"k{i}" for i in range(100)))
+    for i in range(24):  # 124 entries: under 125, so every one of these runs keeps everything
+        with ItemCacheFile(tmp_path, 7) as cache:
+            assert not cache.prunes
+            assert cache.get_many(["k0"]) == {"k0": b"k0"}
+            cache.put(f"new{i}", b"n")
+            cache.commit()
+    assert len(_keys(tmp_path)) == 124
+    _grow(tmp_path, "new24")
+    with ItemCacheFile(tmp_path, 7) as cache:
+        assert cache.prunes
+        cache.get_many(["k0", "new24"])
+        cache.commit()
+    assert _keys(tmp_path) == {"k0", "new24"}
+
+
+def test_the_file_stays_within_a_quarter_of_what_a_run_uses_over_many_runs_that_change_items(
+    tmp_path: Path,
+) -> None:
+    """Each run uses 200 items, 2 of them new (1 % changed): the file never holds more than 1.25x plus one run's."""
+    live = [f"v0-{i}" for i in range(200)]
+    _grow(tmp_path, *live)
+    sizes = []
+    for run in range(1, 101):
+        live = [*live[2:], f"v{run}-0", f"v{run}-1"]
+        with ItemCacheFile(tmp_path, 7) as cache:
+            found = cache.get_many(live)
+            for key in live:
+                if key not in found:
+                    cache.put(key, key.encode())
+            cache.commit()
+        sizes.append(len(_keys(tmp_path)))
+    assert max(sizes) <= 200 * 1.25 + 2
+    assert sizes.count(200) >= 3  # it did prune back to what a run uses, more than once
+
+
 def test_a_run_that_fails_before_commit_prunes_nothing(tmp_path: Path) -> None:
     with ItemCacheFile(tmp_path, 7) as cache:
         cache.put("a", b"a")
         cache.commit()
+    _grow(tmp_path, "x")  # due for a prune
     with ItemCacheFile(tmp_path, 7) as cache:
+        assert cache.prunes
         cache.put("b", b"b")  # no commit: the archive did not verify
-    assert _keys(tmp_path) == {"a", "b"}
+    assert _keys(tmp_path) == {"a", "x", "b"}
