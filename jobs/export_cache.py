@@ -81,7 +81,7 @@ class ItemCacheFile:
         self.max_bytes = max_bytes
         self.joins = joins
         self._db: sqlite3.Connection | None = None
-        self._pending: list[tuple[str, bytes, bytes, str | None]] = []
+        self._pending: list[tuple[str, str | None, bytes, bytes]] = []
         self._used: list[str] = []
         self._regrouped: list[tuple[str, str]] = []
         self.discarded = 0  # damaged entries found and dropped (tests and logs)
