@@ -12,22 +12,24 @@ one file each costs an inode, a directory entry and an open/read/close per
 item, where SQLite answers 500 keys in one statement from one file and writes
 them in one transaction; no half-written entry survives a crash.
 
-Why bounded by "what a recent run used", and pruned now and then: a pruning
-run notes the keys it read or wrote (in a small table of its own: marking the
-items in place would rewrite every row with its blob), and when it completes it
+Why bounded by "what a recent run used", and pruned now and then: a pruning run
+notes the keys it read or wrote (in a small table of its own: marking the items
+in place would rewrite every row with its blob), and when it completes it
 deletes the rest (but an entry whose group it used: an event whose whole run was
-read). A run prunes only once the file holds `PRUNE_SLACK` times the entries the
-last prune kept (or when no prune ever ran), the way backup tools prune now and
-then rather than on every backup: a periodic export with 1 % changed adds about
-1 % of new entries, so it prunes about every 25th run, and the file holds at most
-about 1.25 exports' worth of bytes (the plain items plus the contacts' compressed
-segments) and never grows with history. Noting 65,000 used keys and the prune's
-scan cost a 1x HEAVY repeat export ~7 % of its time (py-spy). `MAX_BYTES` caps
-the file for an account too big to be worth caching: past it, nothing new is
-added. A first export (the file empty when it opened) keeps no such list and
-prunes nothing: everything in the file is its own (replaying a typical first
-export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9 interleaved runs,
-min 19.7 vs 23.9).
+read; the bundle also notes such a run's events, `touch`, since an event's group
+names only the last run it joined and an edit undone reads an earlier run
+again). A run prunes only once the file holds `PRUNE_SLACK` times the entries
+the last prune kept (or when no prune ever ran), the way backup tools prune now
+and then rather than on every backup: a periodic export with 1 % changed adds
+about 1 % of new entries, so it prunes about every 25th run, and the file holds
+at most about 1.25 exports' worth of bytes (the plain items plus the contacts'
+compressed segments) and never grows with history. Noting 65,000 used keys and
+the prune's scan cost a 1x HEAVY repeat export ~7 % of its time (py-spy).
+`MAX_BYTES` caps the file for an account too big to be worth caching: past it,
+nothing new is added. A first export (the file empty when it opened) keeps no
+such list and prunes nothing: everything in the file is its own (replaying a
+typical first export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9
+interleaved runs, min 19.7 vs 23.9).
 
 Never shared between users: the file lives in `<folder>/<user id>/`, and the
 cache object is made for one user's export.
@@ -41,7 +43,7 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,14 @@ class ItemCacheFile:
             return
         self._regrouped.extend((group, key) for key in keys)
         if len(self._regrouped) >= WRITE_BATCH:
+            self._flush()
+
+    def touch(self, keys: Iterable[str]) -> None:
+        """Note `keys` as used by this run without reading them (only a pruning run reads `keys`)."""
+        if self._db is None or not self.prunes:
+            return
+        self._used.extend(keys)
+        if len(self._used) >= WRITE_BATCH:
             self._flush()
 
     def _flush(self) -> None:

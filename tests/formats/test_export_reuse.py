@@ -284,3 +284,48 @@ def test_the_cache_folder_can_be_deleted_between_runs(db: Database, tmp_path: Pa
     repeat, with_cache, without = _both(db, out, cache, NOW)
     assert with_cache == without
     assert repeat.reuse.hits == {"contacts": 0, "events": 0, "notes": 0}
+
+
+def _edit_events(account: Account, every: int, text: str) -> tuple[Account, int]:
+    """`account` with every `every`th event of each calendar given the summary `text`; how many were edited."""
+    cals, edited = [], 0
+    for calendar in account.calendars:
+        evs = list(calendar.events)
+        for i in range(0, len(evs), every):
+            evs[i] = dataclasses.replace(evs[i], summary=f"{text} {i}")
+            edited += 1
+        cals.append(Calendar(calendar.info, tuple(evs)))
+    return dataclasses.replace(account, calendars=tuple(cals)), edited
+
+
+def test_a_prune_keeps_the_events_of_every_run_it_read_after_edits_were_undone(db: Database, tmp_path: Path) -> None:
+    """An edit moves a run's other events into the edited run; undoing it reads the old run again.
+
+    The prune of that run must keep the old run's events: the next edit in the run
+    looks them up one by one, and each one dropped would be serialised again.
+    """
+    account = _sample()
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    with db.session(write=True) as session:
+        replace_account(session, account)
+    _both(db, out, cache, NOW)
+    edited, _ = _edit_events(account, 50, "moved")
+    with db.session(write=True) as session:
+        replace_account(session, edited)
+    _both(db, out, cache, NOW + dt.timedelta(hours=1))
+    with db.session(write=True) as session:  # the edits undone: the first runs are read again
+        replace_account(session, account)
+    (store,) = cache.glob(f"*/{FILENAME}")
+    with sqlite3.connect(store) as raw:  # due for a prune, as after many runs that changed things
+        raw.execute("DELETE FROM meta")
+    raw.close()
+    undone, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(hours=2))
+    assert with_cache == without
+    assert undone.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}
+
+    again, count = _edit_events(account, 50, "edited again")
+    with db.session(write=True) as session:
+        replace_account(session, again)
+    repeat, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(hours=3))
+    assert with_cache == without
+    assert repeat.reuse.misses["events"] == count  # only the edited events, not their runs' others
