@@ -49,7 +49,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lifeboat.export_cache")  # under "lifeboat": the JSON log lines
 
 FILENAME = "items.sqlite3"
 MAX_BYTES = 4 * 1024**3
@@ -83,7 +83,8 @@ class ItemCacheFile:
     def __init__(self, folder: Path, user_id: int, *, max_bytes: int = MAX_BYTES, joins: bool = False) -> None:
         """`joins`: this is the second process of an export whose first opened the file (`jobs.export_split`):
         what it uses counts for that run, so the first's list of used keys is kept, and the first commits."""
-        self.path = Path(folder) / str(int(user_id)) / FILENAME
+        self.user_id = int(user_id)
+        self.path = Path(folder) / str(self.user_id) / FILENAME
         self.max_bytes = max_bytes
         self.joins = joins
         self._db: sqlite3.Connection | None = None
@@ -137,14 +138,20 @@ class ItemCacheFile:
 
     def _give_up(self, what: str, exc: BaseException, *, remove: bool = False) -> None:
         """Stop using the cache for this run (and remove a file that cannot be read, for the next one)."""
-        log.warning("export cache %s %s (%s); exporting without it", self.path, what, exc)
+        log.warning(
+            "export cache %s %s (%s); exporting without it", self.path, what, exc, extra={"user_id": self.user_id}
+        )
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
         self._db = None
         if remove:
+            folder = self.path.parent  # `<folder>/<user id>`: the cache's own, whatever is there
             with contextlib.suppress(OSError):
-                shutil.rmtree(self.path.parent)
+                if folder.is_dir() and not folder.is_symlink():
+                    shutil.rmtree(folder)
+                else:  # a file (or link) where the folder belongs: mkdir fails on it in every run
+                    folder.unlink()
 
     def holds_entries(self) -> bool:
         """Whether an earlier export left anything here (a repeat export then reuses most of its items)."""
@@ -173,7 +180,12 @@ class ItemCacheFile:
                     damaged.append(key)
             if damaged:
                 self.discarded += len(damaged)
-                log.warning("export cache %s: %d damaged entries dropped", self.path, len(damaged))
+                log.warning(
+                    "export cache %s: %d damaged entries dropped",
+                    self.path,
+                    len(damaged),
+                    extra={"user_id": self.user_id},
+                )
                 self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in damaged])
         except sqlite3.Error as exc:
             self._give_up("cannot be read", exc, remove=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import sqlite3
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -329,3 +331,40 @@ def test_a_prune_keeps_the_events_of_every_run_it_read_after_edits_were_undone(d
     repeat, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(hours=3))
     assert with_cache == without
     assert repeat.reuse.misses["events"] == count  # only the edited events, not their runs' others
+
+
+def test_a_file_where_the_users_cache_folder_belongs_is_removed_and_the_cache_works_again(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.session(write=True) as session:
+        replace_account(session, _sample())
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    with db.session() as session:
+        user = find_user(session, EMAIL)
+        assert user is not None
+    cache.mkdir()
+    (cache / str(user.id)).write_text("not a folder")
+    _, with_cache, without = _both(db, out, cache, NOW)  # without the cache, which it cannot open
+    assert with_cache == without
+    _both(db, out, cache, NOW)  # this one fills the cache again
+    repeat, with_cache, without = _both(db, out, cache, NOW)
+    assert with_cache == without
+    assert repeat.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}
+
+
+def test_a_cache_that_cannot_be_used_says_so_in_the_json_log_with_the_user(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under the "lifeboat" logger, whose records are the JSON lines (`logs.configure`), with the user's id."""
+    with db.session(write=True) as session:
+        replace_account(session, _sample())
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    _both(db, out, cache, NOW)
+    (store,) = cache.glob(f"*/{FILENAME}")
+    store.write_bytes(b"not a database" * 100)
+    with caplog.at_level(logging.WARNING):
+        _, with_cache, without = _both(db, out, cache, NOW)
+    assert with_cache == without
+    (record,) = [r for r in caplog.records if "export cache" in r.getMessage()]
+    assert record.name.startswith("lifeboat.")
+    assert record.user_id == int(store.parent.name)  # type: ignore[attr-defined]  # an `extra` field of the line
