@@ -72,6 +72,14 @@ def _checksum(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
 
 
+def _locked(exc: BaseException) -> bool:
+    """Whether `exc` says another connection holds the file (busy past the timeout), not that it is damaged."""
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
+
+
 class ItemCacheFile:
     """`exporters.archive.reuse.ItemCache` in `<folder>/<user_id>/items.sqlite3`; use as a context manager.
 
@@ -137,7 +145,7 @@ class ItemCacheFile:
         return None if row is None else int(row[0])
 
     def _give_up(self, what: str, exc: BaseException, *, remove: bool = False) -> None:
-        """Stop using the cache for this run (and remove a file that cannot be read, for the next one)."""
+        """Stop using the cache for this run (and remove a file that cannot be read, but not a locked one)."""
         log.warning(
             "export cache %s %s (%s); exporting without it", self.path, what, exc, extra={"user_id": self.user_id}
         )
@@ -145,7 +153,7 @@ class ItemCacheFile:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
         self._db = None
-        if remove:
+        if remove and not _locked(exc):  # locked is not damaged: the next run may use it again
             folder = self.path.parent  # `<folder>/<user id>`: the cache's own, whatever is there
             with contextlib.suppress(OSError):
                 if folder.is_dir() and not folder.is_symlink():

@@ -368,3 +368,23 @@ def test_a_cache_that_cannot_be_used_says_so_in_the_json_log_with_the_user(
     (record,) = [r for r in caplog.records if "export cache" in r.getMessage()]
     assert record.name.startswith("lifeboat.")
     assert record.user_id == int(store.parent.name)  # type: ignore[attr-defined]  # an `extra` field of the line
+
+
+def test_a_locked_cache_is_left_alone_and_serves_the_next_export(db: Database, tmp_path: Path) -> None:
+    """Locked (another export's long write, backups) is not damaged: one run goes without it, the next uses it."""
+    with db.session(write=True) as session:
+        replace_account(session, _sample())
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    _both(db, out, cache, NOW)
+    (store,) = cache.glob(f"*/{FILENAME}")
+    holder = sqlite3.connect(store, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        locked = _export(db, out, NOW, cache=cache)  # waits out the cache's busy timeout, then goes without it
+    finally:
+        holder.close()
+    assert locked.reuse.hits == {"contacts": 0, "events": 0, "notes": 0}
+    verify_archive(out / locked.archive.relpath)
+    repeat, with_cache, without = _both(db, out, cache, NOW)
+    assert with_cache == without
+    assert repeat.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}
