@@ -34,6 +34,10 @@ such list and prunes nothing: everything in the file is its own (replaying a
 typical first export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9
 interleaved runs, min 19.7 vs 23.9).
 
+Two exports of one user at once (a scheduled run and `lifeboat export`) share
+the list of used keys: it is emptied by the prune that read it, not when a run
+opens the file, and a run skips its prune when another pruned meanwhile.
+
 Never shared between users: the file lives in `<folder>/<user id>/`, and the
 cache object is made for one user's export.
 """
@@ -63,7 +67,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, grp TEXT, checksum BLOB NOT NULL, value BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys a pruning run used
     # "kept_bytes": the entries' bytes the last prune kept; "bytes": what they are now (each run adds what it
-    # wrote); "prunes": 1 while the run that opened the file prunes.
+    # wrote); "prunes": 1 while the run that opened the file prunes; "pruned": how many prunes ran.
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
 )
 
@@ -102,6 +106,7 @@ class ItemCacheFile:
         self.discarded = 0  # damaged entries found and dropped (tests and logs)
         self._full = False
         self._fresh = False  # empty when opened by the run's first process: nothing to prune
+        self._pruned = 0  # prunes of the file before this run opened it (meta "pruned")
         self.prunes = False  # this run notes what it uses and, at commit, drops the rest
 
     def __enter__(self) -> ItemCacheFile:
@@ -131,7 +136,10 @@ class ItemCacheFile:
         if self.joins:  # the first process decided
             self.prunes = bool(self._meta(db, "prunes"))
         else:
-            db.execute("DELETE FROM touched")
+            # The list of used keys is emptied by the prune that read it, not here: another export of
+            # this user may be under way and noting what it uses (and a failed run's notes only keep
+            # a little more at the next prune). "pruned" tells a run whether one pruned since it opened.
+            self._pruned = self._meta(db, "pruned") or 0
             kept, held = self._meta(db, "kept_bytes"), self._meta(db, "bytes")
             self._fresh = db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
             self.prunes = not self._fresh and (kept is None or held is None or held >= kept * PRUNE_SLACK)
@@ -252,17 +260,24 @@ class ItemCacheFile:
         if self._db is None or self.joins:
             return
         try:
+            # One write transaction: nobody notes a key between the prune and the emptying of the list.
+            self._db.execute("BEGIN IMMEDIATE")
+            if self.prunes and (self._meta(self._db, "pruned") or 0) != self._pruned:
+                self._db.execute("COMMIT")  # another export pruned while this one ran: what it used since is kept
+                return
             if self.prunes:
                 self._db.execute(
                     "DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)"
                     " AND (grp IS NULL OR grp NOT IN (SELECT key FROM touched))"
                 )
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (self._pruned + 1,))
             if self.prunes or self._fresh:  # what the next runs measure their growth against
                 self._db.execute("DELETE FROM touched")
                 kept = self._db.execute("SELECT coalesce(sum(length(value)), 0) FROM items").fetchone()[0]
                 self._db.executemany(
                     "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("kept_bytes", kept), ("bytes", kept)]
                 )
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._give_up("cannot be pruned", exc)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from jobs.export_cache import FILENAME, PRUNE_SLACK, ItemCacheFile
+from jobs.export_cache import FILENAME, PRUNE_SLACK, WRITE_BATCH, ItemCacheFile
 
 
 def _keys(folder: Path) -> set[str]:
@@ -133,3 +133,20 @@ def test_the_file_stays_within_a_quarter_of_a_runs_bytes_when_few_entries_hold_m
     # The file itself: a first export packs its pages full; pages that prunes emptied and later
     # runs refilled are about 70 % full, as in any B-tree that deletes and inserts at random.
     assert max(files) <= first_file * PRUNE_SLACK / 0.7
+
+
+def test_an_export_that_starts_while_another_prunes_does_not_make_either_drop_what_the_other_used(
+    tmp_path: Path,
+) -> None:
+    """Two exports of one user at once (a scheduled run and `lifeboat export`), both due for a prune."""
+    used = [f"k{i}" for i in range(2 * WRITE_BATCH)]  # more than a batch: the first's notes are in the file
+    _grow(tmp_path, *used)
+    _grow(tmp_path, *(f"old{i}" for i in range(len(used))))  # nobody uses these any more: due for a prune
+    with ItemCacheFile(tmp_path, 7) as first:
+        assert first.prunes
+        assert len(first.get_many(used)) == len(used)
+        with ItemCacheFile(tmp_path, 7) as second:  # starts, reads one entry and ends first
+            assert second.get_many(used[:1]) == {used[0]: _value(used[0])}
+            second.commit()
+        first.commit()
+    assert _keys(tmp_path) == set(used)
