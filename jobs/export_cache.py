@@ -24,13 +24,13 @@ and then rather than on every backup, so the entries hold at most about 1.25
 exports' worth of bytes (the plain items plus the contacts' compressed segments)
 and never grow with history. Bytes, not entries: a 1 % edit of the events
 changes 1 % of the event entries but ~16 % of the runs, which hold ~16 events'
-bytes each, so counting entries let the bytes reach 2.2x before a prune (a
-trial of 1 % edits at 900 contacts, 6,000 events and 900 notes). Each run adds
-what it wrote to the "bytes" meta row, and a prune sets it exactly. Noting 65,000 used keys and
-the prune's scan cost a 1x HEAVY repeat export ~7 % of its time (py-spy).
-`MAX_BYTES` caps the file for an account too big to be worth caching: past it,
-nothing new is added. A first export (the file empty when it opened) keeps no
-such list and prunes nothing: everything in the file is its own (replaying a
+bytes each, so counting entries let the bytes reach 2.2x before a prune (a trial
+of 1 % edits at 900 contacts, 6,000 events and 900 notes). Each run adds what it
+wrote to the "bytes" meta row, and a prune sets it exactly. Noting 65,000 used
+keys and the prune's scan cost a 1x HEAVY repeat export ~7 % of its time (py-
+spy). `MAX_BYTES` caps the file for an account too big to be worth caching: past
+it, nothing new is added. A first export (the file empty when it opened) keeps
+no such list and prunes nothing: everything in the file is its own (replaying a
 typical first export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9
 interleaved runs, min 19.7 vs 23.9).
 
