@@ -12,22 +12,31 @@ one file each costs an inode, a directory entry and an open/read/close per
 item, where SQLite answers 500 keys in one statement from one file and writes
 them in one transaction; no half-written entry survives a crash.
 
-Why bounded by "what a recent run used", and pruned now and then: a pruning
-run notes the keys it read or wrote (in a small table of its own: marking the
-items in place would rewrite every row with its blob), and when it completes it
+Why bounded by "what a recent run used", and pruned now and then: a pruning run
+notes the keys it read or wrote (in a small table of its own: marking the items
+in place would rewrite every row with its blob), and when it completes it
 deletes the rest (but an entry whose group it used: an event whose whole run was
-read). A run prunes only once the file holds `PRUNE_SLACK` times the entries the
-last prune kept (or when no prune ever ran), the way backup tools prune now and
-then rather than on every backup: a periodic export with 1 % changed adds about
-1 % of new entries, so it prunes about every 25th run, and the file holds at most
-about 1.25 exports' worth of bytes (the plain items plus the contacts' compressed
-segments) and never grows with history. Noting 65,000 used keys and the prune's
-scan cost a 1x HEAVY repeat export ~7 % of its time (py-spy). `MAX_BYTES` caps
-the file for an account too big to be worth caching: past it, nothing new is
-added. A first export (the file empty when it opened) keeps no such list and
-prunes nothing: everything in the file is its own (replaying a typical first
-export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9 interleaved runs,
-min 19.7 vs 23.9).
+read; the bundle also notes such a run's events, `touch`, since an event's group
+names only the last run it joined and an edit undone reads an earlier run
+again). A run prunes only once the entries hold `PRUNE_SLACK` times the bytes
+the last prune kept (or when no prune ever ran), the way backup tools prune now
+and then rather than on every backup, so the entries hold at most about 1.25
+exports' worth of bytes (the plain items plus the contacts' compressed segments)
+and never grow with history. Bytes, not entries: a 1 % edit of the events
+changes 1 % of the event entries but ~16 % of the runs, which hold ~16 events'
+bytes each, so counting entries let the bytes reach 2.2x before a prune (a trial
+of 1 % edits at 900 contacts, 6,000 events and 900 notes). Each run adds what it
+wrote to the "bytes" meta row, and a prune sets it exactly. Noting 65,000 used
+keys and the prune's scan cost a 1x HEAVY repeat export ~7 % of its time (py-
+spy). `MAX_BYTES` caps the file for an account too big to be worth caching: past
+it, nothing new is added. A first export (the file empty when it opened) keeps
+no such list and prunes nothing: everything in the file is its own (replaying a
+typical first export's 1,438 cache calls: 32.9 vs 39.9 ms CPU, medians of 9
+interleaved runs, min 19.7 vs 23.9).
+
+Two exports of one user at once (a scheduled run and `lifeboat export`) share
+the list of used keys: it is emptied by the prune that read it, not when a run
+opens the file, and a run skips its prune when another pruned meanwhile.
 
 Never shared between users: the file lives in `<folder>/<user id>/`, and the
 cache object is made for one user's export.
@@ -41,15 +50,15 @@ import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("lifeboat.export_cache")  # under "lifeboat": the JSON log lines
 
 FILENAME = "items.sqlite3"
 MAX_BYTES = 4 * 1024**3
 WRITE_BATCH = 500
-# A run prunes when the file holds this many times the entries the last prune kept.
+# A run prunes when the file holds this many times the bytes the last prune kept.
 PRUNE_SLACK = 1.25
 SCHEMA_VERSION = 3
 _SCHEMA = (
@@ -57,13 +66,22 @@ _SCHEMA = (
     # It comes before the blob so that a prune reads it without walking the blob's overflow pages.
     "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, grp TEXT, checksum BLOB NOT NULL, value BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys a pruning run used
-    # "kept": entries the last prune left; "prunes": 1 while the run that opened the file prunes.
+    # "kept_bytes": the entries' bytes the last prune kept; "bytes": what they are now (each run adds what it
+    # wrote); "prunes": 1 while the run that opened the file prunes; "pruned": how many prunes ran.
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
 )
 
 
 def _checksum(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
+
+
+def _locked(exc: BaseException) -> bool:
+    """Whether `exc` says another connection holds the file (busy past the timeout), not that it is damaged."""
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode in (
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+    )
 
 
 class ItemCacheFile:
@@ -77,7 +95,8 @@ class ItemCacheFile:
     def __init__(self, folder: Path, user_id: int, *, max_bytes: int = MAX_BYTES, joins: bool = False) -> None:
         """`joins`: this is the second process of an export whose first opened the file (`jobs.export_split`):
         what it uses counts for that run, so the first's list of used keys is kept, and the first commits."""
-        self.path = Path(folder) / str(int(user_id)) / FILENAME
+        self.user_id = int(user_id)
+        self.path = Path(folder) / str(self.user_id) / FILENAME
         self.max_bytes = max_bytes
         self.joins = joins
         self._db: sqlite3.Connection | None = None
@@ -87,6 +106,7 @@ class ItemCacheFile:
         self.discarded = 0  # damaged entries found and dropped (tests and logs)
         self._full = False
         self._fresh = False  # empty when opened by the run's first process: nothing to prune
+        self._pruned = 0  # prunes of the file before this run opened it (meta "pruned")
         self.prunes = False  # this run notes what it uses and, at commit, drops the rest
 
     def __enter__(self) -> ItemCacheFile:
@@ -116,11 +136,13 @@ class ItemCacheFile:
         if self.joins:  # the first process decided
             self.prunes = bool(self._meta(db, "prunes"))
         else:
-            db.execute("DELETE FROM touched")
-            entries = db.execute("SELECT count(*) FROM items").fetchone()[0]
-            kept = self._meta(db, "kept")
-            self._fresh = entries == 0
-            self.prunes = not self._fresh and (kept is None or entries >= kept * PRUNE_SLACK)
+            # The list of used keys is emptied by the prune that read it, not here: another export of
+            # this user may be under way and noting what it uses (and a failed run's notes only keep
+            # a little more at the next prune). "pruned" tells a run whether one pruned since it opened.
+            self._pruned = self._meta(db, "pruned") or 0
+            kept, held = self._meta(db, "kept_bytes"), self._meta(db, "bytes")
+            self._fresh = db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
+            self.prunes = not self._fresh and (kept is None or held is None or held >= kept * PRUNE_SLACK)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('prunes', ?)", (int(self.prunes),))
         pages = db.execute("PRAGMA page_count").fetchone()[0] * db.execute("PRAGMA page_size").fetchone()[0]
         self._full = pages >= self.max_bytes
@@ -131,15 +153,21 @@ class ItemCacheFile:
         return None if row is None else int(row[0])
 
     def _give_up(self, what: str, exc: BaseException, *, remove: bool = False) -> None:
-        """Stop using the cache for this run (and remove a file that cannot be read, for the next one)."""
-        log.warning("export cache %s %s (%s); exporting without it", self.path, what, exc)
+        """Stop using the cache for this run (and remove a file that cannot be read, but not a locked one)."""
+        log.warning(
+            "export cache %s %s (%s); exporting without it", self.path, what, exc, extra={"user_id": self.user_id}
+        )
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
         self._db = None
-        if remove:
+        if remove and not _locked(exc):  # locked is not damaged: the next run may use it again
+            folder = self.path.parent  # `<folder>/<user id>`: the cache's own, whatever is there
             with contextlib.suppress(OSError):
-                shutil.rmtree(self.path.parent)
+                if folder.is_dir() and not folder.is_symlink():
+                    shutil.rmtree(folder)
+                else:  # a file (or link) where the folder belongs: mkdir fails on it in every run
+                    folder.unlink()
 
     def holds_entries(self) -> bool:
         """Whether an earlier export left anything here (a repeat export then reuses most of its items)."""
@@ -168,7 +196,12 @@ class ItemCacheFile:
                     damaged.append(key)
             if damaged:
                 self.discarded += len(damaged)
-                log.warning("export cache %s: %d damaged entries dropped", self.path, len(damaged))
+                log.warning(
+                    "export cache %s: %d damaged entries dropped",
+                    self.path,
+                    len(damaged),
+                    extra={"user_id": self.user_id},
+                )
                 self._db.executemany("DELETE FROM items WHERE key = ?", [(k,) for k in damaged])
         except sqlite3.Error as exc:
             self._give_up("cannot be read", exc, remove=True)
@@ -194,6 +227,14 @@ class ItemCacheFile:
         if len(self._regrouped) >= WRITE_BATCH:
             self._flush()
 
+    def touch(self, keys: Iterable[str]) -> None:
+        """Note `keys` as used by this run without reading them (only a pruning run reads `keys`)."""
+        if self._db is None or not self.prunes:
+            return
+        self._used.extend(keys)
+        if len(self._used) >= WRITE_BATCH:
+            self._flush()
+
     def _flush(self) -> None:
         if self._db is None:
             return
@@ -202,6 +243,9 @@ class ItemCacheFile:
         try:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?)", pending)
+            if pending:  # what the file holds now, roughly (a replaced entry counts twice): a prune makes it exact
+                written = sum(len(value) for _, _, _, value in pending)
+                self._db.execute("UPDATE meta SET value = value + ? WHERE name = 'bytes'", (written,))
             self._db.executemany("UPDATE items SET grp = ? WHERE key = ?", regrouped)
             if self.prunes:  # a run that does not prune needs no list (nor a first one: all is its own)
                 touched = [(k,) for k, _, _, _ in pending] + [(k,) for k in used]
@@ -216,14 +260,24 @@ class ItemCacheFile:
         if self._db is None or self.joins:
             return
         try:
+            # One write transaction: nobody notes a key between the prune and the emptying of the list.
+            self._db.execute("BEGIN IMMEDIATE")
+            if self.prunes and (self._meta(self._db, "pruned") or 0) != self._pruned:
+                self._db.execute("COMMIT")  # another export pruned while this one ran: what it used since is kept
+                return
             if self.prunes:
                 self._db.execute(
                     "DELETE FROM items WHERE key NOT IN (SELECT key FROM touched)"
                     " AND (grp IS NULL OR grp NOT IN (SELECT key FROM touched))"
                 )
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned', ?)", (self._pruned + 1,))
             if self.prunes or self._fresh:  # what the next runs measure their growth against
-                kept = self._db.execute("SELECT count(*) FROM items").fetchone()[0]
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('kept', ?)", (kept,))
+                self._db.execute("DELETE FROM touched")
+                kept = self._db.execute("SELECT coalesce(sum(length(value)), 0) FROM items").fetchone()[0]
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [("kept_bytes", kept), ("bytes", kept)]
+                )
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._give_up("cannot be pruned", exc)
 

@@ -284,6 +284,8 @@ class Bundle:
                 value = found_runs.get(run_key)
                 text = _event_from_cache(value, line) if value is not None else None
                 if text is not None:
+                    # Its events are wanted one by one as soon as one of them changes: used too.
+                    self.cache.touch(item_key("event", v.digest or "") for v in run)
                     self.reuse.hits["events"] += len(run)
                     self._count(len(run))
                     written = True

@@ -66,12 +66,17 @@ class ItemCache(Protocol):
     names an entry that holds this one's bytes too (an event's run): a cache that
     drops what an export did not read keeps an entry whose group was read, since
     the run's events are wanted one by one again as soon as one of them changes;
-    `regroup` moves stored entries into another group.
+    `regroup` moves stored entries into another group. `touch` says that keys
+    were used without reading them (the events of a run that was read): an
+    event's group names only the last run it joined, and an edit undone makes
+    an earlier run the one read again. A cache may consume `keys` lazily, or
+    not at all when it keeps no list of what a run used.
     """
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, bytes]: ...
     def put(self, key: str, value: bytes, group: str = "") -> None: ...
     def regroup(self, keys: Sequence[str], group: str) -> None: ...
+    def touch(self, keys: Iterable[str]) -> None: ...
 
 
 class VersionedSource(Protocol[K]):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -156,14 +157,18 @@ def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None
         return files.local_path(relpath) or f"{relpath} in the archive store"
     out.mkdir(parents=True, exist_ok=True)
     target = out / filename
-    partial = target.with_name(f".{target.name}.partial")
-    with files.open(relpath) as source, partial.open("wb") as copy:
-        shutil.copyfileobj(source, copy, 1 << 20)
+    # A name of its own: another export of the same user in the same second copies to the same `target`.
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
     try:
+        with files.open(relpath) as source, partial.open("xb") as copy:
+            shutil.copyfileobj(source, copy, 1 << 20)
         verify_archive(partial)  # the copy must verify too
     except ArchiveError as exc:
         partial.unlink(missing_ok=True)
         raise click.ClickException(f"The copy in {out} does not verify, so it was removed: {exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(target)
     if check:
         _independent_check(target)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import sqlite3
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -284,3 +286,105 @@ def test_the_cache_folder_can_be_deleted_between_runs(db: Database, tmp_path: Pa
     repeat, with_cache, without = _both(db, out, cache, NOW)
     assert with_cache == without
     assert repeat.reuse.hits == {"contacts": 0, "events": 0, "notes": 0}
+
+
+def _edit_events(account: Account, every: int, text: str) -> tuple[Account, int]:
+    """`account` with every `every`th event of each calendar given the summary `text`; how many were edited."""
+    cals, edited = [], 0
+    for calendar in account.calendars:
+        evs = list(calendar.events)
+        for i in range(0, len(evs), every):
+            evs[i] = dataclasses.replace(evs[i], summary=f"{text} {i}")
+            edited += 1
+        cals.append(Calendar(calendar.info, tuple(evs)))
+    return dataclasses.replace(account, calendars=tuple(cals)), edited
+
+
+def test_a_prune_keeps_the_events_of_every_run_it_read_after_edits_were_undone(db: Database, tmp_path: Path) -> None:
+    """An edit moves a run's other events into the edited run; undoing it reads the old run again.
+
+    The prune of that run must keep the old run's events: the next edit in the run
+    looks them up one by one, and each one dropped would be serialised again.
+    """
+    account = _sample()
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    with db.session(write=True) as session:
+        replace_account(session, account)
+    _both(db, out, cache, NOW)
+    edited, _ = _edit_events(account, 50, "moved")
+    with db.session(write=True) as session:
+        replace_account(session, edited)
+    _both(db, out, cache, NOW + dt.timedelta(hours=1))
+    with db.session(write=True) as session:  # the edits undone: the first runs are read again
+        replace_account(session, account)
+    (store,) = cache.glob(f"*/{FILENAME}")
+    with sqlite3.connect(store) as raw:  # due for a prune, as after many runs that changed things
+        raw.execute("DELETE FROM meta")
+    raw.close()
+    undone, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(hours=2))
+    assert with_cache == without
+    assert undone.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}
+
+    again, count = _edit_events(account, 50, "edited again")
+    with db.session(write=True) as session:
+        replace_account(session, again)
+    repeat, with_cache, without = _both(db, out, cache, NOW + dt.timedelta(hours=3))
+    assert with_cache == without
+    assert repeat.reuse.misses["events"] == count  # only the edited events, not their runs' others
+
+
+def test_a_file_where_the_users_cache_folder_belongs_is_removed_and_the_cache_works_again(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.session(write=True) as session:
+        replace_account(session, _sample())
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    with db.session() as session:
+        user = find_user(session, EMAIL)
+        assert user is not None
+    cache.mkdir()
+    (cache / str(user.id)).write_text("not a folder")
+    _, with_cache, without = _both(db, out, cache, NOW)  # without the cache, which it cannot open
+    assert with_cache == without
+    _both(db, out, cache, NOW)  # this one fills the cache again
+    repeat, with_cache, without = _both(db, out, cache, NOW)
+    assert with_cache == without
+    assert repeat.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}
+
+
+def test_a_cache_that_cannot_be_used_says_so_in_the_json_log_with_the_user(
+    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under the "lifeboat" logger, whose records are the JSON lines (`logs.configure`), with the user's id."""
+    with db.session(write=True) as session:
+        replace_account(session, _sample())
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    _both(db, out, cache, NOW)
+    (store,) = cache.glob(f"*/{FILENAME}")
+    store.write_bytes(b"not a database" * 100)
+    with caplog.at_level(logging.WARNING):
+        _, with_cache, without = _both(db, out, cache, NOW)
+    assert with_cache == without
+    (record,) = [r for r in caplog.records if "export cache" in r.getMessage()]
+    assert record.name.startswith("lifeboat.")
+    assert record.user_id == int(store.parent.name)  # type: ignore[attr-defined]  # an `extra` field of the line
+
+
+def test_a_locked_cache_is_left_alone_and_serves_the_next_export(db: Database, tmp_path: Path) -> None:
+    """Locked (another export's long write, backups) is not damaged: one run goes without it, the next uses it."""
+    with db.session(write=True) as session:
+        replace_account(session, _sample())
+    out, cache = tmp_path / "archives", tmp_path / "cache"
+    _both(db, out, cache, NOW)
+    (store,) = cache.glob(f"*/{FILENAME}")
+    holder = sqlite3.connect(store, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        locked = _export(db, out, NOW, cache=cache)  # waits out the cache's busy timeout, then goes without it
+    finally:
+        holder.close()
+    assert locked.reuse.hits == {"contacts": 0, "events": 0, "notes": 0}
+    verify_archive(out / locked.archive.relpath)
+    repeat, with_cache, without = _both(db, out, cache, NOW)
+    assert with_cache == without
+    assert repeat.reuse.misses == {"contacts": 0, "events": 0, "notes": 0}

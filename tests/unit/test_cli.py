@@ -121,6 +121,23 @@ def test_a_copy_that_does_not_read_back_is_removed_and_named(
     assert not list(out.iterdir()) and "Traceback" not in result.output
 
 
+def test_two_exports_of_one_user_in_the_same_second_do_not_share_a_partial_copy(
+    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both name their copy `lifeboat-alice-<second>.zip`; the one still copying must not lose its file."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    now = dt.datetime(2026, 12, 7, 2, 35, 5, tzinfo=dt.UTC)
+    monkeypatch.setattr("jobs.commands.utcnow", lambda: now)
+    out = tmp_path / "out"
+    out.mkdir()
+    other = out / ".lifeboat-alice-20261207T023505Z.zip.partial"  # the other export, half-way through its copy
+    other.write_bytes(b"PK the other export's bytes so far")
+    path = _export(runner, "alice@example.com", "--out", str(out))
+    assert path == out / "lifeboat-alice-20261207T023505Z.zip"
+    verify_archive(path)
+    assert other.read_bytes() == b"PK the other export's bytes so far"
+
+
 @pytest.mark.parametrize("processes", ["1", "2"])
 def test_verify_fails_with_a_clear_message_on_a_flipped_byte(
     runner: FlaskCliRunner, tmp_path: Path, processes: str
