@@ -261,12 +261,18 @@ def test_a_corrupted_cache_entry_is_detected_rebuilt_and_never_copied_into_an_ar
     assert sum(again.reuse.misses.values()) == 0
 
 
-def test_a_truncated_cache_file_is_dropped_and_the_export_carries_on(db: Database, tmp_path: Path) -> None:
+def _exported_once_with_cache(db: Database, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The sample account stored and exported once with a cache: the archive folder, the cache folder, its file."""
     with db.session(write=True) as session:
         replace_account(session, _sample())
     out, cache = tmp_path / "archives", tmp_path / "cache"
     _both(db, out, cache, NOW)
     (store,) = cache.glob(f"*/{FILENAME}")
+    return out, cache, store
+
+
+def test_a_truncated_cache_file_is_dropped_and_the_export_carries_on(db: Database, tmp_path: Path) -> None:
+    out, cache, store = _exported_once_with_cache(db, tmp_path)
     with store.open("r+b") as f:
         f.truncate(store.stat().st_size // 3)
     repeat, with_cache, without = _both(db, out, cache, NOW)
@@ -356,11 +362,7 @@ def test_a_cache_that_cannot_be_used_says_so_in_the_json_log_with_the_user(
     db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Under the "lifeboat" logger, whose records are the JSON lines (`logs.configure`), with the user's id."""
-    with db.session(write=True) as session:
-        replace_account(session, _sample())
-    out, cache = tmp_path / "archives", tmp_path / "cache"
-    _both(db, out, cache, NOW)
-    (store,) = cache.glob(f"*/{FILENAME}")
+    out, cache, store = _exported_once_with_cache(db, tmp_path)
     store.write_bytes(b"not a database" * 100)
     with caplog.at_level(logging.WARNING):
         _, with_cache, without = _both(db, out, cache, NOW)
@@ -372,11 +374,7 @@ def test_a_cache_that_cannot_be_used_says_so_in_the_json_log_with_the_user(
 
 def test_a_locked_cache_is_left_alone_and_serves_the_next_export(db: Database, tmp_path: Path) -> None:
     """Locked (another export's long write, backups) is not damaged: one run goes without it, the next uses it."""
-    with db.session(write=True) as session:
-        replace_account(session, _sample())
-    out, cache = tmp_path / "archives", tmp_path / "cache"
-    _both(db, out, cache, NOW)
-    (store,) = cache.glob(f"*/{FILENAME}")
+    out, cache, store = _exported_once_with_cache(db, tmp_path)
     holder = sqlite3.connect(store, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
