@@ -48,10 +48,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+
+from exporters.archive.reuse import writer_fingerprint
 
 log = logging.getLogger("lifeboat.export_cache")  # under "lifeboat": the JSON log lines
 
@@ -66,6 +69,7 @@ _SCHEMA = (
     # It comes before the blob so that a prune reads it without walking the blob's overflow pages.
     "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, grp TEXT, checksum BLOB NOT NULL, value BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS touched (key TEXT PRIMARY KEY) WITHOUT ROWID",  # keys a pruning run used
+    # "writers": the exporters' fingerprint the entries were written with (`_writers_stamp`);
     # "kept_bytes": the entries' bytes the last prune kept; "bytes": what they are now (each run adds what it
     # wrote); "prunes": 1 while the run that opened the file prunes; "pruned": how many prunes ran.
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
@@ -74,6 +78,22 @@ _SCHEMA = (
 
 def _checksum(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
+
+
+def _writers_stamp() -> int:
+    """The exporters' fingerprint as a number for the meta table (its first 60 bits).
+
+    Why the file keeps it: after an upgrade that changed a writer, every entry is
+    keyed under the old fingerprint and can never be read again. Emptied at once,
+    the file frees its space and the export knows it is a first one (so a big one
+    is split over two processes, `jobs.export.processes_for`) instead of finding
+    a full cache that serves nothing.
+    """
+    return int(writer_fingerprint()[:15], 16)
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _locked(exc: BaseException) -> bool:
@@ -121,18 +141,31 @@ class ItemCacheFile:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The user's own cards and events: readable by the service's account only (SQLite gives
+        # its journal the file's mode), as the archives are.
+        handle = os.open(self.path, os.O_CREAT | os.O_RDONLY, 0o600)
+        try:
+            os.fchmod(handle, 0o600)  # a file an earlier version made with the umask's mode too
+        finally:
+            os.close(handle)
         db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
         self._db = db
         # No fsync: a cache lost or torn by a power cut costs a slower export, and a damaged
         # file or entry is noticed (errors, checksums) and dropped. The rollback journal
         # still keeps a crashed process's half-written batch out.
         db.execute("PRAGMA synchronous=OFF")
-        if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:  # new, or another layout
+        writers = _writers_stamp()
+        stale = db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION  # new, or another layout
+        if not stale and not self.joins:
+            stale = _has_table(db, "meta") and self._meta(db, "writers") not in (None, writers)
+        if stale:
             for table in ("items", "touched", "meta"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for statement in _SCHEMA:
             db.execute(statement)
+        if not self.joins:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('writers', ?)", (writers,))
         if self.joins:  # the first process decided
             self.prunes = bool(self._meta(db, "prunes"))
         else:

@@ -150,3 +150,30 @@ def test_an_export_that_starts_while_another_prunes_does_not_make_either_drop_wh
             second.commit()
         first.commit()
     assert _keys(tmp_path) == set(used)
+
+
+def test_a_file_written_by_other_writers_is_emptied_and_counts_as_a_first_export(tmp_path: Path) -> None:
+    """After an upgrade that changed a writer no entry can be read again: the file starts afresh at once."""
+    with ItemCacheFile(tmp_path, 7) as cache:
+        cache.put("k", b"v")
+        cache.commit()
+    with sqlite3.connect(tmp_path / "7" / FILENAME) as db:  # as the previous version's writers left it
+        db.execute("UPDATE meta SET value = 12345 WHERE name = 'writers'")
+    with ItemCacheFile(tmp_path, 7) as cache:
+        assert not cache.holds_entries()
+    assert _keys(tmp_path) == set()
+    with ItemCacheFile(tmp_path, 7) as cache:  # and this version's own entries stay
+        cache.put("k2", b"v2")
+        cache.commit()
+    with ItemCacheFile(tmp_path, 7) as cache:
+        assert cache.get_many(["k2"]) == {"k2": b"v2"}
+
+
+def test_the_cache_file_is_readable_by_the_service_alone(tmp_path: Path) -> None:
+    """It holds the user's own cards and events, like the archives: no group or other access."""
+    (tmp_path / "7").mkdir(mode=0o700)
+    (tmp_path / "7" / FILENAME).touch(mode=0o644)  # as an earlier version made it, with the umask's mode
+    with ItemCacheFile(tmp_path, 7) as cache:
+        cache.put("k", b"v")
+        cache.commit()
+    assert (tmp_path / "7" / FILENAME).stat().st_mode & 0o077 == 0
