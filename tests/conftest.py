@@ -42,6 +42,28 @@ DATA = Path(__file__).parent / "data"
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its smallest cost in this process's tests, as Django's test settings do.
+
+    Why: most web and API tests sign someone in, hashing and verifying a password;
+    with the production parameters (argon2-cffi's RFC 9106 defaults: 64 MiB, 3 passes,
+    4 lanes) each costs ~0.13 s of CPU, most of a signed-in test's setup. The hashes
+    are still Argon2id made and checked by `store.passwords`, and a hash made with the
+    production parameters still verifies (the parameters travel in the hash).
+    Servers started in other processes (`lifeboat serve`, the CLI) keep the real cost.
+    """
+    from argon2 import PasswordHasher
+
+    from store import passwords
+
+    saved = passwords._hasher, passwords._DUMMY_HASH
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._hasher, passwords._DUMMY_HASH = cheap, cheap.hash("lifeboat-dummy-password")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = saved
+
+
 @pytest.fixture
 def now() -> dt.datetime:
     return NOW

@@ -34,6 +34,9 @@ from exporters.archive.manifest import RESERVED_NAMES, parse_manifest
 from exporters.archive.writer import Entry
 from tests.archives import MemorySource, local_path, write_archive
 
+# Each test checks a whole archive twice, once with a second process: ~50 s of `make test-fast` on its own.
+pytestmark = pytest.mark.slow
+
 NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
 RUN = 50  # events per calendar run: a TYPICAL calendar (500 events) then has ten
 

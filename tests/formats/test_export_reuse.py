@@ -372,6 +372,7 @@ def test_a_cache_that_cannot_be_used_says_so_in_the_json_log_with_the_user(
     assert record.user_id == int(store.parent.name)  # type: ignore[attr-defined]  # an `extra` field of the line
 
 
+@pytest.mark.slow  # waits out the cache's 5 s busy timeout
 def test_a_locked_cache_is_left_alone_and_serves_the_next_export(db: Database, tmp_path: Path) -> None:
     """Locked (another export's long write, backups) is not damaged: one run goes without it, the next uses it."""
     out, cache, store = _exported_once_with_cache(db, tmp_path)

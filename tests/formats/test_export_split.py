@@ -31,6 +31,9 @@ from jobs.export_cache import FILENAME
 from store import Database
 from store.accounts import Counts, find_user, replace_account
 
+# Each test exports in two processes.
+pytestmark = pytest.mark.slow
+
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
 
 

@@ -26,6 +26,9 @@ from click.testing import CliRunner, Result
 import cli
 from logs import JsonFormatter
 
+# Each test starts the console script in fresh processes, many times over.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = ROOT / "tests" / "data" / "alice.json"
 

@@ -27,6 +27,9 @@ from store import Archive, ExportRun, RunEvent, get_db
 from store.accounts import replace_account
 from store.base import utcnow
 
+# Each test starts export processes that build the whole app.
+pytestmark = pytest.mark.slow
+
 SMALL = SampleSize(contacts=5, events=10, notes=3)
 
 

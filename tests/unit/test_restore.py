@@ -40,6 +40,10 @@ from tests.conftest import NOW
 
 OTHER = "bystander@example.com"
 
+# One process, and two (a second one parses the calendars): the second starts a process
+# that builds the app, so it runs in the whole suite and not in `make test-fast`.
+BOTH_WAYS = [1, pytest.param(2, marks=pytest.mark.slow)]
+
 
 def stored(database: Database, email: str) -> Account | None:
     with database.session() as session:
@@ -205,7 +209,7 @@ def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alic
         ),
     ],
 )
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize("processes", BOTH_WAYS)
 def test_an_archive_that_does_not_parse_late_is_refused_before_anything_changes(
     db: Database, alice: Account, tmp_path: Path, edit: Any, problem: str, processes: int
 ) -> None:
@@ -323,7 +327,7 @@ def test_an_archive_that_is_not_the_file_whose_digest_was_verified_is_refused(al
         pass
 
 
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize("processes", BOTH_WAYS)
 def test_a_calendar_that_is_not_utf8_is_refused_not_stored_with_replacement_characters(
     db: Database, alice: Account, tmp_path: Path, processes: int
 ) -> None:
@@ -387,7 +391,7 @@ ADDED = [
 
 
 @pytest.mark.parametrize(("added", "said"), ADDED)
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize("processes", BOTH_WAYS)
 def test_a_file_added_to_the_archive_that_restore_would_leave_unread_is_refused_before_anything_changes(
     db: Database, alice: Account, tmp_path: Path, added: str, said: str, processes: int
 ) -> None:
