@@ -98,12 +98,10 @@ def test_patch_of_another_users_or_no_destination_is_404(
 
 @pytest.mark.server
 def test_patching_the_right_secret_makes_the_test_pass_at_once(
-    app: Flask, as_alice: Call, moto_server: Any, s3_bucket: str, moto_iam_user: Any
+    app: Flask, as_alice: Call, moto_server: Any, s3_bucket: str, moto_s3_keys: dict[str, str]
 ) -> None:
     app.config["ENDPOINT_ALLOW_LIST"] = ["127.0.0.0/8"]
-    keys = moto_iam_user(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    )  # moto checks keys from here on
+    keys = moto_s3_keys
     body = {
         "kind": "s3",
         "bucket": s3_bucket,

@@ -12,8 +12,6 @@ from tests.browser.conftest import PHONE, page_width, screenshot, serious_violat
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
-EVERYTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-
 
 def add_bucket(page: Page, endpoint: str, bucket: str, key_id: str, secret: str) -> None:
     page.get_by_label("Endpoint URL (leave empty for AWS)").fill(endpoint)
@@ -28,10 +26,10 @@ def add_bucket(page: Page, endpoint: str, bucket: str, key_id: str, secret: str)
 
 
 def test_add_an_s3_bucket_test_it_wrong_then_right_and_remove_it(
-    app: Flask, signed_in_page: Page, moto_server: Any, s3_bucket: str, moto_iam_user: Any
+    app: Flask, signed_in_page: Page, moto_server: Any, s3_bucket: str, moto_s3_keys: dict[str, str]
 ) -> None:
     app.config["ENDPOINT_ALLOW_LIST"] = ["127.0.0.0/8"]  # moto listens on loopback, as the API tests allow it
-    keys = moto_iam_user(EVERYTHING)
+    keys = moto_s3_keys
     page = signed_in_page
     page.on("dialog", lambda dialog: dialog.accept())  # the "Remove …?" confirmation
 

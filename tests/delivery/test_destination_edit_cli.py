@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from account.records import Account
 from store import get_db
 from store.accounts import replace_account
-from tests.servers.s3 import MotoS3
 
 pytestmark = pytest.mark.server
 
 
 def test_a_wrong_secret_is_replaced_in_place_and_the_destination_tested_again(
-    app: Flask, runner: FlaskCliRunner, alice: Account, moto_server: MotoS3, s3_bucket: str, moto_iam_user: Any
+    runner: FlaskCliRunner, add_s3_from_cli: Callable[..., dict[str, Any]], moto_s3_keys: dict[str, str]
 ) -> None:
-    keys = moto_iam_user(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    )  # moto checks this user's signatures: a wrong secret is refused
-    app.config.update(ENCRYPTION_KEYS=[Fernet.generate_key().decode()], ENDPOINT_ALLOW_LIST=["127.0.0.0/8"])
-    with get_db(app).session(write=True) as session:
-        replace_account(session, alice)
-    added = runner.invoke(
-        args=[
-            "destination", "add-s3", "alice@example.com", "--bucket", s3_bucket, "--endpoint-url", moto_server.url,
-            "--path-style", "--access-key-id", keys["access_key_id"],
-            "--secret-access-key", "not-the-secret", "--keep", "3",
-        ]
-    )  # fmt: skip
-    assert added.exit_code == 0, added.output
-    row = json.loads(added.output)
+    keys = moto_s3_keys
+    row = add_s3_from_cli(keys["access_key_id"], "not-the-secret", "--keep", "3")
     failing = runner.invoke(args=["destination", "test", str(row["id"])])
     assert failing.exit_code != 0 and "Traceback" not in failing.output
     fixed = runner.invoke(

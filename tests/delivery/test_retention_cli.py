@@ -3,35 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
-from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from account.records import Account
-from store import get_db
-from store.accounts import replace_account
 from tests.servers.s3 import ADMIN_KEYS, MotoS3
 
 pytestmark = pytest.mark.server
 
 
 def test_a_policy_is_chosen_shown_and_dry_run_from_the_command_line(
-    app: Flask, runner: FlaskCliRunner, alice: Account, moto_server: MotoS3, s3_bucket: str
+    runner: FlaskCliRunner, moto_server: MotoS3, s3_bucket: str, add_s3_from_cli: Callable[..., dict[str, Any]]
 ) -> None:
-    app.config.update(ENCRYPTION_KEYS=[Fernet.generate_key().decode()], ENDPOINT_ALLOW_LIST=["127.0.0.0/8"])
-    with get_db(app).session(write=True) as session:
-        replace_account(session, alice)
-    added = runner.invoke(
-        args=[
-            "destination", "add-s3", "alice@example.com", "--bucket", s3_bucket, "--endpoint-url", moto_server.url,
-            "--path-style", "--access-key-id", ADMIN_KEYS["aws_access_key_id"],
-            "--secret-access-key", ADMIN_KEYS["aws_secret_access_key"], "--keep", "2", "--daily", "7",
-        ]
-    )  # fmt: skip
-    assert added.exit_code == 0, added.output
-    row = json.loads(added.output)
+    keys = (ADMIN_KEYS["aws_access_key_id"], ADMIN_KEYS["aws_secret_access_key"])
+    row = add_s3_from_cli(*keys, "--keep", "2", "--daily", "7")
     assert row["retention_summary"] == "Keeps the last 2 and one a day for 7 days; never the newest verified archive."
     for day in (1, 2, 3):
         key = f"lifeboat/2026/02/lifeboat-alice-202602{day:02d}T030000Z.zip"

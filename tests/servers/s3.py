@@ -137,6 +137,19 @@ def moto_iam_user(moto_server: MotoS3) -> Iterator[Callable[[dict[str, Any]], di
         moto_server.set_auth(False)
 
 
+# An IAM policy that allows every S3 action on every bucket.
+EVERY_S3_ACTION = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+
+
+@pytest.fixture
+def moto_s3_keys(moto_iam_user: Callable[[dict[str, Any]], dict[str, str]]) -> dict[str, str]:
+    """Keys of an IAM user allowed every S3 action, with moto checking signatures: a wrong secret is refused.
+
+    Ask for it after `s3_bucket` (in a test's parameters too): the bucket is made without signatures.
+    """
+    return moto_iam_user(EVERY_S3_ACTION)
+
+
 # -- the fault proxy -----------------------------------------------------------------
 
 

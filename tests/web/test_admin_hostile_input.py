@@ -102,19 +102,25 @@ def test_deactivating_with_a_nul_in_the_reason_works_and_stores_it_clean(
     assert _reasons(app, "deactivate_staff") == ["left\ufffd the team"]
 
 
+def _token_form(client: FlaskClient, staff_id: int, request_key: str, reason: str) -> dict[str, str]:
+    """The admin's "make a staff token" form for `staff_id`, with this request key and reason."""
+    return {
+        "csrf_token": csrf_token(client, "/admin/staff/tokens"),
+        "request_key": request_key,
+        "staff_id": str(staff_id),
+        "name": "outage script",
+        "lifetime": "30",
+        "reason": reason,
+    }
+
+
 def test_a_staff_token_with_a_nul_reason_is_made_and_an_over_long_revoke_reason_is_named_not_called_missing(
     app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]]
 ) -> None:
     client, _, _ = enrolled_admin
     helper_id = make_staff(app, HELPER)
-    form = {
-        "csrf_token": csrf_token(client, "/admin/staff/tokens"),
-        "request_key": _key(client, "/admin/staff/tokens", "/admin/staff/tokens"),
-        "staff_id": str(helper_id),
-        "name": "outage script",
-        "lifetime": "30",
-        "reason": "runbook\x00 automation",
-    }
+    key = _key(client, "/admin/staff/tokens", "/admin/staff/tokens")
+    form = _token_form(client, helper_id, key, "runbook\x00 automation")
     assert client.post("/admin/staff/tokens", data=form).status_code == 200
     assert _reasons(app, "staff_token.create") == ["runbook\ufffd automation"]
 
@@ -138,14 +144,6 @@ def test_a_token_form_with_a_bad_request_key_says_so_and_makes_nothing(
 ) -> None:
     client, _, _ = enrolled_admin
     helper_id = make_staff(app, HELPER)
-    form = {
-        "csrf_token": csrf_token(client, "/admin/staff/tokens"),
-        "request_key": "k" * 129,
-        "staff_id": str(helper_id),
-        "name": "outage script",
-        "lifetime": "30",
-        "reason": "runbook",
-    }
-    answer = client.post("/admin/staff/tokens", data=form)
+    answer = client.post("/admin/staff/tokens", data=_token_form(client, helper_id, "k" * 129, "runbook"))
     assert answer.status_code == 400 and "This form could not be used as sent" in answer.get_data(as_text=True)
     assert _reasons(app, "staff_token.create") == []

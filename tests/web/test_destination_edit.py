@@ -164,12 +164,10 @@ def test_edit_needs_csrf_and_another_users_destination_is_404(
 
 @pytest.mark.server
 def test_fixing_a_wrong_secret_makes_the_test_pass_at_once(
-    app: Flask, signed_in: FlaskClient, alice_user: int, moto_server: Any, s3_bucket: str, moto_iam_user: Any
+    app: Flask, signed_in: FlaskClient, alice_user: int, moto_server: Any, s3_bucket: str, moto_s3_keys: dict[str, str]
 ) -> None:
     app.config["ENDPOINT_ALLOW_LIST"] = ["127.0.0.0/8"]  # moto listens on loopback
-    keys = moto_iam_user(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    )
+    keys = moto_s3_keys
     fields = {"endpoint_url": moto_server.url, "bucket": s3_bucket, "prefix": "lb", "path_style": "y"}
     assert post(signed_in, "/s3", **s3_form(**fields, **{**keys, "secret_access_key": "wrong"})).status_code == 302
     (row,) = rows(app, alice_user)

@@ -159,12 +159,10 @@ def test_remove_needs_csrf_and_only_removes_your_own(
 
 @pytest.mark.server
 def test_test_reports_a_wrong_secret_and_a_missing_bucket_in_words_and_success_when_right(
-    app: Flask, signed_in: FlaskClient, alice_user: int, moto_server: Any, s3_bucket: str, moto_iam_user: Any
+    app: Flask, signed_in: FlaskClient, alice_user: int, moto_server: Any, s3_bucket: str, moto_s3_keys: dict[str, str]
 ) -> None:
     app.config["ENDPOINT_ALLOW_LIST"] = ["127.0.0.0/8"]  # moto listens on loopback
-    keys = moto_iam_user(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-    )
+    keys = moto_s3_keys
     base = s3_form(endpoint_url=moto_server.url, bucket=s3_bucket, prefix="lb", path_style="y", **keys)
     for form in (
         {**base, "secret_access_key": "wrong-secret"},
