@@ -8,6 +8,8 @@ app lives in a temporary folder removed at exit; its user has data and a token.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -71,6 +73,20 @@ def test_the_document_is_openapi_3_with_bearer_auth() -> None:
             if method == "parameters":
                 continue
             assert "default" in operation["responses"], (method, path)  # the JSON error shape
+
+
+def test_every_api_route_is_documented_with_this_servers_link_limit() -> None:
+    """The document is written when first read (`web.api.LifeboatApi`): nothing registered is left out."""
+    document = APP.test_client().get("/api/v1/openapi.json").get_json()
+    routes = {
+        re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for rule in APP.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/") and rule.endpoint.split(".")[0] in ("api", "support_api")
+    }
+    assert routes and routes == set(document["paths"])
+    days = dt.timedelta(seconds=APP.config["DOWNLOAD_LINK_MAX_AGE"]).days
+    assert document["components"]["schemas"]["LinkIn"]["properties"]["expires_in_days"]["maximum"] == days
+    assert APP.test_client().get("/api/v1/openapi.json").get_json() == document
 
 
 @pytest.mark.slow

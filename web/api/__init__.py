@@ -9,8 +9,12 @@ package (`web.api.blueprint`), the site's pages keep their HTML error pages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from apispec import APISpec
 from flask import Flask
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 
 from web.api import schemas
 from web.api.blueprint import bp, routing_error
@@ -18,7 +22,55 @@ from web.api.support_blueprint import support_bp
 
 
 class LifeboatApi(Api):
+    """flask-smorest's `Api`, with the document written when it is first read, not when the app is made.
+
+    Why: describing every view (marshmallow schemas turned into OpenAPI, each
+    blueprint's docs deep-copied) cost 62 of the 154 ms of CPU that making an
+    app took (20 apps, medians alike; `create_app` with the documentation steps
+    stubbed out). Each web process pays it once, but the test suite makes an
+    app per test, ~1,000 of them. The routes are registered at once as before;
+    only the documentation steps wait in `_undocumented` until something reads
+    `spec` (the /api/v1/openapi.json view, `flask openapi print`), which runs
+    them in their order first. tests/api/test_openapi.py checks the document.
+    """
+
     ERROR_SCHEMA = schemas.ErrorSchema
+
+    def __init__(self, app: Flask, **kwargs: Any) -> None:
+        self._undocumented: list[Callable[[APISpec], object]] = []
+        self._documenting = False
+        super().__init__(app, **kwargs)
+
+    @property
+    def spec(self) -> APISpec | None:
+        if self._undocumented and not self._documenting and self._spec is not None:
+            self._documenting = True  # the steps read `spec` too: they get it as it is
+            try:
+                while self._undocumented:
+                    self._undocumented.pop(0)(self._spec)
+            finally:
+                self._documenting = False
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: APISpec | None) -> None:
+        self._spec = value
+
+    def document_later(self, step: Callable[[APISpec], object]) -> None:
+        """Run `step` on the document before anyone reads it."""
+        self._undocumented.append(step)
+
+    def register_blueprint(self, blp: Blueprint, *, parameters: Any = None, **options: Any) -> None:
+        """`Api.register_blueprint` with its documentation part left for `spec` to run."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+
+        def document(spec: APISpec) -> None:
+            blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
+            spec.tag({"name": name, "description": blp.description})
+
+        self.document_later(document)
 
     def _register_error_handlers(self) -> None:
         """None app-wide: see the module docstring."""
@@ -50,12 +102,15 @@ def init_app(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         },
     )
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A personal API token, `lb_…`."}
+    api.document_later(
+        lambda spec: spec.components.security_scheme(
+            "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A personal API token, `lb_…`."}
+        )
     )
     csrf.exempt(bp)
     api.register_blueprint(bp)
     csrf.exempt(support_bp)
     api.register_blueprint(support_bp)
-    archive_views.document_limits(api.spec, app.config)  # a setting-dependent bound the schemas cannot know
+    # A setting-dependent bound the schemas cannot know.
+    api.document_later(lambda spec: archive_views.document_limits(spec, app.config))
     app.before_request(routing_error)
