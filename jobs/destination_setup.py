@@ -23,6 +23,7 @@ from account import canonical
 from delivery.retention_policy import RetentionPolicy
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
+from delivery.s3.object_lock import lock_problems, lock_rule
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_of
 from jobs.destination_backends import SECRET_FIELDS, Registry
@@ -85,7 +86,17 @@ def _store_checked(registry: Registry, user: User, destination: Destination, set
 
 # What a user may change on an existing destination; retention has its own form and endpoint.
 EDITABLE = {
-    "s3": ("endpoint_url", "region", "bucket", "prefix", "path_style", "role_arn", *SECRET_FIELDS),
+    "s3": (
+        "endpoint_url",
+        "region",
+        "bucket",
+        "prefix",
+        "path_style",
+        "role_arn",
+        "lock_mode",
+        "lock_days",
+        *SECRET_FIELDS,
+    ),
     "email": ("to",),
 }
 
@@ -233,6 +244,7 @@ def public_view(destination: Destination) -> dict[str, Any]:
         "status": destination.status,
         "status_message": destination.status_message,
         "retention_summary": retention_summary(destination),
+        "lock_summary": lock_summary(destination),
     }
 
 
@@ -244,6 +256,17 @@ def retention_summary(destination: Destination) -> str | None:
         return policy_of(destination).summary()
     except InvalidInput:  # stored before today's rules: say so rather than fail the whole list
         return "The stored retention policy is not valid; choose it again."
+
+
+def lock_summary(destination: Destination) -> str | None:
+    """Whether an S3 destination locks its archives (S3 Object Lock), in words; None for email."""
+    if destination.kind != "s3":
+        return None
+    settings = destination.settings
+    if lock_problems(settings.get("lock_mode"), settings.get("lock_days")):
+        return "The stored lock setting is not valid; choose it again."
+    rule = lock_rule(settings.get("lock_mode"), settings.get("lock_days"))
+    return rule.summary() if rule else "Archives are not locked: whoever holds the bucket's keys can delete them."
 
 
 def mask_key_id(value: str | None) -> str:
@@ -268,6 +291,7 @@ class DestinationView:
     last_attempt: DeliveryAttempt | None
     retention: RetentionPolicy | None = None  # S3: the stored policy (None if unreadable or not a bucket)
     retention_summary: str | None = None  # S3: in plain words
+    lock_summary: str | None = None  # S3: whether archives are locked (S3 Object Lock), in plain words
     settings: dict[str, Any] | None = None  # what the edit form starts from; never a secret (those are encrypted)
 
 
@@ -306,6 +330,7 @@ def _describe(session: Session, registry: Registry, row: Destination) -> Destina
         last_attempt=last,
         retention=_readable_policy(row),
         retention_summary=retention_summary(row),
+        lock_summary=lock_summary(row),
         settings=dict(row.settings),
     )
 

@@ -11,14 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectChoice, StringField
+from wtforms import BooleanField, IntegerField, PasswordField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from delivery.retention_policy import MAX_COUNT, RetentionPolicy
+from delivery.s3.object_lock import MAX_DAYS
 
 AUTH_CHOICES = [
     SelectChoice("keys", "Access key and secret key"),
     SelectChoice("role", "An IAM role Lifeboat assumes (AWS only)"),
+]
+
+
+LOCK_CHOICES = [
+    SelectChoice("off", "Off: archives can be deleted"),
+    SelectChoice("governance", "Governance: only someone allowed to bypass it can delete early"),
+    SelectChoice("compliance", "Compliance: nobody can delete early, not even the bucket's owner"),
 ]
 
 
@@ -32,6 +40,14 @@ class S3Form(FlaskForm):
     access_key_id = StringField("Access key ID", validators=[Length(max=200)])
     secret_access_key = PasswordField("Secret access key", validators=[Length(max=200)])
     role_arn = StringField("Role ARN", validators=[Length(max=2048)])
+    lock_mode = SelectField("Lock each archive (S3 Object Lock)", choices=LOCK_CHOICES, default="off")
+    lock_days = IntegerField(
+        "Days each archive stays locked",
+        validators=[
+            Optional(),
+            NumberRange(min=1, max=MAX_DAYS, message=f"Enter a whole number of days from 1 to {MAX_DAYS}."),
+        ],
+    )
 
     @property
     def bucket_name(self) -> str:
@@ -46,6 +62,9 @@ class S3Form(FlaskForm):
             "bucket": self.bucket.data,
             "prefix": self.prefix.data,
             "path_style": bool(self.path_style.data),
+            "lock_mode": self.lock_mode.data or "off",
+            # Off ignores the days; "" also clears days stored before.
+            "lock_days": "" if self.lock_mode.data in (None, "", "off") else self.lock_days.data,
         }
         if self.auth.data == "role":
             values["role_arn"] = self.role_arn.data
@@ -76,7 +95,7 @@ def edit_form(kind: str, destination_id: int, settings: dict[str, Any] | None = 
     return form_class(formdata=None, prefix=prefix, data=shown)
 
 
-_SHOWN = ("endpoint_url", "region", "bucket", "prefix", "path_style", "role_arn", "to")
+_SHOWN = ("endpoint_url", "region", "bucket", "prefix", "path_style", "role_arn", "lock_mode", "lock_days", "to")
 
 
 def edit_changes(form: S3Form | EmailForm) -> dict[str, object]:

@@ -22,6 +22,7 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from delivery.s3.object_lock import MODES
 from delivery.s3.policy import iam_policy, trust_policy_json
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import run_retention, set_retention
@@ -82,7 +83,9 @@ def _page(status: int = 200, **overrides: Any) -> Response:
         "row_form": RowForm(),
         "external_id": external_id,
         "trust_policy": trust_policy_json(current_app.config["AWS_PRINCIPAL_ARN"], external_id),
-        "policy": iam_policy(s3_form.bucket.data or "YOUR-BUCKET", s3_form.prefix.data or ""),
+        "policy": iam_policy(
+            s3_form.bucket.data or "YOUR-BUCKET", s3_form.prefix.data or "", lock=s3_form.lock_mode.data in MODES
+        ),
         "policy_for": s3_form.bucket.data or None,
         "s3_error": None,
         "email_error": None,

@@ -40,6 +40,7 @@ from delivery.s3.checksums import Part as _Part
 from delivery.s3.client import ClientFactory
 from delivery.s3.endpoint_check import check_endpoint_resolves
 from delivery.s3.errors import Where, to_delivery_error
+from delivery.s3.object_lock import NOT_ENABLED, bucket_lock, describe_bucket_lock
 from delivery.s3.policy import object_arn
 from delivery.s3.pruning import MAX_BATCH, Pruner, PruneReport
 from delivery.s3.retention import manifest_key
@@ -129,8 +130,8 @@ class S3Delivery(Delivery):
         except Exception as exc:
             raise self._fail(exc, action) from exc
 
-    def _uploader(self) -> Uploader:
-        return Uploader(self.client, self.settings.bucket, self.transfer, self._fail)
+    def _uploader(self, lock: dict[str, Any] | None = None) -> Uploader:
+        return Uploader(self.client, self.settings.bucket, self.transfer, self._fail, lock=lock)
 
     def object_key(self, payload: Payload) -> str:
         """`<prefix>/<yyyy>/<mm>/<filename>`, dated by the archive's creation (UTC)."""
@@ -149,22 +150,31 @@ class S3Delivery(Delivery):
             key = self.object_key(payload)
             _check_file(payload)
             caps = Capabilities()
+            rule = self.settings.lock
+            lock = rule.put_args(dt.datetime.now(dt.UTC)) if rule else None
+            uploader = self._uploader(lock)
             existing = self._head(key, required=False)
             if existing is None:
                 try:
-                    stored = self._uploader().upload(payload.path, key, payload.size, payload.sha256, caps)
+                    stored = uploader.upload(payload.path, key, payload.size, payload.sha256, caps)
                 except ObjectExistsError:
                     existing = self._head(key, required=True)
             if existing is not None:
                 # An earlier attempt's object: its receipt is what the store reports for it now.
                 detail, warnings = self._accept_existing(payload, key, existing)
                 etag, version_id = answered_ids(existing)
+                if lock and not existing.get("ObjectLockRetainUntilDate"):
+                    uploader.lock_if_unlocked(key, version_id)
+                    existing = self._head(key, required=True) or existing
+                detail += _locked_words(existing.get("ObjectLockMode"), existing.get("ObjectLockRetainUntilDate"))
             else:
                 detail, warnings = self._verify(key, stored.expected, delete_if_bad=True)
                 etag, version_id = stored.etag, stored.version_id
+                if lock:
+                    detail += _locked_words(lock["ObjectLockMode"], lock["ObjectLockRetainUntilDate"])
             warnings = [*caps.warnings, *warnings]
             if payload.manifest:
-                warnings += self._put_manifest(key, payload.manifest, caps)
+                warnings += self._put_manifest(key, payload.manifest, caps, uploader)
             return Receipt(
                 location=f"s3://{self.settings.bucket}/{key}",
                 detail=detail,
@@ -273,12 +283,12 @@ class S3Delivery(Delivery):
             user_message=f"The archive arrived damaged ({reason}).{removed}",
         )
 
-    def _put_manifest(self, archive_key: str, manifest: bytes, caps: Capabilities) -> list[str]:
-        """Store manifest.json beside the archive; failing here only warns, the archive is there."""
+    def _put_manifest(self, archive_key: str, manifest: bytes, caps: Capabilities, uploader: Uploader) -> list[str]:
+        """Store manifest.json beside the archive (locked as it is); failing here only warns, the archive is there."""
         key = manifest_key(archive_key)
         try:
             with contextlib.suppress(ObjectExistsError):
-                self._uploader().put_bytes(key, manifest, caps, "application/json")
+                uploader.put_bytes(key, manifest, caps, "application/json", locked=True)
             stored = self._call("s3:GetObject", "get_object", Key=key)["Body"].read()
             if stored != manifest:
                 return [f"a different manifest already exists at {key}; left it alone"]
@@ -346,8 +356,29 @@ class S3Delivery(Delivery):
                     "this store does not report SHA-256 checksums, so archives will be verified "
                     "by their MD5 ETag or by downloading them again"
                 )
+            notes.append(self._lock_note())
             notes += caps.warnings
             return "; ".join(notes) + "."
+
+    def _lock_note(self) -> str:
+        """What Object Lock means for this bucket; refuses a destination that asks for a lock the bucket lacks."""
+        rule = self.settings.lock
+        try:
+            config = bucket_lock(self.client, self.settings.bucket)
+        except Exception as exc:
+            if rule is not None:
+                raise self._fail(exc, "s3:GetBucketObjectLockConfiguration") from exc
+            return "could not read whether S3 Object Lock is on (not needed unless archives are to be locked)"
+        if rule is not None and config is None:
+            raise DeliveryError("Object Lock is not enabled on the bucket", permanent=True, user_message=NOT_ENABLED)
+        return describe_bucket_lock(config, rule)
+
+
+def _locked_words(mode: object, until: object) -> str:
+    """ "; locked until … UTC (… mode)" for a receipt, or "" when the object carries no lock."""
+    if not isinstance(until, dt.datetime) or not mode:
+        return ""
+    return f"; locked until {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({str(mode).lower()} mode)"
 
 
 class _DamagedError(DeliveryError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
 from delivery.retention_policy import RetentionPolicy
+from delivery.s3.object_lock import LockRule, lock_problems, lock_rule
 from errors import InvalidInput
 
 MIB = 1024 * 1024
@@ -54,6 +55,9 @@ class S3Settings:
     retention_weekly: int | None = None
     retention_monthly: int | None = None
     retention_yearly: int | None = None
+    # S3 Object Lock per archive (`delivery.s3.object_lock`): "governance" or "compliance" and days; None is off.
+    lock_mode: str | None = None
+    lock_days: int | None = None
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -86,6 +90,11 @@ class S3Settings:
             RetentionPolicy.from_settings(clean)
         except InvalidInput as exc:
             problems += exc.problems
+        if isinstance(clean["lock_mode"], str):
+            clean["lock_mode"] = clean["lock_mode"].strip().lower()
+            if clean["lock_mode"] in ("", "off"):
+                clean["lock_mode"] = None
+        problems += lock_problems(clean["lock_mode"], clean["lock_days"])
         if problems:
             raise InvalidInput("The S3 settings need fixing.", problems)
         for name, value in clean.items():
@@ -95,6 +104,11 @@ class S3Settings:
     def retention(self) -> RetentionPolicy:
         """The retention policy these settings hold (every count 0: keep everything)."""
         return RetentionPolicy.from_settings({f.name: getattr(self, f.name) for f in fields(self)})
+
+    @property
+    def lock(self) -> LockRule | None:
+        """How each archive is locked (S3 Object Lock), or None when this destination does not lock."""
+        return lock_rule(self.lock_mode, self.lock_days)
 
     @property
     def uses_role(self) -> bool:

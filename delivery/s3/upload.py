@@ -33,6 +33,7 @@ from delivery.s3.checksums import (
     hash_range,
     plan_parts,
 )
+from delivery.s3.object_lock import NOT_ENABLED, refused_for_lock
 from delivery.s3.settings import TransferSettings
 from errors import DeliveryError
 
@@ -119,11 +120,21 @@ def _is_precondition_failed(exc: ClientError) -> bool:
 class Uploader:
     """Uploads for one client and bucket; errors are mapped by `fail(exc, action)`."""
 
-    def __init__(self, client: Any, bucket: str, transfer: TransferSettings, fail: Fail) -> None:
+    def __init__(
+        self, client: Any, bucket: str, transfer: TransferSettings, fail: Fail, *, lock: Mapping[str, Any] | None = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.transfer = transfer
         self.fail = fail
+        # Object Lock parameters for archives and their manifests (`delivery.s3.object_lock`); never for probes.
+        self.lock = dict(lock or {})
+
+    def _refused(self, exc: ClientError, action: str) -> DeliveryError:
+        """The error for a refused write: the bucket's missing Object Lock in words, else as `fail` maps it."""
+        if self.lock and refused_for_lock(exc):
+            return DeliveryError(str(exc), permanent=True, user_message=NOT_ENABLED)
+        return self.fail(exc, action)
 
     def upload(self, path: Path, key: str, size: int, sha256_hex: str, caps: Capabilities) -> Stored:
         """Upload with whatever the store accepts; return what the stored object should be, and the store's answer.
@@ -139,14 +150,15 @@ class Uploader:
                 caps.drop(refused.capability)
         raise DeliveryError("the store refused every upload variant", permanent=True)
 
-    def put_bytes(self, key: str, data: bytes, caps: Capabilities, content_type: str) -> None:
-        """Small objects (manifest, connection probe): same headers and conditions, no file."""
+    def put_bytes(self, key: str, data: bytes, caps: Capabilities, content_type: str, *, locked: bool = False) -> None:
+        """Small objects (manifest, connection probe): same headers and conditions, no file; `locked` as archives."""
         args: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
             "Body": data,
             "ContentType": content_type,
             "ContentMD5": b64(hashlib.md5(data, usedforsecurity=False).digest()),
+            **(self.lock if locked else {}),
         }
         for _ in range(3):
             try:
@@ -170,7 +182,7 @@ class Uploader:
             capability = _refusal(exc)
             if capability and getattr(caps, capability):
                 raise _CapabilityRefusedError(capability) from None
-            raise self.fail(exc, "s3:PutObject") from exc
+            raise self._refused(exc, "s3:PutObject") from exc
         except Exception as exc:
             raise self.fail(exc, "s3:PutObject") from exc
 
@@ -185,6 +197,7 @@ class Uploader:
                 "ContentLength": size,
                 "ContentType": "application/zip",
                 "ContentMD5": b64(expected.md5),
+                **self.lock,
             }
             answer = self._put(args, expected.checksum_b64, caps)
         return Stored(expected, *answered_ids(answer))
@@ -194,6 +207,7 @@ class Uploader:
             "Bucket": self.bucket,
             "Key": key,
             "ContentType": "application/zip",
+            **self.lock,
         }
         if caps.checksums:
             create["ChecksumAlgorithm"] = "SHA256"
@@ -203,7 +217,7 @@ class Uploader:
             capability = _refusal(exc)
             if capability == "checksums" and caps.checksums:
                 raise _CapabilityRefusedError(capability) from None
-            raise self.fail(exc, "s3:PutObject") from exc
+            raise self._refused(exc, "s3:PutObject") from exc
         except Exception as exc:
             raise self.fail(exc, "s3:PutObject") from exc
         try:
@@ -213,7 +227,30 @@ class Uploader:
             self._abort(key, upload_id)
             raise
         expected = Expected(size=size, sha256_hex=sha256_hex, parts=tuple(part for part, _ in sent))
-        return Stored(expected, *answered_ids(answer))
+        etag, version_id = answered_ids(answer)
+        if self.lock:
+            self.lock_if_unlocked(key, version_id)
+        return Stored(expected, etag, version_id)
+
+    def lock_if_unlocked(self, key: str, version_id: str | None) -> None:
+        """Set the retention a multipart upload asked for where the store did not keep it.
+
+        Why: AWS keeps the lock given to CreateMultipartUpload, but not every store
+        does (moto drops it), and an archive believed locked must be locked; an
+        earlier attempt's object found at the key gets it too. An object that
+        carries a date already is left alone (compliance dates only move later).
+        """
+        version = {"VersionId": version_id} if version_id else {}
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key, **version)
+            if head.get("ObjectLockRetainUntilDate"):
+                return
+            retention = {"Mode": self.lock["ObjectLockMode"], "RetainUntilDate": self.lock["ObjectLockRetainUntilDate"]}
+            self.client.put_object_retention(Bucket=self.bucket, Key=key, Retention=retention, **version)
+        except ClientError as exc:
+            raise self._refused(exc, "s3:PutObjectRetention") from exc
+        except Exception as exc:
+            raise self.fail(exc, "s3:PutObjectRetention") from exc
 
     def _send_parts(
         self, path: Path, key: str, size: int, sha256_hex: str, upload_id: str, caps: Capabilities

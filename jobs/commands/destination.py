@@ -58,6 +58,19 @@ def retention_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def lock_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--lock-mode and --lock-days: S3 Object Lock on each archive (`delivery.s3.object_lock`), for add and edit."""
+    command = click.option(
+        "--lock-days", type=int, default=None, help="Days each archive stays locked (with --lock-mode)."
+    )(command)
+    return click.option(
+        "--lock-mode",
+        type=click.Choice(["off", "governance", "compliance"]),
+        default=None,
+        help="Lock each archive against deletion (the bucket needs S3 Object Lock on).",
+    )(command)
+
+
 def credential_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--access-key-id, --secret-access-key (or LIFEBOAT_NEW_SECRET_ACCESS_KEY) and --role-arn, for add and edit."""
     command = click.option("--role-arn", default=None, help="AWS: assume this role (STS) instead of keys.")(command)
@@ -78,6 +91,7 @@ def credential_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--prefix", default="lifeboat", show_default=True)
 @click.option("--path-style", is_flag=True)
 @credential_options
+@lock_options
 @retention_options
 @with_appcontext
 def add_s3(email: str, **options: Any) -> None:
@@ -117,6 +131,7 @@ def add_email(email: str, to: str | None) -> None:
 @click.option("--prefix", default=None)
 @click.option("--path-style/--no-path-style", default=None)
 @credential_options
+@lock_options
 @click.option("--to", default=None, help="Email destinations: the new recipient.")
 @click.option("--label", default=None)
 @with_appcontext
@@ -191,7 +206,8 @@ def policy_command(destination_id: int) -> None:
         if row is None or row.kind != "s3":
             raise click.ClickException(f"No S3 destination {destination_id}.")
         settings = row.settings
-    click.echo(iam_policy(settings["bucket"], settings.get("prefix", "lifeboat")))
+    locked = settings.get("lock_mode") in ("governance", "compliance")
+    click.echo(iam_policy(settings["bucket"], settings.get("prefix", "lifeboat"), lock=locked))
     if settings.get("external_id"):
         principal = current_app.config["AWS_PRINCIPAL_ARN"]
         click.echo(trust_policy_json(principal, settings["external_id"]))

@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
@@ -110,6 +111,31 @@ def s3_bucket(moto_server: MotoS3) -> Iterator[str]:
     finally:
         moto_server.set_auth(False)
         _empty_and_delete(client, name)
+
+
+@pytest.fixture
+def s3_locked_bucket(moto_server: MotoS3) -> Iterator[str]:
+    """A bucket made with S3 Object Lock on (and so versioning); its governance-locked objects go afterwards.
+
+    Compliance-locked objects cannot be removed by anyone before their date, so a
+    test that makes one leaves the bucket behind in moto (it dies with the server).
+    """
+    name = f"lifeboat-locked-{uuid.uuid4().hex[:12]}"
+    client = moto_server.client()
+    client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    try:
+        yield name
+    finally:
+        moto_server.set_auth(False)
+        try:
+            for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
+                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    client.delete_object(
+                        Bucket=name, Key=item["Key"], VersionId=item["VersionId"], BypassGovernanceRetention=True
+                    )
+            client.delete_bucket(Bucket=name)
+        except ClientError:
+            pass  # a compliance-locked version stays until its date, by design
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from account.records import KINDS
 from delivery.retention_policy import MAX_COUNT
+from delivery.s3.object_lock import MAX_DAYS as MAX_LOCK_DAYS
+from delivery.s3.object_lock import MODES as LOCK_MODES
 from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS
 from jobs.schedule import zone_names
 
@@ -222,6 +224,11 @@ class DestinationSchema(Schema):
         required=True,
         metadata={"description": "S3: the retention policy in plain words (settings hold its counts); email: null."},
     )
+    lock_summary = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "S3: whether and how long archives are locked (S3 Object Lock); email: null."},
+    )
 
 
 class DestinationFieldsSchema(Schema):
@@ -239,6 +246,15 @@ class DestinationFieldsSchema(Schema):
     access_key_id = fields.String(validate=validate.Length(max=200), load_only=True)
     secret_access_key = fields.String(validate=validate.Length(max=200), load_only=True)
     role_arn = fields.String(validate=validate.Length(max=2048))
+    lock_mode = fields.String(
+        validate=validate.OneOf(["off", *LOCK_MODES]),
+        metadata={"description": "s3: lock each archive (S3 Object Lock; the bucket must have it on), or off."},
+    )
+    lock_days = JsonInteger(
+        allow_none=True,
+        validate=validate.Range(min=1, max=MAX_LOCK_DAYS),
+        metadata={"description": "s3: days each archive stays locked after delivery (with lock_mode)."},
+    )
 
 
 class DestinationInSchema(DestinationFieldsSchema):
