@@ -190,7 +190,7 @@ def prune_after_delivery(
             verified.add(receipt.object_key)  # verified by the delivery that just returned
         pinned = {receipt.object_key: JUST_DELIVERED} if receipt.object_key else {}
         report = backend.prune(backend.settings.retention, zone, name_prefix=prefix, verified=verified, pinned=pinned)
-        level = "warning" if report.skipped or report.warnings else "info"
+        level = "warning" if report.refused or report.warnings else "info"  # a lock kept what the user asked
         text = " ".join([report.summary(), *report.warnings])
     except DeliveryError as exc:
         level, text = "warning", f"Retention: old archives were not pruned this time: {exc.user_message}"

@@ -46,12 +46,17 @@ def _all_denied(reasons: Iterable[str]) -> bool:
 Fail = Callable[[BaseException, str], DeliveryError]
 
 
+LOCKED = "under S3 Object Lock"  # how a lock's reason starts (`Pruner._lock_on`)
+LEGAL_HOLD = "under an S3 Object Lock legal hold"
+
+
 @dataclass(frozen=True)
 class Skipped:
     """An archive the policy would delete that stayed, and why in words."""
 
     key: str
     why: str
+    locked: bool = False  # held by S3 Object Lock or a legal hold: as the user asked, not a failure
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,22 @@ class PruneReport:
             text = f"Retention: nothing to delete; {kept} archive(s) kept."
         else:
             text = f"Retention: deleted {len(self.deleted)} old archive(s), kept {kept}."
-        if self.skipped:
-            text += f" {len(self.skipped)} could not be deleted: " + "; ".join(
-                f"{s.key} ({s.why})" for s in self.skipped[:5]
-            )
-            text += " …" if len(self.skipped) > 5 else "."
+        locked = [s for s in self.skipped if s.locked]
+        if locked:
+            text += f" {len(locked)} stay until their S3 Object Lock ends: " + _listed(locked)
+        if self.refused:
+            text += f" {len(self.refused)} could not be deleted: " + _listed(self.refused)
         return text
+
+    @property
+    def refused(self) -> tuple[Skipped, ...]:
+        """The archives that stayed for a reason other than a lock the user asked for: what needs a look."""
+        return tuple(s for s in self.skipped if not s.locked)
+
+
+def _listed(skipped: list[Skipped] | tuple[Skipped, ...]) -> str:
+    text = "; ".join(f"{s.key} ({s.why})" for s in skipped[:5])
+    return text + (" …" if len(skipped) > 5 else ".")
 
 
 class Pruner:
@@ -145,7 +160,11 @@ class Pruner:
         with ThreadPoolExecutor(HEAD_THREADS, thread_name_prefix="s3-prune") as pool:
             holds = list(pool.map(lambda key: self._lock_on(key, when), doomed))
         deletable = [key for key, held in zip(doomed, holds, strict=True) if held is None]
-        skipped = [Skipped(key, held) for key, held in zip(doomed, holds, strict=True) if held is not None]
+        skipped = [
+            Skipped(key, held, locked=held == LEGAL_HOLD or held.startswith(LOCKED))
+            for key, held in zip(doomed, holds, strict=True)
+            if held is not None
+        ]
         deleted, refused = self._delete(deletable)
         skipped += refused
         manifests = [manifest_key(key) for key in deleted if manifest_key(key) in listed]
@@ -165,10 +184,10 @@ class Pruner:
         except Exception as exc:
             return f"could not be checked: {self.fail(exc, 's3:GetObject').user_message}"
         if str(head.get("ObjectLockLegalHoldStatus") or "").upper() == "ON":
-            return "under an S3 Object Lock legal hold"
+            return LEGAL_HOLD
         until = head.get("ObjectLockRetainUntilDate")
         if isinstance(until, dt.datetime) and until > now:
-            return f"under S3 Object Lock until {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+            return f"{LOCKED} until {until.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
         return None
 
     def _delete(self, keys: list[str]) -> tuple[list[str], list[Skipped]]:
