@@ -40,6 +40,7 @@ from delivery.s3.checksums import Part as _Part
 from delivery.s3.client import ClientFactory
 from delivery.s3.endpoint_check import check_endpoint_resolves
 from delivery.s3.errors import Where, to_delivery_error
+from delivery.s3.inspection import Delivered, Health, inspect_object
 from delivery.s3.object_lock import NOT_ENABLED, bucket_lock, describe_bucket_lock
 from delivery.s3.policy import object_arn
 from delivery.s3.pruning import MAX_BATCH, Pruner, PruneReport
@@ -295,6 +296,13 @@ class S3Delivery(Delivery):
         except DeliveryError as exc:
             return [f"the manifest could not be stored beside the archive: {exc.user_message}"]
         return []
+
+    # -- later checks -------------------------------------------------------------
+
+    def inspect(self, delivered: Delivered, *, deep: bool = False) -> Health:
+        """Whether an archive delivered here is still there as it arrived (`delivery.s3.inspection`)."""
+        with self._operation():
+            return inspect_object(self.client, self.settings.bucket, delivered, deep=deep, fail=self._fail)
 
     # -- retention ----------------------------------------------------------------
 

@@ -62,7 +62,7 @@ def make_payload(
 
 def delivery(endpoint: str, bucket: str, **options: Any) -> S3Delivery:
     settings: dict[str, Any] = {"bucket": bucket, "endpoint_url": endpoint, "path_style": True, **KEYS}
-    for name in ("path_style", "retention_keep", "prefix"):
+    for name in ("path_style", "retention_keep", "prefix", "access_key_id", "secret_access_key"):
         if name in options:
             settings[name] = options.pop(name)
     options.setdefault("allow_list", LOOPBACK)
