@@ -16,10 +16,14 @@ from sqlalchemy import func, select
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from jobs.export_cache import remove_idle_caches
+from jobs.scrub import scrub
 from store import Archive, Database
 from store.archive_files import ArchiveFiles, as_archive_files
 
 log = logging.getLogger("lifeboat.housekeeping")
+# Scrub checks per housekeeping pass (every 10 minutes): 2,880 a day, enough for a weekly look at
+# 20,000 destinations, and few enough that one pass with a monthly full download of each stays short.
+SCRUB_PER_PASS = 20
 
 
 def expire_archives(database: Database, files: ArchiveFiles | Path, *, now: dt.datetime, keep_days: int) -> int:
@@ -76,6 +80,8 @@ def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[s
         "idle_caches": remove_idle_caches(
             ctx.export_cache_dir, idle_for=dt.timedelta(days=max(45, keep_days)).total_seconds(), now=now.timestamp()
         ),
+        # Delivered copies checked again (`jobs.scrub`), a bounded few each pass; the rest wait for the next.
+        "scrubbed": len(scrub(ctx, now=now, limit=SCRUB_PER_PASS)),
     }
     if any(result.values()):
         log.info("housekeeping", extra=result)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     )
     from store.contacts import ContactAddressRow, ContactCategoryRow, ContactExtraRow, ContactRow, ContactValueRow
     from store.db import Database, get_db, get_fresh_session, get_session, init_app
-    from store.destinations import DeliveryAttempt, Destination
+    from store.destinations import DeliveryAttempt, Destination, DestinationCheck
     from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
     from store.runs import ACTIVE_STATES, Archive, ExportRun, RunEvent, RunState
     from store.schedules import Schedule
@@ -61,6 +61,7 @@ _HOMES = {
     "init_app": "store.db",
     "DeliveryAttempt": "store.destinations",
     "Destination": "store.destinations",
+    "DestinationCheck": "store.destinations",
     "NoteAttachmentRow": "store.notes",
     "NoteRow": "store.notes",
     "NoteTagRow": "store.notes",
@@ -92,6 +93,7 @@ __all__ = [
     "Database",
     "DeliveryAttempt",
     "Destination",
+    "DestinationCheck",
     "DownloadLink",
     "EventAlarmRow",
     "EventAttendeeRow",

@@ -62,3 +62,24 @@ class DeliveryAttempt(Base):
     version_id: Mapped[str | None] = mapped_column(String(1024))
     etag: Mapped[str | None] = mapped_column(String(256))
     message_id: Mapped[str | None] = mapped_column(String(998))
+
+
+class DestinationCheck(Base):
+    """The latest later check of the newest archive delivered to one destination (`jobs.scrub`).
+
+    Why a row per destination, not per check: what a user and support need is
+    "is my latest copy still there, and since when do we know"; each check's
+    words also go into the run's history (`RunEvent`), which keeps the past.
+    `checked_at` orders the work (oldest first), so a scrub stopped half-way
+    resumes where it stopped; `deep_checked_at` paces the full downloads.
+    """
+
+    __tablename__ = "destination_checks"
+
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"), primary_key=True)
+    object_key: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("export_runs.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16))  # healthy, missing, changed, unreadable, error
+    detail: Mapped[str] = mapped_column(Text)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    deep_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -24,7 +24,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
 from jobs.dispatch import oldest_due_lag
-from store import ExportRun, RunState, get_db, get_session
+from jobs.scrub import STATES as SCRUB_STATES
+from store import DestinationCheck, ExportRun, RunState, get_db, get_session
 from store.base import utcnow
 
 bp = Blueprint("metrics", __name__)
@@ -52,6 +53,24 @@ def _refusal() -> Response | None:
         "Metrics are only served to this machine; set LIFEBOAT_METRICS_TOKEN to scrape from elsewhere.\n",
         403,
         mimetype="text/plain",
+    )
+
+
+def _scrub_gauges(registry: CollectorRegistry) -> None:
+    """Delivered copies by what their latest later check found (`jobs.scrub`), and the oldest such check."""
+    session = get_session()
+    by_state = Gauge(
+        "lifeboat_scrubbed_destinations",
+        "Destinations by what the latest check of their newest delivered archive found",
+        ["state"],
+        registry=registry,
+    )
+    counts = dict(session.execute(select(DestinationCheck.state, func.count()).group_by(DestinationCheck.state)).all())
+    for state in (*SCRUB_STATES, *counts):
+        by_state.labels(state=state).set(counts.get(state, 0))
+    oldest = session.scalar(select(func.min(DestinationCheck.checked_at)))
+    Gauge("lifeboat_scrub_oldest_check_age_seconds", "Age of the least recent scrub check", registry=registry).set(
+        (utcnow() - oldest).total_seconds() if oldest else 0
     )
 
 
@@ -99,4 +118,5 @@ def metrics() -> Response:
     Gauge("lifeboat_oldest_due_schedule_lag_seconds", "How late the most overdue schedule is", registry=registry).set(
         oldest_due_lag(get_db(), now=utcnow())
     )
+    _scrub_gauges(registry)
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -23,6 +23,7 @@ from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import verify_archive
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
+from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
@@ -417,7 +418,7 @@ def import_account_command(file: Path) -> None:
 
 
 COMMANDS.insert(0, import_account_command)
-COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS
+COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS + SCRUB_COMMANDS
 
 
 @click.command("upgrade")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -39,6 +39,14 @@ def quiet_delivery_app(delivery_app: Flask) -> Flask:
     """`delivery_app` whose failed runs email nobody (the tests that fail runs on purpose)."""
     jobs.get_context(delivery_app).notify_failure = lambda _user, _run: None
     return delivery_app
+
+
+@pytest.fixture
+def bucket_app(app: Flask) -> Iterator[Flask]:
+    """The app with encryption keys (for S3 secrets) and loopback endpoints allowed, its job context made again."""
+    app.config.update(ENCRYPTION_KEYS=[Fernet.generate_key().decode()], ENDPOINT_ALLOW_LIST=["127.0.0.0/8"])
+    jobs.init_app(app)
+    yield app
 
 
 @pytest.fixture

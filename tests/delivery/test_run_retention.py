@@ -7,10 +7,8 @@ it), and nothing that goes wrong while pruning fails the delivery.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
-from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import select
 
@@ -30,15 +28,6 @@ from tests.servers.s3 import FaultProxy, MotoS3, s3_error
 pytestmark = pytest.mark.server
 
 FOREIGN = ["lifeboat/notes.txt", "lifeboat/2026/01/lifeboat-bob-20260101T030000Z.zip"]
-
-
-@pytest.fixture
-def bucket_app(app: Flask) -> Iterator[Flask]:
-    app.config.update(ENCRYPTION_KEYS=[Fernet.generate_key().decode()], ENDPOINT_ALLOW_LIST=["127.0.0.0/8"])
-    import jobs
-
-    jobs.init_app(app)
-    yield app
 
 
 def old_archives(moto: MotoS3, bucket: str, count: int) -> list[str]:

@@ -1,0 +1,243 @@
+"""Scrub: check again, weeks after delivery, that each user's newest delivered archive is still there as it arrived.
+
+Why: a delivery proves the copy arrived; the Sidekick users needed proof that it
+was *still* there. Each S3 destination's newest delivered archive is looked at
+again from its receipt (`delivery.s3.inspection`): a HEAD of the recorded
+version every `LIGHT_EVERY`, a full streamed download hashed against the
+archive's SHA-256 every `DEEP_EVERY`. Whatever is found is written beside the
+destination (`DestinationCheck`, what pages show) and as a line in the history
+of the run that delivered it, a warning when the copy is missing, changed or
+unreadable.
+
+Bounded and resumable: each call takes at most `limit` destinations, at most
+`PER_BUCKET` of them in one bucket, oldest check first; each is claimed with a
+conditional write (several scheduler processes may scrub at once, and each
+destination is checked by one of them), and its row is written as soon as it is
+checked, so a scrub killed half-way resumes with the ones it had not reached.
+Network calls happen outside any transaction.
+
+Not yet (issue 16): email to the user and a line in the support queue when a
+copy goes bad, and reading a deep download through the verifier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from delivery.s3 import S3Delivery
+from delivery.s3.inspection import CHANGED, HEALTHY, MISSING, UNREADABLE, Delivered, Health
+from errors import DeliveryError, LifeboatError
+from jobs import run_lifecycle as runs
+from jobs.context import JobContext
+from store import Archive, Database, DeliveryAttempt, Destination, DestinationCheck, ExportRun, User
+
+log = logging.getLogger("lifeboat.scrub")
+
+LIGHT_EVERY = dt.timedelta(days=7)  # a HEAD of each destination's newest archive
+DEEP_EVERY = dt.timedelta(days=30)  # a full download of it, hashed
+LIMIT = 50  # destinations per call (a scheduler tick)
+PER_BUCKET = 10  # of them in any one bucket, so one user's store is never hammered
+# A claim holds a destination this long: if its scrubber dies before writing the result, it is due again then.
+CLAIM_HOLD = dt.timedelta(hours=1)
+ERROR = "error"  # the check itself failed (network, credentials): says nothing about the copy
+STATES = (HEALTHY, MISSING, CHANGED, UNREADABLE, ERROR)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One destination to check now: what was delivered there, by which run, and how deep to look."""
+
+    destination_id: int
+    user_id: int
+    run_id: str
+    delivered: Delivered
+    deep: bool
+    last_checked: dt.datetime | None  # the claim's condition
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One destination's check: its state (`delivery.s3.inspection` or `ERROR`) and the words."""
+
+    destination_id: int
+    user_id: int
+    run_id: str
+    state: str
+    detail: str
+    deep: bool
+
+    @property
+    def line(self) -> str:
+        """The history line: what was checked and found."""
+        how = "read in full" if self.deep else "looked up"
+        if self.state == HEALTHY:
+            return f"Checked again ({how}): {self.detail}."
+        if self.state == ERROR:
+            return f"Could not check the delivered archive again: {self.detail}"
+        return f"Checked again ({how}): {self.state.upper()}. {self.detail}."
+
+
+def due(
+    session: Session, *, now: dt.datetime, limit: int = LIMIT, email: str | None = None, deep: bool | None = None
+) -> list[Target]:
+    """The destinations to check now, oldest check first (all of `email`'s if given); `PER_BUCKET` a bucket at most."""
+    query = (
+        select(Destination, DestinationCheck)
+        .join(User, User.id == Destination.user_id)
+        .outerjoin(DestinationCheck, DestinationCheck.destination_id == Destination.id)
+        .where(Destination.kind == "s3", Destination.enabled.is_(True), User.is_active.is_(True))
+        .order_by(DestinationCheck.checked_at.is_not(None), DestinationCheck.checked_at, Destination.id)
+    )
+    if email is not None:
+        query = query.where(User.email == email)
+    else:
+        query = query.where(or_(DestinationCheck.checked_at.is_(None), DestinationCheck.checked_at < now - LIGHT_EVERY))
+    targets: list[Target] = []
+    per_bucket: dict[tuple[str, str], int] = {}
+    for destination, check in session.execute(query.limit(limit * 4)):
+        if len(targets) >= limit:
+            break
+        settings = destination.settings
+        bucket = (str(settings.get("endpoint_url") or ""), str(settings.get("bucket") or ""))
+        if per_bucket.get(bucket, 0) >= PER_BUCKET:
+            continue
+        newest = _newest_delivered(session, destination.id)
+        if newest is None:
+            continue  # nothing delivered there yet: nothing to check
+        attempt, archive = newest
+        assert attempt.object_key is not None  # selected so
+        deep_now = (
+            deep
+            if deep is not None
+            else (check is None or not check.deep_checked_at or check.deep_checked_at < now - DEEP_EVERY)
+        )
+        delivered = Delivered(attempt.object_key, archive.size, archive.sha256, attempt.etag, attempt.version_id)
+        last = check.checked_at if check is not None else None
+        targets.append(Target(destination.id, destination.user_id, attempt.run_id, delivered, deep_now, last))
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + 1
+    return targets
+
+
+def _newest_delivered(session: Session, destination_id: int) -> tuple[DeliveryAttempt, Archive] | None:
+    row = session.execute(
+        select(DeliveryAttempt, Archive)
+        .join(ExportRun, ExportRun.id == DeliveryAttempt.run_id)
+        .join(Archive, Archive.id == ExportRun.archive_id)
+        .where(
+            DeliveryAttempt.destination_id == destination_id,
+            DeliveryAttempt.outcome == "delivered",
+            DeliveryAttempt.object_key.is_not(None),
+        )
+        .order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def claim(database: Database, target: Target, *, now: dt.datetime) -> bool:
+    """Take `target` for this process: True for exactly one of several scrubbers that saw it due.
+
+    The claim dates the check so that it falls due again `CLAIM_HOLD` from now
+    (`record` then dates it now): a scrubber killed mid-check loses nothing.
+    """
+    held = now - LIGHT_EVERY + CLAIM_HOLD
+    with database.session(write=True) as session:
+        if target.last_checked is None:
+            exists = session.get(DestinationCheck, target.destination_id)
+            if exists is not None:
+                return False  # another scrubber wrote the first check meanwhile
+            session.execute(
+                insert(DestinationCheck).values(
+                    destination_id=target.destination_id,
+                    object_key=target.delivered.key,
+                    run_id=target.run_id,
+                    state="checking",
+                    detail="",
+                    checked_at=held,
+                )
+            )
+            return True
+        moved = session.execute(
+            update(DestinationCheck)
+            .where(
+                and_(
+                    DestinationCheck.destination_id == target.destination_id,
+                    DestinationCheck.checked_at == target.last_checked,
+                )
+            )
+            .values(checked_at=held)
+        )
+        return bool(getattr(moved, "rowcount", 0) == 1)
+
+
+def check(ctx: JobContext, target: Target) -> Health:
+    """Look at the object now, through the same backends deliveries use; a failed check is `ERROR`, never healthy."""
+    with ctx.db.session() as session:
+        user = session.get(User, target.user_id)
+        backends = dict(ctx.destinations(session, user)) if user is not None else {}
+    backend = backends.get(target.destination_id)
+    if backend is None:
+        return Health(ERROR, "the destination was removed or switched off meanwhile")
+    if not isinstance(backend, S3Delivery):
+        return Health(ERROR, "its settings can no longer be used; test the destination on the destinations page")
+    try:
+        with backend:
+            return backend.inspect(target.delivered, deep=target.deep)
+    except DeliveryError as exc:
+        return Health(ERROR, exc.user_message)
+    except LifeboatError as exc:
+        return Health(ERROR, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+def record(database: Database, target: Target, health: Health, *, now: dt.datetime) -> Finding:
+    """Write what was found beside the destination and into the delivering run's history."""
+    finding = Finding(target.destination_id, target.user_id, target.run_id, health.state, health.detail, target.deep)
+    with database.session(write=True) as session:
+        values: dict[str, object] = {
+            "object_key": target.delivered.key,
+            "run_id": target.run_id,
+            "state": health.state,
+            "detail": health.detail,
+            "checked_at": now,
+        }
+        if target.deep and health.state != ERROR:
+            values["deep_checked_at"] = now
+        session.execute(
+            update(DestinationCheck).where(DestinationCheck.destination_id == target.destination_id).values(**values)
+        )
+        level = "info" if health.state == HEALTHY else "warning"
+        runs.add_event(session, target.run_id, "scrub", finding.line, at=now, level=level)
+    if health.state != HEALTHY:
+        log.warning(
+            "scrub found a problem",
+            extra={"user_id": target.user_id, "destination_id": target.destination_id, "state": health.state},
+        )
+    return finding
+
+
+def scrub(
+    ctx: JobContext,
+    *,
+    now: dt.datetime | None = None,
+    email: str | None = None,
+    deep: bool | None = None,
+    limit: int = LIMIT,
+) -> list[Finding]:
+    """Check the due destinations (or all of `email`'s) now; what each check found, in order."""
+    now = now or ctx.clock()
+    with ctx.db.session() as session:
+        targets = due(session, now=now, limit=limit, email=email, deep=deep)
+    found = []
+    for target in targets:
+        if not claim(ctx.db, target, now=now):
+            continue
+        found.append(record(ctx.db, target, check(ctx, target), now=now))
+    return found
+
+
+__all__ = ["DEEP_EVERY", "ERROR", "LIGHT_EVERY", "STATES", "Finding", "Target", "claim", "due", "record", "scrub"]

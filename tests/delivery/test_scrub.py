@@ -1,0 +1,144 @@
+"""Scrub: each S3 destination's newest delivered archive checked again later, on moto's real server.
+
+A real export is delivered first; then the object is left alone, deleted or
+rewritten with moto's admin client, and `jobs.scrub` (and `lifeboat scrub`) must
+say so in the destination's check row and the delivering run's history, on the
+schedule (a look-up weekly, a full read monthly), once per destination however
+many scrubbers run, and again soon after a scrubber dies mid-check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+from sqlalchemy import select
+
+from account.records import Account
+from delivery.s3.inspection import HEALTHY, MISSING
+from jobs import get_context, housekeeping
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination
+from jobs.execute import execute_run
+from jobs.scrub import CLAIM_HOLD, DEEP_EVERY, LIGHT_EVERY, PER_BUCKET, claim, due, scrub
+from store import DeliveryAttempt, DestinationCheck, RunEvent, RunState, User
+from tests.delivery.test_run_retention import setup_run
+from tests.servers.s3 import MotoS3
+
+pytestmark = pytest.mark.server
+
+
+def delivered(app: Flask, alice: Account, moto: MotoS3, bucket: str) -> tuple[int, str, str]:
+    """alice's bucket and one delivered export: (destination id, run id, object key)."""
+    _, destination_id, run_id = setup_run(app, alice, moto.url, bucket)
+    assert execute_run(get_context(app), run_id, "w") == RunState.DELIVERED
+    with get_context(app).db.session() as session:
+        key = session.scalars(select(DeliveryAttempt.object_key).where(DeliveryAttempt.run_id == run_id)).one()
+    assert key is not None
+    return destination_id, run_id, key
+
+
+def scrub_lines(app: Flask, run_id: str) -> list[tuple[str, str]]:
+    with get_context(app).db.session() as session:
+        events = session.scalars(
+            select(RunEvent).where(RunEvent.run_id == run_id, RunEvent.kind == "scrub").order_by(RunEvent.id)
+        )
+        return [(e.level, e.message) for e in events]
+
+
+def checked(app: Flask, destination_id: int) -> DestinationCheck:
+    with get_context(app).db.session() as session:
+        row = session.get(DestinationCheck, destination_id)
+        assert row is not None
+        return row
+
+
+def test_a_healthy_copy_is_read_in_full_first_then_looked_up_weekly_and_read_again_monthly(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    destination_id, run_id, key = delivered(bucket_app, alice, moto_server, s3_bucket)
+    ctx = get_context(bucket_app)
+    start = dt.datetime.now(dt.UTC)
+    (first,) = scrub(ctx, now=start)
+    assert (first.state, first.deep) == (HEALTHY, True)
+    assert scrub(ctx, now=start + dt.timedelta(days=1)) == []  # not due yet
+    (weekly,) = scrub(ctx, now=start + LIGHT_EVERY + dt.timedelta(minutes=1))
+    assert (weekly.state, weekly.deep) == (HEALTHY, False)
+    later = start + DEEP_EVERY + dt.timedelta(days=1)
+    (monthly,) = scrub(ctx, now=later)
+    assert monthly.deep
+    row = checked(bucket_app, destination_id)
+    assert (row.state, row.object_key, row.checked_at, row.deep_checked_at) == (HEALTHY, key, later, later)
+    lines = scrub_lines(bucket_app, run_id)
+    assert [level for level, _ in lines] == ["info"] * 3
+    assert lines[0][1].startswith("Checked again (read in full): ") and "size and SHA-256 as at delivery" in lines[0][1]
+    assert lines[1][1].startswith("Checked again (looked up): ")
+
+
+def test_a_deleted_copy_is_a_warning_in_the_runs_history_and_the_command_exits_1(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, runner: FlaskCliRunner
+) -> None:
+    destination_id, run_id, key = delivered(bucket_app, alice, moto_server, s3_bucket)
+    moto_server.client().delete_object(Bucket=s3_bucket, Key=key)
+    result = runner.invoke(args=["scrub", "alice@example.com", "--light"])
+    assert result.exit_code == 1, result.output
+    assert "MISSING" in result.output and "0 of 1 healthy." in result.output and "Traceback" not in result.output
+    assert checked(bucket_app, destination_id).state == MISSING
+    ((level, line),) = scrub_lines(bucket_app, run_id)
+    assert level == "warning" and f"s3://{s3_bucket}/{key} is gone" in line
+    unknown = runner.invoke(args=["scrub", "nobody@example.com"])
+    assert unknown.exit_code != 0 and unknown.output.count("\n") == 1 and "No user" in unknown.output
+
+
+def test_two_scrubbers_check_a_destination_once_and_a_dead_ones_claim_falls_due_again(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    delivered(bucket_app, alice, moto_server, s3_bucket)
+    ctx = get_context(bucket_app)
+    now = dt.datetime.now(dt.UTC)
+    with ctx.db.session() as session:
+        (mine,) = due(session, now=now)
+        (theirs,) = due(session, now=now)
+    assert [claim(ctx.db, mine, now=now), claim(ctx.db, theirs, now=now)] == [True, False]
+    # The winner dies before writing its finding: nobody takes it until the hold ends, then somebody does.
+    with ctx.db.session() as session:
+        assert due(session, now=now + CLAIM_HOLD - dt.timedelta(minutes=1)) == []
+        (again,) = due(session, now=now + CLAIM_HOLD + dt.timedelta(minutes=1))
+    assert claim(ctx.db, again, now=now + CLAIM_HOLD + dt.timedelta(minutes=1))
+
+
+def test_one_bucket_gets_at_most_its_share_of_a_scrub(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    _, run_id, key = delivered(bucket_app, alice, moto_server, s3_bucket)
+    ctx, registry = get_context(bucket_app), Registry(dict(bucket_app.config))
+    with ctx.db.session(write=True) as session:
+        user = session.scalars(select(User)).one()
+        settings = {"bucket": s3_bucket, "endpoint_url": moto_server.url, "path_style": True}
+        secrets = {"access_key_id": "AKIALIFEBOATTEST0001", "secret_access_key": "secret-key-for-the-test"}
+        for n in range(PER_BUCKET + 2):  # more destinations in the same bucket, each with a delivery on record
+            row = add_destination(session, registry, user, "s3", f"same bucket {n}", {**settings, **secrets})
+            session.flush()
+            attempt = DeliveryAttempt(run_id=run_id, destination_id=row.id, outcome="delivered", message="ok")
+            attempt.object_key = key
+            session.add(attempt)
+    with ctx.db.session() as session:
+        picked = due(session, now=dt.datetime.now(dt.UTC))
+    assert len(picked) == PER_BUCKET
+
+
+def test_housekeeping_scrubs_what_is_due_and_metrics_count_the_findings(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    _, _, key = delivered(bucket_app, alice, moto_server, s3_bucket)
+    moto_server.client().put_object(Bucket=s3_bucket, Key=key, Body=b"not the archive")
+    ctx = get_context(bucket_app)
+    now = dt.datetime.now(dt.UTC)
+    assert housekeeping.run_all(ctx, now=now)["scrubbed"] == 1
+    assert housekeeping.run_all(ctx, now=now + dt.timedelta(minutes=10))["scrubbed"] == 0  # checked: not due
+    scraped = bucket_app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_data(as_text=True)
+    assert 'lifeboat_scrubbed_destinations{state="changed"} 1.0' in scraped
+    assert 'lifeboat_scrubbed_destinations{state="healthy"} 0.0' in scraped
+    assert "lifeboat_scrub_oldest_check_age_seconds" in scraped
