@@ -276,12 +276,13 @@ def note_in_history(database: Database, item: Overdue, *, now: dt.datetime) -> N
     """A line in the failing run's history (the user's run page and support's): the user was emailed."""
     if item.run_id is None:
         return
+    since = _when(item.since, item.timezone)
     with database.session(write=True) as session:
         add_event(
             session,
             item.run_id,
             "alert",
-            f"Lifeboat emailed you that no export has been delivered since {_when(item.since, item.timezone)}.",
+            f"Missed-run alert emailed to the account's address: no export delivered since {since}.",
             at=now,
             level="warning",
         )

@@ -201,7 +201,8 @@ def test_the_alert_says_since_when_the_last_failure_in_words_and_where_to_fix_it
             .where(ExportRun.user_id == user_id, RunEvent.kind == "alert")
         ).all()
     assert len(lines) == 1
-    assert lines[0].startswith("Lifeboat emailed you that no export has been delivered since 2026-11-01 0")
+    assert lines[0].startswith("Missed-run alert emailed to the account's address: no export delivered since ")
+    assert "since 2026-11-01 0" in lines[0]
 
 
 def body(message: EmailMessage) -> str:
