@@ -39,7 +39,7 @@ def init_app(app: Flask, download_link: DownloadLink | None = None, app_factory:
     the same reason) builds the app again inside export processes
     (EMBEDDED_PROCESSES).
     """
-    from jobs.destination_backends import destinations_for, failure_notifier, own_email_for
+    from jobs.destination_backends import destinations_for, failure_notifier, notice_sender, own_email_for
 
     config = app.config
     ctx = JobContext(
@@ -55,6 +55,8 @@ def init_app(app: Flask, download_link: DownloadLink | None = None, app_factory:
         destinations=destinations_for(app),
         own_email=own_email_for(app),
         notify_failure=failure_notifier(app),
+        send_notice=notice_sender(app),
+        base_url=config["BASE_URL"],
         # ARCHIVE_STORE: a folder (embedded default) or the operator's bucket (scale-out).
         archive_files=archive_files_from_config(config),
     )

@@ -40,6 +40,16 @@ class OwnEmail(Protocol):
     def __call__(self, user: User, /) -> Sequence[tuple[int | None, Delivery]]: ...
 
 
+class NoticeSender(Protocol):
+    """Send a short plain-text notice from the service to one address (the operator's mail server)."""
+
+    def __call__(self, to: str, subject: str, text: str, /) -> None: ...
+
+
+def no_notice(_to: str, _subject: str, _text: str) -> None:
+    return None
+
+
 def no_own_email(_user: User) -> Sequence[tuple[int | None, Delivery]]:
     return ()
 
@@ -64,6 +74,9 @@ class JobContext:
     destinations: Destinations = no_destinations
     own_email: OwnEmail = no_own_email
     notify_failure: Notifier = no_notifier
+    # Alerts that are not about one run (jobs.missed_runs); their links start with `base_url`.
+    send_notice: NoticeSender = no_notice
+    base_url: str = "http://127.0.0.1:5000"
     download_link: Callable[[str, int], str | None] = lambda _archive_id, _user_id: None
     clock: Callable[[], dt.datetime] = utcnow
     # Only for tests that kill a run mid-export: called with each progress update.

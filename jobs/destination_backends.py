@@ -168,3 +168,16 @@ def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
         EmailDelivery(smtp, user.email).send_notice("Your Lifeboat export failed", text)
 
     return notify
+
+
+def notice_sender(app: Flask) -> Callable[[str, str, str], None]:
+    """Send a notice (`to`, subject, text) through the operator's mail server; without one, log that it could not."""
+    smtp = smtp_settings(dict(app.config))
+
+    def send(to: str, subject: str, text: str) -> None:
+        if not smtp.enabled:
+            log.warning("email is not configured (LIFEBOAT_SMTP_HOST); could not send %r", subject)
+            return
+        EmailDelivery(smtp, to).send_notice(subject, text)
+
+    return send

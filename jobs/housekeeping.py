@@ -1,4 +1,4 @@
-"""Periodic clean-up: expired archives, leftovers of crashed writers, stuck runs.
+"""Periodic clean-up: expired archives, leftovers of crashed writers, stuck runs; and missed-run alerts.
 
 Why "never the newest": retention exists to save disk, but deleting a user's
 only verified archive would recreate the Sidekick problem, so the newest
@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, select
 
+from jobs import missed_runs
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from jobs.export_cache import remove_idle_caches
@@ -80,6 +81,8 @@ def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[s
         "idle_caches": remove_idle_caches(
             ctx.export_cache_dir, idle_for=dt.timedelta(days=max(45, keep_days)).total_seconds(), now=now.timestamp()
         ),
+        # Every scheduler process runs this; each alert is claimed in the database and sent once.
+        "missed_run_alerts": len(missed_runs.check(ctx, now=now)),
         # Delivered copies checked again (`jobs.scrub`), a bounded few each pass; the rest wait for the next.
         "scrubbed": len(scrub(ctx, now=now, limit=SCRUB_PER_PASS)),
     }

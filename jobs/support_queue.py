@@ -11,7 +11,7 @@ The kinds:
 - `delivery_failed`: the user's latest delivery attempt did not deliver;
 - `run_failed`: the user's latest finished run failed before any delivery was tried;
 - `destination_error`: a destination whose last delivery or test failed;
-- `missed_run`: a schedule that is on, and no delivered run for two of its periods;
+- `missed_run`: a schedule that is on, and no delivered run for longer than it allows (`jobs.missed_runs`);
 - `stuck_run`: a running run whose lease expired, or a queued one long past its start time;
 - `retrying`: a run waiting to try again after a transient failure.
 """
@@ -26,8 +26,8 @@ from sqlalchemy import and_, case, exists, func, literal, null, or_, select, tex
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
+from jobs import missed_runs
 from store import DeliveryAttempt, Destination, ExportRun, Schedule, User
-from store.base import UTCDateTime
 
 KINDS = ("delivery_failed", "run_failed", "destination_error", "missed_run", "stuck_run", "retrying")
 KIND_WORDS = {
@@ -38,8 +38,6 @@ KIND_WORDS = {
     "stuck_run": "Export stuck",
     "retrying": "Export retrying",
 }
-# A schedule may go this long without a delivered run before the queue lists it: two of its periods.
-ALLOWANCE = {"daily": dt.timedelta(days=2), "weekly": dt.timedelta(days=14), "monthly": dt.timedelta(days=62)}
 # A queued run not picked up this long after it could start is stuck (workers down, or its message lost).
 QUEUED_TOO_LONG = dt.timedelta(minutes=30)
 
@@ -182,32 +180,39 @@ def _destination_error(now: dt.datetime) -> Select[Any]:
 
 
 def _missed_run(now: dt.datetime) -> Select[Any]:
-    """Schedules that are on, whose user (older than the allowance) has no delivered run within it.
+    """Users the missed-run alerts consider overdue (`jobs.missed_runs`: the same conditions), with since
+    when nothing was delivered and the last failure's words.
 
-    The time shown is the last delivered run (or, with none, when the account was
-    made); it is looked up only for the users listed.
+    The time shown is the last delivered run, or when the schedule was switched on if
+    that is later (with neither, when the account was made); it and the last failure are
+    looked up only for the users listed.
     """
-    cutoff = case(
-        *((Schedule.frequency == name, literal(now - allowed, UTCDateTime())) for name, allowed in ALLOWANCE.items()),
-        else_=literal(now - max(ALLOWANCE.values()), UTCDateTime()),
-    )
-    recent = exists().where(
-        ExportRun.user_id == User.id,
-        ExportRun.state == "delivered",
-        ExportRun.finished_at >= cutoff,
-        ExportRun.finished_at >= now - max(ALLOWANCE.values()),  # lets the planner skip older history at once
-    )
-    last_ok = (
-        select(func.max(ExportRun.finished_at))
-        .where(ExportRun.user_id == User.id, ExportRun.state == "delivered")
+    start, overdue = missed_runs.overdue_filter(now)
+    last_ok = missed_runs.last_delivered()
+    since = case((last_ok > start, last_ok), else_=start)
+    failed = aliased(ExportRun)
+    reason = (
+        select(failed.error)
+        .where(
+            failed.user_id == User.id,
+            failed.state.in_(("failed", "retrying")),
+            failed.error.is_not(None),
+            failed.created_at >= since,
+        )
+        .order_by(failed.created_at.desc(), failed.id.desc())
+        .limit(1)
         .scalar_subquery()
     )
-    since = func.coalesce(last_ok, User.created_at)
-    message = literal("No delivered export on a ") + Schedule.frequency + literal(" schedule since this time")
+    message = (
+        literal("No delivered export on a ")
+        + Schedule.frequency
+        + literal(" schedule since this time.")
+        + func.coalesce(literal(" Last failure: ") + reason, literal(""))
+    )
     return (
         select(*_columns("missed_run", since, message, _no_run(), _no_dest()))
         .join(Schedule, Schedule.user_id == User.id)
-        .where(Schedule.enabled.is_(True), User.is_active.is_(True), User.created_at < cutoff, ~recent)
+        .where(overdue)
     )
 
 

@@ -66,6 +66,9 @@ def save_schedule(session: Session, user: User, change: ScheduleChange, *, now: 
         session.add(row)
     row.frequency, row.time_of_day, row.timezone = spec.frequency, spec.time_of_day, spec.timezone
     row.weekday, row.day_of_month = spec.weekday, spec.day_of_month
+    if not row.enabled:  # a new row, or one switched off
+        # Switched on now: a missed-run alert measures a silence from here at the earliest.
+        row.enabled_at = now
     row.enabled, row.paused_reason = True, None
     row.next_run_at = next_run_after(spec, now)
     session.flush()

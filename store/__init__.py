@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from store.destinations import DeliveryAttempt, Destination, DestinationCheck
     from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
     from store.runs import ACTIVE_STATES, Archive, ExportRun, RunEvent, RunState
-    from store.schedules import Schedule
+    from store.schedules import MissedRunAlert, Schedule
     from store.staff import AuditEvent, BulkResendRunner, RecoveryCode
     from store.users import User
 
@@ -70,6 +70,7 @@ _HOMES = {
     "ExportRun": "store.runs",
     "RunEvent": "store.runs",
     "RunState": "store.runs",
+    "MissedRunAlert": "store.schedules",
     "Schedule": "store.schedules",
     "AuditEvent": "store.staff",
     "BulkResendRunner": "store.staff",
@@ -102,6 +103,7 @@ __all__ = [
     "EventOverrideRow",
     "EventRow",
     "ExportRun",
+    "MissedRunAlert",
     "NoteAttachmentRow",
     "NoteRow",
     "NoteTagRow",

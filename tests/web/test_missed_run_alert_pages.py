@@ -1,0 +1,51 @@
+"""What a missed-run alert leaves for the user to see: a line on the failing run's page, and no content in the mail."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+import jobs
+from account.records import Account
+from jobs import missed_runs
+from jobs.user_schedule import ScheduleChange, save_schedule
+from store import Database, ExportRun, RunState, User
+
+REFUSED = "The bucket “backups” refused the upload (AccessDenied): check the access keys in Settings → Destinations."
+
+
+def test_the_failing_runs_page_says_an_alert_was_emailed_and_the_mail_holds_none_of_the_users_records(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, alice: Account
+) -> None:
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    with db.session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        save_schedule(session, user, ScheduleChange(frequency="daily"), now=start)
+        run = ExportRun(
+            user_id=alice_user,
+            trigger="schedule",
+            period_key="daily:2026-11-03",
+            state=RunState.FAILED,
+            created_at=start + dt.timedelta(days=2),
+            finished_at=start + dt.timedelta(days=2, minutes=3),
+            error=REFUSED,
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    mails: list[tuple[str, str, str]] = []
+    ctx = dataclasses.replace(jobs.get_context(app), send_notice=lambda *mail: mails.append(mail))
+    assert [a.number for a in missed_runs.check(ctx, now=start + dt.timedelta(days=3))] == [1]
+
+    page = signed_in.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "Missed-run alert emailed to the account&#39;s address: no export delivered since 2026-11-01" in page
+    [(to, subject, text)] = mails
+    assert to == "alice@example.com" and REFUSED in text
+    private = [c.formatted_name for c in alice.contacts if c.formatted_name]
+    private += [n.title for n in alice.notes] + [e.summary for c in alice.calendars for e in c.events if e.summary]
+    assert private, "alice's sample has records to look for"
+    assert not [value for value in private if value in subject + text]
