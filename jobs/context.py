@@ -41,13 +41,17 @@ class OwnEmail(Protocol):
 
 
 class NoticeSender(Protocol):
-    """Send a short plain-text notice from the service to one address (the operator's mail server)."""
+    """Send a short plain-text notice from the service to one address (the operator's mail server).
 
-    def __call__(self, to: str, subject: str, text: str, /) -> None: ...
+    Returns False when there is no mail server to send it with (so nobody is told
+    "emailed" when it was not); True or None when it went out. Raises if sending failed.
+    """
+
+    def __call__(self, to: str, subject: str, text: str, /) -> bool | None: ...
 
 
-def no_notice(_to: str, _subject: str, _text: str) -> None:
-    return None
+def no_notice(_to: str, _subject: str, _text: str) -> bool:
+    return False
 
 
 def no_own_email(_user: User) -> Sequence[tuple[int | None, Delivery]]:

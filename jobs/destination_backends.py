@@ -170,14 +170,15 @@ def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
     return notify
 
 
-def notice_sender(app: Flask) -> Callable[[str, str, str], None]:
-    """Send a notice (`to`, subject, text) through the operator's mail server; without one, log that it could not."""
+def notice_sender(app: Flask) -> Callable[[str, str, str], bool]:
+    """Send a notice (`to`, subject, text) through the operator's mail server; without one, log it and say False."""
     smtp = smtp_settings(dict(app.config))
 
-    def send(to: str, subject: str, text: str) -> None:
+    def send(to: str, subject: str, text: str) -> bool:
         if not smtp.enabled:
             log.warning("email is not configured (LIFEBOAT_SMTP_HOST); could not send %r", subject)
-            return
+            return False
         EmailDelivery(smtp, to).send_notice(subject, text)
+        return True
 
     return send

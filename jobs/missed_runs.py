@@ -209,12 +209,13 @@ def check(ctx: JobContext, *, now: dt.datetime) -> list[AlertSent]:
             continue  # another checker has it
         mail = alert_mail(item, number, base_url=ctx.base_url)
         try:
-            ctx.send_notice(item.email, mail.subject, mail.text)
+            emailed = ctx.send_notice(item.email, mail.subject, mail.text) is not False  # False: no mail server
         except Exception as exc:
             log.warning("could not send a missed-run alert to user %s: %s", item.user_id, exc)
             release(ctx.db, item, number, now=now)
             continue
-        note_in_history(ctx.db, item, now=now)
+        if emailed:
+            note_in_history(ctx.db, item, now=now)
         sent.append(AlertSent(item.user_id, number, item.since))
     if sent:
         log.info("missed-run alerts sent", extra={"alerts": len(sent)})

@@ -16,8 +16,9 @@ destination is checked by one of them), and its row is written as soon as it is
 checked, so a scrub killed half-way resumes with the ones it had not reached.
 Network calls happen outside any transaction.
 
-Not yet (issue 16): email to the user and a line in the support queue when a
-copy goes bad, and reading a deep download through the verifier.
+When a copy turns missing, changed or unreadable the user is emailed once
+(`tell`), and the support queue lists it (`copy_damaged`) until a check finds
+it healthy again. Not yet (issue 16): reading a deep download through the verifier.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ PER_BUCKET = 10  # of them in any one bucket, so one user's store is never hamme
 CLAIM_HOLD = dt.timedelta(hours=1)
 ERROR = "error"  # the check itself failed (network, credentials): says nothing about the copy
 STATES = (HEALTHY, MISSING, CHANGED, UNREADABLE, ERROR)
+BAD = (MISSING, CHANGED, UNREADABLE)  # what the user is emailed about, once per turn for the worse
+FIX_WORDS = {
+    MISSING: "Lifeboat's own copy is untouched; export now to put a fresh archive in the bucket, and check who "
+    "can delete objects there (a lifecycle rule, another tool, a leaked key).",
+    CHANGED: "Something rewrote it after delivery. Export now to put a fresh archive there, and find out what "
+    "writes to that folder; S3 Object Lock (destination settings) keeps past archives from being changed.",
+    UNREADABLE: "The key or role Lifeboat uses may no longer read the bucket. Test the destination, and give it "
+    "s3:GetObject on the archives again.",
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class Target:
     delivered: Delivered
     deep: bool
     last_checked: dt.datetime | None  # the claim's condition
+    last_state: str | None = None  # what the check before found: a user is told when it turns bad, not weekly
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,9 @@ def due(
         )
         delivered = Delivered(attempt.object_key, archive.size, archive.sha256, attempt.etag, attempt.version_id)
         last = check.checked_at if check is not None else None
-        targets.append(Target(destination.id, destination.user_id, attempt.run_id, delivered, deep_now, last))
+        last_state = check.state if check is not None else None
+        target = Target(destination.id, destination.user_id, attempt.run_id, delivered, deep_now, last, last_state)
+        targets.append(target)
         per_bucket[bucket] = per_bucket.get(bucket, 0) + 1
     return targets
 
@@ -195,7 +208,7 @@ def check(ctx: JobContext, target: Target) -> Health:
 
 
 def record(database: Database, target: Target, health: Health, *, now: dt.datetime) -> Finding:
-    """Write what was found beside the destination and into the delivering run's history."""
+    """Write what was found beside the destination and into the delivering run's history (see `tell` too)."""
     finding = Finding(target.destination_id, target.user_id, target.run_id, health.state, health.detail, target.deep)
     with database.session(write=True) as session:
         values: dict[str, object] = {
@@ -236,8 +249,55 @@ def scrub(
     for target in targets:
         if not claim(ctx.db, target, now=now):
             continue
-        found.append(record(ctx.db, target, check(ctx, target), now=now))
+        finding = record(ctx.db, target, check(ctx, target), now=now)
+        if finding.state in BAD and finding.state != target.last_state:
+            tell(ctx, finding, now=now)
+        found.append(finding)
     return found
 
 
-__all__ = ["DEEP_EVERY", "ERROR", "LIGHT_EVERY", "STATES", "Finding", "Target", "claim", "due", "record", "scrub"]
+def tell(ctx: JobContext, finding: Finding, *, now: dt.datetime) -> None:
+    """Email the user that their copy went bad (once per turn for the worse) and note it in the run's history.
+
+    A mail that cannot be sent is logged; the finding stays in the history and
+    the support queue (`jobs.support_queue`, kind `copy_damaged`) either way.
+    """
+    with ctx.db.session() as session:
+        user = session.get(User, finding.user_id)
+        destination = session.get(Destination, finding.destination_id)
+        if user is None or destination is None:
+            return
+        email, label = user.email, destination.label
+    base = ctx.base_url.rstrip("/")
+    text = (
+        "Hello,\n\n"
+        f"Lifeboat checked your delivered archive in {label} again, and it is {finding.state}:\n"
+        f"{finding.detail}.\n\n"
+        f"What to do: {FIX_WORDS[finding.state]}\n\n"
+        f"Your destinations: {base}/settings/destinations\nExport now: {base}/\n\n"
+        "Lifeboat checks every delivered copy again each week and reads it in full each month.\n"
+    )
+    try:
+        emailed = ctx.send_notice(email, f"Lifeboat: your archive in {label} is {finding.state}", text) is not False
+    except Exception:
+        log.warning("could not email a scrub finding", extra={"user_id": finding.user_id}, exc_info=True)
+        emailed = False
+    line = "Emailed to the account's address." if emailed else "Could not be emailed (no mail server, or it refused)."
+    with ctx.db.session(write=True) as session:
+        runs.add_event(session, finding.run_id, "scrub", line, at=now, level="warning")
+
+
+__all__ = [
+    "BAD",
+    "DEEP_EVERY",
+    "ERROR",
+    "LIGHT_EVERY",
+    "STATES",
+    "Finding",
+    "Target",
+    "claim",
+    "due",
+    "record",
+    "scrub",
+    "tell",
+]

@@ -13,7 +13,9 @@ The kinds:
 - `destination_error`: a destination whose last delivery or test failed;
 - `missed_run`: a schedule that is on, and no delivered run for longer than it allows (`jobs.missed_runs`);
 - `stuck_run`: a running run whose lease expired, or a queued one long past its start time;
-- `retrying`: a run waiting to try again after a transient failure.
+- `retrying`: a run waiting to try again after a transient failure;
+- `copy_damaged`: a delivered archive that a later check (`jobs.scrub`) found missing, changed or
+  unreadable, or could not check.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from sqlalchemy import and_, case, exists, func, literal, null, or_, select, tex
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
-from jobs import missed_runs
-from store import DeliveryAttempt, Destination, ExportRun, Schedule, User
+from jobs import missed_runs, scrub
+from store import DeliveryAttempt, Destination, DestinationCheck, ExportRun, Schedule, User
 
-KINDS = ("delivery_failed", "run_failed", "destination_error", "missed_run", "stuck_run", "retrying")
+KINDS = ("delivery_failed", "run_failed", "destination_error", "missed_run", "stuck_run", "retrying", "copy_damaged")
 KIND_WORDS = {
     "delivery_failed": "Last delivery failed",
     "run_failed": "Last export failed",
@@ -37,6 +39,7 @@ KIND_WORDS = {
     "missed_run": "Missed scheduled exports",
     "stuck_run": "Export stuck",
     "retrying": "Export retrying",
+    "copy_damaged": "Delivered copy not intact",
 }
 # A queued run not picked up this long after it could start is stuck (workers down, or its message lost).
 QUEUED_TOO_LONG = dt.timedelta(minutes=30)
@@ -237,6 +240,16 @@ def _retrying(now: dt.datetime) -> Select[Any]:
     )
 
 
+def _copy_damaged(now: dt.datetime) -> Select[Any]:
+    message = func.coalesce(Destination.label + ": " + DestinationCheck.state + ". " + DestinationCheck.detail, "")
+    return (
+        select(*_columns("copy_damaged", DestinationCheck.checked_at, message, DestinationCheck.run_id, Destination.id))
+        .join(Destination, Destination.user_id == User.id)
+        .join(DestinationCheck, DestinationCheck.destination_id == Destination.id)
+        .where(DestinationCheck.state.in_((*scrub.BAD, scrub.ERROR)))
+    )
+
+
 _BRANCHES = {
     "delivery_failed": _delivery_failed,
     "run_failed": _run_failed,
@@ -244,4 +257,5 @@ _BRANCHES = {
     "missed_run": _missed_run,
     "stuck_run": _stuck_run,
     "retrying": _retrying,
+    "copy_damaged": _copy_damaged,
 }

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from account.records import Account
 from delivery.s3.inspection import HEALTHY, MISSING
-from jobs import get_context, housekeeping
+from jobs import get_context, housekeeping, support_queue
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination
 from jobs.execute import execute_run
@@ -86,8 +86,9 @@ def test_a_deleted_copy_is_a_warning_in_the_runs_history_and_the_command_exits_1
     assert result.exit_code == 1, result.output
     assert "MISSING" in result.output and "0 of 1 healthy." in result.output and "Traceback" not in result.output
     assert checked(bucket_app, destination_id).state == MISSING
-    ((level, line),) = scrub_lines(bucket_app, run_id)
+    (level, line), told = scrub_lines(bucket_app, run_id)
     assert level == "warning" and f"s3://{s3_bucket}/{key} is gone" in line
+    assert told == ("warning", "Could not be emailed (no mail server, or it refused).")  # none set up in tests
     unknown = runner.invoke(args=["scrub", "nobody@example.com"])
     assert unknown.exit_code != 0 and unknown.output.count("\n") == 1 and "No user" in unknown.output
 
@@ -142,3 +143,30 @@ def test_housekeeping_scrubs_what_is_due_and_metrics_count_the_findings(
     assert 'lifeboat_scrubbed_destinations{state="changed"} 1.0' in scraped
     assert 'lifeboat_scrubbed_destinations{state="healthy"} 0.0' in scraped
     assert "lifeboat_scrub_oldest_check_age_seconds" in scraped
+
+
+def test_a_copy_that_turns_bad_is_emailed_once_and_listed_for_support_until_it_is_healthy_again(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    _, run_id, key = delivered(bucket_app, alice, moto_server, s3_bucket)
+    ctx = get_context(bucket_app)
+    sent: list[tuple[str, str, str]] = []
+    ctx.send_notice = lambda to, subject, text: sent.append((to, subject, text))
+    client = moto_server.client()
+    original = client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    client.delete_object(Bucket=s3_bucket, Key=key)
+    now = dt.datetime.now(dt.UTC)
+    scrub(ctx, now=now)
+    scrub(ctx, now=now + LIGHT_EVERY + dt.timedelta(minutes=1))  # still missing: no second mail
+    ((to, subject, text),) = sent
+    assert to == "alice@example.com" and subject == f"Lifeboat: your archive in bucket is {MISSING}"
+    assert "export now" in text.lower() and "/settings/destinations" in text
+    assert ("warning", "Emailed to the account's address.") in scrub_lines(bucket_app, run_id)
+    with ctx.db.session() as session:
+        items = support_queue.queue(session, now=now, kinds=("copy_damaged",)).items
+    assert [(i.kind, i.run_id) for i in items] == [("copy_damaged", run_id)] and "is gone" in items[0].message
+    client.put_object(Bucket=s3_bucket, Key=key, Body=original)  # the user (or support) puts it back
+    (again,) = scrub(ctx, email="alice@example.com")
+    assert again.state == HEALTHY and len(sent) == 1
+    with ctx.db.session() as session:
+        assert support_queue.queue(session, now=now, kinds=("copy_damaged",)).items == []
