@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -97,7 +98,13 @@ def make_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     options.setdefault("pool_pre_ping", True)  # survive a database restart
-    return create_engine(url, **options)
+    try:
+        return create_engine(url, **options)
+    except ImportError as exc:  # a URL for a database whose driver is not installed (mysql://, oracle://, ...)
+        raise ArgumentError(
+            f"its driver ({exc.name or exc}) is not installed; Lifeboat runs on sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB"
+        ) from None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -54,7 +54,11 @@ from exporters.vcard.reader import stream_vcards
 
 Source = str | os.PathLike[str] | BinaryIO | IO[bytes]
 MAX_MANIFEST_BYTES = 256 << 20  # far above any real account; refuses zip bombs posing as one
-MANIFEST_CHUNK = 1 << 16  # manifest.json is parsed as it is read: small pieces suffice
+MANIFEST_CHUNK = 1 << 16
+# The most one member read whole (a note, an attachment) may hold: far above any real note or attachment
+# (HEAVY's largest is 4 KiB; mail providers cap attachments at 25-50 MB), and low enough that a restore
+# holding one stays within its memory bound.
+MAX_WHOLE_MEMBER = 64 << 20  # manifest.json is parsed as it is read: small pieces suffice
 
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
 
@@ -124,14 +128,28 @@ class ArchiveReader:
 
     def member_chunks(self, path: str) -> Iterator[bytes]:
         """Yield the bytes of `path` in pieces, re-checked at the end; `KeyError` if not listed."""
+        return _read_checked(self._file, *self._member(path))
+
+    def _member(self, path: str) -> tuple[Member, ManifestFile]:
         row = self._spool.first(f"SELECT {_JOINED} WHERE listed.path = ?", (path,))
         if row is None:
             raise KeyError(path)
-        return _read_checked(self._file, Member(*row[1:]), self.manifest.files[row[0]])
+        return Member(*row[1:]), self.manifest.files[row[0]]
 
     def open_member(self, path: str) -> bytes:
-        """Return the bytes of `path`, re-checked; `KeyError` if the manifest does not list it."""
-        return b"".join(self.member_chunks(path))
+        """Return the bytes of `path`, re-checked; `KeyError` if the manifest does not list it.
+
+        `ArchiveError` for a member larger than `MAX_WHOLE_MEMBER`: it would be held
+        in memory whole (a note, an attachment), so a consistent archive with a
+        gigabyte note must be refused, not read until the machine runs out.
+        """
+        member, expected = self._member(path)
+        if expected.size > MAX_WHOLE_MEMBER:
+            raise ArchiveError(
+                f"{path}: {expected.size / (1 << 20):.0f} MiB, more than the {MAX_WHOLE_MEMBER >> 20} MiB a note "
+                "or attachment may be; Lifeboat never makes such a file, so this archive was edited or is not ours"
+            )
+        return b"".join(_read_checked(self._file, member, expected))
 
     def paths_in_zip_order(self) -> Iterator[str]:
         """Every file manifest.json lists (README and SHA256SUMS too) in zip order: reads never seek back."""

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 import shutil
 from pathlib import Path, PurePosixPath
@@ -14,14 +15,15 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import inspect, select
 
+from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME
 from errors import InvalidInput
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import counts_line
 from exporters.archive.helper import HelperFailed
-from exporters.archive.manifest import ArchiveError
-from exporters.archive.reader import verify_archive
+from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
+from exporters.archive.reader import read_member, verify_archive
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
@@ -161,9 +163,16 @@ def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None
     # A name of its own: another export of the same user in the same second copies to the same `target`.
     partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
     try:
-        with files.open(relpath) as source, partial.open("xb") as copy:
+        # Owner-only, as the archives in the instance folder: it holds all of the user's data.
+        with (
+            files.open(relpath) as source,
+            os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy,
+        ):
             shutil.copyfileobj(source, copy, 1 << 20)
         verify_archive(partial)  # the copy must verify too
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"Cannot write the copy into {out}: {exc.strerror or exc}.") from None
     except ArchiveError as exc:
         partial.unlink(missing_ok=True)
         raise click.ClickException(f"The copy in {out} does not verify, so it was removed: {exc}") from None
@@ -242,14 +251,38 @@ def verify_command(archive: Path, processes: int | None) -> None:
 @with_appcontext
 def restore_command(archive: Path, email: str) -> None:
     """Read ARCHIVE back into the store as EMAIL's data (replacing it)."""
+    try:
+        email = canonical.email_address(email)
+    except ValueError as exc:
+        raise click.ClickException(f"--email: {exc}. Give the address of the account to restore into.") from None
     with get_db().session() as session:
         refuse_staff_data(session, email)
+        existed = find_user(session, email) is not None
+    made_for = _archive_owner(archive)
     try:
         restored = restore_archive(get_db(), archive, email)
     except InvalidInput as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         raise click.ClickException("\n".join([f"{archive}: cannot restore: {first}", *rest])) from None
-    click.echo(f"Restored {restored.email}: {counts_line(restored.counts.as_dict())}.")
+    what = "replaced its" if existed else "a new account with its"
+    click.echo(
+        f"Restored {restored.email} ({what} {', '.join(restored.kinds) or 'data'}): "
+        f"{counts_line(restored.counts.as_dict())}."
+    )
+    if made_for and made_for != restored.email:
+        click.echo(f"Note: the archive was made for {made_for}; its data is now {restored.email}'s.")
+
+
+def _archive_owner(archive: Path) -> str | None:
+    """Whose account the archive was made from (its manifest's `user`), for the message only; None if unreadable.
+
+    The restore itself verifies the whole archive; this only reads the manifest.
+    """
+    try:
+        user = parse_manifest(read_member(archive, MANIFEST_NAME)).meta.get("user")
+    except (ArchiveError, OSError, ValueError, KeyError):
+        return None
+    return str(user).strip().lower() if user else None
 
 
 COMMANDS = [export_command, archive_options_command, verify_command, restore_command]

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskCliRunner
+from sqlalchemy import func, select
 
 from account.records import Account
 from exporters.archive.check import check_archive
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError, parse_manifest
 from exporters.archive.reader import verify_archive
 from exporters.archive.writer import Entry
-from store import Database
+from store import Database, User
 from store.accounts import AccountReader, find_user
 from tests.archives import write_archive
 
@@ -48,8 +49,12 @@ def test_import_export_restore_export_gives_the_same_files(
     assert result.exit_code == 0, result.output
     assert "3 contacts, 4 events in 2 calendars, 3 notes" in result.output
     first = _export(runner, "alice@example.com")
-    result = runner.invoke(args=["restore", str(first), "--email", "copy@example.com"])
+    result = runner.invoke(args=["restore", str(first), "--email", " Copy@Example.com "])
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("Restored copy@example.com (a new account with its contacts, calendars, notes): ")
+    assert "Note: the archive was made for alice@example.com; its data is now copy@example.com's." in result.output
+    again = runner.invoke(args=["restore", str(first), "--email", "alice@example.com"])
+    assert again.output.startswith("Restored alice@example.com (replaced its ") and "Note:" not in again.output
     with db.session() as session:
         user = find_user(session, "copy@example.com")
         assert user is not None
@@ -66,11 +71,28 @@ def test_import_export_restore_export_gives_the_same_files(
         assert a[name] == b[name], name
 
 
+@pytest.mark.parametrize("email", ["", " ", "not-an-email", "x y@@example.com"])
+def test_restore_refuses_an_address_that_is_not_one_in_one_line_and_changes_nothing(
+    runner: FlaskCliRunner, db: Database, email: str
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    archive = _export(runner, "alice@example.com")
+    with db.session() as session:
+        before = AccountReader(session, find_user(session, "alice@example.com")).account()  # type: ignore[arg-type]
+    result = runner.invoke(args=["restore", str(archive), "--email", email])
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: --email: ") and "Traceback" not in result.output
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 1
+        assert AccountReader(session, find_user(session, "alice@example.com")).account() == before  # type: ignore[arg-type]
+
+
 def test_export_prints_a_verified_archive_path_and_can_copy_it_out(runner: FlaskCliRunner, tmp_path: Path) -> None:
     runner.invoke(args=["import-account", "tests/data/alice.json"])
     out = tmp_path / "out"
     path = _export(runner, "alice@example.com", "--out", str(out))
     assert path.parent == out and path.name.startswith("lifeboat-alice-") and path.suffix == ".zip"
+    assert path.stat().st_mode & 0o777 == 0o600  # all of the user's data: owner-only, as in the instance folder
     result = runner.invoke(args=["verify", str(path)])
     assert result.exit_code == 0, result.output
     assert "OK" in result.output and "3 notes" in result.output

@@ -182,6 +182,7 @@ def test_a_broken_setting_is_one_line_naming_it(fresh_env: dict[str, str], monke
         ({"LIFEBOAT_RUN_LEASE_SECONDS": "soon"}, "LIFEBOAT_RUN_LEASE_SECONDS must be a whole number"),
         ({"LIFEBOAT_ENCRYPTION_KEYS": "not-a-key"}, "Key 1 in LIFEBOAT_ENCRYPTION_KEYS is not a Fernet key"),
         ({"LIFEBOAT_DATABASE_URL": "postgres://db/lifeboat"}, "LIFEBOAT_DATABASE_URL is not a usable database URL"),
+        ({"LIFEBOAT_DATABASE_URL": "mysql://db/lifeboat"}, "its driver (MySQLdb) is not installed"),
     ]:
         with monkeypatch.context() as patch:
             for name, value in settings.items():

@@ -421,3 +421,19 @@ def test_the_restore_worker_refuses_a_file_added_to_the_archive_too(
     assert restore_worker.main(argv) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["invalid"].startswith("notes/attachments/x.bin: an attachment no note links")
+
+
+def test_a_note_or_attachment_too_big_to_hold_is_refused_before_the_store_is_touched(
+    db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consistent archive (manifest and SHA256SUMS rewritten to match) with a huge note must not be read whole."""
+    before = _generated(alice.email, 5)
+    store_account(db, before)
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    largest = max(len(note.body.encode()) for note in alice.notes)
+    monkeypatch.setattr("exporters.archive.reader.MAX_WHOLE_MEMBER", largest // 2)  # stands for 64 MiB
+    with watch_writes(db) as writes, pytest.raises(InvalidInput) as refused:
+        restore_archive(db, archive, alice.email)
+    assert "MiB a note or attachment may be" in str(refused.value) and str(refused.value).count("\n") == 0
+    assert writes == []
+    assert records_of(stored(db, alice.email)) == records_of(before)
