@@ -410,7 +410,7 @@ def _known_files(entries: Iterable[tuple[int, Any, str]], memo: _CardMemo, verdi
             cards.append(digest)
         elif kind == "md":
             notes.append(digest)
-    return verdicts.known_digests("card", cards, "cards") | verdicts.known_digests("note", notes, "notes")
+    return verdicts.known_digests("card", cards) | verdicts.known_digests("note", notes)
 
 
 def _check_alone(
@@ -430,14 +430,21 @@ def _check_alone(
     """
     digest = bytes.fromhex(sha256)
     if kind == "vcf":
-        if digest in memo or digest in known:  # a card of the address book, or of an earlier check, byte for byte
+        if digest in memo:  # a card of the address book, byte for byte
             cards = 1
+        elif digest in known:  # a card an earlier check verified
+            cards = 1
+            assert verdicts is not None
+            verdicts.known["cards"] += 1
         else:
             cards = _check_cards(_lines(read(name), "the vCard file"), Share(), _Steps(), memo, verdicts)
         files["vcf"] += 1
         items["cards"] += cards
     elif kind == "md":
-        if digest not in known:
+        if digest in known:
+            assert verdicts is not None
+            verdicts.known["notes"] += 1
+        else:
             _check_note(read(name))
             if verdicts is not None:
                 verdicts.verified(verdicts.key("note", digest), "notes", 1)
@@ -522,17 +529,22 @@ def _check_cards(
         digests = [hashlib.sha256(text.encode("utf-8")).digest() for text in texts]
         known = set()
         if verdicts is not None:
-            known = verdicts.known_digests("card", [d for d in digests if share.owns(_key(d))], "cards")
+            known = verdicts.known_digests("card", [d for d in digests if share.owns(_key(d))])
         for text, digest in zip(texts, digests, strict=True):
             steps.tick()
             if share.owns(_key(digest)):
-                found = 1 if digest in known else _parse_cards(text)
+                if verdicts is not None and digest in known:
+                    found = 1
+                    verdicts.known["cards"] += 1
+                else:
+                    found = _parse_cards(text)
+                    if verdicts is not None:
+                        if found == 1:
+                            verdicts.verified(verdicts.key("card", digest), "cards", 1)
+                        else:
+                            verdicts.parsed["cards"] += found
                 if found == 1:
                     memo.add(digest)
-                    if verdicts is not None and digest not in known:
-                        verdicts.verified(verdicts.key("card", digest), "cards", 1)
-                elif verdicts is not None:
-                    verdicts.parsed["cards"] += found
                 cards += found
             steps.tick()
     return cards

@@ -64,6 +64,7 @@ PARSERS = ("vobject", "icalendar", "ical", "PyYAML")
 KEEP_FACTOR = 4
 KEEP_AT_LEAST = 100_000
 LOOKUP_BATCH = 500
+BUSY_TIMEOUT = 2.0  # seconds to wait for another check writing the memo before checking without it
 _SNAPSHOT = ".snapshot-"
 _SCHEMA = (
     # events, changed: what a calendar group holds (0, 0 for a card or a note); seen: the last check that used it.
@@ -135,7 +136,7 @@ class MemoFile:
             os.fchmod(handle, 0o600)
         finally:
             os.close(handle)
-        db = sqlite3.connect(self.path, timeout=2, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         self._db = db
         db.execute("PRAGMA synchronous=OFF")  # a memo lost to a power cut costs one slower check
         ours = db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -298,14 +299,13 @@ class Verdicts:
             raise MemoUnusable(f"{self.source}: {exc}") from None
         return found
 
-    def known_digests(self, kind: str, digests: Sequence[bytes], items: str) -> set[bytes]:
-        """Which `digests` of `kind` earlier checks verified (each counted as one of `items` known)."""
+    def known_digests(self, kind: str, digests: Sequence[bytes]) -> set[bytes]:
+        """Which `digests` of `kind` earlier checks verified (the caller counts the items in `known`)."""
         if not self.consults:
             return set()
         keys = {self.key(kind, d): d for d in digests}
         found = self.lookup(list(keys))
-        for key in found:
-            self.vouched(key, items, 1)
+        self.seen += found
         return {keys[key] for key in found}
 
     def vouched(self, key: bytes, items: str, count: int) -> None:
