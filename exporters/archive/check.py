@@ -57,15 +57,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
-import icalendar
 import vobject
 import yaml
-from ical.calendar_stream import IcsCalendarStream
 
 from errors import InvalidInput, UserError, not_utf8
+from exporters.archive.check_calendar import check_calendar
 from exporters.archive.check_memo import MemoFile, MemoUnusable, Verdicts, stamp
+from exporters.archive.check_parts import LOOKUP_AHEAD, ahead, blocks
+from exporters.archive.check_parts import Share as Share  # `check_share` takes one
+from exporters.archive.check_parts import Steps as _Steps
 from exporters.archive.counts import EVENTS_MEANING, counts_line
 from exporters.archive.file_kinds import OUTSIDE_LAYOUT, count_problems, file_kind
 from exporters.archive.helper import Helper
@@ -89,8 +91,6 @@ TWO_PROCESSES_FROM = 4 << 20
 WORKER = "exporters.archive.check_worker"
 # Bump when a check changes what it accepts or how it counts: the memo's verdicts of older checks then go.
 CHECK_VERSION = 1
-# Cards or event groups looked up in the memo at once (one statement each).
-LOOKUP_AHEAD = 256
 
 
 @dataclass
@@ -136,17 +136,6 @@ class Report:
         if not known:
             return f"parsed {parsed:,} items; none were verified before with the same parser versions"
         return f"parsed {parsed:,} items; {known:,} were verified before with the same parser versions"
-
-
-@dataclass(frozen=True)
-class Share:
-    """The part of the work one process does: share `index` of `count` (0 of 1 is all of it)."""
-
-    index: int = 0
-    count: int = 1
-
-    def owns(self, key: int) -> bool:
-        return key % self.count == self.index
 
 
 @dataclass
@@ -301,22 +290,6 @@ def _merge(partials: list[Partial], report: Report) -> list[tuple[str, str]]:
         for outcome in parts:
             report.items.update(outcome.items)
     return [(name, problem) for _, name, problem in sorted(problems, key=lambda p: p[0])]
-
-
-class _Steps:
-    """Numbers the points of one file's check in reading order, the same in every share.
-
-    Each parse of a card or a calendar run takes one step, whichever share
-    parses it, and the reading between two parses another: a problem is at the
-    step it was met on, so the earliest over the shares is the one a single
-    process would have stopped at.
-    """
-
-    def __init__(self) -> None:
-        self.at = 0
-
-    def tick(self) -> None:
-        self.at += 1
 
 
 def _shared(index: int, name: str, kind: str, check: Callable[[_Steps], dict[str, int]]) -> Outcome:
@@ -524,7 +497,7 @@ def _check_cards(
     Each card takes its steps whether parsed or known, so the memo moves no problem.
     """
     cards = 0
-    for batch in _ahead(_blocks(lines, "VCARD", frame=None), LOOKUP_AHEAD):
+    for batch in ahead(blocks(lines, "VCARD", frame=None), LOOKUP_AHEAD):
         texts = ["".join(block) for block in batch]
         digests = [hashlib.sha256(text.encode("utf-8")).digest() for text in texts]
         known = set()
@@ -560,34 +533,6 @@ def _parse_cards(text: str) -> int:
     return found
 
 
-_T = TypeVar("_T")
-
-
-def _ahead(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
-    """`items` in lists of up to `size` (to look them up at once); a reading error comes after the items before it.
-
-    So the caller handles every item read before the error first, as it would
-    one at a time: the same steps are taken before the same problem.
-    """
-    batch: list[_T] = []
-    it = iter(items)
-    while True:
-        try:
-            item = next(it)
-        except StopIteration:
-            break
-        except Exception:
-            if batch:
-                yield batch
-            raise
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _lines(stream: IO[bytes], what: str = "the file") -> Iterator[str]:
     """Physical lines, decoded; bytes that are not UTF-8 are a problem of the file, at their offset in it.
 
@@ -601,209 +546,13 @@ def _lines(stream: IO[bytes], what: str = "the file") -> Iterator[str]:
         yield line
 
 
-def _blocks(lines: Iterable[str], kind: str, *, frame: list[str] | None) -> Iterator[list[str]]:
-    """Each `BEGIN:<kind>` ... `END:<kind>` block's lines; other top-level lines go to `frame`.
-
-    With `frame` None nothing may stand between blocks but blank lines.
-    """
-    begin, end = f"BEGIN:{kind}", f"END:{kind}"
-    block: list[str] | None = None
-    for line in lines:
-        bare = line.rstrip("\r\n")
-        if block is None:
-            if bare.upper() == begin:
-                block = [line]
-            elif frame is not None:
-                frame.append(line)
-            elif bare.strip():
-                raise ValueError(f"unexpected line outside a {kind}: {bare[:60]!r}")
-            continue
-        block.append(line)
-        if bare.upper() == end:
-            yield block
-            block = None
-    if block is not None:
-        raise ValueError(f"the file ends inside a {kind}")
-
-
 def _check_calendar(
     lines: Iterable[str],
-    share: Share = Share(),
+    share: Share | None = None,
     steps: _Steps | None = None,
     first: int = 0,
     chunk: int = 0,
     verdicts: Verdicts | None = None,
 ) -> tuple[int, int]:
-    """Parse a VCALENDAR in runs of events with both parsers; return (events, changed occurrences).
-
-    Events are the VEVENTs without RECURRENCE-ID (a repeating event counts
-    once); the others are its moved or changed occurrences (`exporters.archive.counts`).
-    Run n is parsed by the share that `first + n` picks; the others only read it. Runs
-    hold `chunk` events (0: `CHUNK`), more where overrides follow their series.
-    With `verdicts` that look keys up, event groups an earlier check verified
-    are only counted and the runs hold the others.
-    """
-    runs = _Runs(share, steps or _Steps(), first, chunk or CHUNK, verdicts)
-    tail: list[str] = []
-    blocks = _event_blocks(lines, runs, tail)
-    if verdicts is not None and verdicts.consults:
-        for batch in _ahead(_groups(blocks), LOOKUP_AHEAD):
-            keys = [runs.key(group) for group in batch]
-            found = verdicts.lookup(keys)
-            for group, key in zip(batch, keys, strict=True):
-                if key in found:
-                    runs.known(key, found[key])
-                    continue
-                if runs.size >= runs.chunk:
-                    runs.parse()
-                for block in group:
-                    runs.add(block, key)
-        if runs.size or not runs.started:  # a file without events: its header is parsed alone
-            runs.parse()
-    else:
-        for block, override in blocks:
-            if runs.size >= runs.chunk and not override:  # an override stays with its series
-                runs.parse()
-            runs.add(block, runs.hasher(block, override))
-        runs.parse()
-    if tail:
-        raise ValueError(f"unexpected text after END:VCALENDAR: {tail[0].strip()[:60]!r}")
-    return runs.events, runs.changed
-
-
-class _Runs:
-    """One calendar's runs as `_check_calendar` cuts them: the events of the run being read, and the counts so far.
-
-    With `verdicts`, the run's event groups (a series and its overrides) are
-    kept beside it, each with its key, so that a run both parsers accepted adds
-    each group's verdict to the memo.
-    """
-
-    def __init__(self, share: Share, steps: _Steps, first: int, chunk: int, verdicts: Verdicts | None) -> None:
-        self.share, self.steps, self.first, self.chunk, self.verdicts = share, steps, first, chunk, verdicts
-        self.head: list[str] = []
-        self.started = False  # an event was read (the header is complete)
-        self.header = hashlib.sha256()  # of the header: the context every group's key includes
-        self.events = self.changed = self.runs = 0
-        self.size = 0  # events in the run, whoever parses it
-        self.lines: list[str] = []  # the run's events, when this share parses it
-        self.groups: list[list[Any]] = []  # [key or hasher, events] of each group in `lines`
-
-    def start(self, head: list[str]) -> None:
-        self.head, self.started = head, True
-        self.header = hashlib.sha256("".join(head).encode("utf-8"))
-
-    def mine(self) -> bool:
-        return self.share.owns(self.first + self.runs)
-
-    def key(self, group: list[list[str]]) -> bytes:
-        """An event group's key: its text in the context of this calendar's header."""
-        assert self.verdicts is not None
-        digest = hashlib.sha256(self.header.digest())
-        for block in group:
-            digest.update("".join(block).encode("utf-8"))
-        return self.verdicts.key("events", digest.digest())
-
-    def hasher(self, block: list[str], override: bool) -> Any:
-        """The key of the group `block` is part of, as it is read (None without verdicts)."""
-        if self.verdicts is None or not self.mine():
-            return None
-        if override and self.groups:  # an override stays with its series
-            hasher = self.groups[-1][0]
-        else:
-            hasher = hashlib.sha256(self.header.digest())
-        hasher.update("".join(block).encode("utf-8"))
-        return hasher
-
-    def add(self, block: list[str], key: Any) -> None:
-        """`block` joins the run; `key` is its group's (a new group when it differs from the last one's)."""
-        if self.mine():
-            self.lines += block
-            if key is not None:
-                if self.groups and self.groups[-1][0] is key:
-                    self.groups[-1][1] += 1
-                else:
-                    self.groups.append([key, 1])
-        self.size += 1
-
-    def known(self, key: bytes, verdict: tuple[int, int]) -> None:
-        """A group an earlier check verified: counted once, by the share of the run being read."""
-        if self.mine() and self.verdicts is not None:
-            self.events += verdict[0]
-            self.changed += verdict[1]
-            self.verdicts.vouched(key, "events", sum(verdict))
-
-    def parse(self) -> None:
-        self.steps.tick()
-        if self.mine():
-            text = "".join([*self.head, *self.lines, "END:VCALENDAR\r\n"])
-            calendar = icalendar.Calendar.from_ical(text)
-            IcsCalendarStream.calendar_from_ics(text)
-            moved = [("RECURRENCE-ID" in event) for event in calendar.walk("VEVENT")]
-            self.changed += sum(moved)
-            self.events += len(moved) - sum(moved)
-            self._verified(calendar, moved)
-        self.runs += 1
-        self.lines, self.groups, self.size = [], [], 0
-        self.steps.tick()
-
-    def _verified(self, calendar: Any, moved: list[bool]) -> None:
-        """Each group's verdict from a run both parsers accepted: its VEVENTs, in order, one a block."""
-        if self.verdicts is None:
-            return
-        top = [c for c in calendar.subcomponents if c.name == "VEVENT"]
-        if len(top) != len(moved) or len(moved) != sum(n for _, n in self.groups):
-            self.verdicts.parsed["events"] += len(moved)  # not one VEVENT a block: nothing to keep
-            return
-        at = 0
-        for key, n in self.groups:
-            changed = sum(moved[at : at + n])
-            at += n
-            digest = key if isinstance(key, bytes) else self.verdicts.key("events", key.digest())
-            self.verdicts.verified(digest, "events", n, (n - changed, changed))
-
-
-def _event_blocks(lines: Iterable[str], runs: _Runs, tail: list[str]) -> Iterator[tuple[list[str], bool]]:
-    """Each VEVENT's lines, and whether it is an override; the calendar's frame checked on the way.
-
-    What stands before the first event (properties and VTIMEZONEs) is the
-    header `runs` starts with; anything between or after the events is a problem.
-    """
-    frame: list[str] = []
-    for block in _blocks(_vcalendar_body(lines, tail), "VEVENT", frame=frame):
-        if not runs.started:  # everything before the first event: properties and VTIMEZONEs
-            runs.start(["BEGIN:VCALENDAR\r\n", *frame])
-            frame.clear()
-        if frame:
-            raise ValueError(f"unexpected line between events: {frame[0].strip()[:60]!r}")
-        yield block, any(line.upper().startswith("RECURRENCE-ID") for line in block)
-    if not runs.started:
-        runs.head = ["BEGIN:VCALENDAR\r\n", *frame]
-    elif frame:
-        raise ValueError(f"unexpected line after the events: {frame[0].strip()[:60]!r}")
-
-
-def _groups(blocks: Iterable[tuple[list[str], bool]]) -> Iterator[list[list[str]]]:
-    """The blocks of each event group: a series and the overrides that follow it (never split into two runs)."""
-    group: list[list[str]] = []
-    for block, override in blocks:
-        if group and not override:
-            yield group
-            group = []
-        group.append(block)
-    if group:
-        yield group
-
-
-def _vcalendar_body(lines: Iterable[str], tail: list[str]) -> Iterator[str]:
-    """The lines between BEGIN:VCALENDAR and END:VCALENDAR; anything after the end goes to `tail`."""
-    it = iter(lines)
-    first = next(it, "")
-    if first.rstrip("\r\n").upper() != "BEGIN:VCALENDAR":
-        raise ValueError("the file does not start with BEGIN:VCALENDAR")
-    for line in it:
-        if line.rstrip("\r\n").upper() == "END:VCALENDAR":
-            tail.extend(x for x in it if x.strip())
-            return
-        yield line
-    raise ValueError("the file has no END:VCALENDAR")
+    """`exporters.archive.check_calendar.check_calendar`: all of it (by default), in runs of `chunk` (0: `CHUNK`)."""
+    return check_calendar(lines, share or Share(), steps or _Steps(), first, chunk or CHUNK, verdicts)

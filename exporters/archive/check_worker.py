@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 
 from errors import InvalidInput
-from exporters.archive.check import Share, check_share
+from exporters.archive.check import check_share
 from exporters.archive.check_memo import MemoUnusable, Verdicts
+from exporters.archive.check_parts import Share
 
 
 def main(argv: list[str]) -> int:
