@@ -64,6 +64,13 @@ def verify(path: Path, memo: Path | None, processes: int = 1, *, fresh: bool = F
     return check.check_archive(path, processes=processes, memo_dir=memo, fresh=fresh)
 
 
+def checked_once(members: Members, folder: Path) -> tuple[Path, Path, Report]:
+    """The archive of `members`, a memo in `folder` that has checked it once, and that check's report."""
+    memo = folder / "memo"
+    path = forge(folder, members)
+    return path, memo, verify(path, memo)
+
+
 def figures(report: Report) -> tuple[object, ...]:
     return dict(report.files), +report.items, report.counts()
 
@@ -164,9 +171,8 @@ def test_an_item_that_changed_is_parsed_again_and_its_problem_found(members: Mem
 def test_a_memo_of_another_check_or_parser_version_is_emptied_not_used(
     members: Members, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    memo = tmp_path / "memo"
-    path = forge(tmp_path, members)
-    everything = verify(path, memo).parsed.total()
+    path, memo, first = checked_once(members, tmp_path)
+    everything = first.parsed.total()
     assert verify(path, memo).parsed.total() == 0
     monkeypatch.setattr(check, "CHECK_VERSION", check.CHECK_VERSION + 1)
     assert verify(path, memo).parsed.total() == everything
@@ -181,9 +187,8 @@ def test_a_memo_of_another_check_or_parser_version_is_emptied_not_used(
 
 @pytest.mark.slow
 def test_fresh_parses_everything_and_still_refreshes_the_memo(members: Members, tmp_path: Path) -> None:
-    memo = tmp_path / "memo"
-    path = forge(tmp_path, members)
-    everything = verify(path, memo).parsed.total()
+    path, memo, first = checked_once(members, tmp_path)
+    everything = first.parsed.total()
     before = rows(memo)
     for processes in (1, 2):
         fresh = verify(path, memo, processes, fresh=True)
@@ -215,9 +220,8 @@ def test_a_failing_check_adds_nothing_to_the_memo(members: Members, tmp_path: Pa
 def test_a_damaged_memo_file_means_a_full_check_and_one_log_line(
     members: Members, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    memo = tmp_path / "memo"
-    path = forge(tmp_path, members)
-    everything = figures(verify(path, memo))
+    path, memo, first = checked_once(members, tmp_path)
+    everything = figures(first)
     memo.joinpath(check_memo.FILENAME).write_bytes(b"this is not a database" * 100)
     with caplog.at_level(logging.WARNING, "lifeboat.check_memo"):
         report = verify(path, memo)
@@ -231,9 +235,8 @@ def test_a_damaged_memo_file_means_a_full_check_and_one_log_line(
 def test_a_memo_damaged_inside_is_noticed_during_the_check_which_starts_again_without_it(
     members: Members, tmp_path: Path, caplog: pytest.LogCaptureFixture, processes: int
 ) -> None:
-    memo = tmp_path / "memo"
-    path = forge(tmp_path, members)
-    everything = figures(verify(path, memo))
+    path, memo, first = checked_once(members, tmp_path)
+    everything = figures(first)
     file = memo / check_memo.FILENAME
     data = bytearray(file.read_bytes())
     page = 4096
@@ -253,9 +256,8 @@ def test_a_memo_damaged_inside_is_noticed_during_the_check_which_starts_again_wi
 def test_a_locked_memo_means_a_check_without_it(
     members: Members, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    memo = tmp_path / "memo"
-    path = forge(tmp_path, members)
-    everything = figures(verify(path, memo))
+    path, memo, first = checked_once(members, tmp_path)
+    everything = figures(first)
     monkeypatch.setattr(check_memo, "BUSY_TIMEOUT", 0.05)
     other = sqlite3.connect(memo / check_memo.FILENAME, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")  # another check writing, for longer than this one waits
