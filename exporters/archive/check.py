@@ -368,14 +368,17 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int, verdicts: Ver
     return partial
 
 
-def _known_files(entries: Iterable[tuple[int, Any, str]], memo: _CardMemo, verdicts: Verdicts | None) -> set[bytes]:
-    """SHA-256s of the card files and notes among `entries` that earlier checks verified (one lookup each batch).
+def _known_files(
+    entries: Iterable[tuple[int, Any, str]], memo: _CardMemo, verdicts: Verdicts | None
+) -> dict[str, set[bytes]]:
+    """By kind ("vcf", "md"), SHA-256s of the card files and notes among `entries` that earlier checks verified.
 
     A card file with the bytes of a card the address book held is that card
-    already (`_CardMemo`) and is not looked up.
+    already (`_CardMemo`) and is not looked up. Kept apart by kind: the same
+    bytes verified as a note say nothing about them as a card.
     """
     if verdicts is None or not verdicts.consults:
-        return set()
+        return {}
     cards, notes = [], []
     for _, entry, kind in entries:
         digest = bytes.fromhex(entry.sha256)
@@ -383,7 +386,7 @@ def _known_files(entries: Iterable[tuple[int, Any, str]], memo: _CardMemo, verdi
             cards.append(digest)
         elif kind == "md":
             notes.append(digest)
-    return verdicts.known_digests("card", cards) | verdicts.known_digests("note", notes)
+    return {"vcf": verdicts.known_digests("card", cards), "md": verdicts.known_digests("note", notes)}
 
 
 def _check_alone(
@@ -392,20 +395,20 @@ def _check_alone(
     sha256: str,
     read: Callable[[str], IO[bytes]],
     memo: _CardMemo,
-    known: set[bytes],
+    known: Mapping[str, set[bytes]],
     verdicts: Verdicts | None,
     files: Counter[str],
     items: Counter[str],
 ) -> None:
     """Check a file one share checks whole: a card file, a note or an attachment; refuse anything else.
 
-    `known`: SHA-256s of files earlier checks verified (`_known_files`), taken as they found them.
+    `known`: SHA-256s of files earlier checks verified, by kind (`_known_files`), taken as they found them.
     """
     digest = bytes.fromhex(sha256)
     if kind == "vcf":
         if digest in memo:  # a card of the address book, byte for byte
             cards = 1
-        elif digest in known:  # a card an earlier check verified
+        elif digest in known.get("vcf", ()):  # a card an earlier check verified
             cards = 1
             assert verdicts is not None
             verdicts.known["cards"] += 1
@@ -414,7 +417,7 @@ def _check_alone(
         files["vcf"] += 1
         items["cards"] += cards
     elif kind == "md":
-        if digest in known:
+        if digest in known.get("md", ()):
             assert verdicts is not None
             verdicts.known["notes"] += 1
         else:

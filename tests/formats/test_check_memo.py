@@ -168,6 +168,20 @@ def test_an_item_that_changed_is_parsed_again_and_its_problem_found(members: Mem
 
 
 @pytest.mark.slow
+def test_bytes_verified_as_a_note_are_not_taken_for_a_card(members: Members, tmp_path: Path) -> None:
+    _, memo, _ = checked_once(members, tmp_path)
+    odd = dict(members)
+    odd[card_file(members, cards(members)[3])] = members[notes(members)[0]]
+    path = forge_in(tmp_path / "odd", odd)
+    with pytest.raises(InvalidInput) as without_memo:
+        verify(path, None)
+    assert any(where.startswith("contacts/cards/") for where, _ in without_memo.value.problems)
+    with pytest.raises(InvalidInput) as with_memo:
+        verify(path, memo)
+    assert with_memo.value.problems == without_memo.value.problems
+
+
+@pytest.mark.slow
 def test_a_memo_of_another_check_or_parser_version_is_emptied_not_used(
     members: Members, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
