@@ -69,7 +69,20 @@ def edit_one_percent(account: Any) -> Any:
     return dataclasses.replace(account, contacts=tuple(contacts), calendars=tuple(calendars), notes=tuple(notes))
 
 
-def setup(folder: Path, scale: float, *, edited: bool) -> None:
+def stamp_events(account: Any) -> Any:
+    """Every event saying when it last changed (the sample's do not: their DTSTAMP is then each export's time)."""
+    from account.records import Calendar
+
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    calendars = [
+        Calendar(c.info, tuple(dataclasses.replace(e, created=when, updated=when) for e in c.events))
+        for c in account.calendars
+    ]
+    return dataclasses.replace(account, calendars=tuple(calendars))
+
+
+def setup(folder: Path, scale: float, *, edited: bool, stamped: bool = False) -> None:
+    """HEAVY x `scale` (1 % of it edited with `edited`, its events dated with `stamped`) in `folder`, once."""
     marker = folder / "imported"
     if marker.exists():
         return
@@ -85,6 +98,8 @@ def setup(folder: Path, scale: float, *, edited: bool) -> None:
         notes=round(HEAVY.notes * scale),
     )
     account = generate_account(EMAIL, size, seed=2)
+    if stamped:
+        account = stamp_events(account)
     if edited:
         account = edit_one_percent(account)
     folder.mkdir(parents=True, exist_ok=True)

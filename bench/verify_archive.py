@@ -22,8 +22,22 @@ what the wall ratio is on two free cores.
 `--threshold` instead times one against two processes on small archives made
 in memory (HEAVY x 0.005 to 0.1), which is where `TWO_PROCESSES_FROM` comes from.
 
+`--memo` instead times the memo of verdicts (`exporters.archive.check_memo`) on
+a user's next day: today's archive of HEAVY x scale and tomorrow's, the same
+account with 1 % of its contacts, events and notes edited (`bench/export_repeat.py`'s
+two databases, made once in --workdir). Each round, interleaved: tomorrow's
+export (the reference), a check of tomorrow's archive without a memo, a cold
+check of today's with a new memo (what a first `verify` costs), and a warm check
+of tomorrow's with that memo (what the next day's `verify` costs); all in the
+processes `verify` would use. The sample's events do not say when they changed,
+so each carries the export time as its DTSTAMP and all of them differ from one
+day's archive to the next: the memo then saves only the cards and notes.
+`--stamped-events` gives every event a last-change time, as events that came
+from a calendar server have, so that only the edited 1 % differ.
+
     .venv/bin/python bench/verify_archive.py [--scales 0.1,1] [--rounds 3] [--workdir DIR] [--one-process]
     .venv/bin/python bench/verify_archive.py --threshold [--rounds 3]
+    .venv/bin/python bench/verify_archive.py --memo [--stamped-events] [--scales 1] [--rounds 3] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -88,13 +102,14 @@ def rounds(folder: Path, count: int, one: bool) -> dict[str, Any]:
             check_archive(path, processes=processes)
             out[f"check{processes}"].append(since(start))
         path.unlink()
-        print(
-            f"  round {run + 1}: "
-            + ", ".join(f"{k} {v[-1]['wall']:.2f} s (CPU {v[-1]['cpu']:.2f} s)" for k, v in out.items()),
-            file=sys.stderr,
-            flush=True,
-        )
+        say_round(run, out)
     return {"rounds": out, "archive_bytes": size}
+
+
+def say_round(run: int, times: dict[str, list[dict[str, float]]]) -> None:
+    """The last round's times, as they come (on stderr: the parent reads stdout)."""
+    said = ", ".join(f"{k} {v[-1]['wall']:.2f} s (CPU {v[-1]['cpu']:.2f} s)" for k, v in times.items())
+    print(f"  round {run + 1}: {said}", file=sys.stderr, flush=True)
 
 
 def peak(folder: Path) -> dict[str, Any]:
@@ -151,6 +166,51 @@ def threshold(count: int) -> dict[str, Any]:
             results.append({"scale": scale, "bytes": path.stat().st_size, "times": times})
             print(f"  x{scale:g} done", file=sys.stderr, flush=True)
     return {"threshold": results}
+
+
+def memo_rounds(workdir: Path, scale: float, count: int, stamped: bool) -> dict[str, Any]:
+    """`count` rounds of: tomorrow's export; checks without a memo, cold (today's) and warm (tomorrow's)."""
+    import export_repeat
+
+    from exporters.archive import check_memo
+    from exporters.archive.check import check_archive
+
+    name = f"x{scale:g}{'-stamped' if stamped else ''}"
+    today_db, tomorrow_db = workdir / name, workdir / f"{name}-edited"
+    export_repeat.setup(today_db, scale, edited=False, stamped=stamped)
+    export_repeat.setup(tomorrow_db, scale, edited=True, stamped=stamped)
+    out, memo = workdir / f"{name}-archives", workdir / f"{name}-memo"
+    shutil.rmtree(out, ignore_errors=True)
+    today = export_repeat.export(today_db, out, None, NOW, "today")[2].info.path
+    times: dict[str, list[dict[str, float]]] = {"export": [], "none": [], "cold": [], "warm": []}
+    parsed = known = 0
+    for run in range(count):
+        start = clock()
+        tomorrow = export_repeat.export(tomorrow_db, out, None, NOW + dt.timedelta(days=1), f"tomorrow-{run}")[2]
+        times["export"].append(since(start))
+        tomorrow_path = tomorrow.info.path
+        start = clock()
+        check_archive(tomorrow_path)
+        times["none"].append(since(start))
+        shutil.rmtree(memo, ignore_errors=True)
+        start = clock()
+        check_archive(today, memo_dir=memo)
+        times["cold"].append(since(start))
+        start = clock()
+        warm = check_archive(tomorrow_path, memo_dir=memo)
+        times["warm"].append(since(start))
+        parsed, known = warm.parsed.total(), warm.known.total()
+        tomorrow_path.unlink()
+        say_round(run, times)
+    return {
+        "scale": scale,
+        "stamped": stamped,
+        "times": times,
+        "parsed": parsed,
+        "known": known,
+        "archive_bytes": today.stat().st_size,
+        "memo_bytes": (memo / check_memo.FILENAME).stat().st_size,
+    }
 
 
 def _layout(bundle: Any) -> Callable[[], Any]:
@@ -219,6 +279,34 @@ def report_threshold(result: dict[str, Any]) -> None:
         )
 
 
+def report_memo(result: dict[str, Any]) -> None:
+    t = result["times"]
+    print(
+        f"x{result['scale']:g} HEAVY{' (events dated)' if result['stamped'] else ''}, "
+        f"archive {result['archive_bytes'] / MB:.1f} MB, next day 1 % edited, "
+        f"{len(t['export'])} interleaved rounds; the warm check parsed {result['parsed']:,} items and knew "
+        f"{result['known']:,}; memo file {result['memo_bytes'] / MB:.1f} MB"
+    )
+    names = {
+        "export": "export (tomorrow's)",
+        "none": "verify, no memo",
+        "cold": "verify, cold memo",
+        "warm": "verify, warm memo",
+    }
+    for key, name in names.items():
+        wall = [x["wall"] for x in t[key]]
+        cpu = [x["cpu"] for x in t[key]]
+        print(f"  {name:<20} wall {spread(wall, ' s')}   CPU {spread(cpu, ' s')}")
+    for key in ("cold", "warm"):
+        base = [c["cpu"] / n["cpu"] for c, n in zip(t[key], t["none"], strict=True)]
+        export = [c["cpu"] / e["cpu"] for c, e in zip(t[key], t["export"], strict=True)]
+        wall = [c["wall"] / e["wall"] for c, e in zip(t[key], t["export"], strict=True)]
+        print(
+            f"  {key} memo: CPU / no memo {spread(base, 'x')}; / export: CPU {spread(export, 'x')}, "
+            f"wall {spread(wall, 'x')}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="0.1,1", help="fractions of HEAVY, comma-separated")
@@ -226,6 +314,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep databases here and reuse them (default: temp)")
     parser.add_argument("--threshold", action="store_true", help="time one against two processes on small archives")
     parser.add_argument("--one-process", action="store_true", help="also time the check in one process each round")
+    parser.add_argument("--memo", action="store_true", help="time cold and warm checks of a next day's archive")
+    parser.add_argument("--stamped-events", action="store_true", help="with --memo: events say when they changed")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -237,6 +327,8 @@ def main() -> None:
             out = peak(Path(rest[0]))
         elif kind == "check_peak":
             out = check_peak(Path(rest[0]))
+        elif kind == "memo":
+            out = memo_rounds(Path(rest[0]), float(rest[1]), int(rest[2]), rest[3] == "stamped")
         else:
             out = threshold(int(rest[0]))
         print(json.dumps(out))
@@ -251,6 +343,12 @@ def main() -> None:
     temp = None if args.workdir else tempfile.mkdtemp(prefix="lifeboat-verify-")
     workdir = args.workdir or Path(temp or ".")
     try:
+        if args.memo:
+            for scale in sorted(float(x) for x in args.scales.split(",")):
+                print(f"[{time.strftime('%H:%M:%S')}] x{scale:g}: setup, then rounds", file=sys.stderr, flush=True)
+                events = "stamped" if args.stamped_events else "plain"
+                report_memo(child("memo", str(workdir), str(scale), str(args.rounds), events))
+            return
         for scale in sorted(float(x) for x in args.scales.split(",")):
             print(f"[{time.strftime('%H:%M:%S')}] x{scale:g}: setup, then rounds", file=sys.stderr, flush=True)
             folder = setup(workdir, scale)

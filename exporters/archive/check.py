@@ -33,25 +33,41 @@ its number picks. Both processes read the address book and every calendar
 *step*; each process stops a file at its first problem, and where both report
 one for the same file, the earlier step wins. So the problems, their order and
 the figures are the same as one process finds (tests/formats/test_check_split.py).
+
+Why a memo (`memo_dir`, `exporters.archive.check_memo`): a user's archives
+repeat day after day with ~1 % of items changed. A card, a note or a calendar
+event group (a series with its overrides, in its file's header and time zones)
+whose bytes an earlier check verified with the same parsers is only counted;
+the rest is parsed as above, the new event groups gathered into runs of their
+own. Both processes read one snapshot of the memo, so they cut the same runs.
+The memo moves where calendar runs are cut, and which of two problems in one
+file is met first depends on that; so a calendar that fails with the memo is
+checked again in full without it, and the report is the one a check without a
+memo gives. New keys are written only after the whole check passed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import icalendar
 import vobject
 import yaml
-from ical.calendar_stream import IcsCalendarStream
 
 from errors import InvalidInput, UserError, not_utf8
+from exporters.archive.check_calendar import check_calendar
+from exporters.archive.check_memo import MemoFile, MemoUnusable, Verdicts, stamp
+from exporters.archive.check_parts import LOOKUP_AHEAD, ahead, blocks
+from exporters.archive.check_parts import Share as Share  # `check_share` takes one
+from exporters.archive.check_parts import Steps as _Steps
 from exporters.archive.counts import EVENTS_MEANING, counts_line
 from exporters.archive.file_kinds import OUTSIDE_LAYOUT, count_problems, file_kind
 from exporters.archive.helper import Helper
@@ -73,6 +89,8 @@ CARD_MEMO_LIMIT = 250_000
 # in one process) halving the parse does not pay for that by enough on a machine whose other core is busy.
 TWO_PROCESSES_FROM = 4 << 20
 WORKER = "exporters.archive.check_worker"
+# Bump when a check changes what it accepts or how it counts: the memo's verdicts of older checks then go.
+CHECK_VERSION = 1
 
 
 @dataclass
@@ -83,6 +101,10 @@ class Report:
     items: Counter[str] = field(default_factory=Counter)
     skipped: str = ""  # folder entries and macOS extras of a zip made again from the unpacked files
     top_folder: str = ""  # the one folder around everything, dropped ("" when there was none)
+    # With a memo: items (cards, VEVENTs, notes) parsed now, and those earlier checks had verified.
+    memo: bool = False
+    parsed: Counter[str] = field(default_factory=Counter)
+    known: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, int]:
         """The figures as `exporters.archive.counts` defines them, from what the parsers found."""
@@ -106,16 +128,14 @@ class Report:
             lines.append(f"  ignored: {self.skipped}")
         return "\n".join(lines)
 
-
-@dataclass(frozen=True)
-class Share:
-    """The part of the work one process does: share `index` of `count` (0 of 1 is all of it)."""
-
-    index: int = 0
-    count: int = 1
-
-    def owns(self, key: int) -> bool:
-        return key % self.count == self.index
+    def memo_line(self) -> str:
+        """How much was parsed now and how much earlier checks had verified ("" without a memo)."""
+        if not self.memo:
+            return ""
+        parsed, known = self.parsed.total(), self.known.total()
+        if not known:
+            return f"parsed {parsed:,} items; none were verified before with the same parser versions"
+        return f"parsed {parsed:,} items; {known:,} were verified before with the same parser versions"
 
 
 @dataclass
@@ -138,6 +158,7 @@ class Partial:
     items: dict[str, int] = field(default_factory=dict)
     failed: list[Outcome] = field(default_factory=list)  # files it checked alone that failed
     shared: list[Outcome] = field(default_factory=list)  # address book and calendars: every share reads them
+    memo: dict[str, Any] = field(default_factory=dict)  # what it looked up and verified (`Verdicts.to_json`)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,43 +170,76 @@ class Partial:
             items=dict(data["items"]),
             failed=[Outcome(**o) for o in data["failed"]],
             shared=[Outcome(**o) for o in data["shared"]],
+            memo=dict(data.get("memo") or {}),
         )
 
 
-def check_archive(path: Path, *, processes: int | None = None) -> Report:
+def check_archive(
+    path: Path, *, processes: int | None = None, memo_dir: Path | None = None, fresh: bool = False
+) -> Report:
     """Verify the archive at `path`, parse every file independently and compare the figures with the manifest.
 
     Raises `InvalidInput` naming each file that fails, or a figure that does
     not match `manifest.json`'s counts (each counted as `exporters.archive.counts` says).
     `processes` (1 or 2) says how many processes parse; by default two for an
     archive of `TWO_PROCESSES_FROM` bytes or more on a machine with two cores.
+    `memo_dir` (None: no memo) holds the verdicts of earlier checks
+    (`exporters.archive.check_memo`): items they verified are not parsed again,
+    and when this check passes, what it verified is added; `fresh` parses
+    everything and still adds it. The problems and figures are the same with
+    and without a memo.
     `exporters.archive.helper.HelperFailed` if the second process dies: the
     archive was then not fully checked, which says nothing about it.
     """
     count = processes if processes is not None else processes_for(path)
     if count not in (1, 2):
         raise ValueError(f"processes must be 1 or 2, not {count}")
-    chunk = CHUNK
+    memo = None if memo_dir is None else MemoFile.open(memo_dir, stamp(CHECK_VERSION, yaml=_YAML_LOADER.__name__))
+    with memo or nullcontext():
+        with memo.snapshot() if memo is not None and not fresh else nullcontext() as source:
+            verdicts = memo.verdicts(source) if memo is not None and memo.usable else None
+            try:
+                archive, partials = _check_shares(path, count, CHUNK, verdicts)
+            except MemoUnusable as exc:
+                assert memo is not None
+                memo.unusable(exc)
+                verdicts = None
+                archive, partials = _check_shares(path, count, CHUNK, None)
+            finally:
+                if verdicts is not None:
+                    verdicts.close()
+        report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
+        problems = _merge(partials, report)
+        problems += count_problems(archive.manifest.counts, report.counts())
+        if problems:
+            raise InvalidInput(f"{len(problems)} problem(s) found", problems)
+        if memo is not None and verdicts is not None:
+            for partial in partials[1:]:
+                verdicts.add_json(partial.memo)
+            report.memo, report.parsed, report.known = True, verdicts.parsed, verdicts.known
+            memo.record(verdicts.new, verdicts.seen)
+    return report
+
+
+def _check_shares(path: Path, count: int, chunk: int, verdicts: Verdicts | None) -> tuple[ArchiveReader, list[Partial]]:
+    """Check `path` in `count` processes; the archive as this process opened it, and each share's `Partial`."""
     if count == 1:
         archive = _open(path)
         with archive:
-            partials = [_check_share(archive, Share(), chunk)]
-    else:
-        # The helper starts first, so that its start-up overlaps this process's own read-back check.
-        with Helper(WORKER, [os.fspath(path), "1", "2", str(chunk)]) as helper:
-            archive = _open(path)
-            with archive:
-                partials = [_check_share(archive, Share(0, 2), chunk)]
-            answer = helper.result()
-        if "invalid" in answer:  # the file changed under us between the two openings
-            raise InvalidInput(answer["invalid"])
-        partials.append(Partial.from_json(answer["partial"]))
-    report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
-    problems = _merge(partials, report)
-    problems += count_problems(archive.manifest.counts, report.counts())
-    if problems:
-        raise InvalidInput(f"{len(problems)} problem(s) found", problems)
-    return report
+            return archive, [_check_share(archive, Share(), chunk, verdicts)]
+    memo_args = [] if verdicts is None else [verdicts.prefix.hex(), str(verdicts.source or "-")]
+    # The helper starts first, so that its start-up overlaps this process's own read-back check.
+    with Helper(WORKER, [os.fspath(path), "1", "2", str(chunk), *memo_args]) as helper:
+        archive = _open(path)
+        with archive:
+            partials = [_check_share(archive, Share(0, 2), chunk, verdicts)]
+        answer = helper.result()
+    if "invalid" in answer:  # the file changed under us between the two openings
+        raise InvalidInput(answer["invalid"])
+    if "memo_unusable" in answer:
+        raise MemoUnusable(answer["memo_unusable"])
+    partials.append(Partial.from_json(answer["partial"]))
+    return archive, partials
 
 
 def processes_for(path: Path) -> int:
@@ -198,14 +252,15 @@ def processes_for(path: Path) -> int:
     return 2 if cores >= 2 and size >= TWO_PROCESSES_FROM else 1
 
 
-def check_share(path: Path, share: Share, chunk: int) -> Partial:
+def check_share(path: Path, share: Share, chunk: int, verdicts: Verdicts | None = None) -> Partial:
     """Open and verify the archive at `path` and check `share` of it, with `chunk` events a calendar run.
 
-    What the helper process runs; every share must cut the calendars at the same events.
+    What the helper process runs; every share must cut the calendars at the same
+    events, so all look up the same snapshot of the memo (`verdicts`).
     """
     archive = _open(path)
     with archive:
-        return _check_share(archive, share, chunk)
+        return _check_share(archive, share, chunk, verdicts)
 
 
 def _open(path: Path) -> ArchiveReader:
@@ -237,26 +292,12 @@ def _merge(partials: list[Partial], report: Report) -> list[tuple[str, str]]:
     return [(name, problem) for _, name, problem in sorted(problems, key=lambda p: p[0])]
 
 
-class _Steps:
-    """Numbers the points of one file's check in reading order, the same in every share.
-
-    Each parse of a card or a calendar run takes one step, whichever share
-    parses it, and the reading between two parses another: a problem is at the
-    step it was met on, so the earliest over the shares is the one a single
-    process would have stopped at.
-    """
-
-    def __init__(self) -> None:
-        self.at = 0
-
-    def tick(self) -> None:
-        self.at += 1
-
-
 def _shared(index: int, name: str, kind: str, check: Callable[[_Steps], dict[str, int]]) -> Outcome:
     steps = _Steps()
     try:
         return Outcome(index, name, kind, check(steps))
+    except MemoUnusable:
+        raise
     except Exception as exc:
         return Outcome(index, name, kind, failed_at=steps.at, problem=_problem(exc))
 
@@ -266,7 +307,7 @@ def _problem(exc: Exception) -> str:
     return str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
 
 
-def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
+def _check_share(archive: ArchiveReader, share: Share, chunk: int, verdicts: Verdicts | None = None) -> Partial:
     layout = archive.manifest.meta.get("layout") or {}
     notes = set(layout.get("notes", ()))
     memo = _CardMemo()
@@ -277,33 +318,75 @@ def _check_share(archive: ArchiveReader, share: Share, chunk: int) -> Partial:
         return io.BufferedReader(_ChunkReader(archive.member_chunks(name)))
 
     def book(steps: _Steps) -> dict[str, int]:
-        return {"address-book cards": _check_cards(_lines(read(ADDRESS_BOOK), "the vCard file"), share, steps, memo)}
+        lines = _lines(read(ADDRESS_BOOK), "the vCard file")
+        return {"address-book cards": _check_cards(lines, share, steps, memo, verdicts)}
+
+    def calendar(steps: _Steps, name: str, index: int) -> dict[str, int]:
+        try:
+            events, changed = _check_calendar(
+                _lines(read(name), "the calendar file"), share, steps, index, chunk, verdicts
+            )
+        except MemoUnusable:
+            raise
+        except Exception:
+            if verdicts is None or not verdicts.consults:
+                raise
+            # The memo moved the cuts between runs: the problem a check without it meets first, at its step.
+            steps.at = 0
+            _check_calendar(_lines(read(name), "the calendar file"), Share(), steps, index, chunk)
+            raise  # (both parsers read every group again in other runs and passed: still a problem)
+        return {"events": events, "changed occurrences": changed}
 
     # The address book first, so that its cards stand for the card files before them in the zip.
     first = _shared(-1, ADDRESS_BOOK, "vcf", book)
+    entries = [(i, e, file_kind(e.path, notes)) for i, e in enumerate(archive.files_in_zip_order())]
+    alone = [
+        (i, e, kind)
+        for i, e, kind in entries
+        if e.path not in RESERVED_NAMES and kind != "ics" and e.path != ADDRESS_BOOK
+        if share.owns(_key(bytes.fromhex(e.sha256)))
+    ]
+    known = _known_files(alone, memo, verdicts)
     # Otherwise in the zip's own order: each member is read straight after the previous one.
-    for index, entry in enumerate(archive.files_in_zip_order()):
+    for index, entry, kind in entries:  # `kind`: what restore sorts files by too
         name = entry.path
         if name in RESERVED_NAMES:
             continue
-        kind = file_kind(name, notes)  # what restore sorts files by too
         if name == ADDRESS_BOOK:
             first.index = index
             partial.shared.append(first)
         elif kind == "ics":
-
-            def calendar(steps: _Steps, name: str = name, index: int = index) -> dict[str, int]:
-                events, changed = _check_calendar(_lines(read(name), "the calendar file"), share, steps, index, chunk)
-                return {"events": events, "changed occurrences": changed}
-
-            partial.shared.append(_shared(index, name, "ics", calendar))
+            partial.shared.append(_shared(index, name, "ics", functools.partial(calendar, name=name, index=index)))
         elif share.owns(_key(bytes.fromhex(entry.sha256))):
             try:
-                _check_alone(name, kind, entry.sha256, read, memo, files, items)
+                _check_alone(name, kind, entry.sha256, read, memo, known, verdicts, files, items)
+            except MemoUnusable:
+                raise
             except Exception as exc:
                 partial.failed.append(Outcome(index, name, "", problem=_problem(exc)))
     partial.files, partial.items = dict(files), dict(items)
     return partial
+
+
+def _known_files(
+    entries: Iterable[tuple[int, Any, str]], memo: _CardMemo, verdicts: Verdicts | None
+) -> dict[str, set[bytes]]:
+    """By kind ("vcf", "md"), SHA-256s of the card files and notes among `entries` that earlier checks verified.
+
+    A card file with the bytes of a card the address book held is that card
+    already (`_CardMemo`) and is not looked up. Kept apart by kind: the same
+    bytes verified as a note say nothing about them as a card.
+    """
+    if verdicts is None or not verdicts.consults:
+        return {}
+    cards, notes = [], []
+    for _, entry, kind in entries:
+        digest = bytes.fromhex(entry.sha256)
+        if kind == "vcf" and digest not in memo:
+            cards.append(digest)
+        elif kind == "md":
+            notes.append(digest)
+    return {"vcf": verdicts.known_digests("card", cards), "md": verdicts.known_digests("note", notes)}
 
 
 def _check_alone(
@@ -312,17 +395,35 @@ def _check_alone(
     sha256: str,
     read: Callable[[str], IO[bytes]],
     memo: _CardMemo,
+    known: Mapping[str, set[bytes]],
+    verdicts: Verdicts | None,
     files: Counter[str],
     items: Counter[str],
 ) -> None:
-    """Check a file one share checks whole: a card file, a note or an attachment; refuse anything else."""
+    """Check a file one share checks whole: a card file, a note or an attachment; refuse anything else.
+
+    `known`: SHA-256s of files earlier checks verified, by kind (`_known_files`), taken as they found them.
+    """
+    digest = bytes.fromhex(sha256)
     if kind == "vcf":
-        known = bytes.fromhex(sha256) in memo  # a card of the address book, byte for byte
-        cards = 1 if known else _check_cards(_lines(read(name), "the vCard file"), Share(), _Steps(), memo)
+        if digest in memo:  # a card of the address book, byte for byte
+            cards = 1
+        elif digest in known.get("vcf", ()):  # a card an earlier check verified
+            cards = 1
+            assert verdicts is not None
+            verdicts.known["cards"] += 1
+        else:
+            cards = _check_cards(_lines(read(name), "the vCard file"), Share(), _Steps(), memo, verdicts)
         files["vcf"] += 1
         items["cards"] += cards
     elif kind == "md":
-        _check_note(read(name))
+        if digest in known.get("md", ()):
+            assert verdicts is not None
+            verdicts.known["notes"] += 1
+        else:
+            _check_note(read(name))
+            if verdicts is not None:
+                verdicts.verified(verdicts.key("note", digest), "notes", 1)
         files["md"] += 1
         items["notes"] += 1
     elif kind == "attachment":
@@ -390,24 +491,49 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def _check_cards(lines: Iterable[str], share: Share, steps: _Steps, memo: _CardMemo) -> int:
-    """Parse the cards of `share` one at a time; return how many there are (checked by any share)."""
+def _check_cards(
+    lines: Iterable[str], share: Share, steps: _Steps, memo: _CardMemo, verdicts: Verdicts | None = None
+) -> int:
+    """Parse the cards of `share` one at a time; return how many there are (checked by any share).
+
+    Cards earlier checks verified (`verdicts`) count as they found them: one card each.
+    Each card takes its steps whether parsed or known, so the memo moves no problem.
+    """
     cards = 0
-    for block in _blocks(lines, "VCARD", frame=None):
-        text = "".join(block)
-        digest = hashlib.sha256(text.encode("utf-8")).digest()
-        steps.tick()
-        if share.owns(_key(digest)):
-            found = 0
-            for card in vobject.readComponents(io.StringIO(text)):
-                if not card.contents.get("fn") or not card.contents.get("uid"):
-                    raise ValueError("a card lacks FN or UID")
-                found += 1
-            if found == 1:
-                memo.add(digest)
-            cards += found
-        steps.tick()
+    for batch in ahead(blocks(lines, "VCARD", frame=None), LOOKUP_AHEAD):
+        texts = ["".join(block) for block in batch]
+        digests = [hashlib.sha256(text.encode("utf-8")).digest() for text in texts]
+        known = set()
+        if verdicts is not None:
+            known = verdicts.known_digests("card", [d for d in digests if share.owns(_key(d))])
+        for text, digest in zip(texts, digests, strict=True):
+            steps.tick()
+            if share.owns(_key(digest)):
+                if verdicts is not None and digest in known:
+                    found = 1
+                    verdicts.known["cards"] += 1
+                else:
+                    found = _parse_cards(text)
+                    if verdicts is not None:
+                        if found == 1:
+                            verdicts.verified(verdicts.key("card", digest), "cards", 1)
+                        else:
+                            verdicts.parsed["cards"] += found
+                if found == 1:
+                    memo.add(digest)
+                cards += found
+            steps.tick()
     return cards
+
+
+def _parse_cards(text: str) -> int:
+    """How many cards vobject finds in `text`; `ValueError` if one lacks FN or UID."""
+    found = 0
+    for card in vobject.readComponents(io.StringIO(text)):
+        if not card.contents.get("fn") or not card.contents.get("uid"):
+            raise ValueError("a card lacks FN or UID")
+        found += 1
+    return found
 
 
 def _lines(stream: IO[bytes], what: str = "the file") -> Iterator[str]:
@@ -423,98 +549,13 @@ def _lines(stream: IO[bytes], what: str = "the file") -> Iterator[str]:
         yield line
 
 
-def _blocks(lines: Iterable[str], kind: str, *, frame: list[str] | None) -> Iterator[list[str]]:
-    """Each `BEGIN:<kind>` ... `END:<kind>` block's lines; other top-level lines go to `frame`.
-
-    With `frame` None nothing may stand between blocks but blank lines.
-    """
-    begin, end = f"BEGIN:{kind}", f"END:{kind}"
-    block: list[str] | None = None
-    for line in lines:
-        bare = line.rstrip("\r\n")
-        if block is None:
-            if bare.upper() == begin:
-                block = [line]
-            elif frame is not None:
-                frame.append(line)
-            elif bare.strip():
-                raise ValueError(f"unexpected line outside a {kind}: {bare[:60]!r}")
-            continue
-        block.append(line)
-        if bare.upper() == end:
-            yield block
-            block = None
-    if block is not None:
-        raise ValueError(f"the file ends inside a {kind}")
-
-
 def _check_calendar(
-    lines: Iterable[str], share: Share = Share(), steps: _Steps | None = None, first: int = 0, chunk: int = 0
+    lines: Iterable[str],
+    share: Share | None = None,
+    steps: _Steps | None = None,
+    first: int = 0,
+    chunk: int = 0,
+    verdicts: Verdicts | None = None,
 ) -> tuple[int, int]:
-    """Parse a VCALENDAR in runs of events with both parsers; return (events, changed occurrences).
-
-    Events are the VEVENTs without RECURRENCE-ID (a repeating event counts
-    once); the others are its moved or changed occurrences (`exporters.archive.counts`).
-    Run n is parsed by the share that `first + n` picks; the others only read it. Runs
-    hold `chunk` events (0: `CHUNK`), more where overrides follow their series.
-    """
-    steps = steps or _Steps()
-    head: list[str] = []
-    tail: list[str] = []
-    events = changed = runs = 0
-    run: list[str] = []
-    run_size = 0
-    chunk = chunk or CHUNK
-
-    def parse() -> None:
-        nonlocal events, changed, runs
-        steps.tick()
-        if share.owns(first + runs):
-            text = "".join(head + run + ["END:VCALENDAR\r\n"])
-            calendar = icalendar.Calendar.from_ical(text)
-            IcsCalendarStream.calendar_from_ics(text)
-            for event in calendar.walk("VEVENT"):
-                if "RECURRENCE-ID" in event:
-                    changed += 1
-                else:
-                    events += 1
-        runs += 1
-        steps.tick()
-
-    frame: list[str] = []
-    started = False
-    for block in _blocks(_vcalendar_body(lines, tail), "VEVENT", frame=frame):
-        if not started:  # everything before the first event: properties and VTIMEZONEs
-            head, started = ["BEGIN:VCALENDAR\r\n", *frame], True
-            frame.clear()
-        if frame:
-            raise ValueError(f"unexpected line between events: {frame[0].strip()[:60]!r}")
-        override = any(line.upper().startswith("RECURRENCE-ID") for line in block)
-        if run_size >= chunk and not override:  # an override stays with its series
-            parse()
-            run, run_size = [], 0
-        if share.owns(first + runs):  # a run another share parses is only counted
-            run += block
-        run_size += 1
-    if not started:
-        head = ["BEGIN:VCALENDAR\r\n", *frame]
-    elif frame:
-        raise ValueError(f"unexpected line after the events: {frame[0].strip()[:60]!r}")
-    parse()
-    if tail:
-        raise ValueError(f"unexpected text after END:VCALENDAR: {tail[0].strip()[:60]!r}")
-    return events, changed
-
-
-def _vcalendar_body(lines: Iterable[str], tail: list[str]) -> Iterator[str]:
-    """The lines between BEGIN:VCALENDAR and END:VCALENDAR; anything after the end goes to `tail`."""
-    it = iter(lines)
-    first = next(it, "")
-    if first.rstrip("\r\n").upper() != "BEGIN:VCALENDAR":
-        raise ValueError("the file does not start with BEGIN:VCALENDAR")
-    for line in it:
-        if line.rstrip("\r\n").upper() == "END:VCALENDAR":
-            tail.extend(x for x in it if x.strip())
-            return
-        yield line
-    raise ValueError("the file has no END:VCALENDAR")
+    """`exporters.archive.check_calendar.check_calendar`: all of it (by default), in runs of `chunk` (0: `CHUNK`)."""
+    return check_calendar(lines, share or Share(), steps or _Steps(), first, chunk or CHUNK, verdicts)

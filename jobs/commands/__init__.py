@@ -142,6 +142,7 @@ def _export_and_deliver(
     click.echo(f"Run {outcome.run_id} {done}.")
 
 
+VERIFY_MEMO = "verify-memo"  # in the instance folder
 _CHECKED = "  Checked: every file parses with independent parsers and the figures match the manifest.\n"
 
 
@@ -188,7 +189,7 @@ def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None
 def _independent_check(path: Path) -> None:
     """`verify`'s check of an archive just exported; any problem is a bug in Lifeboat, not in the data."""
     try:
-        check_archive(path)
+        check_archive(path, memo_dir=_verify_memo_dir())
     except InvalidInput as exc:
         raise click.ClickException(f"{path}: the independent check found problems\n{exc}") from None
     except HelperFailed as exc:
@@ -229,13 +230,24 @@ def archive_options_command(email: str, vcard_version: str | None) -> None:
     help=f"Parse in 1 or 2 processes (default: 2 for an archive of {TWO_PROCESSES_FROM >> 20} MiB or more "
     "on two or more cores).",
 )
-def verify_command(archive: Path, processes: int | None) -> None:
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Parse every item, even those an earlier check verified with the same parser versions "
+    "(what it finds is still remembered for the next check).",
+)
+@with_appcontext
+def verify_command(archive: Path, processes: int | None, fresh: bool) -> None:
     """Check every checksum in ARCHIVE and parse every file with an independent parser.
 
     A large archive is parsed in two processes, one per core; the report is the same.
+    Items (cards, event series, notes) whose exact bytes an earlier check parsed
+    without a problem, with the same parser versions, are not parsed again: they
+    are remembered by their SHA-256 in the instance folder (verify-memo/, safe to
+    delete). The report is the same either way; --fresh parses everything.
     """
     try:
-        report = check_archive(archive, processes=processes)
+        report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh)
     except InvalidInput as exc:
         raise click.ClickException(f"{archive}: NOT OK\n{exc}") from None
     except HelperFailed as exc:
@@ -243,6 +255,14 @@ def verify_command(archive: Path, processes: int | None) -> None:
             f"{archive}: not checked: {exc}. Run this again, or with --processes 1 to check in one process."
         ) from None
     click.echo(f"{archive}: OK\n{report.summary()}")
+    if report.memo:
+        hint = " (use --fresh to parse all)" if report.known else ""
+        click.echo(f"  {report.memo_line()}{hint}")
+
+
+def _verify_memo_dir() -> Path:
+    """Where `verify` and `export --check` remember what they verified (`exporters.archive.check_memo`)."""
+    return Path(current_app.instance_path) / VERIFY_MEMO
 
 
 @click.command("restore")

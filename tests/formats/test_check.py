@@ -17,6 +17,7 @@ from ical.calendar_stream import IcsCalendarStream
 
 from account.sample import TYPICAL, generate_account
 from exporters.archive import check
+from exporters.archive.check_parts import Share, Steps
 from exporters.ical.writer import iter_calendar, zones_used
 from exporters.vcard.writer import iter_vcards
 
@@ -87,7 +88,7 @@ def test_a_damaged_calendar_frame_is_reported(account: Any, small_chunks: None, 
 
 def test_an_address_book_checked_card_by_card_counts_every_card(account: Any) -> None:
     data = b"".join(iter_vcards(account.contacts))
-    counted = check._check_cards(lines(data), check.Share(), check._Steps(), check._CardMemo())
+    counted = check._check_cards(lines(data), Share(), Steps(), check._CardMemo())
     assert counted == len(account.contacts) == 200
 
 
@@ -95,4 +96,4 @@ def test_a_stray_line_between_cards_is_reported(account: Any) -> None:
     cards = list(iter_vcards(account.contacts[:3]))
     data = cards[0] + b"NOT A CARD\r\n" + b"".join(cards[1:])
     with pytest.raises(ValueError, match="outside a VCARD"):
-        check._check_cards(lines(data), check.Share(), check._Steps(), check._CardMemo())
+        check._check_cards(lines(data), Share(), Steps(), check._CardMemo())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,10 +51,13 @@ def account() -> Account:
 
 @pytest.fixture(scope="module")
 def members(account: Account, tmp_path_factory: pytest.TempPathFactory) -> Members:
+    return archive_members(account, tmp_path_factory.mktemp("split"))
+
+
+def archive_members(account: Account, folder: Path) -> Members:
     """Every file of the account's archive as the exporter writes it, by name."""
     bundle = Bundle(MemorySource(account), now=NOW, timezone=account.timezone)
     meta = {"user": account.email, "counts": account_counts(account), "vcard_version": "3.0"}
-    folder = tmp_path_factory.mktemp("split")
     info = write_archive(folder, "whole.zip", bundle.entries(), meta, NOW, layout=lambda: bundle.layout.as_dict())
     with zipfile.ZipFile(local_path(info)) as zf:
         return {name: zf.read(name) for name in zf.namelist()}
@@ -73,13 +77,27 @@ def forge(folder: Path, members: Members, *, counts: dict[str, int] | None = Non
     return local_path(write_archive(folder, "forged.zip", entries, meta, NOW))
 
 
-def found(path: Path, processes: int) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+def found(path: Path, processes: int, memo: Path | None = None) -> tuple[list[tuple[str, str]], dict[str, Any]]:
     """The problems `check_archive` reports, and its figures when there are none."""
     try:
-        report = check.check_archive(path, processes=processes)
+        report = check.check_archive(path, processes=processes, memo_dir=memo)
     except InvalidInput as exc:
         return exc.problems, {}
     return [], {"files": dict(report.files), "items": +report.items, "counts": report.counts()}
+
+
+@pytest.fixture(scope="module")
+def warm_memo(members: Members, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A memo that has verified the intact archive: every item of it is known."""
+    folder = tmp_path_factory.mktemp("memo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(check, "CHUNK", RUN)
+        check.check_archive(forge(folder, members), processes=1, memo_dir=folder / "memo")
+    return folder / "memo"
+
+
+def memo_copy(memo: Path, folder: Path) -> Path:
+    return Path(shutil.copytree(memo, folder / "memo"))
 
 
 # --- deliberate damage -------------------------------------------------------------------
@@ -209,7 +227,10 @@ DAMAGE: dict[str, tuple[Callable[[Members], None], list[str]]] = {
 
 
 @pytest.mark.parametrize("case", list(DAMAGE))
-def test_two_processes_report_the_same_problems_as_one(members: Members, tmp_path: Path, case: str) -> None:
+def test_two_processes_and_a_memo_report_the_same_problems_as_one_process_without(
+    members: Members, warm_memo: Path, tmp_path: Path, case: str
+) -> None:
+    """With a memo that knows every other item, the same problems again, in the same words and order."""
     damage, expected = DAMAGE[case]
     broken = dict(members)
     damage(broken)
@@ -218,6 +239,9 @@ def test_two_processes_report_the_same_problems_as_one(members: Members, tmp_pat
     one, _ = found(path, 1)
     two, _ = found(path, 2)
     assert two == one
+    memo = memo_copy(warm_memo, tmp_path)
+    assert found(path, 1, memo)[0] == found(path, 2, memo)[0] == one
+    assert found(path, 2, tmp_path / "cold")[0] == one
     said = "\n".join(f"{where}: {what}" for where, what in one)
     for text in expected:
         assert text in said, said
@@ -272,6 +296,16 @@ def test_an_intact_archive_gives_the_same_figures_in_both(members: Members, acco
     one, figures = found(path, 1)
     assert not one and figures["counts"] == account_counts(account)
     assert found(path, 2) == ([], figures)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_cold_and_a_warm_memo_give_the_figures_of_no_memo(members: Members, tmp_path: Path, processes: int) -> None:
+    path = forge(tmp_path, members)
+    expected = found(path, 1)
+    memo = tmp_path / "memo"
+    assert found(path, processes, memo) == expected  # cold: everything parsed, then remembered
+    assert found(path, processes, memo) == expected  # warm: nothing parsed
+    assert found(path, 3 - processes, memo) == expected
 
 
 def test_each_share_parses_part_of_every_kind_and_together_all_of_it(members: Members, tmp_path: Path) -> None:
