@@ -90,7 +90,7 @@ CARD_MEMO_LIMIT = 250_000
 TWO_PROCESSES_FROM = 4 << 20
 WORKER = "exporters.archive.check_worker"
 # Bump when a check changes what it accepts or how it counts: the memo's verdicts of older checks then go.
-CHECK_VERSION = 1
+CHECK_VERSION = 2  # 2: event groups keyed without their DTSTAMP value
 
 
 @dataclass

@@ -9,11 +9,23 @@ Run n is parsed by the share (`check_parts.Share`) that `first + n` picks.
 With a memo that is consulted (`check_memo.Verdicts`), groups an earlier check
 verified in the same header are only counted, and the runs hold the others;
 `exporters.archive.check` says why the problems stay those of a check without it.
+
+Why a group's key leaves out its DTSTAMP value: an event with no time of its
+own carries the export's time as DTSTAMP (RFC 5545 requires one), so such
+events have new bytes in every archive and the memo would never know them
+again (a generated account's calendars are all like that). The key holds
+`DTSTAMP:*` instead when the line is exactly `DTSTAMP:YYYYMMDDTHHMMSSZ` with a
+real UTC date and time, which is checked here (`_stamp_free`); any other form
+stays in the key as it is, and is parsed. Both parsers read such a line as a
+UTC date-time and nothing else in the event depends on its value, so one valid
+stamp passes wherever another does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -94,7 +106,7 @@ class _Runs:
         assert self.verdicts is not None
         digest = hashlib.sha256(self.header.digest())
         for block in group:
-            digest.update("".join(block).encode("utf-8"))
+            digest.update(_stamp_free(block).encode("utf-8"))
         return self.verdicts.key("events", digest.digest())
 
     def hasher(self, block: list[str], override: bool) -> Any:
@@ -105,7 +117,7 @@ class _Runs:
             hasher = self.groups[-1][0]
         else:
             hasher = hashlib.sha256(self.header.digest())
-        hasher.update("".join(block).encode("utf-8"))
+        hasher.update(_stamp_free(block).encode("utf-8"))
         return hasher
 
     def add(self, block: list[str], key: Any) -> None:
@@ -154,6 +166,25 @@ class _Runs:
             at += n
             digest = key if isinstance(key, bytes) else self.verdicts.key("events", key.digest())
             self.verdicts.verified(digest, "events", n, (n - changed, changed))
+
+
+_STAMP = re.compile(r"DTSTAMP:(\d{8}T\d{6})Z\r?\n")
+
+
+def _stamp_free(block: list[str]) -> str:
+    """The event's text for its key: a well-formed DTSTAMP line's value left out (see the module docstring)."""
+    lines = []
+    for line in block:
+        found = _STAMP.fullmatch(line)
+        if found is not None:
+            try:
+                dt.datetime.strptime(found.group(1), "%Y%m%dT%H%M%S")
+            except ValueError:
+                pass  # not a real date and time: kept in the key, and parsed
+            else:
+                line = "DTSTAMP:*" + line[found.end(1) + 1 :]  # its line ending kept
+        lines.append(line)
+    return "".join(lines)
 
 
 def _event_blocks(lines: Iterable[str], runs: _Runs, tail: list[str]) -> Iterator[tuple[list[str], bool]]:

@@ -145,6 +145,27 @@ def test_a_warm_memo_parses_only_what_changed_in_the_next_archive(members: Membe
         assert verify(tomorrow, yesterdays, processes).parsed.total() == 0  # what it verified is known now
 
 
+def restamped(members: Members, stamp: bytes) -> Members:
+    """The same archive exported at another time: every DTSTAMP (the export's time where an event has none) moved."""
+    name = calendar(members)
+    return {**members, name: re.sub(rb"\r\nDTSTAMP:\d{8}T\d{6}Z\r\n", b"\r\nDTSTAMP:" + stamp + b"\r\n", members[name])}
+
+
+@pytest.mark.slow
+def test_events_that_differ_only_in_a_valid_dtstamp_are_known_and_an_invalid_one_is_parsed(
+    members: Members, tmp_path: Path
+) -> None:
+    _, memo, cold = checked_once(members, tmp_path)
+    assert cold.parsed["events"] > 0
+    later = forge_in(tmp_path / "later", restamped(members, b"20991231T235959Z"))
+    warm = verify(later, memo)
+    assert warm.parsed["events"] == 0 and figures(warm) == figures(cold)
+    # Not a real time (month 13): kept in the key, so the memo does not know it; parsed, and refused.
+    odd = forge_in(tmp_path / "odd", restamped(members, b"20261301T000000Z"))
+    with pytest.raises(InvalidInput, match="Failed to validate '20261301T000000Z'"):
+        verify(odd, memo)
+
+
 @pytest.mark.slow
 def test_an_item_that_changed_is_parsed_again_and_its_problem_found(members: Members, tmp_path: Path) -> None:
     memo = tmp_path / "memo"
