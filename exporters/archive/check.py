@@ -58,6 +58,7 @@ from exporters.archive.helper import Helper
 from exporters.archive.layout import ADDRESS_BOOK
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.reader import ArchiveReader, open_archive
+from exporters.archive.signature import UNSIGNED, KeyRing, SignatureCheck
 
 # PyYAML's libyaml loader: the same safe constructor, its scanner in C (14x faster, docs/performance.md).
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -83,6 +84,7 @@ class Report:
     items: Counter[str] = field(default_factory=Counter)
     skipped: str = ""  # folder entries and macOS extras of a zip made again from the unpacked files
     top_folder: str = ""  # the one folder around everything, dropped ("" when there was none)
+    signature: SignatureCheck = UNSIGNED  # what manifest.json.sig says (`exporters.archive.signature`)
 
     def counts(self) -> dict[str, int]:
         """The figures as `exporters.archive.counts` defines them, from what the parsers found."""
@@ -152,7 +154,7 @@ class Partial:
         )
 
 
-def check_archive(path: Path, *, processes: int | None = None) -> Report:
+def check_archive(path: Path, *, processes: int | None = None, keys: KeyRing | None = None) -> Report:
     """Verify the archive at `path`, parse every file independently and compare the figures with the manifest.
 
     Raises `InvalidInput` naming each file that fails, or a figure that does
@@ -160,27 +162,31 @@ def check_archive(path: Path, *, processes: int | None = None) -> Report:
     `processes` (1 or 2) says how many processes parse; by default two for an
     archive of `TWO_PROCESSES_FROM` bytes or more on a machine with two cores.
     `exporters.archive.helper.HelperFailed` if the second process dies: the
-    archive was then not fully checked, which says nothing about it.
+    archive was then not fully checked, which says nothing about it. `keys`
+    checks manifest.json.sig (`exporters.archive.reader.verify_archive`); the
+    report's `signature` says what it found.
     """
     count = processes if processes is not None else processes_for(path)
     if count not in (1, 2):
         raise ValueError(f"processes must be 1 or 2, not {count}")
     chunk = CHUNK
     if count == 1:
-        archive = _open(path)
+        archive = _open(path, keys)
         with archive:
             partials = [_check_share(archive, Share(), chunk)]
     else:
         # The helper starts first, so that its start-up overlaps this process's own read-back check.
         with Helper(WORKER, [os.fspath(path), "1", "2", str(chunk)]) as helper:
-            archive = _open(path)
+            archive = _open(path, keys)
             with archive:
                 partials = [_check_share(archive, Share(0, 2), chunk)]
             answer = helper.result()
         if "invalid" in answer:  # the file changed under us between the two openings
             raise InvalidInput(answer["invalid"])
         partials.append(Partial.from_json(answer["partial"]))
-    report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
+    report = Report(
+        skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"), signature=archive.signature
+    )
     problems = _merge(partials, report)
     problems += count_problems(archive.manifest.counts, report.counts())
     if problems:
@@ -208,9 +214,9 @@ def check_share(path: Path, share: Share, chunk: int) -> Partial:
         return _check_share(archive, share, chunk)
 
 
-def _open(path: Path) -> ArchiveReader:
+def _open(path: Path, keys: KeyRing | None = None) -> ArchiveReader:
     try:
-        return open_archive(path)
+        return open_archive(path, keys=keys)
     except ArchiveError as exc:
         raise InvalidInput(str(exc)) from None
 
