@@ -245,6 +245,7 @@ def archive_options_command(email: str, vcard_version: str | None) -> None:
     is_flag=True,
     help="NOT OK unless the archive carries a valid signature by a key of the key set.",
 )
+@with_appcontext
 def verify_command(
     archive: Path, processes: int | None, keys_file: Path | None, expect: str | None, require_signature: bool
 ) -> None:
@@ -273,14 +274,12 @@ def verify_command(
 
 
 def _verify_keys(keys_file: Path | None) -> KeyRing | None:
-    """The key set `verify` checks signatures with: the file given, else this instance's (if an app is loaded)."""
+    """The key set `verify` checks signatures with: the file given, else this instance's published set."""
     if keys_file is not None:
         try:
             return read_key_ring(keys_file)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--keys") from None
-    if not current_app:
-        return None
     from jobs import get_context
 
     return get_context().signing_keys
