@@ -270,13 +270,8 @@ def instance_secret(folder: Path, name: str, generate: Callable[[], str], *, lev
             raise ConfigError(f"{path} is empty: restore it from a backup, or delete it to generate a new key")
         return value
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = _write_private(path, generate())
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(generate() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -295,6 +290,15 @@ def replace_instance_secret(path: Path, value: str) -> None:
     Why: a rotated key replaces the file `instance_secret` made; readers see the
     old file or the new one, never half of either.
     """
+    temporary = _write_private(path, value)
+    try:
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, value: str) -> Path:
+    """`value` and a newline in a new owner-only (0600) file beside `path`, synced; returns its name."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -302,9 +306,10 @@ def replace_instance_secret(path: Path, value: str) -> None:
             handle.write(value + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
+    except BaseException:
         temporary.unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 # --- The schema's two views for people: .env.example and the table in docs/deployment.md ---

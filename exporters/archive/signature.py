@@ -187,10 +187,10 @@ def parse_signing_keys(text: str) -> SigningKey:
                 raise ValueError(f"signing keys: {date!r} is not a date (YYYY-MM-DD)")
         if kind == _PRIVATE:
             seed = _unb64(value, 32, "a signing key's private part")
-            key = Ed25519PrivateKey.from_private_bytes(seed)
-            raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            secret = Ed25519PrivateKey.from_private_bytes(seed)
+            raw = secret.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
             if private is None:
-                private = key
+                private = secret
                 keys.insert(0, PublicKey(raw, created or None))
             else:  # an older private key: only its public part is still used
                 keys.append(PublicKey(raw, created or None, retired or created or None))
@@ -200,13 +200,8 @@ def parse_signing_keys(text: str) -> SigningKey:
             raise ValueError(f"signing keys: a key starts with {_PRIVATE}: or {_PUBLIC}:, not {kind[:20]!r}")
     if private is None:
         raise ValueError(f"signing keys: no active key ({_PRIVATE}:...)")
-    seen: set[str] = set()
-    unique = []
-    for key in keys:
-        if key.key_id not in seen:
-            seen.add(key.key_id)
-            unique.append(key)
-    return SigningKey(private, KeyRing(tuple(unique)))
+    unique = {key.key_id: key for key in reversed(keys)}  # a key listed twice counts once, where it came first
+    return SigningKey(private, KeyRing(tuple(sorted(unique.values(), key=keys.index))))
 
 
 def new_signing_keys(today: dt.date) -> str:

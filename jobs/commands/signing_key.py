@@ -76,4 +76,4 @@ def rotate_command() -> None:
     )
 
 
-COMMANDS = [signing_key]
+COMMANDS: list[click.Command] = [signing_key]
