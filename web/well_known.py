@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from jobs import get_context
 from jobs.signing_keys import published_keys
 
-bp = Blueprint("signing_keys", __name__)
+bp = Blueprint("well_known", __name__)
 WELL_KNOWN = "/.well-known/lifeboat-signing-keys.json"
 
 
