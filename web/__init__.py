@@ -35,12 +35,12 @@ def init_app(app: Flask) -> None:
         limits,
         metrics,
         settings_page,
-        well_known,
         signup,
         staff_auth,
         support_actions_page,
         support_bulk_page,
         support_console,
+        well_known,
     )
 
     csrf.init_app(app)
