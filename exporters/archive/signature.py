@@ -104,10 +104,13 @@ class PublicKey:
         return True
 
     def as_json(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {"key_id": self.key_id, "algorithm": ALGORITHM, "public_key": self.base64}
-        entry["created"] = self.created
-        entry["retired"] = self.retired
-        return entry
+        return {
+            "key_id": self.key_id,
+            "algorithm": ALGORITHM,
+            "public_key": self.base64,
+            "created": self.created,
+            "retired": self.retired,
+        }
 
 
 @dataclass(frozen=True)
