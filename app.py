@@ -8,6 +8,7 @@ commands, and reads settings from the schema in `config`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import secrets
@@ -94,13 +95,16 @@ def default_instance_dir() -> Path:
 
 
 def _generate_missing_keys(app: Flask) -> None:
-    """Fill in the session and encryption keys the operator did not set.
+    """Fill in the session, encryption and signing keys the operator did not set.
 
     The session key is always safe to keep per instance folder. The encryption
     keys only on SQLite: a database shared between hosts (PostgreSQL) needs the
     same keys on every host, and a key made up on one host would leave the
     secrets it encrypted unreadable on the others, so there the operator sets
-    LIFEBOAT_ENCRYPTION_KEYS and storing a secret without it is refused.
+    LIFEBOAT_ENCRYPTION_KEYS and storing a secret without it is refused. The
+    manifest signing keys likewise: every host must sign with the key the web
+    hosts publish, so on PostgreSQL archives are unsigned until the operator
+    sets LIFEBOAT_SIGNING_KEYS.
     """
     instance = Path(app.instance_path)
     if not app.config["SECRET_KEY"]:
@@ -112,3 +116,11 @@ def _generate_missing_keys(app: Flask) -> None:
         keys = config.instance_secret(instance, "encryption_keys", SecretBox.generate_key, level=logging.INFO)
         app.config["ENCRYPTION_KEYS"] = config.split_keys(keys)
         app.config["ENCRYPTION_KEYS_SOURCE"] = str(instance / "encryption_keys")
+    app.config["SIGNING_KEYS_SOURCE"] = None
+    if not app.config["SIGNING_KEYS"] and str(app.config["DATABASE_URL"]).startswith("sqlite"):
+        from exporters.archive.signature import new_signing_keys
+
+        # Every archive's manifest is signed with it; losing it only means new archives get a new key.
+        keys = config.instance_secret(instance, "signing_keys", lambda: new_signing_keys(dt.date.today()))
+        app.config["SIGNING_KEYS"] = keys
+        app.config["SIGNING_KEYS_SOURCE"] = str(instance / "signing_keys")

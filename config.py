@@ -90,6 +90,11 @@ SETTINGS: tuple[Setting, ...] = (
             "(encryption_keys, mode 0600; back it up). Required on PostgreSQL, the same on every host. Generate "
             "one with: python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\".",
             secret=True),
+    Setting("SIGNING_KEYS", "str", None, "Ed25519 keys that sign each archive's manifest: the active private "
+            "key, then retired public keys (still published, so archives they signed still verify). Unset on "
+            "SQLite: generated into the instance folder (signing_keys, mode 0600; back it up). On PostgreSQL set "
+            "it, the same on every host, or archives are unsigned; `lifeboat signing-key new` makes one and "
+            "`lifeboat signing-key rotate` rotates it.", secret=True),
     Setting("VCARD_VERSION", "str", "3.0", "vCard version of exported contacts.", choices=("3.0", "4.0")),
     Setting("ARCHIVE_RETENTION_DAYS", "int", 30, "Archives older than this are deleted; the newest verified "
             "archive per user is always kept.", minimum=1),
@@ -265,13 +270,8 @@ def instance_secret(folder: Path, name: str, generate: Callable[[], str], *, lev
             raise ConfigError(f"{path} is empty: restore it from a backup, or delete it to generate a new key")
         return value
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = _write_private(path, generate())
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(generate() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
         try:
             os.link(temporary, path)
         except FileExistsError:
@@ -282,6 +282,34 @@ def instance_secret(folder: Path, name: str, generate: Callable[[], str], *, lev
     finally:
         temporary.unlink(missing_ok=True)
     return path.read_text("utf-8").strip()
+
+
+def replace_instance_secret(path: Path, value: str) -> None:
+    """Write `value` into the instance secret at `path` (0600) in place of what it held, atomically.
+
+    Why: a rotated key replaces the file `instance_secret` made; readers see the
+    old file or the new one, never half of either.
+    """
+    temporary = _write_private(path, value)
+    try:
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, value: str) -> Path:
+    """`value` and a newline in a new owner-only (0600) file beside `path`, synced; returns its name."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(value + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
 
 
 # --- The schema's two views for people: .env.example and the table in docs/deployment.md ---

@@ -19,6 +19,7 @@ from flask import Flask, current_app
 
 from jobs.context import JobContext
 from jobs.run_lifecycle import RetryPolicy
+from jobs.signing_keys import signing_key_from_config
 from store import get_db
 from store.archive_store_settings import archive_files_from_config
 
@@ -59,6 +60,7 @@ def init_app(app: Flask, download_link: DownloadLink | None = None, app_factory:
         base_url=config["BASE_URL"],
         # ARCHIVE_STORE: a folder (embedded default) or the operator's bucket (scale-out).
         archive_files=archive_files_from_config(config),
+        signing_key=signing_key_from_config(config),
     )
     previous = app.extensions.get(EXTENSION)
     if download_link is None and previous is not None:

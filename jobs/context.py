@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from delivery.contract import Delivery
+from exporters.archive.signature import KeyRing, SigningKey
 from jobs.run_lifecycle import RetryPolicy
 from store import Database, ExportRun, User
 from store.archive_files import ArchiveFiles, LocalArchiveFiles
@@ -89,6 +90,13 @@ class JobContext:
     archive_files: ArchiveFiles | None = None
     # Each user's export item cache (`jobs.export_cache`); None means `export-cache` beside `archive_dir`.
     item_cache_dir: Path | None = None
+    # The service's key that signs each archive's manifest (SIGNING_KEYS); None: archives are unsigned.
+    signing_key: SigningKey | None = None
+
+    @property
+    def signing_keys(self) -> KeyRing | None:
+        """The published key set (active and retired public keys) that checks archives' signatures."""
+        return None if self.signing_key is None else self.signing_key.ring
 
     @property
     def export_cache_dir(self) -> Path:

@@ -232,7 +232,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
             if run.archive is not None:
                 try:
                     with local_copy(ctx.files, run.archive.relpath) as path:
-                        verify_archive(path, scratch=ctx.files.scratch())
+                        verify_archive(path, scratch=ctx.files.scratch(), keys=ctx.signing_keys)
                 except (ArchiveError, ArchiveFilesError, OSError):
                     log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
                 else:
@@ -250,6 +250,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
                 vcard_version=vcard_version_for(user, ctx.vcard_version, ctx.vcard_override),
                 progress=beat.report,
                 cache_dir=ctx.export_cache_dir,
+                signer=ctx.signing_key,
             )
             exported = runs.NewArchive(
                 row=result.archive,
@@ -319,10 +320,10 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
                 receipt = backend.deliver(payload)
             except DeliveryError as exc:
                 outcome = "permanent" if exc.permanent else "transient"
-                _record_attempt(ctx, run_id, key, outcome, None, exc.user_message)
+                _record_attempt(ctx, run_id, key, outcome, None, exc.user_message, archive.sha256)
                 raise
             detail = " ".join([receipt.detail, *receipt.warnings]).strip()
-            _record_attempt(ctx, run_id, key, "delivered", receipt, detail)
+            _record_attempt(ctx, run_id, key, "delivered", receipt, detail, archive.sha256)
             delivered.append(receipt.location)
             # Old archives go only after this one is verified and recorded; never fails the delivery.
             prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
@@ -346,9 +347,15 @@ def _manifest_of(path: Path) -> bytes:
 
 
 def _record_attempt(
-    ctx: JobContext, run_id: str, key: int | None, outcome: str, receipt: Receipt | None, message: str
+    ctx: JobContext,
+    run_id: str,
+    key: int | None,
+    outcome: str,
+    receipt: Receipt | None,
+    message: str,
+    archive_sha256: str | None = None,
 ) -> None:
-    """One attempt and its receipt as data (key, version id, ETag, Message-ID), the run's history line, the status."""
+    """One attempt, its receipt as data (key, version id, ETag, Message-ID, archive SHA-256), history line, status."""
     now = ctx.clock()
     location = receipt.location if receipt is not None else None
     warning = bool(receipt is not None and receipt.warnings)
@@ -365,6 +372,7 @@ def _record_attempt(
                 version_id=receipt.version_id if receipt is not None else None,
                 etag=receipt.etag if receipt is not None else None,
                 message_id=receipt.message_id if receipt is not None else None,
+                archive_sha256=archive_sha256,
             )
         )
         level = "info" if outcome == "delivered" and not warning else "warning" if outcome != "permanent" else "error"

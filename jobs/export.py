@@ -31,6 +31,7 @@ from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
 from exporters.archive.reader import verify_archive
 from exporters.archive.reuse import ReuseStats
+from exporters.archive.signature import SigningKey
 from exporters.archive.writer import DeflatedEntry, Entry, RawEntry, write_archive
 from jobs.archive_options import VCARD_VERSIONS, kinds_of
 from jobs.export_cache import ItemCacheFile
@@ -65,13 +66,15 @@ def write_verified(
     *,
     folder: str = "",
     layout: Callable[[], Mapping[str, Any]] | None = None,
+    signer: SigningKey | None = None,
 ) -> ArchiveInfo:
     """Write an archive to a temporary file, read it back with the verifier, then store it as `folder/name`.
 
     The exporters write bytes and verify them; `store.archive_files.store_new`
     owns the temporary file, fsync and placement without overwriting. Raises
     `ArchiveError` for an unportable file name or bad entries, `ArchiveFilesError`
-    if `relpath` exists or cannot be stored.
+    if `relpath` exists or cannot be stored. With `signer` the archive is signed
+    (`exporters.archive.signature`) and the read-back check demands that signature.
     """
     # 200 bytes leaves room for the `.<name>.partial-<random>` temporary name.
     if name.startswith(".") or sanitize_component(name, max_bytes=200) != name:
@@ -81,8 +84,10 @@ def write_verified(
     stored = store_new(
         files,
         relpath,
-        lambda out: write_archive(out, entries, meta, now, scratch=scratch, layout=layout),
-        lambda temp: verify_archive(temp, scratch=scratch),
+        lambda out: write_archive(out, entries, meta, now, scratch=scratch, layout=layout, signer=signer),
+        lambda temp: verify_archive(
+            temp, scratch=scratch, keys=None if signer is None else signer.ring, require_signature=signer is not None
+        ),
     )
     return ArchiveInfo(
         relpath=relpath,
@@ -127,6 +132,7 @@ def export_user(
     kinds: tuple[str, ...] | None = None,
     cache_dir: Path | None = None,
     processes: int | None = None,
+    signer: SigningKey | None = None,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
@@ -136,7 +142,8 @@ def export_user(
     items unchanged since the last export are not read or serialised again, and
     the archive is the same bytes as without it. `processes` (default: by size,
     `jobs.export_split.processes_for`) is 2 to make the calendars in a second
-    process, 1 for none; the archive is the same bytes either way.
+    process, 1 for none; the archive is the same bytes either way. `signer`
+    (the service's key, `JobContext.signing_key`) signs its manifest.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -198,6 +205,7 @@ def export_user(
             now,
             folder=str(user.id),
             layout=lambda: bundle.layout.as_dict(),
+            signer=signer,
         )
         if cache is not None:
             cache.commit()  # the archive verified: keep what it used, drop the rest
@@ -227,6 +235,7 @@ def export_and_record(
     vcard_version: str | None = None,
     progress: ProgressCallback | None = None,
     cache_dir: Path | None = None,
+    signer: SigningKey | None = None,
 ) -> ExportResult:
     """Export `user_id` (read-only transaction), then record the archive (short write transaction).
 
@@ -240,7 +249,14 @@ def export_and_record(
             raise LookupError(f"no user {user_id}")
         version = vcard_version_for(user, default_vcard_version, vcard_version)
         result = export_user(
-            session, user, files, now=now, vcard_version=version, progress=progress, cache_dir=cache_dir
+            session,
+            user,
+            files,
+            now=now,
+            vcard_version=version,
+            progress=progress,
+            cache_dir=cache_dir,
+            signer=signer,
         )
     try:
         with database.session(write=True) as session:

@@ -62,6 +62,8 @@ class DeliveryAttempt(Base):
     version_id: Mapped[str | None] = mapped_column(String(1024))
     etag: Mapped[str | None] = mapped_column(String(256))
     message_id: Mapped[str | None] = mapped_column(String(998))
+    # The SHA-256 of the archive file delivered (`lifeboat verify --expect`); NULL before revision 0012.
+    archive_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class DestinationCheck(Base):

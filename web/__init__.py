@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
         support_actions_page,
         support_bulk_page,
         support_console,
+        well_known,
     )
 
     csrf.init_app(app)
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         archives,
         archive_pages,
         health,
+        well_known,
         metrics,
         export_now,
         history,

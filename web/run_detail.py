@@ -92,6 +92,7 @@ class AttemptView:
     version_id: str | None
     etag: str | None
     message_id: str | None
+    archive_sha256: str | None = None  # the archive file's SHA-256 as delivered (for `lifeboat verify --expect`)
 
 
 def stage_timings(history: Iterable[RunEvent]) -> list[StageTiming]:
@@ -154,6 +155,7 @@ def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
             version_id=a.version_id,
             etag=a.etag,
             message_id=a.message_id,
+            archive_sha256=a.archive_sha256 if a.outcome == "delivered" else None,
         )
         for a in attempts
     ]

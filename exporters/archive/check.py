@@ -74,6 +74,7 @@ from exporters.archive.helper import Helper
 from exporters.archive.layout import ADDRESS_BOOK
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.reader import ArchiveReader, open_archive
+from exporters.archive.signature import UNSIGNED, KeyRing, SignatureCheck
 
 # PyYAML's libyaml loader: the same safe constructor, its scanner in C (14x faster, docs/performance.md).
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -105,6 +106,7 @@ class Report:
     memo: bool = False
     parsed: Counter[str] = field(default_factory=Counter)
     known: Counter[str] = field(default_factory=Counter)
+    signature: SignatureCheck = UNSIGNED  # what manifest.json.sig says (`exporters.archive.signature`)
 
     def counts(self) -> dict[str, int]:
         """The figures as `exporters.archive.counts` defines them, from what the parsers found."""
@@ -175,7 +177,12 @@ class Partial:
 
 
 def check_archive(
-    path: Path, *, processes: int | None = None, memo_dir: Path | None = None, fresh: bool = False
+    path: Path,
+    *,
+    processes: int | None = None,
+    memo_dir: Path | None = None,
+    fresh: bool = False,
+    keys: KeyRing | None = None,
 ) -> Report:
     """Verify the archive at `path`, parse every file independently and compare the figures with the manifest.
 
@@ -189,7 +196,9 @@ def check_archive(
     everything and still adds it. The problems and figures are the same with
     and without a memo.
     `exporters.archive.helper.HelperFailed` if the second process dies: the
-    archive was then not fully checked, which says nothing about it.
+    archive was then not fully checked, which says nothing about it. `keys`
+    checks manifest.json.sig (`exporters.archive.reader.verify_archive`); the
+    report's `signature` says what it found.
     """
     count = processes if processes is not None else processes_for(path)
     if count not in (1, 2):
@@ -199,16 +208,20 @@ def check_archive(
         with memo.snapshot() if memo is not None and not fresh else nullcontext() as source:
             verdicts = memo.verdicts(source) if memo is not None and memo.usable else None
             try:
-                archive, partials = _check_shares(path, count, CHUNK, verdicts)
+                archive, partials = _check_shares(path, count, CHUNK, verdicts, keys)
             except MemoUnusable as exc:
                 assert memo is not None
                 memo.unusable(exc)
                 verdicts = None
-                archive, partials = _check_shares(path, count, CHUNK, None)
+                archive, partials = _check_shares(path, count, CHUNK, None, keys)
             finally:
                 if verdicts is not None:
                     verdicts.close()
-        report = Report(skipped=archive.survey.skipped(), top_folder=archive.survey.prefix().rstrip("/"))
+        report = Report(
+            skipped=archive.survey.skipped(),
+            top_folder=archive.survey.prefix().rstrip("/"),
+            signature=archive.signature,
+        )
         problems = _merge(partials, report)
         problems += count_problems(archive.manifest.counts, report.counts())
         if problems:
@@ -221,16 +234,18 @@ def check_archive(
     return report
 
 
-def _check_shares(path: Path, count: int, chunk: int, verdicts: Verdicts | None) -> tuple[ArchiveReader, list[Partial]]:
+def _check_shares(
+    path: Path, count: int, chunk: int, verdicts: Verdicts | None, keys: KeyRing | None
+) -> tuple[ArchiveReader, list[Partial]]:
     """Check `path` in `count` processes; the archive as this process opened it, and each share's `Partial`."""
     if count == 1:
-        archive = _open(path)
+        archive = _open(path, keys)
         with archive:
             return archive, [_check_share(archive, Share(), chunk, verdicts)]
     memo_args = [] if verdicts is None else [verdicts.prefix.hex(), str(verdicts.source or "-")]
     # The helper starts first, so that its start-up overlaps this process's own read-back check.
     with Helper(WORKER, [os.fspath(path), "1", "2", str(chunk), *memo_args]) as helper:
-        archive = _open(path)
+        archive = _open(path, keys)
         with archive:
             partials = [_check_share(archive, Share(0, 2), chunk, verdicts)]
         answer = helper.result()
@@ -263,9 +278,9 @@ def check_share(path: Path, share: Share, chunk: int, verdicts: Verdicts | None 
         return _check_share(archive, share, chunk, verdicts)
 
 
-def _open(path: Path) -> ArchiveReader:
+def _open(path: Path, keys: KeyRing | None = None) -> ArchiveReader:
     try:
-        return open_archive(path)
+        return open_archive(path, keys=keys)
     except ArchiveError as exc:
         raise InvalidInput(str(exc)) from None
 

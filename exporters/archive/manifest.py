@@ -26,7 +26,9 @@ SUPPORTED_VERSIONS = frozenset({1})
 MANIFEST_NAME = "manifest.json"
 README_NAME = "README.txt"
 CHECKSUMS_NAME = "SHA256SUMS"
-RESERVED_NAMES = frozenset({MANIFEST_NAME, README_NAME, CHECKSUMS_NAME})
+# The service's signature over manifest.json's bytes (`exporters.archive.signature`); listed nowhere.
+SIGNATURE_NAME = "manifest.json.sig"
+RESERVED_NAMES = frozenset({MANIFEST_NAME, README_NAME, CHECKSUMS_NAME, SIGNATURE_NAME})
 GENERATOR = "Lifeboat"
 # Keys the archive writer owns; everything else in manifest.json is the caller's meta.
 _FORMAT_KEYS = ("format", "format_version", "generator", "created_at", "files")

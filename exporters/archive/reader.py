@@ -38,6 +38,7 @@ from exporters.archive.manifest import (
     CHECKSUMS_NAME,
     MANIFEST_NAME,
     README_NAME,
+    SIGNATURE_NAME,
     ArchiveError,
     Manifest,
     ManifestFile,
@@ -45,6 +46,7 @@ from exporters.archive.manifest import (
     read_manifest,
 )
 from exporters.archive.repack import Kind, UnsafeMember, ZipSurvey, classify
+from exporters.archive.signature import MAX_SIGNATURE_BYTES, KeyRing, SignatureCheck, check_signature
 from exporters.archive.spool import Spool, iter_rows
 from exporters.archive.zipdir import SMALL_MEMBER as SMALL_MEMBER  # re-exported: bench/zip_members.py sets it
 from exporters.archive.zipdir import Member, central_directory, member_chunks, small_member
@@ -102,12 +104,20 @@ class ArchiveReader:
     """A verified archive opened for restores and checks: members are read by path and re-checked.
 
     `survey` says what verification passed over (folder entries, macOS
-    extras, a top folder) in a zip the user made again from the unpacked files.
+    extras, a top folder) in a zip the user made again from the unpacked files;
+    `signature` what manifest.json.sig says, checked against `keys`.
     """
 
-    def __init__(self, source: Source, *, scratch: Path | None = None, verified_sha256: str | None = None) -> None:
-        self.manifest, self.survey, self._file, self._spool = _verified(
-            source, keep=True, scratch=scratch, verified_sha256=verified_sha256
+    def __init__(
+        self,
+        source: Source,
+        *,
+        scratch: Path | None = None,
+        verified_sha256: str | None = None,
+        keys: KeyRing | None = None,
+    ) -> None:
+        self.manifest, self.survey, self.signature, self._file, self._spool = _verified(
+            source, keep=True, scratch=scratch, verified_sha256=verified_sha256, keys=keys
         )
         self._owns_file = not _is_file_object(source)
 
@@ -169,7 +179,9 @@ class ArchiveReader:
             yield files[seq]
 
 
-def open_archive(source: Source, *, scratch: Path | None = None, verified_sha256: str | None = None) -> ArchiveReader:
+def open_archive(
+    source: Source, *, scratch: Path | None = None, verified_sha256: str | None = None, keys: KeyRing | None = None
+) -> ArchiveReader:
     """Verify the archive at `source` (a path or a seekable binary file) in full, then open it for reading.
 
     `verified_sha256`: the SHA-256 of the whole file, which another process has
@@ -177,8 +189,9 @@ def open_archive(source: Source, *, scratch: Path | None = None, verified_sha256
     checked instead of every member (0.04 s instead of ~0.9 s CPU for a 55 MB
     archive): the zip and manifest are still read, and each member read is still
     checked against its listed SHA-256. `ArchiveError` if the digest differs.
+    `keys`: the key set to check manifest.json.sig with (see `verify_archive`).
     """
-    return ArchiveReader(source, scratch=scratch, verified_sha256=verified_sha256)
+    return ArchiveReader(source, scratch=scratch, verified_sha256=verified_sha256, keys=keys)
 
 
 def iter_members(source: Source) -> Iterator[tuple[str, bytes]]:
@@ -250,8 +263,8 @@ def _open_file(source: Source) -> IO[bytes]:
         raise ArchiveError(f"{path} cannot be read ({exc})") from None
 
 
-def _scan_members(path: str, f: IO[bytes], spool: Spool) -> tuple[Member | None, ZipSurvey]:
-    """Record every file member in `spool` (refusing unsafe and repeated names); return manifest.json's.
+def _scan_members(path: str, f: IO[bytes], spool: Spool) -> tuple[Member | None, Member | None, ZipSurvey]:
+    """Record every file member in `spool` (refusing unsafe and repeated names); return manifest.json's and .sig's.
 
     Folder entries and macOS extras are checked for safety, counted in the
     returned `ZipSurvey` and left out; a top folder shared by everything (a zip of
@@ -278,13 +291,21 @@ def _scan_members(path: str, f: IO[bytes], spool: Spool) -> tuple[Member | None,
     if twice is not None:
         raise ArchiveError(f"member {twice[0]!r} appears twice in the zip")
     spool.execute("CREATE UNIQUE INDEX zip_path ON zip (path)")
-    row = spool.first("SELECT name, flags, method, crc, csize, size, offset FROM zip WHERE path = ?", (MANIFEST_NAME,))
-    return (None if row is None else Member(*row)), survey
+    found = []
+    for name in (MANIFEST_NAME, SIGNATURE_NAME):
+        row = spool.first("SELECT name, flags, method, crc, csize, size, offset FROM zip WHERE path = ?", (name,))
+        found.append(None if row is None else Member(*row))
+    return found[0], found[1], survey
 
 
 def _verified(
-    source: Source, *, keep: bool = False, scratch: Path | None = None, verified_sha256: str | None = None
-) -> tuple[Manifest, ZipSurvey, IO[bytes], Spool]:
+    source: Source,
+    *,
+    keep: bool = False,
+    scratch: Path | None = None,
+    verified_sha256: str | None = None,
+    keys: KeyRing | None = None,
+) -> tuple[Manifest, ZipSurvey, SignatureCheck, IO[bytes], Spool]:
     """Verify the archive at `source` (see `verify_archive`); return the open file and the spool of members.
 
     With `keep`, the caller closes both; otherwise they are closed already (a
@@ -296,7 +317,7 @@ def _verified(
     try:
         if verified_sha256 is not None:
             _check_file_digest(_label(source), f, verified_sha256)
-        manifest, survey = _verify(_label(source), f, spool, members=verified_sha256 is None)
+        manifest, survey, signature = _verify(_label(source), f, spool, keys, members=verified_sha256 is None)
     except BaseException:
         spool.close()
         if owned:
@@ -306,7 +327,7 @@ def _verified(
         spool.close()
         if owned:
             f.close()
-    return manifest, survey, f, spool
+    return manifest, survey, signature, f, spool
 
 
 def _check_file_digest(path: str, f: IO[bytes], sha256: str) -> None:
@@ -319,17 +340,21 @@ def _check_file_digest(path: str, f: IO[bytes], sha256: str) -> None:
         raise ArchiveError(f"{path}: changed since it was verified (SHA-256 {found}, not {sha256})")
 
 
-def _verify(path: str, f: IO[bytes], spool: Spool, *, members: bool = True) -> tuple[Manifest, ZipSurvey]:
-    manifest_member, survey = _scan_members(path, f, spool)
+def _verify(
+    path: str, f: IO[bytes], spool: Spool, keys: KeyRing | None, *, members: bool = True
+) -> tuple[Manifest, ZipSurvey, SignatureCheck]:
+    manifest_member, signature_member, survey = _scan_members(path, f, spool)
     if manifest_member is None:
         raise ArchiveError(f"{MANIFEST_NAME} is missing: this is not a complete Lifeboat archive")
     if manifest_member.file_size > MAX_MANIFEST_BYTES:
         raise ArchiveError(f"{MANIFEST_NAME} is implausibly large ({manifest_member.file_size} bytes)")
+    manifest_digest = hashlib.sha256()
     try:
-        chunks = member_chunks(f, manifest_member, MANIFEST_CHUNK)
+        chunks = _hashed(member_chunks(f, manifest_member, MANIFEST_CHUNK), manifest_digest)
         manifest = read_manifest(chunks, seen=spool.keys("listed_keys"))
     except _DAMAGE as exc:
         raise ArchiveError(f"{MANIFEST_NAME}: damaged in the zip ({exc})") from None
+    signature = _check_signature(f, signature_member, manifest_digest.hexdigest(), keys)
     listed = spool.table("listed", 2)
     has = {README_NAME: False, CHECKSUMS_NAME: False}
     for seq, entry in enumerate(manifest.files):
@@ -341,13 +366,13 @@ def _verify(path: str, f: IO[bytes], spool: Spool, *, members: bool = True) -> t
             raise ArchiveError(f"{required}: not listed in manifest.json, which every archive has")
     spool.execute("CREATE UNIQUE INDEX listed_path ON listed (path)")
     extra = spool.first(
-        "SELECT name FROM zip WHERE path != ? AND path NOT IN (SELECT path FROM listed) ORDER BY seq LIMIT 1",
-        (MANIFEST_NAME,),
+        "SELECT name FROM zip WHERE path NOT IN (?, ?) AND path NOT IN (SELECT path FROM listed) ORDER BY seq LIMIT 1",
+        (MANIFEST_NAME, SIGNATURE_NAME),
     )
     if extra is not None:
         raise ArchiveError(f"{extra[0]}: in the zip but not listed in manifest.json (added later?)")
     if not members:
-        return manifest, survey  # verified in full by whoever gave the file's digest
+        return manifest, survey, signature  # verified in full by whoever gave the file's digest
     rows = iter_rows(spool.execute(f"SELECT {_JOINED} ORDER BY listed.seq"))
     for row, expected in zip(rows, manifest.files, strict=True):
         if row[1] is None:
@@ -370,13 +395,41 @@ def _verify(path: str, f: IO[bytes], spool: Spool, *, members: bool = True) -> t
             size += len(chunk)
         if (digest.hexdigest(), size) != (expected.sha256, expected.size):
             raise ArchiveError(f"{CHECKSUMS_NAME}: does not agree with manifest.json")
-    return manifest, survey
+    return manifest, survey, signature
 
 
-def verify_archive(source: Source, *, scratch: Path | None = None) -> Manifest:
+def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    """`chunks` as they come, each added to `digest` (manifest.json's SHA-256, for its signature)."""
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
+def _check_signature(f: IO[bytes], member: Member | None, manifest_sha256: str, keys: KeyRing | None) -> SignatureCheck:
+    """Read manifest.json.sig (if any) and check it against manifest.json's SHA-256 (`check_signature`)."""
+    data = None
+    if member is not None:
+        if max(member.file_size, member.compress_size) > MAX_SIGNATURE_BYTES:
+            raise ArchiveError(f"{SIGNATURE_NAME} is implausibly large ({member.file_size} bytes)")
+        try:
+            data = small_member(f, member)
+        except _DAMAGE as exc:
+            raise ArchiveError(f"{SIGNATURE_NAME}: damaged in the zip ({exc})") from None
+    return check_signature(data, manifest_sha256, keys)
+
+
+def verify_archive(
+    source: Source, *, scratch: Path | None = None, keys: KeyRing | None = None, require_signature: bool = False
+) -> Manifest:
     """Check the archive at `source` (a path, or a seekable binary file the caller closes) completely.
 
     Returns its manifest.
+
+    When the archive holds manifest.json.sig, it must sign manifest.json's
+    exact bytes: a manifest changed after signing is refused, and so is a
+    signature that does not hold for a key `keys` knows (`exporters.archive.signature`).
+    An unsigned archive, or one signed by a key `keys` does not know, passes on
+    its checksums unless `require_signature`, which demands a valid signature.
 
     It must be a zip with a known-format `manifest.json`; every listed file
     must be present with the listed size and SHA-256 (and a good CRC); nothing
@@ -391,7 +444,10 @@ def verify_archive(source: Source, *, scratch: Path | None = None) -> Manifest:
     as the zipping tool meant them, and one top folder around everything is
     dropped; unsafe names are refused wherever they appear.
     """
-    return _verified(source, scratch=scratch)[0]
+    manifest, _, signature, _, _ = _verified(source, scratch=scratch, keys=keys)
+    if require_signature and not signature.valid:
+        raise ArchiveError(f"no valid signature: {signature.line()}")
+    return manifest
 
 
 def read_account(source: Source, *, email: str | None = None) -> Account:

@@ -9,7 +9,8 @@ nothing is damaged, without installing anything.
 from __future__ import annotations
 
 from exporters.archive.counts import KINDS
-from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest
+from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, SIGNATURE_NAME, Manifest
+from exporters.archive.signature import PublicKey
 
 _BODY = """\
 What is inside
@@ -57,8 +58,25 @@ Checking that nothing is missing or damaged
 """
 
 
-def readme_text(vcard_version: str = "3.0", *, manifest: Manifest | None = None) -> str:
-    """Render README.txt; with `manifest`, it also names the owner, the time and the counts."""
+_SIGNED = """
+Checking that nobody changed it
+  {signature} is the service's Ed25519 signature over {manifest}.
+  Made with the key
+    {key_id}  {public_key}
+  which the Lifeboat that made it publishes at
+    <its address>/.well-known/lifeboat-signing-keys.json
+  This checks the checksums and the signature:
+    lifeboat verify <archive>.zip
+"""
+
+
+def readme_text(
+    vcard_version: str = "3.0", *, manifest: Manifest | None = None, signing_key: PublicKey | None = None
+) -> str:
+    """Render README.txt; with `manifest`, it also names the owner, the time and the counts.
+
+    With `signing_key`, it names the key that signs the archive's manifest.json.
+    """
     lines = ["Lifeboat archive"]
     if manifest is not None:
         if manifest.email:
@@ -81,6 +99,13 @@ def readme_text(vcard_version: str = "3.0", *, manifest: Manifest | None = None)
         ]
     lines.append("")
     body = _BODY.format(vcard=vcard_version, manifest=MANIFEST_NAME, checksums=CHECKSUMS_NAME)
+    if signing_key is not None:
+        body += _SIGNED.format(
+            signature=SIGNATURE_NAME,
+            manifest=MANIFEST_NAME,
+            key_id=signing_key.key_id,
+            public_key=signing_key.base64,
+        )
     return "\n".join(lines) + "\n" + body
 
 

@@ -35,6 +35,7 @@ from exporters.archive.manifest import (
     MANIFEST_NAME,
     README_NAME,
     RESERVED_NAMES,
+    SIGNATURE_NAME,
     ArchiveError,
     Manifest,
     ManifestFile,
@@ -44,6 +45,7 @@ from exporters.archive.manifest import (
 from exporters.archive.paths import PathRegistry, collision_key
 from exporters.archive.readme import readme_text
 from exporters.archive.reuse import FINAL_BLOCK
+from exporters.archive.signature import SigningKey
 from exporters.archive.spool import Spool, iter_rows
 from exporters.archive.zipdir import spool_members
 
@@ -249,6 +251,7 @@ def _write_zip(
     now: dt.datetime,
     layout: Callable[[], Mapping[str, Any]] | None,
     scratch: Path | None,
+    signer: SigningKey | None = None,
 ) -> None:
     date_time = _date_time(now)
     with Spool(_WRITER_SCHEMA, folder=scratch) as spool:
@@ -274,10 +277,13 @@ def _write_zip(
             if not has_readme:
                 _check_path(checker, README_NAME)
                 version = str(head.meta.get("vcard_version", "3.0"))
-                text = readme_text(version, manifest=head).encode("utf-8")
+                key = signer.public if signer is not None else None
+                text = readme_text(version, manifest=head, signing_key=key).encode("utf-8")
                 files.add(_write_member(zf, README_NAME, text, date_time))
             files.add(_write_member(zf, CHECKSUMS_NAME, checksums_chunks(_listed(spool)), date_time))
-            _write_member(zf, MANIFEST_NAME, head.json_chunks(_listed(spool)), date_time)
+            _, manifest_sha256, _ = _write_member(zf, MANIFEST_NAME, head.json_chunks(_listed(spool)), date_time)
+            if signer is not None:  # after the manifest, listed nowhere: it signs manifest.json's exact bytes
+                _write_member(zf, SIGNATURE_NAME, signer.signature_member(manifest_sha256), date_time)
         except BaseException:
             # The caller discards the partial output; closing only releases it.
             with contextlib.suppress(Exception):
@@ -303,6 +309,7 @@ def write_archive(
     *,
     scratch: Path | None = None,
     layout: Callable[[], Mapping[str, Any]] | None = None,
+    signer: SigningKey | None = None,
 ) -> None:
     """Write `entries` plus SHA256SUMS and manifest.json (and README.txt) as a zip into `out`.
 
@@ -314,9 +321,12 @@ def write_archive(
     knows its file names only then). If no entry is `README.txt`, one is added.
     `now` (aware) is the creation time and every member's timestamp, so the
     same input gives the same bytes. `scratch` is the folder for the per-member
-    spool (None: SQLite's own temporary folder). Raises `ArchiveError` if an
+    spool (None: SQLite's own temporary folder). With `signer`, the archive
+    ends with `manifest.json.sig`, the service's signature over manifest.json
+    (`exporters.archive.signature`), and README.txt names the key; the bytes
+    are still the same for the same input and key. Raises `ArchiveError` if an
     entry path is unsafe or clashes, or the meta cannot be stored; `out` then
     holds a partial zip the caller discards.
     """
     head = manifest_from_meta(meta, now)
-    _write_zip(out, entries, head, now, layout, scratch)
+    _write_zip(out, entries, head, now, layout, scratch, signer)

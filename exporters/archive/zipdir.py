@@ -51,6 +51,10 @@ _EXTRA = struct.Struct("<HH")
 _MAX_COMMENT = 0xFFFF
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
+# Flags no reader copes with (patched data, strong encryption), and the newest "version needed to
+# extract" zipfile accepts: a member claiming either is refused, as `unzip` and zipfile would refuse it.
+_UNREADABLE_FLAGS = 0x20 | 0x40
+_MAX_EXTRACT_VERSION = 63
 _ZIP64_EXTRA = 0x0001
 _UNICODE_PATH_EXTRA = 0x7075  # Info-ZIP: version 1, CRC-32 of the stored name, the name in UTF-8
 _FULL32 = 0xFFFFFFFF
@@ -205,6 +209,8 @@ def central_directory(f: IO[bytes]) -> Iterator[Member]:
             raise BadZip("Bad magic number for central directory")
         fields = _CENTRAL.unpack(head)
         flags, method, crc, csize, fsize = fields[5], fields[6], fields[9], fields[10], fields[11]
+        if flags & _UNREADABLE_FLAGS or fields[3] > _MAX_EXTRACT_VERSION:
+            raise BadZip(f"a member needs zip features no reader has (flags {flags:#06x}, version {fields[3]})")
         name_len, extra_len, comment_len, offset = fields[12], fields[13], fields[14], fields[18]
         rest = f.read(name_len + extra_len + comment_len)
         if len(rest) != name_len + extra_len + comment_len:

@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path, PurePosixPath
@@ -24,12 +26,15 @@ from exporters.archive.counts import counts_line
 from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
 from exporters.archive.reader import read_member, verify_archive
+from exporters.archive.signature import KeyRing
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
+from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record
 from jobs.restore import restore_archive
+from jobs.signing_keys import read_key_ring
 from jobs.staff_accounts import refuse_staff_data
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import Archive, migrate
@@ -99,6 +104,7 @@ def export_command(email: str, out: Path | None, check: bool, deliver: bool, vca
         default_vcard_version=current_app.config["VCARD_VERSION"],
         vcard_version=vcard_version,
         cache_dir=get_context().export_cache_dir,
+        signer=get_context().signing_key,
     )
     path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
     click.echo(
@@ -236,25 +242,61 @@ def archive_options_command(email: str, vcard_version: str | None) -> None:
     help="Parse every item, even those an earlier check verified with the same parser versions "
     "(what it finds is still remembered for the next check).",
 )
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The signing key set to check the signature with: a saved copy of a service's "
+    "/.well-known/lifeboat-signing-keys.json (default: this Lifeboat's own keys).",
+)
+@click.option(
+    "--expect",
+    "expect",
+    default=None,
+    metavar="SHA256",
+    help="The SHA-256 of the whole file, e.g. from its delivery receipt; checked first.",
+)
+@click.option(
+    "--require-signature",
+    is_flag=True,
+    help="NOT OK unless the archive carries a valid signature by a key of the key set.",
+)
 @with_appcontext
-def verify_command(archive: Path, processes: int | None, fresh: bool) -> None:
-    """Check every checksum in ARCHIVE and parse every file with an independent parser.
+def verify_command(
+    archive: Path,
+    processes: int | None,
+    fresh: bool,
+    keys_file: Path | None,
+    expect: str | None,
+    require_signature: bool,
+) -> None:
+    """Check every checksum in ARCHIVE, its signature, and parse every file with an independent parser.
 
     A large archive is parsed in two processes, one per core; the report is the same.
+    A signed archive whose manifest.json is not what the service signed (a file
+    edited together with manifest.json and SHA256SUMS) is NOT OK; an unsigned one
+    is checked on its checksums and said to be unsigned.
     Items (cards, event series, notes) whose exact bytes an earlier check parsed
     without a problem, with the same parser versions, are not parsed again: they
     are remembered by their SHA-256 in the instance folder (verify-memo/, safe to
     delete). The report is the same either way; --fresh parses everything.
     """
+    keys = _verify_keys(keys_file)
+    if expect is not None:
+        _check_expected_digest(archive, expect)
     try:
-        report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh)
+        report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh, keys=keys)
+        if require_signature and not report.signature.valid:
+            raise InvalidInput(f"no valid signature, which --require-signature demands: {report.signature.line()}")
     except InvalidInput as exc:
         raise click.ClickException(f"{archive}: NOT OK\n{exc}") from None
     except HelperFailed as exc:
         raise click.ClickException(
             f"{archive}: not checked: {exc}. Run this again, or with --processes 1 to check in one process."
         ) from None
-    click.echo(f"{archive}: OK\n{report.summary()}")
+    expected = "  file: SHA-256 as expected\n" if expect is not None else ""
+    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{report.summary()}")
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
@@ -263,6 +305,34 @@ def verify_command(archive: Path, processes: int | None, fresh: bool) -> None:
 def _verify_memo_dir() -> Path:
     """Where `verify` and `export --check` remember what they verified (`exporters.archive.check_memo`)."""
     return Path(current_app.instance_path) / VERIFY_MEMO
+
+
+def _verify_keys(keys_file: Path | None) -> KeyRing | None:
+    """The key set `verify` checks signatures with: the file given, else this instance's published set."""
+    if keys_file is not None:
+        try:
+            return read_key_ring(keys_file)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--keys") from None
+    from jobs import get_context
+
+    return get_context().signing_keys
+
+
+def _check_expected_digest(archive: Path, expect: str) -> None:
+    wanted = expect.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", wanted):
+        raise click.BadParameter(f"{expect!r} is not a SHA-256 (64 hex digits)", param_hint="--expect")
+    digest = hashlib.sha256()
+    with archive.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    found = digest.hexdigest()
+    if found != wanted:
+        raise click.ClickException(
+            f"{archive}: NOT OK\nthe file's SHA-256 is {found}, not the expected {wanted}: "
+            "this is not the archive that was delivered, or it was changed since"
+        )
 
 
 @click.command("restore")
@@ -339,6 +409,7 @@ def demo_command() -> None:
             get_context().files,
             now=utcnow(),
             default_vcard_version=current_app.config["VCARD_VERSION"],
+            signer=get_context().signing_key,
         )
     click.echo(f"Demo account ready. {where_to_open()} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
@@ -471,7 +542,7 @@ def import_account_command(file: Path) -> None:
 
 
 COMMANDS.insert(0, import_account_command)
-COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS + SCRUB_COMMANDS
+COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS + SCRUB_COMMANDS + SIGNING_KEY_COMMANDS
 
 
 @click.command("upgrade")

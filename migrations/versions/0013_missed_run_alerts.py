@@ -8,7 +8,7 @@ where a schedule that never delivered is measured from; rows that exist already
 have NULL, which means "since the account was made", as the support queue did.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 04:40:00.000000
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

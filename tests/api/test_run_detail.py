@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Flask
 
 from errors import DeliveryError
-from store import Database
+from store import Database, ExportRun
 from tests.api.conftest import Call
 from tests.web.run_helpers import BUCKET_LABEL, ETAG, KEY, VERSION, ReceiptDelivery, run_now, use_bucket
 
@@ -25,6 +25,7 @@ def test_a_run_reports_its_stages_and_each_attempt_with_its_receipt(
     assert failed["outcome"] == "transient" and failed["message"] == "The bucket server was busy."
     assert failed["destination"] == BUCKET_LABEL and failed["destination_id"] == destination
     assert failed["object_key"] is failed["version_id"] is failed["etag"] is failed["message_id"] is None
+    assert failed["archive_sha256"] is None  # nothing was delivered
     names = [s["name"] for s in run["stages"]]
     assert names == ["starting", "contacts", "calendars", "notes", "verified", "deliver"]
     assert all(s["attempt"] == 1 for s in run["stages"])
@@ -43,6 +44,10 @@ def test_a_delivered_runs_receipt_names_key_version_and_etag(
     (attempt,) = run["attempts"]
     assert (attempt["object_key"], attempt["version_id"], attempt["etag"]) == (KEY, VERSION, ETAG)
     assert attempt["location"] == f"s3://backups/{KEY}" and attempt["outcome"] == "delivered"
+    with db.session() as session:
+        stored = session.get(ExportRun, run_id)
+        assert stored is not None and stored.archive is not None
+        assert attempt["archive_sha256"] == stored.archive.sha256  # for `lifeboat verify --expect`
     assert run["stages"][-1] == {"attempt": 1, "name": "done", "started_at": run["finished_at"], "seconds": None}
     assert [e["kind"] for e in run["history"]].count("stage") == 5
 
@@ -52,5 +57,6 @@ def test_the_openapi_document_describes_stages_and_receipts(as_alice: Call) -> N
     detail = schemas["RunDetail"]["properties"]
     assert {"stages", "attempts"} <= set(detail)
     attempt = schemas["DeliveryAttempt"]["properties"]
-    assert {"at", "destination", "outcome", "message", "object_key", "version_id", "etag", "message_id"} <= set(attempt)
+    receipt = {"object_key", "version_id", "etag", "message_id", "archive_sha256"}
+    assert {"at", "destination", "outcome", "message", *receipt} <= set(attempt)
     assert {"name", "started_at", "seconds"} <= set(schemas["Stage"]["properties"])

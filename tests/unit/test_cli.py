@@ -66,8 +66,8 @@ def test_import_export_restore_export_gives_the_same_files(
     second = _export(runner, "copy@example.com")
     a, b = _members(first), _members(second)
     assert a.keys() == b.keys()
-    # Every data file is byte-identical; only the manifest/README (owner, time) may differ.
-    for name in a.keys() - {"manifest.json", "README.txt", "SHA256SUMS"}:
+    # Every data file is byte-identical; only the manifest/README (owner, time) and its signature may differ.
+    for name in a.keys() - {"manifest.json", "manifest.json.sig", "README.txt", "SHA256SUMS"}:
         assert a[name] == b[name], name
 
 

@@ -100,6 +100,10 @@ def test_run_detail_shows_stage_timings_each_delivery_with_its_receipt_and_the_a
         assert run is not None
         archive_id = run.archive_id
     assert f'href="/archives/{archive_id}/download"' in page
+    with db.session() as session:
+        archive = session.get(ExportRun, run_id).archive  # type: ignore[union-attr]
+        assert archive is not None
+        assert "Archive SHA-256" in page and archive.sha256 in page  # the receipt, for `lifeboat verify --expect`
     assert "Cancel this export" not in page  # it has ended
     assert "You pressed “Export now”" in page
 

@@ -95,6 +95,11 @@ class DeliveryAttemptSchema(Schema):
     message_id = fields.String(
         allow_none=True, required=True, metadata={"description": "Email: the Message-ID header it was sent with."}
     )
+    archive_sha256 = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Delivered: the SHA-256 of the archive file sent (`lifeboat verify --expect`)."},
+    )
 
 
 class StageSchema(Schema):
