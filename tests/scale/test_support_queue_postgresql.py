@@ -15,7 +15,7 @@ from jobs.audit import Actor, record
 from jobs.audit_search import AuditFilter, audit_count, audit_page, support_actions
 from jobs.support_lookup import find_users
 from jobs.support_queue import KINDS, queue
-from store import Archive, Database, DeliveryAttempt, Destination, ExportRun, Schedule, User
+from store import Archive, Database, DeliveryAttempt, Destination, DestinationCheck, ExportRun, Schedule, User
 
 NOW = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -41,6 +41,14 @@ def _seed(db: Database) -> dict[str, int]:
         s.add(DeliveryAttempt(run_id=bad.id, at=NOW - HOUR, outcome="permanent", message="Access Denied"))
         s.add(ExportRun(user_id=ids["run_failed"], trigger="schedule", state="failed", finished_at=NOW - 2 * HOUR))
         s.add(Destination(user_id=ids["destination_error"], kind="s3", label="b", status="error", status_at=NOW))
+        damaged = Destination(user_id=ids["copy_damaged"], kind="s3", label="c")
+        s.add(damaged)
+        s.flush()
+        s.add(
+            DestinationCheck(
+                destination_id=damaged.id, object_key="c.zip", state="missing", detail="gone", checked_at=NOW - 6 * HOUR
+            )
+        )
         s.add(Schedule(user_id=ids["missed_run"], frequency="weekly", enabled=True))
         s.add(ExportRun(user_id=ids["stuck_run"], trigger="manual", state="running", lease_expires_at=NOW - 4 * HOUR))
         s.add(ExportRun(user_id=ids["retrying"], trigger="manual", state="retrying", started_at=NOW - 5 * HOUR))
