@@ -12,14 +12,17 @@ import logging
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
+from exporters.archive.reader import read_member
 from jobs import missed_runs
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
 from jobs.export_cache import remove_idle_caches
 from jobs.scrub import scrub
-from store import Archive, Database
-from store.archive_files import ArchiveFiles, as_archive_files
+from store import Archive, Database, User
+from store.archive_files import ArchiveFiles, ArchiveFilesError, as_archive_files
 
 log = logging.getLogger("lifeboat.housekeeping")
 # Scrub checks per housekeeping pass (every 10 minutes): 2,880 a day, enough for a weekly look at
@@ -59,17 +62,50 @@ def expire_archives(database: Database, files: ArchiveFiles | Path, *, now: dt.d
 def remove_leftovers(
     database: Database, files: ArchiveFiles | Path, *, now: dt.datetime, older_than: dt.timedelta
 ) -> int:
-    """Remove partial files of crashed writers and complete zips no archive row refers to."""
+    """Remove partial files of crashed writers, and complete zips of this database's crashed runs.
+
+    Why a complete zip no archive row refers to is removed only when it is this
+    database's: a run that dies between placing its file and committing its row
+    leaves one, but so does nothing else of ours, while another database sharing
+    the archive folder (an instance switched from SQLite to PostgreSQL and back,
+    found by a user trial) has every one of its archives "unknown" here. So it is
+    deleted only if its folder's user exists here and made it (its manifest's
+    user is that user's address); any other stays, said once in the log.
+    """
     files = as_archive_files(files)
     with database.session() as session:
         known = set(session.scalars(select(Archive.relpath)))
-    removed = 0
-    for relpath in files.stored_before(now - older_than):
-        name = PurePosixPath(relpath)
-        if name.name.startswith(".") or (name.suffix == ".zip" and relpath not in known):
-            files.delete(relpath)
-            removed += 1
+        removed = 0
+        for relpath in files.stored_before(now - older_than):
+            name = PurePosixPath(relpath)
+            if name.name.startswith("."):
+                files.delete(relpath)
+                removed += 1
+            elif name.suffix == ".zip" and relpath not in known:
+                if _made_here(session, files, relpath):
+                    files.delete(relpath)
+                    removed += 1
+                else:
+                    log.warning(
+                        "%s belongs to no archive of this database and was left alone "
+                        "(is another database using the same archive folder?)",
+                        relpath,
+                    )
     return removed
+
+
+def _made_here(session: Session, files: ArchiveFiles, relpath: str) -> bool:
+    """Whether an unknown zip is a crashed run's of this database: its folder's user here made it."""
+    folder = PurePosixPath(relpath).parent.name
+    user = session.get(User, int(folder)) if folder.isdigit() else None
+    if user is None:
+        return False
+    try:
+        with files.open(relpath) as stream:
+            owner = parse_manifest(read_member(stream, MANIFEST_NAME)).meta.get("user")
+    except (ArchiveError, ArchiveFilesError, OSError, ValueError, KeyError):
+        return False  # not readable as one of our archives: nothing says it is ours
+    return isinstance(owner, str) and owner.strip().lower() == user.email.lower()
 
 
 def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[str, int]:

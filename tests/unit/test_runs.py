@@ -20,6 +20,7 @@ from jobs.context import JobContext
 from jobs.execute import execute_run
 from store import Archive, Database, ExportRun, RunEvent, RunState, Schedule, User
 from store.accounts import replace_account
+from tests.archives import write_archive
 
 
 class Clock:
@@ -315,6 +316,33 @@ def test_housekeeping_removes_partial_files_but_keeps_archives(
     assert result["leftovers"] == 1 and not partial.exists()
     assert result["expired"] == 0  # the newest verified archive is never deleted
     assert len(list(Path(ctx.archive_dir).glob("*/*.zip"))) == 1
+
+
+def test_housekeeping_removes_a_crashed_runs_zip_but_not_another_databases_in_the_same_folder(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock
+) -> None:
+    """An instance switched to another database shares `archives/`: that database's zips are unknown here too."""
+    import os
+    import shutil
+
+    from jobs.housekeeping import remove_leftovers
+
+    run_id = _queue(db, user_id, clock())
+    execute_run(ctx, run_id, "test")
+    (ours,) = Path(ctx.archive_dir).glob(f"{user_id}/*.zip")
+    crashed = ours.with_name("01crashedbeforeitsrowwascommitted.zip")  # this user's, no row: a crash's leftover
+    shutil.copyfile(ours, crashed)
+    other_user = Path(ctx.archive_dir) / str(user_id + 1)  # the other database's user 2, unknown here
+    other_user.mkdir()
+    theirs = other_user / "01fromtheotherdatabase.zip"
+    shutil.copyfile(ours, theirs)
+    not_ours = ours.with_name("01sameuseridotherperson.zip")  # the same folder, another database's user 1
+    write_archive(not_ours.parent, not_ours.name, [], {"user": "someone.else@example.com"}, clock())
+    old = (clock() - dt.timedelta(days=1)).timestamp()
+    for path in (crashed, theirs, not_ours):
+        os.utime(path, (old, old))
+    assert remove_leftovers(db, ctx.archive_dir, now=clock(), older_than=dt.timedelta(hours=1)) == 1
+    assert not crashed.exists() and theirs.exists() and not_ours.exists() and ours.exists()
 
 
 def test_housekeeping_removes_the_export_cache_of_a_user_idle_for_45_days_and_keeps_the_rest(
