@@ -124,3 +124,9 @@ def _generate_missing_keys(app: Flask) -> None:
         keys = config.instance_secret(instance, "signing_keys", lambda: new_signing_keys(dt.date.today()))
         app.config["SIGNING_KEYS"] = keys
         app.config["SIGNING_KEYS_SOURCE"] = str(instance / "signing_keys")
+    elif not app.config["SIGNING_KEYS"]:
+        # Said on every start: nothing else shows that archives go out unsigned (verify calls them "unsigned").
+        log.warning(
+            "archives are not signed: set LIFEBOAT_SIGNING_KEYS (the same on every host; "
+            "`lifeboat signing-key new` prints one) so that verify can tell an edited archive"
+        )

@@ -168,8 +168,12 @@ def _check_auth(clean: dict[str, object], problems: list[tuple[str, str]]) -> No
         if not isinstance(external, str) or not _EXTERNAL_ID.match(external):
             problems.append(("external_id", "A role needs the external ID Lifeboat generated for you."))
         return
-    if not isinstance(key, str) or not _ACCESS_KEY.match(key):
+    if not isinstance(key, str) or not key:
         problems.append(("access_key_id", "Enter the access key ID (or use a role instead)."))
+    elif not _ACCESS_KEY.match(key):
+        problems.append(
+            ("access_key_id", "An access key ID is 3 to 128 letters, digits or symbols, without spaces: check it.")
+        )
     if not isinstance(secret, str) or not secret or any(c.isspace() for c in secret):
         problems.append(("secret_access_key", "Enter the secret access key (no spaces)."))
 

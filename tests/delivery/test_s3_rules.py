@@ -146,3 +146,17 @@ def test_it_masks_secrets_in_reprs() -> None:
     for secret in ("ext-alice-7f3c9a", KEYS["secret_access_key"], KEYS["access_key_id"]):
         assert secret not in shown
     assert "secret_access_key='***'" in shown and "access_key_id='…0001'" in shown
+
+
+@pytest.mark.parametrize(
+    ("key_id", "said"),
+    [
+        ("", "Enter the access key ID (or use a role instead)."),
+        ("a", "An access key ID is 3 to 128 letters, digits or symbols, without spaces: check it."),
+        ("AKIA WITH SPACE", "An access key ID is 3 to 128 letters, digits or symbols, without spaces: check it."),
+    ],
+)
+def test_a_missing_key_id_is_asked_for_and_a_malformed_one_is_named_as_such(key_id: str, said: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        S3Settings(bucket="my-bucket", access_key_id=key_id, secret_access_key="s3cret")
+    assert caught.value.problems == [("access_key_id", said)]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import stat
 import zipfile
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from app import create_app
 from exporters.archive.manifest import RESERVED_NAMES, SIGNATURE_NAME, parse_manifest
 from exporters.archive.writer import Entry
 from jobs import get_context
@@ -49,6 +52,24 @@ def test_the_embedded_default_generates_a_signing_key_readable_by_its_owner_only
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key_file.read_text().startswith("ed25519-private:")
     assert get_context(app).signing_key is not None
+
+
+def test_a_shared_database_without_signing_keys_says_on_start_that_archives_go_out_unsigned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL no key is made up per host (each would sign differently): the operator is told to set one."""
+    settings = {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"}
+    with caplog.at_level(logging.WARNING, logger="lifeboat.app"):
+        shared = create_app({**settings, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    assert shared.config["SIGNING_KEYS"] is None
+    assert [r.getMessage() for r in caplog.records if "not signed" in r.getMessage()] == [
+        "archives are not signed: set LIFEBOAT_SIGNING_KEYS (the same on every host; "
+        "`lifeboat signing-key new` prints one) so that verify can tell an edited archive"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lifeboat.app"):
+        create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"})
+    assert not [r for r in caplog.records if "not signed" in r.getMessage()]  # the embedded default signs
 
 
 def test_an_exported_archive_is_signed_and_verify_says_so(runner: FlaskCliRunner, app: Flask, tmp_path: Path) -> None:
