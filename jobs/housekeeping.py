@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
-from exporters.archive.reader import read_member
+from exporters.archive.manifest import ArchiveError
+from exporters.archive.reader import archive_owner
 from jobs import missed_runs
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
@@ -102,10 +102,10 @@ def _made_here(session: Session, files: ArchiveFiles, relpath: str) -> bool:
         return False
     try:
         with files.open(relpath) as stream:
-            owner = parse_manifest(read_member(stream, MANIFEST_NAME)).meta.get("user")
-    except (ArchiveError, ArchiveFilesError, OSError, ValueError, KeyError):
+            owner = archive_owner(stream)
+    except (ArchiveError, ArchiveFilesError, OSError, KeyError):
         return False  # not readable as one of our archives: nothing says it is ours
-    return isinstance(owner, str) and owner.strip().lower() == user.email.lower()
+    return owner == user.email.lower()
 
 
 def run_all(ctx: JobContext, *, now: dt.datetime, keep_days: int = 30) -> dict[str, int]:

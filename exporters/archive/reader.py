@@ -43,6 +43,7 @@ from exporters.archive.manifest import (
     Manifest,
     ManifestFile,
     checksums_chunks,
+    parse_manifest,
     read_manifest,
 )
 from exporters.archive.repack import Kind, UnsafeMember, ZipSurvey, classify
@@ -219,6 +220,17 @@ _JOINED = (
     "listed.seq, zip.name, zip.flags, zip.method, zip.crc, zip.csize, zip.size, zip.offset "
     "FROM listed LEFT JOIN zip ON zip.path = listed.path"
 )
+
+
+def archive_owner(source: Source) -> str | None:
+    """The address the archive was made for (its manifest's `user`, lower case), or None if it names none.
+
+    Reads manifest.json alone, nothing else is verified: for messages and
+    housekeeping, never to trust the archive's content. `ArchiveError` (or
+    `KeyError`, `OSError`) when it cannot be read.
+    """
+    user = parse_manifest(read_member(source, MANIFEST_NAME)).meta.get("user")
+    return user.strip().lower() if isinstance(user, str) and user.strip() else None
 
 
 def read_member(source: Source, name: str) -> bytes:

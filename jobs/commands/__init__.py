@@ -24,8 +24,8 @@ from errors import InvalidInput
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import counts_line
 from exporters.archive.helper import HelperFailed
-from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
-from exporters.archive.reader import read_member, verify_archive
+from exporters.archive.manifest import ArchiveError
+from exporters.archive.reader import archive_owner, verify_archive
 from exporters.archive.signature import KeyRing
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
@@ -364,15 +364,11 @@ def restore_command(archive: Path, email: str) -> None:
 
 
 def _archive_owner(archive: Path) -> str | None:
-    """Whose account the archive was made from (its manifest's `user`), for the message only; None if unreadable.
-
-    The restore itself verifies the whole archive; this only reads the manifest.
-    """
+    """Whose account the archive was made from, for the message only (the restore verifies it); None if unreadable."""
     try:
-        user = parse_manifest(read_member(archive, MANIFEST_NAME)).meta.get("user")
-    except (ArchiveError, OSError, ValueError, KeyError):
+        return archive_owner(archive)
+    except (ArchiveError, OSError, KeyError):
         return None
-    return str(user).strip().lower() if user else None
 
 
 COMMANDS = [export_command, archive_options_command, verify_command, restore_command]
