@@ -28,6 +28,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from delivery.s3 import S3Delivery
@@ -161,19 +162,19 @@ def claim(database: Database, target: Target, *, now: dt.datetime) -> bool:
     held = now - LIGHT_EVERY + CLAIM_HOLD
     with database.session(write=True) as session:
         if target.last_checked is None:
-            exists = session.get(DestinationCheck, target.destination_id)
-            if exists is not None:
-                return False  # another scrubber wrote the first check meanwhile
-            session.execute(
-                insert(DestinationCheck).values(
-                    destination_id=target.destination_id,
-                    object_key=target.delivered.key,
-                    run_id=target.run_id,
-                    state="checking",
-                    detail="",
-                    checked_at=held,
-                )
+            first = insert(DestinationCheck).values(
+                destination_id=target.destination_id,
+                object_key=target.delivered.key,
+                run_id=target.run_id,
+                state="checking",
+                detail="",
+                checked_at=held,
             )
+            try:
+                with session.begin_nested():  # on PostgreSQL two first checks race to this insert
+                    session.execute(first)
+            except IntegrityError:
+                return False  # another scrubber wrote the first check meanwhile
             return True
         moved = session.execute(
             update(DestinationCheck)
