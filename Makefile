@@ -49,12 +49,14 @@ lock: | $(BIN)/python
 	$(COMPILE) -o $(RUN_LOCK)
 	$(COMPILE) --extra test -c $(RUN_LOCK) -o $(TEST_LOCK)
 
-# Debian packages the tests use: Info-ZIP's zip/unzip (the archive tests re-pack with them) and
+# Debian packages the tests use: Info-ZIP's zip/unzip (the archive tests re-pack with them), age, gpg
+# and ssh-keygen (sealed archives are opened with the standard tools, keys made by them), and
 # Chromium (the browser tests drive /usr/lib/chromium/chromium through Playwright; `playwright
 # install` is never used). A no-op when they are present; needs root for apt-get, otherwise
 # says what to install.
 system-deps:
-	@missing=""; for tool in zip unzip; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in zip unzip age; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	command -v gpg >/dev/null || missing="$$missing gnupg"; command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
 	test -x /usr/lib/chromium/chromium || missing="$$missing chromium"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \

@@ -30,6 +30,11 @@ class Payload:
     counts: Mapping[str, int] = field(default_factory=dict)  # contacts, events, notes, ...
     manifest: bytes = b""  # manifest.json of the archive, delivered beside it where possible
     download_url: str | None = None  # signed, expiring link (for emails of large archives)
+    # Set when the archive was sealed to the user's own key (`delivery.sealing`): then `path`,
+    # `sha256`, `size` and `filename` are the ciphertext's, and these say what it holds and how to open it.
+    sealed_to: str = ""  # e.g. "age key age1abc…wxyz"
+    plain_sha256: str = ""  # the archive's own SHA-256, once decrypted
+    decrypt_hint: str = ""  # the standard tool's command that opens it
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""A user's archive options: which vCard version, and which kinds of data their archives hold.
+"""A user's archive options: which vCard version, which kinds of data, and the key to encrypt to.
 
-Why one module: the settings page, the JSON API and the export all read or
-change these two values, and each must refuse the same things with the same
-words (no kind at all, a kind that does not exist, an unknown vCard version).
+Why one module: the settings page, the JSON API, the command line and the
+export all read or change these values, and each must refuse the same things
+with the same words (no kind at all, a kind that does not exist, an unknown
+vCard version, a private key pasted where the public one belongs).
 `users.export_kinds` holds the kinds comma-separated; None means all of them,
 which is what every archive held before the option existed.
 """
@@ -13,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from account.records import KINDS
-from errors import InvalidInput
+from delivery.sealing import SealKey, SealKeyError, parse_seal_key
+from errors import DeliveryError, InvalidInput
 from store import User
 
 VCARD_VERSIONS = ("3.0", "4.0")
@@ -34,6 +36,7 @@ class ArchiveOptions:
 
     vcard_version: str | None = None
     kinds: Iterable[str] | None = None
+    seal_key: str | None = None  # a public key to encrypt archives to; "" stops encrypting
 
 
 def save_archive_options(user: User, change: ArchiveOptions) -> None:
@@ -54,9 +57,48 @@ def save_archive_options(user: User, change: ArchiveOptions) -> None:
         kinds = tuple(kind for kind in KINDS if kind in wanted)
         if not kinds and not unknown:
             problems.append(("kinds", NO_KIND))
+    seal: SealKey | None = None
+    if change.seal_key:
+        try:
+            seal = parse_seal_key(change.seal_key)
+        except SealKeyError as exc:
+            problems.append(("seal_key", str(exc)))
     if problems:
         raise InvalidInput("The archive options need fixing.", problems)
+    if change.seal_key is not None:
+        user.seal_key = seal.text if seal is not None else None
     if version is not None:
         user.vcard_version = None if version == "default" else version
     if kinds is not None:
         user.export_kinds = None if kinds == KINDS else ",".join(kinds)
+
+
+def seal_key_of(user: User) -> SealKey | None:
+    """The key `user`'s archives are encrypted to, or None; a stored key that no longer parses stops delivery.
+
+    Why stop rather than send the plain zip: the user asked that nothing
+    readable leaves Lifeboat, so a key this version cannot use (a library that
+    now refuses it) must not quietly turn into plaintext in their bucket.
+    """
+    if not user.seal_key:
+        return None
+    try:
+        return parse_seal_key(user.seal_key)
+    except SealKeyError as exc:
+        raise DeliveryError(
+            f"seal key unusable: {exc}",
+            permanent=True,
+            user_message=f"Your archives are set to be encrypted, but the key cannot be used: {exc} "
+            "Give your public key again in Settings, under Archive options. Nothing was sent.",
+        ) from None
+
+
+def shown_seal_key(user: User) -> SealKey | None:
+    """The key to show on the settings page and in the API; one that no longer parses shows as none.
+
+    (Delivery refuses such a key with its reason, `seal_key_of`; the pages only say what is in force.)
+    """
+    try:
+        return seal_key_of(user)
+    except DeliveryError:
+        return None

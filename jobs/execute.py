@@ -17,11 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from delivery.contract import Payload, Receipt
+from delivery.sealing import sealed_payload
 from errors import DeliveryError, LifeboatError
 from exporters.archive.counts import counts_line
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError
 from exporters.archive.reader import read_member, verify_archive
 from jobs import run_lifecycle as runs
+from jobs.archive_options import seal_key_of
 from jobs.bucket_retention import prune_after_delivery
 from jobs.context import JobContext
 from jobs.download_links import needs_download_link
@@ -295,6 +297,7 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
                     return "Archive kept on Lifeboat's disk, ready to download (no other destination set)."
                 return "Already delivered to every destination."
             email, display_name, user_id = user.email, user.display_name, user.id
+            seal = seal_key_of(user)
     except DeliveryError:
         made.record(ctx, run_id, owner)  # the archive stays the run's, as when a delivery fails
         raise
@@ -302,7 +305,7 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
     # A link row only when an email may carry it (no stray rows for runs that never show one).
     link = ctx.download_link(archive.id, user_id) if needs_download_link(b for _, b in destinations) else None
     with local_copy(ctx.files, archive.relpath) as path:
-        payload = Payload(
+        plain = Payload(
             path=path,
             sha256=archive.sha256,
             size=archive.size,
@@ -311,22 +314,26 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
             user_display_name=display_name,
             created_at=archive.created_at,
             counts=archive.counts,
-            manifest=_manifest_of(path),
+            manifest=b"" if seal is not None else _manifest_of(path),
             download_url=link,
         )
         delivered = []
-        for key, backend in destinations:
-            try:
-                receipt = backend.deliver(payload)
-            except DeliveryError as exc:
-                outcome = "permanent" if exc.permanent else "transient"
-                _record_attempt(ctx, run_id, key, outcome, None, exc.user_message, archive.sha256)
-                raise
-            detail = " ".join([receipt.detail, *receipt.warnings]).strip()
-            _record_attempt(ctx, run_id, key, "delivered", receipt, detail, archive.sha256)
-            delivered.append(receipt.location)
-            # Old archives go only after this one is verified and recorded; never fails the delivery.
-            prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
+        # Sealed once for every destination of this attempt: one ciphertext, one SHA-256 on each receipt.
+        with sealed_payload(plain, seal, ctx.files.scratch()) as payload:
+            for key, backend in destinations:
+                try:
+                    receipt = backend.deliver(payload)
+                except DeliveryError as exc:
+                    outcome = "permanent" if exc.permanent else "transient"
+                    _record_attempt(ctx, run_id, key, outcome, None, exc.user_message, payload)
+                    raise
+                detail = " ".join([receipt.detail, *receipt.warnings]).strip()
+                _record_attempt(ctx, run_id, key, "delivered", receipt, detail, payload)
+                delivered.append(receipt.location)
+                # Old archives go only after this one is verified and recorded; never fails the delivery.
+                prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
+    if seal is not None:
+        return f"Encrypted to your {seal.label}, then delivered to " + ", ".join(delivered) + "."
     return "Delivered to " + ", ".join(delivered) + "."
 
 
@@ -353,9 +360,13 @@ def _record_attempt(
     outcome: str,
     receipt: Receipt | None,
     message: str,
-    archive_sha256: str | None = None,
+    payload: Payload | None = None,
 ) -> None:
-    """One attempt, its receipt as data (key, version id, ETag, Message-ID, archive SHA-256), history line, status."""
+    """One attempt, its receipt as data (key, version id, ETag, Message-ID, SHA-256s), history line, status.
+
+    A sealed payload's own SHA-256 and size are the ciphertext's; the archive's is `plain_sha256`.
+    """
+    sealed = payload is not None and bool(payload.sealed_to)
     now = ctx.clock()
     location = receipt.location if receipt is not None else None
     warning = bool(receipt is not None and receipt.warnings)
@@ -372,7 +383,10 @@ def _record_attempt(
                 version_id=receipt.version_id if receipt is not None else None,
                 etag=receipt.etag if receipt is not None else None,
                 message_id=receipt.message_id if receipt is not None else None,
-                archive_sha256=archive_sha256,
+                archive_sha256=(payload.plain_sha256 if sealed else payload.sha256) if payload is not None else None,
+                sealed_sha256=payload.sha256 if payload is not None and sealed else None,
+                sealed_size=payload.size if payload is not None and sealed else None,
+                sealed_to=payload.sealed_to[:300] if payload is not None and sealed else None,
             )
         )
         level = "info" if outcome == "delivered" and not warning else "warning" if outcome != "permanent" else "error"

@@ -128,7 +128,13 @@ def due(
             if deep is not None
             else (check is None or not check.deep_checked_at or check.deep_checked_at < now - DEEP_EVERY)
         )
-        delivered = Delivered(attempt.object_key, archive.size, archive.sha256, attempt.etag, attempt.version_id)
+        # A sealed delivery's object is the ciphertext: checked against its own digest and size.
+        size, sha256 = (
+            (attempt.sealed_size, attempt.sealed_sha256)
+            if attempt.sealed_sha256 and attempt.sealed_size is not None
+            else (archive.size, archive.sha256)
+        )
+        delivered = Delivered(attempt.object_key, size, sha256, attempt.etag, attempt.version_id)
         last = check.checked_at if check is not None else None
         last_state = check.state if check is not None else None
         target = Target(destination.id, destination.user_id, attempt.run_id, delivered, deep_now, last, last_state)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.base import Base, UTCDateTime, utcnow
@@ -64,6 +64,11 @@ class DeliveryAttempt(Base):
     message_id: Mapped[str | None] = mapped_column(String(998))
     # The SHA-256 of the archive file delivered (`lifeboat verify --expect`); NULL before revision 0012.
     archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Set when the archive was sealed to the user's key first (revision 0015): the ciphertext the
+    # destination holds (what scrub checks) and the key it was encrypted to, as shown to people.
+    sealed_sha256: Mapped[str | None] = mapped_column(String(64))
+    sealed_size: Mapped[int | None] = mapped_column(BigInteger)
+    sealed_to: Mapped[str | None] = mapped_column(String(300))
 
 
 class DestinationCheck(Base):

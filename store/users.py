@@ -38,6 +38,9 @@ class User(Base):
     # the staff member proved their authenticator shows its codes; until then it is not in force.
     totp_secret: Mapped[str | None] = mapped_column(Text)
     totp_confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The public key (age recipients or an OpenPGP certificate) archives are encrypted to before
+    # they leave (`delivery.sealing`); None: delivered as plain zips. Public, so stored as given.
+    seal_key: Mapped[str | None] = mapped_column(Text)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

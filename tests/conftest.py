@@ -11,7 +11,9 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,49 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def archive_dir(app: Flask) -> Path:
     return Path(app.config["ARCHIVE_DIR"])
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """A key pair made by the standard tool: the public text Lifeboat is given, and how to open what it seals."""
+
+    public: str  # what the user pastes into Lifeboat
+    decrypt: list[str]  # the standard tool's command that reads ciphertext on stdin and writes plaintext
+    env: dict[str, str]
+
+    def open(self, ciphertext: bytes) -> bytes:
+        """Decrypt with the real `age` or `gpg` binary (never with Lifeboat's own code)."""
+        done = subprocess.run(self.decrypt, input=ciphertext, capture_output=True, env=self.env, check=False)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        return done.stdout
+
+
+@pytest.fixture
+def age_key(tmp_path: Path) -> UserKey:
+    """An age identity from Debian's `age-keygen` (`make system-deps` installs it), in a 0600 file."""
+    identity = tmp_path / "age-identity.txt"
+    subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
+    public = subprocess.run(["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True)
+    return UserKey(public.stdout.strip(), ["age", "--decrypt", "-i", str(identity)], dict(os.environ))
+
+
+@pytest.fixture
+def openpgp_key(tmp_path: Path) -> UserKey:
+    """An OpenPGP key pair from Debian's `gpg` in its own home folder, with no passphrase."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run(
+        [*gpg, "--quick-gen-key", "Alice <alice@example.com>", "default", "default", "never"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    exported = subprocess.run(
+        [*gpg, "--armor", "--export", "alice@example.com"], env=env, check=True, capture_output=True, text=True
+    )
+    return UserKey(exported.stdout, [*gpg, "--decrypt"], env)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -25,6 +25,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from delivery.sealing import SealKey
 from exporters.archive.manifest import ManifestFile
 from jobs import get_context
 from jobs.download_links import (
@@ -33,8 +34,10 @@ from jobs.download_links import (
     archive_parts,
     checksums_lines,
     count_download,
+    link_seal_key,
     member_chunks,
     open_link,
+    open_sealed,
 )
 from store import Archive, get_session
 from store.base import utcnow
@@ -47,10 +50,12 @@ bp = Blueprint("archives", __name__)
 _PRESIGNED_SECONDS = 300  # long enough to start a download, short enough that a leaked URL expires
 
 
-def _send(archive: Archive) -> Response:
+def _send(archive: Archive, seal: SealKey | None = None) -> Response:
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
         abort(410, ARCHIVE_GONE)
+    if seal is not None:
+        return _send_sealed(archive, seal)
     url = files.download_url(archive.relpath, filename=archive.filename, expires_in=_PRESIGNED_SECONDS)
     if url is not None:  # a bucket serves it directly (with its own Range support), to whom this view checked
         redirect_response = redirect(url, code=303)
@@ -83,6 +88,30 @@ def _send(archive: Archive) -> Response:
     return send(body)
 
 
+def _send_sealed(archive: Archive, seal: SealKey) -> Response:
+    """The archive sealed to its owner's key for this one response: ciphertext only, whole, never resumed."""
+    opened, sealed = open_sealed(get_context().files, archive, seal)
+
+    def chunks(_start: int, _length: int) -> Iterator[bytes]:
+        with opened:
+            while chunk := opened.read(1 << 20):
+                yield chunk
+
+    body = Body(
+        size=sealed.size,
+        sha256=sealed.sha256,
+        mimetype="application/octet-stream",
+        filename=archive.filename + seal.suffix,
+        last_modified=archive.created_at,
+        chunks=chunks,
+        resumable=False,
+    )
+    response = send(body)
+    if request.method == "HEAD":
+        opened.close()
+    return response
+
+
 @bp.route("/archives/<archive_id>/download")
 @login_required
 def download(archive_id: str) -> Response:
@@ -99,15 +128,19 @@ def _refusal(title: str, message: str, status: int) -> Response:
     return response
 
 
-def _open(token: str) -> tuple[str, Archive] | Response:
-    """The link id and archive a token opens, or the refusal page (403 altered, 410 gone, 404 not theirs)."""
+def _open(token: str) -> tuple[str, Archive, SealKey | None] | Response:
+    """The link id, archive and owner's key a token opens, or the refusal page (403 altered, 410 gone, 404 not theirs).
+
+    A link can travel (forwarded, leaked): when the owner gave a key, it serves only ciphertext.
+    """
     config = current_app.config
     try:
         link_id = read_token(config["SECRET_KEY"], token, config["DOWNLOAD_LINK_MAX_AGE"])
     except LinkError as exc:
         return _refusal("Link not valid", str(exc), 410 if exc.expired else 403)
     try:
-        return link_id, open_link(get_session(), link_id, now=utcnow())
+        archive = open_link(get_session(), link_id, now=utcnow())
+        return link_id, archive, link_seal_key(get_session(), archive)
     except LinkRefused as exc:
         return _refusal("Link not valid" if exc.status == 410 else "Not found", str(exc), exc.status)
 
@@ -117,8 +150,8 @@ def signed_download(token: str) -> Response:
     opened = _open(token)
     if isinstance(opened, Response):
         return opened
-    link_id, archive = opened
-    response = _send(archive)
+    link_id, archive, seal = opened
+    response = _send(archive, seal)
     if request.method == "GET" and response.status_code in (200, 206, 303):
         with get_context().db.session(write=True) as session:
             count_download(session, link_id)
@@ -130,8 +163,8 @@ def signed_checksums(token: str) -> Response:
     opened = _open(token)
     if isinstance(opened, Response):
         return opened
-    _, archive = opened
-    parts = _parts_or_gone(archive)
+    _, archive, seal = opened
+    parts = _parts_or_gone(archive, seal)
     text = b"".join(checksums_lines(archive, parts))
     return Response(text, content_type="text/plain; charset=utf-8", headers={"Cache-Control": "private, no-store"})
 
@@ -141,8 +174,8 @@ def signed_parts(token: str) -> Response:
     opened = _open(token)
     if isinstance(opened, Response):
         return opened
-    _, archive = opened
-    parts = _parts_or_gone(archive)
+    _, archive, seal = opened
+    parts = _parts_or_gone(archive, seal)
     base = url_for("archives.signed_download", token=token, _external=True)
 
     def document() -> Iterator[bytes]:
@@ -161,9 +194,9 @@ def signed_part(token: str, name: str) -> Response:
     opened = _open(token)
     if isinstance(opened, Response):
         return opened
-    _, archive = opened
+    _, archive, seal = opened
     files = get_context().files
-    entry = next((p for p in _parts_or_gone(archive) if p.path == name), None)
+    entry = next((p for p in _parts_or_gone(archive, seal) if p.path == name), None)
     if entry is None:
         abort(404)
     body = Body(
@@ -177,8 +210,16 @@ def signed_part(token: str, name: str) -> Response:
     return send(body)
 
 
-def _parts_or_gone(archive: Archive) -> Iterator[ManifestFile]:
+def _parts_or_gone(archive: Archive, seal: SealKey | None) -> Iterator[ManifestFile]:
+    """The archive's parts, unless it is gone (410) or sealed: a sealed archive's names and bytes stay inside."""
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
         abort(410, ARCHIVE_GONE)
+    if seal is not None:
+        hint = seal.decrypt_hint(archive.filename + seal.suffix)
+        message = (
+            f"This archive is encrypted to your {seal.label}, so its files cannot be listed or fetched one by one "
+            f"through a link. Download the whole archive and open it with: {hint}"
+        )
+        abort(_refusal("Encrypted archive", message, 403))
     return archive_parts(files, archive)

@@ -45,6 +45,8 @@ class Body:
     last_modified: dt.datetime | None = None
     path: Path | None = None  # a real file: sent with sendfile where the server can
     chunks: Callable[[int, int], Iterable[bytes]] | None = None  # (start, length) -> bytes, else
+    # False: made afresh for this response (an archive sealed per download): no ranges, no ETag to match.
+    resumable: bool = True
 
 
 class _FileSlice:
@@ -115,13 +117,16 @@ def send(body: Body) -> Response:
     """The response for `body` to the current request: 200, 206, 304 or 416, headers and streamed bytes."""
     headers = {"Accept-Ranges": "bytes", "ETag": f'"{body.sha256}"', "Cache-Control": "private, no-store"}
     headers["X-Content-SHA256"] = body.sha256
-    if body.last_modified is not None:
+    if body.last_modified is not None and body.resumable:
         headers["Last-Modified"] = http_date(body.last_modified)
     if body.filename is not None:
         headers["Content-Disposition"] = _attachment(body.filename)
-    if _matches(request.headers.get("If-None-Match"), body.sha256):
+    if not body.resumable:
+        headers["Accept-Ranges"] = "none"
+        del headers["ETag"]
+    elif _matches(request.headers.get("If-None-Match"), body.sha256):
         return Response(status=304, headers=headers)
-    wanted = _wanted_range(body.size, body.sha256, body.last_modified)
+    wanted = _wanted_range(body.size, body.sha256, body.last_modified) if body.resumable else None
     if wanted is False:
         headers["Content-Range"] = f"bytes */{body.size}"
         return Response(status=416, headers=headers)

@@ -93,6 +93,10 @@ class AttemptView:
     etag: str | None
     message_id: str | None
     archive_sha256: str | None = None  # the archive file's SHA-256 as delivered (for `lifeboat verify --expect`)
+    # Sealed to the user's key first: the key, and the delivered ciphertext's SHA-256 and size.
+    sealed_to: str | None = None
+    sealed_sha256: str | None = None
+    sealed_size: int | None = None
 
 
 def stage_timings(history: Iterable[RunEvent]) -> list[StageTiming]:
@@ -156,6 +160,9 @@ def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
             etag=a.etag,
             message_id=a.message_id,
             archive_sha256=a.archive_sha256 if a.outcome == "delivered" else None,
+            sealed_to=a.sealed_to if a.outcome == "delivered" else None,
+            sealed_sha256=a.sealed_sha256 if a.outcome == "delivered" else None,
+            sealed_size=a.sealed_size if a.outcome == "delivered" else None,
         )
         for a in attempts
     ]

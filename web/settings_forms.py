@@ -12,7 +12,16 @@ import re
 import unicodedata
 
 from flask_wtf import FlaskForm
-from wtforms import Field, IntegerField, SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms import (
+    Field,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -102,6 +111,14 @@ class ArchiveForm(FlaskForm):
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
     )
+
+
+class SealKeyForm(FlaskForm):
+    """The public key archives are encrypted to; its rules are `delivery.sealing`'s, through `jobs.archive_options`."""
+
+    seal_key = TextAreaField("Your public key (age, SSH or OpenPGP)")
+    save = SubmitField("Encrypt my archives to this key")
+    stop = SubmitField("Stop encrypting")
 
 
 class TokenForm(FlaskForm):

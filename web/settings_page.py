@@ -6,7 +6,8 @@ answer to each post can say precisely what changed. Each view checks its
 form and calls one service: `jobs.user_schedule` for the schedule (which
 recomputes the next run at once), `jobs.archive_options` for the vCard version
 and the kinds of data included (the rules the API applies too),
-`jobs.api_tokens` for tokens (the same service the JSON API uses).
+`jobs.api_tokens` for tokens (the same service the JSON API uses); the
+encryption key goes through `jobs.archive_options` too.
 
 A new token's secret is rendered in the response to the post that made it,
 never put in the (client-side) session or a flash message, and the page is
@@ -26,13 +27,13 @@ from werkzeug.wrappers import Response
 
 from errors import InvalidInput
 from jobs import api_tokens
-from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options
+from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, seal_key_of, shown_seal_key
 from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
 from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
-from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, TokenForm
+from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, SealKeyForm, TokenForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
@@ -79,6 +80,8 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "schedule_form": _schedule_form(user),
         "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default", kinds=list(kinds_of(user))),
         "token_form": TokenForm(),
+        "seal_form": SealKeyForm(seal_key=user.seal_key or ""),
+        "seal": shown_seal_key(user),
         "revoke_form": RevokeForm(),
         "next_runs": _saved_runs(user),
         "preview": None,
@@ -158,6 +161,31 @@ def archive() -> Response:
         return _page(_user(get_session()), 400, archive_form=form)
     flash("Archive options saved; they apply from the next export.", "info")
     return redirect(url_for("settings.index", _anchor="archive"))
+
+
+@bp.route("/encryption", methods=["POST"])
+@login_required
+def encryption() -> Response:
+    form = SealKeyForm()
+    if not form.validate_on_submit():
+        return _page(_user(get_session()), 400, seal_form=form)
+    text = "" if form.stop.data else (form.seal_key.data or "")
+    if not text.strip() and not form.stop.data:
+        form.seal_key.errors = ["Paste your public key, or choose Stop encrypting."]
+        return _page(_user(get_session()), 400, seal_form=form)
+    try:
+        with get_db().session(write=True) as session:
+            user = _user(session)
+            save_archive_options(user, ArchiveOptions(seal_key=text))
+            seal = seal_key_of(user)
+    except InvalidInput as exc:
+        form.seal_key.errors = [message for _, message in exc.problems[:1]]
+        return _page(_user(get_session()), 400, seal_form=form)
+    if seal is None:
+        flash("Archives are no longer encrypted: from the next export on they go out as plain zip files.", "info")
+    else:
+        flash(f"From the next export on, archives are encrypted to your {seal.label} before they leave.", "info")
+    return redirect(url_for("settings.index", _anchor="encryption"))
 
 
 @bp.route("/tokens", methods=["POST"])

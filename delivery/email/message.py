@@ -138,7 +138,8 @@ def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reas
     msg.add_alternative(summary.html(), subtype="html", cte="quoted-printable")
     token = f"lifeboat-archive-{uuid.uuid4().hex}"
     if attach:
-        msg.add_attachment(b"", maintype="application", subtype="zip", filename=summary.filename)
+        subtype = "octet-stream" if payload.sealed_to else "zip"  # a sealed archive is opaque bytes
+        msg.add_attachment(b"", maintype="application", subtype=subtype, filename=summary.filename)
         parts = msg.get_payload()
         assert isinstance(parts, list) and not isinstance(parts[-1], str)  # multipart once an attachment is added
         parts[-1].set_payload(token)

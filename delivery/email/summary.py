@@ -15,6 +15,7 @@ from email.headerregistry import Address
 
 from delivery.contract import Payload
 from delivery.email.headers import clean_text, safe_filename
+from delivery.sealing import plain_name
 
 _COUNT_ORDER = ("contacts", "address_books", "calendars", "events", "tasks", "notes", "attachments")
 _SINGULAR = {"address_books": "address book", "entries": "entry"}
@@ -54,6 +55,9 @@ class Summary:
     reason: str
     url: str | None
     manifest: bool
+    sealed_to: str = ""  # set: the archive is encrypted to this key (no counts are said then)
+    plain_sha256: str = ""
+    decrypt_hint: str = ""
 
     @classmethod
     def of(cls, payload: Payload, to: Address, *, attached: bool, reason: str) -> Summary:
@@ -68,14 +72,19 @@ class Summary:
             reason=reason,
             url=None if attached else payload.download_url,
             manifest=bool(payload.manifest),
+            sealed_to=clean_text(payload.sealed_to, limit=200),
+            plain_sha256=payload.plain_sha256.lower(),
+            decrypt_hint=clean_text(payload.decrypt_hint, limit=300),
         )
 
     def subject(self) -> str:
-        inside = ", ".join(self.counts) or "no items"
+        inside = "encrypted to your key" if self.sealed_to else ", ".join(self.counts) or "no items"
         who = f" for {self.name}" if self.name else ""
         return clean_text(f"Lifeboat archive{who}, {self.created[:10]}: {inside}", limit=250)
 
     def verify_lines(self) -> list[str]:
+        if self.sealed_to:
+            return self._sealed_lines()
         manifest = "manifest.json (attached)" if self.manifest else "the manifest.json inside"
         name = self.filename
         return [
@@ -91,11 +100,34 @@ class Summary:
             "which lists each file's SHA-256 and size.",
         ]
 
+    def _sealed_lines(self) -> list[str]:
+        """How to open and check a sealed archive; the link's download is sealed anew, so its digest differs."""
+        plain = plain_name(self.filename)
+        lines = [f"It is encrypted to your {self.sealed_to}: only your private key opens it.", ""]
+        if self.attached:
+            lines += [
+                f"File:    {self.filename}",
+                f"Size:    {human_size(self.size)} ({self.size:,} bytes)",
+                f"SHA-256: {self.sha256} (the encrypted file)",
+            ]
+        lines += [
+            "",
+            "To open it:",
+            f"  {self.decrypt_hint}",
+            f"The decrypted {plain} has SHA-256 {self.plain_sha256}; to check it and every file inside:",
+            f"  lifeboat verify {plain} --expect {self.plain_sha256}",
+        ]
+        return lines
+
+    def _inside(self) -> list[str]:
+        if self.sealed_to:  # what it holds stays inside the ciphertext
+            return [f"Here is your encrypted Lifeboat archive from {self.created}.", ""]
+        lines = [f"Here is your Lifeboat archive from {self.created}. Inside:", ""]
+        return [*lines, *[f"  - {part}" for part in self.counts or ["no items"]], ""]
+
     def text(self) -> str:
         lines = [f"Hello {self.name}," if self.name else "Hello,", ""]
-        lines += [f"Here is your Lifeboat archive from {self.created}. Inside:", ""]
-        lines += [f"  - {part}" for part in self.counts or ["no items"]]
-        lines.append("")
+        lines += self._inside()
         if self.attached:
             lines.append(f"The archive is attached as {self.filename}.")
         else:
@@ -110,6 +142,11 @@ class Summary:
         e = html.escape
         greeting = f"Hello {self.name}," if self.name else "Hello,"
         items = "".join(f"<li>{e(part)}</li>" for part in self.counts or ["no items"])
+        inside = (
+            f"<p>Here is your encrypted Lifeboat archive from {e(self.created)}.</p>"
+            if self.sealed_to
+            else f"<p>Here is your Lifeboat archive from {e(self.created)}. Inside:</p><ul>{items}</ul>"
+        )
         if self.attached:
             where = f"<p>The archive is attached as <code>{e(self.filename)}</code>.</p>"
         else:
@@ -122,7 +159,6 @@ class Summary:
             )
         return (
             f"<!DOCTYPE html><html><body><p>{e(greeting)}</p>"
-            f"<p>Here is your Lifeboat archive from {e(self.created)}. Inside:</p>"
-            f"<ul>{items}</ul>{where}<pre>{e(chr(10).join(self.verify_lines()))}</pre>"
+            f"{inside}{where}<pre>{e(chr(10).join(self.verify_lines()))}</pre>"
             "</body></html>\n"
         )

@@ -3,9 +3,9 @@
 Why so strict: retention deletes what matches here (`delivery.s3.pruning`), so
 only keys in Lifeboat's own layout qualify: `<prefix>/<yyyy>/<mm>/<name>` with
 `<name>` = `lifeboat-<who>-<yyyymmddTHHMMSSZ>.zip` (as `jobs.export.archive_filename`
-writes it), the folder matching the stamp. Given the account's own
-`lifeboat-<who>-`, another account's archives in a shared bucket do not match
-either. Anything else a user keeps under the prefix is never touched.
+writes it, with `.age` or `.gpg` after it when sealed to the user's key), the
+folder matching the stamp. Given the account's own `lifeboat-<who>-`, another
+account's archives in a shared bucket do not match either. Anything else a user keeps under the prefix is never touched.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ def archive_key_pattern(prefix: str, name_prefix: str | None = None) -> re.Patte
     """Keys of archives Lifeboat wrote under `prefix`; only `name_prefix`'s (e.g. `lifeboat-alice-`) when given."""
     folder = re.escape(prefix) + "/" if prefix else ""
     name = re.escape(name_prefix) if name_prefix else ANY_ACCOUNT
-    return re.compile(folder + r"(?P<year>\d{4})/(?P<month>\d{2})/" + name + r"(?P<stamp>\d{8}T\d{6}Z)\.zip")
+    # `.zip.age` / `.zip.gpg`: the same archive sealed to the user's key (`delivery.sealing`).
+    return re.compile(
+        folder + r"(?P<year>\d{4})/(?P<month>\d{2})/" + name + r"(?P<stamp>\d{8}T\d{6}Z)\.zip(?:\.age|\.gpg)?"
+    )
 
 
 def archive_created_at(match: re.Match[str]) -> dt.datetime | None:

@@ -195,7 +195,7 @@ class Uploader:
                 "Key": key,
                 "Body": body,
                 "ContentLength": size,
-                "ContentType": "application/zip",
+                "ContentType": content_type(key),
                 "ContentMD5": b64(expected.md5),
                 **self.lock,
             }
@@ -206,7 +206,7 @@ class Uploader:
         create: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
-            "ContentType": "application/zip",
+            "ContentType": content_type(key),
             **self.lock,
         }
         if caps.checksums:
@@ -355,3 +355,8 @@ def _check_local(actual_hex: str, recorded_hex: str) -> None:
 
 
 __all__ = ["Capabilities", "ObjectExistsError", "Stored", "Uploader", "answered_ids"]
+
+
+def content_type(key: str) -> str:
+    """A zip is application/zip; an archive sealed to the user's key (`….zip.age`, `….zip.gpg`) is opaque bytes."""
+    return "application/zip" if key.lower().endswith(".zip") else "application/octet-stream"

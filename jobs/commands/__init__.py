@@ -20,6 +20,7 @@ from sqlalchemy import inspect, select
 from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME
+from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
 from errors import InvalidInput
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import counts_line
@@ -27,6 +28,7 @@ from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
 from exporters.archive.signature import KeyRing
+from jobs.archive_options import ArchiveOptions, save_archive_options, shown_seal_key
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
@@ -210,21 +212,48 @@ def _independent_check(path: Path) -> None:
     default=None,
     help="vCard version of EMAIL's archives; 'default' follows the server's LIFEBOAT_VCARD_VERSION.",
 )
+@click.option(
+    "--encrypt-to",
+    "encrypt_to",
+    metavar="KEY|FILE|off",
+    default=None,
+    help="Encrypt EMAIL's archives before delivery to this public key: an age key (age1…), an SSH public key, "
+    "or a file holding either or an OpenPGP public key; 'off' stops encrypting.",
+)
 @with_appcontext
-def archive_options_command(email: str, vcard_version: str | None) -> None:
+def archive_options_command(email: str, vcard_version: str | None, encrypt_to: str | None) -> None:
     """Show EMAIL's archive options, or change them (scheduled runs, export-all and export use them)."""
-    with get_db().session(write=vcard_version is not None) as session:
+    seal_text = None if encrypt_to is None else "" if encrypt_to == "off" else _key_text(encrypt_to)
+    with get_db().session(write=vcard_version is not None or seal_text is not None) as session:
         user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
-        if vcard_version is not None:
-            user.vcard_version = None if vcard_version == "default" else vcard_version
-        chosen = user.vcard_version
+        try:
+            save_archive_options(user, ArchiveOptions(vcard_version=vcard_version, seal_key=seal_text))
+        except InvalidInput as exc:
+            raise click.ClickException(f"--encrypt-to: {exc.problems[0][1]}") from None
+        chosen, seal = user.vcard_version, shown_seal_key(user)
     default = current_app.config["VCARD_VERSION"]
     if chosen is None:
         click.echo(f"vCard version: {default} (the server's default, LIFEBOAT_VCARD_VERSION)")
     else:
         click.echo(f"vCard version: {chosen} (chosen for {email})")
+    click.echo(f"Encrypted to: {seal.label} (before delivery)" if seal else "Encrypted to: nothing (plain zip files)")
+
+
+def _key_text(value: str) -> str:
+    """`--encrypt-to`'s key: the file's contents when VALUE names a file, else VALUE itself."""
+    path = Path(value)
+    if value.startswith(("age1", "ssh-")) or not path.exists():
+        return value
+    try:
+        data = path.read_bytes()[: MAX_KEY_TEXT + 1]
+    except OSError as exc:
+        raise click.ClickException(f"--encrypt-to: cannot read {value}: {exc.strerror}") from None
+    try:
+        return seal_key_from_bytes(data).text
+    except SealKeyError as exc:
+        raise click.ClickException(f"--encrypt-to: {value}: {exc}") from None
 
 
 @click.command("verify")
@@ -285,6 +314,7 @@ def verify_command(
     keys = _verify_keys(keys_file)
     if expect is not None:
         _check_expected_digest(archive, expect)
+    _refuse_sealed(archive)
     try:
         report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh, keys=keys)
         if require_signature and not report.signature.valid:
@@ -300,6 +330,19 @@ def verify_command(
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
+
+
+def _refuse_sealed(archive: Path) -> None:
+    """An archive still encrypted to its owner's key is opened first, with the standard tool; say which."""
+    with archive.open("rb") as f:
+        kind = sealed_kind(f.read(64))
+    if kind is None:
+        return
+    command = decrypt_command(kind, archive.name)
+    plain = plain_name(archive.name)
+    raise click.ClickException(
+        f"{archive}: encrypted to your key; open it first with `{command}`, then run `lifeboat verify {plain}`."
+    )
 
 
 def _verify_memo_dir() -> Path:

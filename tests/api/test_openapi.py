@@ -13,11 +13,13 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from account.jsonio import account_from_dict
 from app import create_app
@@ -93,4 +95,9 @@ def test_every_api_route_is_documented_with_this_servers_link_limit() -> None:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_operation_answers_5xx_or_off_its_schema(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"})
+    # A public key's validity (bech32 checksum, an OpenPGP certificate that can encrypt) is beyond any
+    # schema: a random string that fits `seal_key`'s type is a 422 naming the field, which is right.
+    # Every other check (no 5xx, the answer matches its schema) still applies to that operation.
+    sealing = isinstance(case.body, dict) and bool(case.body.get("seal_key"))
+    excluded: list[Any] = [positive_data_acceptance] if case.path == "/api/v1/options" and sealing else []
+    case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)

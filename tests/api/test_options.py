@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from store import Database, User
 from tests.api.conftest import Call
+from tests.conftest import UserKey
 
 
 def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database, alice_id: int) -> None:
@@ -12,6 +13,8 @@ def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database,
         "vcard_version": "default",
         "effective_vcard_version": "3.0",
         "kinds": ["contacts", "calendars", "notes"],
+        "seal_key": None,
+        "sealed_to": None,
     }
     saved = as_alice("put", "/api/v1/options", json={"kinds": ["notes", "contacts"], "vcard_version": "4.0"})
     assert saved.status_code == 200
@@ -19,6 +22,8 @@ def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database,
         "vcard_version": "4.0",
         "effective_vcard_version": "4.0",
         "kinds": ["contacts", "notes"],
+        "seal_key": None,
+        "sealed_to": None,
     }
     assert as_alice("get", "/api/v1/options").get_json() == saved.get_json()
     with db.session() as session:
@@ -54,3 +59,16 @@ def test_an_unknown_kind_or_version_is_422_naming_the_field(as_alice: Call) -> N
 def test_each_user_sees_only_their_own_options(as_alice: Call, as_bob: Call) -> None:
     as_alice("put", "/api/v1/options", json={"kinds": ["calendars"]})
     assert as_bob("get", "/api/v1/options").get_json()["kinds"] == ["contacts", "calendars", "notes"]
+
+
+def test_the_api_sets_shows_refuses_and_clears_the_key(as_alice: Call, openpgp_key: UserKey) -> None:
+    saved = as_alice("put", "/api/v1/options", json={"seal_key": openpgp_key.public})
+    assert saved.status_code == 200
+    body = saved.get_json()
+    assert body["sealed_to"].startswith("OpenPGP key ") and "BEGIN PGP PUBLIC KEY BLOCK" in body["seal_key"]
+    refused = as_alice("put", "/api/v1/options", json={"seal_key": "AGE-SECRET-KEY-1ABC", "kinds": ["notes"]})
+    assert refused.status_code == 422 and refused.get_json()["code"] == "invalid_options"
+    assert refused.get_json()["problems"][0]["field"] == "seal_key"
+    assert as_alice("get", "/api/v1/options").get_json() == body  # nothing changed, the kinds neither
+    cleared = as_alice("put", "/api/v1/options", json={"seal_key": None}).get_json()
+    assert (cleared["seal_key"], cleared["sealed_to"]) == (None, None)

@@ -62,6 +62,10 @@ def test_it_suggests_a_least_privilege_policy_for_the_prefix() -> None:
         ("lb/x/2026/08/lifeboat-alice-20260801T040000Z.zip", None),
         ("other/2026/08/lifeboat-alice-20260801T040000Z.zip", None),
         ("lb/2026/08/lifeboat-alice-20260801T040000Z.zip.part", None),
+        # Sealed to the user's key: the same archive, so it counts (and is kept or pruned) like one.
+        ("lb/2026/08/lifeboat-alice-20260801T040000Z.zip.age", dt.datetime(2026, 8, 1, 4, tzinfo=dt.UTC)),
+        ("lb/2026/08/lifeboat-alice-20260801T040000Z.zip.gpg", dt.datetime(2026, 8, 1, 4, tzinfo=dt.UTC)),
+        ("lb/2026/08/lifeboat-alice-20260801T040000Z.zip.age.part", None),
     ],
 )
 def test_only_this_accounts_archives_in_lifeboats_layout_are_retention_candidates(

@@ -88,6 +88,7 @@ ROUTES: dict[str, Access] = {
     "/settings": Access.SELF,
     "/settings/schedule": Access.SELF,
     "/settings/archive": Access.SELF,
+    "/settings/encryption": Access.SELF,
     "/settings/tokens": Access.SELF,
     "/settings/tokens/<token_id>/revoke": Access.OWNED,
     "/history": Access.SELF,

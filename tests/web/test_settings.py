@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from jobs.schedule import ScheduleSpec, upcoming_runs
-from store import Schedule, User, get_db
+from store import Database, Schedule, User, get_db
+from tests.conftest import UserKey
 from tests.web.conftest import csrf_token
 
 DAILY_BERLIN = {"frequency": "daily", "time_of_day": "03:30", "weekday": "0", "day_of_month": "1"}
@@ -167,3 +168,35 @@ def test_a_token_is_shown_once_listed_and_revoked(signed_in: FlaskClient) -> Non
     assert revoke is not None
     assert signed_in.post(revoke.group(1), data={"csrf_token": token}).status_code == 302
     assert signed_in.post("/settings/tokens/not-a-token/revoke", data={"csrf_token": token}).status_code == 404
+
+
+def test_the_settings_page_takes_a_key_shows_it_and_stops_encrypting(
+    app: Flask, signed_in: FlaskClient, alice_user: int, db: Database, age_key: UserKey
+) -> None:
+    def post(**fields: str) -> str:
+        data = {"csrf_token": csrf_token(signed_in, "/settings"), **fields}
+        response = signed_in.post("/settings/encryption", data=data, follow_redirects=True)
+        return response.get_data(as_text=True)
+
+    assert "Archives go out as plain zip files" in signed_in.get("/settings").get_data(as_text=True)
+    page = post(seal_key=age_key.public, save="1")
+    assert "archives are encrypted to your age key" in page and "age --decrypt -i" in page
+    with db.session() as session:
+        assert session.get(User, alice_user).seal_key == age_key.public  # type: ignore[union-attr]
+    page = post(seal_key="AGE-SECRET-KEY-1XYZ", save="1")
+    assert "your private key" in page
+    with db.session() as session:
+        assert session.get(User, alice_user).seal_key == age_key.public  # type: ignore[union-attr]  # unchanged
+    page = post(seal_key=age_key.public, stop="1")
+    assert "no longer encrypted" in page
+    with db.session() as session:
+        assert session.get(User, alice_user).seal_key is None  # type: ignore[union-attr]
+
+
+def test_the_settings_form_without_its_csrf_token_changes_nothing(
+    signed_in: FlaskClient, alice_user: int, db: Database, age_key: UserKey
+) -> None:
+    response = signed_in.post("/settings/encryption", data={"seal_key": age_key.public, "save": "1"})
+    assert response.status_code == 400
+    with db.session() as session:
+        assert session.get(User, alice_user).seal_key is None  # type: ignore[union-attr]

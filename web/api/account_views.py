@@ -9,7 +9,7 @@ from flask import current_app
 from errors import InvalidInput
 from exporters.archive.counts import counts_line
 from jobs import api_tokens
-from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options
+from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, shown_seal_key
 from jobs.user_schedule import ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import ApiToken, Schedule, User, get_db, get_session
 from store.accounts import AccountReader
@@ -80,6 +80,8 @@ def _options_view(user: User) -> dict[str, Any]:
         "vcard_version": user.vcard_version or "default",
         "effective_vcard_version": user.vcard_version or current_app.config["VCARD_VERSION"],
         "kinds": list(kinds_of(user)),
+        "seal_key": user.seal_key,
+        "sealed_to": getattr(shown_seal_key(user), "label", None),
     }
 
 
@@ -98,6 +100,8 @@ def put_options(body: dict[str, Any]) -> dict[str, Any]:
     with get_db().session(write=True) as session:
         user = session.get(User, user_id())
         assert user is not None
+        if "seal_key" in body and body["seal_key"] is None:
+            body["seal_key"] = ""  # null stops encrypting, like ""
         try:
             save_archive_options(user, ArchiveOptions(**body))
         except InvalidInput as exc:

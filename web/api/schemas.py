@@ -98,7 +98,23 @@ class DeliveryAttemptSchema(Schema):
     archive_sha256 = fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "Delivered: the SHA-256 of the archive file sent (`lifeboat verify --expect`)."},
+        metadata={
+            "description": "Delivered: the SHA-256 of the archive (`lifeboat verify --expect`); when sealed, "
+            "of the archive once decrypted."
+        },
+    )
+    sealed_to = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Delivered sealed: the public key the archive was encrypted to before it left."},
+    )
+    sealed_sha256 = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Delivered sealed: the SHA-256 of the encrypted file the destination holds."},
+    )
+    sealed_size = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Delivered sealed: the encrypted file's size."}
     )
 
 
@@ -327,6 +343,22 @@ class OptionsSchema(Schema):
         required=True,
         metadata={"description": "The kinds of data archives include; the others are left out."},
     )
+    seal_key = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The public key archives are encrypted to before delivery (age recipients, one "
+            "per line, or an OpenPGP certificate); null: delivered as plain zip files."
+        },
+    )
+    sealed_to = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "That key as people compare it, e.g. `age key age1qyqs…x7k2` or an OpenPGP "
+            "fingerprint; null when archives are not encrypted."
+        },
+    )
 
 
 class OptionsInSchema(Schema):
@@ -337,4 +369,13 @@ class OptionsInSchema(Schema):
     kinds = fields.List(
         fields.String(metadata={"enum": list(KINDS)}),
         metadata={"minItems": 1, "description": "At least one of contacts, calendars, notes."},
+    )
+    seal_key = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=65536),
+        metadata={
+            "description": "A public key to encrypt archives to: an age key (age1…), an SSH public key or "
+            "an armored OpenPGP public key. A private key, a damaged key or one that cannot encrypt is a 422 "
+            '`invalid_options` naming `seal_key`. "" or null: stop encrypting.'
+        },
     )

@@ -1,0 +1,108 @@
+"""Giving Lifeboat a key to encrypt to: public keys are taken, private and damaged ones refused in one line.
+
+The same rules hold on the settings page (tests/web/test_settings.py), in the
+JSON API (tests/api/test_options.py) and on the command line, here
+(`jobs.archive_options`, `delivery.sealing`); a refused key changes nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskCliRunner
+
+from account.records import Account
+from delivery.sealing import SealKeyError, parse_seal_key, seal_file, seal_key_from_bytes
+from store import Database, User
+from store.accounts import replace_account
+from tests.conftest import UserKey
+
+
+@pytest.fixture
+def ssh_public_key(tmp_path: Path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")], check=True)
+    return (tmp_path / "id.pub").read_text().strip()
+
+
+def test_age_ssh_and_openpgp_public_keys_are_taken_and_named_as_people_compare_them(
+    age_key: UserKey, openpgp_key: UserKey, ssh_public_key: str
+) -> None:
+    age = parse_seal_key(f"# my laptop\n{age_key.public}\n")
+    assert (age.kind, age.suffix, age.text) == ("age", ".age", age_key.public)
+    assert age.label == f"age key {age_key.public[:10]}…{age_key.public[-6:]}"
+    ssh = parse_seal_key(ssh_public_key)
+    assert ssh.kind == "age" and ssh.label.startswith("SSH key ssh-ed25519 …")
+    both = parse_seal_key(f"{age_key.public}\n{ssh_public_key}")
+    assert both.label.endswith(" and 1 more")
+    pgp = parse_seal_key(openpgp_key.public)
+    assert (pgp.kind, pgp.suffix) == ("openpgp", ".gpg") and pgp.label.endswith("(Alice <alice@example.com>)")
+    assert "PRIVATE" not in pgp.text
+
+
+def _gpg(key: UserKey, *args: str) -> bytes:
+    done = subprocess.run([*key.decrypt[:-1], *args], env=key.env, check=True, capture_output=True)
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "Give an age public key"),
+        ("AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ", "your private key"),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----", "SSH private key"),
+        ("age1" + "q" * 58, "damaged"),  # its checksum does not hold
+        ("hello there", "not a public key Lifeboat can encrypt to"),
+        ("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQ\n-----END PGP PUBLIC KEY BLOCK-----", "could not be read"),
+        ("age1" + "q" * 70_000, "too long for a public key"),
+    ],
+)
+def test_a_key_that_cannot_be_used_is_refused_in_one_line_that_says_what_to_give(text: str, words: str) -> None:
+    with pytest.raises(SealKeyError) as refused:
+        parse_seal_key(text)
+    assert words in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_openpgp_private_keys_armored_or_binary_are_refused_and_binary_public_ones_taken(openpgp_key: UserKey) -> None:
+    armored = _gpg(openpgp_key, "--armor", "--export-secret-keys", "alice@example.com")
+    binary = _gpg(openpgp_key, "--export-secret-keys", "alice@example.com")
+    for secret in (armored, binary):
+        with pytest.raises(SealKeyError, match="OpenPGP private key"):
+            seal_key_from_bytes(secret)
+    public = seal_key_from_bytes(_gpg(openpgp_key, "--export", "alice@example.com"))
+    assert public.kind == "openpgp" and public.text.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+
+
+def test_the_command_line_takes_a_key_or_a_key_file_and_off(
+    runner: FlaskCliRunner, db: Database, alice: Account, age_key: UserKey, openpgp_key: UserKey, tmp_path: Path
+) -> None:
+    with db.session(write=True) as session:
+        alice_user = replace_account(session, alice).id
+    given = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", age_key.public])
+    assert given.exit_code == 0 and "Encrypted to: age key age1" in given.output
+    key_file = tmp_path / "alice.asc"
+    key_file.write_text(openpgp_key.public)
+    from_file = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", str(key_file)])
+    assert from_file.exit_code == 0 and "Encrypted to: OpenPGP key" in from_file.output
+    refused = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", "AGE-SECRET-KEY-1X"])
+    assert refused.exit_code == 1 and "--encrypt-to: That is an age identity" in refused.output
+    assert "Traceback" not in refused.output
+    with db.session() as session:
+        assert "BEGIN PGP PUBLIC KEY BLOCK" in (session.get(User, alice_user).seal_key or "")  # type: ignore[union-attr]
+    off = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", "off"])
+    assert off.exit_code == 0 and "Encrypted to: nothing (plain zip files)" in off.output
+
+
+@pytest.mark.parametrize("which", ["age", "openpgp"])
+def test_verify_of_a_still_encrypted_archive_says_how_to_open_it_first(
+    runner: FlaskCliRunner, tmp_path: Path, which: str, request: pytest.FixtureRequest
+) -> None:
+    key = parse_seal_key(request.getfixturevalue(f"{which}_key").public)
+    plain = tmp_path / "lifeboat-alice-20261207T020000Z.zip"
+    plain.write_bytes(b"PK\x05\x06" + bytes(18))
+    sealed = seal_file(plain, tmp_path / (plain.name + key.suffix), key).path
+    result = runner.invoke(args=["verify", str(sealed)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"encrypted to your key; open it first with `{key.decrypt_hint(sealed.name)}`" in result.output
+    assert f"then run `lifeboat verify {plain.name}`" in result.output
