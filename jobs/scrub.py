@@ -16,7 +16,11 @@ destination is checked by one of them), and its row is written as soon as it is
 checked, so a scrub killed half-way resumes with the ones it had not reached.
 Network calls happen outside any transaction.
 
-When a copy turns missing, changed or unreadable the user is emailed once
+Each check also writes, reads back and deletes a small probe object, as the
+destination test does: a bucket that no longer accepts writes is "unwritable"
+while the copy is still there, before the next export fails to arrive.
+
+When a copy turns missing, changed, unreadable or unwritable the user is emailed once
 (`tell`), and the support queue lists it (`copy_damaged`) until a check finds
 it healthy again. Not yet (issue 16): reading a deep download through the verifier.
 """
@@ -32,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from delivery.s3 import S3Delivery
-from delivery.s3.inspection import CHANGED, HEALTHY, MISSING, UNREADABLE, Delivered, Health
+from delivery.s3.inspection import CHANGED, HEALTHY, MISSING, UNREADABLE, UNWRITABLE, Delivered, Health
 from errors import DeliveryError, LifeboatError
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
@@ -47,13 +51,15 @@ PER_BUCKET = 10  # of them in any one bucket, so one user's store is never hamme
 # A claim holds a destination this long: if its scrubber dies before writing the result, it is due again then.
 CLAIM_HOLD = dt.timedelta(hours=1)
 ERROR = "error"  # the check itself failed (network, credentials): says nothing about the copy
-STATES = (HEALTHY, MISSING, CHANGED, UNREADABLE, ERROR)
-BAD = (MISSING, CHANGED, UNREADABLE)  # what the user is emailed about, once per turn for the worse
+STATES = (HEALTHY, MISSING, CHANGED, UNREADABLE, UNWRITABLE, ERROR)
+BAD = (MISSING, CHANGED, UNREADABLE, UNWRITABLE)  # what the user is emailed about, once per turn for the worse
 FIX_WORDS = {
     MISSING: "Lifeboat's own copy is untouched; export now to put a fresh archive in the bucket, and check who "
     "can delete objects there (a lifecycle rule, another tool, a leaked key).",
     CHANGED: "Something rewrote it after delivery. Export now to put a fresh archive there, and find out what "
     "writes to that folder; S3 Object Lock (destination settings) keeps past archives from being changed.",
+    UNWRITABLE: "Your delivered archive is still there, but the next one cannot be: test the destination, and "
+    "check that the key or role Lifeboat uses still has s3:PutObject and the bucket has room.",
     UNREADABLE: "The key or role Lifeboat uses may no longer read the bucket. Test the destination, and give it "
     "s3:GetObject on the archives again.",
 }
@@ -207,7 +213,7 @@ def check(ctx: JobContext, target: Target) -> Health:
         return Health(ERROR, "its settings can no longer be used; test the destination on the destinations page")
     try:
         with backend:
-            return backend.inspect(target.delivered, deep=target.deep)
+            return backend.inspect(target.delivered, deep=target.deep, writes=True)
     except DeliveryError as exc:
         return Health(ERROR, exc.user_message)
     except LifeboatError as exc:
@@ -263,6 +269,13 @@ def scrub(
     return found
 
 
+def _said(state: str) -> str:
+    """What a check found, as the email's sentence ends: "it is missing", or what unwritable means."""
+    if state == UNWRITABLE:
+        return "it is still there, but the bucket refused a new object"
+    return f"it is {state}"
+
+
 def tell(ctx: JobContext, finding: Finding, *, now: dt.datetime) -> None:
     """Email the user that their copy went bad (once per turn for the worse) and note it in the run's history.
 
@@ -278,14 +291,19 @@ def tell(ctx: JobContext, finding: Finding, *, now: dt.datetime) -> None:
     base = ctx.base_url.rstrip("/")
     text = (
         "Hello,\n\n"
-        f"Lifeboat checked your delivered archive in {label} again, and it is {finding.state}:\n"
+        f"Lifeboat checked your delivered archive in {label} again, and {_said(finding.state)}:\n"
         f"{finding.detail}.\n\n"
         f"What to do: {FIX_WORDS[finding.state]}\n\n"
         f"Your destinations: {base}/settings/destinations\nExport now: {base}/\n\n"
         "Lifeboat checks every delivered copy again each week and reads it in full each month.\n"
     )
     try:
-        emailed = ctx.send_notice(email, f"Lifeboat: your archive in {label} is {finding.state}", text) is not False
+        subject = (
+            f"Lifeboat: {label} no longer accepts new archives"
+            if finding.state == UNWRITABLE
+            else f"Lifeboat: your archive in {label} is {finding.state}"
+        )
+        emailed = ctx.send_notice(email, subject, text) is not False
     except Exception:
         log.warning("could not email a scrub finding", extra={"user_id": finding.user_id}, exc_info=True)
         emailed = False

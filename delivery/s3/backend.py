@@ -40,7 +40,7 @@ from delivery.s3.checksums import Part as _Part
 from delivery.s3.client import ClientFactory
 from delivery.s3.endpoint_check import check_endpoint_resolves
 from delivery.s3.errors import Where, to_delivery_error
-from delivery.s3.inspection import Delivered, Health, inspect_object
+from delivery.s3.inspection import HEALTHY, UNWRITABLE, Delivered, Health, inspect_object
 from delivery.s3.object_lock import NOT_ENABLED, bucket_lock, describe_bucket_lock
 from delivery.s3.policy import object_arn
 from delivery.s3.pruning import MAX_BATCH, Pruner, PruneReport
@@ -299,10 +299,28 @@ class S3Delivery(Delivery):
 
     # -- later checks -------------------------------------------------------------
 
-    def inspect(self, delivered: Delivered, *, deep: bool = False) -> Health:
-        """Whether an archive delivered here is still there as it arrived (`delivery.s3.inspection`)."""
+    def inspect(self, delivered: Delivered, *, deep: bool = False, writes: bool = False) -> Health:
+        """Whether an archive delivered here is still there as it arrived (`delivery.s3.inspection`).
+
+        With `writes`, a healthy copy is followed by the connection test's probe
+        (write, read back, delete a small object): a bucket that now refuses new
+        objects (a key lost s3:PutObject, a quota, a policy) is `UNWRITABLE`, said
+        while the copy is still there rather than when the next archive fails.
+        A refusal that may pass (network, throttling) raises like any failed check.
+        """
         with self._operation():
-            return inspect_object(self.client, self.settings.bucket, delivered, deep=deep, fail=self._fail)
+            health = inspect_object(self.client, self.settings.bucket, delivered, deep=deep, fail=self._fail)
+            if not writes or health.state != HEALTHY:
+                return health
+            try:
+                self._probe()
+            except DeliveryError as exc:
+                if not exc.permanent:
+                    raise
+                return Health(
+                    UNWRITABLE, f"s3://{self.settings.bucket} no longer accepts new archives: {exc.user_message}"
+                )
+            return health
 
     # -- retention ----------------------------------------------------------------
 
@@ -338,23 +356,7 @@ class S3Delivery(Delivery):
         """Write, read back and delete a probe object; list too if retention needs it."""
         with self._operation():
             prefix = f"{self.settings.prefix}/" if self.settings.prefix else ""
-            key = f"{prefix}.lifeboat-connection-test-{uuid.uuid4().hex}.txt"
-            caps = Capabilities()
-            self._uploader().put_bytes(key, PROBE_BODY, caps, "text/plain")
-            try:
-                stored = self._call("s3:GetObject", "get_object", Key=key)["Body"].read()
-                head = self._head(key, required=True) or {}
-            except BaseException:
-                with contextlib.suppress(DeliveryError):
-                    self._call("s3:DeleteObject", "delete_object", Key=key)
-                raise
-            self._call("s3:DeleteObject", "delete_object", Key=key)
-            if stored != PROBE_BODY:
-                raise DeliveryError(
-                    "probe object came back different",
-                    permanent=True,
-                    user_message=f"{self._endpoint_shown} returned other bytes than were written.",
-                )
+            head, caps = self._probe()
             notes = [f"Wrote, read back and deleted a test object in s3://{self.settings.bucket}/{prefix}"]
             if self.settings.retention.active:
                 self._list(prefix)
@@ -367,6 +369,28 @@ class S3Delivery(Delivery):
             notes.append(self._lock_note())
             notes += caps.warnings
             return "; ".join(notes) + "."
+
+    def _probe(self) -> tuple[dict[str, Any], Capabilities]:
+        """Write, read back and delete a small probe object under the prefix; its HEAD and what the store allowed."""
+        prefix = f"{self.settings.prefix}/" if self.settings.prefix else ""
+        key = f"{prefix}.lifeboat-connection-test-{uuid.uuid4().hex}.txt"
+        caps = Capabilities()
+        self._uploader().put_bytes(key, PROBE_BODY, caps, "text/plain")
+        try:
+            stored = self._call("s3:GetObject", "get_object", Key=key)["Body"].read()
+            head = self._head(key, required=True) or {}
+        except BaseException:
+            with contextlib.suppress(DeliveryError):
+                self._call("s3:DeleteObject", "delete_object", Key=key)
+            raise
+        self._call("s3:DeleteObject", "delete_object", Key=key)
+        if stored != PROBE_BODY:
+            raise DeliveryError(
+                "probe object came back different",
+                permanent=True,
+                user_message=f"{self._endpoint_shown} returned other bytes than were written.",
+            )
+        return head, caps
 
     def _lock_note(self) -> str:
         """What Object Lock means for this bucket; refuses a destination that asks for a lock the bucket lacks."""

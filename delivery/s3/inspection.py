@@ -33,6 +33,8 @@ from delivery.s3.checksums import BLOCK, stream_sha256
 from errors import DeliveryError
 
 HEALTHY, MISSING, CHANGED, UNREADABLE = "healthy", "missing", "changed", "unreadable"
+# The copy is fine, but the bucket refuses a new object: the next delivery would fail (`S3Delivery.inspect`).
+UNWRITABLE = "unwritable"
 _ABSENT = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
 _DENIED = {"403", "AccessDenied", "Forbidden"}
 
@@ -143,4 +145,4 @@ def _raise(fail: Callable[[BaseException, str], DeliveryError], exc: BaseExcepti
     raise fail(exc, action) from exc
 
 
-__all__ = ["CHANGED", "HEALTHY", "MISSING", "UNREADABLE", "Delivered", "Health", "inspect_object"]
+__all__ = ["CHANGED", "HEALTHY", "MISSING", "UNREADABLE", "UNWRITABLE", "Delivered", "Health", "inspect_object"]

@@ -17,7 +17,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
 from account.records import Account
-from delivery.s3.inspection import HEALTHY, MISSING
+from delivery.s3.inspection import HEALTHY, MISSING, UNWRITABLE
 from jobs import get_context, housekeeping, support_queue
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination
@@ -25,13 +25,16 @@ from jobs.execute import execute_run
 from jobs.scrub import CLAIM_HOLD, DEEP_EVERY, LIGHT_EVERY, PER_BUCKET, claim, due, scrub
 from store import DeliveryAttempt, DestinationCheck, RunEvent, RunState, User
 from tests.delivery.test_run_retention import setup_run
-from tests.servers.s3 import MotoS3
+from tests.servers.s3 import FaultProxy, MotoS3, s3_error
 
 pytestmark = pytest.mark.server
 
 
-def delivered(app: Flask, alice: Account, moto: MotoS3, bucket: str) -> tuple[int, str, str]:
-    """alice's bucket and one delivered export: (destination id, run id, object key)."""
+def delivered(app: Flask, alice: Account, moto: MotoS3 | FaultProxy, bucket: str) -> tuple[int, str, str]:
+    """alice's bucket (reached through `moto`, or a proxy in front of it) and one delivered export.
+
+    Returns (destination id, run id, object key).
+    """
     _, destination_id, run_id = setup_run(app, alice, moto.url, bucket)
     assert execute_run(get_context(app), run_id, "w") == RunState.DELIVERED
     with get_context(app).db.session() as session:
@@ -170,3 +173,30 @@ def test_a_copy_that_turns_bad_is_emailed_once_and_listed_for_support_until_it_i
     assert again.state == HEALTHY and len(sent) == 1
     with ctx.db.session() as session:
         assert support_queue.queue(session, now=now, kinds=("copy_damaged",)).items == []
+
+
+def test_a_bucket_that_refuses_new_objects_is_unwritable_while_the_copy_is_fine_and_the_user_is_told(
+    bucket_app: Flask, alice: Account, fault_proxy: FaultProxy, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    _, run_id, key = delivered(bucket_app, alice, fault_proxy, s3_bucket)
+    ctx = get_context(bucket_app)
+    sent: list[tuple[str, str, str]] = []
+    ctx.send_notice = lambda to, subject, text: sent.append((to, subject, text))
+    (healthy,) = scrub(ctx, email="alice@example.com")
+    assert healthy.state == HEALTHY and sent == []
+    # The key lost s3:PutObject: reads still work, every write is refused.
+    fault_proxy.add(s3_error(403, "AccessDenied", "Access Denied"), when=lambda seen: seen.method == "PUT", times=None)
+    (refused,) = scrub(ctx, email="alice@example.com")
+    assert refused.state == UNWRITABLE and "no longer accepts new archives" in refused.detail
+    ((to, subject, text),) = sent
+    assert to == "alice@example.com" and subject == "Lifeboat: bucket no longer accepts new archives"
+    assert any(level == "warning" and "UNWRITABLE" in line for level, line in scrub_lines(bucket_app, run_id))
+    assert "still there, but the bucket refused a new object" in text and "s3:PutObject" in text
+    assert moto_server.client().head_object(Bucket=s3_bucket, Key=key)["ContentLength"] > 0  # the copy is untouched
+    probes = [
+        o["Key"] for o in moto_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"] if "test" in o["Key"]
+    ]
+    assert probes == []  # the healthy check's probe was deleted again
+    fault_proxy.clear()
+    (again,) = scrub(ctx, email="alice@example.com")
+    assert again.state == HEALTHY and len(sent) == 1
