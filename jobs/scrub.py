@@ -22,7 +22,14 @@ while the copy is still there, before the next export fails to arrive.
 
 When a copy turns missing, changed, unreadable or unwritable the user is emailed once
 (`tell`), and the support queue lists it (`copy_damaged`) until a check finds
-it healthy again. Not yet (issue 16): reading a deep download through the verifier.
+it healthy again.
+
+Why a deep read is hashed rather than parsed again: what is compared is the
+SHA-256 of every byte in the bucket with the digest of the archive that was
+verified (checksums, signature, independent parsers) before it left, so a
+match is that archive byte for byte, and a parse would only repeat what the
+export's verification found. A sealed archive could not be parsed here anyway:
+only its owner's key opens it.
 """
 
 from __future__ import annotations
