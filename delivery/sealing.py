@@ -107,9 +107,16 @@ def parse_seal_key(text: str) -> SealKey:
     for marker, why in _PRIVATE_MARKERS.items():
         if marker in stripped:
             raise SealKeyError(why)
+    if len(keys := stripped.split(_PGP_ARMOR)) > 2:
+        raise SealKeyError(f"That is {len(keys) - 1} OpenPGP keys: give one (to encrypt to several, use age keys).")
     if _PGP_ARMOR in stripped:
         return _openpgp_key(stripped.encode("ascii", "replace"))
     return _age_key(stripped)
+
+
+def looks_private(text: str) -> bool:
+    """Whether `text` holds a private key (pasted by mistake): never echoed back, stored or logged."""
+    return any(marker in text for marker in _PRIVATE_MARKERS)
 
 
 def seal_key_from_bytes(data: bytes) -> SealKey:
@@ -146,6 +153,11 @@ def _age_key(text: str) -> SealKey:
 
 
 def _age_recipient(line: str) -> Any:
+    if line.startswith("age1") and "1" in line[4:]:  # bech32's last "1" ends the name: age1yubikey1…
+        raise SealKeyError(
+            "That is a key for an age plugin (such as age1yubikey1…), which Lifeboat cannot encrypt to: "
+            "give an X25519 age key (age1… from age-keygen) or an SSH public key."
+        )
     try:
         if line.startswith("age1"):
             return x25519.Recipient.from_str(line)
@@ -177,8 +189,10 @@ def _openpgp_key(data: bytes) -> SealKey:
         ) from None
     fingerprint = str(cert.fingerprint).upper()
     grouped = " ".join(fingerprint[i : i + 4] for i in range(0, len(fingerprint), 4))
-    ids = [str(uid) for uid in cert.user_ids if str(uid)]
-    who = f" ({ids[0][:80]})" if ids else ""
+    # A user id is whatever the key's maker typed: control characters (NUL, escapes, line breaks) go.
+    ids = ["".join(ch for ch in str(uid) if ch.isprintable())[:80] for uid in cert.user_ids]
+    ids = [uid for uid in ids if uid.strip()]
+    who = f" ({ids[0]})" if ids else ""
     return SealKey("openpgp", str(cert), f"OpenPGP key {grouped}{who}", ".gpg")
 
 

@@ -10,12 +10,16 @@ which is what every archive held before the option existed.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
 
 from account.records import KINDS
 from delivery.sealing import SealKey, SealKeyError, parse_seal_key
 from errors import DeliveryError, InvalidInput
+from jobs.download_links import revoke_user_links
 from store import User
 
 VCARD_VERSIONS = ("3.0", "4.0")
@@ -39,10 +43,13 @@ class ArchiveOptions:
     seal_key: str | None = None  # a public key to encrypt archives to; "" stops encrypting
 
 
-def save_archive_options(user: User, change: ArchiveOptions) -> None:
-    """Check `change` and apply it to `user` (the caller's write session commits it).
+def save_archive_options(session: Session, user: User, change: ArchiveOptions, *, now: dt.datetime) -> int:
+    """Check `change` and apply it to `user` (the caller's write session commits it); links revoked by it.
 
     Raises `InvalidInput` naming each field to fix; nothing is changed then.
+    Stopping encryption revokes the user's live download links: each was
+    handed out (in an email, a script) as a link to ciphertext, and would
+    otherwise start serving the plain archive, file list and all.
     """
     problems: list[tuple[str, str]] = []
     version = change.vcard_version
@@ -65,12 +72,16 @@ def save_archive_options(user: User, change: ArchiveOptions) -> None:
             problems.append(("seal_key", str(exc)))
     if problems:
         raise InvalidInput("The archive options need fixing.", problems)
+    revoked = 0
     if change.seal_key is not None:
+        if user.seal_key and seal is None:
+            revoked = revoke_user_links(session, user.id, now=now)
         user.seal_key = seal.text if seal is not None else None
     if version is not None:
         user.vcard_version = None if version == "default" else version
     if kinds is not None:
         user.export_kinds = None if kinds == KINDS else ",".join(kinds)
+    return revoked
 
 
 def seal_key_of(user: User) -> SealKey | None:
@@ -89,16 +100,29 @@ def seal_key_of(user: User) -> SealKey | None:
             f"seal key unusable: {exc}",
             permanent=True,
             user_message=f"Your archives are set to be encrypted, but the key cannot be used: {exc} "
-            "Give your public key again in Settings, under Archive options. Nothing was sent.",
+            "Give your public key again in Settings, under Encryption. Nothing was sent.",
         ) from None
 
 
-def shown_seal_key(user: User) -> SealKey | None:
-    """The key to show on the settings page and in the API; one that no longer parses shows as none.
+def seal_state(user: User) -> tuple[SealKey | None, str | None]:
+    """The key in force and, for a stored key that no longer parses, why (what pages and the CLI show).
 
-    (Delivery refuses such a key with its reason, `seal_key_of`; the pages only say what is in force.)
+    Delivery refuses such a key (`seal_key_of`); the pages must not call it "no encryption".
     """
     try:
-        return seal_key_of(user)
+        return seal_key_of(user), None
     except DeliveryError:
-        return None
+        try:
+            parse_seal_key(user.seal_key or "")
+        except SealKeyError as exc:
+            return None, str(exc)
+        return None, "it can no longer be read"
+
+
+def stopped_words(revoked: int) -> str:
+    """What the user is told when encryption stops (the page, the API's callers read the docs, the CLI)."""
+    words = "Archives are no longer encrypted: from the next export on they go out as plain zip files."
+    if revoked:
+        links, they = ("link was", "it was") if revoked == 1 else ("links were", "they were")
+        words += f" Your {revoked} download {links} revoked: {they} handed out as links to encrypted files."
+    return words

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -40,13 +38,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from delivery.contract import Delivery
-from delivery.sealing import Sealed, SealKey, seal_file
-from errors import DeliveryError, InvalidInput, LifeboatError
+from errors import InvalidInput, LifeboatError
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest, ManifestFile, read_manifest
 from exporters.archive.zipdir import Member, central_directory
 from exporters.archive.zipdir import member_chunks as zip_member_chunks
-from jobs.archive_options import seal_key_of
-from store import Archive, DownloadLink, User
+from store import Archive, DownloadLink
 from store.archive_files import ArchiveFiles, local_copy
 
 ARCHIVE_GONE = "This archive was deleted, by you or when it expired. Export again to get a fresh one."
@@ -199,34 +195,6 @@ def open_link(session: Session, link_id: str, *, now: dt.datetime) -> Archive:
     if link.expires_at <= now:
         raise LinkRefused(410, "This download link has expired. Sign in to make a new one.")
     return archive
-
-
-def link_seal_key(session: Session, archive: Archive) -> SealKey | None:
-    """The key a link's download is sealed to: its owner's, now (None: the plain zip goes out)."""
-    user = session.get(User, archive.user_id)
-    try:
-        return seal_key_of(user) if user is not None else None
-    except DeliveryError as exc:  # a stored key this version cannot use: nothing goes out, plain or not
-        raise LinkRefused(403, exc.user_message) from None
-
-
-def open_sealed(files: ArchiveFiles, archive: Archive, key: SealKey) -> tuple[IO[bytes], Sealed]:
-    """The archive sealed to `key` afresh, open for reading; the file is already unlinked (gone once closed).
-
-    Why sealed per download rather than kept: a link must serve only
-    ciphertext, and the user's key may change between deliveries; age and
-    OpenPGP pick a new random file key each time, so each download is a
-    different file (the same archive once decrypted), and a broken download
-    starts again from the beginning rather than resuming.
-    """
-    scratch = files.scratch()
-    with local_copy(files, archive.relpath) as path:
-        sealed = seal_file(path, scratch / f".sealed-link-{uuid.uuid4().hex}", key)
-    try:
-        opened = sealed.path.open("rb")
-    finally:
-        os.unlink(sealed.path)
-    return opened, sealed
 
 
 def count_download(session: Session, link_id: str) -> None:

@@ -86,10 +86,10 @@ def _outcome(ctx: JobContext, run_id: str) -> DeliverOutcome:
             for a in attempts
         ]
         tried = {a.destination_id for a in attempts}
+        # With no attempt at all, the run stopped before sending anything (e.g. a key it cannot encrypt to).
+        why = "an earlier destination failed first" if attempts else "the run stopped before sending anything"
         results += [
-            DestinationOutcome(label=d.label, outcome="not tried", detail="an earlier destination failed first")
-            for d in enabled
-            if d.id not in tried
+            DestinationOutcome(label=d.label, outcome="not tried", detail=why) for d in enabled if d.id not in tried
         ]
         last = run.history[-1].message if run.history else ""
         message = run.error if run.state == RunState.FAILED and run.error else last

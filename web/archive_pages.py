@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, ArchiveError, Manifest
 from jobs import get_context
 from jobs.archive_catalog import archive_page, deliveries, expires_at, newest_verified_at, own_archive
+from jobs.archive_options import seal_state
 from jobs.archive_removal import remove_archive
 from jobs.download_links import ARCHIVE_GONE, LinkRefused, active_links, archive_manifest, links_for, revoke_link
 from store import Archive, User, get_db, get_session
@@ -151,6 +152,7 @@ def detail(archive_id: str) -> Response:
         "links": links,
         "urls": urls,
         "recipe": urls[links[0].id] if links else None,
+        "seal": seal_state(user)[0],
     }
     return _no_store(render_template("archive.html", **values))
 

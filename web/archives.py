@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
@@ -34,13 +34,13 @@ from jobs.download_links import (
     archive_parts,
     checksums_lines,
     count_download,
-    link_seal_key,
     member_chunks,
     open_link,
-    open_sealed,
 )
+from jobs.sealed_links import link_seal_key, open_sealed
 from store import Archive, get_session
 from store.base import utcnow
+from web import limiter
 from web.links import LinkError, part_url, read_token
 from web.ranges import Body, send
 
@@ -91,6 +91,7 @@ def _send(archive: Archive, seal: SealKey | None = None) -> Response:
 def _send_sealed(archive: Archive, seal: SealKey) -> Response:
     """The archive sealed to its owner's key for this one response: ciphertext only, whole, never resumed."""
     opened, sealed = open_sealed(get_context().files, archive, seal)
+    g.sealed = True  # counted against the link's limit (`SEALED_DOWNLOADS_PER_LINK`)
 
     def chunks(_start: int, _length: int) -> Iterator[bytes]:
         with opened:
@@ -145,7 +146,17 @@ def _open(token: str) -> tuple[str, Archive, SealKey | None] | Response:
         return _refusal("Link not valid" if exc.status == 410 else "Not found", str(exc), exc.status)
 
 
+def _link_key() -> str:
+    return "sealed-link:" + str((request.view_args or {}).get("token", ""))
+
+
+# Each download of a sealed archive encrypts it whole again (`jobs.sealed_links.open_sealed`): a link, which
+# anyone holding it can use, may make the server do that at most this often. Plain downloads never count.
+SEALED_DOWNLOADS_PER_LINK = "30 per hour"
+
+
 @bp.route("/d/<token>")
+@limiter.limit(SEALED_DOWNLOADS_PER_LINK, key_func=_link_key, deduct_when=lambda _response: bool(g.get("sealed")))
 def signed_download(token: str) -> Response:
     opened = _open(token)
     if isinstance(opened, Response):

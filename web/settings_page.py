@@ -25,9 +25,10 @@ from flask import Blueprint, abort, current_app, flash, make_response, redirect,
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
+from delivery.sealing import MAX_KEY_TEXT, looks_private
 from errors import InvalidInput
 from jobs import api_tokens
-from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, seal_key_of, shown_seal_key
+from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, seal_key_of, seal_state, stopped_words
 from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
@@ -81,7 +82,8 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default", kinds=list(kinds_of(user))),
         "token_form": TokenForm(),
         "seal_form": SealKeyForm(seal_key=user.seal_key or ""),
-        "seal": shown_seal_key(user),
+        "seal": seal_state(user)[0],
+        "seal_problem": seal_state(user)[1],
         "revoke_form": RevokeForm(),
         "next_runs": _saved_runs(user),
         "preview": None,
@@ -154,7 +156,7 @@ def archive() -> Response:
     try:
         with get_db().session(write=True) as session:
             change = ArchiveOptions(vcard_version=form.vcard_version.data, kinds=form.kinds.data or [])
-            save_archive_options(_user(session), change)
+            save_archive_options(session, _user(session), change, now=utcnow())
     except InvalidInput as exc:
         for name, message in exc.problems:
             getattr(form, name).errors = [message]
@@ -171,18 +173,22 @@ def encryption() -> Response:
         return _page(_user(get_session()), 400, seal_form=form)
     text = "" if form.stop.data else (form.seal_key.data or "")
     if not text.strip() and not form.stop.data:
-        form.seal_key.errors = ["Paste your public key, or choose Stop encrypting."]
-        return _page(_user(get_session()), 400, seal_form=form)
+        user = _user(get_session())
+        stop = " or choose Stop encrypting" if user.seal_key else ""
+        form.seal_key.errors = [f"Paste your public key{stop}."]
+        return _page(user, 400, seal_form=form)
     try:
         with get_db().session(write=True) as session:
             user = _user(session)
-            save_archive_options(user, ArchiveOptions(seal_key=text))
+            revoked = save_archive_options(session, user, ArchiveOptions(seal_key=text), now=utcnow())
             seal = seal_key_of(user)
     except InvalidInput as exc:
         form.seal_key.errors = [message for _, message in exc.problems[:1]]
+        if looks_private(text) or len(text) > MAX_KEY_TEXT:
+            form.seal_key.data = ""  # never send a private key (or a megabyte) back to the browser
         return _page(_user(get_session()), 400, seal_form=form)
     if seal is None:
-        flash("Archives are no longer encrypted: from the next export on they go out as plain zip files.", "info")
+        flash(stopped_words(revoked), "info")
     else:
         flash(f"From the next export on, archives are encrypted to your {seal.label} before they leave.", "info")
     return redirect(url_for("settings.index", _anchor="encryption"))

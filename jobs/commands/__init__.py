@@ -28,7 +28,7 @@ from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
 from exporters.archive.signature import KeyRing
-from jobs.archive_options import ArchiveOptions, save_archive_options, shown_seal_key
+from jobs.archive_options import ArchiveOptions, save_archive_options, seal_state, stopped_words
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
@@ -223,29 +223,50 @@ def _independent_check(path: Path) -> None:
 @with_appcontext
 def archive_options_command(email: str, vcard_version: str | None, encrypt_to: str | None) -> None:
     """Show EMAIL's archive options, or change them (scheduled runs, export-all and export use them)."""
-    seal_text = None if encrypt_to is None else "" if encrypt_to == "off" else _key_text(encrypt_to)
+    off = encrypt_to is not None and encrypt_to.strip().lower() == "off"
+    seal_text = None if encrypt_to is None else "" if off else _key_text(encrypt_to)
     with get_db().session(write=vcard_version is not None or seal_text is not None) as session:
         user = find_user(session, email)
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+        was_sealed = bool(user.seal_key)
         try:
-            save_archive_options(user, ArchiveOptions(vcard_version=vcard_version, seal_key=seal_text))
+            change = ArchiveOptions(vcard_version=vcard_version, seal_key=seal_text)
+            revoked = save_archive_options(session, user, change, now=utcnow())
         except InvalidInput as exc:
-            raise click.ClickException(f"--encrypt-to: {exc.problems[0][1]}") from None
-        chosen, seal = user.vcard_version, shown_seal_key(user)
+            field, words = exc.problems[0]
+            option = {"seal_key": "--encrypt-to", "vcard_version": "--vcard-version"}.get(field, field)
+            raise click.ClickException(f"{option}: {words}") from None
+        chosen, (seal, problem) = user.vcard_version, seal_state(user)
     default = current_app.config["VCARD_VERSION"]
     if chosen is None:
         click.echo(f"vCard version: {default} (the server's default, LIFEBOAT_VCARD_VERSION)")
     else:
         click.echo(f"vCard version: {chosen} (chosen for {email})")
-    click.echo(f"Encrypted to: {seal.label} (before delivery)" if seal else "Encrypted to: nothing (plain zip files)")
+    if problem is not None:
+        click.echo(f"Encrypted to: a key that can no longer be used ({problem}); nothing is delivered until it is "
+                   "given again with --encrypt-to, or encryption is stopped with --encrypt-to off")  # fmt: skip
+    elif seal is not None:
+        click.echo(f"Encrypted to: {seal.label} (before delivery)")
+    else:
+        click.echo("Encrypted to: nothing (plain zip files)")
+        if off and was_sealed:
+            click.echo(f"  {stopped_words(revoked)}")
 
 
 def _key_text(value: str) -> str:
-    """`--encrypt-to`'s key: the file's contents when VALUE names a file, else VALUE itself."""
+    """`--encrypt-to`'s key: the file's contents when VALUE names a file, else VALUE itself.
+
+    Anything that looks like a path (a slash, or a key file's usual suffix) must be a readable file.
+    """
+    if not value.strip():
+        raise click.BadParameter("give a public key, a file holding one, or off", param_hint="--encrypt-to")
     path = Path(value)
-    if value.startswith(("age1", "ssh-")) or not path.exists():
+    pathlike = "/" in value or value.endswith((".pub", ".asc", ".gpg", ".txt", ".key"))
+    if value.startswith(("age1", "ssh-")) or not (path.exists() or pathlike):
         return value
+    if not path.exists():
+        raise click.BadParameter(f"no such file: {value}", param_hint="--encrypt-to")
     try:
         data = path.read_bytes()[: MAX_KEY_TEXT + 1]
     except OSError as exc:
@@ -312,9 +333,9 @@ def verify_command(
     delete). The report is the same either way; --fresh parses everything.
     """
     keys = _verify_keys(keys_file)
+    _refuse_sealed(archive)  # first: a receipt's archive SHA-256 is the decrypted file's, so it would not match
     if expect is not None:
         _check_expected_digest(archive, expect)
-    _refuse_sealed(archive)
     try:
         report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh, keys=keys)
         if require_signature and not report.signature.valid:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 
 revision = "0015"
 down_revision = "0014"
@@ -33,6 +34,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Dropping the keys would send those users' next archives out unencrypted, and make scrub compare
+    # the ciphertext in their buckets with the plain archives' digests: refuse, saying what to do.
+    sealed = op.get_bind().execute(sa.text("SELECT COUNT(*) FROM users WHERE seal_key IS NOT NULL")).scalar()
+    if sealed:
+        raise CommandError(
+            f"{sealed} user(s) have archives encrypted to their key, which the older schema cannot keep: "
+            "stop it for each first (lifeboat archive-options EMAIL --encrypt-to off), or stay on this version"
+        )
     with op.batch_alter_table("delivery_attempts", schema=None) as batch_op:
         batch_op.drop_column("sealed_to")
         batch_op.drop_column("sealed_size")

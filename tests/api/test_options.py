@@ -15,6 +15,7 @@ def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database,
         "kinds": ["contacts", "calendars", "notes"],
         "seal_key": None,
         "sealed_to": None,
+        "seal_problem": None,
     }
     saved = as_alice("put", "/api/v1/options", json={"kinds": ["notes", "contacts"], "vcard_version": "4.0"})
     assert saved.status_code == 200
@@ -24,6 +25,7 @@ def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database,
         "kinds": ["contacts", "notes"],
         "seal_key": None,
         "sealed_to": None,
+        "seal_problem": None,
     }
     assert as_alice("get", "/api/v1/options").get_json() == saved.get_json()
     with db.session() as session:

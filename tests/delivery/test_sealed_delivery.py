@@ -20,7 +20,8 @@ from sqlalchemy import select
 
 from account.records import Account
 from exporters.archive.reader import verify_archive
-from jobs import get_context, run_lifecycle
+from jobs import api_tokens, get_context, run_lifecycle
+from jobs.archive_options import ArchiveOptions, save_archive_options, stopped_words
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination
 from jobs.download_links import create_link
@@ -203,3 +204,43 @@ def test_a_stored_key_that_can_no_longer_be_used_sends_nothing_and_says_how_to_f
         run = session.get(ExportRun, run_id)
         assert run is not None and run.error is not None
         assert "cannot be used" in run.error and "Settings" in run.error
+
+
+def test_stopping_encryption_revokes_the_links_handed_out_as_ciphertext(
+    delivery_app: Flask, alice: Account, age_key: UserKey
+) -> None:
+    archive = _kept_archive(delivery_app, alice, age_key)
+    ctx = get_context(delivery_app)
+    with ctx.db.session(write=True) as session:
+        link = create_link(session, archive.id, archive.user_id, now=utcnow(), max_age=dt.timedelta(days=1))
+        url = link_url("", delivery_app.config["SECRET_KEY"], link.id)
+    client = delivery_app.test_client()
+    assert client.get(url).headers["Content-Disposition"].endswith(".zip.age")
+    with ctx.db.session(write=True) as session:
+        user = session.get(User, archive.user_id)
+        assert user is not None
+        assert save_archive_options(session, user, ArchiveOptions(seal_key=""), now=utcnow()) == 1
+    for path in ("", "/parts", "/SHA256SUMS"):
+        gone = client.get(url + path)
+        assert gone.status_code == 410 and b"PK\x03\x04" not in gone.data, path
+    assert stopped_words(1).endswith("Your 1 download link was revoked: it was handed out as links to encrypted files.")
+
+
+def test_the_archive_page_and_the_api_give_a_sealed_archives_commands_not_resume_or_parts(
+    delivery_app: Flask, alice: Account, age_key: UserKey
+) -> None:
+    archive = _kept_archive(delivery_app, alice, age_key)
+    client = delivery_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"email": "alice@example.com", "password": "pw", "csrf_token": token})
+    with get_context(delivery_app).db.session(write=True) as session:
+        create_link(session, archive.id, archive.user_id, now=utcnow(), max_age=dt.timedelta(days=1))
+        secret = api_tokens.create_token(session, archive.user_id, "t", days=1, now=utcnow()).secret
+    page = client.get(f"/archives/{archive.id}").get_data(as_text=True)
+    assert f"age --decrypt -i YOUR-KEY-FILE -o {archive.filename} {archive.filename}.age" in page
+    assert f"--expect {archive.sha256}" in page and "-C -" not in page and "SHA256SUMS" not in page
+    (listed,) = client.get(
+        f"/api/v1/archives/{archive.id}/links", headers={"Authorization": f"Bearer {secret}"}
+    ).get_json()
+    assert (listed["sealed"], listed["sha256sums_url"], listed["parts_url"]) == (True, None, None)

@@ -106,3 +106,68 @@ def test_verify_of_a_still_encrypted_archive_says_how_to_open_it_first(
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert f"encrypted to your key; open it first with `{key.decrypt_hint(sealed.name)}`" in result.output
     assert f"then run `lifeboat verify {plain.name}`" in result.output
+    # The receipt's archive SHA-256 is the decrypted file's: given with the sealed file, "open it first" still.
+    expected = runner.invoke(args=["verify", str(sealed), "--expect", "0" * 64])
+    assert expected.exit_code == 1 and "open it first" in expected.output
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("/no/such/folder/key.pub", "no such file: /no/such/folder/key.pub"),
+        ("", "give a public key, a file holding one, or off"),
+        ("age1yubikey1q" + "q" * 58, "a key for an age plugin"),
+    ],
+)
+def test_encrypt_to_names_a_missing_file_an_empty_value_and_a_plugin_key_for_what_they_are(
+    runner: FlaskCliRunner, db: Database, alice: Account, value: str, words: str
+) -> None:
+    with db.session(write=True) as session:
+        replace_account(session, alice)
+    refused = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", value])
+    assert refused.exit_code != 0 and words in refused.output and "Traceback" not in refused.output
+
+
+def test_off_in_any_case_stops_and_a_stored_key_that_no_longer_parses_is_shown_as_such(
+    runner: FlaskCliRunner, db: Database, alice: Account, age_key: UserKey
+) -> None:
+    with db.session(write=True) as session:
+        user = replace_account(session, alice)
+        user.seal_key = "age1broken"
+    shown = runner.invoke(args=["archive-options", "alice@example.com"])
+    assert "Encrypted to: a key that can no longer be used (That age or SSH public key is damaged" in shown.output
+    off = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", "OFF"])
+    assert off.exit_code == 0 and "Encrypted to: nothing (plain zip files)" in off.output
+    assert "no longer encrypted" in off.output
+
+
+def test_a_keyring_is_refused_as_more_than_one_key_and_control_characters_leave_a_user_id(
+    openpgp_key: UserKey,
+) -> None:
+    with pytest.raises(SealKeyError, match="That is 2 OpenPGP keys: give one"):
+        parse_seal_key(openpgp_key.public + openpgp_key.public)
+    import pysequoia
+
+    made = pysequoia.Tsk.generate("Eve \x1b[31mRED\x00NUL\r\nX: y <eve@example.com>")
+    label = parse_seal_key(str(made.extract_certificate())).label
+    assert "Eve [31mREDNULX: y <eve@example.com>" in label
+    assert not any(ch in label for ch in "\x1b\x00\r\n")
+
+
+def test_downgrading_below_sealed_archives_is_refused_while_a_user_has_a_key(
+    db: Database, alice: Account, age_key: UserKey
+) -> None:
+    from alembic.util import CommandError
+
+    from store import migrate
+
+    with db.session(write=True) as session:
+        replace_account(session, alice).seal_key = age_key.public
+    with pytest.raises(CommandError, match="1 user\\(s\\) have archives encrypted to their key"):
+        migrate.downgrade(db, "0014")
+    assert migrate.current_revision(db) == migrate.head_revision(db)
+    with db.session(write=True) as session:
+        for user in session.query(User):
+            user.seal_key = None
+    migrate.downgrade(db, "0014")
+    migrate.upgrade(db)

@@ -200,3 +200,18 @@ def test_the_settings_form_without_its_csrf_token_changes_nothing(
     assert response.status_code == 400
     with db.session() as session:
         assert session.get(User, alice_user).seal_key is None  # type: ignore[union-attr]
+
+
+def test_a_private_key_pasted_by_mistake_is_refused_and_not_sent_back_and_the_answer_opens_at_its_section(
+    signed_in: FlaskClient, alice_user: int
+) -> None:
+    settings = signed_in.get("/settings").get_data(as_text=True)
+    assert 'action="/settings/encryption#encryption"' in settings
+    secret = "AGE-SECRET-KEY-1" + "Q" * 58
+    data = {"csrf_token": csrf_token(signed_in, "/settings"), "seal_key": secret, "save": "1"}
+    answer = signed_in.post("/settings/encryption", data=data)
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "your private key" in page and secret not in page
+    data = {"csrf_token": csrf_token(signed_in, "/settings"), "seal_key": "  ", "save": "1"}
+    empty = signed_in.post("/settings/encryption", data=data).get_data(as_text=True)
+    assert "Paste your public key." in empty and "Stop encrypting" not in empty  # no such button while it is off

@@ -9,7 +9,7 @@ from flask import current_app
 from errors import InvalidInput
 from exporters.archive.counts import counts_line
 from jobs import api_tokens
-from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, shown_seal_key
+from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, seal_state
 from jobs.user_schedule import ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import ApiToken, Schedule, User, get_db, get_session
 from store.accounts import AccountReader
@@ -81,7 +81,8 @@ def _options_view(user: User) -> dict[str, Any]:
         "effective_vcard_version": user.vcard_version or current_app.config["VCARD_VERSION"],
         "kinds": list(kinds_of(user)),
         "seal_key": user.seal_key,
-        "sealed_to": getattr(shown_seal_key(user), "label", None),
+        "sealed_to": getattr(seal_state(user)[0], "label", None),
+        "seal_problem": seal_state(user)[1],
     }
 
 
@@ -103,7 +104,7 @@ def put_options(body: dict[str, Any]) -> dict[str, Any]:
         if "seal_key" in body and body["seal_key"] is None:
             body["seal_key"] = ""  # null stops encrypting, like ""
         try:
-            save_archive_options(user, ArchiveOptions(**body))
+            save_archive_options(session, user, ArchiveOptions(**body), now=utcnow())
         except InvalidInput as exc:
             fail(422, "invalid_options", str(exc).splitlines()[0], exc.problems)
         return _options_view(user)

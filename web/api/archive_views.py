@@ -22,7 +22,7 @@ from jobs import get_context
 from jobs.archive_catalog import own_archive
 from jobs.archive_removal import remove_archive
 from jobs.download_links import LinkRefused, active_links, revoke_link
-from store import DownloadLink, get_db, get_session
+from store import DownloadLink, User, get_db, get_session
 from store.base import utcnow
 from web.api.blueprint import bp, fail, user_id
 from web.api.link_schemas import LinkInSchema, LinkSchema
@@ -43,13 +43,17 @@ def document_limits(spec: APISpec, config: Mapping[str, Any]) -> None:
 
 
 def link_view(link: DownloadLink) -> dict[str, Any]:
+    """A link as the API shows it; a sealed archive's link has no checksums or parts URLs (they are refused)."""
     urls = link_urls(current_app.config, link.id)
+    user = get_session().get(User, link.user_id)
+    sealed = user is not None and bool(user.seal_key)
     return {
         "id": link.id,
         "archive_id": link.archive_id,
         "url": urls.url,
-        "sha256sums_url": urls.checksums,
-        "parts_url": urls.parts,
+        "sealed": sealed,
+        "sha256sums_url": None if sealed else urls.checksums,
+        "parts_url": None if sealed else urls.parts,
         "created_at": link.created_at,
         "expires_at": link.expires_at,
         "downloads": link.downloads,

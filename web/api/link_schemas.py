@@ -22,10 +22,22 @@ class LinkSchema(Schema):
     archive_id = fields.String(required=True)
     url = fields.String(
         required=True,
-        metadata={"description": "The archive itself: no cookie or token needed; resumes with HTTP Range."},
+        metadata={
+            "description": "The archive itself: no cookie or token needed; resumes with HTTP Range. When `sealed`, "
+            "the archive encrypted afresh to your key for each download (no Range: a broken download starts again)."
+        },
     )
-    sha256sums_url = fields.String(required=True, metadata={"description": "`sha256sum -c` text for it."})
-    parts_url = fields.String(required=True, metadata={"description": "JSON: every file inside, with its URL."})
+    sealed = fields.Boolean(
+        required=True, metadata={"description": "True when your archives are encrypted to your key (settings)."}
+    )
+    sha256sums_url = fields.String(
+        required=True, allow_none=True, metadata={"description": "`sha256sum -c` text for it; null when sealed."}
+    )
+    parts_url = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "JSON: every file inside, with its URL; null when sealed (they stay inside)."},
+    )
     created_at = fields.DateTime(required=True)
     expires_at = fields.DateTime(required=True)
     downloads = fields.Integer(required=True, metadata={"description": "Fetches of the archive through it."})

@@ -359,6 +359,14 @@ class OptionsSchema(Schema):
             "fingerprint; null when archives are not encrypted."
         },
     )
+    seal_problem = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Set when the stored key can no longer be used, and why: nothing is delivered until "
+            "it is given again or encryption is stopped."
+        },
+    )
 
 
 class OptionsInSchema(Schema):
@@ -376,6 +384,7 @@ class OptionsInSchema(Schema):
         metadata={
             "description": "A public key to encrypt archives to: an age key (age1…), an SSH public key or "
             "an armored OpenPGP public key. A private key, a damaged key or one that cannot encrypt is a 422 "
-            '`invalid_options` naming `seal_key`. "" or null: stop encrypting.'
+            '`invalid_options` naming `seal_key`. "" or null: stop encrypting, which also revokes your live '
+            "download links (they were handed out as links to encrypted files)."
         },
     )
