@@ -26,10 +26,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exporters.archive.changes import ChangeLog
+from exporters.archive.drill import DrillResult, drill
 from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
-from exporters.archive.reader import verify_archive
+from exporters.archive.reader import ArchiveReader, open_archive, verify_archive
 from exporters.archive.reuse import ReuseStats
 from exporters.archive.signature import SigningKey
 from exporters.archive.writer import DeflatedEntry, Entry, RawEntry, write_archive
@@ -55,6 +57,7 @@ class ArchiveInfo:
     sha256: str  # of the whole zip file
     size: int
     manifest: Manifest
+    drill: DrillResult | None = None  # the fidelity drill's result, when one ran
 
 
 def write_verified(
@@ -67,6 +70,8 @@ def write_verified(
     folder: str = "",
     layout: Callable[[], Mapping[str, Any]] | None = None,
     signer: SigningKey | None = None,
+    changes: Callable[[], Mapping[str, Any]] | None = None,
+    drill_with: Callable[[ArchiveReader], DrillResult] | None = None,
 ) -> ArchiveInfo:
     """Write an archive to a temporary file, read it back with the verifier, then store it as `folder/name`.
 
@@ -75,19 +80,33 @@ def write_verified(
     `ArchiveError` for an unportable file name or bad entries, `ArchiveFilesError`
     if `relpath` exists or cannot be stored. With `signer` the archive is signed
     (`exporters.archive.signature`) and the read-back check demands that signature.
+    With `drill_with`, the verified archive is then read back and compared with what
+    went in (`exporters.archive.drill`), still before it is stored; its result is `drill`.
     """
     # 200 bytes leaves room for the `.<name>.partial-<random>` temporary name.
     if name.startswith(".") or sanitize_component(name, max_bytes=200) != name:
         raise ArchiveError(f"archive name {name!r} is not a plain, portable file name")
     relpath = f"{folder}/{name}" if folder else name
     scratch = files.scratch()
+    keys = None if signer is None else signer.ring
+    drilled: list[DrillResult] = []
+
+    def check(temp: Path) -> Manifest:
+        if drill_with is None:
+            return verify_archive(temp, scratch=scratch, keys=keys, require_signature=signer is not None)
+        with open_archive(temp, scratch=scratch, keys=keys) as archive:  # verified in full, as above
+            if signer is not None and not archive.signature.valid:
+                raise ArchiveError(f"no valid signature: {archive.signature.line()}")
+            drilled.append(drill_with(archive))
+            return archive.manifest
+
     stored = store_new(
         files,
         relpath,
-        lambda out: write_archive(out, entries, meta, now, scratch=scratch, layout=layout, signer=signer),
-        lambda temp: verify_archive(
-            temp, scratch=scratch, keys=None if signer is None else signer.ring, require_signature=signer is not None
+        lambda out: write_archive(
+            out, entries, meta, now, scratch=scratch, layout=layout, signer=signer, changes=changes
         ),
+        check,
     )
     return ArchiveInfo(
         relpath=relpath,
@@ -95,6 +114,7 @@ def write_verified(
         sha256=stored.sha256,
         size=stored.size,
         manifest=stored.verified,
+        drill=drilled[0] if drilled else None,
     )
 
 
@@ -105,6 +125,9 @@ class ExportResult:
     counts: Counts
     # Items whose bytes came from the per-user cache, and those serialised now.
     reuse: ReuseStats = field(default_factory=ReuseStats)
+    # What the export had to change (the manifest's `changes`), and what the fidelity drill found.
+    changes: ChangeLog = field(default_factory=ChangeLog)
+    drill: DrillResult | None = None
 
 
 def archive_filename(user: User, now: dt.datetime) -> str:
@@ -133,6 +156,7 @@ def export_user(
     cache_dir: Path | None = None,
     processes: int | None = None,
     signer: SigningKey | None = None,
+    fidelity_drill: bool = True,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
@@ -143,7 +167,10 @@ def export_user(
     the archive is the same bytes as without it. `processes` (default: by size,
     `jobs.export_split.processes_for`) is 2 to make the calendars in a second
     process, 1 for none; the archive is the same bytes either way. `signer`
-    (the service's key, `JobContext.signing_key`) signs its manifest.
+    (the service's key, `JobContext.signing_key`) signs its manifest. With
+    `fidelity_drill` (the default) the archive is read back with our own readers and
+    compared with the store's records before it is stored (`exporters.archive.drill`);
+    the result's `drill` says what it found, `changes` what the export had to change.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -179,6 +206,7 @@ def export_user(
             kinds=kinds,
             cache=cache,
         )
+        stack.callback(bundle.changes.close)  # its count and first few stay for the result
         entries: Iterable[Entry | DeflatedEntry | RawEntry] = bundle.entries()
         if split and url is not None:  # started once the cache is open: it joins this run's use of it
             elsewhere = stack.enter_context(
@@ -206,6 +234,8 @@ def export_user(
             folder=str(user.id),
             layout=lambda: bundle.layout.as_dict(),
             signer=signer,
+            changes=bundle.changes.as_dict,
+            drill_with=(lambda archive: drill(archive, reader, kinds=kinds)) if fidelity_drill else None,
         )
         if cache is not None:
             cache.commit()  # the archive verified: keep what it used, drop the rest
@@ -222,7 +252,9 @@ def export_user(
         verified_at=now,
         **counts.as_dict(),
     )
-    return ExportResult(archive=archive, info=info, counts=counts, reuse=bundle.reuse)
+    return ExportResult(
+        archive=archive, info=info, counts=counts, reuse=bundle.reuse, changes=bundle.changes, drill=info.drill
+    )
 
 
 def export_and_record(
