@@ -68,6 +68,7 @@ class DrillResult:
     items: int = 0
     differences: int = 0  # items with at least one difference
     described: list[Difference] = field(default_factory=list)
+    method: str = "full"  # every item parsed and compared
 
     def summary(self) -> str:
         """ "Read back 1,234 items: 0 differences"."""

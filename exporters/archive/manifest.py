@@ -38,6 +38,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _BATCH = 1024  # files per chunk when streaming manifest.json or SHA256SUMS
 _READ_AHEAD = 1 << 16  # characters of manifest.json read at a time
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+KEPT_CHANGES = 256  # items of manifest.json's `changes` a parsed manifest keeps (`_read_changes`)
 
 
 class ArchiveError(ValueError):
@@ -257,6 +258,9 @@ def manifest_from_meta(meta: Mapping[str, Any], now: dt.datetime) -> Manifest:
     clash = sorted(set(rest) & set(_FORMAT_KEYS))
     if clash:
         raise ArchiveError(f"meta may not set {', '.join(clash)}: the archive writer sets them")
+    changes = rest.get(CHANGES)
+    if isinstance(changes, Mapping) and changes.get("items_elided"):
+        raise ArchiveError("meta 'changes' was read back without its items (too many to keep): it cannot be written")
     counts = rest.get("counts", {})
     if not isinstance(counts, Mapping) or not all(isinstance(k, str) and type(v) is int for k, v in counts.items()):
         raise ArchiveError("meta 'counts' must map names to whole numbers")
@@ -371,14 +375,16 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
 
 
 def _read_changes(reader: _JsonReader) -> dict[str, Any]:
-    """The `changes` section, its items checked one at a time and not kept (`exporters.archive.changes`).
+    """The `changes` section, its items checked one at a time (`exporters.archive.changes`).
 
-    Why not kept: an export that renamed most files lists a change per item,
-    and a large account's list, parsed whole, would cost what the files list
-    would (see `read_manifest`). What is kept is its `count` and `summary`; the
-    items are in manifest.json for anyone who reads it.
+    Why they are kept only while few: an export that renamed most files lists a
+    change per item, and a large account's list, parsed whole, would cost what
+    the files list would (see `read_manifest`). Up to `KEPT_CHANGES` items are
+    kept as `items`; past that only `count` and `summary` are, with
+    `items_elided` true (the items stay in manifest.json for anyone who reads it).
     """
     section: dict[str, Any] = {}
+    kept: list[Any] = []
     listed = None
     reader.take("{")
     while reader.peek() != "}":
@@ -395,10 +401,13 @@ def _read_changes(reader: _JsonReader) -> dict[str, Any]:
             while reader.peek() != "]":
                 if listed:
                     reader.take(",")
+                entry = reader.value()
                 try:
-                    check_change(reader.value(), listed)
+                    check_change(entry, listed)
                 except ValueError as exc:
                     _require(False, str(exc))
+                if listed < KEPT_CHANGES:
+                    kept.append(entry)
                 listed += 1
             reader.take("]")
         else:
@@ -408,7 +417,9 @@ def _read_changes(reader: _JsonReader) -> dict[str, Any]:
         check_section(section, listed)
     except ValueError as exc:
         _require(False, str(exc))
-    return section
+    if (listed or 0) <= KEPT_CHANGES:
+        return {**section, "items": kept}
+    return {**section, "items_elided": True}
 
 
 class _JsonReader:
