@@ -97,7 +97,7 @@ def readme_text(
             "Nothing had to be changed to fit every system."
             if changed == 0
             else f"{changed} file name{'s' * (changed != 1)} had to be changed to fit every system (the exact names"
-            f" stay inside the files); {MANIFEST_NAME} lists each under \"changes\" with the reason."
+            f' stay inside the files); {MANIFEST_NAME} lists each under "changes" with the reason.'
         )
     left_out = _left_out(manifest)
     if left_out:
