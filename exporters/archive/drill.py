@@ -226,8 +226,6 @@ def _shown(value: Any) -> str:
         return _ABSENT
     if isinstance(value, bytes | bytearray):
         return f"{len(value):,} bytes (SHA-256 {hashlib.sha256(value).hexdigest()[:12]}…)"
-    if is_dataclass(value):
-        return type(value).__name__
     return _short(repr(value))
 
 
