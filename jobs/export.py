@@ -236,7 +236,7 @@ def export_user(
             layout=lambda: bundle.layout.as_dict(),
             signer=signer,
             changes=bundle.changes.as_dict,
-            drill_with=(lambda archive: drill(archive, reader, kinds=kinds)) if fidelity_drill else None,
+            drill_with=(lambda archive: drill(archive, reader, kinds=kinds, memo=cache)) if fidelity_drill else None,
         )
         if cache is not None:
             cache.commit()  # the archive verified: keep what it used, drop the rest

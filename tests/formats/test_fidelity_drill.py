@@ -246,3 +246,64 @@ def test_a_contact_missing_from_the_archive_is_named(
     assert result.drill.lines() == [
         f"contact {alice.contacts[-1].uid}: (whole item): expected a contact, found missing"
     ]
+
+
+# --- the memo: a repeat export parses only what changed, and never hides a change ---------------
+
+
+def _memo_skips(account: Account) -> int:
+    """What a fully warm memo skips: every contact, event and note without attachments (calendar headers are read)."""
+    events = sum(len(c.events) for c in account.calendars)
+    return len(account.contacts) + events + sum(not n.attachments for n in account.notes)
+
+
+def test_a_repeat_export_parses_only_what_changed_since_the_last_drill(
+    export: Callable[..., ExportResult], alice: Account, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    first = export(alice, cache_dir=cache)
+    assert first.drill is not None and (first.drill.method, first.drill.skipped) == ("memo", 0)
+    again = export(alice, cache_dir=cache)
+    assert again.drill is not None and again.drill.skipped == _memo_skips(alice)
+    assert (again.drill.items, again.drill.differences) == (_items(alice), 0)
+    changed = dataclasses.replace(alice.contacts[0], note="edited")
+    edited = dataclasses.replace(alice, contacts=(changed, *alice.contacts[1:]))
+    third = export(edited, cache_dir=cache)
+    assert third.drill is not None and third.drill.skipped == _memo_skips(alice) - 1
+    assert (third.drill.items, third.drill.differences) == (_items(alice), 0)
+
+
+def test_the_memo_never_hides_a_writer_broken_after_a_clean_drill(
+    export: Callable[..., ExportResult], alice: Account, tmp_path: Path, broken: Callable[..., None]
+) -> None:
+    cache = tmp_path / "cache"
+    export(alice, cache_dir=cache)
+    broken("contact_to_vcard", _first_email_dropped)
+    broken("event_chunk", _summary_changed)
+    broken("iter_calendar", _summary_changed, at=1, many=True)
+    broken("note_text", _tags_dropped)
+    # A fresh cache: the broken writers' bytes are new, so the memo has nothing to vouch for them.
+    result = export(alice, cache_dir=tmp_path / "other-cache")
+    recurring = [e for c in alice.calendars for e in c.events if e.rrule]
+    assert result.drill is not None and result.drill.differences == 1 + len(recurring) + sum(
+        bool(n.tags) for n in alice.notes
+    )
+    assert result.drill.lines()[0].startswith("contact c-0001: emails[0].value: expected ")
+
+
+def test_members_not_laid_out_as_our_writers_lay_them_out_are_read_in_full() -> None:
+    from exporters.archive.drill_memo import CalendarSplit, Unsplittable, split_cards
+
+    card = b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nEND:VCARD\r\n"
+    assert list(split_cards([card[:7], card[7:] + card])) == [card, card]
+    for odd in (card + b"trailing", b"FN:B\r\n" + card, card.replace(b"\r\nEND", b"\r\nBEGIN:VCARD\r\nEND")):
+        with pytest.raises(Unsplittable):
+            list(split_cards([odd]))
+    head = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+    event = b"BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n"
+    override = b"BEGIN:VEVENT\r\nUID:a\r\nRECURRENCE-ID:20260101T000000Z\r\nEND:VEVENT\r\n"
+    split = CalendarSplit([head + event, override + b"BEGIN:VEVENT\r\nUID:b\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"])
+    assert list(split.groups()) == [event + override, b"BEGIN:VEVENT\r\nUID:b\r\nEND:VEVENT\r\n"]
+    assert split.head == head
+    with pytest.raises(Unsplittable):
+        list(CalendarSplit([head + event + b"BEGIN:VTIMEZONE\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n"]).groups())
