@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from itertools import zip_longest
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 from account.records import Contact, Event, Note
 from account.versions import record_digest
 from errors import InvalidInput
-from exporters.archive.drill_memo import CalendarSplit, DrillMemo, Unsplittable, sha256, split_cards
+from exporters.archive.drill_memo import END_CALENDAR, CalendarSplit, DrillMemo, Unsplittable, sha256, split_cards
 from exporters.archive.layout import ADDRESS_BOOK, AccountSource, included_kinds
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import ArchiveReader, ArchiveRecords
@@ -48,9 +49,7 @@ from exporters.vcard.reader import stream_vcards
 
 DESCRIBED = 10  # differences kept in words; the rest are counted
 MEMO_BATCH = 1000  # items looked up in the memo (and their misses parsed) at a time
-# Events at a time: their misses are parsed after the calendar's header, whose VTIMEZONEs cost as
-# much to parse as ~1,000 events (1x HEAVY: 1.7 s more than one pass at 1,000 a batch).
-EVENT_BATCH = 8000
+PIECE_GROUPS = 100  # event groups handed to the reader at a time (~64 KiB)
 _SHOWN = 60  # characters of a value shown in a difference
 _ABSENT = "absent"
 
@@ -168,52 +167,74 @@ def _contacts_remembered(result: DrillResult, archive: ArchiveReader, source: An
         memo.skipped += len(batch) - len(missed)
         if not missed:
             continue
-        found = list(stream_vcards([b"".join(card for _, card, _ in missed)]))
-        if len(found) != len(missed):
-            raise Unsplittable("one contact per card")
-        for (version, _, key), contact in zip(missed, found, strict=True):
+        found = stream_vcards(card for _, card, _ in missed)  # a chunk per card: never the batch as one text
+        for pair in zip_longest(missed, found):
+            (version, _, key), contact = _one_each(pair, "one contact per card")
             _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, _contact_id)
 
 
 def _calendars_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
     names = archive.manifest.meta["layout"]["calendars"]
-    line = stamp_line(archive.manifest.created_at)
     wanted = list(source.calendars())
     if len(wanted) != len(names):
         raise Unsplittable("as many calendars as the store holds")
     for (calendar_key, info), name in zip(wanted, names, strict=True):
-        split = CalendarSplit(archive.member_chunks(name))
-        pairs = zip_longest(source.event_versions(calendar_key), split.groups())
-        load = functools.partial(source.events_by_key, calendar_key)
-        first = True
-        for batch in _batches(pairs, EVENT_BATCH):
+        _calendar_remembered(result, archive, source, memo, calendar_key, info, name)
+
+
+def _calendar_remembered(
+    result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo, calendar_key: Any, info: Any, name: str
+) -> None:
+    """One calendar: its header and the event groups not proven before, read as one stream.
+
+    Why one stream: the header's VTIMEZONEs cost as much to parse as hundreds of
+    events, so the misses of every batch follow one header (`pieces` decides them
+    batch by batch as the reader asks for more, and queues what it sent in `sent`).
+    """
+    split = CalendarSplit(archive.member_chunks(name))
+    line = stamp_line(archive.manifest.created_at)
+    sent: deque[tuple[Any, str]] = deque()  # (version, key) of each group handed to the reader, in order
+    problem: list[str] = []
+
+    def pieces() -> Iterator[bytes]:
+        batches = _batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
+        batch = next(batches, [])  # the first group read tells where the header ends
+        assert split.head is not None
+        yield split.head
+        while batch:
             if any(v is None or group is None for v, group in batch):
-                raise Unsplittable("as many event groups as events")
-            if first:
-                _calendar_info(result, split, info)
-                first = False
+                problem.append("as many event groups as events")
+                break
             keys = [memo.key("event", sha256(_stamp_free(group, line)), v.digest) for v, group in batch]
             known = memo.known(keys)
-            missed = [(v, group, key) for (v, group), key in zip(batch, keys, strict=True) if key not in known]
-            result.items += len(batch) - len(missed)
-            memo.skipped += len(batch) - len(missed)
-            if not missed:
-                continue
-            _, events = stream_calendar(split.calendar_of([group for _, group, _ in missed]))
-            found = list(events)
-            if len(found) != len(missed):
-                raise Unsplittable("one event per group")
-            for (version, _, key), event in zip(missed, found, strict=True):
-                _checked(result, memo, "event", version, key, event, load, _event_id)
-        if first:  # no events: the header alone
-            _calendar_info(result, split, info)
+            piece: list[bytes] = []  # groups handed on ~64 KiB at a time: the reader's cost per chunk is not small
+            for (version, group), key in zip(batch, keys, strict=True):
+                if key in known:
+                    result.items += 1
+                    memo.skipped += 1
+                    continue
+                sent.append((version, key))
+                piece.append(group)
+                if len(piece) >= PIECE_GROUPS:
+                    yield b"".join(piece)
+                    piece = []
+            if piece:
+                yield b"".join(piece)
+            batch = next(batches, [])
+        yield END_CALENDAR
 
-
-def _calendar_info(result: DrillResult, split: CalendarSplit, info: Any) -> None:
-    found, _ = stream_calendar(split.calendar_of([]))
+    found_info, events = stream_calendar(pieces())
     result.items += 1
-    if found != info:
-        result._differ(_fields("calendar", _short(info.name), info, found))
+    if found_info != info:
+        result._differ(_fields("calendar", _short(info.name), info, found_info))
+    load = functools.partial(source.events_by_key, calendar_key)
+    for event in events:
+        if not sent:
+            raise Unsplittable("one event per group")
+        version, key = sent.popleft()
+        _checked(result, memo, "event", version, key, event, load, _event_id)
+    if sent or problem:
+        raise Unsplittable(problem[0] if problem else "one event per group")
 
 
 def _stamp_free(group: bytes, line: bytes) -> bytes:
@@ -238,6 +259,12 @@ def _notes_remembered(result: DrillResult, archive: ArchiveReader, source: Any, 
                 continue
             note = read_note(path, archive.open_member(path), archive.open_member)
             _checked(result, memo, "note", version, key, note, source.notes_by_key, _note_id)
+
+
+def _one_each(pair: tuple[Any, Any], what: str) -> tuple[Any, Any]:
+    if pair[0] is None or pair[1] is None:
+        raise Unsplittable(what)
+    return pair
 
 
 def _checked(

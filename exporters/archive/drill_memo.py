@@ -118,7 +118,9 @@ class CalendarSplit:
     """A calendar our writer made, cut into its header and its events' VEVENT groups, as a stream.
 
     `head` (the VCALENDAR's properties and VTIMEZONEs: what each event is read
-    after) is known once `groups()` yielded its first group, or ended.
+    after) is known once `groups()` yielded its first group, or ended. The
+    header, some of the groups and `END_CALENDAR` are a calendar the reader
+    reads as it reads those events in the whole file.
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -167,11 +169,6 @@ class CalendarSplit:
             uid = this
         if group:
             yield b"".join(group)
-
-    def calendar_of(self, groups: Sequence[bytes]) -> list[bytes]:
-        """A calendar of `groups` alone, read as the whole file reads them: the header, them, the end."""
-        assert self.head is not None
-        return [self.head, *groups, END_CALENDAR]
 
 
 def _uid_line(block: bytes) -> bytes:

@@ -307,3 +307,25 @@ def test_members_not_laid_out_as_our_writers_lay_them_out_are_read_in_full() -> 
     assert split.head == head
     with pytest.raises(Unsplittable):
         list(CalendarSplit([head + event + b"BEGIN:VTIMEZONE\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n"]).groups())
+
+
+def test_a_drill_that_fails_itself_keeps_the_export_and_says_the_check_did_not_complete(
+    export: Callable[..., ExportResult],
+    alice: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import jobs.export
+
+    def crash(*_args: Any, **_kwargs: Any) -> DrillResult:
+        raise RuntimeError(f"a bug that quotes {alice.contacts[0].uid}")
+
+    monkeypatch.setattr(jobs.export, "drill", crash)
+    result = export(alice)
+    assert result.info.path is not None and result.info.path.exists()  # the verified archive is kept
+    assert result.drill is not None and result.drill.differences == 1
+    assert result.drill.lines() == [
+        "archive (read back): (drill): expected completed, found stopped by an internal error"
+    ]
+    (record,) = [r for r in caplog.records if r.getMessage() == "fidelity drill failed"]
+    assert record.__dict__["error"] == "RuntimeError" and alice.contacts[0].uid not in str(record.__dict__)
