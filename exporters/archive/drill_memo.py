@@ -24,7 +24,9 @@ The memo lives in the user's export cache (`exporters.archive.reuse.ItemCache`,
 `jobs.export_cache`), so it is pruned with what the user's exports use, and is
 an optimisation only: no cache means every item is parsed.
 
-Splitting the archive's members into those items is done on bytes; anything
+The drill's steps with the memo are here too (`contacts_remembered`,
+`calendars_remembered`, `notes_remembered`). Splitting the archive's members
+into those items is done on bytes; anything
 not laid out as our writers lay it out (a count that does not match, a card or
 an event block that does not close) raises `Unsplittable`, and the drill then
 reads that kind in full.
@@ -35,12 +37,25 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import zip_longest
 from pathlib import Path
+from typing import Any, TypeVar
 
+from account.versions import record_digest
+from exporters.archive.differences import DrillResult, contact_id, differences_in, event_id, note_id, short, whole_item
+from exporters.archive.layout import ADDRESS_BOOK
+from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
+from exporters.ical.reader import stream_calendar
+from exporters.ical.writer import stamp_line
+from exporters.markdown.reader import read_note
+from exporters.vcard.reader import stream_vcards
 
 DRILL_MEMO_VERSION = 1
+MEMO_BATCH = 1000  # items looked up in the memo (and their misses parsed) at a time
+PIECE_GROUPS = 100  # event groups handed to the reader at a time (~64 KiB)
 CLEAN = b"1"
 _BEGIN_CARD, _END_CARD = b"BEGIN:VCARD\r\n", b"END:VCARD\r\n"
 _BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"\r\nEND:VEVENT\r\n"
@@ -78,7 +93,7 @@ class DrillMemo:
         self.skipped = 0  # items not parsed: their bytes were proven against the same record before
 
     def key(self, kind: str, item_sha256: str, record_digest: str | None) -> str:
-        """ "" when the record has no version (nothing to vouch for it)."""
+        """The memo's key of an item's bytes read back as a record of `record_digest`; "" without a version."""
         if record_digest is None:
             return ""
         pair = hashlib.sha256(f"{item_sha256}:{record_digest}".encode()).hexdigest()
@@ -182,3 +197,155 @@ def _uid_line(block: bytes) -> bytes:
         if end < 0 or block[end + 2 : end + 3] not in (b" ", b"\t"):
             return block[at:end]
         end += 2
+
+
+# --- the drill's steps with the memo: split members into items, parse only those not proven before ---
+
+
+def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
+    book = archive.manifest.meta["layout"].get("address_book", ADDRESS_BOOK)
+    if book is None:
+        return
+    pairs = zip_longest(source.contact_versions(), split_cards(archive.member_chunks(book)))
+    for batch in _batches(pairs, MEMO_BATCH):
+        if any(v is None or card is None for v, card in batch):
+            raise Unsplittable("as many cards as contacts")
+        keys = [memo.key("card", sha256(card), v.digest) for v, card in batch]
+        known = memo.known(keys)
+        missed = [(v, card, key) for (v, card), key in zip(batch, keys, strict=True) if key not in known]
+        result.items += len(batch) - len(missed)
+        memo.skipped += len(batch) - len(missed)
+        if not missed:
+            continue
+        found = stream_vcards(card for _, card, _ in missed)  # a chunk per card: never the batch as one text
+        for pair in zip_longest(missed, found):
+            (version, _, key), contact = _one_each(pair, "one contact per card")
+            _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
+
+
+def calendars_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
+    names = archive.manifest.meta["layout"]["calendars"]
+    wanted = list(source.calendars())
+    if len(wanted) != len(names):
+        raise Unsplittable("as many calendars as the store holds")
+    for (calendar_key, info), name in zip(wanted, names, strict=True):
+        calendar_remembered(result, archive, source, memo, calendar_key, info, name)
+
+
+def calendar_remembered(
+    result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo, calendar_key: Any, info: Any, name: str
+) -> None:
+    """One calendar: its header and the event groups not proven before, read as one stream.
+
+    Why one stream: the header's VTIMEZONEs cost as much to parse as hundreds of
+    events, so the misses of every batch follow one header (`pieces` decides them
+    batch by batch as the reader asks for more, and queues what it sent in `sent`).
+    """
+    split = CalendarSplit(archive.member_chunks(name))
+    line = stamp_line(archive.manifest.created_at)
+    sent: deque[tuple[Any, str]] = deque()  # (version, key) of each group handed to the reader, in order
+    problem: list[str] = []
+
+    def pieces() -> Iterator[bytes]:
+        batches = _batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
+        batch = next(batches, [])  # the first group read tells where the header ends
+        assert split.head is not None
+        yield split.head
+        while batch:
+            if any(v is None or group is None for v, group in batch):
+                problem.append("as many event groups as events")
+                break
+            keys = [memo.key("event", sha256(_stamp_free(group, line)), v.digest) for v, group in batch]
+            known = memo.known(keys)
+            piece: list[bytes] = []  # groups handed on ~64 KiB at a time: the reader's cost per chunk is not small
+            for (version, group), key in zip(batch, keys, strict=True):
+                if key in known:
+                    result.items += 1
+                    memo.skipped += 1
+                    continue
+                sent.append((version, key))
+                piece.append(group)
+                if len(piece) >= PIECE_GROUPS:
+                    yield b"".join(piece)
+                    piece = []
+            if piece:
+                yield b"".join(piece)
+            batch = next(batches, [])
+        yield END_CALENDAR
+
+    found_info, events = stream_calendar(pieces())
+    result.items += 1
+    if found_info != info:
+        result.differ(differences_in("calendar", short(info.name), info, found_info))
+    load = functools.partial(source.events_by_key, calendar_key)
+    for event in events:
+        if not sent:
+            raise Unsplittable("one event per group")
+        version, key = sent.popleft()
+        _checked(result, memo, "event", version, key, event, load, event_id)
+    if sent or problem:
+        raise Unsplittable(problem[0] if problem else "one event per group")
+
+
+def _stamp_free(group: bytes, line: bytes) -> bytes:
+    """The group's bytes with the export time's DTSTAMP lines as a slot (the reader does not read DTSTAMP)."""
+    return group.replace(line, b"\r\nDTSTAMP:\x00\r\n")
+
+
+def notes_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
+    paths = archive.manifest.meta["layout"]["notes"]
+    wanted = set(paths)
+    digests = {f.path: f.sha256 for f in archive.manifest.files if f.path in wanted}
+    pairs = zip_longest(source.note_versions(), paths)
+    for batch in _batches(pairs, MEMO_BATCH):
+        if any(v is None or path is None for v, path in batch):
+            raise Unsplittable("as many notes as the store holds")
+        keys = [memo.key("note", digests[path], v.digest) if not v.attachments else "" for v, path in batch]
+        known = memo.known(keys)
+        for (version, path), key in zip(batch, keys, strict=True):
+            if key and key in known:
+                result.items += 1
+                memo.skipped += 1
+                continue
+            note = read_note(path, archive.open_member(path), archive.open_member)
+            _checked(result, memo, "note", version, key, note, source.notes_by_key, note_id)
+
+
+def _one_each(pair: tuple[Any, Any], what: str) -> tuple[Any, Any]:
+    if pair[0] is None or pair[1] is None:
+        raise Unsplittable(what)
+    return pair
+
+
+def _checked(
+    result: DrillResult,
+    memo: DrillMemo,
+    kind: str,
+    version: Any,
+    key: str,
+    got: Any,
+    load: Callable[[list[int]], Mapping[int, Any]],
+    name: Callable[[Any], str],
+) -> None:
+    """Compare one record read back with its version (digest first); remember it if equal."""
+    result.items += 1
+    if version.digest is not None and record_digest(got) == version.digest:
+        memo.remember(key)
+        return
+    record = load([version.key])[version.key]
+    if got != record:
+        result.differ(differences_in(kind, name(record), record, got) or [whole_item(kind, name(record))])
+
+
+T = TypeVar("T")
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
