@@ -100,3 +100,28 @@ def test_a_run_that_made_no_archive_has_no_fidelity_and_the_openapi_describes_it
     assert {"items", "differences", "summary", "difference_lines", "changes", "changes_summary", "change_lines"} <= (
         described
     )
+
+
+def test_the_export_command_prints_the_read_back_and_stores_it_with_the_archive(
+    app: Flask, db: Database, alice: Account
+) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    result = runner.invoke(args=["export", alice.email])
+    assert result.exit_code == 0, result.output
+    assert "Read back 12 items: 0 differences; 3 changes listed in manifest.json." in result.output
+    with db.session() as session:
+        (row,) = session.query(ExportFidelity).all()
+        assert row.run_id is None and row.archive_id is not None and (row.items, row.differences) == (12, 0)
+
+
+def test_the_export_command_names_item_and_field_of_a_difference_but_not_the_values(
+    app: Flask, alice: Account, email_dropped: None
+) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    result = runner.invoke(args=["export", alice.email])
+    assert result.exit_code == 0, result.output
+    assert "items: 1 difference;" in result.output and "Differs: contact c-0001 emails[0].value" in result.output
+    bob = next(c for c in alice.contacts if c.uid == "c-0001")
+    assert bob.emails[0].value not in result.output
