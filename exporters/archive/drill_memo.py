@@ -240,29 +240,49 @@ def calendar_remembered(
     Why one stream: the header's VTIMEZONEs cost as much to parse as hundreds of
     events, so the misses of every batch follow one header (`pieces` decides them
     batch by batch as the reader asks for more, and queues what it sent in `sent`).
+    The stream starts at the first group not proven before; a calendar with none
+    is not read at all if its header was proven with the same info before (else
+    the header alone is read, which does not parse its VTIMEZONEs).
     """
     split = CalendarSplit(archive.member_chunks(name))
     line = stamp_line(archive.manifest.created_at)
     sent: deque[tuple[Any, str]] = deque()  # (version, key) of each group handed to the reader, in order
-    problem: list[str] = []
+    batches = _batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
+
+    def missed(batch: list[tuple[Any, bytes]]) -> list[tuple[Any, str, bytes]]:
+        """The batch's groups not proven before, as (version, key, bytes); the others are counted here."""
+        if any(v is None or group is None for v, group in batch):
+            raise Unsplittable("as many event groups as events")
+        keys = [memo.key("event", sha256(_stamp_free(group, line)), v.digest) for v, group in batch]
+        known = memo.known(keys)
+        hits = sum(key in known for key in keys)
+        result.items += hits
+        memo.skipped += hits
+        return [(v, key, group) for (v, group), key in zip(batch, keys, strict=True) if key not in known]
+
+    first: list[tuple[Any, str, bytes]] = []
+    for batch in batches:
+        first = missed(batch)
+        if first:
+            break
+    assert split.head is not None  # the groups were read up to the first miss, or to the end
+    head_key = memo.key("calendar", sha256(split.head), record_digest(info))
+    if not first:
+        result.items += 1
+        if head_key in memo.known([head_key]):
+            memo.skipped += 1
+            return
+        found_info, _ = stream_calendar([split.head, END_CALENDAR])
+        _calendar_info(result, memo, head_key, info, found_info)
+        return
 
     def pieces() -> Iterator[bytes]:
-        batches = _batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
-        batch = next(batches, [])  # the first group read tells where the header ends
         assert split.head is not None
         yield split.head
-        while batch:
-            if any(v is None or group is None for v, group in batch):
-                problem.append("as many event groups as events")
-                break
-            keys = [memo.key("event", sha256(_stamp_free(group, line)), v.digest) for v, group in batch]
-            known = memo.known(keys)
+        todo = first
+        while True:
             piece: list[bytes] = []  # groups handed on ~64 KiB at a time: the reader's cost per chunk is not small
-            for (version, group), key in zip(batch, keys, strict=True):
-                if key in known:
-                    result.items += 1
-                    memo.skipped += 1
-                    continue
+            for version, key, group in todo:
                 sent.append((version, key))
                 piece.append(group)
                 if len(piece) >= PIECE_GROUPS:
@@ -270,21 +290,30 @@ def calendar_remembered(
                     piece = []
             if piece:
                 yield b"".join(piece)
-            batch = next(batches, [])
+            batch = next(batches, None)
+            if batch is None:
+                break
+            todo = missed(batch)
         yield END_CALENDAR
 
     found_info, events = stream_calendar(pieces())
     result.items += 1
-    if found_info != info:
-        result.differ(differences_in("calendar", short(info.name), info, found_info))
+    _calendar_info(result, memo, head_key, info, found_info)
     load = functools.partial(source.events_by_key, calendar_key)
     for event in events:
         if not sent:
             raise Unsplittable("one event per group")
         version, key = sent.popleft()
         _checked(result, memo, "event", version, key, event, load, event_id)
-    if sent or problem:
-        raise Unsplittable(problem[0] if problem else "one event per group")
+    if sent:
+        raise Unsplittable("one event per group")
+
+
+def _calendar_info(result: DrillResult, memo: DrillMemo, key: str, info: Any, found: Any) -> None:
+    if found == info:
+        memo.remember(key)
+    else:
+        result.differ(differences_in("calendar", short(info.name), info, found))
 
 
 def _stamp_free(group: bytes, line: bytes) -> bytes:

@@ -252,9 +252,9 @@ def test_a_contact_missing_from_the_archive_is_named(
 
 
 def _memo_skips(account: Account) -> int:
-    """What a fully warm memo skips: every contact, event and note without attachments (calendar headers are read)."""
+    """What a fully warm memo skips: every calendar header, contact, event and note without attachments."""
     events = sum(len(c.events) for c in account.calendars)
-    return len(account.contacts) + events + sum(not n.attachments for n in account.notes)
+    return len(account.calendars) + len(account.contacts) + events + sum(not n.attachments for n in account.notes)
 
 
 def test_a_repeat_export_parses_only_what_changed_since_the_last_drill(
@@ -271,6 +271,12 @@ def test_a_repeat_export_parses_only_what_changed_since_the_last_drill(
     third = export(edited, cache_dir=cache)
     assert third.drill is not None and third.drill.skipped == _memo_skips(alice) - 1
     assert (third.drill.items, third.drill.differences) == (_items(alice), 0)
+    recoloured = dataclasses.replace(
+        alice.calendars[0], info=dataclasses.replace(alice.calendars[0].info, color="#00ff00")
+    )
+    fourth = export(dataclasses.replace(edited, calendars=(recoloured, *alice.calendars[1:])), cache_dir=cache)
+    assert fourth.drill is not None and fourth.drill.skipped == _memo_skips(alice) - 1  # its header, read again
+    assert (fourth.drill.items, fourth.drill.differences) == (_items(alice), 0)
 
 
 def test_the_memo_never_hides_a_writer_broken_after_a_clean_drill(
