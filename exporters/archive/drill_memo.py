@@ -44,8 +44,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from account.versions import record_digest
-from exporters.archive.differences import DrillResult, contact_id, differences_in, event_id, note_id, short, whole_item
-from exporters.archive.layout import ADDRESS_BOOK
+from exporters.archive.differences import (
+    Difference,
+    DrillResult,
+    contact_id,
+    differences_in,
+    event_id,
+    note_id,
+    short,
+    whole_item,
+)
+from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR
 from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
 from exporters.ical.reader import stream_calendar
@@ -206,13 +215,21 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
     book = archive.manifest.meta["layout"].get("address_book", ADDRESS_BOOK)
     if book is None:
         return
-    pairs = zip_longest(source.contact_versions(), split_cards(archive.member_chunks(book)))
-    for batch in _batches(pairs, MEMO_BATCH):
-        if any(v is None or card is None for v, card in batch):
-            raise Unsplittable("as many cards as contacts")
-        keys = [memo.key("card", sha256(card), v.digest) for v, card in batch]
+    # Each contact's own card file is the same bytes as its card in the address book (the writer makes both
+    # from one): their SHA-256s, verified against the files already, are compared with the cards read here.
+    files = (f for f in archive.manifest.files if f.path.startswith(CARDS_DIR + "/"))
+    triples = zip_longest(source.contact_versions(), split_cards(archive.member_chunks(book)), files)
+    for batch in _batches(triples, MEMO_BATCH):
+        if any(v is None or card is None or file is None for v, card, file in batch):
+            raise Unsplittable("as many cards and card files as contacts")
+        digests = [sha256(card) for _, card, _ in batch]
+        for (version, _, file), digest in zip(batch, digests, strict=True):
+            if file.sha256 != digest:
+                other = f"{file.path} holds other bytes"
+                result.differ([Difference("contact", short(version.uid), "(card file)", "its card", other)])
+        keys = [memo.key("card", digest, v.digest) for (v, _, _), digest in zip(batch, digests, strict=True)]
         known = memo.known(keys)
-        missed = [(v, card, key) for (v, card), key in zip(batch, keys, strict=True) if key not in known]
+        missed = [(v, card, key) for (v, card, _), key in zip(batch, keys, strict=True) if key not in known]
         result.items += len(batch) - len(missed)
         memo.skipped += len(batch) - len(missed)
         if not missed:

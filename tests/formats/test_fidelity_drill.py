@@ -24,6 +24,7 @@ from account.sample import SampleSize, generate_account
 from exporters.archive import layout
 from exporters.archive.drill import DrillResult, drill
 from exporters.archive.reader import open_archive
+from exporters.archive.reuse import deflate_segment
 from jobs.export import ExportResult, export_user
 from store import ContactRow, Database
 from store.accounts import find_user, replace_account
@@ -335,3 +336,22 @@ def test_a_drill_that_fails_itself_keeps_the_export_and_says_the_check_did_not_c
     ]
     (record,) = [r for r in caplog.records if r.getMessage() == "fidelity drill failed"]
     assert record.__dict__["error"] == "RuntimeError" and alice.contacts[0].uid not in str(record.__dict__)
+
+
+def test_a_card_file_that_is_not_its_card_in_the_address_book_is_named(
+    export: Callable[..., ExportResult], alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contact_entries = layout.Bundle._contact_entries
+
+    def one_card_file_differs(bundle: layout.Bundle, spool: Any) -> Iterator[Any]:
+        for entry in contact_entries(bundle, spool):
+            if isinstance(entry.segments, list) and b"UID:c-0001" in entry.segments[0][0]:
+                wrong = entry.segments[0][0].replace(b"END:VCARD", b"NOTE:not the same\r\nEND:VCARD")
+                entry = dataclasses.replace(entry, segments=[(wrong, deflate_segment(wrong))])
+            yield entry  # the address book (its segments a stream) keeps the right card
+
+    monkeypatch.setattr(layout.Bundle, "_contact_entries", one_card_file_differs)
+    result = export(alice, cache_dir=tmp_path / "cache")
+    assert result.drill is not None and result.drill.differences == 1
+    (line,) = result.drill.lines()
+    assert line.startswith("contact c-0001: (card file): expected its card, found contacts/cards/Dr. Bob M")
