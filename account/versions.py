@@ -140,3 +140,4 @@ class NoteVersion(NamedTuple):
     title: str
     notebook: str | None
     attachments: tuple[str, ...]  # file names, in order
+    id: str = ""  # the note's own id (`Note.id`): names it in the manifest's `changes`

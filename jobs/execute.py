@@ -27,7 +27,7 @@ from jobs.archive_options import seal_key_of
 from jobs.bucket_retention import prune_after_delivery
 from jobs.context import JobContext
 from jobs.download_links import needs_download_link
-from jobs.export import export_user, vcard_version_for
+from jobs.export import export_user, fidelity_line, fidelity_row, vcard_version_for
 from jobs.export_split import SplitExportStopped
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
 from store.archive_files import ArchiveFilesError, local_copy
@@ -257,9 +257,16 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
             exported = runs.NewArchive(
                 row=result.archive,
                 message=f"Archive written and verified: {counts_line(result.counts.as_dict())}; "
-                f"{result.info.size} bytes, SHA-256 {result.info.sha256}.",
+                f"{result.info.size} bytes, SHA-256 {result.info.sha256}. {fidelity_line(result)}".rstrip(),
                 at=ctx.clock(),
+                fidelity=fidelity_row(result, ctx.clock()),
             )
+            if result.drill is not None and result.drill.differences:
+                # Counts only: the differences name the user's items and values, which stay with the run.
+                log.warning(
+                    "fidelity drill found differences",
+                    extra={"run_id": run_id, "items": result.drill.items, "differences": result.drill.differences},
+                )
             made = _Made(result.archive, user_id, attempt, resend_to, unrecorded=exported)
         if beat.lost.is_set():
             raise LeaseLost(run_id)

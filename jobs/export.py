@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -26,20 +28,24 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exporters.archive.changes import ChangeLog
+from exporters.archive.drill import Difference, DrillResult, drill
 from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
-from exporters.archive.reader import verify_archive
+from exporters.archive.reader import ArchiveReader, open_archive, verify_archive
 from exporters.archive.reuse import ReuseStats
 from exporters.archive.signature import SigningKey
 from exporters.archive.writer import DeflatedEntry, Entry, RawEntry, write_archive
 from jobs.archive_options import VCARD_VERSIONS, kinds_of
 from jobs.export_cache import ItemCacheFile
 from jobs.export_split import CalendarsElsewhere, database_url, processes_for
-from store import Archive, Database, User
+from store import Archive, Database, ExportFidelity, User
 from store.accounts import AccountReader, Counts
 from store.archive_files import ArchiveFiles, as_archive_files, store_new
 from store.runs import new_id
+
+log = logging.getLogger("lifeboat.export")
 
 __all__ = ["VCARD_VERSIONS", "export_and_record", "export_user", "write_verified"]
 
@@ -55,6 +61,7 @@ class ArchiveInfo:
     sha256: str  # of the whole zip file
     size: int
     manifest: Manifest
+    drill: DrillResult | None = None  # the fidelity drill's result, when one ran
 
 
 def write_verified(
@@ -67,6 +74,8 @@ def write_verified(
     folder: str = "",
     layout: Callable[[], Mapping[str, Any]] | None = None,
     signer: SigningKey | None = None,
+    changes: Callable[[], Mapping[str, Any]] | None = None,
+    drill_with: Callable[[ArchiveReader], DrillResult] | None = None,
 ) -> ArchiveInfo:
     """Write an archive to a temporary file, read it back with the verifier, then store it as `folder/name`.
 
@@ -75,19 +84,33 @@ def write_verified(
     `ArchiveError` for an unportable file name or bad entries, `ArchiveFilesError`
     if `relpath` exists or cannot be stored. With `signer` the archive is signed
     (`exporters.archive.signature`) and the read-back check demands that signature.
+    With `drill_with`, the verified archive is then read back and compared with what
+    went in (`exporters.archive.drill`), still before it is stored; its result is `drill`.
     """
     # 200 bytes leaves room for the `.<name>.partial-<random>` temporary name.
     if name.startswith(".") or sanitize_component(name, max_bytes=200) != name:
         raise ArchiveError(f"archive name {name!r} is not a plain, portable file name")
     relpath = f"{folder}/{name}" if folder else name
     scratch = files.scratch()
+    keys = None if signer is None else signer.ring
+    drilled: list[DrillResult] = []
+
+    def check(temp: Path) -> Manifest:
+        if drill_with is None:
+            return verify_archive(temp, scratch=scratch, keys=keys, require_signature=signer is not None)
+        with open_archive(temp, scratch=scratch, keys=keys) as archive:  # verified in full, as above
+            if signer is not None and not archive.signature.valid:
+                raise ArchiveError(f"no valid signature: {archive.signature.line()}")
+            drilled.append(drill_with(archive))
+            return archive.manifest
+
     stored = store_new(
         files,
         relpath,
-        lambda out: write_archive(out, entries, meta, now, scratch=scratch, layout=layout, signer=signer),
-        lambda temp: verify_archive(
-            temp, scratch=scratch, keys=None if signer is None else signer.ring, require_signature=signer is not None
+        lambda out: write_archive(
+            out, entries, meta, now, scratch=scratch, layout=layout, signer=signer, changes=changes
         ),
+        check,
     )
     return ArchiveInfo(
         relpath=relpath,
@@ -95,6 +118,7 @@ def write_verified(
         sha256=stored.sha256,
         size=stored.size,
         manifest=stored.verified,
+        drill=drilled[0] if drilled else None,
     )
 
 
@@ -105,6 +129,9 @@ class ExportResult:
     counts: Counts
     # Items whose bytes came from the per-user cache, and those serialised now.
     reuse: ReuseStats = field(default_factory=ReuseStats)
+    # What the export had to change (the manifest's `changes`), and what the fidelity drill found.
+    changes: ChangeLog = field(default_factory=ChangeLog)
+    drill: DrillResult | None = None
 
 
 def archive_filename(user: User, now: dt.datetime) -> str:
@@ -133,6 +160,7 @@ def export_user(
     cache_dir: Path | None = None,
     processes: int | None = None,
     signer: SigningKey | None = None,
+    fidelity_drill: bool = True,
 ) -> ExportResult:
     """Write and verify a new archive of `user`'s data, reading through `session`.
 
@@ -143,7 +171,10 @@ def export_user(
     the archive is the same bytes as without it. `processes` (default: by size,
     `jobs.export_split.processes_for`) is 2 to make the calendars in a second
     process, 1 for none; the archive is the same bytes either way. `signer`
-    (the service's key, `JobContext.signing_key`) signs its manifest.
+    (the service's key, `JobContext.signing_key`) signs its manifest. With
+    `fidelity_drill` (the default) the archive is read back with our own readers and
+    compared with the store's records before it is stored (`exporters.archive.drill`);
+    the result's `drill` says what it found, `changes` what the export had to change.
 
     The archive is stored as `<user id>/<archive id>.zip`, written under a
     temporary name and placed only after it was re-read and verified, so a
@@ -179,6 +210,7 @@ def export_user(
             kinds=kinds,
             cache=cache,
         )
+        stack.callback(bundle.changes.close)  # its count and first few stay for the result
         entries: Iterable[Entry | DeflatedEntry | RawEntry] = bundle.entries()
         if split and url is not None:  # started once the cache is open: it joins this run's use of it
             elsewhere = stack.enter_context(
@@ -187,6 +219,12 @@ def export_user(
                 )
             )
             entries = elsewhere.entries(bundle, counts)
+
+        def readback(archive: ArchiveReader) -> DrillResult:
+            if progress is not None:
+                progress(READBACK_STAGE, 96)  # its own stage: at 1x HEAVY it takes as long as the export's calendars
+            return _drilled(archive, reader, kinds, cache)
+
         archive_id = archive_id or new_id()
         filename = archive_filename(user, now)
         meta = {
@@ -206,6 +244,8 @@ def export_user(
             folder=str(user.id),
             layout=lambda: bundle.layout.as_dict(),
             signer=signer,
+            changes=bundle.changes.as_dict,
+            drill_with=readback if fidelity_drill else None,
         )
         if cache is not None:
             cache.commit()  # the archive verified: keep what it used, drop the rest
@@ -222,7 +262,9 @@ def export_user(
         verified_at=now,
         **counts.as_dict(),
     )
-    return ExportResult(archive=archive, info=info, counts=counts, reuse=bundle.reuse)
+    return ExportResult(
+        archive=archive, info=info, counts=counts, reuse=bundle.reuse, changes=bundle.changes, drill=info.drill
+    )
 
 
 def export_and_record(
@@ -261,11 +303,70 @@ def export_and_record(
     try:
         with database.session(write=True) as session:
             session.add(result.archive)
+            fidelity = fidelity_row(result, now)
+            if fidelity is not None:
+                session.flush()  # the archive's row first: the result refers to it
+                fidelity.archive_id = result.archive.id
+                session.add(fidelity)
     except BaseException:
         # A complete zip that no archive row names must not look like an archive.
         files.delete(result.archive.relpath)
         raise
     return result
+
+
+def _drilled(archive: ArchiveReader, reader: AccountReader, kinds: tuple[str, ...], cache: Any) -> DrillResult:
+    """The fidelity drill; if it fails itself (a bug of ours), a result that says so rather than a failed export.
+
+    Why not fail the export: the archive verified, and it is still the best copy
+    there is; the user is told the check did not complete, as a difference would
+    be told. Only the error's kind is logged: its message may quote the user's data.
+    """
+    try:
+        return drill(archive, reader, kinds=kinds, memo=cache)
+    except Exception as exc:
+        log.error("fidelity drill failed", extra={"error": type(exc).__name__})
+        stopped = Difference("archive", "(read back)", "(drill)", "completed", "stopped by an internal error")
+        return DrillResult(items=0, differences=1, described=[stopped])
+
+
+READBACK_STAGE = "readback"  # the run's stage while the fidelity drill reads the archive back
+# Lines of each kind kept with the run (the manifest lists every change; the drill counts every difference).
+FIRST_LINES = 10
+
+
+def fidelity_row(result: ExportResult, now: dt.datetime) -> ExportFidelity | None:
+    """The store's row for what `result`'s drill found and its manifest's change count; None if no drill ran.
+
+    The caller sets `run_id`/`archive_id` (`jobs.run_lifecycle.NewArchive`).
+    """
+    drilled = result.drill
+    if drilled is None:
+        return None
+    detail = {
+        "differences": drilled.lines()[:FIRST_LINES],
+        "changes": [change.line() for change in result.changes.first(FIRST_LINES)],
+    }
+    return ExportFidelity(
+        items=drilled.items,
+        differences=drilled.differences,
+        changes=len(result.changes),
+        detail=json.dumps(detail, ensure_ascii=False),
+        checked_at=now,
+        method=drilled.method,
+    )
+
+
+def fidelity_line(result: ExportResult) -> str:
+    """The run's history line: `Read back 65,002 items: 0 differences; 0 changes listed in manifest.json.`
+
+    "" when no drill ran.
+    """
+    if result.drill is None:
+        return ""
+    changes = len(result.changes)
+    noun = "change" if changes == 1 else "changes"
+    return f"{result.drill.summary()}; {changes:,} {noun} listed in manifest.json."
 
 
 class _Weights:

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, CursorResult, Result, and_, insert, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store import ACTIVE_STATES, Archive, Database, ExportRun, RunEvent, RunState
+from store import ACTIVE_STATES, Archive, Database, ExportFidelity, ExportRun, RunEvent, RunState
 
 CLAIMABLE = (RunState.QUEUED, RunState.RETRYING)
 STAGE_EVENT = "stage"  # a history line whose message is the name of the stage that began at its time
@@ -63,6 +63,14 @@ class NewArchive:
     row: Archive
     message: str
     at: dt.datetime
+    # What its fidelity drill found (`jobs.export.fidelity_row`), written with the row and linked to the run.
+    fidelity: ExportFidelity | None = None
+
+    def add_fidelity(self, session: Session, run_id: str) -> None:
+        if self.fidelity is not None:
+            self.fidelity.run_id = run_id
+            self.fidelity.archive_id = self.row.id
+            session.add(self.fidelity)
 
 
 def active_run(session: Session, user_id: int) -> ExportRun | None:
@@ -210,6 +218,7 @@ def record_archive(session: Session, run_id: str, owner: str, archive: NewArchiv
     session.flush()
     if not attach_archive(session, run_id, owner, archive.row.id):
         return False
+    archive.add_fidelity(session, run_id)
     add_event(session, run_id, "exported", archive.message, at=archive.at)
     return True
 
@@ -251,6 +260,7 @@ def finish_delivered(
                 session.add(archive.row)
                 session.flush()  # the row first: the run's archive_id refers to it
                 values["archive_id"] = archive.row.id
+                archive.add_fidelity(session, run_id)
                 lines.append(("exported", archive.message, archive.at))
             result = session.execute(update(ExportRun).where(_owned(run_id, owner)).values(**values))
             if _rowcount(result) != 1:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from store.contacts import ContactAddressRow, ContactCategoryRow, ContactExtraRow, ContactRow, ContactValueRow
     from store.db import Database, get_db, get_fresh_session, get_session, init_app
     from store.destinations import DeliveryAttempt, Destination, DestinationCheck
+    from store.fidelity import ExportFidelity
     from store.notes import NoteAttachmentRow, NoteRow, NoteTagRow
     from store.runs import ACTIVE_STATES, Archive, ExportRun, RunEvent, RunState
     from store.schedules import MissedRunAlert, Schedule
@@ -62,6 +63,7 @@ _HOMES = {
     "DeliveryAttempt": "store.destinations",
     "Destination": "store.destinations",
     "DestinationCheck": "store.destinations",
+    "ExportFidelity": "store.fidelity",
     "NoteAttachmentRow": "store.notes",
     "NoteRow": "store.notes",
     "NoteTagRow": "store.notes",
@@ -102,6 +104,7 @@ __all__ = [
     "EventDateRow",
     "EventOverrideRow",
     "EventRow",
+    "ExportFidelity",
     "ExportRun",
     "MissedRunAlert",
     "NoteAttachmentRow",

@@ -258,7 +258,7 @@ class AccountReader:
         t = _table(NoteRow)
         a = _table(NoteAttachmentRow)
         query = (
-            select(t.c.id, t.c.content_sha256, t.c.title, t.c.notebook)
+            select(t.c.id, t.c.content_sha256, t.c.title, t.c.notebook, t.c.note_id)
             .where(t.c.user_id == self.user.id)
             .order_by(t.c.position)
         )
@@ -268,7 +268,8 @@ class AccountReader:
             for note_id, filename in self.session.execute(found.order_by(a.c.note_id, a.c.position)):
                 names[note_id].append(filename)
             for row in batch:
-                yield NoteVersion(row.id, row.content_sha256, row.title, row.notebook, tuple(names.get(row.id, ())))
+                attachments = tuple(names.get(row.id, ()))
+                yield NoteVersion(row.id, row.content_sha256, row.title, row.notebook, attachments, row.note_id)
 
     def notes_by_key(self, keys: Collection[int]) -> dict[int, Note]:
         return dict(self._stream(_NOTES, NoteRow.user_id == self.user.id, keys))

@@ -43,7 +43,7 @@ bp = Blueprint("archive_pages", __name__)
 FILES_PER_PAGE = 100
 _UNREADABLE = "This archive can no longer be read. Export again to get a fresh one."
 # Manifest meta that is not an option of the format (who, what it counts, the folder plan).
-_NOT_OPTIONS = frozenset({"user", "email", "display_name", "counts", "layout"})
+_NOT_OPTIONS = frozenset({"user", "email", "display_name", "counts", "layout", "changes"})
 _OPTION_WORDS = {"vcard_version": "vCard version", "timezone": "Time zone for calendars"}
 
 

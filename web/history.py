@@ -23,7 +23,7 @@ from jobs.audit_search import support_action_count, support_actions, support_vie
 from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
 from web.redirects import safe_next
-from web.run_detail import attempt_views, owner_events, stage_timings
+from web.run_detail import attempt_views, fidelity_view, owner_events, stage_timings
 from web.run_view import ACTIVE, RunView, run_view, state_words
 
 bp = Blueprint("history", __name__)
@@ -104,6 +104,7 @@ def run_detail(run_id: str) -> str:
         stages=stage_timings(run.history),
         attempts=attempt_views(session, run.id),
         history=owner_events(run),
+        fidelity=fidelity_view(session, run.id),
     )
 
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exporters.archive.changes import summary as changes_summary
 from jobs.run_lifecycle import STAGE_EVENT
-from store import DeliveryAttempt, Destination, ExportRun, RunEvent
+from store import DeliveryAttempt, Destination, ExportFidelity, ExportRun, RunEvent
 from web.run_view import stage_words
 
 # History lines that end an attempt, and so the stage that was going on.
@@ -97,6 +98,40 @@ class AttemptView:
     sealed_to: str | None = None
     sealed_sha256: str | None = None
     sealed_size: int | None = None
+
+
+@dataclass(frozen=True)
+class FidelityView:
+    """What the run's export read back and changed, as its owner reads it (API: `FidelitySchema`)."""
+
+    items: int
+    differences: int
+    summary: str  # "Read back 1,234 items: 0 differences"
+    difference_lines: list[str]
+    changes: int
+    changes_summary: str  # "0 changes: every item is carried exactly"
+    change_lines: list[str]
+    checked_at: dt.datetime
+
+
+def fidelity_view(session: Session, run_id: str) -> FidelityView | None:
+    """The fidelity drill of the run's newest archive, or None if the run made none (or before the drill)."""
+    row = session.scalar(
+        select(ExportFidelity).where(ExportFidelity.run_id == run_id).order_by(ExportFidelity.id.desc()).limit(1)
+    )
+    if row is None:
+        return None
+    noun = "difference" if row.differences == 1 else "differences"
+    return FidelityView(
+        items=row.items,
+        differences=row.differences,
+        summary=f"Read back {row.items:,} items: {row.differences:,} {noun}",
+        difference_lines=row.lines("differences"),
+        changes=row.changes,
+        changes_summary=changes_summary(row.changes),
+        change_lines=row.lines("changes"),
+        checked_at=row.checked_at,
+    )
 
 
 def stage_timings(history: Iterable[RunEvent]) -> list[StageTiming]:

@@ -24,6 +24,7 @@ _STAGE_WORDS = {
     "contacts": "Contacts",
     "calendars": "Calendars",
     "notes": "Notes",
+    "readback": "Reading the archive back",
     "verified": "Checking the archive",
     "deliver": "Delivering",
     "done": "Done",

@@ -33,6 +33,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 from account.records import CalendarInfo, Contact, Event, Note
 from account.versions import EventVersion
+from exporters.archive.changes import ChangeLog
 from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
 from exporters.archive.paths import PathAllocator
@@ -56,7 +57,7 @@ from exporters.ical.writer import (
     stamp_line,
     stamp_template,
 )
-from exporters.markdown.writer import note_files, note_paths, note_text
+from exporters.markdown.writer import NotePaths, note_paths, note_text, notebook_parts
 from exporters.vcard.writer import contact_to_vcard
 
 ADDRESS_BOOK = "contacts/contacts.vcf"
@@ -155,6 +156,8 @@ class Bundle:
         self._note_paths: list[str] = []
         self.cache = cache if cache is not None and _is_versioned(source) else None
         self.reuse = ReuseStats()
+        # What this export had to change (file names): the manifest's `changes` section.
+        self.changes = ChangeLog(scratch=scratch)
 
     @property
     def layout(self) -> Layout:
@@ -189,25 +192,35 @@ class Bundle:
 
     def placed_calendars(self, entries: Iterable[P]) -> Iterator[P]:
         """Calendar entries another bundle of the same account made (`calendar_entries`), as this one's."""
-        for entry in entries:
+        infos = [info for _, info in self.source.calendars()]
+        for index, entry in enumerate(entries):
             self._calendar_paths.append(entry.path)
+            if index < len(infos):
+                self._calendar_change(infos[index].name, entry.path)
             yield entry
 
+    def _calendar_change(self, name: str, path: str) -> None:
+        stem = path[len(CALENDARS_DIR) + 1 : -len(".ics")]
+        self.changes.name("calendar", name, name, stem, path, fallback="calendar")
+
     def _contact_entries(self, spool: IO[bytes]) -> Iterator[DeflatedEntry]:
-        for done, (stem, card, segment) in enumerate(self._cards(), start=1):
+        for done, (uid, stem, card, segment) in enumerate(self._cards(), start=1):
             spool.write(_PAIR.pack(len(card), len(segment)))
             spool.write(card)
             spool.write(segment)
-            path = self.paths.stem(CARDS_DIR, stem, [".vcf"], fallback="contact") + ".vcf"
+            placed = self.paths.stem(CARDS_DIR, stem, [".vcf"], fallback="contact")
+            path = placed + ".vcf"
+            self.changes.name("contact", uid, stem, placed[len(CARDS_DIR) + 1 :], path, fallback="contact")
             yield DeflatedEntry(path, [(card, segment)])
             self.progress("contacts", done)
 
-    def _cards(self) -> Iterator[tuple[str, bytes, bytes]]:
-        """(file name stem, vCard, its DEFLATE segment) per contact, in order."""
+    def _cards(self) -> Iterator[tuple[str, str, bytes, bytes]]:
+        """(UID, file name stem, vCard, its DEFLATE segment) per contact, in order."""
         if self.cache is None:
             for contact in self.source.contacts():
                 card = contact_to_vcard(contact, self.vcard_version)
-                yield _stem_of(contact.formatted_name, _name_of(contact), contact.uid), card, deflate_segment(card)
+                stem = _stem_of(contact.formatted_name, _name_of(contact), contact.uid)
+                yield contact.uid, stem, card, deflate_segment(card)
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
         for batch in _batches(versioned.contact_versions(), CONTACT_BATCH):
@@ -227,13 +240,14 @@ class Bundle:
                     self.reuse.misses["contacts"] += 1
                 else:
                     self.reuse.hits["contacts"] += 1
-                yield stem, pair[0], pair[1]
+                yield version.uid, stem, pair[0], pair[1]
 
     def _calendar_entries(self) -> Iterator[Entry]:
         self._events_done = 0
         for key, info in self.source.calendars():
             path = self.paths.stem(CALENDARS_DIR, info.name, [".ics"], fallback="calendar") + ".ics"
             self._calendar_paths.append(path)
+            self._calendar_change(info.name, path)
             if self.cache is None:
                 events = self._counted(self.source.events(key))
                 zones = self.source.zones(key)
@@ -326,16 +340,21 @@ class Bundle:
     def _note_entries(self) -> Iterator[Entry]:
         if self.cache is None:
             for done, note in enumerate(self.source.notes(), start=1):
-                files = note_files(note, self.paths)
-                self._note_paths.append(files[0][0])
-                for path, data in files:
-                    yield Entry(path, [data])
+                names = [a.filename for a in note.attachments]
+                where = note_paths(note.title, note.notebook, names, self.paths)
+                self._note_changes(note.id, note.title, note.notebook, names, where)
+                self._note_paths.append(where.markdown)
+                yield Entry(where.markdown, [note_text(note, where.links)])
+                for path, attachment in zip(where.attachments, note.attachments, strict=True):
+                    yield Entry(path, [attachment.data])
                 self.progress("notes", done)
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
         done = 0
         for batch in _batches(versioned.note_versions(), NOTE_BATCH):
             placed = [note_paths(v.title, v.notebook, v.attachments, self.paths) for v in batch]
+            for v, where in zip(batch, placed, strict=True):
+                self._note_changes(v.id, v.title, v.notebook, v.attachments, where)
             keys = [
                 item_key("note", v.digest, *p.links) if v.digest else "" for v, p in zip(batch, placed, strict=True)
             ]
@@ -360,6 +379,18 @@ class Bundle:
                         yield Entry(path, [attachment.data])
                 done += 1
                 self.progress("notes", done)
+
+    def _note_changes(
+        self, note_id: str, title: str, notebook: str | None, attachments: Sequence[str], where: NotePaths
+    ) -> None:
+        """Record how the note's file, folder and attachments' names differ from what the user typed."""
+        folder, _, stem = where.markdown[: -len(".md")].rpartition("/")
+        self.changes.name("note", note_id, title, stem, where.markdown, fallback="Untitled")
+        if notebook is not None:
+            self.changes.folder(note_id, notebook, notebook_parts(notebook), folder, where.markdown)
+        for name, path in zip(attachments, where.attachments, strict=True):
+            placed = path.rpartition("/")[2]
+            self.changes.name("attachment", f"{note_id}/{name}", name, placed, path, fallback="attachment")
 
 
 def included_kinds(kinds: Iterable[str]) -> tuple[str, ...]:

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from exporters.archive.changes import SECTION as CHANGES
+from exporters.archive.changes import StreamedItems, check_change, check_section
 from exporters.archive.paths import KeySet, collision_key, unsafe_path_reason
 
 FORMAT = "lifeboat-archive"
@@ -36,6 +38,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _BATCH = 1024  # files per chunk when streaming manifest.json or SHA256SUMS
 _READ_AHEAD = 1 << 16  # characters of manifest.json read at a time
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+KEPT_CHANGES = 256  # items of manifest.json's `changes` a parsed manifest keeps (`_read_changes`)
 
 
 class ArchiveError(ValueError):
@@ -163,19 +166,25 @@ class Manifest:
         `json.dumps(document, ensure_ascii=False, indent=2)` gives, "files" last.
         """
         meta = {k: v for k, v in self.meta.items() if k not in _FORMAT_KEYS}
+        streams: list[StreamedItems] = []
         document: dict[str, Any] = {
             "format": FORMAT,
             "format_version": self.format_version,
             "generator": self.generator,
             "created_at": format_utc(self.created_at),
-            **meta,
+            **{k: _stand_ins(v, streams) for k, v in meta.items()},
             "files": [],
         }
         head = json.dumps(document, ensure_ascii=False, indent=2)
         empty = "[]\n}"
         if not head.endswith(f'"files": {empty}'):
             raise ValueError("manifest.json must end with its files list")
-        yield head[: -len(empty)].encode("utf-8")
+        head = head[: -len(empty)]
+        for index, stream in enumerate(streams):
+            before, head = _split_at(head, json.dumps(_stand_in(index), ensure_ascii=False))
+            yield before.encode("utf-8")
+            yield from _streamed(stream, before.rpartition("\n")[2])
+        yield head.encode("utf-8")
         string = json.JSONEncoder(ensure_ascii=False).encode
         parts: list[str] = []
         separator = "[\n"
@@ -190,6 +199,47 @@ class Manifest:
                 parts.clear()
         parts.append(empty + "\n" if separator == "[\n" else "\n  ]\n}\n")
         yield "".join(parts).encode("utf-8")
+
+
+def _stand_in(index: int) -> str:
+    return f"\x00streamed-items-{index}\x00"  # no text of ours holds U+0000 (the NUL rule)
+
+
+def _stand_ins(value: Any, streams: list[StreamedItems]) -> Any:
+    """`value` with each `StreamedItems` in it (at any depth of objects) replaced by a stand-in string."""
+    if isinstance(value, StreamedItems):
+        streams.append(value)
+        return _stand_in(len(streams) - 1)
+    if isinstance(value, Mapping):
+        return {k: _stand_ins(v, streams) for k, v in value.items()}
+    return value
+
+
+def plain_meta(value: Any) -> Any:
+    """`value` with each streamed list empty: what to check for JSON without reading the lists."""
+    return _stand_ins(value, []) if not isinstance(value, StreamedItems) else []
+
+
+def _split_at(text: str, token: str) -> tuple[str, str]:
+    before, found, after = text.partition(token)
+    if not found or token in after:
+        raise ValueError("a streamed list's place in manifest.json is not unique")
+    return before, after
+
+
+def _streamed(items: StreamedItems, line: str) -> Iterator[bytes]:
+    """A list of encoded items (each `json.dumps(..., indent=2)`) as `json.dumps` indents it after `line`."""
+    indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+    parts: list[str] = []
+    separator = "[\n"
+    for text in items:
+        parts.append(separator + indent + text.replace("\n", "\n" + indent))
+        separator = ",\n"
+        if len(parts) >= _BATCH:
+            yield "".join(parts).encode("utf-8")
+            parts.clear()
+    parts.append("[]" if separator == "[\n" else "\n" + indent[:-2] + "]")
+    yield "".join(parts).encode("utf-8")
 
 
 def format_utc(value: dt.datetime) -> str:
@@ -208,6 +258,9 @@ def manifest_from_meta(meta: Mapping[str, Any], now: dt.datetime) -> Manifest:
     clash = sorted(set(rest) & set(_FORMAT_KEYS))
     if clash:
         raise ArchiveError(f"meta may not set {', '.join(clash)}: the archive writer sets them")
+    changes = rest.get(CHANGES)
+    if isinstance(changes, Mapping) and changes.get("items_elided"):
+        raise ArchiveError("meta 'changes' was read back without its items (too many to keep): it cannot be written")
     counts = rest.get("counts", {})
     if not isinstance(counts, Mapping) or not all(isinstance(k, str) and type(v) is int for k, v in counts.items()):
         raise ArchiveError("meta 'counts' must map names to whole numbers")
@@ -293,6 +346,8 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
                         reader.take(",")
                     _add_file(files, seen, reader.value(), len(files))
                 reader.take("]")
+            elif key == CHANGES and reader.peek() == "{":
+                document[key] = _read_changes(reader)
             else:
                 document[key] = reader.value()
         reader.take("}")
@@ -307,6 +362,9 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
     _require(created_at.tzinfo is not None, "created_at has no time zone")
     _require(document.get("files") is files, "has no files list")
     _require(isinstance(document.get("counts", {}), dict), "counts is not an object")
+    _require(
+        CHANGES not in document or isinstance(document[CHANGES], dict), "changes is not an object"
+    )  # archives made before the section have none: nothing to check then
     return Manifest(
         created_at=created_at.astimezone(dt.UTC),
         files=files,
@@ -314,6 +372,54 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
         generator=str(document.get("generator", "")),
         format_version=document["format_version"],
     )
+
+
+def _read_changes(reader: _JsonReader) -> dict[str, Any]:
+    """The `changes` section, its items checked one at a time (`exporters.archive.changes`).
+
+    Why they are kept only while few: an export that renamed most files lists a
+    change per item, and a large account's list, parsed whole, would cost what
+    the files list would (see `read_manifest`). Up to `KEPT_CHANGES` items are
+    kept as `items`; past that only `count` and `summary` are, with
+    `items_elided` true (the items stay in manifest.json for anyone who reads it).
+    """
+    section: dict[str, Any] = {}
+    kept: list[Any] = []
+    listed = None
+    reader.take("{")
+    while reader.peek() != "}":
+        if section or listed is not None:
+            reader.take(",")
+        if reader.peek() != '"':
+            raise reader.error("Expecting property name enclosed in double quotes")
+        key = reader.value()
+        reader.take(":")
+        if key == "items" and reader.peek() == "[":
+            _require(listed is None, "changes has two items lists")
+            listed = 0
+            reader.take("[")
+            while reader.peek() != "]":
+                if listed:
+                    reader.take(",")
+                entry = reader.value()
+                try:
+                    check_change(entry, listed)
+                except ValueError as exc:
+                    _require(False, str(exc))
+                if listed < KEPT_CHANGES:
+                    kept.append(entry)
+                listed += 1
+            reader.take("]")
+        else:
+            section[key] = reader.value()
+    reader.take("}")
+    try:
+        check_section(section, listed)
+    except ValueError as exc:
+        _require(False, str(exc))
+    if (listed or 0) <= KEPT_CHANGES:
+        return {**section, "items": kept}
+    return {**section, "items_elided": True}
 
 
 class _JsonReader:

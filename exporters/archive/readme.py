@@ -8,6 +8,7 @@ nothing is damaged, without installing anything.
 
 from __future__ import annotations
 
+from exporters.archive.changes import SECTION as CHANGES
 from exporters.archive.counts import KINDS
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, SIGNATURE_NAME, Manifest
 from exporters.archive.signature import PublicKey
@@ -90,6 +91,14 @@ def readme_text(
     counts = manifest.counts if manifest is not None else {}
     if counts:
         lines.append("It holds " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+    changed = _changes_count(manifest)
+    if changed is not None:
+        lines.append(
+            "Nothing had to be changed to fit every system."
+            if changed == 0
+            else f"{changed} file name{'s' * (changed != 1)} had to be changed to fit every system (the exact names"
+            f' stay inside the files); {MANIFEST_NAME} lists each under "changes" with the reason.'
+        )
     left_out = _left_out(manifest)
     if left_out:
         lines += [
@@ -107,6 +116,13 @@ def readme_text(
             public_key=signing_key.base64,
         )
     return "\n".join(lines) + "\n" + body
+
+
+def _changes_count(manifest: Manifest | None) -> int | None:
+    """How many changes the manifest's `changes` section lists; None without one (archives made before it)."""
+    section = manifest.meta.get(CHANGES) if manifest is not None else None
+    count = section.get("count") if isinstance(section, dict) else None
+    return count if type(count) is int else None
 
 
 def _left_out(manifest: Manifest | None) -> list[str]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from exporters.archive.changes import SECTION as CHANGES
 from exporters.archive.manifest import (
     CHECKSUMS_NAME,
     MANIFEST_NAME,
@@ -41,6 +42,7 @@ from exporters.archive.manifest import (
     ManifestFile,
     checksums_chunks,
     manifest_from_meta,
+    plain_meta,
 )
 from exporters.archive.paths import PathRegistry, collision_key
 from exporters.archive.readme import readme_text
@@ -252,6 +254,7 @@ def _write_zip(
     layout: Callable[[], Mapping[str, Any]] | None,
     scratch: Path | None,
     signer: SigningKey | None = None,
+    changes: Callable[[], Mapping[str, Any]] | None = None,
 ) -> None:
     date_time = _date_time(now)
     with Spool(_WRITER_SCHEMA, folder=scratch) as spool:
@@ -274,6 +277,8 @@ def _write_zip(
                 has_readme = has_readme or entry.path == README_NAME
             if layout is not None:
                 head = _with_meta(head, "layout", layout())
+            if changes is not None:
+                head = _with_meta(head, CHANGES, changes())
             if not has_readme:
                 _check_path(checker, README_NAME)
                 version = str(head.meta.get("vcard_version", "3.0"))
@@ -295,7 +300,7 @@ def _write_zip(
 def _with_meta(head: Manifest, key: str, value: Any) -> Manifest:
     manifest = replace(head, meta={**head.meta, key: value})
     try:
-        manifest.to_json()
+        replace(head, meta={**head.meta, key: plain_meta(value)}).to_json()  # streamed lists are ours: not read
     except (TypeError, ValueError) as exc:
         raise ArchiveError(f"meta {key!r} cannot be stored in manifest.json: {exc}") from None
     return manifest
@@ -310,6 +315,7 @@ def write_archive(
     scratch: Path | None = None,
     layout: Callable[[], Mapping[str, Any]] | None = None,
     signer: SigningKey | None = None,
+    changes: Callable[[], Mapping[str, Any]] | None = None,
 ) -> None:
     """Write `entries` plus SHA256SUMS and manifest.json (and README.txt) as a zip into `out`.
 
@@ -318,7 +324,8 @@ def write_archive(
     into the manifest as is: usually `user` (email), `counts` and
     `vcard_version`, optionally `generator`. `layout`, if given, is called once
     every entry is written and its result stored as meta `layout` (a bundle
-    knows its file names only then). If no entry is `README.txt`, one is added.
+    knows its file names only then); `changes` likewise, as meta `changes` (what
+    the export had to change, `exporters.archive.changes`). If no entry is `README.txt`, one is added.
     `now` (aware) is the creation time and every member's timestamp, so the
     same input gives the same bytes. `scratch` is the folder for the per-member
     spool (None: SQLite's own temporary folder). With `signer`, the archive
@@ -329,4 +336,4 @@ def write_archive(
     holds a partial zip the caller discards.
     """
     head = manifest_from_meta(meta, now)
-    _write_zip(out, entries, head, now, layout, scratch, signer)
+    _write_zip(out, entries, head, now, layout, scratch, signer, changes)

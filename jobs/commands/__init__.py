@@ -34,7 +34,7 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
-from jobs.export import VCARD_VERSIONS, export_and_record
+from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line
 from jobs.restore import restore_archive
 from jobs.signing_keys import read_key_ring
 from jobs.staff_accounts import refuse_staff_data
@@ -109,11 +109,21 @@ def export_command(email: str, out: Path | None, check: bool, deliver: bool, vca
         signer=get_context().signing_key,
     )
     path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+    drilled = fidelity_line(result)
+    if result.drill is not None and result.drill.described:
+        # Item and field only: the values are the user's data (the run's page shows them to the user).
+        where = "; ".join(f"{d.kind} {d.item} {d.field}" for d in result.drill.described)
+        drilled += f"\n  Differs: {where}. Please report it: the archive is kept, as the best copy there is."
     click.echo(
         f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
+        f"{f'  {drilled}{_NO_SILENT_LOSS}' if drilled else ''}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
     )
+
+
+# After the drill's line: where a user finds more (the differences are on the run's page, the changes in the archive).
+_NO_SILENT_LOSS = ' (each change and its reason: manifest.json, "changes")\n'
 
 
 def _export_and_deliver(

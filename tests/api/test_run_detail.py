@@ -27,7 +27,7 @@ def test_a_run_reports_its_stages_and_each_attempt_with_its_receipt(
     assert failed["object_key"] is failed["version_id"] is failed["etag"] is failed["message_id"] is None
     assert failed["archive_sha256"] is None  # nothing was delivered
     names = [s["name"] for s in run["stages"]]
-    assert names == ["starting", "contacts", "calendars", "notes", "verified", "deliver"]
+    assert names == ["starting", "contacts", "calendars", "notes", "readback", "verified", "deliver"]
     assert all(s["attempt"] == 1 for s in run["stages"])
     assert all(s["seconds"] is not None and s["seconds"] >= 0 for s in run["stages"])
     started = [dt.datetime.fromisoformat(s["started_at"]) for s in run["stages"]]
@@ -49,7 +49,7 @@ def test_a_delivered_runs_receipt_names_key_version_and_etag(
         assert stored is not None and stored.archive is not None
         assert attempt["archive_sha256"] == stored.archive.sha256  # for `lifeboat verify --expect`
     assert run["stages"][-1] == {"attempt": 1, "name": "done", "started_at": run["finished_at"], "seconds": None}
-    assert [e["kind"] for e in run["history"]].count("stage") == 5
+    assert [e["kind"] for e in run["history"]].count("stage") == 6
 
 
 def test_the_openapi_document_describes_stages_and_receipts(as_alice: Call) -> None:

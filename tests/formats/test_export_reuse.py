@@ -243,9 +243,10 @@ def test_a_corrupted_cache_entry_is_detected_rebuilt_and_never_copied_into_an_ar
     # A bit flip inside one stored card, on disk (the cache closed its file: everything is in it).
     victim = account.contacts[7].uid.encode()
     _flip_inside(store, b"UID:" + victim)
-    # One entry cut short (a note's text), as a partial write would leave it.
+    # One entry cut short (a note's text, the last item written; the fidelity drill's memo rows after it
+    # hold one byte each), as a partial write would leave it.
     with sqlite3.connect(store) as raw:
-        (last,) = raw.execute("SELECT max(rowid) FROM items").fetchone()
+        (last,) = raw.execute("SELECT max(rowid) FROM items WHERE length(value) > 1").fetchone()
         raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = ?", (last,))
     raw.close()
 

@@ -103,7 +103,7 @@ def test_a_run_exports_verifies_and_delivers(ctx: JobContext, db: Database, user
         stages = session.scalars(
             select(RunEvent.message).where(RunEvent.run_id == run_id, RunEvent.kind == "stage").order_by(RunEvent.id)
         )
-        assert list(stages) == ["contacts", "calendars", "notes", "verified", "deliver"]
+        assert list(stages) == ["contacts", "calendars", "notes", "readback", "verified", "deliver"]
 
 
 def test_a_run_with_nothing_to_send_records_its_archive_and_history_in_its_finish(
@@ -125,6 +125,7 @@ def test_a_run_with_nothing_to_send_records_its_archive_and_history_in_its_finis
         "contacts",
         "calendars",
         "notes",
+        "readback",
         "verified",
         "deliver",
     ]

@@ -91,7 +91,8 @@ def test_run_detail_shows_stage_timings_each_delivery_with_its_receipt_and_the_a
     run_id, outcome = run_now(app, db, alice_user)
     assert outcome == RunState.DELIVERED
     page = _text(signed_in.get(f"/runs/{run_id}"))
-    for stage in ("Starting", "Contacts", "Calendars", "Notes", "Checking the archive", "Delivering", "Done"):
+    stages = ("Starting", "Contacts", "Calendars", "Notes", "Reading the archive back", "Checking the archive")
+    for stage in (*stages, "Delivering", "Done"):
         assert f'<td data-label="Stage">{stage}</td>' in page
     assert BUCKET_LABEL in page and KEY in page and VERSION in page and ETAG in page
     assert "Delivered" in page and "verified by HEAD" in page

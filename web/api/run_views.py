@@ -24,7 +24,7 @@ from store.archive_files import ArchiveFilesError
 from store.base import utcnow
 from web.api import schemas
 from web.api.blueprint import bp, fail, user_id
-from web.run_detail import attempt_views, owner_events, stage_timings
+from web.run_detail import attempt_views, fidelity_view, owner_events, stage_timings
 
 _NOT_FOUND = "You have no {} with this id."
 
@@ -99,6 +99,7 @@ def get_run(run_id: str) -> dict[str, Any]:
         ],
         "attempts": [asdict(a) for a in attempt_views(get_session(), run.id)],
         "history": [asdict(e) for e in owner_events(run, stages=True)],
+        "fidelity": asdict(view) if (view := fidelity_view(get_session(), run.id)) is not None else None,
     }
 
 

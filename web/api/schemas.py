@@ -154,10 +154,39 @@ class RunSchema(Schema):
     archive_id = fields.String(allow_none=True, required=True)
 
 
+class FidelitySchema(Schema):
+    """What the export's fidelity drill found when it read its archive back, and what the export changed."""
+
+    items = fields.Integer(required=True, metadata={"description": "Records read back and compared."})
+    differences = fields.Integer(
+        required=True, metadata={"description": "Records that did not come back as they went in."}
+    )
+    summary = fields.String(required=True, metadata={"example": "Read back 1,234 items: 0 differences"})
+    difference_lines = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The first differences: item, field, expected and found."},
+    )
+    changes = fields.Integer(
+        required=True, metadata={"description": "Items the export had to change, listed in manifest.json."}
+    )
+    changes_summary = fields.String(required=True, metadata={"example": "0 changes: every item is carried exactly"})
+    change_lines = fields.List(
+        fields.String(), required=True, metadata={"description": "The first changes: item, what, where and why."}
+    )
+    checked_at = fields.DateTime(required=True)
+
+
 class RunDetailSchema(RunSchema):
     stages = fields.List(fields.Nested(StageSchema), required=True)
     attempts = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
     history = fields.List(fields.Nested(RunEventSchema), required=True)
+    fidelity = fields.Nested(
+        FidelitySchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "The archive read back; null for a run that made no new archive."},
+    )
 
 
 class RunPageSchema(Schema):

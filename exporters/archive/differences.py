@@ -1,0 +1,129 @@
+"""What the fidelity drill found, in words: each difference names the item, the field, expected and found.
+
+Why apart from the drill: both ways of reading an archive back
+(`exporters.archive.drill` in full, `exporters.archive.drill_memo` with what
+earlier drills proved) describe differences the same way. Values are cut short
+and binary values shown by size and hash: the lines go to the user's own run
+page, never to logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from itertools import zip_longest
+from typing import Any
+
+from account.records import Contact, Event, Note
+
+DESCRIBED = 10  # differences kept in words; the rest are counted
+_SHOWN = 60  # characters of a value shown in a difference
+ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field of one item that did not come back as it went in."""
+
+    kind: str  # contact, calendar, event, note, archive
+    item: str  # the item's id: contact or event UID, calendar name, note id
+    field: str  # e.g. "emails[1].value"; "(whole item)" for an item missing or added
+    expected: str
+    found: str
+
+    def line(self) -> str:
+        return f"{self.kind} {self.item}: {self.field}: expected {self.expected}, found {self.found}"
+
+
+@dataclass
+class DrillResult:
+    """What the drill found: items compared, items that differ, and the first differences in words."""
+
+    items: int = 0
+    differences: int = 0  # items with at least one difference
+    described: list[Difference] = field(default_factory=list)
+    method: str = "full"  # every item parsed and compared; "memo": items proven before were not parsed again
+    skipped: int = 0  # items not parsed again (counted in `items`): their bytes were proven before
+
+    def summary(self) -> str:
+        """What the user reads first: `Read back 1,234 items: 0 differences`."""
+        noun = "difference" if self.differences == 1 else "differences"
+        return f"Read back {self.items:,} items: {self.differences:,} {noun}"
+
+    def lines(self) -> list[str]:
+        return [d.line() for d in self.described]
+
+    def merge(self, other: DrillResult) -> None:
+        self.items += other.items
+        self.differences += other.differences
+        self.described.extend(other.described[: max(0, DESCRIBED - len(self.described))])
+
+    def differ(self, found: list[Difference]) -> None:
+        self.differences += 1
+        self.described.extend(found[: max(0, DESCRIBED - len(self.described))])
+
+
+def whole_item(kind: str, item: str) -> Difference:
+    return Difference(kind, item, "(whole item)", "equal records", "records that compare unequal")
+
+
+def differences_in(kind: str, item: str, expected: Any, found: Any, at: str = "") -> list[Difference]:
+    """Every leaf field where `found` differs from `expected`, named by its path in the record."""
+    if expected == found:
+        return []
+    if is_dataclass(expected) and type(expected) is type(found):
+        out: list[Difference] = []
+        for spec in fields(expected):
+            out += differences_in(
+                kind, item, getattr(expected, spec.name), getattr(found, spec.name), _join(at, spec.name)
+            )
+        return out
+    if isinstance(expected, tuple) and isinstance(found, tuple):
+        out = []
+        for index, (a, b) in enumerate(zip_longest(expected, found, fillvalue=_Missing)):
+            out += differences_in(kind, item, a, b, f"{at}[{index}]")
+        return out
+    if isinstance(expected, Mapping) and isinstance(found, Mapping):
+        out = []
+        for key in sorted(set(expected) | set(found), key=str):
+            out += differences_in(kind, item, expected.get(key, _Missing), found.get(key, _Missing), f"{at}[{key!r}]")
+        return out
+    return [Difference(kind, item, at or "(value)", shown(expected), shown(found))]
+
+
+class _MissingType:
+    def __repr__(self) -> str:
+        return ABSENT
+
+
+_Missing: Any = _MissingType()
+
+
+def _join(at: str, name: str) -> str:
+    return f"{at}.{name}" if at else name
+
+
+def shown(value: Any) -> str:
+    """A value as a difference shows it: short, binary by size and hash, absent as "absent"."""
+    if value is _Missing or value is None:
+        return ABSENT
+    if isinstance(value, bytes | bytearray):
+        return f"{len(value):,} bytes (SHA-256 {hashlib.sha256(value).hexdigest()[:12]}…)"
+    return short(repr(value))
+
+
+def short(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def contact_id(contact: Contact) -> str:
+    return short(contact.uid)
+
+
+def event_id(event: Event) -> str:
+    return short(event.uid)
+
+
+def note_id(note: Note) -> str:
+    return short(note.id)

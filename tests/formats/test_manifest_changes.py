@@ -1,0 +1,219 @@
+"""manifest.json's `changes` section (issue 16): every item the export had to change, with its reason.
+
+Archives carry each item exactly except where a name must fit every file
+system; each such change is listed (kind, item id, field, path, reason),
+counted, stated as "0 changes" when there are none, signed with the manifest,
+read as a stream, and absent from archives made before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from account.records import Account, Attachment, Calendar, CalendarInfo, Contact, Note
+from exporters.archive.changes import Change, ChangeLog, count_of, rename_reason
+from exporters.archive.manifest import (
+    KEPT_CHANGES,
+    MANIFEST_NAME,
+    README_NAME,
+    RESERVED_NAMES,
+    SIGNATURE_NAME,
+    ArchiveError,
+    Manifest,
+    ManifestFile,
+    parse_manifest,
+    read_manifest,
+)
+from exporters.archive.reader import verify_archive
+from exporters.archive.signature import new_signing_keys, parse_signing_keys
+from exporters.archive.writer import Entry, write_archive
+from jobs.export import ExportResult, export_user
+from store import Database
+from store.accounts import find_user, replace_account
+
+NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def export(db: Database, tmp_path: Path) -> Any:
+    """Import `account` and export it as a run does; returns the result and manifest.json as JSON."""
+
+    def run(account: Account, **options: Any) -> tuple[ExportResult, dict[str, Any], str]:
+        with db.session(write=True) as session:
+            replace_account(session, account)
+        with db.session() as session:
+            user = find_user(session, account.email)
+            assert user is not None
+            result = export_user(session, user, tmp_path, now=NOW, **options)
+        assert result.info.path is not None
+        with zipfile.ZipFile(result.info.path) as archive:
+            manifest = json.loads(archive.read(MANIFEST_NAME))
+            readme = archive.read(README_NAME).decode()
+        return result, manifest, readme
+
+    return run
+
+
+def test_alice_lists_each_renamed_file_with_its_item_and_reason(export: Any, alice: Account) -> None:
+    result, manifest, readme = export(alice)
+    section = manifest["changes"]
+    assert (section["count"], section["summary"]) == (3, "3 changes")
+    by_item = {(c["kind"], c["item"]): c for c in section["items"]}
+    assert set(by_item) == {("contact", "c-0001"), ("note", "n-0002"), ("note", "n-0003")}
+    numbered = by_item[("note", "n-0002")]
+    assert numbered["path"] == "notes/Home/Shopping list (2).md" and numbered["field"] == "file name"
+    assert numbered["reason"].startswith("numbered: another item has the same name")
+    assert "front matter keeps the exact title" in numbered["reason"]
+    escaping = by_item[("note", "n-0003")]
+    assert escaping["reason"].startswith("made safe for every system") and ".." not in escaping["path"].split("/")
+    assert "the card keeps the exact name (FN)" in by_item[("contact", "c-0001")]["reason"]
+    assert list(manifest)[-2:] == ["changes", "files"]  # the section is part of what the signature covers
+    assert "3 file names had to be changed to fit every system" in readme
+    assert len(result.changes) == 3 and [c.item for c in result.changes.first(2)] == ["c-0001", "n-0002"]
+
+
+def test_an_account_whose_names_fit_states_0_changes(export: Any) -> None:
+    plain = Account(
+        email="plain@example.com",
+        contacts=(Contact(uid="u1", formatted_name="Ada Lovelace"),),
+        calendars=(Calendar(CalendarInfo("Home")),),
+        notes=(Note(id="n1", title="Groceries", body="milk\n", notebook="Home"),),
+    )
+    result, manifest, readme = export(plain)
+    assert manifest["changes"] == {"count": 0, "summary": "0 changes: every item is carried exactly", "items": []}
+    assert "Nothing had to be changed to fit every system." in readme
+    assert len(result.changes) == 0
+
+
+def test_shortened_names_folders_and_numbered_attachments_are_each_listed(export: Any) -> None:
+    long_title = "Minutes " * 40
+    note = Note(
+        id="n1",
+        title=long_title,
+        body="x\n",
+        notebook="/".join(f"Level {i} of a very deeply nested notebook" for i in range(4)),
+        attachments=(Attachment("scan.png", "image/png", b"1"), Attachment("SCAN.png", "image/png", b"2")),
+    )
+    calendar = Calendar(CalendarInfo("Work: shifts?"))
+    result, manifest, _ = export(Account(email="long@example.com", calendars=(calendar,), notes=(note,)))
+    changes = [(c["kind"], c["item"], c["field"], c["reason"]) for c in manifest["changes"]["items"]]
+    assert changes[0][:3] == ("calendar", "Work: shifts?", "file name")
+    assert changes[0][3].startswith("made safe for every system")
+    (title,) = [c[3] for c in changes if c[:3] == ("note", "n1", "file name")]
+    assert "shortened to fit the path limits every system accepts" in title  # and its trailing space went
+    folder = next(c for c in changes if c[2] == "folder")
+    assert folder[3].startswith("only 2 of its 4 notebook levels fit the path limit; shortened to fit")
+    assert changes[-1][:2] == ("attachment", "n1/SCAN.png")
+    assert changes[-1][3].startswith("numbered: another item has the same name")
+    assert manifest["changes"]["count"] == len(changes) == len(result.changes) == 4  # scan.png kept its name
+
+
+def test_the_changes_are_the_same_bytes_with_and_without_the_cache(export: Any, alice: Account, tmp_path: Path) -> None:
+    _, first, _ = export(alice)
+    _, again, _ = export(alice, cache_dir=tmp_path / "cache")
+    reused, third, _ = export(alice, cache_dir=tmp_path / "cache")
+    assert sum(reused.reuse.hits.values()) > 0
+    assert first["changes"] == again["changes"] == third["changes"]
+
+
+def test_rename_reasons_say_what_happened() -> None:
+    assert rename_reason("Plans", "Plans", fallback="Untitled") is None
+    assert rename_reason("Report (2)", "Report (2)", fallback="Untitled") is None  # typed so: not numbered
+    assert rename_reason("Report (2)", "Report (2) (2)", fallback="Untitled") == (
+        "numbered: another item has the same name (names ignore case on some systems)"
+    )
+    assert rename_reason("", "Untitled", fallback="Untitled") == "it has no name: named 'Untitled'"
+    assert rename_reason("CON", "CON_", fallback="Untitled").startswith("made safe for every system")  # type: ignore[union-attr]
+
+
+# --- reading it back: streamed, checked, optional ------------------------------------------------
+
+
+def _manifest_with(changes: ChangeLog) -> bytes:
+    head = Manifest(
+        NOW, [ManifestFile("a.md", "0" * 64, 1)], meta={"user": "x@example.com", "changes": changes.as_dict()}
+    )
+    return b"".join(head.json_chunks())
+
+
+def test_a_long_list_spills_to_disk_streams_as_json_dumps_writes_it_and_is_read_as_a_stream(tmp_path: Path) -> None:
+    log = ChangeLog(scratch=tmp_path, limit=100)
+    for i in range(KEPT_CHANGES + 50):
+        kind = ("note", "contact", "calendar")[i % 3]  # archive order groups them: contacts, calendars, notes
+        log.add(Change(kind, f"id-{i}", "file name", f"p/{i}.md", "numbered: ünïcode kept"))
+    data = _manifest_with(log)
+    items = [json.loads(text) for text in log.encoded()]
+    assert [i["kind"] for i in items] == sorted((i["kind"] for i in items), key=["contact", "calendar", "note"].index)
+    document = json.loads(data)
+    assert document["changes"]["items"] == items
+    assert data.decode() == json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    parsed = read_manifest(data[i : i + 1000] for i in range(0, len(data), 1000))
+    assert parsed.meta["changes"] == {"count": len(items), "summary": f"{len(items)} changes", "items_elided": True}
+    assert count_of(parsed.meta) == len(items)
+    few = ChangeLog()
+    few.add(Change("note", "n", "file name", "notes/n.md", "why"))
+    assert parse_manifest(_manifest_with(few)).meta["changes"]["items"] == [json.loads(next(few.encoded()))]
+    log.close()
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"count": 2, "summary": "2 changes", "items": []}, "changes lists 0 items, but its count says 2"),
+        ({"count": 1, "summary": "1 change", "items": [{"kind": "note"}]}, r"changes.items\[0\] is not a change"),
+        ({"count": "none", "summary": "", "items": []}, "changes.count is not a whole number"),
+        ([], "changes is not an object"),
+    ],
+)
+def test_verify_refuses_a_changes_section_that_does_not_hold_together(section: Any, words: str) -> None:
+    document = {"format": "lifeboat-archive", "format_version": 1, "created_at": "2026-11-25T04:00:00Z"}
+    data = json.dumps({**document, "changes": section, "files": []}).encode()
+    with pytest.raises(ArchiveError, match=words):
+        parse_manifest(data)
+
+
+def test_an_archive_made_before_the_section_verifies_and_says_nothing_about_changes() -> None:
+    out = io.BytesIO()
+    write_archive(out, [Entry("notes/a.md", [b"---\n"])], {"user": "x@example.com"}, NOW)
+    manifest = verify_archive(io.BytesIO(out.getvalue()))
+    assert "changes" not in manifest.meta and count_of(manifest.meta) is None
+    with zipfile.ZipFile(out) as archive:
+        assert "changed" not in archive.read(README_NAME).decode()
+
+
+def test_the_signature_covers_the_changes_section() -> None:
+    key = parse_signing_keys(new_signing_keys(NOW.date()))
+    log = ChangeLog()
+    log.add(Change("note", "n1", "file name", "notes/a_ b.md", "made safe for every system"))
+    out = io.BytesIO()
+    write_archive(
+        out, [Entry("notes/a_ b.md", [b"x"])], {"user": "x@example.com"}, NOW, signer=key, changes=log.as_dict
+    )
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members[MANIFEST_NAME] = members[MANIFEST_NAME].replace(b"made safe for every system", b"nothing to see here......")
+    forged = io.BytesIO()
+    with zipfile.ZipFile(forged, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert SIGNATURE_NAME in members and all(name in members for name in RESERVED_NAMES)
+    with pytest.raises(ArchiveError, match="signature"):
+        verify_archive(io.BytesIO(forged.getvalue()), keys=key.ring, require_signature=True)
+
+
+def test_a_parsed_manifest_with_too_many_changes_to_keep_cannot_be_written_again(tmp_path: Path) -> None:
+    log = ChangeLog()
+    for i in range(KEPT_CHANGES + 1):
+        log.add(Change("note", f"n{i}", "file name", f"notes/{i}.md", "why"))
+    meta = dict(parse_manifest(_manifest_with(log)).meta)
+    with pytest.raises(ArchiveError, match="read back without its items"):
+        write_archive(io.BytesIO(), [], meta, NOW)
+    assert dataclasses.is_dataclass(Change)
