@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from account.versions import record_digest
 from exporters.archive.differences import (
@@ -54,7 +54,7 @@ from exporters.archive.differences import (
     short,
     whole_item,
 )
-from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR
+from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR, batches
 from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
 from exporters.ical.reader import stream_calendar
@@ -219,7 +219,7 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
     # from one): their SHA-256s, verified against the files already, are compared with the cards read here.
     files = (f for f in archive.manifest.files if f.path.startswith(CARDS_DIR + "/"))
     triples = zip_longest(source.contact_versions(), split_cards(archive.member_chunks(book)), files)
-    for batch in _batches(triples, MEMO_BATCH):
+    for batch in batches(triples, MEMO_BATCH):
         if any(v is None or card is None or file is None for v, card, file in batch):
             raise Unsplittable("as many cards and card files as contacts")
         digests = [sha256(card) for _, card, _ in batch]
@@ -264,7 +264,7 @@ def calendar_remembered(
     split = CalendarSplit(archive.member_chunks(name))
     line = stamp_line(archive.manifest.created_at)
     sent: deque[tuple[Any, str]] = deque()  # (version, key) of each group handed to the reader, in order
-    batches = _batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
+    pending = batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
 
     def missed(batch: list[tuple[Any, bytes]]) -> list[tuple[Any, str, bytes]]:
         """The batch's groups not proven before, as (version, key, bytes); the others are counted here."""
@@ -278,7 +278,7 @@ def calendar_remembered(
         return [(v, key, group) for (v, group), key in zip(batch, keys, strict=True) if key not in known]
 
     first: list[tuple[Any, str, bytes]] = []
-    for batch in batches:
+    for batch in pending:
         first = missed(batch)
         if first:
             break
@@ -307,7 +307,7 @@ def calendar_remembered(
                     piece = []
             if piece:
                 yield b"".join(piece)
-            batch = next(batches, None)
+            batch = next(pending, None)
             if batch is None:
                 break
             todo = missed(batch)
@@ -343,7 +343,7 @@ def notes_remembered(result: DrillResult, archive: ArchiveReader, source: Any, m
     wanted = set(paths)
     digests = {f.path: f.sha256 for f in archive.manifest.files if f.path in wanted}
     pairs = zip_longest(source.note_versions(), paths)
-    for batch in _batches(pairs, MEMO_BATCH):
+    for batch in batches(pairs, MEMO_BATCH):
         if any(v is None or path is None for v, path in batch):
             raise Unsplittable("as many notes as the store holds")
         keys = [memo.key("note", digests[path], v.digest) if not v.attachments else "" for v, path in batch]
@@ -381,17 +381,3 @@ def _checked(
     record = load([version.key])[version.key]
     if got != record:
         result.differ(differences_in(kind, name(record), record, got) or [whole_item(kind, name(record))])
-
-
-T = TypeVar("T")
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -223,7 +223,7 @@ class Bundle:
                 yield contact.uid, stem, card, deflate_segment(card)
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
-        for batch in _batches(versioned.contact_versions(), CONTACT_BATCH):
+        for batch in batches(versioned.contact_versions(), CONTACT_BATCH):
             keys = [item_key("contact", v.digest, self.vcard_version) if v.digest else "" for v in batch]
             found = self.cache.get_many([k for k in keys if k])
             packed = {k: pair for k in found if (pair := unpack_card(found[k])) is not None}
@@ -286,7 +286,7 @@ class Bundle:
         yield head
         written = bool(known)
         line = stamp_line(self.now)
-        for batch in _batches(_runs(versioned.event_versions(key)), EVENT_BATCH // RUN_TARGET):
+        for batch in batches(_runs(versioned.event_versions(key)), EVENT_BATCH // RUN_TARGET):
             run_keys = [_run_key(run) for run in batch]
             found_runs = self.cache.get_many([k for k in run_keys if k])
             loose = [v for run, k in zip(batch, run_keys, strict=True) if k not in found_runs for v in run]
@@ -351,7 +351,7 @@ class Bundle:
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
         done = 0
-        for batch in _batches(versioned.note_versions(), NOTE_BATCH):
+        for batch in batches(versioned.note_versions(), NOTE_BATCH):
             placed = [note_paths(v.title, v.notebook, v.attachments, self.paths) for v in batch]
             for v, where in zip(batch, placed, strict=True):
                 self._note_changes(v.id, v.title, v.notebook, v.attachments, where)
@@ -441,7 +441,8 @@ def _event_from_cache(value: bytes, line: bytes) -> bytes | None:
     return None  # not an event's entry: serialise again
 
 
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last shorter); `itertools.batched` once Python 3.12 is the floor."""
     batch: list[T] = []
     for item in items:
         batch.append(item)

@@ -1,7 +1,7 @@
 """export_fidelity: each export's fidelity drill result and manifest change count (issue 16)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 07:30:00.000000
 
 Written beside 0015 (another branch); the merge re-chains this after it.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -34,6 +34,7 @@ from store.passwords import hash_password
 from tests.conftest import UserKey
 from tests.servers.s3 import FaultProxy, MotoS3
 from tests.servers.smtp import SmtpServer
+from tests.web.conftest import sign_in
 from web.links import link_url
 
 pytestmark = pytest.mark.server
@@ -170,9 +171,7 @@ def test_the_owner_signed_in_still_downloads_the_plain_archive(
 ) -> None:
     archive = _kept_archive(delivery_app, alice, age_key)
     client = delivery_app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"email": "alice@example.com", "password": "pw", "csrf_token": token})
+    sign_in(client, password="pw")
     got = client.get(f"/archives/{archive.id}/download")
     assert got.status_code == 200 and hashlib.sha256(got.data).hexdigest() == archive.sha256
 
@@ -231,9 +230,7 @@ def test_the_archive_page_and_the_api_give_a_sealed_archives_commands_not_resume
 ) -> None:
     archive = _kept_archive(delivery_app, alice, age_key)
     client = delivery_app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"email": "alice@example.com", "password": "pw", "csrf_token": token})
+    sign_in(client, password="pw")
     with get_context(delivery_app).db.session(write=True) as session:
         create_link(session, archive.id, archive.user_id, now=utcnow(), max_age=dt.timedelta(days=1))
         secret = api_tokens.create_token(session, archive.user_id, "t", days=1, now=utcnow()).secret
