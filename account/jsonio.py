@@ -29,6 +29,8 @@ import jsonschema
 
 from account import canonical, storable
 from account.records import (
+    MAX_FILE_BYTES,
+    MAX_NOTE_TEXT_BYTES,
     Account,
     Address,
     Alarm,
@@ -250,10 +252,18 @@ def _base64(path: str, p: _Problems, value: str | None) -> bytes:
     if value is None:
         return b""
     try:
-        return base64.b64decode("".join(value.split()), validate=True)
+        data = base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
         p.add(path, "is not valid base64 data")
         return b""
+    if len(data) > MAX_FILE_BYTES:
+        p.add(path, f"is {len(data):,} bytes; an attachment may be at most {_mib(MAX_FILE_BYTES)}")
+        return b""
+    return data
+
+
+def _mib(limit: int) -> str:
+    return f"{limit:,} bytes ({limit >> 20} MiB)"
 
 
 def _types(item: Mapping[str, Any], where: str, p: _Problems) -> tuple[tuple[str, ...], bool]:
@@ -499,7 +509,7 @@ def _note(d: Mapping[str, Any], path: str, p: _Problems) -> Note:
     return Note(
         id=_required_text(d, "id", path, p),
         title=p.value(f"{path}.title", canonical.text, _str(d, "title")) or "",
-        body=p.value(f"{path}.body", canonical.markdown, _str(d, "body")) or "",  # byte for byte but for NUL
+        body=_note_text(d, f"{path}.body", p),
         notebook=_text(d, "notebook", path, p),
         tags=_texts(d, "tags", path, p),
         pinned=_flag(d, "pinned"),
@@ -508,3 +518,13 @@ def _note(d: Mapping[str, Any], path: str, p: _Problems) -> Note:
         created=_stamp(d, "created", path, p),
         updated=_stamp(d, "updated", path, p),
     )
+
+
+def _note_text(d: Mapping[str, Any], path: str, p: _Problems) -> str:
+    """A note's text, byte for byte but for NUL; refused past `MAX_NOTE_TEXT_BYTES` (its file is read whole)."""
+    text = p.value(path, canonical.markdown, _str(d, "body")) or ""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_NOTE_TEXT_BYTES:
+        p.add(path, f"is {size:,} bytes of text; a note may hold at most {_mib(MAX_NOTE_TEXT_BYTES)}")
+        return ""
+    return text

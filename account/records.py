@@ -22,6 +22,11 @@ from dataclasses import dataclass, field
 FORMAT_VERSION = 1
 # The kinds of data an account holds, in the order archives write them (a user may export some only).
 KINDS = ("contacts", "calendars", "notes")
+# The largest attachment, and note file (front matter and text), an account may hold: each is one file
+# of the archive that reading it back holds in memory whole (`exporters.archive.reader.MAX_WHOLE_MEMBER`),
+# so import refuses anything larger rather than make an archive that restore would refuse.
+MAX_FILE_BYTES = 64 << 20
+MAX_NOTE_TEXT_BYTES = MAX_FILE_BYTES - (1 << 20)  # leaves a MiB for the note's front matter
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,11 @@ class NewArchive:
     # What its fidelity drill found (`jobs.export.fidelity_row`), written with the row and linked to the run.
     fidelity: ExportFidelity | None = None
 
+    @property
+    def level(self) -> str:
+        """ "warning" when the drill found differences: the history shows the line as one, not as routine."""
+        return "warning" if self.fidelity is not None and self.fidelity.differences else "info"
+
     def add_fidelity(self, session: Session, run_id: str) -> None:
         if self.fidelity is not None:
             self.fidelity.run_id = run_id
@@ -219,7 +224,7 @@ def record_archive(session: Session, run_id: str, owner: str, archive: NewArchiv
     if not attach_archive(session, run_id, owner, archive.row.id):
         return False
     archive.add_fidelity(session, run_id)
-    add_event(session, run_id, "exported", archive.message, at=archive.at)
+    add_event(session, run_id, "exported", archive.message, at=archive.at, level=archive.level)
     return True
 
 
@@ -261,7 +266,10 @@ def finish_delivered(
                 session.flush()  # the row first: the run's archive_id refers to it
                 values["archive_id"] = archive.row.id
                 archive.add_fidelity(session, run_id)
-                lines.append(("exported", archive.message, archive.at))
+                if archive.level == "info":
+                    lines.append(("exported", archive.message, archive.at))
+                else:
+                    add_event(session, run_id, "exported", archive.message, at=archive.at, level=archive.level)
             result = session.execute(update(ExportRun).where(_owned(run_id, owner)).values(**values))
             if _rowcount(result) != 1:
                 raise _NotOurs

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, BinaryIO, TypeVar
 
-from account.records import Account, Calendar, CalendarInfo, Contact, Event, Note
+from account.records import MAX_FILE_BYTES, Account, Calendar, CalendarInfo, Contact, Event, Note
 from errors import InvalidInput
 from exporters.archive.counts import KINDS
 from exporters.archive.file_kinds import ADDED_FIX, AS_WRITTEN, OUTSIDE_LAYOUT, count_problems, file_figures, file_kind
@@ -61,7 +61,7 @@ MANIFEST_CHUNK = 1 << 16
 # The most one member read whole (a note, an attachment) may hold: far above any real note or attachment
 # (HEAVY's largest is 4 KiB; mail providers cap attachments at 25-50 MB), and low enough that a restore
 # holding one stays within its memory bound.
-MAX_WHOLE_MEMBER = 64 << 20  # manifest.json is parsed as it is read: small pieces suffice
+MAX_WHOLE_MEMBER = MAX_FILE_BYTES  # what import lets a note or attachment be; manifest.json is parsed as read
 
 _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
 

@@ -114,12 +114,15 @@ def export_command(email: str, out: Path | None, check: bool, deliver: bool, vca
         # Item and field only: the values are the user's data (the run's page shows them to the user).
         where = "; ".join(f"{d.kind} {d.item} {d.field}" for d in result.drill.described)
         drilled += f"\n  Differs: {where}. Please report it: the archive is kept, as the best copy there is."
+    where_changes = _NO_SILENT_LOSS if result.changes else "\n"
     click.echo(
         f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
-        f"{f'  {drilled}{_NO_SILENT_LOSS}' if drilled else ''}"
+        f"{f'  {drilled}{where_changes}' if drilled else ''}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
     )
+    if result.drill is not None and result.drill.differences:
+        raise SystemExit(1)  # written and kept, but not everything came back: a script must notice
 
 
 # After the drill's line: where a user finds more (the differences are on the run's page, the changes in the archive).

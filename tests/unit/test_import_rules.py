@@ -7,6 +7,7 @@ up in the store and in archives, not only about `account.jsonio`.
 
 from __future__ import annotations
 
+import base64
 import json
 import zipfile
 from pathlib import Path
@@ -18,7 +19,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import update
 
 from account.jsonio import account_from_dict
+from account.records import MAX_FILE_BYTES, MAX_NOTE_TEXT_BYTES
 from errors import InvalidInput
+from exporters.archive.reader import MAX_WHOLE_MEMBER
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination
 from jobs.export import export_user
@@ -166,3 +169,28 @@ def test_an_email_destination_keeps_a_valid_recipient_canonical(
             session, Registry(dict(app.config)), user, "email", "mine", {"to": " Me+Backup@Example.org"}
         )
         assert row.settings["to"] == "me+backup@example.org"
+
+
+def test_an_attachment_or_note_text_larger_than_an_archive_file_may_be_is_refused_at_import(
+    runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
+) -> None:
+    """What import takes, restore and the drill can read back: one limit for both (a user trial made
+    an archive of a 65 MiB attachment that verified, delivered, and that restore then refused)."""
+    assert MAX_WHOLE_MEMBER == MAX_FILE_BYTES
+    note = alice_json["notes"][0]
+    note["attachments"] = [
+        {"filename": "zeros.bin", "media_type": "application/octet-stream",
+         "data_base64": base64.b64encode(bytes(MAX_FILE_BYTES + 1)).decode()},
+    ]  # fmt: skip
+    note["body"] = "x" * (MAX_NOTE_TEXT_BYTES + 1)
+    result = runner.invoke(args=["import-account", str(_write(tmp_path, alice_json))])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        "$.notes[0].attachments[0].data_base64: is 67,108,865 bytes; an attachment may be at most "
+        "67,108,864 bytes (64 MiB)" in result.output
+    )
+    assert "$.notes[0].body: is 66,060,289 bytes of text; a note may hold at most 66,060,288 bytes (63 MiB)" in (
+        result.output
+    )
+    with db.session() as session:
+        assert find_user(session, alice_json["email"]) is None

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from account.records import Account, Contact
 from exporters.archive import layout
-from store import Database, ExportFidelity, RunState
+from store import Database, ExportFidelity, RunEvent, RunState
 from tests.api.conftest import make_token
 from tests.web.run_helpers import ReceiptDelivery, run_now, use_bucket
 
@@ -77,6 +77,10 @@ def test_differences_are_shown_in_words_on_the_page_and_in_the_api_and_only_coun
     assert fidelity["changes"] == 3 and fidelity["changes_summary"] == "3 changes"
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "fidelity drill found differences" in logged
+    # The history says it as a warning, not as routine (a user trial found a green, routine-looking run).
+    with db.session() as session:
+        (exported,) = session.query(RunEvent).filter_by(run_id=run_id, kind="exported").all()
+        assert exported.level == "warning" and "1 difference" in exported.message
     assert bob.emails[0].value not in logged and bob.emails[1].value not in logged and "c-0001" not in logged
 
 
@@ -121,7 +125,7 @@ def test_the_export_command_names_item_and_field_of_a_difference_but_not_the_val
     runner = app.test_cli_runner()
     runner.invoke(args=["import-account", "tests/data/alice.json"])
     result = runner.invoke(args=["export", alice.email])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # kept, but a script must notice
     assert "items: 1 difference;" in result.output and "Differs: contact c-0001 emails[0].value" in result.output
     bob = next(c for c in alice.contacts if c.uid == "c-0001")
     assert bob.emails[0].value not in result.output
