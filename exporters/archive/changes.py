@@ -72,7 +72,7 @@ class Change:
 
 
 def summary(count: int) -> str:
-    return "0 changes: every item is carried exactly" if count == 0 else f"{count} change{'s' * (count != 1)}"
+    return "0 changes: every item is carried exactly" if count == 0 else f"{count:,} change{'s' * (count != 1)}"
 
 
 class ChangeLog:
