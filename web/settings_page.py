@@ -76,14 +76,15 @@ def _saved_runs(user: User) -> list[dict[str, str]]:
 
 
 def _page(user: User, status: int = 200, **overrides: Any) -> Response:
+    seal, seal_problem = seal_state(user)  # parsed once: an OpenPGP key is checked by encrypting to it
     values: dict[str, Any] = {
         "user": user,
         "schedule_form": _schedule_form(user),
         "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default", kinds=list(kinds_of(user))),
         "token_form": TokenForm(),
         "seal_form": SealKeyForm(seal_key=user.seal_key or ""),
-        "seal": seal_state(user)[0],
-        "seal_problem": seal_state(user)[1],
+        "seal": seal,
+        "seal_problem": seal_problem,
         "revoke_form": RevokeForm(),
         "next_runs": _saved_runs(user),
         "preview": None,

@@ -76,13 +76,14 @@ def put_schedule(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _options_view(user: User) -> dict[str, Any]:
+    seal, problem = seal_state(user)  # parsed once: an OpenPGP key is checked by encrypting to it
     return {
         "vcard_version": user.vcard_version or "default",
         "effective_vcard_version": user.vcard_version or current_app.config["VCARD_VERSION"],
         "kinds": list(kinds_of(user)),
         "seal_key": user.seal_key,
-        "sealed_to": getattr(seal_state(user)[0], "label", None),
-        "seal_problem": seal_state(user)[1],
+        "sealed_to": seal.label if seal is not None else None,
+        "seal_problem": problem,
     }
 
 
