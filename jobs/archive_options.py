@@ -91,17 +91,15 @@ def seal_key_of(user: User) -> SealKey | None:
     readable leaves Lifeboat, so a key this version cannot use (a library that
     now refuses it) must not quietly turn into plaintext in their bucket.
     """
-    if not user.seal_key:
-        return None
-    try:
-        return parse_seal_key(user.seal_key)
-    except SealKeyError as exc:
+    seal, problem = seal_state(user)
+    if problem is not None:
         raise DeliveryError(
-            f"seal key unusable: {exc}",
+            f"seal key unusable: {problem}",
             permanent=True,
-            user_message=f"Your archives are set to be encrypted, but the key cannot be used: {exc} "
+            user_message=f"Your archives are set to be encrypted, but the key cannot be used: {problem} "
             "Give your public key again in Settings, under Encryption. Nothing was sent.",
-        ) from None
+        )
+    return seal
 
 
 def seal_state(user: User) -> tuple[SealKey | None, str | None]:
@@ -109,14 +107,12 @@ def seal_state(user: User) -> tuple[SealKey | None, str | None]:
 
     Delivery refuses such a key (`seal_key_of`); the pages must not call it "no encryption".
     """
+    if not user.seal_key:
+        return None, None
     try:
-        return seal_key_of(user), None
-    except DeliveryError:
-        try:
-            parse_seal_key(user.seal_key or "")
-        except SealKeyError as exc:
-            return None, str(exc)
-        return None, "it can no longer be read"
+        return parse_seal_key(user.seal_key), None
+    except SealKeyError as exc:
+        return None, str(exc)
 
 
 def stopped_words(revoked: int) -> str:
