@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from account.records import Account, Calendar, Contact, Note
 from account.sample import SampleSize, generate_account
 from exporters.archive.check import check_archive
+from exporters.archive.drill_memo import memo_prefix
 from exporters.archive.reader import verify_archive
 from jobs.export import ExportResult, export_user
 from jobs.export_cache import FILENAME
@@ -244,9 +245,13 @@ def test_a_corrupted_cache_entry_is_detected_rebuilt_and_never_copied_into_an_ar
     victim = account.contacts[7].uid.encode()
     _flip_inside(store, b"UID:" + victim)
     # One entry cut short (a note's text, the last item written; the fidelity drill's memo rows after it
-    # hold one byte each), as a partial write would leave it.
+    # hold one byte each, or the item keys of a whole member), as a partial write would leave it.
+    wholes = tuple(memo_prefix(f"whole-{kind}") for kind in ("contacts", "calendar"))
     with sqlite3.connect(store) as raw:
-        (last,) = raw.execute("SELECT max(rowid) FROM items WHERE length(value) > 1").fetchone()
+        (last,) = raw.execute(
+            "SELECT max(rowid) FROM items WHERE length(value) > 1 AND substr(key, 1, ?) NOT IN (?, ?)",
+            (len(wholes[0]), *wholes),
+        ).fetchone()
         raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = ?", (last,))
     raw.close()
 

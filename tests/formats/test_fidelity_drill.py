@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from exporters.archive import layout
 from exporters.archive.drill import DrillResult, drill
 from exporters.archive.reader import open_archive
 from exporters.archive.reuse import deflate_segment
+from exporters.ical.writer import stamp_line
 from jobs.export import ExportResult, export_user
 from jobs.export_cache import FILENAME
 from store import ContactRow, Database
@@ -280,6 +282,68 @@ def test_a_repeat_export_parses_only_what_changed_since_the_last_drill(
     fourth = export(dataclasses.replace(edited, calendars=(recoloured, *alice.calendars[1:])), cache_dir=cache)
     assert fourth.drill is not None and fourth.drill.skipped == _memo_skips(alice) - 1  # its header, read again
     assert (fourth.drill.items, fourth.drill.differences) == (_items(alice), 0)
+
+
+def test_a_repeat_skips_unchanged_members_whole_and_still_parses_only_what_changed_after_a_prune(
+    db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import exporters.archive.drill_memo
+    import jobs.export_cache
+
+    monkeypatch.setattr(jobs.export_cache, "PRUNE_SLACK", 0.0)  # every repeat drops what it did not use
+    cache = tmp_path / "cache"
+
+    def run(account: Account, day: int) -> ExportResult:
+        with db.session(write=True) as session:
+            replace_account(session, account)
+        with db.session() as session:
+            user = find_user(session, account.email)
+            assert user is not None
+            now = NOW + dt.timedelta(days=day)  # another export time: each stamped DTSTAMP line differs
+            return export_user(session, user, tmp_path / "a", now=now, archive_id=f"d{day}", cache_dir=cache)
+
+    first = run(alice, 0)
+    assert first.drill is not None and first.drill.skipped == 0
+    (calendar, *_) = first.info.manifest.meta["layout"]["calendars"]
+    with open_archive(first.info.path) as archive:  # type: ignore[arg-type]
+        assert stamp_line(NOW) in b"".join(archive.member_chunks(calendar))
+
+    def unsplittable(*_args: Any) -> None:
+        raise AssertionError("a member proven whole before was split into items again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(exporters.archive.drill_memo, "CalendarSplit", unsplittable)
+        patched.setattr(exporters.archive.drill_memo, "split_cards", unsplittable)
+        for day in (1, 2):  # the second of these prunes after a run that read no item key
+            again = run(alice, day)
+            assert again.drill is not None and again.drill.skipped == _memo_skips(alice)
+            assert (again.drill.items, again.drill.differences) == (_items(alice), 0)
+    contact = dataclasses.replace(alice.contacts[0], note="edited")
+    first_calendar = alice.calendars[0]
+    event = dataclasses.replace(first_calendar.events[0], summary="edited")
+    edited = dataclasses.replace(
+        alice,
+        contacts=(contact, *alice.contacts[1:]),
+        calendars=(dataclasses.replace(first_calendar, events=(event, *first_calendar.events[1:])),),
+    )
+    changed = run(edited, 3)  # the items' proofs outlived the prunes: only the edited items are parsed,
+    # and the edited event's calendar header, which the reader reads before it
+    assert changed.drill is not None and changed.drill.skipped == _memo_skips(edited) - 3
+    assert (changed.drill.items, changed.drill.differences) == (_items(edited), 0)
+
+
+def test_a_members_stamp_free_digest_is_the_same_however_it_is_cut_into_chunks() -> None:
+    from exporters.archive.drill_memo import stamp_free_sha256
+
+    line = stamp_line(NOW)
+    member = b"BEGIN:VCALENDAR" + line + b"UID:a" + line + line + b"X" + line[:-1] + b"END:VCALENDAR\r\n"
+    whole = hashlib.sha256(member.replace(line, b"\r\nDTSTAMP:\x00\r\n")).hexdigest()
+    for size in range(1, len(member) + 1):
+        chunks = [member[i : i + size] for i in range(0, len(member), size)]
+        assert stamp_free_sha256(chunks, line) == whole, size
+    other = stamp_line(NOW + dt.timedelta(seconds=1))
+    assert stamp_free_sha256([member.replace(line, other)], other) == whole  # another export time, same digest
+    assert stamp_free_sha256([member.replace(b"UID:a", b"UID:b")], line) != whole
 
 
 def test_the_memo_never_hides_a_writer_broken_after_a_clean_drill(
