@@ -87,6 +87,23 @@ def test_a_calendar_cut_short_is_refused() -> None:
         list(events)
 
 
+def test_a_broken_vtimezone_is_refused_every_time_and_a_good_one_read_again_gives_the_same_events() -> None:
+    zone = "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:{start}\r\nTZOFFSETFROM:+0200\r\n"
+    zone += "TZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    event = "BEGIN:VEVENT\r\nUID:a\r\nDTSTART;TZID=Europe/Berlin:20260101T100000\r\nSUMMARY:x\r\nEND:VEVENT\r\n"
+
+    def events(start: str) -> list[Event]:
+        text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" + zone.format(start=start) + event + "END:VCALENDAR\r\n"
+        return list(stream_calendar([text.encode()])[1])
+
+    for _ in range(2):  # the second read of the same VTIMEZONE is not taken on trust
+        with pytest.raises(InvalidInput, match="Expected time, got: garbage"):
+            events("garbage")
+    good = events("19701025T030000")
+    assert good == events("19701025T030000")
+    assert good[0].start == When(datetime=dt.datetime(2026, 1, 1, 10), tz="Europe/Berlin")
+
+
 def test_a_file_without_a_calendar_is_refused_as_read_calendar_refuses_it() -> None:
     with pytest.raises(InvalidInput, match="holds no calendar"):
         stream_calendar([b""])
