@@ -64,6 +64,19 @@ class DrillResult:
         self.described.extend(found[: max(0, DESCRIBED - len(self.described))])
 
 
+def unreadable(kind: str, item: str, cause: str) -> Difference:
+    """An item (or a whole member, `kind` "archive") our own readers refused, and the reader's words why.
+
+    The cause is the reader's message about our own output (a line number, a
+    property, at most the 60 characters it quotes), so more of it is kept than of a value.
+    """
+    said = cause if len(cause) <= _CAUSE_SHOWN else cause[: _CAUSE_SHOWN - 1] + "…"
+    return Difference(kind, item, "(read back)", "readable", f"unreadable: {said}")
+
+
+_CAUSE_SHOWN = 240
+
+
 def whole_item(kind: str, item: str) -> Difference:
     return Difference(kind, item, "(whole item)", "equal records", "records that compare unequal")
 

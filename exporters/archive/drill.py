@@ -29,10 +29,13 @@ by size and hash. The lines go to the user's own run page, never to logs.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
+from account.records import Contact
 from account.versions import record_digest
 from errors import InvalidInput
 from exporters.archive.differences import (
@@ -44,6 +47,7 @@ from exporters.archive.differences import (
     event_id,
     note_id,
     short,
+    unreadable,
     whole_item,
 )
 from exporters.archive.drill_memo import (
@@ -52,11 +56,14 @@ from exporters.archive.drill_memo import (
     calendars_remembered,
     contacts_remembered,
     notes_remembered,
+    split_cards,
 )
 from exporters.archive.layout import AccountSource, included_kinds
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import ArchiveReader, ArchiveRecords
 from exporters.archive.reuse import ItemCache
+from exporters.ical.reader import UnreadableEvent
+from exporters.vcard.reader import stream_vcards
 
 __all__ = ["Difference", "DrillResult", "drill"]
 
@@ -111,7 +118,15 @@ def _guarded(result: DrillResult, what: str, step: Callable[[], None]) -> None:
         step()
     except (InvalidInput, ArchiveError, ValueError, KeyError) as exc:
         result.items += 1
-        result.differ([Difference("archive", what, "(read back)", "readable", f"unreadable: {short(str(exc))}")])
+        result.differ([unreadable("archive", what, _cause(exc))])
+
+
+def _cause(exc: Exception) -> str:
+    """The reader's words, with the problems it listed (a calendar's events that could not be read)."""
+    if not isinstance(exc, InvalidInput) or not exc.problems:
+        return str(exc)
+    listed = "; ".join(f"{which}: {problem}" for which, problem in exc.problems)
+    return f"{exc.args[0]}: {listed}"
 
 
 # --- in full: every record read back through the restore's streams ------------------------------
@@ -124,11 +139,48 @@ def _contacts(result: DrillResult, records: ArchiveRecords, source: Any, version
         )
     else:
         expected = ((None, _given(c)) for c in source.contacts())
-    _compare(result, "contact", expected, records.contacts(), contact_id)
+    _compare(result, "contact", expected, _contact_items(records), contact_id)
+
+
+@dataclass(frozen=True)
+class UnreadableCard:
+    """In place of a card our vCard reader refused (`_contact_items`): why."""
+
+    problem: str
+
+
+def _contact_items(records: ArchiveRecords) -> Iterator[Contact | UnreadableCard]:
+    """The address book's contacts; from a card the reader refuses on, card by card, each refused one named.
+
+    Why card by card only then: reading the book as one stream is what restore
+    does, and the same code; once it refuses a card, the cards after it are cut
+    apart as our writer lays them out (`split_cards`) and read one at a time. A
+    book not laid out that way ends the drill of its contacts, as the stream did.
+    """
+    read = 0
+    try:
+        for contact in records.contacts():
+            yield contact
+            read += 1
+    except InvalidInput as refused:
+        book = records.address_book
+        assert book is not None  # it was read
+        try:
+            for card in itertools.islice(split_cards(records.archive.member_chunks(book)), read, None):
+                try:
+                    (contact,) = stream_vcards([card])
+                except InvalidInput as exc:
+                    yield UnreadableCard(str(exc))
+                    continue
+                except ValueError:  # not one contact in the card
+                    raise refused from None
+                yield contact
+        except Unsplittable:
+            raise refused from None
 
 
 def _calendars(result: DrillResult, records: ArchiveRecords, source: Any, versioned: bool) -> None:
-    found_calendars = records.calendars()
+    found_calendars = records.calendar_items()
     for want, got in zip_longest(source.calendars(), found_calendars):
         if want is None:
             info, events = got
@@ -176,16 +228,26 @@ def _compare(
     for want, got in zip_longest(expected, found):
         result.items += 1
         if want is None:
-            result.differ([Difference(kind, name(got), "(whole item)", ABSENT, f"an extra {kind}")])
+            result.differ([Difference(kind, _named(got, name), "(whole item)", ABSENT, f"an extra {kind}")])
             continue
         digest, load = want
-        if got is not None and digest is not None and record_digest(got) == digest:
+        readable = got is not None and not isinstance(got, UnreadableEvent | UnreadableCard)
+        if readable and digest is not None and record_digest(got) == digest:
             continue
         record = load()
         if got is None:
             result.differ([Difference(kind, name(record), "(whole item)", f"a {kind}", "missing")])
+        elif isinstance(got, UnreadableEvent | UnreadableCard):  # in its place: the items after it still compared
+            result.differ([unreadable(kind, name(record), got.problem)])
         elif got != record:
             result.differ(differences_in(kind, name(record), record, got) or [whole_item(kind, name(record))])
+
+
+def _named(found: Any, name: Callable[[Any], str]) -> str:
+    """An item read back that no record matches, by its id (or what the reader said of it)."""
+    if isinstance(found, UnreadableEvent):
+        return found.which
+    return "(unreadable)" if isinstance(found, UnreadableCard) else name(found)
 
 
 def _given(record: Any) -> Loader:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from account.versions import record_digest
+from errors import InvalidInput
 from exporters.archive.differences import (
     Difference,
     DrillResult,
@@ -62,12 +63,13 @@ from exporters.archive.differences import (
     event_id,
     note_id,
     short,
+    unreadable,
     whole_item,
 )
 from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR, batches
 from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
-from exporters.ical.reader import stream_calendar
+from exporters.ical.reader import UnreadableEvent, stream_calendar, stream_calendar_items
 from exporters.ical.writer import stamp_line
 from exporters.markdown.reader import read_note
 from exporters.vcard.reader import stream_vcards
@@ -309,12 +311,36 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
         memo.skipped += len(batch) - len(missed)
         if not missed:
             continue
-        found = stream_vcards(card for _, card, _ in missed)  # a chunk per card: never the batch as one text
-        for pair in zip_longest(missed, found):
-            (version, _, key), contact = _one_each(pair, "one contact per card")
-            _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
+        _cards_checked(result, memo, source, missed)
     if whole is not None and result.differences == differences and memo.skipped + memo.remembered - proven == whole[1]:
         memo.remember_whole(whole[0], _CARD_KINDS, item_keys)
+
+
+def _cards_checked(result: DrillResult, memo: DrillMemo, source: Any, missed: list[tuple[Any, bytes, str]]) -> None:
+    """Read `missed` (version, card, key) back and compare; a card the reader refuses is named, the rest read on."""
+    found = stream_vcards(card for _, card, _ in missed)  # a chunk per card: never the batch as one text
+    read = 0
+    try:
+        for contact in found:
+            if read == len(missed):
+                raise Unsplittable("one contact per card")
+            version, _, key = missed[read]
+            read += 1
+            _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
+    except InvalidInput:  # the card after the last one read: it and the ones after it are read one at a time
+        for version, card, key in missed[read:]:
+            try:
+                (contact,) = stream_vcards([card])
+            except InvalidInput as exc:
+                result.items += 1
+                result.differ([unreadable("contact", short(version.uid), str(exc))])
+                continue
+            except ValueError:  # not one contact
+                raise Unsplittable("one contact per card") from None
+            _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
+        return
+    if read != len(missed):
+        raise Unsplittable("one contact per card")
 
 
 def calendars_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
@@ -418,7 +444,7 @@ def _events_remembered(
             todo = missed(batch)
         yield END_CALENDAR
 
-    found_info, events = stream_calendar(pieces())
+    found_info, events = stream_calendar_items(pieces())
     result.items += 1
     _calendar_info(result, memo, head_key, info, found_info)
     load = functools.partial(source.events_by_key, calendar_key)
@@ -426,6 +452,10 @@ def _events_remembered(
         if not sent:
             raise Unsplittable("one event per group")
         version, key = sent.popleft()
+        if isinstance(event, UnreadableEvent):  # named by its record; the events after it still compared
+            result.items += 1
+            result.differ([unreadable("event", event_id(load([version.key])[version.key]), event.problem)])
+            continue
         _checked(result, memo, "event", version, key, event, load, event_id)
     if sent:
         raise Unsplittable("one event per group")

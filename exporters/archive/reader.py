@@ -23,7 +23,7 @@ import struct
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -51,7 +51,7 @@ from exporters.archive.signature import MAX_SIGNATURE_BYTES, KeyRing, SignatureC
 from exporters.archive.spool import Spool, iter_rows
 from exporters.archive.zipdir import SMALL_MEMBER as SMALL_MEMBER  # re-exported: bench/zip_members.py sets it
 from exporters.archive.zipdir import Member, central_directory, member_chunks, small_member
-from exporters.ical.reader import stream_calendar
+from exporters.ical.reader import UnreadableEvent, stream_calendar, stream_calendar_items
 from exporters.markdown.reader import read_note
 from exporters.vcard.reader import stream_vcards
 
@@ -515,17 +515,36 @@ class ArchiveRecords:
         self.display_name: str | None = meta.get("display_name")
         self.timezone: str = meta.get("timezone", "UTC")
 
+    @property
+    def archive(self) -> ArchiveReader:
+        return self._archive
+
+    @property
+    def address_book(self) -> str | None:
+        """The address book's path; None when contacts were left out of this archive."""
+        book: str | None = self._layout.get("address_book", ADDRESS_BOOK)
+        return book
+
     def contacts(self) -> Iterator[Contact]:
-        book = self._layout.get("address_book", ADDRESS_BOOK)  # null: contacts were left out of this archive
+        book = self.address_book
         if book is None:
             return iter(())
         return _naming(book, stream_vcards(self._archive.member_chunks(book)))
 
     def calendars(self) -> Iterator[tuple[CalendarInfo, Iterator[Event]]]:
         """Each calendar's info, then its events: read them before asking for the next calendar."""
+        return self._calendars(stream_calendar)
+
+    def calendar_items(self) -> Iterator[tuple[CalendarInfo, Iterator[Event | UnreadableEvent]]]:
+        """`calendars`, with an `UnreadableEvent` in the place of each event that could not be read."""
+        return self._calendars(stream_calendar_items)
+
+    def _calendars(
+        self, stream: Callable[[Iterable[bytes]], tuple[CalendarInfo, Iterator[T]]]
+    ) -> Iterator[tuple[CalendarInfo, Iterator[T]]]:
         for name in self._layout["calendars"]:
             try:
-                info, events = stream_calendar(self._archive.member_chunks(name))
+                info, events = stream(self._archive.member_chunks(name))
             except InvalidInput as exc:
                 raise _named(name, exc) from None
             yield info, _naming(name, events)

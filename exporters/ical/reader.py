@@ -19,7 +19,7 @@ import re
 import warnings
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from icalendar import Calendar as VCalendar
@@ -94,6 +94,24 @@ def read_calendar(data: bytes) -> Calendar:
     return Calendar(info=_info(calendars[0]), events=tuple(events))
 
 
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """In place of an event the reader could not read (`stream_calendar_items`): which one, and why."""
+
+    which: str  # "event 'uid'", as a problem names it
+    problem: str
+
+
+def stream_calendar_items(chunks: Iterable[bytes]) -> tuple[CalendarInfo, Iterator[Event | UnreadableEvent]]:
+    """`stream_calendar`, with an `UnreadableEvent` in the place of each event it could not read.
+
+    Why: the fidelity drill pairs what it reads back with the records in order; an
+    event left out would pair every later one with the wrong record and hide the
+    one that failed. A file that cannot be read on (cut short, not UTF-8) still raises.
+    """
+    return _streamed(chunks, lean=True, in_place=True)
+
+
 def stream_calendar(chunks: Iterable[bytes], *, lean: bool = True) -> tuple[CalendarInfo, Iterator[Event]]:
     """`read_calendar` for a calendar that arrives in pieces: its info now, then its events one by one.
 
@@ -117,6 +135,10 @@ def stream_calendar(chunks: Iterable[bytes], *, lean: bool = True) -> tuple[Cale
     icalendar gives (it does for what our writer emits), else by icalendar;
     `lean=False` always uses icalendar (the tests compare the two).
     """
+    return _streamed(chunks, lean=lean, in_place=False)  # no UnreadableEvent: problems are raised at the end
+
+
+def _streamed(chunks: Iterable[bytes], *, lean: bool, in_place: bool) -> tuple[CalendarInfo, Iterator[Any]]:
     items = _calendar_items(_logical_lines(chunks))
     header: list[str] = []
     for kind, lines in items:
@@ -127,25 +149,28 @@ def stream_calendar(chunks: Iterable[bytes], *, lean: bool = True) -> tuple[Cale
     else:
         raise InvalidInput("The file holds no calendar (BEGIN:VCALENDAR is missing)")
     (calendar,) = _parse_lines(["BEGIN:VCALENDAR", *header, "END:VCALENDAR"])
-    return _info(calendar), _stream_events(items, _LEAN.decode if lean else None)
+    return _info(calendar), _stream_events(items, _LEAN.decode if lean else None, in_place)
 
 
 def _stream_events(
-    items: Iterator[tuple[str, list[str]]], decode: Callable[[list[str]], Any] | None
-) -> Iterator[Event]:
+    items: Iterator[tuple[str, list[str]]], decode: Callable[[list[str]], Any] | None, in_place: bool
+) -> Iterator[Event | UnreadableEvent]:
     problems: list[tuple[str, str]] = []
     uid: str | None = None
     masters: list[Component] = []
     overrides: list[Component] = []
 
-    def flush() -> Iterator[Event]:
+    def flush() -> Iterator[Event | UnreadableEvent]:
         if uid is None:
             return
         try:
             yield from _events(uid, masters, overrides)
         except ValueError as exc:
-            if len(problems) < MAX_PROBLEMS:
-                problems.append((_which_event(uid, (masters or overrides)[0]), str(exc)))
+            which = _which_event(uid, (masters or overrides)[0])
+            if in_place:
+                yield UnreadableEvent(which, str(exc))
+            elif len(problems) < MAX_PROBLEMS:
+                problems.append((which, str(exc)))
 
     for kind, lines in items:
         if kind != "component":
@@ -678,7 +703,8 @@ def _when_of(value: Any, tzid: str | None) -> When:
         value = value[0]
     if not isinstance(value, dt.datetime):
         return When(date=value)
-    value = value.replace(microsecond=0)
+    if value.microsecond:  # a datetime's `replace` costs as much as the rest of this function
+        value = value.replace(microsecond=0)
     name = _zone_name(str(tzid), value.tzinfo) if tzid else None
     if name is not None:
         if is_utc_zone(name):
@@ -721,7 +747,10 @@ def _stamp(prop: Any) -> dt.datetime | None:
 
 
 def _param(prop: Any, name: str) -> str | None:
-    value = getattr(prop, "params", {}).get(name)
+    params = getattr(prop, "params", None)
+    if not params:  # most of a property's parameters are none at all: no look-up, no case folding
+        return None
+    value = params.get(name)
     return None if value is None else str(value)
 
 
@@ -747,9 +776,13 @@ def _text(comp: Component, name: str) -> str | None:
 
 
 def _token(comp: Component, name: str) -> str | None:
-    if f"X-LIFEBOAT-{name}" in comp:  # a value RFC 5545 does not allow, kept by our writer
-        return _x_text(comp, f"X-LIFEBOAT-{name}")
+    kept = _KEPT_TOKENS.get(name) or f"X-LIFEBOAT-{name}"
+    if kept in comp:  # a value RFC 5545 does not allow, kept by our writer
+        return _x_text(comp, kept)
     return _upper(_text(comp, name))
+
+
+_KEPT_TOKENS = {name: f"X-LIFEBOAT-{name}" for name in ("STATUS", "TRANSP", "ACTION")}
 
 
 def _upper(value: object) -> str | None:

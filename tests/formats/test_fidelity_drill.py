@@ -253,6 +253,44 @@ def test_a_contact_missing_from_the_archive_is_named(
     ]
 
 
+def test_a_card_and_an_event_our_readers_refuse_are_named_and_every_other_item_is_still_compared(
+    export: Callable[..., ExportResult], alice: Account, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The writers as the bundle calls them (`broken` above reaches them the same way).
+    card_writer, calendar_writer, event_writer = (
+        getattr(layout, name) for name in ("contact_to_vcard", "iter_calendar", "event_chunk")
+    )
+    bob = next(c for c in alice.contacts if c.uid == "c-0001")
+    dated = next(e for c in alice.calendars for e in c.events if e.start.date is not None)
+
+    def card_without_colon(contact: Contact, *args: Any, **kwargs: Any) -> bytes:
+        card: bytes = card_writer(contact, *args, **kwargs)
+        return card.replace(b"\r\nFN:", b"\r\nFN") if contact.uid == bob.uid else card
+
+    def undated(chunk: bytes) -> bytes:
+        return chunk.replace(b"DTSTART;VALUE=DATE:", b"DTSTART;VALUE=DATE:x")
+
+    def unreadable_dates(*args: Any, **kwargs: Any) -> Iterator[bytes]:  # a first export: whole calendars
+        return (undated(chunk) for chunk in calendar_writer(*args, **kwargs))
+
+    def unreadable_date(*args: Any, **kwargs: Any) -> bytes:  # with the item cache: event by event
+        return undated(event_writer(*args, **kwargs))
+
+    monkeypatch.setattr(layout, "contact_to_vcard", card_without_colon)
+    monkeypatch.setattr(layout, "iter_calendar", unreadable_dates)
+    monkeypatch.setattr(layout, "event_chunk", unreadable_date)
+    dated_events = [e for c in alice.calendars for e in c.events if e.start.date is not None]
+    for options in ({"cache_dir": tmp_path / "cache"}, {}):  # read in full, and through the memo's split
+        result = export(alice, **options)
+        assert result.drill is not None
+        assert (result.drill.items, result.drill.differences) == (_items(alice), 1 + len(dated_events))
+        lines = result.drill.lines()
+        assert lines[0].startswith(f"contact {bob.uid}: (read back): expected readable, found unreadable: line ")
+        assert "is not a vCard property" in lines[0]
+        assert f"event {dated.uid}: (read back): expected readable, found unreadable: DTSTART " in "\n".join(lines)
+        assert all(line.startswith(("contact", "event")) for line in lines)  # nothing else differs
+
+
 # --- the memo: a repeat export parses only what changed, and never hides a change ---------------
 
 
