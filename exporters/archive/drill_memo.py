@@ -4,10 +4,11 @@ Why it is sound: our readers are deterministic functions of the bytes they read,
 and the drill compares what they give with a record whose content version
 (`account.versions.record_digest`) it knows. So "these exact bytes read back as
 the record of that version" stays true for as long as the readers are the same
-code: a key is the SHA-256 of the item's bytes, the record's version and a
-fingerprint of the readers (`reader_fingerprint`: their source, the record rules
-and the parsing libraries' versions). Only items that read back equal are kept;
-an item whose bytes or record changed has another key and is parsed again.
+code: an item's proof is the SHA-256 of its kind, the SHA-256 of its bytes and
+the record's version, kept in a ledger whose key holds a fingerprint of the
+readers (`reader_fingerprint`: their source, the record rules and the parsing
+libraries' versions). Only items that read back equal are kept; an item whose
+bytes or record changed has another proof and is parsed again.
 
 What an item's bytes are:
 
@@ -25,9 +26,13 @@ book by its and its card files' SHA-256s from the verified manifest, a calendar
 by the SHA-256 of its bytes with the DTSTAMP lines as slots (`stamp_free_sha256`),
 each with the versions of all its records in order. A repeat in which nothing
 of it changed then reads no item of it, nor splits it: at 1x HEAVY the drill of
-a repeat with nothing changed went from 0.95 to 0.32 s CPU (one run each, the
-figures of `bench/fidelity_drill.py` are in docs/performance.md). Its entry holds its items' keys, which such a repeat
-notes as used, so that the cache's next prune keeps them for the next change.
+a repeat with nothing changed went from 0.98 to 0.32 s CPU (`bench/fidelity_drill.py`,
+docs/performance.md).
+
+Each member (the address book, a calendar, the notes) has one ledger entry
+(`DrillMemo.begin` ... `end`): the whole member's digest and every proof of its
+items, read once and written once per drill. See `DrillMemo` for why not one
+entry per item.
 
 The memo lives in the user's export cache (`exporters.archive.reuse.ItemCache`,
 `jobs.export_cache`), so it is pruned with what the user's exports use, and is
@@ -77,12 +82,7 @@ from exporters.vcard.reader import stream_vcards
 DRILL_MEMO_VERSION = 1
 MEMO_BATCH = 1000  # items looked up in the memo (and their misses parsed) at a time
 PIECE_GROUPS = 100  # event groups handed to the reader at a time (~64 KiB)
-CLEAN = b"1"
-_PAIR_HEX = 64  # an item key ends with the SHA-256 (hex) of its bytes' digest and its record's version
-_PAIR_BYTES = _PAIR_HEX // 2
-# The kinds of item keys a whole member's memo entry holds (`DrillMemo.remember_whole`).
-_CARD_KINDS = ("card",)
-_CALENDAR_KINDS = ("calendar", "event")  # its header, then its events' groups
+_PAIR_BYTES = 32  # a SHA-256: of a whole member and its versions, or of an item's bytes and its version
 _BEGIN_CARD, _END_CARD = b"BEGIN:VCARD\r\n", b"END:VCARD\r\n"
 _BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"\r\nEND:VEVENT\r\n"
 END_CALENDAR = b"END:VCALENDAR\r\n"
@@ -113,73 +113,81 @@ def reader_fingerprint() -> str:
 
 
 class DrillMemo:
-    """Keys of items that read back equal to their record, kept in the user's item cache."""
+    """What earlier drills proved, one ledger per member in the user's item cache.
+
+    A ledger (`begin` ... `end`) holds the pairs (an item's bytes, its record's
+    version) that read back equal, and the digest of the whole member if every
+    item in it did. Why one entry per member rather than one per item: a first
+    export wrote 65,000 one-byte rows at 1x HEAVY and a repeat looked them up in
+    SQL batches; a ledger is one read and at most one write per member, and its
+    look-ups are a set's. Its key is fixed (the member's path), so every export
+    reads it and the cache's prune (`jobs.export_cache`) keeps it.
+    """
 
     def __init__(self, cache: ItemCache) -> None:
         self.cache = cache
         self.skipped = 0  # items not parsed: their bytes were proven against the same record before
         self.remembered = 0  # items proven and remembered by this drill
+        self._key = ""
+        self._whole = b""  # the whole member's digest as the ledger has it (zeros: not all proven)
+        self._proven: set[bytes] = set()
+        self._kept: list[bytes] = []
 
-    def key(self, kind: str, item_sha256: str, record_digest: str | None) -> str:
-        """The memo's key of an item's bytes read back as a record of `record_digest`; "" without a version."""
+    def begin(self, member: str) -> None:
+        """Open `member`'s ledger: `key`, `known` and `remember` are about it until `end`."""
+        self._key = memo_prefix("ledger") + hashlib.sha256(member.encode("utf-8", "surrogatepass")).hexdigest()
+        found = self.cache.get_many([self._key]).get(self._key, b"")
+        if len(found) < _PAIR_BYTES or len(found) % _PAIR_BYTES:  # none, or not what `end` writes
+            found = bytes(_PAIR_BYTES)
+        self._whole = found[:_PAIR_BYTES]
+        self._proven = {found[i : i + _PAIR_BYTES] for i in range(_PAIR_BYTES, len(found), _PAIR_BYTES)}
+        self._kept = []
+
+    def key(self, kind: str, item_sha256: str, record_digest: str | None) -> bytes:
+        """The pair of an item's bytes read back as a record of `record_digest`; b"" without a version."""
         if record_digest is None:
-            return ""
-        pair = hashlib.sha256(f"{item_sha256}:{record_digest}".encode()).hexdigest()
-        return memo_prefix(kind) + pair
+            return b""
+        return hashlib.sha256(f"{kind}:{item_sha256}:{record_digest}".encode()).digest()
 
-    def known(self, keys: Sequence[str]) -> set[str]:
-        wanted = [k for k in keys if k]
-        return set(self.cache.get_many(wanted)) if wanted else set()
+    def known(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Those of `keys` proven before (kept in the ledger this drill writes)."""
+        hits = {k for k in keys if k and k in self._proven}
+        self._kept.extend(hits)
+        return hits
 
-    def remember(self, key: str) -> None:
+    def remember(self, key: bytes) -> None:
         if key:
-            self.cache.put(key, CLEAN)
+            self._kept.append(key)
             self.remembered += 1
 
-    def whole_key(self, kind: str, member_sha256: str, versions: Iterable[str | None]) -> tuple[str, int] | None:
-        """The key of a whole member whose items were all proven, read as records of `versions` in order,
+    def whole_key(self, member_sha256: str, versions: Iterable[str | None]) -> tuple[bytes, int] | None:
+        """The digest of a member whose bytes are `member_sha256`, read as records of `versions` in order,
         and how many items that is.
 
         None if any version is unknown (such an item is never remembered, so neither is its member).
         """
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(f"{member_sha256}:".encode())
         count = 0
         for version in versions:
             if version is None:
                 return None
             digest.update(version.encode())
             count += 1
-        pair = f"{member_sha256}:{digest.hexdigest()}"
-        return memo_prefix(f"whole-{kind}") + pair, count
+        return digest.digest(), count
 
-    def recall_whole(self, key: str, kinds: Sequence[str]) -> bool:
-        """Whether `key`'s member was proven whole before; its items' keys are then noted as used.
+    def recall_whole(self, whole: bytes) -> bool:
+        """Whether the open ledger's member was proven whole before, as these bytes and versions."""
+        return self._whole == whole
 
-        Why noted: the cache keeps what a run uses and drops the rest now and then
-        (`jobs.export_cache`). A member skipped whole reads none of its items' keys,
-        and without them its next change would have every item parsed again.
-        `kinds` are the kinds of item keys `remember_whole` was given, in the same order.
-        """
-        found = self.cache.get_many([key]).get(key)
-        if found is None or len(found) % (_PAIR_BYTES + 1):
-            return False
-        prefixes = [memo_prefix(kind) for kind in kinds]
-        step = _PAIR_BYTES + 1
-        try:
-            keys = [prefixes[found[i]] + found[i + 1 : i + step].hex() for i in range(0, len(found), step)]
-        except IndexError:  # not what `remember_whole` writes
-            return False
-        self.cache.touch(keys)
-        return True
-
-    def remember_whole(self, key: str, kinds: Sequence[str], item_keys: Iterable[str]) -> None:
-        """Remember a member all of whose items were proven in this drill, with their keys (of `kinds`)."""
-        index = {memo_prefix(kind): bytes([i]) for i, kind in enumerate(kinds)}
-        self.cache.put(key, b"".join(index[k[:-_PAIR_HEX]] + bytes.fromhex(k[-_PAIR_HEX:]) for k in item_keys if k))
+    def end(self, whole: bytes | None) -> None:
+        """Write the open ledger: the pairs proven in this drill, and `whole` if all its items were."""
+        value = (whole or bytes(_PAIR_BYTES)) + b"".join(dict.fromkeys(self._kept))
+        self.cache.put(self._key, value)
+        self._kept = []
 
 
 def memo_prefix(kind: str) -> str:
-    """What every memo key of an item of `kind` starts with (`DrillMemo.key`)."""
+    """What every memo key of `kind` starts with."""
     return item_key(f"drilled-{kind}", "", reader_fingerprint())
 
 
@@ -287,12 +295,12 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
     members = hashlib.sha256()  # the address book and every card file, as the verified manifest gives them
     for file in (*(f for f in archive.manifest.files if f.path == book), *files):
         members.update(f"{file.path}\0{file.sha256}\n".encode("utf-8", "surrogatepass"))
-    whole = memo.whole_key("contacts", members.hexdigest(), (v.digest for v in source.contact_versions()))
-    if whole is not None and memo.recall_whole(whole[0], _CARD_KINDS):
+    memo.begin(f"contacts:{book}")
+    whole = memo.whole_key(members.hexdigest(), (v.digest for v in source.contact_versions()))
+    if whole is not None and memo.recall_whole(whole[0]):
         result.items += whole[1]
         memo.skipped += whole[1]
         return
-    item_keys: list[str] = []
     proven, differences = memo.skipped + memo.remembered, result.differences
     triples = zip_longest(source.contact_versions(), split_cards(archive.member_chunks(book)), files)
     for batch in batches(triples, MEMO_BATCH):
@@ -304,7 +312,6 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
                 other = f"{file.path} holds other bytes"
                 result.differ([Difference("contact", short(version.uid), "(card file)", "its card", other)])
         keys = [memo.key("card", digest, v.digest) for (v, _, _), digest in zip(batch, digests, strict=True)]
-        item_keys += keys
         known = memo.known(keys)
         missed = [(v, card, key) for (v, card, _), key in zip(batch, keys, strict=True) if key not in known]
         result.items += len(batch) - len(missed)
@@ -312,11 +319,10 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
         if not missed:
             continue
         _cards_checked(result, memo, source, missed)
-    if whole is not None and result.differences == differences and memo.skipped + memo.remembered - proven == whole[1]:
-        memo.remember_whole(whole[0], _CARD_KINDS, item_keys)
+    memo.end(_proven_whole(whole, memo, proven, result, differences))
 
 
-def _cards_checked(result: DrillResult, memo: DrillMemo, source: Any, missed: list[tuple[Any, bytes, str]]) -> None:
+def _cards_checked(result: DrillResult, memo: DrillMemo, source: Any, missed: list[tuple[Any, bytes, bytes]]) -> None:
     """Read `missed` (version, card, key) back and compare; a card the reader refuses is named, the rest read on."""
     found = stream_vcards(card for _, card, _ in missed)  # a chunk per card: never the batch as one text
     read = 0
@@ -367,16 +373,24 @@ def calendar_remembered(
     line = stamp_line(archive.manifest.created_at)
     body = stamp_free_sha256(archive.member_chunks(name), line)
     versions = (v.digest for v in source.event_versions(calendar_key))
-    whole = memo.whole_key("calendar", body, itertools.chain([record_digest(info)], versions))  # its header first
-    if whole is not None and memo.recall_whole(whole[0], _CALENDAR_KINDS):
+    memo.begin(f"calendar:{name}")
+    whole = memo.whole_key(body, itertools.chain([record_digest(info)], versions))  # its header first
+    if whole is not None and memo.recall_whole(whole[0]):
         result.items += whole[1]
         memo.skipped += whole[1]
         return
-    item_keys: list[str] = []
     proven, differences = memo.skipped + memo.remembered, result.differences
-    _events_remembered(result, archive, source, memo, calendar_key, info, name, line, item_keys)
-    if whole is not None and result.differences == differences and memo.skipped + memo.remembered - proven == whole[1]:
-        memo.remember_whole(whole[0], _CALENDAR_KINDS, item_keys)
+    _events_remembered(result, archive, source, memo, calendar_key, info, name, line)
+    memo.end(_proven_whole(whole, memo, proven, result, differences))
+
+
+def _proven_whole(
+    whole: tuple[bytes, int] | None, memo: DrillMemo, proven: int, result: DrillResult, differences: int
+) -> bytes | None:
+    """`whole`'s digest if every one of its items was proven (skipped or remembered since `proven`)."""
+    if whole is None or result.differences != differences:
+        return None
+    return whole[0] if memo.skipped + memo.remembered - proven == whole[1] else None
 
 
 def _events_remembered(
@@ -388,33 +402,30 @@ def _events_remembered(
     info: Any,
     name: str,
     line: bytes,
-    item_keys: list[str],
 ) -> None:
-    """`calendar_remembered` item by item: the keys of its events' groups are added to `item_keys`."""
+    """`calendar_remembered` item by item."""
     split = CalendarSplit(archive.member_chunks(name))
-    sent: deque[tuple[Any, str]] = deque()  # (version, key) of each group handed to the reader, in order
+    sent: deque[tuple[Any, bytes]] = deque()  # (version, key) of each group handed to the reader, in order
     pending = batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
 
-    def missed(batch: list[tuple[Any, bytes]]) -> list[tuple[Any, str, bytes]]:
+    def missed(batch: list[tuple[Any, bytes]]) -> list[tuple[Any, bytes, bytes]]:
         """The batch's groups not proven before, as (version, key, bytes); the others are counted here."""
         if any(v is None or group is None for v, group in batch):
             raise Unsplittable("as many event groups as events")
         keys = [memo.key("event", sha256(_stamp_free(group, line)), v.digest) for v, group in batch]
-        item_keys.extend(keys)
         known = memo.known(keys)
         hits = sum(key in known for key in keys)
         result.items += hits
         memo.skipped += hits
         return [(v, key, group) for (v, group), key in zip(batch, keys, strict=True) if key not in known]
 
-    first: list[tuple[Any, str, bytes]] = []
+    first: list[tuple[Any, bytes, bytes]] = []
     for batch in pending:
         first = missed(batch)
         if first:
             break
     assert split.head is not None  # the groups were read up to the first miss, or to the end
     head_key = memo.key("calendar", sha256(split.head), record_digest(info))
-    item_keys.append(head_key)
     if not first:
         result.items += 1
         if head_key in memo.known([head_key]):
@@ -461,7 +472,7 @@ def _events_remembered(
         raise Unsplittable("one event per group")
 
 
-def _calendar_info(result: DrillResult, memo: DrillMemo, key: str, info: Any, found: Any) -> None:
+def _calendar_info(result: DrillResult, memo: DrillMemo, key: bytes, info: Any, found: Any) -> None:
     if found == info:
         memo.remember(key)
     else:
@@ -500,11 +511,12 @@ def notes_remembered(result: DrillResult, archive: ArchiveReader, source: Any, m
     paths = archive.manifest.meta["layout"]["notes"]
     wanted = set(paths)
     digests = {f.path: f.sha256 for f in archive.manifest.files if f.path in wanted}
+    memo.begin("notes")
     pairs = zip_longest(source.note_versions(), paths)
     for batch in batches(pairs, MEMO_BATCH):
         if any(v is None or path is None for v, path in batch):
             raise Unsplittable("as many notes as the store holds")
-        keys = [memo.key("note", digests[path], v.digest) if not v.attachments else "" for v, path in batch]
+        keys = [memo.key("note", digests[path], v.digest) if not v.attachments else b"" for v, path in batch]
         known = memo.known(keys)
         for (version, path), key in zip(batch, keys, strict=True):
             if key and key in known:
@@ -513,6 +525,7 @@ def notes_remembered(result: DrillResult, archive: ArchiveReader, source: Any, m
                 continue
             note = read_note(path, archive.open_member(path), archive.open_member)
             _checked(result, memo, "note", version, key, note, source.notes_by_key, note_id)
+    memo.end(None)  # notes are not skipped whole: those with attachments are always read
 
 
 def _one_each(pair: tuple[Any, Any], what: str) -> tuple[Any, Any]:
@@ -526,7 +539,7 @@ def _checked(
     memo: DrillMemo,
     kind: str,
     version: Any,
-    key: str,
+    key: bytes,
     got: Any,
     load: Callable[[list[int]], Mapping[int, Any]],
     name: Callable[[Any], str],

@@ -244,13 +244,12 @@ def test_a_corrupted_cache_entry_is_detected_rebuilt_and_never_copied_into_an_ar
     # A bit flip inside one stored card, on disk (the cache closed its file: everything is in it).
     victim = account.contacts[7].uid.encode()
     _flip_inside(store, b"UID:" + victim)
-    # One entry cut short (a note's text, the last item written; the fidelity drill's memo rows after it
-    # hold one byte each, or the item keys of a whole member), as a partial write would leave it.
-    wholes = tuple(memo_prefix(f"whole-{kind}") for kind in ("contacts", "calendar"))
+    # One entry cut short (a note's text, the last item written; the fidelity drill's memo
+    # and its ledgers come after it), as a partial write would leave it.
+    ledger = memo_prefix("ledger")
     with sqlite3.connect(store) as raw:
         (last,) = raw.execute(
-            "SELECT max(rowid) FROM items WHERE length(value) > 1 AND substr(key, 1, ?) NOT IN (?, ?)",
-            (len(wholes[0]), *wholes),
+            "SELECT max(rowid) FROM items WHERE substr(key, 1, ?) != ?", (len(ledger), ledger)
         ).fetchone()
         raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = ?", (last,))
     raw.close()
