@@ -146,6 +146,35 @@ def fidelity_view(session: Session, run_id: str) -> FidelityView | None:
     )
 
 
+@dataclass(frozen=True)
+class StaffReadback:
+    """A run's read-back for staff: `words` holds counts and field names only; `differs` if any item differed."""
+
+    words: str
+    differs: bool
+
+
+def staff_readback(session: Session, run_id: str) -> StaffReadback | None:
+    """The run's read-back as staff may see it: counts, and the kinds and field names that differ, no values.
+
+    None if the run made no archive (or made it before the drill). Why not the
+    user's lines: they quote the user's data (`exporters.archive.differences`).
+    """
+    row = session.scalar(
+        select(ExportFidelity).where(ExportFidelity.run_id == run_id).order_by(ExportFidelity.id.desc()).limit(1)
+    )
+    if row is None:
+        return None
+    noun = "difference" if row.differences == 1 else "differences"
+    words = f"Read back {row.items:,} items: {row.differences:,} {noun}"
+    skipped = None if row.skipped is None else min(row.skipped, row.items)
+    if skipped:
+        words += f" ({skipped:,} proven by earlier drills)"
+    if row.differences and row.difference_fields:
+        words += f". Fields: {row.difference_fields}"
+    return StaffReadback(words + ".", row.differences > 0)
+
+
 def reading_words(items: int, method: str, skipped: int | None) -> str:
     """How much of the archive the drill parsed again, in words; "" for a drill that did not keep it.
 

@@ -50,7 +50,7 @@ def test_differences_are_shown_in_words_on_the_page_and_in_the_api_and_only_coun
     with caplog.at_level(logging.WARNING):
         run_id, _ = run_now(app, db, alice_user)
     page = _text(signed_in.get(f"/runs/{run_id}"))
-    assert "items: 1 difference." in page and "please tell support" in page
+    assert "items: 1 difference." in page and "Support has been told which kinds of data and fields differ" in page
     line = f"contact c-0001: emails[0].value: expected {bob.emails[0].value!r}, found {bob.emails[1].value!r}"
     assert line.replace("'", "&#39;") in page
     token = make_token(db, alice_user)
