@@ -365,13 +365,17 @@ def fidelity_row(result: ExportResult, now: dt.datetime) -> ExportFidelity | Non
 def fidelity_line(result: ExportResult) -> str:
     """The run's history line: `Read back 65,002 items: 0 differences; 0 changes listed in manifest.json.`
 
+    A repeat export's says how many items earlier drills proved (not parsed again):
+    `Read back 65,002 items: 0 differences (64,990 proven by earlier drills); ...`.
+
     "" when no drill ran.
     """
     if result.drill is None:
         return ""
     changes = len(result.changes)
     noun = "change" if changes == 1 else "changes"
-    return f"{result.drill.summary()}; {changes:,} {noun} listed in manifest.json."
+    proven = f" ({result.drill.skipped:,} proven by earlier drills)" if result.drill.skipped else ""
+    return f"{result.drill.summary()}{proven}; {changes:,} {noun} listed in manifest.json."
 
 
 class _Weights:

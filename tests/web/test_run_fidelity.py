@@ -101,7 +101,7 @@ def test_a_run_that_made_no_archive_has_no_fidelity_and_the_openapi_describes_it
     )
 
 
-def test_the_export_command_prints_the_read_back_and_stores_it_with_the_archive(
+def test_the_export_command_prints_the_read_back_and_what_earlier_drills_proved_and_stores_it_with_the_archive(
     app: Flask, db: Database, alice: Account
 ) -> None:
     runner = app.test_cli_runner()
@@ -112,6 +112,13 @@ def test_the_export_command_prints_the_read_back_and_stores_it_with_the_archive(
     with db.session() as session:
         (row,) = session.query(ExportFidelity).all()
         assert row.run_id is None and row.archive_id is not None and (row.items, row.differences) == (12, 0)
+    again = runner.invoke(args=["export", alice.email])
+    assert again.exit_code == 0, again.output
+    with db.session() as session:
+        first, repeat = session.query(ExportFidelity).order_by(ExportFidelity.id).all()
+        assert first.skipped == 0 and repeat.skipped
+        proven = f"Read back 12 items: 0 differences ({repeat.skipped} proven by earlier drills); 3 changes"
+    assert proven in again.output
 
 
 def test_the_export_command_names_item_and_field_of_a_difference_but_not_the_values(
