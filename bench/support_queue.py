@@ -3,9 +3,10 @@
 Why: the queue is one statement over every user's runs and deliveries; it
 must stay well under a second at 100k users. This makes a fresh database with
 `--users` users on a weekly schedule, five delivered weekly runs each with a
-delivery attempt, and every 50th user's last run failed (so 2% are in the
-queue twice: a failed delivery and a missed run), then times each kind and
-the whole first and second page.
+delivery attempt and a fidelity drill, every 50th user's last run failed (so 2%
+are in the queue twice: a failed delivery and a missed run) and every 100th
+user's last drill found differences, then times each kind and the whole first
+and second page.
 
     .venv/bin/python bench/support_queue.py [--users 100000]
 
@@ -66,6 +67,16 @@ def fill(database: Database, users: int) -> None:
             text(
                 "INSERT INTO delivery_attempts (run_id, at, outcome, message) SELECT id, finished_at,"
                 " CASE WHEN state = 'failed' THEN 'permanent' ELSE 'delivered' END, 'm' FROM export_runs"
+            )
+        )
+        # Every run's fidelity drill; every 100th user's newest found differences (the queue's drill_differences).
+        c.execute(
+            text(
+                "INSERT INTO export_fidelity (run_id, items, differences, changes, detail, checked_at, method, skipped,"
+                " difference_fields) SELECT id, 1300,"
+                " CASE WHEN user_id % 100 = 0 AND period_key = 'w4' THEN 2 ELSE 0 END, 0, '{}', finished_at, 'memo',"
+                " 1200, CASE WHEN user_id % 100 = 0 AND period_key = 'w4' THEN 'contact emails[0].value' END"
+                " FROM export_runs"
             )
         )
         c.execute(text("ANALYZE"))

@@ -15,7 +15,11 @@ The kinds:
 - `stuck_run`: a running run whose lease expired, or a queued one long past its start time;
 - `retrying`: a run waiting to try again after a transient failure;
 - `copy_damaged`: a delivered archive that a later check (`jobs.scrub`) found missing, changed or
-  unreadable, or could not check.
+  unreadable, or could not check;
+- `drill_differences`: the user's newest fidelity drill (the archive read back after an export,
+  `exporters.archive.drill`) found items that did not come back as they went in. The message gives
+  the counts and the kinds and field names only (`ExportFidelity.difference_fields`): the difference
+  lines themselves quote the user's data and are shown to the user alone.
 """
 
 from __future__ import annotations
@@ -24,14 +28,26 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, literal, null, or_, select, text, union_all
+from sqlalchemy import Text, and_, case, exists, func, literal, null, or_, select, text, union_all
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from jobs import missed_runs, scrub
-from store import DeliveryAttempt, Destination, DestinationCheck, ExportRun, Schedule, User
+from store import DeliveryAttempt, Destination, DestinationCheck, ExportFidelity, ExportRun, Schedule, User
 
-KINDS = ("delivery_failed", "run_failed", "destination_error", "missed_run", "stuck_run", "retrying", "copy_damaged")
+KINDS = (
+    "delivery_failed",
+    "run_failed",
+    "destination_error",
+    "missed_run",
+    "stuck_run",
+    "retrying",
+    "copy_damaged",
+    "drill_differences",
+)
 KIND_WORDS = {
     "delivery_failed": "Last delivery failed",
     "run_failed": "Last export failed",
@@ -40,6 +56,7 @@ KIND_WORDS = {
     "stuck_run": "Export stuck",
     "retrying": "Export retrying",
     "copy_damaged": "Delivered copy not intact",
+    "drill_differences": "Archive read back with differences",
 }
 # A queued run not picked up this long after it could start is stuck (workers down, or its message lost).
 QUEUED_TOO_LONG = dt.timedelta(minutes=30)
@@ -250,6 +267,69 @@ def _copy_damaged(now: dt.datetime) -> Select[Any]:
     )
 
 
+class Thousands(FunctionElement[str]):
+    """A whole number as text with thousands separators ("1,312"), as the rest of the console writes them."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(Thousands)
+def _thousands(element: Thousands, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+@compiles(Thousands, "sqlite")
+def _thousands_sqlite(element: Thousands, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"printf('%,d', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(Thousands, "postgresql")
+def _thousands_postgresql(element: Thousands, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'FM999,999,999,999,990')"
+
+
+# What support does about a drill's differences: the archive stays; the developers need the run and the fields.
+DRILL_ADVICE = (
+    " The archive was kept and delivered as the best copy; the user's records are unchanged."
+    " What to do: report the run id and these field names to the developers (never ask the user for the values);"
+    " once they say it is fixed, start a new export from the user's page to check again."
+)
+
+
+def _drill_differences(now: dt.datetime) -> Select[Any]:
+    """Users whose newest drill (of a run) found differences: counts and field names, never values.
+
+    Why only the newest: a later export that read back equal clears it, as a later
+    delivery clears `delivery_failed`. Drills with differences are few, and each is
+    checked against its user's runs by index.
+    """
+    run, other, other_run = aliased(ExportRun), aliased(ExportFidelity), aliased(ExportRun)
+    newer = or_(
+        other.checked_at > ExportFidelity.checked_at,
+        and_(other.checked_at == ExportFidelity.checked_at, other.id > ExportFidelity.id),
+    )
+    later = exists().where(other_run.user_id == run.user_id, other.run_id == other_run.id, newer)
+    message = (
+        literal("The fidelity drill found ")
+        + Thousands(ExportFidelity.differences)
+        + case((ExportFidelity.differences == 1, literal(" difference")), else_=literal(" differences"))
+        + literal(" in run ")
+        + run.id
+        + literal(" (")
+        + Thousands(ExportFidelity.items)
+        + literal(" items read back).")
+        + func.coalesce(literal(" Fields: ") + ExportFidelity.difference_fields + literal("."), literal(""))
+        + literal(DRILL_ADVICE)
+    )
+    return (
+        select(*_columns("drill_differences", ExportFidelity.checked_at, message, run.id, _no_dest()))
+        .join(run, run.user_id == User.id)
+        .join(ExportFidelity, ExportFidelity.run_id == run.id)
+        .where(ExportFidelity.differences > 0, ~later)
+    )
+
+
 _BRANCHES = {
     "delivery_failed": _delivery_failed,
     "run_failed": _run_failed,
@@ -258,4 +338,5 @@ _BRANCHES = {
     "stuck_run": _stuck_run,
     "retrying": _retrying,
     "copy_damaged": _copy_damaged,
+    "drill_differences": _drill_differences,
 }

@@ -29,18 +29,37 @@ class ExportFidelity(Base):
     run_id: Mapped[str | None] = mapped_column(ForeignKey("export_runs.id", ondelete="CASCADE"), index=True)
     archive_id: Mapped[str | None] = mapped_column(ForeignKey("archives.id", ondelete="SET NULL"), index=True)
     items: Mapped[int] = mapped_column(Integer)  # records read back and compared
-    differences: Mapped[int] = mapped_column(Integer)  # of them, how many differ from what went in
+    # Of them, how many differ from what went in (indexed: the support queue lists the few that do).
+    differences: Mapped[int] = mapped_column(Integer, index=True)
     changes: Mapped[int] = mapped_column(Integer)  # entries in the manifest's `changes` section
-    # JSON {"differences": [line, ...], "changes": [line, ...]}: the first few of each, in words.
+    # JSON {"differences": [line, ...], "changes": [line, ...], "described": [{kind, item, field, expected,
+    # found}, ...]}: the first few of each, in words, and the differences as fields ("described": since 0017).
     detail: Mapped[str] = mapped_column(Text, default="{}")
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # How the archive was read back: "full" (every item parsed) or with what the drill could skip.
     method: Mapped[str] = mapped_column(String(16), default="full")
+    # Of `items`, how many were not parsed again: their bytes were proven by earlier drills ("memo").
+    # None: checked before this was kept (migration 0017).
+    skipped: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The kinds and field names of the first differences, without values or item ids
+    # ("contact emails[0].value; note title"): what the support queue may show. None: none, or before 0017.
+    difference_fields: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     def lines(self, kind: str) -> list[str]:
         """The first few lines of `kind` ("differences" or "changes") as stored."""
+        value = self._detail(kind)
+        return [str(line) for line in value] if isinstance(value, list) else []
+
+    def described(self) -> list[dict[str, str]]:
+        """The first differences as fields (kind, item, field, expected, found); [] for rows written before them."""
+        value = self._detail("described")
+        if not isinstance(value, list):
+            return []
+        keys = ("kind", "item", "field", "expected", "found")
+        return [{key: str(entry.get(key, "")) for key in keys} for entry in value if isinstance(entry, dict)]
+
+    def _detail(self, key: str) -> object:
         try:
-            value = json.loads(self.detail or "{}").get(kind, [])
+            return json.loads(self.detail or "{}").get(key, [])
         except (ValueError, AttributeError):
             return []
-        return [str(line) for line in value] if isinstance(value, list) else []

@@ -7,6 +7,7 @@ Real servers (Radicale, moto's S3, aiosmtpd) have their fixtures in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -23,7 +24,7 @@ from flask.testing import FlaskCliRunner
 from hypothesis import settings
 
 from account.jsonio import account_from_dict
-from account.records import Account
+from account.records import Account, Contact
 from app import create_app
 from store import Database, get_db, migrate
 from web import limiter
@@ -149,6 +150,24 @@ class UserKey:
         done = subprocess.run(self.decrypt, input=ciphertext, capture_output=True, env=self.env, check=False)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
         return done.stdout
+
+
+@pytest.fixture
+def email_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vCard writer, broken on purpose: contact c-0001's first email goes missing (its drill finds it).
+
+    `monkeypatch.undo()` in the test mends the writer again.
+    """
+    from exporters.archive import layout
+
+    writer = getattr(layout, "contact_to_vcard")  # noqa: B009  # not re-exported: patched where the bundle calls it
+
+    def wrong(contact: Contact, version: str = "3.0") -> bytes:
+        if contact.uid == "c-0001":
+            contact = dataclasses.replace(contact, emails=contact.emails[1:])
+        return writer(contact, version)
+
+    monkeypatch.setattr(layout, "contact_to_vcard", wrong)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from jobs.support_lookup import UserSummary, find_users, next_run_at, user_summa
 from jobs.support_queue import KIND_WORDS, KINDS, queue
 from store import Archive, AuditEvent, ExportRun, User, get_db, get_session
 from store.base import utcnow
-from web.run_detail import AttemptView, StageTiming, attempt_views, stage_timings
+from web.run_detail import AttemptView, StaffReadback, StageTiming, attempt_views, staff_readback, stage_timings
 from web.run_view import RunView, run_view
 from web.staff_access import staff_required
 
@@ -127,12 +127,19 @@ class RunRow:
     stages: list[StageTiming]
     attempts: list[AttemptView]
     archive: Archive | None
+    readback: StaffReadback | None  # the fidelity drill in counts and field names (`web.run_detail.staff_readback`)
 
 
 def run_rows(session: Any, runs: list[ExportRun]) -> list[RunRow]:
-    """The runs as the console and the staff API show them (one small query per run for its deliveries)."""
+    """The runs as the console and the staff API show them (small queries per run: deliveries, read-back)."""
     return [
-        RunRow(run_view(r, ZONE, now=utcnow()), stage_timings(r.history), attempt_views(session, r.id), r.archive)
+        RunRow(
+            run_view(r, ZONE, now=utcnow()),
+            stage_timings(r.history),
+            attempt_views(session, r.id),
+            r.archive,
+            staff_readback(session, r.id),
+        )
         for r in runs
     ]
 

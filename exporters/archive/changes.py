@@ -12,15 +12,19 @@ file names. A contact's card, a calendar's `.ics`, a note's `.md`, its
 notebook folders and its attachments are named from what the user typed, made
 safe for every desktop system (forbidden characters replaced), shortened to
 fit the path limit, or numbered when another item has the same name
-(`exporters.archive.paths`, `exporters.markdown.writer`). The exact text stays
-inside the file (FN, X-WR-CALNAME, front matter), which each entry says. The
-format writers carry every field of a canonical record (the store holds only
-those, `account.canonical`); the fidelity drill (`exporters.archive.drill`)
-checks that after each export rather than trusting this list.
+(`exporters.archive.paths`, `exporters.markdown.writer`). Each entry says the
+name as typed (`original`, cut short and with invisible characters written as
+escapes, so README readers and terminals show it as it is) and one reason per
+cause. The exact text stays inside the file (FN, X-WR-CALNAME, front matter),
+which each entry says. The format writers carry every field of a canonical
+record (the store holds only those, `account.canonical`); the fidelity drill
+(`exporters.archive.drill`) checks that after each export rather than trusting
+this list.
 
 The section is built from names alone (a repeat export that reuses cached bytes
 has the same names), so an archive is the same bytes with or without the cache.
-It sits in manifest.json, so the service's signature covers it.
+It sits in manifest.json, so the service's signature covers it. `original` came
+after the section did: an entry without it (an older archive) is still one.
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporters.archive.paths import sanitize_component, split_extension
+from exporters.archive.paths import (
+    is_forbidden_char,
+    is_invisible_char,
+    is_reserved_windows_name,
+    sanitize_component,
+    split_extension,
+)
 from exporters.archive.spool import BATCH, Spool, SpoolTable, iter_rows
 
 SECTION = "changes"  # the manifest key
@@ -48,7 +58,9 @@ _KEPT_IN = {
 }
 _NUMBERED = re.compile(r"(.*) \((\d+)\)\Z", re.DOTALL)
 _HUGE = 1 << 20  # "no length limit" for `sanitize_component`
-_ENTRY_KEYS = ("kind", "item", "field", "path", "reason")
+_ENTRY_KEYS = ("kind", "item", "field", "path", "reason")  # every entry has these
+_OPTIONAL_KEYS = ("original",)  # entries of archives made since: the name as typed
+ORIGINAL_SHOWN = 120  # characters of the name as typed an entry keeps
 _GROUPS = ("contact", "calendar", "note")  # archive order; attachments go with their notes
 _SCHEMA = "CREATE TABLE changes (grp INTEGER, text TEXT)"
 
@@ -62,13 +74,17 @@ class Change:
     field: str  # what changed: "file name", "folder"
     path: str  # where the item is in the archive
     reason: str  # in the user's words
+    original: str = ""  # the name as typed (`shown_name`); "" in entries of archives made before it
 
     def as_dict(self) -> dict[str, str]:
-        return {key: getattr(self, key) for key in _ENTRY_KEYS}
+        keys = ("kind", "item", "field", "original", "path", "reason") if self.original else _ENTRY_KEYS
+        return {key: getattr(self, key) for key in keys}
 
     def line(self) -> str:
-        """One line for people: `note 1234: file name (notes/a_ b_.md): characters ... replaced; ...`."""
-        return f"{self.kind} {self.item}: {self.field} ({self.path}): {self.reason}"
+        """One line for people: `note 1234: file name "a: b?" is now notes/a_ b_.md: characters ... replaced; ...`."""
+        if not self.original:
+            return f"{self.kind} {self.item}: {self.field} ({self.path}): {self.reason}"
+        return f'{self.kind} {self.item}: {self.field} "{self.original}" is now {self.path}: {self.reason}'
 
 
 def summary(count: int) -> str:
@@ -159,12 +175,13 @@ class ChangeLog:
         """
         if placed == original:
             return
+        typed = original
         if kind == "attachment":
             original_stem, ext = split_extension(unicodedata.normalize("NFC", original))
             if ext and placed.endswith(ext):
                 original, placed = original_stem, placed[: -len(ext)]
-        reason = rename_reason(original, placed, fallback=fallback) or "written in composed Unicode form (NFC)"
-        self.add(Change(kind, item, "file name", path, f"{reason}; {_KEPT_IN[kind]}"))
+        reason = rename_reason(original, placed, fallback=fallback) or NFC_ONLY
+        self.add(Change(kind, item, "file name", path, f"{reason}; {_KEPT_IN[kind]}", shown_name(typed)))
 
     def folder(self, item: str, notebook: str, wanted: Sequence[str], placed: str, path: str) -> None:
         """Record a change if a note's folder `placed` (under notes/) is not its notebook's levels `wanted`."""
@@ -179,7 +196,8 @@ class ChangeLog:
             if why is not None and why not in reasons:
                 reasons.append(why)
         reason = "; ".join(reasons) or "renamed"
-        self.add(Change("note", item, "folder", path, f"{reason}; the front matter keeps the exact notebook"))
+        kept = "the front matter keeps the exact notebook"
+        self.add(Change("note", item, "folder", path, f"{reason}; {kept}", shown_name(notebook)))
 
     def as_dict(self) -> dict[str, Any]:
         """The section: `items` last, streamed into manifest.json (and read back as a stream)."""
@@ -201,8 +219,16 @@ def encode_change(change: Change) -> str:
     return json.dumps(change.as_dict(), ensure_ascii=False, indent=2)
 
 
+NFC_ONLY = "written in composed Unicode form (NFC)"
+NUMBERED = "numbered: another item has the same name (names ignore case on some systems)"
+SHORTENED = "shortened to fit the path limits every system accepts"
+
+
 def rename_reason(original: str, placed: str, *, fallback: str) -> str | None:
-    """Why the file name `placed` differs from the name typed, `original`; None when it does not."""
+    """Why the file name `placed` differs from the name typed, `original`; None when it does not.
+
+    One reason per cause, in the order they were applied, joined by "; ".
+    """
     if placed == original:
         return None
     full = sanitize_component(original, fallback=fallback, max_bytes=_HUGE)
@@ -214,25 +240,63 @@ def rename_reason(original: str, placed: str, *, fallback: str) -> str | None:
     if not original.strip():
         reasons.append(f"it has no name: named {fallback!r}")
     elif full != original:
-        reasons.append(_what_was_replaced(original))
+        reasons += made_safe_reasons(original, fallback=fallback)
     if base != full:
-        reasons.append("shortened to fit the path limits every system accepts")
+        reasons.append(SHORTENED)
     if numbered:
-        reasons.append("numbered: another item has the same name (names ignore case on some systems)")
+        reasons.append(NUMBERED)
     return "; ".join(reasons) or "renamed"
 
 
-def _what_was_replaced(original: str) -> str:
-    composed = unicodedata.normalize("NFC", original)
-    if composed != original and sanitize_component(composed, max_bytes=_HUGE) == composed:
-        return "written in composed Unicode form (NFC)"
-    return 'made safe for every system (a reserved name, or characters such as / : * ? " < > | or dots at the ends)'
+def made_safe_reasons(original: str, *, fallback: str) -> list[str]:
+    """What `sanitize_component` did to `original` (a name with text in it), one reason per cause.
+
+    It follows `exporters.archive.paths.sanitize_component`'s steps without its length limit:
+    composed form, forbidden characters, invisible ones, the ends, Windows device names.
+    """
+    reasons = []
+    text = unicodedata.normalize("NFC", original)
+    if text != original:
+        reasons.append(NFC_ONLY)
+    forbidden = sorted({ch for ch in text if is_forbidden_char(ch)})
+    if forbidden:
+        listed = " ".join(forbidden)
+        reasons.append(f"characters Windows does not allow in names ({listed}) replaced by _")
+    if any(is_invisible_char(ch) for ch in text):
+        reasons.append("control or invisible characters (such as a line break or a direction mark) replaced by _")
+    text = "".join("_" if is_forbidden_char(ch) or is_invisible_char(ch) else ch for ch in text)
+    tidied = text.rstrip(". ")
+    if tidied != text and tidied.strip():
+        reasons.append("dots or spaces at the end removed (Windows drops them)")
+    if tidied.startswith("."):
+        reasons.append("a dot at the start replaced by _ (it hides a file on macOS and Linux)")
+        tidied = "_" + tidied[1:]
+    if not tidied.strip():
+        reasons.append(f"nothing usable was left of it: named {fallback!r}")
+    elif is_reserved_windows_name(tidied):
+        device = tidied.split(".", 1)[0].rstrip(" ")
+        reasons.append(f"{device} is a device name on Windows: _ added")
+    return reasons or ["made safe for every system"]
+
+
+def shown_name(typed: str) -> str:
+    """The name as typed, as an entry keeps it: at most `ORIGINAL_SHOWN` characters, "…" where cut, and
+    controls, direction marks, line separators and lone surrogates written as escapes (`\\n`, `\\u202e`).
+
+    Why escaped, not dropped: a name that is unsafe because of an invisible character
+    must show that character, and README.txt and a terminal must not act on it
+    (a U+202E turns the rest of a line around; a line break starts a line of its own).
+    """
+    cut = typed if len(typed) <= ORIGINAL_SHOWN else typed[: ORIGINAL_SHOWN - 1] + "…"
+    return "".join(ch.encode("unicode_escape").decode("ascii") if is_invisible_char(ch) else ch for ch in cut)
 
 
 def check_change(entry: Any, index: int) -> None:
     """Raise `ValueError` unless `entry` is one change (kind, item, field, path, reason: text)."""
     if not isinstance(entry, Mapping) or not all(isinstance(entry.get(key), str) for key in _ENTRY_KEYS):
         raise ValueError(f"changes.items[{index}] is not a change (kind, item, field, path, reason)")
+    if not all(isinstance(entry.get(key, ""), str) for key in _OPTIONAL_KEYS):
+        raise ValueError(f"changes.items[{index}].original is not text")
 
 
 def check_section(section: Mapping[str, Any], listed: int | None) -> None:

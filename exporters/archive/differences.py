@@ -10,7 +10,8 @@ page, never to logs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from itertools import zip_longest
 from typing import Any
@@ -34,6 +35,24 @@ class Difference:
 
     def line(self) -> str:
         return f"{self.kind} {self.item}: {self.field}: expected {self.expected}, found {self.found}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "item": self.item,
+            "field": self.field,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+    def where(self) -> str:
+        """The kind and field only (`contact emails[1].value`): what differs, without the item or any value.
+
+        Why: staff may learn that a run's archive lost a contact's second email, never
+        whose or which. A mapping key (a vCard property's name under `extra`) is kept
+        only when it looks like a property name.
+        """
+        return f"{self.kind} {_MAP_KEY.sub(_property_or_not, self.field)}"
 
 
 @dataclass
@@ -75,6 +94,20 @@ def unreadable(kind: str, item: str, cause: str) -> Difference:
 
 
 _CAUSE_SHOWN = 240
+
+
+_MAP_KEY = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]")
+_PROPERTY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}\Z")
+
+
+def _property_or_not(match: re.Match[str]) -> str:
+    key = match.group(1)[1:-1]
+    return f"[{key!r}]" if _PROPERTY_NAME.match(key) else "[…]"
+
+
+def where_lines(described: Iterable[Difference]) -> str:
+    """The kinds and fields of `described` (`Difference.where`), each once, in order, joined by "; "."""
+    return "; ".join(dict.fromkeys(d.where() for d in described))
 
 
 def whole_item(kind: str, item: str) -> Difference:

@@ -44,11 +44,18 @@ class KeySet(Protocol):
 
 
 def _bad_char(ch: str) -> bool:
-    if ch in _FORBIDDEN or ch in _INVISIBLE_TROUBLE:
-        return True
-    category = unicodedata.category(ch)
+    return is_forbidden_char(ch) or is_invisible_char(ch)
+
+
+def is_forbidden_char(ch: str) -> bool:
+    """Tell whether `ch` is one Windows forbids in names, or a path separator (`< > : " / \\ | ? *`)."""
+    return ch in _FORBIDDEN
+
+
+def is_invisible_char(ch: str) -> bool:
+    """Tell whether `ch` is a control, a bidirectional control, a line separator or a lone surrogate."""
     # Cc: C0/C1 controls and DEL; Cs: lone surrogates, which no file system can encode.
-    return category in ("Cc", "Cs")
+    return ch in _INVISIBLE_TROUBLE or unicodedata.category(ch) in ("Cc", "Cs")
 
 
 # `_bad_char` as one character class, for `sanitize_component`'s hot path: Cc is exactly

@@ -8,6 +8,10 @@ nothing is damaged, without installing anything.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterable
+
 from exporters.archive.changes import SECTION as CHANGES
 from exporters.archive.counts import KINDS
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, SIGNATURE_NAME, Manifest
@@ -93,12 +97,7 @@ def readme_text(
         lines.append("It holds " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
     changed = _changes_count(manifest)
     if changed is not None:
-        lines.append(
-            "Nothing had to be changed to fit every system."
-            if changed == 0
-            else f"{changed} file name{'s' * (changed != 1)} had to be changed to fit every system (the exact names"
-            f' stay inside the files); {MANIFEST_NAME} lists each under "changes" with the reason.'
-        )
+        lines += _changes_lines(changed, _changes_by_field(manifest))
     left_out = _left_out(manifest)
     if left_out:
         lines += [
@@ -123,6 +122,49 @@ def _changes_count(manifest: Manifest | None) -> int | None:
     section = manifest.meta.get(CHANGES) if manifest is not None else None
     count = section.get("count") if isinstance(section, dict) else None
     return count if type(count) is int else None
+
+
+def _changes_lines(count: int, by_field: Counter[str]) -> list[str]:
+    """What README.txt says of the changes: the manifest's count, and what one change is.
+
+    Why the breakdown: a note whose title and notebook were both renamed is two
+    changes, a file name and a folder; counting them as "file names" made the
+    README disagree with what the manifest lists.
+    """
+    if count == 0:
+        return ["Nothing had to be changed to fit every system."]
+    files, folders = by_field.get("file name", 0), by_field.get("folder", 0)
+    parts = [f"{files:,} file name{'s' * (files != 1)}"] if files else []
+    if folders:
+        parts.append(f"{folders:,} note's folder" if folders == 1 else f"{folders:,} notes' folders")
+    if parts and count - files - folders > 0:
+        parts.append(f"{count - files - folders:,} other name{'s' * (count - files - folders != 1)}")
+    what = f": {' and '.join(parts)}" if parts else ""
+    each = "it" if count == 1 else f"all {count:,}"
+    return [
+        f"{count:,} change{'s' * (count != 1)} had to be made to fit every system{what}.",
+        "Each is one file or folder name that is not exactly as typed; the exact",
+        f'names stay inside the files. {MANIFEST_NAME} lists {each} under "changes",',
+        "with the name as typed and the reason.",
+    ]
+
+
+def _changes_by_field(manifest: Manifest | None) -> Counter[str]:
+    """How many of the manifest's changes rename a file and how many a note's folder (`field`).
+
+    The items are the encoded entries as the manifest will hold them (`ChangeLog.encoded`) while
+    an archive is written, or parsed entries; an archive made before the section has none.
+    """
+    section = manifest.meta.get(CHANGES) if manifest is not None else None
+    items = section.get("items") if isinstance(section, dict) else None
+    fields: Counter[str] = Counter()
+    if not isinstance(items, Iterable) or isinstance(items, str | bytes):
+        return fields
+    for item in items:
+        entry = json.loads(item) if isinstance(item, str) else item
+        if isinstance(entry, dict) and isinstance(entry.get("field"), str):
+            fields[entry["field"]] += 1
+    return fields
 
 
 def _left_out(manifest: Manifest | None) -> list[str]:

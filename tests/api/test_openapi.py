@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import json
 import re
 import shutil
 import tempfile
@@ -20,12 +21,13 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import select
 
 from account.jsonio import account_from_dict
 from app import create_app
 from jobs import api_tokens, get_context, run_lifecycle
 from jobs.execute import execute_run
-from store import get_db
+from store import ExportFidelity, ExportRun, get_db
 from store.accounts import replace_account
 from store.base import utcnow
 from tests.conftest import DATA
@@ -43,8 +45,6 @@ def _app() -> tuple[Flask, str]:
             "SECRET_KEY": "test-secret-key",
         }
     )
-    import json
-
     with get_db(app).session(write=True) as session:
         user = replace_account(session, account_from_dict(json.loads((DATA / "alice.json").read_text("utf-8"))))
         secret = api_tokens.create_token(session, user.id, "fuzz", days=30, now=utcnow()).secret
@@ -101,3 +101,39 @@ def test_no_operation_answers_5xx_or_off_its_schema(case: schemathesis.Case) -> 
     sealing = isinstance(case.body, dict) and bool(case.body.get("seal_key"))
     excluded: list[Any] = [positive_data_acceptance] if case.path == "/api/v1/options" and sealing else []
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)
+
+
+def test_a_runs_read_back_with_differences_and_what_earlier_drills_proved_matches_its_schema() -> None:
+    """A fuzzed run id is mostly a 404: the detail of a drill that found differences is checked here."""
+    detail = {
+        "differences": ["contact c-1: emails[0].value: expected 'a@x.org', found absent"],
+        "changes": ['note n-1: file name "a: b?" is now notes/a_ b_.md: characters … replaced by _'],
+        "described": [
+            {"kind": "contact", "item": "c-1", "field": "emails[0].value", "expected": "'a@x.org'", "found": "absent"}
+        ],
+    }
+    with get_db(APP).session(write=True) as session:
+        user_id = session.scalar(select(ExportRun.user_id).limit(1))  # the fuzzed user (the only one)
+        assert user_id is not None
+        run, _ = run_lifecycle.request_run(session, user_id, "api", now=utcnow())
+        run.state = "delivered"
+        session.add(
+            ExportFidelity(
+                run_id=run.id,
+                items=12_000,
+                differences=1,
+                changes=1,
+                detail=json.dumps(detail),
+                method="memo",
+                skipped=11_900,
+                difference_fields="contact emails[0].value",
+            )
+        )
+        run_id = run.id
+    operation = document["/api/v1/runs/{run_id}"]["GET"]
+    response = operation.Case(path_parameters={"run_id": run_id}).call(headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    operation.validate_response(response)
+    fidelity = response.json()["fidelity"]
+    assert fidelity["difference_details"] == detail["described"] and fidelity["read_again"] == 100
+    assert fidelity["reading"] == "12,000 items compared, 11,900 proven by earlier drills (100 read again)"

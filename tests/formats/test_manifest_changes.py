@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from account.records import Account, Attachment, Calendar, CalendarInfo, Contact, Note
-from exporters.archive.changes import Change, ChangeLog, count_of, rename_reason
+from exporters.archive.changes import ORIGINAL_SHOWN, Change, ChangeLog, count_of, rename_reason, shown_name
 from exporters.archive.manifest import (
     KEPT_CHANGES,
     MANIFEST_NAME,
@@ -72,11 +72,16 @@ def test_alice_lists_each_renamed_file_with_its_item_and_reason(export: Any, ali
     assert numbered["path"] == "notes/Home/Shopping list (2).md" and numbered["field"] == "file name"
     assert numbered["reason"].startswith("numbered: another item has the same name")
     assert "front matter keeps the exact title" in numbered["reason"]
+    assert numbered["original"] == "Shopping list"
     escaping = by_item[("note", "n-0003")]
-    assert escaping["reason"].startswith("made safe for every system") and ".." not in escaping["path"].split("/")
+    assert escaping["reason"].startswith(
+        "characters Windows does not allow in names (* / : ? \\) replaced by _; a dot at the start replaced by _"
+    )
+    assert ".." not in escaping["path"].split("/") and escaping["original"] == alice.notes[2].title
     assert "the card keeps the exact name (FN)" in by_item[("contact", "c-0001")]["reason"]
     assert list(manifest)[-2:] == ["changes", "files"]  # the section is part of what the signature covers
-    assert "3 file names had to be changed to fit every system" in readme
+    assert "3 changes had to be made to fit every system: 3 file names." in readme
+    assert 'manifest.json lists all 3 under "changes",\nwith the name as typed and the reason.' in readme
     assert len(result.changes) == 3 and [c.item for c in result.changes.first(2)] == ["c-0001", "n-0002"]
 
 
@@ -106,7 +111,7 @@ def test_shortened_names_folders_and_numbered_attachments_are_each_listed(export
     result, manifest, _ = export(Account(email="long@example.com", calendars=(calendar,), notes=(note,)))
     changes = [(c["kind"], c["item"], c["field"], c["reason"]) for c in manifest["changes"]["items"]]
     assert changes[0][:3] == ("calendar", "Work: shifts?", "file name")
-    assert changes[0][3].startswith("made safe for every system")
+    assert changes[0][3].startswith("characters Windows does not allow in names (: ?) replaced by _;")
     (title,) = [c[3] for c in changes if c[:3] == ("note", "n1", "file name")]
     assert "shortened to fit the path limits every system accepts" in title  # and its trailing space went
     folder = next(c for c in changes if c[2] == "folder")
@@ -131,7 +136,62 @@ def test_rename_reasons_say_what_happened() -> None:
         "numbered: another item has the same name (names ignore case on some systems)"
     )
     assert rename_reason("", "Untitled", fallback="Untitled") == "it has no name: named 'Untitled'"
-    assert rename_reason("CON", "CON_", fallback="Untitled").startswith("made safe for every system")  # type: ignore[union-attr]
+    assert rename_reason("CON", "CON_", fallback="Untitled") == "CON is a device name on Windows: _ added"
+
+
+@pytest.mark.parametrize(
+    ("typed", "placed", "reason"),
+    [
+        ("a: b?", "a_ b_", "characters Windows does not allow in names (: ?) replaced by _"),
+        ("x\u202egnp.exe", "x_gnp.exe", "control or invisible characters (such as a line break or a direction mark)"),
+        ("line\nbreak", "line_break", "control or invisible characters"),
+        ("Dr. Who.", "Dr. Who", "dots or spaces at the end removed (Windows drops them)"),
+        ("trailing  ", "trailing", "dots or spaces at the end removed (Windows drops them)"),
+        (".hidden", "_hidden", "a dot at the start replaced by _ (it hides a file on macOS and Linux)"),
+        ("nul.txt", "nul_.txt", "nul is a device name on Windows: _ added"),
+        ("e\u0301te\u0301", "\u00e9t\u00e9", "written in composed Unicode form (NFC)"),
+        ("...", "Untitled", "nothing usable was left of it: named 'Untitled'"),
+        ("   ", "Untitled", "it has no name: named 'Untitled'"),
+    ],
+)
+def test_each_cause_of_a_rename_has_a_reason_of_its_own(typed: str, placed: str, reason: str) -> None:
+    found = rename_reason(typed, placed, fallback="Untitled")
+    assert found is not None and found.startswith(reason)
+    assert "made safe for every system" not in found
+
+
+def test_two_causes_in_one_name_are_both_given_in_the_order_they_were_applied() -> None:
+    assert rename_reason("COM1: ports.", "COM1_ ports", fallback="Untitled") == (
+        "characters Windows does not allow in names (:) replaced by _; "
+        "dots or spaces at the end removed (Windows drops them)"
+    )
+    assert rename_reason(".con", "_con", fallback="Untitled") == (
+        "a dot at the start replaced by _ (it hides a file on macOS and Linux)"
+    )
+
+
+def test_the_name_as_typed_is_kept_cut_short_and_with_invisible_characters_written_as_escapes() -> None:
+    assert shown_name("a: b?") == "a: b?"
+    assert shown_name("evil\u202egnp.exe\nnext line\x00") == "evil\\u202egnp.exe\\nnext line\\x00"
+    long = shown_name("ü" * 500)
+    assert len(long) == ORIGINAL_SHOWN and long.endswith("ü…")
+    assert shown_name("\ud800") == "\\ud800"  # a lone surrogate cannot be written as UTF-8: escaped
+    log = ChangeLog()
+    log.name("note", "n1", "Plans\u2028" + "x" * 300, "Plans_" + "x" * 60, "notes/Plans_x.md", fallback="Untitled")
+    (entry,) = [json.loads(text) for text in log.encoded()]
+    assert list(entry) == ["kind", "item", "field", "original", "path", "reason"]
+    assert entry["original"].startswith("Plans\\u2028xxx") and entry["original"].endswith("…")
+    assert "\u2028" not in log.first(1)[0].line() and 'file name "Plans\\u2028' in log.first(1)[0].line()
+
+
+def test_a_note_renamed_in_its_title_and_its_folder_is_two_changes_and_the_readme_says_which(export: Any) -> None:
+    note = Note(id="n1", title="Plans?", body="x\n", notebook="Work: 2026")
+    _, manifest, readme = export(Account(email="two@example.com", notes=(note,)))
+    entries = manifest["changes"]["items"]
+    assert [(c["field"], c["original"]) for c in entries] == [("file name", "Plans?"), ("folder", "Work: 2026")]
+    assert manifest["changes"]["count"] == 2
+    assert "2 changes had to be made to fit every system: 1 file name and 1 note's folder." in readme
+    assert "file names had to be changed" not in readme
 
 
 # --- reading it back: streamed, checked, optional ------------------------------------------------
@@ -178,6 +238,16 @@ def test_verify_refuses_a_changes_section_that_does_not_hold_together(section: A
     data = json.dumps({**document, "changes": section, "files": []}).encode()
     with pytest.raises(ArchiveError, match=words):
         parse_manifest(data)
+
+
+def test_entries_made_before_original_was_kept_still_verify_but_an_original_that_is_not_text_does_not() -> None:
+    document = {"format": "lifeboat-archive", "format_version": 1, "created_at": "2026-11-25T04:00:00Z"}
+    old = {"kind": "note", "item": "n1", "field": "file name", "path": "notes/a_.md", "reason": "why"}
+    section = {"count": 1, "summary": "1 change", "items": [old]}
+    assert parse_manifest(json.dumps({**document, "changes": section, "files": []}).encode()).meta["changes"] == section
+    section["items"] = [{**old, "original": 7}]
+    with pytest.raises(ArchiveError, match=r"changes.items\[0\].original is not text"):
+        parse_manifest(json.dumps({**document, "changes": section, "files": []}).encode())
 
 
 def test_an_archive_made_before_the_section_verifies_and_says_nothing_about_changes() -> None:

@@ -15,7 +15,17 @@ from jobs.audit import Actor, record
 from jobs.audit_search import AuditFilter, audit_count, audit_page, support_actions
 from jobs.support_lookup import find_users
 from jobs.support_queue import KINDS, queue
-from store import Archive, Database, DeliveryAttempt, Destination, DestinationCheck, ExportRun, Schedule, User
+from store import (
+    Archive,
+    Database,
+    DeliveryAttempt,
+    Destination,
+    DestinationCheck,
+    ExportFidelity,
+    ExportRun,
+    Schedule,
+    User,
+)
 
 NOW = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -52,6 +62,20 @@ def _seed(db: Database) -> dict[str, int]:
         s.add(Schedule(user_id=ids["missed_run"], frequency="weekly", enabled=True))
         s.add(ExportRun(user_id=ids["stuck_run"], trigger="manual", state="running", lease_expires_at=NOW - 4 * HOUR))
         s.add(ExportRun(user_id=ids["retrying"], trigger="manual", state="retrying", started_at=NOW - 5 * HOUR))
+        drilled = ExportRun(user_id=ids["drill_differences"], trigger="manual", state="delivered")
+        s.add(drilled)
+        s.flush()
+        s.add(
+            ExportFidelity(
+                run_id=drilled.id,
+                items=12_000,
+                differences=1_234,
+                changes=0,
+                detail="{}",
+                checked_at=NOW - 7 * HOUR,
+                difference_fields="contact emails[0].value",
+            )
+        )
         s.add(Schedule(user_id=ids["fine"], frequency="daily", enabled=True))
         s.add(ExportRun(user_id=ids["fine"], trigger="schedule", state="delivered", finished_at=NOW - HOUR))
     return ids
@@ -65,6 +89,10 @@ def test_the_queue_find_and_audit_filters_answer_on_postgresql(pg_db: Database) 
         assert page.total == len(KINDS)
         assert [i.kind for i in page.items][:2] == ["destination_error", "delivery_failed"]  # newest first
         assert all(i.at.tzinfo is not None for i in page.items)
+        (drill,) = [i for i in page.items if i.kind == "drill_differences"]
+        found = f"The fidelity drill found 1,234 differences in run {drill.run_id} (12,000 items read back)."
+        assert drill.message.startswith(found)
+        assert "Fields: contact emails[0].value." in drill.message
         only = queue(session, now=NOW, kinds=("stuck_run",), limit=5)
         assert [(i.kind, i.user_id) for i in only.items] == [("stuck_run", ids["stuck_run"])]
         for q in ("DELIVERY_FAILED@", "abababab", str(ids["delivery_failed"])):

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import re
+import shutil
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,9 +15,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from account.records import Account
+from jobs import get_context
 from jobs.audit import Actor, record
-from store import AuditEvent, Database, User
-from tests.web.run_helpers import ETAG, KEY, VERSION
+from store import AuditEvent, Database, ExportFidelity, ExportRun, RunState, User
+from tests.api.conftest import bearer, make_token
+from tests.web.conftest import make_staff
+from tests.web.run_helpers import ETAG, KEY, VERSION, ReceiptDelivery, run_now, use_bucket
 from tests.web.support_seed import ALICE_CONTENT, DENIED, KEY_ID, SECRET, Seeded, seed
 
 
@@ -250,3 +255,70 @@ def test_the_user_page_offers_each_action_on_the_users_own_archives_and_destinat
         assert f'action="/support/users/{seeded.alice}/{action}"' in page, action
     assert f'action="/support/users/{seeded.alice}/destinations/' in page  # clear the error and test again
     assert 'name="archive_id"' in page and "No destinations." not in page
+
+
+def test_a_drill_that_found_differences_is_queued_with_counts_and_field_names_and_never_the_values(
+    app: Flask,
+    db: Database,
+    alice_user: int,
+    alice: Account,
+    email_dropped: None,
+    monkeypatch: pytest.MonkeyPatch,
+    support_client: FlaskClient,
+) -> None:
+    bob = next(c for c in alice.contacts if c.uid == "c-0001")
+    use_bucket(app, db, alice_user, ReceiptDelivery())
+    run_id, outcome = run_now(app, db, alice_user)
+    assert outcome == RunState.DELIVERED  # the archive is kept and delivered: the best copy there is
+    page = _text(support_client.get("/support?kind=drill_differences"))
+    assert re.search(r'class="queue-item drill_differences".*?alice@example\.com', page)
+    assert f"The fidelity drill found 1 difference in run {run_id} (12 items read back)." in page
+    assert "Fields: contact emails[0].value; contact emails[0].types[0]; contact emails[0].preferred;" in page
+    assert "report the run id and these field names to the developers" in page
+    assert "start a new export from the user&#39;s page to check again" in page
+    user_page = _text(support_client.get(f"/support/users/{alice_user}"))
+    fields = (
+        "Fields: contact emails[0].value; contact emails[0].types[0]; contact emails[0].preferred; contact emails[1]."
+    )
+    assert f'<dt>Read back</dt><dd class="error-text">Read back 12 items: 1 difference. {fields}</dd>' in user_page
+    token = make_token(db, make_staff(db, "script@support.example.com", "support"))
+    staff_view = app.test_client().get(f"/api/v1/support/users/{alice_user}", headers=bearer(token)).get_json()
+    assert staff_view["runs"][0]["readback"] == f"Read back 12 items: 1 difference. {fields}"
+    answer = app.test_client().get("/api/v1/support/queue?kind=drill_differences", headers=bearer(token)).get_json()
+    (item,) = answer["items"]
+    assert (item["kind"], item["run_id"], item["kind_label"]) == (
+        "drill_differences",
+        run_id,
+        "Archive read back with differences",
+    )
+    assert item["message"].startswith(f"The fidelity drill found 1 difference in run {run_id}")
+    for value in (*ALICE_CONTENT, bob.emails[0].value, bob.emails[1].value, "c-0001", "'home'", "'work'"):
+        assert value not in page and value not in user_page and value not in item["message"], value
+    # The writer mended (and the cards it cached dropped): the next export reads back equal and clears the item.
+    monkeypatch.undo()
+    shutil.rmtree(get_context(app).export_cache_dir)
+    clean, _ = run_now(app, db, alice_user)
+    with db.session() as session:
+        assert session.scalar(select(ExportFidelity.differences).where(ExportFidelity.run_id == clean)) == 0
+    assert 'class="queue-item drill_differences"' not in _text(support_client.get("/support"))
+
+
+def test_a_drill_with_many_differences_is_counted_with_thousands_separators_and_only_the_newest_counts(
+    db: Database, alice_user: int, support_client: FlaskClient
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with db.session(write=True) as session:
+        for hours, differences in ((2, 3), (1, 1_234)):
+            run = ExportRun(user_id=alice_user, trigger="schedule", state="delivered")
+            session.add(run)
+            session.flush()
+            at = now - dt.timedelta(hours=hours)
+            session.add(
+                ExportFidelity(
+                    run_id=run.id, items=65_002, differences=differences, changes=0, detail="{}", checked_at=at
+                )
+            )
+    page = _text(support_client.get("/support?kind=drill_differences"))
+    assert page.count('class="queue-item drill_differences"') == 1
+    assert "found 1,234 differences in run" in page and "(65,002 items read back)." in page
+    assert "Fields:" not in page  # none kept (a row from before they were): counts only

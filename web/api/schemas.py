@@ -154,6 +154,33 @@ class RunSchema(Schema):
     archive_id = fields.String(allow_none=True, required=True)
 
 
+class DifferenceSchema(Schema):
+    """One field of one item that did not come back from the archive as it went in."""
+
+    kind = fields.String(
+        required=True,
+        metadata={"enum": ["contact", "calendar", "event", "note", "archive"], "example": "contact"},
+    )
+    item = fields.String(
+        required=True, metadata={"description": "The item's id: contact or event UID, calendar name, note id."}
+    )
+    field = fields.String(
+        required=True,
+        metadata={
+            "description": "The field's path in the record; '(whole item)' for an item missing or added.",
+            "example": "emails[1].value",
+        },
+    )
+    expected = fields.String(
+        required=True,
+        metadata={"description": "What went in, cut short; 'absent' for nothing.", "example": "'a@x.org'"},
+    )
+    found = fields.String(
+        required=True,
+        metadata={"description": "What was read back, cut short; 'absent' for nothing.", "example": "absent"},
+    )
+
+
 class FidelitySchema(Schema):
     """What the export's fidelity drill found when it read its archive back, and what the export changed."""
 
@@ -175,6 +202,42 @@ class FidelitySchema(Schema):
         fields.String(), required=True, metadata={"description": "The first changes: item, what, where and why."}
     )
     checked_at = fields.DateTime(required=True)
+    method = fields.String(
+        required=True,
+        metadata={
+            "enum": ["full", "memo"],
+            "description": "full: every item parsed from the archive again; memo: items whose exact bytes earlier "
+            "drills read back equal to the same record were not parsed again (counted in items and skipped).",
+        },
+    )
+    skipped = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Of items, how many were proven by earlier drills and not parsed again; "
+            "null for runs checked before this was kept."
+        },
+    )
+    read_again = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Of items, how many were parsed from the archive this time (items - skipped)."},
+    )
+    reading = fields.String(
+        required=True,
+        metadata={
+            "description": "How much was read again, in words; empty when not kept.",
+            "example": "12,000 items compared, 11,900 proven by earlier drills (100 read again)",
+        },
+    )
+    difference_details = fields.List(
+        fields.Nested(DifferenceSchema),
+        required=True,
+        metadata={
+            "description": "The first differences as fields, one per difference_lines line and in its order; "
+            "empty for runs checked before they were kept (difference_lines still has them)."
+        },
+    )
 
 
 class RunDetailSchema(RunSchema):

@@ -79,6 +79,7 @@ def user_summary(user_id: int) -> dict[str, Any]:
                 "stages": [asdict(s) for s in row.stages],
                 "attempts": [asdict(a) for a in row.attempts],
                 "archive": _archive(row.archive) if row.archive is not None else None,
+                "readback": row.readback.words if row.readback is not None else None,
             }
         )
     return {

@@ -122,6 +122,15 @@ class StaffRunSchema(RunSchema):
     stages = fields.List(fields.Nested(StageSchema), required=True)
     attempts = fields.List(fields.Nested(DeliveryAttemptSchema), required=True)
     archive = fields.Nested(StaffArchiveSchema, allow_none=True, required=True)
+    readback = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The archive read back after the export: counts, and the kinds and field names that "
+            "differ (never values); null for a run that made no archive.",
+            "example": "Read back 1,312 items: 2 differences. Fields: contact emails[0].value.",
+        },
+    )
 
 
 class UserSummarySchema(Schema):
