@@ -17,9 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from account.records import Account, Attachment, Calendar, CalendarInfo, Contact, Note
-from exporters.archive.changes import ORIGINAL_SHOWN, Change, ChangeLog, count_of, rename_reason, shown_name
+from exporters.archive.changes import (
+    ORIGINAL_SHOWN,
+    Change,
+    ChangeLog,
+    count_of,
+    encode_change,
+    rename_reason,
+    shown_name,
+)
 from exporters.archive.manifest import (
     KEPT_CHANGES,
     MANIFEST_NAME,
@@ -60,6 +70,13 @@ def export(db: Database, tmp_path: Path) -> Any:
         return result, manifest, readme
 
     return run
+
+
+@given(st.lists(st.text(), min_size=6, max_size=6))
+def test_a_change_is_encoded_as_json_dumps_with_an_indent_of_two_encodes_it(texts: list[str]) -> None:
+    for original in (texts[5], ""):  # entries with the name as typed, and as archives before it had them
+        change = Change(*texts[:5], original=original)
+        assert encode_change(change) == json.dumps(change.as_dict(), ensure_ascii=False, indent=2)
 
 
 def test_alice_lists_each_renamed_file_with_its_item_and_reason(export: Any, alice: Account) -> None:
