@@ -25,6 +25,7 @@ from app import create_app
 from jobs.download_links import create_link
 from store import Archive, get_db
 from store.base import utcnow
+from tests.conftest import UserKey
 from tests.servers.s3 import ADMIN_KEYS, MotoS3
 from web.links import make_token
 
@@ -120,6 +121,23 @@ def test_a_worker_delivers_a_bucket_held_archive_it_did_not_write(
             assert hashlib.sha256(path.read_bytes()).hexdigest() == exported.sha256
         assert not path.exists()
     get_db(other).dispose()
+
+
+def test_a_link_to_a_bucket_held_archive_whose_owner_gave_a_key_serves_ciphertext_not_a_presigned_redirect(
+    tmp_path: Path, shared_db: Path, moto_server: MotoS3, s3_bucket: str, exported: Archive, age_key: UserKey
+) -> None:
+    """A presigned URL would hand whoever holds the link the plain zip straight from the bucket."""
+    web = _app(tmp_path, shared_db, "web", moto_server, s3_bucket)
+    given = web.test_cli_runner().invoke(args=["archive-options", "alice@example.com", "--encrypt-to", age_key.public])
+    assert given.exit_code == 0, given.output
+    answer = web.test_client().get(_link_path(web, exported))
+    assert answer.status_code == 200 and "Location" not in answer.headers
+    assert answer.headers["Content-Disposition"].endswith(exported.filename + ".age")
+    assert answer.data[:21] == b"age-encryption.org/v1"
+    assert hashlib.sha256(age_key.open(answer.data)).hexdigest() == exported.sha256
+    left = [p.name for p in (tmp_path / "web" / "scratch").rglob("*") if p.is_file()]
+    assert left == [], "neither the fetched plain copy nor the sealed file is left behind"
+    get_db(web).dispose()
 
 
 def _link_path(web: Flask, archive: Archive) -> str:
