@@ -372,10 +372,15 @@ def fidelity_line(result: ExportResult) -> str:
     """
     if result.drill is None:
         return ""
-    changes = len(result.changes)
+    return readback_line(result.drill, result.drill.skipped, len(result.changes))
+
+
+def readback_line(drilled: DrillResult | ExportFidelity, skipped: int | None, changes: int) -> str:
+    """`fidelity_line` of a drill's result, or of the row a run kept of it (`store.fidelity.ExportFidelity`)."""
+    summary = DrillResult(items=drilled.items, differences=drilled.differences).summary()
     noun = "change" if changes == 1 else "changes"
-    proven = f" ({result.drill.skipped:,} proven by earlier drills)" if result.drill.skipped else ""
-    return f"{result.drill.summary()}{proven}; {changes:,} {noun} listed in manifest.json."
+    proven = f" ({skipped:,} proven by earlier drills)" if skipped else ""
+    return f"{summary}{proven}; {changes:,} {noun} listed in manifest.json."
 
 
 class _Weights:

@@ -183,7 +183,9 @@ def refuse_staff_data(session: Session, email: str) -> None:
     """Staff hold no data of their own: importing, restoring or a demo account for one is refused."""
     user = find_user(session, email)
     if user is not None and user.role in STAFF_ROLES:
-        raise StaffError(f"{user.email} is a {user.role} account: staff accounts hold no contacts, calendars or notes.")
+        raise StaffError(
+            f"{user.email} is {with_article(user.role)} account: staff accounts hold no contacts, calendars or notes."
+        )
 
 
 # ---- second factor ----------------------------------------------------------------------------------
@@ -320,3 +322,8 @@ def _new_recovery_code() -> str:
 def _digest(code: str) -> str:
     normal = "".join(code.split()).lower()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
+
+
+def with_article(role: str) -> str:
+    """ "an admin", "a support": a role as the middle of a sentence says it."""
+    return f"{'an' if role[:1].lower() in 'aeiou' else 'a'} {role}"

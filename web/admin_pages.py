@@ -31,7 +31,7 @@ from wtforms.validators import DataRequired, ValidationError
 from errors import InvalidInput, UserError
 from jobs import account_mail
 from jobs.audit import Actor, already_done
-from jobs.staff_accounts import create_staff, deactivate, list_staff
+from jobs.staff_accounts import create_staff, deactivate, list_staff, with_article
 from jobs.support_actions import check_reason, check_request_key
 from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
@@ -160,7 +160,7 @@ def staff_invitation(to: str, role: str, link: str, minutes: int) -> account_mai
     """
     text = (
         "Hello,\n\n"
-        f"An administrator of Lifeboat made you a {role} account with this address.\n"
+        f"An administrator of Lifeboat made you {with_article(role)} account with this address.\n"
         f"Choose your password with this link within {minutes} minutes; it works once:\n\n{link}\n\n"
         "At your first sign-in you will also set up an authenticator app, which gives the code asked after the "
         "password.\n"

@@ -50,7 +50,7 @@ class Difference:
 
         Why: staff may learn that a run's archive lost a contact's second email, never
         whose or which. A mapping key (a vCard property's name under `extra`) is kept
-        only when it looks like a property name.
+        only when it is a standard property's name: a custom one is the user's words.
         """
         return f"{self.kind} {_MAP_KEY.sub(_property_or_not, self.field)}"
 
@@ -97,12 +97,18 @@ _CAUSE_SHOWN = 240
 
 
 _MAP_KEY = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]")
-_PROPERTY_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}\Z")
+# The vCard properties of RFC 6350 (and 2426) a record keeps under `extra`: a name anyone could look up. Any
+# other name, an X- one above all, is the user's own words ("X-HIV-STATUS-OF-ANNA") and never shown to staff.
+_STANDARD_PROPERTIES = frozenset(
+    "SOURCE KIND XML GENDER LANG IMPP GEO ROLE LOGO MEMBER RELATED CATEGORIES PRODID SOUND CLIENTPIDMAP "  # noqa: SIM905
+    "KEY FBURL CALADRURI CALURI ANNIVERSARY BIRTHPLACE DEATHPLACE DEATHDATE EXPERTISE HOBBY INTEREST "
+    "ORG-DIRECTORY NAME MAILER LABEL CLASS AGENT SORT-STRING".split()
+)
 
 
 def _property_or_not(match: re.Match[str]) -> str:
     key = match.group(1)[1:-1]
-    return f"[{key!r}]" if _PROPERTY_NAME.match(key) else "[…]"
+    return f"[{key!r}]" if key.upper() in _STANDARD_PROPERTIES else "[…]"
 
 
 def where_lines(described: Iterable[Difference]) -> str:

@@ -34,12 +34,12 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
-from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line
+from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.restore import restore_archive
 from jobs.signing_keys import read_key_ring
 from jobs.staff_accounts import refuse_staff_data
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
-from store import Archive, migrate
+from store import Archive, ExportFidelity, migrate
 from store.accounts import find_user, replace_account
 from store.archive_files import ArchiveFiles, local_copy
 from store.base import utcnow
@@ -109,15 +109,13 @@ def export_command(email: str, out: Path | None, check: bool, deliver: bool, vca
         signer=get_context().signing_key,
     )
     path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
-    drilled = fidelity_line(result)
-    if result.drill is not None and result.drill.described:
-        # Item and field only: the values are the user's data (the run's page shows them to the user).
-        where = "; ".join(f"{d.kind} {d.item} {d.field}" for d in result.drill.described)
-        drilled += f"\n  Differs: {where}. Please report it: the archive is kept, as the best copy there is."
-    where_changes = _NO_SILENT_LOSS if result.changes else "\n"
+    drilled = ""
+    if result.drill is not None:
+        where = [(d.kind, d.item, d.field) for d in result.drill.described]
+        drilled = _readback(fidelity_line(result), bool(result.changes), where)
     click.echo(
         f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
-        f"{f'  {drilled}{where_changes}' if drilled else ''}"
+        f"{drilled}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
     )
@@ -125,8 +123,20 @@ def export_command(email: str, out: Path | None, check: bool, deliver: bool, vca
         raise SystemExit(1)  # written and kept, but not everything came back: a script must notice
 
 
+def _readback(line: str, changes: bool, where: list[tuple[str, str, str]]) -> str:
+    """The drill's lines for the CLI: its history line, where the changes are listed, what differs.
+
+    Item and field only: the values are the user's data (the run's page shows them to the user).
+    """
+    said = f"  {line}{_NO_SILENT_LOSS if changes else ''}\n"
+    if where:
+        listed = "; ".join(" ".join(place) for place in where)
+        said += f"  Differs: {listed}. Please report it: the archive is kept, as the best copy there is.\n"
+    return said
+
+
 # After the drill's line: where a user finds more (the differences are on the run's page, the changes in the archive).
-_NO_SILENT_LOSS = ' (each change and its reason: manifest.json, "changes")\n'
+_NO_SILENT_LOSS = ' (each change and its reason: manifest.json, "changes")'
 
 
 def _export_and_deliver(
@@ -139,12 +149,20 @@ def _export_and_deliver(
         outcome = deliver_now(get_context(), user_id, vcard_version=vcard)
     except ExportInProgress as exc:
         raise click.ClickException(str(exc)) from None
+    fidelity: ExportFidelity | None = None
     if outcome.archive_relpath is not None:
         filename = PurePosixPath(outcome.archive_relpath).name
         with get_db().session() as session:
             archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
             filename = archive.filename if archive is not None else filename
+            fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
         click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+        if fidelity is not None:
+            where = [(d["kind"], d["item"], d["field"]) for d in fidelity.described()]
+            click.echo(
+                _readback(readback_line(fidelity, fidelity.skipped, fidelity.changes), bool(fidelity.changes), where),
+                nl=False,
+            )
         if check:
             click.echo(_CHECKED.rstrip("\n"))
     for destination in outcome.destinations:
@@ -161,6 +179,8 @@ def _export_and_deliver(
         )
     done = "delivered" if outcome.destinations else "finished (nothing to deliver to)"
     click.echo(f"Run {outcome.run_id} {done}.")
+    if fidelity is not None and fidelity.differences:
+        raise SystemExit(1)  # delivered, but not everything came back: a cron script must notice, as without --deliver
 
 
 VERIFY_MEMO = "verify-memo"  # in the instance folder

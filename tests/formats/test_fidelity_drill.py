@@ -292,6 +292,19 @@ def test_a_card_and_an_event_our_readers_refuse_are_named_and_every_other_item_i
         assert all(line.startswith(("contact", "event")) for line in lines)  # nothing else differs
 
 
+def test_what_staff_see_of_a_difference_names_standard_properties_only_never_a_users_own() -> None:
+    from exporters.archive.differences import Difference
+
+    def where(field: str) -> str:
+        return Difference("contact", "c-0001", field, "'a'", "'b'").where()
+
+    assert where("emails[1].value") == "contact emails[1].value"
+    assert where("extra['GENDER']") == "contact extra['GENDER']"
+    for own in ("X-HIV-STATUS-OF-ANNA", "x-anniversary-with-bob", "Anna's diagnosis", "X-A\\'B"):
+        assert where(f"extra[{own!r}]") == "contact extra[…]", own
+        assert where(f"extra[{own!r}].params") == "contact extra[…].params", own
+
+
 # --- the memo: a repeat export parses only what changed, and never hides a change ---------------
 
 

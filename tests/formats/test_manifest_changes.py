@@ -75,7 +75,8 @@ def export(db: Database, tmp_path: Path) -> Any:
 @given(st.lists(st.text(), min_size=6, max_size=6))
 def test_a_change_is_encoded_as_json_dumps_with_an_indent_of_two_encodes_it(texts: list[str]) -> None:
     for original in (texts[5], ""):  # entries with the name as typed, and as archives before it had them
-        change = Change(*texts[:5], original=original)
+        kind, item, field, path, reason = texts[:5]
+        change = Change(kind, item, field, path, reason, original)
         assert encode_change(change) == json.dumps(change.as_dict(), ensure_ascii=False, indent=2)
 
 

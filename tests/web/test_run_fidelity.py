@@ -131,6 +131,20 @@ def test_the_export_command_names_item_and_field_of_a_difference_but_not_the_val
     assert "items: 1 difference;" in result.output and "Differs: contact c-0001 emails[0].value" in result.output
     bob = next(c for c in alice.contacts if c.uid == "c-0001")
     assert bob.emails[0].value not in result.output
+    assert 'manifest.json, "changes")\n  Differs: ' in result.output  # each on a line of its own
+
+
+def test_export_and_deliver_says_what_the_read_back_found_and_exits_1_on_a_difference_as_export_does(
+    app: Flask, alice: Account, email_dropped: None
+) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    result = runner.invoke(args=["export", alice.email, "--deliver"])
+    assert result.exit_code == 1, result.output  # a cron script using --deliver must notice too
+    assert "Read back 12 items: 1 difference; 3 changes listed in manifest.json." in result.output
+    assert "Differs: contact c-0001 emails[0].value" in result.output and "finished" in result.output
+    bob = next(c for c in alice.contacts if c.uid == "c-0001")
+    assert bob.emails[0].value not in result.output
 
 
 def _api_fidelity(app: Flask, db: Database, user_id: int, run_id: str) -> dict[str, object]:
