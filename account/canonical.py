@@ -75,6 +75,11 @@ def _refuse_surrogates(value: str) -> None:
         raise ValueError("contains an unpaired surrogate (invalid Unicode); re-save the file as UTF-8")
 
 
+def has_controls(value: str) -> bool:
+    """Whether `text` would drop anything from `value` other than line-break forms (C0/C1 controls, DEL)."""
+    return _CONTROLS.search(value) is not None
+
+
 def has_surrogate(value: str) -> bool:
     return _SURROGATE.search(value) is not None
 

@@ -77,6 +77,9 @@ class Loaded:
 
     account: Account
     replaced: tuple[str, ...] = ()
+    # Each field that lost control characters (`account.canonical.text`: no vCard, iCalendar or YAML
+    # text can carry them), so the import summary says so rather than change the data unseen.
+    without_controls: tuple[str, ...] = ()
 
 
 class _Problems:
@@ -91,6 +94,7 @@ class _Problems:
     def __init__(self, *, lenient: bool) -> None:
         self.items: list[tuple[str, str]] = []
         self.replaced: list[str] = []
+        self.without_controls: list[str] = []
         self.lenient = lenient
 
     def add(self, path: str, message: str) -> None:
@@ -110,6 +114,10 @@ class _Problems:
             return None
         if isinstance(raw, str) and canonical.NUL in raw:
             self.replaced.append(path)
+        # A note's body keeps its controls (`canonical.markdown`): only a text field drops them.
+        dropped = isinstance(result, str) and not canonical.has_controls(result)
+        if isinstance(raw, str) and canonical.has_controls(raw) and dropped:
+            self.without_controls.append(path)
         return result
 
 
@@ -142,7 +150,11 @@ def parse_account(document: Any) -> Loaded:
     if found:
         shown = "" if len(found) <= MAX_PROBLEMS else f" (the first {MAX_PROBLEMS} are listed)"
         raise InvalidInput(f"The account file has {len(found)} problem(s){shown}", found[:MAX_PROBLEMS])
-    return Loaded(account, tuple(sorted(problems.replaced, key=_path_key)))
+    return Loaded(
+        account,
+        tuple(sorted(problems.replaced, key=_path_key)),
+        tuple(sorted(problems.without_controls, key=_path_key)),
+    )
 
 
 def _path_key(path: str) -> list[tuple[int, int, str]]:

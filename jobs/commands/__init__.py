@@ -632,6 +632,14 @@ def import_account_command(file: Path) -> None:
     )
     for path in loaded.replaced:
         click.echo(f"  {path}: U+0000 replaced with U+FFFD (no database or Markdown file can hold it)")
+    for path in loaded.without_controls[:_CONTROLS_LISTED]:
+        click.echo(f"  {path}: control characters removed (no vCard, iCalendar or YAML text can carry them)")
+    if len(loaded.without_controls) > _CONTROLS_LISTED:
+        more = len(loaded.without_controls) - _CONTROLS_LISTED
+        click.echo(f"  ... and {more:,} more fields with control characters removed")
+
+
+_CONTROLS_LISTED = 50  # fields named one by one; past that, counted
 
 
 COMMANDS.insert(0, import_account_command)

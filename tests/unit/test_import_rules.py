@@ -64,6 +64,27 @@ def test_import_account_refuses_an_account_email_that_is_not_an_address(
         assert find_user(session, address) is None
 
 
+def test_import_account_names_each_field_it_removed_control_characters_from(
+    runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
+) -> None:
+    alice_json["contacts"][0]["formatted_name"] = "Ctl\x07Bell\x1bEsc\x7f"
+    alice_json["notes"][0]["title"] = "ctl\x07bell"
+    alice_json["notes"][0]["body"] = "a bell \x07 stays in a note's body\n"
+    alice_json["calendars"][0]["events"][0]["summary"] = "Para\x85Nel"
+    result = runner.invoke(args=["import-account", str(_write(tmp_path, alice_json))])
+    assert result.exit_code == 0, result.output
+    removed = "control characters removed (no vCard, iCalendar or YAML text can carry them)"
+    for path in ("$.contacts[0].formatted_name", "$.calendars[0].events[0].summary", "$.notes[0].title"):
+        assert f"  {path}: {removed}" in result.output, path
+    assert "$.notes[0].body" not in result.output
+    with db.session() as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        account = AccountReader(session, user).account()
+    assert (account.contacts[0].formatted_name, account.notes[0].title) == ("CtlBellEsc", "ctlbell")
+    assert "\x07" in account.notes[0].body
+
+
 def test_import_account_reports_each_nul_it_replaced_by_path(
     runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
 ) -> None:
