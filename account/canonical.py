@@ -75,6 +75,21 @@ def _refuse_surrogates(value: str) -> None:
         raise ValueError("contains an unpaired surrogate (invalid Unicode); re-save the file as UTF-8")
 
 
+def calendar_address(value: str) -> str:
+    """An organizer's or attendee's address: canonical text without a `mailto:` in front of it.
+
+    Why: the record holds the address and the writer makes it a `mailto:` URI; an
+    address given as a URI already (`mailto:b@example.com`, as calendar files
+    have it) was written `mailto:mailto:b@example.com`, which no client reads as
+    b@example.com. The prefix goes in any case, as often as it is repeated; an
+    address of another scheme (`urn:uuid:...`) stays whole.
+    """
+    address = text(value)
+    while address[:7].lower() == "mailto:":
+        address = address[7:]
+    return address
+
+
 def has_controls(value: str) -> bool:
     """Whether `text` would drop anything from `value` other than line-break forms (C0/C1 controls, DEL)."""
     return _CONTROLS.search(value) is not None

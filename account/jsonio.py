@@ -240,9 +240,11 @@ def _text(d: Mapping[str, Any], key: str, path: str, p: _Problems) -> str | None
     return p.value(f"{path}.{key}", canonical.optional_text, _str(d, key))
 
 
-def _required_text(d: Mapping[str, Any], key: str, path: str, p: _Problems) -> str:
+def _required_text(
+    d: Mapping[str, Any], key: str, path: str, p: _Problems, convert: Callable[[str], str] = canonical.text
+) -> str:
     # Absent or not text: the schema says so. Unreadable: `p.value` says so.
-    value = p.value(f"{path}.{key}", canonical.text, _str(d, key))
+    value = p.value(f"{path}.{key}", convert, _str(d, key))
     if value == "":
         p.add(f"{path}.{key}", "must not be empty")
     return value or ""
@@ -443,11 +445,12 @@ def _event(d: Mapping[str, Any], path: str, p: _Problems) -> Event:
     org = _obj(d, "organizer")
     if org is not None:
         organizer = Person(
-            email=_required_text(org, "email", f"{path}.organizer", p), name=_text(org, "name", f"{path}.organizer", p)
+            email=_required_text(org, "email", f"{path}.organizer", p, canonical.calendar_address),
+            name=_text(org, "name", f"{path}.organizer", p),
         )
     attendees = tuple(
         Attendee(
-            email=_required_text(a, "email", f"{path}.attendees[{i}]", p),
+            email=_required_text(a, "email", f"{path}.attendees[{i}]", p, canonical.calendar_address),
             name=_text(a, "name", f"{path}.attendees[{i}]", p),
             role=_upper(a, "role", f"{path}.attendees[{i}]", p),
             partstat=_upper(a, "partstat", f"{path}.attendees[{i}]", p),

@@ -85,6 +85,25 @@ def test_import_account_names_each_field_it_removed_control_characters_from(
     assert "\x07" in account.notes[0].body
 
 
+def test_an_attendee_or_organizer_given_as_a_mailto_uri_is_kept_as_its_address(
+    runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
+) -> None:
+    event = alice_json["calendars"][0]["events"][0]
+    event["organizer"] = {"email": "MAILTO:al@example.com"}
+    event["attendees"] = [{"email": "mailto:mailto:b@example.com"}, {"email": "urn:uuid:1234"}]
+    result = runner.invoke(args=["import-account", str(_write(tmp_path, alice_json))])
+    assert result.exit_code == 0, result.output
+    with db.session() as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        stored = AccountReader(session, user).account().calendars[0].events[0]
+    assert stored.organizer is not None and stored.organizer.email == "al@example.com"
+    assert [a.email for a in stored.attendees] == ["b@example.com", "urn:uuid:1234"]
+    exported = runner.invoke(args=["export", "alice@example.com"])
+    assert exported.exit_code == 0, exported.output
+    assert "Read back" in exported.output and ": 0 differences" in exported.output
+
+
 def test_import_account_reports_each_nul_it_replaced_by_path(
     runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
 ) -> None:
