@@ -9,6 +9,7 @@ for hostility is the free text, and that gets `hostile_text` everywhere.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from hypothesis import strategies as st
 
@@ -25,19 +26,23 @@ EXTRA_NAMES = ["X-SPOUSE", "RELATED", "GENDER", "X-ABUID", "X-PHONETIC-FIRST-NAM
                "KIND", "X-LIFEBOAT-OTHER", "X-1", "CLASS"]  # fmt: skip
 
 
+@functools.cache
 def some_text() -> st.SearchStrategy[str | None]:
     return optional(hostile_text())
 
 
+@functools.cache
 def type_tokens() -> st.SearchStrategy[tuple[str, ...]]:
     token = st.sampled_from(TYPE_TOKENS) | st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
     return st.lists(token.filter(lambda t: t != "pref"), max_size=3, unique=True).map(tuple)
 
 
+@functools.cache
 def typed() -> st.SearchStrategy[Typed]:
     return st.builds(Typed, value=hostile_text(min_size=1), types=type_tokens(), preferred=st.booleans())
 
 
+@functools.cache
 def names() -> st.SearchStrategy[Name | None]:
     """None, or a name with at least one part: an all-empty name is canonically None."""
     name = st.builds(
@@ -51,6 +56,7 @@ def names() -> st.SearchStrategy[Name | None]:
     return st.none() | name.filter(lambda n: any(vars(n).values()))
 
 
+@functools.cache
 def addresses() -> st.SearchStrategy[Address]:
     return st.builds(
         Address,
@@ -67,6 +73,7 @@ def addresses() -> st.SearchStrategy[Address]:
     )
 
 
+@functools.cache
 def dates() -> st.SearchStrategy[str | None]:
     """YYYY-MM-DD, or --MM-DD for a year-less date (29 February included)."""
     full = st.dates().map(lambda d: f"{d.year:04d}-{d:%m-%d}")  # %Y does not pad years < 1000
@@ -74,16 +81,19 @@ def dates() -> st.SearchStrategy[str | None]:
     return st.none() | full | yearless
 
 
+@functools.cache
 def timestamps() -> st.SearchStrategy[dt.datetime | None]:
     instants = st.datetimes(dt.datetime(1, 1, 2), timezones=st.just(dt.UTC))
     return st.none() | instants.map(lambda d: d.replace(microsecond=0))
 
 
+@functools.cache
 def photos() -> st.SearchStrategy[Blob | None]:
     blob = st.builds(Blob, media_type=st.sampled_from(MEDIA_TYPES), data=st.binary(max_size=300))
     return st.none() | blob
 
 
+@functools.cache
 def extras() -> st.SearchStrategy[dict[str, str]]:
     """Other properties kept verbatim: any canonical single-line value, escapes and all."""
     generated = st.from_regex(r"X-[A-Z0-9][A-Z0-9-]{0,10}", fullmatch=True)
@@ -92,6 +102,7 @@ def extras() -> st.SearchStrategy[dict[str, str]]:
     return st.dictionaries(name.filter(lambda n: n not in RESERVED_PROPERTIES), value, max_size=3)
 
 
+@functools.cache
 def contacts() -> st.SearchStrategy[Contact]:
     """A canonical contact; every optional field is sometimes absent, sometimes hostile."""
     return st.builds(

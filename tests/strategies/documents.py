@@ -10,6 +10,7 @@ semantic mistake, so that refusals are exercised as well as acceptances.
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ SURROGATES = ["\ud800", "\udfff", "\udbff"]
 ZONES = ["Europe/Berlin", "UTC", "America/New_York", "Mars/Olympus", "Europe/Berlin\x00", ""]
 
 
+@functools.cache
 def raw_text(min_size: int = 0, max_size: int = 12, *, wild: bool = True) -> st.SearchStrategy[str]:
     """Any string a JSON file can hold, NUL and controls included, biased to trouble.
 
@@ -36,11 +38,13 @@ def raw_text(min_size: int = 0, max_size: int = 12, *, wild: bool = True) -> st.
     return st.one_of(*[short] * 6, broken, hostile_text(min_size=min_size, max_size=max_size))
 
 
+@functools.cache
 def long_text() -> st.SearchStrategy[str]:
     """Sometimes longer than a `VARCHAR(n)` column or a B-tree entry allows."""
     return st.builds(lambda s, n: s * n, raw_text(min_size=1, max_size=3), st.sampled_from([20, 70, 300, 1200]))
 
 
+@functools.cache
 def _text(wild: bool, min_size: int = 0) -> st.SearchStrategy[str]:
     text = raw_text(min_size, wild=wild)
     return st.one_of(*[text] * 8, long_text()) if wild else text
@@ -56,6 +60,7 @@ def _optional(draw: st.DrawFn, doc: dict[str, Any], key: str, strategy: st.Searc
         doc[key] = draw(strategy)
 
 
+@functools.cache  # see tests/strategies/text.py
 @st.composite
 def contacts(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     contact: dict[str, Any] = {"uid": draw(_text(wild, 1))}
@@ -72,6 +77,7 @@ def contacts(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     return contact
 
 
+@functools.cache  # see tests/strategies/text.py
 @st.composite
 def events(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     event: dict[str, Any] = {"uid": draw(_text(wild, 1))}
@@ -92,6 +98,7 @@ def events(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     return event
 
 
+@functools.cache  # see tests/strategies/text.py
 @st.composite
 def calendars(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     calendar: dict[str, Any] = {"name": draw(_text(wild, 1)), "events": draw(st.lists(events(wild), max_size=2))}
@@ -100,6 +107,7 @@ def calendars(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     return calendar
 
 
+@functools.cache  # see tests/strategies/text.py
 @st.composite
 def notes(draw: st.DrawFn, wild: bool) -> dict[str, Any]:
     note: dict[str, Any] = {"id": draw(_text(wild, 1)), "title": draw(_text(wild)), "body": draw(_text(wild))}

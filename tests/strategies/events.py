@@ -11,6 +11,7 @@ kind and zone of the event's start, overrides only on recurring events.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from hypothesis import strategies as st
 
@@ -35,12 +36,14 @@ KINDS = ("date", "floating", "utc", "zoned")
 _dates = st.dates(dt.date(1900, 1, 1), dt.date(2099, 12, 31))
 
 
+@functools.cache
 def _naive(first_year: int) -> st.SearchStrategy[dt.datetime]:
     return st.datetimes(dt.datetime(first_year, 1, 1), dt.datetime(2099, 12, 31, 23, 59, 59)).map(
         lambda d: d.replace(microsecond=0, fold=0)
     )
 
 
+@functools.cache
 def whens(kind: str | None = None, tz: str | None = None) -> st.SearchStrategy[When]:
     """A canonical `When` of `kind` (any if None); zoned times use `tz` (any zone if None)."""
     if kind is None:
@@ -118,6 +121,7 @@ def _until_text(when: When) -> str:
     return "UNTIL=" + when.datetime.strftime("%Y%m%dT%H%M%S") + ("Z" if when.datetime.tzinfo else "")
 
 
+@functools.cache
 def alarms() -> st.SearchStrategy[Alarm]:
     trigger = st.builds(
         lambda sign, d, h, m, s: canonical_duration(f"{sign}P{d}DT{h}H{m}M{s}S"),
@@ -135,15 +139,18 @@ def alarms() -> st.SearchStrategy[Alarm]:
     )
 
 
+@functools.cache
 def emails() -> st.SearchStrategy[str]:
     """Mostly real addresses; sometimes any text, which canonical records allow."""
     return st.one_of(st.emails(), st.emails(), hostile_line(1).filter(str.strip))
 
 
+@functools.cache
 def people() -> st.SearchStrategy[Person]:
     return st.builds(Person, email=emails(), name=optional(hostile_text()))
 
 
+@functools.cache
 def attendees() -> st.SearchStrategy[Attendee]:
     def token(values: list[str]) -> st.SearchStrategy[str | None]:
         return st.none() | st.sampled_from(values)
@@ -184,6 +191,7 @@ def overrides(draw: st.DrawFn, start: When) -> Override:
     )
 
 
+@functools.cache
 @st.composite
 def events(draw: st.DrawFn, uid: st.SearchStrategy[str] | None = None) -> Event:
     """A canonical `Event` with hostile text in every text field."""
@@ -216,6 +224,7 @@ def events(draw: st.DrawFn, uid: st.SearchStrategy[str] | None = None) -> Event:
     )
 
 
+@functools.cache
 def calendar_infos() -> st.SearchStrategy[CalendarInfo]:
     # The store holds at most 64 characters of colour on every backend (account.storable).
     colors = st.sampled_from(["#3366cc", "#FF0000FF", "red"]) | hostile_line(1).map(lambda c: c[:64]).filter(bool)
@@ -227,6 +236,7 @@ def calendar_infos() -> st.SearchStrategy[CalendarInfo]:
     )
 
 
+@functools.cache
 def calendars(max_events: int = 4) -> st.SearchStrategy[Calendar]:
     """A `Calendar` whose events have distinct UIDs (as the store guarantees)."""
     return st.builds(

@@ -10,6 +10,7 @@ its own, wider strategy.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from hypothesis import strategies as st
 
@@ -28,12 +29,14 @@ HOSTILE_NAMES = [
 ]  # fmt: skip
 
 
+@functools.cache
 def names(min_size: int = 0) -> st.SearchStrategy[str]:
     """A title, notebook level or file name: a known troublemaker or hostile text."""
     pool = st.sampled_from([n for n in HOSTILE_NAMES if len(n) >= min_size])
     return pool | hostile_line(min_size=min_size) | hostile_text(min_size=min_size)
 
 
+@functools.cache
 def bodies() -> st.SearchStrategy[str]:
     """Markdown bodies, kept byte for byte: CR, controls, fake front matter, no final newline.
 
@@ -57,16 +60,19 @@ def bodies() -> st.SearchStrategy[str]:
     return parts
 
 
+@functools.cache
 def notebooks() -> st.SearchStrategy[str | None]:
     """None or a `/`-nested notebook whose levels are hostile names."""
     nested = st.lists(names(), min_size=1, max_size=4).map("/".join)
     return optional(nested | names(min_size=1))
 
 
+@functools.cache
 def utc_times() -> st.SearchStrategy[dt.datetime | None]:
     return st.none() | st.datetimes(timezones=st.just(dt.UTC))
 
 
+@functools.cache
 def attachments() -> st.SearchStrategy[Attachment]:
     # A small pool of file names makes duplicates within one note likely.
     filenames = st.sampled_from(["pixel.png", "Pixel.PNG", "CON.png", ".env", "a"]) | names()
@@ -85,6 +91,7 @@ def attachments() -> st.SearchStrategy[Attachment]:
     )
 
 
+@functools.cache
 def notes() -> st.SearchStrategy[Note]:
     """Canonical notes (text fields without CR or controls) with hostile content."""
     return st.builds(

@@ -3,6 +3,11 @@
 Why real tools: a download manager's resume and a script's `sha256sum -c`
 depend on details (Content-Range arithmetic, Content-Length on a sendfile'd
 range, what `-C -` sends) that only the real programs exercise.
+
+One server, one database and one archive serve the whole module (each test makes
+its own links, and the one it revokes is its own): starting and stopping
+`lifeboat serve` was most of each test's time. The xdist group keeps the tests
+on one worker, so that one server is started once per run.
 """
 
 from __future__ import annotations
@@ -17,27 +22,44 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from account.jsonio import account_from_dict
 from store import Archive, Database, get_db
+from store.accounts import replace_account
+from tests.conftest import DATA, build_app
 from tests.web.live_server import Served, serve
 from tests.web.test_downloads import _export, _link
 
-pytestmark = [pytest.mark.server, pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")]
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl"),
+    pytest.mark.xdist_group("downloads_live"),
+]
 
 
 def _curl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["curl", "-sS", "--fail", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def archive(app: Flask, db: Database, alice_user: int) -> Archive:
-    return _export(app, db, alice_user)
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Iterator[Flask]:
+    app = build_app(tmp_path_factory.mktemp("live"), migrated_sqlite)
+    yield app
+    get_db(app).dispose()
 
 
-@pytest.fixture
-def live(app: Flask, tmp_path: Path, archive: Archive) -> Iterator[Served]:
+@pytest.fixture(scope="module")
+def archive(app: Flask) -> Archive:
+    db = get_db(app)
+    with db.session(write=True) as session:
+        alice_id = replace_account(session, account_from_dict(json.loads((DATA / "alice.json").read_text("utf-8")))).id
+    return _export(app, db, alice_id)
+
+
+@pytest.fixture(scope="module")
+def live(app: Flask, tmp_path_factory: pytest.TempPathFactory, archive: Archive) -> Iterator[Served]:
     get_db(app).dispose()  # the server process opens the same SQLite file
     settings = {
-        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "INSTANCE_DIR": str(tmp_path_factory.mktemp("instance")),
         "DATABASE_URL": app.config["DATABASE_URL"],
         "ARCHIVE_DIR": app.config["ARCHIVE_DIR"],
         "SECRET_KEY": app.config["SECRET_KEY"],
