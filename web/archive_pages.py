@@ -37,6 +37,7 @@ from store.archive_files import ArchiveFilesError
 from store.base import utcnow
 from web.formatting import local_time
 from web.links import link_urls, new_link
+from web.run_detail import archive_fidelity
 
 bp = Blueprint("archive_pages", __name__)
 
@@ -153,6 +154,7 @@ def detail(archive_id: str) -> Response:
         "urls": urls,
         "recipe": urls[links[0].id] if links else None,
         "seal": seal_state(user)[0],
+        "readback": archive_fidelity(session, archive.id),
     }
     return _no_store(render_template("archive.html", **values))
 

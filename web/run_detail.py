@@ -125,8 +125,25 @@ def fidelity_view(session: Session, run_id: str) -> FidelityView | None:
     row = session.scalar(
         select(ExportFidelity).where(ExportFidelity.run_id == run_id).order_by(ExportFidelity.id.desc()).limit(1)
     )
-    if row is None:
-        return None
+    return None if row is None else _fidelity(row)
+
+
+def archive_fidelity(session: Session, archive_id: str) -> tuple[FidelityView, str | None] | None:
+    """The fidelity drill of an archive and the run that made it (None: `lifeboat export`), or None before the drill.
+
+    Why on the archive's page too: an archive made by `lifeboat export` has no run,
+    so its page is the only place its owner can read what its read-back found.
+    """
+    row = session.scalar(
+        select(ExportFidelity)
+        .where(ExportFidelity.archive_id == archive_id)
+        .order_by(ExportFidelity.id.desc())
+        .limit(1)
+    )
+    return None if row is None else (_fidelity(row), row.run_id)
+
+
+def _fidelity(row: ExportFidelity) -> FidelityView:
     noun = "difference" if row.differences == 1 else "differences"
     skipped = None if row.skipped is None else min(row.skipped, row.items)
     return FidelityView(

@@ -147,6 +147,26 @@ def test_export_and_deliver_says_what_the_read_back_found_and_exits_1_on_a_diffe
     assert bob.emails[0].value not in result.output
 
 
+def test_an_archives_page_says_what_its_read_back_found_with_the_differences_when_no_run_made_it(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, alice: Account, email_dropped: None
+) -> None:
+    exported = app.test_cli_runner().invoke(args=["export", alice.email])  # no run: its page is the only place
+    assert exported.exit_code == 1, exported.output
+    with db.session() as session:
+        (row,) = session.query(ExportFidelity).all()
+        archive_id = row.archive_id
+    page = _text(signed_in.get(f"/archives/{archive_id}"))
+    assert "Read back 12 items: 1 difference. Made by <code>lifeboat export</code>; the first differences:" in page
+    bob = next(c for c in alice.contacts if c.uid == "c-0001")
+    assert f"contact c-0001: emails[0].value: expected &#39;{bob.emails[0].value}&#39;" in page  # the owner's view
+    use_bucket(app, db, alice_user, ReceiptDelivery())
+    run_id, _ = run_now(app, db, alice_user)
+    with db.session() as session:
+        made = session.query(ExportFidelity).filter_by(run_id=run_id).one().archive_id
+    page = _text(signed_in.get(f"/archives/{made}"))
+    assert "Read back 12 items: 1 difference" in page and f"/runs/{run_id}#fidelity-title" in page
+
+
 def _api_fidelity(app: Flask, db: Database, user_id: int, run_id: str) -> dict[str, object]:
     headers = {"Authorization": f"Bearer {make_token(db, user_id)}"}
     answer = app.test_client().get(f"/api/v1/runs/{run_id}", headers=headers)
