@@ -12,6 +12,7 @@ from pathlib import Path
 from errors import InvalidInput
 from exporters.archive.helper import Helper, HelperFailed
 from exporters.archive.reader import open_records
+from exporters.archive.signature import KeyRing, SignatureCheck
 from store.accounts import Counts
 from store.db import Database
 from store.replace import Owner, Staged, stage, write_staged
@@ -24,6 +25,9 @@ WORKER = "jobs.restore_worker"
 log = logging.getLogger(__name__)
 
 
+_UNCHECKED = SignatureCheck("unchecked")
+
+
 @dataclass(frozen=True)
 class Restored:
     """What a restore wrote: whose data, which kinds, and how many of each."""
@@ -31,10 +35,18 @@ class Restored:
     email: str
     kinds: tuple[str, ...]
     counts: Counts
+    # What manifest.json.sig says, checked against the key set `restore_archive` was given.
+    signature: SignatureCheck = _UNCHECKED
 
 
 def restore_archive(
-    database: Database, path: Path, email: str, *, scratch: Path | None = None, processes: int | None = None
+    database: Database,
+    path: Path,
+    email: str,
+    *,
+    scratch: Path | None = None,
+    processes: int | None = None,
+    keys: KeyRing | None = None,
 ) -> Restored:
     """Verify and read the archive, then replace `email`'s data with it in one transaction.
 
@@ -60,12 +72,13 @@ def restore_archive(
     again in one process, whose error is the one reported: the outcome is always
     the one-process outcome.
     """
-    staged = _staged_by_two(path, email, scratch) if _two_processes(path, processes) else None
+    signed: list[SignatureCheck] = []  # what the verification in this process found
+    staged = _staged_by_two(path, email, scratch, keys, signed) if _two_processes(path, processes) else None
     if staged is None:
-        staged = _staged_by_one(path, email, scratch)
+        staged = _staged_by_one(path, email, scratch, keys, signed)
     with staged, database.session(write=True) as session:
         write_staged(session, staged)
-    return Restored(email=staged.owner.email, kinds=staged.kinds, counts=staged.counts)
+    return Restored(email=staged.owner.email, kinds=staged.kinds, counts=staged.counts, signature=signed[-1])
 
 
 def _two_processes(path: Path, processes: int | None) -> bool:
@@ -78,9 +91,12 @@ def _two_processes(path: Path, processes: int | None) -> bool:
     return size >= TWO_PROCESSES_FROM and (os.cpu_count() or 1) >= 2
 
 
-def _staged_by_one(path: Path, email: str, scratch: Path | None) -> Staged:
+def _staged_by_one(
+    path: Path, email: str, scratch: Path | None, keys: KeyRing | None, signed: list[SignatureCheck]
+) -> Staged:
     try:
-        with open_records(path, email=email, scratch=scratch) as records:
+        with open_records(path, email=email, scratch=scratch, keys=keys) as records:
+            signed.append(records.archive.signature)
             owner = Owner(records.email, records.display_name, records.timezone)
             return stage(owner, records, records.kinds, scratch=scratch)
     except InvalidInput:
@@ -89,7 +105,9 @@ def _staged_by_one(path: Path, email: str, scratch: Path | None) -> Staged:
         raise InvalidInput(f"The archive cannot be read: {exc}") from exc
 
 
-def _staged_by_two(path: Path, email: str, scratch: Path | None) -> Staged | None:
+def _staged_by_two(
+    path: Path, email: str, scratch: Path | None, keys: KeyRing | None, signed: list[SignatureCheck]
+) -> Staged | None:
     """Contacts and notes staged here while the worker stages the calendars; None if either failed."""
     try:
         with path.open("rb") as f:
@@ -105,7 +123,8 @@ def _staged_by_two(path: Path, email: str, scratch: Path | None) -> Staged | Non
             WORKER, [str(path), str(scratch or tempfile.gettempdir()), name, email, sha256, str(os.getpid())]
         ) as helper:
             try:
-                with open_records(path, email=email, scratch=scratch) as records:
+                with open_records(path, email=email, scratch=scratch, keys=keys) as records:
+                    signed.append(records.archive.signature)
                     owner = Owner(records.email, records.display_name, records.timezone)
                     staged = stage(owner, records, [k for k in records.kinds if k != "calendars"], scratch=scratch)
                     kinds = records.kinds

@@ -623,13 +623,18 @@ def _named(path: str, exc: InvalidInput) -> InvalidInput:
 
 @contextmanager
 def open_records(
-    source: Source, *, email: str | None = None, scratch: Path | None = None, verified_sha256: str | None = None
+    source: Source,
+    *,
+    email: str | None = None,
+    scratch: Path | None = None,
+    verified_sha256: str | None = None,
+    keys: KeyRing | None = None,
 ) -> Iterator[ArchiveRecords]:
     """Verify the archive at `source` in full (`ArchiveError` if it fails), then stream its records.
 
-    `verified_sha256`: see `open_archive`.
+    `verified_sha256`, `keys`: see `open_archive` (its signature is `records.archive.signature`).
     """
-    with open_archive(source, scratch=scratch, verified_sha256=verified_sha256) as archive:
+    with open_archive(source, scratch=scratch, verified_sha256=verified_sha256, keys=keys) as archive:
         yield ArchiveRecords(archive, email=email)
 
 

@@ -447,14 +447,14 @@ def restore_command(archive: Path, email: str) -> None:
         existed = find_user(session, email) is not None
     made_for = _archive_owner(archive)
     try:
-        restored = restore_archive(get_db(), archive, email)
+        restored = restore_archive(get_db(), archive, email, keys=_verify_keys(None))
     except InvalidInput as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         raise click.ClickException("\n".join([f"{archive}: cannot restore: {first}", *rest])) from None
     what = "replaced its" if existed else "a new account with its"
     click.echo(
         f"Restored {restored.email} ({what} {', '.join(restored.kinds) or 'data'}): "
-        f"{counts_line(restored.counts.as_dict())}."
+        f"{counts_line(restored.counts.as_dict())}.\n  {restored.signature.line()}"
     )
     if made_for and made_for != restored.email:
         click.echo(f"Note: the archive was made for {made_for}; its data is now {restored.email}'s.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -20,7 +21,7 @@ from exporters.archive.reader import verify_archive
 from exporters.archive.writer import Entry
 from store import Database, User
 from store.accounts import AccountReader, find_user
-from tests.archives import write_archive
+from tests.archives import archive_of, write_archive
 
 
 def _export(runner: FlaskCliRunner, email: str, *args: str) -> Path:
@@ -53,6 +54,7 @@ def test_import_export_restore_export_gives_the_same_files(
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Restored copy@example.com (a new account with its contacts, calendars, notes): ")
     assert "Note: the archive was made for alice@example.com; its data is now copy@example.com's." in result.output
+    assert "\n  signed: manifest.json is what the service signed (key " in result.output  # this instance's key
     again = runner.invoke(args=["restore", str(first), "--email", "alice@example.com"])
     assert again.output.startswith("Restored alice@example.com (replaced its ") and "Note:" not in again.output
     with db.session() as session:
@@ -69,6 +71,31 @@ def test_import_export_restore_export_gives_the_same_files(
     # Every data file is byte-identical; only the manifest/README (owner, time) and its signature may differ.
     for name in a.keys() - {"manifest.json", "manifest.json.sig", "README.txt", "SHA256SUMS"}:
         assert a[name] == b[name], name
+
+
+def test_restore_says_an_unsigned_archive_is_unsigned_and_refuses_a_signature_that_does_not_hold(
+    runner: FlaskCliRunner, alice: Account, tmp_path: Path, now: dt.datetime
+) -> None:
+    unsigned = archive_of(alice, tmp_path, "unsigned.zip", now)  # as written without a signing key
+    result = runner.invoke(args=["restore", str(unsigned), "--email", "copy@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "unsigned: the archive has no manifest.json.sig; its checksums prove it is intact, not who made it" in (
+        result.output
+    )
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    signed = _export(runner, "alice@example.com")
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(signed) as source, zipfile.ZipFile(forged, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "manifest.json.sig":  # the digest it claims kept, the signature bytes replaced
+                document = json.loads(data)
+                document["signature"] = base64.b64encode(bytes(64)).decode()
+                data = json.dumps(document).encode()
+            target.writestr(info, data)
+    refused = runner.invoke(args=["restore", str(forged), "--email", "copy@example.com"])
+    assert refused.exit_code == 1 and "manifest.json is not what the service signed" in refused.output
+    assert "Traceback" not in refused.output
 
 
 @pytest.mark.parametrize("email", ["", " ", "not-an-email", "x y@@example.com"])
