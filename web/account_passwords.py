@@ -44,6 +44,22 @@ SENT = (
     "If {email} has a Lifeboat account, a link to choose a new password is on its way. "
     "It works once, within {minutes} minutes. Nothing arrived? Check the spam folder, or ask again later."
 )
+# The page instead of "Check your email" when no mail server is set (the embedded default): nothing can
+# arrive, and the link is only in the operator's log (`jobs.account_mail`). Says nothing of whether the
+# address has an account.
+NOT_SENT = (
+    "This Lifeboat has no mail server set up (LIFEBOAT_SMTP_HOST), so no message can reach {email}. "
+    "Whoever runs it finds the link in its log; once a mail server is set up, ask again."
+)
+
+
+def mail_sent_page(email: str, message: str) -> str:
+    """`message` ("we sent a message to ...") under "Check your email", or `NOT_SENT` without a mail server."""
+    if account_mail.can_send(current_app.config):
+        return render_template("message.html", title="Check your email", message=message)
+    return render_template("message.html", title="No email sent", message=NOT_SENT.format(email=email))
+
+
 BAD_LINK = "This password reset link is not valid. Ask for a new one below."
 USED_LINK = "This password reset link was already used or replaced by a newer one. Ask for a new one below."
 OLD_LINK = "This password reset link has expired. Ask for a new one below."
@@ -95,9 +111,7 @@ def reset_request() -> str:
             minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
             account_mail.send(current_app.config, account_mail.password_reset(user.email, reset_link(user), minutes))
         minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
-        return render_template(
-            "message.html", title="Check your email", message=SENT.format(email=email, minutes=minutes)
-        )
+        return mail_sent_page(email, SENT.format(email=email, minutes=minutes))
     return render_template("reset_request.html", form=form)
 
 

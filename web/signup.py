@@ -30,7 +30,7 @@ from store.base import utcnow
 from store.passwords import hash_password
 from web import limiter
 from web.account_forms import ResendForm, SignUpForm
-from web.account_passwords import reset_link
+from web.account_passwords import mail_sent_page, reset_link
 from web.limits import mail_account_key, mail_account_limits, mail_address_key, mail_address_limits
 
 bp = Blueprint("signup", __name__)
@@ -84,9 +84,7 @@ def signup() -> str:
             mail = None  # the same address signed up at the same moment: that sign-up sends the mail
         if mail is not None:
             account_mail.send(current_app.config, mail)
-        return render_template(
-            "message.html", title="Check your email", message=SENT.format(email=email, hours=_hours())
-        )
+        return mail_sent_page(email, SENT.format(email=email, hours=_hours()))
     return render_template("signup.html", form=form)
 
 

@@ -58,6 +58,14 @@ def confirmed_at(app: Flask, email: str) -> object:
 # --- sign-up and confirmation ---
 
 
+def test_without_a_mail_server_sign_up_says_no_email_was_sent_rather_than_check_your_email(app: Flask) -> None:
+    assert not app.config.get("SMTP_HOST")  # the embedded default
+    page = sign_up(app.test_client(), "Bob@Example.com", name="Bob").get_data(as_text=True)
+    assert "No email sent" in page and "Check your email" not in page
+    assert "no mail server set up (LIFEBOAT_SMTP_HOST), so no message can reach bob@example.com" in page
+    assert confirmed_at(app, "bob@example.com") is None  # the account waits for the link, as with mail
+
+
 @pytest.mark.server
 def test_sign_up_sends_a_link_that_confirms_the_address(app: Flask, mail: SmtpServer) -> None:
     client = app.test_client()
