@@ -342,3 +342,17 @@ def remove_idle_caches(folder: Path, *, idle_for: float, now: float) -> int:
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
     return removed
+
+
+def remove_user_cache(folder: Path, user_id: int) -> bool:
+    """Delete one user's cache (their next export serialises everything again); whether there was one.
+
+    Why: entries are keyed by the store's content versions; once those were
+    found wrong and mended (`store.version_check`), bytes cached under the old
+    ones must not be copied into an archive again.
+    """
+    entry = folder / str(user_id)
+    if not entry.is_dir():
+        return False
+    shutil.rmtree(entry, ignore_errors=True)
+    return True

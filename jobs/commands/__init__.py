@@ -34,6 +34,7 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
+from jobs.commands.versions import COMMANDS as VERSION_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.restore import restore_archive
 from jobs.signing_keys import read_key_ring
@@ -644,6 +645,7 @@ _CONTROLS_LISTED = 50  # fields named one by one; past that, counted
 
 COMMANDS.insert(0, import_account_command)
 COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS + SCRUB_COMMANDS + SIGNING_KEY_COMMANDS
+COMMANDS += VERSION_COMMANDS
 
 
 @click.command("upgrade")
