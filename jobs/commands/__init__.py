@@ -33,8 +33,8 @@ from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
+from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
-from jobs.commands.versions import COMMANDS as VERSION_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.restore import restore_archive
 from jobs.signing_keys import read_key_ring
