@@ -186,9 +186,10 @@ class ChangeLog:
     def folder(self, item: str, notebook: str, wanted: Sequence[str], placed: str, path: str) -> None:
         """Record a change if a note's folder `placed` (under notes/) is not its notebook's levels `wanted`."""
         got = placed.split("/")[1:]
-        if got == list(wanted):
+        emptied = "/".join(wanted) != notebook  # `notebook_parts` leaves out empty levels: "/a//b/" is a/b
+        if got == list(wanted) and not emptied:
             return
-        reasons = []
+        reasons = ["empty levels left out (a / at either end or two in a row)"] if emptied else []
         if len(got) < len(wanted):
             reasons.append(f"only {len(got)} of its {len(wanted)} notebook levels fit the path limit")
         for typed, name in zip(wanted, got, strict=False):

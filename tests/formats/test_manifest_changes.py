@@ -212,6 +212,19 @@ def test_a_note_renamed_in_its_title_and_its_folder_is_two_changes_and_the_readm
     assert "file names had to be changed" not in readme
 
 
+def test_a_notebook_with_empty_levels_is_listed_as_a_folder_change_and_one_that_fits_is_not(export: Any) -> None:
+    notes = (
+        Note(id="n1", title="A", body="x\n", notebook="/Home//Garden/"),
+        Note(id="n2", title="B", body="x\n", notebook="Home/Garden"),
+    )
+    _, manifest, _ = export(Account(email="levels@example.com", notes=notes))
+    (entry,) = manifest["changes"]["items"]
+    assert (entry["item"], entry["field"], entry["original"]) == ("n1", "folder", "/Home//Garden/")
+    assert entry["path"] == "notes/Home/Garden/A.md"
+    assert entry["reason"].startswith("empty levels left out (a / at either end or two in a row); ")
+    assert entry["reason"].endswith("the front matter keeps the exact notebook")
+
+
 # --- reading it back: streamed, checked, optional ------------------------------------------------
 
 
