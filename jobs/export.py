@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exporters.archive.changes import ChangeLog
-from exporters.archive.differences import where_lines
+from exporters.archive.differences import readback_summary, where_lines
 from exporters.archive.drill import Difference, DrillResult, drill
 from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError, Manifest
@@ -377,7 +377,7 @@ def fidelity_line(result: ExportResult) -> str:
 
 def readback_line(drilled: DrillResult | ExportFidelity, skipped: int | None, changes: int) -> str:
     """`fidelity_line` of a drill's result, or of the row a run kept of it (`store.fidelity.ExportFidelity`)."""
-    summary = DrillResult(items=drilled.items, differences=drilled.differences).summary()
+    summary = readback_summary(drilled.items, drilled.differences)
     noun = "change" if changes == 1 else "changes"
     proven = f" ({skipped:,} proven by earlier drills)" if skipped else ""
     return f"{summary}{proven}; {changes:,} {noun} listed in manifest.json."

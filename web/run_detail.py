@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exporters.archive.changes import summary as changes_summary
+from exporters.archive.differences import readback_summary
 from jobs.run_lifecycle import STAGE_EVENT
 from store import DeliveryAttempt, Destination, ExportFidelity, ExportRun, RunEvent
 from web.run_view import stage_words
@@ -144,12 +145,11 @@ def archive_fidelity(session: Session, archive_id: str) -> tuple[FidelityView, s
 
 
 def _fidelity(row: ExportFidelity) -> FidelityView:
-    noun = "difference" if row.differences == 1 else "differences"
     skipped = None if row.skipped is None else min(row.skipped, row.items)
     return FidelityView(
         items=row.items,
         differences=row.differences,
-        summary=f"Read back {row.items:,} items: {row.differences:,} {noun}",
+        summary=readback_summary(row.items, row.differences),
         difference_lines=row.lines("differences"),
         changes=row.changes,
         changes_summary=changes_summary(row.changes),
@@ -182,8 +182,7 @@ def staff_readback(session: Session, run_id: str) -> StaffReadback | None:
     )
     if row is None:
         return None
-    noun = "difference" if row.differences == 1 else "differences"
-    words = f"Read back {row.items:,} items: {row.differences:,} {noun}"
+    words = readback_summary(row.items, row.differences)
     skipped = None if row.skipped is None else min(row.skipped, row.items)
     if skipped:
         words += f" ({skipped:,} proven by earlier drills)"

@@ -67,8 +67,7 @@ class DrillResult:
 
     def summary(self) -> str:
         """What the user reads first: `Read back 1,234 items: 0 differences`."""
-        noun = "difference" if self.differences == 1 else "differences"
-        return f"Read back {self.items:,} items: {self.differences:,} {noun}"
+        return readback_summary(self.items, self.differences)
 
     def lines(self) -> list[str]:
         return [d.line() for d in self.described]
@@ -109,6 +108,12 @@ _STANDARD_PROPERTIES = frozenset(
 def _property_or_not(match: re.Match[str]) -> str:
     key = match.group(1)[1:-1]
     return f"[{key!r}]" if key.upper() in _STANDARD_PROPERTIES else "[…]"
+
+
+def readback_summary(items: int, differences: int) -> str:
+    """`Read back 1,234 items: 0 differences`: a drill's result, or the counts a run kept of it, in words."""
+    noun = "difference" if differences == 1 else "differences"
+    return f"Read back {items:,} items: {differences:,} {noun}"
 
 
 def where_lines(described: Iterable[Difference]) -> str:
