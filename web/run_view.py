@@ -10,12 +10,15 @@ knows them (`jobs.export.split_stage`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from jobs.export import split_stage
-from store import Archive, ExportRun
+from store import Archive, DeliveryAttempt, ExportRun
 from web.formatting import iso, local_time
 
 ACTIVE = ("queued", "running", "retrying")
@@ -88,13 +91,29 @@ class RunView:
         """
         if self.state in ("queued", "failed", "cancelled"):
             return ""
+        if self.state == "delivered" and self.state_label == KEPT_HERE:
+            return "The archive is kept here only. Add a destination to have a copy elsewhere."
         if self.state == "delivered":
             return "The archive is ready."
         return self.label
 
 
-def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = None) -> RunView:
-    """Describe `run` for its owner, times in `timezone`."""
+def kept_here_only(session: Session, runs: Iterable[ExportRun]) -> set[str]:
+    """The ids of `runs` that finished with their archive on Lifeboat's disk alone: no delivery was tried.
+
+    Why the pages say so: "Delivered" beside such a run read as if a copy were
+    somewhere else, and a copy somewhere else is the point of Lifeboat.
+    """
+    finished = [run.id for run in runs if run.state == "delivered"]
+    # Asked even for none: a page's statements stay the same however many runs it shows.
+    tried = set(session.scalars(select(DeliveryAttempt.run_id).where(DeliveryAttempt.run_id.in_(finished))))
+    return set(finished) - tried
+
+
+def run_view(
+    run: ExportRun, timezone: str | None, *, now: dt.datetime | None = None, kept_here: bool = False
+) -> RunView:
+    """Describe `run` for its owner, times in `timezone`; `kept_here`: it delivered nowhere (`kept_here_only`)."""
     name, done, total = split_stage(run.stage)
     active = run.state in ACTIVE
     progress = max(0, min(100, int(run.progress or 0)))
@@ -110,6 +129,8 @@ def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = 
         label = "Waiting to start."
     elif run.state == "running":
         label = f"{stage_label} ({progress}%)" if stage_label else f"Running ({progress}%)"
+    elif run.state == "delivered" and kept_here:
+        label = "Done: the archive is kept here only. Add a destination to have a copy elsewhere."
     elif run.state == "delivered":
         label = "Done: the archive is ready."
     elif run.state == "cancelled":
@@ -119,7 +140,7 @@ def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = 
     return RunView(
         id=run.id,
         state=run.state,
-        state_label=state_words(run.state),
+        state_label=KEPT_HERE if kept_here and run.state == "delivered" else state_words(run.state),
         active=active,
         stage=name,
         stage_label=stage_label,
@@ -139,6 +160,9 @@ def run_view(run: ExportRun, timezone: str | None, *, now: dt.datetime | None = 
         finished=local_time(run.finished_at, timezone),
         seconds=_elapsed(run.created_at, run.finished_at),
     )
+
+
+KEPT_HERE = "Kept here"  # a delivered run's label when it delivered nowhere (`kept_here_only`)
 
 
 def state_words(state: str) -> str:
@@ -191,7 +215,9 @@ class LastExport:
     run_id: str | None  # None for an archive written outside a run
 
 
-def last_export(runs: Sequence[ExportRun], newest: Archive | None, timezone: str | None) -> LastExport | None:
+def last_export(
+    runs: Sequence[ExportRun], newest: Archive | None, timezone: str | None, kept_here: Collection[str] = ()
+) -> LastExport | None:
     """What the "Last export" line says, from the rows that decide it: finished runs and archives.
 
     Why both: an archive can exist without a run (the demo account's first
@@ -214,7 +240,7 @@ def last_export(runs: Sequence[ExportRun], newest: Archive | None, timezone: str
         return None
     return LastExport(
         state=run.state,
-        state_label=state_words(run.state),
+        state_label=KEPT_HERE if run.id in kept_here and run.state == "delivered" else state_words(run.state),
         at=iso(ended),
         when=local_time(ended, timezone),
         error=run.error,

@@ -32,7 +32,7 @@ def test_dashboard_shows_last_and_next_export_instead_of_no_exports_yet(
     page.reload()
     assert "No exports yet" not in page.content()
     facts = page.locator(".facts")
-    expect(facts.locator("div", has_text="Last export")).to_contain_text("Delivered")
+    expect(facts.locator("div", has_text="Last export")).to_contain_text("Kept here")  # no destination set
     next_export = facts.locator("div", has_text="Next export")
     expect(next_export).to_contain_text("Daily at 02:00")
     expect(next_export.locator("time")).to_have_attribute("datetime", re.compile(r"^\d{4}-\d\d-\d\dT"))

@@ -47,5 +47,5 @@ def test_export_now_shows_each_stage_by_name_then_the_new_archive(export_pool: N
     names = {text.split(":")[0] for text in seen}
     assert len(names & {"Contacts", "Calendars", "Notes"}) >= 2, seen
     assert any(" of " in text for text in seen), seen
-    expect(page.locator(".facts div", has_text="Last export")).to_contain_text("Delivered")
+    expect(page.locator(".facts div", has_text="Last export")).to_contain_text("Kept here")  # no destination
     expect(page.locator("table.archives tbody tr")).to_have_count(1)

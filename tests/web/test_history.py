@@ -50,7 +50,7 @@ def test_history_lists_each_run_newest_first_in_words_with_duration_and_archive(
     page = _text(signed_in.get("/history"))
     assert page.index(f'id="run-{queued}"') < page.index(f'id="run-{first}"')  # newest first
     assert "Your schedule" in page and "You pressed “Export now”" in page
-    assert "Waiting to start" in page and "not finished" in page and "Delivered" in page
+    assert "Waiting to start" in page and "not finished" in page and "Kept here" in page  # no destination set
     assert "3 contacts" in page and re.search(r"\d+(\.\d)? KB", page)
     assert f'href="/runs/{first}"' in page and "2 exports" in page
     assert re.search(r"(under a second|\d+ s)</td>", page)  # how long the delivered one took
@@ -212,7 +212,7 @@ def test_last_export_on_the_demo_dashboard_reads_its_archive(app: Flask, db: Dat
     run_id, _ = run_now(app, db, demo_id)
     page = _text(client.get("/"))
     last = page[page.index("Last export") : page.index("Next export")]
-    assert "Delivered" in last and f'href="/runs/{run_id}"' in last
+    assert "Kept here" in last and f'href="/runs/{run_id}"' in last  # the demo has no destination
 
 
 def test_stage_timings_follow_each_attempt_until_it_ends() -> None:
@@ -256,4 +256,4 @@ def test_last_export_is_the_later_of_two_runs_requested_in_the_same_second(
             session.flush()
     page = _text(signed_in.get("/"))
     last = page[page.index("Last export") : page.index("Next export")]
-    assert "Delivered" in last and "Cancelled" not in last
+    assert "Kept here" in last and "Cancelled" not in last  # delivered to no destination: kept here

@@ -102,7 +102,7 @@ def test_an_error_becomes_one_sentence_before_what_happens_next_is_added(raw: st
     [
         ("queued", "Waiting to start"),
         ("cancelled", "Cancelled"),
-        ("delivered", "Delivered The archive is ready."),
+        ("delivered", "Kept here The archive is kept here only. Add a destination to have a copy elsewhere."),
     ],
 )
 def test_the_state_line_never_repeats_the_badge(
