@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
@@ -52,10 +51,12 @@ from exporters.archive.differences import (
 )
 from exporters.archive.drill_memo import (
     DrillMemo,
+    UnreadableCard,
     Unsplittable,
     calendars_remembered,
     contacts_remembered,
     notes_remembered,
+    read_card_alone,
     split_cards,
 )
 from exporters.archive.layout import AccountSource, included_kinds
@@ -63,7 +64,6 @@ from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import ArchiveReader, ArchiveRecords
 from exporters.archive.reuse import ItemCache
 from exporters.ical.reader import UnreadableEvent
-from exporters.vcard.reader import stream_vcards
 
 __all__ = ["Difference", "DrillResult", "drill"]
 
@@ -142,13 +142,6 @@ def _contacts(result: DrillResult, records: ArchiveRecords, source: Any, version
     _compare(result, "contact", expected, _contact_items(records), contact_id)
 
 
-@dataclass(frozen=True)
-class UnreadableCard:
-    """In place of a card our vCard reader refused (`_contact_items`): why."""
-
-    problem: str
-
-
 def _contact_items(records: ArchiveRecords) -> Iterator[Contact | UnreadableCard]:
     """The address book's contacts; from a card the reader refuses on, card by card, each refused one named.
 
@@ -167,14 +160,7 @@ def _contact_items(records: ArchiveRecords) -> Iterator[Contact | UnreadableCard
         assert book is not None  # it was read
         try:
             for card in itertools.islice(split_cards(records.archive.member_chunks(book)), read, None):
-                try:
-                    (contact,) = stream_vcards([card])
-                except InvalidInput as exc:
-                    yield UnreadableCard(str(exc))
-                    continue
-                except ValueError:  # not one contact in the card
-                    raise refused from None
-                yield contact
+                yield read_card_alone(card)
         except Unsplittable:
             raise refused from None
 

@@ -54,10 +54,12 @@ import importlib.metadata
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+from account.records import Contact
 from account.versions import record_digest
 from errors import InvalidInput
 from exporters.archive.differences import (
@@ -335,18 +337,33 @@ def _cards_checked(result: DrillResult, memo: DrillMemo, source: Any, missed: li
             _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
     except InvalidInput:  # the card after the last one read: it and the ones after it are read one at a time
         for version, card, key in missed[read:]:
-            try:
-                (contact,) = stream_vcards([card])
-            except InvalidInput as exc:
+            alone = read_card_alone(card)
+            if isinstance(alone, UnreadableCard):
                 result.items += 1
-                result.differ([unreadable("contact", short(version.uid), str(exc))])
+                result.differ([unreadable("contact", short(version.uid), alone.problem)])
                 continue
-            except ValueError:  # not one contact
-                raise Unsplittable("one contact per card") from None
-            _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
+            _checked(result, memo, "contact", version, key, alone, source.contacts_by_key, contact_id)
         return
     if read != len(missed):
         raise Unsplittable("one contact per card")
+
+
+@dataclass(frozen=True)
+class UnreadableCard:
+    """In place of a card our vCard reader refused: why."""
+
+    problem: str
+
+
+def read_card_alone(card: bytes) -> Contact | UnreadableCard:
+    """One card read on its own (after the stream refused one); `Unsplittable` if it is not one contact."""
+    try:
+        (contact,) = stream_vcards([card])
+    except InvalidInput as exc:
+        return UnreadableCard(str(exc))
+    except ValueError:  # not one contact in the card
+        raise Unsplittable("one contact per card") from None
+    return contact
 
 
 def calendars_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
