@@ -49,7 +49,7 @@ _TEXT = frozenset({"UID", "SUMMARY", "DESCRIPTION", "LOCATION"})
 _TIMES = frozenset({"DTSTART", "DTEND", "RECURRENCE-ID", "X-LIFEBOAT-DTEND", "CREATED", "LAST-MODIFIED", "DTSTAMP"})
 _LISTS = frozenset({"RDATE", "EXDATE"})
 _TIME_KINDS = frozenset({None, "DATE", "DATE-TIME"})
-_REPEATABLE = frozenset({"ATTENDEE", "CATEGORIES", "RDATE", "EXDATE"})
+REPEATABLE = frozenset({"ATTENDEE", "CATEGORIES", "RDATE", "EXDATE"})  # the others may appear once
 _VALUE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:T([0-9]{2})([0-9]{2})([0-9]{2})(Z?))?\Z", re.ASCII)
 _NAME = re.compile(r"[A-Z0-9-]+\Z", re.ASCII)
 _KEPT = 4096  # distinct heads and other-property lines remembered
@@ -64,6 +64,17 @@ class LeanComponent(dict[str, Any]):
         super().__init__()
         self.name = name
         self.subcomponents: list[LeanComponent] = []
+
+    def add(self, name: str, prop: Any) -> bool:
+        """Add a property as icalendar's parser adds it; False for a repeat of one that may appear once."""
+        if name not in self:
+            self[name] = prop
+            return True
+        if name not in REPEATABLE:
+            return False
+        old = self[name]
+        self[name] = [*old, prop] if isinstance(old, list) else [old, prop]
+        return True
 
 
 class _Text(str):
@@ -97,6 +108,9 @@ class _Refused(Exception):
     """The line is not one this decoder can give exactly: icalendar must parse the component."""
 
 
+Refused = _Refused  # for the one-pass reader of a VEVENT (`exporters.ical.quick`)
+
+
 ParseLines = Callable[[list[str]], list[Any]]
 
 
@@ -122,19 +136,26 @@ class LeanDecoder:
                     event.subcomponents.append(current)
                     current = event
                     continue
-                name, prop = self._property(current.name, line)
-                if name in current:
-                    if name not in _REPEATABLE:
-                        return None
-                    old = current[name]
-                    current[name] = [*old, prop] if isinstance(old, list) else [old, prop]
-                else:
-                    current[name] = prop
+                if not current.add(*self._property(current.name, line)):
+                    return None
         except _Refused:
             return None
         if current is not event or "UID" not in event or not event["UID"].strip():
             return None  # an unfinished VALARM; no UID (the reader hashes icalendar's text)
         return event
+
+    def property(self, kind: str, line: str) -> tuple[str, Any]:
+        """One content line of a `kind` component as `decode` reads it: (upper-case name, value); raises `Refused`."""
+        return self._property(kind, line)
+
+    def time(self, name: str, head: str, raw: str) -> tuple[dt.date, dict[str, str]]:
+        """`.dt` and `.params` of the DTSTART or DTEND line `head:raw` as `decode` reads it; raises `Refused`."""
+        if '"' in head:
+            raise _Refused  # quoted parameters: `property` finds the ':' with care
+        _, params = _head(head)
+        if params.get("VALUE") not in _TIME_KINDS:
+            raise _Refused
+        return _value(raw, _tzid(name, params)), params
 
     def _property(self, kind: str, line: str) -> tuple[str, Any]:
         colon = line.find(":")

@@ -23,7 +23,7 @@ from account.jsonio import account_from_dict
 from account.records import Calendar, CalendarInfo, Event, Override, When
 from account.sample import SampleSize, generate_account
 from errors import InvalidInput
-from exporters.ical import reader
+from exporters.ical import quick, reader
 from exporters.ical.reader import stream_calendar
 from exporters.ical.writer import iter_calendar, zones_used
 from tests.profiles import examples
@@ -63,10 +63,11 @@ def assert_same(data: bytes, size: int = 1 << 16) -> Any:
 
 
 @pytest.fixture
-def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether the lean decoder took each VEVENT it was given (True) or left it to icalendar."""
+def decoded(monkeypatch: pytest.MonkeyPatch, one_pass: list[bool]) -> list[bool]:
+    """Whether each VEVENT was read without icalendar (True: in one pass, or by the lean decoder) or with it."""
     seen: list[bool] = []
     decode: Callable[[list[str]], Any] = reader._LEAN.decode
+    read_in_one_pass: Callable[[list[str]], Any] = quick.quick_event
 
     def counting(lines: list[str]) -> Any:
         component = decode(lines)
@@ -74,26 +75,55 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
             seen.append(component is not None)
         return component
 
+    def counting_one_pass(lines: list[str]) -> Any:
+        event = read_in_one_pass(lines)
+        if event is not None:
+            seen.append(True)
+        return event
+
     monkeypatch.setattr(reader._LEAN, "decode", counting)
+    monkeypatch.setattr(quick, "quick_event", counting_one_pass)
     return seen
 
 
-def test_alices_calendars_decode_lean_to_the_records_icalendar_gives(decoded: list[bool]) -> None:
+@pytest.fixture
+def one_pass(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each series VEVENT (no RECURRENCE-ID), whether `quick_event` read it (True) or left it to the decoder."""
+    seen: list[bool] = []
+    read_in_one_pass: Callable[[list[str]], Any] = quick.quick_event
+
+    def counting(lines: list[str]) -> Any:
+        event = read_in_one_pass(lines)
+        if lines[0] == "BEGIN:VEVENT" and not any(line.startswith("RECURRENCE-ID") for line in lines):
+            seen.append(event is not None)
+        return event
+
+    monkeypatch.setattr(quick, "quick_event", counting)
+    return seen
+
+
+def test_alices_calendars_decode_lean_to_the_records_icalendar_gives(decoded: list[bool], one_pass: list[bool]) -> None:
     for cal in account_from_dict(json.loads((DATA / "alice.json").read_text("utf-8"))).calendars:
         data = export(cal)
         decoded.clear()
+        one_pass.clear()
         assert assert_same(data) == (cal.info, cal.events)
         assert decoded and all(decoded)
+        assert one_pass and all(one_pass)
 
 
-def test_a_generated_account_decodes_lean_to_the_records_icalendar_gives(decoded: list[bool]) -> None:
+def test_a_generated_account_decodes_lean_to_the_records_icalendar_gives(
+    decoded: list[bool], one_pass: list[bool]
+) -> None:
     size = SampleSize(contacts=0, events=600, notes=0)
     for cal in generate_account("gen@example.com", size, seed=7).calendars:
         data = export(cal)
         decoded.clear()
+        one_pass.clear()
         info, events = assert_same(data, size=4096)
         assert (info, events) == (cal.info, cal.events)
         assert len(decoded) >= len(cal.events) and all(decoded)
+        assert len(one_pass) == len(cal.events) and all(one_pass)  # every series in one pass
 
 
 @SOME
@@ -103,7 +133,7 @@ def test_generated_calendars_decode_lean_to_what_icalendar_gives(cal: Calendar, 
     assert assert_same(data, size) == (cal.info, cal.events)
 
 
-def test_every_vevent_our_writer_emits_takes_the_lean_path(decoded: list[bool]) -> None:
+def test_every_vevent_our_writer_emits_takes_the_lean_path(decoded: list[bool], one_pass: list[bool]) -> None:
     """Odd zones, recurrence with moved and cancelled instances, escapes, folding, non-ASCII, alarms."""
     start = When(datetime=dt.datetime(2026, 3, 29, 1, 30), tz="Australia/Lord_Howe")
     text = "Zürich; \\n, \\N; 日本語 " * 40 + "\n\\\\ end"
@@ -142,6 +172,9 @@ def test_every_vevent_our_writer_emits_takes_the_lean_path(decoded: list[bool]) 
     assert [e.uid for e in events] == ["odd;uid,with\\escapes", "day", "float"]
     assert events[0].overrides[1].summary == "moved: ünïcödé" and events[0].description == text
     assert decoded and all(decoded)
+    # Each is one the one pass leaves to the decoder: a status kept aside (X-LIFEBOAT-STATUS), a zero-length
+    # all-day event (DURATION:P0D) and an end of another kind than its start (X-LIFEBOAT-DTEND).
+    assert one_pass == [False, False, False]
 
 
 # --- files not ours: whatever the lean decoder refuses, icalendar reads as before ---------

@@ -1,0 +1,223 @@
+"""One pass from a series VEVENT's lines to its `Event`, for events as Lifeboat's writer emits them.
+
+Why: the fidelity drill reads every event of a user's first archive back, and
+at 1x HEAVY (50,000 events) reading them was the largest part of its cost. On
+the lean path (`exporters.ical.lean`) each line became a property object that
+`exporters.ical.reader._event` then asked for its value through a few calls
+each. Most of an archive's lines repeat from event to event (DTSTAMP, STATUS,
+CATEGORIES, ORGANIZER, ATTENDEE, alarms); only UID, SUMMARY, DESCRIPTION,
+LOCATION, DTSTART and DTEND differ. So:
+
+- those six are read straight from their line by the rules the lean decoder
+  and `_event` apply (`unescape_backslash`, `LeanDecoder.time`, `_when_of`);
+- every other line is read once per distinct text, by the lean decoder and the
+  reader's own helper for that property (`_attendee`, `_person`, `_cats`,
+  `_token`, `_whens`, `_stamp`, `_alarm`...), and what it gives the event is kept
+  by the line's text: exact by construction, the same code on the same text;
+- anything else (an override, a property read another way, a repeat, a line
+  the lean decoder refuses, a value a helper refuses) gives None and the event
+  is read the long way, which says what is wrong as it always did.
+
+tests/formats/test_ical_lean.py holds the streams equal to icalendar's on
+alice, generated accounts, hypothesis-generated calendars and edited events,
+and proves every series VEVENT our writer emits takes this path.
+`bench/calendar_read.py` measures it against another checkout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from icalendar.parser.property import unescape_backslash
+
+from account.records import Alarm, Event, When
+from account.recurrence import canonical_rrule
+from exporters.ical import reader as slow
+from exporters.ical.lean import LeanComponent, Refused
+from exporters.ical.values import MARK, conform, fit_end, optional
+
+_TEXTS = {"UID": 0, "SUMMARY": 1, "DESCRIPTION": 2, "LOCATION": 3}  # read when the line has no parameters
+# Read the long way: an override's, `_end`'s other sources, values our writer keeps aside, and the six above
+# in another form (`summary;LANGUAGE=de`, `dtstart`).
+_LONG_WAY = frozenset(
+    {"RECURRENCE-ID", "X-LIFEBOAT-DTEND", "DURATION", "X-LIFEBOAT-RRULE", "X-LIFEBOAT-STATUS", "X-LIFEBOAT-TRANSP"}
+    | {"DTSTART", "DTEND", *_TEXTS}
+)
+_KEPT_LINES = 8192  # distinct lines remembered (then forgotten all at once, as `reader._HEADS` is)
+_REFUSED = ("", "", None)  # a line that sends its event the long way
+Reading = tuple[str, str, Any]  # (the Event field it fills, or ""; the property's name; the value)
+_LINES: dict[str, Reading] = {}
+_ALARMS: dict[tuple[str, ...], LeanComponent | None] = {}
+
+
+def quick_event(lines: list[str]) -> tuple[str, Event] | None:
+    """The UID and `Event` of a series VEVENT (BEGIN:VEVENT ... END:VEVENT), or None: read it the long way."""
+    if lines[0] != "BEGIN:VEVENT" or lines[-1] != "END:VEVENT":
+        return None
+    texts: list[str | None] = [None, None, None, None]
+    start_line: tuple[str, str] | None = None
+    end_line: tuple[str, str] | None = None
+    found: dict[str, Any] = {}
+    attendees: list[Any] = []
+    categories: list[str] = []
+    rdates: list[When] = []
+    exdates: list[When] = []
+    alarm_blocks: list[tuple[str, ...]] = []
+    alarm: list[str] | None = None
+    for line in lines[1:-1]:
+        if alarm is not None:
+            if line == "END:VALARM":
+                alarm_blocks.append(tuple(alarm))
+                alarm = None
+            else:
+                alarm.append(line)
+            continue
+        colon = line.find(":")
+        if colon <= 0:
+            return None
+        head = line[:colon]
+        slot = _TEXTS.get(head)
+        if slot is not None:
+            if texts[slot] is not None:
+                return None  # repeated
+            raw = line[colon + 1 :]
+            texts[slot] = unescape_backslash(raw) if "\\" in raw else raw
+        elif head == "DTSTART" or head.startswith("DTSTART;"):
+            if start_line is not None:
+                return None
+            start_line = (head, line[colon + 1 :])
+        elif head == "DTEND" or head.startswith("DTEND;"):
+            if end_line is not None:
+                return None
+            end_line = (head, line[colon + 1 :])
+        elif line == "BEGIN:VALARM":
+            alarm = []
+        else:
+            field, name, value = _LINES.get(line) or _reading(line)
+            if not name:
+                return None
+            if field == "attendees":
+                attendees.append(value)
+            elif field == "categories":
+                categories.extend(value)
+            elif field == "rdates":
+                rdates.extend(value)
+            elif field == "exdates":
+                exdates.extend(value)
+            elif name in found:
+                return None  # a property that may appear once, twice
+            else:
+                found[name] = value
+    if alarm is not None or start_line is None or texts[0] is None:
+        return None
+    uid = optional(texts[0]) if texts[0].strip() else None
+    if uid is None:
+        return None  # the long way names an event by a hash of its text
+    try:
+        return uid, _event(
+            uid, texts, start_line, end_line, found, alarm_blocks, (attendees, categories, rdates, exdates)
+        )
+    except (Refused, ValueError):
+        return None
+
+
+def _event(
+    uid: str,
+    texts: list[str | None],
+    start_line: tuple[str, str],
+    end_line: tuple[str, str] | None,
+    found: dict[str, Any],
+    alarm_blocks: list[tuple[str, ...]],
+    lists: tuple[list[Any], list[str], list[When], list[When]],
+) -> Event:
+    """The `Event` `reader._event` makes of the same lines (`_end`, `_alarm`, the RRULE's canonical form)."""
+    value, params = slow._LEAN.time("DTSTART", *start_line)
+    start = slow._when_of(value, params.get("TZID"))
+    end = None
+    if end_line is not None:
+        value, params = slow._LEAN.time("DTEND", *end_line)
+        if (params.get(MARK) or "").upper() != "TRUE":
+            end = fit_end(start, slow._when_of(value, params.get("TZID")))
+    alarms: list[Alarm] = []
+    for block in alarm_blocks:
+        component = _ALARMS[block] if block in _ALARMS else _alarm_component(block)
+        if component is None:
+            raise Refused
+        if made := slow._alarm(component, start, end):  # type: ignore[arg-type]  # read as icalendar's
+            alarms.append(made)
+    rule = found.get("RRULE")
+    attendees, categories, rdates, exdates = lists
+    return Event(
+        uid=uid,
+        start=start,
+        summary=optional(texts[1]),
+        description=optional(texts[2]),
+        location=optional(texts[3]),
+        end=end,
+        rrule=None if rule is None else canonical_rrule(rule, start),
+        rdates=tuple(conform(w, start) for w in rdates),
+        exdates=tuple(conform(w, start) for w in exdates),
+        status=found.get("STATUS"),
+        transparency=found.get("TRANSP"),
+        organizer=found.get("ORGANIZER"),
+        attendees=tuple(attendees),
+        alarms=tuple(alarms),
+        categories=tuple(categories),
+        url=found.get("X-LIFEBOAT-URL") or found.get("URL"),
+        created=found.get("CREATED"),
+        updated=found.get("LAST-MODIFIED"),
+    )
+
+
+def _reading(line: str) -> Reading:
+    """What one line (not one of the six read in place) gives its event, read once per distinct text."""
+    try:
+        name, prop = slow._LEAN.property("VEVENT", line)
+        reading = _REFUSED if name in _LONG_WAY else _read(name, prop)
+    except (Refused, ValueError):
+        reading = _REFUSED
+    if len(_LINES) >= _KEPT_LINES:
+        _LINES.clear()
+    _LINES[line] = reading
+    return reading
+
+
+def _read(name: str, prop: Any) -> Reading:
+    """`reader._event`'s reading of one property, alone in its component (the helpers read one at a time)."""
+    alone = {name: prop}
+    if name == "ATTENDEE":
+        return "attendees", name, slow._attendee(prop)
+    if name == "CATEGORIES":
+        return "categories", name, tuple(t for cat in slow._cats(prop) if (t := optional(cat)))
+    if name in ("RDATE", "EXDATE"):
+        return name.lower() + "s", name, tuple(slow._whens(alone, name))  # type: ignore[arg-type]
+    if name in ("STATUS", "TRANSP"):
+        return "", name, slow._token(alone, name)  # type: ignore[arg-type]
+    if name == "ORGANIZER":
+        return "", name, slow._person(prop)
+    if name == "RRULE":
+        return "", name, slow._first(prop).to_ical().decode()
+    if name == "URL":
+        return "", name, optional(prop)
+    if name == "X-LIFEBOAT-URL":
+        return "", name, slow._x_text(alone, name)  # type: ignore[arg-type]
+    if name in ("CREATED", "LAST-MODIFIED"):
+        return "", name, slow._stamp(prop)
+    return "", name, None  # not read (DTSTAMP, another program's X- property): only checked as the decoder does
+
+
+def _alarm_component(block: tuple[str, ...]) -> LeanComponent | None:
+    """A VALARM's lines as the lean decoder makes them a component, once per distinct block (None: refused)."""
+    component: LeanComponent | None = LeanComponent("VALARM")
+    try:
+        for line in block:
+            assert component is not None
+            if not component.add(*slow._LEAN.property("VALARM", line)):
+                component = None
+                break
+    except Refused:
+        component = None
+    if len(_ALARMS) >= _KEPT_LINES:
+        _ALARMS.clear()
+    _ALARMS[block] = component
+    return component
