@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import export_account  # noqa: E402  # setup, the account's address and the export clock's epoch
 import export_floor  # noqa: E402
 import export_repeat  # noqa: E402
+import fidelity_drill  # noqa: E402  # the drill inside each export, timed apart
 import restore_account  # noqa: E402
 import verify_archive  # noqa: E402  # clock and since: wall, and CPU of this process and its children
 
@@ -91,12 +92,14 @@ def export(folder: Path, cache: Path, minutes: int, name: str, keep: bool) -> di
     import store.accounts  # noqa: F401
 
     now = export_repeat.NOW + dt.timedelta(minutes=minutes)
+    drills = fidelity_drill.drill_timed()
     took, (_, _, result) = measured(lambda: export_repeat.export(folder, cache.parent / "archives", cache, now, name))
     path = result.info.path
     if not keep:
         path.unlink()
     reuse = result.reuse
-    return {**took, "archive": str(path), "hits": sum(reuse.hits.values()), "misses": sum(reuse.misses.values())}
+    counts = {"hits": sum(reuse.hits.values()), "misses": sum(reuse.misses.values())}
+    return {**took, "archive": str(path), **counts, "drill": drills[0] if drills else None}
 
 
 def restore(archive: Path, target: Path) -> dict[str, Any]:
@@ -203,6 +206,18 @@ def report(results: list[dict[str, Any]], rounds: int) -> None:
                 f"{r['scale']:>4g}x {step:<9} {base or '':<5} | {ratios[0]:>18} {ratios[1]:>18} | "
                 f"{spread([x['cpu'] for x in runs], ' s'):>21} {spread([x['wall'] for x in runs], ' s'):>23} | "
                 f"{max(peak_mb(x) for x in runs):>11.0f}"
+            )
+        firsts, floors = steps["first"], steps["floor"]
+        if all(x["drill"] for x in firsts):  # issue 15's export against the floor, which reads nothing back
+            plain = {
+                key: [(a[key] - a["drill"][key]) / b[key] for a, b in zip(firsts, floors, strict=True)]
+                for key in ("cpu", "wall")
+            }
+            own = {key: [a["drill"][key] / (a[key] - a["drill"][key]) for a in firsts] for key in ("cpu", "wall")}
+            print(
+                f"{'':>5} first without its fidelity drill vs floor: CPU {spread(plain['cpu'])}, wall "
+                f"{spread(plain['wall'])}; the drill vs the export without it: CPU {spread(own['cpu'])}, wall "
+                f"{spread(own['wall'])} (issue 16: <= 0.3x)"
             )
         checks = steps["verify"]
         busier = [max(c["own"], c["helpers"]) / e["cpu"] for c, e in zip(checks, steps["first"], strict=True)]

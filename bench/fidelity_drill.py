@@ -46,11 +46,10 @@ import verify_archive  # noqa: E402  # clock, since (wall, CPU with children), s
 MB = 1_000_000
 
 
-def export(folder: Path, cache: Path, minutes: int, name: str, drilled: bool) -> dict[str, Any]:
-    """One `export_user` of the database in `folder` (drill on or off); the drill timed apart when on."""
+def drill_timed() -> list[dict[str, float]]:
+    """Time every fidelity drill `export_user` runs in this process from now on: the list gets wall and CPU of each."""
     import exporters.archive.drill
     import jobs.export
-    import store.accounts  # noqa: F401  # imported before the clock starts
 
     timed: list[dict[str, float]] = []
     drill = exporters.archive.drill.drill
@@ -62,6 +61,15 @@ def export(folder: Path, cache: Path, minutes: int, name: str, drilled: bool) ->
         return result
 
     jobs.export.drill = timed_drill  # where export_user calls it
+    return timed
+
+
+def export(folder: Path, cache: Path, minutes: int, name: str, drilled: bool) -> dict[str, Any]:
+    """One `export_user` of the database in `folder` (drill on or off); the drill timed apart when on."""
+    import jobs.export
+    import store.accounts  # noqa: F401  # imported before the clock starts
+
+    timed = drill_timed()
     now = export_repeat.NOW + dt.timedelta(minutes=minutes)
     export_user = jobs.export.export_user
 
