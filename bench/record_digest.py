@@ -26,7 +26,6 @@ import sys
 import time
 import types
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +52,7 @@ def baseline(commit: str) -> Callable[[Any], str]:
 
 
 def records(scale: float) -> list[Any]:
-    size = replace(
-        HEAVY,
-        contacts=round(HEAVY.contacts * scale),
-        events=round(HEAVY.events * scale),
-        notes=round(HEAVY.notes * scale),
-    )
+    size = HEAVY.scaled(scale)
     account = generate_account("bench@example.com", size, seed=2)
     found: list[Any] = [*account.contacts]
     for calendar in account.calendars:
