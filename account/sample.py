@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from account.records import (
     Account,
@@ -93,6 +93,15 @@ class SampleSize:
     attachment_ratio: float = 0.05
     attachment_bytes: int = 4096
     calendars: int = 2
+
+    def scaled(self, scale: float) -> SampleSize:
+        """This size with `scale` times the contacts, events and notes ("HEAVY x 0.1" in the benchmarks)."""
+        return replace(
+            self,
+            contacts=round(self.contacts * scale),
+            events=round(self.events * scale),
+            notes=round(self.notes * scale),
+        )
 
 
 TYPICAL = SampleSize()

@@ -47,7 +47,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,12 +83,7 @@ def setup(folder: Path, scale: float) -> dict[str, Any]:
     from store.accounts import replace_account
     from store.db import Database
 
-    size = replace(
-        HEAVY,
-        contacts=round(HEAVY.contacts * scale),
-        events=round(HEAVY.events * scale),
-        notes=round(HEAVY.notes * scale),
-    )
+    size = HEAVY.scaled(scale)
     account = generate_account(EMAIL, size, seed=2)
     events = [e for c in account.calendars for e in c.events]
     stats: dict[str, float] = {

@@ -91,12 +91,7 @@ def setup(folder: Path, scale: float, *, edited: bool, stamped: bool = False) ->
     from store.accounts import replace_account
     from store.db import Database
 
-    size = dataclasses.replace(
-        HEAVY,
-        contacts=round(HEAVY.contacts * scale),
-        events=round(HEAVY.events * scale),
-        notes=round(HEAVY.notes * scale),
-    )
+    size = HEAVY.scaled(scale)
     account = generate_account(EMAIL, size, seed=2)
     if stamped:
         account = stamp_events(account)

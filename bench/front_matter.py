@@ -27,7 +27,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +115,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    size = replace(
-        HEAVY,
-        contacts=round(HEAVY.contacts * args.scale),
-        events=round(HEAVY.events * args.scale),
-        notes=round(HEAVY.notes * args.scale),
-    )
+    size = HEAVY.scaled(args.scale)
     notes = generate_account("bench@example.com", size, seed=2).notes
     paths = PathAllocator()
     cases: list[tuple[Note, list[str], str]] = []

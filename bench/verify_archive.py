@@ -53,7 +53,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +145,7 @@ def threshold(count: int) -> dict[str, Any]:
     results = []
     with tempfile.TemporaryDirectory() as temp:
         for scale in (0.005, 0.01, 0.02, 0.05, 0.1):
-            size = replace(
-                HEAVY,
-                contacts=round(HEAVY.contacts * scale),
-                events=round(HEAVY.events * scale),
-                notes=round(HEAVY.notes * scale),
-            )
+            size = HEAVY.scaled(scale)
             account = generate_account("bench@example.com", size, seed=2)
             bundle = Bundle(MemorySource(account), now=NOW, timezone=account.timezone)
             meta = {"user": account.email, "counts": account_counts(account), "vcard_version": "3.0"}
