@@ -148,14 +148,20 @@ class LeanDecoder:
         """One content line of a `kind` component as `decode` reads it: (upper-case name, value); raises `Refused`."""
         return self._property(kind, line)
 
-    def time(self, name: str, head: str, raw: str) -> tuple[dt.date, dict[str, str]]:
-        """`.dt` and `.params` of the DTSTART or DTEND line `head:raw` as `decode` reads it; raises `Refused`."""
+    def time_head(self, name: str, head: str) -> tuple[str | None, dict[str, str]]:
+        """For a DTSTART or DTEND line's `head` (before its ':'), as `decode` reads it: the zone its value is
+        read in (`time_value`) and its parameters (`.params`); raises `Refused`."""
         if '"' in head:
             raise _Refused  # quoted parameters: `property` finds the ':' with care
         _, params = _head(head)
         if params.get("VALUE") not in _TIME_KINDS:
             raise _Refused
-        return _value(raw, _tzid(name, params)), params
+        return _tzid(name, params), params
+
+    @staticmethod
+    def time_value(raw: str, tzid: str | None) -> dt.date:
+        """A DTSTART or DTEND line's value (`.dt`), read in the zone `time_head` gave; raises `Refused`."""
+        return _value(raw, tzid)
 
     def _property(self, kind: str, line: str) -> tuple[str, Any]:
         colon = line.find(":")

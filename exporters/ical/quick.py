@@ -47,6 +47,8 @@ _KEPT_LINES = 8192  # distinct lines remembered (then forgotten all at once, as 
 _REFUSED = ("", "", None)  # a line that sends its event the long way
 Reading = tuple[str, str, Any]  # (the Event field it fills, or ""; the property's name; the value)
 _LINES: dict[str, Reading] = {}
+# A DTSTART or DTEND line's part before ':' -> (the zone its value is read in, its TZID, marked X-LIFEBOAT-DEFAULT).
+_TIME_HEADS: dict[str, tuple[str | None, str | None, bool]] = {}
 _ALARMS: dict[tuple[str, ...], LeanComponent | None] = {}
 
 
@@ -131,13 +133,10 @@ def _event(
     lists: tuple[list[Any], list[str], list[When], list[When]],
 ) -> Event:
     """The `Event` `reader._event` makes of the same lines (`_end`, `_alarm`, the RRULE's canonical form)."""
-    value, params = slow._LEAN.time("DTSTART", *start_line)
-    start = slow._when_of(value, params.get("TZID"))
+    start = _when("DTSTART", *start_line)
     end = None
-    if end_line is not None:
-        value, params = slow._LEAN.time("DTEND", *end_line)
-        if (params.get(MARK) or "").upper() != "TRUE":
-            end = fit_end(start, slow._when_of(value, params.get("TZID")))
+    if end_line is not None and (ended := _when("DTEND", *end_line, marked_none=True)) is not None:
+        end = fit_end(start, ended)
     alarms: list[Alarm] = []
     for block in alarm_blocks:
         component = _ALARMS[block] if block in _ALARMS else _alarm_component(block)
@@ -167,6 +166,19 @@ def _event(
         created=found.get("CREATED"),
         updated=found.get("LAST-MODIFIED"),
     )
+
+
+def _when(name: str, head: str, raw: str, *, marked_none: bool = False) -> Any:
+    """A DTSTART or DTEND as `_when` reads it (None for a value marked `X-LIFEBOAT-DEFAULT` if `marked_none`)."""
+    known = _TIME_HEADS.get(head)
+    if known is None:
+        tzid, params = slow._LEAN.time_head(name, head)
+        if len(_TIME_HEADS) >= _KEPT_LINES:
+            _TIME_HEADS.clear()
+        known = _TIME_HEADS[head] = (tzid, params.get("TZID"), (params.get(MARK) or "").upper() == "TRUE")
+    tzid, zone, marked = known
+    value = slow._LEAN.time_value(raw, tzid)
+    return None if marked and marked_none else slow._when_of(value, zone)
 
 
 def _reading(line: str) -> Reading:

@@ -729,9 +729,10 @@ def _when_of(value: Any, tzid: str | None) -> When:
         value = value.replace(microsecond=0)
     name = _zone_name(str(tzid), value.tzinfo) if tzid else None
     if name is not None:
+        wall = value if value.tzinfo is None else value.replace(tzinfo=None)  # the lean decoder's are wall times
         if is_utc_zone(name):
-            return When(datetime=value.replace(tzinfo=None).replace(tzinfo=dt.UTC))
-        return When(datetime=value.replace(tzinfo=None), tz=name)
+            return When(datetime=wall.replace(tzinfo=dt.UTC))
+        return When(datetime=wall, tz=name)
     if value.tzinfo is None:
         return When(datetime=value)  # floating (or a TZID nobody defines)
     return When(datetime=value.astimezone(dt.UTC))  # Z, or a zone only the file defines
