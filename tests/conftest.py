@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,43 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def archive_dir(app: Flask) -> Path:
     return Path(app.config["ARCHIVE_DIR"])
+
+
+# A writer in a process of its own: creates a `partial_file` for argv[1], prints its path, holds it until killed.
+_HOLD_PARTIAL = """
+import sys, time
+from pathlib import Path
+from store.archive_files import partial_file
+with partial_file(Path(sys.argv[1])) as path:
+    print(path, flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.fixture
+def partial_writer() -> Iterator[Callable[[Path], tuple[subprocess.Popen[str], Path]]]:
+    """Start writers of partial files in other processes: `(process, its partial file)` for a final path.
+
+    Each is killed when the test ends, if the test has not killed it (SIGKILL: no clean-up runs).
+    """
+    started: list[subprocess.Popen[str]] = []
+    root = Path(__file__).resolve().parents[1]
+
+    def start(final: Path) -> tuple[subprocess.Popen[str], Path]:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        process = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_PARTIAL, str(final)], stdout=subprocess.PIPE, text=True, cwd=root, env=env
+        )
+        started.append(process)
+        assert process.stdout is not None
+        return process, Path(process.stdout.readline().strip())
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 @dataclass(frozen=True)
