@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,6 +289,60 @@ def openpgp_key(tmp_path: Path) -> UserKey:
         [*gpg, "--armor", "--export", "alice@example.com"], env=env, check=True, capture_output=True, text=True
     )
     return UserKey(exported.stdout, [*gpg, "--decrypt"], env)
+
+
+OpenPGPKeyMaker = Callable[..., str]
+
+
+@pytest.fixture
+def openpgp_key_expiring() -> Iterator[OpenPGPKeyMaker]:
+    """Make an OpenPGP public key (armored) with Debian's `gpg` that expires: `make("10d")`.
+
+    `made` ("20200101T000000") makes it at that time instead of now, so `make("1y", made=...)` expired long
+    ago; `encryption="5d"` gives it a signing-only primary key and an encryption subkey of its own expiry.
+    """
+    homes: list[Path] = []
+
+    def make(expires: str, *, made: str | None = None, encryption: str | None = None) -> str:
+        # A short path: gpg-agent's sockets live there, and a socket path has at most 107 bytes
+        # (a test's tmp_path under pytest-xdist is longer).
+        home = Path(tempfile.mkdtemp(prefix="gpg-"))
+        homes.append(home)
+        env = {**os.environ, "GNUPGHOME": str(home)}
+        gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+        if made is not None:
+            gpg += ["--faked-system-time", made]
+        usage = "default" if encryption is None else "sign"
+        subprocess.run(
+            [*gpg, "--quick-gen-key", "Eve <eve@example.com>", "default", usage, expires],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        if encryption is not None:
+            listed = subprocess.run(
+                ["gpg", "--batch", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True, text=True
+            ).stdout
+            fingerprint = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+            subprocess.run(
+                [*gpg, "--quick-add-key", fingerprint, "cv25519", "encr", encryption],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        exported = subprocess.run(
+            ["gpg", "--batch", "--armor", "--export", "eve@example.com"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return exported.stdout
+
+    yield make
+    for home in homes:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

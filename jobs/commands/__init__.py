@@ -26,7 +26,7 @@ from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
 from exporters.archive.signature import KeyRing
-from jobs.archive_options import ArchiveOptions, save_archive_options, seal_state, stopped_words
+from jobs.archive_options import ArchiveOptions, key_expiry, save_archive_options, seal_state, stopped_words
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
@@ -283,7 +283,10 @@ def archive_options_command(email: str, vcard_version: str | None, encrypt_to: s
         click.echo(f"Encrypted to: a key that can no longer be used ({problem}); nothing is delivered until it is "
                    "given again with --encrypt-to, or encryption is stopped with --encrypt-to off")  # fmt: skip
     elif seal is not None:
-        click.echo(f"Encrypted to: {seal.label} (before delivery)")
+        expires = "" if seal.expires is None else f"; expires {seal.expires:%Y-%m-%d}"
+        click.echo(f"Encrypted to: {seal.label} (before delivery{expires})")
+        if (expiry := key_expiry(seal, utcnow())) is not None:
+            click.echo(f"  Warning: {expiry.words}")
     else:
         click.echo("Encrypted to: nothing (plain zip files)")
         if off and was_sealed:
