@@ -24,7 +24,7 @@ from flask.testing import FlaskCliRunner
 from jobs import get_context
 from jobs.embedded import EmbeddedRuntime
 from jobs.housekeeping import remove_leftovers
-from store import Database, User
+from store import Database, ExportRun, RunState, User
 from store.archive_files import remove_abandoned_partials
 from store.base import utcnow
 
@@ -157,3 +157,31 @@ def test_the_service_start_up_removes_partial_files_of_killed_writers(
     finally:
         runtime.shutdown()
     assert live.poll() is None
+
+
+def test_a_delivering_export_stopped_by_sigterm_is_cancelled_so_running_it_again_is_not_refused(
+    runner: FlaskCliRunner,
+    db: Database,
+    archive_dir: Path,
+    alice_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+    signals_caught: None,
+) -> None:
+    import store.archive_files
+
+    real = store.archive_files.file_digest
+
+    def signalled(path: Path) -> tuple[str, int]:
+        monkeypatch.setattr(store.archive_files, "file_digest", real)  # once: the rerun goes through
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(path)
+
+    monkeypatch.setattr(store.archive_files, "file_digest", signalled)
+    stopped = runner.invoke(args=["export", "alice@example.com", "--deliver"])
+    assert stopped.exit_code == 143 and "Error: Stopped by SIGTERM" in stopped.output, stopped.output
+    assert "Traceback" not in stopped.output and dot_files(archive_dir) == []
+    with db.session() as session:
+        (run,) = session.query(ExportRun).filter_by(user_id=alice_id).all()
+        assert run.state == RunState.CANCELLED and run.lease_owner is None
+    again = runner.invoke(args=["export", "alice@example.com", "--deliver"])
+    assert again.exit_code == 0, again.output
