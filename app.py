@@ -14,11 +14,14 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
 import config
+
+if TYPE_CHECKING:
+    import cli
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("lifeboat.app")
@@ -51,10 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     import logs
     import store
     import web
-    from jobs.commands import COMMANDS as JOB_COMMANDS
-    from jobs.commands import db_upgrade_command
     from store import migrate
-    from store.schema_commands import SCHEMA_COMMANDS
     from web import links
 
     if not app.testing:
@@ -67,8 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     web.init_app(app)
     cli.init_app(
         app,
-        commands=JOB_COMMANDS,
-        db_commands=[db_upgrade_command, *SCHEMA_COMMANDS],
+        commands=cli_commands(),
         hooks=cli.Hooks(
             start_background=jobs.start_embedded,
             schema_advice=lambda: migrate.schema_advice(store.get_db()),
@@ -78,6 +77,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["RUN_SCHEDULER"] and not app.testing:
         jobs.start_embedded(app)
     return app
+
+
+def cli_commands() -> cli.Commands:
+    """The parts' commands for the CLI, gathered without building an app.
+
+    Why apart from `create_app`: `lifeboat --help`, `lifeboat COMMAND --help` and a
+    mistyped command need only the commands, and building the app creates the
+    instance folder, its keys and a database (a user trial found `--help` doing so).
+    """
+    import cli
+    from jobs.commands import COMMANDS as JOB_COMMANDS
+    from jobs.commands import db_upgrade_command
+    from store.schema_commands import SCHEMA_COMMANDS
+    from web.api import CLI_COMMANDS as WEB_COMMANDS
+
+    return cli.Commands(commands=[*JOB_COMMANDS, *WEB_COMMANDS], db=[db_upgrade_command, *SCHEMA_COMMANDS])
 
 
 def default_instance_dir() -> Path:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import click
 from alembic.util import CommandError
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command, with_appcontext
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
 from config import BY_NAME, ConfigError, is_set
@@ -208,12 +208,24 @@ def follow_listener(app: Flask, host: str, port: int) -> None:
     app.config["BASE_URL"] = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def init_app(app: Flask, commands: Iterable[click.Command], db_commands: Iterable[click.Command], hooks: Hooks) -> None:
-    """Register the parts' `commands`, a `db` group of `db_commands`, and `serve`, each guarded."""
+@dataclass(frozen=True)
+class Commands:
+    """The parts' commands, handed over by `app.py` (`app.cli_commands`) without building an app."""
+
+    commands: Sequence[click.Command]
+    db: Sequence[click.Command]  # under `db`
+
+    def guarded(self) -> list[click.Command]:
+        """Every command the CLI offers: a `db` group, the parts' commands and `serve`, each guarded."""
+        db = click.Group("db", help="Database schema migrations.", commands=list(self.db))
+        return [guarded(command) for command in (db, *self.commands, serve_command)]
+
+
+def init_app(app: Flask, commands: Commands, hooks: Hooks) -> None:
+    """Register the parts' `commands` (a `db` group, the rest, and `serve`) on `app.cli`, each guarded."""
     app.extensions[EXTENSION] = hooks
-    db = click.Group("db", help="Database schema migrations.", commands=list(db_commands))
-    for command in (db, *commands, serve_command):
-        app.cli.add_command(guarded(command))
+    for command in commands.guarded():
+        app.cli.add_command(command)
 
 
 def _create_app() -> Flask:
@@ -233,7 +245,9 @@ class LifeboatGroup(FlaskGroup):
 
     Loading the app (reading settings, generating keys, creating a new
     database's schema) runs under `one_line_errors` too, which `flask --app app`
-    cannot offer: there a broken setting still ends in Flask's traceback.
+    cannot offer: there a broken setting still ends in Flask's traceback. It is
+    loaded only when a command runs: help, listing and a mistyped command name
+    find the commands without it, and so create nothing.
     Flask's `run` is left out (`serve` is the way to serve Lifeboat); `shell`
     and `routes` stay for operators.
     """
@@ -244,21 +258,28 @@ class LifeboatGroup(FlaskGroup):
         self.params = [param for param in self.params if param.name != "app"]
         self.add_command(shell_command)
         self.add_command(routes_command)
+        self._parts: dict[str, click.Command] | None = None
 
     def invoke(self, ctx: click.Context) -> Any:
         with one_line_errors():
             return super().invoke(ctx)
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        # Never FlaskGroup's: it builds the app to look a name up, and building the app creates the
+        # instance folder, keys and database. Only running a command builds it (`with_appcontext`).
+        self._load_plugin_commands()
+        return self.commands.get(name) or self._parts_commands().get(name)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        # FlaskGroup prints the whole traceback when the app fails to load here (for
-        # --help); one line says more, and the built-in commands are still listed.
-        try:
-            with one_line_errors():
-                ctx.ensure_object(ScriptInfo).load_app()
-        except click.ClickException as exc:
-            exc.show()
-            return sorted(self.commands)
-        return super().list_commands(ctx)
+        self._load_plugin_commands()
+        return sorted({*self.commands, *self._parts_commands()})
+
+    def _parts_commands(self) -> dict[str, click.Command]:
+        if self._parts is None:
+            from app import cli_commands
+
+            self._parts = {command.name or "": command for command in cli_commands().guarded()}
+        return self._parts
 
 
 main = LifeboatGroup(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import hashlib
 import os
 import uuid
@@ -31,6 +32,7 @@ from typing import IO, Any
 import pyrage
 import pysequoia
 from pyrage import ssh, x25519
+from pysequoia.packet import PacketPile, SignatureType, Tag
 
 from delivery.contract import Payload
 from delivery.s3.checksums import BLOCK, stream_sha256
@@ -63,6 +65,8 @@ class SealKey:
     text: str  # as stored: the recipients list, or the armored certificate
     label: str  # for people: "age key age1abc…wxyz" or "OpenPGP key 1A2B … (Bob <bob@example.org>)"
     suffix: str  # added to the archive's file name: ".age" or ".gpg"
+    expires: dt.datetime | None = None  # when it can no longer be encrypted to (OpenPGP); age keys never expire
+    fingerprint: str | None = None  # an OpenPGP key's, as gpg takes it (40 hex digits)
 
     def decrypt_hint(self, filename: str) -> str:
         """The one command that opens `filename` (the sealed file) with the standard tool."""
@@ -193,7 +197,39 @@ def _openpgp_key(data: bytes) -> SealKey:
     ids = ["".join(ch for ch in str(uid) if ch.isprintable())[:80] for uid in cert.user_ids]
     ids = [uid for uid in ids if uid.strip()]
     who = f" ({ids[0]})" if ids else ""
-    return SealKey("openpgp", str(cert), f"OpenPGP key {grouped}{who}", ".gpg")
+    label = f"OpenPGP key {grouped}{who}"
+    return SealKey("openpgp", str(cert), label, ".gpg", expires=_encryption_expiry(cert), fingerprint=fingerprint)
+
+
+def _encryption_expiry(cert: Any) -> dt.datetime | None:
+    """When `cert` can no longer be encrypted to: its primary key's expiry, or its encryption subkeys' if sooner.
+
+    Why compute it: Sequoia encrypts to an expired certificate without a word
+    (a key that expired in 2020 was accepted here, found by a user trial), and
+    the user's own `gpg` then refuses it; a subkey can also expire before its
+    primary key. Of several encryption subkeys the one that lasts longest counts
+    (a message goes to each that is valid). Read from each subkey's newest
+    binding signature; Sequoia has checked the certificate as a whole already.
+    """
+    subkeys: list[tuple[dt.datetime, Any]] = []  # each subkey's creation and newest binding signature
+    for packet in PacketPile.from_bytes(str(cert).encode("ascii")):
+        if packet.tag in (Tag.PublicSubkey, Tag.SecretSubkey):
+            subkeys.append((packet.key_created, None))
+        elif subkeys and packet.tag == Tag.Signature and packet.signature_type == SignatureType.SubkeyBinding:
+            created, newest = subkeys[-1]
+            if newest is None or packet.signature_created > newest.signature_created:
+                subkeys[-1] = (created, packet)
+    ends = [
+        None if binding.key_validity_period is None else created + binding.key_validity_period
+        for created, binding in subkeys
+        if binding is not None
+        and binding.key_flags is not None
+        and (binding.key_flags.transport_encryption or binding.key_flags.storage_encryption)
+    ]
+    primary: dt.datetime | None = cert.expiration
+    last = None if not ends or None in ends else max(end for end in ends if end is not None)
+    known = [end for end in (primary, last) if end is not None]
+    return min(known) if known else None
 
 
 def sealed_kind(head: bytes) -> str | None:

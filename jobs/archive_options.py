@@ -24,6 +24,7 @@ from store import User
 
 VCARD_VERSIONS = ("3.0", "4.0")
 NO_KIND = "Choose at least one kind of data to include: contacts, calendars or notes."
+EXPIRY_WARNING = dt.timedelta(days=30)  # a key expiring sooner is taken with a warning naming the date
 
 
 def kinds_of(user: User) -> tuple[str, ...]:
@@ -70,6 +71,8 @@ def save_archive_options(session: Session, user: User, change: ArchiveOptions, *
             seal = parse_seal_key(change.seal_key)
         except SealKeyError as exc:
             problems.append(("seal_key", str(exc)))
+        if (expiry := key_expiry(seal, now)) is not None and expiry.expired:
+            problems.append(("seal_key", expiry.words))
     if problems:
         raise InvalidInput("The archive options need fixing.", problems)
     revoked = 0
@@ -113,6 +116,41 @@ def seal_state(user: User) -> tuple[SealKey | None, str | None]:
         return parse_seal_key(user.seal_key), None
     except SealKeyError as exc:
         return None, str(exc)
+
+
+@dataclass(frozen=True)
+class KeyExpiry:
+    """What the user is told about their key's end: `expired` (refused when given), or coming within 30 days."""
+
+    expired: bool
+    words: str  # one line: the problem, the date, the fix
+
+
+def key_expiry(seal: SealKey | None, now: dt.datetime) -> KeyExpiry | None:
+    """Whether `seal` has expired or expires within 30 days (`EXPIRY_WARNING`), in words; else None.
+
+    Why warn rather than refuse a key that expires soon: it works until then, and
+    the user may be renewing it; the date tells them when archives stop.
+    """
+    if seal is None or seal.expires is None:
+        return None
+    date = f"{seal.expires:%Y-%m-%d}"
+    # With the standard tool: the primary key's expiry, then (with '*') every subkey's.
+    fingerprint = seal.fingerprint or "FINGERPRINT"
+    extend = f"gpg --quick-set-expire {fingerprint} 1y, then gpg --quick-set-expire {fingerprint} 1y '*'"
+    if seal.expires <= now:
+        return KeyExpiry(
+            True,
+            f"That {seal.label} expired on {date}, so archives cannot be encrypted to it: extend it ({extend}), "
+            "export it again and give it here, or give another key.",
+        )
+    if seal.expires <= now + EXPIRY_WARNING:
+        return KeyExpiry(
+            False,
+            f"Your {seal.label} expires on {date}: from then on archives cannot be encrypted to it. "
+            f"Extend it ({extend}) and give it again before then.",
+        )
+    return None
 
 
 def stopped_words(revoked: int) -> str:

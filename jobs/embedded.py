@@ -51,6 +51,7 @@ class EmbeddedRuntime:
         self.children = ExportProcesses(processes, self.workers) if processes is not None else None
 
     def start(self) -> None:
+        housekeeping.remove_abandoned(self.ctx.files)  # what exports killed before this start left
         # misfire_grace_time=None: a tick missed while the process was busy still runs
         # (APScheduler's default of 1 s silently drops it); coalesce: once, not per miss.
         common = {"replace_existing": True, "coalesce": True, "max_instances": 1, "misfire_grace_time": None}

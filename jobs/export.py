@@ -88,7 +88,7 @@ def write_verified(
     With `drill_with`, the verified archive is then read back and compared with what
     went in (`exporters.archive.drill`), still before it is stored; its result is `drill`.
     """
-    # 200 bytes leaves room for the `.<name>.partial-<random>` temporary name.
+    # 200 bytes leaves room for the `.<name>.partial-<pid>-<random>` temporary name (at most 234 of 255 bytes).
     if name.startswith(".") or sanitize_component(name, max_bytes=200) != name:
         raise ArchiveError(f"archive name {name!r} is not a plain, portable file name")
     relpath = f"{folder}/{name}" if folder else name

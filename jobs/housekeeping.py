@@ -22,7 +22,13 @@ from jobs.context import JobContext
 from jobs.export_cache import remove_idle_caches
 from jobs.scrub import scrub
 from store import Archive, Database, User
-from store.archive_files import ArchiveFiles, ArchiveFilesError, as_archive_files
+from store.archive_files import (
+    ArchiveFiles,
+    ArchiveFilesError,
+    as_archive_files,
+    partial_in_use,
+    remove_abandoned_partials,
+)
 
 log = logging.getLogger("lifeboat.housekeeping")
 # Scrub checks per housekeeping pass (every 10 minutes): 2,880 a day, enough for a weekly look at
@@ -59,10 +65,27 @@ def expire_archives(database: Database, files: ArchiveFiles | Path, *, now: dt.d
     return len(old)
 
 
+def remove_abandoned(files: ArchiveFiles | Path) -> int:
+    """Remove the partial files whose writer is gone (killed outright), whatever their age.
+
+    Why not only by age in `remove_leftovers`: an export killed with SIGKILL left
+    its `.partial` file for hours (a user trial); its lock says at once that
+    nobody writes it any more (`store.archive_files.partial_file`). Run at
+    start-up, before each CLI export, and first in every housekeeping pass.
+    """
+    removed = remove_abandoned_partials(as_archive_files(files).scratch())
+    if removed:
+        log.info("removed %d partial file(s) left by writers that are gone", removed)
+    return removed
+
+
 def remove_leftovers(
     database: Database, files: ArchiveFiles | Path, *, now: dt.datetime, older_than: dt.timedelta
 ) -> int:
     """Remove partial files of crashed writers, and complete zips of this database's crashed runs.
+
+    A partial file still locked by its writer stays, however old (a long export
+    in another process); one whose writer is gone goes at once (`remove_abandoned`).
 
     Why a complete zip no archive row refers to is removed only when it is this
     database's: a run that dies between placing its file and committing its row
@@ -75,9 +98,12 @@ def remove_leftovers(
     files = as_archive_files(files)
     with database.session() as session:
         known = set(session.scalars(select(Archive.relpath)))
-        removed = 0
+        removed = remove_abandoned(files)
         for relpath in files.stored_before(now - older_than):
             name = PurePosixPath(relpath)
+            local = files.local_path(relpath)
+            if name.name.startswith(".") and local is not None and partial_in_use(local):
+                continue
             if name.name.startswith("."):
                 files.delete(relpath)
                 removed += 1

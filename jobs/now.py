@@ -60,7 +60,12 @@ def deliver_now(ctx: JobContext, user_id: int, *, vcard_version: str | None = No
         run_id = run.id
     owner = f"cli:{socket.gethostname()}:{os.getpid()}:{run_id}"
     # The person at the terminal is told the outcome; the user is not emailed about a run they did not start.
-    execute_run(dataclasses.replace(ctx, vcard_override=vcard_version, notify_failure=no_notifier), run_id, owner)
+    try:
+        execute_run(dataclasses.replace(ctx, vcard_override=vcard_version, notify_failure=no_notifier), run_id, owner)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # stopped at the terminal (SIGTERM, Ctrl-C): free the user for a rerun
+            run_lifecycle.cancel(ctx.db, run_id, user_id, now=ctx.clock())
+        raise
     return _outcome(ctx, run_id)
 
 

@@ -78,6 +78,7 @@ class Dispatcher:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        housekeeping.remove_abandoned(self.ctx.files)  # what exports killed before this start left
         self._safe_tick()
         scheduler.start()
         if self._local is not None:

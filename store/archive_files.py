@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -116,6 +118,84 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# A temporary file's name, `.<name>.partial-<pid>-<random>`: the pid says who wrote it (for people), the lock
+# that writer holds on it says whether it still does (for `remove_abandoned_partials`).
+_PARTIAL = re.compile(r"\..+\.partial-[0-9]+-[0-9a-f]{16}")
+
+
+@contextlib.contextmanager
+def partial_file(final: Path) -> Iterator[Path]:
+    """A new, empty, owner-only temporary file beside `final`, locked while in use and removed afterwards.
+
+    Why the lock: a writer killed outright (SIGKILL, out of memory) runs no clean-up
+    and leaves its partial file, and only the lock tells the next run or start-up
+    (`remove_abandoned_partials`) that its writer is gone: the kernel drops an
+    flock with the last descriptor of a dead process, while a live writer in
+    another process keeps it, so its file is never taken from under it (a pid in
+    the name alone could be reused, or belong to another container).
+    """
+    while True:
+        path = final.with_name(f".{final.name}.partial-{os.getpid()}-{secrets.token_hex(8)}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _names(path, fd):
+            break
+        os.close(fd)  # removed as abandoned between its creation and the lock: take another name
+    try:
+        yield path
+    finally:
+        try:
+            path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether `path` is still the file open as `fd` (not removed, not replaced)."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def partial_in_use(path: Path) -> bool:
+    """Whether `path` is a `partial_file` whose writer still holds it (never to be removed then)."""
+    return _lock_or_remove(path, remove=False) is False
+
+
+def remove_abandoned_partials(folder: Path, *, nested: bool = True) -> int:
+    """Remove the `partial_file`s in `folder` (and, `nested`, its subfolders) whose writer has ended.
+
+    One look at each name and lock, whatever the age: what a killed export left
+    goes at the next run or start-up instead of waiting for housekeeping's age
+    limit. Other temporary files are left to that limit (`jobs.housekeeping`).
+    """
+    if not folder.is_dir():
+        return 0
+    found = [*folder.glob(".*.partial-*"), *(folder.glob("*/.*.partial-*") if nested else [])]
+    return sum(1 for path in found if _lock_or_remove(path, remove=True))
+
+
+def _lock_or_remove(path: Path, *, remove: bool) -> bool | None:
+    """True: abandoned (and removed, with `remove`); False: its writer holds it; None: not a `partial_file`."""
+    if not _PARTIAL.fullmatch(path.name):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None  # gone already, or not a plain file
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if remove and _names(path, fd):
+            path.unlink(missing_ok=True)  # under the lock: a writer that locks after this sees it gone
+        return True
+    finally:
+        os.close(fd)
+
+
 class LocalArchiveFiles:
     """Archives in a folder (`ARCHIVE_DIR`): the embedded default, shared by every process on the host."""
 
@@ -183,14 +263,11 @@ def _place(temp: Path, final: Path) -> None:
         # temporary name and rename (a narrow race remains).
         if final.exists():
             raise ArchiveExistsError(f"{final} already exists; archives are never overwritten") from None
-        staged = final.with_name(f".{final.name}.partial-{secrets.token_hex(8)}")
-        try:
+        with partial_file(final) as staged:
             shutil.copyfile(temp, staged)
             with staged.open("rb+") as f:
                 os.fsync(f.fileno())
             os.replace(staged, final)
-        finally:
-            staged.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -213,7 +290,7 @@ def store_new(
 
     A file that appears under its final name is therefore complete, durable and
     verified; any failure removes the temporary file and raises. The temporary
-    file is `.<name>.partial-<random>`, beside the final file in a folder store. Raises
+    file is a `partial_file`, beside the final file in a folder store. Raises
     `ArchiveFilesError` if `relpath` already exists (files are never overwritten).
     """
     check_relpath(relpath)
@@ -224,19 +301,14 @@ def store_new(
     final = files.local_path(relpath)
     folder = final.parent if final is not None else files.scratch()
     folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / f".{PurePosixPath(relpath).name}.partial-{secrets.token_hex(8)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        with os.fdopen(fd, "wb") as raw:
+    with partial_file(folder / PurePosixPath(relpath).name) as temp:
+        with temp.open("r+b") as raw:
             write(raw)
             raw.flush()
             os.fsync(raw.fileno())
         verified = verify(temp)
         sha256, size = file_digest(temp)
         files.put(relpath, temp, sha256=sha256, size=size)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
     return Stored(relpath=relpath, sha256=sha256, size=size, verified=verified)
 
 

@@ -13,7 +13,9 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,17 @@ def url_builders_compiled_once() -> Iterator[None]:
 
 
 @pytest.fixture
+def fresh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """No LIFEBOAT_* setting at all, and an instance folder that does not exist yet."""
+    for name in list(os.environ):
+        if name.startswith("LIFEBOAT_") or name.startswith("FLASK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    monkeypatch.setenv("LIFEBOAT_INSTANCE_DIR", str(tmp_path / "instance"))
+    return {"FLASK_SKIP_DOTENV": "1", "LIFEBOAT_INSTANCE_DIR": str(tmp_path / "instance")}
+
+
+@pytest.fixture
 def now() -> dt.datetime:
     return NOW
 
@@ -180,6 +193,43 @@ def archive_dir(app: Flask) -> Path:
     return Path(app.config["ARCHIVE_DIR"])
 
 
+# A writer in a process of its own: creates a `partial_file` for argv[1], prints its path, holds it until killed.
+_HOLD_PARTIAL = """
+import sys, time
+from pathlib import Path
+from store.archive_files import partial_file
+with partial_file(Path(sys.argv[1])) as path:
+    print(path, flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.fixture
+def partial_writer() -> Iterator[Callable[[Path], tuple[subprocess.Popen[str], Path]]]:
+    """Start writers of partial files in other processes: `(process, its partial file)` for a final path.
+
+    Each is killed when the test ends, if the test has not killed it (SIGKILL: no clean-up runs).
+    """
+    started: list[subprocess.Popen[str]] = []
+    root = Path(__file__).resolve().parents[1]
+
+    def start(final: Path) -> tuple[subprocess.Popen[str], Path]:
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        process = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_PARTIAL, str(final)], stdout=subprocess.PIPE, text=True, cwd=root, env=env
+        )
+        started.append(process)
+        assert process.stdout is not None
+        return process, Path(process.stdout.readline().strip())
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 @dataclass(frozen=True)
 class UserKey:
     """A key pair made by the standard tool: the public text Lifeboat is given, and how to open what it seals."""
@@ -239,6 +289,60 @@ def openpgp_key(tmp_path: Path) -> UserKey:
         [*gpg, "--armor", "--export", "alice@example.com"], env=env, check=True, capture_output=True, text=True
     )
     return UserKey(exported.stdout, [*gpg, "--decrypt"], env)
+
+
+OpenPGPKeyMaker = Callable[..., str]
+
+
+@pytest.fixture
+def openpgp_key_expiring() -> Iterator[OpenPGPKeyMaker]:
+    """Make an OpenPGP public key (armored) with Debian's `gpg` that expires: `make("10d")`.
+
+    `made` ("20200101T000000") makes it at that time instead of now, so `make("1y", made=...)` expired long
+    ago; `encryption="5d"` gives it a signing-only primary key and an encryption subkey of its own expiry.
+    """
+    homes: list[Path] = []
+
+    def make(expires: str, *, made: str | None = None, encryption: str | None = None) -> str:
+        # A short path: gpg-agent's sockets live there, and a socket path has at most 107 bytes
+        # (a test's tmp_path under pytest-xdist is longer).
+        home = Path(tempfile.mkdtemp(prefix="gpg-"))
+        homes.append(home)
+        env = {**os.environ, "GNUPGHOME": str(home)}
+        gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+        if made is not None:
+            gpg += ["--faked-system-time", made]
+        usage = "default" if encryption is None else "sign"
+        subprocess.run(
+            [*gpg, "--quick-gen-key", "Eve <eve@example.com>", "default", usage, expires],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        if encryption is not None:
+            listed = subprocess.run(
+                ["gpg", "--batch", "--with-colons", "--list-keys"], env=env, check=True, capture_output=True, text=True
+            ).stdout
+            fingerprint = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+            subprocess.run(
+                [*gpg, "--quick-add-key", fingerprint, "cv25519", "encr", encryption],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        exported = subprocess.run(
+            ["gpg", "--batch", "--armor", "--export", "eve@example.com"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return exported.stdout
+
+    yield make
+    for home in homes:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -17,7 +17,7 @@ from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
 from web.auth import signed_in_row
 from web.export_now import ExportNowForm
-from web.run_view import ACTIVE, kept_here_only, last_export, run_view
+from web.run_view import ACTIVE, last_export, run_views
 
 bp = Blueprint("dashboard", __name__)
 # The figures read the same here as in `export`, `verify`, `restore` and a run's history.
@@ -58,8 +58,7 @@ def index() -> str:
     recent = session.scalars(_RECENT_RUNS, uid).all()
     schedule = session.scalars(_SCHEDULE, uid).first()
     destinations = session.scalars(_DESTINATIONS, uid).all()
-    kept = kept_here_only(session, recent)
-    views = [run_view(run, user.timezone, kept_here=run.id in kept) for run in recent]
+    views = run_views(session, recent, user.timezone)
     return render_template(
         "dashboard.html",
         user=user,
@@ -68,7 +67,9 @@ def index() -> str:
         archives=archives,
         runs=views,
         active=next((v for v in views if v.state in ACTIVE), None),
-        last=last_export(recent, archives[0] if archives else None, user.timezone, kept),
+        last=last_export(
+            recent, archives[0] if archives else None, user.timezone, {v.id for v in views if v.kept_here}
+        ),
         schedule=schedule,
         schedule_words=schedule_words(schedule),
         destinations=destinations,

@@ -11,7 +11,7 @@ import jobs
 from jobs import run_lifecycle
 from store import ExportRun, User, get_db, get_session
 from store.base import utcnow
-from web.run_view import kept_here_only, run_view
+from web.run_view import run_views
 from web.signup import is_confirmed
 
 bp = Blueprint("runs", __name__)
@@ -46,8 +46,7 @@ def run_status(run_id: str) -> Response:
     if run is None or str(run.user_id) != current_user.get_id():
         abort(404)
     user = get_session().get(User, run.user_id)
-    kept = run.id in kept_here_only(get_session(), [run])
-    view = run_view(run, user.timezone if user is not None else None, kept_here=kept)
+    [view] = run_views(get_session(), [run], user.timezone if user is not None else None)
     return jsonify(
         **view.as_json(),
         archive_id=run.archive_id,

@@ -24,7 +24,7 @@ from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
 from web.redirects import safe_next
 from web.run_detail import attempt_views, fidelity_view, owner_events, stage_timings
-from web.run_view import ACTIVE, RunView, kept_here_only, run_view, state_words
+from web.run_view import ACTIVE, RunView, run_views, state_words
 
 bp = Blueprint("history", __name__)
 PER_PAGE = 25
@@ -62,8 +62,8 @@ def index() -> str:
         .offset((page - 1) * PER_PAGE)
         .limit(PER_PAGE)
     ).all()
-    kept = kept_here_only(session, runs)
-    rows = [HistoryRow(run_view(run, user.timezone, kept_here=run.id in kept), _kept(run.archive)) for run in runs]
+    views = run_views(session, runs, user.timezone)
+    rows = [HistoryRow(view, _kept(run.archive)) for view, run in zip(views, runs, strict=True)]
     has_archives = session.scalar(select(Archive.id).where(Archive.user_id == user.id).limit(1)) is not None
     return render_template(
         "history.html",
@@ -100,7 +100,7 @@ def run_detail(run_id: str) -> str:
     return render_template(
         "run.html",
         user=user,
-        run=run_view(run, user.timezone, now=utcnow(), kept_here=run.id in kept_here_only(session, [run])),
+        run=run_views(session, [run], user.timezone, now=utcnow())[0],
         archive=_kept(run.archive),
         stages=stage_timings(run.history),
         attempts=attempt_views(session, run.id),

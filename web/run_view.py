@@ -78,6 +78,7 @@ class RunView:
     created: str
     finished: str
     seconds: float | None  # from request to finish; None while active
+    kept_here: bool  # finished with the archive on Lifeboat's disk alone (`kept_here_only`)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +92,7 @@ class RunView:
         """
         if self.state in ("queued", "failed", "cancelled"):
             return ""
-        if self.state == "delivered" and self.state_label == KEPT_HERE:
+        if self.state == "delivered" and self.kept_here:
             return "The archive is kept here only. Add a destination to have a copy elsewhere."
         if self.state == "delivered":
             return "The archive is ready."
@@ -110,10 +111,24 @@ def kept_here_only(session: Session, runs: Iterable[ExportRun]) -> set[str]:
     return set(finished) - tried
 
 
+def run_views(
+    session: Session, runs: Sequence[ExportRun], timezone: str | None, *, now: dt.datetime | None = None
+) -> list[RunView]:
+    """Describe `runs`, times in `timezone`: the one way every page (the user's and support's) words a run.
+
+    Why the pages call this rather than `run_view`: a delivered run reads "Kept
+    here" when it delivered nowhere (`kept_here_only`), and a page that made its
+    views without asking (support's, found by a user trial) said "Delivered".
+    """
+    kept = kept_here_only(session, runs)
+    return [run_view(run, timezone, now=now, kept_here=run.id in kept) for run in runs]
+
+
 def run_view(
     run: ExportRun, timezone: str | None, *, now: dt.datetime | None = None, kept_here: bool = False
 ) -> RunView:
-    """Describe `run` for its owner, times in `timezone`; `kept_here`: it delivered nowhere (`kept_here_only`)."""
+    """Describe `run`, times in `timezone`; `kept_here`: it delivered nowhere (`kept_here_only`; see `run_views`)."""
+    kept_here = kept_here and run.state == "delivered"
     name, done, total = split_stage(run.stage)
     active = run.state in ACTIVE
     progress = max(0, min(100, int(run.progress or 0)))
@@ -129,7 +144,7 @@ def run_view(
         label = "Waiting to start."
     elif run.state == "running":
         label = f"{stage_label} ({progress}%)" if stage_label else f"Running ({progress}%)"
-    elif run.state == "delivered" and kept_here:
+    elif kept_here:
         label = "Done: the archive is kept here only. Add a destination to have a copy elsewhere."
     elif run.state == "delivered":
         label = "Done: the archive is ready."
@@ -140,7 +155,7 @@ def run_view(
     return RunView(
         id=run.id,
         state=run.state,
-        state_label=KEPT_HERE if kept_here and run.state == "delivered" else state_words(run.state),
+        state_label=state_label(run.state, kept_here=kept_here),
         active=active,
         stage=name,
         stage_label=stage_label,
@@ -159,10 +174,16 @@ def run_view(
         created=local_time(run.created_at, timezone),
         finished=local_time(run.finished_at, timezone),
         seconds=_elapsed(run.created_at, run.finished_at),
+        kept_here=kept_here,
     )
 
 
 KEPT_HERE = "Kept here"  # a delivered run's label when it delivered nowhere (`kept_here_only`)
+
+
+def state_label(state: str, *, kept_here: bool) -> str:
+    """A run's state as its badge says it: "Kept here" for a delivered run that delivered nowhere."""
+    return KEPT_HERE if kept_here and state == "delivered" else state_words(state)
 
 
 def state_words(state: str) -> str:
@@ -240,7 +261,7 @@ def last_export(
         return None
     return LastExport(
         state=run.state,
-        state_label=KEPT_HERE if run.id in kept_here and run.state == "delivered" else state_words(run.state),
+        state_label=state_label(run.state, kept_here=run.id in kept_here),
         at=iso(ended),
         when=local_time(ended, timezone),
         error=run.error,

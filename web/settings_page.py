@@ -28,7 +28,15 @@ from werkzeug.wrappers import Response
 from delivery.sealing import MAX_KEY_TEXT, looks_private
 from errors import InvalidInput
 from jobs import api_tokens
-from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, seal_key_of, seal_state, stopped_words
+from jobs.archive_options import (
+    ArchiveOptions,
+    key_expiry,
+    kinds_of,
+    save_archive_options,
+    seal_key_of,
+    seal_state,
+    stopped_words,
+)
 from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
@@ -85,6 +93,7 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "seal_form": SealKeyForm(seal_key=user.seal_key or ""),
         "seal": seal,
         "seal_problem": seal_problem,
+        "seal_expiry": key_expiry(seal, utcnow()),  # expired since it was given, or expiring within 30 days
         "revoke_form": RevokeForm(),
         "next_runs": _saved_runs(user),
         "preview": None,

@@ -44,7 +44,7 @@ from jobs.support_queue import KIND_WORDS, KINDS, queue
 from store import Archive, AuditEvent, ExportRun, User, get_db, get_session
 from store.base import utcnow
 from web.run_detail import AttemptView, StaffReadback, StageTiming, attempt_views, staff_readback, stage_timings
-from web.run_view import RunView, run_view
+from web.run_view import RunView, run_views
 from web.staff_access import staff_required
 
 bp = Blueprint("support", __name__, url_prefix="/support")
@@ -132,15 +132,16 @@ class RunRow:
 
 def run_rows(session: Any, runs: list[ExportRun]) -> list[RunRow]:
     """The runs as the console and the staff API show them (small queries per run: deliveries, read-back)."""
+    views = run_views(session, runs, ZONE, now=utcnow())  # "Kept here", not "Delivered", as the user reads it
     return [
         RunRow(
-            run_view(r, ZONE, now=utcnow()),
+            view,
             stage_timings(r.history),
             attempt_views(session, r.id),
             r.archive,
             staff_readback(session, r.id),
         )
-        for r in runs
+        for view, r in zip(views, runs, strict=True)
     ]
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
-import secrets
 import shutil
 from pathlib import Path, PurePosixPath
 
@@ -28,21 +26,23 @@ from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
 from exporters.archive.signature import KeyRing
-from jobs.archive_options import ArchiveOptions, save_archive_options, seal_state, stopped_words
+from jobs.archive_options import ArchiveOptions, key_expiry, save_archive_options, seal_state, stopped_words
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
+from jobs.commands.stopping import stop_on_signals
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
+from jobs.housekeeping import remove_abandoned
 from jobs.restore import restore_archive
 from jobs.signing_keys import read_key_ring
 from jobs.staff_accounts import refuse_staff_data
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import Archive, ExportFidelity, migrate
 from store.accounts import find_user, replace_account
-from store.archive_files import ArchiveFiles, local_copy
+from store.archive_files import ArchiveFiles, local_copy, partial_file, remove_abandoned_partials
 from store.base import utcnow
 from store.db import get_db
 from store.freshness import users_without_fresh_archive
@@ -87,10 +87,19 @@ def export_command(email: str, out: Path | None, check: bool, deliver: bool, vca
     Every archive is read back once written (checksums, manifest, zip
     structure), and so is the copy in --out. --check also runs `verify`'s
     independent parsers over it.
+
+    SIGTERM or SIGINT stops it with one line, its unfinished files removed; what an
+    export killed outright (SIGKILL) left is removed when the next one starts.
     """
+    with stop_on_signals():
+        _export(email, out, check, deliver, vcard_version)
+
+
+def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_version: str | None) -> None:
     from jobs import get_context
 
     files = get_context().files
+    remove_abandoned(files)  # what an export killed outright (SIGKILL) left behind
     with get_db().session() as session:
         user = find_user(session, email)
         if user is None:
@@ -203,26 +212,19 @@ def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None
         return files.local_path(relpath) or f"{relpath} in the archive store"
     out.mkdir(parents=True, exist_ok=True)
     target = out / filename
-    # A name of its own: another export of the same user in the same second copies to the same `target`.
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
+    remove_abandoned_partials(out, nested=False)  # what an export killed outright left here
     try:
-        # Owner-only, as the archives in the instance folder: it holds all of the user's data.
-        with (
-            files.open(relpath) as source,
-            os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as copy,
-        ):
-            shutil.copyfileobj(source, copy, 1 << 20)
-        verify_archive(partial)  # the copy must verify too
+        # A `partial_file`: a name of its own (another export of the same user in the same second copies to
+        # the same `target`), owner-only as the archives in the instance folder, removed whatever happens.
+        with partial_file(target) as partial:
+            with files.open(relpath) as source, partial.open("r+b") as copy:
+                shutil.copyfileobj(source, copy, 1 << 20)
+            verify_archive(partial)  # the copy must verify too
+            partial.replace(target)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise click.ClickException(f"Cannot write the copy into {out}: {exc.strerror or exc}.") from None
     except ArchiveError as exc:
-        partial.unlink(missing_ok=True)
         raise click.ClickException(f"The copy in {out} does not verify, so it was removed: {exc}") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(target)
     if check:
         _independent_check(target)
     return target
@@ -281,7 +283,10 @@ def archive_options_command(email: str, vcard_version: str | None, encrypt_to: s
         click.echo(f"Encrypted to: a key that can no longer be used ({problem}); nothing is delivered until it is "
                    "given again with --encrypt-to, or encryption is stopped with --encrypt-to off")  # fmt: skip
     elif seal is not None:
-        click.echo(f"Encrypted to: {seal.label} (before delivery)")
+        expires = "" if seal.expires is None else f"; expires {seal.expires:%Y-%m-%d}"
+        click.echo(f"Encrypted to: {seal.label} (before delivery{expires})")
+        if (expiry := key_expiry(seal, utcnow())) is not None:
+            click.echo(f"  Warning: {expiry.words}")
     else:
         click.echo("Encrypted to: nothing (plain zip files)")
         if off and was_sealed:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from store import Database, User
 from tests.api.conftest import Call
-from tests.conftest import UserKey
+from tests.conftest import OpenPGPKeyMaker, UserKey
 
 
 def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database, alice_id: int) -> None:
@@ -16,6 +18,8 @@ def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database,
         "seal_key": None,
         "sealed_to": None,
         "seal_problem": None,
+        "seal_key_expires_at": None,
+        "seal_key_warning": None,
     }
     saved = as_alice("put", "/api/v1/options", json={"kinds": ["notes", "contacts"], "vcard_version": "4.0"})
     assert saved.status_code == 200
@@ -26,6 +30,8 @@ def test_options_round_trip_and_reach_the_user_row(as_alice: Call, db: Database,
         "seal_key": None,
         "sealed_to": None,
         "seal_problem": None,
+        "seal_key_expires_at": None,
+        "seal_key_warning": None,
     }
     assert as_alice("get", "/api/v1/options").get_json() == saved.get_json()
     with db.session() as session:
@@ -74,3 +80,21 @@ def test_the_api_sets_shows_refuses_and_clears_the_key(as_alice: Call, openpgp_k
     assert as_alice("get", "/api/v1/options").get_json() == body  # nothing changed, the kinds neither
     cleared = as_alice("put", "/api/v1/options", json={"seal_key": None}).get_json()
     assert (cleared["seal_key"], cleared["sealed_to"]) == (None, None)
+
+
+def test_the_api_refuses_an_expired_key_and_takes_one_expiring_soon_with_a_warning_naming_the_date(
+    as_alice: Call, openpgp_key_expiring: OpenPGPKeyMaker
+) -> None:
+    refused = as_alice("put", "/api/v1/options", json={"seal_key": openpgp_key_expiring("1y", made="20200101T000000")})
+    assert refused.status_code == 422 and refused.get_json()["code"] == "invalid_options"
+    [problem] = refused.get_json()["problems"]
+    assert problem["field"] == "seal_key" and "expired on 2020-12-31" in problem["message"]
+    assert "gpg --quick-set-expire " in problem["message"]
+    assert as_alice("get", "/api/v1/options").get_json()["seal_key"] is None
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    body = as_alice("put", "/api/v1/options", json={"seal_key": openpgp_key_expiring("10d")}).get_json()
+    assert body["sealed_to"].startswith("OpenPGP key ")
+    assert body["seal_key_expires_at"].startswith(f"{expires:%Y-%m-%d}")
+    assert f"expires on {expires:%Y-%m-%d}" in body["seal_key_warning"]
+    later = as_alice("put", "/api/v1/options", json={"seal_key": openpgp_key_expiring("1y")}).get_json()
+    assert later["seal_key_expires_at"] is not None and later["seal_key_warning"] is None  # a year away: no warning

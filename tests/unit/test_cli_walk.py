@@ -80,17 +80,6 @@ def command_paths(group: click.Group, ctx: click.Context, prefix: str = "") -> I
             yield path
 
 
-@pytest.fixture
-def fresh_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """No LIFEBOAT_* setting at all, and an instance folder that does not exist yet."""
-    for name in list(os.environ):
-        if name.startswith("LIFEBOAT_") or name.startswith("FLASK_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
-    monkeypatch.setenv("LIFEBOAT_INSTANCE_DIR", str(tmp_path / "instance"))
-    return {"FLASK_SKIP_DOTENV": "1", "LIFEBOAT_INSTANCE_DIR": str(tmp_path / "instance")}
-
-
 @pytest.fixture(autouse=True)
 def log_stream() -> Iterator[io.StringIO]:
     """Lifeboat's JSON log lines, captured here.

@@ -7,6 +7,7 @@ JSON API (tests/api/test_options.py) and on the command line, here
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from account.records import Account
 from delivery.sealing import SealKeyError, parse_seal_key, seal_file, seal_key_from_bytes
 from store import Database, User
 from store.accounts import replace_account
-from tests.conftest import UserKey
+from tests.conftest import OpenPGPKeyMaker, UserKey
 
 
 @pytest.fixture
@@ -171,3 +172,40 @@ def test_downgrading_below_sealed_archives_is_refused_while_a_user_has_a_key(
             user.seal_key = None
     migrate.downgrade(db, "0014")
     migrate.upgrade(db)
+
+
+def test_an_openpgp_keys_expiry_is_its_primary_keys_or_its_encryption_subkeys_when_sooner(
+    openpgp_key: UserKey, age_key: UserKey, openpgp_key_expiring: OpenPGPKeyMaker
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    assert parse_seal_key(openpgp_key.public).expires is None  # made with "never"
+    ten_days = parse_seal_key(openpgp_key_expiring("10d")).expires
+    assert ten_days is not None and abs(ten_days - (now + dt.timedelta(days=10))) < dt.timedelta(minutes=5)
+    subkey_first = parse_seal_key(openpgp_key_expiring("1y", encryption="5d")).expires  # only the subkey encrypts
+    assert subkey_first is not None and abs(subkey_first - (now + dt.timedelta(days=5))) < dt.timedelta(minutes=5)
+    expired = parse_seal_key(openpgp_key_expiring("1y", made="20200101T000000")).expires
+    assert expired == dt.datetime(2020, 12, 31, tzinfo=dt.UTC)
+    assert parse_seal_key(age_key.public).expires is None  # age keys never expire
+
+
+def test_an_expired_key_is_refused_in_one_line_naming_date_and_fix_and_one_expiring_soon_taken_with_a_warning(
+    runner: FlaskCliRunner, db: Database, alice: Account, openpgp_key_expiring: OpenPGPKeyMaker, tmp_path: Path
+) -> None:
+    with db.session(write=True) as session:
+        replace_account(session, alice)
+    expired = tmp_path / "expired.asc"
+    expired.write_text(openpgp_key_expiring("1y", made="20200101T000000"))
+    refused = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", str(expired)])
+    assert refused.exit_code == 1
+    (line,) = refused.output.splitlines()
+    assert line.startswith("Error: --encrypt-to: That OpenPGP key ") and "expired on 2020-12-31" in line
+    assert "gpg --quick-set-expire " in line and "export it again and give it here" in line
+    with db.session() as session:
+        assert session.query(User).filter_by(email="alice@example.com").one().seal_key is None
+    soon = tmp_path / "soon.asc"
+    soon.write_text(openpgp_key_expiring("10d"))
+    date = f"{dt.datetime.now(dt.UTC) + dt.timedelta(days=10):%Y-%m-%d}"
+    taken = runner.invoke(args=["archive-options", "alice@example.com", "--encrypt-to", str(soon)])
+    assert taken.exit_code == 0, taken.output
+    assert f"(before delivery; expires {date})" in taken.output
+    assert "  Warning: Your OpenPGP key " in taken.output and f"expires on {date}: from then on" in taken.output

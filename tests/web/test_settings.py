@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 
 from jobs.schedule import ScheduleSpec, upcoming_runs
 from store import Database, Schedule, User, get_db
-from tests.conftest import UserKey
+from tests.conftest import OpenPGPKeyMaker, UserKey
 from tests.web.conftest import csrf_token
 
 DAILY_BERLIN = {"frequency": "daily", "time_of_day": "03:30", "weekday": "0", "day_of_month": "1"}
@@ -215,3 +215,26 @@ def test_a_private_key_pasted_by_mistake_is_refused_and_not_sent_back_and_the_an
     data = {"csrf_token": csrf_token(signed_in, "/settings"), "seal_key": "  ", "save": "1"}
     empty = signed_in.post("/settings/encryption", data=data).get_data(as_text=True)
     assert "Paste your public key." in empty and "Stop encrypting" not in empty  # no such button while it is off
+
+
+def test_the_settings_page_refuses_an_expired_key_and_shows_the_date_and_a_warning_for_one_expiring_soon(
+    signed_in: FlaskClient, alice_user: int, db: Database, openpgp_key: UserKey, openpgp_key_expiring: OpenPGPKeyMaker
+) -> None:
+    def post(key: str) -> tuple[int, str]:
+        data = {"csrf_token": csrf_token(signed_in, "/settings"), "seal_key": key, "save": "1"}
+        response = signed_in.post("/settings/encryption", data=data, follow_redirects=True)
+        return response.status_code, response.get_data(as_text=True)
+
+    status, page = post(openpgp_key_expiring("1y", made="20200101T000000"))
+    assert status == 400 and "expired on 2020-12-31, so archives cannot be encrypted to it" in page
+    assert "gpg --quick-set-expire " in page
+    with db.session() as session:
+        assert session.get(User, alice_user).seal_key is None  # type: ignore[union-attr]
+    status, page = post(openpgp_key_expiring("10d"))
+    date = f"{dt.datetime.now(dt.UTC) + dt.timedelta(days=10):%Y-%m-%d}"
+    assert status == 200 and "archives are encrypted to your OpenPGP key" in page
+    assert re.search(rf'id="seal-expiry">The key expires on <time datetime="[^"]+">{date}</time>', page)
+    warning = re.search(r'<p id="seal-warning" class="flash warning" role="alert">([^<]+)</p>', page)
+    assert warning is not None and f"expires on {date}: from then on archives cannot be encrypted" in warning[1]
+    status, page = post(openpgp_key.public)  # made to never expire
+    assert 'id="seal-expiry">The key does not expire.' in page and 'id="seal-warning"' not in page

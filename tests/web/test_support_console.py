@@ -322,3 +322,24 @@ def test_a_drill_with_many_differences_is_counted_with_thousands_separators_and_
     assert page.count('class="queue-item drill_differences"') == 1
     assert "found 1,234 differences in run" in page and "(65,002 items read back)." in page
     assert "Fields:" not in page  # none kept (a row from before they were): counts only
+
+
+def test_support_says_kept_here_for_a_run_that_delivered_nowhere_as_its_user_reads_it(
+    app: Flask, db: Database, alice_user: int, support_client: FlaskClient, signed_in: FlaskClient
+) -> None:
+    kept, outcome = run_now(app, db, alice_user)  # no destination yet: the archive stays here
+    assert outcome == RunState.DELIVERED
+    use_bucket(app, db, alice_user, ReceiptDelivery())
+    delivered, outcome = run_now(app, db, alice_user)
+    assert outcome == RunState.DELIVERED
+    page = _text(support_client.get(f"/support/users/{alice_user}"))
+    badges = dict(re.findall(r'id="run-(\w+)"> <h3><span class="badge delivered">([^<]+)</span>', page))
+    assert badges == {kept: "Kept here", delivered: "Delivered"}
+    for run_id, words in badges.items():  # the user's own run page, word for word
+        assert f'<span class="badge delivered">{words}</span>' in _text(signed_in.get(f"/runs/{run_id}"))
+    token = make_token(db, make_staff(db, "script@support.example.com", "support"))
+    staff_view = app.test_client().get(f"/api/v1/support/users/{alice_user}", headers=bearer(token)).get_json()
+    # The API's state is the machine value, as in the user's own API; the attempts say where it went.
+    runs = {run["id"]: run for run in staff_view["runs"]}
+    assert (runs[kept]["state"], runs[kept]["attempts"]) == ("delivered", [])
+    assert runs[delivered]["state"] == "delivered" and runs[delivered]["attempts"]

@@ -15,10 +15,14 @@ from typing import Any
 from apispec import APISpec
 from flask import Flask
 from flask_smorest import Api, Blueprint
+from flask_smorest.spec import openapi_cli
 
 from web.api import schemas
 from web.api.blueprint import bp, routing_error
 from web.api.support_blueprint import support_bp
+
+# The commands `Api` adds to `app.cli` (`openapi print|write`): named here so the CLI lists them without an app.
+CLI_COMMANDS = (openapi_cli,)
 
 
 class LifeboatApi(Api):

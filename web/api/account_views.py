@@ -9,7 +9,7 @@ from flask import current_app
 from errors import InvalidInput
 from exporters.archive.counts import counts_line
 from jobs import api_tokens
-from jobs.archive_options import ArchiveOptions, kinds_of, save_archive_options, seal_state
+from jobs.archive_options import ArchiveOptions, key_expiry, kinds_of, save_archive_options, seal_state
 from jobs.user_schedule import ScheduleChange, describe, find_schedule, save_schedule, switch_off
 from store import ApiToken, Schedule, User, get_db, get_session
 from store.accounts import AccountReader
@@ -84,6 +84,8 @@ def _options_view(user: User) -> dict[str, Any]:
         "seal_key": user.seal_key,
         "sealed_to": seal.label if seal is not None else None,
         "seal_problem": problem,
+        "seal_key_expires_at": seal.expires if seal is not None else None,
+        "seal_key_warning": expiry.words if (expiry := key_expiry(seal, utcnow())) is not None else None,
     }
 
 

@@ -459,6 +459,19 @@ class OptionsSchema(Schema):
             "it is given again or encryption is stopped."
         },
     )
+    seal_key_expires_at = fields.DateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "When the OpenPGP key expires; null: it does not (age and SSH keys never do)."},
+    )
+    seal_key_warning = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Set when the key expires within 30 days (or has expired since it was given): "
+            "the date and how to extend it. A key already expired when given is refused (422 `invalid_options`)."
+        },
+    )
 
 
 class OptionsInSchema(Schema):
