@@ -118,9 +118,7 @@ def test_the_api_returns_the_same_entries_as_the_page(
     assert typo.status_code == 422
 
 
-def test_another_users_archive_is_404_on_the_page_and_in_the_api(
-    app: Flask, db: Database, archive: Archive
-) -> None:
+def test_another_users_archive_is_404_on_the_page_and_in_the_api(app: Flask, db: Database, archive: Archive) -> None:
     with db.session(write=True) as session:
         bob = User(email="bob@example.com", timezone="UTC", password_hash=hash_password(PASSWORD))
         session.add(bob)
@@ -170,9 +168,9 @@ def test_an_archive_with_nothing_changed_says_every_item_is_carried_exactly(
         replace_account(session, plain)
     archive = _export(app, db, alice_user)
     text = _page(signed_in, f"/archives/{archive.id}/changes")
-    assert "0 changes: every item is carried exactly" in text and "<table" not in text
-    assert "Changes</dt><dd>0 changes: every item is carried exactly.</dd>" in _page(signed_in, f"/archives/{archive.id}")
-    body = app.test_client().get(
-        f"/api/v1/archives/{archive.id}/changes", headers=bearer(make_token(db, alice_user))
-    ).get_json()
-    assert body == {"count": 0, "summary": "0 changes: every item is carried exactly", "page": 1, "pages": 1, "items": []}
+    words = "0 changes: every item is carried exactly"
+    assert words in text and "<table" not in text
+    assert f"Changes</dt><dd>{words}.</dd>" in _page(signed_in, f"/archives/{archive.id}")  # and no link
+    headers = bearer(make_token(db, alice_user))
+    body = app.test_client().get(f"/api/v1/archives/{archive.id}/changes", headers=headers).get_json()
+    assert body == {"count": 0, "summary": words, "page": 1, "pages": 1, "items": []}
