@@ -20,7 +20,7 @@ The function API (for `web.archives` and `web.api`):
 - `link_lifetime(max_age_seconds, days=None)` -> how long a new link lives (bounded by the setting)
 - `links_for(session, archive_ids, user_id, now=)` -> active links of many archives at once
 - `needs_download_link(backends)` -> whether a run's deliveries may use a link (email only)
-- `archive_manifest(files, archive)` -> the archive's whole `Manifest` (meta and file list)
+- `archive_manifest(files, archive, changes_from=)` -> the archive's whole `Manifest` (meta and file list)
 - `archive_parts(files, archive)` -> the manifest's `ManifestFile`s (name, size, SHA-256)
 - `checksums_lines(archive, parts)` -> `SHA256SUMS` text for the archive file and every part
 - `member_chunks(files, archive, name, start=, length=)` -> one member's bytes, or `KeyError`
@@ -213,18 +213,19 @@ def _find(f: IO[bytes], name: str) -> Member | None:
     return next((m for m in central_directory(f) if m.name == name), None)
 
 
-def archive_manifest(files: ArchiveFiles, archive: Archive) -> Manifest:
+def archive_manifest(files: ArchiveFiles, archive: Archive, *, changes_from: int | None = None) -> Manifest:
     """The stored archive's manifest.json: its meta (counts, vCard version, ...) and every file it lists.
 
     manifest.json is parsed as it is read from the zip, and the list it gives
     is packed (`FileTable`), so even a 150,000-file archive costs a few MB.
+    `changes_from`: keep the `changes` items from that index on (`read_manifest`).
     `KeyError` if the zip holds no manifest, `ArchiveError` if it is not one.
     """
     with _opened(files, archive) as f:
         member = _find(f, MANIFEST_NAME)
         if member is None:
             raise KeyError(MANIFEST_NAME)
-        return read_manifest(zip_member_chunks(f, member))
+        return read_manifest(zip_member_chunks(f, member), changes_from=changes_from)
 
 
 def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:

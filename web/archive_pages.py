@@ -1,4 +1,4 @@
-"""The Archives pages: every archive with where it went and when it expires, one archive's manifest, delete.
+"""The Archives pages: every archive with where it went and expiry, one's manifest and changes, delete.
 
 Why pages apart from `web.archives` (which serves the bytes): these only
 show and change rows, each view calling one service: `jobs.archive_catalog`
@@ -17,9 +17,9 @@ with the curl and `sha256sum -c` commands that use it headlessly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -29,17 +29,19 @@ from werkzeug.wrappers import Response
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, ArchiveError, Manifest
 from jobs import get_context
 from jobs.archive_catalog import archive_page, deliveries, expires_at, newest_verified_at, own_archive
+from jobs.archive_changes import change_page, changes_summary
 from jobs.archive_options import seal_state
 from jobs.archive_removal import remove_archive
 from jobs.download_links import ARCHIVE_GONE, LinkRefused, active_links, archive_manifest, links_for, revoke_link
 from store import Archive, User, get_db, get_session
-from store.archive_files import ArchiveFilesError
+from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
 from web.formatting import local_time
 from web.links import link_urls, new_link
 from web.run_detail import archive_fidelity
 
 bp = Blueprint("archive_pages", __name__)
+T = TypeVar("T")
 
 FILES_PER_PAGE = 100
 _UNREADABLE = "This archive can no longer be read. Export again to get a fresh one."
@@ -97,14 +99,19 @@ def index() -> Response:
     )
 
 
-def _manifest_or_gone(archive: Archive) -> Manifest:
+def _read_or_gone(archive: Archive, read: Callable[[ArchiveFiles], T]) -> T:
+    """`read(files)` of the stored archive; 410 when its file is gone or cannot be read."""
     files = get_context().files
     if not files.exists(archive.relpath):
         abort(410, ARCHIVE_GONE)
     try:
-        return archive_manifest(files, archive)
+        return read(files)
     except (ArchiveError, ArchiveFilesError, KeyError, OSError):
         abort(410, _UNREADABLE)
+
+
+def _manifest_or_gone(archive: Archive) -> Manifest:
+    return _read_or_gone(archive, lambda files: archive_manifest(files, archive))
 
 
 def _options(manifest: Manifest) -> list[tuple[str, str]]:
@@ -155,8 +162,20 @@ def detail(archive_id: str) -> Response:
         "recipe": urls[links[0].id] if links else None,
         "seal": seal_state(user)[0],
         "readback": archive_fidelity(session, archive.id),
+        "changes": changes_summary(manifest.meta),  # (count or None, in words)
     }
     return _no_store(render_template("archive.html", **values))
+
+
+@bp.route("/archives/<archive_id>/changes")
+@login_required
+def changes(archive_id: str) -> str:
+    """Every item the export had to change to fit every system, with its reason: a page at a time."""
+    session = get_session()
+    user = _user(session)
+    archive = _own(session, archive_id)
+    listing = _read_or_gone(archive, lambda files: change_page(files, archive, _page_number()))
+    return render_template("archive_changes.html", user=user, archive=archive, listing=listing)
 
 
 def _back(archive_id: str) -> Response:

@@ -311,14 +311,20 @@ def parse_manifest(data: bytes) -> Manifest:
     return read_manifest([data])
 
 
-def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Manifest:
+def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None, changes_from: int | None = None) -> Manifest:
     """Parse and check `manifest.json` from its bytes in pieces; `ArchiveError` says what is wrong.
 
     Why pieces: the file list of a large account's manifest runs to tens of MB
     and, as parsed JSON, to hundreds. It is read one entry at a time into a
     `FileTable`; `seen` (default: a set) holds the entries' collision keys to
     catch a path listed twice, and may keep them on disk.
+
+    `changes_from` keeps one window of the `changes` items instead of the first
+    ones: items `changes_from` to `changes_from + KEPT_CHANGES` (`_read_changes`),
+    so a page can show any part of a list too long to keep whole.
     """
+    if changes_from is not None and changes_from < 0:
+        raise ValueError(f"changes_from must be 0 or more, not {changes_from}")
     files = FileTable()
     seen = set() if seen is None else seen
     reader = _JsonReader(chunks)
@@ -347,7 +353,7 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
                     _add_file(files, seen, reader.value(), len(files))
                 reader.take("]")
             elif key == CHANGES and reader.peek() == "{":
-                document[key] = _read_changes(reader)
+                document[key] = _read_changes(reader, changes_from)
             else:
                 document[key] = reader.value()
         reader.take("}")
@@ -374,7 +380,7 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None) -> Man
     )
 
 
-def _read_changes(reader: _JsonReader) -> dict[str, Any]:
+def _read_changes(reader: _JsonReader, changes_from: int | None = None) -> dict[str, Any]:
     """The `changes` section, its items checked one at a time (`exporters.archive.changes`).
 
     Why they are kept only while few: an export that renamed most files lists a
@@ -382,9 +388,15 @@ def _read_changes(reader: _JsonReader) -> dict[str, Any]:
     the files list would (see `read_manifest`). Up to `KEPT_CHANGES` items are
     kept as `items`; past that only `count` and `summary` are, with
     `items_elided` true (the items stay in manifest.json for anyone who reads it).
+
+    With `changes_from`, the items from that index on (up to `KEPT_CHANGES`) are
+    kept as `items`, and `items_from` says where they start; every item is still
+    checked. Such a section is never the whole list, so `items_elided` is true
+    even when the window holds every item: it must not be written back.
     """
     section: dict[str, Any] = {}
     kept: list[Any] = []
+    start = 0 if changes_from is None else changes_from
     listed = None
     reader.take("{")
     while reader.peek() != "}":
@@ -406,7 +418,7 @@ def _read_changes(reader: _JsonReader) -> dict[str, Any]:
                     check_change(entry, listed)
                 except ValueError as exc:
                     _require(False, str(exc))
-                if listed < KEPT_CHANGES:
+                if start <= listed < start + KEPT_CHANGES:
                     kept.append(entry)
                 listed += 1
             reader.take("]")
@@ -417,6 +429,8 @@ def _read_changes(reader: _JsonReader) -> dict[str, Any]:
         check_section(section, listed)
     except ValueError as exc:
         _require(False, str(exc))
+    if changes_from is not None:
+        return {**section, "items": kept, "items_from": changes_from, "items_elided": True}
     if (listed or 0) <= KEPT_CHANGES:
         return {**section, "items": kept}
     return {**section, "items_elided": True}

@@ -64,3 +64,17 @@ def test_list_detail_link_download_without_a_session_and_delete(
         assert stranger.request.get(url).status == 410
     finally:
         stranger.close()
+
+
+def test_the_changes_page_lists_each_change_on_a_phone_and_reads_well_to_a_screen_reader(
+    app: Flask, db: Database, alice_user: int, signed_in_page
+) -> None:
+    archive = _export(app, db, alice_user)  # alice's names make 3 changes
+    page = signed_in_page
+    page.goto(f"/archives/{archive.id}")
+    page.get_by_role("link", name="Each change, with its reason").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("What the export changed")
+    table = page.get_by_role("table", name="All 3 changes")
+    expect(table.get_by_role("row")).to_have_count(4)  # the header and one row a change
+    expect(table).to_contain_text("notes/Home/Shopping list (2).md")
+    _fits_and_reads_well(page, "archive-changes")

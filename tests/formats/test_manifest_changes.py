@@ -318,3 +318,25 @@ def test_a_parsed_manifest_with_too_many_changes_to_keep_cannot_be_written_again
     with pytest.raises(ArchiveError, match="read back without its items"):
         write_archive(io.BytesIO(), [], meta, NOW)
     assert dataclasses.is_dataclass(Change)
+
+
+def test_a_window_of_the_changes_past_the_kept_ones_is_read_in_the_pass_that_checks_every_item() -> None:
+    log = ChangeLog()
+    for i in range(KEPT_CHANGES + 100):
+        log.add(Change("note", f"n{i}", "file name", f"notes/{i}.md", "why", f"typed {i}"))
+    data = _manifest_with(log)
+    every = [json.loads(text) for text in log.encoded()]
+    for start in (0, 300, KEPT_CHANGES + 100, 10_000):
+        section = read_manifest([data], changes_from=start).meta["changes"]
+        assert section["items"] == every[start : start + KEPT_CHANGES]
+        assert (section["count"], section["items_from"], section["items_elided"]) == (len(every), start, True)
+    few = ChangeLog()
+    few.add(Change("note", "n", "file name", "notes/n.md", "why"))
+    whole = read_manifest([_manifest_with(few)], changes_from=0).meta
+    with pytest.raises(ArchiveError, match="read back without its items"):  # a window is never the whole list
+        write_archive(io.BytesIO(), [], dict(whole), NOW)
+    broken = data.replace(b'"reason": "why"', b'"reason": 7', 1)  # the first item: outside the window
+    with pytest.raises(ArchiveError, match=r"changes.items\[0\] is not a change"):
+        read_manifest([broken], changes_from=300)
+    with pytest.raises(ValueError, match="changes_from"):
+        read_manifest([data], changes_from=-1)

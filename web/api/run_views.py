@@ -1,4 +1,4 @@
-"""API: export now, follow and cancel runs, list archives and read one's manifest.
+"""API: export now, follow and cancel runs, list archives and read one's manifest and changes.
 
 Someone else's run or archive answers exactly like one that does not exist
 (404): every query is scoped to the token's user.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import url_for
 from marshmallow import RAISE
@@ -19,8 +19,9 @@ import jobs
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
 from exporters.archive.reader import read_member
 from jobs import get_context, run_lifecycle
+from jobs.archive_changes import change_page
 from store import Archive, ExportRun, RunState, get_db, get_session
-from store.archive_files import ArchiveFilesError
+from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
 from web.api import schemas
 from web.api.blueprint import bp, fail, user_id
@@ -141,10 +142,8 @@ def list_archives(args: dict[str, Any]) -> dict[str, Any]:
     return {"items": [_archive_view(a) for a in rows], "next_cursor": cursor}
 
 
-@bp.route("/archives/<archive_id>")
-@bp.response(200, schemas.ArchiveDetailSchema)
-def get_archive(archive_id: str) -> dict[str, Any]:
-    """One archive and a summary of its manifest (read from the archive itself)."""
+def _stored_archive(archive_id: str) -> tuple[Archive, ArchiveFiles]:
+    """The user's archive whose file is still stored; 404 if not theirs (or none), 410 if deleted."""
     archive = get_session().get(Archive, archive_id)
     if archive is None or archive.user_id != user_id():
         fail(404, "not_found", _NOT_FOUND.format("archive"))
@@ -152,11 +151,23 @@ def get_archive(archive_id: str) -> dict[str, Any]:
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
         fail(410, "archive_gone", gone)
+    return archive, files
+
+
+def _unreadable() -> NoReturn:
+    fail(410, "archive_unreadable", "This archive can no longer be read. Export again to get a fresh one.")
+
+
+@bp.route("/archives/<archive_id>")
+@bp.response(200, schemas.ArchiveDetailSchema)
+def get_archive(archive_id: str) -> dict[str, Any]:
+    """One archive and a summary of its manifest (read from the archive itself)."""
+    archive, files = _stored_archive(archive_id)
     try:
         with files.open(archive.relpath) as f:
             manifest = parse_manifest(read_member(f, MANIFEST_NAME))
     except (ArchiveError, ArchiveFilesError, OSError):
-        fail(410, "archive_unreadable", "This archive can no longer be read. Export again to get a fresh one.")
+        _unreadable()
     folders = Counter(f.path.split("/", 1)[0] if "/" in f.path else "." for f in manifest.files)
     version = manifest.meta.get("vcard_version")
     return {
@@ -169,4 +180,23 @@ def get_archive(archive_id: str) -> dict[str, Any]:
             "folders": dict(folders),
             "vcard_version": version if isinstance(version, str) else None,
         },
+    }
+
+
+@bp.route("/archives/<archive_id>/changes")
+@bp.arguments(schemas.ChangePageArgsSchema, location="query", unknown=RAISE)
+@bp.response(200, schemas.ChangePageSchema)
+def get_archive_changes(args: dict[str, Any], archive_id: str) -> dict[str, Any]:
+    """Every item the export had to change to fit every system, with its reason, read from the archive's manifest."""
+    archive, files = _stored_archive(archive_id)
+    try:
+        listing = change_page(files, archive, args["page"])
+    except (ArchiveError, ArchiveFilesError, KeyError, OSError):
+        _unreadable()
+    return {
+        "count": listing.count,
+        "summary": listing.summary,
+        "page": listing.page,
+        "pages": listing.pages,
+        "items": [asdict(change) for change in listing.items],
     }

@@ -294,6 +294,39 @@ class ArchivePageSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+class ChangePageArgsSchema(Schema):
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1),
+        metadata={"description": "From 1; a page past the last answers the last."},
+    )
+
+
+class ChangeSchema(Schema):
+    """One item the export had to change to fit every system (manifest.json's `changes`)."""
+
+    kind = fields.String(required=True, metadata={"enum": ["contact", "calendar", "note", "attachment"]})
+    item = fields.String(required=True, metadata={"description": "Contact UID, calendar name, note id, ..."})
+    field = fields.String(required=True, metadata={"example": "file name"})
+    original = fields.String(
+        required=True, metadata={"description": "The name as typed (shortened); empty in archives made before it."}
+    )
+    path = fields.String(required=True, metadata={"description": "Where the item is in the archive."})
+    reason = fields.String(required=True)
+
+
+class ChangePageSchema(Schema):
+    """One page of the archive's changes, 100 to a page, in manifest.json's order."""
+
+    count = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "null: made before archives listed changes."}
+    )
+    summary = fields.String(required=True, metadata={"example": "14,628 changes"})
+    page = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
+    items = fields.List(fields.Nested(ChangeSchema), required=True)
+
+
 class ScheduleSchema(Schema):
     enabled = fields.Boolean(required=True)
     frequency = fields.String(allow_none=True, required=True, metadata={"enum": ["daily", "weekly", "monthly"]})
