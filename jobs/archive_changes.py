@@ -5,8 +5,8 @@ Why from the archive: the run's row keeps only the first few changes
 list; a user who is not technical cannot open it, so the archive's changes page
 and the API (`web.archive_pages`, `web.api.run_views`) show it in pages. A 1x
 HEAVY account lists 14,628, and a parsed manifest keeps at most `KEPT_CHANGES`
-of them (memory), so each page asks `read_manifest` for its own window in the
-one pass that checks every item.
+of them (memory), so each page asks for its own window of the section, read
+(and each item checked) up to its end: the file list after it is not read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from exporters.archive.changes import SECTION, Change, count_of, summary
 from exporters.archive.manifest import KEPT_CHANGES
-from jobs.download_links import archive_manifest
+from jobs.download_links import archive_changes
 from store import Archive
 from store.archive_files import ArchiveFiles
 
@@ -41,18 +41,17 @@ class ChangePage:
 def change_page(files: ArchiveFiles, archive: Archive, page: int) -> ChangePage:
     """Page `page` (from 1) of the archive's changes, `PER_PAGE` to a page; past the last: the last.
 
-    Raises what `archive_manifest` raises for an archive that is missing or not
+    Raises what `archive_changes` raises for an archive that is missing or not
     one. A page past the last (a stale or typed address) costs a second read,
     since only reading the list tells how long it is.
     """
     page = max(1, page)
-    manifest = archive_manifest(files, archive, changes_from=(page - 1) * PER_PAGE)
-    count, words = changes_summary(manifest.meta)
+    section = archive_changes(files, archive, (page - 1) * PER_PAGE)
+    count, words = changes_summary({SECTION: section} if section is not None else {})
     pages = max(1, -(-(count or 0) // PER_PAGE))
     if page > pages:
         return change_page(files, archive, pages)
-    section = manifest.meta.get(SECTION)
-    entries = section.get("items", []) if isinstance(section, Mapping) else []
+    entries = section.get("items", []) if section is not None else []
     return ChangePage(
         count=count,
         summary=words,

@@ -32,14 +32,21 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from delivery.contract import Delivery
 from errors import InvalidInput, LifeboatError
-from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, Manifest, ManifestFile, read_manifest
+from exporters.archive.manifest import (
+    CHECKSUMS_NAME,
+    MANIFEST_NAME,
+    Manifest,
+    ManifestFile,
+    read_changes_section,
+    read_manifest,
+)
 from exporters.archive.zipdir import Member, central_directory
 from exporters.archive.zipdir import member_chunks as zip_member_chunks
 from store import Archive, DownloadLink
@@ -221,11 +228,24 @@ def archive_manifest(files: ArchiveFiles, archive: Archive, *, changes_from: int
     `changes_from`: keep the `changes` items from that index on (`read_manifest`).
     `KeyError` if the zip holds no manifest, `ArchiveError` if it is not one.
     """
+    with _manifest_chunks(files, archive) as chunks:
+        return read_manifest(chunks, changes_from=changes_from)
+
+
+def archive_changes(files: ArchiveFiles, archive: Archive, changes_from: int) -> dict[str, Any] | None:
+    """The stored archive's `changes` section alone, items from `changes_from` on (`read_changes_section`)."""
+    with _manifest_chunks(files, archive) as chunks:
+        return read_changes_section(chunks, changes_from)
+
+
+@contextlib.contextmanager
+def _manifest_chunks(files: ArchiveFiles, archive: Archive) -> Iterator[Iterator[bytes]]:
+    """manifest.json of the stored archive, as pieces; `KeyError` if the zip holds none."""
     with _opened(files, archive) as f:
         member = _find(f, MANIFEST_NAME)
         if member is None:
             raise KeyError(MANIFEST_NAME)
-        return read_manifest(zip_member_chunks(f, member), changes_from=changes_from)
+        yield zip_member_chunks(f, member)
 
 
 def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:

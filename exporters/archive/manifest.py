@@ -380,6 +380,37 @@ def read_manifest(chunks: Iterable[bytes], *, seen: KeySet | None = None, change
     )
 
 
+def read_changes_section(chunks: Iterable[bytes], changes_from: int) -> dict[str, Any] | None:
+    """Only the `changes` section of `manifest.json`, with the items `read_manifest(changes_from=)` keeps.
+
+    Why apart: a page of changes needs nothing else, and the section comes before
+    the file list, which is most of a big archive's manifest (150,000 entries);
+    reading stops once the section is read. None if the document has none. The
+    items are checked as `read_manifest` checks them; the rest of the document is
+    not (the archive was verified when it was written; this only shows it).
+    """
+    if changes_from < 0:
+        raise ValueError(f"changes_from must be 0 or more, not {changes_from}")
+    reader = _JsonReader(chunks)
+    try:
+        reader.take("{")
+        first = True
+        while reader.peek() != "}":
+            if not first:
+                reader.take(",")
+            first = False
+            if reader.peek() != '"':
+                raise reader.error("Expecting property name enclosed in double quotes")
+            key = reader.value()
+            reader.take(":")
+            if key == CHANGES and reader.peek() == "{":
+                return _read_changes(reader, changes_from)
+            reader.value()
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArchiveError(f"manifest.json is not valid JSON: {exc}") from None
+    return None
+
+
 def _read_changes(reader: _JsonReader, changes_from: int | None = None) -> dict[str, Any]:
     """The `changes` section, its items checked one at a time (`exporters.archive.changes`).
 

@@ -40,6 +40,7 @@ from exporters.archive.manifest import (
     Manifest,
     ManifestFile,
     parse_manifest,
+    read_changes_section,
     read_manifest,
 )
 from exporters.archive.reader import verify_archive
@@ -340,3 +341,19 @@ def test_a_window_of_the_changes_past_the_kept_ones_is_read_in_the_pass_that_che
         read_manifest([broken], changes_from=300)
     with pytest.raises(ValueError, match="changes_from"):
         read_manifest([data], changes_from=-1)
+
+
+def test_the_changes_section_alone_is_the_window_a_whole_read_keeps_and_the_file_list_after_it_is_not_read() -> None:
+    log = ChangeLog()
+    for i in range(KEPT_CHANGES + 100):
+        log.add(Change("note", f"n{i}", "file name", f"notes/{i}.md", "why", f"typed {i}"))
+    data = _manifest_with(log)
+    assert data.index(b'"changes"') < data.index(b'"files"')  # the order the writer gives
+    for start in (0, 300, 10_000):
+        whole = read_manifest([data], changes_from=start).meta["changes"]
+        assert read_changes_section([data[i : i + 97] for i in range(0, len(data), 97)], start) == whole
+    cut = data[: data.index(b'"files"') + 20]  # a file list that is cut short is never reached
+    assert read_changes_section([cut], 0) == read_manifest([data], changes_from=0).meta["changes"]
+    with pytest.raises(ArchiveError, match=r"changes.items\[0\] is not a change"):  # items are checked
+        read_changes_section([data.replace(b'"reason": "why"', b'"reason": 7', 1)], 300)
+    assert read_changes_section([json.dumps({"format": "lifeboat-archive", "files": []}).encode()], 0) is None
