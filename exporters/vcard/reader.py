@@ -27,6 +27,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from operator import itemgetter
 from typing import NamedTuple
 
 from vobject.base import ParseError, getLogicalLines, parseLine
@@ -356,9 +357,12 @@ def _contact(properties: list[_Property]) -> Contact:
     for prop in properties:
         by_name[prop.name].append(prop)
     first = {name: props[0] for name, props in by_name.items()}.get
-    plain = _UNCANONICAL.search("\n".join([prop.value for prop in properties if prop.name != "PHOTO"])) is None
-    canon: Callable[[str], str] = _same if plain else canonical.text
+    if "PHOTO" in by_name:
+        plain = _UNCANONICAL.search("\n".join([prop.value for prop in properties if prop.name != "PHOTO"])) is None
+    else:
+        plain = _UNCANONICAL.search("\n".join(map(_value, properties))) is None
     text: TextOf = _plain_text if plain else _canonical_text
+    typed = _plain_typed if plain else _canonical_typed
     uid = (text(p.value) if (p := first("UID")) else None) or _derived_uid(properties)
     fn = first("FN")
     org = _split(p.value, ";") if (p := first("ORG")) else [""]
@@ -370,7 +374,7 @@ def _contact(properties: list[_Property]) -> Contact:
         extra = {}
         for prop in properties:  # every value, as before: canonical.text refuses a lone surrogate
             if prop.name not in RESERVED_PROPERTIES:
-                extra.setdefault(prop.name, canon(prop.value))
+                extra.setdefault(prop.name, canonical.text(prop.value))
     try:
         photo = next(filter(None, map(_photo, by_name["PHOTO"])), None) if "PHOTO" in by_name else None
     except ValueError as exc:
@@ -384,11 +388,11 @@ def _contact(properties: list[_Property]) -> Contact:
         department="; ".join(departments) or None,
         title=text(p.value) if (p := first("TITLE")) else None,
         role=text(p.value) if (p := first("ROLE")) else None,
-        emails=tuple(_typed(prop, canon) for prop in by_name["EMAIL"]) if "EMAIL" in by_name else (),
-        phones=tuple(_typed(prop, canon) for prop in by_name["TEL"]) if "TEL" in by_name else (),
+        emails=tuple(map(typed, by_name["EMAIL"])) if "EMAIL" in by_name else (),
+        phones=tuple(map(typed, by_name["TEL"])) if "TEL" in by_name else (),
         addresses=_addresses(by_name["ADR"], by_name["LABEL"], text) if "ADR" in by_name or "LABEL" in by_name else (),
-        urls=tuple(_typed(prop, canon) for prop in by_name["URL"]) if "URL" in by_name else (),
-        impps=tuple(_typed(prop, canon) for prop in by_name["IMPP"]) if "IMPP" in by_name else (),
+        urls=tuple(map(typed, by_name["URL"])) if "URL" in by_name else (),
+        impps=tuple(map(typed, by_name["IMPP"])) if "IMPP" in by_name else (),
         birthday=_date(first("BDAY")),
         anniversary=_date(anniversary),
         categories=tuple(
@@ -404,8 +408,7 @@ def _contact(properties: list[_Property]) -> Contact:
     )
 
 
-def _same(value: str) -> str:
-    return value
+_value = itemgetter(2)  # a `_Property`'s value
 
 
 def _plain_text(value: str) -> str | None:
@@ -461,10 +464,16 @@ def _types_of(prop: _Property) -> tuple[tuple[str, ...], bool]:
     return types
 
 
-def _typed(prop: _Property, canon: Callable[[str], str]) -> Typed:
+def _plain_typed(prop: _Property) -> Typed:
+    """EMAIL, TEL, URL or IMPP of a card without anything `canonical.text` changes."""
     types, preferred = _types_of(prop)
     value = prop.value
-    return Typed(canon(_unescape(value) if "\\" in value else value), types, preferred)
+    return Typed(_unescape(value) if "\\" in value else value, types, preferred)
+
+
+def _canonical_typed(prop: _Property) -> Typed:
+    types, preferred = _types_of(prop)
+    return Typed(canonical.text(_unescape(prop.value)), types, preferred)
 
 
 def _addresses(
