@@ -200,7 +200,7 @@ def _card_texts(chunks: Iterable[bytes]) -> Iterator[tuple[str, int, Numbered | 
                 if mark:
                     depth, ended = _marked(head[:-strip], depth, ended)
                     ended = ended and not folded
-        else:
+        else:  # a line at a time; a head line does what a segment's does above, in the same order
             for line in block[:-1].split("\n"):
                 bare = line[:-1] if line.endswith("\r") else line
                 if "\r" in bare:

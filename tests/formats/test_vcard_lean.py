@@ -74,7 +74,7 @@ ODD_LINES = [
     "X-A;X-B=1;:v",
     "X-A;X-B=,,:v",
     "X-A;X-B==:v",
-    "X-A;X-B=1,\"2\":v",
+    'X-A;X-B=1,"2":v',
     "X-DUP:first",
     "X-DUP:second",
     "UID:",
