@@ -386,7 +386,7 @@ def _contact(properties: list[_Property]) -> Contact:
     org = _split(p.value, ";") if (p := first("ORG")) else [""]
     departments = [unit for unit in map(text, org[1:]) if unit]
     anniversary = first("ANNIVERSARY") or first("X-ANNIVERSARY")
-    if plain:
+    if plain:  # PHOTO, the one value not searched, is reserved: never in `extra`
         extra = {name: props[0].value for name, props in by_name.items() if name not in RESERVED_PROPERTIES}
     else:
         extra = {}
