@@ -106,8 +106,10 @@ def stream_vcards(chunks: Iterable[bytes]) -> Iterator[Contact]:
 
 
 _CARD_MARK = re.compile(r"(?:[^:;.]*\.)?(BEGIN|END)(?:;[^:]*)?:(.*)", re.IGNORECASE | re.DOTALL)
-# A logical line of a block without lone CRs or tab folds: its first physical line (with, in group 2,
-# BEGIN or END where `_CARD_MARK` would find them), then its continuation lines.
+# A logical line of a block without lone CRs or tab folds: its first physical line, then its
+# continuation lines. Group 2 holds BEGIN or END wherever `_CARD_MARK` could match the line: the
+# group prefix is the same (the text up to the first dot, if no colon or semicolon comes first)
+# and so is the case folding, so a line without it is no mark; `_marked` decides the others.
 _SEGMENT = re.compile(r"((?:[^:;.\n]*\.)?(BEGIN|END)?[^\n]*+\n)((?: [^\n]*+\n)*+)", re.IGNORECASE)
 _CONTINUED = re.compile(r"(?: [^\n]*+\n)++")
 _LONE_CR = re.compile(r"\r(?!\n)")
