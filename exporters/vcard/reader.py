@@ -20,9 +20,9 @@ to `canonical.text` for every value. Each shortcut gives what the long way gives
 or steps aside for it: blocks of uniformly ended lines are cut into logical
 lines by one regular expression (`_card_texts`), each distinct head is parsed
 once (`_HEADS`), and a card without anything `canonical.text` changes skips it
-(`_contact`). `bench/vcard_read.py --code /work/main --code .` (1x HEAVY, 10,000
-cards, vCard 3.0, 7 interleaved rounds, CPU): 2.05x (1.64-2.23) read a piece per
-card as the drill reads them, 1.88x (1.40-2.01) in 64 KiB pieces. The reader
+(`_contact`). `bench/vcard_read.py --code /work/main --code . --rounds 15` (1x HEAVY, 10,000
+cards, vCard 3.0, interleaved rounds, CPU): 1.94x (1.38-3.07) read a piece per
+card as the drill reads them, 1.98x (1.65-2.27) in 64 KiB pieces. The reader
 before them is kept as tests/formats/vcard_reader_oracle.py, and
 tests/formats/test_vcard_lean.py holds the two equal on our writer's cards and
 on hostile ones.
