@@ -53,6 +53,9 @@ REPEATABLE = frozenset({"ATTENDEE", "CATEGORIES", "RDATE", "EXDATE"})  # the oth
 _VALUE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:T([0-9]{2})([0-9]{2})([0-9]{2})(Z?))?\Z", re.ASCII)
 _NAME = re.compile(r"[A-Z0-9-]+\Z", re.ASCII)
 _KEPT = 4096  # distinct heads and other-property lines remembered
+# Only lines this short are remembered: a long one (an HTML X-ALT-DESC of 50 KB) is parsed each time, so the
+# memory the memos hold stays bounded by their entries, whatever a file holds.
+KEPT_LINE_CHARS = 512
 
 
 class LeanComponent(dict[str, Any]):
@@ -192,7 +195,7 @@ class LeanDecoder:
             return name, _Times([_Time(_value(item, tzid), params) for item in raw.split(",")], params)
         if name in ("BEGIN", "END"):
             raise _Refused
-        return name, self._other(kind, line)
+        return name, (self._other if len(line) <= KEPT_LINE_CHARS else self._parse_other)(kind, line)
 
     def _parse_other(self, kind: str, line: str) -> Any:
         """icalendar's property for one line, parsed in a component of the same kind."""

@@ -33,7 +33,7 @@ from icalendar.parser.property import unescape_backslash
 from account.records import Alarm, Event, When
 from account.recurrence import canonical_rrule
 from exporters.ical import reader as slow
-from exporters.ical.lean import LeanComponent, Refused
+from exporters.ical.lean import KEPT_LINE_CHARS, LeanComponent, Refused
 from exporters.ical.values import MARK, conform, fit_end, optional
 
 _TEXTS = {"UID": 0, "SUMMARY": 1, "DESCRIPTION": 2, "LOCATION": 3}  # read when the line has no parameters
@@ -173,9 +173,11 @@ def _when(name: str, head: str, raw: str, *, marked_none: bool = False) -> Any:
     known = _TIME_HEADS.get(head)
     if known is None:
         tzid, params = slow._LEAN.time_head(name, head)
-        if len(_TIME_HEADS) >= _KEPT_LINES:
-            _TIME_HEADS.clear()
-        known = _TIME_HEADS[head] = (tzid, params.get("TZID"), (params.get(MARK) or "").upper() == "TRUE")
+        known = (tzid, params.get("TZID"), (params.get(MARK) or "").upper() == "TRUE")
+        if len(head) <= KEPT_LINE_CHARS:
+            if len(_TIME_HEADS) >= _KEPT_LINES:
+                _TIME_HEADS.clear()
+            _TIME_HEADS[head] = known
     tzid, zone, marked = known
     value = slow._LEAN.time_value(raw, tzid)
     return None if marked and marked_none else slow._when_of(value, zone)
@@ -188,9 +190,10 @@ def _reading(line: str) -> Reading:
         reading = _REFUSED if name in _LONG_WAY else _read(name, prop)
     except (Refused, ValueError):
         reading = _REFUSED
-    if len(_LINES) >= _KEPT_LINES:
-        _LINES.clear()
-    _LINES[line] = reading
+    if len(line) <= KEPT_LINE_CHARS:
+        if len(_LINES) >= _KEPT_LINES:
+            _LINES.clear()
+        _LINES[line] = reading
     return reading
 
 
@@ -229,7 +232,8 @@ def _alarm_component(block: tuple[str, ...]) -> LeanComponent | None:
                 break
     except Refused:
         component = None
-    if len(_ALARMS) >= _KEPT_LINES:
-        _ALARMS.clear()
-    _ALARMS[block] = component
+    if sum(map(len, block)) <= KEPT_LINE_CHARS * 4:
+        if len(_ALARMS) >= _KEPT_LINES:
+            _ALARMS.clear()
+        _ALARMS[block] = component
     return component

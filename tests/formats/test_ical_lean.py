@@ -23,7 +23,7 @@ from account.jsonio import account_from_dict
 from account.records import Calendar, CalendarInfo, Event, Override, When
 from account.sample import SampleSize, generate_account
 from errors import InvalidInput
-from exporters.ical import quick, reader
+from exporters.ical import lean, quick, reader
 from exporters.ical.reader import stream_calendar
 from exporters.ical.writer import iter_calendar, zones_used
 from tests.profiles import examples
@@ -259,3 +259,16 @@ def test_each_odd_line_reads_the_same_either_way(line: str) -> None:
     data = export(Calendar(CalendarInfo("Edited"), (_EVENT,)))
     assert_same(data.replace(b"SUMMARY:Stand-up\r\n", line.encode() + b"\r\n"))
     assert_same(data.replace(b"SUMMARY:Stand-up\r\n", b"SUMMARY:Stand-up\r\n" + line.encode() + b"\r\n"))
+
+
+def test_long_lines_are_read_alike_and_not_remembered() -> None:
+    """A foreign 50 KB X- property on every event is read the same either way and kept in no memo."""
+    events = tuple(replace(_EVENT, uid=f"long-{i}") for i in range(3))
+    data = export(Calendar(CalendarInfo("Long"), events)).decode()
+    long_lines = [f"X-ALT-DESC;FMTTYPE=text/html:{'<p>' + str(i) * 20_000}" for i in range(3)]
+    parts = data.split("SUMMARY:Stand-up\r\n")
+    edited = parts[0] + "".join(
+        f"SUMMARY:Stand-up\r\n{line}\r\n{rest}" for line, rest in zip(long_lines, parts[1:], strict=True)
+    )
+    assert assert_same(edited.encode())[1] == events
+    assert not any(len(line) > lean.KEPT_LINE_CHARS for line in quick._LINES)
