@@ -76,6 +76,7 @@ from exporters.archive.differences import (
 from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR, batches
 from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
+from exporters.ical.quick import read_block
 from exporters.ical.reader import UnreadableEvent, stream_calendar, stream_calendar_items
 from exporters.ical.writer import stamp_line
 from exporters.markdown.reader import read_note
@@ -452,13 +453,20 @@ def _events_remembered(
         _calendar_info(result, memo, head_key, info, found_info)
         return
 
+    load = functools.partial(source.events_by_key, calendar_key)
+
     def pieces() -> Iterator[bytes]:
+        """The header, then the missed groups the one-pass reader leaves to the stream (it checks the others)."""
         assert split.head is not None
         yield split.head
         todo = first
         while True:
             piece: list[bytes] = []  # groups handed on ~64 KiB at a time: the reader's cost per chunk is not small
             for version, key, group in todo:
+                event = read_block(group)  # a series VEVENT as our writer lays it out: no stream needed
+                if event is not None:
+                    _checked(result, memo, "event", version, key, event, load, event_id)
+                    continue
                 sent.append((version, key))
                 piece.append(group)
                 if len(piece) >= PIECE_GROUPS:
@@ -475,7 +483,6 @@ def _events_remembered(
     found_info, events = stream_calendar_items(pieces())
     result.items += 1
     _calendar_info(result, memo, head_key, info, found_info)
-    load = functools.partial(source.events_by_key, calendar_key)
     for event in events:
         if not sent:
             raise Unsplittable("one event per group")

@@ -328,12 +328,18 @@ def _logical_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         text = held + "\n" + text if held else text.lstrip("\n")  # no line before: nothing to continue
         while "\n\n" in text:  # blank lines: skipped, so a fold after one continues the line before it
             text = text.replace("\n\n", "\n")
-        lines = _UNFOLD.sub("", text).split("\n")
-        lines.pop()  # "" after the last line end
+        lines = unfolded(text)
         held = lines.pop() if lines else held
         yield from lines
     if held:
         yield held
+
+
+def unfolded(text: str) -> list[str]:
+    """The logical lines of `text` (complete lines, each ending in LF, no blank one), folds joined."""
+    lines = _UNFOLD.sub("", text).split("\n")
+    lines.pop()  # "" after the last line end
+    return lines
 
 
 _UNFOLD = re.compile(r"\n[ \t]")

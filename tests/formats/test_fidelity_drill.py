@@ -109,6 +109,29 @@ def test_a_generated_account_reads_back_with_no_difference(export: Callable[...,
     assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
 
 
+def test_the_memo_reads_each_series_our_writer_emits_straight_from_its_bytes_and_the_rest_as_a_stream(
+    export: Callable[..., ExportResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import exporters.archive.drill_memo
+
+    account = generate_account("generated@example.com", SMALL, seed=5)
+    read_block = exporters.archive.drill_memo.read_block
+    taken: list[bool] = []
+
+    def counting(data: bytes) -> Any:
+        event = read_block(data)
+        taken.append(event is not None)
+        return event
+
+    monkeypatch.setattr(exporters.archive.drill_memo, "read_block", counting)
+    result = export(account, cache_dir=tmp_path / "cache")  # a first export: every group read
+    assert result.drill is not None and result.drill.method == "memo"
+    assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
+    events = [e for c in account.calendars for e in c.events]
+    assert len(taken) == len(events)
+    assert sum(taken) == sum(not e.overrides for e in events) > 0  # a series with overrides: the stream reads it
+
+
 def test_a_generated_account_in_two_processes_reads_back_with_no_difference(
     export: Callable[..., ExportResult],
 ) -> None:
