@@ -32,7 +32,7 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
-from jobs.commands.stopping import stop_on_signals
+from jobs.commands.stopping import Stopped, stop_on_signals
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.housekeeping import remove_abandoned
@@ -118,7 +118,13 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         cache_dir=get_context().export_cache_dir,
         signer=get_context().signing_key,
     )
-    path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+    try:
+        path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+    except Stopped as stopped:  # the archive is recorded: the user sees it, so the line says it is kept
+        place = files.local_path(result.archive.relpath) or f"{result.archive.relpath} in the archive store"
+        unfinished = " and ".join(what for what, asked in ((f"the copy into {out}", out), ("--check", check)) if asked)
+        stopped.kept = f"{place}; {unfinished} did not finish"
+        raise
     drilled = ""
     if result.drill is not None:
         where = [(d.kind, d.item, d.field) for d in result.drill.described]
