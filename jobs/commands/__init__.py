@@ -378,7 +378,8 @@ def verify_command(
     delete). The report is the same either way; --fresh parses everything.
     """
     keys = _verify_keys(keys_file)
-    _refuse_sealed(archive)  # first: a receipt's archive SHA-256 is the decrypted file's, so it would not match
+    # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.
+    _refuse_sealed(archive, "lifeboat verify {plain}")
     if expect is not None:
         _check_expected_digest(archive, expect)
     try:
@@ -398,17 +399,20 @@ def verify_command(
         click.echo(f"  {report.memo_line()}{hint}")
 
 
-def _refuse_sealed(archive: Path) -> None:
-    """An archive still encrypted to its owner's key is opened first, with the standard tool; say which."""
+def _refuse_sealed(archive: Path, then: str) -> None:
+    """An archive still encrypted to its owner's key is opened first, with the standard tool; say which.
+
+    `then` is the command to run on the opened file (`{plain}` is its name). `restore` asks too: what a
+    user has of an encrypted archive (the bucket's, the email's, a link's) is the encrypted file, and
+    the zip reader's "not a readable ZIP archive; is it truncated?" sent a user trial looking for damage.
+    """
     with archive.open("rb") as f:
         kind = sealed_kind(f.read(64))
     if kind is None:
         return
     command = decrypt_command(kind, archive.name)
-    plain = plain_name(archive.name)
-    raise click.ClickException(
-        f"{archive}: encrypted to your key; open it first with `{command}`, then run `lifeboat verify {plain}`."
-    )
+    after = then.replace("{plain}", plain_name(archive.name))  # not format(): an address may hold braces
+    raise click.ClickException(f"{archive}: encrypted to your key; open it first with `{command}`, then run `{after}`.")
 
 
 def _verify_memo_dir() -> Path:
@@ -457,6 +461,7 @@ def restore_command(archive: Path, email: str) -> None:
     with get_db().session() as session:
         refuse_staff_data(session, email)
         existed = find_user(session, email) is not None
+    _refuse_sealed(archive, "lifeboat restore {plain} --email " + email)
     made_for = _archive_owner(archive)
     try:
         restored = restore_archive(get_db(), archive, email, keys=_verify_keys(None))
