@@ -171,7 +171,7 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
         log.info("run delivered", extra={"run_id": run_id})
         return RunState.DELIVERED
     except LeaseLost:
-        log.warning("run lease lost; another worker owns it now", extra={"run_id": run_id})
+        _log_lost(ctx, run_id)
         return "lost"
     except DeliveryError as exc:
         return _failed(ctx, run_id, owner, exc.user_message, permanent=exc.permanent, operator=exc.operator)
@@ -184,6 +184,21 @@ def run_claimed(ctx: JobContext, run_id: str, owner: str) -> str:
     finally:
         if made is not None:
             made.discard(ctx)
+
+
+def _log_lost(ctx: JobContext, run_id: str) -> None:
+    """Why the run stopped being this worker's: the user cancelled it (info), or another worker took it over.
+
+    Why ask: `runs.cancel` clears the lease as a take-over does, so every "Cancel" read in the
+    log as a warning that another worker owned the run (user trial), sending support after a
+    lease problem there was not.
+    """
+    with ctx.db.session() as session:
+        state = session.scalar(select(ExportRun.state).where(ExportRun.id == run_id))
+    if state == RunState.CANCELLED:
+        log.info("run cancelled by its user; its export stopped", extra={"run_id": run_id})
+    else:
+        log.warning("run lease lost; another worker owns it now", extra={"run_id": run_id})
 
 
 @dataclass

@@ -43,7 +43,7 @@ from account import storable
 from account.records import KINDS, Account, CalendarInfo, Contact, Event, Note, When
 from errors import InvalidInput
 from store import mapping
-from store.accounts import Counts, get_or_create_user
+from store.accounts import Counts, find_user, get_or_create_user
 from store.base import utcnow
 from store.calendars import CalendarRow, EventRow
 from store.contacts import ContactRow
@@ -301,9 +301,14 @@ def _log_replaced(owner: Owner, tally: _Tally) -> None:
 
 
 def _write(session: Session, owner: Owner, kinds: Collection[str], steps: Iterable[Step]) -> User:
-    user = get_or_create_user(session, owner.email)
-    user.display_name = owner.display_name
-    user.timezone = owner.timezone
+    user = find_user(session, owner.email)
+    # The name and time zone (what the calendars are exported in) are the account's, not one kind's: an
+    # archive of some kinds leaves them as they are, as it leaves the other kinds (a user trial restored
+    # another account's notes-only archive, and the account's time zone and name became that account's).
+    if user is None or set(KINDS) <= set(kinds):
+        user = user or get_or_create_user(session, owner.email)
+        user.display_name = owner.display_name
+        user.timezone = owner.timezone
     for kind, model in (("contacts", ContactRow), ("calendars", CalendarRow), ("notes", NoteRow)):
         if kind in kinds:
             session.execute(delete(model).where(model.user_id == user.id))

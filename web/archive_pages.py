@@ -67,8 +67,12 @@ def _own(session: Session, archive_id: str, *, deleted_ok: bool = False) -> Arch
 
 
 def _page_number(name: str = "page") -> int:
-    value = request.args.get(name, "1")
-    return int(value) if value.isdigit() and len(value) < 7 else 1
+    """`?page=` from 1 (callers show the last page for one past it); anything not a whole number is 1.
+
+    Why `type=int` rather than `isdigit()`: `"²".isdigit()` is true and `int("²")` raises, a 500 on
+    every paged archive page (user trial). A long number is one past the last too, as in the API.
+    """
+    return max(request.args.get(name, 1, type=int), 1)
 
 
 def _no_store(html: str) -> Response:

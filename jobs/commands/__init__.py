@@ -32,7 +32,7 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
-from jobs.commands.stopping import stop_on_signals
+from jobs.commands.stopping import Stopped, stop_on_signals
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.housekeeping import remove_abandoned
@@ -118,7 +118,13 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         cache_dir=get_context().export_cache_dir,
         signer=get_context().signing_key,
     )
-    path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+    try:
+        path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+    except Stopped as stopped:  # the archive is recorded: the user sees it, so the line says it is kept
+        place = files.local_path(result.archive.relpath) or f"{result.archive.relpath} in the archive store"
+        unfinished = " and ".join(what for what, asked in ((f"the copy into {out}", out), ("--check", check)) if asked)
+        stopped.kept = f"{place}; {unfinished} did not finish"
+        raise
     drilled = ""
     if result.drill is not None:
         where = [(d.kind, d.item, d.field) for d in result.drill.described]
@@ -372,7 +378,8 @@ def verify_command(
     delete). The report is the same either way; --fresh parses everything.
     """
     keys = _verify_keys(keys_file)
-    _refuse_sealed(archive)  # first: a receipt's archive SHA-256 is the decrypted file's, so it would not match
+    # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.
+    _refuse_sealed(archive, "lifeboat verify {plain}")
     if expect is not None:
         _check_expected_digest(archive, expect)
     try:
@@ -392,17 +399,20 @@ def verify_command(
         click.echo(f"  {report.memo_line()}{hint}")
 
 
-def _refuse_sealed(archive: Path) -> None:
-    """An archive still encrypted to its owner's key is opened first, with the standard tool; say which."""
+def _refuse_sealed(archive: Path, then: str) -> None:
+    """An archive still encrypted to its owner's key is opened first, with the standard tool; say which.
+
+    `then` is the command to run on the opened file (`{plain}` is its name). `restore` asks too: what a
+    user has of an encrypted archive (the bucket's, the email's, a link's) is the encrypted file, and
+    the zip reader's "not a readable ZIP archive; is it truncated?" sent a user trial looking for damage.
+    """
     with archive.open("rb") as f:
         kind = sealed_kind(f.read(64))
     if kind is None:
         return
     command = decrypt_command(kind, archive.name)
-    plain = plain_name(archive.name)
-    raise click.ClickException(
-        f"{archive}: encrypted to your key; open it first with `{command}`, then run `lifeboat verify {plain}`."
-    )
+    after = then.replace("{plain}", plain_name(archive.name))  # not format(): an address may hold braces
+    raise click.ClickException(f"{archive}: encrypted to your key; open it first with `{command}`, then run `{after}`.")
 
 
 def _verify_memo_dir() -> Path:
@@ -451,6 +461,7 @@ def restore_command(archive: Path, email: str) -> None:
     with get_db().session() as session:
         refuse_staff_data(session, email)
         existed = find_user(session, email) is not None
+    _refuse_sealed(archive, "lifeboat restore {plain} --email " + email)
     made_for = _archive_owner(archive)
     try:
         restored = restore_archive(get_db(), archive, email, keys=_verify_keys(None))

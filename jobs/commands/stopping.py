@@ -32,11 +32,18 @@ class _StoppedError(click.ClickException):
 
 
 class Stopped(BaseException):
-    """A stop signal arrived while a command ran (`stop_on_signals`)."""
+    """A stop signal arrived while a command ran (`stop_on_signals`).
+
+    `kept` names what the command had finished and keeps (an archive recorded in
+    the store before the copy into --out): the one line must not say that all its
+    work was undone when a user can already see the archive (a user trial found the
+    line saying so and ran the export again, for a second archive).
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+        self.kept: str | None = None
 
 
 @contextlib.contextmanager
@@ -63,7 +70,11 @@ def stop_on_signals() -> Iterator[None]:
         yield
     except Stopped as exc:
         name = signal.Signals(exc.signum).name
-        message = f"Stopped by {name}; its unfinished files were removed. Run the same command again to finish."
+        if exc.kept is None:
+            message = f"Stopped by {name}; its unfinished files were removed. Run the same command again to finish."
+        else:
+            kept = exc.kept
+            message = f"Stopped by {name} after the archive was made, read back and kept: {kept}, its files removed."
         raise _StoppedError(message, exc.signum) from None
     finally:
         for number, handler in previous.items():

@@ -7,6 +7,7 @@ must leave the kinds the archive does not hold as they are in the store.
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -85,6 +86,24 @@ def test_restoring_a_notes_only_archive_keeps_the_contacts_and_calendars_in_the_
     assert restored.contacts == stored_alice.contacts
     assert restored.calendars == stored_alice.calendars
     assert restored.notes == stored_alice.notes
+
+
+def test_restoring_another_accounts_notes_only_archive_keeps_this_accounts_name_and_time_zone(
+    db: Database, stored_alice: Account, tmp_path: Path
+) -> None:
+    bob = dataclasses.replace(stored_alice, email="bob@example.com", display_name="Bob", timezone="Asia/Kathmandu")
+    assert (bob.display_name, bob.timezone) != (stored_alice.display_name, stored_alice.timezone)
+    with db.session(write=True) as session:
+        replace_account(session, bob)
+    path = _export(db, bob.email, tmp_path, ("notes",))
+    restore_archive(db, path, stored_alice.email)
+    restore_archive(db, path, "carol@example.com")  # a new account takes what the archive says
+    with db.session() as session:
+        alice, carol = (find_user(session, email) for email in (stored_alice.email, "carol@example.com"))
+        assert alice is not None and carol is not None
+        assert (alice.display_name, alice.timezone) == (stored_alice.display_name, stored_alice.timezone)
+        assert (carol.display_name, carol.timezone) == ("Bob", "Asia/Kathmandu")
+        assert AccountReader(session, alice).account().notes == bob.notes
 
 
 def test_a_full_export_lists_every_kind_and_has_no_left_out_line(

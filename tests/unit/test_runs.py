@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import jobs.execute
 import jobs.export
 from account.records import Account
 from delivery.contract import Delivery, Payload, Receipt
@@ -151,6 +153,41 @@ def test_a_run_taken_over_before_its_finish_leaves_no_archive_row_and_no_zip(
         run = session.get(ExportRun, run_id)
         assert run is not None and run.state == RunState.RUNNING and run.archive_id is None
     assert [p for p in ctx.archive_dir.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("how", ["cancelled", "taken over"])
+def test_a_run_cancelled_mid_export_is_logged_as_cancelled_and_only_a_take_over_as_a_lost_lease(
+    ctx: JobContext, db: Database, user_id: int, clock: Clock, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """What the executor logs when its heartbeat finds the run no longer its own (`LeaseLost`)."""
+    run_id = _queue(db, user_id, clock())
+    assert runs_claim(db, run_id, clock())
+    if how == "cancelled":
+        assert run_lifecycle.cancel(db, run_id, user_id, now=clock()) == RunState.CANCELLED
+    else:
+        with db.session(write=True) as session:
+            run = session.get(ExportRun, run_id)
+            assert run is not None
+            run.lease_owner = "another-worker"
+    said: list[tuple[int, str]] = []
+
+    class Said:  # the execution's log, whatever the app's logging configuration does with it
+        def info(self, message: str, *args: object, **kwargs: object) -> None:
+            said.append((logging.INFO, message))
+
+        def warning(self, message: str, *args: object, **kwargs: object) -> None:
+            said.append((logging.WARNING, message))
+
+    monkeypatch.setattr(jobs.execute, "log", Said())
+    jobs.execute._log_lost(ctx, run_id)
+    if how == "cancelled":
+        assert said == [(logging.INFO, "run cancelled by its user; its export stopped")]
+    else:
+        assert said == [(logging.WARNING, "run lease lost; another worker owns it now")]
+
+
+def runs_claim(db: Database, run_id: str, now: dt.datetime) -> bool:
+    return run_lifecycle.claim(db, run_id, "test", now=now, lease=dt.timedelta(minutes=5))
 
 
 def test_only_one_active_run_per_user(db: Database, user_id: int, clock: Clock) -> None:

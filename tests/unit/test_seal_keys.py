@@ -112,6 +112,23 @@ def test_verify_of_a_still_encrypted_archive_says_how_to_open_it_first(
     assert expected.exit_code == 1 and "open it first" in expected.output
 
 
+@pytest.mark.parametrize("which", ["age", "openpgp"])
+def test_restore_of_a_still_encrypted_archive_says_how_to_open_it_first(
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, which: str, request: pytest.FixtureRequest
+) -> None:
+    key = parse_seal_key(request.getfixturevalue(f"{which}_key").public)
+    plain = tmp_path / "lifeboat-alice-20261207T020000Z.zip"
+    plain.write_bytes(b"PK\x05\x06" + bytes(18))
+    sealed = seal_file(plain, tmp_path / (plain.name + key.suffix), key).path
+    result = runner.invoke(args=["restore", str(sealed), "--email", "alice.copy@example.com"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "not a readable ZIP archive" not in result.output
+    assert f"encrypted to your key; open it first with `{key.decrypt_hint(sealed.name)}`" in result.output
+    assert f"then run `lifeboat restore {plain.name} --email alice.copy@example.com`" in result.output
+    with db.session() as session:
+        assert session.query(User).filter_by(email="alice.copy@example.com").first() is None
+
+
 @pytest.mark.parametrize(
     ("value", "words"),
     [

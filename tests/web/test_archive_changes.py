@@ -92,12 +92,21 @@ def test_page_numbers_past_the_last_show_the_last_and_others_the_first(
 ) -> None:
     listed = _listed(app, archive)
     last = [(c["original"], c["path"]) for c in listed[4 * PER_PAGE :]]
-    for page in ("5", "6", "999999"):
+    for page in ("5", "6", "999999", "9" * 30):
         text = _page(signed_in, f"/archives/{archive.id}/changes?page={page}")
         assert _rows(text) == last and "Page 5 of 5" in text and 'rel="next"' not in text
     first = [(c["original"], c["path"]) for c in listed[:PER_PAGE]]
-    for page in ("0", "x", "-2"):
+    for page in ("0", "x", "-2", "²", "1.5"):
         assert _rows(_page(signed_in, f"/archives/{archive.id}/changes?page={page}")) == first
+
+
+def test_a_page_number_in_digits_int_refuses_shows_the_first_page_of_every_archive_page(
+    signed_in: FlaskClient, archive: Archive
+) -> None:
+    for page in ("²", "٣x", "1e3"):  # "²".isdigit() is true, and int("²") raised: a 500
+        assert archive.sha256 in _page(signed_in, f"/archives?page={page}")
+        for path in (f"/archives/{archive.id}", f"/archives/{archive.id}/changes"):
+            assert "Page 1 of" in _page(signed_in, f"{path}?page={page}"), (path, page)
 
 
 def test_the_api_returns_the_same_entries_as_the_page(
