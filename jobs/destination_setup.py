@@ -49,9 +49,30 @@ def add_destination(
     """Validate and store a destination; secret fields are encrypted, never stored in clear."""
     destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
     _store_checked(registry, user, destination, settings)
+    _refuse_twice(session, user, destination)
     session.add(destination)
     session.flush()
     return destination
+
+
+# What names the place a destination delivers to: the same values twice would deliver every archive twice.
+# Email only for now: a second S3 destination for a bucket may differ in its credentials (tests add one with a
+# wrong key, then the right one), which the user should rather edit; not refused until that is decided.
+_PLACE = {"email": ("to",)}
+
+
+def _refuse_twice(session: Session, user: User, destination: Destination) -> None:
+    """`InvalidInput` if `user` already has a destination delivering to the same place (trial: three emails)."""
+    keys = _PLACE.get(destination.kind)
+    if not keys:
+        return
+    place = [(destination.settings or {}).get(key) or "" for key in keys]
+    same_kind = select(Destination).where(Destination.user_id == user.id, Destination.kind == destination.kind)
+    for other in session.scalars(same_kind):
+        if [(other.settings or {}).get(key) or "" for key in keys] == place:
+            raise InvalidInput(
+                f"You already have this destination ({other.label}): change or remove that one rather than add it twice"
+            )
 
 
 def _store_checked(registry: Registry, user: User, destination: Destination, settings: dict[str, Any]) -> None:

@@ -125,6 +125,19 @@ def test_an_email_destination_defaults_to_the_account_address_and_refuses_a_bad_
     assert row.kind == "email" and row.settings == {"to": "alice@example.com"}
 
 
+def test_the_same_email_address_twice_is_refused_in_one_line_and_nothing_is_added(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    """A user trial added one address three times and would have had three emails per export."""
+    assert post(signed_in, "/email", to="alice@example.com").status_code == 302
+    again = post(signed_in, "/email", to="Alice@EXAMPLE.com")  # the same address, written otherwise
+    assert again.status_code == 400
+    assert "You already have this destination" in again.get_data(as_text=True)
+    assert len(rows(app, alice_user)) == 1
+    assert post(signed_in, "/email", to="bob@example.com").status_code == 302  # another address is fine
+    assert len(rows(app, alice_user)) == 2
+
+
 def test_the_last_delivery_attempt_is_shown_in_words(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
     post(signed_in, "/email", to="alice@example.com")
     (row,) = rows(app, alice_user)
