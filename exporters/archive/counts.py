@@ -17,7 +17,7 @@ figures are what the user entered, the way the store holds them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from account.records import KINDS, Account
 
@@ -34,13 +34,20 @@ def _of(n: int, plural: str) -> str:
     return f"{n} {_SINGULAR.get(plural, plural[:-1]) if n == 1 else plural}"
 
 
-def counts_line(counts: Mapping[str, int]) -> str:
-    """`3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment`: the figures as every place shows them."""
+def counts_line(counts: Mapping[str, int], kinds: Iterable[str] = KINDS) -> str:
+    """`3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment`: the figures as every place shows them.
+
+    `kinds` leaves out the others' figures: a restore of notes alone says what it wrote, not "0 contacts"
+    for contacts it kept (user trial).
+    """
     get = {key: int(counts.get(key, 0)) for key in KEYS}
-    return (
-        f"{_of(get['contacts'], 'contacts')}, {_of(get['events'], 'events')} in {_of(get['calendars'], 'calendars')}, "
-        f"{_of(get['notes'], 'notes')}, {_of(get['attachments'], 'attachments')}"
-    )
+    parts = {
+        "contacts": _of(get["contacts"], "contacts"),
+        "calendars": f"{_of(get['events'], 'events')} in {_of(get['calendars'], 'calendars')}",
+        "notes": f"{_of(get['notes'], 'notes')}, {_of(get['attachments'], 'attachments')}",
+    }
+    wanted = set(kinds)
+    return ", ".join(parts[kind] for kind in KINDS if kind in wanted)
 
 
 def account_counts(account: Account) -> dict[str, int]:

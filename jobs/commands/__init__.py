@@ -21,7 +21,7 @@ from config import BY_NAME
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
 from errors import InvalidInput
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
-from exporters.archive.counts import counts_line
+from exporters.archive.counts import KINDS, counts_line
 from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
@@ -471,7 +471,7 @@ def restore_command(archive: Path, email: str) -> None:
     what = "replaced its" if existed else "a new account with its"
     click.echo(
         f"Restored {restored.email} ({what} {', '.join(restored.kinds) or 'data'}): "
-        f"{counts_line(restored.counts.as_dict())}.\n  {restored.signature.line()}"
+        f"{counts_line(restored.counts.as_dict(), restored.kinds or KINDS)}.\n  {restored.signature.line()}"
     )
     if made_for and made_for != restored.email:
         click.echo(f"Note: the archive was made for {made_for}; its data is now {restored.email}'s.")

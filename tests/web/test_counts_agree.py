@@ -95,3 +95,11 @@ def test_the_demo_account_reads_the_same_everywhere(
     assert f"{figures['events']} events in {figures['calendars']} calendars" in said[5].split("Exports")[0]
     moved = sum(len(e.overrides) for c in account.calendars for e in c.events)
     assert moved and f"{moved} such, {figures['events'] + moved} VEVENTs in all" in said[2]
+
+
+def test_a_line_for_some_kinds_gives_only_their_figures_in_the_same_words() -> None:
+    figures = {"contacts": 3, "calendars": 2, "events": 4, "notes": 1, "attachments": 0}
+    whole = counts_line(figures)
+    assert whole == "3 contacts, 4 events in 2 calendars, 1 note, 0 attachments"
+    assert counts_line(figures, ("notes",)) == "1 note, 0 attachments"  # a restore of notes alone
+    assert counts_line(figures, ("calendars", "contacts")) == "3 contacts, 4 events in 2 calendars"  # archive order
