@@ -116,6 +116,7 @@ def test_the_memo_reads_each_series_our_writer_emits_straight_from_its_bytes_and
 
     account = generate_account("generated@example.com", SMALL, seed=5)
     from exporters.ical.quick import read_block  # what drill_memo calls
+
     taken: list[bool] = []
 
     def counting(data: bytes) -> Any:
