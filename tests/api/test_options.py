@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from store import Database, User
 from tests.api.conftest import Call
 from tests.conftest import OpenPGPKeyMaker, UserKey
@@ -82,6 +84,7 @@ def test_the_api_sets_shows_refuses_and_clears_the_key(as_alice: Call, openpgp_k
     assert (cleared["seal_key"], cleared["sealed_to"]) == (None, None)
 
 
+@pytest.mark.slow  # real gpg keys or real processes: CI's whole suite, not test-fast
 def test_the_api_refuses_an_expired_key_and_takes_one_expiring_soon_with_a_warning_naming_the_date(
     as_alice: Call, openpgp_key_expiring: OpenPGPKeyMaker
 ) -> None:

@@ -56,6 +56,7 @@ def test_a_usage_error_creates_no_instance_folder(args: list[str], fresh_env: di
     assert not Path(fresh_env["LIFEBOAT_INSTANCE_DIR"]).exists()
 
 
+@pytest.mark.slow  # real gpg keys or real processes: CI's whole suite, not test-fast
 def test_the_console_script_help_creates_nothing(fresh_env: dict[str, str], tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "lifeboat"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "FLASK_"))} | fresh_env

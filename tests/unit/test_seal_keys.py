@@ -191,6 +191,7 @@ def test_downgrading_below_sealed_archives_is_refused_while_a_user_has_a_key(
     migrate.upgrade(db)
 
 
+@pytest.mark.slow  # real gpg keys or real processes: CI's whole suite, not test-fast
 def test_an_openpgp_keys_expiry_is_its_primary_keys_or_its_encryption_subkeys_when_sooner(
     openpgp_key: UserKey, age_key: UserKey, openpgp_key_expiring: OpenPGPKeyMaker
 ) -> None:
@@ -205,6 +206,7 @@ def test_an_openpgp_keys_expiry_is_its_primary_keys_or_its_encryption_subkeys_wh
     assert parse_seal_key(age_key.public).expires is None  # age keys never expire
 
 
+@pytest.mark.slow  # real gpg keys or real processes: CI's whole suite, not test-fast
 def test_an_expired_key_is_refused_in_one_line_naming_date_and_fix_and_one_expiring_soon_taken_with_a_warning(
     runner: FlaskCliRunner, db: Database, alice: Account, openpgp_key_expiring: OpenPGPKeyMaker, tmp_path: Path
 ) -> None:

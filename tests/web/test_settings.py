@@ -217,6 +217,7 @@ def test_a_private_key_pasted_by_mistake_is_refused_and_not_sent_back_and_the_an
     assert "Paste your public key." in empty and "Stop encrypting" not in empty  # no such button while it is off
 
 
+@pytest.mark.slow  # real gpg keys or real processes: CI's whole suite, not test-fast
 def test_the_settings_page_refuses_an_expired_key_and_shows_the_date_and_a_warning_for_one_expiring_soon(
     signed_in: FlaskClient, alice_user: int, db: Database, openpgp_key: UserKey, openpgp_key_expiring: OpenPGPKeyMaker
 ) -> None:
