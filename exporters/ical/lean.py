@@ -107,11 +107,8 @@ class _Times:
         self.params = params
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """The line is not one this decoder can give exactly: icalendar must parse the component."""
-
-
-Refused = _Refused  # for the one-pass reader of a VEVENT (`exporters.ical.quick`)
 
 
 ParseLines = Callable[[list[str]], list[Any]]
@@ -139,26 +136,22 @@ class LeanDecoder:
                     event.subcomponents.append(current)
                     current = event
                     continue
-                if not current.add(*self._property(current.name, line)):
+                if not current.add(*self.property(current.name, line)):
                     return None
-        except _Refused:
+        except Refused:
             return None
         if current is not event or "UID" not in event or not event["UID"].strip():
             return None  # an unfinished VALARM; no UID (the reader hashes icalendar's text)
         return event
 
-    def property(self, kind: str, line: str) -> tuple[str, Any]:
-        """One content line of a `kind` component as `decode` reads it: (upper-case name, value); raises `Refused`."""
-        return self._property(kind, line)
-
     def time_head(self, name: str, head: str) -> tuple[str | None, dict[str, str]]:
         """For a DTSTART or DTEND line's `head` (before its ':'), as `decode` reads it: the zone its value is
         read in (`time_value`) and its parameters (`.params`); raises `Refused`."""
         if '"' in head:
-            raise _Refused  # quoted parameters: `property` finds the ':' with care
+            raise Refused  # quoted parameters: `property` finds the ':' with care
         _, params = _head(head)
         if params.get("VALUE") not in _TIME_KINDS:
-            raise _Refused
+            raise Refused
         return _tzid(name, params), params
 
     @staticmethod
@@ -166,10 +159,11 @@ class LeanDecoder:
         """A DTSTART or DTEND line's value (`.dt`), read in the zone `time_head` gave; raises `Refused`."""
         return _value(raw, tzid)
 
-    def _property(self, kind: str, line: str) -> tuple[str, Any]:
+    def property(self, kind: str, line: str) -> tuple[str, Any]:
+        """One content line of a `kind` component as `decode` reads it: (upper-case name, value); raises `Refused`."""
         colon = line.find(":")
         if colon <= 0:
-            raise _Refused
+            raise Refused
         head = line[:colon]
         if '"' in head:
             colon = _separator(line)
@@ -178,23 +172,23 @@ class LeanDecoder:
         raw = line[colon + 1 :]
         if name in _TEXT:
             if "VALUE" in params:
-                raise _Refused  # another value type: another icalendar class
+                raise Refused  # another value type: another icalendar class
             text = _Text(unescape_backslash(raw) if "\\" in raw else raw)
             text.params = params
             return name, text
         if name in _TIMES or name in _LISTS:
             kind_of_value = params.get("VALUE")
             if kind_of_value not in _TIME_KINDS or (kind_of_value is None and name.startswith("X-")):
-                raise _Refused  # another value type (an X- name without VALUE is icalendar's UNKNOWN)
+                raise Refused  # another value type (an X- name without VALUE is icalendar's UNKNOWN)
         if name in _TIMES:
             return name, _Time(_value(raw, _tzid(name, params)), params)
         if name in _LISTS:
             if not raw:
-                raise _Refused  # icalendar skips an empty RDATE
+                raise Refused  # icalendar skips an empty RDATE
             tzid = _tzid(name, params)
             return name, _Times([_Time(_value(item, tzid), params) for item in raw.split(",")], params)
         if name in ("BEGIN", "END"):
-            raise _Refused
+            raise Refused
         return name, (self._other if len(line) <= KEPT_LINE_CHARS else self._parse_other)(kind, line)
 
     def _parse_other(self, kind: str, line: str) -> Any:
@@ -202,12 +196,12 @@ class LeanDecoder:
         try:
             (component,) = self._parse_lines([f"BEGIN:{kind}", line, f"END:{kind}"])
         except InvalidInput:  # icalendar refuses the line: it says so again when it parses the whole
-            raise _Refused from None
+            raise Refused from None
         if len(component) != 1 or component.subcomponents or getattr(component, "errors", None):
-            raise _Refused
+            raise Refused
         (value,) = component.values()
         if isinstance(value, list):
-            raise _Refused
+            raise Refused
         return value
 
 
@@ -218,10 +212,10 @@ def _separator(line: str) -> int:
         if ch == '"':
             quoted = not quoted
         elif ch == "\\" and not quoted:
-            raise _Refused  # icalendar reads a backslash there as an escape: let it decide
+            raise Refused  # icalendar reads a backslash there as an escape: let it decide
         elif ch == ":" and not quoted:
             return i
-    raise _Refused
+    raise Refused
 
 
 @lru_cache(maxsize=_KEPT)
@@ -230,22 +224,22 @@ def _head(head: str) -> tuple[str, dict[str, str]]:
     if ";" not in head:
         name = head.upper()
         if not _NAME.match(name):
-            raise _Refused
+            raise Refused
         return name, {}
     if "\\" in head:
-        raise _Refused
+        raise Refused
     try:
         name, params, _ = Contentline(head + ":").raw_parts()
     except ValueError:
-        raise _Refused from None
+        raise Refused from None
     plain = {}
     for key, value in params.items():
         if not isinstance(value, str):
-            raise _Refused  # a list of values: icalendar's own objects only
+            raise Refused  # a list of values: icalendar's own objects only
         plain[key.upper()] = value
     name = name.upper()
     if not _NAME.match(name):
-        raise _Refused
+        raise Refused
     return name, plain
 
 
@@ -255,7 +249,7 @@ def _tzid(name: str, params: dict[str, str]) -> str | None:
     if tzid is None or name not in _ZONED:
         return None
     if not is_zone(tzid):
-        raise _Refused  # a zone only the file's VTIMEZONE (or icalendar's guess) defines
+        raise Refused  # a zone only the file's VTIMEZONE (or icalendar's guess) defines
     return tzid
 
 
@@ -278,16 +272,16 @@ def _value(text: str, tzid: str | None) -> dt.date:
     """
     match = _VALUE.match(text)
     if match is None:
-        raise _Refused
+        raise Refused
     year, month, day, hour, minute, second, utc = match.groups()
     try:
         if hour is None:
             if tzid is not None:
-                raise _Refused  # icalendar makes a date with a TZID a zoned midnight
+                raise Refused  # icalendar makes a date with a TZID a zoned midnight
             return dt.date(int(year), int(month), int(day))
         if utc and tzid is not None:
-            raise _Refused
+            raise Refused
         value = dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
     except ValueError:
-        raise _Refused from None
+        raise Refused from None
     return value.replace(tzinfo=dt.UTC) if utc else value
