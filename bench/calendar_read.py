@@ -3,7 +3,10 @@
 What is measured: `exporters.ical.reader.stream_calendar_items` (what the fidelity
 drill reads each calendar with) over every calendar of an archive, in 64 KiB
 chunks, all events; then the same with `account.versions.record_digest` of each
-event (what the drill does next). Each round runs each checkout in a child
+event (what the drill does next); then "groups", what the drill's memo does on a
+first export: each calendar cut into its event groups (`CalendarSplit`), each
+group read straight from its bytes (`exporters.ical.quick.read_block`) and the
+ones it leaves read as one stream after the header. Each round runs each checkout in a child
 process of its own (its own imports), one after the other, so a loaded machine
 loads them alike. Figures are CPU seconds (`time.process_time`) of the read
 inside the child: the median over rounds with min-max, and each checkout's
@@ -49,7 +52,25 @@ def child(code: str, archive: str) -> dict[str, float]:
     for chunks in pieces:
         for event in stream_calendar_items(chunks)[1]:
             record_digest(event)
-    return {"events": events, "read": read, "read + digest": time.process_time() - start}
+    both = time.process_time() - start
+    return {"events": events, "read": read, "read + digest": both, **_groups(members)}
+
+
+def _groups(members: list[bytes]) -> dict[str, float]:
+    """CPU of reading every event group as the drill's memo does (`drill_memo._events_remembered`), if here."""
+    try:
+        from exporters.archive.drill_memo import CalendarSplit
+        from exporters.ical.quick import read_block
+        from exporters.ical.reader import stream_calendar_items
+    except ImportError:
+        return {}
+    start = time.process_time()
+    for data in members:
+        split = CalendarSplit([data])
+        left = [group for group in split.groups() if read_block(group) is None]
+        assert split.head is not None
+        sum(1 for _ in stream_calendar_items([split.head, *left, b"END:VCALENDAR\r\n"])[1])
+    return {"groups": time.process_time() - start}
 
 
 def main() -> None:
@@ -71,7 +92,9 @@ def main() -> None:
     base = runs[args.code[0]]
     print(f"calendar read-back: {base[0]['events']:,} events, {args.rounds} interleaved rounds, CPU s")
     for code, got in runs.items():
-        for key in ("read", "read + digest"):
+        for key in ("read", "read + digest", "groups"):
+            if not all(key in r for r in got + base):
+                continue
             values = [r[key] for r in got]
             ratios = [r[key] / b[key] for r, b in zip(got, base, strict=True)]
             print(

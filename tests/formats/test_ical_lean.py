@@ -23,8 +23,9 @@ from account.jsonio import account_from_dict
 from account.records import Calendar, CalendarInfo, Event, Override, When
 from account.sample import SampleSize, generate_account
 from errors import InvalidInput
+from exporters.archive.drill_memo import CalendarSplit, Unsplittable
 from exporters.ical import lean, quick, reader
-from exporters.ical.reader import stream_calendar
+from exporters.ical.reader import stream_calendar, stream_calendar_items
 from exporters.ical.writer import iter_calendar, zones_used
 from tests.profiles import examples
 from tests.strategies.events import calendars
@@ -272,3 +273,64 @@ def test_long_lines_are_read_alike_and_not_remembered() -> None:
     )
     assert assert_same(edited.encode())[1] == events
     assert not any(len(line) > lean.KEPT_LINE_CHARS for line in quick._LINES)
+
+
+# --- one event group straight from its bytes (`quick.read_block`, what the fidelity drill's memo calls) ---
+
+
+def streamed_alone(head: bytes, group: bytes) -> Event | None:
+    """What the drill's stream gives for one group after the calendar's header: its one event, else None."""
+    try:
+        _, events = stream_calendar_items([head, group, b"END:VCALENDAR\r\n"])
+        found = list(events)
+    except InvalidInput:
+        return None
+    return found[0] if len(found) == 1 and isinstance(found[0], Event) else None
+
+
+def assert_groups_read_as_the_stream_reads_them(data: bytes) -> list[Event | None]:
+    """Each event group read by `read_block` is None or the one event the stream reads from it."""
+    split = CalendarSplit([data])
+    alone: list[Event | None] = []
+    try:
+        for group in split.groups():
+            assert split.head is not None
+            quick_one = quick.read_block(group)
+            if quick_one is not None:
+                assert quick_one == streamed_alone(split.head, group)
+            alone.append(quick_one)
+    except Unsplittable:  # not cut as the writer usually lays it out (a UID folded before its colon): read in full
+        return []
+    return alone
+
+
+@SOME
+@given(cal=calendars())
+def test_each_group_read_alone_is_the_event_the_stream_gives(cal: Calendar) -> None:
+    assert_groups_read_as_the_stream_reads_them(export(cal))
+
+
+def test_most_groups_of_a_generated_account_are_read_alone() -> None:
+    account = generate_account("groups@example.com", SampleSize(contacts=1, events=60, notes=1), seed=3)
+    for cal in account.calendars:
+        alone = assert_groups_read_as_the_stream_reads_them(export(cal))
+        assert len(alone) == len(cal.events)
+        assert all((got is None) == bool(event.overrides) for got, event in zip(alone, cal.events, strict=True))
+
+
+_OVERRIDE_AT = "RECURRENCE-ID;TZID=Europe/Berlin:20260106T090000\r\n"
+
+
+@SOME
+@given(
+    lines=st.lists(st.sampled_from(_ODD_LINES) | hostile_text().map(lambda t: "SUMMARY:" + t), min_size=1, max_size=3),
+    before=st.booleans(),
+)
+def test_an_edited_override_is_read_alone_as_the_stream_reads_it_or_left_to_it(lines: list[str], before: bool) -> None:
+    moved = Override(recurrence_id=When(datetime=dt.datetime(2026, 1, 6, 9, 0), tz="Europe/Berlin"), summary="m")
+    data = export(Calendar(CalendarInfo("Edited"), (replace(_EVENT, overrides=(moved,)), replace(_EVENT, uid="next"))))
+    odd = "".join(line.replace("\r", "").replace("\n", "") + "\r\n" for line in lines)
+    text = data.decode()
+    assert _OVERRIDE_AT in text
+    edited = text.replace(_OVERRIDE_AT, odd + _OVERRIDE_AT if before else _OVERRIDE_AT + odd)
+    assert_groups_read_as_the_stream_reads_them(edited.encode())
