@@ -55,21 +55,33 @@ def add_destination(
     return destination
 
 
-# What names the place a destination delivers to: the same values twice would deliver every archive twice.
-# Email only for now: a second S3 destination for a bucket may differ in its credentials (tests add one with a
-# wrong key, then the right one), which the user should rather edit; not refused until that is decided.
-_PLACE = {"email": ("to",)}
+def _place(destination: Destination) -> tuple[str, ...] | None:
+    """What names where `destination` delivers: the same place twice would get every archive twice.
+
+    For S3 that is the endpoint, bucket and folder (as the backend reads them:
+    `a/b/` and `/a/b` are one folder). Two destinations there would also prune
+    one folder by two retention policies, each deleting what the other keeps. A
+    destination with a wrong key is changed in place (`edit_destination`), not
+    added again.
+    """
+    settings = destination.settings or {}
+    if destination.kind == "email":
+        return (str(settings.get("to") or ""),)
+    if destination.kind == "s3":
+        endpoint = str(settings.get("endpoint_url") or "").strip().rstrip("/").lower()
+        folder = "/".join(part for part in str(settings.get("prefix") or "").split("/") if part)
+        return (endpoint, str(settings.get("bucket") or ""), folder)
+    return None
 
 
 def _refuse_twice(session: Session, user: User, destination: Destination) -> None:
     """`InvalidInput` if `user` already has a destination delivering to the same place (trial: three emails)."""
-    keys = _PLACE.get(destination.kind)
-    if not keys:
+    place = _place(destination)
+    if place is None:
         return
-    place = [(destination.settings or {}).get(key) or "" for key in keys]
     same_kind = select(Destination).where(Destination.user_id == user.id, Destination.kind == destination.kind)
     for other in session.scalars(same_kind):
-        if [(other.settings or {}).get(key) or "" for key in keys] == place:
+        if other.id != destination.id and _place(other) == place:
             raise InvalidInput(
                 f"You already have this destination ({other.label}): change or remove that one rather than add it twice"
             )

@@ -123,7 +123,8 @@ def test_one_bucket_gets_at_most_its_share_of_a_scrub(
         settings = {"bucket": s3_bucket, "endpoint_url": moto_server.url, "path_style": True}
         secrets = {"access_key_id": "AKIALIFEBOATTEST0001", "secret_access_key": "secret-key-for-the-test"}
         for n in range(PER_BUCKET + 2):  # more destinations in the same bucket, each with a delivery on record
-            row = add_destination(session, registry, user, "s3", f"same bucket {n}", {**settings, **secrets})
+            folder = {"prefix": f"folder-{n}"}  # one folder each: the same place twice is refused
+            row = add_destination(session, registry, user, "s3", f"same bucket {n}", {**settings, **folder, **secrets})
             session.flush()
             attempt = DeliveryAttempt(run_id=run_id, destination_id=row.id, outcome="delivered", message="ok")
             attempt.object_key = key

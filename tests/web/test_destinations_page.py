@@ -138,6 +138,21 @@ def test_the_same_email_address_twice_is_refused_in_one_line_and_nothing_is_adde
     assert len(rows(app, alice_user)) == 2
 
 
+def test_the_same_bucket_and_folder_twice_is_refused_and_another_folder_is_fine(
+    app: Flask, signed_in: FlaskClient, alice_user: int, moto_server: Any, s3_bucket: str, moto_s3_keys: dict[str, str]
+) -> None:
+    """Two destinations in one folder would get every archive twice and prune it by two retention policies."""
+    app.config["ENDPOINT_ALLOW_LIST"] = ["127.0.0.0/8"]  # moto listens on loopback
+    base = s3_form(endpoint_url=moto_server.url, bucket=s3_bucket, prefix="lb/alice", path_style="y", **moto_s3_keys)
+    assert post(signed_in, "/s3", **base).status_code == 302
+    again = post(signed_in, "/s3", **{**base, "prefix": "/lb/alice/", "endpoint_url": moto_server.url + "/"})
+    assert again.status_code == 400
+    assert "You already have this destination" in again.get_data(as_text=True)
+    assert len(rows(app, alice_user)) == 1
+    assert post(signed_in, "/s3", **{**base, "prefix": "lb/bob"}).status_code == 302  # another folder is fine
+    assert len(rows(app, alice_user)) == 2
+
+
 def test_the_last_delivery_attempt_is_shown_in_words(app: Flask, signed_in: FlaskClient, alice_user: int) -> None:
     post(signed_in, "/email", to="alice@example.com")
     (row,) = rows(app, alice_user)
@@ -178,7 +193,7 @@ def test_test_reports_a_wrong_secret_and_a_missing_bucket_in_words_and_success_w
     keys = moto_s3_keys
     base = s3_form(endpoint_url=moto_server.url, bucket=s3_bucket, prefix="lb", path_style="y", **keys)
     for form in (
-        {**base, "secret_access_key": "wrong-secret"},
+        {**base, "prefix": "lb-wrong-key", "secret_access_key": "wrong-secret"},
         {**base, "bucket": s3_bucket + "-missing"},
         base,
     ):
