@@ -161,6 +161,7 @@ def edit_destination(
         settings.update({**kept, **new_secrets})
     before = _auto_label(row.kind, row.settings)
     _store_checked(registry, user, row, settings)
+    _refuse_twice(session, user, row)
     if changes.get("label"):
         row.label = str(changes["label"])[:200]
     elif row.label == before:  # a label the user did not choose follows the new bucket or address

@@ -133,6 +133,18 @@ def test_bad_input_gives_the_add_forms_errors_and_changes_nothing(
     assert (row.settings, row.secret_token, row.status) == (bucket.settings, bucket.secret_token, "error")
 
 
+def test_moving_a_destination_into_another_ones_folder_is_refused_and_changes_nothing(
+    app: Flask, signed_in: FlaskClient, alice_user: int, bucket: Destination
+) -> None:
+    assert post(signed_in, "/s3", **s3_form(prefix="lifeboat/other")).status_code == 302
+    other = rows(app, alice_user)[1]
+    refused = edit(signed_in, other.id, **bucket_fields(prefix="/lifeboat/alice/"))  # the first one's folder
+    assert refused.status_code == 400 and "You already have this destination" in refused.get_data(as_text=True)
+    first, second = rows(app, alice_user)
+    assert (first.settings, second.settings) == (bucket.settings, other.settings)
+    assert edit(signed_in, other.id, **bucket_fields(prefix="lifeboat/third")).status_code == 200  # a free one
+
+
 def test_an_email_destination_changes_its_address_under_the_add_rules(
     app: Flask, signed_in: FlaskClient, alice_user: int
 ) -> None:
