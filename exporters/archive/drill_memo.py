@@ -390,15 +390,15 @@ def calendar_remembered(
     """
     line = stamp_line(archive.manifest.created_at)
     body = stamp_free_sha256(archive.member_chunks(name), line)
-    versions = (v.digest for v in source.event_versions(calendar_key))
+    versions = list(source.event_versions(calendar_key))  # read once: the whole member's key, then each group's
     memo.begin(f"calendar:{name}")
-    whole = memo.whole_key(body, itertools.chain([record_digest(info)], versions))  # its header first
+    whole = memo.whole_key(body, itertools.chain([record_digest(info)], (v.digest for v in versions)))  # header first
     if whole is not None and memo.recall_whole(whole[0]):
         result.items += whole[1]
         memo.skipped += whole[1]
         return
     proven, differences = memo.skipped + memo.remembered, result.differences
-    _events_remembered(result, archive, source, memo, calendar_key, info, name, line)
+    _events_remembered(result, archive, source, memo, (calendar_key, info, versions), name, line)
     memo.end(_proven_whole(whole, memo, proven, result, differences))
 
 
@@ -416,15 +416,15 @@ def _events_remembered(
     archive: ArchiveReader,
     source: Any,
     memo: DrillMemo,
-    calendar_key: Any,
-    info: Any,
+    calendar: tuple[Any, Any, list[Any]],
     name: str,
     line: bytes,
 ) -> None:
-    """`calendar_remembered` item by item."""
+    """`calendar_remembered` item by item; `calendar` is its key, info and event versions in order."""
+    calendar_key, info, versions = calendar
     split = CalendarSplit(archive.member_chunks(name))
     sent: deque[tuple[Any, bytes]] = deque()  # (version, key) of each group handed to the reader, in order
-    pending = batches(zip_longest(source.event_versions(calendar_key), split.groups()), MEMO_BATCH)
+    pending = batches(zip_longest(versions, split.groups()), MEMO_BATCH)
 
     def missed(batch: list[tuple[Any, bytes]]) -> list[tuple[Any, bytes, bytes]]:
         """The batch's groups not proven before, as (version, key, bytes); the others are counted here."""
