@@ -34,10 +34,15 @@ def human_size(size: int | None) -> str:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """`1 attachment`, `2 attachments`: the count with its noun.
 
-    No thousands separator: the figures must read exactly as `counts_line` writes
-    them in the manifest, the CLI and the history (exporters.archive.counts).
+    Thousands separated ("12,000 events"), as `counts_line` writes them in README.txt,
+    the CLI and the history (exporters.archive.counts).
     """
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def thousands(n: int | None) -> str:
+    """`1,004`: a whole number as every page writes it (empty for None)."""
+    return "" if n is None else f"{n:,}"
 
 
 def duration(seconds: float | None) -> str:
@@ -93,3 +98,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(iso, "iso")
     app.add_template_filter(duration, "duration")
     app.add_template_global(plural, "plural")
+    app.add_template_filter(thousands, "thousands")

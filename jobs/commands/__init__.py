@@ -130,7 +130,7 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         where = [(d.kind, d.item, d.field) for d in result.drill.described]
         drilled = _readback(fidelity_line(result), bool(result.changes), where)
     click.echo(
-        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
+        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size:,} bytes, sha256 {result.info.sha256}\n"
         f"{drilled}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
