@@ -19,7 +19,7 @@ from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
-from errors import InvalidInput
+from errors import InvalidInput, Stopped, stop_on_signals
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import KINDS, counts_line
 from exporters.archive.helper import HelperFailed
@@ -32,7 +32,6 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
-from jobs.commands.stopping import Stopped, stop_on_signals
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.housekeeping import remove_abandoned
