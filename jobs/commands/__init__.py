@@ -21,7 +21,7 @@ from config import BY_NAME
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
 from errors import InvalidInput, Stopped, stop_on_signals
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
-from exporters.archive.counts import KINDS, counts_line
+from exporters.archive.counts import KINDS, account_counts, counts_line
 from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
@@ -641,11 +641,7 @@ def import_account_command(file: Path) -> None:
     with get_db().session(write=True) as session:
         refuse_staff_data(session, account.email)
         replace_account(session, account)
-    click.echo(
-        f"Imported {account.email}: {len(account.contacts)} contacts, "
-        f"{sum(len(c.events) for c in account.calendars)} events in {len(account.calendars)} calendars, "
-        f"{len(account.notes)} notes."
-    )
+    click.echo(f"Imported {account.email}: {counts_line(account_counts(account))}.")  # as export and restore say
     for path in loaded.replaced:
         click.echo(f"  {path}: U+0000 replaced with U+FFFD (no database or Markdown file can hold it)")
     for path in loaded.without_controls[:_CONTROLS_LISTED]:

@@ -139,3 +139,11 @@ def test_page_counts_and_plurals_separate_thousands() -> None:
     assert counts_line({"events": 12000, "calendars": 1}, ("calendars",)) == "12,000 events in 1 calendar"
     assert thousands(1004) == "1,004"
     assert plural(12000, "export") == "12,000 exports"
+
+
+def test_import_account_says_its_figures_as_export_does(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(args=["import-account", "tests/data/alice.json"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "Imported alice@example.com: 3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment."
+    )
