@@ -472,6 +472,10 @@ def restore_command(archive: Path, email: str) -> None:
         f"Restored {restored.email} ({what} {', '.join(restored.kinds) or 'data'}): "
         f"{counts_line(restored.counts.as_dict(), restored.kinds or KINDS)}.\n  {restored.signature.line()}"
     )
+    for line in restored.unkept.summary():  # never dropped silently: how many items, then which and what
+        click.echo(f"  {line}")
+    for line in restored.unkept.lines():
+        click.echo(f"    {line}")
     if made_for and made_for != restored.email:
         click.echo(f"Note: the archive was made for {made_for}; its data is now {restored.email}'s.")
 
