@@ -24,7 +24,8 @@ import errors
 # The console script (`.venv/bin/lifeboat`) imports this module first: take SIGTERM/SIGINT
 # before importing Flask, SQLAlchemy and Alembic (most of a second), or a stop then ends
 # the process silently (user trial). Only there: tests and `flask --app app` import it too.
-if Path(sys.argv[0]).name == "lifeboat":
+CONSOLE_SCRIPT = Path(sys.argv[0]).name == "lifeboat"
+if CONSOLE_SCRIPT:
     errors.exit_on_signals_until_started()
 
 import copy
@@ -44,7 +45,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
 from config import BY_NAME, ConfigError, is_set
-from errors import DeliveryError, LifeboatError, UserError, stop_on_signals
+from errors import DeliveryError, LifeboatError, UserError, command_finished, stop_on_signals
 
 EXTENSION = "lifeboat.cli"
 
@@ -130,7 +131,9 @@ def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         # A stop signal is one line too (`flask --app app` has no `LifeboatGroup.main` around it).
         with stop_on_signals(), one_line_errors():
-            return callback(*args, **kwargs)
+            result = callback(*args, **kwargs)
+            command_finished()  # a stop signal from here on meets a finished command
+        return result
 
     return run
 
@@ -304,14 +307,20 @@ class LifeboatGroup(FlaskGroup):
         schema) comes first and took SIGTERM silently, exit status 143 and nothing said (user trial).
         A stop outside the command itself surfaces after click's own handling, so it is shown here.
         """
+        standalone = kwargs.get("standalone_mode", True)
         try:
-            with stop_on_signals():
-                return super().main(*args, **kwargs)
-        except click.ClickException as exc:
-            if not kwargs.get("standalone_mode", True):
-                raise
-            exc.show()
-            sys.exit(exc.exit_code)
+            try:
+                with stop_on_signals():
+                    return super().main(*args, **kwargs)
+            except click.ClickException as exc:
+                if not standalone:
+                    raise
+                exc.show()
+                sys.exit(exc.exit_code)
+        except SystemExit as done:
+            if CONSOLE_SCRIPT and standalone:  # the process ends now: a stop signal meets a finished command
+                errors.exit_on_signals_when_done(done.code)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         with one_line_errors():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -77,6 +78,14 @@ class DeliveryError(LifeboatError):
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Whether the command under `stop_on_signals` has returned: what follows (closing the database pool,
+# the app's teardown) has nothing to stop, and "Stopped ... run the same command again" would be untrue.
+_finished = threading.Event()
+
+
+def command_finished() -> None:
+    """Say that the command returned: a stop signal from now until the process ends stops nothing."""
+    _finished.set()
 
 
 class Stopped(BaseException):
@@ -122,8 +131,11 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     stopping: list[int] = []
+    _finished.clear()  # a command starts (or, in a test's process, the next one)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        if _finished.is_set():
+            return  # the command is done: the process ends in a moment with its status
         if not stopping:
             stopping.append(signum)
             raise Stopped(signum)
@@ -157,6 +169,27 @@ def exit_on_signals_until_started() -> None:
         name = signal.Signals(signum).name
         os.write(2, f"Error: Stopped by {name} before it began; nothing was written.\n".encode())
         os._exit(128 + signum)
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, leave)
+
+
+def exit_on_signals_when_done(code: object) -> None:
+    """After the command has finished (`code`, as `SystemExit` has it), end at once on SIGTERM/SIGINT with its status.
+
+    Why: the interpreter's shutdown that follows (closing pools, joining threads) can take a
+    moment, and Python's default SIGTERM then ended a finished command with 143 and not a word.
+    There is nothing left to stop, so the command's own status stands.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    status = 0 if code is None else code if isinstance(code, int) else 1
+
+    def leave(_signum: int, _frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
 
     for number in STOP_SIGNALS:
         signal.signal(number, leave)

@@ -116,3 +116,35 @@ def test_a_sigterm_while_the_first_command_creates_the_instance_leaves_one_the_n
     again = _run(env, tmp_path, "import-account", str(ALICE))
     assert again.returncode == 0, again.stderr
     assert "Imported alice@example.com" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_sigterm_once_the_export_has_said_its_result_ends_it_with_its_status_or_one_line(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Its clean-up and the interpreter's shutdown follow the last line: Python's default SIGTERM made a
+    # finished export exit 143 without a word. Now: its own status once it has returned, else one line.
+    env = _env(fresh_env)
+    instance, out = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"]), tmp_path / "out"
+    assert _run(env, tmp_path, "import-account", str(ALICE)).returncode == 0
+    process = subprocess.Popen(
+        [str(SCRIPT), "export", "alice@example.com", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    said = [process.stdout.readline()]
+    while "Not delivered" not in said[-1]:  # its last line
+        said.append(process.stdout.readline())
+        assert said[-1], said
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=120)[1]
+    lines = [line for line in err.splitlines() if not line.startswith('{"at"')]
+    assert "Traceback" not in err
+    if process.returncode != 0:
+        assert process.returncode == 128 + signal.SIGTERM and len(lines) == 1, err
+        assert lines[0].startswith("Error: Stopped by SIGTERM"), err
+    assert len(list(out.glob("*.zip"))) == 1 and _half_written(instance, out) == []
