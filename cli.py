@@ -16,9 +16,23 @@ calls this module needs (`Hooks`); the parts never learn about the CLI's shape.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import errors
+
+# The console script (`.venv/bin/lifeboat`) imports this module first: take SIGTERM/SIGINT
+# before importing Flask, SQLAlchemy and Alembic (most of a second), or a stop then ends
+# the process silently (user trial). Only there: tests and `flask --app app` import it too.
+CONSOLE_SCRIPT = Path(sys.argv[0]).name == "lifeboat"
+if CONSOLE_SCRIPT:
+    errors.exit_on_signals_until_started()
+
 import copy
 import functools
+import signal
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +45,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
 from config import BY_NAME, ConfigError, is_set
-from errors import DeliveryError, LifeboatError, UserError
+from errors import DeliveryError, LifeboatError, UserError, command_finished, stop_on_signals
 
 EXTENSION = "lifeboat.cli"
 
@@ -115,8 +129,11 @@ def guarded(command: click.Command) -> click.Command:
 def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with one_line_errors():
-            return callback(*args, **kwargs)
+        # A stop signal is one line too (`flask --app app` has no `LifeboatGroup.main` around it).
+        with stop_on_signals(), one_line_errors():
+            result = callback(*args, **kwargs)
+            command_finished()  # a stop signal from here on meets a finished command
+        return result
 
     return run
 
@@ -240,6 +257,29 @@ def _create_app() -> Flask:
     return app
 
 
+def _interactive(command: click.Command) -> click.Command:
+    """A copy of `command` in which Ctrl-C is Python's own again: a KeyboardInterrupt the console catches.
+
+    An interactive shell is not stopped by SIGINT: it abandons the line typed.
+    """
+    result = copy.copy(command)
+    callback = command.callback
+    assert callback is not None
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():  # no signal handlers there
+            return callback(*args, **kwargs)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return callback(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    result.callback = run
+    return result
+
+
 class LifeboatGroup(FlaskGroup):
     """The `lifeboat` console script: Flask's CLI on `app.create_app`, from any folder.
 
@@ -256,9 +296,31 @@ class LifeboatGroup(FlaskGroup):
         super().__init__(create_app=_create_app, add_default_commands=False, add_version_option=False, **extra)
         # --app would be silently ignored (the app is always app.create_app): do not offer it.
         self.params = [param for param in self.params if param.name != "app"]
-        self.add_command(shell_command)
+        self.add_command(_interactive(shell_command))
         self.add_command(routes_command)
         self._parts: dict[str, click.Command] | None = None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command line, a stop signal at any moment of it one line ("Error: Stopped by SIGTERM; ...").
+
+        Why here and not only around each command: loading the app (settings, keys, a new database's
+        schema) comes first and took SIGTERM silently, exit status 143 and nothing said (user trial).
+        A stop outside the command itself surfaces after click's own handling, so it is shown here.
+        """
+        standalone = kwargs.get("standalone_mode", True)
+        try:
+            try:
+                with stop_on_signals():
+                    return super().main(*args, **kwargs)
+            except click.ClickException as exc:
+                if not standalone:
+                    raise
+                exc.show()
+                sys.exit(exc.exit_code)
+        except SystemExit as done:
+            if CONSOLE_SCRIPT and standalone:  # the process ends now: a stop signal meets a finished command
+                errors.exit_on_signals_when_done(done.code)
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         with one_line_errors():

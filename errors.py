@@ -1,11 +1,23 @@
-"""Error types shared by every layer.
+"""Error types shared by every layer, and how a stop signal becomes one of them.
 
 Why a small hierarchy: callers decide what to do by type (show it, retry it,
 disable a schedule), never by parsing messages. `UserError` messages are safe
 to show to the account owner and say what to fix.
+
+Why stop signals here: the `lifeboat` console script (cli.py, which imports no
+part) must take SIGTERM from its first moment, and a command (jobs.commands)
+must be able to say what it kept; both import this module, and only this one.
 """
 
 from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 
 
 class LifeboatError(Exception):
@@ -63,3 +75,121 @@ class DeliveryError(LifeboatError):
         self.user_message = user_message or message
         # The fix is the service operator's (server settings), not the user's: the user is told so.
         self.operator = operator
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Whether the command under `stop_on_signals` has returned: what follows (closing the database pool,
+# the app's teardown) has nothing to stop, and "Stopped ... run the same command again" would be untrue.
+_finished = threading.Event()
+
+
+def command_finished() -> None:
+    """Say that the command returned: a stop signal from now until the process ends stops nothing."""
+    _finished.set()
+
+
+class Stopped(BaseException):
+    """A stop signal arrived while a command ran (`stop_on_signals`).
+
+    Why a BaseException: `except Exception` handlers let it through, so every
+    `finally` and context manager on the way out (`store.archive_files.partial_file`,
+    a database transaction) removes or rolls back what it made; Python's default
+    SIGTERM ends the process at once, with no `finally` run and no word said.
+    A writer killed outright (SIGKILL) runs none of this: its file is removed by
+    the next run or start-up instead (`jobs.housekeeping.remove_abandoned`).
+
+    `kept` names what the command had finished and keeps (an archive recorded in
+    the store before the copy into --out): the one line must not say that all its
+    work was undone when a user can already see the archive (a user trial found the
+    line saying so and ran the export again, for a second archive).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.kept: str | None = None
+
+    def line(self) -> str:
+        """The one line a stopped command prints (after click's "Error: ")."""
+        name = signal.Signals(self.signum).name
+        if self.kept is None:
+            return f"Stopped by {name}; its unfinished files were removed. Run the same command again to finish."
+        return f"Stopped by {name} after the archive was made, read back and kept: {self.kept}, its files removed."
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGINT into `Stopped`, and that into one line naming the signal and what to do.
+
+    The line is a `click.ClickException` ("Error: ...") whose exit status is 128 +
+    the signal's number, as a shell reports a process the signal ended. A second
+    signal while the first unwinds is ignored, so clean-up is not cut short.
+    Signal handlers exist only in the main thread: elsewhere (a command invoked
+    from a worker thread) this does nothing. Nested, the innermost one speaks.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopping: list[int] = []
+    _finished.clear()  # a command starts (or, in a test's process, the next one)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if _finished.is_set():
+            return  # the command is done: the process ends in a moment with its status
+        if not stopping:
+            stopping.append(signum)
+            raise Stopped(signum)
+
+    previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+    try:
+        yield
+    except Stopped as exc:
+        import click  # here, not at the top: the parts import this module, and most never need click
+
+        error = click.ClickException(exc.line())
+        error.exit_code = 128 + exc.signum  # type: ignore[misc]  # click declares it on the class; per signal here
+        raise error from None
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def exit_on_signals_until_started() -> None:
+    """Until `stop_on_signals` takes over, end at once on SIGTERM/SIGINT with one line.
+
+    For the console script's first moments (importing Flask, SQLAlchemy and
+    Alembic takes most of a second), when nothing has been written, so there is
+    nothing to clean up: Python's default SIGTERM ended the process silently
+    with 143 there (a user trial), and SIGINT with a KeyboardInterrupt traceback.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def leave(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        os.write(2, f"Error: Stopped by {name} before it began; nothing was written.\n".encode())
+        os._exit(128 + signum)
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, leave)
+
+
+def exit_on_signals_when_done(code: object) -> None:
+    """After the command has finished (`code`, as `SystemExit` has it), end at once on SIGTERM/SIGINT with its status.
+
+    Why: the interpreter's shutdown that follows (closing pools, joining threads) can take a
+    moment, and Python's default SIGTERM then ended a finished command with 143 and not a word.
+    There is nothing left to stop, so the command's own status stands.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    status = 0 if code is None else code if isinstance(code, int) else 1
+
+    def leave(_signum: int, _frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    for number in STOP_SIGNALS:
+        signal.signal(number, leave)

@@ -99,6 +99,11 @@ def has_surrogate(value: str) -> bool:
     return _SURROGATE.search(value) is not None
 
 
+# email-validator's limit for a whole address (RFC 5321's 256-octet path less its angle brackets).
+MAX_EMAIL_LENGTH = 254
+EMAIL_TOO_LONG = f"That email address is too long (at most {MAX_EMAIL_LENGTH} characters)."
+
+
 def email_address(value: str) -> str:
     """Check that `value` is one email address and return it canonical (trimmed, lower case).
 
@@ -112,6 +117,8 @@ def email_address(value: str) -> str:
     """
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an email address")
+    if len(value.strip()) > MAX_EMAIL_LENGTH:  # said as such, and the value not echoed back (it may be huge)
+        raise ValueError(EMAIL_TOO_LONG)
     try:
         checked = email_validator.validate_email(value.strip(), check_deliverability=False)
     except email_validator.EmailNotValidError as exc:

@@ -28,7 +28,7 @@ class BulkOutcome:
     def describe(self) -> str:
         if not self.total:
             return "Every active user already has a fresh verified archive."
-        return f"{len(self.delivered)} of {self.total} user(s) now have a fresh verified archive."
+        return f"{len(self.delivered):,} of {self.total:,} user(s) now have a fresh verified archive."
 
 
 def export_all(app: Flask, *, workers: int, max_age_hours: int) -> BulkOutcome:

@@ -320,8 +320,8 @@ class JobStatus:
 
     def describe(self) -> str:
         return (
-            f"Bulk re-send {self.job_id}: {self.done} of {self.count} users done "
-            f"({self.sent} re-sent, {self.skipped} skipped), {self.state}."
+            f"Bulk re-send {self.job_id}: {self.done:,} of {self.count:,} users done "
+            f"({self.sent:,} re-sent, {self.skipped:,} skipped), {self.state}."
         )
 
 

@@ -272,7 +272,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
             exported = runs.NewArchive(
                 row=result.archive,
                 message=f"Archive written and verified: {counts_line(result.counts.as_dict())}; "
-                f"{result.info.size} bytes, SHA-256 {result.info.sha256}. {fidelity_line(result)}".rstrip(),
+                f"{result.info.size:,} bytes, SHA-256 {result.info.sha256}. {fidelity_line(result)}".rstrip(),
                 at=ctx.clock(),
                 fidelity=fidelity_row(result, ctx.clock()),
             )

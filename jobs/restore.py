@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from errors import InvalidInput
 from exporters.archive.helper import Helper, HelperFailed
 from exporters.archive.reader import open_records
 from exporters.archive.signature import KeyRing, SignatureCheck
+from exporters.archive.unkept import Unkept
 from store.accounts import Counts
 from store.db import Database
 from store.replace import Owner, Staged, stage, write_staged
@@ -37,6 +39,8 @@ class Restored:
     counts: Counts
     # What manifest.json.sig says, checked against the key set `restore_archive` was given.
     signature: SignatureCheck = _UNCHECKED
+    # What the archive held that no record keeps (another program's front matter fields, X- properties).
+    unkept: Unkept = field(default_factory=Unkept)
 
 
 def restore_archive(
@@ -73,12 +77,15 @@ def restore_archive(
     the one-process outcome.
     """
     signed: list[SignatureCheck] = []  # what the verification in this process found
-    staged = _staged_by_two(path, email, scratch, keys, signed) if _two_processes(path, processes) else None
+    unkept: list[Unkept] = []  # what the reading that is used met and no record keeps
+    staged = _staged_by_two(path, email, scratch, keys, signed, unkept) if _two_processes(path, processes) else None
     if staged is None:
-        staged = _staged_by_one(path, email, scratch, keys, signed)
+        unkept.clear()
+        staged = _staged_by_one(path, email, scratch, keys, signed, unkept)
     with staged, database.session(write=True) as session:
         write_staged(session, staged)
-    return Restored(email=staged.owner.email, kinds=staged.kinds, counts=staged.counts, signature=signed[-1])
+    said = functools.reduce(Unkept.merge, unkept, Unkept())
+    return Restored(staged.owner.email, staged.kinds, staged.counts, signed[-1], said)
 
 
 def _two_processes(path: Path, processes: int | None) -> bool:
@@ -92,13 +99,20 @@ def _two_processes(path: Path, processes: int | None) -> bool:
 
 
 def _staged_by_one(
-    path: Path, email: str, scratch: Path | None, keys: KeyRing | None, signed: list[SignatureCheck]
+    path: Path,
+    email: str,
+    scratch: Path | None,
+    keys: KeyRing | None,
+    signed: list[SignatureCheck],
+    unkept: list[Unkept],
 ) -> Staged:
     try:
         with open_records(path, email=email, scratch=scratch, keys=keys) as records:
             signed.append(records.archive.signature)
             owner = Owner(records.email, records.display_name, records.timezone)
-            return stage(owner, records, records.kinds, scratch=scratch)
+            staged = stage(owner, records, records.kinds, scratch=scratch)
+            unkept.append(records.unkept)
+            return staged
     except InvalidInput:
         raise
     except (ValueError, KeyError) as exc:
@@ -106,7 +120,12 @@ def _staged_by_one(
 
 
 def _staged_by_two(
-    path: Path, email: str, scratch: Path | None, keys: KeyRing | None, signed: list[SignatureCheck]
+    path: Path,
+    email: str,
+    scratch: Path | None,
+    keys: KeyRing | None,
+    signed: list[SignatureCheck],
+    unkept: list[Unkept],
 ) -> Staged | None:
     """Contacts and notes staged here while the worker stages the calendars; None if either failed."""
     try:
@@ -128,6 +147,7 @@ def _staged_by_two(
                     owner = Owner(records.email, records.display_name, records.timezone)
                     staged = stage(owner, records, [k for k in records.kinds if k != "calendars"], scratch=scratch)
                     kinds = records.kinds
+                    unkept.append(records.unkept)
             except (InvalidInput, ValueError, KeyError):
                 return None  # the one-process restore reports it
             try:
@@ -140,6 +160,11 @@ def _staged_by_two(
                 return None
             if "calendars" in kinds:
                 found = answer["staged"]
+                try:
+                    unkept.append(Unkept.from_json(found.get("unkept") or {"counts": {}, "details": []}))
+                except ValueError:
+                    staged.close()
+                    return None
                 staged.add_calendars(spool.open("rb"), found["calendars"], found["events"], found["replaced"])
             return staged
     except HelperFailed as exc:

@@ -8,7 +8,8 @@ passed; so this one checks that the file is the one the first process hashed
 again took ~0.9 s) and each member it reads against its listed SHA-256, reads,
 checks and maps its calendars into the spool file SPOOL, and
 prints one JSON object: `{"staged": {"calendars": n, "events": n, "replaced":
-[...]}}`, or `{"invalid": message}` if anything is wrong with the archive
+[...], "unkept": {...}}}` (`exporters.archive.unkept.Unkept.as_json`), or
+`{"invalid": message}` if anything is wrong with the archive
 (`jobs.restore` then redoes the restore in one process, which reports it).
 """
 
@@ -35,11 +36,13 @@ def main(argv: list[str]) -> int:
             with Path(spool).open("w+b") as out:
                 kinds = ("calendars",) if "calendars" in records.kinds else ()
                 staged = stage(owner, records, kinds, spool=out)
+            unkept = records.unkept.as_json()
     except (InvalidInput, ValueError, KeyError) as exc:  # ArchiveError is a ValueError
         answer = {"invalid": str(exc)}
     else:
         counts = staged.counts
-        answer = {"staged": {"calendars": counts.calendars, "events": counts.events, "replaced": staged.replaced}}
+        found = {"calendars": counts.calendars, "events": counts.events, "replaced": staged.replaced, "unkept": unkept}
+        answer = {"staged": found}
     if os.getppid() != parent:
         # The first process was killed (it removes the spool on every exit it lives through): nobody will
         # read this spool, and in the system's temporary folder no housekeeping would ever remove it.

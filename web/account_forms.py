@@ -17,10 +17,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from account.canonical import email_address
+from account.canonical import EMAIL_TOO_LONG, MAX_EMAIL_LENGTH, email_address
 from store.passwords import MAX_PASSWORD_LENGTH, password_problem
 
-MAX_EMAIL = 320  # RFC 5321's limit for a whole address (64 + @ + 255)
 MAX_NAME = 100
 BAD_EMAIL = "Enter one email address, such as name@example.com."
 # Line breaks of every kind, and the start of an encoded word: both can become a
@@ -28,11 +27,16 @@ BAD_EMAIL = "Enter one email address, such as name@example.com."
 _HEADER_BREAKERS = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]|=\\?")
 
 
+def email_length(form: FlaskForm, field: Field) -> None:
+    """Refuse an address longer than any address can be, saying so (not "fill in both fields": user trial)."""
+    if len((field.data or "").strip()) > MAX_EMAIL_LENGTH:
+        raise ValidationError(EMAIL_TOO_LONG)
+
+
 def canonical_email(form: FlaskForm, field: Field) -> None:
     """Accept one address and store its canonical form in `field.data`."""
+    email_length(form, field)
     value = field.data or ""
-    if len(value) > MAX_EMAIL:
-        raise ValidationError(BAD_EMAIL)
     try:
         field.data = email_address(value)
     except ValueError:

@@ -18,13 +18,14 @@ from flask_wtf import FlaskForm
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from store import User, get_db, get_session
 from store.accounts import find_user
 from store.passwords import check_password, end_sessions
 from store.staff import STAFF_ROLES
 from web import limiter, login_manager, staff_auth
+from web.account_forms import email_length
 from web.limits import account_key, account_limits, address_key, address_limits, failed_sign_in
 from web.redirects import safe_next
 
@@ -72,7 +73,7 @@ def signed_in_row() -> User:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."), Length(max=320)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."), email_length])
     password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
 
 

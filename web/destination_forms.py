@@ -16,6 +16,7 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from delivery.retention_policy import MAX_COUNT, RetentionPolicy
 from delivery.s3.object_lock import MAX_DAYS
+from web.account_forms import email_length
 
 AUTH_CHOICES = [
     SelectChoice("keys", "Access key and secret key"),
@@ -75,7 +76,7 @@ class S3Form(FlaskForm):
 
 
 class EmailForm(FlaskForm):
-    to = StringField("Email address", validators=[Length(max=320)])
+    to = StringField("Email address", validators=[email_length])
 
 
 def edit_form(kind: str, destination_id: int, settings: dict[str, Any] | None = None) -> S3Form | EmailForm:

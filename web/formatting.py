@@ -8,9 +8,11 @@ and Jinja filters registered once reach every template.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
+from markupsafe import Markup, escape
 
 _UNITS = ("KB", "MB", "GB", "TB")
 
@@ -34,10 +36,39 @@ def human_size(size: int | None) -> str:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """`1 attachment`, `2 attachments`: the count with its noun.
 
-    No thousands separator: the figures must read exactly as `counts_line` writes
-    them in the manifest, the CLI and the history (exporters.archive.counts).
+    Thousands separated ("12,000 events"), as `counts_line` writes them in README.txt,
+    the CLI and the history (exporters.archive.counts).
     """
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def thousands(n: int | None) -> str:
+    """`1,004`: a whole number as every page writes it (empty for None)."""
+    return "" if n is None else f"{n:,}"
+
+
+# A command for the standard tools inside a sentence: `gpg --quick-set-expire FPR 1y '*'`, `age --decrypt ...`,
+# up to the comma or bracket that ends it in the sentence.
+_COMMAND = re.compile(r"\b(?:gpg|age)(?= --)(?: [^\s,()]+)+")
+
+
+def commands(text: str | None) -> Markup:
+    """`text`, escaped, with each `gpg`/`age` command in it as `<code class="command">`: one unbroken line.
+
+    Why: at 390 px a browser broke `gpg --quick-set-expire FPR 1y` after a hyphen, in the middle of
+    `--`, so the line shown was not the command to type (user trial). The stylesheet keeps a command
+    on one line and scrolls it sideways in its own box when it is wider than the phone; the box takes
+    keyboard focus (tabindex), so it can be scrolled without a pointer.
+    """
+    escaped = str(escape(text or ""))
+    # Matching on the escaped text: `'` is `&#39;` there, which the pattern's character class allows.
+    return Markup(_COMMAND.sub(_code, escaped))  # noqa: S704 - escaped above; `_code` adds only the tags
+
+
+def _code(match: re.Match[str]) -> str:
+    command = match.group()
+    end = "." if command.endswith(".") else ""  # the sentence's full stop, not the command's
+    return f'<code class="command" tabindex="0">{command.removesuffix(end)}</code>{end}'
 
 
 def duration(seconds: float | None) -> str:
@@ -93,3 +124,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(iso, "iso")
     app.add_template_filter(duration, "duration")
     app.add_template_global(plural, "plural")
+    app.add_template_filter(thousands, "thousands")
+    app.add_template_filter(commands, "commands")

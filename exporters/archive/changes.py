@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from exporters.archive.paths import (
+    CASE,
+    SAME,
     is_forbidden_char,
     is_invisible_char,
     is_reserved_windows_name,
@@ -167,11 +169,14 @@ class ChangeLog:
             self._spool.close()
             self._spool = self._rows = None
 
-    def name(self, kind: str, item: str, original: str, placed: str, path: str, *, fallback: str) -> None:
+    def name(
+        self, kind: str, item: str, original: str, placed: str, path: str, *, fallback: str, clash: str | None = None
+    ) -> None:
         """Record a change if the file name `placed` is not `original` as typed.
 
         Both are stems (no `.vcf`/`.ics`/`.md`), except for attachments, whose
         names keep their own extension (split off here, as the allocator does).
+        `clash`: why the allocator numbered it (`PathAllocator.clash`), if it did.
         """
         if placed == original:
             return
@@ -180,11 +185,22 @@ class ChangeLog:
             original_stem, ext = split_extension(unicodedata.normalize("NFC", original))
             if ext and placed.endswith(ext):
                 original, placed = original_stem, placed[: -len(ext)]
-        reason = rename_reason(original, placed, fallback=fallback) or NFC_ONLY
+        reason = rename_reason(original, placed, fallback=fallback, clash=clash, other=OTHER[kind]) or NFC_ONLY
         self.add(Change(kind, item, "file name", path, f"{reason}; {_KEPT_IN[kind]}", shown_name(typed)))
 
-    def folder(self, item: str, notebook: str, wanted: Sequence[str], placed: str, path: str) -> None:
-        """Record a change if a note's folder `placed` (under notes/) is not its notebook's levels `wanted`."""
+    def folder(
+        self,
+        item: str,
+        notebook: str,
+        wanted: Sequence[str],
+        placed: str,
+        path: str,
+        clashes: Sequence[str | None] = (),
+    ) -> None:
+        """Record a change if a note's folder `placed` (under notes/) is not its notebook's levels `wanted`.
+
+        `clashes`: why each level's folder was numbered, if it was (`PathAllocator.clash`), level by level.
+        """
         got = placed.split("/")[1:]
         emptied = "/".join(wanted) != notebook  # `notebook_parts` leaves out empty levels: "/a//b/" is a/b
         if got == list(wanted) and not emptied:
@@ -192,8 +208,9 @@ class ChangeLog:
         reasons = ["empty levels left out (a / at either end or two in a row)"] if emptied else []
         if len(got) < len(wanted):
             reasons.append(f"only {len(got)} of its {len(wanted)} notebook levels fit the path limit")
-        for typed, name in zip(wanted, got, strict=False):
-            why = rename_reason(typed, name, fallback="untitled")
+        for level, (typed, name) in enumerate(zip(wanted, got, strict=False)):
+            clash = clashes[level] if level < len(clashes) else None
+            why = rename_reason(typed, name, fallback="untitled", clash=clash, other=OTHER["folder"])
             if why is not None and why not in reasons:
                 reasons.append(why)
         reason = "; ".join(reasons) or "renamed"
@@ -233,14 +250,42 @@ _text = json.JSONEncoder(ensure_ascii=False).encode  # one string, by the C enco
 
 
 NFC_ONLY = "written in composed Unicode form (NFC)"
-NUMBERED = "numbered: another item has the same name (names ignore case on some systems)"
+NUMBERED = "numbered: another item has the same name (names ignore case on some systems)"  # why unknown
+# What the other item is, per kind of change (`rename_reason`'s `other`).
+OTHER = {
+    "contact": "another contact",
+    "calendar": "another calendar",
+    "note": "another note",
+    "attachment": "another attachment of this note",
+    "folder": "another notebook",
+}
+
+
+def numbered_reason(clash: str | None, other: str, *, made_safe: bool = False) -> str:
+    """Why a name got a number, in words that say what happened (`exporters.archive.paths.PathAllocator.clash`).
+
+    Why apart: "another item has the same name (names ignore case on some systems)" was said of
+    two notes both called "Plans" and of "Plans" beside "plans" alike, leaving the user to guess
+    which (user trial). `made_safe`: the names met only once characters were replaced.
+    """
+    once = " once made safe" if made_safe else ""
+    if clash == SAME:
+        return f"numbered: same name as {other}{once}"
+    if clash == CASE:
+        return f"numbered: name differs only in case from {other}'s{once} (Windows and macOS take them for one name)"
+    return NUMBERED
+
+
 SHORTENED = "shortened to fit the path limits every system accepts"
 
 
-def rename_reason(original: str, placed: str, *, fallback: str) -> str | None:
+def rename_reason(
+    original: str, placed: str, *, fallback: str, clash: str | None = None, other: str = "another item"
+) -> str | None:
     """Why the file name `placed` differs from the name typed, `original`; None when it does not.
 
-    One reason per cause, in the order they were applied, joined by "; ".
+    One reason per cause, in the order they were applied, joined by "; ". `clash` is why a
+    numbered name was numbered (`PathAllocator.clash`), `other` what the other item is.
     """
     if placed == original:
         return None
@@ -257,7 +302,7 @@ def rename_reason(original: str, placed: str, *, fallback: str) -> str | None:
     if base != full:
         reasons.append(SHORTENED)
     if numbered:
-        reasons.append(NUMBERED)
+        reasons.append(numbered_reason(clash, other, made_safe=full != original and bool(original.strip())))
     return "; ".join(reasons) or "renamed"
 
 

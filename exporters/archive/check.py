@@ -122,7 +122,7 @@ class Report:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.files.items()))
         lines = [f"  files checked: {kinds}", f"  items parsed: {counts_line(self.counts())}"]
         moved = self.items["changed occurrences"]
-        lines.append(f"  events: {EVENTS_MEANING} ({moved} such, {self.items['events'] + moved} VEVENTs in all)")
+        lines.append(f"  events: {EVENTS_MEANING} ({moved:,} such, {self.items['events'] + moved:,} VEVENTs in all)")
         lines.append(f"  contacts: the same {self.items['cards']} cards again in contacts/cards/, one file each")
         if self.top_folder:
             lines.append(f"  read inside the top folder {self.top_folder!r} (the zip was made around it)")

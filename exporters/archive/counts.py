@@ -31,11 +31,13 @@ _SINGULAR = {"contacts": "contact", "calendars": "calendar", "events": "event", 
 
 
 def _of(n: int, plural: str) -> str:
-    return f"{n} {_SINGULAR.get(plural, plural[:-1]) if n == 1 else plural}"
+    return f"{n:,} {_SINGULAR.get(plural, plural[:-1]) if n == 1 else plural}"
 
 
 def counts_line(counts: Mapping[str, int], kinds: Iterable[str] = KINDS) -> str:
-    """`3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment`: the figures as every place shows them.
+    """`3 contacts, 1,004 events in 2 calendars, 3 notes, 1 attachment`: the figures as every place shows them.
+
+    Thousands separated, as every other figure Lifeboat shows a user ("1,004 events", "Read back 1,234 items").
 
     `kinds` leaves out the others' figures: a restore of notes alone says what it wrote, not "0 contacts"
     for contacts it kept (user trial).

@@ -196,12 +196,16 @@ class Bundle:
         for index, entry in enumerate(entries):
             self._calendar_paths.append(entry.path)
             if index < len(infos):
-                self._calendar_change(infos[index].name, entry.path)
+                # Placed here too, as the other bundle placed it (calendars/ holds nothing else), to learn
+                # why a numbered name was numbered: the words must not depend on where calendars were made.
+                placed = self.paths.stem(CALENDARS_DIR, infos[index].name, [".ics"], fallback="calendar")
+                clash = self.paths.clash(placed) if placed + ".ics" == entry.path else None
+                self._calendar_change(infos[index].name, entry.path, clash)
             yield entry
 
-    def _calendar_change(self, name: str, path: str) -> None:
+    def _calendar_change(self, name: str, path: str, clash: str | None) -> None:
         stem = path[len(CALENDARS_DIR) + 1 : -len(".ics")]
-        self.changes.name("calendar", name, name, stem, path, fallback="calendar")
+        self.changes.name("calendar", name, name, stem, path, fallback="calendar", clash=clash)
 
     def _contact_entries(self, spool: IO[bytes]) -> Iterator[DeflatedEntry]:
         for done, (uid, stem, card, segment) in enumerate(self._cards(), start=1):
@@ -210,7 +214,8 @@ class Bundle:
             spool.write(segment)
             placed = self.paths.stem(CARDS_DIR, stem, [".vcf"], fallback="contact")
             path = placed + ".vcf"
-            self.changes.name("contact", uid, stem, placed[len(CARDS_DIR) + 1 :], path, fallback="contact")
+            clash = self.paths.clash(placed)
+            self.changes.name("contact", uid, stem, placed[len(CARDS_DIR) + 1 :], path, fallback="contact", clash=clash)
             yield DeflatedEntry(path, [(card, segment)])
             self.progress("contacts", done)
 
@@ -245,9 +250,10 @@ class Bundle:
     def _calendar_entries(self) -> Iterator[Entry]:
         self._events_done = 0
         for key, info in self.source.calendars():
-            path = self.paths.stem(CALENDARS_DIR, info.name, [".ics"], fallback="calendar") + ".ics"
+            placed = self.paths.stem(CALENDARS_DIR, info.name, [".ics"], fallback="calendar")
+            path = placed + ".ics"
             self._calendar_paths.append(path)
-            self._calendar_change(info.name, path)
+            self._calendar_change(info.name, path, self.paths.clash(placed))
             if self.cache is None:
                 events = self._counted(self.source.events(key))
                 zones = self.source.zones(key)
@@ -385,12 +391,16 @@ class Bundle:
     ) -> None:
         """Record how the note's file, folder and attachments' names differ from what the user typed."""
         folder, _, stem = where.markdown[: -len(".md")].rpartition("/")
-        self.changes.name("note", note_id, title, stem, where.markdown, fallback="Untitled")
+        clash = self.paths.clash(where.markdown[: -len(".md")])
+        self.changes.name("note", note_id, title, stem, where.markdown, fallback="Untitled", clash=clash)
         if notebook is not None:
-            self.changes.folder(note_id, notebook, notebook_parts(notebook), folder, where.markdown)
+            levels = folder.split("/")  # notes/<level>/<level>/...
+            clashes = [self.paths.clash("/".join(levels[: i + 1])) for i in range(1, len(levels))]
+            self.changes.folder(note_id, notebook, notebook_parts(notebook), folder, where.markdown, clashes)
         for name, path in zip(attachments, where.attachments, strict=True):
             placed = path.rpartition("/")[2]
-            self.changes.name("attachment", f"{note_id}/{name}", name, placed, path, fallback="attachment")
+            clash = self.paths.clash(path)
+            self.changes.name("attachment", f"{note_id}/{name}", name, placed, path, fallback="attachment", clash=clash)
 
 
 def included_kinds(kinds: Iterable[str]) -> tuple[str, ...]:

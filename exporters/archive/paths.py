@@ -138,6 +138,11 @@ def collision_key(path: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", path).casefold())
 
 
+# Why a name was numbered (`PathAllocator.clash`).
+SAME = "same"  # another item has exactly this name (as made safe)
+CASE = "case"  # another item's name differs only in case or Unicode form
+
+
 class PathAllocator:
     """Hand out archive paths that are safe and unique within one archive.
 
@@ -147,11 +152,24 @@ class PathAllocator:
     folders. Files are exclusive: every request gets a fresh name, numbered
     `name (2).ext`, `name (3).ext`, ... on a clash. Files and folders share one
     namespace, so a note `X` (`X.md`) never collides with a notebook `X.md`.
+
+    `clash(path)` says why a numbered name was numbered: `SAME` (another item has
+    exactly this name, as made safe) or `CASE` (the names differ only in case or
+    Unicode form, which Windows and macOS treat as one name), so the manifest's
+    reason says what happened rather than both at once (user trial).
     """
 
     def __init__(self, *, scratch: Path | None = None) -> None:
-        # Every name handed out (as collision keys): past a few thousand, on disk in `scratch`.
+        # Every name handed out, as its collision key: past a few thousand, on disk in `scratch`.
         self._taken: KeySet = SpillingKeys(folder=scratch)
+        # And the hash of each exactly as handed out, so a clash can tell the same name from one that
+        # differs only in case. Hashes in memory (about 60 bytes a name), not names on disk: a second
+        # spilled set made a 150,000-name allocation 40% slower. Two names with one hash (odds about
+        # n^2 / 2^65) would only make a case-only clash read "same name".
+        self._exact: set[int] = set()
+        # Why each numbered name was numbered: files until `clash` reads them, folders kept (notes share them).
+        self._file_clashes: dict[str, str] = {}
+        self._folder_clashes: dict[str, str] = {}
         self._folders: dict[tuple[str, str], str] = {}
         # Where to resume numbering per (parent, stem, suffixes): without it the
         # thousandth "Untitled" note would retry 999 taken names first.
@@ -160,21 +178,28 @@ class PathAllocator:
     def _join(self, parent: str, name: str) -> str:
         return f"{parent}/{name}" if parent else name
 
+    def clash(self, path: str) -> str | None:
+        """Why `path` (as a method here returned it) was numbered: `SAME`, `CASE`, or None when it was not."""
+        return self._file_clashes.pop(path, None) or self._folder_clashes.get(path)
+
     def _first_free(
         self, parent: str, stem: str, suffixes: Sequence[str], fallback: str, max_bytes: int = MAX_COMPONENT_BYTES
-    ) -> str:
-        """Pick the first `stem`, `stem (2)`, ... for which every `stem + suffix` is free (and fits `max_bytes`)."""
+    ) -> tuple[str, str | None]:
+        """Pick the first `stem`, `stem (2)`, ... for which every `stem + suffix` is free (and fits `max_bytes`),
+        and why it is numbered (`SAME`, `CASE`; None when it is not)."""
         for suffix in suffixes:
             if suffix and sanitize_component("x" + suffix) != "x" + suffix:
                 raise ValueError(f"unsafe file name suffix {suffix!r}")
         # The number and the longest suffix are budgeted before cutting the stem.
         longest = max((utf8_len(s) for s in suffixes), default=0)
-        counter = (
-            collision_key(parent),
-            collision_key(sanitize_component(stem, fallback=fallback)),
-            tuple(suffixes),
-        )
+        full = sanitize_component(stem, fallback=fallback)
+        counter = (collision_key(parent), collision_key(full), tuple(suffixes))
         number = self._next.get(counter, 1)
+        why = None
+        if number > 1:  # resumed: the unnumbered names were taken, by themselves or by ones differing in case
+            room = min(max_bytes, MAX_COMPONENT_BYTES) - longest
+            base = full if utf8_len(full) <= room else sanitize_component(stem, fallback=fallback, max_bytes=room)
+            why = SAME if any(hash(self._join(parent, base + s)) in self._exact for s in suffixes) else CASE
         while True:
             marker = "" if number == 1 else f" ({number})"
             room = min(max_bytes, MAX_COMPONENT_BYTES) - longest - utf8_len(marker)
@@ -182,13 +207,16 @@ class PathAllocator:
             names = [base + marker + suffix for suffix in suffixes]
             keys = [collision_key(self._join(parent, n)) for n in names]
             if not any(k in self._taken for k in keys):
-                for key in keys:
+                for key, name in zip(keys, names, strict=True):
                     self._taken.add(key)
+                    self._exact.add(hash(self._join(parent, name)))
                 # Most names are used once: no entry for that (one per file would grow with the
                 # account); a second request finds the first's names taken and goes on to 2.
                 if number > 1:
                     self._next[counter] = number + 1
-                return base + marker
+                return base + marker, why
+            if why is None:  # the unnumbered names are taken: by themselves, or by ones differing only in case
+                why = SAME if any(hash(self._join(parent, n)) in self._exact for n in names) else CASE
             number += 1
 
     def folder(
@@ -198,9 +226,11 @@ class PathAllocator:
         known = self._folders.get((parent, name))
         if known is not None:
             return known
-        stem = self._first_free(parent, name, [""], fallback, max_bytes)
+        stem, why = self._first_free(parent, name, [""], fallback, max_bytes)
         path = self._join(parent, stem)
         self._folders[(parent, name)] = path
+        if why is not None:
+            self._folder_clashes[path] = why
         return path
 
     def folders(self, parent: str, names: Sequence[str], *, fallback: str = "untitled") -> str:
@@ -214,7 +244,8 @@ class PathAllocator:
     ) -> str:
         """Return a new unique path for a file called `filename`, keeping its extension."""
         stem, ext = split_extension(unicodedata.normalize("NFC", filename))
-        return self._join(parent, self._first_free(parent, stem, [ext], fallback, max_bytes) + ext)
+        free, why = self._first_free(parent, stem, [ext], fallback, max_bytes)
+        return self._numbered(self._join(parent, free + ext), why)
 
     def stem(
         self,
@@ -230,7 +261,13 @@ class PathAllocator:
         Why several at once: a note and its attachment folder (`X.md`, `X.assets`)
         must carry the same number, or the pairing would be lost.
         """
-        return self._join(parent, self._first_free(parent, title, suffixes, fallback, max_bytes))
+        free, why = self._first_free(parent, title, suffixes, fallback, max_bytes)
+        return self._numbered(self._join(parent, free), why)
+
+    def _numbered(self, path: str, why: str | None) -> str:
+        if why is not None:
+            self._file_clashes[path] = why
+        return path
 
 
 _UNSAFE_SEGMENT = re.compile(r"[\x00-\x1f\x7f\\]")

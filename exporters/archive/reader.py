@@ -17,6 +17,7 @@ archive store); this module opens only the paths it is given.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import struct
@@ -49,10 +50,11 @@ from exporters.archive.manifest import (
 from exporters.archive.repack import Kind, UnsafeMember, ZipSurvey, classify
 from exporters.archive.signature import MAX_SIGNATURE_BYTES, KeyRing, SignatureCheck, check_signature
 from exporters.archive.spool import Spool, iter_rows
+from exporters.archive.unkept import Unkept
 from exporters.archive.zipdir import SMALL_MEMBER as SMALL_MEMBER  # re-exported: bench/zip_members.py sets it
 from exporters.archive.zipdir import Member, central_directory, member_chunks, small_member
 from exporters.ical.reader import UnreadableEvent, stream_calendar, stream_calendar_items
-from exporters.markdown.reader import read_note
+from exporters.markdown.reader import read_note, read_note_and_unknown
 from exporters.vcard.reader import stream_vcards
 
 Source = str | os.PathLike[str] | BinaryIO | IO[bytes]
@@ -514,6 +516,8 @@ class ArchiveRecords:
         self.email = (email or meta["user"]).strip().lower()
         self.display_name: str | None = meta.get("display_name")
         self.timezone: str = meta.get("timezone", "UTC")
+        # What the records read could not keep (`exporters.archive.unkept`), for the restore to say.
+        self.unkept = Unkept()
 
     @property
     def archive(self) -> ArchiveReader:
@@ -532,17 +536,25 @@ class ArchiveRecords:
         return _naming(book, stream_vcards(self._archive.member_chunks(book)))
 
     def calendars(self) -> Iterator[tuple[CalendarInfo, Iterator[Event]]]:
-        """Each calendar's info, then its events: read them before asking for the next calendar."""
-        return self._calendars(stream_calendar)
+        """Each calendar's info, then its events: read them before asking for the next calendar.
+
+        What no record keeps (another program's X- properties, a VTODO) is added to `unkept`.
+        """
+        for name in self._layout["calendars"]:
+
+            def unread(item: str, names: list[str], path: str = name) -> None:
+                self.unkept.add("event" if item else "calendar", item or path, names)
+
+            yield from self._calendars(functools.partial(stream_calendar, unread=unread), [name])
 
     def calendar_items(self) -> Iterator[tuple[CalendarInfo, Iterator[Event | UnreadableEvent]]]:
         """`calendars`, with an `UnreadableEvent` in the place of each event that could not be read."""
         return self._calendars(stream_calendar_items)
 
     def _calendars(
-        self, stream: Callable[[Iterable[bytes]], tuple[CalendarInfo, Iterator[T]]]
+        self, stream: Callable[[Iterable[bytes]], tuple[CalendarInfo, Iterator[T]]], names: Iterable[str] | None = None
     ) -> Iterator[tuple[CalendarInfo, Iterator[T]]]:
-        for name in self._layout["calendars"]:
+        for name in self._layout["calendars"] if names is None else names:
             try:
                 info, events = stream(self._archive.member_chunks(name))
             except InvalidInput as exc:
@@ -550,9 +562,12 @@ class ArchiveRecords:
             yield info, _naming(name, events)
 
     def notes(self) -> Iterator[Note]:
+        """Each note; the front matter fields a note has no place for are added to `unkept`."""
         member = self._archive.open_member
         for name in self._layout["notes"]:
-            yield read_note(name, member(name), member)
+            note, unknown = read_note_and_unknown(name, member(name), member)
+            self.unkept.add("note", f"{note.id} ({name})", unknown)
+            yield note
 
 
 def _refuse_unread_files(archive: ArchiveReader, layout: Mapping[str, Any]) -> None:

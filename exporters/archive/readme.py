@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from exporters.archive.changes import SECTION as CHANGES
-from exporters.archive.counts import KINDS
+from exporters.archive.counts import KINDS, counts_line
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, SIGNATURE_NAME, Manifest
 from exporters.archive.signature import PublicKey
 
@@ -94,7 +94,8 @@ def readme_text(
     ]
     counts = manifest.counts if manifest is not None else {}
     if counts:
-        lines.append("It holds " + ", ".join(f"{n} {name}" for name, n in counts.items()) + ".")
+        # The same words as `export`, `verify`, `restore` and the pages ("1,004 events in 2 calendars").
+        lines.append(f"It holds {counts_line(counts, _kinds(manifest))}.")
     changed = _changes_count(manifest)
     if changed is not None:
         lines += _changes_lines(changed, _changes_by_field(manifest))
@@ -165,6 +166,12 @@ def _changes_by_field(manifest: Manifest | None) -> Counter[str]:
         if isinstance(entry, dict) and isinstance(entry.get("field"), str):
             fields[entry["field"]] += 1
     return fields
+
+
+def _kinds(manifest: Manifest | None) -> list[str]:
+    """The kinds the archive holds (every kind for archives made before the option)."""
+    left_out = _left_out(manifest)
+    return [kind for kind in KINDS if kind not in left_out]
 
 
 def _left_out(manifest: Manifest | None) -> list[str]:

@@ -112,7 +112,17 @@ def stream_calendar_items(chunks: Iterable[bytes]) -> tuple[CalendarInfo, Iterat
     return _streamed(chunks, lean=True, in_place=True)
 
 
-def stream_calendar(chunks: Iterable[bytes], *, lean: bool = True) -> tuple[CalendarInfo, Iterator[Event]]:
+# Told what a calendar file holds that no record keeps (`stream_calendar`'s `unread`): (item, names), the item
+# an event's UID, or "" for the calendar itself.
+Unread = Callable[[str, list[str]], None]
+# The X- properties the reader takes from a calendar's header (the writer's), and from an event: its own marks.
+_HEADER_READ = frozenset({"X-WR-CALNAME", "X-WR-CALDESC", "X-APPLE-CALENDAR-COLOR"})
+_OURS = "X-LIFEBOAT-"
+
+
+def stream_calendar(
+    chunks: Iterable[bytes], *, lean: bool = True, unread: Unread | None = None
+) -> tuple[CalendarInfo, Iterator[Event]]:
     """`read_calendar` for a calendar that arrives in pieces: its info now, then its events one by one.
 
     Why: an archive's calendar can hold 100,000 events; `read_calendar` holds the
@@ -135,11 +145,17 @@ def stream_calendar(chunks: Iterable[bytes], *, lean: bool = True) -> tuple[Cale
     other VEVENTs are decoded by `exporters.ical.lean` where it can give exactly what
     icalendar gives (it does for what our writer emits), else by icalendar;
     `lean=False` always uses icalendar (the tests compare the two).
+
+    `unread`, if given, is told each X- property no record keeps (another program's:
+    `X-MOZ-SNOOZE`), by event UID, and the calendar's own ("" for the item) with the
+    components other than events and time zones (a VTODO): a restore says what it left out.
     """
-    return _streamed(chunks, lean=lean, in_place=False)  # no UnreadableEvent: problems are raised at the end
+    return _streamed(chunks, lean=lean, in_place=False, unread=unread)  # problems are raised at the end
 
 
-def _streamed(chunks: Iterable[bytes], *, lean: bool, in_place: bool) -> tuple[CalendarInfo, Iterator[Any]]:
+def _streamed(
+    chunks: Iterable[bytes], *, lean: bool, in_place: bool, unread: Unread | None = None
+) -> tuple[CalendarInfo, Iterator[Any]]:
     items = _calendar_items(_logical_lines(chunks))
     header: list[str] = []
     for kind, lines in items:
@@ -150,11 +166,23 @@ def _streamed(chunks: Iterable[bytes], *, lean: bool, in_place: bool) -> tuple[C
     else:
         raise InvalidInput("The file holds no calendar (BEGIN:VCALENDAR is missing)")
     (calendar,) = _parse_lines(["BEGIN:VCALENDAR", *header, "END:VCALENDAR"])
-    return _info(calendar), _stream_events(items, _LEAN.decode if lean else None, in_place)
+    if unread is not None:
+        unread("", [name for name in _x_names(header) if name not in _HEADER_READ and not name.startswith(_OURS)])
+    return _info(calendar), _stream_events(items, _LEAN.decode if lean else None, in_place, unread)
+
+
+def _x_names(lines: Iterable[str]) -> Iterator[str]:
+    """The names of the X- properties among `lines` (content lines), upper case."""
+    for line in lines:
+        if line[:2] in ("X-", "x-"):
+            yield re.split("[;:]", line, maxsplit=1)[0].upper()
 
 
 def _stream_events(
-    items: Iterator[tuple[str, list[str]]], decode: Callable[[list[str]], Any] | None, in_place: bool
+    items: Iterator[tuple[str, list[str]]],
+    decode: Callable[[list[str]], Any] | None,
+    in_place: bool,
+    unread: Unread | None = None,
 ) -> Iterator[Event | UnreadableEvent]:
     problems: list[tuple[str, str]] = []
     from exporters.ical.quick import quick_event  # here: it reads with this module's helpers
@@ -178,6 +206,8 @@ def _stream_events(
     for kind, lines in items:
         if kind != "component":
             _parse_lines(["BEGIN:VCALENDAR", *lines, "END:VCALENDAR"] if kind != "other" else lines)
+            if unread is not None and kind == "props":  # after a component: the calendar's info is read already
+                unread("", [re.split("[;:]", line, maxsplit=1)[0].upper() for line in lines])
             continue
         if lines[0] == "BEGIN:VTIMEZONE":
             _timezone_checked(tuple(lines))
@@ -188,13 +218,19 @@ def _stream_events(
                 yield from flush()
                 uid, masters, overrides = quick[0], [], []
             masters.append(quick[1])
+            if unread is not None:
+                _tell_unread(unread, quick[0], lines)
             continue
         comp = decode(lines) if decode is not None else None
         if comp is None:
             (comp,) = _parse_lines(lines)
         if comp.name != "VEVENT":
-            continue  # VTIMEZONE (icalendar keeps it for the TZIDs after it), VTODO...: not records
+            if unread is not None:  # VTIMEZONE is read for the TZIDs after it; a VTODO... is no record
+                unread("", [f"a {comp.name}"] if comp.name != "VTIMEZONE" else [])
+            continue
         comp_uid = optional(comp.get("UID")) or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
+        if unread is not None:
+            _tell_unread(unread, comp_uid, lines)
         if comp_uid != uid:
             yield from flush()
             uid, masters, overrides = comp_uid, [], []
@@ -202,6 +238,13 @@ def _stream_events(
     yield from flush()
     if problems:
         raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
+
+
+def _tell_unread(unread: Unread, uid: str, lines: list[str]) -> None:
+    """Tell `unread` the X- properties of a VEVENT's lines (its VALARMs' included) that no record keeps."""
+    names = [name for name in _x_names(lines) if not name.startswith(_OURS)]
+    if names:
+        unread(uid, names)
 
 
 @functools.lru_cache(maxsize=256)

@@ -169,12 +169,21 @@ def _attachments(fields: dict[str, Any], md_path: str, open_member: Callable[[st
     return tuple(result)
 
 
+# The front matter fields a `Note` has (what `exporters.markdown.writer` writes); others have no place in it.
+NOTE_FIELDS = frozenset({"id", "title", "notebook", "tags", "pinned", "archived", "attachments", "created", "updated"})
+
+
 def read_note(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]) -> Note:
     """Rebuild the exact `Note` from its `.md` file; `open_member` fetches attachment bytes.
 
     `open_member` gets archive paths (`notes/Home/x.assets/a.png`) and should
     raise `KeyError` for a missing member. Errors name `md_path`.
     """
+    return read_note_and_unknown(md_path, md_bytes, open_member)[0]
+
+
+def read_note_and_unknown(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]) -> tuple[Note, list[str]]:
+    """`read_note`, and the front matter fields the note has no place for (another program's), in file order."""
     try:
         text = md_bytes.decode("utf-8")
         front, body = split_front_matter(text)
@@ -182,7 +191,7 @@ def read_note(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]
         tags = fields.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
             raise MarkdownError("front matter field 'tags' must be a list of quoted strings")
-        return Note(
+        note = Note(
             id=_text(fields, "id", required=True) or "",
             title=_text(fields, "title", required=True) or "",
             body=body,
@@ -194,6 +203,7 @@ def read_note(md_path: str, md_bytes: bytes, open_member: Callable[[str], bytes]
             created=_time(fields, "created"),
             updated=_time(fields, "updated"),
         )
+        return note, [str(key) for key in fields if key not in NOTE_FIELDS]
     except UnicodeDecodeError as exc:
         raise MarkdownError(f"{md_path}: {not_utf8('the note', exc.start)}") from None
     except MarkdownError as exc:

@@ -19,9 +19,9 @@ from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
-from errors import InvalidInput
+from errors import InvalidInput, Stopped, stop_on_signals
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
-from exporters.archive.counts import KINDS, counts_line
+from exporters.archive.counts import KINDS, account_counts, counts_line
 from exporters.archive.helper import HelperFailed
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
@@ -32,7 +32,6 @@ from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
-from jobs.commands.stopping import Stopped, stop_on_signals
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.housekeeping import remove_abandoned
@@ -130,7 +129,7 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         where = [(d.kind, d.item, d.field) for d in result.drill.described]
         drilled = _readback(fidelity_line(result), bool(result.changes), where)
     click.echo(
-        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size} bytes, sha256 {result.info.sha256}\n"
+        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size:,} bytes, sha256 {result.info.sha256}\n"
         f"{drilled}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
@@ -473,6 +472,10 @@ def restore_command(archive: Path, email: str) -> None:
         f"Restored {restored.email} ({what} {', '.join(restored.kinds) or 'data'}): "
         f"{counts_line(restored.counts.as_dict(), restored.kinds or KINDS)}.\n  {restored.signature.line()}"
     )
+    for line in restored.unkept.summary():  # never dropped silently: how many items, then which and what
+        click.echo(f"  {line}")
+    for line in restored.unkept.lines():
+        click.echo(f"    {line}")
     if made_for and made_for != restored.email:
         click.echo(f"Note: the archive was made for {made_for}; its data is now {restored.email}'s.")
 
@@ -642,11 +645,7 @@ def import_account_command(file: Path) -> None:
     with get_db().session(write=True) as session:
         refuse_staff_data(session, account.email)
         replace_account(session, account)
-    click.echo(
-        f"Imported {account.email}: {len(account.contacts)} contacts, "
-        f"{sum(len(c.events) for c in account.calendars)} events in {len(account.calendars)} calendars, "
-        f"{len(account.notes)} notes."
-    )
+    click.echo(f"Imported {account.email}: {counts_line(account_counts(account))}.")  # as export and restore say
     for path in loaded.replaced:
         click.echo(f"  {path}: U+0000 replaced with U+FFFD (no database or Markdown file can hold it)")
     for path in loaded.without_controls[:_CONTROLS_LISTED]:

@@ -176,6 +176,14 @@ def test_an_invalid_destination_is_422(as_alice: Call) -> None:
     assert response.status_code == 422
 
 
+def test_an_email_destinations_too_long_address_is_422_saying_it_is_too_long(as_alice: Call) -> None:
+    # User trial: a 100,000-character address; the words say what is wrong and do not echo it back.
+    response = as_alice("post", "/api/v1/destinations", json={"kind": "email", "to": "a" * 100_000 + "@example.com"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "That email address is too long (at most 254 characters)." in body and "a" * 300 not in body
+
+
 @pytest.mark.server
 def test_s3_destination_test_reports_a_wrong_key_in_words(
     app: Flask, as_alice: Call, moto_server: object, s3_bucket: str

@@ -89,7 +89,7 @@ def test_alice_lists_each_renamed_file_with_its_item_and_reason(export: Any, ali
     assert set(by_item) == {("contact", "c-0001"), ("note", "n-0002"), ("note", "n-0003")}
     numbered = by_item[("note", "n-0002")]
     assert numbered["path"] == "notes/Home/Shopping list (2).md" and numbered["field"] == "file name"
-    assert numbered["reason"].startswith("numbered: another item has the same name")
+    assert numbered["reason"].startswith("numbered: same name as another note;")  # two notes "Shopping list"
     assert "front matter keeps the exact title" in numbered["reason"]
     assert numbered["original"] == "Shopping list"
     escaping = by_item[("note", "n-0003")]
@@ -136,7 +136,9 @@ def test_shortened_names_folders_and_numbered_attachments_are_each_listed(export
     folder = next(c for c in changes if c[2] == "folder")
     assert folder[3].startswith("only 2 of its 4 notebook levels fit the path limit; shortened to fit")
     assert changes[-1][:2] == ("attachment", "n1/SCAN.png")
-    assert changes[-1][3].startswith("numbered: another item has the same name")
+    assert changes[-1][3].startswith(  # scan.png and SCAN.png
+        "numbered: name differs only in case from another attachment of this note's (Windows and macOS"
+    )
     assert manifest["changes"]["count"] == len(changes) == len(result.changes) == 4  # scan.png kept its name
 
 
@@ -357,3 +359,57 @@ def test_the_changes_section_alone_is_the_window_a_whole_read_keeps_and_the_file
     with pytest.raises(ArchiveError, match=r"changes.items\[0\] is not a change"):  # items are checked
         read_changes_section([data.replace(b'"reason": "why"', b'"reason": 7', 1)], 300)
     assert read_changes_section([json.dumps({"format": "lifeboat-archive", "files": []}).encode()], 0) is None
+
+
+def test_a_numbered_name_says_whether_the_other_has_the_same_name_or_differs_only_in_case(export: Any) -> None:
+    # User trial: "another item has the same name (names ignore case on some systems)" was said of both.
+    notes = (
+        Note(id="n1", title="Plans", body="1\n"),
+        Note(id="n2", title="Plans", body="2\n"),  # the same name
+        Note(id="n3", title="plans", body="3\n"),  # only the case differs
+        Note(id="n4", title="PLANS", body="4\n"),  # again, numbered where the counter left off
+        Note(id="n5", title="Plans?", body="5\n"),  # the same once made safe ("Plans_")...
+        Note(id="n6", title="Plans*", body="6\n"),  # ...as this one
+        Note(id="n7", title="Trip", body="7\n", notebook="Work"),
+        Note(id="n8", title="Trip", body="8\n", notebook="work"),  # a notebook differing only in case
+    )
+    contacts = (Contact(uid="c1", formatted_name="Ann Lee"), Contact(uid="c2", formatted_name="ann lee"))
+    calendars = (Calendar(CalendarInfo("Home")), Calendar(CalendarInfo("home")), Calendar(CalendarInfo("home?")))
+    _, manifest, _ = export(Account(email="same@example.com", contacts=contacts, calendars=calendars, notes=notes))
+    reasons = {(c["kind"], c["item"], c["field"]): c["reason"] for c in manifest["changes"]["items"]}
+    case = "(Windows and macOS take them for one name)"
+    assert reasons[("note", "n2", "file name")].startswith("numbered: same name as another note;")
+    assert reasons[("note", "n3", "file name")].startswith(
+        f"numbered: name differs only in case from another note's {case}"
+    )
+    assert reasons[("note", "n4", "file name")].startswith(
+        f"numbered: name differs only in case from another note's {case}"
+    )
+    assert ("note", "n5", "file name") not in reasons or "numbered" not in reasons[("note", "n5", "file name")]
+    assert reasons[("note", "n6", "file name")].startswith(
+        "characters Windows does not allow in names (*) replaced by _; "
+        "numbered: same name as another note once made safe;"
+    )
+    assert reasons[("note", "n8", "folder")].startswith(
+        f"numbered: name differs only in case from another notebook's {case}"
+    )
+    assert reasons[("contact", "c2", "file name")].startswith(
+        f"numbered: name differs only in case from another contact's {case}"
+    )
+    assert reasons[("calendar", "home", "file name")].startswith(
+        f"numbered: name differs only in case from another calendar's {case}"
+    )
+    assert "numbered" not in reasons[("calendar", "home?", "file name")]  # home_ is free
+    assert not any("another item" in reason for reason in reasons.values())
+
+
+def test_a_repeat_export_from_the_cache_gives_the_same_numbered_reasons(
+    export: Any, alice: Account, tmp_path: Path
+) -> None:
+    extra = (Note(id="x1", title="shopping LIST", body="x\n", notebook="Home"),)
+    account = dataclasses.replace(alice, notes=alice.notes + extra)
+    _, first, _ = export(account)
+    _, again, _ = export(account, cache_dir=tmp_path / "cache")
+    _, third, _ = export(account, cache_dir=tmp_path / "cache")
+    assert first["changes"] == again["changes"] == third["changes"]
+    assert any("differs only in case" in c["reason"] for c in first["changes"]["items"])

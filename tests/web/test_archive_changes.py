@@ -83,7 +83,7 @@ def test_a_page_past_the_changes_a_manifest_keeps_shows_the_right_entries(
         first, last = (page - 1) * PER_PAGE + 1, (page - 1) * PER_PAGE + len(shown)
         assert f"Changes {first} to {last} of {COUNT}" in text
     fourth = _page(signed_in, f"/archives/{archive.id}/changes?page=4")
-    assert "notes/Board/Minutes (300).md" in fourth and "numbered: another item has the same name" in fourth
+    assert "notes/Board/Minutes (300).md" in fourth and "numbered: same name as another note" in fourth
     assert 'rel="prev"' in fourth and 'rel="next"' in fourth
 
 

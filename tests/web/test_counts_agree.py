@@ -9,6 +9,7 @@ run's history and the dashboard must all say so.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import zipfile
@@ -28,6 +29,7 @@ from store import Database, ExportRun, RunEvent
 from store.accounts import replace_account
 from store.base import utcnow
 from store.passwords import hash_password
+from web.formatting import plural, thousands
 
 ALICE = {"contacts": 3, "calendars": 2, "events": 4, "notes": 3, "attachments": 1}
 
@@ -92,9 +94,9 @@ def test_the_demo_account_reads_the_same_everywhere(
     said = _everywhere(app, runner, db, account, tmp_path)
     for text in said:
         assert line in text, text
-    assert f"{figures['events']} events in {figures['calendars']} calendars" in said[5].split("Exports")[0]
+    assert f"{figures['events']:,} events in {figures['calendars']:,} calendars" in said[5].split("Exports")[0]
     moved = sum(len(e.overrides) for c in account.calendars for e in c.events)
-    assert moved and f"{moved} such, {figures['events'] + moved} VEVENTs in all" in said[2]
+    assert moved and f"{moved:,} such, {figures['events'] + moved:,} VEVENTs in all" in said[2]
 
 
 def test_a_line_for_some_kinds_gives_only_their_figures_in_the_same_words() -> None:
@@ -103,3 +105,45 @@ def test_a_line_for_some_kinds_gives_only_their_figures_in_the_same_words() -> N
     assert whole == "3 contacts, 4 events in 2 calendars, 1 note, 0 attachments"
     assert counts_line(figures, ("notes",)) == "1 note, 0 attachments"  # a restore of notes alone
     assert counts_line(figures, ("calendars", "contacts")) == "3 contacts, 4 events in 2 calendars"  # archive order
+
+
+def test_a_thousand_events_read_as_1_004_in_the_cli_the_readme_the_history_and_the_pages(
+    app: Flask, runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path
+) -> None:
+    # User trial: "1004 events" in `export` and README.txt, "1,004" on the run's page.
+    first = alice.calendars[0]
+    more = tuple(
+        dataclasses.replace(
+            first.events[-1], uid=f"more-{i}@example.com", rrule=None, rdates=(), exdates=(), overrides=()
+        )
+        for i in range(1000)
+    )
+    account = dataclasses.replace(
+        alice, calendars=(dataclasses.replace(first, events=first.events + more), *alice.calendars[1:])
+    )
+    assert account_counts(account)["events"] == 1004
+    line = "3 contacts, 1,004 events in 2 calendars, 3 notes, 1 attachment"
+    export, manifest, verify, restore, history, dashboard = _everywhere(app, runner, db, account, tmp_path)
+    for text in (export, manifest, verify, restore, history, dashboard):
+        assert line in text, text
+        assert "1004" not in text, text
+    assert re.search(r"[\d,]+ bytes", export) and not re.search(r"\d{4} bytes", export)  # the size too
+    archive = Path(export.splitlines()[0])
+    with zipfile.ZipFile(archive) as zf:
+        readme = zf.read("README.txt").decode()
+    assert f"It holds {line}." in readme
+    assert "1,004 events" in dashboard.split("Exports")[0]  # the overview's own figures
+
+
+def test_page_counts_and_plurals_separate_thousands() -> None:
+    assert counts_line({"events": 12000, "calendars": 1}, ("calendars",)) == "12,000 events in 1 calendar"
+    assert thousands(1004) == "1,004"
+    assert plural(12000, "export") == "12,000 exports"
+
+
+def test_import_account_says_its_figures_as_export_does(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(args=["import-account", "tests/data/alice.json"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "Imported alice@example.com: 3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment."
+    )

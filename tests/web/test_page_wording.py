@@ -31,7 +31,7 @@ def test_sizes_read_in_human_units_never_zero_point_zero(size: int, words: str) 
 
 def test_plurals_agree_with_their_count() -> None:
     assert plural(1, "attachment") == "1 attachment"
-    assert plural(12000, "event") == "12000 events"
+    assert plural(12000, "event") == "12,000 events"  # as counts_line writes them
 
 
 def test_times_show_in_the_users_zone_with_its_abbreviation() -> None:

@@ -30,7 +30,7 @@ def test_the_run_page_says_every_item_was_read_back_and_lists_the_changes(
     assert f"Read back {items} items: 0 differences." in page
     assert "matches what was exported, field by field" in page
     assert "3 changes." in page and "notes/Home/Shopping list (2).md" in page
-    assert "numbered: another item has the same name" in page
+    assert "numbered: same name as another note" in page  # two notes "Shopping list"
     assert f"Read back {items} items: 0 differences; 3 changes listed in manifest.json." in page  # the history line
     with db.session() as session:
         (row,) = session.query(ExportFidelity).all()

@@ -235,7 +235,8 @@ def test_the_settings_page_refuses_an_expired_key_and_shows_the_date_and_a_warni
     date = f"{dt.datetime.now(dt.UTC) + dt.timedelta(days=10):%Y-%m-%d}"
     assert status == 200 and "archives are encrypted to your OpenPGP key" in page
     assert re.search(rf'id="seal-expiry">The key expires on <time datetime="[^"]+">{date}</time>', page)
-    warning = re.search(r'<p id="seal-warning" class="flash warning" role="alert">([^<]+)</p>', page)
+    warning = re.search(r'<p id="seal-warning" class="flash warning" role="alert">(.+?)</p>', page)
     assert warning is not None and f"expires on {date}: from then on archives cannot be encrypted" in warning[1]
+    assert warning[1].count('<code class="command" tabindex="0">gpg --quick-set-expire ') == 2  # one line each
     status, page = post(openpgp_key.public)  # made to never expire
     assert 'id="seal-expiry">The key does not expire.' in page and 'id="seal-warning"' not in page

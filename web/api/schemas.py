@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from account.canonical import EMAIL_TOO_LONG, MAX_EMAIL_LENGTH
 from account.records import KINDS
 from delivery.retention_policy import MAX_COUNT
 from delivery.s3.object_lock import MAX_DAYS as MAX_LOCK_DAYS
@@ -382,7 +383,10 @@ class DestinationFieldsSchema(Schema):
 
     label = fields.String(validate=validate.Length(max=200))
     # email
-    to = fields.String(validate=validate.Length(max=320), metadata={"description": "email: the recipient."})
+    to = fields.String(
+        validate=validate.Length(max=MAX_EMAIL_LENGTH, error=EMAIL_TOO_LONG),
+        metadata={"description": "email: the recipient."},
+    )
     # s3
     bucket = fields.String(validate=validate.Length(max=255))
     region = fields.String(validate=validate.Length(max=64))

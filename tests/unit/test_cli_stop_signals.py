@@ -1,0 +1,150 @@
+"""A SIGTERM at any moment of a `lifeboat` command: one line, a non-zero exit, nothing half-written.
+
+Why: a user trial stopped `lifeboat export` within its first second, while it was
+still importing Flask and loading the app, and the process ended with 143 and not
+a word, because only the export's own body took SIGTERM. The console script now
+takes it from its first moment (`errors.exit_on_signals_until_started`, then
+`cli.LifeboatGroup.main` and every command's `stop_on_signals`). Real processes,
+signalled from outside, as a service manager or `kill` does it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).parent / "lifeboat"
+ALICE = ROOT / "tests" / "data" / "alice.json"
+
+
+def _env(fresh_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "FLASK_"))} | fresh_env
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's code, whichever checkout the script was installed from
+    return env
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM yet (Linux: the SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+def _until(condition: object, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]  # a callable
+        assert time.monotonic() < deadline, f"never {what}"
+        time.sleep(0.005)
+
+
+def _stopped(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, (process.returncode, out, err)
+    return out, err
+
+
+def _half_written(*folders: Path) -> list[Path]:
+    """Partial files a writer leaves while it works (`.partial-…`, temporary names)."""
+    return [p for folder in folders if folder.exists() for p in folder.rglob(".*") if p.is_file()]
+
+
+def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+@pytest.mark.slow  # real processes: CI's whole suite, not test-fast
+@pytest.mark.parametrize("after", [0.0, 0.4, 1.0, 1.6], ids=lambda s: f"{s}s after it takes signals")
+def test_a_sigterm_at_any_moment_of_an_export_says_stopped_in_one_line_and_leaves_nothing_half_written(
+    fresh_env: dict[str, str], tmp_path: Path, after: float
+) -> None:
+    env = _env(fresh_env)
+    instance, out = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"]), tmp_path / "out"
+    assert _run(env, tmp_path, "import-account", str(ALICE)).returncode == 0
+    process = subprocess.Popen(
+        [str(SCRIPT), "export", "alice@example.com", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _until(lambda: _catches_sigterm(process.pid), "took SIGTERM")  # the earliest moment it can
+    time.sleep(after)
+    stdout, stderr = _stopped(process)
+    assert "Traceback" not in stderr
+    (line,) = stderr.splitlines()  # one line, and nothing printed before it
+    assert line.startswith("Error: Stopped by SIGTERM"), line
+    assert stdout == ""
+    assert _half_written(instance, out) == []
+    assert not out.exists() or list(out.iterdir()) == []
+    again = _run(env, tmp_path, "export", "alice@example.com", "--out", str(out))  # "run the same command again"
+    assert again.returncode == 0, again.stderr
+    assert len(list(out.glob("*.zip"))) == 1
+
+
+@pytest.mark.slow
+def test_a_sigterm_while_the_first_command_creates_the_instance_leaves_one_the_next_command_uses(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = _env(fresh_env)
+    instance = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"])
+    process = subprocess.Popen(
+        [str(SCRIPT), "import-account", str(ALICE)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _until(lambda: (instance / "lifeboat.sqlite3").exists(), "created its database")  # its schema being made
+    _, stderr = _stopped(process)
+    said = [line for line in stderr.splitlines() if not line.startswith('{"at"')]  # JSON log lines aside
+    assert "Traceback" not in stderr and len(said) == 1, stderr
+    assert said[0].startswith("Error: Stopped by SIGTERM"), stderr
+    assert _half_written(instance) == []
+    again = _run(env, tmp_path, "import-account", str(ALICE))
+    assert again.returncode == 0, again.stderr
+    assert "Imported alice@example.com" in again.stdout
+
+
+@pytest.mark.slow
+def test_a_sigterm_once_the_export_has_said_its_result_ends_it_with_its_status_or_one_line(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Its clean-up and the interpreter's shutdown follow the last line: Python's default SIGTERM made a
+    # finished export exit 143 without a word. Now: its own status once it has returned, else one line.
+    env = _env(fresh_env)
+    instance, out = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"]), tmp_path / "out"
+    assert _run(env, tmp_path, "import-account", str(ALICE)).returncode == 0
+    process = subprocess.Popen(
+        [str(SCRIPT), "export", "alice@example.com", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    said = [process.stdout.readline()]
+    while "Not delivered" not in said[-1]:  # its last line
+        said.append(process.stdout.readline())
+        assert said[-1], said
+    process.send_signal(signal.SIGTERM)
+    err = process.communicate(timeout=120)[1]
+    lines = [line for line in err.splitlines() if not line.startswith('{"at"')]
+    assert "Traceback" not in err
+    if process.returncode != 0:
+        assert process.returncode == 128 + signal.SIGTERM and len(lines) == 1, err
+        assert lines[0].startswith("Error: Stopped by SIGTERM"), err
+    assert len(list(out.glob("*.zip"))) == 1 and _half_written(instance, out) == []
