@@ -113,14 +113,18 @@ def email_address(value: str) -> str:
     internationalised domains, length limits, special-use domains such as
     `.test` or `localhost`) without DNS: deliverability is the mail server's
     answer, and this machine may have no resolver. Lower case because Lifeboat
-    finds users by address case-insensitively.
+    finds users by address case-insensitively. Letters outside ASCII before the
+    `@` (`jörg@example.com`) are refused: mail to them needs SMTPUTF8, which
+    Lifeboat's mail sender does not use, so such an account could never get its
+    confirmation link and such a destination would fail every delivery.
+    Internationalised domains are fine (they are sent in their IDNA form).
     """
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an email address")
     if len(value.strip()) > MAX_EMAIL_LENGTH:  # said as such, and the value not echoed back (it may be huge)
         raise ValueError(EMAIL_TOO_LONG)
     try:
-        checked = email_validator.validate_email(value.strip(), check_deliverability=False)
+        checked = email_validator.validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"{value!r} is not an email address ({exc})") from None
     return checked.normalized.lower()

@@ -295,6 +295,8 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
 def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
     """Send the archive to every destination that has not yet received it in this run.
 
+    A destination that fails does not stop the others: each is tried, and the run
+    then fails (or retries, if any failure was transient) with the first failure.
     Each attempt is recorded (outcome, where, what to fix) and the destination's
     status updated, so the user and support see the truth for every target.
     Destinations read a real file: the stored one, or a download of it when
@@ -340,6 +342,7 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
             download_url=link,
         )
         delivered = []
+        failures: list[DeliveryError] = []
         # Sealed once for every destination of this attempt: one ciphertext, one SHA-256 on each receipt.
         with sealed_payload(plain, seal, ctx.files.scratch()) as payload:
             for key, backend in destinations:
@@ -348,12 +351,17 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
                 except DeliveryError as exc:
                     outcome = "permanent" if exc.permanent else "transient"
                     _record_attempt(ctx, run_id, key, outcome, None, exc.user_message, payload)
-                    raise
+                    # The others still get their copy: one broken destination must not leave the rest without it.
+                    failures.append(exc)
+                    continue
                 detail = " ".join([receipt.detail, *receipt.warnings]).strip()
                 _record_attempt(ctx, run_id, key, "delivered", receipt, detail, payload)
                 delivered.append(receipt.location)
                 # Old archives go only after this one is verified and recorded; never fails the delivery.
                 prune_after_delivery(ctx.db, run_id, key, backend, receipt, at=ctx.clock())
+    if failures:
+        # A transient failure first: the run is retried, and a retry skips the destinations already delivered to.
+        raise next((exc for exc in failures if not exc.permanent), failures[0])
     if seal is not None:
         return f"Encrypted to your {seal.label}, then delivered to " + ", ".join(delivered) + "."
     return "Delivered to " + ", ".join(delivered) + "."

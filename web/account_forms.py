@@ -22,6 +22,10 @@ from store.passwords import MAX_PASSWORD_LENGTH, password_problem
 
 MAX_NAME = 100
 BAD_EMAIL = "Enter one email address, such as name@example.com."
+NON_ASCII_EMAIL = (
+    "Lifeboat can only send mail to addresses with plain letters (a to z), digits and . _ + - before the @: "
+    "use another address."
+)
 # Line breaks of every kind, and the start of an encoded word: both can become a
 # header in a mail program (see TOOLING: Python 3.11.7 decodes `=?…?=` into one).
 _HEADER_BREAKERS = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]|=\\?")
@@ -40,6 +44,9 @@ def canonical_email(form: FlaskForm, field: Field) -> None:
     try:
         field.data = email_address(value)
     except ValueError:
+        local = value.strip().rpartition("@")[0]
+        if local and not local.isascii() and "@" not in local and "," not in value:
+            raise ValidationError(NON_ASCII_EMAIL) from None
         raise ValidationError(BAD_EMAIL) from None
 
 

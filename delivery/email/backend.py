@@ -152,8 +152,19 @@ class EmailDelivery(Delivery):
             raise classify(exc, progress.stage, self.settings) from None
 
     def test_connection(self) -> str:
-        """Connect, EHLO, STARTTLS and log in if configured, NOOP, QUIT; say what worked."""
+        """Connect, EHLO, STARTTLS and log in if configured, NOOP, then MAIL and RCPT (no DATA), RSET, QUIT.
+
+        Why RCPT: a server that refuses the recipient (unknown mailbox, relaying
+        denied) would otherwise pass the test and fail every delivery; asking it
+        about the address sends nothing.
+        """
         self._require_enabled()
+        try:
+            to = parse_address(self.recipient).addr_spec
+        except HeaderValueError as exc:
+            shown = repr(self.recipient[:100]) + ("..." if len(self.recipient) > 100 else "")
+            raise error(f"the email address {shown} cannot be used: {exc}; check the address", permanent=True) from None
+        envelope_from = parse_address(self.settings.sender_address).addr_spec
         progress = Progress()
         try:
             with conversation(self._open(progress)) as smtp:
@@ -161,9 +172,20 @@ class EmailDelivery(Delivery):
                 code, text = smtp.noop()
                 if code != 250:
                     raise smtplib.SMTPResponseException(code, text)
+                progress.steps.append("NOOP ok")
+                progress.stage = "MAIL"
+                code, text = smtp.mail(envelope_from)
+                if code != 250:
+                    raise smtplib.SMTPSenderRefused(code, text, envelope_from)
+                progress.stage = "RCPT"
+                code, text = smtp.rcpt(to)
+                if code not in (250, 251):
+                    raise smtplib.SMTPRecipientsRefused({to: (code, text)})
+                progress.steps.append(f"recipient {to} accepted")
+                smtp.rset()
         except (smtplib.SMTPException, OSError) as exc:
             raise classify(exc, progress.stage, self.settings) from None
-        return "; ".join([*progress.steps, "NOOP ok"])
+        return "; ".join(progress.steps)
 
     def _open(self, progress: Progress) -> smtplib.SMTP:
         """The open, secured, logged-in connection (a method so a test can replace it)."""

@@ -159,6 +159,16 @@ def test_unknown_fields_are_422(as_alice: Call) -> None:
     assert response.status_code == 422 and response.get_json()["problems"][0]["field"] == "sudo"
 
 
+def test_a_body_that_is_not_json_is_400_saying_so_not_the_browser_wording(as_alice: Call) -> None:
+    """A user trial: `{bad json` got "The browser (or proxy) sent a request that this server could not understand"."""
+    response = as_alice("put", "/api/v1/schedule", data="{bad json", content_type="application/json")
+    body = response.get_json()
+    assert response.status_code == 400 and body["code"] == "bad_request"
+    assert body["message"] == "The request is not valid: json: Invalid JSON body."
+    assert "browser" not in body["message"]
+    assert as_alice("get", "/api/v1/schedule").get_json()["enabled"] is False  # nothing written
+
+
 def test_email_destination_add_list_and_remove(as_alice: Call) -> None:
     added = as_alice("post", "/api/v1/destinations", json={"kind": "email", "to": "me@example.org"})
     assert added.status_code == 201

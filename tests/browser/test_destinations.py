@@ -72,3 +72,20 @@ def test_add_an_s3_bucket_test_it_wrong_then_right_and_remove_it(
     page.get_by_role("button", name=f"Remove {label}").click()
     expect(page.get_by_text(f"{label} removed.")).to_be_visible()
     expect(page.locator("#download-only")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_object_lock_heading_stands_apart_from_the_trust_policy_above_it(
+    signed_in_page: Page, live_server: str, width: int
+) -> None:
+    """A user trial: "Protect past archives (S3 Object Lock)" sat flush under "Trust policy for the role".
+
+    The legend's own top margin does nothing inside a fieldset, so the two read as one line of text.
+    """
+    page = signed_in_page
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(live_server + "/settings/destinations")
+    summary = page.locator("#add-s3 summary", has_text="Trust policy for the role").bounding_box()
+    legend = page.locator("#add-s3 fieldset.lock legend").bounding_box()
+    assert summary is not None and legend is not None
+    assert legend["y"] - (summary["y"] + summary["height"]) >= 16

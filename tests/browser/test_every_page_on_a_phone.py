@@ -12,8 +12,9 @@ import datetime as dt
 
 import pytest
 
+from jobs.api_tokens import create_token
 from store import Database
-from tests.browser.conftest import PHONE, page_width, serious_violations
+from tests.browser.conftest import PHONE, page_width, screenshot, serious_violations
 from tests.browser.rows import add_archives, add_run
 
 pytestmark = pytest.mark.browser
@@ -37,3 +38,18 @@ def test_every_signed_in_page_fits_a_phone_and_reads_well_to_a_screen_reader(
             problems.append(f"{path}: {page_width(page)} px wide")
         problems += [f"{path}: {finding}" for finding in serious_violations(page)]
     assert problems == []
+
+
+def test_a_long_token_name_without_spaces_keeps_the_settings_page_phone_wide(
+    signed_in_page, live_server: str, db: Database, alice_user: int
+) -> None:
+    """A user trial: a 100-character token name with no space made /settings 927 px wide at 390 px."""
+    with db.session(write=True) as session:
+        create_token(session, alice_user, "n" * 100, days=30, now=dt.datetime.now(dt.UTC))
+    page = signed_in_page
+    page.set_viewport_size(PHONE)
+    response = page.goto(live_server + "/settings")
+    assert response is not None and response.status == 200
+    assert page.get_by_text("n" * 100).is_visible()
+    assert page_width(page) <= PHONE["width"]
+    screenshot(page, "settings-long-token-name")

@@ -313,7 +313,20 @@ def test_it_logs_in_and_never_shows_the_password(
 @pytest.mark.server
 def test_it_tests_the_connection(smtp_server: SmtpServer) -> None:
     summary = EmailDelivery(smtp_settings(smtp_server), ALICE).test_connection()
-    assert summary == f"connected to 127.0.0.1:{smtp_server.port}; NOOP ok"
+    assert summary == f"connected to 127.0.0.1:{smtp_server.port}; NOOP ok; recipient {ALICE} accepted"
+    assert smtp_server.received == []  # asked about the address, sent nothing
+
+
+@pytest.mark.server
+def test_the_connection_test_fails_for_a_recipient_the_server_refuses(smtp_server: SmtpServer) -> None:
+    """A user trial: "Test" passed on NOOP alone for an address every delivery then failed on."""
+    smtp_server.script(REJECT_RCPT)
+    with pytest.raises(DeliveryError) as caught:
+        EmailDelivery(smtp_settings(smtp_server), ALICE).test_connection()
+    assert caught.value.permanent
+    assert f"refused recipient {ALICE}: 550 5.1.1" in caught.value.user_message
+    assert "check the address" in caught.value.user_message
+    assert smtp_server.received == []
 
 
 def test_it_says_it_cannot_connect_to_a_closed_port(closed_port: int) -> None:

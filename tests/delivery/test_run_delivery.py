@@ -150,3 +150,30 @@ def test_a_destination_whose_stored_settings_cannot_be_used_fails_the_run_for_go
         run = session.get(ExportRun, run_id)
         assert run is not None and run.state == RunState.FAILED  # for good: not "retrying"
         assert run.error and "“my bucket” cannot be used" in run.error and "Settings → Destinations" in run.error
+
+
+def test_a_destination_that_fails_does_not_keep_the_archive_from_the_others(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
+) -> None:
+    """A user trial: a broken first destination failed the run before the working ones were tried.
+
+    The bucket (added first) does not exist; the email destination after it still gets the
+    verified archive, and the run still fails for good naming the bucket.
+    """
+    _user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat")
+    ctx = get_context(delivery_app)
+    ctx.notify_failure = lambda _user, _run: None
+    assert execute_run(ctx, run_id, "w") == RunState.FAILED
+    with ctx.db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.archive is not None and run.error and "bucket" in run.error.lower()
+        expected = run.archive.sha256
+        attempts = session.scalars(
+            select(DeliveryAttempt).where(DeliveryAttempt.run_id == run_id).order_by(DeliveryAttempt.id)
+        )
+        labels = {d.id: d.label for d in session.scalars(select(Destination))}
+        outcomes = [(labels.get(a.destination_id or 0), a.outcome) for a in attempts]
+    assert outcomes == [("my bucket", "permanent"), ("me", "delivered")]
+    (received,) = smtp_server.received
+    zips = [p for p in received.message().iter_attachments() if (p.get_filename() or "").endswith(".zip")]
+    assert hashlib.sha256(zips[0].get_content()).hexdigest() == expected

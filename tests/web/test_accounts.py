@@ -159,6 +159,8 @@ HOSTILE = [
     ({"email": "bob@example.com\r\nBcc: eve@evil.example"}, "email", "Enter one email address"),
     ({"email": "bob@example.com, eve@evil.example"}, "email", "Enter one email address"),
     ({"email": "bob\uff20example.com"}, "email", "Enter one email address"),
+    # Mail to it needs SMTPUTF8, which Lifeboat does not use: the confirmation link could never arrive.
+    ({"email": "jörg@example.com"}, "email", "plain letters (a to z), digits and . _ + - before the @"),
     ({"name": "Bob\r\nBcc: eve@evil.example"}, "name", "Use a name on one line"),
     ({"name": "=?UTF-8?Q?Bob=0ABcc:_eve@evil.example?="}, "name", "Use a name on one line"),
     ({"name": "Bob\u2028Bcc: eve@evil.example"}, "name", "Use a name on one line"),

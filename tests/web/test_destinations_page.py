@@ -125,6 +125,24 @@ def test_an_email_destination_defaults_to_the_account_address_and_refuses_a_bad_
     assert row.kind == "email" and row.settings == {"to": "alice@example.com"}
 
 
+def test_an_email_address_mail_cannot_be_sent_to_is_refused_when_added_not_at_every_delivery(
+    app: Flask, signed_in: FlaskClient, alice_user: int
+) -> None:
+    """A user trial: `ünïcødé@exämple.com` was added and passed "Test", then failed every export for good.
+
+    Letters outside ASCII before the @ need SMTPUTF8, which the mail sender does not use; the
+    form now says so at once. A non-ASCII domain is still fine (it is sent in its IDNA form).
+    """
+    refused = post(signed_in, "/email", to="jörg@example.com")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and 'id="to-error"' in page
+    assert "Internationalized characters before the @-sign are not supported" in page
+    assert rows(app, alice_user) == []
+    assert post(signed_in, "/email", to="joerg@exämple.com").status_code == 302
+    (row,) = rows(app, alice_user)
+    assert row.settings == {"to": "joerg@exämple.com"}
+
+
 def test_the_same_email_address_twice_is_refused_in_one_line_and_nothing_is_added(
     app: Flask, signed_in: FlaskClient, alice_user: int
 ) -> None:

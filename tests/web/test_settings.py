@@ -161,7 +161,7 @@ def test_a_token_is_shown_once_listed_and_revoked(signed_in: FlaskClient) -> Non
     secret = re.search(r'<code class="token-value" id="new-token">([^<]+)</code>', page)
     assert secret is not None
     # The page that shows the secret already lists the token (SQLite's read snapshot once hid it).
-    assert "<td>NAS script</td>" in page and "No tokens yet" not in page
+    assert '<td class="token-name">NAS script</td>' in page and "No tokens yet" not in page
     later = signed_in.get("/settings").get_data(as_text=True)
     assert "NAS script" in later and secret.group(1) not in later
     revoke = re.search(r'action="(/settings/tokens/[^"]+/revoke)"', later)

@@ -147,7 +147,7 @@ def http_error(exc: HTTPException) -> Response:
     data = getattr(exc, "data", None) or {}
     problems = _problems(data.get("messages")) if isinstance(data, dict) else []
     message = data.get("message") if isinstance(data, dict) and data.get("message") else None
-    if status == 422 and problems:
+    if status in (400, 422) and problems:  # 400: e.g. a body that is not JSON (werkzeug's words are for browsers)
         message = "The request is not valid: " + " ".join(f"{where}: {what}" for where, what in problems)
     headers = _CHALLENGE if status == 401 else {}
     if status == 405 and exc.get_headers():
