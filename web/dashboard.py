@@ -68,7 +68,11 @@ def index() -> str:
         runs=views,
         active=next((v for v in views if v.state in ACTIVE), None),
         last=last_export(
-            recent, archives[0] if archives else None, user.timezone, {v.id for v in views if v.kept_here}
+            recent,
+            archives[0] if archives else None,
+            user.timezone,
+            {v.id for v in views if v.kept_here},
+            {v.id for v in views if v.partly_delivered},
         ),
         schedule=schedule,
         schedule_words=schedule_words(schedule),

@@ -79,6 +79,7 @@ class RunView:
     finished: str
     seconds: float | None  # from request to finish; None while active
     kept_here: bool  # finished with the archive on Lifeboat's disk alone (`kept_here_only`)
+    partly_delivered: bool  # failed, but some destination has its copy (`_delivery_facts`)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +91,8 @@ class RunView:
         Why not `label` itself: the dashboard's live region reads `label` alone, so
         it must name the state; the run page shows it after a badge that already does.
         """
+        if self.partly_delivered:
+            return "Some of your destinations have this archive; the deliveries below say which did not, and why."
         if self.state in ("queued", "failed", "cancelled"):
             return ""
         if self.state == "delivered" and self.kept_here:
@@ -105,10 +108,26 @@ def kept_here_only(session: Session, runs: Iterable[ExportRun]) -> set[str]:
     Why the pages say so: "Delivered" beside such a run read as if a copy were
     somewhere else, and a copy somewhere else is the point of Lifeboat.
     """
+    return _delivery_facts(session, runs)[0]
+
+
+def _delivery_facts(session: Session, runs: Iterable[ExportRun]) -> tuple[set[str], set[str]]:
+    """(the delivered runs that delivered nowhere, the failed runs that delivered somewhere) of `runs`, in one query.
+
+    Why the second: one broken destination fails a run while the others got
+    their copy (`jobs.execute._deliver` tries every one). "Failed" alone read
+    as if no copy had been made anywhere (user trial).
+    """
+    runs = list(runs)
     finished = [run.id for run in runs if run.state == "delivered"]
+    failed = [run.id for run in runs if run.state == "failed"]
     # Asked even for none: a page's statements stay the same however many runs it shows.
-    tried = set(session.scalars(select(DeliveryAttempt.run_id).where(DeliveryAttempt.run_id.in_(finished))))
-    return set(finished) - tried
+    rows = session.execute(
+        select(DeliveryAttempt.run_id, DeliveryAttempt.outcome).where(DeliveryAttempt.run_id.in_(finished + failed))
+    ).all()
+    tried = {run_id for run_id, _ in rows}
+    somewhere = {run_id for run_id, outcome in rows if outcome == "delivered"}
+    return set(finished) - tried, set(failed) & somewhere
 
 
 def run_views(
@@ -117,18 +136,26 @@ def run_views(
     """Describe `runs`, times in `timezone`: the one way every page (the user's and support's) words a run.
 
     Why the pages call this rather than `run_view`: a delivered run reads "Kept
-    here" when it delivered nowhere (`kept_here_only`), and a page that made its
+    here" when it delivered nowhere, and a failed one "Partly delivered" when
+    some destination got its copy (`_delivery_facts`); a page that made its
     views without asking (support's, found by a user trial) said "Delivered".
     """
-    kept = kept_here_only(session, runs)
-    return [run_view(run, timezone, now=now, kept_here=run.id in kept) for run in runs]
+    kept, partly = _delivery_facts(session, runs)
+    return [run_view(run, timezone, now=now, kept_here=run.id in kept, partly=run.id in partly) for run in runs]
 
 
 def run_view(
-    run: ExportRun, timezone: str | None, *, now: dt.datetime | None = None, kept_here: bool = False
+    run: ExportRun,
+    timezone: str | None,
+    *,
+    now: dt.datetime | None = None,
+    kept_here: bool = False,
+    partly: bool = False,
 ) -> RunView:
-    """Describe `run`, times in `timezone`; `kept_here`: it delivered nowhere (`kept_here_only`; see `run_views`)."""
+    """Describe `run`, times in `timezone`; `kept_here`: it delivered nowhere; `partly`: it failed after
+    delivering to some destination (see `run_views`)."""
     kept_here = kept_here and run.state == "delivered"
+    partly = partly and run.state == "failed"
     name, done, total = split_stage(run.stage)
     active = run.state in ACTIVE
     progress = max(0, min(100, int(run.progress or 0)))
@@ -150,12 +177,14 @@ def run_view(
         label = "Done: the archive is ready."
     elif run.state == "cancelled":
         label = "Cancelled."
+    elif partly:
+        label = PARTLY_DELIVERED_LABEL
     else:
         label = "Failed."
     return RunView(
         id=run.id,
         state=run.state,
-        state_label=state_label(run.state, kept_here=kept_here),
+        state_label=state_label(run.state, kept_here=kept_here, partly=partly),
         active=active,
         stage=name,
         stage_label=stage_label,
@@ -175,15 +204,21 @@ def run_view(
         finished=local_time(run.finished_at, timezone),
         seconds=_elapsed(run.created_at, run.finished_at),
         kept_here=kept_here,
+        partly_delivered=partly,
     )
 
 
 KEPT_HERE = "Kept here"  # a delivered run's label when it delivered nowhere (`kept_here_only`)
+PARTLY_DELIVERED = "Partly delivered"  # a failed run's label when some destination got its copy
+PARTLY_DELIVERED_LABEL = "Failed: some destinations have the archive, not all."
 
 
-def state_label(state: str, *, kept_here: bool) -> str:
-    """A run's state as its badge says it: "Kept here" for a delivered run that delivered nowhere."""
-    return KEPT_HERE if kept_here and state == "delivered" else state_words(state)
+def state_label(state: str, *, kept_here: bool, partly: bool = False) -> str:
+    """A run's state as its badge says it: "Kept here" for a delivered run that delivered nowhere,
+    "Partly delivered" for a failed one that delivered somewhere."""
+    if kept_here and state == "delivered":
+        return KEPT_HERE
+    return PARTLY_DELIVERED if partly and state == "failed" else state_words(state)
 
 
 def state_words(state: str) -> str:
@@ -237,7 +272,11 @@ class LastExport:
 
 
 def last_export(
-    runs: Sequence[ExportRun], newest: Archive | None, timezone: str | None, kept_here: Collection[str] = ()
+    runs: Sequence[ExportRun],
+    newest: Archive | None,
+    timezone: str | None,
+    kept_here: Collection[str] = (),
+    partly: Collection[str] = (),
 ) -> LastExport | None:
     """What the "Last export" line says, from the rows that decide it: finished runs and archives.
 
@@ -261,7 +300,7 @@ def last_export(
         return None
     return LastExport(
         state=run.state,
-        state_label=state_label(run.state, kept_here=run.id in kept_here),
+        state_label=state_label(run.state, kept_here=run.id in kept_here, partly=run.id in partly),
         at=iso(ended),
         when=local_time(ended, timezone),
         error=run.error,

@@ -14,7 +14,7 @@ from account.records import Account
 from errors import DeliveryError
 from jobs import run_lifecycle
 from jobs.commands import DEMO_EMAIL, DEMO_PASSWORD, demo_command
-from store import Database, ExportRun, RunEvent, RunState, User
+from store import Database, DeliveryAttempt, Destination, ExportRun, RunEvent, RunState, User
 from store.accounts import replace_account
 from store.base import utcnow
 from tests.web.conftest import csrf_token, sign_in
@@ -257,3 +257,47 @@ def test_last_export_is_the_later_of_two_runs_requested_in_the_same_second(
     page = _text(signed_in.get("/"))
     last = page[page.index("Last export") : page.index("Next export")]
     assert "Kept here" in last and "Cancelled" not in last  # delivered to no destination: kept here
+
+
+def test_a_run_that_failed_after_some_destinations_got_their_copy_reads_partly_delivered(
+    db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    """One broken destination fails the run while the others get their copy; "Failed" alone read as no copy."""
+    run_id = _queue(db, alice_user)
+    with db.session(write=True) as session:
+        good = Destination(user_id=alice_user, kind="email", label="email me@example.com", enabled=True)
+        bad = Destination(user_id=alice_user, kind="email", label="email old@example.com", enabled=True)
+        session.add_all([good, bad])
+        session.flush()
+        run = session.get(ExportRun, run_id)
+        assert run is not None
+        run.state, run.error, run.finished_at = "failed", "The mail server refused old@example.com.", utcnow()
+        session.add(DeliveryAttempt(run_id=run_id, destination_id=good.id, outcome="delivered", message="sent"))
+        session.add(DeliveryAttempt(run_id=run_id, destination_id=bad.id, outcome="permanent", message="refused"))
+    history = _text(signed_in.get("/history"))
+    assert '<span class="badge failed">Partly delivered</span>' in history
+    page = _text(signed_in.get(f"/runs/{run_id}"))
+    assert "Partly delivered</span> Some of your destinations have this archive" in page
+    assert "The mail server refused old@example.com." in page
+    dashboard = _text(signed_in.get("/"))
+    last = dashboard[dashboard.index("Last export") : dashboard.index("Next export")]
+    assert "Partly delivered" in last
+    status = signed_in.get(f"/runs/{run_id}.json").get_json()
+    assert status["state"] == "failed" and status["state_label"] == "Partly delivered"
+    assert status["label"] == "Failed: some destinations have the archive, not all."
+
+
+def test_a_run_that_failed_before_any_destination_got_a_copy_still_reads_failed(
+    db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    run_id = _queue(db, alice_user)
+    with db.session(write=True) as session:
+        bad = Destination(user_id=alice_user, kind="email", label="email old@example.com", enabled=True)
+        session.add(bad)
+        session.flush()
+        run = session.get(ExportRun, run_id)
+        assert run is not None
+        run.state, run.error, run.finished_at = "failed", "The mail server refused old@example.com.", utcnow()
+        session.add(DeliveryAttempt(run_id=run_id, destination_id=bad.id, outcome="permanent", message="refused"))
+    history = _text(signed_in.get("/history"))
+    assert '<span class="badge failed">Failed</span>' in history and "Partly delivered" not in history
