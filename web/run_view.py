@@ -280,8 +280,8 @@ def last_export(
 ) -> LastExport | None:
     """What the "Last export" line says, from the rows that decide it: finished runs and archives.
 
-    Why both: an archive can exist without a run (the demo account's first
-    archive, `lifeboat export` at a terminal), and a dashboard that reads
+    Why both: an archive can exist without a run (`lifeboat export` at a
+    terminal, without --deliver), and a dashboard that reads
     "None yet" above a list of archives makes a user doubt their backups.
     Whichever finished last wins.
     """

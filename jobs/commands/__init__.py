@@ -515,15 +515,11 @@ def demo_command() -> None:
         has_archive = session.scalar(select(Archive.id).where(Archive.user_id == user_id).limit(1)) is not None
     if not has_archive:
         from jobs import get_context
+        from jobs.now import deliver_now
 
-        export_and_record(
-            get_db(),
-            user_id,
-            get_context().files,
-            now=utcnow(),
-            default_vcard_version=current_app.config["VCARD_VERSION"],
-            signer=get_context().signing_key,
-        )
+        # Through a run, as `export --deliver` does: History then lists the run that made the archive the
+        # dashboard shows (a bare export made one History did not know: user trial).
+        deliver_now(get_context(), user_id)
     click.echo(f"Demo account ready. {where_to_open()} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 
