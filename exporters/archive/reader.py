@@ -530,10 +530,15 @@ class ArchiveRecords:
         return book
 
     def contacts(self) -> Iterator[Contact]:
+        """Each contact; what of a card `Contact.extra` cannot keep (a repeat, parameters) is added to `unkept`."""
         book = self.address_book
         if book is None:
             return iter(())
-        return _naming(book, stream_vcards(self._archive.member_chunks(book)))
+
+        def unread(uid: str, names: list[str]) -> None:
+            self.unkept.add("contact", uid, names)
+
+        return _naming(book, stream_vcards(self._archive.member_chunks(book), unread=unread))
 
     def calendars(self) -> Iterator[tuple[CalendarInfo, Iterator[Event]]]:
         """Each calendar's info, then its events: read them before asking for the next calendar.

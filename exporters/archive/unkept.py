@@ -5,9 +5,11 @@ a restore of a foreign archive must keep the same promise. A note's front
 matter may carry keys Lifeboat's notes have no field for (`aliases`,
 `cssclass`), an event or a calendar X- properties another program wrote
 (`X-MOZ-SNOOZE`, `X-GOOGLE-CONFERENCE`), a calendar file components other than
-events (a VTODO). Contacts keep their X- properties (`Contact.extra`), so they
-are not listed here. The records are restored without them, and the restore
-says how many items lost what, and which (the first `LISTED`).
+events (a VTODO), an event standard properties no `Event` has a place for (GEO,
+PRIORITY, CLASS). Contacts keep their other properties (`Contact.extra`), but one
+value by name: a repeat, the parameters and the group are not kept. The records
+are restored without them, and the restore says how many items lost what, and
+which (the first `LISTED`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LISTED = 50  # items named one by one; past that, counted
-KINDS = ("calendar", "event", "note")  # archive order
+KINDS = ("contact", "calendar", "event", "note")  # archive order
 # One line of the summary per kind: what was not kept, of how many items.
 _WHAT = {
+    "contact": ("contact's", "contacts'", "property values, parameters or groups"),
     "calendar": ("calendar's", "calendars'", "properties or components"),
-    "event": ("event's", "events'", "X- properties"),
+    "event": ("event's", "events'", "properties"),
     "note": ("note's", "notes'", "front matter fields"),
 }
 

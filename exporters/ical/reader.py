@@ -37,6 +37,7 @@ from account.records import Alarm, Attendee, Calendar, CalendarInfo, Event, Over
 from account.recurrence import canonical_rrule
 from errors import InvalidInput, not_utf8
 from exporters.ical.lean import LeanDecoder, is_zone
+from exporters.ical.unread import OURS, EventLosses, Unread
 from exporters.ical.values import (
     MARK,
     conform,
@@ -112,12 +113,8 @@ def stream_calendar_items(chunks: Iterable[bytes]) -> tuple[CalendarInfo, Iterat
     return _streamed(chunks, lean=True, in_place=True)
 
 
-# Told what a calendar file holds that no record keeps (`stream_calendar`'s `unread`): (item, names), the item
-# an event's UID, or "" for the calendar itself.
-Unread = Callable[[str, list[str]], None]
-# The X- properties the reader takes from a calendar's header (the writer's), and from an event: its own marks.
+# The X- properties the reader takes from a calendar's header (the writer's).
 _HEADER_READ = frozenset({"X-WR-CALNAME", "X-WR-CALDESC", "X-APPLE-CALENDAR-COLOR"})
-_OURS = "X-LIFEBOAT-"
 
 
 def stream_calendar(
@@ -146,9 +143,12 @@ def stream_calendar(
     icalendar gives (it does for what our writer emits), else by icalendar;
     `lean=False` always uses icalendar (the tests compare the two).
 
-    `unread`, if given, is told each X- property no record keeps (another program's:
-    `X-MOZ-SNOOZE`), by event UID, and the calendar's own ("" for the item) with the
+    `unread`, if given, is told each property no record keeps, by event UID: another
+    program's X- properties (`X-MOZ-SNOOZE`), the standard ones no `Event` has a place
+    for (GEO, PRIORITY, CLASS, an alarm's REPEAT), an override's that differ from its
+    series' (its own ATTENDEE); and the calendar's own ("" for the item) with the
     components other than events and time zones (a VTODO): a restore says what it left out.
+    Our writer's own properties are none of them (DTSTAMP says only when the file was made).
     """
     return _streamed(chunks, lean=lean, in_place=False, unread=unread)  # problems are raised at the end
 
@@ -167,7 +167,7 @@ def _streamed(
         raise InvalidInput("The file holds no calendar (BEGIN:VCALENDAR is missing)")
     (calendar,) = _parse_lines(["BEGIN:VCALENDAR", *header, "END:VCALENDAR"])
     if unread is not None:
-        unread("", [name for name in _x_names(header) if name not in _HEADER_READ and not name.startswith(_OURS)])
+        unread("", [name for name in _x_names(header) if name not in _HEADER_READ and not name.startswith(OURS)])
     return _info(calendar), _stream_events(items, _LEAN.decode if lean else None, in_place, unread)
 
 
@@ -186,6 +186,8 @@ def _stream_events(
 ) -> Iterator[Event | UnreadableEvent]:
     problems: list[tuple[str, str]] = []
     from exporters.ical.quick import quick_event  # here: it reads with this module's helpers
+
+    losses = EventLosses(unread) if unread is not None else None
 
     uid: str | None = None
     masters: list[Component | Event] = []
@@ -218,8 +220,8 @@ def _stream_events(
                 yield from flush()
                 uid, masters, overrides = quick[0], [], []
             masters.append(quick[1])
-            if unread is not None:
-                _tell_unread(unread, quick[0], lines)
+            if losses is not None:
+                losses.tell(quick[0], lines)
             continue
         comp = decode(lines) if decode is not None else None
         if comp is None:
@@ -229,8 +231,8 @@ def _stream_events(
                 unread("", [f"a {comp.name}"] if comp.name != "VTIMEZONE" else [])
             continue
         comp_uid = optional(comp.get("UID")) or "lifeboat-" + hashlib.sha256(comp.to_ical()).hexdigest()[:32]
-        if unread is not None:
-            _tell_unread(unread, comp_uid, lines)
+        if losses is not None:
+            losses.tell(comp_uid, lines)
         if comp_uid != uid:
             yield from flush()
             uid, masters, overrides = comp_uid, [], []
@@ -238,13 +240,6 @@ def _stream_events(
     yield from flush()
     if problems:
         raise InvalidInput(f"The calendar file has {len(problems)} problem(s)", problems)
-
-
-def _tell_unread(unread: Unread, uid: str, lines: list[str]) -> None:
-    """Tell `unread` the X- properties of a VEVENT's lines (its VALARMs' included) that no record keeps."""
-    names = [name for name in _x_names(lines) if not name.startswith(_OURS)]
-    if names:
-        unread(uid, names)
 
 
 @functools.lru_cache(maxsize=256)

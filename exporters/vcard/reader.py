@@ -10,8 +10,8 @@ ungrouped LABEL, basic or extended dates, Apple's omitted year) are accepted too
 
 What a record cannot hold is left out rather than guessed: a PHOTO that is a
 link, a date that is free text, the second of a single-valued property (FN,
-NOTE, BDAY...), parameters and repeats of an unknown property (`extra` keeps
-the first value by name).
+NOTE, BDAY...), parameters, groups and repeats of an unknown property (`extra`
+keeps the first value by name; `stream_vcards` can say what it left out).
 
 Why the reading takes shortcuts: every export's fidelity drill reads all its
 cards back (issue 16), and reading 1x HEAVY's address book went to unfolding
@@ -91,18 +91,55 @@ def parse_vcard(text: str) -> Contact:
     return contacts[0]
 
 
-def stream_vcards(chunks: Iterable[bytes]) -> Iterator[Contact]:
+# Told what a card holds that its `Contact` does not keep (`stream_vcards`' `unread`): its UID, and what.
+Unread = Callable[[str, list[str]], None]
+
+
+def stream_vcards(chunks: Iterable[bytes], *, unread: Unread | None = None) -> Iterator[Contact]:
     """`read_vcards` for a file that arrives in pieces: memory is one card, however many there are.
 
     The text is cut into cards at END:VCARD lines (counting nested BEGIN:VCARD) and
     each card is read by the code `read_vcards` uses, so the contacts, checks and
     messages are the same; line numbers count from the start of the file.
+
+    `unread`, if given, is told what of a card's other properties `extra` could not
+    keep (`extra_losses`): a restore says what it left out.
     """
     for text, first_line, logical in _card_texts(chunks):
         if logical is None:  # a lone CR somewhere: vobject's own unfolding decides
             logical = [(line, at + first_line - 1) for line, at in getLogicalLines(io.StringIO(text), allowQP=False)]
         for properties in _cards_of(logical):
-            yield _contact(properties)
+            contact = _contact(properties)
+            if unread is not None and contact.extra and (lost := extra_losses(properties)):  # no extra, no loss
+                unread(contact.uid, lost)
+            yield contact
+
+
+def extra_losses(properties: Iterable[_Property]) -> list[str]:
+    """What `Contact.extra` (one value by name) cannot keep of a card's other properties, in card order.
+
+    Why said, not kept: `extra` maps a name to one text (`contact_extra` rows, the
+    writer's plain `NAME:value` lines), so a property's second value, its parameters
+    (`X-SOCIALPROFILE;TYPE=twitter`) and its group (Apple's `item1.X-ABLABEL`, which
+    ties a label to its `item1.ADR`) have no place in it. Our writer writes none of them.
+    """
+    seen: dict[str, int] = {}
+    lost: dict[str, None] = {}
+    for prop in properties:
+        name = prop.name
+        if name in RESERVED_PROPERTIES:
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            continue  # the value and all it carries: counted below
+        if prop.params:
+            lost[f"parameters of {name} ({' '.join(prop.params)})"] = None
+        if prop.group:
+            lost[f"group of {name} ({prop.group})"] = None
+    for name, count in seen.items():
+        if count > 1:
+            lost[f"{name} ({count - 1} more value{'s' if count > 2 else ''})"] = None
+    return list(lost)
 
 
 _CARD_MARK = re.compile(r"(?:[^:;.]*\.)?(BEGIN|END)(?:;[^:]*)?:(.*)", re.IGNORECASE | re.DOTALL)
