@@ -55,7 +55,7 @@ def init_app(app: Flask, download_link: DownloadLink | None = None, app_factory:
         ),
         destinations=destinations_for(app),
         own_email=own_email_for(app),
-        notify_failure=failure_notifier(app),
+        notify_failure=failure_notifier(app, get_db(app)),
         send_notice=notice_sender(app),
         base_url=config["BASE_URL"],
         # ARCHIVE_STORE: a folder (embedded default) or the operator's bucket (scale-out).

@@ -24,7 +24,7 @@ from delivery.contract import Delivery
 from delivery.email import EmailDelivery, SmtpSettings
 from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
 from errors import DeliveryError, LifeboatError
-from store import Destination, ExportRun, User
+from store import Database, DeliveryAttempt, Destination, ExportRun, User
 
 log = logging.getLogger("lifeboat.delivery")
 
@@ -151,15 +151,23 @@ def own_email_for(app: Flask) -> Callable[[User], Sequence[tuple[int | None, Del
     return own_email
 
 
-def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
+def failure_notifier(app: Flask, database: Database | None = None) -> Callable[[User, ExportRun], None]:
+    """Email a user whose run failed for good: what went wrong, and where this archive did arrive.
+
+    Why the second: every destination is tried (`jobs.execute._deliver`), so a
+    run can fail on one while the others got their copy; "could not complete
+    your export" alone read as if there were no copy anywhere.
+    """
     smtp = smtp_settings(dict(app.config))
     base_url = app.config["BASE_URL"]
 
     def notify(user: User, run: ExportRun) -> None:
+        arrived = _delivered_to(database, run.id) if database is not None else []
+        where = f"It did arrive at: {', '.join(arrived)}.\n\n" if arrived else ""
         text = (
             "Hello,\n\nLifeboat could not complete your export"
             f" (run {run.id}, {run.attempt} attempt(s)).\n\n"
-            f"What went wrong: {run.error or 'unknown error'}\n\n"
+            f"What went wrong: {run.error or 'unknown error'}\n\n{where}"
             f"Your earlier archives are untouched. See the details and try again at {base_url}/\n"
         )
         if not smtp.enabled:
@@ -168,6 +176,15 @@ def failure_notifier(app: Flask) -> Callable[[User, ExportRun], None]:
         EmailDelivery(smtp, user.email).send_notice("Your Lifeboat export failed", text)
 
     return notify
+
+
+def _delivered_to(database: Database, run_id: str) -> list[str]:
+    """Where `run_id`'s archive was delivered (each attempt's location, in order)."""
+    with database.session() as session:
+        query = select(DeliveryAttempt.location).where(
+            DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
+        )
+        return [location for location in session.scalars(query.order_by(DeliveryAttempt.id)) if location]
 
 
 def notice_sender(app: Flask) -> Callable[[str, str, str], bool]:

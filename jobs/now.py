@@ -91,8 +91,9 @@ def _outcome(ctx: JobContext, run_id: str) -> DeliverOutcome:
             for a in attempts
         ]
         tried = {a.destination_id for a in attempts}
-        # With no attempt at all, the run stopped before sending anything (e.g. a key it cannot encrypt to).
-        why = "an earlier destination failed first" if attempts else "the run stopped before sending anything"
+        # Every destination is tried (`execute._deliver`): one without an attempt was switched on after the run
+        # started, or the run stopped before sending anything (e.g. a key it cannot encrypt to).
+        why = "switched on after this export started" if attempts else "the run stopped before sending anything"
         results += [
             DestinationOutcome(label=d.label, outcome="not tried", detail=why) for d in enabled if d.id not in tried
         ]

@@ -177,3 +177,21 @@ def test_a_destination_that_fails_does_not_keep_the_archive_from_the_others(
     (received,) = smtp_server.received
     zips = [p for p in received.message().iter_attachments() if (p.get_filename() or "").endswith(".zip")]
     assert hashlib.sha256(zips[0].get_content()).hexdigest() == expected
+
+
+def test_the_failure_email_of_a_run_that_reached_some_destinations_says_where_the_archive_arrived(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
+) -> None:
+    """'Could not complete your export' alone read as if no copy were anywhere, though one destination had it."""
+    _user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat")
+    assert execute_run(get_context(delivery_app), run_id, "w") == RunState.FAILED
+    with get_context(delivery_app).db.session() as session:
+        (arrived,) = session.scalars(
+            select(DeliveryAttempt.location).where(
+                DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
+            )
+        )
+    archive, notice = (m.message() for m in smtp_server.received)  # the copy, then the notice
+    assert "failed" in notice["Subject"] and archive["Subject"] != notice["Subject"]
+    text = notice.get_content()
+    assert "bucket" in text.lower() and f"It did arrive at: {arrived}." in text
