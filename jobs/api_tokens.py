@@ -43,14 +43,20 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+NAME_LIMIT = 100  # the settings page's field and the API's document alike (they differed: user trial)
+NAME_WORDS = f"Give the token a name of 1 to {NAME_LIMIT} characters, such as “backup script on my NAS”."
+
+
 def create_token(session: Session, user_id: int, name: str, *, days: int, now: dt.datetime) -> NewToken:
     """Make a token for `user_id` that expires after `days` days (1 to 366)."""
     # U+0000 becomes U+FFFD, the rule for every free text Lifeboat stores (account.storable):
     # PostgreSQL refuses NUL in text, and a name is free text.
     name = name.strip().replace("\x00", "\ufffd")
     problems = []
-    if not name or len(name) > 200:
-        problems.append(("name", "Give the token a name of 1 to 200 characters, e.g. the script that uses it."))
+    if not name or len(name) > NAME_LIMIT:
+        problems.append(
+            ("name", f"Give the token a name of 1 to {NAME_LIMIT} characters, e.g. the script that uses it.")
+        )
     if not 1 <= days <= MAX_DAYS:
         problems.append(("expires_in_days", f"A token lasts from 1 to {MAX_DAYS} days."))
     if problems:

@@ -25,6 +25,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from jobs.api_tokens import NAME_LIMIT, NAME_WORDS
 from jobs.schedule import zone_names
 from jobs.user_schedule import WEEKDAYS
 
@@ -68,8 +69,8 @@ def time_zone(form: FlaskForm, field: Field) -> None:
 
 def token_name(form: FlaskForm, field: Field) -> None:
     value = (field.data or "").strip()
-    if not value or len(value) > 100:
-        raise ValidationError("Give the token a name of 1 to 100 characters, such as “backup script on my NAS”.")
+    if not value or len(value) > NAME_LIMIT:
+        raise ValidationError(NAME_WORDS)
     if _ONE_LINE.search(value) or any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in value):
         raise ValidationError("Use a name on one line, without control characters.")
     field.data = unicodedata.normalize("NFC", value)

@@ -249,3 +249,10 @@ def test_a_token_name_the_document_allows_is_accepted_and_one_it_refuses_is_refu
         assert refused.status_code == 422 and refused.get_json()["problems"][0]["field"] == "name"
     created = as_alice("post", "/api/v1/tokens", json={"name": "\x1c nightly\x00"})
     assert created.status_code == 201 and created.get_json()["name"] == "nightly\ufffd"
+
+
+def test_a_token_name_longer_than_the_settings_page_allows_is_refused_by_the_api_too(as_alice: Call) -> None:
+    """The page took 100 characters and the API 200 (user trial): one limit for both."""
+    refused = as_alice("post", "/api/v1/tokens", json={"name": "x" * 101})
+    assert refused.status_code == 422 and refused.get_json()["problems"][0]["field"] == "name"
+    assert as_alice("post", "/api/v1/tokens", json={"name": "x" * 100}).status_code == 201

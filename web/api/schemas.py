@@ -17,7 +17,7 @@ from account.records import KINDS
 from delivery.retention_policy import MAX_COUNT
 from delivery.s3.object_lock import MAX_DAYS as MAX_LOCK_DAYS
 from delivery.s3.object_lock import MODES as LOCK_MODES
-from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS
+from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS, NAME_LIMIT
 from jobs.schedule import zone_names
 
 _ID = validate.Regexp(r"^[0-9a-f]{32}$", error="Not an id.")
@@ -457,7 +457,10 @@ HAS_VISIBLE_CHARACTER = f"^[{_PY_SPACE}]*[^{_PY_SPACE}]"
 class TokenInSchema(Schema):
     name = fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=200), validate.Regexp(HAS_VISIBLE_CHARACTER, error="Give it a name.")],
+        validate=[
+            validate.Length(min=1, max=NAME_LIMIT),
+            validate.Regexp(HAS_VISIBLE_CHARACTER, error="Give it a name."),
+        ],
     )
     expires_in_days = JsonInteger(load_default=DEFAULT_DAYS, validate=validate.Range(min=1, max=MAX_DAYS))
 
