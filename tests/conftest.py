@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import json
 import os
 import shutil
@@ -381,6 +382,28 @@ def openpgp_key_expiring() -> Iterator[OpenPGPKeyMaker]:
     for home in homes:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)}, check=False)
         shutil.rmtree(home, ignore_errors=True)
+
+
+# Allocations between two collections of the youngest generation (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 100_000
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A larger youngest generation for the collector, so a test's garbage mostly dies young.
+
+    Why: each test builds an app, an engine and their templates, thousands of objects in
+    reference cycles that live exactly as long as the test. With CPython's default
+    threshold (700) they outlive two young collections, reach the oldest generation and
+    wait for a full collection, which walks every object the process holds (~0.4 s each
+    in a worker that has imported the whole service and its tests): 11.7 of the 43 s of
+    CPU tests/web took. Collected from the youngest generation instead, the same garbage
+    costs a fraction (tests/web/test_security.py, test_support_console.py,
+    test_downloads.py, tests/unit/test_runs.py and tests/formats/test_export_reuse.py:
+    5.4 s of collection at 700, 1.9 s at 100,000). The same garbage is freed, a little
+    later: that process peaked at 242 MB instead of 225 MB.
+    """
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
