@@ -383,11 +383,15 @@ def age_key(tmp_path: Path) -> UserKey:
     return UserKey(public.stdout.strip(), ["age", "--decrypt", "-i", str(identity)], dict(os.environ))
 
 
-@pytest.fixture
-def openpgp_key(tmp_path: Path) -> UserKey:
-    """An OpenPGP key pair from Debian's `gpg` in its own home folder, with no passphrase."""
-    home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
+@pytest.fixture(scope="session")
+def openpgp_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UserKey]:
+    """An OpenPGP key pair from Debian's `gpg` in its own home folder, with no passphrase.
+
+    One per test process: the tests only read the keyring (encrypt to the public key, decrypt,
+    export), and making a key starts a gpg-agent, which is stopped when the session ends.
+    """
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
     env = {**os.environ, "GNUPGHOME": str(home)}
     gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
     subprocess.run(
@@ -399,7 +403,8 @@ def openpgp_key(tmp_path: Path) -> UserKey:
     exported = subprocess.run(
         [*gpg, "--armor", "--export", "alice@example.com"], env=env, check=True, capture_output=True, text=True
     )
-    return UserKey(exported.stdout, [*gpg, "--decrypt"], env)
+    yield UserKey(exported.stdout, [*gpg, "--decrypt"], env)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False)
 
 
 OpenPGPKeyMaker = Callable[..., str]
