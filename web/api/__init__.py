@@ -36,6 +36,9 @@ class LifeboatApi(Api):
     only the documentation steps wait in `_undocumented` until something reads
     `spec` (the /api/v1/openapi.json view, `flask openapi print`), which runs
     them in their order first. tests/api/test_openapi.py checks the document.
+    flask-smorest's own components (a response per HTTP status, each resolving
+    the error schema; the ETag and pagination headers) wait the same way, first
+    in the queue as they were first in the document: 21 ms of a 55 ms app.
     """
 
     ERROR_SCHEMA = schemas.ErrorSchema
@@ -75,6 +78,18 @@ class LifeboatApi(Api):
             spec.tag({"name": name, "description": blp.description})
 
         self.document_later(document)
+
+    def _register_responses(self) -> None:
+        register = super()._register_responses
+        self.document_later(lambda _spec: register())
+
+    def _register_etag_headers(self) -> None:
+        register = super()._register_etag_headers
+        self.document_later(lambda _spec: register())
+
+    def _register_pagination_header(self) -> None:
+        register = super()._register_pagination_header
+        self.document_later(lambda _spec: register())
 
     def _register_error_handlers(self) -> None:
         """None app-wide: see the module docstring."""
