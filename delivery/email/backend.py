@@ -33,6 +33,7 @@ from delivery.email.summary import human_size
 from delivery.email.transport import (
     Progress,
     conversation,
+    envelope,
     open_connection,
     send_streamed,
     server_limit,
@@ -173,14 +174,7 @@ class EmailDelivery(Delivery):
                 if code != 250:
                     raise smtplib.SMTPResponseException(code, text)
                 progress.steps.append("NOOP ok")
-                progress.stage = "MAIL"
-                code, text = smtp.mail(envelope_from)
-                if code != 250:
-                    raise smtplib.SMTPSenderRefused(code, text, envelope_from)
-                progress.stage = "RCPT"
-                code, text = smtp.rcpt(to)
-                if code not in (250, 251):
-                    raise smtplib.SMTPRecipientsRefused({to: (code, text)})
+                envelope(smtp, envelope_from, to, progress, [])
                 progress.steps.append(f"recipient {to} accepted")
                 smtp.rset()
         except (smtplib.SMTPException, OSError) as exc:

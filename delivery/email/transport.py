@@ -108,20 +108,25 @@ def server_limit(smtp: smtplib.SMTP) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def send_streamed(smtp: smtplib.SMTP, sender: str, rcpt: str, message: StreamedMessage, progress: Progress) -> bytes:
-    """Run MAIL, RCPT and a streamed, dot-stuffed DATA; return the server's final reply text.
-
-    The envelope is explicit (`sender`, `rcpt`): recipients never come from
-    parsing our own headers.
-    """
+def envelope(smtp: smtplib.SMTP, sender: str, rcpt: str, progress: Progress, options: list[str]) -> None:
+    """MAIL FROM and RCPT TO, each refusal raised as smtplib's exception for it (what delivery and the test share)."""
     progress.stage = "MAIL FROM"
-    code, text = smtp.mail(sender, [f"SIZE={message.size}"] if smtp.has_extn("size") else [])
+    code, text = smtp.mail(sender, options)
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, text, sender)
     progress.stage = "RCPT TO"
     code, text = smtp.rcpt(rcpt)
     if code not in (250, 251):
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
+
+
+def send_streamed(smtp: smtplib.SMTP, sender: str, rcpt: str, message: StreamedMessage, progress: Progress) -> bytes:
+    """Run MAIL, RCPT and a streamed, dot-stuffed DATA; return the server's final reply text.
+
+    The envelope is explicit (`sender`, `rcpt`): recipients never come from
+    parsing our own headers.
+    """
+    envelope(smtp, sender, rcpt, progress, [f"SIZE={message.size}"] if smtp.has_extn("size") else [])
     progress.stage = "DATA"
     code, text = smtp.docmd("DATA")
     if code != 354:

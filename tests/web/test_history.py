@@ -267,21 +267,26 @@ def test_last_export_is_the_later_of_two_runs_requested_in_the_same_second(
     assert "Kept here" in last and "Cancelled" not in last  # delivered to no destination: kept here
 
 
-def test_a_run_that_failed_after_some_destinations_got_their_copy_reads_partly_delivered(
-    db: Database, signed_in: FlaskClient, alice_user: int
-) -> None:
-    """One broken destination fails the run while the others get their copy; "Failed" alone read as no copy."""
-    run_id = _queue(db, alice_user)
+def _failed_with(db: Database, user_id: int, outcomes: list[str]) -> str:
+    """A failed run of `user_id` with one email destination per outcome, each attempted with that outcome."""
+    run_id = _queue(db, user_id)
     with db.session(write=True) as session:
-        good = Destination(user_id=alice_user, kind="email", label="email me@example.com", enabled=True)
-        bad = Destination(user_id=alice_user, kind="email", label="email old@example.com", enabled=True)
-        session.add_all([good, bad])
+        places = [Destination(user_id=user_id, kind="email", label=f"email {n}", enabled=True) for n in outcomes]
+        session.add_all(places)
         session.flush()
         run = session.get(ExportRun, run_id)
         assert run is not None
         run.state, run.error, run.finished_at = "failed", "The mail server refused old@example.com.", utcnow()
-        session.add(DeliveryAttempt(run_id=run_id, destination_id=good.id, outcome="delivered", message="sent"))
-        session.add(DeliveryAttempt(run_id=run_id, destination_id=bad.id, outcome="permanent", message="refused"))
+        for place, outcome in zip(places, outcomes, strict=True):
+            session.add(DeliveryAttempt(run_id=run_id, destination_id=place.id, outcome=outcome, message=outcome))
+    return run_id
+
+
+def test_a_run_that_failed_after_some_destinations_got_their_copy_reads_partly_delivered(
+    db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    """One broken destination fails the run while the others get their copy; "Failed" alone read as no copy."""
+    run_id = _failed_with(db, alice_user, ["delivered", "permanent"])
     history = _text(signed_in.get("/history"))
     assert '<span class="badge failed">Partly delivered</span>' in history
     page = _text(signed_in.get(f"/runs/{run_id}"))
@@ -298,14 +303,6 @@ def test_a_run_that_failed_after_some_destinations_got_their_copy_reads_partly_d
 def test_a_run_that_failed_before_any_destination_got_a_copy_still_reads_failed(
     db: Database, signed_in: FlaskClient, alice_user: int
 ) -> None:
-    run_id = _queue(db, alice_user)
-    with db.session(write=True) as session:
-        bad = Destination(user_id=alice_user, kind="email", label="email old@example.com", enabled=True)
-        session.add(bad)
-        session.flush()
-        run = session.get(ExportRun, run_id)
-        assert run is not None
-        run.state, run.error, run.finished_at = "failed", "The mail server refused old@example.com.", utcnow()
-        session.add(DeliveryAttempt(run_id=run_id, destination_id=bad.id, outcome="permanent", message="refused"))
+    _failed_with(db, alice_user, ["permanent"])
     history = _text(signed_in.get("/history"))
     assert '<span class="badge failed">Failed</span>' in history and "Partly delivered" not in history
