@@ -63,6 +63,13 @@ def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProc
     )
 
 
+def _started(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """`lifeboat ARGS` started, its output piped as text, for a test to stop while it runs."""
+    return subprocess.Popen(
+        [str(SCRIPT), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 @pytest.mark.slow  # real processes: CI's whole suite, not test-fast
 @pytest.mark.parametrize("after", [0.0, 0.4, 1.0, 1.6], ids=lambda s: f"{s}s after it takes signals")
 def test_a_sigterm_at_any_moment_of_an_export_says_stopped_in_one_line_and_leaves_nothing_half_written(
@@ -71,14 +78,7 @@ def test_a_sigterm_at_any_moment_of_an_export_says_stopped_in_one_line_and_leave
     env = _env(fresh_env)
     instance, out = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"]), tmp_path / "out"
     assert _run(env, tmp_path, "import-account", str(ALICE)).returncode == 0
-    process = subprocess.Popen(
-        [str(SCRIPT), "export", "alice@example.com", "--out", str(out)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _started(env, tmp_path, "export", "alice@example.com", "--out", str(out))
     _until(lambda: _catches_sigterm(process.pid), "took SIGTERM")  # the earliest moment it can
     time.sleep(after)
     stdout, stderr = _stopped(process)
@@ -99,14 +99,7 @@ def test_a_sigterm_while_the_first_command_creates_the_instance_leaves_one_the_n
 ) -> None:
     env = _env(fresh_env)
     instance = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"])
-    process = subprocess.Popen(
-        [str(SCRIPT), "import-account", str(ALICE)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _started(env, tmp_path, "import-account", str(ALICE))
     _until(lambda: (instance / "lifeboat.sqlite3").exists(), "created its database")  # its schema being made
     _, stderr = _stopped(process)
     said = [line for line in stderr.splitlines() if not line.startswith('{"at"')]  # JSON log lines aside
@@ -127,14 +120,7 @@ def test_a_sigterm_once_the_export_has_said_its_result_ends_it_with_its_status_o
     env = _env(fresh_env)
     instance, out = Path(fresh_env["LIFEBOAT_INSTANCE_DIR"]), tmp_path / "out"
     assert _run(env, tmp_path, "import-account", str(ALICE)).returncode == 0
-    process = subprocess.Popen(
-        [str(SCRIPT), "export", "alice@example.com", "--out", str(out)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _started(env, tmp_path, "export", "alice@example.com", "--out", str(out))
     assert process.stdout is not None
     said = [process.stdout.readline()]
     while "Not delivered" not in said[-1]:  # its last line
