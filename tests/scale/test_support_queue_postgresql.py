@@ -27,6 +27,8 @@ from store import (
     User,
 )
 
+pytestmark = pytest.mark.scale  # PostgreSQL: the scale-out run, not test-fast
+
 NOW = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
 
