@@ -134,3 +134,33 @@ def test_a_sigterm_once_the_export_has_said_its_result_ends_it_with_its_status_o
         assert process.returncode == 128 + signal.SIGTERM and len(lines) == 1, err
         assert lines[0].startswith("Error: Stopped by SIGTERM"), err
     assert len(list(out.glob("*.zip"))) == 1 and _half_written(instance, out) == []
+
+
+# After its last atexit step, Python gives signals their default action back; a SIGTERM in what is left of
+# the shutdown (here: an object whose clean-up takes a second) killed a finished command (-15, once in CI).
+_LATE_SHUTDOWN = """
+import sys, time
+import errors
+
+class SlowToGo:
+    def __del__(self):
+        time.sleep(1.0)
+
+kept = SlowToGo()
+errors.exit_on_signals_when_done(3)
+print("finished", flush=True)
+sys.exit(3)
+"""
+
+
+@pytest.mark.slow
+def test_a_sigterm_late_in_a_finished_commands_shutdown_leaves_its_own_status() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", _LATE_SHUTDOWN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline() == "finished\n"
+    time.sleep(0.4)  # the interpreter is tearing its modules down, past its own signal handling
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 3 and stderr == ""
