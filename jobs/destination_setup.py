@@ -159,9 +159,10 @@ def edit_destination(
         # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
         kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
         settings.update({**kept, **new_secrets})
-    before = _auto_label(row.kind, row.settings)
+    before, where = _auto_label(row.kind, row.settings), _place(row)
     _store_checked(registry, user, row, settings)
-    _refuse_twice(session, user, row)
+    if _place(row) != where:  # moved: not into another's place (twins made before the rule can still be fixed)
+        _refuse_twice(session, user, row)
     if changes.get("label"):
         row.label = str(changes["label"])[:200]
     elif row.label == before:  # a label the user did not choose follows the new bucket or address

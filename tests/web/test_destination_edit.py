@@ -145,6 +145,19 @@ def test_moving_a_destination_into_another_ones_folder_is_refused_and_changes_no
     assert edit(signed_in, other.id, **bucket_fields(prefix="lifeboat/third")).status_code == 200  # a free one
 
 
+def test_twins_added_before_the_same_place_rule_can_still_have_their_keys_fixed(
+    app: Flask, signed_in: FlaskClient, alice_user: int, bucket: Destination
+) -> None:
+    with get_db(app).session(write=True) as session:  # a second one in the same folder, as the page once allowed
+        twin = Destination(user_id=alice_user, kind="s3", label="twin", enabled=True, settings=dict(bucket.settings))
+        twin.secret_token = bucket.secret_token
+        session.add(twin)
+    twin_row = rows(app, alice_user)[1]
+    new = {"access_key_id": "AKIANEWKEYEXAMPLE123", "secret_access_key": "the-new-secret"}
+    assert edit(signed_in, twin_row.id, **bucket_fields(**new)).status_code == 200  # its place did not move
+    assert secrets(app, rows(app, alice_user)[1]) == new
+
+
 def test_an_email_destination_changes_its_address_under_the_add_rules(
     app: Flask, signed_in: FlaskClient, alice_user: int
 ) -> None:
