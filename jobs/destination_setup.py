@@ -24,6 +24,7 @@ from delivery.retention_policy import RetentionPolicy
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
 from delivery.s3.object_lock import lock_problems, lock_rule
+from delivery.s3.settings import folder as s3_folder
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_of
 from jobs.destination_backends import SECRET_FIELDS, Registry
@@ -69,8 +70,7 @@ def _place(destination: Destination) -> tuple[str, ...] | None:
         return (str(settings.get("to") or ""),)
     if destination.kind == "s3":
         endpoint = str(settings.get("endpoint_url") or "").strip().rstrip("/").lower()
-        folder = "/".join(part for part in str(settings.get("prefix") or "").split("/") if part)
-        return (endpoint, str(settings.get("bucket") or ""), folder)
+        return (endpoint, str(settings.get("bucket") or ""), s3_folder(str(settings.get("prefix") or "")))
     return None
 
 

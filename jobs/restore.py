@@ -76,16 +76,15 @@ def restore_archive(
     again in one process, whose error is the one reported: the outcome is always
     the one-process outcome.
     """
-    signed: list[SignatureCheck] = []  # what the verification in this process found
-    unkept: list[Unkept] = []  # what the reading that is used met and no record keeps
-    staged = _staged_by_two(path, email, scratch, keys, signed, unkept) if _two_processes(path, processes) else None
+    reading = _Reading(path, email, scratch, keys)
+    staged = _staged_by_two(reading) if _two_processes(path, processes) else None
     if staged is None:
-        unkept.clear()
-        staged = _staged_by_one(path, email, scratch, keys, signed, unkept)
+        reading.unkept.clear()
+        staged = _staged_by_one(reading)
     with staged, database.session(write=True) as session:
         write_staged(session, staged)
-    said = functools.reduce(Unkept.merge, unkept, Unkept())
-    return Restored(staged.owner.email, staged.kinds, staged.counts, signed[-1], said)
+    said = functools.reduce(Unkept.merge, reading.unkept, Unkept())
+    return Restored(staged.owner.email, staged.kinds, staged.counts, reading.signed[-1], said)
 
 
 def _two_processes(path: Path, processes: int | None) -> bool:
@@ -98,36 +97,40 @@ def _two_processes(path: Path, processes: int | None) -> bool:
     return size >= TWO_PROCESSES_FROM and (os.cpu_count() or 1) >= 2
 
 
-def _staged_by_one(
-    path: Path,
-    email: str,
-    scratch: Path | None,
-    keys: KeyRing | None,
-    signed: list[SignatureCheck],
-    unkept: list[Unkept],
-) -> Staged:
-    try:
-        with open_records(path, email=email, scratch=scratch, keys=keys) as records:
-            signed.append(records.archive.signature)
+@dataclass
+class _Reading:
+    """The archive a restore reads and how; what each reading of it finds goes to `signed` and `unkept`."""
+
+    path: Path
+    email: str
+    scratch: Path | None
+    keys: KeyRing | None
+    signed: list[SignatureCheck] = field(default_factory=list)  # what the verification in this process found
+    unkept: list[Unkept] = field(default_factory=list)  # what the reading that is used met and no record keeps
+
+    def staged(self, *, without: str | None = None) -> tuple[Staged, list[str]]:
+        """The archive verified and its records staged (all kinds but `without`), and the kinds it holds."""
+        with open_records(self.path, email=self.email, scratch=self.scratch, keys=self.keys) as records:
+            self.signed.append(records.archive.signature)
             owner = Owner(records.email, records.display_name, records.timezone)
-            staged = stage(owner, records, records.kinds, scratch=scratch)
-            unkept.append(records.unkept)
-            return staged
+            kinds = [k for k in records.kinds if k != without]
+            staged = stage(owner, records, kinds, scratch=self.scratch)
+            self.unkept.append(records.unkept)
+            return staged, list(records.kinds)
+
+
+def _staged_by_one(reading: _Reading) -> Staged:
+    try:
+        return reading.staged()[0]
     except InvalidInput:
         raise
     except (ValueError, KeyError) as exc:
         raise InvalidInput(f"The archive cannot be read: {exc}") from exc
 
 
-def _staged_by_two(
-    path: Path,
-    email: str,
-    scratch: Path | None,
-    keys: KeyRing | None,
-    signed: list[SignatureCheck],
-    unkept: list[Unkept],
-) -> Staged | None:
+def _staged_by_two(reading: _Reading) -> Staged | None:
     """Contacts and notes staged here while the worker stages the calendars; None if either failed."""
+    path, email, scratch = reading.path, reading.email, reading.scratch
     try:
         with path.open("rb") as f:
             # What the worker checks instead of verifying again: this file, which is verified below.
@@ -142,12 +145,7 @@ def _staged_by_two(
             WORKER, [str(path), str(scratch or tempfile.gettempdir()), name, email, sha256, str(os.getpid())]
         ) as helper:
             try:
-                with open_records(path, email=email, scratch=scratch, keys=keys) as records:
-                    signed.append(records.archive.signature)
-                    owner = Owner(records.email, records.display_name, records.timezone)
-                    staged = stage(owner, records, [k for k in records.kinds if k != "calendars"], scratch=scratch)
-                    kinds = records.kinds
-                    unkept.append(records.unkept)
+                staged, kinds = reading.staged(without="calendars")
             except (InvalidInput, ValueError, KeyError):
                 return None  # the one-process restore reports it
             try:
@@ -161,7 +159,7 @@ def _staged_by_two(
             if "calendars" in kinds:
                 found = answer["staged"]
                 try:
-                    unkept.append(Unkept.from_json(found.get("unkept") or {"counts": {}, "details": []}))
+                    reading.unkept.append(Unkept.from_json(found.get("unkept") or {"counts": {}, "details": []}))
                 except ValueError:
                     staged.close()
                     return None

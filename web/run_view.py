@@ -78,7 +78,7 @@ class RunView:
     created: str
     finished: str
     seconds: float | None  # from request to finish; None while active
-    kept_here: bool  # finished with the archive on Lifeboat's disk alone (`kept_here_only`)
+    kept_here: bool  # finished with the archive on Lifeboat's disk alone (`_delivery_facts`)
     partly_delivered: bool  # failed, but some destination has its copy (`_delivery_facts`)
 
     def as_json(self) -> dict[str, Any]:
@@ -102,18 +102,11 @@ class RunView:
         return self.label
 
 
-def kept_here_only(session: Session, runs: Iterable[ExportRun]) -> set[str]:
-    """The ids of `runs` that finished with their archive on Lifeboat's disk alone: no delivery was tried.
-
-    Why the pages say so: "Delivered" beside such a run read as if a copy were
-    somewhere else, and a copy somewhere else is the point of Lifeboat.
-    """
-    return _delivery_facts(session, runs)[0]
-
-
 def _delivery_facts(session: Session, runs: Iterable[ExportRun]) -> tuple[set[str], set[str]]:
     """(the delivered runs that delivered nowhere, the failed runs that delivered somewhere) of `runs`, in one query.
 
+    Why the first: "Delivered" beside a run that delivered nowhere read as if a
+    copy were somewhere else, and a copy somewhere else is the point of Lifeboat.
     Why the second: one broken destination fails a run while the others got
     their copy (`jobs.execute._deliver` tries every one). "Failed" alone read
     as if no copy had been made anywhere (user trial).
@@ -208,7 +201,7 @@ def run_view(
     )
 
 
-KEPT_HERE = "Kept here"  # a delivered run's label when it delivered nowhere (`kept_here_only`)
+KEPT_HERE = "Kept here"  # a delivered run's label when it delivered nowhere (`_delivery_facts`)
 PARTLY_DELIVERED = "Partly delivered"  # a failed run's label when some destination got its copy
 PARTLY_DELIVERED_LABEL = "Failed: some destinations have the archive, not all."
 

@@ -129,6 +129,11 @@ class S3Settings:
     __str__ = __repr__
 
 
+def folder(prefix: str) -> str:
+    """The folder a prefix names, as the backend writes under it: `/a//b/` is `a/b`."""
+    return "/".join(part for part in prefix.split("/") if part)
+
+
 def _normalise_prefix(prefix: str, problems: list[tuple[str, str]]) -> str:
     parts = [part for part in prefix.split("/") if part]
     bad = any(p in (".", "..") or any(ord(c) < 32 or c in "\\\x7f" for c in p) for p in parts)
@@ -139,7 +144,7 @@ def _normalise_prefix(prefix: str, problems: list[tuple[str, str]]) -> str:
                 "Use a folder such as lifeboat/alice: no '..', backslashes or control characters.",
             )
         )
-    return "/".join(parts)
+    return folder(prefix)
 
 
 def _endpoint_problem(url: str) -> str | None:
