@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from account.records import Account, Calendar, Contact, Note
 from account.sample import SampleSize, generate_account
 from exporters.archive.check import check_archive
-from exporters.archive.drill_memo import memo_prefix
 from exporters.archive.reader import verify_archive
 from jobs.export import ExportResult, export_user
 from jobs.export_cache import FILENAME
@@ -244,14 +243,12 @@ def test_a_corrupted_cache_entry_is_detected_rebuilt_and_never_copied_into_an_ar
     # A bit flip inside one stored card, on disk (the cache closed its file: everything is in it).
     victim = account.contacts[7].uid.encode()
     _flip_inside(store, b"UID:" + victim)
-    # One entry cut short (a note's text, the last item written; the fidelity drill's memo
-    # and its ledgers come after it), as a partial write would leave it.
-    ledger = memo_prefix("ledger")
+    # One entry cut short (a note's text: its front matter first), as a partial write would leave it.
     with sqlite3.connect(store) as raw:
-        (last,) = raw.execute(
-            "SELECT max(rowid) FROM items WHERE substr(key, 1, ?) != ?", (len(ledger), ledger)
+        (note,) = raw.execute(
+            "SELECT rowid FROM items WHERE substr(value, 1, 10) = ? ORDER BY key LIMIT 1", (b"---\ntitle:",)
         ).fetchone()
-        raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = ?", (last,))
+        raw.execute("UPDATE items SET value = substr(value, 1, length(value) - 5) WHERE rowid = ?", (note,))
     raw.close()
 
     repeat, with_cache, without = _both(db, out, cache, NOW)
