@@ -52,6 +52,7 @@ import functools
 import hashlib
 import importlib.metadata
 import itertools
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ from exporters.archive.differences import (
     unreadable,
     whole_item,
 )
-from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR, batches
+from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR, RUN_TARGET, batches, event_runs
 from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
 from exporters.ical.quick import read_block
@@ -85,6 +86,7 @@ from exporters.vcard.reader import stream_vcards
 DRILL_MEMO_VERSION = 1
 MEMO_BATCH = 1000  # items looked up in the memo (and their misses parsed) at a time
 PIECE_GROUPS = 100  # event groups handed to the reader at a time (~64 KiB)
+_COMPACT_AT = 1 << 20  # bytes read before a calendar's buffer drops them
 _PAIR_BYTES = 32  # a SHA-256: of a whole member and its versions, or of an item's bytes and its version
 _BEGIN_CARD, _END_CARD = b"BEGIN:VCARD\r\n", b"END:VCARD\r\n"
 _BEGIN_EVENT, _END_EVENT = b"BEGIN:VEVENT\r\n", b"\r\nEND:VEVENT\r\n"
@@ -135,16 +137,37 @@ class DrillMemo:
         self._whole = b""  # the whole member's digest as the ledger has it (zeros: not all proven)
         self._proven: set[bytes] = set()
         self._kept: list[bytes] = []
+        self._spans_key = ""
+        self._spans: dict[bytes, Span] = {}
+        self._kept_spans: dict[bytes, Span] = {}
 
     def begin(self, member: str) -> None:
-        """Open `member`'s ledger: `key`, `known` and `remember` are about it until `end`."""
-        self._key = memo_prefix("ledger") + hashlib.sha256(member.encode("utf-8", "surrogatepass")).hexdigest()
-        found = self.cache.get_many([self._key]).get(self._key, b"")
+        """Open `member`'s ledger: `key`, `known`, `remember` and the spans are about it until `end`."""
+        named = hashlib.sha256(member.encode("utf-8", "surrogatepass")).hexdigest()
+        self._key, self._spans_key = memo_prefix("ledger") + named, memo_prefix("spans") + named
+        stored = self.cache.get_many([self._key, self._spans_key])
+        found = stored.get(self._key, b"")
         if len(found) < _PAIR_BYTES or len(found) % _PAIR_BYTES:  # none, or not what `end` writes
             found = bytes(_PAIR_BYTES)
         self._whole = found[:_PAIR_BYTES]
         self._proven = {found[i : i + _PAIR_BYTES] for i in range(_PAIR_BYTES, len(found), _PAIR_BYTES)}
+        self._spans = Span.unpack_all(stored.get(self._spans_key, b""))
+        for span in self._spans.values():
+            self._proven.update(span.items)
         self._kept = []
+        self._kept_spans = {}
+
+    def span(self, run_key: bytes) -> Span | None:
+        """The span proven before for a run of events of these versions (`span_key`), if any."""
+        return self._spans.get(run_key) if run_key else None
+
+    def keep_span(self, run_key: bytes, span: Span) -> None:
+        """`span` holds again (its bytes matched) or was proven item by item in this drill: keep it."""
+        self._kept_spans[run_key] = span
+
+    def kept(self) -> set[bytes]:
+        """The items' proofs this drill kept so far (found or remembered)."""
+        return set(self._kept)
 
     def key(self, kind: str, item_sha256: str, record_digest: str | None) -> bytes:
         """The pair of an item's bytes read back as a record of `record_digest`; b"" without a version."""
@@ -157,6 +180,13 @@ class DrillMemo:
         hits = {k for k in keys if k and k in self._proven}
         self._kept.extend(hits)
         return hits
+
+    def known_one(self, key: bytes) -> bool:
+        """`known` of one key."""
+        if key and key in self._proven:
+            self._kept.append(key)
+            return True
+        return False
 
     def remember(self, key: bytes) -> None:
         if key:
@@ -183,10 +213,59 @@ class DrillMemo:
         return self._whole == whole
 
     def end(self, whole: bytes | None) -> None:
-        """Write the open ledger: the pairs proven in this drill, and `whole` if all its items were."""
-        value = (whole or bytes(_PAIR_BYTES)) + b"".join(dict.fromkeys(self._kept))
-        self.cache.put(self._key, value)
-        self._kept = []
+        """Write the open ledger: the pairs proven in this drill, and `whole` if all its items were;
+        and the spans kept, whose items' pairs they hold (so the pairs are not written twice)."""
+        spanned = {item for span in self._kept_spans.values() for item in span.items}
+        pairs = (key for key in dict.fromkeys(self._kept) if key not in spanned)
+        self.cache.put(self._key, (whole or bytes(_PAIR_BYTES)) + b"".join(pairs))
+        if self._kept_spans or self._spans:
+            self.cache.put(self._spans_key, b"".join(span.pack(k) for k, span in self._kept_spans.items()))
+        self._kept, self._kept_spans = [], {}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of a calendar's event groups proven before, as one piece of bytes (see `calendar_remembered`).
+
+    `length` bytes from the run's first group on, whose SHA-256 with the export time's DTSTAMP
+    lines as slots is `sha256`, read back as the run's records; `items` are their groups' proofs,
+    kept with the span so that a later edit of one event still finds the others proven.
+    """
+
+    length: int
+    sha256: bytes
+    items: tuple[bytes, ...]
+
+    _HEAD = struct.Struct("<32sQ32sI")  # run key, length, SHA-256, number of items
+
+    def pack(self, run_key: bytes) -> bytes:
+        return self._HEAD.pack(run_key, self.length, self.sha256, len(self.items)) + b"".join(self.items)
+
+    @classmethod
+    def unpack_all(cls, value: bytes) -> dict[bytes, Span]:
+        """The spans `pack` wrote one after the other; nothing from a value cut short or of another shape."""
+        spans: dict[bytes, Span] = {}
+        at = 0
+        while at < len(value):
+            if at + cls._HEAD.size > len(value):
+                return {}
+            run_key, length, digest, count = cls._HEAD.unpack_from(value, at)
+            at += cls._HEAD.size
+            end = at + _PAIR_BYTES * count
+            if end > len(value):
+                return {}
+            items = tuple(value[i : i + _PAIR_BYTES] for i in range(at, end, _PAIR_BYTES))
+            spans[run_key] = cls(length, digest, items)
+            at = end
+        return spans
+
+
+def span_key(run: Sequence[Any]) -> bytes:
+    """What a run of events (`layout.event_runs`) is known by: its events' versions in order; b"" if one has none."""
+    digests = [v.digest for v in run]
+    if any(d is None for d in digests):
+        return b""
+    return hashlib.sha256(" ".join(digests).encode()).digest()
 
 
 def memo_prefix(kind: str) -> str:
@@ -216,60 +295,101 @@ def split_cards(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 class CalendarSplit:
-    """A calendar our writer made, cut into its header and its events' VEVENT groups, as a stream.
+    """A calendar our writer made, read from the front: its header, then its events' VEVENT groups or spans.
 
     `head` (the VCALENDAR's properties and VTIMEZONEs: what each event is read
-    after) is known once `groups()` yielded its first group, or ended. The
-    header, some of the groups and `END_CALENDAR` are a calendar the reader
-    reads as it reads those events in the whole file.
+    after) is known once `read_head` ran (`groups` runs it). The header, some of
+    the groups and `END_CALENDAR` are a calendar the reader reads as it reads
+    those events in the whole file. `peek` and `skip` take bytes whole (a span
+    proven before, `calendar_remembered`), `group` the next event's VEVENTs.
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
+        self._buffer = bytearray()
+        self._at = 0  # where the unread bytes start in `_buffer`
+        self._events = True  # until `read_head` found none
         self.head: bytes | None = None
 
-    def _blocks(self) -> Iterator[bytes]:
-        buffer = b""
-        for chunk in self._chunks:
-            buffer += chunk
-            start = 0
-            while True:
-                if self.head is None:
-                    begin = buffer.find(b"\r\n" + _BEGIN_EVENT)
-                    if begin < 0:
-                        break
-                    self.head = buffer[: begin + 2]
-                    start = begin + 2
-                if not buffer.startswith(_BEGIN_EVENT, start):
-                    break
-                end = buffer.find(_END_EVENT, start)
-                if end < 0:
-                    break
-                block = buffer[start : end + len(_END_EVENT)]
-                if block.count(b"\nBEGIN:VEVENT\r\n"):
-                    raise Unsplittable("a VEVENT that does not end before the next one")
-                yield block
-                start = end + len(_END_EVENT)
-            buffer = buffer[start:]
+    def _more(self) -> bool:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return False
+        self._buffer += chunk
+        return True
+
+    def _compact(self) -> None:
+        if self._at >= _COMPACT_AT:  # what was read goes, now and then: memory stays at a chunk or two
+            del self._buffer[: self._at]
+            self._at = 0
+
+    def read_head(self) -> bytes:
+        """The bytes before the first VEVENT (all but `END_CALENDAR` if it has none)."""
         if self.head is None:
-            self.head = buffer[: -len(END_CALENDAR)] if buffer.endswith(END_CALENDAR) else buffer
-            return
-        if buffer != END_CALENDAR:
+            while (begin := self._buffer.find(b"\r\n" + _BEGIN_EVENT)) < 0:
+                if not self._more():
+                    data = bytes(self._buffer)
+                    self.head = data[: -len(END_CALENDAR)] if data.endswith(END_CALENDAR) else data
+                    self._at, self._events = len(self._buffer), False
+                    return self.head
+            self.head = bytes(self._buffer[: begin + 2])
+            self._at = begin + 2
+        return self.head
+
+    def peek(self, size: int) -> bytes | None:
+        """The next `size` bytes, not taken; None if fewer are left."""
+        self._compact()
+        while len(self._buffer) - self._at < size:
+            if not self._more():
+                return None
+        return bytes(self._buffer[self._at : self._at + size])
+
+    def skip(self, size: int) -> None:
+        self._at += size
+
+    def _block_end(self, start: int) -> int | None:
+        """Where the VEVENT at `start` ends; None if no VEVENT starts there."""
+        while len(self._buffer) < start + len(_BEGIN_EVENT):
+            if not self._more():
+                return None
+        if not self._buffer.startswith(_BEGIN_EVENT, start):
+            return None
+        while (end := self._buffer.find(_END_EVENT, start)) < 0:
+            if not self._more():
+                raise Unsplittable("a VEVENT that does not end")
+        end += len(_END_EVENT)
+        if self._buffer.count(b"\nBEGIN:VEVENT\r\n", start, end):
+            raise Unsplittable("a VEVENT that does not end before the next one")
+        return end
+
+    def group(self) -> bytes | None:
+        """The next event's VEVENTs (a series and the overrides that follow it: one UID); None after the last."""
+        self._compact()
+        end = self._block_end(self._at)
+        if end is None:
+            return None
+        uid = _uid_line(bytes(self._buffer[self._at : end]))
+        while (following := self._block_end(end)) is not None and _uid_line(bytes(self._buffer[end:following])) == uid:
+            end = following
+        group = bytes(self._buffer[self._at : end])
+        self._at = end
+        return group
+
+    def finish(self) -> None:
+        """Check that only `END_CALENDAR` is left."""
+        while len(self._buffer) - self._at <= len(END_CALENDAR) and self._more():
+            pass
+        if self._buffer[self._at :] != END_CALENDAR:
             raise Unsplittable("a calendar that does not end with its last event")
 
     def groups(self) -> Iterator[bytes]:
-        """Each event's VEVENTs (a series and the overrides that follow it: one UID), in order."""
-        group: list[bytes] = []
-        uid = b""
-        for block in self._blocks():
-            this = _uid_line(block)
-            if group and this != uid:
-                yield b"".join(group)
-                group = []
-            group.append(block)
-            uid = this
-        if group:
-            yield b"".join(group)
+        """Each event's VEVENTs, in order, after the header; then the end is checked."""
+        self.read_head()
+        if not self._events:
+            return  # no VEVENT at all: the header was everything
+        while (group := self.group()) is not None:
+            yield group
+        self.finish()
 
 
 def _uid_line(block: bytes) -> bytes:
@@ -379,27 +499,29 @@ def calendars_remembered(result: DrillResult, archive: ArchiveReader, source: An
 def calendar_remembered(
     result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo, calendar_key: Any, info: Any, name: str
 ) -> None:
-    """One calendar: its header and the event groups not proven before, read as one stream.
+    """One calendar: its header, its runs of events proven before as spans, the rest group by group.
 
-    Why one stream: the header's VTIMEZONEs cost as much to parse as hundreds of
-    events, so the misses of every batch follow one header (`pieces` decides them
-    batch by batch as the reader asks for more, and queues what it sent in `sent`).
-    The stream starts at the first group not proven before; a calendar with none
-    is not read at all if its header was proven with the same info before (else
-    the header alone is read, which does not parse its VTIMEZONEs).
+    Spans: the events are cut into the runs the writer caches them in
+    (`layout.event_runs`: content-defined, so an edit changes one run), and a
+    run whose events have the versions of a run proven before is a `Span`: its
+    bytes are taken whole and hashed once. Why: cutting a calendar into its
+    50,000 groups and hashing each was most of a 1x HEAVY repeat's drill when
+    1 % had changed (py-spy). A run whose bytes differ is cut into groups, and
+    only the groups not proven before are parsed; once all of a run's groups are
+    proven, it is kept as a span for the next drill.
+
+    The parsed groups go to the reader as one stream after the header, since the
+    header's VTIMEZONEs cost as much to parse as hundreds of events (`pieces`
+    decides them batch by batch as the reader asks for more, and queues what it
+    sent in `sent`). A calendar with no group to parse is not read by the reader
+    at all if its header was proven with the same info before (else the header
+    alone is read, which does not parse its VTIMEZONEs).
     """
     line = stamp_line(archive.manifest.created_at)
-    body = stamp_free_sha256(archive.member_chunks(name), line)
-    versions = list(source.event_versions(calendar_key))  # read once: the whole member's key, then each group's
+    versions = list(source.event_versions(calendar_key))
     memo.begin(f"calendar:{name}")
-    whole = memo.whole_key(body, itertools.chain([record_digest(info)], (v.digest for v in versions)))  # header first
-    if whole is not None and memo.recall_whole(whole[0]):
-        result.items += whole[1]
-        memo.skipped += whole[1]
-        return
-    proven, differences = memo.skipped + memo.remembered, result.differences
     _events_remembered(result, archive, source, memo, (calendar_key, info, versions), name, line)
-    memo.end(_proven_whole(whole, memo, proven, result, differences))
+    memo.end(None)
 
 
 def _proven_whole(
@@ -411,6 +533,16 @@ def _proven_whole(
     return whole[0] if memo.skipped + memo.remembered - proven == whole[1] else None
 
 
+@dataclass(frozen=True)
+class _OpenRun:
+    """A run checked group by group in this drill: a span for the next one if all its groups are proven."""
+
+    key: bytes
+    length: int
+    sha256: bytes  # of its stamp-free bytes
+    items: bytes  # its groups' proofs, joined (half the memory of a tuple at 10x HEAVY)
+
+
 def _events_remembered(
     result: DrillResult,
     archive: ArchiveReader,
@@ -420,47 +552,51 @@ def _events_remembered(
     name: str,
     line: bytes,
 ) -> None:
-    """`calendar_remembered` item by item; `calendar` is its key, info and event versions in order."""
+    """`calendar_remembered` span by span and group by group; `calendar` is its key, info and event versions."""
     calendar_key, info, versions = calendar
     split = CalendarSplit(archive.member_chunks(name))
-    sent: deque[tuple[Any, bytes]] = deque()  # (version, key) of each group handed to the reader, in order
-    pending = batches(zip_longest(versions, split.groups()), MEMO_BATCH)
+    head = split.read_head()
+    opened: list[_OpenRun] = []
 
-    def missed(batch: list[tuple[Any, bytes]]) -> list[tuple[Any, bytes, bytes]]:
-        """The batch's groups not proven before, as (version, key, bytes); the others are counted here."""
-        if any(v is None or group is None for v, group in batch):
-            raise Unsplittable("as many event groups as events")
-        keys = [memo.key("event", sha256(_stamp_free(group, line)), v.digest) for v, group in batch]
-        known = memo.known(keys)
-        hits = sum(key in known for key in keys)
-        result.items += hits
-        memo.skipped += hits
-        return [(v, key, group) for (v, group), key in zip(batch, keys, strict=True) if key not in known]
+    def missed_batches() -> Iterator[list[tuple[Any, bytes, bytes]]]:
+        """The groups not proven before, as (version, key, bytes), a batch of runs at a time."""
+        for runs in batches(event_runs(versions), MEMO_BATCH // RUN_TARGET):
+            misses: list[tuple[Any, bytes, bytes]] = []
+            for run in runs:
+                run_key = span_key(run)
+                span = memo.span(run_key)
+                if span is not None:
+                    data = split.peek(span.length)
+                    if data is not None and hashlib.sha256(_stamp_free(data, line)).digest() == span.sha256:
+                        split.skip(span.length)
+                        memo.keep_span(run_key, span)
+                        memo.skipped += len(run)
+                        result.items += len(run)
+                        continue
+                misses += _run_missed(result, memo, split, run, run_key, line, opened)
+            yield misses
+        split.finish()  # a group left over is not the end either
 
-    first: list[tuple[Any, bytes, bytes]] = []
-    for batch in pending:
-        first = missed(batch)
-        if first:
-            break
-    assert split.head is not None  # the groups were read up to the first miss, or to the end
-    head_key = memo.key("calendar", sha256(split.head), record_digest(info))
-    if not first:
+    pending = missed_batches()
+    first = next((batch for batch in pending if batch), [])
+    head_key = memo.key("calendar", sha256(head), record_digest(info))
+    if not first:  # every batch was read: the end is checked
         result.items += 1
         if head_key in memo.known([head_key]):
             memo.skipped += 1
-            return
-        found_info, _ = stream_calendar([split.head, END_CALENDAR])
-        _calendar_info(result, memo, head_key, info, found_info)
+        else:
+            found_info, _ = stream_calendar([head, END_CALENDAR])
+            _calendar_info(result, memo, head_key, info, found_info)
+        _keep_proven_runs(memo, opened)
         return
 
     load = functools.partial(source.events_by_key, calendar_key)
+    sent: deque[tuple[Any, bytes]] = deque()  # (version, key) of each group handed to the reader, in order
 
     def pieces() -> Iterator[bytes]:
         """The header, then the missed groups the one-pass reader leaves to the stream (it checks the others)."""
-        assert split.head is not None
-        yield split.head
-        todo = first
-        while True:
+        yield head
+        for todo in itertools.chain([first], pending):
             piece: list[bytes] = []  # groups handed on ~64 KiB at a time: the reader's cost per chunk is not small
             for version, key, group in todo:
                 event = read_block(group)  # a series VEVENT as our writer lays it out: no stream needed
@@ -474,10 +610,6 @@ def _events_remembered(
                     piece = []
             if piece:
                 yield b"".join(piece)
-            batch = next(pending, None)
-            if batch is None:
-                break
-            todo = missed(batch)
         yield END_CALENDAR
 
     found_info, events = stream_calendar_items(pieces())
@@ -494,6 +626,49 @@ def _events_remembered(
         _checked(result, memo, "event", version, key, event, load, event_id)
     if sent:
         raise Unsplittable("one event per group")
+    _keep_proven_runs(memo, opened)
+
+
+def _run_missed(
+    result: DrillResult,
+    memo: DrillMemo,
+    split: CalendarSplit,
+    run: list[Any],
+    run_key: bytes,
+    line: bytes,
+    opened: list[_OpenRun],
+) -> list[tuple[Any, bytes, bytes]]:
+    """A run not proven as a span: its groups cut, the ones proven before counted, the others returned."""
+    length, digest, items = 0, hashlib.sha256(), []
+    misses: list[tuple[Any, bytes, bytes]] = []
+    for version in run:
+        group = split.group()
+        if group is None:
+            raise Unsplittable("as many event groups as events")
+        free = _stamp_free(group, line)
+        key = memo.key("event", sha256(free), version.digest)
+        length += len(group)
+        digest.update(free)
+        items.append(key)
+        if memo.known_one(key):
+            memo.skipped += 1
+            result.items += 1
+        else:
+            misses.append((version, key, group))
+    if run_key and all(items):
+        opened.append(_OpenRun(run_key, length, digest.digest(), b"".join(items)))
+    return misses
+
+
+def _keep_proven_runs(memo: DrillMemo, opened: list[_OpenRun]) -> None:
+    """Each run checked group by group whose groups are all proven now: a span for the next drill."""
+    if not opened:
+        return
+    kept = memo.kept()
+    for run in opened:
+        items = tuple(run.items[i : i + _PAIR_BYTES] for i in range(0, len(run.items), _PAIR_BYTES))
+        if all(item in kept for item in items):
+            memo.keep_span(run.key, Span(run.length, run.sha256, items))
 
 
 def _calendar_info(result: DrillResult, memo: DrillMemo, key: bytes, info: Any, found: Any) -> None:
@@ -501,29 +676,6 @@ def _calendar_info(result: DrillResult, memo: DrillMemo, key: bytes, info: Any, 
         memo.remember(key)
     else:
         result.differ(differences_in("calendar", short(info.name), info, found))
-
-
-def stamp_free_sha256(chunks: Iterable[bytes], line: bytes) -> str:
-    """SHA-256 of a member's bytes with its export time's DTSTAMP lines as a slot, streamed.
-
-    The same bytes `bytes.replace(line, slot)` of the whole member gives (left to
-    right, never overlapping); a line cut between two chunks is caught by keeping
-    the last `len(line) - 1` bytes back for the next.
-    """
-    digest = hashlib.sha256()
-    rest = b""
-    for chunk in chunks:
-        data = rest + chunk
-        done = 0
-        while (at := data.find(line, done)) >= 0:
-            digest.update(data[done:at])
-            digest.update(_SLOT)
-            done = at + len(line)
-        keep = max(done, len(data) - len(line) + 1)
-        digest.update(data[done:keep])
-        rest = data[keep:]
-    digest.update(rest)
-    return digest.hexdigest()
 
 
 def _stamp_free(group: bytes, line: bytes) -> bytes:

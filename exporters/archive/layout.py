@@ -68,7 +68,7 @@ NOTES_DIR = "notes"
 # memory (cards carry photos; events are small, and fewer batches mean fewer queries for misses).
 CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 8000, 1000
 CHUNK = 64 * 1024  # calendar bytes handed to the zip writer at a time
-RUN_TARGET, RUN_MAX = 16, 64  # events per cached run: on average, at most (see `_runs`)
+RUN_TARGET, RUN_MAX = 16, 64  # events per cached run: on average, at most (see `event_runs`)
 _PAIR = struct.Struct("<II")
 
 K = TypeVar("K")
@@ -281,7 +281,7 @@ class Bundle:
 
         Why runs of events: a lookup per event costs about as much again as the
         rest of a repeat export's work on it. Consecutive events are grouped into
-        runs cut where an event's content version says so (`_runs`: an edit,
+        runs cut where an event's content version says so (`event_runs`: an edit,
         insertion or deletion changes only the run it is in), and a run whose
         events are all unchanged is one cache entry. The events of any other run
         are looked up one by one, and the run is kept whole for the next export.
@@ -292,7 +292,7 @@ class Bundle:
         yield head
         written = bool(known)
         line = stamp_line(self.now)
-        for batch in batches(_runs(versioned.event_versions(key)), EVENT_BATCH // RUN_TARGET):
+        for batch in batches(event_runs(versioned.event_versions(key)), EVENT_BATCH // RUN_TARGET):
             run_keys = [_run_key(run) for run in batch]
             found_runs = self.cache.get_many([k for k in run_keys if k])
             loose = [v for run, k in zip(batch, run_keys, strict=True) if k not in found_runs for v in run]
@@ -479,7 +479,7 @@ def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
-def _runs(versions: Iterable[EventVersion]) -> Iterator[list[EventVersion]]:
+def event_runs(versions: Iterable[EventVersion]) -> Iterator[list[EventVersion]]:
     """Consecutive events in runs of about `RUN_TARGET`, cut after an event whose digest starts low.
 
     Content-defined cuts: where a run ends depends only on its own events, so an

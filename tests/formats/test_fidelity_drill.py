@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -360,7 +359,7 @@ def test_a_repeat_export_parses_only_what_changed_since_the_last_drill(
     assert (fourth.drill.items, fourth.drill.differences) == (_items(alice), 0)
 
 
-def test_a_repeat_skips_unchanged_members_whole_and_still_parses_only_what_changed_after_a_prune(
+def test_a_repeat_takes_unchanged_members_whole_and_still_parses_only_what_changed_after_a_prune(
     db: Database, alice: Account, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import exporters.archive.drill_memo
@@ -385,10 +384,10 @@ def test_a_repeat_skips_unchanged_members_whole_and_still_parses_only_what_chang
         assert stamp_line(NOW) in b"".join(archive.member_chunks(calendar))
 
     def unsplittable(*_args: Any) -> None:
-        raise AssertionError("a member proven whole before was split into items again")
+        raise AssertionError("a member proven before was split into items again")
 
-    with monkeypatch.context() as patched:
-        patched.setattr(exporters.archive.drill_memo, "CalendarSplit", unsplittable)
+    with monkeypatch.context() as patched:  # a calendar's runs are taken as spans, never cut into groups
+        patched.setattr(exporters.archive.drill_memo.CalendarSplit, "group", unsplittable)
         patched.setattr(exporters.archive.drill_memo, "split_cards", unsplittable)
         for day in (1, 2):  # the second of these prunes after a run that read no item key
             again = run(alice, day)
@@ -408,18 +407,39 @@ def test_a_repeat_skips_unchanged_members_whole_and_still_parses_only_what_chang
     assert (changed.drill.items, changed.drill.differences) == (_items(edited), 0)
 
 
-def test_a_members_stamp_free_digest_is_the_same_however_it_is_cut_into_chunks() -> None:
-    from exporters.archive.drill_memo import stamp_free_sha256
+def test_a_span_of_proven_event_groups_is_kept_as_written_and_nothing_cut_short_is_read_as_one() -> None:
+    from exporters.archive.drill_memo import Span
 
-    line = stamp_line(NOW)
-    member = b"BEGIN:VCALENDAR" + line + b"UID:a" + line + line + b"X" + line[:-1] + b"END:VCALENDAR\r\n"
-    whole = hashlib.sha256(member.replace(line, b"\r\nDTSTAMP:\x00\r\n")).hexdigest()
+    spans = {
+        bytes([n]) * 32: Span(100 + n, bytes([n + 1]) * 32, tuple(bytes([n, i]) * 16 for i in range(n))) for n in (1, 3)
+    }
+    packed = b"".join(span.pack(key) for key, span in spans.items())
+    assert Span.unpack_all(packed) == spans
+    for cut in range(1, len(packed)):
+        if cut not in (len(spans[bytes([1]) * 32].pack(bytes([1]) * 32)),):
+            assert Span.unpack_all(packed[:cut]) == {}, cut
+
+
+def test_a_calendar_is_taken_span_by_span_and_group_by_group_however_it_is_cut_into_chunks() -> None:
+    from exporters.archive.drill_memo import CalendarSplit, Unsplittable
+
+    head = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+    a = b"BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n"
+    override = b"BEGIN:VEVENT\r\nUID:a\r\nRECURRENCE-ID:20260101T000000Z\r\nEND:VEVENT\r\n"
+    b = b"BEGIN:VEVENT\r\nUID:b\r\nEND:VEVENT\r\n"
+    member = head + a + override + b + b"END:VCALENDAR\r\n"
     for size in range(1, len(member) + 1):
-        chunks = [member[i : i + size] for i in range(0, len(member), size)]
-        assert stamp_free_sha256(chunks, line) == whole, size
-    other = stamp_line(NOW + dt.timedelta(seconds=1))
-    assert stamp_free_sha256([member.replace(line, other)], other) == whole  # another export time, same digest
-    assert stamp_free_sha256([member.replace(b"UID:a", b"UID:b")], line) != whole
+        split = CalendarSplit(member[i : i + size] for i in range(0, len(member), size))
+        assert split.read_head() == head
+        assert split.peek(len(a + override)) == a + override  # a span: taken whole, not cut
+        split.skip(len(a + override))
+        assert split.group() == b and split.group() is None
+        split.finish()
+    split = CalendarSplit([member])
+    split.read_head()
+    assert split.group() == a + override and split.peek(len(member)) is None
+    with pytest.raises(Unsplittable):  # an event left over is not the end
+        split.finish()
 
 
 def test_the_memo_never_hides_a_writer_broken_after_a_clean_drill(
