@@ -225,7 +225,8 @@ class DrillMemo:
 
 @dataclass(frozen=True)
 class Span:
-    """A run of a calendar's event groups proven before, as one piece of bytes (see `calendar_remembered`).
+    """A run of a calendar's event groups or of an address book's cards proven before, as one piece of bytes
+    (see `calendar_remembered`).
 
     `length` bytes from the run's first group on, whose SHA-256 with the export time's DTSTAMP
     lines as slots is `sha256`, read back as the run's records; `items` are their groups' proofs,
@@ -260,12 +261,13 @@ class Span:
         return spans
 
 
-def span_key(run: Sequence[Any]) -> bytes:
-    """What a run of events (`layout.event_runs`) is known by: its events' versions in order; b"" if one has none."""
+def span_key(run: Sequence[Any], also: Sequence[str] = ()) -> bytes:
+    """What a run of items (`layout.event_runs`) is known by: their versions in order (and `also`, in order);
+    b"" if one has none."""
     digests = [v.digest for v in run]
     if any(d is None for d in digests):
         return b""
-    return hashlib.sha256(" ".join(digests).encode()).digest()
+    return hashlib.sha256((" ".join(digests) + "\n" + " ".join(also)).encode()).digest()
 
 
 def memo_prefix(kind: str) -> str:
@@ -277,39 +279,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def split_cards(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Each card of an address book our writer made, as its bytes (`BEGIN:VCARD` ... `END:VCARD` CRLF)."""
-    buffer = b""
-    for chunk in chunks:
-        buffer += chunk
-        start = 0
-        while (end := buffer.find(_END_CARD, start)) >= 0:
-            card = buffer[start : end + len(_END_CARD)]
-            if not card.startswith(_BEGIN_CARD) or card.count(b"\nBEGIN:VCARD") or (end and buffer[end - 1] != 10):
-                raise Unsplittable("a card that is not one BEGIN:VCARD ... END:VCARD block")
-            yield card
-            start = end + len(_END_CARD)
-        buffer = buffer[start:]
-    if buffer:
-        raise Unsplittable("bytes after the last card")
-
-
-class CalendarSplit:
-    """A calendar our writer made, read from the front: its header, then its events' VEVENT groups or spans.
-
-    `head` (the VCALENDAR's properties and VTIMEZONEs: what each event is read
-    after) is known once `read_head` ran (`groups` runs it). The header, some of
-    the groups and `END_CALENDAR` are a calendar the reader reads as it reads
-    those events in the whole file. `peek` and `skip` take bytes whole (a span
-    proven before, `calendar_remembered`), `group` the next event's VEVENTs.
-    """
+class _MemberCursor:
+    """A member's bytes read from the front, whole pieces at a time (`peek`, `skip`) or item by item."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
         self._buffer = bytearray()
         self._at = 0  # where the unread bytes start in `_buffer`
-        self._events = True  # until `read_head` found none
-        self.head: bytes | None = None
 
     def _more(self) -> bool:
         chunk = next(self._chunks, None)
@@ -323,6 +299,73 @@ class CalendarSplit:
             del self._buffer[: self._at]
             self._at = 0
 
+    def peek(self, size: int) -> bytes | None:
+        """The next `size` bytes, not taken; None if fewer are left."""
+        self._compact()
+        while len(self._buffer) - self._at < size:
+            if not self._more():
+                return None
+        return bytes(self._buffer[self._at : self._at + size])
+
+    def skip(self, size: int) -> None:
+        self._at += size
+
+    def _left_is(self, tail: bytes) -> bool:
+        """Whether exactly `tail` is left."""
+        while len(self._buffer) - self._at <= len(tail) and self._more():
+            pass
+        return self._buffer[self._at :] == tail
+
+
+class CardCursor(_MemberCursor):
+    """An address book our writer made: card by card (`card`), or runs of cards whole (`peek`, `skip`)."""
+
+    def card(self) -> bytes | None:
+        """The next card (`BEGIN:VCARD` ... `END:VCARD` CRLF); None after the last."""
+        self._compact()
+        if self.peek(1) is None:
+            return None
+        while (end := self._buffer.find(_END_CARD, self._at)) < 0:
+            if not self._more():
+                raise Unsplittable("bytes after the last card")
+        at = self._at
+        if (
+            not self._buffer.startswith(_BEGIN_CARD, at)
+            or self._buffer.count(b"\nBEGIN:VCARD", at, end)
+            or (end and self._buffer[end - 1] != 10)
+        ):
+            raise Unsplittable("a card that is not one BEGIN:VCARD ... END:VCARD block")
+        self._at = end + len(_END_CARD)
+        return bytes(self._buffer[at : self._at])
+
+    def finish(self) -> None:
+        if not self._left_is(b""):
+            raise Unsplittable("bytes after the last card")
+
+
+def split_cards(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Each card of an address book our writer made, as its bytes (`BEGIN:VCARD` ... `END:VCARD` CRLF)."""
+    cursor = CardCursor(chunks)
+    while (card := cursor.card()) is not None:
+        yield card
+    cursor.finish()
+
+
+class CalendarSplit(_MemberCursor):
+    """A calendar our writer made, read from the front: its header, then its events' VEVENT groups or spans.
+
+    `head` (the VCALENDAR's properties and VTIMEZONEs: what each event is read
+    after) is known once `read_head` ran (`groups` runs it). The header, some of
+    the groups and `END_CALENDAR` are a calendar the reader reads as it reads
+    those events in the whole file. `peek` and `skip` take bytes whole (a span
+    proven before, `calendar_remembered`), `group` the next event's VEVENTs.
+    """
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__(chunks)
+        self._events = True  # until `read_head` found none
+        self.head: bytes | None = None
+
     def read_head(self) -> bytes:
         """The bytes before the first VEVENT (all but `END_CALENDAR` if it has none)."""
         if self.head is None:
@@ -335,17 +378,6 @@ class CalendarSplit:
             self.head = bytes(self._buffer[: begin + 2])
             self._at = begin + 2
         return self.head
-
-    def peek(self, size: int) -> bytes | None:
-        """The next `size` bytes, not taken; None if fewer are left."""
-        self._compact()
-        while len(self._buffer) - self._at < size:
-            if not self._more():
-                return None
-        return bytes(self._buffer[self._at : self._at + size])
-
-    def skip(self, size: int) -> None:
-        self._at += size
 
     def _block_end(self, start: int) -> int | None:
         """Where the VEVENT at `start` ends; None if no VEVENT starts there."""
@@ -377,9 +409,7 @@ class CalendarSplit:
 
     def finish(self) -> None:
         """Check that only `END_CALENDAR` is left."""
-        while len(self._buffer) - self._at <= len(END_CALENDAR) and self._more():
-            pass
-        if self._buffer[self._at :] != END_CALENDAR:
+        if not self._left_is(END_CALENDAR):
             raise Unsplittable("a calendar that does not end with its last event")
 
     def groups(self) -> Iterator[bytes]:
@@ -409,40 +439,95 @@ def _uid_line(block: bytes) -> bytes:
 
 
 def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo) -> None:
+    """The address book: whole if proven before as these bytes; else runs of cards proven before as spans
+    (as `calendar_remembered` takes events), the rest card by card; only cards not proven before are parsed."""
     book = archive.manifest.meta["layout"].get("address_book", ADDRESS_BOOK)
     if book is None:
         return
     # Each contact's own card file is the same bytes as its card in the address book (the writer makes both
     # from one): their SHA-256s, verified against the files already, are compared with the cards read here.
-    files = [f for f in archive.manifest.files if f.path.startswith(CARDS_DIR + "/")]
+    files, books = [], []
+    for file in archive.manifest.files:
+        if file.path.startswith(CARDS_DIR + "/"):
+            files.append(file)
+        elif file.path == book:
+            books.append(file)
     members = hashlib.sha256()  # the address book and every card file, as the verified manifest gives them
-    for file in (*(f for f in archive.manifest.files if f.path == book), *files):
+    for file in (*books, *files):
         members.update(f"{file.path}\0{file.sha256}\n".encode("utf-8", "surrogatepass"))
+    versions = list(source.contact_versions())
     memo.begin(f"contacts:{book}")
-    whole = memo.whole_key(members.hexdigest(), (v.digest for v in source.contact_versions()))
+    whole = memo.whole_key(members.hexdigest(), (v.digest for v in versions))
     if whole is not None and memo.recall_whole(whole[0]):
         result.items += whole[1]
         memo.skipped += whole[1]
         return
+    if len(files) != len(versions):
+        raise Unsplittable("as many cards and card files as contacts")
     proven, differences = memo.skipped + memo.remembered, result.differences
-    triples = zip_longest(source.contact_versions(), split_cards(archive.member_chunks(book)), files)
-    for batch in batches(triples, MEMO_BATCH):
-        if any(v is None or card is None or file is None for v, card, file in batch):
-            raise Unsplittable("as many cards and card files as contacts")
-        digests = [sha256(card) for _, card, _ in batch]
-        for (version, _, file), digest in zip(batch, digests, strict=True):
-            if file.sha256 != digest:
-                other = f"{file.path} holds other bytes"
-                result.differ([Difference("contact", short(version.uid), "(card file)", "its card", other)])
-        keys = [memo.key("card", digest, v.digest) for (v, _, _), digest in zip(batch, digests, strict=True)]
-        known = memo.known(keys)
-        missed = [(v, card, key) for (v, card, _), key in zip(batch, keys, strict=True) if key not in known]
-        result.items += len(batch) - len(missed)
-        memo.skipped += len(batch) - len(missed)
-        if not missed:
-            continue
+    cursor = CardCursor(archive.member_chunks(book))
+    opened: list[_OpenRun] = []
+    missed: list[tuple[Any, bytes, bytes]] = []
+    done = 0
+    for run in event_runs(versions):
+        shown = files[done : done + len(run)]
+        done += len(run)
+        run_key = span_key(run, [file.sha256 for file in shown])  # the card files' bytes are part of the proof
+        span = memo.span(run_key)
+        if span is not None:
+            data = cursor.peek(span.length)
+            if data is not None and hashlib.sha256(data).digest() == span.sha256:
+                cursor.skip(span.length)
+                memo.keep_span(run_key, span)
+                memo.skipped += len(run)
+                result.items += len(run)
+                continue
+        missed += _cards_missed(result, memo, cursor, list(zip(run, shown, strict=True)), run_key, opened)
+        if len(missed) >= MEMO_BATCH:
+            _cards_checked(result, memo, source, missed)
+            missed = []
+    if missed:
         _cards_checked(result, memo, source, missed)
+    if cursor.card() is not None:
+        raise Unsplittable("as many cards and card files as contacts")
+    cursor.finish()
+    _keep_proven_runs(memo, opened)
     memo.end(_proven_whole(whole, memo, proven, result, differences))
+
+
+def _cards_missed(
+    result: DrillResult,
+    memo: DrillMemo,
+    cursor: CardCursor,
+    run: list[tuple[Any, Any]],
+    run_key: bytes,
+    opened: list[_OpenRun],
+) -> list[tuple[Any, bytes, bytes]]:
+    """A run of (version, card file) not proven as a span: its cards cut and compared with their files,
+    the ones proven before counted, the others returned as (version, card, key)."""
+    length, digest, items, same = 0, hashlib.sha256(), [], True
+    misses: list[tuple[Any, bytes, bytes]] = []
+    for version, file in run:
+        card = cursor.card()
+        if card is None:
+            raise Unsplittable("as many cards and card files as contacts")
+        hexdigest = sha256(card)
+        if file.sha256 != hexdigest:
+            same = False
+            other = f"{file.path} holds other bytes"
+            result.differ([Difference("contact", short(version.uid), "(card file)", "its card", other)])
+        key = memo.key("card", hexdigest, version.digest)
+        length += len(card)
+        digest.update(card)
+        items.append(key)
+        if memo.known_one(key):
+            memo.skipped += 1
+            result.items += 1
+        else:
+            misses.append((version, card, key))
+    if run_key and same and all(items):
+        opened.append(_OpenRun(run_key, length, digest.digest(), b"".join(items)))
+    return misses
 
 
 def _cards_checked(result: DrillResult, memo: DrillMemo, source: Any, missed: list[tuple[Any, bytes, bytes]]) -> None:

@@ -81,6 +81,14 @@ class _Placed(Protocol):
 
 
 P = TypeVar("P", bound=_Placed)
+
+
+class _Versioned(Protocol):
+    @property
+    def digest(self) -> str | None: ...
+
+
+V = TypeVar("V", bound=_Versioned)
 Progress = Callable[[str, int], None]  # (stage, items done in that stage)
 
 
@@ -479,14 +487,15 @@ def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
-def event_runs(versions: Iterable[EventVersion]) -> Iterator[list[EventVersion]]:
-    """Consecutive events in runs of about `RUN_TARGET`, cut after an event whose digest starts low.
+def event_runs(versions: Iterable[V]) -> Iterator[list[V]]:
+    """Consecutive events (or other versioned items) in runs of about `RUN_TARGET`, cut after one whose digest
+    starts low.
 
     Content-defined cuts: where a run ends depends only on its own events, so an
     edit, insertion or deletion changes one run and leaves the others' keys as
     they were. An event without a version ends its run (which then has no key).
     """
-    run: list[EventVersion] = []
+    run: list[V] = []
     for version in versions:
         run.append(version)
         digest = version.digest

@@ -386,9 +386,9 @@ def test_a_repeat_takes_unchanged_members_whole_and_still_parses_only_what_chang
     def unsplittable(*_args: Any) -> None:
         raise AssertionError("a member proven before was split into items again")
 
-    with monkeypatch.context() as patched:  # a calendar's runs are taken as spans, never cut into groups
+    with monkeypatch.context() as patched:  # runs of events and cards are taken as spans, never cut up
         patched.setattr(exporters.archive.drill_memo.CalendarSplit, "group", unsplittable)
-        patched.setattr(exporters.archive.drill_memo, "split_cards", unsplittable)
+        patched.setattr(exporters.archive.drill_memo.CardCursor, "card", unsplittable)
         for day in (1, 2):  # the second of these prunes after a run that read no item key
             again = run(alice, day)
             assert again.drill is not None and again.drill.skipped == _memo_skips(alice)
@@ -448,9 +448,11 @@ def test_the_memo_never_hides_a_writer_broken_after_a_clean_drill(
     cache = tmp_path / "cache"
     export(alice, cache_dir=cache)  # a clean drill: every item proven and remembered
     (store,) = cache.glob(f"*/{FILENAME}")
-    ledger = memo_prefix("ledger")
-    with sqlite3.connect(store) as raw:  # the items' bytes go, the drill's ledgers of what it proved stay
-        deleted = raw.execute("DELETE FROM items WHERE substr(key, 1, ?) != ?", (len(ledger), ledger)).rowcount
+    ledger, spans = memo_prefix("ledger"), memo_prefix("spans")
+    with sqlite3.connect(store) as raw:  # the items' bytes go, the drill's ledgers and spans of what it proved stay
+        deleted = raw.execute(
+            "DELETE FROM items WHERE substr(key, 1, ?) NOT IN (?, ?)", (len(ledger), ledger, spans)
+        ).rowcount
         assert deleted > 0
     raw.close()
     broken("contact_to_vcard", _first_email_dropped)
