@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
+import subprocess
+import sys
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -22,7 +25,7 @@ import pytest
 
 from account.records import Account
 from account.sample import SampleSize, generate_account
-from exporters.archive.helper import Helper
+from exporters.archive.helper import ROOT, Helper
 from exporters.archive.packed import pack_entries, raw_entries
 from exporters.archive.writer import Entry, write_archive
 from jobs import export_split
@@ -206,3 +209,54 @@ def test_a_repeat_export_with_a_warm_item_cache_stays_in_one_process(
     assert started == [export_split.WORKER] and sum(first.reuse.hits.values()) == 0
     repeat = _import_and_export(db, alice, tmp_path / "archives", cache_dir=tmp_path / "cache")
     assert started == [export_split.WORKER] and sum(repeat.reuse.misses.values()) == 0
+
+
+# Libraries the calendar process has no use for: the web app's and the operator bucket's (through
+# `jobs/__init__` or `store.archive_bucket`), the vCard writer's, and those of address checks and signing.
+NOT_FOR_CALENDARS = ("flask", "werkzeug", "boto3", "botocore", "vobject", "pytz", "email_validator", "cryptography")
+
+# `python -m exporters.archive.helper jobs.export_calendars REQUEST`, as `CalendarsElsewhere` starts it,
+# but noting the modules the process held when it exited in the file named first.
+_NOTING_MODULES = """
+import atexit, json, runpy, sys
+noted = sys.argv.pop(1)
+atexit.register(lambda: open(noted, "w", encoding="utf-8").write(json.dumps(sorted(sys.modules))))
+runpy.run_module("exporters.archive.helper", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_calendar_process_makes_the_calendars_without_loading_flask_boto3_or_vobject(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    with db.session(write=True) as session:
+        user = replace_account(session, alice)
+    request, noted, packed = tmp_path / "request.json", tmp_path / "modules.json", tmp_path / "calendars.packed"
+    request.write_text(
+        json.dumps(
+            {
+                "database": db.url,
+                "user": user.id,
+                "now": NOW.isoformat(),
+                "timezone": "UTC",
+                "cache": os.fspath(tmp_path / "cache"),
+                "scratch": os.fspath(tmp_path),
+                "out": os.fspath(packed),
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _NOTING_MODULES, os.fspath(noted), export_split.WORKER, os.fspath(request)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": os.fspath(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert len(answer["members"]) == len(alice.calendars) and packed.stat().st_size > 0
+    assert answer["events"] == sum(len(c.events) for c in alice.calendars)
+    loaded = {name.partition(".")[0] for name in json.loads(noted.read_text(encoding="utf-8"))}
+    assert "sqlalchemy" in loaded  # the list is of the process that read the store
+    assert sorted(loaded & set(NOT_FOR_CALENDARS)) == []
