@@ -35,8 +35,9 @@ from errors import InvalidInput
 from exporters.archive import check
 from exporters.archive.counts import account_counts
 from exporters.archive.helper import Helper, HelperFailed
-from exporters.archive.layout import ADDRESS_BOOK, Bundle
+from exporters.archive.layout import Bundle
 from exporters.archive.manifest import RESERVED_NAMES, parse_manifest
+from exporters.archive.places import ADDRESS_BOOK
 from exporters.archive.writer import Entry
 from tests.archives import MemorySource, local_path, write_archive
 
