@@ -13,8 +13,6 @@ import datetime as dt
 import io
 import json
 import os
-import subprocess
-import sys
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -25,7 +23,7 @@ import pytest
 
 from account.records import Account
 from account.sample import SampleSize, generate_account
-from exporters.archive.helper import ROOT, Helper
+from exporters.archive.helper import Helper
 from exporters.archive.packed import pack_entries, raw_entries
 from exporters.archive.writer import Entry, write_archive
 from jobs import export_split
@@ -33,6 +31,7 @@ from jobs.export import ExportResult, export_user
 from jobs.export_cache import FILENAME
 from store import Database
 from store.accounts import Counts, find_user, replace_account
+from tests.helper_modules import loaded_of, run_helper
 
 # Each test exports in two processes.
 pytestmark = pytest.mark.slow
@@ -215,22 +214,13 @@ def test_a_repeat_export_with_a_warm_item_cache_stays_in_one_process(
 # `jobs/__init__` or `store.archive_bucket`), the vCard writer's, and those of address checks and signing.
 NOT_FOR_CALENDARS = ("flask", "werkzeug", "boto3", "botocore", "vobject", "pytz", "email_validator", "cryptography")
 
-# `python -m exporters.archive.helper jobs.export_calendars REQUEST`, as `CalendarsElsewhere` starts it,
-# but noting the modules the process held when it exited in the file named first.
-_NOTING_MODULES = """
-import atexit, json, runpy, sys
-noted = sys.argv.pop(1)
-atexit.register(lambda: open(noted, "w", encoding="utf-8").write(json.dumps(sorted(sys.modules))))
-runpy.run_module("exporters.archive.helper", run_name="__main__", alter_sys=True)
-"""
-
 
 def test_the_calendar_process_makes_the_calendars_without_loading_flask_boto3_or_vobject(
     db: Database, alice: Account, tmp_path: Path
 ) -> None:
     with db.session(write=True) as session:
         user = replace_account(session, alice)
-    request, noted, packed = tmp_path / "request.json", tmp_path / "modules.json", tmp_path / "calendars.packed"
+    request, packed = tmp_path / "request.json", tmp_path / "calendars.packed"
     request.write_text(
         json.dumps(
             {
@@ -245,18 +235,8 @@ def test_the_calendar_process_makes_the_calendars_without_loading_flask_boto3_or
         ),
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [sys.executable, "-c", _NOTING_MODULES, os.fspath(noted), export_split.WORKER, os.fspath(request)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": os.fspath(ROOT)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout)
+    answer, modules = run_helper(export_split.WORKER, [os.fspath(request)], tmp_path)
     assert len(answer["members"]) == len(alice.calendars) and packed.stat().st_size > 0
     assert answer["events"] == sum(len(c.events) for c in alice.calendars)
-    loaded = {name.partition(".")[0] for name in json.loads(noted.read_text(encoding="utf-8"))}
-    assert "sqlalchemy" in loaded  # the list is of the process that read the store
-    assert sorted(loaded & set(NOT_FOR_CALENDARS)) == []
+    assert loaded_of(modules, ["sqlalchemy", "jobs.export_cache"]) == ["jobs.export_cache", "sqlalchemy"]
+    assert loaded_of(modules, NOT_FOR_CALENDARS) == []
