@@ -13,7 +13,6 @@ import datetime as dt
 import re
 import zoneinfo
 
-import email_validator
 from icalendar.prop import vDuration, vRecur
 
 _LINE_BREAKS = re.compile(r"\r\n|\r")
@@ -123,6 +122,10 @@ def email_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an email address")
     if len(value.strip()) > MAX_EMAIL_LENGTH:  # said as such, and the value not echoed back (it may be huge)
         raise ValueError(EMAIL_TOO_LONG)
+    # Imported here, not at the top: every writer imports this module (`is_utc_zone`, the record rules) and
+    # email-validator compiles its grammar at import (~0.02 s CPU), for the few callers that check an address.
+    import email_validator
+
     try:
         checked = email_validator.validate_email(value.strip(), check_deliverability=False, allow_smtputf8=False)
     except email_validator.EmailNotValidError as exc:

@@ -55,8 +55,9 @@ from store.accounts import Counts
 
 WORKER = "jobs.export_calendars"
 # When two processes pay (bench/export_two_cores.py, docs/performance.md). The second process costs
-# ~1.3 s of CPU before it makes anything: its interpreter and imports (~0.7 s, a third of it boto3
-# through `store`), SQLAlchemy's first mapper set-up and statement compiles (~0.4 s), its connection.
+# ~1.3 s of CPU before it makes anything: its interpreter and imports (~0.7 s when this was measured;
+# ~0.5 s since they were cut to what it uses, most of it SQLAlchemy, the store's models and icalendar),
+# SQLAlchemy's first mapper set-up and statement compiles (~0.4 s), its connection.
 # Making the calendars takes ~0.1 ms of CPU per event; the rest of an export (contacts, notes, the
 # read-back check) ~0.4 ms per contact or note (1x HEAVY: 11.1 s in one process; 6.4 s + 6.5 s in
 # two). The longer of the two processes beats one process only when the rest outlasts that start-up,

@@ -71,8 +71,8 @@ from exporters.archive.check_parts import Steps as _Steps
 from exporters.archive.counts import EVENTS_MEANING, counts_line
 from exporters.archive.file_kinds import OUTSIDE_LAYOUT, count_problems, file_kind
 from exporters.archive.helper import Helper
-from exporters.archive.layout import ADDRESS_BOOK
 from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
+from exporters.archive.places import ADDRESS_BOOK
 from exporters.archive.reader import ArchiveReader, open_archive
 from exporters.archive.signature import UNSIGNED, KeyRing, SignatureCheck
 

@@ -59,8 +59,9 @@ from exporters.archive.drill_memo import (
     read_card_alone,
     split_cards,
 )
-from exporters.archive.layout import AccountSource, included_kinds
+from exporters.archive.layout import AccountSource
 from exporters.archive.manifest import ArchiveError
+from exporters.archive.places import included_kinds
 from exporters.archive.reader import ArchiveReader, ArchiveRecords
 from exporters.archive.reuse import ItemCache
 from exporters.ical.reader import UnreadableEvent

@@ -74,7 +74,8 @@ from exporters.archive.differences import (
     unreadable,
     whole_item,
 )
-from exporters.archive.layout import ADDRESS_BOOK, CARDS_DIR, RUN_TARGET, batches, event_runs
+from exporters.archive.layout import RUN_TARGET, batches, event_runs
+from exporters.archive.places import ADDRESS_BOOK, CARDS_DIR
 from exporters.archive.reader import ArchiveReader
 from exporters.archive.reuse import ItemCache, item_key
 from exporters.ical.quick import read_block

@@ -2,7 +2,8 @@
 
 Why a separate module: the format writers each turn records into bytes, the
 archive writer turns entries into a verified zip; this module is the only
-place that knows the archive's folder layout, so restore reads exactly what
+place that knows the archive's folder layout (its names are in
+`exporters.archive.places`, for readers), so restore reads exactly what
 export wrote. It stays pure: the caller passes a source of records (the store's
 reader, or an in-memory account) and a progress callback.
 
@@ -35,8 +36,9 @@ from account.records import CalendarInfo, Contact, Event, Note
 from account.versions import EventVersion
 from exporters.archive.changes import ChangeLog
 from exporters.archive.counts import KIND_COUNTS, KINDS
-from exporters.archive.manifest import RESERVED_NAMES, ArchiveError
+from exporters.archive.manifest import RESERVED_NAMES
 from exporters.archive.paths import PathAllocator
+from exporters.archive.places import ADDRESS_BOOK, CALENDARS_DIR, CARDS_DIR, included_kinds
 from exporters.archive.reuse import (
     ItemCache,
     ReuseStats,
@@ -58,12 +60,7 @@ from exporters.ical.writer import (
     stamp_template,
 )
 from exporters.markdown.writer import NotePaths, note_paths, note_text, notebook_parts
-from exporters.vcard.writer import contact_to_vcard
 
-ADDRESS_BOOK = "contacts/contacts.vcf"
-CARDS_DIR = "contacts/cards"
-CALENDARS_DIR = "calendars"
-NOTES_DIR = "notes"
 # Items looked up in the cache (and missing records loaded) at a time: what a batch holds in
 # memory (cards carry photos; events are small, and fewer batches mean fewer queries for misses).
 CONTACT_BATCH, EVENT_BATCH, NOTE_BATCH = 500, 8000, 1000
@@ -411,13 +408,16 @@ class Bundle:
             self.changes.name("attachment", f"{note_id}/{name}", name, placed, path, fallback="attachment", clash=clash)
 
 
-def included_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
-    """`kinds` in archive order; an unknown kind or none at all is an `ArchiveError` (a caller's bug)."""
-    wanted = set(kinds)
-    unknown = sorted(wanted - set(KINDS))
-    if unknown or not wanted:
-        raise ArchiveError(f"kinds must be a non-empty subset of {', '.join(KINDS)}, not {sorted(wanted)}")
-    return tuple(kind for kind in KINDS if kind in wanted)
+def contact_to_vcard(contact: Contact, version: str = "3.0") -> bytes:
+    """`exporters.vcard.writer.contact_to_vcard`, the card writer as the bundle calls it.
+
+    Why imported on first use, not at the top: the vCard writer brings vobject and pytz (~0.015 s
+    CPU), which a split export's calendar process (`jobs.export_calendars`), importing this module,
+    never uses. Once imported, each call costs a dictionary lookup more.
+    """
+    from exporters.vcard.writer import contact_to_vcard as write
+
+    return write(contact, version)
 
 
 def counts_of_kinds(counts: Mapping[str, int], kinds: Iterable[str]) -> dict[str, int]:

@@ -34,7 +34,6 @@ from account.records import MAX_FILE_BYTES, Account, Calendar, CalendarInfo, Con
 from errors import InvalidInput
 from exporters.archive.counts import KINDS
 from exporters.archive.file_kinds import ADDED_FIX, AS_WRITTEN, OUTSIDE_LAYOUT, count_problems, file_figures, file_kind
-from exporters.archive.layout import ADDRESS_BOOK, included_kinds
 from exporters.archive.manifest import (
     CHECKSUMS_NAME,
     MANIFEST_NAME,
@@ -47,6 +46,7 @@ from exporters.archive.manifest import (
     parse_manifest,
     read_manifest,
 )
+from exporters.archive.places import ADDRESS_BOOK, included_kinds
 from exporters.archive.repack import Kind, UnsafeMember, ZipSurvey, classify
 from exporters.archive.signature import MAX_SIGNATURE_BYTES, KeyRing, SignatureCheck, check_signature
 from exporters.archive.spool import Spool, iter_rows

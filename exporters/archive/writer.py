@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from exporters.archive.changes import SECTION as CHANGES
 from exporters.archive.manifest import (
@@ -47,9 +47,11 @@ from exporters.archive.manifest import (
 from exporters.archive.paths import PathRegistry, collision_key
 from exporters.archive.readme import readme_text
 from exporters.archive.reuse import FINAL_BLOCK
-from exporters.archive.signature import SigningKey
 from exporters.archive.spool import Spool, iter_rows
 from exporters.archive.zipdir import spool_members
+
+if TYPE_CHECKING:  # cryptography (~0.012 s CPU to import) is for the code that signs or checks alone
+    from exporters.archive.signature import SigningKey
 
 _RESERVED_KEYS = frozenset(collision_key(n) for n in RESERVED_NAMES)
 # A member held whole in memory up to this size is put in at once (`_put_whole`); larger ones stream.

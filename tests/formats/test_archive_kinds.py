@@ -15,8 +15,9 @@ import pytest
 
 from account.records import Account
 from exporters.archive.check import check_archive
-from exporters.archive.layout import Bundle, counts_of_kinds, included_kinds
+from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError
+from exporters.archive.places import included_kinds
 from exporters.archive.reader import archive_kinds, read_account_and_kinds, verify_archive
 from jobs.export import export_user
 from jobs.restore import restore_archive

@@ -27,7 +27,7 @@ from account.sample import generate_account
 from errors import InvalidInput
 from exporters.archive import check, check_memo
 from exporters.archive.check import Report
-from exporters.archive.layout import ADDRESS_BOOK
+from exporters.archive.places import ADDRESS_BOOK
 from exporters.archive.reader import ArchiveReader
 from tests.formats.test_check_split import (
     RUN,

@@ -35,10 +35,12 @@ from errors import InvalidInput
 from exporters.archive import check
 from exporters.archive.counts import account_counts
 from exporters.archive.helper import Helper, HelperFailed
-from exporters.archive.layout import ADDRESS_BOOK, Bundle
+from exporters.archive.layout import Bundle
 from exporters.archive.manifest import RESERVED_NAMES, parse_manifest
+from exporters.archive.places import ADDRESS_BOOK
 from exporters.archive.writer import Entry
 from tests.archives import MemorySource, local_path, write_archive
+from tests.helper_modules import loaded_of, run_helper
 
 # Each test checks a whole archive twice, once with a second process: ~50 s of `make test-fast` on its own.
 pytestmark = pytest.mark.slow
@@ -413,3 +415,25 @@ def test_two_processes_only_for_a_large_archive_on_two_cores(tmp_path: Path, mon
     assert check.processes_for(tmp_path / "missing.zip") == 1  # opening it says what is wrong
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert check.processes_for(large) == 1
+
+
+# What verify's second process has no use for: the writers (`exporters.archive.layout` brings them all),
+# and the store's and the web app's libraries.
+NOT_FOR_CHECKING = (
+    "exporters.archive.layout",
+    "exporters.archive.writer",
+    "exporters.ical.writer",
+    "exporters.markdown.writer",
+    "sqlalchemy",
+    "flask",
+    "boto3",
+)
+
+
+def test_the_check_worker_checks_its_share_without_loading_the_writers(members: Members, tmp_path: Path) -> None:
+    path = forge(tmp_path, members)
+    answer, modules = run_helper(check.WORKER, [os.fspath(path), "1", "2", str(RUN)], tmp_path)
+    half = check.Partial.from_json(answer["partial"])
+    assert half.items == check.check_share(path, check.Share(1, 2), RUN).items and half.items["cards"] > 0
+    assert loaded_of(modules, ["vobject", "ical", "icalendar", "yaml"]) == ["ical", "icalendar", "vobject", "yaml"]
+    assert loaded_of(modules, NOT_FOR_CHECKING) == []

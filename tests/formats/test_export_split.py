@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import zipfile
 import zlib
@@ -30,6 +31,7 @@ from jobs.export import ExportResult, export_user
 from jobs.export_cache import FILENAME
 from store import Database
 from store.accounts import Counts, find_user, replace_account
+from tests.helper_modules import loaded_of, run_helper
 
 # Each test exports in two processes.
 pytestmark = pytest.mark.slow
@@ -206,3 +208,35 @@ def test_a_repeat_export_with_a_warm_item_cache_stays_in_one_process(
     assert started == [export_split.WORKER] and sum(first.reuse.hits.values()) == 0
     repeat = _import_and_export(db, alice, tmp_path / "archives", cache_dir=tmp_path / "cache")
     assert started == [export_split.WORKER] and sum(repeat.reuse.misses.values()) == 0
+
+
+# Libraries the calendar process has no use for: the web app's and the operator bucket's (through
+# `jobs/__init__` or `store.archive_bucket`), the vCard writer's, and those of address checks and signing.
+NOT_FOR_CALENDARS = ("flask", "werkzeug", "boto3", "botocore", "vobject", "pytz", "email_validator", "cryptography")
+
+
+def test_the_calendar_process_makes_the_calendars_without_loading_flask_boto3_or_vobject(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    with db.session(write=True) as session:
+        user = replace_account(session, alice)
+    request, packed = tmp_path / "request.json", tmp_path / "calendars.packed"
+    request.write_text(
+        json.dumps(
+            {
+                "database": db.url,
+                "user": user.id,
+                "now": NOW.isoformat(),
+                "timezone": "UTC",
+                "cache": os.fspath(tmp_path / "cache"),
+                "scratch": os.fspath(tmp_path),
+                "out": os.fspath(packed),
+            }
+        ),
+        encoding="utf-8",
+    )
+    answer, modules = run_helper(export_split.WORKER, [os.fspath(request)], tmp_path)
+    assert len(answer["members"]) == len(alice.calendars) and packed.stat().st_size > 0
+    assert answer["events"] == sum(len(c.events) for c in alice.calendars)
+    assert loaded_of(modules, ["sqlalchemy", "jobs.export_cache"]) == ["jobs.export_cache", "sqlalchemy"]
+    assert loaded_of(modules, NOT_FOR_CALENDARS) == []
