@@ -6,6 +6,7 @@ and links are followed from the message as received.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -201,6 +202,26 @@ def test_a_name_in_any_script_is_welcome(app: Flask, mail: SmtpServer) -> None:
     with get_db(app).session() as session:
         user = find_user(session, "zoe@example.com")
         assert user is not None and user.display_name == "Zoë 山田 👩‍🚀"
+
+
+def test_an_empty_sign_up_form_gets_one_message_per_empty_field(app: Flask) -> None:
+    client = app.test_client()
+    form = {"email": "", "name": "", "password": "", "confirm": "", "csrf_token": csrf_token(client, "/signup")}
+    page = client.post("/signup", data=form).get_data(as_text=True)
+    errors = dict(re.findall(r'<p class="field-error" id="(\w+)-error">([^<]+)</p>', page))
+    assert errors == {
+        "email": "Enter your email address, such as name@example.com.",
+        "password": "Choose a password.",
+        "confirm": "Type the password again.",
+    }
+
+
+def test_a_password_change_with_the_new_password_once_asks_for_it_again(signed_in: FlaskClient) -> None:
+    form = {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": "", "csrf_token": ""}
+    form["csrf_token"] = csrf_token(signed_in, "/account/password")
+    page = signed_in.post("/account/password", data=form).get_data(as_text=True)
+    errors = dict(re.findall(r'<p class="field-error" id="(\w+)-error">([^<]+)</p>', page))
+    assert errors == {"confirm": "Type the new password again."}
 
 
 @pytest.mark.parametrize("path", ["/signup", "/reset", "/account/password", "/confirm/resend"])
