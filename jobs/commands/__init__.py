@@ -377,6 +377,21 @@ def verify_command(
     are remembered by their SHA-256 in the instance folder (verify-memo/, safe to
     delete). The report is the same either way; --fresh parses everything.
     """
+    try:
+        _verify(archive, processes, fresh, keys_file, expect, require_signature)
+    except Stopped as exc:
+        exc.again = "check the archive"  # it writes no archive file: nothing to remove, nothing half-done
+        raise
+
+
+def _verify(
+    archive: Path,
+    processes: int | None,
+    fresh: bool,
+    keys_file: Path | None,
+    expect: str | None,
+    require_signature: bool,
+) -> None:
     keys = _verify_keys(keys_file)
     # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.
     _refuse_sealed(archive, "lifeboat verify {plain}")
