@@ -103,16 +103,23 @@ class Stopped(BaseException):
     the store before the copy into --out): the one line must not say that all its
     work was undone when a user can already see the archive (a user trial found the
     line saying so and ran the export again, for a second archive).
+
+    `again` is set by a command that writes nothing (`verify`): what running it
+    again does. "Its unfinished files were removed ... to finish" was untrue of
+    a check that writes no file (user trial).
     """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
         self.kept: str | None = None
+        self.again: str | None = None
 
     def line(self) -> str:
         """The one line a stopped command prints (after click's "Error: ")."""
         name = signal.Signals(self.signum).name
+        if self.again is not None:
+            return f"Stopped by {name}; nothing was changed. Run the same command again to {self.again}."
         if self.kept is None:
             return f"Stopped by {name}; its unfinished files were removed. Run the same command again to finish."
         return f"Stopped by {name} after the archive was made, read back and kept: {self.kept}, its files removed."

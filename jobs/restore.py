@@ -10,12 +10,14 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from errors import InvalidInput
+from sqlalchemy.orm import Session
+
+from errors import InvalidInput, UserError
 from exporters.archive.helper import Helper, HelperFailed
 from exporters.archive.reader import open_records
 from exporters.archive.signature import KeyRing, SignatureCheck
 from exporters.archive.unkept import Unkept
-from store.accounts import Counts
+from store.accounts import AccountReader, Counts, find_user
 from store.db import Database
 from store.replace import Owner, Staged, stage, write_staged
 
@@ -43,6 +45,24 @@ class Restored:
     unkept: Unkept = field(default_factory=Unkept)
 
 
+class HoldsData(UserError):
+    """The account to restore into already holds data, and the restore was not told to replace it."""
+
+    def __init__(self, email: str, counts: Counts) -> None:
+        super().__init__(f"{email} already holds data; restoring would replace it")
+        self.email = email
+        self.counts = counts
+
+
+def data_held(session: Session, email: str) -> Counts | None:
+    """What `email`'s account holds, or None when there is no such account or it holds nothing."""
+    user = find_user(session, email)
+    if user is None:
+        return None
+    counts = AccountReader(session, user).counts()
+    return counts if counts.contacts or counts.calendars or counts.notes else None
+
+
 def restore_archive(
     database: Database,
     path: Path,
@@ -51,6 +71,7 @@ def restore_archive(
     scratch: Path | None = None,
     processes: int | None = None,
     keys: KeyRing | None = None,
+    replace: bool = True,
 ) -> Restored:
     """Verify and read the archive, then replace `email`'s data with it in one transaction.
 
@@ -75,6 +96,11 @@ def restore_archive(
     anything wrong, the staging is done
     again in one process, whose error is the one reported: the outcome is always
     the one-process outcome.
+
+    With `replace=False` an account that already holds data is left alone:
+    `HoldsData` is raised inside the write transaction, before anything is
+    written (the CLI asks for `--replace`, as a typo in the address must not
+    wipe someone else's data).
     """
     reading = _Reading(path, email, scratch, keys)
     staged = _staged_by_two(reading) if _two_processes(path, processes) else None
@@ -82,6 +108,9 @@ def restore_archive(
         reading.unkept.clear()
         staged = _staged_by_one(reading)
     with staged, database.session(write=True) as session:
+        held = None if replace else data_held(session, email)
+        if held is not None:
+            raise HoldsData(email, held)
         write_staged(session, staged)
     said = functools.reduce(Unkept.merge, reading.unkept, Unkept())
     return Restored(staged.owner.email, staged.kinds, staged.counts, reading.signed[-1], said)

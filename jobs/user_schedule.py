@@ -97,7 +97,8 @@ def describe(row: Schedule | None) -> str:
     }[spec.frequency]
     text = f"{spec.frequency.capitalize()}: {when} at {spec.time_of_day} {spec.timezone} (plus a fixed per-user delay)."
     if not row.enabled:
-        reason = f" Paused: {row.paused_reason}" if row.paused_reason else ""
+        # The reason says who paused it ("Paused by Lifeboat support. ..."): "Paused: Paused by" said it twice.
+        reason = f" {row.paused_reason}" if row.paused_reason else ""
         return f"{text} Switched off.{reason}"
     if row.next_run_at is not None:
         text += f" Next run: {next_run_text(row.next_run_at, spec.timezone)}."

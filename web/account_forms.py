@@ -66,15 +66,20 @@ def new_password(form: FlaskForm, field: Field) -> None:
         raise ValidationError(problem)
 
 
-REQUIRED_EMAIL = DataRequired(BAD_EMAIL)
+# An empty field gets its own words: "the passwords differ" for an empty form sent a user trial
+# looking for a difference that was not there.
+REQUIRED_EMAIL = DataRequired("Enter your email address, such as name@example.com.")
+REQUIRED_PASSWORD = DataRequired("Choose a password.")
 SAME = "The two new passwords differ; type the same one twice."
+AGAIN = DataRequired("Type the password again.")
+AGAIN_NEW = DataRequired("Type the new password again.")
 
 
 class SignUpForm(FlaskForm):
     email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
     name = StringField("Your name (optional)", validators=[Optional(), display_name])
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), new_password])
-    confirm = PasswordField("Password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+    password = PasswordField("Password", validators=[REQUIRED_PASSWORD, new_password])
+    confirm = PasswordField("Password again", validators=[AGAIN, EqualTo("password", SAME)])
 
 
 class ResetRequestForm(FlaskForm):
@@ -82,8 +87,8 @@ class ResetRequestForm(FlaskForm):
 
 
 class ResetForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
-    confirm = PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+    password = PasswordField("New password", validators=[REQUIRED_PASSWORD, new_password])
+    confirm = PasswordField("New password again", validators=[AGAIN_NEW, EqualTo("password", SAME)])
 
 
 class PasswordChangeForm(FlaskForm):
@@ -95,8 +100,8 @@ class PasswordChangeForm(FlaskForm):
             Length(max=MAX_PASSWORD_LENGTH, message="That is not your current password."),
         ],
     )
-    password = PasswordField("New password", validators=[DataRequired("Choose a password."), new_password])
-    confirm = PasswordField("New password again", validators=[DataRequired(SAME), EqualTo("password", SAME)])
+    password = PasswordField("New password", validators=[REQUIRED_PASSWORD, new_password])
+    confirm = PasswordField("New password again", validators=[AGAIN_NEW, EqualTo("password", SAME)])
 
 
 class ResendForm(FlaskForm):

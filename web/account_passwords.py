@@ -37,6 +37,9 @@ from web.limits import (
     mail_address_limits,
 )
 
+# A password change signs sessions out, not API tokens (a script on a NAS keeps running); the message said
+# only "sessions", and a user trial took the tokens to be revoked too.
+TOKENS_STAY = "Your API tokens keep working: revoke any you no longer trust under Settings, Personal API tokens."
 bp = Blueprint("account", __name__)
 
 RESET_SALT = "lifeboat.password-reset.v1"
@@ -135,7 +138,7 @@ def reset(token: str) -> str | Response:
         set_password(user, form.password.data or "")
         # Following a link sent to the address proves it is theirs.
         user.email_confirmed_at = user.email_confirmed_at or utcnow()
-    flash("Your new password is set, and every other session is signed out. Sign in with it now.", "info")
+    flash(f"Your new password is set, and every other session is signed out. {TOKENS_STAY} Sign in now.", "info")
     return redirect(url_for("auth.login"))
 
 
@@ -160,6 +163,6 @@ def change_password() -> str | Response:
             signed_in = SessionUser(user)
         login_user(signed_in)
         session[SESSION_VERSION_KEY] = version
-        flash("Password changed. Every other session of yours is now signed out.", "info")
+        flash(f"Password changed. Every other session of yours is now signed out. {TOKENS_STAY}", "info")
         return redirect(url_for("settings.index"))
     return render_template("password.html", form=form)

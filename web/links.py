@@ -26,6 +26,8 @@ from store import DownloadLink
 from store.base import utcnow
 
 SALT = "lifeboat.download-link.v2"
+# The next step on a refused link's page: it named none (user trial). A signed-in owner downloads from the list.
+NEXT_STEP = "To get the archive, sign in and choose Archives, then Download (or make a new link there)."
 
 
 class LinkError(ValueError):
@@ -49,11 +51,13 @@ def read_token(secret_key: str, token: str, max_age: int) -> str:
     try:
         data = _serializer(secret_key).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise LinkError("This download link has expired. Sign in to make a new one.", expired=True) from None
+        raise LinkError(f"This download link has expired. {NEXT_STEP}", expired=True) from None
     except BadSignature:
-        raise LinkError("This download link is not valid.") from None
+        raise LinkError(
+            f"This download link is not valid (it may have been cut short when copied). {NEXT_STEP}"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("l"), str):
-        raise LinkError("This download link is not valid.")
+        raise LinkError(f"This download link is not valid. {NEXT_STEP}")
     return data["l"]
 
 

@@ -65,8 +65,9 @@ def _when(moments: list[dt.datetime], zone: str) -> list[dict[str, str]]:
 def _schedule_form(user: User) -> ScheduleForm:
     row = find_schedule(get_session(), user)
     if row is None:
-        return ScheduleForm(frequency="off", timezone=user.timezone or "UTC")
+        return ScheduleForm(formdata=None, frequency="off", timezone=user.timezone or "UTC")
     return ScheduleForm(
+        formdata=None,
         frequency=row.frequency if row.enabled else "off",
         time_of_day=row.time_of_day,
         weekday=row.weekday,
@@ -84,13 +85,22 @@ def _saved_runs(user: User) -> list[dict[str, str]]:
 
 
 def _page(user: User, status: int = 200, **overrides: Any) -> Response:
+    """The page with each section showing its saved values, but for the forms in `overrides`.
+
+    Why `formdata=None` for the saved values: during a post, a form built
+    without it reads the posted fields, which belong to another section; a
+    refused schedule then showed every archive kind unchecked (user trial),
+    and saving those options next failed for want of a kind.
+    """
     seal, seal_problem = seal_state(user)  # parsed once: an OpenPGP key is checked by encrypting to it
     values: dict[str, Any] = {
         "user": user,
         "schedule_form": _schedule_form(user),
-        "archive_form": ArchiveForm(vcard_version=user.vcard_version or "default", kinds=list(kinds_of(user))),
-        "token_form": TokenForm(),
-        "seal_form": SealKeyForm(seal_key=user.seal_key or ""),
+        "archive_form": ArchiveForm(
+            formdata=None, vcard_version=user.vcard_version or "default", kinds=list(kinds_of(user))
+        ),
+        "token_form": TokenForm(formdata=None),
+        "seal_form": SealKeyForm(formdata=None, seal_key=user.seal_key or ""),
         "seal": seal,
         "seal_problem": seal_problem,
         "seal_expiry": key_expiry(seal, utcnow()),  # expired since it was given, or expiring within 30 days

@@ -96,7 +96,7 @@ class EmailDelivery(Delivery):
                     message = build_message(payload, sender, to, attach=False, reason=reason)
                 reply = send_streamed(smtp, envelope_from, to.addr_spec, message, progress)
         except (smtplib.SMTPException, OSError) as exc:
-            raise classify(exc, progress.stage, self.settings) from None
+            raise classify(exc, progress.stage, self.settings, progress.waited()) from None
         except ArchiveChangedError:
             raise DeliveryError(
                 f"{payload.path} changed after it was verified (size or SHA-256); not sent",
@@ -150,7 +150,7 @@ class EmailDelivery(Delivery):
                 # An explicit envelope: recipients never come from parsing our own headers.
                 smtp.send_message(message, from_addr=sender, to_addrs=[to])
         except (smtplib.SMTPException, OSError) as exc:
-            raise classify(exc, progress.stage, self.settings) from None
+            raise classify(exc, progress.stage, self.settings, progress.waited()) from None
 
     def test_connection(self) -> str:
         """Connect, EHLO, STARTTLS and log in if configured, NOOP, then MAIL and RCPT (no DATA), RSET, QUIT.
@@ -178,7 +178,7 @@ class EmailDelivery(Delivery):
                 progress.steps.append(f"recipient {to} accepted")
                 smtp.rset()
         except (smtplib.SMTPException, OSError) as exc:
-            raise classify(exc, progress.stage, self.settings) from None
+            raise classify(exc, progress.stage, self.settings, progress.waited()) from None
         return "; ".join(progress.steps)
 
     def _open(self, progress: Progress) -> smtplib.SMTP:

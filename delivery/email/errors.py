@@ -30,9 +30,27 @@ def quoted(settings: SmtpSettings, text: str | bytes) -> str:
     return settings.scrub(clean_text(text, limit=300))
 
 
-def classify(exc: BaseException, stage: str, settings: SmtpSettings) -> DeliveryError:
-    """Turn an SMTP or socket failure during `stage` into a transient or permanent `DeliveryError`."""
+def timed_out(exc: BaseException) -> bool:
+    """Whether the server did not answer in time.
+
+    smtplib reports a timeout while reading a reply (the greeting included) as
+    `SMTPServerDisconnected("Connection unexpectedly closed: timed out")`, which
+    read as "closed the connection" to a user trial whose server never answered.
+    """
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, smtplib.SMTPServerDisconnected) and str(exc).endswith("timed out")
+
+
+def classify(exc: BaseException, stage: str, settings: SmtpSettings, waited: float = 0.0) -> DeliveryError:
+    """Turn an SMTP or socket failure during `stage` into a transient or permanent `DeliveryError`.
+
+    `waited`: seconds from the start of the conversation to the failure, so that a
+    connection dropped by a firewall after a long silence says it got no answer.
+    """
     at = where(settings)
+    if stage == "connect" and (timed_out(exc) or isinstance(exc, smtplib.SMTPServerDisconnected)):
+        return _no_greeting(exc, at, settings, waited)
     if isinstance(exc, NotOfferedError):
         fix = {
             "STARTTLS": "set SMTP security to 'ssl' (usually port 465)",
@@ -71,6 +89,8 @@ def classify(exc: BaseException, stage: str, settings: SmtpSettings) -> Delivery
             fix = f"it refused the message at {stage}; check its rules for this sender"
         what = f"the mail server {at} answered"
         return _by_code(settings, exc.smtp_code, exc.smtp_error, what, fix)
+    if timed_out(exc):
+        return error(f"the mail server {at} did not answer within {settings.timeout:g} s during {stage}", False)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return error(f"the mail server {at} closed the connection during {stage}", False)
     detail = quoted(settings, str(exc) or type(exc).__name__)
@@ -80,10 +100,25 @@ def classify(exc: BaseException, stage: str, settings: SmtpSettings) -> Delivery
             "check the SMTP host and port, or wait for the server to come back",
             False,
         )
-    if isinstance(exc, TimeoutError):
-        timeout = settings.timeout
-        return error(f"the mail server {at} did not answer within {timeout:g} s during {stage}", False)
     return error(f"lost the connection to the mail server {at} during {stage}", False)
+
+
+def _no_greeting(exc: BaseException, at: str, settings: SmtpSettings, waited: float) -> DeliveryError:
+    """No greeting from the server: it did not answer in time, was cut off after a silence, or hung up at once."""
+    fix = (
+        "check the SMTP host and port (a firewall may be dropping the connection), or wait for the server to come back"
+    )
+    if timed_out(exc):
+        return error(f"the mail server {at} did not answer within {settings.timeout:g} s; {fix}", False)
+    if waited >= 1:
+        return error(
+            f"the mail server {at} did not answer within {waited:.0f} s (the connection was dropped); {fix}", False
+        )
+    return error(
+        f"the mail server {at} closed the connection before greeting; check the SMTP host and port "
+        "(is a mail server listening there?)",
+        False,
+    )
 
 
 def _by_code(settings: SmtpSettings, code: int, text: str | bytes, what: str, fix: str) -> DeliveryError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ class Progress:
 
     stage: str = "connect"
     steps: list[str] = field(default_factory=list)  # what worked, for the connection test
+    started: float = field(default_factory=time.monotonic)
+
+    def waited(self) -> float:
+        """Seconds since the conversation began: how long a server that dropped us kept us waiting."""
+        return time.monotonic() - self.started
 
 
 def where(settings: SmtpSettings) -> str:

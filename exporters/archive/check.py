@@ -104,6 +104,7 @@ class Report:
     top_folder: str = ""  # the one folder around everything, dropped ("" when there was none)
     # With a memo: items (cards, VEVENTs, notes) parsed now, and those earlier checks had verified.
     memo: bool = False
+    fresh: bool = False  # everything parsed on purpose (`verify --fresh`): "none were verified before" is untrue
     parsed: Counter[str] = field(default_factory=Counter)
     known: Counter[str] = field(default_factory=Counter)
     signature: SignatureCheck = UNSIGNED  # what manifest.json.sig says (`exporters.archive.signature`)
@@ -119,11 +120,11 @@ class Report:
         }
 
     def summary(self) -> str:
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.files.items()))
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(self.files.items()))
         lines = [f"  files checked: {kinds}", f"  items parsed: {counts_line(self.counts())}"]
         moved = self.items["changed occurrences"]
         lines.append(f"  events: {EVENTS_MEANING} ({moved:,} such, {self.items['events'] + moved:,} VEVENTs in all)")
-        lines.append(f"  contacts: the same {self.items['cards']} cards again in contacts/cards/, one file each")
+        lines.append(f"  contacts: the same {self.items['cards']:,} cards again in contacts/cards/, one file each")
         if self.top_folder:
             lines.append(f"  read inside the top folder {self.top_folder!r} (the zip was made around it)")
         if self.skipped:
@@ -135,6 +136,8 @@ class Report:
         if not self.memo:
             return ""
         parsed, known = self.parsed.total(), self.known.total()
+        if self.fresh:
+            return f"parsed everything (--fresh): {parsed:,} items, remembered for the next check"
         if not known:
             return f"parsed {parsed:,} items; none were verified before with the same parser versions"
         return f"parsed {parsed:,} items; {known:,} were verified before with the same parser versions"
@@ -230,6 +233,7 @@ def check_archive(
             for partial in partials[1:]:
                 verdicts.add_json(partial.memo)
             report.memo, report.parsed, report.known = True, verdicts.parsed, verdicts.known
+            report.fresh = fresh
             memo.record(verdicts.new, verdicts.seen)
     return report
 

@@ -9,6 +9,7 @@ import hashlib
 import re
 import shutil
 from pathlib import Path, PurePosixPath
+from typing import NoReturn
 
 import click
 from flask import current_app
@@ -35,7 +36,7 @@ from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
 from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
 from jobs.housekeeping import remove_abandoned
-from jobs.restore import restore_archive
+from jobs.restore import HoldsData, data_held, restore_archive
 from jobs.signing_keys import read_key_ring
 from jobs.staff_accounts import refuse_staff_data
 from jobs.user_schedule import WEEKDAYS, ScheduleChange, describe, find_schedule, save_schedule, switch_off
@@ -376,6 +377,21 @@ def verify_command(
     are remembered by their SHA-256 in the instance folder (verify-memo/, safe to
     delete). The report is the same either way; --fresh parses everything.
     """
+    try:
+        _verify(archive, processes, fresh, keys_file, expect, require_signature)
+    except Stopped as exc:
+        exc.again = "check the archive"  # it writes no archive file: nothing to remove, nothing half-done
+        raise
+
+
+def _verify(
+    archive: Path,
+    processes: int | None,
+    fresh: bool,
+    keys_file: Path | None,
+    expect: str | None,
+    require_signature: bool,
+) -> None:
     keys = _verify_keys(keys_file)
     # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.
     _refuse_sealed(archive, "lifeboat verify {plain}")
@@ -449,21 +465,32 @@ def _check_expected_digest(archive: Path, expect: str) -> None:
 
 @click.command("restore")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--email", required=True, help="The user to restore into (created if missing; data replaced).")
+@click.option("--email", required=True, help="The user to restore into (created if missing).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace the data the account already holds (of the kinds the archive holds); without it, "
+    "an account that holds data is left alone.",
+)
 @with_appcontext
-def restore_command(archive: Path, email: str) -> None:
-    """Read ARCHIVE back into the store as EMAIL's data (replacing it)."""
+def restore_command(archive: Path, email: str, replace: bool) -> None:
+    """Read ARCHIVE back into the store as EMAIL's data (an account holding data needs --replace)."""
     try:
         email = canonical.email_address(email)
     except ValueError as exc:
         raise click.ClickException(f"--email: {exc}. Give the address of the account to restore into.") from None
+    made_for = _archive_owner(archive)
     with get_db().session() as session:
         refuse_staff_data(session, email)
         existed = find_user(session, email) is not None
-    _refuse_sealed(archive, "lifeboat restore {plain} --email " + email)
-    made_for = _archive_owner(archive)
+        held = None if replace else data_held(session, email)
+    if held is not None:  # asked first, so a refusal comes before the archive is read in full
+        _refuse_replacing(HoldsData(email, held), made_for)
+    _refuse_sealed(archive, "lifeboat restore {plain} --email " + email + (" --replace" if replace else ""))
     try:
-        restored = restore_archive(get_db(), archive, email, keys=_verify_keys(None))
+        restored = restore_archive(get_db(), archive, email, keys=_verify_keys(None), replace=replace)
+    except HoldsData as exc:  # data arrived while the archive was read: still all or nothing
+        _refuse_replacing(exc, made_for)
     except InvalidInput as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         raise click.ClickException("\n".join([f"{archive}: cannot restore: {first}", *rest])) from None
@@ -478,6 +505,18 @@ def restore_command(archive: Path, email: str) -> None:
         click.echo(f"    {line}")
     if made_for and made_for != restored.email:
         click.echo(f"Note: the archive was made for {made_for}; its data is now {restored.email}'s.")
+
+
+def _refuse_replacing(held: HoldsData, made_for: str | None) -> NoReturn:
+    """One line: what the account holds, whose the archive is when not its, and the flag that replaces it.
+
+    Why refuse: a typo in --email once replaced another user's data with no question asked (user trial).
+    """
+    other = f"; the archive was made for {made_for}, not {held.email}" if made_for and made_for != held.email else ""
+    raise click.ClickException(
+        f"{held.email} already holds {counts_line(held.counts.as_dict())}{other}. Nothing was changed: "
+        "add --replace to replace its data with the archive's, or give another --email."
+    )
 
 
 def _archive_owner(archive: Path) -> str | None:

@@ -1,6 +1,12 @@
 """Destination commands: `destination add-s3|add-email|edit|list|test|policy|retention|prune`.
 
 Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
+
+Why every command names the account first (EMAIL, then the destination's ID
+for those that act on one): `list` and `add-*` take EMAIL, and a user trial
+typed `destination test EMAIL ID` as the README suggests; the address also
+makes sure an ID mistyped by one digit cannot change someone else's
+destination.
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ from store.db import get_db
 @click.group("destination")
 def destination() -> None:
     """Where a user's archives are delivered."""
+
+
+def destination_arguments(command: Callable[..., Any]) -> Callable[..., Any]:
+    """EMAIL and ID, checked by `_owner` (so a wrong order gets words naming the right one, not click's)."""
+    command = click.argument("destination_id", metavar="ID", required=False)(command)
+    return click.argument("email")(command)
 
 
 def _user(session: Session, email: str) -> User:
@@ -124,7 +136,7 @@ def add_email(email: str, to: str | None) -> None:
 
 
 @destination.command("edit")
-@click.argument("destination_id", type=int)
+@destination_arguments
 @click.option("--bucket", default=None)
 @click.option("--region", default=None)
 @click.option("--endpoint-url", default=None, help='"" goes back to AWS.')
@@ -135,23 +147,24 @@ def add_email(email: str, to: str | None) -> None:
 @click.option("--to", default=None, help="Email destinations: the new recipient.")
 @click.option("--label", default=None)
 @with_appcontext
-def edit_command(destination_id: int, **changes: Any) -> None:
+def edit_command(email: str, destination_id: str | None, **changes: Any) -> None:
     """Change a destination in place (new keys, bucket or address); what is left out stays. Tests it after.
 
     Why not remove and add: the id, retention policy and delivery history stay
     with the destination (and support's "the user fixed the key, re-send" finds it).
     """
+    user_id, number = _owner(email, destination_id, kind=None)
     registry = Registry(dict(current_app.config))
     with get_db().session(write=True) as session:
-        owner = session.get(User, _owner(destination_id, kind=None))
+        owner = session.get(User, user_id)
         assert owner is not None  # destinations.user_id is a foreign key
         try:
-            row = edit_destination(session, registry, owner, destination_id, changes)
+            row = edit_destination(session, registry, owner, number, changes)
         except InvalidInput as exc:
             raise click.ClickException(_one_line(exc)) from None
         assert row is not None  # `_owner` found it
         click.echo(json.dumps(public_view(row), indent=2))
-    _probe(registry, destination_id)
+    _probe(registry, number)
 
 
 @destination.command("list")
@@ -165,11 +178,12 @@ def list_command(email: str) -> None:
 
 
 @destination.command("test")
-@click.argument("destination_id", type=int)
+@destination_arguments
 @with_appcontext
-def test_command(destination_id: int) -> None:
+def test_command(email: str, destination_id: str | None) -> None:
     """Write, read back and delete a probe object (S3) or say hello to the mail server."""
-    _probe(Registry(dict(current_app.config)), destination_id)
+    _, number = _owner(email, destination_id, kind=None)
+    _probe(Registry(dict(current_app.config)), number)
 
 
 def _probe(registry: Registry, destination_id: int) -> None:
@@ -195,16 +209,16 @@ def _probe(registry: Registry, destination_id: int) -> None:
 
 
 @destination.command("policy")
-@click.argument("destination_id", type=int)
+@destination_arguments
 @with_appcontext
-def policy_command(destination_id: int) -> None:
+def policy_command(email: str, destination_id: str | None) -> None:
     """Print the least-privilege IAM policy (and role trust policy) to paste for an S3 destination."""
     from delivery.s3 import iam_policy, trust_policy_json
 
+    _, number = _owner(email, destination_id)
     with get_db().session() as session:
-        row = session.get(Destination, destination_id)
-        if row is None or row.kind != "s3":
-            raise click.ClickException(f"No S3 destination {destination_id}.")
+        row = session.get(Destination, number)
+        assert row is not None  # `_owner` found it
         settings = row.settings
     locked = settings.get("lock_mode") in ("governance", "compliance")
     click.echo(iam_policy(settings["bucket"], settings.get("prefix", "lifeboat"), lock=locked))
@@ -224,26 +238,47 @@ def _one_line(exc: InvalidInput) -> str:
     return "; ".join(f"{where}: {what}" for where, what in exc.problems) or str(exc).splitlines()[0]
 
 
-def _owner(destination_id: int, kind: str | None = "s3") -> int:
-    """The id of the user whose destination this is (of `kind`, or any kind with None), or a one-line error."""
+def _owner(email: str, destination_id: str | None, kind: str | None = "s3") -> tuple[int, int]:
+    """The user id and destination id of EMAIL's destination ID (of `kind`, or any with None), or a one-line error.
+
+    The error names the fix: the order of the arguments, or `destination list EMAIL` for the ids.
+    """
+    command = f"lifeboat destination {click.get_current_context().info_name}"
+    if destination_id is None:
+        if email.strip().isascii() and email.strip().isdigit():
+            raise click.ClickException(f"Give the account's email before the id: `{command} EMAIL {email.strip()}`.")
+        raise click.ClickException(
+            f"Give the destination's id after the email: `{command} {email} ID`; "
+            f"`lifeboat destination list {email}` shows the ids."
+        )
+    if not (destination_id.strip().isascii() and destination_id.strip().isdigit()):
+        raise click.ClickException(
+            f"{destination_id!r} is not a destination id: the command takes the account's email, then the id "
+            f"(`{command} EMAIL ID`); `lifeboat destination list EMAIL` shows the ids."
+        )
+    number = int(destination_id)
+    what = f"{kind.upper()} destination" if kind else "destination"
     with get_db().session() as session:
-        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
-        if row is None or (kind is not None and row.kind != kind):
-            raise click.ClickException(f"No {kind.upper() + ' ' if kind else ''}destination {destination_id}.")
-        return row.user_id
+        user = _user(session, email)
+        row = session.get(Destination, number) if is_row_id(number) else None
+        if row is None or row.user_id != user.id or (kind is not None and row.kind != kind):
+            raise click.ClickException(
+                f"{user.email} has no {what} {number}; `lifeboat destination list {user.email}` shows theirs."
+            )
+        return user.id, number
 
 
 @destination.command("retention")
-@click.argument("destination_id", type=int)
+@destination_arguments
 @retention_options
 @with_appcontext
-def retention_command(destination_id: int, **counts: int | None) -> None:
+def retention_command(email: str, destination_id: str | None, **counts: int | None) -> None:
     """Choose which archives stay in an S3 destination's bucket (the whole policy: a rule left out is off)."""
+    user_id, number = _owner(email, destination_id)
     policy = _policy(counts)
-    user_id = _owner(destination_id)
     try:
         with get_db().session(write=True) as session:
-            set_retention(session, Registry(dict(current_app.config)), user_id, destination_id, policy)
+            set_retention(session, Registry(dict(current_app.config)), user_id, number, policy)
     except InvalidInput as exc:
         raise click.ClickException(_one_line(exc)) from None
     except LifeboatError as exc:
@@ -252,17 +287,17 @@ def retention_command(destination_id: int, **counts: int | None) -> None:
 
 
 @destination.command("prune")
-@click.argument("destination_id", type=int)
+@destination_arguments
 @click.option("--dry-run", is_flag=True, help="List what would be deleted, and why the rest stays; delete nothing.")
 @retention_options
 @with_appcontext
-def prune_command(destination_id: int, dry_run: bool, **counts: int | None) -> None:
+def prune_command(email: str, destination_id: str | None, dry_run: bool, **counts: int | None) -> None:
     """Apply the destination's retention policy to its bucket now (or the one given by --keep/--daily/...)."""
+    user_id, number = _owner(email, destination_id)
     policy = _policy(counts) if any(v is not None for v in counts.values()) else None
-    user_id = _owner(destination_id)
     try:
         preview = run_retention(
-            get_db(), Registry(dict(current_app.config)), destination_id, user_id, policy=policy, dry_run=dry_run
+            get_db(), Registry(dict(current_app.config)), number, user_id, policy=policy, dry_run=dry_run
         )
     except DeliveryError as exc:
         raise click.ClickException(exc.user_message) from None

@@ -22,17 +22,17 @@ def test_a_wrong_secret_is_replaced_in_place_and_the_destination_tested_again(
 ) -> None:
     keys = moto_s3_keys
     row = add_s3_from_cli(keys["access_key_id"], "not-the-secret", "--keep", "3")
-    failing = runner.invoke(args=["destination", "test", str(row["id"])])
+    failing = runner.invoke(args=["destination", "test", "alice@example.com", str(row["id"])])
     assert failing.exit_code != 0 and "Traceback" not in failing.output
     fixed = runner.invoke(
-        args=["destination", "edit", str(row["id"])],
+        args=["destination", "edit", "alice@example.com", str(row["id"])],
         env={"LIFEBOAT_NEW_SECRET_ACCESS_KEY": keys["secret_access_key"]},
     )
     assert fixed.exit_code == 0, fixed.output
     edited = json.loads(fixed.output[: fixed.output.rindex("}") + 1])
     assert edited["id"] == row["id"] and edited["retention_summary"] == row["retention_summary"]
     assert "not-the-secret" not in fixed.output and keys["secret_access_key"] not in fixed.output
-    assert runner.invoke(args=["destination", "test", str(row["id"])]).exit_code == 0
+    assert runner.invoke(args=["destination", "test", "alice@example.com", str(row["id"])]).exit_code == 0
 
 
 def test_editing_with_bad_input_says_what_is_wrong_in_one_line_and_changes_nothing(
@@ -41,10 +41,12 @@ def test_editing_with_bad_input_says_what_is_wrong_in_one_line_and_changes_nothi
     with get_db(app).session(write=True) as session:
         replace_account(session, alice)
     email = json.loads(runner.invoke(args=["destination", "add-email", "alice@example.com"]).output)
-    refused = runner.invoke(args=["destination", "edit", str(email["id"]), "--to", "not an address"])
+    refused = runner.invoke(
+        args=["destination", "edit", "alice@example.com", str(email["id"]), "--to", "not an address"]
+    )
     assert refused.exit_code != 0 and len(refused.output.strip().splitlines()) == 1, refused.output
     assert "Traceback" not in refused.output
     listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com"]).output)
     assert [d["label"] for d in listed] == [email["label"]]
-    missing = runner.invoke(args=["destination", "edit", "987654", "--bucket", "b"])
-    assert missing.exit_code != 0 and "No destination 987654." in missing.output
+    missing = runner.invoke(args=["destination", "edit", "alice@example.com", "987654", "--bucket", "b"])
+    assert missing.exit_code != 0 and "alice@example.com has no destination 987654;" in missing.output

@@ -7,12 +7,19 @@ with the default policy, attachment bytes hashed, headers counted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import random
+import socket
+import struct
+import threading
+import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -327,6 +334,56 @@ def test_the_connection_test_fails_for_a_recipient_the_server_refuses(smtp_serve
     assert f"refused recipient {ALICE}: 550 5.1.1" in caught.value.user_message
     assert "check the address" in caught.value.user_message
     assert smtp_server.received == []
+
+
+@contextmanager
+def silent_listener(hang_up_after: float | None) -> Iterator[int]:
+    """A loopback port that accepts connections and never greets; hangs up after `hang_up_after` s (None: never).
+
+    What a firewall or a host that is not a mail server does to an SMTP client.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            accepted.append(connection)
+            if hang_up_after is not None:
+                time.sleep(hang_up_after)
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+                connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        thread.join(5)
+        for connection in accepted:
+            connection.close()
+
+
+@pytest.mark.parametrize(
+    ("timeout", "hang_up_after", "words"),
+    [
+        (0.5, None, "did not answer within 0.5 s; check the SMTP host and port (a firewall may be dropping"),
+        (5.0, 1.2, "did not answer within 1 s (the connection was dropped); check the SMTP host and port"),
+        (5.0, 0.0, "closed the connection before greeting; check the SMTP host and port"),
+    ],
+    ids=["never-answers", "drops-after-a-silence", "hangs-up-at-once"],
+)
+def test_a_server_that_never_greets_is_said_to_not_answer_rather_than_to_close(
+    timeout: float, hang_up_after: float | None, words: str
+) -> None:
+    with silent_listener(hang_up_after) as port:
+        delivery = EmailDelivery(smtp_settings(port=port, timeout=timeout), ALICE)
+        with pytest.raises(DeliveryError) as caught:
+            delivery.test_connection()
+    assert not caught.value.permanent
+    assert caught.value.user_message.startswith(f"The mail server 127.0.0.1:{port} ")
+    assert words in caught.value.user_message
 
 
 def test_it_says_it_cannot_connect_to_a_closed_port(closed_port: int) -> None:

@@ -23,7 +23,9 @@ def test_a_policy_is_chosen_shown_and_dry_run_from_the_command_line(
     for day in (1, 2, 3):
         key = f"lifeboat/2026/02/lifeboat-alice-202602{day:02d}T030000Z.zip"
         moto_server.client().put_object(Bucket=s3_bucket, Key=key, Body=b"x")
-    tried = runner.invoke(args=["destination", "prune", str(row["id"]), "--dry-run", "--keep", "1"])
+    tried = runner.invoke(
+        args=["destination", "prune", "alice@example.com", str(row["id"]), "--dry-run", "--keep", "1"]
+    )
     assert tried.exit_code == 0, tried.output
     why = "no verified archive yet: nothing is deleted"
     assert tried.output.splitlines() == [
@@ -31,14 +33,14 @@ def test_a_policy_is_chosen_shown_and_dry_run_from_the_command_line(
         *[f"keep         lifeboat/2026/02/lifeboat-alice-202602{day:02d}T030000Z.zip  {why}" for day in (3, 2, 1)],
         f"Retention: {why} (3 archive(s) in the bucket).",
     ]
-    chosen = runner.invoke(args=["destination", "retention", str(row["id"]), "--monthly", "12"])
+    chosen = runner.invoke(args=["destination", "retention", "alice@example.com", str(row["id"]), "--monthly", "12"])
     assert chosen.output == "Keeps one a month for 12 months; never the newest verified archive.\n"
-    refused = runner.invoke(args=["destination", "retention", str(row["id"]), "--weekly", "-4"])
+    refused = runner.invoke(args=["destination", "retention", "alice@example.com", str(row["id"]), "--weekly", "-4"])
     assert refused.exit_code != 0
     assert refused.output.splitlines() == [
         "Error: retention_weekly: Keep a whole number of weeks from 0 (off) to 10000."
     ]
     email = runner.invoke(args=["destination", "add-email", "alice@example.com"])
     email_id = json.loads(email.output)["id"]
-    not_s3 = runner.invoke(args=["destination", "prune", str(email_id), "--dry-run"])
-    assert not_s3.exit_code != 0 and f"No S3 destination {email_id}." in not_s3.output
+    not_s3 = runner.invoke(args=["destination", "prune", "alice@example.com", str(email_id), "--dry-run"])
+    assert not_s3.exit_code != 0 and f"alice@example.com has no S3 destination {email_id};" in not_s3.output

@@ -175,9 +175,9 @@ def test_a_run_to_a_destination_added_from_the_cli_with_a_lock_delivers_a_locked
     lock = ["--lock-mode", "governance", "--lock-days", "5"]
     row = add_s3_from_cli("AKIATESTKEY000000001", "any-secret", "--bucket", s3_locked_bucket, *lock)
     assert row["lock_summary"].startswith("Each archive is locked for 5 days after delivery (governance mode")
-    tested = runner.invoke(args=["destination", "test", str(row["id"])])
+    tested = runner.invoke(args=["destination", "test", "alice@example.com", str(row["id"])])
     assert tested.exit_code == 0 and "S3 Object Lock is on for this bucket" in tested.output, tested.output
-    policy = runner.invoke(args=["destination", "policy", str(row["id"])]).output
+    policy = runner.invoke(args=["destination", "policy", "alice@example.com", str(row["id"])]).output
     assert "s3:PutObjectRetention" in policy
     with get_db(app).session(write=True) as session:
         user = find_user(session, "alice@example.com")
@@ -198,9 +198,9 @@ def test_switching_the_lock_off_from_the_cli_needs_one_option_and_stops_locking(
     runner: FlaskCliRunner, add_s3_from_cli: Callable[..., dict[str, Any]], s3_locked_bucket: str
 ) -> None:
     row = add_s3_from_cli("AKIATESTKEY000000001", "any-secret", "--lock-mode", "compliance", "--lock-days", "3")
-    refused = runner.invoke(args=["destination", "edit", str(row["id"]), "--lock-days", "0"])
+    refused = runner.invoke(args=["destination", "edit", "alice@example.com", str(row["id"]), "--lock-days", "0"])
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     assert "1 to 36500" in refused.output
-    off = runner.invoke(args=["destination", "edit", str(row["id"]), "--lock-mode", "off"])
+    off = runner.invoke(args=["destination", "edit", "alice@example.com", str(row["id"]), "--lock-mode", "off"])
     listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com"]).output)
     assert listed[0]["lock_summary"].startswith("Archives are not locked"), off.output

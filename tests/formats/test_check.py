@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections import Counter
 from typing import Any
 
 import icalendar
@@ -97,3 +98,14 @@ def test_a_stray_line_between_cards_is_reported(account: Any) -> None:
     data = cards[0] + b"NOT A CARD\r\n" + b"".join(cards[1:])
     with pytest.raises(ValueError, match="outside a VCARD"):
         check._check_cards(lines(data), Share(), Steps(), check._CardMemo())
+
+
+def test_the_verify_report_writes_every_figure_with_thousands_separated() -> None:
+    report = check.Report(
+        files=Counter({"vcf": 3_001, "ics": 2}),
+        items=Counter({"cards": 3_000, "address-book cards": 3_000, "events": 1_004, "changed occurrences": 1_200}),
+    )
+    summary = report.summary()
+    assert "  files checked: 2 ics, 3,001 vcf\n" in summary
+    assert "the same 3,000 cards again" in summary
+    assert "1,004 events in 2 calendars" in summary and "(1,200 such, 2,204 VEVENTs in all)" in summary

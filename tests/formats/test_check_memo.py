@@ -390,7 +390,8 @@ def test_verify_remembers_in_the_instance_folder_says_so_and_fresh_parses_all(
         f"  parsed 0 items; {total:,} were verified before with the same parser versions (use --fresh to parse all)"
         in second
     )
-    assert f"parsed {total:,} items; none were verified before" in _verify_output(runner, path, "--fresh")
+    fresh = _verify_output(runner, path, "--fresh")
+    assert fresh.endswith(f"\n  parsed everything (--fresh): {total:,} items, remembered for the next check\n")
     assert (Path(runner.app.instance_path) / "verify-memo" / check_memo.FILENAME).is_file()
     assert first.splitlines()[:-1] == second.splitlines()[:-1]  # the report itself is the same
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -55,7 +56,7 @@ def test_import_export_restore_export_gives_the_same_files(
     assert result.output.startswith("Restored copy@example.com (a new account with its contacts, calendars, notes): ")
     assert "Note: the archive was made for alice@example.com; its data is now copy@example.com's." in result.output
     assert "\n  signed: manifest.json is what the service signed (key " in result.output  # this instance's key
-    again = runner.invoke(args=["restore", str(first), "--email", "alice@example.com"])
+    again = runner.invoke(args=["restore", str(first), "--email", "alice@example.com", "--replace"])
     assert again.output.startswith("Restored alice@example.com (replaced its ") and "Note:" not in again.output
     with db.session() as session:
         user = find_user(session, "copy@example.com")
@@ -93,9 +94,56 @@ def test_restore_says_an_unsigned_archive_is_unsigned_and_refuses_a_signature_th
                 document["signature"] = base64.b64encode(bytes(64)).decode()
                 data = json.dumps(document).encode()
             target.writestr(info, data)
-    refused = runner.invoke(args=["restore", str(forged), "--email", "copy@example.com"])
+    refused = runner.invoke(args=["restore", str(forged), "--email", "copy@example.com", "--replace"])
     assert refused.exit_code == 1 and "manifest.json is not what the service signed" in refused.output
     assert "Traceback" not in refused.output
+
+
+def _contacts_of(db: Database, email: str) -> int:
+    with db.session() as session:
+        user = find_user(session, email)
+        assert user is not None
+        return AccountReader(session, user).counts().contacts
+
+
+def test_restore_into_an_account_holding_data_is_refused_without_replace_naming_whose_archive_it_is(
+    runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path, now: dt.datetime
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    bobs = dataclasses.replace(alice, email="bob@example.com", contacts=alice.contacts[:1])
+    archive = archive_of(bobs, tmp_path, "bob.zip", now)
+    refused = runner.invoke(args=["restore", str(archive), "--email", "alice@example.com"])
+    assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1, refused.output
+    assert refused.output == (
+        "Error: alice@example.com already holds 3 contacts, 4 events in 2 calendars, 3 notes, 1 attachment; "
+        "the archive was made for bob@example.com, not alice@example.com. Nothing was changed: "
+        "add --replace to replace its data with the archive's, or give another --email.\n"
+    )
+    assert _contacts_of(db, "alice@example.com") == 3
+    replaced = runner.invoke(args=["restore", str(archive), "--email", "alice@example.com", "--replace"])
+    assert replaced.exit_code == 0 and replaced.output.startswith("Restored alice@example.com (replaced its ")
+    assert _contacts_of(db, "alice@example.com") == 1
+
+
+def test_restore_of_an_own_archive_into_an_account_holding_data_names_only_the_flag(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    archive = _export(runner, "alice@example.com")
+    refused = runner.invoke(args=["restore", str(archive), "--email", "alice@example.com"])
+    assert refused.exit_code == 1 and "already holds 3 contacts" in refused.output
+    assert "made for" not in refused.output and "add --replace" in refused.output
+
+
+def test_restore_into_an_existing_account_that_holds_nothing_needs_no_flag(
+    runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path, now: dt.datetime
+) -> None:
+    with db.session(write=True) as session:
+        session.add(User(email="empty@example.com"))
+    archive = archive_of(alice, tmp_path, "alice.zip", now)
+    result = runner.invoke(args=["restore", str(archive), "--email", "empty@example.com"])
+    assert result.exit_code == 0, result.output
+    assert _contacts_of(db, "empty@example.com") == 3
 
 
 @pytest.mark.parametrize("email", ["", " ", "not-an-email", "x y@@example.com"])

@@ -49,12 +49,18 @@ REALISTIC: dict[str, list[list[str]]] = {
     "scheduler": [["--once"]],  # without it the dispatcher runs until stopped
     "destination add-s3": [["nobody@example.com", "--bucket", "my-bucket"]],
     "destination add-email": [["nobody@example.com"], ["nobody@example.com", "--to", "not an address"]],
-    "destination edit": [["999", "--bucket", "b"], ["not-a-number"]],
+    "destination edit": [["nobody@example.com", "999", "--bucket", "b"], ["nobody@example.com", "not-a-number"]],
     "destination list": [["nobody@example.com"]],
-    "destination test": [["999"], ["not-a-number"]],
-    "destination policy": [["999"]],
-    "destination retention": [["999", "--keep", "3"], ["999", "--daily", "-1"]],
-    "destination prune": [["999", "--dry-run"], ["999", "--monthly", "10001", "--dry-run"]],
+    "destination test": [["nobody@example.com", "999"], ["999"], ["nobody@example.com", "not-a-number"]],
+    "destination policy": [["nobody@example.com", "999"]],
+    "destination retention": [
+        ["nobody@example.com", "999", "--keep", "3"],
+        ["nobody@example.com", "999", "--daily", "-1"],
+    ],
+    "destination prune": [
+        ["nobody@example.com", "999", "--dry-run"],
+        ["nobody@example.com", "999", "--monthly", "10001", "--dry-run"],
+    ],
     "users create": [["not an address", "--role", "support", "--password-stdin"], ["a@example.com", "--role", "admin"]],
     "users set-role": [["nobody@example.com", "--role", "admin", "--reason", "promotion"]],
     "serve": [["--port", "{busy_port}"]],  # a free port would serve forever

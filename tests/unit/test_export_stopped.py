@@ -110,6 +110,36 @@ def test_an_export_stopped_by_a_signal_removes_its_partial_file_and_says_so_in_o
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the test's handler is back
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
+def test_a_verify_stopped_by_a_signal_says_it_changed_nothing_rather_than_that_files_were_removed(
+    runner: FlaskCliRunner,
+    alice_id: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signals_caught: None,
+    signum: int,
+) -> None:
+    exported = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path)])
+    archive = exported.output.splitlines()[0]
+    import jobs.commands
+
+    real = jobs.commands.check_archive
+
+    def stopped_while_checking(*args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signum)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.commands, "check_archive", stopped_while_checking)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(args=["verify", archive])
+    assert result.exit_code == 128 + signum, result.output
+    assert result.output == (
+        f"Error: Stopped by {signal.Signals(signum).name}; nothing was changed. "
+        "Run the same command again to check the archive.\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_the_next_export_removes_what_a_killed_export_left_but_not_what_a_live_one_writes(
     runner: FlaskCliRunner, archive_dir: Path, tmp_path: Path, alice_id: int, partial_writer: PartialWriter
 ) -> None:

@@ -168,6 +168,21 @@ def test_a_value_too_long_late_in_the_archive_is_refused_before_the_store_is_tou
     check_a_value_too_long_late_in_the_archive_changes_nothing(db, alice, tmp_path)
 
 
+def test_a_restore_told_not_to_replace_leaves_an_account_holding_data_as_it_was(
+    db: Database, alice: Account, tmp_path: Path
+) -> None:
+    """The check is made in the write transaction itself: data arriving while the archive is read is kept too."""
+    before = _generated(alice.email, 6)
+    store_account(db, before)
+    archive = archive_of(alice, tmp_path, "alice.zip", NOW)
+    with pytest.raises(restore.HoldsData) as refused:
+        restore_archive(db, archive, alice.email, replace=False)
+    assert refused.value.counts.contacts == 30 and refused.value.email == alice.email
+    assert records_of(stored(db, alice.email)) == records_of(before)
+    fresh = restore_archive(db, archive, "new@example.com", replace=False)
+    assert fresh.email == "new@example.com"  # nobody's data to keep: restored
+
+
 def test_a_damaged_archive_is_refused_before_anything_changes(db: Database, alice: Account, tmp_path: Path) -> None:
     before = _generated(alice.email, 6)
     store_account(db, before)

@@ -30,6 +30,8 @@ from jobs.schedule import (
     next_run_after,
     period_key,
 )
+from jobs.support_actions import PAUSED_BY_SUPPORT
+from jobs.user_schedule import describe
 from store.schedules import Schedule
 from tests.profiles import examples
 
@@ -570,3 +572,20 @@ def test_it_refuses_to_compute_runs_for_an_invalid_spec() -> None:
             call(spec(timezone="Not/AZone"))
         with pytest.raises(InvalidInput):
             call(spec(frequency="hourly"))
+
+
+def test_a_schedule_paused_by_support_says_paused_once() -> None:
+    row = Schedule(
+        user_id=1,
+        frequency="daily",
+        time_of_day="02:00",
+        timezone="Europe/Berlin",
+        weekday=0,
+        day_of_month=1,
+        enabled=False,
+        paused_reason=PAUSED_BY_SUPPORT,
+    )
+    assert describe(row) == (
+        "Daily: every day at 02:00 Europe/Berlin (plus a fixed per-user delay). Switched off. "
+        "Paused by Lifeboat support. Saving your schedule on the Settings page resumes it."
+    )

@@ -6,6 +6,7 @@ and links are followed from the message as received.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -15,8 +16,10 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from store import ExportRun, User
+from jobs import api_tokens
+from store import ExportRun, User, get_db
 from store.accounts import find_user
+from store.base import utcnow
 from tests.servers.smtp import SmtpServer
 from tests.web.conftest import PASSWORD, csrf_token, sign_in
 from tests.web.mail_helpers import assert_no_mail, link_in, use_mail_server, wait_for_mail
@@ -203,6 +206,26 @@ def test_a_name_in_any_script_is_welcome(app: Flask, mail: SmtpServer) -> None:
         assert user is not None and user.display_name == "Zoë 山田 👩‍🚀"
 
 
+def test_an_empty_sign_up_form_gets_one_message_per_empty_field(app: Flask) -> None:
+    client = app.test_client()
+    form = {"email": "", "name": "", "password": "", "confirm": "", "csrf_token": csrf_token(client, "/signup")}
+    page = client.post("/signup", data=form).get_data(as_text=True)
+    errors = dict(re.findall(r'<p class="field-error" id="(\w+)-error">([^<]+)</p>', page))
+    assert errors == {
+        "email": "Enter your email address, such as name@example.com.",
+        "password": "Choose a password.",
+        "confirm": "Type the password again.",
+    }
+
+
+def test_a_password_change_with_the_new_password_once_asks_for_it_again(signed_in: FlaskClient) -> None:
+    form = {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": "", "csrf_token": ""}
+    form["csrf_token"] = csrf_token(signed_in, "/account/password")
+    page = signed_in.post("/account/password", data=form).get_data(as_text=True)
+    errors = dict(re.findall(r'<p class="field-error" id="(\w+)-error">([^<]+)</p>', page))
+    assert errors == {"confirm": "Type the new password again."}
+
+
 @pytest.mark.parametrize("path", ["/signup", "/reset", "/account/password", "/confirm/resend"])
 def test_every_account_form_needs_its_csrf_token(app: Flask, signed_in: FlaskClient, path: str) -> None:
     response = signed_in.post(path, data={"email": "alice@example.com", "password": "x", "current": PASSWORD})
@@ -323,6 +346,17 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(app: Flask
     assert here.get("/").status_code == 200
     assert elsewhere.get("/").status_code == 302
     assert sign_in(app.test_client(), password=NEW_PASSWORD).status_code == 302
+
+
+def test_a_password_change_says_api_tokens_keep_working_and_they_do(app: Flask, signed_in: FlaskClient) -> None:
+    with get_db(app).session(write=True) as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        secret = api_tokens.create_token(session, user.id, "NAS script", days=30, now=utcnow()).secret
+    changed = change_password(signed_in, PASSWORD)
+    page = signed_in.get(changed.headers["Location"]).get_data(as_text=True)
+    assert "Every other session of yours is now signed out. Your API tokens keep working: revoke any" in page
+    assert app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
 
 
 def test_changing_the_password_needs_the_current_one(app: Flask, signed_in: FlaskClient) -> None:

@@ -183,3 +183,14 @@ def test_an_archive_with_nothing_changed_says_every_item_is_carried_exactly(
     headers = bearer(make_token(db, alice_user))
     body = app.test_client().get(f"/api/v1/archives/{archive.id}/changes", headers=headers).get_json()
     assert body == {"count": 0, "summary": words, "page": 1, "pages": 1, "items": []}
+
+
+def test_a_page_past_the_last_says_it_does_not_exist_above_the_last_page(
+    signed_in: FlaskClient, archive: Archive
+) -> None:
+    for page, shown in (("6", "6"), ("99999999999999999999999", "99,999,999,999,999,999,999,999")):
+        text = _page(signed_in, f"/archives/{archive.id}/changes?page={page}")
+        assert f"There is no page {shown} of changes: there are 5 pages, and this is the last." in text
+        assert "Page 5 of 5" in text
+    for page in ("5", "1", "x"):
+        assert 'id="past-the-end"' not in _page(signed_in, f"/archives/{archive.id}/changes?page={page}")

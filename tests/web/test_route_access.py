@@ -72,6 +72,7 @@ ROUTES: dict[str, Access] = {
     "/automate": Access.PUBLIC,
     "/api/v1/openapi.json": Access.PUBLIC,
     "/.well-known/lifeboat-signing-keys.json": Access.PUBLIC,  # public keys only: anyone checks archives with them
+    "/favicon.ico": Access.PUBLIC,
     # The token in the URL is the credential (tested for tampering, expiry and revocation below).
     "/d/<token>": Access.LINK,
     "/d/<token>/SHA256SUMS": Access.LINK,

@@ -148,6 +148,41 @@ def test_leaving_every_kind_out_is_refused_in_words_and_changes_nothing(
         assert user is not None and user.export_kinds is None and user.vcard_version is None
 
 
+CHECKED_KIND = re.compile(r'<input checked id="kinds-\d" name="kinds" type="checkbox" value="(\w+)">')
+
+
+def test_a_refused_schedule_leaves_the_other_sections_showing_their_saved_values(
+    app: Flask, signed_in: FlaskClient, alice_user: int, db: Database, age_key: UserKey
+) -> None:
+    with db.session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        user.export_kinds, user.vcard_version, user.seal_key = "contacts,notes", "4.0", age_key.public
+    refused = post_schedule(signed_in, timezone="Not/AZone")
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Choose a time zone from the list" in page
+    assert CHECKED_KIND.findall(page) == ["contacts", "notes"]
+    assert '<option selected value="4.0">' in page
+    assert age_key.public in page
+    # So saving the archive options next, as the page now shows them, works.
+    token = csrf_token(signed_in, "/settings")
+    form = {"vcard_version": "4.0", "kinds": CHECKED_KIND.findall(page), "csrf_token": token}
+    assert signed_in.post("/settings/archive", data=form).status_code == 302
+
+
+def test_refused_archive_options_leave_the_schedule_showing_its_saved_values(
+    signed_in: FlaskClient, alice_user: int
+) -> None:
+    assert post_schedule(signed_in, frequency="monthly", day_of_month="15", time_of_day="04:45").status_code == 302
+    token = csrf_token(signed_in, "/settings")
+    refused = signed_in.post("/settings/archive", data={"vcard_version": "4.0", "csrf_token": token})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Choose at least one kind" in page
+    assert '<option selected value="monthly">' in page
+    assert 'value="04:45"' in page and 'value="15"' in page and 'value="Europe/Berlin"' in page
+    assert CHECKED_KIND.findall(page) == []  # the refused form keeps what was posted
+
+
 @pytest.mark.parametrize("path", ["/settings/schedule", "/settings/archive", "/settings/tokens"])
 def test_every_settings_form_needs_its_csrf_token(signed_in: FlaskClient, path: str) -> None:
     assert signed_in.post(path, data={"frequency": "off", "vcard_version": "4.0", "name": "x"}).status_code == 400
