@@ -1,0 +1,60 @@
+"""The records' quick `__init__` (`account.records.plain_init`) makes the objects dataclasses' own would."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import account.records
+
+RECORDS = [
+    cls
+    for _, cls in inspect.getmembers(account.records, inspect.isclass)
+    if dataclasses.is_dataclass(cls) and cls.__module__ == account.records.__name__
+]
+VALUES = (
+    st.none() | st.text(max_size=3) | st.integers() | st.tuples(st.integers()) | st.dictionaries(st.text(), st.text())
+)
+
+
+def test_every_record_class_has_the_quick_init() -> None:
+    assert len(RECORDS) >= 15
+    for cls in RECORDS:
+        assert hasattr(cls.__init__, "dataclass_init"), cls.__name__
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+@given(data=st.data())
+def test_a_record_is_the_object_its_dataclass_init_makes_however_its_fields_are_given(
+    cls: type[Any], data: st.DataObject
+) -> None:
+    fields = dataclasses.fields(cls)
+    required = [f for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    given_ = required + [f for f in fields if f not in required and data.draw(st.booleans(), label=f.name)]
+    values = {f.name: data.draw(VALUES, label=f.name) for f in given_}
+    positional = data.draw(st.integers(0, len(required)), label="positional")
+    args = [values[f.name] for f in required[:positional]]
+    kwargs = {name: value for name, value in values.items() if name not in {f.name for f in required[:positional]}}
+    quick = cls(*args, **kwargs)
+    made = object.__new__(cls)
+    cls.__init__.dataclass_init(made, *args, **kwargs)
+    assert quick.__dict__ == made.__dict__ and list(quick.__dict__) == list(made.__dict__)
+    assert quick == made and repr(quick) == repr(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(quick, fields[0].name, None)
+
+
+def test_a_default_factory_gives_each_record_its_own_value() -> None:
+    first = account.records.Contact(uid="a")
+    second = account.records.Contact(uid="b")
+    assert first.extra == second.extra == {} and first.extra is not second.extra
+
+
+def test_a_record_refuses_an_unknown_field_as_its_dataclass_init_does() -> None:
+    with pytest.raises(TypeError):
+        account.records.When(nonsense=1)  # type: ignore[call-arg]
