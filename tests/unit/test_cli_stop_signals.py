@@ -11,6 +11,7 @@ signalled from outside, as a service manager or `kill` does it.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,10 +88,16 @@ def test_a_sigterm_at_any_moment_of_an_export_says_stopped_in_one_line_and_leave
     began = time.monotonic()
     assert timed.communicate(timeout=120) and timed.returncode == 0
     took = time.monotonic() - began
-    process = _started(env, tmp_path, "export", DEMO_EMAIL, "--out", str(out))
-    _until(lambda: _catches_sigterm(process.pid), "took SIGTERM")  # the earliest moment it can
-    time.sleep(share * took)
-    assert process.poll() is None, "the export ended before the signal: this moment no longer falls inside it"
+    for attempt in range(3):  # a shared machine's load can fall between the timed run and this one
+        process = _started(env, tmp_path, "export", DEMO_EMAIL, "--out", str(out))
+        _until(lambda pid=process.pid: _catches_sigterm(pid), "took SIGTERM")  # the earliest moment it can
+        time.sleep(share * took * 0.7**attempt)
+        if process.poll() is None:
+            break
+        process.communicate(timeout=120)
+        shutil.rmtree(out, ignore_errors=True)  # it finished: its archive goes, and the moment comes earlier
+    else:
+        pytest.fail("the export ended before the signal three times: this moment no longer falls inside it")
     stdout, stderr = _stopped(process)
     assert "Traceback" not in stderr
     (line,) = stderr.splitlines()  # one line, and nothing printed before it
