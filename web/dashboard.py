@@ -13,6 +13,7 @@ from flask_login import login_required
 from sqlalchemy import Integer, bindparam, select
 
 from exporters.archive.counts import EVENTS_MEANING, counts_line
+from jobs.copy_checks import current_problems
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
 from web.auth import signed_in_row
@@ -77,6 +78,7 @@ def index() -> str:
         schedule=schedule,
         schedule_words=schedule_words(schedule),
         destinations=destinations,
+        copy_problems=current_problems(session, user.id),
         form=ExportNowForm(),
     )
 
