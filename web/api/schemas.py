@@ -153,6 +153,22 @@ class RunSchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True, required=True, metadata={"description": "When retrying."})
     error = fields.String(allow_none=True, required=True, metadata={"description": "What went wrong and what to do."})
     archive_id = fields.String(allow_none=True, required=True)
+    delivered_to = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Where the archive arrived, in words (an email address, s3://bucket/folder), "
+            "in delivery order; empty when it arrived nowhere yet.",
+            "example": ["demo-copy@example.net"],
+        },
+    )
+    partly_delivered = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The run failed (state failed) after some destinations got their copy: delivered_to "
+            "names them, attempts say which did not and why."
+        },
+    )
 
 
 class DifferenceSchema(Schema):
