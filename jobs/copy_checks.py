@@ -55,6 +55,11 @@ class CopyCheck:
         return self.state in BAD
 
     @property
+    def copy_bad(self) -> bool:
+        """The copy itself is missing, changed or unreadable ("unwritable": it is there, new ones cannot be)."""
+        return self.state in BAD and self.state != UNWRITABLE
+
+    @property
     def words(self) -> str:
         """`Copy missing`, `Copy changed`; `Checked again` when healthy, `Not checked` when the check failed."""
         if self.state == HEALTHY:
