@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jobs.copy_checks import CopyCheck, checks_of_copies
 from store import Archive, DeliveryAttempt, Destination, ExportRun
 
 _OUTCOME_WORDS = {"delivered": "Delivered", "transient": "Not yet delivered (retrying)", "permanent": "Failed"}
@@ -31,6 +32,9 @@ class Delivered:
     outcome_label: str
     at: dt.datetime
     message: str
+    # The latest later check of this copy (`jobs.scrub`): "Delivered" alone beside a copy since found
+    # missing or changed was a lie (user trial). None: not checked (or not delivered there).
+    check: CopyCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def deliveries(session: Session, archive_ids: Iterable[str]) -> dict[str, list[D
     recorded location) or as "a removed destination".
     """
     ids = list(archive_ids)
-    found: dict[str, dict[object, Delivered]] = defaultdict(dict)
+    found: dict[str, dict[object, tuple[Delivered, tuple[int, str] | None]]] = defaultdict(dict)
     if not ids:
         return {}
     rows = session.execute(
@@ -84,14 +88,22 @@ def deliveries(session: Session, archive_ids: Iterable[str]) -> dict[str, list[D
         if archive_id is None:  # not possible under the WHERE; the column is nullable
             continue
         key = attempt.destination_id if attempt.destination_id is not None else attempt.location
-        found[archive_id][key] = Delivered(  # later attempts replace earlier ones
+        delivered = Delivered(  # later attempts replace earlier ones
             label=label or attempt.location or "a removed destination",
             outcome=attempt.outcome,
             outcome_label=_OUTCOME_WORDS.get(attempt.outcome, attempt.outcome),
             at=attempt.at,
             message=attempt.message,
         )
-    return {archive_id: list(by_key.values()) for archive_id, by_key in found.items()}
+        copy = None  # which copy a later check may have looked at: one delivered to a destination still set
+        if attempt.outcome == "delivered" and attempt.destination_id is not None:
+            copy = (attempt.destination_id, attempt.run_id)
+        found[archive_id][key] = (delivered, copy)
+    checks = checks_of_copies(session, (copy for by_key in found.values() for _, copy in by_key.values() if copy))
+    return {
+        archive_id: [replace(d, check=checks.get(copy)) if copy else d for d, copy in by_key.values()]
+        for archive_id, by_key in found.items()
+    }
 
 
 def newest_verified_at(session: Session, user_id: int) -> dt.datetime | None:

@@ -24,7 +24,8 @@ from delivery.contract import Delivery
 from delivery.email import EmailDelivery, SmtpSettings
 from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
 from errors import DeliveryError, LifeboatError
-from store import Database, DeliveryAttempt, Destination, ExportRun, User
+from jobs.delivery_places import Places, run_places
+from store import Database, Destination, ExportRun, User
 
 log = logging.getLogger("lifeboat.delivery")
 
@@ -152,39 +153,55 @@ def own_email_for(app: Flask) -> Callable[[User], Sequence[tuple[int | None, Del
 
 
 def failure_notifier(app: Flask, database: Database | None = None) -> Callable[[User, ExportRun], None]:
-    """Email a user whose run failed for good: what went wrong, and where this archive did arrive.
+    """Email a user whose run failed for good: what went wrong, and where this archive did and did not arrive.
 
-    Why the second: every destination is tried (`jobs.execute._deliver`), so a
-    run can fail on one while the others got their copy; "could not complete
-    your export" alone read as if there were no copy anywhere.
+    Why the places: every destination is tried (`jobs.execute._deliver`), so a
+    run can fail on one while the others got their copy; "Your Lifeboat export
+    failed" read as if there were no copy anywhere, so such a run's subject says
+    it was partly delivered, as the pages do, and names each place in words
+    (`jobs.delivery_places`: "demo-copy@example.net", not a mailto: URL).
     """
     smtp = smtp_settings(dict(app.config))
     base_url = app.config["BASE_URL"]
 
     def notify(user: User, run: ExportRun) -> None:
-        arrived = _delivered_to(database, run.id) if database is not None else []
-        where = f"It did arrive at: {', '.join(arrived)}.\n\n" if arrived else ""
-        text = (
-            "Hello,\n\nLifeboat could not complete your export"
-            f" (run {run.id}, {run.attempt} attempt(s)).\n\n"
-            f"What went wrong: {run.error or 'unknown error'}\n\n{where}"
-            f"Your earlier archives are untouched. See the details and try again at {base_url}/\n"
-        )
+        subject, text = failure_notice(run, _places(database, run.id), base_url)
         if not smtp.enabled:
             log.warning("export failed for user %s; email not configured, cannot notify", user.id)
             return
-        EmailDelivery(smtp, user.email).send_notice("Your Lifeboat export failed", text)
+        EmailDelivery(smtp, user.email).send_notice(subject, text)
 
     return notify
 
 
-def _delivered_to(database: Database, run_id: str) -> list[str]:
-    """Where `run_id`'s archive was delivered (each attempt's location, in order)."""
-    with database.session() as session:
-        query = select(DeliveryAttempt.location).where(
-            DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
+def failure_notice(run: ExportRun, places: Places, base_url: str) -> tuple[str, str]:
+    """The failure email's subject and text for `run`, whose archive arrived at `places.arrived`."""
+    lines = [f"  - {place}" for place in places.arrived]
+    missed = [f"  - {place}: {message}" if message else f"  - {place}" for place, message in places.missed]
+    if places.arrived:
+        subject = "Your Lifeboat export was partly delivered"
+        opening = (
+            f"Lifeboat made your archive, but could not deliver it everywhere (run {run.id}, "
+            f"{run.attempt} attempt(s)).\n\nIt arrived at:\n" + "\n".join(lines) + "\n\n"
         )
-        return [location for location in session.scalars(query.order_by(DeliveryAttempt.id)) if location]
+        if missed:
+            opening += "It did not arrive at:\n" + "\n".join(missed) + "\n\n"
+    else:
+        subject = "Your Lifeboat export failed"
+        opening = f"Lifeboat could not complete your export (run {run.id}, {run.attempt} attempt(s)).\n\n"
+    text = (
+        f"Hello,\n\n{opening}"
+        f"What went wrong: {run.error or 'unknown error'}\n\n"
+        f"Your earlier archives are untouched. See the details and try again at {base_url}/\n"
+    )
+    return subject, text
+
+
+def _places(database: Database | None, run_id: str) -> Places:
+    if database is None:
+        return Places([], [])
+    with database.session() as session:
+        return run_places(session, [run_id])[run_id]
 
 
 def notice_sender(app: Flask) -> Callable[[str, str, str], bool]:

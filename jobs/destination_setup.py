@@ -27,6 +27,7 @@ from delivery.s3.object_lock import lock_problems, lock_rule
 from delivery.s3.settings import folder as s3_folder
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_of
+from jobs.copy_checks import CopyCheck, copy_checks
 from jobs.destination_backends import SECRET_FIELDS, Registry
 from store import Database, DeliveryAttempt, Destination, User
 from store.base import is_row_id, utcnow
@@ -267,8 +268,16 @@ def test_destination(session: Session | None, registry: Registry, destination: D
     return summary
 
 
-def public_view(destination: Destination) -> dict[str, Any]:
-    """What pages and APIs may show: settings without secrets, and whether a secret is set."""
+def public_view(destination: Destination, check: CopyCheck | None = None) -> dict[str, Any]:
+    """What pages and APIs may show: settings without secrets, and whether a secret is set.
+
+    `check`: the latest later check of its delivered copy (`jobs.copy_checks`). While it
+    stands bad, the status is "error" with the check's words: "ok" from the delivery's
+    own read-back, weeks before the copy went missing, was the lie a user trial found.
+    """
+    status, message = destination.status, destination.status_message
+    if check is not None and check.bad and check.current:
+        status, message = "error", f"{check.sentence} Since {check.since:%Y-%m-%d %H:%M} UTC."
     return {
         "id": destination.id,
         "kind": destination.kind,
@@ -276,10 +285,39 @@ def public_view(destination: Destination) -> dict[str, Any]:
         "settings": destination.settings,
         "has_secret": destination.secret_token is not None,
         "enabled": destination.enabled,
-        "status": destination.status,
-        "status_message": destination.status_message,
+        "status": status,
+        "status_message": message,
+        "copy_check": copy_check_view(check),
         "retention_summary": retention_summary(destination),
         "lock_summary": lock_summary(destination),
+    }
+
+
+def public_views(session: Session, user: User) -> list[dict[str, Any]]:
+    """`public_view` of each of the user's destinations, with the latest check of its copy."""
+    checks = copy_checks(session, user.id)
+    return [public_view(d, checks.get(d.id)) for d in list_destinations(session, user)]
+
+
+def checked_view(session: Session, destination: Destination) -> dict[str, Any]:
+    """`public_view` of one destination with the latest check of its copy."""
+    return public_view(destination, copy_checks(session, destination.user_id).get(destination.id))
+
+
+def copy_check_view(check: CopyCheck | None) -> dict[str, Any] | None:
+    """The latest later check of a destination's copy as the API shows it; None if never checked (or superseded)."""
+    if check is None or not check.current:
+        return None
+    return {
+        "state": check.state,
+        "problem": check.bad,
+        "words": check.words,
+        "detail": check.detail,
+        "what_to_do": check.what_to_do or None,
+        "since": check.since,
+        "checked_at": check.checked_at,
+        "run_id": check.run_id,
+        "object_key": check.object_key,
     }
 
 
@@ -328,14 +366,16 @@ class DestinationView:
     retention_summary: str | None = None  # S3: in plain words
     lock_summary: str | None = None  # S3: whether archives are locked (S3 Object Lock), in plain words
     settings: dict[str, Any] | None = None  # what the edit form starts from; never a secret (those are encrypted)
+    copy: CopyCheck | None = None  # the latest later check of its newest delivered copy (`jobs.copy_checks`)
 
 
 def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
-    """The user's destinations for the settings page, each with its latest delivery attempt."""
-    return [_describe(session, registry, row) for row in list_destinations(session, user)]
+    """The user's destinations for the settings page, each with its latest delivery attempt and later check."""
+    checks = copy_checks(session, user.id)
+    return [_describe(session, registry, row, checks.get(row.id)) for row in list_destinations(session, user)]
 
 
-def _describe(session: Session, registry: Registry, row: Destination) -> DestinationView:
+def _describe(session: Session, registry: Registry, row: Destination, check: CopyCheck | None) -> DestinationView:
     settings = row.settings
     if row.kind == "s3":
         prefix = settings.get("prefix", "lifeboat")
@@ -367,6 +407,7 @@ def _describe(session: Session, registry: Registry, row: Destination) -> Destina
         retention_summary=retention_summary(row),
         lock_summary=lock_summary(row),
         settings=dict(row.settings),
+        copy=check if check is not None and check.current else None,
     )
 
 

@@ -240,6 +240,9 @@ def record(database: Database, target: Target, health: Health, *, now: dt.dateti
         }
         if target.deep and health.state != ERROR:
             values["deep_checked_at"] = now
+        # "Missing since …": dated when the state turns; a check that could not look (ERROR) keeps the date.
+        if health.state != ERROR and health.state != target.last_state:
+            values["since"] = now
         session.execute(
             update(DestinationCheck).where(DestinationCheck.destination_id == target.destination_id).values(**values)
         )

@@ -15,7 +15,7 @@
 
   function show(run) {
     badge.textContent = run.state_label;
-    badge.className = "badge state " + run.state;
+    badge.className = "badge state " + (run.badge || run.state);
     bar.value = run.progress;
     bar.textContent = run.progress + "%";
     stage.textContent = run.label;

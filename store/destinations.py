@@ -90,3 +90,6 @@ class DestinationCheck(Base):
     detail: Mapped[str] = mapped_column(Text)
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     deep_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When a check first found `state` (a failed check, "error", keeps it): pages say "missing since …".
+    # NULL: checked before revision 0018 (pages then fall back to `checked_at`).
+    since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -13,6 +13,7 @@ from flask_login import login_required
 from sqlalchemy import Integer, bindparam, select
 
 from exporters.archive.counts import EVENTS_MEANING, counts_line
+from jobs.copy_checks import current_problems
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
 from web.auth import signed_in_row
@@ -67,16 +68,11 @@ def index() -> str:
         archives=archives,
         runs=views,
         active=next((v for v in views if v.state in ACTIVE), None),
-        last=last_export(
-            recent,
-            archives[0] if archives else None,
-            user.timezone,
-            {v.id for v in views if v.kept_here},
-            {v.id for v in views if v.partly_delivered},
-        ),
+        last=last_export(recent, archives[0] if archives else None, user.timezone, views),
         schedule=schedule,
         schedule_words=schedule_words(schedule),
         destinations=destinations,
+        copy_problems=current_problems(session, user.id),
         form=ExportNowForm(),
     )
 

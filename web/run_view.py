@@ -10,7 +10,7 @@ knows them (`jobs.export.split_stage`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -80,6 +80,9 @@ class RunView:
     seconds: float | None  # from request to finish; None while active
     kept_here: bool  # finished with the archive on Lifeboat's disk alone (`_delivery_facts`)
     partly_delivered: bool  # failed, but some destination has its copy (`_delivery_facts`)
+    badge: str  # the badge's style: the state, or "partly" (amber) and "deleted" (grey) beside those words
+    archive_deleted_at: str | None  # ISO: when its archive was deleted here (`_deleted_archives`); None if kept
+    archive_deleted: str  # the same in the user's zone; "" while the archive is kept
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,12 +94,18 @@ class RunView:
         Why not `label` itself: the dashboard's live region reads `label` alone, so
         it must name the state; the run page shows it after a badge that already does.
         """
+        deleted = f"Its archive was deleted here on {self.archive_deleted}." if self.archive_deleted else ""
         if self.partly_delivered:
-            return "Some of your destinations have this archive; the deliveries below say which did not, and why."
+            partly = "Some of your destinations have this archive; the deliveries below say which did not, and why."
+            return f"{partly} {deleted}".strip()
         if self.state in ("queued", "failed", "cancelled"):
-            return ""
+            return deleted
+        if self.state == "delivered" and self.kept_here and deleted:
+            return f"The archive was kept here only, and was deleted on {self.archive_deleted}."
         if self.state == "delivered" and self.kept_here:
             return "The archive is kept here only. Add a destination to have a copy elsewhere."
+        if self.state == "delivered" and deleted:
+            return f"Delivered to your destinations; the copy kept here was deleted on {self.archive_deleted}."
         if self.state == "delivered":
             return "The archive is ready."
         return self.label
@@ -123,6 +132,19 @@ def _delivery_facts(session: Session, runs: Iterable[ExportRun]) -> tuple[set[st
     return set(finished) - tried, set(failed) & somewhere
 
 
+def _deleted_archives(session: Session, runs: Iterable[ExportRun]) -> dict[str, dt.datetime]:
+    """When the archives of `runs` that were deleted here were deleted, by run id, in one query.
+
+    Why: after its only archive was deleted, a run read "Kept here — the archive is kept here
+    only" beside "Archive: None", and the overview "Last export: Kept here" (user trial).
+    """
+    by_archive = {run.archive_id: run.id for run in runs if run.archive_id is not None}
+    rows = session.execute(
+        select(Archive.id, Archive.deleted_at).where(Archive.id.in_(list(by_archive)), Archive.deleted_at.is_not(None))
+    ).all()
+    return {by_archive[archive_id]: deleted_at for archive_id, deleted_at in rows if deleted_at is not None}
+
+
 def run_views(
     session: Session, runs: Sequence[ExportRun], timezone: str | None, *, now: dt.datetime | None = None
 ) -> list[RunView]:
@@ -134,7 +156,13 @@ def run_views(
     views without asking (support's, found by a user trial) said "Delivered".
     """
     kept, partly = _delivery_facts(session, runs)
-    return [run_view(run, timezone, now=now, kept_here=run.id in kept, partly=run.id in partly) for run in runs]
+    deleted = _deleted_archives(session, runs)
+    return [
+        run_view(
+            run, timezone, now=now, kept_here=run.id in kept, partly=run.id in partly, deleted_at=deleted.get(run.id)
+        )
+        for run in runs
+    ]
 
 
 def run_view(
@@ -144,11 +172,13 @@ def run_view(
     now: dt.datetime | None = None,
     kept_here: bool = False,
     partly: bool = False,
+    deleted_at: dt.datetime | None = None,
 ) -> RunView:
     """Describe `run`, times in `timezone`; `kept_here`: it delivered nowhere; `partly`: it failed after
-    delivering to some destination (see `run_views`)."""
+    delivering to some destination; `deleted_at`: when its archive was deleted here (see `run_views`)."""
     kept_here = kept_here and run.state == "delivered"
     partly = partly and run.state == "failed"
+    deleted_words = local_time(deleted_at, timezone) if deleted_at is not None else ""
     name, done, total = split_stage(run.stage)
     active = run.state in ACTIVE
     progress = max(0, min(100, int(run.progress or 0)))
@@ -164,6 +194,8 @@ def run_view(
         label = "Waiting to start."
     elif run.state == "running":
         label = f"{stage_label} ({progress}%)" if stage_label else f"Running ({progress}%)"
+    elif kept_here and deleted_at is not None:
+        label = f"Done; the archive was deleted on {deleted_words}."
     elif kept_here:
         label = "Done: the archive is kept here only. Add a destination to have a copy elsewhere."
     elif run.state == "delivered":
@@ -177,7 +209,7 @@ def run_view(
     return RunView(
         id=run.id,
         state=run.state,
-        state_label=state_label(run.state, kept_here=kept_here, partly=partly),
+        state_label=state_label(run.state, kept_here=kept_here, partly=partly, deleted=deleted_at is not None),
         active=active,
         stage=name,
         stage_label=stage_label,
@@ -198,20 +230,34 @@ def run_view(
         seconds=_elapsed(run.created_at, run.finished_at),
         kept_here=kept_here,
         partly_delivered=partly,
+        badge=badge_class(run.state, kept_here=kept_here, partly=partly, deleted=deleted_at is not None),
+        archive_deleted_at=iso(deleted_at) if deleted_at is not None else None,
+        archive_deleted=deleted_words,
     )
 
 
 KEPT_HERE = "Kept here"  # a delivered run's label when it delivered nowhere (`_delivery_facts`)
+ARCHIVE_DELETED = "Archive deleted"  # ... and its archive was deleted here since (`_deleted_archives`)
 PARTLY_DELIVERED = "Partly delivered"  # a failed run's label when some destination got its copy
 PARTLY_DELIVERED_LABEL = "Failed: some destinations have the archive, not all."
 
 
-def state_label(state: str, *, kept_here: bool, partly: bool = False) -> str:
-    """A run's state as its badge says it: "Kept here" for a delivered run that delivered nowhere,
-    "Partly delivered" for a failed one that delivered somewhere."""
+def state_label(state: str, *, kept_here: bool, partly: bool = False, deleted: bool = False) -> str:
+    """A run's state as its badge says it: "Kept here" for a delivered run that delivered nowhere
+    ("Archive deleted" once its archive was deleted), "Partly delivered" for a failed one that delivered somewhere."""
     if kept_here and state == "delivered":
-        return KEPT_HERE
+        return ARCHIVE_DELETED if deleted else KEPT_HERE
     return PARTLY_DELIVERED if partly and state == "failed" else state_words(state)
+
+
+def badge_class(state: str, *, kept_here: bool, partly: bool = False, deleted: bool = False) -> str:
+    """The badge's style: "partly" (amber, static/style.css) for a partly delivered run, not failed's red;
+    "deleted" (grey) for a run whose only copy was deleted; otherwise the state."""
+    if partly and state == "failed":
+        return "partly"
+    if kept_here and deleted and state == "delivered":
+        return "deleted"
+    return state
 
 
 def state_words(state: str) -> str:
@@ -262,21 +308,21 @@ class LastExport:
     when: str  # in the user's zone
     error: str | None
     run_id: str | None  # None for an archive written outside a run
+    badge: str = ""  # the badge's style (`badge_class`); "" reads as the state
+    deleted_at: str | None = None  # ISO: when the run's archive was deleted here
+    deleted: str = ""  # that, in words: "Deleted on 7 Dec 2026, 18:00 CET; Lifeboat keeps no copy of it."
 
 
 def last_export(
-    runs: Sequence[ExportRun],
-    newest: Archive | None,
-    timezone: str | None,
-    kept_here: Collection[str] = (),
-    partly: Collection[str] = (),
+    runs: Sequence[ExportRun], newest: Archive | None, timezone: str | None, views: Sequence[RunView] = ()
 ) -> LastExport | None:
     """What the "Last export" line says, from the rows that decide it: finished runs and archives.
 
     Why both: an archive can exist without a run (`lifeboat export` at a
     terminal, without --deliver), and a dashboard that reads
     "None yet" above a list of archives makes a user doubt their backups.
-    Whichever finished last wins.
+    Whichever finished last wins. `views` (`run_views` of `runs`) say whether
+    it was kept here only, partly delivered, or its archive deleted since.
     """
     run = next((r for r in runs if r.state not in ACTIVE), None)
     ended = (run.finished_at or run.created_at) if run is not None else None
@@ -291,11 +337,20 @@ def last_export(
         )
     if run is None or ended is None:
         return None
+    view = next((v for v in views if v.id == run.id), None) or run_view(run, timezone)
+    deleted = ""
+    if view.archive_deleted and view.kept_here:
+        deleted = f"Deleted on {view.archive_deleted}; Lifeboat keeps no copy of it."
+    elif view.archive_deleted:
+        deleted = f"Archive deleted here on {view.archive_deleted}; destinations that got it keep their copy."
     return LastExport(
         state=run.state,
-        state_label=state_label(run.state, kept_here=run.id in kept_here, partly=run.id in partly),
+        state_label=view.state_label,
         at=iso(ended),
         when=local_time(ended, timezone),
         error=run.error,
         run_id=run.id,
+        badge=view.badge,
+        deleted_at=view.archive_deleted_at,
+        deleted=deleted,
     )

@@ -27,8 +27,8 @@ from jobs.destination_backends import Registry
 from jobs.destination_setup import (
     add_destination,
     edit_destination,
-    list_destinations,
     public_view,
+    public_views,
     test_destination,
 )
 from store import Destination, User
@@ -173,8 +173,8 @@ def edit_command(email: str, destination_id: str | None, **changes: Any) -> None
 def list_command(email: str) -> None:
     """Show EMAIL's destinations (never their secrets)."""
     with get_db().session() as session:
-        rows = [public_view(d) for d in list_destinations(session, _user(session, email))]
-    click.echo(json.dumps(rows, indent=2))
+        rows = public_views(session, _user(session, email))  # with what the last check found (scrub)
+    click.echo(json.dumps(rows, indent=2, default=lambda value: value.isoformat()))
 
 
 @destination.command("test")

@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from account.records import Account
-from jobs import get_context, run_lifecycle
+from jobs import api_tokens, get_context, run_lifecycle
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination, public_view
 from jobs.execute import execute_run
@@ -179,19 +179,26 @@ def test_a_destination_that_fails_does_not_keep_the_archive_from_the_others(
     assert hashlib.sha256(zips[0].get_content()).hexdigest() == expected
 
 
-def test_the_failure_email_of_a_run_that_reached_some_destinations_says_where_the_archive_arrived(
+def test_a_run_that_reached_some_destinations_is_partly_delivered_in_its_email_and_the_api_with_places_in_words(
     delivery_app: Flask, alice: Account, moto_server: MotoS3, smtp_server: SmtpServer
 ) -> None:
-    """'Could not complete your export' alone read as if no copy were anywhere, though one destination had it."""
-    _user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat")
+    """A user trial: the web said "Partly delivered", the API only "state": "failed", and the email's subject
+    "Your Lifeboat export failed" above "It did arrive at: mailto:…" (a URL, not a place)."""
+    user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat")
     assert execute_run(get_context(delivery_app), run_id, "w") == RunState.FAILED
-    with get_context(delivery_app).db.session() as session:
-        (arrived,) = session.scalars(
-            select(DeliveryAttempt.location).where(
-                DeliveryAttempt.run_id == run_id, DeliveryAttempt.outcome == "delivered"
-            )
-        )
     archive, notice = (m.message() for m in smtp_server.received)  # the copy, then the notice
-    assert "failed" in notice["Subject"] and archive["Subject"] != notice["Subject"]
-    text = notice.get_content()
-    assert "bucket" in text.lower() and f"It did arrive at: {arrived}." in text
+    assert notice["Subject"] == "Your Lifeboat export was partly delivered" and archive["Subject"] != notice["Subject"]
+    text = notice.get_content().replace("\r\n", "\n")
+    assert "It arrived at:\n  - alice@example.com\n" in text and "mailto:" not in text
+    assert "It did not arrive at:\n  - s3://no-such-bucket-lifeboat/lifeboat: " in text
+    assert "What went wrong: " in text and "bucket" in text.lower()
+
+    with get_context(delivery_app).db.session(write=True) as session:
+        token = api_tokens.create_token(session, user_id, "t", days=1, now=utcnow()).secret
+    api = delivery_app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    run = api.get(f"/api/v1/runs/{run_id}", headers=headers).get_json()
+    assert run["state"] == "failed"  # the values of "state" stay as they were
+    assert (run["partly_delivered"], run["delivered_to"]) == (True, ["alice@example.com"])
+    (listed,) = api.get("/api/v1/runs", headers=headers).get_json()["items"]
+    assert (listed["partly_delivered"], listed["delivered_to"]) == (True, ["alice@example.com"])

@@ -29,6 +29,7 @@ from tests.web.run_helpers import (
     run_now,
     use_bucket,
 )
+from web.formatting import local_time
 from web.run_detail import stage_timings
 
 
@@ -288,7 +289,7 @@ def test_a_run_that_failed_after_some_destinations_got_their_copy_reads_partly_d
     """One broken destination fails the run while the others get their copy; "Failed" alone read as no copy."""
     run_id = _failed_with(db, alice_user, ["delivered", "permanent"])
     history = _text(signed_in.get("/history"))
-    assert '<span class="badge failed">Partly delivered</span>' in history
+    assert '<span class="badge partly">Partly delivered</span>' in history  # amber, not failed's red
     page = _text(signed_in.get(f"/runs/{run_id}"))
     assert "Partly delivered</span> Some of your destinations have this archive" in page
     assert "The mail server refused old@example.com." in page
@@ -306,3 +307,44 @@ def test_a_run_that_failed_before_any_destination_got_a_copy_still_reads_failed(
     _failed_with(db, alice_user, ["permanent"])
     history = _text(signed_in.get("/history"))
     assert '<span class="badge failed">Failed</span>' in history and "Partly delivered" not in history
+
+
+def test_after_its_only_archive_is_deleted_a_kept_here_run_says_archive_deleted_not_kept_here(
+    db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    """A user trial: the overview said "Last export: Kept here" beside "No archives yet", and the run's
+    page "Kept here — The archive is kept here only" beside "Archive: None", after the delete."""
+    run_id, outcome = run_now(signed_in.application, db, alice_user)
+    assert outcome == RunState.DELIVERED
+    with db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.archive_id is not None
+        archive_id = run.archive_id
+    token = csrf_token(signed_in, f"/archives/{archive_id}/delete")
+    assert signed_in.post(f"/archives/{archive_id}/delete", data={"csrf_token": token}).status_code == 302
+    with db.session() as session:
+        run = session.get(ExportRun, run_id)
+        user = session.get(User, alice_user)
+        assert run is not None and run.archive is not None and run.archive.deleted_at is not None and user
+        deleted = local_time(run.archive.deleted_at, user.timezone)
+
+    dashboard = _text(signed_in.get("/"))
+    last = dashboard[dashboard.index("Last export") : dashboard.index("Next export")]
+    assert '<span class="badge deleted">Archive deleted</span>' in last and "Kept here" not in last
+    assert f"Deleted on {deleted}; Lifeboat keeps no copy of it." in last
+    where = dashboard[dashboard.index("Where archives go") : dashboard.index("</dl>")]
+    assert "Each new archive is kept here" in where and "Kept here, ready to download" not in where
+    assert "No archives yet" in dashboard
+
+    page = _text(signed_in.get(f"/runs/{run_id}"))
+    state = page[page.index("<dt>State</dt>") : page.index("<dt>Requested by</dt>")]
+    assert f"Archive deleted</span> The archive was kept here only, and was deleted on {deleted}." in state
+    assert "Kept here" not in state and "is kept here only" not in state
+    archive = page[page.index("<dt>Archive</dt>") : page.index("</dl>")]
+    assert "Archive deleted on <time" in archive and ">None<" not in archive
+
+    history = _text(signed_in.get("/history"))
+    assert '<span class="badge deleted">Archive deleted</span>' in history and "Kept here" not in history
+    status = signed_in.get(f"/runs/{run_id}.json").get_json()
+    assert status["state"] == "delivered" and status["state_label"] == "Archive deleted"
+    assert status["archive_deleted_at"] and status["archive_deleted"] in status["label"]

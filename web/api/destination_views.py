@@ -14,7 +14,7 @@ from delivery.retention_policy import Decision, RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
-from jobs.destination_setup import add_destination, edit_destination, list_destinations, public_view, try_destination
+from jobs.destination_setup import add_destination, checked_view, edit_destination, public_views, try_destination
 from store import Destination, User, get_db, get_session
 from store.base import is_row_id
 from web.api import retention_schemas, schemas
@@ -35,8 +35,12 @@ def _own(session: Any, destination_id: int) -> Destination:
 @bp.route("/destinations")
 @bp.response(200, schemas.DestinationSchema(many=True))
 def get_destinations() -> list[dict[str, Any]]:
-    """Where your archives go, with the outcome of the last delivery or test."""
-    return [public_view(d) for d in list_destinations(get_session(), current_api_user())]
+    """Where your archives go, with the outcome of the last delivery or test, and of the last check of the copy there.
+
+    A copy a later check found missing or changed reads `"status": "error"` with the check's words
+    (`copy_check` says what and since when) until a later check or delivery finds it good again.
+    """
+    return public_views(get_session(), current_api_user())
 
 
 @bp.route("/destinations", methods=["POST"])
@@ -55,7 +59,7 @@ def post_destination(body: dict[str, Any]) -> dict[str, Any]:
             fail(422, "invalid_destination", str(exc).splitlines()[0], exc.problems)
         except LifeboatError as exc:  # e.g. no encryption keys configured to store the secret
             fail(409, "cannot_store_destination", str(exc))
-        return public_view(row)
+        return checked_view(session, row)
 
 
 @bp.route("/destinations/<int:destination_id>/test", methods=["POST"])
@@ -74,7 +78,11 @@ def _tested(destination_id: int) -> dict[str, Any]:
     if outcome is None:
         fail(404, "not_found", "You have no destination with this id.")
     with get_db().session() as session:
-        return {"ok": outcome.ok, "message": outcome.message, "destination": public_view(_own(session, destination_id))}
+        return {
+            "ok": outcome.ok,
+            "message": outcome.message,
+            "destination": checked_view(session, _own(session, destination_id)),
+        }
 
 
 @bp.route("/destinations/<int:destination_id>", methods=["PATCH"])
@@ -135,7 +143,7 @@ def put_retention(body: dict[str, Any], destination_id: int) -> dict[str, Any]:
             fail(409, "cannot_store_destination", str(exc))
         if row is None:
             fail(404, "not_found", "You have no destination with this id.")
-        return public_view(row)
+        return checked_view(session, row)
 
 
 @bp.route("/destinations/<int:destination_id>/retention/dry-run", methods=["POST"])

@@ -20,6 +20,7 @@ from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manife
 from exporters.archive.reader import read_member
 from jobs import get_context, run_lifecycle
 from jobs.archive_changes import change_page
+from jobs.delivery_places import delivered_places
 from store import Archive, ExportRun, RunState, get_db, get_session
 from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
@@ -30,8 +31,15 @@ from web.run_detail import attempt_views, fidelity_view, owner_events, stage_tim
 _NOT_FOUND = "You have no {} with this id."
 
 
-def run_fields(run: ExportRun) -> dict[str, Any]:
-    """A run as the API shows it, to its user here and to support (web/api/support_read_views.py)."""
+def run_fields(run: ExportRun, delivered_to: list[str] | None = None) -> dict[str, Any]:
+    """A run as the API shows it, to its user here and to support (web/api/support_read_views.py).
+
+    `delivered_to`: where it arrived (`jobs.delivery_places`), read here when not given. Why beside
+    `state`: a run that failed on one destination while others got their copy said only "failed"
+    (user trial); `state` keeps its values, `partly_delivered` and `delivered_to` tell the rest.
+    """
+    if delivered_to is None:
+        delivered_to = delivered_places(get_session(), [run.id]).get(run.id, [])
     return {
         "id": run.id,
         "trigger": run.trigger,
@@ -46,6 +54,8 @@ def run_fields(run: ExportRun) -> dict[str, Any]:
         "next_attempt_at": run.not_before if run.state == RunState.RETRYING else None,
         "error": run.error,
         "archive_id": run.archive_id,
+        "delivered_to": delivered_to,
+        "partly_delivered": run.state == RunState.FAILED and bool(delivered_to),
     }
 
 
@@ -84,7 +94,8 @@ def export_now() -> tuple[dict[str, Any], int, dict[str, str]]:
 def list_runs(args: dict[str, Any]) -> dict[str, Any]:
     """Your export runs, newest first."""
     rows, cursor = _page(select(ExportRun).where(ExportRun.user_id == user_id()), ExportRun.id, args)
-    return {"items": [run_fields(r) for r in rows], "next_cursor": cursor}
+    places = delivered_places(get_session(), [r.id for r in rows])  # one query for the page
+    return {"items": [run_fields(r, places.get(r.id, [])) for r in rows], "next_cursor": cursor}
 
 
 @bp.route("/runs/<run_id>")

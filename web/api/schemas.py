@@ -153,6 +153,22 @@ class RunSchema(Schema):
     next_attempt_at = fields.DateTime(allow_none=True, required=True, metadata={"description": "When retrying."})
     error = fields.String(allow_none=True, required=True, metadata={"description": "What went wrong and what to do."})
     archive_id = fields.String(allow_none=True, required=True)
+    delivered_to = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Where the archive arrived, in words (an email address, s3://bucket/folder), "
+            "in delivery order; empty when it arrived nowhere yet.",
+            "example": ["demo-copy@example.net"],
+        },
+    )
+    partly_delivered = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "The run failed (state failed) after some destinations got their copy: delivered_to "
+            "names them, attempts say which did not and why."
+        },
+    )
 
 
 class DifferenceSchema(Schema):
@@ -357,6 +373,28 @@ class ScheduleInSchema(Schema):
     )
 
 
+class CopyCheckSchema(Schema):
+    """The latest later check (scrub) of the newest archive delivered to a destination."""
+
+    state = fields.String(
+        required=True,
+        metadata={
+            "enum": ["healthy", "missing", "changed", "unreadable", "unwritable", "error"],
+            "description": "What the check found; error: the check itself failed, which says nothing of the copy.",
+        },
+    )
+    problem = fields.Boolean(
+        required=True, metadata={"description": "The copy is missing, changed or unreadable, or writes are refused."}
+    )
+    words = fields.String(required=True, metadata={"example": "Copy changed"})
+    detail = fields.String(required=True, metadata={"description": "What the check found, in its words."})
+    what_to_do = fields.String(allow_none=True, required=True, metadata={"description": "Null when nothing is wrong."})
+    since = fields.DateTime(required=True, metadata={"description": "When a check first found this state."})
+    checked_at = fields.DateTime(required=True)
+    run_id = fields.String(allow_none=True, required=True, metadata={"description": "The run that delivered it."})
+    object_key = fields.String(required=True)
+
+
 class DestinationSchema(Schema):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
@@ -364,8 +402,23 @@ class DestinationSchema(Schema):
     settings = fields.Dict(keys=fields.String(), required=True, metadata={"description": "Never any secret."})
     has_secret = fields.Boolean(required=True)
     enabled = fields.Boolean(required=True)
-    status = fields.String(required=True, metadata={"description": "untested, ok, warning or error"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "untested, ok, warning or error: the last delivery or test, or error while a later "
+            "check finds the delivered copy missing, changed or unreadable (see copy_check)."
+        },
+    )
     status_message = fields.String(allow_none=True, required=True)
+    copy_check = fields.Nested(
+        CopyCheckSchema,
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The last check of the newest copy delivered here; null before one (or since a "
+            "newer delivery, verified as it arrived)."
+        },
+    )
     retention_summary = fields.String(
         allow_none=True,
         required=True,

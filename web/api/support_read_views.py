@@ -15,6 +15,7 @@ from marshmallow import RAISE
 
 from errors import InvalidInput
 from jobs.audit_search import audit_count, audit_page, parse_filter
+from jobs.delivery_places import delivered_places
 from jobs.support_lookup import find_users, next_run_at
 from jobs.support_queue import KINDS, queue
 from store import Archive, get_session
@@ -72,10 +73,11 @@ def user_summary(user_id: int) -> dict[str, Any]:
     record_view(staff_user().id, user_id, via="api")
     user, schedule = summary.user, summary.schedule
     runs = []
+    places = delivered_places(get_session(), [run.id for run in summary.runs])
     for row, run in zip(run_rows(get_session(), summary.runs), summary.runs, strict=True):
         runs.append(
             {
-                **run_fields(run),
+                **run_fields(run, places.get(run.id, [])),
                 "stages": [asdict(s) for s in row.stages],
                 "attempts": [asdict(a) for a in row.attempts],
                 "archive": _archive(row.archive) if row.archive is not None else None,
