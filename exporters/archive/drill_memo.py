@@ -474,15 +474,8 @@ def contacts_remembered(result: DrillResult, archive: ArchiveReader, source: Any
         shown = files[done : done + len(run)]
         done += len(run)
         run_key = span_key(run, [file.sha256 for file in shown])  # the card files' bytes are part of the proof
-        span = memo.span(run_key)
-        if span is not None:
-            data = cursor.peek(span.length)
-            if data is not None and hashlib.sha256(data).digest() == span.sha256:
-                cursor.skip(span.length)
-                memo.keep_span(run_key, span)
-                memo.skipped += len(run)
-                result.items += len(run)
-                continue
+        if _span_taken(result, memo, cursor, run_key, len(run), bytes):
+            continue
         missed += _cards_missed(result, memo, cursor, list(zip(run, shown, strict=True)), run_key, opened)
         if len(missed) >= MEMO_BATCH:
             _cards_checked(result, memo, source, missed)
@@ -506,7 +499,7 @@ def _cards_missed(
 ) -> list[tuple[Any, bytes, bytes]]:
     """A run of (version, card file) not proven as a span: its cards cut and compared with their files,
     the ones proven before counted, the others returned as (version, card, key)."""
-    length, digest, items, same = 0, hashlib.sha256(), [], True
+    check, same = _RunCheck(), True
     misses: list[tuple[Any, bytes, bytes]] = []
     for version, file in run:
         card = cursor.card()
@@ -518,16 +511,10 @@ def _cards_missed(
             other = f"{file.path} holds other bytes"
             result.differ([Difference("contact", short(version.uid), "(card file)", "its card", other)])
         key = memo.key("card", hexdigest, version.digest)
-        length += len(card)
-        digest.update(card)
-        items.append(key)
-        if memo.known_one(key):
-            memo.skipped += 1
-            result.items += 1
-        else:
+        if not check.known(result, memo, card, card, key):
             misses.append((version, card, key))
-    if run_key and same and all(items):
-        opened.append(_OpenRun(run_key, length, digest.digest(), b"".join(items)))
+    if same:
+        check.open(run_key, opened)
     return misses
 
 
@@ -650,15 +637,8 @@ def _events_remembered(
             misses: list[tuple[Any, bytes, bytes]] = []
             for run in runs:
                 run_key = span_key(run)
-                span = memo.span(run_key)
-                if span is not None:
-                    data = split.peek(span.length)
-                    if data is not None and hashlib.sha256(_stamp_free(data, line)).digest() == span.sha256:
-                        split.skip(span.length)
-                        memo.keep_span(run_key, span)
-                        memo.skipped += len(run)
-                        result.items += len(run)
-                        continue
+                if _span_taken(result, memo, split, run_key, len(run), lambda data: _stamp_free(data, line)):
+                    continue
                 misses += _run_missed(result, memo, split, run, run_key, line, opened)
             yield misses
         split.finish()  # a group left over is not the end either
@@ -725,7 +705,7 @@ def _run_missed(
     opened: list[_OpenRun],
 ) -> list[tuple[Any, bytes, bytes]]:
     """A run not proven as a span: its groups cut, the ones proven before counted, the others returned."""
-    length, digest, items = 0, hashlib.sha256(), []
+    check = _RunCheck()
     misses: list[tuple[Any, bytes, bytes]] = []
     for version in run:
         group = split.group()
@@ -733,17 +713,57 @@ def _run_missed(
             raise Unsplittable("as many event groups as events")
         free = _stamp_free(group, line)
         key = memo.key("event", sha256(free), version.digest)
-        length += len(group)
-        digest.update(free)
-        items.append(key)
+        if not check.known(result, memo, group, free, key):
+            misses.append((version, key, group))
+    check.open(run_key, opened)
+    return misses
+
+
+def _span_taken(
+    result: DrillResult,
+    memo: DrillMemo,
+    cursor: _MemberCursor,
+    run_key: bytes,
+    count: int,
+    hashed: Callable[[bytes], bytes],
+) -> bool:
+    """Take the run's bytes whole if they are a span proven before (its `count` items counted as proven)."""
+    span = memo.span(run_key)
+    if span is None:
+        return False
+    data = cursor.peek(span.length)
+    if data is None or hashlib.sha256(hashed(data)).digest() != span.sha256:
+        return False
+    cursor.skip(span.length)
+    memo.keep_span(run_key, span)
+    memo.skipped += count
+    result.items += count
+    return True
+
+
+class _RunCheck:
+    """A run cut item by item: its length, the SHA-256 of its bytes as hashed, its items' proofs."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.digest = hashlib.sha256()
+        self.items: list[bytes] = []
+
+    def known(self, result: DrillResult, memo: DrillMemo, data: bytes, hashed: bytes, key: bytes) -> bool:
+        """Add one item (`data` as read, `hashed` as the span hashes it); whether it was proven before (counted)."""
+        self.length += len(data)
+        self.digest.update(hashed)
+        self.items.append(key)
         if memo.known_one(key):
             memo.skipped += 1
             result.items += 1
-        else:
-            misses.append((version, key, group))
-    if run_key and all(items):
-        opened.append(_OpenRun(run_key, length, digest.digest(), b"".join(items)))
-    return misses
+            return True
+        return False
+
+    def open(self, run_key: bytes, opened: list[_OpenRun]) -> None:
+        """Note the run as a span to keep if all its items end up proven (`_keep_proven_runs`)."""
+        if run_key and all(self.items):
+            opened.append(_OpenRun(run_key, self.length, self.digest.digest(), b"".join(self.items)))
 
 
 def _keep_proven_runs(memo: DrillMemo, opened: list[_OpenRun]) -> None:

@@ -287,8 +287,13 @@ def unsafe_path_reason(path: str) -> str | None:
     """
     if _SAFE_PATH.fullmatch(path) and (path.isascii() or not _has_surrogate(path)):
         # Why a fast path: every check of an archive asks this of every member (15,000 at 1x HEAVY, several
-        # times per export); the steps below cost ~3x the match (tests/formats/test_member_paths.py holds them equal).
+        # times per export); the steps cost ~3x the match (tests/formats/test_member_paths.py holds them equal).
         return None
+    return unsafe_path_steps(path)
+
+
+def unsafe_path_steps(path: str) -> str | None:
+    """`unsafe_path_reason` step by step, without its quick match: the reason a path is refused."""
     if not path:
         return "the path is empty"
     if path.startswith("/") or _DRIVE.match(path):
