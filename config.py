@@ -149,7 +149,8 @@ SETTINGS: tuple[Setting, ...] = (
             "member (Flask-Limiter syntax)."),
     Setting("SIGNUP_ENABLED", "bool", True, "Anyone who can reach Lifeboat may create an account (confirmed by "
             "an emailed link). false: only an operator creates accounts."),
-    Setting("CONFIRM_LINK_MAX_AGE", "int", 3 * 24 * 3600, "Seconds a sign-up confirmation link stays valid.",
+    Setting("CONFIRM_LINK_MAX_AGE", "int", 3 * 24 * 3600, "Seconds a confirmation link stays valid (sign-up, and a new "
+            "email destination's address).",
             minimum=60),
     Setting("RESET_LINK_MAX_AGE", "int", 3600, "Seconds a password reset link stays valid (it also works only "
             "once).", minimum=60),

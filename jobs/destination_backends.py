@@ -24,6 +24,7 @@ from delivery.contract import Delivery
 from delivery.email import EmailDelivery, SmtpSettings
 from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
 from errors import DeliveryError, LifeboatError
+from jobs.destination_consent import receives
 from store import Database, DeliveryAttempt, Destination, ExportRun, User
 
 log = logging.getLogger("lifeboat.delivery")
@@ -74,6 +75,10 @@ class Registry:
         self.allow_list = tuple(config.get("ENDPOINT_ALLOW_LIST") or ())
         # Keys each user's ExternalId (jobs.destination_setup.external_id_for): stable, not guessable.
         self.external_id_key = str(config.get("SECRET_KEY") or "")
+        # For the link a new email destination mails (`jobs.destination_confirmation.Links`): read now,
+        # so a base URL `lifeboat serve` settled on after the app was built is the one in the link.
+        self.base_url = str(config.get("BASE_URL") or "")
+        self.confirm_link_max_age = int(config.get("CONFIRM_LINK_MAX_AGE") or 0)
 
     def backend(self, destination: Destination, user: User) -> Delivery:
         settings = destination.settings
@@ -117,7 +122,8 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
             .where(Destination.user_id == user.id, Destination.enabled.is_(True))
             .order_by(Destination.id)
         )
-        return [(row.id, _usable_backend(registry, row, user)) for row in rows]
+        # An email address nobody there agreed to yet gets nothing (the run says so: `waiting_destinations`).
+        return [(row.id, _usable_backend(registry, row, user)) for row in rows if receives(row, user)]
 
     return destinations
 

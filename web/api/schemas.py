@@ -364,8 +364,25 @@ class DestinationSchema(Schema):
     settings = fields.Dict(keys=fields.String(), required=True, metadata={"description": "Never any secret."})
     has_secret = fields.Boolean(required=True)
     enabled = fields.Boolean(required=True)
-    status = fields.String(required=True, metadata={"description": "untested, ok, warning or error"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "untested, ok, warning or error (the last delivery or test); waiting: an email address "
+            "whose owner has not followed the link mailed to it yet, so nothing is sent there (status_message says "
+            "what to do)."
+        },
+    )
     status_message = fields.String(allow_none=True, required=True)
+    confirmed = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Whether archives are sent here. A new email address other than the account's own is "
+            "false until someone there follows the link mailed to it (POST …/confirmation sends it again)."
+        },
+    )
+    confirmation_sent_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the latest link went out; null once confirmed."}
+    )
     retention_summary = fields.String(
         allow_none=True,
         required=True,
@@ -425,6 +442,12 @@ class DestinationPatchSchema(DestinationFieldsSchema):
     stored keys. `""` empties a plain field (e.g. `endpoint_url` back to AWS).
     Retention is changed with PUT /destinations/{id}/retention.
     """
+
+
+class DestinationConfirmationSchema(Schema):
+    sent = fields.Boolean(required=True, metadata={"description": "Whether a new link went out now."})
+    message = fields.String(required=True, metadata={"description": "What happened, in words."})
+    destination = fields.Nested(DestinationSchema, required=True)
 
 
 class DestinationTestSchema(Schema):
