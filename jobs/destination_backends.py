@@ -165,9 +165,10 @@ def failure_notifier(app: Flask, database: Database | None = None) -> Callable[[
     your export" alone read as if there were no copy anywhere.
     """
     smtp = smtp_settings(dict(app.config))
-    base_url = app.config["BASE_URL"]
 
     def notify(user: User, run: ExportRun) -> None:
+        # Read now, not when the app was built: `lifeboat serve --port` settles the address after that.
+        base_url = app.config["BASE_URL"]
         arrived = _delivered_to(database, run.id) if database is not None else []
         where = f"It did arrive at: {', '.join(arrived)}.\n\n" if arrived else ""
         text = (
