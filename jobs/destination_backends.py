@@ -32,8 +32,11 @@ log = logging.getLogger("lifeboat.delivery")
 SECRET_FIELDS = ("access_key_id", "secret_access_key")
 
 
-NO_KEYS = (
-    "LIFEBOAT_ENCRYPTION_KEYS is not set, so delivery credentials cannot be {verb}: set it to the same "
+# What a user (a page, the API, a run's error) is told; the operator's instructions go to the log.
+# Servers refuse to start without keys (`config.startup_refusal`), so only a command can meet this.
+NO_KEYS = "Saving or using stored credentials is unavailable right now; try again later."
+NO_KEYS_LOG = (
+    "LIFEBOAT_ENCRYPTION_KEYS is not set, so delivery credentials cannot be %s: set it to the same "
     "Fernet key(s) on every host that shares this database (generate one with " + GENERATE_HINT + ")."
 )
 
@@ -99,7 +102,8 @@ class Registry:
         if not destination.secret_token:
             return {}
         if self.box is None:
-            raise SecretKeyError(NO_KEYS.format(verb="read"))
+            log.error(NO_KEYS_LOG, "read")
+            raise SecretKeyError(NO_KEYS)
         import json
 
         value = json.loads(self.box.decrypt(destination.secret_token))
@@ -107,7 +111,8 @@ class Registry:
 
     def encrypt(self, secrets: dict[str, str]) -> str:
         if self.box is None:
-            raise SecretKeyError(NO_KEYS.format(verb="stored"))
+            log.error(NO_KEYS_LOG, "stored")
+            raise SecretKeyError(NO_KEYS)
         import json
 
         return self.box.encrypt(json.dumps({k: secrets[k] for k in SECRET_FIELDS if secrets.get(k)}))

@@ -54,13 +54,18 @@ def test_the_embedded_default_generates_a_signing_key_readable_by_its_owner_only
     assert get_context(app).signing_key is not None
 
 
+KEY = "kZBxZJ7Ob6nL1qKP3zGJ4m0H0qFvUEZ5K9d1m2t3x4Y="  # a Fernet key: a server on PostgreSQL needs one to start
+
+
 def test_a_shared_database_without_signing_keys_says_on_start_that_archives_go_out_unsigned(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """On PostgreSQL no key is made up per host (each would sign differently): the operator is told to set one."""
     settings = {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"}
     with caplog.at_level(logging.WARNING, logger="lifeboat.app"):
-        shared = create_app({**settings, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+        shared = create_app(
+            {**settings, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "ENCRYPTION_KEYS": [KEY]}
+        )
     assert shared.config["SIGNING_KEYS"] is None
     assert [r.getMessage() for r in caplog.records if "not signed" in r.getMessage()] == [
         "archives are not signed: set LIFEBOAT_SIGNING_KEYS (the same on every host; "
