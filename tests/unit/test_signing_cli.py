@@ -116,6 +116,33 @@ def test_an_unsigned_archive_still_verifies_its_checksums_and_says_it_is_unsigne
     assert strict.exit_code != 0 and "NOT OK" in strict.output and "unsigned" in strict.output
 
 
+def test_a_consistent_rewrite_with_its_signature_stripped_says_it_cannot_be_proven_and_is_refused_on_demand(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """The trial: a file edited with manifest.json and SHA256SUMS rewritten, and manifest.json.sig removed.
+
+    verify cannot tell it from an archive made unsigned (that is README's claim, corrected): it says OK on
+    the checksums but, plainly, that nothing proves the archive unaltered and how to demand a signature;
+    --require-signature and --expect (the receipt's SHA-256) refuse it.
+    """
+    path = _export(runner, tmp_path)
+    receipt = hashlib.sha256(path.read_bytes()).hexdigest()
+    forged = _rewritten(path, tmp_path, "calendars/Personal.ics", b"Weekly sync", b"Weekly sunc")
+    members = _members(forged)
+    del members[SIGNATURE_NAME]
+    stripped = tmp_path / "stripped.zip"
+    with zipfile.ZipFile(stripped, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    lenient = runner.invoke(args=["verify", str(stripped)])
+    assert lenient.exit_code == 0, lenient.output
+    assert "nothing proves it unaltered" in lenient.output and "--require-signature" in lenient.output
+    strict = runner.invoke(args=["verify", "--require-signature", str(stripped)])
+    assert strict.exit_code != 0 and "NOT OK" in strict.output
+    expected = runner.invoke(args=["verify", "--expect", receipt, str(stripped)])
+    assert expected.exit_code != 0 and "NOT OK" in expected.output
+
+
 def test_verify_expect_checks_the_whole_file_against_the_receipts_sha256_first(
     runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
