@@ -37,7 +37,9 @@ from jobs.destination_setup import (
 )
 from store import Destination, User, get_db, get_fresh_session, get_session
 from store.base import is_row_id, utcnow
+from web import limiter
 from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form, edit_changes, edit_form
+from web.limits import mail_account_limits
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
 
@@ -132,7 +134,14 @@ def add_s3() -> Response:
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
 
 
+def _mail_to_key() -> str:
+    """Count adding an email destination per recipient, as sign-up counts mail per address."""
+    return "mail-to:" + (request.form.get("to") or "").strip().lower()[:320]
+
+
 @bp.route("/email", methods=["POST"])
+# Each new address is mailed a link: an account must not flood a stranger's mailbox by adding and removing it.
+@limiter.limit(mail_account_limits, key_func=_mail_to_key)
 @login_required
 def add_email() -> Response:
     form = EmailForm()

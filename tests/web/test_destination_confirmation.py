@@ -266,3 +266,17 @@ def test_the_cli_adds_a_waiting_address_and_mails_its_link(
     link = link_in(messages[OTHER], PATH)
     assert "Confirmed" in recipient.post(link, data={"csrf_token": csrf_token(recipient, link)}).get_data(as_text=True)
     assert export_now(app, db, alice_user).state == "delivered" and archives_mailed_to(mail, OTHER) == 1
+
+
+def test_adding_and_removing_one_address_again_and_again_stops_mailing_it(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    """As sign-up, at most LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS (3 an hour) per recipient: then a 429 page."""
+    for _ in range(3):
+        assert add_email(signed_in, OTHER).status_code == 302
+        row = destination(db, alice_user)
+        signed_in.post(f"{PAGE}/{row.id}/remove", data={"csrf_token": csrf_token(signed_in, PAGE)})
+    refused = add_email(signed_in, OTHER)
+    assert refused.status_code == 429 and "To protect everyone" in refused.get_data(as_text=True)
+    assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
+    assert_no_mail_beyond(mail, 6)
