@@ -139,10 +139,15 @@ def _mail_to_key() -> str:
     return "mail-to:" + (request.form.get("to") or "").strip().lower()[:320]
 
 
+def _no_recipient() -> bool:
+    """An empty address means the account's own, which is mailed no link: nothing to count."""
+    return not (request.form.get("to") or "").strip()
+
+
 @bp.route("/email", methods=["POST"])
+@login_required  # first: a request that is not signed in is turned away uncounted
 # Each new address is mailed a link: an account must not flood a stranger's mailbox by adding and removing it.
-@limiter.limit(mail_account_limits, key_func=_mail_to_key)
-@login_required
+@limiter.limit(mail_account_limits, key_func=_mail_to_key, exempt_when=_no_recipient)
 def add_email() -> Response:
     form = EmailForm()
     if not form.validate_on_submit():
