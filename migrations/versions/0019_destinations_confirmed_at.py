@@ -8,8 +8,8 @@ went out (shown beside "Send the link again"). Destinations made before this
 revision kept working, so every existing row is marked confirmed as of its
 creation.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-07 18:30:00.000000
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

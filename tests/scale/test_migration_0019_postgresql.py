@@ -1,4 +1,4 @@
-"""On PostgreSQL, revision 0018 marks the destinations made before it confirmed (they kept working)."""
+"""On PostgreSQL, revision 0019 marks the destinations made before it confirmed (they kept working)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from psycopg import sql
 
 from store import Database
 from tests.scale.conftest import _admin, pg_url_for
-from tests.store.migration_0018 import existing_destinations_stay_confirmed
+from tests.store.migration_0019 import existing_destinations_stay_confirmed
 
 pytestmark = pytest.mark.scale
 
 
-def test_destinations_made_before_0018_stay_confirmed_on_postgresql() -> None:
+def test_destinations_made_before_0019_stay_confirmed_on_postgresql() -> None:
     name = f"lifeboat_test_{secrets.token_hex(6)}"
     with _admin() as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

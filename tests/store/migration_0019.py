@@ -1,7 +1,7 @@
-"""Revision 0018 on a database that already holds destinations: every one keeps receiving archives.
+"""Revision 0019 on a database that already holds destinations: every one keeps receiving archives.
 
-Shared by the SQLite test (tests/store/test_migration_0018.py) and the PostgreSQL one
-(tests/scale/test_migration_0018_postgresql.py), so both databases are held to the same check.
+Shared by the SQLite test (tests/store/test_migration_0019.py) and the PostgreSQL one
+(tests/scale/test_migration_0019_postgresql.py), so both databases are held to the same check.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ MADE = dt.datetime(2026, 11, 2, 8, 30)
 
 
 def existing_destinations_stay_confirmed(database: Database) -> None:
-    """Migrate to 0017, store an email and a bucket destination as a user had them, then upgrade to 0018."""
-    migrate.upgrade(database, "0017")
+    """Migrate to 0018, store an email and a bucket destination as a user had them, then upgrade to 0019."""
+    migrate.upgrade(database, "0018")
     with database.write_engine.begin() as connection:
         connection.execute(
             text(
