@@ -12,9 +12,10 @@ import datetime as dt
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from flask import Flask
 
@@ -27,12 +28,15 @@ ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("lifeboat.app")
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(test_config: Mapping[str, Any] | None = None, *, command_line: bool = False) -> Flask:
     """Build the app: defaults, then the environment, then `test_config`.
 
     The embedded default (SQLite under the instance folder) needs no setup at
     all: missing keys are generated into the instance folder and a brand-new
-    SQLite database gets its schema, both on first use.
+    SQLite database gets its schema, both on first use. Settings a server
+    cannot run with (`config.startup_refusal`) stop it here with one line,
+    unless `command_line` (the `lifeboat` commands, of which `serve` and
+    `scheduler` check for themselves and the others may mend the settings).
     """
     test_config = dict(test_config or {})
     instance = test_config.pop("INSTANCE_PATH", None) or config.instance_dir(default_instance_dir())
@@ -45,6 +49,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(config.load(app.instance_path))
     app.config.from_mapping(test_config)
+    refusal = config.startup_refusal(app.config)
+    if refusal is not None and not command_line:
+        refuse_to_start(refusal)
     # Owner-only when we create it: it holds the keys, the database and everyone's archives.
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     os.makedirs(app.config["ARCHIVE_DIR"], exist_ok=True)
@@ -77,6 +84,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["RUN_SCHEDULER"] and not app.testing:
         jobs.start_embedded(app)
     return app
+
+
+def refuse_to_start(message: str) -> NoReturn:
+    """Stop the process with `message` as one line and no traceback (the WSGI app and Celery workers).
+
+    Exit status 4 is what gunicorn's master reads as "App failed to load" and
+    stops on, instead of starting the worker again and again; any other caller
+    (celery, python) exits with it too.
+    """
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(APP_LOAD_ERROR)
+
+
+APP_LOAD_ERROR = 4  # gunicorn.arbiter.Arbiter.APP_LOAD_ERROR
 
 
 def cli_commands() -> cli.Commands:

@@ -44,7 +44,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
-from config import BY_NAME, ConfigError, is_set
+from config import BY_NAME, ConfigError, is_set, startup_refusal
 from errors import DeliveryError, LifeboatError, UserError, command_finished, stop_on_signals
 
 EXTENSION = "lifeboat.cli"
@@ -157,6 +157,8 @@ def serve_command(host: str, port: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]  # gunicorn ships no type hints
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # flask types the proxy as Flask
+    if (refusal := startup_refusal(app.config)) is not None:
+        raise click.ClickException(refusal)  # one line for the operator, before anything listens or starts
     hooks: Hooks = app.extensions[EXTENSION]
     # Listen before anything starts, so a busy port is one clear line and leaves no threads behind.
     try:
@@ -248,7 +250,7 @@ def init_app(app: Flask, commands: Commands, hooks: Hooks) -> None:
 def _create_app() -> Flask:
     from app import create_app
 
-    app = create_app()
+    app = create_app(command_line=True)  # `serve` and `scheduler` check `config.startup_refusal` themselves
     # Close the connection pool when the command ends, not whenever the garbage collector
     # gets to it: the process may go on (tests invoke many commands in one process).
     ctx = click.get_current_context(silent=True)

@@ -87,7 +87,8 @@ SETTINGS: tuple[Setting, ...] = (
             "folder on first use (secret_key, mode 0600).", secret=True),
     Setting("ENCRYPTION_KEYS", "keys", [], "Fernet keys for destination credentials, newest first, separated by "
             "commas; older ones still decrypt (rotation). Unset on SQLite: generated into the instance folder "
-            "(encryption_keys, mode 0600; back it up). Required on PostgreSQL, the same on every host. Generate "
+            "(encryption_keys, mode 0600; back it up). Required on PostgreSQL, the same on every host: the web app, "
+            "`serve`, `scheduler` and Celery workers refuse to start without it there. Generate "
             "one with: python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\".",
             secret=True),
     Setting("SIGNING_KEYS", "str", None, "Ed25519 keys that sign each archive's manifest: the active private "
@@ -149,12 +150,14 @@ SETTINGS: tuple[Setting, ...] = (
             "member (Flask-Limiter syntax)."),
     Setting("SIGNUP_ENABLED", "bool", True, "Anyone who can reach Lifeboat may create an account (confirmed by "
             "an emailed link). false: only an operator creates accounts."),
-    Setting("CONFIRM_LINK_MAX_AGE", "int", 3 * 24 * 3600, "Seconds a sign-up confirmation link stays valid.",
+    Setting("CONFIRM_LINK_MAX_AGE", "int", 3 * 24 * 3600, "Seconds a confirmation link stays valid (sign-up, and a new "
+            "email destination's address).",
             minimum=60),
     Setting("RESET_LINK_MAX_AGE", "int", 3600, "Seconds a password reset link stays valid (it also works only "
             "once).", minimum=60),
     Setting("ACCOUNT_MAIL_ACCOUNT_LIMITS", "str", "3/hour;10/day", "Sign-up and password reset emails sent to one "
-            "address (Flask-Limiter syntax), so nobody can flood someone's mailbox."),
+            "address, and email destinations added for it in the browser (Flask-Limiter syntax), so nobody can "
+            "flood someone's mailbox."),
     Setting("ACCOUNT_MAIL_ADDRESS_LIMITS", "str", "10/hour", "Sign-up and password reset requests allowed per "
             "client address."),
     Setting("UPGRADE_MAX_ARCHIVE_AGE_HOURS", "int", 24, "`lifeboat db upgrade` refuses while an active user has "
@@ -226,6 +229,27 @@ def load(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, 
         else:
             values[setting.name] = _parse(setting, text)
     return values
+
+
+# How to make a Fernet key, for the operator (the same words as delivery.secrets.GENERATE_HINT).
+GENERATE_KEY = 'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+
+
+def startup_refusal(values: Mapping[str, Any]) -> str | None:
+    """Why a server (web, scheduler, worker) must not start with these settings, in one line; None if it may.
+
+    Why refuse rather than start: without LIFEBOAT_ENCRYPTION_KEYS on a shared
+    database (anything but SQLite, where a key is generated into the instance
+    folder) no host can store or read delivery credentials, and that surfaced
+    only when a user saved a bucket, as a form error full of operator
+    instructions. The operator learns it at start, where they can fix it.
+    """
+    if str(values.get("DATABASE_URL") or "").startswith("sqlite") or values.get("ENCRYPTION_KEYS"):
+        return None
+    return (
+        "LIFEBOAT_ENCRYPTION_KEYS is not set: on a database other than SQLite every host needs the same Fernet "
+        f"key(s) to store and read delivery credentials. Generate one with {GENERATE_KEY} and set it on every host."
+    )
 
 
 def is_set(name: str, env: Mapping[str, str] | None = None) -> bool:

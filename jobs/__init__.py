@@ -86,6 +86,9 @@ def start_embedded(app: Flask) -> None:
     from jobs.embedded import EmbeddedRuntime
 
     state = app.extensions[EXTENSION]
+    # `lifeboat serve` points BASE_URL at the port it listens on after the context was built
+    # (`cli.follow_listener`); links in alerts (missed runs, scrub) must use that address.
+    state["ctx"].base_url = app.config["BASE_URL"]
     if state["runtime"] is None:
         processes = app.config["EMBEDDED_PROCESSES"] and state["app_factory"] is not None
         runtime = EmbeddedRuntime(

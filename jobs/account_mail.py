@@ -1,5 +1,8 @@
 """The emails of an account's life: confirm your address, reset your password, "you already have one".
 
+Also the two a new email destination sends: the link to its address, and the
+notice to the account's own address (`jobs.destination_confirmation`).
+
 Why sent in the background: the web answers sign-up and reset requests the
 same way whether or not the address has an account, and that includes how
 long the answer takes. An SMTP conversation takes a noticeable while, and it
@@ -71,6 +74,29 @@ def password_reset(to: str, link: str, minutes: int) -> AccountMail:
     return AccountMail(to, "Choose a new Lifeboat password", text, link)
 
 
+def destination_confirmation(to: str, account: str, link: str, hours: int) -> AccountMail:
+    """To a new email destination's address: nothing is sent there until this link is followed."""
+    text = (
+        "Hello,\n\n"
+        f"The Lifeboat account {account} asked to email copies of its archives to this address.\n"
+        "Each archive holds that account's contacts, calendars and notes.\n\n"
+        f"If you expect them, confirm within {hours} hours by opening this link:\n\n{link}\n\n"
+        "If you do not know why you got this, ignore this message: nothing will be sent to you.\n"
+    )
+    return AccountMail(to, "Confirm that you want to receive Lifeboat archives", text, link)
+
+
+def destination_added(to: str, address: str, page: str) -> AccountMail:
+    """To the account's own address when another address was added: a stolen session or a typo is seen here."""
+    text = (
+        "Hello,\n\n"
+        f"Someone (we hope you) added {address} as a destination for your Lifeboat archives.\n"
+        "We emailed that address a link; nothing is sent there until someone there follows it.\n\n"
+        f"If it was not you, or the address is wrong, remove it now and change your password:\n\n{page}\n"
+    )
+    return AccountMail(to, "A new address will receive your Lifeboat archives", text, page)
+
+
 def can_send(config: Mapping[str, Any]) -> bool:
     """Whether a message would reach anyone: False when no mail server is set (LIFEBOAT_SMTP_HOST).
 
@@ -84,6 +110,11 @@ def can_send(config: Mapping[str, Any]) -> bool:
 def send(config: Mapping[str, Any], mail: AccountMail) -> Future[None]:
     """Send `mail` in the background; the future is for tests and never raises to the web."""
     settings = smtp_settings(dict(config))
+    return _pool.submit(_send, settings, mail)
+
+
+def send_with(settings: SmtpSettings, mail: AccountMail) -> Future[None]:
+    """As `send`, with the SMTP settings already read (`jobs.destination_confirmation` keeps them)."""
     return _pool.submit(_send, settings, mail)
 
 

@@ -25,6 +25,7 @@ from delivery.email import EmailDelivery, SmtpSettings
 from delivery.secrets import GENERATE_HINT, SecretBox, SecretKeyError
 from errors import DeliveryError, LifeboatError
 from jobs.delivery_places import Places, run_places
+from jobs.destination_consent import receives
 from store import Database, Destination, ExportRun, User
 
 log = logging.getLogger("lifeboat.delivery")
@@ -32,8 +33,11 @@ log = logging.getLogger("lifeboat.delivery")
 SECRET_FIELDS = ("access_key_id", "secret_access_key")
 
 
-NO_KEYS = (
-    "LIFEBOAT_ENCRYPTION_KEYS is not set, so delivery credentials cannot be {verb}: set it to the same "
+# What a user (a page, the API, a run's error) is told; the operator's instructions go to the log.
+# Servers refuse to start without keys (`config.startup_refusal`), so only a command can meet this.
+NO_KEYS = "Saving or using stored credentials is unavailable right now; try again later."
+NO_KEYS_LOG = (
+    "LIFEBOAT_ENCRYPTION_KEYS is not set, so delivery credentials cannot be %s: set it to the same "
     "Fernet key(s) on every host that shares this database (generate one with " + GENERATE_HINT + ")."
 )
 
@@ -75,6 +79,10 @@ class Registry:
         self.allow_list = tuple(config.get("ENDPOINT_ALLOW_LIST") or ())
         # Keys each user's ExternalId (jobs.destination_setup.external_id_for): stable, not guessable.
         self.external_id_key = str(config.get("SECRET_KEY") or "")
+        # For the link a new email destination mails (`jobs.destination_confirmation.Links`): read now,
+        # so a base URL `lifeboat serve` settled on after the app was built is the one in the link.
+        self.base_url = str(config.get("BASE_URL") or "")
+        self.confirm_link_max_age = int(config.get("CONFIRM_LINK_MAX_AGE") or 0)
 
     def backend(self, destination: Destination, user: User) -> Delivery:
         settings = destination.settings
@@ -95,7 +103,8 @@ class Registry:
         if not destination.secret_token:
             return {}
         if self.box is None:
-            raise SecretKeyError(NO_KEYS.format(verb="read"))
+            log.error(NO_KEYS_LOG, "read")
+            raise SecretKeyError(NO_KEYS)
         import json
 
         value = json.loads(self.box.decrypt(destination.secret_token))
@@ -103,7 +112,8 @@ class Registry:
 
     def encrypt(self, secrets: dict[str, str]) -> str:
         if self.box is None:
-            raise SecretKeyError(NO_KEYS.format(verb="stored"))
+            log.error(NO_KEYS_LOG, "stored")
+            raise SecretKeyError(NO_KEYS)
         import json
 
         return self.box.encrypt(json.dumps({k: secrets[k] for k in SECRET_FIELDS if secrets.get(k)}))
@@ -118,7 +128,8 @@ def destinations_for(app: Flask) -> Callable[[Session, User], Sequence[tuple[int
             .where(Destination.user_id == user.id, Destination.enabled.is_(True))
             .order_by(Destination.id)
         )
-        return [(row.id, _usable_backend(registry, row, user)) for row in rows]
+        # An email address nobody there agreed to yet gets nothing (the run says so: `waiting_destinations`).
+        return [(row.id, _usable_backend(registry, row, user)) for row in rows if receives(row, user)]
 
     return destinations
 
@@ -162,10 +173,10 @@ def failure_notifier(app: Flask, database: Database | None = None) -> Callable[[
     (`jobs.delivery_places`: "demo-copy@example.net", not a mailto: URL).
     """
     smtp = smtp_settings(dict(app.config))
-    base_url = app.config["BASE_URL"]
 
     def notify(user: User, run: ExportRun) -> None:
-        subject, text = failure_notice(run, _places(database, run.id), base_url)
+        # Read now, not when the app was built: `lifeboat serve --port` settles the address after that.
+        subject, text = failure_notice(run, _places(database, run.id), app.config["BASE_URL"])
         if not smtp.enabled:
             log.warning("export failed for user %s; email not configured, cannot notify", user.id)
             return

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from account import canonical
 from delivery.retention_policy import RetentionPolicy
@@ -26,9 +26,11 @@ from delivery.s3.endpoint_check import check_endpoint_at_save
 from delivery.s3.object_lock import lock_problems, lock_rule
 from delivery.s3.settings import folder as s3_folder
 from errors import DeliveryError, InvalidInput, LifeboatError
+from jobs import destination_confirmation as confirmation
 from jobs.bucket_retention import policy_of
 from jobs.copy_checks import CopyCheck, copy_checks
 from jobs.destination_backends import SECRET_FIELDS, Registry
+from jobs.destination_consent import waiting_reason
 from store import Database, DeliveryAttempt, Destination, User
 from store.base import is_row_id, utcnow
 
@@ -54,6 +56,8 @@ def add_destination(
     _refuse_twice(session, user, destination)
     session.add(destination)
     session.flush()
+    # An address other than the account's own waits for its owner's yes; the link goes out after commit.
+    confirmation.start(session, confirmation.Links.of(registry), destination, user, now=utcnow())
     return destination
 
 
@@ -164,6 +168,8 @@ def edit_destination(
     _store_checked(registry, user, row, settings)
     if _place(row) != where:  # moved: not into another's place (twins made before the rule can still be fixed)
         _refuse_twice(session, user, row)
+        if row.kind == "email":  # a new address: its owner must agree first, as when adding it
+            confirmation.start(session, confirmation.Links.of(registry), row, user, now=utcnow())
     if changes.get("label"):
         row.label = str(changes["label"])[:200]
     elif row.label == before:  # a label the user did not choose follows the new bucket or address
@@ -268,15 +274,17 @@ def test_destination(session: Session | None, registry: Registry, destination: D
     return summary
 
 
-def public_view(destination: Destination, check: CopyCheck | None = None) -> dict[str, Any]:
+def public_view(destination: Destination, check: CopyCheck | None = None, user: User | None = None) -> dict[str, Any]:
     """What pages and APIs may show: settings without secrets, and whether a secret is set.
 
-    `check`: the latest later check of its delivered copy (`jobs.copy_checks`). While it
-    stands bad, the status is "error" with the check's words: "ok" from the delivery's
-    own read-back, weeks before the copy went missing, was the lie a user trial found.
+    An email address still waiting for its owner's yes shows as status `waiting`, with why
+    and what to do, whatever its last test found: that is what decides whether it gets
+    archives. `check`: the latest later check of its delivered copy (`jobs.copy_checks`).
+    While it stands bad, the status is "error" with the check's words: "ok" from the
+    delivery's own read-back, weeks before the copy went missing, was the lie a user trial found.
     """
-    status, message = destination.status, destination.status_message
-    if check is not None and check.bad and check.current:
+    status, message, confirmed = _shown_status(destination, user)
+    if confirmed and check is not None and check.bad and check.current:
         status, message = "error", f"{check.sentence} Since {check.since:%Y-%m-%d %H:%M} UTC."
     return {
         "id": destination.id,
@@ -288,6 +296,8 @@ def public_view(destination: Destination, check: CopyCheck | None = None) -> dic
         "status": status,
         "status_message": message,
         "copy_check": copy_check_view(check),
+        "confirmed": confirmed,
+        "confirmation_sent_at": destination.confirm_sent_at if not confirmed else None,
         "retention_summary": retention_summary(destination),
         "lock_summary": lock_summary(destination),
     }
@@ -296,7 +306,7 @@ def public_view(destination: Destination, check: CopyCheck | None = None) -> dic
 def public_views(session: Session, user: User) -> list[dict[str, Any]]:
     """`public_view` of each of the user's destinations, with the latest check of its copy."""
     checks = copy_checks(session, user.id)
-    return [public_view(d, checks.get(d.id)) for d in list_destinations(session, user)]
+    return [public_view(d, checks.get(d.id), user) for d in list_destinations(session, user)]
 
 
 def checked_view(session: Session, destination: Destination) -> dict[str, Any]:
@@ -319,6 +329,17 @@ def copy_check_view(check: CopyCheck | None) -> dict[str, Any] | None:
         "run_id": check.run_id,
         "object_key": check.object_key,
     }
+
+
+def _shown_status(destination: Destination, user: User | None) -> tuple[str, str | None, bool]:
+    """(status, its words, confirmed): `waiting` and why while the address's owner has not agreed yet."""
+    if user is None:
+        session = object_session(destination)
+        user = session.get(User, destination.user_id) if session is not None else None
+    waiting = waiting_reason(destination, user) if user is not None else None
+    if waiting is None:
+        return destination.status, destination.status_message, True
+    return "waiting", waiting, False
 
 
 def retention_summary(destination: Destination) -> str | None:
@@ -367,16 +388,20 @@ class DestinationView:
     lock_summary: str | None = None  # S3: whether archives are locked (S3 Object Lock), in plain words
     settings: dict[str, Any] | None = None  # what the edit form starts from; never a secret (those are encrypted)
     copy: CopyCheck | None = None  # the latest later check of its newest delivered copy (`jobs.copy_checks`)
+    waiting: bool = False  # an email address whose owner has not followed the link yet: "Send the link again"
 
 
 def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
     """The user's destinations for the settings page, each with its latest delivery attempt and later check."""
     checks = copy_checks(session, user.id)
-    return [_describe(session, registry, row, checks.get(row.id)) for row in list_destinations(session, user)]
+    return [_describe(session, registry, row, checks.get(row.id), user) for row in list_destinations(session, user)]
 
 
-def _describe(session: Session, registry: Registry, row: Destination, check: CopyCheck | None) -> DestinationView:
+def _describe(
+    session: Session, registry: Registry, row: Destination, check: CopyCheck | None, user: User
+) -> DestinationView:
     settings = row.settings
+    status, status_message, confirmed = _shown_status(row, user)
     if row.kind == "s3":
         prefix = settings.get("prefix", "lifeboat")
         where = f"s3://{settings.get('bucket', '')}/{prefix}".rstrip("/")
@@ -399,15 +424,16 @@ def _describe(session: Session, registry: Registry, row: Destination, check: Cop
         label=row.label,
         where=where,
         credentials=credentials,
-        status=row.status,
-        status_message=row.status_message,
-        status_at=row.status_at,
+        status=status,
+        status_message=status_message,
+        status_at=row.status_at if confirmed else row.confirm_sent_at,
         last_attempt=last,
         retention=_readable_policy(row),
         retention_summary=retention_summary(row),
         lock_summary=lock_summary(row),
         settings=dict(row.settings),
         copy=check if check is not None and check.current else None,
+        waiting=not confirmed,
     )
 
 

@@ -26,6 +26,7 @@ from jobs import run_lifecycle as runs
 from jobs.archive_options import seal_key_of
 from jobs.bucket_retention import prune_after_delivery
 from jobs.context import JobContext
+from jobs.destination_consent import waiting_destinations
 from jobs.download_links import needs_download_link
 from jobs.export import export_user, fidelity_line, fidelity_row, vcard_version_for
 from jobs.export_split import SplitExportStopped
@@ -316,7 +317,11 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
             to_own_email = made.resend_to == "email"  # a support re-send to the account's address
             targets = ctx.own_email(user) if to_own_email else ctx.destinations(session, user)
             destinations = [(key, backend) for key, backend in targets if key not in done]
+            # Email addresses whose owner has not agreed yet get nothing; the run says so, and why.
+            waiting = [] if to_own_email else waiting_destinations(session, user)
             if not destinations:
+                if waiting:
+                    return " ".join(["Archive kept on Lifeboat's disk, ready to download.", *waiting])
                 if not done:
                     return "Archive kept on Lifeboat's disk, ready to download (no other destination set)."
                 return "Already delivered to every destination."
@@ -363,8 +368,8 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
         # A transient failure first: the run is retried, and a retry skips the destinations already delivered to.
         raise next((exc for exc in failures if not exc.permanent), failures[0])
     if seal is not None:
-        return f"Encrypted to your {seal.label}, then delivered to " + ", ".join(delivered) + "."
-    return "Delivered to " + ", ".join(delivered) + "."
+        return " ".join([f"Encrypted to your {seal.label}, then delivered to " + ", ".join(delivered) + ".", *waiting])
+    return " ".join(["Delivered to " + ", ".join(delivered) + ".", *waiting])
 
 
 def _delivered_to(session: Session, run_id: str) -> set[int | None]:

@@ -33,6 +33,11 @@ class Destination(Base):
     status: Mapped[str] = mapped_column(String(16), default="untested")  # untested, ok, warning, error
     status_message: Mapped[str | None] = mapped_column(Text)
     status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the owner of an email destination's address agreed to receive archives (the link mailed
+    # to it, revision 0018); None: waiting, and nothing is sent there (`jobs.destination_confirmation`).
+    # Rows made before 0018 are confirmed as of their creation; a bucket needs no confirmation.
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    confirm_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the latest link mailed
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from delivery.s3.policy import iam_policy, trust_policy_json
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import run_retention, set_retention
 from jobs.destination_backends import Registry
+from jobs.destination_confirmation import Links, Resent, resend
 from jobs.destination_setup import (
     add_destination,
     describe_destinations,
@@ -35,8 +36,10 @@ from jobs.destination_setup import (
     try_destination,
 )
 from store import Destination, User, get_db, get_fresh_session, get_session
-from store.base import is_row_id
+from store.base import is_row_id, utcnow
+from web import limiter
 from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form, edit_changes, edit_form
+from web.limits import mail_account_limits
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
 
@@ -131,8 +134,20 @@ def add_s3() -> Response:
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
 
 
+def _mail_to_key() -> str:
+    """Count adding an email destination per recipient, as sign-up counts mail per address."""
+    return "mail-to:" + (request.form.get("to") or "").strip().lower()[:320]
+
+
+def _no_recipient() -> bool:
+    """An empty address means the account's own, which is mailed no link: nothing to count."""
+    return not (request.form.get("to") or "").strip()
+
+
 @bp.route("/email", methods=["POST"])
-@login_required
+@login_required  # first: a request that is not signed in is turned away uncounted
+# Each new address is mailed a link: an account must not flood a stranger's mailbox by adding and removing it.
+@limiter.limit(mail_account_limits, key_func=_mail_to_key, exempt_when=_no_recipient)
 def add_email() -> Response:
     form = EmailForm()
     if not form.validate_on_submit():
@@ -145,8 +160,45 @@ def add_email() -> Response:
         return _page(400, email_form=form)
     except LifeboatError as exc:
         return _page(409, email_form=form, email_error=str(exc))
-    flash(f"Archives will also be emailed to {to}. Press “Test” to check the mail server.", "info")
+    if _waits(new_id):
+        flash(f"We emailed a link to {to}: nothing is sent there until someone there follows it. {NOTICE}", "info")
+    else:
+        flash(f"Archives will also be emailed to {to}. Press “Test” to check the mail server.", "info")
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
+
+
+NOTICE = "We also told your own address, in case it was not you."
+
+
+def _waits(destination_id: int) -> bool:
+    """Whether the destination just written waits for its address's owner (a fresh read: the write committed)."""
+    session = get_fresh_session()
+    row = session.get(Destination, destination_id)
+    return row is not None and row.kind == "email" and row.confirm_sent_at is not None and row.confirmed_at is None
+
+
+@bp.route("/<int:destination_id>/confirmation", methods=["POST"])
+@login_required
+def resend_confirmation(destination_id: int) -> Response:
+    """Mail an email destination's confirmation link again (the first was lost, or expired)."""
+    if not RowForm().validate_on_submit():
+        abort(400)
+    with get_db().session(write=True) as session:
+        done = resend(session, Links.of(_registry()), _user(session), destination_id, now=utcnow())
+        if done is None:
+            abort(404)
+        outcome, row = done
+        to = str(row.settings.get("to") or "")
+    words = {
+        Resent.SENT: (
+            f"We emailed a new link to {to}. It works for {_registry().confirm_link_max_age // 3600} hours.",
+            "info",
+        ),
+        Resent.TOO_SOON: ("A link went out less than a minute ago; wait a moment before asking again.", "error"),
+        Resent.NOT_WAITING: ("This destination needs no confirmation.", "info"),
+    }
+    flash(*words[outcome])
+    return redirect(url_for("destinations.index", _anchor=f"destination-{destination_id}"))
 
 
 @bp.route("/<int:destination_id>/test", methods=["POST"])
@@ -178,6 +230,7 @@ def edit(destination_id: int) -> Response:
     if row is None or row.user_id != user_id:
         abort(404)  # not this user's destination (or none): the same answer as the other actions
     form = edit_form(row.kind, destination_id)
+    old_to = row.settings.get("to") or None
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
@@ -201,7 +254,12 @@ def edit(destination_id: int) -> Response:
         abort(404)
     outcome = try_destination(get_db(), _registry(), destination_id, user_id)
     get_fresh_session()  # the request's read snapshot predates the change and the outcome
-    flash(f"{label}: your changes are saved, and Lifeboat tested it again.", "info")
+    if isinstance(form, EmailForm) and old_to != changes["to"] and _waits(destination_id):  # a new address
+        flash(
+            f"{label}: saved. We emailed a link to the new address; nothing is sent there until it is followed.", "info"
+        )
+    else:
+        flash(f"{label}: your changes are saved, and Lifeboat tested it again.", "info")
     if outcome is None:  # removed in between, in another tab
         return redirect(url_for("destinations.index"))
     return _page(tested={"id": destination_id, "ok": outcome.ok, "message": outcome.message})

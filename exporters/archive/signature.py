@@ -250,9 +250,14 @@ class SignatureCheck:
             )
         if self.status == "unchecked":
             return f"signature not checked: signed by key {self.key_id}, and no key set was given"
-        return "unsigned: the archive has no manifest.json.sig; its checksums prove it is intact, not who made it"
+        # Said plainly: "OK" beside an unsigned archive read as "unaltered" (user trial: a stripped signature).
+        return UNSIGNED_LINE
 
 
+UNSIGNED_LINE = (
+    "unsigned: the archive has no manifest.json.sig, so nothing proves it unaltered (whoever edits a file can "
+    "rewrite manifest.json and SHA256SUMS to match); `verify --require-signature` refuses unsigned archives"
+)
 UNSIGNED = SignatureCheck("unsigned")
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import inspect, select
 
 from account import canonical
 from account.jsonio import load_account
-from config import BY_NAME
+from config import BY_NAME, startup_refusal
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
 from errors import InvalidInput, Stopped, stop_on_signals
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
@@ -591,6 +591,8 @@ def scheduler_command(once: bool) -> None:
     """
     from jobs.scheduler_loop import Dispatcher
 
+    if (refusal := startup_refusal(current_app.config)) is not None:
+        raise click.ClickException(refusal)  # without a broker it runs exports: a server, refused as `serve` is
     dispatcher = Dispatcher(current_app._get_current_object())  # type: ignore[attr-defined]  # flask types the proxy as Flask
     if once:
         click.echo(dispatcher.tick_once().describe())

@@ -115,7 +115,7 @@ def add_s3(email: str, **options: Any) -> None:
             row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(json.dumps(public_view(row), indent=2))
+        click.echo(json.dumps(public_view(row), indent=2, default=str))
 
 
 @destination.command("add-email")
@@ -123,7 +123,11 @@ def add_s3(email: str, **options: Any) -> None:
 @click.option("--to", default=None, help="Recipient (default: the user's own address).")
 @with_appcontext
 def add_email(email: str, to: str | None) -> None:
-    """Email EMAIL's archives (attached when small, else a signed download link)."""
+    """Email EMAIL's archives (attached when small, else a signed download link).
+
+    An address other than EMAIL's own gets nothing until someone there follows
+    the link mailed to it (LIFEBOAT_CONFIRM_LINK_MAX_AGE); EMAIL is told it was added.
+    """
     registry = Registry(dict(current_app.config))
     with get_db().session(write=True) as session:
         user = _user(session, email)
@@ -132,7 +136,14 @@ def add_email(email: str, to: str | None) -> None:
             row = add_destination(session, registry, user, "email", f"email {to or email}", settings)
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(json.dumps(public_view(row), indent=2))
+        shown, own = public_view(row, user=user), user.email
+        click.echo(json.dumps(shown, indent=2, default=str))
+    if not shown["confirmed"] and to and to.strip().lower() != own:  # the link leaves once this committed (above)
+        click.echo(
+            f"Waiting for confirmation: a link went to {to}, and a notice to {own}; "
+            "nothing is sent there until someone there follows it.",
+            err=True,
+        )
 
 
 @destination.command("edit")
@@ -163,7 +174,7 @@ def edit_command(email: str, destination_id: str | None, **changes: Any) -> None
         except InvalidInput as exc:
             raise click.ClickException(_one_line(exc)) from None
         assert row is not None  # `_owner` found it
-        click.echo(json.dumps(public_view(row), indent=2))
+        click.echo(json.dumps(public_view(row), indent=2, default=str))
     _probe(registry, number)
 
 
@@ -174,7 +185,7 @@ def list_command(email: str) -> None:
     """Show EMAIL's destinations (never their secrets)."""
     with get_db().session() as session:
         rows = public_views(session, _user(session, email))  # with what the last check found (scrub)
-    click.echo(json.dumps(rows, indent=2, default=lambda value: value.isoformat()))
+    click.echo(json.dumps(rows, indent=2, default=str))
 
 
 @destination.command("test")

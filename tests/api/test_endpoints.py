@@ -173,7 +173,10 @@ def test_email_destination_add_list_and_remove(as_alice: Call) -> None:
     added = as_alice("post", "/api/v1/destinations", json={"kind": "email", "to": "me@example.org"})
     assert added.status_code == 201
     destination = added.get_json()
-    assert destination["settings"] == {"to": "me@example.org"} and destination["status"] == "untested"
+    assert destination["settings"] == {"to": "me@example.org"}
+    # Another address than the account's own waits for the link mailed to it (jobs.destination_confirmation).
+    assert destination["status"] == "waiting" and destination["confirmed"] is False
+    assert destination["confirmation_sent_at"] is not None
     assert [d["id"] for d in as_alice("get", "/api/v1/destinations").get_json()] == [destination["id"]]
     assert as_alice("delete", f"/api/v1/destinations/{destination['id']}").status_code == 204
     assert as_alice("get", "/api/v1/destinations").get_json() == []

@@ -47,6 +47,8 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 ADMIN_DSN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres connect_timeout=3"
 SECRET = "scale-test-secret-key"
+# Servers on PostgreSQL refuse to start without LIFEBOAT_ENCRYPTION_KEYS (config.startup_refusal).
+ENCRYPTION_KEY = "kZBxZJ7Ob6nL1qKP3zGJ4m0H0qFvUEZ5K9d1m2t3x4Y="
 # Short enough for tests to see a dead worker's lease run out, long enough that a
 # live worker on two busy cores always renews it (it beats every lease/4).
 LEASE_SECONDS = 3
@@ -234,6 +236,7 @@ def scale_env(pg_url: str, redis_url: str, tmp_path: Path) -> dict[str, str]:
         "LIFEBOAT_ARCHIVE_DIR": str(archive_dir),
         "LIFEBOAT_CELERY_BROKER_URL": redis_url,
         "LIFEBOAT_SECRET_KEY": SECRET,
+        "LIFEBOAT_ENCRYPTION_KEYS": ENCRYPTION_KEY,
         "LIFEBOAT_RUN_LEASE_SECONDS": str(LEASE_SECONDS),
         "LIFEBOAT_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
         "LIFEBOAT_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
@@ -253,6 +256,7 @@ def scale_app(pg_db: Database, scale_env: dict[str, str]) -> Iterator[Flask]:
             "ARCHIVE_DIR": scale_env["LIFEBOAT_ARCHIVE_DIR"],
             "CELERY_BROKER_URL": scale_env["LIFEBOAT_CELERY_BROKER_URL"],
             "SECRET_KEY": SECRET,
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
             "RUN_LEASE_SECONDS": LEASE_SECONDS,
             "CELERY_VISIBILITY_TIMEOUT": VISIBILITY_TIMEOUT,
             "RETRY_BASE_SECONDS": RETRY_BASE_SECONDS,

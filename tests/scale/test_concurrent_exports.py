@@ -18,6 +18,7 @@ from account.records import Account
 from app import create_app
 from store import Database, User, get_db
 from tests.concurrent_exports import embedded_pool_rounds, export_all_rounds
+from tests.scale.conftest import ENCRYPTION_KEY
 
 pytestmark = pytest.mark.scale
 
@@ -31,6 +32,7 @@ def pg_app(pg_db: Database, pg_url: str, tmp_path: Path) -> Iterator[Flask]:
             "DATABASE_URL": pg_url,
             "ARCHIVE_DIR": str(tmp_path / "archives"),
             "SECRET_KEY": "scale-test-secret-key",
+            "ENCRYPTION_KEYS": [ENCRYPTION_KEY],
         }
     )
     yield app

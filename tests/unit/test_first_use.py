@@ -119,13 +119,22 @@ def test_add_s3_on_the_embedded_default_stores_the_credentials_encrypted(
         assert Registry(dict(app.config)).decrypt(row)["secret_access_key"] == "wJalrXUtnFEMI-example-secret"
 
 
-def test_a_shared_database_gets_no_made_up_encryption_key(tmp_path: Path) -> None:
-    # A key invented on one host would leave what it encrypted unreadable on the others.
-    app = fresh_app(tmp_path / "instance", DATABASE_URL="postgresql+psycopg://lifeboat@db.invalid/lifeboat")
+def test_a_shared_database_gets_no_made_up_encryption_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # A key invented on one host would leave what it encrypted unreadable on the others. A server refuses
+    # to start so (tests/unit/test_startup_refusal.py); a command may run, and storing a secret is refused
+    # in neutral words, the operator's instructions going to the log.
+    app = create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": SHARED}, command_line=True
+    )
     assert app.config["ENCRYPTION_KEYS"] == []
     assert not (tmp_path / "instance" / "encryption_keys").exists()
-    with pytest.raises(SecretKeyError, match=r"LIFEBOAT_ENCRYPTION_KEYS is not set.*every host"):
+    with caplog.at_level(logging.ERROR, logger="lifeboat.delivery"), pytest.raises(SecretKeyError) as refused:
         Registry(dict(app.config)).encrypt({"secret_access_key": "x"})
+    assert str(refused.value) == "Saving or using stored credentials is unavailable right now; try again later."
+    assert [r.getMessage() for r in caplog.records if "LIFEBOAT_ENCRYPTION_KEYS is not set" in r.getMessage()]
+
+
+SHARED = "postgresql+psycopg://lifeboat@db.invalid/lifeboat"
 
 
 def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:

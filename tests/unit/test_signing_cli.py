@@ -54,13 +54,18 @@ def test_the_embedded_default_generates_a_signing_key_readable_by_its_owner_only
     assert get_context(app).signing_key is not None
 
 
+KEY = "kZBxZJ7Ob6nL1qKP3zGJ4m0H0qFvUEZ5K9d1m2t3x4Y="  # a Fernet key: a server on PostgreSQL needs one to start
+
+
 def test_a_shared_database_without_signing_keys_says_on_start_that_archives_go_out_unsigned(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """On PostgreSQL no key is made up per host (each would sign differently): the operator is told to set one."""
     settings = {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"}
     with caplog.at_level(logging.WARNING, logger="lifeboat.app"):
-        shared = create_app({**settings, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+        shared = create_app(
+            {**settings, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none", "ENCRYPTION_KEYS": [KEY]}
+        )
     assert shared.config["SIGNING_KEYS"] is None
     assert [r.getMessage() for r in caplog.records if "not signed" in r.getMessage()] == [
         "archives are not signed: set LIFEBOAT_SIGNING_KEYS (the same on every host; "
@@ -109,6 +114,33 @@ def test_an_unsigned_archive_still_verifies_its_checksums_and_says_it_is_unsigne
     assert "OK" in result.output and "unsigned: " in result.output
     strict = runner.invoke(args=["verify", "--require-signature", str(unsigned)])
     assert strict.exit_code != 0 and "NOT OK" in strict.output and "unsigned" in strict.output
+
+
+def test_a_consistent_rewrite_with_its_signature_stripped_says_it_cannot_be_proven_and_is_refused_on_demand(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    """The trial: a file edited with manifest.json and SHA256SUMS rewritten, and manifest.json.sig removed.
+
+    verify cannot tell it from an archive made unsigned (that is README's claim, corrected): it says OK on
+    the checksums but, plainly, that nothing proves the archive unaltered and how to demand a signature;
+    --require-signature and --expect (the receipt's SHA-256) refuse it.
+    """
+    path = _export(runner, tmp_path)
+    receipt = hashlib.sha256(path.read_bytes()).hexdigest()
+    forged = _rewritten(path, tmp_path, "calendars/Personal.ics", b"Weekly sync", b"Weekly sunc")
+    members = _members(forged)
+    del members[SIGNATURE_NAME]
+    stripped = tmp_path / "stripped.zip"
+    with zipfile.ZipFile(stripped, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    lenient = runner.invoke(args=["verify", str(stripped)])
+    assert lenient.exit_code == 0, lenient.output
+    assert "nothing proves it unaltered" in lenient.output and "--require-signature" in lenient.output
+    strict = runner.invoke(args=["verify", "--require-signature", str(stripped)])
+    assert strict.exit_code != 0 and "NOT OK" in strict.output
+    expected = runner.invoke(args=["verify", "--expect", receipt, str(stripped)])
+    assert expected.exit_code != 0 and "NOT OK" in expected.output
 
 
 def test_verify_expect_checks_the_whole_file_against_the_receipts_sha256_first(

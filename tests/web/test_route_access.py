@@ -80,6 +80,7 @@ ROUTES: dict[str, Access] = {
     "/d/<token>/parts/<path:name>": Access.LINK,
     "/confirm/<token>": Access.LINK,
     "/reset/<token>": Access.LINK,
+    "/destinations/confirm/<token>": Access.LINK,  # an email destination's address agrees (no sign-in)
     # Pages of the signed-in user.
     "/": Access.SELF,
     "/logout": Access.SELF,
@@ -110,6 +111,7 @@ ROUTES: dict[str, Access] = {
     "/settings/destinations/<int:destination_id>/remove": Access.OWNED,
     "/settings/destinations/<int:destination_id>/edit": Access.OWNED,
     "/settings/destinations/<int:destination_id>/retention": Access.OWNED,
+    "/settings/destinations/<int:destination_id>/confirmation": Access.OWNED,
     # The JSON API.
     "/api/v1/me": Access.SELF,
     "/api/v1/counts": Access.SELF,
@@ -130,6 +132,7 @@ ROUTES: dict[str, Access] = {
     "/api/v1/destinations/<int:destination_id>/test": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>/retention": Access.OWNED,
     "/api/v1/destinations/<int:destination_id>/retention/dry-run": Access.OWNED,
+    "/api/v1/destinations/<int:destination_id>/confirmation": Access.OWNED,
     "/api/v1/tokens/<token_id>": Access.OWNED,
     # Support staff's actions on a user's account (issue 14).
     "/support/users/<int:user_id>/resend": Access.STAFF,
@@ -181,6 +184,7 @@ def _capability(holder: Holder, rule: str) -> list[str]:
     for prefix, value in (
         ("/d/", holder.link_token),
         ("/confirm/", holder.confirm_token),
+        ("/destinations/confirm/", holder.destination_confirm_token),
         ("/reset/", holder.reset_token),
     ):
         if rule.startswith(prefix):

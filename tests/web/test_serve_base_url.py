@@ -13,7 +13,15 @@ from urllib.request import urlopen
 import pytest
 from flask import Flask
 
+import jobs
 from cli import follow_listener
+from jobs import get_context, run_lifecycle
+from jobs.destination_backends import Registry
+from jobs.destination_setup import add_destination
+from jobs.execute import execute_run
+from store import User, get_db
+from store.base import utcnow
+from tests.servers.smtp import REJECT_RCPT, SmtpServer
 from tests.web.live_server import serve
 
 
@@ -67,3 +75,33 @@ def test_a_base_url_set_in_the_environment_or_the_config_is_kept(app: Flask, mon
     app.config["BASE_URL"] = "https://backup.example.org"
     follow_listener(app, "127.0.0.1", 8080)
     assert app.config["BASE_URL"] == "https://backup.example.org"
+
+
+@pytest.mark.server
+def test_a_failure_notice_links_to_the_port_serve_listens_on_not_5000(
+    app: Flask, alice_user: int, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial: `serve --port 5077` mailed "See the details … at http://127.0.0.1:5000/" after a failed delivery."""
+    monkeypatch.delenv("LIFEBOAT_BASE_URL", raising=False)
+    app.config.update(SMTP_HOST=smtp_server.host, SMTP_PORT=smtp_server.port, SMTP_SECURITY="none", EMBEDDED_WORKERS=0)
+    jobs.init_app(app)  # the job context is built with the app, before `serve` knows its port
+    follow_listener(app, "127.0.0.1", 5077)  # what `serve --port 5077` does next
+    jobs.start_embedded(app)  # and then, in its worker
+    try:
+        assert get_context(app).base_url == "http://127.0.0.1:5077"  # missed-run and scrub alerts' links
+    finally:
+        app.extensions[jobs.EXTENSION]["runtime"].shutdown(wait=False)
+    db = get_db(app)
+    with db.session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        add_destination(session, Registry(dict(app.config)), user, "email", "me", {})
+        run, _ = run_lifecycle.request_run(session, alice_user, "manual", now=utcnow())
+        run_id = run.id
+    smtp_server.script(REJECT_RCPT)  # the archive's mail is refused for good: the run fails, the user is told
+    assert execute_run(get_context(app), run_id, "test-worker") == "failed"
+    notice = smtp_server.received[-1].message().get_body(("plain",))
+    assert notice is not None
+    text = notice.get_content()
+    assert "could not complete your export" in text
+    assert "http://127.0.0.1:5077/" in text and ":5000" not in text

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from account.records import Account
 from jobs import api_tokens, get_context, run_lifecycle
 from jobs.destination_backends import Registry
+from jobs.destination_confirmation import Links
 from jobs.destination_setup import add_destination
 from jobs.download_links import archive_parts, member_chunks
 from store import Base, Database, ExportRun, User, get_db
@@ -60,6 +61,7 @@ class Holder:
     link_token: str  # the signed part of /d/<token>
     confirm_token: str
     reset_token: str
+    destination_confirm_token: str  # the link mailed to `destination_to` (it waits for its owner's yes)
 
     @property
     def link_path(self) -> str:
@@ -80,6 +82,7 @@ class Holder:
             "link token": self.link_token,
             "confirmation token": self.confirm_token,
             "reset token": self.reset_token,
+            "destination confirmation token": self.destination_confirm_token,
         }
 
 
@@ -108,7 +111,9 @@ def make_holder(app: Flask, account: Account, password: str) -> Holder:
         row = session.get(User, user_id)
         assert row is not None and run_id is not None
         to = account.email.replace("@", ".backup@")
-        destination = add_destination(session, Registry(dict(app.config)), row, "email", to, {"to": to})
+        registry = Registry(dict(app.config))
+        destination = add_destination(session, registry, row, "email", to, {"to": to})
+        destination_confirm = Links.of(registry).url(destination)
         token = api_tokens.create_token(session, user_id, f"{account.email} script", days=30, now=utcnow())
         with app.test_request_context():
             confirm, reset = confirm_link(row), reset_link(row)
@@ -134,6 +139,7 @@ def make_holder(app: Flask, account: Account, password: str) -> Holder:
         link_token=link_path.removeprefix("/d/"),
         confirm_token=_last_segment(confirm),
         reset_token=_last_segment(reset),
+        destination_confirm_token=_last_segment(destination_confirm),
     )
 
 

@@ -14,9 +14,10 @@ from delivery.retention_policy import Decision, RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
+from jobs.destination_confirmation import Links, Resent, resend
 from jobs.destination_setup import add_destination, checked_view, edit_destination, public_views, try_destination
 from store import Destination, User, get_db, get_session
-from store.base import is_row_id
+from store.base import is_row_id, utcnow
 from web.api import retention_schemas, schemas
 from web.api.blueprint import bp, current_api_user, fail, user_id
 
@@ -38,7 +39,8 @@ def get_destinations() -> list[dict[str, Any]]:
     """Where your archives go, with the outcome of the last delivery or test, and of the last check of the copy there.
 
     A copy a later check found missing or changed reads `"status": "error"` with the check's words
-    (`copy_check` says what and since when) until a later check or delivery finds it good again.
+    (`copy_check` says what and since when) until a later check or delivery finds it good again. An email
+    address whose owner has not followed the link mailed to it reads `"status": "waiting"`.
     """
     return public_views(get_session(), current_api_user())
 
@@ -47,7 +49,12 @@ def get_destinations() -> list[dict[str, Any]]:
 @bp.arguments(schemas.DestinationInSchema)
 @bp.response(201, schemas.DestinationSchema)
 def post_destination(body: dict[str, Any]) -> dict[str, Any]:
-    """Add an S3-compatible bucket (`bucket`, keys or `role_arn`, …) or an email address (`to`)."""
+    """Add an S3-compatible bucket (`bucket`, keys or `role_arn`, …) or an email address (`to`).
+
+    An email address other than the account's own is mailed a link and answers
+    `status` "waiting", `confirmed` false: nothing is sent there until someone
+    there follows the link. The account's own address is told it was added.
+    """
     kind = body.pop("kind")
     label = body.pop("label", "") or (f"s3://{body.get('bucket', '')}" if kind == "s3" else body.get("to", "email"))
     with get_db().session(write=True) as session:
@@ -107,6 +114,37 @@ def patch_destination(body: dict[str, Any], destination_id: int) -> dict[str, An
         if row is None:
             fail(404, "not_found", "You have no destination with this id.")
     return _tested(destination_id)
+
+
+@bp.route("/destinations/<int:destination_id>/confirmation", methods=["POST"])
+@bp.response(200, schemas.DestinationConfirmationSchema)
+def resend_confirmation(destination_id: int) -> dict[str, Any]:
+    """Email the confirmation link of a waiting email destination again (at most once a minute).
+
+    A new email address gets nothing until someone there follows the link; it
+    expires after LIFEBOAT_CONFIRM_LINK_MAX_AGE. `sent` is false (with why in
+    `message`) when the last link went out under a minute ago or the
+    destination needs no confirmation.
+    """
+    with get_db().session(write=True) as session:
+        user = session.get(User, user_id())
+        assert user is not None
+        done = resend(session, Links.of(_registry()), user, destination_id, now=utcnow())
+        if done is None:
+            fail(404, "not_found", "You have no destination with this id.")
+        outcome, row = done
+        return {
+            "sent": outcome is Resent.SENT,
+            "message": RESENT_WORDS[outcome],
+            "destination": checked_view(session, row),
+        }
+
+
+RESENT_WORDS = {
+    Resent.SENT: "A new link went out; nothing is sent to this address until someone there follows it.",
+    Resent.TOO_SOON: "A link went out less than a minute ago; wait a moment before asking again.",
+    Resent.NOT_WAITING: "This destination needs no confirmation.",
+}
 
 
 @bp.route("/destinations/<int:destination_id>", methods=["DELETE"])

@@ -406,7 +406,9 @@ class DestinationSchema(Schema):
         required=True,
         metadata={
             "description": "untested, ok, warning or error: the last delivery or test, or error while a later "
-            "check finds the delivered copy missing, changed or unreadable (see copy_check)."
+            "check finds the delivered copy missing, changed or unreadable (see copy_check); waiting: an email "
+            "address whose owner has not followed the link mailed to it yet, so nothing is sent there "
+            "(status_message says what to do)."
         },
     )
     status_message = fields.String(allow_none=True, required=True)
@@ -418,6 +420,16 @@ class DestinationSchema(Schema):
             "description": "The last check of the newest copy delivered here; null before one (or since a "
             "newer delivery, verified as it arrived)."
         },
+    )
+    confirmed = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Whether archives are sent here. A new email address other than the account's own is "
+            "false until someone there follows the link mailed to it (POST …/confirmation sends it again)."
+        },
+    )
+    confirmation_sent_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the latest link went out; null once confirmed."}
     )
     retention_summary = fields.String(
         allow_none=True,
@@ -478,6 +490,12 @@ class DestinationPatchSchema(DestinationFieldsSchema):
     stored keys. `""` empties a plain field (e.g. `endpoint_url` back to AWS).
     Retention is changed with PUT /destinations/{id}/retention.
     """
+
+
+class DestinationConfirmationSchema(Schema):
+    sent = fields.Boolean(required=True, metadata={"description": "Whether a new link went out now."})
+    message = fields.String(required=True, metadata={"description": "What happened, in words."})
+    destination = fields.Nested(DestinationSchema, required=True)
 
 
 class DestinationTestSchema(Schema):

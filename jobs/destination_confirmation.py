@@ -1,0 +1,188 @@
+"""An email destination receives archives only once the owner of its address agreed, by a mailed link.
+
+Why: the whole archive (every contact, event and note, in plain text) goes to
+that address. Someone with a stolen session, or a typo, must not be able to
+send it anywhere by typing an address: a new address gets a signed, expiring
+link and nothing else until the link is followed, and the account's own
+address gets a notice that the destination was added (so a stolen session is
+seen). The account's own address needs no link when the account confirmed it
+at sign-up (or an operator made the account); it is also the default.
+
+Why a signed token naming the destination and the address, not a row: the
+link is only as good as the mailbox it was sent to, and the address in it must
+still be the destination's when it is followed (an edited address voids the
+links sent to the old one). Following it twice is harmless. The link opens a
+page (`web.destination_confirm`) that needs no sign-in: holding the link
+proves the mailbox, and the recipient usually has no account here.
+
+Mail goes out after the transaction that started the wait commits, so a link
+never names a destination that was rolled back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from delivery.email import SmtpSettings
+from jobs import account_mail
+from jobs.destination_backends import Registry
+from jobs.destination_consent import is_account_address, receives, recipient
+from store import Destination, User
+from store.base import is_row_id
+
+SALT = "lifeboat.destination-confirm.v1"
+# Served by web.destination_confirm (tests/web/test_destination_confirmation.py follows a mailed link there).
+PATH = "/destinations/confirm/"
+RESEND_AFTER = dt.timedelta(minutes=1)  # a second "send the link again" within this is refused: no mail floods
+_PENDING = "lifeboat.destination_confirmation.mail"
+
+
+@dataclass(frozen=True)
+class Links:
+    """What signing and mailing a link needs: the operator's settings, read when it is made."""
+
+    secret_key: str
+    base_url: str
+    max_age: int  # seconds
+    smtp: SmtpSettings
+
+    @classmethod
+    def of(cls, registry: Registry) -> Links:
+        """From a `Registry`, which every caller of `add_destination` already built from the app's settings."""
+        return cls(registry.external_id_key, registry.base_url, registry.confirm_link_max_age, registry.smtp)
+
+    @property
+    def hours(self) -> int:
+        return max(1, self.max_age // 3600)
+
+    def url(self, destination: Destination) -> str:
+        token = _serializer(self.secret_key).dumps({"d": destination.id, "t": recipient(destination)})
+        return f"{self.base_url.rstrip('/')}{PATH}{token}"
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=SALT)
+
+
+def start(session: Session, links: Links, destination: Destination, user: User, *, now: dt.datetime) -> None:
+    """Decide whether a new (or re-addressed) email destination waits; if it does, mail its link after commit.
+
+    The account's own confirmed address is confirmed at once. Any other address
+    waits: the link goes to it, and a notice to the account's own address says
+    what was added and what to do if it was not them.
+    """
+    if destination.kind != "email" or is_account_address(destination, user):
+        # The account's address: confirmed with the account (`receives`); a bucket needs no link.
+        confirmed = destination.kind != "email" or user.email_confirmed_at is not None
+        destination.confirmed_at, destination.confirm_sent_at = (now if confirmed else None), None
+        return
+    destination.confirmed_at, destination.confirm_sent_at = None, now
+    session.flush()  # the id, for the token
+    to = recipient(destination)
+    _after_commit(
+        session, links.smtp, account_mail.destination_confirmation(to, user.email, links.url(destination), links.hours)
+    )
+    page = f"{links.base_url.rstrip('/')}/settings/destinations"
+    _after_commit(session, links.smtp, account_mail.destination_added(user.email, to, page))
+
+
+class Resent(enum.Enum):
+    SENT = "sent"
+    TOO_SOON = "too soon"
+    NOT_WAITING = "not waiting"
+
+
+def resend(
+    session: Session, links: Links, user: User, destination_id: int, *, now: dt.datetime
+) -> tuple[Resent, Destination] | None:
+    """Mail the link again (after commit); None if the destination is not `user`'s.
+
+    Refused within RESEND_AFTER of the last one, so the button cannot flood a
+    stranger's mailbox; a destination that already receives needs none.
+    """
+    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
+    if row is None or row.user_id != user.id:
+        return None
+    if receives(row, user) or is_account_address(row, user):
+        return Resent.NOT_WAITING, row
+    if row.confirm_sent_at is not None and now - row.confirm_sent_at < RESEND_AFTER:
+        return Resent.TOO_SOON, row
+    row.confirm_sent_at = now
+    mail = account_mail.destination_confirmation(recipient(row), user.email, links.url(row), links.hours)
+    _after_commit(session, links.smtp, mail)
+    return Resent.SENT, row
+
+
+class Followed(enum.Enum):
+    """What following a link found; each has its own words on the page."""
+
+    WAITING = "waiting"  # the link is good and nothing is confirmed yet: the page asks
+    CONFIRMED = "confirmed"
+    ALREADY = "already confirmed"
+    EXPIRED = "expired"
+    INVALID = "not valid"
+    GONE = "removed or changed"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    outcome: Followed
+    to: str = ""  # the address the link confirms (empty when the link is not one of ours)
+    account: str = ""  # whose archives, so the recipient knows what they agree to
+
+
+def read(secret_key: str, max_age: int, token: str) -> tuple[int, str] | Followed:
+    """The destination id and address a link names, or why it names nothing (EXPIRED, INVALID)."""
+    try:
+        data = _serializer(secret_key).loads(token, max_age=max_age)
+    except SignatureExpired:
+        return Followed.EXPIRED
+    except BadSignature:
+        return Followed.INVALID
+    if not isinstance(data, dict) or not isinstance(data.get("d"), int) or not isinstance(data.get("t"), str):
+        return Followed.INVALID
+    return data["d"], data["t"]
+
+
+def look(
+    session: Session, secret_key: str, max_age: int, token: str, *, confirm: bool, now: dt.datetime
+) -> Confirmation:
+    """What the link opens (`confirm=False`: for the page's question), or confirm it (idempotent)."""
+    named = read(secret_key, max_age, token)
+    if isinstance(named, Followed):
+        return Confirmation(named)
+    destination_id, to = named
+    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
+    if row is None or row.kind != "email" or recipient(row) != to:
+        return Confirmation(Followed.GONE, to)
+    owner = session.get(User, row.user_id)
+    account = owner.email if owner is not None else ""
+    if row.confirmed_at is not None:
+        return Confirmation(Followed.ALREADY, to, account)
+    if confirm:
+        row.confirmed_at = now
+        return Confirmation(Followed.CONFIRMED, to, account)
+    return Confirmation(Followed.WAITING, to, account)
+
+
+def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.AccountMail) -> None:
+    """Send `mail` once the session's transaction commits; never if it rolls back."""
+    pending: list[account_mail.AccountMail] = session.info.setdefault(_PENDING, [])
+    if not pending:
+
+        def sent(committed: Session) -> None:
+            for each in committed.info.pop(_PENDING, []):
+                account_mail.send_with(smtp, each)
+
+        def dropped(rolled_back: Session) -> None:
+            rolled_back.info.pop(_PENDING, None)
+
+        event.listen(session, "after_commit", sent, once=True)
+        event.listen(session, "after_rollback", dropped, once=True)
+    pending.append(mail)

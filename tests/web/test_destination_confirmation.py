@@ -1,0 +1,282 @@
+"""A new email address receives no archive until someone there follows the link mailed to it.
+
+The trial: Destinations → Add an email address → demo-copy@example.net →
+Export now mailed every contact, calendar and note there, with no link to the
+recipient and no word to the account's own address. Everything here goes
+through a real mail server on loopback (aiosmtpd), the web pages, the JSON API
+and the CLI; the links are the ones the mail server received.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
+
+import jobs
+from jobs import get_context, run_lifecycle
+from jobs.destination_confirmation import PATH, SALT
+from jobs.execute import execute_run
+from store import Database, DeliveryAttempt, Destination, ExportRun, RunEvent, User
+from store.base import utcnow
+from tests.servers.smtp import Received, SmtpServer
+from tests.web.conftest import csrf_token
+from tests.web.mail_helpers import BASE_URL, assert_no_mail, link_in, use_mail_server, wait_for_mail
+
+pytestmark = pytest.mark.server
+
+PAGE = "/settings/destinations"
+OWN = "alice@example.com"
+OTHER = "demo-copy@example.net"
+
+
+@pytest.fixture
+def mail(app: Flask, smtp_server: SmtpServer) -> SmtpServer:
+    use_mail_server(app, smtp_server)
+    jobs.init_app(app)  # the job context, rebuilt with the mail server (deliveries go there too)
+    return smtp_server
+
+
+def add_email(client: FlaskClient, to: str) -> Any:
+    return client.post(PAGE + "/email", data={"to": to, "csrf_token": csrf_token(client, PAGE)})
+
+
+def to_whom(messages: list[Received]) -> dict[str, Received]:
+    return {message.rcpt_tos[0]: message for message in messages}
+
+
+@dataclass(frozen=True)
+class Run:
+    state: str
+    history: str  # every line of the run's history, as its page shows them
+
+
+def export_now(app: Flask, db: Database, user_id: int) -> Run:
+    with db.session(write=True) as session:
+        run, _ = run_lifecycle.request_run(session, user_id, "manual", now=utcnow())
+        run_id = run.id
+    execute_run(get_context(app), run_id, "test-worker")
+    with db.session() as session:
+        done = session.get(ExportRun, run_id)
+        assert done is not None
+        lines = session.scalars(select(RunEvent.message).where(RunEvent.run_id == run_id).order_by(RunEvent.id))
+        return Run(done.state, "\n".join(lines))
+
+
+def archives_mailed_to(server: SmtpServer, address: str) -> int:
+    return sum(
+        1
+        for message in server.received
+        if address in message.rcpt_tos and any(part.get_filename() for part in message.message().iter_attachments())
+    )
+
+
+def destination(db: Database, user_id: int) -> Destination:
+    with db.session() as session:
+        (row,) = session.scalars(select(Destination).where(Destination.user_id == user_id))
+        session.expunge(row)
+        return row
+
+
+def test_a_new_address_gets_a_link_and_the_account_a_notice_and_no_archive_goes_there_until_confirmed(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    added = add_email(signed_in, OTHER)
+    assert added.status_code == 302
+    messages = to_whom(wait_for_mail(mail, 2))
+    assert set(messages) == {OTHER, OWN}
+    link = link_in(messages[OTHER], PATH)
+    asked = messages[OTHER].message()
+    assert asked["Subject"] == "Confirm that you want to receive Lifeboat archives"
+    notice = messages[OWN].message().get_body(("plain",))
+    assert notice is not None and OTHER in notice.get_content() and f"{BASE_URL}{PAGE}" in notice.get_content()
+    assert PATH not in notice.get_content()  # the notice has no confirmation link: only where to remove it
+
+    page = signed_in.get(PAGE).get_data(as_text=True)
+    assert "Waiting for confirmation" in page and "Send the link again" in page
+    assert "nothing is sent to demo-copy@example.net until someone there follows the link" in page
+
+    run = export_now(app, db, alice_user)
+    assert run.state == "delivered"
+    assert archives_mailed_to(mail, OTHER) == 0
+    assert f"Not sent to email {OTHER}. Waiting for confirmation" in run.history
+
+    question = app.test_client().get(link)  # the recipient: no session, no account
+    text = question.get_data(as_text=True)
+    assert question.status_code == 200 and OWN in text and OTHER in text and "Yes, send them to" in text
+    assert destination(db, alice_user).confirmed_at is None  # opening the link (a mail scanner) agrees to nothing
+
+    recipient = app.test_client()
+    answer = recipient.post(link, data={"csrf_token": csrf_token(recipient, link)})
+    assert answer.status_code == 200 and "Confirmed" in answer.get_data(as_text=True)
+    assert destination(db, alice_user).confirmed_at is not None
+    again = recipient.post(link, data={"csrf_token": csrf_token(recipient, "/login")})
+    assert "Already confirmed" in again.get_data(as_text=True)  # idempotent: a second click is harmless
+
+    before = archives_mailed_to(mail, OTHER)
+    run = export_now(app, db, alice_user)
+    assert run.state == "delivered" and archives_mailed_to(mail, OTHER) == before + 1
+    assert "Waiting" not in run.history
+    assert "Waiting for confirmation" not in signed_in.get(PAGE).get_data(as_text=True)
+
+
+def test_the_accounts_own_confirmed_address_needs_no_link_and_receives_at_once(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    assert add_email(signed_in, OWN).status_code == 302
+    assert_no_mail(mail)
+    assert destination(db, alice_user).confirmed_at is not None
+    run = export_now(app, db, alice_user)
+    assert run.state == "delivered" and archives_mailed_to(mail, OWN) == 1
+
+
+def test_the_own_address_of_an_unconfirmed_account_waits_for_the_accounts_own_confirmation(
+    app: Flask, db: Database, alice_user: int, mail: SmtpServer
+) -> None:
+    from jobs.destination_backends import Registry
+    from jobs.destination_setup import add_destination, public_view
+
+    with db.session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        user.email_confirmed_at = None  # a web sign-up that has not followed its link yet
+        shown = public_view(add_destination(session, Registry(dict(app.config)), user, "email", "me", {}), user=user)
+    assert shown["status"] == "waiting" and "confirm your account's address" in shown["status_message"]
+    assert_no_mail(mail)  # its own sign-up link is the one to follow
+    with db.session(write=True) as session:
+        user = session.get(User, alice_user)
+        assert user is not None
+        user.email_confirmed_at = utcnow()
+    assert export_now(app, db, alice_user).state == "delivered" and archives_mailed_to(mail, OWN) == 1
+
+
+def test_an_expired_altered_or_outdated_link_says_what_to_do_and_changes_nothing(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    add_email(signed_in, OTHER)
+    link = link_in(to_whom(wait_for_mail(mail, 2))[OTHER], PATH)
+    row = destination(db, alice_user)
+
+    class Past(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - app.config["CONFIRM_LINK_MAX_AGE"] - 60
+
+    old = PATH + URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=SALT, signer=Past).dumps(
+        {"d": row.id, "t": OTHER}
+    )
+    expired = app.test_client().get(old)
+    assert expired.status_code == 410 and "Send the link again" in expired.get_data(as_text=True)
+
+    altered = link[:-8] + ("A" if link[-8] != "A" else "B") + link[-7:]
+    refused = app.test_client().get(altered)
+    assert refused.status_code == 404 and "not valid" in refused.get_data(as_text=True)
+
+    # The address is changed: the link mailed to the old one confirms nothing, the new one gets its own.
+    mail.handler.reset()
+    token = csrf_token(signed_in, PAGE)
+    edited = signed_in.post(
+        f"{PAGE}/{row.id}/edit", data={f"edit-{row.id}-to": "other@example.net", "csrf_token": token}
+    )
+    assert edited.status_code == 200 and "We emailed a link to the new address" in edited.get_data(as_text=True)
+    messages = to_whom(wait_for_mail(mail, 2))
+    assert set(messages) == {"other@example.net", OWN}
+    gone = app.test_client().get(link)
+    assert gone.status_code == 410 and "no longer a destination" in gone.get_data(as_text=True)
+    recipient = app.test_client()
+    assert recipient.post(link, data={"csrf_token": csrf_token(recipient, "/login")}).status_code == 410
+    assert destination(db, alice_user).confirmed_at is None
+
+
+def test_editing_a_confirmed_address_needs_confirming_again(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    add_email(signed_in, OWN)
+    row = destination(db, alice_user)
+    assert row.confirmed_at is not None
+    token = csrf_token(signed_in, PAGE)
+    signed_in.post(f"{PAGE}/{row.id}/edit", data={f"edit-{row.id}-to": OTHER, "csrf_token": token})
+    assert destination(db, alice_user).confirmed_at is None
+    assert set(to_whom(wait_for_mail(mail, 2))) == {OTHER, OWN}
+    run = export_now(app, db, alice_user)
+    assert archives_mailed_to(mail, OTHER) == 0 and "Waiting for confirmation" in run.history
+    with db.session() as session:
+        assert session.scalars(select(DeliveryAttempt)).all() == []  # skipped, not "delivered" or "failed"
+
+
+def test_send_the_link_again_mails_a_fresh_one_once_a_minute_at_most(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    add_email(signed_in, OTHER)
+    wait_for_mail(mail, 2)
+    row = destination(db, alice_user)
+    resend = f"{PAGE}/{row.id}/confirmation"
+    too_soon = signed_in.post(resend, data={"csrf_token": csrf_token(signed_in, PAGE)}, follow_redirects=True)
+    assert "less than a minute ago" in too_soon.get_data(as_text=True)
+    assert_no_mail_beyond(mail, 2)
+    with db.session(write=True) as session:  # a minute later
+        stored = session.get(Destination, row.id)
+        assert stored is not None and stored.confirm_sent_at is not None
+        stored.confirm_sent_at -= dt.timedelta(minutes=2)
+    sent = signed_in.post(resend, data={"csrf_token": csrf_token(signed_in, PAGE)}, follow_redirects=True)
+    assert f"We emailed a new link to {OTHER}" in sent.get_data(as_text=True)
+    third = wait_for_mail(mail, 3)[2]
+    assert third.rcpt_tos == [OTHER]
+    recipient = app.test_client()
+    link = link_in(third, PATH)
+    assert "Confirmed" in recipient.post(link, data={"csrf_token": csrf_token(recipient, link)}).get_data(as_text=True)
+
+
+def assert_no_mail_beyond(server: SmtpServer, count: int, wait: float = 0.5) -> None:
+    time.sleep(wait)
+    assert len(server.received) == count
+
+
+def test_the_api_adds_a_waiting_address_and_sends_its_link_again(
+    app: Flask, db: Database, alice_user: int, mail: SmtpServer
+) -> None:
+    from tests.api.conftest import make_token
+
+    token = make_token(db, alice_user)
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    added = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers).get_json()
+    assert added["status"] == "waiting" and added["confirmed"] is False
+    assert set(to_whom(wait_for_mail(mail, 2))) == {OTHER, OWN}
+    again = client.post(f"/api/v1/destinations/{added['id']}/confirmation", headers=headers)
+    assert again.status_code == 200 and again.get_json()["sent"] is False  # under a minute since the first
+    assert client.post("/api/v1/destinations/999999/confirmation", headers=headers).status_code == 404
+
+
+def test_the_cli_adds_a_waiting_address_and_mails_its_link(
+    app: Flask, db: Database, alice_user: int, mail: SmtpServer
+) -> None:
+    result = app.test_cli_runner().invoke(args=["destination", "add-email", OWN, "--to", OTHER])
+    assert result.exit_code == 0, result.output
+    assert '"status": "waiting"' in result.output and "Waiting for confirmation: a link went to" in result.output
+    messages = to_whom(wait_for_mail(mail, 2))
+    assert set(messages) == {OTHER, OWN}
+    recipient = app.test_client()
+    link = link_in(messages[OTHER], PATH)
+    assert "Confirmed" in recipient.post(link, data={"csrf_token": csrf_token(recipient, link)}).get_data(as_text=True)
+    assert export_now(app, db, alice_user).state == "delivered" and archives_mailed_to(mail, OTHER) == 1
+
+
+def test_adding_and_removing_one_address_again_and_again_stops_mailing_it(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    """As sign-up, at most LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS (3 an hour) per recipient: then a 429 page."""
+    for _ in range(3):
+        assert add_email(signed_in, OTHER).status_code == 302
+        row = destination(db, alice_user)
+        signed_in.post(f"{PAGE}/{row.id}/remove", data={"csrf_token": csrf_token(signed_in, PAGE)})
+    refused = add_email(signed_in, OTHER)
+    assert refused.status_code == 429 and "To protect everyone" in refused.get_data(as_text=True)
+    assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
+    assert_no_mail_beyond(mail, 6)
