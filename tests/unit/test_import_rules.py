@@ -211,6 +211,7 @@ def test_an_email_destination_keeps_a_valid_recipient_canonical(
         assert row.settings["to"] == "me+backup@example.org"
 
 
+@pytest.mark.slow  # 64 MiB of data, twice, through the JSON reader: in `make test`, not test-fast
 def test_an_attachment_or_note_text_larger_than_an_archive_file_may_be_is_refused_at_import(
     runner: FlaskCliRunner, db: Database, alice_json: dict[str, Any], tmp_path: Path
 ) -> None:
