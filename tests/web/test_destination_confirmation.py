@@ -22,7 +22,9 @@ from sqlalchemy import select
 
 import jobs
 from jobs import get_context, run_lifecycle
+from jobs.destination_backends import Registry
 from jobs.destination_confirmation import PATH, SALT
+from jobs.destination_setup import add_destination
 from jobs.execute import execute_run
 from store import Database, DeliveryAttempt, Destination, ExportRun, RunEvent, User
 from store.base import utcnow
@@ -280,3 +282,54 @@ def test_adding_and_removing_one_address_again_and_again_stops_mailing_it(
     assert refused.status_code == 429 and "To protect everyone" in refused.get_data(as_text=True)
     assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
     assert_no_mail_beyond(mail, 6)
+
+
+def test_a_link_mailed_for_a_removed_destination_confirms_nothing_of_another_account_given_its_id(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    """The trial: demo added and removed shared@ (id 8); bob added shared@ (id 8 again); demo's link said "Yes"."""
+    add_email(signed_in, OTHER)
+    alices_link = link_in(to_whom(wait_for_mail(mail, 2))[OTHER], PATH)
+    alices_id = destination(db, alice_user).id
+    signed_in.post(f"{PAGE}/{alices_id}/remove", data={"csrf_token": csrf_token(signed_in, PAGE)})
+    with db.session(write=True) as session:
+        bob = User(email="bob@example.com", email_confirmed_at=utcnow())
+        session.add(bob)
+        session.flush()
+        bobs = add_destination(session, Registry(dict(app.config)), bob, "email", f"email {OTHER}", {"to": OTHER})
+        bobs_id, bob_id = bobs.id, bob.id
+    assert bobs_id == alices_id  # SQLite gave the removed row's id to the new one
+    recipient = app.test_client()
+    opened = recipient.get(alices_link)
+    text = opened.get_data(as_text=True)
+    assert opened.status_code == 410 and "no longer a destination" in text and "bob@example.com" not in text
+    assert recipient.post(alices_link, data={"csrf_token": csrf_token(recipient, "/login")}).status_code == 410
+    assert destination(db, bob_id).confirmed_at is None
+    bobs_link = link_in(to_whom(wait_for_mail(mail, 4)[2:])[OTHER], PATH)  # bob's own link still works
+    assert "Confirmed" in recipient.post(bobs_link, data={"csrf_token": csrf_token(recipient, "/login")}).get_data(
+        as_text=True
+    )
+    assert destination(db, bob_id).confirmed_at is not None
+
+
+ENCODED_WORD = "=?UTF-8?Q?=0A?=y@example.org"  # the address checker takes it; the mailer refuses it
+
+
+def test_an_address_the_mailer_would_refuse_is_refused_when_saved_on_the_page_the_api_and_the_cli(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    page = add_email(signed_in, ENCODED_WORD)
+    assert page.status_code == 400 and "encoded word" in page.get_data(as_text=True)
+    assert "We emailed a link" not in page.get_data(as_text=True)
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    api = app.test_client().post("/api/v1/destinations", json={"kind": "email", "to": ENCODED_WORD}, headers=headers)
+    assert api.status_code == 422
+    refused = "The email destination is not valid: the address contains an encoded word ('=?')"
+    assert api.get_json()["message"] == refused
+    cli = app.test_cli_runner().invoke(args=["destination", "add-email", OWN, "--to", ENCODED_WORD])
+    assert cli.exit_code != 0 and "encoded word" in cli.output
+    with db.session() as session:
+        assert session.scalars(select(Destination)).all() == []
+    assert_no_mail(mail)
