@@ -194,6 +194,11 @@ def look(
     return Confirmation(Followed.WAITING, to, account)
 
 
+def mails_pending(session: Session) -> bool:
+    """Whether this transaction mails a link (and its notice) when it commits: what a per-mailbox limit counts."""
+    return bool(session.info.get(_PENDING))
+
+
 def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.AccountMail) -> None:
     """Send `mail` once the session's transaction commits; never if it rolls back."""
     pending: list[account_mail.AccountMail] = session.info.setdefault(_PENDING, [])

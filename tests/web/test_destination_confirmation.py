@@ -279,7 +279,7 @@ def test_adding_and_removing_one_address_again_and_again_stops_mailing_it(
         row = destination(db, alice_user)
         signed_in.post(f"{PAGE}/{row.id}/remove", data={"csrf_token": csrf_token(signed_in, PAGE)})
     refused = add_email(signed_in, OTHER)
-    assert refused.status_code == 429 and "To protect everyone" in refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "To protect its mailbox" in refused.get_data(as_text=True)
     assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
     assert_no_mail_beyond(mail, 6)
 
@@ -333,3 +333,61 @@ def test_an_address_the_mailer_would_refuse_is_refused_when_saved_on_the_page_th
     with db.session() as session:
         assert session.scalars(select(Destination)).all() == []
     assert_no_mail(mail)
+
+
+def test_adding_and_removing_one_address_through_the_api_stops_mailing_it_and_so_does_the_page(
+    app: Flask, db: Database, alice_user: int, signed_in: FlaskClient, mail: SmtpServer
+) -> None:
+    """The trial: six POST + DELETE of victim@ mailed six links. One budget per mailbox, page and API alike."""
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    client = app.test_client()
+    for _ in range(3):
+        added = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers)
+        assert added.status_code == 201
+        assert client.delete(f"/api/v1/destinations/{added.get_json()['id']}", headers=headers).status_code == 204
+    refused = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers)
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert refused.get_json()["message"].startswith("Too many confirmation links went to this address.")
+    assert add_email(signed_in, OTHER.upper()).status_code == 429  # the page draws on the same budget
+    assert client.post("/api/v1/destinations", json={"kind": "email", "to": OWN}, headers=headers).status_code == 201
+    with db.session() as session:
+        assert [row.settings["to"] for row in session.scalars(select(Destination))] == [OWN]
+    assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
+    assert_no_mail_beyond(mail, 6)
+
+
+def test_changing_an_address_back_and_forth_stops_mailing_that_mailbox_on_the_page_and_the_api(
+    app: Flask, db: Database, alice_user: int, signed_in: FlaskClient, mail: SmtpServer
+) -> None:
+    """The trial alternated victim@ and victim+x@ in "Change the address": one inbox, so one budget."""
+    add_email(signed_in, OWN)  # the account's own confirmed address: no link, nothing counted
+    row_id = destination(db, alice_user).id
+    tagged = OTHER.replace("@", "+x@")
+
+    def edit(to: str) -> Any:
+        return signed_in.post(
+            f"{PAGE}/{row_id}/edit", data={f"edit-{row_id}-to": to, "csrf_token": csrf_token(signed_in, PAGE)}
+        )
+
+    for to in (OTHER, tagged, OTHER):
+        assert edit(to).status_code == 200
+    refused = edit(tagged)
+    assert refused.status_code == 429 and "Too many confirmation links" in refused.get_data(as_text=True)
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    patched = app.test_client().patch(f"/api/v1/destinations/{row_id}", json={"to": tagged}, headers=headers)
+    assert patched.status_code == 429
+    assert destination(db, alice_user).settings["to"] == OTHER
+    assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices
+    assert_no_mail_beyond(mail, 6)
+
+
+def test_the_api_document_says_adding_or_changing_a_destination_may_answer_429() -> None:
+    from tests.api.test_openapi import APP
+
+    paths = APP.test_client().get("/api/v1/openapi.json").get_json()["paths"]
+    assert "429" in paths["/api/v1/destinations"]["post"]["responses"]
+    assert "429" in paths["/api/v1/destinations/{destination_id}"]["patch"]["responses"]
