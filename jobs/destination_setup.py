@@ -168,7 +168,7 @@ def edit_destination(
         # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
         kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
         settings.update({**kept, **new_secrets})
-    before, where = _auto_label(row.kind, row.settings), _place(row)
+    before, where, old_to = _auto_label(row.kind, row.settings), _place(row), str(row.settings.get("to") or "")
     _store_checked(registry, user, row, settings)
     if _place(row) != where:  # moved: not into another's place (twins made before the rule can still be fixed)
         _refuse_twice(session, user, row)
@@ -178,6 +178,8 @@ def edit_destination(
         row.label = str(changes["label"])[:200]
     elif row.label == before:  # a label the user did not choose follows the new bucket or address
         row.label = _auto_label(row.kind, row.settings)[:200] or row.kind
+    elif row.kind == "email" and old_to and row.label == old_to:  # the API names one by its bare address
+        row.label = str(row.settings.get("to") or "")[:200] or row.kind
     row.status, row.status_message, row.status_at = "untested", None, utcnow()
     return row
 
@@ -420,12 +422,12 @@ def _describe(
             credentials = _key_shown(registry, row)
     else:
         where, credentials = str(settings.get("to") or "your account's address"), "none needed"
-    last = session.scalar(
-        select(DeliveryAttempt)
-        .where(DeliveryAttempt.destination_id == row.id)
-        .order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc())
-        .limit(1)
-    )
+    attempts = select(DeliveryAttempt).where(DeliveryAttempt.destination_id == row.id)
+    if row.kind == "email" and row.confirm_sent_at is not None:
+        # Its address changed then (or it was added): a delivery to the old address is not its last. Strictly
+        # after: `at` is to the second, and the new address receives nothing until someone there said yes.
+        attempts = attempts.where(DeliveryAttempt.at > row.confirm_sent_at)
+    last = session.scalar(attempts.order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc()).limit(1))
     return DestinationView(
         id=row.id,
         kind=row.kind,

@@ -391,3 +391,29 @@ def test_the_api_document_says_adding_or_changing_a_destination_may_answer_429()
     paths = APP.test_client().get("/api/v1/openapi.json").get_json()["paths"]
     assert "429" in paths["/api/v1/destinations"]["post"]["responses"]
     assert "429" in paths["/api/v1/destinations/{destination_id}"]["patch"]["responses"]
+
+
+def test_a_changed_address_shows_no_delivery_to_the_old_one_and_a_name_that_was_the_old_address_follows_it(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    add_email(signed_in, OWN)
+    row_id = destination(db, alice_user).id
+    assert export_now(app, db, alice_user).state == "delivered"
+    assert "Last delivery</dt>\n        <dd>Delivered" in signed_in.get(PAGE).get_data(as_text=True)
+    token = csrf_token(signed_in, PAGE)
+    signed_in.post(f"{PAGE}/{row_id}/edit", data={f"edit-{row_id}-to": OTHER, "csrf_token": token})
+    page = signed_in.get(PAGE).get_data(as_text=True)
+    assert "Waiting for confirmation" in page and f"email {OTHER}" in page
+    assert "Delivered" not in page and "none yet" in page  # the delivery went to the old address
+
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    client = app.test_client()
+    added = client.post("/api/v1/destinations", json={"kind": "email", "to": "first@example.net"}, headers=headers)
+    assert added.get_json()["label"] == "first@example.net"
+    new_id = added.get_json()["id"]
+    patched = client.patch(f"/api/v1/destinations/{new_id}", json={"to": "second@example.net"}, headers=headers)
+    shown = patched.get_json()["destination"]
+    assert shown["label"] == "second@example.net"
+    assert f"POST /api/v1/destinations/{new_id}/confirmation" in shown["status_message"]
