@@ -156,8 +156,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RESET_LINK_MAX_AGE", "int", 3600, "Seconds a password reset link stays valid (it also works only "
             "once).", minimum=60),
     Setting("ACCOUNT_MAIL_ACCOUNT_LIMITS", "str", "3/hour;10/day", "Sign-up and password reset emails sent to one "
-            "address, and email destinations added for it in the browser (Flask-Limiter syntax), so nobody can "
-            "flood someone's mailbox."),
+            "address, and confirmation links sent to one mailbox for an email destination, on the page or by the "
+            "API (Flask-Limiter syntax), so nobody can flood someone's mailbox."),
     Setting("ACCOUNT_MAIL_ADDRESS_LIMITS", "str", "10/hour", "Sign-up and password reset requests allowed per "
             "client address."),
     Setting("UPGRADE_MAX_ARCHIVE_AGE_HOURS", "int", 24, "`lifeboat db upgrade` refuses while an active user has "

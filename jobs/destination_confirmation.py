@@ -11,7 +11,13 @@ at sign-up (or an operator made the account); it is also the default.
 Why a signed token naming the destination and the address, not a row: the
 link is only as good as the mailbox it was sent to, and the address in it must
 still be the destination's when it is followed (an edited address voids the
-links sent to the old one). Following it twice is harmless. The link opens a
+links sent to the old one). Following it twice is harmless. The token also
+names the destination's owner and when the row was made: SQLite gives a
+removed destination's id to the next one, and a trial's link mailed for one
+account then confirmed another account's destination with the same id and
+address. No column is needed for that. (`created_at` is to the second: only the
+same account re-adding the same address within that second could match, and
+that address's owner agreed to exactly that.) The link opens a
 page (`web.destination_confirm`) that needs no sign-in: holding the link
 proves the mailbox, and the recipient usually has no account here.
 
@@ -62,8 +68,14 @@ class Links:
         return max(1, self.max_age // 3600)
 
     def url(self, destination: Destination) -> str:
-        token = _serializer(self.secret_key).dumps({"d": destination.id, "t": recipient(destination)})
-        return f"{self.base_url.rstrip('/')}{PATH}{token}"
+        named = {"d": destination.id, "t": recipient(destination), **_row_of(destination)}
+        return f"{self.base_url.rstrip('/')}{PATH}{_serializer(self.secret_key).dumps(named)}"
+
+
+def _row_of(destination: Destination) -> dict[str, object]:
+    """What tells this destination row from a later one given its id: its owner and when it was made."""
+    made = destination.created_at
+    return {"u": destination.user_id, "c": f"{made.astimezone(dt.UTC):%Y%m%dT%H%M%S.%f}" if made else ""}
 
 
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -137,8 +149,17 @@ class Confirmation:
     account: str = ""  # whose archives, so the recipient knows what they agree to
 
 
-def read(secret_key: str, max_age: int, token: str) -> tuple[int, str] | Followed:
-    """The destination id and address a link names, or why it names nothing (EXPIRED, INVALID)."""
+@dataclass(frozen=True)
+class Named:
+    """What a good link names: the destination row (id, owner, when made) and the address it confirms."""
+
+    destination_id: int
+    to: str
+    row: dict[str, object]  # `_row_of` when it was mailed; empty in a link mailed before it was part of the token
+
+
+def read(secret_key: str, max_age: int, token: str) -> Named | Followed:
+    """The destination and address a link names, or why it names nothing (EXPIRED, INVALID)."""
     try:
         data = _serializer(secret_key).loads(token, max_age=max_age)
     except SignatureExpired:
@@ -147,7 +168,7 @@ def read(secret_key: str, max_age: int, token: str) -> tuple[int, str] | Followe
         return Followed.INVALID
     if not isinstance(data, dict) or not isinstance(data.get("d"), int) or not isinstance(data.get("t"), str):
         return Followed.INVALID
-    return data["d"], data["t"]
+    return Named(data["d"], data["t"], {k: data[k] for k in ("u", "c") if k in data})
 
 
 def look(
@@ -157,9 +178,11 @@ def look(
     named = read(secret_key, max_age, token)
     if isinstance(named, Followed):
         return Confirmation(named)
-    destination_id, to = named
-    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
-    if row is None or row.kind != "email" or recipient(row) != to:
+    to = named.to
+    row = session.get(Destination, named.destination_id) if is_row_id(named.destination_id) else None
+    # Another row with the same id (removed, then another added) is not the one the link was mailed for;
+    # a link from before the row was named in it could be such a one too: it asks for a new link.
+    if row is None or row.kind != "email" or recipient(row) != to or _row_of(row) != named.row:
         return Confirmation(Followed.GONE, to)
     owner = session.get(User, row.user_id)
     account = owner.email if owner is not None else ""
@@ -169,6 +192,11 @@ def look(
         row.confirmed_at = now
         return Confirmation(Followed.CONFIRMED, to, account)
     return Confirmation(Followed.WAITING, to, account)
+
+
+def mails_pending(session: Session) -> bool:
+    """Whether this transaction mails a link (and its notice) when it commits: what a per-mailbox limit counts."""
+    return bool(session.info.get(_PENDING))
 
 
 def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.AccountMail) -> None:

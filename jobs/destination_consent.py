@@ -46,9 +46,11 @@ def waiting_reason(destination: Destination, user: User) -> str | None:
     to = recipient(destination)
     sent = destination.confirm_sent_at
     when = f" on {sent:%Y-%m-%d %H:%M} UTC" if sent is not None else ""
+    # Read on the page, in the API and from the CLI (which has no resend command): both ways are named.
     return (
         f"Waiting for confirmation: nothing is sent to {to} until someone there follows the link we emailed{when}. "
-        "No email arrived, or the link expired? Press “Send the link again”."
+        "No email arrived, or the link expired? Press “Send the link again” on the Destinations page, "
+        f"or POST /api/v1/destinations/{destination.id}/confirmation."
     )
 
 

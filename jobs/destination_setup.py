@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from account import canonical
+from delivery.email.headers import parse_address
 from delivery.retention_policy import RetentionPolicy
 from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.endpoint_check import check_endpoint_at_save
@@ -104,8 +105,11 @@ def _store_checked(registry: Registry, user: User, destination: Destination, set
         # Checked here, not in a form or a command, so every caller refuses the same addresses.
         try:
             clear["to"] = canonical.email_address(clear["to"])
-        except ValueError as exc:
-            raise InvalidInput("The email destination is not valid", [("to", str(exc))]) from None
+            # The mailer's own rule too (`=?UTF-8?Q?=0A?=y@example.org` passes the first): an address it refuses
+            # would get "we emailed a link" though nothing was sent, and wait forever.
+            parse_address(clear["to"])
+        except ValueError as exc:  # the mailer's HeaderValueError is one
+            raise InvalidInput(f"The email destination is not valid: {_first_line(exc)}", [("to", str(exc))]) from None
     hidden = {k: v for k, v in settings.items() if k in SECRET_FIELDS and v}
     if kind == "s3" and clear.get("endpoint_url"):
         _check_s3_endpoint(str(clear["endpoint_url"]), registry)
@@ -164,7 +168,7 @@ def edit_destination(
         # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
         kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
         settings.update({**kept, **new_secrets})
-    before, where = _auto_label(row.kind, row.settings), _place(row)
+    before, where, old_to = _auto_label(row.kind, row.settings), _place(row), str(row.settings.get("to") or "")
     _store_checked(registry, user, row, settings)
     if _place(row) != where:  # moved: not into another's place (twins made before the rule can still be fixed)
         _refuse_twice(session, user, row)
@@ -174,8 +178,14 @@ def edit_destination(
         row.label = str(changes["label"])[:200]
     elif row.label == before:  # a label the user did not choose follows the new bucket or address
         row.label = _auto_label(row.kind, row.settings)[:200] or row.kind
+    elif row.kind == "email" and old_to and row.label == old_to:  # the API names one by its bare address
+        row.label = str(row.settings.get("to") or "")[:200] or row.kind
     row.status, row.status_message, row.status_at = "untested", None, utcnow()
     return row
+
+
+def _first_line(exc: ValueError) -> str:
+    return str(exc).splitlines()[0] if str(exc) else "the address is not valid"
 
 
 def _auto_label(kind: str, settings: dict[str, Any]) -> str:
@@ -412,12 +422,12 @@ def _describe(
             credentials = _key_shown(registry, row)
     else:
         where, credentials = str(settings.get("to") or "your account's address"), "none needed"
-    last = session.scalar(
-        select(DeliveryAttempt)
-        .where(DeliveryAttempt.destination_id == row.id)
-        .order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc())
-        .limit(1)
-    )
+    attempts = select(DeliveryAttempt).where(DeliveryAttempt.destination_id == row.id)
+    if row.kind == "email" and row.confirm_sent_at is not None:
+        # Its address changed then (or it was added): a delivery to the old address is not its last. Strictly
+        # after: `at` is to the second, and the new address receives nothing until someone there said yes.
+        attempts = attempts.where(DeliveryAttempt.at > row.confirm_sent_at)
+    last = session.scalar(attempts.order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc()).limit(1))
     return DestinationView(
         id=row.id,
         kind=row.kind,

@@ -37,9 +37,8 @@ from jobs.destination_setup import (
 )
 from store import Destination, User, get_db, get_fresh_session, get_session
 from store.base import is_row_id, utcnow
-from web import limiter
 from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form, edit_changes, edit_form
-from web.limits import mail_account_limits
+from web.destination_limits import counted, limit_links
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
 
@@ -134,20 +133,10 @@ def add_s3() -> Response:
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
 
 
-def _mail_to_key() -> str:
-    """Count adding an email destination per recipient, as sign-up counts mail per address."""
-    return "mail-to:" + (request.form.get("to") or "").strip().lower()[:320]
-
-
-def _no_recipient() -> bool:
-    """An empty address means the account's own, which is mailed no link: nothing to count."""
-    return not (request.form.get("to") or "").strip()
-
-
 @bp.route("/email", methods=["POST"])
 @login_required  # first: a request that is not signed in is turned away uncounted
 # Each new address is mailed a link: an account must not flood a stranger's mailbox by adding and removing it.
-@limiter.limit(mail_account_limits, key_func=_mail_to_key, exempt_when=_no_recipient)
+@limit_links
 def add_email() -> Response:
     form = EmailForm()
     if not form.validate_on_submit():
@@ -161,6 +150,7 @@ def add_email() -> Response:
     except LifeboatError as exc:
         return _page(409, email_form=form, email_error=str(exc))
     if _waits(new_id):
+        counted()
         flash(f"We emailed a link to {to}: nothing is sent there until someone there follows it. {NOTICE}", "info")
     else:
         flash(f"Archives will also be emailed to {to}. Press “Test” to check the mail server.", "info")
@@ -220,6 +210,7 @@ def _edit_refused(status: int, destination_id: int, form: S3Form | EmailForm, me
 
 @bp.route("/<int:destination_id>/edit", methods=["POST"])
 @login_required
+@limit_links  # a new address is mailed a link: changing it back and forth must not flood a mailbox
 def edit(destination_id: int) -> Response:
     """Change a destination in place (e.g. a rotated key), then test it and say how that went.
 
@@ -255,6 +246,7 @@ def edit(destination_id: int) -> Response:
     outcome = try_destination(get_db(), _registry(), destination_id, user_id)
     get_fresh_session()  # the request's read snapshot predates the change and the outcome
     if isinstance(form, EmailForm) and old_to != changes["to"] and _waits(destination_id):  # a new address
+        counted()
         flash(
             f"{label}: saved. We emailed a link to the new address; nothing is sent there until it is followed.", "info"
         )

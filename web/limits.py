@@ -36,6 +36,10 @@ def address_limits() -> str:
     return str(current_app.config["LOGIN_ADDRESS_LIMITS"])
 
 
+# The error message of `web.destination_limits.limit_links`, by which a 429 is worded for it.
+TOO_MANY_LINKS = "Too many confirmation links went to this address."
+
+
 def mail_account_limits() -> str:
     """Sign-up and reset emails one address may receive (LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS)."""
     return str(current_app.config["ACCOUNT_MAIL_ACCOUNT_LIMITS"])
@@ -109,6 +113,9 @@ def too_many_attempts(error: RateLimitExceeded) -> Response:
     if request.endpoint in ("auth.login", "account.change_password", "staff_auth.second_factor"):
         title = "Too many sign-in attempts"
         message = f"Too many failed sign-in attempts. For your account's safety, sign-in is paused: {again}"
+    elif error.description == TOO_MANY_LINKS:  # `web.destination_limits`
+        title = "Too many confirmation links"
+        message = f"{TOO_MANY_LINKS} To protect its mailbox, no more are sent there for now: {again}"
     else:
         title = "Too many requests"
         message = f"Too many requests of this kind. To protect everyone's mailbox, please wait: {again}"

@@ -22,7 +22,9 @@ from sqlalchemy import select
 
 import jobs
 from jobs import get_context, run_lifecycle
+from jobs.destination_backends import Registry
 from jobs.destination_confirmation import PATH, SALT
+from jobs.destination_setup import add_destination
 from jobs.execute import execute_run
 from store import Database, DeliveryAttempt, Destination, ExportRun, RunEvent, User
 from store.base import utcnow
@@ -277,6 +279,141 @@ def test_adding_and_removing_one_address_again_and_again_stops_mailing_it(
         row = destination(db, alice_user)
         signed_in.post(f"{PAGE}/{row.id}/remove", data={"csrf_token": csrf_token(signed_in, PAGE)})
     refused = add_email(signed_in, OTHER)
-    assert refused.status_code == 429 and "To protect everyone" in refused.get_data(as_text=True)
+    assert refused.status_code == 429 and "To protect its mailbox" in refused.get_data(as_text=True)
     assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
     assert_no_mail_beyond(mail, 6)
+
+
+def test_a_link_mailed_for_a_removed_destination_confirms_nothing_of_another_account_given_its_id(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    """The trial: demo added and removed shared@ (id 8); bob added shared@ (id 8 again); demo's link said "Yes"."""
+    add_email(signed_in, OTHER)
+    alices_link = link_in(to_whom(wait_for_mail(mail, 2))[OTHER], PATH)
+    alices_id = destination(db, alice_user).id
+    signed_in.post(f"{PAGE}/{alices_id}/remove", data={"csrf_token": csrf_token(signed_in, PAGE)})
+    with db.session(write=True) as session:
+        bob = User(email="bob@example.com", email_confirmed_at=utcnow())
+        session.add(bob)
+        session.flush()
+        bobs = add_destination(session, Registry(dict(app.config)), bob, "email", f"email {OTHER}", {"to": OTHER})
+        bobs_id, bob_id = bobs.id, bob.id
+    assert bobs_id == alices_id  # SQLite gave the removed row's id to the new one
+    recipient = app.test_client()
+    opened = recipient.get(alices_link)
+    text = opened.get_data(as_text=True)
+    assert opened.status_code == 410 and "no longer a destination" in text and "bob@example.com" not in text
+    assert recipient.post(alices_link, data={"csrf_token": csrf_token(recipient, "/login")}).status_code == 410
+    assert destination(db, bob_id).confirmed_at is None
+    bobs_link = link_in(to_whom(wait_for_mail(mail, 4)[2:])[OTHER], PATH)  # bob's own link still works
+    assert "Confirmed" in recipient.post(bobs_link, data={"csrf_token": csrf_token(recipient, "/login")}).get_data(
+        as_text=True
+    )
+    assert destination(db, bob_id).confirmed_at is not None
+
+
+ENCODED_WORD = "=?UTF-8?Q?=0A?=y@example.org"  # the address checker takes it; the mailer refuses it
+
+
+def test_an_address_the_mailer_would_refuse_is_refused_when_saved_on_the_page_the_api_and_the_cli(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    page = add_email(signed_in, ENCODED_WORD)
+    assert page.status_code == 400 and "encoded word" in page.get_data(as_text=True)
+    assert "We emailed a link" not in page.get_data(as_text=True)
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    api = app.test_client().post("/api/v1/destinations", json={"kind": "email", "to": ENCODED_WORD}, headers=headers)
+    assert api.status_code == 422
+    refused = "The email destination is not valid: the address contains an encoded word ('=?')"
+    assert api.get_json()["message"] == refused
+    cli = app.test_cli_runner().invoke(args=["destination", "add-email", OWN, "--to", ENCODED_WORD])
+    assert cli.exit_code != 0 and "encoded word" in cli.output
+    with db.session() as session:
+        assert session.scalars(select(Destination)).all() == []
+    assert_no_mail(mail)
+
+
+def test_adding_and_removing_one_address_through_the_api_stops_mailing_it_and_so_does_the_page(
+    app: Flask, db: Database, alice_user: int, signed_in: FlaskClient, mail: SmtpServer
+) -> None:
+    """The trial: six POST + DELETE of victim@ mailed six links. One budget per mailbox, page and API alike."""
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    client = app.test_client()
+    for _ in range(3):
+        added = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers)
+        assert added.status_code == 201
+        assert client.delete(f"/api/v1/destinations/{added.get_json()['id']}", headers=headers).status_code == 204
+    refused = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers)
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert refused.get_json()["message"].startswith("Too many confirmation links went to this address.")
+    assert add_email(signed_in, OTHER.upper()).status_code == 429  # the page draws on the same budget
+    assert client.post("/api/v1/destinations", json={"kind": "email", "to": OWN}, headers=headers).status_code == 201
+    with db.session() as session:
+        assert [row.settings["to"] for row in session.scalars(select(Destination))] == [OWN]
+    assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices, no more
+    assert_no_mail_beyond(mail, 6)
+
+
+def test_changing_an_address_back_and_forth_stops_mailing_that_mailbox_on_the_page_and_the_api(
+    app: Flask, db: Database, alice_user: int, signed_in: FlaskClient, mail: SmtpServer
+) -> None:
+    """The trial alternated victim@ and victim+x@ in "Change the address": one inbox, so one budget."""
+    add_email(signed_in, OWN)  # the account's own confirmed address: no link, nothing counted
+    row_id = destination(db, alice_user).id
+    tagged = OTHER.replace("@", "+x@")
+
+    def edit(to: str) -> Any:
+        return signed_in.post(
+            f"{PAGE}/{row_id}/edit", data={f"edit-{row_id}-to": to, "csrf_token": csrf_token(signed_in, PAGE)}
+        )
+
+    for to in (OTHER, tagged, OTHER):
+        assert edit(to).status_code == 200
+    refused = edit(tagged)
+    assert refused.status_code == 429 and "Too many confirmation links" in refused.get_data(as_text=True)
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    patched = app.test_client().patch(f"/api/v1/destinations/{row_id}", json={"to": tagged}, headers=headers)
+    assert patched.status_code == 429
+    assert destination(db, alice_user).settings["to"] == OTHER
+    assert len(wait_for_mail(mail, 6)) == 6  # three links and three notices
+    assert_no_mail_beyond(mail, 6)
+
+
+def test_the_api_document_says_adding_or_changing_a_destination_may_answer_429() -> None:
+    from tests.api.test_openapi import APP
+
+    paths = APP.test_client().get("/api/v1/openapi.json").get_json()["paths"]
+    assert "429" in paths["/api/v1/destinations"]["post"]["responses"]
+    assert "429" in paths["/api/v1/destinations/{destination_id}"]["patch"]["responses"]
+
+
+def test_a_changed_address_shows_no_delivery_to_the_old_one_and_a_name_that_was_the_old_address_follows_it(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    add_email(signed_in, OWN)
+    row_id = destination(db, alice_user).id
+    assert export_now(app, db, alice_user).state == "delivered"
+    assert "Last delivery</dt>\n        <dd>Delivered" in signed_in.get(PAGE).get_data(as_text=True)
+    token = csrf_token(signed_in, PAGE)
+    signed_in.post(f"{PAGE}/{row_id}/edit", data={f"edit-{row_id}-to": OTHER, "csrf_token": token})
+    page = signed_in.get(PAGE).get_data(as_text=True)
+    assert "Waiting for confirmation" in page and f"email {OTHER}" in page
+    assert "Delivered" not in page and "none yet" in page  # the delivery went to the old address
+
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    client = app.test_client()
+    added = client.post("/api/v1/destinations", json={"kind": "email", "to": "first@example.net"}, headers=headers)
+    assert added.get_json()["label"] == "first@example.net"
+    new_id = added.get_json()["id"]
+    patched = client.patch(f"/api/v1/destinations/{new_id}", json={"to": "second@example.net"}, headers=headers)
+    shown = patched.get_json()["destination"]
+    assert shown["label"] == "second@example.net"
+    assert f"POST /api/v1/destinations/{new_id}/confirmation" in shown["status_message"]

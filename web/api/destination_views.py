@@ -14,12 +14,18 @@ from delivery.retention_policy import Decision, RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_retention
 from jobs.destination_backends import Registry
-from jobs.destination_confirmation import Links, Resent, resend
+from jobs.destination_confirmation import Links, Resent, mails_pending, resend
 from jobs.destination_setup import add_destination, checked_view, edit_destination, public_views, try_destination
 from store import Destination, User, get_db, get_session
 from store.base import is_row_id, utcnow
 from web.api import retention_schemas, schemas
 from web.api.blueprint import bp, current_api_user, fail, user_id
+from web.destination_limits import counted, limit_links
+
+TOO_MANY_LINKS_DOC = (
+    "Too many confirmation links went to this address (LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS, per mailbox, "
+    "shared with the web pages): try again after `Retry-After` seconds."
+)
 
 
 def _registry() -> Registry:
@@ -46,8 +52,10 @@ def get_destinations() -> list[dict[str, Any]]:
 
 
 @bp.route("/destinations", methods=["POST"])
+@limit_links  # an address is mailed a link: adding and removing it again must not flood its mailbox
 @bp.arguments(schemas.DestinationInSchema)
 @bp.response(201, schemas.DestinationSchema)
+@bp.alt_response(429, schema=schemas.ErrorSchema, description=TOO_MANY_LINKS_DOC)
 def post_destination(body: dict[str, Any]) -> dict[str, Any]:
     """Add an S3-compatible bucket (`bucket`, keys or `role_arn`, …) or an email address (`to`).
 
@@ -66,6 +74,8 @@ def post_destination(body: dict[str, Any]) -> dict[str, Any]:
             fail(422, "invalid_destination", str(exc).splitlines()[0], exc.problems)
         except LifeboatError as exc:  # e.g. no encryption keys configured to store the secret
             fail(409, "cannot_store_destination", str(exc))
+        if mails_pending(session):
+            counted()
         return checked_view(session, row)
 
 
@@ -93,8 +103,10 @@ def _tested(destination_id: int) -> dict[str, Any]:
 
 
 @bp.route("/destinations/<int:destination_id>", methods=["PATCH"])
+@limit_links  # a new address is mailed a link: changing it back and forth must not flood a mailbox
 @bp.arguments(schemas.DestinationPatchSchema)
 @bp.response(200, schemas.DestinationTestSchema)
+@bp.alt_response(429, schema=schemas.ErrorSchema, description=TOO_MANY_LINKS_DOC)
 def patch_destination(body: dict[str, Any], destination_id: int) -> dict[str, Any]:
     """Change a destination in place (e.g. a rotated key), then test it; id, retention and history stay.
 
@@ -113,6 +125,8 @@ def patch_destination(body: dict[str, Any], destination_id: int) -> dict[str, An
             fail(409, "cannot_store_destination", str(exc))
         if row is None:
             fail(404, "not_found", "You have no destination with this id.")
+        if mails_pending(session):
+            counted()
     return _tested(destination_id)
 
 
