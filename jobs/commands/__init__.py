@@ -20,7 +20,7 @@ from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME, startup_refusal
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
-from errors import InvalidInput, Stopped, stop_on_signals
+from errors import InvalidInput, Stopped, stop_on_signals, stopped_says
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import KINDS, account_counts, counts_line
 from exporters.archive.helper import HelperFailed
@@ -322,6 +322,10 @@ def _key_text(value: str) -> str:
         raise click.ClickException(f"--encrypt-to: {value}: {exc}") from None
 
 
+# What a stopped verify says to do (`errors.Stopped.again`): it writes no file, so nothing was changed.
+VERIFY_AGAIN = "check the archive"
+
+
 @click.command("verify")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -358,6 +362,7 @@ def _key_text(value: str) -> str:
     help="NOT OK unless the archive carries a valid signature by a key of the key set.",
 )
 @with_appcontext
+@stopped_says(VERIFY_AGAIN)
 def verify_command(
     archive: Path,
     processes: int | None,
@@ -380,7 +385,7 @@ def verify_command(
     try:
         _verify(archive, processes, fresh, keys_file, expect, require_signature)
     except Stopped as exc:
-        exc.again = "check the archive"  # it writes no archive file: nothing to remove, nothing half-done
+        exc.again = VERIFY_AGAIN  # it writes no archive file: nothing to remove, nothing half-done
         raise
 
 
