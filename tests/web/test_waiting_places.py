@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from store import Database, Destination, ExportRun, RunState
 from tests.web.conftest import csrf_token
-from tests.web.run_helpers import run_now
+from tests.web.run_helpers import BUCKET_LABEL, ReceiptDelivery, run_now, use_bucket
 
 FRIEND = "email friend@example.net"
 WAITING = f"{FRIEND} — waiting for its owner to confirm"
@@ -59,6 +59,19 @@ def test_a_run_that_skipped_a_waiting_address_names_it_instead_of_saying_no_dest
     deliveries = _between(page, 'id="deliveries-title"', "</section>")
     assert f"Not sent to {WAITING}. The archive is kept here only." in deliveries
     assert "No destination" not in deliveries
+
+
+def test_a_run_that_delivered_to_a_bucket_also_names_the_waiting_address_it_skipped(
+    db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    use_bucket(signed_in.application, db, alice_user, ReceiptDelivery())
+    _waiting_friend(db, alice_user)
+    run_id, outcome = run_now(signed_in.application, db, alice_user)
+    assert outcome == RunState.DELIVERED
+    deliveries = _between(_text(signed_in.get(f"/runs/{run_id}")), 'id="deliveries-title"', "</section>")
+    assert BUCKET_LABEL in deliveries and f"Not sent to {WAITING}." in deliveries
+    where = _between(_text(signed_in.get("/")), "Where archives go", "</dd>")
+    assert where.endswith(f"; {BUCKET_LABEL}; {WAITING}"), where
 
 
 def test_after_the_only_archive_is_deleted_the_deliveries_say_it_was_deleted_not_ready_to_download(
