@@ -130,7 +130,8 @@ def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
         # A stop signal is one line too (`flask --app app` has no `LifeboatGroup.main` around it).
-        with stop_on_signals(), one_line_errors():
+        # A command that writes nothing (`errors.stopped_says`) says so of a stop while its app loads too.
+        with stop_on_signals(again=getattr(callback, "stopped_again", None)), one_line_errors():
             result = callback(*args, **kwargs)
             command_finished()  # a stop signal from here on meets a finished command
         return result

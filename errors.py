@@ -17,8 +17,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any, TypeVar
 
 
 class LifeboatError(Exception):
@@ -125,8 +126,26 @@ class Stopped(BaseException):
         return f"Stopped by {name} after the archive was made, read back and kept: {self.kept}, its files removed."
 
 
+_C = TypeVar("_C", bound=Callable[..., Any])
+
+
+def stopped_says(again: str) -> Callable[[_C], _C]:
+    """Mark a command's callback as one that writes nothing: a stop says "nothing was changed ... to `again`".
+
+    Why on the callback: `cli.guarded` reads it for the `stop_on_signals` around the whole callback, so
+    the command's own words hold from its first moment, loading the app included; a verify stopped while
+    the app loaded said the export's "its unfinished files were removed" (user trial).
+    """
+
+    def mark(callback: _C) -> _C:
+        callback.stopped_again = again  # type: ignore[attr-defined]  # read by cli.guarded
+        return callback
+
+    return mark
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
+def stop_on_signals(again: str | None = None) -> Iterator[None]:
     """Turn SIGTERM/SIGINT into `Stopped`, and that into one line naming the signal and what to do.
 
     The line is a `click.ClickException` ("Error: ...") whose exit status is 128 +
@@ -134,6 +153,7 @@ def stop_on_signals() -> Iterator[None]:
     signal while the first unwinds is ignored, so clean-up is not cut short.
     Signal handlers exist only in the main thread: elsewhere (a command invoked
     from a worker thread) this does nothing. Nested, the innermost one speaks.
+    `again` is `Stopped.again` for every stop it takes (a command that writes nothing).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -146,7 +166,9 @@ def stop_on_signals() -> Iterator[None]:
             return  # the command is done: the process ends in a moment with its status
         if not stopping:
             stopping.append(signum)
-            raise Stopped(signum)
+            stopped = Stopped(signum)
+            stopped.again = again
+            raise stopped
 
     previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
     try:

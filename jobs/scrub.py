@@ -38,7 +38,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -119,7 +119,8 @@ def due(
         .order_by(DestinationCheck.checked_at.is_not(None), DestinationCheck.checked_at, Destination.id)
     )
     if email is not None:
-        query = query.where(User.email == email)
+        # As `store.accounts.find_user` matches it: the command found the user that way.
+        query = query.where(func.lower(User.email) == email.strip().lower())
     else:
         query = query.where(or_(DestinationCheck.checked_at.is_(None), DestinationCheck.checked_at < now - LIGHT_EVERY))
     targets: list[Target] = []

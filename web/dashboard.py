@@ -17,6 +17,7 @@ from jobs.copy_checks import current_problems
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
 from web.auth import signed_in_row
+from web.destination_places import places
 from web.export_now import ExportNowForm
 from web.run_view import ACTIVE, last_export, run_views
 
@@ -58,7 +59,7 @@ def index() -> str:
     archives = session.scalars(_ARCHIVES, uid).all()
     recent = session.scalars(_RECENT_RUNS, uid).all()
     schedule = session.scalars(_SCHEDULE, uid).first()
-    destinations = session.scalars(_DESTINATIONS, uid).all()
+    where = places(session.scalars(_DESTINATIONS, uid).all(), user)  # a waiting address is not a place yet
     views = run_views(session, recent, user.timezone)
     return render_template(
         "dashboard.html",
@@ -71,7 +72,8 @@ def index() -> str:
         last=last_export(recent, archives[0] if archives else None, user.timezone, views),
         schedule=schedule,
         schedule_words=schedule_words(schedule),
-        destinations=destinations,
+        destinations=where.receiving,
+        waiting=where.waiting,
         copy_problems=current_problems(session, user.id),
         form=ExportNowForm(),
     )

@@ -23,7 +23,14 @@ from jobs.audit_search import support_action_count, support_actions, support_vie
 from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.base import utcnow
 from web.redirects import safe_next
-from web.run_detail import attempt_views, fidelity_view, owner_events, stage_timings
+from web.run_detail import (
+    attempt_views,
+    fidelity_view,
+    kept_here_words,
+    owner_events,
+    skipped_destinations,
+    stage_timings,
+)
 from web.run_view import ACTIVE, RunView, run_views, state_words
 
 bp = Blueprint("history", __name__)
@@ -97,10 +104,16 @@ def run_detail(run_id: str) -> str:
     run = session.get(ExportRun, run_id)
     if run is None or run.user_id != user.id:
         abort(404, NO_SUCH_RUN)
+    view = run_views(session, [run], user.timezone, now=utcnow())[0]
+    skipped = skipped_destinations(session, run, user)
+    outcome, deliveries = kept_here_words(view, skipped) if view.kept_here else (view.detail, "")
     return render_template(
         "run.html",
         user=user,
-        run=run_views(session, [run], user.timezone, now=utcnow())[0],
+        run=view,
+        skipped=skipped,
+        outcome=outcome,
+        deliveries=deliveries,
         archive=_kept(run.archive),
         stages=stage_timings(run.history),
         attempts=attempt_views(session, run.id),

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from exporters.archive.changes import summary as changes_summary
 from exporters.archive.differences import readback_summary
 from jobs.run_lifecycle import STAGE_EVENT
-from store import DeliveryAttempt, Destination, ExportFidelity, ExportRun, RunEvent
-from web.run_view import stage_words
+from store import DeliveryAttempt, Destination, ExportFidelity, ExportRun, RunEvent, User
+from web.destination_places import Waiting, waiting_words
+from web.run_view import RunView, stage_words
 
 # History lines that end an attempt, and so the stage that was going on.
 _ENDS = frozenset({"retry", "failed", "delivered", "cancelled", "requeued"})
@@ -278,3 +279,41 @@ def attempt_views(session: Session, run_id: str) -> list[AttemptView]:
         )
         for a in attempts
     ]
+
+
+def skipped_destinations(session: Session, run: ExportRun, user: User) -> list[Waiting]:
+    """The destinations `run` did not send to because they waited for a confirmation, in their words now.
+
+    Why from the run's own history: the executor wrote "Not sent to LABEL. ..." for each one it
+    skipped (`jobs.destination_consent.waiting_destinations`), so a page names those of this run,
+    not whichever wait today. A destination removed since is left out (its label is gone with it).
+    """
+    said = [event.message for event in run.history]
+    rows = session.scalars(select(Destination).where(Destination.user_id == user.id).order_by(Destination.id))
+    return [
+        Waiting(row.label, waiting_words(row, user))
+        for row in rows
+        if any(f"Not sent to {row.label}. " in message for message in said)
+    ]
+
+
+def kept_here_words(view: RunView, skipped: list[Waiting]) -> tuple[str, str]:
+    """(the outcome's words, the deliveries' words) of a delivered run that sent its archive nowhere.
+
+    Why: with an email address waiting for its owner, the page said "Add a destination" and "No
+    destination is set" (user trial); after the archive was deleted it still said "ready to download".
+    """
+    kept = (
+        f"The archive was kept here only, and was deleted on {view.archive_deleted}."
+        if view.archive_deleted
+        else "The archive is kept here only."
+    )
+    if skipped:
+        not_sent = "Not sent to " + "; ".join(w.line for w in skipped) + "."
+        return f"{kept} {not_sent}", f"{not_sent} {kept}"
+    where = (
+        f"kept here only, and was deleted on {view.archive_deleted}"
+        if view.archive_deleted
+        else "kept here, ready to download"
+    )
+    return view.detail, f"No destination was set, so the archive was {where}."

@@ -42,6 +42,7 @@ from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
 from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
+from web.destination_places import places
 from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, SealKeyForm, TokenForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -110,7 +111,8 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "zones": zone_names(),
         "server_vcard": current_app.config["VCARD_VERSION"],
         "tokens": api_tokens.list_tokens(get_session(), user.id),
-        "destinations": list_destinations(get_session(), user),
+        # Only those that receive archives count as places; a waiting address is named as waiting.
+        "places": places(list_destinations(get_session(), user), user),
         "new_token": None,
         "paused": getattr(find_schedule(get_session(), user), "paused_reason", None),
     }

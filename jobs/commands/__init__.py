@@ -20,7 +20,7 @@ from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME, startup_refusal
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
-from errors import InvalidInput, Stopped, stop_on_signals
+from errors import InvalidInput, Stopped, stop_on_signals, stopped_says
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import KINDS, account_counts, counts_line
 from exporters.archive.helper import HelperFailed
@@ -322,6 +322,10 @@ def _key_text(value: str) -> str:
         raise click.ClickException(f"--encrypt-to: {value}: {exc}") from None
 
 
+# What a stopped verify says to do (`errors.Stopped.again`): it writes no file, so nothing was changed.
+VERIFY_AGAIN = "check the archive"
+
+
 @click.command("verify")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -358,6 +362,7 @@ def _key_text(value: str) -> str:
     help="NOT OK unless the archive carries a valid signature by a key of the key set.",
 )
 @with_appcontext
+@stopped_says(VERIFY_AGAIN)
 def verify_command(
     archive: Path,
     processes: int | None,
@@ -380,7 +385,7 @@ def verify_command(
     try:
         _verify(archive, processes, fresh, keys_file, expect, require_signature)
     except Stopped as exc:
-        exc.again = "check the archive"  # it writes no archive file: nothing to remove, nothing half-done
+        exc.again = VERIFY_AGAIN  # it writes no archive file: nothing to remove, nothing half-done
         raise
 
 
@@ -470,11 +475,11 @@ def _check_expected_digest(archive: Path, expect: str) -> None:
     "--replace",
     is_flag=True,
     help="Replace the data the account already holds (of the kinds the archive holds); without it, "
-    "an account that holds data is left alone.",
+    "an account that holds data, or an existing account the archive was not made for, is left alone.",
 )
 @with_appcontext
 def restore_command(archive: Path, email: str, replace: bool) -> None:
-    """Read ARCHIVE back into the store as EMAIL's data (an account holding data needs --replace)."""
+    """Read ARCHIVE back into the store as EMAIL's data (--replace for an account holding data or another's)."""
     try:
         email = canonical.email_address(email)
     except ValueError as exc:
@@ -483,9 +488,12 @@ def restore_command(archive: Path, email: str, replace: bool) -> None:
     with get_db().session() as session:
         refuse_staff_data(session, email)
         existed = find_user(session, email) is not None
-        held = None if replace else data_held(session, email)
+        held_before = data_held(session, email)
+    held = None if replace else held_before
     if held is not None:  # asked first, so a refusal comes before the archive is read in full
         _refuse_replacing(HoldsData(email, held), made_for)
+    if existed and not replace and made_for and made_for.lower() != email.lower():
+        _refuse_other_owner(email, made_for)
     _refuse_sealed(archive, "lifeboat restore {plain} --email " + email + (" --replace" if replace else ""))
     try:
         restored = restore_archive(get_db(), archive, email, keys=_verify_keys(None), replace=replace)
@@ -494,10 +502,17 @@ def restore_command(archive: Path, email: str, replace: bool) -> None:
     except InvalidInput as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         raise click.ClickException("\n".join([f"{archive}: cannot restore: {first}", *rest])) from None
-    what = "replaced its" if existed else "a new account with its"
+    # "replaced" only when something was there: an existing account that held nothing was restored into.
+    kinds = ", ".join(restored.kinds) or "data"
+    headline = (
+        f"Restored {restored.email} (a new account with its {kinds})"
+        if not existed
+        else f"Restored {restored.email} (replaced its {kinds})"
+        if held_before
+        else f"Restored into {restored.email}, an account that held nothing ({kinds})"
+    )
     click.echo(
-        f"Restored {restored.email} ({what} {', '.join(restored.kinds) or 'data'}): "
-        f"{counts_line(restored.counts.as_dict(), restored.kinds or KINDS)}.\n  {restored.signature.line()}"
+        f"{headline}: {counts_line(restored.counts.as_dict(), restored.kinds or KINDS)}.\n  {restored.signature.line()}"
     )
     for line in restored.unkept.summary():  # never dropped silently: how many items, then which and what
         click.echo(f"  {line}")
@@ -516,6 +531,18 @@ def _refuse_replacing(held: HoldsData, made_for: str | None) -> NoReturn:
     raise click.ClickException(
         f"{held.email} already holds {counts_line(held.counts.as_dict())}{other}. Nothing was changed: "
         "add --replace to replace its data with the archive's, or give another --email."
+    )
+
+
+def _refuse_other_owner(email: str, made_for: str) -> NoReturn:
+    """One line: the account exists, the archive is someone else's, and the flag that restores it anyway.
+
+    Why refuse even an empty account: it is a person's account, and another person's data put into it
+    by a typo in --email is as wrong there as over data (user trial).
+    """
+    raise click.ClickException(
+        f"{email} is an existing account and the archive was made for {made_for}. Nothing was changed: "
+        f"add --replace to restore {made_for}'s archive into {email}, or give another --email."
     )
 
 

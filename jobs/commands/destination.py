@@ -11,6 +11,7 @@ destination.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
+from config import BY_NAME, is_set
 from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
@@ -35,6 +37,27 @@ from store import Destination, User
 from store.accounts import find_user
 from store.base import is_row_id
 from store.db import get_db
+
+
+def _plain(value: object) -> str:
+    """JSON for what the standard encoder cannot write: times as ISO 8601, as the API writes them."""
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+def _warn_of_the_default_address() -> None:
+    """One line when a confirmation link was built from BASE_URL's default, which may not be where Lifeboat is.
+
+    Why: `serve` points BASE_URL at where it listens (`cli.follow_listener`), but a CLI command runs
+    apart from it, so with LIFEBOAT_BASE_URL unset its link named http://127.0.0.1:5000 (user trial).
+    """
+    default = BY_NAME["BASE_URL"].default
+    if is_set("BASE_URL") or current_app.config["BASE_URL"] != default:
+        return
+    click.echo(
+        f"Note: LIFEBOAT_BASE_URL is not set, so the link points at the default address {default}; "
+        "set LIFEBOAT_BASE_URL to the address people reach Lifeboat at, then send the link again.",
+        err=True,
+    )
 
 
 @click.group("destination")
@@ -115,7 +138,7 @@ def add_s3(email: str, **options: Any) -> None:
             row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(json.dumps(public_view(row), indent=2, default=str))
+        click.echo(json.dumps(public_view(row), indent=2, default=_plain))
 
 
 @destination.command("add-email")
@@ -137,13 +160,14 @@ def add_email(email: str, to: str | None) -> None:
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
         shown, own = public_view(row, user=user), user.email
-        click.echo(json.dumps(shown, indent=2, default=str))
+        click.echo(json.dumps(shown, indent=2, default=_plain))
     if not shown["confirmed"] and to and to.strip().lower() != own:  # the link leaves once this committed (above)
         click.echo(
             f"Waiting for confirmation: a link went to {to}, and a notice to {own}; "
             "nothing is sent there until someone there follows it.",
             err=True,
         )
+        _warn_of_the_default_address()
 
 
 @destination.command("edit")
@@ -174,7 +198,10 @@ def edit_command(email: str, destination_id: str | None, **changes: Any) -> None
         except InvalidInput as exc:
             raise click.ClickException(_one_line(exc)) from None
         assert row is not None  # `_owner` found it
-        click.echo(json.dumps(public_view(row), indent=2, default=str))
+        shown = public_view(row, user=owner)
+        click.echo(json.dumps(shown, indent=2, default=_plain))
+    if changes.get("to") and shown.get("confirmation_sent_at") is not None:  # a new address: a link went to it
+        _warn_of_the_default_address()
     _probe(registry, number)
 
 
@@ -185,7 +212,7 @@ def list_command(email: str) -> None:
     """Show EMAIL's destinations (never their secrets)."""
     with get_db().session() as session:
         rows = public_views(session, _user(session, email))  # with what the last check found (scrub)
-    click.echo(json.dumps(rows, indent=2, default=str))
+    click.echo(json.dumps(rows, indent=2, default=_plain))
 
 
 @destination.command("test")

@@ -36,7 +36,9 @@ def scrub_command(email: str | None, deep: bool | None) -> None:
                 raise click.ClickException(f"No user {email!r}: give the email address the account signs in with.")
     found = scrub(get_context(), email=email, deep=deep)
     if not found:
-        click.echo("Nothing to check: no S3 destination has a delivered archive that is due.")
+        # With EMAIL every destination is checked whatever its date: none found means none to check, not "not due".
+        whose = f"{email} has no S3 destination with a delivered archive" if email is not None else None
+        click.echo(f"Nothing to check: {whose or 'no S3 destination has a delivered archive that is due'}.")
         return
     for finding in found:
         click.echo(f"destination {finding.destination_id} (user {finding.user_id}): {finding.line}")

@@ -96,6 +96,26 @@ def test_a_deleted_copy_is_a_warning_in_the_runs_history_and_the_command_exits_1
     assert unknown.exit_code != 0 and unknown.output.count("\n") == 1 and "No user" in unknown.output
 
 
+def test_scrub_matches_the_address_in_any_letter_case_as_the_user_lookup_does(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, runner: FlaskCliRunner
+) -> None:
+    destination_id, _, _ = delivered(bucket_app, alice, moto_server, s3_bucket)
+    result = runner.invoke(args=["scrub", "ALICE@Example.com", "--light"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 healthy." in result.output and f"destination {destination_id} " in result.output
+    assert checked(bucket_app, destination_id).state == HEALTHY
+
+
+def test_scrub_of_a_user_without_a_delivered_s3_archive_does_not_say_due(
+    bucket_app: Flask, alice: Account, runner: FlaskCliRunner
+) -> None:
+    with get_context(bucket_app).db.session(write=True) as session:
+        session.add(User(email="carol@example.com"))
+    result = runner.invoke(args=["scrub", "carol@example.com"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Nothing to check: carol@example.com has no S3 destination with a delivered archive.\n"
+
+
 def test_two_scrubbers_check_a_destination_once_and_a_dead_ones_claim_falls_due_again(
     bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
 ) -> None:

@@ -134,15 +134,41 @@ def test_restore_of_an_own_archive_into_an_account_holding_data_names_only_the_f
     assert "made for" not in refused.output and "add --replace" in refused.output
 
 
-def test_restore_into_an_existing_account_that_holds_nothing_needs_no_flag(
+def test_restore_of_its_own_archive_into_an_existing_account_that_holds_nothing_needs_no_flag_and_says_into(
     runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path, now: dt.datetime
 ) -> None:
     with db.session(write=True) as session:
         session.add(User(email="empty@example.com"))
-    archive = archive_of(alice, tmp_path, "alice.zip", now)
+    archive = archive_of(dataclasses.replace(alice, email="empty@example.com"), tmp_path, "own.zip", now)
     result = runner.invoke(args=["restore", str(archive), "--email", "empty@example.com"])
     assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "Restored into empty@example.com, an account that held nothing (contacts, calendars, notes): "
+    )
+    assert "replaced" not in result.output
     assert _contacts_of(db, "empty@example.com") == 3
+
+
+def test_restore_of_another_persons_archive_into_an_existing_empty_account_is_refused_without_replace(
+    runner: FlaskCliRunner, db: Database, alice: Account, tmp_path: Path, now: dt.datetime
+) -> None:
+    with db.session(write=True) as session:
+        session.add(User(email="bob@example.com"))
+    archive = archive_of(alice, tmp_path, "alice.zip", now)
+    refused = runner.invoke(args=["restore", str(archive), "--email", "bob@example.com"])
+    assert refused.exit_code == 1, refused.output
+    assert refused.output == (
+        "Error: bob@example.com is an existing account and the archive was made for alice@example.com. "
+        "Nothing was changed: add --replace to restore alice@example.com's archive into bob@example.com, "
+        "or give another --email.\n"
+    )
+    assert _contacts_of(db, "bob@example.com") == 0
+    result = runner.invoke(args=["restore", str(archive), "--email", "bob@example.com", "--replace"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Restored into bob@example.com, an account that held nothing (")
+    assert "replaced" not in result.output
+    assert "Note: the archive was made for alice@example.com; its data is now bob@example.com's." in result.output
+    assert _contacts_of(db, "bob@example.com") == 3
 
 
 @pytest.mark.parametrize("email", ["", " ", "not-an-email", "x y@@example.com"])

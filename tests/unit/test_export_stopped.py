@@ -140,6 +140,38 @@ def test_a_verify_stopped_by_a_signal_says_it_changed_nothing_rather_than_that_f
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
+def test_a_verify_stopped_while_its_app_loads_already_says_it_changed_nothing(
+    runner: FlaskCliRunner,
+    alice_id: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signals_caught: None,
+    signum: int,
+) -> None:
+    # `lifeboat verify` loads the app (`with_appcontext`) before its body runs: ~1 s of the trial's window.
+    exported = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path)])
+    archive = exported.output.splitlines()[0]
+    from flask.cli import ScriptInfo
+
+    real = ScriptInfo.load_app
+
+    def stopped_while_loading(self: ScriptInfo) -> Flask:
+        os.kill(os.getpid(), signum)
+        return real(self)
+
+    monkeypatch.setattr(ScriptInfo, "load_app", stopped_while_loading)
+    monkeypatch.setattr("flask.cli.current_app", None)  # as in a process of its own: no app until it loads
+    result = runner.invoke(args=["verify", archive, "--fresh"])
+    assert result.exit_code == 128 + signum, result.output
+    assert result.output == (
+        f"Error: Stopped by {signal.Signals(signum).name}; nothing was changed. "
+        "Run the same command again to check the archive.\n"
+    )
+    stopped_export = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path / "again")])
+    assert "its unfinished files were removed" in stopped_export.output  # the export's words are its own
+
+
 def test_the_next_export_removes_what_a_killed_export_left_but_not_what_a_live_one_writes(
     runner: FlaskCliRunner, archive_dir: Path, tmp_path: Path, alice_id: int, partial_writer: PartialWriter
 ) -> None:
