@@ -197,7 +197,9 @@ def run_view(
     elif kept_here and deleted_at is not None:
         label = f"Done; the archive was deleted on {deleted_words}."
     elif kept_here:
-        label = "Done: the archive is kept here only. Add a destination to have a copy elsewhere."
+        # No advice here: the label knows only the run, and "Add a destination" was untrue beside an
+        # email address waiting for its owner (user trial); the run page says which were skipped.
+        label = "Done: the archive is kept here only."
     elif run.state == "delivered":
         label = "Done: the archive is ready."
     elif run.state == "cancelled":
