@@ -23,13 +23,24 @@ proves the mailbox, and the recipient usually has no account here.
 
 Mail goes out after the transaction that started the wait commits, so a link
 never names a destination that was rolled back.
+
+Why a `MailBudget` is asked before each link (and why saving never depends on
+it): a mailbox must not be flooded with links however many accounts name it,
+but one account spending that budget must not stop another from saving the
+address. So the destination is always saved; when the mailbox's budget is
+spent, it waits with no link sent (`confirm_sent_at` stays empty) and its
+owner is told when "send the link again" can work. The budget is the web's
+(`web.destination_limits.MailboxBudget`, counted across accounts); the CLI,
+run by the operator, sends without one (`UNLIMITED`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import event
@@ -47,6 +58,28 @@ SALT = "lifeboat.destination-confirm.v1"
 PATH = "/destinations/confirm/"
 RESEND_AFTER = dt.timedelta(minutes=1)  # a second "send the link again" within this is refused: no mail floods
 _PENDING = "lifeboat.destination_confirmation.mail"
+_LINKS = "lifeboat.destination_confirmation.links"  # links queued in this transaction (not notices)
+
+
+class MailBudget(Protocol):
+    """How many confirmation links a mailbox may still get now (see the module docstring)."""
+
+    def take(self, to: str) -> bool:
+        """Use one link of `to`'s mailbox's budget; False (and nothing used) when it is spent."""
+
+    def wait(self, to: str) -> int:
+        """Seconds until `to`'s mailbox may get a link again (0 when it may now)."""
+
+
+class _Unlimited:
+    def take(self, to: str) -> bool:
+        return True
+
+    def wait(self, to: str) -> int:
+        return 0
+
+
+UNLIMITED: MailBudget = _Unlimited()
 
 
 @dataclass(frozen=True)
@@ -82,41 +115,66 @@ def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key, salt=SALT)
 
 
-def start(session: Session, links: Links, destination: Destination, user: User, *, now: dt.datetime) -> None:
+def start(
+    session: Session,
+    links: Links,
+    destination: Destination,
+    user: User,
+    *,
+    now: dt.datetime,
+    budget: MailBudget = UNLIMITED,
+) -> None:
     """Decide whether a new (or re-addressed) email destination waits; if it does, mail its link after commit.
 
     The account's own confirmed address is confirmed at once. Any other address
-    waits: the link goes to it, and a notice to the account's own address says
-    what was added and what to do if it was not them.
+    waits: the link goes to it (unless its mailbox's `budget` is spent: then
+    none goes, and `confirm_sent_at` stays empty), and a notice to the account's
+    own address says what was added and what to do if it was not them.
     """
     if destination.kind != "email" or is_account_address(destination, user):
         # The account's address: confirmed with the account (`receives`); a bucket needs no link.
         confirmed = destination.kind != "email" or user.email_confirmed_at is not None
         destination.confirmed_at, destination.confirm_sent_at = (now if confirmed else None), None
         return
-    destination.confirmed_at, destination.confirm_sent_at = None, now
-    session.flush()  # the id, for the token
     to = recipient(destination)
-    _after_commit(
-        session, links.smtp, account_mail.destination_confirmation(to, user.email, links.url(destination), links.hours)
-    )
+    sending = budget.take(to)
+    destination.confirmed_at, destination.confirm_sent_at = None, (now if sending else None)
+    session.flush()  # the id, for the token
+    if sending:
+        _queue_link(session, links, destination, user)
     page = f"{links.base_url.rstrip('/')}/settings/destinations"
     _after_commit(session, links.smtp, account_mail.destination_added(user.email, to, page))
 
 
+def _queue_link(session: Session, links: Links, destination: Destination, user: User) -> None:
+    mail = account_mail.destination_confirmation(
+        recipient(destination), user.email, links.url(destination), links.hours
+    )
+    _after_commit(session, links.smtp, mail)
+    session.info[_LINKS] = session.info.get(_LINKS, 0) + 1
+
+
 class Resent(enum.Enum):
     SENT = "sent"
-    TOO_SOON = "too soon"
+    TOO_SOON = "too soon"  # this destination's last link went out under RESEND_AFTER ago
+    MAILBOX_BUSY = "mailbox busy"  # the mailbox got its budget of links (from any account): `MailBudget.wait`
     NOT_WAITING = "not waiting"
 
 
 def resend(
-    session: Session, links: Links, user: User, destination_id: int, *, now: dt.datetime
+    session: Session,
+    links: Links,
+    user: User,
+    destination_id: int,
+    *,
+    now: dt.datetime,
+    budget: MailBudget = UNLIMITED,
 ) -> tuple[Resent, Destination] | None:
     """Mail the link again (after commit); None if the destination is not `user`'s.
 
     Refused within RESEND_AFTER of the last one, so the button cannot flood a
-    stranger's mailbox; a destination that already receives needs none.
+    stranger's mailbox, and while the mailbox's `budget` is spent; a
+    destination that already receives needs none.
     """
     row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
     if row is None or row.user_id != user.id:
@@ -125,10 +183,18 @@ def resend(
         return Resent.NOT_WAITING, row
     if row.confirm_sent_at is not None and now - row.confirm_sent_at < RESEND_AFTER:
         return Resent.TOO_SOON, row
+    if not budget.take(recipient(row)):
+        return Resent.MAILBOX_BUSY, row
     row.confirm_sent_at = now
-    mail = account_mail.destination_confirmation(recipient(row), user.email, links.url(row), links.hours)
-    _after_commit(session, links.smtp, mail)
+    _queue_link(session, links, row, user)
     return Resent.SENT, row
+
+
+def too_soon_for(row: Destination, now: dt.datetime) -> int:
+    """Seconds until `row`'s link may be sent again (RESEND_AFTER after the last); 0 if it may now."""
+    if row.confirm_sent_at is None:
+        return 0
+    return max(0, math.ceil((row.confirm_sent_at + RESEND_AFTER - now).total_seconds()))
 
 
 class Followed(enum.Enum):
@@ -195,8 +261,11 @@ def look(
 
 
 def mails_pending(session: Session) -> bool:
-    """Whether this transaction mails a link (and its notice) when it commits: what a per-mailbox limit counts."""
-    return bool(session.info.get(_PENDING))
+    """Whether this transaction mails a confirmation link when it commits: what a per-mailbox limit counts.
+
+    A notice to the account's own address alone (its link's mailbox budget was spent) is not a link.
+    """
+    return bool(session.info.get(_LINKS))
 
 
 def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.AccountMail) -> None:
@@ -205,11 +274,13 @@ def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.Accou
     if not pending:
 
         def sent(committed: Session) -> None:
+            committed.info.pop(_LINKS, None)
             for each in committed.info.pop(_PENDING, []):
                 account_mail.send_with(smtp, each)
 
         def dropped(rolled_back: Session) -> None:
             rolled_back.info.pop(_PENDING, None)
+            rolled_back.info.pop(_LINKS, None)
 
         event.listen(session, "after_commit", sent, once=True)
         event.listen(session, "after_rollback", dropped, once=True)

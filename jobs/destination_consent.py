@@ -45,6 +45,13 @@ def waiting_reason(destination: Destination, user: User) -> str | None:
         )
     to = recipient(destination)
     sent = destination.confirm_sent_at
+    if sent is None:  # saved while its mailbox had its budget of links (`jobs.destination_confirmation`)
+        return (
+            f"Waiting for confirmation: no link has been sent to {to} yet, because that mailbox had as many "
+            "confirmation links as Lifeboat sends one in an hour; nothing is sent there until someone there follows "
+            "one. Press “Send the link again” on the Destinations page later, "
+            f"or POST /api/v1/destinations/{destination.id}/confirmation."
+        )
     when = f" on {sent:%Y-%m-%d %H:%M} UTC" if sent is not None else ""
     # Read on the page, in the API and from the CLI (which has no resend command): both ways are named.
     return (

@@ -48,21 +48,49 @@ def external_id_for(user: User, key: str) -> str:
     return f"lifeboat-{user.id}-{digest[:16]}"
 
 
+class AlreadyAdded(InvalidInput):
+    """The account already has a destination delivering to that place; the message names it (label and id)."""
+
+
 def add_destination(
-    session: Session, registry: Registry, user: User, kind: str, label: str, settings: dict[str, Any]
+    session: Session,
+    registry: Registry,
+    user: User,
+    kind: str,
+    label: str,
+    settings: dict[str, Any],
+    *,
+    budget: confirmation.MailBudget = confirmation.UNLIMITED,
 ) -> Destination:
-    """Validate and store a destination; secret fields are encrypted, never stored in clear."""
+    """Validate and store a destination; secret fields are encrypted, never stored in clear.
+
+    An empty `label` gets `default_label`'s, so the page, the API and the CLI name the same destination alike.
+    `budget`: how many confirmation links the address's mailbox may still get (`jobs.destination_confirmation`).
+    """
     destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
     _store_checked(registry, user, destination, settings)
+    if not label:
+        destination.label = default_label(kind, destination.settings, user)[:200] or kind
     _refuse_twice(session, user, destination)
     session.add(destination)
     session.flush()
     # An address other than the account's own waits for its owner's yes; the link goes out after commit.
-    confirmation.start(session, confirmation.Links.of(registry), destination, user, now=utcnow())
+    confirmation.start(session, confirmation.Links.of(registry), destination, user, now=utcnow(), budget=budget)
     return destination
 
 
-def _place(destination: Destination) -> tuple[str, ...] | None:
+def default_label(kind: str, settings: dict[str, Any], user: User) -> str:
+    """The name a destination gets when none is chosen: `s3://bucket`, or `email address` (the account's own if none).
+
+    Why one function: the API named an address `x@…` and the page `email x@…`, so
+    one destination had two names depending on where it was added.
+    """
+    if kind == "email":
+        return f"email {settings.get('to') or user.email}"
+    return _auto_label(kind, settings)
+
+
+def _place(destination: Destination, user: User) -> tuple[str, ...] | None:
     """What names where `destination` delivers: the same place twice would get every archive twice.
 
     For S3 that is the endpoint, bucket and folder (as the backend reads them:
@@ -73,7 +101,8 @@ def _place(destination: Destination) -> tuple[str, ...] | None:
     """
     settings = destination.settings or {}
     if destination.kind == "email":
-        return (str(settings.get("to") or ""),)
+        # No `to` is the account's own address (`is_account_address`): the same place as naming it (CLI trial).
+        return (str(settings.get("to") or user.email).strip().lower(),)
     if destination.kind == "s3":
         endpoint = str(settings.get("endpoint_url") or "").strip().rstrip("/").lower()
         return (endpoint, str(settings.get("bucket") or ""), s3_folder(str(settings.get("prefix") or "")))
@@ -82,15 +111,18 @@ def _place(destination: Destination) -> tuple[str, ...] | None:
 
 def _refuse_twice(session: Session, user: User, destination: Destination) -> None:
     """`InvalidInput` if `user` already has a destination delivering to the same place (trial: three emails)."""
-    place = _place(destination)
+    place = _place(destination, user)
     if place is None:
         return
     same_kind = select(Destination).where(Destination.user_id == user.id, Destination.kind == destination.kind)
     for other in session.scalars(same_kind):
-        if other.id != destination.id and _place(other) == place:
-            raise InvalidInput(
-                f"You already have this destination ({other.label}): change or remove that one rather than add it twice"
+        if other.id != destination.id and _place(other, user) == place:
+            field = "to" if destination.kind == "email" else "bucket"
+            message = (
+                f"You already have this destination ({other.label}, id {other.id}): "
+                "change or remove that one rather than add it twice"
             )
+            raise AlreadyAdded(message, [(field, message)])
 
 
 def _store_checked(registry: Registry, user: User, destination: Destination, settings: dict[str, Any]) -> None:
@@ -144,7 +176,13 @@ EDITABLE = {
 
 
 def edit_destination(
-    session: Session, registry: Registry, user: User, destination_id: int, changes: dict[str, Any]
+    session: Session,
+    registry: Registry,
+    user: User,
+    destination_id: int,
+    changes: dict[str, Any],
+    *,
+    budget: confirmation.MailBudget = confirmation.UNLIMITED,
 ) -> Destination | None:
     """Change `user`'s destination in place; None if it is not theirs. Raises `InvalidInput` as adding does.
 
@@ -168,18 +206,19 @@ def edit_destination(
         # Both keys given: the stored ones are not read, so keys stored under a lost encryption key can be replaced.
         kept = registry.decrypt(row) if set(new_secrets) != set(SECRET_FIELDS) else {}
         settings.update({**kept, **new_secrets})
-    before, where, old_to = _auto_label(row.kind, row.settings), _place(row), str(row.settings.get("to") or "")
+    before, where = default_label(row.kind, row.settings, user), _place(row, user)
+    old_to = str(row.settings.get("to") or "")
     _store_checked(registry, user, row, settings)
-    if _place(row) != where:  # moved: not into another's place (twins made before the rule can still be fixed)
+    if _place(row, user) != where:  # moved: not into another's place (twins made before the rule can still be fixed)
         _refuse_twice(session, user, row)
         if row.kind == "email":  # a new address: its owner must agree first, as when adding it
-            confirmation.start(session, confirmation.Links.of(registry), row, user, now=utcnow())
+            confirmation.start(session, confirmation.Links.of(registry), row, user, now=utcnow(), budget=budget)
     if changes.get("label"):
         row.label = str(changes["label"])[:200]
-    elif row.label == before:  # a label the user did not choose follows the new bucket or address
-        row.label = _auto_label(row.kind, row.settings)[:200] or row.kind
-    elif row.kind == "email" and old_to and row.label == old_to:  # the API names one by its bare address
-        row.label = str(row.settings.get("to") or "")[:200] or row.kind
+    elif row.label == before or (row.kind == "email" and old_to and row.label == old_to):
+        # A label the user did not choose follows the new bucket or address (the API named one by its bare
+        # address before `default_label`).
+        row.label = default_label(row.kind, row.settings, user)[:200] or row.kind
     row.status, row.status_message, row.status_at = "untested", None, utcnow()
     return row
 
@@ -427,7 +466,13 @@ def _describe(
         # Its address changed then (or it was added): a delivery to the old address is not its last. Strictly
         # after: `at` is to the second, and the new address receives nothing until someone there said yes.
         attempts = attempts.where(DeliveryAttempt.at > row.confirm_sent_at)
-    last = session.scalar(attempts.order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc()).limit(1))
+    # While it waits, nothing went to its address yet: any attempt was to an earlier one (also when no link
+    # could be sent, and `confirm_sent_at` is empty).
+    last = (
+        session.scalar(attempts.order_by(DeliveryAttempt.at.desc(), DeliveryAttempt.id.desc()).limit(1))
+        if confirmed
+        else None
+    )
     return DestinationView(
         id=row.id,
         kind=row.kind,

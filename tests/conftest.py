@@ -300,6 +300,25 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
+def make_account(db: Database) -> Callable[[str], int]:
+    """`make_account("bob@example.com")`: one more account (address confirmed, the web tests' password); its id."""
+
+    def make(email: str) -> int:
+        from store import User
+        from store.base import utcnow
+        from store.passwords import hash_password
+        from tests.web.conftest import PASSWORD
+
+        with db.session(write=True) as session:
+            user = User(email=email, email_confirmed_at=utcnow(), password_hash=hash_password(PASSWORD))
+            session.add(user)
+            session.flush()
+            return user.id
+
+    return make
+
+
+@pytest.fixture
 def archive_dir(app: Flask) -> Path:
     return Path(app.config["ARCHIVE_DIR"])
 

@@ -16,6 +16,8 @@ never the secret key, and a form that failed is re-shown without it.
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
@@ -27,7 +29,8 @@ from delivery.s3.policy import iam_policy, trust_policy_json
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import run_retention, set_retention
 from jobs.destination_backends import Registry
-from jobs.destination_confirmation import Links, Resent, resend
+from jobs.destination_confirmation import UNLIMITED, Links, MailBudget, Resent, resend
+from jobs.destination_consent import is_account_address
 from jobs.destination_setup import (
     add_destination,
     describe_destinations,
@@ -38,7 +41,7 @@ from jobs.destination_setup import (
 from store import Destination, User, get_db, get_fresh_session, get_session
 from store.base import is_row_id, utcnow
 from web.destination_forms import EmailForm, RetentionForm, RowForm, S3Form, edit_changes, edit_form
-from web.destination_limits import counted, limit_links
+from web.destination_limits import MailboxBudget, counted, limit_links
 
 bp = Blueprint("destinations", __name__, url_prefix="/settings/destinations")
 
@@ -105,10 +108,10 @@ def index() -> Response:
     return _page()
 
 
-def _add(kind: str, label: str, settings: dict[str, Any]) -> int:
+def _add(kind: str, label: str, settings: dict[str, Any], budget: MailBudget = UNLIMITED) -> int:
     """Add a destination for the signed-in user; raises `InvalidInput` or `LifeboatError` with the words to show."""
     with get_db().session(write=True) as session:
-        return add_destination(session, _registry(), _user(session), kind, label, settings).id
+        return add_destination(session, _registry(), _user(session), kind, label, settings, budget=budget).id
 
 
 @bp.route("/s3", methods=["POST"])
@@ -142,16 +145,20 @@ def add_email() -> Response:
     if not form.validate_on_submit():
         return _page(400, email_form=form)
     to = (form.to.data or "").strip() or _user(get_session()).email
+    budget = MailboxBudget()
     try:
-        new_id = _add("email", f"email {to}", {"to": to})
+        new_id = _add("email", "", {"to": to}, budget)
     except InvalidInput as exc:
         form.to.errors = [message for _name, message in exc.problems] or [str(exc)]
         return _page(400, email_form=form)
     except LifeboatError as exc:
         return _page(409, email_form=form, email_error=str(exc))
-    if _waits(new_id):
+    waits = _waits(new_id)
+    if waits is Link.SENT:
         counted()
         flash(f"We emailed a link to {to}: nothing is sent there until someone there follows it. {NOTICE}", "info")
+    elif waits is Link.NOT_SENT:
+        flash(f"{to} is saved, but waits: {_not_sent_words(budget.wait(to))} {NOTICE}", "error")
     else:
         flash(f"Archives will also be emailed to {to}. Press “Test” to check the mail server.", "info")
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
@@ -160,11 +167,32 @@ def add_email() -> Response:
 NOTICE = "We also told your own address, in case it was not you."
 
 
-def _waits(destination_id: int) -> bool:
-    """Whether the destination just written waits for its address's owner (a fresh read: the write committed)."""
+class Link(enum.Enum):
+    """Whether the destination just written waits for its address's owner, and whether its link went out."""
+
+    SENT = "sent"
+    NOT_SENT = "not sent"  # the mailbox had its budget of links (`web.destination_limits.MailboxBudget`)
+
+
+def _waits(destination_id: int) -> Link | None:
+    """`Link` if the destination just written waits for its address's owner, else None (a fresh read: committed)."""
     session = get_fresh_session()
     row = session.get(Destination, destination_id)
-    return row is not None and row.kind == "email" and row.confirm_sent_at is not None and row.confirmed_at is None
+    if row is None or row.kind != "email" or row.confirmed_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or is_account_address(row, user):
+        return None
+    return Link.SENT if row.confirm_sent_at is not None else Link.NOT_SENT
+
+
+def _not_sent_words(seconds: int) -> str:
+    """Why no link went to a saved address, and when pressing “Send the link again” will work."""
+    when = (utcnow() + dt.timedelta(seconds=max(1, seconds))).strftime("%H:%M UTC")
+    return (
+        "too many confirmation links went to that mailbox lately, so none was sent now. "
+        f"Press “Send the link again” after {when}."
+    )
 
 
 @bp.route("/<int:destination_id>/confirmation", methods=["POST"])
@@ -173,18 +201,21 @@ def resend_confirmation(destination_id: int) -> Response:
     """Mail an email destination's confirmation link again (the first was lost, or expired)."""
     if not RowForm().validate_on_submit():
         abort(400)
+    budget = MailboxBudget()
     with get_db().session(write=True) as session:
-        done = resend(session, Links.of(_registry()), _user(session), destination_id, now=utcnow())
+        done = resend(session, Links.of(_registry()), _user(session), destination_id, now=utcnow(), budget=budget)
         if done is None:
             abort(404)
         outcome, row = done
         to = str(row.settings.get("to") or "")
+    busy = f"No link was sent to {to}: {_not_sent_words(budget.wait(to))}" if outcome is Resent.MAILBOX_BUSY else ""
     words = {
         Resent.SENT: (
             f"We emailed a new link to {to}. It works for {_registry().confirm_link_max_age // 3600} hours.",
             "info",
         ),
         Resent.TOO_SOON: ("A link went out less than a minute ago; wait a moment before asking again.", "error"),
+        Resent.MAILBOX_BUSY: (busy, "error"),
         Resent.NOT_WAITING: ("This destination needs no confirmation.", "info"),
     }
     flash(*words[outcome])
@@ -229,9 +260,10 @@ def edit(destination_id: int) -> Response:
     changes = edit_changes(form)
     if isinstance(form, EmailForm) and not changes["to"]:
         changes["to"] = _user(get_session()).email  # as when adding: empty means the account's address
+    budget = MailboxBudget()
     try:
         with get_db().session(write=True) as session:  # an error raised inside rolls the change back
-            edited = edit_destination(session, _registry(), _user(session), destination_id, changes)
+            edited = edit_destination(session, _registry(), _user(session), destination_id, changes, budget=budget)
             label = edited.label if edited is not None else None
     except InvalidInput as exc:
         for name, message in exc.problems:
@@ -245,11 +277,14 @@ def edit(destination_id: int) -> Response:
         abort(404)
     outcome = try_destination(get_db(), _registry(), destination_id, user_id)
     get_fresh_session()  # the request's read snapshot predates the change and the outcome
-    if isinstance(form, EmailForm) and old_to != changes["to"] and _waits(destination_id):  # a new address
+    waits = _waits(destination_id) if isinstance(form, EmailForm) and old_to != changes["to"] else None
+    if waits is Link.SENT:  # a new address
         counted()
         flash(
             f"{label}: saved. We emailed a link to the new address; nothing is sent there until it is followed.", "info"
         )
+    elif waits is Link.NOT_SENT:
+        flash(f"{label}: saved, but it waits: {_not_sent_words(budget.wait(str(changes['to'])))}", "error")
     else:
         flash(f"{label}: your changes are saved, and Lifeboat tested it again.", "info")
     if outcome is None:  # removed in between, in another tab

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,9 +252,31 @@ def test_the_api_adds_a_waiting_address_and_sends_its_link_again(
     added = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers).get_json()
     assert added["status"] == "waiting" and added["confirmed"] is False
     assert set(to_whom(wait_for_mail(mail, 2))) == {OTHER, OWN}
+    with db.session(write=True) as session:  # a minute later
+        stored = session.get(Destination, added["id"])
+        assert stored is not None and stored.confirm_sent_at is not None
+        stored.confirm_sent_at -= dt.timedelta(minutes=2)
     again = client.post(f"/api/v1/destinations/{added['id']}/confirmation", headers=headers)
-    assert again.status_code == 200 and again.get_json()["sent"] is False  # under a minute since the first
+    assert again.status_code == 200 and again.get_json()["sent"] is True
+    assert wait_for_mail(mail, 3)[2].rcpt_tos == [OTHER]
     assert client.post("/api/v1/destinations/999999/confirmation", headers=headers).status_code == 404
+
+
+def test_asking_the_api_for_the_link_again_within_a_minute_is_429_with_retry_after_and_sends_nothing(
+    app: Flask, db: Database, alice_user: int, mail: SmtpServer
+) -> None:
+    from tests.api.conftest import make_token
+
+    headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    client = app.test_client()
+    added = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers).get_json()
+    wait_for_mail(mail, 2)
+    too_soon = client.post(f"/api/v1/destinations/{added['id']}/confirmation", headers=headers)
+    assert too_soon.status_code == 429 and 50 <= int(too_soon.headers["Retry-After"]) <= 60
+    body = too_soon.get_json()
+    assert set(body) == {"code", "message"} and body["code"] == "too_many_requests"  # as POST /destinations' 429
+    assert "\n" not in body["message"] and "Retry-After" in body["message"]
+    assert_no_mail_beyond(mail, 2)
 
 
 def test_the_cli_adds_a_waiting_address_and_mails_its_link(
@@ -385,12 +408,14 @@ def test_changing_an_address_back_and_forth_stops_mailing_that_mailbox_on_the_pa
     assert_no_mail_beyond(mail, 6)
 
 
-def test_the_api_document_says_adding_or_changing_a_destination_may_answer_429() -> None:
+def test_the_api_document_says_adding_changing_or_resending_a_destinations_link_may_answer_429() -> None:
     from tests.api.test_openapi import APP
 
     paths = APP.test_client().get("/api/v1/openapi.json").get_json()["paths"]
     assert "429" in paths["/api/v1/destinations"]["post"]["responses"]
     assert "429" in paths["/api/v1/destinations/{destination_id}"]["patch"]["responses"]
+    resend = paths["/api/v1/destinations/{destination_id}/confirmation"]["post"]["responses"]["429"]
+    assert "Retry-After" in resend["description"]
 
 
 def test_a_changed_address_shows_no_delivery_to_the_old_one_and_a_name_that_was_the_old_address_follows_it(
@@ -411,9 +436,92 @@ def test_a_changed_address_shows_no_delivery_to_the_old_one_and_a_name_that_was_
     headers = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
     client = app.test_client()
     added = client.post("/api/v1/destinations", json={"kind": "email", "to": "first@example.net"}, headers=headers)
-    assert added.get_json()["label"] == "first@example.net"
+    assert added.get_json()["label"] == "email first@example.net"  # as the page names it
     new_id = added.get_json()["id"]
     patched = client.patch(f"/api/v1/destinations/{new_id}", json={"to": "second@example.net"}, headers=headers)
     shown = patched.get_json()["destination"]
-    assert shown["label"] == "second@example.net"
+    assert shown["label"] == "email second@example.net"
     assert f"POST /api/v1/destinations/{new_id}/confirmation" in shown["status_message"]
+    with db.session(write=True) as session:  # named by its bare address, as the API named one before
+        stored = session.get(Destination, new_id)
+        assert stored is not None
+        stored.label = "second@example.net"
+    patched = client.patch(f"/api/v1/destinations/{new_id}", json={"to": "third@example.net"}, headers=headers)
+    assert patched.get_json()["destination"]["label"] == "email third@example.net"
+
+
+def test_one_account_spending_a_mailboxs_links_cannot_stop_another_account_saving_that_address(
+    app: Flask, db: Database, alice_user: int, make_account: Callable[[str], int], mail: SmtpServer
+) -> None:
+    """A trial: any account could block an address for an hour, and its real owner could then not add it."""
+    from tests.api.conftest import make_token
+    from tests.web.conftest import sign_in
+
+    alice = {"Authorization": f"Bearer {make_token(db, alice_user)}"}
+    client = app.test_client()
+    for _ in range(3):  # the mailbox's whole budget of links for the hour
+        added = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=alice)
+        assert client.delete(f"/api/v1/destinations/{added.get_json()['id']}", headers=alice).status_code == 204
+    assert client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=alice).status_code == 429
+
+    bob = {"Authorization": f"Bearer {make_token(db, make_account('bob@example.com'))}"}
+    saved = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=bob)
+    assert saved.status_code == 201
+    shown = saved.get_json()
+    assert shown["status"] == "waiting" and shown["confirmation_sent_at"] is None
+    assert "no link has been sent" in shown["status_message"]
+    resend_at = dt.datetime.fromisoformat(shown["confirmation_resend_at"])
+    assert utcnow() + dt.timedelta(minutes=50) < resend_at <= utcnow() + dt.timedelta(hours=1, seconds=5)
+    assert client.get(f"/api/v1/destinations/{shown['id']}", headers=bob).get_json()["status"] == "waiting"
+    again = client.post(f"/api/v1/destinations/{shown['id']}/confirmation", headers=bob)
+    assert again.status_code == 429 and int(again.headers["Retry-After"]) > 60
+    assert again.get_json()["code"] == "too_many_requests"
+
+    make_account("carol@example.com")
+    carol = app.test_client()
+    assert sign_in(carol, "carol@example.com").status_code == 302
+    page = add_email(carol, OTHER.replace("@", "+carol@"))  # the same mailbox, on the page
+    assert page.status_code == 302
+    words = carol.get(PAGE).get_data(as_text=True)
+    assert "is saved, but waits: too many confirmation links went to that mailbox lately" in words
+    assert "Send the link again” after" in words
+    with db.session() as session:
+        carols = session.scalars(select(Destination).where(Destination.label.contains("+carol@"))).one()
+    resend = carol.post(
+        f"{PAGE}/{carols.id}/confirmation", data={"csrf_token": csrf_token(carol, PAGE)}, follow_redirects=True
+    )
+    assert "No link was sent to demo-copy+carol@example.net: too many confirmation links" in resend.get_data(
+        as_text=True
+    )
+
+    messages = wait_for_mail(mail, 8)  # alice: three links and three notices; bob and carol: a notice each
+    assert_no_mail_beyond(mail, 8)
+    mailbox = [m for m in messages if m.rcpt_tos[0].replace("+carol", "") == OTHER]
+    assert len(mailbox) == 3
+    assert {m.rcpt_tos[0] for m in messages} == {OTHER, OWN, "bob@example.com", "carol@example.com"}
+
+
+def test_a_mailbox_gets_no_more_than_its_budget_of_links_an_hour_however_many_accounts_add_it(
+    app: Flask, db: Database, alice_user: int, make_account: Callable[[str], int], mail: SmtpServer
+) -> None:
+    from tests.api.conftest import make_token
+
+    client = app.test_client()
+    accounts = [alice_user] + [make_account(f"user{n}@example.com") for n in range(3)]
+    added = []
+    for account in accounts:
+        headers = {"Authorization": f"Bearer {make_token(db, account)}"}
+        answer = client.post("/api/v1/destinations", json={"kind": "email", "to": OTHER}, headers=headers)
+        assert answer.status_code == 201  # each account may save it
+        added.append((headers, answer.get_json()))
+    assert [shown["confirmation_sent_at"] is not None for _, shown in added] == [True, True, True, False]
+    with db.session(write=True) as session:  # a minute later: the first account asks for its link again
+        stored = session.get(Destination, added[0][1]["id"])
+        assert stored is not None and stored.confirm_sent_at is not None
+        stored.confirm_sent_at -= dt.timedelta(minutes=2)
+    headers, first = added[0]
+    refused = client.post(f"/api/v1/destinations/{first['id']}/confirmation", headers=headers)
+    assert refused.status_code == 429 and "from any account" in refused.get_json()["message"]
+    messages = wait_for_mail(mail, 7)  # three links, four notices
+    assert_no_mail_beyond(mail, 7)
+    assert sum(1 for m in messages if m.rcpt_tos == [OTHER]) == 3

@@ -6,25 +6,41 @@ Secrets (access keys) go in and never come out: responses carry
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, NoReturn
 
-from flask import current_app
+from flask import abort, current_app
 
 from delivery.retention_policy import Decision, RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_retention
+from jobs.copy_checks import copy_checks
 from jobs.destination_backends import Registry
-from jobs.destination_confirmation import Links, Resent, mails_pending, resend
-from jobs.destination_setup import add_destination, checked_view, edit_destination, public_views, try_destination
+from jobs.destination_confirmation import Links, Resent, mails_pending, resend, too_soon_for
+from jobs.destination_consent import is_account_address, recipient
+from jobs.destination_setup import (
+    AlreadyAdded,
+    add_destination,
+    checked_view,
+    edit_destination,
+    public_view,
+    public_views,
+    try_destination,
+)
 from store import Destination, User, get_db, get_session
 from store.base import is_row_id, utcnow
 from web.api import retention_schemas, schemas
-from web.api.blueprint import bp, current_api_user, fail, user_id
-from web.destination_limits import counted, limit_links
+from web.api.blueprint import bp, current_api_user, error_response, fail, user_id
+from web.destination_limits import MailboxBudget, counted, limit_links
 
 TOO_MANY_LINKS_DOC = (
-    "Too many confirmation links went to this address (LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS, per mailbox, "
-    "shared with the web pages): try again after `Retry-After` seconds."
+    "This account sent too many confirmation links to this address (LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS, per "
+    "account and mailbox, shared with the web pages): try again after `Retry-After` seconds. When other accounts "
+    "spent the mailbox's budget, the destination is saved instead, waiting, with `confirmation_resend_at`."
+)
+TOO_SOON_DOC = (
+    "The last link went out under a minute ago, or the address's mailbox had its budget of links "
+    "(LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS, from any account): try again after `Retry-After` seconds."
 )
 
 
@@ -51,6 +67,16 @@ def get_destinations() -> list[dict[str, Any]]:
     return public_views(get_session(), current_api_user())
 
 
+@bp.route("/destinations/<int:destination_id>")
+@bp.response(200, schemas.DestinationSchema)
+def get_destination(destination_id: int) -> dict[str, Any]:
+    """One of your destinations, as an item of `GET /destinations` shows it (another account's id: 404)."""
+    session = get_session()
+    row = _own(session, destination_id)
+    user = current_api_user()
+    return public_view(row, copy_checks(session, user.id).get(row.id), user)
+
+
 @bp.route("/destinations", methods=["POST"])
 @limit_links  # an address is mailed a link: adding and removing it again must not flood its mailbox
 @bp.arguments(schemas.DestinationInSchema)
@@ -64,19 +90,30 @@ def post_destination(body: dict[str, Any]) -> dict[str, Any]:
     there follows the link. The account's own address is told it was added.
     """
     kind = body.pop("kind")
-    label = body.pop("label", "") or (f"s3://{body.get('bucket', '')}" if kind == "s3" else body.get("to", "email"))
+    label = body.pop("label", "")  # none: named as the page and the CLI name it (`default_label`)
+    budget = MailboxBudget()
     with get_db().session(write=True) as session:
         user = session.get(User, user_id())
         assert user is not None
         try:
-            row = add_destination(session, _registry(), user, kind, label, body)
+            row = add_destination(session, _registry(), user, kind, label, body, budget=budget)
+        except AlreadyAdded as exc:
+            fail(409, "destination_exists", str(exc).splitlines()[0])
         except InvalidInput as exc:
             fail(422, "invalid_destination", str(exc).splitlines()[0], exc.problems)
         except LifeboatError as exc:  # e.g. no encryption keys configured to store the secret
             fail(409, "cannot_store_destination", str(exc))
         if mails_pending(session):
             counted()
-        return checked_view(session, row)
+        return _with_resend_time(checked_view(session, row), row, user, budget)
+
+
+def _with_resend_time(shown: dict[str, Any], row: Destination, user: User, budget: MailboxBudget) -> dict[str, Any]:
+    """`shown` with `confirmation_resend_at` when the address waits but no link could be mailed now."""
+    waiting = row.kind == "email" and row.confirmed_at is None and not is_account_address(row, user)
+    if waiting and row.confirm_sent_at is None:
+        shown["confirmation_resend_at"] = utcnow() + dt.timedelta(seconds=max(1, budget.wait(recipient(row))))
+    return shown
 
 
 @bp.route("/destinations/<int:destination_id>/test", methods=["POST"])
@@ -114,11 +151,14 @@ def patch_destination(body: dict[str, Any], destination_id: int) -> dict[str, An
     status is cleared and the destination tested at once: `ok` and `message` say
     how that went, `destination` is what GET shows. Secrets are never returned.
     """
+    budget = MailboxBudget()
     with get_db().session(write=True) as session:
         user = session.get(User, user_id())
         assert user is not None
         try:
-            row = edit_destination(session, _registry(), user, destination_id, body)
+            row = edit_destination(session, _registry(), user, destination_id, body, budget=budget)
+        except AlreadyAdded as exc:
+            fail(409, "destination_exists", str(exc).splitlines()[0])
         except InvalidInput as exc:
             fail(422, "invalid_destination", str(exc).splitlines()[0], exc.problems)
         except LifeboatError as exc:  # e.g. the keys to read or store its secret are gone
@@ -127,26 +167,38 @@ def patch_destination(body: dict[str, Any], destination_id: int) -> dict[str, An
             fail(404, "not_found", "You have no destination with this id.")
         if mails_pending(session):
             counted()
-    return _tested(destination_id)
+        moved = "to" in body and row.confirm_sent_at is None
+        shown = _with_resend_time({}, row, user, budget) if moved else {}
+    tested = _tested(destination_id)
+    tested["destination"].update(shown)
+    return tested
 
 
 @bp.route("/destinations/<int:destination_id>/confirmation", methods=["POST"])
 @bp.response(200, schemas.DestinationConfirmationSchema)
+@bp.alt_response(429, schema=schemas.ErrorSchema, description=TOO_SOON_DOC)
 def resend_confirmation(destination_id: int) -> dict[str, Any]:
     """Email the confirmation link of a waiting email destination again (at most once a minute).
 
     A new email address gets nothing until someone there follows the link; it
     expires after LIFEBOAT_CONFIRM_LINK_MAX_AGE. `sent` is false (with why in
-    `message`) when the last link went out under a minute ago or the
-    destination needs no confirmation.
+    `message`) when the destination needs no confirmation. Within a minute of
+    the last link, or while the address's mailbox has had its budget of links
+    (from any account), the answer is 429 with `Retry-After`.
     """
+    budget = MailboxBudget()
+    now = utcnow()
     with get_db().session(write=True) as session:
         user = session.get(User, user_id())
         assert user is not None
-        done = resend(session, Links.of(_registry()), user, destination_id, now=utcnow())
+        done = resend(session, Links.of(_registry()), user, destination_id, now=now, budget=budget)
         if done is None:
             fail(404, "not_found", "You have no destination with this id.")
         outcome, row = done
+        if outcome is Resent.TOO_SOON:
+            _too_many(too_soon_for(row, now), RESENT_WORDS[outcome])
+        if outcome is Resent.MAILBOX_BUSY:
+            _too_many(budget.wait(recipient(row)), RESENT_WORDS[outcome])
         return {
             "sent": outcome is Resent.SENT,
             "message": RESENT_WORDS[outcome],
@@ -154,9 +206,18 @@ def resend_confirmation(destination_id: int) -> dict[str, Any]:
         }
 
 
+def _too_many(seconds: int, message: str) -> NoReturn:
+    """429 in the shape every 429 of the API has (`web.limits.too_many_attempts`), with `Retry-After`."""
+    abort(error_response(429, "too_many_requests", message, headers={"Retry-After": str(max(1, seconds))}))
+
+
 RESENT_WORDS = {
     Resent.SENT: "A new link went out; nothing is sent to this address until someone there follows it.",
-    Resent.TOO_SOON: "A link went out less than a minute ago; wait a moment before asking again.",
+    Resent.TOO_SOON: "A link went out less than a minute ago: try again after `Retry-After` seconds.",
+    Resent.MAILBOX_BUSY: (
+        "Too many confirmation links went to this address lately (from any account): "
+        "try again after `Retry-After` seconds."
+    ),
     Resent.NOT_WAITING: "This destination needs no confirmation.",
 }
 

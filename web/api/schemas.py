@@ -429,7 +429,19 @@ class DestinationSchema(Schema):
         },
     )
     confirmation_sent_at = fields.DateTime(
-        allow_none=True, required=True, metadata={"description": "When the latest link went out; null once confirmed."}
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "When the latest link went out; null once confirmed, or while none could be sent yet "
+            "(see confirmation_resend_at)."
+        },
+    )
+    confirmation_resend_at = fields.DateTime(
+        metadata={
+            "description": "Only in the answer to adding or changing an email address, when it was saved waiting "
+            "but no link was mailed: its mailbox had its hourly budget of links (from any account). From then, "
+            "POST …/confirmation can send it."
+        },
     )
     retention_summary = fields.String(
         allow_none=True,
