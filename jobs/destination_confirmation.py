@@ -213,6 +213,7 @@ class Confirmation:
     outcome: Followed
     to: str = ""  # the address the link confirms (empty when the link is not one of ours)
     account: str = ""  # whose archives, so the recipient knows what they agree to
+    owner_id: int | None = None  # an EXPIRED link: the account that added the address (it alone can resend)
 
 
 @dataclass(frozen=True)
@@ -237,11 +238,23 @@ def read(secret_key: str, max_age: int, token: str) -> Named | Followed:
     return Named(data["d"], data["t"], {k: data[k] for k in ("u", "c") if k in data})
 
 
+def expired_owner(secret_key: str, token: str) -> int | None:
+    """The account named in an expired (but genuine) link, so its signed-in owner can be told to resend it."""
+    try:
+        data = _serializer(secret_key).loads(token)  # the signature still counts; only the age is not checked
+    except BadSignature:
+        return None
+    owner = data.get("u") if isinstance(data, dict) else None
+    return owner if isinstance(owner, int) else None
+
+
 def look(
     session: Session, secret_key: str, max_age: int, token: str, *, confirm: bool, now: dt.datetime
 ) -> Confirmation:
     """What the link opens (`confirm=False`: for the page's question), or confirm it (idempotent)."""
     named = read(secret_key, max_age, token)
+    if named is Followed.EXPIRED:
+        return Confirmation(named, owner_id=expired_owner(secret_key, token))
     if isinstance(named, Followed):
         return Confirmation(named)
     to = named.to

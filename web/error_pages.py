@@ -109,6 +109,11 @@ def expired_form(error: CSRFError) -> Response:
 
         page, status = expired_sign_in()
         return Response(page, status=status, mimetype="text/html")
+    if request.endpoint == "destination_confirm.confirm" and not wants_json():
+        # Its reader usually has no account: "Sign in" would be no way forward (`web.destination_confirm`).
+        from web.destination_confirm import expired_form as expired_confirmation
+
+        return expired_confirmation(str((request.view_args or {}).get("token", "")))
     slug, title, message = EXPIRED_FORM
     return render(400, slug, title, message)
 

@@ -525,3 +525,37 @@ def test_a_mailbox_gets_no_more_than_its_budget_of_links_an_hour_however_many_ac
     messages = wait_for_mail(mail, 7)  # three links, four notices
     assert_no_mail_beyond(mail, 7)
     assert sum(1 for m in messages if m.rcpt_tos == [OTHER]) == 3
+
+
+def test_a_recipient_whose_form_expired_is_asked_again_or_told_the_link_expired_and_never_to_sign_in(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    """The trial: the recipient (no account, not signed in) pressed "Yes" on a page left open; told to sign in."""
+    add_email(signed_in, OTHER)
+    link = link_in(to_whom(wait_for_mail(mail, 2))[OTHER], PATH)
+    recipient = app.test_client()
+    token = csrf_token(recipient, link)
+    app.config["WTF_CSRF_TIME_LIMIT"] = 1  # the page was left open longer than its form lasts
+    time.sleep(2.1)
+    again = recipient.post(link, data={"csrf_token": token})
+    text = again.get_data(as_text=True)
+    assert again.status_code == 400 and "This form expired, so nothing was changed" in text
+    assert "Yes, send them to" in text and "Sign in" not in text  # the link still works: it asks again
+    assert destination(db, alice_user).confirmed_at is None
+
+    token = csrf_token(recipient, link)
+    app.config["CONFIRM_LINK_MAX_AGE"] = 1  # now the link has expired too
+    time.sleep(2.1)
+    expired = recipient.post(link, data={"csrf_token": token})
+    text = expired.get_data(as_text=True)
+    assert expired.status_code == 410 and "This link has expired" in text and "Sign in" not in text
+    assert "Ask the person who added your address to send you a new link" in text
+    assert "your Destinations page" not in text
+
+    owner = signed_in.get(link)  # the account that added the address, signed in: it can send a new link itself
+    text = owner.get_data(as_text=True)
+    assert owner.status_code == 410 and "Press “Send the link again” next to this address on your Destinations" in text
+    assert "Ask the person who added your address" not in text
+    owners_form = signed_in.post(link, data={"csrf_token": token})
+    assert "Press “Send the link again”" in owners_form.get_data(as_text=True)
+    assert destination(db, alice_user).confirmed_at is None
