@@ -117,12 +117,10 @@ def _refuse_twice(session: Session, user: User, destination: Destination) -> Non
     same_kind = select(Destination).where(Destination.user_id == user.id, Destination.kind == destination.kind)
     for other in session.scalars(same_kind):
         if other.id != destination.id and _place(other, user) == place:
-            field = "to" if destination.kind == "email" else "bucket"
-            message = (
+            raise AlreadyAdded(
                 f"You already have this destination ({other.label}, id {other.id}): "
                 "change or remove that one rather than add it twice"
             )
-            raise AlreadyAdded(message, [(field, message)])
 
 
 def _store_checked(registry: Registry, user: User, destination: Destination, settings: dict[str, Any]) -> None:

@@ -90,3 +90,10 @@ def test_one_address_gets_the_same_name_from_the_page_the_api_and_the_cli(
         f"email {OWN}",
         "email third@example.net",
     ]
+
+
+def test_the_api_document_says_adding_an_address_twice_answers_409() -> None:
+    from tests.api.test_openapi import APP
+
+    paths = APP.test_client().get("/api/v1/openapi.json").get_json()["paths"]
+    assert "destination_exists" in paths["/api/v1/destinations"]["post"]["responses"]["409"]["description"]

@@ -38,6 +38,11 @@ TOO_MANY_LINKS_DOC = (
     "account and mailbox, shared with the web pages): try again after `Retry-After` seconds. When other accounts "
     "spent the mailbox's budget, the destination is saved instead, waiting, with `confirmation_resend_at`."
 )
+ALREADY_ADDED_DOC = (
+    "`destination_exists`: the account already has a destination there (the same address, the account's own "
+    "whether named or left out, or the same bucket and folder); the message names it and its id. Also "
+    "`cannot_store_destination` when a secret cannot be stored (no encryption keys)."
+)
 TOO_SOON_DOC = (
     "The last link went out under a minute ago, or the address's mailbox had its budget of links "
     "(LIFEBOAT_ACCOUNT_MAIL_ACCOUNT_LIMITS, from any account): try again after `Retry-After` seconds."
@@ -81,6 +86,7 @@ def get_destination(destination_id: int) -> dict[str, Any]:
 @limit_links  # an address is mailed a link: adding and removing it again must not flood its mailbox
 @bp.arguments(schemas.DestinationInSchema)
 @bp.response(201, schemas.DestinationSchema)
+@bp.alt_response(409, schema=schemas.ErrorSchema, description=ALREADY_ADDED_DOC)
 @bp.alt_response(429, schema=schemas.ErrorSchema, description=TOO_MANY_LINKS_DOC)
 def post_destination(body: dict[str, Any]) -> dict[str, Any]:
     """Add an S3-compatible bucket (`bucket`, keys or `role_arn`, …) or an email address (`to`).
@@ -88,6 +94,8 @@ def post_destination(body: dict[str, Any]) -> dict[str, Any]:
     An email address other than the account's own is mailed a link and answers
     `status` "waiting", `confirmed` false: nothing is sent there until someone
     there follows the link. The account's own address is told it was added.
+    Without `label` it is named as the page and the CLI name it: `s3://bucket`
+    or `email address`.
     """
     kind = body.pop("kind")
     label = body.pop("label", "")  # none: named as the page and the CLI name it (`default_label`)
