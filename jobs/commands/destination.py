@@ -157,8 +157,8 @@ def add_email(email: str, to: str | None) -> None:
         settings: dict[str, Any] = {"to": to} if to else {}
         try:  # named as the page and the API name it (`default_label`)
             row = add_destination(session, registry, user, "email", "", settings)
-        except InvalidInput as exc:  # one line: e.g. "You already have this destination (email …, id 3): …"
-            raise click.ClickException(str(exc).splitlines()[0]) from None
+        except InvalidInput as exc:  # one line: "to: …", or "You already have this destination (email …, id 3): …"
+            raise click.ClickException(_one_line(exc)) from None
         shown, own = public_view(row, user=user), user.email
         click.echo(json.dumps(shown, indent=2, default=_plain))
     if not shown["confirmed"] and to and to.strip().lower() != own:  # the link leaves once this committed (above)
