@@ -65,7 +65,7 @@ class MailBudget(Protocol):
     """How many confirmation links a mailbox may still get now (see the module docstring)."""
 
     def take(self, to: str) -> bool:
-        """Use one link of `to`'s mailbox's budget; False (and nothing used) when it is spent."""
+        """Use one link of `to`'s mailbox's budget; False when it is spent (then no link may go)."""
 
     def wait(self, to: str) -> int:
         """Seconds until `to`'s mailbox may get a link again (0 when it may now)."""
