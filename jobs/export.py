@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 from exporters.archive.changes import ChangeLog
 from exporters.archive.differences import readback_summary, where_lines
 from exporters.archive.drill import Difference, DrillResult, drill
+from exporters.archive.drill_memo import DrillMemo
+from exporters.archive.drill_written import WrittenDrill
 from exporters.archive.layout import Bundle, counts_of_kinds
 from exporters.archive.manifest import ArchiveError, Manifest
 from exporters.archive.paths import sanitize_component
@@ -38,6 +40,7 @@ from exporters.archive.reader import ArchiveReader, open_archive, verify_archive
 from exporters.archive.reuse import ReuseStats
 from exporters.archive.signature import SigningKey
 from exporters.archive.writer import DeflatedEntry, Entry, RawEntry, write_archive
+from exporters.ical.writer import stamp_line
 from jobs.archive_options import VCARD_VERSIONS, kinds_of
 from jobs.export_cache import ItemCacheFile
 from jobs.export_split import CalendarsElsewhere, database_url, processes_for
@@ -192,9 +195,15 @@ def export_user(
 
     with contextlib.ExitStack() as stack:
         cache = stack.enter_context(ItemCacheFile(cache_dir, user.id)) if cache_dir is not None else None
+        warm = cache is not None and cache.holds_entries()
         if processes is None:
-            processes = processes_for(counts, kinds, url, warm_cache=cache is not None and cache.holds_entries())
+            processes = processes_for(counts, kinds, url, warm_cache=warm)
         split = processes > 1 and url is not None and "calendars" in kinds
+        # A first export's drill is done as the bundle writes (nothing is proven yet, so every item
+        # would be read back): `exporters.archive.drill_written`. A repeat's reads back what changed.
+        written = None
+        if fidelity_drill and cache is not None and not warm:
+            written = WrittenDrill(DrillMemo(cache), stamp_line(now), files.scratch())
         weights = _Weights(counts, split=split)
 
         def on_item(stage: str, done: int) -> None:
@@ -210,13 +219,20 @@ def export_user(
             scratch=files.scratch(),
             kinds=kinds,
             cache=cache,
+            written=written,
         )
         stack.callback(bundle.changes.close)  # its count and first few stay for the result
         entries: Iterable[Entry | DeflatedEntry | RawEntry] = bundle.entries()
         if split and url is not None:  # started once the cache is open: it joins this run's use of it
             elsewhere = stack.enter_context(
                 CalendarsElsewhere(
-                    url, user.id, now=now, timezone=user.timezone, cache_dir=cache_dir, scratch=files.scratch()
+                    url,
+                    user.id,
+                    now=now,
+                    timezone=user.timezone,
+                    cache_dir=cache_dir,
+                    scratch=files.scratch(),
+                    drill=written is not None,
                 )
             )
             entries = elsewhere.entries(bundle, counts)
@@ -224,7 +240,7 @@ def export_user(
         def readback(archive: ArchiveReader) -> DrillResult:
             if progress is not None:
                 progress(READBACK_STAGE, 96)  # its own stage: at 1x HEAVY it takes as long as the export's calendars
-            return _drilled(archive, reader, kinds, cache)
+            return _drilled(archive, reader, kinds, cache, written)
 
         archive_id = archive_id or new_id()
         filename = archive_filename(user, now)
@@ -316,7 +332,9 @@ def export_and_record(
     return result
 
 
-def _drilled(archive: ArchiveReader, reader: AccountReader, kinds: tuple[str, ...], cache: Any) -> DrillResult:
+def _drilled(
+    archive: ArchiveReader, reader: AccountReader, kinds: tuple[str, ...], cache: Any, written: WrittenDrill | None
+) -> DrillResult:
     """The fidelity drill; if it fails itself (a bug of ours), a result that says so rather than a failed export.
 
     Why not fail the export: the archive verified, and it is still the best copy
@@ -324,7 +342,7 @@ def _drilled(archive: ArchiveReader, reader: AccountReader, kinds: tuple[str, ..
     be told. Only the error's kind is logged: its message may quote the user's data.
     """
     try:
-        return drill(archive, reader, kinds=kinds, memo=cache)
+        return drill(archive, reader, kinds=kinds, memo=cache, written=written)
     except Exception as exc:
         log.error("fidelity drill failed", extra={"error": type(exc).__name__})
         stopped = Difference("archive", "(read back)", "(drill)", "completed", "stopped by an internal error")

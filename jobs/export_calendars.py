@@ -42,14 +42,17 @@ def export_calendars(request: dict[str, Any]) -> dict[str, Any]:
                 raise LookupError(f"no user {request['user']}")
             folder = request.get("cache")
             cache = stack.enter_context(ItemCacheFile(Path(folder), user.id, joins=True)) if folder else None
+            now = dt.datetime.fromisoformat(request["now"])
+            written = _written(cache, now, Path(request["scratch"])) if request.get("drill") and cache else None
             bundle = Bundle(
                 AccountReader(session, user),
-                now=dt.datetime.fromisoformat(request["now"]),
+                now=now,
                 timezone=request["timezone"],
                 progress=lambda stage, done: events.__setitem__(stage, done),
                 scratch=Path(request["scratch"]),
                 kinds=("calendars",),
                 cache=cache,
+                written=written,
             )
             with open(request["out"], "wb") as out:
                 members = [member.to_json() for member in pack_entries(bundle.calendar_entries(), out)]
@@ -60,7 +63,21 @@ def export_calendars(request: dict[str, Any]) -> dict[str, Any]:
         "events": events["calendars"],
         "hits": bundle.reuse.hits["events"],
         "misses": bundle.reuse.misses["events"],
+        "drilled": [] if written is None else [found.to_json() for found in written.calendars.values()],
     }
+
+
+def _written(cache: ItemCacheFile, now: dt.datetime, scratch: Path) -> Any:
+    """The drill done as the calendars are written (`exporters.archive.drill_written`).
+
+    Imported here, not at the top: it brings the readers (vobject, the iCalendar
+    reader), which a process that does not drill never uses.
+    """
+    from exporters.archive.drill_memo import DrillMemo
+    from exporters.archive.drill_written import WrittenDrill
+    from exporters.ical.writer import stamp_line
+
+    return WrittenDrill(DrillMemo(cache), stamp_line(now), scratch)
 
 
 def main(argv: list[str]) -> int:

@@ -47,6 +47,7 @@ from types import TracebackType
 from sqlalchemy.orm import Session
 
 from errors import LifeboatError
+from exporters.archive.drill_written import WrittenCalendar
 from exporters.archive.helper import Helper, HelperFailed
 from exporters.archive.layout import Bundle
 from exporters.archive.packed import PackedMember, pack_entries, raw_entries
@@ -127,7 +128,10 @@ class CalendarsElsewhere:
         timezone: str,
         cache_dir: Path | None,
         scratch: Path | None,
+        drill: bool = False,
     ) -> None:
+        """`drill`: the second process drills its calendars as it writes them (`exporters.archive.drill_written`);
+        what it found goes to the bundle's `written` with its answer."""
         # Dot-files in the scratch folder, as the zip's own temporary file: housekeeping removes
         # what a crash leaves there (`ArchiveFiles.stored_before`). mkstemp makes them 0600.
         self._scratch = scratch
@@ -144,6 +148,7 @@ class CalendarsElsewhere:
                     "cache": os.fspath(cache_dir) if cache_dir is not None else None,
                     "scratch": os.fspath(scratch) if scratch is not None else tempfile.gettempdir(),
                     "out": self._out,
+                    "drill": drill,
                 },
                 handle,
             )
@@ -186,6 +191,9 @@ class CalendarsElsewhere:
             same_account(answer["events"], len(calendars), counts)
             bundle.reuse.hits["events"] += answer["hits"]
             bundle.reuse.misses["events"] += answer["misses"]
+            if bundle.written is not None:
+                for row in answer.get("drilled") or ():
+                    bundle.written.done(WrittenCalendar.from_json(row))
             with open(self._out, "rb") as packed:
                 yield from bundle.placed_calendars(raw_entries(calendars, packed))
             bundle.progress("calendars", answer["events"])

@@ -59,6 +59,7 @@ from exporters.archive.drill_memo import (
     read_card_alone,
     split_cards,
 )
+from exporters.archive.drill_written import WrittenDrill, calendars_written, contacts_written
 from exporters.archive.layout import AccountSource
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.places import included_kinds
@@ -72,7 +73,12 @@ Loader = Callable[[], Any]
 
 
 def drill(
-    archive: ArchiveReader, source: AccountSource[Any], *, kinds: Iterable[str], memo: ItemCache | None = None
+    archive: ArchiveReader,
+    source: AccountSource[Any],
+    *,
+    kinds: Iterable[str],
+    memo: ItemCache | None = None,
+    written: WrittenDrill | None = None,
 ) -> DrillResult:
     """Compare every record `archive` holds with `source`'s, kind by kind in archive order.
 
@@ -82,7 +88,10 @@ def drill(
     `memo` (the user's item cache) and a versioned source, items whose exact
     bytes were read back equal to a record of the same version before are not
     parsed again, and those that are and pass are remembered
-    (`exporters.archive.drill_memo`).
+    (`exporters.archive.drill_memo`). With `written` (a first export's drill done as
+    the bundle wrote, `exporters.archive.drill_written`), the contacts and each
+    calendar it read back are taken from it when the archive holds exactly the bytes
+    it read; the others are read back here.
     """
     result = DrillResult()
     records = ArchiveRecords(archive)
@@ -93,6 +102,9 @@ def drill(
         "calendars": (_calendars, calendars_remembered),
         "notes": (_notes, notes_remembered),
     }
+    if written is not None:
+        steps["contacts"] = (_contacts, functools.partial(contacts_written, written))
+        steps["calendars"] = (_calendars, functools.partial(calendars_written, written))
     for kind in included_kinds(kinds):
         full, fast = steps[kind]
         if remembered is not None and fast is not None:

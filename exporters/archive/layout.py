@@ -24,6 +24,7 @@ manifest's `kinds` names what was included.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import struct
 import tempfile
@@ -99,6 +100,28 @@ class AccountSource(Protocol[K]):
     def notes(self) -> Iterable[Note]: ...
 
 
+class _CardsSeen(Protocol):
+    def card(self, version: Any, record: Contact | None, card: bytes) -> None: ...
+
+
+class _CalendarSeen(Protocol):
+    def head(self, data: bytes) -> None: ...
+    def event(self, version: Any, record: Event | None, chunk: bytes) -> None: ...
+    def spoil(self) -> None: ...
+    def tail(self, data: bytes) -> Any: ...
+
+
+class DrillAsWritten(Protocol):
+    """What the bundle tells a fidelity drill done as it writes (`exporters.archive.drill_written.WrittenDrill`):
+    each card and event it serialises now, with the record it was made from."""
+
+    def contacts_watch(self) -> _CardsSeen: ...
+    def calendar_watch(
+        self, path: str, info: CalendarInfo, load: Callable[[list[int]], Mapping[int, Any]]
+    ) -> _CalendarSeen: ...
+    def done(self, written: Any) -> None: ...
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where restore finds things: recorded in the manifest's `layout`."""
@@ -139,13 +162,16 @@ class Bundle:
         scratch: Path | None = None,
         kinds: Iterable[str] = KINDS,
         cache: ItemCache | None = None,
+        written: DrillAsWritten | None = None,
     ) -> None:
         """`now` is the export time (DTSTAMP of events that lack one), `timezone` the owner's
         zone (the VTIMEZONE that keeps a calendar without events a valid file), `scratch`
         the folder where path bookkeeping spills past a few thousand names, `kinds` the
         kinds of data to include (the rest is not read at all). With a `cache` and a
         source that gives content versions (`reuse.VersionedSource`), items whose bytes
-        the cache holds are not read or serialised again; the entries are the same bytes."""
+        the cache holds are not read or serialised again; the entries are the same bytes.
+        `written` (with a cache only) is shown each card and event serialised now and the
+        record it came from: the fidelity drill of a first export (`exporters.archive.drill_written`)."""
         self.kinds = included_kinds(kinds)
         self.source = source
         self.now = now
@@ -160,6 +186,7 @@ class Bundle:
         self._calendar_paths: list[str] = []
         self._note_paths: list[str] = []
         self.cache = cache if cache is not None and _is_versioned(source) else None
+        self.written = written if self.cache is not None else None
         self.reuse = ReuseStats()
         # What this export had to change (file names): the manifest's `changes` section.
         self.changes = ChangeLog(scratch=scratch)
@@ -233,6 +260,7 @@ class Bundle:
                 yield contact.uid, stem, card, deflate_segment(card)
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
+        watch = self.written.contacts_watch() if self.written is not None else None
         for batch in batches(versioned.contact_versions(), CONTACT_BATCH):
             keys = [item_key("contact", v.digest, self.vcard_version) if v.digest else "" for v in batch]
             found = self.cache.get_many([k for k in keys if k])
@@ -242,14 +270,18 @@ class Bundle:
             for version, key in zip(batch, keys, strict=True):
                 stem = _stem_of(version.formatted_name, _joined(version.given, version.family), version.uid)
                 pair = packed.get(key)
+                record = None
                 if pair is None:
-                    card = contact_to_vcard(records[version.key], self.vcard_version)
+                    record = records[version.key]
+                    card = contact_to_vcard(record, self.vcard_version)
                     pair = card, deflate_segment(card)
                     if key:
                         self.cache.put(key, pack_card(*pair))
                     self.reuse.misses["contacts"] += 1
                 else:
                     self.reuse.hits["contacts"] += 1
+                if watch is not None:
+                    watch.card(version, record, pair[0])
                 yield version.uid, stem, pair[0], pair[1]
 
     def _calendar_entries(self) -> Iterator[Entry]:
@@ -264,7 +296,7 @@ class Bundle:
                 zones = self.source.zones(key)
                 chunks = iter_calendar(info, events, zones, stamp=self.now, home_zone=self.timezone)
             else:
-                chunks = self._reused_calendar(key, info)
+                chunks = self._reused_calendar(key, info, path)
             # Cut into equal pieces on both paths: the zip writer gets the same writes either way.
             yield Entry(path, _rechunk(chunks))
         self.progress("calendars", self._events_done)
@@ -281,7 +313,7 @@ class Bundle:
         if before // 100 != self._events_done // 100:
             self.progress("calendars", self._events_done)
 
-    def _reused_calendar(self, key: Any, info: CalendarInfo) -> Iterator[bytes]:
+    def _reused_calendar(self, key: Any, info: CalendarInfo, path: str) -> Iterator[bytes]:
         """`iter_calendar`'s bytes, unchanged events' from the cache.
 
         Why runs of events: a lookup per event costs about as much again as the
@@ -294,6 +326,10 @@ class Bundle:
         assert self.cache is not None
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
         head, known = calendar_head(info, self.source.zones(key))
+        watch = None
+        if self.written is not None:
+            watch = self.written.calendar_watch(path, info, functools.partial(versioned.events_by_key, key))
+            watch.head(head)
         yield head
         written = bool(known)
         line = stamp_line(self.now)
@@ -312,6 +348,8 @@ class Bundle:
                     # Its events are wanted one by one as soon as one of them changes: used too.
                     self.cache.touch(item_key("event", v.digest or "") for v in run)
                     self.reuse.hits["events"] += len(run)
+                    if watch is not None:
+                        watch.spoil()  # no record here to compare with: read back from the archive
                     self._count(len(run))
                     written = True
                     yield text
@@ -329,9 +367,13 @@ class Bundle:
                         if kept:
                             self.cache.put(item, kept, group=run_key)
                         self.reuse.misses["events"] += 1
+                        if watch is not None:
+                            watch.event(version, event, chunk)
                     else:
                         reused.append(item)
                         self.reuse.hits["events"] += 1
+                        if watch is not None:
+                            watch.spoil()
                     kept_run.append(kept)
                     self._count(1)
                     written = True
@@ -341,7 +383,10 @@ class Bundle:
                     # so the run joined is one template whose slots all take this export's time.
                     self.cache.put(run_key, b"@" + b"".join(piece[1:] for piece in kept_run))
                     self.cache.regroup(reused, run_key)
-        yield calendar_tail(written, self.timezone)
+        tail = calendar_tail(written, self.timezone)
+        if watch is not None and self.written is not None:
+            self.written.done(watch.tail(tail))
+        yield tail
 
     def _one_event(self, calendar_key: Any, key: int) -> Event:
         """An event whose cached value turned out unusable: read now."""
@@ -498,12 +543,17 @@ def event_runs(versions: Iterable[V]) -> Iterator[list[V]]:
     run: list[V] = []
     for version in versions:
         run.append(version)
-        digest = version.digest
-        if digest is None or len(run) >= RUN_MAX or int(digest[:2], 16) < 256 // RUN_TARGET:
+        if ends_run(version, len(run)):
             yield run
             run = []
     if run:
         yield run
+
+
+def ends_run(version: _Versioned, length: int) -> bool:
+    """Whether a run of `length` items that `version` ends is cut there (`event_runs`' rule, for one item)."""
+    digest = version.digest
+    return digest is None or length >= RUN_MAX or int(digest[:2], 16) < 256 // RUN_TARGET
 
 
 def _run_key(run: Sequence[EventVersion]) -> str:

@@ -143,6 +143,10 @@ class ArchiveReader:
         """Yield the bytes of `path` in pieces, re-checked at the end; `KeyError` if not listed."""
         return _read_checked(self._file, *self._member(path))
 
+    def listed(self, path: str) -> ManifestFile:
+        """What the verified manifest lists for `path` (its SHA-256 and size); `KeyError` if nothing."""
+        return self._member(path)[1]
+
     def _member(self, path: str) -> tuple[Member, ManifestFile]:
         row = self._spool.first(f"SELECT {_JOINED} WHERE listed.path = ?", (path,))
         if row is None:

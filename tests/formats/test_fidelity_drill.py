@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from sqlalchemy import update
 from account.records import Account, Contact, Event, Note
 from account.sample import SampleSize, generate_account
 from exporters.archive import layout
+from exporters.archive.differences import DESCRIBED
 from exporters.archive.drill import DrillResult, drill
 from exporters.archive.drill_memo import memo_prefix
 from exporters.archive.reader import open_archive
@@ -112,9 +114,10 @@ def test_the_memo_reads_each_series_our_writer_emits_straight_from_its_bytes_and
     export: Callable[..., ExportResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import exporters.archive.drill_memo
+    import exporters.archive.drill_written
 
     account = generate_account("generated@example.com", SMALL, seed=5)
-    from exporters.ical.quick import read_block  # what drill_memo calls
+    from exporters.ical.quick import read_block  # what drill_memo and drill_written call
 
     taken: list[bool] = []
 
@@ -124,7 +127,8 @@ def test_the_memo_reads_each_series_our_writer_emits_straight_from_its_bytes_and
         return event
 
     monkeypatch.setattr(exporters.archive.drill_memo, "read_block", counting)
-    result = export(account, cache_dir=tmp_path / "cache")  # a first export: every group read
+    monkeypatch.setattr(exporters.archive.drill_written, "read_block", counting)
+    result = export(account, cache_dir=tmp_path / "cache")  # a first export: every group read (as written)
     assert result.drill is not None and result.drill.method == "memo"
     assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
     events = [e for c in account.calendars for e in c.events]
@@ -524,3 +528,124 @@ def test_a_card_file_that_is_not_its_card_in_the_address_book_is_named(
     assert result.drill is not None and result.drill.differences == 1
     (line,) = result.drill.lines()
     assert line.startswith("contact c-0001: (card file): expected its card, found contacts/cards/Dr. Bob M")
+
+
+# --- a first export's drill, done as the bundle writes (`exporters.archive.drill_written`) -------------
+
+
+@pytest.fixture
+def read_back(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The members the drill reads back from the archive instead of taking what was drilled as written."""
+    import exporters.archive.drill_memo as memo  # what drill_written falls back on
+
+    taken: list[str] = []
+    contacts, calendar = memo.contacts_remembered, memo.calendar_remembered
+
+    def contacts_read(*args: Any) -> None:
+        taken.append("contacts")
+        contacts(*args)
+
+    def calendar_read(*args: Any) -> None:
+        taken.append(args[-1])  # the calendar's path
+        calendar(*args)
+
+    monkeypatch.setattr(memo, "contacts_remembered", contacts_read)
+    monkeypatch.setattr(memo, "calendar_remembered", calendar_read)
+    return taken
+
+
+def test_a_first_export_drills_its_cards_and_events_as_written_and_reads_none_of_them_back(
+    export: Callable[..., ExportResult], alice: Account, read_back: list[str], tmp_path: Path
+) -> None:
+    result = export(alice, cache_dir=tmp_path / "cache")
+    assert result.drill is not None and read_back == []
+    assert (result.drill.items, result.drill.differences, result.drill.method) == (_items(alice), 0, "memo")
+    again = export(alice, cache_dir=tmp_path / "cache")  # its proofs are the read-back drill's: nothing parsed
+    assert again.drill is not None and again.drill.skipped == _memo_skips(alice)
+
+
+def test_a_writer_broken_on_a_first_export_is_named_as_the_read_back_drill_names_it(
+    export: Callable[..., ExportResult],
+    alice: Account,
+    broken: Callable[..., None],
+    read_back: list[str],
+    tmp_path: Path,
+) -> None:
+    broken("contact_to_vcard", _first_email_dropped)
+    broken("iter_calendar", _summary_changed, at=1, many=True)
+    broken("event_chunk", _summary_changed)
+    as_written = export(alice, cache_dir=tmp_path / "cache")
+    assert read_back == []
+    read_whole = export(alice)  # no cache: every member read back from the archive
+    assert as_written.drill is not None and read_whole.drill is not None
+    assert as_written.drill.differences == read_whole.drill.differences
+    assert 1 < as_written.drill.differences < DESCRIBED  # every difference in words, the first few in any order
+    assert sorted(as_written.drill.lines()) == sorted(read_whole.drill.lines())
+
+
+def test_a_member_whose_bytes_are_not_what_was_drilled_is_read_back_from_the_archive(
+    export: Callable[..., ExportResult],
+    alice: Account,
+    read_back: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import exporters.archive.drill_written as written
+
+    done = written.WrittenDrill.done
+
+    def misremembered(self: written.WrittenDrill, found: written.WrittenCalendar) -> None:
+        done(self, dataclasses.replace(found, sha256="0" * 64))
+
+    drilled = written.CardsWatch.drilled
+
+    def other_book(self: written.CardsWatch, *args: Any) -> Any:
+        self.book = hashlib.sha256(b"not the address book")
+        return drilled(self, *args)
+
+    monkeypatch.setattr(written.WrittenDrill, "done", misremembered)
+    monkeypatch.setattr(written.CardsWatch, "drilled", other_book)
+    result = export(alice, cache_dir=tmp_path / "cache")
+    assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
+    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"]]
+
+
+def test_a_calendar_with_no_event_is_read_back_and_the_others_taken_as_drilled_when_written(
+    export: Callable[..., ExportResult], alice: Account, read_back: list[str], tmp_path: Path
+) -> None:
+    first, *others = alice.calendars
+    account = dataclasses.replace(alice, calendars=(dataclasses.replace(first, events=()), *others))
+    result = export(account, cache_dir=tmp_path / "cache")
+    assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(account), 0)
+    assert read_back == result.info.manifest.meta["layout"]["calendars"][:1]  # its header is everything
+
+
+def test_a_written_drill_that_fails_itself_leaves_the_export_and_the_read_back_drill_to_it(
+    export: Callable[..., ExportResult],
+    alice: Account,
+    read_back: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import exporters.archive.drill_written as written
+
+    def failing(_data: bytes) -> None:
+        raise RuntimeError("a bug of ours")
+
+    def failing_cards(_cards: Any) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(written, "read_block", failing)
+    monkeypatch.setattr(written, "stream_vcards", failing_cards)
+    result = export(alice, cache_dir=tmp_path / "cache")
+    assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
+    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"]]
+
+
+def test_a_split_exports_calendars_are_drilled_as_written_in_its_second_process(
+    export: Callable[..., ExportResult], read_back: list[str], tmp_path: Path
+) -> None:
+    account = generate_account("split@example.com", SMALL, seed=6)
+    result = export(account, processes=2, cache_dir=tmp_path / "cache")
+    assert result.drill is not None and read_back == []
+    assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
