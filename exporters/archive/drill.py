@@ -59,7 +59,7 @@ from exporters.archive.drill_memo import (
     read_card_alone,
     split_cards,
 )
-from exporters.archive.drill_written import WrittenDrill, calendars_written, contacts_written
+from exporters.archive.drill_written import WrittenDrill, calendars_written, contacts_written, notes_written
 from exporters.archive.layout import AccountSource
 from exporters.archive.manifest import ArchiveError
 from exporters.archive.places import included_kinds
@@ -105,6 +105,7 @@ def drill(
     if written is not None:
         steps["contacts"] = (_contacts, functools.partial(contacts_written, written))
         steps["calendars"] = (_calendars, functools.partial(calendars_written, written))
+        steps["notes"] = (_notes, functools.partial(notes_written, written))
     for kind in included_kinds(kinds):
         full, fast = steps[kind]
         if remembered is not None and fast is not None:

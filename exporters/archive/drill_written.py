@@ -54,6 +54,7 @@ from exporters.archive.differences import (
     contact_id,
     differences_in,
     event_id,
+    note_id,
     short,
     unreadable,
     whole_item,
@@ -78,6 +79,7 @@ from exporters.archive.places import ADDRESS_BOOK, CARDS_DIR
 from exporters.archive.reader import ArchiveReader
 from exporters.ical.quick import read_block
 from exporters.ical.reader import UnreadableEvent, stream_calendar, stream_calendar_items
+from exporters.markdown.reader import read_note
 from exporters.vcard.reader import stream_vcards
 
 _BEGIN_EVENT = b"BEGIN:VEVENT\r\n"
@@ -424,6 +426,57 @@ class CardsWatch:
         return self.result
 
 
+class NotesWatch:
+    """The notes as `Bundle` writes them: `note` for each; `drilled` at the drill.
+
+    A note is read back with its attachments' bytes as written (`read_note` asks
+    for them by path); `drilled` takes the lot only if the verified manifest lists
+    every one of those files with the SHA-256 of the bytes read here.
+    """
+
+    def __init__(self, memo: DrillMemo) -> None:
+        self.memo = memo
+        self.result = DrillResult(method="memo")
+        self.proven: list[bytes] = []
+        self.paths: list[str] = []  # each note's .md, in order: the layout's `notes`
+        self.files: list[tuple[str, str]] = []  # (path, SHA-256) of every file read back
+        self.spoiled = False
+
+    def note(self, version: Any, record: Any, path: str, text: bytes, attachments: Mapping[str, bytes]) -> None:
+        """One note written now (`record` what it was made from; None: taken from the cache)."""
+        self.paths.append(path)
+        if self.spoiled:
+            return
+        if record is None:
+            self.spoiled = True
+            return
+        try:
+            digest = sha256(text)
+            self.files.append((path, digest))
+            self.files.extend((name, sha256(data)) for name, data in attachments.items())
+            key = b"" if version.attachments else self.memo.key("note", digest, version.digest)
+            found = read_note(path, text, attachments.__getitem__)
+            _compared(self.result, self.proven, "note", record, found, key, note_id)
+        except Exception:  # never the export's failure: the read-back drill says what is wrong
+            self.spoiled = True
+
+    def drilled(self, archive: ArchiveReader) -> DrillResult | None:
+        """The notes' result, their proofs kept, if the archive holds exactly the files read back; else None."""
+        if self.spoiled or list(archive.manifest.meta["layout"]["notes"]) != self.paths:
+            return None
+        self.spoiled = True  # once
+        try:
+            if any(archive.listed(path).sha256 != digest for path, digest in self.files):
+                return None
+        except KeyError:
+            return None
+        self.memo.begin("notes")
+        for key in self.proven:
+            self.memo.remember(key)
+        self.memo.end(None)  # as `drill_memo.notes_remembered`: notes are not taken whole
+        return self.result
+
+
 @dataclass
 class WrittenDrill:
     """The drill done as the bundle writes (see the module's docstring): one per export, given to `Bundle`.
@@ -437,11 +490,17 @@ class WrittenDrill:
     scratch: Path | None = None
     cards: CardsWatch | None = None
     calendars: dict[str, WrittenCalendar] = field(default_factory=dict)
+    notes: NotesWatch | None = None
 
     def contacts_watch(self) -> CardsWatch:
         if self.cards is None:
             self.cards = CardsWatch(self.memo)
         return self.cards
+
+    def notes_watch(self) -> NotesWatch:
+        if self.notes is None:
+            self.notes = NotesWatch(self.memo)
+        return self.notes
 
     def calendar_watch(
         self, path: str, info: CalendarInfo, load: Callable[[list[int]], Mapping[int, Any]]
@@ -489,3 +548,14 @@ def calendars_written(
             drill_memo.calendar_remembered(result, archive, source, memo, calendar_key, info, name)
         else:
             result.merge(found)
+
+
+def notes_written(
+    written: WrittenDrill, result: DrillResult, archive: ArchiveReader, source: Any, memo: DrillMemo
+) -> None:
+    """`drill_memo.notes_remembered`, from what was drilled as written when the archive holds those files."""
+    found = written.notes.drilled(archive) if written.notes is not None else None
+    if found is None:
+        drill_memo.notes_remembered(result, archive, source, memo)
+    else:
+        result.merge(found)

@@ -111,11 +111,18 @@ class _CalendarSeen(Protocol):
     def tail(self, data: bytes) -> Any: ...
 
 
+class _NotesSeen(Protocol):
+    def note(
+        self, version: Any, record: Note | None, path: str, text: bytes, attachments: Mapping[str, bytes]
+    ) -> None: ...
+
+
 class DrillAsWritten(Protocol):
     """What the bundle tells a fidelity drill done as it writes (`exporters.archive.drill_written.WrittenDrill`):
-    each card and event it serialises now, with the record it was made from."""
+    each card, event and note it serialises now, with the record it was made from."""
 
     def contacts_watch(self) -> _CardsSeen: ...
+    def notes_watch(self) -> _NotesSeen: ...
     def calendar_watch(
         self, path: str, info: CalendarInfo, load: Callable[[list[int]], Mapping[int, Any]]
     ) -> _CalendarSeen: ...
@@ -406,6 +413,7 @@ class Bundle:
                 self.progress("notes", done)
             return
         versioned: VersionedSource[Any] = self.source  # type: ignore[assignment]  # checked in __init__
+        watch = self.written.notes_watch() if self.written is not None else None
         done = 0
         for batch in batches(versioned.note_versions(), NOTE_BATCH):
             placed = [note_paths(v.title, v.notebook, v.attachments, self.paths) for v in batch]
@@ -425,14 +433,18 @@ class Bundle:
                     if key:
                         self.cache.put(key, text)
                     self.reuse.misses["notes"] += 1
+                    made = records[version.key]
                 else:
                     self.reuse.hits["notes"] += 1
+                    made = None
+                attachments = records[version.key].attachments if version.attachments else ()
+                if watch is not None:
+                    files = {path: a.data for path, a in zip(where.attachments, attachments, strict=True)}
+                    watch.note(version, made, where.markdown, text, files)
                 self._note_paths.append(where.markdown)
                 yield Entry(where.markdown, [text])
-                if version.attachments:
-                    attachments = records[version.key].attachments
-                    for path, attachment in zip(where.attachments, attachments, strict=True):
-                        yield Entry(path, [attachment.data])
+                for path, attachment in zip(where.attachments, attachments, strict=True):
+                    yield Entry(path, [attachment.data])
                 done += 1
                 self.progress("notes", done)
 

@@ -110,7 +110,7 @@ def test_a_generated_account_reads_back_with_no_difference(export: Callable[...,
     assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
 
 
-def test_the_memo_reads_each_series_our_writer_emits_straight_from_its_bytes_and_the_rest_as_a_stream(
+def test_the_drill_reads_each_event_group_our_writer_emits_straight_from_its_bytes_overrides_too(
     export: Callable[..., ExportResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import exporters.archive.drill_memo
@@ -133,7 +133,7 @@ def test_the_memo_reads_each_series_our_writer_emits_straight_from_its_bytes_and
     assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
     events = [e for c in account.calendars for e in c.events]
     assert len(taken) == len(events)
-    assert sum(taken) == sum(not e.overrides for e in events) > 0  # a series with overrides: the stream reads it
+    assert sum(taken) == len(events) > sum(not e.overrides for e in events)  # none left to the stream
 
 
 def test_a_generated_account_in_two_processes_reads_back_with_no_difference(
@@ -539,7 +539,7 @@ def read_back(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     import exporters.archive.drill_memo as memo  # what drill_written falls back on
 
     taken: list[str] = []
-    contacts, calendar = memo.contacts_remembered, memo.calendar_remembered
+    contacts, calendar, notes = memo.contacts_remembered, memo.calendar_remembered, memo.notes_remembered
 
     def contacts_read(*args: Any) -> None:
         taken.append("contacts")
@@ -549,12 +549,17 @@ def read_back(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         taken.append(args[-1])  # the calendar's path
         calendar(*args)
 
+    def notes_read(*args: Any) -> None:
+        taken.append("notes")
+        notes(*args)
+
     monkeypatch.setattr(memo, "contacts_remembered", contacts_read)
     monkeypatch.setattr(memo, "calendar_remembered", calendar_read)
+    monkeypatch.setattr(memo, "notes_remembered", notes_read)
     return taken
 
 
-def test_a_first_export_drills_its_cards_and_events_as_written_and_reads_none_of_them_back(
+def test_a_first_export_drills_its_cards_events_and_notes_as_written_and_reads_none_of_them_back(
     export: Callable[..., ExportResult], alice: Account, read_back: list[str], tmp_path: Path
 ) -> None:
     result = export(alice, cache_dir=tmp_path / "cache")
@@ -574,6 +579,7 @@ def test_a_writer_broken_on_a_first_export_is_named_as_the_read_back_drill_names
     broken("contact_to_vcard", _first_email_dropped)
     broken("iter_calendar", _summary_changed, at=1, many=True)
     broken("event_chunk", _summary_changed)
+    broken("note_text", _tags_dropped)
     as_written = export(alice, cache_dir=tmp_path / "cache")
     assert read_back == []
     read_whole = export(alice)  # no cache: every member read back from the archive
@@ -603,11 +609,19 @@ def test_a_member_whose_bytes_are_not_what_was_drilled_is_read_back_from_the_arc
         self.book = hashlib.sha256(b"not the address book")
         return drilled(self, *args)
 
+    notes_drilled = written.NotesWatch.drilled
+
+    def other_attachment(self: written.NotesWatch, *args: Any) -> Any:
+        path, _ = self.files[-1]  # the last file read back (a note or an attachment): other bytes listed
+        self.files[-1] = (path, "0" * 64)
+        return notes_drilled(self, *args)
+
     monkeypatch.setattr(written.WrittenDrill, "done", misremembered)
     monkeypatch.setattr(written.CardsWatch, "drilled", other_book)
+    monkeypatch.setattr(written.NotesWatch, "drilled", other_attachment)
     result = export(alice, cache_dir=tmp_path / "cache")
     assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
-    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"]]
+    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"], "notes"]
 
 
 def test_a_calendar_with_no_event_is_read_back_and_the_others_taken_as_drilled_when_written(
@@ -635,11 +649,15 @@ def test_a_written_drill_that_fails_itself_leaves_the_export_and_the_read_back_d
     def failing_cards(_cards: Any) -> None:
         raise RuntimeError("a bug of ours")
 
+    def failing_note(*_args: Any) -> None:
+        raise RuntimeError("a bug of ours")
+
     monkeypatch.setattr(written, "read_block", failing)
     monkeypatch.setattr(written, "stream_vcards", failing_cards)
+    monkeypatch.setattr(written, "read_note", failing_note)
     result = export(alice, cache_dir=tmp_path / "cache")
     assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
-    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"]]
+    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"], "notes"]
 
 
 def test_a_split_exports_calendars_are_drilled_as_written_in_its_second_process(
