@@ -520,26 +520,30 @@ def _cards_missed(
 
 def _cards_checked(result: DrillResult, memo: DrillMemo, source: Any, missed: list[tuple[Any, bytes, bytes]]) -> None:
     """Read `missed` (version, card, key) back and compare; a card the reader refuses is named, the rest read on."""
-    found = stream_vcards(card for _, card, _ in missed)  # a chunk per card: never the batch as one text
-    read = 0
+    for (version, _, key), found in zip(missed, cards_read_back([card for _, card, _ in missed]), strict=True):
+        if isinstance(found, UnreadableCard):
+            result.items += 1
+            result.differ([unreadable("contact", short(version.uid), found.problem)])
+            continue
+        _checked(result, memo, "contact", version, key, found, source.contacts_by_key, contact_id)
+
+
+def cards_read_back(cards: list[bytes]) -> list[Contact | UnreadableCard]:
+    """Each card read back (as one stream; from a card the reader refuses on, one at a time), in order.
+
+    `Unsplittable` if the cards do not give one contact each.
+    """
+    found: list[Contact | UnreadableCard] = []
     try:
-        for contact in found:
-            if read == len(missed):
+        for contact in stream_vcards(cards):  # a chunk per card: never the batch as one text
+            if len(found) == len(cards):
                 raise Unsplittable("one contact per card")
-            version, _, key = missed[read]
-            read += 1
-            _checked(result, memo, "contact", version, key, contact, source.contacts_by_key, contact_id)
+            found.append(contact)
     except InvalidInput:  # the card after the last one read: it and the ones after it are read one at a time
-        for version, card, key in missed[read:]:
-            alone = read_card_alone(card)
-            if isinstance(alone, UnreadableCard):
-                result.items += 1
-                result.differ([unreadable("contact", short(version.uid), alone.problem)])
-                continue
-            _checked(result, memo, "contact", version, key, alone, source.contacts_by_key, contact_id)
-        return
-    if read != len(missed):
+        found.extend(read_card_alone(card) for card in cards[len(found) :])
+    if len(found) != len(cards):
         raise Unsplittable("one contact per card")
+    return found
 
 
 @dataclass(frozen=True)

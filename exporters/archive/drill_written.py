@@ -46,7 +46,6 @@ from typing import IO, Any
 
 from account.records import CalendarInfo
 from account.versions import record_digest
-from errors import InvalidInput
 from exporters.archive import drill_memo
 from exporters.archive.differences import (
     Difference,
@@ -70,7 +69,7 @@ from exporters.archive.drill_memo import (
     _OpenRun,
     _stamp_free,
     _uid_line,
-    read_card_alone,
+    cards_read_back,
     sha256,
     span_key,
 )
@@ -80,7 +79,6 @@ from exporters.archive.reader import ArchiveReader
 from exporters.ical.quick import read_block
 from exporters.ical.reader import UnreadableEvent, stream_calendar, stream_calendar_items
 from exporters.markdown.reader import read_note
-from exporters.vcard.reader import stream_vcards
 
 _BEGIN_EVENT = b"BEGIN:VEVENT\r\n"
 _LENGTH = 8  # bytes of a spilled group's length (`CalendarWatch._spill`)
@@ -372,27 +370,14 @@ class CardsWatch:
                 self.spoiled = True
 
     def _read(self) -> None:
-        """Read the cards waiting back (as one stream; from a refused one on, one at a time) and compare."""
+        """Read the cards waiting back and compare each with its record."""
         pending, self._pending = self._pending, []
-        result, read = self.result, 0
-        try:
-            for contact in stream_vcards(card for _, card, _ in pending):
-                if read == len(pending):
-                    raise Unsplittable("one contact per card")
-                record, _, key = pending[read]
-                read += 1
-                _compared(result, self.proven, "contact", record, contact, key, contact_id)
-        except InvalidInput:
-            for record, card, key in pending[read:]:
-                alone = read_card_alone(card)
-                if isinstance(alone, UnreadableCard):
-                    result.items += 1
-                    result.differ([unreadable("contact", short(record.uid), alone.problem)])
-                    continue
-                _compared(result, self.proven, "contact", record, alone, key, contact_id)
-            return
-        if read != len(pending):
-            raise Unsplittable("one contact per card")
+        for (record, _, key), found in zip(pending, cards_read_back([card for _, card, _ in pending]), strict=True):
+            if isinstance(found, UnreadableCard):
+                self.result.items += 1
+                self.result.differ([unreadable("contact", short(record.uid), found.problem)])
+                continue
+            _compared(self.result, self.proven, "contact", record, found, key, contact_id)
 
     def drilled(self, archive: ArchiveReader, book: str) -> DrillResult | None:
         """The contacts' result, their proofs kept, if the archive's address book and card files are the

@@ -653,7 +653,7 @@ def test_a_written_drill_that_fails_itself_leaves_the_export_and_the_read_back_d
         raise RuntimeError("a bug of ours")
 
     monkeypatch.setattr(written, "read_block", failing)
-    monkeypatch.setattr(written, "stream_vcards", failing_cards)
+    monkeypatch.setattr(written, "cards_read_back", failing_cards)
     monkeypatch.setattr(written, "read_note", failing_note)
     result = export(alice, cache_dir=tmp_path / "cache")
     assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
