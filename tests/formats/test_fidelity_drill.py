@@ -667,3 +667,5 @@ def test_a_split_exports_calendars_are_drilled_as_written_in_its_second_process(
     result = export(account, processes=2, cache_dir=tmp_path / "cache")
     assert result.drill is not None and read_back == []
     assert (result.drill.items, result.drill.differences) == (_items(account), 0), result.drill.lines()
+    again = export(account, cache_dir=tmp_path / "cache")  # the second process kept its proofs in the memo
+    assert again.drill is not None and again.drill.skipped == _memo_skips(account)
