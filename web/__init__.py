@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         archives,
         auth,
         automate,
+        body_limit,
         dashboard,
         destination_confirm,
         destinations_page,
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
         well_known,
     )
 
+    body_limit.init_app(app)  # first: before any hook reads a body (CSRF, sign-in throttling)
     csrf.init_app(app)
     error_pages.register(app)
     formatting.register(app)
