@@ -52,7 +52,31 @@ from exporters.archive.zipdir import member_chunks as zip_member_chunks
 from store import Archive, DownloadLink
 from store.archive_files import ArchiveFiles, local_copy
 
-ARCHIVE_GONE = "This archive was deleted, by you or when it expired. Export again to get a fresh one."
+
+def gone_words(archive: Archive, *, keep_days: int | None = None) -> str:
+    """Why `archive` can no longer be had, as truly as the rows tell: expired, deleted by its owner, or deleted.
+
+    Why not one sentence for all: "expired" for an archive its owner deleted
+    the day it was made (user trial 7) blames the retention rule for the
+    user's own act. Retention marks what it deletes (`expires_at` set to the
+    moment of deletion, `jobs.housekeeping.expire_archives`); an archive
+    deleted younger than `keep_days` cannot have been retention's, so its owner
+    deleted it (from the archives page or the API: only they can). Older
+    deletions from before retention marked its own say only "deleted".
+    """
+    again = "Export again to get a fresh one."
+    deleted = archive.deleted_at
+    if deleted is None:
+        return f"This archive is no longer stored. {again}"
+    day = deleted.strftime("%Y-%m-%d")
+    if archive.expires_at is not None and archive.expires_at == deleted:
+        kept = f": archives are kept {keep_days} days (the newest verified one always)" if keep_days else ""
+        return f"This archive expired and was deleted on {day}{kept}. {again}"
+    if keep_days is not None and deleted - archive.created_at < dt.timedelta(days=keep_days):
+        return f"You deleted this archive on {day}. {again}"
+    return f"This archive was deleted on {day}. {again}"
+
+
 # Files a part list leaves out: manifest.json cannot list its own hash, and SHA256SUMS is served apart.
 _NOT_PARTS = frozenset({CHECKSUMS_NAME, MANIFEST_NAME})
 
@@ -107,7 +131,7 @@ def create_link(
     if archive is None or archive.user_id != user_id:
         raise LinkRefused(404, "No such archive.")
     if archive.deleted_at is not None:
-        raise LinkRefused(410, ARCHIVE_GONE)
+        raise LinkRefused(410, gone_words(archive))
     link = DownloadLink(archive_id=archive_id, user_id=user_id, created_at=now, expires_at=now + max_age, downloads=0)
     session.add(link)
     session.flush()  # the id, for the token
@@ -196,7 +220,7 @@ def open_link(session: Session, link_id: str, *, now: dt.datetime) -> Archive:
     if archive is None or archive.user_id != link.user_id:
         raise LinkRefused(404, "No such archive.")
     if archive.deleted_at is not None:  # first: it says more than "revoked", which deleting also did
-        raise LinkRefused(410, ARCHIVE_GONE)
+        raise LinkRefused(410, gone_words(archive))
     if link.revoked_at is not None:
         raise LinkRefused(410, "This download link was revoked. Sign in to make a new one.")
     if link.expires_at <= now:

@@ -32,7 +32,7 @@ from jobs.archive_catalog import archive_page, deliveries, expires_at, newest_ve
 from jobs.archive_changes import change_page, changes_summary
 from jobs.archive_options import seal_state
 from jobs.archive_removal import remove_archive
-from jobs.download_links import ARCHIVE_GONE, LinkRefused, active_links, archive_manifest, links_for, revoke_link
+from jobs.download_links import LinkRefused, active_links, archive_manifest, gone_words, links_for, revoke_link
 from store import Archive, User, get_db, get_session
 from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
@@ -62,7 +62,7 @@ def _own(session: Session, archive_id: str, *, deleted_ok: bool = False) -> Arch
     if archive is None:
         abort(404, "You have no archive at this address. It may belong to another account, or the link is incomplete.")
     if archive.deleted_at is not None and not deleted_ok:
-        abort(410, ARCHIVE_GONE)
+        abort(410, gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     return archive
 
 
@@ -107,7 +107,7 @@ def _read_or_gone(archive: Archive, read: Callable[[ArchiveFiles], T]) -> T:
     """`read(files)` of the stored archive; 410 when its file is gone or cannot be read."""
     files = get_context().files
     if not files.exists(archive.relpath):
-        abort(410, ARCHIVE_GONE)
+        abort(410, gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     try:
         return read(files)
     except (ArchiveError, ArchiveFilesError, KeyError, OSError):
