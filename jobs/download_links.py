@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from delivery.contract import Delivery
 from errors import InvalidInput, LifeboatError
+from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import (
     CHECKSUMS_NAME,
     MANIFEST_NAME,
@@ -50,7 +52,7 @@ from exporters.archive.manifest import (
 from exporters.archive.zipdir import Member, central_directory
 from exporters.archive.zipdir import member_chunks as zip_member_chunks
 from store import Archive, DownloadLink
-from store.archive_files import ArchiveFiles, local_copy
+from store.archive_files import ArchiveFiles, ArchiveFilesError, local_copy
 
 
 def gone_words(archive: Archive, *, keep_days: int | None = None) -> str:
@@ -270,6 +272,48 @@ def _manifest_chunks(files: ArchiveFiles, archive: Archive) -> Iterator[Iterator
         if member is None:
             raise KeyError(MANIFEST_NAME)
         yield zip_member_chunks(f, member)
+
+
+# The kinds each archive holds, by id: archives never change, and a list page would read them again.
+_HELD_KINDS: dict[str, tuple[str, ...]] = {}
+_HELD_KINDS_KEPT = 4096
+_FILES_KEY = b'\n  "files": ['  # the top-level list, last in every manifest.json (`Manifest.json_chunks`)
+
+
+def archive_kinds(files: ArchiveFiles, archive: Archive) -> tuple[str, ...]:
+    """The kinds of data the stored archive holds (its manifest's `kinds`), for pages that list archives.
+
+    Why not always read the manifest: when every kind has items, every kind is
+    held, and nothing is read. Otherwise only the manifest's head is read, up
+    to its file list (which runs to MB in a large archive). An archive made
+    before the option, or one that cannot be read, counts as holding every kind.
+    """
+    if all(any(archive.counts.get(key) for key in KIND_COUNTS[kind]) for kind in KINDS):
+        return KINDS
+    held = _HELD_KINDS.get(archive.id)
+    if held is None:
+        held = _read_kinds(files, archive)
+        if len(_HELD_KINDS) >= _HELD_KINDS_KEPT:
+            _HELD_KINDS.clear()
+        _HELD_KINDS[archive.id] = held
+    return held
+
+
+def _read_kinds(files: ArchiveFiles, archive: Archive) -> tuple[str, ...]:
+    head = b""
+    try:
+        with _manifest_chunks(files, archive) as chunks:
+            for chunk in chunks:
+                head += chunk
+                if _FILES_KEY in head:
+                    break
+        document = json.loads(head[: head.index(_FILES_KEY)] + b'\n  "files": []}')
+    except (ArchiveFilesError, KeyError, OSError, ValueError):  # ValueError: JSON, or no file list
+        return KINDS
+    kinds = document.get("kinds") if isinstance(document, dict) else None
+    if not isinstance(kinds, list):
+        return KINDS
+    return tuple(kind for kind in KINDS if kind in kinds) or KINDS
 
 
 def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:

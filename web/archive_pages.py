@@ -26,6 +26,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, ArchiveError, Manifest
 from jobs import get_context
 from jobs.archive_catalog import archive_page, deliveries, expires_at, newest_verified_at, own_archive
@@ -133,6 +134,14 @@ def _counts(manifest: Manifest, archive: Archive) -> Mapping[str, int]:
     return counts or archive.counts
 
 
+def _left_out_keys(manifest: Manifest) -> set[str]:
+    """The figures of the kinds the archive left out ("calendars", "events", ...): "not included", never 0."""
+    kinds = manifest.meta.get("kinds")
+    if not isinstance(kinds, list):
+        return set()  # made before the option: every kind
+    return {key for kind in KINDS if kind not in kinds for key in KIND_COUNTS[kind]}
+
+
 @bp.route("/archives/<archive_id>")
 @login_required
 def detail(archive_id: str) -> Response:
@@ -154,6 +163,7 @@ def detail(archive_id: str) -> Response:
         "archive": archive,
         "manifest": manifest,
         "counts": _counts(manifest, archive),
+        "left_out": _left_out_keys(manifest),
         "options": _options(manifest),
         "files": list(islice(shown, (page - 1) * FILES_PER_PAGE, page * FILES_PER_PAGE)),
         "file_count": file_count,
