@@ -4,15 +4,14 @@ Why: the web process also runs the scheduler and the exports, so a body held
 in memory is memory they lose; a user trial sent a 300 MB JSON body with a
 valid token and the worker grew by 850 MB and never gave it back. Flask's
 `MAX_CONTENT_LENGTH` (set here from LIFEBOAT_MAX_REQUEST_BYTES) makes any read
-of a longer body fail with 413, chunked bodies included; the hook below
-answers a declared `Content-Length` over the limit before any view, CSRF check
-or token lookup runs, so nothing is read at all.
+of a longer body fail; the hook below answers a declared `Content-Length` over
+the limit before any view, CSRF check or token lookup runs, so nothing is read
+at all, and a chunked body past the limit with 413 too.
 
 No route takes uploads (importing and restoring are `lifeboat` commands), so
-one limit fits every route. A route that ever needs more should raise it for
-itself (`request.max_content_length = …` in a `before_request` of its
-blueprint, which runs after this hook; so check `limit_for` there) rather
-than raise the limit for all.
+one limit fits every route. A route that ever needs more must get its own,
+explicit limit here (this hook runs first, for every route), not a higher
+limit for all.
 """
 
 from __future__ import annotations
