@@ -162,6 +162,9 @@ SETTINGS: tuple[Setting, ...] = (
             "client address."),
     Setting("UPGRADE_MAX_ARCHIVE_AGE_HOURS", "int", 24, "`lifeboat db upgrade` refuses while an active user has "
             "no verified archive newer than this.", minimum=1),
+    Setting("MAX_REQUEST_BYTES", "int", 2_000_000, "The largest request body the web app accepts; a longer one "
+            "gets 413 before it is read (every form and API body is far smaller; there are no uploads).",
+            minimum=10_000),
     Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr.",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )  # fmt: skip

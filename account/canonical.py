@@ -98,6 +98,32 @@ def has_surrogate(value: str) -> bool:
     return _SURROGATE.search(value) is not None
 
 
+# What a name people read must not hold: C0 and C1 controls (CR, LF and NUL among them), DEL, the
+# line and paragraph separators, the bidirectional embeddings and overrides (U+202A to U+202E) and
+# isolates (U+2066 to U+2069), and lone surrogates. Each changes what a reader sees without being seen:
+# a line break fakes a second line (or a header), a right-to-left override before "gnp.exe" shows "exe.png".
+_HIDDEN_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def name_problem(field: str, value: str) -> str | None:
+    """Why `value` cannot be a name shown to people, in one sentence that names `field`; None if it can.
+
+    Why refuse rather than clean: the name is the user's own words, typed
+    just now, so they can fix it, and a silently changed name is a surprise.
+    For every name shown in pages, lists and the support console: API token
+    names (`jobs.api_tokens`), display names (`web.account_forms`), and
+    destination labels, whose forms and API should call it too. `field` is
+    how the user knows the field, e.g. "The token name".
+    """
+    found = _HIDDEN_IN_NAMES.search(value)
+    if found is None:
+        return None
+    return (
+        f"{field} must be one line of visible text, without line breaks, control characters or "
+        f"text-direction overrides (it contains U+{ord(found.group()):04X})."
+    )
+
+
 # email-validator's limit for a whole address (RFC 5321's 256-octet path less its angle brackets).
 MAX_EMAIL_LENGTH = 254
 EMAIL_TOO_LONG = f"That email address is too long (at most {MAX_EMAIL_LENGTH} characters)."

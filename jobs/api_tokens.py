@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from account.canonical import name_problem
 from errors import InvalidInput
 from store import ApiToken, Database
 
@@ -44,19 +45,23 @@ def digest(secret: str) -> str:
 
 
 NAME_LIMIT = 100  # the settings page's field and the API's document alike (they differed: user trial)
+NAME_FIELD = "The token name"  # how `name_problem` names it, on the page and in the API alike
 NAME_WORDS = f"Give the token a name of 1 to {NAME_LIMIT} characters, such as “backup script on my NAS”."
 
 
 def create_token(session: Session, user_id: int, name: str, *, days: int, now: dt.datetime) -> NewToken:
     """Make a token for `user_id` that expires after `days` days (1 to 366)."""
-    # U+0000 becomes U+FFFD, the rule for every free text Lifeboat stores (account.storable):
-    # PostgreSQL refuses NUL in text, and a name is free text.
-    name = name.strip().replace("\x00", "\ufffd")
+    # Refused, not cleaned (`account.canonical.name_problem`): the name is shown in the token list and
+    # the support console, where a control character or a right-to-left override would mislead (NUL too,
+    # which PostgreSQL could not store anyway).
+    name = name.strip()
     problems = []
     if not name or len(name) > NAME_LIMIT:
         problems.append(
             ("name", f"Give the token a name of 1 to {NAME_LIMIT} characters, e.g. the script that uses it.")
         )
+    elif hidden := name_problem(NAME_FIELD, name):
+        problems.append(("name", hidden))
     if not 1 <= days <= MAX_DAYS:
         problems.append(("expires_in_days", f"A token lasts from 1 to {MAX_DAYS} days."))
     if problems:

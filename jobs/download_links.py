@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from delivery.contract import Delivery
 from errors import InvalidInput, LifeboatError
+from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import (
     CHECKSUMS_NAME,
     MANIFEST_NAME,
@@ -50,9 +52,33 @@ from exporters.archive.manifest import (
 from exporters.archive.zipdir import Member, central_directory
 from exporters.archive.zipdir import member_chunks as zip_member_chunks
 from store import Archive, DownloadLink
-from store.archive_files import ArchiveFiles, local_copy
+from store.archive_files import ArchiveFiles, ArchiveFilesError, local_copy
 
-ARCHIVE_GONE = "This archive was deleted, by you or when it expired. Export again to get a fresh one."
+
+def gone_words(archive: Archive, *, keep_days: int | None = None) -> str:
+    """Why `archive` can no longer be had, as truly as the rows tell: expired, deleted by its owner, or deleted.
+
+    Why not one sentence for all: "expired" for an archive its owner deleted
+    the day it was made (user trial 7) blames the retention rule for the
+    user's own act. Retention marks what it deletes (`expires_at` set to the
+    moment of deletion, `jobs.housekeeping.expire_archives`); an archive
+    deleted younger than `keep_days` cannot have been retention's, so its owner
+    deleted it (from the archives page or the API: only they can). Older
+    deletions from before retention marked its own say only "deleted".
+    """
+    again = "Export again to get a fresh one."
+    deleted = archive.deleted_at
+    if deleted is None:
+        return f"This archive is no longer stored. {again}"
+    day = deleted.strftime("%Y-%m-%d")
+    if archive.expires_at is not None and archive.expires_at == deleted:
+        kept = f": archives are kept {keep_days} days (the newest verified one always)" if keep_days else ""
+        return f"This archive expired and was deleted on {day}{kept}. {again}"
+    if keep_days is not None and deleted - archive.created_at < dt.timedelta(days=keep_days):
+        return f"You deleted this archive on {day}. {again}"
+    return f"This archive was deleted on {day}. {again}"
+
+
 # Files a part list leaves out: manifest.json cannot list its own hash, and SHA256SUMS is served apart.
 _NOT_PARTS = frozenset({CHECKSUMS_NAME, MANIFEST_NAME})
 
@@ -107,7 +133,7 @@ def create_link(
     if archive is None or archive.user_id != user_id:
         raise LinkRefused(404, "No such archive.")
     if archive.deleted_at is not None:
-        raise LinkRefused(410, ARCHIVE_GONE)
+        raise LinkRefused(410, gone_words(archive))
     link = DownloadLink(archive_id=archive_id, user_id=user_id, created_at=now, expires_at=now + max_age, downloads=0)
     session.add(link)
     session.flush()  # the id, for the token
@@ -196,7 +222,7 @@ def open_link(session: Session, link_id: str, *, now: dt.datetime) -> Archive:
     if archive is None or archive.user_id != link.user_id:
         raise LinkRefused(404, "No such archive.")
     if archive.deleted_at is not None:  # first: it says more than "revoked", which deleting also did
-        raise LinkRefused(410, ARCHIVE_GONE)
+        raise LinkRefused(410, gone_words(archive))
     if link.revoked_at is not None:
         raise LinkRefused(410, "This download link was revoked. Sign in to make a new one.")
     if link.expires_at <= now:
@@ -246,6 +272,48 @@ def _manifest_chunks(files: ArchiveFiles, archive: Archive) -> Iterator[Iterator
         if member is None:
             raise KeyError(MANIFEST_NAME)
         yield zip_member_chunks(f, member)
+
+
+# The kinds each archive holds, by id: archives never change, and a list page would read them again.
+_HELD_KINDS: dict[str, tuple[str, ...]] = {}
+_HELD_KINDS_KEPT = 4096
+_FILES_KEY = b'\n  "files": ['  # the top-level list, last in every manifest.json (`Manifest.json_chunks`)
+
+
+def archive_kinds(files: ArchiveFiles, archive: Archive) -> tuple[str, ...]:
+    """The kinds of data the stored archive holds (its manifest's `kinds`), for pages that list archives.
+
+    Why not always read the manifest: when every kind has items, every kind is
+    held, and nothing is read. Otherwise only the manifest's head is read, up
+    to its file list (which runs to MB in a large archive). An archive made
+    before the option, or one that cannot be read, counts as holding every kind.
+    """
+    if all(any(archive.counts.get(key) for key in KIND_COUNTS[kind]) for kind in KINDS):
+        return KINDS
+    held = _HELD_KINDS.get(archive.id)
+    if held is None:
+        held = _read_kinds(files, archive)
+        if len(_HELD_KINDS) >= _HELD_KINDS_KEPT:
+            _HELD_KINDS.clear()
+        _HELD_KINDS[archive.id] = held
+    return held
+
+
+def _read_kinds(files: ArchiveFiles, archive: Archive) -> tuple[str, ...]:
+    head = b""
+    try:
+        with _manifest_chunks(files, archive) as chunks:
+            for chunk in chunks:
+                head += chunk
+                if _FILES_KEY in head:
+                    break
+        document = json.loads(head[: head.index(_FILES_KEY)] + b'\n  "files": []}')
+    except (ArchiveFilesError, KeyError, OSError, ValueError):  # ValueError: JSON, or no file list
+        return KINDS
+    kinds = document.get("kinds") if isinstance(document, dict) else None
+    if not isinstance(kinds, list):
+        return KINDS
+    return tuple(kind for kind in KINDS if kind in kinds) or KINDS
 
 
 def archive_parts(files: ArchiveFiles, archive: Archive) -> Iterator[ManifestFile]:

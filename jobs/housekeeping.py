@@ -61,7 +61,8 @@ def expire_archives(database: Database, files: ArchiveFiles | Path, *, now: dt.d
         )
         for archive in old:
             files.delete(archive.relpath)
-            archive.deleted_at = now
+            # Both: "expired", not "deleted by you", is what it says from now on (`download_links.gone_words`).
+            archive.deleted_at = archive.expires_at = now
     return len(old)
 
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs.schedule import ScheduleSpec, next_run_after
+from jobs.schedule import FREQUENCIES, JITTER_WINDOWS, ScheduleSpec, jitter, next_run_after
 from store import Schedule, User
 
 T = TypeVar("T")
@@ -90,12 +90,13 @@ def describe(row: Schedule | None) -> str:
     if row is None:
         return "No export schedule."
     spec = ScheduleSpec.from_row(row)
+    shorter = " (or the last day of a shorter month)" if spec.day_of_month > 28 else ""
     when = {
         "daily": "every day",
         "weekly": f"every {WEEKDAYS[spec.weekday].capitalize()}",
-        "monthly": f"on day {spec.day_of_month} of every month (or its last day)",
+        "monthly": f"on day {spec.day_of_month} of every month{shorter}",
     }[spec.frequency]
-    text = f"{spec.frequency.capitalize()}: {when} at {spec.time_of_day} {spec.timezone} (plus a fixed per-user delay)."
+    text = f"{spec.frequency.capitalize()}: {when} at {spec.time_of_day} {spec.timezone}, {delay_words(spec)}."
     if not row.enabled:
         # The reason says who paused it ("Paused by Lifeboat support. ..."): "Paused: Paused by" said it twice.
         reason = f" {row.paused_reason}" if row.paused_reason else ""
@@ -103,6 +104,44 @@ def describe(row: Schedule | None) -> str:
     if row.next_run_at is not None:
         text += f" Next run: {next_run_text(row.next_run_at, spec.timezone)}."
     return text
+
+
+def span_words(span: dt.timedelta) -> str:
+    """`30 minutes`, `2 hours`, `1 hour 32 minutes`: a delay in words (whole minutes)."""
+    hours, minutes = divmod(int(span.total_seconds()) // 60, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if minutes or not hours:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+def delay_words(spec: ScheduleSpec) -> str:
+    """This account's fixed delay after the chosen time, in words ("starting 1 hour 32 minutes later")."""
+    return f"starting {span_words(jitter(spec))} later (this account's fixed delay)"
+
+
+def own_delay_words(row: Schedule | None) -> str | None:
+    """For the settings page: when this account's saved schedule really starts, or None when it is off."""
+    if row is None or not row.enabled:
+        return None
+    spec = ScheduleSpec.from_row(row)
+    return f"Your {spec.frequency} exports start {span_words(jitter(spec))} after the chosen time."
+
+
+def spread_words() -> str:
+    """How far runs are spread after the chosen time, per frequency, from `JITTER_WINDOWS` (no copy of them).
+
+    Why say it: "a fixed few minutes" was untrue for weekly (up to 2 hours) and
+    monthly (4 hours) schedules, and a run chosen late at night may start on the
+    next day (user trial 7).
+    """
+    return (
+        "Each account starts at its own fixed delay after the chosen time, so that not everyone's export "
+        "starts at once: up to "
+        + ", ".join(f"{span_words(JITTER_WINDOWS[name])} for {name}" for name in FREQUENCIES[:-1])
+        + f" and {span_words(JITTER_WINDOWS[FREQUENCIES[-1]])} for {FREQUENCIES[-1]} exports. "
+        "So a run chosen late in the day can start on the next day; the times under Next runs are the real ones."
+    )
 
 
 def next_run_text(moment: dt.datetime, zone: str) -> str:

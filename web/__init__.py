@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         archives,
         auth,
         automate,
+        body_limit,
         dashboard,
         destination_confirm,
         destinations_page,
@@ -35,6 +36,7 @@ def init_app(app: Flask) -> None:
         history,
         limits,
         metrics,
+        response_headers,
         settings_page,
         signup,
         staff_auth,
@@ -44,6 +46,8 @@ def init_app(app: Flask) -> None:
         well_known,
     )
 
+    body_limit.init_app(app)  # first: before any hook reads a body (CSRF, sign-in throttling)
+    response_headers.init_app(app)
     csrf.init_app(app)
     error_pages.register(app)
     formatting.register(app)

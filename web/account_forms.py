@@ -17,7 +17,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from account.canonical import EMAIL_TOO_LONG, MAX_EMAIL_LENGTH, email_address
+from account.canonical import EMAIL_TOO_LONG, MAX_EMAIL_LENGTH, email_address, name_problem
 from store.passwords import MAX_PASSWORD_LENGTH, password_problem
 
 MAX_NAME = 100
@@ -57,6 +57,9 @@ def display_name(form: FlaskForm, field: Field) -> None:
         raise ValidationError(f"Use a name of at most {MAX_NAME} characters.")
     if _HEADER_BREAKERS.search(value) or any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in value):
         raise ValidationError("Use a name on one line, without control characters or '=?'.")
+    hidden = name_problem("Your name", value)  # what is left: the text-direction overrides and isolates
+    if hidden:
+        raise ValidationError(hidden)
     field.data = unicodedata.normalize("NFC", value) or None
 
 

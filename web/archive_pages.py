@@ -26,13 +26,14 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from exporters.archive.counts import KIND_COUNTS, KINDS
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, ArchiveError, Manifest
 from jobs import get_context
 from jobs.archive_catalog import archive_page, deliveries, expires_at, newest_verified_at, own_archive
 from jobs.archive_changes import change_page, changes_summary
 from jobs.archive_options import seal_state
 from jobs.archive_removal import remove_archive
-from jobs.download_links import ARCHIVE_GONE, LinkRefused, active_links, archive_manifest, links_for, revoke_link
+from jobs.download_links import LinkRefused, active_links, archive_manifest, gone_words, links_for, revoke_link
 from store import Archive, User, get_db, get_session
 from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
@@ -62,7 +63,7 @@ def _own(session: Session, archive_id: str, *, deleted_ok: bool = False) -> Arch
     if archive is None:
         abort(404, "You have no archive at this address. It may belong to another account, or the link is incomplete.")
     if archive.deleted_at is not None and not deleted_ok:
-        abort(410, ARCHIVE_GONE)
+        abort(410, gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     return archive
 
 
@@ -107,7 +108,7 @@ def _read_or_gone(archive: Archive, read: Callable[[ArchiveFiles], T]) -> T:
     """`read(files)` of the stored archive; 410 when its file is gone or cannot be read."""
     files = get_context().files
     if not files.exists(archive.relpath):
-        abort(410, ARCHIVE_GONE)
+        abort(410, gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     try:
         return read(files)
     except (ArchiveError, ArchiveFilesError, KeyError, OSError):
@@ -133,6 +134,14 @@ def _counts(manifest: Manifest, archive: Archive) -> Mapping[str, int]:
     return counts or archive.counts
 
 
+def _left_out_keys(manifest: Manifest) -> set[str]:
+    """The figures of the kinds the archive left out ("calendars", "events", ...): "not included", never 0."""
+    kinds = manifest.meta.get("kinds")
+    if not isinstance(kinds, list):
+        return set()  # made before the option: every kind
+    return {key for kind in KINDS if kind not in kinds for key in KIND_COUNTS[kind]}
+
+
 @bp.route("/archives/<archive_id>")
 @login_required
 def detail(archive_id: str) -> Response:
@@ -154,6 +163,7 @@ def detail(archive_id: str) -> Response:
         "archive": archive,
         "manifest": manifest,
         "counts": _counts(manifest, archive),
+        "left_out": _left_out_keys(manifest),
         "options": _options(manifest),
         "files": list(islice(shown, (page - 1) * FILES_PER_PAGE, page * FILES_PER_PAGE)),
         "file_count": file_count,

@@ -29,11 +29,11 @@ from delivery.sealing import SealKey
 from exporters.archive.manifest import ManifestFile
 from jobs import get_context
 from jobs.download_links import (
-    ARCHIVE_GONE,
     LinkRefused,
     archive_parts,
     checksums_lines,
     count_download,
+    gone_words,
     member_chunks,
     open_link,
 )
@@ -53,7 +53,7 @@ _PRESIGNED_SECONDS = 300  # long enough to start a download, short enough that a
 def _send(archive: Archive, seal: SealKey | None = None) -> Response:
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
-        abort(410, ARCHIVE_GONE)
+        abort(410, gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     if seal is not None:
         return _send_sealed(archive, seal)
     url = files.download_url(archive.relpath, filename=archive.filename, expires_in=_PRESIGNED_SECONDS)
@@ -225,7 +225,7 @@ def _parts_or_gone(archive: Archive, seal: SealKey | None) -> Iterator[ManifestF
     """The archive's parts, unless it is gone (410) or sealed: a sealed archive's names and bytes stay inside."""
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
-        abort(410, ARCHIVE_GONE)
+        abort(410, gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     if seal is not None:
         hint = seal.decrypt_hint(archive.filename + seal.suffix)
         message = (

@@ -12,8 +12,10 @@ from flask import Blueprint, render_template
 from flask_login import login_required
 from sqlalchemy import Integer, bindparam, select
 
-from exporters.archive.counts import EVENTS_MEANING, counts_line
+from exporters.archive.counts import EVENTS_MEANING, contents_line, counts_line
+from jobs import get_context
 from jobs.copy_checks import current_problems
+from jobs.download_links import archive_kinds
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
 from web.auth import signed_in_row
@@ -24,6 +26,14 @@ from web.run_view import ACTIVE, last_export, run_views
 bp = Blueprint("dashboard", __name__)
 # The figures read the same here as in `export`, `verify`, `restore` and a run's history.
 bp.add_app_template_filter(counts_line, "counts_line")
+
+
+def archive_contents(archive: Archive) -> str:
+    """What one archive holds, its left-out kinds named as such (not "0 notes"): for every page listing archives."""
+    return contents_line(archive.counts, archive_kinds(get_context().files, archive))
+
+
+bp.add_app_template_filter(archive_contents, "archive_contents")
 
 # The page's statements, built once and run with {"user_id": ...}. Why: building a select()
 # per request (coercing each column and comparison) was about a third of the dashboard's CPU

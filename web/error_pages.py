@@ -44,6 +44,12 @@ PAGES: dict[int, tuple[str, str, str]] = {
         "This link has expired",
         "The link is no longer valid. Ask for a new one, or download from your dashboard.",
     ),
+    413: (
+        "too_large",
+        "That was too much to send",
+        "The request was larger than Lifeboat accepts, so it was not read and nothing was changed. "
+        "Send less at a time.",
+    ),
     429: ("too_many_requests", "Too many requests", "Please wait a minute and try again."),
     500: (
         "internal_error",

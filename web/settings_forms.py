@@ -25,7 +25,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from jobs.api_tokens import NAME_LIMIT, NAME_WORDS
+from account.canonical import name_problem
+from jobs.api_tokens import NAME_FIELD, NAME_LIMIT, NAME_WORDS
 from jobs.schedule import zone_names
 from jobs.user_schedule import WEEKDAYS
 
@@ -47,7 +48,6 @@ KIND_CHOICES = [
     SelectChoice("notes", "Notes (Markdown, with attachments)"),
 ]
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
-_ONE_LINE = re.compile("[\r\n\u2028\u2029\u0085\x0b\x0c]")
 
 
 def time_of_day(form: FlaskForm, field: Field) -> None:
@@ -71,8 +71,9 @@ def token_name(form: FlaskForm, field: Field) -> None:
     value = (field.data or "").strip()
     if not value or len(value) > NAME_LIMIT:
         raise ValidationError(NAME_WORDS)
-    if _ONE_LINE.search(value) or any(unicodedata.category(ch) in ("Cc", "Cs", "Co") for ch in value):
-        raise ValidationError("Use a name on one line, without control characters.")
+    hidden = name_problem(NAME_FIELD, value)
+    if hidden or any(unicodedata.category(ch) == "Co" for ch in value):
+        raise ValidationError(hidden or "Use a name without private-use characters.")
     field.data = unicodedata.normalize("NFC", value)
 
 

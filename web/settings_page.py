@@ -39,7 +39,14 @@ from jobs.archive_options import (
 )
 from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
-from jobs.user_schedule import ScheduleChange, find_schedule, save_schedule, switch_off
+from jobs.user_schedule import (
+    ScheduleChange,
+    find_schedule,
+    own_delay_words,
+    save_schedule,
+    spread_words,
+    switch_off,
+)
 from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
 from web.destination_places import places
@@ -107,6 +114,8 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "seal_expiry": key_expiry(seal, utcnow()),  # expired since it was given, or expiring within 30 days
         "revoke_form": RevokeForm(),
         "next_runs": _saved_runs(user),
+        "schedule_spread": spread_words(),
+        "schedule_delay": own_delay_words(find_schedule(get_session(), user)),
         "preview": None,
         "zones": zone_names(),
         "server_vcard": current_app.config["VCARD_VERSION"],

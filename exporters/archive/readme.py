@@ -9,37 +9,65 @@ nothing is damaged, without installing anything.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from exporters.archive.changes import SECTION as CHANGES
-from exporters.archive.counts import KINDS, counts_line
+from exporters.archive.counts import KIND_COUNTS, KINDS, counts_line
 from exporters.archive.manifest import CHECKSUMS_NAME, MANIFEST_NAME, SIGNATURE_NAME, Manifest
 
 if TYPE_CHECKING:  # cryptography (~0.012 s CPU to import) is for the code that signs or checks alone
     from exporters.archive.signature import PublicKey
 
-_BODY = """\
-What is inside
+# "What is inside", one entry per kind the archive holds (`_body`), then the files every archive has.
+_INSIDE = {
+    "contacts": """\
   contacts/contacts.vcf   Your whole address book in one vCard {vcard} file:
                           this is the one to import.
   contacts/cards/         The same contacts, one .vcf file each.
+""",
+    "calendars": """\
   calendars/              One iCalendar (.ics) file per calendar.
+""",
+    "notes": """\
   notes/                  One Markdown (.md) file per note, in folders named
                           after your notebooks. The exact title, tags and dates
                           are at the top of each file between two '---' lines.
                           A note's attachments are in the "<note>.assets"
                           folder beside it.
+""",
+}
+# A kind the archive holds but the account had none of: no "the one to import" for an empty file.
+_EMPTY = {
+    "contacts": """\
+  contacts/contacts.vcf   Empty: the account had no contacts when this archive
+                          was made, so there is nothing to import.
+""",
+    "calendars": """\
+  calendars/              No calendars: the account had none when this archive
+                          was made.
+""",
+    "notes": """\
+  notes/                  No notes: the account had none when this archive was
+                          made.
+""",
+}
+_ALWAYS = """\
   {manifest:<23} Every file in this archive with its size and SHA-256.
   {checksums:<23} The same SHA-256 fingerprints, as sha256sum reads them.
-
+"""
+# How to use each kind, for the kinds the archive holds.
+_HOW = {
+    "contacts": """
 Contacts (contacts/contacts.vcf)
   Google Contacts:  contacts.google.com > Import > select the .vcf file.
   Apple Contacts:   File > Import..., choose the .vcf file (for an iPhone,
                     import it at icloud.com/contacts and let it sync).
   Thunderbird:      Tools > Import... > Address Books > vCard file.
-
+""",
+    "calendars": """
 Calendars (calendars/*.ics)
   Google Calendar:  Settings > Import & export > Import, choose the .ics file
                     and the calendar to add it to.
@@ -47,11 +75,14 @@ Calendars (calendars/*.ics)
   Outlook:          File > Open & Export > Import/Export > "Import an
                     iCalendar (.ics) or vCalendar file"; on the web:
                     Add calendar > Upload from file.
-
+""",
+    "notes": """
 Notes (notes/)
   Obsidian:         "Open folder as vault" and pick the notes folder.
   Any editor:       the .md files are plain UTF-8 text.
-
+""",
+}
+_CHECKING = """
 Checking that nothing is missing or damaged
   Unzip the archive, open a terminal in the unzipped folder and run
     Linux:    sha256sum -c {checksums}
@@ -90,11 +121,8 @@ def readme_text(
         if manifest.email:
             lines[0] += f" for {manifest.email}"
         lines.append(f"Created {manifest.created_at:%Y-%m-%d %H:%M} UTC by {manifest.generator}.")
-    lines += [
-        "",
-        "This ZIP is your own copy of your contacts, calendars and notes, in open",
-        "formats that other programs read directly. Nothing in it needs Lifeboat.",
-    ]
+    copy = f"This ZIP is your own copy of your {_and(_kinds(manifest))}, in open formats that other programs "
+    lines += ["", *textwrap.wrap(copy + "read directly. Nothing in it needs Lifeboat.", 74)]
     counts = manifest.counts if manifest is not None else {}
     if counts:
         # The same words as `export`, `verify`, `restore` and the pages ("1,004 events in 2 calendars").
@@ -110,7 +138,8 @@ def readme_text(
             "Their folders are not in this archive; change the options to include them again.",
         ]
     lines.append("")
-    body = _BODY.format(vcard=vcard_version, manifest=MANIFEST_NAME, checksums=CHECKSUMS_NAME)
+    empty = {kind for kind in KINDS if counts and not any(counts.get(key) for key in KIND_COUNTS[kind])}
+    body = _body(vcard_version, _kinds(manifest), empty)
     if signing_key is not None:
         body += _SIGNED.format(
             signature=SIGNATURE_NAME,
@@ -119,6 +148,29 @@ def readme_text(
             public_key=signing_key.base64,
         )
     return "\n".join(lines) + "\n" + body
+
+
+def _and(kinds: list[str]) -> str:
+    """`contacts, calendars and notes`, `notes`, `contacts and notes`."""
+    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
+
+
+def _body(vcard_version: str, kinds: list[str], empty: set[str]) -> str:
+    """Write "What is inside" and how to use each kind, for the kinds the archive holds alone (user trial 7).
+
+    Why: an archive of contacts alone listed calendars/ and notes/ as inside it,
+    and an empty address book was "the one to import". `empty`: the kinds held
+    but of which the account had nothing.
+    """
+    inside = "".join(_EMPTY[kind] if kind in empty else _INSIDE[kind].format(vcard=vcard_version) for kind in kinds)
+    how = "".join(_HOW[kind] for kind in kinds if kind not in empty)
+    return (
+        "What is inside\n"
+        + inside
+        + _ALWAYS.format(manifest=MANIFEST_NAME, checksums=CHECKSUMS_NAME)
+        + how
+        + _CHECKING.format(checksums=CHECKSUMS_NAME, manifest=MANIFEST_NAME)
+    )
 
 
 def _changes_count(manifest: Manifest | None) -> int | None:

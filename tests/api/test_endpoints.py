@@ -250,8 +250,8 @@ def test_a_token_name_the_document_allows_is_accepted_and_one_it_refuses_is_refu
     for blank in ("\x1c\x1f", " \u3000\t", "\x85"):
         refused = as_alice("post", "/api/v1/tokens", json={"name": blank})
         assert refused.status_code == 422 and refused.get_json()["problems"][0]["field"] == "name"
-    created = as_alice("post", "/api/v1/tokens", json={"name": "\x1c nightly\x00"})
-    assert created.status_code == 201 and created.get_json()["name"] == "nightly\ufffd"
+    created = as_alice("post", "/api/v1/tokens", json={"name": "\u3000 nightly "})
+    assert created.status_code == 201 and created.get_json()["name"] == "nightly"
 
 
 def test_a_token_name_longer_than_the_settings_page_allows_is_refused_by_the_api_too(as_alice: Call) -> None:

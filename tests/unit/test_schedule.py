@@ -31,7 +31,7 @@ from jobs.schedule import (
     period_key,
 )
 from jobs.support_actions import PAUSED_BY_SUPPORT
-from jobs.user_schedule import describe
+from jobs.user_schedule import delay_words, describe
 from store.schedules import Schedule
 from tests.profiles import examples
 
@@ -586,6 +586,6 @@ def test_a_schedule_paused_by_support_says_paused_once() -> None:
         paused_reason=PAUSED_BY_SUPPORT,
     )
     assert describe(row) == (
-        "Daily: every day at 02:00 Europe/Berlin (plus a fixed per-user delay). Switched off. "
+        f"Daily: every day at 02:00 Europe/Berlin, {delay_words(ScheduleSpec.from_row(row))}. Switched off. "
         "Paused by Lifeboat support. Saving your schedule on the Settings page resumes it."
     )

@@ -36,6 +36,8 @@ NOT_SETTINGS = {
     "RATELIMIT_HEADERS_ENABLED",
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
     "TESTING",
+    # Flask's own body limit, set from MAX_REQUEST_BYTES (web.body_limit).
+    "MAX_CONTENT_LENGTH",
     # flask-smorest's fixed description of the JSON API (web.api), not operator settings.
     "API_TITLE",
     "API_VERSION",

@@ -167,6 +167,7 @@ HOSTILE = [
     ({"name": "Bob\r\nBcc: eve@evil.example"}, "name", "Use a name on one line"),
     ({"name": "=?UTF-8?Q?Bob=0ABcc:_eve@evil.example?="}, "name", "Use a name on one line"),
     ({"name": "Bob\u2028Bcc: eve@evil.example"}, "name", "Use a name on one line"),
+    ({"name": "Bob\u202egnp.exe"}, "name", "Your name must be one line of visible text"),  # user trial 7, item 12
     ({"name": "B" * 101}, "name", "Use a name of at most 100 characters."),
     ({"password": "short", "confirm": "short"}, "password", "at least 10 characters"),
     ({"password": "p" * 5000, "confirm": "p" * 5000}, "password", "at most 256 characters"),

@@ -25,6 +25,7 @@ from jobs import api_tokens
 from store import User, get_db, get_session
 from store.base import utcnow
 from store.staff import STAFF_ROLES
+from web.error_pages import PAGES
 
 log = logging.getLogger("lifeboat.api")
 
@@ -149,6 +150,8 @@ def http_error(exc: HTTPException) -> Response:
     message = data.get("message") if isinstance(data, dict) and data.get("message") else None
     if status in (400, 422) and problems:  # 400: e.g. a body that is not JSON (werkzeug's words are for browsers)
         message = "The request is not valid: " + " ".join(f"{where}: {what}" for where, what in problems)
+    if status == 413 and not message and exc.description == type(exc).description:
+        message = PAGES[413][2]  # werkzeug's words for a body over the limit are for browsers
     headers = _CHALLENGE if status == 401 else {}
     if status == 405 and exc.get_headers():
         headers = {k: v for k, v in exc.get_headers() if k == "Allow"}

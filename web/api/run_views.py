@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any, NoReturn
 
-from flask import url_for
+from flask import current_app, url_for
 from marshmallow import RAISE
 from sqlalchemy import select
 from sqlalchemy.sql import Select
@@ -21,6 +21,7 @@ from exporters.archive.reader import read_member
 from jobs import get_context, run_lifecycle
 from jobs.archive_changes import change_page
 from jobs.delivery_places import delivered_places
+from jobs.download_links import gone_words
 from store import Archive, ExportRun, RunState, get_db, get_session
 from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
@@ -158,10 +159,9 @@ def _stored_archive(archive_id: str) -> tuple[Archive, ArchiveFiles]:
     archive = get_session().get(Archive, archive_id)
     if archive is None or archive.user_id != user_id():
         fail(404, "not_found", _NOT_FOUND.format("archive"))
-    gone = "This archive has expired and was deleted. Export again to get a fresh one."
     files = get_context().files
     if archive.deleted_at is not None or not files.exists(archive.relpath):
-        fail(410, "archive_gone", gone)
+        fail(410, "archive_gone", gone_words(archive, keep_days=current_app.config["ARCHIVE_RETENTION_DAYS"]))
     return archive, files
 
 
