@@ -27,6 +27,7 @@ from delivery.email.message import (
     UnsafeHeadersError,
     build_message,
     check_addresses,
+    stamp,
 )
 from delivery.email.settings import SmtpSettings
 from delivery.email.summary import human_size
@@ -70,7 +71,9 @@ class EmailDelivery(Delivery):
         """Email `payload` to the recipient; the receipt quotes the server's acceptance."""
         self._require_enabled()
         try:
-            to = mailbox(self.recipient, payload.user_display_name)
+            # Someone else's address (a confirmed third-party destination) is not addressed with the owner's name.
+            own = _same_address(self.recipient, payload.user_email)
+            to = mailbox(self.recipient, payload.user_display_name if own else None)
         except HeaderValueError as exc:
             shown = repr(self.recipient[:100]) + ("..." if len(self.recipient) > 100 else "")
             refusal = f"the email address {shown} cannot be used: {exc}; check the address"
@@ -86,14 +89,14 @@ class EmailDelivery(Delivery):
         envelope_from = parse_address(self.settings.sender_address).addr_spec
         try:
             with conversation(self._open(progress)) as smtp:
-                message = build_message(payload, sender, to, attach=attach, reason=reason)
+                message = build_message(payload, sender, to, attach=attach, reason=reason, own=own)
                 limit = server_limit(smtp)
                 if attach and limit and message.size > limit:
                     reason = f"the mail server accepts at most {human_size(limit)} per message"
                     if not payload.download_url:
                         raise self._too_big(payload, reason)
                     attach = False
-                    message = build_message(payload, sender, to, attach=False, reason=reason)
+                    message = build_message(payload, sender, to, attach=False, reason=reason, own=own)
                 reply = send_streamed(smtp, envelope_from, to.addr_spec, message, progress)
         except (smtplib.SMTPException, OSError) as exc:
             raise classify(exc, progress.stage, self.settings, progress.waited()) from None
@@ -134,9 +137,11 @@ class EmailDelivery(Delivery):
         """
         self._require_enabled()
         message = EmailMessage()
-        message["From"] = mailbox(self.settings.sender_address, self.settings.sender_name)
+        sender_box = mailbox(self.settings.sender_address, self.settings.sender_name)
+        message["From"] = sender_box
         message["To"] = mailbox(self.recipient, None)
         message["Subject"] = clean_text(subject, limit=200)
+        stamp(message, sender_box)
         message.set_content(text)
         sender, to = message["From"].addresses[0].addr_spec, message["To"].addresses[0].addr_spec
         try:
@@ -214,3 +219,11 @@ class EmailDelivery(Delivery):
             user_message=f"Your archive ({size}) is too large to email because {reason}. "
             "Raise the email attachment limit, or deliver to S3 instead.",
         )
+
+
+def _same_address(recipient: str, owner: str) -> bool:
+    """Whether `recipient` is the account's own address (compared as addresses, case-insensitively)."""
+    try:
+        return parse_address(recipient).addr_spec.lower() == parse_address(owner).addr_spec.lower()
+    except HeaderValueError:
+        return False

@@ -98,8 +98,13 @@ class StreamedMessage:
         yield self.tail
 
 
-def build_message(payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str) -> StreamedMessage:
+def build_message(
+    payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str, own: bool = True
+) -> StreamedMessage:
     """Flatten the archive email; `reason` says why the archive is not attached, if it is not.
+
+    `own`: whether `to` is the account's own address; if not, the text speaks to
+    a recipient the owner chose, not to the owner (`Summary.of`).
 
     If an address header does not read back as exactly `sender` and `to` (Python
     3.11.7 refolds a long display name such as `Bcc: x@evil.example; xxx…`
@@ -112,7 +117,7 @@ def build_message(payload: Payload, sender: Address, to: Address, *, attach: boo
     tries = [pair for n, pair in enumerate(tries) if pair not in tries[:n]]
     for n, (from_, to_) in enumerate(tries):
         try:
-            return _build(payload, from_, to_, attach=attach, reason=reason)
+            return _build(payload, from_, to_, attach=attach, reason=reason, own=own)
         except UnsafeAddressError as exc:
             if n == len(tries) - 1:
                 raise
@@ -124,16 +129,13 @@ def _bare(address: Address) -> Address:
     return Address(username=address.username, domain=address.domain)
 
 
-def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str) -> StreamedMessage:
-    summary = Summary.of(payload, to, attached=attach, reason=reason)
+def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reason: str, own: bool) -> StreamedMessage:
+    summary = Summary.of(payload, to, attached=attach, reason=reason, own=own)
     msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = summary.subject()
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    message_id = make_msgid(domain=sender.domain)
-    msg["Message-ID"] = message_id
-    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
+    message_id = stamp(msg, sender)
     msg.set_content(summary.text(), cte="quoted-printable")
     msg.add_alternative(summary.html(), subtype="html", cte="quoted-printable")
     token = f"lifeboat-archive-{uuid.uuid4().hex}"
@@ -156,6 +158,21 @@ def _build(payload: Payload, sender: Address, to: Address, *, attach: bool, reas
     if not found or token.encode() in tail:
         raise UnsafeHeadersError("the archive placeholder is not in the message exactly once")
     return StreamedMessage(head, tail, payload.path, payload.size, payload.sha256, message_id)
+
+
+def stamp(msg: EmailMessage, sender: Address) -> str:
+    """Set Date, Message-ID (under the sender's domain) and Auto-Submitted on `msg`; return the Message-ID.
+
+    Why every message Lifeboat sends gets them, archive or notice: RFC 5322
+    requires Date, many receivers score mail without Date or Message-ID as
+    spam, and not every relay adds them. Auto-Submitted (RFC 3834) keeps
+    vacation replies away.
+    """
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    message_id = make_msgid(domain=sender.domain or None)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    return message_id
 
 
 def check_headers(raw: bytes) -> None:

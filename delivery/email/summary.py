@@ -58,11 +58,19 @@ class Summary:
     sealed_to: str = ""  # set: the archive is encrypted to this key (no counts are said then)
     plain_sha256: str = ""
     decrypt_hint: str = ""
+    # Set when the mail goes to an address the owner chose, not their own: then the text
+    # speaks to that recipient about this owner ("Zoë (zoe@example.org)"), never greets them as the owner.
+    owner: str = ""
 
     @classmethod
-    def of(cls, payload: Payload, to: Address, *, attached: bool, reason: str) -> Summary:
+    def of(cls, payload: Payload, to: Address, *, attached: bool, reason: str, own: bool = True) -> Summary:
+        owner = ""
+        if not own:
+            name, address = clean_text(payload.user_display_name, limit=100), clean_text(payload.user_email, limit=254)
+            owner = f"{name} ({address})" if name else address
         return cls(
-            name=clean_text(to.display_name),
+            name=clean_text(to.display_name) if own else "",
+            owner=owner,
             filename=safe_filename(payload.filename),
             size=payload.size,
             sha256=payload.sha256.lower(),
@@ -79,7 +87,7 @@ class Summary:
 
     def subject(self) -> str:
         inside = "encrypted to your key" if self.sealed_to else ", ".join(self.counts) or "no items"
-        who = f" for {self.name}" if self.name else ""
+        who = f" from {self.owner}" if self.owner else f" for {self.name}" if self.name else ""
         return clean_text(f"Lifeboat archive{who}, {self.created[:10]}: {inside}", limit=250)
 
     def verify_lines(self) -> list[str]:
@@ -103,7 +111,8 @@ class Summary:
     def _sealed_lines(self) -> list[str]:
         """How to open and check a sealed archive; the link's download is sealed anew, so its digest differs."""
         plain = plain_name(self.filename)
-        lines = [f"It is encrypted to your {self.sealed_to}: only your private key opens it.", ""]
+        whose = "their" if self.owner else "your"
+        lines = [f"It is encrypted to {whose} {self.sealed_to}: only {whose} private key opens it.", ""]
         if self.attached:
             lines += [
                 f"File:    {self.filename}",
@@ -119,10 +128,17 @@ class Summary:
         ]
         return lines
 
+    def _intro(self) -> str:
+        """The first sentence: "Here is your ... archive", or who asked to send it to this recipient."""
+        encrypted = "encrypted " if self.sealed_to else ""
+        if self.owner:
+            return f"{self.owner} asked Lifeboat to send you a copy of their {encrypted}archive from {self.created}."
+        return f"Here is your {encrypted}Lifeboat archive from {self.created}."
+
     def _inside(self) -> list[str]:
         if self.sealed_to:  # what it holds stays inside the ciphertext
-            return [f"Here is your encrypted Lifeboat archive from {self.created}.", ""]
-        lines = [f"Here is your Lifeboat archive from {self.created}. Inside:", ""]
+            return [self._intro(), ""]
+        lines = [f"{self._intro()} Inside:", ""]
         return [*lines, *[f"  - {part}" for part in self.counts or ["no items"]], ""]
 
     def text(self) -> str:
@@ -143,9 +159,7 @@ class Summary:
         greeting = f"Hello {self.name}," if self.name else "Hello,"
         items = "".join(f"<li>{e(part)}</li>" for part in self.counts or ["no items"])
         inside = (
-            f"<p>Here is your encrypted Lifeboat archive from {e(self.created)}.</p>"
-            if self.sealed_to
-            else f"<p>Here is your Lifeboat archive from {e(self.created)}. Inside:</p><ul>{items}</ul>"
+            f"<p>{e(self._intro())}</p>" if self.sealed_to else f"<p>{e(self._intro())} Inside:</p><ul>{items}</ul>"
         )
         if self.attached:
             where = f"<p>The archive is attached as <code>{e(self.filename)}</code>.</p>"
