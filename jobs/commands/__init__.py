@@ -28,6 +28,7 @@ from exporters.archive.manifest import ArchiveError
 from exporters.archive.reader import archive_owner, verify_archive
 from exporters.archive.signature import KeyRing
 from jobs.archive_options import ArchiveOptions, key_expiry, save_archive_options, seal_state, stopped_words
+from jobs.commands.base_url import warn_when_mailing
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
@@ -162,7 +163,9 @@ def _export_and_deliver(
     from jobs.now import ExportInProgress, deliver_now
 
     try:
-        outcome = deliver_now(get_context(), user_id, vcard_version=vcard)
+        ctx = get_context()
+        warn_when_mailing(ctx)  # failure notices and archive emails may carry links
+        outcome = deliver_now(ctx, user_id, vcard_version=vcard)
     except ExportInProgress as exc:
         raise click.ClickException(str(exc)) from None
     fidelity: ExportFidelity | None = None
@@ -585,7 +588,9 @@ def demo_command() -> None:
 
         # Through a run, as `export --deliver` does: History then lists the run that made the archive the
         # dashboard shows (a bare export made one History did not know: user trial).
-        deliver_now(get_context(), user_id)
+        ctx = get_context()
+        warn_when_mailing(ctx)
+        deliver_now(ctx, user_id)
     click.echo(f"Demo account ready. {where_to_open()} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 

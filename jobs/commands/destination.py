@@ -21,10 +21,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
-from config import BY_NAME, is_set
 from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
+from jobs.commands.base_url import warn_of_the_default_address
 from jobs.destination_backends import Registry
 from jobs.destination_setup import (
     add_destination,
@@ -42,22 +42,6 @@ from store.db import get_db
 def _plain(value: object) -> str:
     """JSON for what the standard encoder cannot write: times as ISO 8601, as the API writes them."""
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
-
-
-def _warn_of_the_default_address() -> None:
-    """One line when a confirmation link was built from BASE_URL's default, which may not be where Lifeboat is.
-
-    Why: `serve` points BASE_URL at where it listens (`cli.follow_listener`), but a CLI command runs
-    apart from it, so with LIFEBOAT_BASE_URL unset its link named http://127.0.0.1:5000 (user trial).
-    """
-    default = BY_NAME["BASE_URL"].default
-    if is_set("BASE_URL") or current_app.config["BASE_URL"] != default:
-        return
-    click.echo(
-        f"Note: LIFEBOAT_BASE_URL is not set, so the link points at the default address {default}; "
-        "set LIFEBOAT_BASE_URL to the address people reach Lifeboat at, then send the link again.",
-        err=True,
-    )
 
 
 @click.group("destination")
@@ -167,7 +151,7 @@ def add_email(email: str, to: str | None) -> None:
             "nothing is sent there until someone there follows it.",
             err=True,
         )
-        _warn_of_the_default_address()
+        warn_of_the_default_address()
 
 
 @destination.command("edit")
@@ -201,7 +185,7 @@ def edit_command(email: str, destination_id: str | None, **changes: Any) -> None
         shown = public_view(row, user=owner)
         click.echo(json.dumps(shown, indent=2, default=_plain))
     if changes.get("to") and shown.get("confirmation_sent_at") is not None:  # a new address: a link went to it
-        _warn_of_the_default_address()
+        warn_of_the_default_address()
     _probe(registry, number)
 
 

@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 
 from delivery.s3.inspection import HEALTHY
 from jobs import get_context
+from jobs.commands.base_url import warn_when_mailing
 from jobs.scrub import scrub
 from store.accounts import find_user
 from store.db import get_db
@@ -34,7 +35,9 @@ def scrub_command(email: str | None, deep: bool | None) -> None:
         with get_db().session() as session:
             if find_user(session, email) is None:
                 raise click.ClickException(f"No user {email!r}: give the email address the account signs in with.")
-    found = scrub(get_context(), email=email, deep=deep)
+    ctx = get_context()
+    warn_when_mailing(ctx)  # the alert links to the destinations page
+    found = scrub(ctx, email=email, deep=deep)
     if not found:
         # With EMAIL every destination is checked whatever its date: none found means none to check, not "not due".
         whose = f"{email} has no S3 destination with a delivered archive" if email is not None else None

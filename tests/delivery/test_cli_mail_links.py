@@ -1,0 +1,75 @@
+"""A CLI command that mails links while LIFEBOAT_BASE_URL is unset says so, once, in one line.
+
+User trial 7: the scrub alert that `lifeboat scrub` mailed linked to
+http://127.0.0.1:5000/settings/destinations (BASE_URL's default) while the
+service ran on port 5077, and nothing told the operator.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+import jobs
+from account.records import Account
+from tests.delivery.test_scrub import delivered
+from tests.servers.s3 import MotoS3
+from tests.servers.smtp import SmtpServer
+
+pytestmark = pytest.mark.server
+NOTE = (
+    "Note: LIFEBOAT_BASE_URL is not set, so links in the email it sent point at the default address "
+    "http://127.0.0.1:5000; set LIFEBOAT_BASE_URL to the address people reach Lifeboat at."
+)
+
+
+@pytest.fixture
+def mailing_app(bucket_app: Flask, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.delenv("LIFEBOAT_BASE_URL", raising=False)
+    monkeypatch.delenv("LIFEBOAT_BASE_URL_FILE", raising=False)
+    bucket_app.config.update(
+        SMTP_HOST=smtp_server.host, SMTP_PORT=smtp_server.port, SMTP_SECURITY="none", MAIL_FROM="lifeboat@example.com"
+    )
+    jobs.init_app(bucket_app)
+    return bucket_app
+
+
+def _scrub_a_changed_copy(app: Flask, alice: Account, moto: MotoS3, bucket: str, runner: FlaskCliRunner) -> str:
+    _, _, key = delivered(app, alice, moto, bucket)
+    moto.client().put_object(Bucket=bucket, Key=key, Body=b"corrupted")
+    result = runner.invoke(args=["scrub", "alice@example.com"])
+    assert result.exit_code == 1 and "CHANGED" in result.stdout, result.output
+    return result.stderr
+
+
+def test_scrub_that_mails_an_alert_warns_once_that_its_links_use_the_default_address(
+    mailing_app: Flask,
+    alice: Account,
+    moto_server: MotoS3,
+    s3_bucket: str,
+    runner: FlaskCliRunner,
+    smtp_server: SmtpServer,
+) -> None:
+    stderr = _scrub_a_changed_copy(mailing_app, alice, moto_server, s3_bucket, runner)
+
+    assert [line for line in stderr.splitlines() if line.startswith("Note:")] == [NOTE]
+    (alert,) = (m.message() for m in smtp_server.received if "changed" in str(m.message()["Subject"]))
+    assert "http://127.0.0.1:5000/" in alert.get_content()
+
+
+def test_scrub_says_nothing_of_the_address_when_base_url_is_set(
+    mailing_app: Flask,
+    alice: Account,
+    moto_server: MotoS3,
+    s3_bucket: str,
+    runner: FlaskCliRunner,
+    smtp_server: SmtpServer,
+) -> None:
+    mailing_app.config["BASE_URL"] = "https://lifeboat.example.org"
+    jobs.init_app(mailing_app)
+
+    stderr = _scrub_a_changed_copy(mailing_app, alice, moto_server, s3_bucket, runner)
+
+    assert "Note:" not in stderr
+    assert any("https://lifeboat.example.org/" in m.message().get_content() for m in smtp_server.received)
