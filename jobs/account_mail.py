@@ -12,6 +12,20 @@ once. Why through `EmailDelivery.send_notice`: it is the one place that
 builds a safe message (headers checked after flattening) and talks to the
 operator's mail server (LIFEBOAT_SMTP_*), as the failure notice does.
 
+Why the page still learns what happened (user trial 7: "we sent a message"
+while the server had answered 550): `send` returns a future of the first try's
+`Outcome`, and the page waits for it a short while (`outcome`, WAIT_SECONDS).
+A refused address (5xx at RCPT) is said as such; a temporary failure (4xx,
+no connection, no answer) is tried again in the background after
+RETRY_DELAYS and the page says "delayed", not "sent"; a refusal that is the
+operator's to fix (login, sender, TLS) is said without detail and logged.
+The retries live in this process only (a restart drops them): the links they
+carry are secrets that are better not written to the database, and the
+person can always ask again. The web keeps its answers the same whether or
+not an address has an account: sign-up mails the same address in both cases,
+and a reset request asks the mail server about the address (`probe`)
+whether or not it then sends anything.
+
 Without a mail server (the embedded default before LIFEBOAT_SMTP_HOST is
 set) the link is logged at WARNING for the operator, who on that kind of
 install is usually the only user: otherwise nobody could ever confirm.
@@ -19,17 +33,26 @@ install is usually the only user: otherwise nobody could ever confirm.
 
 from __future__ import annotations
 
+import enum
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
 from delivery.email import EmailDelivery, SmtpSettings
+from delivery.email.errors import RecipientRefusedError
+from errors import DeliveryError
 from jobs.destination_backends import smtp_settings
 
 log = logging.getLogger("lifeboat.account_mail")
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="account-mail")
+_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="account-mail")
+# Seconds before each new try after a temporary failure (4xx, no connection): about ten minutes in all.
+RETRY_DELAYS: tuple[float, ...] = (30.0, 120.0, 480.0)
+# How long a page waits for the first try before it says the message is delayed (it keeps going).
+WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +120,27 @@ def destination_added(to: str, address: str, page: str) -> AccountMail:
     return AccountMail(to, "A new address will receive your Lifeboat archives", text, page)
 
 
+class Outcome(enum.Enum):
+    """What became of a message (its first try, or all of them for `on_outcome`)."""
+
+    SENT = "sent"  # the mail server accepted it
+    REFUSED = "refused"  # the mail server refused the address (5xx at RCPT): check the address
+    DELAYED = "delayed"  # a temporary failure, or no answer yet: tried again in the background
+    FAILED = "failed"  # refused for a reason the operator must fix (login, sender, TLS, content)
+    LOGGED = "logged"  # no mail server is set: the link went to the log (see `_send`)
+
+
+@dataclass(frozen=True)
+class Result:
+    """An `Outcome` and, for REFUSED, the mail server's answer (e.g. "550 5.1.1 User unknown") to show."""
+
+    outcome: Outcome
+    reply: str = ""
+
+
+OnOutcome = Callable[[Result], None]
+
+
 def can_send(config: Mapping[str, Any]) -> bool:
     """Whether a message would reach anyone: False when no mail server is set (LIFEBOAT_SMTP_HOST).
 
@@ -107,23 +151,92 @@ def can_send(config: Mapping[str, Any]) -> bool:
     return smtp_settings(dict(config)).enabled
 
 
-def send(config: Mapping[str, Any], mail: AccountMail) -> Future[None]:
-    """Send `mail` in the background; the future is for tests and never raises to the web."""
-    settings = smtp_settings(dict(config))
-    return _pool.submit(_send, settings, mail)
+def send(config: Mapping[str, Any], mail: AccountMail, on_outcome: OnOutcome | None = None) -> Future[Result]:
+    """Send `mail` in the background; the future gives the first try's result and never raises.
+
+    `on_outcome` is called once with the final result, after any retries (from a background thread).
+    """
+    return send_with(smtp_settings(dict(config)), mail, on_outcome)
 
 
-def send_with(settings: SmtpSettings, mail: AccountMail) -> Future[None]:
+def send_with(settings: SmtpSettings, mail: AccountMail, on_outcome: OnOutcome | None = None) -> Future[Result]:
     """As `send`, with the SMTP settings already read (`jobs.destination_confirmation` keeps them)."""
-    return _pool.submit(_send, settings, mail)
+    return _pool.submit(_send, settings, mail, 0, on_outcome)
 
 
-def _send(settings: SmtpSettings, mail: AccountMail) -> None:
+def probe(config: Mapping[str, Any], to: str) -> Future[Result]:
+    """Ask the mail server whether it takes mail for `to` (MAIL, RCPT, RSET: nothing is sent); never raises.
+
+    For a page that must answer alike whether or not it sends anything (a reset
+    request for an address without an account).
+    """
+    settings = smtp_settings(dict(config))
+    return _pool.submit(_probe, settings, to)
+
+
+def outcome(future: Future[Result], timeout: float | None = None) -> Result:
+    """The first try's result, or DELAYED if it takes longer than `timeout` (WAIT_SECONDS); it goes on."""
+    try:
+        return future.result(timeout=WAIT_SECONDS if timeout is None else timeout)
+    except FutureTimeout:
+        return Result(Outcome.DELAYED)
+
+
+def _send(settings: SmtpSettings, mail: AccountMail, attempt: int, on_outcome: OnOutcome | None) -> Result:
     if not settings.enabled:
         # The operator's way in when no mail server is set; never the address's owner.
         log.warning("email is not configured (LIFEBOAT_SMTP_HOST); %r for %s: %s", mail.subject, mail.to, mail.link)
-        return
+        return _final(Result(Outcome.LOGGED), on_outcome)
     try:
         EmailDelivery(settings, mail.to).send_notice(mail.subject, mail.text)
     except Exception as exc:
+        result = _result_of(exc)
+        if result.outcome is Outcome.DELAYED and attempt < len(RETRY_DELAYS):
+            delay = RETRY_DELAYS[attempt]
+            log.warning("could not send %r to %s: %s; trying again in %g s", mail.subject, mail.to, exc, delay)
+            timer = threading.Timer(delay, _retry, (settings, mail, attempt + 1, on_outcome))
+            timer.daemon = True  # a retry must not keep a stopping process alive
+            timer.start()
+            return result
         log.warning("could not send %r to %s: %s", mail.subject, mail.to, exc)
+        return _final(result, on_outcome)
+    if attempt:
+        log.info("sent %r to %s on try %d", mail.subject, mail.to, attempt + 1)
+    return _final(Result(Outcome.SENT), on_outcome)
+
+
+def _retry(settings: SmtpSettings, mail: AccountMail, attempt: int, on_outcome: OnOutcome | None) -> None:
+    try:
+        _pool.submit(_send, settings, mail, attempt, on_outcome)
+    except RuntimeError:  # the pool was shut down: the process is stopping
+        log.warning("gave up sending %r to %s: the process is stopping", mail.subject, mail.to)
+
+
+def _probe(settings: SmtpSettings, to: str) -> Result:
+    if not settings.enabled:
+        return Result(Outcome.LOGGED)
+    try:
+        EmailDelivery(settings, to).test_connection()
+    except Exception as exc:
+        log.warning("the mail server would not take mail for %s: %s", to, exc)
+        return _result_of(exc)
+    return Result(Outcome.SENT)
+
+
+def _result_of(exc: Exception) -> Result:
+    if isinstance(exc, RecipientRefusedError) and exc.permanent:
+        return Result(Outcome.REFUSED, exc.reply)
+    if isinstance(exc, DeliveryError) and exc.permanent:
+        return Result(Outcome.FAILED)
+    if isinstance(exc, DeliveryError):
+        return Result(Outcome.DELAYED)
+    return Result(Outcome.FAILED)  # a bug, not the network: trying again would not help
+
+
+def _final(result: Result, on_outcome: OnOutcome | None) -> Result:
+    if on_outcome is not None:
+        try:
+            on_outcome(result)
+        except Exception:
+            log.exception("the outcome hook for account mail failed")
+    return result

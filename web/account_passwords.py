@@ -7,8 +7,10 @@ choosing a password gives a new salted hash, so that link, and every other
 one sent before, stops working. It also expires (LIFEBOAT_RESET_LINK_MAX_AGE).
 
 Why the request page never says whether an address has an account: the same
-sentence, the same status and (the mail is sent in the background) about the
-same time answer every address. Requests are limited per target address and
+sentence, the same status and about the same time answer every address. The
+mail server is asked about the address in every case (`account_mail.probe`),
+and the page says what it answered (took it, refused it, put it off); the
+reset mail itself, only for an account, goes out in the background. Requests are limited per target address and
 per client (web/limits.py), counted whether or not a mail went out.
 """
 
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from jobs import account_mail
+from jobs.account_mail import Outcome
 from store import User, get_db, get_session
 from store.accounts import find_user
 from store.base import utcnow
@@ -36,6 +39,7 @@ from web.limits import (
     mail_address_key,
     mail_address_limits,
 )
+from web.mail_pages import mail_page
 
 # A password change signs sessions out, not API tokens (a script on a NAS keeps running); the message said
 # only "sessions", and a user trial took the tokens to be revoked too.
@@ -47,22 +51,6 @@ SENT = (
     "If {email} has a Lifeboat account, a link to choose a new password is on its way. "
     "It works once, within {minutes} minutes. Nothing arrived? Check the spam folder, or ask again later."
 )
-# The page instead of "Check your email" when no mail server is set (the embedded default): nothing can
-# arrive, and the link is only in the operator's log (`jobs.account_mail`). Says nothing of whether the
-# address has an account.
-NOT_SENT = (
-    "This Lifeboat has no mail server set up (LIFEBOAT_SMTP_HOST), so no message can reach {email}. "
-    "Whoever runs it finds the link in its log; once a mail server is set up, ask again."
-)
-
-
-def mail_sent_page(email: str, message: str) -> str:
-    """`message` ("we sent a message to ...") under "Check your email", or `NOT_SENT` without a mail server."""
-    if account_mail.can_send(current_app.config):
-        return render_template("message.html", title="Check your email", message=message)
-    return render_template("message.html", title="No email sent", message=NOT_SENT.format(email=email))
-
-
 BAD_LINK = "This password reset link is not valid. Ask for a new one below."
 USED_LINK = "This password reset link was already used or replaced by a newer one. Ask for a new one below."
 OLD_LINK = "This password reset link has expired. Ask for a new one below."
@@ -110,11 +98,12 @@ def reset_request() -> str:
     if form.validate_on_submit():
         email = form.email.data or ""
         user = find_user(get_session(), email)
-        if user is not None and user.is_active:
-            minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
-            account_mail.send(current_app.config, account_mail.password_reset(user.email, reset_link(user), minutes))
         minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
-        return mail_sent_page(email, SENT.format(email=email, minutes=minutes))
+        # Asked about the address whether or not it has an account, so the answer (and its time) is the same.
+        result = account_mail.outcome(account_mail.probe(current_app.config, email))
+        if user is not None and user.is_active and result.outcome is not Outcome.REFUSED:
+            account_mail.send(current_app.config, account_mail.password_reset(user.email, reset_link(user), minutes))
+        return mail_page(result, email, SENT.format(email=email, minutes=minutes))
     return render_template("reset_request.html", form=form)
 
 

@@ -4,8 +4,9 @@ Why the answer never depends on the address: "this address already has an
 account" would tell anyone whose address is registered here. Both cases get
 the same page; the address's owner learns which by email (a confirmation
 link, or "you already have an account" with a reset link). The password is
-hashed in both cases, and mail goes out in the background, so the time taken
-says nothing either. Nobody is signed in by signing up, for the same reason.
+hashed in both cases and the same address is mailed, so the time taken says
+nothing either, nor does what the page says of the mail server's answer
+(took it, refused the address, put it off: `web.mail_pages`). Nobody is signed in by signing up, for the same reason.
 
 Why an unconfirmed account may sign in but not export (web/export_now.py and
 the schedule in web/settings_page.py check `email_confirmed_at`): a new account
@@ -24,14 +25,16 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
 from jobs import account_mail
+from jobs.account_mail import Outcome
 from store import User, get_db, get_session
 from store.accounts import find_user
 from store.base import utcnow
 from store.passwords import hash_password
 from web import limiter
 from web.account_forms import ResendForm, SignUpForm
-from web.account_passwords import mail_sent_page, reset_link
+from web.account_passwords import reset_link
 from web.limits import mail_account_key, mail_account_limits, mail_address_key, mail_address_limits
+from web.mail_pages import mail_page, words
 
 bp = Blueprint("signup", __name__)
 
@@ -82,9 +85,9 @@ def signup() -> str:
                     mail = account_mail.already_registered(existing.email, reset_link(existing))
         except IntegrityError:
             mail = None  # the same address signed up at the same moment: that sign-up sends the mail
-        if mail is not None:
-            account_mail.send(current_app.config, mail)
-        return mail_sent_page(email, SENT.format(email=email, hours=_hours()))
+        # Both cases mail the same address, so what the server answered says nothing of an account.
+        sending = account_mail.send(current_app.config, mail) if mail else account_mail.probe(current_app.config, email)
+        return mail_page(account_mail.outcome(sending), email, SENT.format(email=email, hours=_hours()))
     return render_template("signup.html", form=form)
 
 
@@ -124,8 +127,10 @@ def resend() -> Response:
     user = get_session().get(User, int(current_user.get_id()))
     assert user is not None
     if user.email_confirmed_at is None:
-        account_mail.send(current_app.config, account_mail.confirmation(user.email, confirm_link(user), _hours()))
-        flash(f"We sent a new confirmation link to {user.email}.", "info")
+        mail = account_mail.confirmation(user.email, confirm_link(user), _hours())
+        result = account_mail.outcome(account_mail.send(current_app.config, mail))
+        said = words(result, user.email, f"We sent a new confirmation link to {user.email}.")
+        flash(said, "error" if result.outcome in (Outcome.REFUSED, Outcome.FAILED) else "info")
     return redirect(url_for("dashboard.index"))
 
 

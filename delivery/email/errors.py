@@ -17,6 +17,19 @@ from delivery.email.transport import NotOfferedError, where
 from errors import DeliveryError
 
 
+class RecipientRefusedError(DeliveryError):
+    """The server refused the recipient address at RCPT TO; `reply` is its answer, cleaned ("550 5.1.1 ...").
+
+    Why a type of its own: "check the address" is advice for whoever typed the
+    address (a page can say so), while every other refusal is the operator's to fix.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, reply: str) -> None:
+        sentence = message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+        super().__init__(message, permanent=permanent, user_message=sentence)
+        self.reply = reply
+
+
 def error(message: str, permanent: bool) -> DeliveryError:
     """A `DeliveryError` whose user message is the same sentence, capitalised."""
     sentence = message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
@@ -73,7 +86,9 @@ def classify(exc: BaseException, stage: str, settings: SmtpSettings, waited: flo
         )
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         rcpt, (code, text) = next(iter(exc.recipients.items()))
-        return _by_code(settings, code, text, f"the mail server refused recipient {rcpt}", "check the address")
+        by_code = _by_code(settings, code, text, f"the mail server refused recipient {rcpt}", "check the address")
+        reply = f"{code} {quoted(settings, text)}".strip()
+        return RecipientRefusedError(str(by_code), permanent=by_code.permanent, reply=reply)
     if isinstance(exc, smtplib.SMTPSenderRefused):
         fix = "check the SMTP sender address; servers often accept only their own domain"
         what = f"the mail server refused sender {exc.sender}"
