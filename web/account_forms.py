@@ -14,10 +14,11 @@ import re
 import unicodedata
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, PasswordField, StringField
+from wtforms import EmailField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from account.canonical import EMAIL_TOO_LONG, MAX_EMAIL_LENGTH, email_address, name_problem
+from jobs.schedule import zone_names
 from store.passwords import MAX_PASSWORD_LENGTH, password_problem
 
 MAX_NAME = 100
@@ -78,11 +79,25 @@ AGAIN = DataRequired("Type the password again.")
 AGAIN_NEW = DataRequired("Type the new password again.")
 
 
+def known_zone(value: object) -> str:
+    """`value` if it is an IANA zone name a schedule accepts, else "UTC": never an error to show.
+
+    Why never an error: the sign-up form's zone comes from the browser
+    (static/timezone.js), not from the person, who could not fix it; without
+    JavaScript, or from an odd browser, the account starts in UTC as before.
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    return text if 0 < len(text) <= 64 and text in zone_names() else "UTC"
+
+
 class SignUpForm(FlaskForm):
     email = EmailField("Email", validators=[REQUIRED_EMAIL, canonical_email])
     name = StringField("Your name (optional)", validators=[Optional(), display_name])
     password = PasswordField("Password", validators=[REQUIRED_PASSWORD, new_password])
     confirm = PasswordField("Password again", validators=[AGAIN, EqualTo("password", SAME)])
+    # Set by static/timezone.js from the browser; checked by `known_zone` (user trial 7: every new web
+    # user saw times in UTC until they found Settings).
+    timezone = HiddenField("Time zone", filters=[known_zone])
 
 
 class ResetRequestForm(FlaskForm):

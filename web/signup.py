@@ -77,7 +77,8 @@ def signup() -> str:
             with get_db().session(write=True) as session:
                 existing = find_user(session, email)
                 if existing is None:
-                    user = User(email=email, display_name=form.name.data, password_hash=password_hash)
+                    zone = form.timezone.data or "UTC"  # the browser's, checked (`known_zone`)
+                    user = User(email=email, display_name=form.name.data, password_hash=password_hash, timezone=zone)
                     session.add(user)
                     session.flush()
                     mail = account_mail.confirmation(email, confirm_link(user), _hours())
