@@ -163,9 +163,7 @@ def _export_and_deliver(
     from jobs.now import ExportInProgress, deliver_now
 
     try:
-        ctx = get_context()
-        warn_when_mailing(ctx)  # failure notices and archive emails may carry links
-        outcome = deliver_now(ctx, user_id, vcard_version=vcard)
+        outcome = deliver_now(get_context(), user_id, vcard_version=vcard)
     except ExportInProgress as exc:
         raise click.ClickException(str(exc)) from None
     fidelity: ExportFidelity | None = None
@@ -588,9 +586,7 @@ def demo_command() -> None:
 
         # Through a run, as `export --deliver` does: History then lists the run that made the archive the
         # dashboard shows (a bare export made one History did not know: user trial).
-        ctx = get_context()
-        warn_when_mailing(ctx)
-        deliver_now(ctx, user_id)
+        deliver_now(get_context(), user_id)
     click.echo(f"Demo account ready. {where_to_open()} and sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 
@@ -621,10 +617,12 @@ def scheduler_command(once: bool) -> None:
     set, runs go to Celery workers; otherwise this process also executes them.
     Stops cleanly on SIGTERM or Ctrl-C.
     """
+    from jobs import get_context
     from jobs.scheduler_loop import Dispatcher
 
     if (refusal := startup_refusal(current_app.config)) is not None:
         raise click.ClickException(refusal)  # without a broker it runs exports: a server, refused as `serve` is
+    warn_when_mailing(get_context())  # failure notices and missed-run alerts link to the site
     dispatcher = Dispatcher(current_app._get_current_object())  # type: ignore[attr-defined]  # flask types the proxy as Flask
     if once:
         click.echo(dispatcher.tick_once().describe())

@@ -41,10 +41,11 @@ def warn_when_mailing(ctx: JobContext) -> None:
     """Make the first mail with links this command sends through `ctx` print the warning, once.
 
     Covers what a command mails through the job context: notices such as the
-    scrub alert (`send_notice`, False when no mail server is set), failure
-    notices (`notify_failure`) and the download link of an archive email
-    (`download_link`, None when no link was needed). Nothing is printed when the
-    address was chosen, or when nothing was mailed.
+    scrub alert (`send_notice`, False when no mail server is set) and failure
+    notices (`notify_failure`). Nothing is printed when the address was chosen,
+    or when nothing was mailed. Not covered: the download link an archive email
+    carries instead of a too-large archive (the link is made for every email
+    destination in case, so making it says nothing of whether it was mailed).
     """
     if not default_address_in_use():
         return
@@ -68,4 +69,3 @@ def warn_when_mailing(ctx: JobContext) -> None:
     smtp_host = bool(current_app.config.get("SMTP_HOST"))
     ctx.send_notice = watched(ctx.send_notice, lambda sent: sent is not False)
     ctx.notify_failure = watched(ctx.notify_failure, lambda _none: smtp_host)
-    ctx.download_link = watched(ctx.download_link, lambda link: link is not None)

@@ -13,6 +13,7 @@ from flask.testing import FlaskCliRunner
 
 import jobs
 from account.records import Account
+from jobs.commands.base_url import warn_when_mailing
 from tests.delivery.test_scrub import delivered
 from tests.servers.s3 import MotoS3
 from tests.servers.smtp import SmtpServer
@@ -73,3 +74,18 @@ def test_scrub_says_nothing_of_the_address_when_base_url_is_set(
 
     assert "Note:" not in stderr
     assert any("https://lifeboat.example.org/" in m.message().get_content() for m in smtp_server.received)
+
+
+def test_the_warning_comes_once_however_many_mails_with_links_a_command_sends(
+    mailing_app: Flask, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What `scheduler` does before it runs exports: failure notices and alerts then warn once.
+    with mailing_app.app_context():
+        ctx = jobs.get_context(mailing_app)
+        warn_when_mailing(ctx)
+        assert capsys.readouterr().err == ""  # nothing mailed yet: nothing said
+        for n in range(3):
+            assert ctx.send_notice("alice@example.com", f"alert {n}", "See http://127.0.0.1:5000/settings\n")
+
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("Note:")] == [NOTE]
+    assert len(smtp_server.received) == 3
