@@ -293,6 +293,13 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
     return made
 
 
+# A run that only exports (`ctx.deliver` off: `lifeboat export` without --deliver), as History says it.
+NOT_SENT = (
+    "Not sent anywhere: exported at the command line without --deliver. "
+    "The archive is kept on Lifeboat's disk, ready to download."
+)
+
+
 def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
     """Send the archive to every destination that has not yet received it in this run.
 
@@ -308,6 +315,8 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
     before anything is sent, even when its destinations turn out unusable.
     """
     archive = made.archive
+    if not ctx.deliver:
+        return NOT_SENT
     try:
         with ctx.db.session() as session:
             user = session.get(User, made.user_id)

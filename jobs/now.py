@@ -47,8 +47,14 @@ class ExportInProgress(UserError):
     """The user already has an active run; a second one would be refused by the database anyway."""
 
 
-def deliver_now(ctx: JobContext, user_id: int, *, vcard_version: str | None = None) -> DeliverOutcome:
-    """Queue a run for `user_id`, execute it in this thread, and report each destination's outcome."""
+def deliver_now(
+    ctx: JobContext, user_id: int, *, vcard_version: str | None = None, deliver: bool = True
+) -> DeliverOutcome:
+    """Queue a run for `user_id`, execute it in this thread, and report each destination's outcome.
+
+    `deliver=False` exports and records the run without sending the archive anywhere
+    (`lifeboat export` without --deliver): History still lists the run, with its drill.
+    """
     now = ctx.clock()
     with ctx.db.session(write=True) as session:
         run, created = run_lifecycle.request_run(session, user_id, "cli", now=now, max_attempts=1)
@@ -61,7 +67,8 @@ def deliver_now(ctx: JobContext, user_id: int, *, vcard_version: str | None = No
     owner = f"cli:{socket.gethostname()}:{os.getpid()}:{run_id}"
     # The person at the terminal is told the outcome; the user is not emailed about a run they did not start.
     try:
-        execute_run(dataclasses.replace(ctx, vcard_override=vcard_version, notify_failure=no_notifier), run_id, owner)
+        own = dataclasses.replace(ctx, vcard_override=vcard_version, notify_failure=no_notifier, deliver=deliver)
+        execute_run(own, run_id, owner)
     except BaseException as exc:
         if not isinstance(exc, Exception):  # stopped at the terminal (SIGTERM, Ctrl-C): free the user for a rerun
             run_lifecycle.cancel(ctx.db, run_id, user_id, now=ctx.clock())

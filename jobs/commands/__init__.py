@@ -9,7 +9,7 @@ import hashlib
 import re
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from flask import current_app
@@ -34,7 +34,7 @@ from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
-from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
+from jobs.export import VCARD_VERSIONS, readback_line
 from jobs.housekeeping import remove_abandoned
 from jobs.restore import HoldsData, data_held, restore_archive
 from jobs.signing_keys import read_key_ring
@@ -46,6 +46,9 @@ from store.archive_files import ArchiveFiles, local_copy, partial_file, remove_a
 from store.base import utcnow
 from store.db import get_db
 from store.freshness import users_without_fresh_archive
+
+if TYPE_CHECKING:
+    from jobs.now import DeliverOutcome
 
 
 @click.command("export")
@@ -78,11 +81,11 @@ from store.freshness import users_without_fresh_archive
 def export_command(email: str, out: Path | None, check: bool, deliver: bool, vcard_version: str | None) -> None:
     """Export EMAIL's data now and print the verified archive's path.
 
+    Either way the export is a run the user's History lists, with its read-back.
     Without --deliver the archive is only written to Lifeboat's archive folder
     (and --out): it is NOT sent to the user's destinations. With --deliver it
-    goes through a real run, like "Export now" on the dashboard, and each
-    destination's outcome is printed; the exit status is non-zero if any
-    delivery failed.
+    is delivered, like "Export now" on the dashboard, and each destination's
+    outcome is printed; the exit status is non-zero if any delivery failed.
 
     Every archive is read back once written (checksums, manifest, zip
     structure), and so is the copy in --out. --check also runs `verify`'s
@@ -108,35 +111,53 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
     if deliver:
         _export_and_deliver(email, user_id, files, out, vcard_version, check)
         return
-    result = export_and_record(
-        get_db(),
-        user_id,
-        files,
-        now=utcnow(),
-        default_vcard_version=current_app.config["VCARD_VERSION"],
-        vcard_version=vcard_version,
-        cache_dir=get_context().export_cache_dir,
-        signer=get_context().signing_key,
-    )
+    # Through a run that sends nothing, as `demo` does: History lists every export with its drill
+    # (a bare export made an archive History never mentioned: user trial).
+    outcome = _run_now(user_id, vcard_version, deliver=False)
+    if outcome.archive_relpath is None or not outcome.delivered:
+        raise click.ClickException(f"Run {outcome.run_id} {outcome.state}: {outcome.message}")
+    with get_db().session() as session:
+        archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
+        assert archive is not None  # the run that made it has just recorded it
+        relpath, filename, size, sha256, counts = (
+            archive.relpath, archive.filename, archive.size, archive.sha256, archive.counts
+        )  # fmt: skip
+        fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
     try:
-        path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+        path = _copy_out(files, relpath, filename, out, check)
     except Stopped as stopped:  # the archive is recorded: the user sees it, so the line says it is kept
-        place = files.local_path(result.archive.relpath) or f"{result.archive.relpath} in the archive store"
+        place = files.local_path(relpath) or f"{relpath} in the archive store"
         unfinished = " and ".join(what for what, asked in ((f"the copy into {out}", out), ("--check", check)) if asked)
         stopped.kept = f"{place}; {unfinished} did not finish"
         raise
-    drilled = ""
-    if result.drill is not None:
-        where = [(d.kind, d.item, d.field) for d in result.drill.described]
-        drilled = _readback(fidelity_line(result), bool(result.changes), where)
     click.echo(
-        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size:,} bytes, sha256 {result.info.sha256}\n"
-        f"{drilled}"
+        f"{path}\n  {counts_line(counts)}; {size:,} bytes, sha256 {sha256}\n"
+        f"{_fidelity_lines(fidelity)}"
         f"{_CHECKED if check else ''}"
-        "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
+        "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations.\n"
+        f"Run {outcome.run_id} recorded in the user's History."
     )
-    if result.drill is not None and result.drill.differences:
+    if fidelity is not None and fidelity.differences:
         raise SystemExit(1)  # written and kept, but not everything came back: a script must notice
+
+
+def _run_now(user_id: int, vcard: str | None, *, deliver: bool) -> DeliverOutcome:
+    """A run of the user's export in this process (`jobs.now.deliver_now`); one line if one is active already."""
+    from jobs import get_context
+    from jobs.now import ExportInProgress, deliver_now
+
+    try:
+        return deliver_now(get_context(), user_id, vcard_version=vcard, deliver=deliver)
+    except ExportInProgress as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fidelity_lines(fidelity: ExportFidelity | None) -> str:
+    """The run's drill for the CLI ("" when it ran none), as History has it."""
+    if fidelity is None:
+        return ""
+    where = [(d["kind"], d["item"], d["field"]) for d in fidelity.described()]
+    return _readback(readback_line(fidelity, fidelity.skipped, fidelity.changes), bool(fidelity.changes), where)
 
 
 def _readback(line: str, changes: bool, where: list[tuple[str, str, str]]) -> str:
@@ -158,13 +179,7 @@ _NO_SILENT_LOSS = ' (each change and its reason: manifest.json, "changes")'
 def _export_and_deliver(
     email: str, user_id: int, files: ArchiveFiles, out: Path | None, vcard: str | None, check: bool
 ) -> None:
-    from jobs import get_context
-    from jobs.now import ExportInProgress, deliver_now
-
-    try:
-        outcome = deliver_now(get_context(), user_id, vcard_version=vcard)
-    except ExportInProgress as exc:
-        raise click.ClickException(str(exc)) from None
+    outcome = _run_now(user_id, vcard, deliver=True)
     fidelity: ExportFidelity | None = None
     if outcome.archive_relpath is not None:
         filename = PurePosixPath(outcome.archive_relpath).name
@@ -173,12 +188,7 @@ def _export_and_deliver(
             filename = archive.filename if archive is not None else filename
             fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
         click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
-        if fidelity is not None:
-            where = [(d["kind"], d["item"], d["field"]) for d in fidelity.described()]
-            click.echo(
-                _readback(readback_line(fidelity, fidelity.skipped, fidelity.changes), bool(fidelity.changes), where),
-                nl=False,
-            )
+        click.echo(_fidelity_lines(fidelity), nl=False)
         if check:
             click.echo(_CHECKED.rstrip("\n"))
     for destination in outcome.destinations:
