@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
 from flask.cli import with_appcontext
 from sqlalchemy import inspect, select
 
@@ -20,7 +20,7 @@ from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME, startup_refusal
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
-from errors import InvalidInput, Stopped, stop_on_signals, stopped_says
+from errors import InvalidInput, Stopped, instance_if_any, stop_on_signals, stopped_says
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import KINDS, account_counts, counts_line
 from exporters.archive.helper import HelperFailed
@@ -371,8 +371,8 @@ VERIFY_AGAIN = "check the archive"
     is_flag=True,
     help="NOT OK unless the archive carries a valid signature by a key of the key set.",
 )
-@with_appcontext
 @stopped_says(VERIFY_AGAIN)
+@instance_if_any  # checking a file creates no instance: the service's keys and memo only if there is one
 def verify_command(
     archive: Path,
     processes: int | None,
@@ -391,6 +391,8 @@ def verify_command(
     without a problem, with the same parser versions, are not parsed again: they
     are remembered by their SHA-256 in the instance folder (verify-memo/, safe to
     delete). The report is the same either way; --fresh parses everything.
+    Where there is no instance folder nothing is created: the signature is
+    checked with --keys only, and nothing is remembered.
     """
     try:
         _verify(archive, processes, fresh, keys_file, expect, require_signature)
@@ -408,12 +410,14 @@ def _verify(
     require_signature: bool,
 ) -> None:
     keys = _verify_keys(keys_file)
+    instance = has_app_context()
     # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.
     _refuse_sealed(archive, "lifeboat verify {plain}")
     if expect is not None:
         _check_expected_digest(archive, expect)
     try:
-        report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh, keys=keys)
+        memo = _verify_memo_dir() if instance else None
+        report = check_archive(archive, processes=processes, memo_dir=memo, fresh=fresh, keys=keys)
         if require_signature and not report.signature.valid:
             raise InvalidInput(f"no valid signature, which --require-signature demands: {report.signature.line()}")
     except InvalidInput as exc:
@@ -423,7 +427,8 @@ def _verify(
             f"{archive}: not checked: {exc}. Run this again, or with --processes 1 to check in one process."
         ) from None
     expected = "  file: SHA-256 as expected\n" if expect is not None else ""
-    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{report.summary()}")
+    without = f"  {NO_INSTANCE}\n" if not instance and keys_file is None else ""
+    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{without}{report.summary()}")
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
@@ -450,13 +455,22 @@ def _verify_memo_dir() -> Path:
     return Path(current_app.instance_path) / VERIFY_MEMO
 
 
+# What `verify` says where there is no instance folder (it created one, keys and database included: user trial).
+NO_INSTANCE = (
+    "No Lifeboat instance here: checked without the service's key (--keys takes a saved copy of the "
+    "service's /.well-known/lifeboat-signing-keys.json)."
+)
+
+
 def _verify_keys(keys_file: Path | None) -> KeyRing | None:
-    """The key set `verify` checks signatures with: the file given, else this instance's published set."""
+    """The key set `verify` checks signatures with: the file given, else this instance's published set, if any."""
     if keys_file is not None:
         try:
             return read_key_ring(keys_file)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--keys") from None
+    if not has_app_context():  # no instance folder: nothing of the service's to read, and none to create
+        return None
     from jobs import get_context
 
     return get_context().signing_keys
