@@ -162,7 +162,8 @@ SETTINGS: tuple[Setting, ...] = (
             "client address."),
     Setting("UPGRADE_MAX_ARCHIVE_AGE_HOURS", "int", 24, "`lifeboat db upgrade` refuses while an active user has "
             "no verified archive newer than this.", minimum=1),
-    Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr.",
+    Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr (the servers: serve, "
+            "scheduler, workers; other commands write their warnings as plain lines).",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )  # fmt: skip
 BY_NAME = {setting.name: setting for setting in SETTINGS}
