@@ -21,6 +21,7 @@ from jobs import run_lifecycle
 from jobs.context import JobContext, no_notifier
 from jobs.execute import execute_run
 from store import DeliveryAttempt, Destination, ExportRun, RunState
+from store.runs import KEPT_HERE
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def deliver_now(
     """
     now = ctx.clock()
     with ctx.db.session(write=True) as session:
-        run, created = run_lifecycle.request_run(session, user_id, "cli", now=now, max_attempts=1)
+        trigger = "cli" if deliver else KEPT_HERE  # one that sends nothing is no delivery (missed-run alerts)
+        run, created = run_lifecycle.request_run(session, user_id, trigger, now=now, max_attempts=1)
         if not created:
             raise ExportInProgress(
                 f"An export of this user is already {run.state} (run {run.id}); wait for it to end "

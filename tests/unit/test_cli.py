@@ -221,7 +221,7 @@ def test_an_export_without_deliver_is_a_run_history_lists_with_its_drill_and_sen
     with db.session() as session:
         (run,) = session.scalars(select(ExportRun))
         fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == run.id))
-        assert (run.trigger, run.state, run.archive_id is not None) == ("cli", "delivered", True)
+        assert (run.trigger, run.state, run.archive_id is not None) == ("cli-local", "delivered", True)
         assert run.history[-1].message.startswith("Not sent anywhere: exported at the command line without --deliver")
         assert fidelity is not None and fidelity.differences == 0
         run_id, archive_id = run.id, run.archive_id
@@ -240,6 +240,7 @@ def test_an_export_without_deliver_is_a_run_history_lists_with_its_drill_and_sen
     assert f'href="/runs/{run_id}"' in client.get("/").get_data(as_text=True)  # "Recent exports"
     run_page = client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert "Read back" in run_page and f"/archives/{archive_id}" in run_page
+    assert "Command line, kept here and sent nowhere" in run_page
 
 
 def test_export_out_reads_the_copy_back_and_parses_every_file_only_with_check(
