@@ -92,8 +92,6 @@ class JobContext:
     item_cache_dir: Path | None = None
     # The service's key that signs each archive's manifest (SIGNING_KEYS); None: archives are unsigned.
     signing_key: SigningKey | None = None
-    # False: runs export and record only, sending nothing (`lifeboat export` without --deliver).
-    deliver: bool = True
 
     @property
     def signing_keys(self) -> KeyRing | None:

@@ -58,7 +58,8 @@ def deliver_now(
     """
     now = ctx.clock()
     with ctx.db.session(write=True) as session:
-        trigger = "cli" if deliver else KEPT_HERE  # one that sends nothing is no delivery (missed-run alerts)
+        # A run that sends nothing says so in its row: whichever worker runs it, and no missed-run alert counts it.
+        trigger = "cli" if deliver else KEPT_HERE
         run, created = run_lifecycle.request_run(session, user_id, trigger, now=now, max_attempts=1)
         if not created:
             raise ExportInProgress(
@@ -69,8 +70,7 @@ def deliver_now(
     owner = f"cli:{socket.gethostname()}:{os.getpid()}:{run_id}"
     # The person at the terminal is told the outcome; the user is not emailed about a run they did not start.
     try:
-        own = dataclasses.replace(ctx, vcard_override=vcard_version, notify_failure=no_notifier, deliver=deliver)
-        execute_run(own, run_id, owner)
+        execute_run(dataclasses.replace(ctx, vcard_override=vcard_version, notify_failure=no_notifier), run_id, owner)
     except BaseException as exc:
         if not isinstance(exc, Exception):  # stopped at the terminal (SIGTERM, Ctrl-C): free the user for a rerun
             run_lifecycle.cancel(ctx.db, run_id, user_id, now=ctx.clock())
