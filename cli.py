@@ -41,10 +41,11 @@ from typing import Any
 import click
 from alembic.util import CommandError
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command, with_appcontext
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchTableError
 
-from config import BY_NAME, ConfigError, is_set, startup_refusal
+import logs
+from config import BY_NAME, ConfigError, instance_dir, is_set, startup_refusal
 from errors import DeliveryError, LifeboatError, UserError, command_finished, stop_on_signals
 
 EXTENSION = "lifeboat.cli"
@@ -132,11 +133,34 @@ def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
         # A stop signal is one line too (`flask --app app` has no `LifeboatGroup.main` around it).
         # A command that writes nothing (`errors.stopped_says`) says so of a stop while its app loads too.
         with stop_on_signals(again=getattr(callback, "stopped_again", None)), one_line_errors():
+            if getattr(callback, "instance_if_any", False):
+                _app_context_if_instance()
             result = callback(*args, **kwargs)
             command_finished()  # a stop signal from here on meets a finished command
         return result
 
     return run
+
+
+def _app_context_if_instance() -> None:
+    """Push the app's context for the running command only where its instance folder exists (or the app is given).
+
+    For commands that can do without the app (`verify`: a file and, if there is one, the service's
+    keys), marked `instance_if_any` (`errors.instance_if_any`). Building the app creates the instance folder,
+    its keys and a database, and `verify` on a checkout without one did so (user trial).
+    """
+    if current_app:
+        return
+    ctx = click.get_current_context()
+    info = ctx.ensure_object(ScriptInfo)
+    # Ours to build (the console script, `flask --app app`): only over an existing instance folder.
+    # A test's runner hands its app over ready-made.
+    if info.create_app in (None, _create_app):
+        from app import default_instance_dir
+
+        if not instance_dir(default_instance_dir()).exists():
+            return
+    ctx.with_resource(info.load_app().app_context())
 
 
 @click.command("serve")
@@ -248,9 +272,16 @@ def init_app(app: Flask, commands: Commands, hooks: Hooks) -> None:
         app.cli.add_command(command)
 
 
+# The commands that are servers: they keep JSON log lines (`logs.configure`) for a log collector.
+SERVERS = ("serve", "scheduler")
+
+
 def _create_app() -> Flask:
     from app import create_app
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().invoked_subcommand not in SERVERS:
+        logs.configure_for_people()  # plain warnings on stderr, not JSON lines among the command's sentences
     app = create_app(command_line=True)  # `serve` and `scheduler` check `config.startup_refusal` themselves
     # Close the connection pool when the command ends, not whenever the garbage collector
     # gets to it: the process may go on (tests invoke many commands in one process).

@@ -165,7 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_REQUEST_BYTES", "int", 2_000_000, "The largest request body the web app accepts; a longer one "
             "gets 413 before it is read (every form and API body is far smaller; there are no uploads).",
             minimum=10_000),
-    Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr.",
+    Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr (the servers: serve, "
+            "scheduler, workers; other commands write their warnings as plain lines).",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )  # fmt: skip
 BY_NAME = {setting.name: setting for setting in SETTINGS}

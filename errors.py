@@ -144,6 +144,18 @@ def stopped_says(again: str) -> Callable[[_C], _C]:
     return mark
 
 
+def instance_if_any(callback: _C) -> _C:
+    """Mark a command's callback as one that runs without the app where there is no instance folder.
+
+    Why: building the app creates the instance folder, its keys and a database, which a
+    command that only reads a file must not (`verify`, user trial). `cli.guarded` reads the
+    mark and pushes the app's context only over an existing instance; the callback asks
+    `flask.has_app_context()`.
+    """
+    callback.instance_if_any = True  # type: ignore[attr-defined]  # read by cli.guarded
+    return callback
+
+
 @contextlib.contextmanager
 def stop_on_signals(again: str | None = None) -> Iterator[None]:
     """Turn SIGTERM/SIGINT into `Stopped`, and that into one line naming the signal and what to do.

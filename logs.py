@@ -3,12 +3,18 @@
 Why by hand: the standard library's `logging` already carries `extra=` fields
 on each record; a ten-line formatter turns them into JSON without another
 dependency.
+
+The servers (web, scheduler, workers) log JSON lines for a log collector. A
+command a person runs (`lifeboat scrub`, `export`, ...) logs plain one-line
+warnings and errors on stderr instead (`configure_for_people`): JSON lines
+mixed into its sentences read as noise (user trial).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -28,12 +34,60 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class PlainFormatter(logging.Formatter):
+    """One line for a person: `warning: scrub found a problem (destination_id=4, state=changed)`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname.lower()}: {record.getMessage()}"
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if extra:
+            line += " (" + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
+        if record.exc_info:  # the exception's own last line; the traceback is the servers' (JSON) business
+            line += f" [{self.formatException(record.exc_info).splitlines()[-1]}]"
+        return line
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is at each record: a test's CLI runner swaps it (and closes its own)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _configured(logger: logging.Logger) -> bool:
+    """Someone (this module, or a test capturing the lines) already chose how Lifeboat's records are written."""
+    return any(isinstance(h.formatter, JsonFormatter | PlainFormatter) for h in logger.handlers)
+
+
 def configure(level: str = "INFO") -> None:
     """Log Lifeboat's records as JSON lines on stderr (once; tests keep pytest's handlers)."""
     logger = logging.getLogger("lifeboat")
-    if any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
+    if _configured(logger):
         return
-    handler = logging.StreamHandler()
+    handler = _Stderr()
     handler.setFormatter(JsonFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def configure_for_people() -> None:
+    """Log Lifeboat's warnings and errors as plain one-liners on stderr: a command a person runs.
+
+    Called before the app is built, so `configure` (in `create_app`) then leaves it as it is.
+    Records below WARNING are not written (the command's own output says what it did), but for
+    the settings' own notices: a key generated into a new instance folder must be backed up.
+    """
+    logger = logging.getLogger("lifeboat")
+    if _configured(logger):
+        return
+    handler = _Stderr()
+    handler.setFormatter(PlainFormatter())
+    handler.addFilter(_for_people)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # as `configure` would: the filter chooses what a person sees
+
+
+def _for_people(record: logging.LogRecord) -> bool:
+    """Warnings and errors, and what the settings say once (a key generated on first use: back it up)."""
+    return record.levelno >= logging.WARNING or (record.name == "lifeboat.config" and record.levelno >= logging.INFO)

@@ -10,7 +10,9 @@ overview) and the API read the finding here, so they say the same words.
 A finding stands for the copy it looked at. It stops being the destination's
 news when a later delivery there put a fresh, verified copy in place (the next
 check looks at that one); on the delivered archive's own page it stays, since
-that copy is still as the check found it.
+that copy is still as the check found it. That rule is `standing()`, one SQL
+condition that the user's pages (here) and the support queue (`jobs.support_queue`)
+both use, so support never chases a finding the user no longer sees (user trial).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from delivery.s3.inspection import CHANGED, HEALTHY, MISSING, UNREADABLE, UNWRITABLE
 from jobs.scrub import BAD, ERROR, FIX_WORDS
-from store import DeliveryAttempt, Destination, DestinationCheck
+from store import DeliveryAttempt, Destination, DestinationCheck, ExportRun
 
 # A bad finding as its badge says it.
 PROBLEM_WORDS = {
@@ -83,17 +85,39 @@ class CopyCheck:
 def copy_checks(session: Session, user_id: int) -> dict[int, CopyCheck]:
     """The user's destinations' latest checks by destination id; none for one never checked (or mid-check)."""
     rows = session.execute(
-        select(DestinationCheck, Destination.label)
+        select(DestinationCheck, Destination.label, standing().label("current"))
         .join(Destination, Destination.id == DestinationCheck.destination_id)
         .where(Destination.user_id == user_id, DestinationCheck.state != "checking")
     ).all()
-    if not rows:
-        return {}
-    newest = _newest_delivered_runs(session, [check.destination_id for check, _ in rows])
-    return {
-        check.destination_id: _view(check, label, current=newest.get(check.destination_id) in (None, check.run_id))
-        for check, label in rows
-    }
+    return {check.destination_id: _view(check, label, current=bool(current)) for check, label, current in rows}
+
+
+def standing() -> ColumnElement[bool]:
+    """SQL: this `DestinationCheck` still stands for its destination: it looked at the newest copy delivered there.
+
+    False (or NULL) once a later run delivered to the destination: that put a
+    fresh, verified copy in place, and the next check looks at that one. A
+    later check that finds the copy good replaces the row itself. For a query
+    that joins `DestinationCheck` and its `Destination`.
+
+    Why through the user's runs: delivery attempts are indexed by run, not by
+    destination, and a destination only gets its own user's runs.
+    """
+    attempt, run = aliased(DeliveryAttempt), aliased(ExportRun)
+    newest = (
+        select(attempt.run_id)
+        .join(run, run.id == attempt.run_id)
+        .where(
+            run.user_id == Destination.user_id,
+            attempt.destination_id == DestinationCheck.destination_id,
+            attempt.outcome == "delivered",
+        )
+        .order_by(attempt.id.desc())
+        .limit(1)
+        .correlate(Destination, DestinationCheck)
+        .scalar_subquery()
+    )
+    return or_(newest.is_(None), newest == DestinationCheck.run_id)
 
 
 def _view(check: DestinationCheck, label: str, *, current: bool) -> CopyCheck:
@@ -142,19 +166,4 @@ def current_problems(session: Session, user_id: int) -> list[CopyCheck]:
     return sorted(found, key=lambda c: (c.since, c.destination_id))
 
 
-def _newest_delivered_runs(session: Session, destination_ids: Iterable[int]) -> dict[int, str]:
-    """Each destination's newest delivered run: a check of an older copy is no longer the destination's news."""
-    ids = list(destination_ids)
-    newest = (
-        select(DeliveryAttempt.destination_id, func.max(DeliveryAttempt.id).label("last"))
-        .where(DeliveryAttempt.destination_id.in_(ids), DeliveryAttempt.outcome == "delivered")
-        .group_by(DeliveryAttempt.destination_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(DeliveryAttempt.destination_id, DeliveryAttempt.run_id).join(newest, DeliveryAttempt.id == newest.c.last)
-    )
-    return {destination_id: run_id for destination_id, run_id in rows if destination_id is not None}
-
-
-__all__ = ["PROBLEM_WORDS", "CopyCheck", "checks_of_copies", "copy_checks", "current_problems"]
+__all__ = ["PROBLEM_WORDS", "CopyCheck", "checks_of_copies", "copy_checks", "current_problems", "standing"]

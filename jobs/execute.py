@@ -32,6 +32,7 @@ from jobs.export import export_user, fidelity_line, fidelity_row, vcard_version_
 from jobs.export_split import SplitExportStopped
 from store import Archive, DeliveryAttempt, Destination, ExportRun, RunState, User
 from store.archive_files import ArchiveFilesError, local_copy
+from store.runs import KEPT_HERE
 
 log = logging.getLogger("lifeboat.run")
 # How often, at most, a running export writes its progress for the pages that watch it.
@@ -212,6 +213,8 @@ class _Made:
     resend_to: str | None
     # A new export whose row is not written yet (`runs.NewArchive`); None once it is, or for an earlier one.
     unrecorded: runs.NewArchive | None = None
+    # The run sends nothing (`store.runs.KEPT_HERE`: `lifeboat export` without --deliver), whichever worker runs it.
+    kept_here: bool = False
 
     def record(self, ctx: JobContext, run_id: str, owner: str) -> None:
         """Write the new archive's row, link and history line now (before sending it anywhere)."""
@@ -247,6 +250,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
             run = session.get(ExportRun, run_id)
             assert run is not None
             user_id, attempt, resend_to = run.user_id, run.attempt, run.resend_to
+            kept_here = run.trigger == KEPT_HERE
             if run.archive is not None:
                 try:
                     with local_copy(ctx.files, run.archive.relpath) as path:
@@ -254,7 +258,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
                 except (ArchiveError, ArchiveFilesError, OSError):
                     log.warning("earlier archive unusable; exporting again", extra={"run_id": run_id})
                 else:
-                    return _Made(run.archive, user_id, attempt, resend_to)
+                    return _Made(run.archive, user_id, attempt, resend_to, kept_here=kept_here)
             if run.resend_to is not None:
                 # A re-send promises the same bytes: a new export would be a different archive.
                 raise DeliveryError("re-send archive unusable", permanent=True, user_message=RESEND_GONE)
@@ -283,7 +287,7 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
                     "fidelity drill found differences",
                     extra={"run_id": run_id, "items": result.drill.items, "differences": result.drill.differences},
                 )
-            made = _Made(result.archive, user_id, attempt, resend_to, unrecorded=exported)
+            made = _Made(result.archive, user_id, attempt, resend_to, unrecorded=exported, kept_here=kept_here)
         if beat.lost.is_set():
             raise LeaseLost(run_id)
     except BaseException:
@@ -291,6 +295,13 @@ def _archive_for(ctx: JobContext, run_id: str, owner: str, beat: Heartbeat) -> _
             made.discard(ctx)
         raise
     return made
+
+
+# A run that only exports (`store.runs.KEPT_HERE`: `lifeboat export` without --deliver), as History says it.
+NOT_SENT = (
+    "Not sent anywhere: exported at the command line without --deliver. "
+    "The archive is kept on Lifeboat's disk, ready to download."
+)
 
 
 def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
@@ -308,6 +319,8 @@ def _deliver(ctx: JobContext, run_id: str, owner: str, made: _Made) -> str:
     before anything is sent, even when its destinations turn out unusable.
     """
     archive = made.archive
+    if made.kept_here:
+        return NOT_SENT
     try:
         with ctx.db.session() as session:
             user = session.get(User, made.user_id)

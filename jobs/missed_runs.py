@@ -53,6 +53,7 @@ from jobs.schedule import FREQUENCIES, PERIODS
 from jobs.user_schedule import next_run_text
 from store import Database, ExportRun, MissedRunAlert, RunState, Schedule, User
 from store.base import UTCDateTime
+from store.runs import KEPT_HERE
 
 log = logging.getLogger("lifeboat.missed_runs")
 
@@ -116,6 +117,7 @@ def overdue_filter(now: dt.datetime) -> tuple[Any, Any]:
     recent = exists().where(
         ExportRun.user_id == User.id,
         ExportRun.state == RunState.DELIVERED,
+        ExportRun.trigger != KEPT_HERE,  # an export at the command line that sent nothing
         ExportRun.finished_at >= cutoff,
         ExportRun.finished_at >= now - max(ALLOWANCE.values()),  # lets the planner skip older history at once
     )
@@ -127,7 +129,7 @@ def last_delivered() -> Any:
     """Each listed user's last delivered run (a correlated subquery: looked up for overdue users only)."""
     return (
         select(func.max(ExportRun.finished_at))
-        .where(ExportRun.user_id == User.id, ExportRun.state == RunState.DELIVERED)
+        .where(ExportRun.user_id == User.id, ExportRun.state == RunState.DELIVERED, ExportRun.trigger != KEPT_HERE)
         .scalar_subquery()
     )
 

@@ -21,6 +21,7 @@ from jobs import run_lifecycle
 from jobs.context import JobContext, no_notifier
 from jobs.execute import execute_run
 from store import DeliveryAttempt, Destination, ExportRun, RunState
+from store.runs import KEPT_HERE
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,19 @@ class ExportInProgress(UserError):
     """The user already has an active run; a second one would be refused by the database anyway."""
 
 
-def deliver_now(ctx: JobContext, user_id: int, *, vcard_version: str | None = None) -> DeliverOutcome:
-    """Queue a run for `user_id`, execute it in this thread, and report each destination's outcome."""
+def deliver_now(
+    ctx: JobContext, user_id: int, *, vcard_version: str | None = None, deliver: bool = True
+) -> DeliverOutcome:
+    """Queue a run for `user_id`, execute it in this thread, and report each destination's outcome.
+
+    `deliver=False` exports and records the run without sending the archive anywhere
+    (`lifeboat export` without --deliver): History still lists the run, with its drill.
+    """
     now = ctx.clock()
     with ctx.db.session(write=True) as session:
-        run, created = run_lifecycle.request_run(session, user_id, "cli", now=now, max_attempts=1)
+        # A run that sends nothing says so in its row: whichever worker runs it, and no missed-run alert counts it.
+        trigger = "cli" if deliver else KEPT_HERE
+        run, created = run_lifecycle.request_run(session, user_id, trigger, now=now, max_attempts=1)
         if not created:
             raise ExportInProgress(
                 f"An export of this user is already {run.state} (run {run.id}); wait for it to end "

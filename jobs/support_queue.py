@@ -15,7 +15,9 @@ The kinds:
 - `stuck_run`: a running run whose lease expired, or a queued one long past its start time;
 - `retrying`: a run waiting to try again after a transient failure;
 - `copy_damaged`: a delivered archive that a later check (`jobs.scrub`) found missing, changed or
-  unreadable, or could not check;
+  unreadable, or could not check, while that finding still stands: a later delivery to the
+  destination or a later good check clears it, by the rule the user's pages use
+  (`jobs.copy_checks.standing`);
 - `drill_differences`: the user's newest fidelity drill (the archive read back after an export,
   `exporters.archive.drill`) found items that did not come back as they went in. The message gives
   the counts and the kinds and field names only (`ExportFidelity.difference_fields`): the difference
@@ -36,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from jobs import missed_runs, scrub
+from jobs.copy_checks import standing
 from store import DeliveryAttempt, Destination, DestinationCheck, ExportFidelity, ExportRun, Schedule, User
 
 KINDS = (
@@ -263,7 +266,7 @@ def _copy_damaged(now: dt.datetime) -> Select[Any]:
         select(*_columns("copy_damaged", DestinationCheck.checked_at, message, DestinationCheck.run_id, Destination.id))
         .join(Destination, Destination.user_id == User.id)
         .join(DestinationCheck, DestinationCheck.destination_id == Destination.id)
-        .where(DestinationCheck.state.in_((*scrub.BAD, scrub.ERROR)))
+        .where(DestinationCheck.state.in_((*scrub.BAD, scrub.ERROR)), standing())
     )
 
 

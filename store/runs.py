@@ -36,6 +36,9 @@ class RunState(enum.StrEnum):
 
 
 ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING, RunState.RETRYING})
+# The trigger of a run that exports and sends nothing (`lifeboat export` without --deliver):
+# History lists it, but it is no delivery (a missed-run alert does not count it).
+KEPT_HERE = "cli-local"
 _ACTIVE_SQL = "state IN ('queued', 'running', 'retrying')"
 
 
@@ -111,7 +114,7 @@ class ExportRun(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     # No index of its own: the unique (user_id, period_key) index starts with it (migration 0002).
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    trigger: Mapped[str] = mapped_column(String(16))  # manual, schedule, cli, upgrade, support
+    trigger: Mapped[str] = mapped_column(String(16))  # manual, schedule, cli, cli-local (KEPT_HERE), upgrade, support
     # For scheduled runs: the period this run covers (e.g. "daily:2026-11-25"); unique per user,
     # which is what makes a second dispatcher or a redelivered task unable to double-run it.
     period_key: Mapped[str | None] = mapped_column(String(64))

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import gc
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -50,6 +51,23 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.enviro
 
 DATA = Path(__file__).parent / "data"
 NOW = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def lifeboat_log_handlers() -> Iterator[None]:
+    """The "lifeboat" logger's handlers and level as the test found them.
+
+    Why: a command run in process (`CliRunner`) configures the logger for the process
+    (`logs.configure_for_people`, `logs.configure`), and a handler left behind would write
+    its lines into the next test's command output.
+    """
+    logger = logging.getLogger("lifeboat")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    for handler in list(logger.handlers):
+        if handler not in handlers:
+            logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -47,6 +47,7 @@ _TRIGGER_WORDS = {
     "manual": "You pressed “Export now”",
     "schedule": "Your schedule",
     "cli": "Command line (an operator)",
+    "cli-local": "Command line, kept here and sent nowhere (an operator)",
     "api": "The API (a token of yours)",
     "upgrade": "Before a Lifeboat upgrade",
     "support": "Support",

@@ -9,10 +9,10 @@ import hashlib
 import re
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
 from flask.cli import with_appcontext
 from sqlalchemy import inspect, select
 
@@ -20,7 +20,7 @@ from account import canonical
 from account.jsonio import load_account
 from config import BY_NAME, startup_refusal
 from delivery.sealing import MAX_KEY_TEXT, SealKeyError, decrypt_command, plain_name, seal_key_from_bytes, sealed_kind
-from errors import InvalidInput, Stopped, stop_on_signals, stopped_says
+from errors import InvalidInput, Stopped, instance_if_any, stop_on_signals, stopped_says
 from exporters.archive.check import TWO_PROCESSES_FROM, check_archive
 from exporters.archive.counts import KINDS, account_counts, counts_line
 from exporters.archive.helper import HelperFailed
@@ -35,7 +35,7 @@ from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
-from jobs.export import VCARD_VERSIONS, export_and_record, fidelity_line, readback_line
+from jobs.export import VCARD_VERSIONS, readback_line
 from jobs.housekeeping import remove_abandoned
 from jobs.restore import HoldsData, data_held, restore_archive
 from jobs.signing_keys import read_key_ring
@@ -47,6 +47,9 @@ from store.archive_files import ArchiveFiles, local_copy, partial_file, remove_a
 from store.base import utcnow
 from store.db import get_db
 from store.freshness import users_without_fresh_archive
+
+if TYPE_CHECKING:
+    from jobs.now import DeliverOutcome
 
 
 @click.command("export")
@@ -79,11 +82,11 @@ from store.freshness import users_without_fresh_archive
 def export_command(email: str, out: Path | None, check: bool, deliver: bool, vcard_version: str | None) -> None:
     """Export EMAIL's data now and print the verified archive's path.
 
+    Either way the export is a run the user's History lists, with its read-back.
     Without --deliver the archive is only written to Lifeboat's archive folder
     (and --out): it is NOT sent to the user's destinations. With --deliver it
-    goes through a real run, like "Export now" on the dashboard, and each
-    destination's outcome is printed; the exit status is non-zero if any
-    delivery failed.
+    is delivered, like "Export now" on the dashboard, and each destination's
+    outcome is printed; the exit status is non-zero if any delivery failed.
 
     Every archive is read back once written (checksums, manifest, zip
     structure), and so is the copy in --out. --check also runs `verify`'s
@@ -109,35 +112,53 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
     if deliver:
         _export_and_deliver(email, user_id, files, out, vcard_version, check)
         return
-    result = export_and_record(
-        get_db(),
-        user_id,
-        files,
-        now=utcnow(),
-        default_vcard_version=current_app.config["VCARD_VERSION"],
-        vcard_version=vcard_version,
-        cache_dir=get_context().export_cache_dir,
-        signer=get_context().signing_key,
-    )
+    # Through a run that sends nothing, as `demo` does: History lists every export with its drill
+    # (a bare export made an archive History never mentioned: user trial).
+    outcome = _run_now(user_id, vcard_version, deliver=False)
+    if outcome.archive_relpath is None or not outcome.delivered:
+        raise click.ClickException(f"Run {outcome.run_id} {outcome.state}: {outcome.message}")
+    with get_db().session() as session:
+        archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
+        assert archive is not None  # the run that made it has just recorded it
+        relpath, filename, size, sha256, counts = (
+            archive.relpath, archive.filename, archive.size, archive.sha256, archive.counts
+        )  # fmt: skip
+        fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
     try:
-        path = _copy_out(files, result.archive.relpath, result.archive.filename, out, check)
+        path = _copy_out(files, relpath, filename, out, check)
     except Stopped as stopped:  # the archive is recorded: the user sees it, so the line says it is kept
-        place = files.local_path(result.archive.relpath) or f"{result.archive.relpath} in the archive store"
+        place = files.local_path(relpath) or f"{relpath} in the archive store"
         unfinished = " and ".join(what for what, asked in ((f"the copy into {out}", out), ("--check", check)) if asked)
         stopped.kept = f"{place}; {unfinished} did not finish"
         raise
-    drilled = ""
-    if result.drill is not None:
-        where = [(d.kind, d.item, d.field) for d in result.drill.described]
-        drilled = _readback(fidelity_line(result), bool(result.changes), where)
     click.echo(
-        f"{path}\n  {counts_line(result.counts.as_dict())}; {result.info.size:,} bytes, sha256 {result.info.sha256}\n"
-        f"{drilled}"
+        f"{path}\n  {counts_line(counts)}; {size:,} bytes, sha256 {sha256}\n"
+        f"{_fidelity_lines(fidelity)}"
         f"{_CHECKED if check else ''}"
-        "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations."
+        "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations.\n"
+        f"Run {outcome.run_id} recorded in the user's History."
     )
-    if result.drill is not None and result.drill.differences:
+    if fidelity is not None and fidelity.differences:
         raise SystemExit(1)  # written and kept, but not everything came back: a script must notice
+
+
+def _run_now(user_id: int, vcard: str | None, *, deliver: bool) -> DeliverOutcome:
+    """A run of the user's export in this process (`jobs.now.deliver_now`); one line if one is active already."""
+    from jobs import get_context
+    from jobs.now import ExportInProgress, deliver_now
+
+    try:
+        return deliver_now(get_context(), user_id, vcard_version=vcard, deliver=deliver)
+    except ExportInProgress as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fidelity_lines(fidelity: ExportFidelity | None) -> str:
+    """The run's drill for the CLI ("" when it ran none), as History has it."""
+    if fidelity is None:
+        return ""
+    where = [(d["kind"], d["item"], d["field"]) for d in fidelity.described()]
+    return _readback(readback_line(fidelity, fidelity.skipped, fidelity.changes), bool(fidelity.changes), where)
 
 
 def _readback(line: str, changes: bool, where: list[tuple[str, str, str]]) -> str:
@@ -159,13 +180,7 @@ _NO_SILENT_LOSS = ' (each change and its reason: manifest.json, "changes")'
 def _export_and_deliver(
     email: str, user_id: int, files: ArchiveFiles, out: Path | None, vcard: str | None, check: bool
 ) -> None:
-    from jobs import get_context
-    from jobs.now import ExportInProgress, deliver_now
-
-    try:
-        outcome = deliver_now(get_context(), user_id, vcard_version=vcard)
-    except ExportInProgress as exc:
-        raise click.ClickException(str(exc)) from None
+    outcome = _run_now(user_id, vcard, deliver=True)
     fidelity: ExportFidelity | None = None
     if outcome.archive_relpath is not None:
         filename = PurePosixPath(outcome.archive_relpath).name
@@ -174,12 +189,7 @@ def _export_and_deliver(
             filename = archive.filename if archive is not None else filename
             fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
         click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
-        if fidelity is not None:
-            where = [(d["kind"], d["item"], d["field"]) for d in fidelity.described()]
-            click.echo(
-                _readback(readback_line(fidelity, fidelity.skipped, fidelity.changes), bool(fidelity.changes), where),
-                nl=False,
-            )
+        click.echo(_fidelity_lines(fidelity), nl=False)
         if check:
             click.echo(_CHECKED.rstrip("\n"))
     for destination in outcome.destinations:
@@ -362,8 +372,8 @@ VERIFY_AGAIN = "check the archive"
     is_flag=True,
     help="NOT OK unless the archive carries a valid signature by a key of the key set.",
 )
-@with_appcontext
 @stopped_says(VERIFY_AGAIN)
+@instance_if_any  # checking a file creates no instance: the service's keys and memo only if there is one
 def verify_command(
     archive: Path,
     processes: int | None,
@@ -382,6 +392,8 @@ def verify_command(
     without a problem, with the same parser versions, are not parsed again: they
     are remembered by their SHA-256 in the instance folder (verify-memo/, safe to
     delete). The report is the same either way; --fresh parses everything.
+    Where there is no instance folder nothing is created: the signature is
+    checked with --keys only, and nothing is remembered.
     """
     try:
         _verify(archive, processes, fresh, keys_file, expect, require_signature)
@@ -399,12 +411,14 @@ def _verify(
     require_signature: bool,
 ) -> None:
     keys = _verify_keys(keys_file)
+    instance = has_app_context()
     # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.
     _refuse_sealed(archive, "lifeboat verify {plain}")
     if expect is not None:
         _check_expected_digest(archive, expect)
     try:
-        report = check_archive(archive, processes=processes, memo_dir=_verify_memo_dir(), fresh=fresh, keys=keys)
+        memo = _verify_memo_dir() if instance else None
+        report = check_archive(archive, processes=processes, memo_dir=memo, fresh=fresh, keys=keys)
         if require_signature and not report.signature.valid:
             raise InvalidInput(f"no valid signature, which --require-signature demands: {report.signature.line()}")
     except InvalidInput as exc:
@@ -414,7 +428,8 @@ def _verify(
             f"{archive}: not checked: {exc}. Run this again, or with --processes 1 to check in one process."
         ) from None
     expected = "  file: SHA-256 as expected\n" if expect is not None else ""
-    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{report.summary()}")
+    without = f"  {NO_INSTANCE}\n" if not instance and keys_file is None else ""
+    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{without}{report.summary()}")
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
@@ -441,13 +456,22 @@ def _verify_memo_dir() -> Path:
     return Path(current_app.instance_path) / VERIFY_MEMO
 
 
+# What `verify` says where there is no instance folder (it created one, keys and database included: user trial).
+NO_INSTANCE = (
+    "No Lifeboat instance here: checked without the service's key (--keys takes a saved copy of the "
+    "service's /.well-known/lifeboat-signing-keys.json)."
+)
+
+
 def _verify_keys(keys_file: Path | None) -> KeyRing | None:
-    """The key set `verify` checks signatures with: the file given, else this instance's published set."""
+    """The key set `verify` checks signatures with: the file given, else this instance's published set, if any."""
     if keys_file is not None:
         try:
             return read_key_ring(keys_file)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--keys") from None
+    if not has_app_context():  # no instance folder: nothing of the service's to read, and none to create
+        return None
     from jobs import get_context
 
     return get_context().signing_keys

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from account.records import Account
 from delivery.s3.inspection import CHANGED, HEALTHY
-from jobs import api_tokens, get_context, run_lifecycle
+from jobs import api_tokens, get_context, run_lifecycle, support_queue
 from jobs.execute import execute_run
 from jobs.scrub import LIGHT_EVERY, scrub
 from store import DestinationCheck, ExportRun, RunState, User
@@ -58,6 +58,12 @@ def _api_destination(app: Flask) -> dict[str, object]:
     (destination,) = response.get_json()
     assert isinstance(destination, dict)
     return destination
+
+
+def _support_queue(app: Flask) -> list[tuple[str, int | None]]:
+    with get_context(app).db.session() as session:
+        items = support_queue.queue(session, now=utcnow(), kinds=("copy_damaged",)).items
+    return [(i.kind, i.destination_id) for i in items]
 
 
 def _archive_of(app: Flask, run_id: str) -> str:
@@ -119,6 +125,7 @@ def test_a_copy_scrub_found_changed_reads_changed_on_every_page_and_in_the_api_u
 
     api = _api_destination(bucket_app)
     assert api["status"] == "error" and str(api["status_message"]).startswith(f"Copy changed: {found}")
+    assert _support_queue(bucket_app) == [("copy_damaged", destination_id)]
     copy = api["copy_check"]
     assert isinstance(copy, dict)
     assert (copy["state"], copy["problem"], copy["run_id"], copy["object_key"]) == (CHANGED, True, run_id, key)
@@ -131,6 +138,7 @@ def test_a_copy_scrub_found_changed_reads_changed_on_every_page_and_in_the_api_u
     assert "Copy changed" not in settings and "Working" in settings
     api = _api_destination(bucket_app)
     assert (api["status"], api["copy_check"]) == ("ok", None)
+    assert _support_queue(bucket_app) == []  # support no longer chases it either
     old_archive = _text(client, f"/archives/{_archive_of(bucket_app, run_id)}")
     assert '<span class="badge failed">Copy changed</span>' in old_archive
 

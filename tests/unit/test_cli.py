@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
@@ -21,9 +22,12 @@ from exporters.archive.manifest import RESERVED_NAMES, ArchiveError, parse_manif
 from exporters.archive.reader import verify_archive
 from exporters.archive.signature import UNSIGNED_LINE
 from exporters.archive.writer import Entry
-from store import Database, User
+from jobs import get_context
+from store import Database, ExportFidelity, ExportRun, User
 from store.accounts import AccountReader, find_user
+from store.passwords import hash_password
 from tests.archives import archive_of, write_archive
+from tests.web.conftest import PASSWORD, sign_in
 
 
 def _export(runner: FlaskCliRunner, email: str, *args: str) -> Path:
@@ -38,6 +42,7 @@ def _members(path: Path) -> dict[str, bytes]:
 
 
 def test_import_export_restore_export_gives_the_same_files(
+    app: Flask,
     runner: FlaskCliRunner,
     db: Database,
     alice: Account,
@@ -47,7 +52,7 @@ def test_import_export_restore_export_gives_the_same_files(
 ) -> None:
     # Events without a timestamp of their own carry the export time as DTSTAMP (RFC 5545),
     # so both exports must happen at the same instant for their calendars to be identical.
-    monkeypatch.setattr("jobs.commands.utcnow", lambda: now)
+    monkeypatch.setattr(get_context(app), "clock", lambda: now)  # an export is a run: its clock
     result = runner.invoke(args=["import-account", "tests/data/alice.json"])
     assert result.exit_code == 0, result.output
     assert "3 contacts, 4 events in 2 calendars, 3 notes" in result.output
@@ -199,6 +204,45 @@ def test_export_prints_a_verified_archive_path_and_can_copy_it_out(runner: Flask
     assert not list(out.glob(".*"))  # no partial file left behind
 
 
+def test_an_export_without_deliver_is_a_run_history_lists_with_its_drill_and_sends_nothing(
+    app: Flask, runner: FlaskCliRunner, db: Database, tmp_path: Path
+) -> None:
+    """A bare export made an archive that History, the runs API and "Recent exports" never mentioned (user trial)."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    sent: list[object] = []
+
+    def destinations(_session: object, _user: object) -> list[tuple[int, Any]]:
+        sent.append("asked")  # a destination would be handed the archive after this
+        return []
+
+    get_context(app).destinations = destinations
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with db.session() as session:
+        (run,) = session.scalars(select(ExportRun))
+        fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == run.id))
+        assert (run.trigger, run.state, run.archive_id is not None) == ("cli-local", "delivered", True)
+        assert run.history[-1].message.startswith("Not sent anywhere: exported at the command line without --deliver")
+        assert fidelity is not None and fidelity.differences == 0
+        run_id, archive_id = run.id, run.archive_id
+    assert sent == []  # nothing left this machine
+    assert f"Run {run_id} recorded in the user's History." in result.output
+    assert "Read back" in result.output and "Not delivered: the archive stays on this machine" in result.output
+    assert Path(result.output.splitlines()[0]).parent == tmp_path
+    with db.session(write=True) as session:
+        user = find_user(session, "alice@example.com")
+        assert user is not None
+        user.password_hash = hash_password(PASSWORD)
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+    history = client.get("/history").get_data(as_text=True)
+    assert f'id="run-{run_id}"' in history
+    assert f'href="/runs/{run_id}"' in client.get("/").get_data(as_text=True)  # "Recent exports"
+    run_page = client.get(f"/runs/{run_id}").get_data(as_text=True)
+    assert "Read back" in run_page and f"/archives/{archive_id}" in run_page
+    assert "Command line, kept here and sent nowhere" in run_page
+
+
 def test_export_out_reads_the_copy_back_and_parses_every_file_only_with_check(
     runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -244,12 +288,12 @@ def test_a_copy_that_does_not_read_back_is_removed_and_named(
 
 
 def test_two_exports_of_one_user_in_the_same_second_do_not_share_a_partial_copy(
-    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both name their copy `lifeboat-alice-<second>.zip`; the one still copying must not lose its file."""
     runner.invoke(args=["import-account", "tests/data/alice.json"])
     now = dt.datetime(2026, 12, 7, 2, 35, 5, tzinfo=dt.UTC)
-    monkeypatch.setattr("jobs.commands.utcnow", lambda: now)
+    monkeypatch.setattr(get_context(app), "clock", lambda: now)  # the run's clock names the archive
     out = tmp_path / "out"
     out.mkdir()
     other = out / ".lifeboat-alice-20261207T023505Z.zip.partial"  # the other export, half-way through its copy

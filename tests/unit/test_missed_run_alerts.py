@@ -30,6 +30,7 @@ from jobs.execute import run_claimed
 from jobs.support_queue import queue
 from jobs.user_schedule import ScheduleChange, save_schedule, switch_off
 from store import Database, ExportRun, MissedRunAlert, RunEvent, RunState, User
+from store.runs import KEPT_HERE
 from tests.servers.smtp import SmtpServer
 from tests.web.mail_helpers import BASE_URL, use_mail_server
 
@@ -310,3 +311,18 @@ def test_the_support_queue_lists_overdue_users_with_since_when_and_the_last_fail
         items = queue(session, now=now, kinds=("missed_run",)).items
     assert [(item.email, item.at) for item in items] == [("late@example.com", delivered)]
     assert items[0].message == f"No delivered export on a daily schedule since this time. Last failure: {REFUSED}"
+
+
+def test_an_export_at_the_command_line_that_sent_nothing_is_no_delivery_for_the_alerts(db: Database) -> None:
+    """`lifeboat export` without --deliver is a run History lists, but the user's destinations got nothing."""
+    user_id = add_user(db, "local@example.com", DAILY, at=START)
+    now = START + dt.timedelta(days=5)
+    with db.session(write=True) as session:
+        session.add(ExportRun(user_id=user_id, trigger=KEPT_HERE, state=RunState.DELIVERED, finished_at=now))
+    with db.session() as session:
+        assert [o.user_id for o in missed_runs.overdue_users(session, now=now)] == [user_id]
+        assert [i.user_id for i in queue(session, now=now, kinds=("missed_run",)).items] == [user_id]
+    with db.session(write=True) as session:  # with --deliver it is one
+        session.add(ExportRun(user_id=user_id, trigger="cli", state=RunState.DELIVERED, finished_at=now))
+    with db.session() as session:
+        assert missed_runs.overdue_users(session, now=now) == []

@@ -13,9 +13,12 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
+from delivery.contract import Delivery
+from errors import DeliveryError
+from jobs import get_context, support_queue
 from store import Database, DeliveryAttempt, Destination, DestinationCheck, ExportRun
 from store.base import utcnow
-from tests.web.run_helpers import run_now
+from tests.web.run_helpers import ReceiptDelivery, run_now
 
 
 def _text(client: FlaskClient, path: str) -> str:
@@ -68,3 +71,33 @@ def test_a_check_that_could_not_look_says_so_and_raises_no_warning(
     assert "could not look (the store did not answer in 30 s)" in line[: line.index("</dd>")]
     archive = _text(signed_in, f"/archives/{archive_id}")
     assert ">Delivered</span>" in archive[archive.index("Delivered to") : archive.index("Expires")]
+
+
+def _support_items(db: Database) -> list[tuple[str, int | None]]:
+    with db.session() as session:
+        items = support_queue.queue(session, now=utcnow(), kinds=("copy_damaged",)).items
+    return [(i.kind, i.destination_id) for i in items]
+
+
+def test_a_later_delivery_clears_a_changed_copy_for_support_as_it_does_on_the_users_pages(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int
+) -> None:
+    detail = "s3://mybackup/lifeboat/2026/12/lifeboat-alice.zip has another ETag"
+    destination_id, _ = _checked(app, db, alice_user, "changed", detail)
+    assert f'id="copy-warning-{destination_id}"' in _text(signed_in, "/")
+    assert _support_items(db) == [("copy_damaged", destination_id)]
+
+    def deliver_with(backend: Delivery) -> None:
+        get_context(app).destinations = lambda _session, _user: [(destination_id, backend)]
+        run_now(app, db, alice_user)
+
+    # A later delivery there that failed puts no fresh copy in place: the finding stands for both.
+    deliver_with(ReceiptDelivery(DeliveryError("Access Denied", permanent=True)))
+    assert f'id="copy-warning-{destination_id}"' in _text(signed_in, "/")
+    assert ("copy_damaged", destination_id) in _support_items(db)
+    # One that delivered does: the user's overview and the support queue clear together.
+    deliver_with(ReceiptDelivery())
+    assert 'id="copy-warning-' not in _text(signed_in, "/")
+    assert _support_items(db) == []
+    with db.session() as session:
+        assert session.get(DestinationCheck, destination_id) is not None  # the finding is kept for the old copy
