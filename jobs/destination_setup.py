@@ -48,6 +48,22 @@ def external_id_for(user: User, key: str) -> str:
     return f"lifeboat-{user.id}-{digest[:16]}"
 
 
+LABEL_FIELD = "The label"  # how `canonical.name_problem` names it, for the page, the API and the CLI alike
+
+
+def check_label(label: str) -> None:
+    """`InvalidInput` (problem `label`) if `label` holds what a name shown to people must not.
+
+    Why here: the label is shown on the destinations page, in runs' histories and
+    in the support console, and a line break or a text-direction override there
+    reads otherwise than it is ("Friend\\r\\nBcc: evil@x.com"). Checked when
+    adding and editing, so the page, the API and the CLI all refuse it alike.
+    """
+    problem = canonical.name_problem(LABEL_FIELD, label)
+    if problem:
+        raise InvalidInput(f"The destination was not saved: {problem}", [("label", problem)])
+
+
 class AlreadyAdded(InvalidInput):
     """The account already has a destination delivering to that place; the message names it (label and id)."""
 
@@ -67,6 +83,7 @@ def add_destination(
     An empty `label` gets `default_label`'s, so the page, the API and the CLI name the same destination alike.
     `budget`: how many confirmation links the address's mailbox may still get (`jobs.destination_confirmation`).
     """
+    check_label(label)
     destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
     _store_checked(registry, user, destination, settings)
     if not label:
@@ -194,6 +211,8 @@ def edit_destination(
     row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
     if row is None or row.user_id != user.id:
         return None
+    if changes.get("label"):
+        check_label(str(changes["label"]))
     given = {k: v for k, v in changes.items() if k in EDITABLE.get(row.kind, ()) and v is not None}
     settings: dict[str, Any] = {**row.settings, **{k: v for k, v in given.items() if k not in SECRET_FIELDS}}
     new_secrets = {k: v for k, v in given.items() if k in SECRET_FIELDS and v}
@@ -240,6 +259,21 @@ def _check_s3_endpoint(url: str, registry: Registry) -> None:
         check_endpoint_at_save(url, AllowList.parse(registry.allow_list))
     except EndpointNotAllowedError as exc:
         raise InvalidInput(f"The s3 destination is not valid: {exc.user_message}") from None
+
+
+def remove_destination(session: Session, user_id: int, destination_id: int) -> str | None:
+    """Delete `user_id`'s destination and return its label; None if there is none of theirs with that id.
+
+    The one way the page, the API and the CLI remove one. Archives already
+    delivered there stay where they are; its delivery attempts keep their
+    history without it (their foreign key is set to NULL).
+    """
+    row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
+    if row is None or row.user_id != user_id:
+        return None
+    label = row.label
+    session.delete(row)
+    return label
 
 
 def list_destinations(session: Session, user: User) -> list[Destination]:

@@ -36,6 +36,7 @@ from jobs.destination_setup import (
     describe_destinations,
     edit_destination,
     external_id_for,
+    remove_destination,
     try_destination,
 )
 from store import Destination, User, get_db, get_fresh_session, get_session
@@ -341,10 +342,8 @@ def remove(destination_id: int) -> Response:
     if not RowForm().validate_on_submit():
         abort(400)
     with get_db().session(write=True) as session:
-        row = session.get(Destination, destination_id) if is_row_id(destination_id) else None
-        if row is None or row.user_id != int(current_user.get_id()):
-            abort(404)
-        label = row.label
-        session.delete(row)
+        label = remove_destination(session, int(current_user.get_id()), destination_id)
+    if label is None:
+        abort(404)
     flash(f"{label} removed. Archives already delivered there stay where they are.", "info")
     return redirect(url_for("destinations.index"))

@@ -1,6 +1,11 @@
-"""Destination commands: `destination add-s3|add-email|edit|list|test|policy|retention|prune`.
+"""Destination commands: `destination add-s3|add-email|edit|list|remove|test|policy|retention|prune`.
 
 Registered by the top-level `cli.init_app`; they call `jobs.destination_setup`.
+
+Why sentences and a table by default: the other commands answer in words, and
+the JSON these printed (secrets left out, as the API shows it) buried "added,
+id 3" in forty lines. `--json` on add-s3, add-email, edit and list still prints
+that JSON, for scripts.
 
 Why every command names the account first (EMAIL, then the destination's ID
 for those that act on one): `list` and `add-*` take EMAIL, and a user trial
@@ -21,6 +26,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
+from account.canonical import name_problem
 from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
@@ -28,9 +34,11 @@ from jobs.commands.base_url import warn_of_the_default_address
 from jobs.destination_backends import Registry
 from jobs.destination_setup import (
     add_destination,
+    describe_destinations,
     edit_destination,
     public_view,
     public_views,
+    remove_destination,
     test_destination,
 )
 from store import Destination, User
@@ -42,6 +50,38 @@ from store.db import get_db
 def _plain(value: object) -> str:
     """JSON for what the standard encoder cannot write: times as ISO 8601, as the API writes them."""
     return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print the destination as JSON (as the API shows it) instead of words."
+)
+
+
+def _visible(text: str) -> str:
+    """`text` with what a terminal would act on or hide (controls, bidi overrides) written as `\\uXXXX`.
+
+    Labels stored before they were checked (`jobs.destination_setup.check_label`) may hold them.
+    """
+    return "".join(f"\\u{ord(ch):04x}" if name_problem("", ch) else ch for ch in text)
+
+
+def _short(text: str, width: int) -> str:
+    text = _visible(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _status_words(shown: dict[str, Any]) -> str:
+    """The status in words: `status ok`, or `status error: why` as `public_view` has it."""
+    words = f"status {shown['status']}"
+    return f"{words}: {_visible(shown['status_message'])}" if shown.get("status_message") else words
+
+
+def _said(shown: dict[str, Any], what: str, email: str) -> str:
+    """One sentence about a destination just written: what, its id and name, whose, its status."""
+    return (
+        f"{what} {shown['kind']} destination {shown['id']} ({_visible(shown['label'])}) for {email}; "
+        f"{_status_words(shown)}."
+    )
 
 
 @click.group("destination")
@@ -112,8 +152,9 @@ def credential_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @credential_options
 @lock_options
 @retention_options
+@JSON_OPTION
 @with_appcontext
-def add_s3(email: str, **options: Any) -> None:
+def add_s3(email: str, as_json: bool, **options: Any) -> None:
     """Deliver EMAIL's archives to an S3-compatible bucket."""
     registry = Registry(dict(current_app.config))
     with get_db().session(write=True) as session:
@@ -122,14 +163,20 @@ def add_s3(email: str, **options: Any) -> None:
             row = add_destination(session, registry, user, "s3", f"s3://{options['bucket']}", dict(options))
         except InvalidInput as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(json.dumps(public_view(row), indent=2, default=_plain))
+        shown, own = public_view(row), user.email
+    if as_json:
+        click.echo(json.dumps(shown, indent=2, default=_plain))
+        return
+    click.echo(_said(shown, "Added", own))
+    click.echo(f"Check that Lifeboat can write to it: lifeboat destination test {own} {shown['id']}")
 
 
 @destination.command("add-email")
 @click.argument("email")
 @click.option("--to", default=None, help="Recipient (default: the user's own address).")
+@JSON_OPTION
 @with_appcontext
-def add_email(email: str, to: str | None) -> None:
+def add_email(email: str, to: str | None, as_json: bool) -> None:
     """Email EMAIL's archives (attached when small, else a signed download link).
 
     An address other than EMAIL's own gets nothing until someone there follows
@@ -144,7 +191,7 @@ def add_email(email: str, to: str | None) -> None:
         except InvalidInput as exc:  # one line: "to: …", or "You already have this destination (email …, id 3): …"
             raise click.ClickException(_one_line(exc)) from None
         shown, own = public_view(row, user=user), user.email
-        click.echo(json.dumps(shown, indent=2, default=_plain))
+    click.echo(json.dumps(shown, indent=2, default=_plain) if as_json else _said(shown, "Added", own))
     if not shown["confirmed"] and to and to.strip().lower() != own:  # the link leaves once this committed (above)
         click.echo(
             f"Waiting for confirmation: a link went to {to}, and a notice to {own}; "
@@ -164,9 +211,10 @@ def add_email(email: str, to: str | None) -> None:
 @credential_options
 @lock_options
 @click.option("--to", default=None, help="Email destinations: the new recipient.")
-@click.option("--label", default=None)
+@click.option("--label", default=None, help="The name shown for it (one line of visible text).")
+@JSON_OPTION
 @with_appcontext
-def edit_command(email: str, destination_id: str | None, **changes: Any) -> None:
+def edit_command(email: str, destination_id: str | None, as_json: bool, **changes: Any) -> None:
     """Change a destination in place (new keys, bucket or address); what is left out stays. Tests it after.
 
     Why not remove and add: the id, retention policy and delivery history stay
@@ -182,8 +230,8 @@ def edit_command(email: str, destination_id: str | None, **changes: Any) -> None
         except InvalidInput as exc:
             raise click.ClickException(_one_line(exc)) from None
         assert row is not None  # `_owner` found it
-        shown = public_view(row, user=owner)
-        click.echo(json.dumps(shown, indent=2, default=_plain))
+        shown, address = public_view(row, user=owner), owner.email
+    click.echo(json.dumps(shown, indent=2, default=_plain) if as_json else _said(shown, "Saved", address))
     if changes.get("to") and shown.get("confirmation_sent_at") is not None:  # a new address: a link went to it
         warn_of_the_default_address()
     _probe(registry, number)
@@ -191,12 +239,50 @@ def edit_command(email: str, destination_id: str | None, **changes: Any) -> None
 
 @destination.command("list")
 @click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print them as JSON (as the API shows them) instead of a table.")
 @with_appcontext
-def list_command(email: str) -> None:
-    """Show EMAIL's destinations (never their secrets)."""
+def list_command(email: str, as_json: bool) -> None:
+    """Show EMAIL's destinations: id, name, kind, status and last delivery (never their secrets)."""
     with get_db().session() as session:
-        rows = public_views(session, _user(session, email))  # with what the last check found (scrub)
-    click.echo(json.dumps(rows, indent=2, default=_plain))
+        user = _user(session, email)
+        rows = public_views(session, user)  # with what the last check found (scrub)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, default=_plain))
+            return
+        views = describe_destinations(session, Registry(dict(current_app.config)), user)
+        last = {view.id: view.last_attempt for view in views}
+        own = user.email
+    if not rows:
+        click.echo(f"{own} has no destinations; add one with `lifeboat destination add-s3` or `add-email`.")
+        return
+    click.echo(f"{'ID':>4}  {'NAME':<26}  {'KIND':<5}  {'STATUS':<9}  LAST DELIVERY")
+    for shown in rows:
+        attempt = last.get(shown["id"])
+        delivered = f"{attempt.outcome} {attempt.at:%Y-%m-%d %H:%M}" if attempt is not None else "none yet"
+        click.echo(
+            f"{shown['id']:>4}  {_short(shown['label'], 26):<26}  {shown['kind']:<5}  {shown['status']:<9}  {delivered}"
+        )
+        if shown["status"] not in ("ok", "untested") and shown.get("status_message"):
+            click.echo(f"{'':6}{_short(shown['status_message'], 73)}")  # why, under its row
+    click.echo("Times are UTC.")
+
+
+@destination.command("remove")
+@destination_arguments
+@with_appcontext
+def remove_command(email: str, destination_id: str | None) -> None:
+    """Remove EMAIL's destination ID, as the page's Remove button does; archives delivered there stay."""
+    user_id, number = _owner(email, destination_id, kind=None)
+    with get_db().session(write=True) as session:
+        label = remove_destination(session, user_id, number)
+        owner = session.get(User, user_id)
+        address = owner.email if owner is not None else email
+    if label is None:  # removed in between, from the page or the API
+        raise click.ClickException(f"{address} has no destination {number} any more.")
+    click.echo(
+        f"Removed destination {number} ({_visible(label)}) from {address}. "
+        "Archives already delivered there stay where they are."
+    )
 
 
 @destination.command("test")

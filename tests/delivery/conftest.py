@@ -63,7 +63,8 @@ def add_s3_from_cli(
         added = runner.invoke(
             args=[
                 "destination", "add-s3", "alice@example.com", "--bucket", s3_bucket, "--endpoint-url", moto_server.url,
-                "--path-style", "--access-key-id", access_key_id, "--secret-access-key", secret_access_key, *options,
+                "--path-style", "--access-key-id", access_key_id, "--secret-access-key", secret_access_key,
+                "--json", *options,
             ]
         )  # fmt: skip
         assert added.exit_code == 0, added.output

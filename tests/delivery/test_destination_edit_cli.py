@@ -25,7 +25,7 @@ def test_a_wrong_secret_is_replaced_in_place_and_the_destination_tested_again(
     failing = runner.invoke(args=["destination", "test", "alice@example.com", str(row["id"])])
     assert failing.exit_code != 0 and "Traceback" not in failing.output
     fixed = runner.invoke(
-        args=["destination", "edit", "alice@example.com", str(row["id"])],
+        args=["destination", "edit", "alice@example.com", str(row["id"]), "--json"],
         env={"LIFEBOAT_NEW_SECRET_ACCESS_KEY": keys["secret_access_key"]},
     )
     assert fixed.exit_code == 0, fixed.output
@@ -40,13 +40,13 @@ def test_editing_with_bad_input_says_what_is_wrong_in_one_line_and_changes_nothi
 ) -> None:
     with get_db(app).session(write=True) as session:
         replace_account(session, alice)
-    email = json.loads(runner.invoke(args=["destination", "add-email", "alice@example.com"]).output)
+    email = json.loads(runner.invoke(args=["destination", "add-email", "alice@example.com", "--json"]).output)
     refused = runner.invoke(
         args=["destination", "edit", "alice@example.com", str(email["id"]), "--to", "not an address"]
     )
     assert refused.exit_code != 0 and len(refused.output.strip().splitlines()) == 1, refused.output
     assert "Traceback" not in refused.output
-    listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com"]).output)
+    listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com", "--json"]).output)
     assert [d["label"] for d in listed] == [email["label"]]
     missing = runner.invoke(args=["destination", "edit", "alice@example.com", "987654", "--bucket", "b"])
     assert missing.exit_code != 0 and "alice@example.com has no destination 987654;" in missing.output

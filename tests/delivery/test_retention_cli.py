@@ -40,7 +40,7 @@ def test_a_policy_is_chosen_shown_and_dry_run_from_the_command_line(
     assert refused.output.splitlines() == [
         "Error: retention_weekly: Keep a whole number of weeks from 0 (off) to 10000."
     ]
-    email = runner.invoke(args=["destination", "add-email", "alice@example.com"])
+    email = runner.invoke(args=["destination", "add-email", "alice@example.com", "--json"])
     email_id = json.loads(email.output)["id"]
     not_s3 = runner.invoke(args=["destination", "prune", "alice@example.com", str(email_id), "--dry-run"])
     assert not_s3.exit_code != 0 and f"alice@example.com has no S3 destination {email_id};" in not_s3.output

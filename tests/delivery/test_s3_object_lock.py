@@ -202,5 +202,5 @@ def test_switching_the_lock_off_from_the_cli_needs_one_option_and_stops_locking(
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     assert "1 to 36500" in refused.output
     off = runner.invoke(args=["destination", "edit", "alice@example.com", str(row["id"]), "--lock-mode", "off"])
-    listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com"]).output)
+    listed = json.loads(runner.invoke(args=["destination", "list", "alice@example.com", "--json"]).output)
     assert listed[0]["lock_summary"].startswith("Archives are not locked"), off.output

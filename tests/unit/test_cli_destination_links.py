@@ -28,7 +28,7 @@ def alice(runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_adding_another_address_with_base_url_unset_warns_that_its_link_points_at_the_default(
     runner: FlaskCliRunner, alice: str
 ) -> None:
-    result = runner.invoke(args=["destination", "add-email", alice, "--to", "friend@example.net"])
+    result = runner.invoke(args=["destination", "add-email", alice, "--to", "friend@example.net", "--json"])
     assert result.exit_code == 0, result.output
     assert [line for line in result.stderr.splitlines() if line.startswith("Note:")] == [
         NOTE + "set LIFEBOAT_BASE_URL to the address people reach Lifeboat at, then send the link again."
@@ -50,7 +50,9 @@ def test_no_warning_when_base_url_is_set_or_no_link_is_mailed(app: Flask, runner
 def test_editing_an_email_destination_to_a_new_address_warns_of_the_default_address(
     runner: FlaskCliRunner, alice: str
 ) -> None:
-    added = json.loads(runner.invoke(args=["destination", "add-email", alice]).stdout)
-    edited = runner.invoke(args=["destination", "edit", alice, str(added["id"]), "--to", "friend@example.net"])
+    added = json.loads(runner.invoke(args=["destination", "add-email", alice, "--json"]).stdout)
+    edited = runner.invoke(
+        args=["destination", "edit", alice, str(added["id"]), "--to", "friend@example.net", "--json"]
+    )
     # It is tested after (no mail server here, so that test fails): the edit and its link came first.
     assert '"status": "waiting"' in edited.stdout and NOTE in edited.stderr, edited.output

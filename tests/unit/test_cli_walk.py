@@ -51,6 +51,7 @@ REALISTIC: dict[str, list[list[str]]] = {
     "destination add-email": [["nobody@example.com"], ["nobody@example.com", "--to", "not an address"]],
     "destination edit": [["nobody@example.com", "999", "--bucket", "b"], ["nobody@example.com", "not-a-number"]],
     "destination list": [["nobody@example.com"]],
+    "destination remove": [["nobody@example.com", "999"], ["999"], ["nobody@example.com", "not-a-number"]],
     "destination test": [["nobody@example.com", "999"], ["999"], ["nobody@example.com", "not-a-number"]],
     "destination policy": [["nobody@example.com", "999"]],
     "destination retention": [
@@ -167,7 +168,8 @@ def test_commands_that_used_to_crash_now_answer_in_one_line(fresh_env: dict[str,
     result = runner.invoke(cli.main, ["schedule", "alice@example.com", "--every", "daily", "--at", "02:00"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(cli.main, ["destination", "list", "alice@example.com"])
-    assert (result.exit_code, result.output.strip()) == (0, "[]")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("alice@example.com has no destinations; add one with")
 
 
 def test_a_broken_setting_is_one_line_naming_it(fresh_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,16 @@ def destinations(runner: FlaskCliRunner, db: Database) -> dict[str, int]:
     with db.session(write=True) as session:
         session.add(User(email="bob@example.com"))
     made = runner.invoke(
-        args=["destination", "add-s3", "alice@example.com", "--bucket", "my-bucket", "--access-key-id", "AKIA"],
+        args=[
+            "destination",
+            "add-s3",
+            "alice@example.com",
+            "--bucket",
+            "my-bucket",
+            "--access-key-id",
+            "AKIA",
+            "--json",
+        ],
         env={"LIFEBOAT_NEW_SECRET_ACCESS_KEY": "example-secret"},
     )
     assert made.exit_code == 0, made.output

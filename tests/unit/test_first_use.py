@@ -108,7 +108,8 @@ def test_add_s3_on_the_embedded_default_stores_the_credentials_encrypted(
     runner = CliRunner()
     assert runner.invoke(cli.main, ["import-account", str(ROOT / "tests" / "data" / "alice.json")]).exit_code == 0
     result = runner.invoke(
-        cli.main, ["destination", "add-s3", "alice@example.com", "--bucket", "my-bucket", "--access-key-id", "AKIAX"]
+        cli.main,
+        ["destination", "add-s3", "alice@example.com", "--bucket", "my-bucket", "--access-key-id", "AKIAX", "--json"],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["has_secret"] is True

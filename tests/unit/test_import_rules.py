@@ -194,7 +194,7 @@ def test_an_email_destination_refuses_a_recipient_that_is_not_an_address(
     assert result.exit_code == 1
     assert "to: " in result.output and "is not an email address" in result.output
     assert "Traceback" not in result.output
-    listed = runner.invoke(args=["destination", "list", "alice@example.com"])
+    listed = runner.invoke(args=["destination", "list", "alice@example.com", "--json"])
     assert json.loads(listed.output) == []
 
 

@@ -36,7 +36,7 @@ def test_the_cli_refuses_the_accounts_own_address_twice_in_one_line_naming_the_o
     app: Flask, alice_user: int
 ) -> None:
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["destination", "add-email", OWN])
+    first = runner.invoke(args=["destination", "add-email", OWN, "--json"])
     assert first.exit_code == 0, first.output
     existing = json.loads(first.stdout)
     for again in (["--to", "Alice@EXAMPLE.com "], []):  # the same address named, or left to the default

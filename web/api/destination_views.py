@@ -25,6 +25,7 @@ from jobs.destination_setup import (
     edit_destination,
     public_view,
     public_views,
+    remove_destination,
     try_destination,
 )
 from store import Destination, User, get_db, get_session
@@ -235,7 +236,8 @@ RESENT_WORDS = {
 def delete_destination(destination_id: int) -> None:
     """Remove a destination. Archives already delivered there stay where they are."""
     with get_db().session(write=True) as session:
-        session.delete(_own(session, destination_id))
+        if remove_destination(session, user_id(), destination_id) is None:
+            fail(404, "not_found", "You have no destination with this id.")
 
 
 def _policy_from(body: dict[str, Any]) -> RetentionPolicy:

@@ -18,6 +18,7 @@ from delivery.retention_policy import MAX_COUNT
 from delivery.s3.object_lock import MAX_DAYS as MAX_LOCK_DAYS
 from delivery.s3.object_lock import MODES as LOCK_MODES
 from jobs.api_tokens import DEFAULT_DAYS, MAX_DAYS, NAME_FIELD, NAME_LIMIT
+from jobs.destination_setup import LABEL_FIELD
 from jobs.schedule import zone_names
 
 _ID = validate.Regexp(r"^[0-9a-f]{32}$", error="Not an id.")
@@ -455,10 +456,40 @@ class DestinationSchema(Schema):
     )
 
 
+# What `account.canonical.name_problem` refuses, as a pattern the OpenAPI document can carry, and the
+# spaces that are left once those are out. Spelled out, never `\s`: `\s` means fewer characters in
+# the document's JSON Schema (ECMA-262) pattern than in Python, and the server strips a name with
+# `str.strip()`, so with `\s` a name of U+001C was valid by the document and refused by the server.
+# Lone surrogates (refused too) are left out: JSON text in UTF-8 cannot carry one, and a pattern naming
+# them compiles in no validator built on Rust's regex (schemathesis's), which then enforces none of it.
+_HIDDEN = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+_SHOWN_SPACE = " \\xa0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
+SHOWN_NAME = f"^[{_SHOWN_SPACE}]*[^{_SHOWN_SPACE}{_HIDDEN}][^{_HIDDEN}]*$"
+
+
+class ShownName(validate.Regexp):
+    """A name shown to people: something visible, and nothing `name_problem` refuses, in its words.
+
+    A `Regexp`, so the OpenAPI document carries the same rule (`SHOWN_NAME`) and a
+    client can know before asking; `field` is how the message names the field
+    ("The token name"). For any schema field holding a name people see.
+    """
+
+    def __init__(self, field: str) -> None:
+        super().__init__(SHOWN_NAME, error="Give it a name.")
+        self.field = field
+
+    def __call__(self, value: str) -> str:  # type: ignore[override]
+        problem = name_problem(self.field, value)
+        if problem:
+            raise ValidationError(problem)
+        return str(super().__call__(value))
+
+
 class DestinationFieldsSchema(Schema):
     """The settings a destination is made of, as POST takes them and PATCH changes them."""
 
-    label = fields.String(validate=validate.Length(max=200))
+    label = fields.String(validate=[validate.Length(max=200), ShownName(LABEL_FIELD)])
     # email
     to = fields.String(
         validate=validate.Length(max=MAX_EMAIL_LENGTH, error=EMAIL_TOO_LONG),
@@ -528,36 +559,6 @@ class TokenSchema(Schema):
 
 class NewTokenSchema(TokenSchema):
     token = fields.String(required=True, metadata={"description": "The secret, shown this once."})
-
-
-# What `account.canonical.name_problem` refuses, as a pattern the OpenAPI document can carry, and the
-# spaces that are left once those are out. Spelled out, never `\s`: `\s` means fewer characters in
-# the document's JSON Schema (ECMA-262) pattern than in Python, and the server strips a name with
-# `str.strip()`, so with `\s` a name of U+001C was valid by the document and refused by the server.
-# Lone surrogates (refused too) are left out: JSON text in UTF-8 cannot carry one, and a pattern naming
-# them compiles in no validator built on Rust's regex (schemathesis's), which then enforces none of it.
-_HIDDEN = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
-_SHOWN_SPACE = " \\xa0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
-SHOWN_NAME = f"^[{_SHOWN_SPACE}]*[^{_SHOWN_SPACE}{_HIDDEN}][^{_HIDDEN}]*$"
-
-
-class ShownName(validate.Regexp):
-    """A name shown to people: something visible, and nothing `name_problem` refuses, in its words.
-
-    A `Regexp`, so the OpenAPI document carries the same rule (`SHOWN_NAME`) and a
-    client can know before asking; `field` is how the message names the field
-    ("The token name"). For any schema field holding a name people see.
-    """
-
-    def __init__(self, field: str) -> None:
-        super().__init__(SHOWN_NAME, error="Give it a name.")
-        self.field = field
-
-    def __call__(self, value: str) -> str:  # type: ignore[override]
-        problem = name_problem(self.field, value)
-        if problem:
-            raise ValidationError(problem)
-        return str(super().__call__(value))
 
 
 class TokenInSchema(Schema):
