@@ -83,9 +83,9 @@ def add_destination(
     An empty `label` gets `default_label`'s, so the page, the API and the CLI name the same destination alike.
     `budget`: how many confirmation links the address's mailbox may still get (`jobs.destination_confirmation`).
     """
-    check_label(label)
     destination = Destination(user_id=user.id, kind=kind, label=label[:200] or kind, enabled=True)
     _store_checked(registry, user, destination, settings)
+    check_label(label)  # after the settings: the page's and the CLI's `s3://bucket` gets the bucket's own words
     if not label:
         destination.label = default_label(kind, destination.settings, user)[:200] or kind
     _refuse_twice(session, user, destination)

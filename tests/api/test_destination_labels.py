@@ -80,3 +80,11 @@ def test_the_cli_refuses_it_in_one_line_and_changes_nothing(app: Flask, runner: 
     [line] = [line for line in refused.output.splitlines() if line.startswith("Error:")]
     assert line.startswith("Error: label: The label must be one line of visible text") and "U+000D" in line
     assert labels(app) == ["email alice@example.com"]
+
+
+def test_a_bucket_typed_with_a_line_break_is_refused_as_a_bucket_on_the_page_and_in_the_cli(
+    runner: FlaskCliRunner, alice_id: int
+) -> None:
+    """Their label is `s3://` and the bucket: the bucket's own words say what to fix, not the label's."""
+    refused = runner.invoke(args=["destination", "add-s3", "alice@example.com", "--bucket", "my\r\nbucket"])
+    assert refused.exit_code != 0 and "bucket" in refused.output and "The label" not in refused.output
