@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from delivery.email import SmtpSettings
@@ -150,8 +150,37 @@ def _queue_link(session: Session, links: Links, destination: Destination, user: 
     mail = account_mail.destination_confirmation(
         recipient(destination), user.email, links.url(destination), links.hours
     )
-    _after_commit(session, links.smtp, mail)
+    destination.confirm_refused = None
+    _after_commit(session, links.smtp, mail, _refusal_kept(session, destination))
     session.info[_LINKS] = session.info.get(_LINKS, 0) + 1
+
+
+def _refusal_kept(session: Session, destination: Destination) -> account_mail.OnOutcome:
+    """What to do with the link's final outcome: a refusal is kept on the row (for its status), if the row
+    still waits for this very link (same `confirm_sent_at`; a newer link or a confirmation leaves it be).
+
+    Why after the fact: the link goes out after commit and a temporary failure is tried again for
+    minutes (`account_mail`), long after the page or the API answered.
+    """
+    engine = session.get_bind().engine
+    destination_id, sent_at = destination.id, destination.confirm_sent_at
+
+    def kept(result: account_mail.Result) -> None:
+        if result.outcome not in (account_mail.Outcome.REFUSED, account_mail.Outcome.FAILED):
+            return
+        said = result.reply or "the mail server did not take it"
+        with engine.begin() as connection:
+            connection.execute(
+                update(Destination)
+                .where(
+                    Destination.id == destination_id,
+                    Destination.confirm_sent_at == sent_at,
+                    Destination.confirmed_at.is_(None),
+                )
+                .values(confirm_refused=said[:500])
+            )
+
+    return kept
 
 
 class Resent(enum.Enum):
@@ -281,15 +310,22 @@ def mails_pending(session: Session) -> bool:
     return bool(session.info.get(_LINKS))
 
 
-def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.AccountMail) -> None:
-    """Send `mail` once the session's transaction commits; never if it rolls back."""
-    pending: list[account_mail.AccountMail] = session.info.setdefault(_PENDING, [])
+def _after_commit(
+    session: Session,
+    smtp: SmtpSettings,
+    mail: account_mail.AccountMail,
+    on_outcome: account_mail.OnOutcome | None = None,
+) -> None:
+    """Send `mail` once the session's transaction commits; never if it rolls back. `on_outcome` is told
+    what finally became of it (`account_mail.send_with`)."""
+    pending: list[tuple[account_mail.AccountMail, account_mail.OnOutcome | None]]
+    pending = session.info.setdefault(_PENDING, [])
     if not pending:
 
         def sent(committed: Session) -> None:
             committed.info.pop(_LINKS, None)
-            for each in committed.info.pop(_PENDING, []):
-                account_mail.send_with(smtp, each)
+            for each, told in committed.info.pop(_PENDING, []):
+                account_mail.send_with(smtp, each, told)
 
         def dropped(rolled_back: Session) -> None:
             rolled_back.info.pop(_PENDING, None)
@@ -297,4 +333,4 @@ def _after_commit(session: Session, smtp: SmtpSettings, mail: account_mail.Accou
 
         event.listen(session, "after_commit", sent, once=True)
         event.listen(session, "after_rollback", dropped, once=True)
-    pending.append(mail)
+    pending.append((mail, on_outcome))

@@ -45,6 +45,12 @@ def waiting_reason(destination: Destination, user: User) -> str | None:
         )
     to = recipient(destination)
     sent = destination.confirm_sent_at
+    if sent is not None and destination.confirm_refused:
+        return (
+            f"Waiting for confirmation, but the mail server refused the link we emailed to {to} on "
+            f"{sent:%Y-%m-%d %H:%M} UTC ({destination.confirm_refused}), so it cannot be confirmed. "
+            "Check the address and correct it, or remove this destination; nothing is sent there meanwhile."
+        )
     if sent is None:  # saved while its mailbox had its budget of links (`jobs.destination_confirmation`)
         return (
             f"Waiting for confirmation: no link has been sent to {to} yet, because that mailbox had as many "

@@ -38,6 +38,8 @@ class Destination(Base):
     # Rows made before 0018 are confirmed as of their creation; a bucket needs no confirmation.
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     confirm_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # the latest link mailed
+    # The mail server's answer when it refused that link (revision 0020); None once a new one goes out.
+    confirm_refused: Mapped[str | None] = mapped_column(Text)
 
     @property
     def settings(self) -> dict[str, Any]:

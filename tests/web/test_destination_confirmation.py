@@ -559,3 +559,33 @@ def test_a_recipient_whose_form_expired_is_asked_again_or_told_the_link_expired_
     owners_form = signed_in.post(link, data={"csrf_token": token})
     assert "Press “Send the link again”" in owners_form.get_data(as_text=True)
     assert destination(db, alice_user).confirmed_at is None
+
+
+def test_a_link_the_mail_server_refuses_is_said_as_refused_until_a_new_link_goes_out(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, mail: SmtpServer
+) -> None:
+    from tests.servers.smtp import REJECT_RCPT
+
+    mail.script(REJECT_RCPT, REJECT_RCPT)  # the link and the notice go out side by side: both refused
+    assert add_email(signed_in, OTHER).status_code == 302
+    deadline = time.monotonic() + 10
+    while destination(db, alice_user).confirm_refused is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refused = destination(db, alice_user).confirm_refused
+    assert refused is not None and refused.startswith("550 5.1.1")
+    page = " ".join(signed_in.get(PAGE).get_data(as_text=True).split())
+    assert f"the mail server refused the link we emailed to {OTHER}" in page and "550 5.1.1" in page
+    assert "Check the address and correct it" in page
+    assert "until someone there follows the link" not in page
+
+    with db.session(write=True) as session:  # a minute later, the link is sent again and taken
+        stored = session.get(Destination, destination(db, alice_user).id)
+        assert stored is not None and stored.confirm_sent_at is not None
+        stored.confirm_sent_at -= dt.timedelta(minutes=2)
+    again = signed_in.post(
+        f"{PAGE}/{destination(db, alice_user).id}/confirmation", data={"csrf_token": csrf_token(signed_in, PAGE)}
+    )
+    assert again.status_code == 302
+    assert destination(db, alice_user).confirm_refused is None  # a new link: nothing known of it yet
+    assert OTHER in wait_for_mail(mail, 1)[-1].rcpt_tos
+    assert "until someone there follows the link" in " ".join(signed_in.get(PAGE).get_data(as_text=True).split())
