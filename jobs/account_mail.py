@@ -33,6 +33,7 @@ install is usually the only user: otherwise nobody could ever confirm.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
 import threading
@@ -95,6 +96,21 @@ def password_reset(to: str, link: str, minutes: int) -> AccountMail:
         "If it was not you, ignore this message: your password stays as it is.\n"
     )
     return AccountMail(to, "Choose a new Lifeboat password", text, link)
+
+
+def password_changed(to: str, how: str, when: dt.datetime, page: str) -> AccountMail:
+    """To the account's address after its password changed: someone who took over a session or the mailbox is seen.
+
+    `how` says where ("in your settings", "with a reset link"); `page` is where a new one is chosen.
+    """
+    text = (
+        "Hello,\n\n"
+        f"The password of your Lifeboat account was changed {how} on {when:%Y-%m-%d %H:%M} UTC.\n"
+        "Every other session was signed out; API tokens keep working.\n\n"
+        "If it was not you, choose a new password now and revoke the API tokens you did not make "
+        f"(Settings, Personal API tokens):\n\n{page}\n"
+    )
+    return AccountMail(to, "Your Lifeboat password was changed", text, page)
 
 
 def destination_confirmation(to: str, account: str, link: str, hours: int) -> AccountMail:

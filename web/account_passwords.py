@@ -127,8 +127,16 @@ def reset(token: str) -> str | Response:
         set_password(user, form.password.data or "")
         # Following a link sent to the address proves it is theirs.
         user.email_confirmed_at = user.email_confirmed_at or utcnow()
+        address = user.email
+    _tell_password_changed(address, "with a reset link")
     flash(f"Your new password is set, and every other session is signed out. {TOKENS_STAY} Sign in now.", "info")
     return redirect(url_for("auth.login"))
+
+
+def _tell_password_changed(address: str, how: str) -> None:
+    """Mail the account's address that its password changed (after the change is committed; in the background)."""
+    page = current_app.config["BASE_URL"].rstrip("/") + url_for("account.reset_request")
+    account_mail.send(current_app.config, account_mail.password_changed(address, how, utcnow(), page))
 
 
 def _signed_in_key() -> str:
@@ -150,6 +158,8 @@ def change_password() -> str | Response:
             set_password(user, form.password.data or "")
             version = user.session_version
             signed_in = SessionUser(user)
+            address = user.email
+        _tell_password_changed(address, "in your settings")
         login_user(signed_in)
         session[SESSION_VERSION_KEY] = version
         flash(f"Password changed. Every other session of yours is now signed out. {TOKENS_STAY}", "info")

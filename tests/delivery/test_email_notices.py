@@ -7,6 +7,7 @@ confirmed third-party address was addressed to, and greeted, the owner.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -26,6 +27,9 @@ NOTICES: dict[str, Callable[[str], account_mail.AccountMail]] = {
     "confirmation": lambda to: account_mail.confirmation(to, "http://lifeboat.test/confirm/x", 48),
     "already registered": lambda to: account_mail.already_registered(to, "http://lifeboat.test/reset/x"),
     "password reset": lambda to: account_mail.password_reset(to, "http://lifeboat.test/reset/x", 30),
+    "password changed": lambda to: account_mail.password_changed(
+        to, "in your settings", dt.datetime(2026, 12, 7, 22, 0, tzinfo=dt.UTC), "http://lifeboat.test/reset"
+    ),
     "destination link": lambda to: account_mail.destination_confirmation(to, ALICE, "http://lifeboat.test/d/x", 48),
     "destination added": lambda to: account_mail.destination_added(to, FRIEND, "http://lifeboat.test/settings"),
 }

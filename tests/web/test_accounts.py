@@ -378,3 +378,25 @@ def test_operator_created_accounts_count_as_confirmed(app: Flask, alice_user: in
     with get_db(app).session() as session:
         user = session.get(User, alice_user)
         assert user is not None and user.email_confirmed_at is not None
+
+
+@pytest.mark.server
+def test_a_changed_password_is_told_to_the_accounts_address_by_settings_and_by_reset_link(
+    app: Flask, mail: SmtpServer, signed_in: FlaskClient
+) -> None:
+    assert change_password(signed_in, PASSWORD).status_code == 302
+    (changed,) = wait_for_mail(mail)
+    body = changed.message().get_body(("plain",))
+    assert changed.rcpt_tos == ["alice@example.com"]
+    assert changed.message()["Subject"] == "Your Lifeboat password was changed"
+    assert body is not None and "was changed in your settings on " in body.get_content()
+    assert "/reset" in body.get_content() and "revoke the API tokens" in body.get_content()
+
+    client = app.test_client()
+    request_reset(client, "alice@example.com")
+    link = link_in(wait_for_mail(mail, 2)[1], "/reset/")
+    assert choose_password(client, link).status_code == 302
+    told = wait_for_mail(mail, 3)[2]
+    told_body = told.message().get_body(("plain",))
+    assert told.rcpt_tos == ["alice@example.com"]
+    assert told_body is not None and "was changed with a reset link on " in told_body.get_content()
