@@ -164,7 +164,7 @@ def test_a_body_that_is_not_json_is_400_saying_so_not_the_browser_wording(as_ali
     response = as_alice("put", "/api/v1/schedule", data="{bad json", content_type="application/json")
     body = response.get_json()
     assert response.status_code == 400 and body["code"] == "bad_request"
-    assert body["message"] == "The request is not valid: json: Invalid JSON body."
+    assert body["message"] == 'The body is not valid JSON: send one JSON object, such as {"name": "value"}.'
     assert "browser" not in body["message"]
     assert as_alice("get", "/api/v1/schedule").get_json()["enabled"] is False  # nothing written
 

@@ -25,6 +25,7 @@ from jobs import api_tokens
 from store import User, get_db, get_session
 from store.base import utcnow
 from store.staff import STAFF_ROLES
+from web.api import plain_words
 from web.error_pages import PAGES
 
 log = logging.getLogger("lifeboat.api")
@@ -149,7 +150,7 @@ def http_error(exc: HTTPException) -> Response:
     problems = _problems(data.get("messages")) if isinstance(data, dict) else []
     message = data.get("message") if isinstance(data, dict) and data.get("message") else None
     if status in (400, 422) and problems:  # 400: e.g. a body that is not JSON (werkzeug's words are for browsers)
-        message = "The request is not valid: " + " ".join(f"{where}: {what}" for where, what in problems)
+        message = _one_sentence(problems)
     if status == 413 and not message and exc.description == type(exc).description:
         message = PAGES[413][2]  # werkzeug's words for a body over the limit are for browsers
     headers = _CHALLENGE if status == 401 else {}
@@ -180,16 +181,41 @@ def routing_error() -> Response | None:
     return error_response(status, CODES.get(status, "error"), message or exc.name, None, headers)
 
 
-def _problems(messages: Any, where: str = "") -> list[tuple[str, str]]:
-    """Flatten webargs' nested `{"json": {"field": ["msg"]}}` into (field, message) pairs."""
+def _one_sentence(problems: list[tuple[str, str]]) -> str:
+    """`to: is required; kind: must be one of: s3, email.`: each field and what it must be."""
+    parts = [what if what.startswith("The body") else f"{where}: {what}" for where, what in problems]
+    return "; ".join(part.rstrip(".") for part in parts) + "."
+
+
+def _problems(messages: Any, where: str = "", location: str = "json") -> list[tuple[str, str]]:
+    """Flatten webargs' nested `{"json": {"field": ["msg"]}}` into (field, message) pairs, in plain words.
+
+    marshmallow's and webargs' own messages become `plain_words`' (one mapping
+    for every schema); the project's own messages pass through unchanged.
+    """
     if isinstance(messages, dict):
         found: list[tuple[str, str]] = []
         for key, value in messages.items():
-            inner = key if where in ("", "json", "query", "form", "path") else f"{where}.{key}"
-            found += _problems(value, str(inner))
+            if where == "" and key in _LOCATIONS:
+                found += _problems(value, "", str(key))
+                continue
+            inner = str(key) if where == "" else f"{where}.{key}"
+            found += _problems(value, inner, location)
         return found
     if isinstance(messages, list):
-        return [item for message in messages for item in _problems(message, where)]
+        if any(isinstance(m, str) and plain_words.ours(m) for m in messages):  # ours already say what to do
+            messages = [m for m in messages if not isinstance(m, str) or plain_words.ours(m)]
+        return [item for message in messages for item in _problems(message, where, location)]
     if messages is None:  # an error raised with a message only (`abort(404, "…")`): no field to blame
         return []
-    return [(where or "request", str(messages))]
+    text = str(messages)
+    if where in ("", "_schema") and text == "Invalid input type.":  # the body is a list, a string, a number…
+        return [("body", plain_words.not_an_object(request.get_json(silent=True)))]
+    if text == "Invalid JSON body.":
+        return [("body", plain_words.NOT_JSON)]
+    if where.endswith("_schema"):
+        where = where.removesuffix("_schema").rstrip(".") or "body"
+    return [(where or "request", plain_words.plain(text, location))]
+
+
+_LOCATIONS = frozenset({"json", "query", "querystring", "form", "path", "headers", "cookies", "files"})

@@ -29,7 +29,7 @@ class JsonInteger(fields.Integer):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("Not an integer.")
+            raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
 
@@ -38,7 +38,7 @@ class JsonBoolean(fields.Boolean):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, bool):  # 0 == False in Python, so truthy/falsy sets cannot say this
-            raise ValidationError("Not a boolean.")
+            raise self.make_error("invalid")
         return value
 
 
