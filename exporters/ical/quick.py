@@ -217,8 +217,8 @@ def _event(
         location=optional(texts[3]),
         end=end,
         rrule=None if rule is None else canonical_rrule(rule, start),
-        rdates=tuple(conform(w, start) for w in rdates),
-        exdates=tuple(conform(w, start) for w in exdates),
+        rdates=tuple([conform(w, start) for w in rdates]) if rdates else (),  # no generator for the usual none
+        exdates=tuple([conform(w, start) for w in exdates]) if exdates else (),
         status=found.get("STATUS"),
         transparency=found.get("TRANSP"),
         organizer=found.get("ORGANIZER"),

@@ -183,10 +183,12 @@ def fit_end(start: When, end: When | None) -> When | None:
     """DTEND of the same value type as DTSTART (RFC 5545), converted if a record mixes them."""
     if end is None:
         return None
-    floating = {"date": 0, "floating": 1, "utc": 2, "zoned": 2}
-    if floating[frame(start)[0]] != floating[frame(end)[0]]:
+    if _FLOATING[frame(start)[0]] != _FLOATING[frame(end)[0]]:
         return conform(end, start)
     return end
+
+
+_FLOATING = {"date": 0, "floating": 1, "utc": 2, "zoned": 2}  # `fit_end`: kinds that DTSTART and DTEND may share
 
 
 def value_of(when: When) -> dt.date | dt.datetime:

@@ -1,4 +1,4 @@
-"""The records' quick `__init__` (`account.records.plain_init`) makes the objects dataclasses' own would."""
+"""The records' quick `__init__` and `==` (`account.records.plain_init`) do what dataclasses' own would."""
 
 from __future__ import annotations
 
@@ -58,3 +58,40 @@ def test_a_default_factory_gives_each_record_its_own_value() -> None:
 def test_a_record_refuses_an_unknown_field_as_its_dataclass_init_does() -> None:
     with pytest.raises(TypeError):
         account.records.When(nonsense=1)  # type: ignore[call-arg]
+
+
+def _by_fields(first: Any, second: Any) -> bool:
+    """Dataclasses' generated `==`: the same class, and the tuples of their fields equal."""
+    fields = dataclasses.fields(first)
+    return first.__class__ is second.__class__ and tuple(getattr(first, f.name) for f in fields) == tuple(
+        getattr(second, f.name) for f in fields
+    )
+
+
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+@given(data=st.data())
+def test_records_are_equal_exactly_when_dataclasses_would_say_so(cls: type[Any], data: st.DataObject) -> None:
+    fields = dataclasses.fields(cls)
+    required = [f for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    small = st.none() | st.sampled_from(["a", "b"]) | st.just(("a",)) | st.just(float("nan"))
+    first = cls(**{f.name: data.draw(small, label=f"first {f.name}") for f in required})
+    changed = {f.name: data.draw(small, label=f"second {f.name}") for f in fields if data.draw(st.booleans())}
+    second = dataclasses.replace(first, **changed)
+    assert (first == second) is _by_fields(first, second)
+    assert (first != second) is not _by_fields(first, second)
+    if first == second and _hashable(first):
+        assert hash(first) == hash(second)
+
+
+def _hashable(record: Any) -> bool:
+    try:
+        hash(record)
+    except TypeError:  # a field holds a dict (Contact.extra)
+        return False
+    return True
+
+
+def test_a_record_is_never_equal_to_another_kind_of_record_with_the_same_fields() -> None:
+    assert account.records.Name(family="a") != account.records.Name(family="a").__dict__
+    assert account.records.When() != account.records.CalendarInfo.__new__(account.records.CalendarInfo)
+    assert (account.records.When() == object()) is False
