@@ -70,11 +70,11 @@ def plain_init(cls: type[R]) -> type[R]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.dataclass_init = cls.__init__
     cls.__init__ = init  # type: ignore[method-assign]
-    cls.__eq__ = _fields_equal  # type: ignore[method-assign,assignment]
+    cls.__eq__ = _fields_equal  # type: ignore[method-assign]
     return cls
 
 
-def _fields_equal(self: object, other: object) -> bool:
+def _fields_equal(self: object, other: object) -> Any:  # bool, or NotImplemented for another class
     """A record's `==`: dataclasses' own, by the instances' `__dict__` (which `plain_init` fills with the fields).
 
     Why: the generated `__eq__` builds a tuple of every field on each side (a `Contact`
