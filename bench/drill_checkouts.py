@@ -20,9 +20,13 @@ import json
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fidelity_drill  # in_run_ratio
 
 
 def first_export(code: Path, folder: Path, cache: Path, name: str, drill: str) -> dict[str, Any]:
@@ -67,6 +71,17 @@ def main() -> None:
         wall = [(g["on"]["wall"] - g["off"]["wall"]) / g["off"]["wall"] for g in runs]
         off = statistics.median(g["off"]["cpu"] for g in runs)
         print(f"  {code}: CPU {spread(cpu)}, wall {spread(wall)}; the export without it {off:.2f} s CPU")
+        if all("watched" in g["on"] for g in runs):  # a checkout whose bench clocks the drill in its run
+            off_runs = [g["off"] for g in runs]
+            in_run = [fidelity_drill.in_run_ratio(g["on"], "cpu", off_runs) for g in runs]
+            drilled = statistics.median(g["on"]["watched"]["cpu"] + g["on"]["drill"]["cpu"] for g in runs)
+            more = statistics.median(g["on"]["watched"]["gc"] for g in runs) - statistics.median(
+                g["watched"]["gc"] for g in off_runs
+            )
+            print(
+                f"    in the drilled run itself: CPU {spread(in_run)} (the drill {drilled:.2f} s CPU, "
+                f"and {more:.2f} s more collecting than without it)"
+            )
 
 
 if __name__ == "__main__":
