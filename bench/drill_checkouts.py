@@ -7,7 +7,8 @@ off and then on, each in its own process (`fidelity_drill.py --child export` of 
 checkout, on the HEAVY database `fidelity_drill.py --workdir` made). The drill's cost is
 what the export costs more with it, over the export without it (a first export drills
 part of its items as it writes them, so timing `drill()` alone would miss them); CPU
-includes the export's second process.
+includes the export's second process. A checkout whose bench has `bench/drill_clock.py`
+also gets the drill clocked in its own run (the steadier figure on a noisy host).
 
     .venv/bin/python bench/drill_checkouts.py --code BEFORE --code . [--rounds 6]
         [--workdir /var/tmp/fid-bench] [--scale 1]

@@ -19,6 +19,10 @@ The first export's drill costs what "export + drill" costs more than "export"
 (per round; over the export's own), since part of it is done while writing; the
 median with min-max. The repeat's drill (all of it in `drill`: it reads back only
 what changed) is put over the repeat's export without its drill (its time minus the drill's).
+Since two identical exports on a shared host differ by up to a quarter of their CPU time,
+the first export's drill is also clocked in its own run (`bench/drill_clock.py`: the
+watches in both processes, `drill()`, and what the run collected more than the undrilled
+runs' median) and put over the rest of that run: host speed cancels in that ratio.
 
     .venv/bin/python bench/fidelity_drill.py [--scale 1] [--rounds 3] [--workdir DIR]
 """
