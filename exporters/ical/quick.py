@@ -74,42 +74,52 @@ def quick_event(lines: list[str]) -> tuple[str, Event] | None:
             else:
                 alarm.append(line)
             continue
-        colon = line.find(":")
-        if colon <= 0:
+        # A line read before is one of the others (below): the same text is sorted the same way.
+        # Most of an event's lines are (DTSTAMP, STATUS, ORGANIZER...); asking first spares them the
+        # sorting. With the split below (no search when nothing is folded): 4.6% fewer instructions
+        # reading 6,000 of 1x HEAVY's events (callgrind, 1,206 -> 1,150 million a pass).
+        reading = _LINES.get(line)
+        if reading is None:
+            colon = line.find(":")
+            if colon <= 0:
+                return None
+            head = line[:colon]
+            slot = _TEXTS.get(head)
+            if slot is not None:
+                if texts[slot] is not None:
+                    return None  # repeated
+                raw = line[colon + 1 :]
+                texts[slot] = unescape_backslash(raw) if "\\" in raw else raw
+                continue
+            if head == "DTSTART" or head.startswith("DTSTART;"):
+                if start_line is not None:
+                    return None
+                start_line = (head, line[colon + 1 :])
+                continue
+            if head == "DTEND" or head.startswith("DTEND;"):
+                if end_line is not None:
+                    return None
+                end_line = (head, line[colon + 1 :])
+                continue
+            if line == "BEGIN:VALARM":
+                alarm = []
+                continue
+            reading = _reading(line)
+        field, name, value = reading
+        if not name:
             return None
-        head = line[:colon]
-        slot = _TEXTS.get(head)
-        if slot is not None:
-            if texts[slot] is not None:
-                return None  # repeated
-            raw = line[colon + 1 :]
-            texts[slot] = unescape_backslash(raw) if "\\" in raw else raw
-        elif head == "DTSTART" or head.startswith("DTSTART;"):
-            if start_line is not None:
-                return None
-            start_line = (head, line[colon + 1 :])
-        elif head == "DTEND" or head.startswith("DTEND;"):
-            if end_line is not None:
-                return None
-            end_line = (head, line[colon + 1 :])
-        elif line == "BEGIN:VALARM":
-            alarm = []
+        if field == "attendees":
+            attendees.append(value)
+        elif field == "categories":
+            categories.extend(value)
+        elif field == "rdates":
+            rdates.extend(value)
+        elif field == "exdates":
+            exdates.extend(value)
+        elif name in found:
+            return None  # a property that may appear once, twice
         else:
-            field, name, value = _LINES.get(line) or _reading(line)
-            if not name:
-                return None
-            if field == "attendees":
-                attendees.append(value)
-            elif field == "categories":
-                categories.extend(value)
-            elif field == "rdates":
-                rdates.extend(value)
-            elif field == "exdates":
-                exdates.extend(value)
-            elif name in found:
-                return None  # a property that may appear once, twice
-            else:
-                found[name] = value
+            found[name] = value
     if alarm is not None or start_line is None or texts[0] is None:
         return None
     uid = optional(texts[0]) if texts[0].strip() else None
@@ -144,7 +154,12 @@ def read_block(data: bytes) -> Event | None:
         return None
     if text.count("\r") != text.count("\r\n") or not text.endswith("\r\n") or "\r\n\r\n" in text:
         return None
-    lines = slow.unfolded(text.replace("\r\n", "\n"))
+    text = text.replace("\r\n", "\n")
+    if "\n " in text or "\n\t" in text:
+        lines = slow.unfolded(text)
+    else:  # nothing to unfold (most events): `unfolded`'s split without its search
+        lines = text.split("\n")
+        lines.pop()
     try:
         cut = lines.index("BEGIN:VEVENT", 1)
     except ValueError:
