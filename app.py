@@ -58,14 +58,13 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, command_line: bo
 
     import cli
     import jobs
-    import logs
     import store
     import web
     from store import migrate
     from web import links
 
     if not app.testing:
-        logs.configure(app.config["LOG_LEVEL"])
+        cli.configure_logs(app.config["LOG_LEVEL"])  # plain lines for a command a person runs, else JSON
     _generate_missing_keys(app)
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):

@@ -133,6 +133,7 @@ def _guard_callback(callback: Callable[..., Any]) -> Callable[..., Any]:
         # A stop signal is one line too (`flask --app app` has no `LifeboatGroup.main` around it).
         # A command that writes nothing (`errors.stopped_says`) says so of a stop while its app loads too.
         with stop_on_signals(again=getattr(callback, "stopped_again", None)), one_line_errors():
+            _json_for_a_server()
             if getattr(callback, "instance_if_any", False):
                 _app_context_if_instance()
             result = callback(*args, **kwargs)
@@ -273,15 +274,47 @@ def init_app(app: Flask, commands: Commands, hooks: Hooks) -> None:
 
 
 # The commands that are servers: they keep JSON log lines (`logs.configure`) for a log collector.
-SERVERS = ("serve", "scheduler")
+# `run` is Flask's development server (`flask --app app run`).
+SERVERS = ("serve", "scheduler", "run")
+
+
+def configure_logs(level: str) -> None:
+    """Log plain one-liners for a command a person runs, JSON lines for everything else (`create_app` calls it).
+
+    The one place that decides, for both command lines: the `lifeboat` console script and
+    `flask --app app` alike run under a FlaskGroup, and a command there that is not a server
+    (`SERVERS`) writes its warnings as sentences on stderr, not JSON among its own sentences.
+    The web app under gunicorn, Celery workers (whose command line is click too, not Flask's)
+    and the server commands keep JSON for a log collector.
+
+    `flask --app app X` builds the app while it still looks X up (`FlaskGroup.get_command`),
+    before click records which command runs: the app then starts plain, and a server command
+    turns to JSON as it starts (`_json_for_a_server`, in every guarded command).
+    """
+    root = _command_line()
+    if root is not None and root.invoked_subcommand not in SERVERS:
+        logs.configure_for_people()
+    else:
+        logs.configure(level)
+
+
+def _command_line() -> click.Context | None:
+    """The root context of a Flask command line (`lifeboat`, `flask --app app`) in this thread, if one runs."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    return root if root is not None and isinstance(root.command, FlaskGroup) else None
+
+
+def _json_for_a_server() -> None:
+    """A server command that `flask --app app` found after building the app plain: JSON lines after all."""
+    root = _command_line()
+    if root is not None and root.invoked_subcommand in SERVERS:
+        logs.switch_to_json(current_app.config["LOG_LEVEL"] if current_app else "INFO")
 
 
 def _create_app() -> Flask:
     from app import create_app
 
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None and ctx.find_root().invoked_subcommand not in SERVERS:
-        logs.configure_for_people()  # plain warnings on stderr, not JSON lines among the command's sentences
     app = create_app(command_line=True)  # `serve` and `scheduler` check `config.startup_refusal` themselves
     # Close the connection pool when the command ends, not whenever the garbage collector
     # gets to it: the process may go on (tests invoke many commands in one process).

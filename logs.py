@@ -5,9 +5,10 @@ on each record; a ten-line formatter turns them into JSON without another
 dependency.
 
 The servers (web, scheduler, workers) log JSON lines for a log collector. A
-command a person runs (`lifeboat scrub`, `export`, ...) logs plain one-line
-warnings and errors on stderr instead (`configure_for_people`): JSON lines
-mixed into its sentences read as noise (user trial).
+command a person runs (`lifeboat scrub`, `flask --app app export`, ...) logs
+plain one-line warnings and errors on stderr instead (`configure_for_people`):
+JSON lines mixed into its sentences read as noise (user trial). Which of the
+two a process gets is decided in one place, `cli.configure_logs`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ def configure(level: str = "INFO") -> None:
 def configure_for_people() -> None:
     """Log Lifeboat's warnings and errors as plain one-liners on stderr: a command a person runs.
 
-    Called before the app is built, so `configure` (in `create_app`) then leaves it as it is.
     Records below WARNING are not written (the command's own output says what it did), but for
     the settings' own notices: a key generated into a new instance folder must be backed up.
     """
@@ -86,6 +86,22 @@ def configure_for_people() -> None:
     handler.addFilter(_for_people)
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)  # as `configure` would: the filter chooses what a person sees
+
+
+def switch_to_json(level: str = "INFO") -> None:
+    """Turn `configure_for_people`'s plain lines into `configure`'s JSON lines; nothing if it did not run.
+
+    For a server command that `flask --app app` names: Flask builds the app (and so chooses how it
+    logs) while it still looks the command up, before anyone knows a server is starting
+    (`cli.configure_logs`). Only this module's own plain handler is replaced: a test's is left alone.
+    """
+    logger = logging.getLogger("lifeboat")
+    plain = [h for h in logger.handlers if isinstance(h, _Stderr) and isinstance(h.formatter, PlainFormatter)]
+    if not plain:
+        return
+    for handler in plain:
+        logger.removeHandler(handler)
+    configure(level)
 
 
 def _for_people(record: logging.LogRecord) -> bool:

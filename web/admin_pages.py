@@ -10,6 +10,15 @@ that answers the form shows the admin the one-time link to hand over
 privately: once, in the response (never in a flash, which would outlive it),
 and not cached.
 
+Why the page waits for the mail server's answer (`jobs.account_mail.outcome`,
+as sign-up and password resets do): it said "a link is on its way" while the
+server had refused the address (550) or put it off (451). Now a message the
+server took is said as sent; a temporary failure as delayed (it is tried again
+in the background); and a refusal, or a fault in Lifeboat's own mail settings,
+shows the server's words, what to check, and the one-time link to hand over
+as when there is no mail server: the account exists, and nothing else would
+reach the person.
+
 Why a request key in every form: a double click (or a resubmitted page) must
 act once; the second submission finds the first one's audit row
 (`jobs.audit.already_done`) and only reports it.
@@ -30,6 +39,7 @@ from wtforms.validators import DataRequired, ValidationError
 
 from errors import InvalidInput, UserError
 from jobs import account_mail
+from jobs.account_mail import Outcome, Result
 from jobs.audit import Actor, already_done
 from jobs.staff_accounts import create_staff, deactivate, list_staff, with_article
 from jobs.support_actions import check_reason, check_request_key
@@ -145,10 +155,52 @@ def create() -> Response | tuple[str, int]:
         link = reset_link(user)
     minutes = current_app.config["RESET_LINK_MAX_AGE"] // 60
     if not account_mail.can_send(current_app.config):
-        return _handover(email, role, link, minutes)
-    account_mail.send(current_app.config, staff_invitation(email, role, link, minutes))
-    flash(f"Created {role} account {email}; a link to choose a password is on its way to them.", "info")
+        return _handover(email, role, link, minutes, Result(Outcome.LOGGED))
+    sending = account_mail.send(current_app.config, staff_invitation(email, role, link, minutes))
+    result = account_mail.outcome(sending)
+    if result.outcome is Outcome.SENT:
+        flash(f"Created {role} account {email} and emailed them a link to choose a password.", "info")
+    elif result.outcome is Outcome.DELAYED:
+        flash(f"Created {role} account {email}. " + DELAYED.format(email=email), "info")
+    else:
+        return _handover(email, role, link, minutes, result)
     return redirect(url_for("admin_staff.index"))
+
+
+# What the admin reads when the invitation did not go (the account exists either way): how the mail
+# server answered (`jobs.account_mail.Outcome`), then what to do. The words follow `web.mail_pages`.
+DELAYED = (
+    "The mail server could not take mail for {email} just now, so the email with their link has not arrived yet. "
+    "Lifeboat tries again over the next few minutes. If it never arrives, they can ask for a new link with "
+    "\u201cForgot your password?\u201d on the sign-in page."
+)
+NOT_SENT = {
+    Outcome.LOGGED: "Email is not set up on this server (no mail server, LIFEBOAT_SMTP_HOST), so no email was sent.",
+    Outcome.REFUSED: (
+        "The mail server refused to take mail for {email}, so no email was sent. The mail server said: {reply}. "
+        "Check the address: if it is misspelled, deactivate this account and create one with the right address; "
+        "if it is right, its mailbox may not take mail yet."
+    ),
+    Outcome.FAILED: (
+        "Lifeboat could not send mail to {email} because of a problem with its own mail settings (the server's log "
+        "says which), so no email was sent. Tell whoever runs this Lifeboat."
+    ),
+}
+# After the link: how the person gets a new one if it expires (a reset email, or the operator's log).
+LATER = {
+    Outcome.LOGGED: (
+        "If it expires first, \u201cForgot your password?\u201d on the sign-in page makes a new one: with no mail "
+        "server, that link is written to the server's log for its operator."
+    ),
+    Outcome.REFUSED: (
+        "If it expires first, \u201cForgot your password?\u201d on the sign-in page emails a new one, once the "
+        "mail server takes mail for their address."
+    ),
+    Outcome.FAILED: (
+        "If it expires first, \u201cForgot your password?\u201d on the sign-in page emails a new one, once "
+        "Lifeboat's mail settings are mended."
+    ),
+}
 
 
 def staff_invitation(to: str, role: str, link: str, minutes: int) -> account_mail.AccountMail:
@@ -170,10 +222,23 @@ def staff_invitation(to: str, role: str, link: str, minutes: int) -> account_mai
     return account_mail.AccountMail(to, f"Your Lifeboat {role} account: choose a password", text, link)
 
 
-def _handover(email: str, role: str, link: str, minutes: int) -> Response:
-    """The list page with the new account's one-time link, for the admin to pass on (no mail server to send it)."""
+def _handover(email: str, role: str, link: str, minutes: int, result: Result) -> Response:
+    """The list page with the new account's one-time link, for the admin to pass on (no email could take it).
+
+    `result` says why: no mail server (LOGGED), the address refused, or Lifeboat's own mail settings.
+    """
     get_fresh_session()  # the request's read snapshot predates the new account: list it
-    page, status = _page(handover={"email": email, "role": role, "link": link, "minutes": minutes})
+    why = NOT_SENT[result.outcome].format(email=email, reply=(result.reply or "no reason given").rstrip("."))
+    handover = {
+        "email": email,
+        "role": role,
+        "link": link,
+        "minutes": minutes,
+        "why": why,
+        "later": LATER[result.outcome],
+        "alert": result.outcome is not Outcome.LOGGED,  # the address or the settings need a look
+    }
+    page, status = _page(handover=handover)
     response = make_response(page, status)
     response.headers["Cache-Control"] = "no-store"  # the page holds a link that sets a password
     return response

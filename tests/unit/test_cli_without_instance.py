@@ -3,7 +3,9 @@
 Why: a user trial ran `verify some.zip` on a checkout without an instance folder and found a
 database, generated keys and a JSON log line telling them to back up an encryption key; and
 `scrub`'s sentences came with JSON log lines mixed in. Servers (`serve`, `scheduler`) keep
-their JSON lines for a log collector.
+their JSON lines for a log collector. The same holds for the same commands run as
+`flask --app app COMMAND`, which printed JSON lines until the decision moved to one place
+(`cli.configure_logs`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from flask import Flask
+from flask.cli import cli as flask_cli
 
 import cli
 from jobs import get_context
@@ -24,6 +29,7 @@ from jobs.commands import NO_INSTANCE
 from logs import JsonFormatter, PlainFormatter
 
 ALICE = Path(__file__).resolve().parents[1] / "data" / "alice.json"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -126,3 +132,42 @@ def test_a_command_logs_plain_lines_on_stderr_and_a_server_keeps_json(
     ticked = CliRunner().invoke(cli.main, ["scheduler", "--once"])
     assert ticked.exit_code == 0, ticked.output
     assert [type(h.formatter) for h in lifeboat_logger.handlers] == [JsonFormatter]
+
+
+def _flask_app(*args: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app app ARGS` from the checkout, in a process of its own, as an operator types it."""
+    flask = Path(sys.executable).parent / "flask"
+    return subprocess.run(
+        [str(flask), "--app", "app", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_command_through_flask_app_logs_the_same_plain_lines_as_the_console_script(
+    nowhere: Path, tmp_path: Path
+) -> None:
+    # It printed JSON lines ({"level": "info", "logger": "lifeboat.config", ...}, "run started") among its sentences.
+    imported = _flask_app("import-account", str(ALICE))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("Imported alice@example.com")
+    assert (
+        imported.stderr == f"info: generated {nowhere / 'encryption_keys'} on first use; back it up with the database\n"
+    )
+    exported = _flask_app("export", "alice@example.com", "--out", str(tmp_path / "out"))
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr == ""  # "run started" and the like are not for people, as with `lifeboat export`
+
+
+def test_a_server_command_through_flask_app_keeps_json_lines(
+    nowhere: Path, lifeboat_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Flask builds the app while it looks `scheduler` up, before it is known to be a server: plain first, then JSON.
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "")  # Flask's group sets it for the process; put back afterwards
+    ticked = CliRunner().invoke(flask_cli, ["--app", "app", "scheduler", "--once"])
+    assert ticked.exit_code == 0, ticked.output
+    assert [type(h.formatter) for h in lifeboat_logger.handlers] == [JsonFormatter]
+
+    for handler in list(lifeboat_logger.handlers):
+        lifeboat_logger.removeHandler(handler)
+    imported = CliRunner().invoke(flask_cli, ["--app", "app", "import-account", str(ALICE)])
+    assert imported.exit_code == 0, imported.output
+    assert [type(h.formatter) for h in lifeboat_logger.handlers] == [PlainFormatter]

@@ -68,3 +68,12 @@ def sign_ins(app: Flask, email: str) -> list[AuditEvent]:
         found = list(rows)
         session.expunge_all()
         return found
+
+
+def admin_form(client: FlaskClient) -> dict[str, str]:
+    """The /admin/staff "Add a staff member" form's hidden fields (CSRF token, request key), ready to fill in."""
+    page = client.get("/admin/staff").get_data(as_text=True)
+    form = page[page.index('action="/admin/staff"') :]
+    key = re.search(r'name="request_key" type="hidden" value="([^"]+)"', form)
+    assert key
+    return {"csrf_token": csrf_token(client, "/admin/staff"), "request_key": key.group(1)}

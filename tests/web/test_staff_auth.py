@@ -22,6 +22,7 @@ from store.base import utcnow
 from tests.web.conftest import ADMIN, csrf_token, sign_in
 from tests.web.staff_helpers import (
     STAFF_PASSWORD,
+    admin_form,
     enrol,
     make_staff,
     next_code,
@@ -236,58 +237,6 @@ def test_support_staff_get_403_on_the_admin_page(app: Flask) -> None:
     assert _verified_staff_client(app, make_staff(app, SUPPORT)).get("/admin/staff").status_code == 403
 
 
-def _admin_form(client: FlaskClient) -> dict[str, str]:
-    page = client.get("/admin/staff").get_data(as_text=True)
-    form = page[page.index('action="/admin/staff"') :]
-    key = re.search(r'name="request_key" type="hidden" value="([^"]+)"', form)
-    assert key
-    return {"csrf_token": csrf_token(client, "/admin/staff"), "request_key": key.group(1)}
-
-
-def test_an_admin_creates_a_support_user_who_gets_a_reset_link_once_however_often_they_click(
-    app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client, _, _ = enrolled_admin
-    sent: list[object] = []
-    monkeypatch.setitem(app.config, "SMTP_HOST", "smtp.example.com")  # a mail server: the link goes by email
-    monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
-    form = {**_admin_form(client), "email": "New.Helper@Example.com", "role": "support", "reason": "joins support"}
-    assert client.post("/admin/staff", data=form).headers["Location"] == "/admin/staff"
-    assert client.post("/admin/staff", data=form).status_code == 302  # the double click
-    with get_db(app).session() as session:
-        user = session.scalar(select(User).where(User.email == "new.helper@example.com"))
-        assert user is not None and user.role == "support" and user.password_hash is None
-        rows = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "create_staff", AuditEvent.actor_email == ADMIN)
-        ).all()
-        assert [(r.actor_email, r.target_email, r.reason) for r in rows] == [
-            (ADMIN, "new.helper@example.com", "joins support")
-        ]
-    assert len(sent) == 1 and "/reset/" in sent[0].link  # type: ignore[attr-defined]
-    page = client.get("/admin/staff").get_data(as_text=True)
-    assert "new.helper@example.com" in page and "Already done" in page
-    taken = {**_admin_form(client), "email": ADMIN, "role": "support", "reason": "again"}
-    refused = client.post("/admin/staff", data=taken)
-    assert refused.status_code == 400 and "already has an account" in refused.get_data(as_text=True)
-
-
-def test_the_new_staff_members_email_is_an_invitation_not_a_reset_they_never_asked_for(
-    app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    client, _, _ = enrolled_admin
-    sent: list[object] = []
-    monkeypatch.setitem(app.config, "SMTP_HOST", "smtp.example.com")
-    monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
-    form = {**_admin_form(client), "email": "helper@example.com", "role": "support", "reason": "joins support"}
-    assert client.post("/admin/staff", data=form).status_code == 302
-    [mail] = sent
-    text = re.sub(r"\s+", " ", mail.text)  # type: ignore[attr-defined]
-    assert mail.subject == "Your Lifeboat support account: choose a password"  # type: ignore[attr-defined]
-    assert "An administrator of Lifeboat made you a support account" in text
-    assert "within 60 minutes" in text and mail.link in text  # type: ignore[attr-defined]
-    assert "authenticator app" in text and "ignore this message" not in text and "we hope you" not in text
-
-
 def test_without_a_mail_server_the_admin_is_shown_the_one_time_link_once_and_told_to_pass_it_on_privately(
     app: Flask, enrolled_admin: tuple[FlaskClient, str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -295,7 +244,7 @@ def test_without_a_mail_server_the_admin_is_shown_the_one_time_link_once_and_tol
     assert not app.config.get("SMTP_HOST")
     sent: list[object] = []
     monkeypatch.setattr("web.admin_pages.account_mail.send", lambda _config, mail: sent.append(mail))
-    form = {**_admin_form(client), "email": "helper@example.com", "role": "support", "reason": "joins support"}
+    form = {**admin_form(client), "email": "helper@example.com", "role": "support", "reason": "joins support"}
     answer = client.post("/admin/staff", data=form)
     page = re.sub(r"\s+", " ", answer.get_data(as_text=True))
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
