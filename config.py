@@ -166,7 +166,8 @@ SETTINGS: tuple[Setting, ...] = (
             "gets 413 before it is read (every form and API body is far smaller; there are no uploads).",
             minimum=10_000),
     Setting("LOG_LEVEL", "str", "INFO", "Lowest level of Lifeboat's JSON log lines on stderr (the servers: serve, "
-            "scheduler, workers; other commands write their warnings as plain lines).",
+            "scheduler, workers; other commands, through `lifeboat` or `flask --app app`, write their warnings as "
+            "plain lines).",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )  # fmt: skip
 BY_NAME = {setting.name: setting for setting in SETTINGS}
