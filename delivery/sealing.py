@@ -216,7 +216,7 @@ def _openpgp_key(data: bytes) -> SealKey:
         why = "it looks cut off (its END line is missing)" if cut else "it looks cut off, or it is not one public key"
         raise SealKeyError(
             f"That OpenPGP key could not be read: {why}. Paste the whole output of "
-            "`gpg --armor --export you@example.org`, from its BEGIN line to its END line."
+            "gpg --armor --export you@example.org, from its BEGIN line to its END line."
         ) from None
     if _first_packet_tag(data) == _SECRET_KEY_TAG:  # armored ones were refused by their header already
         raise SealKeyError(_PRIVATE_MARKERS["-----BEGIN PGP PRIVATE KEY BLOCK-----"])

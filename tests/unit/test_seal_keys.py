@@ -274,5 +274,5 @@ def test_a_cut_off_openpgp_key_is_told_in_plain_words_with_the_command_to_export
             parse_seal_key(text)
         assert str(refused.value) == (
             f"That OpenPGP key could not be read: {why}. Paste the whole output of "
-            "`gpg --armor --export you@example.org`, from its BEGIN line to its END line."
+            "gpg --armor --export you@example.org, from its BEGIN line to its END line."
         )
