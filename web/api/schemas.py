@@ -330,7 +330,8 @@ class ArchiveSchema(Schema):
         allow_none=True,
         metadata={
             "description": "Set while your archives are encrypted to your key (settings): download links serve "
-            "this archive encrypted to it. Null: links serve the plain zip."
+            "this archive encrypted to it. Null: links serve the plain zip (or, while a stored key can no longer be "
+            "used, refuse with 403: see `seal_problem` in /options)."
         },
     )
     counts = fields.Nested(ArchiveCountsSchema, required=True)
