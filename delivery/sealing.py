@@ -40,6 +40,7 @@ from delivery.s3.checksums import BLOCK, stream_sha256
 MAX_KEY_TEXT = 64 * 1024  # an OpenPGP certificate with photos can be big; anything larger is not a key
 MAX_AGE_RECIPIENTS = 20
 _PGP_ARMOR = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+_PGP_END = "-----END PGP PUBLIC KEY BLOCK-----"
 _SECRET_KEY_TAG = 5  # a Secret-Key packet: what `gpg --export-secret-keys` writes first
 _PKESK_TAG, _SKESK_TAG = 1, 3  # what an encrypted OpenPGP message starts with (public-key or password)
 # What people paste by mistake: each is refused with words that say which key to give instead.
@@ -96,12 +97,14 @@ class Sealed:
     size: int
 
 
-def parse_seal_key(text: str) -> SealKey:
+def parse_seal_key(text: str, *, stored: bool = False) -> SealKey:
     """Check `text` is a public key to encrypt to; raise SealKeyError with one line saying what to fix.
 
     Each key is tried by encrypting an empty message to it, so a certificate
     without an encryption-capable, unexpired subkey is refused here, when the
     user gives it, not at 2 a.m. when the first archive would go out.
+    `stored`: a key saved before repeated age keys were refused keeps working
+    (its repeats are dropped); one being given is refused with words instead.
     """
     if len(text) > MAX_KEY_TEXT:
         raise SealKeyError(f"That is {len(text):,} characters, too long for a public key (at most 64 KiB).")
@@ -115,7 +118,7 @@ def parse_seal_key(text: str) -> SealKey:
         raise SealKeyError(f"That is {len(keys) - 1} OpenPGP keys: give one (to encrypt to several, use age keys).")
     if _PGP_ARMOR in stripped:
         return _openpgp_key(stripped.encode("ascii", "replace"))
-    return _age_key(stripped)
+    return _age_key(stripped, stored=stored)
 
 
 def looks_private(text: str) -> bool:
@@ -133,27 +136,57 @@ def seal_key_from_bytes(data: bytes) -> SealKey:
         raise SealKeyError("That file is neither text nor an OpenPGP certificate.") from None
 
 
-def _age_key(text: str) -> SealKey:
+def _age_key(text: str, *, stored: bool = False) -> SealKey:
     lines = [line.strip() for line in text.splitlines()]
     recipients = [line for line in lines if line and not line.startswith("#")]
     if len(recipients) > MAX_AGE_RECIPIENTS:
         raise SealKeyError(f"Give at most {MAX_AGE_RECIPIENTS} age recipients, one per line.")
+    seen: set[str] = set()  # each key as compared: an SSH key without its comment
+    kept: list[str] = []
     for number, line in enumerate(recipients, 1):
         where = f" (line {number})" if len(recipients) > 1 else ""
         try:
+            _one_key_on(line)
             _age_recipient(line)
         except SealKeyError as exc:
             raise SealKeyError(f"{exc}{where}") from None
+        same = _same_key(line)
+        if same in seen and not stored:
+            raise SealKeyError(f"That gives the same key twice ({_shown(line)}): give each key once, one per line.")
+        if same not in seen:
+            seen.add(same)
+            kept.append(line)
+    recipients = kept
     if not recipients:
         raise SealKeyError("Give an age public key (age1…), an SSH public key or an OpenPGP public key.")
-    first = recipients[0]
-    if first.startswith("age1"):
-        shown = f"age key {first[:10]}…{first[-6:]}"
-    else:  # "ssh-ed25519 AAAA… comment": its type and the end of its key, as people compare them
-        kind, body = first.split()[:2]
-        shown = f"SSH key {kind} …{body[-8:]}"
     more = f" and {len(recipients) - 1} more" if len(recipients) > 1 else ""
-    return SealKey("age", "\n".join(recipients), shown + more, ".age")
+    return SealKey("age", "\n".join(recipients), _shown(recipients[0]) + more, ".age")
+
+
+def _shown(line: str) -> str:
+    """An age or SSH key as people compare them: its start and end, or an SSH key's type and the end of its key."""
+    if line.startswith("age1"):
+        return f"age key {line[:10]}…{line[-6:]}"
+    kind, body = line.split()[:2]
+    return f"SSH key {kind} …{body[-8:]}"
+
+
+def _one_key_on(line: str) -> None:
+    """Refuse keys pasted on one line (`age1… age1…`): else they read as an age plugin's key, or a damaged one."""
+    words = line.split()
+    starts = [i for i, word in enumerate(words) if word.startswith(("age1", "ssh-"))]
+    if len(starts) < 2 or starts[0] != 0:
+        return
+    keys = [_same_key(" ".join(words[i:j])) for i, j in zip(starts, [*starts[1:], len(words)], strict=True)]
+    what = "the same key twice" if len(keys) == 2 and keys[0] == keys[1] else f"{len(keys)} keys"
+    raise SealKeyError(f"That line holds {what}: give each key once, one key per line.")
+
+
+def _same_key(line: str) -> str:
+    """A key as compared for repeats: an age key in lower case (bech32 ignores case), an SSH key without its comment."""
+    if line.startswith("age1"):
+        return line.lower()
+    return " ".join(line.split()[:2])
 
 
 def _age_recipient(line: str) -> Any:
@@ -178,9 +211,13 @@ def _age_recipient(line: str) -> Any:
 def _openpgp_key(data: bytes) -> SealKey:
     try:
         cert = pysequoia.Cert.from_bytes(data)
-    except Exception as exc:  # Sequoia raises RuntimeError with a backtrace: keep its first line only
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SealKeyError(f"That OpenPGP key could not be read ({first}): export it again.") from None
+    except Exception:  # Sequoia's words ("Malformed Cert: Additional packets found…") are for its developers
+        cut = data.lstrip().startswith(_PGP_ARMOR.encode()) and _PGP_END.encode() not in data
+        why = "it looks cut off (its END line is missing)" if cut else "it looks cut off, or it is not one public key"
+        raise SealKeyError(
+            f"That OpenPGP key could not be read: {why}. Paste the whole output of "
+            "gpg --armor --export you@example.org, from its BEGIN line to its END line."
+        ) from None
     if _first_packet_tag(data) == _SECRET_KEY_TAG:  # armored ones were refused by their header already
         raise SealKeyError(_PRIVATE_MARKERS["-----BEGIN PGP PRIVATE KEY BLOCK-----"])
     if cert.is_revoked:

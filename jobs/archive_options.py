@@ -113,7 +113,7 @@ def seal_state(user: User) -> tuple[SealKey | None, str | None]:
     if not user.seal_key:
         return None, None
     try:
-        return parse_seal_key(user.seal_key), None
+        return parse_seal_key(user.seal_key, stored=True), None
     except SealKeyError as exc:
         return None, str(exc)
 

@@ -52,23 +52,34 @@ def thousands(n: int | None) -> str:
 _COMMAND = re.compile(r"\b(?:gpg|age)(?= --)(?: [^\s,()]+)+")
 
 
-def commands(text: str | None) -> Markup:
+def commands(text: str | None, wrap: bool = False) -> Markup:
     """`text`, escaped, with each `gpg`/`age` command in it as `<code class="command">`: one unbroken line.
 
     Why: at 390 px a browser broke `gpg --quick-set-expire FPR 1y` after a hyphen, in the middle of
     `--`, so the line shown was not the command to type (user trial). The stylesheet keeps a command
     on one line and scrolls it sideways in its own box when it is wider than the phone; the box takes
     keyboard focus (tabindex), so it can be scrolled without a pointer.
+    `wrap`: the command may break between its words, never inside one (each word is a nowrap
+    `<span>`), for a short command in a hint, which a scrolling box showed cut off at 390 px
+    (`you@example.o`, user trial 8).
     """
     escaped = str(escape(text or ""))
     # Matching on the escaped text: `'` is `&#39;` there, which the pattern's character class allows.
-    return Markup(_COMMAND.sub(_code, escaped))  # noqa: S704 - escaped above; `_code` adds only the tags
+    code = _wrapped_code if wrap else _code
+    return Markup(_COMMAND.sub(code, escaped))  # noqa: S704 - escaped above; `_code` adds only the tags
 
 
 def _code(match: re.Match[str]) -> str:
     command = match.group()
     end = "." if command.endswith(".") else ""  # the sentence's full stop, not the command's
     return f'<code class="command" tabindex="0">{command.removesuffix(end)}</code>{end}'
+
+
+def _wrapped_code(match: re.Match[str]) -> str:
+    command = match.group()
+    end = "." if command.endswith(".") else ""
+    words = " ".join(f"<span>{word}</span>" for word in command.removesuffix(end).split(" "))
+    return f'<code class="command wraps">{words}</code>{end}'
 
 
 def duration(seconds: float | None) -> str:

@@ -8,6 +8,7 @@ sideways in its own box when wider than the phone, while the page itself never d
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,9 +69,8 @@ def test_at_390_px_the_key_expiry_warnings_gpg_commands_are_each_one_unbroken_li
     _each_on_one_line(found, some_scroll=True)
     assert page_width(page) <= PHONE["width"]
     assert serious_violations(page) == []
-    # The hint under the key field and the decrypt command, in the same boxes.
-    _each_on_one_line(_commands(page, "#seal_key-hint"), some_scroll=False)
-    _each_on_one_line(_commands(page, "#encryption .muted"), some_scroll=False)
+    # The decrypt command in the same boxes; the hint under the key field wraps between words (below).
+    _each_on_one_line(_commands(page, "#encryption .muted:not(#seal_key-hint)"), some_scroll=False)
 
 
 def test_at_390_px_an_expired_keys_refusal_gives_its_gpg_commands_unbroken_and_the_page_fits(
@@ -84,3 +84,28 @@ def test_at_390_px_an_expired_keys_refusal_gives_its_gpg_commands_unbroken_and_t
     assert len(found) == 2
     _each_on_one_line(found, some_scroll=True)
     assert page_width(page) <= PHONE["width"]
+
+
+# Each word of a wrapping command: on one line box, and inside its paragraph (not cut off at the right).
+WORDS = """(words) => words.map((word) => ({
+  text: word.textContent,
+  boxes: word.getClientRects().length,
+  inside: word.getBoundingClientRect().right <= word.closest("p").getBoundingClientRect().right + 0.5,
+}))"""
+
+
+def test_at_390_px_the_key_hints_gpg_command_wraps_between_its_words_and_shows_the_address_whole(
+    signed_in_page: Page, tmp_path: Path
+) -> None:
+    page = signed_in_page
+    page.set_viewport_size(ON_A_PHONE)
+    page.goto("/settings#encryption")
+    hint = page.locator("#seal_key-hint code.command")
+    expect(hint).to_have_text("gpg --armor --export you@example.org")
+    words: list[dict[str, Any]] = hint.locator("span").evaluate_all(WORDS)
+    assert [word["text"] for word in words] == ["gpg", "--armor", "--export", "you@example.org"]
+    assert all(word["boxes"] == 1 and word["inside"] for word in words), words  # never split, never cut
+    assert hint.evaluate("(code) => code.scrollWidth <= code.closest('p').clientWidth")
+    assert page_width(page) <= PHONE["width"]
+    assert serious_violations(page) == []
+    page.locator("#seal_key-hint").screenshot(path=str(tmp_path / "seal-key-hint-390.png"))

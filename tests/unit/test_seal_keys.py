@@ -11,6 +11,7 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
+import pyrage
 import pytest
 from flask.testing import FlaskCliRunner
 
@@ -228,3 +229,50 @@ def test_an_expired_key_is_refused_in_one_line_naming_date_and_fix_and_one_expir
     assert taken.exit_code == 0, taken.output
     assert f"(before delivery; expires {date})" in taken.output
     assert "  Warning: Your OpenPGP key " in taken.output and f"expires on {date}: from then on" in taken.output
+
+
+def test_keys_pasted_on_one_line_are_refused_as_such_never_as_an_age_plugin_key(
+    age_key: UserKey, ssh_public_key: str
+) -> None:
+    other = str(pyrage.x25519.Identity.generate().to_public())
+    for text, words in (
+        (f"{age_key.public} {age_key.public}", "That line holds the same key twice: give each key once, one key per"),
+        (f"{age_key.public}\t{other}", "That line holds 2 keys: give each key once, one key per line."),
+        (f"{ssh_public_key} {age_key.public}", "That line holds 2 keys"),
+        (f"# mine\n{other}\n{age_key.public} {age_key.public}", "the same key twice: give each key once, one key per"),
+    ):
+        with pytest.raises(SealKeyError) as refused:
+            parse_seal_key(text)
+        assert words in str(refused.value) and "plugin" not in str(refused.value), text
+
+
+def test_the_same_key_on_two_lines_is_refused_in_words_and_one_stored_before_keeps_working_once(
+    age_key: UserKey, ssh_public_key: str
+) -> None:
+    with pytest.raises(SealKeyError) as refused:
+        parse_seal_key(f"{age_key.public}\n\n{age_key.public}\n")
+    assert str(refused.value) == (
+        f"That gives the same key twice (age key {age_key.public[:10]}…{age_key.public[-6:]}): "
+        "give each key once, one per line."
+    )
+    renamed = ssh_public_key.rsplit(" ", 1)[0] + " another-comment"  # the same SSH key, whatever its comment
+    with pytest.raises(SealKeyError, match="the same key twice \\(SSH key ssh-ed25519"):
+        parse_seal_key(f"{ssh_public_key}\n{renamed}")
+    kept = parse_seal_key(f"{age_key.public}\n{age_key.public}", stored=True)  # saved before the check
+    assert (kept.text, kept.label) == (age_key.public, f"age key {age_key.public[:10]}…{age_key.public[-6:]}")
+
+
+def test_a_cut_off_openpgp_key_is_told_in_plain_words_with_the_command_to_export_it_whole(
+    openpgp_key: UserKey,
+) -> None:
+    lines = openpgp_key.public.splitlines()
+    for text, why in (
+        (openpgp_key.public[:300], "it looks cut off (its END line is missing)"),
+        ("\n".join([*lines[:4], *lines[-2:]]), "it looks cut off, or it is not one public key"),
+    ):
+        with pytest.raises(SealKeyError) as refused:
+            parse_seal_key(text)
+        assert str(refused.value) == (
+            f"That OpenPGP key could not be read: {why}. Paste the whole output of "
+            "gpg --armor --export you@example.org, from its BEGIN line to its END line."
+        )

@@ -8,7 +8,7 @@ import pytest
 
 from jobs.export import split_stage
 from store import ExportRun
-from web.formatting import human_size, local_time, plural
+from web.formatting import commands, human_size, local_time, plural
 from web.run_view import run_view
 
 
@@ -62,3 +62,14 @@ def test_a_retrying_run_says_which_attempt_failed_and_when_the_next_one_is() -> 
     view = run_view(run, "Europe/Berlin", now=now)
     assert view.label == "Attempt 2 of 5 did not finish. Next attempt at 14:04 CET (in 4 minutes)."
     assert view.next_attempt_at == "2026-12-06T13:04:00+00:00"
+
+
+def test_a_hints_command_may_wrap_between_its_words_only_and_other_commands_stay_one_scrolling_line() -> None:
+    text = "A key block (gpg --armor --export you@example.org). Open with age --decrypt -i K x.zip.age."
+    assert str(commands(text, wrap=True)) == (
+        'A key block (<code class="command wraps"><span>gpg</span> <span>--armor</span> <span>--export</span> '
+        '<span>you@example.org</span></code>). Open with <code class="command wraps"><span>age</span> '
+        "<span>--decrypt</span> <span>-i</span> <span>K</span> <span>x.zip.age</span></code>."
+    )
+    assert '<code class="command" tabindex="0">gpg --armor --export you@example.org</code>' in str(commands(text))
+    assert "&lt;b&gt;" in str(commands("<b> gpg --armor --export <b>", wrap=True))  # escaped first

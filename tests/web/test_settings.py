@@ -252,6 +252,23 @@ def test_a_private_key_pasted_by_mistake_is_refused_and_not_sent_back_and_the_an
     assert "Paste your public key." in empty and "Stop encrypting" not in empty  # no such button while it is off
 
 
+def test_the_same_key_twice_or_a_cut_off_openpgp_key_is_refused_on_the_page_in_words_and_nothing_is_saved(
+    signed_in: FlaskClient, alice_user: int, db: Database, age_key: UserKey, openpgp_key: UserKey
+) -> None:
+    for key, words in (
+        (f"{age_key.public}\r\n{age_key.public}", "That gives the same key twice (age key "),
+        (f"{age_key.public} {age_key.public}", "That line holds the same key twice: give each key once"),
+        (openpgp_key.public[:300], "That OpenPGP key could not be read: it looks cut off (its END line is missing)"),
+    ):
+        data = {"csrf_token": csrf_token(signed_in, "/settings"), "seal_key": key, "save": "1"}
+        answer = signed_in.post("/settings/encryption", data=data)
+        page = answer.get_data(as_text=True)
+        assert answer.status_code == 400 and words in page and "plugin" not in page and "Malformed" not in page
+    assert '<code class="command" tabindex="0">gpg --armor --export you@example.org</code>, from its BEGIN' in page
+    with db.session() as session:
+        assert session.get(User, alice_user).seal_key is None  # type: ignore[union-attr]
+
+
 @pytest.mark.slow  # real gpg keys or real processes: CI's whole suite, not test-fast
 def test_the_settings_page_refuses_an_expired_key_and_shows_the_date_and_a_warning_for_one_expiring_soon(
     signed_in: FlaskClient, alice_user: int, db: Database, openpgp_key: UserKey, openpgp_key_expiring: OpenPGPKeyMaker

@@ -24,7 +24,9 @@ class LinkSchema(Schema):
         required=True,
         metadata={
             "description": "The archive itself: no cookie or token needed; resumes with HTTP Range. When `sealed`, "
-            "the archive encrypted afresh to your key for each download (no Range: a broken download starts again)."
+            "the archive encrypted afresh to your key for each download (no Range: a broken download starts again); "
+            "check it against its response's `X-Content-SHA256` header, then the opened zip against the archive's "
+            "`sha256`."
         },
     )
     sealed = fields.Boolean(

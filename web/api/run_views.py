@@ -16,13 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.sql import Select
 
 import jobs
+from delivery.sealing import SealKey
 from exporters.archive.manifest import MANIFEST_NAME, ArchiveError, parse_manifest
 from exporters.archive.reader import read_member
 from jobs import get_context, run_lifecycle
 from jobs.archive_changes import change_page
+from jobs.archive_options import seal_state
 from jobs.delivery_places import delivered_places
 from jobs.download_links import gone_words
-from store import Archive, ExportRun, RunState, get_db, get_session
+from store import Archive, ExportRun, RunState, User, get_db, get_session
 from store.archive_files import ArchiveFiles, ArchiveFilesError
 from store.base import utcnow
 from web.api import schemas
@@ -131,17 +133,36 @@ def cancel_run(run_id: str) -> dict[str, Any]:
         return run_fields(run)
 
 
-def _archive_view(archive: Archive) -> dict[str, Any]:
+def _archive_view(archive: Archive, seal: SealKey | None) -> dict[str, Any]:
+    """An archive as the API shows it; `seal`, its owner's key, says how a download link serves it."""
+    sealed = None
+    if seal is not None:
+        filename = archive.filename + seal.suffix
+        sealed = {
+            "kind": seal.kind,
+            "sealed_to": seal.label,
+            "filename": filename,
+            "sha256_is_of": "plaintext",
+            "download_sha256_header": "X-Content-SHA256",
+            "decrypt_command": seal.decrypt_hint(filename),
+        }
     return {
         "id": archive.id,
         "filename": archive.filename,
         "created_at": archive.created_at,
         "size": archive.size,
         "sha256": archive.sha256,
+        "sealed_download": sealed,
         "counts": archive.counts,
         "verified_at": archive.verified_at,
         "expires_at": archive.expires_at,
     }
+
+
+def _seal() -> SealKey | None:
+    """The key the token's user's links seal to (None: plain zips; a key that no longer parses: links refuse)."""
+    user = get_session().get(User, user_id())
+    return seal_state(user)[0] if user is not None else None
 
 
 @bp.route("/archives")
@@ -151,7 +172,8 @@ def list_archives(args: dict[str, Any]) -> dict[str, Any]:
     """Your archives that still exist, newest first."""
     query = select(Archive).where(Archive.user_id == user_id(), Archive.deleted_at.is_(None))
     rows, cursor = _page(query, Archive.id, args)
-    return {"items": [_archive_view(a) for a in rows], "next_cursor": cursor}
+    seal = _seal() if rows else None  # parsed once: an OpenPGP key is checked by encrypting to it
+    return {"items": [_archive_view(a, seal) for a in rows], "next_cursor": cursor}
 
 
 def _stored_archive(archive_id: str) -> tuple[Archive, ArchiveFiles]:
@@ -182,7 +204,7 @@ def get_archive(archive_id: str) -> dict[str, Any]:
     folders = Counter(f.path.split("/", 1)[0] if "/" in f.path else "." for f in manifest.files)
     version = manifest.meta.get("vcard_version")
     return {
-        **_archive_view(archive),
+        **_archive_view(archive, _seal()),
         "manifest": {
             "format_version": manifest.format_version,
             "created_at": manifest.created_at,

@@ -283,12 +283,57 @@ class ArchiveCountsSchema(Schema):
     attachments = fields.Integer(required=True)
 
 
+class SealedDownloadSchema(Schema):
+    """How a download link serves an archive while the user's archives are encrypted to their key."""
+
+    kind = fields.String(required=True, metadata={"enum": ["age", "openpgp"]})
+    sealed_to = fields.String(required=True, metadata={"description": "The public key it is encrypted to."})
+    filename = fields.String(
+        required=True, metadata={"description": "What to save the download as: the archive's name plus .age or .gpg."}
+    )
+    sha256_is_of = fields.String(
+        required=True,
+        metadata={
+            "enum": ["plaintext"],
+            "description": "The archive's `sha256` and `size` are the plain zip's, once decrypted: check the "
+            "decrypted file against them.",
+        },
+    )
+    download_sha256_header = fields.String(
+        required=True,
+        metadata={
+            "enum": ["X-Content-SHA256"],
+            "description": "Each download is encrypted afresh (a different file each time, no HTTP Range): the "
+            "response header that gives the SHA-256 of the very bytes sent, to check the download against.",
+        },
+    )
+    decrypt_command = fields.String(
+        required=True, metadata={"description": "The standard tool's command that opens the download."}
+    )
+
+
 class ArchiveSchema(Schema):
     id = fields.String(required=True)
     filename = fields.String(required=True)
     created_at = fields.DateTime(required=True)
     size = fields.Integer(required=True, metadata={"description": "Bytes."})
-    sha256 = fields.String(required=True)
+    sha256 = fields.String(
+        required=True,
+        metadata={
+            "description": "The SHA-256 of the plain zip. When `sealed_download` is set, a download link serves it "
+            "encrypted, so this is the digest of the download once decrypted."
+        },
+    )
+    sealed_download = fields.Nested(
+        SealedDownloadSchema,
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Set while your archives are encrypted to your key (settings): download links serve "
+            "this archive encrypted to it. Null: links serve the plain zip (or, while a stored key can no longer be "
+            "used, refuse with 403: see `seal_problem` in /options)."
+        },
+    )
     counts = fields.Nested(ArchiveCountsSchema, required=True)
     verified_at = fields.DateTime(allow_none=True, required=True)
     expires_at = fields.DateTime(allow_none=True, required=True)
