@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import re
 import shutil
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NoReturn
 
@@ -109,6 +110,8 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
         user_id = user.id
+    if out is not None:
+        _check_out(out)  # before anything is exported: a folder we cannot write to must not cost a run
     if deliver:
         _export_and_deliver(email, user_id, files, out, vcard_version, check)
         return
@@ -126,6 +129,21 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
     try:
         path = _copy_out(files, relpath, filename, out, check)
+    except _CopyFailed as failed:
+        # The copy was the run's point: History must not say "delivered" (user trial: delivered|cli-local).
+        from jobs import get_context
+        from jobs.run_lifecycle import fail_kept_here
+
+        local = files.local_path(relpath)
+        kept, fetch = (
+            (local, f"cp {local} DIR/{filename}") if local else (f"{relpath} in the archive store", "the Archives page")
+        )
+        said = f"The archive was made and is kept on the server ({filename}): download it from Archives"
+        fail_kept_here(get_db(), outcome.run_id, now=get_context().clock(), error=f"{failed.reason} {said}")
+        raise click.ClickException(
+            f"{failed.reason} The archive was made and is kept on the server at {kept} (fetch it with {fetch}); "
+            f"run {outcome.run_id} is recorded as failed."
+        ) from None
     except Stopped as stopped:  # the archive is recorded: the user sees it, so the line says it is kept
         place = files.local_path(relpath) or f"{relpath} in the archive store"
         unfinished = " and ".join(what for what, asked in ((f"the copy into {out}", out), ("--check", check)) if asked)
@@ -188,7 +206,14 @@ def _export_and_deliver(
             archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
             filename = archive.filename if archive is not None else filename
             fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
-        click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+        try:
+            click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+        except _CopyFailed as failed:  # the run went on without it: say what it did
+            place = files.local_path(outcome.archive_relpath) or f"{outcome.archive_relpath} in the archive store"
+            raise click.ClickException(
+                f"{failed.reason} Run {outcome.run_id} {outcome.state} all the same ({outcome.message.rstrip('.')}); "
+                f"the archive is kept on the server at {place}."
+            ) from None
         click.echo(_fidelity_lines(fidelity), nl=False)
         if check:
             click.echo(_CHECKED.rstrip("\n"))
@@ -212,6 +237,33 @@ def _export_and_deliver(
 
 VERIFY_MEMO = "verify-memo"  # in the instance folder
 _CHECKED = "  Checked: every file parses with independent parsers and the figures match the manifest.\n"
+
+
+class _CopyFailed(Exception):
+    """The copy into --out could not be written or read back; `reason` is one sentence naming it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_out(out: Path) -> None:
+    """Make --out (and its parents) and write a file there, so an unusable folder is refused before any export."""
+    fix = "Give --out a folder this user can write to"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"--out {out}: the folder cannot be made ({exc.strerror or exc}). {fix}, or create it first."
+        ) from None
+    try:
+        # A real write, not os.access: root passes os.access on a read-only file system or in /proc.
+        with tempfile.TemporaryFile(dir=out, prefix=".lifeboat-probe-"):
+            pass
+    except OSError as exc:
+        raise click.ClickException(
+            f"--out {out}: cannot write there ({exc.strerror or exc}). {fix}, or change its permissions."
+        ) from None
 
 
 def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None, check: bool) -> Path | str:
@@ -239,9 +291,9 @@ def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None
             verify_archive(partial)  # the copy must verify too
             partial.replace(target)
     except OSError as exc:
-        raise click.ClickException(f"Cannot write the copy into {out}: {exc.strerror or exc}.") from None
+        raise _CopyFailed(f"Cannot write the copy into {out}: {exc.strerror or exc}.") from None
     except ArchiveError as exc:
-        raise click.ClickException(f"The copy in {out} does not verify, so it was removed: {exc}") from None
+        raise _CopyFailed(f"The copy in {out} does not verify, so it was removed: {str(exc).rstrip('.')}.") from None
     if check:
         _independent_check(target)
     return target

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import errno
 import json
 import re
 import zipfile
@@ -272,7 +273,7 @@ def test_export_out_reads_the_copy_back_and_parses_every_file_only_with_check(
 
 
 def test_a_copy_that_does_not_read_back_is_removed_and_named(
-    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner.invoke(args=["import-account", "tests/data/alice.json"])
 
@@ -284,7 +285,60 @@ def test_a_copy_that_does_not_read_back_is_removed_and_named(
     result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
     assert result.exit_code == 1
     assert f"The copy in {out} does not verify, so it was removed: README.txt: SHA-256" in result.output
+    assert "The archive was made and is kept on the server at " in result.output
     assert not list(out.iterdir()) and "Traceback" not in result.output
+    with db.session() as session:
+        assert session.scalars(select(ExportRun.state)).all() == ["failed"]
+
+
+def test_an_out_folder_that_cannot_be_made_is_refused_in_one_line_before_any_run(
+    runner: FlaskCliRunner, db: Database, tmp_path: Path
+) -> None:
+    """`--out /proc/nope` said only "No such file or directory", yet recorded a delivered run (user trial)."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    (tmp_path / "a-file").write_bytes(b"")
+    out = tmp_path / "a-file" / "sub"
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --out {out}: the folder cannot be made (Not a directory). "
+        "Give --out a folder this user can write to, or create it first.\n"
+    )
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ExportRun)) == 0  # nothing exported
+
+
+def test_a_copy_that_cannot_be_written_fails_the_run_and_says_where_the_archive_is_kept(
+    app: Flask, runner: FlaskCliRunner, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive is made and kept; the copy into --out was the point, so History must not say delivered."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
+    out = tmp_path / "out"
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
+    assert result.exit_code == 1
+    with db.session() as session:
+        (run,) = session.scalars(select(ExportRun))
+        archive = run.archive
+        assert (run.trigger, run.state, archive is not None) == ("cli-local", "failed", True)
+        assert archive is not None
+        kept = get_context(app).files.local_path(archive.relpath)
+        assert kept is not None and kept.is_file()
+        assert run.error == (
+            f"Cannot write the copy into {out}: No space left on device. The archive was made and is kept on the "
+            f"server ({archive.filename}): download it from Archives."
+        )
+        assert run.history[-1].message == run.error
+        run_id, filename = run.id, archive.filename
+    assert result.output == (
+        f"Error: Cannot write the copy into {out}: No space left on device. The archive was made and is kept on "
+        f"the server at {kept} (fetch it with cp {kept} DIR/{filename}); run {run_id} is recorded as failed.\n"
+    )
+    assert not list(out.iterdir())  # no partial copy left behind
 
 
 def test_two_exports_of_one_user_in_the_same_second_do_not_share_a_partial_copy(
