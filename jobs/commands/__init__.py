@@ -9,6 +9,7 @@ import hashlib
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NoReturn
 
@@ -474,7 +475,7 @@ def _verify(
         if require_signature and not report.signature.valid:
             raise InvalidInput(f"no valid signature, which --require-signature demands: {report.signature.line()}")
     except InvalidInput as exc:
-        raise click.ClickException(f"{archive}: NOT OK\n{exc}") from None
+        raise click.ClickException(f"{archive}: NOT OK: {_one_line(exc)}") from None
     except HelperFailed as exc:
         raise click.ClickException(
             f"{archive}: not checked: {exc}. Run this again, or with --processes 1 to check in one process."
@@ -485,6 +486,26 @@ def _verify(
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
+
+
+def _one_line(exc: InvalidInput) -> str:
+    """`exc` as one line for a command's error: its message, then each problem it lists, joined.
+
+    Why: README promises one line naming the problem and the fix; `str(InvalidInput)` puts each
+    problem on a line of its own (for import files with many), and `verify` printed its reason under
+    "NOT OK" (user trial). A lone problem is said alone: "1 problem(s) found" adds nothing.
+    """
+    message = str(exc.args[0]) if exc.args else ""
+    listed = [f"{where}: {what}" for where, what in exc.problems]
+    if len(listed) == 1:
+        return listed[0]
+    return _joined([message, *listed]) if listed else message
+
+
+def _joined(parts: Iterable[str]) -> str:
+    """Sentences as one line: "a; b; c.", each full stop but the last dropped."""
+    listed = [part.strip() for part in parts]
+    return "; ".join([*(part.rstrip(".") for part in listed[:-1]), *listed[-1:]])
 
 
 def _refuse_sealed(archive: Path, then: str) -> None:
@@ -540,7 +561,7 @@ def _check_expected_digest(archive: Path, expect: str) -> None:
     found = digest.hexdigest()
     if found != wanted:
         raise click.ClickException(
-            f"{archive}: NOT OK\nthe file's SHA-256 is {found}, not the expected {wanted}: "
+            f"{archive}: NOT OK: the file's SHA-256 is {found}, not the expected {wanted}: "
             "this is not the archive that was delivered, or it was changed since"
         )
 
@@ -764,8 +785,20 @@ def schedule_command(
             try:
                 save_schedule(session, user, change, now=utcnow())
             except InvalidInput as exc:
-                raise click.ClickException(str(exc)) from None
+                # Each problem once, by the option to change: the summary repeated the field's words (user trial).
+                said = _joined(f"{_SCHEDULE_OPTIONS.get(field, field)}: {what}" for field, what in exc.problems)
+                raise click.ClickException(said or _one_line(exc)) from None
         click.echo(describe(find_schedule(session, user)))
+
+
+# `schedule`'s options by the schedule field each sets (`jobs.schedule` names its problems by field).
+_SCHEDULE_OPTIONS = {
+    "frequency": "--every",
+    "time_of_day": "--at",
+    "timezone": "--timezone",
+    "weekday": "--weekday",
+    "day_of_month": "--day",
+}
 
 
 COMMANDS += [scheduler_command, export_all_command, schedule_command]

@@ -372,8 +372,12 @@ def test_verify_fails_with_a_clear_message_on_a_flipped_byte(
                 data = data.replace(b"Weekly sync", b"Weekly sunc")
             archive.writestr(name, data)
     result = runner.invoke(args=["verify", "--processes", processes, str(broken)])
-    assert result.exit_code != 0
-    assert "NOT OK" in result.output and "calendars/Personal.ics" in result.output
+    assert result.exit_code == 1
+    # One line, the reason after NOT OK (it was on a second line: user trial).
+    assert result.output == (
+        f"Error: {broken}: NOT OK: calendars/Personal.ics: SHA-256 does not match manifest.json "
+        "(the file was changed or damaged)\n"
+    )
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
@@ -389,8 +393,9 @@ def test_verify_reports_a_file_no_parser_accepts(
     entries = [Entry(name, [data]) for name, data in members.items() if name not in RESERVED_NAMES]
     forged = write_archive(tmp_path, "forged.zip", entries, meta, now).path
     result = runner.invoke(args=["verify", "--processes", processes, str(forged)])
-    assert result.exit_code != 0
-    assert "calendars/Work.ics" in result.output and "NOT OK" in result.output
+    assert result.exit_code == 1
+    assert "calendars/Work.ics" in result.output and result.output.startswith(f"Error: {forged}: NOT OK: ")
+    assert result.output.count("\n") == 1  # one line, however many problems
 
 
 def test_import_of_an_invalid_file_names_each_problem_and_changes_nothing(
@@ -506,8 +511,17 @@ def test_schedule_sets_shows_changes_and_switches_off_with_the_next_run_recomput
     assert moved.next_run_at is not None and moved.next_run_at != first.next_run_at  # recomputed at once
 
     bad = runner.invoke(args=["schedule", "alice@example.com", "--at", "25:00", "--timezone", "Mars/Olympus"])
-    assert bad.exit_code != 0 and "HH:MM" in bad.output and "Mars/Olympus" in bad.output
+    assert bad.exit_code == 1
+    assert bad.output == (  # one line, each problem once, by its option
+        "Error: --at: Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30, not '25:00'; "
+        "--timezone: 'Mars/Olympus' is not a time zone name; use one such as Europe/Berlin or America/New_York.\n"
+    )
     assert stored().time_of_day == "14:30"  # nothing changed
+    bad = runner.invoke(args=["schedule", "alice@example.com", "--at", "25:00"])
+    assert (bad.exit_code, bad.output) == (  # the summary and the field said it twice, on two lines (user trial)
+        1,
+        "Error: --at: Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30, not '25:00'.\n",
+    )
 
     result = runner.invoke(args=["schedule", "alice@example.com", "--off"])
     assert result.exit_code == 0 and "Switched off." in result.output
