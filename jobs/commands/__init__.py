@@ -212,8 +212,8 @@ def _export_and_deliver(
         except _CopyFailed as failed:  # the run went on without it: say what it did
             place = files.local_path(outcome.archive_relpath) or f"{outcome.archive_relpath} in the archive store"
             raise click.ClickException(
-                f"{failed.reason} Run {outcome.run_id} {outcome.state} all the same ({outcome.message.rstrip('.')}); "
-                f"the archive is kept on the server at {place}."
+                f"{failed.reason} The archive is kept on the server at {place}; "
+                f"run {outcome.run_id} {outcome.state}: {outcome.message}"
             ) from None
         click.echo(_fidelity_lines(fidelity), nl=False)
         if check:

@@ -341,6 +341,30 @@ def test_a_copy_that_cannot_be_written_fails_the_run_and_says_where_the_archive_
     assert not list(out.iterdir())  # no partial copy left behind
 
 
+def test_with_deliver_a_copy_that_cannot_be_written_says_where_the_archive_is_kept_and_how_the_run_ended(
+    app: Flask, runner: FlaskCliRunner, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run delivered (or not) on its own: its state stays; the one line says what happened to the copy."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
+    out = tmp_path / "out"
+    result = runner.invoke(args=["export", "alice@example.com", "--deliver", "--out", str(out)])
+    assert result.exit_code == 1
+    with db.session() as session:
+        (run,) = session.scalars(select(ExportRun))
+        assert run.archive is not None and run.state == "delivered"  # no destinations: nothing failed to arrive
+        kept = get_context(app).files.local_path(run.archive.relpath)
+        run_id, said = run.id, run.history[-1].message
+    assert result.output == (
+        f"Error: Cannot write the copy into {out}: No space left on device. The archive is kept on the server at "
+        f"{kept}; run {run_id} delivered: {said}\n"
+    )
+
+
 def test_two_exports_of_one_user_in_the_same_second_do_not_share_a_partial_copy(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
