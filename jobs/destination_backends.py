@@ -197,9 +197,22 @@ def failure_notice(run: ExportRun, places: Places, base_url: str) -> tuple[str, 
         )
         if missed:
             opening += "It did not arrive at:\n" + "\n".join(missed) + "\n\n"
+    elif run.archive_id is not None:
+        # The archive was made (or is a re-send's) and is kept: only delivery failed. "Could not complete
+        # your export" read as if there were no archive at all (user trial).
+        made = "Lifeboat made your archive, but could not deliver it"
+        if run.resend_to:
+            made = "Lifeboat could not deliver your archive again"
+        subject = "Your Lifeboat archive was made, but not delivered"
+        opening = (
+            f"{made} (run {run.id}, {run.attempt} attempt(s)). It is kept on Lifeboat, "
+            f"ready to download at {base_url}/archives\n\n"
+        )
+        if missed:
+            opening += "It did not arrive at:\n" + "\n".join(missed) + "\n\n"
     else:
         subject = "Your Lifeboat export failed"
-        opening = f"Lifeboat could not complete your export (run {run.id}, {run.attempt} attempt(s)).\n\n"
+        opening = f"Lifeboat could not make your archive (run {run.id}, {run.attempt} attempt(s)).\n\n"
     text = (
         f"Hello,\n\n{opening}"
         f"What went wrong: {run.error or 'unknown error'}\n\n"

@@ -182,6 +182,7 @@ def _last_failures(session: Session, since: dict[int, dt.datetime]) -> dict[int,
             ExportRun.user_id.in_(list(since)),
             ExportRun.state.in_((RunState.FAILED, RunState.RETRYING)),
             ExportRun.error.is_not(None),
+            ExportRun.trigger != KEPT_HERE,  # an operator's copy into --out that failed is no delivery failure
             ExportRun.created_at >= earliest,
         )
         .order_by(ExportRun.created_at.desc(), ExportRun.id.desc())

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store import ACTIVE_STATES, Archive, Database, ExportFidelity, ExportRun, RunEvent, RunState
+from store.runs import KEPT_HERE
 
 CLAIMABLE = (RunState.QUEUED, RunState.RETRYING)
 STAGE_EVENT = "stage"  # a history line whose message is the name of the stage that began at its time
@@ -330,6 +331,27 @@ def finish_failed_attempt(
         run.lease_owner = None
         run.lease_expires_at = None
         return RunState(run.state)
+
+
+def fail_kept_here(db: Database, run_id: str, *, now: dt.datetime, error: str) -> bool:
+    """Record a finished run that sends nothing (`runs.KEPT_HERE`) as failed: its last step, outside the run, failed.
+
+    Why after the finish: `lifeboat export --out` copies the recorded archive out
+    of the store once the run has ended; a copy that cannot be written leaves an
+    archive the run made and kept, but the export did not do what was asked, and
+    History must not say "delivered" (user trial). False if the run was not such a run.
+    """
+    error = sentence(error)
+    with db.session(write=True) as session:
+        result = session.execute(
+            update(ExportRun)
+            .where(ExportRun.id == run_id, ExportRun.state == RunState.DELIVERED, ExportRun.trigger == KEPT_HERE)
+            .values(state=RunState.FAILED, error=error)
+        )
+        if _rowcount(result) != 1:
+            return False
+        add_event(session, run_id, "failed", error, at=now, level="error")
+    return True
 
 
 def cancel(db: Database, run_id: str, user_id: int, *, now: dt.datetime) -> RunState | None:

@@ -20,6 +20,13 @@ Each check also writes, reads back and deletes a small probe object, as the
 destination test does: a bucket that no longer accepts writes is "unwritable"
 while the copy is still there, before the next export fails to arrive.
 
+A check this process's own settings refuse (an endpoint outside
+LIFEBOAT_ENDPOINT_ALLOW_LIST: `REFUSED_HERE`) says nothing about the copy and is
+nothing the user can fix: it is logged for the operator and recorded nowhere
+(a user trial ran `lifeboat scrub` without the server's allow list and stored
+`error` on the user's destination). The claim alone stays, so the destination
+falls due again after `CLAIM_HOLD`.
+
 When a copy turns missing, changed, unreadable or unwritable the user is emailed once
 (`tell`), and the support queue lists it (`copy_damaged`) until a check finds
 it healthy again.
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -43,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from delivery.s3 import S3Delivery
+from delivery.s3.addresses import EndpointNotAllowedError
 from delivery.s3.inspection import CHANGED, HEALTHY, MISSING, UNREADABLE, UNWRITABLE, Delivered, Health
 from errors import DeliveryError, LifeboatError
 from jobs import run_lifecycle as runs
@@ -59,6 +68,9 @@ PER_BUCKET = 10  # of them in any one bucket, so one user's store is never hamme
 CLAIM_HOLD = dt.timedelta(hours=1)
 ERROR = "error"  # the check itself failed (network, credentials): says nothing about the copy
 STATES = (HEALTHY, MISSING, CHANGED, UNREADABLE, UNWRITABLE, ERROR)
+# This process's settings refused the check (endpoint not allowed): the operator's to fix; never stored.
+REFUSED_HERE = "refused here"
+SETTING = "LIFEBOAT_ENDPOINT_ALLOW_LIST"  # the setting that decides it (`config.py`)
 BAD = (MISSING, CHANGED, UNREADABLE, UNWRITABLE)  # what the user is emailed about, once per turn for the worse
 FIX_WORDS = {
     MISSING: "Lifeboat's own copy is untouched; export now to put a fresh archive in the bucket, and check who "
@@ -104,6 +116,11 @@ class Finding:
             return f"Checked again ({how}): {self.detail}."
         if self.state == ERROR:
             return f"Could not check the delivered archive again: {self.detail}"
+        if self.state == REFUSED_HERE:
+            return (
+                f"Not checked, and nothing recorded for the user: {self.detail}, which this process's {SETTING} "
+                f"does not allow. Run scrub with the server's settings ({SETTING} as the server has it)."
+            )
         return f"Checked again ({how}): {self.state.upper()}. {self.detail}."
 
 
@@ -222,6 +239,9 @@ def check(ctx: JobContext, target: Target) -> Health:
     try:
         with backend:
             return backend.inspect(target.delivered, deep=target.deep, writes=True)
+    except EndpointNotAllowedError as exc:
+        # The guard's first sentence ("Refusing to connect to H: it is ..."); the rest is advice for the user.
+        return Health(REFUSED_HERE, exc.user_message.split(". ", 1)[0].rstrip("."))
     except DeliveryError as exc:
         return Health(ERROR, exc.user_message)
     except LifeboatError as exc:
@@ -264,8 +284,13 @@ def scrub(
     email: str | None = None,
     deep: bool | None = None,
     limit: int = LIMIT,
+    tell_operator: Callable[[Finding], None] | None = None,
 ) -> list[Finding]:
-    """Check the due destinations (or all of `email`'s) now; what each check found, in order."""
+    """Check the due destinations (or all of `email`'s) now; what each check found, in order.
+
+    `tell_operator` is handed each `REFUSED_HERE` finding (default: a warning in the log);
+    `lifeboat scrub` says it in its own one line instead.
+    """
     now = now or ctx.clock()
     with ctx.db.session() as session:
         targets = due(session, now=now, limit=limit, email=email, deep=deep)
@@ -273,11 +298,24 @@ def scrub(
     for target in targets:
         if not claim(ctx.db, target, now=now):
             continue
-        finding = record(ctx.db, target, check(ctx, target), now=now)
+        health = check(ctx, target)
+        if health.state == REFUSED_HERE:
+            finding = Finding(target.destination_id, target.user_id, target.run_id, REFUSED_HERE, health.detail, False)
+            (tell_operator or _log_refusal)(finding)
+            found.append(finding)
+            continue
+        finding = record(ctx.db, target, health, now=now)
         if finding.state in BAD and finding.state != target.last_state:
             tell(ctx, finding, now=now)
         found.append(finding)
     return found
+
+
+def _log_refusal(finding: Finding) -> None:
+    log.warning(
+        "scrub refused by this process's endpoint settings; nothing recorded",
+        extra={"user_id": finding.user_id, "destination_id": finding.destination_id, "setting": SETTING},
+    )
 
 
 def _said(state: str) -> str:
@@ -328,6 +366,7 @@ __all__ = [
     "DEEP_EVERY",
     "ERROR",
     "LIGHT_EVERY",
+    "REFUSED_HERE",
     "STATES",
     "Finding",
     "Target",

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from delivery.contract import Delivery, Payload, Receipt
 from delivery.retention_policy import RetentionPolicy
 from delivery.s3 import redaction
-from delivery.s3.addresses import AllowList
+from delivery.s3.addresses import AllowList, EndpointNotAllowedError
 from delivery.s3.checksums import (
     BLOCK,
     Expected,
@@ -315,7 +315,7 @@ class S3Delivery(Delivery):
             try:
                 self._probe()
             except DeliveryError as exc:
-                if not exc.permanent:
+                if not exc.permanent or isinstance(exc, EndpointNotAllowedError):  # not the bucket's answer
                     raise
                 return Health(
                     UNWRITABLE, f"s3://{self.settings.bucket} no longer accepts new archives: {exc.user_message}"

@@ -8,6 +8,8 @@ import datetime as dt
 import hashlib
 import re
 import shutil
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NoReturn
 
@@ -109,6 +111,8 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         if user is None:
             raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
         user_id = user.id
+    if out is not None:
+        _check_out(out)  # before anything is exported: a folder we cannot write to must not cost a run
     if deliver:
         _export_and_deliver(email, user_id, files, out, vcard_version, check)
         return
@@ -126,6 +130,21 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
     try:
         path = _copy_out(files, relpath, filename, out, check)
+    except _CopyFailed as failed:
+        # The copy was the run's point: History must not say "delivered" (user trial: delivered|cli-local).
+        from jobs import get_context
+        from jobs.run_lifecycle import fail_kept_here
+
+        local = files.local_path(relpath)
+        kept, fetch = (
+            (local, f"cp {local} DIR/{filename}") if local else (f"{relpath} in the archive store", "the Archives page")
+        )
+        said = f"The archive was made and is kept on the server ({filename}): download it from Archives"
+        fail_kept_here(get_db(), outcome.run_id, now=get_context().clock(), error=f"{failed.reason} {said}")
+        raise click.ClickException(
+            f"{failed.reason} The archive was made and is kept on the server at {kept} (fetch it with {fetch}); "
+            f"run {outcome.run_id} is recorded as failed."
+        ) from None
     except Stopped as stopped:  # the archive is recorded: the user sees it, so the line says it is kept
         place = files.local_path(relpath) or f"{relpath} in the archive store"
         unfinished = " and ".join(what for what, asked in ((f"the copy into {out}", out), ("--check", check)) if asked)
@@ -188,7 +207,14 @@ def _export_and_deliver(
             archive = session.scalar(select(Archive).where(Archive.relpath == outcome.archive_relpath))
             filename = archive.filename if archive is not None else filename
             fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
-        click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+        try:
+            click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+        except _CopyFailed as failed:  # the run went on without it: say what it did
+            place = files.local_path(outcome.archive_relpath) or f"{outcome.archive_relpath} in the archive store"
+            raise click.ClickException(
+                f"{failed.reason} The archive is kept on the server at {place}; "
+                f"run {outcome.run_id} {outcome.state}: {outcome.message}"
+            ) from None
         click.echo(_fidelity_lines(fidelity), nl=False)
         if check:
             click.echo(_CHECKED.rstrip("\n"))
@@ -212,6 +238,33 @@ def _export_and_deliver(
 
 VERIFY_MEMO = "verify-memo"  # in the instance folder
 _CHECKED = "  Checked: every file parses with independent parsers and the figures match the manifest.\n"
+
+
+class _CopyFailed(Exception):
+    """The copy into --out could not be written or read back; `reason` is one sentence naming it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_out(out: Path) -> None:
+    """Make --out (and its parents) and write a file there, so an unusable folder is refused before any export."""
+    fix = "Give --out a folder this user can write to"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(
+            f"--out {out}: the folder cannot be made ({exc.strerror or exc}). {fix}, or create it first."
+        ) from None
+    try:
+        # A real write, not os.access: root passes os.access on a read-only file system or in /proc.
+        with tempfile.TemporaryFile(dir=out, prefix=".lifeboat-probe-"):
+            pass
+    except OSError as exc:
+        raise click.ClickException(
+            f"--out {out}: cannot write there ({exc.strerror or exc}). {fix}, or change its permissions."
+        ) from None
 
 
 def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None, check: bool) -> Path | str:
@@ -239,9 +292,9 @@ def _copy_out(files: ArchiveFiles, relpath: str, filename: str, out: Path | None
             verify_archive(partial)  # the copy must verify too
             partial.replace(target)
     except OSError as exc:
-        raise click.ClickException(f"Cannot write the copy into {out}: {exc.strerror or exc}.") from None
+        raise _CopyFailed(f"Cannot write the copy into {out}: {exc.strerror or exc}.") from None
     except ArchiveError as exc:
-        raise click.ClickException(f"The copy in {out} does not verify, so it was removed: {exc}") from None
+        raise _CopyFailed(f"The copy in {out} does not verify, so it was removed: {str(exc).rstrip('.')}.") from None
     if check:
         _independent_check(target)
     return target
@@ -422,7 +475,7 @@ def _verify(
         if require_signature and not report.signature.valid:
             raise InvalidInput(f"no valid signature, which --require-signature demands: {report.signature.line()}")
     except InvalidInput as exc:
-        raise click.ClickException(f"{archive}: NOT OK\n{exc}") from None
+        raise click.ClickException(f"{archive}: NOT OK: {_one_line(exc)}") from None
     except HelperFailed as exc:
         raise click.ClickException(
             f"{archive}: not checked: {exc}. Run this again, or with --processes 1 to check in one process."
@@ -433,6 +486,26 @@ def _verify(
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
+
+
+def _one_line(exc: InvalidInput) -> str:
+    """`exc` as one line for a command's error: its message, then each problem it lists, joined.
+
+    Why: README promises one line naming the problem and the fix; `str(InvalidInput)` puts each
+    problem on a line of its own (for import files with many), and `verify` printed its reason under
+    "NOT OK" (user trial). A lone problem is said alone: "1 problem(s) found" adds nothing.
+    """
+    message = str(exc.args[0]) if exc.args else ""
+    listed = [f"{where}: {what}" for where, what in exc.problems]
+    if len(listed) == 1:
+        return listed[0]
+    return _joined([message, *listed]) if listed else message
+
+
+def _joined(parts: Iterable[str]) -> str:
+    """Sentences as one line: "a; b; c.", each full stop but the last dropped."""
+    listed = [part.strip() for part in parts]
+    return "; ".join([*(part.rstrip(".") for part in listed[:-1]), *listed[-1:]])
 
 
 def _refuse_sealed(archive: Path, then: str) -> None:
@@ -488,7 +561,7 @@ def _check_expected_digest(archive: Path, expect: str) -> None:
     found = digest.hexdigest()
     if found != wanted:
         raise click.ClickException(
-            f"{archive}: NOT OK\nthe file's SHA-256 is {found}, not the expected {wanted}: "
+            f"{archive}: NOT OK: the file's SHA-256 is {found}, not the expected {wanted}: "
             "this is not the archive that was delivered, or it was changed since"
         )
 
@@ -712,8 +785,20 @@ def schedule_command(
             try:
                 save_schedule(session, user, change, now=utcnow())
             except InvalidInput as exc:
-                raise click.ClickException(str(exc)) from None
+                # Each problem once, by the option to change: the summary repeated the field's words (user trial).
+                said = _joined(f"{_SCHEDULE_OPTIONS.get(field, field)}: {what}" for field, what in exc.problems)
+                raise click.ClickException(said or _one_line(exc)) from None
         click.echo(describe(find_schedule(session, user)))
+
+
+# `schedule`'s options by the schedule field each sets (`jobs.schedule` names its problems by field).
+_SCHEDULE_OPTIONS = {
+    "frequency": "--every",
+    "time_of_day": "--at",
+    "timezone": "--timezone",
+    "weekday": "--weekday",
+    "day_of_month": "--day",
+}
 
 
 COMMANDS += [scheduler_command, export_all_command, schedule_command]

@@ -13,7 +13,7 @@ from flask.cli import with_appcontext
 from delivery.s3.inspection import HEALTHY
 from jobs import get_context
 from jobs.commands.base_url import warn_when_mailing
-from jobs.scrub import scrub
+from jobs.scrub import REFUSED_HERE, Finding, scrub
 from store.accounts import find_user
 from store.db import get_db
 
@@ -37,18 +37,30 @@ def scrub_command(email: str | None, deep: bool | None) -> None:
                 raise click.ClickException(f"No user {email!r}: give the email address the account signs in with.")
     ctx = get_context()
     warn_when_mailing(ctx)  # the alert links to the destinations page
-    found = scrub(ctx, email=email, deep=deep)
+    found = scrub(ctx, email=email, deep=deep, tell_operator=_tell)
     if not found:
         # With EMAIL every destination is checked whatever its date: none found means none to check, not "not due".
         whose = f"{email} has no S3 destination with a delivered archive" if email is not None else None
         click.echo(f"Nothing to check: {whose or 'no S3 destination has a delivered archive that is due'}.")
         return
     for finding in found:
-        click.echo(f"destination {finding.destination_id} (user {finding.user_id}): {finding.line}")
+        if finding.state != REFUSED_HERE:  # those were said on stderr as they came (`_tell`)
+            click.echo(_line(finding))
     bad = [f for f in found if f.state != HEALTHY]
-    click.echo(f"{len(found) - len(bad)} of {len(found)} healthy.")
+    refused = sum(f.state == REFUSED_HERE for f in found)
+    unchecked = f"; {refused} not checked (this process's settings, above)" if refused else ""
+    click.echo(f"{len(found) - len(bad)} of {len(found)} healthy{unchecked}.")
     if bad:
         raise SystemExit(1)
+
+
+def _line(finding: Finding) -> str:
+    return f"destination {finding.destination_id} (user {finding.user_id}): {finding.line}"
+
+
+def _tell(finding: Finding) -> None:
+    """A check this process's own settings refused: the operator's to fix, said on stderr in one line."""
+    click.echo(_line(finding), err=True)
 
 
 COMMANDS = [scrub_command]

@@ -131,8 +131,14 @@ def test_the_user_is_emailed_when_a_run_fails_for_good(
     _user_id, run_id = _setup(delivery_app, alice, moto_server, "no-such-bucket-lifeboat", email=False)
     assert execute_run(get_context(delivery_app), run_id, "w") == RunState.FAILED
     notice = smtp_server.received[-1].message()
-    assert notice["To"] == "alice@example.com" and "failed" in notice["Subject"]
-    assert "bucket" in notice.get_content().lower()
+    # The archive was made and is kept; only delivery failed, and the mail says so (user trial 8).
+    assert notice["To"] == "alice@example.com"
+    assert notice["Subject"] == "Your Lifeboat archive was made, but not delivered"
+    text = notice.get_content().replace("\r\n", "\n")
+    assert f"Lifeboat made your archive, but could not deliver it (run {run_id}, 1 attempt(s)). It is kept" in text
+    assert "ready to download at " in text and "/archives\n" in text
+    assert "It did not arrive at:\n  - s3://no-such-bucket-lifeboat/lifeboat: " in text
+    assert "could not complete" not in text and "bucket" in text.lower()
 
 
 def test_a_destination_whose_stored_settings_cannot_be_used_fails_the_run_for_good_with_the_fix(

@@ -16,13 +16,15 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
+import jobs
 from account.records import Account
 from delivery.s3.inspection import HEALTHY, MISSING, UNWRITABLE
 from jobs import get_context, housekeeping, support_queue
+from jobs.copy_checks import copy_checks
 from jobs.destination_backends import Registry
 from jobs.destination_setup import add_destination
 from jobs.execute import execute_run
-from jobs.scrub import CLAIM_HOLD, DEEP_EVERY, LIGHT_EVERY, PER_BUCKET, claim, due, scrub
+from jobs.scrub import CLAIM_HOLD, DEEP_EVERY, LIGHT_EVERY, PER_BUCKET, REFUSED_HERE, claim, due, scrub
 from store import DeliveryAttempt, DestinationCheck, RunEvent, RunState, User
 from tests.delivery.test_run_retention import setup_run
 from tests.servers.s3 import FaultProxy, MotoS3, s3_error
@@ -221,3 +223,42 @@ def test_a_bucket_that_refuses_new_objects_is_unwritable_while_the_copy_is_fine_
     fault_proxy.clear()
     (again,) = scrub(ctx, email="alice@example.com")
     assert again.state == HEALTHY and len(sent) == 1
+
+
+def test_a_check_this_processs_settings_refuse_is_told_to_the_operator_and_leaves_the_users_state_alone(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, runner: FlaskCliRunner
+) -> None:
+    """`lifeboat scrub` without the server's allow list stored `error` on the user's destination (user trial)."""
+    destination_id, run_id, _ = delivered(bucket_app, alice, moto_server, s3_bucket)
+    assert runner.invoke(args=["scrub", "alice@example.com", "--light"]).exit_code == 0
+    before = checked(bucket_app, destination_id)
+    lines = scrub_lines(bucket_app, run_id)
+    bucket_app.config["ENDPOINT_ALLOW_LIST"] = []  # an operator's shell without the server's settings
+    jobs.init_app(bucket_app)
+    result = runner.invoke(args=["scrub", "alice@example.com", "--deep"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"destination {destination_id} (user 1): Not checked, and nothing recorded for the user: Refusing to connect "
+        "to 127.0.0.1: it is a loopback address, which this process's LIFEBOAT_ENDPOINT_ALLOW_LIST does not allow. "
+        "Run scrub with the server's settings (LIFEBOAT_ENDPOINT_ALLOW_LIST as the server has it).\n"
+    )
+    assert result.stdout == "0 of 1 healthy; 1 not checked (this process's settings, above).\n"
+    after = checked(bucket_app, destination_id)
+    assert (after.state, after.detail, after.since, after.deep_checked_at) == (
+        HEALTHY, before.detail, before.since, before.deep_checked_at
+    )  # fmt: skip
+    assert scrub_lines(bucket_app, run_id) == lines  # nothing in the user's History
+
+
+def test_a_first_check_refused_here_leaves_no_check_for_the_user_to_see(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str
+) -> None:
+    delivered(bucket_app, alice, moto_server, s3_bucket)
+    bucket_app.config["ENDPOINT_ALLOW_LIST"] = []
+    jobs.init_app(bucket_app)
+    ctx = get_context(bucket_app)
+    (finding,) = scrub(ctx)
+    assert finding.state == REFUSED_HERE
+    with ctx.db.session() as session:
+        user = session.scalars(select(User)).one()
+        assert copy_checks(session, user.id) == {}  # the claim's "checking" row is shown nowhere

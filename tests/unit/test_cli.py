@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import errno
 import json
 import re
 import zipfile
@@ -272,7 +273,7 @@ def test_export_out_reads_the_copy_back_and_parses_every_file_only_with_check(
 
 
 def test_a_copy_that_does_not_read_back_is_removed_and_named(
-    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: FlaskCliRunner, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runner.invoke(args=["import-account", "tests/data/alice.json"])
 
@@ -284,7 +285,84 @@ def test_a_copy_that_does_not_read_back_is_removed_and_named(
     result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
     assert result.exit_code == 1
     assert f"The copy in {out} does not verify, so it was removed: README.txt: SHA-256" in result.output
+    assert "The archive was made and is kept on the server at " in result.output
     assert not list(out.iterdir()) and "Traceback" not in result.output
+    with db.session() as session:
+        assert session.scalars(select(ExportRun.state)).all() == ["failed"]
+
+
+def test_an_out_folder_that_cannot_be_made_is_refused_in_one_line_before_any_run(
+    runner: FlaskCliRunner, db: Database, tmp_path: Path
+) -> None:
+    """`--out /proc/nope` said only "No such file or directory", yet recorded a delivered run (user trial)."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    (tmp_path / "a-file").write_bytes(b"")
+    out = tmp_path / "a-file" / "sub"
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --out {out}: the folder cannot be made (Not a directory). "
+        "Give --out a folder this user can write to, or create it first.\n"
+    )
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(ExportRun)) == 0  # nothing exported
+
+
+def test_a_copy_that_cannot_be_written_fails_the_run_and_says_where_the_archive_is_kept(
+    app: Flask, runner: FlaskCliRunner, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archive is made and kept; the copy into --out was the point, so History must not say delivered."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
+    out = tmp_path / "out"
+    result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
+    assert result.exit_code == 1
+    with db.session() as session:
+        (run,) = session.scalars(select(ExportRun))
+        archive = run.archive
+        assert (run.trigger, run.state, archive is not None) == ("cli-local", "failed", True)
+        assert archive is not None
+        kept = get_context(app).files.local_path(archive.relpath)
+        assert kept is not None and kept.is_file()
+        assert run.error == (
+            f"Cannot write the copy into {out}: No space left on device. The archive was made and is kept on the "
+            f"server ({archive.filename}): download it from Archives."
+        )
+        assert run.history[-1].message == run.error
+        run_id, filename = run.id, archive.filename
+    assert result.output == (
+        f"Error: Cannot write the copy into {out}: No space left on device. The archive was made and is kept on "
+        f"the server at {kept} (fetch it with cp {kept} DIR/{filename}); run {run_id} is recorded as failed.\n"
+    )
+    assert not list(out.iterdir())  # no partial copy left behind
+
+
+def test_with_deliver_a_copy_that_cannot_be_written_says_where_the_archive_is_kept_and_how_the_run_ended(
+    app: Flask, runner: FlaskCliRunner, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run delivered (or not) on its own: its state stays; the one line says what happened to the copy."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
+    out = tmp_path / "out"
+    result = runner.invoke(args=["export", "alice@example.com", "--deliver", "--out", str(out)])
+    assert result.exit_code == 1
+    with db.session() as session:
+        (run,) = session.scalars(select(ExportRun))
+        assert run.archive is not None and run.state == "delivered"  # no destinations: nothing failed to arrive
+        kept = get_context(app).files.local_path(run.archive.relpath)
+        run_id, said = run.id, run.history[-1].message
+    assert result.output == (
+        f"Error: Cannot write the copy into {out}: No space left on device. The archive is kept on the server at "
+        f"{kept}; run {run_id} delivered: {said}\n"
+    )
 
 
 def test_two_exports_of_one_user_in_the_same_second_do_not_share_a_partial_copy(
@@ -318,8 +396,12 @@ def test_verify_fails_with_a_clear_message_on_a_flipped_byte(
                 data = data.replace(b"Weekly sync", b"Weekly sunc")
             archive.writestr(name, data)
     result = runner.invoke(args=["verify", "--processes", processes, str(broken)])
-    assert result.exit_code != 0
-    assert "NOT OK" in result.output and "calendars/Personal.ics" in result.output
+    assert result.exit_code == 1
+    # One line, the reason after NOT OK (it was on a second line: user trial).
+    assert result.output == (
+        f"Error: {broken}: NOT OK: calendars/Personal.ics: SHA-256 does not match manifest.json "
+        "(the file was changed or damaged)\n"
+    )
 
 
 @pytest.mark.parametrize("processes", ["1", "2"])
@@ -335,8 +417,9 @@ def test_verify_reports_a_file_no_parser_accepts(
     entries = [Entry(name, [data]) for name, data in members.items() if name not in RESERVED_NAMES]
     forged = write_archive(tmp_path, "forged.zip", entries, meta, now).path
     result = runner.invoke(args=["verify", "--processes", processes, str(forged)])
-    assert result.exit_code != 0
-    assert "calendars/Work.ics" in result.output and "NOT OK" in result.output
+    assert result.exit_code == 1
+    assert "calendars/Work.ics" in result.output and result.output.startswith(f"Error: {forged}: NOT OK: ")
+    assert result.output.count("\n") == 1  # one line, however many problems
 
 
 def test_import_of_an_invalid_file_names_each_problem_and_changes_nothing(
@@ -452,8 +535,17 @@ def test_schedule_sets_shows_changes_and_switches_off_with_the_next_run_recomput
     assert moved.next_run_at is not None and moved.next_run_at != first.next_run_at  # recomputed at once
 
     bad = runner.invoke(args=["schedule", "alice@example.com", "--at", "25:00", "--timezone", "Mars/Olympus"])
-    assert bad.exit_code != 0 and "HH:MM" in bad.output and "Mars/Olympus" in bad.output
+    assert bad.exit_code == 1
+    assert bad.output == (  # one line, each problem once, by its option
+        "Error: --at: Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30, not '25:00'; "
+        "--timezone: 'Mars/Olympus' is not a time zone name; use one such as Europe/Berlin or America/New_York.\n"
+    )
     assert stored().time_of_day == "14:30"  # nothing changed
+    bad = runner.invoke(args=["schedule", "alice@example.com", "--at", "25:00"])
+    assert (bad.exit_code, bad.output) == (  # the summary and the field said it twice, on two lines (user trial)
+        1,
+        "Error: --at: Give the time as HH:MM on a 24-hour clock, such as 02:00 or 23:30, not '25:00'.\n",
+    )
 
     result = runner.invoke(args=["schedule", "alice@example.com", "--off"])
     assert result.exit_code == 0 and "Switched off." in result.output

@@ -103,5 +103,6 @@ def test_a_failure_notice_links_to_the_port_serve_listens_on_not_5000(
     notice = smtp_server.received[-1].message().get_body(("plain",))
     assert notice is not None
     text = notice.get_content()
-    assert "could not complete your export" in text
+    assert "Lifeboat made your archive, but could not deliver it" in text  # only the delivery failed
+    assert "http://127.0.0.1:5077/archives" in text
     assert "http://127.0.0.1:5077/" in text and ":5000" not in text
