@@ -16,8 +16,10 @@ from exporters.archive.counts import EVENTS_MEANING, contents_line, counts_line
 from jobs import get_context
 from jobs.copy_checks import copy_checks, current_problems
 from jobs.download_links import archive_kinds
+from jobs.missed_runs import NOT_REACHING, overdue_user, silence_words
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
+from store.base import utcnow
 from web.auth import signed_in_row
 from web.destination_places import places, receiving_states
 from web.export_now import ExportNowForm
@@ -72,6 +74,7 @@ def index() -> str:
     where = places(session.scalars(_DESTINATIONS, uid).all(), user)  # a waiting address is not a place yet
     views = run_views(session, recent, user.timezone)
     checks = copy_checks(session, user.id)
+    overdue = overdue_user(session, user.id, now=utcnow())  # the missed-run alert's and support queue's rule
     return render_template(
         "dashboard.html",
         user=user,
@@ -86,6 +89,8 @@ def index() -> str:
         destinations=receiving_states(where.receiving, checks, user),
         waiting=where.waiting,
         copy_problems=current_problems(session, user.id),
+        silence=silence_words(overdue) if overdue is not None else None,
+        not_reaching=NOT_REACHING,
         form=ExportNowForm(),
     )
 
