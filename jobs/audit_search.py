@@ -8,7 +8,7 @@ particular did it is for admins (the full log).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,12 +83,18 @@ class AuditFilter:
     until: dt.datetime | None = None
 
 
-def parse_filter(args: Mapping[str, str]) -> AuditFilter:
+def parse_filter(args: Mapping[str, str], actions: Collection[str] | None = None) -> AuditFilter:
     """The filters from a query string (`actor`, `target`, `action`, `since`, `until` as YYYY-MM-DD, UTC days).
 
-    `until` names the last day included. A malformed date raises `InvalidInput` naming it and the form to use.
+    `until` names the last day included. A malformed date, `since` after `until`, or an action
+    not among `actions` (when given: `known_actions`) raises `InvalidInput` naming it and what
+    to write instead. Why: `?action=bogus` and a range that ends before it starts answered
+    "0 rows" with no word of why, as if nothing had happened (user trial).
     """
     problems: list[tuple[str, str]] = []
+    action = (args.get("action") or "").strip() or None
+    if action is not None and actions is not None and action not in actions:
+        problems.append(("action", f"“{action}” is no action Lifeboat records: pick one from the list."))
     days: dict[str, dt.datetime | None] = {}
     for name in ("since", "until"):
         value = (args.get(name) or "").strip()
@@ -98,14 +104,18 @@ def parse_filter(args: Mapping[str, str]) -> AuditFilter:
             problems.append((name, f"“{value}” is not a date: write it as YYYY-MM-DD, e.g. 2026-12-01."))
             day = None
         days[name] = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day is not None else None
+    since, until = days["since"], days["until"]
+    if since is not None and until is not None and since > until:
+        problems.append(
+            ("until", f"The range ends ({until:%Y-%m-%d}) before it starts ({since:%Y-%m-%d}): swap the two days.")
+        )
     if problems:
-        raise InvalidInput("A date filter is not valid", problems)
-    until = days["until"]
+        raise InvalidInput("A filter is not valid", problems)
     return AuditFilter(
         actor=(args.get("actor") or "").strip() or None,
         target=(args.get("target") or "").strip() or None,
-        action=(args.get("action") or "").strip() or None,
-        since=days["since"],
+        action=action,
+        since=since,
         # The end of the day given; the last day there is (9999-12-31) has no next day: no bound then.
         until=until + dt.timedelta(days=1) if until is not None and until.date() < dt.date.max else None,
     )
@@ -164,6 +174,11 @@ def audit_rows(session: Session, filters: AuditFilter) -> Iterator[AuditEvent]:
 def audit_actions(session: Session) -> list[str]:
     """The actions in the log, for the filter's choices."""
     return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+
+
+def known_actions(session: Session) -> set[str]:
+    """Every action a filter may name: those Lifeboat records (`ACTION_WORDS`) and any in the log."""
+    return set(ACTION_WORDS) | set(audit_actions(session))
 
 
 @dataclass(frozen=True)

@@ -364,9 +364,7 @@ def public_view(destination: Destination, check: CopyCheck | None = None, user: 
     While it stands bad, the status is "error" with the check's words: "ok" from the
     delivery's own read-back, weeks before the copy went missing, was the lie a user trial found.
     """
-    status, message, confirmed = _shown_status(destination, user)
-    if confirmed and check is not None and check.bad and check.current:
-        status, message = "error", f"{check.sentence} Since {check.since:%Y-%m-%d %H:%M} UTC."
+    status, message, confirmed = standing_status(destination, check, user)
     return {
         "id": destination.id,
         "kind": destination.kind,
@@ -410,6 +408,21 @@ def copy_check_view(check: CopyCheck | None) -> dict[str, Any] | None:
         "run_id": check.run_id,
         "object_key": check.object_key,
     }
+
+
+def standing_status(
+    destination: Destination, check: CopyCheck | None, user: User | None = None
+) -> tuple[str, str | None, bool]:
+    """(status, its words, confirmed) as every reader shows it: a standing bad check of the copy outranks the test.
+
+    One rule for the API, the CLI, the user's pages and the support console: a
+    console that said "ok … verified by HEAD" while the queue listed the copy
+    as missing sent staff chasing the wrong thing (user trial).
+    """
+    status, message, confirmed = _shown_status(destination, user)
+    if confirmed and check is not None and check.bad and check.current:
+        status, message = "error", f"{check.sentence} Since {check.since:%Y-%m-%d %H:%M} UTC."
+    return status, message, confirmed
 
 
 def _shown_status(destination: Destination, user: User | None) -> tuple[str, str | None, bool]:
@@ -471,6 +484,11 @@ class DestinationView:
     copy: CopyCheck | None = None  # the latest later check of its newest delivered copy (`jobs.copy_checks`)
     waiting: bool = False  # an email address whose owner has not followed the link yet: "Send the link again"
 
+    @property
+    def problem(self) -> CopyCheck | None:
+        """The standing bad check of its copy (missing, changed, …): what the status says, with the fix."""
+        return self.copy if self.copy is not None and self.copy.bad else None
+
 
 def describe_destinations(session: Session, registry: Registry, user: User) -> list[DestinationView]:
     """The user's destinations for the settings page, each with its latest delivery attempt and later check."""
@@ -482,7 +500,7 @@ def _describe(
     session: Session, registry: Registry, row: Destination, check: CopyCheck | None, user: User
 ) -> DestinationView:
     settings = row.settings
-    status, status_message, confirmed = _shown_status(row, user)
+    status, status_message, confirmed = standing_status(row, check, user)
     if row.kind == "s3":
         prefix = settings.get("prefix", "lifeboat")
         where = f"s3://{settings.get('bucket', '')}/{prefix}".rstrip("/")
@@ -513,7 +531,7 @@ def _describe(
         credentials=credentials,
         status=status,
         status_message=status_message,
-        status_at=row.status_at if confirmed else row.confirm_sent_at,
+        status_at=_status_at(row, check, confirmed),
         last_attempt=last,
         retention=_readable_policy(row),
         retention_summary=retention_summary(row),
@@ -522,6 +540,13 @@ def _describe(
         copy=check if check is not None and check.current else None,
         waiting=not confirmed,
     )
+
+
+def _status_at(row: Destination, check: CopyCheck | None, confirmed: bool) -> dt.datetime | None:
+    """When the shown status was found: the check's time when its finding is what is shown."""
+    if not confirmed:
+        return row.confirm_sent_at
+    return check.checked_at if check is not None and check.bad and check.current else row.status_at
 
 
 def _readable_policy(row: Destination) -> RetentionPolicy | None:

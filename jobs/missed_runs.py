@@ -134,10 +134,10 @@ def last_delivered() -> Any:
     )
 
 
-def overdue_users(session: Session, *, now: dt.datetime) -> list[Overdue]:
-    """Every overdue user, with the last failure's words."""
+def overdue_users(session: Session, *, now: dt.datetime, user_id: int | None = None) -> list[Overdue]:
+    """Every overdue user (or only `user_id`, if overdue), with the last failure's words."""
     start, overdue = overdue_filter(now)
-    rows = session.execute(
+    query = (
         select(
             User.id,
             User.email,
@@ -146,10 +146,14 @@ def overdue_users(session: Session, *, now: dt.datetime) -> list[Overdue]:
             start.label("start"),
             last_delivered().label("last_ok"),
         )
-        .join(Schedule, Schedule.user_id == User.id)
+        .select_from(Schedule)  # only a user with a schedule can be overdue
+        .join(User, Schedule.user_id == User.id)
         .where(overdue)
         .order_by(User.id)
-    ).all()
+    )
+    if user_id is not None:
+        query = query.where(User.id == user_id)
+    rows = session.execute(query).all()
     found = []
     for row in rows:
         started, last_ok = _aware(row.start), _aware(row.last_ok) if row.last_ok is not None else None
@@ -292,28 +296,51 @@ def note_in_history(database: Database, item: Overdue, *, now: dt.datetime) -> N
         )
 
 
-def alert_mail(item: Overdue, number: int, *, base_url: str) -> AlertMail:
-    """The alert's subject and text: since when, the last failure's words, and where to fix it."""
+def overdue_user(session: Session, user_id: int, *, now: dt.datetime) -> Overdue | None:
+    """The user's silence if they are overdue now, as the alert and the support queue see it: for their overview."""
+    found = overdue_users(session, now=now, user_id=user_id)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class SilenceWords:
+    """The alert's sentences, for the mail and the user's overview alike."""
+
+    headline: str  # "No export delivered since 2026-12-01"
+    what: str  # "Your last daily Lifeboat export was delivered on …. Nothing has been delivered since."
+    reason: str  # the last failure's own words, or NO_REASON
+
+
+NOT_REACHING = "Your archives are not reaching your destinations, so your copy is getting older."
+
+
+def silence_words(item: Overdue) -> SilenceWords:
+    """Since when nothing was delivered and why, in the alert's words."""
     local = item.since.astimezone(_zone(item.timezone))
-    base = base_url.rstrip("/")
     if item.delivered_before:
         what = f"Your last {item.frequency} Lifeboat export was delivered on {_when(item.since, item.timezone)}."
         silence = "Nothing has been delivered since."
     else:
         what = f"Your {item.frequency} Lifeboat export schedule began on {_when(item.since, item.timezone)}."
         silence = "No export has been delivered since."
+    return SilenceWords(f"No export delivered since {local:%Y-%m-%d}", f"{what} {silence}", item.reason)
+
+
+def alert_mail(item: Overdue, number: int, *, base_url: str) -> AlertMail:
+    """The alert's subject and text: since when, the last failure's words, and where to fix it."""
+    words = silence_words(item)
+    base = base_url.rstrip("/")
     repeat = "This is a reminder: it is still the case. " if number > 1 else ""
     text = (
         "Hello,\n\n"
-        f"{repeat}{what} {silence} Your archives are not reaching your destinations, so your copy "
-        "is getting older.\n\n"
-        f"What went wrong most recently: {item.reason}\n\n"
+        f"{repeat}{words.what} {NOT_REACHING}\n\n"
+        f"What went wrong most recently: {words.reason}\n\n"
         f"How to fix it: check your destinations at {base}{FIX_PATH} (press Test on each to see what "
         f"works), and your schedule at {base}/settings. Then export now from {base}/ to make sure.\n\n"
         "We will remind you weekly while nothing is delivered, and stop as soon as an export is.\n"
         "Your earlier archives are untouched.\n"
     )
-    return AlertMail(f"Lifeboat: no export delivered since {local:%Y-%m-%d}", text)
+    return AlertMail(f"Lifeboat: {words.headline[0].lower()}{words.headline[1:]}", text)
 
 
 def _when(moment: dt.datetime, zone: str) -> str:

@@ -14,12 +14,14 @@ from sqlalchemy import Integer, bindparam, select
 
 from exporters.archive.counts import EVENTS_MEANING, contents_line, counts_line
 from jobs import get_context
-from jobs.copy_checks import current_problems
+from jobs.copy_checks import copy_checks, current_problems
 from jobs.download_links import archive_kinds
+from jobs.missed_runs import NOT_REACHING, overdue_user, silence_words
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
+from store.base import utcnow
 from web.auth import signed_in_row
-from web.destination_places import places
+from web.destination_places import places, receiving_states
 from web.export_now import ExportNowForm
 from web.run_view import ACTIVE, last_export, run_views
 
@@ -71,6 +73,8 @@ def index() -> str:
     schedule = session.scalars(_SCHEDULE, uid).first()
     where = places(session.scalars(_DESTINATIONS, uid).all(), user)  # a waiting address is not a place yet
     views = run_views(session, recent, user.timezone)
+    checks = copy_checks(session, user.id)
+    overdue = overdue_user(session, user.id, now=utcnow())  # the missed-run alert's and support queue's rule
     return render_template(
         "dashboard.html",
         user=user,
@@ -82,9 +86,11 @@ def index() -> str:
         last=last_export(recent, archives[0] if archives else None, user.timezone, views),
         schedule=schedule,
         schedule_words=schedule_words(schedule),
-        destinations=where.receiving,
+        destinations=receiving_states(where.receiving, checks, user),
         waiting=where.waiting,
         copy_problems=current_problems(session, user.id),
+        silence=silence_words(overdue) if overdue is not None else None,
+        not_reaching=NOT_REACHING,
         form=ExportNowForm(),
     )
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from jobs.copy_checks import CopyCheck
 from jobs.destination_consent import is_account_address, receives
+from jobs.destination_setup import standing_status
 from store import Destination, User
 
 
@@ -54,3 +56,36 @@ def waiting_words(destination: Destination, user: User) -> str:
     if is_account_address(destination, user):
         return "waiting until you confirm your account's address"
     return "waiting for its owner to confirm"
+
+
+@dataclass(frozen=True)
+class Receiving:
+    """A destination that gets archives, and whether it works: the overview's "Where archives go"."""
+
+    id: int
+    label: str
+    error: str | None  # why it is not working now (its status message), None while it works
+    copy: CopyCheck | None  # a standing bad check of its copy: said in its own card above
+
+    @property
+    def words(self) -> str:
+        """`not working` or `copy missing`: the state after its name; "" when it works."""
+        if self.copy is not None:
+            return self.copy.words.lower()
+        return "not working" if self.error is not None else ""
+
+
+def receiving_states(receiving: Iterable[Destination], checks: dict[int, CopyCheck], user: User) -> list[Receiving]:
+    """Each receiving destination with its standing status (`jobs.destination_setup.standing_status`).
+
+    Why: the overview listed "Moto; Broken" while Broken's bucket did not exist
+    and the support queue listed it as "Destination in error" (user trial).
+    """
+    found = []
+    for destination in receiving:
+        check = checks.get(destination.id)
+        status, message, _confirmed = standing_status(destination, check, user)
+        bad = check if check is not None and check.bad and check.current else None
+        error = (message or "The last test or delivery failed.") if status == "error" else None
+        found.append(Receiving(destination.id, destination.label, error, bad))
+    return found

@@ -314,6 +314,8 @@ class LastExport:
     badge: str = ""  # the badge's style (`badge_class`); "" reads as the state
     deleted_at: str | None = None  # ISO: when the run's archive was deleted here
     deleted: str = ""  # that, in words: "Deleted on 7 Dec 2026, 18:00 CET; Lifeboat keeps no copy of it."
+    resend: str = ""  # a later re-send by support of an older archive, in words; it is not an export
+    resend_run_id: str | None = None
 
 
 def last_export(
@@ -327,8 +329,14 @@ def last_export(
     Whichever finished last wins. `views` (`run_views` of `runs`) say whether
     it was kept here only, partly delivered, or its archive deleted since.
     """
-    run = next((r for r in runs if r.state not in ACTIVE), None)
+    finished = [r for r in runs if r.state not in ACTIVE]
+    # A re-send (support's, of an archive made earlier) exports nothing: "Last export: Delivered" at its
+    # time read as a fresh backup when it was an old archive sent again (user trial). Said beside it.
+    run = next((r for r in finished if r.resend_to is None), None)
+    resent = next((r for r in finished if r.resend_to is not None), None)
     ended = (run.finished_at or run.created_at) if run is not None else None
+    resend = _resend_words(resent, timezone) if resent is not None and (ended is None or _ended(resent) > ended) else ""
+    resend_run_id = resent.id if resend and resent is not None else None
     if newest is not None and (ended is None or newest.created_at > ended):
         return LastExport(
             state="delivered",
@@ -337,6 +345,8 @@ def last_export(
             when=local_time(newest.created_at, timezone),
             error=None,
             run_id=None,
+            resend=resend,
+            resend_run_id=resend_run_id,
         )
     if run is None or ended is None:
         return None
@@ -356,4 +366,18 @@ def last_export(
         badge=view.badge,
         deleted_at=view.archive_deleted_at,
         deleted=deleted,
+        resend=resend,
+        resend_run_id=resend_run_id,
     )
+
+
+def _ended(run: ExportRun) -> dt.datetime:
+    return run.finished_at or run.created_at
+
+
+def _resend_words(run: ExportRun, timezone: str | None) -> str:
+    """`Support re-sent the archive of 8 Dec 2026, 00:46 CET to your email on …: delivered.`"""
+    to = "your email address" if run.resend_to == "email" else "your destinations"
+    made = f" of {local_time(run.archive.created_at, timezone)}" if run.archive is not None else ""
+    outcome = _STATE_WORDS.get(run.state, run.state).lower()
+    return f"Support re-sent the archive{made} to {to} on {local_time(_ended(run), timezone)}: {outcome}."

@@ -37,6 +37,7 @@ from jobs.archive_options import (
     seal_state,
     stopped_words,
 )
+from jobs.copy_checks import copy_checks
 from jobs.destination_setup import list_destinations
 from jobs.schedule import ScheduleSpec, upcoming_runs, zone_names
 from jobs.user_schedule import (
@@ -49,7 +50,7 @@ from jobs.user_schedule import (
 )
 from store import User, get_db, get_fresh_session, get_session
 from store.base import utcnow
-from web.destination_places import places
+from web.destination_places import places, receiving_states
 from web.settings_forms import ArchiveForm, RevokeForm, ScheduleForm, SealKeyForm, TokenForm
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -121,7 +122,8 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "server_vcard": current_app.config["VCARD_VERSION"],
         "tokens": api_tokens.list_tokens(get_session(), user.id),
         # Only those that receive archives count as places; a waiting address is named as waiting.
-        "places": places(list_destinations(get_session(), user), user),
+        "places": (where := places(list_destinations(get_session(), user), user)),
+        "receiving": receiving_states(where.receiving, copy_checks(get_session(), user.id), user),
         "new_token": None,
         "paused": getattr(find_schedule(get_session(), user), "paused_reason", None),
     }

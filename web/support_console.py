@@ -37,7 +37,15 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from errors import InvalidInput
 from jobs.audit import Actor, record
-from jobs.audit_search import AuditFilter, audit_actions, audit_count, audit_page, audit_rows, parse_filter
+from jobs.audit_search import (
+    AuditFilter,
+    audit_actions,
+    audit_count,
+    audit_page,
+    audit_rows,
+    known_actions,
+    parse_filter,
+)
 from jobs.destination_backends import Registry
 from jobs.support_lookup import UserSummary, find_users, next_run_at, user_summary
 from jobs.support_queue import KIND_WORDS, KINDS, queue
@@ -93,6 +101,7 @@ def queue_page() -> str | BaseResponse:
     """What needs attention, newest first; `?kind=` keeps one kind."""
     kind = request.args.get("kind") or ""
     kinds = (kind,) if kind in KINDS else KINDS
+    unknown = _unknown_kind(kind) if kind and kind not in KINDS else None
     page = _page_number(MAX_QUEUE_PAGE)  # the total is not known before the query: bound the offset instead
     found = queue(get_session(), now=utcnow(), kinds=kinds, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     pages = max(1, math.ceil(found.total / PER_PAGE))
@@ -104,10 +113,24 @@ def queue_page() -> str | BaseResponse:
         total=found.total,
         kind=kind if kind in KINDS else "",
         kind_words=KIND_WORDS,
+        unknown=unknown,
         page=page,
         pages=pages,
         zone=ZONE,
     )
+
+
+def _unknown_kind(kind: str) -> str:
+    """What to say of `?kind=` naming no kind: that everything is shown, and the kind it likely meant.
+
+    Why: `?kind=missed` (for `missed_run`) silently showed everything (user trial).
+    """
+    text = kind.strip().lower()
+    guesses = [k for k in KINDS if k.startswith(text) or text in KIND_WORDS[k].lower()] if text else []
+    said = f"“{kind[:40]}” is not a kind of item, so everything is shown"
+    if len(guesses) == 1:
+        return f"{said}. Did you mean {KIND_WORDS[guesses[0]]} (kind={guesses[0]})?"
+    return f"{said}: choose one under “Show”."
 
 
 @bp.route("/find")
@@ -188,7 +211,7 @@ def user_page(user_id: int) -> str:
 
 def _filters() -> tuple[AuditFilter, str | None]:
     try:
-        return parse_filter(request.args), None
+        return parse_filter(request.args, known_actions(get_session())), None
     except InvalidInput as exc:
         return AuditFilter(), "; ".join(message for _where, message in exc.problems) or str(exc)
 

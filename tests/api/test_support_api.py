@@ -119,6 +119,9 @@ def test_the_audit_log_is_admin_only_and_filters(
     bad = client.get("/api/v1/support/audit?since=soon", headers=bearer(admin_token))
     assert bad.status_code == 400 and bad.get_json()["code"] == "invalid_filter"
     assert "YYYY-MM-DD" in bad.get_json()["problems"][0]["message"]
+    for query, field in (("action=bogus", "action"), ("since=2026-12-03&until=2026-12-01", "until")):
+        refused = client.get(f"/api/v1/support/audit?{query}", headers=bearer(admin_token)).get_json()
+        assert refused["code"] == "invalid_filter" and refused["problems"][0]["field"] == field, refused
 
 
 def test_support_actions_on_my_account_through_the_user_api(

@@ -17,19 +17,20 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from markupsafe import escape
 from sqlalchemy import select
 
 from account.records import Account
-from delivery.s3.inspection import CHANGED, HEALTHY
+from delivery.s3.inspection import CHANGED, HEALTHY, MISSING
 from jobs import api_tokens, get_context, run_lifecycle, support_queue
 from jobs.execute import execute_run
-from jobs.scrub import LIGHT_EVERY, scrub
+from jobs.scrub import FIX_WORDS, LIGHT_EVERY, scrub
 from store import DestinationCheck, ExportRun, RunState, User
 from store.base import utcnow
 from store.passwords import hash_password
 from tests.delivery.test_scrub import delivered
 from tests.servers.s3 import MotoS3
-from tests.web.conftest import PASSWORD, sign_in
+from tests.web.conftest import PASSWORD, sign_in, staff_client
 
 pytestmark = pytest.mark.server
 
@@ -175,3 +176,29 @@ def test_a_deleted_bucket_turns_the_archives_delivered_line_into_copy_missing(
         assert _api_destination(bucket_app)["status"] == "error"
     finally:
         s3.create_bucket(Bucket=s3_bucket)  # the fixture empties and deletes it
+
+
+def test_the_support_console_says_a_copy_scrub_found_missing_is_missing_with_the_fix_as_the_queue_does(
+    bucket_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, runner: FlaskCliRunner
+) -> None:
+    destination_id, _run_id, key = delivered(bucket_app, alice, moto_server, s3_bucket)
+    with get_context(bucket_app).db.session() as session:
+        user_id = session.scalars(select(User.id)).one()
+    staff = staff_client(bucket_app, "sam@support.example.com", "support")
+    before = _text(staff, f"/support/users/{user_id}")
+    assert '<span class="badge delivered">ok</span>' in before and "no error to clear" in before
+    assert "Clear the error and test again" not in before  # nothing to clear on a working destination
+
+    moto_server.client().delete_object(Bucket=s3_bucket, Key=key)
+    result = runner.invoke(args=["scrub", "alice@example.com"])
+    assert result.exit_code == 1 and "MISSING" in result.output, result.output
+    assert _support_queue(bucket_app) == [("copy_damaged", destination_id)]
+
+    page = _text(staff, f"/support/users/{user_id}")
+    card = page[page.index(f'id="destination-{destination_id}"') : page.index('id="support-actions"')]
+    assert '<span class="badge failed">Copy missing</span>' in card and ">ok</span>" not in card
+    problem = card[card.index(f'id="copy-problem-{destination_id}"') :]
+    assert f"s3://{s3_bucket}/{key} is gone" in problem[: problem.index("</dd>")]
+    assert f"What to do</dt><dd>{escape(FIX_WORDS[MISSING])}</dd>" in card  # the words of the scrub's email to the user
+    actions = page[page.index('id="support-actions"') :]
+    assert "A test does not bring the copy back" in actions and "Clear the error and test again" not in actions

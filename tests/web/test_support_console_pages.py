@@ -60,8 +60,8 @@ def test_an_audit_page_past_the_last_goes_to_the_last_keeping_the_filters(
     assert _where(past) == ("/support/audit", {"target": [str(alice_user)], "page": ["3"]})
     last = admin_client.get(f"/support/audit?target={alice_user}&page=3").get_data(as_text=True)
     assert "No audit rows match" not in last and 'rel="prev"' in last and 'rel="next"' not in last
-    none = admin_client.get("/support/audit?action=nothing&page=2")
-    assert none.status_code == 302 and _where(none) == ("/support/audit", {"action": ["nothing"]})
+    none = admin_client.get("/support/audit?action=credentials.revoke&page=2")  # an action, none recorded yet
+    assert none.status_code == 302 and _where(none) == ("/support/audit", {"action": ["credentials.revoke"]})
 
 
 def test_the_queue_and_audit_pagers_are_the_one_macro(
@@ -112,3 +112,43 @@ def test_a_schedule_is_offered_pause_or_resume_as_it_stands(
         session.add(Schedule(user_id=alice_user, frequency="daily", enabled=enabled, next_run_at=utcnow()))
     forms = _forms(support_client.get(f"/support/users/{alice_user}").get_data(as_text=True))
     assert any(a.endswith(offered) for a in forms) and not any(a.endswith(hidden) for a in forms)
+
+
+def test_an_unknown_queue_kind_says_everything_is_shown_and_names_the_kind_it_likely_meant(
+    app: Flask, db: Database, alice_user: int, support_client: FlaskClient
+) -> None:
+    seed(app, db, alice_user)
+    everything = _text(support_client.get("/support"))
+    page = _text(support_client.get("/support?kind=missed"))
+    assert (
+        "“missed” is not a kind of item, so everything is shown. "
+        "Did you mean Missed scheduled exports (kind=missed_run)?" in page
+    )
+    assert page.count('class="queue-item') == everything.count('class="queue-item') > 1
+    vague = _text(support_client.get("/support?kind=zzz"))
+    assert "“zzz” is not a kind of item, so everything is shown: choose one under “Show”." in vague
+    assert 'id="queue-kind-unknown"' not in _text(support_client.get("/support?kind=missed_run"))
+
+
+def test_an_unknown_audit_action_or_a_range_that_ends_before_it_starts_is_said_not_answered_with_no_rows(
+    db: Database, alice_user: int, admin_client: FlaskClient
+) -> None:
+    with db.session(write=True) as session:
+        alice = session.get(User, alice_user)
+        record(session, STAFF, "schedule.pause", now=utcnow(), target=alice, reason="r")
+    bogus = _text(admin_client.get("/support/audit?action=bogus"))
+    assert "“bogus” is no action Lifeboat records: pick one from the list." in bogus
+    assert "The filters were left out: every row is shown." in bogus and "No audit rows match" not in bogus
+    backwards = _text(admin_client.get("/support/audit?since=2026-12-08&until=2026-12-01"))
+    assert "The range ends (2026-12-01) before it starts (2026-12-08): swap the two days." in backwards
+    assert admin_client.get("/support/audit.csv?since=2026-12-08&until=2026-12-01").status_code == 400
+    # An action Lifeboat records but nobody did yet is a fair question: no rows, no complaint.
+    never = _text(admin_client.get("/support/audit?action=credentials.revoke"))
+    assert "No audit rows match these filters." in never and 'id="audit-filter-problem"' not in never
+    same_day = _text(admin_client.get("/support/audit?since=2026-12-01&until=2026-12-01"))
+    assert 'id="audit-filter-problem"' not in same_day
+
+
+def _text(response: object) -> str:
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    return re.sub(r"\s+", " ", response.get_data(as_text=True))  # type: ignore[attr-defined]

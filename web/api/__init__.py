@@ -18,7 +18,7 @@ from flask_smorest import Api, Blueprint
 from flask_smorest.spec import openapi_cli
 
 from web.api import schemas
-from web.api.blueprint import bp, routing_error
+from web.api.blueprint import bp, document_json_bodies, routing_error
 from web.api.support_blueprint import support_bp
 
 # The commands `Api` adds to `app.cli` (`openapi print|write`): named here so the CLI lists them without an app.
@@ -132,4 +132,5 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(support_bp)
     # A setting-dependent bound the schemas cannot know.
     api.document_later(lambda spec: archive_views.document_limits(spec, app.config))
+    api.document_later(document_json_bodies)  # after every blueprint's paths are written
     app.before_request(routing_error)

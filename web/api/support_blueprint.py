@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from store import User, get_session
 from store.staff import STAFF_ROLES
-from web.api.blueprint import bearer_user_id, fail, http_error, unexpected_error
+from web.api.blueprint import bearer_user_id, check_body, fail, http_error, unexpected_error
 
 support_bp = Blueprint(
     "support_api",
@@ -45,6 +45,7 @@ def authenticate_staff() -> None:
     if user.role not in STAFF_ROLES:
         fail(403, "staff_only", "This part of the API is for support staff; use /api/v1 for your own data.")
     g.staff_user_id = found
+    check_body()
 
 
 @support_bp.errorhandler(HTTPException)

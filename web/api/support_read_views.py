@@ -14,7 +14,7 @@ from typing import Any
 from marshmallow import RAISE
 
 from errors import InvalidInput
-from jobs.audit_search import audit_count, audit_page, parse_filter
+from jobs.audit_search import audit_count, audit_page, known_actions, parse_filter
 from jobs.delivery_places import delivered_places
 from jobs.support_lookup import find_users, next_run_at
 from jobs.support_queue import KINDS, queue
@@ -126,7 +126,7 @@ def audit(args: dict[str, Any]) -> dict[str, Any]:
     if staff_user().role != "admin":
         fail(403, "admin_only", "The audit log is for admins; ask an admin to look it up.")
     try:
-        filters = parse_filter(args)
+        filters = parse_filter(args, known_actions(get_session()))
     except InvalidInput as exc:
         fail(400, "invalid_filter", str(exc).splitlines()[0], exc.problems)
     offset = int(args.get("cursor") or 0)
