@@ -82,8 +82,9 @@ PYTEST_PARALLEL ?= -n auto --dist loadgroup
 # 13 s of CPU per worker without the cache, 6 s with it). __pycache__/ is in .gitignore.
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
+# --durations: the whole suite has an 8-minute budget; the slowest tests, named at the end of each run, are where to look.
 test: typecheck system-deps
-	$(PYTEST) -q -p no:cacheprovider $(PYTEST_PARALLEL)
+	$(PYTEST) -q -p no:cacheprovider $(PYTEST_PARALLEL) --durations=30
 
 test-fast: $(TEST_STAMP) system-deps
 	$(PYTEST) -q $(PYTEST_PARALLEL) -m "not server and not scale and not slow and not browser"
