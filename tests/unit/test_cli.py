@@ -313,11 +313,7 @@ def test_a_copy_that_cannot_be_written_fails_the_run_and_says_where_the_archive_
 ) -> None:
     """The archive is made and kept; the copy into --out was the point, so History must not say delivered."""
     runner.invoke(args=["import-account", "tests/data/alice.json"])
-
-    def full(*_args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
+    _disk_full_for_copies(monkeypatch)
     out = tmp_path / "out"
     result = runner.invoke(args=["export", "alice@example.com", "--out", str(out)])
     assert result.exit_code == 1
@@ -346,11 +342,7 @@ def test_with_deliver_a_copy_that_cannot_be_written_says_where_the_archive_is_ke
 ) -> None:
     """The run delivered (or not) on its own: its state stays; the one line says what happened to the copy."""
     runner.invoke(args=["import-account", "tests/data/alice.json"])
-
-    def full(*_args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
+    _disk_full_for_copies(monkeypatch)
     out = tmp_path / "out"
     result = runner.invoke(args=["export", "alice@example.com", "--deliver", "--out", str(out)])
     assert result.exit_code == 1
@@ -580,3 +572,12 @@ def test_a_next_run_on_utc_plus_0_outside_utc_says_it_is_the_same_in_utc() -> No
     assert next_run_text(winter, "Etc/UTC") == "2026-12-07 04:02 Etc/UTC"
     summer = dt.datetime(2026, 7, 7, 3, 2, tzinfo=dt.UTC)
     assert next_run_text(summer, "Europe/London") == "2026-07-07 04:02 Europe/London (2026-07-07 03:02 UTC)"
+
+
+def _disk_full_for_copies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy into --out fails as on a full disk (the archive itself is written elsewhere)."""
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("jobs.commands.shutil.copyfileobj", full)
