@@ -115,6 +115,55 @@ def stream_vcards(chunks: Iterable[bytes], *, unread: Unread | None = None) -> I
             yield contact
 
 
+def read_card(data: bytes) -> Contact | None:
+    """One card as our writer lays it out (its bytes, CRLF lines) read straight from them, or None.
+
+    Why: the fidelity drill reads every card of a first export back, and cutting
+    them out of a stream (`_card_texts`: decoding piece by piece, numbering lines
+    for messages, watching for BEGIN and END in any form) was about half of
+    reading a card without a photo. A card alone with no folded line is one
+    block: split it at its CRLFs and give its properties, cut as `_cards_of`
+    cuts them, to `_contact`. None for a folded card (a photo's lines: the
+    stream's unfolding is no slower than joining them here, and checking the
+    line ends of 30 KB costs more), bytes that are not UTF-8, a lone CR or LF, a blank line, a first or last line
+    that is not BEGIN:VCARD or END:VCARD, a BEGIN or END between them, a head
+    `_cards_of` parses with its line (a quote) or vobject refuses, and a card
+    `_contact` refuses: the caller reads those as a stream, which says what is
+    wrong (`exporters.archive.drill_memo.cards_read_back`). Messages are all
+    that line numbers change, and no card read here has one.
+    tests/formats/test_vcard_lean.py holds it equal to the stream, card by card.
+    """
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return None
+    if "\r\n " in text or "\r\n\t" in text:  # folded (a photo): the stream's unfolding is as fast
+        return None
+    lines = text.split("\r\n")
+    if lines.pop() or "" in lines or text.count("\r") != len(lines) or text.count("\n") != len(lines):
+        return None
+    if len(lines) < 2 or lines[0] != "BEGIN:VCARD" or lines[-1] != "END:VCARD":
+        return None
+    properties: list[_Property] = []
+    heads = _HEADS
+    for line in lines[1:-1]:
+        colon = line.find(":")
+        if colon <= 0:
+            return None
+        head = line[:colon]
+        known = heads.get(head)
+        if known is None and ('"' in head or (known := _head(head)) is None):
+            return None
+        name, params, group = known
+        if name == "BEGIN" or name == "END":
+            return None
+        properties.append(_new_property(_Property, (name, params, line[colon + 1 :], group, head)))
+    try:
+        return _contact(properties)
+    except InvalidInput:
+        return None
+
+
 def extra_losses(properties: Iterable[_Property]) -> list[str]:
     """What `Contact.extra` (one value by name) cannot keep of a card's other properties, in card order.
 

@@ -201,6 +201,14 @@ _ODD_LINES = [
     "DTSTART;TZID=Europe/Berlin:20260105T090000Z",
     "DTSTART;VALUE=PERIOD:20260105T090000Z/PT1H",
     "DTSTART:20261305T090000",  # month 13
+    "DTSTART:20260105T240000",  # hour 24
+    "DTSTART:20260105T235960",  # a leap second
+    "DTEND:20260229T090000",  # no 29 February in 2026
+    "DTSTART:20260105t090000",
+    "DTSTART:20260105T090000z",
+    "DTSTART:２0260105T090000",  # a full-width digit
+    "DTSTART;VALUE=DATE:2026010５",
+    "DTEND;TZID=Europe/Berlin:20260105T100000Z",
     "DTSTART:2026-01-05",
     "DTSTART;TZID=Nowhere/Special:20260105T090000",
     "dtstart;tzid=Europe/Berlin:20260105T090000",
@@ -335,3 +343,68 @@ def test_an_edited_override_is_read_alone_as_the_stream_reads_it_or_left_to_it(l
     assert _OVERRIDE_AT in text
     edited = text.replace(_OVERRIDE_AT, odd + _OVERRIDE_AT if before else _OVERRIDE_AT + odd)
     assert_groups_read_as_the_stream_reads_them(edited.encode())
+
+
+_DIGITS = st.text("0123456789", min_size=1, max_size=2)
+
+
+@SOME
+@given(
+    parts=st.lists(
+        st.sampled_from(
+            [
+                "2026",
+                "0000",
+                "9999",
+                "01",
+                "12",
+                "13",
+                "00",
+                "29",
+                "31",
+                "32",
+                "23",
+                "24",
+                "59",
+                "60",
+                "T",
+                "t",
+                "Z",
+                "z",
+                "２",
+                "-",
+                ":",
+                ".",
+            ]
+        )
+        | _DIGITS,
+        max_size=9,
+    ),
+    tzid=st.sampled_from([None, "Europe/Berlin"]),
+)
+def test_a_date_time_read_the_quick_way_is_what_the_regular_expression_reads(
+    parts: list[str], tzid: str | None
+) -> None:
+    """`lean._value_read` (the ISO 8601 parser for our writer's shapes) accepts and refuses what `_value` does."""
+    text = "".join(parts)
+
+    def read(value: Callable[[str, str | None], Any]) -> Any:
+        try:
+            found = value(text, tzid)
+        except lean.Refused:
+            return "refused"
+        return (found, type(found), getattr(found, "tzinfo", None))
+
+    assert read(lean._value_read) == read(lean._value.__wrapped__)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [b"\n", b"\r", b"\r\n", b"\r\n ", b"\r\n\t", b"X-A:lone\nLF", b"X-A:lone\rCR", b" folded"],
+    ids=["lone-LF", "lone-CR", "blank-line", "fold-space", "fold-tab", "LF-inside", "CR-inside", "continued"],
+)
+def test_a_group_with_odd_line_ends_is_read_alone_as_the_stream_reads_it_or_left_to_it(edit: bytes) -> None:
+    data = export(Calendar(CalendarInfo("Edited"), (_EVENT, replace(_EVENT, uid="next"))))
+    for where in (b"SUMMARY:Stand-up\r\n", b"END:VEVENT\r\n"):
+        assert_groups_read_as_the_stream_reads_them(data.replace(where, where + edit + b"\r\n", 1))
+        assert_groups_read_as_the_stream_reads_them(data.replace(where, where[:-2] + edit + b"\r\n", 1))

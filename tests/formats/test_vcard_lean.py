@@ -270,3 +270,54 @@ def test_more_heads_than_are_remembered_read_the_same(monkeypatch: pytest.Monkey
     for new, old in both(data, [100] * 20):
         assert new == old
     assert len(reader._HEADS) <= 3
+
+
+# --- one card straight from its bytes (`reader.read_card`, what the fidelity drill reads each card with) ---
+
+
+def assert_read_alone_as_the_stream_reads_it(data: bytes) -> Contact | None:
+    """`read_card` of any bytes is None, or the one contact the stream reads from them with no refusal."""
+    alone = reader.read_card(data)
+    if alone is not None:
+        assert outcome(lambda: reader.stream_vcards([data])) == ([alone], None)
+        assert outcome(lambda: oracle.stream_vcards([data])) == ([alone], None)
+    return alone
+
+
+@SOME
+@given(card=contacts(), version=st.sampled_from(VERSIONS))
+def test_a_card_our_writer_writes_is_read_straight_from_its_bytes_unless_folded(card: Contact, version: str) -> None:
+    data = contact_to_vcard(card, version)
+    alone = assert_read_alone_as_the_stream_reads_it(data)
+    if b"\r\n " not in data:
+        assert alone == card
+
+
+@SOME
+@given(data=odd_address_books())
+def test_odd_bytes_are_read_straight_as_the_stream_reads_them_or_left_to_it(data: bytes) -> None:
+    assert_read_alone_as_the_stream_reads_it(data)
+
+
+@SOME
+@given(
+    lines=st.lists(st.sampled_from([*ODD_LINES, "BEGIN:VCARD", "END:VCARD", "begin:vcard", "END:VCARDX"]), max_size=3)
+    | st.lists(st.text(max_size=40), max_size=2),
+    version=st.sampled_from(VERSIONS),
+    ending=st.sampled_from(["\r\n", "\n", "\r", "\r\n\r\n", "\r\n \r\n"]),
+)
+def test_a_card_with_odd_lines_is_read_straight_as_the_stream_reads_it_or_left_to_it(
+    lines: list[str], version: str, ending: str
+) -> None:
+    card = contact_to_vcard(Contact(uid="u", formatted_name="Ann", emails=()), version)
+    odd = "".join(line + ending for line in lines).encode("utf-8", "surrogatepass")
+    assert_read_alone_as_the_stream_reads_it(card.replace(b"END:VCARD", odd + b"END:VCARD"))
+    assert_read_alone_as_the_stream_reads_it(card.replace(b"VERSION", odd + b"VERSION"))
+    assert_read_alone_as_the_stream_reads_it(card + odd)
+
+
+def test_alices_cards_are_each_read_straight_as_the_stream_reads_them() -> None:
+    account = account_from_dict(json.loads(ALICE.read_text("utf-8")))
+    for version in VERSIONS:
+        straight = [assert_read_alone_as_the_stream_reads_it(contact_to_vcard(c, version)) for c in account.contacts]
+        assert [c for c in straight if c is not None], "none of alice's cards was read straight from its bytes"
