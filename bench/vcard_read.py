@@ -7,7 +7,11 @@ This times the reader alone on the address book `account.sample.HEAVY` gives
 writes it (`contact_to_vcard`, `--version`), in two shapes:
 
 - file: the whole .vcf in 64 KiB pieces, as a zip member is decompressed;
-- cards: one piece per card, as the drill's memo path hands them over.
+- cards: one piece per card, as the drill's memo path hands them over;
+- drill: the cards as the drill reads them now (`drill_memo.cards_read_back`):
+  each straight from its bytes (`read_card`), a card it leaves read alone as a
+  stream; a reader without `read_card` reads each batch of 1,000 as one stream,
+  as the drill did before 2026-12-08.
 
 Each `--code DIR` contributes its `exporters/vcard/reader.py`, loaded under a
 name of its own into this one process (everything it imports comes from this
@@ -32,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -73,6 +78,25 @@ def cpu(stream: Callable[[Iterable[bytes]], Iterable[object]], pieces: Iterable[
     return time.process_time() - start
 
 
+def drilled(reader: ModuleType) -> Callable[[Iterable[bytes]], Iterable[object]]:
+    """How the drill reads the cards with `reader` (see "drill" above)."""
+    if not hasattr(reader, "read_card"):
+
+        def batches(cards: Iterable[bytes]) -> Iterator[object]:
+            listed = list(cards)
+            for at in range(0, len(listed), 1000):
+                yield from reader.stream_vcards(listed[at : at + 1000])
+
+        return batches
+
+    def each(cards: Iterable[bytes]) -> Iterator[object]:
+        for card in cards:
+            found = reader.read_card(card)
+            yield found if found is not None else next(iter(reader.stream_vcards([card])))
+
+    return each
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--code", type=Path, action="append", required=True, help="a checkout (give two)")
@@ -83,10 +107,18 @@ def main() -> None:
     readers = [reader_of(code.resolve(), i) for i, code in enumerate(args.code)]
     cards = heavy_cards(args.scale, args.version)
     data = b"".join(cards)
-    shapes: dict[str, Callable[[], Iterable[bytes]]] = {"file": lambda: pieces(data), "cards": lambda: cards}
+    shapes: dict[str, Callable[[], Iterable[bytes]]] = {
+        "file": lambda: pieces(data),
+        "cards": lambda: cards,
+        "drill": lambda: cards,
+    }
+
+    def reading(name: str, reader: ModuleType) -> Callable[[Iterable[bytes]], Iterable[Any]]:
+        return drilled(reader) if name == "drill" else reader.stream_vcards
+
     print(f"{len(cards)} cards, {len(data) / 1e6:.1f} MB, vCard {args.version}")
     for name, shape in shapes.items():
-        results = [[(c.uid, c) for c in r.stream_vcards(shape())] for r in readers]
+        results = [[(c.uid, c) for c in reading(name, r)(shape())] for r in readers]
         assert all(result == results[0] for result in results), f"the readers differ ({name})"
     times: dict[str, list[list[float]]] = {name: [[] for _ in readers] for name in shapes}
     for round_ in range(args.rounds):
@@ -95,7 +127,7 @@ def main() -> None:
             order.reverse()
         for name, shape in shapes.items():
             for i in order:
-                times[name][i].append(cpu(readers[i].stream_vcards, shape()))
+                times[name][i].append(cpu(reading(name, readers[i]), shape()))
     for name in shapes:
         per = times[name]
         print(f"{name}:")
