@@ -539,9 +539,9 @@ def cards_read_back(cards: list[bytes]) -> Iterator[Contact | UnreadableCard]:
     card's message was always the one it gets alone. Why one at a time rather than a
     list: a caller that compares each contact as it comes lets it die young (a list of
     1,000 read-back contacts was promoted and brought on full collections). Why not the
-    batch as one stream any more: 1x HEAVY's 10,000 cards took 0.59 s CPU that way,
-    against 0.49 s each straight from its bytes (the 999 folded photo cards read alone),
-    1.20x (1.19-1.28) in 5 interleaved rounds: `bench/vcard_read.py`'s "drill".
+    batch as one stream any more: 1x HEAVY's 10,000 cards took 0.57 s CPU that way,
+    against 0.44 s each straight from its bytes, 1.31x (1.24-1.33) in 5 interleaved
+    rounds: `bench/vcard_read.py`'s "drill".
     """
     for card in cards:
         found = read_card(card)

@@ -121,11 +121,10 @@ def read_card(data: bytes) -> Contact | None:
     Why: the fidelity drill reads every card of a first export back, and cutting
     them out of a stream (`_card_texts`: decoding piece by piece, numbering lines
     for messages, watching for BEGIN and END in any form) was about half of
-    reading a card without a photo. A card alone with no folded line is one
-    block: split it at its CRLFs and give its properties, cut as `_cards_of`
-    cuts them, to `_contact`. None for a folded card (a photo's lines: the
-    stream's unfolding is no slower than joining them here, and checking the
-    line ends of 30 KB costs more), bytes that are not UTF-8, a lone CR or LF, a blank line, a first or last line
+    reading a card. A card alone is one block: unfold it as vobject does (a line
+    end and one space or tab go), split it at its CRLFs and give its properties,
+    cut as `_cards_of` cuts them, to `_contact`. None for bytes that are not
+    UTF-8, a lone CR or LF, a blank line, a first or last line
     that is not BEGIN:VCARD or END:VCARD, a BEGIN or END between them, a head
     `_cards_of` parses with its line (a quote) or vobject refuses, and a card
     `_contact` refuses: the caller reads those as a stream, which says what is
@@ -137,10 +136,17 @@ def read_card(data: bytes) -> Contact | None:
         text = data.decode()
     except UnicodeDecodeError:
         return None
-    if "\r\n " in text or "\r\n\t" in text:  # folded (a photo): the stream's unfolding is as fast
-        return None
+    if "\r\n " in text:  # folded (a photo, a long note): joined as vobject joins them, a line end and a space
+        text = text.replace("\r\n ", "")
+    if "\r\n\t" in text:  # ... or a tab; with no lone CR or LF (below), in this order is the same
+        text = text.replace("\r\n\t", "")
     lines = text.split("\r\n")
-    if lines.pop() or "" in lines or text.count("\r") != len(lines) or text.count("\n") != len(lines):
+    if lines.pop() or "" in lines:
+        return None
+    joined = "".join(
+        lines
+    )  # a CR or LF left in a line is not part of a CRLF: searched, not counted (3x faster on a photo)
+    if "\r" in joined or "\n" in joined:
         return None
     if len(lines) < 2 or lines[0] != "BEGIN:VCARD" or lines[-1] != "END:VCARD":
         return None
