@@ -408,3 +408,31 @@ def test_a_group_with_odd_line_ends_is_read_alone_as_the_stream_reads_it_or_left
     for where in (b"SUMMARY:Stand-up\r\n", b"END:VEVENT\r\n"):
         assert_groups_read_as_the_stream_reads_them(data.replace(where, where + edit + b"\r\n", 1))
         assert_groups_read_as_the_stream_reads_them(data.replace(where, where[:-2] + edit + b"\r\n", 1))
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    ["TRIGGER;VALUE=DATE-TIME:20260105T080000Z", "TRIGGER;RELATED=END:-PT15M", "TRIGGER:-PT15M", "TRIGGER:P1W"],
+    ids=["absolute", "related-end", "before-start", "after-start"],
+)
+def test_one_alarm_block_on_events_of_other_times_is_read_for_each_as_the_stream_reads_it(trigger: str) -> None:
+    """An alarm remembered by its lines (`quick._FIXED_ALARMS`) is only one whose trigger is not read against
+    the event's start or end: the same block on events of other starts and lengths reads as the stream reads it."""
+    events = tuple(
+        replace(
+            _EVENT,
+            uid=f"alarmed-{n}",
+            start=When(datetime=dt.datetime(2026, 1, 5 + n, 9, 0), tz="Europe/Berlin"),
+            end=When(datetime=dt.datetime(2026, 1, 5 + n, 10 + n, 0), tz="Europe/Berlin"),
+        )
+        for n in range(3)
+    )
+    block = f"BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Soon\r\n{trigger}\r\nEND:VALARM\r\n"
+    data = export(Calendar(CalendarInfo("Alarms"), events)).replace(
+        b"END:VEVENT\r\n", block.encode() + b"END:VEVENT\r\n"
+    )
+    for _ in range(2):  # the second time from what the first remembered
+        read = assert_groups_read_as_the_stream_reads_them(data)
+        assert len(read) == 3 and all(event is not None and len(event.alarms) == 1 for event in read)
+        triggers = {event.alarms[0].trigger for event in read if event is not None}
+        assert len(triggers) == (1 if trigger in ("TRIGGER:-PT15M", "TRIGGER:P1W") else 3)
