@@ -436,3 +436,15 @@ def test_one_alarm_block_on_events_of_other_times_is_read_for_each_as_the_stream
         assert len(read) == 3 and all(event is not None and len(event.alarms) == 1 for event in read)
         triggers = {event.alarms[0].trigger for event in read if event is not None}
         assert len(triggers) == (1 if trigger in ("TRIGGER:-PT15M", "TRIGGER:P1W") else 3)
+
+
+def test_an_override_with_an_alarm_leaves_the_next_series_alarm_read_in_one_pass() -> None:
+    """What an override read in one pass leaves in `quick._LINES` never sends a later series the long way."""
+    moved = Override(recurrence_id=When(datetime=dt.datetime(2026, 1, 6, 9, 0), tz="Europe/Berlin"), summary="m")
+    block = b"BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Soon\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n"
+    data = export(Calendar(CalendarInfo("Alarms"), (replace(_EVENT, overrides=(moved,)), replace(_EVENT, uid="next"))))
+    with_alarms = data.replace(b"END:VEVENT\r\n", block + b"END:VEVENT\r\n")  # the override's too
+    quick._LINES.clear()
+    read = assert_groups_read_as_the_stream_reads_them(with_alarms)
+    assert [event is not None and len(event.alarms) for event in read] == [1, 1]
+    assert read[0] is not None and len(read[0].overrides) == 1
