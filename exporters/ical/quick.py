@@ -149,7 +149,7 @@ def read_block(data: bytes) -> Event | None:
     0.52 s instead of 0.82 s CPU, median of 5 interleaved, load ~5). It is the
     event the stream gives after the calendar's header: `quick_event` reads no
     header (only zone names it knows, never a file's VTIMEZONE). None for bytes
-    that are not UTF-8, a lone CR, a blank line, more than one VEVENT or
+    that are not UTF-8, a lone CR or LF, a blank line, more than one VEVENT or
     anything `quick_event` leaves to the long way; the caller reads those as a
     stream, which says what is wrong.
     """
