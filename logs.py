@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -61,15 +62,24 @@ def _configured(logger: logging.Logger) -> bool:
     return any(isinstance(h.formatter, JsonFormatter | PlainFormatter) for h in logger.handlers)
 
 
-def configure(level: str = "INFO") -> None:
-    """Log Lifeboat's records as JSON lines on stderr (once; tests keep pytest's handlers)."""
+def _write_to_stderr(
+    formatter: logging.Formatter, level: str | int, *filters: Callable[[logging.LogRecord], bool]
+) -> None:
+    """Write Lifeboat's records on stderr with `formatter`, unless someone already chose how (`_configured`)."""
     logger = logging.getLogger("lifeboat")
     if _configured(logger):
         return
     handler = _Stderr()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter)
+    for keep in filters:
+        handler.addFilter(keep)
     logger.addHandler(handler)
     logger.setLevel(level)
+
+
+def configure(level: str = "INFO") -> None:
+    """Log Lifeboat's records as JSON lines on stderr (once; tests keep pytest's handlers)."""
+    _write_to_stderr(JsonFormatter(), level)
 
 
 def configure_for_people() -> None:
@@ -78,14 +88,8 @@ def configure_for_people() -> None:
     Records below WARNING are not written (the command's own output says what it did), but for
     the settings' own notices: a key generated into a new instance folder must be backed up.
     """
-    logger = logging.getLogger("lifeboat")
-    if _configured(logger):
-        return
-    handler = _Stderr()
-    handler.setFormatter(PlainFormatter())
-    handler.addFilter(_for_people)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)  # as `configure` would: the filter chooses what a person sees
+    # INFO, as `configure` would: the filter chooses what a person sees.
+    _write_to_stderr(PlainFormatter(), logging.INFO, _for_people)
 
 
 def switch_to_json(level: str = "INFO") -> None:

@@ -425,7 +425,7 @@ VERIFY_AGAIN = "check the archive"
     is_flag=True,
     help="NOT OK unless the archive carries a valid signature by a key of the key set.",
 )
-@stopped_says(VERIFY_AGAIN)
+@stopped_says(VERIFY_AGAIN)  # it writes no archive file: nothing to remove, nothing half-done
 @instance_if_any  # checking a file creates no instance: the service's keys and memo only if there is one
 def verify_command(
     archive: Path,
@@ -448,21 +448,6 @@ def verify_command(
     Where there is no instance folder nothing is created: the signature is
     checked with --keys only, and nothing is remembered.
     """
-    try:
-        _verify(archive, processes, fresh, keys_file, expect, require_signature)
-    except Stopped as exc:
-        exc.again = VERIFY_AGAIN  # it writes no archive file: nothing to remove, nothing half-done
-        raise
-
-
-def _verify(
-    archive: Path,
-    processes: int | None,
-    fresh: bool,
-    keys_file: Path | None,
-    expect: str | None,
-    require_signature: bool,
-) -> None:
     keys = _verify_keys(keys_file)
     instance = has_app_context()
     # First: a receipt's archive SHA-256 is the decrypted file's, so it would not match.

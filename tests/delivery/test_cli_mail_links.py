@@ -7,6 +7,8 @@ service ran on port 5077, and nothing told the operator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
@@ -36,23 +38,26 @@ def mailing_app(bucket_app: Flask, smtp_server: SmtpServer, monkeypatch: pytest.
     return bucket_app
 
 
-def _scrub_a_changed_copy(app: Flask, alice: Account, moto: MotoS3, bucket: str, runner: FlaskCliRunner) -> str:
-    _, _, key = delivered(app, alice, moto, bucket)
-    moto.client().put_object(Bucket=bucket, Key=key, Body=b"corrupted")
-    result = runner.invoke(args=["scrub", "alice@example.com"])
-    assert result.exit_code == 1 and "CHANGED" in result.stdout, result.output
-    return result.stderr
+@pytest.fixture
+def scrub_a_changed_copy(
+    mailing_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, runner: FlaskCliRunner
+) -> Callable[[], str]:
+    """Deliver alice's archive, change the copy, and run `lifeboat scrub`, which mails an alert: its stderr."""
+
+    def scrub() -> str:
+        _, _, key = delivered(mailing_app, alice, moto_server, s3_bucket)
+        moto_server.client().put_object(Bucket=s3_bucket, Key=key, Body=b"corrupted")
+        result = runner.invoke(args=["scrub", "alice@example.com"])
+        assert result.exit_code == 1 and "CHANGED" in result.stdout, result.output
+        return result.stderr
+
+    return scrub
 
 
 def test_scrub_that_mails_an_alert_warns_once_that_its_links_use_the_default_address(
-    mailing_app: Flask,
-    alice: Account,
-    moto_server: MotoS3,
-    s3_bucket: str,
-    runner: FlaskCliRunner,
-    smtp_server: SmtpServer,
+    scrub_a_changed_copy: Callable[[], str], smtp_server: SmtpServer
 ) -> None:
-    stderr = _scrub_a_changed_copy(mailing_app, alice, moto_server, s3_bucket, runner)
+    stderr = scrub_a_changed_copy()
 
     assert [line for line in stderr.splitlines() if line.startswith("Note:")] == [NOTE]
     (alert,) = (m.message() for m in smtp_server.received if "changed" in str(m.message()["Subject"]))
@@ -60,17 +65,12 @@ def test_scrub_that_mails_an_alert_warns_once_that_its_links_use_the_default_add
 
 
 def test_scrub_says_nothing_of_the_address_when_base_url_is_set(
-    mailing_app: Flask,
-    alice: Account,
-    moto_server: MotoS3,
-    s3_bucket: str,
-    runner: FlaskCliRunner,
-    smtp_server: SmtpServer,
+    mailing_app: Flask, scrub_a_changed_copy: Callable[[], str], smtp_server: SmtpServer
 ) -> None:
     mailing_app.config["BASE_URL"] = "https://lifeboat.example.org"
     jobs.init_app(mailing_app)
 
-    stderr = _scrub_a_changed_copy(mailing_app, alice, moto_server, s3_bucket, runner)
+    stderr = scrub_a_changed_copy()
 
     assert "Note:" not in stderr
     assert any("https://lifeboat.example.org/" in m.message().get_content() for m in smtp_server.received)

@@ -589,6 +589,12 @@ def test_a_writer_broken_on_a_first_export_is_named_as_the_read_back_drill_names
     assert sorted(as_written.drill.lines()) == sorted(read_whole.drill.lines())
 
 
+def assert_every_member_read_back(result: ExportResult, account: Account, read_back: list[str]) -> None:
+    """The drill compared every item and found no difference, by reading each member back from the archive."""
+    assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(account), 0)
+    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"], "notes"]
+
+
 def test_a_member_whose_bytes_are_not_what_was_drilled_is_read_back_from_the_archive(
     export: Callable[..., ExportResult],
     alice: Account,
@@ -619,9 +625,7 @@ def test_a_member_whose_bytes_are_not_what_was_drilled_is_read_back_from_the_arc
     monkeypatch.setattr(written.WrittenDrill, "done", misremembered)
     monkeypatch.setattr(written.CardsWatch, "drilled", other_book)
     monkeypatch.setattr(written.NotesWatch, "drilled", other_attachment)
-    result = export(alice, cache_dir=tmp_path / "cache")
-    assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
-    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"], "notes"]
+    assert_every_member_read_back(export(alice, cache_dir=tmp_path / "cache"), alice, read_back)
 
 
 def test_a_calendar_with_no_event_is_read_back_and_the_others_taken_as_drilled_when_written(
@@ -643,21 +647,13 @@ def test_a_written_drill_that_fails_itself_leaves_the_export_and_the_read_back_d
 ) -> None:
     import exporters.archive.drill_written as written
 
-    def failing(_data: bytes) -> None:
-        raise RuntimeError("a bug of ours")
-
-    def failing_cards(_cards: Any) -> None:
-        raise RuntimeError("a bug of ours")
-
-    def failing_note(*_args: Any) -> None:
+    def failing(*_args: Any) -> None:
         raise RuntimeError("a bug of ours")
 
     monkeypatch.setattr(written, "read_block", failing)
-    monkeypatch.setattr(written, "cards_read_back", failing_cards)
-    monkeypatch.setattr(written, "read_note", failing_note)
-    result = export(alice, cache_dir=tmp_path / "cache")
-    assert result.drill is not None and (result.drill.items, result.drill.differences) == (_items(alice), 0)
-    assert read_back == ["contacts", *result.info.manifest.meta["layout"]["calendars"], "notes"]
+    monkeypatch.setattr(written, "cards_read_back", failing)
+    monkeypatch.setattr(written, "read_note", failing)
+    assert_every_member_read_back(export(alice, cache_dir=tmp_path / "cache"), alice, read_back)
 
 
 def test_a_split_exports_calendars_are_drilled_as_written_in_its_second_process(

@@ -29,6 +29,9 @@ from store.archive_files import remove_abandoned_partials
 from store.base import utcnow
 
 PartialWriter = Callable[[Path], tuple[subprocess.Popen[str], Path]]
+each_stop_signal = pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name
+)
 
 
 class Escaped(Exception):
@@ -55,11 +58,18 @@ def signals_caught() -> Iterator[None]:
         signal.signal(number, handler)
 
 
+@pytest.fixture
+def alice_archive(runner: FlaskCliRunner, alice_id: int, tmp_path: Path) -> str:
+    """Alice's archive, exported into `tmp_path`: what the verify tests stop `verify` on."""
+    exported = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path)])
+    return exported.output.splitlines()[0]
+
+
 def dot_files(*folders: Path) -> list[Path]:
     return [path for folder in folders for path in folder.rglob(".*") if path.is_file()]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
+@each_stop_signal
 @pytest.mark.parametrize("phase", ["archive", "copy"])
 def test_an_export_stopped_by_a_signal_removes_its_partial_file_and_says_so_in_one_line(
     runner: FlaskCliRunner,
@@ -110,17 +120,15 @@ def test_an_export_stopped_by_a_signal_removes_its_partial_file_and_says_so_in_o
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the test's handler is back
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
+@each_stop_signal
 def test_a_verify_stopped_by_a_signal_says_it_changed_nothing_rather_than_that_files_were_removed(
     runner: FlaskCliRunner,
-    alice_id: int,
+    alice_archive: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     signals_caught: None,
     signum: int,
 ) -> None:
-    exported = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path)])
-    archive = exported.output.splitlines()[0]
     import jobs.commands
 
     real = jobs.commands.check_archive
@@ -131,7 +139,7 @@ def test_a_verify_stopped_by_a_signal_says_it_changed_nothing_rather_than_that_f
 
     monkeypatch.setattr(jobs.commands, "check_archive", stopped_while_checking)
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = runner.invoke(args=["verify", archive])
+    result = runner.invoke(args=["verify", alice_archive])
     assert result.exit_code == 128 + signum, result.output
     assert result.output == (
         f"Error: Stopped by {signal.Signals(signum).name}; nothing was changed. "
@@ -140,18 +148,16 @@ def test_a_verify_stopped_by_a_signal_says_it_changed_nothing_rather_than_that_f
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: signal.Signals(s).name)
+@each_stop_signal
 def test_a_verify_stopped_while_its_app_loads_already_says_it_changed_nothing(
     runner: FlaskCliRunner,
-    alice_id: int,
+    alice_archive: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     signals_caught: None,
     signum: int,
 ) -> None:
     # `lifeboat verify` loads the app (`with_appcontext`) before its body runs: ~1 s of the trial's window.
-    exported = runner.invoke(args=["export", "alice@example.com", "--out", str(tmp_path)])
-    archive = exported.output.splitlines()[0]
     from flask.cli import ScriptInfo
 
     real = ScriptInfo.load_app
@@ -162,7 +168,7 @@ def test_a_verify_stopped_while_its_app_loads_already_says_it_changed_nothing(
 
     monkeypatch.setattr(ScriptInfo, "load_app", stopped_while_loading)
     monkeypatch.setattr("flask.cli.current_app", None)  # as in a process of its own: no app until it loads
-    result = runner.invoke(args=["verify", archive, "--fresh"])
+    result = runner.invoke(args=["verify", alice_archive, "--fresh"])
     assert result.exit_code == 128 + signum, result.output
     assert result.output == (
         f"Error: Stopped by {signal.Signals(signum).name}; nothing was changed. "

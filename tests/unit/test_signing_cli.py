@@ -34,6 +34,16 @@ def _members(path: Path) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
+def _unsigned(path: Path, target: Path) -> Path:
+    """A copy of the archive at `target` with every member but its signature (manifest.json.sig)."""
+    members = _members(path)
+    del members[SIGNATURE_NAME]
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
 def _rewritten(path: Path, tmp_path: Path, name: str, old: bytes, new: bytes) -> Path:
     """The archive with `name` edited and manifest.json and SHA256SUMS made to agree (the signature kept)."""
     members = _members(path)
@@ -103,12 +113,7 @@ def test_an_unsigned_archive_still_verifies_its_checksums_and_says_it_is_unsigne
     runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     path = _export(runner, tmp_path)
-    members = _members(path)
-    del members[SIGNATURE_NAME]
-    unsigned = tmp_path / "unsigned.zip"
-    with zipfile.ZipFile(unsigned, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    unsigned = _unsigned(path, tmp_path / "unsigned.zip")
     result = runner.invoke(args=["verify", str(unsigned)])
     assert result.exit_code == 0, result.output
     assert "OK" in result.output and "unsigned: " in result.output
@@ -128,12 +133,7 @@ def test_a_consistent_rewrite_with_its_signature_stripped_says_it_cannot_be_prov
     path = _export(runner, tmp_path)
     receipt = hashlib.sha256(path.read_bytes()).hexdigest()
     forged = _rewritten(path, tmp_path, "calendars/Personal.ics", b"Weekly sync", b"Weekly sunc")
-    members = _members(forged)
-    del members[SIGNATURE_NAME]
-    stripped = tmp_path / "stripped.zip"
-    with zipfile.ZipFile(stripped, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    stripped = _unsigned(forged, tmp_path / "stripped.zip")
     lenient = runner.invoke(args=["verify", str(stripped)])
     assert lenient.exit_code == 0, lenient.output
     assert "nothing proves it unaltered" in lenient.output and "--require-signature" in lenient.output

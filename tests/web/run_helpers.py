@@ -11,14 +11,16 @@ import datetime as dt
 from collections.abc import Sequence
 
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from delivery.contract import Delivery, Payload, Receipt
 from errors import DeliveryError
 from jobs import get_context, run_lifecycle
 from jobs.execute import execute_run
-from store import Database, Destination, ExportRun, User
+from store import Database, Destination, ExportRun, RunState, User
 from store.base import utcnow
+from tests.web.conftest import csrf_token
 
 KEY = "lifeboat/2026/12/lifeboat-alice-20261206T100000Z.zip"
 VERSION = "3HL4kqtJlcpXroDTDmJ-rmSpXd3dIbrHY"
@@ -67,6 +69,19 @@ def run_now(app: Flask, db: Database, user_id: int, trigger: str = "manual") -> 
         run, _ = run_lifecycle.request_run(session, user_id, trigger, now=utcnow())
         run_id = run.id
     return run_id, execute_run(get_context(app), run_id, "test-worker")
+
+
+def run_and_delete_its_archive(client: FlaskClient, db: Database, user_id: int) -> str:
+    """A manual run delivered (kept here), then its only archive deleted as the user would: the run's id."""
+    run_id, outcome = run_now(client.application, db, user_id)
+    assert outcome == RunState.DELIVERED
+    with db.session() as session:
+        run = session.get(ExportRun, run_id)
+        assert run is not None and run.archive_id is not None
+        archive_id = run.archive_id
+    token = csrf_token(client, f"/archives/{archive_id}/delete")
+    assert client.post(f"/archives/{archive_id}/delete", data={"csrf_token": token}).status_code == 302
+    return run_id
 
 
 def finished_runs(db: Database, user_id: int, count: int, *, start: dt.datetime) -> list[str]:

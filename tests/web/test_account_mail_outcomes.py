@@ -15,6 +15,7 @@ import threading
 
 import pytest
 from flask import Flask
+from werkzeug.test import TestResponse
 
 from jobs import account_mail
 from jobs.account_mail import Outcome, Result
@@ -41,6 +42,16 @@ def said(html: str) -> str:
 def flashed(html: str) -> str:
     """The flashed messages, as text."""
     return " ".join(m for m in re.findall(r'<p class="flash [a-z]+"[^>]*>([^<]*)</p>', html))
+
+
+def resend_while(app: Flask, mail: SmtpServer, address: str, reply: str) -> TestResponse:
+    """Sign `address` up (its first link arrives), sign in, and ask for the link again while the server says `reply`."""
+    client = app.test_client()
+    sign_up(client, address)
+    wait_for_mail(mail)
+    sign_in(client, address, NEW_PASSWORD)
+    mail.script(reply)
+    return client.post("/confirm/resend", data={"csrf_token": csrf_token(client, "/")}, follow_redirects=True)
 
 
 def test_a_refused_address_at_sign_up_is_said_as_refused_with_the_servers_words(app: Flask, mail: SmtpServer) -> None:
@@ -82,13 +93,7 @@ def test_a_temporary_failure_at_sign_up_says_delayed_and_is_tried_again_until_it
 
 
 def test_the_signed_in_resend_says_the_link_was_refused_not_sent(app: Flask, mail: SmtpServer) -> None:
-    client = app.test_client()
-    sign_up(client, "dave@example.com")
-    wait_for_mail(mail)
-    sign_in(client, "dave@example.com", NEW_PASSWORD)
-    mail.script(REJECT_RCPT)
-
-    response = client.post("/confirm/resend", data={"csrf_token": csrf_token(client, "/")}, follow_redirects=True)
+    response = resend_while(app, mail, "dave@example.com", REJECT_RCPT)
 
     text = flashed(response.get_data(as_text=True))
     assert "We sent a new confirmation link" not in text
@@ -97,13 +102,7 @@ def test_the_signed_in_resend_says_the_link_was_refused_not_sent(app: Flask, mai
 
 
 def test_the_signed_in_resend_says_delayed_and_the_link_arrives_later(app: Flask, mail: SmtpServer) -> None:
-    client = app.test_client()
-    sign_up(client, "erin@example.com")
-    wait_for_mail(mail)
-    sign_in(client, "erin@example.com", NEW_PASSWORD)
-    mail.script(TEMPFAIL_RCPT)
-
-    response = client.post("/confirm/resend", data={"csrf_token": csrf_token(client, "/")}, follow_redirects=True)
+    response = resend_while(app, mail, "erin@example.com", TEMPFAIL_RCPT)
 
     assert "The mail server could not take mail for erin@example.com just now" in flashed(
         response.get_data(as_text=True)

@@ -26,6 +26,7 @@ from tests.web.run_helpers import (
     VERSION,
     ReceiptDelivery,
     finished_runs,
+    run_and_delete_its_archive,
     run_now,
     use_bucket,
 )
@@ -314,14 +315,7 @@ def test_after_its_only_archive_is_deleted_a_kept_here_run_says_archive_deleted_
 ) -> None:
     """A user trial: the overview said "Last export: Kept here" beside "No archives yet", and the run's
     page "Kept here — The archive is kept here only" beside "Archive: None", after the delete."""
-    run_id, outcome = run_now(signed_in.application, db, alice_user)
-    assert outcome == RunState.DELIVERED
-    with db.session() as session:
-        run = session.get(ExportRun, run_id)
-        assert run is not None and run.archive_id is not None
-        archive_id = run.archive_id
-    token = csrf_token(signed_in, f"/archives/{archive_id}/delete")
-    assert signed_in.post(f"/archives/{archive_id}/delete", data={"csrf_token": token}).status_code == 302
+    run_id = run_and_delete_its_archive(signed_in, db, alice_user)
     with db.session() as session:
         run = session.get(ExportRun, run_id)
         user = session.get(User, alice_user)

@@ -20,18 +20,18 @@ from store.base import utcnow
 REFUSED = "The bucket “backups” refused the upload (AccessDenied): check the access keys in Settings → Destinations."
 
 
-def test_the_failing_runs_page_says_an_alert_was_emailed_and_the_mail_holds_none_of_the_users_records(
-    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, alice: Account
-) -> None:
-    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+def refused_daily_run(db: Database, user_id: int, start: dt.datetime, period_key: str, *, timezone: str = "") -> str:
+    """A daily schedule begun at `start`, and its scheduled run two days later that the bucket refused: the run's id."""
     with db.session(write=True) as session:
-        user = session.get(User, alice_user)
+        user = session.get(User, user_id)
         assert user is not None
+        if timezone:
+            user.timezone = timezone
         save_schedule(session, user, ScheduleChange(frequency="daily"), now=start)
         run = ExportRun(
-            user_id=alice_user,
+            user_id=user_id,
             trigger="schedule",
-            period_key="daily:2026-11-03",
+            period_key=period_key,
             state=RunState.FAILED,
             created_at=start + dt.timedelta(days=2),
             finished_at=start + dt.timedelta(days=2, minutes=3),
@@ -39,7 +39,14 @@ def test_the_failing_runs_page_says_an_alert_was_emailed_and_the_mail_holds_none
         )
         session.add(run)
         session.flush()
-        run_id = run.id
+        return run.id
+
+
+def test_the_failing_runs_page_says_an_alert_was_emailed_and_the_mail_holds_none_of_the_users_records(
+    app: Flask, db: Database, signed_in: FlaskClient, alice_user: int, alice: Account
+) -> None:
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    run_id = refused_daily_run(db, alice_user, start, "daily:2026-11-03")
     mails: list[tuple[str, str, str]] = []
     ctx = dataclasses.replace(jobs.get_context(app), send_notice=lambda *mail: mails.append(mail))
     assert [a.number for a in missed_runs.check(ctx, now=start + dt.timedelta(days=3))] == [1]
@@ -59,22 +66,7 @@ def test_the_overview_says_what_the_missed_run_alert_says_while_support_lists_th
 ) -> None:
     now = utcnow()
     start = now - dt.timedelta(days=7)
-    with db.session(write=True) as session:
-        user = session.get(User, alice_user)
-        assert user is not None
-        user.timezone = "UTC"
-        save_schedule(session, user, ScheduleChange(frequency="daily"), now=start)
-        session.add(
-            ExportRun(
-                user_id=alice_user,
-                trigger="schedule",
-                period_key="daily:failed",
-                state=RunState.FAILED,
-                created_at=start + dt.timedelta(days=2),
-                finished_at=start + dt.timedelta(days=2, minutes=3),
-                error=REFUSED,
-            )
-        )
+    refused_daily_run(db, alice_user, start, "daily:failed", timezone="UTC")
     with db.session() as session:
         queued = support_queue.queue(session, now=utcnow(), kinds=("missed_run",)).items
         [overdue] = missed_runs.overdue_users(session, now=utcnow())

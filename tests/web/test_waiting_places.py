@@ -12,9 +12,8 @@ import re
 
 from flask.testing import FlaskClient
 
-from store import Database, Destination, ExportRun, RunState
-from tests.web.conftest import csrf_token
-from tests.web.run_helpers import BUCKET_LABEL, ReceiptDelivery, run_now, use_bucket
+from store import Database, Destination, RunState
+from tests.web.run_helpers import BUCKET_LABEL, ReceiptDelivery, run_and_delete_its_archive, run_now, use_bucket
 
 FRIEND = "email friend@example.net"
 WAITING = f"{FRIEND} — waiting for its owner to confirm"
@@ -77,14 +76,7 @@ def test_a_run_that_delivered_to_a_bucket_also_names_the_waiting_address_it_skip
 def test_after_the_only_archive_is_deleted_the_deliveries_say_it_was_deleted_not_ready_to_download(
     db: Database, signed_in: FlaskClient, alice_user: int
 ) -> None:
-    run_id, outcome = run_now(signed_in.application, db, alice_user)
-    assert outcome == RunState.DELIVERED
-    with db.session() as session:
-        run = session.get(ExportRun, run_id)
-        assert run is not None and run.archive_id is not None
-        archive_id = run.archive_id
-    token = csrf_token(signed_in, f"/archives/{archive_id}/delete")
-    assert signed_in.post(f"/archives/{archive_id}/delete", data={"csrf_token": token}).status_code == 302
+    run_id = run_and_delete_its_archive(signed_in, db, alice_user)
     deliveries = _between(_text(signed_in.get(f"/runs/{run_id}")), 'id="deliveries-title"', "</section>")
     assert "No destination was set, so the archive was kept here only, and was deleted on " in deliveries
     assert "ready to download" not in deliveries
