@@ -10,13 +10,15 @@ in the browser, with no bypass in the application.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 from playwright.sync_api import expect
 
-from store import Database
+from store import Archive, Database, User
 from tests.browser.conftest import PHONE, page_width, screenshot, serious_violations
 from tests.web.conftest import staff_client
 from tests.web.run_helpers import ETAG, KEY, VERSION
@@ -87,3 +89,38 @@ def _staff_session(app: Flask, page, live_server: str, email: str, role: str) ->
     assert cookie is not None
     host = urlsplit(live_server).hostname
     page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "domain": host, "path": "/"}])
+
+
+def test_a_long_address_and_long_archive_names_read_well_on_a_support_phone(
+    app: Flask, db: Database, alice_user: int, page, live_server: str
+) -> None:
+    """A user trial: at 390 px the user's address broke mid-word in the heading, and the re-send drop-down
+    showed only the start of archive names that differ at their end."""
+    address = "alexandra.konstantinopoulou-vanderbilt@archives.a-very-long-domain-name.example.com"
+    with db.session(write=True) as session:
+        session.get(User, alice_user).email = address
+        for day in (1, 2):
+            session.add(
+                Archive(
+                    user_id=alice_user,
+                    filename=f"lifeboat-{address}-2026-12-0{day}T0200Z-with-a-long-tail.zip",
+                    relpath=f"{alice_user}/missing-{day}.zip",
+                    sha256="ab" * 32,
+                    size=2048,
+                    created_at=dt.datetime(2026, 12, day, 2, 0, tzinfo=dt.UTC),
+                )
+            )
+    _staff_session(app, page, live_server, "sam@support.example.com", "support")
+    page.set_viewport_size(PHONE)
+    page.goto(f"/support/users/{alice_user}")
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_contain_text(address)
+    assert "@<wbr>archives." in heading.inner_html()
+    options = page.locator("#support-resend-archive option").all_inner_texts()
+    assert [re.match(r"\w{3} \d{1,2} Dec 2026, 02:00 UTC: lifeboat-", text) is not None for text in options] == [
+        True,
+        True,
+    ], options
+    assert page_width(page) <= PHONE["width"]
+    assert serious_violations(page) == []
+    screenshot(page, "support-user-long-names-phone")
