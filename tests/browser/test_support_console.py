@@ -98,7 +98,7 @@ def test_a_long_address_and_long_archive_names_read_well_on_a_support_phone(
     showed only the start of archive names that differ at their end."""
     address = "alexandra.konstantinopoulou-vanderbilt@archives.a-very-long-domain-name.example.com"
     with db.session(write=True) as session:
-        session.get(User, alice_user).email = address
+        session.get(User, alice_user).email = address  # type: ignore[union-attr]
         for day in (1, 2):
             session.add(
                 Archive(

@@ -10,10 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from jobs.api_tokens import create_token
 from jobs.schedule import ScheduleSpec, upcoming_runs
 from store import Database, Schedule, User, get_db
+from store.access import ApiToken
 from tests.conftest import OpenPGPKeyMaker, UserKey
 from tests.web.conftest import csrf_token
+from web.formatting import local_time
 
 DAILY_BERLIN = {"frequency": "daily", "time_of_day": "03:30", "weekday": "0", "day_of_month": "1"}
 
@@ -292,3 +295,22 @@ def test_the_settings_page_refuses_an_expired_key_and_shows_the_date_and_a_warni
     assert warning[1].count('<code class="command" tabindex="0">gpg --quick-set-expire ') == 2  # one line each
     status, page = post(openpgp_key.public)  # made to never expire
     assert 'id="seal-expiry">The key does not expire.' in page and 'id="seal-warning"' not in page
+
+
+def test_api_tokens_show_their_times_in_the_users_own_zone(
+    signed_in: FlaskClient, db: Database, alice_user: int
+) -> None:
+    """A user trial: the tokens table was the only place on the user's pages with times in UTC."""
+    used = dt.datetime(2026, 12, 8, 2, 0, tzinfo=dt.UTC)
+    with db.session(write=True) as session:
+        create_token(session, alice_user, "backup script", days=30, now=used)
+        token = session.query(ApiToken).filter_by(user_id=alice_user).one()
+        token.last_used_at = used
+        zone = session.get(User, alice_user).timezone  # type: ignore[union-attr]
+        expires = token.expires_at
+    assert zone and zone != "UTC"
+    page = signed_in.get("/settings").get_data(as_text=True)
+    row = re.search(r'<td class="token-name">backup script</td>(.+?)</tr>', page, re.S)
+    assert row is not None
+    assert f">{local_time(used, zone)}</time>" in row[1] and f">{local_time(expires, zone)}</time>" in row[1]
+    assert "UTC" not in row[1]
