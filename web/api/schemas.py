@@ -398,6 +398,15 @@ class ScheduleSchema(Schema):
     weekday = fields.Integer(allow_none=True, required=True, metadata={"description": "0 is Monday."})
     day_of_month = fields.Integer(allow_none=True, required=True)
     next_run_at = fields.DateTime(allow_none=True, required=True)
+    delay_seconds = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "This account's fixed delay after time_of_day (so that not every account starts at "
+            "once); next_run_at includes it.",
+            "example": 120,
+        },
+    )
     paused_reason = fields.String(allow_none=True, required=True)
     description = fields.String(required=True)
 
