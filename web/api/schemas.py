@@ -113,7 +113,11 @@ class DeliveryAttemptSchema(Schema):
     sealed_sha256 = fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "Delivered sealed: the SHA-256 of the encrypted file the destination holds."},
+        metadata={
+            "description": "Delivered sealed: the SHA-256 of the encrypted file the destination holds, and of no "
+            "other copy: each encryption (a download link's too) is new ciphertext. Decrypted, every copy matches "
+            "`archive_sha256`."
+        },
     )
     sealed_size = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Delivered sealed: the encrypted file's size."}
