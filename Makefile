@@ -65,10 +65,12 @@ system-deps:
 		echo "not root: skipping apt-get; install$$missing (e.g. sudo apt-get install$$missing)"; \
 	fi
 
+# `make run PORT=8080` serves on another port (or `lifeboat serve --port N` once installed).
+PORT ?= 5000
 run: $(RUN_STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo
-	$(BIN)/flask --app app serve
+	$(BIN)/flask --app app serve --port $(PORT)
 
 # Hypothesis runs the long "ci" profile when CI is set (see tests/conftest.py), the short "dev" one otherwise.
 # Types first: a type error fails `make test` (and so .ci/run) before the long pytest run starts.

@@ -226,6 +226,10 @@ def serve_command(host: str, port: int, threads: int) -> None:
                 "pre_fork": count_fork,
                 "post_worker_init": worker_ready,
             }
+            # gunicorn 25+ also opens a control socket at one path per OS user (~/.gunicorn/gunicorn.ctl),
+            # shared by every instance that user runs (user trial). Lifeboat uses none of its commands.
+            if "control_socket_disable" in self.cfg.settings:
+                settings["control_socket_disable"] = True
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

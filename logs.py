@@ -111,3 +111,29 @@ def switch_to_json(level: str = "INFO") -> None:
 def _for_people(record: logging.LogRecord) -> bool:
     """Warnings and errors, and what the settings say once (a key generated on first use: back it up)."""
     return record.levelno >= logging.WARNING or (record.name == "lifeboat.config" and record.levelno >= logging.INFO)
+
+
+class _NotLifeboat(logging.Filter):
+    """Leave Lifeboat's own records to the handler `configure` put on the `lifeboat` logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "lifeboat" or record.name.startswith("lifeboat."))
+
+
+def configure_worker(level: str | int = "INFO") -> None:
+    """Log a Celery worker's records, Lifeboat's and Celery's own, once each as JSON lines on stderr.
+
+    Why (user trial): left to itself, a worker put its own plain handler on the root logger,
+    which wrote each Lifeboat record a second time, and redirected stderr into a logger that
+    wrote our JSON line again at WARNING. Celery's `setup_logging` signal calls this instead
+    (`jobs.worker`); with a receiver there, Celery touches neither the root logger nor stderr.
+    """
+    configure(logging.getLevelName(level) if isinstance(level, int) else level)
+    root = logging.getLogger()
+    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+        return
+    handler = _Stderr()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_NotLifeboat())
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -120,6 +120,16 @@ def delay_words(spec: ScheduleSpec) -> str:
     return f"starting {span_words(jitter(spec))} later (this account's fixed delay)"
 
 
+def fixed_delay(row: Schedule) -> dt.timedelta:
+    """How long after the chosen time this account's runs start (the API's `delay_seconds`)."""
+    return jitter(ScheduleSpec.from_row(row))
+
+
+def preview_delay_words(spec: ScheduleSpec) -> str:
+    """Under a preview of next runs: why each is later than the chosen time (user trial 9)."""
+    return f"Each time is {span_words(jitter(spec))} after the chosen time: this account's fixed delay."
+
+
 def own_delay_words(row: Schedule | None) -> str | None:
     """For the settings page: when this account's saved schedule really starts, or None when it is off."""
     if row is None or not row.enabled:

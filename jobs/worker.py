@@ -15,9 +15,11 @@ import socket
 import time
 
 from celery import Celery, Task, shared_task
+from celery.signals import setup_logging
 from flask import Flask
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+import logs
 from jobs import get_context
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
@@ -114,8 +116,15 @@ def worker_celery(flask_app: Flask) -> Celery:
     if "celery" not in flask_app.extensions:
         raise RuntimeError("set LIFEBOAT_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
     _slow_exports_for_tests(flask_app)
+    # A receiver here means Celery leaves logging to us: see `logs.configure_worker`.
+    setup_logging.connect(_log_once, weak=False)
     celery: Celery = flask_app.extensions["celery"]
     return celery
+
+
+def _log_once(loglevel: int | str | None = None, **_: object) -> None:
+    """Celery's `setup_logging` signal: every record once, as a JSON line at its own level."""
+    logs.configure_worker(loglevel or logging.INFO)
 
 
 def _slow_exports_for_tests(flask_app: Flask) -> None:

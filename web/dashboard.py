@@ -17,6 +17,8 @@ from jobs import get_context
 from jobs.copy_checks import copy_checks, current_problems
 from jobs.download_links import archive_kinds
 from jobs.missed_runs import NOT_REACHING, overdue_user, silence_words
+from jobs.schedule import ScheduleSpec
+from jobs.user_schedule import delay_words
 from store import Archive, Destination, ExportRun, Schedule, get_session
 from store.accounts import AccountReader
 from store.base import utcnow
@@ -96,10 +98,14 @@ def index() -> str:
 
 
 def schedule_words(schedule: Schedule | None) -> str:
-    """`Weekly on Monday at 02:00 (Europe/Berlin)`, or "" when there is no schedule on."""
+    """`Weekly on Monday at 02:00 (Europe/Berlin), starting 1 hour 32 minutes later (this account's fixed delay)`.
+
+    "" when there is no schedule on. The delay is said because the next export's time
+    above it is that much later than the chosen time (user trial 9).
+    """
     if schedule is None or not schedule.enabled:
         return ""
-    when = f"at {schedule.time_of_day} ({schedule.timezone})"
+    when = f"at {schedule.time_of_day} ({schedule.timezone}), {delay_words(ScheduleSpec.from_row(schedule))}"
     if schedule.frequency == "daily":
         return f"Daily {when}"
     if schedule.frequency == "weekly":

@@ -44,6 +44,7 @@ from jobs.user_schedule import (
     ScheduleChange,
     find_schedule,
     own_delay_words,
+    preview_delay_words,
     save_schedule,
     spread_words,
     switch_off,
@@ -118,6 +119,7 @@ def _page(user: User, status: int = 200, **overrides: Any) -> Response:
         "schedule_spread": spread_words(),
         "schedule_delay": own_delay_words(find_schedule(get_session(), user)),
         "preview": None,
+        "preview_delay": None,
         "zones": zone_names(),
         "server_vcard": current_app.config["VCARD_VERSION"],
         "tokens": api_tokens.list_tokens(get_session(), user.id),
@@ -167,11 +169,12 @@ def schedule() -> Response:
         for name, message in exc.problems:
             getattr(form, name).errors = [message]
         return _page(user, 400, schedule_form=form)
+    preview: dict[str, Any] = {"preview": _when(runs, spec.timezone), "preview_delay": preview_delay_words(spec)}
     if form.preview.data:
-        return _page(user, schedule_form=form, preview=_when(runs, spec.timezone))
+        return _page(user, schedule_form=form, **preview)
     if user.email_confirmed_at is None:
         flash("Confirm your email address first: scheduled exports start once it is confirmed.", "error")
-        return _page(user, 403, schedule_form=form, preview=_when(runs, spec.timezone))
+        return _page(user, 403, schedule_form=form, **preview)
     with get_db().session(write=True) as session:
         row_user = _user(session)
         save_schedule(session, row_user, change, now=utcnow())

@@ -32,6 +32,7 @@ from exporters.archive.signature import KeyRing
 from jobs.archive_options import ArchiveOptions, key_expiry, save_archive_options, seal_state, stopped_words
 from jobs.commands.base_url import warn_when_mailing
 from jobs.commands.destination import COMMANDS as DESTINATION_COMMANDS
+from jobs.commands.generated_account import COMMANDS as GENERATED_ACCOUNT_COMMANDS
 from jobs.commands.scrub import COMMANDS as SCRUB_COMMANDS
 from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
@@ -821,7 +822,7 @@ _CONTROLS_LISTED = 50  # fields named one by one; past that, counted
 
 COMMANDS.insert(0, import_account_command)
 COMMANDS += DESTINATION_COMMANDS + USER_COMMANDS + SUPPORT_COMMANDS + SCRUB_COMMANDS + SIGNING_KEY_COMMANDS
-COMMANDS += VERSION_COMMANDS
+COMMANDS += VERSION_COMMANDS + GENERATED_ACCOUNT_COMMANDS
 
 
 @click.command("upgrade")

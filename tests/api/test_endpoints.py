@@ -10,6 +10,7 @@ from flask import Flask
 from exporters.archive.counts import counts_line
 from jobs import get_context, run_lifecycle
 from jobs.execute import execute_run
+from jobs.schedule import ScheduleSpec, jitter
 from store import Database, ExportRun, RunState, User
 from store.accounts import AccountReader
 from store.base import utcnow
@@ -143,6 +144,17 @@ def test_schedule_round_trip_and_switch_off(as_alice: Call) -> None:
     assert as_alice("get", "/api/v1/schedule").get_json() == view
     off = as_alice("put", "/api/v1/schedule", json={"enabled": False}).get_json()
     assert off["enabled"] is False and off["next_run_at"] is None
+
+
+def test_the_schedule_gives_the_fixed_delay_that_next_run_at_includes(alice_id: int, as_alice: Call) -> None:
+    # User trial 9: a daily 02:00 schedule's next run at 02:02 had no stated reason.
+    assert as_alice("get", "/api/v1/schedule").get_json()["delay_seconds"] is None  # no schedule yet
+    body = {"frequency": "daily", "time_of_day": "02:00", "timezone": "UTC"}
+    view = as_alice("put", "/api/v1/schedule", json=body).get_json()
+    spec = ScheduleSpec(frequency="daily", time_of_day="02:00", timezone="UTC", user_id=alice_id)
+    assert view["delay_seconds"] == jitter(spec).total_seconds()
+    next_run = dt.datetime.fromisoformat(view["next_run_at"])
+    assert (next_run - next_run.replace(hour=2, minute=0, second=0)).total_seconds() == view["delay_seconds"]
 
 
 def test_an_invalid_schedule_is_422_naming_each_problem(as_alice: Call) -> None:

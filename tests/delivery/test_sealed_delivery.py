@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import html
 import io
 import re
 
@@ -241,3 +242,39 @@ def test_the_archive_page_and_the_api_give_a_sealed_archives_commands_not_resume
         f"/api/v1/archives/{archive.id}/links", headers={"Authorization": f"Bearer {secret}"}
     ).get_json()
     assert (listed["sealed"], listed["sha256sums_url"], listed["parts_url"]) == (True, None, None)
+
+
+def test_a_link_download_never_has_the_receipts_sealed_sha256_and_the_pages_say_only_the_plaintext_one_matches(
+    delivery_app: Flask, alice: Account, moto_server: MotoS3, s3_bucket: str, age_key: UserKey
+) -> None:
+    # User trial 9: a link's download was compared with the receipt's encrypted-file SHA-256 and looked corrupt.
+    run_id = _alice_with(delivery_app, alice, age_key.public, bucket_url=moto_server.url, bucket=s3_bucket, email=False)
+    assert execute_run(get_context(delivery_app), run_id, "w") == RunState.DELIVERED
+    archive, (attempt,) = _delivered(delivery_app, run_id)
+    with get_context(delivery_app).db.session(write=True) as session:
+        link = create_link(session, archive.id, archive.user_id, now=utcnow(), max_age=dt.timedelta(days=1))
+        url = link_url("", delivery_app.config["SECRET_KEY"], link.id)
+    client = delivery_app.test_client()
+    got = client.get(url)
+    assert got.status_code == 200
+    assert hashlib.sha256(got.data).hexdigest() == got.headers["X-Content-SHA256"] != attempt.sealed_sha256
+    stored = moto_server.client().get_object(Bucket=s3_bucket, Key=attempt.object_key)["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == attempt.sealed_sha256  # the receipt is right, for that copy
+    opened = {hashlib.sha256(age_key.open(copy)).hexdigest() for copy in (got.data, stored)}
+    assert opened == {archive.sha256}  # decrypted, both are the archive
+
+    sign_in(client, password="pw")
+    run_page = html.unescape(client.get(f"/runs/{run_id}").get_data(as_text=True))
+    assert attempt.sealed_sha256 in run_page
+    assert (
+        "This copy's only: each encryption, a download link's too, is new ciphertext. "
+        "Decrypted, every copy matches the archive SHA-256 below."
+    ) in run_page
+    archive_page = html.unescape(client.get(f"/archives/{archive.id}").get_data(as_text=True))
+    said = re.search(r'<p id="sealed-digests">(.*?)</p>', archive_page, re.S)
+    assert said is not None
+    words = " ".join(said.group(1).split())
+    assert "its SHA-256 differs from every other copy's, including the encrypted file SHA-256 on a delivery" in words
+    assert f'Only the decrypted zip\'s SHA-256 matches: <code class="digest">{archive.sha256}</code>' in words
+    automate = " ".join(html.unescape(client.get("/automate").get_data(as_text=True)).split())
+    assert "It never matches a delivery receipt's <code>sealed_sha256</code> either" in automate

@@ -37,6 +37,7 @@ ALICE = ROOT / "tests" / "data" / "alice.json"
 REALISTIC: dict[str, list[list[str]]] = {
     "db downgrade": [[], ["no-such-revision"]],
     "import-account": [["{missing}.json"], ["{not_json}"]],
+    "generate-account": [["not an address"], ["nobody@example.com", "--size", "huge"]],
     "export": [
         ["nobody@example.com"],
         ["nobody@example.com", "--out", "{not_a_folder}"],

@@ -68,3 +68,33 @@ def test_the_settings_page_says_the_spread_and_the_own_delay_and_lists_the_real_
     signed_in.post("/settings/schedule", data={**form, "save": "1"})
     saved = html.unescape(signed_in.get("/settings").get_data(as_text=True))
     assert f"Your weekly exports start {span_words(schedule_module.jitter(spec))} after the chosen time." in saved
+
+
+def _save_daily(client: FlaskClient, time_of_day: str = "02:00") -> None:
+    form = {"frequency": "daily", "time_of_day": time_of_day, "weekday": "0", "day_of_month": "1",
+            "timezone": "Europe/Berlin", "csrf_token": csrf_token(client, "/settings"), "save": "1"}  # fmt: skip
+    assert client.post("/settings/schedule", data=form).status_code == 302
+
+
+def test_the_overview_says_why_the_next_export_is_later_than_the_chosen_time(
+    signed_in: FlaskClient, alice_user: int
+) -> None:
+    # User trial 9: "NEXT EXPORT ... 02:02 CET / Daily at 02:00" with no reason for the 2 minutes.
+    _save_daily(signed_in)
+    spec = ScheduleSpec(frequency="daily", time_of_day="02:00", timezone="Europe/Berlin", user_id=alice_user)
+    page = html.unescape(signed_in.get("/").get_data(as_text=True))
+    next_export = page[page.index("<dt>Next export</dt>") :]
+    expected = f"Daily at 02:00 (Europe/Berlin), starting {span_words(jitter(spec))} later (this account's fixed delay)"
+    assert expected in next_export[: next_export.index("</dd>")]
+
+
+def test_a_preview_of_next_runs_says_they_include_the_fixed_delay(signed_in: FlaskClient, alice_user: int) -> None:
+    form = {"frequency": "monthly", "time_of_day": "04:00", "weekday": "0", "day_of_month": "3",
+            "timezone": "UTC", "csrf_token": csrf_token(signed_in, "/settings"), "preview": "1"}  # fmt: skip
+    page = html.unescape(signed_in.post("/settings/schedule", data=form).get_data(as_text=True))
+    spec = ScheduleSpec(frequency="monthly", time_of_day="04:00", timezone="UTC", day_of_month=3, user_id=alice_user)
+    said = re.search(r'id="preview-delay">([^<]+)<', page)
+    assert said is not None
+    assert (
+        said.group(1) == f"Each time is {span_words(jitter(spec))} after the chosen time: this account's fixed delay."
+    )

@@ -10,7 +10,7 @@ from errors import InvalidInput
 from exporters.archive.counts import counts_line
 from jobs import api_tokens
 from jobs.archive_options import ArchiveOptions, key_expiry, kinds_of, save_archive_options, seal_state
-from jobs.user_schedule import ScheduleChange, describe, find_schedule, save_schedule, switch_off
+from jobs.user_schedule import ScheduleChange, describe, find_schedule, fixed_delay, save_schedule, switch_off
 from store import ApiToken, Schedule, User, get_db, get_session
 from store.accounts import AccountReader
 from store.base import utcnow
@@ -46,6 +46,7 @@ def _schedule_view(row: Schedule | None) -> dict[str, Any]:
     view: dict[str, Any] = {key: getattr(row, key) if row is not None else None for key in keys}
     view["enabled"] = bool(row is not None and row.enabled)
     view["description"] = describe(row)
+    view["delay_seconds"] = int(fixed_delay(row).total_seconds()) if row is not None else None
     return view
 
 

@@ -113,7 +113,11 @@ class DeliveryAttemptSchema(Schema):
     sealed_sha256 = fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "Delivered sealed: the SHA-256 of the encrypted file the destination holds."},
+        metadata={
+            "description": "Delivered sealed: the SHA-256 of the encrypted file the destination holds, and of no "
+            "other copy: each encryption (a download link's too) is new ciphertext. Decrypted, every copy matches "
+            "`archive_sha256`."
+        },
     )
     sealed_size = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Delivered sealed: the encrypted file's size."}
@@ -398,6 +402,15 @@ class ScheduleSchema(Schema):
     weekday = fields.Integer(allow_none=True, required=True, metadata={"description": "0 is Monday."})
     day_of_month = fields.Integer(allow_none=True, required=True)
     next_run_at = fields.DateTime(allow_none=True, required=True)
+    delay_seconds = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "This account's fixed delay after time_of_day (so that not every account starts at "
+            "once); next_run_at includes it.",
+            "example": 120,
+        },
+    )
     paused_reason = fields.String(allow_none=True, required=True)
     description = fields.String(required=True)
 
