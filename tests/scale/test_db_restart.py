@@ -31,6 +31,11 @@ pytestmark = pytest.mark.scale
 
 USERS = 30
 SMALL = SampleSize(contacts=10, events=2, notes=5, calendars=1, photo_ratio=0, attachment_ratio=0)
+# After the first user, one falls due every SPACING seconds from 2 s on (the last at about 5 s), and
+# connections are cut for STORM seconds: runs are still created and claimed throughout the outage,
+# in less time than the 0.2 s spacing (last due at about 8 s) and 8 s storm these tests had.
+SPACING = 0.1
+STORM = 5.0
 
 
 def runs_by_user(db: Database) -> dict[int, list[ExportRun]]:
@@ -78,7 +83,7 @@ def schedule_in_turn(db: Database, ids: list[int]) -> None:
     with db.session(write=True) as session:
         replace_account(session, generate_account("user00000@scale.example", SMALL))
         for i, user_id in enumerate(ids):
-            due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * 0.2)
+            due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * SPACING)
             session.execute(update(Schedule).where(Schedule.user_id == user_id).values(next_run_at=due))
 
 
@@ -136,7 +141,7 @@ def test_runs_and_dispatcher_ticks_survive_the_database_dropping_every_connectio
         # The first user is due now; the others fall due one by one while connections are cut,
         # so the dispatcher creates runs throughout.
         for i, user_id in enumerate(ids):
-            due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * 0.2)
+            due = now - dt.timedelta(minutes=1) if i == 0 else now + dt.timedelta(seconds=2 + i * SPACING)
             session.execute(update(Schedule).where(Schedule.user_id == user_id).values(next_run_at=due))
     spawn_worker("worker", LIFEBOAT_TEST_EXPORT_DELAY_MS="150")
     cuts: list[int] = []
@@ -147,7 +152,7 @@ def test_runs_and_dispatcher_ticks_survive_the_database_dropping_every_connectio
             what="the first export to be half-written",
         )
         cuts.append(terminate_backends())
-        storm_ends = time.monotonic() + 8
+        storm_ends = time.monotonic() + STORM
         while time.monotonic() < storm_ends:
             time.sleep(0.5)
             cuts.append(terminate_backends())

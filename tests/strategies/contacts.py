@@ -28,7 +28,7 @@ EXTRA_NAMES = ["X-SPOUSE", "RELATED", "GENDER", "X-ABUID", "X-PHONETIC-FIRST-NAM
 
 @functools.cache
 def some_text() -> st.SearchStrategy[str | None]:
-    return optional(hostile_text())
+    return optional(hostile_text(min_size=1))
 
 
 @functools.cache
