@@ -37,6 +37,7 @@ from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
+from jobs.commands.unknown_user import IMPORT, no_user
 from jobs.export import VCARD_VERSIONS, readback_line
 from jobs.housekeeping import remove_abandoned
 from jobs.restore import HoldsData, data_held, restore_archive
@@ -109,7 +110,7 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
     with get_db().session() as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+            raise no_user(email, IMPORT)
         user_id = user.id
     if out is not None:
         _check_out(out)  # before anything is exported: a folder we cannot write to must not cost a run
@@ -334,7 +335,7 @@ def archive_options_command(email: str, vcard_version: str | None, encrypt_to: s
     with get_db().session(write=vcard_version is not None or seal_text is not None) as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+            raise no_user(email, IMPORT)
         was_sealed = bool(user.seal_key)
         try:
             change = ArchiveOptions(vcard_version=vcard_version, seal_key=seal_text)
@@ -763,7 +764,7 @@ def schedule_command(
     with get_db().session(write=changing) as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+            raise no_user(email, IMPORT)
         if off:
             switch_off(session, user)
         elif change != ScheduleChange():

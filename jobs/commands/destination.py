@@ -31,6 +31,7 @@ from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
 from jobs.commands.base_url import warn_of_the_default_address
+from jobs.commands.unknown_user import no_user
 from jobs.destination_backends import Registry
 from jobs.destination_setup import (
     add_destination,
@@ -98,7 +99,7 @@ def destination_arguments(command: Callable[..., Any]) -> Callable[..., Any]:
 def _user(session: Session, email: str) -> User:
     user = find_user(session, email)
     if user is None:
-        raise click.ClickException(f"No user {email!r}.")
+        raise no_user(email, ".")
     return user
 
 

@@ -437,6 +437,19 @@ def test_export_of_an_unknown_user_says_how_to_create_one(runner: FlaskCliRunner
     assert "import-account" in result.output
 
 
+@pytest.mark.parametrize("command", [["export"], ["schedule"], ["scrub"], ["destination", "list"]])
+def test_a_value_that_is_no_email_address_is_said_to_be_none_not_an_unknown_user(
+    runner: FlaskCliRunner, command: list[str]
+) -> None:
+    """A user trial: `lifeboat export not-an-email` answered "No user 'not-an-email'. Import one …"."""
+    result = runner.invoke(args=[*command, "not-an-email"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: 'not-an-email' is not an email address (An email address must have an @-sign.): "
+        "give the email address the account signs in with.\n"
+    )
+
+
 def test_log_lines_are_json_with_the_run_id() -> None:
     import logging
 
