@@ -468,7 +468,8 @@ def verify_command(
         ) from None
     expected = "  file: SHA-256 as expected\n" if expect is not None else ""
     without = f"  {NO_INSTANCE}\n" if not instance and keys_file is None else ""
-    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{without}{report.summary()}")
+    signature = report.signature
+    click.echo(f"{archive}: {signature.verdict}\n{expected}  {signature.line()}\n{without}{report.summary()}")
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
