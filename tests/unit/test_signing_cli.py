@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import stat
 import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+import cli
 from app import create_app
 from exporters.archive.manifest import RESERVED_NAMES, SIGNATURE_NAME, parse_manifest
 from exporters.archive.writer import Entry
@@ -85,6 +88,31 @@ def test_a_shared_database_without_signing_keys_says_on_start_that_archives_go_o
     with caplog.at_level(logging.WARNING, logger="lifeboat.app"):
         create_app({**settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}"})
     assert not [r for r in caplog.records if "not signed" in r.getMessage()]  # the embedded default signs
+
+
+@pytest.mark.parametrize(
+    ("args", "warned"),
+    [
+        (["signing-key", "new"], False),  # the command that makes the key (user trial: warned before printing it)
+        (["signing-key", "show"], False),
+        (["db", "current"], False),  # makes no archive
+        (["export", "nobody@example.com"], True),
+        (["scheduler", "--once"], True),
+    ],
+)
+def test_the_unsigned_warning_comes_only_from_commands_that_make_archives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], warned: bool
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("LIFEBOAT_", "FLASK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    monkeypatch.setenv("LIFEBOAT_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("LIFEBOAT_DATABASE_URL", "postgresql+psycopg://lifeboat@db.invalid/lifeboat")
+    monkeypatch.setenv("LIFEBOAT_ENCRYPTION_KEYS", KEY)
+    result = CliRunner().invoke(cli.main, args)
+    assert ("archives are not signed" in result.output) is warned, result.output
+    assert "Traceback" not in result.output
 
 
 def test_an_exported_archive_is_signed_and_verify_says_so(runner: FlaskCliRunner, app: Flask, tmp_path: Path) -> None:
