@@ -83,7 +83,10 @@ if TYPE_CHECKING:
 )
 @with_appcontext
 def export_command(email: str, out: Path | None, check: bool, deliver: bool, vcard_version: str | None) -> None:
-    """Export EMAIL's data now and print the verified archive's path.
+    """Export EMAIL's data now and print the verified archive's path (with --out, that of the copy there).
+
+    Without --out the path is Lifeboat's own stored copy, which its downloads use:
+    do not move or delete it; --out DIR gives a copy of one's own.
 
     Either way the export is a run the user's History lists, with its read-back.
     Without --deliver the archive is only written to Lifeboat's archive folder
@@ -152,7 +155,7 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         stopped.kept = f"{place}; {unfinished} did not finish"
         raise
     click.echo(
-        f"{path}\n  {counts_line(counts)}; {size:,} bytes, sha256 {sha256}\n"
+        f"{path}\n{_stored_copy(out)}  {counts_line(counts)}; {size:,} bytes, sha256 {sha256}\n"
         f"{_fidelity_lines(fidelity)}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations.\n"
@@ -160,6 +163,17 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
     )
     if fidelity is not None and fidelity.differences:
         raise SystemExit(1)  # written and kept, but not everything came back: a script must notice
+
+
+STORED_COPY = (
+    "  That is Lifeboat's own stored copy (its downloads and History use it): do not move or delete it. "
+    "For a copy of your own, add --out DIR.\n"
+)
+
+
+def _stored_copy(out: Path | None) -> str:
+    """The line under the path when it is the service's stored copy (no --out): a user trial took it for theirs."""
+    return STORED_COPY if out is None else ""
 
 
 def _run_now(user_id: int, vcard: str | None, *, deliver: bool) -> DeliverOutcome:
@@ -210,6 +224,7 @@ def _export_and_deliver(
             fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
         try:
             click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+            click.echo(_stored_copy(out), nl=False)
         except _CopyFailed as failed:  # the run went on without it: say what it did
             place = files.local_path(outcome.archive_relpath) or f"{outcome.archive_relpath} in the archive store"
             raise click.ClickException(
