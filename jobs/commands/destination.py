@@ -43,6 +43,7 @@ from jobs.destination_setup import (
     remove_destination,
     test_destination,
 )
+from jobs.refused_here import for_the_operator, refusal
 from store import Destination, User
 from store.accounts import find_user
 from store.base import is_row_id
@@ -315,13 +316,17 @@ def test_command(email: str, destination_id: str | None) -> None:
 
 
 def _probe(registry: Registry, destination_id: int) -> None:
-    """Test the destination and print the outcome in words (a failure as a one-line error)."""
+    """Test the destination and print the outcome in words (a failure as a one-line error).
+
+    A refusal by this process's own endpoint settings is the operator's, and is not stored (`jobs.refused_here`).
+    """
     with get_db().session() as session:
         row = session.get(Destination, destination_id)
         if row is None:
             raise click.ClickException(f"No destination {destination_id}.")
         user = session.get(User, row.user_id)
         assert user is not None  # destinations.user_id is a foreign key
+        again = f"`lifeboat destination test {user.email} {destination_id}`"
     # The probe talks to the network: outside any transaction. Its outcome (on `row`)
     # is written afterwards in a short one, so no write lock waits on a remote server.
     failed: DeliveryError | None = None
@@ -329,6 +334,9 @@ def _probe(registry: Registry, destination_id: int) -> None:
         summary = test_destination(None, registry, row, user)
     except DeliveryError as exc:
         failed = exc
+    here = refusal(failed)
+    if here is not None:  # this shell's settings refused it, not the user's bucket: told here, stored nowhere
+        raise click.ClickException("Not tested, and nothing recorded for the user: " + for_the_operator(here, again))
     with get_db().session(write=True) as session:
         session.merge(row)
     if failed is not None:
