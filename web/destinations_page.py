@@ -218,11 +218,14 @@ def resend_confirmation(destination_id: int) -> Response:
             abort(404)
         outcome, row = done
         to = str(row.settings.get("to") or "")
+        unmailed = row.confirm_refused == NO_MAIL_SERVER  # made, but only logged (`Link.NO_MAIL_SERVER`)
     busy = f"No link was sent to {to}: {_not_sent_words(budget.wait(to))}" if outcome is Resent.MAILBOX_BUSY else ""
+    hours = _registry().confirm_link_max_age // 3600
     words = {
         Resent.SENT: (
-            f"We emailed a new link to {to}. It works for {_registry().confirm_link_max_age // 3600} hours.",
-            "info",
+            (f"No link was emailed to {to}: this Lifeboat has no mail server. Ask its operator for the link.", "error")
+            if unmailed
+            else (f"We emailed a new link to {to}. It works for {hours} hours.", "info")
         ),
         Resent.TOO_SOON: ("A link went out less than a minute ago; wait a moment before asking again.", "error"),
         Resent.MAILBOX_BUSY: (busy, "error"),

@@ -6,9 +6,14 @@ same output warned that no email was sent; the recipient's owner then waited for
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from store import Destination, get_db
+from store.base import utcnow
 from tests.web.conftest import csrf_token
 
 PAGE = "/settings/destinations"
@@ -25,3 +30,18 @@ def test_adding_an_address_without_a_mail_server_says_no_link_was_emailed_on_the
     assert "We emailed a link" not in page and "the link we emailed" not in page
     assert "this Lifeboat has no mail server, so no link was emailed to it" in page  # the message after saving
     assert "no link was emailed to friend@example.net, because this Lifeboat has no mail server" in page  # status
+
+
+def test_send_the_link_again_without_a_mail_server_says_no_link_was_emailed(app: Flask, signed_in: FlaskClient) -> None:
+    token = csrf_token(signed_in, PAGE)
+    signed_in.post(PAGE + "/email", data={"to": "friend@example.net", "csrf_token": token})
+    with get_db(app).session(write=True) as session:
+        row = session.scalars(select(Destination).where(Destination.kind == "email")).one()
+        row.confirm_sent_at = utcnow() - dt.timedelta(minutes=5)  # past the minute between two links
+        destination_id = row.id
+    again = signed_in.post(
+        f"{PAGE}/{destination_id}/confirmation", data={"csrf_token": csrf_token(signed_in, PAGE)}, follow_redirects=True
+    )
+    page = again.get_data(as_text=True)
+    assert "We emailed a new link" not in page
+    assert "No link was emailed to friend@example.net: this Lifeboat has no mail server" in page
