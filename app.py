@@ -65,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, command_line: bo
 
     if not app.testing:
         cli.configure_logs(app.config["LOG_LEVEL"])  # plain lines for a command a person runs, else JSON
-    _generate_missing_keys(app)
+    _generate_missing_keys(app, warn_unsigned=not command_line or cli.makes_archives())
     store.init_app(app)
     if migrate.create_schema_if_new(store.get_db(app)):
         log.debug("created the database schema (first use)")
@@ -129,7 +129,7 @@ def default_instance_dir() -> Path:
     return Path(data_home) / "lifeboat"
 
 
-def _generate_missing_keys(app: Flask) -> None:
+def _generate_missing_keys(app: Flask, *, warn_unsigned: bool = True) -> None:
     """Fill in the session, encryption and signing keys the operator did not set.
 
     The session key is always safe to keep per instance folder. The encryption
@@ -139,7 +139,8 @@ def _generate_missing_keys(app: Flask) -> None:
     LIFEBOAT_ENCRYPTION_KEYS and storing a secret without it is refused. The
     manifest signing keys likewise: every host must sign with the key the web
     hosts publish, so on PostgreSQL archives are unsigned until the operator
-    sets LIFEBOAT_SIGNING_KEYS.
+    sets LIFEBOAT_SIGNING_KEYS, and said so by every process that makes archives (`warn_unsigned`;
+    not by `signing-key new`, which makes the key, nor by `db upgrade`: `cli.makes_archives`).
     """
     instance = Path(app.instance_path)
     if not app.config["SECRET_KEY"]:
@@ -159,7 +160,7 @@ def _generate_missing_keys(app: Flask) -> None:
         keys = config.instance_secret(instance, "signing_keys", lambda: new_signing_keys(dt.date.today()))
         app.config["SIGNING_KEYS"] = keys
         app.config["SIGNING_KEYS_SOURCE"] = str(instance / "signing_keys")
-    elif not app.config["SIGNING_KEYS"]:
+    elif not app.config["SIGNING_KEYS"] and warn_unsigned:
         # Said on every start: nothing else shows that archives go out unsigned (verify calls them "unsigned").
         log.warning(
             "archives are not signed: set LIFEBOAT_SIGNING_KEYS (the same on every host; "

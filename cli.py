@@ -280,6 +280,21 @@ def init_app(app: Flask, commands: Commands, hooks: Hooks) -> None:
 # The commands that are servers: they keep JSON log lines (`logs.configure`) for a log collector.
 # `run` is Flask's development server (`flask --app app run`).
 SERVERS = ("serve", "scheduler", "run")
+# The commands that make archives: only they say that archives go out unsigned (`app._generate_missing_keys`).
+# `signing-key new` printed that warning before the key it makes (user trial), `db upgrade` before its answer.
+ARCHIVE_MAKERS = (*SERVERS, "export", "export-all", "demo")
+
+
+def makes_archives() -> bool:
+    """Whether the command being run may make archives; True when no command line says otherwise.
+
+    The web app under gunicorn and Celery workers make archives. `flask --app app X` builds the
+    app before click records X (`configure_logs`): not known, so True.
+    """
+    root = _command_line()
+    if root is None or root.invoked_subcommand is None:
+        return True
+    return root.invoked_subcommand in ARCHIVE_MAKERS
 
 
 def configure_logs(level: str) -> None:

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from delivery.email import SmtpSettings
 from jobs import account_mail
 from jobs.destination_backends import Registry
-from jobs.destination_consent import is_account_address, receives, recipient
+from jobs.destination_consent import NO_MAIL_SERVER, is_account_address, receives, recipient
 from store import Destination, User
 from store.base import is_row_id
 
@@ -150,7 +150,8 @@ def _queue_link(session: Session, links: Links, destination: Destination, user: 
     mail = account_mail.destination_confirmation(
         recipient(destination), user.email, links.url(destination), links.hours
     )
-    destination.confirm_refused = None
+    # Without a mail server the link only goes to the log (`account_mail`): the status must not say "emailed".
+    destination.confirm_refused = None if links.smtp.enabled else NO_MAIL_SERVER
     _after_commit(session, links.smtp, mail, _refusal_kept(session, destination))
     session.info[_LINKS] = session.info.get(_LINKS, 0) + 1
 

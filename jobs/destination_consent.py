@@ -12,6 +12,11 @@ from sqlalchemy.orm import Session
 
 from store import Destination, User
 
+# `confirm_refused` of a link that was made but could not be mailed: this Lifeboat has no mail server.
+# Why in that column: the link exists (its operator can hand it over, `destination add-email` prints it)
+# and its sending is dated like any other; only the mailing is missing, as with a refused one.
+NO_MAIL_SERVER = "no mail server (LIFEBOAT_SMTP_HOST)"
+
 
 def recipient(destination: Destination) -> str:
     """The address an email destination names ("" for the account's own address, the default)."""
@@ -45,6 +50,13 @@ def waiting_reason(destination: Destination, user: User) -> str | None:
         )
     to = recipient(destination)
     sent = destination.confirm_sent_at
+    if sent is not None and destination.confirm_refused == NO_MAIL_SERVER:
+        return (
+            f"Waiting for confirmation: no link was emailed to {to}, because this Lifeboat has no mail server "
+            f"(LIFEBOAT_SMTP_HOST); nothing is sent there until someone there follows the link made on "
+            f"{sent:%Y-%m-%d %H:%M} UTC. Ask the operator to hand it over, or press “Send the link again” "
+            "on the Destinations page once a mail server is set up."
+        )
     if sent is not None and destination.confirm_refused:
         return (
             f"Waiting for confirmation, but the mail server refused the link we emailed to {to} on "

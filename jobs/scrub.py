@@ -24,7 +24,8 @@ A check this process's own settings refuse (an endpoint outside
 LIFEBOAT_ENDPOINT_ALLOW_LIST: `REFUSED_HERE`) says nothing about the copy and is
 nothing the user can fix: it is logged for the operator and recorded nowhere
 (a user trial ran `lifeboat scrub` without the server's allow list and stored
-`error` on the user's destination). The claim alone stays, so the destination
+`error` on the user's destination; `jobs.refused_here`, which `lifeboat
+destination test` shares). The claim alone stays, so the destination
 falls due again after `CLAIM_HOLD`.
 
 When a copy turns missing, changed, unreadable or unwritable the user is emailed once
@@ -51,11 +52,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from delivery.s3 import S3Delivery
-from delivery.s3.addresses import EndpointNotAllowedError
 from delivery.s3.inspection import CHANGED, HEALTHY, MISSING, UNREADABLE, UNWRITABLE, Delivered, Health
 from errors import DeliveryError, LifeboatError
 from jobs import run_lifecycle as runs
 from jobs.context import JobContext
+from jobs.refused_here import REFUSED_HERE, SETTING, for_the_operator, refusal
 from store import Archive, Database, DeliveryAttempt, Destination, DestinationCheck, ExportRun, User
 
 log = logging.getLogger("lifeboat.scrub")
@@ -68,9 +69,6 @@ PER_BUCKET = 10  # of them in any one bucket, so one user's store is never hamme
 CLAIM_HOLD = dt.timedelta(hours=1)
 ERROR = "error"  # the check itself failed (network, credentials): says nothing about the copy
 STATES = (HEALTHY, MISSING, CHANGED, UNREADABLE, UNWRITABLE, ERROR)
-# This process's settings refused the check (endpoint not allowed): the operator's to fix; never stored.
-REFUSED_HERE = "refused here"
-SETTING = "LIFEBOAT_ENDPOINT_ALLOW_LIST"  # the setting that decides it (`config.py`)
 BAD = (MISSING, CHANGED, UNREADABLE, UNWRITABLE)  # what the user is emailed about, once per turn for the worse
 FIX_WORDS = {
     MISSING: "Lifeboat's own copy is untouched; export now to put a fresh archive in the bucket, and check who "
@@ -117,10 +115,7 @@ class Finding:
         if self.state == ERROR:
             return f"Could not check the delivered archive again: {self.detail}"
         if self.state == REFUSED_HERE:
-            return (
-                f"Not checked, and nothing recorded for the user: {self.detail}, which this process's {SETTING} "
-                f"does not allow. Run scrub with the server's settings ({SETTING} as the server has it)."
-            )
+            return f"Not checked, and nothing recorded for the user: {for_the_operator(self.detail, 'scrub')}"
         return f"Checked again ({how}): {self.state.upper()}. {self.detail}."
 
 
@@ -239,11 +234,9 @@ def check(ctx: JobContext, target: Target) -> Health:
     try:
         with backend:
             return backend.inspect(target.delivered, deep=target.deep, writes=True)
-    except EndpointNotAllowedError as exc:
-        # The guard's first sentence ("Refusing to connect to H: it is ..."); the rest is advice for the user.
-        return Health(REFUSED_HERE, exc.user_message.split(". ", 1)[0].rstrip("."))
     except DeliveryError as exc:
-        return Health(ERROR, exc.user_message)
+        here = refusal(exc)  # this process's settings refused it (`jobs.refused_here`)
+        return Health(ERROR, exc.user_message) if here is None else Health(REFUSED_HERE, here)
     except LifeboatError as exc:
         return Health(ERROR, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 

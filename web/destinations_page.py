@@ -30,7 +30,7 @@ from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import run_retention, set_retention
 from jobs.destination_backends import Registry
 from jobs.destination_confirmation import UNLIMITED, Links, MailBudget, Resent, resend
-from jobs.destination_consent import is_account_address
+from jobs.destination_consent import NO_MAIL_SERVER, is_account_address
 from jobs.destination_setup import (
     add_destination,
     describe_destinations,
@@ -160,6 +160,12 @@ def add_email() -> Response:
         flash(f"We emailed a link to {to}: nothing is sent there until someone there follows it. {NOTICE}", "info")
     elif waits is Link.NOT_SENT:
         flash(f"{to} is saved, but waits: {_not_sent_words(budget.wait(to))} {NOTICE}", "error")
+    elif waits is Link.NO_MAIL_SERVER:  # nothing mailed, so nothing counted against the mailbox
+        flash(
+            f"{to} is saved, but waits: this Lifeboat has no mail server, so no link was emailed to it (and no "
+            "notice to you). Ask its operator for the link, or press “Send the link again” once mail is set up.",
+            "error",
+        )
     else:
         flash(f"Archives will also be emailed to {to}. Press “Test” to check the mail server.", "info")
     return redirect(url_for("destinations.index", _anchor=f"destination-{new_id}"))
@@ -173,6 +179,7 @@ class Link(enum.Enum):
 
     SENT = "sent"
     NOT_SENT = "not sent"  # the mailbox had its budget of links (`web.destination_limits.MailboxBudget`)
+    NO_MAIL_SERVER = "no mail server"  # made, but only logged: no LIFEBOAT_SMTP_HOST (`NO_MAIL_SERVER`)
 
 
 def _waits(destination_id: int) -> Link | None:
@@ -184,7 +191,9 @@ def _waits(destination_id: int) -> Link | None:
     user = session.get(User, row.user_id)
     if user is None or is_account_address(row, user):
         return None
-    return Link.SENT if row.confirm_sent_at is not None else Link.NOT_SENT
+    if row.confirm_sent_at is None:
+        return Link.NOT_SENT
+    return Link.NO_MAIL_SERVER if row.confirm_refused == NO_MAIL_SERVER else Link.SENT
 
 
 def _not_sent_words(seconds: int) -> str:
@@ -209,11 +218,14 @@ def resend_confirmation(destination_id: int) -> Response:
             abort(404)
         outcome, row = done
         to = str(row.settings.get("to") or "")
+        unmailed = row.confirm_refused == NO_MAIL_SERVER  # made, but only logged (`Link.NO_MAIL_SERVER`)
     busy = f"No link was sent to {to}: {_not_sent_words(budget.wait(to))}" if outcome is Resent.MAILBOX_BUSY else ""
+    hours = _registry().confirm_link_max_age // 3600
     words = {
         Resent.SENT: (
-            f"We emailed a new link to {to}. It works for {_registry().confirm_link_max_age // 3600} hours.",
-            "info",
+            (f"No link was emailed to {to}: this Lifeboat has no mail server. Ask its operator for the link.", "error")
+            if unmailed
+            else (f"We emailed a new link to {to}. It works for {hours} hours.", "info")
         ),
         Resent.TOO_SOON: ("A link went out less than a minute ago; wait a moment before asking again.", "error"),
         Resent.MAILBOX_BUSY: (busy, "error"),

@@ -239,6 +239,18 @@ class SignatureCheck:
     def valid(self) -> bool:
         return self.status == "valid"
 
+    @property
+    def verdict(self) -> str:
+        """What `lifeboat verify`'s first line says of an archive whose checksums hold.
+
+        Why not a bare "OK" unless signed by a known key: the first line is what
+        people and scripts read, and "OK" over a signature that was not checked
+        read as "unaltered" (user trial). The exit status stays 0 either way.
+        """
+        if self.valid:
+            return "OK"
+        return "OK (unsigned)" if self.status == "unsigned" else "OK (signature not checked)"
+
     def line(self) -> str:
         """One line for people (`lifeboat verify`)."""
         if self.status == "valid":

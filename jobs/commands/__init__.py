@@ -38,6 +38,7 @@ from jobs.commands.signing_key import COMMANDS as SIGNING_KEY_COMMANDS
 from jobs.commands.staff_members import COMMANDS as USER_COMMANDS
 from jobs.commands.stale_versions import COMMANDS as VERSION_COMMANDS
 from jobs.commands.support_bulk import COMMANDS as SUPPORT_COMMANDS
+from jobs.commands.unknown_user import IMPORT, no_user
 from jobs.export import VCARD_VERSIONS, readback_line
 from jobs.housekeeping import remove_abandoned
 from jobs.restore import HoldsData, data_held, restore_archive
@@ -83,7 +84,10 @@ if TYPE_CHECKING:
 )
 @with_appcontext
 def export_command(email: str, out: Path | None, check: bool, deliver: bool, vcard_version: str | None) -> None:
-    """Export EMAIL's data now and print the verified archive's path.
+    """Export EMAIL's data now and print the verified archive's path (with --out, that of the copy there).
+
+    Without --out the path is Lifeboat's own stored copy, which its downloads use:
+    do not move or delete it; --out DIR gives a copy of one's own.
 
     Either way the export is a run the user's History lists, with its read-back.
     Without --deliver the archive is only written to Lifeboat's archive folder
@@ -110,7 +114,7 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
     with get_db().session() as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+            raise no_user(email, IMPORT)
         user_id = user.id
     if out is not None:
         _check_out(out)  # before anything is exported: a folder we cannot write to must not cost a run
@@ -152,7 +156,7 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
         stopped.kept = f"{place}; {unfinished} did not finish"
         raise
     click.echo(
-        f"{path}\n  {counts_line(counts)}; {size:,} bytes, sha256 {sha256}\n"
+        f"{path}\n{_stored_copy(out)}  {counts_line(counts)}; {size:,} bytes, sha256 {sha256}\n"
         f"{_fidelity_lines(fidelity)}"
         f"{_CHECKED if check else ''}"
         "  Not delivered: the archive stays on this machine. Add --deliver to send it to the user's destinations.\n"
@@ -160,6 +164,17 @@ def _export(email: str, out: Path | None, check: bool, deliver: bool, vcard_vers
     )
     if fidelity is not None and fidelity.differences:
         raise SystemExit(1)  # written and kept, but not everything came back: a script must notice
+
+
+STORED_COPY = (
+    "  That is Lifeboat's own stored copy (its downloads and History use it): do not move or delete it. "
+    "For a copy of your own, add --out DIR.\n"
+)
+
+
+def _stored_copy(out: Path | None) -> str:
+    """The line under the path when it is the service's stored copy (no --out): a user trial took it for theirs."""
+    return STORED_COPY if out is None else ""
 
 
 def _run_now(user_id: int, vcard: str | None, *, deliver: bool) -> DeliverOutcome:
@@ -210,6 +225,7 @@ def _export_and_deliver(
             fidelity = session.scalar(select(ExportFidelity).where(ExportFidelity.run_id == outcome.run_id))
         try:
             click.echo(_copy_out(files, outcome.archive_relpath, filename, out, check))
+            click.echo(_stored_copy(out), nl=False)
         except _CopyFailed as failed:  # the run went on without it: say what it did
             place = files.local_path(outcome.archive_relpath) or f"{outcome.archive_relpath} in the archive store"
             raise click.ClickException(
@@ -335,7 +351,7 @@ def archive_options_command(email: str, vcard_version: str | None, encrypt_to: s
     with get_db().session(write=vcard_version is not None or seal_text is not None) as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+            raise no_user(email, IMPORT)
         was_sealed = bool(user.seal_key)
         try:
             change = ArchiveOptions(vcard_version=vcard_version, seal_key=seal_text)
@@ -468,7 +484,8 @@ def verify_command(
         ) from None
     expected = "  file: SHA-256 as expected\n" if expect is not None else ""
     without = f"  {NO_INSTANCE}\n" if not instance and keys_file is None else ""
-    click.echo(f"{archive}: OK\n{expected}  {report.signature.line()}\n{without}{report.summary()}")
+    signature = report.signature
+    click.echo(f"{archive}: {signature.verdict}\n{expected}  {signature.line()}\n{without}{report.summary()}")
     if report.memo:
         hint = " (use --fresh to parse all)" if report.known else ""
         click.echo(f"  {report.memo_line()}{hint}")
@@ -764,7 +781,7 @@ def schedule_command(
     with get_db().session(write=changing) as session:
         user = find_user(session, email)
         if user is None:
-            raise click.ClickException(f"No user {email!r}. Import one with `lifeboat import-account FILE`.")
+            raise no_user(email, IMPORT)
         if off:
             switch_off(session, user)
         elif change != ScheduleChange():

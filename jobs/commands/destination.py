@@ -31,7 +31,9 @@ from delivery.retention_policy import RetentionPolicy
 from errors import DeliveryError, InvalidInput, LifeboatError
 from jobs.bucket_retention import policy_from_form, run_retention, set_retention
 from jobs.commands.base_url import warn_of_the_default_address
+from jobs.commands.unknown_user import no_user
 from jobs.destination_backends import Registry
+from jobs.destination_confirmation import Links
 from jobs.destination_setup import (
     add_destination,
     describe_destinations,
@@ -41,6 +43,7 @@ from jobs.destination_setup import (
     remove_destination,
     test_destination,
 )
+from jobs.refused_here import for_the_operator, refusal
 from store import Destination, User
 from store.accounts import find_user
 from store.base import is_row_id
@@ -98,7 +101,7 @@ def destination_arguments(command: Callable[..., Any]) -> Callable[..., Any]:
 def _user(session: Session, email: str) -> User:
     user = find_user(session, email)
     if user is None:
-        raise click.ClickException(f"No user {email!r}.")
+        raise no_user(email, ".")
     return user
 
 
@@ -191,14 +194,31 @@ def add_email(email: str, to: str | None, as_json: bool) -> None:
         except InvalidInput as exc:  # one line: "to: …", or "You already have this destination (email …, id 3): …"
             raise click.ClickException(_one_line(exc)) from None
         shown, own = public_view(row, user=user), user.email
+        link = Links.of(registry).url(row) if row.confirm_sent_at is not None else None
     click.echo(json.dumps(shown, indent=2, default=_plain) if as_json else _said(shown, "Added", own))
     if not shown["confirmed"] and to and to.strip().lower() != own:  # the link leaves once this committed (above)
+        _say_where_the_link_went(registry, to, own, link)
+
+
+def _say_where_the_link_went(registry: Registry, to: str, own: str, link: str | None) -> None:
+    """On stderr: the confirmation link went to `to` (and a notice to `own`), or, with no mail server, the link.
+
+    Why the link itself: without LIFEBOAT_SMTP_HOST nothing is mailed (a user trial was told "a link went to"
+    in the same output that warned no email was sent); the operator can hand it over.
+    """
+    if link is not None and not registry.smtp.enabled:
+        click.echo(
+            f"No mail server (LIFEBOAT_SMTP_HOST): no link was sent to {to}, nor a notice to {own}; "
+            f"nothing is sent there until someone there follows this link, so give it to them: {link}",
+            err=True,
+        )
+    else:
         click.echo(
             f"Waiting for confirmation: a link went to {to}, and a notice to {own}; "
             "nothing is sent there until someone there follows it.",
             err=True,
         )
-        warn_of_the_default_address()
+    warn_of_the_default_address()
 
 
 @destination.command("edit")
@@ -231,9 +251,10 @@ def edit_command(email: str, destination_id: str | None, as_json: bool, **change
             raise click.ClickException(_one_line(exc)) from None
         assert row is not None  # `_owner` found it
         shown, address = public_view(row, user=owner), owner.email
+        link = Links.of(registry).url(row) if row.confirm_sent_at is not None else None
     click.echo(json.dumps(shown, indent=2, default=_plain) if as_json else _said(shown, "Saved", address))
-    if changes.get("to") and shown.get("confirmation_sent_at") is not None:  # a new address: a link went to it
-        warn_of_the_default_address()
+    if changes.get("to") and shown.get("confirmation_sent_at") is not None:  # a new address: its link was made
+        _say_where_the_link_went(registry, str(changes["to"]), address, link)
     _probe(registry, number)
 
 
@@ -295,13 +316,17 @@ def test_command(email: str, destination_id: str | None) -> None:
 
 
 def _probe(registry: Registry, destination_id: int) -> None:
-    """Test the destination and print the outcome in words (a failure as a one-line error)."""
+    """Test the destination and print the outcome in words (a failure as a one-line error).
+
+    A refusal by this process's own endpoint settings is the operator's, and is not stored (`jobs.refused_here`).
+    """
     with get_db().session() as session:
         row = session.get(Destination, destination_id)
         if row is None:
             raise click.ClickException(f"No destination {destination_id}.")
         user = session.get(User, row.user_id)
         assert user is not None  # destinations.user_id is a foreign key
+        again = f"`lifeboat destination test {user.email} {destination_id}`"
     # The probe talks to the network: outside any transaction. Its outcome (on `row`)
     # is written afterwards in a short one, so no write lock waits on a remote server.
     failed: DeliveryError | None = None
@@ -309,6 +334,9 @@ def _probe(registry: Registry, destination_id: int) -> None:
         summary = test_destination(None, registry, row, user)
     except DeliveryError as exc:
         failed = exc
+    here = refusal(failed)
+    if here is not None:  # this shell's settings refused it, not the user's bucket: told here, stored nowhere
+        raise click.ClickException("Not tested, and nothing recorded for the user: " + for_the_operator(here, again))
     with get_db().session(write=True) as session:
         session.merge(row)
     if failed is not None:

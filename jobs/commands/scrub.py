@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from delivery.s3.inspection import HEALTHY
 from jobs import get_context
 from jobs.commands.base_url import warn_when_mailing
+from jobs.commands.unknown_user import no_user
 from jobs.scrub import REFUSED_HERE, Finding, scrub
 from store.accounts import find_user
 from store.db import get_db
@@ -34,7 +35,7 @@ def scrub_command(email: str | None, deep: bool | None) -> None:
     if email is not None:
         with get_db().session() as session:
             if find_user(session, email) is None:
-                raise click.ClickException(f"No user {email!r}: give the email address the account signs in with.")
+                raise no_user(email)
     ctx = get_context()
     warn_when_mailing(ctx)  # the alert links to the destinations page
     found = scrub(ctx, email=email, deep=deep, tell_operator=_tell)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import warnings
 
 import click
 from flask import current_app
@@ -47,9 +48,16 @@ def _read_password(from_stdin: bool) -> str:
             raise StaffError("--password-stdin read no password: pipe one line holding it.")
         return line.rstrip("\r\n")
     try:
-        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
-    except click.Abort:  # end of input (nothing typed, or Ctrl-D/Ctrl-C): one line, not "Aborted!"
-        raise StaffError("No password given: type it twice when asked, or pipe it with --password-stdin.") from None
+        # No terminal to hide the typing on (cron, a pipe, ssh without -t): getpass would warn in three lines
+        # and read the password in the clear; the warning is the sign there is none, so it becomes the refusal.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", getpass.GetPassWarning)
+            return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    except (click.Abort, getpass.GetPassWarning):  # end of input, or no terminal: one line, not "Aborted!"
+        raise StaffError(UNANSWERED) from None
+
+
+UNANSWERED = "No password given: type it twice when asked, or pipe it with --password-stdin."
 
 
 @users.command("create")

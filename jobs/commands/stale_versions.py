@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from jobs import get_context
+from jobs.commands.unknown_user import no_user
 from jobs.export_cache import remove_user_cache
 from store.accounts import find_user
 from store.db import get_db
@@ -37,7 +38,7 @@ def check_versions_command(email: str | None, fix: bool) -> None:
         if email is not None:
             user = find_user(session, email)
             if user is None:
-                raise click.ClickException(f"No user {email!r}: give the email address the account signs in with.")
+                raise no_user(email)
             ids = [user.id]
         else:
             ids = list(session.scalars(select(User.id).where(User.role.not_in(STAFF_ROLES)).order_by(User.id)))

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from account.records import Account
-from store import get_db
+from store import Destination, get_db
 from store.accounts import replace_account
 
 pytestmark = pytest.mark.server
@@ -50,3 +50,35 @@ def test_editing_with_bad_input_says_what_is_wrong_in_one_line_and_changes_nothi
     assert [d["label"] for d in listed] == [email["label"]]
     missing = runner.invoke(args=["destination", "edit", "alice@example.com", "987654", "--bucket", "b"])
     assert missing.exit_code != 0 and "alice@example.com has no destination 987654;" in missing.output
+
+
+def test_a_test_refused_by_this_shells_endpoint_settings_is_told_to_the_operator_and_not_stored(
+    app: Flask, runner: FlaskCliRunner, add_s3_from_cli: Callable[..., dict[str, Any]], moto_s3_keys: dict[str, str]
+) -> None:
+    """Trial 9: `destination test` from a shell without the server's LIFEBOAT_ENDPOINT_ALLOW_LIST stored
+    "error" on a bucket that worked, and the user's pages said "not working" until the next delivery."""
+    row = add_s3_from_cli(moto_s3_keys["access_key_id"], moto_s3_keys["secret_access_key"])
+    test = ["destination", "test", "alice@example.com", str(row["id"])]
+    assert runner.invoke(args=test).exit_code == 0
+    (before,) = json.loads(runner.invoke(args=["destination", "list", "alice@example.com", "--json"]).output)
+    assert before["status"] == "ok"
+    with get_db(app).session() as session:
+        stored = session.get(Destination, row["id"])
+        assert stored is not None
+        tested_at = stored.status_at
+    app.config["ENDPOINT_ALLOW_LIST"] = []  # an operator's shell without the server's settings
+
+    refused = runner.invoke(args=test)
+
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "Error: Not tested, and nothing recorded for the user: Refusing to connect to 127.0.0.1: it is a loopback "
+        "address, which this process's LIFEBOAT_ENDPOINT_ALLOW_LIST does not allow. Run `lifeboat destination test "
+        f"alice@example.com {row['id']}` with the server's settings (LIFEBOAT_ENDPOINT_ALLOW_LIST as the server "
+        "has it).\n"
+    )
+    (after,) = json.loads(runner.invoke(args=["destination", "list", "alice@example.com", "--json"]).output)
+    assert (after["status"], after["status_message"]) == (before["status"], before["status_message"])
+    with get_db(app).session() as session:
+        stored = session.get(Destination, row["id"])
+        assert stored is not None and stored.status_at == tested_at

@@ -205,6 +205,25 @@ def test_export_prints_a_verified_archive_path_and_can_copy_it_out(runner: Flask
     assert not list(out.glob(".*"))  # no partial file left behind
 
 
+@pytest.mark.parametrize("deliver", [[], ["--deliver"]])
+def test_an_export_without_out_says_its_path_is_the_services_stored_copy_and_names_out(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, deliver: list[str]
+) -> None:
+    """A user trial took the printed path for their own copy (the README's `archive=$(… | head -n 1)`)."""
+    runner.invoke(args=["import-account", "tests/data/alice.json"])
+    stored = runner.invoke(args=["export", "alice@example.com", *deliver])
+    assert stored.exit_code == 0, stored.output
+    first, second = stored.output.splitlines()[:2]
+    assert Path(first).is_relative_to(app.config["ARCHIVE_DIR"])  # the service's own file, still first for scripts
+    assert second == (
+        "  That is Lifeboat's own stored copy (its downloads and History use it): do not move or delete it. "
+        "For a copy of your own, add --out DIR."
+    )
+    own = runner.invoke(args=["export", "alice@example.com", *deliver, "--out", str(tmp_path / "mine")])
+    assert own.exit_code == 0, own.output
+    assert Path(own.output.splitlines()[0]).parent == tmp_path / "mine" and "stored copy" not in own.output
+
+
 def test_an_export_without_deliver_is_a_run_history_lists_with_its_drill_and_sends_nothing(
     app: Flask, runner: FlaskCliRunner, db: Database, tmp_path: Path
 ) -> None:
@@ -435,6 +454,19 @@ def test_export_of_an_unknown_user_says_how_to_create_one(runner: FlaskCliRunner
     result = runner.invoke(args=["export", "nobody@example.com"])
     assert result.exit_code == 1
     assert "import-account" in result.output
+
+
+@pytest.mark.parametrize("command", [["export"], ["schedule"], ["scrub"], ["destination", "list"]])
+def test_a_value_that_is_no_email_address_is_said_to_be_none_not_an_unknown_user(
+    runner: FlaskCliRunner, command: list[str]
+) -> None:
+    """A user trial: `lifeboat export not-an-email` answered "No user 'not-an-email'. Import one …"."""
+    result = runner.invoke(args=[*command, "not-an-email"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: 'not-an-email' is not an email address (An email address must have an @-sign.): "
+        "give the email address the account signs in with.\n"
+    )
 
 
 def test_log_lines_are_json_with_the_run_id() -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import stat
 import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+import cli
 from app import create_app
 from exporters.archive.manifest import RESERVED_NAMES, SIGNATURE_NAME, parse_manifest
 from exporters.archive.writer import Entry
@@ -87,6 +90,31 @@ def test_a_shared_database_without_signing_keys_says_on_start_that_archives_go_o
     assert not [r for r in caplog.records if "not signed" in r.getMessage()]  # the embedded default signs
 
 
+@pytest.mark.parametrize(
+    ("args", "warned"),
+    [
+        (["signing-key", "new"], False),  # the command that makes the key (user trial: warned before printing it)
+        (["signing-key", "show"], False),
+        (["db", "current"], False),  # makes no archive
+        (["export", "nobody@example.com"], True),
+        (["scheduler", "--once"], True),
+    ],
+)
+def test_the_unsigned_warning_comes_only_from_commands_that_make_archives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], warned: bool
+) -> None:
+    for name in list(os.environ):
+        if name.startswith(("LIFEBOAT_", "FLASK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
+    monkeypatch.setenv("LIFEBOAT_INSTANCE_DIR", str(tmp_path / "instance"))
+    monkeypatch.setenv("LIFEBOAT_DATABASE_URL", "postgresql+psycopg://lifeboat@db.invalid/lifeboat")
+    monkeypatch.setenv("LIFEBOAT_ENCRYPTION_KEYS", KEY)
+    result = CliRunner().invoke(cli.main, args)
+    assert ("archives are not signed" in result.output) is warned, result.output
+    assert "Traceback" not in result.output
+
+
 def test_an_exported_archive_is_signed_and_verify_says_so(runner: FlaskCliRunner, app: Flask, tmp_path: Path) -> None:
     path = _export(runner, tmp_path)
     key = get_context(app).signing_key
@@ -94,6 +122,7 @@ def test_an_exported_archive_is_signed_and_verify_says_so(runner: FlaskCliRunner
     assert json.loads(_members(path)[SIGNATURE_NAME])["key_id"] == key.public.key_id
     result = runner.invoke(args=["verify", str(path)])
     assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"{path}: OK"
     assert f"signed: manifest.json is what the service signed (key {key.public.key_id})" in result.output
 
 
@@ -116,7 +145,7 @@ def test_an_unsigned_archive_still_verifies_its_checksums_and_says_it_is_unsigne
     unsigned = _unsigned(path, tmp_path / "unsigned.zip")
     result = runner.invoke(args=["verify", str(unsigned)])
     assert result.exit_code == 0, result.output
-    assert "OK" in result.output and "unsigned: " in result.output
+    assert result.output.splitlines()[0] == f"{unsigned}: OK (unsigned)" and "unsigned: " in result.output
     strict = runner.invoke(args=["verify", "--require-signature", str(unsigned)])
     assert strict.exit_code != 0 and "NOT OK" in strict.output and "unsigned" in strict.output
 
@@ -195,7 +224,9 @@ def test_verify_with_a_foreign_key_set_names_the_key_it_does_not_know(
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"format": "lifeboat-signing-keys", "keys": []}))
     result = runner.invoke(args=["verify", "--keys", str(keys), str(path)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, result.output  # scripts that check the exit status keep working
+    # The first line is what people and scripts read: a bare "OK" there read as "signed and unaltered" (trial 9).
+    assert result.output.splitlines()[0] == f"{path}: OK (signature not checked)"
     key = get_context(app).signing_key
     assert key is not None
     assert f"signed by key {key.public.key_id}, which this key set does not know" in result.output

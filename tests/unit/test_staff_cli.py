@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import select
 
+from jobs.commands.staff_members import UNANSWERED
 from store import AuditEvent, Database, User
 from store.accounts import find_user
 from store.passwords import check_password
@@ -139,3 +143,25 @@ def test_create_refuses_in_one_line_when_the_server_could_not_keep_a_second_fact
     assert "LIFEBOAT_ENCRYPTION_KEYS" in line
     with db.session() as session:
         assert find_user(session, "helper@example.com") is None
+
+
+def test_create_without_a_terminal_or_password_stdin_says_one_line_and_no_getpass_warning(tmp_path: Path) -> None:
+    """A user trial ran it from a script: Python's GetPassWarning (three lines) came before the one-line error."""
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIFEBOAT_", "FLASK_"))}
+    env.update(FLASK_SKIP_DOTENV="1", LIFEBOAT_INSTANCE_DIR=str(tmp_path / "instance"), PYTHONPATH=str(root))
+    lifeboat = [sys.executable, "-c", "import cli; cli.main(prog_name='lifeboat')"]
+    done = subprocess.run(
+        [*lifeboat, "users", "create", "a@example.com", "--role", "support"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        start_new_session=True,  # no controlling terminal: /dev/tty cannot be opened, as under cron
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == f"Error: {UNANSWERED}"
+    assert "Warning" not in done.stderr and "getpass" not in done.stderr, done.stderr

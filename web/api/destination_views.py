@@ -17,7 +17,7 @@ from jobs.bucket_retention import Preview, policy_from_form, run_retention, set_
 from jobs.copy_checks import copy_checks
 from jobs.destination_backends import Registry
 from jobs.destination_confirmation import Links, Resent, mails_pending, resend, too_soon_for
-from jobs.destination_consent import is_account_address, recipient
+from jobs.destination_consent import NO_MAIL_SERVER, is_account_address, recipient
 from jobs.destination_setup import (
     AlreadyAdded,
     add_destination,
@@ -191,7 +191,8 @@ def resend_confirmation(destination_id: int) -> dict[str, Any]:
 
     A new email address gets nothing until someone there follows the link; it
     expires after LIFEBOAT_CONFIRM_LINK_MAX_AGE. `sent` is false (with why in
-    `message`) when the destination needs no confirmation. Within a minute of
+    `message`) when the destination needs no confirmation, or when this Lifeboat
+    has no mail server (the link was made, but mailed to nobody). Within a minute of
     the last link, or while the address's mailbox has had its budget of links
     (from any account), the answer is 429 with `Retry-After`.
     """
@@ -208,9 +209,10 @@ def resend_confirmation(destination_id: int) -> dict[str, Any]:
             _too_many(too_soon_for(row, now), RESENT_WORDS[outcome])
         if outcome is Resent.MAILBOX_BUSY:
             _too_many(budget.wait(recipient(row)), RESENT_WORDS[outcome])
+        unmailed = outcome is Resent.SENT and row.confirm_refused == NO_MAIL_SERVER  # made, but only logged
         return {
-            "sent": outcome is Resent.SENT,
-            "message": RESENT_WORDS[outcome],
+            "sent": outcome is Resent.SENT and not unmailed,
+            "message": NOT_MAILED_WORDS if unmailed else RESENT_WORDS[outcome],
             "destination": checked_view(session, row),
         }
 
@@ -229,6 +231,9 @@ RESENT_WORDS = {
     ),
     Resent.NOT_WAITING: "This destination needs no confirmation.",
 }
+NOT_MAILED_WORDS = (
+    "No link was emailed: this Lifeboat has no mail server (LIFEBOAT_SMTP_HOST). Ask its operator for the link."
+)
 
 
 @bp.route("/destinations/<int:destination_id>", methods=["DELETE"])
