@@ -75,8 +75,9 @@ def test_export_deliver_sends_the_archive_through_a_real_run_and_prints_each_des
     assert result.exit_code == 0, result.output
     assert _archive_path(result.output).is_file()
     lines = result.output.splitlines()
-    assert lines[1].startswith("  Read back 12 items: 0 differences;")  # what the run's read-back found
-    assert "delivered" in lines[2]
+    assert lines[1].startswith("  That is Lifeboat's own stored copy")  # no --out: not a copy of the user's own
+    assert lines[2].startswith("  Read back 12 items: 0 differences;")  # what the run's read-back found
+    assert "delivered" in lines[3]
     assert len(smtp_server.received) == 1 and smtp_server.received[0].rcpt_tos == [imported]
     with db.session() as session:
         run = session.scalars(select(ExportRun)).one()
