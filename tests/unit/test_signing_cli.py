@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import stat
 import zipfile
 from pathlib import Path
@@ -101,13 +100,8 @@ def test_a_shared_database_without_signing_keys_says_on_start_that_archives_go_o
     ],
 )
 def test_the_unsigned_warning_comes_only_from_commands_that_make_archives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], warned: bool
+    fresh_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, args: list[str], warned: bool
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith(("LIFEBOAT_", "FLASK_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("FLASK_SKIP_DOTENV", "1")
-    monkeypatch.setenv("LIFEBOAT_INSTANCE_DIR", str(tmp_path / "instance"))
     monkeypatch.setenv("LIFEBOAT_DATABASE_URL", "postgresql+psycopg://lifeboat@db.invalid/lifeboat")
     monkeypatch.setenv("LIFEBOAT_ENCRYPTION_KEYS", KEY)
     result = CliRunner().invoke(cli.main, args)
