@@ -92,7 +92,10 @@ def refuse_to_start(message: str) -> NoReturn:
     stops on, instead of starting the worker again and again; any other caller
     (celery, python) exits with it too.
     """
-    print(f"Error: {message}", file=sys.stderr, flush=True)
+    # One write, line end included: `print` writes the text and its line end apart, and gunicorn's
+    # master, writing to the same stderr, once landed its own line between the two (CI, 2026-12-08).
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
     raise SystemExit(APP_LOAD_ERROR)
 
 
